@@ -1,0 +1,43 @@
+# Two commands a user needs: `make run` (serve the committed model) and `make test` (full test suite).
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DATA_DIR ?= $(or $(MODERATION_DATA_DIR),../shared/data)
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: install run test test-fast train reproduce eval bench clean
+
+install: $(STAMP)
+
+$(STAMP): setup.cfg pyproject.toml
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11 is needed: install python3.11 or run 'make PYTHON=/path/to/python3.11 ...'"; exit 2; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	@touch $(STAMP)
+
+run: install
+	$(BIN)/moderate serve --host $(HOST) --port $(PORT)
+
+test: install
+	$(BIN)/python -m pytest
+
+test-fast: install
+	$(BIN)/python -m pytest -m "not slow"
+
+train: install
+	$(BIN)/moderate train --data-dir $(DATA_DIR)
+
+reproduce: install
+	$(BIN)/python -m model.reproduce --data-dir $(DATA_DIR)
+
+eval: install
+	$(BIN)/moderate eval --data-dir $(DATA_DIR) --out reports
+
+bench: install
+	$(BIN)/python -m model.benchmark --out reports/bench.md
+
+clean:
+	rm -rf $(VENV) *.egg-info .pytest_cache

@@ -1,0 +1,183 @@
+"""Save and load a model bundle: ``model.joblib`` + ``manifest.json`` + ``policy.toml`` in one folder.
+
+A joblib file is a pickle, and unpickling runs code: ``load_bundle`` checks the file's SHA-256 against
+the manifest and the scikit-learn version before it unpickles anything, and refuses otherwise.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+from dataclasses import dataclass
+from pathlib import Path
+
+import joblib
+import sklearn
+
+from model.policy import Policy, PolicyError, load_policy
+
+MODEL_FILE = "model.joblib"
+MANIFEST_FILE = "manifest.json"
+POLICY_FILE = "policy.toml"
+BUNDLES_DIR = Path(__file__).resolve().parents[1] / "bundles"
+CURRENT_FILE = "CURRENT"
+"""``bundles/CURRENT`` names the bundle folder served by default."""
+JOBLIB_COMPRESS = 3
+REQUIRED_KEYS = ("model_version", "attributes", "model_sha256", "versions")
+
+
+class BundleError(RuntimeError):
+    """A bundle that cannot be loaded; the message says which file and what to do."""
+
+
+def sha256_file(path: Path) -> str:
+    """SHA-256 hex digest of a file, read in blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def library_versions() -> dict[str, str]:
+    """Versions that a bundle depends on."""
+    import numpy
+    import scipy
+
+    return {
+        "python": platform.python_version(),
+        "scikit-learn": sklearn.__version__,
+        "joblib": joblib.__version__,
+        "numpy": numpy.__version__,
+        "scipy": scipy.__version__,
+    }
+
+
+def default_bundle_path() -> Path:
+    """The committed bundle named by ``bundles/CURRENT``."""
+    current = BUNDLES_DIR / CURRENT_FILE
+    try:
+        name = current.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        raise BundleError(f"{current} not found: run `make train` or pass --model PATH") from None
+    return BUNDLES_DIR / name
+
+
+@dataclass
+class Bundle:
+    """A loaded, verified bundle."""
+
+    path: Path
+    manifest: dict
+    model: object
+    policy: Policy
+
+    @property
+    def version(self) -> str:
+        """The model version from the manifest."""
+        return self.manifest["model_version"]
+
+    @property
+    def attributes(self) -> tuple[str, ...]:
+        """Attribute names in the order of the model's output columns."""
+        return tuple(self.manifest["attributes"])
+
+    @property
+    def span_threshold(self) -> float:
+        """Minimum word probability for a span (chosen at training time)."""
+        return float(self.manifest.get("span_threshold", 0.5))
+
+
+def save_bundle(model, out_dir: str | Path, manifest: dict, policy: Policy) -> Path:
+    """Write ``model``, its manifest (with the file's SHA-256 and library versions) and its policy.
+
+    Parameters
+    ----------
+    model : fitted Pipeline
+    out_dir : str or Path
+        Folder to create or overwrite.
+    manifest : dict
+        At least ``model_version`` and ``attributes``; hashes and versions are added here.
+    policy : Policy
+
+    Returns
+    -------
+    Path
+        The bundle folder.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    model_path = out / MODEL_FILE
+    joblib.dump(model, model_path, compress=JOBLIB_COMPRESS)
+    full = {
+        **manifest,
+        "model_file": MODEL_FILE,
+        "model_sha256": sha256_file(model_path),
+        "model_bytes": model_path.stat().st_size,
+        "versions": library_versions(),
+    }
+    (out / MANIFEST_FILE).write_text(json.dumps(full, indent=2, sort_keys=False) + "\n", encoding="utf-8")
+    (out / POLICY_FILE).write_text(policy.to_toml(), encoding="utf-8")
+    return out
+
+
+def read_manifest(path: str | Path) -> dict:
+    """Read and check a bundle's manifest without touching the pickle."""
+    manifest_path = Path(path) / MANIFEST_FILE
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise BundleError(f"{manifest_path} not found: a bundle folder holds {MODEL_FILE} and {MANIFEST_FILE}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise BundleError(f"{manifest_path} is not valid JSON ({exc}); restore it from git or retrain") from None
+    missing = [key for key in REQUIRED_KEYS if key not in manifest]
+    if missing:
+        raise BundleError(f"{manifest_path} lacks {', '.join(missing)}; it was not written by `moderate train`")
+    return manifest
+
+
+def load_bundle(path: str | Path | None = None) -> Bundle:
+    """Verify and load a bundle folder (default: the committed one).
+
+    Parameters
+    ----------
+    path : str or Path, optional
+        A bundle folder, or its ``manifest.json``.
+
+    Returns
+    -------
+    Bundle
+
+    Raises
+    ------
+    BundleError
+        Missing files, a SHA-256 that differs from the manifest, or another scikit-learn version.
+    """
+    folder = Path(path) if path is not None else default_bundle_path()
+    if folder.name == MANIFEST_FILE:
+        folder = folder.parent
+    if not folder.is_dir():
+        raise BundleError(f"model bundle {folder} not found: pass a folder made by `moderate train`")
+    manifest = read_manifest(folder)
+    model_path = folder / manifest.get("model_file", MODEL_FILE)
+    if not model_path.is_file():
+        raise BundleError(f"{model_path} not found: the bundle is incomplete")
+    trained_with = manifest["versions"].get("scikit-learn")
+    if trained_with != sklearn.__version__:
+        raise BundleError(
+            f"{folder} was trained with scikit-learn {trained_with} but {sklearn.__version__} is installed: "
+            f"install scikit-learn=={trained_with} or retrain with `moderate train`"
+        )
+    actual = sha256_file(model_path)
+    if actual != manifest["model_sha256"]:
+        raise BundleError(
+            f"{model_path} has SHA-256 {actual[:16]}... but the manifest expects {manifest['model_sha256'][:16]}...: "
+            "refusing to unpickle a file that is not the one the manifest describes"
+        )
+    try:
+        policy = load_policy(folder / POLICY_FILE)
+    except PolicyError as exc:
+        raise BundleError(str(exc)) from None
+    model = joblib.load(model_path)
+    return Bundle(folder, manifest, model, policy)

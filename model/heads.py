@@ -1,0 +1,84 @@
+"""One calibrated linear classifier per attribute, each fitted on the rows that label its attribute."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from joblib import Parallel, delayed
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
+from sklearn.calibration import CalibratedClassifierCV
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import StratifiedKFold
+from sklearn.utils.validation import check_is_fitted
+
+C = 4.0
+MAX_ITER = 2000
+CV_FOLDS = 3
+
+
+def calibrated_logistic(C: float = C, random_state: int = 0) -> CalibratedClassifierCV:
+    """Logistic regression with sigmoid calibration on out-of-fold scores; one model kept (small bundle)."""
+    base = LogisticRegression(C=C, max_iter=MAX_ITER, solver="liblinear", random_state=random_state)
+    folds = StratifiedKFold(n_splits=CV_FOLDS, shuffle=True, random_state=random_state)
+    return CalibratedClassifierCV(base, method="sigmoid", cv=folds, ensemble=False)
+
+
+def _fit_head(estimator, X, y, sample_weight):
+    return estimator.fit(X, y, sample_weight=sample_weight)
+
+
+class MultiAttributeClassifier(ClassifierMixin, BaseEstimator):
+    """Fit ``estimator`` once per attribute on the rows where that attribute is labelled.
+
+    Datasets label different attributes (an insult corpus says nothing about threats), so a label
+    matrix holds NaN where a row's set does not label an attribute; each head sees only its rows.
+
+    Parameters
+    ----------
+    attributes : sequence of str
+        Column names of the label matrix, in order.
+    estimator : classifier, optional
+        Cloned for every attribute; defaults to ``calibrated_logistic``.
+    n_jobs : int
+        Heads fitted in parallel.
+    """
+
+    def __init__(self, attributes: Sequence[str] = (), estimator=None, n_jobs: int = 1):
+        self.attributes = attributes
+        self.estimator = estimator
+        self.n_jobs = n_jobs
+
+    def fit(self, X, Y, sample_weight=None):
+        """Fit every head; ``Y`` is ``(n_samples, n_attributes)`` with 0, 1 or NaN (unlabelled)."""
+        Y = np.asarray(Y, dtype=float)
+        if Y.ndim != 2 or Y.shape[1] != len(self.attributes):
+            raise ValueError(f"Y must have one column per attribute {tuple(self.attributes)}, got shape {Y.shape}")
+        weights = np.ones(Y.shape[0]) if sample_weight is None else np.asarray(sample_weight, dtype=float)
+        base = self.estimator if self.estimator is not None else calibrated_logistic()
+        jobs = []
+        for j, attribute in enumerate(self.attributes):
+            rows = np.flatnonzero(~np.isnan(Y[:, j]))
+            labels = Y[rows, j].astype(int)
+            if len(np.unique(labels)) < 2:
+                raise ValueError(f"attribute {attribute!r} needs both positive and negative labelled rows")
+            jobs.append(delayed(_fit_head)(clone(base), X[rows], labels, weights[rows]))
+        self.estimators_ = Parallel(n_jobs=self.n_jobs)(jobs)
+        self.classes_ = np.array([0, 1])
+        return self
+
+    def predict_proba(self, X) -> np.ndarray:
+        """Probability of each attribute, shape ``(n_samples, n_attributes)``."""
+        check_is_fitted(self)
+        return np.column_stack([est.predict_proba(X)[:, 1] for est in self.estimators_])
+
+    def predict(self, X) -> np.ndarray:
+        """Attribute present (probability at least one half), shape ``(n_samples, n_attributes)``."""
+        return (self.predict_proba(X) >= 0.5).astype(int)
+
+    def linear_weights(self, attribute: str) -> tuple[np.ndarray, float]:
+        """Coefficients and intercept of an attribute's linear model (for explanations)."""
+        check_is_fitted(self)
+        estimator = self.estimators_[list(self.attributes).index(attribute)]
+        linear = estimator.calibrated_classifiers_[0].estimator if hasattr(estimator, "calibrated_classifiers_") else estimator
+        return np.asarray(linear.coef_).ravel(), float(np.asarray(linear.intercept_).ravel()[0])

@@ -1,0 +1,178 @@
+"""The decision policy: an ordered tuple of small phases over a comment's scores.
+
+A phase returns ``None`` (no opinion) or a ``Verdict``. A verdict that rejects or approves decides and
+stops the run; a ``review`` verdict adds its reasons and lets later phases speak, so a comment that is
+both hostile and, say, an unsupported claim carries both reasons. Thresholds come from the policy file
+(``policy.toml`` in the bundle, chosen on validation data), never from inside a phase.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from model.results import Reason, Span
+
+APPROVE, REVIEW, REJECT = "approve", "review", "reject"
+ACTIONS = (APPROVE, REVIEW, REJECT)
+_SEVERITY = {APPROVE: 0, REVIEW: 1, REJECT: 2}
+
+
+class PolicyError(ValueError):
+    """A policy file that cannot be used; the message says what to fix."""
+
+
+@dataclass(frozen=True)
+class Policy:
+    """Thresholds by action: ``reject[attribute]`` and ``review[attribute]`` are probabilities in [0, 1]."""
+
+    reject: Mapping[str, float] = field(default_factory=dict)
+    review: Mapping[str, float] = field(default_factory=dict)
+    source: str = "defaults"
+
+    def to_toml(self, comments: Mapping[str, str] | None = None) -> str:
+        """Render the policy as a commented TOML file."""
+        lines = [
+            "# Decision policy: a comment goes to `reject` when any score reaches a [reject] threshold,",
+            "# else to `review` when any score reaches a [review] threshold, else it is approved.",
+            "# Scores and thresholds are calibrated probabilities in [0, 1].",
+        ]
+        for key, text in (comments or {}).items():
+            lines.append(f"# {key}: {text}")
+        for section in ("reject", "review"):
+            lines += ["", f"[{section}]"]
+            lines += [f"{name} = {value:.4f}" for name, value in getattr(self, section).items()]
+        return "\n".join(lines) + "\n"
+
+
+def load_policy(path: str | Path) -> Policy:
+    """Read and check a policy TOML file.
+
+    Parameters
+    ----------
+    path : str or Path
+        A file with ``[reject]`` and ``[review]`` tables of ``attribute = probability``.
+
+    Returns
+    -------
+    Policy
+    """
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise PolicyError(f"policy file {path} not found") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise PolicyError(f"policy file {path} is not valid TOML: {exc}") from None
+    unknown = set(raw) - {"reject", "review"}
+    if unknown:
+        raise PolicyError(f"policy file {path}: unknown section(s) {sorted(unknown)}; use [reject] and [review]")
+    sections = {}
+    for section in ("reject", "review"):
+        table = raw.get(section, {})
+        for name, value in table.items():
+            if not isinstance(value, int | float) or isinstance(value, bool) or not 0.0 <= value <= 1.0:
+                raise PolicyError(f"policy file {path}: [{section}] {name} must be a probability in [0, 1], got {value!r}")
+        sections[section] = {name: float(value) for name, value in table.items()}
+    return Policy(sections["reject"], sections["review"], source=str(path))
+
+
+@dataclass(frozen=True)
+class Context:
+    """What a phase may look at."""
+
+    text: str
+    scores: Mapping[str, float]
+    spans: Mapping[str, list[Span]]
+    policy: Policy
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """A phase's answer: an action (``None`` only annotates) and the reasons for it."""
+
+    action: str | None
+    reasons: tuple[Reason, ...]
+
+
+Phase = Callable[[Context], "Verdict | None"]
+
+
+def _threshold_reasons(ctx: Context, thresholds: Mapping[str, float], action: str) -> tuple[Reason, ...]:
+    """One reason per attribute whose score reaches its threshold, with the top span that drove it."""
+    reasons = []
+    for attribute, threshold in thresholds.items():
+        score = ctx.scores.get(attribute)
+        if score is None or score < threshold:
+            continue
+        spans = ctx.spans.get(attribute) or []
+        span = spans[0] if spans else None
+        text = ctx.text[span.begin : span.end] if span else None
+        reasons.append(Reason(attribute, action, attribute, score, threshold, span, text))
+    return tuple(reasons)
+
+
+def empty_text(ctx: Context) -> Verdict | None:
+    """An empty or blank comment is approved: there is nothing to moderate."""
+    if not ctx.text.strip():
+        return Verdict(APPROVE, (Reason("empty", APPROVE),))
+    return None
+
+
+def reject_hostility(ctx: Context) -> Verdict | None:
+    """Reject when a score reaches its ``[reject]`` threshold (severe toxicity, threats, ...)."""
+    reasons = _threshold_reasons(ctx, ctx.policy.reject, REJECT)
+    return Verdict(REJECT, reasons) if reasons else None
+
+
+def review_hostility(ctx: Context) -> Verdict | None:
+    """Send to a human when a score reaches its ``[review]`` threshold."""
+    reasons = _threshold_reasons(ctx, ctx.policy.review, REVIEW)
+    return Verdict(REVIEW, reasons) if reasons else None
+
+
+PHASES: tuple[Phase, ...] = (empty_text, reject_hostility, review_hostility)
+
+
+def decide(
+    text: str,
+    scores: Mapping[str, float],
+    spans: Mapping[str, list[Span]],
+    policy: Policy,
+    phases: tuple[Phase, ...] = PHASES,
+) -> tuple[str, tuple[Reason, ...]]:
+    """Run the phases in order and return the action and every reason given.
+
+    Parameters
+    ----------
+    text : str
+        The comment.
+    scores : mapping
+        Attribute -> probability.
+    spans : mapping
+        Attribute -> spans behind the score.
+    policy : Policy
+        Thresholds.
+    phases : tuple of callables
+        The phases, in order.
+
+    Returns
+    -------
+    action : str
+        ``approve``, ``review`` or ``reject``.
+    reasons : tuple of Reason
+    """
+    ctx = Context(text, scores, spans, policy)
+    action, reasons = APPROVE, []
+    for phase in phases:
+        verdict = phase(ctx)
+        if verdict is None:
+            continue
+        reasons.extend(verdict.reasons)
+        if verdict.action in (APPROVE, REJECT):
+            return verdict.action, tuple(reasons)
+        if verdict.action is not None and _SEVERITY[verdict.action] > _SEVERITY[action]:
+            action = verdict.action
+    return action, tuple(reasons)

@@ -1,0 +1,326 @@
+"""Evaluation report: score the public test sets, compare with baselines, write eval.md, eval.json and plots."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+from collections.abc import Callable, Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from sklearn.metrics import precision_recall_curve, roc_curve
+from tqdm import tqdm
+
+from model.data import load_test_sets, load_toxic_spans, resolve_data_dir
+from model.benchmark import load_profanity_check
+from model.evaluate import mean_span_f1, reliability_curve, score_metrics, spans_to_offsets
+from model.scoring import Scorer
+
+COMMAND = "moderate eval"
+MAKE_TARGET = "make eval"
+PRIMARY_ATTRIBUTE = "toxicity"
+TOXICITY_AUC_TARGETS: dict[str, float] = {
+    "ucc_test": 0.85,
+    "olid_test": 0.90,
+    "kaggle_test": 0.92,
+    "kaggle_verification": 0.85,
+    "cat_out_of_context": 0.94,
+}
+"""The issue's ROC AUC targets for the toxicity score, per public test set."""
+SPAN_F1_TARGET = 0.65
+SPAN_F1_PUBLISHED = {"best": 0.708, "median": 0.676}
+"""SemEval-2021 Task 5 test results: the winning team's and the median team's character F1."""
+SPANS_SPLIT = "test"
+SCORE_BATCH_ROWS = 1000
+SPAN_BATCH_ROWS = 50
+PLOT_DPI = 100
+BASELINE_LABELS = {"alt_profanity_check": "alt-profanity-check", "perspective": "Perspective API (shipped)"}
+SET_NOTES: dict[str, str] = {
+    "ucc_test": "Unhealthy Comments Corpus, official test split: Globe and Mail reader comments; "
+    "label 1 = crowd-rated *hostile*. Positives are rare (about 2%) and often subtle.",
+    "olid_test": "OLID / OffensEval 2019 official level-A test: tweets (2018-2019, politics-heavy); "
+    "label 1 = offensive (OFF: profanity or a targeted offence).",
+    "kaggle_test": "Kaggle 'Detecting Insults in Social Commentary' (Impermium, 2012), test with solutions: "
+    "news, blog and forum comments; label 1 = an insult aimed at a participant of the conversation.",
+    "kaggle_verification": "The same task's later verification set from the sponsor; about half are insults.",
+    "cat_out_of_context": "CAT-LARGE gn (Pavlopoulos et al., ACL 2020): Wikipedia talk comments rated without their "
+    "parent; label 1 = toxic by majority. Positives are very rare (under 1%); ships Perspective API scores.",
+}
+
+
+def _progress(iterable, **kwargs):
+    """Wrap ``iterable`` in a tqdm bar only when a person is watching stderr."""
+    return tqdm(iterable, disable=not sys.stderr.isatty(), **kwargs)
+
+
+def _batches(items: Sequence, size: int) -> list[Sequence]:
+    return [items[start:start + size] for start in range(0, len(items), size)]
+
+
+def _predict_in_batches(predict: Callable, texts: Sequence[str], description: str) -> np.ndarray:
+    parts = [np.asarray(predict(list(batch))) for batch in _progress(_batches(texts, SCORE_BATCH_ROWS), desc=description)]
+    return np.concatenate(parts) if parts else np.zeros(0)
+
+
+def evaluate_scores(scores: np.ndarray, attributes: Sequence[str], frame: pd.DataFrame) -> dict:
+    """ROC AUC, PR AUC and Brier of every attribute's scores against one labelled set.
+
+    Parameters
+    ----------
+    scores : numpy.ndarray of shape (n_rows, n_attributes)
+        Probabilities, column ``j`` for ``attributes[j]`` (as ``Scorer.predict_scores`` returns them).
+    attributes : sequence of str
+        Attribute names of the columns.
+    frame : pandas.DataFrame
+        The set, with a 0/1 ``label`` column aligned with ``scores``.
+
+    Returns
+    -------
+    dict
+        ``n_rows``, ``n_positive`` and ``attributes``: ``{attribute: {"roc_auc", "pr_auc", "brier"}}``
+        (``nan`` where undefined, e.g. a set with one class).
+    """
+    scores = np.asarray(scores, dtype=float)
+    labels = frame["label"].to_numpy(int)
+    if scores.shape != (len(frame), len(attributes)):
+        raise ValueError(f"scores have shape {scores.shape}, expected ({len(frame)}, {len(attributes)})")
+    return {
+        "n_rows": len(frame),
+        "n_positive": int(labels.sum()),
+        "attributes": {name: score_metrics(labels, scores[:, j]) for j, name in enumerate(attributes)},
+    }
+
+
+def _finite(value: float | None) -> bool:
+    return value is not None and not math.isnan(value)
+
+
+def _target_row(set_name: str, metric: str, target: float, value: float | None) -> dict:
+    return {"set": set_name, "attribute": PRIMARY_ATTRIBUTE, "metric": metric, "target": target,
+            "value": value, "met": bool(_finite(value) and value >= target)}
+
+
+def _save(figure: Figure, path: Path) -> None:
+    FigureCanvasAgg(figure)  # attach the Agg canvas: no pyplot, no global backend switch
+    figure.tight_layout()
+    figure.savefig(path, dpi=PLOT_DPI)
+
+
+def _draw_curves(axes, labels: np.ndarray, curves: dict[str, np.ndarray]) -> None:
+    """Draw ROC, precision-recall and reliability panels for each named score column."""
+    roc_axis, pr_axis, reliability_axis = axes
+    roc_axis.plot([0, 1], [0, 1], color="grey", linestyle=":", linewidth=1)
+    reliability_axis.plot([0, 1], [0, 1], color="grey", linestyle=":", linewidth=1, label="perfectly calibrated")
+    if labels.size and 0 < labels.sum() < labels.size:
+        pr_axis.axhline(labels.mean(), color="grey", linestyle=":", linewidth=1, label="base rate")
+        for name, scores in curves.items():
+            metrics = score_metrics(labels, scores)
+            false_positive_rate, true_positive_rate, _ = roc_curve(labels, scores)
+            roc_axis.plot(false_positive_rate, true_positive_rate, label=f"{name} (AUC {metrics['roc_auc']:.3f})")
+            precision, recall, _ = precision_recall_curve(labels, scores)
+            pr_axis.plot(recall, precision, label=f"{name} (AP {metrics['pr_auc']:.3f})")
+            fraction_positive, mean_predicted = reliability_curve(labels, scores)
+            reliability_axis.plot(mean_predicted, fraction_positive, marker="o", markersize=3,
+                                  label=f"{name} (Brier {metrics['brier']:.3f})")
+    else:
+        roc_axis.text(0.5, 0.5, "one class only: no curve", ha="center")
+    for axis, title, x_label, y_label in (
+        (roc_axis, "ROC", "false positive rate", "true positive rate"),
+        (pr_axis, "precision-recall", "recall", "precision"),
+        (reliability_axis, "reliability", "mean predicted probability", "observed positive rate"),
+    ):
+        axis.set(title=title, xlabel=x_label, ylabel=y_label, xlim=(0, 1), ylim=(0, 1.02))
+        if axis.get_legend_handles_labels()[0]:
+            axis.legend(fontsize="x-small", loc="best")
+
+
+def _plot_set(name: str, labels: np.ndarray, curves: dict[str, np.ndarray], path: Path) -> None:
+    figure = Figure(figsize=(13, 4.2))
+    figure.suptitle(name)
+    _draw_curves(figure.subplots(1, 3), labels, curves)
+    _save(figure, path)
+
+
+def _score_table(result: dict) -> list[str]:
+    lines = ["| scorer | ROC AUC | PR AUC | Brier (lower is better) |", "|---|---|---|---|"]
+    rows = [(f"ours: {attribute}", metrics) for attribute, metrics in result["attributes"].items()]
+    rows += [(BASELINE_LABELS[baseline], metrics) for baseline, metrics in result["baselines"].items()]
+    for label, metrics in rows:
+        lines.append(f"| {label} | " + " | ".join(_number(metrics[key]) for key in ("roc_auc", "pr_auc", "brier")) + " |")
+    return lines
+
+
+def _number(value: float | None) -> str:
+    return f"{value:.3f}" if _finite(value) else "n/a"
+
+
+def _evaluate_sets(scorer: Scorer, sets: dict[str, pd.DataFrame], profanity_check, plot_dir: Path) -> dict:
+    results = {}
+    for name, frame in sets.items():
+        texts = frame["text"].tolist()
+        labels = frame["label"].to_numpy(int)
+        scores = _predict_in_batches(scorer.predict_scores, texts, f"{name}: our scores")
+        result = evaluate_scores(scores, scorer.attributes, frame)
+        result |= {"description": SET_NOTES.get(name, frame.attrs.get("description", "")),
+                   "label": frame.attrs.get("description", ""), "license": frame.attrs.get("license", "unknown")}
+        curves = {f"ours: {PRIMARY_ATTRIBUTE}": scores[:, list(scorer.attributes).index(PRIMARY_ATTRIBUTE)]} \
+            if PRIMARY_ATTRIBUTE in scorer.attributes else {}
+        baselines = {}
+        if profanity_check is not None:
+            curves[BASELINE_LABELS["alt_profanity_check"]] = _predict_in_batches(
+                profanity_check, texts, f"{name}: alt-profanity-check")
+            baselines["alt_profanity_check"] = score_metrics(labels, curves[BASELINE_LABELS["alt_profanity_check"]])
+        if "perspective" in frame:
+            curves[BASELINE_LABELS["perspective"]] = frame["perspective"].to_numpy(float)
+            baselines["perspective"] = score_metrics(labels, curves[BASELINE_LABELS["perspective"]])
+        result["baselines"] = baselines
+        result["plots"] = {"curves": f"{plot_dir.name}/{name}_curves.png",
+                           "attributes": f"{plot_dir.name}/{name}_attributes.png"}
+        _plot_set(f"{name}: ours vs baselines", labels, curves, plot_dir / f"{name}_curves.png")
+        _plot_set(f"{name}: every attribute of ours", labels,
+                  {attribute: scores[:, j] for j, attribute in enumerate(scorer.attributes)},
+                  plot_dir / f"{name}_attributes.png")
+        results[name] = result
+    return results
+
+
+def _evaluate_spans(scorer: Scorer, posts: pd.DataFrame) -> dict:
+    texts = posts["text"].tolist()
+    predicted = []
+    for batch in _progress(_batches(texts, SPAN_BATCH_ROWS), desc="toxic spans"):
+        decisions = scorer.moderate(batch, with_spans=True)
+        predicted += [spans_to_offsets(decision.spans.get(PRIMARY_ATTRIBUTE, [])) for decision in decisions]
+    gold = [set(offsets) for offsets in posts["spans"]]
+    with_gold = [i for i, offsets in enumerate(gold) if offsets]
+    f1 = mean_span_f1(predicted, gold)
+    return {
+        "split": SPANS_SPLIT, "license": posts.attrs.get("license", "unknown"), "n_posts": len(posts),
+        "n_with_gold_spans": len(with_gold), "n_with_predicted_spans": sum(1 for offsets in predicted if offsets),
+        "f1": f1, "f1_on_posts_with_gold_spans": mean_span_f1([predicted[i] for i in with_gold],
+                                                              [gold[i] for i in with_gold]),
+        "target": SPAN_F1_TARGET, "met": bool(_finite(f1) and f1 >= SPAN_F1_TARGET),
+        "published_best": SPAN_F1_PUBLISHED["best"], "published_median": SPAN_F1_PUBLISHED["median"],
+    }
+
+
+def _markdown(report: dict) -> str:
+    lines = [
+        "# Evaluation report", "",
+        f"Produced by `{MAKE_TARGET}` (`{report['command']}`) at {report['created_at']} for model version **{report['model_version']}** "
+        f"(bundle: `{report['model_path']}`, data: `{report['data_dir']}`). Numbers are in `eval.json`.", "",
+        "How to read it: **ROC AUC** is the chance that a random positive outscores a random negative "
+        "(0.5 = guessing, 1 = perfect); **PR AUC** (average precision) rewards ranking the rare positives first "
+        "and is comparable only within a set (its floor is the positive rate); **Brier** is the mean squared "
+        "error of the probability (lower is better; it checks calibration). Every attribute of ours is scored "
+        "against the set's single label, so only `toxicity` has a target. The sets are test splits: nothing "
+        "was trained or tuned on them.", "",
+        "Baselines: **alt-profanity-check** (`predict_prob`, a linear model on word n-grams, the library we replace "
+        "for profanity) runs in the same process on the same texts; **Perspective API** scores exist only for CAT, "
+        "where the dataset's authors shipped them (collected in 2020: today's Perspective may differ).", "",
+        "## Targets", "", "| set | score | metric | target | value | met |", "|---|---|---|---|---|---|",
+    ]
+    for row in report["targets"]:
+        lines.append(f"| {row['set']} | {row['attribute']} | {row['metric']} | {row['target']:.2f} | "
+                     f"{_number(row['value'])} | {'met' if row['met'] else '**missed**'} |")
+    lines += ["", "## Test sets", "", "| set | what it is | license | rows | positives |", "|---|---|---|---|---|"]
+    for name, result in report["sets"].items():
+        share = result["n_positive"] / result["n_rows"] if result["n_rows"] else float("nan")
+        lines.append(f"| {name} | {result['description']} | {result['license']} | {result['n_rows']} | "
+                     f"{result['n_positive']} ({_number(share)}) |")
+    for name, result in report["sets"].items():
+        lines += ["", f"## {name}", "", result["description"], "",
+                  f"Label: {result['label']}. Rows {result['n_rows']}, positives {result['n_positive']}.", ""]
+        lines += _score_table(result)
+        lines += ["", f"![{name}: ROC, precision-recall and reliability]({result['plots']['curves']})", "",
+                  f"![{name}: every attribute]({result['plots']['attributes']})"]
+    spans = report["toxic_spans"]
+    lines += [
+        "", "## Toxic spans (SemEval-2021 Task 5)", "",
+        f"Civil Comments posts, all rated toxic, with the characters annotators marked toxic ({spans['license']}). "
+        f"Split `{spans['split']}`: {spans['n_posts']} posts, {spans['n_with_gold_spans']} with a gold span. "
+        "Our prediction is the `toxicity` spans of `Scorer.moderate`; the score is the task's per-post character "
+        "F1 averaged over posts (an empty gold span counts 1 only if we predict nothing).", "",
+        "| measure | value |", "|---|---|",
+        f"| character F1 (official) | {_number(spans['f1'])} |",
+        f"| character F1 on posts with a gold span | {_number(spans['f1_on_posts_with_gold_spans'])} |",
+        f"| posts where we predict a span | {spans['n_with_predicted_spans']} |",
+        f"| target | {spans['target']:.2f} ({'met' if spans['met'] else '**missed**'}) |",
+        f"| published: best / median team | {spans['published_best']:.3f} / {spans['published_median']:.3f} |",
+    ]
+    if report["missing_baselines"]:
+        lines += ["", "Not compared: " + ", ".join(report["missing_baselines"]) + " (install `.[eval]`)."]
+    return "\n".join(lines) + "\n"
+
+
+def _json_ready(value):
+    """Replace NaN by ``None`` (JSON has no NaN) and numpy scalars by Python ones, recursively."""
+    if isinstance(value, dict):
+        return {key: _json_ready(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_ready(item) for item in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return value
+
+
+def write_eval_report(
+    model_path: str | Path | None = None,
+    data_dir: str | Path | None = None,
+    out_dir: str | Path = "reports",
+    scorer: Scorer | None = None,
+) -> Path:
+    """Evaluate a bundle on every public test set and write ``eval.md``, ``eval.json`` and plots.
+
+    Parameters
+    ----------
+    model_path : str or Path or None
+        Bundle to evaluate; ``None`` means the committed bundle. Ignored when ``scorer`` is given.
+    data_dir : str or Path or None
+        Data directory (see ``model.data.resolve_data_dir``).
+    out_dir : str or Path
+        Directory for ``eval.md``, ``eval.json`` and ``plots/``; created if missing.
+    scorer : Scorer, optional
+        An already loaded scorer (notebooks, tests).
+
+    Returns
+    -------
+    Path
+        The path of ``eval.md``.
+    """
+    started = time.perf_counter()
+    out_dir = Path(out_dir)
+    plot_dir = out_dir / "plots"
+    plot_dir.mkdir(parents=True, exist_ok=True)
+    scorer = scorer if scorer is not None else Scorer.load(model_path)
+    profanity_check = load_profanity_check()
+    sets = _evaluate_sets(scorer, load_test_sets(data_dir), profanity_check, plot_dir)
+    spans = _evaluate_spans(scorer, load_toxic_spans(SPANS_SPLIT, data_dir))
+    targets = [_target_row(name, "roc_auc", target,
+                           sets[name]["attributes"].get(PRIMARY_ATTRIBUTE, {}).get("roc_auc") if name in sets else None)
+               for name, target in TOXICITY_AUC_TARGETS.items()]
+    targets.append(_target_row("toxic_spans_" + SPANS_SPLIT, "span_f1", SPAN_F1_TARGET, spans["f1"]))
+    report = {
+        "command": COMMAND,
+        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "model_version": scorer.model_version,
+        "model_path": str(model_path) if model_path is not None else "committed bundle",
+        "data_dir": str(resolve_data_dir(data_dir)),
+        "attributes": list(scorer.attributes),
+        "missing_baselines": [] if profanity_check is not None else [BASELINE_LABELS["alt_profanity_check"]],
+        "targets": targets,
+        "sets": sets,
+        "toxic_spans": spans,
+    }
+    report["seconds"] = round(time.perf_counter() - started, 1)
+    (out_dir / "eval.json").write_text(json.dumps(_json_ready(report), indent=2) + "\n", encoding="utf-8")
+    markdown_path = out_dir / "eval.md"
+    markdown_path.write_text(_markdown(report), encoding="utf-8")
+    return markdown_path

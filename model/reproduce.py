@@ -1,0 +1,52 @@
+"""Retrain from the data into a scratch folder and check it reproduces the committed bundle.
+
+Run with ``make reproduce`` (or ``python -m model.reproduce``): it prints the largest probe-score
+difference and whether the model file is byte-identical, and exits 1 when predictions differ.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from model.bundle import default_bundle_path, load_bundle
+from model.train import PROBE_TEXTS, train_bundle
+
+TOLERANCE = 1e-9
+
+
+def compare(reference: Path, candidate: Path) -> dict:
+    """Probe-score difference and model hash equality between two bundles."""
+    old, new = load_bundle(reference), load_bundle(candidate)
+    texts = list(PROBE_TEXTS)
+    diff = float(np.max(np.abs(old.model.predict_proba(texts) - new.model.predict_proba(texts))))
+    return {
+        "max_probe_difference": diff,
+        "same_predictions": diff <= TOLERANCE,
+        "same_model_file": old.manifest["model_sha256"] == new.manifest["model_sha256"],
+        "reference": str(reference),
+        "candidate": str(candidate),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command-line entry point."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--model", default=None, help="bundle to reproduce (default: the committed one)")
+    args = parser.parse_args(argv)
+    reference = Path(args.model) if args.model else default_bundle_path()
+    with tempfile.TemporaryDirectory() as scratch:
+        candidate = train_bundle(args.data_dir, Path(scratch) / reference.name, make_current=False)
+        result = compare(reference, candidate)
+    for key, value in result.items():
+        print(f"{key}: {value}")
+    return 0 if result["same_predictions"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,99 @@
+"""Scorer: bundle -> scores -> spans -> policy -> Decision. The one scoring core every adapter calls."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from model.bundle import Bundle, load_bundle
+from model.policy import Policy, decide, load_policy
+from model.results import Decision
+from model.spans import explain
+
+
+def _as_text(value: object) -> str:
+    """Turn a missing value (None, NaN) into the empty string; keep strings as they are."""
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return ""
+    return value if isinstance(value, str) else str(value)
+
+
+class Scorer:
+    """Score comments with one verified bundle and one policy.
+
+    Parameters
+    ----------
+    bundle : Bundle
+        A loaded, verified model bundle.
+    policy : Policy, optional
+        The decision policy; defaults to the bundle's own ``policy.toml``.
+    """
+
+    def __init__(self, bundle: Bundle, policy: Policy | None = None):
+        self.bundle = bundle
+        self.policy = policy if policy is not None else bundle.policy
+
+    @classmethod
+    def load(cls, model_path: str | Path | None = None, policy_path: str | Path | None = None) -> Scorer:
+        """Load and verify a bundle (default: the committed one) and build a scorer."""
+        bundle = load_bundle(model_path)
+        policy = load_policy(policy_path) if policy_path else None
+        return cls(bundle, policy)
+
+    @property
+    def model_version(self) -> str:
+        """The bundle's version string."""
+        return self.bundle.version
+
+    @property
+    def attributes(self) -> tuple[str, ...]:
+        """The attributes this scorer returns, in a fixed order."""
+        return self.bundle.attributes
+
+    def predict_scores(self, texts: Sequence[object]) -> np.ndarray:
+        """Return an array ``(n_texts, n_attributes)`` of calibrated probabilities.
+
+        Parameters
+        ----------
+        texts : sequence of str or None
+            Comments; missing values are scored as the empty string, and empty comments score 0.
+
+        Returns
+        -------
+        numpy.ndarray
+            Column ``j`` holds ``self.attributes[j]``.
+        """
+        cleaned = [_as_text(t) for t in texts]
+        scores = np.zeros((len(cleaned), len(self.attributes)))
+        # An empty comment has nothing hostile in it: it scores 0 rather than the model's bias.
+        present = [i for i, text in enumerate(cleaned) if text.strip()]
+        if present:
+            scores[present] = self.bundle.model.predict_proba([cleaned[i] for i in present])
+        return scores
+
+    def moderate(self, texts: Sequence[object], with_spans: bool = True) -> list[Decision]:
+        """Score, explain and decide every comment, in order.
+
+        Parameters
+        ----------
+        texts : sequence of str or None
+            Comments; an empty or missing text is approved with reason ``empty``.
+        with_spans : bool
+            Compute the character spans behind each score (slower).
+
+        Returns
+        -------
+        list of Decision
+            One decision per input text, in the input's order.
+        """
+        cleaned = [_as_text(t) for t in texts]
+        probabilities = self.predict_scores(cleaned)
+        decisions = []
+        for text, row in zip(cleaned, probabilities):
+            scores = dict(zip(self.attributes, (float(p) for p in row)))
+            spans = explain(self.bundle.model, text, self.attributes, self.bundle.span_threshold) if with_spans and text.strip() else {}
+            action, reasons = decide(text, scores, spans, self.policy)
+            decisions.append(Decision(action, reasons, scores, spans, self.model_version))
+        return decisions

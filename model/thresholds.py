@@ -1,0 +1,112 @@
+"""Choose the policy's thresholds and the span threshold on held-out and validation data."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+from sklearn.metrics import precision_recall_curve
+
+from model.policy import Policy
+
+REVIEW_ATTRIBUTES = ("toxicity", "insult", "identity_attack", "threat", "profanity")
+"""Attributes whose best-F1 threshold sends a comment to review."""
+REJECT_PRECISION = {"severe_toxicity": 0.9, "threat": 0.9, "toxicity": 0.97}
+"""Reject only where a human would agree this often (precision on held-out data)."""
+MIN_REJECT_PROBABILITY = 0.8
+MIN_REVIEW_PROBABILITY = 0.3
+DEFAULT_REVIEW_PROBABILITY = 0.5
+SPAN_GRID = tuple(np.round(np.arange(0.2, 0.96, 0.05), 2))
+
+
+def best_f1_threshold(labels: np.ndarray, scores: np.ndarray) -> tuple[float, float]:
+    """The score threshold with the highest F1, and that F1."""
+    precision, recall, thresholds = precision_recall_curve(labels, scores)
+    f1 = 2 * precision[:-1] * recall[:-1] / np.maximum(precision[:-1] + recall[:-1], 1e-12)
+    best = int(np.argmax(f1))
+    return float(thresholds[best]), float(f1[best])
+
+
+def precision_threshold(labels: np.ndarray, scores: np.ndarray, target: float) -> float | None:
+    """The lowest threshold whose precision reaches ``target``, or None."""
+    precision, _, thresholds = precision_recall_curve(labels, scores)
+    reached = np.flatnonzero(precision[:-1] >= target)
+    return float(thresholds[reached[0]]) if len(reached) else None
+
+
+def _usable(labels: np.ndarray) -> bool:
+    return len(labels) > 0 and 0 < np.nansum(labels) < np.sum(~np.isnan(labels))
+
+
+def choose_policy(
+    attributes: Sequence[str],
+    holdout_labels: np.ndarray,
+    holdout_scores: np.ndarray,
+    validation: Mapping[str, tuple[np.ndarray, np.ndarray]] | None = None,
+) -> tuple[Policy, dict]:
+    """Thresholds for every attribute: best F1 to review, a precision target to reject.
+
+    Parameters
+    ----------
+    attributes : sequence of str
+    holdout_labels, holdout_scores : arrays ``(n, n_attributes)``
+        Held-out training rows (labels may be NaN).
+    validation : mapping name -> (labels, toxicity scores), optional
+        External validation sets; when given they set the toxicity review threshold, because they are
+        news comments at a natural rate of hostility, unlike the training mix.
+
+    Returns
+    -------
+    policy : Policy
+    metrics : dict
+        What each threshold was chosen on, and the F1 or precision it reached.
+    """
+    review, reject, metrics = {}, {}, {}
+    for j, attribute in enumerate(attributes):
+        labels, scores = holdout_labels[:, j], holdout_scores[:, j]
+        known = ~np.isnan(labels)
+        labels, scores = labels[known], scores[known]
+        source = "holdout"
+        if attribute == "toxicity" and validation:
+            labels = np.concatenate([np.asarray(v[0], float) for v in validation.values()])
+            scores = np.concatenate([np.asarray(v[1], float) for v in validation.values()])
+            source = "validation:" + "+".join(validation)
+        if attribute in REVIEW_ATTRIBUTES:
+            if _usable(labels):
+                threshold, f1 = best_f1_threshold(labels, scores)
+                review[attribute] = max(threshold, MIN_REVIEW_PROBABILITY)
+                metrics[f"review.{attribute}"] = {"chosen_on": source, "rows": int(len(labels)), "f1": round(f1, 4)}
+            else:
+                review[attribute] = DEFAULT_REVIEW_PROBABILITY
+                metrics[f"review.{attribute}"] = {"chosen_on": "default (no labelled validation rows)"}
+        if attribute in REJECT_PRECISION:
+            found = precision_threshold(labels, scores, REJECT_PRECISION[attribute]) if _usable(labels) else None
+            reject[attribute] = max(found if found is not None else 1.0, MIN_REJECT_PROBABILITY)
+            metrics[f"reject.{attribute}"] = {
+                "chosen_on": source if found is not None else "floor (precision target not reached)",
+                "precision_target": REJECT_PRECISION[attribute],
+            }
+    # Rejecting is the stronger act: never below the same attribute's review threshold.
+    reject = {k: min(max(v, review.get(k, 0.0)), 0.99) for k, v in reject.items()}
+    return Policy(reject=reject, review=review, source="training"), metrics
+
+
+def choose_span_threshold(model, frame, attribute: str = "toxicity", grid: Sequence[float] = SPAN_GRID) -> tuple[float, float]:
+    """The word-probability threshold with the best SemEval-2021 span F1 on ``frame`` (text, spans)."""
+    from model.evaluate import span_f1, spans_to_offsets
+    from model.spans import merge_spans, scored_words
+
+    column = list(model.named_steps["heads"].attributes).index(attribute)
+    scored = [scored_words(model, text) for text in frame["text"]]
+    gold = [set(s) for s in frame["spans"]]
+    best = (SPAN_GRID[0], -1.0)
+    for threshold in grid:
+        f1 = np.mean(
+            [
+                span_f1(spans_to_offsets(merge_spans(text, words, probs[:, column] if len(words) else probs, threshold)), g)
+                for text, (words, probs), g in zip(frame["text"], scored, gold)
+            ]
+        )
+        if f1 > best[1]:
+            best = (float(threshold), float(f1))
+    return best[0], round(best[1], 4)

@@ -1,0 +1,234 @@
+"""Build, fit and save the bundle: one pipeline factory, thresholds chosen on validation data."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import time
+from collections.abc import Mapping
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import train_test_split
+from sklearn.pipeline import Pipeline
+
+from model.attributes import HOSTILITY_ATTRIBUTES
+from model.bundle import BUNDLES_DIR, CURRENT_FILE, MANIFEST_FILE, save_bundle
+from model.features import build_features
+from model.heads import C, MultiAttributeClassifier, calibrated_logistic
+from model.policy import Policy
+from model.thresholds import choose_policy, choose_span_threshold
+
+log = logging.getLogger(__name__)
+
+SEED = 20261231
+"""One seed for every estimator and splitter (``--seed`` overrides)."""
+HOLDOUT_FRACTION = 0.1
+"""Share of the training rows kept aside, stratified by source, to choose thresholds and report validation."""
+N_JOBS = 2
+
+PROBE_TEXTS = (
+    "Thanks for the thoughtful article, I learned a lot.",
+    "The government is wrong about this arms deal and the minister should resign.",
+    "I disagree with the author; the figures in paragraph three do not add up.",
+    "You are an idiot and nobody wants you here.",
+    "Shut up, you stupid moron.",
+    "What a load of crap, f*ck this.",
+    "People like you should be wiped off the face of the earth.",
+    "I will find you and hurt you.",
+    "Those immigrants are all criminals and parasites.",
+    "The ally broke its promise, which is a disgrace for both countries.",
+    "",
+    "Great point!",
+)
+"""Fixed sentences written for this project; their scores, stored in the manifest, prove reproduction."""
+
+
+def model_version() -> str:
+    """The package version, which versions the bundle too."""
+    try:
+        return metadata.version("comment-moderation")
+    except metadata.PackageNotFoundError:
+        return "0+unknown"
+
+
+def build_pipeline(attributes=HOSTILITY_ATTRIBUTES, random_state: int = SEED, n_jobs: int = N_JOBS, C: float = C) -> Pipeline:
+    """Normaliser -> word + char TF-IDF -> one calibrated logistic regression per attribute."""
+    heads = MultiAttributeClassifier(tuple(attributes), calibrated_logistic(C=C, random_state=random_state), n_jobs=n_jobs)
+    return Pipeline([("features", build_features()), ("heads", heads)])
+
+
+def split_holdout(frame: pd.DataFrame, seed: int = SEED, fraction: float = HOLDOUT_FRACTION):
+    """Split training rows into fit and holdout parts, stratified by source."""
+    if fraction <= 0:
+        return frame, frame.iloc[:0]
+    return train_test_split(frame, test_size=fraction, random_state=seed, stratify=frame["source"])
+
+
+def _labels(frame: pd.DataFrame, attributes) -> np.ndarray:
+    return frame[list(attributes)].to_numpy(dtype=float)
+
+
+def fit_model(frame: pd.DataFrame, attributes=HOSTILITY_ATTRIBUTES, seed: int = SEED, n_jobs: int = N_JOBS) -> Pipeline:
+    """Fit the pipeline on a training frame (``text``, ``weight`` and one column per attribute).
+
+    Parameters
+    ----------
+    frame : DataFrame
+        Labels are 1.0, 0.0 or NaN (the row's set does not label that attribute).
+    attributes : sequence of str
+    seed : int
+    n_jobs : int
+
+    Returns
+    -------
+    Pipeline
+        Fitted; ``predict_proba`` gives ``(n, n_attributes)``.
+    """
+    pipeline = build_pipeline(attributes, random_state=seed, n_jobs=n_jobs)
+    weights = frame["weight"].to_numpy(dtype=float) if "weight" in frame else None
+    pipeline.fit(frame["text"].tolist(), _labels(frame, attributes), heads__sample_weight=weights)
+    return pipeline
+
+
+def probe_scores(model, attributes) -> list[dict[str, float]]:
+    """The model's scores of ``PROBE_TEXTS``, rounded to 1e-9, for the manifest."""
+    scores = model.predict_proba(list(PROBE_TEXTS))
+    return [{a: round(float(p), 9) for a, p in zip(attributes, row)} for row in scores]
+
+
+def train_from_frame(
+    frame: pd.DataFrame,
+    out_dir: str | Path,
+    *,
+    attributes=HOSTILITY_ATTRIBUTES,
+    seed: int = SEED,
+    validation: Mapping[str, pd.DataFrame] | None = None,
+    toxic_spans: pd.DataFrame | None = None,
+    extra_manifest: Mapping | None = None,
+    holdout_fraction: float = HOLDOUT_FRACTION,
+    n_jobs: int = N_JOBS,
+) -> Path:
+    """Fit on ``frame``, choose thresholds on held-out and validation data, and write a bundle.
+
+    Parameters
+    ----------
+    frame : DataFrame
+        Training rows (see ``fit_model``) with a ``source`` column.
+    out_dir : str or Path
+        Bundle folder to write.
+    attributes : sequence of str
+    seed : int
+    validation : mapping of name -> DataFrame(text, label), optional
+        External validation sets for the toxicity thresholds (never test splits).
+    toxic_spans : DataFrame(text, spans), optional
+        Training rows with gold character offsets, to choose the span threshold.
+    extra_manifest : mapping, optional
+        Added to the manifest (training sets, licences, metrics...).
+    holdout_fraction : float
+    n_jobs : int
+
+    Returns
+    -------
+    Path
+        The bundle folder.
+    """
+    started = time.perf_counter()
+    fit_rows, holdout = split_holdout(frame, seed, holdout_fraction)
+    log.info("fitting %d heads on %d rows (%d held out)", len(attributes), len(fit_rows), len(holdout))
+    model = fit_model(fit_rows, attributes, seed, n_jobs)
+    holdout_scores = model.predict_proba(holdout["text"].tolist()) if len(holdout) else np.zeros((0, len(attributes)))
+    validation_scores = {name: model.predict_proba(v["text"].tolist())[:, list(attributes).index("toxicity")] for name, v in (validation or {}).items()}
+    policy, policy_metrics = choose_policy(
+        attributes, _labels(holdout, attributes), holdout_scores, {n: (validation[n]["label"].to_numpy(), s) for n, s in validation_scores.items()}
+    )
+    span_threshold, span_f1 = choose_span_threshold(model, toxic_spans) if toxic_spans is not None else (0.5, None)
+    manifest = {
+        "model_version": model_version(),
+        "created": dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),
+        "attributes": list(attributes),
+        "seed": seed,
+        "training_rows": int(len(fit_rows)),
+        "holdout_rows": int(len(holdout)),
+        "span_threshold": span_threshold,
+        "span_f1_train": span_f1,
+        "policy_selection": policy_metrics,
+        "probe": {"texts": list(PROBE_TEXTS), "scores": probe_scores(model, attributes)},
+        "training_seconds": round(time.perf_counter() - started, 1),
+        **(extra_manifest or {}),
+    }
+    return save_bundle(model, out_dir, manifest, policy)
+
+
+def record_test_metrics(bundle_dir: Path, test_sets: Mapping[str, pd.DataFrame]) -> dict:
+    """Add the toxicity ROC AUC on each official test split to the bundle's manifest (reporting only)."""
+    from sklearn.metrics import roc_auc_score
+
+    from model.bundle import load_bundle
+
+    bundle = load_bundle(bundle_dir)
+    column = list(bundle.attributes).index("toxicity")
+    metrics = {}
+    for name, frame in test_sets.items():
+        scores = bundle.model.predict_proba(frame["text"].tolist())[:, column]
+        metrics[name] = {"rows": int(len(frame)), "positives": int(frame["label"].sum()), "toxicity_roc_auc": round(float(roc_auc_score(frame["label"], scores)), 4)}
+    manifest_path = Path(bundle_dir) / MANIFEST_FILE
+    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    manifest["test_metrics"] = metrics
+    manifest_path.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    return metrics
+
+
+def train_bundle(
+    data_dir: str | Path | None = None,
+    out_dir: str | Path | None = None,
+    seed: int = SEED,
+    progress: bool = True,
+    make_current: bool | None = None,
+) -> Path:
+    """Train the shipped bundle from the public data and write it (default ``bundles/<version>``).
+
+    Parameters
+    ----------
+    data_dir : str or Path, optional
+        Data directory (default: ``MODERATION_DATA_DIR`` or ``../shared/data``).
+    out_dir : str or Path, optional
+        Bundle folder; default ``bundles/<model version>``, which also becomes ``bundles/CURRENT``.
+    seed : int
+    progress : bool
+        Log progress to stderr.
+    make_current : bool, optional
+        Point ``bundles/CURRENT`` at the new bundle (default: when ``out_dir`` is the default).
+
+    Returns
+    -------
+    Path
+    """
+    from model import data
+
+    if progress:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    data_path = data.resolve_data_dir(data_dir)
+    frame = data.load_training_data(data_path)
+    validation = data.load_validation_sets(data_path)
+    spans = data.load_toxic_spans("trial", data_path)
+    default_out = out_dir is None
+    out = Path(out_dir) if out_dir is not None else BUNDLES_DIR / model_version()
+    datasets = {
+        name: {
+            "license": info.license,
+            "role": "training" if info.trainable else "validation/evaluation only",
+            "rows": int(frame.attrs.get("rows_by_source", {}).get(name, 0)),
+            "attributes": list(info.attributes),
+        }
+        for name, info in data.DATASETS.items()
+    }
+    extra = {"datasets": datasets, "removed_test_overlap": frame.attrs.get("removed_overlap")}
+    bundle_dir = train_from_frame(frame, out, seed=seed, validation=validation, toxic_spans=spans, extra_manifest=extra)
+    record_test_metrics(bundle_dir, data.load_test_sets(data_path))
+    if make_current or (make_current is None and default_out):
+        (BUNDLES_DIR / CURRENT_FILE).write_text(out.name + "\n", encoding="utf-8")
+    return bundle_dir

@@ -1,0 +1,47 @@
+"""ApiError and the JSON error handlers of the service."""
+
+from __future__ import annotations
+
+import re
+
+from flask import Flask, Response, jsonify
+from werkzeug.exceptions import HTTPException
+
+
+class ApiError(Exception):
+    """An error the client can fix, rendered as ``{"error": {"code", "message"}}`` with ``status``."""
+
+    def __init__(self, status: int, code: str, message: str):
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+def error_body(code: str, message: str) -> dict:
+    """Return the JSON body every error of our API has."""
+    return {"error": {"code": code, "message": message}}
+
+
+def handle_api_error(error: ApiError) -> tuple[Response, int]:
+    """Render an ApiError as JSON."""
+    return jsonify(error_body(error.code, error.message)), error.status
+
+
+def _code_for(error: HTTPException) -> str:
+    """Turn werkzeug's name ("Method Not Allowed") into a code ("method_not_allowed")."""
+    return re.sub(r"[^a-z0-9]+", "_", (error.name or "error").lower()).strip("_")
+
+
+def handle_http_exception(error: HTTPException) -> Response:
+    """Render a werkzeug HTTPException (404, 405, 413, ...) as JSON, keeping its headers (Allow)."""
+    response = error.get_response()
+    response.set_data(jsonify(error_body(_code_for(error), error.description or error.name)).get_data())
+    response.content_type = "application/json"
+    return response
+
+
+def register_error_handlers(app: Flask) -> None:
+    """Register the JSON handlers; deliberately none for bare Exception, so bugs stay 500s with tracebacks."""
+    app.register_error_handler(ApiError, handle_api_error)
+    app.register_error_handler(HTTPException, handle_http_exception)
