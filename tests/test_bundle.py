@@ -1,0 +1,72 @@
+"""Bundle save/load: predictions survive, and a tampered or foreign bundle is refused before unpickling."""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from model.bundle import BundleError, default_bundle_path, load_bundle, read_manifest, sha256_file
+from model.train import PROBE_TEXTS
+
+
+@pytest.fixture
+def bundle_copy(tiny_bundle_path, tmp_path):
+    target = tmp_path / "copy"
+    shutil.copytree(tiny_bundle_path, target)
+    return target
+
+
+def test_load_keeps_predictions_and_manifest(tiny_bundle_path):
+    bundle = load_bundle(tiny_bundle_path)
+    manifest = bundle.manifest
+    assert manifest["model_sha256"] == sha256_file(tiny_bundle_path / "model.joblib")
+    assert set(manifest["versions"]) >= {"python", "scikit-learn", "joblib"}
+    probe = np.array([[row[a] for a in bundle.attributes] for row in manifest["probe"]["scores"]])
+    assert np.allclose(bundle.model.predict_proba(list(PROBE_TEXTS)), probe, atol=1e-9)
+
+
+def test_tampered_model_file_is_refused(bundle_copy):
+    with open(bundle_copy / "model.joblib", "ab") as handle:
+        handle.write(b"\0")
+    with pytest.raises(BundleError, match="SHA-256"):
+        load_bundle(bundle_copy)
+
+
+def test_other_scikit_learn_version_is_refused(bundle_copy):
+    manifest = json.loads((bundle_copy / "manifest.json").read_text())
+    manifest["versions"]["scikit-learn"] = "0.24.2"
+    (bundle_copy / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(BundleError, match=r"scikit-learn 0\.24\.2 but .* is installed"):
+        load_bundle(bundle_copy)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda d: (d / "manifest.json").unlink(), "manifest.json not found"),
+        (lambda d: (d / "manifest.json").write_text("{not json"), "not valid JSON"),
+        (lambda d: (d / "manifest.json").write_text("{}"), "lacks model_version"),
+        (lambda d: (d / "model.joblib").unlink(), "model.joblib not found"),
+        (lambda d: (d / "policy.toml").write_text("[review]\ntoxicity = 2\n"), "probability"),
+    ],
+)
+def test_broken_bundles_get_clear_errors(bundle_copy, change, message):
+    change(bundle_copy)
+    with pytest.raises(BundleError, match=message):
+        load_bundle(bundle_copy)
+
+
+def test_missing_folder(tmp_path):
+    with pytest.raises(BundleError, match="not found"):
+        load_bundle(tmp_path / "nope")
+
+
+def test_committed_bundle_verifies():
+    """The bundle that `make run` serves loads, verifies and reproduces its own probe scores."""
+    path = default_bundle_path()
+    manifest = read_manifest(path)
+    assert manifest["model_bytes"] < 60 * 2**20, "keep the committed bundle to tens of MB"
+    bundle = load_bundle(path)
+    probe = np.array([[row[a] for a in bundle.attributes] for row in manifest["probe"]["scores"]])
+    assert np.allclose(bundle.model.predict_proba(list(PROBE_TEXTS)), probe, atol=1e-9)

@@ -1,0 +1,69 @@
+"""The scoring core on the tiny bundle: scores, spans, decisions, order and empty rows."""
+
+import numpy as np
+import pytest
+
+from model.attributes import HOSTILITY_ATTRIBUTES
+from model.spans import merge_spans
+from model.train import fit_model
+from tests.corpus import make_corpus
+
+
+def test_scores_are_probabilities_in_attribute_order(scorer):
+    texts = ["The council changes the budget.", "You are a pathetic loser."]
+    scores = scorer.predict_scores(texts)
+    assert scorer.attributes == HOSTILITY_ATTRIBUTES
+    assert scores.shape == (2, 6)
+    assert ((scores >= 0) & (scores <= 1)).all()
+
+
+def test_hostile_held_out_sentences_outscore_neutral_ones(scorer):
+    held_out = make_corpus(60, seed=7)
+    scores = scorer.predict_scores(held_out["text"].tolist())
+    toxicity = scores[:, 0]
+    hostile = held_out["toxicity"].to_numpy() == 1
+    assert toxicity[hostile].min() > toxicity[~hostile].max()
+
+
+def test_moderate_keeps_order_and_approves_empty_rows(scorer):
+    texts = ["You are a stupid clown, the minister delays the vote.", "", None, float("nan"), "The editor explains the plan."]
+    decisions = scorer.moderate(texts)
+    assert len(decisions) == 5
+    for empty in decisions[1:4]:
+        assert empty.action == "approve"
+        assert [r.code for r in empty.reasons] == ["empty"]
+        assert set(empty.scores.values()) == {0.0}
+    assert decisions[0].scores["insult"] > decisions[4].scores["insult"]
+    assert all(d.model_version == scorer.model_version for d in decisions)
+
+
+def test_spans_point_at_the_words_that_drove_the_score(scorer):
+    text = "The minister delays the plan, pathetic loser."
+    decision = scorer.moderate([text])[0]
+    spans = decision.spans.get("toxicity")
+    assert spans, decision
+    covered = "".join(text[s.begin : s.end] for s in spans)
+    assert "loser" in covered
+    assert "minister" not in covered
+
+
+def test_merge_spans_joins_neighbouring_words():
+    text = "so stupid idiot , fine"
+    words = [(0, 2), (3, 9), (10, 15), (18, 22)]
+    spans = merge_spans(text, words, np.array([0.1, 0.8, 0.9, 0.2]), 0.5)
+    assert [(s.begin, s.end, s.score) for s in spans] == [(3, 15, 0.9)]
+
+
+def test_training_is_deterministic():
+    frame = make_corpus(120, seed=3)
+    texts = make_corpus(30, seed=4)["text"].tolist()
+    first = fit_model(frame, seed=5, n_jobs=1).predict_proba(texts)
+    second = fit_model(frame, seed=5, n_jobs=1).predict_proba(texts)
+    assert np.array_equal(first, second)
+
+
+@pytest.mark.parametrize("text", ["I disagree with the government.", "This article is one-sided."])
+def test_decisions_carry_every_score(scorer, text):
+    decision = scorer.moderate([text])[0]
+    assert set(decision.scores) == set(HOSTILITY_ATTRIBUTES)
+    assert decision.action in {"approve", "review", "reject"}
