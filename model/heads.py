@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+import scipy.sparse as sp
 from joblib import Parallel, delayed
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.calibration import CalibratedClassifierCV
@@ -52,6 +53,10 @@ class MultiAttributeClassifier(ClassifierMixin, BaseEstimator):
     def fit(self, X, Y, sample_weight=None):
         """Fit every head; ``Y`` is ``(n_samples, n_attributes)`` with 0, 1 or NaN (unlabelled)."""
         Y = np.asarray(Y, dtype=float)
+        if sp.issparse(X):
+            # Worker processes receive X read-only (memory-mapped); scikit-learn must not need to sort it.
+            X = sp.csr_matrix(X)
+            X.sort_indices()
         if Y.ndim != 2 or Y.shape[1] != len(self.attributes):
             raise ValueError(f"Y must have one column per attribute {tuple(self.attributes)}, got shape {Y.shape}")
         weights = np.ones(Y.shape[0]) if sample_weight is None else np.asarray(sample_weight, dtype=float)

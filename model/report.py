@@ -17,8 +17,8 @@ from matplotlib.figure import Figure
 from sklearn.metrics import precision_recall_curve, roc_curve
 from tqdm import tqdm
 
-from model.data import load_test_sets, load_toxic_spans, resolve_data_dir
 from model.benchmark import load_profanity_check
+from model.data import DataError, load_test_sets, load_toxic_spans, resolve_data_dir
 from model.evaluate import mean_span_f1, reliability_curve, score_metrics, spans_to_offsets
 from model.scoring import Scorer
 
@@ -38,7 +38,9 @@ SPAN_F1_PUBLISHED = {"best": 0.708, "median": 0.676}
 """SemEval-2021 Task 5 test results: the winning team's and the median team's character F1."""
 SPANS_SPLIT = "test"
 SCORE_BATCH_ROWS = 1000
+"""Texts per ``predict_scores`` call: bounds memory and moves the progress bar."""
 SPAN_BATCH_ROWS = 50
+"""Texts per ``moderate`` call in the toxic-spans run (spans cost far more per text than scores)."""
 PLOT_DPI = 100
 BASELINE_LABELS = {"alt_profanity_check": "alt-profanity-check", "perspective": "Perspective API (shipped)"}
 SET_NOTES: dict[str, str] = {
@@ -64,8 +66,8 @@ def _batches(items: Sequence, size: int) -> list[Sequence]:
 
 
 def _predict_in_batches(predict: Callable, texts: Sequence[str], description: str) -> np.ndarray:
-    parts = [np.asarray(predict(list(batch))) for batch in _progress(_batches(texts, SCORE_BATCH_ROWS), desc=description)]
-    return np.concatenate(parts) if parts else np.zeros(0)
+    batches = _progress(_batches(texts, SCORE_BATCH_ROWS), desc=description)
+    return np.concatenate([np.asarray(predict(list(batch))) for batch in batches])
 
 
 def evaluate_scores(scores: np.ndarray, attributes: Sequence[str], frame: pd.DataFrame) -> dict:
@@ -152,7 +154,8 @@ def _score_table(result: dict) -> list[str]:
     rows = [(f"ours: {attribute}", metrics) for attribute, metrics in result["attributes"].items()]
     rows += [(BASELINE_LABELS[baseline], metrics) for baseline, metrics in result["baselines"].items()]
     for label, metrics in rows:
-        lines.append(f"| {label} | " + " | ".join(_number(metrics[key]) for key in ("roc_auc", "pr_auc", "brier")) + " |")
+        cells = " | ".join(_number(metrics[key]) for key in ("roc_auc", "pr_auc", "brier"))
+        lines.append(f"| {label} | {cells} |")
     return lines
 
 
@@ -161,36 +164,37 @@ def _number(value: float | None) -> str:
 
 
 def _evaluate_sets(scorer: Scorer, sets: dict[str, pd.DataFrame], profanity_check, plot_dir: Path) -> dict:
+    """Score every set with ours and the baselines, compute the metrics and draw each set's two figures."""
     results = {}
     for name, frame in sets.items():
+        if frame.empty:
+            raise DataError(f"test set {name} has no rows: check its file in the data directory")
         texts = frame["text"].tolist()
         labels = frame["label"].to_numpy(int)
         scores = _predict_in_batches(scorer.predict_scores, texts, f"{name}: our scores")
         result = evaluate_scores(scores, scorer.attributes, frame)
         result |= {"description": SET_NOTES.get(name, frame.attrs.get("description", "")),
                    "label": frame.attrs.get("description", ""), "license": frame.attrs.get("license", "unknown")}
-        curves = {f"ours: {PRIMARY_ATTRIBUTE}": scores[:, list(scorer.attributes).index(PRIMARY_ATTRIBUTE)]} \
-            if PRIMARY_ATTRIBUTE in scorer.attributes else {}
-        baselines = {}
+        baseline_scores = {}
         if profanity_check is not None:
-            curves[BASELINE_LABELS["alt_profanity_check"]] = _predict_in_batches(
+            baseline_scores["alt_profanity_check"] = _predict_in_batches(
                 profanity_check, texts, f"{name}: alt-profanity-check")
-            baselines["alt_profanity_check"] = score_metrics(labels, curves[BASELINE_LABELS["alt_profanity_check"]])
         if "perspective" in frame:
-            curves[BASELINE_LABELS["perspective"]] = frame["perspective"].to_numpy(float)
-            baselines["perspective"] = score_metrics(labels, curves[BASELINE_LABELS["perspective"]])
-        result["baselines"] = baselines
+            baseline_scores["perspective"] = frame["perspective"].to_numpy(float)
+        result["baselines"] = {key: score_metrics(labels, values) for key, values in baseline_scores.items()}
+        ours = {attribute: scores[:, j] for j, attribute in enumerate(scorer.attributes)}
+        curves = {f"ours: {PRIMARY_ATTRIBUTE}": ours[PRIMARY_ATTRIBUTE]} if PRIMARY_ATTRIBUTE in ours else {}
+        curves |= {BASELINE_LABELS[key]: values for key, values in baseline_scores.items()}
         result["plots"] = {"curves": f"{plot_dir.name}/{name}_curves.png",
                            "attributes": f"{plot_dir.name}/{name}_attributes.png"}
         _plot_set(f"{name}: ours vs baselines", labels, curves, plot_dir / f"{name}_curves.png")
-        _plot_set(f"{name}: every attribute of ours", labels,
-                  {attribute: scores[:, j] for j, attribute in enumerate(scorer.attributes)},
-                  plot_dir / f"{name}_attributes.png")
+        _plot_set(f"{name}: every attribute of ours", labels, ours, plot_dir / f"{name}_attributes.png")
         results[name] = result
     return results
 
 
 def _evaluate_spans(scorer: Scorer, posts: pd.DataFrame) -> dict:
+    """SemEval-2021 Task 5 character F1 of our toxicity spans on ``posts`` (text, gold offsets)."""
     texts = posts["text"].tolist()
     predicted = []
     for batch in _progress(_batches(texts, SPAN_BATCH_ROWS), desc="toxic spans"):
@@ -210,9 +214,11 @@ def _evaluate_spans(scorer: Scorer, posts: pd.DataFrame) -> dict:
 
 
 def _markdown(report: dict) -> str:
+    """Render the report (as written to eval.json) for people: what each set is, the tables, the plots."""
     lines = [
         "# Evaluation report", "",
-        f"Produced by `{MAKE_TARGET}` (`{report['command']}`) at {report['created_at']} for model version **{report['model_version']}** "
+        f"Produced by `{MAKE_TARGET}` (`{report['command']}`) at {report['created_at']} "
+        f"for model version **{report['model_version']}** "
         f"(bundle: `{report['model_path']}`, data: `{report['data_dir']}`). Numbers are in `eval.json`.", "",
         "How to read it: **ROC AUC** is the chance that a random positive outscores a random negative "
         "(0.5 = guessing, 1 = perfect); **PR AUC** (average precision) rewards ranking the rare positives first "
@@ -220,9 +226,9 @@ def _markdown(report: dict) -> str:
         "error of the probability (lower is better; it checks calibration). Every attribute of ours is scored "
         "against the set's single label, so only `toxicity` has a target. The sets are test splits: nothing "
         "was trained or tuned on them.", "",
-        "Baselines: **alt-profanity-check** (`predict_prob`, a linear model on word n-grams, the library we replace "
-        "for profanity) runs in the same process on the same texts; **Perspective API** scores exist only for CAT, "
-        "where the dataset's authors shipped them (collected in 2020: today's Perspective may differ).", "",
+        "Baselines: **alt-profanity-check** (`predict_prob`, a calibrated linear SVM on word TF-IDF; the issue's "
+        "reference) runs in the same process on the same texts. **Perspective API** scores exist only for CAT, "
+        "where the dataset's authors shipped them (collected about 2020; today's Perspective may differ).", "",
         "## Targets", "", "| set | score | metric | target | value | met |", "|---|---|---|---|---|---|",
     ]
     for row in report["targets"]:
@@ -235,7 +241,7 @@ def _markdown(report: dict) -> str:
                      f"{result['n_positive']} ({_number(share)}) |")
     for name, result in report["sets"].items():
         lines += ["", f"## {name}", "", result["description"], "",
-                  f"Label: {result['label']}. Rows {result['n_rows']}, positives {result['n_positive']}.", ""]
+                  f"Label used: {result['label']}. Rows {result['n_rows']}, positives {result['n_positive']}.", ""]
         lines += _score_table(result)
         lines += ["", f"![{name}: ROC, precision-recall and reliability]({result['plots']['curves']})", "",
                   f"![{name}: every attribute]({result['plots']['attributes']})"]

@@ -41,6 +41,8 @@ def _json_body() -> Any:
         raise _invalid(
             f"request body is not valid JSON: {error.msg} at line {error.lineno} column {error.colno}"
         ) from error
+    except ValueError as error:  # an integer literal over Python's digit limit
+        raise _invalid(f"request body is not acceptable JSON: {str(error).split(':')[0]}") from error
     except RecursionError as error:
         raise _invalid("request body is nested too deeply") from error
 

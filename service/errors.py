@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 
-from flask import Flask, Response, jsonify
-from werkzeug.exceptions import HTTPException
+from flask import Flask, Response, current_app, jsonify
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 
 class ApiError(Exception):
@@ -35,8 +35,14 @@ def _code_for(error: HTTPException) -> str:
 
 def handle_http_exception(error: HTTPException) -> Response:
     """Render a werkzeug HTTPException (404, 405, 413, ...) as JSON, keeping its headers (Allow)."""
+    message = error.description or error.name
+    if isinstance(error, RequestEntityTooLarge) and current_app.config.get("MAX_CONTENT_LENGTH"):
+        message = (
+            f"request body is larger than {current_app.config['MAX_CONTENT_LENGTH']} bytes; "
+            "send fewer comments per request"
+        )
     response = error.get_response()
-    response.set_data(jsonify(error_body(_code_for(error), error.description or error.name)).get_data())
+    response.set_data(jsonify(error_body(_code_for(error), message)).get_data())
     response.content_type = "application/json"
     return response
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -22,6 +23,9 @@ DEFAULT_CHUNK_ROWS = Defaults.SCORE_CHUNK_ROWS
 
 REENCODE_HINT = "re-encode it as UTF-8, e.g. `iconv -f latin1 -t utf-8 IN > OUT`"
 
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+"""A JSON escape of a UTF-16 surrogate: valid in pairs, unwritable as UTF-8 when alone."""
+
 
 class TableError(Exception):
     """A table that cannot be read or written; the message is one line and says what to fix."""
@@ -32,14 +36,19 @@ def table_format(path: str | os.PathLike) -> str:
     suffix = Path(path).suffix.lower()
     if suffix not in FORMATS:
         known = ", ".join(FORMATS)
-        shown = f"extension {suffix!r}" if suffix else "no extension"
-        raise TableError(f"{path}: {shown} is not supported; use one of {known}")
+        problem = f"extension {suffix!r} is not supported" if suffix else "no file extension"
+        raise TableError(f"{path}: {problem}; use one of {known}")
     return FORMATS[suffix]
 
 
 def _is_missing(value: Any) -> bool:
     """True for the scalars pandas and Arrow use for a missing cell."""
     return value is None or value is pd.NA or value is pd.NaT or (isinstance(value, float) and math.isnan(value))
+
+
+def _is_nan(value: Any) -> bool:
+    """True for a float NaN: how pandas fills a key that some JSON Lines rows lack."""
+    return isinstance(value, float) and math.isnan(value)
 
 
 def text_values(frame: pd.DataFrame, column: str) -> list[str]:
@@ -59,14 +68,14 @@ class TableReader:
 
     def __init__(self, path: str | os.PathLike, chunk_rows: int = DEFAULT_CHUNK_ROWS):
         self.path = Path(path)
-        self.format = table_format(self.path)
-        if chunk_rows < 1:
-            raise TableError(f"chunk size must be at least 1, got {chunk_rows}")
-        self.chunk_rows = chunk_rows
         if not self.path.exists():
             raise TableError(f"{self.path}: no such file")
         if not self.path.is_file():
             raise TableError(f"{self.path}: not a file")
+        self.format = table_format(self.path)
+        if chunk_rows < 1:
+            raise TableError(f"chunk size must be at least 1, got {chunk_rows}")
+        self.chunk_rows = chunk_rows
         self.n_rows: int | None = None
         """Number of rows when the format records it (Parquet), else None."""
         self._file: IO[bytes] | None = None
@@ -120,6 +129,11 @@ class TableReader:
                 raise TableError(f"{self.path}: line {line_number} is not valid JSON: {error.msg}") from error
             if not isinstance(row, dict):
                 raise TableError(f"{self.path}: line {line_number} is not a JSON object")
+            if _SURROGATE_ESCAPE.search(line) and not _is_valid_unicode(row):
+                raise TableError(
+                    f"{self.path}: line {line_number} has an unpaired surrogate escape (\\ud800-\\udfff); "
+                    "fix or remove it"
+                )
             rows.append(row)
             if len(rows) == self.chunk_rows:
                 yield pd.DataFrame(rows, dtype=object)
@@ -194,6 +208,15 @@ class TableReader:
         self.close()
 
 
+def _is_valid_unicode(row: dict) -> bool:
+    """True if every string of a parsed JSON row can be written as UTF-8 (no lone surrogates)."""
+    try:
+        json.dumps(row, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _one_line(error: BaseException) -> str:
     """Return the first line of an exception's message."""
     return (str(error).strip().splitlines() or [type(error).__name__])[0]
@@ -261,11 +284,12 @@ class TableWriter:
 
     def _write_parquet(self, frame: pd.DataFrame) -> None:
         try:
-            table = pa.Table.from_pandas(frame, preserve_index=False)
+            # Without pandas' metadata, pandas reads the output with the same dtypes as the input.
+            table = pa.Table.from_pandas(frame, preserve_index=False).replace_schema_metadata(None)
             if self._parquet is None:
                 self._parquet = pq.ParquetWriter(self._partial, table.schema)
             else:
-                table = table.cast(self._parquet.schema_arrow)
+                table = table.cast(self._parquet.schema)
         except (pa.ArrowException, ValueError, TypeError) as error:
             raise TableError(
                 f"{self.path}: cannot write Parquet: {_one_line(error)}; write .csv or .jsonl instead"
@@ -290,7 +314,3 @@ class TableWriter:
 
     def __exit__(self, exc_type: type | None, *exc_info: object) -> None:
         self.close(keep=exc_type is None)
-
-
-def _is_nan(value: Any) -> bool:
-    return isinstance(value, float) and math.isnan(value)

@@ -1,0 +1,345 @@
+"""The ``moderate`` command through click's CliRunner, on the tiny bundle."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from click.testing import CliRunner
+
+from service.cli import cli
+
+HOSTILE = "You are a stupid clown, the minister ignores the vote."
+NEUTRAL = "The council supports the plan and I think that is fair."
+CSV_SOURCE = (
+    "id,author,text,note\n"
+    f'c1,ann,"{HOSTILE}",007\n'
+    f"c2,bob,{NEUTRAL},NA\n"
+    "c3,cy,,\n"
+    "c4,dee,NA,null\n"
+    'c5,eve,"two\nlines, ""quoted""",x\n'
+)
+
+
+@pytest.fixture
+def runner():
+    return CliRunner()
+
+
+@pytest.fixture
+def run(runner, tiny_bundle_path):
+    """Invoke ``moderate`` with the tiny bundle as the default model."""
+
+    def invoke(*args: str):
+        return runner.invoke(cli, list(map(str, args)), env={"MODERATION_MODEL": str(tiny_bundle_path)})
+
+    return invoke
+
+
+def added_columns(scorer) -> list[str]:
+    return [*scorer.attributes, "decision", "reasons"]
+
+
+def check_scored(out: pd.DataFrame, source: pd.DataFrame, scorer) -> None:
+    """Every input column and row kept in order, then valid scores, decision and reasons."""
+    assert list(out.columns) == [*source.columns, *added_columns(scorer)]
+    pd.testing.assert_frame_equal(out[list(source.columns)], source)
+    scores = out[list(scorer.attributes)].astype(float)
+    assert ((scores >= 0) & (scores <= 1)).all().all()
+    assert set(out["decision"]) <= {"approve", "review", "reject"}
+    for reasons in out["reasons"]:
+        assert all("code" in reason for reason in json.loads(reasons))
+
+
+def read_csv_text(path: Path) -> pd.DataFrame:
+    return pd.read_csv(path, dtype=str, keep_default_na=False)
+
+
+@pytest.mark.parametrize("chunk_size", [2, 5_000])
+def test_score_csv_keeps_every_column_and_row(tmp_path, run, scorer, chunk_size):
+    (tmp_path / "in.csv").write_text(CSV_SOURCE, encoding="utf-8")
+    result = run("score", tmp_path / "in.csv", "-o", tmp_path / "out.csv", "--id-column", "id", "--chunk-size", chunk_size)
+    assert result.exit_code == 0, result.output
+    assert f"Scored 5 rows into {tmp_path / 'out.csv'}" in result.stderr
+    source = read_csv_text(tmp_path / "in.csv")
+    out = read_csv_text(tmp_path / "out.csv")
+    check_scored(out, source, scorer)
+    assert source["note"].tolist() == ["007", "NA", "", "null", "x"]
+    by_id = out.set_index("id")
+    assert float(by_id.loc["c1", "toxicity"]) > float(by_id.loc["c2", "toxicity"])
+    assert by_id.loc["c1", "decision"] != "approve"
+    assert by_id.loc["c3", "decision"] == "approve"
+    assert [r["code"] for r in json.loads(by_id.loc["c3", "reasons"])] == ["empty"]
+    assert [r["code"] for r in json.loads(by_id.loc["c4", "reasons"])] != ["empty"]  # "NA" is text
+
+
+@pytest.mark.parametrize("spans", [False, True])
+def test_score_agrees_with_the_scorer(tmp_path, run, scorer, spans):
+    (tmp_path / "in.csv").write_text(CSV_SOURCE, encoding="utf-8")
+    result = run("score", tmp_path / "in.csv", "-o", tmp_path / "out.csv", "--spans" if spans else "--no-spans")
+    assert result.exit_code == 0, result.output
+    out = read_csv_text(tmp_path / "out.csv")
+    texts = read_csv_text(tmp_path / "in.csv")["text"].tolist()
+    expected = [d.to_dict() for d in scorer.moderate(texts, with_spans=spans)]
+    assert out["decision"].tolist() == [d["decision"] for d in expected]
+    assert [json.loads(r) for r in out["reasons"]] == [d["reasons"] for d in expected]
+    assert out["toxicity"].astype(float).tolist() == [d["scores"]["toxicity"] for d in expected]
+    hostile_reasons = json.loads(out["reasons"][0])
+    assert any("span" in reason for reason in hostile_reasons) == spans
+
+
+def test_score_jsonl_keeps_types_missing_keys_and_order(tmp_path, run, scorer):
+    rows = [
+        {"id": 1, "text": HOSTILE, "meta": {"likes": [1, 2]}},
+        {"id": 2, "text": None},
+        {"id": 3},
+        {"id": 4, "text": NEUTRAL, "flag": True},
+    ]
+    (tmp_path / "in.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    result = run("score", tmp_path / "in.jsonl", "-o", tmp_path / "out.jsonl", "--chunk-size", 3)
+    assert result.exit_code == 0, result.output
+    out = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert len(out) == len(rows)
+    for source, scored in zip(rows, out):
+        assert list(scored) == [*source, *added_columns(scorer)]
+        assert {k: scored[k] for k in source} == source
+    assert [row["decision"] for row in out[1:3]] == ["approve", "approve"]
+    assert all(json.loads(row["reasons"])[0]["code"] == "empty" for row in out[1:3])
+    assert out[0]["toxicity"] > out[3]["toxicity"]
+
+
+def test_score_parquet_keeps_types_and_rows(tmp_path, run, scorer):
+    table = pa.table(
+        {
+            "id": pa.array([10, 20, None, 40], pa.int64()),
+            "text": pa.array([NEUTRAL, None, "", HOSTILE], pa.string()),
+            "posted": pa.array([1, 2, 3, 4], pa.timestamp("s")),
+        }
+    )
+    pq.write_table(table, tmp_path / "in.parquet")
+    result = run("score", tmp_path / "in.parquet", "-o", tmp_path / "out.parquet", "--chunk-size", 3)
+    assert result.exit_code == 0, result.output
+    out = pq.read_table(tmp_path / "out.parquet")
+    assert out.column_names == [*table.column_names, *added_columns(scorer)]
+    stored = pq.read_table(tmp_path / "in.parquet")  # Parquet itself stores timestamp[s] as [ms]
+    assert out.select(table.column_names).schema.remove_metadata() == stored.schema.remove_metadata()
+    assert out.select(table.column_names).to_pylist() == table.to_pylist()
+    for name in scorer.attributes:
+        assert out.schema.field(name).type == pa.float64()
+    decisions = out.column("decision").to_pylist()
+    assert decisions[1] == decisions[2] == "approve"
+    assert decisions[3] != "approve"
+
+
+@pytest.mark.parametrize(("source", "target"), [("csv", "parquet"), ("csv", "jsonl"), ("parquet", "csv")])
+def test_score_converts_between_formats(tmp_path, run, scorer, source, target):
+    frame = read_csv_text_from(CSV_SOURCE, tmp_path)
+    path = tmp_path / f"in.{source}"
+    if source == "parquet":
+        pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), path)
+    result = run("score", path, "-o", tmp_path / f"out.{target}")
+    assert result.exit_code == 0, result.output
+    if target == "parquet":
+        out = pq.read_table(tmp_path / "out.parquet").to_pandas()
+    elif target == "jsonl":
+        out = pd.read_json(tmp_path / "out.jsonl", lines=True, dtype=False)
+    else:
+        out = read_csv_text(tmp_path / "out.csv")
+    assert list(out.columns) == [*frame.columns, *added_columns(scorer)]
+    assert out["id"].tolist() == frame["id"].tolist()
+    assert out["text"].tolist() == frame["text"].tolist()
+
+
+def read_csv_text_from(source: str, tmp_path: Path) -> pd.DataFrame:
+    (tmp_path / "in.csv").write_text(source, encoding="utf-8")
+    return read_csv_text(tmp_path / "in.csv")
+
+
+def test_header_only_csv_gives_header_only_output(tmp_path, run, scorer):
+    (tmp_path / "in.csv").write_text("id,text\n", encoding="utf-8")
+    result = run("score", tmp_path / "in.csv", "-o", tmp_path / "out.csv")
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "out.csv").read_text(encoding="utf-8") == ",".join(["id", "text", *added_columns(scorer)]) + "\n"
+
+
+def test_score_text_prints_one_json_result(run, scorer):
+    result = run("score", "--text", HOSTILE)
+    assert result.exit_code == 0, result.output
+    printed = json.loads(result.stdout)
+    assert printed == {"model_version": scorer.model_version, **scorer.moderate([HOSTILE])[0].to_dict()}
+    assert printed["decision"] != "approve"
+
+
+def test_score_empty_text_is_approved_as_empty(run):
+    result = run("score", "--text", "")
+    assert result.exit_code == 0, result.output
+    printed = json.loads(result.stdout)
+    assert printed["decision"] == "approve"
+    assert [r["code"] for r in printed["reasons"]] == ["empty"]
+
+
+def test_score_text_that_is_not_utf8_is_exit_2(run):
+    assert_one_line_error(run("score", "--text", "caf\udce9"), r"--text is not valid UTF-8")
+
+
+def test_score_model_option_beats_environment(runner, tiny_bundle_path, tmp_path):
+    env = {"MODERATION_MODEL": str(tmp_path / "missing")}
+    assert runner.invoke(cli, ["score", "--text", "hi"], env=env).exit_code == 2
+    result = runner.invoke(cli, ["score", "--text", "hi", "--model", str(tiny_bundle_path)], env=env)
+    assert result.exit_code == 0, result.output
+
+
+def tampered_bundle(tmp_path: Path, tiny_bundle_path: Path) -> Path:
+    copy = tmp_path / "tampered"
+    shutil.copytree(tiny_bundle_path, copy)
+    with open(copy / "model.joblib", "ab") as handle:
+        handle.write(b"\0")
+    return copy
+
+
+BAD_SCORE_INPUTS = {
+    "missing file": (None, ["missing.csv"], r"missing\.csv: no such file"),
+    "directory": (None, ["."], r"^Error: \.: not a file$"),
+    "unknown input extension": ("in.txt", [], r"in\.txt: extension '\.txt' is not supported"),
+    "unknown output extension": ("in.csv", ["-o", "out.xlsx"], r"out\.xlsx: extension '\.xlsx' is not supported"),
+    "missing text column": ("in.csv", ["--text-column", "body"], r"no column 'body'; columns found: id, author, text, note"),
+    "missing id column": ("in.csv", ["--id-column", "comment_id"], r"no column 'comment_id'; columns found: id"),
+    "csv not utf-8": ("latin1.csv", [], r"latin1\.csv: not UTF-8 text: byte 0xe9 .*re-encode it as UTF-8"),
+    "jsonl not utf-8": ("latin1.jsonl", [], r"not UTF-8 text: byte 0xe9 .*\(line 1\).*re-encode"),
+    "empty csv": ("empty.csv", [], r"the file is empty"),
+    "bad json line": ("bad.jsonl", [], r"line 2 is not valid JSON"),
+    "column clash": ("scored.csv", [], r"already has column 'decision', which moderate score adds"),
+    "missing output directory": ("in.csv", ["-o", "nowhere/out.csv"], r"directory .*nowhere does not exist"),
+    "output is input": ("in.csv", ["-o", "in.csv"], r"OUTPUT must be a different file from INPUT"),
+    "missing bundle": ("in.csv", ["--model", "no-bundle"], r"no-bundle not found"),
+    "tampered bundle": ("in.csv", ["--model", "TAMPERED"], r"(?i)sha-?256"),
+}
+
+
+@pytest.mark.parametrize(("name", "args", "message"), list(BAD_SCORE_INPUTS.values()), ids=list(BAD_SCORE_INPUTS))
+def test_bad_score_input_is_one_line_and_exit_2(tmp_path, runner, tiny_bundle_path, monkeypatch, name, args, message):
+    monkeypatch.chdir(tmp_path)
+    Path("in.csv").write_text(CSV_SOURCE, encoding="utf-8")
+    Path("in.txt").write_text(CSV_SOURCE, encoding="utf-8")
+    Path("latin1.csv").write_bytes("id,text\n1,café\n".encode("latin-1"))
+    Path("latin1.jsonl").write_bytes('{"text": "café"}\n'.encode("latin-1"))
+    Path("empty.csv").write_bytes(b"")
+    Path("bad.jsonl").write_text('{"text": "a"}\n{"text": \n', encoding="utf-8")
+    Path("scored.csv").write_text("text,decision\nhello,approve\n", encoding="utf-8")
+    args = ["TAMPERED" if a == "TAMPERED" else a for a in args]
+    if "TAMPERED" in args:
+        args[args.index("TAMPERED")] = str(tampered_bundle(tmp_path, tiny_bundle_path))
+    command = ["score", *([name] if name else []), *args]
+    if "-o" not in command:
+        command += ["-o", "out.csv"]
+    result = runner.invoke(cli, command, env={"MODERATION_MODEL": str(tiny_bundle_path)})
+    assert_one_line_error(result, message)
+    assert not Path("out.csv").exists()
+    assert not list(tmp_path.glob(".*.partial"))
+
+
+def assert_one_line_error(result, message: str) -> None:
+    """Exit status 2, a single ``Error:`` line on stderr matching ``message``, no traceback."""
+    assert result.exit_code == 2, result.output
+    assert isinstance(result.exception, SystemExit)
+    assert "Traceback" not in result.output
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("Error: ")
+    assert re.search(message, lines[0]), lines[0]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["score"], ["score", "in.csv"], ["score", "in.csv", "-o", "out.csv", "--text", "hi"], ["score", "--chunk-size", "0"]],
+)
+def test_score_usage_mistakes_exit_2(runner, args):
+    result = runner.invoke(cli, args)
+    assert result.exit_code == 2
+    assert "Traceback" not in result.output
+    assert "Error:" in result.stderr
+
+
+def test_train_missing_data_dir_is_exit_2(runner, tmp_path):
+    result = runner.invoke(cli, ["train", "--data-dir", str(tmp_path / "nodata"), "--out", str(tmp_path / "b")])
+    assert_one_line_error(result, r"data directory .*nodata not found")
+
+
+def test_eval_missing_data_dir_is_exit_2(runner, tmp_path, tiny_bundle_path):
+    args = ["eval", "--data-dir", str(tmp_path / "nodata"), "--model", str(tiny_bundle_path), "--out", str(tmp_path / "r")]
+    assert_one_line_error(runner.invoke(cli, args), r"nodata")
+
+
+def test_eval_bad_bundle_is_exit_2(runner, tmp_path):
+    args = ["eval", "--data-dir", str(tmp_path), "--model", str(tmp_path / "no-bundle"), "--out", str(tmp_path / "r")]
+    assert_one_line_error(runner.invoke(cli, args), r"no-bundle not found")
+
+
+def test_serve_bad_bundle_is_exit_2(runner, tmp_path):
+    assert_one_line_error(runner.invoke(cli, ["serve", "--model", str(tmp_path / "no-bundle")]), r"no-bundle not found")
+
+
+def test_train_passes_its_options_to_train_bundle(runner, monkeypatch, tmp_path):
+    import model.train
+
+    calls = []
+
+    def fake_train_bundle(**kwargs):
+        calls.append(kwargs)
+        return tmp_path / "bundle"
+
+    monkeypatch.setattr(model.train, "train_bundle", fake_train_bundle)
+    result = runner.invoke(cli, ["train", "--data-dir", "d", "--out", "o", "--seed", "7"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout == f"{tmp_path / 'bundle'}\n"
+    assert calls == [{"data_dir": Path("d"), "out_dir": Path("o"), "seed": 7, "progress": False}]
+    runner.invoke(cli, ["train"])
+    assert calls[1] == {"data_dir": None, "out_dir": None, "seed": model.train.SEED, "progress": False}
+
+
+def test_eval_passes_its_options_to_write_eval_report(runner, monkeypatch, tmp_path):
+    import model.report
+
+    calls = []
+    monkeypatch.setattr(model.report, "write_eval_report", lambda **kwargs: calls.append(kwargs) or tmp_path / "eval.md")
+    monkeypatch.delenv("MODERATION_MODEL", raising=False)
+    result = runner.invoke(cli, ["eval", "--data-dir", "d", "--model", "m"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout == f"{tmp_path / 'eval.md'}\n"
+    assert calls == [{"model_path": Path("m"), "data_dir": Path("d"), "out_dir": Path("reports")}]
+
+
+def test_serve_builds_the_app_from_options(runner, monkeypatch, tiny_bundle_path):
+    import service.server
+
+    served = []
+    monkeypatch.setattr(service.server, "serve", served.append)
+    monkeypatch.setenv("MODERATION_WORKERS", "3")
+    result = runner.invoke(cli, ["serve", "--port", "8123", "--threads", "1", "--model", str(tiny_bundle_path)])
+    assert result.exit_code == 0, result.output
+    (app,) = served
+    options = service.server.server_options(app)
+    assert options["bind"] == "127.0.0.1:8123"
+    assert (options["workers"], options["threads"], options["preload_app"]) == (3, 1, True)
+    assert app.test_client().get("/healthz").status_code == 200
+
+
+def test_help_is_fast_because_heavy_modules_load_lazily():
+    code = (
+        "import sys\n"
+        "from click.testing import CliRunner\n"
+        "from service.cli import cli\n"
+        "result = CliRunner().invoke(cli, ['--help'])\n"
+        "assert result.exit_code == 0 and 'score' in result.output, result.output\n"
+        "heavy = sorted({'pandas', 'sklearn', 'gunicorn', 'pyarrow'} & set(sys.modules))\n"
+        "assert not heavy, heavy\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)

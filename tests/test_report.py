@@ -1,0 +1,232 @@
+"""The evaluation report on a tiny fake data directory (same layout as the real one) and, if present, the real data."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from model.data import DataError, resolve_data_dir
+from model.report import (
+    SPAN_F1_TARGET,
+    TOXICITY_AUC_TARGETS,
+    evaluate_scores,
+    write_eval_report,
+)
+from model.results import Decision, Span
+from tests.corpus import make_corpus, make_spans
+
+TEST_SETS = tuple(TOXICITY_AUC_TARGETS)
+METRICS = ("roc_auc", "pr_auc", "brier")
+HOSTILE_WORDS = ("idiot", "moron", "loser")
+
+
+def _write(frame: pd.DataFrame, path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(path, index=False)
+
+
+def write_fake_data_dir(root, texts, labels, spans: pd.DataFrame):
+    """Write the five public test sets and the toxic-spans test split, laid out and named as the real files."""
+    texts, labels = list(texts), np.asarray(labels, dtype=int)
+    hostility = root / "hostility"
+    _write(pd.DataFrame({"comment": texts, "hostile": labels}),
+           hostility / "unhealthy_comments_corpus_ucc" / "test.csv.gz")
+    _write(pd.DataFrame({"id": range(len(texts)), "tweet": texts,
+                         "subtask_a": np.where(labels == 1, "OFF", "NOT"),
+                         "subtask_b": np.where(labels == 1, "TIN", "NULL"), "subtask_c": "NULL"}),
+           hostility / "olid_offenseval2019" / "olid_test.csv.gz")
+    kaggle = pd.DataFrame({"Insult": labels, "Date": "", "Comment": [f'"{t}"' for t in texts], "Usage": "PublicTest"})
+    _write(kaggle, hostility / "kaggle_insults_social_commentary_2012" / "test_with_solutions.csv.gz")
+    _write(kaggle, hostility / "kaggle_insults_social_commentary_2012" / "impermium_verification_labels.csv.gz")
+    _write(pd.DataFrame({"id": range(len(texts)), "text": texts, "label": labels,
+                         "api": np.where(labels == 1, 0.8, 0.2), "parent": ""}),
+           hostility / "wikipedia_talk_context_toxicity_cat2020" / "cat_large_gn_out_of_context.csv.gz")
+    _write(spans.assign(spans=spans["spans"].map(str))[["spans", "text"]],
+           hostility / "toxic_spans_semeval2021" / "tsd_test.csv.gz")
+    return root
+
+
+@pytest.fixture
+def corpus_data_dir(tmp_path):
+    """Fake data from the same generator as the tiny bundle's training corpus (other seeds)."""
+    corpus = make_corpus(48, seed=5)
+    return write_fake_data_dir(tmp_path / "data", corpus["text"], corpus["toxicity"],
+                               make_spans(make_corpus(24, seed=6)))
+
+
+def _keyword_texts():
+    neutral = [f"Thanks for the article about topic {i}." for i in range(6)]
+    hostile = [f"Reader {i}, you are an {HOSTILE_WORDS[i % 3]}." for i in range(6)]
+    return neutral + hostile, [0] * 6 + [1] * 6
+
+
+def _keyword_spans():
+    rows = [("You idiot.", list(range(4, 9))),
+            ("What a moron!", list(range(7, 12))),
+            ("Nothing to mark here.", []),
+            ("A stupid idiot.", list(range(2, 14)))]  # gold "stupid idiot", we find only "idiot"
+    return pd.DataFrame(rows, columns=["text", "spans"])
+
+
+KEYWORD_SPAN_F1 = (1 + 1 + 1 + 2 * 5 / (5 + 12)) / 4
+
+
+class KeywordScorer:
+    """A stand-in scorer whose answers are known: hostile words score 0.9, everything else 0.1."""
+
+    attributes = ("toxicity", "insult", "threat")
+    model_version = "keyword-1"
+
+    def predict_scores(self, texts):
+        hostile = np.array([any(w in t.lower() for w in HOSTILE_WORDS) for t in texts], dtype=float)
+        toxicity = 0.1 + 0.8 * hostile
+        return np.column_stack([toxicity, toxicity, np.full(len(texts), 0.05)])
+
+    def moderate(self, texts, with_spans=True):
+        decisions = []
+        for text, row in zip(texts, self.predict_scores(texts)):
+            found = [Span(text.lower().find(w), text.lower().find(w) + len(w), 0.9)
+                     for w in HOSTILE_WORDS if w in text.lower()]
+            decisions.append(Decision("review" if found else "approve", (), dict(zip(self.attributes, row)),
+                                      {"toxicity": found} if found else {}, self.model_version))
+        return decisions
+
+
+def _all_metric_values(report: dict):
+    for result in report["sets"].values():
+        for metrics in [*result["attributes"].values(), *result["baselines"].values()]:
+            yield from (metrics[key] for key in METRICS)
+
+
+@pytest.fixture(scope="module")
+def keyword_report(tmp_path_factory):
+    """The report of ``KeywordScorer`` on keyword data: its output folder, eval.md path and eval.json."""
+    root = tmp_path_factory.mktemp("keyword")
+    texts, labels = _keyword_texts()
+    data_dir = write_fake_data_dir(root / "data", texts, labels, _keyword_spans())
+    markdown_path = write_eval_report(data_dir=data_dir, out_dir=root / "out", scorer=KeywordScorer())
+    return root / "out", markdown_path, json.loads((root / "out" / "eval.json").read_text())
+
+
+def test_known_scores_give_known_report(keyword_report):
+    out_dir, markdown_path, report = keyword_report
+    assert markdown_path == out_dir / "eval.md"
+    assert set(report["sets"]) == set(TEST_SETS)
+    for name, result in report["sets"].items():
+        assert (result["n_rows"], result["n_positive"]) == (12, 6)
+        assert result["attributes"]["toxicity"]["roc_auc"] == 1.0
+        assert result["attributes"]["threat"]["roc_auc"] == 0.5  # a constant score ranks nothing
+        assert result["attributes"]["toxicity"]["brier"] == pytest.approx(0.01)
+        assert "alt_profanity_check" in result["baselines"]
+        assert ("perspective" in result["baselines"]) == (name == "cat_out_of_context")
+        for plot in result["plots"].values():
+            assert (out_dir / plot).stat().st_size > 0
+    assert report["sets"]["cat_out_of_context"]["baselines"]["perspective"]["roc_auc"] == 1.0
+    assert report["toxic_spans"]["f1"] == pytest.approx(KEYWORD_SPAN_F1)
+    assert report["toxic_spans"]["n_posts"] == 4
+    assert report["toxic_spans"]["n_with_gold_spans"] == 3
+    assert all(row["met"] for row in report["targets"])
+    assert {row["set"] for row in report["targets"]} == {*TEST_SETS, "toxic_spans_test"}
+    assert report["model_version"] == "keyword-1"
+
+
+def test_markdown_is_readable_by_a_newcomer(keyword_report):
+    out_dir, markdown_path, _ = keyword_report
+    markdown = markdown_path.read_text()
+    assert "`make eval`" in markdown and "`moderate eval`" in markdown
+    assert "keyword-1" in markdown
+    for name in TEST_SETS:
+        assert f"## {name}" in markdown
+        assert f"](plots/{name}_curves.png)" in markdown
+        assert f"](plots/{name}_attributes.png)" in markdown
+    for license in ("CC BY-NC-SA 4.0", "Apache-2.0", "CC0-1.0"):
+        assert license in markdown
+    assert "Perspective API" in markdown and "alt-profanity-check" in markdown
+    assert f"{SPAN_F1_TARGET:.2f}" in markdown and "0.708" in markdown
+
+
+def test_report_on_tiny_bundle_has_keys_and_probabilities(tmp_path, tiny_bundle_path, corpus_data_dir, scorer):
+    write_eval_report(model_path=tiny_bundle_path, data_dir=corpus_data_dir, out_dir=tmp_path / "out")
+    report = json.loads((tmp_path / "out" / "eval.json").read_text())
+    assert {"command", "created_at", "model_version", "model_path", "data_dir", "attributes", "targets", "sets",
+            "toxic_spans", "seconds"} <= set(report)
+    assert report["model_version"] == scorer.model_version
+    assert report["attributes"] == list(scorer.attributes)
+    for result in report["sets"].values():
+        assert set(result["attributes"]) == set(scorer.attributes)
+        assert {"description", "license", "n_rows", "n_positive", "baselines", "plots"} <= set(result)
+    values = list(_all_metric_values(report))
+    assert values and all(0.0 <= value <= 1.0 for value in values)
+    assert 0.0 <= report["toxic_spans"]["f1"] <= 1.0
+    assert all(isinstance(row["met"], bool) for row in report["targets"])
+    # Generated hostile sentences are what the tiny bundle was trained to find.
+    assert report["sets"]["ucc_test"]["attributes"]["toxicity"]["roc_auc"] > 0.8
+    assert len(list((tmp_path / "out" / "plots").glob("*.png"))) == 2 * len(TEST_SETS)
+
+
+def test_single_class_set_reports_not_available(tmp_path):
+    texts, _ = _keyword_texts()
+    data_dir = write_fake_data_dir(tmp_path / "data", texts, [0] * len(texts), _keyword_spans())
+    markdown = write_eval_report(data_dir=data_dir, out_dir=tmp_path / "out", scorer=KeywordScorer()).read_text()
+    report = json.loads((tmp_path / "out" / "eval.json").read_text())
+    ucc = report["sets"]["ucc_test"]["attributes"]["toxicity"]
+    assert ucc["roc_auc"] is None and ucc["pr_auc"] is None  # NaN is written as null, not as invalid JSON
+    assert 0.0 <= ucc["brier"] <= 1.0
+    assert not report["targets"][0]["met"]
+    assert "n/a" in markdown
+
+
+def test_missing_profanity_check_is_reported(tmp_path, monkeypatch):
+    monkeypatch.setattr("model.report.load_profanity_check", lambda: None)
+    texts, labels = _keyword_texts()
+    data_dir = write_fake_data_dir(tmp_path / "data", texts, labels, _keyword_spans())
+    markdown = write_eval_report(data_dir=data_dir, out_dir=tmp_path / "out", scorer=KeywordScorer()).read_text()
+    report = json.loads((tmp_path / "out" / "eval.json").read_text())
+    assert report["missing_baselines"] == ["alt-profanity-check"]
+    assert all("alt_profanity_check" not in result["baselines"] for result in report["sets"].values())
+    assert "Not compared: alt-profanity-check" in markdown
+
+
+def test_missing_data_dir_is_a_data_error(tmp_path):
+    with pytest.raises(DataError, match="not found"):
+        write_eval_report(data_dir=tmp_path / "absent", out_dir=tmp_path / "out", scorer=KeywordScorer())
+
+
+def test_evaluate_scores_per_attribute():
+    frame = pd.DataFrame({"text": list("abcd"), "label": [0, 0, 1, 1]})
+    scores = np.array([[0.1, 0.9], [0.2, 0.8], [0.8, 0.2], [0.9, 0.1]])
+    result = evaluate_scores(scores, ("toxicity", "threat"), frame)
+    assert (result["n_rows"], result["n_positive"]) == (4, 2)
+    assert result["attributes"]["toxicity"]["roc_auc"] == 1.0
+    assert result["attributes"]["threat"]["roc_auc"] == 0.0
+    with pytest.raises(ValueError, match="expected"):
+        evaluate_scores(scores[:, :1], ("toxicity", "threat"), frame)
+
+
+def _real_data_dir():
+    try:
+        return resolve_data_dir()
+    except DataError:
+        return None
+
+
+REAL_DATA_DIR = _real_data_dir()
+
+
+@pytest.mark.slow
+@pytest.mark.data
+@pytest.mark.skipif(REAL_DATA_DIR is None or not (REAL_DATA_DIR / "hostility").is_dir(),
+                    reason="public data directory absent")
+def test_report_on_real_test_sets(tmp_path, scorer):
+    write_eval_report(data_dir=REAL_DATA_DIR, out_dir=tmp_path, scorer=scorer)
+    report = json.loads((tmp_path / "eval.json").read_text())
+    assert report["sets"]["olid_test"]["n_rows"] == 860
+    assert report["sets"]["olid_test"]["n_positive"] == 240
+    assert report["toxic_spans"]["n_posts"] == 2000
+    perspective = report["sets"]["cat_out_of_context"]["baselines"]["perspective"]["roc_auc"]
+    assert perspective > 0.9  # the shipped scores are Perspective's, which does well on Wikipedia talk
+    assert all(value is not None and 0.0 <= value <= 1.0 for value in _all_metric_values(report))
+    assert all(row["value"] is not None for row in report["targets"])  # every real set has both classes

@@ -1,0 +1,215 @@
+"""Tables: formats by extension, exact CSV text, chunking, types kept, one-line errors."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from service.tables import TableError, TableReader, TableWriter, table_format, text_values
+
+
+def read_all(path, chunk_rows=2) -> list[pd.DataFrame]:
+    with TableReader(path, chunk_rows) as reader:
+        return list(reader)
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [("a.csv", "csv"), ("a.CSV", "csv"), ("a.jsonl", "jsonl"), ("dir.v2/a.parquet", "parquet")],
+)
+def test_table_format_by_extension(name, expected):
+    assert table_format(name) == expected
+
+
+@pytest.mark.parametrize("name", ["a.txt", "a.json", "a", "a.csv.gz"])
+def test_unknown_extension_is_refused(tmp_path, name):
+    (tmp_path / name).write_text("text\n", encoding="utf-8")
+    with pytest.raises(TableError, match=r"(not supported|no file extension); use one of \.csv, \.jsonl, \.parquet$"):
+        TableReader(tmp_path / name)
+    with pytest.raises(TableError, match=r"(not supported|no file extension); use one of \.csv, \.jsonl, \.parquet$"):
+        table_format(name)
+
+
+def test_csv_cells_stay_text_exactly(tmp_path):
+    path = tmp_path / "in.csv"
+    path.write_text('id,text,n\n007,NA,null\n2,"two\nlines, ""quoted""",\n3,,1.50\n', encoding="utf-8")
+    frames = read_all(path)
+    assert [len(f) for f in frames] == [2, 1]
+    rows = pd.concat(frames).to_dict("records")
+    assert rows == [
+        {"id": "007", "text": "NA", "n": "null"},
+        {"id": "2", "text": 'two\nlines, "quoted"', "n": ""},
+        {"id": "3", "text": "", "n": "1.50"},
+    ]
+
+
+def test_csv_round_trip_is_byte_for_byte(tmp_path):
+    source = 'id,text,n\n007,NA,null\n2,"two\r\nlines, ""quoted""",\n3,,1.50\n'
+    (tmp_path / "in.csv").write_bytes(source.encode("utf-8"))
+    with TableWriter(tmp_path / "out.csv") as writer:
+        for frame in read_all(tmp_path / "in.csv"):
+            writer.write(frame)
+    assert (tmp_path / "out.csv").read_bytes().decode("utf-8") == source
+
+
+def test_csv_with_utf8_bom_has_clean_header(tmp_path):
+    path = tmp_path / "in.csv"
+    path.write_bytes("\ufefftext\ncafé\n".encode())
+    with TableReader(path) as reader:
+        assert reader.columns == ["text"]
+        assert text_values(next(iter(reader)), "text") == ["café"]
+
+
+def test_header_only_csv_gives_one_empty_frame_with_columns(tmp_path):
+    path = tmp_path / "in.csv"
+    path.write_text("id,text\n", encoding="utf-8")
+    (frame,) = read_all(path)
+    assert list(frame.columns) == ["id", "text"] and len(frame) == 0
+
+
+def test_jsonl_keeps_json_types_skips_blank_lines_and_restores_missing_keys(tmp_path):
+    path = tmp_path / "in.jsonl"
+    rows = [
+        {"id": 1, "text": "hello", "meta": {"a": [1, 2]}},
+        {"id": 2, "text": None},
+        {"id": 3, "extra": True},
+    ]
+    path.write_text("\n".join(json.dumps(r) for r in rows[:2]) + "\n\n" + json.dumps(rows[2]) + "\n", encoding="utf-8")
+    frames = read_all(path)
+    assert sum(len(f) for f in frames) == 3
+    assert [text_values(f, "text") for f in frames] == [["hello", ""], [""]]
+    with TableWriter(tmp_path / "out.jsonl") as writer:
+        for frame in frames:
+            writer.write(frame)
+    lines = (tmp_path / "out.jsonl").read_text(encoding="utf-8").splitlines()
+    assert [json.loads(line) for line in lines] == rows
+
+
+def test_parquet_round_trip_keeps_types_and_nulls(tmp_path):
+    table = pa.table(
+        {
+            "id": pa.array([1, None, 3], pa.int64()),
+            "text": pa.array(["a", None, "c"], pa.string()),
+            "when": pa.array([1, 2, 3], pa.timestamp("ms")),
+        }
+    )
+    pq.write_table(table, tmp_path / "in.parquet")
+    with TableReader(tmp_path / "in.parquet", 2) as reader:
+        assert reader.n_rows == 3
+        frames = list(reader)
+        with TableWriter(tmp_path / "out.parquet") as writer:
+            for frame in frames:
+                writer.write(frame)
+    assert [text_values(f, "text") for f in frames] == [["a", ""], ["c"]]
+    back = pq.read_table(tmp_path / "out.parquet")
+    assert back.schema == table.schema
+    assert back.to_pylist() == table.to_pylist()
+    assert pd.read_parquet(tmp_path / "out.parquet").dtypes.equals(pd.read_parquet(tmp_path / "in.parquet").dtypes)
+
+
+def test_empty_parquet_gives_one_empty_frame_with_columns(tmp_path):
+    pq.write_table(pa.table({"text": pa.array([], pa.string())}), tmp_path / "in.parquet")
+    (frame,) = read_all(tmp_path / "in.parquet")
+    assert list(frame.columns) == ["text"] and len(frame) == 0
+
+
+def test_empty_jsonl_has_no_columns_and_needs_none(tmp_path):
+    (tmp_path / "in.jsonl").write_text("", encoding="utf-8")
+    with TableReader(tmp_path / "in.jsonl") as reader:
+        assert reader.columns is None
+        reader.require_columns("text", "id")
+        assert [len(f) for f in reader] == [0]
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("x", "x"), ("", ""), (None, ""), (float("nan"), ""), (pd.NA, ""), (42, "42")],
+)
+def test_text_values_turns_missing_into_empty(value, expected):
+    frame = pd.DataFrame({"text": pd.Series([value], dtype=object)})
+    assert text_values(frame, "text") == [expected]
+
+
+def test_text_values_of_absent_column_is_all_empty():
+    assert text_values(pd.DataFrame({"id": [1, 2]}), "text") == ["", ""]
+
+
+def test_missing_column_names_the_columns_found(tmp_path):
+    path = tmp_path / "in.csv"
+    path.write_text("id,body\n1,hi\n", encoding="utf-8")
+    with TableReader(path) as reader:
+        with pytest.raises(TableError, match=r"no column 'text'; columns found: id, body$"):
+            reader.require_columns("text", None)
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("in.csv", b"id,text\n1,caf\xe9\n", r"not UTF-8 text: byte 0xe9 .*re-encode it as UTF-8"),
+        ("in.jsonl", b'{"text": "ok"}\n{"text": "caf\xe9"}\n', r"not UTF-8 text: byte 0xe9 .*\(line 2\).*re-encode"),
+        ("in.csv", b"", r"the file is empty; a CSV needs a header row"),
+        ("in.csv", b"id,text\n1,a\n2,b,c\n", r"not a readable CSV: Error tokenizing data"),
+        ("in.jsonl", b'{"text": "ok"}\n{"text": \n', r"line 2 is not valid JSON"),
+        ("in.jsonl", b'["text"]\n', r"line 1 is not a JSON object"),
+        ("in.jsonl", b'{"text": "ok"}\n{"text": "a\\ud800b"}\n', r"line 2 has an unpaired surrogate escape"),
+        ("in.parquet", b"id,text\n", r"not a readable Parquet file"),
+    ],
+)
+def test_unreadable_tables_raise_one_line_table_error(tmp_path, name, content, message):
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(TableError, match=message) as caught:
+        read_all(path)
+    assert "\n" not in str(caught.value)
+
+
+def test_encoding_error_after_the_first_chunk_is_a_table_error(tmp_path):
+    path = tmp_path / "in.csv"
+    path.write_bytes(b"text\n" + b"fine\n" * 50_000 + b"caf\xe9\n")
+    with pytest.raises(TableError, match="not UTF-8 text"):
+        read_all(path, chunk_rows=1_000)
+
+
+@pytest.mark.parametrize("name", ["missing.csv", "missing.parquet"])
+def test_missing_file(tmp_path, name):
+    with pytest.raises(TableError, match="no such file"):
+        TableReader(tmp_path / name)
+
+
+def test_writer_refuses_missing_directory(tmp_path):
+    with pytest.raises(TableError, match="does not exist"):
+        TableWriter(tmp_path / "nowhere" / "out.csv")
+
+
+@pytest.mark.parametrize("name", ["out.csv", "out.jsonl", "out.parquet"])
+def test_writer_leaves_nothing_behind_on_failure(tmp_path, name):
+    with pytest.raises(RuntimeError):
+        with TableWriter(tmp_path / name) as writer:
+            writer.write(pd.DataFrame({"text": ["a"]}))
+            raise RuntimeError("interrupted")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_writer_refuses_csv_columns_that_appear_late(tmp_path):
+    with pytest.raises(TableError, match=r"column 'b' first appears after row 1; write \.jsonl"):
+        with TableWriter(tmp_path / "out.csv") as writer:
+            writer.write(pd.DataFrame({"a": [1]}))
+            writer.write(pd.DataFrame({"a": [2], "b": [3]}))
+    assert not (tmp_path / "out.csv").exists()
+
+
+def test_jsonl_to_parquet_with_clashing_types_is_a_table_error(tmp_path):
+    with pytest.raises(TableError, match=r"cannot write Parquet: .*write \.csv or \.jsonl instead"):
+        with TableWriter(tmp_path / "out.parquet") as writer:
+            writer.write(pd.DataFrame({"a": pd.Series([1, "x"], dtype=object)}))
+
+
+def test_jsonl_escaped_surrogate_pairs_are_fine(tmp_path):
+    path = tmp_path / "in.jsonl"
+    path.write_text('{"text": "smile \\ud83d\\ude00"}\n', encoding="utf-8")
+    (frame,) = read_all(path)
+    assert text_values(frame, "text") == ["smile \U0001f600"]
