@@ -83,11 +83,6 @@ class Bundle:
         """Attribute names in the order of the model's output columns."""
         return tuple(self.manifest["attributes"])
 
-    @property
-    def span_threshold(self) -> float:
-        """Minimum word probability for a span (chosen at training time)."""
-        return float(self.manifest.get("span_threshold", 0.5))
-
 
 def save_bundle(model, out_dir: str | Path, manifest: dict, policy: Policy) -> Path:
     """Write ``model``, its manifest (with the file's SHA-256 and library versions) and its policy.

@@ -10,7 +10,6 @@ import numpy as np
 from model.bundle import Bundle, load_bundle
 from model.policy import Policy, decide, load_policy
 from model.results import Decision
-from model.spans import explain
 
 
 def _as_text(value: object) -> str:
@@ -90,10 +89,14 @@ class Scorer:
         """
         cleaned = [_as_text(t) for t in texts]
         probabilities = self.predict_scores(cleaned)
+        present = [i for i, text in enumerate(cleaned) if text.strip()]
+        spans: list[dict] = [{} for _ in cleaned]
+        if with_spans and present:
+            for i, found in zip(present, self.bundle.model.explain([cleaned[i] for i in present])):
+                spans[i] = found
         decisions = []
-        for text, row in zip(cleaned, probabilities):
+        for text, row, found in zip(cleaned, probabilities, spans):
             scores = dict(zip(self.attributes, (float(p) for p in row)))
-            spans = explain(self.bundle.model, text, self.attributes, self.bundle.span_threshold) if with_spans and text.strip() else {}
-            action, reasons = decide(text, scores, spans, self.policy)
-            decisions.append(Decision(action, reasons, scores, spans, self.model_version))
+            action, reasons = decide(text, scores, found, self.policy)
+            decisions.append(Decision(action, reasons, scores, found, self.model_version))
         return decisions

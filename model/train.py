@@ -20,7 +20,9 @@ from model.bundle import BUNDLES_DIR, CURRENT_FILE, MANIFEST_FILE, save_bundle
 from model.features import build_features
 from model.heads import C, MultiAttributeClassifier, calibrated_logistic
 from model.policy import Policy
-from model.thresholds import choose_policy, choose_span_threshold
+from model.moderation_model import ModerationModel
+from model.spans import fit_span_tagger
+from model.thresholds import choose_policy, choose_span_thresholds
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +109,8 @@ def train_from_frame(
     attributes=HOSTILITY_ATTRIBUTES,
     seed: int = SEED,
     validation: Mapping[str, pd.DataFrame] | None = None,
-    toxic_spans: pd.DataFrame | None = None,
+    span_training: pd.DataFrame | None = None,
+    span_validation: pd.DataFrame | None = None,
     extra_manifest: Mapping | None = None,
     holdout_fraction: float = HOLDOUT_FRACTION,
     n_jobs: int = N_JOBS,
@@ -124,8 +127,10 @@ def train_from_frame(
     seed : int
     validation : mapping of name -> DataFrame(text, label), optional
         External validation sets for the toxicity thresholds (never test splits).
-    toxic_spans : DataFrame(text, spans), optional
-        Training rows with gold character offsets, to choose the span threshold.
+    span_training : DataFrame(text, spans), optional
+        Comments with gold toxic character offsets to fit the word span tagger on.
+    span_validation : DataFrame(text, spans), optional
+        Other such comments to choose the span thresholds on.
     extra_manifest : mapping, optional
         Added to the manifest (training sets, licences, metrics...).
     holdout_fraction : float
@@ -139,24 +144,31 @@ def train_from_frame(
     started = time.perf_counter()
     fit_rows, holdout = split_holdout(frame, seed, holdout_fraction)
     log.info("fitting %d heads on %d rows (%d held out)", len(attributes), len(fit_rows), len(holdout))
-    model = fit_model(fit_rows, attributes, seed, n_jobs)
+    hostility = fit_model(fit_rows, attributes, seed, n_jobs)
+    tagger = None
+    if span_training is not None:
+        log.info("fitting the word span tagger on %d comments", len(span_training))
+        tagger = fit_span_tagger(hostility, span_training, random_state=seed)
+    model = ModerationModel(hostility, tagger)
+    span_metrics = None
+    if span_validation is not None:
+        model.span_thresholds, span_metrics = choose_span_thresholds(model, span_validation)
+    log.info("choosing thresholds on %d held-out rows and %d validation sets", len(holdout), len(validation or {}))
     holdout_scores = model.predict_proba(holdout["text"].tolist()) if len(holdout) else np.zeros((0, len(attributes)))
-    validation_scores = {name: model.predict_proba(v["text"].tolist())[:, list(attributes).index("toxicity")] for name, v in (validation or {}).items()}
-    policy, policy_metrics = choose_policy(
-        attributes, _labels(holdout, attributes), holdout_scores, {n: (validation[n]["label"].to_numpy(), s) for n, s in validation_scores.items()}
-    )
-    span_threshold, span_f1 = choose_span_threshold(model, toxic_spans) if toxic_spans is not None else (0.5, None)
+    column = list(attributes).index("toxicity")
+    validation_scores = {name: (v["label"].to_numpy(), model.predict_proba(v["text"].tolist())[:, column]) for name, v in (validation or {}).items()}
+    policy, policy_metrics = choose_policy(attributes, _labels(holdout, attributes), holdout_scores, validation_scores)
     manifest = {
         "model_version": model_version(),
         "created": dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),
-        "attributes": list(attributes),
+        "attributes": list(model.attributes),
         "seed": seed,
         "training_rows": int(len(fit_rows)),
         "holdout_rows": int(len(holdout)),
-        "span_threshold": span_threshold,
-        "span_f1_train": span_f1,
+        "span_thresholds": model.span_thresholds,
+        "span_selection": span_metrics,
         "policy_selection": policy_metrics,
-        "probe": {"texts": list(PROBE_TEXTS), "scores": probe_scores(model, attributes)},
+        "probe": {"texts": list(PROBE_TEXTS), "scores": probe_scores(model, model.attributes)},
         "training_seconds": round(time.perf_counter() - started, 1),
         **(extra_manifest or {}),
     }
@@ -214,7 +226,8 @@ def train_bundle(
     data_path = data.resolve_data_dir(data_dir)
     frame = data.load_training_data(data_path)
     validation = data.load_validation_sets(data_path)
-    spans = data.load_toxic_spans("trial", data_path)
+    span_training = data.load_toxic_spans("train", data_path)
+    span_validation = data.load_toxic_spans("trial", data_path)
     default_out = out_dir is None
     out = Path(out_dir) if out_dir is not None else BUNDLES_DIR / model_version()
     datasets = {
@@ -227,7 +240,7 @@ def train_bundle(
         for name, info in data.DATASETS.items()
     }
     extra = {"datasets": datasets, "removed_test_overlap": frame.attrs.get("removed_overlap")}
-    bundle_dir = train_from_frame(frame, out, seed=seed, validation=validation, toxic_spans=spans, extra_manifest=extra)
+    bundle_dir = train_from_frame(frame, out, seed=seed, validation=validation, span_training=span_training, span_validation=span_validation, extra_manifest=extra)
     record_test_metrics(bundle_dir, data.load_test_sets(data_path))
     if make_current or (make_current is None and default_out):
         (BUNDLES_DIR / CURRENT_FILE).write_text(out.name + "\n", encoding="utf-8")

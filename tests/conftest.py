@@ -16,7 +16,7 @@ def tiny_bundle_path(tmp_path_factory):
     validation = make_corpus(120, seed=1)
     validation = {"tiny_val": validation.assign(label=validation["toxicity"])[["text", "label"]]}
     out = tmp_path_factory.mktemp("bundle") / "tiny"
-    return train_from_frame(frame, out, seed=0, validation=validation, toxic_spans=make_spans(make_corpus(60, seed=2)), holdout_fraction=0.2, n_jobs=1)
+    return train_from_frame(frame, out, seed=0, validation=validation, span_training=make_spans(make_corpus(90, seed=2)), span_validation=make_spans(make_corpus(60, seed=3)), holdout_fraction=0.2, n_jobs=1)
 
 
 @pytest.fixture(scope="session")

@@ -47,6 +47,13 @@ def test_spans_point_at_the_words_that_drove_the_score(scorer):
     assert "minister" not in covered
 
 
+def test_batched_explanations_equal_one_by_one(scorer):
+    texts = ["You are a stupid clown.", "The plan, what crap.", "You are a dumb fool, a stupid clown."]
+    together = scorer.moderate(texts)
+    alone = [scorer.moderate([t])[0] for t in texts]
+    assert [d.spans for d in together] == [d.spans for d in alone]
+
+
 def test_merge_spans_joins_neighbouring_words():
     text = "so stupid idiot , fine"
     words = [(0, 2), (3, 9), (10, 15), (18, 22)]
