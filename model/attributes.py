@@ -10,5 +10,8 @@ HOSTILITY_ATTRIBUTES: tuple[str, ...] = (
 )
 """The six hostility attributes, Perspective's production names in lower case."""
 
-ATTRIBUTES: tuple[str, ...] = HOSTILITY_ATTRIBUTES
-"""Every attribute a bundle scores (the claims issue adds ``unsupported_claim``)."""
+CLAIM_ATTRIBUTE = "unsupported_claim"
+"""A checkable factual claim stated without support (sent to review, never rejected)."""
+
+ATTRIBUTES: tuple[str, ...] = HOSTILITY_ATTRIBUTES + (CLAIM_ATTRIBUTE,)
+"""Every attribute the shipped bundle scores, in column order."""

@@ -31,17 +31,22 @@ NOT_TOXIC_MAJORITY = 0.5
 """Raw toxic-spans posts that at least this fraction of annotators called "not toxic" are dropped."""
 
 SOURCE_WEIGHTS: dict[str, float] = {
-    "davidson": 0.5,
+    "davidson": 0.3,
     "fox_news": 1.0,
-    "kaggle_insults": 1.5,
+    "kaggle_insults": 1.0,
     "olid": 1.0,
-    "stormfront": 0.5,
-    "toxic_spans": 0.5,
+    "stormfront": 1.0,
+    "toxic_spans": 0.2,
+    "toxic_spans_context": 0.5,
     "cat_in_context": 1.0,
 }
-"""Per-row sample weight of each training source (chosen on the validation sets only)."""
-POSITIVE_WEIGHT = 1.0
-"""Extra factor on rows with toxicity 1 (chosen on the validation sets only)."""
+"""Relative sample weight of a row from each source, chosen on the validation sets only.
+
+Weights are rescaled to mean 1, so ``C`` keeps its meaning. Toxic spans has only toxic posts and Davidson
+mostly profane tweets: at full weight both teach "news topic" or "tweet slang" instead of hostility.
+"""
+MIN_CONTEXT_WORDS = 5
+"""A toxic-spans post with every rater's spans cut out is kept as a negative if this many words remain."""
 
 SPAN_TYPE_ATTRIBUTES: dict[str, str] = {
     "Insult": "insult",
@@ -263,11 +268,31 @@ def _train_toxic_spans(root: Path) -> pd.DataFrame:
         marked = typed[typed["type"] == span_type].groupby("comment_id")["annotation"].nunique()
         per_comment[attribute] = marked.reindex(per_comment.index, fill_value=0) / per_comment["raters"]
     posts = comments.merge(per_comment, left_on="comment_id", right_index=True)
-    posts = posts[posts["not_toxic"] < NOT_TOXIC_MAJORITY]
+    # The raw files hold the official test posts too; drop them here, before any text is derived from them.
+    test_keys = {overlap_key(text) for text in load_toxic_spans("test", root.parent)["text"]}
+    in_test = posts["comment_text"].map(overlap_key).isin(test_keys)
+    posts = posts[~in_test & (posts["not_toxic"] < NOT_TOXIC_MAJORITY)]
     typed_labels = {attribute: (posts[attribute] >= SPAN_TYPE_MAJORITY).to_numpy(float)
                     for attribute in SPAN_TYPE_ATTRIBUTES.values()}
     severe = np.where(typed_labels["threat"] == 1, 1.0, np.nan)
-    return _labelled(posts["comment_text"], np.ones(len(posts)), severe_toxicity=severe, **typed_labels)
+    toxic = _labelled(posts["comment_text"], np.ones(len(posts)), severe_toxicity=severe, **typed_labels)
+    offsets = typed.groupby("comment_id")[["start", "end"]].apply(lambda rows: list(zip(rows["start"], rows["end"])))
+    context = [_without_spans(text, offsets[comment_id])
+               for comment_id, text in zip(posts["comment_id"], posts["comment_text"]) if comment_id in offsets.index]
+    context = [text for text in context if len(text.split()) >= MIN_CONTEXT_WORDS]
+    frame = pd.concat([toxic.assign(source="toxic_spans"),
+                       _labelled(context, np.zeros(len(context))).assign(source="toxic_spans_context")],
+                      ignore_index=True)
+    frame.attrs["removed_overlap"] = int(in_test.sum())
+    return frame
+
+
+def _without_spans(text: str, offsets: list[tuple[int, int]]) -> str:
+    """Cut every rater's toxic span out of a post; what is left is the post's non-toxic context."""
+    keep = np.ones(len(text), dtype=bool)
+    for begin, end in offsets:
+        keep[begin:end] = False
+    return " ".join("".join(char if kept else " " for char, kept in zip(text, keep)).split())
 
 
 def _train_cat_in_context(root: Path) -> pd.DataFrame:
@@ -301,16 +326,19 @@ def load_training_data(data_dir: str | Path | None = None) -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame
-        Columns ``text``, ``source``, ``weight`` and one float column per attribute (1.0, 0.0 or NaN
+        Columns ``text``, ``source``, ``weight`` (mean 1) and one float column per attribute (1.0, 0.0 or NaN
         where the source does not label it). ``attrs``: ``rows_by_source``, ``removed_overlap`` (rows
         whose text is in a test set) and ``removed_validation_overlap``.
     """
     root = _hostility_dir(data_dir)
     frames = []
+    removed_early = 0
     for name, loader in TRAINING_LOADERS.items():
         if not DATASETS[name].trainable:
             raise DataError(f"dataset {name} is not licensed for training: remove it from TRAINING_LOADERS")
-        frames.append(loader(root).assign(source=name))
+        frame = loader(root)
+        removed_early += frame.attrs.get("removed_overlap", 0)
+        frames.append(frame if "source" in frame.columns else frame.assign(source=name))
     train = pd.concat(frames, ignore_index=True)
     train = train[train["text"].str.strip() != ""]
     test_keys = _keys(load_test_sets(data_dir)) | _keys({"spans": load_toxic_spans("test", data_dir)})
@@ -319,10 +347,10 @@ def load_training_data(data_dir: str | Path | None = None) -> pd.DataFrame:
     in_test = keys.isin(test_keys)
     in_validation = keys.isin(validation_keys) & ~in_test
     train = train[~in_test & ~in_validation].reset_index(drop=True)
-    positive = np.where(train["toxicity"] == 1, POSITIVE_WEIGHT, 1.0)
-    train["weight"] = train["source"].map(SOURCE_WEIGHTS).to_numpy(float) * positive
+    weight = train["source"].map(SOURCE_WEIGHTS).to_numpy(float)
+    train["weight"] = weight * len(weight) / weight.sum() if len(weight) else weight
     train = train[["text", "source", "weight", *HOSTILITY_ATTRIBUTES]]
-    train.attrs["removed_overlap"] = int(in_test.sum())
+    train.attrs["removed_overlap"] = int(in_test.sum()) + removed_early
     train.attrs["removed_validation_overlap"] = int(in_validation.sum())
     train.attrs["rows_by_source"] = {name: int(n) for name, n in train["source"].value_counts().items()}
     logger.info("training rows %d; removed %d overlapping a test set and %d a validation set",

@@ -16,9 +16,9 @@ from model.normalize import TextNormalizer
 
 WORD_NGRAMS = (1, 2)
 CHAR_NGRAMS = (2, 5)
-MIN_DF = 2
-WORD_MAX_FEATURES = 200_000
-CHAR_MAX_FEATURES = 300_000
+MIN_DF = 3
+WORD_MAX_FEATURES = 30_000
+CHAR_MAX_FEATURES = 60_000
 WORD_TOKEN_PATTERN = r"(?u)\b\w+\b|[!?]"
 CACHE_MAX_WORDS = 200_000
 """Words whose character n-gram rows are kept in memory; the cache is emptied when it is full."""

@@ -13,7 +13,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
 from sklearn.utils.validation import check_is_fitted
 
-C = 4.0
+C = 1.0
 MAX_ITER = 2000
 CV_FOLDS = 3
 

@@ -6,10 +6,12 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from model.attributes import CLAIM_ATTRIBUTE
 from model.results import Span
 from model.spans import SPAN_PROBABILITY, explain_words, word_scores
 
-CLAIM_ATTRIBUTE = "unsupported_claim"
+CLAIM_SPAN_PROBABILITY = 0.1
+"""Sentences scoring at least this are listed as unsupported-claim spans (the policy decides what counts)."""
 
 
 class ModerationModel:
@@ -57,7 +59,7 @@ class ModerationModel:
         scored = word_scores(self.hostility, self.span_tagger, texts)
         spans = explain_words(texts, scored, self.hostility_attributes, self.span_thresholds)
         if self.claims is not None:
-            threshold = self.span_thresholds.get(CLAIM_ATTRIBUTE, self.span_thresholds.get("default", SPAN_PROBABILITY))
+            threshold = self.span_thresholds.get(CLAIM_ATTRIBUTE, CLAIM_SPAN_PROBABILITY)
             for text, found in zip(texts, spans):
                 sentences = [Span(b, e, s) for b, e, s in self.claims.explain(text) if s >= threshold]
                 if sentences:

@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from model.attributes import CLAIM_ATTRIBUTE
 from model.results import Reason, Span
 
 APPROVE, REVIEW, REJECT = "approve", "review", "reject"
@@ -76,6 +77,8 @@ def load_policy(path: str | Path) -> Policy:
             if not isinstance(value, int | float) or isinstance(value, bool) or not 0.0 <= value <= 1.0:
                 raise PolicyError(f"policy file {path}: [{section}] {name} must be a probability in [0, 1], got {value!r}")
         sections[section] = {name: float(value) for name, value in table.items()}
+    if CLAIM_ATTRIBUTE in sections["reject"]:
+        raise PolicyError(f"policy file {path}: {CLAIM_ATTRIBUTE} may only send a comment to [review], never reject it")
     return Policy(sections["reject"], sections["review"], source=str(path))
 
 
@@ -101,9 +104,11 @@ Phase = Callable[[Context], "Verdict | None"]
 
 
 def _threshold_reasons(ctx: Context, thresholds: Mapping[str, float], action: str) -> tuple[Reason, ...]:
-    """One reason per attribute whose score reaches its threshold, with the top span that drove it."""
+    """One reason per hostility attribute whose score reaches its threshold, with the top span that drove it."""
     reasons = []
     for attribute, threshold in thresholds.items():
+        if attribute == CLAIM_ATTRIBUTE:
+            continue  # judged by its own phase, which can only ask for review
         score = ctx.scores.get(attribute)
         if score is None or score < threshold:
             continue
@@ -133,7 +138,20 @@ def review_hostility(ctx: Context) -> Verdict | None:
     return Verdict(REVIEW, reasons) if reasons else None
 
 
-PHASES: tuple[Phase, ...] = (empty_text, reject_hostility, review_hostility)
+def review_unsupported_claim(ctx: Context) -> Verdict | None:
+    """An unsupported claim above its threshold goes to a human, never to reject: a checkable statement
+    made without support is for an editor to weigh, not for a model to remove."""
+    threshold = ctx.policy.review.get(CLAIM_ATTRIBUTE)
+    score = ctx.scores.get(CLAIM_ATTRIBUTE)
+    if threshold is None or score is None or score < threshold:
+        return None
+    spans = ctx.spans.get(CLAIM_ATTRIBUTE) or []
+    span = spans[0] if spans else None
+    sentence = ctx.text[span.begin : span.end] if span else None
+    return Verdict(REVIEW, (Reason(CLAIM_ATTRIBUTE, REVIEW, CLAIM_ATTRIBUTE, score, threshold, span, sentence),))
+
+
+PHASES: tuple[Phase, ...] = (empty_text, reject_hostility, review_hostility, review_unsupported_claim)
 
 
 def decide(

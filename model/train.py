@@ -15,14 +15,15 @@ import pandas as pd
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
 
-from model.attributes import HOSTILITY_ATTRIBUTES
+from model.attributes import CLAIM_ATTRIBUTE, HOSTILITY_ATTRIBUTES
 from model.bundle import BUNDLES_DIR, CURRENT_FILE, MANIFEST_FILE, save_bundle
+from model.claims import ClaimScorer
 from model.features import build_features
 from model.heads import C, MultiAttributeClassifier, calibrated_logistic
-from model.policy import Policy
 from model.moderation_model import ModerationModel
+from model.policy import Policy
 from model.spans import fit_span_tagger
-from model.thresholds import choose_policy, choose_span_thresholds
+from model.thresholds import choose_claim_threshold, choose_policy, choose_span_thresholds
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +112,8 @@ def train_from_frame(
     validation: Mapping[str, pd.DataFrame] | None = None,
     span_training: pd.DataFrame | None = None,
     span_validation: pd.DataFrame | None = None,
+    claims_training: pd.DataFrame | None = None,
+    claims_validation: Mapping[str, pd.DataFrame] | None = None,
     extra_manifest: Mapping | None = None,
     holdout_fraction: float = HOLDOUT_FRACTION,
     n_jobs: int = N_JOBS,
@@ -131,6 +134,10 @@ def train_from_frame(
         Comments with gold toxic character offsets to fit the word span tagger on.
     span_validation : DataFrame(text, spans), optional
         Other such comments to choose the span thresholds on.
+    claims_training : DataFrame(text, checkable, supported, weight), optional
+        Sentences for the unsupported-claim scorer; without them the bundle scores hostility only.
+    claims_validation : mapping of name -> DataFrame(text, label), optional
+        Sets to choose the unsupported-claim review threshold on.
     extra_manifest : mapping, optional
         Added to the manifest (training sets, licences, metrics...).
     holdout_fraction : float
@@ -149,15 +156,23 @@ def train_from_frame(
     if span_training is not None:
         log.info("fitting the word span tagger on %d comments", len(span_training))
         tagger = fit_span_tagger(hostility, span_training, random_state=seed)
-    model = ModerationModel(hostility, tagger)
+    claims = None
+    if claims_training is not None:
+        log.info("fitting the unsupported-claim heads on %d sentences", len(claims_training))
+        claims = ClaimScorer(random_state=seed).fit(claims_training)
+    model = ModerationModel(hostility, tagger, claims)
     span_metrics = None
     if span_validation is not None:
         model.span_thresholds, span_metrics = choose_span_thresholds(model, span_validation)
     log.info("choosing thresholds on %d held-out rows and %d validation sets", len(holdout), len(validation or {}))
-    holdout_scores = model.predict_proba(holdout["text"].tolist()) if len(holdout) else np.zeros((0, len(attributes)))
+    holdout_scores = model.predict_proba(holdout["text"].tolist()) if len(holdout) else np.zeros((0, len(model.attributes)))
     column = list(attributes).index("toxicity")
     validation_scores = {name: (v["label"].to_numpy(), model.predict_proba(v["text"].tolist())[:, column]) for name, v in (validation or {}).items()}
-    policy, policy_metrics = choose_policy(attributes, _labels(holdout, attributes), holdout_scores, validation_scores)
+    policy, policy_metrics = choose_policy(attributes, _labels(holdout, attributes), holdout_scores[:, : len(attributes)], validation_scores)
+    if claims is not None and claims_validation:
+        scored = {name: (v["label"].to_numpy(), claims.predict_proba(v["text"].tolist())) for name, v in claims_validation.items()}
+        threshold, policy_metrics[f"review.{CLAIM_ATTRIBUTE}"] = choose_claim_threshold(scored)
+        policy = Policy(reject=policy.reject, review={**policy.review, CLAIM_ATTRIBUTE: threshold}, source=policy.source)
     manifest = {
         "model_version": model_version(),
         "created": dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),
@@ -175,18 +190,45 @@ def train_from_frame(
     return save_bundle(model, out_dir, manifest, policy)
 
 
-def record_test_metrics(bundle_dir: Path, test_sets: Mapping[str, pd.DataFrame]) -> dict:
-    """Add the toxicity ROC AUC on each official test split to the bundle's manifest (reporting only)."""
+def _dataset_roles(registry, rows_by_source: Mapping[str, int]) -> dict:
+    """Each dataset's licence, role (training or evaluation only), rows used and attributes, for the manifest."""
+    return {
+        name: {
+            "license": info.license,
+            "role": "training" if info.trainable else "validation/evaluation only",
+            "rows": int(rows_by_source.get(name, 0)),
+            "attributes": list(info.attributes),
+        }
+        for name, info in registry.items()
+    }
+
+
+def record_test_metrics(bundle_dir: Path, test_sets: Mapping[str, Mapping[str, pd.DataFrame]]) -> dict:
+    """Add each attribute's ROC AUC on the official test splits to the bundle's manifest (reporting only).
+
+    Parameters
+    ----------
+    bundle_dir : Path
+    test_sets : mapping attribute -> (set name -> DataFrame(text, label))
+    """
     from sklearn.metrics import roc_auc_score
 
     from model.bundle import load_bundle
 
     bundle = load_bundle(bundle_dir)
-    column = list(bundle.attributes).index("toxicity")
     metrics = {}
-    for name, frame in test_sets.items():
-        scores = bundle.model.predict_proba(frame["text"].tolist())[:, column]
-        metrics[name] = {"rows": int(len(frame)), "positives": int(frame["label"].sum()), "toxicity_roc_auc": round(float(roc_auc_score(frame["label"], scores)), 4)}
+    for attribute, sets in test_sets.items():
+        if attribute not in bundle.attributes:
+            continue
+        column = list(bundle.attributes).index(attribute)
+        for name, frame in sets.items():
+            scores = bundle.model.predict_proba(frame["text"].tolist())[:, column]
+            metrics[name] = {
+                "attribute": attribute,
+                "rows": int(len(frame)),
+                "positives": int(frame["label"].sum()),
+                "roc_auc": round(float(roc_auc_score(frame["label"], scores)), 4),
+            }
     manifest_path = Path(bundle_dir) / MANIFEST_FILE
     manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
     manifest["test_metrics"] = metrics
@@ -219,29 +261,30 @@ def train_bundle(
     -------
     Path
     """
-    from model import data
+    from model import claims_data, data
 
     if progress:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     data_path = data.resolve_data_dir(data_dir)
     frame = data.load_training_data(data_path)
     validation = data.load_validation_sets(data_path)
+    claims_training = claims_data.load_claim_training_data(data_path)
+    claims_validation = claims_data.load_claim_validation_sets(data_path)
     span_training = data.load_toxic_spans("train", data_path)
     span_validation = data.load_toxic_spans("trial", data_path)
     default_out = out_dir is None
     out = Path(out_dir) if out_dir is not None else BUNDLES_DIR / model_version()
     datasets = {
-        name: {
-            "license": info.license,
-            "role": "training" if info.trainable else "validation/evaluation only",
-            "rows": int(frame.attrs.get("rows_by_source", {}).get(name, 0)),
-            "attributes": list(info.attributes),
-        }
-        for name, info in data.DATASETS.items()
+        **_dataset_roles(data.DATASETS, frame.attrs.get("rows_by_source", {})),
+        **_dataset_roles(claims_data.CLAIM_DATASETS, claims_training.attrs.get("rows_by_source", {})),
     }
-    extra = {"datasets": datasets, "removed_test_overlap": frame.attrs.get("removed_overlap")}
-    bundle_dir = train_from_frame(frame, out, seed=seed, validation=validation, span_training=span_training, span_validation=span_validation, extra_manifest=extra)
-    record_test_metrics(bundle_dir, data.load_test_sets(data_path))
+    extra = {
+        "datasets": datasets,
+        "removed_test_overlap": {"hostility": frame.attrs.get("removed_overlap"), "claims": claims_training.attrs.get("removed_overlap")},
+    }
+    bundle_dir = train_from_frame(frame, out, seed=seed, validation=validation, span_training=span_training, span_validation=span_validation,
+        claims_training=claims_training, claims_validation=claims_validation, extra_manifest=extra)
+    record_test_metrics(bundle_dir, {"toxicity": data.load_test_sets(data_path), CLAIM_ATTRIBUTE: claims_data.load_claim_test_sets(data_path)})
     if make_current or (make_current is None and default_out):
         (BUNDLES_DIR / CURRENT_FILE).write_text(out.name + "\n", encoding="utf-8")
     return bundle_dir

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.corpus import make_corpus, make_spans
+from tests.corpus import make_claim_sentences, make_corpus, make_spans
 
 
 @pytest.fixture(scope="session")
@@ -15,8 +15,11 @@ def tiny_bundle_path(tmp_path_factory):
     frame = make_corpus()
     validation = make_corpus(120, seed=1)
     validation = {"tiny_val": validation.assign(label=validation["toxicity"])[["text", "label"]]}
+    claims = make_claim_sentences(seed=0, n=40)
+    held_out = make_claim_sentences(seed=1, n=10)
+    claims_validation = {"tiny_claims": held_out.assign(label=(held_out["checkable"] == 1) & (held_out["supported"] == 0))[["text", "label"]]}
     out = tmp_path_factory.mktemp("bundle") / "tiny"
-    return train_from_frame(frame, out, seed=0, validation=validation, span_training=make_spans(make_corpus(90, seed=2)), span_validation=make_spans(make_corpus(60, seed=3)), holdout_fraction=0.2, n_jobs=1)
+    return train_from_frame(frame, out, seed=0, validation=validation, claims_training=claims, claims_validation=claims_validation, span_training=make_spans(make_corpus(90, seed=2)), span_validation=make_spans(make_corpus(60, seed=3)), holdout_fraction=0.2, n_jobs=1)
 
 
 @pytest.fixture(scope="session")

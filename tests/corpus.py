@@ -60,3 +60,29 @@ def make_spans(frame: pd.DataFrame) -> pd.DataFrame:
                 offsets.extend(range(at, at + len(w)))
         out.append({"text": text, "spans": sorted(set(offsets))})
     return pd.DataFrame(out)
+
+
+COUNTRIES = ["Turkey", "France", "Brazil", "Kenya", "Norway", "Chile", "Japan", "Egypt"]
+THINGS = ["the S-400", "the bridge", "the new airport", "the vaccine plant", "the pipeline", "the dam"]
+SOURCES = ["Reuters", "the BBC", "the ministry", "official data", "the census office", "AP"]
+
+
+def make_claim_sentences(seed: int = 0, n: int = 60) -> pd.DataFrame:
+    """Made-up sentences of each kind with their head labels (NaN where a kind says nothing)."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for _ in range(n):
+        country, thing, source = rng.choice(COUNTRIES), rng.choice(THINGS), rng.choice(SOURCES)
+        amount, year = int(rng.integers(2, 90)), int(rng.integers(1990, 2024))
+        fact = f"{country} paid ${amount / 10:.1f}bn for {thing} in {year}"
+        rows += [
+            (f"{fact}.", 1.0, 0.0),
+            (f"According to {source}, {fact.lower()}.", 1.0, 1.0),
+            (f"{source} reported that {country} signed the deal for {thing} in {year}.", 1.0, 1.0),
+            (f"Everyone knows {country} signed the deal for {thing} in secret in {year}.", 1.0, 0.0),
+            (f"I think {thing} is a mistake.", 0.0, np.nan),
+            (f"Why did {country} buy {thing}?", 0.0, np.nan),
+            (f"I was at {thing} last week with my family.", 0.0, np.nan),
+            (f"We should stop paying for {thing}.", 0.0, np.nan),
+        ]
+    return pd.DataFrame(rows, columns=["text", "checkable", "supported"]).assign(weight=1.0)

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from model.attributes import HOSTILITY_ATTRIBUTES
+from model.attributes import ATTRIBUTES
 from model.spans import merge_spans
 from model.train import fit_model
 from tests.corpus import make_corpus
@@ -12,8 +12,8 @@ from tests.corpus import make_corpus
 def test_scores_are_probabilities_in_attribute_order(scorer):
     texts = ["The council changes the budget.", "You are a pathetic loser."]
     scores = scorer.predict_scores(texts)
-    assert scorer.attributes == HOSTILITY_ATTRIBUTES
-    assert scores.shape == (2, 6)
+    assert scorer.attributes == ATTRIBUTES
+    assert scores.shape == (2, len(ATTRIBUTES))
     assert ((scores >= 0) & (scores <= 1)).all()
 
 
@@ -72,5 +72,5 @@ def test_training_is_deterministic():
 @pytest.mark.parametrize("text", ["I disagree with the government.", "This article is one-sided."])
 def test_decisions_carry_every_score(scorer, text):
     decision = scorer.moderate([text])[0]
-    assert set(decision.scores) == set(HOSTILITY_ATTRIBUTES)
+    assert set(decision.scores) == set(ATTRIBUTES)
     assert decision.action in {"approve", "review", "reject"}

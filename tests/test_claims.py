@@ -1,0 +1,105 @@
+"""Unsupported-claim scorer on generated sentences: splitter, both heads, pooling, sourcing, opinions."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.base import clone
+
+from tests.corpus import make_claim_sentences
+from model.claims import ClaimFeatures, ClaimScorer, build_claim_pipeline, split_sentences, weak_support_labels
+
+@pytest.fixture(scope="module")
+def claim_scorer():
+    """A ClaimScorer fitted on the generated sentences with a fixed seed."""
+    return ClaimScorer(random_state=0).fit(make_claim_sentences())
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("", []),
+    ("   \n ", []),
+    ("One sentence", ["One sentence"]),
+    ("Dr. Smith said so. I agree!  Is it true?", ["Dr. Smith said so.", "I agree!", "Is it true?"]),
+    ("Same. Same. Same.", ["Same.", "Same.", "Same."]),
+    ("  Leading space. Trailing space.  ", ["Leading space.", "Trailing space."]),
+])
+def test_split_sentences_spans_point_into_the_text(text, expected):
+    spans = split_sentences(text)
+    assert [text[begin:end] for begin, end in spans] == expected
+    ends = [0] + [end for _, end in spans]
+    assert all(begin >= previous for (begin, _), previous in zip(spans, ends))
+
+
+def test_claim_features_are_stateless_and_named():
+    features = ClaimFeatures().fit([])
+    matrix = features.transform(["According to Reuters, 45% rose in 2019.", "I think so?", ""])
+    names = list(features.get_feature_names_out())
+    assert matrix.shape == (3, len(names))
+    row = dict(zip(names, matrix.toarray()[0]))
+    assert row["according_to"] > 0 and row["percent"] > 0 and row["year"] > 0
+    second = dict(zip(names, matrix.toarray()[1]))
+    assert second["opinion"] > 0 and second["question"] > 0 and second["number"] == 0
+
+
+def test_build_claim_pipeline_gives_two_heads():
+    heads = build_claim_pipeline(random_state=0)
+    assert set(heads) == {"checkable", "supported"}
+
+
+def test_weak_support_labels_only_mark_cited_sentences():
+    labels = weak_support_labels(["See https://example.org for data.", "Turkey paid $2bn."])
+    assert labels[0] == 1.0 and np.isnan(labels[1])
+
+
+def test_heads_learn_their_labels(claim_scorer):
+    checkable, supported = claim_scorer.head_scores(
+        ["Kenya paid $4.2bn for the dam in 2003.", "I think the dam is a mistake.",
+         "According to Reuters, kenya paid $4.2bn for the dam in 2003."])
+    assert checkable[0] > checkable[1]
+    assert supported[2] > supported[0]
+    assert np.all((checkable >= 0) & (checkable <= 1) & (supported >= 0) & (supported <= 1))
+
+
+def test_sourced_fact_scores_lower_than_the_same_fact_unsourced(claim_scorer):
+    sourced, unsourced = claim_scorer.predict_proba(
+        ["According to Reuters, Turkey paid $2.5bn for the S-400.", "Turkey paid $2.5bn for the S-400."])
+    assert sourced < unsourced
+
+
+@pytest.mark.parametrize("comment", ["I think the new airport is a mistake.", "Why did Norway buy the pipeline?",
+                                     "I was at the bridge last week with my family."])
+def test_opinion_questions_and_experience_stay_low(claim_scorer, comment):
+    claim = claim_scorer.predict_proba(["Chile paid $3.1bn for the bridge in 2011."])[0]
+    score = claim_scorer.predict_proba([comment])[0]
+    assert score < 0.5 < claim
+
+
+def test_comment_score_is_the_max_over_its_sentences(claim_scorer):
+    sentences = ["I think the dam is a mistake.", "Egypt paid $7.7bn for the dam in 1999.", "Why?"]
+    comment = " ".join(sentences)
+    assert claim_scorer.predict_proba([comment])[0] == pytest.approx(claim_scorer.sentence_scores(sentences).max())
+    assert claim_scorer.predict_proba(["", "   "]).tolist() == [0.0, 0.0]
+    assert claim_scorer.predict_proba([]).shape == (0,)
+
+
+def test_explain_ranks_sentence_spans(claim_scorer):
+    comment = "I think the dam is a mistake. Egypt paid $7.7bn for the dam in 1999."
+    spans = claim_scorer.explain(comment)
+    assert [comment[b:e] for b, e, _ in spans][0] == "Egypt paid $7.7bn for the dam in 1999."
+    assert [s for _, _, s in spans] == sorted((s for _, _, s in spans), reverse=True)
+    assert claim_scorer.explain("") == []
+
+
+def test_fit_checks_its_input():
+    frame = make_claim_sentences(n=5)
+    with pytest.raises(ValueError, match="lacks columns"):
+        ClaimScorer().fit(frame.drop(columns="supported"))
+    with pytest.raises(ValueError, match="checkable head"):
+        ClaimScorer().fit(frame.assign(checkable=1.0))
+
+
+def test_scorer_follows_estimator_conventions():
+    scorer = ClaimScorer(random_state=3, checkable_C=2.0)
+    assert clone(scorer).get_params() == scorer.get_params()
+    assert not hasattr(scorer, "checkable_")
