@@ -64,3 +64,35 @@ def test_bad_policy_files_are_refused(tmp_path, content, message):
 def test_missing_policy_file(tmp_path):
     with pytest.raises(PolicyError, match="not found"):
         load_policy(tmp_path / "nope.toml")
+
+
+CLAIMS = Policy(reject={"threat": 0.8}, review={"toxicity": 0.5, "unsupported_claim": 0.4})
+
+
+@pytest.mark.parametrize(
+    ("scores", "expected", "codes"),
+    [
+        ({"toxicity": 0.1, "threat": 0.0, "unsupported_claim": 0.9}, "review", ["unsupported_claim"]),
+        ({"toxicity": 0.1, "threat": 0.0, "unsupported_claim": 1.0}, "review", ["unsupported_claim"]),
+        ({"toxicity": 0.7, "threat": 0.0, "unsupported_claim": 0.9}, "review", ["toxicity", "unsupported_claim"]),
+        ({"toxicity": 0.9, "threat": 0.9, "unsupported_claim": 0.9}, "reject", ["threat"]),
+        ({"toxicity": 0.1, "threat": 0.0, "unsupported_claim": 0.2}, "approve", []),
+    ],
+)
+def test_unsupported_claims_go_to_review_never_to_reject(scores, expected, codes):
+    text = "Turkey paid 2.5 billion in secret in 2015. Idiots."
+    spans = {"unsupported_claim": [Span(0, 42, 0.9)]}
+    action, reasons = decide(text, scores, spans, CLAIMS)
+    assert action == expected
+    assert [r.code for r in reasons] == codes
+    claim = [r for r in reasons if r.code == "unsupported_claim"]
+    if claim:
+        assert claim[0].action == "review"
+        assert claim[0].text == "Turkey paid 2.5 billion in secret in 2015."
+
+
+def test_policy_file_cannot_reject_on_an_unsupported_claim(tmp_path):
+    path = tmp_path / "policy.toml"
+    path.write_text("[reject]\nunsupported_claim = 0.9\n")
+    with pytest.raises(PolicyError, match="never reject"):
+        load_policy(path)
