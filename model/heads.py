@@ -13,6 +13,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
 from sklearn.utils.validation import check_is_fitted
 
+from model.fast import linear_parts, stack_linear, stacked_proba
+
 C = 1.0
 MAX_ITER = 2000
 CV_FOLDS = 3
@@ -70,11 +72,25 @@ class MultiAttributeClassifier(ClassifierMixin, BaseEstimator):
             jobs.append(delayed(_fit_head)(clone(base), X[rows], labels, weights[rows]))
         self.estimators_ = Parallel(n_jobs=self.n_jobs)(jobs)
         self.classes_ = np.array([0, 1])
+        self.linear_ = stack_linear(self.estimators_) if self._all_linear() else None
         return self
 
+    def _all_linear(self) -> bool:
+        try:
+            stack_linear(self.estimators_)
+        except (AttributeError, ValueError):
+            return False
+        return True
+
     def predict_proba(self, X) -> np.ndarray:
-        """Probability of each attribute, shape ``(n_samples, n_attributes)``."""
+        """Probability of each attribute, shape ``(n_samples, n_attributes)``.
+
+        Calibrated linear heads are evaluated as one sparse product (see ``model.fast``); the result
+        equals each head's own ``predict_proba``.
+        """
         check_is_fitted(self)
+        if self.linear_ is not None:
+            return stacked_proba(self.linear_, X)
         return np.column_stack([est.predict_proba(X)[:, 1] for est in self.estimators_])
 
     def predict(self, X) -> np.ndarray:
@@ -84,6 +100,5 @@ class MultiAttributeClassifier(ClassifierMixin, BaseEstimator):
     def linear_weights(self, attribute: str) -> tuple[np.ndarray, float]:
         """Coefficients and intercept of an attribute's linear model (for explanations)."""
         check_is_fitted(self)
-        estimator = self.estimators_[list(self.attributes).index(attribute)]
-        linear = estimator.calibrated_classifiers_[0].estimator if hasattr(estimator, "calibrated_classifiers_") else estimator
-        return np.asarray(linear.coef_).ravel(), float(np.asarray(linear.intercept_).ravel()[0])
+        coef, intercept, _, _ = linear_parts(self.estimators_[list(self.attributes).index(attribute)])
+        return coef, intercept

@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from model.attributes import CLAIM_ATTRIBUTE
+from model.fast import transform
 from model.results import Span
 from model.spans import SPAN_PROBABILITY, explain_words, word_scores
 
@@ -48,7 +49,8 @@ class ModerationModel:
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         """Calibrated probabilities, ``(n_texts, n_attributes)``."""
         texts = list(texts)
-        scores = self.hostility.predict_proba(texts)
+        heads = self.hostility.named_steps["heads"]
+        scores = heads.predict_proba(transform(self.hostility.named_steps["features"], texts))
         if self.claims is not None:
             scores = np.column_stack([scores, self.claims.predict_proba(texts)])
         return scores

@@ -18,6 +18,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.linear_model import LogisticRegression
 from sklearn.utils.validation import check_is_fitted
 
+from model.fast import transform
 from model.normalize import normalize_with_offsets
 from model.results import Span
 
@@ -56,8 +57,7 @@ def word_features(hostility, words: Sequence[str]) -> tuple[sp.csr_matrix, np.nd
     if not len(words):
         n_attributes = len(hostility.named_steps["heads"].attributes)
         return sp.csr_matrix((0, 0)), np.zeros((0, n_attributes))
-    tfidf = hostility.named_steps["features"].named_steps["tfidf"]
-    X = tfidf.transform(list(words))
+    X = transform(hostility.named_steps["features"].named_steps["tfidf"], list(words))
     return X, hostility.named_steps["heads"].predict_proba(X)
 
 
