@@ -8,17 +8,58 @@ that they agree with scikit-learn's own ``predict_proba`` to 1e-12.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Sequence
 
 import numpy as np
 import scipy.sparse as sp
 from scipy.special import expit
 from sklearn.calibration import CalibratedClassifierCV
+from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.pipeline import FeatureUnion, Pipeline
+from sklearn.preprocessing import normalize as l2_normalize
+
+
+_ANALYZERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+"""Each fitted vectorizer's analyzer, built once (a cache beside the model, so nothing extra is pickled)."""
+
+
+def tfidf_transform(vectorizer: TfidfVectorizer, docs) -> sp.csr_matrix:
+    """``vectorizer.transform(docs)`` for a fitted ``TfidfVectorizer``, without per-call validation."""
+    analyzer = _ANALYZERS.get(vectorizer)
+    if analyzer is None:
+        analyzer = _ANALYZERS[vectorizer] = vectorizer.build_analyzer()
+    vocabulary = vectorizer.vocabulary_
+    indices, indptr, values = [], [0], []
+    for doc in docs:
+        counts: dict[int, int] = {}
+        for token in analyzer(doc):
+            column = vocabulary.get(token)
+            if column is not None:
+                counts[column] = counts.get(column, 0) + 1
+        indices.extend(counts)
+        values.extend(counts.values())
+        indptr.append(len(indices))
+    X = sp.csr_matrix(
+        (np.asarray(values, dtype=vectorizer.dtype), np.asarray(indices, dtype=np.int32), np.asarray(indptr, dtype=np.int64)),
+        shape=(len(indptr) - 1, len(vocabulary)),
+    )
+    X.sort_indices()
+    tfidf = vectorizer._tfidf
+    if tfidf.sublinear_tf:
+        np.log(X.data, out=X.data)
+        X.data += 1.0
+    if tfidf.use_idf:
+        X.data *= tfidf.idf_[X.indices]
+    if tfidf.norm:
+        X = l2_normalize(X, norm=tfidf.norm, copy=False)
+    return X
 
 
 def transform(step, X):
     """``step.transform(X)``, with a ``FeatureUnion`` or ``Pipeline`` walked part by part."""
+    if type(step) is TfidfVectorizer:
+        return tfidf_transform(step, X)
     if isinstance(step, Pipeline):
         for _, part in step.steps:
             if part is not None and part != "passthrough":

@@ -32,3 +32,15 @@ def test_transform_walks_a_feature_union(tiny_bundle_path):
     features = load_bundle(tiny_bundle_path).model.hostility.named_steps["features"]
     texts = ["you are an idiot", "the plan is late"]
     assert abs(transform(features, texts) - features.transform(texts)).max() < 1e-12
+
+
+def test_tfidf_transform_equals_sklearn():
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    from model.fast import tfidf_transform
+
+    texts = make_corpus(80, seed=12)["text"].tolist()
+    for options in ({"ngram_range": (1, 2), "sublinear_tf": True}, {"analyzer": "char_wb", "ngram_range": (2, 4)}, {"norm": None, "use_idf": False}):
+        vectorizer = TfidfVectorizer(**options).fit(texts)
+        probe = texts[:20] + ["", "unseen words only"]
+        assert abs(tfidf_transform(vectorizer, probe) - vectorizer.transform(probe)).max() < 1e-12
