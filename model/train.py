@@ -16,10 +16,11 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
 
 from model.attributes import CLAIM_ATTRIBUTE, HOSTILITY_ATTRIBUTES
-from model.bundle import BUNDLES_DIR, CURRENT_FILE, MANIFEST_FILE, save_bundle
-from model.claims import ClaimScorer
+from model.bundle import CURRENT_FILE, MANIFEST_FILE, bundles_dir, save_bundle
+from model.claims import CHECKABLE_C, ClaimScorer
 from model.features import build_features
 from model.heads import C, MultiAttributeClassifier, calibrated_logistic
+from model.heads import C as HEADS_C
 from model.moderation_model import ModerationModel
 from model.policy import Policy
 from model.spans import fit_span_tagger
@@ -75,7 +76,7 @@ def _labels(frame: pd.DataFrame, attributes) -> np.ndarray:
     return frame[list(attributes)].to_numpy(dtype=float)
 
 
-def fit_model(frame: pd.DataFrame, attributes=HOSTILITY_ATTRIBUTES, seed: int = SEED, n_jobs: int = N_JOBS) -> Pipeline:
+def fit_model(frame: pd.DataFrame, attributes=HOSTILITY_ATTRIBUTES, seed: int = SEED, n_jobs: int = N_JOBS, C: float = C) -> Pipeline:
     """Fit the pipeline on a training frame (``text``, ``weight`` and one column per attribute).
 
     Parameters
@@ -85,13 +86,15 @@ def fit_model(frame: pd.DataFrame, attributes=HOSTILITY_ATTRIBUTES, seed: int = 
     attributes : sequence of str
     seed : int
     n_jobs : int
+    C : float
+        Inverse regularisation of every head's logistic regression.
 
     Returns
     -------
     Pipeline
         Fitted; ``predict_proba`` gives ``(n, n_attributes)``.
     """
-    pipeline = build_pipeline(attributes, random_state=seed, n_jobs=n_jobs)
+    pipeline = build_pipeline(attributes, random_state=seed, n_jobs=n_jobs, C=C)
     weights = frame["weight"].to_numpy(dtype=float) if "weight" in frame else None
     pipeline.fit(frame["text"].tolist(), _labels(frame, attributes), heads__sample_weight=weights)
     return pipeline
@@ -117,6 +120,8 @@ def train_from_frame(
     extra_manifest: Mapping | None = None,
     holdout_fraction: float = HOLDOUT_FRACTION,
     n_jobs: int = N_JOBS,
+    C: float = C,
+    claims_C: float = CHECKABLE_C,
 ) -> Path:
     """Fit on ``frame``, choose thresholds on held-out and validation data, and write a bundle.
 
@@ -142,6 +147,10 @@ def train_from_frame(
         Added to the manifest (training sets, licences, metrics...).
     holdout_fraction : float
     n_jobs : int
+    C : float
+        Inverse regularisation of the hostility heads (``model.selection`` chooses it on validation data).
+    claims_C : float
+        Inverse regularisation of the checkable-claim head.
 
     Returns
     -------
@@ -151,7 +160,7 @@ def train_from_frame(
     started = time.perf_counter()
     fit_rows, holdout = split_holdout(frame, seed, holdout_fraction)
     log.info("fitting %d heads on %d rows (%d held out)", len(attributes), len(fit_rows), len(holdout))
-    hostility = fit_model(fit_rows, attributes, seed, n_jobs)
+    hostility = fit_model(fit_rows, attributes, seed, n_jobs, C=C)
     tagger = None
     if span_training is not None:
         log.info("fitting the word span tagger on %d comments", len(span_training))
@@ -159,7 +168,7 @@ def train_from_frame(
     claims = None
     if claims_training is not None:
         log.info("fitting the unsupported-claim heads on %d sentences", len(claims_training))
-        claims = ClaimScorer(random_state=seed).fit(claims_training)
+        claims = ClaimScorer(random_state=seed, checkable_C=claims_C).fit(claims_training)
     model = ModerationModel(hostility, tagger, claims)
     span_metrics = None
     if span_validation is not None:
@@ -191,8 +200,12 @@ def train_from_frame(
 
 
 def _dataset_roles(registry, rows_by_source: Mapping[str, int]) -> dict:
-    """Each dataset's licence, role (training or evaluation only), rows used and attributes, for the manifest."""
-    return {
+    """Each dataset's licence, role (training or evaluation only), rows used and attributes, for the manifest.
+
+    A source derived from a dataset (``toxic_spans_context`` from ``toxic_spans``) is listed with the
+    licence of the dataset whose name it starts with.
+    """
+    roles = {
         name: {
             "license": info.license,
             "role": "training" if info.trainable else "validation/evaluation only",
@@ -201,6 +214,11 @@ def _dataset_roles(registry, rows_by_source: Mapping[str, int]) -> dict:
         }
         for name, info in registry.items()
     }
+    for source, rows in rows_by_source.items():
+        parent = next((name for name in registry if source != name and source.startswith(name)), None)
+        if source not in registry and parent is not None:
+            roles[source] = {**roles[parent], "rows": int(rows), "derived_from": parent}
+    return roles
 
 
 def record_test_metrics(bundle_dir: Path, test_sets: Mapping[str, Mapping[str, pd.DataFrame]]) -> dict:
@@ -242,6 +260,11 @@ def train_bundle(
     seed: int = SEED,
     progress: bool = True,
     make_current: bool | None = None,
+    site_data: str | Path | None = None,
+    site_weight: float | None = None,
+    version: str | None = None,
+    C: float = C,
+    claims_C: float = CHECKABLE_C,
 ) -> Path:
     """Train the shipped bundle from the public data and write it (default ``bundles/<version>``).
 
@@ -255,7 +278,18 @@ def train_bundle(
     progress : bool
         Log progress to stderr.
     make_current : bool, optional
-        Point ``bundles/CURRENT`` at the new bundle (default: when ``out_dir`` is the default).
+        Point ``bundles/CURRENT`` at the new bundle (default: when ``out_dir`` and ``version`` are the defaults).
+    site_data : str or Path, optional
+        A site's labelled comments (see ``model.site_data``), added to the public training rows; the
+        manifest records the file's SHA-256 and row counts under ``site_data``.
+    site_weight : float, optional
+        Sample weight of each site row (default ``model.site_data.DEFAULT_SITE_WEIGHT``).
+    version : str, optional
+        The bundle's version: its manifest's ``model_version`` and its folder ``bundles/<version>``
+        (default: the package version; with ``site_data``, ``<package version>+site.<sha256[:8]>``).
+        A named version does not become ``CURRENT`` unless ``make_current``: see ``moderate models use``.
+    C, claims_C : float
+        Inverse regularisation of the hostility and checkable-claim heads (see ``train_from_frame``).
 
     Returns
     -------
@@ -272,8 +306,13 @@ def train_bundle(
     claims_validation = claims_data.load_claim_validation_sets(data_path)
     span_training = data.load_toxic_spans("train", data_path)
     span_validation = data.load_toxic_spans("trial", data_path)
-    default_out = out_dir is None
-    out = Path(out_dir) if out_dir is not None else BUNDLES_DIR / model_version()
+    if site_data is not None and version is None and out_dir is None:
+        # Never overwrite the public bundle: a site bundle gets its own version, named by its data.
+        from model.bundle import sha256_file
+
+        version = f"{model_version()}+site.{sha256_file(Path(site_data))[:8]}"
+    default_out = out_dir is None and version is None
+    out = Path(out_dir) if out_dir is not None else bundles_dir() / (version or model_version())
     datasets = {
         **_dataset_roles(data.DATASETS, frame.attrs.get("rows_by_source", {})),
         **_dataset_roles(claims_data.CLAIM_DATASETS, claims_training.attrs.get("rows_by_source", {})),
@@ -282,9 +321,28 @@ def train_bundle(
         "datasets": datasets,
         "removed_test_overlap": {"hostility": frame.attrs.get("removed_overlap"), "claims": claims_training.attrs.get("removed_overlap")},
     }
+    if version is not None:
+        extra["model_version"] = version
+    if (C, claims_C) != (HEADS_C, CHECKABLE_C):
+        extra["hyperparameters"] = {"C": C, "claims_C": claims_C}
+    if site_data is not None:
+        frame, extra["site_data"] = _with_site_rows(frame, site_data, site_weight, data_path)
     bundle_dir = train_from_frame(frame, out, seed=seed, validation=validation, span_training=span_training, span_validation=span_validation,
-        claims_training=claims_training, claims_validation=claims_validation, extra_manifest=extra)
+        claims_training=claims_training, claims_validation=claims_validation, extra_manifest=extra, C=C, claims_C=claims_C)
     record_test_metrics(bundle_dir, {"toxicity": data.load_test_sets(data_path), CLAIM_ATTRIBUTE: claims_data.load_claim_test_sets(data_path)})
     if make_current or (make_current is None and default_out):
-        (BUNDLES_DIR / CURRENT_FILE).write_text(out.name + "\n", encoding="utf-8")
+        (bundles_dir() / CURRENT_FILE).write_text(out.name + "\n", encoding="utf-8")
     return bundle_dir
+
+
+def _with_site_rows(frame: pd.DataFrame, path: str | Path, weight: float | None, data_path: Path) -> tuple[pd.DataFrame, dict]:
+    """The public training rows plus a site's labelled comments (minus public test texts), and their manifest entry."""
+    from model import data, site_data
+
+    weight = site_data.DEFAULT_SITE_WEIGHT if weight is None else weight
+    site = site_data.read_site_data(path)
+    test_sets = [*data.load_test_sets(data_path).values(), data.load_toxic_spans("test", data_path)]
+    test_keys = {data.overlap_key(text) for frame in test_sets for text in frame["text"]}
+    rows = site_data.site_training_rows(site, weight, exclude_texts=test_keys)
+    log.info("adding %d site rows (weight %.3g) from %s", len(rows), weight, path)
+    return site_data.add_site_rows(frame, rows), site_data.site_manifest(site, rows, weight)
