@@ -1,4 +1,4 @@
-"""Test-split metrics (AUC, Brier, reliability, span F1) as pure functions on arrays.
+"""Test-split metrics (AUC, Brier, reliability, F1 at a threshold, span F1) as pure functions on arrays.
 
 A metric that is undefined for the labels given (AUC with one class, for example) is returned as
 ``nan`` rather than raising or warning, so one thin test set cannot stop a whole report.
@@ -163,6 +163,52 @@ def best_f1_threshold(y_true: Sequence[int], y_score: Sequence[float]) -> tuple[
     f1 = np.divide(2 * precision * recall, denominator, out=np.zeros_like(denominator), where=denominator > 0)
     best = int(np.argmax(f1))
     return float(thresholds[best]), float(f1[best])
+
+
+def _f1(true_positive: int, false_positive: int, false_negative: int) -> float:
+    """F1 from counts; ``nan`` when the class was neither present nor predicted."""
+    denominator = 2 * true_positive + false_positive + false_negative
+    return 2 * true_positive / denominator if denominator else float("nan")
+
+
+def threshold_metrics(y_true: Sequence[int], y_score: Sequence[float], threshold: float | None) -> dict[str, float]:
+    """Precision, recall, F1, macro-F1 and flagged share of the decision ``score >= threshold``.
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n,)
+        Binary labels, 1 = positive.
+    y_score : array-like of shape (n,)
+        Scores; higher means more likely positive.
+    threshold : float or None
+        A fixed cut chosen elsewhere (never on these labels); ``None`` makes every value ``nan``.
+
+    Returns
+    -------
+    dict
+        ``precision``, ``recall``, ``f1`` (of the positive class), ``macro_f1`` (mean F1 of both classes,
+        ``nan`` unless both occur in ``y_true``) and ``flagged_share`` (fraction at or above the threshold);
+        a ratio with a zero denominator is ``nan``.
+    """
+    labels, scores = _check_binary(y_true, y_score)
+    keys = ("precision", "recall", "f1", "macro_f1", "flagged_share")
+    if threshold is None or labels.size == 0:
+        return dict.fromkeys(keys, float("nan"))
+    flagged = scores >= threshold
+    true_positive = int(np.sum(flagged & (labels == 1)))
+    false_positive = int(np.sum(flagged & (labels == 0)))
+    false_negative = int(np.sum(~flagged & (labels == 1)))
+    true_negative = int(np.sum(~flagged & (labels == 0)))
+    n_flagged, n_positive = true_positive + false_positive, true_positive + false_negative
+    f1 = _f1(true_positive, false_positive, false_negative)
+    negative_f1 = _f1(true_negative, false_negative, false_positive)
+    return {
+        "precision": true_positive / n_flagged if n_flagged else float("nan"),
+        "recall": true_positive / n_positive if n_positive else float("nan"),
+        "f1": f1,
+        "macro_f1": (f1 + negative_f1) / 2 if _has_both_classes(labels) else float("nan"),
+        "flagged_share": float(flagged.mean()),
+    }
 
 
 def span_f1(predicted_offsets: Iterable[int], gold_offsets: Iterable[int]) -> float:

@@ -1,9 +1,8 @@
-"""Evaluation report: score the public test sets, compare with baselines, write eval.md, eval.json and plots."""
+"""Evaluation report: hostility and claim test sets scored against baselines; eval.md, eval.json and plots."""
 
 from __future__ import annotations
 
 import json
-import math
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -12,14 +11,16 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
-from sklearn.metrics import precision_recall_curve, roc_curve
 from tqdm import tqdm
 
+from model.attributes import CLAIM_ATTRIBUTE
 from model.benchmark import load_profanity_check
+from model.claims_data import load_claim_test_sets
+from model.claims_report import CLAIM_AUC_TARGETS, claim_target_values, claims_markdown, evaluate_claims
 from model.data import DataError, load_test_sets, load_toxic_spans, resolve_data_dir
-from model.evaluate import mean_span_f1, reliability_curve, score_metrics, spans_to_offsets
+from model.evaluate import mean_span_f1, score_metrics, spans_to_offsets
+from model.plots import plot_curves
+from model.report_format import format_number, is_defined, json_ready
 from model.scoring import Scorer
 
 COMMAND = "moderate eval"
@@ -41,7 +42,6 @@ SCORE_BATCH_ROWS = 1000
 """Texts per ``predict_scores`` call: bounds memory and moves the progress bar."""
 SPAN_BATCH_ROWS = 50
 """Texts per ``moderate`` call in the toxic-spans run (spans cost far more per text than scores)."""
-PLOT_DPI = 100
 BASELINE_LABELS = {"alt_profanity_check": "alt-profanity-check", "perspective": "Perspective API (shipped)"}
 SET_NOTES: dict[str, str] = {
     "ucc_test": "Unhealthy Comments Corpus, official test split: Globe and Mail reader comments; "
@@ -99,54 +99,10 @@ def evaluate_scores(scores: np.ndarray, attributes: Sequence[str], frame: pd.Dat
     }
 
 
-def _finite(value: float | None) -> bool:
-    return value is not None and not math.isnan(value)
-
-
-def _target_row(set_name: str, metric: str, target: float, value: float | None) -> dict:
-    return {"set": set_name, "attribute": PRIMARY_ATTRIBUTE, "metric": metric, "target": target,
-            "value": value, "met": bool(_finite(value) and value >= target)}
-
-
-def _save(figure: Figure, path: Path) -> None:
-    FigureCanvasAgg(figure)  # attach the Agg canvas: no pyplot, no global backend switch
-    figure.tight_layout()
-    figure.savefig(path, dpi=PLOT_DPI)
-
-
-def _draw_curves(axes, labels: np.ndarray, curves: dict[str, np.ndarray]) -> None:
-    """Draw ROC, precision-recall and reliability panels for each named score column."""
-    roc_axis, pr_axis, reliability_axis = axes
-    roc_axis.plot([0, 1], [0, 1], color="grey", linestyle=":", linewidth=1)
-    reliability_axis.plot([0, 1], [0, 1], color="grey", linestyle=":", linewidth=1, label="perfectly calibrated")
-    if labels.size and 0 < labels.sum() < labels.size:
-        pr_axis.axhline(labels.mean(), color="grey", linestyle=":", linewidth=1, label="base rate")
-        for name, scores in curves.items():
-            metrics = score_metrics(labels, scores)
-            false_positive_rate, true_positive_rate, _ = roc_curve(labels, scores)
-            roc_axis.plot(false_positive_rate, true_positive_rate, label=f"{name} (AUC {metrics['roc_auc']:.3f})")
-            precision, recall, _ = precision_recall_curve(labels, scores)
-            pr_axis.plot(recall, precision, label=f"{name} (AP {metrics['pr_auc']:.3f})")
-            fraction_positive, mean_predicted = reliability_curve(labels, scores)
-            reliability_axis.plot(mean_predicted, fraction_positive, marker="o", markersize=3,
-                                  label=f"{name} (Brier {metrics['brier']:.3f})")
-    else:
-        roc_axis.text(0.5, 0.5, "one class only: no curve", ha="center")
-    for axis, title, x_label, y_label in (
-        (roc_axis, "ROC", "false positive rate", "true positive rate"),
-        (pr_axis, "precision-recall", "recall", "precision"),
-        (reliability_axis, "reliability", "mean predicted probability", "observed positive rate"),
-    ):
-        axis.set(title=title, xlabel=x_label, ylabel=y_label, xlim=(0, 1), ylim=(0, 1.02))
-        if axis.get_legend_handles_labels()[0]:
-            axis.legend(fontsize="x-small", loc="best")
-
-
-def _plot_set(name: str, labels: np.ndarray, curves: dict[str, np.ndarray], path: Path) -> None:
-    figure = Figure(figsize=(13, 4.2))
-    figure.suptitle(name)
-    _draw_curves(figure.subplots(1, 3), labels, curves)
-    _save(figure, path)
+def _target_row(set_name: str, metric: str, target: float, value: float | None,
+                attribute: str = PRIMARY_ATTRIBUTE) -> dict:
+    return {"set": set_name, "attribute": attribute, "metric": metric, "target": target,
+            "value": value, "met": bool(is_defined(value) and value >= target)}
 
 
 def _score_table(result: dict) -> list[str]:
@@ -154,13 +110,9 @@ def _score_table(result: dict) -> list[str]:
     rows = [(f"ours: {attribute}", metrics) for attribute, metrics in result["attributes"].items()]
     rows += [(BASELINE_LABELS[baseline], metrics) for baseline, metrics in result["baselines"].items()]
     for label, metrics in rows:
-        cells = " | ".join(_number(metrics[key]) for key in ("roc_auc", "pr_auc", "brier"))
+        cells = " | ".join(format_number(metrics[key]) for key in ("roc_auc", "pr_auc", "brier"))
         lines.append(f"| {label} | {cells} |")
     return lines
-
-
-def _number(value: float | None) -> str:
-    return f"{value:.3f}" if _finite(value) else "n/a"
 
 
 def _evaluate_sets(scorer: Scorer, sets: dict[str, pd.DataFrame], profanity_check, plot_dir: Path) -> dict:
@@ -187,8 +139,8 @@ def _evaluate_sets(scorer: Scorer, sets: dict[str, pd.DataFrame], profanity_chec
         curves |= {BASELINE_LABELS[key]: values for key, values in baseline_scores.items()}
         result["plots"] = {"curves": f"{plot_dir.name}/{name}_curves.png",
                            "attributes": f"{plot_dir.name}/{name}_attributes.png"}
-        _plot_set(f"{name}: ours vs baselines", labels, curves, plot_dir / f"{name}_curves.png")
-        _plot_set(f"{name}: every attribute of ours", labels, ours, plot_dir / f"{name}_attributes.png")
+        plot_curves(f"{name}: ours vs baselines", labels, curves, plot_dir / f"{name}_curves.png")
+        plot_curves(f"{name}: every attribute of ours", labels, ours, plot_dir / f"{name}_attributes.png")
         results[name] = result
     return results
 
@@ -208,9 +160,25 @@ def _evaluate_spans(scorer: Scorer, posts: pd.DataFrame) -> dict:
         "n_with_gold_spans": len(with_gold), "n_with_predicted_spans": sum(1 for offsets in predicted if offsets),
         "f1": f1, "f1_on_posts_with_gold_spans": mean_span_f1([predicted[i] for i in with_gold],
                                                               [gold[i] for i in with_gold]),
-        "target": SPAN_F1_TARGET, "met": bool(_finite(f1) and f1 >= SPAN_F1_TARGET),
+        "target": SPAN_F1_TARGET, "met": bool(is_defined(f1) and f1 >= SPAN_F1_TARGET),
         "published_best": SPAN_F1_PUBLISHED["best"], "published_median": SPAN_F1_PUBLISHED["median"],
     }
+
+
+def _evaluate_claims(scorer: Scorer, data_dir: str | Path | None, plot_dir: Path) -> dict:
+    """The claims section: ``{"skipped": why}`` when the bundle has no claim scorer, else the evaluation."""
+    if CLAIM_ATTRIBUTE not in scorer.attributes:
+        return {"skipped": f"the bundle has no `{CLAIM_ATTRIBUTE}` attribute (trained without the claim scorer)."}
+    column = list(scorer.attributes).index(CLAIM_ATTRIBUTE)
+    policy = getattr(scorer, "policy", None)
+    threshold = policy.review.get(CLAIM_ATTRIBUTE) if policy is not None else None
+
+    def score(texts: list[str], description: str) -> np.ndarray:
+        return _predict_in_batches(scorer.predict_scores, texts, description)[:, column]
+
+    section = evaluate_claims(score, load_claim_test_sets(data_dir), threshold, plot_dir)
+    section["threshold_source"] = getattr(policy, "source", None)
+    return section
 
 
 def _markdown(report: dict) -> str:
@@ -223,8 +191,9 @@ def _markdown(report: dict) -> str:
         "How to read it: **ROC AUC** is the chance that a random positive outscores a random negative "
         "(0.5 = guessing, 1 = perfect); **PR AUC** (average precision) rewards ranking the rare positives first "
         "and is comparable only within a set (its floor is the positive rate); **Brier** is the mean squared "
-        "error of the probability (lower is better; it checks calibration). Every attribute of ours is scored "
-        "against the set's single label, so only `toxicity` has a target. The sets are test splits: nothing "
+        "error of the probability (lower is better; it checks calibration). On the hostility sets every attribute "
+        "of ours is scored against the set's single label, so only `toxicity` has a target there; the claim sets "
+        f"are scored with `{CLAIM_ATTRIBUTE}` (section *Unsupported claims*). The sets are test splits: nothing "
         "was trained or tuned on them.", "",
         "Baselines: **alt-profanity-check** (`predict_prob`, a calibrated linear SVM on word TF-IDF; the issue's "
         "reference) runs in the same process on the same texts. **Perspective API** scores exist only for CAT, "
@@ -233,12 +202,12 @@ def _markdown(report: dict) -> str:
     ]
     for row in report["targets"]:
         lines.append(f"| {row['set']} | {row['attribute']} | {row['metric']} | {row['target']:.2f} | "
-                     f"{_number(row['value'])} | {'met' if row['met'] else '**missed**'} |")
+                     f"{format_number(row['value'])} | {'met' if row['met'] else '**missed**'} |")
     lines += ["", "## Test sets", "", "| set | what it is | license | rows | positives |", "|---|---|---|---|---|"]
     for name, result in report["sets"].items():
         share = result["n_positive"] / result["n_rows"] if result["n_rows"] else float("nan")
         lines.append(f"| {name} | {result['description']} | {result['license']} | {result['n_rows']} | "
-                     f"{result['n_positive']} ({_number(share)}) |")
+                     f"{result['n_positive']} ({format_number(share)}) |")
     for name, result in report["sets"].items():
         lines += ["", f"## {name}", "", result["description"], "",
                   f"Label used: {result['label']}. Rows {result['n_rows']}, positives {result['n_positive']}.", ""]
@@ -253,28 +222,17 @@ def _markdown(report: dict) -> str:
         "Our prediction is the `toxicity` spans of `Scorer.moderate`; the score is the task's per-post character "
         "F1 averaged over posts (an empty gold span counts 1 only if we predict nothing).", "",
         "| measure | value |", "|---|---|",
-        f"| character F1 (official) | {_number(spans['f1'])} |",
-        f"| character F1 on posts with a gold span | {_number(spans['f1_on_posts_with_gold_spans'])} |",
+        f"| character F1 (official) | {format_number(spans['f1'])} |",
+        f"| character F1 on posts with a gold span | {format_number(spans['f1_on_posts_with_gold_spans'])} |",
         f"| posts where we predict a span | {spans['n_with_predicted_spans']} |",
         f"| target | {spans['target']:.2f} ({'met' if spans['met'] else '**missed**'}) |",
         f"| published: best / median team | {spans['published_best']:.3f} / {spans['published_median']:.3f} |",
     ]
+    lines += claims_markdown(report["claims"], [row for row in report["targets"]
+                                                if row["attribute"] == CLAIM_ATTRIBUTE])
     if report["missing_baselines"]:
         lines += ["", "Not compared: " + ", ".join(report["missing_baselines"]) + " (install `.[eval]`)."]
     return "\n".join(lines) + "\n"
-
-
-def _json_ready(value):
-    """Replace NaN by ``None`` (JSON has no NaN) and numpy scalars by Python ones, recursively."""
-    if isinstance(value, dict):
-        return {key: _json_ready(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [_json_ready(item) for item in value]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    return value
 
 
 def write_eval_report(
@@ -284,6 +242,9 @@ def write_eval_report(
     scorer: Scorer | None = None,
 ) -> Path:
     """Evaluate a bundle on every public test set and write ``eval.md``, ``eval.json`` and plots.
+
+    The hostility sets and toxic spans always; the official claim test splits when the bundle scores
+    ``unsupported_claim`` (otherwise the claims section only says why it was skipped).
 
     Parameters
     ----------
@@ -313,6 +274,10 @@ def write_eval_report(
                            sets[name]["attributes"].get(PRIMARY_ATTRIBUTE, {}).get("roc_auc") if name in sets else None)
                for name, target in TOXICITY_AUC_TARGETS.items()]
     targets.append(_target_row("toxic_spans_" + SPANS_SPLIT, "span_f1", SPAN_F1_TARGET, spans["f1"]))
+    claims = _evaluate_claims(scorer, data_dir, plot_dir)
+    if "skipped" not in claims:
+        targets += [_target_row(name, "roc_auc", CLAIM_AUC_TARGETS[name], value, attribute=CLAIM_ATTRIBUTE)
+                    for name, value in claim_target_values(claims).items()]
     report = {
         "command": COMMAND,
         "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -324,9 +289,10 @@ def write_eval_report(
         "targets": targets,
         "sets": sets,
         "toxic_spans": spans,
+        "claims": claims,
     }
     report["seconds"] = round(time.perf_counter() - started, 1)
-    (out_dir / "eval.json").write_text(json.dumps(_json_ready(report), indent=2) + "\n", encoding="utf-8")
+    (out_dir / "eval.json").write_text(json.dumps(json_ready(report), indent=2) + "\n", encoding="utf-8")
     markdown_path = out_dir / "eval.md"
     markdown_path.write_text(_markdown(report), encoding="utf-8")
     return markdown_path

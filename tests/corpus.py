@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gzip
+import json
 import random
 
 import numpy as np
@@ -86,3 +88,77 @@ def make_claim_sentences(seed: int = 0, n: int = 60) -> pd.DataFrame:
             (f"We should stop paying for {thing}.", 0.0, np.nan),
         ]
     return pd.DataFrame(rows, columns=["text", "checkable", "supported"]).assign(weight=1.0)
+
+
+CLAIM_UNIT_KINDS = ("fact", "sourced", "weasel", "opinion", "question", "experience", "proposal")
+"""The kinds of ``make_claim_units``: the first and third are unsupported claims, the rest are not."""
+
+
+def make_claim_units(seed: int = 0, n: int = 8) -> pd.DataFrame:
+    """``n`` made-up units of every kind of ``CLAIM_UNIT_KINDS`` (same templates as ``make_claim_sentences``)."""
+    sentences = make_claim_sentences(seed=seed, n=n)
+    kinds = np.tile(("fact", "sourced", "sourced", "weasel", "opinion", "question", "experience", "proposal"), n)
+    return sentences.assign(kind=kinds)[["text", "kind"]]
+
+
+def _csv_gz(frame: pd.DataFrame, path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(path, index=False, compression="gzip")
+
+
+def write_claim_test_files(root, seed: int = 7, n: int = 6):
+    """Write made-up rows into every file ``load_claim_test_sets`` reads, under ``root/claims``; return ``root``.
+
+    Unsupported claims (bare facts with a figure, "everyone knows" claims) are the positives of every set;
+    opinion, questions, personal experience, proposals and sourced facts are negatives, except where a set's
+    own definition differs (CMV labels experiential sentences verifiable).
+    """
+    units = make_claim_units(seed=seed, n=n)
+    by_kind = {kind: units.loc[units["kind"] == kind, "text"].tolist() for kind in CLAIM_UNIT_KINDS}
+    claims = root / "claims"
+    # ClaimBuster: check-worthy (CFS) = unsupported claims; NFS = opinion and questions; UFS = experience.
+    verdicts = [(text, 1) for text in by_kind["fact"] + by_kind["weasel"]]
+    verdicts += [(text, -1) for text in by_kind["opinion"] + by_kind["question"]]
+    verdicts += [(text, 0) for text in by_kind["experience"]]
+    crowd = pd.DataFrame({"Sentence_id": range(1, len(verdicts) + 1), "Text": [t for t, _ in verdicts],
+                          "Verdict": [v for _, v in verdicts]})
+    _csv_gz(crowd, claims / "claimbuster" / "crowdsourced.csv.gz")
+    _csv_gz(pd.DataFrame({"Sentence_id": [10_000], "Text": ["An expert row outside the test."], "Verdict": [-1]}),
+            claims / "claimbuster" / "groundtruth.csv.gz")
+    _csv_gz(pd.DataFrame({"sentence_id": crowd["Sentence_id"], "text": crowd["Text"],
+                          "label": (crowd["Verdict"] == 1).astype(int), "in_spotter_test": True}),
+            claims / "claimbuster" / "claimbuster_2class_ncs_sets.csv.gz")
+    tweets = [(text, 1) for text in by_kind["fact"]] + [(text, 0) for text in by_kind["opinion"] + by_kind["proposal"]]
+    _csv_gz(pd.DataFrame({"split": "test", "tweet_text": [t for t, _ in tweets],
+                          "class_label": [c for _, c in tweets]}),
+            claims / "checkthat2022_task1b_en_tweets" / "ct22_task1b_en.csv.gz")
+    # CDCP: even comments hold an unsupported fact; odd ones a sourced (supported) fact; every third none.
+    propositions, comments = [], []
+    for doc in range(n):
+        fact_kind = None if doc % 3 == 2 else ("fact" if doc % 2 == 0 else "sourced")
+        parts = ([(by_kind[fact_kind][doc], "fact", fact_kind == "sourced")] if fact_kind else [])
+        parts += [(by_kind["opinion"][doc], "value", False), (by_kind["proposal"][doc], "policy", False),
+                  (by_kind["experience"][doc], "testimony", False)]
+        comments.append({"id": doc, "split": "test", "text": " ".join(text for text, _, _ in parts)})
+        propositions += [{"split": "test", "doc_id": doc, "prop_id": i, "text": text, "type": kind,
+                          "has_support": supported, "duplicate_doc": False}
+                         for i, (text, kind, supported) in enumerate(parts)]
+    _csv_gz(pd.DataFrame(propositions), claims / "cdcp" / "cdcp_propositions.csv.gz")
+    with gzip.open(claims / "cdcp" / "cdcp_comments.jsonl.gz", "wt", encoding="utf-8") as out:
+        out.writelines(json.dumps(comment) + "\n" for comment in comments)
+    regulation = [(text, "n", "verifiable_non_experiential") for text in by_kind["fact"]]
+    regulation += [(text, "u", "unverifiable") for text in by_kind["opinion"]]
+    regulation += [(text, "e", "verifiable_experiential") for text in by_kind["experience"]]
+    _csv_gz(pd.DataFrame({"split": "test", "label": [r[1] for r in regulation],
+                          "label_name": [r[2] for r in regulation], "text": [r[0] for r in regulation], "rule_name": "fake",
+                          "comment_number": range(len(regulation))}),
+            claims / "regulation_room_verifiability" / "park_cardie_2014_propositions.csv.gz")
+    cmv = [(text, "verifiable", "False") for text in by_kind["weasel"]]
+    cmv += [(text, "verifiable", "True") for text in by_kind["experience"]]
+    cmv += [(text, "unverifiable", "") for text in by_kind["opinion"]]
+    cmv += [(text, "nonargument", "") for text in by_kind["question"]]
+    _csv_gz(pd.DataFrame({"split": "test", "sentence": [r[0] for r in cmv],
+                          "comment_id": [f"c{i}" for i in range(len(cmv))],
+                          "verifiability": [r[1] for r in cmv], "experiential": [r[2] for r in cmv]}),
+            claims / "cmv_verifiability" / "cmv_verifiability_sentences.csv.gz")
+    return root

@@ -15,6 +15,7 @@ from model.evaluate import (
     score_metrics,
     span_f1,
     spans_to_offsets,
+    threshold_metrics,
 )
 from model.results import Span
 
@@ -139,3 +140,28 @@ def test_score_metrics_keys_and_range():
     assert set(metrics) == {"roc_auc", "pr_auc", "brier"}
     assert all(0.0 <= v <= 1.0 for v in metrics.values())
     assert metrics["roc_auc"] > 0.6
+
+
+def test_threshold_metrics_match_sklearn_at_a_fixed_threshold():
+    from sklearn.metrics import f1_score, precision_score, recall_score
+
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 2, 200)
+    scores = np.clip(0.3 * labels + rng.random(200) * 0.7, 0, 1)
+    result = threshold_metrics(labels, scores, 0.5)
+    flagged = scores >= 0.5
+    assert result["precision"] == pytest.approx(precision_score(labels, flagged))
+    assert result["recall"] == pytest.approx(recall_score(labels, flagged))
+    assert result["f1"] == pytest.approx(f1_score(labels, flagged))
+    assert result["macro_f1"] == pytest.approx(f1_score(labels, flagged, average="macro"))
+    assert result["flagged_share"] == pytest.approx(flagged.mean())
+
+
+def test_threshold_metrics_without_threshold_or_with_one_class_are_nan():
+    assert all(math.isnan(value) for value in threshold_metrics([0, 1], [0.2, 0.8], None).values())
+    one_class = threshold_metrics([0, 0, 0], [0.1, 0.6, 0.2], 0.5)
+    assert math.isnan(one_class["recall"]) and math.isnan(one_class["macro_f1"])
+    assert one_class["precision"] == 0.0 and one_class["f1"] == 0.0
+    assert one_class["flagged_share"] == pytest.approx(1 / 3)
+    nothing_flagged = threshold_metrics([0, 1], [0.2, 0.3], 0.9)
+    assert nothing_flagged["f1"] == 0.0 and math.isnan(nothing_flagged["precision"])

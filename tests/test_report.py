@@ -16,7 +16,8 @@ from model.report import (
     write_eval_report,
 )
 from model.results import Decision, Span
-from tests.corpus import make_corpus, make_spans
+from model.claims_report import CLAIM_AUC_TARGETS
+from tests.corpus import make_corpus, make_spans, write_claim_test_files
 
 TEST_SETS = tuple(TOXICITY_AUC_TARGETS)
 METRICS = ("roc_auc", "pr_auc", "brier")
@@ -51,10 +52,11 @@ def write_fake_data_dir(root, texts, labels, spans: pd.DataFrame):
 
 @pytest.fixture
 def corpus_data_dir(tmp_path):
-    """Fake data from the same generator as the tiny bundle's training corpus (other seeds)."""
+    """Fake data from the same generators as the tiny bundle's training corpora (other seeds), claims included."""
     corpus = make_corpus(48, seed=5)
-    return write_fake_data_dir(tmp_path / "data", corpus["text"], corpus["toxicity"],
+    root = write_fake_data_dir(tmp_path / "data", corpus["text"], corpus["toxicity"],
                                make_spans(make_corpus(24, seed=6)))
+    return write_claim_test_files(root)
 
 
 def _keyword_texts():
@@ -131,6 +133,12 @@ def test_known_scores_give_known_report(keyword_report):
     assert all(row["met"] for row in report["targets"])
     assert {row["set"] for row in report["targets"]} == {*TEST_SETS, "toxic_spans_test"}
     assert report["model_version"] == "keyword-1"
+    assert set(report["claims"]) == {"skipped"}  # no unsupported_claim attribute: no claim data needed
+
+
+def test_claims_section_is_skipped_with_a_note(keyword_report):
+    _, markdown_path, _ = keyword_report
+    assert "## Unsupported claims\n\nNot evaluated: the bundle has no `unsupported_claim`" in markdown_path.read_text()
 
 
 def test_markdown_is_readable_by_a_newcomer(keyword_report):
@@ -152,7 +160,7 @@ def test_report_on_tiny_bundle_has_keys_and_probabilities(tmp_path, tiny_bundle_
     write_eval_report(model_path=tiny_bundle_path, data_dir=corpus_data_dir, out_dir=tmp_path / "out")
     report = json.loads((tmp_path / "out" / "eval.json").read_text())
     assert {"command", "created_at", "model_version", "model_path", "data_dir", "attributes", "targets", "sets",
-            "toxic_spans", "seconds"} <= set(report)
+            "toxic_spans", "claims", "seconds"} <= set(report)
     assert report["model_version"] == scorer.model_version
     assert report["attributes"] == list(scorer.attributes)
     for result in report["sets"].values():
@@ -164,7 +172,16 @@ def test_report_on_tiny_bundle_has_keys_and_probabilities(tmp_path, tiny_bundle_
     assert all(isinstance(row["met"], bool) for row in report["targets"])
     # Generated hostile sentences are what the tiny bundle was trained to find.
     assert report["sets"]["ucc_test"]["attributes"]["toxicity"]["roc_auc"] > 0.8
-    assert len(list((tmp_path / "out" / "plots").glob("*.png"))) == 2 * len(TEST_SETS)
+    assert len(list((tmp_path / "out" / "plots").glob("*.png"))) == 2 * len(TEST_SETS) + len(CLAIM_AUC_TARGETS) + 1
+    claims = report["claims"]
+    assert claims["threshold"] == scorer.policy.review["unsupported_claim"]
+    claim_targets = [row for row in report["targets"] if row["attribute"] == "unsupported_claim"]
+    assert {row["set"] for row in claim_targets} == set(CLAIM_AUC_TARGETS)
+    assert all(row["value"] is not None and 0.0 <= row["value"] <= 1.0 for row in claim_targets)
+    # Made-up unsupported claims from the templates the tiny bundle's claim heads were trained on.
+    assert claims["sets"]["claimbuster_test"]["scorers"]["model"]["roc_auc"] > 0.8
+    markdown = (tmp_path / "out" / "eval.md").read_text()
+    assert "## Unsupported claims" in markdown and "](plots/claims_flag_rates.png)" in markdown
 
 
 def test_single_class_set_reports_not_available(tmp_path):
@@ -230,3 +247,6 @@ def test_report_on_real_test_sets(tmp_path, scorer):
     assert perspective > 0.9  # the shipped scores are Perspective's, which does well on Wikipedia talk
     assert all(value is not None and 0.0 <= value <= 1.0 for value in _all_metric_values(report))
     assert all(row["value"] is not None for row in report["targets"])  # every real set has both classes
+    claim_sets = {row["set"] for row in report["targets"] if row["attribute"] == "unsupported_claim"}
+    assert claim_sets == set(CLAIM_AUC_TARGETS)
+    assert report["claims"]["sets"]["claimbuster_test"]["n_rows"] == 702

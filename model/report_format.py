@@ -1,0 +1,30 @@
+"""How report values are written out: three-decimal numbers for Markdown, NaN-free plain values for JSON."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+
+def is_defined(value: float | None) -> bool:
+    """Whether a metric has a value (not ``None``, not NaN)."""
+    return value is not None and not math.isnan(value)
+
+
+def format_number(value: float | None) -> str:
+    """Three decimals, or ``n/a`` for an undefined metric."""
+    return f"{value:.3f}" if is_defined(value) else "n/a"
+
+
+def json_ready(value):
+    """Replace NaN by ``None`` (JSON has no NaN) and numpy scalars by Python ones, recursively."""
+    if isinstance(value, dict):
+        return {key: json_ready(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_ready(item) for item in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return value
