@@ -17,9 +17,10 @@ from model.attributes import CLAIM_ATTRIBUTE
 from model.benchmark import load_profanity_check
 from model.claims_data import load_claim_test_sets
 from model.claims_report import CLAIM_AUC_TARGETS, claim_target_values, claims_markdown, evaluate_claims
-from model.data import DataError, load_test_sets, load_toxic_spans, resolve_data_dir
+from model.data import DataError, load_test_sets, load_toxic_spans, load_validation_sets, resolve_data_dir
 from model.evaluate import mean_span_f1, score_metrics, spans_to_offsets
 from model.plots import plot_curves
+from model.policy_report import evaluate_policy, policy_markdown
 from model.report_format import format_number, is_defined, json_ready
 from model.scoring import Scorer
 
@@ -230,6 +231,7 @@ def _markdown(report: dict) -> str:
     ]
     lines += claims_markdown(report["claims"], [row for row in report["targets"]
                                                 if row["attribute"] == CLAIM_ATTRIBUTE])
+    lines += policy_markdown(report.get("policy", {}))
     if report["missing_baselines"]:
         lines += ["", "Not compared: " + ", ".join(report["missing_baselines"]) + " (install `.[eval]`)."]
     return "\n".join(lines) + "\n"
@@ -275,6 +277,10 @@ def write_eval_report(
                for name, target in TOXICITY_AUC_TARGETS.items()]
     targets.append(_target_row("toxic_spans_" + SPANS_SPLIT, "span_f1", SPAN_F1_TARGET, spans["f1"]))
     claims = _evaluate_claims(scorer, data_dir, plot_dir)
+    try:
+        policy = evaluate_policy(scorer, load_validation_sets(data_dir))
+    except DataError:
+        policy = {}
     if "skipped" not in claims:
         targets += [_target_row(name, "roc_auc", CLAIM_AUC_TARGETS[name], value, attribute=CLAIM_ATTRIBUTE)
                     for name, value in claim_target_values(claims).items()]
@@ -290,6 +296,7 @@ def write_eval_report(
         "sets": sets,
         "toxic_spans": spans,
         "claims": claims,
+        "policy": policy,
     }
     report["seconds"] = round(time.perf_counter() - started, 1)
     (out_dir / "eval.json").write_text(json.dumps(json_ready(report), indent=2) + "\n", encoding="utf-8")
