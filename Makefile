@@ -7,7 +7,7 @@ DATA_DIR ?= $(or $(MODERATION_DATA_DIR),../shared/data)
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run test test-fast train reproduce eval bench clean
+.PHONY: install run test test-fast train reproduce eval bench notebooks clean
 
 install: $(STAMP)
 
@@ -19,6 +19,7 @@ $(STAMP): setup.cfg pyproject.toml
 	@touch $(STAMP)
 
 run: install
+	$(BIN)/moderate keys ensure-local
 	$(BIN)/moderate serve --host $(HOST) --port $(PORT)
 
 test: install
@@ -38,6 +39,10 @@ eval: install
 
 bench: install
 	$(BIN)/python -m model.benchmark --out reports/bench.md
+	$(BIN)/python -m service.loadtest --out reports/bench_service.md
+
+notebooks: install
+	$(BIN)/python -m model.notebook_runner --data-dir $(DATA_DIR) $(if $(SITE_DATA),--site-data $(SITE_DATA))
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import platform
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +22,8 @@ MODEL_FILE = "model.joblib"
 MANIFEST_FILE = "manifest.json"
 POLICY_FILE = "policy.toml"
 BUNDLES_DIR = Path(__file__).resolve().parents[1] / "bundles"
+BUNDLES_DIR_ENV = "MODERATION_BUNDLES_DIR"
+"""Overrides ``BUNDLES_DIR``: where versioned bundles live side by side, with their ``CURRENT`` file."""
 CURRENT_FILE = "CURRENT"
 """``bundles/CURRENT`` names the bundle folder served by default."""
 JOBLIB_COMPRESS = 3
@@ -54,14 +57,32 @@ def library_versions() -> dict[str, str]:
     }
 
 
+def bundles_dir() -> Path:
+    """The folder of versioned bundles: ``$MODERATION_BUNDLES_DIR``, else the project's ``bundles/``."""
+    return Path(os.environ.get(BUNDLES_DIR_ENV) or BUNDLES_DIR)
+
+
 def default_bundle_path() -> Path:
-    """The committed bundle named by ``bundles/CURRENT``."""
-    current = BUNDLES_DIR / CURRENT_FILE
+    """The bundle named by ``bundles/CURRENT`` (read on every call, so a new selection is seen at once)."""
+    root = bundles_dir()
+    current = root / CURRENT_FILE
     try:
         name = current.read_text(encoding="utf-8").strip()
     except FileNotFoundError:
         raise BundleError(f"{current} not found: run `make train` or pass --model PATH") from None
-    return BUNDLES_DIR / name
+    return root / name
+
+
+def resolve_bundle_path(path: str | Path | None = None) -> Path:
+    """A bundle folder from a path, a version name under ``bundles/``, or ``None`` for ``bundles/CURRENT``."""
+    if path is None:
+        return default_bundle_path()
+    folder = Path(path)
+    if folder.name == MANIFEST_FILE:
+        folder = folder.parent
+    if not folder.is_dir() and folder.parent == Path(".") and (bundles_dir() / folder.name).is_dir():
+        return bundles_dir() / folder.name
+    return folder
 
 
 @dataclass
@@ -132,28 +153,28 @@ def read_manifest(path: str | Path) -> dict:
     return manifest
 
 
-def load_bundle(path: str | Path | None = None) -> Bundle:
-    """Verify and load a bundle folder (default: the committed one).
+def verify_bundle(path: str | Path | None = None) -> tuple[Path, dict, Policy]:
+    """Check a bundle without unpickling it: manifest, model file, SHA-256, scikit-learn version and policy.
 
     Parameters
     ----------
     path : str or Path, optional
-        A bundle folder, or its ``manifest.json``.
+        A bundle folder, its ``manifest.json``, or a version name under ``bundles/`` (default: ``CURRENT``).
 
     Returns
     -------
-    Bundle
+    folder : Path
+    manifest : dict
+    policy : Policy
 
     Raises
     ------
     BundleError
         Missing files, a SHA-256 that differs from the manifest, or another scikit-learn version.
     """
-    folder = Path(path) if path is not None else default_bundle_path()
-    if folder.name == MANIFEST_FILE:
-        folder = folder.parent
+    folder = resolve_bundle_path(path)
     if not folder.is_dir():
-        raise BundleError(f"model bundle {folder} not found: pass a folder made by `moderate train`")
+        raise BundleError(f"model bundle {folder} not found: pass a folder made by `moderate train` or a version in {bundles_dir()}")
     manifest = read_manifest(folder)
     model_path = folder / manifest.get("model_file", MODEL_FILE)
     if not model_path.is_file():
@@ -174,5 +195,26 @@ def load_bundle(path: str | Path | None = None) -> Bundle:
         policy = load_policy(folder / POLICY_FILE)
     except PolicyError as exc:
         raise BundleError(str(exc)) from None
-    model = joblib.load(model_path)
+    return folder, manifest, policy
+
+
+def load_bundle(path: str | Path | None = None) -> Bundle:
+    """Verify and load a bundle folder (default: the one ``bundles/CURRENT`` names).
+
+    Parameters
+    ----------
+    path : str or Path, optional
+        A bundle folder, its ``manifest.json``, or a version name under ``bundles/``.
+
+    Returns
+    -------
+    Bundle
+
+    Raises
+    ------
+    BundleError
+        Missing files, a SHA-256 that differs from the manifest, or another scikit-learn version.
+    """
+    folder, manifest, policy = verify_bundle(path)
+    model = joblib.load(folder / manifest.get("model_file", MODEL_FILE))
     return Bundle(folder, manifest, model, policy)

@@ -1,19 +1,45 @@
-"""Our JSON API: ``POST /v1/moderate`` and ``GET /healthz``."""
+"""Our JSON API: ``POST /v1/moderate``, ``POST /v1/feedback`` and ``GET /v1/model``; an API key on each."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, current_app, g, jsonify, request
 from flask.typing import ResponseReturnValue
 
+from service.auth import require_api_key
 from service.config import EXTENSION_KEY
 from service.errors import ApiError
+from service.openapi import operation
+from service.schemas import (
+    INVALID_REQUEST,
+    FeedbackRequestSchema,
+    FeedbackResponseSchema,
+    ModelResponseSchema,
+    ModerateRequestSchema,
+    ModerateResponseSchema,
+    load,
+)
+from service.store import record_decisions, save_feedback
 
 bp = Blueprint("api_v1", __name__)
 
-INVALID_REQUEST = "invalid_request"
+SURFACE = "v1"
+FEEDBACK_SOURCE = "v1_feedback"
+MODERATE_EXAMPLE = '{"comments": [{"id": "c1", "text": "..."}]}'
+FEEDBACK_EXAMPLE = '{"comment_id": "c1", "decision": "reject", "labels": {"toxicity": 1.0}}'
+KEYED = ("bad_request", "missing_key", "invalid_key", "rate_limited")
+INTENDED_USE = (
+    "Triage of reader comments for human moderators of news sites: approve, send to review or reject, "
+    "with the attribute scores and the words behind them. Not for decisions about people without review."
+)
+LIMITATIONS = (
+    "Trained on English comments; other languages score unreliably.",
+    "Trained on public datasets whose labels carry their annotators' biases; identity terms can raise scores.",
+    "Scores are calibrated probabilities on the validation data, not certainties; thresholds trade review load for misses.",
+    "The context (parent comment, story) is accepted but not yet used by the model.",
+)
 
 
 def _invalid(message: str) -> ApiError:
@@ -47,58 +73,80 @@ def _json_body() -> Any:
         raise _invalid("request body is nested too deeply") from error
 
 
-def _check_string(value: Any, field: str, *, max_chars: int | None = None, non_empty: bool = False) -> str:
-    """Return ``value`` if it is a well-formed string, else raise a 400 naming ``field``."""
-    if not isinstance(value, str) or (non_empty and not value):
-        raise _invalid(f"{field} must be a {'non-empty ' if non_empty else ''}string")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError as error:
-        raise _invalid(f"{field} contains an unpaired surrogate at character {error.start}") from error
-    if max_chars is not None and len(value) > max_chars:
-        raise _invalid(f"{field} has {len(value)} characters; the limit is {max_chars}")
-    return value
-
-
-def parse_comments(body: Any, max_comments: int, max_chars: int) -> list[tuple[str, str]]:
-    """Validate a ``/v1/moderate`` body and return its ``(id, text)`` pairs in order."""
-    if not isinstance(body, dict):
-        raise _invalid('request body must be a JSON object like {"comments": [...]}')
-    if "comments" not in body:
-        raise _invalid("comments is required")
-    comments = body["comments"]
-    if not isinstance(comments, list):
-        raise _invalid("comments must be a list of {id, text} objects")
-    if not comments:
-        raise _invalid("comments must not be empty")
-    if len(comments) > max_comments:
-        raise _invalid(f"comments has {len(comments)} items; the limit is {max_comments} per request")
-    pairs = []
-    for index, comment in enumerate(comments):
-        field = f"comments[{index}]"
-        if not isinstance(comment, dict):
-            raise _invalid(f"{field} must be an object with id and text")
-        comment_id = _check_string(comment.get("id"), f"{field}.id", non_empty=True)
-        text = _check_string(comment.get("text"), f"{field}.text", max_chars=max_chars)
-        pairs.append((comment_id, text))
-    return pairs
-
-
 @bp.post("/v1/moderate")
+@operation(
+    summary="Moderate comments",
+    description="Score, explain and decide up to the configured number of comments, returned in order.",
+    request=ModerateRequestSchema,
+    response=ModerateResponseSchema,
+    errors=KEYED,
+)
+@require_api_key
 def moderate() -> ResponseReturnValue:
-    """Score, explain and decide every comment of the request, in order."""
-    pairs = parse_comments(
-        _json_body(),
-        max_comments=current_app.config["MAX_COMMENTS_PER_REQUEST"],
-        max_chars=current_app.config["MAX_COMMENT_CHARS"],
-    )
+    """Score, explain and decide every comment of the request, in order; log them unless do_not_store."""
+    body = load(ModerateRequestSchema(), _json_body(), MODERATE_EXAMPLE)
+    comments = body["comments"]
+    texts = [comment["text"] for comment in comments]
     scorer = _scorer()
-    decisions = scorer.moderate([text for _, text in pairs], with_spans=True)
-    results = [{"id": comment_id, **decision.to_dict()} for (comment_id, _), decision in zip(pairs, decisions)]
-    return jsonify({"model_version": scorer.model_version, "results": results})
+    decisions = scorer.moderate(texts, with_spans=True)
+    ids = [comment["id"] for comment in comments]
+    record_decisions(ids, texts, decisions, surface=SURFACE, do_not_store=body["do_not_store"])
+    results = [{"id": comment_id, **decision.to_dict()} for comment_id, decision in zip(ids, decisions, strict=True)]
+    return jsonify({"model_version": scorer.model_version, "request_id": g.get("request_id"), "results": results})
 
 
-@bp.get("/healthz")
-def healthz() -> ResponseReturnValue:
-    """Report that the model is loaded (``create_app`` loads it before serving)."""
-    return jsonify({"status": "ok", "model_version": _scorer().model_version})
+@bp.post("/v1/feedback")
+@operation(
+    summary="Send a moderator's decision",
+    description=(
+        "Store a moderator's final decision and/or attribute labels for a comment (by id, text or both) "
+        "as training data. The text, when sent, is stored."
+    ),
+    request=FeedbackRequestSchema,
+    response=FeedbackResponseSchema,
+    status=201,
+    errors=KEYED,
+)
+@require_api_key
+def feedback() -> ResponseReturnValue:
+    """Store one piece of moderator feedback; answer 201 with its id."""
+    body = load(FeedbackRequestSchema(), _json_body(), FEEDBACK_EXAMPLE)
+    feedback_id = save_feedback(
+        comment_id=body.get("comment_id"),
+        text=body.get("text"),
+        decision=body.get("decision"),
+        labels=body.get("labels"),
+        source=FEEDBACK_SOURCE,
+    )
+    return jsonify({"id": feedback_id, "request_id": g.get("request_id")}), 201
+
+
+def model_card(bundle: Any) -> dict:
+    """A model card summary from the bundle: use, limits, data, metrics and decision thresholds."""
+    manifest = bundle.manifest
+    return {
+        "model_version": bundle.version,
+        "created": manifest.get("created"),
+        "attributes": list(bundle.attributes),
+        "intended_use": INTENDED_USE,
+        "limitations": list(LIMITATIONS),
+        "training_rows": manifest.get("training_rows"),
+        "datasets": manifest.get("datasets", {}),
+        "test_metrics": manifest.get("test_metrics", {}),
+        "thresholds": {"reject": dict(bundle.policy.reject), "review": dict(bundle.policy.review)},
+        "span_thresholds": manifest.get("span_thresholds", manifest.get("span_threshold")),
+    }
+
+
+@bp.get("/v1/model")
+@operation(
+    summary="Describe the served model",
+    description="The bundle's manifest and a model card summary (intended use, limitations, data, metrics, thresholds).",
+    response=ModelResponseSchema,
+    errors=("missing_key", "invalid_key", "rate_limited"),
+)
+@require_api_key
+def model() -> ResponseReturnValue:
+    """Return the served bundle's model card summary and manifest."""
+    bundle = _scorer().bundle
+    return jsonify({"model_version": bundle.version, "card": model_card(bundle), "manifest": bundle.manifest})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -9,8 +10,22 @@ from typing import Any
 from flask import Flask
 
 from service.api_v1 import bp as api_v1
-from service.config import EXTENSION_KEY, Defaults
+from service.config import EXTENSION_KEY, load_config
+from service.coral import bp as coral
+from service.discovery import bp as discovery
 from service.errors import register_error_handlers
+from service.limits import init_rate_limits
+from service.logs import init_request_logging
+from service.metrics import init_metrics
+from service.migrations import check_current, upgrade
+from service.openapi import bp as docs
+from service.ops import READINESS_KEY, check_model
+from service.ops import bp as ops
+from service.perspective import bp as perspective
+from service.store import StoreError, init_store, make_engine, release_connections
+
+log = logging.getLogger(__name__)
+
 
 def load_scorer(model_path: str | Path | None = None, policy_path: str | Path | None = None) -> Any:
     """Load and verify a bundle into a Scorer (imported here so ``moderate --help`` stays fast)."""
@@ -19,21 +34,51 @@ def load_scorer(model_path: str | Path | None = None, policy_path: str | Path | 
     return Scorer.load(model_path=model_path, policy_path=policy_path)
 
 
-def create_app(config: Mapping[str, Any] | None = None) -> Flask:
-    """Create the service: defaults, then ``MODERATION_*`` environment, then ``config``; load the model once.
+def prepare_database(app: Flask) -> None:
+    """Connect to ``DB_URL``, migrate it (``DB_AUTO_UPGRADE``) or check it is current, and attach sessions.
 
-    Raises ``model.bundle.BundleError`` when the bundle cannot be loaded.
+    Raises ``service.store.StoreError`` when the database is unreachable or behind.
+    """
+    engine = make_engine(app.config["DB_URL"])
+    try:
+        if app.config["DB_AUTO_UPGRADE"]:
+            upgrade(engine)
+        else:
+            check_current(engine)
+    except StoreError:
+        engine.dispose()
+        raise
+    # No pooled connection may cross gunicorn's fork into the workers: each opens its own.
+    release_connections(engine)
+    init_store(app, engine)
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """Create the service: defaults, config file, ``MODERATION_*`` environment, then ``config``; load the model once.
+
+    Raises ``model.bundle.BundleError`` when the bundle cannot be loaded, ``service.store.StoreError``
+    when the database cannot be used and ``service.config.ConfigError`` for a bad setting.
     """
     app = Flask(__name__)
-    app.config.from_object(Defaults)
-    app.config.from_prefixed_env("MODERATION")
-    if config is not None:
-        app.config.from_mapping(config)
+    app.config.from_mapping(load_config(config))
     app.json.sort_keys = False  # keep "id" first and scores in attribute order
 
-    app.extensions[EXTENSION_KEY] = load_scorer(app.config["MODEL"], app.config["POLICY"])
+    scorer = load_scorer(app.config["MODEL"], app.config["POLICY"])
+    app.extensions[EXTENSION_KEY] = scorer
+    app.extensions[READINESS_KEY] = check_model(scorer)
+    prepare_database(app)
 
+    # Hook order matters: request ids first, so that every later hook and log line can use them.
+    init_request_logging(app)
+    init_metrics(app, scorer.model_version)
     register_error_handlers(app)
 
-    app.register_blueprint(api_v1)
+    for blueprint in (ops, docs, api_v1):
+        app.register_blueprint(blueprint)
+    for blueprint in (perspective, discovery, coral):
+        app.register_blueprint(blueprint)
+    # Rate limits attach to API blueprints by name, so every API surface is registered before this line.
+    init_rate_limits(app)
+    if app.extensions[READINESS_KEY] != "ok":
+        log.warning("model check failed: %s", app.extensions[READINESS_KEY])
     return app

@@ -1,4 +1,4 @@
-"""The ``moderate`` command: score tables or one text, train, evaluate and serve.
+"""The ``moderate`` command: score tables or one text, train, evaluate, serve; manage keys, database, feedback.
 
 Heavy modules (pandas, scikit-learn, gunicorn) are imported inside the commands so that
 ``moderate --help`` answers at once.
@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import sys
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -174,14 +176,19 @@ def _score_table(
 @click.option("--data-dir", type=click.Path(path_type=Path), help="Labelled data [default: model.data's lookup].")
 @click.option("--out", type=click.Path(path_type=Path), help="Directory for the new bundle [default: model.train's].")
 @click.option("--seed", type=int, help="Random seed for every estimator and split [default: model.train.SEED].")
-def train(data_dir: Path | None, out: Path | None, seed: int | None) -> None:
+@click.option("--site-data", type=click.Path(path_type=Path), help="A site's labelled comments to add: text plus decision (approve/review/reject) or attribute columns.")
+@click.option("--site-weight", type=click.FloatRange(min=0, min_open=True), help="Weight of one site comment [default: model.site_data.DEFAULT_SITE_WEIGHT].")
+@click.option("--version", "version", help="Name the bundle bundles/VERSION (not made CURRENT; see `moderate models use`).")
+def train(data_dir: Path | None, out: Path | None, seed: int | None, site_data: Path | None, site_weight: float | None, version: str | None) -> None:
     """Train and calibrate a bundle; print its directory."""
     from model.data import DataError
     from model.train import SEED, train_bundle
 
+    extra = {"site_data": site_data, "site_weight": site_weight, "version": version}
     try:
         path = train_bundle(
-            data_dir=data_dir, out_dir=out, seed=SEED if seed is None else seed, progress=sys.stderr.isatty()
+            data_dir=data_dir, out_dir=out, seed=SEED if seed is None else seed, progress=sys.stderr.isatty(),
+            **{key: value for key, value in extra.items() if value is not None},
         )
     except DataError as error:
         raise BadInput(error) from error
@@ -221,17 +228,178 @@ def eval_command(data_dir: Path | None, model: Path | None, out: Path) -> None:
 @click.option("--threads", type=click.IntRange(min=1), help=f"[default: $MODERATION_THREADS or {Defaults.THREADS}]")
 @click.option("--model", type=click.Path(path_type=Path), help="Bundle directory [default: $MODERATION_MODEL or the committed bundle].")
 def serve(host: str | None, port: int | None, workers: int | None, threads: int | None, model: Path | None) -> None:
-    """Serve the HTTP API under gunicorn; the model loads once, before the workers start."""
-    from model.bundle import BundleError
-    from service.app import create_app
-    from service.server import serve as run_server
+    """Serve the HTTP API under gunicorn; each worker loads the bundle, and SIGHUP swaps in a newly selected one.
+
+    Settings come from service.config: defaults, the $MODERATION_CONFIG file, $MODERATION_* variables,
+    then these options.
+    """
+    from service.config import ConfigError, load_config
+    from service.server import prepare_metrics_dir
 
     options = {"HOST": host, "PORT": port, "WORKERS": workers, "THREADS": threads, "MODEL": model}
+    overrides = {key: value for key, value in options.items() if value is not None}
     try:
-        app = create_app({key: value for key, value in options.items() if value is not None})
-    except BundleError as error:
+        # Before prometheus_client is imported (by service.app): several workers share metrics through files.
+        prepare_metrics_dir(int(load_config(overrides)["WORKERS"]))
+    except ConfigError as error:
         raise BadInput(error) from error
-    run_server(app)
+    from service.server import serve as run_server
+
+    run_server(_create_app(overrides))
+
+
+def _create_app(overrides: dict[str, Any]) -> Any:
+    """create_app, turning a bad bundle, database or setting into BadInput."""
+    from model.bundle import BundleError
+    from service.app import create_app
+    from service.config import ConfigError
+    from service.store import StoreError
+
+    try:
+        return create_app(overrides)
+    except (BundleError, StoreError, ConfigError) as error:
+        raise BadInput(error) from error
+
+
+@contextmanager
+def _open_database() -> Iterator[Any]:
+    """A session on the configured database, migrated (or checked) as the app would; BadInput if unusable."""
+    from sqlalchemy.orm import Session
+
+    from service.config import ConfigError, load_config
+    from service.migrations import check_current, upgrade
+    from service.store import StoreError, make_engine
+
+    try:
+        config = load_config()
+        engine = make_engine(config["DB_URL"])
+        if config["DB_AUTO_UPGRADE"]:
+            upgrade(engine)
+        else:
+            check_current(engine)
+    except (StoreError, ConfigError) as error:
+        raise BadInput(error) from error
+    try:
+        with Session(engine) as session:
+            yield session
+    finally:
+        engine.dispose()
+
+
+@cli.group()
+def keys() -> None:
+    """Create, list and revoke API keys (only a SHA-256 of each key is stored)."""
+
+
+@keys.command("create")
+@click.argument("name")
+def keys_create(name: str) -> None:
+    """Create a key called NAME and print it: it is shown only this once."""
+    from service.auth import create_key
+    from service.store import KEY_NAME_CHARS
+
+    if not name.strip() or len(name) > KEY_NAME_CHARS:
+        raise BadInput(f"NAME must be 1 to {KEY_NAME_CHARS} characters")
+    with _open_database() as session:
+        row, secret = create_key(session, name)
+        click.echo(f"Created key {row.id} ({name}). Store it now; it cannot be shown again:", err=True)
+    click.echo(secret)
+
+
+@keys.command("list")
+def keys_list() -> None:
+    """List keys: id, name, prefix, created and revoked times."""
+    from service.auth import list_keys
+
+    with _open_database() as session:
+        rows = list_keys(session)
+    if not rows:
+        click.echo("No keys; create one with `moderate keys create NAME`.", err=True)
+        return
+    click.echo("id\tname\tprefix\tcreated\trevoked")
+    for row in rows:
+        revoked = row.revoked_at.isoformat(timespec="seconds") if row.revoked_at else "-"
+        click.echo(f"{row.id}\t{row.name}\t{row.prefix}...\t{row.created_at.isoformat(timespec='seconds')}\t{revoked}")
+
+
+@keys.command("revoke")
+@click.argument("key_id_or_name")
+def keys_revoke(key_id_or_name: str) -> None:
+    """Revoke the key with this id, or every active key with this name."""
+    from service.auth import UnknownKey, revoke_key
+
+    with _open_database() as session:
+        try:
+            rows = revoke_key(session, key_id_or_name)
+        except UnknownKey as error:
+            raise BadInput(error) from error
+        click.echo(f"Revoked {', '.join(f'key {row.id} ({row.name})' for row in rows)}", err=True)
+
+
+@keys.command("ensure-local")
+def keys_ensure_local() -> None:
+    """Create the "local" key if no active one exists, and print it; print nothing if it exists."""
+    from service.auth import LOCAL_KEY_NAME, ensure_local_key
+
+    with _open_database() as session:
+        secret = ensure_local_key(session)
+    if secret is None:
+        click.echo(f"An active '{LOCAL_KEY_NAME}' API key already exists (see `moderate keys list`).", err=True)
+        return
+    click.echo(f"Created the '{LOCAL_KEY_NAME}' API key; it is shown only now. Send it as 'Authorization: Bearer KEY':", err=True)
+    click.echo(secret)
+
+
+@cli.group()
+def db() -> None:
+    """Database schema (SQLite file by default; $MODERATION_DB_URL for PostgreSQL)."""
+
+
+@db.command("upgrade")
+def db_upgrade() -> None:
+    """Apply the schema migrations to the configured database."""
+    from service.config import ConfigError, load_config
+    from service.migrations import current_revision, upgrade
+    from service.store import StoreError, make_engine, safe_url
+
+    try:
+        engine = make_engine(load_config()["DB_URL"])
+    except (StoreError, ConfigError) as error:
+        raise BadInput(error) from error
+    try:
+        upgrade(engine)
+        revision = current_revision(engine)
+    except StoreError as error:
+        raise BadInput(error) from error
+    finally:
+        engine.dispose()
+    click.echo(f"{safe_url(str(engine.url))} is at schema revision {revision}")
+
+
+@cli.group()
+def feedback() -> None:
+    """Moderator feedback stored by the API."""
+
+
+@feedback.command("export")
+@click.option("-o", "--output", required=True, type=click.Path(path_type=Path), help="Table to write (.csv, .jsonl or .parquet).")
+def feedback_export(output: Path) -> None:
+    """Write stored feedback as a training table: text, comment_id, decision, one column per label, created_at."""
+    from service.feedback_export import export_feedback
+    from service.tables import TableError
+
+    with _open_database() as session:
+        try:
+            n_rows = export_feedback(session, output)
+        except TableError as error:
+            raise BadInput(error) from error
+    click.echo(f"Wrote {n_rows} feedback rows to {output}", err=True)
+
+
+from service.cli_models import compare_command, models  # noqa: E402 (kept beside the commands they join)
+
+cli.add_command(models)
+cli.add_command(compare_command)
 
 
 def main() -> None:

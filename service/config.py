@@ -1,19 +1,38 @@
-"""Service configuration: the one place for defaults; ``MODERATION_*`` environment variables override them."""
+"""Service configuration: the one place for defaults, the optional config file and ``MODERATION_*`` overrides."""
 
 from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from flask import Config
 
 MIB = 1024 * 1024
 
 EXTENSION_KEY = "moderation"
-"""``app.extensions[EXTENSION_KEY]`` holds the loaded Scorer, the app's only shared state."""
+"""``app.extensions[EXTENSION_KEY]`` holds the loaded Scorer, the app's only shared model state."""
+
+ENV_PREFIX = "MODERATION"
+CONFIG_FILE_ENV = "MODERATION_CONFIG"
+"""Names an optional TOML or Python file of settings, read after the defaults and before the environment."""
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_DB_PATH = PROJECT_ROOT / "var" / "moderation.db"
+
+
+class ConfigError(RuntimeError):
+    """A configuration file that cannot be read; the message names the file and the problem."""
 
 
 class Defaults:
-    """Configuration defaults, loaded first by ``create_app`` and by the CLI.
+    """Configuration defaults, loaded first by ``load_config``.
 
-    Any key can be overridden by an environment variable with the ``MODERATION_`` prefix
-    (``MODERATION_MODEL=/srv/bundle``, ``MODERATION_WORKERS=4``); Flask parses the value as
-    JSON when it can, so numbers become numbers.
+    Any key can be overridden by the file named in ``MODERATION_CONFIG`` and then by an environment
+    variable with the ``MODERATION_`` prefix (``MODERATION_MODEL=/srv/bundle``, ``MODERATION_WORKERS=4``);
+    Flask parses environment values as JSON when it can, so numbers become numbers and ``false`` a bool.
     """
 
     MODEL = None
@@ -24,6 +43,9 @@ class Defaults:
 
     MAX_COMMENTS_PER_REQUEST = 100
     MAX_COMMENT_CHARS = 20_000
+    MAX_ID_CHARS = 256
+    """Longest comment id, client token or label name accepted."""
+    MAX_URL_CHARS = 2_048
 
     # Room for a full request of comments at the character cap in 3-byte UTF-8 plus JSON overhead.
     MAX_CONTENT_LENGTH = 8 * MIB
@@ -39,3 +61,67 @@ class Defaults:
     THREADS = 2
     TIMEOUT_SECONDS = 120
     """Gunicorn restarts a worker silent for longer than this (a full request with spans can be slow)."""
+
+    DB_URL = None
+    """SQLAlchemy URL of the database; ``None`` means the SQLite file ``var/moderation.db`` in the project."""
+    DB_AUTO_UPGRADE = True
+    """Run the Alembic migrations when the app starts; when false, refuse to start on an old schema."""
+    STORE_TEXT = False
+    """Keep comment texts in the decision log (otherwise only their SHA-256)."""
+
+    AUTH_REQUIRED = True
+    """Require an API key on the API surfaces (``/v1``, ``/v1alpha1``)."""
+    RATE_LIMIT = "600 per minute"
+    """Requests allowed per API key across the API surfaces (Flask-Limiter syntax, ``;`` separates several)."""
+    RATELIMIT_STORAGE_URI = "memory://"
+    """Where Flask-Limiter counts; ``memory://`` counts per worker process, ``redis://...`` shares counts."""
+    RATELIMIT_HEADERS_ENABLED = True
+
+    LOG_LEVEL = "INFO"
+    LOG_JSON = True
+    """One JSON object per log line; false gives plain text for a terminal."""
+    LOG_TEXT = False
+    """Put comment texts into the logs (never by default: they are personal data)."""
+
+    PERSPECTIVE_MAX_TEXT_CHARS = 20_000
+    """Longest ``comment.text`` the Perspective-compatible API scores (Perspective itself stops at 3,000 bytes)."""
+
+    CORAL_SECRET = None
+    """Signing secret of Coral's external moderation phase (a list while rotating); ``None`` turns /coral/v1/moderate off (503)."""
+
+
+def _read_config_file(config: Config, path: Path) -> None:
+    """Update ``config`` from a ``.toml`` file (keys upper-cased) or a ``.py`` file (upper-case names)."""
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".toml":
+            with open(path, "rb") as handle:
+                values = tomllib.load(handle)
+            config.from_mapping({key.upper(): value for key, value in values.items()})
+        elif suffix == ".py":
+            config.from_pyfile(str(path))
+        else:
+            raise ConfigError(f"{CONFIG_FILE_ENV}={path}: use a .toml or .py file")
+    except FileNotFoundError as error:
+        raise ConfigError(f"{CONFIG_FILE_ENV}={path}: no such file") from error
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{CONFIG_FILE_ENV}={path}: not valid TOML: {error}") from error
+    except (OSError, SyntaxError) as error:
+        raise ConfigError(f"{CONFIG_FILE_ENV}={path}: cannot be read: {error}") from error
+
+
+def load_config(overrides: Mapping[str, Any] | None = None) -> Config:
+    """Return the settings: ``Defaults``, then the ``MODERATION_CONFIG`` file, then ``MODERATION_*``, then ``overrides``.
+
+    Raises ``ConfigError`` when the named file is missing or unreadable.
+    """
+    config = Config(str(PROJECT_ROOT))
+    config.from_object(Defaults)
+    config_file = os.environ.get(CONFIG_FILE_ENV)
+    if config_file:
+        _read_config_file(config, Path(config_file))
+    config.from_prefixed_env(ENV_PREFIX)
+    config.pop("CONFIG", None)  # MODERATION_CONFIG itself is not a setting
+    if overrides is not None:
+        config.from_mapping(overrides)
+    return config

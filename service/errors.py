@@ -5,17 +5,21 @@ from __future__ import annotations
 import re
 
 from flask import Flask, Response, current_app, jsonify
-from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge, TooManyRequests
 
 
 class ApiError(Exception):
-    """An error the client can fix, rendered as ``{"error": {"code", "message"}}`` with ``status``."""
+    """An error the client can fix, rendered as ``{"error": {"code", "message"}}`` with ``status``.
 
-    def __init__(self, status: int, code: str, message: str):
+    ``headers`` (e.g. ``WWW-Authenticate`` on a 401) are added to the response.
+    """
+
+    def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None):
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
+        self.headers = dict(headers or {})
 
 
 def error_body(code: str, message: str) -> dict:
@@ -23,9 +27,9 @@ def error_body(code: str, message: str) -> dict:
     return {"error": {"code": code, "message": message}}
 
 
-def handle_api_error(error: ApiError) -> tuple[Response, int]:
+def handle_api_error(error: ApiError) -> tuple[Response, int, dict[str, str]]:
     """Render an ApiError as JSON."""
-    return jsonify(error_body(error.code, error.message)), error.status
+    return jsonify(error_body(error.code, error.message)), error.status, error.headers
 
 
 def _code_for(error: HTTPException) -> str:
@@ -41,6 +45,9 @@ def handle_http_exception(error: HTTPException) -> Response:
             f"request body is larger than {current_app.config['MAX_CONTENT_LENGTH']} bytes; "
             "send fewer comments per request"
         )
+    elif isinstance(error, TooManyRequests):
+        # Flask-Limiter's description is the limit itself ("600 per 1 minute").
+        message = f"rate limit exceeded ({error.description}) for this API key; retry after the Retry-After header's seconds"
     response = error.get_response()
     response.set_data(jsonify(error_body(_code_for(error), message)).get_data())
     response.content_type = "application/json"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from tests.corpus import make_claim_sentences, make_corpus, make_spans
@@ -28,3 +30,110 @@ def scorer(tiny_bundle_path):
     from model.scoring import Scorer
 
     return Scorer.load(tiny_bundle_path)
+
+
+# The service: app, clients, keys and databases
+
+PG_URL_ENV = "MODERATION_TEST_PG_URL"
+"""A PostgreSQL database the storage tests may empty and use (``.ci/run`` starts one and sets it)."""
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _isolated_service_settings(tmp_path_factory):
+    """No test reads the developer's MODERATION_CONFIG or writes their database (var/moderation.db or $MODERATION_DB_URL)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.delenv("MODERATION_CONFIG", raising=False)
+        patch.setenv("MODERATION_DB_URL", f"sqlite:///{tmp_path_factory.mktemp('db') / 'session.db'}")
+        yield
+
+
+@pytest.fixture
+def app(tiny_bundle_path):
+    """The service on the tiny bundle with a fresh in-memory SQLite database; API keys required."""
+    from service.app import create_app
+
+    return create_app({"TESTING": True, "MODEL": str(tiny_bundle_path), "DB_URL": "sqlite://"})
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner():
+    from click.testing import CliRunner
+
+    return CliRunner()
+
+
+@pytest.fixture
+def api_key(app) -> str:
+    """A valid API key stored in ``app``'s database."""
+    from service.auth import create_key
+    from service.store import get_session
+
+    with app.app_context():
+        return create_key(get_session(), "test")[1]
+
+
+@pytest.fixture
+def auth(api_key) -> dict[str, str]:
+    """Request headers carrying ``api_key``."""
+    return {"Authorization": f"Bearer {api_key}"}
+
+
+def empty_postgres(url: str) -> None:
+    """Drop the service's tables (and Alembic's) from a PostgreSQL test database."""
+    from sqlalchemy import text
+
+    from service.store import make_engine
+
+    engine = make_engine(url)
+    try:
+        with engine.begin() as connection:
+            connection.execute(text("DROP TABLE IF EXISTS feedback, decisions, api_keys, alembic_version CASCADE"))
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request, tmp_path):
+    """An empty database: a SQLite file, then the PostgreSQL of ``$MODERATION_TEST_PG_URL`` (skipped when unset)."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'moderation.db'}"
+    url = os.environ.get(PG_URL_ENV)
+    if not url:
+        pytest.skip(f"{PG_URL_ENV} is not set: no PostgreSQL server to test against (.ci/run starts one)")
+    empty_postgres(url)
+    return url
+
+
+@pytest.fixture(scope="session")
+def fake_data_dir(tmp_path_factory):
+    """Every public data file, laid out as the real data directory, with generated rows (tests/fake_data.py)."""
+    from tests.fake_data import write_data_dir
+
+    return write_data_dir(tmp_path_factory.mktemp("fake") / "data")
+
+
+@pytest.fixture(scope="session")
+def site_csv(tmp_path_factory):
+    """A made-up site's labelled comments (text, decision): it rejects calling people shills."""
+    from tests.fake_data import make_site
+
+    path = tmp_path_factory.mktemp("site") / "site.csv"
+    make_site(120, seed=0).to_csv(path, index=False)
+    return path
+
+
+@pytest.fixture(scope="session")
+def versioned_bundles(fake_data_dir, site_csv, tmp_path_factory):
+    """A bundles folder with ``public`` (public data only, CURRENT) and ``site`` (plus the site's comments)."""
+    from model.train import train_bundle
+
+    root = tmp_path_factory.mktemp("bundles")
+    train_bundle(fake_data_dir, root / "public", seed=0, progress=False, version="public")
+    train_bundle(fake_data_dir, root / "site", seed=0, progress=False, version="site", site_data=site_csv)
+    (root / "CURRENT").write_text("public\n", encoding="utf-8")
+    return root

@@ -1,39 +1,43 @@
-"""POST /v1/moderate and GET /healthz through Flask's test client, on the tiny bundle."""
+"""The /v1 API through Flask's test client, on the tiny bundle: moderate, feedback, model, health."""
 
 from __future__ import annotations
 
 import json
 
 import pytest
+from sqlalchemy import func, select
 
 from model.bundle import BundleError
 from service.app import create_app
+from service.store import DecisionRecord, Feedback, get_session, sha256_text
 
 HOSTILE = "You are a stupid clown, the minister ignores the vote."
 NEUTRAL = "The council supports the plan and I think that is fair."
 
 
-@pytest.fixture(scope="module")
-def app(tiny_bundle_path):
-    """The service on the tiny bundle (module scope: the app holds no per-request state)."""
-    return create_app({"TESTING": True, "MODEL": str(tiny_bundle_path)})
-
-
 @pytest.fixture
-def client(app):
-    return app.test_client()
+def moderate(client, auth):
+    """POST a body to /v1/moderate with a valid key."""
+    return lambda body: client.post("/v1/moderate", json=body, headers=auth)
 
 
-def moderate(client, body):
-    return client.post("/v1/moderate", json=body)
+def open_app(tiny_bundle_path, **config):
+    """An app on the tiny bundle and a fresh in-memory database, keys not required, with ``config``."""
+    return create_app({"TESTING": True, "MODEL": str(tiny_bundle_path), "DB_URL": "sqlite://", "AUTH_REQUIRED": False, **config})
 
 
-def test_results_follow_input_order_with_scores_and_decisions(client, scorer):
+def count(app, table) -> int:
+    with app.app_context():
+        return get_session().scalar(select(func.count()).select_from(table))
+
+
+def test_results_follow_input_order_with_scores_and_decisions(moderate, scorer):
     comments = [{"id": "n", "text": NEUTRAL}, {"id": "h", "text": HOSTILE}, {"id": "e", "text": ""}]
-    response = moderate(client, {"comments": comments})
+    response = moderate({"comments": comments})
     assert response.status_code == 200
     body = response.get_json()
     assert body["model_version"] == scorer.model_version
+    assert body["request_id"] == response.headers["X-Request-ID"]
     assert [r["id"] for r in body["results"]] == ["n", "h", "e"]
     for result in body["results"]:
         assert set(result) == {"id", "decision", "scores", "reasons", "spans"}
@@ -47,23 +51,25 @@ def test_results_follow_input_order_with_scores_and_decisions(client, scorer):
     assert empty["decision"] == "approve" and [r["code"] for r in empty["reasons"]] == ["empty"]
 
 
-def test_results_are_the_scorers_decisions(client, scorer):
+def test_results_are_the_scorers_decisions(moderate, scorer):
     texts = [HOSTILE, NEUTRAL, "I will kill you, the editor delays the treaty."]
-    response = moderate(client, {"comments": [{"id": str(i), "text": t} for i, t in enumerate(texts)]})
+    response = moderate({"comments": [{"id": str(i), "text": t} for i, t in enumerate(texts)]})
     expected = [{"id": str(i), **d.to_dict()} for i, d in enumerate(scorer.moderate(texts))]
     assert response.get_json()["results"] == expected
 
 
-def test_the_limits_themselves_are_accepted(client):
+def test_the_limits_themselves_are_accepted(moderate):
     comments = [{"id": f"c{i}", "text": "x" * 20_000 if i == 0 else "ok"} for i in range(100)]
-    response = moderate(client, {"comments": comments})
+    comments[1]["id"] = "i" * 256
+    comments[2]["context"] = {"parent_text": "p" * 20_000, "story_url": "https://example.org/" + "s" * 2_000}
+    response = moderate({"comments": comments})
     assert response.status_code == 200
     assert len(response.get_json()["results"]) == 100
 
 
-def test_body_is_read_as_json_whatever_the_content_type(client):
+def test_body_is_read_as_json_whatever_the_content_type(client, auth):
     body = json.dumps({"comments": [{"id": "a", "text": NEUTRAL}]})
-    response = client.post("/v1/moderate", data=body, content_type="text/plain")
+    response = client.post("/v1/moderate", data=body, content_type="text/plain", headers=auth)
     assert response.status_code == 200
 
 
@@ -105,13 +111,26 @@ def comments_with(index: int, comment) -> dict:
         (comments_with(2, {"id": "c2", "text": 5}), "comments[2].text must be a string"),
         (comments_with(2, {"id": "c2", "text": ["a"]}), "comments[2].text must be a string"),
         (comments_with(3, {"id": "c3", "text": "x" * 20_001}), "comments[3].text has 20001 characters; the limit is 20000"),
+        (comments_with(1, {"id": "i" * 257, "text": "a"}), "comments[1].id has 257 characters; the limit is 256"),
+        (comments_with(1, {"id": "c1", "text": "a", "author": "x"}), "comments[1].author is not a known field"),
+        (comments_with(1, {"id": "c1", "text": "a", "context": "story"}), "comments[1].context must be an object"),
+        (comments_with(1, {"id": "c1", "text": "a", "context": {"parent_text": 3}}), "comments[1].context.parent_text must be a string"),
+        (comments_with(1, {"id": "c1", "text": "a", "context": {"story_url": "u" * 2_049}}), "comments[1].context.story_url has 2049 characters"),
+        (comments_with(1, {"id": "c1", "text": "a", "context": {"parents": []}}), "comments[1].context.parents is not a known field"),
+        ({"comments": [{"id": "a", "text": "b"}], "do_not_store": "yes"}, "do_not_store must be true or false"),
+        ({"comments": [{"id": "a", "text": "b"}], "do_not_store": 1}, "do_not_store must be true or false"),
+        ({"comments": [{"id": "a", "text": "b"}], "do_not_store": None}, "do_not_store must be true or false"),
+        ({"comments": [{"id": "a", "text": "b"}], "": 1}, '"" is not a known field'),
+        ({"comments": [{"id": "a", "text": "b"}], "do_not_stroe": True}, "do_not_stroe is not a known field"),
+        ({"comments": [{"id": "a"}, {"text": 1}]}, "comments[0].text must be a string; comments[1].id must be a non-empty string; comments[1].text must be a string"),
+        ({"comments": [{"id": 1}] * 5}, "comments[0].id must be a non-empty string; comments[0].text must be a string; comments[1].id must be a non-empty string (and 7 more)"),
     ],
 )
-def test_bad_requests_get_400_naming_the_field(client, body, message):
+def test_bad_requests_get_400_naming_the_field(client, auth, body, message):
     if isinstance(body, bytes):
-        response = client.post("/v1/moderate", data=body, content_type="application/json")
+        response = client.post("/v1/moderate", data=body, content_type="application/json", headers=auth)
     else:
-        response = client.post("/v1/moderate", json=body)
+        response = client.post("/v1/moderate", json=body, headers=auth)
     assert response.status_code == 400
     assert response.is_json
     error = response.get_json()["error"]
@@ -119,8 +138,8 @@ def test_bad_requests_get_400_naming_the_field(client, body, message):
     assert error["message"].startswith(message)
 
 
-def test_empty_text_is_valid_and_approved(client):
-    response = moderate(client, {"comments": [{"id": "a", "text": ""}]})
+def test_empty_text_is_valid_and_approved(moderate):
+    response = moderate({"comments": [{"id": "a", "text": ""}]})
     assert response.status_code == 200
     (result,) = response.get_json()["results"]
     assert result["decision"] == "approve"
@@ -140,7 +159,10 @@ def test_unknown_path_is_json_404(client):
     assert response.get_json()["error"]["code"] == "not_found"
 
 
-@pytest.mark.parametrize(("method", "path", "allowed"), [("get", "/v1/moderate", "POST"), ("post", "/healthz", "GET")])
+@pytest.mark.parametrize(
+    ("method", "path", "allowed"),
+    [("get", "/v1/moderate", "POST"), ("get", "/v1/feedback", "POST"), ("post", "/v1/model", "GET"), ("post", "/healthz", "GET")],
+)
 def test_wrong_method_is_json_405_with_allow(client, method, path, allowed):
     response = getattr(client, method)(path)
     assert response.status_code == 405
@@ -150,7 +172,7 @@ def test_wrong_method_is_json_405_with_allow(client, method, path, allowed):
 
 
 def test_body_over_max_content_length_is_json_413(tiny_bundle_path):
-    client = create_app({"TESTING": True, "MODEL": str(tiny_bundle_path), "MAX_CONTENT_LENGTH": 1_000}).test_client()
+    client = open_app(tiny_bundle_path, MAX_CONTENT_LENGTH=1_000).test_client()
     response = client.post("/v1/moderate", json={"comments": [{"id": "a", "text": "x" * 2_000}]})
     assert response.status_code == 413
     assert response.is_json
@@ -164,7 +186,9 @@ def test_environment_overrides_defaults_and_config_overrides_environment(monkeyp
     monkeypatch.setenv("MODERATION_MAX_COMMENTS_PER_REQUEST", "2")
     monkeypatch.setenv("MODERATION_MODEL", str(tiny_bundle_path))
     monkeypatch.setenv("MODERATION_PORT", "9000")
-    app = create_app({"TESTING": True, "PORT": 9001})
+    monkeypatch.setenv("MODERATION_AUTH_REQUIRED", "false")
+    app = create_app({"TESTING": True, "PORT": 9001, "DB_URL": "sqlite://"})
+    assert app.config["AUTH_REQUIRED"] is False
     assert app.config["MAX_COMMENTS_PER_REQUEST"] == 2
     assert app.config["PORT"] == 9001
     response = app.test_client().post("/v1/moderate", json={"comments": [{"id": str(i), "text": "a"} for i in range(3)]})
@@ -173,4 +197,111 @@ def test_environment_overrides_defaults_and_config_overrides_environment(monkeyp
 
 def test_a_bad_bundle_fails_create_app(tmp_path):
     with pytest.raises(BundleError, match="not found"):
-        create_app({"MODEL": str(tmp_path / "missing")})
+        create_app({"MODEL": str(tmp_path / "missing"), "DB_URL": "sqlite://"})
+
+
+def test_decisions_are_logged_with_hash_not_text(app, moderate, scorer):
+    response = moderate({"comments": [{"id": "h", "text": HOSTILE}, {"id": "n", "text": NEUTRAL}]})
+    assert response.status_code == 200
+    with app.app_context():
+        rows = get_session().scalars(select(DecisionRecord).order_by(DecisionRecord.id)).all()
+        assert [(r.comment_id, r.text_sha256, r.text, r.surface) for r in rows] == [
+            ("h", sha256_text(HOSTILE), None, "v1"),
+            ("n", sha256_text(NEUTRAL), None, "v1"),
+        ]
+        results = response.get_json()["results"]
+        assert [r.decision for r in rows] == [result["decision"] for result in results]
+        assert rows[0].scores == results[0]["scores"]
+        assert rows[0].model_version == scorer.model_version
+        assert rows[0].request_id == response.headers["X-Request-ID"]
+        assert rows[0].api_key_id is not None
+
+
+def test_do_not_store_keeps_nothing(app, moderate):
+    response = moderate({"comments": [{"id": "h", "text": HOSTILE}], "do_not_store": True})
+    assert response.status_code == 200
+    assert response.get_json()["results"][0]["decision"] != "approve"
+    assert count(app, DecisionRecord) == 0
+
+
+def test_store_text_keeps_the_text(tiny_bundle_path):
+    app = open_app(tiny_bundle_path, STORE_TEXT=True)
+    assert app.test_client().post("/v1/moderate", json={"comments": [{"id": "h", "text": HOSTILE}]}).status_code == 200
+    with app.app_context():
+        assert get_session().scalar(select(DecisionRecord.text)) == HOSTILE
+
+
+def test_client_request_id_is_honoured_and_a_bad_one_replaced(moderate, client, auth):
+    body = {"comments": [{"id": "a", "text": NEUTRAL}]}
+    given = client.post("/v1/moderate", json=body, headers={**auth, "X-Request-ID": "cms-42.a:b"})
+    assert given.headers["X-Request-ID"] == given.get_json()["request_id"] == "cms-42.a:b"
+    forged = client.post("/v1/moderate", json=body, headers={**auth, "X-Request-ID": "x\u00e9" + "y" * 200})
+    assert forged.headers["X-Request-ID"] != "x\u00e9" + "y" * 200
+    assert len(forged.headers["X-Request-ID"]) == 32
+
+
+def test_feedback_is_stored_for_retraining(app, client, auth):
+    body = {"comment_id": "c9", "text": HOSTILE, "decision": "reject", "labels": {"toxicity": 1, "insult": 0.5}}
+    response = client.post("/v1/feedback", json=body, headers=auth)
+    assert response.status_code == 201
+    answer = response.get_json()
+    assert answer["request_id"] == response.headers["X-Request-ID"]
+    with app.app_context():
+        row = get_session().get(Feedback, answer["id"])
+        assert (row.comment_id, row.text, row.decision, row.labels, row.source) == ("c9", HOSTILE, "reject", {"toxicity": 1.0, "insult": 0.5}, "v1_feedback")
+        assert row.text_sha256 == sha256_text(HOSTILE)
+        assert row.api_key_id is not None
+
+
+@pytest.mark.parametrize(
+    "body",
+    [{"comment_id": "c1", "decision": "approve"}, {"text": "hello", "labels": {"threat": 0}}, {"comment_id": "c1", "text": None, "decision": "review", "labels": None}],
+)
+def test_feedback_needs_a_comment_and_a_verdict_only(client, auth, body):
+    assert client.post("/v1/feedback", json=body, headers=auth).status_code == 201
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b"[1]", "request body must be a JSON object"),
+        ({}, "comment_id or text is required"),
+        ({"comment_id": "c1"}, "decision or labels is required"),
+        ({"comment_id": "c1", "labels": {}}, "decision or labels is required"),
+        ({"comment_id": "", "decision": "reject"}, "comment_id must be a non-empty string"),
+        ({"comment_id": 7, "decision": "reject"}, "comment_id must be a non-empty string"),
+        ({"text": ["a"], "decision": "reject"}, "text must be a string"),
+        ({"comment_id": "c1", "decision": "delete"}, "decision must be one of approve, review, reject"),
+        ({"comment_id": "c1", "decision": 1}, "decision must be one of approve, review, reject"),
+        ({"comment_id": "c1", "labels": [1]}, "labels must be an object of attribute names to probabilities"),
+        ({"comment_id": "c1", "labels": {"rudeness": 1}}, "labels.rudeness is not an attribute; use one of toxicity"),
+        ({"comment_id": "c1", "labels": {"toxicity": 80}}, "labels.toxicity must be a probability between 0 and 1"),
+        ({"comment_id": "c1", "labels": {"toxicity": True}}, "labels.toxicity must be a probability between 0 and 1"),
+        ({"comment_id": "c1", "labels": {"toxicity": "1"}}, "labels.toxicity must be a probability between 0 and 1"),
+        (b'{"comment_id": "c1", "labels": {"toxicity": NaN}}', "labels.toxicity must be a probability between 0 and 1"),
+        ({"comment_id": "c1", "decision": "reject", "score": 1}, "score is not a known field"),
+        ({"text": "x" * 20_001, "decision": "reject"}, "text has 20001 characters; the limit is 20000"),
+    ],
+)
+def test_bad_feedback_gets_400_naming_the_field(app, client, auth, body, message):
+    if isinstance(body, bytes):
+        response = client.post("/v1/feedback", data=body, content_type="application/json", headers=auth)
+    else:
+        response = client.post("/v1/feedback", json=body, headers=auth)
+    assert response.status_code == 400
+    assert response.get_json()["error"]["code"] == "invalid_request"
+    assert response.get_json()["error"]["message"].startswith(message)
+    assert count(app, Feedback) == 0
+
+
+def test_model_describes_the_bundle(client, auth, scorer):
+    response = client.get("/v1/model", headers=auth)
+    assert response.status_code == 200
+    body = response.get_json()
+    assert body["model_version"] == scorer.model_version
+    assert body["manifest"] == json.loads(json.dumps(scorer.bundle.manifest))
+    card = body["card"]
+    assert card["attributes"] == list(scorer.attributes)
+    assert card["thresholds"]["reject"] == dict(scorer.policy.reject)
+    assert card["intended_use"] and card["limitations"]
+    assert card["training_rows"] == scorer.bundle.manifest["training_rows"]

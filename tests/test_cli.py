@@ -317,19 +317,136 @@ def test_eval_passes_its_options_to_write_eval_report(runner, monkeypatch, tmp_p
     assert calls == [{"model_path": Path("m"), "data_dir": Path("d"), "out_dir": Path("reports")}]
 
 
-def test_serve_builds_the_app_from_options(runner, monkeypatch, tiny_bundle_path):
+def test_serve_builds_the_app_from_options(runner, monkeypatch, tiny_bundle_path, tmp_path):
     import service.server
 
     served = []
     monkeypatch.setattr(service.server, "serve", served.append)
     monkeypatch.setenv("MODERATION_WORKERS", "3")
+    # Several workers share metrics through files; an operator's directory is used and emptied of old ones.
+    metrics_dir = tmp_path / "metrics"
+    metrics_dir.mkdir()
+    (metrics_dir / "counter_123.db").write_bytes(b"old")
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(metrics_dir))
     result = runner.invoke(cli, ["serve", "--port", "8123", "--threads", "1", "--model", str(tiny_bundle_path)])
     assert result.exit_code == 0, result.output
     (app,) = served
     options = service.server.server_options(app)
     assert options["bind"] == "127.0.0.1:8123"
-    assert (options["workers"], options["threads"], options["preload_app"]) == (3, 1, True)
+    assert (options["workers"], options["threads"]) == (3, 1)
+    assert options["accesslog"] is None  # it would log ?key= API keys; the app logs requests itself
+    assert not list(metrics_dir.iterdir())
     assert app.test_client().get("/healthz").status_code == 200
+
+
+def test_serve_bad_database_is_exit_2(runner, tiny_bundle_path):
+    args = ["serve", "--model", str(tiny_bundle_path)]
+    result = runner.invoke(cli, args, env={"MODERATION_DB_URL": "nosuchdb://x"})
+    assert_one_line_error(result, r"DB_URL nosuchdb://x cannot be used")
+
+
+def test_serve_bad_config_file_is_exit_2(runner, tiny_bundle_path, tmp_path):
+    (tmp_path / "bad.toml").write_text("workers = [", encoding="utf-8")
+    result = runner.invoke(cli, ["serve", "--model", str(tiny_bundle_path)], env={"MODERATION_CONFIG": str(tmp_path / "bad.toml")})
+    assert_one_line_error(result, r"MODERATION_CONFIG=.*bad\.toml: not valid TOML")
+
+
+@pytest.fixture
+def db_env(tmp_path) -> dict[str, str]:
+    """Environment pointing ``moderate`` at a fresh SQLite file."""
+    return {"MODERATION_DB_URL": f"sqlite:///{tmp_path / 'cli.db'}"}
+
+
+def test_keys_create_prints_the_key_once_and_list_never_shows_it(runner, db_env):
+    created = runner.invoke(cli, ["keys", "create", "cms"], env=db_env)
+    assert created.exit_code == 0, created.output
+    key = created.stdout.strip()
+    assert key.startswith("mod_") and "\n" not in key
+    assert "cannot be shown again" in created.stderr
+    listed = runner.invoke(cli, ["keys", "list"], env=db_env)
+    assert listed.exit_code == 0, listed.output
+    header, row = listed.stdout.splitlines()
+    assert header.split("\t") == ["id", "name", "prefix", "created", "revoked"]
+    fields = row.split("\t")
+    assert fields[:2] == ["1", "cms"] and fields[-1] == "-"
+    assert key not in listed.output and key.startswith(fields[2].rstrip("."))
+
+
+def test_keys_revoke_by_name_and_id(runner, db_env):
+    for name in ("cms", "cms", "other"):
+        runner.invoke(cli, ["keys", "create", name], env=db_env)
+    revoked = runner.invoke(cli, ["keys", "revoke", "cms"], env=db_env)
+    assert revoked.exit_code == 0, revoked.output
+    assert "key 1 (cms), key 2 (cms)" in revoked.stderr
+    assert runner.invoke(cli, ["keys", "revoke", "3"], env=db_env).exit_code == 0
+    rows = runner.invoke(cli, ["keys", "list"], env=db_env).stdout.splitlines()[1:]
+    assert all(row.split("\t")[-1] != "-" for row in rows)
+    assert_one_line_error(runner.invoke(cli, ["keys", "revoke", "cms"], env=db_env), r"no active key with id or name 'cms'")
+
+
+def test_keys_that_work_on_the_api(runner, db_env, tiny_bundle_path, monkeypatch):
+    from service.app import create_app
+
+    key = runner.invoke(cli, ["keys", "create", "api"], env=db_env).stdout.strip()
+    monkeypatch.setenv("MODERATION_DB_URL", db_env["MODERATION_DB_URL"])
+    client = create_app({"TESTING": True, "MODEL": str(tiny_bundle_path)}).test_client()
+    assert client.get("/v1/model", headers={"Authorization": f"Bearer {key}"}).status_code == 200
+    runner.invoke(cli, ["keys", "revoke", "api"], env=db_env)
+    assert client.get("/v1/model", headers={"Authorization": f"Bearer {key}"}).status_code == 403
+
+
+def test_keys_ensure_local_prints_a_key_only_when_it_makes_one(runner, db_env):
+    first = runner.invoke(cli, ["keys", "ensure-local"], env=db_env)
+    assert first.exit_code == 0, first.output
+    assert first.stdout.strip().startswith("mod_")
+    second = runner.invoke(cli, ["keys", "ensure-local"], env=db_env)
+    assert second.exit_code == 0 and second.stdout == ""
+    assert "already exists" in second.stderr
+
+
+@pytest.mark.parametrize("name", ["", "   ", "n" * 101])
+def test_keys_create_refuses_bad_names(runner, db_env, name):
+    assert_one_line_error(runner.invoke(cli, ["keys", "create", name], env=db_env), r"NAME must be 1 to 100 characters")
+
+
+def test_keys_list_on_an_empty_database(runner, db_env):
+    result = runner.invoke(cli, ["keys", "list"], env=db_env)
+    assert result.exit_code == 0 and result.stdout == ""
+    assert "No keys" in result.stderr
+
+
+def test_db_upgrade_reports_the_revision(runner, db_env):
+    from service.migrations import head_revision
+
+    for _ in range(2):
+        result = runner.invoke(cli, ["db", "upgrade"], env=db_env)
+        assert result.exit_code == 0, result.output
+        assert result.stdout.strip().endswith(f"is at schema revision {head_revision()}")
+
+
+def test_db_upgrade_unreachable_database_is_exit_2(runner):
+    result = runner.invoke(cli, ["db", "upgrade"], env={"MODERATION_DB_URL": "postgresql://u:secret@127.0.0.1:1/none"})
+    assert_one_line_error(result, r"cannot migrate database postgresql\+psycopg://u:\*\*\*@127.0.0.1:1/none")
+    assert "secret" not in result.output
+
+
+def test_feedback_export_writes_the_table(runner, db_env, tmp_path, tiny_bundle_path, monkeypatch):
+    from service.app import create_app
+
+    monkeypatch.setenv("MODERATION_DB_URL", db_env["MODERATION_DB_URL"])
+    client = create_app({"TESTING": True, "MODEL": str(tiny_bundle_path), "AUTH_REQUIRED": False}).test_client()
+    for body in ({"comment_id": "c1", "text": HOSTILE, "decision": "reject", "labels": {"insult": 1}}, {"comment_id": "c2", "decision": "approve"}):
+        assert client.post("/v1/feedback", json=body).status_code == 201
+    result = runner.invoke(cli, ["feedback", "export", "-o", str(tmp_path / "feedback.parquet")], env=db_env)
+    assert result.exit_code == 0, result.output
+    assert "Wrote 2 feedback rows" in result.stderr
+    table = pq.read_table(tmp_path / "feedback.parquet").to_pylist()
+    assert [(row["comment_id"], row["text"], row["decision"], row["insult"]) for row in table] == [("c1", HOSTILE, "reject", 1.0), ("c2", None, "approve", None)]
+
+
+def test_feedback_export_bad_extension_is_exit_2(runner, db_env, tmp_path):
+    result = runner.invoke(cli, ["feedback", "export", "-o", str(tmp_path / "out.xlsx")], env=db_env)
+    assert_one_line_error(result, r"extension '\.xlsx' is not supported")
 
 
 def test_help_is_fast_because_heavy_modules_load_lazily():

@@ -1,12 +1,12 @@
-"""The real gunicorn server in a subprocess: starts, answers /healthz and /v1/moderate, stops."""
+"""The real gunicorn server in a subprocess (2 workers): keys, /healthz, /v1/moderate, shared metrics, stop."""
 
 from __future__ import annotations
 
 import json
+import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from service.loadtest import moderate_command
 from service.server import bind_address
 
 STARTUP_SECONDS = 60
@@ -26,21 +27,40 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def get_json(url: str, body: dict | None = None) -> tuple[int, dict]:
+def get_json(url: str, body: dict | None = None, key: str | None = None) -> tuple[int, dict]:
     data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
+    headers = {"Content-Type": "application/json", **({"Authorization": f"Bearer {key}"} if key else {})}
+    request = urllib.request.Request(url, data=data, headers=headers)
     with urllib.request.urlopen(request, timeout=10) as response:
         return response.status, json.load(response)
 
 
+def get_text(url: str) -> str:
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return response.read().decode()
+
+
 @pytest.fixture(scope="module")
-def server(tiny_bundle_path, tmp_path_factory):
-    """``moderate serve`` on a free loopback port with one worker, started once; yields its base URL."""
+def server_env(tmp_path_factory) -> dict[str, str]:
+    """The environment of the server and of ``moderate keys``: one SQLite file for both."""
+    return {**os.environ, "MODERATION_DB_URL": f"sqlite:///{tmp_path_factory.mktemp('serverdb') / 'server.db'}"}
+
+
+@pytest.fixture(scope="module")
+def key(server_env) -> str:
+    """A key made with ``moderate keys create``, as an operator would."""
+    made = subprocess.run([*moderate_command(), "keys", "create", "server-test"], env=server_env, cwd=REPO, capture_output=True, text=True, timeout=60, check=True)
+    return made.stdout.strip()
+
+
+@pytest.fixture(scope="module")
+def server(tiny_bundle_path, tmp_path_factory, server_env, key):
+    """``moderate serve`` on a free loopback port with two workers, started once; yields its base URL."""
     port = free_port()
     log_path = tmp_path_factory.mktemp("server") / "server.log"
-    command = [sys.executable, "-m", "service.cli", "serve", "--port", str(port), "--workers", "1", "--threads", "2"]
+    command = [*moderate_command(), "serve", "--port", str(port), "--workers", "2", "--threads", "2"]
     with open(log_path, "wb") as log:
-        process = subprocess.Popen([*command, "--model", str(tiny_bundle_path)], cwd=REPO, stdout=log, stderr=log)
+        process = subprocess.Popen([*command, "--model", str(tiny_bundle_path)], cwd=REPO, stdout=log, stderr=log, env=server_env)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + STARTUP_SECONDS
@@ -63,21 +83,42 @@ def server(tiny_bundle_path, tmp_path_factory):
             process.wait()
 
 
-def test_server_answers_healthz_and_moderate(server, scorer):
+def test_server_answers_healthz_and_moderate(server, scorer, key):
     status, health = get_json(f"{server}/healthz")
     assert (status, health) == (200, {"status": "ok", "model_version": scorer.model_version})
     text = "You are a stupid clown, the minister ignores the vote."
-    status, body = get_json(f"{server}/v1/moderate", {"comments": [{"id": "c1", "text": text}]})
+    status, body = get_json(f"{server}/v1/moderate", {"comments": [{"id": "c1", "text": text}]}, key=key)
     assert status == 200
+    assert body.pop("request_id")
     assert body == {"model_version": scorer.model_version, "results": [{"id": "c1", **scorer.moderate([text])[0].to_dict()}]}
 
 
-def test_server_bad_request_is_json_400(server):
+def test_server_bad_request_is_json_400(server, key):
     with pytest.raises(urllib.error.HTTPError) as caught:
-        get_json(f"{server}/v1/moderate", {"comments": []})
+        get_json(f"{server}/v1/moderate", {"comments": []}, key=key)
     with caught.value as response:
         assert response.status == 400
         assert json.load(response)["error"] == {"code": "invalid_request", "message": "comments must not be empty"}
+
+
+def test_server_without_a_key_is_json_401(server):
+    with pytest.raises(urllib.error.HTTPError) as caught:
+        get_json(f"{server}/v1/model")
+    with caught.value as response:
+        assert response.status == 401
+        assert json.load(response)["error"]["code"] == "missing_api_key"
+
+
+def test_metrics_add_up_over_the_workers(server, key, scorer):
+    n_requests = 12
+    for _ in range(n_requests):
+        assert get_json(f"{server}/readyz")[0] == 200
+    get_json(f"{server}/v1/moderate", {"comments": [{"id": "a", "text": ""}, {"id": "b", "text": ""}]}, key=key)
+    text = get_text(f"{server}/metrics")
+    readyz = [line for line in text.splitlines() if line.startswith('moderation_http_requests_total{endpoint="/readyz"')]
+    assert readyz and float(readyz[0].rsplit(" ", 1)[1]) >= n_requests
+    assert 'moderation_decisions_total{decision="approve",surface="v1"} 2.0' in text
+    assert f'moderation_model_info{{model_version="{scorer.model_version}"}} 1.0' in text
 
 
 @pytest.mark.parametrize(("host", "expected"), [("127.0.0.1", "127.0.0.1:8000"), ("::1", "[::1]:8000")])

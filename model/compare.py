@@ -1,0 +1,230 @@
+"""Compare two bundles on the same comments: metric deltas and exactly the comments whose decision changes."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from model.attributes import ATTRIBUTES
+from model.evaluate import score_metrics
+from model.policy import ACTIONS, APPROVE
+from model.site_data import DECISION_COLUMN, site_labels
+
+PRIMARY_ATTRIBUTE = "toxicity"
+SCORE_METRICS = ("roc_auc", "pr_auc", "brier")
+LOWER_IS_BETTER = {"brier", "false_flag_share"}
+"""Metrics where a smaller value is the better one; for all others larger is better."""
+SITE_TOLERANCE = 0.0
+"""How much worse a new bundle may be on the site's held-out rows and still count as no worse."""
+PUBLIC_AUC_TOLERANCE = 0.01
+"""How much ROC AUC a new bundle may lose on a public test set and still count as no worse: fitting a
+site's comments may cost a little on other domains, but not a collapse."""
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Metrics of both bundles side by side, and the rows whose decision changes."""
+
+    metrics: pd.DataFrame
+    """Index ``metric``; columns ``old``, ``new``, ``delta`` (new - old), ``better`` (new is better)."""
+    changed: pd.DataFrame
+    """One row per changed comment: ``row`` (0-based position in the input), ``text``, ``old``, ``new``,
+    ``old_toxicity``, ``new_toxicity`` and the site's ``label`` where given."""
+
+
+def _decisions(scorer, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    decisions = scorer.moderate(texts, with_spans=False)
+    actions = np.array([d.action for d in decisions], dtype=object)
+    scores = np.array([[d.scores.get(a, np.nan) for a in ATTRIBUTES] for d in decisions], dtype=float).reshape(len(decisions), len(ATTRIBUTES))
+    return actions, scores
+
+
+def _is_better(metric: str, delta: float) -> bool | None:
+    if np.isnan(delta) or metric.startswith("share_"):
+        return None  # a share of decisions is neither better nor worse by itself
+    if delta == 0:
+        return False
+    return bool(delta < 0) if metric.split(" ")[-1] in LOWER_IS_BETTER else bool(delta > 0)
+
+
+def decision_metrics(actions: np.ndarray, site: pd.DataFrame | None) -> dict[str, float]:
+    """Share of each action; with site labels, agreement, hostile comments caught and false flags.
+
+    Parameters
+    ----------
+    actions : array of str
+        The model's decision per comment.
+    site : pandas.DataFrame, optional
+        ``site_labels`` output aligned with ``actions``.
+
+    Returns
+    -------
+    dict
+        ``share_<action>`` for every action; with labels ``caught_share`` (hostile comments not approved),
+        ``false_flag_share`` (comments the site approves that are not approved) and, where the site gave
+        decisions, ``decision_agreement``.
+    """
+    metrics = {f"share_{action}": float(np.mean(actions == action)) if len(actions) else np.nan for action in ACTIONS}
+    if site is None:
+        return metrics
+    from model.site_data import hostile_labels
+
+    labelled = site[["toxicity"]].notna().to_numpy().ravel() | site[DECISION_COLUMN].isin(ACTIONS).to_numpy()
+    hostile = hostile_labels(site).astype(bool)
+    flagged = actions != APPROVE
+    metrics["caught_share"] = float(flagged[labelled & hostile].mean()) if (labelled & hostile).any() else np.nan
+    metrics["false_flag_share"] = float(flagged[labelled & ~hostile].mean()) if (labelled & ~hostile).any() else np.nan
+    given = site[DECISION_COLUMN].isin(ACTIONS).to_numpy()
+    if given.any():
+        metrics["decision_agreement"] = float((actions[given] == site[DECISION_COLUMN].to_numpy()[given]).mean())
+    return metrics
+
+
+def compare_bundles(old, new, texts: Sequence[str], site: pd.DataFrame | None = None) -> Comparison:
+    """Score ``texts`` with two scorers; compare metrics and list every comment whose decision changes.
+
+    Parameters
+    ----------
+    old, new : Scorer
+        The bundle in service and the candidate.
+    texts : sequence of str
+    site : pandas.DataFrame, optional
+        Labels aligned with ``texts`` (``model.site_data.site_labels`` output): adds ROC AUC, PR AUC and
+        Brier of every labelled attribute both bundles score, and the decision metrics.
+
+    Returns
+    -------
+    Comparison
+    """
+    texts = list(texts)
+    if site is not None and len(site) != len(texts):
+        raise ValueError(f"site labels have {len(site)} rows for {len(texts)} texts")
+    old_actions, old_scores = _decisions(old, texts)
+    new_actions, new_scores = _decisions(new, texts)
+    rows: dict[str, tuple[float, float]] = {}
+    if site is not None:
+        for j, attribute in enumerate(ATTRIBUTES):
+            if attribute not in old.attributes or attribute not in new.attributes or attribute not in site:
+                continue
+            known = site[attribute].notna().to_numpy()
+            labels = site[attribute].to_numpy(float)[known].astype(int)
+            if attribute != PRIMARY_ATTRIBUTE and labels.sum() == 0:
+                continue  # approvals make every attribute 0: without a positive there is nothing to rank
+            before = score_metrics(labels, old_scores[known, j])
+            after = score_metrics(labels, new_scores[known, j])
+            rows |= {f"{attribute} {m}": (before[m], after[m]) for m in SCORE_METRICS}
+    before, after = decision_metrics(old_actions, site), decision_metrics(new_actions, site)
+    rows |= {name: (before[name], after[name]) for name in before}
+    metrics = pd.DataFrame([(name, b, a) for name, (b, a) in rows.items()], columns=["metric", "old", "new"]).set_index("metric")
+    metrics["delta"] = metrics["new"] - metrics["old"]
+    metrics["better"] = [_is_better(name, delta) for name, delta in metrics["delta"].items()]
+    changed_rows = np.flatnonzero(old_actions != new_actions)
+    column = ATTRIBUTES.index(PRIMARY_ATTRIBUTE)
+    changed = pd.DataFrame({
+        "row": changed_rows,
+        "text": [texts[i] for i in changed_rows],
+        "old": old_actions[changed_rows],
+        "new": new_actions[changed_rows],
+        "old_toxicity": old_scores[changed_rows, column],
+        "new_toxicity": new_scores[changed_rows, column],
+    })
+    if site is not None:
+        changed["label"] = [site[DECISION_COLUMN].iloc[i] or ("hostile" if site["toxicity"].iloc[i] == 1 else "not hostile" if site["toxicity"].iloc[i] == 0 else "") for i in changed_rows]
+    return Comparison(metrics, changed)
+
+
+def compare_table(old, new, table: pd.DataFrame, text_column: str = "text", label_columns: Sequence[str] = ()) -> Comparison:
+    """``compare_bundles`` on a table read from a file: texts from ``text_column``, labels from ``label_columns``.
+
+    Parameters
+    ----------
+    old, new : Scorer
+    table : pandas.DataFrame
+    text_column : str
+    label_columns : sequence of str
+        ``decision`` and/or attribute names present in ``table``; empty means compare decisions only.
+
+    Returns
+    -------
+    Comparison
+    """
+    if text_column not in table:
+        raise KeyError(f"no column {text_column!r} (columns: {', '.join(map(str, table.columns))})")
+    missing = [c for c in label_columns if c not in table]
+    if missing:
+        raise KeyError(f"no label column {', '.join(map(repr, missing))} (columns: {', '.join(map(str, table.columns))})")
+    texts = ["" if value is None or (isinstance(value, float) and np.isnan(value)) else str(value) for value in table[text_column]]
+    site = None
+    if label_columns:
+        labelled = pd.DataFrame({"text": texts, **{c: table[c].to_numpy(object) for c in label_columns}})
+        site = site_labels(labelled, keep_all_rows=True)  # row numbers stay those of the file
+    return compare_bundles(old, new, texts, site)
+
+
+def compare_on_sets(old, new, sets: Mapping[str, pd.DataFrame], attribute: str = PRIMARY_ATTRIBUTE) -> pd.DataFrame:
+    """ROC AUC, PR AUC and Brier of one attribute for both bundles on labelled sets (e.g. the public test sets).
+
+    Parameters
+    ----------
+    old, new : Scorer
+    sets : mapping name -> DataFrame(text, label)
+    attribute : str
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index ``set``; ``rows``, then ``old_<metric>``, ``new_<metric>`` and ``delta_<metric>`` per metric.
+    """
+    records = []
+    for name, frame in sets.items():
+        texts, labels = frame["text"].tolist(), frame["label"].to_numpy(int)
+        record = {"set": name, "rows": len(frame)}
+        for label, scorer in (("old", old), ("new", new)):
+            column = list(scorer.attributes).index(attribute)
+            metrics = score_metrics(labels, scorer.predict_scores(texts)[:, column])
+            record |= {f"{label}_{m}": metrics[m] for m in SCORE_METRICS}
+        record |= {f"delta_{m}": record[f"new_{m}"] - record[f"old_{m}"] for m in SCORE_METRICS}
+        records.append(record)
+    return pd.DataFrame(records).set_index("set")
+
+
+def no_worse(site_metrics: pd.DataFrame, public: pd.DataFrame | None = None, site_tolerance: float = SITE_TOLERANCE,
+             public_auc_tolerance: float = PUBLIC_AUC_TOLERANCE) -> tuple[bool, list[str]]:
+    """Whether a new bundle may replace the old one: no worse on the site, at most a small loss on public sets.
+
+    Parameters
+    ----------
+    site_metrics : pandas.DataFrame
+        ``Comparison.metrics`` on the site's held-out rows; judged on toxicity ROC AUC and caught share
+        (lower-is-better metrics are not a veto: a model that flags more can cost more review).
+    public : pandas.DataFrame, optional
+        ``compare_on_sets`` on the public test sets.
+    site_tolerance, public_auc_tolerance : float
+
+    Returns
+    -------
+    ok : bool
+    reasons : list of str
+        One line per check, saying what was compared and whether it passed.
+    """
+    reasons, ok = [], True
+    for metric in (f"{PRIMARY_ATTRIBUTE} roc_auc", "caught_share", "decision_agreement"):
+        if metric not in site_metrics.index or np.isnan(site_metrics.loc[metric, "delta"]):
+            continue
+        delta = float(site_metrics.loc[metric, "delta"])
+        passed = delta >= -site_tolerance
+        ok &= passed
+        reasons.append(f"site {metric}: {site_metrics.loc[metric, 'old']:.3f} -> {site_metrics.loc[metric, 'new']:.3f} "
+                       f"({'ok' if passed else 'worse'})")
+    for name, row in (public if public is not None else pd.DataFrame()).iterrows():
+        delta = row["delta_roc_auc"]
+        if np.isnan(delta):
+            continue
+        passed = delta >= -public_auc_tolerance
+        ok &= passed
+        reasons.append(f"public {name} roc_auc: {row['old_roc_auc']:.3f} -> {row['new_roc_auc']:.3f} "
+                       f"({'ok' if passed else f'lost more than {public_auc_tolerance}'})")
+    return bool(ok), reasons

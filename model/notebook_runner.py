@@ -1,0 +1,204 @@
+"""Run the notebooks: Jupytext percent scripts in, parameters injected papermill-style, executed copies out.
+
+``make notebooks`` (``python -m model.notebook_runner``) runs them all in full; the tests run them on tiny
+data by overriding the parameters. The notebooks are kept as ``notebooks/NN_name.py`` (Jupytext percent
+format, reviewable as text); each has one cell tagged ``parameters``, and the values given here are
+written into a cell tagged ``injected-parameters`` right after it, as papermill does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS_DIR = PROJECT_ROOT / "notebooks"
+NOTEBOOKS = ("01_data", "02_train", "03_evaluate", "04_thresholds", "05_retrain_with_site_data")
+DEFAULT_OUT = PROJECT_ROOT / "reports" / "notebooks"
+PARAMETERS_TAG = "parameters"
+INJECTED_TAG = "injected-parameters"
+KERNEL_NAME = "python3"
+CELL_TIMEOUT_SECONDS = 6 * 3600
+"""A full run trains on every public set: one cell may take most of an hour on two cores."""
+STARTUP_TIMEOUT_SECONDS = 120
+
+
+class NotebookError(RuntimeError):
+    """A notebook that cannot be prepared (no parameters cell, unknown parameter)."""
+
+
+def _this_python_kernel_manager():
+    """A kernel manager that starts ``ipykernel`` with this interpreter, whatever kernels are installed.
+
+    The default lookup prefers a ``python3`` kernelspec installed for the user or system, which may belong
+    to another Python without this project; the notebooks must run in this environment.
+    """
+    from ipykernel.kernelspec import RESOURCES, get_kernel_dict
+    from jupyter_client.kernelspec import KernelSpec, KernelSpecManager
+    from jupyter_client.manager import AsyncKernelManager
+
+    class ThisPythonKernelSpecs(KernelSpecManager):
+        def get_kernel_spec(self, kernel_name: str) -> KernelSpec:
+            return KernelSpec(resource_dir=RESOURCES, **get_kernel_dict())
+
+    return AsyncKernelManager(kernel_name=KERNEL_NAME, kernel_spec_manager=ThisPythonKernelSpecs())
+
+
+def read_notebook(path: str | Path):
+    """Read a Jupytext script (or an ``.ipynb``) into a notebook node."""
+    import jupytext
+
+    return jupytext.read(Path(path))
+
+
+def inject_parameters(notebook, parameters: Mapping[str, object]):
+    """Insert ``name = value`` lines after the cell tagged ``parameters``; unknown names are refused.
+
+    Parameters
+    ----------
+    notebook : nbformat.NotebookNode
+    parameters : mapping
+        Values with a ``repr`` that Python reads back (str, int, float, bool, None, lists of those).
+
+    Returns
+    -------
+    nbformat.NotebookNode
+        The same notebook, changed in place.
+    """
+    import nbformat
+
+    position = _parameters_cell(notebook)
+    declared = declared_parameters(notebook)
+    unknown = sorted(set(parameters) - declared)
+    if unknown:
+        raise NotebookError(f"unknown parameter(s) {unknown}: the parameters cell declares {sorted(declared)}")
+    if parameters:
+        source = "# Parameters\n" + "".join(f"{name} = {value!r}\n" for name, value in parameters.items())
+        injected = nbformat.v4.new_code_cell(source, metadata={"tags": [INJECTED_TAG]})
+        notebook.cells.insert(position + 1, injected)
+    return notebook
+
+
+def _parameters_cell(notebook) -> int:
+    positions = [i for i, cell in enumerate(notebook.cells) if PARAMETERS_TAG in cell.get("metadata", {}).get("tags", [])]
+    if len(positions) != 1:
+        raise NotebookError(f"a notebook needs exactly one cell tagged {PARAMETERS_TAG!r}, found {len(positions)}")
+    return positions[0]
+
+
+def declared_parameters(notebook) -> set[str]:
+    """Names assigned at the top level of the notebook's ``parameters`` cell."""
+    source = notebook.cells[_parameters_cell(notebook)].source
+    return {line.split("=", 1)[0].strip() for line in source.splitlines() if "=" in line and not line.startswith((" ", "#"))}
+
+
+def run_notebook(path: str | Path, out_path: str | Path | None = None, parameters: Mapping[str, object] | None = None,
+                 cwd: str | Path = PROJECT_ROOT, timeout: int = CELL_TIMEOUT_SECONDS):
+    """Execute one notebook with this Python's kernel; any cell error raises ``nbclient`` 's ``CellExecutionError``.
+
+    Parameters
+    ----------
+    path : str or Path
+        ``notebooks/NN_name.py`` (or an ``.ipynb``).
+    out_path : str or Path, optional
+        Where to write the executed notebook (``.ipynb``, outputs kept).
+    parameters : mapping, optional
+        Overrides of the parameters cell.
+    cwd : str or Path
+        The kernel's working directory (relative paths in parameters start here).
+    timeout : int
+        Seconds one cell may run.
+
+    Returns
+    -------
+    nbformat.NotebookNode
+        The executed notebook.
+    """
+    import nbformat
+    from nbclient import NotebookClient
+
+    os.environ.setdefault("JUPYTER_PLATFORM_DIRS", "1")  # the current Jupyter paths, without a migration warning
+    notebook = inject_parameters(read_notebook(path), parameters or {})
+    notebook.metadata["kernelspec"] = {"name": KERNEL_NAME, "display_name": "Python 3", "language": "python"}
+    km = _this_python_kernel_manager()
+    groups: list[int] = []
+    client = NotebookClient(notebook, km=km, timeout=timeout, startup_timeout=STARTUP_TIMEOUT_SECONDS,
+                            resources={"metadata": {"path": str(cwd)}},
+                            on_notebook_start=lambda **_: groups.append(km.provisioner.pgid))
+    try:
+        client.execute()
+    finally:
+        _end_kernel_group(groups)
+    if out_path is not None:
+        out_path = Path(out_path)
+        out_path.parent.mkdir(parents=True, exist_ok=True)
+        nbformat.write(notebook, out_path)
+    return notebook
+
+
+def _end_kernel_group(groups: list[int]) -> None:
+    """Stop what the kernel left running in its own process group (joblib's idle workers live for minutes)."""
+    for pgid in groups:
+        if pgid and pgid != os.getpgrp():
+            try:
+                os.killpg(pgid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+
+
+def run_all(names: Sequence[str] = NOTEBOOKS, out_dir: str | Path = DEFAULT_OUT, parameters: Mapping[str, Mapping] | None = None,
+            notebooks_dir: str | Path = NOTEBOOKS_DIR) -> list[Path]:
+    """Run notebooks in order, each with its own parameter overrides; return the executed copies' paths."""
+    written = []
+    for name in names:
+        out_path = Path(out_dir) / f"{name}.ipynb"
+        print(f"running {name} -> {out_path}", file=sys.stderr, flush=True)
+        run_notebook(Path(notebooks_dir) / f"{name}.py", out_path, (parameters or {}).get(name, {}))
+        written.append(out_path)
+    return written
+
+
+def _parameter(text: str) -> tuple[str, object]:
+    """``name=value`` with a JSON value (``n=3``, ``path="x"``, ``x=null``), or a plain string if not JSON."""
+    name, _, value = text.partition("=")
+    if not name or not _:
+        raise argparse.ArgumentTypeError(f"{text!r}: use NAME=VALUE")
+    try:
+        return name.strip(), json.loads(value)
+    except json.JSONDecodeError:
+        return name.strip(), value
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command-line entry point: ``python -m model.notebook_runner [--data-dir D] [--site-data F] [-p NAME=VALUE] [NAME ...]``."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("names", nargs="*", default=list(NOTEBOOKS), help="notebooks to run (default: all, in order)")
+    parser.add_argument("--data-dir", default=None, help="public data directory, for every notebook (default: model.data's lookup)")
+    parser.add_argument("--site-data", default=None, help="a site's labelled comments, for 04 and 05 (default: a public stand-in)")
+    parser.add_argument("-p", "--parameter", dest="parameters", action="append", type=_parameter, default=[],
+                        help="NAME=VALUE (VALUE read as JSON) for each notebook run; repeatable")
+    parser.add_argument("--out", default=str(DEFAULT_OUT), help="folder for the executed notebooks")
+    args = parser.parse_args(argv)
+    unknown = sorted(set(args.names) - set(NOTEBOOKS))
+    if unknown:
+        parser.error(f"unknown notebook(s) {unknown}: choose from {', '.join(NOTEBOOKS)}")
+    optional = {"data_dir": args.data_dir, "site_data": args.site_data}
+    parameters = {}
+    for name in args.names:
+        declared = declared_parameters(read_notebook(NOTEBOOKS_DIR / f"{name}.py"))
+        given = {key: value for key, value in optional.items() if value is not None and key in declared}
+        parameters[name] = given | dict(args.parameters)
+    try:
+        run_all(args.names, args.out, parameters)
+    except NotebookError as error:
+        parser.error(str(error))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

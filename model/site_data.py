@@ -1,0 +1,280 @@
+"""A site's own labelled comments: read them, turn decisions into attribute labels, add them to the training rows.
+
+A site labels a comment with a decision (``approve``, ``review``, ``reject``), with attribute columns
+(``toxicity``, ``insult``... holding 0, 1 or nothing), or both; ``moderate feedback export`` writes the
+same columns, its attribute labels possibly as one JSON ``labels`` column. Attribute columns win over
+the decision where both are given. Site rows train the hostility heads; an ``unsupported_claim`` column
+is kept for thresholds and comparisons only (the claim heads learn from sentences, not whole comments).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import train_test_split
+
+from model.attributes import ATTRIBUTES, HOSTILITY_ATTRIBUTES
+from model.bundle import sha256_file
+from model.data import DataError, overlap_key
+
+SITE_SOURCE = "site"
+"""The ``source`` of site rows in a training frame."""
+DEFAULT_SITE_WEIGHT = 5.0
+"""Sample weight of one site comment, against a mean of 1 for the public rows: a site's few hundred labels
+are the very domain the model serves, but the public data is a hundred times larger. Tune it per site in
+notebook 05 on the site's held-out rows."""
+TEXT_COLUMN = "text"
+DECISION_COLUMN = "decision"
+LABELS_COLUMN = "labels"
+"""A JSON object of attribute labels (``{"toxicity": 1}``), as the feedback export may write them."""
+DECISION_TOXICITY: dict[str, float] = {"approve": 0.0, "review": 1.0, "reject": 1.0}
+"""A site's decision as a toxicity label: what an editor sent to review or rejected is what the model should flag."""
+HOSTILE_DECISIONS = ("review", "reject")
+TRUE_VALUES = {"true", "yes"}
+FALSE_VALUES = {"false", "no"}
+LABEL_PROBABILITY_CUT = 0.5
+"""A label given as a probability (the feedback export's, a share of raters) counts as 1 from this value on."""
+SITE_HOLDOUT_FRACTION = 0.3
+"""Share of the site's rows kept aside (stratified by label) to compare bundles in notebook 05."""
+READERS = {".csv": pd.read_csv, ".jsonl": lambda path, **kw: pd.read_json(path, lines=True, **kw), ".parquet": pd.read_parquet}
+
+
+def read_table(path: str | Path) -> pd.DataFrame:
+    """Read a ``.csv``, ``.jsonl`` or ``.parquet`` table (``.gz`` allowed for the text formats) as strings where textual."""
+    path = Path(path)
+    suffixes = [s.lower() for s in path.suffixes]
+    suffix = suffixes[-2] if suffixes[-1:] == [".gz"] and len(suffixes) > 1 else (suffixes[-1] if suffixes else "")
+    if suffix not in READERS:
+        raise DataError(f"{path}: unknown table format; use .csv, .jsonl or .parquet")
+    if not path.is_file():
+        raise DataError(f"{path} not found: give the site's labelled comments file")
+    if suffix == ".csv":
+        return pd.read_csv(path, keep_default_na=False, dtype=str)
+    return READERS[suffix](path)
+
+
+def _blank(value) -> bool:
+    """A missing cell: None, NaN, pandas' NA or blank text."""
+    if isinstance(value, str):
+        return not value.strip()
+    return value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value))
+
+
+def _label_value(value, column: str, row: int) -> float:
+    """0.0, 1.0 or NaN (unlabelled) from a cell: a probability (0, 1, 0.8...), true/false, yes/no or empty."""
+    if _blank(value):
+        return np.nan
+    if isinstance(value, bool | np.bool_):
+        return float(value)
+    text = str(value).strip().casefold()
+    if text in TRUE_VALUES:
+        return 1.0
+    if text in FALSE_VALUES:
+        return 0.0
+    try:
+        probability = float(text)
+    except ValueError:
+        probability = np.nan
+    if not 0.0 <= probability <= 1.0:
+        raise DataError(f"row {row}: {column} must be a probability in [0, 1], true, false or empty, got {value!r}")
+    return float(probability >= LABEL_PROBABILITY_CUT)
+
+
+def _expand_labels(raw: pd.DataFrame) -> pd.DataFrame:
+    """Spread a JSON ``labels`` column into attribute columns (a filled attribute column wins)."""
+    parsed = []
+    for row, value in enumerate(raw[LABELS_COLUMN]):
+        try:
+            labels = {} if _blank(value) else value if isinstance(value, dict) else json.loads(value)
+        except (TypeError, json.JSONDecodeError) as error:
+            raise DataError(f"row {row}: {LABELS_COLUMN} must be a JSON object of attribute labels ({error})") from None
+        if not isinstance(labels, dict):
+            raise DataError(f"row {row}: {LABELS_COLUMN} must be a JSON object of attribute labels")
+        parsed.append(labels)
+    unknown = sorted({key for labels in parsed for key in labels} - set(ATTRIBUTES))
+    if unknown:
+        raise DataError(f"{LABELS_COLUMN} names unknown attributes {unknown}: use {', '.join(ATTRIBUTES)}")
+    expanded = raw.copy()
+    for attribute in ATTRIBUTES:
+        given = raw[attribute].tolist() if attribute in raw else [None] * len(raw)
+        if any(attribute in labels for labels in parsed) or attribute in raw:
+            expanded[attribute] = [labels.get(attribute) if _blank(value) else value for value, labels in zip(given, parsed)]
+    return expanded
+
+
+def site_labels(raw: pd.DataFrame, text_column: str = TEXT_COLUMN, decision_column: str = DECISION_COLUMN,
+                keep_all_rows: bool = False) -> pd.DataFrame:
+    """Turn a site's table into ``text``, ``decision`` and one label column per attribute.
+
+    Parameters
+    ----------
+    raw : pandas.DataFrame
+        The site's rows: a text column and a decision column, attribute columns, or a JSON ``labels`` column.
+    text_column, decision_column : str
+    keep_all_rows : bool
+        Keep rows without text or label (to stay aligned with the input) instead of dropping them.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``text``, ``decision`` (``""`` when not given) and every attribute of ``ATTRIBUTES`` (1.0, 0.0 or
+        NaN). Toxicity falls back to ``DECISION_TOXICITY``; a comment that is not toxic is negative for
+        every hostility attribute. Rows without text or without any label are dropped (``attrs``:
+        ``n_read``, ``n_without_text``, ``n_without_label``, ``label_columns``).
+    """
+    if text_column not in raw:
+        raise DataError(f"the site data has no {text_column!r} column (columns: {', '.join(map(str, raw.columns))})")
+    if LABELS_COLUMN in raw:
+        raw = _expand_labels(raw)
+    label_columns = [a for a in ATTRIBUTES if a in raw]
+    if decision_column not in raw and not label_columns:
+        raise DataError(f"the site data needs a {decision_column!r} column (approve/review/reject) "
+                        f"or attribute columns ({', '.join(ATTRIBUTES)})")
+    texts = raw[text_column].map(lambda value: "" if _blank(value) else str(value))
+    frame = pd.DataFrame({"text": texts.to_numpy(object)})
+    decisions = raw[decision_column].fillna("").astype(str).str.strip().str.lower() if decision_column in raw else pd.Series("", index=raw.index)
+    bad = sorted(set(decisions) - set(DECISION_TOXICITY) - {""})
+    if bad:
+        raise DataError(f"{decision_column} must be approve, review or reject; got {', '.join(map(repr, bad))}")
+    frame["decision"] = decisions.to_numpy(object)
+    for attribute in ATTRIBUTES:
+        values = raw[attribute].tolist() if attribute in raw else [None] * len(raw)
+        frame[attribute] = [_label_value(value, attribute, row) for row, value in enumerate(values)]
+    from_decision = frame["decision"].map(DECISION_TOXICITY).astype(float)
+    # An insult, a threat... is toxic, whatever the decision column says.
+    any_hostile = (frame[list(HOSTILITY_ATTRIBUTES[1:])] == 1).any(axis=1)
+    frame["toxicity"] = frame["toxicity"].fillna(from_decision).mask(frame["toxicity"].isna() & any_hostile, 1.0)
+    for attribute in HOSTILITY_ATTRIBUTES[1:]:
+        frame.loc[frame["toxicity"] == 0, attribute] = 0.0
+    has_text = frame["text"].str.strip() != ""
+    has_label = frame[list(ATTRIBUTES)].notna().any(axis=1)
+    kept = frame if keep_all_rows else frame[has_text & has_label].reset_index(drop=True)
+    kept.attrs = {"n_read": len(frame), "n_without_text": int((~has_text).sum()),
+                  "n_without_label": int((has_text & ~has_label).sum()), "label_columns": label_columns}
+    return kept
+
+
+def read_site_data(path: str | Path, text_column: str = TEXT_COLUMN, decision_column: str = DECISION_COLUMN) -> pd.DataFrame:
+    """Read a site's labelled comments file into the frame ``site_labels`` returns, with its provenance.
+
+    Parameters
+    ----------
+    path : str or Path
+        ``.csv``, ``.jsonl`` or ``.parquet``: the site's labelled sample or ``moderate feedback export`` output.
+    text_column, decision_column : str
+
+    Returns
+    -------
+    pandas.DataFrame
+        See ``site_labels``; ``attrs`` adds ``file`` and ``sha256`` (of the file as read).
+    """
+    path = Path(path)
+    frame = site_labels(read_table(path), text_column, decision_column)
+    frame.attrs |= {"file": path.name, "sha256": sha256_file(path)}
+    return frame
+
+
+def hostile_labels(site: pd.DataFrame) -> np.ndarray:
+    """1 where the site calls a comment hostile (toxicity label, else a review/reject decision), else 0."""
+    toxicity = site["toxicity"].to_numpy(float)
+    from_decision = site["decision"].isin(HOSTILE_DECISIONS).to_numpy(float)
+    return np.where(np.isnan(toxicity), from_decision, toxicity).astype(int)
+
+
+def split_site(site: pd.DataFrame, fraction: float = SITE_HOLDOUT_FRACTION, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Split a site's rows into training and held-out parts, stratified by ``hostile_labels``.
+
+    Parameters
+    ----------
+    site : pandas.DataFrame
+        From ``read_site_data`` or ``site_labels``.
+    fraction : float
+        Share held out.
+    seed : int
+
+    Returns
+    -------
+    train, held_out : pandas.DataFrame
+        Both keep ``site.attrs``.
+    """
+    labels = hostile_labels(site)
+    stratify = labels if np.bincount(labels, minlength=2).min() >= 2 else None
+    train, held_out = train_test_split(site, test_size=fraction, random_state=seed, stratify=stratify)
+    train, held_out = train.reset_index(drop=True), held_out.reset_index(drop=True)
+    train.attrs, held_out.attrs = dict(site.attrs), dict(site.attrs)
+    return train, held_out
+
+
+def site_training_rows(site: pd.DataFrame, weight: float = DEFAULT_SITE_WEIGHT, exclude_texts: set[str] = frozenset()) -> pd.DataFrame:
+    """The site's rows shaped like ``model.data.load_training_data``'s: ``text``, ``source``, ``weight``, attributes.
+
+    Parameters
+    ----------
+    site : pandas.DataFrame
+        From ``read_site_data`` or ``site_labels``.
+    weight : float
+        Sample weight of every site row (the public rows have mean 1).
+    exclude_texts : set of str
+        ``overlap_key`` of texts never to train on (the public test splits).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Rows with a hostility label; ``attrs["removed_test_overlap"]`` counts rows dropped by ``exclude_texts``.
+    """
+    if not weight > 0:
+        raise DataError(f"site weight must be positive, got {weight}")
+    in_test = site["text"].map(overlap_key).isin(exclude_texts)
+    labelled = site[list(HOSTILITY_ATTRIBUTES)].notna().any(axis=1)
+    rows = site[~in_test & labelled]
+    frame = pd.DataFrame({"text": rows["text"].to_numpy(object), "source": SITE_SOURCE, "weight": float(weight)})
+    for attribute in HOSTILITY_ATTRIBUTES:
+        frame[attribute] = rows[attribute].to_numpy(float)
+    frame.attrs["removed_test_overlap"] = int(in_test.sum())
+    return frame
+
+
+def add_site_rows(frame: pd.DataFrame, site_rows: pd.DataFrame) -> pd.DataFrame:
+    """Public training rows plus the site's, in that order (the public rows and their weights unchanged)."""
+    combined = pd.concat([frame, site_rows[frame.columns]], ignore_index=True)
+    combined.attrs = dict(frame.attrs)
+    return combined
+
+
+def site_manifest(site: pd.DataFrame, site_rows: pd.DataFrame, weight: float) -> dict:
+    """What the bundle's manifest records about the site data: file, SHA-256, rows read and used, weight."""
+    return {
+        "file": site.attrs.get("file"),
+        "sha256": site.attrs.get("sha256"),
+        "rows": int(site.attrs.get("n_read", len(site))),
+        "rows_used": int(len(site_rows)),
+        "rows_without_text": int(site.attrs.get("n_without_text", 0)),
+        "removed_test_overlap": int(site_rows.attrs.get("removed_test_overlap", 0)),
+        "weight": float(weight),
+        "label_columns": list(site.attrs.get("label_columns", [])),
+        "hostile_rows": int(hostile_labels(site).sum()),
+    }
+
+
+STAND_IN_SET = "kaggle_train_heldout"
+"""The public set that stands in for a site's labelled comments when a notebook is given none: news and
+forum comments, licensed for training, and never a test split."""
+
+
+def write_stand_in_site_data(path: str | Path, data_dir=None) -> Path:
+    """Write a stand-in site file (``text``, ``decision``) from a public set, for notebook runs without a site.
+
+    A hostile row becomes ``reject`` and the rest ``approve``. It is a public validation set, so the
+    thresholds chosen on it are somewhat optimistic: use a site's real sample for real decisions.
+    """
+    from model.data import load_validation_sets
+
+    frame = load_validation_sets(data_dir)[STAND_IN_SET]
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame({"text": frame["text"], "decision": np.where(frame["label"] == 1, "reject", "approve")}).to_csv(path, index=False)
+    return path

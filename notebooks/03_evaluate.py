@@ -1,0 +1,86 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 03 · Evaluate
+#
+# The `moderate eval` report (`model.report`): every public test set, ROC, precision-recall and
+# reliability curves, side by side with alt-profanity-check and the Perspective API scores that ship
+# with the CAT data; then the confusion of the policy's decisions and the errors worth reading.
+
+# %% tags=["parameters"]
+data_dir = None  # None: $MODERATION_DATA_DIR or ../shared/data
+bundle = "candidate"  # a version under bundles/, a bundle folder, or None for bundles/CURRENT
+out_dir = "reports/notebooks/03_evaluate"
+errors_per_set = 5
+
+# %%
+import json
+from pathlib import Path
+
+import pandas as pd
+from IPython.display import Image, Markdown, display
+
+from model import errors
+from model.data import load_test_sets
+from model.report import write_eval_report
+from model.scoring import Scorer
+
+pd.set_option("display.max_colwidth", 200)
+scorer = Scorer.load(bundle)
+print("bundle", scorer.bundle.path, "version", scorer.model_version)
+report_path = write_eval_report(model_path=scorer.bundle.path, data_dir=data_dir, out_dir=out_dir, scorer=scorer)
+report = json.loads((Path(out_dir) / "eval.json").read_text())
+
+# %% [markdown]
+# ## Targets and metrics
+
+# %%
+pd.DataFrame(report["targets"])
+
+# %%
+rows = []
+for name, result in report["sets"].items():
+    rows.append({"set": name, "scorer": "ours: toxicity", **result["attributes"]["toxicity"]})
+    rows += [{"set": name, "scorer": baseline, **metrics} for baseline, metrics in result["baselines"].items()]
+pd.DataFrame(rows).set_index(["set", "scorer"])
+
+# %% [markdown]
+# ## Curves: ours against the baselines
+
+# %%
+for name, result in report["sets"].items():
+    display(Markdown(f"### {name}\n{result['description']}"))
+    display(Image(filename=str(Path(out_dir) / result["plots"]["curves"])))
+
+# %% [markdown]
+# ## Confusion at the policy's thresholds
+#
+# Rows: the set's label (1 = hostile). Columns: what the policy decides with this bundle's thresholds.
+
+# %%
+test_sets = load_test_sets(data_dir)
+decided = {name: errors.scored_decisions(scorer, frame) for name, frame in test_sets.items()}
+pd.concat({name: errors.confusion(frame) for name, frame in decided.items()}, names=["set"])
+
+# %% [markdown]
+# ## Errors worth reading
+#
+# **Content warning:** real comments, some hostile. `missed`: hostile comments approved with the lowest
+# scores; `false_alarms`: comments the set calls not hostile that were rejected or sent to review.
+
+# %%
+for name, frame in decided.items():
+    for kind, rows in errors.errors_worth_reading(frame, errors_per_set).items():
+        display(Markdown(f"**{name}: {kind}**"))
+        display(rows)

@@ -1,0 +1,84 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 04 · Thresholds for a site
+#
+# Choose the policy's toxicity thresholds from a labelled sample of the site's own comments (a CSV with
+# `text` and a `decision` approve/review/reject, or attribute columns). The trade-off an editor cares
+# about: the share of all comments sent to a human against the share of hostile comments caught. The
+# policy file written at the end is served with `MODERATION_POLICY=<file>`.
+#
+# Without `site_data`, a public set of news and forum comments stands in (`model.site_data.STAND_IN_SET`).
+
+# %% tags=["parameters"]
+data_dir = None  # used only for the stand-in sample
+bundle = "candidate"  # a version under bundles/, a bundle folder, or None for bundles/CURRENT
+site_data = None  # the site's labelled sample (.csv, .jsonl, .parquet); None: a public stand-in
+target_caught = 0.9  # share of hostile comments the policy should catch
+policy_out = "reports/notebooks/04_thresholds/policy.toml"
+stand_in_out = "reports/notebooks/site_stand_in.csv"
+
+# %%
+# %matplotlib inline
+from pathlib import Path
+
+import pandas as pd
+
+from model import site_thresholds
+from model.scoring import Scorer
+from model.site_data import hostile_labels, read_site_data, write_stand_in_site_data
+
+scorer = Scorer.load(bundle)
+site_path = site_data or write_stand_in_site_data(stand_in_out, data_dir)
+site = read_site_data(site_path)
+print(f"{len(site)} labelled comments from {site_path}, {hostile_labels(site).sum()} hostile; bundle {scorer.model_version}")
+
+# %%
+texts = site["text"].tolist()
+scores = site_thresholds.score_matrix(scorer, texts)
+tradeoff = site_thresholds.review_tradeoff(scores, texts, site, scorer.policy)
+review_threshold, chosen = site_thresholds.choose_review_threshold(tradeoff, target_caught)
+print(f"toxicity review threshold {review_threshold:.2f} (bundle's: {scorer.policy.review.get('toxicity')})")
+pd.Series(chosen)
+
+# %% [markdown]
+# ## The trade-off
+#
+# Each point is one toxicity review threshold, every other threshold as the bundle has it.
+
+# %%
+axis = tradeoff.plot(x="flagged_share", y="caught", marker=".", legend=False, xlim=(0, 1), ylim=(0, 1.02),
+                     xlabel="share of comments sent to review or rejected", ylabel="share of hostile comments caught",
+                     title="what the review queue buys")
+axis.axvline(chosen["flagged_share"], color="grey", linestyle=":")
+axis.axhline(target_caught, color="grey", linestyle=":");
+
+# %%
+tradeoff.iloc[::5]
+
+# %% [markdown]
+# ## Reject threshold and the policy file
+
+# %%
+current_reject = scorer.policy.reject.get("toxicity")
+reject_threshold, why = site_thresholds.choose_reject_threshold(scores, site, current_reject)
+print("toxicity reject threshold:", reject_threshold, "-", why)
+policy = site_thresholds.site_policy(scorer.policy, review_threshold, reject_threshold, source=str(site_path))
+Path(policy_out).parent.mkdir(parents=True, exist_ok=True)
+Path(policy_out).write_text(policy.to_toml({
+    "chosen on": f"{len(site)} labelled comments of {Path(site_path).name} with bundle {scorer.model_version}",
+    "review.toxicity": f"catches {chosen['caught']:.3f} of hostile comments, flags {chosen['flagged_share']:.3f} of all",
+    "reject.toxicity": why,
+}), encoding="utf-8")
+print(Path(policy_out).read_text())

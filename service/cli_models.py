@@ -1,0 +1,113 @@
+"""``moderate models list|use`` and ``moderate compare``: bundle versions side by side, and what a new one would change.
+
+Registered on the ``moderate`` group by ``service.cli``; heavy modules, and ``service.cli``'s helpers (which
+import this module), load inside the commands.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import click
+
+
+
+def _number(value) -> str:
+    return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.3f}"
+
+
+@click.group()
+def models() -> None:
+    """Bundle versions kept side by side under bundles/ ($MODERATION_BUNDLES_DIR)."""
+
+
+@models.command("list")
+def list_command() -> None:
+    """List the bundles with their test ROC AUC (from the manifests); * marks bundles/CURRENT."""
+    from model.bundle import bundles_dir
+    from model.versions import list_bundles
+
+    summaries = list_bundles()
+    if not summaries:
+        click.echo(f"no bundles in {bundles_dir()}: run `moderate train`")
+        return
+    sets = sorted({name for s in summaries for name in s.test_auc})
+    header = ["", "version", "created", "training rows", "site rows", *sets]
+    rows = [header]
+    for s in summaries:
+        if s.error:
+            rows.append(["*" if s.current else "", s.name, "", "", "", *(["-"] * len(sets))])
+            continue
+        rows.append(["*" if s.current else "", s.name, s.created[:19], str(s.training_rows or "-"),
+                     str(s.site_rows) if s.site_rows is not None else "-", *(_number(s.test_auc.get(n)) for n in sets)])
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    for row in rows:
+        click.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+    if sets:
+        click.echo("(test-set columns: toxicity or unsupported_claim ROC AUC, from each manifest)")
+    for s in summaries:
+        if s.error:
+            click.echo(f"{s.name}: {s.error}", err=True)
+
+
+@models.command("use")
+@click.argument("version")
+def use_command(version: str) -> None:
+    """Verify bundle VERSION and make it bundles/CURRENT.
+
+    A running `moderate serve` switches on SIGHUP (`kill -HUP <gunicorn master pid>`): new workers
+    load the new bundle while the old ones finish their requests.
+    """
+    from model.bundle import BundleError
+    from model.versions import use_bundle
+    from service.cli import BadInput, _os_error_message
+
+    try:
+        folder = use_bundle(version)
+    except BundleError as error:
+        raise BadInput(error) from error
+    except OSError as error:
+        raise BadInput(_os_error_message(error)) from error
+    click.echo(f"CURRENT -> {folder.name}; send SIGHUP to the server's master process to serve it")
+
+
+@click.command("compare")
+@click.argument("old", type=click.Path(path_type=Path))
+@click.argument("new", type=click.Path(path_type=Path))
+@click.option("--data", "data_path", required=True, type=click.Path(path_type=Path),
+              help="Comments to decide with both bundles (.csv, .jsonl or .parquet).")
+@click.option("--text-column", default="text", show_default=True)
+@click.option("--label-column", "label_columns", multiple=True,
+              help="A label column: decision (approve/review/reject) or an attribute (toxicity, ...). Repeatable.")
+def compare_command(old: Path, new: Path, data_path: Path, text_column: str, label_columns: tuple[str, ...]) -> None:
+    """Decide every comment of --data with bundles OLD and NEW (versions or folders).
+
+    Prints the metric deltas (with labels) and every comment whose decision changes: its row number in
+    the file (0 = first data row), old -> new, and its text.
+    """
+    from model.compare import compare_table
+    from model.data import DataError
+    from model.site_data import read_table
+    from service.cli import BadInput, _load_scorer, _os_error_message
+
+    try:
+        table = read_table(data_path)
+        comparison = compare_table(_load_scorer(old), _load_scorer(new), table, text_column, label_columns)
+    except (DataError, KeyError) as error:
+        raise BadInput(error.args[0] if error.args else error) from error
+    except OSError as error:
+        raise BadInput(_os_error_message(error)) from error
+    click.echo(f"{len(table)} comments; old {old}, new {new}")
+    click.echo("")
+    click.echo(f"{'metric':<28}{'old':>8}{'new':>8}{'delta':>9}")
+    for name, row in comparison.metrics.iterrows():
+        delta = "-" if math.isnan(row["delta"]) else f"{row['delta']:+.3f}"
+        click.echo(f"{name:<28}{_number(row['old']):>8}{_number(row['new']):>8}{delta:>9}")
+    click.echo("")
+    changed = comparison.changed
+    click.echo(f"{len(changed)} comments change decision:")
+    for record in changed.itertuples():
+        label = f" [label: {record.label}]" if "label" in changed and record.label else ""
+        text = " ".join(str(record.text).split())
+        click.echo(f"row {record.row}: {record.old} -> {record.new}{label}: {text}")

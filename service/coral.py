@@ -1,0 +1,133 @@
+"""Coral Talk's external moderation phase: ``POST /coral/v1/moderate`` checks X-Coral-Signature and maps our Decision.
+
+Coral (``server/src/core/server/services/comments/pipeline/phases/external.ts``) POSTs an External
+Moderation Request signed like its webhooks: ``X-Coral-Signature: sha256=<hex>[,sha256=<hex>]``, one
+HMAC-SHA256 of the raw body per active signing secret (two while a rotated secret is still valid). It
+waits ``timeout`` milliseconds (200 by default in its admin form), then skips the phase.
+
+Answers, from Coral's EXTERNAL_MODERATION_PHASES.md:
+
+- approve: 204, no opinion; Coral's own settings (pre- or post-moderation) decide.
+- review: 200 ``{"status": "SYSTEM_WITHHELD", "actions": [FLAG ...]}``, the comment waits in the Pending queue.
+- reject: 200 ``{"status": "REJECTED", "actions": [FLAG ...]}``.
+
+Coral's response validator accepts only the flag reasons ``COMMENT_DETECTED_TOXIC`` and
+``COMMENT_DETECTED_SPAM`` and drops the whole answer for any other, so a decision whose reasons are
+neither hostility nor spam (an unsupported claim) is withheld or rejected without a flag.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from typing import Any
+
+from flask import Blueprint, Response, current_app, jsonify, request
+from flask.typing import ResponseReturnValue
+
+from model.attributes import HOSTILITY_ATTRIBUTES
+from service.api_v1 import _json_body as json_body
+from service.config import EXTENSION_KEY
+from service.errors import ApiError
+from service.html_text import html_to_text
+from service.store import record_decisions
+
+bp = Blueprint("coral", __name__)
+
+SIGNATURE_HEADER = "X-Coral-Signature"
+SIGNATURE_PREFIX = "sha256="
+TOXIC_FLAG = "COMMENT_DETECTED_TOXIC"
+SPAM_FLAG = "COMMENT_DETECTED_SPAM"
+FLAG_REASONS = {**{attribute: TOXIC_FLAG for attribute in HOSTILITY_ATTRIBUTES}, "spam": SPAM_FLAG}
+"""The Coral flag reason for each attribute behind a decision; attributes not listed raise no flag."""
+EXAMPLE = '{"action": "NEW", "comment": {"body": "...", "parentID": null}, ...}'
+CORAL_STATUS = {"review": "SYSTEM_WITHHELD", "reject": "REJECTED"}
+"""Coral comment status by our action; ``approve`` has none (204)."""
+
+
+def _invalid(message: str) -> ApiError:
+    """The 400 for a request body that is not an External Moderation Request."""
+    return ApiError(400, "invalid_request", message)
+
+
+def signing_secrets() -> list[str]:
+    """The configured signing secrets: ``CORAL_SECRET`` is one secret or a list (ours rotated too)."""
+    configured = current_app.config.get("CORAL_SECRET")
+    secrets = [configured] if isinstance(configured, str) else list(configured or [])
+    return [secret for secret in secrets if isinstance(secret, str) and secret]
+
+
+def signature_is_valid(body: bytes, header: str | None, secrets: list[str]) -> bool:
+    """True if any ``sha256=<hex>`` in ``header`` is the HMAC-SHA256 of ``body`` under any secret."""
+    if not header:
+        return False
+    offered = [
+        part.strip()[len(SIGNATURE_PREFIX) :].encode("utf-8", "replace")
+        for part in header.split(",")
+        if part.strip().startswith(SIGNATURE_PREFIX)
+    ]
+    expected = [hmac.new(secret.encode("utf-8"), body, hashlib.sha256).hexdigest().encode() for secret in secrets]
+    # Compare every pair, so the time taken does not depend on which one matched.
+    matches = [hmac.compare_digest(good, given) for good in expected for given in offered]
+    return any(matches)
+
+
+def parse_moderation_request(body: Any, max_chars: int) -> str:
+    """Check an External Moderation Request and return the comment's plain text (Coral may send HTML)."""
+    if not isinstance(body, dict):
+        raise _invalid(f"request body must be a JSON object like {EXAMPLE}")
+    comment = body.get("comment")
+    if not isinstance(comment, dict):
+        raise _invalid("comment must be an object with body")
+    text = comment.get("body")
+    if not isinstance(text, str):
+        raise _invalid("comment.body must be a string")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as error:
+        raise _invalid(f"comment.body contains an unpaired surrogate at character {error.start}") from error
+    if len(text) > max_chars:
+        raise _invalid(f"comment.body has {len(text)} characters; the limit is {max_chars}")
+    parent_id = comment.get("parentID")
+    if parent_id is not None and not isinstance(parent_id, str):
+        raise _invalid("comment.parentID must be a string or null")
+    action = body.get("action")
+    if action is not None and not isinstance(action, str):
+        raise _invalid('action must be "NEW" or "EDIT"')
+    return html_to_text(text)
+
+
+def coral_response(decision: Any) -> Response:
+    """Map our Decision to Coral's External Moderation Response (204 when we have nothing to say)."""
+    status = CORAL_STATUS.get(decision.action)
+    if status is None:
+        return Response(status=204)
+    flags = dict.fromkeys(FLAG_REASONS[r.attribute] for r in decision.reasons if r.attribute in FLAG_REASONS)
+    body: dict[str, Any] = {"status": status}
+    if flags:
+        body["actions"] = [{"actionType": "FLAG", "reason": reason} for reason in flags]
+    return jsonify(body)
+
+
+@bp.post("/coral/v1/moderate")
+def moderate() -> ResponseReturnValue:
+    """Moderate one Coral comment: verify the signature, score without spans (fast), answer Coral."""
+    secrets = signing_secrets()
+    if not secrets:
+        raise ApiError(
+            503,
+            "coral_not_configured",
+            "the Coral endpoint is off: set MODERATION_CORAL_SECRET to the signing secret of Coral's external moderation phase",
+        )
+    if not signature_is_valid(request.get_data(), request.headers.get(SIGNATURE_HEADER), secrets):
+        raise ApiError(
+            401,
+            "invalid_signature",
+            f"{SIGNATURE_HEADER} is missing or matches no configured secret; check MODERATION_CORAL_SECRET",
+        )
+    if not request.get_data().strip():
+        raise _invalid(f"request body is empty; send Coral's External Moderation Request like {EXAMPLE}")
+    text = parse_moderation_request(json_body(), current_app.config["MAX_COMMENT_CHARS"])
+    decision = current_app.extensions[EXTENSION_KEY].moderate([text], with_spans=False)[0]
+    record_decisions([None], [text], [decision], surface="coral", do_not_store=False)
+    return coral_response(decision)

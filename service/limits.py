@@ -1,0 +1,64 @@
+"""Per-key rate limits with Flask-Limiter on the API blueprints; 429 JSON with ``Retry-After``.
+
+One shared budget (``RATE_LIMIT``, e.g. "600 per minute") per API key covers every API surface
+(``/v1`` and, when registered, the Perspective-compatible ``/v1alpha1``); requests without a key count
+against the client address. Operations endpoints (health, metrics, docs) are never limited.
+Counts live in ``RATELIMIT_STORAGE_URI``: ``memory://`` counts in each worker process, so with N
+workers a key can reach up to N times the limit; point it at Redis or Memcached to share counts.
+"""
+
+from __future__ import annotations
+
+from flask import Flask, Response, current_app, g
+from flask_limiter import Limiter
+from limits import parse_many
+
+from service.auth import rate_limit_identity
+from service.config import ConfigError
+
+RATE_LIMITED_BLUEPRINTS = ("api_v1", "perspective")
+"""Blueprints under the per-key limit, by name; one that is not registered is skipped."""
+LIMIT_SCOPE = "api"
+MIN_RETRY_AFTER_SECONDS = 1
+RETRY_AFTER = "Retry-After"
+TOO_MANY_REQUESTS = 429
+
+
+def _rate_limit() -> str:
+    return current_app.config["RATE_LIMIT"]
+
+
+def init_rate_limits(app: Flask) -> Limiter:
+    """Create the app's Limiter and put the registered API blueprints under the shared per-key limit.
+
+    Call after the blueprints are registered. Raises ConfigError for a RATE_LIMIT that does not parse.
+    """
+    try:
+        parse_many(app.config["RATE_LIMIT"])
+    except ValueError as error:
+        raise ConfigError(f"RATE_LIMIT {app.config['RATE_LIMIT']!r} is not a rate limit like '600 per minute'") from error
+    # Registered before the Limiter's own hook, so it runs after it (Flask runs after_request hooks in reverse).
+    app.after_request(_tidy_retry_after)
+    limiter = Limiter(rate_limit_identity, app=app)
+    shared = limiter.shared_limit(_rate_limit, scope=LIMIT_SCOPE)
+    for name in RATE_LIMITED_BLUEPRINTS:
+        blueprint = app.blueprints.get(name)
+        if blueprint is not None:
+            shared(blueprint)
+    return limiter
+
+
+def _tidy_retry_after(response: Response) -> Response:
+    """Flask-Limiter puts its window's reset into ``Retry-After`` on every answer: keep it on 429 only (at
+    least one second); elsewhere keep only what the app asked for in ``g.retry_after`` (a 503, say)."""
+    if response.status_code == TOO_MANY_REQUESTS:
+        try:
+            seconds = int(response.headers.get(RETRY_AFTER, MIN_RETRY_AFTER_SECONDS))
+        except ValueError:  # an HTTP date: leave it
+            return response
+        response.headers[RETRY_AFTER] = str(max(seconds, MIN_RETRY_AFTER_SECONDS))
+    elif "retry_after" in g:
+        response.headers[RETRY_AFTER] = str(g.retry_after)
+    else:
+        response.headers.pop(RETRY_AFTER, None)
+    return response

@@ -1,0 +1,92 @@
+"""Alembic migrations of the service's database, shipped inside the package; no alembic.ini needed.
+
+``upgrade(engine)`` brings a database to the newest schema (``moderate db upgrade`` and app start);
+``check_current(engine)`` refuses a database that is behind. After changing the models in
+``service.store``, write the next revision into ``versions/`` with
+``MODERATION_DB_URL=sqlite:///tmp/schema.db python -m service.migrations revision --autogenerate -m "what changed"``
+against a database at the current head, then read and tidy what it wrote.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from service.store import StoreError
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent
+
+
+def alembic_config() -> Config:
+    """An Alembic configuration pointing at this folder."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    return config
+
+
+def head_revision() -> str:
+    """The newest revision the code knows."""
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+def current_revision(engine: Engine) -> str | None:
+    """The revision the database is at (None when it was never migrated)."""
+    with engine.connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision()
+
+
+def _where(engine: Engine) -> str:
+    return engine.url.render_as_string(hide_password=True)
+
+
+def _first_line(error: BaseException) -> str:
+    """SQLAlchemy's messages go on with the SQL and a link; the first line says what happened."""
+    return f"{error.__class__.__name__}: {(str(error).strip().splitlines() or [''])[0]}"
+
+
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    """Apply the migrations up to ``revision`` in one transaction; StoreError if the database is unreachable."""
+    config = alembic_config()
+    try:
+        with engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.upgrade(config, revision)
+    except SQLAlchemyError as error:
+        raise StoreError(f"cannot migrate database {_where(engine)}: {_first_line(error)}") from error
+
+
+def check_current(engine: Engine) -> None:
+    """Raise StoreError unless the database is at the newest revision."""
+    try:
+        current = current_revision(engine)
+    except SQLAlchemyError as error:
+        raise StoreError(f"database {_where(engine)} is unreachable: {_first_line(error)}") from error
+    head = head_revision()
+    if current != head:
+        raise StoreError(
+            f"database {_where(engine)} is at schema revision {current or 'none'} but this version needs {head}: "
+            "run `moderate db upgrade` (or set DB_AUTO_UPGRADE)"
+        )
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Developer entry point: ``python -m service.migrations revision -m MESSAGE`` autogenerates a revision."""
+    from alembic.config import CommandLine
+
+    from service.config import load_config
+    from service.store import make_engine
+
+    engine = make_engine(load_config()["DB_URL"])
+    config = alembic_config()
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        cli = CommandLine(prog="python -m service.migrations")
+        options = cli.parser.parse_args(argv if argv is not None else sys.argv[1:])
+        cli.run_cmd(config, options)

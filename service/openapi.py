@@ -1,0 +1,209 @@
+"""The OpenAPI document (``/openapi.json``) and a readable docs page (``/docs``), generated from the code.
+
+A view joins the document by carrying ``@operation(...)``; its request and response shapes are the
+marshmallow schemas of ``service.schemas`` (the same ones that validate requests), turned into JSON
+Schema by apispec. The docs page is plain server-rendered HTML: no script, nothing from a CDN.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from importlib import metadata
+from typing import Any, TypeVar
+
+from apispec import APISpec
+from apispec.ext.marshmallow import MarshmallowPlugin
+from flask import Blueprint, Flask, current_app, jsonify, render_template
+from flask.typing import ResponseReturnValue
+
+bp = Blueprint("docs", __name__, template_folder="templates")
+
+OPENAPI_VERSION = "3.0.3"
+TITLE = "Comment moderation"
+DESCRIPTION = (
+    "Self-hosted comment moderation: hostility scores, unsupported-claim flags and a decision "
+    "(approve, review, reject) with its reasons for every comment. Errors are JSON "
+    '`{"error": {"code", "message"}}`; the message names the field to fix.'
+)
+SECURITY = [{"bearer": []}, {"apiKeyHeader": []}, {"apiKeyQuery": []}]
+ERROR_RESPONSES = {
+    "bad_request": ("400", "The body is not valid JSON or a field is wrong; the message names it."),
+    "missing_key": ("401", "No API key was sent."),
+    "invalid_key": ("403", "The API key is unknown or revoked."),
+    "too_large": ("413", "The body is larger than the configured limit."),
+    "rate_limited": ("429", "Over this key's rate limit; wait for the Retry-After header's seconds."),
+    "not_ready": ("503", "Not ready: a check failed (the body says which)."),
+}
+View = TypeVar("View", bound=Callable[..., Any])
+
+
+def operation(
+    *,
+    summary: str,
+    description: str = "",
+    request: type | None = None,
+    response: type | None = None,
+    status: int = 200,
+    errors: Iterable[str] = (),
+    public: bool = False,
+    content_type: str = "application/json",
+) -> Callable[[View], View]:
+    """Describe a view for the OpenAPI document: marshmallow schema classes for the bodies, error names
+    from ``ERROR_RESPONSES``; ``public`` views need no API key."""
+    doc = {
+        "summary": summary,
+        "description": description,
+        "request": request,
+        "response": response,
+        "status": status,
+        "errors": tuple(errors),
+        "public": public,
+        "content_type": content_type,
+    }
+
+    def mark(view: View) -> View:
+        view.openapi = doc  # type: ignore[attr-defined]
+        return view
+
+    return mark
+
+
+def _operation_object(doc: dict, operation_id: str) -> dict:
+    """The OpenAPI Operation for one ``@operation`` description."""
+    success: dict[str, Any] = {"description": doc["summary"]}
+    if doc["response"] is not None:
+        success["content"] = {doc["content_type"]: {"schema": doc["response"]}}
+    elif doc["content_type"] != "application/json":
+        success["content"] = {doc["content_type"]: {"schema": {"type": "string"}}}
+    responses = {str(doc["status"]): success}
+    errors = list(doc["errors"])
+    if doc["request"] is not None:
+        errors = ["bad_request", *[e for e in errors if e != "bad_request"], "too_large"]
+    for name in errors:
+        status, text = ERROR_RESPONSES[name]
+        responses[status] = {"description": text, "content": {"application/json": {"schema": "ErrorResponse"}}}
+    result: dict[str, Any] = {
+        "operationId": operation_id,
+        "summary": doc["summary"],
+        "description": doc["description"],
+        "responses": responses,
+        "security": [] if doc["public"] else SECURITY,
+    }
+    if doc["request"] is not None:
+        result["requestBody"] = {"required": True, "content": {"application/json": {"schema": doc["request"]}}}
+    return result
+
+
+def _openapi_path(rule: str) -> str:
+    """Flask's ``/items/<int:id>`` -> OpenAPI's ``/items/{id}``."""
+    parts = []
+    for part in rule.split("/"):
+        if part.startswith("<") and part.endswith(">"):
+            part = "{" + part[1:-1].split(":")[-1] + "}"
+        parts.append(part)
+    return "/".join(parts)
+
+
+def build_spec(app: Flask) -> dict:
+    """The OpenAPI document of every ``@operation`` view registered on ``app`` (call in an app context)."""
+    from service.schemas import ErrorResponseSchema
+
+    spec = APISpec(
+        title=TITLE,
+        version=metadata.version("comment-moderation"),
+        openapi_version=OPENAPI_VERSION,
+        plugins=[MarshmallowPlugin()],
+        info={"description": DESCRIPTION},
+    )
+    spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
+    spec.components.security_scheme("apiKeyHeader", {"type": "apiKey", "in": "header", "name": "X-API-Key"})
+    spec.components.security_scheme("apiKeyQuery", {"type": "apiKey", "in": "query", "name": "key"})
+    spec.components.schema("ErrorResponse", schema=ErrorResponseSchema)
+    for rule in sorted(app.url_map.iter_rules(), key=lambda r: r.rule):
+        doc = getattr(app.view_functions[rule.endpoint], "openapi", None)
+        if doc is None:
+            continue
+        methods = sorted((rule.methods or set()) - {"HEAD", "OPTIONS"})
+        operations = {method.lower(): _operation_object(doc, rule.endpoint.replace(".", "_")) for method in methods}
+        spec.path(path=_openapi_path(rule.rule), operations=operations)
+    return spec.to_dict()
+
+
+def _resolve(spec: dict, schema: dict) -> tuple[str | None, dict]:
+    """A ``$ref`` schema's component name and body (or None and the schema itself)."""
+    ref = schema.get("$ref", "")
+    if ref.startswith("#/components/schemas/"):
+        name = ref.rsplit("/", 1)[1]
+        return name, spec["components"]["schemas"][name]
+    return None, schema
+
+
+def _type_label(spec: dict, prop: dict) -> str:
+    """A short human type: ``string``, ``list of Comment``, ``Context or null``, ``string: a | b``."""
+    if "$ref" in prop:
+        return _resolve(spec, prop)[0] or "object"
+    if "anyOf" in prop:
+        labels = [_type_label(spec, option) for option in prop["anyOf"] if "$ref" in option]
+        return " or ".join(labels + (["null"] if any(o.get("nullable") for o in prop["anyOf"]) else []))
+    kind = prop.get("type", "any")
+    kind = " or ".join(kind) if isinstance(kind, list) else kind
+    if kind == "array" and "items" in prop:
+        return f"list of {_type_label(spec, prop['items'])}"
+    if "enum" in prop:
+        return f"{kind}: " + " | ".join(str(value) for value in prop["enum"] if value is not None)
+    return kind
+
+
+LIMIT_LABELS = (("minLength", "at least {} characters"), ("maxLength", "at most {} characters"), ("minItems", "at least {} items"), ("maxItems", "at most {} items"))
+
+
+def _field_rows(spec: dict, schema: dict) -> list[dict]:
+    """One row per property of a component schema, for the docs table."""
+    required = set(schema.get("required", ()))
+    rows = []
+    for name, prop in schema.get("properties", {}).items():
+        limits = [label.format(prop[key]) for key, label in LIMIT_LABELS if prop.get(key)]
+        note = prop.get("description", "")
+        if limits:
+            note = f"{note} ({', '.join(limits)})".strip()
+        rows.append({"name": name, "type": _type_label(spec, prop), "required": name in required, "description": note, "default": prop.get("default")})
+    return rows
+
+
+def docs_context(spec: dict) -> dict:
+    """What the docs template shows: operations in path order and every schema's fields."""
+    operations = []
+    for path, item in spec["paths"].items():
+        for method, op in item.items():
+            request = op.get("requestBody", {}).get("content", {}).get("application/json", {}).get("schema")
+            operations.append(
+                {
+                    "method": method.upper(),
+                    "path": path,
+                    "summary": op.get("summary", ""),
+                    "description": op.get("description", ""),
+                    "needs_key": bool(op.get("security")),
+                    "request": _resolve(spec, request)[0] if request else None,
+                    "responses": [
+                        {"status": status, "description": response.get("description", ""), "schema": _resolve(spec, schema)[0] if (schema := next(iter(response.get("content", {}).values()), {}).get("schema")) else None}
+                        for status, response in sorted(op["responses"].items())
+                    ],
+                }
+            )
+    operations.sort(key=lambda op: (not op["needs_key"], op["path"]))  # the API first, then operations endpoints
+    schemas = {name: _field_rows(spec, schema) for name, schema in spec.get("components", {}).get("schemas", {}).items()}
+    return {"info": spec["info"], "operations": operations, "schemas": schemas}
+
+
+@bp.get("/openapi.json")
+@operation(summary="This OpenAPI document", public=True)
+def openapi_json() -> ResponseReturnValue:
+    """Serve the OpenAPI document."""
+    return jsonify(build_spec(current_app))
+
+
+@bp.get("/docs")
+@operation(summary="Human-readable API documentation", public=True, content_type="text/html")
+def docs() -> ResponseReturnValue:
+    """Serve the API documentation as one HTML page rendered from the OpenAPI document."""
+    return render_template("docs.html", **docs_context(build_spec(current_app)))

@@ -1,0 +1,67 @@
+"""Operations endpoints, open without a key and never rate limited: ``/healthz``, ``/readyz``, ``/metrics``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from flask import Blueprint, current_app, jsonify
+from flask.typing import ResponseReturnValue
+
+from service.config import EXTENSION_KEY
+from service.metrics import metrics_response
+from service.openapi import operation
+from service.store import StoreError, ping
+
+bp = Blueprint("ops", __name__)
+
+READINESS_KEY = "moderation.readiness"
+"""``app.extensions[READINESS_KEY]``: the model check made once at start (``check_model``)."""
+PROBE_TOLERANCE = 1e-6
+"""Largest difference allowed between the manifest's probe scores and this machine's."""
+OK = "ok"
+
+
+def check_model(scorer: Any) -> str:
+    """Score the manifest's probe texts again: "ok", or what differs (another numpy/BLAS, a swapped file)."""
+    probe = scorer.bundle.manifest.get("probe")
+    if not probe:
+        return OK  # an older bundle without probe scores: the SHA-256 check at load is all we have
+    attributes = list(scorer.attributes)
+    expected = np.array([[row.get(name, np.nan) for name in attributes] for row in probe["scores"]], dtype=float)
+    actual = scorer.predict_scores(probe["texts"])
+    # The scorer gives empty texts 0 on purpose; the manifest holds the raw model's scores for them.
+    present = np.array([bool(text.strip()) for text in probe["texts"]])
+    difference = float(np.nanmax(np.abs(actual[present] - expected[present]))) if present.any() else 0.0
+    if not difference <= PROBE_TOLERANCE:
+        return f"probe scores differ from the manifest by {difference:.3g} (tolerance {PROBE_TOLERANCE}): check library versions"
+    return OK
+
+
+@bp.get("/healthz")
+@operation(summary="Liveness: the process answers and the model is loaded", public=True)
+def healthz() -> ResponseReturnValue:
+    """Report that the model is loaded (``create_app`` loads it before serving)."""
+    return jsonify({"status": "ok", "model_version": current_app.extensions[EXTENSION_KEY].model_version})
+
+
+@bp.get("/readyz")
+@operation(summary="Readiness: model verified and database reachable", public=True, errors=("not_ready",))
+def readyz() -> ResponseReturnValue:
+    """200 when the model passed its start-up check and the database answers, else 503 naming the failure."""
+    checks = {"model": current_app.extensions[READINESS_KEY]}
+    try:
+        ping()
+        checks["database"] = OK
+    except StoreError as error:
+        checks["database"] = str(error)
+    ready = all(value == OK for value in checks.values())
+    body = {"status": "ready" if ready else "not_ready", "model_version": current_app.extensions[EXTENSION_KEY].model_version, "checks": checks}
+    return jsonify(body), 200 if ready else 503
+
+
+@bp.get("/metrics")
+@operation(summary="Prometheus metrics", public=True, content_type="text/plain")
+def metrics() -> ResponseReturnValue:
+    """Serve the Prometheus metrics."""
+    return metrics_response()

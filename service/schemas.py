@@ -1,0 +1,266 @@
+"""Marshmallow schemas of the ``/v1`` API: they validate requests and generate the OpenAPI document.
+
+Limits come from the app's configuration at request time (``ConfigLength``), so the OpenAPI document
+shows the configured ``maxItems``/``maxLength``. ``load`` turns marshmallow's nested errors into one
+message that names each field the way a client writes it: ``comments[2].text must be a string``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from flask import current_app, has_app_context
+from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
+
+from model.attributes import ATTRIBUTES
+from model.policy import ACTIONS
+from service.errors import ApiError
+
+INVALID_REQUEST = "invalid_request"
+UNKNOWN_FIELD = "is not a known field"
+MAX_REPORTED_ERRORS = 3
+"""A message names at most this many problems (then "and N more"), so one bad batch stays readable."""
+
+OBJECT_MESSAGE = "must be an object with id and text"
+LIST_MESSAGE = "must be a list of {{id, text}} objects"  # a format string: braces doubled
+NON_EMPTY_STRING = "must be a non-empty string"
+STRING = "must be a string"
+
+
+class ConfigLength(validate.Validator):
+    """Check ``min <= len(value) <= app.config[key]``.
+
+    It has ``min``, ``max`` and ``equal`` like marshmallow's ``Length``, so apispec documents the
+    configured limit as ``maxLength``/``maxItems``.
+    """
+
+    equal = None
+
+    def __init__(self, key: str, *, min: int = 0, too_short: str = NON_EMPTY_STRING, too_long: str = "has {n} characters; the limit is {limit}"):
+        self.key = key
+        self.min = min
+        self.too_short = too_short
+        self.too_long = too_long
+
+    @property
+    def max(self) -> int | None:
+        """The configured limit (None outside an app context)."""
+        return int(current_app.config[self.key]) if has_app_context() else None
+
+    def __call__(self, value: Any) -> Any:
+        limit = int(current_app.config[self.key])
+        if len(value) < self.min:
+            raise ValidationError(self.too_short)
+        if len(value) > limit:
+            raise ValidationError(self.too_long.format(n=len(value), limit=limit))
+        return value
+
+
+class Text(fields.String):
+    """A JSON string that can be written as UTF-8 (no unpaired surrogate from a ``\\ud800`` escape)."""
+
+    default_error_messages = {"surrogate": "contains an unpaired surrogate at character {index}"}
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        if not isinstance(value, str):
+            raise self.make_error("invalid")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as error:
+            raise self.make_error("surrogate", index=error.start) from error
+        return value
+
+
+def text_field(message: str, **kwargs: Any) -> Text:
+    """A Text field whose type errors (missing, null, not a string) all read ``message``."""
+    return Text(error_messages={"invalid": message, "required": message, "null": message}, **kwargs)
+
+
+class StrictBoolean(fields.Boolean):
+    """``true`` or ``false`` only; marshmallow's Boolean would also take "yes", 1, "off"..."""
+
+    default_error_messages = {"invalid": "must be true or false", "null": "must be true or false"}
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> bool:
+        if not isinstance(value, bool):
+            raise self.make_error("invalid")
+        return value
+
+
+class Labels(fields.Dict):
+    """``{attribute: probability}``: known attribute names, numbers in [0, 1] (fractions, not percentages)."""
+
+    default_error_messages = {"invalid": "must be an object of attribute names to probabilities in [0, 1]"}
+
+    def __init__(self, **kwargs: Any):
+        super().__init__(keys=fields.String(), values=fields.Float(), **kwargs)
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> dict[str, float]:
+        if not isinstance(value, dict):
+            raise self.make_error("invalid")
+        problems: dict[str, list[str]] = {}
+        for name, score in value.items():
+            if name not in ATTRIBUTES:
+                problems[name] = [f"is not an attribute; use one of {', '.join(ATTRIBUTES)}"]
+            elif isinstance(score, bool) or not isinstance(score, int | float) or not math.isfinite(score) or not 0 <= score <= 1:
+                problems[name] = ["must be a probability between 0 and 1"]
+        if problems:
+            raise ValidationError(problems)
+        return {name: float(score) for name, score in value.items()}
+
+
+class StrictSchema(Schema):
+    """Unknown fields are errors: a typo such as ``do_not_stroe`` must not be silently ignored."""
+
+    class Meta:
+        unknown = RAISE
+
+    error_messages = {"unknown": UNKNOWN_FIELD}
+
+
+class ContextSchema(StrictSchema):
+    """Where the comment appeared; accepted and validated, not yet used by the model."""
+
+    error_messages = {**StrictSchema.error_messages, "type": "must be an object with parent_text and/or story_url"}
+
+    parent_text = text_field(STRING, allow_none=True, validate=ConfigLength("MAX_COMMENT_CHARS"), metadata={"description": "The comment this one replies to."})
+    story_url = text_field(STRING, allow_none=True, validate=ConfigLength("MAX_URL_CHARS"), metadata={"description": "The page the comment was posted on."})
+
+
+class CommentSchema(StrictSchema):
+    """One comment to moderate."""
+
+    error_messages = {**StrictSchema.error_messages, "type": OBJECT_MESSAGE}
+
+    id = text_field(NON_EMPTY_STRING, required=True, validate=ConfigLength("MAX_ID_CHARS", min=1), metadata={"description": "Your id for the comment, echoed in its result."})
+    text = text_field(STRING, required=True, validate=ConfigLength("MAX_COMMENT_CHARS"), metadata={"description": "The comment as plain text; may be empty (approved)."})
+    context = fields.Nested(ContextSchema, allow_none=True, error_messages={"null": "must be an object"})
+
+
+class ModerateRequestSchema(StrictSchema):
+    """``POST /v1/moderate`` body."""
+
+    comments = fields.List(
+        fields.Nested(CommentSchema, error_messages={"null": OBJECT_MESSAGE}),
+        required=True,
+        validate=ConfigLength("MAX_COMMENTS_PER_REQUEST", min=1, too_short="must not be empty", too_long="has {n} items; the limit is {limit} per request"),
+        error_messages={"required": "is required", "null": LIST_MESSAGE, "invalid": LIST_MESSAGE},
+        metadata={"description": "Comments to moderate; results come back in the same order."},
+    )
+    do_not_store = StrictBoolean(load_default=False, metadata={"description": "Keep nothing about these comments, not even a hash."})
+
+
+class FeedbackRequestSchema(StrictSchema):
+    """``POST /v1/feedback`` body: a moderator's final decision and/or labels for one comment."""
+
+    comment_id = text_field(NON_EMPTY_STRING, allow_none=True, validate=ConfigLength("MAX_ID_CHARS", min=1), metadata={"description": "The id sent to /v1/moderate."})
+    text = text_field(STRING, allow_none=True, validate=ConfigLength("MAX_COMMENT_CHARS"), metadata={"description": "The comment text; kept for retraining."})
+    decision = fields.String(
+        allow_none=True,
+        validate=validate.OneOf(ACTIONS, error=f"must be one of {', '.join(ACTIONS)}"),
+        error_messages={"invalid": f"must be one of {', '.join(ACTIONS)}", "null": STRING},
+        metadata={"description": "The moderator's final decision."},
+    )
+    labels = Labels(allow_none=True, metadata={"description": "Attribute probabilities in [0, 1] the moderator assigns."})
+
+    @validates_schema
+    def _needs_comment_and_verdict(self, data: dict, **_kwargs: Any) -> None:
+        if data.get("comment_id") is None and data.get("text") is None:
+            raise ValidationError("comment_id or text is required")
+        if data.get("decision") is None and not data.get("labels"):
+            raise ValidationError("decision or labels is required")
+
+
+# Response shapes: documentation only (views build their JSON from model.results directly).
+
+
+class SpanSchema(Schema):
+    attribute = fields.String()
+    begin = fields.Integer(metadata={"description": "Start offset in the text (characters)."})
+    end = fields.Integer()
+    score = fields.Float()
+
+
+class ReasonSchema(Schema):
+    code = fields.String(metadata={"description": "Why a policy phase acted, e.g. toxicity, empty."})
+    action = fields.String()
+    attribute = fields.String()
+    score = fields.Float()
+    threshold = fields.Float()
+    span = fields.Nested(SpanSchema)
+    text = fields.String()
+
+
+class ResultSchema(Schema):
+    id = fields.String()
+    decision = fields.String(metadata={"enum": list(ACTIONS)})
+    scores = fields.Dict(keys=fields.String(), values=fields.Float(), metadata={"description": "Calibrated probability per attribute."})
+    reasons = fields.List(fields.Nested(ReasonSchema))
+    spans = fields.List(fields.Nested(SpanSchema))
+
+
+class ModerateResponseSchema(Schema):
+    model_version = fields.String()
+    request_id = fields.String()
+    results = fields.List(fields.Nested(ResultSchema))
+
+
+class FeedbackResponseSchema(Schema):
+    id = fields.Integer(metadata={"description": "The stored feedback's id."})
+    request_id = fields.String()
+
+
+class ModelResponseSchema(Schema):
+    model_version = fields.String()
+    card = fields.Dict(metadata={"description": "Model card summary: data, metrics, thresholds, limits."})
+    manifest = fields.Dict(metadata={"description": "The bundle's manifest.json."})
+
+
+class ErrorSchema(Schema):
+    code = fields.String()
+    message = fields.String(metadata={"description": "Says what to fix and names the field."})
+
+
+class ErrorResponseSchema(Schema):
+    error = fields.Nested(ErrorSchema)
+
+
+# Turning marshmallow's errors into one message
+
+
+def _flatten(errors: Any, path: str = "") -> list[str]:
+    """``{"comments": {2: {"text": ["must be a string"]}}}`` -> ``["comments[2].text must be a string"]``."""
+    if isinstance(errors, str):
+        return [f"{path} {errors}" if path else errors]
+    if isinstance(errors, list):
+        return [message for item in errors for message in _flatten(item, path)]
+    messages = []
+    for key, value in errors.items():
+        if key == "_schema":
+            child = path
+        elif isinstance(key, int):
+            child = f"{path}[{key}]"
+        else:
+            name = str(key) or '""'  # an empty key, as in {"": 1}
+            child = f"{path}.{name}" if path else name
+        messages.extend(_flatten(value, child))
+    return messages
+
+
+def error_message(errors: Any) -> str:
+    """One message for a ValidationError's ``messages``: field problems first, unknown fields last."""
+    messages = sorted(_flatten(errors), key=lambda message: message.endswith(UNKNOWN_FIELD))
+    shown = "; ".join(messages[:MAX_REPORTED_ERRORS])
+    hidden = len(messages) - MAX_REPORTED_ERRORS
+    return f"{shown} (and {hidden} more)" if hidden > 0 else shown
+
+
+def load(schema: Schema, body: Any, example: str) -> dict:
+    """Validate a decoded JSON body; raise a 400 ApiError naming the fields that are wrong."""
+    if not isinstance(body, dict):
+        raise ApiError(400, INVALID_REQUEST, f"request body must be a JSON object like {example}")
+    try:
+        return schema.load(body)
+    except ValidationError as error:
+        raise ApiError(400, INVALID_REQUEST, error_message(error.messages)) from error

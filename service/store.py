@@ -1,0 +1,322 @@
+"""Storage through SQLAlchemy: API keys, moderator feedback and the decision log; one DB session per request.
+
+Every API surface writes through two functions, so that what is kept (and what ``do_not_store`` keeps
+out) is decided in one place:
+
+- ``record_decisions(comment_ids, texts, decisions, *, surface, do_not_store=False)``
+- ``save_feedback(*, comment_id, text, decision, labels, source, client_token=None) -> id``
+
+Texts are kept in the decision log only when ``STORE_TEXT`` is set; their SHA-256 always is (so a
+comment can be matched to its feedback without keeping it). Feedback keeps the text it is given,
+because it exists to retrain the model.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, Response, current_app, g, has_request_context, jsonify
+from sqlalchemy import JSON, BigInteger, DateTime, Engine, ForeignKey, Integer, String, Text, create_engine, event, insert, select, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+from sqlalchemy.pool import StaticPool
+
+from model.results import Decision
+from service.config import DEFAULT_DB_PATH
+from service.errors import error_body
+
+log = logging.getLogger(__name__)
+
+STORE_KEY = "moderation.store"
+"""``app.extensions[STORE_KEY]`` holds the sessionmaker bound to the app's engine."""
+
+DATABASE_UNAVAILABLE = "database_unavailable"
+SERVICE_UNAVAILABLE = 503
+RETRY_AFTER_SECONDS = 5
+SQLITE_BUSY_TIMEOUT_MS = 10_000
+"""How long a SQLite writer waits for another worker's transaction before failing."""
+SCORE_DECIMALS = 6
+ID_CHARS = 256
+DECISION_CHARS = 16
+SURFACE_CHARS = 32
+VERSION_CHARS = 64
+SHA256_HEX_CHARS = 64
+KEY_NAME_CHARS = 100
+KEY_PREFIX_CHARS = 16
+
+# SQLite only autoincrements an INTEGER PRIMARY KEY; PostgreSQL gets a 64-bit identity for the big tables.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class StoreError(RuntimeError):
+    """A database that cannot be used; the message says which and what to do."""
+
+
+def utc_now() -> dt.datetime:
+    """The current time, timezone-aware UTC."""
+    return dt.datetime.now(dt.UTC)
+
+
+def sha256_text(value: str) -> str:
+    """SHA-256 hex digest of a text's UTF-8 bytes."""
+    return hashlib.sha256(value.encode("utf-8")).hexdigest()
+
+
+class Base(DeclarativeBase):
+    """Declarative base of the service's tables (Alembic compares migrations against its metadata)."""
+
+
+class ApiKey(Base):
+    """An API key: only the SHA-256 of the secret is kept, with a short prefix to recognise it."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(KEY_NAME_CHARS), index=True)
+    key_sha256: Mapped[str] = mapped_column(String(SHA256_HEX_CHARS), unique=True)
+    prefix: Mapped[str] = mapped_column(String(KEY_PREFIX_CHARS))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Feedback(Base):
+    """A moderator's final decision and/or attribute labels for one comment, kept for retraining."""
+
+    __tablename__ = "feedback"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utc_now, index=True)
+    comment_id: Mapped[str | None] = mapped_column(String(ID_CHARS), index=True)
+    text: Mapped[str | None] = mapped_column(Text)
+    text_sha256: Mapped[str | None] = mapped_column(String(SHA256_HEX_CHARS), index=True)
+    decision: Mapped[str | None] = mapped_column(String(DECISION_CHARS))
+    labels: Mapped[dict | None] = mapped_column(JSON)
+    source: Mapped[str] = mapped_column(String(SURFACE_CHARS))
+    client_token: Mapped[str | None] = mapped_column(String(ID_CHARS))
+    request_id: Mapped[str | None] = mapped_column(String(ID_CHARS))
+    api_key_id: Mapped[int | None] = mapped_column(ForeignKey("api_keys.id", ondelete="SET NULL"))
+
+
+class DecisionRecord(Base):
+    """One comment's decision as served: the decision log."""
+
+    __tablename__ = "decisions"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utc_now, index=True)
+    comment_id: Mapped[str | None] = mapped_column(String(ID_CHARS), index=True)
+    text_sha256: Mapped[str] = mapped_column(String(SHA256_HEX_CHARS), index=True)
+    text: Mapped[str | None] = mapped_column(Text)
+    scores: Mapped[dict] = mapped_column(JSON)
+    decision: Mapped[str] = mapped_column(String(DECISION_CHARS))
+    reasons: Mapped[list] = mapped_column(JSON)
+    model_version: Mapped[str] = mapped_column(String(VERSION_CHARS))
+    surface: Mapped[str] = mapped_column(String(SURFACE_CHARS))
+    request_id: Mapped[str | None] = mapped_column(String(ID_CHARS))
+    api_key_id: Mapped[int | None] = mapped_column(ForeignKey("api_keys.id", ondelete="SET NULL"))
+
+
+# Engine and sessions
+
+
+def database_url(configured: str | None) -> str:
+    """The URL to use: the configured one (``postgresql://`` means psycopg 3), else the default SQLite file."""
+    if not configured:
+        return f"sqlite:///{DEFAULT_DB_PATH}"
+    if configured.startswith("postgresql://") or configured.startswith("postgres://"):
+        return "postgresql+psycopg://" + configured.split("://", 1)[1]
+    return configured
+
+
+def safe_url(url: str) -> str:
+    """The URL with its password hidden, for messages and logs."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "<unparseable URL>"
+
+
+def _tune_sqlite(dbapi_connection: Any, _record: Any) -> None:
+    """Per-connection SQLite settings: foreign keys on; WAL so workers read while one writes; wait when busy."""
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def make_engine(configured_url: str | None) -> Engine:
+    """Create the engine for ``DB_URL``, creating a SQLite file's directory when needed.
+
+    Raises StoreError for a URL SQLAlchemy cannot use (unknown driver, malformed).
+    """
+    url_text = database_url(configured_url)
+    try:
+        url = make_url(url_text)
+        if url.get_backend_name() != "sqlite":
+            return create_engine(url, pool_pre_ping=True)
+        if url.database in (None, "", ":memory:"):
+            # One shared connection, or every session would see a new empty database.
+            engine = create_engine(url, poolclass=StaticPool, connect_args={"check_same_thread": False})
+        else:
+            Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+            engine = create_engine(url)
+    except (ArgumentError, ImportError) as error:
+        raise StoreError(f"DB_URL {safe_url(url_text)} cannot be used: {error}") from error
+    event.listen(engine, "connect", _tune_sqlite)
+    return engine
+
+
+def release_connections(engine: Engine) -> None:
+    """Close pooled connections (before gunicorn forks), except an in-memory SQLite's one: it *is* the database."""
+    if not isinstance(engine.pool, StaticPool):
+        engine.dispose()
+
+
+def init_store(app: Flask, engine: Engine) -> None:
+    """Attach the engine's sessionmaker to ``app``, close each request's session on teardown, and answer
+    a lost database with 503 rather than a bare 500."""
+    app.extensions[STORE_KEY] = sessionmaker(engine, expire_on_commit=False)
+    app.teardown_appcontext(close_session)
+    app.register_error_handler(OperationalError, _database_unavailable)
+
+
+def _database_unavailable(error: OperationalError) -> tuple[Response, int, dict[str, str]]:
+    """503 JSON with Retry-After for a database that cannot be reached or is locked; logged with the cause."""
+    log.error("database unavailable: %s", error.orig.__class__.__name__ if error.orig is not None else error)
+    body = error_body(DATABASE_UNAVAILABLE, "the database is unavailable; retry later")
+    g.retry_after = RETRY_AFTER_SECONDS
+    return jsonify(body), SERVICE_UNAVAILABLE, {"Retry-After": str(RETRY_AFTER_SECONDS)}
+
+
+def app_engine(app: Flask) -> Engine:
+    """The engine ``init_store`` attached to ``app`` (to dispose of it when the app is done)."""
+    return app.extensions[STORE_KEY].kw["bind"]
+
+
+def get_session() -> Session:
+    """The current app context's DB session, opened on first use."""
+    if "db_session" not in g:
+        g.db_session = current_app.extensions[STORE_KEY]()
+    return g.db_session
+
+
+def close_session(_error: BaseException | None = None) -> None:
+    """Close the context's session (teardown), rolling back anything uncommitted."""
+    session = g.pop("db_session", None)
+    if session is not None:
+        session.close()
+
+
+def ping() -> None:
+    """Run ``SELECT 1``; raises StoreError naming the database when it is unreachable."""
+    session = get_session()
+    try:
+        session.execute(text("SELECT 1"))
+    except SQLAlchemyError as error:
+        session.rollback()
+        url = session.get_bind().url.render_as_string(hide_password=True)
+        raise StoreError(f"database {url} is unreachable: {type(error).__name__}") from error
+
+
+def _request_value(name: str) -> Any:
+    """``g.<name>`` inside a request, else None (CLI and background use)."""
+    return g.get(name) if has_request_context() else None
+
+
+# What the API surfaces call
+
+
+def record_decisions(
+    comment_ids: list[str | None],
+    texts: list[str],
+    decisions: list[Decision],
+    *,
+    surface: str,
+    do_not_store: bool = False,
+) -> None:
+    """Count the decisions in the metrics and, unless ``do_not_store``, add them to the decision log.
+
+    Call it once per request with the comments in order; ``surface`` names the API ("v1", "perspective",
+    "coral"). Under ``do_not_store`` nothing reaches the database, not even the text's hash.
+    """
+    from service.logs import note_decisions
+    from service.metrics import count_decisions
+
+    if not len(comment_ids) == len(texts) == len(decisions):
+        raise ValueError(f"{len(comment_ids)} ids, {len(texts)} texts and {len(decisions)} decisions: one each per comment")
+    actions = [decision.action for decision in decisions]
+    count_decisions(surface, actions)
+    if has_request_context():
+        note_decisions(dict(Counter(actions)), None if do_not_store else texts)
+    if do_not_store or not decisions:
+        return
+    keep_text = bool(current_app.config["STORE_TEXT"])
+    request_id, api_key_id = _request_value("request_id"), _request_value("api_key_id")
+    now = utc_now()
+    rows = [
+        {
+            "created_at": now,
+            "comment_id": comment_id,
+            "text_sha256": sha256_text(comment_text),
+            "text": comment_text if keep_text else None,
+            "scores": {name: round(float(value), SCORE_DECIMALS) for name, value in decision.scores.items()},
+            "decision": decision.action,
+            "reasons": [reason.code for reason in decision.reasons],
+            "model_version": decision.model_version,
+            "surface": surface,
+            "request_id": request_id,
+            "api_key_id": api_key_id,
+        }
+        for comment_id, comment_text, decision in zip(comment_ids, texts, decisions, strict=True)
+    ]
+    session = get_session()
+    session.execute(insert(DecisionRecord), rows)
+    session.commit()
+
+
+def save_feedback(
+    *,
+    comment_id: str | None,
+    text: str | None,
+    decision: str | None,
+    labels: dict[str, float] | None,
+    source: str,
+    client_token: str | None = None,
+) -> int:
+    """Store one piece of feedback (the caller has validated it) and return its id."""
+    row = Feedback(
+        comment_id=comment_id,
+        text=text,
+        text_sha256=None if text is None else sha256_text(text),
+        decision=decision,
+        labels=None if labels is None else {name: float(value) for name, value in labels.items()},
+        source=source,
+        client_token=client_token,
+        request_id=_request_value("request_id"),
+        api_key_id=_request_value("api_key_id"),
+    )
+    session = get_session()
+    session.add(row)
+    session.commit()
+    return row.id
+
+
+def stored_texts_by_comment_id(session: Session, comment_ids: Sequence[str]) -> dict[str, str]:
+    """The latest logged text of each comment id that has one (only with ``STORE_TEXT``)."""
+    if not comment_ids:
+        return {}
+    query = (
+        select(DecisionRecord.comment_id, DecisionRecord.text)
+        .where(DecisionRecord.comment_id.in_(comment_ids), DecisionRecord.text.is_not(None))
+        .order_by(DecisionRecord.id)
+    )
+    return {comment_id: logged for comment_id, logged in session.execute(query)}

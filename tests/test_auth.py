@@ -1,0 +1,123 @@
+"""API keys: hashed storage, the three ways to present a key, 401/403 JSON, open operations endpoints."""
+
+from __future__ import annotations
+
+import pytest
+from flask import g
+from sqlalchemy import select
+
+from service.auth import KEY_PREFIX, UnknownKey, create_key, ensure_local_key, hash_key, list_keys, require_api_key, revoke_key
+from service.errors import ApiError
+from service.store import ApiKey, get_session
+
+BODY = {"comments": [{"id": "a", "text": "hello"}]}
+API_ENDPOINTS = [("post", "/v1/moderate", BODY), ("post", "/v1/feedback", {"comment_id": "a", "decision": "approve"}), ("get", "/v1/model", None)]
+
+
+def call(client, method, path, body, **kwargs):
+    return getattr(client, method)(path, json=body, **kwargs)
+
+
+@pytest.mark.parametrize(("method", "path", "body"), API_ENDPOINTS)
+def test_missing_key_is_401_json_with_a_hint(client, method, path, body):
+    response = call(client, method, path, body)
+    assert response.status_code == 401
+    assert response.headers["WWW-Authenticate"].startswith("Bearer")
+    error = response.get_json()["error"]
+    assert error["code"] == "missing_api_key"
+    assert "Authorization: Bearer KEY" in error["message"]
+
+
+@pytest.mark.parametrize(("method", "path", "body"), API_ENDPOINTS)
+@pytest.mark.parametrize("key", [KEY_PREFIX + "not-a-real-key", "x" * 5_000, "\u00e9\u00e9"])
+def test_unknown_key_is_403_json(client, method, path, body, key):
+    response = call(client, method, path, body, headers={"X-API-Key": key})
+    assert response.status_code == 403
+    assert response.get_json()["error"]["code"] == "invalid_api_key"
+
+
+@pytest.mark.parametrize(
+    "present",
+    [
+        lambda key: {"headers": {"Authorization": f"Bearer {key}"}},
+        lambda key: {"headers": {"Authorization": f"bearer   {key}  "}},
+        lambda key: {"headers": {"X-API-Key": key}},
+        lambda key: {"query_string": {"key": key}},
+    ],
+    ids=["bearer", "bearer-lowercase-spaces", "x-api-key", "query"],
+)
+def test_a_key_is_accepted_three_ways(client, api_key, present):
+    assert client.post("/v1/moderate", json=BODY, **present(api_key)).status_code == 200
+
+
+def test_a_revoked_key_is_403(app, client, api_key):
+    assert client.get("/v1/model", headers={"X-API-Key": api_key}).status_code == 200
+    with app.app_context():
+        revoke_key(get_session(), "test")
+    response = client.get("/v1/model", headers={"X-API-Key": api_key})
+    assert response.status_code == 403
+    assert response.get_json()["error"]["code"] == "invalid_api_key"
+
+
+def test_only_a_hash_of_the_key_is_stored(app, api_key):
+    assert api_key.startswith(KEY_PREFIX) and len(api_key) >= 40
+    with app.app_context():
+        (row,) = list_keys(get_session())
+        stored = [str(value) for value in (row.name, row.key_sha256, row.prefix, row.created_at)]
+    assert row.key_sha256 == hash_key(api_key)
+    assert all(api_key not in value for value in stored)
+    assert api_key.startswith(row.prefix) and len(row.prefix) < len(api_key) // 3
+
+
+def test_keys_are_random_and_distinct(app):
+    with app.app_context():
+        secrets = {create_key(get_session(), "k")[1] for _ in range(20)}
+    assert len(secrets) == 20
+
+
+@pytest.mark.parametrize("path", ["/healthz", "/readyz", "/metrics", "/openapi.json", "/docs"])
+def test_operations_endpoints_need_no_key(client, path):
+    assert client.get(path).status_code == 200
+
+
+def test_auth_can_be_switched_off(tiny_bundle_path):
+    from service.app import create_app
+
+    client = create_app({"TESTING": True, "MODEL": str(tiny_bundle_path), "DB_URL": "sqlite://", "AUTH_REQUIRED": False}).test_client()
+    assert client.post("/v1/moderate", json=BODY).status_code == 200
+
+
+def test_require_api_key_sets_the_key_on_g_and_raises_api_error(app, api_key):
+    view = require_api_key(lambda: (g.api_key_id, g.api_key_name))
+    with app.test_request_context(headers={"Authorization": f"Bearer {api_key}"}):
+        key_id, name = view()
+    assert name == "test" and isinstance(key_id, int)
+    with app.test_request_context(), pytest.raises(ApiError) as caught:
+        view()
+    assert caught.value.status == 401
+    with app.test_request_context(query_string={"key": "nope"}), pytest.raises(ApiError) as caught:
+        view()
+    assert caught.value.status == 403
+
+
+def test_revoke_by_id_or_name_and_unknown(app):
+    with app.app_context():
+        session = get_session()
+        first, _ = create_key(session, "cms")
+        create_key(session, "cms")
+        other, _ = create_key(session, "other")
+        assert [row.id for row in revoke_key(session, str(other.id))] == [other.id]
+        assert len(revoke_key(session, "cms")) == 2
+        with pytest.raises(UnknownKey, match="no active key"):
+            revoke_key(session, "cms")
+        assert all(row.revoked_at is not None for row in session.scalars(select(ApiKey)))
+
+
+def test_ensure_local_key_creates_once(app):
+    with app.app_context():
+        session = get_session()
+        secret = ensure_local_key(session)
+        assert secret is not None and secret.startswith(KEY_PREFIX)
+        assert ensure_local_key(session) is None
+        revoke_key(session, "local")
+        assert ensure_local_key(session) is not None

@@ -1,0 +1,90 @@
+"""``moderate train --site-data``, ``moderate models list|use`` and ``moderate compare`` through CliRunner."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+
+import pytest
+
+from model.bundle import BUNDLES_DIR_ENV, sha256_file
+from model.scoring import Scorer
+from service.cli import cli
+from tests.fake_data import make_site
+
+
+@pytest.fixture
+def bundles(versioned_bundles, tmp_path, monkeypatch):
+    """A copy of the versioned bundles folder (``use`` writes CURRENT), selected by $MODERATION_BUNDLES_DIR."""
+    root = tmp_path / "bundles"
+    shutil.copytree(versioned_bundles, root)
+    monkeypatch.setenv(BUNDLES_DIR_ENV, str(root))
+    return root
+
+
+def test_list_shows_versions_metrics_and_current(runner, bundles):
+    result = runner.invoke(cli, ["models", "list"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert "ucc_test" in lines[0] and "site rows" in lines[0]
+    current = [line for line in lines if line.startswith("*")]
+    assert len(current) == 1 and current[0].split()[1] == "public"
+    site_line = next(line for line in lines if line.split()[:1] == ["site"])
+    assert " 120 " in site_line  # site rows used, from the manifest
+
+
+def test_use_switches_current_and_refuses_a_broken_bundle(runner, bundles):
+    result = runner.invoke(cli, ["models", "use", "site"])
+    assert result.exit_code == 0, result.output
+    assert (bundles / "CURRENT").read_text().strip() == "site"
+    assert Scorer.load().model_version == "site"  # the default bundle follows CURRENT
+    with open(bundles / "public" / "model.joblib", "ab") as handle:
+        handle.write(b"tampered")
+    result = runner.invoke(cli, ["models", "use", "public"])
+    assert result.exit_code == 2 and "SHA-256" in result.output
+    result = runner.invoke(cli, ["models", "use", "nothing-here"])
+    assert result.exit_code == 2 and "no bundle 'nothing-here'" in result.output and "known: " in result.output
+    assert (bundles / "CURRENT").read_text().strip() == "site"
+
+
+def test_compare_lists_exactly_the_changed_decisions(runner, bundles, tmp_path):
+    held_out = make_site(30, seed=11)
+    data = tmp_path / "held_out.csv"
+    held_out.to_csv(data, index=False)
+    result = runner.invoke(cli, ["compare", "public", "site", "--data", str(data), "--label-column", "decision"])
+    assert result.exit_code == 0, result.output
+    old = Scorer.load(bundles / "public").moderate(held_out["text"].tolist(), with_spans=False)
+    new = Scorer.load(bundles / "site").moderate(held_out["text"].tolist(), with_spans=False)
+    expected = {(i, a.action, b.action) for i, (a, b) in enumerate(zip(old, new)) if a.action != b.action}
+    listed = {(int(m[1]), m[2], m[3]) for m in re.finditer(r"^row (\d+): (\w+) -> (\w+)", result.output, re.M)}
+    assert expected and listed == expected
+    assert f"{len(expected)} comments change decision:" in result.output
+    assert re.search(r"^toxicity roc_auc\s+\S+\s+\S+\s+[+-]\d", result.output, re.M)
+    assert re.search(r"^caught_share\s", result.output, re.M)
+
+
+def test_compare_explains_a_missing_column(runner, bundles, tmp_path):
+    data = tmp_path / "comments.csv"
+    make_site(4).to_csv(data, index=False)
+    result = runner.invoke(cli, ["compare", "public", "site", "--data", str(data), "--text-column", "body"])
+    assert result.exit_code == 2 and "no column 'body'" in result.output
+
+
+def test_train_with_site_data_records_it(runner, fake_data_dir, site_csv, bundles):
+    result = runner.invoke(cli, ["train", "--data-dir", str(fake_data_dir), "--site-data", str(site_csv),
+                                 "--site-weight", "2", "--version", "cli-site", "--seed", "0"])
+    assert result.exit_code == 0, result.output
+    assert result.output.strip() == str(bundles / "cli-site")
+    manifest = json.loads((bundles / "cli-site" / "manifest.json").read_text())
+    assert manifest["site_data"]["sha256"] == sha256_file(site_csv)
+    assert (manifest["site_data"]["rows"], manifest["site_data"]["weight"]) == (120, 2.0)
+    assert manifest["model_version"] == "cli-site"
+    assert (bundles / "CURRENT").read_text().strip() == "public"  # a named version is not served until `models use`
+
+
+def test_train_with_a_bad_site_file_is_bad_input(runner, fake_data_dir, tmp_path, bundles):
+    bad = tmp_path / "site.csv"
+    bad.write_text("text,decision\nhello,delete\n")
+    result = runner.invoke(cli, ["train", "--data-dir", str(fake_data_dir), "--site-data", str(bad), "--version", "x"])
+    assert result.exit_code == 2 and "approve, review or reject" in result.output

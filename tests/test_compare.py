@@ -1,0 +1,80 @@
+"""Old against new bundle: metric deltas and exactly the comments whose decision changes (model.compare)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from model.compare import compare_bundles, compare_on_sets, compare_table, no_worse
+from model.results import Decision
+from model.site_data import site_labels
+
+
+class FixedScorer:
+    """A stand-in bundle: the toxicity of each text is given, and the decision follows a 0.5 / 0.9 cut."""
+
+    attributes = ("toxicity",)
+
+    def __init__(self, toxicity: dict[str, float], version: str):
+        self.toxicity, self.model_version = toxicity, version
+
+    def predict_scores(self, texts):
+        return np.array([[self.toxicity.get(t, 0.0)] for t in texts])
+
+    def moderate(self, texts, with_spans=True):
+        out = []
+        for text, (score,) in zip(texts, self.predict_scores(texts)):
+            action = "reject" if score >= 0.9 else "review" if score >= 0.5 else "approve"
+            out.append(Decision(action, (), {"toxicity": float(score)}, {}, self.model_version))
+        return out
+
+
+TEXTS = ["calm one", "calm two", "shill one", "shill two", "nasty", "borderline"]
+OLD = FixedScorer({"nasty": 0.95, "borderline": 0.6, "shill one": 0.2, "shill two": 0.1, "calm two": 0.3}, "old")
+NEW = FixedScorer({"nasty": 0.95, "borderline": 0.4, "shill one": 0.7, "shill two": 0.92, "calm two": 0.55}, "new")
+DECISIONS = ["approve", "approve", "reject", "reject", "reject", "review"]
+
+
+def test_changed_decisions_are_exactly_those_that_differ():
+    comparison = compare_bundles(OLD, NEW, TEXTS, site_labels(pd.DataFrame({"text": TEXTS, "decision": DECISIONS})))
+    changed = comparison.changed
+    assert changed[["row", "text", "old", "new"]].values.tolist() == [
+        [1, "calm two", "approve", "review"],
+        [2, "shill one", "approve", "review"],
+        [3, "shill two", "approve", "reject"],
+        [5, "borderline", "review", "approve"],
+    ]
+    assert changed["label"].tolist() == ["approve", "reject", "reject", "review"]
+    metrics = comparison.metrics
+    assert metrics.loc["caught_share", "old"] == pytest.approx(2 / 4)  # nasty, borderline
+    assert metrics.loc["caught_share", "new"] == pytest.approx(3 / 4)  # nasty, both shills
+    assert metrics.loc["false_flag_share", "new"] == pytest.approx(1 / 2) and not metrics.loc["false_flag_share", "better"]
+    assert metrics.loc["decision_agreement", "old"] == pytest.approx(4 / 6)
+    assert metrics.loc["decision_agreement", "new"] == pytest.approx(3 / 6)
+    assert metrics.loc["share_reject", "delta"] == pytest.approx(1 / 6)
+    assert metrics.loc["toxicity roc_auc", "delta"] == pytest.approx(metrics.loc["toxicity roc_auc", "new"] - metrics.loc["toxicity roc_auc", "old"])
+
+
+def test_same_bundle_changes_nothing():
+    comparison = compare_bundles(OLD, OLD, TEXTS)
+    assert comparison.changed.empty
+    assert (comparison.metrics["delta"] == 0).all()
+
+
+def test_table_keeps_file_row_numbers_with_blank_and_unlabelled_rows():
+    table = pd.DataFrame({"body": ["", "shill one", "calm one", "shill two"], "decision": ["", "reject", "", "reject"]})
+    comparison = compare_table(OLD, NEW, table, text_column="body", label_columns=["decision"])
+    assert comparison.changed["row"].tolist() == [1, 3]
+    with pytest.raises(KeyError, match="no label column 'toxicity'"):
+        compare_table(OLD, NEW, table, text_column="body", label_columns=["toxicity"])
+
+
+def test_no_worse_needs_the_site_and_the_public_sets():
+    sets = {"public": pd.DataFrame({"text": TEXTS, "label": [0, 0, 0, 0, 1, 1]})}
+    public = compare_on_sets(OLD, NEW, sets)
+    assert public.loc["public", "delta_roc_auc"] < 0  # the new one ranks "borderline" below calm comments
+    site = compare_bundles(OLD, NEW, TEXTS, site_labels(pd.DataFrame({"text": TEXTS, "decision": DECISIONS}))).metrics
+    ok, reasons = no_worse(site, public)
+    assert not ok and any("public public roc_auc" in line and "lost more" in line for line in reasons)
+    assert no_worse(compare_bundles(OLD, OLD, TEXTS).metrics, compare_on_sets(OLD, OLD, sets))[0]

@@ -1,0 +1,313 @@
+"""Coral Talk's external moderation phase through Flask's test client, with Coral's documented request and signing."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import statistics
+import time
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import func, select
+
+from model.attributes import HOSTILITY_ATTRIBUTES
+from model.results import Decision, Reason
+from service.app import create_app
+from service.coral import coral_response, signature_is_valid
+from service.html_text import html_to_text
+from service.store import DecisionRecord, get_session
+
+URL = "/coral/v1/moderate"
+SECRET = "whsec_current"
+OLD_SECRET = "whsec_rotated_out"
+HOSTILE = "You are a stupid clown, the minister ignores the vote."
+THREAT = "I will kill you, the council delays the vote."
+NEUTRAL = "The minister explains the budget and I think that is fair."
+CORAL_DEFAULT_TIMEOUT_SECONDS = 0.2
+"""The timeout Coral's admin form proposes for a new external moderation phase (200 ms)."""
+
+
+def coral_request(body_text: str, *, parent_id: str | None = None, action: str = "NEW") -> dict:
+    """An External Moderation Request as Coral's external.ts builds it."""
+    return {
+        "action": action,
+        "comment": {"body": body_text, "parentID": parent_id},
+        "author": {"id": "baf4e943-3594-4fcc-b2ba-3e8de7a76352", "role": "COMMENTER"},
+        "story": {"id": "245b3856-b0a0-4d2f-a6bb-58c71f18d6a6", "url": "http://localhost:1313/posts/a-story-url/"},
+        "site": {"id": "a4bede88-2d2c-4424-bc18-4322a9e285a6"},
+        "tenantID": "19ba5794-7eeb-4d46-a81b-c00c61672501",
+        "tenantDomain": "localhost",
+    }
+
+
+def encode(request: dict) -> bytes:
+    """Coral serialises with ``JSON.stringify(data, null, 2)`` and signs exactly those bytes."""
+    return json.dumps(request, indent=2, ensure_ascii=False).encode()
+
+
+def sign(body: bytes, *secrets: str) -> str:
+    """Coral's X-Coral-Signature: one ``sha256=<hex>`` per active secret, comma-separated."""
+    return ",".join("sha256=" + hmac.new(s.encode(), body, hashlib.sha256).hexdigest() for s in secrets)
+
+
+def post(client, body: bytes, signature: str | None):
+    headers = {"Content-Type": "application/json", "User-Agent": "Coral Moderation/8.0.0"}
+    if signature is not None:
+        headers["X-Coral-Signature"] = signature
+    return client.post(URL, data=body, headers=headers)
+
+
+def post_signed(client, request: dict, *secrets: str):
+    body = encode(request)
+    return post(client, body, sign(body, *(secrets or (SECRET,))))
+
+
+@pytest.fixture(scope="module")
+def app(tiny_bundle_path, tmp_path_factory):
+    db = tmp_path_factory.mktemp("coral") / "moderation.db"
+    return create_app({"TESTING": True, "MODEL": str(tiny_bundle_path), "DB_URL": f"sqlite:///{db}", "CORAL_SECRET": SECRET})
+
+
+@pytest.fixture(scope="module")
+def client(app):
+    return app.test_client()
+
+
+def decision_rows(app) -> int:
+    with app.app_context():
+        return get_session().scalar(select(func.count()).select_from(DecisionRecord).filter_by(surface="coral"))
+
+
+def expected_answer(scorer, text):
+    """What the endpoint must answer for ``text``, from the scorer's own decision."""
+    return scorer.moderate([text], with_spans=False)[0]
+
+
+# Signatures
+
+
+def test_good_signature_is_accepted(client):
+    assert post_signed(client, coral_request(NEUTRAL)).status_code in (200, 204)
+
+
+def test_rotated_secret_two_signatures_one_valid_is_accepted(client):
+    # Coral signs with every active secret while a rotated one is still valid: old first, new last.
+    assert post_signed(client, coral_request(NEUTRAL), OLD_SECRET, SECRET).status_code in (200, 204)
+    assert post_signed(client, coral_request(NEUTRAL), SECRET, OLD_SECRET).status_code in (200, 204)
+
+
+def test_our_side_can_hold_two_secrets_while_rotating(app, client, monkeypatch):
+    monkeypatch.setitem(app.config, "CORAL_SECRET", [OLD_SECRET, SECRET])
+    assert post_signed(client, coral_request(NEUTRAL), SECRET).status_code in (200, 204)
+    assert post_signed(client, coral_request(NEUTRAL), OLD_SECRET).status_code in (200, 204)
+
+
+@pytest.mark.parametrize(
+    "signature",
+    [
+        None,
+        "",
+        "sha256=",
+        "sha256=deadbeef",
+        "sha1=" + "0" * 40,
+        "sha256=" + "0" * 64 + ",sha256=" + "1" * 64,
+        "SHA256=" + "0" * 64,
+        "sha256=ünïcode",
+    ],
+)
+def test_missing_or_bad_signature_is_401_and_nothing_is_scored_or_stored(app, client, signature, monkeypatch):
+    def fail(*args, **kwargs):
+        raise AssertionError("scored an unsigned request")
+
+    monkeypatch.setattr(app.extensions["moderation"], "moderate", fail)
+    before = decision_rows(app)
+    response = post(client, encode(coral_request(HOSTILE)), signature)
+    assert response.status_code == 401
+    assert response.get_json()["error"]["code"] == "invalid_signature"
+    assert decision_rows(app) == before
+
+
+def test_signature_of_another_secret_or_body_is_401(client):
+    body = encode(coral_request(HOSTILE))
+    assert post(client, body, sign(body, OLD_SECRET)).status_code == 401
+    assert post(client, body, sign(encode(coral_request(NEUTRAL)), SECRET)).status_code == 401
+    # Same JSON, different bytes (re-serialised): the signature covers the raw body.
+    assert post(client, json.dumps(coral_request(HOSTILE)).encode(), sign(body, SECRET)).status_code == 401
+
+
+def test_signature_check_uses_every_candidate():
+    body = b"{}"
+    good = sign(body, SECRET)
+    assert signature_is_valid(body, f"sha256=00, {good} ", [SECRET])
+    assert not signature_is_valid(body, good, [])
+    assert not signature_is_valid(body, None, [SECRET])
+
+
+def test_without_a_configured_secret_the_endpoint_is_off(app, client, monkeypatch):
+    monkeypatch.setitem(app.config, "CORAL_SECRET", None)
+    response = post_signed(client, coral_request(HOSTILE))
+    assert response.status_code == 503
+    assert "MODERATION_CORAL_SECRET" in response.get_json()["error"]["message"]
+
+
+# Decisions
+
+
+@pytest.mark.parametrize("text", [HOSTILE, THREAT, NEUTRAL])
+def test_answer_follows_our_decision(client, scorer, text):
+    decision = expected_answer(scorer, text)
+    response = post_signed(client, coral_request(text))
+    if decision.action == "approve":
+        assert (response.status_code, response.get_data()) == (204, b"")
+        return
+    assert response.status_code == 200
+    body = response.get_json()
+    assert body["status"] == {"review": "SYSTEM_WITHHELD", "reject": "REJECTED"}[decision.action]
+    hostile = any(r.attribute in HOSTILITY_ATTRIBUTES for r in decision.reasons)
+    assert body.get("actions", []) == ([{"actionType": "FLAG", "reason": "COMMENT_DETECTED_TOXIC"}] if hostile else [])
+
+
+def test_hostile_comment_is_held_or_rejected_with_a_toxic_flag(client):
+    body = post_signed(client, coral_request(HOSTILE)).get_json()
+    assert body["status"] in ("SYSTEM_WITHHELD", "REJECTED")
+    assert {"actionType": "FLAG", "reason": "COMMENT_DETECTED_TOXIC"} in body["actions"]
+
+
+def test_neutral_comment_gets_no_opinion(client):
+    response = post_signed(client, coral_request(NEUTRAL))
+    assert (response.status_code, response.get_data()) == (204, b"")
+
+
+def test_html_body_is_scored_as_its_text(client, scorer):
+    html = "<p>You are a <b>stupid</b> clown,<br>the minister ignores the vote.</p>"
+    plain = post_signed(client, coral_request("You are a stupid clown,\nthe minister ignores the vote."))
+    marked_up = post_signed(client, coral_request(html))
+    assert (marked_up.status_code, marked_up.get_json()) == (plain.status_code, plain.get_json())
+
+
+@pytest.mark.parametrize(
+    ("html", "text"),
+    [
+        ("<p>First line</p><p>second <b>bold</b> line</p>", "First line\nsecond bold line"),
+        ("one<br>two<br/>three", "one\ntwo\nthree"),
+        ("Tom &amp; Jerry &lt;3 &#x1F600;", "Tom & Jerry <3 \U0001F600"),
+        ('<a href="https://x.example">a link</a> and <script>alert(1)</script>text', "a link and text"),
+        ("a < b and c > d", "a < b and c > d"),
+        ("<p>   </p>", ""),
+    ],
+)
+def test_html_to_text_keeps_what_a_reader_sees(html, text):
+    assert html_to_text(html) == text
+
+
+def test_reply_and_edit_requests_are_moderated(client):
+    assert post_signed(client, coral_request(HOSTILE, parent_id="d79b787f", action="EDIT")).status_code == 200
+
+
+TOXIC = [{"actionType": "FLAG", "reason": "COMMENT_DETECTED_TOXIC"}]
+SPAM = [{"actionType": "FLAG", "reason": "COMMENT_DETECTED_SPAM"}]
+
+
+def reason(attribute: str, action: str) -> Reason:
+    return Reason(attribute, action, attribute, 0.9, 0.5)
+
+
+@pytest.mark.parametrize(
+    ("action", "reasons", "expected"),
+    [
+        ("approve", (), None),
+        ("review", (reason("insult", "review"),), {"status": "SYSTEM_WITHHELD", "actions": TOXIC}),
+        ("reject", (reason("threat", "reject"), reason("insult", "reject")), {"status": "REJECTED", "actions": TOXIC}),
+        ("review", (reason("unsupported_claim", "review"),), {"status": "SYSTEM_WITHHELD"}),
+        ("review", (reason("spam", "review"),), {"status": "SYSTEM_WITHHELD", "actions": SPAM}),
+        ("review", (reason("spam", "review"), reason("toxicity", "review")), {"status": "SYSTEM_WITHHELD", "actions": SPAM + TOXIC}),
+    ],
+)
+def test_decision_maps_to_coral_response(app, action, reasons, expected):
+    with app.test_request_context():
+        response = coral_response(Decision(action, reasons, {}))
+    if expected is None:
+        assert response.status_code == 204
+    else:
+        assert (response.status_code, response.get_json()) == (200, expected)
+        # Coral's validator (external.ts) accepts only these flag reasons and drops the whole answer otherwise.
+        assert all(a["reason"] in ("COMMENT_DETECTED_TOXIC", "COMMENT_DETECTED_SPAM") for a in expected.get("actions", []))
+
+
+def test_decision_is_logged(app, client):
+    before = decision_rows(app)
+    post_signed(client, coral_request(HOSTILE))
+    assert decision_rows(app) == before + 1
+
+
+def test_answers_well_inside_corals_default_timeout(client):
+    post_signed(client, coral_request(HOSTILE))  # warm up
+    times = []
+    for _ in range(7):
+        start = time.perf_counter()
+        post_signed(client, coral_request(HOSTILE * 3))
+        times.append(time.perf_counter() - start)
+    assert statistics.median(times) < CORAL_DEFAULT_TIMEOUT_SECONDS / 2
+
+
+# Malformed requests
+
+
+@pytest.mark.parametrize(
+    ("request_body", "words"),
+    [
+        (b"not json", "not valid JSON"),
+        (b"", "empty"),
+        (b"[]", "JSON object"),
+        (b'{"action": "NEW"}', "comment must be an object"),
+        (b'{"comment": {"parentID": null}}', "comment.body must be a string"),
+        (b'{"comment": {"body": 5}}', "comment.body must be a string"),
+        (b'{"comment": {"body": "hi", "parentID": 5}}', "parentID"),
+        (b'{"comment": {"body": "hi"}, "action": 1}', "action"),
+        (b'{"comment": {"body": "\\ud800"}}', "surrogate"),
+        (b"\xff\xfe", "UTF-8"),
+    ],
+)
+def test_signed_but_malformed_request_is_400(client, request_body, words):
+    response = post(client, request_body, sign(request_body, SECRET))
+    assert response.status_code == 400
+    assert words in response.get_json()["error"]["message"]
+
+
+def test_comment_over_the_cap_is_400(app, client, monkeypatch):
+    monkeypatch.setitem(app.config, "MAX_COMMENT_CHARS", 10)
+    response = post_signed(client, coral_request("x" * 11))
+    assert response.status_code == 400
+    assert "limit is 10" in response.get_json()["error"]["message"]
+
+
+# Fuzz: a few hundred malformed, signed and unsigned bodies are 4xx, never 5xx
+
+
+def json_values():
+    scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20)
+    return st.recursive(scalars, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4), max_leaves=12)
+
+
+def coral_like_bodies():
+    """External Moderation Requests with any field replaced by any JSON value."""
+    fields = st.dictionaries(st.sampled_from(["action", "comment", "author", "story", "site", "tenantID", "tenantDomain"]), json_values(), max_size=5)
+    comment = st.fixed_dictionaries({}, optional={"body": json_values() | st.text(max_size=60), "parentID": json_values()})
+    return st.tuples(fields, comment).map(lambda t: {"comment": t[1], **t[0]})
+
+
+@settings(max_examples=200, deadline=None, derandomize=True, database=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    body=coral_like_bodies().map(encode) | json_values().map(lambda v: json.dumps(v).encode()) | st.binary(max_size=80),
+    signed=st.booleans(),
+)
+def test_fuzzed_bodies_get_4xx_never_5xx(client, body, signed):
+    response = post(client, body, sign(body, SECRET) if signed else None)
+    assert response.status_code in ((200, 204, 400) if signed else (401,)), (body, response.get_data(as_text=True))
+
+
+def test_app_still_answers_after_fuzzing(client):
+    assert post_signed(client, coral_request(HOSTILE)).status_code == 200

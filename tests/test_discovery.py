@@ -1,0 +1,157 @@
+"""The discovery document, and Google's own Python client against a real server process."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+from sqlalchemy.orm import sessionmaker
+
+from service.app import create_app
+from service.auth import create_key
+from service.migrations import upgrade
+from service.perspective import ATTRIBUTE_NAMES
+from service.store import make_engine
+from tests.test_server import REPO, STARTUP_SECONDS, free_port
+
+HOSTILE = "You are a stupid clown, the minister ignores the vote."
+NEUTRAL = "The minister explains the budget and I think that is fair."
+
+
+@pytest.fixture(scope="module")
+def client(tiny_bundle_path, tmp_path_factory):
+    db = tmp_path_factory.mktemp("discovery") / "moderation.db"
+    return create_app({"TESTING": True, "MODEL": str(tiny_bundle_path), "DB_URL": f"sqlite:///{db}"}).test_client()
+
+
+@pytest.mark.parametrize("url", ["/$discovery/rest?version=v1alpha1", "/discovery/v1/apis/commentanalyzer/v1alpha1/rest"])
+def test_discovery_document_points_at_this_server(client, url):
+    response = client.get(url, base_url="http://moderation.example:8080")
+    assert response.status_code == 200
+    document = response.get_json()
+    assert (document["kind"], document["name"], document["version"]) == ("discovery#restDescription", "commentanalyzer", "v1alpha1")
+    assert (document["rootUrl"], document["servicePath"]) == ("http://moderation.example:8080/", "")
+    methods = document["resources"]["comments"]["methods"]
+    assert {name: (m["httpMethod"], m["path"]) for name, m in methods.items()} == {
+        "analyze": ("POST", "v1alpha1/comments:analyze"),
+        "suggestscore": ("POST", "v1alpha1/comments:suggestscore"),
+    }
+    for method in methods.values():
+        for ref in (method["request"]["$ref"], method["response"]["$ref"]):
+            assert ref in document["schemas"]
+    assert "auth" not in document  # an API key is all a client needs
+
+
+def test_every_attribute_name_is_documented(client):
+    description = client.get("/$discovery/rest?version=v1alpha1").get_json()["schemas"]["AnalyzeCommentRequest"]
+    for name in ATTRIBUTE_NAMES:
+        assert name in description["properties"]["requestedAttributes"]["description"]
+
+
+@pytest.mark.parametrize("url", ["/$discovery/rest?version=v1", "/$discovery/rest", "/discovery/v1/apis/commentanalyzer/v2/rest"])
+def test_unknown_version_is_google_not_found(client, url):
+    response = client.get(url)
+    assert response.status_code == 404
+    assert response.get_json()["error"]["status"] == "NOT_FOUND"
+
+
+def test_discovery_needs_no_key(client):
+    assert client.get("/$discovery/rest?version=v1alpha1&key=anything").status_code == 200
+
+
+# Google's client, unchanged, against `moderate serve`
+
+
+def wait_for(base: str, process: subprocess.Popen, log_path) -> None:
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while True:
+        if process.poll() is not None:
+            pytest.fail(f"server exited with {process.returncode}:\n{log_path.read_text()}")
+        try:
+            with urllib.request.urlopen(f"{base}/healthz", timeout=5):
+                return
+        except (urllib.error.URLError, ConnectionError):
+            if time.monotonic() > deadline:
+                pytest.fail(f"server not up after {STARTUP_SECONDS}s:\n{log_path.read_text()}")
+            time.sleep(0.2)
+
+
+@pytest.fixture(scope="module")
+def served(tiny_bundle_path, tmp_path_factory):
+    """``moderate serve`` on a free port with its own database and a key made in it; yields (base URL, key)."""
+    directory = tmp_path_factory.mktemp("served")
+    db_url = f"sqlite:///{directory / 'moderation.db'}"
+    engine = make_engine(db_url)
+    upgrade(engine)
+    with sessionmaker(engine)() as session:
+        key = create_key(session, "google-client")[1]
+    engine.dispose()
+    port = free_port()
+    log_path = directory / "server.log"
+    env = {**os.environ, "MODERATION_DB_URL": db_url, "MODERATION_LOG_JSON": "false"}
+    command = [sys.executable, "-m", "service.cli", "serve", "--port", str(port), "--workers", "1", "--threads", "2", "--model", str(tiny_bundle_path)]
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(command, cwd=REPO, env=env, stdout=log, stderr=log)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(base, process, log_path)
+        yield base, key
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == 0, log_path.read_text()
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def google_client(base: str, key: str):
+    """The call from Perspective's own Python sample, with only the URL and key changed."""
+    from googleapiclient import discovery
+
+    return discovery.build(
+        "commentanalyzer",
+        "v1alpha1",
+        developerKey=key,
+        discoveryServiceUrl=base + "/$discovery/rest?version={apiVersion}",
+        static_discovery=False,
+    )
+
+
+def test_google_client_analyzes_with_the_server(served, scorer):
+    base, key = served
+    request = {"comment": {"text": HOSTILE}, "requestedAttributes": {"TOXICITY": {}, "INSULT": {}}, "clientToken": "g-1"}
+    with google_client(base, key) as service:  # closing it closes httplib2's sockets
+        response = service.comments().analyze(body=request).execute()
+    expected = scorer.moderate([HOSTILE], with_spans=False)[0].scores
+    assert set(response["attributeScores"]) == {"TOXICITY", "INSULT"}
+    assert response["attributeScores"]["TOXICITY"]["summaryScore"] == {"value": pytest.approx(expected["toxicity"], abs=1e-6), "type": "PROBABILITY"}
+    assert (response["languages"], response["clientToken"]) == (["en"], "g-1")
+
+
+def test_google_client_suggests_scores(served):
+    base, key = served
+    request = {"comment": {"text": NEUTRAL}, "attributeScores": {"TOXICITY": {"summaryScore": {"value": 0.0}}}, "clientToken": "g-2"}
+    with google_client(base, key) as service:
+        assert service.comments().suggestscore(body=request).execute() == {"clientToken": "g-2"}
+
+
+def test_google_client_raises_http_error_with_google_details(served):
+    from googleapiclient.errors import HttpError
+
+    base, key = served
+    with google_client(base, key) as service, pytest.raises(HttpError) as caught:
+        service.comments().analyze(body={"comment": {"text": "hi"}, "requestedAttributes": {"SPAM": {}}}).execute()
+    assert caught.value.status_code == 400
+    assert json.loads(caught.value.content)["error"]["status"] == "INVALID_ARGUMENT"
+    assert caught.value.error_details[0]["fieldViolations"][0]["field"] == "requestedAttributes.SPAM"
+    with google_client(base, "mod_wrong") as service, pytest.raises(HttpError) as caught:
+        service.comments().analyze(body={"comment": {"text": "hi"}, "requestedAttributes": {"TOXICITY": {}}}).execute()
+    assert caught.value.status_code == 403
+    assert json.loads(caught.value.content)["error"]["status"] == "PERMISSION_DENIED"

@@ -1,0 +1,108 @@
+"""Every notebook runs, as `make notebooks` runs it, on a tiny generated data directory and site sample."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import nbformat
+import pytest
+
+from model.bundle import load_bundle
+from model.notebook_runner import NOTEBOOKS, NOTEBOOKS_DIR, NotebookError, _this_python_kernel_manager, inject_parameters, read_notebook
+from model.policy import load_policy
+
+NOTEBOOK_SECONDS = 300
+
+
+def run(name: str, out_dir, *parameters: str, data_dir=None) -> nbformat.NotebookNode:
+    """``python -m model.notebook_runner NAME`` in a subprocess (its Jupyter clients' warnings stay there)."""
+    command = [sys.executable, "-m", "model.notebook_runner", name, "--out", str(out_dir)]
+    command += ["--data-dir", str(data_dir)] if data_dir else []
+    for parameter in parameters:
+        command += ["-p", parameter]
+    log_path = out_dir / f"{name}.log"
+    with open(log_path, "wb") as log:  # a file, not a pipe: nothing the kernel leaves behind can hold it open
+        done = subprocess.run(command, stdout=log, stderr=log, timeout=NOTEBOOK_SECONDS)
+    assert done.returncode == 0, log_path.read_text(errors="replace")[-5000:]
+    executed = nbformat.read(out_dir / f"{name}.ipynb", as_version=4)
+    errors = [o for cell in executed.cells for o in cell.get("outputs", []) if o.get("output_type") == "error"]
+    assert not errors
+    return executed
+
+
+def _text(executed) -> str:
+    return "\n".join(o.get("text", "") for cell in executed.cells for o in cell.get("outputs", []))
+
+
+def _path(value) -> str:
+    return json.dumps(str(value))
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_notebook_is_a_reviewable_script_with_one_parameters_cell(name):
+    notebook = read_notebook(NOTEBOOKS_DIR / f"{name}.py")
+    tagged = [c for c in notebook.cells if "parameters" in c.metadata.get("tags", [])]
+    assert len(tagged) == 1 and notebook.cells.index(tagged[0]) <= 1  # at the top
+    assert not any(c.get("outputs") for c in notebook.cells if c.cell_type == "code")
+
+
+def test_unknown_parameters_are_refused():
+    notebook = read_notebook(NOTEBOOKS_DIR / "01_data.py")
+    with pytest.raises(NotebookError, match="unknown parameter"):
+        inject_parameters(notebook, {"data_dri": "x"})
+
+
+def test_kernel_is_this_interpreter():
+    assert _this_python_kernel_manager().kernel_spec.argv[0] == sys.executable
+
+
+@pytest.mark.slow
+def test_01_data(fake_data_dir, tmp_path):
+    executed = run("01_data", tmp_path, "near_duplicate_rows=40", data_dir=fake_data_dir)
+    text = _text(executed)
+    assert "0 of them pair training rows with an evaluation set" in text
+    images = [o for cell in executed.cells for o in cell.get("outputs", []) if "image/png" in o.get("data", {})]
+    assert len(images) == 2  # sizes and lengths
+
+
+@pytest.mark.slow
+def test_02_train_writes_a_bundle(fake_data_dir, tmp_path):
+    bundles = tmp_path / "bundles"
+    run("02_train", tmp_path, f"bundles_root={_path(bundles)}", "version=\"nb\"", "c_grid=[0.5, 1.0]", "seed=0", data_dir=fake_data_dir)
+    bundle = load_bundle(bundles / "nb")
+    assert bundle.version == "nb"
+    assert bundle.manifest["hyperparameters"]["C"] in (0.5, 1.0)
+    assert "test_metrics" in bundle.manifest
+
+
+@pytest.mark.slow
+def test_03_evaluate(fake_data_dir, versioned_bundles, tmp_path):
+    out = tmp_path / "eval"
+    run("03_evaluate", tmp_path, f"bundle={_path(versioned_bundles / 'public')}", f"out_dir={_path(out)}", "errors_per_set=2",
+        data_dir=fake_data_dir)
+    report = json.loads((out / "eval.json").read_text())
+    assert "alt_profanity_check" in report["sets"]["ucc_test"]["baselines"]
+    assert "perspective" in report["sets"]["cat_out_of_context"]["baselines"]
+
+
+@pytest.mark.slow
+def test_04_thresholds_writes_a_policy(versioned_bundles, site_csv, tmp_path):
+    policy_path = tmp_path / "policy.toml"
+    run("04_thresholds", tmp_path, f"bundle={_path(versioned_bundles / 'site')}", f"site_data={_path(site_csv)}",
+        f"policy_out={_path(policy_path)}")
+    policy = load_policy(policy_path)
+    assert 0.0 < policy.review["toxicity"] <= 1.0
+    assert "chosen on: 120 labelled comments of site.csv" in policy_path.read_text()
+
+
+@pytest.mark.slow
+def test_05_retrains_and_publishes_when_no_worse(fake_data_dir, versioned_bundles, site_csv, tmp_path):
+    bundles = tmp_path / "bundles"
+    executed = run("05_retrain_with_site_data", tmp_path, f"old_bundle={_path(versioned_bundles / 'public')}",
+                   f"site_data={_path(site_csv)}", f"bundles_root={_path(bundles)}", f"work_dir={_path(tmp_path / 'work')}",
+                   data_dir=fake_data_dir)
+    assert "no worse: wrote" in _text(executed)
+    bundle = load_bundle(bundles / "candidate-site")
+    assert bundle.manifest["site_data"]["rows"] == 84  # 70% of the 120 site comments; the rest judged the bundles

@@ -1,0 +1,48 @@
+"""The OpenAPI document and the docs page are generated from the views and schemas that serve requests."""
+
+from __future__ import annotations
+
+import pytest
+
+from service.app import create_app
+
+
+@pytest.fixture
+def spec(client):
+    response = client.get("/openapi.json")
+    assert response.status_code == 200
+    return response.get_json()
+
+
+def test_every_v1_operation_is_documented_with_its_schemas(spec):
+    assert spec["openapi"].startswith("3.")
+    paths = spec["paths"]
+    assert {"/v1/moderate", "/v1/feedback", "/v1/model", "/healthz", "/readyz", "/metrics", "/openapi.json", "/docs"} <= set(paths)
+    moderate = paths["/v1/moderate"]["post"]
+    assert moderate["requestBody"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/ModerateRequest"}
+    assert set(moderate["responses"]) >= {"200", "400", "401", "403", "413", "429"}
+    assert paths["/v1/feedback"]["post"]["responses"]["201"]
+    assert moderate["security"] and paths["/healthz"]["get"]["security"] == []
+    assert set(spec["components"]["securitySchemes"]) == {"bearer", "apiKeyHeader", "apiKeyQuery"}
+
+
+def test_the_documented_limits_are_the_configured_ones(tiny_bundle_path):
+    app = create_app({"TESTING": True, "MODEL": str(tiny_bundle_path), "DB_URL": "sqlite://", "MAX_COMMENTS_PER_REQUEST": 7, "MAX_COMMENT_CHARS": 500})
+    schemas = app.test_client().get("/openapi.json").get_json()["components"]["schemas"]
+    comments = schemas["ModerateRequest"]["properties"]["comments"]
+    assert (comments["minItems"], comments["maxItems"]) == (1, 7)
+    assert comments["items"] == {"$ref": "#/components/schemas/Comment"}
+    assert schemas["ModerateRequest"]["required"] == ["comments"]
+    assert schemas["Comment"]["properties"]["text"]["maxLength"] == 500
+    assert set(schemas["Comment"]["required"]) == {"id", "text"}
+    assert schemas["ModerateRequest"]["properties"]["do_not_store"] == {"type": "boolean", "default": False, "description": "Keep nothing about these comments, not even a hash."}
+
+
+def test_docs_page_lists_operations_and_fields_without_scripts(client):
+    response = client.get("/docs")
+    assert response.status_code == 200
+    assert response.mimetype == "text/html"
+    page = response.get_data(as_text=True)
+    for needle in ("/v1/moderate", "/v1/feedback", "/v1/model", "/readyz", "do_not_store", "Authorization: Bearer KEY", "at most 100 items", 'href="/openapi.json"'):
+        assert needle in page
+    assert "<script" not in page and "http://" not in page.replace("http://localhost/", "")

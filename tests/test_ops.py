@@ -1,0 +1,99 @@
+"""Operations endpoints: /healthz, /readyz (model verified, database reachable) and /metrics."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from service.app import create_app
+from service.ops import OK, check_model
+from service.store import StoreError
+
+HOSTILE = "You are a stupid clown, the minister ignores the vote."
+
+
+def test_healthz_reports_the_loaded_model(client, scorer):
+    assert client.get("/healthz").get_json() == {"status": "ok", "model_version": scorer.model_version}
+
+
+def test_readyz_is_ready_when_the_model_and_database_are(client, scorer):
+    response = client.get("/readyz")
+    assert response.status_code == 200
+    assert response.get_json() == {"status": "ready", "model_version": scorer.model_version, "checks": {"model": "ok", "database": "ok"}}
+
+
+def test_readyz_is_503_naming_an_unreachable_database(client, monkeypatch):
+    def down() -> None:
+        raise StoreError("database sqlite:// is unreachable: OperationalError")
+
+    monkeypatch.setattr("service.ops.ping", down)
+    response = client.get("/readyz")
+    assert response.status_code == 503
+    body = response.get_json()
+    assert body["status"] == "not_ready"
+    assert body["checks"] == {"model": "ok", "database": "database sqlite:// is unreachable: OperationalError"}
+
+
+def test_the_model_check_catches_probe_scores_that_moved(tiny_bundle_path, tmp_path, scorer):
+    assert check_model(scorer) == OK
+    copy = tmp_path / "bundle"
+    shutil.copytree(tiny_bundle_path, copy)
+    manifest = json.loads((copy / "manifest.json").read_text())
+    manifest["probe"]["scores"][0] = {name: 0.5 for name in manifest["probe"]["scores"][0]}
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    client = create_app({"TESTING": True, "MODEL": str(copy), "DB_URL": "sqlite://"}).test_client()
+    response = client.get("/readyz")
+    assert response.status_code == 503
+    assert response.get_json()["checks"]["model"].startswith("probe scores differ from the manifest")
+    assert client.get("/healthz").status_code == 200
+
+
+def metric_value(text: str, line_start: str) -> float:
+    """The value of the first exposition line that starts with ``line_start``."""
+    for line in text.splitlines():
+        if line.startswith(line_start):
+            return float(line.rsplit(" ", 1)[1])
+    raise AssertionError(f"no line starting {line_start!r} in:\n{text}")
+
+
+def test_metrics_count_requests_latency_decisions_and_model(client, auth, scorer):
+    client.post("/v1/moderate", json={"comments": [{"id": "h", "text": HOSTILE}, {"id": "e", "text": ""}]}, headers=auth)
+    client.post("/v1/moderate", json={"comments": []}, headers=auth)
+    client.get("/v1/nowhere/at/all")
+    response = client.get("/metrics")
+    assert response.status_code == 200
+    assert response.mimetype == "text/plain"
+    text = response.get_data(as_text=True)
+    assert metric_value(text, 'moderation_http_requests_total{endpoint="/v1/moderate",method="POST",status="200"}') == 1
+    assert metric_value(text, 'moderation_http_requests_total{endpoint="/v1/moderate",method="POST",status="400"}') == 1
+    assert metric_value(text, 'moderation_http_requests_total{endpoint="unmatched",method="GET",status="404"}') == 1
+    assert "/v1/nowhere" not in text
+    assert metric_value(text, 'moderation_http_request_duration_seconds_count{endpoint="/v1/moderate"}') == 2
+    assert metric_value(text, 'moderation_http_request_duration_seconds_bucket{endpoint="/v1/moderate",le="+Inf"}') == 2
+    decided = scorer.moderate([HOSTILE])[0].action
+    assert metric_value(text, f'moderation_decisions_total{{decision="{decided}",surface="v1"}}') == 1
+    assert metric_value(text, 'moderation_decisions_total{decision="approve",surface="v1"}') == 1
+    assert metric_value(text, f'moderation_model_info{{model_version="{scorer.model_version}"}}') == 1
+
+
+@pytest.mark.parametrize("status", [401, 403])
+def test_metrics_count_refused_requests(client, status):
+    headers = {} if status == 401 else {"X-API-Key": "wrong"}
+    client.get("/v1/model", headers=headers)
+    text = client.get("/metrics").get_data(as_text=True)
+    assert metric_value(text, f'moderation_http_requests_total{{endpoint="/v1/model",method="GET",status="{status}"}}') == 1
+
+
+def test_a_lost_database_is_503_json_not_500(client, auth, monkeypatch):
+    from sqlalchemy.exc import OperationalError
+
+    def lost(*_args, **_kwargs):
+        raise OperationalError("SELECT 1", {}, ConnectionError("server closed the connection"))
+
+    monkeypatch.setattr("service.auth.find_active_key", lost)
+    response = client.get("/v1/model", headers=auth)
+    assert response.status_code == 503
+    assert response.get_json()["error"]["code"] == "database_unavailable"
+    assert response.headers["Retry-After"] == "5"

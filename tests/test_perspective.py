@@ -1,0 +1,497 @@
+"""The Perspective-compatible API through Flask's test client, with Perspective's and Coral's documented requests."""
+
+from __future__ import annotations
+
+import json
+import posixpath
+import urllib.parse
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import func, select
+
+from model.attributes import HOSTILITY_ATTRIBUTES
+from service.app import create_app
+from service.auth import create_key
+from service.config import EXTENSION_KEY
+from service.html_text import html_to_text
+from service.perspective import ATTRIBUTE_NAMES
+from service.store import DecisionRecord, Feedback, get_session
+
+ANALYZE = "/v1alpha1/comments:analyze"
+SUGGEST = "/v1alpha1/comments:suggestscore"
+HOSTILE = "You are a stupid clown, the minister ignores the vote."
+NEUTRAL = "The minister explains the budget and I think that is fair."
+PERSPECTIVE_NAMES = {ours: name for name, ours in ATTRIBUTE_NAMES.items()}
+HOSTILITY_NAMES = [PERSPECTIVE_NAMES[ours] for ours in HOSTILITY_ATTRIBUTES]
+
+
+def make_app(bundle_path, db_dir, **config):
+    """The app on the tiny bundle with a SQLite database in ``db_dir``."""
+    return create_app({"TESTING": True, "MODEL": str(bundle_path), "DB_URL": f"sqlite:///{db_dir}/moderation.db", **config})
+
+
+def new_key(app) -> str:
+    """Create an API key in the app's database and return its secret."""
+    with app.app_context():
+        return create_key(get_session(), "perspective-test")[1]
+
+
+@pytest.fixture(scope="module")
+def app(tiny_bundle_path, tmp_path_factory):
+    return make_app(tiny_bundle_path, tmp_path_factory.mktemp("perspective"))
+
+
+@pytest.fixture(scope="module")
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture(scope="module")
+def key(app):
+    return new_key(app)
+
+
+def analyze(client, key, body, **kwargs):
+    """POST a body to comments:analyze with the key in ?key=, Perspective's way."""
+    return client.post(f"{ANALYZE}?key={key}", json=body, **kwargs)
+
+
+def body_for(text=HOSTILE, *attributes, **fields):
+    """A documented AnalyzeCommentRequest."""
+    return {"comment": {"text": text}, "requestedAttributes": {name: {} for name in attributes or ["TOXICITY"]}, **fields}
+
+
+def assert_google_error(response, code, status):
+    """The response is Google's error shape with this code and status; return the error object."""
+    assert response.status_code == code, response.get_data(as_text=True)
+    assert response.mimetype == "application/json"
+    error = response.get_json()["error"]
+    assert set(error) == {"code", "message", "status", "details"}
+    assert (error["code"], error["status"]) == (code, status)
+    assert isinstance(error["message"], str) and error["message"]
+    assert isinstance(error["details"], list)
+    return error
+
+
+def count_rows(app, model, **where):
+    with app.app_context():
+        query = select(func.count()).select_from(model).filter_by(**where)
+        return get_session().scalar(query)
+
+
+# Scores
+
+
+def test_analyze_returns_perspective_response(client, key, scorer):
+    response = analyze(client, key, body_for(HOSTILE, *HOSTILITY_NAMES))
+    assert response.status_code == 200
+    body = response.get_json()
+    assert list(body) == ["attributeScores", "languages", "detectedLanguages"]
+    assert (body["languages"], body["detectedLanguages"]) == (["en"], ["en"])
+    expected = scorer.moderate([HOSTILE], with_spans=False)[0].scores
+    assert list(body["attributeScores"]) == HOSTILITY_NAMES
+    for name, scores in body["attributeScores"].items():
+        assert scores == {"summaryScore": {"value": pytest.approx(expected[ATTRIBUTE_NAMES[name]], abs=1e-6), "type": "PROBABILITY"}}
+        assert 0.0 <= scores["summaryScore"]["value"] <= 1.0
+
+
+def test_hostile_comment_outscores_neutral_one(client, key):
+    values = [
+        analyze(client, key, body_for(text, "TOXICITY", "INSULT")).get_json()["attributeScores"]
+        for text in (HOSTILE, NEUTRAL)
+    ]
+    for name in ("TOXICITY", "INSULT"):
+        assert values[0][name]["summaryScore"]["value"] > values[1][name]["summaryScore"]["value"]
+
+
+def test_span_annotations_return_span_scores(client, key, scorer):
+    body = analyze(client, key, body_for(HOSTILE, "TOXICITY", "INSULT", spanAnnotations=True)).get_json()
+    decision = scorer.moderate([HOSTILE], with_spans=True)[0]
+    assert any(body["attributeScores"][name]["spanScores"] for name in ("TOXICITY", "INSULT"))
+    for name in ("TOXICITY", "INSULT"):
+        spans = body["attributeScores"][name]["spanScores"]
+        expected = decision.spans.get(ATTRIBUTE_NAMES[name], [])
+        assert [(s["begin"], s["end"]) for s in spans] == [(s.begin, s.end) for s in expected]
+        for span in spans:
+            assert 0 <= span["begin"] < span["end"] <= len(HOSTILE)
+            assert span["score"]["type"] == "PROBABILITY" and 0.0 <= span["score"]["value"] <= 1.0
+
+
+def test_without_span_annotations_there_are_no_span_scores(client, key):
+    body = analyze(client, key, body_for(HOSTILE, spanAnnotations=False)).get_json()
+    assert "spanScores" not in body["attributeScores"]["TOXICITY"]
+
+
+def test_score_threshold_leaves_out_lower_scores(client, key):
+    requested = {"TOXICITY": {"scoreThreshold": 0.0}, "INSULT": {"scoreThreshold": 1.0, "scoreType": "PROBABILITY"}}
+    body = analyze(client, key, {"comment": {"text": NEUTRAL}, "requestedAttributes": requested}).get_json()
+    assert list(body["attributeScores"]) == ["TOXICITY"]
+
+
+def test_client_token_is_echoed(client, key):
+    assert analyze(client, key, body_for(clientToken="tok-1")).get_json()["clientToken"] == "tok-1"
+    assert "clientToken" not in analyze(client, key, body_for()).get_json()
+
+
+def test_every_documented_request_field_is_accepted(client, key):
+    body = {
+        "comment": {"text": HOSTILE, "type": "PLAIN_TEXT"},
+        "context": {"entries": [{"text": "Parent comment.", "type": "PLAIN_TEXT"}]},
+        "requestedAttributes": {"TOXICITY": {"scoreType": "PROBABILITY", "scoreThreshold": 0.0}},
+        "spanAnnotations": True,
+        "languages": ["en"],
+        "doNotStore": True,
+        "clientToken": "t",
+        "sessionId": "s",
+        "communityId": "c",
+    }
+    assert analyze(client, key, body).status_code == 200
+
+
+def test_html_comment_is_scored_as_its_text(client, key, scorer):
+    html = "<p>You are a <b>stupid</b> clown,</p><p>the minister ignores the vote.</p>"
+    body = analyze(client, key, {"comment": {"text": html, "type": "HTML"}, "requestedAttributes": {"TOXICITY": {}}}).get_json()
+    expected = scorer.moderate([html_to_text(html)], with_spans=False)[0].scores["toxicity"]
+    assert body["attributeScores"]["TOXICITY"]["summaryScore"]["value"] == pytest.approx(expected, abs=1e-6)
+
+
+def test_unsupported_claim_is_offered_when_the_bundle_has_it(client, key, scorer):
+    response = analyze(client, key, body_for(NEUTRAL, "UNSUPPORTED_CLAIM"))
+    if "unsupported_claim" in scorer.attributes:
+        value = response.get_json()["attributeScores"]["UNSUPPORTED_CLAIM"]["summaryScore"]["value"]
+        assert 0.0 <= value <= 1.0
+    else:
+        assert_google_error(response, 400, "INVALID_ARGUMENT")
+
+
+class HostilityOnly:
+    """A scorer without the claims head: the real one with ``unsupported_claim`` hidden."""
+
+    def __init__(self, scorer):
+        self.scorer = scorer
+        self.attributes = tuple(a for a in scorer.attributes if a != "unsupported_claim")
+        self.model_version = scorer.model_version
+
+    def moderate(self, texts, with_spans=True):
+        return self.scorer.moderate(texts, with_spans=with_spans)
+
+
+def test_unsupported_claim_is_unknown_without_the_claims_head(app, client, key, scorer, monkeypatch):
+    monkeypatch.setitem(app.extensions, EXTENSION_KEY, HostilityOnly(scorer))
+    error = assert_google_error(analyze(client, key, body_for(NEUTRAL, "UNSUPPORTED_CLAIM")), 400, "INVALID_ARGUMENT")
+    assert "UNSUPPORTED_CLAIM" in error["message"] and "TOXICITY" in error["message"]
+    assert analyze(client, key, body_for(NEUTRAL, "TOXICITY")).status_code == 200
+
+
+# Languages
+
+
+@pytest.mark.parametrize("languages", [["en"], ["en-US"], ["EN"], []])
+def test_english_language_codes_are_accepted(client, key, languages):
+    body = analyze(client, key, body_for(languages=languages)).get_json()
+    assert body["languages"] == (languages or ["en"])
+
+
+def test_requested_unsupported_language_is_refused_like_perspective(client, key):
+    error = assert_google_error(analyze(client, key, body_for(HOSTILE, "INSULT", languages=["fr"])), 400, "INVALID_ARGUMENT")
+    assert error["message"].startswith("Attribute INSULT does not support request languages: fr")
+    assert error["details"] == [
+        {
+            "@type": "type.googleapis.com/google.commentanalyzer.v1alpha1.Error",
+            "errorType": "LANGUAGE_NOT_SUPPORTED_BY_ATTRIBUTE",
+            "languageNotSupportedByAttributeError": {"requestedLanguages": ["fr"], "attribute": "INSULT"},
+        }
+    ]
+
+
+def test_detected_unsupported_language_is_refused(client, key):
+    text = "Die Regierung lügt uns alle an und niemand tut etwas dagegen."
+    error = assert_google_error(analyze(client, key, body_for(text)), 400, "INVALID_ARGUMENT")
+    detail = error["details"][0]
+    assert detail["errorType"] == "LANGUAGE_NOT_SUPPORTED_BY_ATTRIBUTE"
+    assert detail["languageNotSupportedByAttributeError"] == {"detectedLanguages": ["de"], "attribute": "TOXICITY"}
+
+
+def test_drop_unsupported_attributes_answers_without_scores(client, key):
+    body = analyze(client, key, body_for(HOSTILE, languages=["fr"], dropUnsupportedAttributes=True)).get_json()
+    assert body == {"attributeScores": {}, "languages": ["fr"], "detectedLanguages": ["en"]}
+
+
+def test_short_comments_are_assumed_english(client, key):
+    for text in ("ok", "lol", "u r dum af"):
+        assert analyze(client, key, body_for(text)).get_json()["detectedLanguages"] == ["en"]
+
+
+# Errors
+
+
+@pytest.mark.parametrize(
+    ("body", "field", "words"),
+    [
+        ({"requestedAttributes": {"TOXICITY": {}}}, "comment", "comment is required"),
+        ({"comment": "hi", "requestedAttributes": {"TOXICITY": {}}}, "comment", "object"),
+        ({"comment": {}, "requestedAttributes": {"TOXICITY": {}}}, "comment.text", "non-empty string"),
+        ({"comment": {"text": 5}, "requestedAttributes": {"TOXICITY": {}}}, "comment.text", "non-empty string"),
+        ({"comment": {"text": "hi", "type": "MARKDOWN"}, "requestedAttributes": {"TOXICITY": {}}}, "comment.type", "HTML"),
+        ({"comment": {"text": "hi"}}, "requestedAttributes", "at least one"),
+        ({"comment": {"text": "hi"}, "requestedAttributes": {}}, "requestedAttributes", "at least one"),
+        ({"comment": {"text": "hi"}, "requestedAttributes": ["TOXICITY"]}, "requestedAttributes", "object"),
+        ({"comment": {"text": "hi"}, "requestedAttributes": {"SPAM": {}}}, "requestedAttributes.SPAM", "unknown attribute"),
+        ({"comment": {"text": "hi"}, "requestedAttributes": {"toxicity": {}}}, "requestedAttributes.toxicity", "unknown attribute"),
+        ({"comment": {"text": "hi"}, "requestedAttributes": {"TOXICITY": 1}}, "requestedAttributes.TOXICITY", "object"),
+        ({"comment": {"text": "hi"}, "requestedAttributes": {"TOXICITY": {"scoreType": "STD_DEV_SCORE"}}}, "requestedAttributes.TOXICITY.scoreType", "PROBABILITY"),
+        ({"comment": {"text": "hi"}, "requestedAttributes": {"TOXICITY": {"scoreThreshold": 2}}}, "requestedAttributes.TOXICITY.scoreThreshold", "[0, 1]"),
+        ({"comment": {"text": "hi"}, "requestedAttributes": {"TOXICITY": {"scoreThreshold": "0.5"}}}, "requestedAttributes.TOXICITY.scoreThreshold", "[0, 1]"),
+        ({"comment": {"text": "hi"}, "requestedAttributes": {"TOXICITY": {"scoreThreshold": True}}}, "requestedAttributes.TOXICITY.scoreThreshold", "[0, 1]"),
+        (body_for("hi", spanAnnotations="yes"), "spanAnnotations", "true or false"),
+        (body_for("hi", doNotStore=1), "doNotStore", "true or false"),
+        (body_for("hi", languages="en"), "languages", "list"),
+        (body_for("hi", languages=["not a language"]), "languages[0]", "language code"),
+        (body_for("hi", languages=[7]), "languages[0]", "language code"),
+        (body_for("hi", clientToken=7), "clientToken", "string"),
+        (body_for("hi", context=[]), "context", "object"),
+        (body_for("hi", sessionId={}), "sessionId", "string"),
+        ({"comment": {"text": "\ud800 hi"}, "requestedAttributes": {"TOXICITY": {}}}, "comment.text", "surrogate"),
+    ],
+)
+def test_bad_field_is_invalid_argument_naming_it(client, key, body, field, words):
+    error = assert_google_error(analyze(client, key, body), 400, "INVALID_ARGUMENT")
+    assert words in error["message"]
+    assert error["details"] == [
+        {"@type": "type.googleapis.com/google.rpc.BadRequest", "fieldViolations": [{"field": field, "description": error["message"]}]}
+    ]
+
+
+@pytest.mark.parametrize(
+    "comment",
+    [{"text": ""}, {"text": "   \n "}, {"text": "<p> </p><img src='x.png'>", "type": "HTML"}],
+)
+def test_empty_comment_is_comment_empty(client, key, comment):
+    error = assert_google_error(analyze(client, key, {"comment": comment, "requestedAttributes": {"TOXICITY": {}}}), 400, "INVALID_ARGUMENT")
+    assert error["message"] == "Comment must be non-empty."
+    assert error["details"] == [{"@type": "type.googleapis.com/google.commentanalyzer.v1alpha1.Error", "errorType": "COMMENT_EMPTY"}]
+
+
+def test_text_over_the_configured_cap_is_refused(app, client, key, monkeypatch):
+    monkeypatch.setitem(app.config, "PERSPECTIVE_MAX_TEXT_CHARS", 30)
+    assert analyze(client, key, body_for("x" * 30)).status_code == 200
+    error = assert_google_error(analyze(client, key, body_for("x" * 31)), 400, "INVALID_ARGUMENT")
+    assert error["message"] == "comment.text has 31 characters; the limit is 30"
+
+
+def test_default_cap_is_twenty_thousand_characters(app):
+    assert app.config["PERSPECTIVE_MAX_TEXT_CHARS"] == 20_000
+
+
+@pytest.mark.parametrize(
+    ("data", "words"),
+    [
+        (b'{"comment": {"text": "hi"', "not valid JSON"),
+        (b"", "empty"),
+        (b"\xff\xfe{}", "UTF-8"),
+        (b"[1, 2]", "JSON object"),
+        (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
+    ],
+)
+def test_bad_json_is_invalid_argument(client, key, data, words):
+    response = client.post(f"{ANALYZE}?key={key}", data=data, content_type="application/json")
+    error = assert_google_error(response, 400, "INVALID_ARGUMENT")
+    assert words in error["message"]
+
+
+def test_unknown_method_is_google_not_found(client, key):
+    error = assert_google_error(client.post(f"/v1alpha1/comments:classify?key={key}", json={}), 404, "NOT_FOUND")
+    assert "comments:analyze" in error["message"]
+
+
+def test_wrong_http_method_is_google_405(client, key):
+    response = client.get(f"{ANALYZE}?key={key}")
+    assert_google_error(response, 405, "UNIMPLEMENTED")
+    assert "POST" in response.headers["Allow"]
+
+
+def test_body_over_the_request_cap_is_google_413(app, client, key, monkeypatch):
+    monkeypatch.setitem(app.config, "MAX_CONTENT_LENGTH", 1_000)
+    response = analyze(client, key, body_for("word " * 400))
+    error = assert_google_error(response, 413, "INVALID_ARGUMENT")
+    assert "1000 bytes" in error["message"]
+
+
+# Keys and quota
+
+
+@pytest.mark.parametrize("how", ["query", "bearer", "x-api-key"])
+def test_key_is_accepted_three_ways(client, key, how):
+    headers = {"bearer": {"Authorization": f"Bearer {key}"}, "x-api-key": {"X-API-Key": key}}.get(how, {})
+    url = f"{ANALYZE}?key={key}" if how == "query" else ANALYZE
+    assert client.post(url, json=body_for(), headers=headers).status_code == 200
+
+
+def test_missing_key_is_unauthenticated(client):
+    response = client.post(ANALYZE, json=body_for())
+    assert_google_error(response, 401, "UNAUTHENTICATED")
+    assert response.headers["WWW-Authenticate"].startswith("Bearer")
+
+
+@pytest.mark.parametrize("url", [ANALYZE, SUGGEST])
+def test_bad_key_is_permission_denied(client, url):
+    error = assert_google_error(client.post(f"{url}?key=mod_not-a-key", json=body_for()), 403, "PERMISSION_DENIED")
+    assert error["details"][0]["@type"] == "type.googleapis.com/google.rpc.ErrorInfo"
+
+
+def test_over_quota_is_resource_exhausted(tiny_bundle_path, tmp_path):
+    limited = make_app(tiny_bundle_path, tmp_path, RATE_LIMIT="2 per minute")
+    client, key = limited.test_client(), new_key(limited)
+    assert [analyze(client, key, body_for()).status_code for _ in range(2)] == [200, 200]
+    response = analyze(client, key, body_for())
+    error = assert_google_error(response, 429, "RESOURCE_EXHAUSTED")
+    assert error["details"][0]["reason"] == "RATE_LIMIT_EXCEEDED"
+    assert int(response.headers["Retry-After"]) >= 1
+
+
+# Storage
+
+
+def test_analyze_logs_the_decision_unless_do_not_store(app, client, key):
+    before = count_rows(app, DecisionRecord, surface="perspective")
+    analyze(client, key, body_for(HOSTILE, doNotStore=True))
+    assert count_rows(app, DecisionRecord, surface="perspective") == before
+    analyze(client, key, body_for(HOSTILE))
+    assert count_rows(app, DecisionRecord, surface="perspective") == before + 1
+
+
+def test_suggestscore_stores_feedback_and_echoes_client_token(app, client, key):
+    body = {
+        "comment": {"text": HOSTILE},
+        "attributeScores": {"TOXICITY": {"summaryScore": {"value": 0.9}}, "INSULT": {"summaryScore": {"value": 1}}},
+        "languages": ["en"],
+        "clientToken": "suggest-1",
+    }
+    response = client.post(f"{SUGGEST}?key={key}", json=body)
+    assert (response.status_code, response.get_json()) == (200, {"clientToken": "suggest-1"})
+    with app.app_context():
+        stored = get_session().scalar(select(Feedback).where(Feedback.client_token == "suggest-1"))
+    assert (stored.text, stored.labels, stored.source, stored.decision) == (
+        HOSTILE,
+        {"toxicity": 0.9, "insult": 1.0},
+        "perspective:suggestscore",
+        None,
+    )
+
+
+def test_suggestscore_without_client_token_answers_empty(client, key):
+    body = {"comment": {"text": NEUTRAL}, "attributeScores": {"THREAT": {"summaryScore": {"value": 0}}}}
+    response = client.post(f"{SUGGEST}?key={key}", json=body)
+    assert (response.status_code, response.get_json()) == (200, {})
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"comment": {"text": "hi"}}, "attributeScores"),
+        ({"comment": {"text": "hi"}, "attributeScores": {}}, "attributeScores"),
+        ({"comment": {"text": "hi"}, "attributeScores": {"SPAM": {"summaryScore": {"value": 1}}}}, "attributeScores.SPAM"),
+        ({"comment": {"text": "hi"}, "attributeScores": {"TOXICITY": {"summaryScore": {"value": 1.5}}}}, "attributeScores.TOXICITY.summaryScore.value"),
+        ({"comment": {"text": "hi"}, "attributeScores": {"TOXICITY": {}}}, "attributeScores.TOXICITY.summaryScore.value"),
+        ({"comment": {"text": "hi"}, "attributeScores": {"TOXICITY": 0.5}}, "attributeScores.TOXICITY.summaryScore.value"),
+        ({"attributeScores": {"TOXICITY": {"summaryScore": {"value": 1}}}}, "comment"),
+        ({"comment": {"text": "hi"}, "attributeScores": {"TOXICITY": {"summaryScore": {"value": 1}}}, "clientToken": []}, "clientToken"),
+    ],
+)
+def test_suggestscore_bad_field_is_invalid_argument(app, client, key, body, field):
+    before = count_rows(app, Feedback)
+    error = assert_google_error(client.post(f"{SUGGEST}?key={key}", json=body), 400, "INVALID_ARGUMENT")
+    assert error["details"][0]["fieldViolations"][0]["field"] == field
+    assert count_rows(app, Feedback) == before
+
+
+def test_suggestscore_needs_a_key(client):
+    assert_google_error(client.post(SUGGEST, json={}), 401, "UNAUTHENTICATED")
+
+
+# Coral Talk's toxic-comment filter with its Perspective endpoint set to this service
+
+
+def coral_perspective_url(endpoint: str, operation: str, key: str) -> str:
+    """The URL Coral builds (services/perspective/perspective.ts): ``path.join(pathname, "/" + op)`` and ``?key=``."""
+    parts = urllib.parse.urlsplit(endpoint.strip())
+    path = posixpath.normpath(posixpath.join(parts.path or "/", f"./{operation}"))
+    return urllib.parse.urlunsplit(("", "", path, urllib.parse.urlencode({"key": key}), ""))
+
+
+@pytest.mark.parametrize("endpoint", ["http://localhost/v1alpha1", "http://localhost/v1alpha1/"])
+def test_coral_toxic_filter_request_is_answered(client, key, endpoint):
+    # Coral's formatBody for comments:analyze, with its defaults: model TOXICITY, doNotStore true, locale en-US.
+    body = {"comment": {"text": HOSTILE}, "doNotStore": True, "requestedAttributes": {"TOXICITY": {}}, "languages": ["en"]}
+    url = coral_perspective_url(endpoint, "comments:analyze", key)
+    assert url.startswith(ANALYZE)
+    response = client.post(url, data=json.dumps(body), headers={"Content-Type": "application/json"})
+    assert response.status_code == 200
+    score = response.get_json()["attributeScores"]["TOXICITY"]["summaryScore"]["value"]  # what toxic.ts reads
+    assert 0.0 <= score <= 1.0
+
+
+def test_coral_suggestscore_request_is_stored(app, client, key):
+    # Coral's formatBody for comments:suggestscore after a moderator rejects comment c-1.
+    context = {"url": "https://news.example/story?commentID=c-1", "reply_to_id_Coral_comment_id": None, "Coral_comment_id": "c-1"}
+    body = {
+        "comment": {"text": HOSTILE},
+        "context": {"entries": [{"text": json.dumps(context)}]},
+        "attributeScores": {"TOXICITY": {"summaryScore": {"value": 1}}},
+        "languages": ["en"],
+        "communityId": "Coral:https://news.example",
+        "clientToken": "comment:c-1",
+    }
+    response = client.post(coral_perspective_url("http://localhost/v1alpha1", "comments:suggestscore", key), json=body)
+    assert (response.status_code, response.get_json()) == (200, {"clientToken": "comment:c-1"})
+    with app.app_context():
+        stored = get_session().scalar(select(Feedback).where(Feedback.client_token == "comment:c-1"))
+    assert stored.labels == {"toxicity": 1.0}
+
+
+# Fuzz: malformed bodies are 4xx, never 5xx
+
+
+def json_values():
+    """Any JSON value, small."""
+    scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20)
+    return st.recursive(scalars, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4), max_leaves=12)
+
+
+def perspective_like_bodies():
+    """Bodies shaped like Perspective requests with any field replaced by any JSON value."""
+    field_names = ["comment", "requestedAttributes", "attributeScores", "languages", "spanAnnotations", "doNotStore", "clientToken", "context"]
+    fields = st.dictionaries(st.sampled_from(field_names), json_values(), max_size=6)
+    comment = st.fixed_dictionaries({}, optional={"text": json_values() | st.text(max_size=40), "type": json_values()})
+    requested = st.dictionaries(st.sampled_from([*ATTRIBUTE_NAMES, "SPAM", ""]), json_values(), max_size=3)
+    return st.tuples(fields, comment, requested).map(lambda t: {"comment": t[1], "requestedAttributes": t[2], **t[0]})
+
+
+def raw_bodies():
+    """Byte strings: JSON of any shape, Perspective-like JSON, or arbitrary bytes."""
+    return json_values().map(lambda v: json.dumps(v).encode()) | perspective_like_bodies().map(lambda v: json.dumps(v).encode()) | st.binary(max_size=60)
+
+
+@pytest.fixture(scope="module")
+def fuzz_app(tiny_bundle_path, tmp_path_factory):
+    return make_app(tiny_bundle_path, tmp_path_factory.mktemp("fuzz"), RATE_LIMIT="100000 per minute")
+
+
+@pytest.fixture(scope="module")
+def fuzz_key(fuzz_app):
+    return new_key(fuzz_app)
+
+
+@settings(max_examples=200, deadline=None, derandomize=True, database=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=raw_bodies(), url=st.sampled_from([ANALYZE, SUGGEST]))
+def test_fuzzed_bodies_get_4xx_never_5xx(fuzz_app, fuzz_key, data, url):
+    response = fuzz_app.test_client().post(f"{url}?key={fuzz_key}", data=data, content_type="application/json")
+    assert response.status_code < 500, (data, response.get_data(as_text=True))
+    if response.status_code >= 400:
+        assert_google_error(response, response.status_code, response.get_json()["error"]["status"])
+
+
+def test_app_still_answers_after_fuzzing(fuzz_app, fuzz_key):
+    assert analyze(fuzz_app.test_client(), fuzz_key, body_for()).status_code == 200

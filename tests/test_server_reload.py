@@ -1,0 +1,118 @@
+"""A running server switches bundles on SIGHUP without failing a request (real gunicorn, two workers)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from model.bundle import BUNDLES_DIR_ENV
+from service.loadtest import free_port, moderate_command
+from tests.test_server import get_json
+
+REPO = Path(__file__).resolve().parents[1]
+STARTUP_SECONDS = 60
+SWITCH_SECONDS = 60
+CLIENT_THREADS = 3
+
+
+def _wait_up(process, base: str, log_path: Path) -> None:
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while True:
+        if process.poll() is not None:
+            pytest.fail(f"server exited with {process.returncode}:\n{log_path.read_text()}")
+        try:
+            get_json(f"{base}/healthz")
+            return
+        except (urllib.error.URLError, ConnectionError):
+            if time.monotonic() > deadline:
+                pytest.fail(f"server not up after {STARTUP_SECONDS}s:\n{log_path.read_text()}")
+            time.sleep(0.2)
+
+
+class Traffic:
+    """Threads sending /healthz and /v1/moderate requests back to back, counting answers and failures."""
+
+    def __init__(self, base: str):
+        self.base, self.stop = base, threading.Event()
+        self.lock = threading.Lock()
+        self.versions: list[str] = []
+        self.failures: list[str] = []
+        self.threads = [threading.Thread(target=self._run, args=(i,), daemon=True) for i in range(CLIENT_THREADS)]
+
+    def _run(self, number: int) -> None:
+        i = 0
+        while not self.stop.is_set():
+            i += 1
+            try:
+                if (i + number) % 2:
+                    status, body = get_json(f"{self.base}/healthz")
+                else:
+                    status, body = get_json(f"{self.base}/v1/moderate", {"comments": [{"id": str(i), "text": "You shill."}]})
+                with self.lock:
+                    self.versions.append(body["model_version"])
+                    if status != 200:
+                        self.failures.append(f"status {status}")
+            except (OSError, ValueError, KeyError) as error:  # URLError, HTTPError, reset connections, bad JSON
+                with self.lock:
+                    self.failures.append(repr(error))
+
+    def __enter__(self):
+        for thread in self.threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        for thread in self.threads:
+            thread.join(timeout=30)
+
+
+def test_sighup_serves_the_newly_selected_bundle_without_dropping_requests(versioned_bundles, tmp_path, runner, monkeypatch):
+    from service.cli import cli
+
+    bundles = tmp_path / "bundles"
+    shutil.copytree(versioned_bundles, bundles)
+    monkeypatch.setenv(BUNDLES_DIR_ENV, str(bundles))
+    env = {**os.environ, "MODERATION_AUTH_REQUIRED": "false", "MODERATION_RATE_LIMIT": "100000 per minute",
+           "MODERATION_DB_URL": f"sqlite:///{tmp_path / 'server.db'}"}
+    port, log_path = free_port(), tmp_path / "server.log"
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen([*moderate_command(), "serve", "--port", str(port), "--workers", "2", "--threads", "2"],
+                                   cwd=REPO, stdout=log, stderr=log, env=env)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        _wait_up(process, base, log_path)
+        assert get_json(f"{base}/healthz")[1]["model_version"] == "public"
+        with Traffic(base) as traffic:
+            time.sleep(1)
+            result = runner.invoke(cli, ["models", "use", "site"])
+            assert result.exit_code == 0, result.output
+            process.send_signal(signal.SIGHUP)
+            deadline = time.monotonic() + SWITCH_SECONDS
+            while time.monotonic() < deadline:
+                with traffic.lock:
+                    recent = traffic.versions[-20:]
+                if len(recent) == 20 and set(recent) == {"site"}:
+                    break
+                time.sleep(0.2)
+            time.sleep(1)
+        assert traffic.failures == [], log_path.read_text()[-3000:]
+        assert len(traffic.versions) > 50 and traffic.versions.count("public") > 10  # traffic flowed throughout
+        assert traffic.versions[0] == "public" and traffic.versions[-1] == "site"
+        assert set(traffic.versions[-20:]) == {"site"}, "old workers still answer after the switch"
+        assert get_json(f"{base}/v1/moderate", {"comments": [{"id": "a", "text": "hi"}]})[1]["model_version"] == "site"
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == 0, log_path.read_text()[-3000:]
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()

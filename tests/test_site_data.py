@@ -1,0 +1,101 @@
+"""A site's labelled comments: reading and labelling them, and retraining with them (model.site_data, model.train)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from model.bundle import load_bundle, sha256_file
+from model.data import DataError
+from model.scoring import Scorer
+from model.site_data import hostile_labels, read_site_data, site_labels, site_training_rows, split_site
+from tests.fake_data import SITE_WORDS, make_site
+
+
+def test_decisions_become_toxicity_labels_and_approval_clears_every_attribute():
+    raw = pd.DataFrame({"text": ["fine", "nasty", "borderline", "", "an insult"],
+                        "decision": ["approve", "reject", "Review", "approve", ""],
+                        "insult": ["", "", "", "", "1"]})
+    site = site_labels(raw)
+    assert site["text"].tolist() == ["fine", "nasty", "borderline", "an insult"]  # the empty text is dropped
+    assert site.attrs["n_without_text"] == 1
+    assert site["toxicity"].tolist() == [0.0, 1.0, 1.0, 1.0]  # an insult is toxic without a decision
+    assert site.loc[0, ["insult", "threat", "profanity"]].tolist() == [0.0, 0.0, 0.0]
+    assert np.isnan(site.loc[1, "insult"])  # a rejection says nothing about which attribute
+    assert hostile_labels(site).tolist() == [0, 1, 1, 1]
+
+
+def test_feedback_export_columns_and_json_labels_are_read(tmp_path):
+    export = pd.DataFrame({"text": ["a calm remark", "you shill", "no text kept", "something"],
+                           "comment_id": ["1", "2", "3", "4"], "decision": [None, "reject", "approve", None],
+                           "toxicity": [0.1, None, None, 0.8], "created_at": "2026-01-01", "source": "v1"})
+    export.loc[2, "text"] = None
+    path = tmp_path / "feedback.jsonl"
+    export.to_json(path, orient="records", lines=True)
+    site = read_site_data(path)
+    assert site["text"].tolist() == ["a calm remark", "you shill", "something"]
+    assert site["toxicity"].tolist() == [0.0, 1.0, 1.0]  # probabilities cut at one half
+    assert site.attrs["sha256"] == sha256_file(path) and site.attrs["n_read"] == 4
+    labelled = site_labels(pd.DataFrame({"text": ["x"], "labels": [json.dumps({"threat": 1})]}))
+    assert labelled.loc[0, ["toxicity", "threat"]].tolist() == [1.0, 1.0]
+
+
+@pytest.mark.parametrize(("raw", "message"), [
+    (pd.DataFrame({"comment": ["x"], "decision": ["approve"]}), "no 'text' column"),
+    (pd.DataFrame({"text": ["x"]}), "needs a 'decision' column"),
+    (pd.DataFrame({"text": ["x"], "decision": ["delete"]}), "approve, review or reject"),
+    (pd.DataFrame({"text": ["x"], "toxicity": ["maybe"]}), "probability in \\[0, 1\\]"),
+    (pd.DataFrame({"text": ["x"], "labels": ['{"rudeness": 1}']}), "unknown attributes"),
+])
+def test_bad_site_tables_say_what_to_fix(raw, message):
+    with pytest.raises(DataError, match=message):
+        site_labels(raw)
+
+
+def test_training_rows_skip_public_test_texts_and_carry_the_weight():
+    site = site_labels(pd.DataFrame({"text": ["In a test set", "Only here"], "decision": ["reject", "approve"]}))
+    rows = site_training_rows(site, 3.0, exclude_texts={"in a test set"})
+    assert rows["text"].tolist() == ["Only here"] and rows["weight"].tolist() == [3.0]
+    assert rows.attrs["removed_test_overlap"] == 1 and set(rows["source"]) == {"site"}
+
+
+def test_split_keeps_both_labels_on_each_side():
+    site = site_labels(make_site(40))
+    train, held_out = split_site(site, 0.25, seed=0)
+    assert len(train) + len(held_out) == 40
+    assert set(hostile_labels(held_out)) == {0, 1} and set(hostile_labels(train)) == {0, 1}
+
+
+def test_site_data_moves_the_model_towards_the_site(versioned_bundles):
+    """The public data never calls anyone a shill; the site rejects it. Trained with the site, the model agrees."""
+    public, site = Scorer.load(versioned_bundles / "public"), Scorer.load(versioned_bundles / "site")
+    held_out = make_site(40, seed=7)  # other sentences, same habits
+    hostile = held_out[held_out["decision"] == "reject"]["text"].tolist()
+    neutral = held_out[held_out["decision"] == "approve"]["text"].tolist()
+    assert all(any(word in text for word in SITE_WORDS) for text in hostile)
+    column = list(public.attributes).index("toxicity")
+    before, after = public.predict_scores(hostile)[:, column], site.predict_scores(hostile)[:, column]
+    assert after.mean() > before.mean() + 0.3
+    assert np.mean(after > before) > 0.9
+    assert site.predict_scores(neutral)[:, column].mean() < 0.3  # not "everything is hostile" now
+    assert _hostility_flagged(site, hostile) > _hostility_flagged(public, hostile) + 0.5
+    assert _hostility_flagged(site, neutral) <= _hostility_flagged(public, neutral) + 0.1
+
+
+def _hostility_flagged(scorer, texts) -> float:
+    """Share of texts a hostility threshold sends to review or rejects (the tiny claim head flags nearly all)."""
+    decisions = scorer.moderate(texts, with_spans=False)
+    return float(np.mean([any(r.attribute != "unsupported_claim" for r in d.reasons) for d in decisions]))
+
+
+def test_site_bundle_records_its_data_and_verifies(versioned_bundles, site_csv):
+    bundle = load_bundle(versioned_bundles / "site")  # checks the SHA-256 and the scikit-learn version
+    entry = bundle.manifest["site_data"]
+    assert entry["sha256"] == sha256_file(site_csv)
+    assert (entry["rows"], entry["rows_used"], entry["hostile_rows"]) == (120, 120, 60)
+    assert bundle.manifest["model_version"] == "site"
+    assert "site_data" not in load_bundle(versioned_bundles / "public").manifest
+    assert bundle.manifest["training_rows"] > load_bundle(versioned_bundles / "public").manifest["training_rows"]

@@ -1,0 +1,188 @@
+"""Storage on SQLite and PostgreSQL: migrations, the decision log, do_not_store, feedback and its export."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+from sqlalchemy import func, inspect, select
+
+from model.results import Decision, Reason
+from service.app import create_app
+from service.feedback_export import export_feedback
+from service.migrations import check_current, current_revision, head_revision, upgrade
+from service.store import (
+    DecisionRecord,
+    Feedback,
+    StoreError,
+    app_engine,
+    database_url,
+    get_session,
+    make_engine,
+    record_decisions,
+    safe_url,
+    save_feedback,
+    sha256_text,
+)
+
+HOSTILE = "You are a stupid clown, the minister ignores the vote."
+
+
+@pytest.fixture
+def store_app(tiny_bundle_path, db_url):
+    """The service on ``db_url`` (SQLite file, then PostgreSQL), migrated at start, keys off."""
+    app = create_app({"TESTING": True, "MODEL": str(tiny_bundle_path), "DB_URL": db_url, "AUTH_REQUIRED": False})
+    yield app
+    app_engine(app).dispose()
+
+
+def decision(action: str = "reject", toxicity: float = 0.9) -> Decision:
+    return Decision(action, (Reason("toxicity", action, "toxicity", toxicity, 0.5),), {"toxicity": toxicity, "insult": 0.25}, {}, "9.9.9")
+
+
+def rows(app, table) -> list:
+    with app.app_context():
+        return get_session().scalars(select(table).order_by(table.id)).all()
+
+
+def test_the_app_migrates_a_new_database_to_head(store_app, db_url):
+    engine = make_engine(db_url)
+    try:
+        assert current_revision(engine) == head_revision()
+        assert {"api_keys", "feedback", "decisions", "alembic_version"} <= set(inspect(engine).get_table_names())
+        check_current(engine)
+        upgrade(engine)  # already current: nothing to do, no error
+    finally:
+        engine.dispose()
+
+
+def test_an_old_schema_is_refused_when_auto_upgrade_is_off(tiny_bundle_path, db_url):
+    engine = make_engine(db_url)
+    try:
+        upgrade(engine, "base")
+    finally:
+        engine.dispose()
+    with pytest.raises(StoreError, match=r"schema revision none but this version needs .*moderate db upgrade"):
+        create_app({"MODEL": str(tiny_bundle_path), "DB_URL": db_url, "DB_AUTO_UPGRADE": False})
+
+
+def test_record_decisions_logs_hashes_scores_and_request(store_app):
+    with store_app.test_request_context():
+        from flask import g
+
+        g.request_id = "r-1"
+        record_decisions(["c1", None], [HOSTILE, "fine"], [decision(), decision("approve", 0.1)], surface="perspective")
+    first, second = rows(store_app, DecisionRecord)
+    assert (first.comment_id, first.text_sha256, first.text, first.decision, first.surface, first.request_id) == (
+        "c1", sha256_text(HOSTILE), None, "reject", "perspective", "r-1"
+    )
+    assert first.scores == {"toxicity": 0.9, "insult": 0.25}
+    assert first.reasons == ["toxicity"]
+    assert first.model_version == "9.9.9"
+    assert (second.comment_id, second.decision) == (None, "approve")
+    assert first.created_at is not None
+
+
+def test_record_decisions_keeps_text_only_when_configured(store_app):
+    store_app.config["STORE_TEXT"] = True
+    with store_app.app_context():
+        record_decisions(["c1"], [HOSTILE], [decision()], surface="v1")
+    assert rows(store_app, DecisionRecord)[0].text == HOSTILE
+
+
+def test_do_not_store_writes_nothing_but_still_counts(store_app):
+    with store_app.test_request_context():
+        record_decisions(["c1"], [HOSTILE], [decision()], surface="coral", do_not_store=True)
+    assert rows(store_app, DecisionRecord) == []
+    metrics = store_app.test_client().get("/metrics").get_data(as_text=True)
+    assert 'moderation_decisions_total{decision="reject",surface="coral"} 1.0' in metrics
+
+
+def test_do_not_store_through_the_api_leaves_every_table_empty(store_app):
+    client = store_app.test_client()
+    response = client.post("/v1/moderate", json={"comments": [{"id": "c", "text": HOSTILE}], "do_not_store": True})
+    assert response.status_code == 200
+    with store_app.app_context():
+        session = get_session()
+        assert session.scalar(select(func.count()).select_from(DecisionRecord)) == 0
+        assert session.scalar(select(func.count()).select_from(Feedback)) == 0
+
+
+def test_record_decisions_refuses_mismatched_lists(store_app):
+    with store_app.app_context(), pytest.raises(ValueError, match="one each per comment"):
+        record_decisions(["a", "b"], ["only one"], [decision()], surface="v1")
+
+
+def test_save_feedback_returns_ids_and_keeps_fields(store_app):
+    with store_app.app_context():
+        first = save_feedback(comment_id="c1", text=None, decision="reject", labels=None, source="v1_feedback")
+        second = save_feedback(comment_id=None, text=HOSTILE, decision=None, labels={"toxicity": 1, "threat": 0.0}, source="perspective", client_token="tok")
+    assert second > first
+    a, b = rows(store_app, Feedback)
+    assert (a.comment_id, a.text, a.text_sha256, a.decision, a.labels) == ("c1", None, None, "reject", None)
+    assert (b.text, b.text_sha256, b.labels, b.source, b.client_token) == (HOSTILE, sha256_text(HOSTILE), {"toxicity": 1.0, "threat": 0.0}, "perspective", "tok")
+
+
+@pytest.mark.parametrize("extension", ["csv", "jsonl", "parquet"])
+def test_feedback_export_is_a_training_table(store_app, tmp_path, extension):
+    store_app.config["STORE_TEXT"] = True
+    with store_app.app_context():
+        record_decisions(["logged"], ["text from the log"], [decision()], surface="v1")
+        save_feedback(comment_id="c1", text=HOSTILE, decision="reject", labels={"insult": 1.0, "toxicity": 0.75}, source="v1_feedback")
+        save_feedback(comment_id="logged", text=None, decision="approve", labels=None, source="v1_feedback")
+        save_feedback(comment_id="unknown", text=None, decision=None, labels={"threat": 0.0}, source="perspective")
+        n_rows = export_feedback(get_session(), tmp_path / f"out.{extension}", chunk_rows=2)
+    assert n_rows == 3
+    path = tmp_path / f"out.{extension}"
+    if extension == "csv":
+        frame = pd.read_csv(path)
+    elif extension == "jsonl":
+        frame = pd.read_json(path, lines=True)
+    else:
+        frame = pq.read_table(path).to_pandas()
+    assert list(frame.columns) == ["text", "comment_id", "decision", "toxicity", "insult", "threat", "created_at", "source"]
+    records = frame.astype(object).where(frame.notna(), None).to_dict(orient="records")
+    assert [(r["text"], r["comment_id"], r["decision"]) for r in records] == [
+        (HOSTILE, "c1", "reject"),
+        ("text from the log", "logged", "approve"),
+        (None, "unknown", None),
+    ]
+    assert [(r["toxicity"], r["insult"], r["threat"]) for r in records] == [(0.75, 1.0, None), (None, None, None), (None, None, 0.0)]
+    assert all(str(r["created_at"]).startswith("20") for r in records)
+
+
+def test_export_of_no_feedback_writes_the_header(store_app, tmp_path):
+    with store_app.app_context():
+        assert export_feedback(get_session(), tmp_path / "out.csv") == 0
+    assert (tmp_path / "out.csv").read_text().strip() == "text,comment_id,decision,created_at,source"
+
+
+def test_urls_postgres_means_psycopg_and_passwords_stay_hidden(tmp_path):
+    assert database_url("postgresql://u:secret@h/db") == "postgresql+psycopg://u:secret@h/db"
+    assert database_url(None).startswith("sqlite:///") and database_url(None).endswith("var/moderation.db")
+    assert "secret" not in safe_url("postgresql+psycopg://u:secret@h/db")
+    make_engine(f"sqlite:///{tmp_path}/new/dir/x.db").dispose()
+    assert (tmp_path / "new" / "dir").is_dir()
+
+
+@pytest.mark.parametrize("url", ["nosuchdb://x", "not a url"])
+def test_an_unusable_url_is_a_store_error(url):
+    with pytest.raises(StoreError, match="cannot be used"):
+        make_engine(url)
+
+
+def test_an_unreachable_database_fails_start_with_a_clear_message(tiny_bundle_path):
+    url = "postgresql://nobody:secret@127.0.0.1:1/none"
+    with pytest.raises(StoreError, match=r"cannot migrate database postgresql\+psycopg://nobody:\*\*\*@127.0.0.1:1/none") as caught:
+        create_app({"MODEL": str(tiny_bundle_path), "DB_URL": url})
+    assert "secret" not in str(caught.value)
+
+
+def test_json_columns_round_trip_unicode(store_app):
+    with store_app.app_context():
+        save_feedback(comment_id="\u00e9\u00e8", text="\U0001f600 caf\u00e9", decision="review", labels={"toxicity": 0.5}, source="v1_feedback")
+    (row,) = rows(store_app, Feedback)
+    assert (row.comment_id, row.text) == ("\u00e9\u00e8", "\U0001f600 caf\u00e9")
+    assert json.dumps(row.labels) == '{"toxicity": 0.5}'
