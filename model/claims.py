@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import sentencex
 import scipy.sparse as sp
-from sklearn.base import BaseEstimator, TransformerMixin, clone
+from sklearn.base import BaseEstimator, clone
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
@@ -18,6 +18,7 @@ from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.utils.validation import check_is_fitted
 
 from model.fast import pipeline_proba
+from model.normalize import StatelessTextTransformer
 
 CHECKABLE_C = 1.0
 SUPPORTED_C = 1.0
@@ -74,7 +75,7 @@ SENTENCE_LANGUAGE = "en"
 """sentencex (Wikimedia's sentence segmenter): same splits as pysbd on our tests, about 100 times faster."""
 
 
-class ClaimFeatures(TransformerMixin, BaseEstimator):
+class ClaimFeatures(StatelessTextTransformer):
     """Stateless cue counts (numbers, sources, hedges, first person, opinion, questions) as log1p columns.
 
     Parameters
@@ -103,13 +104,6 @@ class ClaimFeatures(TransformerMixin, BaseEstimator):
     def get_feature_names_out(self, input_features=None):
         """Cue names in column order."""
         return np.array([*CUE_PATTERNS, "n_words"], dtype=object)
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.string = True
-        tags.input_tags.two_d_array = False
-        tags.requires_fit = False
-        return tags
 
 
 def cue_counts(texts: Sequence[str], names: Sequence[str]) -> np.ndarray:

@@ -179,7 +179,18 @@ def normalize_with_offsets(text: str) -> tuple[str, list[int]]:
     return stripped, offsets[lead : lead + len(stripped)]
 
 
-class TextNormalizer(TransformerMixin, BaseEstimator):
+class StatelessTextTransformer(TransformerMixin, BaseEstimator):
+    """Base of transformers that take a list of strings and learn nothing (scikit-learn tags say so)."""
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.string = True
+        tags.input_tags.two_d_array = False
+        tags.requires_fit = False
+        return tags
+
+
+class TextNormalizer(StatelessTextTransformer):
     """Stateless transformer: raw comments in, normalised comments out (see ``normalize``)."""
 
     def fit(self, X: Iterable[str], y=None):
@@ -189,10 +200,3 @@ class TextNormalizer(TransformerMixin, BaseEstimator):
     def transform(self, X: Iterable[str]) -> list[str]:
         """Normalise every text of ``X``."""
         return [normalize(text) for text in X]
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.string = True
-        tags.input_tags.two_d_array = False
-        tags.requires_fit = False
-        return tags
