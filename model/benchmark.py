@@ -167,6 +167,11 @@ def run_benchmark(
          _one_at_a_time(scorer.predict_scores, texts[:n_single])),
         ("ours_moderate_spans", "ours: moderate() with spans, one batch", n_spans,
          lambda: scorer.moderate(texts[:n_spans], with_spans=True)),
+        # What the service pays per request: one comment per call, full decision.
+        ("ours_moderate_single", "ours: moderate() without spans, one comment per call", n_single,
+         _one_at_a_time(lambda batch: scorer.moderate(batch, with_spans=False), texts[:n_single])),
+        ("ours_moderate_spans_single", "ours: moderate() with spans, one comment per call", n_single,
+         _one_at_a_time(scorer.moderate, texts[:n_single])),
     ]
     if predict_prob is not None:
         runs += [

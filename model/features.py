@@ -7,11 +7,11 @@ from collections.abc import Iterable
 import numpy as np
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
+from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.pipeline import FeatureUnion, Pipeline
-from sklearn.preprocessing import normalize as l2_normalize
 from sklearn.utils.validation import check_is_fitted
 
+from model.fast import Rows, WordGrams, char_wb_grams, l2_normalize_rows
 from model.normalize import TextNormalizer
 
 WORD_NGRAMS = (1, 2)
@@ -21,7 +21,7 @@ WORD_MAX_FEATURES = 30_000
 CHAR_MAX_FEATURES = 60_000
 WORD_TOKEN_PATTERN = r"(?u)\b\w+\b|[!?]"
 CACHE_MAX_WORDS = 200_000
-"""Words whose character n-gram rows are kept in memory; the cache is emptied when it is full."""
+"""Words whose character n-gram columns are kept in memory; the cache is emptied when it is full."""
 
 
 def word_tfidf(max_features: int = WORD_MAX_FEATURES) -> TfidfVectorizer:
@@ -70,6 +70,7 @@ class CharNgramTfidf(TransformerMixin, BaseEstimator):
             sublinear_tf=True,
             dtype=np.float32,
         )
+        self.__dict__.pop("_grams", None)  # a cache of an earlier fit's vocabulary
         vectorizer.fit(X)
         vectorizer.stop_words_ = None  # the pruned n-grams are only needed for introspection; they are big
         self.vocabulary_ = vectorizer.vocabulary_
@@ -84,70 +85,33 @@ class CharNgramTfidf(TransformerMixin, BaseEstimator):
             names[column] = gram
         return names
 
-    def _counter(self) -> CountVectorizer:
-        counter = self.__dict__.get("_counter_cache")
-        if counter is None:
-            counter = CountVectorizer(
-                analyzer="char_wb",
-                lowercase=False,
-                ngram_range=tuple(self.ngram_range),
-                vocabulary=self.vocabulary_,
-                dtype=np.float32,
-            )
-            self.__dict__["_counter_cache"] = counter
-            self.__dict__["_rows"] = {}
-        return counter
+    def _word_grams(self) -> WordGrams:
+        """The per-word n-gram cache, built on first use (it is not pickled)."""
+        grams = self.__dict__.get("_grams")
+        if grams is None:
+            check_is_fitted(self)
+            grams = WordGrams(char_wb_grams(tuple(self.ngram_range)), self.vocabulary_, CACHE_MAX_WORDS)
+            self.__dict__["_grams"] = grams
+        return grams
 
-    def _word_rows(self, words: list[str]) -> tuple[list[np.ndarray], list[np.ndarray]]:
-        """Column indices and counts of each word's n-grams, analysing only words not seen before."""
-        counter = self._counter()
-        rows: dict[str, tuple[np.ndarray, np.ndarray]] = self.__dict__["_rows"]
-        new = [w for w in words if w not in rows]
-        if new:
-            if len(rows) + len(new) > CACHE_MAX_WORDS:
-                rows.clear()
-            block = counter.transform(new).tocsr()
-            for i, word in enumerate(new):
-                start, end = block.indptr[i], block.indptr[i + 1]
-                rows[word] = (block.indices[start:end], block.data[start:end])
-        picked = [rows[w] for w in words]
-        return [p[0] for p in picked], [p[1] for p in picked]
+    def transform_rows(self, X: Iterable[str]) -> Rows:
+        """``transform`` as plain CSR arrays (see ``model.fast.Rows``), for the fast prediction path."""
+        rows = self._word_grams().count_rows([text.split() for text in X], np.float32)
+        data = rows.data
+        np.log(data, out=data)
+        data += 1.0
+        data *= self.idf_[rows.indices]
+        return l2_normalize_rows(rows)
 
     def transform(self, X: Iterable[str]) -> sp.csr_matrix:
         """Return the l2-normalised, sublinear TF-IDF matrix of ``X``."""
         check_is_fitted(self)
-        word_index: dict[str, int] = {}
-        doc_rows, doc_cols = [], []
-        n_docs = 0
-        for n_docs, text in enumerate(X, start=1):
-            for word in text.split():
-                doc_rows.append(n_docs - 1)
-                doc_cols.append(word_index.setdefault(word, len(word_index)))
-        words = list(word_index)
-        ones = np.ones(len(doc_rows), dtype=np.float32)
-        doc_words = sp.csr_matrix((ones, (doc_rows, doc_cols)), shape=(n_docs, len(words)))
-        indices, data = self._word_rows(words)
-        lengths = np.fromiter((len(i) for i in indices), dtype=np.int64, count=len(indices))
-        indptr = np.concatenate([[0], np.cumsum(lengths)])
-        word_grams = sp.csr_matrix(
-            (
-                np.concatenate(data) if data else np.zeros(0, np.float32),
-                np.concatenate(indices) if indices else np.zeros(0, np.int32),
-                indptr,
-            ),
-            shape=(len(words), len(self.vocabulary_)),
-        )
-        counts = (doc_words @ word_grams).tocsr()
-        counts.sum_duplicates()
-        np.log(counts.data, out=counts.data)
-        counts.data += 1.0
-        counts = counts @ sp.diags(self.idf_)
-        return l2_normalize(counts.astype(np.float32), copy=False)
+        return self.transform_rows(X).tocsr()
 
     def __getstate__(self):
         state = self.__dict__.copy()
-        state.pop("_counter_cache", None)
-        state.pop("_rows", None)
+        for cache in ("_grams", "_counter_cache", "_rows"):  # the last two: caches of earlier versions
+            state.pop(cache, None)
         return state
 
     def __sklearn_tags__(self):

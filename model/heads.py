@@ -13,7 +13,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
 from sklearn.utils.validation import check_is_fitted
 
-from model.fast import linear_parts, stack_linear, stacked_proba
+from model.fast import as_matrix, linear_parts, stack_linear, stacked_proba
 
 C = 1.0
 MAX_ITER = 2000
@@ -85,12 +85,14 @@ class MultiAttributeClassifier(ClassifierMixin, BaseEstimator):
     def predict_proba(self, X) -> np.ndarray:
         """Probability of each attribute, shape ``(n_samples, n_attributes)``.
 
-        Calibrated linear heads are evaluated as one sparse product (see ``model.fast``); the result
-        equals each head's own ``predict_proba``.
+        ``X`` is a matrix, ``Rows`` or a list of ``Rows`` blocks side by side (see ``model.fast``).
+        Calibrated linear heads are evaluated as one product per block; the result equals each head's
+        own ``predict_proba``.
         """
         check_is_fitted(self)
         if self.linear_ is not None:
             return stacked_proba(self.linear_, X)
+        X = as_matrix(X)
         return np.column_stack([est.predict_proba(X)[:, 1] for est in self.estimators_])
 
     def predict(self, X) -> np.ndarray:

@@ -138,15 +138,31 @@ def _sub_with_offsets(pattern: re.Pattern, repl, text: str, offsets: list[int]) 
     position = 0
     for match in pattern.finditer(text):
         start, end = match.span()
+        if callable(repl):
+            replacement = repl(match)
+        else:  # Match.expand parses its template on every call; a literal needs no parsing
+            replacement = match.expand(repl) if "\\" in repl else repl
+        if replacement == text[start:end]:
+            continue  # unchanged (a single space for a single space): its characters keep their offsets
         pieces.append(text[position:start])
         new_offsets.extend(offsets[position:start])
-        replacement = repl(match) if callable(repl) else match.expand(repl)
         new_offsets.extend(_align(text[start:end], replacement, offsets[start:end]))
         pieces.append(replacement)
         position = end
     pieces.append(text[position:])
     new_offsets.extend(offsets[position:])
     return "".join(pieces), new_offsets
+
+
+def _map_characters(text: str) -> tuple[str, list[int]]:
+    """``text.translate(_CHAR_TABLE)`` and the raw index of each of its characters."""
+    chars: list[str] = []
+    offsets: list[int] = []
+    for index, char in enumerate(text):
+        mapped = _CHAR_TABLE[ord(char)]
+        chars.append(mapped)
+        offsets.extend([index] * len(mapped))
+    return "".join(chars), offsets
 
 
 def normalize_with_offsets(text: str) -> tuple[str, list[int]]:
@@ -164,13 +180,12 @@ def normalize_with_offsets(text: str) -> tuple[str, list[int]]:
     offsets : list of int
         ``offsets[i]`` is the index in ``text`` that ``normalised[i]`` comes from.
     """
-    chars: list[str] = []
-    offsets: list[int] = []
-    for index, char in enumerate(text):
-        mapped = _CHAR_TABLE[ord(char)]
-        chars.append(mapped)
-        offsets.extend([index] * len(mapped))
-    out = "".join(chars)
+    out = text.translate(_CHAR_TABLE)
+    if text.isascii() and len(out) == len(text):
+        # An ASCII character maps to one character or none; none was dropped, so each kept its place.
+        offsets = list(range(len(text)))
+    else:
+        out, offsets = _map_characters(text)
     for pattern, repl in _STEPS:
         out, offsets = _sub_with_offsets(pattern, repl, out, offsets)
     stripped = out.lstrip()

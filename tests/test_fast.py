@@ -1,46 +1,258 @@
-"""The fast prediction path equals scikit-learn's own predict_proba."""
+"""The fast prediction path equals scikit-learn's own transform and predict_proba (to 1e-12)."""
+
+import random
 
 import numpy as np
+import pytest
+import scipy.sparse as sp
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import FeatureUnion, Pipeline
 
-from model.fast import pipeline_proba, transform
+import model.fast as fast
+from model.fast import (
+    Rows,
+    char_wb_grams,
+    hstack_rows,
+    pipeline_proba,
+    pipelines_proba,
+    rows_dot,
+    tfidf_rows,
+    tfidf_transform,
+    transform,
+)
+from model.features import CharNgramTfidf
 from tests.corpus import make_corpus
 
+TOLERANCE = 1e-12
+_PIECES = ("idiot", "f*ck", "sh!t", "@user", "http://x.com/a", "2.5 billion", "According to", "I think", "www.bbc.co.uk",
+           "Mr.", "U.S.", "e.g.", "stupiiiid", "i d i o t", "1d10t", "$hit", "...", "!!!", "?", "5%", "1999", "ΑΣ", "İstanbul")
+_ALPHABET = "abcdefghijklmnopqrstuvwxyz ABCXYZ0123456789.,!?*#@$%'\"-_\n\t€éüßа\u0300\u200b😀ﬁ     "
 
-def test_fast_hostility_scores_equal_sklearn(tiny_bundle_path):
+
+def generated_texts(n: int, seed: int = 0) -> list[str]:
+    """Comment-like noise: known tricky pieces and random characters (unicode, masks, whitespace runs)."""
+    rng = random.Random(seed)
+    out = []
+    for _ in range(n):
+        parts = [rng.choice(_PIECES) if rng.random() < 0.5 else "".join(rng.choice(_ALPHABET) for _ in range(rng.randint(1, 12)))
+                 for _ in range(rng.randint(0, 30))]
+        out.append(rng.choice([" ", "  ", ". ", "\n", "! "]).join(parts))
+    return out + ["", " ", "a", "?", "!" * 300, "word " * 200]
+
+
+def _max_difference(a, b) -> float:
+    difference = abs(sp.csr_matrix(a) - sp.csr_matrix(b))
+    return float(difference.max()) if difference.nnz else 0.0
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tiny_bundle_path):
     from model.bundle import load_bundle
 
-    model = load_bundle(tiny_bundle_path).model
-    texts = make_corpus(40, seed=11)["text"].tolist() + ["", "1d10t!!", "Ünïcödé ｔｅｘｔ"]
-    heads = model.hostility.named_steps["heads"]
-    reference = np.column_stack([est.predict_proba(model.hostility.named_steps["features"].transform(texts))[:, 1] for est in heads.estimators_])
-    assert np.allclose(model.predict_proba(texts)[:, : len(heads.attributes)], reference, atol=1e-12, rtol=0)
-    assert np.allclose(model.hostility.predict_proba(texts), reference, atol=1e-12, rtol=0)
+    return load_bundle(tiny_bundle_path).model
 
 
-def test_fast_claim_scores_equal_sklearn(tiny_bundle_path):
-    from model.bundle import load_bundle
-
-    claims = load_bundle(tiny_bundle_path).model.claims
-    texts = ["Turkey paid $2.5bn in 2015.", "I think so.", "According to Reuters, it rained."]
-    for pipeline in (claims.checkable_, claims.supported_):
-        assert np.allclose(pipeline_proba(pipeline, texts), pipeline.predict_proba(texts)[:, 1], atol=1e-12, rtol=0)
-
-
-def test_transform_walks_a_feature_union(tiny_bundle_path):
-    from model.bundle import load_bundle
-
-    features = load_bundle(tiny_bundle_path).model.hostility.named_steps["features"]
-    texts = ["you are an idiot", "the plan is late"]
-    assert abs(transform(features, texts) - features.transform(texts)).max() < 1e-12
+def _sklearn_features(features: Pipeline) -> Pipeline:
+    """The hostility features with ``CharNgramTfidf`` replaced by scikit-learn's own char_wb TF-IDF (same weights)."""
+    normalizer, union = features.named_steps["normalize"], features.named_steps["tfidf"]
+    parts = []
+    for name, part in union.transformer_list:
+        if isinstance(part, CharNgramTfidf):
+            reference = TfidfVectorizer(analyzer="char_wb", lowercase=False, ngram_range=tuple(part.ngram_range),
+                                        vocabulary=part.vocabulary_, sublinear_tf=True, dtype=np.float32).fit(["x"])
+            reference.idf_ = part.idf_
+            part = reference
+        parts.append((name, part))
+    return Pipeline([("normalize", normalizer), ("tfidf", FeatureUnion(parts))])
 
 
-def test_tfidf_transform_equals_sklearn():
-    from sklearn.feature_extraction.text import TfidfVectorizer
+@pytest.mark.parametrize("n_texts", [1, 7, fast.SMALL_BATCH_ROWS + 40])
+def test_fast_hostility_scores_equal_sklearn(tiny_model, n_texts):
+    texts = (make_corpus(40, seed=11)["text"].tolist() + generated_texts(n_texts, seed=n_texts))[-n_texts:]
+    heads = tiny_model.hostility.named_steps["heads"]
+    X = _sklearn_features(tiny_model.hostility.named_steps["features"]).transform(texts)
+    reference = np.column_stack([est.predict_proba(X)[:, 1] for est in heads.estimators_])
+    assert np.abs(tiny_model.predict_proba(texts)[:, : len(heads.attributes)] - reference).max() < TOLERANCE
+    assert np.abs(tiny_model.hostility.predict_proba(texts) - reference).max() < TOLERANCE
+    one_by_one = np.vstack([tiny_model.predict_proba([text])[:, : len(heads.attributes)] for text in texts[:20]])
+    assert np.abs(one_by_one - reference[:20]).max() < TOLERANCE
 
-    from model.fast import tfidf_transform
 
-    texts = make_corpus(80, seed=12)["text"].tolist()
-    for options in ({"ngram_range": (1, 2), "sublinear_tf": True}, {"analyzer": "char_wb", "ngram_range": (2, 4)}, {"norm": None, "use_idf": False}):
-        vectorizer = TfidfVectorizer(**options).fit(texts)
-        probe = texts[:20] + ["", "unseen words only"]
-        assert abs(tfidf_transform(vectorizer, probe) - vectorizer.transform(probe)).max() < 1e-12
+def test_transform_walks_a_feature_union(tiny_model):
+    features = tiny_model.hostility.named_steps["features"]
+    texts = generated_texts(30, seed=3)
+    assert _max_difference(transform(features, texts), _sklearn_features(features).transform(texts)) < TOLERANCE
+
+
+@pytest.mark.parametrize("n_texts", [1, 5, fast.SMALL_BATCH_ROWS + 40])
+def test_fast_claim_scores_equal_sklearn(tiny_model, n_texts):
+    claims = tiny_model.claims
+    texts = (["Turkey paid $2.5bn in 2015.", "I think so.", "According to Reuters, it rained."] + generated_texts(n_texts, seed=5))[:n_texts]
+    heads = (claims.checkable_, claims.supported_)
+    together = pipelines_proba(heads, texts)
+    for pipeline, fast_scores in zip(heads, together):
+        reference = pipeline.predict_proba(texts)[:, 1]
+        assert np.abs(fast_scores - reference).max() < TOLERANCE
+        assert np.abs(pipeline_proba(pipeline, texts) - reference).max() < TOLERANCE
+
+
+def test_claim_sentences_are_scored_once_for_scores_and_spans(tiny_model):
+    claims = tiny_model.claims
+    comments = ["Turkey paid $2.5bn in 2015. I think so! According to Reuters, it rained.", "", "Taxes rose 5% in 2019."]
+    scored = claims.scored_sentences(comments)
+    assert [[(b, e) for b, e, _ in found] for found in scored] == [
+        [(b, e) for b, e, _ in sorted(claims.explain(c))] for c in comments]
+    for comment, found in zip(comments, scored):
+        pieces = [comment[b:e] for b, e, _ in found]
+        expected = claims.checkable_.predict_proba(pieces)[:, 1] * (1 - claims.supported_.predict_proba(pieces)[:, 1]) if pieces else []
+        assert np.abs(np.array([s for _, _, s in found]) - expected).max(initial=0) < TOLERANCE
+        assert claims.explain(comment) == sorted(found, key=lambda item: -item[2])
+    assert np.array_equal(claims.predict_proba(comments), [max([0.0] + [s for _, _, s in f]) for f in scored])
+
+
+def test_predict_and_explain_equals_predict_proba_and_explain(tiny_model):
+    texts = generated_texts(12, seed=9)[:12] + ["You are a stupid clown. Turkey paid $2.5bn in 2015."]
+    probabilities, spans = tiny_model.predict_and_explain(texts)
+    assert np.array_equal(probabilities, tiny_model.predict_proba(texts))
+    assert spans == tiny_model.explain(texts)
+
+
+def test_moderate_scores_equal_predict_scores(scorer):
+    texts = generated_texts(10, seed=2) + ["You are a pathetic loser.", "", None]
+    scores = scorer.predict_scores(texts)
+    for with_spans in (True, False):
+        decisions = scorer.moderate(texts, with_spans=with_spans)
+        assert np.array_equal(np.array([list(d.scores.values()) for d in decisions]), scores)
+
+
+class _CountingCues(TransformerMixin, BaseEstimator):
+    """Stateless: text length as one column; counts its calls."""
+
+    calls = 0
+
+    def __init__(self, scale: float = 1.0):
+        self.scale = scale
+
+    def fit(self, X, y=None):
+        return self
+
+    def transform(self, X):
+        type(self).calls += 1
+        return sp.csr_matrix(np.array([[len(x) * self.scale] for x in X], dtype=np.float64))
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.requires_fit = False
+        tags.input_tags.string = True
+        tags.input_tags.two_d_array = False
+        return tags
+
+
+def test_pipelines_share_a_stateless_part_and_stay_equal_to_sklearn():
+    texts = make_corpus(60, seed=1)["text"].tolist()
+    y = np.arange(len(texts)) % 2
+    first = Pipeline([("features", FeatureUnion([("words", TfidfVectorizer()), ("cues", _CountingCues())])),
+                      ("classifier", LogisticRegression())]).fit(texts, y)
+    # The same tokens as the first pipeline's words (shared), counted against another vocabulary.
+    second = Pipeline([("features", FeatureUnion([("words", TfidfVectorizer(max_features=40, sublinear_tf=True)),
+                                                  ("chars", TfidfVectorizer(analyzer="char_wb")), ("cues", _CountingCues())],
+                                                 transformer_weights={"cues": 0.5})),
+                       ("classifier", LogisticRegression())]).fit(texts, y)
+    other = Pipeline([("features", FeatureUnion([("cues", _CountingCues(scale=2.0))])), ("classifier", LogisticRegression())]).fit(texts, y)
+    _CountingCues.calls = 0
+    scores = pipelines_proba([first, second, other], texts)
+    assert _CountingCues.calls == 2  # shared by the first two (equal parameters), not by the third
+    for pipeline, found in zip((first, second, other), scores):
+        assert np.abs(found - pipeline.predict_proba(texts)[:, 1]).max() < TOLERANCE
+
+
+@pytest.mark.parametrize("options", [
+    {"ngram_range": (1, 2), "sublinear_tf": True},
+    {"analyzer": "char_wb", "ngram_range": (2, 4), "sublinear_tf": True},
+    {"analyzer": "char_wb", "ngram_range": (1, 3), "lowercase": False, "dtype": np.float32},
+    {"analyzer": "char", "ngram_range": (2, 3)},
+    {"norm": None, "use_idf": False},
+    {"norm": "l1", "binary": True},
+])
+@pytest.mark.parametrize("n_texts", [1, 9, fast.SMALL_BATCH_ROWS + 30])
+def test_tfidf_transform_equals_sklearn(options, n_texts):
+    texts = make_corpus(80, seed=12)["text"].tolist() + generated_texts(40, seed=1)
+    vectorizer = TfidfVectorizer(**options).fit(texts)
+    probe = (generated_texts(n_texts, seed=n_texts) + ["", "unseen wordsss only"])[-n_texts:]
+    expected = vectorizer.transform(probe)
+    found = tfidf_transform(vectorizer, probe)
+    assert found.shape == expected.shape and found.dtype == expected.dtype
+    assert _max_difference(found, expected) < TOLERANCE
+    # The second call goes through the per-word cache (char_wb) and must give the same matrix.
+    assert _max_difference(tfidf_rows(vectorizer, probe).tocsr(), expected) < TOLERANCE
+
+
+def test_char_wb_grams_equal_sklearn_analyzer():
+    rng = random.Random(0)
+    for ngram_range in [(1, 1), (2, 5), (1, 3), (3, 3)]:
+        analyzer = TfidfVectorizer(analyzer="char_wb", lowercase=False, ngram_range=ngram_range).build_analyzer()
+        grams = char_wb_grams(ngram_range)
+        for _ in range(500):
+            word = "".join(rng.choice("ab€😀c") for _ in range(rng.randint(1, 9)))
+            assert sorted(grams(word)) == sorted(analyzer(word)), word
+
+
+def _random_csr(rng, n_rows, n_columns, dtype, density=0.2):
+    matrix = sp.random(n_rows, n_columns, density=density, format="csr", dtype=dtype, random_state=rng)
+    kept = (rng.random(n_rows) > 0.3).astype(dtype)  # some empty rows
+    matrix = (sp.diags(kept) @ matrix).astype(dtype).tocsr()
+    matrix.eliminate_zeros()
+    return matrix
+
+
+@pytest.mark.parametrize("n_rows", [0, 1, 6, 40])
+def test_hstack_rows_equals_scipy_hstack(n_rows):
+    rng = np.random.default_rng(n_rows)
+    blocks = [_random_csr(rng, n_rows, width, dtype) for width, dtype in ((7, np.float32), (1, np.float32), (12, np.float64))]
+    found = hstack_rows([Rows.from_sparse(b) for b in blocks])
+    expected = sp.hstack(blocks, format="csr") if n_rows else sp.csr_matrix((0, 20))
+    assert found.shape == expected.shape and found.data.dtype == expected.dtype
+    assert _max_difference(found.tocsr(), expected) == 0.0
+
+
+@pytest.mark.parametrize("n_rows", [0, 1, 5, fast.SMALL_BATCH_ROWS + 1])
+def test_rows_dot_equals_sparse_product(n_rows):
+    rng = np.random.default_rng(n_rows)
+    X = _random_csr(rng, n_rows, 30, np.float32)
+    coef = rng.normal(size=(30, 3))
+    found = rows_dot(Rows.from_sparse(X), coef)
+    assert found.shape == (n_rows, 3)
+    assert np.abs(found - X @ coef).max(initial=0) < TOLERANCE
+
+
+def test_word_cache_is_bounded_and_stays_exact(monkeypatch):
+    texts = make_corpus(80, seed=4)["text"].tolist()
+    vectorizer = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 4)).fit(texts)
+    expected = vectorizer.transform(texts)
+    tfidf_rows(vectorizer, texts[:1])
+    cache = next(cell.cell_contents for cell in fast._ANALYZERS[vectorizer][1].__closure__ if isinstance(cell.cell_contents, fast.WordGrams))
+    cache.max_words = 5
+    assert _max_difference(tfidf_transform(vectorizer, texts), expected) < TOLERANCE
+    assert len(cache.words) <= 5
+    for text in texts[:10] + [" ".join(texts[:3])]:
+        assert _max_difference(tfidf_transform(vectorizer, [text]), vectorizer.transform([text])) < TOLERANCE
+        assert len(cache.words) <= 5
+
+
+def test_a_refitted_vectorizer_is_not_served_from_the_old_cache():
+    texts = make_corpus(80, seed=4)["text"].tolist()
+    vectorizer = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 3)).fit(texts[:40])
+    tfidf_transform(vectorizer, texts)
+    vectorizer.fit(texts[40:] + ["zzz qqq"])
+    assert _max_difference(tfidf_transform(vectorizer, texts), vectorizer.transform(texts)) < TOLERANCE
+
+
+def test_a_refitted_pipeline_is_not_scored_with_its_old_coefficients():
+    texts = make_corpus(80, seed=6)["text"].tolist()
+    pipeline = Pipeline([("words", TfidfVectorizer()), ("classifier", LogisticRegression())])
+    pipeline.fit(texts, np.arange(len(texts)) % 2)
+    pipeline_proba(pipeline, texts)
+    pipeline.fit(texts, (np.arange(len(texts)) // 3) % 2)
+    assert np.abs(pipeline_proba(pipeline, texts) - pipeline.predict_proba(texts)[:, 1]).max() < TOLERANCE

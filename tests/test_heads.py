@@ -38,3 +38,21 @@ def test_heads_refuse_a_label_matrix_of_the_wrong_width():
     X, Y = _data()
     with pytest.raises(ValueError, match="one column per attribute"):
         MultiAttributeClassifier(("a",), LogisticRegression()).fit(X, Y)
+
+
+def test_heads_score_fast_rows_and_blocks_like_a_sparse_matrix():
+    import scipy.sparse as sp
+
+    from model.fast import Rows
+    from model.heads import calibrated_logistic
+
+    X, Y = _data(1)
+    X = sp.csr_matrix(np.where(np.abs(X) > 0.5, X, 0.0))
+    model = MultiAttributeClassifier(("a", "b"), calibrated_logistic()).fit(X, Y)
+    assert model.linear_ is not None
+    expected = np.column_stack([est.predict_proba(X)[:, 1] for est in model.estimators_])
+    blocks = [Rows.from_sparse(X[:, :1]), Rows.from_sparse(X[:, 1:])]
+    for found in (model.predict_proba(X), model.predict_proba(Rows.from_sparse(X)), model.predict_proba(blocks)):
+        assert np.abs(found - expected).max() < 1e-12
+    model.linear_ = None  # the general path stacks the blocks for each head's own predict_proba
+    assert np.abs(model.predict_proba(blocks) - expected).max() < 1e-12

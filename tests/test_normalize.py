@@ -56,3 +56,47 @@ def test_transformer_is_stateless_and_clonable():
     normaliser = clone(TextNormalizer())
     assert normaliser.fit_transform(["1d10t", "OK"]) == ["idiot", "ok"]
     assert normaliser.transform(["Stuuupid"]) == ["stupid"]
+
+
+def test_offsets_agree_with_normalize_on_generated_text():
+    import random
+
+    rng = random.Random(0)
+    pieces = ["f*ck", "@user", "http://x.com/a b", "1d10t", "i d i o t", "stuuuupid", "!!!!", "  \n\t ", "Ｆｕｃｋ", "\u200b", "ok"]
+    for _ in range(200):
+        raw = "".join(rng.choice(pieces) + rng.choice(["", " ", "  "]) for _ in range(rng.randint(0, 12)))
+        normalised, offsets = normalize_with_offsets(raw)
+        assert normalised == normalize(raw)
+        assert len(offsets) == len(normalised)
+        assert all(raw[o] == c for o, c in zip(offsets, normalised) if c == " " and raw[o].isspace())
+
+
+def test_offsets_fast_paths_equal_the_character_by_character_mapping():
+    import random
+
+    from model import normalize as module
+
+    def reference(raw):
+        out, offsets = module._map_characters(raw)
+        for pattern, repl in module._STEPS:
+            pieces, new_offsets, position = [], [], 0
+            for match in pattern.finditer(out):
+                start, end = match.span()
+                replacement = repl(match) if callable(repl) else match.expand(repl)
+                pieces.append(out[position:start])
+                new_offsets.extend(offsets[position:start])
+                new_offsets.extend(module._align(out[start:end], replacement, offsets[start:end]))
+                pieces.append(replacement)
+                position = end
+            pieces.append(out[position:])
+            new_offsets.extend(offsets[position:])
+            out, offsets = "".join(pieces), new_offsets
+        stripped = out.strip()
+        lead = len(out) - len(out.lstrip())
+        return stripped, offsets[lead : lead + len(stripped)]
+
+    rng = random.Random(1)
+    alphabet = "abcXYZ 019!?.*@$ \t\n\x00\x07" + "éＦ\u200b"
+    for _ in range(300):
+        raw = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 40)))
+        assert normalize_with_offsets(raw) == reference(raw), repr(raw)
