@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from model.data import DATA_DIR_ENV, DataError, DatasetInfo, overlap_key, resolve_data_dir
+from model.data import DATA_DIR_ENV, DataError, DatasetInfo, evaluation_frame, overlap_key, resolve_data_dir
 
 logger = logging.getLogger(__name__)
 
@@ -71,6 +71,11 @@ SOURCE_WEIGHTS: dict[str, float] = {
     "liar": 1.0,
 }
 """Per-row sample weight of each training source (chosen on the validation sets only)."""
+
+NO_WEAK_SUPPORT_SOURCES: tuple[str, ...] = ("checkthat2020", "checkthat2022", "lesa")
+"""Tweet sets: nearly every tweet carries a t.co link (media, quoted tweets), so a link there marks the platform,
+not a cited source; weak support labels from them taught the support head tweet vocabulary (validation:
+CheckThat 2022 dev and CMV fell). Their rows train the checkable head only."""
 
 UNIMPORTANT_FACT_CHECKABLE = 0.0
 """Checkable label of ClaimBuster's UFS (factual but not check-worthy) sentences; NaN leaves them out."""
@@ -288,8 +293,9 @@ def load_claim_training_data(data_dir: str | Path | None = None,
     Returns
     -------
     pandas.DataFrame
-        One row per sentence or unit: ``text``, ``source``, ``weight``, ``checkable`` and ``supported``
-        (1.0, 0.0 or NaN where the source does not label it). ``attrs``: ``rows_by_source``,
+        One row per sentence or unit: ``text``, ``source``, ``weight``, ``weak_support`` (false for
+        ``NO_WEAK_SUPPORT_SOURCES``), ``checkable`` and ``supported`` (1.0, 0.0 or NaN where the source does
+        not label it). ``attrs``: ``rows_by_source``,
         ``removed_overlap`` (rows whose text is in a claims test split) and ``removed_validation_overlap``.
     """
     root = _claims_dir(data_dir)
@@ -308,7 +314,8 @@ def load_claim_training_data(data_dir: str | Path | None = None,
     in_validation = keys.isin(_keys(load_claim_validation_sets(data_dir).values())) & ~in_test
     train = train[~in_test & ~in_validation].reset_index(drop=True)
     train["weight"] = train["source"].map(SOURCE_WEIGHTS).fillna(1.0).to_numpy(float)
-    train = train[["text", "source", "weight", *CLAIM_LABELS]]
+    train["weak_support"] = ~train["source"].isin(NO_WEAK_SUPPORT_SOURCES).to_numpy()
+    train = train[["text", "source", "weight", "weak_support", *CLAIM_LABELS]]
     train.attrs["removed_overlap"] = int(in_test.sum())
     train.attrs["removed_validation_overlap"] = int(in_validation.sum())
     train.attrs["rows_by_source"] = {name: int(n) for name, n in train["source"].value_counts().items()}
@@ -317,19 +324,14 @@ def load_claim_training_data(data_dir: str | Path | None = None,
     return train
 
 
-def _evaluation_frame(texts, labels, description: str, dataset: str, **extra) -> pd.DataFrame:
-    frame = pd.DataFrame({"text": pd.Series(list(texts), dtype=str),
-                          "label": np.asarray(labels, dtype=int),
-                          **{name: np.asarray(values) for name, values in extra.items()}})
-    frame = frame[frame["text"].str.strip() != ""].reset_index(drop=True)
-    frame.attrs["description"] = description
-    frame.attrs["license"] = CLAIM_DATASETS[dataset].license
-    return frame
+def _claim_frame(texts, labels, description: str, dataset: str, **extra) -> pd.DataFrame:
+    """``evaluation_frame`` with the licence of the claims dataset ``dataset``."""
+    return evaluation_frame(texts, labels, description, CLAIM_DATASETS[dataset].license, **extra)
 
 
 def _cdcp_frame(raw: pd.DataFrame, description: str, comments: dict[int, str]) -> pd.DataFrame:
     label = (raw["type"] == "fact") & ~raw["has_support"]
-    frame = _evaluation_frame(raw["text"], label, description, "cdcp",
+    frame = _claim_frame(raw["text"], label, description, "cdcp",
                               kind=raw["type"].to_numpy(), comment_id=raw["doc_id"].to_numpy())
     # Comment-level variant: a comment is positive when it holds at least one unsupported fact.
     frame.attrs["comments"] = {int(doc): comments[int(doc)] for doc in frame["comment_id"].unique()}
@@ -337,12 +339,12 @@ def _cdcp_frame(raw: pd.DataFrame, description: str, comments: dict[int, str]) -
 
 
 def _regulation_room_frame(raw: pd.DataFrame, description: str) -> pd.DataFrame:
-    return _evaluation_frame(raw["text"], raw["label"] == "n", description, "regulation_room",
+    return _claim_frame(raw["text"], raw["label"] == "n", description, "regulation_room",
                              kind=raw["label_name"].to_numpy(), comment_id=raw["comment_id"].to_numpy())
 
 
 def _cmv_frame(raw: pd.DataFrame, description: str) -> pd.DataFrame:
-    return _evaluation_frame(raw["text"], raw["verifiability"] == "verifiable", description, "cmv_verifiability",
+    return _claim_frame(raw["text"], raw["verifiability"] == "verifiable", description, "cmv_verifiability",
                              kind=raw["kind"].to_numpy(), comment_id=raw["comment_id"].to_numpy())
 
 
@@ -374,14 +376,14 @@ def load_claim_validation_sets(data_dir: str | Path | None = None) -> dict[str, 
     cmv = _cmv(root)
     cmv = cmv[(cmv["split"] == "train") & _held_out_mask(cmv["comment_id"], "cmv_verifiability")]
     sets = {
-        "claimbuster_heldout": _evaluation_frame(
+        "claimbuster_heldout": _claim_frame(
             crowd["text"], crowd["Verdict"] == 1, "ClaimBuster crowdsourced, fixed held-out slice: CFS vs rest",
             "claimbuster", kind=crowd["Verdict"].map(CLAIMBUSTER_VERDICTS).to_numpy()),
-        "claimbuster_groundtruth": _evaluation_frame(
+        "claimbuster_groundtruth": _claim_frame(
             truth["Text"], truth["Verdict"] == 1, "ClaimBuster expert groundtruth: CFS vs rest", "claimbuster",
             kind=truth["Verdict"].map(CLAIMBUSTER_VERDICTS).to_numpy()),
         # dev only: dev_test is covid19_disinfo_en's test split.
-        "checkthat2022_dev": _evaluation_frame(ct22["tweet_text"], ct22["class_label"],
+        "checkthat2022_dev": _claim_frame(ct22["tweet_text"], ct22["class_label"],
                                                "CheckThat 2022 1B dev: verifiable factual claim", "checkthat2022"),
         "cdcp_heldout": _cdcp_frame(cdcp, "CDCP train, held-out comments: fact without incoming support",
                                     _cdcp_comments(root)),
@@ -427,10 +429,10 @@ def load_claim_test_sets(data_dir: str | Path | None = None) -> dict[str, pd.Dat
     regulation = _regulation_room(root)
     cmv = _cmv(root)
     return {
-        "claimbuster_test": _evaluation_frame(
+        "claimbuster_test": _claim_frame(
             two["text"], two["label"], "ClaimBuster spotter test (702, balanced): CFS vs NFS/UFS", "claimbuster",
             kind=two["sentence_id"].map(verdict_by_id).map(CLAIMBUSTER_VERDICTS).fillna("").to_numpy()),
-        "checkthat2022_test": _evaluation_frame(ct22["tweet_text"], ct22["class_label"],
+        "checkthat2022_test": _claim_frame(ct22["tweet_text"], ct22["class_label"],
                                                 "CheckThat 2022 1B test: verifiable factual claim", "checkthat2022"),
         "cdcp_test": _cdcp_frame(cdcp[cdcp["split"] == "test"],
                                  "CDCP test propositions: fact without incoming reason/evidence",

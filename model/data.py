@@ -358,9 +358,26 @@ def load_training_data(data_dir: str | Path | None = None) -> pd.DataFrame:
     return train
 
 
-def _evaluation_frame(texts, labels, description: str, license: str, **extra) -> pd.DataFrame:
+def evaluation_frame(texts, labels, description: str, license: str, **extra) -> pd.DataFrame:
+    """A validation or test frame: ``text``, integer ``label`` and ``extra`` columns, blank texts dropped.
+
+    Parameters
+    ----------
+    texts, labels : array-like
+        Texts and their binary labels (booleans are stored as 0/1), row by row.
+    description, license : str
+        Stored in ``attrs`` for reports.
+    **extra : array-like
+        Further columns, row by row (taken by position, never aligned on an index).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Rows with non-blank text, index reset; ``attrs`` ``description`` and ``license``.
+    """
     frame = pd.DataFrame({"text": pd.Series(list(texts), dtype=str),
-                          "label": np.asarray(labels, dtype=int), **extra})
+                          "label": np.asarray(labels, dtype=int),
+                          **{name: np.asarray(values) for name, values in extra.items()}})
     frame = frame[frame["text"].str.strip() != ""].reset_index(drop=True)
     frame.attrs["description"] = description
     frame.attrs["license"] = license
@@ -393,21 +410,21 @@ def load_validation_sets(data_dir: str | Path | None = None) -> dict[str, pd.Dat
     cat_small = _read(root, "cat_in_context", "cat_small.csv.gz", ("text", "label_oc"))
     toxicity = sfu["is_toxic_popular_answer_1"]
     sets = {
-        "ucc_val": _evaluation_frame(ucc["comment"], ucc["hostile"], "UCC val: hostile", DATASETS["ucc"].license,
+        "ucc_val": evaluation_frame(ucc["comment"], ucc["hostile"], "UCC val: hostile", DATASETS["ucc"].license,
                                      antagonize=ucc["antagonize"].to_numpy(), unhealthy=1 - ucc["healthy"].to_numpy()),
-        "sfu_ctc": _evaluation_frame(sfu["comment"], toxicity >= 3, "SFU CTC: toxic or very toxic (>= 3 of 4)",
+        "sfu_ctc": evaluation_frame(sfu["comment"], toxicity >= 3, "SFU CTC: toxic or very toxic (>= 3 of 4)",
                                      DATASETS["sfu_ctc"].license, mild=(toxicity >= 2).to_numpy(int)),
-        "ethos": _evaluation_frame(ethos["comment"], ethos["isHate"] >= 0.5, "ETHOS binary: hate (>= half of raters)",
+        "ethos": evaluation_frame(ethos["comment"], ethos["isHate"] >= 0.5, "ETHOS binary: hate (>= half of raters)",
                                    DATASETS["ethos"].license),
-        "stormfront_sampled_test": _evaluation_frame(stormfront["text"], stormfront["label"] == "hate",
+        "stormfront_sampled_test": evaluation_frame(stormfront["text"], stormfront["label"] == "hate",
                                                      "Stormfront sampled_test: hate vs noHate (balanced)",
                                                      DATASETS["stormfront"].license),
-        "kaggle_train_heldout": _evaluation_frame(kaggle["text"], kaggle["label"],
+        "kaggle_train_heldout": evaluation_frame(kaggle["text"], kaggle["label"],
                                                   "Kaggle insults train, fixed held-out slice: insult",
                                                   DATASETS["kaggle_insults"].license),
-        "olid_train_heldout": _evaluation_frame(olid["text"], olid["label"], "OLID train, fixed held-out slice: OFF",
+        "olid_train_heldout": evaluation_frame(olid["text"], olid["label"], "OLID train, fixed held-out slice: OFF",
                                                 DATASETS["olid"].license),
-        "cat_small_out_of_context": _evaluation_frame(cat_small["text"], cat_small["label_oc"],
+        "cat_small_out_of_context": evaluation_frame(cat_small["text"], cat_small["label_oc"],
                                                       "CAT-SMALL: toxic without context (majority)",
                                                       DATASETS["cat_in_context"].license),
     }
@@ -440,15 +457,15 @@ def load_test_sets(data_dir: str | Path | None = None) -> dict[str, pd.DataFrame
     verification = _kaggle(root, "impermium_verification_labels.csv.gz")
     cat = _read(root, "cat_in_context", "cat_large_gn_out_of_context.csv.gz", ("text", "label", "api"))
     return {
-        "ucc_test": _evaluation_frame(ucc["comment"], ucc["hostile"], "UCC test: hostile", DATASETS["ucc"].license),
-        "olid_test": _evaluation_frame(olid["text"], olid["label"], "OLID test: subtask_a == OFF",
+        "ucc_test": evaluation_frame(ucc["comment"], ucc["hostile"], "UCC test: hostile", DATASETS["ucc"].license),
+        "olid_test": evaluation_frame(olid["text"], olid["label"], "OLID test: subtask_a == OFF",
                                        DATASETS["olid"].license),
-        "kaggle_test": _evaluation_frame(kaggle_test["text"], kaggle_test["label"],
+        "kaggle_test": evaluation_frame(kaggle_test["text"], kaggle_test["label"],
                                          "Kaggle insults test_with_solutions: Insult", DATASETS["kaggle_insults"].license),
-        "kaggle_verification": _evaluation_frame(verification["text"], verification["label"],
+        "kaggle_verification": evaluation_frame(verification["text"], verification["label"],
                                                  "Kaggle insults impermium verification: Insult",
                                                  DATASETS["kaggle_insults"].license),
-        "cat_out_of_context": _evaluation_frame(cat["text"], cat["label"], "CAT-LARGE gn: toxic without context",
+        "cat_out_of_context": evaluation_frame(cat["text"], cat["label"], "CAT-LARGE gn: toxic without context",
                                                 DATASETS["cat_in_context"].license,
                                                 perspective=cat["api"].to_numpy(float)),
     }

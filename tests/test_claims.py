@@ -8,7 +8,10 @@ import pytest
 from sklearn.base import clone
 
 from tests.corpus import make_claim_sentences
-from model.claims import ClaimFeatures, ClaimScorer, build_claim_pipeline, split_sentences, weak_support_labels
+from sklearn.linear_model import LogisticRegression
+
+from model.claims import (ClaimFeatures, ClaimScorer, SourceOffsetLogisticRegression, build_claim_pipeline,
+                          split_sentences, weak_support_labels)
 
 @pytest.fixture(scope="module")
 def claim_scorer():
@@ -103,3 +106,61 @@ def test_scorer_follows_estimator_conventions():
     scorer = ClaimScorer(random_state=3, checkable_C=2.0)
     assert clone(scorer).get_params() == scorer.get_params()
     assert not hasattr(scorer, "checkable_")
+
+
+def _source_marked_rows(seed: int = 0, n: int = 600):
+    """Column 0 mostly marks source "b" (80% positive vs 20% for "a"); column 1 carries the label within each."""
+    rng = np.random.default_rng(seed)
+    sources = np.repeat(["a", "b"], n // 2)
+    y = (rng.random(n) < np.where(sources == "b", 0.8, 0.2)).astype(int)
+    marker = np.where(rng.random(n) < 0.9, sources == "b", sources != "b").astype(float)
+    signal = y + rng.normal(0.0, 0.8, n)
+    return np.column_stack([marker, signal]), y, sources
+
+
+def test_source_offsets_absorb_a_source_base_rate():
+    X, y, sources = _source_marked_rows()
+    plain = SourceOffsetLogisticRegression(random_state=0).fit(X, y)
+    offset = SourceOffsetLogisticRegression(random_state=0).fit(X, y, sources=sources)
+    assert offset.coef_.shape == plain.coef_.shape == (1, 2)
+    assert plain.coef_[0, 0] > 1.0
+    assert abs(offset.coef_[0, 0]) < 0.3 * plain.coef_[0, 0]
+    assert offset.coef_[0, 1] > 1.0
+    proba = offset.predict_proba(X)
+    assert np.allclose(proba.sum(axis=1), 1.0) and np.all((proba >= 0) & (proba <= 1))
+    assert np.array_equal(offset.predict(X), (proba[:, 1] > 0.5).astype(int))
+
+
+def test_source_offsets_without_sources_is_plain_liblinear():
+    X, y, _ = _source_marked_rows()
+    weights = np.linspace(0.5, 2.0, len(y))
+    ours = SourceOffsetLogisticRegression(C=0.5, random_state=0).fit(X, y, sample_weight=weights)
+    reference = LogisticRegression(C=0.5, solver="liblinear", random_state=0).fit(X, y, sample_weight=weights)
+    assert np.allclose(ours.coef_, reference.coef_) and np.allclose(ours.intercept_, reference.intercept_)
+    assert np.allclose(ours.predict_proba(X), reference.predict_proba(X))
+
+
+@pytest.fixture(scope="module")
+def sourced_claim_scorer():
+    """A ClaimScorer fitted with a ``source`` column (two made-up sources), fixed seed."""
+    frame = make_claim_sentences(n=60)
+    return ClaimScorer(random_state=0).fit(frame.assign(source=np.where(frame.index % 16 < 8, "debates", "forum")))
+
+
+def test_fit_with_sources_keeps_the_fast_path_and_the_sourcing_rule(sourced_claim_scorer):
+    sentences = ["According to Reuters, Turkey paid $2.5bn for the S-400.", "Turkey paid $2.5bn for the S-400.",
+                 "I think the new airport is a mistake."]
+    checkable, supported = sourced_claim_scorer.head_scores(sentences)
+    assert np.allclose(checkable, sourced_claim_scorer.checkable_.predict_proba(sentences)[:, 1])
+    assert np.allclose(supported, sourced_claim_scorer.supported_.predict_proba(sentences)[:, 1])
+    sourced, unsourced, opinion = sourced_claim_scorer.predict_proba(sentences)
+    assert sourced < unsourced and opinion < 0.5 < unsourced
+
+
+def test_rows_without_weak_support_get_no_weak_support_label():
+    frame = make_claim_sentences(n=20)
+    # The only supported rows are cited ones without a label: they come from weak labels alone.
+    frame["supported"] = np.where(frame["supported"] == 0.0, 0.0, np.nan)
+    ClaimScorer(random_state=0).fit(frame.assign(weak_support=True))
+    with pytest.raises(ValueError, match="supported head"):
+        ClaimScorer(random_state=0).fit(frame.assign(weak_support=False))

@@ -87,7 +87,9 @@ def test_registry_keeps_share_alike_and_gpl_out_of_training():
 
 def test_training_frame_shape_and_labels(data_dir):
     train = load_claim_training_data(data_dir)
-    assert list(train.columns) == ["text", "source", "weight", "checkable", "supported"]
+    assert list(train.columns) == ["text", "source", "weight", "weak_support", "checkable", "supported"]
+    tweets = train["source"].isin(claims_data.NO_WEAK_SUPPORT_SOURCES)
+    assert tweets.any() and not train.loc[tweets, "weak_support"].any() and train.loc[~tweets, "weak_support"].all()
     assert set(train["checkable"].dropna().unique()) <= {0.0, 1.0}
     assert train["supported"].notna().sum() > 0
     assert train.loc[train["source"] != "cdcp", "supported"].isna().all()
@@ -189,3 +191,13 @@ def test_real_data_counts_match_the_source_notes():
     keys = claims_data.claim_test_keys()
     assert not train["text"].map(overlap_key).isin(keys).any()
     assert np.isin(train["source"].unique(), [n for n, i in CLAIM_DATASETS.items() if i.trainable]).all()
+
+
+def test_claim_frames_use_the_shared_evaluation_frame(data_dir):
+    sets = load_claim_validation_sets(data_dir)
+    frame = claims_data._claim_frame(["Fact 1.", "   ", "Fact 2."], [True, False, False], "made up", "cdcp",
+                                     kind=np.array(["fact", "value", "fact"]))
+    assert frame["text"].tolist() == ["Fact 1.", "Fact 2."] and frame["label"].tolist() == [1, 0]
+    assert frame["kind"].tolist() == ["fact", "fact"]
+    assert frame.attrs == {"description": "made up", "license": CLAIM_DATASETS["cdcp"].license}
+    assert sets["cdcp_heldout"].attrs["license"] == CLAIM_DATASETS["cdcp"].license
