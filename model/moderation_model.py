@@ -7,7 +7,8 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from model.attributes import CLAIM_ATTRIBUTE
-from model.fast import transform
+from model.fast import feature_blocks
+from model.prior import blend
 from model.results import Span
 from model.spans import SPAN_PROBABILITY, explain_words, word_scores
 
@@ -28,13 +29,20 @@ class ModerationModel:
         Adds the ``unsupported_claim`` attribute and its sentence spans.
     span_thresholds : mapping, optional
         Minimum word score for a span, by attribute, with a ``default``.
+    prior : PretrainedProfanityScore, optional
+        A second model's P(offensive), blended into the attributes of ``prior_weights``.
+    prior_weights : mapping, optional
+        Attribute -> weight of the prior in the logit-space blend (see ``model.prior.blend``).
     """
 
-    def __init__(self, hostility, span_tagger=None, claims=None, span_thresholds: Mapping[str, float] | None = None):
+    def __init__(self, hostility, span_tagger=None, claims=None, span_thresholds: Mapping[str, float] | None = None,
+                 prior=None, prior_weights: Mapping[str, float] | None = None):
         self.hostility = hostility
         self.span_tagger = span_tagger
         self.claims = claims
         self.span_thresholds = dict(span_thresholds or {"default": SPAN_PROBABILITY})
+        self.prior = prior
+        self.prior_weights = dict(prior_weights or {})
 
     @property
     def hostility_attributes(self) -> tuple[str, ...]:
@@ -48,22 +56,58 @@ class ModerationModel:
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         """Calibrated probabilities, ``(n_texts, n_attributes)``."""
-        texts = list(texts)
+        return self._predict(list(texts))[0]
+
+    def _predict(self, texts: list[str]) -> tuple[np.ndarray, list | None]:
+        """``predict_proba(texts)`` and each text's scored claim sentences (``ClaimScorer.scored_sentences``)."""
         heads = self.hostility.named_steps["heads"]
-        scores = heads.predict_proba(transform(self.hostility.named_steps["features"], texts))
+        scores = heads.predict_proba(feature_blocks(self.hostility.named_steps["features"], texts))
+        scores = self.blend_prior(texts, scores)
+        sentences = None
         if self.claims is not None:
-            scores = np.column_stack([scores, self.claims.predict_proba(texts)])
+            sentences = self.claims.scored_sentences(texts)
+            scores = np.column_stack([scores, self.claims.pool(sentences)])
+        return scores, sentences
+
+    def predict_and_explain(self, texts: Sequence[str]) -> tuple[np.ndarray, list[dict[str, list[Span]]]]:
+        """``predict_proba(texts)`` and ``explain(texts)`` together, each claim sentence scored once."""
+        texts = list(texts)
+        probabilities, sentences = self._predict(texts)
+        return probabilities, self.explain(texts, probabilities, claim_sentences=sentences)
+
+    def blend_prior(self, texts: Sequence[str], scores: np.ndarray) -> np.ndarray:
+        """Hostility scores ``(n_texts, n_hostility_attributes)`` with the prior blended in where weighted."""
+        # Bundles written before the prior existed unpickle without these attributes.
+        prior, weights = getattr(self, "prior", None), getattr(self, "prior_weights", {})
+        if prior is None or not weights or not len(texts):
+            return scores
+        prior_scores = prior.predict_proba(texts)
+        scores = scores.copy()
+        for j, attribute in enumerate(self.hostility_attributes):
+            if weights.get(attribute):
+                scores[:, j] = blend(scores[:, j], prior_scores, weights[attribute])
         return scores
 
-    def explain(self, texts: Sequence[str]) -> list[dict[str, list[Span]]]:
-        """Spans behind each attribute's score for each text (word spans; sentence spans for claims)."""
+    def explain(self, texts: Sequence[str], probabilities: np.ndarray | None = None,
+                claim_sentences: list | None = None) -> list[dict[str, list[Span]]]:
+        """Spans behind each attribute's score for each text (word spans; sentence spans for claims).
+
+        ``probabilities`` is ``predict_proba(texts)`` when the caller has it already: the toxicity word
+        tagger reads each comment's own hostility probabilities, computed here when not given.
+        ``claim_sentences``, likewise, is ``claims.scored_sentences(texts)`` (see ``predict_and_explain``).
+        """
         texts = list(texts)
-        scored = word_scores(self.hostility, self.span_tagger, texts)
+        if probabilities is None and self.span_tagger is not None and texts:
+            probabilities, claim_sentences = self._predict(texts)
+        hostility = None if probabilities is None else np.asarray(probabilities)[:, : len(self.hostility_attributes)]
+        scored = word_scores(self.hostility, self.span_tagger, texts, hostility)
         spans = explain_words(texts, scored, self.hostility_attributes, self.span_thresholds)
         if self.claims is not None:
             threshold = self.span_thresholds.get(CLAIM_ATTRIBUTE, CLAIM_SPAN_PROBABILITY)
-            for text, found in zip(texts, spans):
-                sentences = [Span(b, e, s) for b, e, s in self.claims.explain(text) if s >= threshold]
+            if claim_sentences is None:
+                claim_sentences = self.claims.scored_sentences(texts)
+            for scored_sentences, found in zip(claim_sentences, spans):
+                sentences = [Span(b, e, s) for b, e, s in self.claims.rank(scored_sentences) if s >= threshold]
                 if sentences:
                     found[CLAIM_ATTRIBUTE] = sentences
         return spans

@@ -18,6 +18,7 @@ from model.benchmark import load_profanity_check
 from model.claims_data import load_claim_test_sets
 from model.claims_report import CLAIM_AUC_TARGETS, claim_target_values, claims_markdown, evaluate_claims
 from model.data import DataError, load_test_sets, load_toxic_spans, load_validation_sets, resolve_data_dir
+from model.moderation_model import ModerationModel
 from model.evaluate import mean_span_f1, score_metrics, spans_to_offsets
 from model.plots import plot_curves
 from model.policy_report import evaluate_policy, policy_markdown
@@ -43,7 +44,8 @@ SCORE_BATCH_ROWS = 1000
 """Texts per ``predict_scores`` call: bounds memory and moves the progress bar."""
 SPAN_BATCH_ROWS = 50
 """Texts per ``moderate`` call in the toxic-spans run (spans cost far more per text than scores)."""
-BASELINE_LABELS = {"alt_profanity_check": "alt-profanity-check", "perspective": "Perspective API (shipped)"}
+BASELINE_LABELS = {"alt_profanity_check": "alt-profanity-check", "perspective": "Perspective API (shipped)",
+                   "ours_without_prior": "ours without the alt-profanity-check prior (ablation)"}
 SET_NOTES: dict[str, str] = {
     "ucc_test": "Unhealthy Comments Corpus, official test split: Globe and Mail reader comments; "
     "label 1 = crowd-rated *hostile*. Positives are rare (about 2%) and often subtle.",
@@ -116,6 +118,16 @@ def _score_table(result: dict) -> list[str]:
     return lines
 
 
+def _without_prior(scorer: Scorer) -> Callable | None:
+    """Our toxicity without the blended prior (what the prior adds), or ``None`` when the bundle has none."""
+    model = getattr(getattr(scorer, "bundle", None), "model", None)
+    if model is None or not getattr(model, "prior_weights", None) or PRIMARY_ATTRIBUTE not in model.hostility_attributes:
+        return None
+    alone = ModerationModel(model.hostility)
+    column = alone.hostility_attributes.index(PRIMARY_ATTRIBUTE)
+    return lambda texts: alone.predict_proba(texts)[:, column]
+
+
 def _evaluate_sets(scorer: Scorer, sets: dict[str, pd.DataFrame], profanity_check, plot_dir: Path) -> dict:
     """Score every set with ours and the baselines, compute the metrics and draw each set's two figures."""
     results = {}
@@ -134,6 +146,9 @@ def _evaluate_sets(scorer: Scorer, sets: dict[str, pd.DataFrame], profanity_chec
                 profanity_check, texts, f"{name}: alt-profanity-check")
         if "perspective" in frame:
             baseline_scores["perspective"] = frame["perspective"].to_numpy(float)
+        without_prior = _without_prior(scorer)
+        if without_prior is not None:
+            baseline_scores["ours_without_prior"] = _predict_in_batches(without_prior, texts, f"{name}: ours without the prior")
         result["baselines"] = {key: score_metrics(labels, values) for key, values in baseline_scores.items()}
         ours = {attribute: scores[:, j] for j, attribute in enumerate(scorer.attributes)}
         curves = {f"ours: {PRIMARY_ATTRIBUTE}": ours[PRIMARY_ATTRIBUTE]} if PRIMARY_ATTRIBUTE in ours else {}

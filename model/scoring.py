@@ -88,12 +88,17 @@ class Scorer:
             One decision per input text, in the input's order.
         """
         cleaned = [_as_text(t) for t in texts]
-        probabilities = self.predict_scores(cleaned)
         present = [i for i, text in enumerate(cleaned) if text.strip()]
         spans: list[dict] = [{} for _ in cleaned]
         if with_spans and present:
-            for i, found in zip(present, self.bundle.model.explain([cleaned[i] for i in present])):
-                spans[i] = found
+            # Spans reuse the comment probabilities and the scored claim sentences: nothing is scored twice.
+            probabilities = np.zeros((len(cleaned), len(self.attributes)))
+            found, explained = self.bundle.model.predict_and_explain([cleaned[i] for i in present])
+            probabilities[present] = found
+            for i, found_spans in zip(present, explained):
+                spans[i] = found_spans
+        else:
+            probabilities = self.predict_scores(cleaned)
         decisions = []
         for text, row, found in zip(cleaned, probabilities, spans):
             scores = dict(zip(self.attributes, (float(p) for p in row)))

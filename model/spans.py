@@ -2,18 +2,22 @@
 
 Every word of a comment is scored on its own by the hostility model (its TF-IDF row through each
 attribute's head). For ``toxicity`` a small word tagger, trained on the SemEval-2021 toxic-spans train
-split, reads those same per-word features and says whether the word is part of a toxic span; the other
-attributes use their own head's probability for the word. Words above the threshold are merged with
-their neighbours into spans and mapped back to raw offsets through the normaliser.
+split, says whether the word is part of a toxic span. It reads the word's TF-IDF row and its attribute
+probabilities alone, and the word's context: the comment's own probabilities, how the word compares with
+the comment's highest-scoring word, its neighbours' scores and how it is written (capitals, masking
+symbols, normaliser rewrites). The other attributes use their own head's probability for the word.
+Words above the threshold (for toxicity: also above a share of the comment's best word score) are
+merged with their neighbours into spans and mapped back to raw offsets through the normaliser.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import scipy.sparse as sp
+from scipy.special import expit
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.linear_model import LogisticRegression
 from sklearn.utils.validation import check_is_fitted
@@ -24,11 +28,18 @@ from model.results import Span
 
 SPAN_PROBABILITY = 0.5
 """Default minimum word probability; training replaces it with values chosen on toxic-spans trial data."""
-TAGGER_C = 0.5
+RELATIVE_SUFFIX = ".relative"
+"""``span_thresholds["toxicity.relative"] = r``: a toxicity word must also score ``r`` x the comment's best word."""
+TAGGER_C = 0.25
 TAGGER_MAX_ITER = 2000
+N_SURFACE = 5
+"""How a word is written: all caps, capitalised, masked with symbols, rewritten by the normaliser, length.
+(Its position in the comment did not help on toxic-spans trial data, and on small data it is learned as
+"toxic words come first".)"""
 
 _WORD = re.compile(r"\S+")
 _EDGE_PUNCTUATION = ".,;:!?\"'()[]{}"
+_MASK = re.compile(r"[*@#$%&]")
 
 
 def _words(normalised: str) -> list[tuple[int, int]]:
@@ -61,13 +72,62 @@ def word_features(hostility, words: Sequence[str]) -> tuple[sp.csr_matrix, np.nd
     return X, hostility.named_steps["heads"].predict_proba(X)
 
 
-def tagger_input(X: sp.csr_matrix, probabilities: np.ndarray) -> sp.csr_matrix:
-    """What the word tagger reads: the word's TF-IDF row next to its attribute probabilities."""
-    return sp.hstack([X, sp.csr_matrix(probabilities)], format="csr")
+def hostility_probabilities(hostility, texts: Sequence[str]) -> np.ndarray:
+    """The hostility heads' probabilities for whole comments, ``(n_texts, n_attributes)``."""
+    texts = list(texts)
+    if not texts:
+        return np.zeros((0, len(hostility.named_steps["heads"].attributes)))
+    return hostility.named_steps["heads"].predict_proba(transform(hostility.named_steps["features"], texts))
+
+
+def surface_features(text: str, words: Sequence[str], raw: Sequence[tuple[int, int]]) -> np.ndarray:
+    """``(n_words, N_SURFACE)``: how each word is written in ``text``."""
+    rows = [
+        (len(written) > 1 and written.isupper(), written[:1].isupper(), _MASK.search(written) is not None,
+         word != written.lower(), min(len(written), 20) / 10)
+        for word, written in zip(words, (text[begin:end] for begin, end in raw))
+    ]
+    return np.array(rows, dtype=float).reshape(len(rows), N_SURFACE)
+
+
+def context_features(alone: np.ndarray, comment: np.ndarray, surface: np.ndarray, column: int) -> np.ndarray:
+    """The dense part of the tagger's input for one comment's words, ``(n_words, 6 n_attributes + 1 + N_SURFACE)``.
+
+    Parameters
+    ----------
+    alone : array ``(n_words, n_attributes)``
+        Each word's attribute probabilities scored alone.
+    comment : array ``(n_attributes,)``
+        The whole comment's probabilities.
+    surface : array ``(n_words, N_SURFACE)``
+        See ``surface_features``.
+    column : int
+        The toxicity column, by which words are ranked (0 = the comment's highest-scoring word, 1 = its lowest).
+    """
+    n, k = alone.shape
+    best = alone.max(axis=0) if n else np.zeros(k)
+    rank = np.empty(n)
+    rank[np.argsort(-alone[:, column], kind="stable")] = np.arange(n)
+    padding = np.zeros((1, k))
+    return np.hstack([
+        alone,
+        np.broadcast_to(comment, (n, k)),
+        np.broadcast_to(best, (n, k)),
+        alone - best,
+        (rank / max(n - 1, 1))[:, None],
+        np.vstack([padding, alone[:-1]]) if n else alone,
+        np.vstack([alone[1:], padding]) if n else alone,
+        surface,
+    ])
+
+
+def tagger_input(X: sp.csr_matrix, dense: np.ndarray) -> sp.csr_matrix:
+    """What the word tagger reads: the word's TF-IDF row next to its dense features (``context_features``)."""
+    return sp.hstack([X, sp.csr_matrix(dense)], format="csr")
 
 
 class WordSpanTagger(ClassifierMixin, BaseEstimator):
-    """Logistic regression: is this word (scored alone) inside a toxic span?
+    """Logistic regression: is this word inside a toxic span?
 
     Parameters
     ----------
@@ -92,26 +152,71 @@ class WordSpanTagger(ClassifierMixin, BaseEstimator):
         check_is_fitted(self)
         return self.classifier_.predict_proba(X)
 
-
-def word_labels(text: str, gold: set[int]) -> tuple[list[str], list[int]]:
-    """The comment's normalised words and whether each overlaps the gold toxic offsets."""
-    words, raw = comment_words(text)
-    return words, [int(any(i in gold for i in range(b, e))) for b, e in raw]
-
-
-def fit_span_tagger(hostility, frame, random_state: int = 0) -> WordSpanTagger:
-    """Fit the word tagger on a toxic-spans frame (``text``, ``spans`` = gold character offsets)."""
-    words, labels = [], []
-    for text, gold in zip(frame["text"], frame["spans"]):
-        w, y = word_labels(text, set(gold))
-        words += w
-        labels += y
-    X, probabilities = word_features(hostility, words)
-    return WordSpanTagger(random_state=random_state).fit(tagger_input(X, probabilities), np.asarray(labels))
+    def word_probability(self, X: sp.csr_matrix, rows: np.ndarray, dense: np.ndarray) -> np.ndarray:
+        """``predict_proba(tagger_input(X[rows], dense))[:, 1]``, with each distinct row of ``X`` multiplied once."""
+        check_is_fitted(self)
+        coef = self.classifier_.coef_[0]
+        n_sparse = X.shape[1]
+        by_row = X @ coef[:n_sparse] if X.shape[0] else np.zeros(0)
+        return expit(by_row[rows] + dense @ coef[n_sparse:] + self.classifier_.intercept_[0])
 
 
-def merge_spans(text: str, words: list[tuple[int, int]], probabilities: np.ndarray, threshold: float) -> list[Span]:
-    """Spans of consecutive words scoring at least ``threshold``, highest-scoring first."""
+class _Batch:
+    """One batch of comments taken apart into words, each distinct word scored alone once."""
+
+    def __init__(self, hostility, texts: Sequence[str]):
+        self.attributes = list(hostility.named_steps["heads"].attributes)
+        self.texts = list(texts)
+        self.words, self.raw = [], []
+        for text in self.texts:
+            words, raw = comment_words(text)
+            self.words.append(words)
+            self.raw.append(raw)
+        vocabulary: dict[str, int] = {}
+        for words in self.words:
+            for word in words:
+                vocabulary.setdefault(word, len(vocabulary))
+        self.X, self.alone = word_features(hostility, list(vocabulary))
+        self.rows = np.fromiter((vocabulary[w] for words in self.words for w in words), dtype=np.intp)
+        self.bounds = np.cumsum([0] + [len(words) for words in self.words])
+
+    def context(self, probabilities: np.ndarray) -> np.ndarray:
+        """``context_features`` of every word, stacked in order; ``probabilities`` are the comments' own."""
+        column = self.attributes.index("toxicity")
+        blocks = [
+            context_features(self.alone[self.rows[a:b]], comment, surface_features(text, words, raw), column)
+            for text, words, raw, comment, a, b in zip(self.texts, self.words, self.raw, probabilities, self.bounds[:-1], self.bounds[1:])
+        ]
+        return np.vstack(blocks) if blocks else np.zeros((0, 6 * len(self.attributes) + 1 + N_SURFACE))
+
+
+def word_labels(text: str, gold: set[int]) -> list[int]:
+    """Whether each of the comment's words (``comment_words``) overlaps the gold toxic offsets."""
+    _, raw = comment_words(text)
+    return [int(any(i in gold for i in range(b, e))) for b, e in raw]
+
+
+def fit_span_tagger(
+    hostility, frame, random_state: int = 0, C: float = TAGGER_C, comment_probabilities: np.ndarray | None = None
+) -> WordSpanTagger:
+    """Fit the word tagger on a toxic-spans frame (``text``, ``spans`` = gold character offsets).
+
+    ``comment_probabilities`` are the comments' probabilities as the served model gives them (the
+    hostility heads' when not given); the tagger reads them as features.
+    """
+    texts = frame["text"].tolist()
+    labels = [y for text, gold in zip(texts, frame["spans"]) for y in word_labels(text, set(gold))]
+    batch = _Batch(hostility, texts)
+    if comment_probabilities is None:
+        comment_probabilities = hostility_probabilities(hostility, texts)
+    dense = batch.context(np.asarray(comment_probabilities)[:, : len(batch.attributes)])
+    return WordSpanTagger(C=C, random_state=random_state).fit(tagger_input(batch.X[batch.rows], dense), np.asarray(labels))
+
+
+def merge_spans(text: str, words: list[tuple[int, int]], probabilities: np.ndarray, threshold: float, relative: float = 0.0) -> list[Span]:
+    """Spans of consecutive words scoring at least ``max(threshold, relative x the best word score)``, highest-scoring first."""
+    if relative and len(probabilities):
+        threshold = max(threshold, relative * float(np.max(probabilities)))
     merged: list[list] = []
     for (begin, end), probability in zip(words, probabilities):
         if probability < threshold:
@@ -124,35 +229,52 @@ def merge_spans(text: str, words: list[tuple[int, int]], probabilities: np.ndarr
     return sorted((Span(b, e, p) for b, e, p in merged), key=lambda s: -s.score)
 
 
-def word_scores(hostility, tagger, texts: Sequence[str]) -> list[tuple[list[tuple[int, int]], np.ndarray]]:
+def word_scores(
+    hostility, tagger, texts: Sequence[str], comment_probabilities: np.ndarray | None = None
+) -> list[tuple[list[tuple[int, int]], np.ndarray]]:
     """For each text: its words' raw offsets and an ``(n_words, n_attributes)`` array of word scores.
 
     Distinct words of the whole batch are scored once. The toxicity column holds the tagger's
     probability when there is a tagger, else the toxicity head's.
+
+    Parameters
+    ----------
+    hostility : Pipeline
+    tagger : WordSpanTagger or None
+    texts : sequence of str
+    comment_probabilities : array ``(n_texts, n_attributes)``, optional
+        The hostility heads' probabilities for the whole texts, when the caller has them already;
+        computed here otherwise (the tagger reads them).
     """
-    per_text = [comment_words(text) for text in texts]
-    vocabulary: dict[str, int] = {}
-    for words, _ in per_text:
-        for word in words:
-            vocabulary.setdefault(word, len(vocabulary))
-    X, probabilities = word_features(hostility, list(vocabulary))
-    scores = probabilities.copy()
-    if tagger is not None and len(vocabulary):
-        column = list(hostility.named_steps["heads"].attributes).index("toxicity")
-        scores[:, column] = tagger.predict_proba(tagger_input(X, probabilities))[:, 1]
-    return [(raw, scores[[vocabulary[w] for w in words]]) for words, raw in per_text]
+    texts = list(texts)
+    batch = _Batch(hostility, texts)
+    scores = batch.alone[batch.rows]
+    if tagger is not None and len(batch.rows):
+        if tagger.classifier_.coef_.shape[1] == batch.X.shape[1] + len(batch.attributes):
+            dense = batch.alone[batch.rows]  # a tagger from before the context features (bundle 1.0): probabilities alone
+        else:
+            if comment_probabilities is None:
+                comment_probabilities = hostility_probabilities(hostility, texts)
+            dense = batch.context(np.asarray(comment_probabilities)[:, : len(batch.attributes)])
+        scores[:, batch.attributes.index("toxicity")] = tagger.word_probability(batch.X, batch.rows, dense)
+    return [(raw, scores[a:b]) for raw, a, b in zip(batch.raw, batch.bounds[:-1], batch.bounds[1:])]
 
 
 def explain_words(
-    texts: Sequence[str], scored: list[tuple[list[tuple[int, int]], np.ndarray]], attributes: Sequence[str], thresholds: dict[str, float]
+    texts: Sequence[str], scored: list[tuple[list[tuple[int, int]], np.ndarray]], attributes: Sequence[str], thresholds: Mapping[str, float]
 ) -> list[dict[str, list[Span]]]:
-    """Spans per attribute for each text from its scored words (see ``word_scores``)."""
+    """Spans per attribute for each text from its scored words (see ``word_scores``).
+
+    ``thresholds`` maps an attribute (or ``default``) to its minimum word score, and ``<attribute>.relative``
+    to the share of the comment's best word score a word must also reach (none when absent).
+    """
     out = []
     for text, (raw, scores) in zip(texts, scored):
         spans = {}
         for j, attribute in enumerate(attributes):
             if raw:
-                found = merge_spans(text, raw, scores[:, j], thresholds.get(attribute, thresholds.get("default", SPAN_PROBABILITY)))
+                threshold = thresholds.get(attribute, thresholds.get("default", SPAN_PROBABILITY))
+                found = merge_spans(text, raw, scores[:, j], threshold, thresholds.get(attribute + RELATIVE_SUFFIX, 0.0))
                 if found:
                     spans[attribute] = found
         out.append(spans)

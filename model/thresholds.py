@@ -18,6 +18,11 @@ MIN_REVIEW_PROBABILITY = 0.3
 DEFAULT_REVIEW_PROBABILITY = 0.5
 CLAIM_F_BETA = 0.5
 SPAN_GRID = tuple(np.round(np.arange(0.2, 0.96, 0.05), 2))
+"""Span thresholds tried for a head's own word scores."""
+TOXICITY_SPAN_GRID = tuple(np.round(np.arange(0.1, 0.41, 0.025), 3))
+"""Span thresholds tried for the toxicity tagger's word scores (lower: the relative rule prunes as well)."""
+SPAN_RELATIVE = 0.5
+"""A toxicity word must also score half the comment's best word (found on toxic-spans trial data)."""
 
 
 def best_f1_threshold(labels: np.ndarray, scores: np.ndarray) -> tuple[float, float]:
@@ -122,33 +127,52 @@ def choose_policy(
     return Policy(reject=reject, review=review, source="training"), metrics
 
 
-def choose_span_thresholds(model, frame, grid: Sequence[float] = SPAN_GRID) -> tuple[dict[str, float], dict]:
+def choose_span_thresholds(
+    model,
+    frame,
+    grid: Sequence[float] = SPAN_GRID,
+    toxicity_grid: Sequence[float] = TOXICITY_SPAN_GRID,
+    relative: float = SPAN_RELATIVE,
+) -> tuple[dict[str, float], dict]:
     """Word-score thresholds with the best SemEval-2021 span F1 on ``frame`` (text, spans = gold offsets).
 
-    The toxicity threshold is chosen on the tagger's word scores; the other hostility attributes, which
-    have no span annotations, take the threshold that works best for the toxicity head's own word scores.
+    The toxicity threshold is chosen on the tagger's word scores, under the rule that a word must also
+    reach ``relative`` x the comment's best word score; the other hostility attributes, which have no span
+    annotations, take the threshold that works best for the toxicity head's own word scores.
+
+    Parameters
+    ----------
+    model : ModerationModel
+    frame : DataFrame(text, spans)
+    grid : sequence of float
+        Thresholds tried for the head's own word scores (``default``, and toxicity without a tagger).
+    toxicity_grid : sequence of float
+        Thresholds tried for the tagger's word scores.
+    relative : float
+        Share of the comment's best tagger word score a toxicity word must reach as well (0 = none).
 
     Returns
     -------
     thresholds : dict
-        ``toxicity`` and ``default``.
+        ``toxicity``, ``toxicity.relative`` (with a tagger) and ``default``.
     metrics : dict
         The span F1 reached by each on ``frame``.
     """
     from model.evaluate import span_f1, spans_to_offsets
-    from model.spans import merge_spans, word_scores
+    from model.spans import RELATIVE_SUFFIX, merge_spans, word_scores
 
     texts = frame["text"].tolist()
     gold = [set(s) for s in frame["spans"]]
     column = list(model.hostility_attributes).index("toxicity")
     chosen, metrics = {}, {}
     for key, tagger in (("toxicity", model.span_tagger), ("default", None)):
-        scored = word_scores(model.hostility, tagger, texts)
-        best = (grid[0], -1.0)
-        for threshold in grid:
+        tried, share = (toxicity_grid, relative) if tagger is not None else (grid, 0.0)
+        scored = word_scores(model.hostility, tagger, texts, model.predict_proba(texts) if tagger is not None else None)
+        best = (tried[0], -1.0)
+        for threshold in tried:
             f1 = np.mean(
                 [
-                    span_f1(spans_to_offsets(merge_spans(text, raw, scores[:, column], threshold)) if raw else set(), g)
+                    span_f1(spans_to_offsets(merge_spans(text, raw, scores[:, column], threshold, share)) if raw else set(), g)
                     for text, (raw, scores), g in zip(texts, scored, gold)
                 ]
             )
@@ -156,4 +180,7 @@ def choose_span_thresholds(model, frame, grid: Sequence[float] = SPAN_GRID) -> t
                 best = (float(threshold), float(f1))
         chosen[key] = best[0]
         metrics[key] = {"threshold": best[0], "span_f1": round(best[1], 4), "rows": len(texts)}
+        if share:
+            chosen[key + RELATIVE_SUFFIX] = float(share)
+            metrics[key]["relative"] = float(share)
     return chosen, metrics

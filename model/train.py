@@ -23,6 +23,7 @@ from model.heads import C, MultiAttributeClassifier, calibrated_logistic
 from model.heads import C as HEADS_C
 from model.moderation_model import ModerationModel
 from model.policy import Policy
+from model.prior import PretrainedProfanityScore, choose_prior_weight
 from model.spans import fit_span_tagger
 from model.thresholds import choose_claim_threshold, choose_policy, choose_span_thresholds
 
@@ -122,6 +123,7 @@ def train_from_frame(
     n_jobs: int = N_JOBS,
     C: float = C,
     claims_C: float = CHECKABLE_C,
+    with_prior: bool = True,
 ) -> Path:
     """Fit on ``frame``, choose thresholds on held-out and validation data, and write a bundle.
 
@@ -151,6 +153,9 @@ def train_from_frame(
         Inverse regularisation of the hostility heads (``model.selection`` chooses it on validation data).
     claims_C : float
         Inverse regularisation of the checkable-claim head.
+    with_prior : bool
+        Blend alt-profanity-check's model into ``toxicity`` with a weight chosen on ``validation``
+        (``model.prior``); needs ``validation``.
 
     Returns
     -------
@@ -161,15 +166,30 @@ def train_from_frame(
     fit_rows, holdout = split_holdout(frame, seed, holdout_fraction)
     log.info("fitting %d heads on %d rows (%d held out)", len(attributes), len(fit_rows), len(holdout))
     hostility = fit_model(fit_rows, attributes, seed, n_jobs, C=C)
+    prior, prior_weights, prior_metrics = None, {}, None
+    if with_prior and validation:
+        prior = PretrainedProfanityScore().fit()
+        column = list(attributes).index("toxicity")
+        ours = ModerationModel(hostility)
+        scored = {name: (v["label"].to_numpy(), ours.predict_proba(v["text"].tolist())[:, column], prior.predict_proba(v["text"].tolist()))
+                  for name, v in validation.items()}
+        weight, prior_metrics = choose_prior_weight(scored)
+        prior_metrics = {**prior.provenance(), "attribute": "toxicity", **prior_metrics}
+        log.info("prior %s blended into toxicity with weight %.2f (validation mean ROC AUC %.4f -> %.4f)", prior.version_, weight,
+                 prior_metrics["grid"]["0.0"]["mean"], prior_metrics["grid"][str(weight)]["mean"])
+        prior_weights = {"toxicity": weight} if weight > 0 else {}
     tagger = None
     if span_training is not None:
         log.info("fitting the word span tagger on %d comments", len(span_training))
-        tagger = fit_span_tagger(hostility, span_training, random_state=seed)
+        # The tagger reads each comment's probabilities as the served model gives them (prior blended in).
+        served = ModerationModel(hostility, prior=prior if prior_weights else None, prior_weights=prior_weights)
+        tagger = fit_span_tagger(hostility, span_training, random_state=seed,
+                                 comment_probabilities=served.predict_proba(span_training["text"].tolist()))
     claims = None
     if claims_training is not None:
         log.info("fitting the unsupported-claim heads on %d sentences", len(claims_training))
         claims = ClaimScorer(random_state=seed, checkable_C=claims_C).fit(claims_training)
-    model = ModerationModel(hostility, tagger, claims)
+    model = ModerationModel(hostility, tagger, claims, prior=prior if prior_weights else None, prior_weights=prior_weights)
     span_metrics = None
     if span_validation is not None:
         model.span_thresholds, span_metrics = choose_span_thresholds(model, span_validation)
@@ -189,6 +209,7 @@ def train_from_frame(
         "seed": seed,
         "training_rows": int(len(fit_rows)),
         "holdout_rows": int(len(holdout)),
+        "prior": prior_metrics,
         "span_thresholds": model.span_thresholds,
         "span_selection": span_metrics,
         "policy_selection": policy_metrics,

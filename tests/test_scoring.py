@@ -74,3 +74,19 @@ def test_decisions_carry_every_score(scorer, text):
     decision = scorer.moderate([text])[0]
     assert set(decision.scores) == set(ATTRIBUTES)
     assert decision.action in {"approve", "review", "reject"}
+
+
+def test_moderate_scores_each_claim_sentence_once(scorer, monkeypatch):
+    claims = scorer.bundle.model.claims
+    scored = []
+    original = claims.sentence_scores
+
+    def counting(texts):
+        scored.extend(texts)
+        return original(texts)
+
+    monkeypatch.setattr(claims, "sentence_scores", counting)
+    text = "Turkey paid $2.5bn in 2015. You are a stupid clown. The vote is on Monday."
+    decision = scorer.moderate([text])[0]
+    assert len(scored) == 3
+    assert decision.scores == dict(zip(scorer.attributes, scorer.predict_scores([text])[0]))

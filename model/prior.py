@@ -1,0 +1,107 @@
+"""A second opinion on toxicity: alt-profanity-check's model, copied into our bundle and blended with ours.
+
+alt-profanity-check (MIT licence) ships a word TF-IDF + linear SVM trained on about 200k labelled
+comments and tweets that we cannot train on ourselves (Davidson et al. 2017 and the Jigsaw/Wikipedia
+toxic comments, CC0 with CC BY-SA text): another sample of the world than our training sets. Its
+probability and ours, averaged in logit space with a weight chosen on validation data, rank hostile
+comments better than either alone. ``make train`` copies the package's fitted vectorizer and model into
+our bundle, so serving needs neither the package nor anything but scikit-learn, and the bundle's sha256
+covers them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from importlib import metadata, resources
+
+import joblib
+import numpy as np
+from scipy.special import expit, logit
+from sklearn.base import BaseEstimator
+from sklearn.utils.validation import check_is_fitted
+
+from model.evaluate import roc_auc
+from model.fast import stacked_proba, tfidf_transform
+
+PACKAGE = "alt-profanity-check"
+MODULE = "profanity_check"
+LICENSE = "MIT"
+TRAINED_ON = ("Davidson et al. 2017 tweets (MIT) and the Jigsaw Toxic Comment Classification Challenge "
+              "Wikipedia comments (CC0, comment text CC BY-SA 3.0), as the package's README states")
+WEIGHT_GRID = tuple(np.round(np.arange(0.0, 0.71, 0.05), 2))
+"""Weights of the prior tried by ``choose_prior_weight`` (0 = ours alone)."""
+_EPSILON = 1e-7
+
+
+class PretrainedProfanityScore(BaseEstimator):
+    """alt-profanity-check's fitted vectorizer and calibrated linear SVMs as one estimator.
+
+    ``fit`` ignores its arguments and copies the installed package's fitted parts (it learns nothing
+    from our data); ``predict_proba`` returns P(offensive) for each text, equal to the package's own
+    ``predict_prob`` but without scikit-learn's per-call validation.
+    """
+
+    def fit(self, X=None, y=None):
+        """Copy the fitted vectorizer and model from the installed ``alt-profanity-check``."""
+        try:
+            data = resources.files(MODULE) / "data"
+        except ModuleNotFoundError:
+            raise RuntimeError(f"{PACKAGE} is not installed: run `make install` (it is a pinned dependency)") from None
+        self.vectorizer_ = joblib.load(data / "vectorizer.joblib")
+        self.model_ = joblib.load(data / "model.joblib")
+        self.version_ = metadata.version(PACKAGE)
+        parts = [(c.estimator, c.calibrators[0]) for c in self.model_.calibrated_classifiers_]
+        self.stacked_ = (
+            np.column_stack([np.asarray(e.coef_, dtype=np.float64).ravel() for e, _ in parts]),
+            np.array([float(np.ravel(e.intercept_)[0]) for e, _ in parts]),
+            np.array([float(c.a_) for _, c in parts]),
+            np.array([float(c.b_) for _, c in parts]),
+        )
+        return self
+
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+        """P(offensive) for each text, ``(n_texts,)``: the mean of the calibrated SVMs, as scikit-learn does."""
+        check_is_fitted(self)
+        X = tfidf_transform(self.vectorizer_, list(texts))
+        return stacked_proba(self.stacked_, X).mean(axis=1)
+
+    def provenance(self) -> dict:
+        """What the manifest records about this part."""
+        check_is_fitted(self)
+        return {"package": PACKAGE, "version": self.version_, "license": LICENSE, "trained_on": TRAINED_ON}
+
+
+def blend(ours: np.ndarray, prior: np.ndarray, weight: float) -> np.ndarray:
+    """``expit((1 - weight) * logit(ours) + weight * logit(prior))``: a weighted mean in logit space."""
+    ours = np.clip(np.asarray(ours, dtype=np.float64), _EPSILON, 1 - _EPSILON)
+    prior = np.clip(np.asarray(prior, dtype=np.float64), _EPSILON, 1 - _EPSILON)
+    return expit((1 - weight) * logit(ours) + weight * logit(prior))
+
+
+def choose_prior_weight(
+    scored: Mapping[str, tuple[np.ndarray, np.ndarray, np.ndarray]], grid: Sequence[float] = WEIGHT_GRID
+) -> tuple[float, dict]:
+    """The weight with the best mean ROC AUC over validation sets (each set weighs the same).
+
+    Parameters
+    ----------
+    scored : mapping name -> (labels, our probabilities, prior probabilities)
+        Validation sets only, never test splits.
+    grid : sequence of float
+
+    Returns
+    -------
+    weight : float
+    metrics : dict
+        ``{"grid": {weight: {set: auc, ..., "mean": auc}}, "weight": chosen}`` for the manifest.
+    """
+    if not scored:
+        raise ValueError("choosing the prior's weight needs at least one validation set")
+    table = {}
+    for weight in grid:
+        aucs = {name: roc_auc(y, blend(ours, prior, weight)) for name, (y, ours, prior) in scored.items()}
+        defined = [v for v in aucs.values() if not np.isnan(v)]
+        table[float(weight)] = {**{k: round(v, 4) for k, v in aucs.items()}, "mean": round(float(np.mean(defined)), 4) if defined else float("nan")}
+    # Ties go to the smaller weight: lean on our own model unless the prior clearly helps.
+    best = max(table, key=lambda w: (np.nan_to_num(table[w]["mean"], nan=-1.0), -w))
+    return best, {"grid": {str(w): row for w, row in table.items()}, "weight": best}
