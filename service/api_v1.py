@@ -84,7 +84,7 @@ def _json_body() -> Any:
 @require_api_key
 def moderate() -> ResponseReturnValue:
     """Score, explain and decide every comment of the request, in order; log them unless do_not_store."""
-    body = load(ModerateRequestSchema(), _json_body(), MODERATE_EXAMPLE)
+    body = load(ModerateRequestSchema, _json_body(), MODERATE_EXAMPLE)
     comments = body["comments"]
     texts = [comment["text"] for comment in comments]
     scorer = _scorer()
@@ -110,7 +110,7 @@ def moderate() -> ResponseReturnValue:
 @require_api_key
 def feedback() -> ResponseReturnValue:
     """Store one piece of moderator feedback; answer 201 with its id."""
-    body = load(FeedbackRequestSchema(), _json_body(), FEEDBACK_EXAMPLE)
+    body = load(FeedbackRequestSchema, _json_body(), FEEDBACK_EXAMPLE)
     feedback_id = save_feedback(
         comment_id=body.get("comment_id"),
         text=body.get("text"),

@@ -10,6 +10,7 @@ from typing import Any
 from flask import Flask
 
 from service.api_v1 import bp as api_v1
+from service.auth import init_key_cache
 from service.config import EXTENSION_KEY, load_config
 from service.coral import bp as coral
 from service.discovery import bp as discovery
@@ -67,6 +68,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.extensions[EXTENSION_KEY] = scorer
     app.extensions[READINESS_KEY] = check_model(scorer)
     prepare_database(app)
+    init_key_cache(app)
 
     # Hook order matters: request ids first, so that every later hook and log line can use them.
     init_request_logging(app)

@@ -3,6 +3,10 @@
 A client presents its key as ``Authorization: Bearer KEY``, ``X-API-Key: KEY`` or ``?key=KEY``
 (Perspective's way). ``require_api_key`` answers a missing key with 401 and an unknown or revoked
 key with 403, as ``ApiError``; on success it sets ``g.api_key_id`` and ``g.api_key_name``.
+
+A key found active is remembered by each app for ``KEY_CACHE_SECONDS`` (``KeyCache``), so that most
+requests need no database query; a key revoked by another process (``moderate keys revoke``) is
+therefore refused within that time, one revoked through the app at once.
 """
 
 from __future__ import annotations
@@ -10,10 +14,13 @@ from __future__ import annotations
 import functools
 import hashlib
 import secrets
+import threading
+import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from flask import current_app, g, request
+from flask import Flask, current_app, g, has_app_context, request
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -32,11 +39,70 @@ MAX_KEY_CHARS = 200
 MISSING_KEY = "missing_api_key"
 INVALID_KEY = "invalid_api_key"
 
+KEY_CACHE_KEY = "moderation.key_cache"
+"""``app.extensions[KEY_CACHE_KEY]`` holds the app's ``KeyCache``."""
+MAX_CACHED_KEYS = 1_024
+"""Distinct keys a KeyCache holds before it starts afresh (a deployment has a handful)."""
+
 View = TypeVar("View", bound=Callable[..., Any])
 
 
 class UnknownKey(LookupError):
     """A key name or id that matches no key, or several; the message says which."""
+
+
+@dataclass(frozen=True)
+class ActiveKey:
+    """What a request needs of an active key: its id and name."""
+
+    id: int
+    name: str
+
+
+class KeyCache:
+    """Keys found active in the database within the last ``seconds``, by SHA-256; thread-safe.
+
+    Only active keys are kept: an unknown or revoked key is looked up on every request, so a new key
+    works at once and bad keys cannot fill the cache. ``seconds <= 0`` keeps nothing.
+    """
+
+    def __init__(self, seconds: float, max_entries: int = MAX_CACHED_KEYS, clock: Callable[[], float] = time.monotonic):
+        self.seconds = float(seconds)
+        self.max_entries = max_entries
+        self.clock = clock
+        self._entries: dict[str, tuple[float, ActiveKey]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key_sha256: str) -> ActiveKey | None:
+        """The cached key, or None when absent or checked more than ``seconds`` ago."""
+        entry = self._entries.get(key_sha256)
+        if entry is None:
+            return None
+        expires, key = entry
+        if self.clock() >= expires:
+            with self._lock:
+                self._entries.pop(key_sha256, None)
+            return None
+        return key
+
+    def put(self, key_sha256: str, key: ActiveKey) -> None:
+        """Remember ``key`` as active for ``seconds`` from now."""
+        if self.seconds <= 0:
+            return
+        with self._lock:
+            if len(self._entries) >= self.max_entries:
+                self._entries.clear()
+            self._entries[key_sha256] = (self.clock() + self.seconds, key)
+
+    def clear(self) -> None:
+        """Forget every key (after a revocation)."""
+        with self._lock:
+            self._entries.clear()
+
+
+def init_key_cache(app: Flask) -> None:
+    """Give ``app`` its KeyCache, holding keys for ``KEY_CACHE_SECONDS``."""
+    app.extensions[KEY_CACHE_KEY] = KeyCache(float(app.config["KEY_CACHE_SECONDS"]))
 
 
 def hash_key(key: str) -> str:
@@ -77,6 +143,23 @@ def find_active_key(session: Session, key: str) -> ApiKey | None:
     return found if found is not None and found.revoked_at is None else None
 
 
+def active_key(key: str) -> ActiveKey | None:
+    """The active key ``key`` is, from the app's KeyCache when it holds it, else from the database."""
+    if len(key) > MAX_KEY_CHARS:
+        return None
+    cache: KeyCache = current_app.extensions[KEY_CACHE_KEY]
+    key_sha256 = hash_key(key)
+    cached = cache.get(key_sha256)
+    if cached is not None:
+        return cached
+    found = find_active_key(get_session(), key)
+    if found is None:
+        return None
+    active = ActiveKey(found.id, found.name)
+    cache.put(key_sha256, active)
+    return active
+
+
 def authenticate() -> None:
     """Check the request's key and set ``g.api_key_id``/``g.api_key_name``; raise ApiError 401/403 otherwise."""
     g.api_key_id = None
@@ -92,7 +175,7 @@ def authenticate() -> None:
             "(create one with `moderate keys create NAME`)",
             headers={"WWW-Authenticate": 'Bearer realm="moderation"'},
         )
-    found = find_active_key(get_session(), key)
+    found = active_key(key)
     if found is None:
         raise ApiError(403, INVALID_KEY, "the API key is unknown or revoked; ask the operator for a valid key")
     g.api_key_id = found.id
@@ -130,7 +213,8 @@ def list_keys(session: Session) -> list[ApiKey]:
 def revoke_key(session: Session, name_or_id: str) -> list[ApiKey]:
     """Revoke the active key with this id, or every active key with this name; return them.
 
-    Raises UnknownKey when nothing active matches.
+    Inside an app context the app's KeyCache is emptied, so the app refuses the key at once; other
+    processes refuse it within their ``KEY_CACHE_SECONDS``. Raises UnknownKey when nothing active matches.
     """
     query = select(ApiKey).where(ApiKey.revoked_at.is_(None))
     if name_or_id.isdigit():
@@ -144,6 +228,8 @@ def revoke_key(session: Session, name_or_id: str) -> list[ApiKey]:
     for row in rows:
         row.revoked_at = now
     session.commit()
+    if has_app_context() and KEY_CACHE_KEY in current_app.extensions:
+        current_app.extensions[KEY_CACHE_KEY].clear()
     return rows
 
 

@@ -6,10 +6,11 @@ Heavy modules (pandas, scikit-learn, gunicorn) are imported inside the commands 
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -286,33 +287,54 @@ def _open_database() -> Iterator[Any]:
         engine.dispose()
 
 
+def with_database(command: Callable[..., None]) -> Callable[..., None]:
+    """Decorator of the commands that work on the configured database (``keys``, ``feedback``).
+
+    The command gets a session as its first argument, on the database that ``_open_database`` migrated or
+    checked as the app would (BadInput if it cannot be used); the session and engine are closed after it.
+    """
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> None:
+        with _open_database() as session:
+            command(session, *args, **kwargs)
+
+    return wrapper
+
+
 @cli.group()
 def keys() -> None:
     """Create, list and revoke API keys (only a SHA-256 of each key is stored)."""
 
 
-@keys.command("create")
-@click.argument("name")
-def keys_create(name: str) -> None:
-    """Create a key called NAME and print it: it is shown only this once."""
-    from service.auth import create_key
+def _key_name(_context: click.Context, _parameter: click.Parameter, name: str) -> str:
+    """Check NAME before the database is opened."""
     from service.store import KEY_NAME_CHARS
 
     if not name.strip() or len(name) > KEY_NAME_CHARS:
         raise BadInput(f"NAME must be 1 to {KEY_NAME_CHARS} characters")
-    with _open_database() as session:
-        row, secret = create_key(session, name)
-        click.echo(f"Created key {row.id} ({name}). Store it now; it cannot be shown again:", err=True)
+    return name
+
+
+@keys.command("create")
+@click.argument("name", callback=_key_name)
+@with_database
+def keys_create(session: Any, name: str) -> None:
+    """Create a key called NAME and print it: it is shown only this once."""
+    from service.auth import create_key
+
+    row, secret = create_key(session, name)
+    click.echo(f"Created key {row.id} ({name}). Store it now; it cannot be shown again:", err=True)
     click.echo(secret)
 
 
 @keys.command("list")
-def keys_list() -> None:
+@with_database
+def keys_list(session: Any) -> None:
     """List keys: id, name, prefix, created and revoked times."""
     from service.auth import list_keys
 
-    with _open_database() as session:
-        rows = list_keys(session)
+    rows = list_keys(session)
     if not rows:
         click.echo("No keys; create one with `moderate keys create NAME`.", err=True)
         return
@@ -324,25 +346,25 @@ def keys_list() -> None:
 
 @keys.command("revoke")
 @click.argument("key_id_or_name")
-def keys_revoke(key_id_or_name: str) -> None:
-    """Revoke the key with this id, or every active key with this name."""
+@with_database
+def keys_revoke(session: Any, key_id_or_name: str) -> None:
+    """Revoke the key with this id, or every active key with this name (servers refuse it within KEY_CACHE_SECONDS)."""
     from service.auth import UnknownKey, revoke_key
 
-    with _open_database() as session:
-        try:
-            rows = revoke_key(session, key_id_or_name)
-        except UnknownKey as error:
-            raise BadInput(error) from error
-        click.echo(f"Revoked {', '.join(f'key {row.id} ({row.name})' for row in rows)}", err=True)
+    try:
+        rows = revoke_key(session, key_id_or_name)
+    except UnknownKey as error:
+        raise BadInput(error) from error
+    click.echo(f"Revoked {', '.join(f'key {row.id} ({row.name})' for row in rows)}", err=True)
 
 
 @keys.command("ensure-local")
-def keys_ensure_local() -> None:
+@with_database
+def keys_ensure_local(session: Any) -> None:
     """Create the "local" key if no active one exists, and print it; print nothing if it exists."""
     from service.auth import LOCAL_KEY_NAME, ensure_local_key
 
-    with _open_database() as session:
-        secret = ensure_local_key(session)
+    secret = ensure_local_key(session)
     if secret is None:
         click.echo(f"An active '{LOCAL_KEY_NAME}' API key already exists (see `moderate keys list`).", err=True)
         return
@@ -383,16 +405,16 @@ def feedback() -> None:
 
 @feedback.command("export")
 @click.option("-o", "--output", required=True, type=click.Path(path_type=Path), help="Table to write (.csv, .jsonl or .parquet).")
-def feedback_export(output: Path) -> None:
+@with_database
+def feedback_export(session: Any, output: Path) -> None:
     """Write stored feedback as a training table: text, comment_id, decision, one column per label, created_at."""
     from service.feedback_export import export_feedback
     from service.tables import TableError
 
-    with _open_database() as session:
-        try:
-            n_rows = export_feedback(session, output)
-        except TableError as error:
-            raise BadInput(error) from error
+    try:
+        n_rows = export_feedback(session, output)
+    except TableError as error:
+        raise BadInput(error) from error
     click.echo(f"Wrote {n_rows} feedback rows to {output}", err=True)
 
 

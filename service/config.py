@@ -71,6 +71,9 @@ class Defaults:
 
     AUTH_REQUIRED = True
     """Require an API key on the API surfaces (``/v1``, ``/v1alpha1``)."""
+    KEY_CACHE_SECONDS = 2.0
+    """How long a worker trusts a key it found active before asking the database again: a key revoked by
+    ``moderate keys revoke`` is refused within this time. 0 asks on every request."""
     RATE_LIMIT = "600 per minute"
     """Requests allowed per API key across the API surfaces (Flask-Limiter syntax, ``;`` separates several)."""
     RATELIMIT_STORAGE_URI = "memory://"

@@ -1,4 +1,4 @@
-"""Load test of a real ``moderate serve`` process on loopback: latency and throughput under concurrency.
+"""Load test of a real ``moderate serve`` process on loopback: latency, throughput and server CPU per request.
 
 Run ``python -m service.loadtest [--out reports/bench_service.md]`` (``make bench`` does). It starts the
 server on a free 127.0.0.1 port with 2 workers, a throwaway SQLite database and a fresh API key, then
@@ -35,8 +35,9 @@ HOST = "127.0.0.1"
 WORKERS = 2
 THREADS = 2
 CONCURRENCY_LEVELS = (1, 8, 32)
-REQUESTS_PER_LEVEL = 400
-"""Single-comment requests sent at each concurrency level (bounded: this is a benchmark, not a soak)."""
+REQUESTS_PER_LEVEL = 1500
+"""Single-comment requests sent at each concurrency level: enough that p99 is not just the fourth-slowest
+request (with 400 it swung by 2x between runs), few enough that a run takes about a minute."""
 WARM_UP_REQUESTS = 20
 BATCH_SIZE = 100
 BATCH_REQUESTS = 20
@@ -48,6 +49,8 @@ BENCH_RATE_LIMIT = "1000000 per minute"
 """The run measures the server, not the per-key limit, so the limit is lifted for it."""
 COMMAND = "python -m service.loadtest"
 MS_PER_SECOND = 1000.0
+STAT_UTIME, STAT_STIME = 11, 12
+"""Positions of utime and stime in /proc/PID/stat after the ``(command)`` field."""
 
 
 class LoadTestError(RuntimeError):
@@ -93,6 +96,36 @@ class Server:
                 self.process.kill()
                 self.process.wait()
         return self.process.returncode
+
+
+def _process_tree(pid: int) -> list[int]:
+    """``pid`` and its descendants (gunicorn's master and workers), from Linux's /proc; [] elsewhere."""
+    pids = [pid]
+    for parent in pids:
+        try:
+            for task in os.listdir(f"/proc/{parent}/task"):
+                with open(f"/proc/{parent}/task/{task}/children", encoding="ascii") as children:
+                    pids.extend(int(child) for child in children.read().split())
+        except OSError:
+            if parent == pid:
+                return []
+    return pids
+
+
+def server_cpu_seconds(server: Server) -> float | None:
+    """CPU time (user + system) used so far by the server's processes that are alive now; None off Linux."""
+    pids = _process_tree(server.process.pid)
+    if not pids:
+        return None
+    total_ticks = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total_ticks += int(fields[STAT_UTIME]) + int(fields[STAT_STIME])
+    return total_ticks / os.sysconf("SC_CLK_TCK")
 
 
 def _server_env(workdir: Path) -> dict[str, str]:
@@ -188,11 +221,14 @@ def run_level(server: Server, bodies: Sequence[dict], concurrency: int) -> dict:
         finally:
             connection.close()
 
+    cpu_before, client_before = server_cpu_seconds(server), time.process_time()
     started = time.perf_counter()
     with ThreadPoolExecutor(max_workers=concurrency) as pool:
         for future in [pool.submit(client) for _ in range(concurrency)]:
             future.result()
     wall = time.perf_counter() - started
+    cpu_after, client_cpu = server_cpu_seconds(server), time.process_time() - client_before
+    server_cpu = None if cpu_before is None or cpu_after is None else cpu_after - cpu_before
     return {
         "concurrency": concurrency,
         "requests": len(bodies),
@@ -204,6 +240,9 @@ def run_level(server: Server, bodies: Sequence[dict], concurrency: int) -> dict:
         "p99_ms": round(percentile(latencies, 0.99) * MS_PER_SECOND, 1) if latencies else None,
         "mean_ms": round(statistics.fmean(latencies) * MS_PER_SECOND, 1) if latencies else None,
         "max_ms": round(max(latencies) * MS_PER_SECOND, 1) if latencies else None,
+        # CPU, unlike wall time, is not inflated by other work on a shared machine.
+        "server_cpu_ms_per_request": None if server_cpu is None else round(server_cpu / len(bodies) * MS_PER_SECOND, 2),
+        "client_cpu_ms_per_request": round(client_cpu / len(bodies) * MS_PER_SECOND, 2),
     }
 
 
@@ -308,19 +347,23 @@ def load_test_markdown(results: dict) -> str:
         f"Errors: {errors['client_seen']} non-200 answers or failed requests seen by the client, "
         f"{errors['server_5xx']:.0f} 5xx answers counted by the server's /metrics; server exit status {server['exit_status']}.", "",
         "## One comment per request", "",
-        "| concurrency | requests | errors | requests / s | p50 ms | p99 ms | mean ms | max ms |",
-        "|---|---|---|---|---|---|---|---|",
+        "Server CPU is the user + system time of gunicorn's master and workers during the level, per request "
+        "(from /proc); client CPU is this load generator's. Unlike latency, neither grows with other load on the machine.", "",
+        "| concurrency | requests | errors | requests / s | p50 ms | p99 ms | mean ms | max ms | server CPU ms / request | client CPU ms / request |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for level in results["single_comment"]:
         lines.append(
             f"| {level['concurrency']} | {level['requests']} | {level['errors']} | {_cell(level['requests_per_second'])} | "
-            f"{_cell(level['p50_ms'])} | {_cell(level['p99_ms'])} | {_cell(level['mean_ms'])} | {_cell(level['max_ms'])} |"
+            f"{_cell(level['p50_ms'])} | {_cell(level['p99_ms'])} | {_cell(level['mean_ms'])} | {_cell(level['max_ms'])} | "
+            f"{_cell(level.get('server_cpu_ms_per_request'))} | {_cell(level.get('client_cpu_ms_per_request'))} |"
         )
     batch = results["batch"]
     lines += [
         "", f"## {batch['comments_per_request']} comments per request (concurrency 1)", "",
-        "| requests | errors | p50 ms | p99 ms | comments / s |", "|---|---|---|---|---|",
-        f"| {batch['requests']} | {batch['errors']} | {_cell(batch['p50_ms'])} | {_cell(batch['p99_ms'])} | {_cell(batch['comments_per_second'])} |",
+        "| requests | errors | p50 ms | p99 ms | comments / s | server CPU ms / request |", "|---|---|---|---|---|---|",
+        f"| {batch['requests']} | {batch['errors']} | {_cell(batch['p50_ms'])} | {_cell(batch['p99_ms'])} | {_cell(batch['comments_per_second'])} | "
+        f"{_cell(batch.get('server_cpu_ms_per_request'))} |",
     ]
     return "\n".join(lines) + "\n"
 

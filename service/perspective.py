@@ -149,6 +149,13 @@ def parse_languages(body: Mapping) -> list[str]:
     return languages
 
 
+def check_unused_fields(body: Mapping) -> None:
+    """Check the types of the fields both methods accept but do not use: context, sessionId, communityId."""
+    _optional(body, "context", dict, {})
+    for field in ("sessionId", "communityId"):
+        _optional(body, field, str, None)
+
+
 def parse_analyze(body: dict, offered: Mapping[str, str], max_chars: int) -> AnalyzeRequest:
     """Check a ``comments:analyze`` body against Perspective's AnalyzeCommentRequest."""
     text = parse_comment(body, max_chars)
@@ -163,9 +170,7 @@ def parse_analyze(body: dict, offered: Mapping[str, str], max_chars: int) -> Ana
         if parameters is not None and not isinstance(parameters, dict):
             raise invalid_argument(path, f"{path} must be an object such as {{}} or {{\"scoreThreshold\": 0.5}}")
         thresholds[name] = _threshold(parameters or {}, path)
-    _optional(body, "context", dict, {})
-    for field in ("sessionId", "communityId"):
-        _optional(body, field, str, None)
+    check_unused_fields(body)
     return AnalyzeRequest(
         text=text,
         thresholds=thresholds,
@@ -273,9 +278,7 @@ def suggestscore() -> ResponseReturnValue:
     text = parse_comment(body, current_app.config["PERSPECTIVE_MAX_TEXT_CHARS"])
     labels = parse_suggested_scores(body, offered)
     parse_languages(body)
-    _optional(body, "context", dict, {})
-    for field in ("sessionId", "communityId"):
-        _optional(body, field, str, None)
+    check_unused_fields(body)
     client_token = _optional(body, "clientToken", str, None)
     save_feedback(
         comment_id=None, text=text, decision=None, labels=labels, source=SUGGESTSCORE_SOURCE, client_token=client_token

@@ -6,9 +6,11 @@ out) is decided in one place:
 - ``record_decisions(comment_ids, texts, decisions, *, surface, do_not_store=False)``
 - ``save_feedback(*, comment_id, text, decision, labels, source, client_token=None) -> id``
 
-Texts are kept in the decision log only when ``STORE_TEXT`` is set; their SHA-256 always is (so a
-comment can be matched to its feedback without keeping it). Feedback keeps the text it is given,
-because it exists to retrain the model.
+A request's decisions are written in one transaction before its answer is sent, so no answered
+request's decisions are lost when a worker stops (there is no write queue to drain). Texts are kept in the
+decision log only when ``STORE_TEXT`` is set; their SHA-256 always is (so a comment can be matched to
+its feedback without keeping it). Feedback keeps the text it is given, because it exists to retrain
+the model.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ RETRY_AFTER_SECONDS = 5
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 """How long a SQLite writer waits for another worker's transaction before failing."""
 SCORE_DECIMALS = 6
+AUTOCOMMIT = "AUTOCOMMIT"
 ID_CHARS = 256
 DECISION_CHARS = 16
 SURFACE_CHARS = 32
@@ -278,9 +281,16 @@ def record_decisions(
         }
         for comment_id, comment_text, decision in zip(comment_ids, texts, decisions, strict=True)
     ]
-    session = get_session()
-    session.execute(insert(DecisionRecord), rows)
-    session.commit()
+    table, engine = DecisionRecord.__table__, app_engine(current_app)
+    if len(rows) == 1:
+        # The usual request. One INSERT in autocommit mode is a transaction that SQLite locks only while the
+        # statement runs; an INSERT then a COMMIT would hold the write lock across the Python between them,
+        # GIL waits included, while the other workers' writers sleep in SQLite's busy handler.
+        with engine.connect().execution_options(isolation_level=AUTOCOMMIT) as connection:
+            connection.execute(insert(table), rows[0])
+    else:
+        with engine.begin() as connection:  # one transaction; scoring a batch costs far more than its write
+            connection.execute(insert(table), rows)
 
 
 def save_feedback(

@@ -3,6 +3,15 @@
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -137,3 +146,66 @@ def versioned_bundles(fake_data_dir, site_csv, tmp_path_factory):
     train_bundle(fake_data_dir, root / "site", seed=0, progress=False, version="site", site_data=site_csv)
     (root / "CURRENT").write_text("public\n", encoding="utf-8")
     return root
+
+
+# A real `moderate serve` process (test_server, test_server_reload, test_discovery)
+
+SERVER_STARTUP_SECONDS = 60
+SERVER_STOP_SECONDS = 30
+REPO = Path(__file__).resolve().parents[1]
+
+
+@dataclass
+class ServerProcess:
+    """A ``moderate serve`` subprocess on a free loopback port: its process, base URL and log file."""
+
+    process: subprocess.Popen
+    base: str
+    log_path: Path
+
+    def log_tail(self, n_chars: int = 3_000) -> str:
+        return self.log_path.read_text(errors="replace")[-n_chars:]
+
+    def wait_until_up(self) -> None:
+        """Poll ``/healthz`` until it answers; fail the test with the log if the server exits or stays down."""
+        deadline = time.monotonic() + SERVER_STARTUP_SECONDS
+        while True:
+            if self.process.poll() is not None:
+                pytest.fail(f"server exited with {self.process.returncode}:\n{self.log_tail()}")
+            try:
+                with urllib.request.urlopen(f"{self.base}/healthz", timeout=5):
+                    return
+            except (urllib.error.URLError, ConnectionError):
+                if time.monotonic() > deadline:
+                    pytest.fail(f"server not up after {SERVER_STARTUP_SECONDS}s:\n{self.log_tail()}")
+                time.sleep(0.2)
+
+    def stop(self) -> int:
+        """SIGTERM, as an operator would, and return the exit status."""
+        self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(timeout=SERVER_STOP_SECONDS)
+
+
+@contextmanager
+def running_server(serve_args: list[str], env: dict[str, str], log_path: Path) -> Iterator[ServerProcess]:
+    """Run ``moderate serve --port PORT *serve_args`` until the block ends, then require a clean SIGTERM exit."""
+    from service.loadtest import free_port, moderate_command
+
+    port = free_port()
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen([*moderate_command(), "serve", "--port", str(port), *serve_args], cwd=REPO, env=env, stdout=log, stderr=log)
+    server = ServerProcess(process, f"http://127.0.0.1:{port}", log_path)
+    try:
+        server.wait_until_up()
+        yield server
+        assert server.stop() == 0, server.log_tail()
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+@pytest.fixture(scope="session")
+def serve():
+    """``running_server``: ``with serve(["--workers", "2"], env, log_path) as server: ... server.base``."""
+    return running_server

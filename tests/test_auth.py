@@ -5,10 +5,23 @@ from __future__ import annotations
 import pytest
 from flask import g
 from sqlalchemy import select
+from sqlalchemy.orm import sessionmaker
 
-from service.auth import KEY_PREFIX, UnknownKey, create_key, ensure_local_key, hash_key, list_keys, require_api_key, revoke_key
+from service.auth import (
+    KEY_CACHE_KEY,
+    KEY_PREFIX,
+    ActiveKey,
+    KeyCache,
+    UnknownKey,
+    create_key,
+    ensure_local_key,
+    hash_key,
+    list_keys,
+    require_api_key,
+    revoke_key,
+)
 from service.errors import ApiError
-from service.store import ApiKey, get_session
+from service.store import ApiKey, app_engine, get_session
 
 BODY = {"comments": [{"id": "a", "text": "hello"}]}
 API_ENDPOINTS = [("post", "/v1/moderate", BODY), ("post", "/v1/feedback", {"comment_id": "a", "decision": "approve"}), ("get", "/v1/model", None)]
@@ -57,6 +70,62 @@ def test_a_revoked_key_is_403(app, client, api_key):
     response = client.get("/v1/model", headers={"X-API-Key": api_key})
     assert response.status_code == 403
     assert response.get_json()["error"]["code"] == "invalid_api_key"
+
+
+class Clock:
+    """A monotonic clock the test moves by hand."""
+
+    def __init__(self):
+        self.now = 1_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_key_revoked_by_another_process_is_refused_within_the_cache_time(app, client, api_key, monkeypatch):
+    cache = app.extensions[KEY_CACHE_KEY]
+    cache.clock = clock = Clock()
+    headers = {"X-API-Key": api_key}
+    assert client.get("/v1/model", headers=headers).status_code == 200
+    # As `moderate keys revoke` does: its own session, no app context, so this app's cache is not told.
+    with sessionmaker(app_engine(app))() as session:
+        revoke_key(session, "test")
+    lookups = []
+    monkeypatch.setattr("service.auth.find_active_key", lambda *args: lookups.append(args))
+    clock.now += cache.seconds - 0.1
+    assert client.get("/v1/model", headers=headers).status_code == 200
+    assert lookups == []  # answered from the cache, no query
+    monkeypatch.undo()
+    clock.now += 0.1
+    assert client.get("/v1/model", headers=headers).status_code == 403
+    assert client.get("/v1/model", headers=headers).status_code == 403
+
+
+def test_unknown_keys_are_not_cached_so_a_new_key_works_at_once(app, client):
+    from service.auth import generate_key
+
+    secret = generate_key()
+    assert client.get("/v1/model", headers={"X-API-Key": secret}).status_code == 403
+    with app.app_context():
+        session = get_session()
+        session.add(ApiKey(name="late", key_sha256=hash_key(secret), prefix=secret[:10]))
+        session.commit()
+    assert client.get("/v1/model", headers={"X-API-Key": secret}).status_code == 200
+
+
+def test_key_cache_expires_is_bounded_and_can_be_off():
+    clock = Clock()
+    cache = KeyCache(2.0, max_entries=3, clock=clock)
+    for n in range(3):
+        cache.put(f"h{n}", ActiveKey(n, "k"))
+    assert cache.get("h0") == ActiveKey(0, "k")
+    cache.put("h3", ActiveKey(3, "k"))
+    assert [cache.get(f"h{n}") for n in range(4)] == [None, None, None, ActiveKey(3, "k")]
+    clock.now += 2.0
+    assert cache.get("h3") is None
+    off = KeyCache(0)
+    off.put("h", ActiveKey(1, "k"))
+    assert off.get("h") is None
 
 
 def test_only_a_hash_of_the_key_is_stored(app, api_key):

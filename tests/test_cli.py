@@ -389,7 +389,8 @@ def test_keys_that_work_on_the_api(runner, db_env, tiny_bundle_path, monkeypatch
 
     key = runner.invoke(cli, ["keys", "create", "api"], env=db_env).stdout.strip()
     monkeypatch.setenv("MODERATION_DB_URL", db_env["MODERATION_DB_URL"])
-    client = create_app({"TESTING": True, "MODEL": str(tiny_bundle_path)}).test_client()
+    # KEY_CACHE_SECONDS=0: check the database on every request (test_auth covers the cache's delay).
+    client = create_app({"TESTING": True, "MODEL": str(tiny_bundle_path), "KEY_CACHE_SECONDS": 0}).test_client()
     assert client.get("/v1/model", headers={"Authorization": f"Bearer {key}"}).status_code == 200
     runner.invoke(cli, ["keys", "revoke", "api"], env=db_env)
     assert client.get("/v1/model", headers={"Authorization": f"Bearer {key}"}).status_code == 403

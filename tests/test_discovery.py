@@ -4,12 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
 
 import pytest
 from sqlalchemy.orm import sessionmaker
@@ -19,7 +13,6 @@ from service.auth import create_key
 from service.migrations import upgrade
 from service.perspective import ATTRIBUTE_NAMES
 from service.store import make_engine
-from tests.test_server import REPO, STARTUP_SECONDS, free_port
 
 HOSTILE = "You are a stupid clown, the minister ignores the vote."
 NEUTRAL = "The minister explains the budget and I think that is fair."
@@ -69,22 +62,8 @@ def test_discovery_needs_no_key(client):
 # Google's client, unchanged, against `moderate serve`
 
 
-def wait_for(base: str, process: subprocess.Popen, log_path) -> None:
-    deadline = time.monotonic() + STARTUP_SECONDS
-    while True:
-        if process.poll() is not None:
-            pytest.fail(f"server exited with {process.returncode}:\n{log_path.read_text()}")
-        try:
-            with urllib.request.urlopen(f"{base}/healthz", timeout=5):
-                return
-        except (urllib.error.URLError, ConnectionError):
-            if time.monotonic() > deadline:
-                pytest.fail(f"server not up after {STARTUP_SECONDS}s:\n{log_path.read_text()}")
-            time.sleep(0.2)
-
-
 @pytest.fixture(scope="module")
-def served(tiny_bundle_path, tmp_path_factory):
+def served(tiny_bundle_path, tmp_path_factory, serve):
     """``moderate serve`` on a free port with its own database and a key made in it; yields (base URL, key)."""
     directory = tmp_path_factory.mktemp("served")
     db_url = f"sqlite:///{directory / 'moderation.db'}"
@@ -93,22 +72,9 @@ def served(tiny_bundle_path, tmp_path_factory):
     with sessionmaker(engine)() as session:
         key = create_key(session, "google-client")[1]
     engine.dispose()
-    port = free_port()
-    log_path = directory / "server.log"
     env = {**os.environ, "MODERATION_DB_URL": db_url, "MODERATION_LOG_JSON": "false"}
-    command = [sys.executable, "-m", "service.cli", "serve", "--port", str(port), "--workers", "1", "--threads", "2", "--model", str(tiny_bundle_path)]
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(command, cwd=REPO, env=env, stdout=log, stderr=log)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_for(base, process, log_path)
-        yield base, key
-        process.send_signal(signal.SIGTERM)
-        assert process.wait(timeout=30) == 0, log_path.read_text()
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+    with serve(["--workers", "1", "--threads", "2", "--model", str(tiny_bundle_path)], env, directory / "server.log") as running:
+        yield running.base, key
 
 
 def google_client(base: str, key: str):

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
-import pytest
+import threading
+import time
 
+import pytest
+from limits.storage import storage_from_string
+
+import service.limits
 from service.app import create_app
 from service.auth import create_key
 from service.config import ConfigError
@@ -81,3 +86,23 @@ def test_the_perspective_surface_shares_the_budget(app, client, auth):
 def test_a_bad_limit_is_refused_at_start(tiny_bundle_path, limit):
     with pytest.raises(ConfigError, match="RATE_LIMIT"):
         create_app({"MODEL": str(tiny_bundle_path), "DB_URL": "sqlite://", "RATE_LIMIT": limit})
+
+
+def test_counting_in_memory_starts_no_thread_per_request(client, auth, monkeypatch):
+    started = []
+    monkeypatch.setattr(threading.Thread, "start", lambda thread: started.append(thread))
+    for _ in range(LIMIT + 1):
+        client.get("/v1/model", headers=auth)
+    assert client.get("/v1/model", headers=auth).status_code == 429
+    assert started == []
+
+
+def test_expired_counts_are_swept_from_memory_inline(monkeypatch):
+    monkeypatch.setattr(service.limits, "SWEEP_SECONDS", 0.0)
+    storage = storage_from_string(f"{service.limits.SWEPT_MEMORY_SCHEME}://")
+    assert isinstance(storage, service.limits.SweptMemoryStorage)
+    storage.incr("old", expiry=0.01)
+    time.sleep(0.02)
+    storage.incr("new", expiry=60)
+    assert "old" not in storage.storage
+    assert (storage.get("old"), storage.get("new")) == (0, 1)

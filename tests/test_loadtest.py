@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 
 import pytest
 
@@ -31,6 +32,9 @@ def test_a_tiny_run_against_a_real_server_writes_both_reports(tmp_path, tiny_bun
         assert level["requests"] == 16 and level["errors"] == 0
         assert 0 < level["p50_ms"] <= level["p99_ms"] <= level["max_ms"]
         assert level["requests_per_second"] > 0
+        assert level["client_cpu_ms_per_request"] > 0
+        if sys.platform == "linux":  # read from /proc
+            assert level["server_cpu_ms_per_request"] > 0
     assert results["batch"]["comments_per_second"] > 0
     assert results["target"]["value_ms"] == results["single_comment"][1]["p99_ms"]
     assert json.loads(out.with_suffix(".json").read_text()) == results

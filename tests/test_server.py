@@ -2,29 +2,20 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
-import signal
-import socket
+import sqlite3
 import subprocess
-import time
+import threading
 import urllib.error
 import urllib.request
-from pathlib import Path
 
 import pytest
 
 from service.loadtest import moderate_command
 from service.server import bind_address
-
-STARTUP_SECONDS = 60
-REPO = Path(__file__).resolve().parents[1]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from tests.conftest import REPO
 
 
 def get_json(url: str, body: dict | None = None, key: str | None = None) -> tuple[int, dict]:
@@ -54,33 +45,11 @@ def key(server_env) -> str:
 
 
 @pytest.fixture(scope="module")
-def server(tiny_bundle_path, tmp_path_factory, server_env, key):
+def server(tiny_bundle_path, tmp_path_factory, server_env, key, serve):
     """``moderate serve`` on a free loopback port with two workers, started once; yields its base URL."""
-    port = free_port()
     log_path = tmp_path_factory.mktemp("server") / "server.log"
-    command = [*moderate_command(), "serve", "--port", str(port), "--workers", "2", "--threads", "2"]
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen([*command, "--model", str(tiny_bundle_path)], cwd=REPO, stdout=log, stderr=log, env=server_env)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + STARTUP_SECONDS
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"server exited with {process.returncode}:\n{log_path.read_text()}")
-            try:
-                get_json(f"{base}/healthz")
-                break
-            except (urllib.error.URLError, ConnectionError):
-                if time.monotonic() > deadline:
-                    pytest.fail(f"server not up after {STARTUP_SECONDS}s:\n{log_path.read_text()}")
-                time.sleep(0.2)
-        yield base
-        process.send_signal(signal.SIGTERM)
-        assert process.wait(timeout=30) == 0, log_path.read_text()
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+    with serve(["--workers", "2", "--threads", "2", "--model", str(tiny_bundle_path)], server_env, log_path) as running:
+        yield running.base
 
 
 def test_server_answers_healthz_and_moderate(server, scorer, key):
@@ -119,6 +88,38 @@ def test_metrics_add_up_over_the_workers(server, key, scorer):
     assert readyz and float(readyz[0].rsplit(" ", 1)[1]) >= n_requests
     assert 'moderation_decisions_total{decision="approve",surface="v1"} 2.0' in text
     assert f'moderation_model_info{{model_version="{scorer.model_version}"}} 1.0' in text
+
+
+def test_every_answered_decision_is_logged_when_the_server_stops(tiny_bundle_path, tmp_path, serve):
+    """Clients on keep-alive connections, as a CMS keeps them; after SIGTERM the log holds every answered comment."""
+    db_path = tmp_path / "stop.db"
+    env = {**os.environ, "MODERATION_DB_URL": f"sqlite:///{db_path}", "MODERATION_AUTH_REQUIRED": "false"}
+    n_clients, n_requests = 4, 15
+    answered = []
+
+    def client(base: str, number: int) -> None:
+        connection = http.client.HTTPConnection(base.removeprefix("http://"), timeout=30)
+        try:
+            for i in range(n_requests):
+                body = {"comments": [{"id": f"{number}-{i}-{j}", "text": "You shill."} for j in range(2)]}
+                connection.request("POST", "/v1/moderate", body=json.dumps(body), headers={"Content-Type": "application/json"})
+                response = connection.getresponse()
+                response.read()
+                if response.status == 200:
+                    answered.extend(comment["id"] for comment in body["comments"])
+        finally:
+            connection.close()
+
+    with serve(["--workers", "2", "--threads", "2", "--model", str(tiny_bundle_path)], env, tmp_path / "server.log") as running:
+        threads = [threading.Thread(target=client, args=(running.base, n)) for n in range(n_clients)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert len(answered) == n_clients * n_requests * 2
+    with sqlite3.connect(db_path) as db:
+        logged = [row[0] for row in db.execute("SELECT comment_id FROM decisions")]
+    assert sorted(logged) == sorted(answered)
 
 
 @pytest.mark.parametrize(("host", "expected"), [("127.0.0.1", "127.0.0.1:8000"), ("::1", "[::1]:8000")])

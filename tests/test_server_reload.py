@@ -5,37 +5,14 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import subprocess
 import threading
 import time
-import urllib.error
-import urllib.request
-from pathlib import Path
-
-import pytest
 
 from model.bundle import BUNDLES_DIR_ENV
-from service.loadtest import free_port, moderate_command
 from tests.test_server import get_json
 
-REPO = Path(__file__).resolve().parents[1]
-STARTUP_SECONDS = 60
 SWITCH_SECONDS = 60
 CLIENT_THREADS = 3
-
-
-def _wait_up(process, base: str, log_path: Path) -> None:
-    deadline = time.monotonic() + STARTUP_SECONDS
-    while True:
-        if process.poll() is not None:
-            pytest.fail(f"server exited with {process.returncode}:\n{log_path.read_text()}")
-        try:
-            get_json(f"{base}/healthz")
-            return
-        except (urllib.error.URLError, ConnectionError):
-            if time.monotonic() > deadline:
-                pytest.fail(f"server not up after {STARTUP_SECONDS}s:\n{log_path.read_text()}")
-            time.sleep(0.2)
 
 
 class Traffic:
@@ -76,7 +53,7 @@ class Traffic:
             thread.join(timeout=30)
 
 
-def test_sighup_serves_the_newly_selected_bundle_without_dropping_requests(versioned_bundles, tmp_path, runner, monkeypatch):
+def test_sighup_serves_the_newly_selected_bundle_without_dropping_requests(versioned_bundles, tmp_path, runner, monkeypatch, serve):
     from service.cli import cli
 
     bundles = tmp_path / "bundles"
@@ -84,19 +61,14 @@ def test_sighup_serves_the_newly_selected_bundle_without_dropping_requests(versi
     monkeypatch.setenv(BUNDLES_DIR_ENV, str(bundles))
     env = {**os.environ, "MODERATION_AUTH_REQUIRED": "false", "MODERATION_RATE_LIMIT": "100000 per minute",
            "MODERATION_DB_URL": f"sqlite:///{tmp_path / 'server.db'}"}
-    port, log_path = free_port(), tmp_path / "server.log"
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen([*moderate_command(), "serve", "--port", str(port), "--workers", "2", "--threads", "2"],
-                                   cwd=REPO, stdout=log, stderr=log, env=env)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        _wait_up(process, base, log_path)
+    with serve(["--workers", "2", "--threads", "2"], env, tmp_path / "server.log") as server:
+        base = server.base
         assert get_json(f"{base}/healthz")[1]["model_version"] == "public"
         with Traffic(base) as traffic:
             time.sleep(1)
             result = runner.invoke(cli, ["models", "use", "site"])
             assert result.exit_code == 0, result.output
-            process.send_signal(signal.SIGHUP)
+            server.process.send_signal(signal.SIGHUP)
             deadline = time.monotonic() + SWITCH_SECONDS
             while time.monotonic() < deadline:
                 with traffic.lock:
@@ -105,14 +77,8 @@ def test_sighup_serves_the_newly_selected_bundle_without_dropping_requests(versi
                     break
                 time.sleep(0.2)
             time.sleep(1)
-        assert traffic.failures == [], log_path.read_text()[-3000:]
+        assert traffic.failures == [], server.log_tail()
         assert len(traffic.versions) > 50 and traffic.versions.count("public") > 10  # traffic flowed throughout
         assert traffic.versions[0] == "public" and traffic.versions[-1] == "site"
         assert set(traffic.versions[-20:]) == {"site"}, "old workers still answer after the switch"
         assert get_json(f"{base}/v1/moderate", {"comments": [{"id": "a", "text": "hi"}]})[1]["model_version"] == "site"
-        process.send_signal(signal.SIGTERM)
-        assert process.wait(timeout=30) == 0, log_path.read_text()[-3000:]
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 
 import pandas as pd
 import pyarrow.parquet as pq
@@ -83,6 +84,48 @@ def test_record_decisions_logs_hashes_scores_and_request(store_app):
     assert first.model_version == "9.9.9"
     assert (second.comment_id, second.decision) == (None, "approve")
     assert first.created_at is not None
+
+
+def test_every_decision_of_concurrent_requests_is_logged_with_its_request(store_app):
+    n_threads, n_requests, n_comments = 4, 10, 3
+
+    def send(thread: int) -> list[str]:
+        client = store_app.test_client()
+        ids = []
+        for i in range(n_requests):
+            comments = [{"id": f"{thread}-{i}-{j}", "text": f"comment {j}"} for j in range(n_comments)]
+            response = client.post("/v1/moderate", json={"comments": comments})
+            assert response.status_code == 200
+            ids.append(response.get_json()["request_id"])
+        return ids
+
+    with ThreadPoolExecutor(n_threads) as pool:
+        request_ids = [rid for ids in pool.map(send, range(n_threads)) for rid in ids]
+    logged = rows(store_app, DecisionRecord)
+    assert len(logged) == n_threads * n_requests * n_comments
+    by_request = {}
+    for row in logged:
+        by_request.setdefault(row.request_id, []).append(row.comment_id)
+    assert set(by_request) == set(request_ids)
+    assert all([cid.rsplit("-", 1)[1] for cid in cids] == ["0", "1", "2"] for cids in by_request.values())
+
+
+def test_a_batch_of_decisions_is_logged_in_order(store_app):
+    ids = [f"c{i}" for i in range(150)]
+    with store_app.app_context():
+        record_decisions(ids, ["text"] * len(ids), [decision()] * len(ids), surface="v1")
+    assert [row.comment_id for row in rows(store_app, DecisionRecord)] == ids
+
+
+def test_logging_decisions_leaves_pooled_connections_transactional(store_app):
+    with store_app.app_context():
+        record_decisions(["c1"], [HOSTILE], [decision()], surface="v1")
+        session = get_session()
+        session.add(Feedback(comment_id="c1", decision="reject", source="test"))
+        session.flush()
+        session.rollback()
+    assert rows(store_app, Feedback) == []
+    assert len(rows(store_app, DecisionRecord)) == 1
 
 
 def test_record_decisions_keeps_text_only_when_configured(store_app):
