@@ -57,8 +57,12 @@ class Defaults:
     HOST = "127.0.0.1"
     PORT = 8000
     WORKERS = 2
-    # More than one thread per worker lets /healthz answer while a long request is scored.
-    THREADS = 2
+    THREADS = 1
+    """Threads per worker. 1 = gunicorn's sync workers: the connection closes after each answer, so every
+    request goes to whichever worker is free. With more threads (gthread) a kept-alive connection stays on
+    one worker and load can pile onto it: at concurrency 8 on 2 workers p99 swung from 35 to 79 ms between
+    runs with 2 threads and stayed at 28-39 ms with 1 (`make bench`). Raise it when many slow or idle
+    clients connect directly (or put nginx in front), or so that /healthz answers during long batches."""
     TIMEOUT_SECONDS = 120
     """Gunicorn restarts a worker silent for longer than this (a full request with spans can be slow)."""
 

@@ -31,9 +31,11 @@ from pathlib import Path
 
 import click
 
+from service.config import Defaults
+
 HOST = "127.0.0.1"
 WORKERS = 2
-THREADS = 2
+THREADS = Defaults.THREADS
 CONCURRENCY_LEVELS = (1, 8, 32)
 REQUESTS_PER_LEVEL = 1500
 """Single-comment requests sent at each concurrency level: enough that p99 is not just the fourth-slowest
