@@ -164,3 +164,29 @@ def test_rows_without_weak_support_get_no_weak_support_label():
     ClaimScorer(random_state=0).fit(frame.assign(weak_support=True))
     with pytest.raises(ValueError, match="supported head"):
         ClaimScorer(random_state=0).fit(frame.assign(weak_support=False))
+
+
+
+SOURCED_AND_UNSOURCED = [
+    ("According to Reuters, Turkey paid $2.5bn for the S-400.", "Turkey paid $2.5bn for the S-400."),
+    ("The ministry said on Tuesday that 40 people died, according to the BBC.", "40 people died on Tuesday."),
+    ("Unemployment rose to 7% last year (source: https://www.bls.gov/news).", "Unemployment rose to 7% last year."),
+]
+
+
+@pytest.fixture(scope="module")
+def shipped_scorer():
+    """The committed bundle (bundles/CURRENT): what `make run` serves."""
+    from model.scoring import Scorer
+
+    return Scorer.load()
+
+
+@pytest.mark.parametrize("sourced, unsourced", SOURCED_AND_UNSOURCED)
+def test_shipped_model_scores_a_sourced_fact_below_the_review_threshold_and_the_unsourced_fact(shipped_scorer, sourced, unsourced):
+    from model.attributes import CLAIM_ATTRIBUTE
+
+    column = shipped_scorer.attributes.index(CLAIM_ATTRIBUTE)
+    with_source, without = shipped_scorer.predict_scores([sourced, unsourced])[:, column]
+    assert with_source < without
+    assert with_source < shipped_scorer.policy.review[CLAIM_ATTRIBUTE]
