@@ -10,7 +10,7 @@ from model.attributes import CLAIM_ATTRIBUTE
 from model.fast import feature_blocks
 from model.prior import blend
 from model.results import Span
-from model.spans import SPAN_PROBABILITY, explain_words, word_scores
+from model.spans import COMMENT_FLOOR, SPAN_PROBABILITY, explain_words, word_scores
 
 CLAIM_SPAN_PROBABILITY = 0.1
 """Sentences scoring at least this are listed as unsupported-claim spans (the policy decides what counts)."""
@@ -97,11 +97,12 @@ class ModerationModel:
         ``claim_sentences``, likewise, is ``claims.scored_sentences(texts)`` (see ``predict_and_explain``).
         """
         texts = list(texts)
-        if probabilities is None and self.span_tagger is not None and texts:
+        needs_probabilities = self.span_tagger is not None or COMMENT_FLOOR in self.span_thresholds
+        if probabilities is None and needs_probabilities and texts:
             probabilities, claim_sentences = self._predict(texts)
         hostility = None if probabilities is None else np.asarray(probabilities)[:, : len(self.hostility_attributes)]
         scored = word_scores(self.hostility, self.span_tagger, texts, hostility)
-        spans = explain_words(texts, scored, self.hostility_attributes, self.span_thresholds)
+        spans = explain_words(texts, scored, self.hostility_attributes, self.span_thresholds, hostility)
         if self.claims is not None:
             threshold = self.span_thresholds.get(CLAIM_ATTRIBUTE, CLAIM_SPAN_PROBABILITY)
             if claim_sentences is None:

@@ -30,6 +30,11 @@ SPAN_PROBABILITY = 0.5
 """Default minimum word probability; training replaces it with values chosen on toxic-spans trial data."""
 RELATIVE_SUFFIX = ".relative"
 """``span_thresholds["toxicity.relative"] = r``: a toxicity word must also score ``r`` x the comment's best word."""
+COMMENT_FLOOR = "comment_floor"
+"""``span_thresholds["comment_floor"] = f``: no word spans for an attribute whose comment score is below ``f``.
+
+The toxic-spans data holds toxic posts only, so nothing in it stops the tagger from marking the "worst"
+words of a civil comment; the floor keeps spans for comments the model finds at least slightly hostile."""
 TAGGER_C = 0.25
 TAGGER_MAX_ITER = 2000
 N_SURFACE = 5
@@ -261,18 +266,22 @@ def word_scores(
 
 
 def explain_words(
-    texts: Sequence[str], scored: list[tuple[list[tuple[int, int]], np.ndarray]], attributes: Sequence[str], thresholds: Mapping[str, float]
+    texts: Sequence[str], scored: list[tuple[list[tuple[int, int]], np.ndarray]], attributes: Sequence[str], thresholds: Mapping[str, float],
+    comment_scores: np.ndarray | None = None,
 ) -> list[dict[str, list[Span]]]:
     """Spans per attribute for each text from its scored words (see ``word_scores``).
 
-    ``thresholds`` maps an attribute (or ``default``) to its minimum word score, and ``<attribute>.relative``
-    to the share of the comment's best word score a word must also reach (none when absent).
+    ``thresholds`` maps an attribute (or ``default``) to its minimum word score, ``<attribute>.relative``
+    to the share of the comment's best word score a word must also reach (none when absent), and
+    ``comment_floor`` to the comment score an attribute needs before any of its words is a span; that
+    rule needs ``comment_scores`` ``(n_texts, n_attributes)`` and is skipped without them.
     """
+    floor = thresholds.get(COMMENT_FLOOR, 0.0) if comment_scores is not None else 0.0
     out = []
-    for text, (raw, scores) in zip(texts, scored):
+    for i, (text, (raw, scores)) in enumerate(zip(texts, scored)):
         spans = {}
         for j, attribute in enumerate(attributes):
-            if raw:
+            if raw and (not floor or comment_scores[i, j] >= floor):
                 threshold = thresholds.get(attribute, thresholds.get("default", SPAN_PROBABILITY))
                 found = merge_spans(text, raw, scores[:, j], threshold, thresholds.get(attribute + RELATIVE_SUFFIX, 0.0))
                 if found:

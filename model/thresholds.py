@@ -23,6 +23,12 @@ TOXICITY_SPAN_GRID = tuple(np.round(np.arange(0.1, 0.41, 0.025), 3))
 """Span thresholds tried for the toxicity tagger's word scores (lower: the relative rule prunes as well)."""
 SPAN_RELATIVE = 0.5
 """A toxicity word must also score half the comment's best word (found on toxic-spans trial data)."""
+COMMENT_FLOOR_GRID = (0.0, 0.025, 0.05, 0.075, 0.1, 0.125, 0.15, 0.2, 0.25, 0.3)
+"""Comment scores tried as the floor below which an attribute gets no word spans."""
+COMMENT_FLOOR_TOLERANCE = 0.01
+"""The floor is the highest one that costs at most this much toxic-spans trial F1. The trial posts are all
+toxic, so F1 alone would always choose no floor; on civil news comments the floor is what keeps spans away
+(1.1.0 without it: 92% of civil UCC validation comments had a toxicity span)."""
 
 
 def best_f1_threshold(labels: np.ndarray, scores: np.ndarray) -> tuple[float, float]:
@@ -133,6 +139,8 @@ def choose_span_thresholds(
     grid: Sequence[float] = SPAN_GRID,
     toxicity_grid: Sequence[float] = TOXICITY_SPAN_GRID,
     relative: float = SPAN_RELATIVE,
+    floors: Sequence[float] = COMMENT_FLOOR_GRID,
+    floor_tolerance: float = COMMENT_FLOOR_TOLERANCE,
 ) -> tuple[dict[str, float], dict]:
     """Word-score thresholds with the best SemEval-2021 span F1 on ``frame`` (text, spans = gold offsets).
 
@@ -150,16 +158,20 @@ def choose_span_thresholds(
         Thresholds tried for the tagger's word scores.
     relative : float
         Share of the comment's best tagger word score a toxicity word must reach as well (0 = none).
+    floors : sequence of float
+        Comment toxicity floors tried (empty = no floor): the highest whose F1 is within
+        ``floor_tolerance`` of the best becomes ``comment_floor`` for every attribute.
+    floor_tolerance : float
 
     Returns
     -------
     thresholds : dict
-        ``toxicity``, ``toxicity.relative`` (with a tagger) and ``default``.
+        ``toxicity``, ``toxicity.relative`` (with a tagger), ``default`` and ``comment_floor`` (when above 0).
     metrics : dict
         The span F1 reached by each on ``frame``.
     """
     from model.evaluate import span_f1, spans_to_offsets
-    from model.spans import RELATIVE_SUFFIX, merge_spans, word_scores
+    from model.spans import COMMENT_FLOOR, RELATIVE_SUFFIX, merge_spans, word_scores
 
     texts = frame["text"].tolist()
     gold = [set(s) for s in frame["spans"]]
@@ -183,4 +195,19 @@ def choose_span_thresholds(
         if share:
             chosen[key + RELATIVE_SUFFIX] = float(share)
             metrics[key]["relative"] = float(share)
+    if floors:
+        probabilities = model.predict_proba(texts)
+        comment_scores = probabilities[:, column]
+        threshold, share = chosen["toxicity"], chosen.get("toxicity" + RELATIVE_SUFFIX, 0.0)
+        scored = word_scores(model.hostility, model.span_tagger, texts, probabilities if model.span_tagger is not None else None)
+        predicted = [spans_to_offsets(merge_spans(text, raw, scores[:, column], threshold, share)) if raw else set()
+                     for text, (raw, scores) in zip(texts, scored)]
+        by_floor = {float(f): float(np.mean([span_f1(p if c >= f else set(), g) for p, c, g in zip(predicted, comment_scores, gold)]))
+                    for f in floors}
+        best_f1 = max(by_floor.values())
+        floor = max(f for f, f1 in by_floor.items() if f1 >= best_f1 - floor_tolerance)
+        if floor > 0:
+            chosen[COMMENT_FLOOR] = floor
+        metrics[COMMENT_FLOOR] = {"floor": floor, "span_f1": round(by_floor[floor], 4), "tolerance": floor_tolerance,
+                                  "span_f1_by_floor": {str(f): round(v, 4) for f, v in by_floor.items()}}
     return chosen, metrics

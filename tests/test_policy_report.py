@@ -18,3 +18,12 @@ def test_policy_outcomes_count_shares_and_reasons():
     assert outcome["share_of_civil"] == {"approve": 1.0, "review": 0.0, "reject": 0.0}
     assert outcome["reasons"] == {"toxicity": 1, "threat": 1}
     assert "| demo | 4 | 3 |" in "\n".join(policy_markdown({"demo": outcome}))
+
+
+def test_policy_outcomes_count_civil_comments_with_a_hostility_span():
+    from model.results import Span
+
+    spans = [{"toxicity": [Span(0, 3, 0.4)]}, {"unsupported_claim": [Span(0, 9, 0.9)]}, {}, {"insult": [Span(0, 3, 0.9)]}]
+    decisions = [Decision("approve", (), {}, found) for found in spans]
+    outcome = policy_outcomes(decisions, np.array([0, 0, 0, 1]))
+    assert outcome["civil_with_hostility_span"] == 0.3333

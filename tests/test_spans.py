@@ -182,3 +182,36 @@ def test_taggers_from_before_the_context_features_still_work(model):
     expected = old.predict_proba(tagger_input(batch.X[batch.rows], batch.alone[batch.rows]))[:, 1]
     column = model.hostility_attributes.index("toxicity")
     np.testing.assert_allclose(np.concatenate([s[:, column] for _, s in scored]), expected[: sum(len(r) for r, _ in scored)], atol=1e-12)
+
+
+def test_explain_words_gives_no_spans_to_attributes_below_the_comment_floor():
+    text = "aa bb cc"
+    scored = [([(0, 2), (3, 5), (6, 8)], np.array([[0.9, 0.9], [0.3, 0.3], [0.6, 0.6]]))] * 2
+    thresholds = {"toxicity": 0.2, "default": 0.2, "comment_floor": 0.1}
+    comment_scores = np.array([[0.05, 0.5], [0.1, 0.09]])
+    low_toxicity, low_insult = explain_words([text, text], scored, ("toxicity", "insult"), thresholds, comment_scores)
+    assert "toxicity" not in low_toxicity and "insult" in low_toxicity
+    assert "toxicity" in low_insult and "insult" not in low_insult
+    # Without comment scores (or without a floor) the rule is off.
+    assert set(explain_words([text], scored[:1], ("toxicity", "insult"), thresholds)[0]) == {"toxicity", "insult"}
+
+
+def test_comment_floor_is_the_highest_within_the_tolerance(model):
+    frame = make_spans(make_corpus(40, seed=7))
+    chosen, metrics = choose_span_thresholds(model, frame, floors=(0.0, 0.1, 0.5, 0.99), floor_tolerance=0.01)
+    by_floor = {float(k): v for k, v in metrics["comment_floor"]["span_f1_by_floor"].items()}
+    floor = metrics["comment_floor"]["floor"]
+    assert by_floor[floor] >= max(by_floor.values()) - 0.01 - 1e-4
+    assert all(by_floor[f] < max(by_floor.values()) - 0.01 for f in by_floor if f > floor)
+    assert chosen.get("comment_floor", 0.0) == floor
+    chosen, metrics = choose_span_thresholds(model, frame, floors=())
+    assert "comment_floor" not in chosen and "comment_floor" not in metrics
+
+
+def test_explain_applies_the_bundle_comment_floor(model):
+    from model.moderation_model import ModerationModel
+
+    floored = ModerationModel(model.hostility, model.span_tagger, model.claims, {**model.span_thresholds, "comment_floor": 1.0})
+    spans = floored.explain(TEXTS)
+    assert all(not set(found) - {"unsupported_claim"} for found in spans)
+    assert any(set(found) - {"unsupported_claim"} for found in model.explain(TEXTS))
