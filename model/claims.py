@@ -131,6 +131,10 @@ def _chars(max_features: int) -> TfidfVectorizer:
                            sublinear_tf=True, dtype=np.float32)
 
 
+def _logistic(C: float, random_state) -> LogisticRegression:
+    return LogisticRegression(C=C, max_iter=MAX_ITER, solver="liblinear", random_state=random_state)
+
+
 class SourceOffsetLogisticRegression(ClassifierMixin, BaseEstimator):
     """Logistic regression fitted with one extra intercept per training source, which scoring leaves out.
 
@@ -157,7 +161,7 @@ class SourceOffsetLogisticRegression(ClassifierMixin, BaseEstimator):
 
     def fit(self, X, y, sample_weight=None, sources=None):
         """Fit on ``X`` plus one indicator column per distinct value of ``sources`` (none when ``None``)."""
-        model = LogisticRegression(C=self.C, max_iter=MAX_ITER, solver="liblinear", random_state=self.random_state)
+        model = _logistic(self.C, self.random_state)
         n_features = X.shape[1]
         if sources is None:
             model.fit(X, y, sample_weight=sample_weight)
@@ -192,10 +196,7 @@ class SourceOffsetLogisticRegression(ClassifierMixin, BaseEstimator):
 
 
 def _calibrated(C: float, random_state: int, source_offsets: bool = False) -> CalibratedClassifierCV:
-    if source_offsets:
-        base = SourceOffsetLogisticRegression(C=C, random_state=random_state)
-    else:
-        base = LogisticRegression(C=C, max_iter=MAX_ITER, solver="liblinear", random_state=random_state)
+    base = SourceOffsetLogisticRegression(C=C, random_state=random_state) if source_offsets else _logistic(C, random_state)
     folds = StratifiedKFold(n_splits=CV_FOLDS, shuffle=True, random_state=random_state)
     return CalibratedClassifierCV(base, method="sigmoid", cv=folds, ensemble=False)
 

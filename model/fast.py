@@ -435,13 +435,15 @@ def linear_parts(classifier) -> tuple[np.ndarray, float, float, float]:
 
     Parameters
     ----------
-    classifier : CalibratedClassifierCV (sigmoid, ``ensemble=False``) around a linear model, or a linear model
+    classifier : CalibratedClassifierCV (sigmoid, ``ensemble=False``) around a linear model, one of the
+        (sigmoid, binary) ``calibrated_classifiers_`` of any CalibratedClassifierCV, or a linear model
     """
     if isinstance(classifier, CalibratedClassifierCV):
         if len(classifier.calibrated_classifiers_) != 1:
             raise ValueError("only a single calibrated model (ensemble=False) has a fast path")
-        calibrated = classifier.calibrated_classifiers_[0]
-        linear, (calibrator,) = calibrated.estimator, calibrated.calibrators
+        classifier = classifier.calibrated_classifiers_[0]
+    if hasattr(classifier, "calibrators"):  # one fold's calibrated model
+        linear, (calibrator,) = classifier.estimator, classifier.calibrators
         a, b = float(calibrator.a_), float(calibrator.b_)
     else:
         linear, a, b = classifier, -1.0, 0.0

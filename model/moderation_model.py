@@ -7,10 +7,9 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from model.attributes import CLAIM_ATTRIBUTE
-from model.fast import feature_blocks
 from model.prior import blend
 from model.results import Span
-from model.spans import COMMENT_FLOOR, SPAN_PROBABILITY, explain_words, word_scores
+from model.spans import COMMENT_FLOOR, SPAN_PROBABILITY, explain_words, hostility_probabilities, word_scores
 
 CLAIM_SPAN_PROBABILITY = 0.1
 """Sentences scoring at least this are listed as unsupported-claim spans (the policy decides what counts)."""
@@ -60,9 +59,7 @@ class ModerationModel:
 
     def _predict(self, texts: list[str]) -> tuple[np.ndarray, list | None]:
         """``predict_proba(texts)`` and each text's scored claim sentences (``ClaimScorer.scored_sentences``)."""
-        heads = self.hostility.named_steps["heads"]
-        scores = heads.predict_proba(feature_blocks(self.hostility.named_steps["features"], texts))
-        scores = self.blend_prior(texts, scores)
+        scores = self.blend_prior(texts, hostility_probabilities(self.hostility, texts))
         sentences = None
         if self.claims is not None:
             sentences = self.claims.scored_sentences(texts)

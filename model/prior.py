@@ -21,7 +21,7 @@ from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
 from model.evaluate import roc_auc
-from model.fast import stacked_proba, tfidf_transform
+from model.fast import stack_linear, stacked_proba, tfidf_rows
 
 PACKAGE = "alt-profanity-check"
 MODULE = "profanity_check"
@@ -50,20 +50,13 @@ class PretrainedProfanityScore(BaseEstimator):
         self.vectorizer_ = joblib.load(data / "vectorizer.joblib")
         self.model_ = joblib.load(data / "model.joblib")
         self.version_ = metadata.version(PACKAGE)
-        parts = [(c.estimator, c.calibrators[0]) for c in self.model_.calibrated_classifiers_]
-        self.stacked_ = (
-            np.column_stack([np.asarray(e.coef_, dtype=np.float64).ravel() for e, _ in parts]),
-            np.array([float(np.ravel(e.intercept_)[0]) for e, _ in parts]),
-            np.array([float(c.a_) for _, c in parts]),
-            np.array([float(c.b_) for _, c in parts]),
-        )
+        self.stacked_ = stack_linear(self.model_.calibrated_classifiers_)  # one column per fold's model
         return self
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         """P(offensive) for each text, ``(n_texts,)``: the mean of the calibrated SVMs, as scikit-learn does."""
         check_is_fitted(self)
-        X = tfidf_transform(self.vectorizer_, list(texts))
-        return stacked_proba(self.stacked_, X).mean(axis=1)
+        return stacked_proba(self.stacked_, tfidf_rows(self.vectorizer_, list(texts))).mean(axis=1)
 
     def provenance(self) -> dict:
         """What the manifest records about this part."""

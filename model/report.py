@@ -131,6 +131,7 @@ def _without_prior(scorer: Scorer) -> Callable | None:
 def _evaluate_sets(scorer: Scorer, sets: dict[str, pd.DataFrame], profanity_check, plot_dir: Path) -> dict:
     """Score every set with ours and the baselines, compute the metrics and draw each set's two figures."""
     results = {}
+    without_prior = _without_prior(scorer)
     for name, frame in sets.items():
         if frame.empty:
             raise DataError(f"test set {name} has no rows: check its file in the data directory")
@@ -146,7 +147,6 @@ def _evaluate_sets(scorer: Scorer, sets: dict[str, pd.DataFrame], profanity_chec
                 profanity_check, texts, f"{name}: alt-profanity-check")
         if "perspective" in frame:
             baseline_scores["perspective"] = frame["perspective"].to_numpy(float)
-        without_prior = _without_prior(scorer)
         if without_prior is not None:
             baseline_scores["ours_without_prior"] = _predict_in_batches(without_prior, texts, f"{name}: ours without the prior")
         result["baselines"] = {key: score_metrics(labels, values) for key, values in baseline_scores.items()}

@@ -22,7 +22,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.linear_model import LogisticRegression
 from sklearn.utils.validation import check_is_fitted
 
-from model.fast import transform
+from model.fast import feature_blocks, transform
 from model.normalize import normalize_with_offsets
 from model.results import Span
 
@@ -82,7 +82,7 @@ def hostility_probabilities(hostility, texts: Sequence[str]) -> np.ndarray:
     texts = list(texts)
     if not texts:
         return np.zeros((0, len(hostility.named_steps["heads"].attributes)))
-    return hostility.named_steps["heads"].predict_proba(transform(hostility.named_steps["features"], texts))
+    return hostility.named_steps["heads"].predict_proba(feature_blocks(hostility.named_steps["features"], texts))
 
 
 def surface_features(text: str, words: Sequence[str], raw: Sequence[tuple[int, int]]) -> np.ndarray:

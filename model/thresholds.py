@@ -176,10 +176,11 @@ def choose_span_thresholds(
     texts = frame["text"].tolist()
     gold = [set(s) for s in frame["spans"]]
     column = list(model.hostility_attributes).index("toxicity")
-    chosen, metrics = {}, {}
+    probabilities = model.predict_proba(texts)
+    chosen, metrics, scored_by_key = {}, {}, {}
     for key, tagger in (("toxicity", model.span_tagger), ("default", None)):
         tried, share = (toxicity_grid, relative) if tagger is not None else (grid, 0.0)
-        scored = word_scores(model.hostility, tagger, texts, model.predict_proba(texts) if tagger is not None else None)
+        scored = scored_by_key[key] = word_scores(model.hostility, tagger, texts, probabilities if tagger is not None else None)
         best = (tried[0], -1.0)
         for threshold in tried:
             f1 = np.mean(
@@ -196,12 +197,10 @@ def choose_span_thresholds(
             chosen[key + RELATIVE_SUFFIX] = float(share)
             metrics[key]["relative"] = float(share)
     if floors:
-        probabilities = model.predict_proba(texts)
         comment_scores = probabilities[:, column]
         threshold, share = chosen["toxicity"], chosen.get("toxicity" + RELATIVE_SUFFIX, 0.0)
-        scored = word_scores(model.hostility, model.span_tagger, texts, probabilities if model.span_tagger is not None else None)
         predicted = [spans_to_offsets(merge_spans(text, raw, scores[:, column], threshold, share)) if raw else set()
-                     for text, (raw, scores) in zip(texts, scored)]
+                     for text, (raw, scores) in zip(texts, scored_by_key["toxicity"])]
         by_floor = {float(f): float(np.mean([span_f1(p if c >= f else set(), g) for p, c, g in zip(predicted, comment_scores, gold)]))
                     for f in floors}
         best_f1 = max(by_floor.values())

@@ -178,18 +178,19 @@ def train_from_frame(
         log.info("prior %s blended into toxicity with weight %.2f (validation mean ROC AUC %.4f -> %.4f)", prior.version_, weight,
                  prior_metrics["grid"]["0.0"]["mean"], prior_metrics["grid"][str(weight)]["mean"])
         prior_weights = {"toxicity": weight} if weight > 0 else {}
+        prior = prior if prior_weights else None  # a prior weighted 0 is not kept in the bundle
     tagger = None
     if span_training is not None:
         log.info("fitting the word span tagger on %d comments", len(span_training))
         # The tagger reads each comment's probabilities as the served model gives them (prior blended in).
-        served = ModerationModel(hostility, prior=prior if prior_weights else None, prior_weights=prior_weights)
+        served = ModerationModel(hostility, prior=prior, prior_weights=prior_weights)
         tagger = fit_span_tagger(hostility, span_training, random_state=seed,
                                  comment_probabilities=served.predict_proba(span_training["text"].tolist()))
     claims = None
     if claims_training is not None:
         log.info("fitting the unsupported-claim heads on %d sentences", len(claims_training))
         claims = ClaimScorer(random_state=seed, checkable_C=claims_C).fit(claims_training)
-    model = ModerationModel(hostility, tagger, claims, prior=prior if prior_weights else None, prior_weights=prior_weights)
+    model = ModerationModel(hostility, tagger, claims, prior=prior, prior_weights=prior_weights)
     span_metrics = None
     if span_validation is not None:
         model.span_thresholds, span_metrics = choose_span_thresholds(model, span_validation)

@@ -135,11 +135,11 @@ def rate_limit_identity() -> str:
     return "addr:" + (request.remote_addr or "unknown")
 
 
-def find_active_key(session: Session, key: str) -> ApiKey | None:
-    """The unrevoked key whose hash matches ``key``, or None."""
+def find_active_key(session: Session, key: str, key_sha256: str | None = None) -> ApiKey | None:
+    """The unrevoked key whose hash matches ``key``, or None; ``key_sha256`` is ``hash_key(key)`` when known."""
     if len(key) > MAX_KEY_CHARS:
         return None
-    found = session.scalar(select(ApiKey).where(ApiKey.key_sha256 == hash_key(key)))
+    found = session.scalar(select(ApiKey).where(ApiKey.key_sha256 == (key_sha256 or hash_key(key))))
     return found if found is not None and found.revoked_at is None else None
 
 
@@ -152,7 +152,7 @@ def active_key(key: str) -> ActiveKey | None:
     cached = cache.get(key_sha256)
     if cached is not None:
         return cached
-    found = find_active_key(get_session(), key)
+    found = find_active_key(get_session(), key, key_sha256)
     if found is None:
         return None
     active = ActiveKey(found.id, found.name)
