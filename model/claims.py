@@ -23,11 +23,10 @@ from model.normalize import StatelessTextTransformer
 
 CHECKABLE_C = 1.0
 SUPPORTED_C = 1.0
-"""Regularisation of the support head. C=0.03 scored 0.003 higher on the mean validation ROC AUC (0.8022 vs
-0.7993 with the other 1.1.0 changes) but learned too little of what a source is: the shipped model scored
-"According to Reuters, Turkey paid $2.5bn for the S-400." at 0.62, above the same fact unsourced (0.44).
-Sourcing must lower the score (the product's definition), so C stays 1.0 (0.04 vs 0.44);
-tests/test_claims.py checks it on the shipped bundle."""
+"""Regularisation of the support head. In a one-off experiment C=0.03 scored 0.003 higher on the mean
+validation ROC AUC but learned too little of what a source is: a bundle trained with it scored "According to
+Reuters, Turkey paid $2.5bn for the S-400." above the same fact unsourced. Sourcing must lower the score (the
+product's definition), so C stays 1.0; tests/test_claims.py checks it on the shipped bundle."""
 SOURCE_OFFSET_SCALE = 1.0
 """Value of the per-source indicator columns the checkable head is fitted with (then dropped); with them the
 mean validation ROC AUC rose 0.7935 -> 0.7969, mostly Regulation Room (0.814 -> 0.824)."""

@@ -61,7 +61,7 @@ class Defaults:
     """Threads per worker. 1 = gunicorn's sync workers: the connection closes after each answer, so every
     request goes to whichever worker is free. With more threads (gthread) a kept-alive connection stays on
     one worker and load can pile onto it: at concurrency 8 on 2 workers p99 swung from 35 to 79 ms between
-    runs with 2 threads and stayed at 28-39 ms with 1 (`make bench`). Raise it when many slow or idle
+    runs with 2 threads and stayed at 28-47 ms with 1 (`python -m service.loadtest --threads N`, repeated). Raise it when many slow or idle
     clients connect directly (or put nginx in front), or so that /healthz answers during long batches."""
     TIMEOUT_SECONDS = 120
     """Gunicorn restarts a worker silent for longer than this (a full request with spans can be slow)."""

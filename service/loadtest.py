@@ -386,10 +386,12 @@ def write_load_test(out: str | Path, **options) -> tuple[Path, dict]:
 @click.option("--requests", "requests_per_level", type=click.IntRange(min=1), default=REQUESTS_PER_LEVEL, show_default=True, help="One-comment requests per concurrency level.")
 @click.option("--batch-requests", type=click.IntRange(min=1), default=BATCH_REQUESTS, show_default=True, help=f"{BATCH_SIZE}-comment requests.")
 @click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None, help="Data directory for realistic texts (default: $MODERATION_DATA_DIR or ../shared/data).")
-def main(out: Path, model: Path | None, requests_per_level: int, batch_requests: int, data_dir: Path | None) -> None:
+@click.option("--threads", type=click.IntRange(min=1), default=THREADS, show_default=True, help="Threads per server worker (1 = sync workers).")
+def main(out: Path, model: Path | None, requests_per_level: int, batch_requests: int, data_dir: Path | None, threads: int) -> None:
     """Load-test a real server on loopback and write the report; exit 1 if any request failed."""
     try:
-        path, results = write_load_test(out, model=model, requests_per_level=requests_per_level, batch_requests=batch_requests, data_dir=data_dir)
+        path, results = write_load_test(out, model=model, requests_per_level=requests_per_level, batch_requests=batch_requests, data_dir=data_dir,
+                                        threads=threads)
     except LoadTestError as error:
         raise click.ClickException(str(error)) from error
     click.echo(f"wrote {path} and {path.with_suffix('.json')}")
