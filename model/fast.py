@@ -10,10 +10,11 @@ they agree with scikit-learn's own ``transform`` and ``predict_proba`` to 1e-12.
 
 from __future__ import annotations
 
+import re
 import weakref
 from collections import Counter
 from collections.abc import Callable, Sequence
-from itertools import chain, repeat
+from itertools import chain, filterfalse, repeat
 from typing import NamedTuple
 
 import numpy as np
@@ -29,6 +30,9 @@ CACHE_MAX_WORDS = 200_000
 """Distinct words whose n-gram columns a ``WordGrams`` cache keeps; it is emptied when full."""
 SMALL_BATCH_ROWS = 256
 """Up to this many rows, a sparse-dense product is a gather and a segment sum (no scipy call)."""
+WORD_NGRAMS_MIN_DOCS = 4
+"""From this many documents, word n-grams are counted with numpy for the whole batch (``WordNgrams``);
+fewer go through the analyzer, whose per-call cost is lower."""
 _INT32_MAX = np.iinfo(np.int32).max
 
 
@@ -45,9 +49,13 @@ class Rows(NamedTuple):
         """``(n_rows, n_columns)``, as a sparse matrix has it."""
         return len(self.indptr) - 1, self.n_columns
 
-    def tocsr(self) -> sp.csr_matrix:
-        """The same matrix as a ``scipy.sparse.csr_matrix`` (sharing the arrays)."""
-        return sp.csr_matrix((self.data, self.indices, self.indptr), shape=self.shape)
+    def tocsr(self, sort: bool = True) -> sp.csr_matrix:
+        """The same matrix as a ``scipy.sparse.csr_matrix`` (sharing the arrays); ``sort``: each row's columns in
+        order, as scikit-learn's vectorizers give them (a product does not need it)."""
+        matrix = sp.csr_matrix((self.data, self.indices, self.indptr), shape=self.shape)
+        if sort:
+            matrix.sort_indices()
+        return matrix
 
     @classmethod
     def from_sparse(cls, matrix) -> Rows:
@@ -120,98 +128,278 @@ def char_wb_grams(ngram_range: tuple[int, int]) -> Callable[[str], list[str]]:
 
 
 class WordGrams:
-    """Each distinct word's n-gram columns, computed once and kept (bounded).
+    """Each distinct word's pieces (its n-grams, or its tokens) as vocabulary columns, computed once and kept.
 
-    A ``char_wb`` document's n-grams are its whitespace-separated words' n-grams put together, so a
-    document is counted from its words' cached columns without slicing or hashing an n-gram again.
+    A ``char_wb`` document's n-grams are its whitespace-separated words' n-grams put together, and so are a
+    word analyzer's tokens when its pattern cannot see past a space (``WordNgrams``): a document is counted
+    from its words' cached columns without slicing, matching or hashing a piece again. The columns of every
+    cached word sit in one array, so a batch's are gathered with numpy, not word by word.
 
     Parameters
     ----------
     grams : callable
-        Word -> its n-gram strings (see ``char_wb_grams``).
+        Word -> its pieces (see ``char_wb_grams``).
     vocabulary : dict
-        N-gram -> column.
+        Piece -> column; a column below -1 marks a piece that is dropped (a stop word).
     max_words : int
         The cache is emptied when it holds this many words.
+    keep_unknown : bool
+        Keep a piece outside the vocabulary as column -1 (word n-grams must not join the tokens around it).
     """
 
-    def __init__(self, grams: Callable[[str], list[str]], vocabulary: dict[str, int], max_words: int = CACHE_MAX_WORDS):
+    def __init__(self, grams: Callable[[str], list[str]], vocabulary: dict[str, int], max_words: int = CACHE_MAX_WORDS,
+                 keep_unknown: bool = False):
         self.grams = grams
         self.vocabulary = vocabulary
         self.max_words = max_words
-        self.words: dict[str, np.ndarray] = {}  # word -> its n-grams' columns, -1 outside the vocabulary
+        self.keep_unknown = keep_unknown
+        self._clear()
+
+    def _clear(self) -> None:
+        self.words: dict[str, int] = {}  # word -> its id, an index into starts and lengths
+        self.values = np.zeros(0, dtype=np.int32)  # every cached word's columns, one word after another
+        self.starts = np.zeros(0, dtype=np.int64)
+        self.lengths = np.zeros(0, dtype=np.int64)
+
+    def _add(self, words: list[str]) -> None:
+        """Analyse new distinct ``words`` and give them the next ids."""
+        grams = [self.grams(word) for word in words]
+        lengths = np.fromiter(map(len, grams), dtype=np.int64, count=len(grams))
+        # One C-level pass over every new piece: no Python bytecode per piece.
+        flat = np.fromiter(map(self.vocabulary.get, chain.from_iterable(grams), repeat(-1)), dtype=np.int32,
+                           count=int(lengths.sum()))
+        kept = flat >= (-1 if self.keep_unknown else 0)
+        word_of = np.repeat(np.arange(len(words)), lengths)
+        lengths = np.bincount(word_of[kept], minlength=len(words)).astype(np.int64)
+        self.starts = np.concatenate([self.starts, len(self.values) + np.cumsum(lengths) - lengths])
+        self.lengths = np.concatenate([self.lengths, lengths])
+        self.values = np.concatenate([self.values, flat[kept]])
+        self.words.update(zip(words, range(len(self.words), len(self.words) + len(words))))
+
+    def _ids(self, words: Sequence[str]) -> np.ndarray:
+        """Each word's id, analysing new words (the cache is emptied first when they would overfill it)."""
+        cache = self.words
+        ids = np.fromiter(map(cache.get, words, repeat(-1)), dtype=np.int64, count=len(words))
+        if len(ids) and ids.min() < 0:
+            missing = list(dict.fromkeys(filterfalse(cache.__contains__, words)))
+            if len(cache) + len(missing) > self.max_words:
+                self._clear()
+                cache, missing = self.words, list(dict.fromkeys(words))
+            self._add(missing)
+            ids = np.fromiter(map(cache.__getitem__, words), dtype=np.int64, count=len(words))
+        return ids
+
+    def gather(self, words: Sequence[str], distinct: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """``(columns, lengths, word_of)``: the words' columns one word after another, and each word's count.
+
+        With ``distinct``, each distinct word once (``word_of[i]``: the position of ``words[i]`` among them);
+        else every word in order (``word_of`` is ``None``).
+        """
+        ids, word_of = self._ids(words), None
+        if distinct:
+            ids, word_of = np.unique(ids, return_inverse=True)
+            word_of = word_of.ravel()
+        lengths = self.lengths[ids]
+        columns = self.values[_ranges(self.starts[ids], lengths)]
+        if len(self.words) > self.max_words:  # one call's own words were more than the cache may keep
+            self._clear()
+        return columns, lengths, word_of
 
     def lookup(self, words: Sequence[str]) -> list[np.ndarray]:
-        """Each word's n-gram columns (int32; -1 for an n-gram outside the vocabulary), analysing new words once."""
-        cache = self.words
-        missing = list(dict.fromkeys(word for word in words if word not in cache))
-        if missing:
-            if len(cache) + len(missing) > self.max_words:
-                cache.clear()
-                missing = list(dict.fromkeys(words))
-            grams = [self.grams(word) for word in missing]
-            lengths = np.fromiter(map(len, grams), dtype=np.int64, count=len(grams))
-            ends = np.cumsum(lengths)
-            # One C-level pass over every new n-gram: no Python bytecode per n-gram.
-            flat = np.fromiter(map(self.vocabulary.get, chain.from_iterable(grams), repeat(-1)), dtype=np.int32,
-                               count=int(ends[-1]))
-            for word, start, end in zip(missing, (ends - lengths).tolist(), ends.tolist()):
-                cache[word] = flat[start:end]
-        found = [cache[word] for word in words]
-        if len(cache) > self.max_words:  # one call's own words were more than the cache may keep
-            cache.clear()
-        return found
+        """Each word's columns (int32), analysing new words once."""
+        columns, lengths, _ = self.gather(words)
+        return np.split(columns, np.cumsum(lengths)[:-1]) if len(words) else []
 
     def count_rows(self, docs_words: Sequence[Sequence[str]], dtype) -> Rows:
-        """Count rows (n-gram counts, columns sorted) of documents given as their word lists."""
+        """Count rows (piece counts; see ``Rows.tocsr`` for column order) of documents given as their word lists."""
         n_docs, n_columns = len(docs_words), len(self.vocabulary)
         if n_docs > SMALL_BATCH_ROWS:
             return self._count_rows_sparse(docs_words, dtype)
-        arrays = self.lookup([word for words in docs_words for word in words])
-        index_dtype = _index_dtype(max(sum(map(len, arrays)), n_columns))
-        if not arrays:
-            return Rows(np.zeros(0, dtype=dtype), np.zeros(0, dtype=index_dtype), np.zeros(n_docs + 1, dtype=index_dtype), n_columns)
-        columns = np.concatenate(arrays)
+        columns, lengths, _ = self.gather(list(chain.from_iterable(docs_words)))
+        index_dtype = _index_dtype(max(len(columns), n_columns))
         keys = columns.astype(np.int64)
         if n_docs > 1:  # one key per (document, column), so that one sort counts every document
-            lengths = [sum(map(len, arrays[a:b])) for a, b in _bounds(docs_words)]
-            keys += np.repeat(np.arange(n_docs, dtype=np.int64) * n_columns, lengths)
-        keys, counts = np.unique(keys[columns >= 0], return_counts=True)
+            doc_of_word = np.repeat(np.arange(n_docs, dtype=np.int64), [len(words) for words in docs_words])
+            keys += np.repeat(doc_of_word * n_columns, lengths)
+        keys, counts = np.unique(keys, return_counts=True)
         doc_of = keys // n_columns
         indptr = np.searchsorted(doc_of, np.arange(n_docs + 1)).astype(index_dtype)
         return Rows(counts.astype(dtype), (keys - doc_of * n_columns).astype(index_dtype), indptr, n_columns)
 
     def _count_rows_sparse(self, docs_words: Sequence[Sequence[str]], dtype) -> Rows:
-        """``count_rows`` for many documents: a documents x words by words x n-grams sparse product."""
-        word_index: dict[str, int] = {}
-        doc_columns = [[word_index.setdefault(word, len(word_index)) for word in words] for words in docs_words]
-        arrays = self.lookup(list(word_index))
-        flat = np.concatenate(arrays) if arrays else np.zeros(0, np.int32)
-        word_of = np.repeat(np.arange(len(arrays)), np.fromiter(map(len, arrays), dtype=np.int64, count=len(arrays)))
-        known = flat >= 0
-        word_lengths = np.bincount(word_of[known], minlength=len(arrays))
+        """``count_rows`` for many documents: a documents x words by words x pieces sparse product."""
+        words, n_columns = list(chain.from_iterable(docs_words)), len(self.vocabulary)
+        columns, word_lengths, word_of = self.gather(words, distinct=True)
         word_grams = sp.csr_matrix(
-            (np.ones(int(known.sum()), dtype=dtype), flat[known], np.concatenate([[0], np.cumsum(word_lengths)])),
-            shape=(len(arrays), len(self.vocabulary)),
+            (np.ones(len(columns), dtype=dtype), columns, np.concatenate([[0], np.cumsum(word_lengths)])),
+            shape=(len(word_lengths), n_columns),
         )
-        doc_lengths = np.fromiter(map(len, doc_columns), dtype=np.int64, count=len(doc_columns))
-        flat_words = np.fromiter(chain.from_iterable(doc_columns), dtype=np.int64, count=int(doc_lengths.sum()))
+        doc_lengths = np.fromiter(map(len, docs_words), dtype=np.int64, count=len(docs_words))
         doc_words = sp.csr_matrix(
-            (np.ones(len(flat_words), dtype=dtype), flat_words, np.concatenate([[0], np.cumsum(doc_lengths)])),
-            shape=(len(doc_columns), len(arrays)),
+            (np.ones(len(word_of), dtype=dtype), word_of, np.concatenate([[0], np.cumsum(doc_lengths)])),
+            shape=(len(docs_words), len(word_lengths)),
         )
+        # The product has no duplicate entries; its columns are left in the product's order, not sorted
+        # (sorting cost more than the rest of the count): ``Rows.tocsr`` consumers that need order sort.
         counts = (doc_words @ word_grams).tocsr()
-        counts.sum_duplicates()
-        return Rows(counts.data.astype(dtype, copy=False), counts.indices, counts.indptr, counts.shape[1])
+        return Rows(counts.data.astype(dtype, copy=False), counts.indices, counts.indptr, n_columns)
 
 
-def _bounds(groups: Sequence[Sequence]) -> list[tuple[int, int]]:
-    """``(start, end)`` of each group in the flattened sequence."""
-    out, start = [], 0
-    for group in groups:
-        out.append((start, start + len(group)))
-        start += len(group)
-    return out
+def _ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """The indices ``starts[0] .. starts[0] + lengths[0] - 1``, then the next range, ...: one array."""
+    total = int(lengths.sum())
+    ends = np.cumsum(lengths)
+    return np.repeat(starts - (ends - lengths), lengths) + np.arange(total)
+
+
+_STOP = -2
+"""Token id of a stop word (dropped before n-grams are made, as scikit-learn does)."""
+
+
+_CHARACTER_CLASS = re.compile(r"\[([^\]]*)\]")
+_SEES_SPACES = re.compile(r"\\[^bwd]|[.^$\s]|\(\?[^:u]")
+
+
+def tokens_stay_inside_words(token_pattern: str | None) -> bool:
+    """Whether a token pattern finds, in a text, exactly the tokens it finds in the text's whitespace-separated
+    words one by one: no match can hold or look at whitespace.
+
+    Allowed: literal characters other than whitespace and ``. ^ $``, ``\\w``, ``\\d``, ``\\b`` (a space and the
+    text's edge are both non-word characters), groups, alternatives, quantifiers, and character classes that
+    are not negated and hold neither whitespace nor an escape other than ``\\w``, ``\\d`` or a quote.
+    """
+    if not isinstance(token_pattern, str):
+        return False
+    for content in _CHARACTER_CLASS.findall(token_pattern):
+        if content.startswith("^") or re.search(r"\s|\\[^wd\"']", content):
+            return False
+    rest = _CHARACTER_CLASS.sub("", token_pattern).replace("(?u)", "")
+    return "[" not in rest and _SEES_SPACES.search(rest) is None
+
+
+class WordNgrams:
+    """Word n-gram counts of a fitted plain ``analyzer="word"`` vectorizer, without making n-gram strings.
+
+    Each token is looked up once (a dict of the tokens that occur in the vocabulary's n-grams); an n-gram is
+    then a number, ``id_1 * K^(n-1) + ... + id_n``, found in a sorted array with numpy, for the whole batch at
+    once. Counts equal ``CountVectorizer.transform``: stop words are dropped before n-grams are made, and an
+    n-gram never crosses documents.
+
+    Parameters
+    ----------
+    vectorizer : fitted TfidfVectorizer or CountVectorizer (see ``is_plain_word``)
+    """
+
+    def __init__(self, vectorizer):
+        self.preprocess = vectorizer.build_preprocessor()
+        self.tokenize = vectorizer.build_tokenizer()
+        self.ngram_range = tuple(vectorizer.ngram_range)
+        vocabulary = vectorizer.vocabulary_
+        self.n_columns = len(vocabulary)
+        token_ids: dict[str, int] = {}
+        grams = [(gram.split(" "), column) for gram, column in vocabulary.items()]
+        for parts, _ in grams:
+            for token in parts:
+                token_ids.setdefault(token, len(token_ids))
+        self.base = max(len(token_ids), 1)
+        self.unigrams = np.full(self.base, -1, dtype=np.int64)  # token id -> its unigram's column, or -1
+        for parts, column in grams:
+            if len(parts) == 1:
+                self.unigrams[token_ids[parts[0]]] = column
+        self.tables: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # n > 1 -> (sorted n-gram keys, their columns)
+        for n in range(max(self.ngram_range[0], 2), self.ngram_range[1] + 1):
+            keyed = [(self._key([token_ids[t] for t in parts]), column) for parts, column in grams if len(parts) == n]
+            keyed.sort()
+            self.tables[n] = (np.array([k for k, _ in keyed], dtype=np.int64), np.array([c for _, c in keyed], dtype=np.int64))
+        for word in vectorizer.get_stop_words() or ():
+            token_ids[word] = _STOP
+        self.token_ids = token_ids
+        self.has_stop_words = bool(vectorizer.get_stop_words())
+        # Where a token cannot span or see a space, a document's tokens are its words' tokens one after
+        # another: each distinct word is tokenised once and its token ids kept (stop words dropped).
+        self.by_word = (WordGrams(self.tokenize, token_ids, keep_unknown=True)
+                        if tokens_stay_inside_words(vectorizer.token_pattern) else None)
+
+    def _key(self, ids: Sequence[int]) -> int:
+        key = 0
+        for token in ids:
+            key = key * self.base + token
+        return key
+
+    @staticmethod
+    def is_plain_word(vectorizer) -> bool:
+        """Whether ``WordNgrams`` reproduces the vectorizer's analyzer: a word analyzer with a string token
+        pattern, whose vocabulary's n-grams are space-joined tokens and whose n-gram keys fit in 63 bits."""
+        if (vectorizer.analyzer != "word" or vectorizer.input != "content" or vectorizer.tokenizer is not None
+                or vectorizer.preprocessor is not None or callable(vectorizer.strip_accents)):
+            return False
+        min_n, max_n = vectorizer.ngram_range
+        tokens = set()
+        for gram in vectorizer.vocabulary_:
+            parts = gram.split(" ")
+            if not min_n <= len(parts) <= max_n or "" in parts:
+                return False  # a token with a space in it: the split would be ambiguous
+            tokens.update(parts)
+        return max(len(tokens), 2) ** max_n < 2**62
+
+    def tokens(self, docs: Sequence[str]) -> list[list[str]]:
+        """What ``count_rows`` takes: each document's whitespace-separated words (see ``by_word``), or else its
+        tokens before stop words are dropped."""
+        preprocess = self.preprocess
+        if self.by_word is not None:
+            return [preprocess(doc).split() for doc in docs]
+        tokenize = self.tokenize
+        return [tokenize(preprocess(doc)) for doc in docs]
+
+    def _token_ids(self, docs_tokens: Sequence[Sequence[str]]) -> tuple[np.ndarray, np.ndarray]:
+        """``(ids, doc_of)``: every document's token ids one after another (-1 outside the n-grams' tokens,
+        stop words dropped) and the document of each."""
+        n_docs = len(docs_tokens)
+        lengths = np.fromiter(map(len, docs_tokens), dtype=np.int64, count=n_docs)
+        if self.by_word is not None:
+            ids, word_lengths, _ = self.by_word.gather(list(chain.from_iterable(docs_tokens)))
+            doc_of_word = np.repeat(np.arange(n_docs, dtype=np.int64), lengths)
+            return ids.astype(np.int64), np.repeat(doc_of_word, word_lengths)
+        ids = np.fromiter(map(self.token_ids.get, chain.from_iterable(docs_tokens), repeat(-1)), dtype=np.int64,
+                          count=int(lengths.sum()))
+        doc_of = np.repeat(np.arange(n_docs, dtype=np.int64), lengths)
+        if self.has_stop_words:
+            kept = ids != _STOP
+            ids, doc_of = ids[kept], doc_of[kept]
+        return ids, doc_of
+
+    def count_rows(self, docs_tokens: Sequence[Sequence[str]], dtype) -> Rows:
+        """Count rows (n-gram counts, columns sorted) of documents given as ``tokens`` gives them."""
+        n_docs, n_columns = len(docs_tokens), self.n_columns
+        ids, doc_of = self._token_ids(docs_tokens)
+        found_keys = []
+        if self.ngram_range[0] == 1:
+            columns = self.unigrams[ids[ids >= 0]]
+            hit = columns >= 0
+            found_keys.append(doc_of[ids >= 0][hit] * n_columns + columns[hit])
+        for n, (keys, columns) in self.tables.items():
+            m = len(ids) - n + 1
+            if m <= 0 or not len(keys):
+                continue
+            gram, known = ids[:m].copy(), ids[:m] >= 0
+            for j in range(1, n):
+                following = ids[j : j + m]
+                gram *= self.base
+                gram += following
+                known &= following >= 0
+            if n > 1:
+                known &= doc_of[:m] == doc_of[n - 1 : n - 1 + m]
+            gram, docs = gram[known], doc_of[:m][known]
+            position = np.minimum(np.searchsorted(keys, gram), len(keys) - 1)
+            hit = keys[position] == gram
+            found_keys.append(docs[hit] * n_columns + columns[position[hit]])
+        index_dtype = _index_dtype(max(len(ids) * len(self.tables), n_columns))
+        if not found_keys:
+            return Rows(np.zeros(0, dtype=dtype), np.zeros(0, dtype=index_dtype), np.zeros(n_docs + 1, dtype=index_dtype), n_columns)
+        keys, counts = np.unique(np.concatenate(found_keys), return_counts=True)
+        doc_of_key = keys // n_columns
+        indptr = np.searchsorted(doc_of_key, np.arange(n_docs + 1)).astype(index_dtype)
+        return Rows(counts.astype(dtype), (keys - doc_of_key * n_columns).astype(index_dtype), indptr, n_columns)
 
 
 _ANALYZERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -226,6 +414,9 @@ def _is_plain_char_wb(vectorizer: TfidfVectorizer) -> bool:
 _ANALYSIS_PARAMS = ("input", "encoding", "decode_error", "strip_accents", "lowercase", "preprocessor", "tokenizer",
                     "stop_words", "token_pattern", "ngram_range", "analyzer")
 """Parameters that decide a vectorizer's analyzer output: vectorizers equal on them tokenise alike."""
+_TOKEN_PARAMS = ("input", "encoding", "decode_error", "strip_accents", "lowercase", "preprocessor", "tokenizer",
+                 "token_pattern")
+"""Parameters that decide a word vectorizer's tokens before stop words and n-grams (``WordNgrams.tokens``)."""
 
 
 def _vectorizer_counter(vectorizer: TfidfVectorizer) -> Callable[[Sequence[str], dict | None], Rows]:
@@ -243,24 +434,46 @@ def _vectorizer_counter(vectorizer: TfidfVectorizer) -> Callable[[Sequence[str],
 
         def counter(docs: Sequence[str], shared: dict | None = None) -> Rows:
             return cache.count_rows([preprocess(doc).split() for doc in docs], dtype)
-    else:
-        analyzer, get = vectorizer.build_analyzer(), vocabulary.get
+    elif WordNgrams.is_plain_word(vectorizer):
+        ngrams, few = WordNgrams(vectorizer), _analyzer_counter(vectorizer)
         params = vectorizer.get_params(deep=False)
-        key = None if callable(params["analyzer"]) else ("tokens", repr([params[name] for name in _ANALYSIS_PARAMS]))
+        key = ("word tokens", repr([params[name] for name in _TOKEN_PARAMS]))
 
         def counter(docs: Sequence[str], shared: dict | None = None) -> Rows:
-            tokens = shared.get(key) if shared is not None and key is not None else None
+            if len(docs) < WORD_NGRAMS_MIN_DOCS:
+                return few(docs, shared)
+            tokens = shared.get(key) if shared is not None else None
             if tokens is None:
-                tokens = [analyzer(doc) for doc in docs]
-                if shared is not None and key is not None:
+                tokens = ngrams.tokens(docs)
+                if shared is not None:
                     shared[key] = tokens
-            counts = []
-            for found in tokens:
-                found = Counter(map(get, found))
-                found.pop(None, None)
-                counts.append(found)
-            return counts_to_rows(counts, len(vocabulary), dtype)
+            return ngrams.count_rows(tokens, dtype)
+    else:
+        counter = _analyzer_counter(vectorizer)
     _ANALYZERS[vectorizer] = (vocabulary, counter)
+    return counter
+
+
+def _analyzer_counter(vectorizer: TfidfVectorizer) -> Callable[[Sequence[str], dict | None], Rows]:
+    """``_vectorizer_counter`` through the vectorizer's own analyzer and a ``Counter`` per document."""
+    analyzer, vocabulary = vectorizer.build_analyzer(), vectorizer.vocabulary_
+    get, dtype = vocabulary.get, vectorizer.dtype
+    params = vectorizer.get_params(deep=False)
+    key = None if callable(params["analyzer"]) else ("tokens", repr([params[name] for name in _ANALYSIS_PARAMS]))
+
+    def counter(docs: Sequence[str], shared: dict | None = None) -> Rows:
+        tokens = shared.get(key) if shared is not None and key is not None else None
+        if tokens is None:
+            tokens = [analyzer(doc) for doc in docs]
+            if shared is not None and key is not None:
+                shared[key] = tokens
+        counts = []
+        for found in tokens:
+            found = Counter(map(get, found))
+            found.pop(None, None)
+            counts.append(found)
+        return counts_to_rows(counts, len(vocabulary), dtype)
+
     return counter
 
 
@@ -416,7 +629,7 @@ def rows_dot(X, coef: np.ndarray) -> np.ndarray:
         return np.asarray(X @ coef)
     n_rows = len(X.indptr) - 1
     if n_rows > SMALL_BATCH_ROWS:
-        return np.asarray(X.tocsr() @ coef)
+        return np.asarray(X.tocsr(sort=False) @ coef)
     out = np.zeros((n_rows, coef.shape[1]))
     if not len(X.data):
         return out

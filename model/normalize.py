@@ -106,12 +106,41 @@ _STEPS: tuple[tuple[re.Pattern, str | Callable[[re.Match], str]], ...] = (
 )
 
 
+_TLD = re.compile(r"\.(?:com|org|net|gov|edu|co\.uk|ca|io)")
+_SPACED_OR_ELONGATED = re.compile(r"([a-z])\1\1|(?<!\w)[a-z][ .\-_*][a-z][ .\-_*][a-z]")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+# Each group of steps runs only when a cheap test says one of its patterns could change the text: a test
+# may say yes for nothing (the steps then change nothing), never no when a step would have changed it.
+# What each test looks for is what each pattern (or its callback, for leetspeak) needs in order to match.
+_STEP_GROUPS: tuple[tuple[Callable[[str], object], tuple], ...] = (
+    (lambda t: "://" in t or "www." in t or ("." in t and _TLD.search(t)), _STEPS[0:1]),  # _URL
+    (lambda t: "@" in t, _STEPS[1:2]),  # _MENTION
+    (lambda t: "*" in t or "#" in t or "%" in t, _STEPS[2:3]),  # _MASKED
+    (_DISGUISED.search, _STEPS[3:4]),  # _LEET_WORD: _unleet changes a word only where _DISGUISED finds something
+    (_SPACED_OR_ELONGATED.search, _STEPS[4:6]),  # _SPACED's first three letters, or _ELONGATION
+    (lambda t: "!!!" in t or "???" in t or "..." in t or ",,," in t or "***" in t, _STEPS[6:7]),  # _PUNCT_RUN
+    (lambda t: True, _STEPS[7:8]),  # _WHITESPACE
+)
+assert tuple(step for _, steps in _STEP_GROUPS for step in steps) == _STEPS
+
+
+def _map_ascii(text: str) -> str | None:
+    """``text.translate(_CHAR_TABLE)`` for ASCII text without control characters (lower-casing is all it
+    does to them), else ``None``."""
+    return text.lower() if text.isascii() and _CONTROL.search(text) is None else None
+
+
 def normalize(text: str) -> str:
     """Return the normalised form of ``text`` (what the model's features see)."""
-    out = text.translate(_CHAR_TABLE)
-    for pattern, repl in _STEPS:
-        out = pattern.sub(repl, out)
-    return out.strip()
+    out = _map_ascii(text)
+    if out is None:
+        out = text.translate(_CHAR_TABLE)
+    for may_change, steps in _STEP_GROUPS[:-1]:
+        if may_change(out):
+            for pattern, repl in steps:
+                out = pattern.sub(repl, out)
+    return " ".join(out.split())  # = _WHITESPACE.sub(" ", out).strip(): \s and str.isspace agree
 
 
 def _align(matched: str, replacement: str, offsets: list[int]) -> list[int]:
@@ -186,8 +215,10 @@ def normalize_with_offsets(text: str) -> tuple[str, list[int]]:
         offsets = list(range(len(text)))
     else:
         out, offsets = _map_characters(text)
-    for pattern, repl in _STEPS:
-        out, offsets = _sub_with_offsets(pattern, repl, out, offsets)
+    for may_change, steps in _STEP_GROUPS:
+        if may_change(out):
+            for pattern, repl in steps:
+                out, offsets = _sub_with_offsets(pattern, repl, out, offsets)
     stripped = out.lstrip()
     lead = len(out) - len(stripped)
     stripped = stripped.rstrip()

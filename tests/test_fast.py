@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import FeatureUnion, Pipeline
 
@@ -175,8 +175,11 @@ def test_pipelines_share_a_stateless_part_and_stay_equal_to_sklearn():
     {"analyzer": "char", "ngram_range": (2, 3)},
     {"norm": None, "use_idf": False},
     {"norm": "l1", "binary": True},
+    {"stop_words": "english", "ngram_range": (1, 3), "sublinear_tf": True},
+    {"ngram_range": (2, 2), "token_pattern": r"(?u)\b\w+\b|[!?]", "lowercase": False},
+    {"token_pattern": r"(\w+)'?", "ngram_range": (1, 2), "min_df": 2, "max_features": 50},
 ])
-@pytest.mark.parametrize("n_texts", [1, 9, fast.SMALL_BATCH_ROWS + 30])
+@pytest.mark.parametrize("n_texts", [1, fast.WORD_NGRAMS_MIN_DOCS, 9, fast.SMALL_BATCH_ROWS + 30])
 def test_tfidf_transform_equals_sklearn(options, n_texts):
     texts = make_corpus(80, seed=12)["text"].tolist() + generated_texts(40, seed=1)
     vectorizer = TfidfVectorizer(**options).fit(texts)
@@ -256,3 +259,41 @@ def test_a_refitted_pipeline_is_not_scored_with_its_old_coefficients():
     pipeline_proba(pipeline, texts)
     pipeline.fit(texts, (np.arange(len(texts)) // 3) % 2)
     assert np.abs(pipeline_proba(pipeline, texts) - pipeline.predict_proba(texts)[:, 1]).max() < TOLERANCE
+
+
+def test_word_ngrams_never_join_tokens_across_documents_or_stop_words():
+    vectorizer = TfidfVectorizer(ngram_range=(1, 2), stop_words=["the"]).fit(["red car", "car red", "red the car"])
+    assert fast.WordNgrams.is_plain_word(vectorizer)
+    docs = ["red", "car", "red the car", "the", "", "car red red car"]
+    found = fast.WordNgrams(vectorizer).count_rows(fast.WordNgrams(vectorizer).tokens(docs), np.float64).tocsr()
+    expected = CountVectorizer(vocabulary=vectorizer.vocabulary_, ngram_range=(1, 2), stop_words=["the"]).transform(docs)
+    assert _max_difference(found, expected) == 0.0
+    assert found[0, vectorizer.vocabulary_["red car"]] == 0  # "red" | "car" are two documents
+    assert found[2, vectorizer.vocabulary_["red car"]] == 1  # "the" is dropped before bigrams are made
+
+
+def test_a_word_vocabulary_with_spaces_in_tokens_takes_the_analyzer_path():
+    vectorizer = TfidfVectorizer(tokenizer=lambda text: [text], token_pattern=None).fit(["a b", "c"])
+    assert not fast.WordNgrams.is_plain_word(vectorizer)
+    docs = ["a b"] * fast.WORD_NGRAMS_MIN_DOCS
+    assert _max_difference(tfidf_transform(vectorizer, docs), vectorizer.transform(docs)) < TOLERANCE
+
+
+@pytest.mark.parametrize("pattern, inside", [
+    (r"(?u)\b\w\w+\b", True), (r"(?u)\b\w+\b|[!?]", True), (r"(?u)\b\w+\b|[?!%$\"]", True),
+    (r"\S+", False), (r"\w+(?= )", False), (r"[^a]+", False), (r".+", False), (r"^\w+", False),
+    (r"\w+$", False), (r"[ a]+", False), (r"\w+|[!\s]", False), (r"(\w+)\'?", False),
+])
+def test_tokens_stay_inside_words(pattern, inside):
+    assert fast.tokens_stay_inside_words(pattern) is inside
+
+
+@pytest.mark.parametrize("pattern", [r"(?u)\b\w\w+\b", r"(?u)\b\w+\b|[!?]", r"(?u)\b\w+\b|[?!%$\"]"])
+def test_word_by_word_tokens_equal_sklearn_on_awkward_whitespace(pattern):
+    rng = random.Random(3)
+    pieces = ["ab", "b", "c_d", "1", "22", "!", "?", "%", "$", '"', " ", "  ", "\t", "\n", "\xa0", "\u2003", "é", "x-y", ".", ","]
+    texts = ["".join(rng.choice(pieces) for _ in range(rng.randint(0, 30))) for _ in range(300)]
+    vectorizer = TfidfVectorizer(token_pattern=pattern, ngram_range=(1, 3), stop_words=["b"]).fit(texts)
+    assert fast.WordNgrams(vectorizer).by_word is not None
+    for probe in (texts[:fast.WORD_NGRAMS_MIN_DOCS], texts):
+        assert _max_difference(tfidf_transform(vectorizer, probe), vectorizer.transform(probe)) < TOLERANCE

@@ -100,3 +100,24 @@ def test_offsets_fast_paths_equal_the_character_by_character_mapping():
     for _ in range(300):
         raw = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 40)))
         assert normalize_with_offsets(raw) == reference(raw), repr(raw)
+
+
+def test_skipping_steps_that_cannot_match_changes_nothing():
+    """``normalize`` runs a step only when a cheap test says it may match; the result must be every step's."""
+    import random
+
+    from model import normalize as module
+
+    def every_step(raw):
+        out = raw.translate(module._CHAR_TABLE)
+        for pattern, repl in module._STEPS:
+            out = pattern.sub(repl, out)
+        return out.strip()
+
+    rng = random.Random(7)
+    pieces = ["a", "b", "s", "z", "1", "0", "3", "!", "?", ".", ",", "*", "#", "%", "@", "$", "|", "€", " ", "  ", "\t",
+              "\x0b", "\x00", "_", "-", "://", "www.", ".com", ".co.uk", "http", "É", "Ｆ", "\u200b", "\u00a0", "\u2003"]
+    for _ in range(3000):
+        raw = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 25)))
+        assert normalize(raw) == every_step(raw), repr(raw)
+        assert normalize_with_offsets(raw)[0] == every_step(raw), repr(raw)
