@@ -24,6 +24,7 @@ from tqdm import tqdm
 
 from model.bundle import BundleError
 from model.data import DataError, load_test_sets
+from model.parallel import ScorerPool
 from model.scoring import Scorer
 
 SEED = 0
@@ -33,6 +34,8 @@ DEFAULT_N_SINGLE = 500
 DEFAULT_N_SPANS = 500
 """The full ``moderate()`` path with spans is timed on this many texts (a prefix of the batch)."""
 DEFAULT_REPEATS = 3
+DEFAULT_JOBS = 2
+"""Worker processes of the parallel run: the cores of the machine the targets are set on."""
 WARM_UP_TEXTS = 8
 THROUGHPUT_TARGET_RATIO = 0.5
 """The issue's target: our batch throughput at least this fraction of alt-profanity-check's."""
@@ -121,6 +124,7 @@ def run_benchmark(
     n_single: int = DEFAULT_N_SINGLE,
     n_spans: int = DEFAULT_N_SPANS,
     repeats: int = DEFAULT_REPEATS,
+    jobs: int = DEFAULT_JOBS,
 ) -> dict:
     """Time model loading and scoring of ours and alt-profanity-check's on the same texts.
 
@@ -136,6 +140,9 @@ def run_benchmark(
         Texts (a prefix of the batch) for the one-at-a-time and the ``moderate()``-with-spans timings.
     repeats : int
         Each timing is repeated this many times and the median kept.
+    jobs : int
+        Worker processes of the ``moderate score --jobs`` run (its memory is not in the peak figures: they
+        are this process's own).
 
     Returns
     -------
@@ -162,9 +169,16 @@ def run_benchmark(
     profanity_load_seconds = None if already_imported or predict_prob is None else time.perf_counter() - started
 
     runs: list[tuple[str, str, int, Callable[[], object]]] = [
-        ("ours_batch", "ours: predict_scores, one batch", n, lambda: scorer.predict_scores(texts)),
+        # The issue's target: the six hostility attributes (the claim head is a separate, later issue).
+        ("ours_hostility_batch", "ours: six hostility attributes (predict_hostility), one batch", n,
+         lambda: scorer.bundle.model.predict_hostility(texts)),
+        ("ours_batch", "ours: predict_scores (all attributes), one batch", n, lambda: scorer.predict_scores(texts)),
         ("ours_single", "ours: predict_scores, one comment per call", n_single,
          _one_at_a_time(scorer.predict_scores, texts[:n_single])),
+        ("ours_moderate_batch", "ours: moderate() without spans, one batch (`moderate score`)", n,
+         lambda: scorer.moderate(texts, with_spans=False)),
+        ("ours_moderate_batch_jobs", f"ours: moderate() without spans, one batch, {jobs} worker processes "
+         f"(`moderate score --jobs {jobs}`)", n, lambda: pool.moderate(texts, with_spans=False)),
         ("ours_moderate_spans", "ours: moderate() with spans, one batch", n_spans,
          lambda: scorer.moderate(texts[:n_spans], with_spans=True)),
         # What the service pays per request: one comment per call, full decision.
@@ -179,19 +193,25 @@ def run_benchmark(
             ("profanity_check_single", "alt-profanity-check: predict_prob, one comment per call", n_single,
              _one_at_a_time(predict_prob, texts[:n_single])),
         ]
+    started = time.perf_counter()
+    pool = ScorerPool(scorer, jobs)
+    pool.moderate(texts[: WARM_UP_TEXTS * jobs], with_spans=False)  # workers loaded and warm
+    pool_start_seconds = time.perf_counter() - started
     scorer.moderate(texts[:WARM_UP_TEXTS], with_spans=True)  # first calls pay one-off costs
     if predict_prob is not None:
         predict_prob(texts[:WARM_UP_TEXTS])
     throughput = {}
-    for key, name, n_run, call in tqdm(runs, desc="benchmark", disable=not sys.stderr.isatty()):
-        throughput[key] = _throughput(name, n_run, median_seconds(call, repeats))
+    with pool:
+        for key, name, n_run, call in tqdm(runs, desc="benchmark", disable=not sys.stderr.isatty()):
+            throughput[key] = _throughput(name, n_run, median_seconds(call, repeats))
 
     def ratio(ours: str, theirs: str) -> float | None:
         if theirs not in throughput or not throughput[theirs]["comments_per_second"]:
             return None
         return throughput[ours]["comments_per_second"] / throughput[theirs]["comments_per_second"]
 
-    ratios = {"batch": ratio("ours_batch", "profanity_check_batch"),
+    ratios = {"hostility_batch": ratio("ours_hostility_batch", "profanity_check_batch"),
+              "batch": ratio("ours_batch", "profanity_check_batch"),
               "single": ratio("ours_single", "profanity_check_single")}
     return {
         "command": COMMAND,
@@ -205,12 +225,15 @@ def run_benchmark(
         "machine": {"python": platform.python_version(), "platform": platform.platform(),
                     "cpu_count": os.cpu_count(),
                     "packages": {package: _version(package) for package in REPORTED_PACKAGES}},
-        "load_seconds": {"ours": load_seconds, "alt_profanity_check": profanity_load_seconds},
+        "load_seconds": {"ours": load_seconds, "alt_profanity_check": profanity_load_seconds,
+                         "worker_pool": pool_start_seconds},
+        "jobs": jobs,
         "throughput": throughput,
         "ratio": ratios,
-        "target": {"metric": "batch throughput ratio, ours / alt-profanity-check",
-                   "target": THROUGHPUT_TARGET_RATIO, "value": ratios["batch"],
-                   "met": ratios["batch"] is not None and ratios["batch"] >= THROUGHPUT_TARGET_RATIO},
+        "target": {"metric": "batch throughput ratio, ours (six hostility attributes) / alt-profanity-check, "
+                             "one process each",
+                   "target": THROUGHPUT_TARGET_RATIO, "value": ratios["hostility_batch"],
+                   "met": ratios["hostility_batch"] is not None and ratios["hostility_batch"] >= THROUGHPUT_TARGET_RATIO},
         "peak_memory_mib": {"before_loading_models": memory_before_models, "after_loading_ours": memory_after_our_load,
                             "end_of_run": peak_memory_mib()},
     }
@@ -237,8 +260,10 @@ def benchmark_markdown(results: dict) -> str:
         f"Every timing is the median of {results['repeats']} runs in one process; ours scores all "
         f"{len(results['attributes'])} attributes ({', '.join(results['attributes'])}), alt-profanity-check one.", "",
         "## Target", "",
-        f"Our batch throughput / alt-profanity-check's: **{_format(target['value'], 2)}** "
-        f"(target >= {target['target']}): {verdict}. One comment per call: {_format(results['ratio']['single'], 2)}.",
+        f"Our batch throughput on the six hostility attributes / alt-profanity-check's, one process each: "
+        f"**{_format(target['value'], 2)}** (target >= {target['target']}): {verdict}. "
+        f"All {len(results['attributes'])} attributes (with the unsupported-claim head): "
+        f"{_format(results['ratio']['batch'], 2)}. One comment per call: {_format(results['ratio']['single'], 2)}.",
         "", "## Throughput", "", "| run | comments | seconds | comments / second |", "|---|---|---|---|",
     ]
     for run in results["throughput"].values():
@@ -247,6 +272,8 @@ def benchmark_markdown(results: dict) -> str:
         "", "## Load time and memory", "", "| measure | value |", "|---|---|",
         f"| our bundle load (`Scorer.load`), seconds | {_format(results['load_seconds']['ours'], 2)} |",
         f"| alt-profanity-check import, seconds | {_format(results['load_seconds']['alt_profanity_check'], 2)} |",
+        f"| {results['jobs']} worker processes started, loaded and warm (`ScorerPool`), seconds | "
+        f"{_format(results['load_seconds']['worker_pool'], 2)} |",
         f"| peak memory before loading any model (interpreter, libraries, texts), MiB | "
         f"{_format(memory['before_loading_models'])} |",
         f"| peak memory after loading ours, MiB | {_format(memory['after_loading_ours'])} |",
@@ -289,6 +316,8 @@ def write_benchmark(out: str | Path = "reports/bench.md", **options) -> Path:
               help="Comments for the moderate()-with-spans run.")
 @click.option("--repeats", type=click.IntRange(min=1), default=DEFAULT_REPEATS, show_default=True,
               help="Runs per timing; the median is reported.")
+@click.option("--jobs", type=click.IntRange(min=1), default=DEFAULT_JOBS, show_default=True,
+              help="Worker processes of the `moderate score --jobs` run.")
 @click.option("--model", "model_path", type=click.Path(exists=True, path_type=Path), default=None,
               help="Bundle to benchmark (default: the committed bundle).")
 @click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None,

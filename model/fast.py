@@ -241,6 +241,8 @@ class WordGrams:
         )
         # The product has no duplicate entries; its columns are left in the product's order, not sorted
         # (sorting cost more than the rest of the count): ``Rows.tocsr`` consumers that need order sort.
+        # Sums over a row then run in another order than on the small-batch path, so a comment's scores can
+        # differ in the last bit (about 1e-16) with the size of its batch: far below the 6 decimals reported.
         counts = (doc_words @ word_grams).tocsr()
         return Rows(counts.data.astype(dtype, copy=False), counts.indices, counts.indptr, n_columns)
 

@@ -57,9 +57,15 @@ class ModerationModel:
         """Calibrated probabilities, ``(n_texts, n_attributes)``."""
         return self._predict(list(texts))[0]
 
+    def predict_hostility(self, texts: Sequence[str]) -> np.ndarray:
+        """The hostility attributes' columns of ``predict_proba``, ``(n_texts, n_hostility_attributes)``,
+        without scoring claims."""
+        texts = list(texts)
+        return self.blend_prior(texts, hostility_probabilities(self.hostility, texts))
+
     def _predict(self, texts: list[str]) -> tuple[np.ndarray, list | None]:
         """``predict_proba(texts)`` and each text's scored claim sentences (``ClaimScorer.scored_sentences``)."""
-        scores = self.blend_prior(texts, hostility_probabilities(self.hostility, texts))
+        scores = self.predict_hostility(texts)
         sentences = None
         if self.claims is not None:
             sentences = self.claims.scored_sentences(texts)

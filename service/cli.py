@@ -89,7 +89,8 @@ def cli() -> None:
     "--spans/--no-spans",
     default=False,
     show_default=True,
-    help="Add the span and text behind each reason of a table, as the API does (about 100x slower).",
+    help="Add the span and text behind each reason of a table, as the API does (slower: reports/bench.md). "
+         "A threat_phrase reason always has its span.",
 )
 @click.option(
     "--chunk-size",
@@ -97,6 +98,14 @@ def cli() -> None:
     default=Defaults.SCORE_CHUNK_ROWS,
     show_default=True,
     help="Rows read, scored and written at a time.",
+)
+@click.option(
+    "--jobs",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Worker processes scoring each chunk side by side; each loads the model (a few seconds, its own memory). "
+         "Use the number of cores for a large archive.",
 )
 def score(
     input_path: Path | None,
@@ -107,6 +116,7 @@ def score(
     model: Path | None,
     spans: bool,
     chunk_size: int,
+    jobs: int,
 ) -> None:
     """Score every comment of INPUT into OUTPUT, or one --text.
 
@@ -132,7 +142,7 @@ def score(
     if output.resolve() == input_path.resolve():
         raise BadInput(f"{output}: OUTPUT must be a different file from INPUT")
     try:
-        counts = _score_table(input_path, output, text_column, id_column, model, chunk_size, spans)
+        counts = _score_table(input_path, output, text_column, id_column, model, chunk_size, spans, jobs)
     except OSError as error:
         raise BadInput(_os_error_message(error)) from error
     summary = ", ".join(f"{n} {action}" for action, n in sorted(counts.items()))
@@ -147,10 +157,12 @@ def _score_table(
     model: Path | None,
     chunk_size: int,
     with_spans: bool,
+    jobs: int = 1,
 ) -> Counter:
-    """Stream INPUT through the scorer into OUTPUT; return how many rows got each decision."""
+    """Stream INPUT through the scorer (in ``jobs`` worker processes) into OUTPUT; return how many rows got each decision."""
     from tqdm import tqdm
 
+    from model.parallel import ScorerPool
     from service.tables import TableError, TableReader, TableWriter, text_values
 
     counts: Counter = Counter()
@@ -161,10 +173,10 @@ def _score_table(
             added = [*scorer.attributes, "decision", "reasons"]
             _check_no_clash(input_path, reader.columns, added)
             progress = tqdm(total=reader.n_rows, unit=" rows", file=sys.stderr, disable=not sys.stderr.isatty())
-            with progress:
+            with ScorerPool(scorer, jobs) as pool, progress:
                 for frame in reader:
                     _check_no_clash(input_path, list(frame.columns), added)
-                    decisions = scorer.moderate(text_values(frame, text_column), with_spans=with_spans)
+                    decisions = pool.moderate(text_values(frame, text_column), with_spans=with_spans)
                     writer.write(frame.assign(**_result_columns(decisions, scorer.attributes)))
                     counts.update(decision.action for decision in decisions)
                     progress.update(len(frame))

@@ -18,7 +18,7 @@ from model.benchmark import (
 )
 
 TINY = {"n": 40, "n_single": 5, "n_spans": 5, "repeats": 1}
-RUNS = ("ours_batch", "ours_single", "ours_moderate_spans", "ours_moderate_single", "ours_moderate_spans_single",
+RUNS = ("ours_hostility_batch", "ours_batch", "ours_single", "ours_moderate_batch", "ours_moderate_batch_jobs", "ours_moderate_spans", "ours_moderate_single", "ours_moderate_spans_single",
         "profanity_check_batch", "profanity_check_single")
 
 
@@ -50,8 +50,12 @@ def test_tiny_run_writes_markdown_and_json(tiny_run, scorer):
 def test_ratio_and_target_follow_the_throughputs(tiny_run):
     _, results = tiny_run
     runs = results["throughput"]
-    ratio = runs["ours_batch"]["comments_per_second"] / runs["profanity_check_batch"]["comments_per_second"]
-    assert results["ratio"]["batch"] == pytest.approx(ratio)
+    theirs = runs["profanity_check_batch"]["comments_per_second"]
+    assert results["ratio"]["batch"] == pytest.approx(runs["ours_batch"]["comments_per_second"] / theirs)
+    # The target is on the six hostility attributes, as the issue states it.
+    ratio = runs["ours_hostility_batch"]["comments_per_second"] / theirs
+    assert results["ratio"]["hostility_batch"] == pytest.approx(ratio)
+    assert results["target"]["value"] == pytest.approx(ratio)
     assert results["target"]["target"] == THROUGHPUT_TARGET_RATIO
     assert results["target"]["met"] is (ratio >= THROUGHPUT_TARGET_RATIO)
 
@@ -72,7 +76,7 @@ def test_without_profanity_check_the_target_is_not_measured(tmp_path, tiny_bundl
     out = write_benchmark(tmp_path / "bench.md", model_path=tiny_bundle_path, data_dir=tmp_path / "absent", **TINY)
     results = json.loads(out.with_suffix(".json").read_text())
     assert set(results["throughput"]) == {run for run in RUNS if run.startswith("ours_")}
-    assert results["ratio"] == {"batch": None, "single": None}
+    assert results["ratio"] == {"hostility_batch": None, "batch": None, "single": None}
     assert results["target"]["met"] is False
     assert "not measured" in out.read_text()
 

@@ -81,6 +81,14 @@ def test_score_csv_keeps_every_column_and_row(tmp_path, run, scorer, chunk_size)
     assert [r["code"] for r in json.loads(by_id.loc["c4", "reasons"])] != ["empty"]  # "NA" is text
 
 
+def test_score_with_two_jobs_writes_what_one_job_writes(tmp_path, run):
+    (tmp_path / "in.csv").write_text(CSV_SOURCE, encoding="utf-8")
+    one = run("score", tmp_path / "in.csv", "-o", tmp_path / "one.csv", "--chunk-size", 3)
+    two = run("score", tmp_path / "in.csv", "-o", tmp_path / "two.csv", "--chunk-size", 3, "--jobs", 2)
+    assert one.exit_code == 0 and two.exit_code == 0, two.output
+    assert (tmp_path / "two.csv").read_bytes() == (tmp_path / "one.csv").read_bytes()
+
+
 @pytest.mark.parametrize("spans", [False, True])
 def test_score_agrees_with_the_scorer(tmp_path, run, scorer, spans):
     (tmp_path / "in.csv").write_text(CSV_SOURCE, encoding="utf-8")

@@ -119,6 +119,13 @@ def test_predict_and_explain_equals_predict_proba_and_explain(tiny_model):
     assert spans == tiny_model.explain(texts)
 
 
+def test_predict_hostility_is_predict_proba_without_the_claim_column(tiny_model):
+    texts = generated_texts(12, seed=5) + ["You are a stupid clown. Turkey paid $2.5bn in 2015."]
+    hostility = tiny_model.predict_hostility(texts)
+    assert hostility.shape == (len(texts), len(tiny_model.hostility_attributes))
+    assert np.array_equal(hostility, tiny_model.predict_proba(texts)[:, : len(tiny_model.hostility_attributes)])
+
+
 def test_moderate_scores_equal_predict_scores(scorer):
     texts = generated_texts(10, seed=2) + ["You are a pathetic loser.", "", None]
     scores = scorer.predict_scores(texts)
