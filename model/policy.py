@@ -15,10 +15,13 @@ from pathlib import Path
 
 from model.attributes import CLAIM_ATTRIBUTE
 from model.results import Reason, Span
+from model.threats import THREAT_ATTRIBUTE, find_threats
 
 APPROVE, REVIEW, REJECT = "approve", "review", "reject"
 ACTIONS = (APPROVE, REVIEW, REJECT)
 _SEVERITY = {APPROVE: 0, REVIEW: 1, REJECT: 2}
+THREAT_PHRASE = "threat_phrase"
+"""Reason code of ``review_threat_phrase``."""
 
 
 class PolicyError(ValueError):
@@ -132,6 +135,19 @@ def reject_hostility(ctx: Context) -> Verdict | None:
     return Verdict(REJECT, reasons) if reasons else None
 
 
+def review_threat_phrase(ctx: Context) -> Verdict | None:
+    """Send to a human a comment that says in so many words that someone should be hurt (``model.threats``),
+    whatever its ``threat`` score: the learned head misses most explicit threats. A phrase never rejects."""
+    spans = find_threats(ctx.text)
+    if not spans:
+        return None
+    span = spans[0]
+    score = ctx.scores.get(THREAT_ATTRIBUTE)
+    # No threshold: a phrase rule fired, not a score; the score is there to show what the model made of it.
+    reason = Reason(THREAT_PHRASE, REVIEW, THREAT_ATTRIBUTE, score, None, span, ctx.text[span.begin : span.end])
+    return Verdict(REVIEW, (reason,))
+
+
 def review_hostility(ctx: Context) -> Verdict | None:
     """Send to a human when a score reaches its ``[review]`` threshold."""
     reasons = _threshold_reasons(ctx, ctx.policy.review, REVIEW)
@@ -151,7 +167,11 @@ def review_unsupported_claim(ctx: Context) -> Verdict | None:
     return Verdict(REVIEW, (Reason(CLAIM_ATTRIBUTE, REVIEW, CLAIM_ATTRIBUTE, score, threshold, span, sentence),))
 
 
-PHASES: tuple[Phase, ...] = (empty_text, reject_hostility, review_hostility, review_unsupported_claim)
+# The threat phrase comes after reject_hostility, so a comment the model rejects stays rejected with the model's
+# reasons, and before review_hostility, so its reason (the most specific one) is listed first.
+PHASES: tuple[Phase, ...] = (
+    empty_text, reject_hostility, review_threat_phrase, review_hostility, review_unsupported_claim,
+)
 
 
 def decide(

@@ -96,3 +96,76 @@ def test_policy_file_cannot_reject_on_an_unsupported_claim(tmp_path):
     path.write_text("[reject]\nunsupported_claim = 0.9\n")
     with pytest.raises(PolicyError, match="never reject"):
         load_policy(path)
+
+
+# Threat phrases: an explicit threat goes to a human whatever its threat score, and never rejects on its own.
+
+THREAT_TEXT = "Nice article. I will find you and hurt you."
+
+
+def test_threat_phrase_phase_sits_between_reject_and_review():
+    from model.policy import PHASES, reject_hostility, review_hostility, review_threat_phrase
+
+    assert PHASES.index(reject_hostility) < PHASES.index(review_threat_phrase) < PHASES.index(review_hostility)
+
+
+def test_threat_phrase_sends_to_review_with_a_reason_naming_threat_score_and_span():
+    from model.results import Decision
+
+    action, reasons = decide(THREAT_TEXT, {**CALM, "threat": 0.003}, {}, POLICY)
+    assert (action, [r.code for r in reasons]) == ("review", ["threat_phrase"])
+    assert reasons[0].to_dict() == {
+        "code": "threat_phrase", "action": "review", "attribute": "threat", "score": 0.003,
+        "text": "I will find you and hurt you", "span": {"begin": 14, "end": 42, "score": 1.0},
+    }
+    assert THREAT_TEXT[14:42] == "I will find you and hurt you"
+    assert Decision(action, reasons, {**CALM, "threat": 0.003}).to_dict()["reasons"] == [reasons[0].to_dict()]
+
+
+def test_threat_phrase_reason_without_a_threat_score_leaves_the_score_out():
+    _, (reason,) = decide(THREAT_TEXT, {"toxicity": 0.1}, {}, POLICY)
+    assert "score" not in reason.to_dict() and "threshold" not in reason.to_dict()
+
+
+@pytest.mark.parametrize("threat", [0.0, 0.5, 0.79])
+def test_threat_phrase_never_rejects_on_its_own(threat):
+    action, reasons = decide(THREAT_TEXT, {**CALM, "threat": threat, "severe_toxicity": 0.79}, {}, POLICY)
+    assert action == "review"
+    assert all(r.action == "review" for r in reasons)
+
+
+def test_a_rejected_threat_stays_rejected_with_the_models_reasons():
+    action, reasons = decide(THREAT_TEXT, {**CALM, "threat": 0.95}, {"threat": [Span(14, 42, 0.9)]}, POLICY)
+    assert (action, [r.code for r in reasons]) == ("reject", ["threat"])
+
+
+def test_threat_phrase_comes_first_among_review_reasons():
+    _, reasons = decide(THREAT_TEXT, {**CALM, "toxicity": 0.7}, {}, POLICY)
+    assert [r.code for r in reasons] == ["threat_phrase", "toxicity"]
+
+
+def test_threat_and_unsupported_claim_get_both_reasons():
+    text = "Turkey paid 2.5 billion in secret in 2015. I will find you and hurt you."
+    spans = {"unsupported_claim": [Span(0, 42, 0.9)]}
+    action, reasons = decide(text, {"toxicity": 0.1, "threat": 0.0, "unsupported_claim": 0.9}, spans, CLAIMS)
+    assert (action, [r.code for r in reasons]) == ("review", ["threat_phrase", "unsupported_claim"])
+    assert [r.text for r in reasons] == ["I will find you and hurt you", "Turkey paid 2.5 billion in secret in 2015."]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "This deal will kill the economy.",
+        "The tax will hurt families.",
+        "I will vote against you.",
+        "They should be fired.",
+        "The government will pay for this.",
+        "Kill the bill.",
+        "I'd kill for a coffee.",
+        "The virus kills people.",
+        "The gunman threatened to shoot them.",
+        "He said he would kill her.",
+    ],
+)
+def test_civil_comments_with_violent_words_are_approved(text):
+    assert decide(text, CALM, {}, POLICY) == ("approve", ())

@@ -1,0 +1,199 @@
+"""Threat phrases: explicit threats found with spans into the raw text, news-comment language left alone.
+
+Every sentence here was written for these tests; none comes from a dataset.
+"""
+
+import pandas as pd
+import pytest
+
+from model import data
+from model.attributes import HOSTILITY_ATTRIBUTES
+from model.normalize import normalize
+from model.threats import _KEY_WORDS, _THREAT, _WORD, THREAT_ATTRIBUTE, THREAT_SPAN_SCORE, find_threats
+
+# (comment, the phrase its first span must cover exactly)
+POSITIVES = [
+    ("I will find you and hurt you.", "I will find you and hurt you"),
+    ("I'm going to kill you", "I'm going to kill you"),
+    ("I'll break your neck if you post that again.", "I'll break your neck"),
+    ("We will hunt you down.", "We will hunt you down"),
+    ("Someone should shoot him.", "Someone should shoot him"),
+    ("You deserve to be beaten.", "You deserve to be beaten"),
+    ("You should be hanged for this.", "You should be hanged"),
+    ("I know where you live.", "I know where you live"),
+    ("You'd better watch your back.", "You'd better watch your back"),
+    ("I will personally come over and break your legs.", "I will personally come over and break your legs"),
+    ("im gonna stab you", "im gonna stab you"),
+    ("I’m gonna punch you in the face, clown.", "I’m gonna punch you in the face"),
+    ("Keep talking and I'll put a bullet in your head.", "I'll put a bullet in your head"),
+    ("i will k1ll y0u", "i will k1ll y0u"),
+    ("I  will   hurt   you", "I  will   hurt   you"),
+    ("I will k i l l you and your whole family", "I will k i l l you"),
+    ("I will k*ll you.", "I will k*ll you"),
+    ("Sh00t him in the f4ce, somebody.", "Sh00t him in the f4ce"),
+    ("Gonna find you and beat the shit out of you.", "Gonna find you and beat the shit out of you"),
+    ("We're going to burn your house down.", "We're going to burn your house down"),
+    ("I hope someone shoots you.", "I hope someone shoots you"),
+    ("I hope you get hit by a bus.", "I hope you get hit by a bus"),
+    ("I hope you die in a fire.", "I hope you die in a fire"),
+    ("Go die.", "Go die"),
+    ("Somebody needs to beat him up.", "Somebody needs to beat him up"),
+    ("If I ever see you I'll smash your face in.", "I'll smash your face in"),
+    ("I want you dead.", "I want you dead"),
+    ("Traitors like him should be lynched.", "should be lynched"),
+    ("All of them should be taken out back and shot.", "should be taken out back and shot"),
+    ("you're a dead man", "you're a dead man"),
+    ("Let's hang them all.", "Let's hang them all"),
+    ("Kill them all.", "Kill them all"),
+    ("Find them and kill them.", "Find them and kill them"),
+    ("I'd love to slit your throat.", "I'd love to slit your throat"),
+    ("I will fuck you up.", "I will fuck you up"),
+    ("ill kill u", "ill kill u"),
+    ("I am going to rape you.", "I am going to rape you"),
+    ("We should line them up... no, we should hang the traitors.", "we should hang the traitors"),
+    ("I'm about to come to your house and shoot you.", "I'm about to come to your house and shoot you"),
+    ("I would love to see him hanged.", "I would love to see him hanged"),
+    ("He deserves a bullet in the head.", "He deserves a bullet in the head"),
+    ("Watch your back or else.", "Watch your back or else"),
+    ("I'll run you over with my truck.", "I'll run you over"),
+    ("I will set you on fire.", "I will set you on fire"),
+    ("You people should die.", "You people should die"),
+    ("May all these worthless fools drown.", "May all these worthless fools drown"),
+]
+
+HARD_NEGATIVES = [
+    # things, not people, as targets
+    "This deal will kill the economy.",
+    "The tax will hurt families.",
+    "Kill the bill.",
+    "I'd kill for a coffee.",
+    "The virus kills people.",
+    "We need to kill the liberal budget.",
+    "I hope they kill the pipeline project.",
+    "We need to kill this pipeline before it kills us.",
+    "I'm going to kill my diet this week.",
+    "Burn it all down.",
+    # subjects other than the writer, and reported speech
+    "The gunman threatened to shoot them.",
+    "He said he would kill her.",
+    "I never said I would kill him.",
+    "Cigarettes will kill you eventually.",
+    "The police will hunt down the suspect.",
+    "The doctors will cut him open tomorrow for the surgery.",
+    "If you keep driving like that you're going to get hurt.",
+    # negations
+    "I will never hurt you.",
+    "I won't kill him, I'm not a criminal.",
+    "I'm not going to hurt anyone.",
+    "I hope nobody gets hurt.",
+    "I hope you weren't hurt in the crash.",
+    "I would hate to see anyone hurt.",
+    # figures of speech
+    "I will vote against you.",
+    "They should be fired.",
+    "The government will pay for this.",
+    "You'll pay for this in November.",
+    "I'll shoot you an email tomorrow.",
+    "Just shoot me an email.",
+    "We'll beat you at the polls.",
+    "We're going to beat them with better ideas.",
+    "They'll stab you in the back the first chance they get.",
+    "We will hang him out to dry in the debate.",
+    "I'm going to take him down in the primary.",
+    "This policy will hurt them in the wallet.",
+    "I'll kill them with kindness.",
+    "I hope he gets hurt in the markets.",
+    "She deserves to be slapped with a fine.",
+    "You deserve to be beaten in the next election.",
+    "We should shoot down this proposal.",
+    "I'll knock your socks off with this recipe.",
+    "I will cut you off if you keep interrupting.",
+    "I'm going to beat you to the punch.",
+    "Kick them out of office!",
+    "Hang in there.",
+    "Shoot, I forgot my keys.",
+    "This heat is killing me.",
+    # menace words in ordinary sentences
+    "Politicians should watch their backs.",
+    "Trudeau better watch his back.",
+    "You can sleep when you're dead.",
+    "You're dead right.",
+    "If you vote for him, you're dead to me.",
+    "I know where you live: in a fantasy world.",
+    # exasperation, sentencing and the death-penalty debate
+    "I could kill him, he forgot the milk again.",
+    "He should be executed for what he did.",
+    "I hope he dies in prison.",
+    # verbs with other meanings
+    "The film should be shot in Vancouver.",
+    "The picture should be hung higher.",
+    "The Leafs are going to get beaten again.",
+    "The mentally ill kill far fewer people than you think.",
+    "The dog was hit by a car.",
+    "I hope the conservatives get beaten badly.",
+]
+
+
+@pytest.mark.parametrize(("text", "phrase"), POSITIVES)
+def test_threats_are_found_with_their_span_in_the_raw_text(text, phrase):
+    spans = find_threats(text)
+    assert spans, text
+    assert text[spans[0].begin : spans[0].end] == phrase
+    assert all(span.score == THREAT_SPAN_SCORE for span in spans)
+
+
+@pytest.mark.parametrize("text", HARD_NEGATIVES)
+def test_news_comment_language_is_not_a_threat(text):
+    assert find_threats(text) == []
+
+
+def test_spans_point_into_the_raw_text_past_leading_space_and_case():
+    text = "  \n  I WILL KILL YOU!!!"
+    (span,) = find_threats(text)
+    assert (span.begin, span.end, text[span.begin : span.end]) == (5, 20, "I WILL KILL YOU")
+
+
+def test_every_threat_in_a_comment_gets_its_own_span_in_order():
+    text = "I will kill you. And then I will kill your dog. Someone should shoot him too."
+    spans = find_threats(text)
+    assert [text[s.begin : s.end] for s in spans] == ["I will kill you", "Someone should shoot him"]
+
+
+def test_spaced_out_letters_map_back_to_the_whole_raw_phrase():
+    text = "someone should    s h o o t   him"
+    (span,) = find_threats(text)
+    assert (span.begin, span.end) == (0, len(text))
+
+
+@pytest.mark.parametrize("text", ["", "   ", "Thanks for the article."])
+def test_nothing_to_find(text):
+    assert find_threats(text) == []
+
+
+@pytest.mark.parametrize(("text", "phrase"), POSITIVES)
+def test_the_key_word_test_never_hides_a_match(text, phrase):
+    """find_threats skips the patterns when no key word is present: every match must hold one."""
+    matches = [match.group() for match in _THREAT.finditer(normalize(text))]
+    assert matches
+    assert all(not _KEY_WORDS.isdisjoint(_WORD.findall(match)) for match in matches)
+
+
+def test_threat_attribute_is_a_hostility_attribute():
+    assert THREAT_ATTRIBUTE in HOSTILITY_ATTRIBUTES
+
+
+@pytest.mark.slow
+@pytest.mark.data
+def test_civil_news_comments_are_rarely_flagged():
+    """On UCC validation comments not labelled hostile, well under 0.5% may carry a threat phrase."""
+    try:
+        data_dir = data.resolve_data_dir()
+    except data.DataError as error:
+        pytest.skip(str(error))
+    path = data_dir / data.HOSTILITY_SUBDIR / data.DATASETS["ucc"].folder / "val.csv.gz"
+    if not path.is_file():
+        pytest.skip(f"{path} not found")
+    ucc = pd.read_csv(path, keep_default_na=False)
+    civil = ucc.loc[ucc["hostile"] == 0, "comment"]
+    flagged = sum(bool(find_threats(text)) for text in civil)
+    assert flagged / len(civil) < 0.005
