@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Sequence
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -45,6 +47,37 @@ MAX_SENTENCE_CHARS = 2_000
 
 # Cue lexicons: why they exist is in the recipe notes (reports/claims); each is a regex over raw text.
 _NUMBER = r"\b\d[\d,.]*\b"
+# Parts of the named-source cue: a document, a public body or a named outlet next to a reporting verb. A person
+# ("Senator X said") or a vague subject ("experts say", "studies show") is not a source: debate and forum claims
+# use those without citing anything.
+_NAME = (r"(?=(?-i:[A-Z]))"  # every form below starts with a capital: tried first, it makes the cue 5x cheaper
+         r"(?!(?:(?:Mon|Tues|Wednes|Thurs|Fri|Satur|Sun)day|January|February|March|April|May|June|July|August|"
+         r"September|October|November|December)\b)"
+         r"(?-i:[A-Z]{2,}\b|(?<=[\w,] )[A-Z][a-z]+\b|^(?!(?:The|An?|This|That|These|Those|It|Its|They|Their|We|He|"
+         r"His|She|Her|Our|My|You|Your|Some|Many|Most|People|Experts|Everyone|Everybody|Critics|Others|Scientists|"
+         r"Researchers|Studies|Reports|Sources)\b)[A-Z][a-z]+\b)")
+"""An acronym or a capitalised word (case-sensitive), not a day or month; a sentence's first word only when it is not
+a function word or a vague subject."""
+_DOCUMENT = r"(?:report|study|survey|poll|census|figures|data|statistics|analysis|audit|paper|filings?)"
+_BODY = (r"(?:police|ministry|minister|department|agency|government|court|commission|bank|bureau|office|institute|"
+         r"authority|council|regulator|watchdog|spokes(?:man|woman|person))")
+_REPORTS = (r"(?:reported|reports|said|says|told|stated|announced|confirmed|found|finds|shows?|showed|"
+            r"estimated|estimates)")
+_GAP = r"(?:\s+(?!(?:who|which|that|where|when|if)\b)[\w&-]+){0,4}?"
+"""Up to four words between a source and its verb, not across a relative clause ("an agency who reports ...")."""
+_NAMED_SOURCE = (
+    # the WHO report from March shows / a 2019 study in Nature found / Met Office data show / police said
+    rf"(?:\b(?:the|an?|its|their|this|these)\s+(?:[\w&-]+\s+){{0,4}}?|{_NAME}\s+(?:[\w&-]+\s+){{0,2}}?)"
+    rf"{_DOCUMENT}{_GAP}\s+{_REPORTS}\b"
+    rf"|\b{_BODY}{_GAP}\s+{_REPORTS}\b"
+    # figures from the ONS / statistics published by Statistics Canada
+    rf"|\b{_DOCUMENT}\s+(?:from|by|of|in|published by)\s+(?:the\s+)?{_NAME}"
+    # the BBC reported / as reported by the Financial Times / per the CBO / ..., says the IMF
+    rf"|{_NAME}\s+(?:reported|estimated|published)\b|\b(?:reported by|per)\s+(?:the\s+)?{_NAME}"
+    rf"|,\s*(?:reported|reports|said|says|writes|wrote)\s+(?:the\s+)?{_NAME}"
+    # (source: Reuters)
+    r"|\bsources?\s*:"
+)
 CUE_PATTERNS: dict[str, str] = {
     "number": _NUMBER,
     "percent": r"\d\s?%|\bper ?cent\b",
@@ -52,9 +85,7 @@ CUE_PATTERNS: dict[str, str] = {
     "money": r"[$€£]\s?\d|\b\d[\d,.]*\s?(?:bn|billion|million|trillion|dollars?)\b",
     "url": r"https?://|www\.|__url__|\b\w+\.(?:com|org|gov|net|edu)\b",
     "according_to": r"\baccording to\b",
-    "named_source": r"\b(?:reported|reports?|study|studies|survey|data (?:from|show)|statistics|census|"
-                    r"published|source[sd]?:?|cited|findings|research(?:ers)? (?:show|found)|"
-                    r"(?:says|said|told|stated|announced|confirmed)\b)",
+    "named_source": _NAMED_SOURCE,
     "quotation": r"[\"“”]",
     "weasel": r"\b(?:people (?:say|are saying|know)|some (?:say|people|experts|scientists|doctors)|"
               r"many (?:people|experts|believe|say)|everyone knows|everybody knows|it is (?:well )?known|"
@@ -75,9 +106,21 @@ CUE_PATTERNS: dict[str, str] = {
 }
 """Regex cues counted by ``ClaimFeatures`` (case-insensitive)."""
 
-SOURCE_CUES = ("url", "according_to")
+CUE_HINTS: dict[str, tuple[str, ...]] = {
+    # Every branch of _NAMED_SOURCE holds a reporting verb of _REPORTS, a document of _DOCUMENT, "published",
+    # "per", "writes", "wrote" or "source" (the verb lists are the ones above, cut to their stems).
+    "named_source": ("report", "said", "says", "told", "stated", "announced", "confirmed", "found", "finds", "show",
+                     "estimat", "published", "per", "writes", "wrote", "source", "study", "survey", "poll",
+                     "census", "figures", "data", "statistics", "analysis", "audit", "paper", "filing"),
+}
+"""For a costly cue, words (lower case) of which every match holds one: a text holding none is not searched."""
+
+SOURCE_CUES = ("url", "according_to", "named_source")
 """Cues that cite something: the support head's weak positive labels (broader cues such as "said" hurt on
-validation: debate and forum claims use them without citing anything)."""
+validation: debate and forum claims use them without citing anything). With the precise ``named_source`` added,
+the mean validation ROC AUC went 0.8287 -> 0.8284 in a one-off experiment (claims scorer alone, seed
+``model.train.SEED``), and a sourced fact ("..., reported the BBC.", "Figures from the ONS show ...") scored
+below the same fact unsourced in 20 of 20 written pairs instead of 4."""
 
 SENTENCE_LANGUAGE = "en"
 """sentencex (Wikimedia's sentence segmenter): same splits as pysbd on our tests, about 100 times faster."""
@@ -103,9 +146,9 @@ class ClaimFeatures(StatelessTextTransformer):
     def transform(self, X: Iterable[str]) -> sp.csr_matrix:
         """Return ``(n_texts, n_cues + 1)``: log1p of each cue's count, then log1p of the word count."""
         check_is_fitted(self)
-        patterns = [re.compile(pattern, re.IGNORECASE) for pattern in CUE_PATTERNS.values()]
-        rows = [[len(p.findall(text)) for p in patterns] + [len(text.split())] for text in X]
-        values = np.log1p(np.asarray(rows, dtype=np.float32).reshape(-1, len(patterns) + 1))
+        X = list(X)
+        counts = np.column_stack([cue_counts(X, tuple(CUE_PATTERNS)), [len(text.split()) for text in X]])
+        values = np.log1p(counts.astype(np.float32).reshape(-1, len(CUE_PATTERNS) + 1))
         values[:, -1] /= np.log1p(100.0)  # word count on roughly the cue columns' scale
         return sp.csr_matrix(values * self.weight)
 
@@ -114,10 +157,52 @@ class ClaimFeatures(StatelessTextTransformer):
         return np.array([*CUE_PATTERNS, "n_words"], dtype=object)
 
 
+_ESCAPES = re.compile(r"\\[A-Za-z]")
+_CASE_TRAPS = frozenset("\u0130\u0131\u017f")
+"""İ (lower-cased to two characters), dotless ı and long ſ (which case-insensitive matching takes for i and s):
+in a text holding one, lower-casing would not give case-insensitive matching's results."""
+
+
+class _Cue(NamedTuple):
+    exact: re.Pattern  # case-insensitive, on the text as written
+    lowered: re.Pattern | None  # case-sensitive, on text.lower(); None for a cue with capitals in it
+    hints: tuple[str, ...]
+
+
+@functools.lru_cache(maxsize=None)
+def _compiled_cues(names: tuple[str, ...]) -> tuple[_Cue, ...]:
+    """Each named cue compiled for ``cue_counts``.
+
+    Case-insensitive matching costs Python's ``re`` about twice as much as matching lower-cased text, so a cue
+    without capital letters (escapes such as ``\\b`` aside) also gets a case-sensitive form run on
+    ``text.lower()``: the same matches, except in a text holding one of ``_CASE_TRAPS``. A cue with a
+    case-sensitive part (``(?-i:...)``, capitalised names) always runs case-insensitive on the text as written.
+    """
+    cues = []
+    for name in names:
+        pattern = CUE_PATTERNS[name]
+        lowered = None if any(c.isupper() for c in _ESCAPES.sub("", pattern)) else re.compile(pattern)
+        cues.append(_Cue(re.compile(pattern, re.IGNORECASE), lowered, CUE_HINTS.get(name, ())))
+    return tuple(cues)
+
+
+def _count(cue: _Cue, text: str, lowered: str | None) -> int:
+    """One cue's matches in ``text``; ``lowered`` is ``text.lower()``, or None when it must not be used."""
+    if lowered is None:
+        return len(cue.exact.findall(text))
+    if cue.hints and not any(hint in lowered for hint in cue.hints):
+        return 0
+    return len(cue.lowered.findall(lowered) if cue.lowered is not None else cue.exact.findall(text))
+
+
 def cue_counts(texts: Sequence[str], names: Sequence[str]) -> np.ndarray:
-    """Raw counts of the named cues per text, shape ``(n_texts, len(names))``."""
-    patterns = [re.compile(CUE_PATTERNS[name], re.IGNORECASE) for name in names]
-    return np.array([[len(p.findall(text)) for p in patterns] for text in texts], dtype=int).reshape(-1, len(names))
+    """Raw counts of the named cues per text, shape ``(n_texts, len(names))``: case-insensitive matches."""
+    cues = _compiled_cues(tuple(names))
+    rows = []
+    for text in texts:
+        lowered = text.lower() if text.isascii() or _CASE_TRAPS.isdisjoint(text) else None
+        rows.append([_count(cue, text, lowered) for cue in cues])
+    return np.array(rows, dtype=int).reshape(-1, len(names))
 
 
 def _words(max_features: int) -> TfidfVectorizer:

@@ -11,7 +11,7 @@ from tests.corpus import make_claim_sentences
 from sklearn.linear_model import LogisticRegression
 
 from model.claims import (ClaimFeatures, ClaimScorer, SourceOffsetLogisticRegression, build_claim_pipeline,
-                          split_sentences, weak_support_labels)
+                          cue_counts, split_sentences, weak_support_labels)
 
 @pytest.fixture(scope="module")
 def claim_scorer():
@@ -53,6 +53,70 @@ def test_build_claim_pipeline_gives_two_heads():
 def test_weak_support_labels_only_mark_cited_sentences():
     labels = weak_support_labels(["See https://example.org for data.", "Turkey paid $2bn."])
     assert labels[0] == 1.0 and np.isnan(labels[1])
+
+
+@pytest.mark.parametrize("sentence", [
+    "As the WHO report from March shows, 12 million doses were delivered.",
+    "Turkey paid $2.5bn for the S-400, reported the BBC.",
+    "The BBC reported that 40 people died in the floods.",
+    "Reuters reported that the plant closed in 2018.",
+    "A 2019 study in Nature found that insect numbers fell by 41%.",
+    "Figures from the ONS show that inflation reached 11.1%.",
+    "Met Office data show rainfall was 30% below average.",
+    "Unemployment rose to 7.4% last year (source: Reuters).",
+    "Per the CBO, the bill will add $1.9 trillion to the deficit.",
+    "The minister told parliament that 3,000 troops were deployed.",
+    "Global growth will slow to 2.7% in 2023, says the IMF.",
+    "Spain recorded 1,100 heat deaths in July, the health ministry said.",
+    "Police said 14 people were arrested after the match.",
+    "As reported by the Financial Times, the merger cost 4,000 jobs.",
+    "Official statistics published by Statistics Canada show the population grew.",
+])
+def test_named_source_cue_matches_a_cited_document_body_or_outlet(sentence):
+    assert cue_counts([sentence], ["named_source"])[0, 0] >= 1
+
+
+@pytest.mark.parametrize("sentence", [
+    "People say 12 million doses were delivered.",
+    "Some experts say the bill will add $1.9 trillion to the deficit.",
+    "Experts say insect numbers fell by 41% since 1990.",
+    "Studies show that 64% of adults get news from social media.",
+    "They say 14 people were arrested after the match.",
+    "Reportedly, the merger cost 4,000 jobs.",
+    "Everyone knows Turkey paid $2.5bn for the S-400.",
+    "Senator Smith said taxes rose by 4% in 2019.",  # a person speaking, as in debates: not a cited source
+    "Researchers from @LeedsHospitals are taking part in the OCTAVE study.",  # a mention, not a finding
+    "They outsource billing to a collection agency who immediately reports it.",  # no verb of the source's own
+    "Prices rose 5 per cent in 2022.",
+    "Turkey paid $2.5bn for the S-400.",
+])
+def test_named_source_cue_ignores_vague_subjects_people_and_bare_mentions(sentence):
+    assert cue_counts([sentence], ["named_source"])[0, 0] == 0
+
+
+def test_cue_counts_equal_case_insensitive_search_of_every_cue():
+    """cue_counts runs most cues on lower-cased text and skips a costly cue whose hint words are absent:
+    the counts must be those of plain case-insensitive matching."""
+    import random
+    import re
+
+    from model.claims import CUE_PATTERNS
+
+    rng = random.Random(5)
+    pieces = [s for pair in NAMED_SOURCE_PAIRS + SOURCED_AND_UNSOURCED for s in pair] + [
+        "ACCORDING TO", "Per Cent", "WWW.X.COM", "Studies Show", "I Think", "People Say", "MONDAY", "Reported By the FT",
+        "(Source: AP)", "İstanbul", "ſ", "K", "$3 BN", "50 %", "Because", "?!", "\"", "Said", "it's WELL KNOWN"]
+    texts = [" ".join(rng.choice(pieces) for _ in range(rng.randint(0, 6))) for _ in range(400)]
+    texts += [text.upper() for text in texts[:50]] + [text.swapcase() for text in texts[50:100]]
+    names = tuple(CUE_PATTERNS)
+    expected = [[len(re.findall(CUE_PATTERNS[name], text, re.IGNORECASE)) for name in names] for text in texts]
+    assert cue_counts(texts, names).tolist() == expected
+
+
+def test_weak_support_labels_count_named_sources_but_not_hedges():
+    labels = weak_support_labels(["Figures from the ONS show inflation reached 11.1%.",
+                                  "Experts say inflation reached 11.1%.", "People say inflation reached 11.1%."])
+    assert labels[0] == 1.0 and np.isnan(labels[1]) and np.isnan(labels[2])
 
 
 def test_heads_learn_their_labels(claim_scorer):
@@ -172,6 +236,34 @@ SOURCED_AND_UNSOURCED = [
     ("The ministry said on Tuesday that 40 people died, according to the BBC.", "40 people died on Tuesday."),
     ("Unemployment rose to 7% last year (source: https://www.bls.gov/news).", "Unemployment rose to 7% last year."),
 ]
+NAMED_SOURCE_PAIRS = [
+    ("As the WHO report from March shows, 12 million doses were delivered.", "12 million doses were delivered."),
+    ("Turkey paid $2.5bn for the S-400, reported the BBC.", "Turkey paid $2.5bn for the S-400."),
+    ("The BBC reported that 40 people died in the floods in 2021.", "40 people died in the floods in 2021."),
+    ("A 2019 study in Nature found that insect numbers fell by 41% since 1990.", "Insect numbers fell by 41% since 1990."),
+    ("Figures from the ONS show that inflation reached 11.1% in October 2022.", "Inflation reached 11.1% in October 2022."),
+    ("Unemployment rose to 7.4% last year (source: Reuters).", "Unemployment rose to 7.4% last year."),
+    ("Per the CBO, the bill will add $1.9 trillion to the deficit by 2031.",
+     "The bill will add $1.9 trillion to the deficit by 2031."),
+    ("The minister told parliament that 3,000 troops were deployed in 2020.", "3,000 troops were deployed in 2020."),
+    ("Global growth will slow to 2.7% in 2023, says the IMF.", "Global growth will slow to 2.7% in 2023."),
+    ("Data from Eurostat show that 21% of households could not afford a holiday in 2022.",
+     "21% of households could not afford a holiday in 2022."),
+    ("The Guardian reported that the company paid no corporation tax in 2019.", "The company paid no corporation tax in 2019."),
+    ("A Pew Research Center survey found that 64% of adults get news from social media.",
+     "64% of adults get news from social media."),
+    ("Spain recorded 1,100 heat deaths in July, the health ministry said.", "Spain recorded 1,100 heat deaths in July."),
+    ("As reported by the Financial Times, the merger cost 4,000 jobs.", "The merger cost 4,000 jobs."),
+    ("The 2021 census shows that 46% of residents identify as Christian.", "46% of residents identify as Christian."),
+    ("Rainfall was 30% below average in 2022, Met Office data show.", "Rainfall was 30% below average in 2022."),
+    ("Police said 14 people were arrested after the match.", "14 people were arrested after the match."),
+    ("Official statistics published by Statistics Canada show the population grew by 1.1 million in 2022.",
+     "The population grew by 1.1 million in 2022."),
+]
+"""Sourced and unsourced forms of the same fact that only ``named_source`` recognises (written for these tests, and
+used to design the cue: they show it works as meant, not how well it generalises)."""
+ABOVE_THRESHOLD_DESPITE_SOURCE = {"The BBC reported that 40 people died in the floods in 2021."}
+"""Sourced forms the shipped bundle (1.2.0) still scores above the review threshold, though below the unsourced form."""
 
 
 @pytest.fixture(scope="module")
@@ -182,11 +274,12 @@ def shipped_scorer():
     return Scorer.load()
 
 
-@pytest.mark.parametrize("sourced, unsourced", SOURCED_AND_UNSOURCED)
+@pytest.mark.parametrize("sourced, unsourced", SOURCED_AND_UNSOURCED + NAMED_SOURCE_PAIRS)
 def test_shipped_model_scores_a_sourced_fact_below_the_review_threshold_and_the_unsourced_fact(shipped_scorer, sourced, unsourced):
     from model.attributes import CLAIM_ATTRIBUTE
 
     column = shipped_scorer.attributes.index(CLAIM_ATTRIBUTE)
     with_source, without = shipped_scorer.predict_scores([sourced, unsourced])[:, column]
     assert with_source < without
-    assert with_source < shipped_scorer.policy.review[CLAIM_ATTRIBUTE]
+    below = bool(with_source < shipped_scorer.policy.review[CLAIM_ATTRIBUTE])
+    assert below is (sourced not in ABOVE_THRESHOLD_DESPITE_SOURCE)  # a fixed miss turns this red: update the set
