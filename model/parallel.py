@@ -13,26 +13,39 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from model.bundle import load_bundle
+from model.bundle import BundleError, load_bundle
 from model.results import Decision
 from model.scoring import Scorer
 
 _WORKER: Scorer | None = None
 """The scorer of a worker process (set by ``_start``)."""
+_START_ERROR = ""
+"""Why ``_start`` could not load the model, if it could not."""
 
 
 def _start(model_path, policy) -> None:
-    global _WORKER
-    _WORKER = Scorer(load_bundle(model_path), policy)
+    # An initializer that raises makes multiprocessing.Pool start the worker again, forever: keep the
+    # error and raise it from the first task instead, where the caller sees it.
+    global _WORKER, _START_ERROR
+    try:
+        _WORKER = Scorer(load_bundle(model_path), policy)
+    except Exception as error:  # noqa: BLE001 - any failure to load is reported the same way
+        _START_ERROR = f"{type(error).__name__}: {error}"
+
+
+def _scorer() -> Scorer:
+    if _WORKER is None:
+        raise BundleError(f"a worker process could not load the model bundle: {_START_ERROR}")
+    return _WORKER
 
 
 def _moderate(part: tuple[list, bool]) -> list[Decision]:
     texts, with_spans = part
-    return _WORKER.moderate(texts, with_spans=with_spans)
+    return _scorer().moderate(texts, with_spans=with_spans)
 
 
 def _predict_scores(texts: list) -> np.ndarray:
-    return _WORKER.predict_scores(texts)
+    return _scorer().predict_scores(texts)
 
 
 class ScorerPool:

@@ -162,6 +162,7 @@ def _score_table(
     """Stream INPUT through the scorer (in ``jobs`` worker processes) into OUTPUT; return how many rows got each decision."""
     from tqdm import tqdm
 
+    from model.bundle import BundleError
     from model.parallel import ScorerPool
     from service.tables import TableError, TableReader, TableWriter, text_values
 
@@ -180,7 +181,7 @@ def _score_table(
                     writer.write(frame.assign(**_result_columns(decisions, scorer.attributes)))
                     counts.update(decision.action for decision in decisions)
                     progress.update(len(frame))
-    except TableError as error:
+    except (TableError, BundleError) as error:  # BundleError: a --jobs worker could not load the bundle
         raise BadInput(error) from error
     return counts
 

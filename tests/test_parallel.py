@@ -49,3 +49,13 @@ def test_two_workers_give_the_scorers_results_in_order(scorer):
         assert np.allclose(pool.predict_scores(TEXTS), scorer.predict_scores(TEXTS), rtol=0, atol=1e-12)
         assert pool.moderate(TEXTS[:1]) == scorer.moderate(TEXTS[:1])  # too small to split: scored here
     assert pool._pool is None  # stopped at the end of the block
+
+
+def test_a_worker_that_cannot_load_the_bundle_raises_instead_of_hanging(scorer, tmp_path):
+    from model.bundle import BundleError
+    from model.scoring import Scorer
+
+    broken = Scorer(scorer.bundle, scorer.policy)
+    broken.bundle = type(scorer.bundle)(tmp_path / "gone", scorer.bundle.manifest, scorer.bundle.model, scorer.policy)
+    with ScorerPool(broken, 2) as pool, pytest.raises(BundleError, match="could not load the model bundle"):
+        pool.moderate(TEXTS)
