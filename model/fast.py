@@ -157,9 +157,9 @@ class WordGrams:
 
     def _clear(self) -> None:
         self.words: dict[str, int] = {}  # word -> its id, an index into starts and lengths
-        self.values = np.zeros(0, dtype=np.int32)  # every cached word's columns, one word after another
-        self.starts = np.zeros(0, dtype=np.int64)
-        self.lengths = np.zeros(0, dtype=np.int64)
+        # Every cached word's columns, one word after another, in buffers that double when full: a request
+        # with a few new words appends them without copying the whole cache.
+        self._values, self._starts, self._lengths = _Buffer(np.int32), _Buffer(np.int64), _Buffer(np.int64)
 
     def _add(self, words: list[str]) -> None:
         """Analyse new distinct ``words`` and give them the next ids."""
@@ -171,9 +171,9 @@ class WordGrams:
         kept = flat >= (-1 if self.keep_unknown else 0)
         word_of = np.repeat(np.arange(len(words)), lengths)
         lengths = np.bincount(word_of[kept], minlength=len(words)).astype(np.int64)
-        self.starts = np.concatenate([self.starts, len(self.values) + np.cumsum(lengths) - lengths])
-        self.lengths = np.concatenate([self.lengths, lengths])
-        self.values = np.concatenate([self.values, flat[kept]])
+        self._starts.extend(len(self._values) + np.cumsum(lengths) - lengths)
+        self._lengths.extend(lengths)
+        self._values.extend(flat[kept])
         self.words.update(zip(words, range(len(self.words), len(self.words) + len(words))))
 
     def _ids(self, words: Sequence[str]) -> np.ndarray:
@@ -199,8 +199,8 @@ class WordGrams:
         if distinct:
             ids, word_of = np.unique(ids, return_inverse=True)
             word_of = word_of.ravel()
-        lengths = self.lengths[ids]
-        columns = self.values[_ranges(self.starts[ids], lengths)]
+        lengths = self._lengths.array[ids]
+        columns = self._values.array[_ranges(self._starts.array[ids], lengths)]
         if len(self.words) > self.max_words:  # one call's own words were more than the cache may keep
             self._clear()
         return columns, lengths, word_of
@@ -245,6 +245,31 @@ class WordGrams:
         # differ in the last bit (about 1e-16) with the size of its batch: far below the 6 decimals reported.
         counts = (doc_words @ word_grams).tocsr()
         return Rows(counts.data.astype(dtype, copy=False), counts.indices, counts.indptr, n_columns)
+
+
+class _Buffer:
+    """A growing 1-d array: ``extend`` appends in amortised constant time per value (capacity doubles)."""
+
+    def __init__(self, dtype):
+        self._data = np.zeros(16, dtype=dtype)
+        self._size = 0
+
+    def __len__(self) -> int:
+        return self._size
+
+    @property
+    def array(self) -> np.ndarray:
+        """The values appended so far (a view, valid until the next ``extend``)."""
+        return self._data[: self._size]
+
+    def extend(self, values: np.ndarray) -> None:
+        end = self._size + len(values)
+        if end > len(self._data):
+            grown = np.zeros(max(end, 2 * len(self._data)), dtype=self._data.dtype)
+            grown[: self._size] = self._data[: self._size]
+            self._data = grown
+        self._data[self._size : end] = values
+        self._size = end
 
 
 def _ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:

@@ -304,3 +304,14 @@ def test_word_by_word_tokens_equal_sklearn_on_awkward_whitespace(pattern):
     assert fast.WordNgrams(vectorizer).by_word is not None
     for probe in (texts[:fast.WORD_NGRAMS_MIN_DOCS], texts):
         assert _max_difference(tfidf_transform(vectorizer, probe), vectorizer.transform(probe)) < TOLERANCE
+
+
+def test_buffer_appends_like_concatenate():
+    rng = np.random.default_rng(1)
+    buffer, parts = fast._Buffer(np.int32), []
+    for _ in range(40):
+        part = rng.integers(0, 100, size=int(rng.integers(0, 30)), dtype=np.int32)
+        buffer.extend(part)
+        parts.append(part)
+        assert len(buffer) == sum(map(len, parts))
+        assert np.array_equal(buffer.array, np.concatenate(parts))
