@@ -100,8 +100,9 @@ _STEPS: tuple[tuple[re.Pattern, str | Callable[[re.Match], str]], ...] = (
     (_MASKED, _restore_masked),
     (_LEET_WORD, _unleet),
     (_SPACED, lambda m: re.sub(r"[ .\-_*]", "", m.group(0))),
-    (_ELONGATION, r"\1"),
-    (_PUNCT_RUN, r"\1\1"),
+    # Callables, not r"\1" templates: re expands a template again for every match (~30 us each).
+    (_ELONGATION, lambda m: m.group(1)),
+    (_PUNCT_RUN, lambda m: m.group(1) * 2),
     (_WHITESPACE, " "),
 )
 
