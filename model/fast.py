@@ -3,9 +3,11 @@
 On one comment, input validation inside ``Pipeline``, ``FeatureUnion``, ``normalize`` and
 ``CalibratedClassifierCV``, and scipy's sparse constructors, cost far more than the arithmetic. These
 functions read the fitted parts (vocabularies, idf weights, coefficients, sigmoid calibrators) and do the
-same arithmetic on plain CSR arrays (``Rows``): the same float32 TF-IDF values (same order of
-operations, scikit-learn's own row-normalisation kernel), then float64 dot products. The tests check that
-they agree with scikit-learn's own ``transform`` and ``predict_proba`` to 1e-12.
+same arithmetic on plain CSR arrays (``Rows``): the same float32 TF-IDF values (scikit-learn's own
+row-normalisation kernel), then float64 dot products. Text is analysed a batch at a time: each distinct
+word once (``WordGrams``), word n-grams as integers (``WordNgrams``). In a large batch a row's columns are
+not sorted, so sums run in another order and may differ in the last bit. The tests check that everything
+agrees with scikit-learn's own ``transform`` and ``predict_proba`` to 1e-12.
 """
 
 from __future__ import annotations
