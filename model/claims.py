@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import functools
 import re
+import re._constants as re_constants
+import re._parser as re_parser
 from collections.abc import Iterable, Sequence
 from typing import NamedTuple
 
@@ -106,14 +108,6 @@ CUE_PATTERNS: dict[str, str] = {
 }
 """Regex cues counted by ``ClaimFeatures`` (case-insensitive)."""
 
-CUE_HINTS: dict[str, tuple[str, ...]] = {
-    # Every branch of _NAMED_SOURCE holds a reporting verb of _REPORTS, a document of _DOCUMENT, "published",
-    # "per", "writes", "wrote" or "source" (the verb lists are the ones above, cut to their stems).
-    "named_source": ("report", "said", "says", "told", "stated", "announced", "confirmed", "found", "finds", "show",
-                     "estimat", "published", "per", "writes", "wrote", "source", "study", "survey", "poll",
-                     "census", "figures", "data", "statistics", "analysis", "audit", "paper", "filing"),
-}
-"""For a costly cue, words (lower case) of which every match holds one: a text holding none is not searched."""
 
 SOURCE_CUES = ("url", "according_to", "named_source")
 """Cues that cite something: the support head's weak positive labels (broader cues such as "said" hurt on
@@ -163,6 +157,42 @@ _CASE_TRAPS = frozenset("\u0130\u0131\u017f")
 in a text holding one, lower-casing would not give case-insensitive matching's results."""
 
 
+def required_literals(pattern: str) -> tuple[str, ...]:
+    """Lower-case strings of which every match of ``pattern`` holds at least one; ``()`` when none is known.
+
+    Read off the parsed pattern: a run of literal characters is required; an alternation requires one of
+    what each alternative requires; a repeat at least once requires what its body requires; anything else
+    (classes, lookarounds, optional parts) requires nothing. Of a sequence's requirements the most selective
+    is kept (the one whose shortest string is longest).
+    """
+    return tuple(sorted(_required(re_parser.parse(pattern)) or ()))
+
+
+def _required(sequence) -> set[str] | None:
+    candidates: list[set[str]] = []
+    run: list[str] = []
+    for op, argument in list(sequence) + [(None, None)]:  # a sentinel closes the last run
+        if op is re_constants.LITERAL:
+            run.append(chr(argument).lower())
+            continue
+        if run:
+            candidates.append({"".join(run)})
+            run = []
+        found = None
+        if op is re_constants.SUBPATTERN:
+            found = _required(argument[-1])
+        elif op is re_constants.BRANCH:
+            branches = [_required(branch) for branch in argument[1]]
+            found = None if any(b is None for b in branches) else set().union(*branches)
+        elif op in (re_constants.MAX_REPEAT, re_constants.MIN_REPEAT, re_constants.POSSESSIVE_REPEAT):
+            found = _required(argument[2]) if argument[0] >= 1 else None
+        elif op is re_constants.IN and all(kind is re_constants.LITERAL for kind, _ in argument):
+            found = {chr(code).lower() for _, code in argument}
+        if found:
+            candidates.append(found)
+    return max(candidates, key=lambda strings: min(map(len, strings)), default=None)
+
+
 class _Cue(NamedTuple):
     exact: re.Pattern  # case-insensitive, on the text as written
     lowered: re.Pattern | None  # case-sensitive, on text.lower(); None for a cue with capitals in it
@@ -177,12 +207,13 @@ def _compiled_cues(names: tuple[str, ...]) -> tuple[_Cue, ...]:
     without capital letters (escapes such as ``\\b`` aside) also gets a case-sensitive form run on
     ``text.lower()``: the same matches, except in a text holding one of ``_CASE_TRAPS``. A cue with a
     case-sensitive part (``(?-i:...)``, capitalised names) always runs case-insensitive on the text as written.
+    A text holding none of a cue's ``required_literals`` is not searched for it.
     """
     cues = []
     for name in names:
         pattern = CUE_PATTERNS[name]
         lowered = None if any(c.isupper() for c in _ESCAPES.sub("", pattern)) else re.compile(pattern)
-        cues.append(_Cue(re.compile(pattern, re.IGNORECASE), lowered, CUE_HINTS.get(name, ())))
+        cues.append(_Cue(re.compile(pattern, re.IGNORECASE), lowered, required_literals(pattern)))
     return tuple(cues)
 
 

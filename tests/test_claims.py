@@ -113,6 +113,34 @@ def test_cue_counts_equal_case_insensitive_search_of_every_cue():
     assert cue_counts(texts, names).tolist() == expected
 
 
+@pytest.mark.parametrize("pattern, literals", [
+    (r"\bi think\b|\bwe (?:know|say)\b", {"i think", "we "}),
+    (r"\bi think\b|\bin my (?:opinion|view)\b", {" think", "n my "}),  # re's parser takes the common "i" out
+    (r"\bsources?\s*:", {"source"}),
+    (r"[\"“”]", {'"', "“", "”"}),
+    (r"(?:ab)+c?", {"ab"}),
+    (r"x?[a-z]+", set()),
+    (r"\d+|foo", set()),  # one alternative requires nothing: so does the whole
+])
+def test_required_literals(pattern, literals):
+    from model.claims import required_literals
+
+    assert set(required_literals(pattern)) == literals
+
+
+def test_every_cue_match_holds_one_of_its_required_literals():
+    import re
+
+    from model.claims import CUE_PATTERNS, required_literals
+
+    texts = [s for pair in NAMED_SOURCE_PAIRS + SOURCED_AND_UNSOURCED for s in pair]
+    for name, pattern in CUE_PATTERNS.items():
+        literals = required_literals(pattern)
+        for text in texts:
+            for match in re.finditer(pattern, text, re.IGNORECASE):
+                assert not literals or any(lit in match.group(0).lower() for lit in literals), (name, match.group(0))
+
+
 def test_weak_support_labels_count_named_sources_but_not_hedges():
     labels = weak_support_labels(["Figures from the ONS show inflation reached 11.1%.",
                                   "Experts say inflation reached 11.1%.", "People say inflation reached 11.1%."])
