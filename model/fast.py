@@ -13,6 +13,7 @@ agrees with scikit-learn's own ``transform`` and ``predict_proba`` to 1e-12.
 from __future__ import annotations
 
 import re
+import threading
 import weakref
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -155,6 +156,7 @@ class WordGrams:
         self.vocabulary = vocabulary
         self.max_words = max_words
         self.keep_unknown = keep_unknown
+        self._lock = threading.Lock()  # threaded servers share one model: adding words must not interleave
         self._clear()
 
     def _clear(self) -> None:
@@ -197,14 +199,15 @@ class WordGrams:
         With ``distinct``, each distinct word once (``word_of[i]``: the position of ``words[i]`` among them);
         else every word in order (``word_of`` is ``None``).
         """
-        ids, word_of = self._ids(words), None
-        if distinct:
-            ids, word_of = np.unique(ids, return_inverse=True)
-            word_of = word_of.ravel()
-        lengths = self._lengths.array[ids]
-        columns = self._values.array[_ranges(self._starts.array[ids], lengths)]
-        if len(self.words) > self.max_words:  # one call's own words were more than the cache may keep
-            self._clear()
+        with self._lock:
+            ids, word_of = self._ids(words), None
+            if distinct:
+                ids, word_of = np.unique(ids, return_inverse=True)
+                word_of = word_of.ravel()
+            lengths = self._lengths.array[ids]
+            columns = self._values.array[_ranges(self._starts.array[ids], lengths)]  # copies, not views
+            if len(self.words) > self.max_words:  # one call's own words were more than the cache may keep
+                self._clear()
         return columns, lengths, word_of
 
     def lookup(self, words: Sequence[str]) -> list[np.ndarray]:

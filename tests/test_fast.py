@@ -315,3 +315,17 @@ def test_buffer_appends_like_concatenate():
         parts.append(part)
         assert len(buffer) == sum(map(len, parts))
         assert np.array_equal(buffer.array, np.concatenate(parts))
+
+
+def test_word_cache_is_shared_safely_by_threads():
+    """A threaded server scores with one model: words added by concurrent calls must keep their own columns."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    texts = generated_texts(400, seed=21)
+    vectorizer = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 4)).fit(texts)
+    groups = [texts[i::8] for i in range(8)]  # each thread brings words the others have not cached yet
+    expected = [vectorizer.transform(group) for group in groups]
+    with ThreadPoolExecutor(8) as pool:
+        found = list(pool.map(lambda group: tfidf_transform(vectorizer, group), groups))
+    for got, want in zip(found, expected):
+        assert _max_difference(got, want) < TOLERANCE
