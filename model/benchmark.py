@@ -197,6 +197,7 @@ def run_benchmark(
     pool = ScorerPool(scorer, jobs)
     pool.moderate(texts[: WARM_UP_TEXTS * jobs], with_spans=False)  # workers loaded and warm
     pool_start_seconds = time.perf_counter() - started
+    pool.moderate(texts, with_spans=False)  # warm the workers' word caches, as earlier runs warm the scorer's
     scorer.moderate(texts[:WARM_UP_TEXTS], with_spans=True)  # first calls pay one-off costs
     if predict_prob is not None:
         predict_prob(texts[:WARM_UP_TEXTS])
