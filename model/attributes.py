@@ -1,12 +1,15 @@
 """Attribute names: defined once here and never renamed."""
 
+THREAT_ATTRIBUTE = "threat"
+"""The hostility attribute that the policy's threat phrases (``model.threats``) stand in for."""
+
 HOSTILITY_ATTRIBUTES: tuple[str, ...] = (
     "toxicity",
     "severe_toxicity",
     "identity_attack",
     "insult",
     "profanity",
-    "threat",
+    THREAT_ATTRIBUTE,
 )
 """The six hostility attributes, Perspective's production names in lower case."""
 

@@ -193,16 +193,15 @@ def run_benchmark(
             ("profanity_check_single", "alt-profanity-check: predict_prob, one comment per call", n_single,
              _one_at_a_time(predict_prob, texts[:n_single])),
         ]
-    started = time.perf_counter()
-    pool = ScorerPool(scorer, jobs)
-    pool.moderate(texts[: WARM_UP_TEXTS * jobs], with_spans=False)  # workers loaded and warm
-    pool_start_seconds = time.perf_counter() - started
-    pool.moderate(texts, with_spans=False)  # warm the workers' word caches, as earlier runs warm the scorer's
     scorer.moderate(texts[:WARM_UP_TEXTS], with_spans=True)  # first calls pay one-off costs
     if predict_prob is not None:
         predict_prob(texts[:WARM_UP_TEXTS])
     throughput = {}
-    with pool:
+    started = time.perf_counter()
+    with ScorerPool(scorer, jobs) as pool:  # the workers stop at the end, also when a run fails
+        pool.moderate(texts[: WARM_UP_TEXTS * jobs], with_spans=False)  # workers loaded and warm
+        pool_start_seconds = time.perf_counter() - started
+        pool.moderate(texts, with_spans=False)  # warm the workers' word caches, as earlier runs warm the scorer's
         for key, name, n_run, call in tqdm(runs, desc="benchmark", disable=not sys.stderr.isatty()):
             throughput[key] = _throughput(name, n_run, median_seconds(call, repeats))
 

@@ -196,7 +196,7 @@ def _required(sequence) -> set[str] | None:
 class _Cue(NamedTuple):
     exact: re.Pattern  # case-insensitive, on the text as written
     lowered: re.Pattern | None  # case-sensitive, on text.lower(); None for a cue with capitals in it
-    hints: tuple[str, ...]
+    required: tuple[str, ...]  # required_literals: a text holding none of them has no match
 
 
 @functools.lru_cache(maxsize=None)
@@ -221,7 +221,7 @@ def _count(cue: _Cue, text: str, lowered: str | None) -> int:
     """One cue's matches in ``text``; ``lowered`` is ``text.lower()``, or None when it must not be used."""
     if lowered is None:
         return len(cue.exact.findall(text))
-    if cue.hints and not any(hint in lowered for hint in cue.hints):
+    if cue.required and not any(literal in lowered for literal in cue.required):
         return 0
     return len(cue.lowered.findall(lowered) if cue.lowered is not None else cue.exact.findall(text))
 

@@ -87,6 +87,15 @@ def counts_to_rows(docs_counts: Sequence[dict[int, int]], n_columns: int, dtype)
     return Rows(np.array(values, dtype=dtype), np.array(indices, dtype=index_dtype), indptr, n_columns)
 
 
+def keyed_counts_to_rows(keys: np.ndarray, n_docs: int, n_columns: int, dtype) -> Rows:
+    """CSR count rows from one key ``document * n_columns + column`` per occurrence, columns sorted."""
+    keys, counts = np.unique(keys, return_counts=True)
+    index_dtype = _index_dtype(max(len(keys), n_columns))
+    doc_of = keys // n_columns
+    indptr = np.searchsorted(doc_of, np.arange(n_docs + 1)).astype(index_dtype)
+    return Rows(counts.astype(dtype), (keys - doc_of * n_columns).astype(index_dtype), indptr, n_columns)
+
+
 def l2_normalize_rows(rows: Rows) -> Rows:
     """Divide each row by its l2 norm in place (scikit-learn's own kernel, so the values are identical)."""
     if len(rows.data):
@@ -210,26 +219,17 @@ class WordGrams:
                 self._clear()
         return columns, lengths, word_of
 
-    def lookup(self, words: Sequence[str]) -> list[np.ndarray]:
-        """Each word's columns (int32), analysing new words once."""
-        columns, lengths, _ = self.gather(words)
-        return np.split(columns, np.cumsum(lengths)[:-1]) if len(words) else []
-
     def count_rows(self, docs_words: Sequence[Sequence[str]], dtype) -> Rows:
         """Count rows (piece counts; see ``Rows.tocsr`` for column order) of documents given as their word lists."""
         n_docs, n_columns = len(docs_words), len(self.vocabulary)
         if n_docs > SMALL_BATCH_ROWS:
             return self._count_rows_sparse(docs_words, dtype)
         columns, lengths, _ = self.gather(list(chain.from_iterable(docs_words)))
-        index_dtype = _index_dtype(max(len(columns), n_columns))
         keys = columns.astype(np.int64)
         if n_docs > 1:  # one key per (document, column), so that one sort counts every document
             doc_of_word = np.repeat(np.arange(n_docs, dtype=np.int64), [len(words) for words in docs_words])
             keys += np.repeat(doc_of_word * n_columns, lengths)
-        keys, counts = np.unique(keys, return_counts=True)
-        doc_of = keys // n_columns
-        indptr = np.searchsorted(doc_of, np.arange(n_docs + 1)).astype(index_dtype)
-        return Rows(counts.astype(dtype), (keys - doc_of * n_columns).astype(index_dtype), indptr, n_columns)
+        return keyed_counts_to_rows(keys, n_docs, n_columns, dtype)
 
     def _count_rows_sparse(self, docs_words: Sequence[Sequence[str]], dtype) -> Rows:
         """``count_rows`` for many documents: a documents x words by words x pieces sparse product."""
@@ -419,19 +419,13 @@ class WordNgrams:
                 gram *= self.base
                 gram += following
                 known &= following >= 0
-            if n > 1:
-                known &= doc_of[:m] == doc_of[n - 1 : n - 1 + m]
+            known &= doc_of[:m] == doc_of[n - 1 : n - 1 + m]  # no n-gram across documents
             gram, docs = gram[known], doc_of[:m][known]
             position = np.minimum(np.searchsorted(keys, gram), len(keys) - 1)
             hit = keys[position] == gram
             found_keys.append(docs[hit] * n_columns + columns[position[hit]])
-        index_dtype = _index_dtype(max(len(ids) * len(self.tables), n_columns))
-        if not found_keys:
-            return Rows(np.zeros(0, dtype=dtype), np.zeros(0, dtype=index_dtype), np.zeros(n_docs + 1, dtype=index_dtype), n_columns)
-        keys, counts = np.unique(np.concatenate(found_keys), return_counts=True)
-        doc_of_key = keys // n_columns
-        indptr = np.searchsorted(doc_of_key, np.arange(n_docs + 1)).astype(index_dtype)
-        return Rows(counts.astype(dtype), (keys - doc_of_key * n_columns).astype(index_dtype), indptr, n_columns)
+        keys = np.concatenate(found_keys) if found_keys else np.zeros(0, dtype=np.int64)
+        return keyed_counts_to_rows(keys, n_docs, n_columns, dtype)
 
 
 _ANALYZERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -449,6 +443,16 @@ _ANALYSIS_PARAMS = ("input", "encoding", "decode_error", "strip_accents", "lower
 _TOKEN_PARAMS = ("input", "encoding", "decode_error", "strip_accents", "lowercase", "preprocessor", "tokenizer",
                  "token_pattern")
 """Parameters that decide a word vectorizer's tokens before stop words and n-grams (``WordNgrams.tokens``)."""
+
+
+def _shared(shared: dict | None, key, compute: Callable[[], object]):
+    """``compute()``, kept in ``shared`` under ``key`` for the next vectorizer that analyses alike (see
+    ``transform_rows``); no sharing when either is ``None``."""
+    if shared is None or key is None:
+        return compute()
+    if key not in shared:
+        shared[key] = compute()
+    return shared[key]
 
 
 def _vectorizer_counter(vectorizer: TfidfVectorizer) -> Callable[[Sequence[str], dict | None], Rows]:
@@ -474,12 +478,7 @@ def _vectorizer_counter(vectorizer: TfidfVectorizer) -> Callable[[Sequence[str],
         def counter(docs: Sequence[str], shared: dict | None = None) -> Rows:
             if len(docs) < WORD_NGRAMS_MIN_DOCS:
                 return few(docs, shared)
-            tokens = shared.get(key) if shared is not None else None
-            if tokens is None:
-                tokens = ngrams.tokens(docs)
-                if shared is not None:
-                    shared[key] = tokens
-            return ngrams.count_rows(tokens, dtype)
+            return ngrams.count_rows(_shared(shared, key, lambda: ngrams.tokens(docs)), dtype)
     else:
         counter = _analyzer_counter(vectorizer)
     _ANALYZERS[vectorizer] = (vocabulary, counter)
@@ -494,11 +493,7 @@ def _analyzer_counter(vectorizer: TfidfVectorizer) -> Callable[[Sequence[str], d
     key = None if callable(params["analyzer"]) else ("tokens", repr([params[name] for name in _ANALYSIS_PARAMS]))
 
     def counter(docs: Sequence[str], shared: dict | None = None) -> Rows:
-        tokens = shared.get(key) if shared is not None and key is not None else None
-        if tokens is None:
-            tokens = [analyzer(doc) for doc in docs]
-            if shared is not None and key is not None:
-                shared[key] = tokens
+        tokens = _shared(shared, key, lambda: [analyzer(doc) for doc in docs])
         counts = []
         for found in tokens:
             found = Counter(map(get, found))

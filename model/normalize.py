@@ -210,9 +210,8 @@ def normalize_with_offsets(text: str) -> tuple[str, list[int]]:
     offsets : list of int
         ``offsets[i]`` is the index in ``text`` that ``normalised[i]`` comes from.
     """
-    out = text.translate(_CHAR_TABLE)
-    if text.isascii() and len(out) == len(text):
-        # An ASCII character maps to one character or none; none was dropped, so each kept its place.
+    out = _map_ascii(text)
+    if out is not None:  # lower-casing ASCII keeps every character in its place
         offsets = list(range(len(text)))
     else:
         out, offsets = _map_characters(text)

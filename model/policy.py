@@ -13,9 +13,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from model.attributes import CLAIM_ATTRIBUTE
+from model.attributes import CLAIM_ATTRIBUTE, THREAT_ATTRIBUTE
 from model.results import Reason, Span
-from model.threats import THREAT_ATTRIBUTE, find_threats
+from model.threats import find_threats
 
 APPROVE, REVIEW, REJECT = "approve", "review", "reject"
 ACTIONS = (APPROVE, REVIEW, REJECT)

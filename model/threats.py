@@ -52,8 +52,6 @@ from model.results import Span
 
 THREAT_SPAN_SCORE = 1.0
 """The ``score`` of every span: a pattern matched (a rule, not a calibrated probability)."""
-THREAT_ATTRIBUTE = "threat"
-"""The attribute these phrases stand in for (one of ``model.attributes.HOSTILITY_ATTRIBUTES``)."""
 
 
 def _first(*alternatives: str) -> str:
@@ -113,7 +111,7 @@ _INTENT = _any(
     rf"\blet{_Q}s|\blet us",
 )
 _ON_THE_WAY = _any(  # "I will come over and ...", "I'll find you and ..."
-    rf"(?:come|go|get|drive|fly|walk|head|run|show up|swing by|stop by|be coming|be going)(?: "
+    r"(?:come|go|get|drive|fly|walk|head|run|show up|swing by|stop by|be coming|be going)(?: "
     + _any("over", "round", "around", "down", "up", "out", "back", "there", "here", "home", "by", "tonight",
            "tomorrow", "for you", "after you", "to your house", "to your home", "to your place", "to your work",
            "to your door", "to where you live")

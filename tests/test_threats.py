@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 
 from model import data
-from model.attributes import HOSTILITY_ATTRIBUTES
+from model.attributes import HOSTILITY_ATTRIBUTES, THREAT_ATTRIBUTE
 from model.normalize import normalize
-from model.threats import _KEY_WORDS, _THREAT, _WORD, THREAT_ATTRIBUTE, THREAT_SPAN_SCORE, find_threats
+from model.threats import _KEY_WORDS, _THREAT, _WORD, THREAT_SPAN_SCORE, find_threats
 
 # (comment, the phrase its first span must cover exactly)
 POSITIVES = [
