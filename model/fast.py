@@ -5,9 +5,12 @@ On one comment, input validation inside ``Pipeline``, ``FeatureUnion``, ``normal
 functions read the fitted parts (vocabularies, idf weights, coefficients, sigmoid calibrators) and do the
 same arithmetic on plain CSR arrays (``Rows``): the same float32 TF-IDF values (scikit-learn's own
 row-normalisation kernel), then float64 dot products. Text is analysed a batch at a time: each distinct
-word once (``WordGrams``), word n-grams as integers (``WordNgrams``). In a large batch a row's columns are
-not sorted, so sums run in another order and may differ in the last bit. The tests check that everything
-agrees with scikit-learn's own ``transform`` and ``predict_proba`` to 1e-12.
+word once (``WordGrams``), word n-grams as integers (``WordNgrams``). A linear head does not even need its
+TF-IDF blocks built: ``feature_blocks`` leaves a plain vectorizer's block as a ``LinearBlock``, whose product
+with the coefficients a compiled kernel (``model.kernels``) computes straight from the cached words. In a
+large batch or a kernel a row's columns are not sorted, so sums run in another order and may differ in the
+last bit. The tests check that everything agrees with scikit-learn's own ``transform`` and
+``predict_proba`` to 1e-12.
 """
 
 from __future__ import annotations
@@ -28,6 +31,8 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.preprocessing import normalize as sklearn_normalize
 from sklearn.utils.sparsefuncs_fast import inplace_csr_row_normalize_l2
+
+from model import kernels
 
 CACHE_MAX_WORDS = 200_000
 """Distinct words whose n-gram columns a ``WordGrams`` cache keeps; it is emptied when full."""
@@ -65,6 +70,74 @@ class Rows(NamedTuple):
         """Wrap any scipy sparse matrix (converted to CSR)."""
         matrix = matrix.tocsr()  # no copy when it is CSR already
         return cls(matrix.data, matrix.indices, matrix.indptr, matrix.shape[1])
+
+
+class LinearBlock(NamedTuple):
+    """A TF-IDF block left unbuilt: what a linear head needs of it is ``dot(coef)`` (= ``rows() @ coef``), which a
+    compiled kernel (``model.kernels``) computes from the counts' sources in one pass; ``rows()`` builds it."""
+
+    n_rows: int
+    n_columns: int
+    dot: Callable[[np.ndarray], np.ndarray]
+    rows: Callable[[], Rows]
+
+
+class TfidfWeights(NamedTuple):
+    """How counts become TF-IDF values (``TfidfTransformer.transform``), in the form the kernels take."""
+
+    dtype: np.dtype
+    sublinear: bool
+    binary: bool
+    idf: np.ndarray
+    """Inverse document frequencies (ones when the vectorizer has none)."""
+    l2: bool
+
+    @classmethod
+    def of_vectorizer(cls, vectorizer: TfidfVectorizer) -> TfidfWeights | None:
+        """The weights of a fitted ``TfidfVectorizer``, or ``None`` when its norm is neither l2 nor none."""
+        tfidf = vectorizer._tfidf
+        if tfidf.norm not in ("l2", None):
+            return None
+        dtype = np.dtype(vectorizer.dtype)
+        idf = tfidf.idf_ if hasattr(tfidf, "idf_") else np.ones(len(vectorizer.vocabulary_), dtype=dtype)
+        return cls(dtype, bool(tfidf.sublinear_tf), bool(vectorizer.binary), idf, tfidf.norm == "l2")
+
+    def tf(self, max_count: int) -> np.ndarray:
+        """``tf[count]`` for counts ``0 .. max_count`` (at least), computed by numpy as ``tfidf_weight`` computes it."""
+        key = (self.dtype, self.sublinear, self.binary)
+        table = _TF_TABLES.get(key)
+        if table is None or len(table) <= max_count:
+            size = max(2 * max_count + 1, 1024, 0 if table is None else 2 * len(table))
+            counts = np.arange(size).astype(self.dtype)
+            if self.binary:
+                np.minimum(counts, 1, out=counts)
+            if self.sublinear:
+                with np.errstate(divide="ignore"):  # log(0): a count of zero is never looked up
+                    np.log(counts, out=counts)
+                counts += 1.0
+            table = _TF_TABLES[key] = counts
+        return table
+
+    def block(self, dot: Callable[..., np.ndarray], args: tuple, n_rows: int, rows: Callable[[], Rows]) -> LinearBlock:
+        """A ``LinearBlock`` of ``n_rows`` whose ``dot(coef)`` is the kernel ``dot(*args, idf, l2, coef)`` (``args``
+        ending with the ``tf`` table)."""
+
+        def block_dot(coef: np.ndarray) -> np.ndarray:
+            coef = np.ascontiguousarray(coef, dtype=np.float64)
+            return dot(*args, self.idf, self.l2, coef)
+
+        return LinearBlock(n_rows, len(self.idf), block_dot, rows)
+
+
+_TF_TABLES: dict[tuple, np.ndarray] = {}
+"""Each ``(dtype, sublinear, binary)``'s table of term-frequency weights (``TfidfWeights.tf``)."""
+
+
+def _pointers(lengths: np.ndarray) -> np.ndarray:
+    """``[0, lengths[0], lengths[0] + lengths[1], ...]``: where each run starts in the flat array, and its end."""
+    pointers = np.zeros(len(lengths) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=pointers[1:])
+    return pointers
 
 
 def _index_dtype(n_values: int) -> type:
@@ -219,6 +292,25 @@ class WordGrams:
                 self._clear()
         return columns, lengths, word_of
 
+    def lookup(self, words: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """``(ids, starts, lengths, pieces)``: each word's id, and the cache as it stands (word ``w``'s columns are
+        ``pieces[starts[w]:starts[w] + lengths[w]]``), consistent whatever other threads add later."""
+        with self._lock:
+            # Views of the buffers: a later extend writes past their ends or into new buffers, never into them.
+            found = (self._ids(words), self._starts.array, self._lengths.array, self._values.array)
+            if len(self.words) > self.max_words:
+                self._clear()
+        return found
+
+    def block(self, docs_words: Sequence[Sequence[str]], weights: TfidfWeights, rows: Callable[[], Rows]) -> LinearBlock:
+        """The TF-IDF block of documents given as their word lists (``rows`` builds it) for ``kernels.word_pieces_dot``."""
+        ids, starts, lengths, pieces = self.lookup(list(chain.from_iterable(docs_words)))
+        doc_ptr = _pointers(np.fromiter(map(len, docs_words), dtype=np.int64, count=len(docs_words)))
+        # No column is counted in a document more often than its words have pieces.
+        max_count = int(np.diff(_pointers(lengths[ids])[doc_ptr]).max(initial=0))
+        args = (doc_ptr, ids, starts, lengths, pieces, weights.tf(max_count))
+        return weights.block(kernels.word_pieces_dot, args, len(docs_words), rows)
+
     def count_rows(self, docs_words: Sequence[Sequence[str]], dtype) -> Rows:
         """Count rows (piece counts; see ``Rows.tocsr`` for column order) of documents given as their word lists."""
         n_docs, n_columns = len(docs_words), len(self.vocabulary)
@@ -284,6 +376,20 @@ def _ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     return np.repeat(starts - (ends - lengths), lengths) + np.arange(total)
 
 
+WHITESPACE_WORDS = ("whitespace words",)
+"""The key of ``whitespace_words`` in a ``shared`` dict."""
+
+
+def whitespace_words(docs: Sequence[str], shared: dict | None = None) -> list[list[str]]:
+    """``[doc.split() for doc in docs]``, kept in ``shared`` (see ``transform_rows``) for other steps that split."""
+    return _shared(shared, WHITESPACE_WORDS, lambda: [doc.split() for doc in docs])
+
+
+def _preprocesses_nothing(vectorizer) -> bool:
+    """Whether a vectorizer's preprocessor returns each document as it is."""
+    return vectorizer.preprocessor is None and not vectorizer.lowercase and vectorizer.strip_accents is None
+
+
 _STOP = -2
 """Token id of a stop word (dropped before n-grams are made, as scikit-learn does)."""
 
@@ -343,6 +449,13 @@ class WordNgrams:
             keyed = [(self._key([token_ids[t] for t in parts]), column) for parts, column in grams if len(parts) == n]
             keyed.sort()
             self.tables[n] = (np.array([k for k, _ in keyed], dtype=np.int64), np.array([c for _, c in keyed], dtype=np.int64))
+        # The same tables as kernels.word_ngrams_dot takes them: every n's keys one after another.
+        key_ptr = np.zeros(self.ngram_range[1] + 2, dtype=np.int64)
+        for n in range(self.ngram_range[1] + 1):
+            key_ptr[n + 1] = key_ptr[n] + len(self.tables[n][0]) if n in self.tables else key_ptr[n]
+        joined = [self.tables[n] for n in sorted(self.tables)]
+        self.joined_tables = (np.concatenate([k for k, _ in joined] or [np.zeros(0, dtype=np.int64)]),
+                              np.concatenate([c for _, c in joined] or [np.zeros(0, dtype=np.int64)]), key_ptr)
         for word in vectorizer.get_stop_words() or ():
             token_ids[word] = _STOP
         self.token_ids = token_ids
@@ -351,6 +464,8 @@ class WordNgrams:
         # another: each distinct word is tokenised once and its token ids kept (stop words dropped).
         self.by_word = (WordGrams(self.tokenize, token_ids, keep_unknown=True)
                         if tokens_stay_inside_words(vectorizer.token_pattern) else None)
+        # Then, without lower-casing or accent stripping, a document's words are just ``doc.split()``.
+        self.splits_only = self.by_word is not None and _preprocesses_nothing(vectorizer)
 
     def _key(self, ids: Sequence[int]) -> int:
         key = 0
@@ -374,9 +489,15 @@ class WordNgrams:
             tokens.update(parts)
         return max(len(tokens), 2) ** max_n < 2**62
 
-    def tokens(self, docs: Sequence[str]) -> list[list[str]]:
+    def tokens(self, docs: Sequence[str], shared: dict | None = None, key=None) -> list[list[str]]:
         """What ``count_rows`` takes: each document's whitespace-separated words (see ``by_word``), or else its
-        tokens before stop words are dropped."""
+        tokens before stop words are dropped; kept in ``shared`` (see ``transform_rows``) under ``key``, or
+        under ``WHITESPACE_WORDS`` when they are just the split documents (``splits_only``)."""
+        if self.splits_only:
+            return whitespace_words(docs, shared)
+        return _shared(shared, key, lambda: self._tokens(docs))
+
+    def _tokens(self, docs: Sequence[str]) -> list[list[str]]:
         preprocess = self.preprocess
         if self.by_word is not None:
             return [preprocess(doc).split() for doc in docs]
@@ -399,6 +520,17 @@ class WordNgrams:
             kept = ids != _STOP
             ids, doc_of = ids[kept], doc_of[kept]
         return ids, doc_of
+
+    def block(self, docs_tokens: Sequence[Sequence[str]], weights: TfidfWeights, rows: Callable[[], Rows]) -> LinearBlock:
+        """The TF-IDF block of documents given as ``tokens`` gives them (``rows`` builds it), for
+        ``kernels.word_ngrams_dot``."""
+        ids, doc_of = self._token_ids(docs_tokens)
+        doc_ptr = _pointers(np.bincount(doc_of, minlength=len(docs_tokens)))
+        max_count = int(np.diff(doc_ptr).max(initial=0))  # no n-gram occurs more often than the tokens
+        keys, columns, key_ptr = self.joined_tables
+        args = (doc_ptr, ids, self.unigrams, keys, columns, key_ptr, self.ngram_range[0], self.base,
+                weights.tf(max_count))
+        return weights.block(kernels.word_ngrams_dot, args, len(docs_tokens), rows)
 
     def count_rows(self, docs_tokens: Sequence[Sequence[str]], dtype) -> Rows:
         """Count rows (n-gram counts, columns sorted) of documents given as ``tokens`` gives them."""
@@ -455,21 +587,42 @@ def _shared(shared: dict | None, key, compute: Callable[[], object]):
     return shared[key]
 
 
-def _vectorizer_counter(vectorizer: TfidfVectorizer) -> Callable[[Sequence[str], dict | None], Rows]:
-    """A function ``(docs, shared)`` -> count rows, equal to ``CountVectorizer.transform`` of the fitted vectorizer.
+CountRows = Callable[[Sequence[str], "dict | None"], Rows]
+BuildBlock = Callable[[Sequence[str], "dict | None"], "LinearBlock | None"]
+
+
+def _vectorizer_analysis(vectorizer: TfidfVectorizer) -> tuple[CountRows, BuildBlock]:
+    """Two functions of ``(docs, shared)``: count rows equal to ``CountVectorizer.transform`` of the fitted
+    vectorizer, and its TF-IDF block as a ``LinearBlock`` (``None`` where no kernel reproduces it).
 
     ``shared`` (a dict, for one input ``docs``) keeps each document's tokens for a vectorizer that analyses alike.
     """
     vocabulary, dtype = vectorizer.vocabulary_, vectorizer.dtype
     cached = _ANALYZERS.get(vectorizer)
     if cached is not None and cached[0] is vocabulary:  # a refitted vectorizer has a new vocabulary: rebuild
-        return cached[1]
+        return cached[1], cached[2]
+    weights = TfidfWeights.of_vectorizer(vectorizer)
+
+    def no_block(docs: Sequence[str], shared: dict | None = None) -> None:
+        return None
+
+    blocker: BuildBlock = no_block
     if _is_plain_char_wb(vectorizer):
         cache = WordGrams(char_wb_grams(vectorizer.ngram_range), vocabulary)
         preprocess = vectorizer.build_preprocessor()
 
+        def words(docs: Sequence[str], shared: dict | None) -> list[list[str]]:
+            if _preprocesses_nothing(vectorizer):
+                return whitespace_words(docs, shared)
+            return [preprocess(doc).split() for doc in docs]
+
         def counter(docs: Sequence[str], shared: dict | None = None) -> Rows:
-            return cache.count_rows([preprocess(doc).split() for doc in docs], dtype)
+            return cache.count_rows(words(docs, shared), dtype)
+
+        if weights is not None:
+            def blocker(docs: Sequence[str], shared: dict | None = None) -> LinearBlock:
+                docs_words = words(docs, shared)
+                return cache.block(docs_words, weights, lambda: _weigh(vectorizer, cache.count_rows(docs_words, dtype)))
     elif WordNgrams.is_plain_word(vectorizer):
         ngrams, few = WordNgrams(vectorizer), _analyzer_counter(vectorizer)
         params = vectorizer.get_params(deep=False)
@@ -478,15 +631,22 @@ def _vectorizer_counter(vectorizer: TfidfVectorizer) -> Callable[[Sequence[str],
         def counter(docs: Sequence[str], shared: dict | None = None) -> Rows:
             if len(docs) < WORD_NGRAMS_MIN_DOCS:
                 return few(docs, shared)
-            return ngrams.count_rows(_shared(shared, key, lambda: ngrams.tokens(docs)), dtype)
+            return ngrams.count_rows(ngrams.tokens(docs, shared, key), dtype)
+
+        if weights is not None:
+            def blocker(docs: Sequence[str], shared: dict | None = None) -> LinearBlock | None:
+                if len(docs) < WORD_NGRAMS_MIN_DOCS:
+                    return None
+                tokens = ngrams.tokens(docs, shared, key)
+                return ngrams.block(tokens, weights, lambda: _weigh(vectorizer, ngrams.count_rows(tokens, dtype)))
     else:
         counter = _analyzer_counter(vectorizer)
-    _ANALYZERS[vectorizer] = (vocabulary, counter)
-    return counter
+    _ANALYZERS[vectorizer] = (vocabulary, counter, blocker)
+    return counter, blocker
 
 
 def _analyzer_counter(vectorizer: TfidfVectorizer) -> Callable[[Sequence[str], dict | None], Rows]:
-    """``_vectorizer_counter`` through the vectorizer's own analyzer and a ``Counter`` per document."""
+    """A counter of ``_vectorizer_analysis`` through the vectorizer's own analyzer and a ``Counter`` per document."""
     analyzer, vocabulary = vectorizer.build_analyzer(), vectorizer.vocabulary_
     get, dtype = vocabulary.get, vectorizer.dtype
     params = vectorizer.get_params(deep=False)
@@ -509,10 +669,29 @@ def tfidf_rows(vectorizer: TfidfVectorizer, docs: Sequence[str], shared: dict | 
 
     ``shared``: see ``transform_rows``.
     """
-    counts = _vectorizer_counter(vectorizer)(docs, shared)
+    return _weigh(vectorizer, _vectorizer_analysis(vectorizer)[0](docs, shared))
+
+
+def _weigh(vectorizer: TfidfVectorizer, counts: Rows) -> Rows:
+    """A fitted ``TfidfVectorizer``'s TF-IDF rows from its count rows (modified in place)."""
     if vectorizer.binary:
         counts.data.fill(1)
     return tfidf_weight(counts, vectorizer._tfidf)
+
+
+def tfidf_block(vectorizer: TfidfVectorizer, docs: Sequence[str], shared: dict | None = None) -> LinearBlock | None:
+    """``tfidf_rows(vectorizer, docs)`` as a ``LinearBlock``, or ``None`` where no kernel reproduces it."""
+    return _vectorizer_analysis(vectorizer)[1](docs, shared)
+
+
+def linear_block(step, X, shared: dict | None = None) -> LinearBlock | None:
+    """``transform_rows(step, X)`` as a ``LinearBlock`` when ``step`` has a kernel (a plain TF-IDF vectorizer, or a
+    step with a ``linear_block`` method such as ``CharNgramTfidf``), else ``None``."""
+    if type(step) is TfidfVectorizer:
+        return tfidf_block(step, X if isinstance(X, list) else list(X), shared)
+    if hasattr(step, "linear_block"):
+        return step.linear_block(X, shared)
+    return None
 
 
 def tfidf_transform(vectorizer: TfidfVectorizer, docs) -> sp.csr_matrix:
@@ -522,6 +701,7 @@ def tfidf_transform(vectorizer: TfidfVectorizer, docs) -> sp.csr_matrix:
 
 def hstack_rows(blocks: Sequence[Rows]) -> Rows:
     """Blocks side by side (``scipy.sparse.hstack``), each row keeping its blocks' entries in block order."""
+    blocks = [_as_rows(block) for block in blocks]
     if len(blocks) == 1:
         return blocks[0]
     n_rows = len(blocks[0].indptr) - 1
@@ -551,6 +731,8 @@ def hstack_rows(blocks: Sequence[Rows]) -> Rows:
 def _as_rows(block) -> Rows:
     if isinstance(block, Rows):
         return block
+    if isinstance(block, LinearBlock):
+        return block.rows()
     return Rows.from_sparse(block if sp.issparse(block) else sp.csr_matrix(block))
 
 
@@ -596,7 +778,8 @@ def _steps_blocks(steps, X, shared: dict | None) -> list[Rows]:
         return [_as_rows(X)]
     for i, part in enumerate(parts[:-1]):
         X = transform_rows(part, X, shared if i == 0 else None)  # only the first part sees the shared input
-    return feature_blocks(parts[-1], X, shared if len(parts) == 1 else None)
+    # The last part sees the transformed input: what it shares is kept apart from what the first part saw.
+    return feature_blocks(parts[-1], X, shared if len(parts) == 1 else {})
 
 
 def feature_blocks(step, X, shared: dict | None = None) -> list[Rows]:
@@ -607,7 +790,8 @@ def feature_blocks(step, X, shared: dict | None = None) -> list[Rows]:
     if isinstance(step, Pipeline):
         return _steps_blocks(step.steps, X, shared)
     if not isinstance(step, FeatureUnion):
-        return [_as_rows(transform_rows(step, X))]
+        block = linear_block(step, X)
+        return [block if block is not None else _as_rows(transform_rows(step, X))]
     weights = step.transformer_weights or {}
     X = X if isinstance(X, list) else list(X)
     blocks = []
@@ -618,10 +802,13 @@ def feature_blocks(step, X, shared: dict | None = None) -> list[Rows]:
         if key is not None and key in shared:
             block = shared[key]
         else:
-            block = _as_rows(transform_rows(part, X, shared))
+            block = linear_block(part, X, shared)
+            if block is None:
+                block = _as_rows(transform_rows(part, X, shared))
             if key is not None:
                 shared[key] = block
         if name in weights:
+            block = _as_rows(block)
             block = block._replace(data=block.data * weights[name])
         blocks.append(block)
     return blocks
@@ -629,8 +816,8 @@ def feature_blocks(step, X, shared: dict | None = None) -> list[Rows]:
 
 def as_matrix(X):
     """A scipy CSR matrix for ``Rows`` or a list of ``Rows`` blocks (stacked side by side); anything else as it is."""
-    if isinstance(X, list):
-        X = hstack_rows(X)
+    if isinstance(X, (list, LinearBlock)):
+        X = hstack_rows(X if isinstance(X, list) else [X])
     return X.tocsr() if isinstance(X, Rows) else X
 
 
@@ -652,6 +839,8 @@ def rows_dot(X, coef: np.ndarray) -> np.ndarray:
         if offset != coef.shape[0]:
             raise ValueError(f"blocks have {offset} columns in all, the coefficients {coef.shape[0]} rows")
         return out
+    if isinstance(X, LinearBlock):
+        return X.dot(coef)
     if not isinstance(X, Rows):
         return np.asarray(X @ coef)
     n_rows = len(X.indptr) - 1

@@ -11,7 +11,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.utils.validation import check_is_fitted
 
-from model.fast import Rows, WordGrams, char_wb_grams, l2_normalize_rows
+from model.fast import LinearBlock, Rows, TfidfWeights, WordGrams, char_wb_grams, l2_normalize_rows, whitespace_words
 from model.normalize import TextNormalizer
 
 WORD_NGRAMS = (1, 2)
@@ -96,7 +96,17 @@ class CharNgramTfidf(TransformerMixin, BaseEstimator):
 
     def transform_rows(self, X: Iterable[str]) -> Rows:
         """``transform`` as plain CSR arrays (see ``model.fast.Rows``), for the fast prediction path."""
-        rows = self._word_grams().count_rows([text.split() for text in X], np.float32)
+        return self._rows([text.split() for text in X])
+
+    def linear_block(self, X: Iterable[str], shared: dict | None = None) -> LinearBlock:
+        """``transform`` left unbuilt, for linear heads (see ``model.fast.LinearBlock``); ``shared``: see
+        ``model.fast.transform_rows``."""
+        docs_words = whitespace_words(X if isinstance(X, list) else list(X), shared)
+        weights = TfidfWeights(np.dtype(np.float32), True, False, self.idf_, True)
+        return self._word_grams().block(docs_words, weights, lambda: self._rows(docs_words))
+
+    def _rows(self, docs_words: list[list[str]]) -> Rows:
+        rows = self._word_grams().count_rows(docs_words, np.float32)
         data = rows.data
         np.log(data, out=data)
         data += 1.0

@@ -21,7 +21,7 @@ from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
 from model.evaluate import roc_auc
-from model.fast import stack_linear, stacked_proba, tfidf_rows
+from model.fast import feature_blocks, stack_linear, stacked_proba
 
 PACKAGE = "alt-profanity-check"
 MODULE = "profanity_check"
@@ -56,7 +56,7 @@ class PretrainedProfanityScore(BaseEstimator):
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         """P(offensive) for each text, ``(n_texts,)``: the mean of the calibrated SVMs, as scikit-learn does."""
         check_is_fitted(self)
-        return stacked_proba(self.stacked_, tfidf_rows(self.vectorizer_, list(texts))).mean(axis=1)
+        return stacked_proba(self.stacked_, feature_blocks(self.vectorizer_, list(texts))).mean(axis=1)
 
     def provenance(self) -> dict:
         """What the manifest records about this part."""

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from model.bundle import Bundle, load_bundle
+from model.fast import WORD_NGRAMS_MIN_DOCS
 from model.policy import Policy, decide, load_policy
 from model.results import Decision
 
@@ -39,7 +40,14 @@ class Scorer:
         """Load and verify a bundle (default: the committed one) and build a scorer."""
         bundle = load_bundle(model_path)
         policy = load_policy(policy_path) if policy_path else None
-        return cls(bundle, policy)
+        scorer = cls(bundle, policy)
+        scorer.warm_up()
+        return scorer
+
+    def warm_up(self) -> None:
+        """Score a few short texts, so that the first real request does not wait while the compiled kernels
+        (``model.kernels``) are loaded from their cache, or compiled when there is none."""
+        self.predict_scores(["Warming up the scorer."] * WORD_NGRAMS_MIN_DOCS)
 
     @property
     def model_version(self) -> str:

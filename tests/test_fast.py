@@ -199,6 +199,60 @@ def test_tfidf_transform_equals_sklearn(options, n_texts):
     assert _max_difference(tfidf_rows(vectorizer, probe).tocsr(), expected) < TOLERANCE
 
 
+_VECTORIZER_OPTIONS = [
+    {"analyzer": "char_wb", "ngram_range": (2, 4), "sublinear_tf": True},
+    {"analyzer": "char_wb", "ngram_range": (1, 3), "lowercase": False, "dtype": np.float32, "sublinear_tf": True},
+    {"analyzer": "char_wb", "ngram_range": (2, 3), "lowercase": False, "binary": True, "norm": None},
+    {"norm": None, "use_idf": False},
+    {"stop_words": "english", "ngram_range": (1, 3), "sublinear_tf": True},
+    {"ngram_range": (2, 2), "token_pattern": r"(?u)\b\w+\b|[!?]", "lowercase": False, "dtype": np.float32},
+    {"token_pattern": r"(\w+)'?", "ngram_range": (1, 2), "min_df": 2, "max_features": 50, "binary": True},
+    {"token_pattern": r"\S+", "ngram_range": (1, 2)},  # sees no space: tokens through the analyzer, not by word
+]
+
+
+@pytest.mark.parametrize("options", _VECTORIZER_OPTIONS)
+@pytest.mark.parametrize("n_texts", [fast.WORD_NGRAMS_MIN_DOCS, 9, fast.SMALL_BATCH_ROWS + 30])
+def test_linear_block_product_equals_sklearn(options, n_texts):
+    """A kernel's ``X @ coef`` equals scikit-learn's matrix times the coefficients; the block builds that matrix."""
+    texts = make_corpus(80, seed=12)["text"].tolist() + generated_texts(40, seed=1)
+    vectorizer = TfidfVectorizer(**options).fit(texts)
+    probe = (generated_texts(n_texts, seed=n_texts) + ["", "unseen wordsss only"])[-n_texts:]
+    block = fast.tfidf_block(vectorizer, probe)
+    assert block is not None and (block.n_rows, block.n_columns) == (n_texts, len(vectorizer.vocabulary_))
+    coef = np.random.default_rng(0).normal(size=(block.n_columns, 3))
+    expected = vectorizer.transform(probe)
+    assert np.abs(block.dot(coef) - expected @ coef).max() < TOLERANCE
+    assert _max_difference(block.rows().tocsr(), expected) < TOLERANCE
+    assert np.abs(rows_dot([block, block], np.vstack([coef, coef])) - 2 * (expected @ coef)).max() < TOLERANCE
+
+
+def test_linear_block_counts_beyond_the_first_tf_table():
+    """A word repeated thousands of times needs a longer table of term-frequency weights than the first one."""
+    vectorizer = TfidfVectorizer(analyzer="char_wb", ngram_range=(1, 2), sublinear_tf=True).fit(["ab ba", "a b"])
+    probe = ["ab " * 5000, "ba", "b a " * 3000, ""]
+    coef = np.arange(len(vectorizer.vocabulary_), dtype=float)[:, None]
+    assert np.abs(fast.tfidf_block(vectorizer, probe).dot(coef) - vectorizer.transform(probe) @ coef).max() < TOLERANCE
+
+
+def test_no_linear_block_where_no_kernel_reproduces_the_vectorizer():
+    texts = make_corpus(30, seed=3)["text"].tolist()
+    docs = texts[: fast.WORD_NGRAMS_MIN_DOCS]
+    assert fast.tfidf_block(TfidfVectorizer(norm="l1").fit(texts), docs) is None
+    assert fast.tfidf_block(TfidfVectorizer(analyzer="char", ngram_range=(2, 3)).fit(texts), docs) is None
+    assert fast.tfidf_block(TfidfVectorizer().fit(texts), docs[:1]) is None  # too few documents for WordNgrams
+
+
+@pytest.mark.parametrize("n_texts", [1, 7, fast.SMALL_BATCH_ROWS + 40])
+def test_char_ngram_linear_block_equals_its_transform(n_texts):
+    texts = make_corpus(80, seed=5)["text"].tolist()
+    part = CharNgramTfidf(ngram_range=(2, 4), min_df=1, max_features=None).fit(texts)
+    probe = generated_texts(n_texts, seed=3)[-n_texts:]
+    block = part.linear_block(probe)
+    coef = np.random.default_rng(1).normal(size=(block.n_columns, 2))
+    assert np.abs(block.dot(coef) - part.transform(probe) @ coef).max() < TOLERANCE
+
+
 def test_char_wb_grams_equal_sklearn_analyzer():
     rng = random.Random(0)
     for ngram_range in [(1, 1), (2, 5), (1, 3), (3, 3)]:

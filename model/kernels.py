@@ -1,0 +1,154 @@
+"""Compiled kernels (numba): a batch's TF-IDF rows multiplied by coefficients, without building the rows.
+
+A linear head needs ``X @ coef``, not ``X``. Building ``X`` (a sparse matrix of ~300 character n-grams per
+comment) and multiplying it costs several passes over memory; these kernels count each document's
+columns in a scratch array, weigh them, normalise and multiply in one pass, a document at a time. They
+follow scikit-learn's arithmetic step for step, so the result equals ``TfidfVectorizer.transform(docs) @
+coef`` but for the order of two sums (a few units in the last place of a float64; the tests hold them to
+1e-12):
+
+- a document's columns are taken in the order they are first seen, not sorted as in a vectorizer's CSR
+  rows (sorting cost more than all the rest), so the norm and the product are summed in another order;
+- a value is ``tf[count] * idf[column]`` computed in the wider of the two types and stored in the
+  vectorizer's dtype (numpy's in-place ``data *= idf[indices]``); ``tf`` is a table numpy computed
+  (``np.log`` of the counts plus one for ``sublinear_tf``), so no other ``log`` is involved;
+- the l2 norm sums ``value * value`` (in the dtype) into a float64, as ``inplace_csr_row_normalize_l2``
+  does, and each value is divided by it and stored in the dtype;
+- the product sums ``float64(value) * coef[column, k]`` over the columns in that order, as scipy's
+  ``csr_matvecs`` does.
+
+Every kernel is compiled once per argument types and cached on disk beside this file (``cache=True``);
+``nogil`` lets a threaded server score requests side by side.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+
+@njit(cache=True, nogil=True)
+def _scratch(n_docs, tf, idf, coef):
+    """The output ``(n_docs, k)``, and per-column scratch: counts (kept at zero between documents), the columns
+    a document touched, their values."""
+    out = np.zeros((n_docs, coef.shape[1]))
+    counts = np.zeros(len(idf), dtype=np.int64)
+    touched = np.empty(len(idf), dtype=np.int64)
+    values = np.empty(len(idf), dtype=tf.dtype)
+    return out, counts, touched, values
+
+
+@njit(cache=True, nogil=True)
+def _count(column, counts, touched, n_touched):
+    """Count one occurrence of ``column``; a column seen for the first time joins ``touched``. Returns ``n_touched``."""
+    if counts[column] == 0:
+        touched[n_touched] = column
+        n_touched += 1
+    counts[column] += 1
+    return n_touched
+
+
+@njit(cache=True, nogil=True)
+def _finish_document(out_row, counts, touched, n_touched, values, tf, idf, l2, coef):
+    """Weigh, normalise and multiply one document's counted columns (``touched[:n_touched]``); reset their counts."""
+    total = 0.0
+    for i in range(n_touched):
+        column = touched[i]
+        values[i] = tf[counts[column]] * idf[column]
+        counts[column] = 0
+        value = values[i]
+        total += value * value
+    if l2 and total != 0.0:
+        norm = np.sqrt(total)
+        for i in range(n_touched):
+            values[i] = values[i] / norm
+    for i in range(n_touched):
+        value = np.float64(values[i])
+        column = touched[i]
+        for k in range(coef.shape[1]):
+            out_row[k] += value * coef[column, k]
+
+
+@njit(cache=True, nogil=True)
+def word_pieces_dot(doc_ptr, word_ids, starts, lengths, pieces, tf, idf, l2, coef):
+    """``X @ coef`` where each document's counts are its words' pieces (``char_wb`` n-grams).
+
+    Parameters
+    ----------
+    doc_ptr : int array ``(n_docs + 1,)``
+        Document ``d``'s words are ``word_ids[doc_ptr[d]:doc_ptr[d + 1]]``.
+    word_ids : int array
+        Each word's id in the cache.
+    starts, lengths, pieces : int arrays
+        Word ``w``'s columns are ``pieces[starts[w]:starts[w] + lengths[w]]`` (negative: not counted).
+    tf : array
+        ``tf[count]``, the term-frequency weight of a count (long enough for every count).
+    idf : array ``(n_columns,)``
+    l2 : bool
+        Normalise each row to unit l2 norm.
+    coef : float64 array ``(n_columns, k)``
+    """
+    n_docs = len(doc_ptr) - 1
+    out, counts, touched, values = _scratch(n_docs, tf, idf, coef)
+    for d in range(n_docs):
+        n_touched = 0
+        for w in word_ids[doc_ptr[d] : doc_ptr[d + 1]]:
+            for p in range(starts[w], starts[w] + lengths[w]):
+                if pieces[p] >= 0:
+                    n_touched = _count(pieces[p], counts, touched, n_touched)
+        _finish_document(out[d], counts, touched, n_touched, values, tf, idf, l2, coef)
+    return out
+
+
+@njit(cache=True, nogil=True)
+def word_ngrams_dot(doc_ptr, token_ids, unigrams, keys, key_columns, key_ptr, min_n, base, tf, idf, l2, coef):
+    """``X @ coef`` where each document's counts are the word n-grams of its tokens.
+
+    Parameters
+    ----------
+    doc_ptr : int array ``(n_docs + 1,)``
+        Document ``d``'s tokens are ``token_ids[doc_ptr[d]:doc_ptr[d + 1]]`` (stop words already dropped;
+        -1 for a token in no n-gram of the vocabulary, which no n-gram may cross).
+    unigrams : int array
+        Token id -> its unigram's column, or -1.
+    keys, key_columns, key_ptr : int arrays
+        The ``n``-grams (``n >= 2``) as keys ``id_1 * base^(n-1) + ... + id_n``, sorted, in
+        ``keys[key_ptr[n]:key_ptr[n + 1]]``, and their columns beside them.
+    min_n : int
+        Smallest n-gram length (the largest is ``len(key_ptr) - 2``).
+    base : int
+    tf, idf, l2, coef
+        See ``word_pieces_dot``.
+    """
+    n_docs = len(doc_ptr) - 1
+    max_n = len(key_ptr) - 2
+    out, counts, touched, values = _scratch(n_docs, tf, idf, coef)
+    for d in range(n_docs):
+        begin, end = doc_ptr[d], doc_ptr[d + 1]
+        n_touched = 0
+        if min_n <= 1:
+            for i in range(begin, end):
+                token = token_ids[i]
+                if token >= 0 and unigrams[token] >= 0:
+                    n_touched = _count(unigrams[token], counts, touched, n_touched)
+        for n in range(max(min_n, 2), max_n + 1):
+            low, high = key_ptr[n], key_ptr[n + 1]
+            if low == high:
+                continue
+            table = keys[low:high]
+            for i in range(begin, end - n + 1):
+                key = 0
+                for j in range(n):
+                    token = token_ids[i + j]
+                    if token < 0:
+                        key = -1
+                        break
+                    key = key * base + token
+                if key < 0:
+                    continue
+                position = np.searchsorted(table, key)
+                if position == len(table) or table[position] != key:
+                    continue
+                n_touched = _count(key_columns[low + position], counts, touched, n_touched)
+        _finish_document(out[d], counts, touched, n_touched, values, tf, idf, l2, coef)
+    return out
