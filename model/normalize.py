@@ -2,17 +2,20 @@
 
 Every step is either a per-character mapping (unicode NFKC, case, accents, homoglyphs, zero-width
 characters) or a regular-expression substitution (URLs, @mentions, masked and leetspeak words, spaced
-letters, elongations, whitespace). The same steps run in two modes: ``normalize`` for speed, and
-``normalize_with_offsets`` which also returns, for each normalised character, the index of the raw
-character it came from, so that spans found on the normalised text point into the comment as written.
+letters, elongations, whitespace). The same steps run in three modes: ``normalize`` for speed,
+``normalize_many`` for more speed on a batch, and ``normalize_with_offsets`` which also returns, for each
+normalised character, the index of the raw character it came from, so that spans found on the normalised
+text point into the comment as written.
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
+from functools import cached_property
 
+import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 
 URL_TOKEN = " xxurl "
@@ -59,7 +62,9 @@ class _CharTable(dict):
 
 _CHAR_TABLE = _CharTable()
 
-_URL = re.compile(r"(?:https?://|www\.)\S+|\b[a-z0-9.-]+\.(?:com|org|net|gov|edu|co\.uk|ca|io)(?:/\S*)?\b")
+_TLDS = ("com", "org", "net", "gov", "edu", "co.uk", "ca", "io")
+_TLD_ALTERNATIVES = "|".join(map(re.escape, _TLDS))
+_URL = re.compile(rf"(?:https?://|www\.)\S+|\b[a-z0-9.-]+\.(?:{_TLD_ALTERNATIVES})(?:/\S*)?\b")
 _MENTION = re.compile(r"@\w+")
 _MASKED = re.compile(r"(?<![\w*#@$!])[a-z][a-z*#%@$!.]*[*#%][a-z*#%@$!]*")
 _LEET_WORD = re.compile(r"(?<!\w)(?=[\w@$!|€]*[a-z])(?=[\w@$!|€]*[0-9@$!|€])[a-z0-9@$!|€]+(?:[a-z0-9@$|€]*)")
@@ -107,9 +112,12 @@ _STEPS: tuple[tuple[re.Pattern, str | Callable[[re.Match], str]], ...] = (
 )
 
 
-_TLD = re.compile(r"\.(?:com|org|net|gov|edu|co\.uk|ca|io)")
-_SPACED_OR_ELONGATED = re.compile(r"([a-z])\1\1|(?<!\w)[a-z][ .\-_*][a-z][ .\-_*][a-z]")
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_TLD = re.compile(rf"\.(?:{_TLD_ALTERNATIVES})")
+_TLD_INITIALS = "".join(sorted({tld[0] for tld in _TLDS}))
+_SPACED_START = re.compile(r"(?<!\w)[a-z][ .\-_*][a-z][ .\-_*][a-z]")
+_TRIPLE_LETTER = re.compile(r"([a-z])\1\1")
+_CONTROL_BYTES = bytes(range(0x20)).translate(None, b"\t\n\r") + b"\x7f"
+_NON_ASCII_RUN = re.compile(r"([^\x00-\x7f]+)")
 
 # Each group of steps runs only when a cheap test says one of its patterns could change the text: a test
 # may say yes for nothing (the steps then change nothing), never no when a step would have changed it.
@@ -119,7 +127,8 @@ _STEP_GROUPS: tuple[tuple[Callable[[str], object], tuple], ...] = (
     (lambda t: "@" in t, _STEPS[1:2]),  # _MENTION
     (lambda t: "*" in t or "#" in t or "%" in t, _STEPS[2:3]),  # _MASKED
     (_DISGUISED.search, _STEPS[3:4]),  # _LEET_WORD: _unleet changes a word only where _DISGUISED finds something
-    (_SPACED_OR_ELONGATED.search, _STEPS[4:6]),  # _SPACED's first three letters, or _ELONGATION
+    (_SPACED_START.search, _STEPS[4:5]),  # _SPACED: its first three letters
+    (_TRIPLE_LETTER.search, _STEPS[5:6]),  # _ELONGATION (two searches cost less than one for either pattern)
     (lambda t: "!!!" in t or "???" in t or "..." in t or ",,," in t or "***" in t, _STEPS[6:7]),  # _PUNCT_RUN
     (lambda t: True, _STEPS[7:8]),  # _WHITESPACE
 )
@@ -128,20 +137,228 @@ assert tuple(step for _, steps in _STEP_GROUPS for step in steps) == _STEPS
 
 def _map_ascii(text: str) -> str | None:
     """``text.translate(_CHAR_TABLE)`` for ASCII text without control characters (lower-casing is all it
-    does to them), else ``None``."""
-    return text.lower() if text.isascii() and _CONTROL.search(text) is None else None
+    does to them), else ``None``. Deleting the control bytes from the encoded text and comparing lengths
+    finds them about twice as fast as a regular-expression search."""
+    if text.isascii() and len(text.encode("ascii").translate(None, _CONTROL_BYTES)) == len(text):
+        return text.lower()
+    return None
+
+
+def _map(text: str) -> str:
+    """``text.translate(_CHAR_TABLE)``, faster on text with a few non-ASCII characters.
+
+    ``str.translate`` looks such text up in the table one character at a time (~30 ns each). The table
+    maps each character on its own, so the ASCII runs between the other characters can be mapped apart,
+    through ``_map_ascii``.
+    """
+    out = _map_ascii(text)
+    if out is not None:
+        return out
+    pieces = _NON_ASCII_RUN.split(text)  # ASCII, non-ASCII, ASCII, ..., ASCII
+    for i, piece in enumerate(pieces):
+        mapped = _map_ascii(piece) if i % 2 == 0 else None
+        pieces[i] = piece.translate(_CHAR_TABLE) if mapped is None else mapped
+    return "".join(pieces)
+
+
+def _run_group(text: str, may_change: Callable[[str], object], steps: tuple) -> str:
+    """Apply a group's ``steps`` to ``text`` in turn, when its test ``may_change`` says they may change it."""
+    if may_change(text):
+        for pattern, repl in steps:
+            text = pattern.sub(repl, text)
+    return text
+
+
+def _collapse_whitespace(text: str) -> str:
+    """The last group's step and a strip, ``_WHITESPACE.sub(" ", text).strip()``, faster (``\\s`` and
+    ``str.isspace`` agree on every character)."""
+    return " ".join(text.split())
 
 
 def normalize(text: str) -> str:
     """Return the normalised form of ``text`` (what the model's features see)."""
-    out = _map_ascii(text)
-    if out is None:
-        out = text.translate(_CHAR_TABLE)
+    out = _map(text)
     for may_change, steps in _STEP_GROUPS[:-1]:
-        if may_change(out):
-            for pattern, repl in steps:
-                out = pattern.sub(repl, out)
-    return " ".join(out.split())  # = _WHITESPACE.sub(" ", out).strip(): \s and str.isspace agree
+        out = _run_group(out, may_change, steps)
+    return _collapse_whitespace(out)
+
+
+_SEPARATOR = "\x00"
+_PADDING = 4
+"""Separators after the last text of a ``_Batch``: as many as its tests look ahead."""
+_NOT_ASCII = 0x80
+"""What a ``_Batch``'s array holds in place of each character above ASCII."""
+_SPACES = "".join(char for char in map(chr, range(0x3001)) if char.isspace())
+"""The characters ``str.isspace`` holds for (what ``str.split`` cuts at): none is above U+3000, as a test checks."""
+
+
+def _ahead(marks: np.ndarray, k: int) -> np.ndarray:
+    """``marks[i + k]`` at each ``i`` (behind for ``k < 0``), wrapping around as ``np.roll(marks, -k)`` does, with
+    less overhead. At a character of a text, ``i + k`` never wraps around, for ``-1 <= k <= _PADDING``: a
+    separator comes before every text and ``_PADDING`` of them end the batch."""
+    return np.concatenate((marks[k:], marks[:k]))
+
+
+class _Batch:
+    """Mapped texts as one array, on which the groups' cheap tests run at once with numpy.
+
+    The array holds each text's characters, ASCII ones as their code and every other one as ``_NOT_ASCII``
+    (uint8, which numpy compares faster than code points; ``others`` and ``other_codes`` say which it was).
+    Each text comes after a separator (NUL) and separators pad the end. The separator is in none of the
+    character classes the tests look for, and is not ``\\w``, as the start of a text is not, so no match in
+    the array runs from one text into the next. Each test marks positions holding a character of one of
+    its classes, so it marks positions inside texts only.
+    """
+
+    def __init__(self, texts: Sequence[str]):
+        joined = _SEPARATOR + _SEPARATOR.join(texts) + _SEPARATOR * _PADDING
+        # surrogatepass: a lone surrogate (which a str may hold) is one code point like any other.
+        codes = np.frombuffer(joined.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+        self.chars = np.minimum(codes, _NOT_ASCII).astype(np.uint8)
+        self.others = np.flatnonzero(codes >= _NOT_ASCII)
+        self.other_codes = codes[self.others]
+        lengths = np.fromiter(map(len, texts), dtype=np.intp, count=len(texts))
+        self.starts = np.cumsum(lengths + 1) - lengths  # text k comes after k + 1 separators and texts 0..k-1
+
+    def texts_with(self, marks: np.ndarray) -> np.ndarray:
+        """One boolean per text: whether it holds a marked position (its segment runs on over the separator
+        after it, which is never marked)."""
+        return np.logical_or.reduceat(marks, self.starts)
+
+    def among(self, chars: str) -> np.ndarray:
+        """Where the character is one of ``chars``."""
+        marks = np.zeros(len(self.chars), dtype=bool)
+        for char in chars:
+            if char.isascii():
+                marks |= self.chars == ord(char)
+        others = [ord(char) for char in chars if not char.isascii()]
+        if others and len(self.others):  # np.isin costs ~20 us even on nothing
+            marks[self.others[np.isin(self.other_codes, others)]] = True
+        return marks
+
+    def between(self, first: str, last: str) -> np.ndarray:
+        """Where the character is in ``[first-last]`` (two ASCII characters)."""
+        return (self.chars >= ord(first)) & (self.chars <= ord(last))
+
+    @cached_property
+    def letters(self) -> np.ndarray:
+        """``[a-z]``."""
+        return self.between("a", "z")
+
+    @cached_property
+    def digits(self) -> np.ndarray:
+        """``[0-9]``."""
+        return self.between("0", "9")
+
+    @cached_property
+    def triples(self) -> np.ndarray:
+        """Where the character and the next two are the same (or all three above ASCII)."""
+        return (self.chars == _ahead(self.chars, 1)) & (self.chars == _ahead(self.chars, 2))
+
+
+# The same tests for a whole batch (``normalize_many``), one per group but the last. Each marks positions of a
+# ``_Batch`` and, like the group's own test, must mark one in every text that the group's steps would change;
+# it may mark more, as the group's own test then decides. The docstrings say why each marks enough: most
+# mark where the group's own test would find something, some a little more, ``_masked_marks`` less.
+
+
+def _url_marks(batch: _Batch) -> np.ndarray:
+    """``"://"`` holds ``":/"``, ``"www."`` holds ``"w."``, and ``_TLD`` needs a dot before a top-level domain's
+    first letter."""
+    return (batch.among(":") & _ahead(batch.among("/"), 1) | batch.among("w") & _ahead(batch.among("."), 1)
+            | batch.among(".") & _ahead(batch.among(_TLD_INITIALS), 1))
+
+
+def _mention_marks(batch: _Batch) -> np.ndarray:
+    """Exactly the group's test: an ``@``."""
+    return batch.among("@")
+
+
+def _masked_marks(batch: _Batch) -> np.ndarray:
+    """A ``*``, ``#`` or ``%`` after one of ``[a-z*#%@$!.]``, which the first of them in a ``_MASKED`` match
+    comes after (its word starts with a letter). Tighter than the group's test: "50%" and "#tag" are not."""
+    return batch.among("*#%") & _ahead(batch.letters | batch.among("*#%@$!."), -1)
+
+
+def _disguised_marks(batch: _Batch) -> np.ndarray:
+    """Exactly ``_DISGUISED``: each of ``@$|€``, and each run of ``[0-9!]`` with a letter either side. A match
+    of ``[a-z][0-9@$!|€]+[a-z]`` holds one of ``@$|€`` or else its middle is such a run, whole (letters end it)."""
+    run = batch.digits | batch.among("!")
+    firsts = np.flatnonzero(run & ~_ahead(run, -1))  # the i-th run starts at firsts[i] and ends at lasts[i]
+    lasts = np.flatnonzero(run & ~_ahead(run, 1))
+    marks = batch.among("@$|€")
+    marks[firsts[batch.letters[firsts - 1] & batch.letters[lasts + 1]]] = True
+    return marks
+
+
+def _spaced_marks(batch: _Batch) -> np.ndarray:
+    """``_SPACED_START``: letter, gap, letter, gap, letter with no word character before. ``\\w`` is tested
+    as ``[A-Za-z0-9_]``, which it holds and more (Unicode letters and digits): this finds "no word character
+    before" wherever ``(?<!\\w)`` does, and a few times more."""
+    letters, gaps = batch.letters, batch.among(" .-_*")
+    ascii_word = letters | batch.between("A", "Z") | batch.digits | batch.among("_")
+    return (~_ahead(ascii_word, -1) & letters & _ahead(gaps, 1) & _ahead(letters, 2) & _ahead(gaps, 3)
+            & _ahead(letters, 4))
+
+
+def _elongation_marks(batch: _Batch) -> np.ndarray:
+    """Exactly ``_TRIPLE_LETTER``: three equal letters."""
+    return batch.triples & batch.letters
+
+
+def _punct_run_marks(batch: _Batch) -> np.ndarray:
+    """Exactly the group's test: three equal characters of ``!?.,*``."""
+    return batch.triples & batch.among("!?.,*")
+
+
+_BATCH_TESTS: tuple[Callable[[_Batch], np.ndarray], ...] = (
+    _url_marks, _mention_marks, _masked_marks, _disguised_marks, _spaced_marks, _elongation_marks, _punct_run_marks,
+)
+assert len(_BATCH_TESTS) == len(_STEP_GROUPS) - 1
+
+
+def _untidy_whitespace_marks(batch: _Batch) -> np.ndarray:
+    """Where ``_collapse_whitespace`` changes a text: at a ``str.isspace`` character but a space, and at a
+    space first or last in its text or followed by a space. Where it finds none, ``str.split`` cuts the text
+    at single spaces between words, which the join puts back."""
+    space, edge = batch.chars == ord(" "), batch.chars == ord(_SEPARATOR)
+    return batch.among(_SPACES) & ~space | space & (_ahead(space, 1) | _ahead(edge, 1) | _ahead(edge, -1))
+
+
+MIN_BATCH = 32
+"""From this many texts, ``normalize_many`` tests them as a batch. Below it (break-even is ~25 comments), the
+~150 us that numpy's calls take on a batch of any size outweigh what testing the texts together saves."""
+MAX_BATCH = 4096
+"""``normalize_many`` tests at most this many texts as one batch: the arrays stay in the processor's caches
+(twice as many are ~10% slower per text) and a few megabytes in size, whatever the number of texts."""
+
+
+def normalize_many(texts: Sequence[str]) -> list[str]:
+    """Return ``[normalize(text) for text in texts]``, faster on many texts.
+
+    Most of ``normalize``'s time goes to the groups' tests (regular expressions over every text), while
+    the steps change a few texts in a hundred. Here each test runs once on the whole batch (``_Batch``,
+    ``_BATCH_TESTS``), and each group's own test then runs only on the texts it marks, so every text goes
+    through exactly the steps ``normalize`` would apply. A text that a group changes no longer matches the
+    batch's array: the later groups test it on its own.
+    """
+    if len(texts) > MAX_BATCH:
+        chunks = (texts[start : start + MAX_BATCH] for start in range(0, len(texts), MAX_BATCH))
+        return [out for chunk in chunks for out in normalize_many(chunk)]
+    if len(texts) < MIN_BATCH:
+        return [normalize(text) for text in texts]
+    outs = [_map(text) for text in texts]
+    batch = _Batch(outs)
+    changed = np.zeros(len(outs), dtype=bool)
+    for (may_change, steps), marks in zip(_STEP_GROUPS[:-1], _BATCH_TESTS, strict=True):
+        for i in np.flatnonzero(batch.texts_with(marks(batch)) | changed).tolist():
+            out = _run_group(outs[i], may_change, steps)
+            if out != outs[i]:
+                outs[i] = out
+                changed[i] = True
+    for i in np.flatnonzero(batch.texts_with(_untidy_whitespace_marks(batch)) | changed).tolist():
+        outs[i] = _collapse_whitespace(outs[i])
+    return outs
 
 
 def _align(matched: str, replacement: str, offsets: list[int]) -> list[int]:
@@ -244,5 +461,5 @@ class TextNormalizer(StatelessTextTransformer):
         return self
 
     def transform(self, X: Iterable[str]) -> list[str]:
-        """Normalise every text of ``X``."""
-        return [normalize(text) for text in X]
+        """Normalise every text of ``X`` (``normalize_many``)."""
+        return normalize_many(list(X))

@@ -3,7 +3,7 @@
 import pytest
 from sklearn.base import clone
 
-from model.normalize import TextNormalizer, normalize, normalize_with_offsets
+from model.normalize import TextNormalizer, normalize, normalize_many, normalize_with_offsets
 
 
 @pytest.mark.parametrize(
@@ -121,3 +121,91 @@ def test_skipping_steps_that_cannot_match_changes_nothing():
         raw = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 25)))
         assert normalize(raw) == every_step(raw), repr(raw)
         assert normalize_with_offsets(raw)[0] == every_step(raw), repr(raw)
+
+
+# Pieces of generated batches: what each group's test looks for and near misses, characters that map to nothing
+# or to whitespace, a lone surrogate. Texts start and end with any of them, next to the separators of the batch.
+_BATCH_PIECES = [
+    "a", "b", "s", "z", "i", "o", "A", "Z", "1", "0", "3", "!", "?", ".", ",", "*", "#", "%", "@", "$", "|", "€",
+    " ", "  ", "\t", "\n", "\r", "\x0b", "\x1c", "\x00", "\x7f", "_", "-", ":", "/", "://", "www.", "w.", ".com",
+    ".co.uk", ".io", ".e", "http", "É", "é", "Ｆ", "ß", "у", "\u200b", "\u00a0", "\u2003", "\u2028", "\u1680",
+    "\u3000", "\ud800", "😂", "aaa", "ooo", "!!!", "???", "...", ",,,", "***", "i d i o t", "s.t.u.p.i.d", "x-y-z",
+    "f*ck", "1d10t", "@ss", "a$$", "sh!t", "b1tch", "2015", "50%", "#tag", "ééé", "ａａａ",
+]
+
+
+def _generated_batches(seed, count, max_size=40):
+    """``count`` batches of up to ``max_size`` texts made of ``_BATCH_PIECES`` (empty texts among them)."""
+    import random
+
+    rng = random.Random(seed)
+    for _ in range(count):
+        size = rng.randint(1, max_size)
+        yield ["".join(rng.choice(_BATCH_PIECES) for _ in range(rng.randint(0, 12))) for _ in range(size)]
+
+
+def test_normalize_many_equals_normalize_one_by_one(monkeypatch):
+    """Every text of a batch comes out as ``normalize`` makes it, the batch's tests run on any size of batch."""
+    from model import normalize as module
+
+    monkeypatch.setattr(module, "MIN_BATCH", 1)
+    for batch in _generated_batches(seed=11, count=600):
+        assert normalize_many(batch) == [normalize(text) for text in batch], batch
+
+
+def test_normalize_many_on_batches_of_every_size(monkeypatch):
+    """Below ``MIN_BATCH`` texts ``normalize`` runs, above ``MAX_BATCH`` the batch is cut in parts; every way, the
+    texts are ``normalize``'s. An empty batch gives an empty list, through numpy as well."""
+    from model import normalize as module
+
+    monkeypatch.setattr(module, "MAX_BATCH", 2 * module.MIN_BATCH)
+    for batch in _generated_batches(seed=12, count=40, max_size=5 * module.MIN_BATCH):
+        assert normalize_many(batch) == [normalize(text) for text in batch]
+    assert normalize_many([]) == []
+    assert normalize_many(("Stuuupid", "a  f*ck")) == ["stupid", "a fuck"]
+    monkeypatch.setattr(module, "MIN_BATCH", 0)
+    assert normalize_many([]) == []
+
+
+def test_each_batch_test_marks_every_text_its_group_changes():
+    """A batch's test may mark texts its group leaves as they are, never miss one the group's steps change."""
+    from model import normalize as module
+
+    tests = (*module._BATCH_TESTS, module._untidy_whitespace_marks)
+    groups = [steps for _, steps in module._STEP_GROUPS[:-1]]
+
+    def changes(group, text):
+        if group == len(groups):
+            return module._collapse_whitespace(text) != text
+        return module._run_group(text, lambda _: True, groups[group]) != text
+
+    for batch in _generated_batches(seed=13, count=300):
+        mapped = [module._map(text) for text in batch]
+        arrays = module._Batch(mapped)
+        for group, test in enumerate(tests):
+            marked = arrays.texts_with(test(arrays))
+            missed = [text for text, mark in zip(mapped, marked) if not mark and changes(group, text)]
+            assert not missed, (test.__name__, missed)
+
+
+def test_mapping_in_pieces_equals_the_table():
+    """``_map`` maps ASCII runs apart from the rest: the result is the table's, character by character."""
+    from model import normalize as module
+
+    for batch in _generated_batches(seed=14, count=100):
+        for text in batch:
+            assert module._map(text) == text.translate(module._CHAR_TABLE), repr(text)
+
+
+def test_whitespace_the_batch_looks_for_is_every_character_str_split_cuts_at():
+    import sys
+
+    from model import normalize as module
+
+    assert module._SPACES == "".join(char for char in map(chr, range(sys.maxunicode + 1)) if char.isspace())
+
+
+def test_transformer_normalises_a_batch_as_one_text_at_a_time():
+    batch = [text for texts in _generated_batches(seed=15, count=10) for text in texts]
+    assert TextNormalizer().transform(batch) == [normalize(text) for text in batch]
+
