@@ -140,6 +140,12 @@ def _pointers(lengths: np.ndarray) -> np.ndarray:
     return pointers
 
 
+def _most_pieces(doc_ptr: np.ndarray, word_ids: np.ndarray, starts: np.ndarray, lengths: np.ndarray, pieces) -> int:
+    """The most pieces any document's words have (of the kernels' arguments): no column is counted in a document
+    more often, nor has it more tokens."""
+    return int(np.diff(_pointers(lengths[word_ids])[doc_ptr]).max(initial=0))
+
+
 def _index_dtype(n_values: int) -> type:
     return np.int32 if n_values <= _INT32_MAX else np.int64
 
@@ -304,12 +310,14 @@ class WordGrams:
 
     def block(self, docs_words: Sequence[Sequence[str]], weights: TfidfWeights, rows: Callable[[], Rows]) -> LinearBlock:
         """The TF-IDF block of documents given as their word lists (``rows`` builds it) for ``kernels.word_pieces_dot``."""
+        args = self.kernel_args(docs_words)
+        return weights.block(kernels.word_pieces_dot, (*args, weights.tf(_most_pieces(*args))), len(docs_words), rows)
+
+    def kernel_args(self, docs_words: Sequence[Sequence[str]]) -> tuple[np.ndarray, ...]:
+        """``(doc_ptr, word_ids, starts, lengths, pieces)`` of documents given as their word lists, as the kernels
+        (``model.kernels``) take them."""
         ids, starts, lengths, pieces = self.lookup(list(chain.from_iterable(docs_words)))
-        doc_ptr = _pointers(np.fromiter(map(len, docs_words), dtype=np.int64, count=len(docs_words)))
-        # No column is counted in a document more often than its words have pieces.
-        max_count = int(np.diff(_pointers(lengths[ids])[doc_ptr]).max(initial=0))
-        args = (doc_ptr, ids, starts, lengths, pieces, weights.tf(max_count))
-        return weights.block(kernels.word_pieces_dot, args, len(docs_words), rows)
+        return _pointers(np.fromiter(map(len, docs_words), dtype=np.int64, count=len(docs_words))), ids, starts, lengths, pieces
 
     def count_rows(self, docs_words: Sequence[Sequence[str]], dtype) -> Rows:
         """Count rows (piece counts; see ``Rows.tocsr`` for column order) of documents given as their word lists."""
@@ -524,12 +532,13 @@ class WordNgrams:
     def block(self, docs_tokens: Sequence[Sequence[str]], weights: TfidfWeights, rows: Callable[[], Rows]) -> LinearBlock:
         """The TF-IDF block of documents given as ``tokens`` gives them (``rows`` builds it), for
         ``kernels.word_ngrams_dot``."""
-        ids, doc_of = self._token_ids(docs_tokens)
-        doc_ptr = _pointers(np.bincount(doc_of, minlength=len(docs_tokens)))
-        max_count = int(np.diff(doc_ptr).max(initial=0))  # no n-gram occurs more often than the tokens
-        keys, columns, key_ptr = self.joined_tables
-        args = (doc_ptr, ids, self.unigrams, keys, columns, key_ptr, self.ngram_range[0], self.base,
-                weights.tf(max_count))
+        if self.by_word is not None:
+            words = self.by_word.kernel_args(docs_tokens)
+        else:  # each token a word of one piece
+            ids, doc_of = self._token_ids(docs_tokens)
+            order = np.arange(len(ids))
+            words = (_pointers(np.bincount(doc_of, minlength=len(docs_tokens))), order, order, np.ones_like(order), ids)
+        args = (*words, self.unigrams, *self.joined_tables, self.ngram_range[0], self.base, weights.tf(_most_pieces(*words)))
         return weights.block(kernels.word_ngrams_dot, args, len(docs_tokens), rows)
 
     def count_rows(self, docs_tokens: Sequence[Sequence[str]], dtype) -> Rows:
