@@ -17,7 +17,8 @@ coef`` but for the order of two sums (a few units in the last place of a float64
 - the product sums ``float64(value) * coef[column, k]`` over the columns in that order, as scipy's
   ``csr_matvecs`` does.
 
-Every kernel is compiled once per argument types and cached on disk beside this file (``cache=True``);
+Every kernel is compiled once per argument types and cached on disk (``cache=True``: beside this file, or
+in the user's cache directory when this one is read-only; with neither, compiled in memory at first use);
 ``nogil`` lets a threaded server score requests side by side.
 """
 
@@ -27,7 +28,20 @@ import numpy as np
 from numba import njit
 
 
-@njit(cache=True, nogil=True)
+def _compiled(**options):
+    """``numba.njit(cache=True, nogil=True, **options)``, or without ``cache`` where no directory is writable
+    (numba refuses to compile a cached function it has nowhere to cache)."""
+
+    def decorate(function):
+        try:
+            return njit(cache=True, nogil=True, **options)(function)
+        except RuntimeError:
+            return njit(nogil=True, **options)(function)
+
+    return decorate
+
+
+@_compiled()
 def _scratch(n_docs, tf, idf, coef):
     """The output ``(n_docs, k)``, and per-column scratch: counts (kept at zero between documents), the columns
     a document touched, their values."""
@@ -38,7 +52,7 @@ def _scratch(n_docs, tf, idf, coef):
     return out, counts, touched, values
 
 
-@njit(cache=True, nogil=True, inline="always")  # called for every piece: a call each would double the time
+@_compiled()
 def _count(column, counts, touched, n_touched):
     """Count one occurrence of ``column``; a column seen for the first time joins ``touched``. Returns ``n_touched``."""
     if counts[column] == 0:
@@ -48,7 +62,7 @@ def _count(column, counts, touched, n_touched):
     return n_touched
 
 
-@njit(cache=True, nogil=True)
+@_compiled()
 def _finish_document(out_row, counts, touched, n_touched, values, tf, idf, l2, coef):
     """Weigh, normalise and multiply one document's counted columns (``touched[:n_touched]``); reset their counts."""
     total = 0.0
@@ -69,7 +83,7 @@ def _finish_document(out_row, counts, touched, n_touched, values, tf, idf, l2, c
             out_row[k] += value * coef[column, k]
 
 
-@njit(cache=True, nogil=True)
+@_compiled()
 def word_pieces_dot(doc_ptr, word_ids, starts, lengths, pieces, tf, idf, l2, coef):
     """``X @ coef`` where each document's counts are its words' pieces (``char_wb`` n-grams).
 
@@ -100,7 +114,7 @@ def word_pieces_dot(doc_ptr, word_ids, starts, lengths, pieces, tf, idf, l2, coe
     return out
 
 
-@njit(cache=True, nogil=True)
+@_compiled()
 def word_ngrams_dot(doc_ptr, word_ids, starts, lengths, pieces, unigrams, keys, key_columns, key_ptr, min_n, base,
                     tf, idf, l2, coef):
     """``X @ coef`` where each document's counts are the word n-grams of its tokens.

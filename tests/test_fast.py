@@ -383,3 +383,20 @@ def test_word_cache_is_shared_safely_by_threads():
         found = list(pool.map(lambda group: tfidf_transform(vectorizer, group), groups))
     for got, want in zip(found, expected):
         assert _max_difference(got, want) < TOLERANCE
+
+
+def test_kernels_compile_in_memory_where_no_cache_directory_is_writable(monkeypatch):
+    """numba refuses ``cache=True`` when it finds no writable directory; the kernels then compile without it."""
+    from model import kernels
+
+    compiled = []
+
+    def fake_njit(**options):
+        if options.get("cache"):
+            raise RuntimeError("cannot cache function 'f': no locator available for file 'kernels.py'")
+        compiled.append(options)
+        return lambda function: function
+
+    monkeypatch.setattr(kernels, "njit", fake_njit)
+    assert kernels._compiled()(lambda x: x + 1)(1) == 2
+    assert compiled == [{"nogil": True}]
