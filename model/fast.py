@@ -218,6 +218,92 @@ def char_wb_grams(ngram_range: tuple[int, int]) -> Callable[[str], list[str]]:
     return grams
 
 
+class ScannedWords(NamedTuple):
+    """Documents' whitespace-separated words as ``WordIndex`` ids (``WordIndex.scan``)."""
+
+    doc_ptr: np.ndarray
+    """Document ``d``'s words are ``ids[doc_ptr[d]:doc_ptr[d + 1]]``."""
+    ids: np.ndarray
+    words: list[str]
+    """The index's words, by id, of the generation the ids belong to (an emptied index starts a new list)."""
+
+
+_IS_SPACE = np.array([chr(code).isspace() for code in range(0x3001)])
+"""What ``str.split`` cuts at, by code point (no character above U+3000 is a space; a test checks)."""
+
+
+class WordIndex:
+    """Every whitespace-separated word seen, numbered: ``scan`` finds a batch's words with a compiled kernel,
+    without making a string of each or looking it up in a dict; only new words become strings.
+
+    Word ids are shared by every ``WordGrams`` cache (each translates them to its own), so a batch is
+    split and looked up once for all the feature blocks that read its words. Words are kept as code points in
+    an open-addressing hash table; a hash match is confirmed code point by code point (``kernels._find``).
+    """
+
+    def __init__(self, max_words: int = CACHE_MAX_WORDS):
+        self.max_words = max_words
+        self._lock = threading.Lock()
+        self._clear()
+
+    def _clear(self) -> None:
+        self.words: list[str] = []  # a new list: holders of the old one keep the words their ids meant
+        self._pool, self._hashes = _Buffer(np.uint32), _Buffer(np.uint64)
+        self._starts, self._lengths = _Buffer(np.int64), _Buffer(np.int64)
+        self._slots = np.full(1 << 12, -1, dtype=np.int64)
+
+    def _scan(self, codes: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, ...]:
+        return kernels.scan_words(codes, starts, ends, _IS_SPACE, self._slots, self._hashes.array, self._pool.array,
+                                  self._starts.array, self._lengths.array)
+
+    def scan(self, docs: Sequence[str]) -> ScannedWords:
+        """``[doc.split() for doc in docs]`` as word ids; new words are numbered (the index is emptied first when
+        they would overfill it)."""
+        lengths = np.fromiter(map(len, docs), dtype=np.int64, count=len(docs))
+        ends = np.cumsum(lengths)
+        joined = "".join(docs)
+        # One code point per character of the joined text (a lone surrogate too), so positions are str indices.
+        codes = np.frombuffer(joined.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+        with self._lock:
+            doc_ptr, ids, begins, word_ends, hashes = self._scan(codes, ends - lengths, ends)
+            missing = np.flatnonzero(ids < 0)
+            if len(missing):
+                new = dict.fromkeys(joined[b:e] for b, e in zip(begins[missing].tolist(), word_ends[missing].tolist()))
+                if self.words and len(self.words) + len(new) > self.max_words:
+                    self._clear()
+                    doc_ptr, ids, begins, word_ends, hashes = self._scan(codes, ends - lengths, ends)
+                    missing = np.arange(len(ids))
+                self._add(joined, codes, ids, missing, begins, word_ends, hashes)
+            return ScannedWords(doc_ptr, ids, self.words)
+
+    def _add(self, joined: str, codes: np.ndarray, ids: np.ndarray, missing: np.ndarray, begins: np.ndarray,
+             ends: np.ndarray, hashes: np.ndarray) -> None:
+        """Number the words at ``missing`` (positions in the scan) that are new, and give every one its id."""
+        first, new, firsts = len(self.words), {}, []
+        for k in missing.tolist():
+            word = joined[begins[k] : ends[k]]
+            word_id = new.get(word)
+            if word_id is None:
+                word_id = new[word] = first + len(new)
+                firsts.append(k)
+            ids[k] = word_id
+        firsts = np.array(firsts, dtype=np.int64)
+        lengths = ends[firsts] - begins[firsts]
+        self._starts.extend(len(self._pool) + np.cumsum(lengths) - lengths)
+        self._lengths.extend(lengths)
+        self._pool.extend(codes[_ranges(begins[firsts], lengths)])
+        self._hashes.extend(hashes[firsts])
+        self.words.extend(new)
+        if 2 * len(self.words) > len(self._slots):  # keep the table at most half full
+            size = len(self._slots)
+            while 2 * len(self.words) > size:
+                size *= 2
+            self._slots = np.full(size, -1, dtype=np.int64)
+            kernels.insert_words(self._slots, self._hashes.array, 0, len(self.words))
+        else:
+            kernels.insert_words(self._slots, self._hashes.array, first, len(new))
+
+
 class WordGrams:
     """Each distinct word's pieces (its n-grams, or its tokens) as vocabulary columns, computed once and kept.
 
@@ -249,6 +335,8 @@ class WordGrams:
 
     def _clear(self) -> None:
         self.words: dict[str, int] = {}  # word -> its id, an index into starts and lengths
+        self._index_words: list[str] | None = None  # the WordIndex generation _by_index translates
+        self._by_index = np.zeros(0, dtype=np.int64)  # WordIndex id -> id here, or -1
         # Every cached word's columns, one word after another, in buffers that double when full: a request
         # with a few new words appends them without copying the whole cache.
         self._values, self._starts, self._lengths = _Buffer(np.int32), _Buffer(np.int64), _Buffer(np.int64)
@@ -298,26 +386,41 @@ class WordGrams:
                 self._clear()
         return columns, lengths, word_of
 
-    def lookup(self, words: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """``(ids, starts, lengths, pieces)``: each word's id, and the cache as it stands (word ``w``'s columns are
-        ``pieces[starts[w]:starts[w] + lengths[w]]``), consistent whatever other threads add later."""
+    def block(self, scanned: ScannedWords, weights: TfidfWeights, rows: Callable[[], Rows]) -> LinearBlock:
+        """The TF-IDF block of scanned documents (``rows`` builds it) for ``kernels.word_pieces_dot``."""
+        args = self.kernel_args(scanned)
+        return weights.block(kernels.word_pieces_dot, (*args, weights.tf(_most_pieces(*args))), len(scanned.doc_ptr) - 1, rows)
+
+    def kernel_args(self, scanned: ScannedWords) -> tuple[np.ndarray, ...]:
+        """``(doc_ptr, word_ids, starts, lengths, pieces)`` of scanned documents, as the kernels (``model.kernels``)
+        take them: the words' ids here, and the cache as it stands (consistent whatever other threads add later).
+
+        A ``WordIndex`` id is translated to an id here through an array; only words new to this cache are
+        looked up by their string.
+        """
+        words, index_ids = scanned.words, scanned.ids
         with self._lock:
-            # Views of the buffers: a later extend writes past their ends or into new buffers, never into them.
-            found = (self._ids(words), self._starts.array, self._lengths.array, self._values.array)
-            if len(self.words) > self.max_words:
+            if self._index_words is not words:  # another generation of the index: its ids mean other words
+                self._index_words, self._by_index = words, np.full(len(words), -1, dtype=np.int64)
+            elif len(self._by_index) < len(words):
+                grown = np.full(max(len(words), 2 * len(self._by_index)), -1, dtype=np.int64)
+                grown[: len(self._by_index)] = self._by_index
+                self._by_index = grown
+            ids = self._by_index[index_ids]
+            if len(ids) and ids.min() < 0:
+                new = np.unique(index_ids[ids < 0])
+                before = self._by_index
+                found = self._ids([words[i] for i in new.tolist()])
+                if self._by_index is not before:  # the cache was emptied to make room: every id changed
+                    self._index_words, self._by_index = words, np.full(len(words), -1, dtype=np.int64)
+                    new = np.unique(index_ids)
+                    found = self._ids([words[i] for i in new.tolist()])
+                self._by_index[new] = found
+                ids = self._by_index[index_ids]
+            args = (scanned.doc_ptr, ids, self._starts.array, self._lengths.array, self._values.array)
+            if len(self.words) > self.max_words:  # one call's own words were more than the cache may keep
                 self._clear()
-        return found
-
-    def block(self, docs_words: Sequence[Sequence[str]], weights: TfidfWeights, rows: Callable[[], Rows]) -> LinearBlock:
-        """The TF-IDF block of documents given as their word lists (``rows`` builds it) for ``kernels.word_pieces_dot``."""
-        args = self.kernel_args(docs_words)
-        return weights.block(kernels.word_pieces_dot, (*args, weights.tf(_most_pieces(*args))), len(docs_words), rows)
-
-    def kernel_args(self, docs_words: Sequence[Sequence[str]]) -> tuple[np.ndarray, ...]:
-        """``(doc_ptr, word_ids, starts, lengths, pieces)`` of documents given as their word lists, as the kernels
-        (``model.kernels``) take them."""
-        ids, starts, lengths, pieces = self.lookup(list(chain.from_iterable(docs_words)))
-        return _pointers(np.fromiter(map(len, docs_words), dtype=np.int64, count=len(docs_words))), ids, starts, lengths, pieces
+        return args
 
     def count_rows(self, docs_words: Sequence[Sequence[str]], dtype) -> Rows:
         """Count rows (piece counts; see ``Rows.tocsr`` for column order) of documents given as their word lists."""
@@ -377,6 +480,10 @@ class _Buffer:
         self._size = end
 
 
+WORD_INDEX = WordIndex()
+"""The process's word index, shared by every cache (see ``WordIndex``)."""
+
+
 def _ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     """The indices ``starts[0] .. starts[0] + lengths[0] - 1``, then the next range, ...: one array."""
     total = int(lengths.sum())
@@ -391,6 +498,15 @@ WHITESPACE_WORDS = ("whitespace words",)
 def whitespace_words(docs: Sequence[str], shared: dict | None = None) -> list[list[str]]:
     """``[doc.split() for doc in docs]``, kept in ``shared`` (see ``transform_rows``) for other steps that split."""
     return _shared(shared, WHITESPACE_WORDS, lambda: [doc.split() for doc in docs])
+
+
+WHITESPACE_IDS = ("whitespace word ids",)
+"""The key of ``scanned_words`` in a ``shared`` dict."""
+
+
+def scanned_words(docs: Sequence[str], shared: dict | None = None) -> ScannedWords:
+    """``WORD_INDEX.scan(docs)``, kept in ``shared`` (see ``transform_rows``) for other steps that read words."""
+    return _shared(shared, WHITESPACE_IDS, lambda: WORD_INDEX.scan(docs))
 
 
 def _preprocesses_nothing(vectorizer) -> bool:
@@ -529,17 +645,20 @@ class WordNgrams:
             ids, doc_of = ids[kept], doc_of[kept]
         return ids, doc_of
 
-    def block(self, docs_tokens: Sequence[Sequence[str]], weights: TfidfWeights, rows: Callable[[], Rows]) -> LinearBlock:
-        """The TF-IDF block of documents given as ``tokens`` gives them (``rows`` builds it), for
-        ``kernels.word_ngrams_dot``."""
+    def block(self, docs: Sequence[str], shared: dict | None, key, weights: TfidfWeights,
+              rows: Callable[[], Rows]) -> LinearBlock:
+        """The TF-IDF block of documents (``rows`` builds it), for ``kernels.word_ngrams_dot``; ``shared`` and
+        ``key``: see ``tokens``."""
         if self.by_word is not None:
-            words = self.by_word.kernel_args(docs_tokens)
+            scanned = (scanned_words(docs, shared) if self.splits_only
+                       else WORD_INDEX.scan([self.preprocess(doc) for doc in docs]))
+            words = self.by_word.kernel_args(scanned)
         else:  # each token a word of one piece
-            ids, doc_of = self._token_ids(docs_tokens)
+            ids, doc_of = self._token_ids(self.tokens(docs, shared, key))
             order = np.arange(len(ids))
-            words = (_pointers(np.bincount(doc_of, minlength=len(docs_tokens))), order, order, np.ones_like(order), ids)
+            words = (_pointers(np.bincount(doc_of, minlength=len(docs))), order, order, np.ones_like(order), ids)
         args = (*words, self.unigrams, *self.joined_tables, self.ngram_range[0], self.base, weights.tf(_most_pieces(*words)))
-        return weights.block(kernels.word_ngrams_dot, args, len(docs_tokens), rows)
+        return weights.block(kernels.word_ngrams_dot, args, len(docs), rows)
 
     def count_rows(self, docs_tokens: Sequence[Sequence[str]], dtype) -> Rows:
         """Count rows (n-gram counts, columns sorted) of documents given as ``tokens`` gives them."""
@@ -630,8 +749,9 @@ def _vectorizer_analysis(vectorizer: TfidfVectorizer) -> tuple[CountRows, BuildB
 
         if weights is not None:
             def blocker(docs: Sequence[str], shared: dict | None = None) -> LinearBlock:
-                docs_words = words(docs, shared)
-                return cache.block(docs_words, weights, lambda: _weigh(vectorizer, cache.count_rows(docs_words, dtype)))
+                scanned = (scanned_words(docs, shared) if _preprocesses_nothing(vectorizer)
+                           else WORD_INDEX.scan([preprocess(doc) for doc in docs]))
+                return cache.block(scanned, weights, lambda: _weigh(vectorizer, cache.count_rows(words(docs, shared), dtype)))
     elif WordNgrams.is_plain_word(vectorizer):
         ngrams, few = WordNgrams(vectorizer), _analyzer_counter(vectorizer)
         params = vectorizer.get_params(deep=False)
@@ -646,8 +766,8 @@ def _vectorizer_analysis(vectorizer: TfidfVectorizer) -> tuple[CountRows, BuildB
             def blocker(docs: Sequence[str], shared: dict | None = None) -> LinearBlock | None:
                 if len(docs) < WORD_NGRAMS_MIN_DOCS:
                     return None
-                tokens = ngrams.tokens(docs, shared, key)
-                return ngrams.block(tokens, weights, lambda: _weigh(vectorizer, ngrams.count_rows(tokens, dtype)))
+                return ngrams.block(docs, shared, key, weights,
+                                    lambda: _weigh(vectorizer, ngrams.count_rows(ngrams.tokens(docs, shared, key), dtype)))
     else:
         counter = _analyzer_counter(vectorizer)
     _ANALYZERS[vectorizer] = (vocabulary, counter, blocker)

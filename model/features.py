@@ -11,7 +11,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.utils.validation import check_is_fitted
 
-from model.fast import LinearBlock, Rows, TfidfWeights, WordGrams, char_wb_grams, l2_normalize_rows, whitespace_words
+from model.fast import LinearBlock, Rows, TfidfWeights, WordGrams, char_wb_grams, l2_normalize_rows, scanned_words, whitespace_words
 from model.normalize import TextNormalizer
 
 WORD_NGRAMS = (1, 2)
@@ -101,9 +101,9 @@ class CharNgramTfidf(TransformerMixin, BaseEstimator):
     def linear_block(self, X: Iterable[str], shared: dict | None = None) -> LinearBlock:
         """``transform`` left unbuilt, for linear heads (see ``model.fast.LinearBlock``); ``shared``: see
         ``model.fast.transform_rows``."""
-        docs_words = whitespace_words(X if isinstance(X, list) else list(X), shared)
+        X = X if isinstance(X, list) else list(X)
         weights = TfidfWeights(np.dtype(np.float32), True, False, self.idf_, True)
-        return self._word_grams().block(docs_words, weights, lambda: self._rows(docs_words))
+        return self._word_grams().block(scanned_words(X, shared), weights, lambda: self._rows(whitespace_words(X, shared)))
 
     def _rows(self, docs_words: list[list[str]]) -> Rows:
         rows = self._word_grams().count_rows(docs_words, np.float32)

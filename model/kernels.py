@@ -172,3 +172,105 @@ def word_ngrams_dot(doc_ptr, word_ids, starts, lengths, pieces, unigrams, keys, 
                     n_touched = _count(key_columns[low + position], counts, touched, n_touched)
         _finish_document(out[d], counts, touched, n_touched, values, tf, idf, l2, coef)
     return out
+
+
+_FNV_OFFSET = np.uint64(14695981039346656037)
+_FNV_PRIME = np.uint64(1099511628211)
+
+
+@_compiled()
+def _hash(codes, begin, end):
+    """FNV-1a over the code points ``codes[begin:end]`` (64 bits, wrapping)."""
+    h = _FNV_OFFSET
+    for i in range(begin, end):
+        h = (h ^ np.uint64(codes[i])) * _FNV_PRIME
+    return h
+
+
+@_compiled()
+def _find(codes, begin, end, h, slots, hashes, pool, pool_starts, pool_lengths):
+    """The id of the word ``codes[begin:end]`` (hash ``h``) in an open-addressing table, or -1; equal hashes
+    are confirmed code point by code point, so a collision never gives another word's id."""
+    mask = len(slots) - 1
+    slot = np.int64(h & np.uint64(mask))
+    while True:
+        word = slots[slot]
+        if word < 0:
+            return -1
+        if hashes[word] == h and pool_lengths[word] == end - begin:
+            start = pool_starts[word]
+            same = True
+            for i in range(end - begin):
+                if pool[start + i] != codes[begin + i]:
+                    same = False
+                    break
+            if same:
+                return word
+        slot = (slot + 1) & mask
+
+
+@_compiled()
+def scan_words(codes, doc_starts, doc_ends, is_space, slots, hashes, pool, pool_starts, pool_lengths):
+    """Each document's whitespace-separated words, found in a ``WordIndex``'s table.
+
+    Parameters
+    ----------
+    codes : uint32 array
+        The documents' code points, document ``d`` in ``codes[doc_starts[d]:doc_ends[d]]``.
+    is_space : bool array
+        ``is_space[c]``: code point ``c`` separates words (as ``str.split`` has it); longer code points never do.
+    slots, hashes, pool, pool_starts, pool_lengths
+        The table (see ``WordIndex``).
+
+    Returns
+    -------
+    doc_ptr : int64 array ``(n_docs + 1,)``
+        Document ``d``'s words are ``[doc_ptr[d], doc_ptr[d + 1])``.
+    ids : int64 array
+        Each word's id, or -1 for a word the table does not hold.
+    begins, ends : int64 arrays
+        Where each word is in ``codes``.
+    word_hashes : uint64 array
+    """
+    n_docs = len(doc_starts)
+    n_words = 0
+    for d in range(n_docs):
+        inside = False
+        for i in range(doc_starts[d], doc_ends[d]):
+            space = codes[i] < len(is_space) and is_space[codes[i]]
+            if not space and not inside:
+                n_words += 1
+            inside = not space
+    doc_ptr = np.zeros(n_docs + 1, dtype=np.int64)
+    ids = np.empty(n_words, dtype=np.int64)
+    begins = np.empty(n_words, dtype=np.int64)
+    ends = np.empty(n_words, dtype=np.int64)
+    word_hashes = np.empty(n_words, dtype=np.uint64)
+    w = 0
+    for d in range(n_docs):
+        i, end = doc_starts[d], doc_ends[d]
+        while i < end:
+            while i < end and codes[i] < len(is_space) and is_space[codes[i]]:
+                i += 1
+            if i == end:
+                break
+            begin = i
+            while i < end and not (codes[i] < len(is_space) and is_space[codes[i]]):
+                i += 1
+            h = _hash(codes, begin, i)
+            begins[w], ends[w], word_hashes[w] = begin, i, h
+            ids[w] = _find(codes, begin, i, h, slots, hashes, pool, pool_starts, pool_lengths)
+            w += 1
+        doc_ptr[d + 1] = w
+    return doc_ptr, ids, begins, ends, word_hashes
+
+
+@_compiled()
+def insert_words(slots, hashes, first_id, n_new):
+    """Put words ``first_id .. first_id + n_new - 1`` (their hashes in ``hashes``) into the table ``slots``."""
+    mask = len(slots) - 1
+    for word in range(first_id, first_id + n_new):
+        slot = np.int64(hashes[word] & np.uint64(mask))
+        while slots[slot] >= 0:
+            slot = (slot + 1) & mask
+        slots[slot] = word

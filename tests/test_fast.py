@@ -400,3 +400,74 @@ def test_kernels_compile_in_memory_where_no_cache_directory_is_writable(monkeypa
     monkeypatch.setattr(kernels, "njit", fake_njit)
     assert kernels._compiled()(lambda x: x + 1)(1) == 2
     assert compiled == [{"nogil": True}]
+
+
+_SPACES = " \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f\x85\xa0\u1680\u2000\u2003\u2028\u2029\u202f\u205f\u3000"
+
+
+def _random_docs(rng: random.Random, n: int) -> list[str]:
+    pieces = ["ab", "b", "é", "😀", "\ud800", "x1", "", "word", "Wörd", "\u200b", "a.b"] + list(_SPACES)
+    return ["".join(rng.choice(pieces) for _ in range(rng.randint(0, 12))) for _ in range(n)]
+
+
+def _scanned_as_words(scanned: fast.ScannedWords) -> list[list[str]]:
+    return [[scanned.words[i] for i in scanned.ids[a:b]] for a, b in zip(scanned.doc_ptr[:-1], scanned.doc_ptr[1:])]
+
+
+def test_word_index_scan_splits_as_str_split():
+    rng = random.Random(4)
+    index = fast.WordIndex(max_words=60)  # small: the index is emptied again and again
+    for _ in range(200):
+        docs = _random_docs(rng, rng.randint(0, 9))
+        assert _scanned_as_words(index.scan(docs)) == [doc.split() for doc in docs], docs
+
+
+def test_no_space_above_the_word_index_table():
+    assert all(not chr(code).isspace() for code in range(len(fast._IS_SPACE), 0x110000))
+    assert all(fast._IS_SPACE[code] == chr(code).isspace() for code in range(len(fast._IS_SPACE)))
+
+
+def test_word_index_confirms_a_hash_match_character_by_character():
+    """A word whose hash equals a known word's is not taken for it."""
+    from model import kernels
+
+    codes = np.frombuffer("ab cd".encode("utf-32-le"), dtype=np.uint32)
+    cd_hash = kernels._hash(codes, 3, 5)
+    slots = np.full(8, -1, dtype=np.int64)
+    hashes = np.array([cd_hash], dtype=np.uint64)  # "ab" stored under the hash of "cd"
+    kernels.insert_words(slots, hashes, 0, 1)
+    found = kernels.scan_words(codes, np.array([0]), np.array([5]), fast._IS_SPACE, slots, hashes, codes[:2],
+                               np.array([0]), np.array([2]))
+    assert found[1].tolist() == [-1, -1]  # "ab" has another hash; "cd" matches the hash but not the letters
+    found = kernels.scan_words(codes, np.array([0]), np.array([5]), fast._IS_SPACE, slots, hashes, codes[3:5],
+                               np.array([0]), np.array([2]))
+    assert found[1].tolist() == [-1, 0]
+
+
+def test_word_cache_follows_the_index_across_generations():
+    """A cache translates index ids through an array; emptying the index or the cache must not mix words up."""
+    vectorizer = TfidfVectorizer(analyzer="char_wb", ngram_range=(1, 3), lowercase=False).fit(make_corpus(40, seed=2)["text"])
+    rng = random.Random(5)
+    index = fast.WordIndex(max_words=50)
+    cache = fast.WordGrams(char_wb_grams((1, 3)), vectorizer.vocabulary_, max_words=30)
+    weights = fast.TfidfWeights.of_vectorizer(vectorizer)
+    coef = np.random.default_rng(2).normal(size=(len(vectorizer.vocabulary_), 2))
+    for _ in range(60):
+        docs = _random_docs(rng, rng.randint(1, 8))
+        block = cache.block(index.scan(docs), weights, lambda: None)
+        assert np.abs(block.dot(coef) - vectorizer.transform(docs) @ coef).max() < TOLERANCE, docs
+
+
+def test_word_index_scans_from_many_threads():
+    from concurrent.futures import ThreadPoolExecutor
+
+    index = fast.WordIndex(max_words=300)
+
+    def check(seed):
+        rng = random.Random(seed)
+        for _ in range(30):
+            docs = _random_docs(rng, 20)
+            assert _scanned_as_words(index.scan(docs)) == [doc.split() for doc in docs]
+
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(check, range(8)))
