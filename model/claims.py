@@ -9,6 +9,7 @@ import re._parser as re_parser
 from collections.abc import Iterable, Sequence
 from typing import NamedTuple
 
+import ahocorasick
 import numpy as np
 import pandas as pd
 import sentencex
@@ -217,23 +218,71 @@ def _compiled_cues(names: tuple[str, ...]) -> tuple[_Cue, ...]:
     return tuple(cues)
 
 
-def _count(cue: _Cue, text: str, lowered: str | None) -> int:
-    """One cue's matches in ``text``; ``lowered`` is ``text.lower()``, or None when it must not be used."""
-    if lowered is None:
-        return len(cue.exact.findall(text))
-    if cue.required and not any(literal in lowered for literal in cue.required):
-        return 0
-    return len(cue.lowered.findall(lowered) if cue.lowered is not None else cue.exact.findall(text))
+_GATE_SEPARATOR = "\n"
+"""Between lower-cased texts in ``cue_gates``: no required literal holds it, so no literal is found across two texts."""
+
+
+class _Literals(NamedTuple):
+    automaton: ahocorasick.Automaton  # every cue's required literals, each valued by its row in ``cues``
+    cues: np.ndarray  # (n_literals, n_cues) bool: which cues require the literal
+    ungated: np.ndarray  # (n_cues,) bool: cues without required literals (searched in every text)
+
+
+@functools.lru_cache(maxsize=None)
+def _literals(names: tuple[str, ...]) -> _Literals:
+    """The named cues' ``required_literals`` in one Aho-Corasick automaton (``cue_gates``)."""
+    cues = _compiled_cues(names)
+    literals = sorted({literal for cue in cues for literal in cue.required})
+    if any(_GATE_SEPARATOR in literal for literal in literals):
+        raise ValueError(f"a cue requires a literal holding the gate separator {_GATE_SEPARATOR!r}")
+    automaton = ahocorasick.Automaton()
+    for row, literal in enumerate(literals):
+        automaton.add_word(literal, row)
+    if literals:
+        automaton.make_automaton()
+    of_literal = np.array([[literal in cue.required for cue in cues] for literal in literals], dtype=bool)
+    ungated = np.array([not cue.required for cue in cues], dtype=bool)
+    return _Literals(automaton, of_literal.reshape(len(literals), len(cues)), ungated)
+
+
+def cue_gates(lowered: Sequence[str], names: tuple[str, ...]) -> np.ndarray:
+    """``(n_texts, n_cues)`` bool: whether each lower-cased text holds one of each cue's ``required_literals``
+    (always true for a cue without any). One Aho-Corasick pass over all the texts finds every occurrence of
+    every literal, overlapping ones too: the same answers as testing ``literal in text`` for each."""
+    table = _literals(names)
+    gates = np.zeros((len(lowered), len(table.ungated)), dtype=bool)
+    gates[:, table.ungated] = True
+    if not len(table.cues) or not len(lowered):
+        return gates
+    lengths = np.fromiter(map(len, lowered), dtype=np.int64, count=len(lowered))
+    starts = np.cumsum(lengths + len(_GATE_SEPARATOR)) - lengths - len(_GATE_SEPARATOR)
+    hits = np.array(list(table.automaton.iter(_GATE_SEPARATOR.join(lowered))), dtype=np.int64).reshape(-1, 2)
+    texts = np.searchsorted(starts, hits[:, 0], side="right") - 1  # the text each literal ends in
+    found = sp.csr_matrix((np.ones(len(hits)), (texts, hits[:, 1])), shape=(len(lowered), len(table.cues)))
+    gates |= (found @ table.cues.astype(np.float64)) > 0
+    return gates
 
 
 def cue_counts(texts: Sequence[str], names: Sequence[str]) -> np.ndarray:
-    """Raw counts of the named cues per text, shape ``(n_texts, len(names))``: case-insensitive matches."""
-    cues = _compiled_cues(tuple(names))
-    rows = []
-    for text in texts:
-        lowered = text.lower() if text.isascii() or _CASE_TRAPS.isdisjoint(text) else None
-        rows.append([_count(cue, text, lowered) for cue in cues])
-    return np.array(rows, dtype=int).reshape(-1, len(names))
+    """Raw counts of the named cues per text, shape ``(n_texts, len(names))``: case-insensitive matches.
+
+    A cue is searched for only in the texts that hold one of its ``required_literals`` (``cue_gates``), and
+    without case where it can be (see ``_compiled_cues``).
+    """
+    names = tuple(names)
+    cues = _compiled_cues(names)
+    counts = np.zeros((len(texts), len(names)), dtype=int)
+    # None where lower-casing would not give case-insensitive matching's results: searched as written.
+    lowered = [text.lower() if text.isascii() or _CASE_TRAPS.isdisjoint(text) else None for text in texts]
+    as_written = [i for i, low in enumerate(lowered) if low is None]
+    gates = cue_gates([low if low is not None else "" for low in lowered], names)
+    gates[as_written] = False
+    for j, cue in enumerate(cues):
+        for i in np.flatnonzero(gates[:, j]).tolist():
+            counts[i, j] = len(cue.lowered.findall(lowered[i]) if cue.lowered is not None else cue.exact.findall(texts[i]))
+        for i in as_written:
+            counts[i, j] = len(cue.exact.findall(texts[i]))
+    return counts
 
 
 def _words(max_features: int) -> TfidfVectorizer:

@@ -113,6 +113,23 @@ def test_cue_counts_equal_case_insensitive_search_of_every_cue():
     assert cue_counts(texts, names).tolist() == expected
 
 
+def test_cue_gates_equal_testing_each_literal_in_each_text():
+    """One Aho-Corasick pass over the joined texts finds what ``literal in text`` finds, and nothing across texts."""
+    import random
+
+    from model.claims import CUE_PATTERNS, _compiled_cues, cue_gates
+
+    names = tuple(CUE_PATTERNS)
+    rng = random.Random(9)
+    pieces = ["according", " to", "i ", "said", "%", "$", "bn", "per", " cent", "http", "\n", "é", "?", "", "studies show"]
+    texts = ["".join(rng.choice(pieces) for _ in range(rng.randint(0, 8))) for _ in range(500)]
+    texts += ["accord", "ing to", "i was", "n"]  # "according to" and "i wasn" only across two texts
+    expected = [[not cue.required or any(literal in text for literal in cue.required) for cue in _compiled_cues(names)]
+                for text in texts]
+    assert cue_gates(texts, names).tolist() == expected
+    assert cue_gates([], names).shape == (0, len(names))
+
+
 @pytest.mark.parametrize("pattern, literals", [
     (r"\bi think\b|\bwe (?:know|say)\b", {"i think", "we "}),
     (r"\bi think\b|\bin my (?:opinion|view)\b", {" think", "n my "}),  # re's parser takes the common "i" out
