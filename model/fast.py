@@ -509,6 +509,16 @@ def scanned_words(docs: Sequence[str], shared: dict | None = None) -> ScannedWor
     return _shared(shared, WHITESPACE_IDS, lambda: WORD_INDEX.scan(docs))
 
 
+def scanned_preprocessed(vectorizer, docs: Sequence[str], shared: dict | None = None) -> ScannedWords:
+    """``WORD_INDEX.scan`` of the vectorizer's preprocessed documents, kept in ``shared`` for other vectorizers
+    that preprocess alike (``scanned_words`` where preprocessing changes nothing)."""
+    if _preprocesses_nothing(vectorizer):
+        return scanned_words(docs, shared)
+    key = ("preprocessed word ids", vectorizer.lowercase, repr(vectorizer.strip_accents), repr(vectorizer.preprocessor))
+    preprocess = vectorizer.build_preprocessor()
+    return _shared(shared, key, lambda: WORD_INDEX.scan([preprocess(doc) for doc in docs]))
+
+
 def _preprocesses_nothing(vectorizer) -> bool:
     """Whether a vectorizer's preprocessor returns each document as it is."""
     return vectorizer.preprocessor is None and not vectorizer.lowercase and vectorizer.strip_accents is None
@@ -553,6 +563,7 @@ class WordNgrams:
     """
 
     def __init__(self, vectorizer):
+        self.vectorizer = vectorizer
         self.preprocess = vectorizer.build_preprocessor()
         self.tokenize = vectorizer.build_tokenizer()
         self.ngram_range = tuple(vectorizer.ngram_range)
@@ -650,9 +661,7 @@ class WordNgrams:
         """The TF-IDF block of documents (``rows`` builds it), for ``kernels.word_ngrams_dot``; ``shared`` and
         ``key``: see ``tokens``."""
         if self.by_word is not None:
-            scanned = (scanned_words(docs, shared) if self.splits_only
-                       else WORD_INDEX.scan([self.preprocess(doc) for doc in docs]))
-            words = self.by_word.kernel_args(scanned)
+            words = self.by_word.kernel_args(scanned_preprocessed(self.vectorizer, docs, shared))
         else:  # each token a word of one piece
             ids, doc_of = self._token_ids(self.tokens(docs, shared, key))
             order = np.arange(len(ids))
@@ -749,9 +758,7 @@ def _vectorizer_analysis(vectorizer: TfidfVectorizer) -> tuple[CountRows, BuildB
 
         if weights is not None:
             def blocker(docs: Sequence[str], shared: dict | None = None) -> LinearBlock:
-                scanned = (scanned_words(docs, shared) if _preprocesses_nothing(vectorizer)
-                           else WORD_INDEX.scan([preprocess(doc) for doc in docs]))
-                return cache.block(scanned, weights, lambda: _weigh(vectorizer, cache.count_rows(words(docs, shared), dtype)))
+                return cache.block(scanned_preprocessed(vectorizer, docs, shared), weights, lambda: _weigh(vectorizer, cache.count_rows(words(docs, shared), dtype)))
     elif WordNgrams.is_plain_word(vectorizer):
         ngrams, few = WordNgrams(vectorizer), _analyzer_counter(vectorizer)
         params = vectorizer.get_params(deep=False)
