@@ -15,7 +15,9 @@ last bit. The tests check that everything agrees with scikit-learn's own ``trans
 
 from __future__ import annotations
 
+import functools
 import re
+import secrets
 import threading
 import weakref
 from collections import Counter
@@ -107,16 +109,22 @@ class TfidfWeights(NamedTuple):
         key = (self.dtype, self.sublinear, self.binary)
         table = _TF_TABLES.get(key)
         if table is None or len(table) <= max_count:
+            if max_count >= TF_TABLE_KEPT:  # one very long text: its table is not kept for every later call
+                return self._table(max_count + 1)
             size = max(2 * max_count + 1, 1024, 0 if table is None else 2 * len(table))
-            counts = np.arange(size).astype(self.dtype)
-            if self.binary:
-                np.minimum(counts, 1, out=counts)
-            if self.sublinear:
-                with np.errstate(divide="ignore"):  # log(0): a count of zero is never looked up
-                    np.log(counts, out=counts)
-                counts += 1.0
-            table = _TF_TABLES[key] = counts
+            table = _TF_TABLES[key] = self._table(min(size, TF_TABLE_KEPT))
         return table
+
+    def _table(self, size: int) -> np.ndarray:
+        """``tf`` for counts ``0 .. size - 1``."""
+        counts = np.arange(size).astype(self.dtype)
+        if self.binary:
+            np.minimum(counts, 1, out=counts)
+        if self.sublinear:
+            with np.errstate(divide="ignore"):  # log(0): a count of zero is never looked up
+                np.log(counts, out=counts)
+            counts += 1.0
+        return counts
 
     def block(self, dot: Callable[..., np.ndarray], args: tuple, n_rows: int, rows: Callable[[], Rows]) -> LinearBlock:
         """A ``LinearBlock`` of ``n_rows`` whose ``dot(coef)`` is the kernel ``dot(*args, idf, l2, coef)`` (``args``
@@ -129,6 +137,8 @@ class TfidfWeights(NamedTuple):
         return LinearBlock(n_rows, len(self.idf), block_dot, rows)
 
 
+TF_TABLE_KEPT = 1 << 16
+"""Tables of term-frequency weights up to this long are kept for later calls (``TfidfWeights.tf``)."""
 _TF_TABLES: dict[tuple, np.ndarray] = {}
 """Each ``(dtype, sublinear, binary)``'s table of term-frequency weights (``TfidfWeights.tf``)."""
 
@@ -228,6 +238,9 @@ class ScannedWords(NamedTuple):
     """The index's words, by id, of the generation the ids belong to (an emptied index starts a new list)."""
 
 
+_HASH_SEED = np.uint64(secrets.randbits(64))
+"""Seeds the word hash (``kernels._hash``), per process: words that collide cannot be found in advance to slow
+the index down (as Python seeds its own string hash)."""
 _IS_SPACE = np.array([chr(code).isspace() for code in range(0x3001)])
 """What ``str.split`` cuts at, by code point (no character above U+3000 is a space; a test checks)."""
 
@@ -254,11 +267,11 @@ class WordIndex:
 
     def _scan(self, codes: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, ...]:
         return kernels.scan_words(codes, starts, ends, _IS_SPACE, self._slots, self._hashes.array, self._pool.array,
-                                  self._starts.array, self._lengths.array)
+                                  self._starts.array, self._lengths.array, _HASH_SEED)
 
     def scan(self, docs: Sequence[str]) -> ScannedWords:
-        """``[doc.split() for doc in docs]`` as word ids; new words are numbered (the index is emptied first when
-        they would overfill it)."""
+        """``[doc.split() for doc in docs]`` as word ids; new words are numbered. When they would overfill the index,
+        it is emptied first; a batch with more distinct words than it keeps is kept whole until the next new word."""
         lengths = np.fromiter(map(len, docs), dtype=np.int64, count=len(docs))
         ends = np.cumsum(lengths)
         joined = "".join(docs)
@@ -334,6 +347,7 @@ class WordGrams:
         self._clear()
 
     def _clear(self) -> None:
+        self._clears = getattr(self, "_clears", -1) + 1
         self.words: dict[str, int] = {}  # word -> its id, an index into starts and lengths
         self._index_words: list[str] | None = None  # the WordIndex generation _by_index translates
         self._by_index = np.zeros(0, dtype=np.int64)  # WordIndex id -> id here, or -1
@@ -409,12 +423,14 @@ class WordGrams:
             ids = self._by_index[index_ids]
             if len(ids) and ids.min() < 0:
                 new = np.unique(index_ids[ids < 0])
-                before = self._by_index
+                clears = self._clears
                 found = self._ids([words[i] for i in new.tolist()])
-                if self._by_index is not before:  # the cache was emptied to make room: every id changed
-                    self._index_words, self._by_index = words, np.full(len(words), -1, dtype=np.int64)
+                if self._clears != clears:  # the cache was emptied to make room: every earlier id is void
                     new = np.unique(index_ids)
+                    # May empty the cache once more (a batch with more distinct words than it keeps): the ids
+                    # found are then those of the cache as it stands, which the snapshot below takes.
                     found = self._ids([words[i] for i in new.tolist()])
+                    self._index_words, self._by_index = words, np.full(len(words), -1, dtype=np.int64)
                 self._by_index[new] = found
                 ids = self._by_index[index_ids]
             args = (scanned.doc_ptr, ids, self._starts.array, self._lengths.array, self._values.array)
@@ -509,14 +525,28 @@ def scanned_words(docs: Sequence[str], shared: dict | None = None) -> ScannedWor
     return _shared(shared, WHITESPACE_IDS, lambda: WORD_INDEX.scan(docs))
 
 
-def scanned_preprocessed(vectorizer, docs: Sequence[str], shared: dict | None = None) -> ScannedWords:
-    """``WORD_INDEX.scan`` of the vectorizer's preprocessed documents, kept in ``shared`` for other vectorizers
-    that preprocess alike (``scanned_words`` where preprocessing changes nothing)."""
-    if _preprocesses_nothing(vectorizer):
+class Preprocessing(NamedTuple):
+    """What a vectorizer does to a document before it splits it, held without holding the vectorizer."""
+
+    nothing: bool
+    """It returns each document as it is (``_preprocesses_nothing``)."""
+    key: tuple
+    """Equal for vectorizers that preprocess alike."""
+    preprocess: Callable[[str], str]
+
+    @classmethod
+    def of(cls, vectorizer) -> Preprocessing:
+        key = ("preprocessed word ids", vectorizer.lowercase, repr(vectorizer.strip_accents), repr(vectorizer.preprocessor))
+        return cls(_preprocesses_nothing(vectorizer), key, vectorizer.build_preprocessor())
+
+
+def scanned_preprocessed(preprocessing: Preprocessing, docs: Sequence[str], shared: dict | None = None) -> ScannedWords:
+    """``WORD_INDEX.scan`` of preprocessed documents, kept in ``shared`` for other vectorizers that preprocess
+    alike (``scanned_words`` where preprocessing changes nothing)."""
+    if preprocessing.nothing:
         return scanned_words(docs, shared)
-    key = ("preprocessed word ids", vectorizer.lowercase, repr(vectorizer.strip_accents), repr(vectorizer.preprocessor))
-    preprocess = vectorizer.build_preprocessor()
-    return _shared(shared, key, lambda: WORD_INDEX.scan([preprocess(doc) for doc in docs]))
+    preprocess = preprocessing.preprocess
+    return _shared(shared, preprocessing.key, lambda: WORD_INDEX.scan([preprocess(doc) for doc in docs]))
 
 
 def _preprocesses_nothing(vectorizer) -> bool:
@@ -563,8 +593,8 @@ class WordNgrams:
     """
 
     def __init__(self, vectorizer):
-        self.vectorizer = vectorizer
-        self.preprocess = vectorizer.build_preprocessor()
+        self.preprocessing = Preprocessing.of(vectorizer)
+        self.preprocess = self.preprocessing.preprocess
         self.tokenize = vectorizer.build_tokenizer()
         self.ngram_range = tuple(vectorizer.ngram_range)
         vocabulary = vectorizer.vocabulary_
@@ -600,7 +630,7 @@ class WordNgrams:
         self.by_word = (WordGrams(self.tokenize, token_ids, keep_unknown=True)
                         if tokens_stay_inside_words(vectorizer.token_pattern) else None)
         # Then, without lower-casing or accent stripping, a document's words are just ``doc.split()``.
-        self.splits_only = self.by_word is not None and _preprocesses_nothing(vectorizer)
+        self.splits_only = self.by_word is not None and self.preprocessing.nothing
 
     def _key(self, ids: Sequence[int]) -> int:
         key = 0
@@ -661,7 +691,7 @@ class WordNgrams:
         """The TF-IDF block of documents (``rows`` builds it), for ``kernels.word_ngrams_dot``; ``shared`` and
         ``key``: see ``tokens``."""
         if self.by_word is not None:
-            words = self.by_word.kernel_args(scanned_preprocessed(self.vectorizer, docs, shared))
+            words = self.by_word.kernel_args(scanned_preprocessed(self.preprocessing, docs, shared))
         else:  # each token a word of one piece
             ids, doc_of = self._token_ids(self.tokens(docs, shared, key))
             order = np.arange(len(ids))
@@ -698,7 +728,8 @@ class WordNgrams:
 
 
 _ANALYZERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-"""Each fitted vectorizer's ``(vocabulary, counter)``, built once (beside the model: nothing extra is pickled)."""
+"""Each fitted vectorizer's ``(vocabulary, counter, blocker)`` (``_vectorizer_analysis``), built once, beside the
+model: nothing extra is pickled, and an entry goes with its vectorizer."""
 
 
 def _is_plain_char_wb(vectorizer: TfidfVectorizer) -> bool:
@@ -738,7 +769,9 @@ def _vectorizer_analysis(vectorizer: TfidfVectorizer) -> tuple[CountRows, BuildB
     cached = _ANALYZERS.get(vectorizer)
     if cached is not None and cached[0] is vocabulary:  # a refitted vectorizer has a new vocabulary: rebuild
         return cached[1], cached[2]
+    # Nothing below may hold the vectorizer itself: _ANALYZERS would then keep it (and its caches) for ever.
     weights = TfidfWeights.of_vectorizer(vectorizer)
+    weigh = functools.partial(_weigh, binary=vectorizer.binary, tfidf=vectorizer._tfidf)
 
     def no_block(docs: Sequence[str], shared: dict | None = None) -> None:
         return None
@@ -746,19 +779,20 @@ def _vectorizer_analysis(vectorizer: TfidfVectorizer) -> tuple[CountRows, BuildB
     blocker: BuildBlock = no_block
     if _is_plain_char_wb(vectorizer):
         cache = WordGrams(char_wb_grams(vectorizer.ngram_range), vocabulary)
-        preprocess = vectorizer.build_preprocessor()
+        preprocessing = Preprocessing.of(vectorizer)
 
         def words(docs: Sequence[str], shared: dict | None) -> list[list[str]]:
-            if _preprocesses_nothing(vectorizer):
+            if preprocessing.nothing:
                 return whitespace_words(docs, shared)
-            return [preprocess(doc).split() for doc in docs]
+            return [preprocessing.preprocess(doc).split() for doc in docs]
 
         def counter(docs: Sequence[str], shared: dict | None = None) -> Rows:
             return cache.count_rows(words(docs, shared), dtype)
 
         if weights is not None:
             def blocker(docs: Sequence[str], shared: dict | None = None) -> LinearBlock:
-                return cache.block(scanned_preprocessed(vectorizer, docs, shared), weights, lambda: _weigh(vectorizer, cache.count_rows(words(docs, shared), dtype)))
+                return cache.block(scanned_preprocessed(preprocessing, docs, shared), weights,
+                                   lambda: weigh(cache.count_rows(words(docs, shared), dtype)))
     elif WordNgrams.is_plain_word(vectorizer):
         ngrams, few = WordNgrams(vectorizer), _analyzer_counter(vectorizer)
         params = vectorizer.get_params(deep=False)
@@ -774,7 +808,7 @@ def _vectorizer_analysis(vectorizer: TfidfVectorizer) -> tuple[CountRows, BuildB
                 if len(docs) < WORD_NGRAMS_MIN_DOCS:
                     return None
                 return ngrams.block(docs, shared, key, weights,
-                                    lambda: _weigh(vectorizer, ngrams.count_rows(ngrams.tokens(docs, shared, key), dtype)))
+                                    lambda: weigh(ngrams.count_rows(ngrams.tokens(docs, shared, key), dtype)))
     else:
         counter = _analyzer_counter(vectorizer)
     _ANALYZERS[vectorizer] = (vocabulary, counter, blocker)
@@ -783,12 +817,14 @@ def _vectorizer_analysis(vectorizer: TfidfVectorizer) -> tuple[CountRows, BuildB
 
 def _analyzer_counter(vectorizer: TfidfVectorizer) -> Callable[[Sequence[str], dict | None], Rows]:
     """A counter of ``_vectorizer_analysis`` through the vectorizer's own analyzer and a ``Counter`` per document."""
-    analyzer, vocabulary = vectorizer.build_analyzer(), vectorizer.vocabulary_
+    vocabulary = vectorizer.vocabulary_
     get, dtype = vocabulary.get, vectorizer.dtype
     params = vectorizer.get_params(deep=False)
     key = None if callable(params["analyzer"]) else ("tokens", repr([params[name] for name in _ANALYSIS_PARAMS]))
+    owner = weakref.ref(vectorizer)  # its analyzer holds it: built per call, not kept (see _vectorizer_analysis)
 
     def counter(docs: Sequence[str], shared: dict | None = None) -> Rows:
+        analyzer = owner().build_analyzer()
         tokens = _shared(shared, key, lambda: [analyzer(doc) for doc in docs])
         counts = []
         for found in tokens:
@@ -805,14 +841,15 @@ def tfidf_rows(vectorizer: TfidfVectorizer, docs: Sequence[str], shared: dict | 
 
     ``shared``: see ``transform_rows``.
     """
-    return _weigh(vectorizer, _vectorizer_analysis(vectorizer)[0](docs, shared))
+    return _weigh(_vectorizer_analysis(vectorizer)[0](docs, shared), vectorizer.binary, vectorizer._tfidf)
 
 
-def _weigh(vectorizer: TfidfVectorizer, counts: Rows) -> Rows:
-    """A fitted ``TfidfVectorizer``'s TF-IDF rows from its count rows (modified in place)."""
-    if vectorizer.binary:
+def _weigh(counts: Rows, binary: bool, tfidf) -> Rows:
+    """A fitted ``TfidfVectorizer``'s TF-IDF rows from its count rows (modified in place): its ``binary`` and
+    its ``TfidfTransformer``."""
+    if binary:
         counts.data.fill(1)
-    return tfidf_weight(counts, vectorizer._tfidf)
+    return tfidf_weight(counts, tfidf)
 
 
 def tfidf_block(vectorizer: TfidfVectorizer, docs: Sequence[str], shared: dict | None = None) -> LinearBlock | None:
@@ -835,7 +872,7 @@ def tfidf_transform(vectorizer: TfidfVectorizer, docs) -> sp.csr_matrix:
     return tfidf_rows(vectorizer, list(docs)).tocsr()
 
 
-def hstack_rows(blocks: Sequence[Rows]) -> Rows:
+def hstack_rows(blocks: Sequence[Rows | LinearBlock]) -> Rows:
     """Blocks side by side (``scipy.sparse.hstack``), each row keeping its blocks' entries in block order."""
     blocks = [_as_rows(block) for block in blocks]
     if len(blocks) == 1:
@@ -903,11 +940,11 @@ def transform_rows(step, X, shared: dict | None = None):
     if hasattr(step, "transform_rows"):
         return step.transform_rows(X)
     if isinstance(step, (Pipeline, FeatureUnion)):
-        return hstack_rows(feature_blocks(step, X, shared))
+        return hstack_rows(feature_blocks(step, X, shared, linear=False))
     return step.transform(X)
 
 
-def _steps_blocks(steps, X, shared: dict | None) -> list[Rows]:
+def _steps_blocks(steps, X, shared: dict | None, linear: bool = True) -> list[Rows | LinearBlock]:
     """``feature_blocks`` of a pipeline given as its ``(name, step)`` list."""
     parts = [part for _, part in steps if part is not None and part != "passthrough"]
     if not parts:
@@ -915,18 +952,19 @@ def _steps_blocks(steps, X, shared: dict | None) -> list[Rows]:
     for i, part in enumerate(parts[:-1]):
         X = transform_rows(part, X, shared if i == 0 else None)  # only the first part sees the shared input
     # The last part sees the transformed input: what it shares is kept apart from what the first part saw.
-    return feature_blocks(parts[-1], X, shared if len(parts) == 1 else {})
+    return feature_blocks(parts[-1], X, shared if len(parts) == 1 else {}, linear)
 
 
-def feature_blocks(step, X, shared: dict | None = None) -> list[Rows]:
+def feature_blocks(step, X, shared: dict | None = None, linear: bool = True) -> list[Rows | LinearBlock]:
     """``transform_rows(step, X)`` left in blocks: a (final) ``FeatureUnion``'s parts side by side, not stacked.
 
-    ``rows_dot`` multiplies the blocks by a coefficient array without building the stacked matrix.
+    ``rows_dot`` multiplies the blocks by a coefficient array without building the stacked matrix; with
+    ``linear`` (for a linear head), a block a kernel can multiply is left unbuilt (``LinearBlock``).
     """
     if isinstance(step, Pipeline):
-        return _steps_blocks(step.steps, X, shared)
+        return _steps_blocks(step.steps, X, shared, linear)
     if not isinstance(step, FeatureUnion):
-        block = linear_block(step, X)
+        block = linear_block(step, X) if linear else None
         return [block if block is not None else _as_rows(transform_rows(step, X))]
     weights = step.transformer_weights or {}
     X = X if isinstance(X, list) else list(X)
@@ -938,7 +976,7 @@ def feature_blocks(step, X, shared: dict | None = None) -> list[Rows]:
         if key is not None and key in shared:
             block = shared[key]
         else:
-            block = linear_block(part, X, shared)
+            block = linear_block(part, X, shared) if linear else None
             if block is None:
                 block = _as_rows(transform_rows(part, X, shared))
             if key is not None:

@@ -134,12 +134,18 @@ def word_ngrams_dot(doc_ptr, word_ids, starts, lengths, pieces, unigrams, keys, 
         Smallest n-gram length (the largest is ``len(key_ptr) - 2``).
     base : int
     tf, idf, l2, coef
-        See ``word_pieces_dot``; ``tf`` is longer than any document's tokens.
+        See ``word_pieces_dot``.
     """
     n_docs = len(doc_ptr) - 1
     max_n = len(key_ptr) - 2
     out, counts, touched, values = _scratch(n_docs, tf, idf, coef)
-    tokens = np.empty(len(tf), dtype=np.int64)
+    longest = 0
+    for d in range(n_docs):
+        n_tokens = 0
+        for w in word_ids[doc_ptr[d] : doc_ptr[d + 1]]:
+            n_tokens += lengths[w]
+        longest = max(longest, n_tokens)
+    tokens = np.empty(longest, dtype=np.int64)
     for d in range(n_docs):
         n_tokens = 0
         for w in word_ids[doc_ptr[d] : doc_ptr[d + 1]]:
@@ -179,12 +185,15 @@ _FNV_PRIME = np.uint64(1099511628211)
 
 
 @_compiled()
-def _hash(codes, begin, end):
-    """FNV-1a over the code points ``codes[begin:end]`` (64 bits, wrapping)."""
-    h = _FNV_OFFSET
+def _hash(codes, begin, end, seed):
+    """A 64-bit hash of the code points ``codes[begin:end]``: FNV-1a from a seeded start, then splitmix64's
+    finaliser, so that every bit of the slot a word goes to depends on every code point and on the seed."""
+    h = _FNV_OFFSET ^ seed
     for i in range(begin, end):
         h = (h ^ np.uint64(codes[i])) * _FNV_PRIME
-    return h
+    h = (h ^ (h >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    h = (h ^ (h >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return h ^ (h >> np.uint64(31))
 
 
 @_compiled()
@@ -210,7 +219,7 @@ def _find(codes, begin, end, h, slots, hashes, pool, pool_starts, pool_lengths):
 
 
 @_compiled()
-def scan_words(codes, doc_starts, doc_ends, is_space, slots, hashes, pool, pool_starts, pool_lengths):
+def scan_words(codes, doc_starts, doc_ends, is_space, slots, hashes, pool, pool_starts, pool_lengths, seed):
     """Each document's whitespace-separated words, found in a ``WordIndex``'s table.
 
     Parameters
@@ -221,6 +230,8 @@ def scan_words(codes, doc_starts, doc_ends, is_space, slots, hashes, pool, pool_
         ``is_space[c]``: code point ``c`` separates words (as ``str.split`` has it); longer code points never do.
     slots, hashes, pool, pool_starts, pool_lengths
         The table (see ``WordIndex``).
+    seed : uint64
+        The hash's seed (``_hash``), the same for every scan of one table.
 
     Returns
     -------
@@ -257,7 +268,7 @@ def scan_words(codes, doc_starts, doc_ends, is_space, slots, hashes, pool, pool_
             begin = i
             while i < end and not (codes[i] < len(is_space) and is_space[codes[i]]):
                 i += 1
-            h = _hash(codes, begin, i)
+            h = _hash(codes, begin, i, seed)
             begins[w], ends[w], word_hashes[w] = begin, i, h
             ids[w] = _find(codes, begin, i, h, slots, hashes, pool, pool_starts, pool_lengths)
             w += 1

@@ -432,15 +432,16 @@ def test_word_index_confirms_a_hash_match_character_by_character():
     from model import kernels
 
     codes = np.frombuffer("ab cd".encode("utf-32-le"), dtype=np.uint32)
-    cd_hash = kernels._hash(codes, 3, 5)
+    seed = np.uint64(12345)
+    cd_hash = kernels._hash(codes, 3, 5, seed)
     slots = np.full(8, -1, dtype=np.int64)
     hashes = np.array([cd_hash], dtype=np.uint64)  # "ab" stored under the hash of "cd"
     kernels.insert_words(slots, hashes, 0, 1)
     found = kernels.scan_words(codes, np.array([0]), np.array([5]), fast._IS_SPACE, slots, hashes, codes[:2],
-                               np.array([0]), np.array([2]))
+                               np.array([0]), np.array([2]), seed)
     assert found[1].tolist() == [-1, -1]  # "ab" has another hash; "cd" matches the hash but not the letters
     found = kernels.scan_words(codes, np.array([0]), np.array([5]), fast._IS_SPACE, slots, hashes, codes[3:5],
-                               np.array([0]), np.array([2]))
+                               np.array([0]), np.array([2]), seed)
     assert found[1].tolist() == [-1, 0]
 
 
@@ -471,3 +472,36 @@ def test_word_index_scans_from_many_threads():
 
     with ThreadPoolExecutor(4) as pool:
         list(pool.map(check, range(8)))
+
+
+@pytest.mark.parametrize("options", [{"analyzer": "char_wb", "ngram_range": (2, 3)}, {"ngram_range": (1, 2)},
+                                     {"token_pattern": r"\S+"}])
+def test_a_vectorizer_used_by_the_fast_path_can_be_freed(options):
+    """Its analysis is kept beside it (weakly keyed): nothing in it may hold the vectorizer, or it lives for ever."""
+    import gc
+    import weakref
+
+    texts = make_corpus(30, seed=6)["text"].tolist()
+    vectorizer = TfidfVectorizer(**options).fit(texts)
+    tfidf_rows(vectorizer, texts)
+    tfidf_rows(vectorizer, texts[:1])
+    block = fast.tfidf_block(vectorizer, texts)
+    if block is not None:
+        block.dot(np.ones((block.n_columns, 1)))
+    gone = weakref.ref(vectorizer)
+    del vectorizer, block
+    gc.collect()
+    assert gone() is None
+
+
+def test_word_cache_takes_a_batch_with_more_distinct_words_than_it_keeps():
+    """The cache is emptied to make room, and once more when the batch alone overfills it: still the right ids."""
+    vectorizer = TfidfVectorizer(analyzer="char_wb", ngram_range=(1, 3)).fit([f"w{i} x y" for i in range(100)])
+    weights = fast.TfidfWeights.of_vectorizer(vectorizer)
+    index = fast.WordIndex(max_words=1000)
+    cache = fast.WordGrams(char_wb_grams((1, 3)), vectorizer.vocabulary_, max_words=30)
+    coef = np.random.default_rng(0).normal(size=(len(vectorizer.vocabulary_), 2))
+    for docs in ([f"a{i}" for i in range(20)], [f"a{i}" for i in range(5)] + [f"b{i}" for i in range(35)],
+                 [f"b{i}" for i in range(3)], [f"c{i} a1" for i in range(50)]):
+        block = cache.block(index.scan(docs), weights, lambda: None)
+        assert np.abs(block.dot(coef) - vectorizer.transform(docs) @ coef).max() < TOLERANCE
