@@ -805,8 +805,6 @@ def _vectorizer_analysis(vectorizer: TfidfVectorizer) -> tuple[CountRows, BuildB
 
         if weights is not None:
             def blocker(docs: Sequence[str], shared: dict | None = None) -> LinearBlock | None:
-                if len(docs) < WORD_NGRAMS_MIN_DOCS:
-                    return None
                 return ngrams.block(docs, shared, key, weights,
                                     lambda: weigh(ngrams.count_rows(ngrams.tokens(docs, shared, key), dtype)))
     else:
