@@ -33,7 +33,9 @@ DEFAULT_N_SINGLE = 500
 """One-comment-at-a-time calls are timed on this many texts (a prefix of the batch)."""
 DEFAULT_N_SPANS = 500
 """The full ``moderate()`` path with spans is timed on this many texts (a prefix of the batch)."""
-DEFAULT_REPEATS = 3
+DEFAULT_REPEATS = 5
+"""Runs per timing, of which the median is reported: on a shared machine one run in three or four can take
+twice as long as the others (seen here), and the median of five moves less with one such run."""
 DEFAULT_JOBS = 2
 """Worker processes of the parallel run: the cores of the machine the targets are set on."""
 WARM_UP_TEXTS = 8
