@@ -127,16 +127,39 @@ class TfidfWeights(NamedTuple):
         return counts
 
     def block(self, dot: Callable[..., np.ndarray], args: tuple, n_rows: int, rows: Callable[[], Rows]) -> LinearBlock:
-        """A ``LinearBlock`` of ``n_rows`` whose ``dot(coef)`` is the kernel ``dot(*args, idf, l2, coef)`` (``args``
-        ending with the ``tf`` table)."""
+        """A ``LinearBlock`` of ``n_rows`` whose ``dot(coef)`` is the kernel ``dot(*args, table, k, l2)`` (``args``
+        ending with the ``tf`` table; ``table``: see ``packed``)."""
 
         def block_dot(coef: np.ndarray) -> np.ndarray:
-            coef = np.ascontiguousarray(coef, dtype=np.float64)
-            return dot(*args, self.idf, self.l2, coef)
+            return dot(*args, self.packed(coef), coef.shape[1], self.l2)
 
         return LinearBlock(n_rows, len(self.idf), block_dot, rows)
 
+    def packed(self, coef: np.ndarray) -> np.ndarray:
+        """``[idf, coef[:, 0], ..., coef[:, k - 1], padding]`` as float64 rows of a multiple of 8 values, so that a
+        column's row is one 64-byte cache line for ``k <= 7``; built once for each coefficient array seen lately.
 
+        Coefficient arrays are taken not to change in place (a refit gives new ones): the cache keys on where
+        they are, and keeps them so that nothing else can be put there meanwhile.
+        """
+        key = (coef.__array_interface__["data"][0], coef.shape, coef.strides, coef.dtype.str, id(self.idf))
+        found = _PACKED.get(key)
+        if found is not None:
+            return found[2]
+        width = -(-(1 + coef.shape[1]) // 8) * 8
+        table = np.zeros((len(self.idf), width))
+        table[:, 0] = self.idf
+        table[:, 1 : 1 + coef.shape[1]] = coef
+        if len(_PACKED) >= PACKED_KEPT:
+            _PACKED.pop(next(iter(_PACKED)), None)
+        _PACKED[key] = (coef, self.idf, table)
+        return table
+
+
+PACKED_KEPT = 32
+"""Packed tables of coefficients kept (``TfidfWeights.packed``): more than the blocks of every head of a model."""
+_PACKED: dict[tuple, tuple] = {}
+"""Key -> ``(coef, idf, table)``: the arrays are kept so that their memory is not reused under the same key."""
 TF_TABLE_KEPT = 1 << 16
 """Tables of term-frequency weights up to this long are kept for later calls (``TfidfWeights.tf``)."""
 _TF_TABLES: dict[tuple, np.ndarray] = {}

@@ -9,8 +9,9 @@ coef`` but for the order of two sums (a few units in the last place of a float64
 
 - a document's columns are taken in the order they are first seen, not sorted as in a vectorizer's CSR
   rows (sorting cost more than all the rest), so the norm and the product are summed in another order;
-- a value is ``tf[count] * idf[column]`` computed in the wider of the two types and stored in the
-  vectorizer's dtype (numpy's in-place ``data *= idf[indices]``); ``tf`` is a table numpy computed
+- a value is ``tf[count] * idf[column]`` computed in float64 (exact: the idf, a float32 or float64, is
+  stored as a float64) and stored in the vectorizer's dtype, one rounding as in numpy's in-place
+  ``data *= idf[indices]``; ``tf`` is a table numpy computed
   (``np.log`` of the counts plus one for ``sublinear_tf``), so no other ``log`` is involved;
 - the l2 norm sums ``value * value`` (in the dtype) into a float64, as ``inplace_csr_row_normalize_l2``
   does, and each value is divided by it and stored in the dtype;
@@ -42,33 +43,23 @@ def _compiled(**options):
 
 
 @_compiled()
-def _scratch(n_docs, tf, idf, coef):
+def _scratch(n_docs, tf, table, k):
     """The output ``(n_docs, k)``, and per-column scratch: counts (kept at zero between documents), the columns
     a document touched, their values."""
-    out = np.zeros((n_docs, coef.shape[1]))
-    counts = np.zeros(len(idf), dtype=np.int32)  # 32 bits: half the memory a document's random accesses touch
-    touched = np.empty(len(idf), dtype=np.int32)
-    values = np.empty(len(idf), dtype=tf.dtype)
+    out = np.zeros((n_docs, k))
+    counts = np.zeros(table.shape[0], dtype=np.int32)  # 32 bits: half the memory a document's random accesses touch
+    touched = np.empty(table.shape[0], dtype=np.int32)
+    values = np.empty(table.shape[0], dtype=tf.dtype)
     return out, counts, touched, values
 
 
 @_compiled()
-def _count(column, counts, touched, n_touched):
-    """Count one occurrence of ``column``; a column seen for the first time joins ``touched``. Returns ``n_touched``."""
-    if counts[column] == 0:
-        touched[n_touched] = column
-        n_touched += 1
-    counts[column] += 1
-    return n_touched
-
-
-@_compiled()
-def _finish_document(out_row, counts, touched, n_touched, values, tf, idf, l2, coef):
+def _finish_document(out_row, counts, touched, n_touched, values, tf, table, k, l2):
     """Weigh, normalise and multiply one document's counted columns (``touched[:n_touched]``); reset their counts."""
     total = 0.0
     for i in range(n_touched):
         column = touched[i]
-        values[i] = tf[counts[column]] * idf[column]
+        values[i] = tf[counts[column]] * table[column, 0]
         counts[column] = 0
         value = values[i]
         total += value * value
@@ -79,12 +70,12 @@ def _finish_document(out_row, counts, touched, n_touched, values, tf, idf, l2, c
     for i in range(n_touched):
         value = np.float64(values[i])
         column = touched[i]
-        for k in range(coef.shape[1]):
-            out_row[k] += value * coef[column, k]
+        for j in range(k):
+            out_row[j] += value * table[column, j + 1]
 
 
 @_compiled()
-def word_pieces_dot(doc_ptr, word_ids, starts, lengths, pieces, tf, idf, l2, coef):
+def word_pieces_dot(doc_ptr, word_ids, starts, lengths, pieces, tf, table, k, l2):
     """``X @ coef`` where each document's counts are its words' pieces (``char_wb`` n-grams).
 
     Parameters
@@ -97,26 +88,32 @@ def word_pieces_dot(doc_ptr, word_ids, starts, lengths, pieces, tf, idf, l2, coe
         Word ``w``'s columns are ``pieces[starts[w]:starts[w] + lengths[w]]`` (negative: not counted).
     tf : array
         ``tf[count]``, the term-frequency weight of a count (long enough for every count).
-    idf : array ``(n_columns,)``
+    table : float64 array ``(n_columns, width)``
+        Each column's idf, then its ``k`` coefficients (then padding): one row holds all a column needs, in
+        one 64-byte cache line for ``k <= 7`` (the kernels' time goes to fetching rows at random).
+    k : int
     l2 : bool
         Normalise each row to unit l2 norm.
-    coef : float64 array ``(n_columns, k)``
     """
     n_docs = len(doc_ptr) - 1
-    out, counts, touched, values = _scratch(n_docs, tf, idf, coef)
+    out, counts, touched, values = _scratch(n_docs, tf, table, k)
     for d in range(n_docs):
         n_touched = 0
         for w in word_ids[doc_ptr[d] : doc_ptr[d + 1]]:
             for p in range(starts[w], starts[w] + lengths[w]):
-                if pieces[p] >= 0:
-                    n_touched = _count(pieces[p], counts, touched, n_touched)
-        _finish_document(out[d], counts, touched, n_touched, values, tf, idf, l2, coef)
+                column = pieces[p]
+                if column >= 0:  # counted here, not in a helper function: that doubled the kernel's time
+                    if counts[column] == 0:
+                        touched[n_touched] = column
+                        n_touched += 1
+                    counts[column] += 1
+        _finish_document(out[d], counts, touched, n_touched, values, tf, table, k, l2)
     return out
 
 
 @_compiled()
 def word_ngrams_dot(doc_ptr, word_ids, starts, lengths, pieces, unigrams, keys, key_columns, key_ptr, min_n, base,
-                    tf, idf, l2, coef):
+                    tf, table, k, l2):
     """``X @ coef`` where each document's counts are the word n-grams of its tokens.
 
     Parameters
@@ -133,12 +130,12 @@ def word_ngrams_dot(doc_ptr, word_ids, starts, lengths, pieces, unigrams, keys, 
     min_n : int
         Smallest n-gram length (the largest is ``len(key_ptr) - 2``).
     base : int
-    tf, idf, l2, coef
+    tf, table, k, l2
         See ``word_pieces_dot``.
     """
     n_docs = len(doc_ptr) - 1
     max_n = len(key_ptr) - 2
-    out, counts, touched, values = _scratch(n_docs, tf, idf, coef)
+    out, counts, touched, values = _scratch(n_docs, tf, table, k)
     longest = 0
     for d in range(n_docs):
         n_tokens = 0
@@ -155,14 +152,17 @@ def word_ngrams_dot(doc_ptr, word_ids, starts, lengths, pieces, unigrams, keys, 
         n_touched = 0
         if min_n <= 1:
             for i in range(n_tokens):
-                token = tokens[i]
-                if token >= 0 and unigrams[token] >= 0:
-                    n_touched = _count(unigrams[token], counts, touched, n_touched)
+                column = unigrams[tokens[i]] if tokens[i] >= 0 else -1
+                if column >= 0:
+                    if counts[column] == 0:
+                        touched[n_touched] = column
+                        n_touched += 1
+                    counts[column] += 1
         for n in range(max(min_n, 2), max_n + 1):
             low, high = key_ptr[n], key_ptr[n + 1]
             if low == high:
                 continue
-            table = keys[low:high]
+            sorted_keys = keys[low:high]
             for i in range(n_tokens - n + 1):
                 key = 0
                 for j in range(n):
@@ -173,10 +173,14 @@ def word_ngrams_dot(doc_ptr, word_ids, starts, lengths, pieces, unigrams, keys, 
                     key = key * base + token
                 if key < 0:
                     continue
-                position = np.searchsorted(table, key)
-                if position < len(table) and table[position] == key:
-                    n_touched = _count(key_columns[low + position], counts, touched, n_touched)
-        _finish_document(out[d], counts, touched, n_touched, values, tf, idf, l2, coef)
+                position = np.searchsorted(sorted_keys, key)
+                if position < len(sorted_keys) and sorted_keys[position] == key:
+                    column = key_columns[low + position]
+                    if counts[column] == 0:
+                        touched[n_touched] = column
+                        n_touched += 1
+                    counts[column] += 1
+        _finish_document(out[d], counts, touched, n_touched, values, tf, table, k, l2)
     return out
 
 

@@ -504,3 +504,17 @@ def test_word_cache_takes_a_batch_with_more_distinct_words_than_it_keeps():
                  [f"b{i}" for i in range(3)], [f"c{i} a1" for i in range(50)]):
         block = cache.block(index.scan(docs), weights, lambda: None)
         assert np.abs(block.dot(coef) - vectorizer.transform(docs) @ coef).max() < TOLERANCE
+
+
+def test_linear_block_products_with_many_and_new_coefficient_arrays():
+    """The packed coefficient tables are cached by array: new arrays (however many columns) get their own."""
+    texts = make_corpus(60, seed=8)["text"].tolist()
+    vectorizer = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 3)).fit(texts)
+    probe = generated_texts(30, seed=4)
+    block, expected = fast.tfidf_block(vectorizer, probe), vectorizer.transform(probe)
+    rng = np.random.default_rng(3)
+    for k in (1, 7, 8, 9, 20) * 10:  # more arrays than the cache keeps
+        coef = rng.normal(size=(block.n_columns, k))
+        assert np.abs(block.dot(coef) - expected @ coef).max() < TOLERANCE
+        coef *= 2  # changed in place: the cache (keyed by the array) must not be asked again; a copy is
+        assert np.abs(block.dot(coef.copy()) - expected @ coef).max() < TOLERANCE
