@@ -150,15 +150,17 @@ class TfidfWeights(NamedTuple):
         table = np.zeros((len(self.idf), width))
         table[:, 0] = self.idf
         table[:, 1 : 1 + coef.shape[1]] = coef
-        if len(_PACKED) >= PACKED_KEPT:
-            _PACKED.pop(next(iter(_PACKED)), None)
-        _PACKED[key] = (coef, self.idf, table)
+        with _PACKED_LOCK:  # threads of a server may add at once; the oldest entry goes first
+            while len(_PACKED) >= PACKED_KEPT:
+                del _PACKED[next(iter(_PACKED))]
+            _PACKED[key] = (coef, self.idf, table)
         return table
 
 
 PACKED_KEPT = 32
 """Packed tables of coefficients kept (``TfidfWeights.packed``): more than the blocks of every head of a model."""
 _PACKED: dict[tuple, tuple] = {}
+_PACKED_LOCK = threading.Lock()
 """Key -> ``(coef, idf, table)``: the arrays are kept so that their memory is not reused under the same key."""
 TF_TABLE_KEPT = 1 << 16
 """Tables of term-frequency weights up to this long are kept for later calls (``TfidfWeights.tf``)."""
