@@ -37,7 +37,8 @@ from sklearn.utils.sparsefuncs_fast import inplace_csr_row_normalize_l2
 from model import kernels
 
 CACHE_MAX_WORDS = 200_000
-"""Distinct words whose n-gram columns a ``WordGrams`` cache keeps; it is emptied when full."""
+"""Distinct words a ``WordGrams`` cache (and the ``WordIndex``) keeps: it is emptied when new words would overfill
+it, and a single batch with more distinct words is kept whole until the next new word."""
 SMALL_BATCH_ROWS = 256
 """Up to this many rows, a sparse-dense product is a gather and a segment sum (no scipy call)."""
 WORD_NGRAMS_MIN_DOCS = 4
