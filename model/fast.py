@@ -161,8 +161,8 @@ class TfidfWeights(NamedTuple):
 PACKED_KEPT = 32
 """Packed tables of coefficients kept (``TfidfWeights.packed``): more than the blocks of every head of a model."""
 _PACKED: dict[tuple, tuple] = {}
-_PACKED_LOCK = threading.Lock()
 """Key -> ``(coef, idf, table)``: the arrays are kept so that their memory is not reused under the same key."""
+_PACKED_LOCK = threading.Lock()
 TF_TABLE_KEPT = 1 << 16
 """Tables of term-frequency weights up to this long are kept for later calls (``TfidfWeights.tf``)."""
 _TF_TABLES: dict[tuple, np.ndarray] = {}
@@ -635,18 +635,19 @@ class WordNgrams:
         for parts, column in grams:
             if len(parts) == 1:
                 self.unigrams[token_ids[parts[0]]] = column
-        self.tables: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # n > 1 -> (sorted n-gram keys, their columns)
-        for n in range(max(self.ngram_range[0], 2), self.ngram_range[1] + 1):
-            keyed = [(self._key([token_ids[t] for t in parts]), column) for parts, column in grams if len(parts) == n]
-            keyed.sort()
-            self.tables[n] = (np.array([k for k, _ in keyed], dtype=np.int64), np.array([c for _, c in keyed], dtype=np.int64))
-        # The same tables as kernels.word_ngrams_dot takes them: every n's keys one after another.
-        key_ptr = np.zeros(self.ngram_range[1] + 2, dtype=np.int64)
-        for n in range(self.ngram_range[1] + 1):
-            key_ptr[n + 1] = key_ptr[n] + len(self.tables[n][0]) if n in self.tables else key_ptr[n]
-        joined = [self.tables[n] for n in sorted(self.tables)]
-        self.joined_tables = (np.concatenate([k for k, _ in joined] or [np.zeros(0, dtype=np.int64)]),
-                              np.concatenate([c for _, c in joined] or [np.zeros(0, dtype=np.int64)]), key_ptr)
+        # Every n > 1's n-grams as sorted keys and their columns, one n after another (as kernels.word_ngrams_dot
+        # takes them: n's are keys[key_ptr[n]:key_ptr[n + 1]]); ``tables`` views them by n.
+        keyed = sorted((len(parts), self._key([token_ids[t] for t in parts]), column)
+                       for parts, column in grams if len(parts) >= max(self.ngram_range[0], 2))
+        keys = np.array([key for _, key, _ in keyed], dtype=np.int64)
+        columns = np.array([column for _, _, column in keyed], dtype=np.int64)
+        lengths = np.bincount([n for n, _, _ in keyed], minlength=self.ngram_range[1] + 1)
+        key_ptr = _pointers(lengths[: self.ngram_range[1] + 1])
+        self.joined_tables = (keys, columns, key_ptr)
+        self.tables: dict[int, tuple[np.ndarray, np.ndarray]] = {
+            n: (keys[key_ptr[n] : key_ptr[n + 1]], columns[key_ptr[n] : key_ptr[n + 1]])
+            for n in range(max(self.ngram_range[0], 2), self.ngram_range[1] + 1)
+        }
         for word in vectorizer.get_stop_words() or ():
             token_ids[word] = _STOP
         self.token_ids = token_ids

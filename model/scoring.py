@@ -8,7 +8,6 @@ from pathlib import Path
 import numpy as np
 
 from model.bundle import Bundle, load_bundle
-from model.fast import WORD_NGRAMS_MIN_DOCS
 from model.policy import Policy, decide, load_policy
 from model.results import Decision
 
@@ -47,7 +46,7 @@ class Scorer:
     def warm_up(self) -> None:
         """Score a few short texts, so that the first real request does not wait while the compiled kernels
         (``model.kernels``) are loaded from their cache, or compiled when there is none."""
-        self.predict_scores(["Warming up the scorer."] * WORD_NGRAMS_MIN_DOCS)
+        self.predict_scores(["Warming up the scorer."])
 
     @property
     def model_version(self) -> str:
