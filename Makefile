@@ -7,7 +7,7 @@ DATA_DIR ?= $(or $(MODERATION_DATA_DIR),../shared/data)
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run test test-fast train reproduce eval bench notebooks clean
+.PHONY: install run test test-fast train reproduce eval ceiling bench notebooks clean
 
 install: $(STAMP)
 
@@ -36,6 +36,9 @@ reproduce: install
 
 eval: install
 	$(BIN)/moderate eval --data-dir $(DATA_DIR) --out reports
+
+ceiling: install
+	$(BIN)/python -m model.claims_ceiling --data-dir $(DATA_DIR) --out reports/claims_ceiling.md
 
 bench: install
 	$(BIN)/python -m model.benchmark --out reports/bench.md

@@ -17,7 +17,8 @@ from model.claims_data import (
     load_claim_training_data,
     load_claim_validation_sets,
 )
-from model.data import DataError, overlap_key, resolve_data_dir
+from model.data import DataError, overlap_key
+from tests.real_data import real_claims_dir
 
 TEST_SET_NAMES = {"claimbuster_test", "checkthat2022_test", "cdcp_test", "regulation_room_test", "cmv_test"}
 SHARED_TEXT = "The tax rose by 12 percent in 2019."
@@ -168,17 +169,11 @@ def test_missing_file_names_the_path(tmp_path):
         load_claim_test_sets(tmp_path)
 
 
-def _real_data_dir():
-    try:
-        root = resolve_data_dir()
-    except DataError:
-        return None
-    return root if (root / "claims" / "cdcp").is_dir() else None
 
 
 @pytest.mark.slow
 @pytest.mark.data
-@pytest.mark.skipif(_real_data_dir() is None, reason="claims data directory absent")
+@pytest.mark.skipif(real_claims_dir() is None, reason="claims data directory absent")
 def test_real_data_counts_match_the_source_notes():
     sets = load_claim_test_sets()
     assert len(sets["claimbuster_test"]) == 702 and sets["claimbuster_test"]["label"].sum() == 351

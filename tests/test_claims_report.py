@@ -18,8 +18,9 @@ from model.claims_report import (
     claims_markdown,
     evaluate_claims,
 )
-from model.data import DataError, resolve_data_dir
+from model.data import DataError
 from tests.corpus import write_claim_test_files
+from tests.real_data import real_claims_dir
 
 SET_NAMES = ("claimbuster_test", "checkthat2022_test", "cdcp_test", "regulation_room_test", "cmv_test", COMMENT_SET)
 N_PER_KIND = 6
@@ -157,15 +158,7 @@ def test_empty_set_is_a_data_error(claim_sets, tmp_path):
         evaluate_claims(rule_score, {"checkthat2022_test": empty}, 0.5, tmp_path)
 
 
-def _real_claims_dir():
-    try:
-        root = resolve_data_dir()
-    except DataError:
-        return None
-    return root if (root / "claims" / "cdcp").is_dir() else None
-
-
-REAL_CLAIMS_DIR = _real_claims_dir()
+REAL_CLAIMS_DIR = real_claims_dir()
 
 
 @pytest.mark.slow
