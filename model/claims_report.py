@@ -61,6 +61,11 @@ SET_NOTES: dict[str, str] = {
     "cmv_test": "ChangeMyView verifiability test sentences; label 1 = verifiable (experiential included, as the "
     "set defines it), 0 = unverifiable or not an argument.",
 }
+DEFINITION_GAPS: dict[str, tuple[str, str]] = {
+    "cmv_test": ("verifiable_experiential", "experiential units left out"),
+}
+"""Set -> (``kind`` the set labels 1 and the product does not count as a claim to check, row label): the set is
+scored a second time without those units, to show how much of its gap is the definition and not the model."""
 QUESTIONS = "all_unit_sets"
 """Pseudo set name of the questions pooled over every unit-level test set."""
 NOT_A_CLAIM, CLAIM = "not a claim", "claim"
@@ -189,7 +194,9 @@ def evaluate_claims(score: Score, sets: dict[str, pd.DataFrame], threshold: floa
     dict
         ``threshold``, ``cue_flag_score``, ``sets`` (per set: description, counts, ``scorers`` with ROC AUC,
         PR AUC, Brier, precision, recall, F1, macro-F1 and flagged share for ``model`` and ``cue_baseline``,
-        the issue's per-set reference AUC, plot path; ``cdcp_test_comments`` adds ``pooled_units``),
+        the issue's per-set reference AUC, plot path; ``cdcp_test_comments`` adds ``pooled_units``; a set of
+        ``DEFINITION_GAPS`` adds ``definition_gap``: counts and threshold-free metrics without the units the
+        product does not count as claims),
         ``flag_rates`` (one row per group of ``FLAG_GROUPS``) and ``plots``.
     """
     scored: dict[str, pd.DataFrame] = {}
@@ -211,6 +218,15 @@ def evaluate_claims(score: Score, sets: dict[str, pd.DataFrame], threshold: floa
             "model": score_metrics(labels, comments["pooled_model"].to_numpy(float)),
             "cue_baseline": score_metrics(labels, comments["pooled_cue"].to_numpy(float)),
         }
+    for name, (kind, _) in DEFINITION_GAPS.items():
+        if name in scored and "kind" in scored[name].columns:
+            kept = scored[name][scored[name]["kind"] != kind]
+            labels = kept["label"].to_numpy(int)
+            results[name]["definition_gap"] = {
+                "left_out_kind": kind, "n_rows": len(kept), "n_positive": int(labels.sum()),
+                "model": score_metrics(labels, kept["model"].to_numpy(float)),
+                "cue_baseline": score_metrics(labels, kept["cue"].to_numpy(float)),
+            }
     flag_rates = [row for row in (_flag_row(group, scored, threshold) for group in FLAG_GROUPS) if row is not None]
     _plot_flag_rates(flag_rates, plot_dir / "claims_flag_rates.png")
     return {"threshold": threshold, "cue_flag_score": CUE_FLAG_SCORE, "sets": results, "flag_rates": flag_rates,
@@ -227,6 +243,10 @@ def _scorer_rows(name: str, result: dict) -> list[str]:
     if "pooled_units" in result:
         rows += [(f"{SCORERS[key]}, max over its propositions", metrics | dict.fromkeys(THRESHOLD_KEYS))
                  for key, metrics in result["pooled_units"].items()]
+    if "definition_gap" in result:
+        gap = result["definition_gap"]
+        rows += [(f"{SCORERS[key]}, {DEFINITION_GAPS[name][1]} ({gap['n_rows']} units)",
+                  gap[key] | dict.fromkeys(THRESHOLD_KEYS)) for key in SCORERS]
     lines = []
     for label, metrics in rows:
         cells = " | ".join(format_number(metrics.get(key)) for key in ("roc_auc", "pr_auc", "brier", *THRESHOLD_KEYS))
@@ -292,6 +312,12 @@ def claims_markdown(section: dict, targets: Sequence[dict]) -> list[str]:
               "|---|---|---|---|---|---|---|---|---|---|"]
     for name, result in section["sets"].items():
         lines += _scorer_rows(name, result)
+    gaps = [name for name, result in section["sets"].items() if "definition_gap" in result]
+    if gaps:
+        lines += ["", f"The rows with units left out ({', '.join(gaps)}) score the set again without the units it "
+                  "labels 1 but the product, by design, does not count as claims to check (CMV's personal "
+                  "experience): the difference to the full set is the part of its gap that is the definition, "
+                  "not the model. The targets are read on the full sets."]
     lines += [
         "", "### What gets flagged", "",
         "Share of each kind of unit that the comment-level score sends to review: ours at the policy threshold, "

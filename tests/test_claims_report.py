@@ -68,6 +68,12 @@ def test_known_scores_give_known_metrics(rule_section):
     assert cmv["recall"] == pytest.approx(0.5) and cmv["precision"] == 1.0
     assert cmv["f1"] == pytest.approx(2 / 3)
     assert cmv["macro_f1"] == pytest.approx((2 / 3 + 2 * 12 / (2 * 12 + 6)) / 2)
+    # Without the experiential units the stand-in ranks CMV perfectly: the rest of its gap was the definition.
+    assert section["sets"]["cmv_test"]["scorers"]["model"]["roc_auc"] == pytest.approx(0.75)
+    gap = section["sets"]["cmv_test"]["definition_gap"]
+    assert (gap["left_out_kind"], gap["n_rows"], gap["n_positive"]) == ("verifiable_experiential", 3 * N_PER_KIND, N_PER_KIND)
+    assert gap["model"]["roc_auc"] == 1.0
+    assert all("definition_gap" not in section["sets"][name] for name in SET_NAMES if name != "cmv_test")
     comments = section["sets"][COMMENT_SET]
     assert (comments["n_rows"], comments["n_positive"]) == (N_PER_KIND, 2)
     assert comments["scorers"]["model"]["roc_auc"] == 1.0
@@ -144,6 +150,8 @@ def test_markdown_shows_targets_tables_and_plots(rule_section):
         assert f"](plots/{name}_claims.png)" in markdown
     assert "](plots/claims_flag_rates.png)" in markdown
     assert "personal experience (testimony)" in markdown and "question (ends with '?')" in markdown
+    assert f"| cmv_test | ours: unsupported_claim, experiential units left out ({3 * N_PER_KIND} units) | 1.000 |" in markdown
+    assert "units left out (cmv_test)" in markdown
 
 
 def test_skipped_section_says_why():
