@@ -28,8 +28,12 @@ CELL_TIMEOUT_SECONDS = 6 * 3600
 STARTUP_TIMEOUT_SECONDS = 120
 
 
+FAILED_SUFFIX = ".failed.ipynb"
+"""Suffix of the copy a failed run leaves next to its output (removed by the next good run)."""
+
+
 class NotebookError(RuntimeError):
-    """A notebook that cannot be prepared (no parameters cell, unknown parameter)."""
+    """A notebook that cannot be prepared (no parameters cell, unknown parameter) or whose cell raised."""
 
 
 def _this_python_kernel_manager():
@@ -99,7 +103,10 @@ def declared_parameters(notebook) -> set[str]:
 
 def run_notebook(path: str | Path, out_path: str | Path | None = None, parameters: Mapping[str, object] | None = None,
                  cwd: str | Path = PROJECT_ROOT, timeout: int = CELL_TIMEOUT_SECONDS):
-    """Execute one notebook with this Python's kernel; any cell error raises ``nbclient`` 's ``CellExecutionError``.
+    """Execute one notebook with this Python's kernel.
+
+    A cell that raises stops the run with ``NotebookError`` naming the error; the executed part, error output
+    included, is written next to ``out_path`` as ``NAME.failed.ipynb`` (``out_path`` keeps the last good run).
 
     Parameters
     ----------
@@ -130,14 +137,25 @@ def run_notebook(path: str | Path, out_path: str | Path | None = None, parameter
     client = NotebookClient(notebook, km=km, timeout=timeout, startup_timeout=STARTUP_TIMEOUT_SECONDS,
                             resources={"metadata": {"path": str(cwd)}},
                             on_notebook_start=lambda **_: groups.append(km.provisioner.pgid))
+    from nbclient.exceptions import CellExecutionError
+
     try:
         client.execute()
+    except CellExecutionError as error:
+        where = ""
+        if out_path is not None:  # keep what ran, error included, without overwriting the last good run
+            failed = Path(out_path).with_suffix(FAILED_SUFFIX)
+            failed.parent.mkdir(parents=True, exist_ok=True)
+            nbformat.write(notebook, failed)
+            where = f"; the notebook as far as it ran is in {failed}"
+        raise NotebookError(f"{Path(path).stem} failed: {error.ename}: {error.evalue}{where}") from error
     finally:
         _end_kernel_group(groups)
     if out_path is not None:
         out_path = Path(out_path)
         out_path.parent.mkdir(parents=True, exist_ok=True)
         nbformat.write(notebook, out_path)
+        out_path.with_suffix(FAILED_SUFFIX).unlink(missing_ok=True)
     return notebook
 
 

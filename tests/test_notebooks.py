@@ -58,9 +58,26 @@ def test_kernel_is_this_interpreter():
     assert _this_python_kernel_manager().kernel_spec.argv[0] == sys.executable
 
 
+def test_a_failing_cell_gives_one_error_line_and_keeps_the_run(tmp_path):
+    """A notebook run before the one it needs: a one-line error naming it, the partial run kept aside."""
+    missing = tmp_path / "no_bundle"
+    command = [sys.executable, "-m", "model.notebook_runner", "03_evaluate", "--out", str(tmp_path),
+               "-p", f"bundle={_path(missing)}"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=NOTEBOOK_SECONDS)
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+    assert f"error: 03_evaluate failed: BundleError: model bundle {missing} not found" in done.stderr
+    assert str(tmp_path / "03_evaluate.failed.ipynb") in done.stderr
+    assert not (tmp_path / "03_evaluate.ipynb").exists()
+    failed = nbformat.read(tmp_path / "03_evaluate.failed.ipynb", as_version=4)
+    assert [o["ename"] for cell in failed.cells for o in cell.get("outputs", []) if o.get("output_type") == "error"] == ["BundleError"]
+
+
 @pytest.mark.slow
 def test_01_data(fake_data_dir, tmp_path):
+    (tmp_path / "01_data.failed.ipynb").write_text("{}")  # left by an earlier failed run: a good run removes it
     executed = run("01_data", tmp_path, "near_duplicate_rows=40", data_dir=fake_data_dir)
+    assert not (tmp_path / "01_data.failed.ipynb").exists()
     text = _text(executed)
     assert "0 of them pair training rows with an evaluation set" in text
     images = [o for cell in executed.cells for o in cell.get("outputs", []) if "image/png" in o.get("data", {})]
