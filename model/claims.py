@@ -224,9 +224,7 @@ _GATE_SEPARATOR = "\n"
 
 class _Literals(NamedTuple):
     automaton: ahocorasick.Automaton  # every cue's required literals, each valued by its row in ``cues``
-    cues: np.ndarray  # (n_literals, n_cues) bool: which cues require the literal
-    cue_ptr: np.ndarray  # the same as lists: literal l's cues are cue_index[cue_ptr[l]:cue_ptr[l + 1]]
-    cue_index: np.ndarray
+    cues: np.ndarray  # (n_literals, n_cues) float32, 1.0 where the cue requires the literal
     ungated: np.ndarray  # (n_cues,) bool: cues without required literals (searched in every text)
 
 
@@ -242,11 +240,9 @@ def _literals(names: tuple[str, ...]) -> _Literals:
         automaton.add_word(literal, row)
     if literals:
         automaton.make_automaton()
-    of_literal = np.array([[literal in cue.required for cue in cues] for literal in literals], dtype=bool)
-    of_literal = of_literal.reshape(len(literals), len(cues))
-    cue_ptr = np.concatenate([[0], np.cumsum(of_literal.sum(axis=1))]).astype(np.int64)
+    of_literal = np.array([[literal in cue.required for cue in cues] for literal in literals], dtype=np.float32)
     ungated = np.array([not cue.required for cue in cues], dtype=bool)
-    return _Literals(automaton, of_literal, cue_ptr, np.nonzero(of_literal)[1].astype(np.int64), ungated)
+    return _Literals(automaton, of_literal.reshape(len(literals), len(cues)), ungated)
 
 
 def cue_gates(lowered: Sequence[str], names: tuple[str, ...]) -> np.ndarray:
@@ -262,14 +258,9 @@ def cue_gates(lowered: Sequence[str], names: tuple[str, ...]) -> np.ndarray:
     starts = np.cumsum(lengths + len(_GATE_SEPARATOR)) - lengths - len(_GATE_SEPARATOR)
     hits = np.array(list(table.automaton.iter(_GATE_SEPARATOR.join(lowered))), dtype=np.int64).reshape(-1, 2)
     texts = np.searchsorted(starts, hits[:, 0], side="right") - 1  # the text each literal ends in
-    found = np.zeros((len(lowered), len(table.cues)), dtype=bool)  # text x literal
-    found[texts, hits[:, 1]] = True
-    texts, literals = np.nonzero(found)
-    # Each (text, literal) opens every cue that requires the literal (table.cues, as lists per literal).
-    per_literal = table.cue_ptr[literals + 1] - table.cue_ptr[literals]
-    cues = table.cue_index[np.repeat(table.cue_ptr[literals] - np.cumsum(per_literal) + per_literal, per_literal)
-                           + np.arange(per_literal.sum())]
-    gates[np.repeat(texts, per_literal), cues] = True
+    found = np.zeros((len(lowered), len(table.cues)), dtype=np.float32)  # text x literal: 1.0 where found
+    found[texts, hits[:, 1]] = 1.0
+    gates |= found @ table.cues > 0  # a found literal opens every cue that requires it
     return gates
 
 
