@@ -35,6 +35,7 @@ from sklearn.preprocessing import normalize as sklearn_normalize
 from sklearn.utils.sparsefuncs_fast import inplace_csr_row_normalize_l2
 
 from model import kernels
+from model.normalize import SPACES
 
 CACHE_MAX_WORDS = 200_000
 """Distinct words a ``WordGrams`` cache (and the ``WordIndex``) keeps: it is emptied when new words would overfill
@@ -267,8 +268,8 @@ class ScannedWords(NamedTuple):
 _HASH_SEED = np.uint64(secrets.randbits(64))
 """Seeds the word hash (``kernels._hash``), per process: words that collide cannot be found in advance to slow
 the index down (as Python seeds its own string hash)."""
-_IS_SPACE = np.array([chr(code).isspace() for code in range(0x3001)])
-"""What ``str.split`` cuts at, by code point (no character above U+3000 is a space; a test checks)."""
+_IS_SPACE = np.isin(np.arange(max(map(ord, SPACES)) + 1), [ord(char) for char in SPACES])
+"""What ``str.split`` cuts at, by code point (``model.normalize.SPACES``; no longer code point is a space)."""
 
 
 class WordIndex:

@@ -188,8 +188,9 @@ _PADDING = 4
 """Separators after the last text of a ``_Batch``: as many as its tests look ahead."""
 _NOT_ASCII = 0x80
 """What a ``_Batch``'s array holds in place of each character above ASCII."""
-_SPACES = "".join(char for char in map(chr, range(0x3001)) if char.isspace())
-"""The characters ``str.isspace`` holds for (what ``str.split`` cuts at): none is above U+3000, as a test checks."""
+SPACES = "".join(char for char in map(chr, range(0x3001)) if char.isspace())
+"""The characters ``str.isspace`` holds for (what ``str.split`` cuts at): none is above U+3000, as a test checks.
+Also what ``model.fast.WordIndex`` splits at."""
 
 
 def _ahead(marks: np.ndarray, k: int) -> np.ndarray:
@@ -322,7 +323,7 @@ def _untidy_whitespace_marks(batch: _Batch) -> np.ndarray:
     space first or last in its text or followed by a space. Where it finds none, ``str.split`` cuts the text
     at single spaces between words, which the join puts back."""
     space, edge = batch.chars == ord(" "), batch.chars == ord(_SEPARATOR)
-    return batch.among(_SPACES) & ~space | space & (_ahead(space, 1) | _ahead(edge, 1) | _ahead(edge, -1))
+    return batch.among(SPACES) & ~space | space & (_ahead(space, 1) | _ahead(edge, 1) | _ahead(edge, -1))
 
 
 MIN_BATCH = 32

@@ -202,7 +202,7 @@ def test_whitespace_the_batch_looks_for_is_every_character_str_split_cuts_at():
 
     from model import normalize as module
 
-    assert module._SPACES == "".join(char for char in map(chr, range(sys.maxunicode + 1)) if char.isspace())
+    assert module.SPACES == "".join(char for char in map(chr, range(sys.maxunicode + 1)) if char.isspace())
 
 
 def test_transformer_normalises_a_batch_as_one_text_at_a_time():
