@@ -558,12 +558,12 @@ class Preprocessing(NamedTuple):
     nothing: bool
     """It returns each document as it is (``_preprocesses_nothing``)."""
     key: tuple
-    """Equal for vectorizers that preprocess alike."""
+    """Equal for vectorizers that preprocess alike (what is kept in ``shared`` is keyed by it)."""
     preprocess: Callable[[str], str]
 
     @classmethod
     def of(cls, vectorizer) -> Preprocessing:
-        key = ("preprocessed word ids", vectorizer.lowercase, repr(vectorizer.strip_accents), repr(vectorizer.preprocessor))
+        key = (vectorizer.lowercase, repr(vectorizer.strip_accents), repr(vectorizer.preprocessor))
         return cls(_preprocesses_nothing(vectorizer), key, vectorizer.build_preprocessor())
 
 
@@ -573,7 +573,17 @@ def scanned_preprocessed(preprocessing: Preprocessing, docs: Sequence[str], shar
     if preprocessing.nothing:
         return scanned_words(docs, shared)
     preprocess = preprocessing.preprocess
-    return _shared(shared, preprocessing.key, lambda: WORD_INDEX.scan([preprocess(doc) for doc in docs]))
+    return _shared(shared, ("preprocessed word ids", *preprocessing.key),
+                   lambda: WORD_INDEX.scan([preprocess(doc) for doc in docs]))
+
+
+def split_preprocessed(preprocessing: Preprocessing, docs: Sequence[str], shared: dict | None = None) -> list[list[str]]:
+    """``[preprocess(doc).split() for doc in docs]``, kept in ``shared`` for other vectorizers that preprocess
+    alike (``whitespace_words`` where preprocessing changes nothing)."""
+    if preprocessing.nothing:
+        return whitespace_words(docs, shared)
+    preprocess = preprocessing.preprocess
+    return _shared(shared, ("preprocessed words", *preprocessing.key), lambda: [preprocess(doc).split() for doc in docs])
 
 
 def _preprocesses_nothing(vectorizer) -> bool:
@@ -657,8 +667,6 @@ class WordNgrams:
         # another: each distinct word is tokenised once and its token ids kept (stop words dropped).
         self.by_word = (WordGrams(self.tokenize, token_ids, keep_unknown=True)
                         if tokens_stay_inside_words(vectorizer.token_pattern) else None)
-        # Then, without lower-casing or accent stripping, a document's words are just ``doc.split()``.
-        self.splits_only = self.by_word is not None and self.preprocessing.nothing
 
     def _key(self, ids: Sequence[int]) -> int:
         key = 0
@@ -683,19 +691,13 @@ class WordNgrams:
         return max(len(tokens), 2) ** max_n < 2**62
 
     def tokens(self, docs: Sequence[str], shared: dict | None = None, key=None) -> list[list[str]]:
-        """What ``count_rows`` takes: each document's whitespace-separated words (see ``by_word``), or else its
-        tokens before stop words are dropped; kept in ``shared`` (see ``transform_rows``) under ``key``, or
-        under ``WHITESPACE_WORDS`` when they are just the split documents (``splits_only``)."""
-        if self.splits_only:
-            return whitespace_words(docs, shared)
-        return _shared(shared, key, lambda: self._tokens(docs))
-
-    def _tokens(self, docs: Sequence[str]) -> list[list[str]]:
-        preprocess = self.preprocess
+        """What ``count_rows`` takes: each document's whitespace-separated words (see ``by_word``;
+        ``split_preprocessed``), or else its tokens before stop words are dropped, kept in ``shared`` (see
+        ``transform_rows``) under ``key``."""
         if self.by_word is not None:
-            return [preprocess(doc).split() for doc in docs]
-        tokenize = self.tokenize
-        return [tokenize(preprocess(doc)) for doc in docs]
+            return split_preprocessed(self.preprocessing, docs, shared)
+        preprocess, tokenize = self.preprocess, self.tokenize
+        return _shared(shared, key, lambda: [tokenize(preprocess(doc)) for doc in docs])
 
     def _token_ids(self, docs_tokens: Sequence[Sequence[str]]) -> tuple[np.ndarray, np.ndarray]:
         """``(ids, doc_of)``: every document's token ids one after another (-1 outside the n-grams' tokens,
@@ -809,18 +811,13 @@ def _vectorizer_analysis(vectorizer: TfidfVectorizer) -> tuple[CountRows, BuildB
         cache = WordGrams(char_wb_grams(vectorizer.ngram_range), vocabulary)
         preprocessing = Preprocessing.of(vectorizer)
 
-        def words(docs: Sequence[str], shared: dict | None) -> list[list[str]]:
-            if preprocessing.nothing:
-                return whitespace_words(docs, shared)
-            return [preprocessing.preprocess(doc).split() for doc in docs]
-
         def counter(docs: Sequence[str], shared: dict | None = None) -> Rows:
-            return cache.count_rows(words(docs, shared), dtype)
+            return cache.count_rows(split_preprocessed(preprocessing, docs, shared), dtype)
 
         if weights is not None:
             def blocker(docs: Sequence[str], shared: dict | None = None) -> LinearBlock:
                 return cache.block(scanned_preprocessed(preprocessing, docs, shared), weights,
-                                   lambda: weigh(cache.count_rows(words(docs, shared), dtype)))
+                                   lambda: weigh(counter(docs, shared)))
     elif WordNgrams.is_plain_word(vectorizer):
         ngrams, few = WordNgrams(vectorizer), _analyzer_counter(vectorizer)
         params = vectorizer.get_params(deep=False)
