@@ -44,7 +44,7 @@ class Scorer:
         return scorer
 
     def warm_up(self) -> None:
-        """Score a few short texts, so that the first real request does not wait while the compiled kernels
+        """Score one short text, so that the first real request does not wait while the compiled kernels
         (``model.kernels``) are loaded from their cache, or compiled when there is none."""
         self.predict_scores(["Warming up the scorer."])
 
