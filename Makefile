@@ -32,20 +32,20 @@ train: install
 	$(BIN)/moderate train --data-dir $(DATA_DIR)
 
 reproduce: install
-	$(BIN)/python -m model.reproduce --data-dir $(DATA_DIR)
+	$(BIN)/python -m model.training.reproduce --data-dir $(DATA_DIR)
 
 eval: install
 	$(BIN)/moderate eval --data-dir $(DATA_DIR) --out reports
 
 ceiling: install
-	$(BIN)/python -m model.claims_ceiling --data-dir $(DATA_DIR) --out reports/claims_ceiling.md
+	$(BIN)/python -m model.evaluation.claims_ceiling --data-dir $(DATA_DIR) --out reports/claims_ceiling.md
 
 bench: install
-	$(BIN)/python -m model.benchmark --out reports/bench.md
+	$(BIN)/python -m model.evaluation.benchmark --out reports/bench.md
 	$(BIN)/python -m service.loadtest --out reports/bench_service.md
 
 notebooks: install
-	$(BIN)/python -m model.notebook_runner --data-dir $(DATA_DIR) $(if $(SITE_DATA),--site-data $(SITE_DATA))
+	$(BIN)/python -m model.evaluation.notebook_runner --data-dir $(DATA_DIR) $(if $(SITE_DATA),--site-data $(SITE_DATA))
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache

@@ -114,7 +114,7 @@ SOURCE_CUES = ("url", "according_to", "named_source")
 """Cues that cite something: the support head's weak positive labels (broader cues such as "said" hurt on
 validation: debate and forum claims use them without citing anything). With the precise ``named_source`` added,
 the mean validation ROC AUC went 0.8287 -> 0.8284 in a one-off experiment (claims scorer alone, seed
-``model.train.SEED``), and a sourced fact ("..., reported the BBC.", "Figures from the ONS show ...") scored
+``model.training.train.SEED``), and a sourced fact ("..., reported the BBC.", "Figures from the ONS show ...") scored
 below the same fact unsourced in 20 of 20 written pairs instead of 4."""
 
 SENTENCE_LANGUAGE = "en"

@@ -11,7 +11,7 @@ covers them.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from importlib import metadata, resources
 
 import joblib
@@ -20,7 +20,6 @@ from scipy.special import expit, logit
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
-from model.evaluate import roc_auc
 from model.fast import feature_blocks, stack_linear, stacked_proba
 
 PACKAGE = "alt-profanity-check"
@@ -28,8 +27,6 @@ MODULE = "profanity_check"
 LICENSE = "MIT"
 TRAINED_ON = ("Davidson et al. 2017 tweets (MIT) and the Jigsaw Toxic Comment Classification Challenge "
               "Wikipedia comments (CC0, comment text CC BY-SA 3.0), as the package's README states")
-WEIGHT_GRID = tuple(np.round(np.arange(0.0, 0.71, 0.05), 2))
-"""Weights of the prior tried by ``choose_prior_weight`` (0 = ours alone)."""
 _EPSILON = 1e-7
 
 
@@ -69,32 +66,3 @@ def blend(ours: np.ndarray, prior: np.ndarray, weight: float) -> np.ndarray:
     ours = np.clip(np.asarray(ours, dtype=np.float64), _EPSILON, 1 - _EPSILON)
     prior = np.clip(np.asarray(prior, dtype=np.float64), _EPSILON, 1 - _EPSILON)
     return expit((1 - weight) * logit(ours) + weight * logit(prior))
-
-
-def choose_prior_weight(
-    scored: Mapping[str, tuple[np.ndarray, np.ndarray, np.ndarray]], grid: Sequence[float] = WEIGHT_GRID
-) -> tuple[float, dict]:
-    """The weight with the best mean ROC AUC over validation sets (each set weighs the same).
-
-    Parameters
-    ----------
-    scored : mapping name -> (labels, our probabilities, prior probabilities)
-        Validation sets only, never test splits.
-    grid : sequence of float
-
-    Returns
-    -------
-    weight : float
-    metrics : dict
-        ``{"grid": {weight: {set: auc, ..., "mean": auc}}, "weight": chosen}`` for the manifest.
-    """
-    if not scored:
-        raise ValueError("choosing the prior's weight needs at least one validation set")
-    table = {}
-    for weight in grid:
-        aucs = {name: roc_auc(y, blend(ours, prior, weight)) for name, (y, ours, prior) in scored.items()}
-        defined = [v for v in aucs.values() if not np.isnan(v)]
-        table[float(weight)] = {**{k: round(v, 4) for k, v in aucs.items()}, "mean": round(float(np.mean(defined)), 4) if defined else float("nan")}
-    # Ties go to the smaller weight: lean on our own model unless the prior clearly helps.
-    best = max(table, key=lambda w: (np.nan_to_num(table[w]["mean"], nan=-1.0), -w))
-    return best, {"grid": {str(w): row for w, row in table.items()}, "weight": best}

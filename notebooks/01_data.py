@@ -16,7 +16,7 @@
 #
 # Every training, validation and test set of both tasks (hostility and unsupported claims): sizes,
 # label balance, texts shared between sets, near-duplicates of evaluation texts in the training rows,
-# and a few example rows. All logic is in `model.data_overview`; this notebook only calls it.
+# and a few example rows. All logic is in `model.evaluation.data_overview`; this notebook only calls it.
 #
 # Run in full with `make notebooks`; the tests run it on a tiny generated data directory.
 
@@ -31,8 +31,8 @@ seed = 0
 # %matplotlib inline
 import pandas as pd
 
-from model import data_overview
-from model.data import resolve_data_dir
+from model.evaluation import data_overview
+from model.training.data import resolve_data_dir
 
 pd.set_option("display.max_colwidth", 200)
 print("data directory:", resolve_data_dir(data_dir))

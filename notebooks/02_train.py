@@ -32,9 +32,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from model import claims_data, data, selection
+from model.training import claims_data, data, selection
 from model.bundle import bundles_dir, load_bundle
-from model.train import train_bundle
+from model.training.train import train_bundle
 
 training = data.load_training_data(data_dir)
 validation = data.load_validation_sets(data_dir)

@@ -14,7 +14,7 @@
 # %% [markdown]
 # # 03 · Evaluate
 #
-# The `moderate eval` report (`model.report`): every public test set, ROC, precision-recall and
+# The `moderate eval` report (`model.evaluation.report`): every public test set, ROC, precision-recall and
 # reliability curves, side by side with alt-profanity-check and the Perspective API scores that ship
 # with the CAT data; then the confusion of the policy's decisions and the errors worth reading.
 
@@ -31,9 +31,9 @@ from pathlib import Path
 import pandas as pd
 from IPython.display import Image, Markdown, display
 
-from model import errors
-from model.data import load_test_sets
-from model.report import write_eval_report
+from model.evaluation import errors
+from model.training.data import load_test_sets
+from model.evaluation.report import write_eval_report
 from model.scoring import Scorer
 
 pd.set_option("display.max_colwidth", 200)

@@ -19,7 +19,7 @@
 # about: the share of all comments sent to a human against the share of hostile comments caught. The
 # policy file written at the end is served with `MODERATION_POLICY=<file>`.
 #
-# Without `site_data`, a public set of news and forum comments stands in (`model.site_data.STAND_IN_SET`).
+# Without `site_data`, a public set of news and forum comments stands in (`model.training.site_data.STAND_IN_SET`).
 
 # %% tags=["parameters"]
 data_dir = None  # used only for the stand-in sample
@@ -35,9 +35,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from model import site_thresholds
+from model.training import site_thresholds
 from model.scoring import Scorer
-from model.site_data import hostile_labels, read_site_data, write_stand_in_site_data
+from model.training.site_data import hostile_labels, read_site_data, write_stand_in_site_data
 
 scorer = Scorer.load(bundle)
 site_path = site_data or write_stand_in_site_data(stand_in_out, data_dir)

@@ -17,9 +17,9 @@
 # Take the site's labelled comments (a CSV, or `moderate feedback export` output), keep part of them
 # aside, retrain on the public data plus the rest, and compare the old and new bundles on the held-out
 # site rows and on the public test sets. The new bundle is written to `bundles/` only when it is no
-# worse (`model.compare.no_worse`); it is served after `moderate models use <version>`.
+# worse (`model.evaluation.compare.no_worse`); it is served after `moderate models use <version>`.
 #
-# Without `site_data`, a public set of news and forum comments stands in (`model.site_data.STAND_IN_SET`).
+# Without `site_data`, a public set of news and forum comments stands in (`model.training.site_data.STAND_IN_SET`).
 
 # %% tags=["parameters"]
 data_dir = None  # None: $MODERATION_DATA_DIR or ../shared/data
@@ -37,11 +37,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from model import compare, site_data as site_module, versions
+from model import versions
+from model.evaluation import compare
+from model.training import site_data as site_module
 from model.attributes import HOSTILITY_ATTRIBUTES
-from model.data import load_test_sets
+from model.training.data import load_test_sets
 from model.scoring import Scorer
-from model.train import train_bundle
+from model.training.train import train_bundle
 
 pd.set_option("display.max_colwidth", 200)
 work = Path(work_dir)

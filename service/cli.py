@@ -195,8 +195,8 @@ def _score_table(
 @click.option("--version", "version", help="Name the bundle bundles/VERSION (not made CURRENT; see `moderate models use`).")
 def train(data_dir: Path | None, out: Path | None, seed: int | None, site_data: Path | None, site_weight: float | None, version: str | None) -> None:
     """Train and calibrate a bundle; print its directory."""
-    from model.data import DataError
-    from model.train import SEED, train_bundle
+    from model.training.data import DataError
+    from model.training.train import SEED, train_bundle
 
     extra = {"site_data": site_data, "site_weight": site_weight, "version": version}
     try:
@@ -223,8 +223,8 @@ def train(data_dir: Path | None, out: Path | None, seed: int | None, site_data: 
 def eval_command(data_dir: Path | None, model: Path | None, out: Path) -> None:
     """Evaluate a bundle on the test split and write a report; print its path."""
     from model.bundle import BundleError
-    from model.data import DataError
-    from model.report import write_eval_report
+    from model.training.data import DataError
+    from model.evaluation.report import write_eval_report
 
     try:
         path = write_eval_report(model_path=model, data_dir=data_dir, out_dir=out)

@@ -86,9 +86,9 @@ def compare_command(old: Path, new: Path, data_path: Path, text_column: str, lab
     Prints the metric deltas (with labels) and every comment whose decision changes: its row number in
     the file (0 = first data row), old -> new, and its text.
     """
-    from model.compare import compare_table
-    from model.data import DataError
-    from model.site_data import read_table
+    from model.evaluation.compare import compare_table
+    from model.training.data import DataError
+    from model.training.site_data import read_table
     from service.cli import BadInput, _load_scorer, _os_error_message
 
     try:

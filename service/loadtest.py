@@ -280,7 +280,7 @@ def run_load_test(
     data_dir: Path | None = None,
 ) -> dict:
     """Start a server, run every level and the batch run, stop it; return the results."""
-    from model.benchmark import benchmark_texts
+    from model.evaluation.benchmark import benchmark_texts
 
     texts, source = benchmark_texts(max(requests_per_level, BATCH_SIZE * 2), data_dir)
     load_before = os.getloadavg()[0]

@@ -21,7 +21,7 @@ from tests.corpus import make_claim_sentences, make_corpus, make_spans
 @pytest.fixture(scope="session")
 def tiny_bundle_path(tmp_path_factory):
     """A bundle fitted on the generated corpus with a fixed seed: small, fast, no network, no real data."""
-    from model.train import train_from_frame
+    from model.training.train import train_from_frame
 
     frame = make_corpus()
     validation = make_corpus(120, seed=1)
@@ -139,7 +139,7 @@ def site_csv(tmp_path_factory):
 @pytest.fixture(scope="session")
 def versioned_bundles(fake_data_dir, site_csv, tmp_path_factory):
     """A bundles folder with ``public`` (public data only, CURRENT) and ``site`` (plus the site's comments)."""
-    from model.train import train_bundle
+    from model.training.train import train_bundle
 
     root = tmp_path_factory.mktemp("bundles")
     train_bundle(fake_data_dir, root / "public", seed=0, progress=False, version="public")

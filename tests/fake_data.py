@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from model.claims_data import CLAIM_DATASETS
-from model.data import DATASETS
+from model.training.claims_data import CLAIM_DATASETS
+from model.training.data import DATASETS
 from tests.corpus import INSULTS, PROFANITY, SLURS, THREATS, make_claim_sentences, make_corpus
 
 SITE_WORDS = ("shill", "sheeple", "troll farm", "paid stooge")

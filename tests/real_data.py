@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from model.data import DataError, resolve_data_dir
+from model.training.data import DataError, resolve_data_dir
 
 
 def real_claims_dir() -> Path | None:

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from model.benchmark import (
+from model.evaluation.benchmark import (
     THROUGHPUT_TARGET_RATIO,
     benchmark_texts,
     generated_sentences,
@@ -63,7 +63,7 @@ def test_ratio_and_target_follow_the_throughputs(tiny_run):
 def test_markdown_names_runs_target_and_version(tiny_run):
     out, results = tiny_run
     markdown = out.read_text()
-    assert "python -m model.benchmark" in markdown
+    assert "python -m model.evaluation.benchmark" in markdown
     assert results["model_version"] in markdown
     assert "generated sentences" in markdown
     assert ("met" if results["target"]["met"] else "**missed**") in markdown
@@ -72,7 +72,7 @@ def test_markdown_names_runs_target_and_version(tiny_run):
 
 
 def test_without_profanity_check_the_target_is_not_measured(tmp_path, tiny_bundle_path, monkeypatch):
-    monkeypatch.setattr("model.benchmark.load_profanity_check", lambda: None)
+    monkeypatch.setattr("model.evaluation.benchmark.load_profanity_check", lambda: None)
     out = write_benchmark(tmp_path / "bench.md", model_path=tiny_bundle_path, data_dir=tmp_path / "absent", **TINY)
     results = json.loads(out.with_suffix(".json").read_text())
     assert set(results["throughput"]) == {run for run in RUNS if run.startswith("ours_")}
@@ -108,7 +108,7 @@ def test_cli_names_a_missing_bundle(tmp_path):
 
 def test_texts_come_from_the_test_sets_when_present(monkeypatch):
     sets = {"a": pd.DataFrame({"text": ["one", "two"]}), "b": pd.DataFrame({"text": ["three"]})}
-    monkeypatch.setattr("model.benchmark.load_test_sets", lambda data_dir: sets)
+    monkeypatch.setattr("model.evaluation.benchmark.load_test_sets", lambda data_dir: sets)
     texts, source = benchmark_texts(7)
     assert len(texts) == 7 and set(texts) == {"one", "two", "three"}  # cycles when asked for more
     assert source.startswith("public test sets (a, b; 3 texts")

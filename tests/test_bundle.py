@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from model.bundle import BundleError, default_bundle_path, load_bundle, read_manifest, sha256_file
-from model.train import PROBE_TEXTS
+from model.training.train import PROBE_TEXTS
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from model.claims import CUE_PATTERNS
-from model.claims_baseline import (
+from model.evaluation.claims_baseline import (
     CUE_BIAS,
     CUE_FLAG_SCORE,
     CUE_WEIGHTS,

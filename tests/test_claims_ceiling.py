@@ -1,4 +1,4 @@
-"""The experts-versus-shipped study (model/claims_ceiling.py) on generated data and, if present, the real sets."""
+"""The experts-versus-shipped study (model/evaluation/claims_ceiling.py) on generated data and, if present, the real sets."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from model.claims import ClaimScorer
-from model.claims_ceiling import EXPERTS, ceiling_markdown, ceiling_rows, main
-from model.claims_data import load_claim_training_data, load_claim_validation_sets
-from model.claims_report import CLAIM_AUC_TARGETS
+from model.evaluation.claims_ceiling import EXPERTS, ceiling_markdown, ceiling_rows, main
+from model.training.claims_data import load_claim_training_data, load_claim_validation_sets
+from model.evaluation.claims_report import CLAIM_AUC_TARGETS
 from tests.real_data import real_claims_dir
 
 

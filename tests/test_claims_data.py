@@ -9,15 +9,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from model import claims_data
-from model.claims_data import (
+from model.training import claims_data
+from model.training.claims_data import (
     CLAIM_DATASETS,
     comment_level,
     load_claim_test_sets,
     load_claim_training_data,
     load_claim_validation_sets,
 )
-from model.data import DataError, overlap_key
+from model.training.data import DataError, overlap_key
 from tests.real_data import real_claims_dir
 
 TEST_SET_NAMES = {"claimbuster_test", "checkthat2022_test", "cdcp_test", "regulation_room_test", "cmv_test"}

@@ -8,8 +8,8 @@ import re
 import numpy as np
 import pytest
 
-from model.claims_data import load_claim_test_sets
-from model.claims_report import (
+from model.training.claims_data import load_claim_test_sets
+from model.evaluation.claims_report import (
     CLAIM,
     CLAIM_AUC_TARGETS,
     COMMENT_SET,
@@ -18,7 +18,7 @@ from model.claims_report import (
     claims_markdown,
     evaluate_claims,
 )
-from model.data import DataError
+from model.training.data import DataError
 from tests.corpus import write_claim_test_files
 from tests.real_data import real_claims_dir
 

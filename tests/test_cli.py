@@ -296,7 +296,7 @@ def test_serve_bad_bundle_is_exit_2(runner, tmp_path):
 
 
 def test_train_passes_its_options_to_train_bundle(runner, monkeypatch, tmp_path):
-    import model.train
+    import model.training.train
 
     calls = []
 
@@ -304,20 +304,20 @@ def test_train_passes_its_options_to_train_bundle(runner, monkeypatch, tmp_path)
         calls.append(kwargs)
         return tmp_path / "bundle"
 
-    monkeypatch.setattr(model.train, "train_bundle", fake_train_bundle)
+    monkeypatch.setattr(model.training.train, "train_bundle", fake_train_bundle)
     result = runner.invoke(cli, ["train", "--data-dir", "d", "--out", "o", "--seed", "7"])
     assert result.exit_code == 0, result.output
     assert result.stdout == f"{tmp_path / 'bundle'}\n"
     assert calls == [{"data_dir": Path("d"), "out_dir": Path("o"), "seed": 7, "progress": False}]
     runner.invoke(cli, ["train"])
-    assert calls[1] == {"data_dir": None, "out_dir": None, "seed": model.train.SEED, "progress": False}
+    assert calls[1] == {"data_dir": None, "out_dir": None, "seed": model.training.train.SEED, "progress": False}
 
 
 def test_eval_passes_its_options_to_write_eval_report(runner, monkeypatch, tmp_path):
-    import model.report
+    import model.evaluation.report
 
     calls = []
-    monkeypatch.setattr(model.report, "write_eval_report", lambda **kwargs: calls.append(kwargs) or tmp_path / "eval.md")
+    monkeypatch.setattr(model.evaluation.report, "write_eval_report", lambda **kwargs: calls.append(kwargs) or tmp_path / "eval.md")
     monkeypatch.delenv("MODERATION_MODEL", raising=False)
     result = runner.invoke(cli, ["eval", "--data-dir", "d", "--model", "m"])
     assert result.exit_code == 0, result.output

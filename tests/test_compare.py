@@ -1,4 +1,4 @@
-"""Old against new bundle: metric deltas and exactly the comments whose decision changes (model.compare)."""
+"""Old against new bundle: metric deltas and exactly the comments whose decision changes (model.evaluation.compare)."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from model.compare import compare_bundles, compare_on_sets, compare_table, no_worse
+from model.evaluation.compare import compare_bundles, compare_on_sets, compare_table, no_worse
 from model.results import Decision
-from model.site_data import site_labels
+from model.training.site_data import site_labels
 
 
 class FixedScorer:

@@ -1,4 +1,4 @@
-"""Tests for model.data on a tiny generated data directory (no real rows) plus one slow real-data check."""
+"""Tests for model.training.data on a tiny generated data directory (no real rows) plus one slow real-data check."""
 
 import math
 
@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from model import data
+from model.training import data
 from model.attributes import HOSTILITY_ATTRIBUTES
 
 TEST_SETS = ("ucc_test", "olid_test", "kaggle_test", "kaggle_verification", "cat_out_of_context")

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from model.evaluate import (
+from model.training.metrics import (
     average_precision,
     best_f1_threshold,
     brier,

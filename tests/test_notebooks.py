@@ -10,15 +10,15 @@ import nbformat
 import pytest
 
 from model.bundle import load_bundle
-from model.notebook_runner import NOTEBOOKS, NOTEBOOKS_DIR, NotebookError, _this_python_kernel_manager, inject_parameters, read_notebook
+from model.evaluation.notebook_runner import NOTEBOOKS, NOTEBOOKS_DIR, NotebookError, _this_python_kernel_manager, inject_parameters, read_notebook
 from model.policy import load_policy
 
 NOTEBOOK_SECONDS = 300
 
 
 def run(name: str, out_dir, *parameters: str, data_dir=None) -> nbformat.NotebookNode:
-    """``python -m model.notebook_runner NAME`` in a subprocess (its Jupyter clients' warnings stay there)."""
-    command = [sys.executable, "-m", "model.notebook_runner", name, "--out", str(out_dir)]
+    """``python -m model.evaluation.notebook_runner NAME`` in a subprocess (its Jupyter clients' warnings stay there)."""
+    command = [sys.executable, "-m", "model.evaluation.notebook_runner", name, "--out", str(out_dir)]
     command += ["--data-dir", str(data_dir)] if data_dir else []
     for parameter in parameters:
         command += ["-p", parameter]
@@ -61,7 +61,7 @@ def test_kernel_is_this_interpreter():
 def test_a_failing_cell_gives_one_error_line_and_keeps_the_run(tmp_path):
     """A notebook run before the one it needs: a one-line error naming it, the partial run kept aside."""
     missing = tmp_path / "no_bundle"
-    command = [sys.executable, "-m", "model.notebook_runner", "03_evaluate", "--out", str(tmp_path),
+    command = [sys.executable, "-m", "model.evaluation.notebook_runner", "03_evaluate", "--out", str(tmp_path),
                "-p", f"bundle={_path(missing)}"]
     done = subprocess.run(command, capture_output=True, text=True, timeout=NOTEBOOK_SECONDS)
     assert done.returncode == 2

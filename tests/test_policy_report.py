@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from model.policy_report import policy_markdown, policy_outcomes
+from model.evaluation.policy_report import policy_markdown, policy_outcomes
 from model.results import Decision, Reason
 
 

@@ -5,7 +5,8 @@ import pickle
 import numpy as np
 import pytest
 
-from model.prior import PretrainedProfanityScore, blend, choose_prior_weight
+from model.prior import PretrainedProfanityScore, blend
+from model.training.prior_weight import choose_prior_weight
 
 TEXTS = ["You are a complete idiot and a liar.", "Thanks for the thoughtful article.", "shut the f*ck up",
          "The council voted 7-2 to approve the budget.", "", "what a stupid, ugly take, moron"]

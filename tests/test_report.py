@@ -8,15 +8,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from model.data import DataError, resolve_data_dir
-from model.report import (
+from model.training.data import DataError, resolve_data_dir
+from model.evaluation.report import (
     SPAN_F1_TARGET,
     TOXICITY_AUC_TARGETS,
     evaluate_scores,
     write_eval_report,
 )
 from model.results import Decision, Span
-from model.claims_report import CLAIM_AUC_TARGETS
+from model.evaluation.claims_report import CLAIM_AUC_TARGETS
 from tests.corpus import make_corpus, make_spans, write_claim_test_files
 
 TEST_SETS = tuple(TOXICITY_AUC_TARGETS)
@@ -197,7 +197,7 @@ def test_single_class_set_reports_not_available(tmp_path):
 
 
 def test_missing_profanity_check_is_reported(tmp_path, monkeypatch):
-    monkeypatch.setattr("model.report.load_profanity_check", lambda: None)
+    monkeypatch.setattr("model.evaluation.report.load_profanity_check", lambda: None)
     texts, labels = _keyword_texts()
     data_dir = write_fake_data_dir(tmp_path / "data", texts, labels, _keyword_spans())
     markdown = write_eval_report(data_dir=data_dir, out_dir=tmp_path / "out", scorer=KeywordScorer()).read_text()

@@ -5,7 +5,7 @@ import pytest
 
 from model.attributes import ATTRIBUTES
 from model.spans import merge_spans
-from model.train import fit_model
+from model.training.train import fit_model
 from tests.corpus import make_corpus
 
 

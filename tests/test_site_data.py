@@ -1,4 +1,4 @@
-"""A site's labelled comments: reading and labelling them, and retraining with them (model.site_data, model.train)."""
+"""A site's labelled comments: reading and labelling them, and retraining with them (model.training.site_data, model.training.train)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 
 from model.bundle import load_bundle, sha256_file
-from model.data import DataError
+from model.training.data import DataError
 from model.scoring import Scorer
-from model.site_data import hostile_labels, read_site_data, site_labels, site_training_rows, split_site
+from model.training.site_data import hostile_labels, read_site_data, site_labels, site_training_rows, split_site
 from tests.fake_data import SITE_WORDS, make_site
 
 

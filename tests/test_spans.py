@@ -24,7 +24,7 @@ from model.spans import (
     word_labels,
     word_scores,
 )
-from model.thresholds import TOXICITY_SPAN_GRID, choose_span_thresholds
+from model.training.thresholds import TOXICITY_SPAN_GRID, choose_span_thresholds
 from tests.corpus import make_corpus, make_spans
 
 TEXTS = [

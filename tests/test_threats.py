@@ -6,7 +6,7 @@ Every sentence here was written for these tests; none comes from a dataset.
 import pandas as pd
 import pytest
 
-from model import data
+from model.training import data
 from model.attributes import HOSTILITY_ATTRIBUTES, THREAT_ATTRIBUTE
 from model.normalize import normalize
 from model.threats import _KEY_WORDS, _THREAT, _WORD, THREAT_SPAN_SCORE, find_threats

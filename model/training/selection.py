@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 import pandas as pd
 
 from model.claims import ClaimScorer
-from model.evaluate import roc_auc
+from model.training.metrics import roc_auc
 from model.features import build_features
 from model.heads import MultiAttributeClassifier, calibrated_logistic
 
@@ -31,9 +31,9 @@ def select_hostility_C(frame: pd.DataFrame, validation: Mapping[str, pd.DataFram
     Parameters
     ----------
     frame : pandas.DataFrame
-        Training rows (``text``, ``weight``, ``toxicity``), as ``model.data.load_training_data`` gives.
+        Training rows (``text``, ``weight``, ``toxicity``), as ``model.training.data.load_training_data`` gives.
     validation : mapping name -> DataFrame(text, label)
-        ``model.data.load_validation_sets``.
+        ``model.training.data.load_validation_sets``.
     grid : sequence of float
     seed : int
     max_rows : int, optional
@@ -71,9 +71,9 @@ def select_claims_C(sentences: pd.DataFrame, validation: Mapping[str, pd.DataFra
     Parameters
     ----------
     sentences : pandas.DataFrame
-        ``model.claims_data.load_claim_training_data``.
+        ``model.training.claims_data.load_claim_training_data``.
     validation : mapping name -> DataFrame(text, label)
-        ``model.claims_data.load_claim_validation_sets``.
+        ``model.training.claims_data.load_claim_validation_sets``.
     grid : sequence of float
     seed : int
     max_rows : int, optional

@@ -1,6 +1,6 @@
 """Run the notebooks: Jupytext percent scripts in, parameters injected papermill-style, executed copies out.
 
-``make notebooks`` (``python -m model.notebook_runner``) runs them all in full; the tests run them on tiny
+``make notebooks`` (``python -m model.evaluation.notebook_runner``) runs them all in full; the tests run them on tiny
 data by overriding the parameters. The notebooks are kept as ``notebooks/NN_name.py`` (Jupytext percent
 format, reviewable as text); each has one cell tagged ``parameters``, and the values given here are
 written into a cell tagged ``injected-parameters`` right after it, as papermill does.
@@ -16,7 +16,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS_DIR = PROJECT_ROOT / "notebooks"
 NOTEBOOKS = ("01_data", "02_train", "03_evaluate", "04_thresholds", "05_retrain_with_site_data")
 DEFAULT_OUT = PROJECT_ROOT / "reports" / "notebooks"
@@ -193,10 +193,10 @@ def _parameter(text: str) -> tuple[str, object]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Command-line entry point: ``python -m model.notebook_runner [--data-dir D] [--site-data F] [-p NAME=VALUE] [NAME ...]``."""
+    """Command-line entry point: ``python -m model.evaluation.notebook_runner [--data-dir D] [--site-data F] [-p NAME=VALUE] [NAME ...]``."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("names", nargs="*", default=list(NOTEBOOKS), help="notebooks to run (default: all, in order)")
-    parser.add_argument("--data-dir", default=None, help="public data directory, for every notebook (default: model.data's lookup)")
+    parser.add_argument("--data-dir", default=None, help="public data directory, for every notebook (default: model.training.data's lookup)")
     parser.add_argument("--site-data", default=None, help="a site's labelled comments, for 04 and 05 (default: a public stand-in)")
     parser.add_argument("-p", "--parameter", dest="parameters", action="append", type=_parameter, default=[],
                         help="NAME=VALUE (VALUE read as JSON) for each notebook run; repeatable")

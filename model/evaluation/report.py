@@ -14,15 +14,15 @@ import pandas as pd
 from tqdm import tqdm
 
 from model.attributes import CLAIM_ATTRIBUTE
-from model.benchmark import load_profanity_check
-from model.claims_data import load_claim_test_sets
-from model.claims_report import CLAIM_AUC_TARGETS, claim_target_values, claims_markdown, evaluate_claims
-from model.data import DataError, load_test_sets, load_toxic_spans, load_validation_sets, resolve_data_dir
+from model.evaluation.benchmark import load_profanity_check
+from model.training.claims_data import load_claim_test_sets
+from model.evaluation.claims_report import CLAIM_AUC_TARGETS, claim_target_values, claims_markdown, evaluate_claims
+from model.training.data import DataError, load_test_sets, load_toxic_spans, load_validation_sets, resolve_data_dir
 from model.moderation_model import ModerationModel
-from model.evaluate import mean_span_f1, score_metrics, spans_to_offsets
-from model.plots import plot_curves
-from model.policy_report import evaluate_policy, policy_markdown
-from model.report_format import format_number, is_defined, json_ready
+from model.training.metrics import mean_span_f1, score_metrics, spans_to_offsets
+from model.evaluation.plots import plot_curves
+from model.evaluation.policy_report import evaluate_policy, policy_markdown
+from model.evaluation.report_format import format_number, is_defined, json_ready
 from model.scoring import Scorer
 
 COMMAND = "moderate eval"
@@ -268,7 +268,7 @@ def write_eval_report(
     model_path : str or Path or None
         Bundle to evaluate; ``None`` means the committed bundle. Ignored when ``scorer`` is given.
     data_dir : str or Path or None
-        Data directory (see ``model.data.resolve_data_dir``).
+        Data directory (see ``model.training.data.resolve_data_dir``).
     out_dir : str or Path
         Directory for ``eval.md``, ``eval.json`` and ``plots/``; created if missing.
     scorer : Scorer, optional

@@ -23,9 +23,10 @@ from model.heads import C, MultiAttributeClassifier, calibrated_logistic
 from model.heads import C as HEADS_C
 from model.moderation_model import ModerationModel
 from model.policy import Policy
-from model.prior import PretrainedProfanityScore, choose_prior_weight
+from model.prior import PretrainedProfanityScore
+from model.training.prior_weight import choose_prior_weight
 from model.spans import fit_span_tagger
-from model.thresholds import choose_claim_threshold, choose_policy, choose_span_thresholds
+from model.training.thresholds import choose_claim_threshold, choose_policy, choose_span_thresholds
 
 log = logging.getLogger(__name__)
 
@@ -150,7 +151,7 @@ def train_from_frame(
     holdout_fraction : float
     n_jobs : int
     C : float
-        Inverse regularisation of the hostility heads (``model.selection`` chooses it on validation data).
+        Inverse regularisation of the hostility heads (``model.training.selection`` chooses it on validation data).
     claims_C : float
         Inverse regularisation of the checkable-claim head.
     with_prior : bool
@@ -302,10 +303,10 @@ def train_bundle(
     make_current : bool, optional
         Point ``bundles/CURRENT`` at the new bundle (default: when ``out_dir`` and ``version`` are the defaults).
     site_data : str or Path, optional
-        A site's labelled comments (see ``model.site_data``), added to the public training rows; the
+        A site's labelled comments (see ``model.training.site_data``), added to the public training rows; the
         manifest records the file's SHA-256 and row counts under ``site_data``.
     site_weight : float, optional
-        Sample weight of each site row (default ``model.site_data.DEFAULT_SITE_WEIGHT``).
+        Sample weight of each site row (default ``model.training.site_data.DEFAULT_SITE_WEIGHT``).
     version : str, optional
         The bundle's version: its manifest's ``model_version`` and its folder ``bundles/<version>``
         (default: the package version; with ``site_data``, ``<package version>+site.<sha256[:8]>``).
@@ -317,7 +318,7 @@ def train_bundle(
     -------
     Path
     """
-    from model import claims_data, data
+    from model.training import claims_data, data
 
     if progress:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
@@ -359,7 +360,7 @@ def train_bundle(
 
 def _with_site_rows(frame: pd.DataFrame, path: str | Path, weight: float | None, data_path: Path) -> tuple[pd.DataFrame, dict]:
     """The public training rows plus a site's labelled comments (minus public test texts), and their manifest entry."""
-    from model import data, site_data
+    from model.training import data, site_data
 
     weight = site_data.DEFAULT_SITE_WEIGHT if weight is None else weight
     site = site_data.read_site_data(path)

@@ -13,7 +13,7 @@ import pandas as pd
 
 from model.attributes import ATTRIBUTES
 from model.policy import APPROVE, REJECT, REVIEW, Policy, decide
-from model.site_data import DECISION_COLUMN, hostile_labels
+from model.training.site_data import DECISION_COLUMN, hostile_labels
 
 PRIMARY_ATTRIBUTE = "toxicity"
 THRESHOLD_GRID = tuple(np.round(np.arange(0.05, 0.96, 0.01), 2))
@@ -56,7 +56,7 @@ def review_tradeoff(scores: np.ndarray, texts: Sequence[str], site: pd.DataFrame
         ``score_matrix`` of the site's comments.
     texts : sequence of str
     site : pandas.DataFrame
-        ``model.site_data`` labels aligned with ``texts``.
+        ``model.training.site_data`` labels aligned with ``texts``.
     policy : Policy
         The bundle's policy.
     grid : sequence of float

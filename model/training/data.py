@@ -18,7 +18,7 @@ from model.attributes import HOSTILITY_ATTRIBUTES
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_DATA_DIR: Path = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+DEFAULT_DATA_DIR: Path = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 DATA_DIR_ENV = "MODERATION_DATA_DIR"
 HOSTILITY_SUBDIR = "hostility"
 

@@ -8,7 +8,7 @@ rows only and scores that source's validation slice, next to the shipped scorer 
 the most the set's own training rows give this model class on its own labels; where even it stays below a
 target, more tuning of the shared model cannot reach that target.
 
-Run with ``make ceiling`` (or ``python -m model.claims_ceiling``): it writes ``reports/claims_ceiling.md``.
+Run with ``make ceiling`` (or ``python -m model.evaluation.claims_ceiling``): it writes ``reports/claims_ceiling.md``.
 Validation sets only: no test split is read.
 """
 
@@ -24,8 +24,8 @@ import pandas as pd
 from sklearn.metrics import roc_auc_score
 
 from model.claims import ClaimScorer
-from model.claims_report import CLAIM_AUC_TARGETS
-from model.report_format import format_number
+from model.evaluation.claims_report import CLAIM_AUC_TARGETS
+from model.evaluation.report_format import format_number
 
 EXPERTS: dict[str, tuple[str, str]] = {
     "claimbuster": ("claimbuster_heldout", "claimbuster_test"),
@@ -86,7 +86,7 @@ def ceiling_markdown(rows: list[dict], bundle: str) -> str:
     lines = [
         "# What one claim model for every set costs (validation only)",
         "",
-        f"Written by `make ceiling` (`python -m model.claims_ceiling`) with the shipped bundle `{bundle}`. Each "
+        f"Written by `make ceiling` (`python -m model.evaluation.claims_ceiling`) with the shipped bundle `{bundle}`. Each "
         "expert is the shipped recipe (`ClaimScorer`: the same features, heads and seed) fitted on one source's "
         "training rows only and scored on that source's validation slice; the shipped column scores the same rows. "
         "No test split is read. The target column is the issue's target on the source's official test split, "
@@ -117,13 +117,13 @@ def ceiling_markdown(rows: list[dict], bundle: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point: write the report and print its table."""
-    from model import claims_data
+    from model.training import claims_data
     from model.bundle import BundleError, load_bundle
-    from model.data import DataError
-    from model.train import SEED
+    from model.training.data import DataError
+    from model.training.train import SEED
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data-dir", default=None, help="labelled data (default: model.data's lookup)")
+    parser.add_argument("--data-dir", default=None, help="labelled data (default: model.training.data's lookup)")
     parser.add_argument("--model", default=None, help="bundle to compare (default: the committed one)")
     parser.add_argument("--out", type=Path, default=Path("reports") / "claims_ceiling.md")
     parser.add_argument("--seed", type=int, default=SEED)

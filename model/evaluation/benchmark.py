@@ -1,6 +1,6 @@
 """Throughput benchmark: our scorer against alt-profanity-check, same texts, same process, same machine.
 
-Run ``python -m model.benchmark [--out reports/bench.md] [--n 5000]``; writes the Markdown report and
+Run ``python -m model.evaluation.benchmark [--out reports/bench.md] [--n 5000]``; writes the Markdown report and
 a JSON twin next to it.
 """
 
@@ -23,7 +23,7 @@ import click
 from tqdm import tqdm
 
 from model.bundle import BundleError
-from model.data import DataError, load_test_sets
+from model.training.data import DataError, load_test_sets
 from model.parallel import ScorerPool
 from model.scoring import Scorer
 
@@ -42,7 +42,7 @@ WARM_UP_TEXTS = 8
 THROUGHPUT_TARGET_RATIO = 0.5
 """The issue's target: our batch throughput at least this fraction of alt-profanity-check's."""
 BYTES_PER_MIB = 1024 * 1024
-COMMAND = "python -m model.benchmark"
+COMMAND = "python -m model.evaluation.benchmark"
 REPORTED_PACKAGES = ("comment-moderation", "scikit-learn", "numpy", "alt-profanity-check")
 
 _SUBJECTS = ("The council", "My neighbour", "This article", "The new policy", "Your comment", "The mayor",

@@ -16,7 +16,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from sklearn.feature_extraction.text import TfidfVectorizer
 
-from model.data import overlap_key
+from model.training.data import overlap_key
 
 NEAR_DUPLICATE_SIMILARITY = 0.9
 """Cosine similarity of word 1-2-gram TF-IDF vectors above which two different texts count as near-duplicates."""
@@ -38,13 +38,13 @@ def load_sets(data_dir=None) -> dict[str, pd.DataFrame]:
     Parameters
     ----------
     data_dir : str or Path, optional
-        See ``model.data.resolve_data_dir``.
+        See ``model.training.data.resolve_data_dir``.
 
     Returns
     -------
     dict of str to pandas.DataFrame
     """
-    from model import claims_data, data
+    from model.training import claims_data, data
 
     sets = {}
     for task, training, validation, test in (

@@ -1,6 +1,6 @@
 """Retrain from the data into a scratch folder and check it reproduces the committed bundle.
 
-Run with ``make reproduce`` (or ``python -m model.reproduce``): it prints the largest probe-score
+Run with ``make reproduce`` (or ``python -m model.training.reproduce``): it prints the largest probe-score
 difference and whether the model file is byte-identical, and exits 1 when predictions differ.
 """
 
@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from model.bundle import default_bundle_path, load_bundle
-from model.train import PROBE_TEXTS, train_bundle
+from model.training.train import PROBE_TEXTS, train_bundle
 
 TOLERANCE = 1e-9
 

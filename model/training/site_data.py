@@ -19,7 +19,7 @@ from sklearn.model_selection import train_test_split
 
 from model.attributes import ATTRIBUTES, HOSTILITY_ATTRIBUTES
 from model.bundle import sha256_file
-from model.data import DataError, overlap_key
+from model.training.data import DataError, overlap_key
 
 SITE_SOURCE = "site"
 """The ``source`` of site rows in a training frame."""
@@ -210,7 +210,7 @@ def split_site(site: pd.DataFrame, fraction: float = SITE_HOLDOUT_FRACTION, seed
 
 
 def site_training_rows(site: pd.DataFrame, weight: float = DEFAULT_SITE_WEIGHT, exclude_texts: set[str] = frozenset()) -> pd.DataFrame:
-    """The site's rows shaped like ``model.data.load_training_data``'s: ``text``, ``source``, ``weight``, attributes.
+    """The site's rows shaped like ``model.training.data.load_training_data``'s: ``text``, ``source``, ``weight``, attributes.
 
     Parameters
     ----------
@@ -271,7 +271,7 @@ def write_stand_in_site_data(path: str | Path, data_dir=None) -> Path:
     A hostile row becomes ``reject`` and the rest ``approve``. It is a public validation set, so the
     thresholds chosen on it are somewhat optimistic: use a site's real sample for real decisions.
     """
-    from model.data import load_validation_sets
+    from model.training.data import load_validation_sets
 
     frame = load_validation_sets(data_dir)[STAND_IN_SET]
     path = Path(path)

@@ -1,7 +1,7 @@
 """Claims section of the evaluation report: unsupported-claim scores on the official claim test splits.
 
 Works on a scoring function and the loaded test sets, so it knows nothing of bundles or data paths;
-``model.report`` wires it to the shipped model. Every unit (sentence, proposition or tweet) is scored
+``model.evaluation.report`` wires it to the shipped model. Every unit (sentence, proposition or tweet) is scored
 as if it were a whole comment, because that is the score the product acts on; the CDCP comments are
 also scored whole. Thresholded numbers use a threshold fixed before the test sets were seen.
 """
@@ -16,12 +16,12 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from model.attributes import CLAIM_ATTRIBUTE
-from model.claims_baseline import CUE_FLAG_SCORE, cue_baseline_scores
-from model.claims_data import comment_level
-from model.data import DataError
-from model.evaluate import score_metrics, threshold_metrics
-from model.plots import plot_curves, save_figure
-from model.report_format import format_number
+from model.evaluation.claims_baseline import CUE_FLAG_SCORE, cue_baseline_scores
+from model.training.claims_data import comment_level
+from model.training.data import DataError
+from model.training.metrics import score_metrics, threshold_metrics
+from model.evaluation.plots import plot_curves, save_figure
+from model.evaluation.report_format import format_number
 
 COMMENT_SET = "cdcp_test_comments"
 """The CDCP test comments scored whole: positive when the comment holds an unsupported fact."""
@@ -182,7 +182,7 @@ def evaluate_claims(score: Score, sets: dict[str, pd.DataFrame], threshold: floa
     score : callable
         ``score(texts, description)`` -> the shipped model's ``unsupported_claim`` probability per text.
     sets : dict of str to pandas.DataFrame
-        ``model.claims_data.load_claim_test_sets`` output (``text``, ``label``, ``kind`` where typed;
+        ``model.training.claims_data.load_claim_test_sets`` output (``text``, ``label``, ``kind`` where typed;
         ``cdcp_test`` with ``comment_id`` and ``attrs["comments"]``).
     threshold : float or None
         The policy's review threshold for ``unsupported_claim``; ``None`` leaves thresholded values ``nan``.
@@ -284,7 +284,7 @@ def claims_markdown(section: dict, targets: Sequence[dict]) -> list[str]:
         f"proposition or tweet) is scored as if it were a whole comment; `{COMMENT_SET}` scores the CDCP test "
         f"comments whole. Precision, recall, F1, macro-F1 (mean F1 of both classes) and the flagged share use "
         f"{threshold_text}; nothing is tuned on these sets.", "",
-        "**Cue baseline** (`model/claims_baseline.py`): fixed, hand-set log-odds weights on regex cues, nothing "
+        "**Cue baseline** (`model/evaluation/claims_baseline.py`): fixed, hand-set log-odds weights on regex cues, nothing "
         "learned: numbers, percentages, years, money and weasel words raise the score; opinion, first person, "
         "personal experience, modal and evaluative words, questions and cited sources (URL, 'according to', "
         f"'reported') lower it; maximum over sentences; flagged at {section['cue_flag_score']:.2f}. "

@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 
 from model.attributes import ATTRIBUTES
-from model.evaluate import score_metrics
+from model.training.metrics import score_metrics
 from model.policy import ACTIONS, APPROVE
-from model.site_data import DECISION_COLUMN, site_labels
+from model.training.site_data import DECISION_COLUMN, site_labels
 
 PRIMARY_ATTRIBUTE = "toxicity"
 SCORE_METRICS = ("roc_auc", "pr_auc", "brier")
@@ -70,7 +70,7 @@ def decision_metrics(actions: np.ndarray, site: pd.DataFrame | None) -> dict[str
     metrics = {f"share_{action}": float(np.mean(actions == action)) if len(actions) else np.nan for action in ACTIONS}
     if site is None:
         return metrics
-    from model.site_data import hostile_labels
+    from model.training.site_data import hostile_labels
 
     labelled = site[["toxicity"]].notna().to_numpy().ravel() | site[DECISION_COLUMN].isin(ACTIONS).to_numpy()
     hostile = hostile_labels(site).astype(bool)
@@ -92,7 +92,7 @@ def compare_bundles(old, new, texts: Sequence[str], site: pd.DataFrame | None = 
         The bundle in service and the candidate.
     texts : sequence of str
     site : pandas.DataFrame, optional
-        Labels aligned with ``texts`` (``model.site_data.site_labels`` output): adds ROC AUC, PR AUC and
+        Labels aligned with ``texts`` (``model.training.site_data.site_labels`` output): adds ROC AUC, PR AUC and
         Brier of every labelled attribute both bundles score, and the decision metrics.
 
     Returns

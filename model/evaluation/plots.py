@@ -9,7 +9,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from sklearn.metrics import precision_recall_curve, roc_curve
 
-from model.evaluate import reliability_curve, score_metrics
+from model.training.metrics import reliability_curve, score_metrics
 
 PLOT_DPI = 100
 CURVES_FIGSIZE = (13, 4.2)

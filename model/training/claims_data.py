@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from model.data import DATA_DIR_ENV, DataError, DatasetInfo, evaluation_frame, overlap_key, resolve_data_dir
+from model.training.data import DATA_DIR_ENV, DataError, DatasetInfo, evaluation_frame, overlap_key, resolve_data_dir
 
 logger = logging.getLogger(__name__)
 

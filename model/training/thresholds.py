@@ -170,7 +170,7 @@ def choose_span_thresholds(
     metrics : dict
         The span F1 reached by each on ``frame``.
     """
-    from model.evaluate import span_f1, spans_to_offsets
+    from model.training.metrics import span_f1, spans_to_offsets
     from model.spans import COMMENT_FLOOR, RELATIVE_SUFFIX, merge_spans, word_scores
 
     texts = frame["text"].tolist()
