@@ -1,7 +1,6 @@
 """``moderate models list|use`` and ``moderate compare``: bundle versions side by side, and what a new one would change.
 
-Registered on the ``moderate`` group by ``service.cli``; heavy modules, and ``service.cli``'s helpers (which
-import this module), load inside the commands.
+Registered on the ``moderate`` group by ``service.cli``; heavy modules load inside the commands.
 """
 
 from __future__ import annotations
@@ -11,6 +10,7 @@ from pathlib import Path
 
 import click
 
+from service.cli.common import BadInput, load_scorer_or_fail, os_error_message
 
 
 def _number(value) -> str:
@@ -61,14 +61,14 @@ def use_command(version: str) -> None:
     """
     from model.bundle import BundleError
     from model.versions import use_bundle
-    from service.cli import BadInput, _os_error_message
+    
 
     try:
         folder = use_bundle(version)
     except BundleError as error:
         raise BadInput(error) from error
     except OSError as error:
-        raise BadInput(_os_error_message(error)) from error
+        raise BadInput(os_error_message(error)) from error
     click.echo(f"CURRENT -> {folder.name}; send SIGHUP to the server's master process to serve it")
 
 
@@ -89,15 +89,15 @@ def compare_command(old: Path, new: Path, data_path: Path, text_column: str, lab
     from model.evaluation.compare import compare_table
     from model.training.data import DataError
     from model.training.site_data import read_table
-    from service.cli import BadInput, _load_scorer, _os_error_message
+    
 
     try:
         table = read_table(data_path)
-        comparison = compare_table(_load_scorer(old), _load_scorer(new), table, text_column, label_columns)
+        comparison = compare_table(load_scorer_or_fail(old), load_scorer_or_fail(new), table, text_column, label_columns)
     except (DataError, KeyError) as error:
         raise BadInput(error.args[0] if error.args else error) from error
     except OSError as error:
-        raise BadInput(_os_error_message(error)) from error
+        raise BadInput(os_error_message(error)) from error
     click.echo(f"{len(table)} comments; old {old}, new {new}")
     click.echo("")
     click.echo(f"{'metric':<28}{'old':>8}{'new':>8}{'delta':>9}")

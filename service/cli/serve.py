@@ -1,0 +1,50 @@
+"""``moderate serve``: the HTTP API under gunicorn."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from service.cli.common import BadInput
+from service.config import Defaults
+
+@click.command()
+@click.option("--host", help=f"Address to bind [default: $MODERATION_HOST or {Defaults.HOST}].")
+@click.option("--port", type=click.IntRange(0, 65535), help=f"[default: $MODERATION_PORT or {Defaults.PORT}]")
+@click.option("--workers", type=click.IntRange(min=1), help=f"[default: $MODERATION_WORKERS or {Defaults.WORKERS}]")
+@click.option("--threads", type=click.IntRange(min=1), help=f"[default: $MODERATION_THREADS or {Defaults.THREADS}]")
+@click.option("--model", type=click.Path(path_type=Path), help="Bundle directory [default: $MODERATION_MODEL or the committed bundle].")
+def serve(host: str | None, port: int | None, workers: int | None, threads: int | None, model: Path | None) -> None:
+    """Serve the HTTP API under gunicorn; each worker loads the bundle, and SIGHUP swaps in a newly selected one.
+
+    Settings come from service.config: defaults, the $MODERATION_CONFIG file, $MODERATION_* variables,
+    then these options.
+    """
+    from service.config import ConfigError, load_config
+    from service.server import prepare_metrics_dir
+
+    options = {"HOST": host, "PORT": port, "WORKERS": workers, "THREADS": threads, "MODEL": model}
+    overrides = {key: value for key, value in options.items() if value is not None}
+    try:
+        # Before prometheus_client is imported (by service.app): several workers share metrics through files.
+        prepare_metrics_dir(int(load_config(overrides)["WORKERS"]))
+    except ConfigError as error:
+        raise BadInput(error) from error
+    from service.server import serve as run_server
+
+    run_server(_create_app(overrides))
+
+
+def _create_app(overrides: dict[str, Any]) -> Any:
+    """create_app, turning a bad bundle, database or setting into BadInput."""
+    from model.bundle import BundleError
+    from service.app import create_app
+    from service.config import ConfigError
+    from service.store import StoreError
+
+    try:
+        return create_app(overrides)
+    except (BundleError, StoreError, ConfigError) as error:
+        raise BadInput(error) from error

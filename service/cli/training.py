@@ -1,0 +1,58 @@
+"""``moderate train`` and ``moderate eval``: fit a bundle from the data directory, report on the test splits."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from service.cli.common import BadInput, os_error_message
+
+@click.command()
+@click.option("--data-dir", type=click.Path(path_type=Path), help="Labelled data [default: model.training.data's lookup].")
+@click.option("--out", type=click.Path(path_type=Path), help="Directory for the new bundle [default: model.training.train's].")
+@click.option("--seed", type=int, help="Random seed for every estimator and split [default: model.training.train.SEED].")
+@click.option("--site-data", type=click.Path(path_type=Path), help="A site's labelled comments to add: text plus decision (approve/review/reject) or attribute columns.")
+@click.option("--site-weight", type=click.FloatRange(min=0, min_open=True), help="Weight of one site comment [default: model.training.site_data.DEFAULT_SITE_WEIGHT].")
+@click.option("--version", "version", help="Name the bundle bundles/VERSION (not made CURRENT; see `moderate models use`).")
+def train(data_dir: Path | None, out: Path | None, seed: int | None, site_data: Path | None, site_weight: float | None, version: str | None) -> None:
+    """Train and calibrate a bundle; print its directory."""
+    from model.training.data import DataError
+    from model.training.train import SEED, train_bundle
+
+    extra = {"site_data": site_data, "site_weight": site_weight, "version": version}
+    try:
+        path = train_bundle(
+            data_dir=data_dir, out_dir=out, seed=SEED if seed is None else seed, progress=sys.stderr.isatty(),
+            **{key: value for key, value in extra.items() if value is not None},
+        )
+    except DataError as error:
+        raise BadInput(error) from error
+    except OSError as error:
+        raise BadInput(os_error_message(error)) from error
+    click.echo(str(path))
+
+
+@click.command("eval")
+@click.option("--data-dir", type=click.Path(path_type=Path), help="Labelled data [default: model.training.data's lookup].")
+@click.option(
+    "--model",
+    type=click.Path(path_type=Path),
+    envvar="MODERATION_MODEL",
+    help="Bundle directory [default: $MODERATION_MODEL or the committed bundle].",
+)
+@click.option("--out", type=click.Path(path_type=Path), default=Path("reports"), show_default=True)
+def eval_command(data_dir: Path | None, model: Path | None, out: Path) -> None:
+    """Evaluate a bundle on the test split and write a report; print its path."""
+    from model.bundle import BundleError
+    from model.training.data import DataError
+    from model.evaluation.report import write_eval_report
+
+    try:
+        path = write_eval_report(model_path=model, data_dir=data_dir, out_dir=out)
+    except (BundleError, DataError) as error:
+        raise BadInput(error) from error
+    except OSError as error:
+        raise BadInput(os_error_message(error)) from error
+    click.echo(str(path))
