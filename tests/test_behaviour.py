@@ -20,7 +20,7 @@ from model.evaluation.behaviour import (
     long_comment,
 )
 from model.evaluation.behaviour_report import evaluate_behaviour, failing_ids, long_comment_passes, pair_scores
-from model.results import Decision, Span
+from model.results import Decision, Reason, Span
 
 KNOWN_FAILURES: dict[str, frozenset[str]] = {
     "1.2.0": frozenset({
@@ -95,18 +95,21 @@ def test_buried_insult_is_caught_with_its_span(request, committed_scorer):
     text, begin, end = long_comment()
     decision = committed_scorer.moderate([text], with_spans=True)[0]
     assert decision.action != "approve", decision.scores
-    assert long_comment_passes(decision, begin, end), decision.spans
+    assert long_comment_passes(decision, begin, end), (decision.reasons, decision.spans)
 
 
-def _decision(action: str, spans: dict) -> Decision:
-    return Decision(action, (), {"toxicity": 0.9}, spans, "test")
+def _decision(action: str, spans: dict, reason: str = "toxicity") -> Decision:
+    reasons = () if action == "approve" else (Reason(reason, action, reason, 0.9, 0.5),)
+    return Decision(action, reasons, {"toxicity": 0.9}, spans, "test")
 
 
-def test_long_comment_passes_needs_a_hostility_span_inside_the_sentence():
+def test_long_comment_passes_needs_a_hostility_reason_and_span_inside_the_sentence():
     assert long_comment_passes(_decision("review", {"toxicity": [Span(12, 20, 0.9)]}), 10, 30)
     assert not long_comment_passes(_decision("approve", {"toxicity": [Span(12, 20, 0.9)]}), 10, 30)
     assert not long_comment_passes(_decision("review", {"toxicity": [Span(5, 20, 0.9)]}), 10, 30)  # starts before it
     assert not long_comment_passes(_decision("review", {"unsupported_claim": [Span(12, 20, 0.9)]}), 10, 30)
+    # Sent to review only as an unsupported claim: the insult was not what the policy saw.
+    assert not long_comment_passes(_decision("review", {"toxicity": [Span(12, 20, 0.1)]}, "unsupported_claim"), 10, 30)
 
 
 class LengthScorer:
@@ -143,3 +146,9 @@ def test_pairs_on_unscored_attributes_are_skipped():
     result = evaluate_behaviour(ToxicityOnly())
     n_toxicity = sum(pair.attribute == "toxicity" for pair in PAIRS)
     assert (result["n_pairs"], result["n_skipped"]) == (n_toxicity, len(PAIRS) - n_toxicity)
+
+
+def test_the_same_check_passes_on_the_insult_alone(committed_scorer):
+    # What the long comment would give if length did not matter: the check itself can pass.
+    text, begin, end = long_comment(n_words=0)
+    assert long_comment_passes(committed_scorer.moderate([text], with_spans=True)[0], begin, end)

@@ -27,10 +27,12 @@ def pair_scores(scorer, pairs: Sequence[BehaviourPair] = PAIRS) -> np.ndarray:
 
 
 def long_comment_passes(decision: Decision, begin: int, end: int) -> bool:
-    """The buried sentence is caught: the decision is not approve and a hostility span lies inside [begin, end)."""
+    """The buried sentence is caught: the decision is not approve, for a hostility reason (an unsupported-claim flag
+    on the civil text does not count), and a hostility span lies inside [begin, end)."""
+    hostile_reason = any(reason.attribute != CLAIM_ATTRIBUTE for reason in decision.reasons)
     inside = any(begin <= span.begin and span.end <= end
                  for attribute, spans in decision.spans.items() if attribute != CLAIM_ATTRIBUTE for span in spans)
-    return decision.action != APPROVE and inside
+    return decision.action != APPROVE and hostile_reason and inside
 
 
 def check_long_comment(scorer) -> dict:
@@ -38,6 +40,7 @@ def check_long_comment(scorer) -> dict:
     text, begin, end = long_comment()
     decision = scorer.moderate([text], with_spans=True)[0]
     return {"id": LONG_COMMENT_ID, "n_words": len(text.split()), "action": decision.action,
+            "reasons": sorted({reason.code for reason in decision.reasons}),
             "toxicity": decision.scores.get("toxicity"), "passed": long_comment_passes(decision, begin, end)}
 
 
@@ -88,7 +91,8 @@ def behaviour_markdown(result: Mapping, baseline: Mapping | None = None, baselin
         rate = format_number(row["pass_rate"]) + (f" / {format_number(other['pass_rate'])}" if other else "")
         lines.append(f"| {category} | {row['n_pairs']} | {passed} | {rate} |")
     long = result["long_comment"]
-    outcome = lambda check: f"{'passed' if check['passed'] else '**failed**'} ({check['action']}, toxicity {format_number(check['toxicity'])})"
+    outcome = lambda check: (f"{'passed' if check['passed'] else '**failed**'} ({check['action']}, reasons: "
+                             f"{', '.join(check['reasons']) or 'none'}; toxicity {format_number(check['toxicity'])})")
     lines += ["", f"Long comment ({long['n_words']} words): ours {outcome(long)}"
               + (f"; {baseline_version} {outcome(baseline['long_comment'])}" if baseline is not None else "") + ".",
               "", "Failing pairs (ours): " + (", ".join(f"`{pair_id}`" for pair_id in result["failed"]) or "none") + "."]
