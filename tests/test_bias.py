@@ -19,7 +19,8 @@ from model.evaluation.bias import (
     subgroup_auc,
 )
 from model.evaluation.bias_data import BIAS_FILES, BIAS_FOLDER, IDENTITY_TERMS, identity_columns, load_bias_set, load_bias_sets
-from model.training.data import DataError, resolve_data_dir
+from model.training.data import DataError
+from tests.real_data import real_bias_dir
 
 # Four rows mention the identity (civil 0.6, 0.7; hostile 0.8, 0.9), four do not (civil 0.1, 0.2; hostile 0.5, 0.65).
 LABELS = np.array([0, 0, 1, 1, 0, 0, 1, 1])
@@ -133,20 +134,12 @@ def test_loader_errors_say_what_to_fix(tmp_path, monkeypatch):
         load_bias_set("wiki_identity")
 
 
-def _real_data_dir():
-    try:
-        return resolve_data_dir()
-    except DataError:
-        return None
-
-
-REAL_DATA = _real_data_dir()
-REAL_BIAS = REAL_DATA is not None and (REAL_DATA / "hostility" / BIAS_FOLDER).is_dir()
+REAL_DATA = real_bias_dir()
 
 
 @pytest.mark.slow
 @pytest.mark.data
-@pytest.mark.skipif(not REAL_BIAS, reason="the bias sets (hostility/jigsaw_bias_madlibs) are absent")
+@pytest.mark.skipif(REAL_DATA is None, reason="the bias sets (hostility/jigsaw_bias_madlibs) are absent")
 def test_real_bias_sets_have_the_documented_counts():
     sets = load_bias_sets(REAL_DATA)
     madlibs = sets["madlibs"]
