@@ -132,3 +132,16 @@ def test_evaluate_bias_set_needs_enough_rows_per_class():
     result = evaluate_bias_set(frame, np.linspace(0.9, 0.1, 6)[:, None], ("toxicity",), {"toxicity": 0.5})
     assert result["identities"]["x"]["scored"] is False  # one hostile row: listed, not scored
     assert result["overall_auc"] == 1.0 and result["negative_flagged"] == pytest.approx(2 / 5)  # 0.74, 0.58
+
+
+def test_behaviour_section_counts_civil_twins_flagged(bias_report):
+    from model.evaluation.behaviour import PAIRS
+    from tests.test_report import HOSTILE_WORDS
+
+    markdown, report = bias_report
+    scored = [pair for pair in PAIRS if pair.attribute in KeywordScorer.attributes]  # no identity_attack column
+    flagged = [any(word in pair.civil.lower() for word in HOSTILE_WORDS) for pair in scored]
+    behaviour = report["behaviour"]
+    assert behaviour["n_pairs"] == len(scored) and behaviour["civil_flagged"] == pytest.approx(np.mean(flagged))
+    assert report["baseline"]["behaviour"]["civil_flagged"] == 1.0  # 0.5 everywhere reaches the review threshold
+    assert "civil twins flagged (ours / constant-0)" in markdown

@@ -13,6 +13,8 @@ import numpy as np
 
 from model.attributes import CLAIM_ATTRIBUTE
 from model.evaluation.behaviour import CATEGORIES, LONG_COMMENT_ID, PAIRS, BehaviourPair, long_comment
+from model.evaluation.bias import flagged_at_review
+from model.evaluation.bias_report import review_thresholds
 from model.evaluation.report_format import format_number
 from model.policy import APPROVE
 from model.results import Decision
@@ -45,7 +47,8 @@ def check_long_comment(scorer) -> dict:
 
 
 def evaluate_behaviour(scorer, pairs: Sequence[BehaviourPair] = PAIRS) -> dict:
-    """Pass rate per category (hostile form scored above its civil twin), the failing ids and the long-comment check.
+    """Pass rate per category (hostile form scored above its civil twin), the share of civil twins a hostility score
+    flags at the policy's review thresholds, the failing ids and the long-comment check.
 
     Pairs on an attribute the scorer does not score are left out and counted in ``n_skipped``.
     """
@@ -53,13 +56,17 @@ def evaluate_behaviour(scorer, pairs: Sequence[BehaviourPair] = PAIRS) -> dict:
     pairs = [pair for pair in pairs if pair.attribute in scorer.attributes]
     scores = pair_scores(scorer, pairs) if pairs else np.zeros((0, 2))
     passed = scores[:, 0] > scores[:, 1]
+    civil_flagged = flagged_at_review(scorer.predict_scores([pair.civil for pair in pairs]), scorer.attributes,
+                                      review_thresholds(scorer)) if pairs else np.zeros(0, dtype=bool)
     categories = {}
     for category in CATEGORIES:
         chosen = [i for i, pair in enumerate(pairs) if pair.category == category]
         if chosen:
             categories[category] = {"n_pairs": len(chosen), "n_passed": int(passed[chosen].sum()),
-                                    "pass_rate": float(passed[chosen].mean())}
+                                    "pass_rate": float(passed[chosen].mean()),
+                                    "civil_flagged": float(civil_flagged[chosen].mean())}
     return {"categories": categories, "n_pairs": len(pairs), "n_skipped": n_given - len(pairs), "pass_rate": float(passed.mean()) if len(pairs) else float("nan"),
+            "civil_flagged": float(civil_flagged.mean()) if len(pairs) else float("nan"),
             "failed": [pair.id for pair, ok in zip(pairs, passed) if not ok],
             "long_comment": check_long_comment(scorer)}
 
@@ -70,6 +77,13 @@ def failing_ids(result: Mapping) -> list[str]:
     return sorted([*result["failed"], *extra])
 
 
+def _with_total(result: Mapping) -> dict:
+    """The per-category rows of a result and an ``all`` row."""
+    total = {"n_pairs": result["n_pairs"], "pass_rate": result["pass_rate"], "civil_flagged": result["civil_flagged"],
+             "n_passed": sum(row["n_passed"] for row in result["categories"].values())}
+    return dict(result["categories"]) | {"all": total}
+
+
 def behaviour_markdown(result: Mapping, baseline: Mapping | None = None, baseline_version: str | None = None) -> list[str]:
     """The behaviour section of ``eval.md``; with a baseline, its pass rates beside ours."""
     versus = f" / {baseline_version}" if baseline is not None else ""
@@ -78,18 +92,17 @@ def behaviour_markdown(result: Mapping, baseline: Mapping | None = None, baselin
              "the same group or person; a pair passes when the hostile form scores higher on the pair's attribute "
              "(`identity_attack`, `toxicity` or `threat`). The long comment buries one insult in about 5,000 civil words; "
              "it passes when the decision is not approve and a hostility span lies inside the insult.", "",
-             f"| category | pairs | passed (ours{versus}) | pass rate (ours{versus}) |", "|---|---|---|---|"]
-    rows = dict(result["categories"]) | {"all": {"n_pairs": result["n_pairs"], "pass_rate": result["pass_rate"],
-                                                 "n_passed": sum(c["n_passed"] for c in result["categories"].values())}}
-    base_rows = {}
-    if baseline is not None:
-        base_rows = dict(baseline["categories"]) | {"all": {"pass_rate": baseline["pass_rate"],
-                                                            "n_passed": sum(c["n_passed"] for c in baseline["categories"].values())}}
+             "A ranking is a lenient test, so the table also gives the share of civil twins that a hostility score "
+             "flags at the policy's review thresholds (lower is better).", "",
+             f"| category | pairs | passed (ours{versus}) | pass rate (ours{versus}) | civil twins flagged (ours{versus}) |",
+             "|---|---|---|---|---|"]
+    rows, base_rows = _with_total(result), _with_total(baseline) if baseline is not None else {}
     for category, row in rows.items():
         other = base_rows.get(category)
-        passed = f"{row['n_passed']}" + (f" / {other['n_passed']}" if other else "")
-        rate = format_number(row["pass_rate"]) + (f" / {format_number(other['pass_rate'])}" if other else "")
-        lines.append(f"| {category} | {row['n_pairs']} | {passed} | {rate} |")
+        cells = [f"{row['n_passed']}" + (f" / {other['n_passed']}" if other else "")]
+        cells += [format_number(row[key]) + (f" / {format_number(other[key])}" if other else "")
+                  for key in ("pass_rate", "civil_flagged")]
+        lines.append(f"| {category} | {row['n_pairs']} | {' | '.join(cells)} |")
     long = result["long_comment"]
     outcome = lambda check: (f"{'passed' if check['passed'] else '**failed**'} ({check['action']}, reasons: "
                              f"{', '.join(check['reasons']) or 'none'}; toxicity {format_number(check['toxicity'])})")
