@@ -35,7 +35,7 @@ reproduce: install
 	$(BIN)/python -m model.training.reproduce --data-dir $(DATA_DIR)
 
 eval: install
-	$(BIN)/moderate eval --data-dir $(DATA_DIR) --out reports
+	$(BIN)/moderate eval --data-dir $(DATA_DIR) --out reports $(if $(BASELINE),--baseline $(BASELINE))
 
 ceiling: install
 	$(BIN)/python -m model.evaluation.claims_ceiling --data-dir $(DATA_DIR) --out reports/claims_ceiling.md

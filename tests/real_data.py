@@ -7,10 +7,20 @@ from pathlib import Path
 from model.training.data import DataError, resolve_data_dir
 
 
-def real_claims_dir() -> Path | None:
-    """The real data directory when it holds the claim sets (``claims/cdcp`` as the witness), else None."""
+def _real_data_dir_with(witness: str) -> Path | None:
+    """The real data directory when it holds the folder ``witness``, else None."""
     try:
         root = resolve_data_dir()
     except DataError:
         return None
-    return root if (root / "claims" / "cdcp").is_dir() else None
+    return root if (root / witness).is_dir() else None
+
+
+def real_claims_dir() -> Path | None:
+    """The real data directory when it holds the claim sets (``claims/cdcp`` as the witness), else None."""
+    return _real_data_dir_with("claims/cdcp")
+
+
+def real_bias_dir() -> Path | None:
+    """The real data directory when it holds the identity-bias sets (``hostility/jigsaw_bias_madlibs``), else None."""
+    return _real_data_dir_with("hostility/jigsaw_bias_madlibs")

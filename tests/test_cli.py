@@ -322,7 +322,16 @@ def test_eval_passes_its_options_to_write_eval_report(runner, monkeypatch, tmp_p
     result = runner.invoke(cli, ["eval", "--data-dir", "d", "--model", "m"])
     assert result.exit_code == 0, result.output
     assert result.stdout == f"{tmp_path / 'eval.md'}\n"
-    assert calls == [{"model_path": Path("m"), "data_dir": Path("d"), "out_dir": Path("reports")}]
+    assert calls == [{"model_path": Path("m"), "data_dir": Path("d"), "out_dir": Path("reports"), "baseline": None}]
+    assert runner.invoke(cli, ["eval", "--baseline", "1.2.0"]).exit_code == 0
+    assert calls[1]["baseline"] == "1.2.0"
+
+
+def test_eval_bad_baseline_is_exit_2(runner, tmp_path, tiny_bundle_path):
+    args = ["eval", "--data-dir", str(tmp_path), "--model", str(tiny_bundle_path), "--baseline", str(tmp_path / "no-bundle"),
+            "--out", str(tmp_path / "r")]
+    result = runner.invoke(cli, args)
+    assert result.exit_code == 2 and "no-bundle" in result.output
 
 
 def test_serve_builds_the_app_from_options(runner, monkeypatch, tiny_bundle_path, tmp_path):

@@ -14,7 +14,10 @@ import pandas as pd
 from tqdm import tqdm
 
 from model.attributes import CLAIM_ATTRIBUTE
+from model.evaluation.behaviour_report import behaviour_markdown, evaluate_behaviour
 from model.evaluation.benchmark import load_profanity_check
+from model.evaluation.bias_data import load_bias_sets
+from model.evaluation.bias_report import bias_markdown, bias_targets, evaluate_bias
 from model.training.claims_data import load_claim_test_sets
 from model.evaluation.claims_report import CLAIM_AUC_TARGETS, claim_target_values, claims_markdown, evaluate_claims
 from model.training.data import DataError, load_test_sets, load_toxic_spans, load_validation_sets, resolve_data_dir
@@ -23,6 +26,7 @@ from model.training.metrics import mean_span_f1, score_metrics, spans_to_offsets
 from model.evaluation.plots import plot_curves
 from model.evaluation.policy_report import evaluate_policy, policy_markdown
 from model.evaluation.report_format import format_number, is_defined, json_ready
+from model.evaluation.side_by_side import side_by_side_markdown
 from model.scoring import Scorer
 
 COMMAND = "moderate eval"
@@ -108,9 +112,12 @@ def _target_row(set_name: str, metric: str, target: float, value: float | None,
             "value": value, "met": bool(is_defined(value) and value >= target)}
 
 
-def _score_table(result: dict) -> list[str]:
+def _score_table(result: dict, baseline: dict | None = None) -> list[str]:
     lines = ["| scorer | ROC AUC | PR AUC | Brier (lower is better) |", "|---|---|---|---|"]
     rows = [(f"ours: {attribute}", metrics) for attribute, metrics in result["attributes"].items()]
+    if baseline is not None and PRIMARY_ATTRIBUTE in baseline["sets"].get(result["name"], {}).get("attributes", {}):
+        rows.insert(1, (f"**baseline {baseline['model_version']}**: {PRIMARY_ATTRIBUTE}",
+                        baseline["sets"][result["name"]]["attributes"][PRIMARY_ATTRIBUTE]))
     rows += [(BASELINE_LABELS[baseline], metrics) for baseline, metrics in result["baselines"].items()]
     for label, metrics in rows:
         cells = " | ".join(format_number(metrics[key]) for key in ("roc_auc", "pr_auc", "brier"))
@@ -139,7 +146,7 @@ def _evaluate_sets(scorer: Scorer, sets: dict[str, pd.DataFrame], profanity_chec
         labels = frame["label"].to_numpy(int)
         scores = _predict_in_batches(scorer.predict_scores, texts, f"{name}: our scores")
         result = evaluate_scores(scores, scorer.attributes, frame)
-        result |= {"description": SET_NOTES.get(name, frame.attrs.get("description", "")),
+        result |= {"name": name, "description": SET_NOTES.get(name, frame.attrs.get("description", "")),
                    "label": frame.attrs.get("description", ""), "license": frame.attrs.get("license", "unknown")}
         baseline_scores = {}
         if profanity_check is not None:
@@ -217,8 +224,11 @@ def _markdown(report: dict) -> str:
         "## Targets", "", "| set | score | metric | target | value | met |", "|---|---|---|---|---|---|",
     ]
     for row in report["targets"]:
-        lines.append(f"| {row['set']} | {row['attribute']} | {row['metric']} | {row['target']:.2f} | "
+        lines.append(f"| {row['set']} | {row['attribute']} | {row['metric']} | {'<= ' if row.get('at_most') else ''}{row['target']:.2f} | "
                      f"{format_number(row['value'])} | {'met' if row['met'] else '**missed**'} |")
+    baseline = report.get("baseline")
+    if baseline is not None:
+        lines += side_by_side_markdown(report, baseline)
     lines += ["", "## Test sets", "", "| set | what it is | license | rows | positives |", "|---|---|---|---|---|"]
     for name, result in report["sets"].items():
         share = result["n_positive"] / result["n_rows"] if result["n_rows"] else float("nan")
@@ -227,7 +237,7 @@ def _markdown(report: dict) -> str:
     for name, result in report["sets"].items():
         lines += ["", f"## {name}", "", result["description"], "",
                   f"Label used: {result['label']}. Rows {result['n_rows']}, positives {result['n_positive']}.", ""]
-        lines += _score_table(result)
+        lines += _score_table(result, baseline)
         lines += ["", f"![{name}: ROC, precision-recall and reliability]({result['plots']['curves']})", "",
                   f"![{name}: every attribute]({result['plots']['attributes']})"]
     spans = report["toxic_spans"]
@@ -247,46 +257,19 @@ def _markdown(report: dict) -> str:
     lines += claims_markdown(report["claims"], [row for row in report["targets"]
                                                 if row["attribute"] == CLAIM_ATTRIBUTE])
     lines += policy_markdown(report.get("policy", {}))
+    base_version = baseline["model_version"] if baseline is not None else None
+    lines += bias_markdown(report["bias"], baseline and baseline["bias"], base_version)
+    lines += behaviour_markdown(report["behaviour"], baseline and baseline["behaviour"], base_version)
     if report["missing_baselines"]:
         lines += ["", "Not compared: " + ", ".join(report["missing_baselines"]) + " (install `.[eval]`)."]
     return "\n".join(lines) + "\n"
 
 
-def write_eval_report(
-    model_path: str | Path | None = None,
-    data_dir: str | Path | None = None,
-    out_dir: str | Path = "reports",
-    scorer: Scorer | None = None,
-) -> Path:
-    """Evaluate a bundle on every public test set and write ``eval.md``, ``eval.json`` and plots.
-
-    The hostility sets and toxic spans always; the official claim test splits when the bundle scores
-    ``unsupported_claim`` (otherwise the claims section only says why it was skipped).
-
-    Parameters
-    ----------
-    model_path : str or Path or None
-        Bundle to evaluate; ``None`` means the committed bundle. Ignored when ``scorer`` is given.
-    data_dir : str or Path or None
-        Data directory (see ``model.training.data.resolve_data_dir``).
-    out_dir : str or Path
-        Directory for ``eval.md``, ``eval.json`` and ``plots/``; created if missing.
-    scorer : Scorer, optional
-        An already loaded scorer (notebooks, tests).
-
-    Returns
-    -------
-    Path
-        The path of ``eval.md``.
-    """
-    started = time.perf_counter()
-    out_dir = Path(out_dir)
-    plot_dir = out_dir / "plots"
+def _evaluate(scorer: Scorer, data: dict, data_dir: str | Path | None, profanity_check, plot_dir: Path) -> dict:
+    """Every section of the report for one scorer, on data already loaded (``test_sets``, ``spans``, ``bias_sets``)."""
     plot_dir.mkdir(parents=True, exist_ok=True)
-    scorer = scorer if scorer is not None else Scorer.load(model_path)
-    profanity_check = load_profanity_check()
-    sets = _evaluate_sets(scorer, load_test_sets(data_dir), profanity_check, plot_dir)
-    spans = _evaluate_spans(scorer, load_toxic_spans(SPANS_SPLIT, data_dir))
+    sets = _evaluate_sets(scorer, data["test_sets"], profanity_check, plot_dir)
+    spans = _evaluate_spans(scorer, data["spans"])
     targets = [_target_row(name, "roc_auc", target,
                            sets[name]["attributes"].get(PRIMARY_ATTRIBUTE, {}).get("roc_auc") if name in sets else None)
                for name, target in TOXICITY_AUC_TARGETS.items()]
@@ -299,20 +282,69 @@ def write_eval_report(
     if "skipped" not in claims:
         targets += [_target_row(name, "roc_auc", CLAIM_AUC_TARGETS[name], value, attribute=CLAIM_ATTRIBUTE)
                     for name, value in claim_target_values(claims).items()]
+    bias = evaluate_bias(scorer, data["bias_sets"], lambda texts, description: _predict_in_batches(
+        scorer.predict_scores, texts, description))
+    targets += bias_targets(bias)
+    return {"model_version": scorer.model_version, "attributes": list(scorer.attributes), "targets": targets,
+            "sets": sets, "toxic_spans": spans, "claims": claims, "policy": policy, "bias": bias,
+            "behaviour": evaluate_behaviour(scorer)}
+
+
+def write_eval_report(
+    model_path: str | Path | None = None,
+    data_dir: str | Path | None = None,
+    out_dir: str | Path = "reports",
+    scorer: Scorer | None = None,
+    baseline: str | Path | None = None,
+    baseline_scorer: Scorer | None = None,
+) -> Path:
+    """Evaluate a bundle on every public test set and write ``eval.md``, ``eval.json`` and plots.
+
+    The hostility sets, toxic spans, identity bias (when its sets are present) and behaviour sets always; the
+    official claim test splits when the bundle scores ``unsupported_claim`` (otherwise the claims section only
+    says why it was skipped). With a ``baseline``, the same evaluation runs on it and its figures are put beside
+    ours (``eval.json`` key ``baseline``).
+
+    Parameters
+    ----------
+    model_path : str or Path or None
+        Bundle to evaluate; ``None`` means the committed bundle. Ignored when ``scorer`` is given.
+    data_dir : str or Path or None
+        Data directory (see ``model.training.data.resolve_data_dir``).
+    out_dir : str or Path
+        Directory for ``eval.md``, ``eval.json`` and ``plots/``; created if missing.
+    scorer : Scorer, optional
+        An already loaded scorer (notebooks, tests).
+    baseline : str or Path, optional
+        A bundle to compare against: a folder or a version under ``bundles/`` (e.g. ``"1.2.0"``).
+    baseline_scorer : Scorer, optional
+        An already loaded baseline scorer (tests); ``baseline`` is then only its label.
+
+    Returns
+    -------
+    Path
+        The path of ``eval.md``.
+    """
+    started = time.perf_counter()
+    out_dir = Path(out_dir)
+    plot_dir = out_dir / "plots"
+    scorer = scorer if scorer is not None else Scorer.load(model_path)
+    if baseline_scorer is None and baseline is not None:
+        baseline_scorer = Scorer.load(baseline)
+    data = {"test_sets": load_test_sets(data_dir), "spans": load_toxic_spans(SPANS_SPLIT, data_dir),
+            "bias_sets": load_bias_sets(data_dir)}
+    profanity_check = load_profanity_check()
     report = {
         "command": COMMAND,
         "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "model_version": scorer.model_version,
         "model_path": str(model_path) if model_path is not None else "committed bundle",
         "data_dir": str(resolve_data_dir(data_dir)),
-        "attributes": list(scorer.attributes),
         "missing_baselines": [] if profanity_check is not None else [BASELINE_LABELS["alt_profanity_check"]],
-        "targets": targets,
-        "sets": sets,
-        "toxic_spans": spans,
-        "claims": claims,
-        "policy": policy,
-    }
+    } | _evaluate(scorer, data, data_dir, profanity_check, plot_dir)
+    if baseline_scorer is not None:
+        # alt-profanity-check's scores do not depend on the bundle: they are computed once, for ours.
+        label = str(baseline) if baseline is not None else "given scorer"
+        report["baseline"] = {"model_path": label} | _evaluate(baseline_scorer, data, data_dir, None, plot_dir / "baseline")
     report["seconds"] = round(time.perf_counter() - started, 1)
     (out_dir / "eval.json").write_text(json.dumps(json_ready(report), indent=2) + "\n", encoding="utf-8")
     markdown_path = out_dir / "eval.md"

@@ -43,14 +43,15 @@ def train(data_dir: Path | None, out: Path | None, seed: int | None, site_data: 
     help="Bundle directory [default: $MODERATION_MODEL or the committed bundle].",
 )
 @click.option("--out", type=click.Path(path_type=Path), default=Path("reports"), show_default=True)
-def eval_command(data_dir: Path | None, model: Path | None, out: Path) -> None:
+@click.option("--baseline", help="A bundle to score too and put beside ours: a version under bundles/ (e.g. 1.2.0) or a folder.")
+def eval_command(data_dir: Path | None, model: Path | None, out: Path, baseline: str | None) -> None:
     """Evaluate a bundle on the test split and write a report; print its path."""
     from model.bundle import BundleError
     from model.training.data import DataError
     from model.evaluation.report import write_eval_report
 
     try:
-        path = write_eval_report(model_path=model, data_dir=data_dir, out_dir=out)
+        path = write_eval_report(model_path=model, data_dir=data_dir, out_dir=out, baseline=baseline)
     except (BundleError, DataError) as error:
         raise BadInput(error) from error
     except OSError as error:

@@ -1,0 +1,154 @@
+"""Behaviour sets and the long comment on the committed bundle, with its known failures held as strict xfails.
+
+When a new bundle is committed, regenerate its entry of ``KNOWN_FAILURES`` with
+``.venv/bin/python -m model.evaluation.behaviour_report`` (it prints the failing ids of ``bundles/CURRENT``).
+A pair the model fixes turns its strict xfail red, so the list must then shrink; pairs are never weakened or dropped.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from model.evaluation.behaviour import (
+    BURIED_SENTENCE,
+    CATEGORIES,
+    LONG_COMMENT_ID,
+    LONG_COMMENT_WORDS,
+    PAIRS,
+    civil_text,
+    long_comment,
+)
+from model.evaluation.behaviour_report import evaluate_behaviour, failing_ids, long_comment_passes, pair_scores
+from model.results import Decision, Reason, Span
+
+KNOWN_FAILURES: dict[str, frozenset[str]] = {
+    "1.2.0": frozenset({
+        "counter_speech/trans",
+        "counter_speech/women",
+        "group_mention/christians",
+        "group_mention/elderly",
+        "group_mention/gay",
+        "group_mention/trans",
+        "group_mention/women",
+        "long_comment/buried_insult",
+        "negation/disabled",
+        "negation/jews",
+        "negation/trans",
+        "reclaimed/dyke-radio",
+        "threat/beat-you",
+        "threat/burn-house",
+        "threat/judge-hanged",
+        "threat/stab-editor",
+        "threat/strangle-councillor",
+    }),
+}
+"""Bundle version -> ids the committed bundle of that version fails (printed by ``model.evaluation.behaviour_report``)."""
+
+
+@pytest.fixture(scope="module")
+def committed_scorer():
+    """The committed bundle (bundles/CURRENT): what `make run` serves."""
+    from model.scoring import Scorer
+
+    return Scorer.load()
+
+
+def _expect_known_failure(request, scorer, test_id: str) -> None:
+    if test_id in KNOWN_FAILURES.get(scorer.model_version, frozenset()):
+        request.applymarker(pytest.mark.xfail(strict=True, reason=f"bundle {scorer.model_version} fails {test_id}: "
+                                              "if it passes now, remove it from KNOWN_FAILURES"))
+
+
+def test_pairs_are_well_formed():
+    ids = [pair.id for pair in PAIRS]
+    assert len(ids) == len(set(ids))
+    assert {pair.category for pair in PAIRS} == set(CATEGORIES)
+    for category in CATEGORIES:
+        assert 10 <= sum(pair.category == category for pair in PAIRS) <= 20
+    assert {pair.attribute for pair in PAIRS} <= {"toxicity", "identity_attack", "threat"}
+    assert all(pair.hostile != pair.civil for pair in PAIRS)
+
+
+def test_known_failures_name_real_checks():
+    known = {LONG_COMMENT_ID} | {pair.id for pair in PAIRS}
+    for version, ids in KNOWN_FAILURES.items():
+        assert ids <= known, f"{version}: unknown ids {sorted(ids - known)}"
+
+
+@pytest.mark.parametrize("pair", PAIRS, ids=[pair.id for pair in PAIRS])
+def test_hostile_form_outscores_its_civil_twin(request, committed_scorer, pair):
+    _expect_known_failure(request, committed_scorer, pair.id)
+    hostile, civil = pair_scores(committed_scorer, [pair])[0]
+    assert hostile > civil, f"{pair.attribute}: {pair.hostile!r} {hostile:.3f} <= {pair.civil!r} {civil:.3f}"
+
+
+def test_long_comment_is_civil_text_around_the_sentence():
+    text, begin, end = long_comment()
+    assert text[begin:end] == BURIED_SENTENCE
+    assert abs(len(text.split()) - LONG_COMMENT_WORDS) < 60  # whole sentences: a little over
+    assert text.count(BURIED_SENTENCE) == 1 and civil_text(50) == civil_text(50)
+
+
+def test_buried_insult_is_caught_with_its_span(request, committed_scorer):
+    _expect_known_failure(request, committed_scorer, LONG_COMMENT_ID)
+    text, begin, end = long_comment()
+    decision = committed_scorer.moderate([text], with_spans=True)[0]
+    assert decision.action != "approve", decision.scores
+    assert long_comment_passes(decision, begin, end), (decision.reasons, decision.spans)
+
+
+def _decision(action: str, spans: dict, reason: str = "toxicity") -> Decision:
+    reasons = () if action == "approve" else (Reason(reason, action, reason, 0.9, 0.5),)
+    return Decision(action, reasons, {"toxicity": 0.9}, spans, "test")
+
+
+def test_long_comment_passes_needs_a_hostility_reason_and_span_inside_the_sentence():
+    assert long_comment_passes(_decision("review", {"toxicity": [Span(12, 20, 0.9)]}), 10, 30)
+    assert not long_comment_passes(_decision("approve", {"toxicity": [Span(12, 20, 0.9)]}), 10, 30)
+    assert not long_comment_passes(_decision("review", {"toxicity": [Span(5, 20, 0.9)]}), 10, 30)  # starts before it
+    assert not long_comment_passes(_decision("review", {"unsupported_claim": [Span(12, 20, 0.9)]}), 10, 30)
+    # Sent to review only as an unsupported claim: the insult was not what the policy saw.
+    assert not long_comment_passes(_decision("review", {"toxicity": [Span(12, 20, 0.1)]}, "unsupported_claim"), 10, 30)
+
+
+class LengthScorer:
+    """Scores a text by its length on every attribute (longer is more hostile); approves everything."""
+
+    attributes = ("toxicity", "identity_attack", "threat")
+    model_version = "length"
+
+    def predict_scores(self, texts):
+        return np.array([[len(text) / 1000] * 3 for text in texts])
+
+    def moderate(self, texts, with_spans=True):
+        return [_decision("approve", {}) for _ in texts]
+
+
+def test_evaluate_behaviour_counts_passes_per_category():
+    result = evaluate_behaviour(LengthScorer())
+    expected = {pair.id for pair in PAIRS if len(pair.hostile) > len(pair.civil)}
+    assert expected and set(result["failed"]) == {pair.id for pair in PAIRS} - expected
+    for category, row in result["categories"].items():
+        in_category = [pair for pair in PAIRS if pair.category == category]
+        assert (row["n_pairs"], row["n_passed"]) == (len(in_category), sum(pair.id in expected for pair in in_category))
+    assert result["n_pairs"] == len(PAIRS) and result["n_skipped"] == 0
+    assert failing_ids(result) == sorted([*result["failed"], LONG_COMMENT_ID])
+
+
+def test_pairs_on_unscored_attributes_are_skipped():
+    class ToxicityOnly(LengthScorer):
+        attributes = ("toxicity",)
+
+        def predict_scores(self, texts):
+            return super().predict_scores(texts)[:, :1]
+
+    result = evaluate_behaviour(ToxicityOnly())
+    n_toxicity = sum(pair.attribute == "toxicity" for pair in PAIRS)
+    assert (result["n_pairs"], result["n_skipped"]) == (n_toxicity, len(PAIRS) - n_toxicity)
+
+
+def test_the_same_check_passes_on_the_insult_alone(committed_scorer):
+    # What the long comment would give if length did not matter: the check itself can pass.
+    text, begin, end = long_comment(n_words=0)
+    assert long_comment_passes(committed_scorer.moderate([text], with_spans=True)[0], begin, end)
