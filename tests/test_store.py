@@ -185,7 +185,7 @@ def test_feedback_export_is_a_training_table(store_app, tmp_path, extension):
         frame = pd.read_json(path, lines=True)
     else:
         frame = pq.read_table(path).to_pandas()
-    assert list(frame.columns) == ["text", "comment_id", "decision", "toxicity", "insult", "threat", "created_at", "source"]
+    assert list(frame.columns) == ["text", "comment_id", "decision", "toxicity", "insult", "threat", "created_at", "source", "moderator"]
     records = frame.astype(object).where(frame.notna(), None).to_dict(orient="records")
     assert [(r["text"], r["comment_id"], r["decision"]) for r in records] == [
         (HOSTILE, "c1", "reject"),
