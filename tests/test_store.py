@@ -199,7 +199,7 @@ def test_feedback_export_is_a_training_table(store_app, tmp_path, extension):
 def test_export_of_no_feedback_writes_the_header(store_app, tmp_path):
     with store_app.app_context():
         assert export_feedback(get_session(), tmp_path / "out.csv") == 0
-    assert (tmp_path / "out.csv").read_text().strip() == "text,comment_id,decision,created_at,source"
+    assert (tmp_path / "out.csv").read_text().strip() == "text,comment_id,decision,created_at,source,moderator"
 
 
 def test_urls_postgres_means_psycopg_and_passwords_stay_hidden(tmp_path):

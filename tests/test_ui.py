@@ -391,3 +391,50 @@ def test_passwords_are_stored_as_argon2_hashes(ui_app):
         assert stored.startswith("$argon2id$") and PASSWORD not in stored
         assert authenticate_user(session, "mo", PASSWORD).name == "mo"
         assert authenticate_user(session, "mo", PASSWORD + "x") is None
+
+
+# On each database (SQLite file, then PostgreSQL when .ci/run started one)
+
+
+def test_the_queue_filters_and_decides_on_each_database(tiny_bundle_path, db_url, tmp_path):
+    from service.store import app_engine
+
+    app = create_app({"TESTING": True, "MODEL": str(tiny_bundle_path), "DB_URL": db_url, "STORE_TEXT": True})
+    try:
+        add_user(app, "mo")
+        client = app.test_client()
+        sign_in(client, "mo")
+        insult, _ = log_reviews(app, ["an insult"], reason="insult") + log_reviews(app, ["a threat phrase"], reason="threat_phrase")
+        html = client.get("/ui/queue?reason=threat").get_data(as_text=True)
+        assert "a threat phrase" not in html and "an insult" not in html  # "threat" is not "threat_phrase"
+        html = client.get("/ui/queue?reason=insult").get_data(as_text=True)
+        assert "an insult" in html and "a threat phrase" not in html
+        token = csrf_from(html)
+        assert client.post(f"/ui/queue/{insult}", data={"decision": "approve", "csrf_token": token}).status_code == 303
+        assert client.post(f"/ui/queue/{insult}", data={"decision": "reject", "csrf_token": token}).status_code == 409
+        assert [(row.moderator, row.decision) for row in feedback_rows(app)] == [("mo", "approve")]
+    finally:
+        app_engine(app).dispose()
+
+
+def test_the_users_migration_goes_down_and_up_again(db_url):
+    from alembic import command
+    from sqlalchemy import inspect
+
+    from service.migrations import alembic_config, upgrade
+    from service.store import make_engine
+
+    engine = make_engine(db_url)
+    try:
+        upgrade(engine)
+        config = alembic_config()
+        with engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.downgrade(config, "0001")
+        assert "users" not in inspect(engine).get_table_names()
+        assert "moderator" not in {column["name"] for column in inspect(engine).get_columns("feedback")}
+        upgrade(engine)
+        assert "users" in inspect(engine).get_table_names()
+        assert {"moderator", "decision_id"} <= {column["name"] for column in inspect(engine).get_columns("feedback")}
+    finally:
+        engine.dispose()
