@@ -119,6 +119,11 @@ def test_sign_in_attempts_are_rate_limited_per_address(tiny_bundle_path):
     assert client.get("/ui/sign-in").status_code == 200  # the form itself is not limited
 
 
+def test_a_bad_sign_in_rate_limit_stops_the_app_with_a_clear_error(tiny_bundle_path):
+    with pytest.raises(ConfigError, match="SIGN_IN_RATE_LIMIT 'often'"):
+        create_app({"TESTING": True, "MODEL": str(tiny_bundle_path), "DB_URL": "sqlite://", "SIGN_IN_RATE_LIMIT": "often"})
+
+
 def test_a_post_without_the_csrf_token_is_refused(ui_app, moderator):
     assert ui_app.test_client().post("/ui/sign-in", data={"name": "mo", "password": PASSWORD}).status_code == 400
     assert moderator.post("/ui/try", data={"comments": HOSTILE}).status_code == 400
@@ -138,6 +143,13 @@ def test_keys_and_model_pages_are_for_admins(ui_app, role, status, path):
 
 
 # Secret key
+
+
+def test_session_defaults_are_safe():
+    from service.config import load_config
+
+    config = load_config()
+    assert (config["SECRET_KEY"], config["SESSION_COOKIE_SECURE"], config["SESSION_COOKIE_HTTPONLY"], config["SESSION_COOKIE_SAMESITE"]) == (None, True, True, "Lax")
 
 
 def test_a_generated_secret_key_is_kept_private_and_reused(tmp_path):
