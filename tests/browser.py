@@ -37,6 +37,19 @@ def missing_browser_parts() -> list[str]:
     return [str(path) for path in (CHROMIUM, CHROMEDRIVER, AXE_JS) if not path.is_file()]
 
 
+def require_browser() -> None:
+    """Skip the calling test when a browser part is missing; fail it instead under CI (``CI=true``)."""
+    import pytest
+
+    missing = missing_browser_parts()
+    if not missing:
+        return
+    message = f"no browser to test with: {', '.join(missing)} missing; run `bash .ci/browser.sh` as root"
+    if os.environ.get("CI") == "true":
+        pytest.fail(message)
+    pytest.skip(message)
+
+
 @contextmanager
 def chromium(profile_dir: Path) -> Iterator:
     """A headless Chromium with a fresh profile in ``profile_dir``, quit at the end."""

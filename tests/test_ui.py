@@ -349,6 +349,7 @@ def test_the_model_page_shows_bundle_card_metrics_and_says_when_there_is_no_bias
     (reports / "eval.json").write_text(json.dumps(report))
     html = admin.get("/ui/model").get_data(as_text=True)
     assert f"Model {scorer.model_version}" in html and "0.912" in html and "met" in html
+    assert f"<code>{Path(scorer.bundle.path).resolve()}</code>" in html  # the tiny bundle lives outside the project
     assert "has no identity-bias metrics" in html
     assert "<h2>Model card</h2>" in html and "<h1>Model card" in html  # MODEL_CARD.md's own heading, rendered
     with admin.get("/ui/model/plots/s_curves.png") as plot:  # a streamed file: close it
@@ -358,6 +359,14 @@ def test_the_model_page_shows_bundle_card_metrics_and_says_when_there_is_no_bias
     (reports / "eval.json").write_text(json.dumps(report))
     html = admin.get("/ui/model").get_data(as_text=True)
     assert "has no identity-bias metrics" not in html and "muslim" in html and "0.871" in html
+
+
+def test_paths_inside_the_project_are_shown_relative(tmp_path):
+    from service.config import PROJECT_ROOT
+    from service.ui.model_page import shown_path
+
+    assert shown_path(PROJECT_ROOT / "bundles" / "1.2.0") == "bundles/1.2.0"
+    assert shown_path(tmp_path) == str(tmp_path.resolve())
 
 
 def test_bias_tables_come_as_rows_or_by_identity():

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import os
-
 import pytest
 from sqlalchemy import select
 
 from service.app import create_app
 from service.store import Feedback, get_session
-from tests.browser import chromium, missing_browser_parts, serious_violations, serving, sign_in_with, wait_for
+from tests.browser import chromium, require_browser, serious_violations, serving, sign_in_with, wait_for
 from tests.ui_support import PASSWORD, add_user, log_reviews
 
 HOSTILE = "You are a stupid clown, the minister ignores the vote."
@@ -19,12 +17,7 @@ ATTACK = '<script>window.pwned = "script"</script><img src=x onerror="window.pwn
 @pytest.fixture
 def browser_app(tiny_bundle_path, tmp_path):
     """The service on a SQLite file (the server thread and the test share it), texts stored, cookies over plain HTTP."""
-    missing = missing_browser_parts()
-    if missing:
-        message = f"no browser to test with: {', '.join(missing)} missing; run `bash .ci/browser.sh` as root"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
+    require_browser()
     app = create_app({
         "MODEL": str(tiny_bundle_path), "DB_URL": f"sqlite:///{tmp_path / 'ui.db'}", "STORE_TEXT": True,
         "SESSION_COOKIE_SECURE": False, "SECRET_KEY_FILE": str(tmp_path / "secret_key"),
@@ -79,3 +72,11 @@ def test_a_moderator_tries_comments_and_works_the_queue_by_keyboard(browser_app,
     with browser_app.app_context():
         rows = list(get_session().scalars(select(Feedback)))
     assert [(row.decision_id, row.decision, row.moderator, row.text, row.source) for row in rows] == [(newest, "reject", "ed", ATTACK, "ui")]
+
+
+@pytest.mark.parametrize("ci, outcome", [("true", pytest.fail.Exception), ("", pytest.skip.Exception)])
+def test_a_missing_browser_fails_under_ci_and_skips_elsewhere(monkeypatch, tmp_path, ci, outcome):
+    monkeypatch.setattr("tests.browser.CHROMIUM", tmp_path / "no-chromium")
+    monkeypatch.setenv("CI", ci)
+    with pytest.raises(outcome, match="no-chromium missing"):
+        require_browser()

@@ -44,6 +44,12 @@ def model_card_path(bundle_path: Path) -> Path | None:
     return None
 
 
+def shown_path(path: Path) -> str:
+    """``path`` relative to the project when inside it (shorter, and no need to show where it is installed)."""
+    path = Path(path).resolve()
+    return str(path.relative_to(PROJECT_ROOT)) if path.is_relative_to(PROJECT_ROOT) else str(path)
+
+
 def read_eval_report(directory: Path) -> tuple[dict | None, str | None]:
     """eval.json's contents, or None and why not (absent, unreadable)."""
     path = directory / EVAL_JSON
@@ -108,7 +114,9 @@ def model() -> ResponseReturnValue:
     return render_template(
         "ui/model.html",
         bundle=bundle,
+        bundle_path=shown_path(bundle.path),
         policy=scorer.policy,
+        policy_path=shown_path(scorer.policy.source) if scorer.policy.source != "defaults" else None,
         card=render_markdown(card_path.read_text(encoding="utf-8")) if card_path else None,
         card_path=card_path,
         report=report,
