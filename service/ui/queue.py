@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from flask import abort, current_app, g, jsonify, redirect, render_template, request
 from flask.typing import ResponseReturnValue
-from sqlalchemy import String, cast, exists, func, select
+from sqlalchemy import Select, String, cast, exists, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -76,7 +76,7 @@ def _start_of(day: dt.date) -> dt.datetime:
     return dt.datetime.combine(day, dt.time.min, tzinfo=dt.UTC)
 
 
-def waiting_items(queue_filter: QueueFilter):  # noqa: ANN201 (a SQLAlchemy Select)
+def waiting_items(queue_filter: QueueFilter) -> Select:
     """The query of undecided review items with stored text that match the filter, newest first."""
     decided = exists().where(Feedback.decision_id == DecisionRecord.id)
     query = select(DecisionRecord).where(DecisionRecord.decision == REVIEW, DecisionRecord.text.is_not(None), ~decided)
