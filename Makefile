@@ -7,7 +7,7 @@ DATA_DIR ?= $(or $(MODERATION_DATA_DIR),../shared/data)
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run test test-fast train reproduce eval ceiling bench notebooks clean
+.PHONY: install run test test-fast train reproduce eval ceiling bench notebooks screenshots clean
 
 install: $(STAMP)
 
@@ -46,6 +46,10 @@ bench: install
 
 notebooks: install
 	$(BIN)/python -m model.evaluation.notebook_runner --data-dir $(DATA_DIR) $(if $(SITE_DATA),--site-data $(SITE_DATA))
+
+# The moderation page's README screenshots (needs Chromium: `bash .ci/browser.sh` as root installs it).
+screenshots: install
+	$(BIN)/python -m tests.screenshots --out docs/screenshots
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache

@@ -24,6 +24,7 @@ from service.ops import READINESS_KEY, check_model
 from service.ops import bp as ops
 from service.perspective import bp as perspective
 from service.store import StoreError, init_store, make_engine, release_connections
+from service.ui import init_ui, init_ui_limits
 
 log = logging.getLogger(__name__)
 
@@ -79,8 +80,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         app.register_blueprint(blueprint)
     for blueprint in (perspective, discovery, coral):
         app.register_blueprint(blueprint)
+    init_ui(app)
     # Rate limits attach to API blueprints by name, so every API surface is registered before this line.
-    init_rate_limits(app)
+    init_ui_limits(app, init_rate_limits(app))
     if app.extensions[READINESS_KEY] != "ok":
         log.warning("model check failed: %s", app.extensions[READINESS_KEY])
     return app

@@ -21,6 +21,8 @@ CONFIG_FILE_ENV = "MODERATION_CONFIG"
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DB_PATH = PROJECT_ROOT / "var" / "moderation.db"
+DEFAULT_SECRET_KEY_PATH = PROJECT_ROOT / "var" / "secret_key"
+DEFAULT_REPORTS_DIR = PROJECT_ROOT / "reports"
 
 
 class ConfigError(RuntimeError):
@@ -94,6 +96,22 @@ class Defaults:
     """Longest ``comment.text`` the Perspective-compatible API scores (Perspective itself stops at 3,000 bytes)."""
 
     CORAL_SECRET = None
+
+    # The moderation page at /ui (service/ui): see README, "The moderation page".
+    SECRET_KEY = None
+    """Signs the moderation page's session cookies; ``None`` means a random key made once and kept in ``SECRET_KEY_FILE``."""
+    SECRET_KEY_FILE = None
+    """Where the generated key is kept (mode 600); ``None`` means ``var/secret_key`` in the project."""
+    SESSION_COOKIE_SECURE = True
+    """Send the session cookie over HTTPS only; set false only to sign in over plain HTTP on localhost."""
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    PERMANENT_SESSION_LIFETIME = 8 * 60 * 60
+    """Seconds a moderator stays signed in (one shift)."""
+    SIGN_IN_RATE_LIMIT = "10 per minute"
+    """Sign-in attempts allowed per client address (Flask-Limiter syntax)."""
+    REPORTS_DIR = None
+    """Where the model page finds ``moderate eval``'s eval.json and plots; ``None`` means ``reports/`` in the project."""
     """Signing secret of Coral's external moderation phase (a list while rotating); ``None`` turns /coral/v1/moderate off (503)."""
 
 

@@ -1,7 +1,7 @@
 """Stored feedback -> a training table (.csv, .jsonl or .parquet) for retraining.
 
 Columns: ``text``, ``comment_id``, ``decision``, one column per attribute label (a probability, empty
-where that feedback gave none), ``created_at`` (UTC), ``source``. A feedback row sent with only a
+where that feedback gave none), ``created_at`` (UTC), ``source``, ``moderator`` (who decided on the moderation page, else empty). A feedback row sent with only a
 comment id takes its text from the decision log when the log kept it (``STORE_TEXT``).
 """
 
@@ -21,7 +21,7 @@ from service.tables import TableWriter
 
 EXPORT_CHUNK_ROWS = 5_000
 LEADING_COLUMNS = ("text", "comment_id", "decision")
-TRAILING_COLUMNS = ("created_at", "source")
+TRAILING_COLUMNS = ("created_at", "source", "moderator")
 
 
 def label_columns(session: Session) -> list[str]:
@@ -53,13 +53,14 @@ def _frames(session: Session, labels: list[str], chunk_rows: int) -> Iterator[pd
             record.update({name: (row.labels or {}).get(name) for name in labels})
             record["created_at"] = _as_utc(row.created_at)
             record["source"] = row.source
+            record["moderator"] = row.moderator
             records.append(record)
         yield _typed(pd.DataFrame.from_records(records, columns=[*LEADING_COLUMNS, *labels, *TRAILING_COLUMNS]), labels)
 
 
 def _typed(frame: pd.DataFrame, labels: list[str]) -> pd.DataFrame:
     """Give every chunk the same column types, so Parquet chunks share one schema."""
-    types = {name: "string" for name in (*LEADING_COLUMNS, "source")}
+    types = {name: "string" for name in (*LEADING_COLUMNS, "source", "moderator")}
     types.update({name: "Float64" for name in labels})  # nullable: a missing label is null in JSON Lines, not absent
     frame = frame.astype(types)
     frame["created_at"] = pd.to_datetime(frame["created_at"], utc=True)

@@ -53,6 +53,7 @@ VERSION_CHARS = 64
 SHA256_HEX_CHARS = 64
 KEY_NAME_CHARS = 100
 KEY_PREFIX_CHARS = 16
+USER_NAME_CHARS = 100
 
 # SQLite only autoincrements an INTEGER PRIMARY KEY; PostgreSQL gets a 64-bit identity for the big tables.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
@@ -105,6 +106,10 @@ class Feedback(Base):
     client_token: Mapped[str | None] = mapped_column(String(ID_CHARS))
     request_id: Mapped[str | None] = mapped_column(String(ID_CHARS))
     api_key_id: Mapped[int | None] = mapped_column(ForeignKey("api_keys.id", ondelete="SET NULL"))
+    moderator: Mapped[str | None] = mapped_column(String(USER_NAME_CHARS))
+    """The signed-in moderator's name, for feedback given on the moderation page (``service.ui``)."""
+    decision_id: Mapped[int | None] = mapped_column(ForeignKey("decisions.id", ondelete="SET NULL"), index=True, unique=True)
+    """The decision-log row this feedback judges (review queue), so a worked item leaves the queue."""
 
 
 class DecisionRecord(Base):
@@ -301,8 +306,13 @@ def save_feedback(
     labels: dict[str, float] | None,
     source: str,
     client_token: str | None = None,
+    moderator: str | None = None,
+    decision_id: int | None = None,
 ) -> int:
-    """Store one piece of feedback (the caller has validated it) and return its id."""
+    """Store one piece of feedback (the caller has validated it) and return its id.
+
+    ``moderator`` and ``decision_id`` are set by the review queue: who decided, and on which logged decision.
+    """
     row = Feedback(
         comment_id=comment_id,
         text=text,
@@ -313,6 +323,8 @@ def save_feedback(
         client_token=client_token,
         request_id=_request_value("request_id"),
         api_key_id=_request_value("api_key_id"),
+        moderator=moderator,
+        decision_id=decision_id,
     )
     session = get_session()
     session.add(row)

@@ -53,6 +53,7 @@ def _isolated_service_settings(tmp_path_factory):
     with pytest.MonkeyPatch.context() as patch:
         patch.delenv("MODERATION_CONFIG", raising=False)
         patch.setenv("MODERATION_DB_URL", f"sqlite:///{tmp_path_factory.mktemp('db') / 'session.db'}")
+        patch.setenv("MODERATION_SECRET_KEY_FILE", str(tmp_path_factory.mktemp("secret") / "secret_key"))
         yield
 
 
@@ -101,7 +102,7 @@ def empty_postgres(url: str) -> None:
     engine = make_engine(url)
     try:
         with engine.begin() as connection:
-            connection.execute(text("DROP TABLE IF EXISTS feedback, decisions, api_keys, alembic_version CASCADE"))
+            connection.execute(text("DROP TABLE IF EXISTS feedback, decisions, api_keys, users, alembic_version CASCADE"))
     finally:
         engine.dispose()
 

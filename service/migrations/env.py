@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic import context
 
 from service.store import Base
+from service.users import User  # noqa: F401  (its table joins Base.metadata for autogenerate)
 
 connection = context.config.attributes.get("connection")
 if connection is None:

@@ -1,0 +1,86 @@
+"""``moderate users``: the people who sign in to the moderation page (create, list, set-password, delete)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from service.cli.common import BadInput, with_database
+
+ROLE_CHOICES = ("moderator", "admin")
+"""``service.users.ROLES``, repeated here so that ``moderate --help`` need not import SQLAlchemy."""
+
+
+def _password_option(command: Any) -> Any:
+    """Ask for the password twice without echoing it (or read it from standard input when piped)."""
+    return click.option(
+        "--password", prompt=True, hide_input=True, confirmation_prompt=True,
+        help="Asked for when not given; avoid passing it on the command line, where others may see it.",
+    )(command)
+
+
+@click.group()
+def users() -> None:
+    """Moderators and admins of the moderation page at /ui (passwords are stored as argon2 hashes)."""
+
+
+@users.command("create")
+@click.argument("name")
+@click.option("--role", type=click.Choice(ROLE_CHOICES), default="moderator", show_default=True,
+              help="moderator: review queue and try-it page; admin: also API keys and the model page.")
+@_password_option
+@with_database
+def users_create(session: Any, name: str, role: str, password: str) -> None:
+    """Create user NAME, who signs in at /ui with the password asked for."""
+    from service.users import UserError, create_user
+
+    try:
+        user = create_user(session, name, password, role)
+    except UserError as error:
+        raise BadInput(error) from error
+    click.echo(f"Created {user.role} {user.name}; they sign in at /ui", err=True)
+
+
+@users.command("list")
+@with_database
+def users_list(session: Any) -> None:
+    """List users: name, role, created."""
+    from service.users import list_users
+
+    rows = list_users(session)
+    if not rows:
+        click.echo("No users; create one with `moderate users create NAME --role admin`.", err=True)
+        return
+    click.echo("name\trole\tcreated")
+    for user in rows:
+        click.echo(f"{user.name}\t{user.role}\t{user.created_at.isoformat(timespec='seconds')}")
+
+
+@users.command("set-password")
+@click.argument("name")
+@_password_option
+@with_database
+def users_set_password(session: Any, name: str, password: str) -> None:
+    """Give NAME a new password; their open sessions end."""
+    from service.users import UserError, set_password
+
+    try:
+        set_password(session, name, password)
+    except UserError as error:
+        raise BadInput(error) from error
+    click.echo(f"New password set for {name}; their open sessions have ended", err=True)
+
+
+@users.command("delete")
+@click.argument("name")
+@with_database
+def users_delete(session: Any, name: str) -> None:
+    """Delete NAME (the feedback they gave keeps their name)."""
+    from service.users import UserError, delete_user
+
+    try:
+        delete_user(session, name)
+    except UserError as error:
+        raise BadInput(error) from error
+    click.echo(f"Deleted {name}", err=True)

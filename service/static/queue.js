@@ -1,0 +1,68 @@
+// Review queue keyboard use: j / k select the next / previous comment, a / r approve / reject it.
+// Buttons post the decision with fetch and remove the item; without JavaScript the forms still work.
+"use strict";
+
+document.addEventListener("DOMContentLoaded", () => {
+  const status = document.getElementById("queue-count");
+  let selected = null;
+
+  const items = () => Array.from(document.querySelectorAll(".queue .item"));
+
+  function select(item) {
+    if (selected) selected.classList.remove("selected");
+    selected = item;
+    if (!item) return;
+    item.classList.add("selected");
+    item.focus();
+    item.scrollIntoView({ block: "nearest" });
+  }
+
+  function move(step) {
+    const all = items();
+    if (all.length === 0) return;
+    const index = selected ? all.indexOf(selected) : -1;
+    select(all[Math.min(Math.max(index + step, 0), all.length - 1)]);
+  }
+
+  async function decide(form, decision) {
+    const item = form.closest(".item");
+    const body = new FormData(form);
+    body.set("decision", decision);
+    let response;
+    try {
+      response = await fetch(form.action, { method: "POST", body, headers: { Accept: "application/json" }, credentials: "same-origin" });
+    } catch (error) {
+      status.textContent = "Could not reach the server; the decision was not saved.";
+      return;
+    }
+    if (!response.ok) {
+      status.textContent = response.status === 409 ? "Another moderator has already decided that comment." : "The decision was not saved (error " + response.status + "); reload the page.";
+      if (response.status !== 409) return;
+    } else {
+      status.textContent = (decision === "approve" ? "Approved" : "Rejected") + " the comment; " + (items().length - 1) + " left on this page.";
+    }
+    const all = items();
+    const next = all[all.indexOf(item) + 1] || all[all.indexOf(item) - 1] || null;
+    item.remove();
+    select(next);
+  }
+
+  document.querySelectorAll(".queue form.decide").forEach((form) => {
+    form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      decide(form, event.submitter ? event.submitter.value : "approve");
+    });
+  });
+
+  document.addEventListener("keydown", (event) => {
+    if (event.ctrlKey || event.metaKey || event.altKey) return;
+    const target = event.target;
+    if (target.closest && target.closest("input, select, textarea")) return;
+    if (event.key === "j") { move(1); event.preventDefault(); }
+    else if (event.key === "k") { move(-1); event.preventDefault(); }
+    else if ((event.key === "a" || event.key === "r") && selected) {
+      decide(selected.querySelector("form.decide"), event.key === "a" ? "approve" : "reject");
+      event.preventDefault();
+    }
+  });
+});

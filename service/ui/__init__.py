@@ -1,0 +1,56 @@
+"""The moderation page at /ui: sign in, try comments, work the review queue; admins also see keys and the model.
+
+Server-rendered Jinja templates (``service/templates/ui``) with a little plain JavaScript and CSS from
+``service/static``; no inline script or style, so the Content-Security-Policy forbids both. Sessions are
+Flask's signed cookies; every form carries a CSRF token. The API surfaces are untouched: machines keep
+using API keys.
+"""
+
+from __future__ import annotations
+
+from flask import Flask, g, redirect, render_template, url_for
+from flask.typing import ResponseReturnValue
+from flask_limiter import Limiter
+from werkzeug.exceptions import HTTPException
+
+from service.ui import keys_page, model_page, queue, try_page  # noqa: F401  (they add their views to bp)
+from service.ui.blueprint import bp
+from service.ui.csrf import check_csrf, csrf_token
+from service.ui.headers import add_security_headers
+from service.ui.secret import init_secret_key
+from service.ui.signin import limit_sign_in, load_user, signed_in
+
+
+@bp.get("/")
+@signed_in()
+def index() -> ResponseReturnValue:
+    """The queue is where a moderator's day starts."""
+    return redirect(url_for("ui.queue"))
+
+
+@bp.errorhandler(HTTPException)
+def page_error(error: HTTPException) -> ResponseReturnValue:
+    """Errors inside the moderation page as a page (the API's errors stay JSON)."""
+    return render_template("ui/error.html", error=error), error.code or 500
+
+
+@bp.context_processor
+def page_context() -> dict:
+    """What every template may use: the signed-in user and the form token."""
+    return {"current_user": g.get("user"), "csrf_token": csrf_token}
+
+
+bp.before_request(check_csrf)
+bp.before_request(load_user)
+bp.after_request(add_security_headers)
+
+
+def init_ui(app: Flask) -> None:
+    """Give ``app`` its session key and register the moderation page (before ``init_rate_limits``)."""
+    init_secret_key(app)
+    app.register_blueprint(bp)
+
+
+def init_ui_limits(app: Flask, limiter: Limiter) -> None:
+    """Limit sign-in attempts per address; call with the Limiter ``init_rate_limits`` returned."""
+    limit_sign_in(app, limiter)

@@ -1,0 +1,138 @@
+"""The model page (admins): the bundle in use, its model card, ``moderate eval``'s metrics and plots, the bias table."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import nh3
+from flask import abort, current_app, render_template, send_from_directory
+from flask.typing import ResponseReturnValue
+from markdown_it import MarkdownIt
+from markupsafe import Markup
+
+from service.config import DEFAULT_REPORTS_DIR, EXTENSION_KEY, PROJECT_ROOT
+from service.ui.blueprint import bp
+from service.ui.signin import signed_in
+
+MODEL_CARD = "MODEL_CARD.md"
+EVAL_JSON = "eval.json"
+PLOTS_DIR = "plots"
+PLOT_SUFFIX = ".png"
+BIAS_KEYS = ("bias", "identity_bias")
+"""Where eval.json may hold identity-bias metrics: a list of rows, or a mapping of identity -> metrics."""
+METRICS = ("roc_auc", "pr_auc", "brier")
+
+
+def reports_dir() -> Path:
+    """Where ``moderate eval`` wrote its report (``REPORTS_DIR``, default ``reports/``)."""
+    return Path(current_app.config.get("REPORTS_DIR") or DEFAULT_REPORTS_DIR)
+
+
+def render_markdown(source: str) -> Markup:
+    """Markdown as HTML that is safe to embed: raw HTML in the source is escaped, then the result is sanitised."""
+    html = MarkdownIt("commonmark", {"html": False}).enable("table").render(source)
+    return Markup(nh3.clean(html))
+
+
+def model_card_path(bundle_path: Path) -> Path | None:
+    """The bundle's own MODEL_CARD.md, else the project's; None when there is neither."""
+    for candidate in (bundle_path / MODEL_CARD, PROJECT_ROOT / MODEL_CARD):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def shown_path(path: Path) -> str:
+    """``path`` relative to the project when inside it (shorter, and no need to show where it is installed)."""
+    path = Path(path).resolve()
+    return str(path.relative_to(PROJECT_ROOT)) if path.is_relative_to(PROJECT_ROOT) else str(path)
+
+
+def read_eval_report(directory: Path) -> tuple[dict | None, str | None]:
+    """eval.json's contents, or None and why not (absent, unreadable)."""
+    path = directory / EVAL_JSON
+    if not path.is_file():
+        return None, f"There is no {path}: run `moderate eval` (make eval) to make one."
+    try:
+        return json.loads(path.read_text(encoding="utf-8")), None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        return None, f"{path} cannot be read: {error}"
+
+
+def metric_rows(report: dict) -> list[dict[str, Any]]:
+    """One row per (set, scorer) with ROC AUC, PR AUC and Brier, ours first, then the baselines."""
+    rows = []
+    for set_name, found in (report.get("sets") or {}).items():
+        for attribute, values in (found.get("attributes") or {}).items():
+            rows.append({"set": set_name, "scorer": attribute, **{name: values.get(name) for name in METRICS}})
+        for baseline, values in (found.get("baselines") or {}).items():
+            rows.append({"set": set_name, "scorer": f"baseline: {baseline.replace('_', ' ')}", **{name: values.get(name) for name in METRICS}})
+    return rows
+
+
+def plots(report: dict) -> list[tuple[str, str]]:
+    """(caption, file name in plots/) of every plot eval.json lists that exists."""
+    found = []
+    sections = [(name, data.get("plots") or {}) for name, data in (report.get("sets") or {}).items()]
+    claims = report.get("claims")
+    if isinstance(claims, dict):
+        sections.append(("claims", claims.get("plots") or {}))
+    for section, listed in sections:
+        entries = listed.items() if isinstance(listed, dict) else enumerate(listed)
+        for kind, relative in entries:
+            name = Path(str(relative)).name
+            if name.endswith(PLOT_SUFFIX) and (reports_dir() / PLOTS_DIR / name).is_file():
+                found.append((f"{section}: {kind}", name))
+    return found
+
+
+def bias_table(report: dict) -> tuple[list[str], list[list[Any]]] | None:
+    """The identity-bias metrics as (columns, rows), or None when the report has none.
+
+    Accepts a list of flat rows (``[{"identity": ..., "subgroup_auc": ...}]``) or a mapping of identity to
+    metrics (``{"gay": {"subgroup_auc": ...}}``); nested values are shown as JSON.
+    """
+    data = next((report[key] for key in BIAS_KEYS if report.get(key)), None)
+    if isinstance(data, dict):
+        data = [{"identity": name, **(values if isinstance(values, dict) else {"value": values})} for name, values in data.items()]
+    if not isinstance(data, list) or not data or not all(isinstance(row, dict) for row in data):
+        return None
+    columns = list(dict.fromkeys(column for row in data for column in row))
+    return columns, [[row.get(column) for column in columns] for row in data]
+
+
+@bp.get("/model")
+@signed_in(admin=True)
+def model() -> ResponseReturnValue:
+    """The model page."""
+    scorer = current_app.extensions[EXTENSION_KEY]
+    bundle = scorer.bundle
+    card_path = model_card_path(Path(bundle.path))
+    report, report_problem = read_eval_report(reports_dir())
+    return render_template(
+        "ui/model.html",
+        bundle=bundle,
+        bundle_path=shown_path(bundle.path),
+        policy=scorer.policy,
+        policy_path=shown_path(scorer.policy.source) if scorer.policy.source != "defaults" else None,
+        card=render_markdown(card_path.read_text(encoding="utf-8")) if card_path else None,
+        card_path=card_path,
+        report=report,
+        report_problem=report_problem,
+        targets=(report or {}).get("targets") or [],
+        metric_rows=metric_rows(report) if report else [],
+        plots=plots(report) if report else [],
+        bias=bias_table(report) if report else None,
+        metrics=METRICS,
+    )
+
+
+@bp.get("/model/plots/<name>")
+@signed_in(admin=True)
+def plot(name: str) -> ResponseReturnValue:
+    """A PNG plot from the report's plots folder (nothing else is served from there)."""
+    if not name.endswith(PLOT_SUFFIX):
+        abort(404)
+    return send_from_directory(reports_dir() / PLOTS_DIR, name, mimetype="image/png")

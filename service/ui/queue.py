@@ -1,0 +1,166 @@
+"""The review queue: comments the service sent to review, newest first, and a moderator's approve or reject.
+
+An item is a decision-log row with decision ``review`` and a stored text (``STORE_TEXT``) that no
+moderator has decided yet. Deciding stores feedback (source ``ui``, the moderator's name, the row's
+id), which ``moderate feedback export`` writes out for retraining, and takes the item off the queue.
+A comment's "site" is the API key it was sent with: give each site its own key.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from flask import abort, current_app, g, jsonify, redirect, render_template, request
+from flask.typing import ResponseReturnValue
+from sqlalchemy import Select, String, cast, exists, func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from model.attributes import ATTRIBUTES
+from model.policy import APPROVE, REJECT, REVIEW, THREAT_PHRASE
+from service.auth import list_keys
+from service.store import DecisionRecord, Feedback, get_session, save_feedback
+from service.ui.blueprint import bp
+from service.ui.explain import reason_label
+from service.ui.signin import local_target, signed_in
+
+PAGE_SIZE = 25
+FEEDBACK_SOURCE = "ui"
+DECISIONS = (APPROVE, REJECT)
+REASON_CODES = (*ATTRIBUTES, THREAT_PHRASE)
+"""The reasons a comment can be sent to review for, offered by the reason filter."""
+NO_KEY = "none"
+"""The site filter's value for comments sent without an API key (``AUTH_REQUIRED`` off)."""
+
+
+@dataclass(frozen=True)
+class QueueFilter:
+    """The queue's filters from the query string; unknown or malformed values are reported, not guessed."""
+
+    reason: str | None = None
+    site: str | None = None
+    since: dt.date | None = None
+    until: dt.date | None = None
+    before: int | None = None
+
+    @classmethod
+    def from_args(cls, args: dict[str, str]) -> tuple[QueueFilter, list[str]]:
+        """Parse ``reason``, ``site``, ``since``, ``until`` (YYYY-MM-DD) and ``before`` (an item id); return the problems too."""
+        problems = []
+        reason = args.get("reason") or None
+        if reason is not None and reason not in REASON_CODES:
+            problems.append(f"There is no reason called {reason!r}; choose one from the list.")
+            reason = None
+        site = args.get("site") or None
+        if site is not None and site != NO_KEY and not site.isdigit():
+            problems.append("Choose the site from the list.")
+            site = None
+        dates = {}
+        for name in ("since", "until"):
+            try:
+                dates[name] = dt.date.fromisoformat(args[name]) if args.get(name) else None
+            except ValueError:
+                problems.append(f"The {'from' if name == 'since' else 'to'} date must look like 2026-12-31.")
+                dates[name] = None
+        before = args.get("before")
+        return cls(reason, site, dates["since"], dates["until"], int(before) if before and before.isdigit() else None), problems
+
+    def query_args(self) -> dict[str, str]:
+        """The filters as query-string arguments (without the page position)."""
+        values = {"reason": self.reason, "site": self.site, "since": self.since, "until": self.until}
+        return {name: str(value) for name, value in values.items() if value is not None}
+
+
+def _start_of(day: dt.date) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time.min, tzinfo=dt.UTC)
+
+
+def waiting_items(queue_filter: QueueFilter) -> Select:
+    """The query of undecided review items with stored text that match the filter, newest first."""
+    decided = exists().where(Feedback.decision_id == DecisionRecord.id)
+    query = select(DecisionRecord).where(DecisionRecord.decision == REVIEW, DecisionRecord.text.is_not(None), ~decided)
+    if queue_filter.reason is not None:
+        # Reasons are a JSON list of codes; a code is matched with its quotes, so "threat" does not match "threat_phrase".
+        query = query.where(cast(DecisionRecord.reasons, String).contains(f'"{queue_filter.reason}"', autoescape=True))
+    if queue_filter.site == NO_KEY:
+        query = query.where(DecisionRecord.api_key_id.is_(None))
+    elif queue_filter.site is not None:
+        query = query.where(DecisionRecord.api_key_id == int(queue_filter.site))
+    if queue_filter.since is not None:
+        query = query.where(DecisionRecord.created_at >= _start_of(queue_filter.since))
+    if queue_filter.until is not None:
+        query = query.where(DecisionRecord.created_at < _start_of(queue_filter.until + dt.timedelta(days=1)))
+    return query.order_by(DecisionRecord.id.desc())
+
+
+def reviews_without_text(session: Session) -> int:
+    """How many review decisions were logged without their text (STORE_TEXT was off), so cannot be shown."""
+    return session.scalar(select(func.count()).where(DecisionRecord.decision == REVIEW, DecisionRecord.text.is_(None))) or 0
+
+
+@bp.get("/queue")
+@signed_in()
+def queue() -> ResponseReturnValue:
+    """The review queue page: filters, then up to PAGE_SIZE items, each with approve and reject buttons."""
+    session = get_session()
+    queue_filter, problems = QueueFilter.from_args(request.args)
+    query = waiting_items(queue_filter)
+    if queue_filter.before is not None:
+        query = query.where(DecisionRecord.id < queue_filter.before)
+    items = list(session.scalars(query.limit(PAGE_SIZE + 1)))
+    has_older = len(items) > PAGE_SIZE
+    items = items[:PAGE_SIZE]
+    keys = list_keys(session)
+    return render_template(
+        "ui/queue.html",
+        items=items,
+        older=items[-1].id if has_older else None,
+        queue_filter=queue_filter,
+        problems=problems,
+        reasons=[(code, reason_label(code)) for code in REASON_CODES],
+        sites=[(str(key.id), key.name) for key in keys],
+        site_names={key.id: key.name for key in keys},
+        no_key=NO_KEY,
+        store_text=bool(current_app.config["STORE_TEXT"]),
+        n_without_text=reviews_without_text(session),
+        n_waiting=session.scalar(select(func.count()).select_from(waiting_items(queue_filter).order_by(None).subquery())),
+        reason_label=reason_label,
+        here=request.full_path.rstrip("?"),
+    ), 400 if problems else 200
+
+
+def wants_json() -> bool:
+    """True when the page's script asked (it sends ``Accept: application/json``), so it can stay on the page."""
+    return request.accept_mimetypes.best_match(["text/html", "application/json"]) == "application/json"
+
+
+@bp.post("/queue/<int:item_id>")
+@signed_in()
+def decide(item_id: int) -> ResponseReturnValue:
+    """Store the moderator's approve or reject of one queue item as feedback; 409 when it was already decided."""
+    decision = request.form.get("decision")
+    if decision not in DECISIONS:
+        abort(400, description="Choose approve or reject.")
+    session = get_session()
+    item = session.get(DecisionRecord, item_id)
+    if item is None or item.decision != REVIEW or item.text is None:
+        abort(404, description="That comment is not in the review queue.")
+    try:
+        feedback_id = save_feedback(
+            comment_id=item.comment_id,
+            text=item.text,
+            decision=decision,
+            labels=None,
+            source=FEEDBACK_SOURCE,
+            moderator=g.user.name,
+            decision_id=item.id,
+        )
+    except IntegrityError:  # feedback.decision_id is unique: another moderator was first
+        session.rollback()
+        earlier = session.scalar(select(Feedback).where(Feedback.decision_id == item_id))
+        who = earlier.moderator if earlier is not None and earlier.moderator else "Another moderator"
+        abort(409, description=f"{who} has already decided this comment.")
+    if wants_json():
+        return jsonify({"id": feedback_id, "item": item_id, "decision": decision})
+    return redirect(local_target(request.form.get("next")), code=303)

@@ -1,0 +1,128 @@
+"""Who is signed in to the moderation page: sign in and out, the current user, and views that need a role.
+
+The session cookie (Flask's, signed with SECRET_KEY; Secure, HttpOnly, SameSite from the config) holds
+the user's id and a stamp of their password hash, so a new password or a deleted user ends every
+session at the next request.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+from flask import Flask, abort, current_app, g, redirect, render_template, request, session, url_for
+from flask.typing import ResponseReturnValue
+from flask_limiter import Limiter
+from limits import parse_many
+
+from service.config import ConfigError
+from service.store import get_session
+from service.ui.blueprint import bp
+from service.ui.csrf import csrf_token
+from service.users import User, authenticate_user
+
+USER_ID = "user_id"
+STAMP = "stamp"
+SIGN_IN_ENDPOINT = "ui.sign_in"
+TOO_MANY_REQUESTS = 429
+FAILED_SIGN_IN = "That user name and password do not match. Check both and try again."
+
+View = TypeVar("View", bound=Callable[..., Any])
+
+
+def load_user() -> None:
+    """Set ``g.user`` from the session (None when nobody, or a stale session, is signed in)."""
+    g.user = None
+    user_id = session.get(USER_ID)
+    if user_id is None:
+        return
+    user = get_session().get(User, user_id)
+    if user is None or user.session_stamp != session.get(STAMP):
+        session.clear()
+        return
+    g.user = user
+
+
+def signed_in(admin: bool = False) -> Callable[[View], View]:
+    """View decorator: send a visitor to the sign-in page; refuse (403) a moderator where ``admin`` is needed."""
+
+    def decorate(view: View) -> View:
+        @functools.wraps(view)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            if g.user is None:
+                return redirect(url_for(SIGN_IN_ENDPOINT, next=request.full_path.rstrip("?")))
+            if admin and not g.user.is_admin:
+                abort(403, description="This page is for admins; ask one to give you the admin role.")
+            return view(*args, **kwargs)
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorate
+
+
+def local_target(target: str | None) -> str:
+    """``target`` when it is a path on this site's moderation page, else the page's start (no open redirects)."""
+    if target:
+        parts = urlsplit(target)
+        if not parts.scheme and not parts.netloc and parts.path.startswith(bp.url_prefix + "/") and "\\" not in target:
+            return target
+    return url_for("ui.queue")
+
+
+@bp.route("/sign-in", methods=["GET", "POST"])
+def sign_in() -> ResponseReturnValue:
+    """The sign-in form; on success a new session (new CSRF token) and a redirect to where the user was going."""
+    target = local_target(request.values.get("next"))
+    if request.method == "GET":
+        if g.user is not None:
+            return redirect(target)
+        return render_template("ui/sign_in.html", next=target, error=None)
+    name = request.form.get("name", "").strip()
+    user = authenticate_user(get_session(), name, request.form.get("password", ""))
+    if user is None:
+        return render_template("ui/sign_in.html", next=target, error=FAILED_SIGN_IN, name=name), 401
+    session.clear()  # a fresh session: nothing chosen before sign-in survives it
+    session.permanent = True
+    session[USER_ID] = user.id
+    session[STAMP] = user.session_stamp
+    csrf_token()
+    return redirect(target)
+
+
+@bp.post("/sign-out")
+@signed_in()
+def sign_out() -> ResponseReturnValue:
+    """End the session."""
+    session.clear()
+    return redirect(url_for(SIGN_IN_ENDPOINT))
+
+
+def _sign_in_limit() -> str:
+    return current_app.config["SIGN_IN_RATE_LIMIT"]
+
+
+def _client_address() -> str:
+    return "sign-in:" + (request.remote_addr or "unknown")
+
+
+def limit_sign_in(app: Flask, limiter: Limiter) -> None:
+    """Put sign-in attempts (POST) under ``SIGN_IN_RATE_LIMIT`` per client address.
+
+    Raises ConfigError for a SIGN_IN_RATE_LIMIT that does not parse. Flask-Limiter checks a decorated limit when the decorated function runs, so the registered view is
+    replaced by its limited wrapper (the view is registered before the Limiter exists).
+    """
+    try:
+        parse_many(app.config["SIGN_IN_RATE_LIMIT"])
+    except ValueError as error:
+        raise ConfigError(f"SIGN_IN_RATE_LIMIT {app.config['SIGN_IN_RATE_LIMIT']!r} is not a rate limit like '10 per minute'") from error
+    view = app.view_functions[SIGN_IN_ENDPOINT]
+    app.view_functions[SIGN_IN_ENDPOINT] = limiter.limit(_sign_in_limit, key_func=_client_address, methods=["POST"])(view)
+
+
+@bp.errorhandler(TOO_MANY_REQUESTS)
+def too_many_sign_ins(_error: Exception) -> ResponseReturnValue:
+    """Show the sign-in page again with a plain message instead of the API's JSON 429."""
+    message = "Too many sign-in attempts from this address. Wait a minute, then try again."
+    return render_template("ui/sign_in.html", next=url_for("ui.queue"), error=message), TOO_MANY_REQUESTS

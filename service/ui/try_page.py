@@ -1,0 +1,118 @@
+"""The try-it page: paste comments (one per line) and see each decision, its scores, spans and reasons.
+
+Nothing tried here is written to the decision log: it is a moderator testing the model, not a reader's comment.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from flask import current_app, render_template, request
+from flask.typing import ResponseReturnValue
+from markupsafe import Markup
+
+from model.results import Decision
+from service.config import EXTENSION_KEY
+from service.ui.blueprint import bp
+from service.ui.explain import ACTION_WORDS, reason_sentence
+from service.ui.highlight import highlight
+from service.ui.signin import signed_in
+
+PERCENT = 100
+
+
+@dataclass(frozen=True)
+class ScoreRow:
+    """One attribute's score beside its thresholds, in percent of the bar for drawing."""
+
+    attribute: str
+    score: float
+    review: float | None
+    reject: float | None
+
+    @property
+    def band(self) -> str:
+        """Which side of the thresholds the score is on: "reject", "review" or "ok"."""
+        if self.reject is not None and self.score >= self.reject:
+            return "reject"
+        if self.review is not None and self.score >= self.review:
+            return "review"
+        return "ok"
+
+    @property
+    def description(self) -> str:
+        """The bar in words, for screen readers and the visible label."""
+        limits = [f"{name} at {value:.2f}" for name, value in (("review", self.review), ("reject", self.reject)) if value is not None]
+        return f"{self.attribute.replace('_', ' ')} {self.score:.2f}" + (f" ({', '.join(limits)})" if limits else "")
+
+    def percent(self, value: float) -> str:
+        """``value`` as a bar coordinate (0-100) with one decimal."""
+        return f"{min(max(value, 0.0), 1.0) * PERCENT:.1f}"
+
+
+@dataclass(frozen=True)
+class TriedComment:
+    """What the page shows of one comment."""
+
+    text: str
+    action: str
+    action_words: str
+    highlighted: Markup
+    scores: list[ScoreRow]
+    reasons: list[str]
+    spans: list[tuple[str, str, float]]
+    """(attribute, the words, span score) for each span, listed under the text."""
+
+
+def score_rows(decision: Decision, policy: Any) -> list[ScoreRow]:
+    """A row per attribute, in the model's order, with the policy's review and reject thresholds."""
+    return [ScoreRow(name, float(score), policy.review.get(name), policy.reject.get(name)) for name, score in decision.scores.items()]
+
+
+def tried_comment(text: str, decision: Decision, policy: Any) -> TriedComment:
+    """The page's view of one scored comment."""
+    return TriedComment(
+        text=text,
+        action=decision.action,
+        action_words=ACTION_WORDS[decision.action],
+        highlighted=highlight(text, decision.spans),
+        scores=score_rows(decision, policy),
+        reasons=[reason_sentence(reason) for reason in decision.reasons],
+        spans=[(attribute, text[span.begin:span.end], span.score) for attribute, found in decision.spans.items() for span in found],
+    )
+
+
+def comment_lines(pasted: str) -> list[str]:
+    """The non-blank lines of the text box, each one comment."""
+    return [line for line in pasted.splitlines() if line.strip()]
+
+
+def check_lines(lines: list[str]) -> str | None:
+    """A message saying what to change when there are no, too many or too long comments; else None."""
+    config = current_app.config
+    if not lines:
+        return "Paste at least one comment, one per line."
+    if len(lines) > config["MAX_COMMENTS_PER_REQUEST"]:
+        return f"Paste at most {config['MAX_COMMENTS_PER_REQUEST']} comments at a time; you pasted {len(lines)}."
+    too_long = [number for number, line in enumerate(lines, start=1) if len(line) > config["MAX_COMMENT_CHARS"]]
+    if too_long:
+        return f"Comment {too_long[0]} is longer than {config['MAX_COMMENT_CHARS']:,} characters; shorten it."
+    return None
+
+
+@bp.route("/try", methods=["GET", "POST"])
+@signed_in()
+def try_it() -> ResponseReturnValue:
+    """Show the form; on POST score every line and show the results under it."""
+    if request.method == "GET":
+        return render_template("ui/try.html", pasted="", results=[], error=None)
+    pasted = request.form.get("comments", "")
+    lines = comment_lines(pasted)
+    error = check_lines(lines)
+    if error is not None:
+        return render_template("ui/try.html", pasted=pasted, results=[], error=error), 400
+    scorer = current_app.extensions[EXTENSION_KEY]
+    decisions = scorer.moderate(lines, with_spans=True)
+    results = [tried_comment(text, decision, scorer.policy) for text, decision in zip(lines, decisions, strict=True)]
+    return render_template("ui/try.html", pasted=pasted, results=results, error=None, model_version=scorer.model_version)

@@ -1,0 +1,461 @@
+"""The moderation page through Flask's test client: sign-in, sessions, CSRF, try-it, the review queue, keys, model."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import stat
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from model.results import Span
+from service.app import create_app
+from service.config import ConfigError
+from service.feedback_export import export_feedback
+from service.store import Feedback, get_session
+from service.ui.highlight import highlight
+from service.ui.model_page import bias_table, render_markdown
+from service.ui.secret import read_or_create_secret
+from tests.ui_support import PASSWORD, add_user, csrf_from, log_reviews, sign_in
+
+HOSTILE = "You are a stupid clown, the minister ignores the vote."
+NEUTRAL = "The council supports the plan and I think that is fair."
+ATTACK = '<script>alert("x")</script><img src=x onerror="alert(1)"> you stupid clown'
+
+
+@pytest.fixture
+def ui_app(tiny_bundle_path, tmp_path):
+    """The service with comment texts stored, a moderator ``mo`` and an admin ``ad``."""
+    app = create_app({"TESTING": True, "MODEL": str(tiny_bundle_path), "DB_URL": "sqlite://", "STORE_TEXT": True, "REPORTS_DIR": str(tmp_path / "reports")})
+    add_user(app, "mo")
+    add_user(app, "ad", role="admin")
+    return app
+
+
+@pytest.fixture
+def moderator(ui_app):
+    """A test client signed in as the moderator."""
+    client = ui_app.test_client()
+    assert sign_in(client, "mo").status_code == 302
+    return client
+
+
+@pytest.fixture
+def admin(ui_app):
+    client = ui_app.test_client()
+    assert sign_in(client, "ad").status_code == 302
+    return client
+
+
+def feedback_rows(app) -> list[Feedback]:
+    with app.app_context():
+        return list(get_session().scalars(select(Feedback).order_by(Feedback.id)))
+
+
+# Sign-in and sessions
+
+
+@pytest.mark.parametrize("path", ["/ui/", "/ui/queue", "/ui/try", "/ui/model", "/ui/keys"])
+def test_every_page_sends_a_visitor_to_sign_in(ui_app, path):
+    answer = ui_app.test_client().get(path)
+    assert answer.status_code == 302
+    assert answer.headers["Location"].startswith("/ui/sign-in?next=")
+
+
+def test_a_wrong_password_or_unknown_name_is_refused_with_one_message(ui_app):
+    client = ui_app.test_client()
+    wrong = sign_in(client, "mo", "not the password")
+    unknown = sign_in(client, "nobody")
+    assert wrong.status_code == unknown.status_code == 401
+    assert "do not match" in wrong.get_data(as_text=True) and "do not match" in unknown.get_data(as_text=True)
+    assert client.get("/ui/queue").status_code == 302
+
+
+def test_signing_in_sets_a_secure_httponly_samesite_cookie_and_signing_out_ends_it(ui_app):
+    client = ui_app.test_client()
+    answer = sign_in(client, "mo")
+    assert answer.status_code == 302 and answer.headers["Location"] == "/ui/queue"
+    cookie = answer.headers["Set-Cookie"]
+    assert "Secure" in cookie and "HttpOnly" in cookie and "SameSite=Lax" in cookie
+    queue = client.get("/ui/queue")
+    assert queue.status_code == 200
+    client.post("/ui/sign-out", data={"csrf_token": csrf_from(queue.get_data(as_text=True))})
+    assert client.get("/ui/queue").status_code == 302
+
+
+def test_the_secure_flag_can_be_turned_off_for_plain_http_on_localhost(tiny_bundle_path):
+    app = create_app({"TESTING": True, "MODEL": str(tiny_bundle_path), "DB_URL": "sqlite://", "SESSION_COOKIE_SECURE": False})
+    add_user(app, "mo")
+    assert "Secure" not in sign_in(app.test_client(), "mo").headers["Set-Cookie"]
+
+
+@pytest.mark.parametrize("target, expected", [("/ui/try", "/ui/try"), ("https://evil.example/ui/", "/ui/queue"), ("//evil.example/ui/x", "/ui/queue"), ("/v1/model", "/ui/queue")])
+def test_sign_in_returns_only_to_a_page_of_this_site(ui_app, target, expected):
+    client = ui_app.test_client()
+    token = csrf_from(client.get("/ui/sign-in").get_data(as_text=True))
+    answer = client.post("/ui/sign-in", data={"name": "mo", "password": PASSWORD, "csrf_token": token, "next": target})
+    assert answer.headers["Location"] == expected
+
+
+def test_a_new_password_ends_open_sessions(ui_app, moderator):
+    from service.users import set_password
+
+    with ui_app.app_context():
+        set_password(get_session(), "mo", "another long password")
+    assert moderator.get("/ui/queue").status_code == 302
+
+
+def test_sign_in_attempts_are_rate_limited_per_address(tiny_bundle_path):
+    app = create_app({"TESTING": True, "MODEL": str(tiny_bundle_path), "DB_URL": "sqlite://", "SIGN_IN_RATE_LIMIT": "2 per minute"})
+    add_user(app, "mo")
+    client = app.test_client()
+    assert [sign_in(client, "mo", "wrong password").status_code for _ in range(2)] == [401, 401]
+    limited = sign_in(client, "mo")  # even the right password, once over the limit
+    assert limited.status_code == 429
+    assert "Too many sign-in attempts" in limited.get_data(as_text=True)
+    assert client.get("/ui/sign-in").status_code == 200  # the form itself is not limited
+
+
+def test_a_bad_sign_in_rate_limit_stops_the_app_with_a_clear_error(tiny_bundle_path):
+    with pytest.raises(ConfigError, match="SIGN_IN_RATE_LIMIT 'often'"):
+        create_app({"TESTING": True, "MODEL": str(tiny_bundle_path), "DB_URL": "sqlite://", "SIGN_IN_RATE_LIMIT": "often"})
+
+
+def test_a_post_without_the_csrf_token_is_refused(ui_app, moderator):
+    assert ui_app.test_client().post("/ui/sign-in", data={"name": "mo", "password": PASSWORD}).status_code == 400
+    assert moderator.post("/ui/try", data={"comments": HOSTILE}).status_code == 400
+    assert moderator.post("/ui/try", data={"comments": HOSTILE, "csrf_token": "forged"}).status_code == 400
+
+
+def test_api_routes_need_no_csrf_token_and_still_need_a_key(ui_app, moderator):
+    assert moderator.post("/v1/moderate", json={"comments": [{"id": "a", "text": HOSTILE}]}).status_code == 401
+
+
+@pytest.mark.parametrize("role, status", [("mo", 403), ("ad", 200)])
+@pytest.mark.parametrize("path", ["/ui/model", "/ui/keys"])
+def test_keys_and_model_pages_are_for_admins(ui_app, role, status, path):
+    client = ui_app.test_client()
+    sign_in(client, role)
+    assert client.get(path).status_code == status
+
+
+# Secret key
+
+
+def test_session_defaults_are_safe():
+    from service.config import load_config
+
+    config = load_config()
+    assert (config["SECRET_KEY"], config["SESSION_COOKIE_SECURE"], config["SESSION_COOKIE_HTTPONLY"], config["SESSION_COOKIE_SAMESITE"]) == (None, True, True, "Lax")
+
+
+def test_a_generated_secret_key_is_kept_private_and_reused(tmp_path):
+    path = tmp_path / "var" / "secret_key"
+    first = read_or_create_secret(path)
+    assert len(first) >= 64 and stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert read_or_create_secret(path) == first
+    os.chmod(path, 0o644)
+    with pytest.raises(ConfigError, match="chmod 600"):
+        read_or_create_secret(path)
+
+
+def test_apps_share_the_generated_key_and_a_configured_key_writes_nothing(tiny_bundle_path, tmp_path):
+    path = tmp_path / "secret_key"
+    config = {"TESTING": True, "MODEL": str(tiny_bundle_path), "DB_URL": "sqlite://", "SECRET_KEY_FILE": str(path)}
+    assert create_app(config).secret_key == create_app(config).secret_key == path.read_text().strip()
+    other = tmp_path / "unused"
+    assert create_app({**config, "SECRET_KEY": "configured", "SECRET_KEY_FILE": str(other)}).secret_key == "configured"
+    assert not other.exists()
+
+
+# Try it
+
+
+def test_try_shows_the_decision_bars_reasons_and_highlighted_spans(moderator, scorer):
+    page = moderator.get("/ui/try")
+    answer = moderator.post("/ui/try", data={"comments": f"{HOSTILE}\n\n{NEUTRAL}\n", "csrf_token": csrf_from(page.get_data(as_text=True))})
+    html = answer.get_data(as_text=True)
+    assert answer.status_code == 200
+    hostile, neutral = scorer.moderate([HOSTILE, NEUTRAL])
+    assert hostile.action != "approve" and neutral.action == "approve"
+    assert html.count('class="result decision-') == 2
+    assert f'class="result decision-{hostile.action}"' in html and 'class="result decision-approve"' in html
+    assert re.search(r"<mark [^>]*>[^<]*(stupid|clown)", html), "the insult is highlighted"
+    assert html.count('<svg class="bar"') == 2 * len(scorer.attributes)
+    assert "It reads as" in html  # a reason in plain words
+
+
+def test_try_refuses_too_many_lines_with_a_message(ui_app, moderator):
+    ui_app.config["MAX_COMMENTS_PER_REQUEST"] = 2
+    token = csrf_from(moderator.get("/ui/try").get_data(as_text=True))
+    answer = moderator.post("/ui/try", data={"comments": "a\nb\nc", "csrf_token": token})
+    assert answer.status_code == 400
+    assert "at most 2 comments" in answer.get_data(as_text=True)
+
+
+def test_comment_text_is_escaped_everywhere_it_is_shown(ui_app, moderator):
+    token = csrf_from(moderator.get("/ui/try").get_data(as_text=True))
+    tried = moderator.post("/ui/try", data={"comments": ATTACK, "csrf_token": token}).get_data(as_text=True)
+    log_reviews(ui_app, [ATTACK])
+    queued = moderator.get("/ui/queue").get_data(as_text=True)
+    for html in (tried, queued):
+        assert "<script>alert" not in html and "<img src=x" not in html
+        assert "&lt;script&gt;" in html and "&lt;img src=x onerror=" in html
+
+
+@pytest.mark.parametrize("path", ["/ui/sign-in", "/ui/queue", "/ui/try", "/ui/model", "/ui/keys"])
+def test_pages_have_a_strict_csp_and_no_inline_script_or_style(ui_app, admin, path):
+    answer = (ui_app.test_client() if path == "/ui/sign-in" else admin).get(path)
+    assert answer.status_code == 200
+    policy = answer.headers["Content-Security-Policy"]
+    assert "script-src 'self'" in policy and "unsafe-inline" not in policy and "frame-ancestors 'none'" in policy
+    html = answer.get_data(as_text=True)
+    assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", html), "inline script"
+    assert not re.search(r"<style|\sstyle=|\son[a-z]+=", html), "inline style or event handler"
+
+
+# Highlighting
+
+
+def test_highlight_marks_overlapping_spans_and_escapes_every_piece():
+    text = "a <b>bad</b> & worse"
+    html = str(highlight(text, {"insult": [Span(2, 12, 0.9)], "toxicity": [Span(5, 20, 0.8)], "threat": [Span(40, 50, 0.5)]}))
+    assert html == (
+        'a <mark title="insult" data-attributes="insult">&lt;b&gt;</mark>'
+        '<mark title="insult, toxicity" data-attributes="insult toxicity">bad&lt;/b&gt;</mark>'
+        '<mark title="toxicity" data-attributes="toxicity"> &amp; worse</mark>'
+    )
+
+
+def test_highlight_without_spans_is_the_escaped_text():
+    assert str(highlight("<i>x</i>", {})) == "&lt;i&gt;x&lt;/i&gt;"
+
+
+# The review queue
+
+
+def test_the_queue_lists_undecided_reviews_newest_first(ui_app, moderator):
+    log_reviews(ui_app, ["first comment", "second comment", "third comment"])
+    html = moderator.get("/ui/queue").get_data(as_text=True)
+    assert html.index("third comment") < html.index("second comment") < html.index("first comment")
+    assert "3 comments waiting" in html
+
+
+def test_deciding_an_item_stores_feedback_with_the_moderator_and_empties_the_queue(ui_app, moderator, tmp_path):
+    (item,) = log_reviews(ui_app, [HOSTILE])
+    token = csrf_from(moderator.get("/ui/queue").get_data(as_text=True))
+    answer = moderator.post(f"/ui/queue/{item}", data={"decision": "reject", "csrf_token": token, "next": "/ui/queue?reason=insult"})
+    assert answer.status_code == 303 and answer.headers["Location"] == "/ui/queue?reason=insult"
+    (row,) = feedback_rows(ui_app)
+    assert (row.decision, row.moderator, row.decision_id, row.text, row.comment_id, row.source) == ("reject", "mo", item, HOSTILE, "c0", "ui")
+    assert HOSTILE not in moderator.get("/ui/queue").get_data(as_text=True)
+    again = moderator.post(f"/ui/queue/{item}", data={"decision": "approve", "csrf_token": token})
+    assert again.status_code == 409 and "mo has already decided" in again.get_data(as_text=True)
+    with ui_app.app_context():
+        export_feedback(get_session(), tmp_path / "feedback.jsonl")
+    exported = json.loads((tmp_path / "feedback.jsonl").read_text())
+    assert (exported["text"], exported["decision"], exported["moderator"]) == (HOSTILE, "reject", "mo")
+
+
+def test_the_page_script_gets_json_back(ui_app, moderator):
+    (item,) = log_reviews(ui_app, [HOSTILE])
+    token = csrf_from(moderator.get("/ui/queue").get_data(as_text=True))
+    answer = moderator.post(f"/ui/queue/{item}", data={"decision": "approve", "csrf_token": token}, headers={"Accept": "application/json"})
+    assert answer.status_code == 200 and answer.json["decision"] == "approve" and answer.json["item"] == item
+
+
+@pytest.mark.parametrize("decision, status", [("maybe", 400), ("approve", 404)])
+def test_a_bad_decision_or_unknown_item_is_refused(ui_app, moderator, decision, status):
+    (item,) = log_reviews(ui_app, [HOSTILE])
+    token = csrf_from(moderator.get("/ui/queue").get_data(as_text=True))
+    target = item if status == 400 else item + 1
+    assert moderator.post(f"/ui/queue/{target}", data={"decision": decision, "csrf_token": token}).status_code == status
+    assert feedback_rows(ui_app) == []
+
+
+def test_the_queue_filters_by_reason_site_and_date(ui_app, moderator):
+    from service.auth import create_key
+
+    with ui_app.app_context():
+        key_id = create_key(get_session(), "news-site")[0].id
+    log_reviews(ui_app, ["an insult from the site"], reason="insult", api_key_id=key_id)
+    log_reviews(ui_app, ["a claim without a key"], reason="unsupported_claim")
+
+    def shown(query: str) -> set[str]:
+        html = moderator.get(f"/ui/queue?{query}").get_data(as_text=True)
+        return {text for text in ("an insult from the site", "a claim without a key") if text in html}
+
+    assert shown("") == {"an insult from the site", "a claim without a key"}
+    assert shown("reason=insult") == {"an insult from the site"}
+    assert shown("reason=unsupported_claim") == {"a claim without a key"}
+    assert shown(f"site={key_id}") == {"an insult from the site"}
+    assert shown("site=none") == {"a claim without a key"}
+    assert shown("since=2000-01-01&until=2999-12-31") == {"an insult from the site", "a claim without a key"}
+    assert shown("until=2000-01-01") == set()
+    assert shown("since=2999-01-01") == set()
+
+
+def test_a_malformed_filter_is_reported(moderator):
+    answer = moderator.get("/ui/queue?since=yesterday&reason=bogus")
+    assert answer.status_code == 400
+    html = answer.get_data(as_text=True)
+    assert "must look like 2026-12-31" in html and "no reason called" in html
+
+
+def test_the_queue_says_when_text_storage_is_off(ui_app, moderator):
+    ui_app.config["STORE_TEXT"] = False
+    log_reviews(ui_app, ["not kept"])
+    html = moderator.get("/ui/queue").get_data(as_text=True)
+    assert "Text storage is off" in html and "not kept" not in html
+    assert "1 comment sent to review was logged without text" in html
+    ui_app.config["STORE_TEXT"] = True
+    assert "Text storage is off" not in moderator.get("/ui/queue").get_data(as_text=True)
+
+
+def test_the_queue_pages_through_older_items(ui_app, moderator, monkeypatch):
+    monkeypatch.setattr("service.ui.queue.PAGE_SIZE", 2)
+    ids = log_reviews(ui_app, ["one", "two", "three"])
+    first = moderator.get("/ui/queue").get_data(as_text=True)
+    assert f"before={ids[1]}" in first and "item-{}".format(ids[0]) not in first
+    second = moderator.get(f"/ui/queue?before={ids[1]}").get_data(as_text=True)
+    assert f'id="item-{ids[0]}"' in second and f'id="item-{ids[1]}"' not in second
+
+
+# Keys and model pages
+
+
+def test_an_admin_creates_a_key_that_works_and_revokes_it(ui_app, admin):
+    token = csrf_from(admin.get("/ui/keys").get_data(as_text=True))
+    html = admin.post("/ui/keys", data={"name": "news-site", "csrf_token": token}).get_data(as_text=True)
+    secret = re.search(r'id="new-key" class="secret" readonly value="(mod_[^"]+)"', html).group(1)
+    body = {"comments": [{"id": "a", "text": NEUTRAL}]}
+    assert admin.post("/v1/moderate", json=body, headers={"Authorization": f"Bearer {secret}"}).status_code == 200
+    key_id = re.search(r'action="/ui/keys/(\d+)/revoke"', html).group(1)
+    assert admin.post(f"/ui/keys/{key_id}/revoke", data={"csrf_token": token}).status_code == 303
+    assert admin.post("/v1/moderate", json=body, headers={"Authorization": f"Bearer {secret}"}).status_code == 403
+    assert secret not in admin.get("/ui/keys").get_data(as_text=True)
+
+
+def test_the_model_page_shows_bundle_card_metrics_and_says_when_there_is_no_bias_table(ui_app, admin, scorer):
+    reports = Path(ui_app.config["REPORTS_DIR"])
+    assert "There is no" in admin.get("/ui/model").get_data(as_text=True)  # no eval.json yet
+    (reports / "plots").mkdir(parents=True)
+    (reports / "plots" / "s_curves.png").write_bytes(b"\x89PNG\r\n\x1a\n")
+    report = {"model_version": scorer.model_version, "targets": [{"set": "s", "attribute": "toxicity", "metric": "roc_auc", "target": 0.9, "value": 0.91, "met": True}],
+              "sets": {"s": {"attributes": {"toxicity": {"roc_auc": 0.912, "pr_auc": 0.5, "brier": 0.1}}, "plots": {"curves": "plots/s_curves.png"}}}}
+    (reports / "eval.json").write_text(json.dumps(report))
+    html = admin.get("/ui/model").get_data(as_text=True)
+    assert f"Model {scorer.model_version}" in html and "0.912" in html and "met" in html
+    assert f"<code>{Path(scorer.bundle.path).resolve()}</code>" in html  # the tiny bundle lives outside the project
+    assert "has no identity-bias metrics" in html
+    assert "<h2>Model card</h2>" in html and "<h1>Model card" in html  # MODEL_CARD.md's own heading, rendered
+    with admin.get("/ui/model/plots/s_curves.png") as plot:  # a streamed file: close it
+        assert plot.status_code == 200 and plot.mimetype == "image/png"
+    assert admin.get("/ui/model/plots/eval.json").status_code == 404
+    report["bias"] = {"muslim": {"subgroup_auc": 0.871, "bpsn_auc": 0.9, "bnsp_auc": 0.95}}
+    (reports / "eval.json").write_text(json.dumps(report))
+    html = admin.get("/ui/model").get_data(as_text=True)
+    assert "has no identity-bias metrics" not in html and "muslim" in html and "0.871" in html
+
+
+def test_paths_inside_the_project_are_shown_relative(tmp_path):
+    from service.config import PROJECT_ROOT
+    from service.ui.model_page import shown_path
+
+    assert shown_path(PROJECT_ROOT / "bundles" / "1.2.0") == "bundles/1.2.0"
+    assert shown_path(tmp_path) == str(tmp_path.resolve())
+
+
+def test_bias_tables_come_as_rows_or_by_identity():
+    assert bias_table({"bias": [{"identity": "gay", "subgroup_auc": 0.8}]}) == (["identity", "subgroup_auc"], [["gay", 0.8]])
+    assert bias_table({"identity_bias": {"gay": {"subgroup_auc": 0.8}}}) == (["identity", "subgroup_auc"], [["gay", 0.8]])
+    assert bias_table({"sets": {}}) is None
+
+
+def test_the_model_card_is_rendered_and_sanitised():
+    html = str(render_markdown("# Card\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\n<script>alert(1)</script>\n\n[x](javascript:alert(1)) <img src=x onerror=alert(1)>"))
+    assert "<h1>Card</h1>" in html and "<table>" in html
+    assert "<script" not in html and "href" not in html and "<img" not in html
+    assert "&lt;script&gt;" in html  # shown as text, not dropped silently
+
+
+# The users command
+
+
+def test_users_commands_create_list_change_and_delete(runner, tmp_path, monkeypatch):
+    from service.cli import cli
+
+    monkeypatch.setenv("MODERATION_DB_URL", f"sqlite:///{tmp_path / 'users.db'}")
+    created = runner.invoke(cli, ["users", "create", "alice", "--role", "admin"], input=f"{PASSWORD}\n{PASSWORD}\n")
+    assert created.exit_code == 0, created.output
+    listed = runner.invoke(cli, ["users", "list"])
+    assert listed.exit_code == 0 and "alice\tadmin\t" in listed.output
+    taken = runner.invoke(cli, ["users", "create", "alice"], input=f"{PASSWORD}\n{PASSWORD}\n")
+    assert taken.exit_code == 2 and "exists" in taken.output
+    short = runner.invoke(cli, ["users", "create", "bob"], input="short\nshort\n")
+    assert short.exit_code == 2 and "10 to" in short.output
+    assert runner.invoke(cli, ["users", "set-password", "alice"], input="a new long password\n" * 2).exit_code == 0
+    assert runner.invoke(cli, ["users", "delete", "alice"]).exit_code == 0
+    missing = runner.invoke(cli, ["users", "delete", "alice"])
+    assert missing.exit_code == 2 and "no user called 'alice'" in missing.output
+
+
+def test_passwords_are_stored_as_argon2_hashes(ui_app):
+    from service.users import authenticate_user, find_user
+
+    with ui_app.app_context():
+        session = get_session()
+        stored = find_user(session, "mo").password_hash
+        assert stored.startswith("$argon2id$") and PASSWORD not in stored
+        assert authenticate_user(session, "mo", PASSWORD).name == "mo"
+        assert authenticate_user(session, "mo", PASSWORD + "x") is None
+
+
+# On each database (SQLite file, then PostgreSQL when .ci/run started one)
+
+
+def test_the_queue_filters_and_decides_on_each_database(tiny_bundle_path, db_url, tmp_path):
+    from service.store import app_engine
+
+    app = create_app({"TESTING": True, "MODEL": str(tiny_bundle_path), "DB_URL": db_url, "STORE_TEXT": True})
+    try:
+        add_user(app, "mo")
+        client = app.test_client()
+        sign_in(client, "mo")
+        insult, _ = log_reviews(app, ["an insult"], reason="insult") + log_reviews(app, ["a threat phrase"], reason="threat_phrase")
+        html = client.get("/ui/queue?reason=threat").get_data(as_text=True)
+        assert "a threat phrase" not in html and "an insult" not in html  # "threat" is not "threat_phrase"
+        html = client.get("/ui/queue?reason=insult").get_data(as_text=True)
+        assert "an insult" in html and "a threat phrase" not in html
+        token = csrf_from(html)
+        assert client.post(f"/ui/queue/{insult}", data={"decision": "approve", "csrf_token": token}).status_code == 303
+        assert client.post(f"/ui/queue/{insult}", data={"decision": "reject", "csrf_token": token}).status_code == 409
+        assert [(row.moderator, row.decision) for row in feedback_rows(app)] == [("mo", "approve")]
+    finally:
+        app_engine(app).dispose()
+
+
+def test_the_users_migration_goes_down_and_up_again(db_url):
+    from alembic import command
+    from sqlalchemy import inspect
+
+    from service.migrations import alembic_config, upgrade
+    from service.store import make_engine
+
+    engine = make_engine(db_url)
+    try:
+        upgrade(engine)
+        config = alembic_config()
+        with engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.downgrade(config, "0001")
+        assert "users" not in inspect(engine).get_table_names()
+        assert "moderator" not in {column["name"] for column in inspect(engine).get_columns("feedback")}
+        upgrade(engine)
+        assert "users" in inspect(engine).get_table_names()
+        assert {"moderator", "decision_id"} <= {column["name"] for column in inspect(engine).get_columns("feedback")}
+    finally:
+        engine.dispose()
