@@ -355,7 +355,9 @@ def test_the_model_page_shows_bundle_card_metrics_and_says_when_there_is_no_bias
     with admin.get("/ui/model/plots/s_curves.png") as plot:  # a streamed file: close it
         assert plot.status_code == 200 and plot.mimetype == "image/png"
     assert admin.get("/ui/model/plots/eval.json").status_code == 404
-    report["bias"] = {"muslim": {"subgroup_auc": 0.871, "bpsn_auc": 0.9, "bnsp_auc": 0.95}}
+    report["bias"] = {"sets": {"madlibs": {"identities": {"muslim": {
+        "n_rows": 40, "n_positive": 20, "subgroup_auc": 0.871, "bpsn_auc": 0.9, "bnsp_auc": 0.95,
+        "negative_flagged": 0.25, "scored": True}}}}}
     (reports / "eval.json").write_text(json.dumps(report))
     html = admin.get("/ui/model").get_data(as_text=True)
     assert "has no identity-bias metrics" not in html and "muslim" in html and "0.871" in html
@@ -369,10 +371,17 @@ def test_paths_inside_the_project_are_shown_relative(tmp_path):
     assert shown_path(tmp_path) == str(tmp_path.resolve())
 
 
-def test_bias_tables_come_as_rows_or_by_identity():
-    assert bias_table({"bias": [{"identity": "gay", "subgroup_auc": 0.8}]}) == (["identity", "subgroup_auc"], [["gay", 0.8]])
-    assert bias_table({"identity_bias": {"gay": {"subgroup_auc": 0.8}}}) == (["identity", "subgroup_auc"], [["gay", 0.8]])
-    assert bias_table({"sets": {}}) is None
+def test_bias_table_has_a_row_per_set_and_identity():
+    report = {"bias": {"sets": {
+        "madlibs": {"identities": {"gay": {"n_rows": 10, "n_positive": 5, "subgroup_auc": 0.8, "bpsn_auc": 0.7,
+                                           "bnsp_auc": 0.9, "negative_flagged": 0.4, "scored": True}}},
+        "wiki": {"identities": {"queer": {"n_rows": 3, "n_positive": 1, "subgroup_auc": float("nan"), "bpsn_auc": 0.5,
+                                          "bnsp_auc": 0.6, "negative_flagged": 0.0, "scored": False}}}}}}
+    columns, rows = bias_table(report)
+    assert columns[:2] == ["set", "identity"] and "bpsn_auc" in columns
+    assert rows[0] == ["madlibs", "gay", 10, 5, 0.8, 0.7, 0.9, 0.4, "yes"]
+    assert rows[1][:2] == ["wiki", "queer"] and rows[1][-1] == "too few rows"
+    assert bias_table({"sets": {}}) is None and bias_table({"bias": {"sets": {}}}) is None
 
 
 def test_the_model_card_is_rendered_and_sanitised():

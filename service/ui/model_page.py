@@ -20,8 +20,8 @@ MODEL_CARD = "MODEL_CARD.md"
 EVAL_JSON = "eval.json"
 PLOTS_DIR = "plots"
 PLOT_SUFFIX = ".png"
-BIAS_KEYS = ("bias", "identity_bias")
-"""Where eval.json may hold identity-bias metrics: a list of rows, or a mapping of identity -> metrics."""
+BIAS_COLUMNS = ("subgroup_auc", "bpsn_auc", "bnsp_auc")
+"""The per-identity AUCs of ``model.evaluation.bias`` shown on the model page (their keys in eval.json)."""
 METRICS = ("roc_auc", "pr_auc", "brier")
 
 
@@ -89,18 +89,22 @@ def plots(report: dict) -> list[tuple[str, str]]:
 
 
 def bias_table(report: dict) -> tuple[list[str], list[list[Any]]] | None:
-    """The identity-bias metrics as (columns, rows), or None when the report has none.
+    """The identity-bias metrics of ``moderate eval`` (eval.json's ``bias`` section) as (columns, rows); None without.
 
-    Accepts a list of flat rows (``[{"identity": ..., "subgroup_auc": ...}]``) or a mapping of identity to
-    metrics (``{"gay": {"subgroup_auc": ...}}``); nested values are shown as JSON.
+    One row per set and identity: rows and hostile rows mentioning it, its subgroup, BPSN and BNSP ROC AUC,
+    the share of its civil rows flagged at the review thresholds, and whether it counts towards the targets.
     """
-    data = next((report[key] for key in BIAS_KEYS if report.get(key)), None)
-    if isinstance(data, dict):
-        data = [{"identity": name, **(values if isinstance(values, dict) else {"value": values})} for name, values in data.items()]
-    if not isinstance(data, list) or not data or not all(isinstance(row, dict) for row in data):
+    sets = (report.get("bias") or {}).get("sets") if isinstance(report.get("bias"), dict) else None
+    if not isinstance(sets, dict) or not sets:
         return None
-    columns = list(dict.fromkeys(column for row in data for column in row))
-    return columns, [[row.get(column) for column in columns] for row in data]
+    rows = [
+        [set_name, identity, metrics.get("n_rows"), metrics.get("n_positive"), *(metrics.get(name) for name in BIAS_COLUMNS),
+         metrics.get("negative_flagged"), "yes" if metrics.get("scored") else "too few rows"]
+        for set_name, result in sets.items()
+        for identity, metrics in (result.get("identities") or {}).items()
+    ]
+    columns = ["set", "identity", "rows", "hostile rows", *BIAS_COLUMNS, "civil flagged", "counted"]
+    return (columns, rows) if rows else None
 
 
 @bp.get("/model")
