@@ -31,6 +31,7 @@ from service.config import EXTENSION_KEY
 from service.errors import ApiError
 from service.html_text import html_to_text
 from service.store import record_decisions
+from service.text_rules import check_text
 
 bp = Blueprint("coral", __name__)
 
@@ -48,6 +49,11 @@ CORAL_STATUS = {"review": "SYSTEM_WITHHELD", "reject": "REJECTED"}
 def _invalid(message: str) -> ApiError:
     """The 400 for a request body that is not an External Moderation Request."""
     return ApiError(400, "invalid_request", message)
+
+
+def _field_error(_field: str, message: str) -> ApiError:
+    """The 400 for a field that breaks the text rule (our error shape names the field in the message)."""
+    return _invalid(message)
 
 
 def signing_secrets() -> list[str]:
@@ -82,19 +88,17 @@ def parse_moderation_request(body: Any, max_chars: int) -> str:
     text = comment.get("body")
     if not isinstance(text, str):
         raise _invalid("comment.body must be a string")
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError as error:
-        raise _invalid(f"comment.body contains an unpaired surrogate at character {error.start}") from error
-    if len(text) > max_chars:
-        raise _invalid(f"comment.body has {len(text)} characters; the limit is {max_chars}")
+    check_text(text, "comment.body", max_chars, _field_error)
     parent_id = comment.get("parentID")
     if parent_id is not None and not isinstance(parent_id, str):
         raise _invalid("comment.parentID must be a string or null")
+    if parent_id is not None:
+        check_text(parent_id, "comment.parentID", int(current_app.config["MAX_ID_CHARS"]), _field_error)
     action = body.get("action")
     if action is not None and not isinstance(action, str):
         raise _invalid('action must be "NEW" or "EDIT"')
     return html_to_text(text)
+
 
 
 def coral_response(decision: Any) -> Response:

@@ -22,6 +22,7 @@ from service.google_errors import GoogleApiError, invalid_argument, perspective_
 from service.html_text import html_to_text
 from service.language import detect_language, init_language_identifier, is_language_tag, is_supported
 from service.store import record_decisions, save_feedback
+from service.text_rules import check_text
 
 API_VERSION = "v1alpha1"
 bp = Blueprint("perspective", __name__)
@@ -45,6 +46,8 @@ TEXT_TYPES = ("TEXT_TYPE_UNSPECIFIED", "PLAIN_TEXT", "HTML")
 SCORE_DIGITS = 6
 SUGGESTSCORE_SOURCE = "perspective:suggestscore"
 EXAMPLE = '{"comment": {"text": "..."}, "requestedAttributes": {"TOXICITY": {}}}'
+MAX_LANGUAGES = 16
+"""Most entries a ``languages`` list may have (a comment is in one or two; the answer echoes the list)."""
 
 
 @dataclass(frozen=True)
@@ -79,16 +82,8 @@ def _optional(body: Mapping, field: str, kind: type, default: Any, path: str = "
         name = {str: "a string", bool: "true or false", dict: "an object", list: "a list"}[kind]
         raise invalid_argument(path + field, f"{path}{field} must be {name}")
     if kind is str:
-        _check_encodable(value, path + field)
+        check_text(value, path + field, int(current_app.config["MAX_ID_CHARS"]), invalid_argument)
     return value
-
-
-def _check_encodable(value: str, field: str) -> None:
-    """Refuse strings with unpaired surrogates (valid JSON escapes, invalid text)."""
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError as error:
-        raise invalid_argument(field, f"{field} contains an unpaired surrogate at character {error.start}") from error
 
 
 def _object_body() -> dict:
@@ -109,9 +104,7 @@ def parse_comment(body: Mapping, max_chars: int) -> str:
     text = comment.get("text")
     if not isinstance(text, str):
         raise invalid_argument("comment.text", "comment.text must be a non-empty string")
-    _check_encodable(text, "comment.text")
-    if len(text) > max_chars:
-        raise invalid_argument("comment.text", f"comment.text has {len(text)} characters; the limit is {max_chars}")
+    check_text(text, "comment.text", max_chars, invalid_argument)
     text_type = _optional(comment, "type", str, "PLAIN_TEXT", "comment.")
     if text_type not in TEXT_TYPES:
         raise invalid_argument("comment.type", f"comment.type must be one of {', '.join(TEXT_TYPES)}")
@@ -143,6 +136,8 @@ def _threshold(parameters: Mapping, path: str) -> float | None:
 def parse_languages(body: Mapping) -> list[str]:
     """The request's ``languages`` as given (empty means: detect)."""
     languages = _optional(body, "languages", list, [])
+    if len(languages) > MAX_LANGUAGES:
+        raise invalid_argument("languages", f"languages has {len(languages)} entries; the limit is {MAX_LANGUAGES}")
     for index, language in enumerate(languages):
         if not isinstance(language, str) or not is_language_tag(language):
             raise invalid_argument(f"languages[{index}]", f"languages[{index}] must be a language code such as \"en\"")
