@@ -22,6 +22,9 @@ MULTIPROC_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
 LATENCY_BUCKETS_SECONDS = (0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 UNMATCHED_ENDPOINT = "unmatched"
 """Label for requests no route matched, so random 404 paths cannot grow the label set."""
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+OTHER_METHOD = "other"
+"""Label for any other method name: a client can send any token as a method, and each would be a new series."""
 
 
 def multiprocess_mode() -> bool:
@@ -96,7 +99,8 @@ def _observe(response: Response) -> Response:
     """Count the request by route template (not raw path) and status, and record its latency."""
     metrics: Metrics = current_app.extensions[METRICS_KEY]
     endpoint = request.url_rule.rule if request.url_rule is not None else UNMATCHED_ENDPOINT
-    metrics.requests.labels(endpoint=endpoint, method=request.method, status=str(response.status_code)).inc()
+    method = request.method if request.method in KNOWN_METHODS else OTHER_METHOD
+    metrics.requests.labels(endpoint=endpoint, method=method, status=str(response.status_code)).inc()
     started = g.get("metrics_started")
     if started is not None:
         metrics.latency.labels(endpoint=endpoint).observe(time.perf_counter() - started)
