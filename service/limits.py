@@ -15,11 +15,9 @@ from typing import Any
 
 from flask import Flask, Response, current_app, g
 from flask_limiter import Limiter
-from limits import parse_many
 from limits.storage import MemoryStorage
 
 from service.auth import rate_limit_identity
-from service.config import ConfigError
 
 RATE_LIMITED_BLUEPRINTS = ("api_v1", "perspective")
 """Blueprints under the per-key limit, by name; one that is not registered is skipped."""
@@ -68,12 +66,8 @@ def _rate_limit() -> str:
 def init_rate_limits(app: Flask) -> Limiter:
     """Create the app's Limiter and put the registered API blueprints under the shared per-key limit.
 
-    Call after the blueprints are registered. Raises ConfigError for a RATE_LIMIT that does not parse.
+    Call after the blueprints are registered; ``service.config_checks`` has checked the limits parse.
     """
-    try:
-        parse_many(app.config["RATE_LIMIT"])
-    except ValueError as error:
-        raise ConfigError(f"RATE_LIMIT {app.config['RATE_LIMIT']!r} is not a rate limit like '600 per minute'") from error
     # Registered before the Limiter's own hook, so it runs after it (Flask runs after_request hooks in reverse).
     app.after_request(_tidy_retry_after)
     storage_uri = app.config["RATELIMIT_STORAGE_URI"]
