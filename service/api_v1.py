@@ -8,7 +8,7 @@ from typing import Any
 from flask import Blueprint, current_app, g, jsonify, request
 from flask.typing import ResponseReturnValue
 
-from service.auth import require_api_key
+from service.auth import require_api_key, require_scope
 from service.config import EXTENSION_KEY
 from service.errors import ApiError
 from service.openapi import operation
@@ -21,6 +21,7 @@ from service.schemas import (
     ModerateResponseSchema,
     load,
 )
+from service.scopes import FEEDBACK_SCOPE, MODERATE_SCOPE
 from service.store import record_decisions, save_feedback
 
 bp = Blueprint("api_v1", __name__)
@@ -81,7 +82,7 @@ def _json_body() -> Any:
     response=ModerateResponseSchema,
     errors=KEYED,
 )
-@require_api_key
+@require_scope(MODERATE_SCOPE)
 def moderate() -> ResponseReturnValue:
     """Score, explain and decide every comment of the request, in order; log them unless do_not_store."""
     body = load(ModerateRequestSchema, _json_body(), MODERATE_EXAMPLE)
@@ -107,7 +108,7 @@ def moderate() -> ResponseReturnValue:
     status=201,
     errors=KEYED,
 )
-@require_api_key
+@require_scope(FEEDBACK_SCOPE)
 def feedback() -> ResponseReturnValue:
     """Store one piece of moderator feedback; answer 201 with its id."""
     body = load(FeedbackRequestSchema, _json_body(), FEEDBACK_EXAMPLE)

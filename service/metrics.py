@@ -56,6 +56,12 @@ class Metrics:
             ["surface", "decision"],
             registry=self.registry,
         )
+        self.limited = Counter(
+            "moderation_limited_requests",
+            "Requests refused with 429, by the limit that refused them (requests, auth_failures, comments, characters, concurrency, coral).",
+            ["limit"],
+            registry=self.registry,
+        )
         # An info-style gauge (Info metrics are not supported in multiprocess mode). "livemax" drops the
         # files of exited workers, so after a reload only the versions still served are reported.
         self.model = Gauge(
@@ -112,6 +118,11 @@ def count_decisions(surface: str, actions: list[str]) -> None:
     metrics: Metrics = current_app.extensions[METRICS_KEY]
     for action, n in Tally(actions).items():
         metrics.decisions.labels(surface=surface, decision=action).inc(n)
+
+
+def count_limited(limit: str) -> None:
+    """Add one refused request to ``moderation_limited_requests_total{limit}`` (a fixed set of names, never a key)."""
+    current_app.extensions[METRICS_KEY].limited.labels(limit=limit).inc()
 
 
 def metrics_response() -> Response:

@@ -16,11 +16,12 @@ from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 
 from service.api_v1 import _json_body as json_body
-from service.auth import require_api_key
+from service.auth import require_scope
 from service.config import EXTENSION_KEY
 from service.google_errors import GoogleApiError, invalid_argument, perspective_error, register_google_error_handlers
 from service.html_text import html_to_text
 from service.language import detect_language, init_language_identifier, is_language_tag, is_supported
+from service.scopes import FEEDBACK_SCOPE, MODERATE_SCOPE
 from service.store import record_decisions, save_feedback
 from service.text_rules import check_text
 
@@ -224,7 +225,7 @@ def _record(analyze: AnalyzeRequest, decision: Any) -> None:
 
 
 @bp.post(f"/{API_VERSION}/comments:analyze")
-@require_api_key
+@require_scope(MODERATE_SCOPE)
 def analyze() -> ResponseReturnValue:
     """Score a comment for the requested attributes, as Perspective's AnalyzeComment does."""
     scorer = _scorer()
@@ -265,7 +266,7 @@ def parse_suggested_scores(body: Mapping, offered: Mapping[str, str]) -> dict[st
 
 
 @bp.post(f"/{API_VERSION}/comments:suggestscore")
-@require_api_key
+@require_scope(FEEDBACK_SCOPE)
 def suggestscore() -> ResponseReturnValue:
     """Store a client's suggested scores for a comment as feedback for retraining."""
     body = _object_body()
