@@ -11,6 +11,7 @@ from flask.typing import ResponseReturnValue
 from service.auth import require_api_key, require_scope
 from service.config import EXTENSION_KEY
 from service.errors import ApiError
+from service.key_limits import charge
 from service.openapi import operation
 from service.schemas import (
     INVALID_REQUEST,
@@ -88,6 +89,7 @@ def moderate() -> ResponseReturnValue:
     body = load(ModerateRequestSchema, _json_body(), MODERATE_EXAMPLE)
     comments = body["comments"]
     texts = [comment["text"] for comment in comments]
+    charge(len(texts), sum(map(len, texts)))
     scorer = _scorer()
     decisions = scorer.moderate(texts, with_spans=True)
     ids = [comment["id"] for comment in comments]

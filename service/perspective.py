@@ -20,6 +20,7 @@ from service.auth import require_scope
 from service.config import EXTENSION_KEY
 from service.google_errors import GoogleApiError, invalid_argument, perspective_error, register_google_error_handlers
 from service.html_text import html_to_text
+from service.key_limits import charge
 from service.language import detect_language, init_language_identifier, is_language_tag, is_supported
 from service.scopes import FEEDBACK_SCOPE, MODERATE_SCOPE
 from service.store import record_decisions, save_feedback
@@ -231,6 +232,7 @@ def analyze() -> ResponseReturnValue:
     scorer = _scorer()
     offered = offered_attributes(scorer)
     parsed = parse_analyze(_object_body(), offered, current_app.config["PERSPECTIVE_MAX_TEXT_CHARS"])
+    charge(1, len(parsed.text))
     detected = detect_language(parsed.text)
     scores: dict = {}
     if check_languages(parsed, detected):
