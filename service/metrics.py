@@ -62,6 +62,11 @@ class Metrics:
             ["limit"],
             registry=self.registry,
         )
+        self.coral_replays = Counter(
+            "moderation_coral_replays",
+            "Signed Coral bodies seen again within CORAL_REPLAY_SECONDS, answered from memory without scoring.",
+            registry=self.registry,
+        )
         # An info-style gauge (Info metrics are not supported in multiprocess mode). "livemax" drops the
         # files of exited workers, so after a reload only the versions still served are reported.
         self.model = Gauge(
@@ -123,6 +128,11 @@ def count_decisions(surface: str, actions: list[str]) -> None:
 def count_limited(limit: str) -> None:
     """Add one refused request to ``moderation_limited_requests_total{limit}`` (a fixed set of names, never a key)."""
     current_app.extensions[METRICS_KEY].limited.labels(limit=limit).inc()
+
+
+def count_coral_replay() -> None:
+    """Add one to ``moderation_coral_replays_total``."""
+    current_app.extensions[METRICS_KEY].coral_replays.inc()
 
 
 def metrics_response() -> Response:
