@@ -19,6 +19,7 @@ from limits.storage import Storage
 from limits.strategies import FixedWindowRateLimiter
 
 from service.errors import ApiError
+from service.redis_client import RedisError
 
 log = logging.getLogger(__name__)
 
@@ -50,16 +51,27 @@ def _windows() -> FixedWindowRateLimiter:
 
 
 def first_spent(setting: str, identity: str, cost: int = 1) -> RateLimitItem | None:
-    """The first limit of ``setting`` that ``cost`` more would exceed for ``identity``, or None if all have room."""
+    """The first limit of ``setting`` that ``cost`` more would exceed for ``identity``, or None if all have room.
+
+    A shared storage that cannot be reached lets the request through (logged), as Flask-Limiter's
+    in-memory fallback does for the request count: a broken Redis must not stop moderation.
+    """
     windows = _windows()
-    return next((item for item in limit_items(setting) if not windows.test(item, setting, identity, cost=cost)), None)
+    try:
+        return next((item for item in limit_items(setting) if not windows.test(item, setting, identity, cost=cost)), None)
+    except RedisError as error:
+        log.warning("limit storage unreachable, %s not checked: %s", setting, type(error).__name__)
+        return None
 
 
 def spend(setting: str, identity: str, cost: int = 1) -> None:
-    """Deduct ``cost`` from every limit of ``setting`` for ``identity``."""
+    """Deduct ``cost`` from every limit of ``setting`` for ``identity`` (not counted, and logged, if the storage is unreachable)."""
     windows = _windows()
-    for item in limit_items(setting):
-        windows.hit(item, setting, identity, cost=cost)
+    try:
+        for item in limit_items(setting):
+            windows.hit(item, setting, identity, cost=cost)
+    except RedisError as error:
+        log.warning("limit storage unreachable, %s not counted: %s", setting, type(error).__name__)
 
 
 def too_many(limit: str, message: str, *, item: RateLimitItem | None = None, setting: str = "", identity: str = "", retry_after: int = MIN_RETRY_AFTER_SECONDS) -> ApiError:

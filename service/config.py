@@ -83,6 +83,8 @@ class Defaults:
     RATELIMIT_STORAGE_URI = "memory://"
     """Where Flask-Limiter counts; ``memory://`` counts per worker process, ``redis://...`` shares counts."""
     RATELIMIT_HEADERS_ENABLED = True
+    RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = True
+    """When a shared storage (Redis) cannot be reached, count in each worker's memory until it is back, rather than answer 500."""
     KEY_COMMENT_LIMIT = "6000 per minute"
     """Comments one API key may send to be scored per window, across the API surfaces (``RATE_LIMIT`` counts requests)."""
     KEY_CHAR_LIMIT = "4000000 per minute"

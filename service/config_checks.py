@@ -37,7 +37,7 @@ INTEGERS: dict[str, tuple[int, int | None]] = {
 OPTIONAL = frozenset({"KEY_CONCURRENT_REQUESTS"})
 """Settings for which ``None`` means "work it out" (see ``service.config.Defaults``)."""
 NUMBERS: dict[str, tuple[float, float | None]] = {"KEY_CACHE_SECONDS": (0.0, UNBOUNDED)}
-BOOLEANS = ("DB_AUTO_UPGRADE", "STORE_TEXT", "AUTH_REQUIRED", "RATELIMIT_HEADERS_ENABLED", "LOG_JSON", "LOG_TEXT")
+BOOLEANS = ("DB_AUTO_UPGRADE", "STORE_TEXT", "AUTH_REQUIRED", "RATELIMIT_HEADERS_ENABLED", "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED", "LOG_JSON", "LOG_TEXT")
 RATE_LIMITS = ("RATE_LIMIT", "KEY_COMMENT_LIMIT", "KEY_CHAR_LIMIT", "AUTH_FAILURE_LIMIT", "CORAL_RATE_LIMIT")
 """Flask-Limiter strings such as "600 per minute" (``;`` separates several)."""
 SECRETS = ("CORAL_SECRET",)

@@ -23,7 +23,8 @@ REQUEST_LIMIT = 6
 KEY_CACHE_SECONDS = 300
 """Long, so that only a shared cache can explain a revocation refused at once by both instances."""
 
-pytestmark = pytest.mark.slow
+UNREACHABLE_REDIS = "redis://127.0.0.1:1/0"
+"""Port 1 on loopback: nothing listens, the connection is refused at once."""
 
 
 @pytest.fixture
@@ -58,6 +59,7 @@ def moderate(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
     return subprocess.run([*moderate_command(), *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=120, check=False)
 
 
+@pytest.mark.slow
 def test_a_key_limit_and_a_revocation_hold_across_two_instances(shared_stores, serve, tiny_bundle_path, tmp_path):
     pg_url, redis_url = shared_stores
     env = {
@@ -85,3 +87,22 @@ def test_a_key_limit_and_a_revocation_hold_across_two_instances(shared_stores, s
         revoked = moderate("keys", "revoke", "spare", env=env)
         assert revoked.returncode == 0, revoked.stderr
         assert [status_of(base, "/v1/model", spare_key) for base in bases] == [403, 403]
+
+
+def test_an_unreachable_redis_does_not_stop_moderation(tiny_bundle_path):
+    """Counts fall back to each worker's memory (the request limit still holds), the key cache to the database."""
+    from service.app import create_app
+    from service.auth import create_key, revoke_key
+    from service.store import get_session
+
+    app = create_app({"TESTING": True, "MODEL": str(tiny_bundle_path), "DB_URL": "sqlite://", "RATELIMIT_STORAGE_URI": UNREACHABLE_REDIS, "RATE_LIMIT": "3 per minute"})
+    with app.app_context():
+        key, other = create_key(get_session(), "k")[1], create_key(get_session(), "other")[1]
+    client, headers = app.test_client(), {"X-API-Key": key}
+    body = {"comments": [{"id": "a", "text": "hello"}]}
+    assert [client.post("/v1/moderate", json=body, headers=headers).status_code for _ in range(4)] == [200, 200, 200, 429]
+    assert client.get("/v1/model", headers={"X-API-Key": "mod_made_up"}).status_code == 403
+    assert client.get("/v1/model", headers={"X-API-Key": other}).status_code == 200
+    with app.app_context():
+        revoke_key(get_session(), "other")
+    assert client.get("/v1/model", headers={"X-API-Key": other}).status_code == 403
