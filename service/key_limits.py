@@ -8,7 +8,8 @@ once it has parsed the request:
   request count) must have room for the request, which then spends it;
 - the key may have at most ``KEY_CONCURRENT_REQUESTS`` scoring requests in progress (by default one
   fewer than the instance's workers x threads, so one key never holds them all). Slots are lock files
-  on one host, or entries in Redis when ``RATELIMIT_STORAGE_URI`` is Redis (shared by every instance).
+  on one host, or entries in Redis when ``RATELIMIT_STORAGE_URI`` is Redis (shared by every instance);
+  an in-memory SQLite database (tests) counts them in its one process.
 
 Each refusal is a 429 with Retry-After and the X-RateLimit-* headers of the budget that ran out.
 Requests served with keys off (``AUTH_REQUIRED`` false) are not charged.
@@ -21,8 +22,10 @@ import hashlib
 import logging
 import os
 import tempfile
+import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -78,6 +81,27 @@ class FileSlots:
         os.close(token)
 
 
+class LocalSlots:
+    """Slots counted in this process: for an in-memory SQLite database, which only this process can use."""
+
+    def __init__(self) -> None:
+        self._held: Counter[str] = Counter()
+        self._lock = threading.Lock()
+
+    def acquire(self, identity: str, limit: int) -> str | None:
+        """Take one of ``identity``'s ``limit`` slots; return its handle, or None when all are held."""
+        with self._lock:
+            if self._held[identity] >= limit:
+                return None
+            self._held[identity] += 1
+        return identity
+
+    def release(self, token: str) -> None:
+        """Free the slot ``acquire`` returned."""
+        with self._lock:
+            self._held[token] -= 1
+
+
 class RedisSlots:
     """Slots as members of a sorted set per key in Redis, shared by every instance.
 
@@ -122,11 +146,8 @@ class RedisSlots:
 
 
 def slots_directory(config: Mapping[str, Any]) -> Path:
-    """The host's slot directory for this database (one per user and database URL; per process for in-memory SQLite)."""
-    where = database_url(config["DB_URL"])
-    if where.rstrip("/") in IN_MEMORY_URLS:
-        where = f"{where}:{os.getpid()}:{uuid.uuid4().hex}"  # a private database: private slots
-    digest = hashlib.sha256(where.encode()).hexdigest()[:16]
+    """The host's slot directory for this database: one per user and database URL, as the keys are the database's."""
+    digest = hashlib.sha256(database_url(config["DB_URL"]).encode()).hexdigest()[:16]
     return Path(tempfile.gettempdir()) / f"{SLOTS_DIR_PREFIX}{os.getuid()}-{digest}"
 
 
@@ -143,6 +164,8 @@ def init_key_limits(app: Flask) -> None:
     client = redis_client(app.config["RATELIMIT_STORAGE_URI"])
     if client is not None:
         app.extensions[SLOTS_KEY] = RedisSlots(client, int(app.config["TIMEOUT_SECONDS"]))
+    elif database_url(app.config["DB_URL"]).rstrip("/") in IN_MEMORY_URLS:
+        app.extensions[SLOTS_KEY] = LocalSlots()
     else:
         app.extensions[SLOTS_KEY] = FileSlots(slots_directory(app.config))
     app.teardown_request(_release_slot)

@@ -8,7 +8,7 @@ import pytest
 
 from service.app import create_app
 from service.auth import create_key
-from service.key_limits import concurrent_limit
+from service.key_limits import FileSlots, LocalSlots, RedisSlots, concurrent_limit
 from service.store import get_session
 
 MAX_COMMENTS = 2
@@ -69,8 +69,10 @@ def test_comments_per_window_are_limited_across_surfaces(tiny_bundle_path):
     assert response.headers["X-RateLimit-Limit"] == str(MAX_COMMENTS + 1)
 
 
-def test_a_key_may_have_only_so_many_scoring_requests_in_progress(tiny_bundle_path):
-    app = make_app(tiny_bundle_path, KEY_CONCURRENT_REQUESTS=1)
+@pytest.mark.parametrize("database", ["memory", "file"])
+def test_a_key_may_have_only_so_many_scoring_requests_in_progress(tiny_bundle_path, tmp_path, database):
+    db_url = "sqlite://" if database == "memory" else f"sqlite:///{tmp_path / 'slots.db'}"
+    app = make_app(tiny_bundle_path, KEY_CONCURRENT_REQUESTS=1, DB_URL=db_url)
     key = new_key(app)
     scorer = app.extensions["moderation"]
     started, release = threading.Event(), threading.Event()
@@ -116,3 +118,38 @@ def test_a_failed_request_frees_its_slot(tiny_bundle_path, monkeypatch):
 @pytest.mark.parametrize(("configured", "workers", "threads", "expected"), [(None, 2, 1, 1), (None, 4, 2, 7), (None, 1, 1, 1), (3, 2, 1, 3), (0, 2, 1, 0)])
 def test_the_default_leaves_one_worker_free(configured, workers, threads, expected):
     assert concurrent_limit({"KEY_CONCURRENT_REQUESTS": configured, "WORKERS": workers, "THREADS": threads}) == expected
+
+
+def slot_stores(tmp_path):
+    """Every slot store: in this process, lock files, and Redis when ``MODERATION_TEST_REDIS_URL`` is set."""
+    import os
+
+    stores = [LocalSlots(), FileSlots(tmp_path / "slots")]
+    redis_url = os.environ.get("MODERATION_TEST_REDIS_URL")
+    if redis_url:
+        from redis import Redis
+
+        stores.append(RedisSlots(Redis.from_url(redis_url), stale_seconds=60))
+    return stores
+
+
+def test_slots_are_limited_per_identity_and_freed(tmp_path):
+    for store in slot_stores(tmp_path):
+        identity = f"key:test-{type(store).__name__}"
+        first, second = store.acquire(identity, 2), store.acquire(identity, 2)
+        assert first is not None and second is not None, store
+        assert store.acquire(identity, 2) is None, store
+        assert store.acquire(identity + "-other", 2) is not None, store
+        store.release(first)
+        third = store.acquire(identity, 2)
+        assert third is not None, store
+        store.release(second)
+        store.release(third)
+
+
+def test_a_file_slot_is_held_until_released_even_by_another_open_file(tmp_path):
+    """flock works per open file: a second FileSlots on the same directory (another worker) sees the slot taken."""
+    held = FileSlots(tmp_path).acquire("key:1", 1)
+    assert FileSlots(tmp_path).acquire("key:1", 1) is None
+    FileSlots(tmp_path).release(held)
+    assert FileSlots(tmp_path).acquire("key:1", 1) is not None
