@@ -35,3 +35,16 @@ def test_made_up_methods_and_paths_add_no_series(client):
 def test_known_methods_keep_their_own_label(client):
     client.open("/healthz", method="DELETE")
     assert 'moderation_http_requests_total{endpoint="unmatched",method="DELETE",status="405"}' in series(client)
+
+
+def test_refusals_by_the_request_count_are_counted_by_limit(tiny_bundle_path):
+    from service.app import create_app
+    from service.auth import create_key
+    from service.store import get_session
+
+    app = create_app({"TESTING": True, "MODEL": str(tiny_bundle_path), "DB_URL": "sqlite://", "RATE_LIMIT": "1 per minute"})
+    with app.app_context():
+        headers = {"X-API-Key": create_key(get_session(), "k")[1]}
+    client = app.test_client()
+    assert [client.get("/v1/model", headers=headers).status_code for _ in range(3)] == [200, 429, 429]
+    assert 'moderation_limited_requests_total{limit="requests"} 2.0' in client.get("/metrics").get_data(as_text=True)
