@@ -8,9 +8,10 @@ from typing import Any
 from flask import Blueprint, current_app, g, jsonify, request
 from flask.typing import ResponseReturnValue
 
-from service.auth import require_api_key
+from service.auth import require_api_key, require_scope
 from service.config import EXTENSION_KEY
 from service.errors import ApiError
+from service.key_limits import charge
 from service.openapi import operation
 from service.schemas import (
     INVALID_REQUEST,
@@ -21,6 +22,7 @@ from service.schemas import (
     ModerateResponseSchema,
     load,
 )
+from service.scopes import FEEDBACK_SCOPE, MODERATE_SCOPE
 from service.store import record_decisions, save_feedback
 
 bp = Blueprint("api_v1", __name__)
@@ -81,12 +83,13 @@ def _json_body() -> Any:
     response=ModerateResponseSchema,
     errors=KEYED,
 )
-@require_api_key
+@require_scope(MODERATE_SCOPE)
 def moderate() -> ResponseReturnValue:
     """Score, explain and decide every comment of the request, in order; log them unless do_not_store."""
     body = load(ModerateRequestSchema, _json_body(), MODERATE_EXAMPLE)
     comments = body["comments"]
     texts = [comment["text"] for comment in comments]
+    charge(len(texts), sum(map(len, texts)))
     scorer = _scorer()
     decisions = scorer.moderate(texts, with_spans=True)
     ids = [comment["id"] for comment in comments]
@@ -107,7 +110,7 @@ def moderate() -> ResponseReturnValue:
     status=201,
     errors=KEYED,
 )
-@require_api_key
+@require_scope(FEEDBACK_SCOPE)
 def feedback() -> ResponseReturnValue:
     """Store one piece of moderator feedback; answer 201 with its id."""
     body = load(FeedbackRequestSchema, _json_body(), FEEDBACK_EXAMPLE)

@@ -15,6 +15,7 @@ from service.config import EXTENSION_KEY, load_config
 from service.coral import bp as coral
 from service.discovery import bp as discovery
 from service.errors import register_error_handlers
+from service.key_limits import init_key_limits
 from service.limits import init_rate_limits
 from service.logs import init_request_logging
 from service.metrics import init_metrics
@@ -83,6 +84,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     init_ui(app)
     # Rate limits attach to API blueprints by name, so every API surface is registered before this line.
     init_ui_limits(app, init_rate_limits(app))
+    init_key_limits(app)
     if app.extensions[READINESS_KEY] != "ok":
         log.warning("model check failed: %s", app.extensions[READINESS_KEY])
     return app

@@ -1,22 +1,29 @@
 """API keys: create, list and revoke them (only a SHA-256 of each secret is stored) and require one on a view.
 
 A client presents its key as ``Authorization: Bearer KEY``, ``X-API-Key: KEY`` or ``?key=KEY``
-(Perspective's way). ``require_api_key`` answers a missing key with 401 and an unknown or revoked
-key with 403, as ``ApiError``; on success it sets ``g.api_key_id`` and ``g.api_key_name``.
+(Perspective's way). ``require_scope(scope)`` answers a missing key with 401, an unknown or revoked
+key with 403 ``invalid_api_key`` and a key without the route's scope with 403 ``missing_scope``, as
+``ApiError``; on success it sets ``g.api_key_id`` and ``g.api_key_name``. Failed authentications are
+limited per client address (``service.auth_failures``).
 
-A key found active is remembered by each app for ``KEY_CACHE_SECONDS`` (``KeyCache``), so that most
-requests need no database query; a key revoked by another process (``moderate keys revoke``) is
-therefore refused within that time, one revoked through the app at once.
+Scopes are listed in ``service.scopes``.
+
+A key found active is remembered for ``KEY_CACHE_SECONDS`` (``KeyCache``, or ``RedisKeyCache`` shared by
+every instance when ``RATELIMIT_STORAGE_URI`` is Redis), so that most requests need no database query;
+a key revoked by another process (``moderate keys revoke``) is therefore refused within that time, one
+revoked through the app (or with a shared cache) at once.
 """
 
 from __future__ import annotations
 
 import functools
 import hashlib
+import json
+import logging
 import secrets
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -24,8 +31,13 @@ from flask import Flask, current_app, g, has_app_context, request
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from service.auth_failures import note_failure, refuse_if_failing
 from service.errors import ApiError
+from service.redis_client import RedisError, redis_client
+from service.scopes import ADMIN_SCOPE, DEFAULT_SCOPES, SCOPES
 from service.store import ApiKey, get_session, utc_now
+
+log = logging.getLogger(__name__)
 
 KEY_PREFIX = "mod_"
 KEY_SECRET_BYTES = 32
@@ -38,6 +50,7 @@ MAX_KEY_CHARS = 200
 
 MISSING_KEY = "missing_api_key"
 INVALID_KEY = "invalid_api_key"
+MISSING_SCOPE = "missing_scope"
 
 KEY_CACHE_KEY = "moderation.key_cache"
 """``app.extensions[KEY_CACHE_KEY]`` holds the app's ``KeyCache``."""
@@ -51,12 +64,36 @@ class UnknownKey(LookupError):
     """A key name or id that matches no key, or several; the message says which."""
 
 
+class UnknownScope(ValueError):
+    """A scope name that is not one of ``SCOPES``; the message lists them."""
+
+
 @dataclass(frozen=True)
 class ActiveKey:
-    """What a request needs of an active key: its id and name."""
+    """What a request needs of an active key: its id, name and scopes."""
 
     id: int
     name: str
+    scopes: frozenset[str] = frozenset(DEFAULT_SCOPES)
+
+    def allows(self, scope: str) -> bool:
+        """True if the key holds ``scope`` or ``admin``."""
+        return scope in self.scopes or ADMIN_SCOPE in self.scopes
+
+    def to_json(self) -> str:
+        """The key as JSON, for a shared cache."""
+        return json.dumps({"id": self.id, "name": self.name, "scopes": sorted(self.scopes)})
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> ActiveKey:
+        """The key ``to_json`` wrote."""
+        fields = json.loads(text)
+        return cls(int(fields["id"]), str(fields["name"]), frozenset(fields["scopes"]))
+
+
+def parse_scopes(stored: str) -> frozenset[str]:
+    """The scopes of a key row (space-separated in the database)."""
+    return frozenset(stored.split())
 
 
 class KeyCache:
@@ -94,15 +131,68 @@ class KeyCache:
                 self._entries.clear()
             self._entries[key_sha256] = (self.clock() + self.seconds, key)
 
+    def forget(self, key_sha256: str) -> None:
+        """Forget one key (after its revocation)."""
+        with self._lock:
+            self._entries.pop(key_sha256, None)
+
     def clear(self) -> None:
-        """Forget every key (after a revocation)."""
+        """Forget every key."""
         with self._lock:
             self._entries.clear()
 
 
+class RedisKeyCache:
+    """``KeyCache``'s interface on Redis: every instance sees a key found active, and a revocation, at once.
+
+    Entries expire after ``seconds`` in Redis itself. Redis being unreachable is not an error here: the
+    key is looked up in the database instead (a cache miss), and the failure is logged.
+    """
+
+    PREFIX = "moderation:key:"
+
+    def __init__(self, seconds: float, client: Any):
+        self.seconds = float(seconds)
+        self.client = client
+
+    def get(self, key_sha256: str) -> ActiveKey | None:
+        """The cached key, or None when absent, expired or Redis cannot be reached."""
+        try:
+            stored = self.client.get(self.PREFIX + key_sha256)
+        except RedisError as error:
+            log.warning("key cache unreachable, asking the database: %s", type(error).__name__)
+            return None
+        return None if stored is None else ActiveKey.from_json(stored)
+
+    def put(self, key_sha256: str, key: ActiveKey) -> None:
+        """Remember ``key`` as active for ``seconds``."""
+        if self.seconds <= 0:
+            return
+        try:
+            self.client.set(self.PREFIX + key_sha256, key.to_json(), px=max(1, int(self.seconds * 1000)))
+        except RedisError as error:
+            log.warning("key cache unreachable, key not cached: %s", type(error).__name__)
+
+    def forget(self, key_sha256: str) -> None:
+        """Forget one key (after its revocation); raises RedisError if Redis cannot be reached."""
+        self.client.delete(self.PREFIX + key_sha256)
+
+    def clear(self) -> None:
+        """Forget every cached key."""
+        for name in self.client.scan_iter(match=self.PREFIX + "*"):
+            self.client.delete(name)
+
+
+def make_key_cache(config: Mapping[str, Any]) -> KeyCache | RedisKeyCache:
+    """A RedisKeyCache when ``RATELIMIT_STORAGE_URI`` is Redis, else a KeyCache in this process."""
+    seconds = float(config["KEY_CACHE_SECONDS"])
+    client = redis_client(config["RATELIMIT_STORAGE_URI"])
+    return KeyCache(seconds) if client is None else RedisKeyCache(seconds, client)
+
+
 def init_key_cache(app: Flask) -> None:
-    """Give ``app`` its KeyCache, holding keys for ``KEY_CACHE_SECONDS``."""
-    app.extensions[KEY_CACHE_KEY] = KeyCache(float(app.config["KEY_CACHE_SECONDS"]))
+    """Give ``app`` its key cache, holding keys for ``KEY_CACHE_SECONDS``."""
+    app.extensions[KEY_CACHE_KEY] = make_key_cache(app.config)
 
 
 def hash_key(key: str) -> str:
@@ -144,24 +234,31 @@ def find_active_key(session: Session, key: str, key_sha256: str | None = None) -
 
 
 def active_key(key: str) -> ActiveKey | None:
-    """The active key ``key`` is, from the app's KeyCache when it holds it, else from the database."""
+    """The active key ``key`` is, from the app's key cache when it holds it, else from the database.
+
+    Before the database is asked, a client address that has failed authentication too often gets 429
+    (``service.auth_failures``); a key not found counts as one more failure.
+    """
     if len(key) > MAX_KEY_CHARS:
+        note_failure()
         return None
     cache: KeyCache = current_app.extensions[KEY_CACHE_KEY]
     key_sha256 = hash_key(key)
     cached = cache.get(key_sha256)
     if cached is not None:
         return cached
+    refuse_if_failing()
     found = find_active_key(get_session(), key, key_sha256)
     if found is None:
+        note_failure()
         return None
-    active = ActiveKey(found.id, found.name)
+    active = ActiveKey(found.id, found.name, parse_scopes(found.scopes))
     cache.put(key_sha256, active)
     return active
 
 
-def authenticate() -> None:
-    """Check the request's key and set ``g.api_key_id``/``g.api_key_name``; raise ApiError 401/403 otherwise."""
+def authenticate(scope: str | None = None) -> None:
+    """Check the request's key (and that it holds ``scope``); set ``g.api_key_id``/``g.api_key_name``; else raise ApiError 401/403/429."""
     g.api_key_id = None
     g.api_key_name = None
     if not current_app.config["AUTH_REQUIRED"]:
@@ -178,12 +275,35 @@ def authenticate() -> None:
     found = active_key(key)
     if found is None:
         raise ApiError(403, INVALID_KEY, "the API key is unknown or revoked; ask the operator for a valid key")
+    if scope is not None and not found.allows(scope):
+        raise ApiError(
+            403,
+            MISSING_SCOPE,
+            f"this API key ({found.name}) lacks the '{scope}' scope this endpoint needs; "
+            f"ask the operator for a key made with `moderate keys create NAME --scope {scope}`",
+        )
     g.api_key_id = found.id
     g.api_key_name = found.name
 
 
+def require_scope(scope: str) -> Callable[[View], View]:
+    """View decorator factory: authenticate the request's API key and require ``scope`` before the view runs."""
+    if scope not in SCOPES:
+        raise ValueError(f"unknown scope {scope!r}; use one of {', '.join(SCOPES)}")
+
+    def decorator(view: View) -> View:
+        @functools.wraps(view)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            authenticate(scope)
+            return view(*args, **kwargs)
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorator
+
+
 def require_api_key(view: View) -> View:
-    """View decorator: authenticate the request's API key before the view runs (401/403 ApiError if not)."""
+    """View decorator: authenticate the request's API key, whatever its scopes, before the view runs."""
 
     @functools.wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -196,10 +316,22 @@ def require_api_key(view: View) -> View:
 # Key management (the ``moderate keys`` commands)
 
 
-def create_key(session: Session, name: str) -> tuple[ApiKey, str]:
-    """Store a new key named ``name``; return the row and the secret, which is never stored or shown again."""
+def check_scopes(scopes: Iterable[str]) -> tuple[str, ...]:
+    """The scopes, known and without repeats, in ``SCOPES`` order; raise UnknownScope naming a bad one."""
+    wanted = set(scopes)
+    unknown = sorted(wanted - set(SCOPES))
+    if unknown:
+        raise UnknownScope(f"unknown scope {unknown[0]!r}; use {', '.join(SCOPES)}")
+    if not wanted:
+        raise UnknownScope(f"a key needs at least one scope: {', '.join(SCOPES)}")
+    return tuple(scope for scope in SCOPES if scope in wanted)
+
+
+def create_key(session: Session, name: str, scopes: Iterable[str] = DEFAULT_SCOPES) -> tuple[ApiKey, str]:
+    """Store a new key named ``name`` holding ``scopes``; return the row and the secret, which is never stored or shown again."""
+    held = check_scopes(scopes)
     secret = generate_key()
-    row = ApiKey(name=name, key_sha256=hash_key(secret), prefix=secret[:SHOWN_PREFIX_CHARS], created_at=utc_now())
+    row = ApiKey(name=name, key_sha256=hash_key(secret), prefix=secret[:SHOWN_PREFIX_CHARS], scopes=" ".join(held), created_at=utc_now())
     session.add(row)
     session.commit()
     return row, secret
@@ -213,8 +345,9 @@ def list_keys(session: Session) -> list[ApiKey]:
 def revoke_key(session: Session, name_or_id: str) -> list[ApiKey]:
     """Revoke the active key with this id, or every active key with this name; return them.
 
-    Inside an app context the app's KeyCache is emptied, so the app refuses the key at once; other
-    processes refuse it within their ``KEY_CACHE_SECONDS``. Raises UnknownKey when nothing active matches.
+    The revoked keys leave the key cache: the app's (inside an app context), or the shared one in Redis
+    when ``RATELIMIT_STORAGE_URI`` points at it, so that every instance refuses them at once; processes
+    with their own cache refuse them within ``KEY_CACHE_SECONDS``. Raises UnknownKey when nothing active matches.
     """
     query = select(ApiKey).where(ApiKey.revoked_at.is_(None))
     if name_or_id.isdigit():
@@ -229,7 +362,16 @@ def revoke_key(session: Session, name_or_id: str) -> list[ApiKey]:
         row.revoked_at = now
     session.commit()
     if has_app_context() and KEY_CACHE_KEY in current_app.extensions:
-        current_app.extensions[KEY_CACHE_KEY].clear()
+        cache = current_app.extensions[KEY_CACHE_KEY]
+    else:
+        from service.config import load_config
+
+        cache = make_key_cache(load_config())
+    try:
+        for row in rows:
+            cache.forget(row.key_sha256)
+    except RedisError as error:  # the revocation is stored; caches drop the key within KEY_CACHE_SECONDS anyway
+        log.warning("revoked, but the shared key cache could not be told (%s): refused within KEY_CACHE_SECONDS", type(error).__name__)
     return rows
 
 

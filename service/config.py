@@ -85,6 +85,23 @@ class Defaults:
     RATELIMIT_STORAGE_URI = "memory://"
     """Where Flask-Limiter counts; ``memory://`` counts per worker process, ``redis://...`` shares counts."""
     RATELIMIT_HEADERS_ENABLED = True
+    RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = True
+    """When a shared storage (Redis) cannot be reached, count in each worker's memory until it is back, rather than answer 500."""
+    KEY_COMMENT_LIMIT = "6000 per minute"
+    """Comments one API key may send to be scored per window, across the API surfaces (``RATE_LIMIT`` counts requests)."""
+    KEY_CHAR_LIMIT = "4000000 per minute"
+    """Characters of comment text one key may send to be scored per window; must let one full request through."""
+    KEY_CONCURRENT_REQUESTS = None
+    """Scoring requests one key may have in progress at once; ``None`` = WORKERS x THREADS - 1 (at least 1), so
+    that one key cannot hold every worker; 0 turns the check off. Shared like the rate limits (see docs/deployment.md)."""
+    AUTH_FAILURE_LIMIT = "30 per minute"
+    """Requests with an unknown or revoked key allowed per client address; past it they get 429 without a database look-up."""
+    TRUSTED_PROXY_HOPS = 0
+    """Proxies in front of the service whose ``X-Forwarded-For`` is trusted to name the client address (0: none)."""
+    CORAL_RATE_LIMIT = "1200 per minute"
+    """Requests allowed to ``/coral/v1/moderate`` per client address (Coral's server)."""
+    CORAL_REPLAY_SECONDS = 600
+    """How long a signed Coral body is remembered: the same signature again within this time is answered from memory."""
 
     LOG_LEVEL = "INFO"
     LOG_JSON = True
@@ -138,7 +155,7 @@ def _read_config_file(config: Config, path: Path) -> None:
 def load_config(overrides: Mapping[str, Any] | None = None) -> Config:
     """Return the settings: ``Defaults``, then the ``MODERATION_CONFIG`` file, then ``MODERATION_*``, then ``overrides``.
 
-    Raises ``ConfigError`` when the named file is missing or unreadable.
+    Raises ``ConfigError`` when the named file is missing or unreadable, or a setting has the wrong type or range.
     """
     config = Config(str(PROJECT_ROOT))
     config.from_object(Defaults)
@@ -149,4 +166,7 @@ def load_config(overrides: Mapping[str, Any] | None = None) -> Config:
     config.pop("CONFIG", None)  # MODERATION_CONFIG itself is not a setting
     if overrides is not None:
         config.from_mapping(overrides)
+    from service.config_checks import check_config  # it imports ConfigError from here
+
+    check_config(config)
     return config

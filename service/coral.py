@@ -14,12 +14,17 @@ Answers, from Coral's EXTERNAL_MODERATION_PHASES.md:
 Coral's response validator accepts only the flag reasons ``COMMENT_DETECTED_TOXIC`` and
 ``COMMENT_DETECTED_SPAM`` and drops the whole answer for any other, so a decision whose reasons are
 neither hostility nor spam (an unsupported claim) is withheld or rejected without a flag.
+
+A signed body seen again within ``CORAL_REPLAY_SECONDS`` gets its first answer back without being scored
+or logged again (``service.replays``); the endpoint has its own rate limit per client address
+(``CORAL_RATE_LIMIT``, ``service.limits``).
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
@@ -30,9 +35,14 @@ from service.api_v1 import _json_body as json_body
 from service.config import EXTENSION_KEY
 from service.errors import ApiError
 from service.html_text import html_to_text
+from service.metrics import count_coral_replay
+from service.replays import REPLAYS_KEY, Answer, body_digest, init_replay_memory
 from service.store import record_decisions
+from service.text_rules import check_text
 
 bp = Blueprint("coral", __name__)
+bp.record_once(lambda state: init_replay_memory(state.app))
+log = logging.getLogger(__name__)
 
 SIGNATURE_HEADER = "X-Coral-Signature"
 SIGNATURE_PREFIX = "sha256="
@@ -48,6 +58,11 @@ CORAL_STATUS = {"review": "SYSTEM_WITHHELD", "reject": "REJECTED"}
 def _invalid(message: str) -> ApiError:
     """The 400 for a request body that is not an External Moderation Request."""
     return ApiError(400, "invalid_request", message)
+
+
+def _field_error(_field: str, message: str) -> ApiError:
+    """The 400 for a field that breaks the text rule (our error shape names the field in the message)."""
+    return _invalid(message)
 
 
 def signing_secrets() -> list[str]:
@@ -82,19 +97,17 @@ def parse_moderation_request(body: Any, max_chars: int) -> str:
     text = comment.get("body")
     if not isinstance(text, str):
         raise _invalid("comment.body must be a string")
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError as error:
-        raise _invalid(f"comment.body contains an unpaired surrogate at character {error.start}") from error
-    if len(text) > max_chars:
-        raise _invalid(f"comment.body has {len(text)} characters; the limit is {max_chars}")
+    check_text(text, "comment.body", max_chars, _field_error)
     parent_id = comment.get("parentID")
     if parent_id is not None and not isinstance(parent_id, str):
         raise _invalid("comment.parentID must be a string or null")
+    if parent_id is not None:
+        check_text(parent_id, "comment.parentID", int(current_app.config["MAX_ID_CHARS"]), _field_error)
     action = body.get("action")
     if action is not None and not isinstance(action, str):
         raise _invalid('action must be "NEW" or "EDIT"')
     return html_to_text(text)
+
 
 
 def coral_response(decision: Any) -> Response:
@@ -127,7 +140,16 @@ def moderate() -> ResponseReturnValue:
         )
     if not request.get_data().strip():
         raise _invalid(f"request body is empty; send Coral's External Moderation Request like {EXAMPLE}")
+    memory = current_app.extensions[REPLAYS_KEY]
+    digest = body_digest(request.get_data())
+    seen = memory.get(digest)
+    if seen is not None:
+        log.warning("coral: a signed body seen within CORAL_REPLAY_SECONDS was answered from memory, not scored again")
+        count_coral_replay()
+        return Response(seen.body, status=seen.status, mimetype="application/json" if seen.body else None)
     text = parse_moderation_request(json_body(), current_app.config["MAX_COMMENT_CHARS"])
     decision = current_app.extensions[EXTENSION_KEY].moderate([text], with_spans=False)[0]
     record_decisions([None], [text], [decision], surface="coral", do_not_store=False)
-    return coral_response(decision)
+    response = coral_response(decision)
+    memory.put(digest, Answer(response.status_code, response.get_data()))
+    return response

@@ -1,33 +1,61 @@
 """Stored feedback -> a training table (.csv, .jsonl or .parquet) for retraining.
 
 Columns: ``text``, ``comment_id``, ``decision``, one column per attribute label (a probability, empty
-where that feedback gave none), ``created_at`` (UTC), ``source``, ``moderator`` (who decided on the moderation page, else empty). A feedback row sent with only a
-comment id takes its text from the decision log when the log kept it (``STORE_TEXT``).
+where that feedback gave none), ``created_at`` (UTC), ``source``, ``moderator`` (who decided on the
+moderation page, else empty), ``api_key_id`` and ``api_key_name`` (the key that sent it: poisoned labels
+can be traced to a key and left out). A feedback row sent with only a comment id takes its text from the
+decision log when the log kept it (``STORE_TEXT``). ``key_ids`` restricts the export to the feedback of
+those keys (``keys_matching`` finds them by name or id).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pandas as pd
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from model.attributes import ATTRIBUTES
-from service.store import Feedback, stored_texts_by_comment_id
+from service.store import ApiKey, Feedback, stored_texts_by_comment_id
 from service.tables import TableWriter
 
 EXPORT_CHUNK_ROWS = 5_000
+
+
+class UnknownKeyFilter(LookupError):
+    """``--key`` names no key; the message says where to look."""
+
 LEADING_COLUMNS = ("text", "comment_id", "decision")
-TRAILING_COLUMNS = ("created_at", "source", "moderator")
+TRAILING_COLUMNS = ("created_at", "source", "moderator", "api_key_id", "api_key_name")
 
 
-def label_columns(session: Session) -> list[str]:
-    """Every label name used in stored feedback: known attributes in their order, then any others sorted."""
+def keys_matching(session: Session, name_or_id: str) -> list[int]:
+    """The ids of every key (revoked ones too) with this id or name; raises UnknownKeyFilter when none has it."""
+    query = select(ApiKey.id).where(ApiKey.name == name_or_id)
+    if name_or_id.isdigit():
+        query = select(ApiKey.id).where((ApiKey.id == int(name_or_id)) | (ApiKey.name == name_or_id))
+    ids = list(session.scalars(query.order_by(ApiKey.id)))
+    if not ids:
+        raise UnknownKeyFilter(f"no key with id or name {name_or_id!r}; see `moderate keys list`")
+    return ids
+
+
+def _feedback_of(key_ids: Sequence[int] | None) -> Select:
+    """Feedback rows with the name of the key that sent each, of ``key_ids`` only when given, in id order."""
+    query = select(Feedback, ApiKey.name).outerjoin(ApiKey, Feedback.api_key_id == ApiKey.id).order_by(Feedback.id)
+    return query if key_ids is None else query.where(Feedback.api_key_id.in_(key_ids))
+
+
+def label_columns(session: Session, key_ids: Sequence[int] | None = None) -> list[str]:
+    """Every label name used in the feedback exported: known attributes in their order, then any others sorted."""
     used: set[str] = set()
-    for labels in session.scalars(select(Feedback.labels).where(Feedback.labels.is_not(None))):
+    query = select(Feedback.labels).where(Feedback.labels.is_not(None))
+    if key_ids is not None:
+        query = query.where(Feedback.api_key_id.in_(key_ids))
+    for labels in session.scalars(query):
         used.update(labels or {})
     return [name for name in ATTRIBUTES if name in used] + sorted(used - set(ATTRIBUTES))
 
@@ -37,14 +65,14 @@ def _as_utc(moment: dt.datetime) -> dt.datetime:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=dt.UTC)
 
 
-def _frames(session: Session, labels: list[str], chunk_rows: int) -> Iterator[pd.DataFrame]:
+def _frames(session: Session, labels: list[str], chunk_rows: int, key_ids: Sequence[int] | None) -> Iterator[pd.DataFrame]:
     """Feedback rows in id order, ``chunk_rows`` at a time, with texts filled in from the decision log."""
-    query = select(Feedback).order_by(Feedback.id).execution_options(yield_per=chunk_rows)
-    for partition in session.scalars(query).partitions():
-        missing = sorted({row.comment_id for row in partition if row.text is None and row.comment_id is not None})
+    query = _feedback_of(key_ids).execution_options(yield_per=chunk_rows)
+    for partition in session.execute(query).partitions():
+        missing = sorted({row.comment_id for row, _name in partition if row.text is None and row.comment_id is not None})
         logged = stored_texts_by_comment_id(session, missing)
         records = []
-        for row in partition:
+        for row, key_name in partition:
             record = {
                 "text": row.text if row.text is not None else logged.get(row.comment_id),
                 "comment_id": row.comment_id,
@@ -54,28 +82,31 @@ def _frames(session: Session, labels: list[str], chunk_rows: int) -> Iterator[pd
             record["created_at"] = _as_utc(row.created_at)
             record["source"] = row.source
             record["moderator"] = row.moderator
+            record["api_key_id"] = row.api_key_id
+            record["api_key_name"] = key_name
             records.append(record)
         yield _typed(pd.DataFrame.from_records(records, columns=[*LEADING_COLUMNS, *labels, *TRAILING_COLUMNS]), labels)
 
 
 def _typed(frame: pd.DataFrame, labels: list[str]) -> pd.DataFrame:
     """Give every chunk the same column types, so Parquet chunks share one schema."""
-    types = {name: "string" for name in (*LEADING_COLUMNS, "source", "moderator")}
+    types = {name: "string" for name in (*LEADING_COLUMNS, "source", "moderator", "api_key_name")}
+    types["api_key_id"] = "Int64"  # nullable: feedback sent with keys off, or by a key since deleted
     types.update({name: "Float64" for name in labels})  # nullable: a missing label is null in JSON Lines, not absent
     frame = frame.astype(types)
     frame["created_at"] = pd.to_datetime(frame["created_at"], utc=True)
     return frame
 
 
-def export_feedback(session: Session, path: str | Path, chunk_rows: int = EXPORT_CHUNK_ROWS) -> int:
-    """Write every stored feedback row to ``path`` (format by extension); return the number of rows.
+def export_feedback(session: Session, path: str | Path, chunk_rows: int = EXPORT_CHUNK_ROWS, key_ids: Sequence[int] | None = None) -> int:
+    """Write every stored feedback row (of ``key_ids`` only, when given) to ``path`` (format by extension); return the number of rows.
 
     Raises ``service.tables.TableError`` for an unsupported extension or an unwritable path.
     """
-    labels = label_columns(session)
+    labels = label_columns(session, key_ids)
     n_rows = 0
     with TableWriter(path) as writer:
-        for frame in _frames(session, labels, chunk_rows):
+        for frame in _frames(session, labels, chunk_rows, key_ids):
             writer.write(frame)
             n_rows += len(frame)
         if n_rows == 0:

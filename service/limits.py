@@ -2,7 +2,9 @@
 
 One shared budget (``RATE_LIMIT``, e.g. "600 per minute") per API key covers every API surface
 (``/v1`` and, when registered, the Perspective-compatible ``/v1alpha1``); requests without a key count
-against the client address. Operations endpoints (health, metrics, docs) are never limited.
+against the client address. Coral's endpoint has its own limit (``CORAL_RATE_LIMIT``) per client
+address. Operations endpoints (health, metrics, docs) are never limited. Other budgets (failed
+authentications, comments and characters per key) are counted in the same storage (``service.budgets``).
 Counts live in ``RATELIMIT_STORAGE_URI``: ``memory://`` counts in each worker process, so with N
 workers a key can reach up to N times the limit; point it at Redis or Memcached to share counts.
 """
@@ -13,17 +15,21 @@ import threading
 import time
 from typing import Any
 
-from flask import Flask, Response, current_app, g
+from flask import Flask, Response, current_app, g, request
 from flask_limiter import Limiter
-from limits import parse_many
 from limits.storage import MemoryStorage
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from service.auth import rate_limit_identity
-from service.config import ConfigError
+from service.budgets import LIMIT_HEADERS, client_address, init_budgets
+from service.metrics import count_limited
 
 RATE_LIMITED_BLUEPRINTS = ("api_v1", "perspective")
 """Blueprints under the per-key limit, by name; one that is not registered is skipped."""
 LIMIT_SCOPE = "api"
+CORAL_BLUEPRINT = "coral"
+"""Coral's endpoint has its own limit (``CORAL_RATE_LIMIT``) per client address: Coral sends no API key."""
+REQUEST_COUNT = "requests"
 MIN_RETRY_AFTER_SECONDS = 1
 RETRY_AFTER = "Retry-After"
 TOO_MANY_REQUESTS = 429
@@ -68,14 +74,14 @@ def _rate_limit() -> str:
 def init_rate_limits(app: Flask) -> Limiter:
     """Create the app's Limiter and put the registered API blueprints under the shared per-key limit.
 
-    Call after the blueprints are registered. Raises ConfigError for a RATE_LIMIT that does not parse.
+    Call after the blueprints are registered; ``service.config_checks`` has checked the limits parse.
     """
-    try:
-        parse_many(app.config["RATE_LIMIT"])
-    except ValueError as error:
-        raise ConfigError(f"RATE_LIMIT {app.config['RATE_LIMIT']!r} is not a rate limit like '600 per minute'") from error
     # Registered before the Limiter's own hook, so it runs after it (Flask runs after_request hooks in reverse).
     app.after_request(_tidy_retry_after)
+    hops = int(app.config["TRUSTED_PROXY_HOPS"])
+    if hops:
+        # Behind a load balancer every request comes from it: the client is in X-Forwarded-For.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops)  # type: ignore[method-assign]
     storage_uri = app.config["RATELIMIT_STORAGE_URI"]
     if storage_uri == MEMORY_URI:
         storage_uri = f"{SWEPT_MEMORY_SCHEME}://"
@@ -85,13 +91,26 @@ def init_rate_limits(app: Flask) -> Limiter:
         blueprint = app.blueprints.get(name)
         if blueprint is not None:
             shared(blueprint)
+    coral = app.blueprints.get(CORAL_BLUEPRINT)
+    if coral is not None:
+        limiter.limit(_coral_rate_limit, key_func=client_address, scope=CORAL_BLUEPRINT)(coral)
+    init_budgets(app, limiter.storage)
     return limiter
+
+
+def _coral_rate_limit() -> str:
+    return current_app.config["CORAL_RATE_LIMIT"]
 
 
 def _tidy_retry_after(response: Response) -> Response:
     """Flask-Limiter puts its window's reset into ``Retry-After`` on every answer: keep it on 429 only (at
     least one second); elsewhere keep only what the app asked for in ``g.retry_after`` (a 503, say)."""
-    if response.status_code == TOO_MANY_REQUESTS:
+    if response.status_code == TOO_MANY_REQUESTS and LIMIT_HEADERS in g:
+        # One of our budgets refused it: its headers, not those of the request count, tell the client when to retry.
+        for name, value in g.get(LIMIT_HEADERS).items():
+            response.headers[name] = value
+    elif response.status_code == TOO_MANY_REQUESTS:
+        count_limited(CORAL_BLUEPRINT if request.blueprint == CORAL_BLUEPRINT else REQUEST_COUNT)
         try:
             seconds = int(response.headers.get(RETRY_AFTER, MIN_RETRY_AFTER_SECONDS))
         except ValueError:  # an HTTP date: leave it

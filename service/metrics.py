@@ -22,6 +22,9 @@ MULTIPROC_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
 LATENCY_BUCKETS_SECONDS = (0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 UNMATCHED_ENDPOINT = "unmatched"
 """Label for requests no route matched, so random 404 paths cannot grow the label set."""
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+OTHER_METHOD = "other"
+"""Label for any other method name: a client can send any token as a method, and each would be a new series."""
 
 
 def multiprocess_mode() -> bool:
@@ -51,6 +54,17 @@ class Metrics:
             "moderation_decisions",
             "Comments decided, by API surface and decision.",
             ["surface", "decision"],
+            registry=self.registry,
+        )
+        self.limited = Counter(
+            "moderation_limited_requests",
+            "Requests refused with 429, by the limit that refused them (requests, auth_failures, comments, characters, concurrency, coral).",
+            ["limit"],
+            registry=self.registry,
+        )
+        self.coral_replays = Counter(
+            "moderation_coral_replays",
+            "Signed Coral bodies seen again within CORAL_REPLAY_SECONDS, answered from memory without scoring.",
             registry=self.registry,
         )
         # An info-style gauge (Info metrics are not supported in multiprocess mode). "livemax" drops the
@@ -96,7 +110,8 @@ def _observe(response: Response) -> Response:
     """Count the request by route template (not raw path) and status, and record its latency."""
     metrics: Metrics = current_app.extensions[METRICS_KEY]
     endpoint = request.url_rule.rule if request.url_rule is not None else UNMATCHED_ENDPOINT
-    metrics.requests.labels(endpoint=endpoint, method=request.method, status=str(response.status_code)).inc()
+    method = request.method if request.method in KNOWN_METHODS else OTHER_METHOD
+    metrics.requests.labels(endpoint=endpoint, method=method, status=str(response.status_code)).inc()
     started = g.get("metrics_started")
     if started is not None:
         metrics.latency.labels(endpoint=endpoint).observe(time.perf_counter() - started)
@@ -108,6 +123,16 @@ def count_decisions(surface: str, actions: list[str]) -> None:
     metrics: Metrics = current_app.extensions[METRICS_KEY]
     for action, n in Tally(actions).items():
         metrics.decisions.labels(surface=surface, decision=action).inc(n)
+
+
+def count_limited(limit: str) -> None:
+    """Add one refused request to ``moderation_limited_requests_total{limit}`` (a fixed set of names, never a key)."""
+    current_app.extensions[METRICS_KEY].limited.labels(limit=limit).inc()
+
+
+def count_coral_replay() -> None:
+    """Add one to ``moderation_coral_replays_total``."""
+    current_app.extensions[METRICS_KEY].coral_replays.inc()
 
 
 def metrics_response() -> Response:

@@ -29,9 +29,9 @@ SECURITY = [{"bearer": []}, {"apiKeyHeader": []}, {"apiKeyQuery": []}]
 ERROR_RESPONSES = {
     "bad_request": ("400", "The body is not valid JSON or a field is wrong; the message names it."),
     "missing_key": ("401", "No API key was sent."),
-    "invalid_key": ("403", "The API key is unknown or revoked."),
+    "invalid_key": ("403", "The API key is unknown or revoked, or lacks the scope this endpoint needs (code missing_scope)."),
     "too_large": ("413", "The body is larger than the configured limit."),
-    "rate_limited": ("429", "Over this key's rate limit; wait for the Retry-After header's seconds."),
+    "rate_limited": ("429", "Over a limit of this key (requests, comments, characters, requests in progress) or of this address (failed keys); wait for the Retry-After header's seconds."),
     "not_ready": ("503", "Not ready: a check failed (the body says which)."),
 }
 View = TypeVar("View", bound=Callable[..., Any])

@@ -16,12 +16,15 @@ from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 
 from service.api_v1 import _json_body as json_body
-from service.auth import require_api_key
+from service.auth import require_scope
 from service.config import EXTENSION_KEY
 from service.google_errors import GoogleApiError, invalid_argument, perspective_error, register_google_error_handlers
 from service.html_text import html_to_text
+from service.key_limits import charge
 from service.language import detect_language, init_language_identifier, is_language_tag, is_supported
+from service.scopes import FEEDBACK_SCOPE, MODERATE_SCOPE
 from service.store import record_decisions, save_feedback
+from service.text_rules import check_text
 
 API_VERSION = "v1alpha1"
 bp = Blueprint("perspective", __name__)
@@ -45,6 +48,8 @@ TEXT_TYPES = ("TEXT_TYPE_UNSPECIFIED", "PLAIN_TEXT", "HTML")
 SCORE_DIGITS = 6
 SUGGESTSCORE_SOURCE = "perspective:suggestscore"
 EXAMPLE = '{"comment": {"text": "..."}, "requestedAttributes": {"TOXICITY": {}}}'
+MAX_LANGUAGES = 16
+"""Most entries a ``languages`` list may have (a comment is in one or two; the answer echoes the list)."""
 
 
 @dataclass(frozen=True)
@@ -79,16 +84,8 @@ def _optional(body: Mapping, field: str, kind: type, default: Any, path: str = "
         name = {str: "a string", bool: "true or false", dict: "an object", list: "a list"}[kind]
         raise invalid_argument(path + field, f"{path}{field} must be {name}")
     if kind is str:
-        _check_encodable(value, path + field)
+        check_text(value, path + field, int(current_app.config["MAX_ID_CHARS"]), invalid_argument)
     return value
-
-
-def _check_encodable(value: str, field: str) -> None:
-    """Refuse strings with unpaired surrogates (valid JSON escapes, invalid text)."""
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError as error:
-        raise invalid_argument(field, f"{field} contains an unpaired surrogate at character {error.start}") from error
 
 
 def _object_body() -> dict:
@@ -109,9 +106,7 @@ def parse_comment(body: Mapping, max_chars: int) -> str:
     text = comment.get("text")
     if not isinstance(text, str):
         raise invalid_argument("comment.text", "comment.text must be a non-empty string")
-    _check_encodable(text, "comment.text")
-    if len(text) > max_chars:
-        raise invalid_argument("comment.text", f"comment.text has {len(text)} characters; the limit is {max_chars}")
+    check_text(text, "comment.text", max_chars, invalid_argument)
     text_type = _optional(comment, "type", str, "PLAIN_TEXT", "comment.")
     if text_type not in TEXT_TYPES:
         raise invalid_argument("comment.type", f"comment.type must be one of {', '.join(TEXT_TYPES)}")
@@ -143,6 +138,8 @@ def _threshold(parameters: Mapping, path: str) -> float | None:
 def parse_languages(body: Mapping) -> list[str]:
     """The request's ``languages`` as given (empty means: detect)."""
     languages = _optional(body, "languages", list, [])
+    if len(languages) > MAX_LANGUAGES:
+        raise invalid_argument("languages", f"languages has {len(languages)} entries; the limit is {MAX_LANGUAGES}")
     for index, language in enumerate(languages):
         if not isinstance(language, str) or not is_language_tag(language):
             raise invalid_argument(f"languages[{index}]", f"languages[{index}] must be a language code such as \"en\"")
@@ -229,12 +226,13 @@ def _record(analyze: AnalyzeRequest, decision: Any) -> None:
 
 
 @bp.post(f"/{API_VERSION}/comments:analyze")
-@require_api_key
+@require_scope(MODERATE_SCOPE)
 def analyze() -> ResponseReturnValue:
     """Score a comment for the requested attributes, as Perspective's AnalyzeComment does."""
     scorer = _scorer()
     offered = offered_attributes(scorer)
     parsed = parse_analyze(_object_body(), offered, current_app.config["PERSPECTIVE_MAX_TEXT_CHARS"])
+    charge(1, len(parsed.text))
     detected = detect_language(parsed.text)
     scores: dict = {}
     if check_languages(parsed, detected):
@@ -270,7 +268,7 @@ def parse_suggested_scores(body: Mapping, offered: Mapping[str, str]) -> dict[st
 
 
 @bp.post(f"/{API_VERSION}/comments:suggestscore")
-@require_api_key
+@require_scope(FEEDBACK_SCOPE)
 def suggestscore() -> ResponseReturnValue:
     """Store a client's suggested scores for a comment as feedback for retraining."""
     body = _object_body()

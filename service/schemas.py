@@ -17,6 +17,7 @@ from marshmallow import RAISE, Schema, ValidationError, fields, validate, valida
 from model.attributes import ATTRIBUTES
 from model.policy import ACTIONS
 from service.errors import ApiError
+from service.text_rules import NON_EMPTY, TOO_LONG, character_problem, length_problem
 
 INVALID_REQUEST = "invalid_request"
 UNKNOWN_FIELD = "is not a known field"
@@ -25,7 +26,7 @@ MAX_REPORTED_ERRORS = 3
 
 OBJECT_MESSAGE = "must be an object with id and text"
 LIST_MESSAGE = "must be a list of {{id, text}} objects"  # a format string: braces doubled
-NON_EMPTY_STRING = "must be a non-empty string"
+NON_EMPTY_STRING = NON_EMPTY
 STRING = "must be a string"
 
 
@@ -38,7 +39,7 @@ class ConfigLength(validate.Validator):
 
     equal = None
 
-    def __init__(self, key: str, *, min: int = 0, too_short: str = NON_EMPTY_STRING, too_long: str = "has {n} characters; the limit is {limit}"):
+    def __init__(self, key: str, *, min: int = 0, too_short: str = NON_EMPTY_STRING, too_long: str = TOO_LONG):
         self.key = key
         self.min = min
         self.too_short = too_short
@@ -50,26 +51,22 @@ class ConfigLength(validate.Validator):
         return int(current_app.config[self.key]) if has_app_context() else None
 
     def __call__(self, value: Any) -> Any:
-        limit = int(current_app.config[self.key])
-        if len(value) < self.min:
-            raise ValidationError(self.too_short)
-        if len(value) > limit:
-            raise ValidationError(self.too_long.format(n=len(value), limit=limit))
+        problem = length_problem(value, int(current_app.config[self.key]), self.min, self.too_short, self.too_long)
+        if problem is not None:
+            raise ValidationError(problem)
         return value
 
 
 class Text(fields.String):
-    """A JSON string that can be written as UTF-8 (no unpaired surrogate from a ``\\ud800`` escape)."""
-
-    default_error_messages = {"surrogate": "contains an unpaired surrogate at character {index}"}
+    """A JSON string whose characters pass ``service.text_rules`` (no NUL, no unpaired surrogate); its
+    ``ConfigLength`` validator checks the length."""
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
         if not isinstance(value, str):
             raise self.make_error("invalid")
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError as error:
-            raise self.make_error("surrogate", index=error.start) from error
+        problem = character_problem(value)
+        if problem is not None:
+            raise ValidationError(problem)
         return value
 
 

@@ -33,6 +33,7 @@ from sqlalchemy.pool import StaticPool
 from model.results import Decision
 from service.config import DEFAULT_DB_PATH
 from service.errors import error_body
+from service.scopes import DEFAULT_SCOPES
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +55,9 @@ SHA256_HEX_CHARS = 64
 KEY_NAME_CHARS = 100
 KEY_PREFIX_CHARS = 16
 USER_NAME_CHARS = 100
+KEY_SCOPES_CHARS = 64
+KEY_DEFAULT_SCOPES = " ".join(DEFAULT_SCOPES)
+"""Scopes of a key made before scopes existed: what every key could do then."""
 
 # SQLite only autoincrements an INTEGER PRIMARY KEY; PostgreSQL gets a 64-bit identity for the big tables.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
@@ -88,6 +92,8 @@ class ApiKey(Base):
     prefix: Mapped[str] = mapped_column(String(KEY_PREFIX_CHARS))
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
     revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    scopes: Mapped[str] = mapped_column(String(KEY_SCOPES_CHARS), server_default=KEY_DEFAULT_SCOPES)
+    """Space-separated scopes (``service.scopes``); keys made before scopes existed hold the default."""
 
 
 class Feedback(Base):
@@ -110,6 +116,7 @@ class Feedback(Base):
     """The signed-in moderator's name, for feedback given on the moderation page (``service.ui``)."""
     decision_id: Mapped[int | None] = mapped_column(ForeignKey("decisions.id", ondelete="SET NULL"), index=True, unique=True)
     """The decision-log row this feedback judges (review queue), so a worked item leaves the queue."""
+    api_key_id: Mapped[int | None] = mapped_column(ForeignKey("api_keys.id", ondelete="SET NULL"), index=True)
 
 
 class DecisionRecord(Base):

@@ -383,7 +383,7 @@ def test_keys_create_prints_the_key_once_and_list_never_shows_it(runner, db_env)
     listed = runner.invoke(cli, ["keys", "list"], env=db_env)
     assert listed.exit_code == 0, listed.output
     header, row = listed.stdout.splitlines()
-    assert header.split("\t") == ["id", "name", "prefix", "created", "revoked"]
+    assert header.split("\t") == ["id", "name", "prefix", "created", "scopes", "revoked"]
     fields = row.split("\t")
     assert fields[:2] == ["1", "cms"] and fields[-1] == "-"
     assert key not in listed.output and key.startswith(fields[2].rstrip("."))

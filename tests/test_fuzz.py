@@ -61,8 +61,9 @@ header_text = st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=126
 
 @pytest.fixture(scope="module")
 def fuzz_app(tiny_bundle_path):
-    """One app for the whole module (Hypothesis calls the test hundreds of times), rate limit lifted."""
-    app = create_app({"TESTING": True, "MODEL": str(tiny_bundle_path), "DB_URL": "sqlite://", "RATE_LIMIT": "1000000 per minute", "MAX_CONTENT_LENGTH": 64 * 1024})
+    """One app for the whole module (Hypothesis calls the test hundreds of times), rate and failed-key limits lifted."""
+    lifted = "1000000 per minute"
+    app = create_app({"TESTING": True, "MODEL": str(tiny_bundle_path), "DB_URL": "sqlite://", "RATE_LIMIT": lifted, "AUTH_FAILURE_LIMIT": lifted, "MAX_CONTENT_LENGTH": 64 * 1024})
     with app.app_context():
         key = create_key(get_session(), "fuzz")[1]
     return app, {"Authorization": f"Bearer {key}"}

@@ -185,7 +185,7 @@ def test_feedback_export_is_a_training_table(store_app, tmp_path, extension):
         frame = pd.read_json(path, lines=True)
     else:
         frame = pq.read_table(path).to_pandas()
-    assert list(frame.columns) == ["text", "comment_id", "decision", "toxicity", "insult", "threat", "created_at", "source", "moderator"]
+    assert list(frame.columns) == ["text", "comment_id", "decision", "toxicity", "insult", "threat", "created_at", "source", "moderator", "api_key_id", "api_key_name"]
     records = frame.astype(object).where(frame.notna(), None).to_dict(orient="records")
     assert [(r["text"], r["comment_id"], r["decision"]) for r in records] == [
         (HOSTILE, "c1", "reject"),
@@ -199,7 +199,7 @@ def test_feedback_export_is_a_training_table(store_app, tmp_path, extension):
 def test_export_of_no_feedback_writes_the_header(store_app, tmp_path):
     with store_app.app_context():
         assert export_feedback(get_session(), tmp_path / "out.csv") == 0
-    assert (tmp_path / "out.csv").read_text().strip() == "text,comment_id,decision,created_at,source,moderator"
+    assert (tmp_path / "out.csv").read_text().strip() == "text,comment_id,decision,created_at,source,moderator,api_key_id,api_key_name"
 
 
 def test_urls_postgres_means_psycopg_and_passwords_stay_hidden(tmp_path):

@@ -42,14 +42,16 @@ def feedback() -> None:
 
 @feedback.command("export")
 @click.option("-o", "--output", required=True, type=click.Path(path_type=Path), help="Table to write (.csv, .jsonl or .parquet).")
+@click.option("--key", "key_name_or_id", help="Only the feedback sent with this API key (its id, or every key with this name).")
 @with_database
-def feedback_export(session: Any, output: Path) -> None:
-    """Write stored feedback as a training table: text, comment_id, decision, one column per label, created_at."""
-    from service.feedback_export import export_feedback
+def feedback_export(session: Any, output: Path, key_name_or_id: str | None) -> None:
+    """Write stored feedback as a training table: text, comment_id, decision, one column per label, created_at, source, the key that sent it."""
+    from service.feedback_export import UnknownKeyFilter, export_feedback, keys_matching
     from service.tables import TableError
 
     try:
-        n_rows = export_feedback(session, output)
-    except TableError as error:
+        key_ids = None if key_name_or_id is None else keys_matching(session, key_name_or_id)
+        n_rows = export_feedback(session, output, key_ids=key_ids)
+    except (TableError, UnknownKeyFilter) as error:
         raise BadInput(error) from error
     click.echo(f"Wrote {n_rows} feedback rows to {output}", err=True)

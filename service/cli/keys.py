@@ -7,6 +7,7 @@ from typing import Any
 import click
 
 from service.cli.common import BadInput, with_database
+from service.scopes import SCOPES
 
 @click.group()
 def keys() -> None:
@@ -24,30 +25,40 @@ def _key_name(_context: click.Context, _parameter: click.Parameter, name: str) -
 
 @keys.command("create")
 @click.argument("name", callback=_key_name)
+@click.option(
+    "--scope",
+    "scopes",
+    multiple=True,
+    type=click.Choice(SCOPES),
+    help="What the key may do; repeat for several. moderate: score comments; feedback: send moderator "
+    "decisions (training data); admin: everything. [default: moderate and feedback]",
+)
 @with_database
-def keys_create(session: Any, name: str) -> None:
+def keys_create(session: Any, name: str, scopes: tuple[str, ...]) -> None:
     """Create a key called NAME and print it: it is shown only this once."""
     from service.auth import create_key
+    from service.scopes import DEFAULT_SCOPES
 
-    row, secret = create_key(session, name)
-    click.echo(f"Created key {row.id} ({name}). Store it now; it cannot be shown again:", err=True)
+    row, secret = create_key(session, name, scopes or DEFAULT_SCOPES)
+    click.echo(f"Created key {row.id} ({name}, scopes: {row.scopes}). Store it now; it cannot be shown again:", err=True)
     click.echo(secret)
 
 
 @keys.command("list")
 @with_database
 def keys_list(session: Any) -> None:
-    """List keys: id, name, prefix, created and revoked times."""
+    """List keys: id, name, prefix, created time, scopes, revoked time."""
     from service.auth import list_keys
 
     rows = list_keys(session)
     if not rows:
         click.echo("No keys; create one with `moderate keys create NAME`.", err=True)
         return
-    click.echo("id\tname\tprefix\tcreated\trevoked")
+    click.echo("id\tname\tprefix\tcreated\tscopes\trevoked")
     for row in rows:
         revoked = row.revoked_at.isoformat(timespec="seconds") if row.revoked_at else "-"
-        click.echo(f"{row.id}\t{row.name}\t{row.prefix}...\t{row.created_at.isoformat(timespec='seconds')}\t{revoked}")
+        created = row.created_at.isoformat(timespec="seconds")
+        click.echo(f"{row.id}\t{row.name}\t{row.prefix}...\t{created}\t{row.scopes.replace(' ', ',')}\t{revoked}")
 
 
 @keys.command("revoke")

@@ -1,0 +1,94 @@
+"""Budgets counted where the rate limits count (``RATELIMIT_STORAGE_URI``), and the 429 that says one is spent.
+
+Flask-Limiter counts requests; the service also counts other things per window in the same storage
+(failed authentications per address, comments and characters per key), so that they are shared
+between workers and instances exactly as the request count is. ``too_many`` builds the 429: JSON (or
+Google's shape on the Perspective surface) with ``Retry-After`` and the ``X-RateLimit-*`` headers of
+the budget that ran out, and counts it in ``moderation_limited_requests_total{limit}``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+
+from flask import Flask, current_app, g, request
+from limits import RateLimitItem, parse_many
+from limits.storage import Storage
+from limits.strategies import FixedWindowRateLimiter
+
+from service.errors import ApiError
+from service.redis_client import RedisError
+
+log = logging.getLogger(__name__)
+
+BUDGETS_KEY = "moderation.budgets"
+"""``app.extensions[BUDGETS_KEY]`` holds the app's ``FixedWindowRateLimiter`` on the rate-limit storage."""
+LIMIT_HEADERS = "limit_headers"
+"""``g.limit_headers``: the headers of the budget a 429 is about, which replace Flask-Limiter's."""
+TOO_MANY_REQUESTS = 429
+MIN_RETRY_AFTER_SECONDS = 1
+
+
+def init_budgets(app: Flask, storage: Storage) -> None:
+    """Count the app's budgets in ``storage`` (the Limiter's, so that they are shared the same way)."""
+    app.extensions[BUDGETS_KEY] = FixedWindowRateLimiter(storage)
+
+
+def limit_items(setting: str) -> list[RateLimitItem]:
+    """The parsed rate limits of a setting such as ``KEY_CHAR_LIMIT`` ("4000000 per minute")."""
+    return parse_many(current_app.config[setting])
+
+
+def client_address() -> str:
+    """The client's address (after ``TRUSTED_PROXY_HOPS`` of X-Forwarded-For), for budgets counted per address."""
+    return request.remote_addr or "unknown"
+
+
+def _windows() -> FixedWindowRateLimiter:
+    return current_app.extensions[BUDGETS_KEY]
+
+
+def first_spent(setting: str, identity: str, cost: int = 1) -> RateLimitItem | None:
+    """The first limit of ``setting`` that ``cost`` more would exceed for ``identity``, or None if all have room.
+
+    A shared storage that cannot be reached lets the request through (logged), as Flask-Limiter's
+    in-memory fallback does for the request count: a broken Redis must not stop moderation.
+    """
+    windows = _windows()
+    try:
+        return next((item for item in limit_items(setting) if not windows.test(item, setting, identity, cost=cost)), None)
+    except RedisError as error:
+        log.warning("limit storage unreachable, %s not checked: %s", setting, type(error).__name__)
+        return None
+
+
+def spend(setting: str, identity: str, cost: int = 1) -> None:
+    """Deduct ``cost`` from every limit of ``setting`` for ``identity`` (not counted, and logged, if the storage is unreachable)."""
+    windows = _windows()
+    try:
+        for item in limit_items(setting):
+            windows.hit(item, setting, identity, cost=cost)
+    except RedisError as error:
+        log.warning("limit storage unreachable, %s not counted: %s", setting, type(error).__name__)
+
+
+def too_many(limit: str, message: str, *, item: RateLimitItem | None = None, setting: str = "", identity: str = "", retry_after: int = MIN_RETRY_AFTER_SECONDS) -> ApiError:
+    """The 429 for a spent budget: Retry-After (seconds until ``item``'s window resets) and X-RateLimit-* headers."""
+    from service.metrics import count_limited
+
+    headers = {"Retry-After": str(retry_after)}
+    if item is not None:
+        reset_time, remaining = _windows().get_window_stats(item, setting, identity)
+        seconds = max(MIN_RETRY_AFTER_SECONDS, math.ceil(reset_time - time.time()))
+        headers = {
+            "Retry-After": str(seconds),
+            "X-RateLimit-Limit": str(item.amount),
+            "X-RateLimit-Remaining": str(remaining),
+            "X-RateLimit-Reset": str(int(reset_time)),
+        }
+    g.setdefault(LIMIT_HEADERS, headers)
+    count_limited(limit)
+    log.warning("limited: %s (%s)", limit, message)
+    return ApiError(TOO_MANY_REQUESTS, "too_many_requests", message, headers=headers)

@@ -1,0 +1,113 @@
+"""Check every setting's type and range once, at start, so that a bad value is a one-line error and not a 500 later.
+
+Flask reads ``MODERATION_*`` values as JSON when they parse, so ``MODERATION_CORAL_SECRET=12345`` arrives
+as a number and ``MODERATION_WORKERS=two`` as a string; ``check_config`` names the setting, what it got
+and what it needs, and ``load_config`` raises it as ``ConfigError`` (``moderate serve`` prints it and
+exits with status 2).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from limits import parse_many
+
+from service.config import ConfigError
+
+UNBOUNDED = None
+INTEGERS: dict[str, tuple[int, int | None]] = {
+    "MAX_COMMENTS_PER_REQUEST": (1, UNBOUNDED),
+    "MAX_COMMENT_CHARS": (1, UNBOUNDED),
+    "MAX_ID_CHARS": (1, 256),  # the database's id columns hold 256 characters
+    "MAX_URL_CHARS": (1, UNBOUNDED),
+    "MAX_CONTENT_LENGTH": (1, UNBOUNDED),
+    "SCORE_CHUNK_ROWS": (1, UNBOUNDED),
+    "PORT": (0, 65_535),
+    "WORKERS": (1, UNBOUNDED),
+    "THREADS": (1, UNBOUNDED),
+    "TIMEOUT_SECONDS": (1, UNBOUNDED),
+    "PERSPECTIVE_MAX_TEXT_CHARS": (1, UNBOUNDED),
+    "KEY_CONCURRENT_REQUESTS": (0, UNBOUNDED),
+    "TRUSTED_PROXY_HOPS": (0, 10),
+    "CORAL_REPLAY_SECONDS": (0, UNBOUNDED),
+}
+"""Integer settings and their inclusive (min, max)."""
+OPTIONAL = frozenset({"KEY_CONCURRENT_REQUESTS"})
+"""Settings for which ``None`` means "work it out" (see ``service.config.Defaults``)."""
+NUMBERS: dict[str, tuple[float, float | None]] = {"KEY_CACHE_SECONDS": (0.0, UNBOUNDED)}
+BOOLEANS = ("DB_AUTO_UPGRADE", "STORE_TEXT", "AUTH_REQUIRED", "RATELIMIT_HEADERS_ENABLED", "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED", "LOG_JSON", "LOG_TEXT")
+RATE_LIMITS = ("RATE_LIMIT", "KEY_COMMENT_LIMIT", "KEY_CHAR_LIMIT", "AUTH_FAILURE_LIMIT", "CORAL_RATE_LIMIT")
+"""Flask-Limiter strings such as "600 per minute" (``;`` separates several)."""
+SECRETS = ("CORAL_SECRET",)
+"""None (off), one string, or a list of strings (while rotating)."""
+
+
+def _described(value: Any) -> str:
+    """How a value was read, for the message: ``the number 12345``, ``true (a boolean)``."""
+    if isinstance(value, bool):
+        return f"{str(value).lower()} (a boolean)"
+    if isinstance(value, int | float):
+        return f"the number {value!r}"
+    if isinstance(value, str):
+        return repr(value[:40])
+    return f"a {type(value).__name__}"
+
+
+def _bad(name: str, value: Any, needs: str) -> ConfigError:
+    return ConfigError(f"setting {name} (MODERATION_{name}) is {_described(value)}; it must be {needs}")
+
+
+def _range_text(low: float, high: float | None) -> str:
+    return f"at least {low}" if high is None else f"between {low} and {high}"
+
+
+def check_setting(name: str, value: Any) -> None:
+    """Raise ConfigError naming ``name`` when ``value`` has the wrong type or range; unknown names pass."""
+    if name in OPTIONAL and value is None:
+        return
+    if name in INTEGERS:
+        low, high = INTEGERS[name]
+        if isinstance(value, bool) or not isinstance(value, int) or value < low or (high is not None and value > high):
+            raise _bad(name, value, f"a whole number {_range_text(low, high)}")
+    elif name in NUMBERS:
+        low, high = NUMBERS[name]
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value < low or (high is not None and value > high):
+            raise _bad(name, value, f"a number {_range_text(low, high)}")
+    elif name in BOOLEANS:
+        if not isinstance(value, bool):
+            raise _bad(name, value, "true or false")
+    elif name in RATE_LIMITS:
+        if not isinstance(value, str):
+            raise _bad(name, value, "a rate limit like '600 per minute'")
+        try:
+            parse_many(value)
+        except ValueError as error:
+            raise _bad(name, value, "a rate limit like '600 per minute'") from error
+    elif name in SECRETS:
+        secrets = [value] if isinstance(value, str) else value
+        if value is not None and (not isinstance(secrets, list) or not all(isinstance(secret, str) for secret in secrets)):
+            raise _bad(name, value, 'a string (quote a secret that looks like a number or boolean: \'"12345"\') or a list of strings')
+
+
+def check_config(config: Mapping[str, Any]) -> None:
+    """Check every known setting, then the ones that depend on each other; raise ConfigError for the first problem."""
+    for name, value in config.items():
+        check_setting(name, value)
+    largest_request_chars = int(config["MAX_COMMENTS_PER_REQUEST"]) * int(config["MAX_COMMENT_CHARS"])
+    if smallest_amount(config["KEY_CHAR_LIMIT"]) < largest_request_chars:
+        raise ConfigError(
+            f"setting KEY_CHAR_LIMIT ({config['KEY_CHAR_LIMIT']!r}) must allow at least one full request, "
+            f"MAX_COMMENTS_PER_REQUEST x MAX_COMMENT_CHARS = {largest_request_chars} characters"
+        )
+    if smallest_amount(config["KEY_COMMENT_LIMIT"]) < int(config["MAX_COMMENTS_PER_REQUEST"]):
+        raise ConfigError(
+            f"setting KEY_COMMENT_LIMIT ({config['KEY_COMMENT_LIMIT']!r}) must allow at least one full request "
+            f"of MAX_COMMENTS_PER_REQUEST = {config['MAX_COMMENTS_PER_REQUEST']} comments"
+        )
+
+
+def smallest_amount(limit: str) -> int:
+    """The smallest number a rate limit string allows in one window (each of several must let a full request through)."""
+    return min(item.amount for item in parse_many(limit))

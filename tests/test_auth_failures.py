@@ -1,0 +1,95 @@
+"""Failed authentication is limited per client address: made-up keys get 429, without a database look-up each."""
+
+from __future__ import annotations
+
+import secrets
+
+import pytest
+
+from service.app import create_app
+from service.auth import create_key
+from service.store import get_session
+
+FAILURES = 5
+
+
+@pytest.fixture
+def app(tiny_bundle_path):
+    return create_app({"TESTING": True, "MODEL": str(tiny_bundle_path), "DB_URL": "sqlite://", "RATE_LIMIT": "100000 per minute", "AUTH_FAILURE_LIMIT": f"{FAILURES} per minute"})
+
+
+def made_up() -> dict[str, str]:
+    return {"Authorization": f"Bearer mod_{secrets.token_urlsafe(32)}"}
+
+
+def from_address(address: str) -> dict:
+    return {"environ_base": {"REMOTE_ADDR": address}}
+
+
+def count_lookups(monkeypatch) -> list:
+    import service.auth
+
+    lookups: list = []
+    real = service.auth.find_active_key
+
+    def counted(*args, **kwargs):
+        lookups.append(args)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(service.auth, "find_active_key", counted)
+    return lookups
+
+
+def test_made_up_keys_get_429_once_the_address_failed_too_often(client, monkeypatch):
+    lookups = count_lookups(monkeypatch)
+    statuses = [client.get("/v1/model", headers=made_up()).status_code for _ in range(FAILURES)]
+    assert statuses == [403] * FAILURES
+    assert len(lookups) == FAILURES
+    for _ in range(50):
+        response = client.get("/v1/model", headers=made_up())
+        assert response.status_code == 429
+    assert len(lookups) == FAILURES  # no database look-up once limited
+    error = response.get_json()["error"]
+    assert error["code"] == "too_many_requests"
+    assert "unknown or revoked API key from this address" in error["message"]
+    assert 1 <= int(response.headers["Retry-After"]) <= 60
+    assert response.headers["X-RateLimit-Limit"] == str(FAILURES)
+    assert response.headers["X-RateLimit-Remaining"] == "0"
+    assert response.headers.getlist("X-RateLimit-Limit") == [str(FAILURES)]  # ours replaced the request count's
+
+
+def test_the_perspective_surface_counts_the_same_failures(client):
+    body = {"comment": {"text": "hello"}, "requestedAttributes": {"TOXICITY": {}}}
+    for _ in range(FAILURES):
+        client.post("/v1alpha1/comments:analyze", json=body, headers=made_up())
+    response = client.post("/v1alpha1/comments:analyze", json=body, headers=made_up())
+    assert response.status_code == 429
+    assert response.get_json()["error"]["status"] == "RESOURCE_EXHAUSTED"
+    assert "Retry-After" in response.headers
+
+
+def test_other_addresses_and_cached_good_keys_are_still_served(app, client):
+    with app.app_context():
+        good = {"Authorization": f"Bearer {create_key(get_session(), 'cms')[1]}"}
+    assert client.get("/v1/model", headers=good).status_code == 200  # now cached as active
+    for _ in range(FAILURES + 3):
+        client.get("/v1/model", headers=made_up())
+    assert client.get("/v1/model", headers=made_up()).status_code == 429
+    assert client.get("/v1/model", headers=good).status_code == 200
+    assert client.get("/v1/model", headers=made_up(), **from_address("192.0.2.7")).status_code == 403
+
+
+def test_behind_a_proxy_the_forwarded_address_is_the_client(tiny_bundle_path):
+    app = create_app({"TESTING": True, "MODEL": str(tiny_bundle_path), "DB_URL": "sqlite://", "AUTH_FAILURE_LIMIT": f"{FAILURES} per minute", "TRUSTED_PROXY_HOPS": 1})
+    client = app.test_client()
+    for _ in range(FAILURES):
+        client.get("/v1/model", headers={**made_up(), "X-Forwarded-For": "198.51.100.1"})
+    assert client.get("/v1/model", headers={**made_up(), "X-Forwarded-For": "198.51.100.1"}).status_code == 429
+    assert client.get("/v1/model", headers={**made_up(), "X-Forwarded-For": "198.51.100.2"}).status_code == 403
+
+
+def test_limited_failures_are_counted_in_metrics(client):
+    for _ in range(FAILURES + 2):
+        client.get("/v1/model", headers=made_up())
+    text = client.get("/metrics").get_data(as_text=True)
+    assert 'moderation_limited_requests_total{limit="auth_failures"} 2.0' in text

@@ -1,0 +1,58 @@
+"""Settings are checked once, at start: a wrong type or range is a one-line ConfigError naming the setting."""
+
+from __future__ import annotations
+
+import pytest
+
+from service.app import create_app
+from service.cli import cli
+from service.config import ConfigError, load_config
+
+
+@pytest.mark.parametrize(
+    ("variable", "raw", "message"),
+    [
+        ("MODERATION_CORAL_SECRET", "12345", "setting CORAL_SECRET (MODERATION_CORAL_SECRET) is the number 12345; it must be a string"),
+        ("MODERATION_CORAL_SECRET", "true", "CORAL_SECRET (MODERATION_CORAL_SECRET) is true (a boolean)"),
+        ("MODERATION_CORAL_SECRET", "[1, 2]", "CORAL_SECRET (MODERATION_CORAL_SECRET) is a list"),
+        ("MODERATION_WORKERS", "two", "setting WORKERS (MODERATION_WORKERS) is 'two'; it must be a whole number at least 1"),
+        ("MODERATION_WORKERS", "0", "WORKERS (MODERATION_WORKERS) is the number 0"),
+        ("MODERATION_PORT", "70000", "must be a whole number between 0 and 65535"),
+        ("MODERATION_MAX_ID_CHARS", "1000", "must be a whole number between 1 and 256"),
+        ("MODERATION_MAX_COMMENT_CHARS", "true", "MAX_COMMENT_CHARS (MODERATION_MAX_COMMENT_CHARS) is true (a boolean)"),
+        ("MODERATION_KEY_CACHE_SECONDS", "-1", "must be a number at least 0.0"),
+        ("MODERATION_AUTH_REQUIRED", "no", "AUTH_REQUIRED (MODERATION_AUTH_REQUIRED) is 'no'; it must be true or false"),
+        ("MODERATION_STORE_TEXT", "1", "it must be true or false"),
+        ("MODERATION_RATE_LIMIT", "lots", "it must be a rate limit like '600 per minute'"),
+        ("MODERATION_KEY_CHAR_LIMIT", "1000 per minute", "KEY_CHAR_LIMIT ('1000 per minute') must allow at least one full request"),
+    ],
+)
+def test_a_bad_setting_is_one_line_naming_it(monkeypatch, variable, raw, message):
+    monkeypatch.setenv(variable, raw)
+    with pytest.raises(ConfigError) as raised:
+        load_config()
+    assert message in str(raised.value)
+    assert "\n" not in str(raised.value)
+
+
+def test_the_app_refuses_a_numeric_coral_secret_at_start(tiny_bundle_path, monkeypatch):
+    monkeypatch.setenv("MODERATION_CORAL_SECRET", "12345")
+    with pytest.raises(ConfigError, match="CORAL_SECRET"):
+        create_app({"TESTING": True, "MODEL": str(tiny_bundle_path), "DB_URL": "sqlite://"})
+
+
+@pytest.mark.parametrize("secret", ['"12345"', "whsec_abc", '["old", "new"]'])
+def test_string_secrets_and_lists_of_them_are_accepted(monkeypatch, secret):
+    monkeypatch.setenv("MODERATION_CORAL_SECRET", secret)
+    assert load_config()["CORAL_SECRET"] in ("12345", "whsec_abc", ["old", "new"])
+
+
+def test_serve_stops_with_one_line_and_status_2(runner):
+    result = runner.invoke(cli, ["serve", "--port", "0"], env={"MODERATION_CORAL_SECRET": "12345"})
+    assert result.exit_code == 2
+    assert "Error: setting CORAL_SECRET (MODERATION_CORAL_SECRET) is the number 12345" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_the_defaults_pass():
+    load_config()

@@ -1,0 +1,81 @@
+"""Coral's endpoint under abuse: a replayed signed body is not scored or logged again, and the endpoint is rate limited."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import func, select
+
+from service.app import create_app
+from service.replays import Answer, ReplayMemory
+from service.store import DecisionRecord, get_session
+from tests.test_coral import HOSTILE, NEUTRAL, SECRET, coral_request, encode, post, sign
+
+CORAL_LIMIT = 5
+
+
+@pytest.fixture
+def app(tiny_bundle_path):
+    return create_app({"TESTING": True, "MODEL": str(tiny_bundle_path), "DB_URL": "sqlite://", "CORAL_SECRET": SECRET, "CORAL_RATE_LIMIT": f"{CORAL_LIMIT} per minute"})
+
+
+def coral_rows(app) -> int:
+    with app.app_context():
+        return get_session().scalar(select(func.count()).select_from(DecisionRecord).filter_by(surface="coral"))
+
+
+@pytest.mark.parametrize("text", [HOSTILE, NEUTRAL])
+def test_a_replayed_signed_body_gets_the_same_answer_without_scoring_or_logging(app, client, text, monkeypatch):
+    body = encode(coral_request(text))
+    first = post(client, body, sign(body, SECRET))
+    assert first.status_code in (200, 204)
+    scored = []
+    scorer = app.extensions["moderation"]
+    monkeypatch.setattr(scorer, "moderate", lambda *args, **kwargs: scored.append(args))
+    for _ in range(3):
+        again = post(client, body, sign(body, SECRET))
+        assert (again.status_code, again.get_data()) == (first.status_code, first.get_data())
+    assert scored == []
+    assert coral_rows(app) == 1
+    metrics = client.get("/metrics").get_data(as_text=True)
+    assert "moderation_coral_replays_total 3.0" in metrics
+
+
+def test_a_different_body_is_scored(app, client):
+    for text in (HOSTILE, HOSTILE + " Again.", NEUTRAL):
+        body = encode(coral_request(text))
+        post(client, body, sign(body, SECRET))
+    assert coral_rows(app) == 3
+
+
+def test_a_replay_with_a_bad_signature_is_still_401(app, client):
+    body = encode(coral_request(HOSTILE))
+    post(client, body, sign(body, SECRET))
+    assert post(client, body, sign(body, "not the secret")).status_code == 401
+
+
+def test_the_coral_endpoint_is_rate_limited_per_address(client):
+    statuses = []
+    for index in range(CORAL_LIMIT + 2):
+        body = encode(coral_request(f"{NEUTRAL} {index}"))
+        statuses.append(post(client, body, sign(body, SECRET)).status_code)
+    assert all(status in (200, 204) for status in statuses[:CORAL_LIMIT])
+    assert statuses[CORAL_LIMIT:] == [429, 429]
+    body = encode(coral_request("unsigned"))
+    limited = post(client, body, None)
+    assert limited.status_code == 429  # limited before the signature is even checked
+    assert limited.is_json and 1 <= int(limited.headers["Retry-After"]) <= 60
+    metrics = client.get("/metrics").get_data(as_text=True)
+    assert 'moderation_limited_requests_total{limit="coral"} 3.0' in metrics
+
+
+def test_the_memory_forgets_after_the_window_and_stays_bounded():
+    now = [0.0]
+    memory = ReplayMemory(10, max_entries=2, clock=lambda: now[0])
+    memory.put("a", Answer(204, b""))
+    assert memory.get("a") == Answer(204, b"")
+    now[0] = 10.0
+    assert memory.get("a") is None
+    for digest in ("b", "c", "d"):
+        memory.put(digest, Answer(200, b"{}"))
+    assert (memory.get("b"), memory.get("d")) == (None, Answer(200, b"{}"))
+    assert ReplayMemory(0).put("x", Answer(204, b"")) is None and ReplayMemory(0).get("x") is None
