@@ -7,7 +7,8 @@ out) is decided in one place:
 - ``save_feedback(*, comment_id, text, decision, labels, source, client_token=None) -> id``
 
 A request's decisions are written in one transaction before its answer is sent, so no answered
-request's decisions are lost when a worker stops (there is no write queue to drain). Texts are kept in the
+request's decisions are lost when a worker stops (there is no write queue to drain). When that write
+fails the answer is still sent: the rows go to a local spool and are replayed later (``service.decision_log``). Texts are kept in the
 decision log only when ``STORE_TEXT`` is set; their SHA-256 always is (so a comment can be matched to
 its feedback without keeping it). Feedback keeps the text it is given, because it exists to retrain
 the model.
@@ -24,14 +25,15 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask, Response, current_app, g, has_request_context, jsonify
-from sqlalchemy import JSON, BigInteger, DateTime, Engine, ForeignKey, Integer, String, Text, create_engine, event, insert, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import JSON, BigInteger, DateTime, Engine, ForeignKey, Integer, String, Text, create_engine, event, select, text
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 from sqlalchemy.pool import StaticPool
 
 from model.results import Decision
 from service.config import DEFAULT_DB_PATH
+from service.db_guard import guard_engine, read_write_url
 from service.errors import error_body
 
 log = logging.getLogger(__name__)
@@ -156,26 +158,44 @@ def _tune_sqlite(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def make_engine(configured_url: str | None) -> Engine:
+def make_engine(configured_url: str | None, create: bool = True) -> Engine:
     """Create the engine for ``DB_URL``, creating a SQLite file's directory when needed.
 
+    With ``create`` false a SQLite file is never created: a deleted file is an error, not a new empty
+    database. Connections broken by a fault are discarded (``service.db_guard``).
     Raises StoreError for a URL SQLAlchemy cannot use (unknown driver, malformed).
     """
     url_text = database_url(configured_url)
     try:
         url = make_url(url_text)
         if url.get_backend_name() != "sqlite":
-            return create_engine(url, pool_pre_ping=True)
-        if url.database in (None, "", ":memory:"):
+            engine = create_engine(url, pool_pre_ping=True)
+            guard_engine(engine, None)
+            return engine
+        path = sqlite_file(url)
+        if path is None:
             # One shared connection, or every session would see a new empty database.
             engine = create_engine(url, poolclass=StaticPool, connect_args={"check_same_thread": False})
         else:
-            Path(url.database).parent.mkdir(parents=True, exist_ok=True)
-            engine = create_engine(url)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            engine = create_engine(url if create else read_write_url(url))
     except (ArgumentError, ImportError) as error:
         raise StoreError(f"DB_URL {safe_url(url_text)} cannot be used: {error}") from error
     event.listen(engine, "connect", _tune_sqlite)
+    guard_engine(engine, path)
     return engine
+
+
+def sqlite_file(url: URL) -> Path | None:
+    """The file of a SQLite URL (None for an in-memory database or another backend)."""
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return None
+    return Path(url.database.removeprefix("file:")).absolute()
+
+
+def engine_sqlite_file(engine: Engine) -> Path | None:
+    """The SQLite file ``engine`` writes to, or None."""
+    return sqlite_file(engine.url)
 
 
 def release_connections(engine: Engine) -> None:
@@ -251,6 +271,7 @@ def record_decisions(
     Call it once per request with the comments in order; ``surface`` names the API ("v1", "perspective",
     "coral"). Under ``do_not_store`` nothing reaches the database, not even the text's hash.
     """
+    from service.decision_log import write_decisions
     from service.logs import note_decisions
     from service.metrics import count_decisions
 
@@ -281,16 +302,7 @@ def record_decisions(
         }
         for comment_id, comment_text, decision in zip(comment_ids, texts, decisions, strict=True)
     ]
-    table, engine = DecisionRecord.__table__, app_engine(current_app)
-    if len(rows) == 1:
-        # The usual request. One INSERT in autocommit mode is a transaction that SQLite locks only while the
-        # statement runs; an INSERT then a COMMIT would hold the write lock across the Python between them,
-        # GIL waits included, while the other workers' writers sleep in SQLite's busy handler.
-        with engine.connect().execution_options(isolation_level=AUTOCOMMIT) as connection:
-            connection.execute(insert(table), rows[0])
-    else:
-        with engine.begin() as connection:  # one transaction; scoring a batch costs far more than its write
-            connection.execute(insert(table), rows)
+    write_decisions(app_engine(current_app), DecisionRecord.__table__, rows)
 
 
 def save_feedback(
