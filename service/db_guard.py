@@ -15,12 +15,10 @@ from __future__ import annotations
 import os
 import shutil
 import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, event
+from sqlalchemy import Engine, event
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import DisconnectionError, SQLAlchemyError
 
@@ -28,8 +26,6 @@ FILE_ID = "moderation.file_id"
 """``ConnectionRecord.info[FILE_ID]``: (device, inode) of the SQLite file the connection opened."""
 BROKEN_SQLITE_ERRORS = ("SQLITE_READONLY", "SQLITE_IOERR", "SQLITE_CANTOPEN")
 """SQLite error names (and their extended forms) after which a connection is not used again."""
-PROBE_BUSY_TIMEOUT_MS = 1_000
-"""How long ``/readyz``'s write waits for another writer before reporting the database locked."""
 
 
 def read_write_url(url: URL) -> URL:
@@ -70,22 +66,11 @@ def _discard_broken_sqlite_connection(context: Any) -> None:
         context.is_disconnect = True
 
 
-@contextmanager
-def busy_timeout(connection: Connection, milliseconds: int) -> Iterator[Connection]:
-    """Within the block, a SQLite ``connection`` waits at most ``milliseconds`` for another writer's lock."""
-    if connection.dialect.name != "sqlite":
-        yield connection
-        return
-    previous = int(connection.exec_driver_sql("PRAGMA busy_timeout").scalar() or 0)
-    connection.exec_driver_sql(f"PRAGMA busy_timeout={int(milliseconds)}")
-    try:
-        yield connection
-    finally:
-        connection.exec_driver_sql(f"PRAGMA busy_timeout={previous}")
-
-
 def write_problem(engine: Engine, sqlite_path: Path | None, min_free_bytes: int) -> str | None:
-    """None when the database accepts a write now, else what stops it (for ``/readyz``)."""
+    """None when the database accepts a write now, else what stops it (for ``/readyz``).
+
+    Pass the decision log's engine: its short busy timeout bounds the probe, and a locked file is reported.
+    """
     if sqlite_path is not None:
         if not sqlite_path.exists():
             return f"database file {sqlite_path} was deleted: restore it or run `moderate db upgrade`; workers reconnect by themselves"
@@ -101,9 +86,8 @@ def write_problem(engine: Engine, sqlite_path: Path | None, min_free_bytes: int)
                     return "database accepts no writes (transaction_read_only is on)"
                 return None
             # Writing user_version unchanged is a real write transaction, refused by a read-only file or connection.
-            with busy_timeout(connection, PROBE_BUSY_TIMEOUT_MS):
-                version = int(connection.exec_driver_sql("PRAGMA user_version").scalar() or 0)
-                connection.exec_driver_sql(f"PRAGMA user_version={version}")
+            version = int(connection.exec_driver_sql("PRAGMA user_version").scalar() or 0)
+            connection.exec_driver_sql(f"PRAGMA user_version={version}")
     except SQLAlchemyError as error:
         return f"database does not accept a write: {type(error).__name__}: {(str(error.orig or error).splitlines() or [''])[0]}"
     return None

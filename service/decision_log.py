@@ -9,7 +9,7 @@ it in ``/metrics``. After a later answer has been sent, any worker replays spool
 renaming it, so that two workers never insert the same rows) at most every ``REPLAY_INTERVAL_SECONDS``.
 
 Rows are never dropped silently: rows the database refuses outright on replay (not a lost connection but,
-say, a constraint) are moved to a ``.rejected`` file; rows that cannot even be spooled are logged whole.
+say, a constraint) are moved to a ``rejected-*`` file; rows that cannot even be spooled are logged whole.
 """
 
 from __future__ import annotations
@@ -26,11 +26,10 @@ from typing import Any
 from flask import Flask, Response, current_app
 from prometheus_client import Counter
 from sqlalchemy import Engine, insert
-from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, SQLAlchemyError
 
 from service.config import DEFAULT_DB_PATH
-from service.db_guard import busy_timeout
-from service.store import AUTOCOMMIT, DecisionRecord, app_engine
+from service.store import AUTOCOMMIT, DecisionRecord, app_engine, engine_sqlite_file, make_engine
 
 log = logging.getLogger(__name__)
 
@@ -43,16 +42,17 @@ REPLAY_INTERVAL_SECONDS = 5.0
 """How often a worker looks for spooled rows to replay (after sending an answer)."""
 SPOOL_GLOB = "decisions-*.jsonl"
 CLAIMED_SUFFIX = ".replaying-"
-REJECTED_SUFFIX = ".rejected"
-RETRYABLE_ERRORS = (OperationalError, DisconnectionError)
-"""Errors after which spooled rows are kept for the next replay (the database is away, locked or read-only)."""
+REJECTED_PREFIX = "rejected-"
+REFUSED_ROWS = (IntegrityError, DataError, ValueError, KeyError)
+"""Errors that retrying cannot fix (the database refuses the rows, or a line was cut short by a crash); after any
+other error the rows stay spooled for the next replay (the database is away, locked or read-only)."""
 
 
 class DecisionSpool:
     """Decision rows the database did not take, as JSON lines in per-process files, and their replay."""
 
-    def __init__(self, directory: Path, registry: Any):
-        self.directory = directory
+    def __init__(self, directory: Path, engine: Engine, registry: Any):
+        self.directory, self.engine = directory, engine
         self.lock = threading.Lock()  # gthread workers: one append or replay at a time per process
         self.next_replay = 0.0
         self.failures = Counter("moderation_decision_log_write_failures", "Decision-log writes that failed and were spooled.", registry=registry)
@@ -99,7 +99,7 @@ class DecisionSpool:
         self.next_replay = now + REPLAY_INTERVAL_SECONDS
         return bool(self.pending())
 
-    def replay(self, engine: Engine, table: Any) -> int:
+    def replay(self, table: Any) -> int:
         """Insert every pending file's rows (one transaction per file); return how many rows went in."""
         n_replayed = 0
         with self.lock:
@@ -113,18 +113,19 @@ class DecisionSpool:
                 try:
                     rows = [_decode(json.loads(line)) for line in claimed.read_text(encoding="utf-8").splitlines() if line.strip()]
                     if rows:
-                        with engine.begin() as connection, busy_timeout(connection, LOG_BUSY_TIMEOUT_MS):
+                        with self.engine.begin() as connection:
                             connection.execute(insert(table), rows)
-                except RETRYABLE_ERRORS as error:
+                except REFUSED_ROWS as error:
+                    rejected = claimed.with_name(REJECTED_PREFIX + claimed.name)
+                    os.rename(claimed, rejected)
+                    self.rejected.inc(len(rows))
+                    log.error("decision log replay refused (%s): %d row(s) kept in %s for an operator", _describe(error), len(rows), rejected)
+                    continue
+                except SQLAlchemyError as error:
                     # A fresh name: renaming back could overwrite the spool file this process has started since.
                     os.rename(claimed, self.directory / f"decisions-{os.getpid()}-{time.time_ns()}.jsonl")
                     log.warning("decision log replay postponed (%s): %d row(s) stay spooled", _describe(error), len(rows))
                     break
-                except (SQLAlchemyError, ValueError, KeyError) as error:  # refused rows, or a line cut short by a crash
-                    os.rename(claimed, claimed.with_name(claimed.name + REJECTED_SUFFIX))
-                    self.rejected.inc(len(rows))
-                    log.error("decision log replay refused (%s): %d row(s) kept in %s for an operator", _describe(error), len(rows), claimed.name + REJECTED_SUFFIX)
-                    continue
                 claimed.unlink()
                 self.replayed.inc(len(rows))
                 n_replayed += len(rows)
@@ -168,23 +169,35 @@ def _alive(pid: int) -> bool:
 
 
 def init_decision_log(app: Flask, registry: Any) -> None:
-    """Attach the spool (``DECISION_SPOOL_DIR``) and replay spooled rows after answers are sent."""
+    """Attach the spool (``DECISION_SPOOL_DIR``) and replay spooled rows after answers are sent.
+
+    A SQLite file gets an engine of its own whose connections wait only ``LOG_BUSY_TIMEOUT_MS`` for a lock.
+    """
+    engine = app_engine(app)
+    if engine_sqlite_file(engine) is not None:
+        engine = make_engine(app.config["DB_URL"], create=False, busy_timeout_ms=LOG_BUSY_TIMEOUT_MS)
     configured = app.config["DECISION_SPOOL_DIR"]
-    app.extensions[SPOOL_KEY] = DecisionSpool(Path(configured) if configured else DEFAULT_SPOOL_DIR, registry)
+    app.extensions[SPOOL_KEY] = DecisionSpool(Path(configured) if configured else DEFAULT_SPOOL_DIR, engine, registry)
     app.after_request(_replay_after_answer)
 
 
-def write_decisions(engine: Engine, table: Any, rows: list[dict[str, Any]]) -> None:
+def decision_log_engine(app: Flask) -> Engine:
+    """The engine decision-log writes go through (``/readyz`` probes writes with it)."""
+    return app.extensions[SPOOL_KEY].engine
+
+
+def write_decisions(table: Any, rows: list[dict[str, Any]]) -> None:
     """Insert decision rows (one transaction); on a database error spool them instead of failing the answer."""
+    engine = decision_log_engine(current_app)
     try:
         if len(rows) == 1:
             # The usual request. One INSERT in autocommit mode is a transaction that SQLite locks only while the
             # statement runs; an INSERT then a COMMIT would hold the write lock across the Python between them,
             # GIL waits included, while the other workers' writers sleep in SQLite's busy handler.
-            with engine.connect().execution_options(isolation_level=AUTOCOMMIT) as connection, busy_timeout(connection, LOG_BUSY_TIMEOUT_MS):
+            with engine.connect().execution_options(isolation_level=AUTOCOMMIT) as connection:
                 connection.execute(insert(table), rows[0])
         else:
-            with engine.begin() as connection, busy_timeout(connection, LOG_BUSY_TIMEOUT_MS):  # one transaction
+            with engine.begin() as connection:  # one transaction
                 connection.execute(insert(table), rows)
     except SQLAlchemyError as error:
         current_app.extensions[SPOOL_KEY].append(rows, error)
@@ -194,6 +207,5 @@ def _replay_after_answer(response: Response) -> Response:
     """Schedule a replay of spooled rows for after this response is sent, when one is due."""
     spool: DecisionSpool = current_app.extensions[SPOOL_KEY]
     if spool.replay_due():
-        engine = app_engine(current_app._get_current_object())
-        response.call_on_close(lambda: spool.replay(engine, DecisionRecord.__table__))
+        response.call_on_close(lambda: spool.replay(DecisionRecord.__table__))
     return response

@@ -10,9 +10,10 @@ from flask.typing import ResponseReturnValue
 
 from service.config import EXTENSION_KEY, MIB
 from service.db_guard import write_problem
+from service.decision_log import decision_log_engine
 from service.metrics import metrics_response
 from service.openapi import operation
-from service.store import StoreError, app_engine, engine_sqlite_file, ping
+from service.store import StoreError, engine_sqlite_file, ping
 
 bp = Blueprint("ops", __name__)
 
@@ -55,7 +56,7 @@ def readyz() -> ResponseReturnValue:
     """
     checks = {"model": current_app.extensions[READINESS_KEY]}
     try:
-        engine = app_engine(current_app)
+        engine = decision_log_engine(current_app)
         problem = write_problem(engine, engine_sqlite_file(engine), int(current_app.config["DB_MIN_FREE_MIB"] * MIB))
         if problem is None:
             ping()  # the request's own session too

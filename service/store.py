@@ -21,6 +21,7 @@ import hashlib
 import logging
 from collections import Counter
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +47,8 @@ SERVICE_UNAVAILABLE = 503
 RETRY_AFTER_SECONDS = 5
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 """How long a SQLite writer waits for another worker's transaction before failing."""
+CONNECT_TIMEOUT_SECONDS = 5
+"""How long a worker waits for a database server that does not answer (then 503) rather than hanging."""
 SCORE_DECIMALS = 6
 AUTOCOMMIT = "AUTOCOMMIT"
 ID_CHARS = 256
@@ -148,28 +151,28 @@ def safe_url(url: str) -> str:
         return "<unparseable URL>"
 
 
-def _tune_sqlite(dbapi_connection: Any, _record: Any) -> None:
+def _tune_sqlite(dbapi_connection: Any, _record: Any, busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS) -> None:
     """Per-connection SQLite settings: foreign keys on; WAL so workers read while one writes; wait when busy."""
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
 
 
-def make_engine(configured_url: str | None, create: bool = True) -> Engine:
+def make_engine(configured_url: str | None, create: bool = True, busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS) -> Engine:
     """Create the engine for ``DB_URL``, creating a SQLite file's directory when needed.
 
     With ``create`` false a SQLite file is never created: a deleted file is an error, not a new empty
-    database. Connections broken by a fault are discarded (``service.db_guard``).
+    database. ``busy_timeout_ms`` bounds a SQLite writer's wait for another's lock. Connections broken by a fault are discarded (``service.db_guard``).
     Raises StoreError for a URL SQLAlchemy cannot use (unknown driver, malformed).
     """
     url_text = database_url(configured_url)
     try:
         url = make_url(url_text)
         if url.get_backend_name() != "sqlite":
-            engine = create_engine(url, pool_pre_ping=True)
+            engine = create_engine(url, pool_pre_ping=True, connect_args={"connect_timeout": CONNECT_TIMEOUT_SECONDS})
             guard_engine(engine, None)
             return engine
         path = sqlite_file(url)
@@ -181,7 +184,7 @@ def make_engine(configured_url: str | None, create: bool = True) -> Engine:
             engine = create_engine(url if create else read_write_url(url))
     except (ArgumentError, ImportError) as error:
         raise StoreError(f"DB_URL {safe_url(url_text)} cannot be used: {error}") from error
-    event.listen(engine, "connect", _tune_sqlite)
+    event.listen(engine, "connect", partial(_tune_sqlite, busy_timeout_ms=busy_timeout_ms))
     guard_engine(engine, path)
     return engine
 
@@ -302,7 +305,7 @@ def record_decisions(
         }
         for comment_id, comment_text, decision in zip(comment_ids, texts, decisions, strict=True)
     ]
-    write_decisions(app_engine(current_app), DecisionRecord.__table__, rows)
+    write_decisions(DecisionRecord.__table__, rows)
 
 
 def save_feedback(
