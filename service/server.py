@@ -59,12 +59,12 @@ class ModerationServer(BaseApplication):
 
     def prepare_reload(self) -> str | None:
         """Load and check the bundle to switch to in a child process; None and the workers' MODEL set, or the reason not."""
-        from model.bundle import resolve_bundle_path
+        from model.bundle import BundleError, resolve_bundle_path
         from service.app import verify_scorer
 
         try:
             folder = resolve_bundle_path(self.model_choice)
-        except Exception as error:  # noqa: BLE001 - a BundleError (no CURRENT) or an unreadable path: refuse, keep serving
+        except (BundleError, OSError) as error:  # no bundles/CURRENT, or an unreadable one
             return str(error)
         problem = verify_in_child(lambda: verify_scorer(folder, self.settings.get("POLICY")))
         if problem is None:

@@ -34,6 +34,7 @@ REPLAY_SECONDS = 30
 CORAL_TIMEOUT_SECONDS = 0.8
 """Coral's external moderation phase gives up after 800 ms and lets the comment through."""
 HOSTILE = "You are a stupid clown."
+FEEDBACK = {"comment_id": "c", "decision": "reject"}
 
 
 def call(base: str, path: str, body: dict | None = None, key: str | None = None, timeout: float = REQUEST_SECONDS) -> tuple[int, dict]:
@@ -94,6 +95,13 @@ def metric(base: str, name: str) -> float:
 def server_env(db_url: str, tmp_path: Path, **extra: str) -> dict[str, str]:
     """The server's environment: its database, its own spool directory, settings from ``extra``."""
     return {**os.environ, "MODERATION_DB_URL": db_url, "MODERATION_DECISION_SPOOL_DIR": str(tmp_path / "spool"), **extra}
+
+
+def keyless_sqlite_server(tmp_path: Path, name: str) -> tuple[Path, str, dict[str, str]]:
+    """(file, URL, environment) of a server on its own SQLite file with API keys off."""
+    path = tmp_path / name
+    db_url = f"sqlite:///{path}"
+    return path, db_url, server_env(db_url, tmp_path, MODERATION_AUTH_REQUIRED="false")
 
 
 def create_key(env: dict[str, str]) -> str:
@@ -348,18 +356,15 @@ def test_a_healthy_sighup_never_pauses_answers(versioned_bundles, tmp_path, serv
 
 @pytest.mark.slow
 def test_deleting_the_sqlite_file_is_noticed_and_nothing_acknowledged_is_lost(tiny_bundle_path, tmp_path, serve):
-    path = tmp_path / "deleted.db"
-    db_url = f"sqlite:///{path}"
-    env = server_env(db_url, tmp_path, MODERATION_AUTH_REQUIRED="false")
-    feedback = {"comment_id": "c", "decision": "reject"}
+    path, db_url, env = keyless_sqlite_server(tmp_path, "deleted.db")
     with serve(["--workers", "2", "--model", str(tiny_bundle_path)], env, tmp_path / "server.log") as server:
-        assert call(server.base, "/v1/feedback", feedback)[0] == 201
+        assert call(server.base, "/v1/feedback", FEEDBACK)[0] == 201
         path.unlink()
         answered = set()
         for i in range(10):
             status, body = call(server.base, "/readyz")
             assert status == 503 and "was deleted" in body["checks"]["database"], body
-            status, body = call(server.base, "/v1/feedback", feedback)
+            status, body = call(server.base, "/v1/feedback", FEEDBACK)
             assert (status, body["error"]["code"]) == (503, "database_unavailable"), body  # never acknowledged into a deleted file
             status, body = moderate(server.base, f"deleted-{i}")
             assert status == 200, body  # scored, answered, and spooled
@@ -368,7 +373,7 @@ def test_deleting_the_sqlite_file_is_noticed_and_nothing_acknowledged_is_lost(ti
         subprocess.run([*moderate_command(), "db", "upgrade"], env=env, cwd=REPO, capture_output=True, timeout=60, check=True)
         wait_for(lambda: call(server.base, "/readyz")[0] == 200, RECOVERY_SECONDS, "readiness on the new file", server.log_tail)
         for _ in range(6):
-            assert call(server.base, "/v1/feedback", feedback)[0] == 201
+            assert call(server.base, "/v1/feedback", FEEDBACK)[0] == 201
         wait_for(replayed(server.base, db_url, answered), REPLAY_SECONDS, "the spooled decisions in the new file", server.log_tail)
 
 
@@ -389,12 +394,9 @@ def obeying_file_modes() -> tuple[str, ...]:
 
 @pytest.mark.slow
 def test_after_a_read_only_spell_writes_recover_without_a_restart(tiny_bundle_path, tmp_path, serve):
-    path = tmp_path / "readonly.db"
-    db_url = f"sqlite:///{path}"
-    env = server_env(db_url, tmp_path, MODERATION_AUTH_REQUIRED="false")
-    feedback = {"comment_id": "c", "decision": "approve"}
+    path, db_url, env = keyless_sqlite_server(tmp_path, "readonly.db")
     with serve(["--workers", "2", "--model", str(tiny_bundle_path)], env, tmp_path / "server.log", obeying_file_modes()) as server:
-        assert call(server.base, "/v1/feedback", feedback)[0] == 201
+        assert call(server.base, "/v1/feedback", FEEDBACK)[0] == 201
         path.chmod(0o444)
         assert call(server.base, "/readyz")[0] == 503
         # A worker started during the spell opens its connections read-only.
@@ -410,7 +412,7 @@ def test_after_a_read_only_spell_writes_recover_without_a_restart(tiny_bundle_pa
         path.chmod(0o644)
         wait_for(lambda: call(server.base, "/readyz")[0] == 200, RECOVERY_SECONDS, "readiness after the spell", server.log_tail)
         for _ in range(10):  # both workers, each with its own pool
-            status, body = call(server.base, "/v1/feedback", feedback)
+            status, body = call(server.base, "/v1/feedback", FEEDBACK)
             assert status == 201, (body, server.log_tail())
         wait_for(replayed(server.base, db_url, answered), REPLAY_SECONDS, "the spooled decisions", server.log_tail)
 
@@ -420,9 +422,7 @@ def test_after_a_read_only_spell_writes_recover_without_a_restart(tiny_bundle_pa
 
 @pytest.mark.slow
 def test_a_locked_database_neither_fails_nor_stalls_the_answer(tiny_bundle_path, tmp_path, serve):
-    path = tmp_path / "locked.db"
-    db_url = f"sqlite:///{path}"
-    env = server_env(db_url, tmp_path, MODERATION_AUTH_REQUIRED="false")
+    path, db_url, env = keyless_sqlite_server(tmp_path, "locked.db")
     with serve(["--workers", "2", "--model", str(tiny_bundle_path)], env, tmp_path / "server.log") as server:
         assert moderate(server.base, "warm")[0] == 200
         holder = sqlite3.connect(path, isolation_level=None)
