@@ -33,6 +33,8 @@ RECOVERY_SECONDS = 45
 REPLAY_SECONDS = 30
 CORAL_TIMEOUT_SECONDS = 0.8
 """Coral's external moderation phase gives up after 800 ms and lets the comment through."""
+MAX_GAP_SECONDS = 0.4
+"""Longest time without any answer allowed during a reload."""
 HOSTILE = "You are a stupid clown."
 FEEDBACK = {"comment_id": "c", "decision": "reject"}
 
@@ -139,9 +141,11 @@ class TcpProxy:
 
     def down(self) -> None:
         """Close the listener and cut every forwarded connection, as a database server that stopped."""
-        assert self.listener is not None
+        if self.listener is None:
+            return
         self.listener.shutdown(socket.SHUT_RDWR)  # wakes the accepting thread; close() alone would not
         self.listener.close()
+        self.listener = None
         with self.lock:
             for connection in self.connections:
                 try:
@@ -347,7 +351,9 @@ def test_a_healthy_sighup_never_pauses_answers(versioned_bundles, tmp_path, serv
     slowest = max(seconds for _, seconds, _, _ in answers)
     finished = sorted(done for done, *_ in answers)
     longest_gap = max(b - a for a, b in zip(finished, finished[1:], strict=False))
-    assert slowest < CORAL_TIMEOUT_SECONDS and longest_gap < CORAL_TIMEOUT_SECONDS, (slowest, longest_gap, server.log_tail())
+    # Here the old reload gave a 0.71 s gap (0.84 s answers) with these small bundles, 14 s with the real one;
+    # this one gives gaps of 0.12-0.13 s, the time two clients take to get answers.
+    assert slowest < CORAL_TIMEOUT_SECONDS and longest_gap < MAX_GAP_SECONDS, (slowest, longest_gap, server.log_tail())
     assert {version for *_, version in answers} == {"public", "site"}
 
 
