@@ -21,7 +21,7 @@ from service.logs import init_request_logging
 from service.metrics import METRICS_KEY, init_metrics
 from service.migrations import check_current, upgrade
 from service.openapi import bp as docs
-from service.ops import READINESS_KEY, check_model
+from service.ops import OK, READINESS_KEY, check_model
 from service.ops import bp as ops
 from service.perspective import bp as perspective
 from service.store import StoreError, init_store, make_engine, release_connections
@@ -41,7 +41,7 @@ def verify_scorer(model_path: str | Path | None = None, policy_path: str | Path 
     from model.bundle import BundleError
 
     problem = check_model(load_scorer(model_path, policy_path))
-    if problem != "ok":
+    if problem != OK:
         raise BundleError(f"{model_path}: {problem}")
 
 

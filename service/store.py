@@ -8,10 +8,10 @@ out) is decided in one place:
 
 A request's decisions are written in one transaction before its answer is sent, so no answered
 request's decisions are lost when a worker stops (there is no write queue to drain). When that write
-fails the answer is still sent: the rows go to a local spool and are replayed later (``service.decision_log``). Texts are kept in the
-decision log only when ``STORE_TEXT`` is set; their SHA-256 always is (so a comment can be matched to
-its feedback without keeping it). Feedback keeps the text it is given, because it exists to retrain
-the model.
+fails the answer is still sent: the rows go to a local spool and are replayed later
+(``service.decision_log``). Texts are kept in the decision log only when ``STORE_TEXT`` is set; their
+SHA-256 always is (so a comment can be matched to its feedback without keeping it). Feedback keeps the
+text it is given, because it exists to retrain the model.
 """
 
 from __future__ import annotations
@@ -165,7 +165,8 @@ def make_engine(configured_url: str | None, create: bool = True, busy_timeout_ms
     """Create the engine for ``DB_URL``, creating a SQLite file's directory when needed.
 
     With ``create`` false a SQLite file is never created: a deleted file is an error, not a new empty
-    database. ``busy_timeout_ms`` bounds a SQLite writer's wait for another's lock. Connections broken by a fault are discarded (``service.db_guard``).
+    database. ``busy_timeout_ms`` bounds a SQLite writer's wait for another's lock. Connections broken
+    by a fault are discarded (``service.db_guard``).
     Raises StoreError for a URL SQLAlchemy cannot use (unknown driver, malformed).
     """
     url_text = database_url(configured_url)

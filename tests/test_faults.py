@@ -447,7 +447,9 @@ def test_a_locked_database_neither_fails_nor_stalls_the_answer(tiny_bundle_path,
             holder.execute("ROLLBACK")
             holder.close()
         wait_for(replayed(server.base, db_url, answered), REPLAY_SECONDS, "the spooled decisions", server.log_tail)
-        assert metric(server.base, "moderation_decision_log_replayed_rows_total") >= len(answered)
+        # The counter moves just after the rows are committed: wait for it rather than race it.
+        wait_for(lambda: metric(server.base, "moderation_decision_log_replayed_rows_total") >= len(answered), REPLAY_SECONDS,
+                 "the replayed rows counted in /metrics", server.log_tail)
 
 
 # Item 12: several instances on one machine
