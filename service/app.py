@@ -13,15 +13,16 @@ from service.api_v1 import bp as api_v1
 from service.auth import init_key_cache
 from service.config import EXTENSION_KEY, load_config
 from service.coral import bp as coral
+from service.decision_log import init_decision_log
 from service.discovery import bp as discovery
 from service.errors import register_error_handlers
 from service.key_limits import init_key_limits
 from service.limits import init_rate_limits
 from service.logs import init_request_logging
-from service.metrics import init_metrics
+from service.metrics import METRICS_KEY, init_metrics
 from service.migrations import check_current, upgrade
 from service.openapi import bp as docs
-from service.ops import READINESS_KEY, check_model
+from service.ops import OK, READINESS_KEY, check_model
 from service.ops import bp as ops
 from service.perspective import bp as perspective
 from service.store import StoreError, init_store, make_engine, release_connections
@@ -37,20 +38,32 @@ def load_scorer(model_path: str | Path | None = None, policy_path: str | Path | 
     return Scorer.load(model_path=model_path, policy_path=policy_path)
 
 
+def verify_scorer(model_path: str | Path | None = None, policy_path: str | Path | None = None) -> None:
+    """Load a bundle and re-score its probe texts; raise BundleError unless both succeed (a reload's check)."""
+    from model.bundle import BundleError
+
+    problem = check_model(load_scorer(model_path, policy_path))
+    if problem != OK:
+        raise BundleError(f"{model_path}: {problem}")
+
+
 def prepare_database(app: Flask) -> None:
     """Connect to ``DB_URL``, migrate it (``DB_AUTO_UPGRADE``) or check it is current, and attach sessions.
 
-    Raises ``service.store.StoreError`` when the database is unreachable or behind.
+    Raises ``service.store.StoreError`` when the database is unreachable or behind, unless
+    ``DB_REQUIRED_AT_START`` is false: then the app starts anyway and answers 503 until the database returns.
     """
-    engine = make_engine(app.config["DB_URL"])
+    engine = make_engine(app.config["DB_URL"], create=bool(app.config["DB_AUTO_UPGRADE"]))
     try:
         if app.config["DB_AUTO_UPGRADE"]:
             upgrade(engine)
         else:
             check_current(engine)
-    except StoreError:
-        engine.dispose()
-        raise
+    except StoreError as error:
+        if app.config["DB_REQUIRED_AT_START"]:
+            engine.dispose()
+            raise
+        log.error("database unavailable at start, serving anyway (503 on the routes that need it until it returns): %s", error)
     # No pooled connection may cross gunicorn's fork into the workers: each opens its own.
     release_connections(engine)
     init_store(app, engine)
@@ -75,6 +88,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     # Hook order matters: request ids first, so that every later hook and log line can use them.
     init_request_logging(app)
     init_metrics(app, scorer.model_version)
+    init_decision_log(app, app.extensions[METRICS_KEY].registry)
     register_error_handlers(app)
 
     for blueprint in (ops, docs, api_v1):

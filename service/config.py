@@ -72,6 +72,13 @@ class Defaults:
     """SQLAlchemy URL of the database; ``None`` means the SQLite file ``var/moderation.db`` in the project."""
     DB_AUTO_UPGRADE = True
     """Run the Alembic migrations when the app starts; when false, refuse to start on an old schema."""
+    DB_REQUIRED_AT_START = True
+    """Refuse to start when the database cannot be used. ``moderate serve``'s workers set it false (the master
+    checked the database): a worker started while the database is down serves, with 503 where it is needed."""
+    DB_MIN_FREE_MIB = 64
+    """``/readyz`` reports a SQLite database not ready when its disk has less free space than this."""
+    DECISION_SPOOL_DIR = None
+    """Where decision-log rows the database refused wait to be replayed; ``None`` means ``var/spool`` in the project."""
     STORE_TEXT = False
     """Keep comment texts in the decision log (otherwise only their SHA-256)."""
 

@@ -8,10 +8,12 @@ import numpy as np
 from flask import Blueprint, current_app, jsonify
 from flask.typing import ResponseReturnValue
 
-from service.config import EXTENSION_KEY
+from service.config import EXTENSION_KEY, MIB
+from service.db_guard import write_problem
+from service.decision_log import decision_log_engine
 from service.metrics import metrics_response
 from service.openapi import operation
-from service.store import StoreError, ping
+from service.store import StoreError, engine_sqlite_file, ping
 
 bp = Blueprint("ops", __name__)
 
@@ -46,13 +48,19 @@ def healthz() -> ResponseReturnValue:
 
 
 @bp.get("/readyz")
-@operation(summary="Readiness: model verified and database reachable", public=True, errors=("not_ready",))
+@operation(summary="Readiness: model verified and database accepting writes", public=True, errors=("not_ready",))
 def readyz() -> ResponseReturnValue:
-    """200 when the model passed its start-up check and the database answers, else 503 naming the failure."""
+    """200 when the model passed its start-up check and the database takes a write, else 503 naming the failure.
+
+    For SQLite the file must still be the one opened, writable, on a disk with ``DB_MIN_FREE_MIB`` free.
+    """
     checks = {"model": current_app.extensions[READINESS_KEY]}
     try:
-        ping()
-        checks["database"] = OK
+        engine = decision_log_engine(current_app)
+        problem = write_problem(engine, engine_sqlite_file(engine), int(current_app.config["DB_MIN_FREE_MIB"] * MIB))
+        if problem is None:
+            ping()  # the request's own session too
+        checks["database"] = problem or OK
     except StoreError as error:
         checks["database"] = str(error)
     ready = all(value == OK for value in checks.values())

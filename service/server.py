@@ -1,8 +1,13 @@
 """Run the service under gunicorn; every worker builds its own app and so loads the bundle itself.
 
-Workers, not a preloaded master, load the bundle: on SIGHUP gunicorn starts new workers, which read
-``bundles/CURRENT`` (see ``moderate models use``) as it is then, and stops the old ones gracefully, each
-finishing its requests; connections arriving meanwhile wait in the listening socket's queue.
+Workers, not a preloaded master, load the bundle. On SIGHUP the master first loads and checks the bundle
+``bundles/CURRENT`` then names (see ``moderate models use``) in a throwaway child, starts new workers on
+it, and stops the old ones (each finishing its requests) only once the new ones serve; a bad bundle
+leaves the old workers serving (``service.reload``). Workers get the bundle by path, so one that gunicorn
+replaces later serves the same bundle as its siblings.
+
+Gunicorn's control socket is off: we do not use ``gunicornc``, and its default path
+(``~/.gunicorn/gunicorn.ctl``) would be shared, and taken over, by a second instance on the machine.
 
 Gunicorn's access log is off: it would record ``?key=`` API keys from query strings. The app logs
 one JSON line per request itself (``service.logs``), with the path but never the query string.
@@ -11,23 +16,64 @@ one JSON line per request itself (``service.logs``), with the path but never the
 from __future__ import annotations
 
 import glob
+import logging
 import os
 import shutil
 import tempfile
-from collections.abc import Callable
+import time
 from typing import Any
 
 from flask import Flask
 from gunicorn.app.base import BaseApplication
 
+from service.reload import WORKER_RETRY_SECONDS, WORKER_START_FAILED, ModerationArbiter, ReadyMarkers, post_worker_init, verify_in_child
+
+log = logging.getLogger(__name__)
+
 
 class ModerationServer(BaseApplication):
-    """A gunicorn application whose workers each build the Flask app with ``app_factory``."""
+    """A gunicorn application whose workers each build the Flask app from ``settings``.
 
-    def __init__(self, app_factory: Callable[[], Flask], options: dict[str, Any]):
-        self.app_factory = app_factory
+    ``model_choice`` is the operator's ``MODEL`` (None: whatever ``bundles/CURRENT`` names at each reload);
+    ``settings["MODEL"]`` is the verified bundle folder the workers load.
+    """
+
+    def __init__(self, settings: dict[str, Any], options: dict[str, Any], model_choice: Any = None):
+        self.settings = settings
         self.options = options
+        self.model_choice = model_choice
+        self.ready = ReadyMarkers()
+        self._previous_model: Any = None
         super().__init__()
+
+    def run(self) -> None:
+        """Run gunicorn's master loop with our reload (``service.reload``)."""
+        try:
+            ModerationArbiter(self).run()
+        finally:
+            self.ready.remove()
+
+    def serving(self) -> str:
+        """The bundle the workers load, for log lines."""
+        return str(self.settings.get("MODEL"))
+
+    def prepare_reload(self) -> str | None:
+        """Load and check the bundle to switch to in a child process; None and the workers' MODEL set, or the reason not."""
+        from model.bundle import BundleError, resolve_bundle_path
+        from service.app import verify_scorer
+
+        try:
+            folder = resolve_bundle_path(self.model_choice)
+        except (BundleError, OSError) as error:  # no bundles/CURRENT, or an unreadable one
+            return str(error)
+        problem = verify_in_child(lambda: verify_scorer(folder, self.settings.get("POLICY")))
+        if problem is None:
+            self._previous_model, self.settings["MODEL"] = self.settings.get("MODEL"), str(folder)
+        return problem
+
+    def cancel_reload(self) -> None:
+        """Point new workers back at the bundle served before a reload that was abandoned."""
+        self.settings["MODEL"] = self._previous_model
 
     def load_config(self) -> None:
         """Apply our options; gunicorn's own command line and config files are not read."""
@@ -35,8 +81,22 @@ class ModerationServer(BaseApplication):
             self.cfg.set(key, value)
 
     def load(self) -> Flask:
-        """Build the app in a worker (no preload_app): a worker started after SIGHUP serves the bundle selected then."""
-        return self.app_factory()
+        """Build the app in a worker (no preload_app); if it cannot be built, exit so that gunicorn starts another.
+
+        Gunicorn stops the whole server when a worker fails to boot; exiting with ``WORKER_START_FAILED``
+        after a pause keeps the other workers serving while a replacement is tried.
+        """
+        from model.bundle import BundleError
+        from service.app import create_app
+        from service.config import ConfigError
+        from service.store import StoreError
+
+        try:
+            return create_app(self.settings)
+        except (BundleError, StoreError, ConfigError) as error:
+            log.error("worker %d cannot start, exiting in %.0f s (gunicorn starts another): %s", os.getpid(), WORKER_RETRY_SECONDS, error)
+            time.sleep(WORKER_RETRY_SECONDS)
+            raise SystemExit(WORKER_START_FAILED) from error
 
 
 def bind_address(host: str, port: int) -> str:
@@ -70,8 +130,9 @@ def prepare_metrics_dir(workers: int) -> str | None:
     return path
 
 
-def _child_exit(_server: Any, worker: Any) -> None:
-    """Drop a dead worker's live gauges from the shared metrics."""
+def _child_exit(server: Any, worker: Any) -> None:
+    """Forget a dead worker's ready marker and drop its live gauges from the shared metrics."""
+    server.app.ready.forget(worker.pid)
     if os.environ.get(METRICS_DIR_ENV):
         from prometheus_client import multiprocess
 
@@ -98,21 +159,23 @@ def server_options(app: Flask) -> dict[str, Any]:
         "errorlog": "-",
         "child_exit": _child_exit,
         "on_exit": _on_exit,
+        "post_worker_init": post_worker_init,
+        "control_socket_disable": True,
     }
 
 
 def worker_settings(app: Flask) -> dict[str, Any]:
     """The settings a worker's app must get on top of ``load_config``: those the command line changed.
 
-    Defaults, the config file and ``MODERATION_*`` are read again by each worker; ``MODEL`` stays unset
-    unless it was given, so each new worker reads ``bundles/CURRENT`` afresh. The master has migrated
+    Defaults, the config file and ``MODERATION_*`` are read again by each worker; ``serve`` then sets
+    ``MODEL`` to the bundle folder the master verified (and each reload to the newly verified one). The master has migrated
     the database already: workers only check it is current.
     """
     from service.config import load_config
 
     base = load_config()
     overrides = {key: value for key, value in app.config.items() if key in base and base[key] != value}
-    return {**overrides, "DB_AUTO_UPGRADE": False}
+    return {**overrides, "DB_AUTO_UPGRADE": False, "DB_REQUIRED_AT_START": False}
 
 
 def serve(app: Flask) -> None:
@@ -121,8 +184,10 @@ def serve(app: Flask) -> None:
     ``app`` was built in the master to check the bundle, database and settings before any worker
     starts; the workers build their own with the same settings. SIGHUP replaces the workers gracefully.
     """
-    from service.app import create_app
+    from service.config import EXTENSION_KEY
 
     options, settings = server_options(app), worker_settings(app)
+    model_choice = app.config["MODEL"]
+    settings["MODEL"] = str(app.extensions[EXTENSION_KEY].bundle.path)  # the bundle the master just verified
     del app  # the master serves nothing: let its copy of the model go
-    ModerationServer(lambda: create_app(settings), options).run()
+    ModerationServer(settings, options, model_choice).run()

@@ -7,10 +7,11 @@ out) is decided in one place:
 - ``save_feedback(*, comment_id, text, decision, labels, source, client_token=None) -> id``
 
 A request's decisions are written in one transaction before its answer is sent, so no answered
-request's decisions are lost when a worker stops (there is no write queue to drain). Texts are kept in the
-decision log only when ``STORE_TEXT`` is set; their SHA-256 always is (so a comment can be matched to
-its feedback without keeping it). Feedback keeps the text it is given, because it exists to retrain
-the model.
+request's decisions are lost when a worker stops (there is no write queue to drain). When that write
+fails the answer is still sent: the rows go to a local spool and are replayed later
+(``service.decision_log``). Texts are kept in the decision log only when ``STORE_TEXT`` is set; their
+SHA-256 always is (so a comment can be matched to its feedback without keeping it). Feedback keeps the
+text it is given, because it exists to retrain the model.
 """
 
 from __future__ import annotations
@@ -20,18 +21,20 @@ import hashlib
 import logging
 from collections import Counter
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from flask import Flask, Response, current_app, g, has_request_context, jsonify
-from sqlalchemy import JSON, BigInteger, DateTime, Engine, ForeignKey, Integer, String, Text, create_engine, event, insert, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import JSON, BigInteger, DateTime, Engine, ForeignKey, Integer, String, Text, create_engine, event, select, text
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 from sqlalchemy.pool import StaticPool
 
 from model.results import Decision
 from service.config import DEFAULT_DB_PATH
+from service.db_guard import guard_engine, read_write_url
 from service.errors import error_body
 from service.scopes import DEFAULT_SCOPES
 
@@ -45,6 +48,8 @@ SERVICE_UNAVAILABLE = 503
 RETRY_AFTER_SECONDS = 5
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 """How long a SQLite writer waits for another worker's transaction before failing."""
+CONNECT_TIMEOUT_SECONDS = 5
+"""How long a worker waits for a database server that does not answer (then 503) rather than hanging."""
 SCORE_DECIMALS = 6
 AUTOCOMMIT = "AUTOCOMMIT"
 ID_CHARS = 256
@@ -158,36 +163,55 @@ def safe_url(url: str) -> str:
         return "<unparseable URL>"
 
 
-def _tune_sqlite(dbapi_connection: Any, _record: Any) -> None:
+def _tune_sqlite(dbapi_connection: Any, _record: Any, busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS) -> None:
     """Per-connection SQLite settings: foreign keys on; WAL so workers read while one writes; wait when busy."""
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
 
 
-def make_engine(configured_url: str | None) -> Engine:
+def make_engine(configured_url: str | None, create: bool = True, busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS) -> Engine:
     """Create the engine for ``DB_URL``, creating a SQLite file's directory when needed.
 
+    With ``create`` false a SQLite file is never created: a deleted file is an error, not a new empty
+    database. ``busy_timeout_ms`` bounds a SQLite writer's wait for another's lock. Connections broken
+    by a fault are discarded (``service.db_guard``).
     Raises StoreError for a URL SQLAlchemy cannot use (unknown driver, malformed).
     """
     url_text = database_url(configured_url)
     try:
         url = make_url(url_text)
         if url.get_backend_name() != "sqlite":
-            return create_engine(url, pool_pre_ping=True)
-        if url.database in (None, "", ":memory:"):
+            engine = create_engine(url, pool_pre_ping=True, connect_args={"connect_timeout": CONNECT_TIMEOUT_SECONDS})
+            guard_engine(engine, None)
+            return engine
+        path = sqlite_file(url)
+        if path is None:
             # One shared connection, or every session would see a new empty database.
             engine = create_engine(url, poolclass=StaticPool, connect_args={"check_same_thread": False})
         else:
-            Path(url.database).parent.mkdir(parents=True, exist_ok=True)
-            engine = create_engine(url)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            engine = create_engine(url if create else read_write_url(url))
     except (ArgumentError, ImportError) as error:
         raise StoreError(f"DB_URL {safe_url(url_text)} cannot be used: {error}") from error
-    event.listen(engine, "connect", _tune_sqlite)
+    event.listen(engine, "connect", partial(_tune_sqlite, busy_timeout_ms=busy_timeout_ms))
+    guard_engine(engine, path)
     return engine
+
+
+def sqlite_file(url: URL) -> Path | None:
+    """The file of a SQLite URL (None for an in-memory database or another backend)."""
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return None
+    return Path(url.database.removeprefix("file:")).absolute()
+
+
+def engine_sqlite_file(engine: Engine) -> Path | None:
+    """The SQLite file ``engine`` writes to, or None."""
+    return sqlite_file(engine.url)
 
 
 def release_connections(engine: Engine) -> None:
@@ -263,6 +287,7 @@ def record_decisions(
     Call it once per request with the comments in order; ``surface`` names the API ("v1", "perspective",
     "coral"). Under ``do_not_store`` nothing reaches the database, not even the text's hash.
     """
+    from service.decision_log import write_decisions
     from service.logs import note_decisions
     from service.metrics import count_decisions
 
@@ -293,16 +318,7 @@ def record_decisions(
         }
         for comment_id, comment_text, decision in zip(comment_ids, texts, decisions, strict=True)
     ]
-    table, engine = DecisionRecord.__table__, app_engine(current_app)
-    if len(rows) == 1:
-        # The usual request. One INSERT in autocommit mode is a transaction that SQLite locks only while the
-        # statement runs; an INSERT then a COMMIT would hold the write lock across the Python between them,
-        # GIL waits included, while the other workers' writers sleep in SQLite's busy handler.
-        with engine.connect().execution_options(isolation_level=AUTOCOMMIT) as connection:
-            connection.execute(insert(table), rows[0])
-    else:
-        with engine.begin() as connection:  # one transaction; scoring a batch costs far more than its write
-            connection.execute(insert(table), rows)
+    write_decisions(DecisionRecord.__table__, rows)
 
 
 def save_feedback(

@@ -188,13 +188,13 @@ class ServerProcess:
 
 
 @contextmanager
-def running_server(serve_args: list[str], env: dict[str, str], log_path: Path) -> Iterator[ServerProcess]:
-    """Run ``moderate serve --port PORT *serve_args`` until the block ends, then require a clean SIGTERM exit."""
+def running_server(serve_args: list[str], env: dict[str, str], log_path: Path, prefix: tuple[str, ...] = ()) -> Iterator[ServerProcess]:
+    """Run ``[*prefix] moderate serve --port PORT *serve_args`` until the block ends, then require a clean SIGTERM exit."""
     from service.loadtest import free_port, moderate_command
 
     port = free_port()
     with open(log_path, "wb") as log:
-        process = subprocess.Popen([*moderate_command(), "serve", "--port", str(port), *serve_args], cwd=REPO, env=env, stdout=log, stderr=log)
+        process = subprocess.Popen([*prefix, *moderate_command(), "serve", "--port", str(port), *serve_args], cwd=REPO, env=env, stdout=log, stderr=log)
     server = ServerProcess(process, f"http://127.0.0.1:{port}", log_path)
     try:
         server.wait_until_up()

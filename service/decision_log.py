@@ -1,0 +1,211 @@
+"""The decision log's write path, kept off the moderation answer's critical path.
+
+A comment that was scored gets its answer even when its decision cannot be logged: Coral skips a phase
+that fails, so a 503 there would let the comment through unmoderated. ``write_decisions`` tries the
+database once, waiting at most ``LOG_BUSY_TIMEOUT_MS`` for a SQLite lock (the rest of the service waits
+10 s), and on failure appends the rows as JSON lines to this process's spool file under
+``DECISION_SPOOL_DIR`` (flushed to disk before the answer), logs ``decision log write failed`` and counts
+it in ``/metrics``. After a later answer has been sent, any worker replays spooled files (claiming each by
+renaming it, so that two workers never insert the same rows) at most every ``REPLAY_INTERVAL_SECONDS``.
+
+Rows are never dropped silently: rows the database refuses outright on replay (not a lost connection but,
+say, a constraint) are moved to a ``rejected-*`` file; rows that cannot even be spooled are logged whole.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, Response, current_app
+from prometheus_client import Counter
+from sqlalchemy import Engine, insert
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, SQLAlchemyError
+
+from service.config import DEFAULT_DB_PATH
+from service.store import AUTOCOMMIT, DecisionRecord, app_engine, engine_sqlite_file, make_engine
+
+log = logging.getLogger(__name__)
+
+SPOOL_KEY = "moderation.decision_spool"
+"""``app.extensions[SPOOL_KEY]`` holds the app's ``DecisionSpool``."""
+DEFAULT_SPOOL_DIR = DEFAULT_DB_PATH.parent / "spool"
+LOG_BUSY_TIMEOUT_MS = 250
+"""How long a decision-log write waits for another SQLite writer before the rows go to the spool."""
+REPLAY_INTERVAL_SECONDS = 5.0
+"""How often a worker looks for spooled rows to replay (after sending an answer)."""
+SPOOL_GLOB = "decisions-*.jsonl"
+CLAIMED_SUFFIX = ".replaying-"
+REJECTED_PREFIX = "rejected-"
+REFUSED_ROWS = (IntegrityError, DataError, ValueError, KeyError)
+"""Errors that retrying cannot fix (the database refuses the rows, or a line was cut short by a crash); after any
+other error the rows stay spooled for the next replay (the database is away, locked or read-only)."""
+
+
+class DecisionSpool:
+    """Decision rows the database did not take, as JSON lines in per-process files, and their replay."""
+
+    def __init__(self, directory: Path, engine: Engine, registry: Any):
+        self.directory, self.engine = directory, engine
+        self.lock = threading.Lock()  # gthread workers: one append or replay at a time per process
+        self.next_replay = 0.0
+        self.failures = Counter("moderation_decision_log_write_failures", "Decision-log writes that failed and were spooled.", registry=registry)
+        self.spooled = Counter("moderation_decision_log_spooled_rows", "Decision rows written to the local spool.", registry=registry)
+        self.replayed = Counter("moderation_decision_log_replayed_rows", "Spooled decision rows written to the database.", registry=registry)
+        self.rejected = Counter("moderation_decision_log_rejected_rows", "Spooled rows the database refused, kept in *.rejected files.", registry=registry)
+        self.lost = Counter("moderation_decision_log_lost_rows", "Decision rows neither written nor spooled (logged whole instead).", registry=registry)
+
+    def own_file(self) -> Path:
+        return self.directory / f"decisions-{os.getpid()}.jsonl"
+
+    def append(self, rows: list[dict[str, Any]], error: BaseException) -> None:
+        """Spool ``rows`` durably (fsync) after a failed write; if even that fails, log them whole."""
+        self.failures.inc()
+        lines = "".join(json.dumps(_encode(row)) + "\n" for row in rows)
+        try:
+            with self.lock:
+                self.directory.mkdir(parents=True, exist_ok=True)
+                with open(self.own_file(), "a", encoding="utf-8") as spool:
+                    spool.write(lines)
+                    spool.flush()
+                    os.fsync(spool.fileno())
+        except OSError as spool_error:
+            self.lost.inc(len(rows))
+            log.error("decision log write failed (%s) and the spool %s cannot be written (%s); the rows: %s",
+                      _describe(error), self.directory, spool_error, lines.strip())
+            return
+        self.spooled.inc(len(rows))
+        log.error("decision log write failed (%s): %d row(s) spooled to %s, replayed when the database takes writes again",
+                  _describe(error), len(rows), self.own_file())
+
+    def pending(self) -> list[Path]:
+        """Spool files to replay: unclaimed ones, and ones claimed by a process that has since died."""
+        if not self.directory.is_dir():
+            return []
+        claimed = [path for path in self.directory.glob(f"decisions-*{CLAIMED_SUFFIX}*") if not _alive(_claimer(path))]
+        return sorted(self.directory.glob(SPOOL_GLOB)) + claimed
+
+    def replay_due(self) -> bool:
+        """True at most every REPLAY_INTERVAL_SECONDS, and only when spooled files exist."""
+        now = time.monotonic()
+        if now < self.next_replay:
+            return False
+        self.next_replay = now + REPLAY_INTERVAL_SECONDS
+        return bool(self.pending())
+
+    def replay(self, table: Any) -> int:
+        """Insert every pending file's rows (one transaction per file); return how many rows went in."""
+        n_replayed = 0
+        with self.lock:
+            for path in self.pending():
+                claimed = path.with_name(f"{path.name.split(CLAIMED_SUFFIX)[0]}{CLAIMED_SUFFIX}{os.getpid()}")
+                try:
+                    os.rename(path, claimed)
+                except FileNotFoundError:
+                    continue  # another worker claimed it first
+                rows: list[dict[str, Any]] = []
+                try:
+                    rows = [_decode(json.loads(line)) for line in claimed.read_text(encoding="utf-8").splitlines() if line.strip()]
+                    if rows:
+                        with self.engine.begin() as connection:
+                            connection.execute(insert(table), rows)
+                except REFUSED_ROWS as error:
+                    rejected = claimed.with_name(REJECTED_PREFIX + claimed.name)
+                    os.rename(claimed, rejected)
+                    self.rejected.inc(len(rows))
+                    log.error("decision log replay refused (%s): %d row(s) kept in %s for an operator", _describe(error), len(rows), rejected)
+                    continue
+                except SQLAlchemyError as error:
+                    # A fresh name: renaming back could overwrite the spool file this process has started since.
+                    os.rename(claimed, self.directory / f"decisions-{os.getpid()}-{time.time_ns()}.jsonl")
+                    log.warning("decision log replay postponed (%s): %d row(s) stay spooled", _describe(error), len(rows))
+                    break
+                claimed.unlink()
+                self.replayed.inc(len(rows))
+                n_replayed += len(rows)
+        if n_replayed:
+            log.info("decision log: %d spooled row(s) replayed into the database", n_replayed)
+        return n_replayed
+
+
+def _encode(row: dict[str, Any]) -> dict[str, Any]:
+    return {**row, "created_at": row["created_at"].isoformat()}
+
+
+def _decode(row: dict[str, Any]) -> dict[str, Any]:
+    return {**row, "created_at": dt.datetime.fromisoformat(row["created_at"])}
+
+
+def _describe(error: BaseException) -> str:
+    cause = error.orig if isinstance(error, DBAPIError) and error.orig is not None else error
+    return f"{type(cause).__name__}: {(str(cause).splitlines() or [''])[0]}"
+
+
+def _claimer(path: Path) -> int:
+    try:
+        return int(path.name.rsplit(CLAIMED_SUFFIX, 1)[1])
+    except (IndexError, ValueError):
+        return 0
+
+
+def _alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    if pid == os.getpid():
+        return False  # our own claim left by a failed replay in this process
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def init_decision_log(app: Flask, registry: Any) -> None:
+    """Attach the spool (``DECISION_SPOOL_DIR``) and replay spooled rows after answers are sent.
+
+    A SQLite file gets an engine of its own whose connections wait only ``LOG_BUSY_TIMEOUT_MS`` for a lock.
+    """
+    engine = app_engine(app)
+    if engine_sqlite_file(engine) is not None:
+        engine = make_engine(app.config["DB_URL"], create=False, busy_timeout_ms=LOG_BUSY_TIMEOUT_MS)
+    configured = app.config["DECISION_SPOOL_DIR"]
+    app.extensions[SPOOL_KEY] = DecisionSpool(Path(configured) if configured else DEFAULT_SPOOL_DIR, engine, registry)
+    app.after_request(_replay_after_answer)
+
+
+def decision_log_engine(app: Flask) -> Engine:
+    """The engine decision-log writes go through (``/readyz`` probes writes with it)."""
+    return app.extensions[SPOOL_KEY].engine
+
+
+def write_decisions(table: Any, rows: list[dict[str, Any]]) -> None:
+    """Insert decision rows (one transaction); on a database error spool them instead of failing the answer."""
+    engine = decision_log_engine(current_app)
+    try:
+        if len(rows) == 1:
+            # The usual request. One INSERT in autocommit mode is a transaction that SQLite locks only while the
+            # statement runs; an INSERT then a COMMIT would hold the write lock across the Python between them,
+            # GIL waits included, while the other workers' writers sleep in SQLite's busy handler.
+            with engine.connect().execution_options(isolation_level=AUTOCOMMIT) as connection:
+                connection.execute(insert(table), rows[0])
+        else:
+            with engine.begin() as connection:  # one transaction
+                connection.execute(insert(table), rows)
+    except SQLAlchemyError as error:
+        current_app.extensions[SPOOL_KEY].append(rows, error)
+
+
+def _replay_after_answer(response: Response) -> Response:
+    """Schedule a replay of spooled rows for after this response is sent, when one is due."""
+    spool: DecisionSpool = current_app.extensions[SPOOL_KEY]
+    if spool.replay_due():
+        response.call_on_close(lambda: spool.replay(DecisionRecord.__table__))
+    return response

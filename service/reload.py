@@ -1,0 +1,156 @@
+"""SIGHUP without a pause or a crash: verify the new bundle first, stop old workers only once new ones serve.
+
+Gunicorn's own reload starts the new workers and stops the old ones at once, so for as long as the new
+workers take to load the model (about 14 s for the full bundle) nobody answers; and a new worker that
+cannot load its bundle exits with gunicorn's boot-error code, on which the master stops every worker
+and exits. ``ModerationArbiter.reload`` instead:
+
+1. loads and checks the newly selected bundle in a forked child of the master (the master keeps no
+   model), and on failure logs ``reload refused`` and leaves the old workers serving;
+2. starts the new workers on that bundle (by path, so that a worker replaced later loads the same one);
+3. waits until each has built its app (a marker file written by ``post_worker_init``), and only then
+   stops the old workers gracefully; if a new worker dies or stays silent, logs ``reload abandoned``,
+   stops the new ones and keeps the old.
+
+A worker that cannot build its app (``ModerationServer.load``) exits with ``WORKER_START_FAILED`` after
+``WORKER_RETRY_SECONDS`` rather than with the boot-error code: gunicorn replaces it and the workers that
+do run keep serving.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import signal
+import tempfile
+import time
+from collections.abc import Callable
+from typing import Any
+
+from gunicorn.arbiter import Arbiter
+from gunicorn.errors import HaltServer
+
+log = logging.getLogger(__name__)
+
+WORKER_START_FAILED = 1
+"""Exit status of a worker that could not build its app; gunicorn's own 3 would stop the whole server."""
+WORKER_RETRY_SECONDS = 5.0
+"""How long a worker that cannot start waits before exiting, so that gunicorn's replacements do not spin."""
+READY_POLL_SECONDS = 0.1
+VERIFY_MESSAGE_BYTES = 4_096
+
+
+def verify_in_child(check: Callable[[], None]) -> str | None:
+    """Run ``check`` in a forked child (its memory goes with it); None when it passed, else its error message."""
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report and leave without running the master's exit handlers
+        os.close(read_fd)
+        status = 0
+        try:
+            check()
+        except BaseException as error:  # noqa: BLE001 - any failure refuses the bundle; the message says which
+            os.write(write_fd, (f"{type(error).__name__}: {error}" or "failed").encode()[:VERIFY_MESSAGE_BYTES])
+            status = 1
+        finally:
+            os._exit(status)
+    os.close(write_fd)
+    with os.fdopen(read_fd, "rb") as pipe:
+        message = pipe.read().decode(errors="replace")
+    _, status = os.waitpid(pid, 0)
+    if os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0:
+        return None
+    return message or f"the check process ended with status {status}"
+
+
+class ReadyMarkers:
+    """A directory where each worker leaves a file named after its pid once its app is built."""
+
+    def __init__(self) -> None:
+        self.path = tempfile.mkdtemp(prefix="moderation-ready-")
+
+    def mark(self, pid: int) -> None:
+        """Called in the worker by gunicorn's ``post_worker_init``."""
+        with open(os.path.join(self.path, str(pid)), "w", encoding="utf-8"):
+            pass
+
+    def is_ready(self, pid: int) -> bool:
+        return os.path.exists(os.path.join(self.path, str(pid)))
+
+    def forget(self, pid: int) -> None:
+        """Called in the master when a worker exits."""
+        try:
+            os.remove(os.path.join(self.path, str(pid)))
+        except FileNotFoundError:
+            pass
+
+    def remove(self) -> None:
+        shutil.rmtree(self.path, ignore_errors=True)
+
+
+class ModerationArbiter(Arbiter):
+    """Gunicorn's master with a reload that never leaves the socket without a serving worker.
+
+    ``self.app`` is a ``service.server.ModerationServer``: ``prepare_reload()`` returns None when the new
+    bundle loaded and passed its checks (and points new workers at it), else the reason; ``ready`` holds
+    the workers' markers; ``serving`` names the bundle for log lines.
+    """
+
+    def reload(self) -> None:
+        """Verify the new bundle, start new workers, and stop the old ones once every new one is ready."""
+        problem = self.app.prepare_reload()
+        if problem is not None:
+            log.error("reload refused, still serving %s: %s", self.app.serving(), problem)
+            return
+        self.log.reopen_files()
+        old = set(self.WORKERS)
+        new = [self.spawn_worker() for _ in range(self.num_workers)]
+        problem = self._wait_until_ready(new)
+        if problem is None:
+            for pid in old:
+                self.kill_worker(pid, signal.SIGTERM)
+            log.info("reload: %d new workers serve %s; the old ones finish their requests and stop", len(new), self.app.serving())
+            self._wait_for_exit(old)
+            return
+        log.error("reload abandoned, the old workers keep serving: %s", problem)
+        self.app.cancel_reload()
+        for pid in new:
+            if pid in self.WORKERS:
+                self.kill_worker(pid, signal.SIGTERM)
+        self._wait_for_exit(new)
+
+    def reap_workers(self) -> None:
+        """Reap exited workers; one that failed to boot stops the server only when no other worker serves."""
+        try:
+            super().reap_workers()
+        except HaltServer as halt:
+            if not self.WORKERS:
+                raise
+            log.error("%s %d other worker(s) keep serving; gunicorn starts a replacement", halt.reason, len(self.WORKERS))
+
+    def _wait_until_ready(self, pids: list[int]) -> str | None:
+        """None once every worker in ``pids`` has built its app; else why not (one exited, or the timeout)."""
+        deadline = time.monotonic() + self.timeout
+        while True:
+            self.reap_workers()
+            exited = [pid for pid in pids if pid not in self.WORKERS]
+            if exited:
+                return f"new worker(s) {exited} exited before serving (see the lines above)"
+            if all(self.app.ready.is_ready(pid) for pid in pids):
+                return None
+            if time.monotonic() > deadline:
+                return f"new workers not ready after {self.timeout} s"
+            time.sleep(READY_POLL_SECONDS)
+
+    def _wait_for_exit(self, pids: set[int] | list[int]) -> None:
+        """Reap ``pids`` (up to the graceful timeout), so that ``manage_workers`` does not signal them again."""
+        deadline = time.monotonic() + self.cfg.graceful_timeout
+        while any(pid in self.WORKERS for pid in pids) and time.monotonic() < deadline:
+            self.reap_workers()
+            time.sleep(READY_POLL_SECONDS)
+
+
+def post_worker_init(worker: Any) -> None:
+    """Gunicorn hook, in the worker once its app is built: tell the master it serves."""
+    worker.app.ready.mark(worker.pid)

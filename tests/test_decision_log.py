@@ -1,0 +1,78 @@
+"""The decision log's spool: a failed write still answers, the rows wait in a local file and are replayed."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+
+import pytest
+from sqlalchemy import text
+
+from service.app import create_app
+from service.decision_log import SPOOL_KEY
+from service.store import DecisionRecord, app_engine
+from tests.test_ops import metric_value
+
+BODY = {"comments": [{"id": "a", "text": "You shill."}, {"id": "b", "text": "Thanks for the article."}]}
+
+
+@pytest.fixture
+def file_app(tiny_bundle_path, tmp_path):
+    """The service on a SQLite file, keys off, with its spool in ``tmp_path/spool``."""
+    app = create_app({"TESTING": True, "MODEL": str(tiny_bundle_path), "DB_URL": f"sqlite:///{tmp_path / 'log.db'}",
+                      "AUTH_REQUIRED": False, "DECISION_SPOOL_DIR": str(tmp_path / "spool")})
+    yield app
+    app.extensions[SPOOL_KEY].engine.dispose()
+    app_engine(app).dispose()
+
+
+def logged_ids(app) -> list[str]:
+    with app_engine(app).connect() as connection:
+        return sorted(row[0] for row in connection.execute(text("SELECT comment_id FROM decisions")))
+
+
+def test_a_failed_log_write_answers_spools_counts_and_is_replayed(file_app, tmp_path):
+    engine = app_engine(file_app)
+    DecisionRecord.__table__.drop(engine)  # every decision-log write now fails
+    client = file_app.test_client()
+    response = client.post("/v1/moderate", json=BODY)
+    assert response.status_code == 200
+    assert [result["id"] for result in response.get_json()["results"]] == ["a", "b"]
+    spooled = [json.loads(line) for path in (tmp_path / "spool").glob("decisions-*.jsonl") for line in path.read_text().splitlines()]
+    assert [row["comment_id"] for row in spooled] == ["a", "b"]
+    metrics = client.get("/metrics").get_data(as_text=True)
+    assert metric_value(metrics, "moderation_decision_log_write_failures_total") == 1
+    assert metric_value(metrics, "moderation_decision_log_spooled_rows_total") == 2
+
+    DecisionRecord.__table__.create(engine)
+    spool = file_app.extensions[SPOOL_KEY]
+    spool.next_replay = 0.0  # due now rather than in REPLAY_INTERVAL_SECONDS
+    client.get("/healthz").close()  # the replay runs once the answer is sent
+    assert logged_ids(file_app) == ["a", "b"]
+    assert not list((tmp_path / "spool").glob("decisions-*"))
+    assert metric_value(client.get("/metrics").get_data(as_text=True), "moderation_decision_log_replayed_rows_total") == 2
+
+
+def test_rows_the_database_refuses_are_kept_for_an_operator(file_app, tmp_path):
+    spool_dir = tmp_path / "spool"
+    spool_dir.mkdir()
+    (spool_dir / "decisions-1.jsonl").write_text('{"comment_id": "cut sho\n', encoding="utf-8")  # a line cut by a crash
+    assert file_app.extensions[SPOOL_KEY].replay(DecisionRecord.__table__) == 0
+    assert [path.name for path in spool_dir.iterdir()] == [f"rejected-decisions-1.jsonl.replaying-{os.getpid()}"]
+    assert logged_ids(file_app) == []
+
+
+def test_the_decision_log_waits_briefly_for_a_locked_file(file_app, tmp_path):
+
+    holder = sqlite3.connect(tmp_path / "log.db", isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        started = time.monotonic()
+        assert file_app.test_client().post("/v1/moderate", json=BODY).status_code == 200
+        assert time.monotonic() - started < 2.0  # the service's 10 s busy timeout would stall the answer
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert len(list((tmp_path / "spool").glob("decisions-*.jsonl"))) == 1
