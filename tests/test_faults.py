@@ -343,18 +343,26 @@ def test_a_healthy_sighup_never_pauses_answers(versioned_bundles, tmp_path, serv
         with Traffic(server.base) as traffic:
             time.sleep(1)
             select_bundle(bundles, "site")
+            signalled = time.monotonic()
             server.process.send_signal(signal.SIGHUP)
             wait_for(lambda: traffic.versions()[-10:] == ["site"] * 10, RECOVERY_SECONDS, "answers from the new bundle", server.log_tail)
             time.sleep(1)
         answers = traffic.answers
+        log = server.log_tail(200_000)
     assert all(status == 200 for _, _, status, _ in answers), server.log_tail()
-    slowest = max(seconds for _, seconds, _, _ in answers)
-    finished = sorted(done for done, *_ in answers)
-    longest_gap = max(b - a for a, b in zip(finished, finished[1:], strict=False))
-    # Here the old reload gave a 0.71 s gap (0.84 s answers) with these small bundles, 14 s with the real one;
-    # this one gives gaps of 0.12-0.13 s, the time two clients take to get answers.
-    assert slowest < CORAL_TIMEOUT_SECONDS and longest_gap < MAX_GAP_SECONDS, (slowest, longest_gap, server.log_tail())
     assert {version for *_, version in answers} == {"public", "site"}
+    # The order that makes a reload pause-free: the new workers serve before any old one is told to stop.
+    assert "new workers serve" in log and log.index("new workers serve") < log.index("Worker exiting"), log[-3000:]
+    finished = sorted(done for done, *_ in answers)
+    gaps = [(a, b - a) for a, b in zip(finished, finished[1:], strict=False)]
+    usual_gap = max(gap for at, gap in gaps if at < signalled)
+    longest_gap = max(gap for _, gap in gaps)
+    slowest = max(seconds for _, seconds, _, _ in answers)
+    # Here the old reload gave a 0.71 s gap (0.84 s answers) with these small bundles, 14 s with the real one;
+    # this one gives gaps of 0.12-0.13 s, the time two clients take to get answers. On a loaded machine every
+    # answer is slower, so the gap is also judged against the longest one before the signal.
+    assert slowest < max(CORAL_TIMEOUT_SECONDS, 4 * usual_gap), (slowest, usual_gap, server.log_tail())
+    assert longest_gap < max(MAX_GAP_SECONDS, 4 * usual_gap), (longest_gap, usual_gap, server.log_tail())
 
 
 # Item 2: the SQLite file is deleted while serving
