@@ -6,6 +6,7 @@ import errno
 import json
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -203,3 +204,30 @@ def test_dask_engine_equals_the_local_engine_row_by_row(tmp_path, run):
 def test_scheduler_needs_the_dask_engine(tmp_path, run):
     result = run(tmp_path / "in.csv", "-o", tmp_path / "out.csv", "--scheduler", "tcp://127.0.0.1:8786")
     assert result.exit_code == 2 and "--scheduler needs --engine dask" in result.stderr
+
+
+def test_away_from_a_terminal_progress_is_a_log_line_with_rate_and_time_left(tmp_path, monkeypatch):
+    import io
+
+    from service import archive
+
+    source = write_table(archive_frame(10), tmp_path / "in.csv")
+    job = archive.plan_job(source, tmp_path / "out.csv")
+    stream = io.StringIO()
+    progress = archive.Progress(job, stream)
+    progress.update(source.stat().st_size // 4, 1_000)
+    assert stream.getvalue() == ""  # not a minute yet
+    monkeypatch.setattr(archive, "LOG_INTERVAL_SECONDS", 0.0)
+    progress.update(source.stat().st_size // 4, 1_000)
+    line = stream.getvalue()
+    assert re.fullmatch(r"moderate score: 2,000 rows scored, 50% of the input, [\d,]+ rows/s, about .+ left\n", line), line
+
+
+def test_score_text_imports_neither_the_web_service_nor_dask(tiny_bundle_path):
+    result = subprocess.run([sys.executable, "-X", "importtime", "-m", "service.cli", "score", "--text", "Hello there."],
+                            cwd=ROOT, env={**os.environ, "MODERATION_MODEL": str(tiny_bundle_path)},
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    imported = {line.split("|")[-1].strip() for line in result.stderr.splitlines() if line.startswith("import time:")}
+    assert not {"flask", "sqlalchemy", "gunicorn", "dask", "distributed"} & imported
+    assert json.loads(result.stdout)["decision"] == "approve"
