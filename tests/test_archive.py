@@ -127,9 +127,15 @@ def test_a_full_disk_stops_the_run_and_resume_finishes_it_exactly(tmp_path, run,
     assert not spool_path(tmp_path / "out.csv").exists()
 
 
+def _default_sigint() -> None:
+    # A shell's background job starts with SIGINT ignored, and Python then never raises KeyboardInterrupt:
+    # give the child Ctrl-C's default, as a terminal would.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _moderate(args: list, env: dict) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "service.cli", "score", *map(str, args)], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=_default_sigint)
 
 
 @pytest.mark.slow  # three real runs of `moderate score` per case, about 20 s each here
