@@ -159,7 +159,8 @@ def run_archive_bench(rows: int = DEFAULT_ROWS, model_path: Path | None = None, 
     results: dict = {
         "command": "python -m model.evaluation.archive_bench",
         "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "machine": {"platform": platform.platform(), "cpu_count": os.cpu_count(), "python": platform.python_version()},
+        "machine": {"platform": platform.platform(), "cpu_count": os.cpu_count(), "python": platform.python_version(),
+                    "load_average_at_start": os.getloadavg()[0]},
         "startup_seconds": {"score_text": startup_seconds(["score", "--text", "Thanks for the article."], env=env),
                             "help": startup_seconds(["--help"], env=env)},
         "import_seconds_score_text": import_seconds(["score", "--text", "Thanks for the article."], env=env),
@@ -190,6 +191,7 @@ def run_archive_bench(rows: int = DEFAULT_ROWS, model_path: Path | None = None, 
             if "peak_rss_mib" in runs.get("single", {}) and "peak_rss_mib" in runs.get("single_small", {}):
                 ratio = runs["single"]["peak_rss_mib"] / runs["single_small"]["peak_rss_mib"]
                 results["memory"].update(ratio_full_to_tenth=ratio, met=ratio <= FLAT_MEMORY_RATIO)
+            results["machine"]["load_average_at_end"] = os.getloadavg()[0]
             if on_progress is not None:
                 on_progress(results)
     return results
@@ -204,13 +206,19 @@ RUN_NAMES = {
 }
 
 
+def _load(results: dict, when: str) -> str:
+    value = results["machine"].get(f"load_average_at_{when}")
+    return "n/a" if value is None else f"{value:.1f}"
+
+
 def archive_bench_markdown(results: dict) -> str:
     """Render ``run_archive_bench`` results as Markdown."""
     archive, memory = results["archive"], results["memory"]
     lines = [
         "# Archive benchmark", "",
         f"Produced by `{results['command']}` at {results['created_at']} on {results['machine']['platform']}, "
-        f"{results['machine']['cpu_count']} CPUs (shared with other work while it ran). Numbers are in the JSON twin.",
+        f"{results['machine']['cpu_count']} CPUs, load average {_load(results, 'start')} at the start and "
+        f"{_load(results, 'end')} at the end (other work shares the machine). Numbers are in the JSON twin.",
         "",
         f"Archive: {archive['rows']:,} comments ({archive['mib']:,.0f} MiB of CSV), each text {archive['texts']}, so "
         "nearly every row is distinct: every figure is one first pass, as over a real archive, timed from start to "
