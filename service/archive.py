@@ -262,6 +262,7 @@ class Outcome:
     rejects: list[dict]
     seconds: float
     rows_this_run: int
+    """Rows this run scored itself (not those it found done)."""
 
 
 def run_archive(job: Job, model_path: Path | None = None, resume: bool = False, engine: str = "local",
@@ -283,7 +284,6 @@ def run_archive(job: Job, model_path: Path | None = None, resume: bool = False, 
     spool = Spool(job.output, run_settings(job, model, engine), resume)
     if on_spool is not None:
         on_spool(spool)
-    before = spool.finished().scored
     started = time.monotonic()
     progress = Progress(job, stream)
     try:
@@ -303,4 +303,4 @@ def run_archive(job: Job, model_path: Path | None = None, resume: bool = False, 
     rejects = write_rejects(job, spool)
     tally = spool.finished()
     spool.remove()
-    return Outcome(tally, rejects, time.monotonic() - started, tally.scored - before)
+    return Outcome(tally, rejects, time.monotonic() - started, progress.rows)
