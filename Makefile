@@ -43,6 +43,7 @@ ceiling: install
 bench: install
 	$(BIN)/python -m model.evaluation.benchmark --out reports/bench.md
 	$(BIN)/python -m service.loadtest --out reports/bench_service.md
+	$(BIN)/python -m model.evaluation.archive_bench --out reports/archive_bench.md
 
 notebooks: install
 	$(BIN)/python -m model.evaluation.notebook_runner --data-dir $(DATA_DIR) $(if $(SITE_DATA),--site-data $(SITE_DATA))

@@ -6,9 +6,10 @@ import os
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from flask import Config
+if TYPE_CHECKING:
+    from flask import Config
 
 MIB = 1024 * 1024
 
@@ -164,6 +165,8 @@ def load_config(overrides: Mapping[str, Any] | None = None) -> Config:
 
     Raises ``ConfigError`` when the named file is missing or unreadable, or a setting has the wrong type or range.
     """
+    from flask import Config  # here, not at the top: `moderate --help` and `moderate score` need only Defaults
+
     config = Config(str(PROJECT_ROOT))
     config.from_object(Defaults)
     config_file = os.environ.get(CONFIG_FILE_ENV)

@@ -18,7 +18,7 @@ from model.evaluation.benchmark import (
 )
 
 TINY = {"n": 40, "n_single": 5, "n_spans": 5, "repeats": 1}
-RUNS = ("ours_hostility_batch", "ours_batch", "ours_single", "ours_moderate_batch", "ours_moderate_batch_jobs", "ours_moderate_spans", "ours_moderate_single", "ours_moderate_spans_single",
+RUNS = ("ours_moderate_first_pass", "profanity_check_first_pass", "ours_hostility_batch", "ours_batch", "ours_single", "ours_moderate_batch", "ours_moderate_batch_jobs", "ours_moderate_spans", "ours_moderate_single", "ours_moderate_spans_single",
         "profanity_check_batch", "profanity_check_single")
 
 

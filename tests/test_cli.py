@@ -215,15 +215,16 @@ def tampered_bundle(tmp_path: Path, tiny_bundle_path: Path) -> Path:
 
 BAD_SCORE_INPUTS = {
     "missing file": (None, ["missing.csv"], r"missing\.csv: no such file"),
-    "directory": (None, ["."], r"^Error: \.: not a file$"),
+    "folder without parts": (None, ["."], r"^Error: \.: a folder INPUT must hold Parquet parts \(\*\.parquet\); none found$"),
     "unknown input extension": ("in.txt", [], r"in\.txt: extension '\.txt' is not supported"),
     "unknown output extension": ("in.csv", ["-o", "out.xlsx"], r"out\.xlsx: extension '\.xlsx' is not supported"),
     "missing text column": ("in.csv", ["--text-column", "body"], r"no column 'body'; columns found: id, author, text, note"),
     "missing id column": ("in.csv", ["--id-column", "comment_id"], r"no column 'comment_id'; columns found: id"),
-    "csv not utf-8": ("latin1.csv", [], r"latin1\.csv: not UTF-8 text: byte 0xe9 .*re-encode it as UTF-8"),
-    "jsonl not utf-8": ("latin1.jsonl", [], r"not UTF-8 text: byte 0xe9 .*\(line 1\).*re-encode"),
+    "csv header not utf-8": ("latin1.csv", [], r"latin1\.csv: not UTF-8 text: byte 0xe9 .*\(line 1\).*re-encode"),
     "empty csv": ("empty.csv", [], r"the file is empty"),
-    "bad json line": ("bad.jsonl", [], r"line 2 is not valid JSON"),
+    "folder output is a file name": ("parts", ["-o", "out.csv"], r"out\.csv: a folder of Parquet parts is written to a folder"),
+    "resume of another run": ("in.csv", ["--resume", "--chunk-size", "3"], r"cannot resume: the interrupted run differs \(chunk_rows was 2, now 3\)"),
+    "work left without --resume": ("in.csv", [], r"an interrupted run left its work in .*\.out\.csv\.partial .*pass --resume"),
     "column clash": ("scored.csv", [], r"already has column 'decision', which moderate score adds"),
     "missing output directory": ("in.csv", ["-o", "nowhere/out.csv"], r"directory .*nowhere does not exist"),
     "output is input": ("in.csv", ["-o", "in.csv"], r"OUTPUT must be a different file from INPUT"),
@@ -237,10 +238,12 @@ def test_bad_score_input_is_one_line_and_exit_2(tmp_path, runner, tiny_bundle_pa
     monkeypatch.chdir(tmp_path)
     Path("in.csv").write_text(CSV_SOURCE, encoding="utf-8")
     Path("in.txt").write_text(CSV_SOURCE, encoding="utf-8")
-    Path("latin1.csv").write_bytes("id,text\n1,café\n".encode("latin-1"))
-    Path("latin1.jsonl").write_bytes('{"text": "café"}\n'.encode("latin-1"))
+    Path("latin1.csv").write_bytes("id,téxt\n1,café\n".encode("latin-1"))
     Path("empty.csv").write_bytes(b"")
-    Path("bad.jsonl").write_text('{"text": "a"}\n{"text": \n', encoding="utf-8")
+    Path("parts").mkdir()
+    pq.write_table(pa.table({"text": ["a"]}), "parts/p1.parquet")
+    if "resume" in message:
+        left_behind(runner, tiny_bundle_path)
     Path("scored.csv").write_text("text,decision\nhello,approve\n", encoding="utf-8")
     args = ["TAMPERED" if a == "TAMPERED" else a for a in args]
     if "TAMPERED" in args:
@@ -251,7 +254,19 @@ def test_bad_score_input_is_one_line_and_exit_2(tmp_path, runner, tiny_bundle_pa
     result = runner.invoke(cli, command, env={"MODERATION_MODEL": str(tiny_bundle_path)})
     assert_one_line_error(result, message)
     assert not Path("out.csv").exists()
-    assert not list(tmp_path.glob(".*.partial"))
+    if "resume" not in message:
+        assert not list(tmp_path.glob(".*.partial"))
+
+
+def left_behind(runner, tiny_bundle_path) -> None:
+    """Leave the work of an interrupted ``score in.csv -o out.csv --chunk-size 2`` in the current folder."""
+    from service.archive import plan_job, run_settings
+    from service.spool import Spool
+    from model.bundle import read_manifest
+
+    job = plan_job(Path("in.csv"), Path("out.csv"), chunk_rows=2)
+    manifest = read_manifest(tiny_bundle_path)
+    Spool(Path("out.csv"), run_settings(job, {"version": manifest["model_version"], "sha256": manifest["model_sha256"]}, "local"), resume=False)
 
 
 def assert_one_line_error(result, message: str) -> None:
@@ -474,7 +489,7 @@ def test_help_is_fast_because_heavy_modules_load_lazily():
         "from service.cli import cli\n"
         "result = CliRunner().invoke(cli, ['--help'])\n"
         "assert result.exit_code == 0 and 'score' in result.output, result.output\n"
-        "heavy = sorted({'pandas', 'sklearn', 'gunicorn', 'pyarrow'} & set(sys.modules))\n"
+        "heavy = sorted({'pandas', 'sklearn', 'gunicorn', 'pyarrow', 'flask', 'sqlalchemy', 'dask'} & set(sys.modules))\n"
         "assert not heavy, heavy\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)

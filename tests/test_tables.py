@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from service.tables import TableError, TableReader, TableWriter, table_format, text_values
+from service.tables import Reject, Span, TableError, TableReader, TableWriter, count_non_text, table_format, text_values
 
 
 def read_all(path, chunk_rows=2) -> list[pd.DataFrame]:
@@ -127,11 +128,17 @@ def test_empty_jsonl_has_no_columns_and_needs_none(tmp_path):
 
 @pytest.mark.parametrize(
     ("value", "expected"),
-    [("x", "x"), ("", ""), (None, ""), (float("nan"), ""), (pd.NA, ""), (42, "42")],
+    [("x", "x"), ("", ""), (None, ""), (float("nan"), ""), (pd.NA, ""), (42, ""), ({"a": 1}, ""), (["x"], "")],
 )
-def test_text_values_turns_missing_into_empty(value, expected):
+def test_text_values_turns_missing_and_non_text_into_empty(value, expected):
     frame = pd.DataFrame({"text": pd.Series([value], dtype=object)})
     assert text_values(frame, "text") == [expected]
+
+
+def test_count_non_text_counts_values_that_are_neither_text_nor_missing():
+    frame = pd.DataFrame({"text": pd.Series(["x", None, 42, float("nan"), {"a": 1}, True, ""], dtype=object)})
+    assert count_non_text(frame, "text") == 3
+    assert count_non_text(frame, "body") == 0
 
 
 def test_text_values_of_absent_column_is_all_empty():
@@ -149,13 +156,8 @@ def test_missing_column_names_the_columns_found(tmp_path):
 @pytest.mark.parametrize(
     ("name", "content", "message"),
     [
-        ("in.csv", b"id,text\n1,caf\xe9\n", r"not UTF-8 text: byte 0xe9 .*re-encode it as UTF-8"),
-        ("in.jsonl", b'{"text": "ok"}\n{"text": "caf\xe9"}\n', r"not UTF-8 text: byte 0xe9 .*\(line 2\).*re-encode"),
         ("in.csv", b"", r"the file is empty; a CSV needs a header row"),
-        ("in.csv", b"id,text\n1,a\n2,b,c\n", r"not a readable CSV: Error tokenizing data"),
-        ("in.jsonl", b'{"text": "ok"}\n{"text": \n', r"line 2 is not valid JSON"),
-        ("in.jsonl", b'["text"]\n', r"line 1 is not a JSON object"),
-        ("in.jsonl", b'{"text": "ok"}\n{"text": "a\\ud800b"}\n', r"line 2 has an unpaired surrogate escape"),
+        ("in.csv", b"id,t\xe9xt\n1,a\n", r"not UTF-8 text: byte 0xe9 .*\(line 1\).*re-encode"),
         ("in.parquet", b"id,text\n", r"not a readable Parquet file"),
     ],
 )
@@ -167,11 +169,71 @@ def test_unreadable_tables_raise_one_line_table_error(tmp_path, name, content, m
     assert "\n" not in str(caught.value)
 
 
-def test_encoding_error_after_the_first_chunk_is_a_table_error(tmp_path):
+def read_rejects(path, chunk_rows=2) -> tuple[list[dict], list[Reject]]:
+    with TableReader(path, chunk_rows) as reader:
+        chunks = list(reader.chunks())
+    rows = [row for frame, _ in chunks for row in frame.to_dict("records")]
+    return rows, [reject for _, rejects in chunks for reject in rejects]
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "line", "message", "good"),
+    [
+        ("in.csv", b"id,text\n1,caf\xe9\n2,ok\n", 2, r"not UTF-8 text: byte 0xe9 .*re-encode", ["2"]),
+        ("in.csv", b"id,text\n1,a\n2,b,c\n3,\"two\nlines\"\n", 3, r"expected 2 fields as in the header, found 3", ["1", "3"]),
+        ("in.jsonl", b'{"id": "1"}\n\n{"text": \n{"id": "3"}\n', 3, r"not valid JSON", ["1", "3"]),
+        ("in.jsonl", b'{"id": "1"}\n["text"]\n', 2, r"not a JSON object", ["1"]),
+        ("in.jsonl", b'{"id": "1"}\n{"text": "a\\ud800b"}\n', 2, r"unpaired surrogate escape", ["1"]),
+        ("in.jsonl", b'{"id": "1"}\n{"text": "caf\xe9"}\n', 2, r"not UTF-8 text: byte 0xe9", ["1"]),
+    ],
+)
+def test_unparseable_rows_are_set_aside_with_their_line_number(tmp_path, name, content, line, message, good):
+    path = tmp_path / name
+    path.write_bytes(content)
+    rows, rejects = read_rejects(path)
+    assert [row["id"] for row in rows] == good
+    (reject,) = rejects
+    assert reject.line == line and re.search(message, reject.error), reject
+    assert reject.raw.encode("utf-8", errors="replace") in content.replace(b"\xe9", "\ufffd".encode())
+
+
+def test_chunks_count_rejected_rows_so_they_fall_in_the_same_places(tmp_path):
+    path = tmp_path / "in.jsonl"
+    path.write_text('{"id": 1}\nnot json\n{"id": 3}\n{"id": 4}\n{"id": 5}\n', encoding="utf-8")
+    with TableReader(path, 2) as reader:
+        chunks = [(frame["id"].tolist(), [r.line for r in rejects]) for frame, rejects in reader.chunks()]
+    assert chunks == [([1], [2]), ([3, 4], []), ([5], [])]
+
+
+@pytest.mark.parametrize("chunk_rows", [1, 2, 3, 10])
+@pytest.mark.parametrize("name", ["in.csv", "in.jsonl"])
+def test_chunk_spans_read_back_the_same_chunks(tmp_path, name, chunk_rows):
+    frame = pd.DataFrame({"id": [str(i) for i in range(7)],
+                          "text": ["a", "two\nlines", "", "x,y", 'say "hi"', "\u00e9t\u00e9", "z"]})
+    path = tmp_path / name
+    if name.endswith(".csv"):
+        frame.to_csv(path, index=False)
+    else:
+        frame.to_json(path, orient="records", lines=True, force_ascii=False)
+    whole = read_all(path, chunk_rows)
+    with TableReader(path, chunk_rows) as reader:
+        spans, columns = reader.chunk_spans(), reader.columns
+    assert len(spans) == len(whole)
+    for span, expected in zip(spans, whole):
+        (part,) = read_all_span(path, chunk_rows, span, columns)
+        pd.testing.assert_frame_equal(part.reset_index(drop=True), expected.reset_index(drop=True))
+
+
+def read_all_span(path, chunk_rows, span, columns):
+    with TableReader(path, chunk_rows, span=span, columns=columns if str(path).endswith(".csv") else None) as reader:
+        return list(reader)
+
+
+def test_encoding_error_after_the_first_chunk_is_one_reject(tmp_path):
     path = tmp_path / "in.csv"
     path.write_bytes(b"text\n" + b"fine\n" * 50_000 + b"caf\xe9\n")
-    with pytest.raises(TableError, match="not UTF-8 text"):
-        read_all(path, chunk_rows=1_000)
+    rows, rejects = read_rejects(path, chunk_rows=1_000)
+    assert len(rows) == 50_000 and [r.line for r in rejects] == [50_002]
 
 
 @pytest.mark.parametrize("name", ["missing.csv", "missing.parquet"])

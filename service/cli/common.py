@@ -29,11 +29,12 @@ def os_error_message(error: OSError) -> str:
 
 def load_scorer_or_fail(model: Path | None) -> Any:
     """Load the Scorer, turning a bad bundle into BadInput."""
+    # model.scoring, not service.app.load_scorer: `moderate score --text` should not import Flask and SQLAlchemy.
     from model.bundle import BundleError
-    from service.app import load_scorer
+    from model.scoring import Scorer
 
     try:
-        return load_scorer(model)
+        return Scorer.load(model)
     except BundleError as error:
         raise BadInput(error) from error
 

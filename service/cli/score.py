@@ -3,33 +3,12 @@
 from __future__ import annotations
 
 import json
-import sys
-from collections import Counter
 from pathlib import Path
 
 import click
 
 from service.cli.common import BadInput, load_scorer_or_fail, os_error_message
 from service.config import Defaults
-
-def _result_columns(decisions: list, attributes: tuple[str, ...]) -> dict[str, list]:
-    """Return the columns ``moderate score`` adds: one per attribute, then decision and reasons."""
-    results = [decision.to_dict() for decision in decisions]
-    columns: dict[str, list] = {name: [r["scores"][name] for r in results] for name in attributes}
-    columns["decision"] = [r["decision"] for r in results]
-    columns["reasons"] = [json.dumps(r["reasons"], ensure_ascii=False) for r in results]
-    return columns
-
-
-def _check_no_clash(path: Path, columns: list[str] | None, added: list[str]) -> None:
-    """Refuse an input that already has a column we would add, rather than overwrite it."""
-    clash = [name for name in added if columns is not None and name in columns]
-    if clash:
-        raise BadInput(
-            f"{path}: already has column {', '.join(map(repr, clash))}, which moderate score adds; "
-            "rename or drop it first"
-        )
-
 
 @click.command()
 @click.argument("input_path", metavar="[INPUT]", required=False, type=click.Path(path_type=Path))
@@ -63,7 +42,26 @@ def _check_no_clash(path: Path, columns: list[str] | None, added: list[str]) -> 
     default=1,
     show_default=True,
     help="Worker processes scoring each chunk side by side; each loads the model (a few seconds, its own memory). "
-         "Use the number of cores for a large archive.",
+         "Use the number of cores for a large archive. With --engine dask and no --scheduler: local Dask workers.",
+)
+@click.option(
+    "--resume",
+    is_flag=True,
+    help="Continue an interrupted run of the same command: chunks already scored are kept, not scored again.",
+)
+@click.option(
+    "--engine",
+    type=click.Choice(["local", "dask"]),
+    default="local",
+    show_default=True,
+    help="local: this process (and --jobs workers); dask: partitions scored on a Dask cluster "
+         "(pip install 'comment-moderation[dask]'; docs/archive-scoring.md).",
+)
+@click.option(
+    "--scheduler",
+    metavar="ADDRESS",
+    help="Dask scheduler to use with --engine dask (e.g. tcp://10.0.0.5:8786); without it a LocalCluster "
+         "of --jobs workers is started.",
 )
 def score(
     input_path: Path | None,
@@ -75,12 +73,18 @@ def score(
     spans: bool,
     chunk_size: int,
     jobs: int,
+    resume: bool,
+    engine: str,
+    scheduler: str | None,
 ) -> None:
     """Score every comment of INPUT into OUTPUT, or one --text.
 
     OUTPUT keeps every column and row of INPUT, in order, and adds one score column per
-    attribute (toxicity, ...), decision and reasons (a JSON list). Empty or missing texts are
-    approved with reason "empty". Formats follow the file extensions: .csv, .jsonl, .parquet.
+    attribute (toxicity, ...), decision and reasons (a JSON list). Empty, missing or non-text
+    values are approved with reason "empty". Formats follow the file extensions: .csv, .jsonl,
+    .parquet; a folder of Parquet parts gives a folder of Parquet parts of the same names.
+    Rows that cannot be parsed are listed with their line numbers in OUTPUT.rejects.
+    An interrupted run continues with --resume.
     """
     if text is not None:
         if input_path is not None or output is not None:
@@ -97,17 +101,12 @@ def score(
         raise click.UsageError("missing INPUT (or use --text)")
     if output is None:
         raise click.UsageError("missing -o/--output for INPUT")
-    if output.resolve() == input_path.resolve():
-        raise BadInput(f"{output}: OUTPUT must be a different file from INPUT")
-    try:
-        counts = _score_table(input_path, output, text_column, id_column, model, chunk_size, spans, jobs)
-    except OSError as error:
-        raise BadInput(os_error_message(error)) from error
-    summary = ", ".join(f"{n} {action}" for action, n in sorted(counts.items()))
-    click.echo(f"Scored {sum(counts.values())} rows into {output} ({summary or 'no rows'})", err=True)
+    if scheduler is not None and engine != "dask":
+        raise click.UsageError("--scheduler needs --engine dask")
+    _score_archive(input_path, output, text_column, id_column, model, chunk_size, spans, jobs, resume, engine, scheduler)
 
 
-def _score_table(
+def _score_archive(
     input_path: Path,
     output: Path,
     text_column: str,
@@ -115,30 +114,36 @@ def _score_table(
     model: Path | None,
     chunk_size: int,
     with_spans: bool,
-    jobs: int = 1,
-) -> Counter:
-    """Stream INPUT through the scorer (in ``jobs`` worker processes) into OUTPUT; return how many rows got each decision."""
-    from tqdm import tqdm
-
+    jobs: int,
+    resume: bool,
+    engine: str,
+    scheduler: str | None,
+) -> None:
+    """Run ``service.archive.run_archive`` and print its summary; errors and Ctrl-C say how to resume."""
     from model.bundle import BundleError
-    from model.parallel import ScorerPool
-    from service.tables import TableError, TableReader, TableWriter, text_values
+    from service.archive import plan_job, run_archive, summary_lines
+    from service.spool import SpoolError
+    from service.tables import TableError
 
-    counts: Counter = Counter()
+    spools: list = []
     try:
-        with TableReader(input_path, chunk_size) as reader, TableWriter(output) as writer:
-            reader.require_columns(text_column, id_column)
-            scorer = load_scorer_or_fail(model)
-            added = [*scorer.attributes, "decision", "reasons"]
-            _check_no_clash(input_path, reader.columns, added)
-            progress = tqdm(total=reader.n_rows, unit=" rows", file=sys.stderr, disable=not sys.stderr.isatty())
-            with ScorerPool(scorer, jobs) as pool, progress:
-                for frame in reader:
-                    _check_no_clash(input_path, list(frame.columns), added)
-                    decisions = pool.moderate(text_values(frame, text_column), with_spans=with_spans)
-                    writer.write(frame.assign(**_result_columns(decisions, scorer.attributes)))
-                    counts.update(decision.action for decision in decisions)
-                    progress.update(len(frame))
-    except (TableError, BundleError) as error:  # BundleError: a --jobs worker could not load the bundle
-        raise BadInput(error) from error
-    return counts
+        job = plan_job(input_path, output, text_column=text_column, id_column=id_column, chunk_rows=chunk_size,
+                       with_spans=with_spans)
+        outcome = run_archive(job, model, resume, engine, jobs, scheduler, on_spool=spools.append)
+    except KeyboardInterrupt:
+        click.echo(f"Interrupted. {_kept(spools)}", err=True)
+        raise click.exceptions.Exit(130) from None
+    except (TableError, BundleError, SpoolError) as error:  # BundleError: also a worker that could not load it
+        raise BadInput(f"{error}{'. ' + _kept(spools) if spools else ''}") from error
+    except OSError as error:  # a full disk, a file that went away
+        raise BadInput(f"{os_error_message(error)}{'. ' + _kept(spools) if spools else ''}") from error
+    for line in summary_lines(job, outcome.tally, outcome.rejects, outcome.seconds, outcome.rows_this_run):
+        click.echo(line, err=True)
+
+
+def _kept(spools: list) -> str:
+    if not spools or not spools[0].root.exists():
+        return "Nothing was kept."
+    spool = spools[0]
+    return (f"{spool.finished().scored} rows scored so far are kept in {spool.root}; "
+            "run the same command with --resume to continue")

@@ -1,0 +1,306 @@
+"""Score a whole comment archive: input parts streamed chunk by chunk through the scorer into resumable output.
+
+``moderate score INPUT -o OUTPUT`` is ``run_archive``. INPUT is one table (.csv, .jsonl, .parquet) or a
+folder of Parquet parts; a folder gives a folder of Parquet parts of the same names. Memory stays flat
+whatever the size: one chunk is in memory at a time (a chunk per worker with ``--jobs`` or Dask). Finished
+chunks are kept in a ``Spool``, so an interrupted run continues with ``--resume``; unparseable rows go to a
+``.rejects`` file (JSON Lines) beside the output. The Dask engine is ``service.archive_dask``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+import pandas as pd
+
+from service.spool import Spool, Tally
+from service.tables import FORMATS, TableError, TableReader, count_non_text, table_format, text_values
+
+ENGINES = ("local", "dask")
+LOG_INTERVAL_SECONDS = 60.0
+"""Away from a terminal, one progress line this often."""
+REJECTS_SHOWN = 5
+"""Unparseable rows named in the end summary (all of them are in the ``.rejects`` file)."""
+REJECTS_SUFFIX = ".rejects"
+
+
+@dataclass(frozen=True)
+class Job:
+    """One archive run: where rows come from and go, and how they are scored."""
+
+    inputs: tuple[Path, ...]
+    """Input parts, in order."""
+    outputs: tuple[Path, ...]
+    """One output part per input part."""
+    output: Path
+    """The output as the user named it (a file, or the folder of the parts)."""
+    text_column: str = "text"
+    id_column: str | None = None
+    chunk_rows: int = 5_000
+    with_spans: bool = False
+
+    @property
+    def suffix(self) -> str:
+        """The output format's file extension."""
+        return self.outputs[0].suffix.lower() if self.outputs else ".parquet"
+
+    @property
+    def rejects_path(self) -> Path:
+        """The ``.rejects`` file beside the output."""
+        return self.output.with_name(self.output.name + REJECTS_SUFFIX)
+
+
+def plan_job(input_path: Path, output: Path, **options) -> Job:
+    """The parts of INPUT and OUTPUT: one table to one table, or a folder of Parquet parts to another.
+
+    Raises TableError naming what to fix (a missing input, an empty folder, an unknown extension).
+    """
+    if not input_path.exists():
+        raise TableError(f"{input_path}: no such file or folder")
+    if output.resolve() == input_path.resolve():
+        raise TableError(f"{output}: OUTPUT must be a different file from INPUT")
+    if not input_path.is_dir():
+        table_format(input_path)
+        table_format(output)
+        if not output.parent.is_dir():
+            raise TableError(f"{output}: directory {output.parent} does not exist")
+        return Job((input_path,), (output,), output, **options)
+    parts = sorted(input_path.glob("*.parquet"))
+    if not parts:
+        raise TableError(f"{input_path}: a folder INPUT must hold Parquet parts (*.parquet); none found")
+    if output.suffix.lower() in FORMATS or (output.exists() and not output.is_dir()):
+        raise TableError(f"{output}: a folder of Parquet parts is written to a folder; name one without an extension")
+    if not output.parent.is_dir():
+        raise TableError(f"{output}: directory {output.parent} does not exist")
+    output.mkdir(exist_ok=True)
+    return Job(tuple(parts), tuple(output / part.name for part in parts), output, **options)
+
+
+def run_settings(job: Job, model: dict, engine: str) -> dict:
+    """What a resumed run must share with the interrupted one: inputs as they were, chunking, model, options."""
+    inputs = [[str(path.resolve()), path.stat().st_size, path.stat().st_mtime_ns] for path in job.inputs]
+    return {"inputs": inputs, "outputs": [str(path.resolve()) for path in job.outputs],
+            "chunk_rows": job.chunk_rows, "text_column": job.text_column, "spans": job.with_spans,
+            "model": model, "engine": engine}
+
+
+def added_columns(attributes: Sequence[str]) -> list[str]:
+    """The columns ``moderate score`` adds: one per attribute, then decision and reasons."""
+    return [*attributes, "decision", "reasons"]
+
+
+def check_no_clash(path: Path, columns: Sequence[str] | None, added: Sequence[str]) -> None:
+    """Refuse an input that already has a column we would add, rather than overwrite it."""
+    clash = [name for name in added if columns is not None and name in columns]
+    if clash:
+        raise TableError(
+            f"{path}: already has column {', '.join(map(repr, clash))}, which moderate score adds; "
+            "rename or drop it first"
+        )
+
+
+def score_frame(frame: pd.DataFrame, text_column: str, moderate: Callable, attributes: Sequence[str],
+                with_spans: bool) -> tuple[pd.DataFrame, Tally]:
+    """Score one chunk: ``frame`` with the added columns, and its counts (the same on every engine).
+
+    ``moderate`` is ``Scorer.moderate`` or ``ScorerPool.moderate``.
+    """
+    texts = text_values(frame, text_column)
+    decisions = moderate(texts, with_spans=with_spans)
+    results = [decision.to_dict() for decision in decisions]
+    columns: dict[str, list] = {name: [r["scores"][name] for r in results] for name in attributes}
+    columns["decision"] = [r["decision"] for r in results]
+    columns["reasons"] = [json.dumps(r["reasons"], ensure_ascii=False) for r in results]
+    tally = Tally(read=len(frame), scored=len(frame), empty=sum(1 for text in texts if not text.strip()),
+                  non_text=count_non_text(frame, text_column), decisions=Counter(columns["decision"]))
+    return frame.assign(**columns), tally
+
+
+class Progress:
+    """A progress bar with rate and ETA on a terminal, else one log line a minute.
+
+    Progress is measured in input bytes for CSV and JSON Lines (their row count is unknown until read) and in
+    rows for Parquet; the rate shown is always rows per second.
+    """
+
+    def __init__(self, job: Job, stream: IO[str] | None = None):
+        self.stream = stream or sys.stderr
+        self.by_rows = job.inputs[0].suffix.lower() == ".parquet"
+        self.total = sum(_n_rows(path) if self.by_rows else path.stat().st_size for path in job.inputs)
+        self.done = 0
+        self.rows = 0
+        self.started = self.logged = time.monotonic()
+        self._bar = None
+        if self.stream.isatty():
+            from tqdm import tqdm
+
+            self._bar = tqdm(total=self.total, file=self.stream, unit=" rows" if self.by_rows else "B",
+                             unit_scale=not self.by_rows, unit_divisor=1024, dynamic_ncols=True)
+
+    def update(self, units: int, rows_scored: int) -> None:
+        """``units`` more of the input done (bytes or rows), of which ``rows_scored`` scored by this run."""
+        self.done += units
+        self.rows += rows_scored
+        rate = self.rows / max(time.monotonic() - self.started, 1e-9)
+        if self._bar is not None:
+            self._bar.set_postfix_str(f"{self.rows:,} rows, {rate:,.0f} rows/s", refresh=False)
+            self._bar.update(units)
+        elif time.monotonic() - self.logged >= LOG_INTERVAL_SECONDS:
+            self.logged = time.monotonic()
+            share = self.done / self.total if self.total else 1.0
+            left = (time.monotonic() - self.started) * (1 - share) / share if share else float("nan")
+            print(f"moderate score: {self.rows:,} rows scored, {share:.0%} of the input, {rate:,.0f} rows/s, "
+                  f"about {_duration(left)} left", file=self.stream, flush=True)
+
+    def close(self) -> None:
+        """Stop the bar."""
+        if self._bar is not None:
+            self._bar.close()
+
+
+def _n_rows(path: Path) -> int:
+    import pyarrow.parquet as pq
+
+    return pq.ParquetFile(path).metadata.num_rows
+
+
+def _duration(seconds: float) -> str:
+    if seconds != seconds:  # NaN: nothing done yet
+        return "an unknown time"
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def score_parts_locally(job: Job, spool: Spool, moderate: Callable, attributes: Sequence[str],
+                        progress: Progress) -> None:
+    """Score every chunk not yet done, one after the other in this process (``moderate`` may use workers)."""
+    added = added_columns(attributes)
+    for part, (source, target) in enumerate(zip(job.inputs, job.outputs)):
+        if spool.part_done(part):
+            progress.update(_n_rows(source) if progress.by_rows else source.stat().st_size, 0)
+            continue
+        with TableReader(source, job.chunk_rows) as reader:
+            reader.require_columns(job.text_column, job.id_column)
+            check_no_clash(source, reader.columns, added)
+            n_chunks, position = 0, 0
+            for chunk, (frame, rejects) in enumerate(reader.chunks()):
+                n_chunks += 1
+                units = len(frame) if progress.by_rows else reader.bytes_read - position
+                position = reader.bytes_read
+                if spool.chunk_done(part, chunk):
+                    progress.update(units, 0)
+                    continue
+                check_no_clash(source, list(frame.columns), added)
+                scored, tally = score_frame(frame, job.text_column, moderate, attributes, job.with_spans)
+                tally.read += len(rejects)
+                tally.rejected = len(rejects)
+                spool.write_chunk(part, chunk, scored, job.suffix, tally, rejects, source.name)
+                progress.update(units, len(frame))
+        spool.finish_part(part, n_chunks, target, job.suffix)
+
+
+def write_rejects(job: Job, spool: Spool) -> list[dict]:
+    """Write the run's unparseable rows to the ``.rejects`` file (JSON Lines); remove a stale one if none."""
+    rejects = list(spool.rejects())
+    path = job.rejects_path
+    if not rejects:
+        path.unlink(missing_ok=True)
+        return rejects
+    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    try:
+        with open(partial, "w", encoding="utf-8") as handle:
+            for reject in rejects:
+                handle.write(json.dumps(reject, ensure_ascii=False) + "\n")
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
+    return rejects
+
+
+def summary_lines(job: Job, tally: Tally, rejects: list[dict], seconds: float, rows_this_run: int) -> list[str]:
+    """The end-of-run summary: rows read, scored, empty, rejected, decisions by outcome, time, rows/s."""
+    decisions = ", ".join(f"{n} {action}" for action, n in sorted(tally.decisions.items()))
+    lines = [
+        f"Scored {tally.scored} rows into {job.output} ({decisions or 'no rows'})",
+        f"  rows read {tally.read:,}; scored {tally.scored:,}; empty {tally.empty:,} (of which not text "
+        f"{tally.non_text:,}); rejected {tally.rejected:,}",
+        f"  time {seconds:,.1f} s; {rows_this_run / seconds if seconds > 0 else 0:,.0f} rows/s "
+        f"({rows_this_run:,} rows scored by this run)",
+    ]
+    if rejects:
+        lines.append(f"  {len(rejects)} rows could not be parsed and are in {job.rejects_path}:")
+        lines += [f"    {r['part']} line {r['line']}: {r['error']}" for r in rejects[:REJECTS_SHOWN]]
+        if len(rejects) > REJECTS_SHOWN:
+            lines.append(f"    ... and {len(rejects) - REJECTS_SHOWN} more")
+    return lines
+
+
+def check_first_part(job: Job, attributes: Sequence[str]) -> None:
+    """Read the start of the first input part: the columns asked for exist and none would be overwritten."""
+    with TableReader(job.inputs[0], job.chunk_rows) as reader:
+        reader.require_columns(job.text_column, job.id_column)
+        check_no_clash(job.inputs[0], reader.columns, added_columns(attributes))
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What ``run_archive`` did."""
+
+    tally: Tally
+    """Counts of the whole job, chunks scored by an interrupted run included."""
+    rejects: list[dict]
+    seconds: float
+    rows_this_run: int
+    """Rows this run scored itself (not those it found done)."""
+
+
+def run_archive(job: Job, model_path: Path | None = None, resume: bool = False, engine: str = "local",
+                jobs: int = 1, scheduler: str | None = None, stream: IO[str] | None = None,
+                on_spool: Callable[[Spool], None] | None = None) -> Outcome:
+    """Score the job's inputs into its outputs on ``engine`` ("local": this process and ``jobs`` workers;
+    "dask": ``jobs`` local Dask workers, or the cluster at ``scheduler``).
+
+    Raises ``model.bundle.BundleError``, ``service.tables.TableError``, ``service.spool.SpoolError`` or
+    OSError; on any of them, or on Ctrl-C, the finished chunks stay in the spool (``on_spool`` is told where)
+    for ``--resume``.
+    """
+    from model.bundle import verify_bundle
+
+    folder, manifest, _ = verify_bundle(model_path)
+    attributes = tuple(manifest["attributes"])
+    check_first_part(job, attributes)
+    model = {"version": manifest["model_version"], "sha256": manifest["model_sha256"]}
+    spool = Spool(job.output, run_settings(job, model, engine), resume)
+    if on_spool is not None:
+        on_spool(spool)
+    started = time.monotonic()
+    progress = Progress(job, stream)
+    try:
+        if engine == "dask":
+            from service.archive_dask import score_parts_on_dask
+
+            score_parts_on_dask(job, spool, folder, attributes, progress, jobs, scheduler)
+        else:
+            from model.parallel import ScorerPool
+            from model.scoring import Scorer
+
+            scorer = Scorer.load(folder)
+            with ScorerPool(scorer, jobs) as pool:
+                score_parts_locally(job, spool, pool.moderate, scorer.attributes, progress)
+    finally:
+        progress.close()
+    rejects = write_rejects(job, spool)
+    tally = spool.finished()
+    spool.remove()
+    return Outcome(tally, rejects, time.monotonic() - started, progress.rows)

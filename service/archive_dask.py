@@ -1,0 +1,158 @@
+"""``moderate score --engine dask``: the archive's chunks scored as ``dask.dataframe`` partitions on a cluster.
+
+Each input part is cut where the local engine cuts it into chunks (``TableReader.chunk_spans``: byte ranges of
+CSV and JSON Lines, runs of Parquet row groups). A partition reads its span on a worker and scores it with
+``service.archive.score_frame``, the local engine's function, with the worker's own scorer: a worker plugin
+(``ScorerPlugin``) loads the bundle once when the worker joins, so no task carries the model. The client
+gathers finished partitions in order and writes them through the same ``Spool`` as the local engine, so
+``--resume``, the ``.rejects`` file and the output format are shared. Workers read the inputs and the bundle
+from the same paths as the client: a shared or copied file system (docs/archive-scoring.md).
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections import deque
+from collections.abc import Sequence
+from pathlib import Path
+
+import dask.dataframe as dd
+import pandas as pd
+from distributed import Client, LocalCluster, WorkerPlugin, get_worker
+
+from service.archive import Job, Progress, added_columns, score_frame
+from service.spool import Spool, Tally
+from service.tables import Reject, Span, TableReader
+
+PLUGIN_NAME = "moderation-scorer"
+IN_FLIGHT_PER_WORKER = 2
+"""Partitions computed ahead of the one being written, per worker: keeps workers busy, bounds client memory."""
+LOCAL_HOST = "127.0.0.1"
+
+
+class ScorerPlugin(WorkerPlugin):
+    """Loads the scorer once on each worker (``setup``); tasks find it on ``get_worker().plugins``.
+
+    Only the bundle's path is pickled and sent to the workers; each loads and verifies the bundle itself.
+    """
+
+    name = PLUGIN_NAME
+
+    def __init__(self, model_path: str):
+        self.model_path = model_path
+        self.scorer = None
+        self.error = ""
+
+    def setup(self, worker) -> None:
+        """Load and verify the bundle on this worker; keep the error for the first task to raise."""
+        from model.bundle import BundleError
+        from model.scoring import Scorer
+
+        try:
+            self.scorer = Scorer.load(self.model_path)
+        except (BundleError, OSError) as error:
+            self.error = f"{type(error).__name__}: {error}"
+
+
+def _worker_scorer():
+    from model.bundle import BundleError
+
+    plugin = get_worker().plugins[PLUGIN_NAME]
+    if plugin.scorer is None:
+        raise BundleError(f"a Dask worker could not load the model bundle {plugin.model_path}: {plugin.error}")
+    return plugin.scorer
+
+
+def score_partition(task: tuple) -> pd.DataFrame:
+    """Read one span of one part and score it on this worker; rejects and counts travel in ``attrs``."""
+    path, span, columns, chunk_rows, text_column, with_spans = task
+    scorer = _worker_scorer()
+    with TableReader(path, chunk_rows, span=span, columns=columns) as reader:
+        chunks = list(reader.chunks())
+    frames = [frame for frame, _ in chunks]
+    frame = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+    scored, tally = score_frame(frame, text_column, scorer.moderate, scorer.attributes, with_spans)
+    rejects = [reject for _, found in chunks for reject in found]
+    scored.attrs = {"tally": tally.to_dict(), "rejects": [reject.to_dict() for reject in rejects]}
+    return scored
+
+
+def _client(jobs: int, scheduler: str | None):
+    """A client of the cluster at ``scheduler``, or of a new LocalCluster of ``jobs`` single-threaded workers."""
+    if scheduler is not None:
+        return Client(scheduler), None
+    # One thread per worker: scoring holds the GIL, so more threads would only share one core.
+    cluster = LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True, host=LOCAL_HOST,
+                           dashboard_address=None, silence_logs=logging.ERROR)
+    return Client(cluster), cluster
+
+
+def score_parts_on_dask(job: Job, spool: Spool, model_path: Path, attributes: Sequence[str], progress: Progress,
+                        jobs: int, scheduler: str | None) -> None:
+    """Score every chunk not yet done as a Dask partition, writing results in order as they arrive."""
+    added = added_columns(attributes)
+    with warnings.catch_warnings():
+        # distributed warns when a LocalCluster's port is taken and another is chosen; that is as intended.
+        warnings.filterwarnings("ignore", message="Port .* is already in use", category=UserWarning)
+        client, cluster = _client(jobs, scheduler)
+    try:
+        client.register_plugin(ScorerPlugin(str(model_path)), name=PLUGIN_NAME)
+        n_workers = max(len(client.scheduler_info(n_workers=-1)["workers"]), 1)
+        for part, (source, target) in enumerate(zip(job.inputs, job.outputs)):
+            if spool.part_done(part):
+                progress.update(_units(progress, source, None), 0)
+                continue
+            with TableReader(source, job.chunk_rows) as reader:
+                columns = reader.columns if reader.format == "csv" else None
+                spans = reader.chunk_spans()
+            todo = [chunk for chunk in range(len(spans)) if not spool.chunk_done(part, chunk)]
+            for chunk in set(range(len(spans))) - set(todo):
+                progress.update(_units(progress, source, spans[chunk]), 0)
+            tasks = [(str(source), spans[chunk], columns, job.chunk_rows, job.text_column, job.with_spans)
+                     for chunk in todo]
+            if tasks:
+                meta = pd.DataFrame(columns=[*(columns or []), *added])
+                partitions = dd.from_map(score_partition, tasks, meta=meta, enforce_metadata=False).to_delayed()
+                pending: deque = deque()
+                for chunk, partition in zip(todo, partitions):
+                    pending.append((chunk, client.compute(partition)))
+                    if len(pending) >= IN_FLIGHT_PER_WORKER * n_workers:
+                        _write_next(pending, spool, part, source, job, progress, spans)
+                while pending:
+                    _write_next(pending, spool, part, source, job, progress, spans)
+            spool.finish_part(part, len(spans), target, job.suffix)
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+def _write_next(pending: deque, spool: Spool, part: int, source: Path, job: Job, progress: Progress,
+                spans: list[Span]) -> None:
+    """Wait for the oldest partition in flight and write it as its chunk."""
+    chunk, future = pending.popleft()
+    frame = future.result()
+    info, frame.attrs = frame.attrs, {}
+    tally = Tally.from_dict(info["tally"])
+    rejects = [Reject(**reject) for reject in info["rejects"]]
+    tally.read += len(rejects)
+    tally.rejected = len(rejects)
+    spool.write_chunk(part, chunk, frame, job.suffix, tally, rejects, source.name)
+    progress.update(_units(progress, source, spans[chunk]), tally.scored)
+
+
+def _units(progress: Progress, source: Path, span: Span | None) -> int:
+    """Progress units of one span (or of the whole part): bytes, or rows of Parquet row groups."""
+    if span is None:
+        if progress.by_rows:
+            import pyarrow.parquet as pq
+
+            return pq.ParquetFile(source).metadata.num_rows
+        return source.stat().st_size
+    if progress.by_rows:
+        import pyarrow.parquet as pq
+
+        metadata = pq.ParquetFile(source).metadata
+        return sum(metadata.row_group(group).num_rows for group in range(span.start, span.end))
+    return span.end - span.start

@@ -1,0 +1,216 @@
+"""The work of an archive run kept beside its output, so that ``moderate score --resume`` continues it.
+
+A run scores each input part chunk by chunk. Every scored chunk is written to its own segment file in a
+hidden folder beside the output (``.out.csv.partial/``), then a small JSON record of the chunk (its counts
+and unparseable rows) marks it done: a chunk is done once its record exists, and a record is written only
+after its segment is complete (each file is written to a temporary name and renamed). When a part's chunks
+are all done they are joined into the part's output, renamed into place, and the segments removed.
+
+An interrupted run (Ctrl-C, a killed process, a full disk) leaves only whole segments and records; the
+resumed run skips the chunks that are done and scores the rest with the same chunk size, so its output is
+the uninterrupted run's, byte for byte for CSV and JSON Lines, row for row for Parquet.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+import pyarrow.parquet as pq
+
+from service.tables import Reject, TableError, TableWriter
+
+STATE_FILE = "state.json"
+COPY_BLOCK_BYTES = 1 << 20
+
+
+class SpoolError(Exception):
+    """Work left by an earlier run that this run cannot use; the message says what to do."""
+
+
+@dataclass
+class Tally:
+    """What a run (or one chunk of it) read, scored and decided."""
+
+    read: int = 0
+    """Rows read, the unparseable ones included."""
+    scored: int = 0
+    empty: int = 0
+    """Scored rows whose text was missing or blank (approved as "empty")."""
+    non_text: int = 0
+    """Scored rows whose text cell held a value that is not text (a number, a list): scored as empty."""
+    rejected: int = 0
+    decisions: Counter = field(default_factory=Counter)
+
+    def add(self, other: Tally) -> None:
+        """Add ``other``'s counts to these."""
+        self.read += other.read
+        self.scored += other.scored
+        self.empty += other.empty
+        self.non_text += other.non_text
+        self.rejected += other.rejected
+        self.decisions.update(other.decisions)
+
+    def to_dict(self) -> dict:
+        """JSON-ready counts."""
+        return {"read": self.read, "scored": self.scored, "empty": self.empty, "non_text": self.non_text,
+                "rejected": self.rejected, "decisions": dict(sorted(self.decisions.items()))}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Tally:
+        """The counts ``to_dict`` wrote."""
+        return cls(data["read"], data["scored"], data["empty"], data["non_text"], data["rejected"],
+                   Counter(data["decisions"]))
+
+
+def _write_json_atomically(path: Path, data: dict) -> None:
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(temporary, "w", encoding="utf-8") as handle:
+            json.dump(data, handle, ensure_ascii=False)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def spool_path(output: Path) -> Path:
+    """The hidden folder beside ``output`` where a run keeps its finished chunks."""
+    return output.parent / f".{output.name}.partial"
+
+
+class Spool:
+    """Finished chunks of one run, by part and chunk number; see the module docstring.
+
+    Parameters
+    ----------
+    output : Path
+        The run's output (a file, or the folder of a Parquet directory's parts).
+    settings : dict
+        What makes two runs the same run (inputs, chunk size, model, options): a resumed run must match.
+    resume : bool
+        Continue the work found; without it, finding work left by another run is an error.
+    """
+
+    def __init__(self, output: Path, settings: dict, resume: bool):
+        self.root = spool_path(output)
+        state = self.root / STATE_FILE
+        if state.exists():
+            earlier = json.loads(state.read_text(encoding="utf-8"))
+            if not resume:
+                raise SpoolError(
+                    f"{output}: an interrupted run left its work in {self.root} ({self.finished().scored} rows "
+                    "scored); pass --resume to continue it, or delete that folder to start again"
+                )
+            changed = [key for key in settings if earlier.get(key) != settings[key]]
+            if changed:
+                what = ", ".join(f"{key} was {earlier.get(key)!r}, now {settings[key]!r}" for key in changed)
+                raise SpoolError(
+                    f"{output}: cannot resume: the interrupted run differs ({what}); rerun it as it was, "
+                    f"or delete {self.root} to start again"
+                )
+        else:
+            if self.root.exists():  # a run killed before its state was written: nothing in it is done
+                shutil.rmtree(self.root)
+            self.root.mkdir()
+            _write_json_atomically(state, settings)
+
+    def _part(self, part: int) -> Path:
+        folder = self.root / f"part-{part:05d}"
+        folder.mkdir(exist_ok=True)
+        return folder
+
+    def _record(self, part: int, chunk: int) -> Path:
+        return self._part(part) / f"chunk-{chunk:06d}.json"
+
+    def segment(self, part: int, chunk: int, suffix: str) -> Path:
+        """Where chunk ``chunk`` of part ``part`` is written."""
+        return self._part(part) / f"chunk-{chunk:06d}{suffix}"
+
+    def part_done(self, part: int) -> bool:
+        """True when part ``part`` is in its output already."""
+        return (self._part(part) / "done.json").exists()
+
+    def chunk_done(self, part: int, chunk: int) -> bool:
+        """True when chunk ``chunk`` of part ``part`` is scored and written."""
+        return self.part_done(part) or self._record(part, chunk).exists()
+
+    def write_chunk(self, part: int, chunk: int, frame: pd.DataFrame, suffix: str, tally: Tally,
+                    rejects: list[Reject], part_name: str) -> None:
+        """Write one scored chunk as a segment of its part, then mark it done."""
+        first = self.segment(part, 0, suffix)
+        options: dict = {}
+        if chunk > 0 and suffix == ".csv":
+            options = {"columns": self._columns(part), "header": False}
+        elif chunk > 0 and suffix == ".parquet":
+            options = {"schema": pq.read_schema(first)}
+        with TableWriter(self.segment(part, chunk, suffix), **options) as writer:
+            writer.write(frame)
+        record = {"tally": tally.to_dict(), "columns": list(frame.columns) if chunk == 0 else None,
+                  "rejects": [{"part": part_name, **reject.to_dict()} for reject in rejects]}
+        _write_json_atomically(self._record(part, chunk), record)
+
+    def _columns(self, part: int) -> list[str]:
+        return json.loads(self._record(part, 0).read_text(encoding="utf-8"))["columns"]
+
+    def _records(self, part: int) -> list[Path]:
+        return sorted(self._part(part).glob("chunk-*.json"))
+
+    def finish_part(self, part: int, n_chunks: int, output: Path, suffix: str) -> None:
+        """Join the part's ``n_chunks`` segments into ``output`` (renamed into place), then drop them."""
+        segments = [self.segment(part, chunk, suffix) for chunk in range(n_chunks)]
+        missing = [chunk for chunk in range(n_chunks) if not self._record(part, chunk).exists()]
+        if missing:
+            raise TableError(f"{output}: chunks {missing[:5]} were not scored; rerun with --resume")
+        partial = output.with_name(f".{output.name}.{os.getpid()}.partial")
+        try:
+            if suffix == ".parquet":
+                with pq.ParquetWriter(partial, pq.read_schema(segments[0])) as joined:
+                    for segment in segments:
+                        joined.write_table(pq.read_table(segment))
+            else:
+                with open(partial, "wb") as joined:
+                    for segment in segments:
+                        with open(segment, "rb") as source:
+                            shutil.copyfileobj(source, joined, COPY_BLOCK_BYTES)
+            os.replace(partial, output)
+        finally:
+            partial.unlink(missing_ok=True)
+        records = [json.loads(path.read_text(encoding="utf-8")) for path in self._records(part)]
+        tally = Tally()
+        for record in records:
+            tally.add(Tally.from_dict(record["tally"]))
+        rejects = [reject for record in records for reject in record["rejects"]]
+        _write_json_atomically(self._part(part) / "done.json", {"tally": tally.to_dict(), "rejects": rejects})
+        for path in [*segments, *self._records(part)]:
+            path.unlink(missing_ok=True)
+
+    def finished(self) -> Tally:
+        """Counts of every chunk done so far, in every part."""
+        tally = Tally()
+        for _, record in self._all_records():
+            tally.add(Tally.from_dict(record["tally"]))
+        return tally
+
+    def _all_records(self) -> Iterator[tuple[Path, dict]]:
+        for folder in sorted(self.root.glob("part-*")):
+            done = folder / "done.json"
+            paths = [done] if done.exists() else sorted(folder.glob("chunk-*.json"))
+            for path in paths:
+                yield path, json.loads(path.read_text(encoding="utf-8"))
+
+    def rejects(self) -> Iterator[dict]:
+        """Every unparseable row of the run, in order of part and line."""
+        for _, record in self._all_records():
+            yield from record["rejects"]
+
+    def remove(self) -> None:
+        """Delete the folder: the run is complete."""
+        shutil.rmtree(self.root)

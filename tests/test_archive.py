@@ -1,0 +1,239 @@
+"""Archive runs of ``moderate score``: chunking, resume after a kill or a full disk, rejects, and the Dask engine."""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import random
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from click.testing import CliRunner
+
+from service.cli import cli
+from service.spool import spool_path
+from tests.corpus import make_corpus
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def archive_frame(n: int, seed: int = 0) -> pd.DataFrame:
+    """``n`` comments with ids, a few of them empty, multi-line or quoted, as an archive holds them."""
+    texts = make_corpus(n, seed=seed)["text"].tolist()
+    for i in range(0, n, 17):
+        texts[i] = ""
+    for i in range(5, n, 23):
+        texts[i] = f'line one, "quoted"\nline two of {i}'
+    return pd.DataFrame({"id": [f"c{i}" for i in range(n)], "text": texts})
+
+
+def write_table(frame: pd.DataFrame, path: Path, row_group_rows: int = 40) -> Path:
+    if path.suffix == ".csv":
+        frame.to_csv(path, index=False)
+    elif path.suffix == ".jsonl":
+        frame.to_json(path, orient="records", lines=True, force_ascii=False)
+    else:
+        pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), path, row_group_size=row_group_rows)
+    return path
+
+
+@pytest.fixture
+def run(tiny_bundle_path):
+    def invoke(*args):
+        return CliRunner().invoke(cli, ["score", *map(str, args)], env={"MODERATION_MODEL": str(tiny_bundle_path)})
+
+    return invoke
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl", ".parquet"])
+def test_chunked_output_equals_whole_file_output(tmp_path, run, suffix):
+    source = write_table(archive_frame(120), tmp_path / f"in{suffix}")
+    whole = run(source, "-o", tmp_path / f"whole{suffix}", "--chunk-size", 10_000)
+    chunked = run(source, "-o", tmp_path / f"chunked{suffix}", "--chunk-size", 7)
+    assert whole.exit_code == 0 and chunked.exit_code == 0, chunked.output
+    if suffix == ".parquet":
+        assert pq.read_table(tmp_path / "chunked.parquet").to_pylist() == pq.read_table(tmp_path / "whole.parquet").to_pylist()
+    else:
+        assert (tmp_path / f"chunked{suffix}").read_bytes() == (tmp_path / f"whole{suffix}").read_bytes()
+    assert not spool_path(tmp_path / f"chunked{suffix}").exists()
+
+
+def test_summary_counts_rows_empty_non_text_rejects_and_writes_the_rejects_file(tmp_path, run):
+    lines = [json.dumps({"id": 1, "text": "You are a stupid clown, the minister ignores the vote."}),
+             json.dumps({"id": 2, "text": 42}),
+             "{not json",
+             json.dumps({"id": 4}),
+             json.dumps(["a list"]),
+             json.dumps({"id": 6, "text": "The council supports the plan and I think that is fair."})]
+    (tmp_path / "in.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    result = run(tmp_path / "in.jsonl", "-o", tmp_path / "out.jsonl", "--chunk-size", 2)
+    assert result.exit_code == 0, result.output
+    assert "rows read 6; scored 4; empty 2 (of which not text 1); rejected 2" in result.stderr
+    assert "in.jsonl line 3: not valid JSON" in result.stderr
+    out = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert [row["id"] for row in out] == [1, 2, 4, 6]
+    assert out[1]["text"] == 42 and out[1]["decision"] == "approve"
+    rejects = [json.loads(line) for line in (tmp_path / "out.jsonl.rejects").read_text(encoding="utf-8").splitlines()]
+    assert [(r["part"], r["line"], r["raw"].strip()) for r in rejects] == [("in.jsonl", 3, "{not json"), ("in.jsonl", 5, '["a list"]')]
+    # A later clean run removes the stale rejects file rather than leave it beside a good output.
+    (tmp_path / "in.jsonl").write_text(lines[0] + "\n", encoding="utf-8")
+    assert run(tmp_path / "in.jsonl", "-o", tmp_path / "out.jsonl").exit_code == 0
+    assert not (tmp_path / "out.jsonl.rejects").exists()
+
+
+def test_bad_csv_rows_are_rejected_with_line_numbers_not_dropped(tmp_path, run):
+    (tmp_path / "in.csv").write_bytes(b'id,text\n1,fine\n2,too,many\n3,"multi\nline"\n4,caf\xe9\n5,last\n')
+    result = run(tmp_path / "in.csv", "-o", tmp_path / "out.csv")
+    assert result.exit_code == 0, result.output
+    assert pd.read_csv(tmp_path / "out.csv", dtype=str)["id"].tolist() == ["1", "3", "5"]
+    rejects = [json.loads(line) for line in (tmp_path / "out.csv.rejects").read_text(encoding="utf-8").splitlines()]
+    assert [r["line"] for r in rejects] == [3, 6]
+    assert "expected 2 fields" in rejects[0]["error"] and "not UTF-8" in rejects[1]["error"]
+
+
+def test_a_full_disk_stops_the_run_and_resume_finishes_it_exactly(tmp_path, run, monkeypatch):
+    from service import spool
+
+    source = write_table(archive_frame(60), tmp_path / "in.csv")
+    assert run(source, "-o", tmp_path / "expected.csv", "--chunk-size", 8).exit_code == 0
+    real_write = spool.TableWriter.write
+    calls = []
+
+    def write_until_full(self, frame):
+        calls.append(1)
+        if len(calls) == 4:
+            raise OSError(errno.ENOSPC, "No space left on device", str(self.path))
+        real_write(self, frame)
+
+    monkeypatch.setattr(spool.TableWriter, "write", write_until_full)
+    full = run(source, "-o", tmp_path / "out.csv", "--chunk-size", 8)
+    assert full.exit_code == 2
+    assert "No space left on device" in full.stderr and "24 rows scored so far are kept" in full.stderr
+    assert "--resume" in full.stderr and not (tmp_path / "out.csv").exists()
+    monkeypatch.setattr(spool.TableWriter, "write", real_write)
+    resumed = run(source, "-o", tmp_path / "out.csv", "--chunk-size", 8, "--resume")
+    assert resumed.exit_code == 0, resumed.output
+    assert "36 rows scored by this run" in resumed.stderr and "rows read 60" in resumed.stderr
+    assert (tmp_path / "out.csv").read_bytes() == (tmp_path / "expected.csv").read_bytes()
+    assert not spool_path(tmp_path / "out.csv").exists()
+
+
+def _default_sigint() -> None:
+    # A shell's background job starts with SIGINT ignored, and Python then never raises KeyboardInterrupt:
+    # give the child Ctrl-C's default, as a terminal would.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def _moderate(args: list, env: dict) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "service.cli", "score", *map(str, args)], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=_default_sigint)
+
+
+@pytest.mark.slow  # three real runs of `moderate score` per case, about 20 s each here
+@pytest.mark.parametrize(("suffix", "stop"), [(".csv", signal.SIGKILL), (".jsonl", signal.SIGINT), (".parquet", signal.SIGKILL)])
+def test_resume_after_a_stop_at_a_random_row_equals_an_uninterrupted_run(tmp_path, tiny_bundle_path, suffix, stop):
+    env = {**os.environ, "MODERATION_MODEL": str(tiny_bundle_path)}
+    source = write_table(archive_frame(6_000, seed=3), tmp_path / f"in{suffix}", row_group_rows=1_000)
+    chunk = ["--chunk-size", 50]
+    expected, out = tmp_path / f"expected{suffix}", tmp_path / f"out{suffix}"
+    uninterrupted = _moderate([source, "-o", expected, *chunk], env)
+    assert uninterrupted.communicate(timeout=300) and uninterrupted.returncode == 0
+    n_chunks = 6_000 // 50
+    stop_after = random.Random(str(stop) + suffix).randrange(2, n_chunks // 2)  # a chunk count, i.e. row 50 * k
+    process = _moderate([source, "-o", out, *chunk], env)
+    folder = spool_path(out) / "part-00000"
+    deadline = time.monotonic() + 240
+    while len(list(folder.glob("chunk-*.json"))) < stop_after and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.002)
+    assert process.poll() is None, "the run ended before it could be stopped: make the input larger"
+    process.send_signal(stop)
+    _, stderr = process.communicate(timeout=60)
+    if stop == signal.SIGKILL:
+        assert process.returncode == -signal.SIGKILL
+    if stop == signal.SIGINT:
+        assert process.returncode == 130 and "--resume" in stderr, stderr
+    assert not out.exists()
+    done = len(list(folder.glob("chunk-*.json")))
+    assert stop_after <= done < n_chunks
+    resumed = _moderate([source, "-o", out, *chunk, "--resume"], env)
+    _, stderr = resumed.communicate(timeout=300)
+    assert resumed.returncode == 0, stderr
+    assert f"{6_000 - 50 * done:,} rows scored by this run" in stderr
+    if suffix == ".parquet":
+        assert pq.read_table(out).to_pylist() == pq.read_table(expected).to_pylist()
+    else:
+        assert out.read_bytes() == expected.read_bytes()
+    assert not spool_path(out).exists()
+
+
+def test_a_parquet_folder_gives_one_output_part_per_input_part(tmp_path, run):
+    (tmp_path / "parts").mkdir()
+    frame = archive_frame(50)
+    write_table(frame.iloc[:30], tmp_path / "parts" / "a.parquet", row_group_rows=7)
+    write_table(frame.iloc[30:], tmp_path / "parts" / "b.parquet", row_group_rows=7)
+    result = run(tmp_path / "parts", "-o", tmp_path / "scored", "--chunk-size", 9)
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in (tmp_path / "scored").iterdir()) == ["a.parquet", "b.parquet"]
+    for name, rows in (("a.parquet", frame.iloc[:30]), ("b.parquet", frame.iloc[30:])):
+        assert pq.read_table(tmp_path / "scored" / name).column("id").to_pylist() == rows["id"].tolist()
+
+
+@pytest.mark.slow  # two LocalClusters of two workers, each loading the bundle: 11 s here when quiet, 60 s under load
+def test_dask_engine_equals_the_local_engine_row_by_row(tmp_path, run):
+    (tmp_path / "parts").mkdir()
+    frame = archive_frame(90)
+    write_table(frame.iloc[:50], tmp_path / "parts" / "a.parquet", row_group_rows=10)
+    write_table(frame.iloc[50:], tmp_path / "parts" / "b.parquet", row_group_rows=10)
+    write_table(frame, tmp_path / "in.csv")
+    (tmp_path / "in.csv").write_text((tmp_path / "in.csv").read_text(encoding="utf-8") + "x,y,z\n", encoding="utf-8")
+    for source, local, dask in (("parts", "local_parts", "dask_parts"), ("in.csv", "local.csv", "dask.csv")):
+        assert run(tmp_path / source, "-o", tmp_path / local, "--chunk-size", 20).exit_code == 0
+        result = run(tmp_path / source, "-o", tmp_path / dask, "--chunk-size", 20, "--engine", "dask", "--jobs", 2)
+        assert result.exit_code == 0, result.output
+    for name in ("a.parquet", "b.parquet"):
+        assert (pq.read_table(tmp_path / "dask_parts" / name).to_pylist()
+                == pq.read_table(tmp_path / "local_parts" / name).to_pylist())
+    assert (tmp_path / "dask.csv").read_bytes() == (tmp_path / "local.csv").read_bytes()
+    assert (tmp_path / "dask.csv.rejects").read_text() == (tmp_path / "local.csv.rejects").read_text()
+    assert "rejected 1" in result.stderr
+
+
+def test_scheduler_needs_the_dask_engine(tmp_path, run):
+    result = run(tmp_path / "in.csv", "-o", tmp_path / "out.csv", "--scheduler", "tcp://127.0.0.1:8786")
+    assert result.exit_code == 2 and "--scheduler needs --engine dask" in result.stderr
+
+
+def test_away_from_a_terminal_progress_is_a_log_line_with_rate_and_time_left(tmp_path, monkeypatch):
+    import io
+
+    from service import archive
+
+    source = write_table(archive_frame(10), tmp_path / "in.csv")
+    job = archive.plan_job(source, tmp_path / "out.csv")
+    stream = io.StringIO()
+    progress = archive.Progress(job, stream)
+    progress.update(source.stat().st_size // 4, 1_000)
+    assert stream.getvalue() == ""  # not a minute yet
+    monkeypatch.setattr(archive, "LOG_INTERVAL_SECONDS", 0.0)
+    progress.update(source.stat().st_size // 4, 1_000)
+    line = stream.getvalue()
+    assert re.fullmatch(r"moderate score: 2,000 rows scored, 50% of the input, [\d,]+ rows/s, about .+ left\n", line), line
+
+
+def test_score_text_imports_neither_the_web_service_nor_dask(tiny_bundle_path):
+    result = subprocess.run([sys.executable, "-X", "importtime", "-m", "service.cli", "score", "--text", "Hello there."],
+                            cwd=ROOT, env={**os.environ, "MODERATION_MODEL": str(tiny_bundle_path)},
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    imported = {line.split("|")[-1].strip() for line in result.stderr.splitlines() if line.startswith("import time:")}
+    assert not {"flask", "sqlalchemy", "gunicorn", "dask", "distributed"} & imported
+    assert json.loads(result.stdout)["decision"] == "approve"

@@ -1,0 +1,60 @@
+"""The archive benchmark: its report, and memory that stays flat as the archive grows (at reduced size)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+import pytest
+from click.testing import CliRunner
+
+from model.evaluation.archive_bench import FLAT_MEMORY_RATIO, main, measure, write_archive
+
+ROWS_SMALL, ROWS_LARGE = 20_000, 200_000
+
+
+def test_generated_archive_has_distinct_texts_and_is_reproducible(tmp_path):
+    import pandas as pd
+
+    write_archive(tmp_path / "a.csv", 500, data_dir=tmp_path / "absent")
+    write_archive(tmp_path / "b.csv", 500, data_dir=tmp_path / "absent")
+    assert (tmp_path / "a.csv").read_bytes() == (tmp_path / "b.csv").read_bytes()
+    frame = pd.read_csv(tmp_path / "a.csv", dtype=str, keep_default_na=False)
+    assert list(frame.columns) == ["id", "author", "text"] and len(frame) == 500
+    assert frame["text"].nunique() > 450
+
+
+def test_measure_reports_time_memory_and_failures():
+    grow = measure([sys.executable, "-c", "import time; x = bytearray(300 * 2**20); time.sleep(1)"])
+    assert grow["seconds"] >= 1 and grow["peak_rss_mib"] >= 300
+    assert "exit status 3" in measure([sys.executable, "-c", "raise SystemExit(3)"])["error"]
+
+
+@pytest.mark.slow  # three real runs and seven start-ups: a minute, or four on this machine under load
+def test_tiny_archive_bench_writes_its_report(tmp_path, tiny_bundle_path):
+    out = tmp_path / "archive_bench.md"
+    result = CliRunner().invoke(main, ["--rows", "300", "--out", str(out), "--model", str(tiny_bundle_path),
+                                       "--data-dir", str(tmp_path / "absent"), "--engines", "single"])
+    assert result.exit_code == 0, result.output
+    results = json.loads(out.with_suffix(".json").read_text())
+    assert set(results["runs"]) == {"alt_profanity_check", "single_small", "single"}
+    for run in results["runs"].values():
+        assert "error" not in run, run
+        assert run["rows_per_second"] == pytest.approx(run["rows"] / run["seconds"])
+    assert results["runs"]["single"]["summary"][0].startswith("Scored 300 rows")
+    assert results["startup_seconds"]["score_text"] > 0
+    assert "Memory flatness" in out.read_text() and "Not run (yet): `moderate score --jobs 2`" in out.read_text()
+
+
+@pytest.mark.slow  # scores 220,000 generated comments with the tiny bundle
+def test_peak_memory_is_flat_from_a_small_to_a_ten_times_larger_archive(tmp_path, tiny_bundle_path):
+    env = {**os.environ, "MODERATION_MODEL": str(tiny_bundle_path)}
+    peaks = {}
+    for rows in (ROWS_SMALL, ROWS_LARGE):
+        write_archive(tmp_path / f"in{rows}.csv", rows, data_dir=tmp_path / "absent")
+        run = measure([sys.executable, "-m", "service.cli", "score", str(tmp_path / f"in{rows}.csv"),
+                       "-o", str(tmp_path / f"out{rows}.csv")], env)
+        assert "error" not in run, run
+        peaks[rows] = run["peak_rss_mib"]
+    assert peaks[ROWS_LARGE] <= FLAT_MEMORY_RATIO * peaks[ROWS_SMALL], peaks
