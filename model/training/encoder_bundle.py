@@ -22,7 +22,7 @@ from model.bundle import Bundle, save_bundle
 from model.encoder import MAX_TOKENS, WINDOW_STRIDE, Calibration, EncoderRunner
 from model.encoder_model import EncoderModerationModel
 from model.policy import Policy
-from model.thresholds import choose_policy
+from model.training.thresholds import choose_policy
 
 CASCADE_AUC_TOLERANCE = 0.005
 """Mean validation ROC AUC the cascade may lose against the encoder on every comment."""

@@ -11,9 +11,9 @@ import numpy as np
 import pandas as pd
 
 from model.attributes import HOSTILITY_ATTRIBUTES
-from model.data import DataError, _hostility_dir, _keys, _labelled, load_test_sets, load_toxic_spans
-from model.data import load_training_data, load_validation_sets, overlap_key
-from model.train import split_holdout
+from model.training.data import DataError, _hostility_dir, _keys, _labelled, load_test_sets, load_toxic_spans
+from model.training.data import load_training_data, load_validation_sets, overlap_key
+from model.training.train import SEED, split_holdout
 from model.training.identity_templates import identity_sentences
 
 NEW_DATASETS: dict[str, tuple[str, str]] = {
@@ -65,7 +65,7 @@ def _without(frame: pd.DataFrame, keys: set[str]) -> pd.DataFrame:
     return frame[~frame["text"].map(overlap_key).isin(keys) & (frame["text"].str.strip() != "")]
 
 
-def encoder_training_frames(data_dir=None, seed: int = 20261231, max_samples: int | None = None
+def encoder_training_frames(data_dir=None, seed: int = SEED, max_samples: int | None = None
                             ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Training sample and held-out rows for the encoder.
 
