@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from model.encoder import Calibration, EncoderRunner
+from model.prior import blend
 from model.results import Span
 
 MODES = ("encoder", "cascade")
@@ -38,13 +39,18 @@ class EncoderModerationModel:
     mode : {"encoder", "cascade"}
     band : tuple of float
         In cascade mode, TF-IDF toxicity probabilities ``[low, high]`` that the encoder re-scores.
+    blend_weights : mapping, optional
+        Attribute -> weight of the encoder in a logit-space mean with the TF-IDF score (``model.prior.blend``)
+        where the encoder scores a comment; 1 (the encoder alone) for attributes not listed.
     """
 
-    def __init__(self, base, calibration: Calibration, mode: str = "encoder", band: tuple[float, float] = (0.0, 1.0)):
+    def __init__(self, base, calibration: Calibration, mode: str = "encoder", band: tuple[float, float] = (0.0, 1.0),
+                 blend_weights: Mapping[str, float] | None = None):
         self.base = base
         self.calibration = calibration
         self.mode = mode
         self.band = tuple(band)
+        self.blend_weights = dict(blend_weights or {})
         self.runner = None
 
     def __getstate__(self) -> dict:
@@ -84,6 +90,15 @@ class EncoderModerationModel:
         logits, windows = self._runner().logits(texts)
         return self.calibration.apply(self.hostility_attributes, logits), windows
 
+    def blended(self, fast: np.ndarray, encoder: np.ndarray) -> np.ndarray:
+        """Encoder probabilities with each ``blend_weights`` attribute mixed with the TF-IDF one."""
+        out = np.array(encoder, dtype=float)
+        for j, attribute in enumerate(self.hostility_attributes):
+            weight = self.blend_weights.get(attribute, 1.0)
+            if weight < 1.0:
+                out[:, j] = blend(fast[:, j], encoder[:, j], weight)
+        return out
+
     def rescored(self, texts: Sequence[str], fast: np.ndarray) -> np.ndarray:
         """Which comments the encoder scores: all in ``encoder`` mode; in ``cascade`` mode the uncertain ones."""
         if self.mode == "encoder":
@@ -100,7 +115,7 @@ class EncoderModerationModel:
         windows = np.full(fast.shape + (2,), -1, dtype=np.int64)
         if len(chosen):
             found, spans = self.encoder_scores([texts[i] for i in chosen])
-            scores[chosen], windows[chosen] = found, spans
+            scores[chosen], windows[chosen] = self.blended(fast[chosen], found), spans
         return scores, fast, windows
 
     def _predict(self, texts: list[str]):
@@ -158,4 +173,4 @@ class EncoderModerationModel:
 
 def cascade_summary(model: EncoderModerationModel) -> Mapping[str, object]:
     """The settings a report shows: mode and band."""
-    return {"mode": model.mode, "band": list(model.band)}
+    return {"mode": model.mode, "band": list(model.band), "blend_weights": dict(model.blend_weights)}

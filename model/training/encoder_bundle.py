@@ -22,10 +22,13 @@ from model.bundle import Bundle, save_bundle
 from model.encoder import MAX_TOKENS, WINDOW_STRIDE, Calibration, EncoderRunner
 from model.encoder_model import EncoderModerationModel
 from model.policy import Policy
+from model.prior import blend
 from model.training.thresholds import choose_policy
 
 CASCADE_AUC_TOLERANCE = 0.005
 """Mean validation ROC AUC the cascade may lose against the encoder on every comment."""
+BLEND_GRID = tuple(round(0.1 * i, 1) for i in range(11))
+"""Encoder weights tried for the toxicity blend (1 = the encoder alone, 0 = the TF-IDF heads alone)."""
 BAND_LOWS = (0.0, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3)
 BAND_HIGHS = (1.0, 0.99, 0.97, 0.95, 0.9, 0.8, 0.7)
 PLATT_C = 1e4
@@ -48,6 +51,17 @@ def fit_calibration(attributes, logits: np.ndarray, labels: np.ndarray) -> Calib
 
 def _auc(labels: np.ndarray, scores: np.ndarray) -> float:
     return float(roc_auc_score(labels, scores)) if 0 < labels.sum() < len(labels) else float("nan")
+
+
+def choose_blend(validation: Mapping[str, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]) -> tuple[float, dict]:
+    """The encoder's weight in the toxicity blend with the best mean validation ROC AUC."""
+    table = {}
+    for weight in BLEND_GRID:
+        aucs = [_auc(labels, blend(fast, slow, weight)) for labels, fast, slow, _ in validation.values()]
+        table[str(weight)] = round(float(np.nanmean(aucs)), 4)
+    # Ties go to the larger encoder weight: the TF-IDF score of a long comment dilutes its worst sentence.
+    best = max(reversed(BLEND_GRID), key=lambda w: table[str(w)])
+    return best, table
 
 
 def choose_band(validation: Mapping[str, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]) -> tuple[tuple[float, float], dict]:
@@ -129,13 +143,17 @@ def build_encoder_bundle(base: Bundle, onnx_path: Path, tokenizer_path: Path, ho
         fast = base.model.predict_hostility(texts)[:, column]
         slow = calibration.apply(attributes, runner.logits(texts)[0])[:, column]
         scored[name] = (frame["label"].to_numpy(int), fast, slow, runner.is_long(texts))
+    weight, blend_table = choose_blend(scored)
+    scored = {name: (labels, fast, blend(fast, slow, weight), long) for name, (labels, fast, slow, long) in scored.items()}
     band, band_table = choose_band(scored)
-    model.mode, model.band = mode, band
+    model.mode, model.band, model.blend_weights = mode, band, {"toxicity": weight}
     # Thresholds are chosen on the scores the shipped mode gives.
     validation_scores = {}
     for name, (labels, fast, slow, long) in scored.items():
         use = np.ones(len(labels), dtype=bool) if mode == "encoder" else ((fast >= band[0]) & (fast <= band[1])) | long
         validation_scores[name] = (labels, np.where(use, slow, fast))
+    holdout_fast = base.model.predict_hostility(holdout["text"].tolist())
+    holdout_scores = model.blended(holdout_fast, holdout_scores)
     policy, policy_metrics = choose_policy(attributes, holdout_labels, holdout_scores, validation_scores)
     claim = base.policy.review.get("unsupported_claim")
     review = dict(policy.review) | ({"unsupported_claim": claim} if claim is not None else {})
@@ -146,6 +164,7 @@ def build_encoder_bundle(base: Bundle, onnx_path: Path, tokenizer_path: Path, ho
                    for j, a in enumerate(attributes)}
     summary = {
         "mode": mode, "band": list(band), "cascade_selection": band_table,
+        "blend_weights": {"toxicity": weight}, "blend_selection": blend_table,
         "calibration": calibration.to_dict(), "policy_selection": policy_metrics,
         "validation_toxicity_auc": validation_auc, "holdout_auc": holdout_auc,
         "holdout_rows": int(len(holdout)), "build_seconds": round(time.perf_counter() - started, 1),
