@@ -42,6 +42,16 @@ KNOWN_FAILURES: dict[str, frozenset[str]] = {
         "threat/stab-editor",
         "threat/strangle-councillor",
     }),
+    "2.0.0": frozenset({
+        "counter_speech/arabs",
+        "counter_speech/jews",
+        "counter_speech/lesbians",
+        "counter_speech/trans",
+        "negation/black",
+        "negation/disabled",
+        "negation/trans",
+        "threat/judge-hanged",
+    }),
 }
 """Bundle version -> ids the committed bundle of that version fails (printed by ``model.evaluation.behaviour_report``)."""
 

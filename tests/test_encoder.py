@@ -247,7 +247,8 @@ def test_identity_sentences_are_seeded_and_distinct():
 
 
 # The figures MODEL_CARD.md and README.md quote for bundle 2.0.0 (`make eval`, official test splits).
-QUOTED_TEST_AUC = {}
+QUOTED_TEST_AUC = {"ucc_test": "0.773", "olid_test": "0.887", "kaggle_test": "0.857", "kaggle_verification": "0.776",
+                   "cat_out_of_context": "0.9395"}
 ENCODER_VERSION = "2.0.0"
 
 
@@ -266,6 +267,7 @@ def test_quoted_figures_of_the_encoder_bundle():
     from sklearn.metrics import roc_auc_score
 
     from model.bundle import bundles_dir, load_bundle
+    from model.evaluation.report import SCORE_BATCH_ROWS
     from model.training.data import load_test_sets
 
     folder = bundles_dir() / ENCODER_VERSION
@@ -275,7 +277,11 @@ def test_quoted_figures_of_the_encoder_bundle():
     card = (Path(__file__).resolve().parents[1] / "MODEL_CARD.md").read_text(encoding="utf-8")
     column = bundle.attributes.index("toxicity")
     for name, frame in load_test_sets(_real_data()).items():
-        scores = bundle.model.predict_proba(frame["text"].tolist())[:, column]
+        texts = frame["text"].tolist()
+        # Scored in the report's batches: int8 activations are quantised per batch (MODEL_CARD, known limits).
+        scores = np.concatenate([bundle.model.predict_proba(texts[i : i + SCORE_BATCH_ROWS])[:, column]
+                                 for i in range(0, len(texts), SCORE_BATCH_ROWS)])
         auc = roc_auc_score(frame["label"], scores)
-        assert auc == pytest.approx(QUOTED_TEST_AUC[name], abs=0.0006), name
-        assert f"{QUOTED_TEST_AUC[name]:.3f}" in card, name
+        quoted = QUOTED_TEST_AUC[name]
+        assert auc == pytest.approx(float(quoted), abs=0.0006), name
+        assert f"| {quoted} |" in card or f"({quoted})" in card, name
