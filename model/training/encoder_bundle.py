@@ -8,6 +8,7 @@ toxicity whose cascade keeps the encoder's mean validation ROC AUC within ``CASC
 
 from __future__ import annotations
 
+import json
 import time
 from importlib import metadata
 from collections.abc import Mapping
@@ -18,12 +19,13 @@ import pandas as pd
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
-from model.bundle import Bundle, save_bundle
+from model.bundle import MANIFEST_FILE, Bundle, load_bundle, save_bundle
 from model.encoder import MAX_TOKENS, WINDOW_STRIDE, Calibration, EncoderRunner
 from model.encoder_model import EncoderModerationModel
 from model.policy import Policy
 from model.prior import blend
 from model.training.thresholds import choose_policy
+from model.training.train import PROBE_TEXTS, probe_scores
 
 CASCADE_AUC_TOLERANCE = 0.005
 """Mean validation ROC AUC the cascade may lose against the encoder on every comment."""
@@ -180,5 +182,17 @@ def build_encoder_bundle(base: Bundle, onnx_path: Path, tokenizer_path: Path, ho
     }
     model.runner = None
     path = save_bundle(model, out_dir, manifest, policy, files={"encoder.onnx": onnx_path, "tokenizer.json": tokenizer_path})
+    record_probe(path)
     return path, summary
+
+
+def record_probe(path: Path) -> dict:
+    """Score the fixed probe texts with the saved bundle as served (one thread) and store them in its manifest."""
+    bundle = load_bundle(path, encoder_threads=1)
+    probe = {"texts": list(PROBE_TEXTS), "scores": probe_scores(bundle.model, bundle.attributes)}
+    manifest_path = Path(path) / MANIFEST_FILE
+    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    manifest["probe"] = probe
+    manifest_path.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    return probe
 
