@@ -10,6 +10,7 @@ import hashlib
 import json
 import os
 import platform
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +28,8 @@ BUNDLES_DIR_ENV = "MODERATION_BUNDLES_DIR"
 CURRENT_FILE = "CURRENT"
 """``bundles/CURRENT`` names the bundle folder served by default."""
 JOBLIB_COMPRESS = 3
+ENCODER_THREADS_ENV = "MODERATION_ENCODER_THREADS"
+"""onnxruntime intra-op threads of a bundle's encoder, per process (default ``model.encoder.DEFAULT_THREADS``)."""
 REQUIRED_KEYS = ("model_version", "attributes", "model_sha256", "versions")
 
 
@@ -105,8 +108,8 @@ class Bundle:
         return tuple(self.manifest["attributes"])
 
 
-def save_bundle(model, out_dir: str | Path, manifest: dict, policy: Policy) -> Path:
-    """Write ``model``, its manifest (with the file's SHA-256 and library versions) and its policy.
+def save_bundle(model, out_dir: str | Path, manifest: dict, policy: Policy, files: dict[str, Path] | None = None) -> Path:
+    """Write ``model``, its manifest (with every file's SHA-256 and library versions) and its policy.
 
     Parameters
     ----------
@@ -116,6 +119,9 @@ def save_bundle(model, out_dir: str | Path, manifest: dict, policy: Policy) -> P
     manifest : dict
         At least ``model_version`` and ``attributes``; hashes and versions are added here.
     policy : Policy
+    files : mapping of str to Path, optional
+        Further files (an ONNX encoder, its tokenizer) copied into the bundle under the given names; their
+        SHA-256 go to ``manifest["files"]`` and ``load_bundle`` checks them.
 
     Returns
     -------
@@ -124,6 +130,12 @@ def save_bundle(model, out_dir: str | Path, manifest: dict, policy: Policy) -> P
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    recorded = {}
+    for name, source in (files or {}).items():
+        target = out / name
+        if Path(source).resolve() != target.resolve():
+            shutil.copyfile(source, target)
+        recorded[name] = {"sha256": sha256_file(target), "bytes": target.stat().st_size}
     model_path = out / MODEL_FILE
     joblib.dump(model, model_path, compress=JOBLIB_COMPRESS)
     full = {
@@ -133,6 +145,8 @@ def save_bundle(model, out_dir: str | Path, manifest: dict, policy: Policy) -> P
         "model_bytes": model_path.stat().st_size,
         "versions": library_versions(),
     }
+    if recorded:
+        full["files"] = recorded
     (out / MANIFEST_FILE).write_text(json.dumps(full, indent=2, sort_keys=False) + "\n", encoding="utf-8")
     (out / POLICY_FILE).write_text(policy.to_toml(), encoding="utf-8")
     return out
@@ -191,6 +205,14 @@ def verify_bundle(path: str | Path | None = None) -> tuple[Path, dict, Policy]:
             f"{model_path} has SHA-256 {actual[:16]}... but the manifest expects {manifest['model_sha256'][:16]}...: "
             "refusing to unpickle a file that is not the one the manifest describes"
         )
+    for name, expected in manifest.get("files", {}).items():
+        path = folder / name
+        if not path.is_file():
+            raise BundleError(f"{path} not found: the bundle is incomplete")
+        actual = sha256_file(path)
+        if actual != expected["sha256"]:
+            raise BundleError(f"{path} has SHA-256 {actual[:16]}... but the manifest expects {expected['sha256'][:16]}...: "
+                              "refusing to load a file that is not the one the manifest describes")
     try:
         policy = load_policy(folder / POLICY_FILE)
     except PolicyError as exc:
@@ -198,13 +220,15 @@ def verify_bundle(path: str | Path | None = None) -> tuple[Path, dict, Policy]:
     return folder, manifest, policy
 
 
-def load_bundle(path: str | Path | None = None) -> Bundle:
+def load_bundle(path: str | Path | None = None, encoder_threads: int | None = None) -> Bundle:
     """Verify and load a bundle folder (default: the one ``bundles/CURRENT`` names).
 
     Parameters
     ----------
     path : str or Path, optional
         A bundle folder, its ``manifest.json``, or a version name under ``bundles/``.
+    encoder_threads : int, optional
+        onnxruntime threads of a bundle's encoder (default ``$MODERATION_ENCODER_THREADS``, else 1).
 
     Returns
     -------
@@ -217,4 +241,21 @@ def load_bundle(path: str | Path | None = None) -> Bundle:
     """
     folder, manifest, policy = verify_bundle(path)
     model = joblib.load(folder / manifest.get("model_file", MODEL_FILE))
+    if "encoder" in manifest:
+        model = _attach_encoder(model, folder, manifest, encoder_threads)
     return Bundle(folder, manifest, model, policy)
+
+
+def _attach_encoder(model, folder: Path, manifest: dict, threads: int | None):
+    """Give an encoder bundle's model its onnxruntime session (files already checked by ``verify_bundle``)."""
+    from model.encoder import DEFAULT_THREADS, EncoderRunner
+
+    spec = manifest["encoder"]
+    for key in ("onnx_file", "tokenizer_file"):
+        if spec.get(key) not in manifest.get("files", {}):
+            raise BundleError(f"{folder / MANIFEST_FILE}: encoder {key} {spec.get(key)!r} is not among the hashed files")
+    if threads is None:
+        threads = int(os.environ.get(ENCODER_THREADS_ENV) or DEFAULT_THREADS)
+    runner = EncoderRunner(folder / spec["onnx_file"], folder / spec["tokenizer_file"], spec["attributes"],
+                           threads=threads, max_tokens=spec["max_tokens"], stride=spec["stride"])
+    return model.attach(runner)

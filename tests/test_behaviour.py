@@ -42,6 +42,17 @@ KNOWN_FAILURES: dict[str, frozenset[str]] = {
         "threat/stab-editor",
         "threat/strangle-councillor",
     }),
+    # 2.0.0's int8 encoder quantises activations per batch: negation/disabled and counter_speech/lesbians are
+    # near ties that fail when all pairs are scored in one batch (behaviour_report, eval.md) and pass one pair
+    # at a time, as here.
+    "2.0.0": frozenset({
+        "counter_speech/arabs",
+        "counter_speech/jews",
+        "counter_speech/trans",
+        "negation/black",
+        "negation/trans",
+        "threat/judge-hanged",
+    }),
 }
 """Bundle version -> ids the committed bundle of that version fails (printed by ``model.evaluation.behaviour_report``)."""
 

