@@ -71,6 +71,11 @@ class EncoderModerationModel:
         return self
 
     @property
+    def claims(self):
+        """The claim heads, shared with the TF-IDF model (``base``): the encoder does not score claims."""
+        return self.base.claims
+
+    @property
     def hostility_attributes(self) -> tuple[str, ...]:
         """Hostility attributes, in column order (the wrapped model's)."""
         return self.base.hostility_attributes

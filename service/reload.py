@@ -108,9 +108,10 @@ class ModerationArbiter(Arbiter):
         new = [self.spawn_worker() for _ in range(self.num_workers)]
         problem = self._wait_until_ready(new)
         if problem is None:
+            # Logged before the old workers are told to stop, so the log shows the order that keeps answers coming.
+            log.info("reload: %d new workers serve %s; the old ones finish their requests and stop", len(new), self.app.serving())
             for pid in old:
                 self.kill_worker(pid, signal.SIGTERM)
-            log.info("reload: %d new workers serve %s; the old ones finish their requests and stop", len(new), self.app.serving())
             self._wait_for_exit(old)
             return
         log.error("reload abandoned, the old workers keep serving: %s", problem)
