@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from model.training.data import HOSTILITY_SUBDIR, DataError, resolve_data_dir
+from model.training.data import HOSTILITY_SUBDIR, DataError, read_data_file, resolve_data_dir
 
 BIAS_FOLDER = "jigsaw_bias_madlibs"
 MADLIBS = "madlibs"
@@ -83,12 +83,7 @@ def load_bias_set(name: str, data_dir: str | Path | None = None) -> pd.DataFrame
         raise DataError(f"unknown bias set {name!r}: choose one of {sorted(BIAS_FILES)}")
     filename, text_column, label_column = BIAS_FILES[name]
     path = resolve_data_dir(data_dir) / HOSTILITY_SUBDIR / BIAS_FOLDER / filename
-    if not path.is_file():
-        raise DataError(f"bias set {name}: {path} not found (see {BIAS_FOLDER}/SOURCE.md)")
-    raw = pd.read_csv(path, keep_default_na=False)
-    missing = {text_column, label_column} - set(raw.columns)
-    if missing:
-        raise DataError(f"{path}: missing column(s) {sorted(missing)}")
+    raw = read_data_file(path, (text_column, label_column))
     frame = pd.DataFrame({"text": raw[text_column].astype(str).str.strip(),
                           "label": _label(raw[label_column], name, path)})
     frame = pd.concat([frame, identity_columns(frame["text"])], axis=1)

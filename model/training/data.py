@@ -173,8 +173,8 @@ def _hostility_dir(data_dir: str | Path | None) -> Path:
     return resolve_data_dir(data_dir) / HOSTILITY_SUBDIR
 
 
-def _read(root: Path, dataset: str, filename: str, columns: tuple[str, ...]) -> pd.DataFrame:
-    path = root / DATASETS[dataset].folder / filename
+def read_data_file(path: Path, columns: tuple[str, ...]) -> pd.DataFrame:
+    """Read one data CSV as every loader does (``keep_default_na=False``); DataError if it or a column is missing."""
     if not path.is_file():
         raise DataError(f"data file {path} not found: restore it or point {DATA_DIR_ENV} at a complete copy")
     frame = pd.read_csv(path, keep_default_na=False)
@@ -182,6 +182,10 @@ def _read(root: Path, dataset: str, filename: str, columns: tuple[str, ...]) -> 
     if missing:
         raise DataError(f"data file {path} lacks columns {missing}: expected {list(columns)}")
     return frame
+
+
+def _read(root: Path, dataset: str, filename: str, columns: tuple[str, ...]) -> pd.DataFrame:
+    return read_data_file(root / DATASETS[dataset].folder / filename, columns)
 
 
 def _held_out(text: str, percent: int) -> bool:

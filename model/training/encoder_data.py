@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 
 from model.attributes import HOSTILITY_ATTRIBUTES
-from model.training.data import DataError, _hostility_dir, _keys, _labelled, load_test_sets, load_toxic_spans
-from model.training.data import load_training_data, load_validation_sets, overlap_key
+from model.training.data import _hostility_dir, _keys, _labelled, load_test_sets, load_toxic_spans
+from model.training.data import load_training_data, load_validation_sets, overlap_key, read_data_file
 from model.training.train import SEED, split_holdout
 from model.training.identity_templates import identity_sentences
 
@@ -35,20 +35,15 @@ SEVERE_ABUSE = 2.0
 
 
 def _hatexplain(root, split: str) -> pd.DataFrame:
-    path = root / "hatexplain" / "hatexplain.csv.gz"
-    if not path.is_file():
-        raise DataError(f"data file {path} not found")
-    raw = pd.read_csv(path, keep_default_na=False)
+    raw = read_data_file(root / "hatexplain" / "hatexplain.csv.gz", ("split", "majority_label", "text", "toxic"))
     raw = raw[raw["split"] == split]
     hate = (raw["majority_label"] == "hatespeech").to_numpy(float)
     return _labelled(raw["text"], raw["toxic"].to_numpy(float), identity_attack=hate).assign(source="hatexplain")
 
 
 def _convabuse(root, split: str) -> pd.DataFrame:
-    path = root / "convabuse" / "convabuse.csv.gz"
-    if not path.is_file():
-        raise DataError(f"data file {path} not found")
-    raw = pd.read_csv(path, keep_default_na=False)
+    raw = read_data_file(root / "convabuse" / "convabuse.csv.gz",
+                         ("split", "text", "is_abuse_majority", "mean_severity", *IDENTITY_ATTACK_TYPES))
     raw = raw[raw["split"] == split]
     identity = (raw[list(IDENTITY_ATTACK_TYPES)].max(axis=1) >= 0.5).to_numpy(float)
     severe = (raw["mean_severity"] >= SEVERE_ABUSE).to_numpy(float)
