@@ -4,9 +4,12 @@
 and an ``EncoderRunner`` (``model.encoder``). The pickle holds the wrapped model and the calibration; the ONNX
 session is attached after the bundle's SHA-256 checks (``model.bundle.load_bundle``), never pickled.
 
-In ``cascade`` mode the TF-IDF heads score every comment and the encoder re-scores only those whose TF-IDF
-``toxicity`` lies in ``band`` (chosen on validation data), or that are longer than one encoder window: a
-hostile sentence in a long comment is what TF-IDF misses most. In ``encoder`` mode the encoder scores all.
+In ``cascade`` mode the TF-IDF heads score every comment and the encoder re-scores only those whose decision
+could change: with the ``sentences`` gate, a comment whose TF-IDF ``toxicity`` is at most the band's top and whose
+gate score (the higher of the whole comment's and its most hostile sentence's TF-IDF ``toxicity``) is at least the
+band's bottom. Scoring sentences finds the hostile sentence in a long comment, which the whole comment's TF-IDF
+score dilutes, at TF-IDF cost. Bundle 2.0.0 used the ``long`` gate: the TF-IDF score in ``band``, or any comment
+longer than one encoder window (most news comments). In ``encoder`` mode the encoder scores all.
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ from model.prior import blend
 from model.results import Span
 
 MODES = ("encoder", "cascade")
+GATES = ("long", "sentences")
+"""How a cascade picks comments for the encoder (see the module docstring)."""
 SENTENCE = re.compile(r"[^.!?\n]+[.!?]*")
 """A sentence for the long-comment span: a run up to and including its end punctuation."""
 WINDOW_SPAN_PROBABILITY = 0.5
@@ -42,15 +47,18 @@ class EncoderModerationModel:
     blend_weights : mapping, optional
         Attribute -> weight of the encoder in a logit-space mean with the TF-IDF score (``model.prior.blend``)
         where the encoder scores a comment; 1 (the encoder alone) for attributes not listed.
+    gate : {"sentences", "long"}
+        How the cascade picks comments (module docstring); pickles without it (2.0.0) load as ``long``.
     """
 
     def __init__(self, base, calibration: Calibration, mode: str = "encoder", band: tuple[float, float] = (0.0, 1.0),
-                 blend_weights: Mapping[str, float] | None = None):
+                 blend_weights: Mapping[str, float] | None = None, gate: str = "sentences"):
         self.base = base
         self.calibration = calibration
         self.mode = mode
         self.band = tuple(band)
         self.blend_weights = dict(blend_weights or {})
+        self.gate = gate
         self.runner = None
 
     def __getstate__(self) -> dict:
@@ -58,7 +66,7 @@ class EncoderModerationModel:
         return {key: value for key, value in self.__dict__.items() if key != "runner"}
 
     def __setstate__(self, state: dict) -> None:
-        self.__dict__.update(state)
+        self.__dict__.update({"gate": "long", **state})
         self.runner = None
 
     def attach(self, runner: EncoderRunner) -> EncoderModerationModel:
@@ -67,6 +75,8 @@ class EncoderModerationModel:
             raise ValueError(f"encoder attributes {runner.attributes} differ from the heads' {self.hostility_attributes}")
         if self.mode not in MODES:
             raise ValueError(f"mode {self.mode!r} unknown: use one of {MODES}")
+        if self.gate not in GATES:
+            raise ValueError(f"gate {self.gate!r} unknown: use one of {GATES}")
         self.runner = runner
         return self
 
@@ -104,13 +114,29 @@ class EncoderModerationModel:
                 out[:, j] = blend(fast[:, j], encoder[:, j], weight)
         return out
 
+    def gate_scores(self, texts: Sequence[str], toxicity: np.ndarray) -> np.ndarray:
+        """Per comment, the higher of its TF-IDF ``toxicity`` (given) and that of its most hostile sentence."""
+        gate = np.array(toxicity, dtype=float)
+        pieces, owners = [], []
+        for i, text in enumerate(texts):
+            sentences = [m.group() for m in SENTENCE.finditer(text) if m.group().strip()]
+            if len(sentences) > 1:
+                pieces += sentences
+                owners += [i] * len(sentences)
+        if pieces:
+            found = self.base.predict_hostility(pieces)[:, self.hostility_attributes.index("toxicity")]
+            np.maximum.at(gate, np.array(owners), found)
+        return gate
+
     def rescored(self, texts: Sequence[str], fast: np.ndarray) -> np.ndarray:
-        """Which comments the encoder scores: all in ``encoder`` mode; in ``cascade`` mode the uncertain ones."""
+        """Which comments the encoder scores: all in ``encoder`` mode; in ``cascade`` mode those whose decision could change."""
         if self.mode == "encoder":
             return np.ones(len(texts), dtype=bool)
         toxicity = fast[:, self.hostility_attributes.index("toxicity")]
-        uncertain = (toxicity >= self.band[0]) & (toxicity <= self.band[1])
-        return uncertain | self._runner().is_long(texts)
+        if self.gate == "long":
+            uncertain = (toxicity >= self.band[0]) & (toxicity <= self.band[1])
+            return uncertain | self._runner().is_long(texts)
+        return (self.gate_scores(texts, toxicity) >= self.band[0]) & (toxicity <= self.band[1])
 
     def _hostility(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Hostility scores, the TF-IDF ones, and each score's encoder window (-1 where not encoder-scored)."""
@@ -178,4 +204,4 @@ class EncoderModerationModel:
 
 def cascade_summary(model: EncoderModerationModel) -> Mapping[str, object]:
     """The settings a report shows: mode and band."""
-    return {"mode": model.mode, "band": list(model.band), "blend_weights": dict(model.blend_weights)}
+    return {"mode": model.mode, "band": list(model.band), "gate": model.gate, "blend_weights": dict(model.blend_weights)}

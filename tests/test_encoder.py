@@ -215,12 +215,61 @@ def test_cascade_rescored_share_follows_the_band(encoder_bundle):
     model = load_bundle(encoder_bundle[0]).model
     texts = make_corpus(60, seed=10)["text"].tolist()
     fast = model.base.predict_hostility(texts)
-    model.mode, model.band = "cascade", (0.2, 0.8)
+    model.mode, model.band, model.gate = "cascade", (0.2, 0.8), "long"
     chosen = model.rescored(texts, fast)
     toxicity = fast[:, 0]
-    np.testing.assert_array_equal(chosen, (toxicity >= 0.2) & (toxicity <= 0.8))
+    long = model.runner.is_long(texts)
+    np.testing.assert_array_equal(chosen, ((toxicity >= 0.2) & (toxicity <= 0.8)) | long)
+    model.gate = "sentences"
+    chosen = model.rescored(texts, fast)
+    np.testing.assert_array_equal(chosen, (model.gate_scores(texts, toxicity) >= 0.2) & (toxicity <= 0.8))
     mixed = model.predict_hostility(texts)
     np.testing.assert_allclose(mixed[~chosen], fast[~chosen])
+
+
+def test_sentence_gate_sends_a_buried_hostile_sentence_to_the_encoder(encoder_bundle):
+    from model.bundle import load_bundle
+
+    model = load_bundle(encoder_bundle[0]).model
+    civil = "The council met on Tuesday to discuss the budget for the library. " * 12
+    hostile = "You are a disgusting idiot and I hope you rot."
+    texts = [civil + hostile + " " + civil, civil + civil]
+    toxicity = model.base.predict_hostility(texts)[:, 0]
+    alone = model.base.predict_hostility([hostile])[0, 0]
+    gate = model.gate_scores(texts, toxicity)
+    # The buried comment's gate is its worst sentence, not the diluted whole; the civil one gains nothing.
+    assert gate[0] == pytest.approx(max(alone, toxicity[0]))
+    assert gate[0] > toxicity[0]
+    assert gate[1] == pytest.approx(max(toxicity[1], model.base.predict_hostility(
+        ["The council met on Tuesday to discuss the budget for the library."])[0, 0]))
+
+
+def test_pickles_without_a_gate_load_with_the_2_0_0_rule(encoder_bundle):
+    import pickle
+
+    from model.bundle import load_bundle
+
+    model = load_bundle(encoder_bundle[0]).model
+    state = dict(model.__getstate__())
+    state.pop("gate")
+    old = pickle.loads(pickle.dumps(model))
+    old.__setstate__(state)
+    assert old.gate == "long" and model.gate == "sentences"
+
+
+def test_band_is_the_cheapest_that_keeps_the_encoders_decisions():
+    from model.training.encoder_bundle import choose_band
+
+    rng = np.random.default_rng(0)
+    labels = (rng.random(2000) < 0.2).astype(int)
+    slow = np.clip(labels * 0.6 + rng.normal(0.2, 0.15, 2000), 0, 1)
+    # The TF-IDF score agrees with the encoder far from the middle and is noise near it.
+    fast = np.where(np.abs(slow - 0.5) > 0.3, slow, rng.random(2000))
+    band, table = choose_band({"demo": (labels, fast, slow, fast)}, tolerance=0.01)
+    assert table["grid"][f"{band[0]}-{band[1]}"]["changed"] <= 0.01
+    assert table["grid"][f"{band[0]}-{band[1]}"]["rescored"] < table["grid"]["0.0-1.0"]["rescored"]
+    cheaper = [row for row in table["grid"].values() if row["rescored"] < table["grid"][f"{band[0]}-{band[1]}"]["rescored"]]
+    assert cheaper and all(row["changed"] > 0.01 for row in cheaper)
 
 
 def test_wrong_pretrained_weights_are_refused(tmp_path):

@@ -27,3 +27,29 @@ def test_policy_outcomes_count_civil_comments_with_a_hostility_span():
     decisions = [Decision("approve", (), {}, found) for found in spans]
     outcome = policy_outcomes(decisions, np.array([0, 0, 0, 1]))
     assert outcome["civil_with_hostility_span"] == 0.3333
+
+
+def test_reject_tradeoff_takes_the_lowest_threshold_within_the_civil_budget():
+    from model.evaluation.policy_report import reject_tradeoff
+
+    labels = np.array([0] * 10 + [1] * 4)
+    scores = np.array([0.1] * 8 + [0.6, 0.95] + [0.99, 0.9, 0.7, 0.2])
+    zero, tenth = reject_tradeoff(labels, scores, budgets=(0.0, 0.1))
+    # No civil comment rejected: only scores above the best civil one (0.95).
+    assert zero == {"civil_budget": 0.0, "threshold": 0.95, "civil_rejected": 0.0, "hostile_recall": 0.25}
+    # One civil comment in ten may go: the threshold falls to the second civil score.
+    assert tenth == {"civil_budget": 0.1, "threshold": 0.6, "civil_rejected": 0.1, "hostile_recall": 0.75}
+
+
+def test_policy_markdown_reports_the_reject_target_and_the_civil_comments_that_block_it():
+    from model.evaluation.policy_report import reject_tradeoff
+
+    labels, scores = np.array([0, 0, 1, 1]), np.array([0.2, 0.9, 0.95, 0.99])
+    tradeoff = {"sets": ["demo"], "attributes": ["toxicity"], "rows": 4, "hostile": 2,
+                "curve": reject_tradeoff(labels, scores, budgets=(0.0,)),
+                "highest_civil": [{"score": 0.9, "text": "what an `idiot`"}]}
+    text = "\n".join(policy_markdown({"reject_tradeoff": tradeoff}))
+    assert "**met**" in text and "| 0.00% | 0.9000 | 0.00% | 100.00% |" in text
+    assert "- 0.900: `what an 'idiot'`" in text
+    tradeoff["curve"] = reject_tradeoff(labels, np.array([0.2, 0.97, 0.95, 0.99]), budgets=(0.0,))
+    assert "**missed**" in "\n".join(policy_markdown({"reject_tradeoff": tradeoff}))

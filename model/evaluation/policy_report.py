@@ -13,6 +13,12 @@ from model.policy import ACTIONS
 
 POLICY_SETS = ("ucc_val", "sfu_ctc")
 """Validation sets of news comments at their natural rate of hostility: what an editor's queue looks like."""
+CIVIL_BUDGETS = (0.0, 0.0005, 0.001, 0.005, 0.01)
+"""Shares of civil comments a reject threshold may reject, for the reject trade-off table."""
+REJECT_RECALL_TARGET = 0.8
+"""The issue's target: reject this share of hostile comments with no civil comment rejected."""
+SHOWN_CIVIL = 5
+"""Civil-labelled comments shown that score highest: what stands between the threshold and the target."""
 
 
 def policy_outcomes(decisions: list, labels: np.ndarray) -> dict:
@@ -43,17 +49,67 @@ def policy_outcomes(decisions: list, labels: np.ndarray) -> dict:
     }
 
 
+def reject_tradeoff(labels: np.ndarray, scores: np.ndarray, budgets=CIVIL_BUDGETS) -> list[dict]:
+    """Per civil budget: the lowest reject threshold that rejects at most that share of civil comments, and its recall.
+
+    Parameters
+    ----------
+    labels : array of 0/1
+        1 where the comment is hostile.
+    scores : array
+        The score a reject threshold would apply to (the highest of the rejecting attributes).
+    budgets : sequence of float
+        Shares of civil comments allowed to be rejected.
+
+    Returns
+    -------
+    list of dict
+        ``civil_budget``, ``threshold`` (a comment is rejected when its score is above it), ``civil_rejected``,
+        ``hostile_recall``.
+    """
+    labels, scores = np.asarray(labels) == 1, np.asarray(scores, float)
+    civil = np.sort(scores[~labels])[::-1]
+    rows = []
+    for budget in budgets:
+        allowed = int(np.floor(budget * len(civil)))
+        threshold = float(civil[allowed]) if allowed < len(civil) else -np.inf
+        rows.append({"civil_budget": budget, "threshold": round(threshold, 4),
+                     "civil_rejected": round(float((scores[~labels] > threshold).mean()), 4) if len(civil) else 0.0,
+                     "hostile_recall": round(float((scores[labels] > threshold).mean()), 4) if labels.any() else 0.0})
+    return rows
+
+
+def _reject_scores(decisions: list, attributes) -> np.ndarray:
+    return np.array([max((d.scores.get(a, 0.0) for a in attributes), default=0.0) for d in decisions])
+
+
 def _has_hostility_span(decision) -> bool:
     return any(attribute != CLAIM_ATTRIBUTE and found for attribute, found in decision.spans.items())
 
 
 def evaluate_policy(scorer, validation: Mapping[str, pd.DataFrame], names=POLICY_SETS) -> dict:
-    """``policy_outcomes`` of the scorer's policy on each named validation set that is present."""
-    return {
-        name: policy_outcomes(scorer.moderate(validation[name]["text"].tolist(), with_spans=True), validation[name]["label"].to_numpy())
-        for name in names
-        if name in validation
-    }
+    """``policy_outcomes`` of the scorer's policy on each named validation set that is present, and the reject trade-off.
+
+    The trade-off pools the named sets and scores each comment by the highest of the attributes the policy rejects
+    on; the civil comments scoring highest are listed with it, because at the top of the scale the labels, not
+    the scores, decide whether "no civil comment rejected" can be met.
+    """
+    present = [name for name in names if name in validation]
+    decisions = {name: scorer.moderate(validation[name]["text"].tolist(), with_spans=True) for name in present}
+    outcomes = {name: policy_outcomes(decisions[name], validation[name]["label"].to_numpy()) for name in present}
+    if present:
+        attributes = tuple(scorer.policy.reject)
+        labels = np.concatenate([validation[name]["label"].to_numpy(int) for name in present])
+        scores = np.concatenate([_reject_scores(decisions[name], attributes) for name in present])
+        texts = [text for name in present for text in validation[name]["text"]]
+        civil = np.flatnonzero(labels == 0)
+        top = civil[np.argsort(-scores[civil], kind="stable")[:SHOWN_CIVIL]]
+        outcomes["reject_tradeoff"] = {
+            "sets": present, "attributes": list(attributes), "rows": int(len(labels)), "hostile": int(labels.sum()),
+            "curve": reject_tradeoff(labels, scores),
+            "highest_civil": [{"score": round(float(scores[i]), 4), "text": texts[i][:200]} for i in top],
+        }
+    return outcomes
 
 
 def policy_markdown(outcomes: Mapping[str, dict]) -> list[str]:
@@ -69,6 +125,8 @@ def policy_markdown(outcomes: Mapping[str, dict]) -> list[str]:
         "| set | comments | hostile | approve | review | reject | hostile approved (missed) | hostile reviewed | hostile rejected | civil sent to review or reject | civil with a hostility span |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
+    tradeoff = outcomes.get("reject_tradeoff")
+    outcomes = {name: o for name, o in outcomes.items() if name != "reject_tradeoff"}
     for name, o in outcomes.items():
         s, h, c = o["share"], o["share_of_hostile"], o["share_of_civil"]
         lines.append(
@@ -81,4 +139,31 @@ def policy_markdown(outcomes: Mapping[str, dict]) -> list[str]:
         lines.append(f"\nReasons given on {name}: {reasons}.")
     if not outcomes:
         lines.append("No validation set of news comments was found in the data directory.")
+    if tradeoff:
+        lines += _tradeoff_markdown(tradeoff)
     return lines
+
+
+def _tradeoff_markdown(tradeoff: Mapping) -> list[str]:
+    reached = [row for row in tradeoff["curve"] if row["civil_budget"] == 0.0 and row["hostile_recall"] >= REJECT_RECALL_TARGET]
+    lines = [
+        "",
+        "### Reject trade-off (validation data)",
+        "",
+        f"Pooled {', '.join(tradeoff['sets'])} ({tradeoff['rows']} comments, {tradeoff['hostile']} hostile); a comment's "
+        f"score is the highest of {', '.join(tradeoff['attributes'])}. Each row is the lowest single threshold that rejects "
+        f"at most that share of civil-labelled comments. Target: {REJECT_RECALL_TARGET:.0%} of hostile comments rejected "
+        f"with no civil comment rejected: **{'met' if reached else 'missed'}**.",
+        "",
+        "| civil budget | threshold | civil rejected | hostile rejected (recall) |",
+        "|---|---|---|---|",
+    ]
+    lines += [f"| {row['civil_budget']:.2%} | {row['threshold']:.4f} | {row['civil_rejected']:.2%} | {row['hostile_recall']:.2%} |"
+              for row in tradeoff["curve"]]
+    lines += ["", "The civil-labelled comments that score highest (they set the zero-budget threshold):", ""]
+    lines += [f"- {row['score']:.3f}: {_quoted(row['text'])}" for row in tradeoff["highest_civil"]]
+    return lines
+
+
+def _quoted(text: str) -> str:
+    return "`" + " ".join(text.split()).replace("`", "'") + "`"

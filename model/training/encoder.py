@@ -43,7 +43,7 @@ DROPOUT = 0.1
 FROZEN_LAYERS = 2
 """Transformer layers (from the bottom) kept as pre-trained, with the embeddings: faster, and less forgetting."""
 CHECKPOINT_MINUTES = 4.0
-MAX_SAMPLES = 42_000
+MAX_SAMPLES = 80_000
 """Rows in the one pass of ``make train-encoder``: about an hour on two shared cores (10-20 samples/s)."""
 LENGTH_POOL_BATCHES = 50
 """Batches drawn together and sorted by length, so a batch pads little while the order stays random."""
