@@ -11,6 +11,8 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 
@@ -68,34 +70,31 @@ def test_a_taken_health_port_stops_serve_with_a_clear_message():
     assert bind_health_port(load_config({"HEALTH_PORT": 0})) is None
 
 
-class BusyWorkers:
-    """Clients keeping every worker scoring full requests until the block ends."""
+@contextmanager
+def busy_workers(base: str) -> Iterator[list[int]]:
+    """Clients keeping every worker scoring full requests until the block ends; yields their answers' statuses."""
+    stop, statuses = threading.Event(), []
+    data = json.dumps(FULL_REQUEST).encode()
 
-    def __init__(self, base: str):
-        self.base, self.stop = base, threading.Event()
-        self.statuses: list[int] = []
-        self.threads = [threading.Thread(target=self._run, daemon=True) for _ in range(BUSY_CLIENTS)]
-
-    def _run(self) -> None:
-        data = json.dumps(FULL_REQUEST).encode()
-        while not self.stop.is_set():
-            request = urllib.request.Request(f"{self.base}/v1/moderate", data=data, headers={"Content-Type": "application/json"})
+    def send_until_stopped() -> None:
+        while not stop.is_set():
+            request = urllib.request.Request(f"{base}/v1/moderate", data=data, headers={"Content-Type": "application/json"})
             try:
                 with urllib.request.urlopen(request, timeout=120) as response:
-                    self.statuses.append(response.status)
+                    statuses.append(response.status)
             except urllib.error.HTTPError as error:
-                self.statuses.append(error.code)
+                statuses.append(error.code)
                 error.close()
 
-    def __enter__(self) -> BusyWorkers:
-        for thread in self.threads:
-            thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop.set()
-        for thread in self.threads:
-            thread.join(timeout=180)
+    clients = [threading.Thread(target=send_until_stopped, daemon=True) for _ in range(BUSY_CLIENTS)]
+    for client in clients:
+        client.start()
+    try:
+        yield statuses
+    finally:
+        stop.set()
+        for client in clients:
+            client.join(timeout=180)
 
 
 def main_port_healthz_seconds(base: str, limit: float) -> float:
@@ -120,7 +119,7 @@ def test_the_health_port_answers_at_once_while_every_worker_is_scoring(tiny_bund
         assert status == 200 and (idle["status"], idle["pid"]) == ("ok", server.process.pid)
         assert idle["model_version"] == get(f"{server.base}/healthz", timeout=5)[1]["model_version"]
         main_waits = []
-        with BusyWorkers(server.base) as busy:
+        with busy_workers(server.base) as statuses:
             time.sleep(3)  # every worker has a full request by now, and more wait in the queue
             for _ in range(ROUNDS):
                 started = time.monotonic()
@@ -128,7 +127,7 @@ def test_the_health_port_answers_at_once_while_every_worker_is_scoring(tiny_bund
                 seconds = time.monotonic() - started
                 assert (status, body["workers"]) == (200, 2) and seconds < HEALTH_ANSWER_SECONDS, server.log_tail()
                 main_waits.append(main_port_healthz_seconds(server.base, limit=2 * HEALTH_ANSWER_SECONDS))
-        assert busy.statuses and set(busy.statuses) == {200}, busy.statuses
+        assert statuses and set(statuses) == {200}, statuses
         # The workers really were busy: the main port's /healthz waited behind the scoring.
         assert max(main_waits) >= HEALTH_ANSWER_SECONDS, main_waits
 
