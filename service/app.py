@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ from service.openapi import bp as docs
 from service.ops import OK, READINESS_KEY, check_model
 from service.ops import bp as ops
 from service.perspective import bp as perspective
+from service.schema_gate import init_schema_gate
 from service.store import StoreError, init_store, make_engine, release_connections
 from service.ui import init_ui, init_ui_limits
 
@@ -51,19 +53,19 @@ def prepare_database(app: Flask) -> None:
     """Connect to ``DB_URL``, migrate it (``DB_AUTO_UPGRADE``) or check it is current, and attach sessions.
 
     Raises ``service.store.StoreError`` when the database is unreachable or behind, unless
-    ``DB_REQUIRED_AT_START`` is false: then the app starts anyway and answers 503 until the database returns.
+    ``DB_REQUIRED_AT_START`` is false: then the app starts anyway, answers 503 where the database is needed
+    until it returns, and checks the schema again then (``service.schema_gate``).
     """
     engine = make_engine(app.config["DB_URL"], create=bool(app.config["DB_AUTO_UPGRADE"]))
+    migrate = partial(upgrade if app.config["DB_AUTO_UPGRADE"] else check_current, engine)
     try:
-        if app.config["DB_AUTO_UPGRADE"]:
-            upgrade(engine)
-        else:
-            check_current(engine)
+        migrate()
     except StoreError as error:
         if app.config["DB_REQUIRED_AT_START"]:
             engine.dispose()
             raise
         log.error("database unavailable at start, serving anyway (503 on the routes that need it until it returns): %s", error)
+        init_schema_gate(app, migrate, error)  # the check is made again once the database answers
     # No pooled connection may cross gunicorn's fork into the workers: each opens its own.
     release_connections(engine)
     init_store(app, engine)

@@ -8,8 +8,8 @@ limited per client address (``service.auth_failures``).
 
 Scopes are listed in ``service.scopes``.
 
-A key found active is remembered for ``KEY_CACHE_SECONDS`` (``KeyCache``, or ``RedisKeyCache`` shared by
-every instance when ``RATELIMIT_STORAGE_URI`` is Redis), so that most requests need no database query;
+A key found active is remembered for ``KEY_CACHE_SECONDS`` (``make_key_cache``: in the process, or in Redis
+shared by every instance when ``RATELIMIT_STORAGE_URI`` is Redis), so that most requests need no database query;
 a key revoked by another process (``moderate keys revoke``) is therefore refused within that time, one
 revoked through the app (or with a shared cache) at once.
 """
@@ -21,8 +21,6 @@ import hashlib
 import json
 import logging
 import secrets
-import threading
-import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -33,9 +31,10 @@ from sqlalchemy.orm import Session
 
 from service.auth_failures import note_failure, refuse_if_failing
 from service.errors import ApiError
-from service.redis_client import RedisError, redis_client
+from service.redis_client import RedisError
 from service.scopes import ADMIN_SCOPE, DEFAULT_SCOPES, SCOPES
 from service.store import ApiKey, get_session, utc_now
+from service.ttl_cache import RedisCodec, RedisTtlMemory, TtlMemory, make_ttl_memory
 
 log = logging.getLogger(__name__)
 
@@ -53,9 +52,9 @@ INVALID_KEY = "invalid_api_key"
 MISSING_SCOPE = "missing_scope"
 
 KEY_CACHE_KEY = "moderation.key_cache"
-"""``app.extensions[KEY_CACHE_KEY]`` holds the app's ``KeyCache``."""
+"""``app.extensions[KEY_CACHE_KEY]`` holds the app's key cache (``make_key_cache``)."""
 MAX_CACHED_KEYS = 1_024
-"""Distinct keys a KeyCache holds before it starts afresh (a deployment has a handful)."""
+"""Distinct keys a process's key cache holds before it starts afresh (a deployment has a handful)."""
 
 View = TypeVar("View", bound=Callable[..., Any])
 
@@ -96,98 +95,20 @@ def parse_scopes(stored: str) -> frozenset[str]:
     return frozenset(stored.split())
 
 
-class KeyCache:
-    """Keys found active in the database within the last ``seconds``, by SHA-256; thread-safe.
+KeyCache = TtlMemory[ActiveKey] | RedisTtlMemory[ActiveKey]
+"""The key cache ``make_key_cache`` returns."""
 
-    Only active keys are kept: an unknown or revoked key is looked up on every request, so a new key
-    works at once and bad keys cannot fill the cache. ``seconds <= 0`` keeps nothing.
+KEY_CACHE_CODEC = RedisCodec("moderation:key:", ActiveKey.to_json, ActiveKey.from_json, "key cache", "asking the database", "key not cached")
+"""How the shared key cache stores a key in Redis."""
+
+
+def make_key_cache(config: Mapping[str, Any]) -> KeyCache:
+    """The key cache: in Redis when ``RATELIMIT_STORAGE_URI`` is Redis, else in this process.
+
+    Only active keys are put in it: an unknown or revoked key is looked up on every request, so a new key
+    works at once and bad keys cannot fill it. In a process, a full cache starts afresh.
     """
-
-    def __init__(self, seconds: float, max_entries: int = MAX_CACHED_KEYS, clock: Callable[[], float] = time.monotonic):
-        self.seconds = float(seconds)
-        self.max_entries = max_entries
-        self.clock = clock
-        self._entries: dict[str, tuple[float, ActiveKey]] = {}
-        self._lock = threading.Lock()
-
-    def get(self, key_sha256: str) -> ActiveKey | None:
-        """The cached key, or None when absent or checked more than ``seconds`` ago."""
-        entry = self._entries.get(key_sha256)
-        if entry is None:
-            return None
-        expires, key = entry
-        if self.clock() >= expires:
-            with self._lock:
-                self._entries.pop(key_sha256, None)
-            return None
-        return key
-
-    def put(self, key_sha256: str, key: ActiveKey) -> None:
-        """Remember ``key`` as active for ``seconds`` from now."""
-        if self.seconds <= 0:
-            return
-        with self._lock:
-            if len(self._entries) >= self.max_entries:
-                self._entries.clear()
-            self._entries[key_sha256] = (self.clock() + self.seconds, key)
-
-    def forget(self, key_sha256: str) -> None:
-        """Forget one key (after its revocation)."""
-        with self._lock:
-            self._entries.pop(key_sha256, None)
-
-    def clear(self) -> None:
-        """Forget every key."""
-        with self._lock:
-            self._entries.clear()
-
-
-class RedisKeyCache:
-    """``KeyCache``'s interface on Redis: every instance sees a key found active, and a revocation, at once.
-
-    Entries expire after ``seconds`` in Redis itself. Redis being unreachable is not an error here: the
-    key is looked up in the database instead (a cache miss), and the failure is logged.
-    """
-
-    PREFIX = "moderation:key:"
-
-    def __init__(self, seconds: float, client: Any):
-        self.seconds = float(seconds)
-        self.client = client
-
-    def get(self, key_sha256: str) -> ActiveKey | None:
-        """The cached key, or None when absent, expired or Redis cannot be reached."""
-        try:
-            stored = self.client.get(self.PREFIX + key_sha256)
-        except RedisError as error:
-            log.warning("key cache unreachable, asking the database: %s", type(error).__name__)
-            return None
-        return None if stored is None else ActiveKey.from_json(stored)
-
-    def put(self, key_sha256: str, key: ActiveKey) -> None:
-        """Remember ``key`` as active for ``seconds``."""
-        if self.seconds <= 0:
-            return
-        try:
-            self.client.set(self.PREFIX + key_sha256, key.to_json(), px=max(1, int(self.seconds * 1000)))
-        except RedisError as error:
-            log.warning("key cache unreachable, key not cached: %s", type(error).__name__)
-
-    def forget(self, key_sha256: str) -> None:
-        """Forget one key (after its revocation); raises RedisError if Redis cannot be reached."""
-        self.client.delete(self.PREFIX + key_sha256)
-
-    def clear(self) -> None:
-        """Forget every cached key."""
-        for name in self.client.scan_iter(match=self.PREFIX + "*"):
-            self.client.delete(name)
-
-
-def make_key_cache(config: Mapping[str, Any]) -> KeyCache | RedisKeyCache:
-    """A RedisKeyCache when ``RATELIMIT_STORAGE_URI`` is Redis, else a KeyCache in this process."""
-    seconds = float(config["KEY_CACHE_SECONDS"])
-    client = redis_client(config["RATELIMIT_STORAGE_URI"])
-    return KeyCache(seconds) if client is None else RedisKeyCache(seconds, client)
+    return make_ttl_memory(float(config["KEY_CACHE_SECONDS"]), config["RATELIMIT_STORAGE_URI"], KEY_CACHE_CODEC, MAX_CACHED_KEYS, forget_all_when_full=True)
 
 
 def init_key_cache(app: Flask) -> None:

@@ -1,7 +1,7 @@
 """Failed authentication limited per client address, so that made-up keys cannot be tried without end.
 
 Every request whose key is unknown or revoked spends one of ``AUTH_FAILURE_LIMIT`` (e.g. 30 per minute)
-for its client address. Once it is spent, a request from that address whose key the KeyCache does not
+for its client address. Once it is spent, a request from that address whose key the key cache does not
 already hold as active gets 429 before any database look-up; a known good key (cached) still works,
 so a client behind the same address as an attacker keeps being served while its key is cached.
 """

@@ -65,7 +65,11 @@ class Defaults:
     request goes to whichever worker is free. With more threads (gthread) a kept-alive connection stays on
     one worker and load can pile onto it: at concurrency 8 on 2 workers p99 swung from 35 to 79 ms between
     runs with 2 threads and stayed at 28-47 ms with 1 (`python -m service.loadtest --threads N`, repeated). Raise it when many slow or idle
-    clients connect directly (or put nginx in front), or so that /healthz answers during long batches."""
+    clients connect directly (or put nginx in front), or so that the main port's /healthz answers during long batches
+    (``HEALTH_PORT`` answers whatever the workers are doing)."""
+    HEALTH_PORT = None
+    """Port (on ``HOST``) where gunicorn's master answers ``GET /healthz`` while every worker is busy scoring
+    (``service.health_port``): 200 with the live workers, 503 when none is live. ``None`` = ``PORT`` + 1; 0 = off."""
     TIMEOUT_SECONDS = 120
     """Gunicorn restarts a worker silent for longer than this (a full request with spans can be slow)."""
 

@@ -15,6 +15,7 @@ from typing import Any
 from limits import parse_many
 
 from service.config import ConfigError
+from service.health_port import resolve_health_port
 
 UNBOUNDED = None
 INTEGERS: dict[str, tuple[int, int | None]] = {
@@ -25,6 +26,7 @@ INTEGERS: dict[str, tuple[int, int | None]] = {
     "MAX_CONTENT_LENGTH": (1, UNBOUNDED),
     "SCORE_CHUNK_ROWS": (1, UNBOUNDED),
     "PORT": (0, 65_535),
+    "HEALTH_PORT": (0, 65_535),
     "WORKERS": (1, UNBOUNDED),
     "THREADS": (1, UNBOUNDED),
     "TIMEOUT_SECONDS": (1, UNBOUNDED),
@@ -34,7 +36,7 @@ INTEGERS: dict[str, tuple[int, int | None]] = {
     "CORAL_REPLAY_SECONDS": (0, UNBOUNDED),
 }
 """Integer settings and their inclusive (min, max)."""
-OPTIONAL = frozenset({"KEY_CONCURRENT_REQUESTS"})
+OPTIONAL = frozenset({"KEY_CONCURRENT_REQUESTS", "HEALTH_PORT"})
 """Settings for which ``None`` means "work it out" (see ``service.config.Defaults``)."""
 NUMBERS: dict[str, tuple[float, float | None]] = {"KEY_CACHE_SECONDS": (0.0, UNBOUNDED)}
 BOOLEANS = ("DB_AUTO_UPGRADE", "STORE_TEXT", "AUTH_REQUIRED", "RATELIMIT_HEADERS_ENABLED", "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED", "LOG_JSON", "LOG_TEXT")
@@ -106,6 +108,9 @@ def check_config(config: Mapping[str, Any]) -> None:
             f"setting KEY_COMMENT_LIMIT ({config['KEY_COMMENT_LIMIT']!r}) must allow at least one full request "
             f"of MAX_COMMENTS_PER_REQUEST = {config['MAX_COMMENTS_PER_REQUEST']} comments"
         )
+    health_port = resolve_health_port(config)
+    if health_port != 0 and health_port == config["PORT"]:
+        raise ConfigError(f"setting HEALTH_PORT ({health_port}) must differ from PORT, or be 0 to turn the health listener off")
 
 
 def smallest_amount(limit: str) -> int:

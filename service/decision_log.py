@@ -29,7 +29,8 @@ from sqlalchemy import Engine, insert
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, SQLAlchemyError
 
 from service.config import DEFAULT_DB_PATH
-from service.store import AUTOCOMMIT, DecisionRecord, app_engine, engine_sqlite_file, make_engine
+from service.schema_gate import schema_problem
+from service.store import AUTOCOMMIT, DecisionRecord, StoreError, app_engine, engine_sqlite_file, make_engine
 
 log = logging.getLogger(__name__)
 
@@ -188,6 +189,10 @@ def decision_log_engine(app: Flask) -> Engine:
 
 def write_decisions(table: Any, rows: list[dict[str, Any]]) -> None:
     """Insert decision rows (one transaction); on a database error spool them instead of failing the answer."""
+    problem = schema_problem(current_app)
+    if problem is not None:  # unchecked tables may have another shape: keep the rows until the schema is current
+        current_app.extensions[SPOOL_KEY].append(rows, StoreError(problem))
+        return
     engine = decision_log_engine(current_app)
     try:
         if len(rows) == 1:
@@ -206,6 +211,6 @@ def write_decisions(table: Any, rows: list[dict[str, Any]]) -> None:
 def _replay_after_answer(response: Response) -> Response:
     """Schedule a replay of spooled rows for after this response is sent, when one is due."""
     spool: DecisionSpool = current_app.extensions[SPOOL_KEY]
-    if spool.replay_due():
+    if spool.replay_due() and schema_problem(current_app) is None:
         response.call_on_close(lambda: spool.replay(DecisionRecord.__table__))
     return response

@@ -155,7 +155,7 @@ def start_server(model: Path | None, workdir: Path, workers: int = WORKERS, thre
         raise LoadTestError(f"could not create an API key: {created.stderr.strip()}")
     key = created.stdout.strip()
     port = free_port()
-    command = [*moderate_command(), "serve", "--host", HOST, "--port", str(port), "--workers", str(workers), "--threads", str(threads)]
+    command = [*moderate_command(), "serve", "--host", HOST, "--port", str(port), "--health-port", str(free_port()), "--workers", str(workers), "--threads", str(threads)]
     if model is not None:
         command += ["--model", str(model)]
     log_path = workdir / "server.log"

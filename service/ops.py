@@ -13,6 +13,7 @@ from service.db_guard import write_problem
 from service.decision_log import decision_log_engine
 from service.metrics import metrics_response
 from service.openapi import operation
+from service.schema_gate import schema_problem
 from service.store import StoreError, engine_sqlite_file, ping
 
 bp = Blueprint("ops", __name__)
@@ -52,12 +53,13 @@ def healthz() -> ResponseReturnValue:
 def readyz() -> ResponseReturnValue:
     """200 when the model passed its start-up check and the database takes a write, else 503 naming the failure.
 
-    For SQLite the file must still be the one opened, writable, on a disk with ``DB_MIN_FREE_MIB`` free.
+    For SQLite the file must still be the one opened, writable, on a disk with ``DB_MIN_FREE_MIB`` free; a worker
+    that could not check the schema at start must have found it current since (``service.schema_gate``).
     """
     checks = {"model": current_app.extensions[READINESS_KEY]}
     try:
         engine = decision_log_engine(current_app)
-        problem = write_problem(engine, engine_sqlite_file(engine), int(current_app.config["DB_MIN_FREE_MIB"] * MIB))
+        problem = schema_problem(current_app) or write_problem(engine, engine_sqlite_file(engine), int(current_app.config["DB_MIN_FREE_MIB"] * MIB))
         if problem is None:
             ping()  # the request's own session too
         checks["database"] = problem or OK

@@ -69,6 +69,7 @@ class ReadyMarkers:
 
     def __init__(self) -> None:
         self.path = tempfile.mkdtemp(prefix="moderation-ready-")
+        self.owner = os.getpid()
 
     def mark(self, pid: int) -> None:
         """Called in the worker by gunicorn's ``post_worker_init``."""
@@ -86,7 +87,10 @@ class ReadyMarkers:
             pass
 
     def remove(self) -> None:
-        shutil.rmtree(self.path, ignore_errors=True)
+        """Called as the master exits. A worker's exit unwinds through the master's frames it was forked in
+        (gunicorn raises SystemExit in the child), so this runs there too: only the master may remove the directory."""
+        if os.getpid() == self.owner:
+            shutil.rmtree(self.path, ignore_errors=True)
 
 
 class ModerationArbiter(Arbiter):

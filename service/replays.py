@@ -14,21 +14,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
-import threading
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from flask import Flask
 
-from service.redis_client import RedisError, redis_client
-
-log = logging.getLogger(__name__)
+from service.ttl_cache import RedisCodec, RedisTtlMemory, TtlMemory, make_ttl_memory
 
 REPLAYS_KEY = "moderation.coral_replays"
-"""``app.extensions[REPLAYS_KEY]``: the app's ``ReplayMemory`` or ``RedisReplayMemory``."""
+"""``app.extensions[REPLAYS_KEY]``: the app's replay memory (``make_replay_memory``)."""
 MAX_REMEMBERED = 50_000
 """Bodies a worker remembers before it forgets the oldest (Coral sends one request per comment)."""
 
@@ -40,75 +33,34 @@ class Answer:
     status: int
     body: bytes
 
+    def to_json(self) -> str:
+        """The answer as JSON, for a shared memory."""
+        return json.dumps({"status": self.status, "body": self.body.decode("utf-8")})
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> Answer:
+        """The answer ``to_json`` wrote."""
+        fields = json.loads(text)
+        return cls(int(fields["status"]), fields["body"].encode("utf-8"))
+
+
+ReplayMemory = TtlMemory[Answer] | RedisTtlMemory[Answer]
+"""The replay memory ``make_replay_memory`` returns."""
+
+REPLAY_CODEC = RedisCodec("moderation:coral:", Answer.to_json, Answer.from_json, "Coral replay memory", "body treated as new", "answer not remembered")
+"""How the shared replay memory stores an answer in Redis."""
+
 
 def body_digest(body: bytes) -> str:
     """SHA-256 of the raw signed body: the same body has the same signature, under every secret."""
     return hashlib.sha256(body).hexdigest()
 
 
-class ReplayMemory:
-    """Answers by body digest for ``seconds``, in this process; thread-safe and bounded."""
-
-    def __init__(self, seconds: float, max_entries: int = MAX_REMEMBERED, clock: Callable[[], float] = time.monotonic):
-        self.seconds = float(seconds)
-        self.max_entries = max_entries
-        self.clock = clock
-        self._entries: dict[str, tuple[float, Answer]] = {}
-        self._lock = threading.Lock()
-
-    def get(self, digest: str) -> Answer | None:
-        """The answer given to this body within the window, or None."""
-        with self._lock:
-            entry = self._entries.get(digest)
-            if entry is None or self.clock() >= entry[0]:
-                self._entries.pop(digest, None)
-                return None
-            return entry[1]
-
-    def put(self, digest: str, answer: Answer) -> None:
-        """Remember ``answer`` for ``seconds``; past ``max_entries`` the oldest entries (insertion order) go."""
-        if self.seconds <= 0:
-            return
-        with self._lock:
-            while len(self._entries) >= self.max_entries:
-                self._entries.pop(next(iter(self._entries)))
-            self._entries[digest] = (self.clock() + self.seconds, answer)
-
-
-class RedisReplayMemory:
-    """``ReplayMemory`` on Redis, shared by every instance; a Redis failure is logged and the body treated as new."""
-
-    PREFIX = "moderation:coral:"
-
-    def __init__(self, seconds: float, client: Any):
-        self.seconds = float(seconds)
-        self.client = client
-
-    def get(self, digest: str) -> Answer | None:
-        """The answer given to this body within the window, or None."""
-        try:
-            stored = self.client.get(self.PREFIX + digest)
-        except RedisError as error:
-            log.warning("Coral replay memory unreachable, body treated as new: %s", type(error).__name__)
-            return None
-        if stored is None:
-            return None
-        fields = json.loads(stored)
-        return Answer(int(fields["status"]), fields["body"].encode("utf-8"))
-
-    def put(self, digest: str, answer: Answer) -> None:
-        """Remember ``answer`` for ``seconds``."""
-        if self.seconds <= 0:
-            return
-        value = json.dumps({"status": answer.status, "body": answer.body.decode("utf-8")})
-        try:
-            self.client.set(self.PREFIX + digest, value, px=max(1, int(self.seconds * 1000)))
-        except RedisError as error:
-            log.warning("Coral replay memory unreachable, answer not remembered: %s", type(error).__name__)
+def make_replay_memory(seconds: float, storage_uri: str) -> ReplayMemory:
+    """Answers by body digest for ``seconds``: in Redis when ``storage_uri`` is Redis, else in this process (the oldest go first when full)."""
+    return make_ttl_memory(seconds, storage_uri, REPLAY_CODEC, MAX_REMEMBERED)
 
 
 def init_replay_memory(app: Flask) -> None:
     """Give ``app`` its replay memory for ``CORAL_REPLAY_SECONDS``."""
-    seconds = float(app.config["CORAL_REPLAY_SECONDS"])
-    client = redis_client(app.config["RATELIMIT_STORAGE_URI"])
-    app.extensions[REPLAYS_KEY] = ReplayMemory(seconds) if client is None else RedisReplayMemory(seconds, client)
+    app.extensions[REPLAYS_KEY] = make_replay_memory(float(app.config["CORAL_REPLAY_SECONDS"]), app.config["RATELIMIT_STORAGE_URI"])

@@ -9,6 +9,9 @@ replaces later serves the same bundle as its siblings.
 Gunicorn's control socket is off: we do not use ``gunicornc``, and its default path
 (``~/.gunicorn/gunicorn.ctl``) would be shared, and taken over, by a second instance on the machine.
 
+A liveness check waits on the main port while every sync worker is busy; the master answers ``GET /healthz``
+on ``HEALTH_PORT`` from a thread of its own whatever the workers are doing (``service.health_port``).
+
 Gunicorn's access log is off: it would record ``?key=`` API keys from query strings. The app logs
 one JSON line per request itself (``service.logs``), with the path but never the query string.
 """
@@ -26,6 +29,7 @@ from typing import Any
 from flask import Flask
 from gunicorn.app.base import BaseApplication
 
+from service.health_port import HealthListener, resolve_health_port
 from service.reload import WORKER_RETRY_SECONDS, WORKER_START_FAILED, ModerationArbiter, ReadyMarkers, post_worker_init, verify_in_child
 
 log = logging.getLogger(__name__)
@@ -38,12 +42,14 @@ class ModerationServer(BaseApplication):
     ``settings["MODEL"]`` is the verified bundle folder the workers load.
     """
 
-    def __init__(self, settings: dict[str, Any], options: dict[str, Any], model_choice: Any = None):
+    def __init__(self, settings: dict[str, Any], options: dict[str, Any], model_choice: Any = None, health: HealthListener | None = None):
         self.settings = settings
         self.options = options
         self.model_choice = model_choice
+        self.health = health
         self.ready = ReadyMarkers()
         self._previous_model: Any = None
+        self._versions: dict[str, str | None] = {}
         super().__init__()
 
     def run(self) -> None:
@@ -56,6 +62,19 @@ class ModerationServer(BaseApplication):
     def serving(self) -> str:
         """The bundle the workers load, for log lines."""
         return str(self.settings.get("MODEL"))
+
+    def model_version(self) -> str | None:
+        """The version in the manifest of the bundle the workers load (None if it cannot be read), for the health port."""
+        from model.bundle import BundleError, read_manifest
+
+        folder = self.serving()
+        if folder not in self._versions:
+            try:
+                self._versions[folder] = str(read_manifest(folder)["model_version"])
+            except (BundleError, OSError) as error:
+                log.warning("health port: cannot read the version of %s: %s", folder, error)
+                self._versions[folder] = None
+        return self._versions[folder]
 
     def prepare_reload(self) -> str | None:
         """Load and check the bundle to switch to in a child process; None and the workers' MODEL set, or the reason not."""
@@ -139,8 +158,28 @@ def _child_exit(server: Any, worker: Any) -> None:
         multiprocess.mark_process_dead(worker.pid)
 
 
-def _on_exit(_server: Any) -> None:
-    """Remove the metrics directory this server made."""
+def health_status(arbiter: Any) -> dict[str, Any]:
+    """What the health port answers: live workers (running, app built), the bundle's version, the master's pid."""
+    live = sum(1 for pid in list(arbiter.WORKERS) if arbiter.app.ready.is_ready(pid))  # list(): the main thread changes WORKERS
+    return {"status": "ok" if live else "no_live_workers", "model_version": arbiter.app.model_version(), "workers": live, "pid": arbiter.pid}
+
+
+def _when_ready(server: Any) -> None:
+    """In the master once gunicorn listens, before the first worker: start answering on the health port."""
+    if server.app.health is not None:
+        server.app.health.start(lambda: health_status(server))
+
+
+def _post_fork(server: Any, _worker: Any) -> None:
+    """In a new worker: close its copy of the health port's socket, which only the master serves."""
+    if server.app.health is not None:
+        server.app.health.close_in_worker()
+
+
+def _on_exit(server: Any) -> None:
+    """In the master as it exits: stop the health listener; remove the metrics directory this server made."""
+    if server.app.health is not None:
+        server.app.health.stop()
     owned = os.environ.get(_OWNED_METRICS_DIR)
     if owned:
         shutil.rmtree(owned, ignore_errors=True)
@@ -159,6 +198,8 @@ def server_options(app: Flask) -> dict[str, Any]:
         "errorlog": "-",
         "child_exit": _child_exit,
         "on_exit": _on_exit,
+        "when_ready": _when_ready,
+        "post_fork": _post_fork,
         "post_worker_init": post_worker_init,
         "control_socket_disable": True,
     }
@@ -178,16 +219,34 @@ def worker_settings(app: Flask) -> dict[str, Any]:
     return {**overrides, "DB_AUTO_UPGRADE": False, "DB_REQUIRED_AT_START": False}
 
 
+def bind_health_port(config: Any) -> HealthListener | None:
+    """Bind ``HEALTH_PORT`` on ``HOST`` (None when it is 0); ConfigError naming the port when it cannot be bound."""
+    from service.config import ConfigError
+
+    port = resolve_health_port(config)
+    if port == 0:
+        return None
+    try:
+        return HealthListener(config["HOST"], port)
+    except OSError as error:
+        raise ConfigError(
+            f"HEALTH_PORT {port} on {config['HOST']} cannot be used ({error.strerror or error}): "
+            "set MODERATION_HEALTH_PORT to a free port, or 0 to turn the health listener off"
+        ) from error
+
+
 def serve(app: Flask) -> None:
     """Serve under gunicorn until stopped (SIGTERM or SIGINT); does not return normally.
 
     ``app`` was built in the master to check the bundle, database and settings before any worker
     starts; the workers build their own with the same settings. SIGHUP replaces the workers gracefully.
+    Raises ConfigError when ``HEALTH_PORT`` cannot be bound.
     """
     from service.config import EXTENSION_KEY
 
     options, settings = server_options(app), worker_settings(app)
     model_choice = app.config["MODEL"]
     settings["MODEL"] = str(app.extensions[EXTENSION_KEY].bundle.path)  # the bundle the master just verified
+    health = bind_health_port(app.config)
     del app  # the master serves nothing: let its copy of the model go
-    ModerationServer(settings, options, model_choice).run()
+    ModerationServer(settings, options, model_choice, health).run()

@@ -42,8 +42,11 @@ log = logging.getLogger(__name__)
 
 STORE_KEY = "moderation.store"
 """``app.extensions[STORE_KEY]`` holds the sessionmaker bound to the app's engine."""
+SCHEMA_GATE_KEY = "moderation.schema_gate"
+"""``app.extensions[SCHEMA_GATE_KEY]``: the ``service.schema_gate.SchemaGate`` of an app that could not check the schema at start."""
 
 DATABASE_UNAVAILABLE = "database_unavailable"
+DATABASE_UNAVAILABLE_MESSAGE = "the database is unavailable; retry later"
 SERVICE_UNAVAILABLE = 503
 RETRY_AFTER_SECONDS = 5
 SQLITE_BUSY_TIMEOUT_MS = 10_000
@@ -231,7 +234,7 @@ def init_store(app: Flask, engine: Engine) -> None:
 def _database_unavailable(error: OperationalError) -> tuple[Response, int, dict[str, str]]:
     """503 JSON with Retry-After for a database that cannot be reached or is locked; logged with the cause."""
     log.error("database unavailable: %s", error.orig.__class__.__name__ if error.orig is not None else error)
-    body = error_body(DATABASE_UNAVAILABLE, "the database is unavailable; retry later")
+    body = error_body(DATABASE_UNAVAILABLE, DATABASE_UNAVAILABLE_MESSAGE)
     g.retry_after = RETRY_AFTER_SECONDS
     return jsonify(body), SERVICE_UNAVAILABLE, {"Retry-After": str(RETRY_AFTER_SECONDS)}
 
@@ -242,8 +245,15 @@ def app_engine(app: Flask) -> Engine:
 
 
 def get_session() -> Session:
-    """The current app context's DB session, opened on first use."""
+    """The current app context's DB session, opened on first use.
+
+    In an app that could not check the schema at start, raises ApiError 503 while the database answers at
+    another schema revision (``service.schema_gate``).
+    """
     if "db_session" not in g:
+        gate = current_app.extensions.get(SCHEMA_GATE_KEY)
+        if gate is not None:
+            gate.require_current()
         g.db_session = current_app.extensions[STORE_KEY]()
     return g.db_session
 

@@ -163,6 +163,8 @@ class ServerProcess:
     process: subprocess.Popen
     base: str
     log_path: Path
+    health_base: str = ""
+    """The master's health port (``HEALTH_PORT``), empty when the caller turned it off."""
 
     def log_tail(self, n_chars: int = 3_000) -> str:
         return self.log_path.read_text(errors="replace")[-n_chars:]
@@ -193,9 +195,12 @@ def running_server(serve_args: list[str], env: dict[str, str], log_path: Path, p
     from service.loadtest import free_port, moderate_command
 
     port = free_port()
+    # A free port for the health listener too: its default, PORT + 1, may be taken on a busy test machine.
+    env = {"MODERATION_HEALTH_PORT": str(next(other for other in iter(free_port, None) if other != port)), **env}
+    health_port = int(env["MODERATION_HEALTH_PORT"])
     with open(log_path, "wb") as log:
         process = subprocess.Popen([*prefix, *moderate_command(), "serve", "--port", str(port), *serve_args], cwd=REPO, env=env, stdout=log, stderr=log)
-    server = ServerProcess(process, f"http://127.0.0.1:{port}", log_path)
+    server = ServerProcess(process, f"http://127.0.0.1:{port}", log_path, f"http://127.0.0.1:{health_port}" if health_port else "")
     try:
         server.wait_until_up()
         yield server

@@ -11,12 +11,12 @@ from service.auth import (
     KEY_CACHE_KEY,
     KEY_PREFIX,
     ActiveKey,
-    KeyCache,
     UnknownKey,
     create_key,
     ensure_local_key,
     hash_key,
     list_keys,
+    make_key_cache,
     require_api_key,
     revoke_key,
 )
@@ -115,7 +115,8 @@ def test_unknown_keys_are_not_cached_so_a_new_key_works_at_once(app, client):
 
 def test_key_cache_expires_is_bounded_and_can_be_off():
     clock = Clock()
-    cache = KeyCache(2.0, max_entries=3, clock=clock)
+    cache = make_key_cache({"KEY_CACHE_SECONDS": 2.0, "RATELIMIT_STORAGE_URI": "memory://"})
+    cache.clock, cache.max_entries = clock, 3
     for n in range(3):
         cache.put(f"h{n}", ActiveKey(n, "k"))
     assert cache.get("h0") == ActiveKey(0, "k")
@@ -123,7 +124,7 @@ def test_key_cache_expires_is_bounded_and_can_be_off():
     assert [cache.get(f"h{n}") for n in range(4)] == [None, None, None, ActiveKey(3, "k")]
     clock.now += 2.0
     assert cache.get("h3") is None
-    off = KeyCache(0)
+    off = make_key_cache({"KEY_CACHE_SECONDS": 0, "RATELIMIT_STORAGE_URI": "memory://"})
     off.put("h", ActiveKey(1, "k"))
     assert off.get("h") is None
 

@@ -18,6 +18,8 @@ from service.config import ConfigError, load_config
         ("MODERATION_WORKERS", "two", "setting WORKERS (MODERATION_WORKERS) is 'two'; it must be a whole number at least 1"),
         ("MODERATION_WORKERS", "0", "WORKERS (MODERATION_WORKERS) is the number 0"),
         ("MODERATION_PORT", "70000", "must be a whole number between 0 and 65535"),
+        ("MODERATION_HEALTH_PORT", "-1", "HEALTH_PORT (MODERATION_HEALTH_PORT) is the number -1; it must be a whole number between 0 and 65535"),
+        ("MODERATION_HEALTH_PORT", "8000", "HEALTH_PORT (8000) must differ from PORT"),
         ("MODERATION_MAX_ID_CHARS", "1000", "must be a whole number between 1 and 256"),
         ("MODERATION_MAX_COMMENT_CHARS", "true", "MAX_COMMENT_CHARS (MODERATION_MAX_COMMENT_CHARS) is true (a boolean)"),
         ("MODERATION_KEY_CACHE_SECONDS", "-1", "must be a number at least 0.0"),

@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import func, select
 
 from service.app import create_app
-from service.replays import Answer, ReplayMemory
+from service.replays import Answer, make_replay_memory
 from service.store import DecisionRecord, get_session
 from tests.test_coral import HOSTILE, NEUTRAL, SECRET, coral_request, encode, post, sign
 
@@ -70,12 +70,15 @@ def test_the_coral_endpoint_is_rate_limited_per_address(client):
 
 def test_the_memory_forgets_after_the_window_and_stays_bounded():
     now = [0.0]
-    memory = ReplayMemory(10, max_entries=2, clock=lambda: now[0])
+    memory = make_replay_memory(10, "memory://")
+    memory.clock, memory.max_entries = (lambda: now[0]), 2
     memory.put("a", Answer(204, b""))
     assert memory.get("a") == Answer(204, b"")
     now[0] = 10.0
     assert memory.get("a") is None
     for digest in ("b", "c", "d"):
         memory.put(digest, Answer(200, b"{}"))
-    assert (memory.get("b"), memory.get("d")) == (None, Answer(200, b"{}"))
-    assert ReplayMemory(0).put("x", Answer(204, b"")) is None and ReplayMemory(0).get("x") is None
+    # Full: the oldest goes (a flood forgets one body at a time, never the whole window at once).
+    assert (memory.get("b"), memory.get("c"), memory.get("d")) == (None, Answer(200, b"{}"), Answer(200, b"{}"))
+    off = make_replay_memory(0, "memory://")
+    assert off.put("x", Answer(204, b"")) is None and off.get("x") is None

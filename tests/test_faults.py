@@ -22,6 +22,7 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -229,35 +230,95 @@ def database_outage(backend: str, tmp_path: Path) -> Iterator[tuple[str, str, Ca
     yield f"sqlite:///{path}", f"sqlite:///{path}", down, up
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
-def test_a_worker_started_while_the_database_is_down_answers_503_and_recovers(backend, tiny_bundle_path, tmp_path, serve):
+@contextmanager
+def worker_started_while_down(backend: str, workers: int, tiny_bundle_path: Path, tmp_path: Path, serve: Callable) -> Iterator[tuple[Any, str, str, Callable[[], None]]]:
+    """(server, key, direct URL, up): a server that answered, then lost its database and had a worker replaced meanwhile."""
     with database_outage(backend, tmp_path) as (server_url, direct_url, down, up):
         env = server_env(server_url, tmp_path, MODERATION_KEY_CACHE_SECONDS="0")
         key = create_key({**env, "MODERATION_DB_URL": direct_url})
-        with serve(["--workers", "2", "--model", str(tiny_bundle_path)], env, tmp_path / "server.log") as server:
+        with serve(["--workers", str(workers), "--model", str(tiny_bundle_path)], env, tmp_path / "server.log") as server:
             assert moderate(server.base, "before", key)[0] == 200
             down()
-            victim = min(worker_pids(server.process.pid))
-            os.kill(victim, signal.SIGKILL)
+            os.kill(min(worker_pids(server.process.pid)), signal.SIGKILL)
             wait_for(lambda: "database unavailable at start" in server.log_tail(20_000) or server.process.poll() is not None,
                      RECOVERY_SECONDS, "the replacement worker's start", server.log_tail)
-            answered = set()
-            for i in range(20):
-                assert server.process.poll() is None, f"the server exited:\n{server.log_tail()}"
-                status, body = moderate(server.base, f"down-{i}", key)
-                assert (status, body.get("error", {}).get("code")) in {(200, None), (503, "database_unavailable")}, body
-                if status == 200:
-                    answered.add(f"down-{i}")
-                assert call(server.base, "/healthz")[0] == 200
-            assert call(server.base, "/readyz")[0] == 503
-            up()
-            wait_for(lambda: call(server.base, "/readyz")[0] == 200, RECOVERY_SECONDS, "readiness after the database returned", server.log_tail)
-            for i in range(10):
-                status, body = moderate(server.base, f"up-{i}", key)
-                assert status == 200, body
-                answered.add(f"up-{i}")
-            wait_for(replayed(server.base, direct_url, answered), REPLAY_SECONDS, "every answered decision in the log", server.log_tail)
+            yield server, key, direct_url, up
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_a_worker_started_while_the_database_is_down_answers_503_and_recovers(backend, tiny_bundle_path, tmp_path, serve):
+    with worker_started_while_down(backend, 2, tiny_bundle_path, tmp_path, serve) as (server, key, direct_url, up):
+        answered = set()
+        for i in range(20):
+            assert server.process.poll() is None, f"the server exited:\n{server.log_tail()}"
+            status, body = moderate(server.base, f"down-{i}", key)
+            assert (status, body.get("error", {}).get("code")) in {(200, None), (503, "database_unavailable")}, body
+            if status == 200:
+                answered.add(f"down-{i}")
+            assert call(server.base, "/healthz")[0] == 200
+        assert call(server.base, "/readyz")[0] == 503
+        up()
+        wait_for(lambda: call(server.base, "/readyz")[0] == 200, RECOVERY_SECONDS, "readiness after the database returned", server.log_tail)
+        for i in range(10):
+            status, body = moderate(server.base, f"up-{i}", key)
+            assert status == 200, body
+            answered.add(f"up-{i}")
+        wait_for(replayed(server.base, direct_url, answered), REPLAY_SECONDS, "every answered decision in the log", server.log_tail)
+
+
+OLDER_REVISION = "0002"
+
+
+def back_at_an_older_schema(backend: str, direct_url: str, up: Callable[[], None]) -> None:
+    """The database returns one migration behind: SQLite as a new file from an old backup, PostgreSQL downgraded."""
+    from alembic import command
+
+    from service.migrations import alembic_config, upgrade
+    from service.store import make_engine
+
+    engine = make_engine(direct_url)
+    try:
+        if backend == "sqlite":
+            upgrade(engine, OLDER_REVISION)
+            return
+        config = alembic_config()
+        with engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.downgrade(config, OLDER_REVISION)
+    finally:
+        engine.dispose()
+    up()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_a_worker_started_while_the_database_is_down_checks_the_schema_when_it_returns(backend, tiny_bundle_path, tmp_path, serve):
+    from service.migrations import upgrade
+    from service.store import make_engine
+
+    with worker_started_while_down(backend, 1, tiny_bundle_path, tmp_path, serve) as (server, key, direct_url, up):
+        back_at_an_older_schema(backend, direct_url, up)
+
+        def refused_as_outdated() -> bool:
+            status, body = moderate(server.base, "behind", key)
+            return (status, body.get("error", {}).get("code")) == (503, "database_schema_outdated")
+
+        wait_for(refused_as_outdated, RECOVERY_SECONDS, "503 database_schema_outdated", server.log_tail)
+        status, body = call(server.base, "/readyz")
+        assert status == 503 and f"schema revision {OLDER_REVISION}" in body["checks"]["database"], body
+        assert "database answers at another schema revision" in server.log_tail(20_000)
+        assert call(server.base, "/healthz")[0] == 200
+
+        engine = make_engine(direct_url)
+        try:
+            upgrade(engine)
+        finally:
+            engine.dispose()
+        wait_for(lambda: call(server.base, "/readyz")[0] == 200, RECOVERY_SECONDS, "readiness once the schema is current", server.log_tail)
+        fresh_key = create_key(server_env(direct_url, tmp_path))  # the SQLite backup had no keys
+        assert moderate(server.base, "current", fresh_key)[0] == 200
+        assert "database schema checked and current" in server.log_tail(20_000)
 
 
 # Items 1 and 10: SIGHUP reload

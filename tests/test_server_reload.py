@@ -82,3 +82,15 @@ def test_sighup_serves_the_newly_selected_bundle_without_dropping_requests(versi
         assert traffic.versions[0] == "public" and traffic.versions[-1] == "site"
         assert set(traffic.versions[-20:]) == {"site"}, "old workers still answer after the switch"
         assert get_json(f"{base}/v1/moderate", {"comments": [{"id": "a", "text": "hi"}]})[1]["model_version"] == "site"
+        assert get_json(f"{server.health_base}/healthz")[1]["model_version"] == "site"
+
+        # A second reload works too: the old workers' exit must not take the new workers' ready markers with it.
+        assert runner.invoke(cli, ["models", "use", "public"]).exit_code == 0
+        server.process.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + SWITCH_SECONDS
+        while get_json(f"{base}/healthz")[1]["model_version"] != "public" and time.monotonic() < deadline:
+            time.sleep(0.2)
+        time.sleep(1)
+        versions = {get_json(f"{base}/healthz")[1]["model_version"] for _ in range(10)}
+        assert versions == {"public"}, server.log_tail()
+        assert "reload abandoned" not in server.log_tail(50_000)

@@ -15,8 +15,9 @@ from service.config import Defaults
 @click.option("--port", type=click.IntRange(0, 65535), help=f"[default: $MODERATION_PORT or {Defaults.PORT}]")
 @click.option("--workers", type=click.IntRange(min=1), help=f"[default: $MODERATION_WORKERS or {Defaults.WORKERS}]")
 @click.option("--threads", type=click.IntRange(min=1), help=f"[default: $MODERATION_THREADS or {Defaults.THREADS}]")
+@click.option("--health-port", type=click.IntRange(0, 65535), help="Port where the master answers GET /healthz while every worker is busy; 0 = off [default: $MODERATION_HEALTH_PORT or the port + 1].")
 @click.option("--model", type=click.Path(path_type=Path), help="Bundle directory [default: $MODERATION_MODEL or the committed bundle].")
-def serve(host: str | None, port: int | None, workers: int | None, threads: int | None, model: Path | None) -> None:
+def serve(host: str | None, port: int | None, workers: int | None, threads: int | None, health_port: int | None, model: Path | None) -> None:
     """Serve the HTTP API under gunicorn; each worker loads the bundle, and SIGHUP swaps in a newly selected one.
 
     Settings come from service.config: defaults, the $MODERATION_CONFIG file, $MODERATION_* variables,
@@ -25,7 +26,7 @@ def serve(host: str | None, port: int | None, workers: int | None, threads: int 
     from service.config import ConfigError, load_config
     from service.server import prepare_metrics_dir
 
-    options = {"HOST": host, "PORT": port, "WORKERS": workers, "THREADS": threads, "MODEL": model}
+    options = {"HOST": host, "PORT": port, "WORKERS": workers, "THREADS": threads, "HEALTH_PORT": health_port, "MODEL": model}
     overrides = {key: value for key, value in options.items() if value is not None}
     try:
         # Before prometheus_client is imported (by service.app): several workers share metrics through files.
@@ -34,7 +35,11 @@ def serve(host: str | None, port: int | None, workers: int | None, threads: int 
         raise BadInput(error) from error
     from service.server import serve as run_server
 
-    run_server(_create_app(overrides))
+    app = _create_app(overrides)
+    try:
+        run_server(app)
+    except ConfigError as error:  # HEALTH_PORT cannot be bound
+        raise BadInput(error) from error
 
 
 def _create_app(overrides: dict[str, Any]) -> Any:

@@ -24,6 +24,14 @@ from service.store import StoreError
 MIGRATIONS_DIR = Path(__file__).resolve().parent
 
 
+class SchemaMismatch(StoreError):
+    """A database that answers, at a schema revision (``found``) other than the newest this code knows (``needed``)."""
+
+    def __init__(self, message: str, found: str | None, needed: str):
+        super().__init__(message)
+        self.found, self.needed = found, needed
+
+
 def alembic_config() -> Config:
     """An Alembic configuration pointing at this folder."""
     config = Config()
@@ -63,16 +71,18 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
 
 
 def check_current(engine: Engine) -> None:
-    """Raise StoreError unless the database is at the newest revision."""
+    """Raise SchemaMismatch unless the database is at the newest revision, StoreError when it cannot be asked."""
     try:
         current = current_revision(engine)
     except SQLAlchemyError as error:
         raise StoreError(f"database {_where(engine)} is unreachable: {_first_line(error)}") from error
     head = head_revision()
     if current != head:
-        raise StoreError(
+        raise SchemaMismatch(
             f"database {_where(engine)} is at schema revision {current or 'none'} but this version needs {head}: "
-            "run `moderate db upgrade` (or set DB_AUTO_UPGRADE)"
+            "run `moderate db upgrade` (or set DB_AUTO_UPGRADE)",
+            current,
+            head,
         )
 
 

@@ -1,0 +1,155 @@
+"""The master's health port: ``GET /healthz`` answered while every worker is busy scoring (issue 15)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+
+from service.config import ConfigError, load_config
+from service.health_port import HealthListener, resolve_health_port
+from service.server import bind_health_port
+from tests.test_faults import wait_for, worker_pids
+
+HEALTH_ANSWER_SECONDS = 1.0
+"""The health port must answer within this while the workers are busy."""
+BUSY_CLIENTS = 4
+"""Clients sending full requests back to back: more than the workers, so a request always waits for one."""
+LONG_TEXT = ("the council meeting went on for hours and nobody listened to the residents about the new road plan " * 250)[:20_000]
+FULL_REQUEST = {"comments": [{"id": str(n), "text": LONG_TEXT} for n in range(100)]}
+"""100 comments of 20,000 characters: about 2 s of scoring on the tiny bundle, longer on a loaded machine."""
+ROUNDS = 4
+
+
+def get(url: str, timeout: float) -> tuple[int, dict]:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return response.status, json.load(response)
+    except urllib.error.HTTPError as error:
+        with error:
+            return error.code, json.load(error)
+
+
+@pytest.mark.parametrize(
+    ("settings", "expected"),
+    [({"PORT": 8000}, 8001), ({"PORT": 9000, "HEALTH_PORT": 7000}, 7000), ({"PORT": 8000, "HEALTH_PORT": 0}, 0), ({"PORT": 0}, 0), ({"PORT": 65_535}, 0)],
+)
+def test_the_health_port_is_the_port_plus_one_unless_set(settings, expected):
+    assert resolve_health_port(settings) == expected
+
+
+@pytest.mark.parametrize(("workers", "status"), [(2, 200), (0, 503)])
+def test_the_listener_answers_from_the_status_it_is_given(workers, status):
+    listener = HealthListener("127.0.0.1", 0)
+    listener.start(lambda: {"status": "ok" if workers else "no_live_workers", "model_version": "v", "workers": workers, "pid": 1})
+    try:
+        base = f"http://127.0.0.1:{listener.port}"
+        assert get(f"{base}/healthz", timeout=5) == (status, {"status": "ok" if workers else "no_live_workers", "model_version": "v", "workers": workers, "pid": 1})
+        assert get(f"{base}/v1/moderate", timeout=5)[0] == 404
+    finally:
+        listener.stop()
+    with pytest.raises(OSError), socket.create_connection(("127.0.0.1", listener.port), timeout=1):
+        pass  # the port is released
+
+
+def test_a_taken_health_port_stops_serve_with_a_clear_message():
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        with pytest.raises(ConfigError, match=f"HEALTH_PORT {port} on 127.0.0.1 cannot be used .*or 0 to turn the health listener off"):
+            bind_health_port(load_config({"HEALTH_PORT": port}))
+    assert bind_health_port(load_config({"HEALTH_PORT": 0})) is None
+
+
+@contextmanager
+def busy_workers(base: str) -> Iterator[list[int]]:
+    """Clients keeping every worker scoring full requests until the block ends; yields their answers' statuses."""
+    stop, statuses = threading.Event(), []
+    data = json.dumps(FULL_REQUEST).encode()
+
+    def send_until_stopped() -> None:
+        while not stop.is_set():
+            request = urllib.request.Request(f"{base}/v1/moderate", data=data, headers={"Content-Type": "application/json"})
+            try:
+                with urllib.request.urlopen(request, timeout=120) as response:
+                    statuses.append(response.status)
+            except urllib.error.HTTPError as error:
+                statuses.append(error.code)
+                error.close()
+
+    clients = [threading.Thread(target=send_until_stopped, daemon=True) for _ in range(BUSY_CLIENTS)]
+    for client in clients:
+        client.start()
+    try:
+        yield statuses
+    finally:
+        stop.set()
+        for client in clients:
+            client.join(timeout=180)
+
+
+def main_port_healthz_seconds(base: str, limit: float) -> float:
+    """How long the main port's /healthz took, or ``limit`` when it had not answered by then."""
+    started = time.monotonic()
+    try:
+        get(f"{base}/healthz", timeout=limit)
+    except (TimeoutError, urllib.error.URLError):
+        return limit
+    return time.monotonic() - started
+
+
+@pytest.mark.slow
+def test_the_health_port_answers_at_once_while_every_worker_is_scoring(tiny_bundle_path, tmp_path, serve):
+    env = {**os.environ, "MODERATION_AUTH_REQUIRED": "false", "MODERATION_DB_URL": f"sqlite:///{tmp_path / 'health.db'}",
+           "MODERATION_DECISION_SPOOL_DIR": str(tmp_path / "spool"), "MODERATION_RATE_LIMIT": "100000 per minute",
+           "MODERATION_KEY_COMMENT_LIMIT": "10000000 per minute", "MODERATION_KEY_CHAR_LIMIT": "10000000000 per minute",
+           "MODERATION_KEY_CONCURRENT_REQUESTS": "0"}
+    with serve(["--workers", "2", "--model", str(tiny_bundle_path)], env, tmp_path / "server.log") as server:
+        wait_for(lambda: get(f"{server.health_base}/healthz", timeout=5)[1]["workers"] == 2, 60, "both workers live", server.log_tail)
+        status, idle = get(f"{server.health_base}/healthz", timeout=5)
+        assert status == 200 and (idle["status"], idle["pid"]) == ("ok", server.process.pid)
+        assert idle["model_version"] == get(f"{server.base}/healthz", timeout=5)[1]["model_version"]
+        main_waits = []
+        with busy_workers(server.base) as statuses:
+            time.sleep(3)  # every worker has a full request by now, and more wait in the queue
+            for _ in range(ROUNDS):
+                started = time.monotonic()
+                status, body = get(f"{server.health_base}/healthz", timeout=HEALTH_ANSWER_SECONDS)
+                seconds = time.monotonic() - started
+                assert (status, body["workers"]) == (200, 2) and seconds < HEALTH_ANSWER_SECONDS, server.log_tail()
+                main_waits.append(main_port_healthz_seconds(server.base, limit=2 * HEALTH_ANSWER_SECONDS))
+        assert statuses and set(statuses) == {200}, statuses
+        # The workers really were busy: the main port's /healthz waited behind the scoring.
+        assert max(main_waits) >= HEALTH_ANSWER_SECONDS, main_waits
+
+
+@pytest.mark.slow
+def test_the_health_port_is_503_while_no_worker_can_start(tiny_bundle_path, tmp_path, serve):
+    """The bundle the master verified is gone when gunicorn replaces the only worker: 503 until it is back."""
+    bundle = tmp_path / "bundle"
+    shutil.copytree(tiny_bundle_path, bundle)
+    env = {**os.environ, "MODERATION_AUTH_REQUIRED": "false", "MODERATION_DB_URL": f"sqlite:///{tmp_path / 'health.db'}",
+           "MODERATION_DECISION_SPOOL_DIR": str(tmp_path / "spool")}
+    with serve(["--workers", "1", "--model", str(bundle)], env, tmp_path / "server.log") as server:
+        (worker,) = worker_pids(server.process.pid)
+        bundle.rename(tmp_path / "away")
+        os.kill(worker, signal.SIGKILL)
+
+        def answer() -> tuple[int, str, int]:
+            status, body = get(f"{server.health_base}/healthz", timeout=5)
+            return status, body["status"], body["workers"]
+
+        wait_for(lambda: answer() == (503, "no_live_workers", 0), 30, "503 without a live worker", server.log_tail)
+        wait_for(lambda: "cannot start, exiting" in server.log_tail(20_000), 30, "a replacement failing to start", server.log_tail)
+        assert answer() == (503, "no_live_workers", 0)
+        (tmp_path / "away").rename(bundle)
+        wait_for(lambda: answer() == (200, "ok", 1), 60, "200 once a worker starts again", server.log_tail)

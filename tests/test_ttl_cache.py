@@ -1,0 +1,97 @@
+"""The TTL memories behind the key cache and Coral's replay memory: in a process, and on Redis (a fake client here;
+``tests/test_instances.py`` runs a real Redis)."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from service.auth import KEY_CACHE_CODEC, ActiveKey, make_key_cache
+from service.redis_client import RedisError
+from service.replays import REPLAY_CODEC, Answer, make_replay_memory
+from service.ttl_cache import RedisTtlMemory, TtlMemory
+
+
+class FakeRedis:
+    """The few Redis commands the memories use, on a dict; ``broken`` makes every command fail as a lost Redis would."""
+
+    def __init__(self):
+        self.values: dict[str, tuple[str, int]] = {}
+        self.broken = False
+
+    def _check(self) -> None:
+        if self.broken:
+            raise RedisError("connection refused")
+
+    def get(self, name):
+        self._check()
+        return self.values.get(name, (None, 0))[0]
+
+    def set(self, name, value, px):
+        self._check()
+        self.values[name] = (value, px)
+
+    def delete(self, name):
+        self._check()
+        self.values.pop(name, None)
+
+    def scan_iter(self, match):
+        self._check()
+        return [name for name in list(self.values) if name.startswith(match.rstrip("*"))]
+
+
+@pytest.mark.parametrize(
+    ("codec", "name", "value"),
+    [(KEY_CACHE_CODEC, "sha", ActiveKey(7, "cms", frozenset({"moderate"}))), (REPLAY_CODEC, "digest", Answer(200, b'{"status": "APPROVED"}'))],
+)
+def test_redis_memory_round_trips_each_value_under_its_prefix_with_an_expiry(codec, name, value):
+    client = FakeRedis()
+    memory = RedisTtlMemory(2.5, client, codec)
+    memory.put(name, value)
+    assert memory.get(name) == value
+    assert list(client.values) == [codec.prefix + name] and client.values[codec.prefix + name][1] == 2_500
+    memory.forget(name)
+    assert memory.get(name) is None
+    memory.put(name, value)
+    memory.clear()
+    assert client.values == {}
+
+
+def test_an_unreachable_redis_is_a_logged_miss_but_forget_raises(caplog):
+    client = FakeRedis()
+    memory = RedisTtlMemory(2.0, client, KEY_CACHE_CODEC)
+    client.broken = True
+    with caplog.at_level(logging.WARNING):
+        memory.put("sha", ActiveKey(1, "k"))
+        assert memory.get("sha") is None
+    assert [record.getMessage() for record in caplog.records] == [
+        "key cache unreachable, key not cached: RedisError",
+        "key cache unreachable, asking the database: RedisError",
+    ]
+    with pytest.raises(RedisError):
+        memory.forget("sha")
+
+
+def test_nothing_is_kept_for_zero_seconds_in_redis_either():
+    client = FakeRedis()
+    RedisTtlMemory(0, client, REPLAY_CODEC).put("digest", Answer(204, b""))
+    assert client.values == {}
+
+
+def test_each_memory_is_redis_only_for_a_redis_storage_uri():
+    assert isinstance(make_key_cache({"KEY_CACHE_SECONDS": 2.0, "RATELIMIT_STORAGE_URI": "memory://"}), TtlMemory)
+    assert isinstance(make_replay_memory(600, "memory://"), TtlMemory)
+    shared = make_key_cache({"KEY_CACHE_SECONDS": 2.0, "RATELIMIT_STORAGE_URI": "redis://127.0.0.1:1/0"})
+    assert isinstance(shared, RedisTtlMemory) and shared.codec is KEY_CACHE_CODEC
+    assert make_replay_memory(600, "redis://127.0.0.1:1/0").codec is REPLAY_CODEC
+
+
+def test_a_process_memory_can_be_emptied_one_value_or_all():
+    memory = TtlMemory(10, max_entries=4)
+    memory.put("a", 1)
+    memory.put("b", 2)
+    memory.forget("a")
+    assert (memory.get("a"), memory.get("b")) == (None, 2)
+    memory.clear()
+    assert memory.get("b") is None
