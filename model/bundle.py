@@ -29,6 +29,8 @@ CURRENT_FILE = "CURRENT"
 """``bundles/CURRENT`` names the bundle folder served by default."""
 JOBLIB_COMPRESS = 3
 ENCODER_THREADS_ENV = "MODERATION_ENCODER_THREADS"
+ENCODER_MODE_ENV = "MODERATION_ENCODER_MODE"
+"""``encoder`` or ``cascade``: overrides an encoder bundle's own mode (empty = the bundle's)."""
 """onnxruntime intra-op threads of a bundle's encoder, per process (default ``model.encoder.DEFAULT_THREADS``)."""
 REQUIRED_KEYS = ("model_version", "attributes", "model_sha256", "versions")
 
@@ -220,7 +222,8 @@ def verify_bundle(path: str | Path | None = None) -> tuple[Path, dict, Policy]:
     return folder, manifest, policy
 
 
-def load_bundle(path: str | Path | None = None, encoder_threads: int | None = None) -> Bundle:
+def load_bundle(path: str | Path | None = None, encoder_threads: int | None = None,
+                encoder_mode: str | None = None) -> Bundle:
     """Verify and load a bundle folder (default: the one ``bundles/CURRENT`` names).
 
     Parameters
@@ -229,6 +232,9 @@ def load_bundle(path: str | Path | None = None, encoder_threads: int | None = No
         A bundle folder, its ``manifest.json``, or a version name under ``bundles/``.
     encoder_threads : int, optional
         onnxruntime threads of a bundle's encoder (default ``$MODERATION_ENCODER_THREADS``, else 1).
+    encoder_mode : {"encoder", "cascade"}, optional
+        Score every comment with the encoder, or only those the cascade's gate and band pick (default
+        ``$MODERATION_ENCODER_MODE``, else the bundle's own mode). The band stored in the bundle applies.
 
     Returns
     -------
@@ -242,11 +248,13 @@ def load_bundle(path: str | Path | None = None, encoder_threads: int | None = No
     folder, manifest, policy = verify_bundle(path)
     model = joblib.load(folder / manifest.get("model_file", MODEL_FILE))
     if "encoder" in manifest:
-        model = _attach_encoder(model, folder, manifest, encoder_threads)
+        model = _attach_encoder(model, folder, manifest, encoder_threads, encoder_mode)
+    elif encoder_mode:
+        raise BundleError(f"{folder}: encoder mode {encoder_mode!r} asked for, but this bundle has no encoder")
     return Bundle(folder, manifest, model, policy)
 
 
-def _attach_encoder(model, folder: Path, manifest: dict, threads: int | None):
+def _attach_encoder(model, folder: Path, manifest: dict, threads: int | None, mode: str | None = None):
     """Give an encoder bundle's model its onnxruntime session (files already checked by ``verify_bundle``)."""
     from model.encoder import DEFAULT_THREADS, EncoderRunner
 
@@ -256,6 +264,11 @@ def _attach_encoder(model, folder: Path, manifest: dict, threads: int | None):
             raise BundleError(f"{folder / MANIFEST_FILE}: encoder {key} {spec.get(key)!r} is not among the hashed files")
     if threads is None:
         threads = int(os.environ.get(ENCODER_THREADS_ENV) or DEFAULT_THREADS)
+    mode = mode or os.environ.get(ENCODER_MODE_ENV) or None
+    if mode is not None:
+        if mode not in ("encoder", "cascade"):
+            raise BundleError(f"encoder mode {mode!r} unknown ({ENCODER_MODE_ENV}?): use encoder or cascade")
+        model.mode = mode
     runner = EncoderRunner(folder / spec["onnx_file"], folder / spec["tokenizer_file"], spec["attributes"],
                            threads=threads, max_tokens=spec["max_tokens"], stride=spec["stride"])
     return model.attach(runner)

@@ -257,6 +257,20 @@ def test_pickles_without_a_gate_load_with_the_2_0_0_rule(encoder_bundle):
     assert old.gate == "long" and model.gate == "sentences"
 
 
+def test_encoder_mode_can_be_chosen_when_loading(encoder_bundle, monkeypatch, tiny_bundle_path):
+    from model.bundle import ENCODER_MODE_ENV, BundleError, load_bundle
+
+    assert load_bundle(encoder_bundle[0], encoder_mode="cascade").model.mode == "cascade"
+    assert load_bundle(encoder_bundle[0], encoder_mode="encoder").model.mode == "encoder"
+    monkeypatch.setenv(ENCODER_MODE_ENV, "cascade")
+    assert load_bundle(encoder_bundle[0]).model.mode == "cascade"
+    monkeypatch.setenv(ENCODER_MODE_ENV, "fastest")
+    with pytest.raises(BundleError, match="fastest"):
+        load_bundle(encoder_bundle[0])
+    with pytest.raises(BundleError, match="no encoder"):
+        load_bundle(tiny_bundle_path, encoder_mode="cascade")
+
+
 def test_band_is_the_cheapest_that_keeps_the_encoders_decisions():
     from model.training.encoder_bundle import choose_band
 
