@@ -33,7 +33,7 @@ train: install
 
 # Fine-tunes the encoder of bundle 2.x: about 25-45 minutes on 2 cores (one pass, seeded, checkpoints in var/encoder;
 # run it again with RESUME=1 after an interruption), then exports it to int8 ONNX and builds bundles/$(ENCODER_VERSION).
-ENCODER_VERSION ?= 2.0.0
+ENCODER_VERSION ?= 2.1.0
 train-encoder: install
 	$(BIN)/python -m pip install --quiet -e '.[train]'
 	$(BIN)/python -m model.training.encoder train --data-dir $(DATA_DIR) --work var/encoder $(if $(RESUME),--resume)

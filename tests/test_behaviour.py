@@ -53,6 +53,14 @@ KNOWN_FAILURES: dict[str, frozenset[str]] = {
         "negation/trans",
         "threat/judge-hanged",
     }),
+    # 2.1.0, scored a pair at a time as here; in one batch (behaviour_report, eval.md) the near ties
+    # negation/gay (0.077 against 0.079) passes and negation/disabled and counter_speech/jews fail.
+    "2.1.0": frozenset({
+        "counter_speech/muslims",
+        "counter_speech/trans",
+        "negation/black",
+        "negation/gay",
+    }),
 }
 """Bundle version -> ids the committed bundle of that version fails (printed by ``model.evaluation.behaviour_report``)."""
 
