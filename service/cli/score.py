@@ -93,7 +93,7 @@ def score(
             text.encode("utf-8")
         except UnicodeEncodeError as error:
             raise BadInput("--text is not valid UTF-8; pass UTF-8 text") from error
-        scorer = load_scorer_or_fail(model)
+        scorer = load_scorer_or_fail(model, warm_up=False)  # the one text pays the one-off costs, once
         decision = scorer.moderate([text])[0]
         click.echo(json.dumps({"model_version": scorer.model_version, **decision.to_dict()}, ensure_ascii=False))
         return
