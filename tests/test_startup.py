@@ -28,16 +28,20 @@ NO_KEY_WORD = "Thanks for the article, you are an idiot."
 """Hostile, but with none of ``model.threats._KEY_WORDS``: the threat phrases are not needed."""
 
 _RUN = """
-import json, sys
+import atexit, gc, json, sys
+
+def report():  # registered first, so run last at exit
+    threats = sys.modules.get("model.threats")
+    print(json.dumps({"modules": sorted(sys.modules), "frozen_at_exit": gc.get_freeze_count(),
+                      "threat_pattern_compiled": None if threats is None else threats.threat_pattern.cache_info().currsize > 0}))
+
+atexit.register(report)
 from service.cli import cli
 for args in json.loads(sys.argv[1]):
     try:
         cli.main(args, prog_name="moderate", standalone_mode=False)
     except SystemExit:
         pass
-threats = sys.modules.get("model.threats")
-print(json.dumps({"modules": sorted(sys.modules),
-                  "threat_pattern_compiled": None if threats is None else threats.threat_pattern.cache_info().currsize > 0}))
 """
 
 
@@ -84,14 +88,18 @@ def test_score_text_imports_only_what_scoring_needs(bundle, tiny_bundle_path):
     assert reached(loaded["modules"], NOT_FOR_SCORING) == []
     assert "model.scoring" in loaded["modules"]
     assert loaded["threat_pattern_compiled"] is False
+    # Left to the operating system at exit: Python's final collection would walk the whole model (about 1 s).
+    assert loaded["frozen_at_exit"] > 100_000
 
 
 def test_score_text_leaves_garbage_collection_as_it_found_it(tiny_bundle_path):
-    """``--text`` pauses the collector while it loads and scores; a caller's process (CliRunner) gets it back."""
+    """``--text`` pauses the collector while it loads and scores; a caller's process (CliRunner) gets it back, and
+    nothing is frozen before it exits."""
     assert gc.isenabled()
     try:
         result = CliRunner().invoke(cli, ["score", "--text", NO_KEY_WORD, "--model", str(tiny_bundle_path)])
         assert result.exit_code == 0, result.output
-        assert gc.isenabled()
+        assert gc.isenabled() and gc.get_freeze_count() == 0
     finally:
         gc.enable()  # the rest of the session, should this test fail
+
