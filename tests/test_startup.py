@@ -1,4 +1,5 @@
-"""Fast start (issue 16): ``moderate --help`` loads only click and the CLI, ``moderate score --text`` only what scoring needs.
+"""Fast start (issue 16): ``moderate --help`` loads only click and the CLI, ``moderate score --text`` only what scoring
+needs; the start-up report (``model.evaluation.startup``).
 
 Each check runs the command in a fresh interpreter and reads ``sys.modules`` there: what this test process has
 imported already would hide an import.
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import gc
 import json
+import os
 import subprocess
 import sys
 
@@ -15,6 +17,7 @@ import click
 import pytest
 from click.testing import CliRunner
 
+from model.evaluation.startup import PHASE_NAMES, phase_seconds, run_startup, startup_markdown
 from service.cli import cli
 
 HEAVY = ("numpy", "scipy", "pandas", "pyarrow", "sklearn", "joblib", "numba", "onnxruntime", "tokenizers", "flask",
@@ -103,3 +106,21 @@ def test_score_text_leaves_garbage_collection_as_it_found_it(tiny_bundle_path):
     finally:
         gc.enable()  # the rest of the session, should this test fail
 
+
+def test_the_start_up_report_times_each_phase_in_new_processes(tiny_bundle_path):
+    results = run_startup(tiny_bundle_path, repeats=1, cold_kernel_cache=False)
+    phases = results["phases"]
+    # The phases follow one another from the child's start; the last, the rest of its wall clock, is positive too.
+    assert all(phases[key] > 0 for key in PHASE_NAMES)
+    assert phases["kernels"]["cache_hits"] > 0 and phases["kernels"]["compiled"] == 0
+    assert results["command_seconds"]["score_text"] > results["command_seconds"]["help"] > 0
+    assert results["import_seconds_score_text"]["total"] >= max(results["import_seconds_score_text"]["top"].values()) > 0
+    report = "\n".join(startup_markdown(results))
+    assert all(name in report for name in PHASE_NAMES.values()) and "empty kernel cache" not in report
+
+
+def test_an_empty_kernel_cache_is_measured_as_compiling(tiny_bundle_path, tmp_path):
+    """What the first start after an install pays: every kernel compiled, none read."""
+    phases = phase_seconds(tiny_bundle_path, repeats=1, env={**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)})
+    assert phases["kernels"]["compiled"] > 0 and phases["kernels"]["cache_hits"] == 0
+    assert phases["kernels"]["cache_path"].startswith(str(tmp_path))
