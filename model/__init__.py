@@ -28,7 +28,8 @@ _PUBLIC = {
 }
 """Public name -> the module that defines it."""
 
-__all__ = list(_PUBLIC)
+__all__ = ["ATTRIBUTES", "HOSTILITY_ATTRIBUTES", "Bundle", "BundleError", "Decision", "Reason", "Scorer", "Span",
+           "load_bundle"]
 
 
 def __getattr__(name: str) -> object:
