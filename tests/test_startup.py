@@ -25,7 +25,8 @@ HEAVY = ("numpy", "scipy", "pandas", "pyarrow", "sklearn", "joblib", "numba", "o
          "model")
 """Top-level packages a ``--help`` must not import (``model``: the serving core pulls in scikit-learn)."""
 NOT_FOR_SCORING = ("model.training", "model.evaluation", "service.app", "service.archive", "service.tables",
-                   "flask", "sqlalchemy", "gunicorn", "dask", "distributed", "torch", "transformers", "matplotlib")
+                   "service.table_reader", "service.table_writer", "flask", "sqlalchemy", "gunicorn", "dask",
+                   "distributed", "torch", "transformers", "matplotlib")
 """What ``score --text`` has no use for: training and evaluation code, the web service, archives, Dask, torch."""
 NO_KEY_WORD = "Thanks for the article, you are an idiot."
 """Hostile, but with none of ``model.threats._KEY_WORDS``: the threat phrases are not needed."""
