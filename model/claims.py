@@ -7,11 +7,10 @@ import re
 import re._constants as re_constants
 import re._parser as re_parser
 from collections.abc import Iterable, Sequence
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import ahocorasick
 import numpy as np
-import pandas as pd
 import sentencex
 import scipy.sparse as sp
 from scipy.special import expit
@@ -25,6 +24,9 @@ from sklearn.utils.validation import check_is_fitted
 
 from model.fast import pipelines_proba
 from model.normalize import StatelessTextTransformer
+
+if TYPE_CHECKING:  # only fit's annotation: scoring does not need pandas
+    import pandas as pd
 
 CHECKABLE_C = 1.0
 SUPPORTED_C = 1.0

@@ -636,24 +636,32 @@ class WordNgrams:
         self.ngram_range = tuple(vectorizer.ngram_range)
         vocabulary = vectorizer.vocabulary_
         self.n_columns = len(vocabulary)
-        token_ids: dict[str, int] = {}
-        grams = [(gram.split(" "), column) for gram, column in vocabulary.items()]
-        for parts, _ in grams:
-            for token in parts:
-                token_ids.setdefault(token, len(token_ids))
+        # Built with numpy, not n-gram by n-gram: this runs at a process's first comment (``moderate score --text``).
+        grams = [gram.split(" ") for gram in vocabulary]
+        tokens = list(chain.from_iterable(grams))
+        token_ids: dict[str, int] = {token: i for i, token in enumerate(dict.fromkeys(tokens))}  # first seen first
         self.base = max(len(token_ids), 1)
+        n_parts = np.fromiter(map(len, grams), dtype=np.int64, count=len(grams))
+        gram_ids = np.fromiter(map(token_ids.__getitem__, tokens), dtype=np.int64, count=len(tokens))
+        first = _pointers(n_parts)[:-1]  # each n-gram's first token in gram_ids
+        gram_columns = np.fromiter(vocabulary.values(), dtype=np.int64, count=len(grams))
         self.unigrams = np.full(self.base, -1, dtype=np.int64)  # token id -> its unigram's column, or -1
-        for parts, column in grams:
-            if len(parts) == 1:
-                self.unigrams[token_ids[parts[0]]] = column
+        self.unigrams[gram_ids[first[n_parts == 1]]] = gram_columns[n_parts == 1]
         # Every n > 1's n-grams as sorted keys and their columns, one n after another (as kernels.word_ngrams_dot
-        # takes them: n's are keys[key_ptr[n]:key_ptr[n + 1]]); ``tables`` views them by n.
-        keyed = sorted((len(parts), self._key([token_ids[t] for t in parts]), column)
-                       for parts, column in grams if len(parts) >= max(self.ngram_range[0], 2))
-        keys = np.array([key for _, key, _ in keyed], dtype=np.int64)
-        columns = np.array([column for _, _, column in keyed], dtype=np.int64)
-        lengths = np.bincount([n for n, _, _ in keyed], minlength=self.ngram_range[1] + 1)
-        key_ptr = _pointers(lengths[: self.ngram_range[1] + 1])
+        # takes them: n's are keys[key_ptr[n]:key_ptr[n + 1]]); ``tables`` views them by n. Keys of one n are
+        # distinct (``is_plain_word``: they fit in 63 bits), so the order is that of the keys alone.
+        lengths = np.zeros(self.ngram_range[1] + 1, dtype=np.int64)
+        keys, columns = [np.zeros(0, dtype=np.int64)], [np.zeros(0, dtype=np.int64)]
+        for n in range(max(self.ngram_range[0], 2), self.ngram_range[1] + 1):
+            chosen = np.flatnonzero(n_parts == n)
+            key = np.zeros(len(chosen), dtype=np.int64)
+            for j in range(n):
+                key = key * self.base + gram_ids[first[chosen] + j]
+            order = np.argsort(key)
+            keys.append(key[order])
+            columns.append(gram_columns[chosen][order])
+            lengths[n] = len(chosen)
+        keys, columns, key_ptr = np.concatenate(keys), np.concatenate(columns), _pointers(lengths)
         self.joined_tables = (keys, columns, key_ptr)
         self.tables: dict[int, tuple[np.ndarray, np.ndarray]] = {
             n: (keys[key_ptr[n] : key_ptr[n + 1]], columns[key_ptr[n] : key_ptr[n + 1]])
@@ -667,12 +675,6 @@ class WordNgrams:
         # another: each distinct word is tokenised once and its token ids kept (stop words dropped).
         self.by_word = (WordGrams(self.tokenize, token_ids, keep_unknown=True)
                         if tokens_stay_inside_words(vectorizer.token_pattern) else None)
-
-    def _key(self, ids: Sequence[int]) -> int:
-        key = 0
-        for token in ids:
-            key = key * self.base + token
-        return key
 
     @staticmethod
     def is_plain_word(vectorizer) -> bool:

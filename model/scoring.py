@@ -10,6 +10,7 @@ import numpy as np
 from model.bundle import Bundle, load_bundle
 from model.policy import Policy, decide, load_policy
 from model.results import Decision
+from model.threats import threat_pattern
 
 
 def _as_text(value: object) -> str:
@@ -35,18 +36,26 @@ class Scorer:
         self.policy = policy if policy is not None else bundle.policy
 
     @classmethod
-    def load(cls, model_path: str | Path | None = None, policy_path: str | Path | None = None) -> Scorer:
-        """Load and verify a bundle (default: the committed one) and build a scorer."""
+    def load(cls, model_path: str | Path | None = None, policy_path: str | Path | None = None,
+             warm_up: bool = True) -> Scorer:
+        """Load and verify a bundle (default: the committed one) and build a scorer.
+
+        ``warm_up=False`` leaves the one-off costs (``warm_up``) to the first call: for a process that scores
+        once and exits (``moderate score --text``), warming up would only add to them.
+        """
         bundle = load_bundle(model_path)
         policy = load_policy(policy_path) if policy_path else None
         scorer = cls(bundle, policy)
-        scorer.warm_up()
+        if warm_up:
+            scorer.warm_up()
         return scorer
 
     def warm_up(self) -> None:
-        """Score one short text, so that the first real request does not wait while the compiled kernels
-        (``model.kernels``) are loaded from their cache, or compiled when there is none."""
+        """Pay the one-off costs before the first real request: score one short text (the compiled kernels of
+        ``model.kernels`` are loaded from their cache, or compiled when there is none; the fitted vocabularies are
+        indexed) and compile the threat phrases (``model.threats.threat_pattern``)."""
         self.predict_scores(["Warming up the scorer."])
+        threat_pattern()
 
     @property
     def model_version(self) -> str:

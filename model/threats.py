@@ -45,6 +45,7 @@ The phrases send a comment to a human; they never reject it on their own.
 
 from __future__ import annotations
 
+import functools
 import re
 
 from model.normalize import normalize, normalize_with_offsets
@@ -343,7 +344,16 @@ _THREAT_PATTERNS: tuple[tuple[str, str], ...] = (
 )
 """(kind, pattern) for each kind of threat; ``find_threats`` reports where any of them matched."""
 
-_THREAT = re.compile("|".join(f"(?:{pattern})" for _, pattern in _THREAT_PATTERNS))
+
+@functools.cache
+def threat_pattern() -> re.Pattern:
+    """Every kind's pattern as one compiled alternation, compiled at the first comment that has a key word.
+
+    Compiling it takes about half a second: at import time every ``moderate score --text`` would pay it, and
+    most comments (those without a ``_KEY_WORDS`` word) never need it.
+    """
+    return re.compile("|".join(f"(?:{pattern})" for _, pattern in _THREAT_PATTERNS))
+
 
 _VERBS = (  # the acts' verbs, and a word that every act without one of them has (its victim's fate or place)
     "kill", "murder", "slaughter", "butcher", "behead", "decapitate", "strangle", "throttle", "shank", "lynch",
@@ -385,11 +395,11 @@ def find_threats(text: str) -> list[Span]:
         written, and ``span.score`` is ``THREAT_SPAN_SCORE``. Empty when no pattern matches.
     """
     normalised = normalize(text)
-    if _KEY_WORDS.isdisjoint(_WORD.findall(normalised)) or _THREAT.search(normalised) is None:
+    if _KEY_WORDS.isdisjoint(_WORD.findall(normalised)) or threat_pattern().search(normalised) is None:
         return []  # the common case costs one fast normalisation and a set lookup
     normalised, offsets = normalize_with_offsets(text)
     spans: list[Span] = []
-    for match in _THREAT.finditer(normalised):
+    for match in threat_pattern().finditer(normalised):
         begin, end = match.span()
         if begin == end:
             continue

@@ -22,7 +22,8 @@ from typing import IO
 import pandas as pd
 
 from service.spool import Spool, Tally
-from service.tables import FORMATS, TableError, TableReader, count_non_text, table_format, text_values
+from service.table_reader import TableReader, count_non_text, text_values
+from service.tables import FORMATS, TableError, table_format
 
 ENGINES = ("local", "dask")
 LOG_INTERVAL_SECONDS = 60.0

@@ -1,7 +1,7 @@
 """``moderate score --engine dask``: the archive's chunks scored as ``dask.dataframe`` partitions on a cluster.
 
-Each input part is cut where the local engine cuts it into chunks (``TableReader.chunk_spans``: byte ranges of
-CSV and JSON Lines, runs of Parquet row groups). A partition reads its span on a worker and scores it with
+Each input part is cut where the local engine cuts it into chunks (``TableReader.chunk_ranges``: byte ranges of
+CSV and JSON Lines, runs of Parquet row groups). A partition reads its range on a worker and scores it with
 ``service.archive.score_frame``, the local engine's function, with the worker's own scorer: a worker plugin
 (``ScorerPlugin``) loads the bundle once when the worker joins, so no task carries the model. The client
 gathers finished partitions in order and writes them through the same ``Spool`` as the local engine, so
@@ -23,7 +23,7 @@ from distributed import Client, LocalCluster, WorkerPlugin, get_worker
 
 from service.archive import Job, Progress, added_columns, score_frame
 from service.spool import Spool, Tally
-from service.tables import Reject, Span, TableReader
+from service.table_reader import ChunkRange, Reject, TableReader
 
 PLUGIN_NAME = "moderation-scorer"
 IN_FLIGHT_PER_WORKER = 2
@@ -65,10 +65,10 @@ def _worker_scorer():
 
 
 def score_partition(task: tuple) -> pd.DataFrame:
-    """Read one span of one part and score it on this worker; rejects and counts travel in ``attrs``."""
-    path, span, columns, chunk_rows, text_column, with_spans = task
+    """Read one chunk range of one part and score it on this worker; rejects and counts travel in ``attrs``."""
+    path, chunk_range, columns, chunk_rows, text_column, with_spans = task
     scorer = _worker_scorer()
-    with TableReader(path, chunk_rows, span=span, columns=columns) as reader:
+    with TableReader(path, chunk_rows, chunk_range=chunk_range, columns=columns) as reader:
         chunks = list(reader.chunks())
     frames = [frame for frame, _ in chunks]
     frame = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
@@ -105,11 +105,11 @@ def score_parts_on_dask(job: Job, spool: Spool, model_path: Path, attributes: Se
                 continue
             with TableReader(source, job.chunk_rows) as reader:
                 columns = reader.columns if reader.format == "csv" else None
-                spans = reader.chunk_spans()
-            todo = [chunk for chunk in range(len(spans)) if not spool.chunk_done(part, chunk)]
-            for chunk in set(range(len(spans))) - set(todo):
-                progress.update(_units(progress, source, spans[chunk]), 0)
-            tasks = [(str(source), spans[chunk], columns, job.chunk_rows, job.text_column, job.with_spans)
+                ranges = reader.chunk_ranges()
+            todo = [chunk for chunk in range(len(ranges)) if not spool.chunk_done(part, chunk)]
+            for chunk in set(range(len(ranges))) - set(todo):
+                progress.update(_units(progress, source, ranges[chunk]), 0)
+            tasks = [(str(source), ranges[chunk], columns, job.chunk_rows, job.text_column, job.with_spans)
                      for chunk in todo]
             if tasks:
                 meta = pd.DataFrame(columns=[*(columns or []), *added])
@@ -118,10 +118,10 @@ def score_parts_on_dask(job: Job, spool: Spool, model_path: Path, attributes: Se
                 for chunk, partition in zip(todo, partitions):
                     pending.append((chunk, client.compute(partition)))
                     if len(pending) >= IN_FLIGHT_PER_WORKER * n_workers:
-                        _write_next(pending, spool, part, source, job, progress, spans)
+                        _write_next(pending, spool, part, source, job, progress, ranges)
                 while pending:
-                    _write_next(pending, spool, part, source, job, progress, spans)
-            spool.finish_part(part, len(spans), target, job.suffix)
+                    _write_next(pending, spool, part, source, job, progress, ranges)
+            spool.finish_part(part, len(ranges), target, job.suffix)
     finally:
         client.close()
         if cluster is not None:
@@ -129,7 +129,7 @@ def score_parts_on_dask(job: Job, spool: Spool, model_path: Path, attributes: Se
 
 
 def _write_next(pending: deque, spool: Spool, part: int, source: Path, job: Job, progress: Progress,
-                spans: list[Span]) -> None:
+                ranges: list[ChunkRange]) -> None:
     """Wait for the oldest partition in flight and write it as its chunk."""
     chunk, future = pending.popleft()
     frame = future.result()
@@ -139,12 +139,12 @@ def _write_next(pending: deque, spool: Spool, part: int, source: Path, job: Job,
     tally.read += len(rejects)
     tally.rejected = len(rejects)
     spool.write_chunk(part, chunk, frame, job.suffix, tally, rejects, source.name)
-    progress.update(_units(progress, source, spans[chunk]), tally.scored)
+    progress.update(_units(progress, source, ranges[chunk]), tally.scored)
 
 
-def _units(progress: Progress, source: Path, span: Span | None) -> int:
-    """Progress units of one span (or of the whole part): bytes, or rows of Parquet row groups."""
-    if span is None:
+def _units(progress: Progress, source: Path, chunk_range: ChunkRange | None) -> int:
+    """Progress units of one chunk range (or of the whole part): bytes, or rows of Parquet row groups."""
+    if chunk_range is None:
         if progress.by_rows:
             import pyarrow.parquet as pq
 
@@ -154,5 +154,5 @@ def _units(progress: Progress, source: Path, span: Span | None) -> int:
         import pyarrow.parquet as pq
 
         metadata = pq.ParquetFile(source).metadata
-        return sum(metadata.row_group(group).num_rows for group in range(span.start, span.end))
-    return span.end - span.start
+        return sum(metadata.row_group(group).num_rows for group in range(chunk_range.start, chunk_range.end))
+    return chunk_range.end - chunk_range.start

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from model.attributes import ATTRIBUTES
 from service.store import ApiKey, Feedback, stored_texts_by_comment_id
-from service.tables import TableWriter
+from service.table_writer import TableWriter
 
 EXPORT_CHUNK_ROWS = 5_000
 

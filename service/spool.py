@@ -24,7 +24,9 @@ from pathlib import Path
 import pandas as pd
 import pyarrow.parquet as pq
 
-from service.tables import Reject, TableError, TableWriter
+from service.table_reader import Reject
+from service.table_writer import TableWriter
+from service.tables import TableError
 
 STATE_FILE = "state.json"
 COPY_BLOCK_BYTES = 1 << 20

@@ -31,7 +31,7 @@ def test_measure_reports_time_memory_and_failures():
     assert "exit status 3" in measure([sys.executable, "-c", "raise SystemExit(3)"])["error"]
 
 
-@pytest.mark.slow  # three real runs and seven start-ups: a minute, or four on this machine under load
+@pytest.mark.slow  # three real runs and thirteen start-ups (one compiles the kernels): a few minutes under load
 def test_tiny_archive_bench_writes_its_report(tmp_path, tiny_bundle_path):
     out = tmp_path / "archive_bench.md"
     result = CliRunner().invoke(main, ["--rows", "300", "--out", str(out), "--model", str(tiny_bundle_path),
@@ -43,7 +43,8 @@ def test_tiny_archive_bench_writes_its_report(tmp_path, tiny_bundle_path):
         assert "error" not in run, run
         assert run["rows_per_second"] == pytest.approx(run["rows"] / run["seconds"])
     assert results["runs"]["single"]["summary"][0].startswith("Scored 300 rows")
-    assert results["startup_seconds"]["score_text"] > 0
+    assert results["startup"]["command_seconds"]["score_text"] > 0 and results["startup"]["phases"]["bundle_load"] > 0
+    assert "## Start-up" in out.read_text()
     assert "Memory flatness" in out.read_text() and "Not run (yet): `moderate score --jobs 2`" in out.read_text()
 
 

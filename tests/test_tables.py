@@ -10,7 +10,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from service.tables import Reject, Span, TableError, TableReader, TableWriter, count_non_text, table_format, text_values
+from service.table_reader import Reject, TableReader, count_non_text, text_values
+from service.table_writer import TableWriter
+from service.tables import TableError, table_format
 
 
 def read_all(path, chunk_rows=2) -> list[pd.DataFrame]:
@@ -207,7 +209,7 @@ def test_chunks_count_rejected_rows_so_they_fall_in_the_same_places(tmp_path):
 
 @pytest.mark.parametrize("chunk_rows", [1, 2, 3, 10])
 @pytest.mark.parametrize("name", ["in.csv", "in.jsonl"])
-def test_chunk_spans_read_back_the_same_chunks(tmp_path, name, chunk_rows):
+def test_chunk_ranges_read_back_the_same_chunks(tmp_path, name, chunk_rows):
     frame = pd.DataFrame({"id": [str(i) for i in range(7)],
                           "text": ["a", "two\nlines", "", "x,y", 'say "hi"', "\u00e9t\u00e9", "z"]})
     path = tmp_path / name
@@ -217,15 +219,15 @@ def test_chunk_spans_read_back_the_same_chunks(tmp_path, name, chunk_rows):
         frame.to_json(path, orient="records", lines=True, force_ascii=False)
     whole = read_all(path, chunk_rows)
     with TableReader(path, chunk_rows) as reader:
-        spans, columns = reader.chunk_spans(), reader.columns
-    assert len(spans) == len(whole)
-    for span, expected in zip(spans, whole):
-        (part,) = read_all_span(path, chunk_rows, span, columns)
+        ranges, columns = reader.chunk_ranges(), reader.columns
+    assert len(ranges) == len(whole)
+    for chunk_range, expected in zip(ranges, whole):
+        (part,) = read_range(path, chunk_rows, chunk_range, columns)
         pd.testing.assert_frame_equal(part.reset_index(drop=True), expected.reset_index(drop=True))
 
 
-def read_all_span(path, chunk_rows, span, columns):
-    with TableReader(path, chunk_rows, span=span, columns=columns if str(path).endswith(".csv") else None) as reader:
+def read_range(path, chunk_rows, chunk_range, columns):
+    with TableReader(path, chunk_rows, chunk_range=chunk_range, columns=columns if str(path).endswith(".csv") else None) as reader:
         return list(reader)
 
 

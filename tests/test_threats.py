@@ -3,13 +3,16 @@
 Every sentence here was written for these tests; none comes from a dataset.
 """
 
+import subprocess
+import sys
+
 import pandas as pd
 import pytest
 
 from model.training import data
 from model.attributes import HOSTILITY_ATTRIBUTES, THREAT_ATTRIBUTE
 from model.normalize import normalize
-from model.threats import _KEY_WORDS, _THREAT, _WORD, THREAT_SPAN_SCORE, find_threats
+from model.threats import _KEY_WORDS, _WORD, THREAT_SPAN_SCORE, find_threats, threat_pattern
 
 # (comment, the phrase its first span must cover exactly)
 POSITIVES = [
@@ -173,9 +176,20 @@ def test_nothing_to_find(text):
 @pytest.mark.parametrize(("text", "phrase"), POSITIVES)
 def test_the_key_word_test_never_hides_a_match(text, phrase):
     """find_threats skips the patterns when no key word is present: every match must hold one."""
-    matches = [match.group() for match in _THREAT.finditer(normalize(text))]
+    matches = [match.group() for match in threat_pattern().finditer(normalize(text))]
     assert matches
     assert all(not _KEY_WORDS.isdisjoint(_WORD.findall(match)) for match in matches)
+
+
+def test_the_pattern_is_compiled_at_the_first_comment_with_a_key_word():
+    """Compiling it costs about half a second: not at import, nor for a comment without a key word."""
+    code = ("from model.threats import find_threats, threat_pattern\n"
+            "find_threats('Thanks for the article.')\n"
+            "print(threat_pattern.cache_info().currsize)\n"
+            "find_threats('I will kill you')\n"
+            "print(threat_pattern.cache_info().currsize)\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.split() == ["0", "1"]
 
 
 def test_threat_attribute_is_a_hostility_attribute():

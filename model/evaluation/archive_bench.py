@@ -4,8 +4,8 @@ Every figure is one first pass of a real command over texts it has not seen (no 
 from start to exit, rows per second, and the peak resident memory of the whole process tree (workers
 included), sampled every ``SAMPLE_SECONDS``. Runs: ``moderate score`` in one process, with ``--jobs 2``, and
 on 2 local Dask workers; alt-profanity-check's whole job on the same file (read, predict, write, in chunks);
-the same single-process run on a tenth of the archive, for memory flatness; and the start-up time of
-``moderate score --text`` and ``moderate --help``.
+the same single-process run on a tenth of the archive, for memory flatness; and the start-up of ``moderate score
+--text`` and ``moderate --help`` (``model.evaluation.startup``: wall clock, import time, bundle load, first decision).
 
 Run ``python -m model.evaluation.archive_bench [--rows 1000000] [--out reports/archive_bench.md]``.
 """
@@ -16,7 +16,6 @@ import json
 import os
 import platform
 import random
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -28,6 +27,7 @@ from pathlib import Path
 import click
 
 from model.evaluation.benchmark import benchmark_texts
+from model.evaluation.startup import run_startup, startup_markdown
 
 DEFAULT_ROWS = 1_000_000
 SMALL_FRACTION = 10
@@ -35,7 +35,6 @@ SMALL_FRACTION = 10
 FLAT_MEMORY_RATIO = 1.3
 """The issue's target: peak memory on the whole archive at most this times that on a tenth of it."""
 SAMPLE_SECONDS = 0.1
-STARTUP_REPEATS = 3
 BYTES_PER_MIB = 1024 * 1024
 CHUNK_ROWS = 5_000
 POOL_TEXTS = 50_000
@@ -117,34 +116,6 @@ def profanity_check_job(source: Path, target: Path, chunk_rows: int = CHUNK_ROWS
     return n
 
 
-def startup_seconds(args: Sequence[str], repeats: int = STARTUP_REPEATS, env: dict | None = None) -> float:
-    """Median wall time of running ``moderate ARGS`` to its end."""
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "service.cli", *args], check=True, capture_output=True, env=env)
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
-
-
-def import_seconds(args: Sequence[str], env: dict | None = None) -> dict[str, float]:
-    """Cumulative import time (``python -X importtime``) of the heaviest top-level modules ``moderate ARGS`` loads."""
-    result = subprocess.run([sys.executable, "-X", "importtime", "-m", "service.cli", *args], check=True,
-                            capture_output=True, text=True, env=env)
-    top: dict[str, float] = {}
-    for line in result.stderr.splitlines():
-        if not line.startswith("import time:") or "|" not in line:
-            continue
-        _, cumulative, name = line.split("|")
-        if not name.startswith(" ") or name.startswith("  "):  # top-level imports only: one space of indent
-            continue
-        try:
-            top[name.strip()] = int(cumulative) / 1e6
-        except ValueError:  # the header line
-            continue
-    return dict(sorted(top.items(), key=lambda item: -item[1])[:8])
-
-
 def run_archive_bench(rows: int = DEFAULT_ROWS, model_path: Path | None = None, data_dir: Path | None = None,
                       engines: Sequence[str] = tuple(ENGINES), workdir: Path | None = None,
                       on_progress: Callable[[dict], None] | None = None) -> dict:
@@ -161,9 +132,7 @@ def run_archive_bench(rows: int = DEFAULT_ROWS, model_path: Path | None = None, 
         "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "machine": {"platform": platform.platform(), "cpu_count": os.cpu_count(), "python": platform.python_version(),
                     "load_average_at_start": os.getloadavg()[0]},
-        "startup_seconds": {"score_text": startup_seconds(["score", "--text", "Thanks for the article."], env=env),
-                            "help": startup_seconds(["--help"], env=env)},
-        "import_seconds_score_text": import_seconds(["score", "--text", "Thanks for the article."], env=env),
+        "startup": run_startup(env=env),
         "runs": {},
         "memory": {"ratio_full_to_tenth": None, "target": FLAT_MEMORY_RATIO, "met": False},
     }
@@ -239,13 +208,7 @@ def archive_bench_markdown(results: dict) -> str:
         "", f"Memory flatness: peak RSS on the whole archive / on a tenth of it, one process: "
         f"**{'n/a' if ratio is None else f'{ratio:.2f}'}** (target <= {memory['target']}): "
         f"{'met' if memory['met'] else '**missed**'}.", "",
-        "## Start-up", "",
-        "| command | seconds (median of 3) |", "|---|---|",
-        f"| `moderate score --text ...` | {results['startup_seconds']['score_text']:.2f} |",
-        f"| `moderate --help` | {results['startup_seconds']['help']:.2f} |", "",
-        "Heaviest top-level imports of `moderate score --text` (`python -X importtime`, cumulative seconds):", "",
-        "| module | seconds |", "|---|---|",
-        *[f"| {name} | {seconds:.2f} |" for name, seconds in results["import_seconds_score_text"].items()],
+        *startup_markdown(results["startup"]),
     ]
     return "\n".join(lines) + "\n"
 

@@ -1,0 +1,372 @@
+"""Read a comment table (.csv, .jsonl, .parquet) in chunks of rows, setting aside the rows that cannot be parsed."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from service.config import Defaults
+from service.tables import TableError, is_missing, one_line, table_format
+
+DEFAULT_CHUNK_ROWS = Defaults.SCORE_CHUNK_ROWS
+
+REENCODE_HINT = "re-encode it as UTF-8, e.g. `iconv -f latin1 -t utf-8 IN > OUT`"
+
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+"""A JSON escape of a UTF-16 surrogate: valid in pairs, unwritable as UTF-8 when alone."""
+
+
+def text_values(frame: pd.DataFrame, column: str) -> list[str]:
+    """Return ``frame[column]`` as strings: a missing cell, a non-text value (a number, a list) or an absent column as ""."""
+    if column not in frame.columns:
+        return [""] * len(frame)
+    return [v if isinstance(v, str) else "" for v in frame[column].tolist()]
+
+
+def count_non_text(frame: pd.DataFrame, column: str) -> int:
+    """Number of cells of ``frame[column]`` that hold a value that is not text (``text_values`` scores them as "")."""
+    if column not in frame.columns:
+        return 0
+    return sum(1 for v in frame[column].tolist() if not isinstance(v, str) and not is_missing(v))
+
+
+@dataclass(frozen=True)
+class Reject:
+    """A row that could not be parsed: where it starts, why, and its raw text."""
+
+    line: int
+    """1-based line number of the row's first line in its file."""
+    error: str
+    raw: str
+
+    def to_dict(self) -> dict:
+        """JSON-ready mapping, as written to a ``.rejects`` file."""
+        return {"line": self.line, "error": self.error, "raw": self.raw}
+
+
+@dataclass(frozen=True)
+class ChunkRange:
+    """Where a chunk of a table lies: bytes ``[start, end)`` of a CSV or JSON Lines file (``first_line`` at
+    ``start``), or row groups ``[start, end)`` of a Parquet file. ``end=None`` reads to the end."""
+
+    start: int = 0
+    end: int | None = None
+    first_line: int = 1
+
+
+class _LineFeed:
+    """Decoded lines of a binary file for ``csv.reader``, keeping the raw lines of the record being read.
+
+    ``csv.reader`` asks for one line at a time and never reads ahead, so the lines taken since ``begin``
+    are exactly the current record's, and ``offset`` is the byte where the next record starts.
+    """
+
+    def __init__(self, handle: IO[bytes], chunk_range: ChunkRange):
+        self.handle = handle
+        self.offset = chunk_range.start
+        self.line = chunk_range.first_line - 1
+        self.raw: list[bytes] = []
+        self.decode_error: UnicodeDecodeError | None = None
+        handle.seek(chunk_range.start)
+
+    def begin(self) -> None:
+        """Start a new record."""
+        self.raw, self.decode_error = [], None
+
+    @property
+    def first_line(self) -> int:
+        """Line number of the current record's first line."""
+        return self.line - len(self.raw) + 1
+
+    def raw_text(self) -> str:
+        """The current record as text (undecodable bytes replaced)."""
+        return b"".join(self.raw).decode("utf-8", errors="replace")
+
+    def __iter__(self) -> _LineFeed:
+        return self
+
+    def __next__(self) -> str:
+        raw = self.handle.readline()
+        if not raw:
+            raise StopIteration
+        self.raw.append(raw)
+        self.line += 1
+        self.offset += len(raw)
+        try:
+            return raw.decode("utf-8-sig" if self.offset == len(raw) else "utf-8")
+        except UnicodeDecodeError as error:
+            self.decode_error = self.decode_error or error
+            return raw.decode("utf-8", errors="replace")
+
+
+class TableReader:
+    """Iterate over a table as pandas DataFrames of at most ``chunk_rows`` rows, setting bad rows aside.
+
+    Every cell of a CSV is read as text, exactly as written ("NA", "007" and "" stay as they are).
+    JSON Lines cells keep their JSON types; Parquet columns keep their Arrow types. At least one
+    (possibly empty) frame is yielded, so an empty table still carries its columns.
+
+    A CSV or JSON Lines row that cannot be parsed (not UTF-8, not JSON, the wrong number of fields) is
+    not in any frame: ``chunks()`` hands it over as a ``Reject`` with its line number. A chunk is
+    ``chunk_rows`` rows read, rejected ones included, so chunks fall in the same places whatever the rows
+    hold. ``chunk_range`` reads one part of the file (see ``chunk_ranges``); ``columns`` is then the CSV header.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        chunk_rows: int = DEFAULT_CHUNK_ROWS,
+        chunk_range: ChunkRange | None = None,
+        columns: list[str] | None = None,
+    ):
+        self.path = Path(path)
+        if not self.path.exists():
+            raise TableError(f"{self.path}: no such file")
+        if not self.path.is_file():
+            raise TableError(f"{self.path}: not a file")
+        self.format = table_format(self.path)
+        if chunk_rows < 1:
+            raise TableError(f"chunk size must be at least 1, got {chunk_rows}")
+        self.chunk_rows = chunk_rows
+        self.chunk_range = chunk_range or ChunkRange()
+        self.n_rows: int | None = None
+        """Number of rows when the format records it (Parquet), else None."""
+        self.n_bytes = self.path.stat().st_size
+        self.bytes_read = 0
+        """Bytes of the file read so far (CSV and JSON Lines), for progress."""
+        self.columns: list[str] | None = columns
+        """Column names (for JSON Lines, those of the first chunk); None for an empty JSON Lines file."""
+        self._file: IO[bytes] | None = None
+        self._parquet: pq.ParquetFile | None = None
+        self._feed: _LineFeed | None = None
+        try:
+            getattr(self, f"_open_{self.format}")()
+            self._first = self._next_chunk()
+        except TableError:
+            self.close()
+            raise
+        if self.columns is None and self._first is not None and self._first[0].columns.size:
+            self.columns = list(self._first[0].columns)
+
+    # Opening: each sets up the state that ``_records`` or ``_parquet_chunks`` reads from.
+
+    def _open_csv(self) -> None:
+        self._file = open(self.path, "rb")
+        self._feed = _LineFeed(self._file, self.chunk_range)
+        self._csv = csv.reader(self._feed)
+        if self.columns is None:
+            self.columns = self._csv_header()
+        self._chunks = self._row_chunks()
+
+    def _csv_header(self) -> list[str]:
+        feed = self._feed
+        while True:
+            feed.begin()
+            try:
+                header = next(self._csv)
+            except StopIteration:
+                raise TableError(f"{self.path}: the file is empty; a CSV needs a header row") from None
+            except csv.Error as error:
+                raise TableError(f"{self.path}: not a readable CSV header: {one_line(error)}") from error
+            if feed.decode_error is not None:
+                raise TableError(self._encoding_message(feed.decode_error, f"line {feed.first_line}"))
+            if header:
+                return header
+
+    def _open_jsonl(self) -> None:
+        self._file = open(self.path, "rb")
+        self._feed = _LineFeed(self._file, self.chunk_range)
+        self._chunks = self._row_chunks()
+
+    def _open_parquet(self) -> None:
+        try:
+            self._parquet = pq.ParquetFile(self.path)
+        except (pa.ArrowException, OSError) as error:
+            raise TableError(f"{self.path}: not a readable Parquet file: {one_line(error)}") from error
+        self.n_rows = self._parquet.metadata.num_rows
+        self._chunks = self._parquet_chunks(self._parquet)
+
+    # Rows of CSV and JSON Lines: one (row or None, Reject or None) per non-blank record.
+
+    def _records(self) -> Iterator[tuple[Any, Reject | None]]:
+        feed, end = self._feed, self.chunk_range.end
+        read = self._csv_record if self.format == "csv" else self._jsonl_record
+        while end is None or feed.offset < end:
+            feed.begin()
+            try:
+                row = read()
+            except StopIteration:
+                return
+            except csv.Error as error:
+                row = Reject(feed.first_line, f"not a readable CSV row: {one_line(error)}", feed.raw_text())
+            finally:
+                self.bytes_read = feed.offset - self.chunk_range.start
+            if row is None:  # a blank line
+                continue
+            if feed.decode_error is not None:
+                error = feed.decode_error
+                yield None, Reject(feed.first_line, f"not UTF-8 text: byte 0x{error.object[error.start]:02x} cannot "
+                                   f"be decoded; {REENCODE_HINT}", feed.raw_text())
+            elif isinstance(row, Reject):
+                yield None, row
+            else:
+                yield row, None
+
+    def _csv_record(self) -> list[str] | Reject | None:
+        fields = next(self._csv)
+        if not fields:
+            return None
+        if len(fields) != len(self.columns):
+            n = len(self.columns)
+            return Reject(self._feed.first_line, f"expected {n} fields as in the header, found {len(fields)}",
+                          self._feed.raw_text())
+        return fields
+
+    def _jsonl_record(self) -> dict | Reject | None:
+        line = next(self._feed)
+        where = self._feed.first_line
+        if not line.strip():
+            return None
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as error:
+            return Reject(where, f"not valid JSON: {error.msg}", line)
+        if not isinstance(row, dict):
+            return Reject(where, "not a JSON object", line)
+        if _SURROGATE_ESCAPE.search(line) and not _is_valid_unicode(row):
+            return Reject(where, "an unpaired surrogate escape (\\ud800-\\udfff); fix or remove it", line)
+        return row
+
+    def _row_chunks(self) -> Iterator[tuple[pd.DataFrame, list[Reject]]]:
+        rows: list = []
+        rejects: list[Reject] = []
+        for row, reject in self._records():
+            if reject is None:
+                rows.append(row)
+            else:
+                rejects.append(reject)
+            if len(rows) + len(rejects) == self.chunk_rows:
+                yield self._frame(rows), rejects
+                rows, rejects = [], []
+        if rows or rejects:
+            yield self._frame(rows), rejects
+
+    def _frame(self, rows: list) -> pd.DataFrame:
+        if self.format == "csv":
+            return pd.DataFrame(rows, columns=self.columns, dtype=str)
+        return pd.DataFrame(rows, dtype=object)
+
+    def _parquet_chunks(self, parquet: pq.ParquetFile) -> Iterator[tuple[pd.DataFrame, list[Reject]]]:
+        schema = parquet.schema_arrow
+        # Arrow dtypes keep every column's type (nullable ints stay ints) on the way back to Parquet;
+        # ignoring the pandas metadata keeps a stored index as the ordinary column it is in the file.
+        if not self.n_rows:
+            yield schema.empty_table().to_pandas(types_mapper=pd.ArrowDtype, ignore_metadata=True), []
+        end = parquet.num_row_groups if self.chunk_range.end is None else self.chunk_range.end
+        groups = range(self.chunk_range.start, end)
+        # A chunk range (a Dask partition) is one chunk, however many rows its row groups hold.
+        batch_rows = self.chunk_rows if self.chunk_range == ChunkRange() else max(self.n_rows, 1)
+        for batch in parquet.iter_batches(batch_size=batch_rows, row_groups=groups):
+            table = pa.Table.from_batches([batch], schema=schema)
+            yield table.to_pandas(types_mapper=pd.ArrowDtype, ignore_metadata=True), []
+
+    def _next_chunk(self) -> tuple[pd.DataFrame, list[Reject]] | None:
+        """Return the next chunk, or None at the end; reading errors become TableError."""
+        try:
+            return next(self._chunks)
+        except StopIteration:
+            return None
+        except pa.ArrowException as error:
+            raise TableError(f"{self.path}: not a readable Parquet file: {one_line(error)}") from error
+        except OSError as error:
+            raise TableError(f"{self.path}: cannot read: {error.strerror or error}") from error
+
+    def _encoding_message(self, error: UnicodeDecodeError, where: str = "") -> str:
+        at = f" ({where})" if where else ""
+        return f"{self.path}: not UTF-8 text: byte 0x{error.object[error.start]:02x} cannot be decoded{at}; {REENCODE_HINT}"
+
+    def require_columns(self, *names: str | None) -> None:
+        """Raise TableError naming the columns found unless every given column exists."""
+        if self.columns is None:  # an empty JSON Lines file: no rows to need them
+            return
+        missing = [name for name in names if name is not None and name not in self.columns]
+        if missing:
+            found = ", ".join(self.columns) if self.columns else "none"
+            label = "column" if len(missing) == 1 else "columns"
+            raise TableError(f"{self.path}: no {label} {', '.join(map(repr, missing))}; columns found: {found}")
+
+    def chunks(self) -> Iterator[tuple[pd.DataFrame, list[Reject]]]:
+        """Each chunk's frame of parsed rows and the rows that could not be parsed."""
+        first, self._first = self._first, None
+        yield first if first is not None else (pd.DataFrame(columns=self.columns or []), [])
+        while (chunk := self._next_chunk()) is not None:
+            yield chunk
+
+    def __iter__(self) -> Iterator[pd.DataFrame]:
+        for frame, _ in self.chunks():
+            yield frame
+
+    def chunk_ranges(self) -> list[ChunkRange]:
+        """Where each chunk lies, read from the start: the partitions of a Dask run.
+
+        CSV and JSON Lines: the byte range of every ``chunk_rows`` rows (parsed, as a quoted field may span
+        lines). Parquet: runs of whole row groups of at least ``chunk_rows`` rows (a row group is not split).
+        """
+        if self.format == "parquet":
+            ranges, start, rows = [], 0, 0
+            metadata = self._parquet.metadata
+            for group in range(metadata.num_row_groups):
+                rows += metadata.row_group(group).num_rows
+                if rows >= self.chunk_rows:
+                    ranges.append(ChunkRange(start, group + 1))
+                    start, rows = group + 1, 0
+            if start < metadata.num_row_groups or not ranges:
+                ranges.append(ChunkRange(start, metadata.num_row_groups))
+            return ranges
+        feed = self._feed
+        feed.handle.seek(0)
+        fresh = _LineFeed(feed.handle, ChunkRange())
+        self._feed = fresh
+        if self.format == "csv":
+            self._csv = csv.reader(fresh)
+            self._csv_header()
+        ranges, start, first_line, n = [], fresh.offset, fresh.line + 1, 0
+        for _ in self._records():
+            n += 1
+            if n == self.chunk_rows:
+                ranges.append(ChunkRange(start, fresh.offset, first_line))
+                start, first_line, n = fresh.offset, fresh.line + 1, 0
+        if n or not ranges:
+            ranges.append(ChunkRange(start, fresh.offset, first_line))
+        return ranges
+
+    def close(self) -> None:
+        """Close the underlying file, if this reader opened one."""
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+    def __enter__(self) -> TableReader:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+def _is_valid_unicode(row: dict) -> bool:
+    """True if every string of a parsed JSON row can be written as UTF-8 (no lone surrogates)."""
+    try:
+        json.dumps(row, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True

@@ -1,0 +1,125 @@
+"""Write a comment table (.csv, .jsonl, .parquet) chunk by chunk; the file appears only when the writer closes cleanly."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+from typing import IO, Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from service.tables import TableError, is_missing, one_line, table_format
+
+
+def _is_nan(value: Any) -> bool:
+    """True for a float NaN: how pandas fills a key that some JSON Lines rows lack."""
+    return isinstance(value, float) and math.isnan(value)
+
+
+def _json_default(value: Any) -> Any:
+    """Make the cell types pandas and Arrow hand back (numpy scalars, timestamps, arrays) JSON-ready."""
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    if hasattr(value, "tolist"):  # numpy scalars and arrays
+        return value.tolist()
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
+    return str(value)
+
+
+class TableWriter:
+    """Write DataFrames to a table chunk by chunk; the file appears only when the writer closes cleanly.
+
+    Rows go to a hidden ``.partial`` file beside ``path``, renamed over ``path`` on success and
+    removed on failure, so an interrupted run never leaves a truncated table behind.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        columns: list[str] | None = None,
+        header: bool = True,
+        schema: pa.Schema | None = None,
+    ):
+        self.path = Path(path)
+        self.format = table_format(self.path)
+        if not self.path.parent.is_dir():
+            raise TableError(f"{self.path}: directory {self.path.parent} does not exist")
+        self._partial = self.path.with_name(f".{self.path.name}.{os.getpid()}.partial")
+        self._columns: list[str] | None = columns
+        """CSV and Parquet columns, fixed by the first frame unless given (a later part of one table)."""
+        self.header = header
+        """Write the CSV header row (not in a later part of one table)."""
+        self._schema = schema
+        """Parquet schema every frame is cast to (a later part of one table), else the first frame's."""
+        self._text: IO[str] | None = None
+        self._parquet: pq.ParquetWriter | None = None
+        self._n_chunks = 0
+        self._n_rows = 0
+        try:
+            if self.format != "parquet":
+                self._text = open(self._partial, "x", encoding="utf-8", newline="")
+        except OSError as error:
+            raise TableError(f"{self.path}: cannot write: {error.strerror}") from error
+
+    def write(self, frame: pd.DataFrame) -> None:
+        """Append ``frame``'s rows; the first frame fixes the columns of CSV and Parquet output."""
+        if self._columns is None:
+            self._columns = list(frame.columns)
+        elif self.format != "jsonl":
+            extra = [c for c in frame.columns if c not in self._columns]
+            if extra:
+                raise TableError(
+                    f"{self.path}: column {', '.join(map(repr, extra))} first appears after row {self._n_rows}; "
+                    "write .jsonl to keep columns that vary by row"
+                )
+            frame = frame.reindex(columns=self._columns)
+        getattr(self, f"_write_{self.format}")(frame)
+        self._n_chunks += 1
+        self._n_rows += len(frame)
+
+    def _write_csv(self, frame: pd.DataFrame) -> None:
+        frame.to_csv(self._text, header=self.header and self._n_chunks == 0, index=False, lineterminator="\n")
+
+    def _write_jsonl(self, frame: pd.DataFrame) -> None:
+        for record in frame.to_dict(orient="records"):
+            # A float NaN marks a key the source row did not have (JSON Lines rows may differ).
+            row = {k: (None if is_missing(v) else v) for k, v in record.items() if not _is_nan(v)}
+            self._text.write(json.dumps(row, ensure_ascii=False, default=_json_default) + "\n")
+
+    def _write_parquet(self, frame: pd.DataFrame) -> None:
+        try:
+            # Without pandas' metadata, pandas reads the output with the same dtypes as the input.
+            table = pa.Table.from_pandas(frame, preserve_index=False).replace_schema_metadata(None)
+            if self._parquet is None:
+                self._parquet = pq.ParquetWriter(self._partial, self._schema or table.schema)
+            if self._schema is not None or self._n_chunks:
+                table = table.cast(self._parquet.schema)
+        except (pa.ArrowException, ValueError, TypeError) as error:
+            raise TableError(
+                f"{self.path}: cannot write Parquet: {one_line(error)}; write .csv or .jsonl instead"
+            ) from error
+        self._parquet.write_table(table)
+
+    def close(self, keep: bool = True) -> None:
+        """Finish the file and move it into place (``keep``), or discard it."""
+        if self._text is not None:
+            self._text.close()
+            self._text = None
+        if self._parquet is not None:
+            self._parquet.close()
+            self._parquet = None
+        if keep and self._partial.exists():
+            os.replace(self._partial, self.path)
+        else:
+            self._partial.unlink(missing_ok=True)
+
+    def __enter__(self) -> TableWriter:
+        return self
+
+    def __exit__(self, exc_type: type | None, *exc_info: object) -> None:
+        self.close(keep=exc_type is None)
