@@ -103,8 +103,18 @@ def fit_model(frame: pd.DataFrame, attributes=HOSTILITY_ATTRIBUTES, seed: int = 
 
 
 def probe_scores(model, attributes) -> list[dict[str, float]]:
-    """The model's scores of ``PROBE_TEXTS``, rounded to 1e-9, for the manifest."""
-    scores = model.predict_proba(list(PROBE_TEXTS))
+    """The model's scores of ``PROBE_TEXTS``, rounded to 1e-9, for the manifest.
+
+    The texts with words are scored in one batch and the empty ones apart, as ``Scorer.predict_scores`` (the
+    service's readiness check) batches them: an int8 encoder's scores depend on the other comments of the batch.
+    """
+    texts = list(PROBE_TEXTS)
+    present = [i for i, text in enumerate(texts) if text.strip()]
+    empty = [i for i, text in enumerate(texts) if not text.strip()]
+    scores = np.zeros((len(texts), len(attributes)))
+    for rows in (present, empty):
+        if rows:
+            scores[rows] = model.predict_proba([texts[i] for i in rows])
     return [{a: round(float(p), 9) for a, p in zip(attributes, row)} for row in scores]
 
 
