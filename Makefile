@@ -34,6 +34,9 @@ train: install
 # Fine-tunes the encoder of bundle 2.x: about 25-45 minutes on 2 cores (one pass, seeded, checkpoints in var/encoder;
 # run it again with RESUME=1 after an interruption), then exports it to int8 ONNX and builds bundles/$(ENCODER_VERSION).
 ENCODER_VERSION ?= 2.1.0
+# make bench: the archive runs (1M rows take about an hour per run with the encoder on every comment).
+ARCHIVE_ROWS ?= 1000000
+ARCHIVE_MODE ?= cascade
 train-encoder: install
 	$(BIN)/python -m pip install --quiet -e '.[train]'
 	$(BIN)/python -m model.training.encoder train --data-dir $(DATA_DIR) --work var/encoder $(if $(RESUME),--resume)
@@ -51,8 +54,9 @@ ceiling: install
 
 bench: install
 	$(BIN)/python -m model.evaluation.benchmark --out reports/bench.md
+	MODERATION_ENCODER_MODE=cascade $(BIN)/python -m model.evaluation.benchmark --out reports/bench_cascade.md
 	$(BIN)/python -m service.loadtest --out reports/bench_service.md
-	$(BIN)/python -m model.evaluation.archive_bench --out reports/archive_bench.md
+	MODERATION_ENCODER_MODE=$(ARCHIVE_MODE) $(BIN)/python -m model.evaluation.archive_bench --rows $(ARCHIVE_ROWS) --out reports/archive_bench.md
 
 notebooks: install
 	$(BIN)/python -m model.evaluation.notebook_runner --data-dir $(DATA_DIR) $(if $(SITE_DATA),--site-data $(SITE_DATA))

@@ -12,7 +12,7 @@ from flask import Flask
 
 from service.api_v1 import bp as api_v1
 from service.auth import init_key_cache
-from service.config import EXTENSION_KEY, load_config
+from service.config import BUNDLE_PATH_KEY, EXTENSION_KEY, load_config
 from service.coral import bp as coral
 from service.decision_log import init_decision_log
 from service.discovery import bp as discovery
@@ -49,6 +49,18 @@ def verify_scorer(model_path: str | Path | None = None, policy_path: str | Path 
         raise BundleError(f"{model_path}: {problem}")
 
 
+def _loadable_in_child(model: str | Path | None, policy: str | Path | None) -> Path:
+    """The bundle folder ``model`` names, after a forked child loaded it; BundleError with the child's reason if not."""
+    from model.bundle import BundleError, resolve_bundle_path
+    from service.reload import verify_in_child
+
+    folder = resolve_bundle_path(model)
+    problem = verify_in_child(lambda: load_scorer(folder, policy))
+    if problem is not None:
+        raise BundleError(problem)
+    return folder
+
+
 def prepare_database(app: Flask) -> None:
     """Connect to ``DB_URL``, migrate it (``DB_AUTO_UPGRADE``) or check it is current, and attach sessions.
 
@@ -71,8 +83,12 @@ def prepare_database(app: Flask) -> None:
     init_store(app, engine)
 
 
-def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+def create_app(config: Mapping[str, Any] | None = None, load_model: bool = True) -> Flask:
     """Create the service: defaults, config file, ``MODERATION_*`` environment, then ``config``; load the model once.
+
+    With ``load_model=False`` (the master of ``moderate serve``, which forks the workers and serves nothing) the
+    bundle is loaded and checked in a forked child that exits, and ``app.extensions[BUNDLE_PATH_KEY]`` names it:
+    an encoder's onnxruntime session must not exist in a process that forks (its children hang or abort at exit).
 
     Raises ``model.bundle.BundleError`` when the bundle cannot be loaded, ``service.store.StoreError``
     when the database cannot be used and ``service.config.ConfigError`` for a bad setting.
@@ -81,15 +97,25 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.config.from_mapping(load_config(config))
     app.json.sort_keys = False  # keep "id" first and scores in attribute order
 
-    scorer = load_scorer(app.config["MODEL"], app.config["POLICY"])
-    app.extensions[EXTENSION_KEY] = scorer
-    app.extensions[READINESS_KEY] = check_model(scorer)
+    if load_model:
+        scorer = load_scorer(app.config["MODEL"], app.config["POLICY"])
+        app.extensions[EXTENSION_KEY] = scorer
+        app.extensions[READINESS_KEY] = check_model(scorer)
+        app.extensions[BUNDLE_PATH_KEY] = scorer.bundle.path
+        model_version = scorer.model_version
+    else:
+        folder = _loadable_in_child(app.config["MODEL"], app.config["POLICY"])
+        app.extensions[BUNDLE_PATH_KEY] = folder
+        app.extensions[READINESS_KEY] = OK  # each worker checks the probe scores itself
+        from model.bundle import read_manifest
+
+        model_version = str(read_manifest(folder)["model_version"])
     prepare_database(app)
     init_key_cache(app)
 
     # Hook order matters: request ids first, so that every later hook and log line can use them.
     init_request_logging(app)
-    init_metrics(app, scorer.model_version)
+    init_metrics(app, model_version)
     init_decision_log(app, app.extensions[METRICS_KEY].registry)
     register_error_handlers(app)
 

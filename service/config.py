@@ -14,6 +14,8 @@ if TYPE_CHECKING:
 MIB = 1024 * 1024
 
 EXTENSION_KEY = "moderation"
+BUNDLE_PATH_KEY = "moderation.bundle_path"
+"""``app.extensions[BUNDLE_PATH_KEY]``: the folder of the bundle the app serves (or, in the master, that its workers load)."""
 """``app.extensions[EXTENSION_KEY]`` holds the loaded Scorer, the app's only shared model state."""
 
 ENV_PREFIX = "MODERATION"

@@ -23,7 +23,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -129,6 +129,30 @@ def server_cpu_seconds(server: Server) -> float | None:
             continue
         total_ticks += int(fields[STAT_UTIME]) + int(fields[STAT_STIME])
     return total_ticks / os.sysconf("SC_CLK_TCK")
+
+
+def server_rss_mib(server: Server) -> dict[str, float] | None:
+    """Resident memory (VmRSS, MiB) of the server's master and of each worker alive now; None off Linux."""
+    pids = _process_tree(server.process.pid)
+    if not pids:
+        return None
+    found = {}
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/status", encoding="ascii") as status:
+                kib = next(int(line.split()[1]) for line in status if line.startswith("VmRSS:"))
+        except (OSError, StopIteration, ValueError):
+            continue
+        found[str(pid)] = round(kib / 1024, 1)
+    return found
+
+
+def _rss_summary(rss: Mapping[str, float] | None, master_pid: int) -> dict | None:
+    if not rss:
+        return None
+    workers = [mib for pid, mib in rss.items() if pid != str(master_pid)]
+    return {"master_mib": rss.get(str(master_pid)), "worker_mib": workers,
+            "mean_worker_mib": round(sum(workers) / len(workers), 1) if workers else None}
 
 
 def _server_env(workdir: Path) -> dict[str, str]:
@@ -297,6 +321,7 @@ def run_load_test(
             single = [run_level(server, single_bodies(texts, requests_per_level, offset=c), c) for c in levels]
             batch = run_level(server, batch_bodies(texts, batch_requests), 1)
             server_errors = scraped_errors(server)
+            rss = _rss_summary(server_rss_mib(server), server.process.pid)
         finally:
             exit_status = server.stop()
     target = next((level for level in single if level["concurrency"] == TARGET_CONCURRENCY), None)
@@ -308,7 +333,8 @@ def run_load_test(
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "model_version": model_version,
         "model_path": str(model) if model is not None else "committed bundle",
-        "server": {"host": HOST, "workers": workers, "threads_per_worker": threads, "exit_status": exit_status, "rate_limit": BENCH_RATE_LIMIT},
+        "server": {"host": HOST, "workers": workers, "threads_per_worker": threads, "exit_status": exit_status, "rate_limit": BENCH_RATE_LIMIT,
+                   "rss_after_runs": rss},
         "machine": {
             "python": platform.python_version(),
             "platform": platform.platform(),
@@ -352,6 +378,7 @@ def load_test_markdown(results: dict) -> str:
         f"{target['metric']}: **{_cell(target['value_ms'])} ms** (target < {target['target_ms']:.0f} ms): {verdict}.", "",
         f"Errors: {errors['client_seen']} non-200 answers or failed requests seen by the client, "
         f"{errors['server_5xx']:.0f} 5xx answers counted by the server's /metrics; server exit status {server['exit_status']}.", "",
+        *_rss_lines(server.get("rss_after_runs")),
         "## One comment per request", "",
         "Server CPU is the user + system time of gunicorn's master and workers during the level, per request "
         "(from /proc); client CPU is this load generator's. Unlike latency, neither grows with other load on the machine.", "",
@@ -372,6 +399,14 @@ def load_test_markdown(results: dict) -> str:
         f"{_cell(batch.get('server_cpu_ms_per_request'))} |",
     ]
     return "\n".join(lines) + "\n"
+
+
+def _rss_lines(rss: Mapping | None) -> list[str]:
+    if not rss:
+        return []
+    workers = ", ".join(f"{mib:,.0f}" for mib in rss["worker_mib"]) or "none alive"
+    return [f"Resident memory after the runs (VmRSS, from /proc): each worker {workers} MiB, the master "
+            f"{_cell(rss['master_mib'])} MiB (a worker's pages shared with others count in each).", ""]
 
 
 def write_load_test(out: str | Path, **options) -> tuple[Path, dict]:

@@ -26,6 +26,7 @@ import signal
 import tempfile
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from gunicorn.arbiter import Arbiter
@@ -59,9 +60,18 @@ def verify_in_child(check: Callable[[], None]) -> str | None:
     with os.fdopen(read_fd, "rb") as pipe:
         message = pipe.read().decode(errors="replace")
     _, status = os.waitpid(pid, 0)
+    _forget_metric_files(pid)
     if os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0:
         return None
     return message or f"the check process ended with status {status}"
+
+
+def _forget_metric_files(pid: int) -> None:
+    """Remove the per-process metric files a check child left (it served nothing: its counters are all zero)."""
+    folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if folder:
+        for path in Path(folder).glob(f"*_{pid}.db"):
+            path.unlink(missing_ok=True)
 
 
 class ReadyMarkers:

@@ -238,15 +238,15 @@ def bind_health_port(config: Any) -> HealthListener | None:
 def serve(app: Flask) -> None:
     """Serve under gunicorn until stopped (SIGTERM or SIGINT); does not return normally.
 
-    ``app`` was built in the master to check the bundle, database and settings before any worker
-    starts; the workers build their own with the same settings. SIGHUP replaces the workers gracefully.
+    ``app`` was built in the master (``create_app(load_model=False)``: the bundle loaded in a child) to check the
+    bundle, database and settings before any worker starts; the workers build their own with the same settings. SIGHUP replaces the workers gracefully.
     Raises ConfigError when ``HEALTH_PORT`` cannot be bound.
     """
-    from service.config import EXTENSION_KEY
+    from service.config import BUNDLE_PATH_KEY
 
     options, settings = server_options(app), worker_settings(app)
     model_choice = app.config["MODEL"]
-    settings["MODEL"] = str(app.extensions[EXTENSION_KEY].bundle.path)  # the bundle the master just verified
+    settings["MODEL"] = str(app.extensions[BUNDLE_PATH_KEY])  # the bundle a child of the master just loaded
     health = bind_health_port(app.config)
-    del app  # the master serves nothing: let its copy of the model go
+    del app  # the master serves nothing
     ModerationServer(settings, options, model_choice, health).run()

@@ -35,6 +35,9 @@ def test_a_tiny_run_against_a_real_server_writes_both_reports(tmp_path, tiny_bun
         assert level["client_cpu_ms_per_request"] > 0
         if sys.platform == "linux":  # read from /proc
             assert level["server_cpu_ms_per_request"] > 0
+    if sys.platform == "linux":
+        rss = results["server"]["rss_after_runs"]
+        assert len(rss["worker_mib"]) == 2 and all(mib > 50 for mib in rss["worker_mib"]) and rss["master_mib"] > 20
     assert results["batch"]["comments_per_second"] > 0
     assert results["target"]["value_ms"] == results["single_comment"][1]["p99_ms"]
     assert json.loads(out.with_suffix(".json").read_text()) == results

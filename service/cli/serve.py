@@ -50,6 +50,6 @@ def _create_app(overrides: dict[str, Any]) -> Any:
     from service.store import StoreError
 
     try:
-        return create_app(overrides)
+        return create_app(overrides, load_model=False)
     except (BundleError, StoreError, ConfigError) as error:
         raise BadInput(error) from error
