@@ -266,8 +266,10 @@ def _attach_encoder(model, folder: Path, manifest: dict, threads: int | None, mo
         threads = int(os.environ.get(ENCODER_THREADS_ENV) or DEFAULT_THREADS)
     mode = mode or os.environ.get(ENCODER_MODE_ENV) or None
     if mode is not None:
-        if mode not in ("encoder", "cascade"):
-            raise BundleError(f"encoder mode {mode!r} unknown ({ENCODER_MODE_ENV}?): use encoder or cascade")
+        from model.encoder_model import MODES
+
+        if mode not in MODES:
+            raise BundleError(f"encoder mode {mode!r} unknown ({ENCODER_MODE_ENV}?): use one of {', '.join(MODES)}")
         model.mode = mode
     runner = EncoderRunner(folder / spec["onnx_file"], folder / spec["tokenizer_file"], spec["attributes"],
                            threads=threads, max_tokens=spec["max_tokens"], stride=spec["stride"])
