@@ -78,5 +78,5 @@ def test_a_moderator_tries_comments_and_works_the_queue_by_keyboard(browser_app,
 def test_a_missing_browser_fails_under_ci_and_skips_elsewhere(monkeypatch, tmp_path, ci, outcome):
     monkeypatch.setattr("tests.browser.CHROMIUM", tmp_path / "no-chromium")
     monkeypatch.setenv("CI", ci)
-    with pytest.raises(outcome, match="no-chromium missing"):
+    with pytest.raises(outcome, match=r"no-chromium(, .*)? missing"):  # the driver and axe-core may be missing too
         require_browser()
