@@ -33,7 +33,7 @@ train: install
 
 # Fine-tunes the encoder of bundle 2.x: about 25-45 minutes on 2 cores (one pass, seeded, checkpoints in var/encoder;
 # run it again with RESUME=1 after an interruption), then exports it to int8 ONNX and builds bundles/$(ENCODER_VERSION).
-ENCODER_VERSION ?= 2.1.0
+ENCODER_VERSION ?= 2.2.0
 # make bench: the archive runs (1M rows take about an hour per run with the encoder on every comment).
 ARCHIVE_ROWS ?= 1000000
 ARCHIVE_MODE ?= cascade

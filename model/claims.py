@@ -6,7 +6,7 @@ import functools
 import re
 import re._constants as re_constants
 import re._parser as re_parser
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, NamedTuple
 
 import ahocorasick
@@ -47,6 +47,8 @@ CHAR_MAX_FEATURES = 80_000
 SUPPORTED_WORD_MAX_FEATURES = 20_000
 CUE_WEIGHT = 1.0
 """Scale of the cue columns next to the l2-normalised TF-IDF blocks."""
+HeadScores = Callable[[Sequence[str]], tuple[np.ndarray, np.ndarray]]
+"""Sentences -> (P(checkable), P(supported)), as ``ClaimScorer.head_scores``."""
 MAX_SENTENCE_CHARS = 2_000
 """Longer sentences (lists, pasted tables) are scored on their first characters only."""
 
@@ -362,7 +364,8 @@ class SourceOffsetLogisticRegression(ClassifierMixin, BaseEstimator):
         return self.classes_[(self.decision_function(X) > 0).astype(int)]
 
 
-def _calibrated(C: float, random_state: int, source_offsets: bool = False) -> CalibratedClassifierCV:
+def calibrated_head(C: float, random_state: int, source_offsets: bool = False) -> CalibratedClassifierCV:
+    """A logistic regression (with per-source offsets when asked) calibrated by sigmoid on ``CV_FOLDS`` folds."""
     base = SourceOffsetLogisticRegression(C=C, random_state=random_state) if source_offsets else _logistic(C, random_state)
     folds = StratifiedKFold(n_splits=CV_FOLDS, shuffle=True, random_state=random_state)
     return CalibratedClassifierCV(base, method="sigmoid", cv=folds, ensemble=False)
@@ -387,11 +390,11 @@ def build_claim_pipeline(random_state: int, checkable_C: float = CHECKABLE_C,
     checkable = Pipeline([
         ("features", FeatureUnion([("words", _words(WORD_MAX_FEATURES)), ("chars", _chars(CHAR_MAX_FEATURES)),
                                    ("cues", ClaimFeatures())])),
-        ("classifier", _calibrated(checkable_C, random_state, source_offsets=True)),
+        ("classifier", calibrated_head(checkable_C, random_state, source_offsets=True)),
     ])
     supported = Pipeline([
         ("features", FeatureUnion([("words", _words(SUPPORTED_WORD_MAX_FEATURES)), ("cues", ClaimFeatures())])),
-        ("classifier", _calibrated(supported_C, random_state)),
+        ("classifier", calibrated_head(supported_C, random_state)),
     ])
     return {"checkable": checkable, "supported": supported}
 
@@ -400,6 +403,26 @@ def weak_support_labels(texts: Sequence[str]) -> np.ndarray:
     """1.0 where a sentence cites something (URL, "according to", named source), else NaN (unknown)."""
     cited = cue_counts(texts, SOURCE_CUES).sum(axis=1) > 0
     return np.where(cited, 1.0, np.nan)
+
+
+def support_labels(sentences: pd.DataFrame, weak_support: bool = True) -> np.ndarray:
+    """The ``supported`` labels a support head is fitted on (NaN = not used).
+
+    With ``weak_support``, a row without a label whose optional ``weak_support`` column is true (all rows without
+    that column) is labelled 1 when it cites a source (``weak_support_labels``) and 0 when it is a checkable
+    claim that cites none.
+    """
+    texts = sentences["text"].astype(str).str.slice(0, MAX_SENTENCE_CHARS).to_numpy(object)
+    supported = sentences["supported"].to_numpy(float).copy()
+    if weak_support:
+        unlabelled = np.isnan(supported)
+        if "weak_support" in sentences:
+            unlabelled &= sentences["weak_support"].to_numpy(bool)
+        supported[unlabelled] = weak_support_labels(texts[unlabelled])
+        # Unlabelled factual sentences without a cited source are taken as unsupported.
+        fact_rows = unlabelled & np.isnan(supported) & (sentences["checkable"].to_numpy(float) == 1)
+        supported[fact_rows] = 0.0
+    return supported
 
 
 def split_sentences(text: str) -> list[tuple[int, int]]:
@@ -472,15 +495,7 @@ class ClaimScorer(BaseEstimator):
         texts = sentences["text"].astype(str).str.slice(0, MAX_SENTENCE_CHARS).to_numpy(object)
         weights = sentences["weight"].to_numpy(float) if "weight" in sentences else np.ones(len(sentences))
         sources = sentences["source"].astype(str).to_numpy(object) if "source" in sentences else None
-        supported = sentences["supported"].to_numpy(float).copy()
-        if self.weak_support:
-            unlabelled = np.isnan(supported)
-            if "weak_support" in sentences:
-                unlabelled &= sentences["weak_support"].to_numpy(bool)
-            supported[unlabelled] = weak_support_labels(texts[unlabelled])
-            # Unlabelled factual sentences without a cited source are taken as unsupported.
-            fact_rows = unlabelled & np.isnan(supported) & (sentences["checkable"].to_numpy(float) == 1)
-            supported[fact_rows] = 0.0
+        supported = support_labels(sentences, self.weak_support)
         heads = build_claim_pipeline(self.random_state, self.checkable_C, self.supported_C)
         fitted = {}
         for name, labels in (("checkable", sentences["checkable"].to_numpy(float)), ("supported", supported)):
@@ -505,21 +520,27 @@ class ClaimScorer(BaseEstimator):
         checkable, supported = pipelines_proba((self.checkable_, self.supported_), clipped)
         return checkable, supported
 
-    def sentence_scores(self, texts: Sequence[str]) -> np.ndarray:
-        """Unsupported-claim probability of each sentence: P(checkable) x (1 - P(supported))."""
-        checkable, supported = self.head_scores(texts)
+    def sentence_scores(self, texts: Sequence[str], head_scores: HeadScores | None = None) -> np.ndarray:
+        """Unsupported-claim probability of each sentence: P(checkable) x (1 - P(supported)).
+
+        ``head_scores`` replaces ``self.head_scores`` (an encoder bundle blends its own heads in).
+        """
+        checkable, supported = (head_scores or self.head_scores)(texts)
         return checkable * (1.0 - supported)
 
-    def scored_sentences(self, comments: Sequence[str]) -> list[list[tuple[int, int, float]]]:
+    def scored_sentences(self, comments: Sequence[str], head_scores: HeadScores | None = None,
+                         spans: Sequence[Sequence[tuple[int, int]]] | None = None) -> list[list[tuple[int, int, float]]]:
         """Each comment's sentence spans ``(begin, end, score)`` in text order, every sentence scored once.
 
         ``pool`` of the result is ``predict_proba(comments)``; ``rank`` of one comment's list is ``explain``.
+        ``head_scores`` is passed on to ``sentence_scores`` with the sentences in the order of ``spans``
+        flattened; ``spans`` are the comments' ``split_sentences`` when already known.
         """
         check_is_fitted(self)
         comments = list(comments)
-        spans = [split_sentences(comment) for comment in comments]
+        spans = [split_sentences(comment) for comment in comments] if spans is None else spans
         texts = [comment[begin:end] for comment, found in zip(comments, spans) for begin, end in found]
-        scores = self.sentence_scores(texts).tolist() if texts else []
+        scores = self.sentence_scores(texts, head_scores).tolist() if texts else []
         out, position = [], 0
         for found in spans:
             out.append([(begin, end, score) for (begin, end), score in zip(found, scores[position : position + len(found)])])

@@ -1,7 +1,9 @@
 """Serving side of the fine-tuned encoder: ``tokenizers`` + onnxruntime, no torch.
 
 The ONNX graph maps ``input_ids`` and ``attention_mask`` to one logit per hostility attribute (encoder,
-mean pooling and linear heads, as trained by ``model.training.encoder``). A comment is scored whole (its
+mean pooling and linear heads, as trained by ``model.training.encoder``) and, from bundle 2.2.0 on, also to the
+last layer's token states (``hidden``): the mean of a sentence's tokens in the same pass is the sentence
+embedding the claim heads of ``model.encoder_claims`` read, so claims cost no second encoder pass. A comment is scored whole (its
 first ``MAX_TOKENS`` tokens) and in windows of ``WINDOW_TOKENS`` tokens every ``WINDOW_STRIDE`` tokens, so a
 hostile sentence buried in a long civil comment is read on its own; each attribute keeps its largest logit
 and the character span of the window that gave it. Cost grows linearly with length.
@@ -29,6 +31,8 @@ ENCODER_FILE = "encoder.onnx"
 TOKENIZER_FILE = "tokenizer.json"
 INPUT_NAMES = ("input_ids", "attention_mask")
 OUTPUT_NAME = "logits"
+HIDDEN_NAME = "hidden"
+"""The last layer's token states, ``(batch, tokens, hidden)`` (graphs exported before bundle 2.2.0 lack it)."""
 
 
 class EncoderError(RuntimeError):
@@ -53,6 +57,13 @@ class Window:
     ids: tuple[int, ...]
     begin: int
     end: int
+    offsets: tuple[tuple[int, int], ...] = ()
+    """Characters of each piece between [CLS] and [SEP]."""
+
+    def positions(self, begin: int, end: int) -> tuple[int, int]:
+        """Positions ``[first, last)`` in ``ids`` of the pieces lying inside characters ``[begin, end)``."""
+        inside = [i for i, (b, e) in enumerate(self.offsets) if b >= begin and e <= end]
+        return (inside[0] + 1, inside[-1] + 2) if inside else (0, 0)
 
 
 def windows_of(encoding, comment: int, cls_id: int, sep_id: int, max_tokens: int = MAX_TOKENS,
@@ -83,7 +94,7 @@ def windows_of(encoding, comment: int, cls_id: int, sep_id: int, max_tokens: int
         piece = slice(start, min(start + body, len(ids)))
         chars = offsets[piece]
         begin, end = (chars[0][0], chars[-1][1]) if chars else (0, 0)
-        found.append(Window(comment, (cls_id, *ids[piece], sep_id), begin, end))
+        found.append(Window(comment, (cls_id, *ids[piece], sep_id), begin, end, tuple(chars)))
     return found
 
 
@@ -147,15 +158,45 @@ class EncoderRunner:
         encodings = self.tokenizer.encode_batch(list(texts), add_special_tokens=False)
         return np.array([len(encoding.ids) > self.max_tokens - 2 for encoding in encodings], dtype=bool)
 
-    def window_logits(self, windows: Sequence[Window], batch_size: int = BATCH_SIZE) -> np.ndarray:
-        """Logits ``(n_windows, n_attributes)``, computed in batches of windows of similar length."""
-        logits = np.zeros((len(windows), len(self.attributes)), dtype=np.float32)
+    def _batches(self, windows: Sequence[Window], batch_size: int = BATCH_SIZE):
+        """``(rows, input_ids, attention_mask)`` for batches of windows of similar length."""
         order = np.argsort([len(window.ids) for window in windows], kind="stable")
         for start in range(0, len(order), batch_size):
             rows = order[start : start + batch_size]
-            ids, mask = pad_batch([windows[i] for i in rows])
+            yield (rows, *pad_batch([windows[i] for i in rows]))
+
+    def window_logits(self, windows: Sequence[Window], batch_size: int = BATCH_SIZE) -> np.ndarray:
+        """Logits ``(n_windows, n_attributes)``, computed in batches of windows of similar length."""
+        logits = np.zeros((len(windows), len(self.attributes)), dtype=np.float32)
+        for rows, ids, mask in self._batches(windows, batch_size):
             logits[rows] = self.session.run([OUTPUT_NAME], {"input_ids": ids, "attention_mask": mask})[0]
         return logits
+
+    @property
+    def has_embeddings(self) -> bool:
+        """Whether the graph has the ``hidden`` output (exports before bundle 2.2.0 do not)."""
+        return HIDDEN_NAME in {output.name for output in self.session.get_outputs()}
+
+    def window_outputs(self, windows: Sequence[Window], pools: Sequence[Sequence[tuple[int, int, int]]],
+                       n_sentences: int, batch_size: int = BATCH_SIZE) -> tuple[np.ndarray, np.ndarray]:
+        """Logits of every window and, in the same pass, the mean token state of each pooled sentence.
+
+        ``pools[w]`` lists ``(sentence, first, last)``: sentence ``sentence``'s embedding is the mean of window
+        ``w``'s states at positions ``[first, last)``. Rows of sentences no window pools stay NaN.
+        """
+        if not self.has_embeddings:
+            raise EncoderError(f"the encoder graph has no {HIDDEN_NAME!r} output: re-export it "
+                               "(python -m model.training.encoder export) to use claim heads on the encoder")
+        logits = np.zeros((len(windows), len(self.attributes)), dtype=np.float32)
+        embeddings = None
+        for rows, ids, mask in self._batches(windows, batch_size):
+            logits[rows], hidden = self.session.run([OUTPUT_NAME, HIDDEN_NAME], {"input_ids": ids, "attention_mask": mask})
+            if embeddings is None:
+                embeddings = np.full((n_sentences, hidden.shape[-1]), np.nan, dtype=np.float32)
+            for r, row in enumerate(rows):
+                for sentence, first, last in pools[row]:
+                    embeddings[sentence] = hidden[r, first:last].mean(axis=0)
+        return logits, embeddings if embeddings is not None else np.zeros((n_sentences, 0), dtype=np.float32)
 
     def logits(self, texts: Sequence[str], whole_only: bool = False) -> tuple[np.ndarray, np.ndarray]:
         """Per text and attribute, the largest window logit and the ``(begin, end)`` characters of its window.
@@ -167,9 +208,24 @@ class EncoderRunner:
         spans : numpy.ndarray
             ``(n_texts, n_attributes, 2)`` int, character offsets into each text.
         """
+        logits, spans, _ = self.encode(texts, whole_only)
+        return logits, spans
+
+    def encode(self, texts: Sequence[str], whole_only: bool = False,
+               sentences: Sequence[Sequence[tuple[int, int]]] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """``logits`` and, with ``sentences`` (character spans per text), each sentence's embedding from the same pass.
+
+        A sentence's embedding is the mean of the last layer's states at its pieces, read in the window of its
+        comment that holds most of them (its comment's context, as served); ``(n_sentences, hidden)`` in the
+        order of ``sentences`` flattened, NaN for a sentence without a piece. ``None`` without ``sentences``.
+        """
         texts = list(texts)
         windows = self.windows(texts, whole_only)
-        found = self.window_logits(windows)
+        if sentences is None:
+            found, embeddings = self.window_logits(windows), None
+        else:
+            pools, n_sentences = sentence_pools(windows, sentences)
+            found, embeddings = self.window_outputs(windows, pools, n_sentences)
         best = np.full((len(texts), len(self.attributes)), -np.inf, dtype=np.float32)
         spans = np.zeros((len(texts), len(self.attributes), 2), dtype=np.int64)
         comments = np.array([window.comment for window in windows], dtype=np.int64)
@@ -180,7 +236,32 @@ class EncoderRunner:
             order = np.argsort(column, kind="stable")
             best[comments[order], j] = column[order]
             spans[comments[order], j] = bounds[order]
-        return best, spans
+        return best, spans, embeddings
+
+
+def sentence_pools(windows: Sequence[Window], sentences: Sequence[Sequence[tuple[int, int]]]
+                   ) -> tuple[list[list[tuple[int, int, int]]], int]:
+    """For each window, the sentences it pools ``(sentence, first, last)``; and the number of sentences.
+
+    Each sentence (numbered in the order of ``sentences`` flattened) is pooled in the window of its comment
+    holding most of its pieces (the first such window on a tie).
+    """
+    by_comment: dict[int, list[int]] = {}
+    for w, window in enumerate(windows):
+        by_comment.setdefault(window.comment, []).append(w)
+    pools: list[list[tuple[int, int, int]]] = [[] for _ in windows]
+    number = 0
+    for comment, spans in enumerate(sentences):
+        for begin, end in spans:
+            best = None
+            for w in by_comment.get(comment, []):
+                first, last = windows[w].positions(begin, end)
+                if last > first and (best is None or last - first > best[2] - best[1]):
+                    best = (w, first, last)
+            if best is not None:
+                pools[best[0]].append((number, best[1], best[2]))
+            number += 1
+    return pools, number
 
 
 @dataclass

@@ -19,6 +19,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from model.claims import split_sentences
 from model.encoder import Calibration, EncoderRunner
 from model.prior import blend
 from model.results import Span
@@ -49,16 +50,20 @@ class EncoderModerationModel:
         where the encoder scores a comment; 1 (the encoder alone) for attributes not listed.
     gate : {"sentences", "long"}
         How the cascade picks comments (module docstring); pickles without it (2.0.0) load as ``long``.
+    claim_head : EncoderClaimHead, optional
+        A checkable-claim head on the encoder's sentence embeddings, blended with the TF-IDF one
+        (``model.encoder_claims``); without it (bundles before 2.2.0) claims are the TF-IDF model's alone.
     """
 
     def __init__(self, base, calibration: Calibration, mode: str = "encoder", band: tuple[float, float] = (0.0, 1.0),
-                 blend_weights: Mapping[str, float] | None = None, gate: str = "sentences"):
+                 blend_weights: Mapping[str, float] | None = None, gate: str = "sentences", claim_head=None):
         self.base = base
         self.calibration = calibration
         self.mode = mode
         self.band = tuple(band)
         self.blend_weights = dict(blend_weights or {})
         self.gate = gate
+        self.claim_head = claim_head
         self.runner = None
 
     def __getstate__(self) -> dict:
@@ -66,7 +71,7 @@ class EncoderModerationModel:
         return {key: value for key, value in self.__dict__.items() if key != "runner"}
 
     def __setstate__(self, state: dict) -> None:
-        self.__dict__.update({"gate": "long", **state})
+        self.__dict__.update({"gate": "long", "claim_head": None, **state})
         self.runner = None
 
     def attach(self, runner: EncoderRunner) -> EncoderModerationModel:
@@ -77,13 +82,16 @@ class EncoderModerationModel:
             raise ValueError(f"mode {self.mode!r} unknown: use one of {MODES}")
         if self.gate not in GATES:
             raise ValueError(f"gate {self.gate!r} unknown: use one of {GATES}")
+        if self.claim_head is not None and not runner.has_embeddings:
+            raise ValueError("the bundle has claim heads on the encoder but its graph has no hidden-state output")
         self.runner = runner
         return self
 
     @property
     def claims(self):
-        """The claim heads, shared with the TF-IDF model (``base``): the encoder does not score claims."""
+        """The TF-IDF claim heads (``base``'s); ``claim_head`` blends the encoder's into them in ``predict_proba``."""
         return self.base.claims
+
 
     @property
     def hostility_attributes(self) -> tuple[str, ...]:
@@ -104,6 +112,12 @@ class EncoderModerationModel:
         """Calibrated encoder probabilities ``(n, n_hostility)`` and each one's window ``(n, n_hostility, 2)``."""
         logits, windows = self._runner().logits(texts)
         return self.calibration.apply(self.hostility_attributes, logits), windows
+
+    def encoder_scores_and_embeddings(self, texts: Sequence[str], sentences: Sequence[Sequence[tuple[int, int]]]
+                                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``encoder_scores`` and, from the same pass, the embedding of each of the texts' ``sentences``."""
+        logits, windows, embeddings = self._runner().encode(texts, sentences=sentences)
+        return self.calibration.apply(self.hostility_attributes, logits), windows, embeddings
 
     def blended(self, fast: np.ndarray, encoder: np.ndarray) -> np.ndarray:
         """Encoder probabilities with each ``blend_weights`` attribute mixed with the TF-IDF one."""
@@ -138,23 +152,39 @@ class EncoderModerationModel:
             return uncertain | self._runner().is_long(texts)
         return (self.gate_scores(texts, toxicity) >= self.band[0]) & (toxicity <= self.band[1])
 
-    def _hostility(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Hostility scores, the TF-IDF ones, and each score's encoder window (-1 where not encoder-scored)."""
+    def _hostility(self, texts: list[str], sentences: list | None = None):
+        """Hostility scores, the TF-IDF ones, each score's encoder window (-1 where not encoder-scored) and, with
+        ``sentences`` (each text's sentence spans), their embeddings in that order (NaN where the encoder did not
+        read the comment; ``None`` without ``sentences``)."""
         fast = self.base.predict_hostility(texts)
         chosen = np.flatnonzero(self.rescored(texts, fast)) if len(texts) else np.zeros(0, dtype=int)
         scores = fast.copy()
         windows = np.full(fast.shape + (2,), -1, dtype=np.int64)
-        if len(chosen):
+        embeddings = None
+        if len(chosen) and sentences is None:
             found, spans = self.encoder_scores([texts[i] for i in chosen])
             scores[chosen], windows[chosen] = self.blended(fast[chosen], found), spans
-        return scores, fast, windows
+        elif len(chosen):
+            found, spans, read = self.encoder_scores_and_embeddings([texts[i] for i in chosen], [sentences[i] for i in chosen])
+            scores[chosen], windows[chosen] = self.blended(fast[chosen], found), spans
+            first = np.cumsum([0] + [len(found_spans) for found_spans in sentences])
+            rows = np.concatenate([np.arange(first[i], first[i + 1]) for i in chosen])
+            embeddings = np.full((first[-1], read.shape[1]), np.nan, dtype=np.float32)
+            embeddings[rows] = read
+        return scores, fast, windows, embeddings
 
     def _predict(self, texts: list[str]):
-        scores, fast, windows = self._hostility(texts)
+        claims = self.base.claims
+        spans = [split_sentences(text) for text in texts] if claims is not None and self.claim_head is not None else None
+        scores, fast, windows, embeddings = self._hostility(texts, spans)
         sentences = None
-        if self.base.claims is not None:
-            sentences = self.base.claims.scored_sentences(texts)
-            scores = np.column_stack([scores, self.base.claims.pool(sentences)])
+        if claims is not None:
+            head_scores = None
+            if embeddings is not None:
+                def head_scores(pieces):
+                    return self.claim_head.head_scores(claims.head_scores(pieces), embeddings)
+            sentences = claims.scored_sentences(texts, head_scores, spans=spans)
+            scores = np.column_stack([scores, claims.pool(sentences)])
         return scores, fast, windows, sentences
 
     def predict_hostility(self, texts: Sequence[str]) -> np.ndarray:
@@ -204,4 +234,6 @@ class EncoderModerationModel:
 
 def cascade_summary(model: EncoderModerationModel) -> Mapping[str, object]:
     """The settings a report shows: mode and band."""
-    return {"mode": model.mode, "band": list(model.band), "gate": model.gate, "blend_weights": dict(model.blend_weights)}
+    claims = model.claim_head.summary() if model.claim_head is not None else None
+    return {"mode": model.mode, "band": list(model.band), "gate": model.gate, "blend_weights": dict(model.blend_weights),
+            "claim_head": claims}

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from model.attributes import HOSTILITY_ATTRIBUTES
-from tests.corpus import make_corpus
+from tests.corpus import make_claim_sentences, make_corpus
 
 torch = pytest.importorskip("torch", reason="the encoder tests need the train extra (torch==2.13.0)")
 
@@ -84,9 +84,13 @@ def encoder_bundle(tiny_encoder, tiny_bundle_path, tmp_path_factory):
     holdout = make_corpus(120, seed=5)
     validation = make_corpus(120, seed=6)
     validation = {"tiny_val": validation.assign(label=validation["toxicity"].astype(int))[["text", "label"]]}
+    claims = make_claim_sentences(seed=3, n=40)
+    held_out = make_claim_sentences(seed=4, n=12)
+    claims_validation = {"tiny_claims": held_out.assign(label=((held_out["checkable"] == 1) & (held_out["supported"] == 0)).astype(int))}
     out = tmp_path_factory.mktemp("bundles") / "enc"
     path, summary = build_encoder_bundle(load_bundle(tiny_bundle_path), tiny_encoder["int8"], tiny_encoder["tokenizer"],
-                                         holdout, validation, out, version="2.0.0-test", mode="encoder", threads=1)
+                                         holdout, validation, out, version="2.0.0-test", mode="encoder", threads=1,
+                                         claims_training=claims, claims_validation=claims_validation)
     return path, summary
 
 
@@ -254,9 +258,105 @@ def test_pickles_without_a_gate_load_with_the_2_0_0_rule(encoder_bundle):
     model = load_bundle(encoder_bundle[0]).model
     state = dict(model.__getstate__())
     state.pop("gate")
+    state.pop("claim_head")
     old = pickle.loads(pickle.dumps(model))
     old.__setstate__(state)
     assert old.gate == "long" and model.gate == "sentences"
+    assert old.claim_head is None and model.claim_head is not None  # 2.1.0 and older: TF-IDF claims alone
+
+
+def test_a_checkable_head_on_the_encoder_joins_the_tfidf_one(encoder_bundle):
+    from model.bundle import load_bundle, read_manifest
+    from model.claims import split_sentences
+
+    model = load_bundle(encoder_bundle[0]).model
+    head = model.claim_head
+    manifest = read_manifest(encoder_bundle[0])["claim_head"]
+    assert manifest["checkable_weight"] == head.weight
+    assert set(manifest["validation_auc"]) == {"tiny_claims"}
+    texts = make_claim_sentences(seed=9, n=6)["text"].tolist()
+    assert all(len(split_sentences(text)) == 1 for text in texts)
+    checkable, supported = model.base.claims.head_scores(texts)
+    embeddings = model.runner.encode(texts, sentences=[split_sentences(text) for text in texts])[2]
+    encoder = head.encoder_scores(embeddings)
+    assert not np.allclose(encoder, checkable, atol=1e-3)
+    column = model.attributes.index("unsupported_claim")
+    for weight in (0.0, 0.6, 1.0):
+        head.weight = weight
+        expected = head.combine(checkable, encoder) * (1 - supported)
+        np.testing.assert_allclose(model.predict_proba(texts)[:, column], expected, atol=1e-6)
+    # Weight 1 is the encoder head alone; weight 0 the TF-IDF model alone. The support head is always TF-IDF.
+    np.testing.assert_allclose(head.combine(checkable, encoder), encoder, atol=1e-6)
+    head.weight = 0.0
+    np.testing.assert_allclose(model.predict_proba(texts)[:, column], model.base.claims.predict_proba(texts), atol=1e-6)
+
+
+def test_a_comment_the_cascade_leaves_to_tfidf_keeps_tfidf_claims(encoder_bundle):
+    from model.bundle import load_bundle
+
+    model = load_bundle(encoder_bundle[0]).model
+    model.claim_head.weight = 0.5
+    texts = make_claim_sentences(seed=12, n=3)["text"].tolist()
+    column = model.attributes.index("unsupported_claim")
+    model.mode, model.gate, model.band = "cascade", "long", (2.0, 2.0)  # nothing is re-scored
+    np.testing.assert_allclose(model.predict_proba(texts)[:, column], model.base.claims.predict_proba(texts), atol=1e-9)
+    model.mode = "encoder"
+    assert not np.allclose(model.predict_proba(texts)[:, column], model.base.claims.predict_proba(texts), atol=1e-4)
+
+
+def test_claims_are_read_in_the_hostility_pass(encoder_bundle, monkeypatch):
+    """One encoder pass per comment: the claim sentences' embeddings come from the windows that score hostility."""
+    from model.bundle import load_bundle
+
+    model = load_bundle(encoder_bundle[0]).model
+    model.claim_head.weight = 0.5
+    runs = []
+    run = model.runner.session.run
+    monkeypatch.setattr(model.runner.session, "run", lambda outputs, feed: runs.append(outputs) or run(outputs, feed))
+    texts = [CIVIL + BURIED, "Norway paid $4.5bn for the jets in 2003. " + CIVIL]
+    model.predict_proba(texts)
+    assert runs == [["logits", "hidden"]]
+
+
+def test_a_sentence_is_pooled_in_the_window_holding_it(tiny_encoder):
+    from model.encoder import sentence_pools
+
+    runner = _runner(tiny_encoder)
+    text = CIVIL * 12 + BURIED + " " + CIVIL * 12
+    start = text.index(BURIED)
+    windows = runner.windows([text, "Short one."])
+    pools, n = sentence_pools(windows, [[(0, 20), (start, start + len(BURIED))], [(0, 10)], ])
+    assert n == 3
+    pooled = {sentence: (w, first, last) for w, found in enumerate(pools) for sentence, first, last in found}
+    assert set(pooled) == {0, 1, 2}
+    w, first, last = pooled[1]
+    window = windows[w]
+    assert window.comment == 0 and window.offsets[first - 1][0] >= start and window.offsets[last - 2][1] <= start + len(BURIED)
+    # Every piece of the buried sentence is inside that window.
+    pieces = runner.tokenizer.encode(BURIED, add_special_tokens=False).ids
+    assert last - first == len(pieces)
+    assert windows[pooled[2][0]].comment == 1
+
+
+def test_a_graph_without_token_states_cannot_carry_a_claim_head(encoder_bundle, tiny_encoder, tmp_path):
+    import onnx
+
+    from model.bundle import load_bundle
+    from model.encoder import HIDDEN_NAME, EncoderError, EncoderRunner
+
+    graph = onnx.load(str(tiny_encoder["int8"]))
+    kept = [output for output in graph.graph.output if output.name != HIDDEN_NAME]
+    del graph.graph.output[:]
+    graph.graph.output.extend(kept)
+    onnx.save(graph, str(tmp_path / "old.onnx"))
+    runner = EncoderRunner(tmp_path / "old.onnx", tiny_encoder["tokenizer"], HOSTILITY_ATTRIBUTES)
+    assert not runner.has_embeddings
+    with pytest.raises(EncoderError, match="re-export"):
+        runner.encode(["A sentence."], sentences=[[(0, 11)]])
+    model = load_bundle(encoder_bundle[0]).model
+    model.runner = None
+    with pytest.raises(ValueError, match="no hidden-state output"):
+        model.attach(runner)
 
 
 def test_encoder_mode_can_be_chosen_when_loading(encoder_bundle, monkeypatch, tiny_bundle_path):
@@ -334,7 +434,7 @@ def test_identity_sentences_are_seeded_and_distinct():
 # The figures MODEL_CARD.md and README.md quote for bundle 2.1.0 (`make eval`, official test splits).
 QUOTED_TEST_AUC = {"ucc_test": "0.774", "olid_test": "0.894", "kaggle_test": "0.875", "kaggle_verification": "0.803",
                    "cat_out_of_context": "0.949"}
-ENCODER_VERSION = "2.1.0"
+ENCODER_VERSION = "2.2.0"
 
 
 def _real_data():
@@ -370,3 +470,35 @@ def test_quoted_figures_of_the_encoder_bundle():
         quoted = QUOTED_TEST_AUC[name]
         assert auc == pytest.approx(float(quoted), abs=0.0006), name
         assert f"| {quoted} |" in card or f"({quoted})" in card, name
+
+
+# The unsupported-claim figures README.md and MODEL_CARD.md quote for the encoder bundle (`make eval`).
+QUOTED_CLAIM_AUC = {"claimbuster_test": "0.935", "checkthat2022_test": "0.778", "cdcp_test": "0.788",
+                    "regulation_room_test": "0.844", "cmv_test": "0.763"}
+
+
+@pytest.mark.slow
+@pytest.mark.data
+@pytest.mark.skipif(_real_data() is None, reason="public data directory absent")
+def test_quoted_claim_figures_of_the_encoder_bundle():
+    from sklearn.metrics import roc_auc_score
+
+    from model.bundle import bundles_dir
+    from model.evaluation.report import SCORE_BATCH_ROWS
+    from model.scoring import Scorer
+    from model.training.claims_data import load_claim_test_sets
+
+    folder = bundles_dir() / ENCODER_VERSION
+    if not folder.is_dir():
+        pytest.skip(f"{folder} absent")
+    scorer = Scorer.load(folder)
+    root = Path(__file__).resolve().parents[1]
+    docs = (root / "MODEL_CARD.md").read_text(encoding="utf-8") + (root / "README.md").read_text(encoding="utf-8")
+    column = scorer.attributes.index("unsupported_claim")
+    for name, frame in load_claim_test_sets(_real_data()).items():
+        texts = frame["text"].tolist()
+        scores = np.concatenate([scorer.predict_scores(texts[i : i + SCORE_BATCH_ROWS])[:, column]
+                                 for i in range(0, len(texts), SCORE_BATCH_ROWS)])
+        quoted = QUOTED_CLAIM_AUC[name]
+        assert roc_auc_score(frame["label"], scores) == pytest.approx(float(quoted), abs=0.0006), name
+        assert f"| {quoted} |" in docs, name

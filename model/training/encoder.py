@@ -23,7 +23,7 @@ import numpy as np
 
 from model.attributes import HOSTILITY_ATTRIBUTES
 from model.bundle import sha256_file
-from model.encoder import INPUT_NAMES, MAX_TOKENS, OUTPUT_NAME, TOKENIZER_FILE, load_tokenizer
+from model.encoder import HIDDEN_NAME, INPUT_NAMES, MAX_TOKENS, OUTPUT_NAME, TOKENIZER_FILE, load_tokenizer
 from model.training.encoder_data import NEW_DATASETS, encoder_training_frames
 from model.training.train import SEED
 
@@ -93,11 +93,15 @@ def build_classifier(config, n_attributes: int = len(HOSTILITY_ATTRIBUTES), drop
             self.dropout = torch.nn.Dropout(dropout)
             self.heads = torch.nn.Linear(config.hidden_size, n_attributes)
 
+        @staticmethod
+        def pool(hidden, attention_mask):
+            """The mean of the token states over the unmasked tokens, ``(n, hidden)``."""
+            mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+            return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+
         def forward(self, input_ids, attention_mask):
             hidden = self.bert(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-            mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
-            pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
-            return self.heads(self.dropout(pooled))
+            return self.heads(self.dropout(self.pool(hidden, attention_mask)))
 
     return EncoderClassifier()
 
@@ -324,14 +328,28 @@ def train(data_dir, out: Path, seed: int = SEED, max_samples: int | None = None,
 
 
 def export_onnx(model, path: Path, opset: int = OPSET) -> Path:
-    """Write the classifier as ONNX: ``input_ids``, ``attention_mask`` (batch x tokens) -> ``logits``."""
+    """Write the classifier as ONNX: ``input_ids``, ``attention_mask`` (batch x tokens) -> ``logits`` and ``hidden``.
+
+    ``hidden`` is the last layer's token states: a sentence's mean state is what the claim heads of an encoder
+    bundle read (``model.encoder.EncoderRunner.encode``).
+    """
     import torch
+
+    class WithStates(torch.nn.Module):
+        def __init__(self, classifier):
+            super().__init__()
+            self.classifier = classifier
+
+        def forward(self, input_ids, attention_mask):
+            hidden = self.classifier.bert(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+            return self.classifier.heads(self.classifier.pool(hidden, attention_mask)), hidden
 
     model.eval()
     example = (torch.ones((2, 8), dtype=torch.long), torch.ones((2, 8), dtype=torch.long))
-    axes = {"input_ids": {0: "batch", 1: "tokens"}, "attention_mask": {0: "batch", 1: "tokens"}, OUTPUT_NAME: {0: "batch"}}
-    torch.onnx.export(model, example, str(path), input_names=list(INPUT_NAMES), output_names=[OUTPUT_NAME],
-                      dynamic_axes=axes, opset_version=opset, dynamo=False)
+    axes = {"input_ids": {0: "batch", 1: "tokens"}, "attention_mask": {0: "batch", 1: "tokens"},
+            OUTPUT_NAME: {0: "batch"}, HIDDEN_NAME: {0: "batch", 1: "tokens"}}
+    torch.onnx.export(WithStates(model), example, str(path), input_names=list(INPUT_NAMES),
+                      output_names=[OUTPUT_NAME, HIDDEN_NAME], dynamic_axes=axes, opset_version=opset, dynamo=False)
     return path
 
 
@@ -377,6 +395,7 @@ def bundle(data_dir, work: Path, export_dir: Path, version: str, base: str = "1.
            bundles_root: Path | None = None, threads: int = 2) -> Path:
     """Calibrate the exported encoder on the held-out rows and write ``bundles/<version>`` around ``base``."""
     from model.bundle import bundles_dir, load_bundle
+    from model.training.claims_data import load_claim_training_data, load_claim_validation_sets
     from model.training.data import load_validation_sets
     from model.training.encoder_bundle import build_encoder_bundle
 
@@ -388,7 +407,9 @@ def bundle(data_dir, work: Path, export_dir: Path, version: str, base: str = "1.
     out = (bundles_root or bundles_dir()) / version
     path, summary = build_encoder_bundle(load_bundle(base), export_dir / QUANTISED_FILE, export_dir / TOKENIZER_FILE,
                                          holdout, load_validation_sets(data_dir), out, version, mode=mode,
-                                         threads=threads, manifest_extra=extra)
+                                         threads=threads, manifest_extra=extra,
+                                         claims_training=load_claim_training_data(data_dir),
+                                         claims_validation=load_claim_validation_sets(data_dir))
     print(json.dumps({k: summary[k] for k in ("mode", "band", "validation_toxicity_auc", "holdout_auc")}, indent=2))
     return path
 

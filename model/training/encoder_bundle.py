@@ -20,13 +20,15 @@ import pandas as pd
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
+from model.attributes import CLAIM_ATTRIBUTE
 from model.bundle import MANIFEST_FILE, Bundle, load_bundle, save_bundle
 from model.encoder import MAX_TOKENS, WINDOW_STRIDE, Calibration, EncoderRunner
 from model.encoder_model import EncoderModerationModel
 from model.policy import Policy
 from model.prior import blend
-from model.training.thresholds import best_f1_threshold, choose_policy
-from model.training.train import PROBE_TEXTS, probe_scores
+from model.training.encoder_claims import build_claim_head
+from model.training.thresholds import best_f1_threshold, choose_claim_threshold, choose_policy
+from model.training.train import PROBE_TEXTS, SEED, probe_scores
 
 CASCADE_DECISION_TOLERANCE = 0.01
 """Share of validation comments whose review decision on toxicity the cascade may change against the encoder on
@@ -114,7 +116,9 @@ def choose_band(validation: Mapping[str, tuple[np.ndarray, np.ndarray, np.ndarra
 
 def build_encoder_bundle(base: Bundle, onnx_path: Path, tokenizer_path: Path, holdout: pd.DataFrame,
                          validation: Mapping[str, pd.DataFrame], out_dir: Path, version: str, mode: str = "cascade",
-                         threads: int = 2, manifest_extra: dict | None = None) -> tuple[Path, dict]:
+                         threads: int = 2, manifest_extra: dict | None = None,
+                         claims_training: pd.DataFrame | None = None,
+                         claims_validation: Mapping[str, pd.DataFrame] | None = None) -> tuple[Path, dict]:
     """Calibrate, choose thresholds and band, and save the encoder bundle.
 
     Parameters
@@ -136,6 +140,10 @@ def build_encoder_bundle(base: Bundle, onnx_path: Path, tokenizer_path: Path, ho
         onnxruntime threads while building.
     manifest_extra : dict, optional
         Further manifest entries (training provenance).
+    claims_training, claims_validation : optional
+        Claim training units and validation sets: with both, a checkable head on the encoder joins the base's
+        TF-IDF one (``model.training.encoder_claims``) and the claim review threshold is chosen again on the
+        blended scores; without, the base's claim heads and threshold are kept.
 
     Returns
     -------
@@ -171,8 +179,13 @@ def build_encoder_bundle(base: Bundle, onnx_path: Path, tokenizer_path: Path, ho
     holdout_fast = base.model.predict_hostility(holdout["text"].tolist())
     holdout_scores = model.blended(holdout_fast, holdout_scores)
     policy, policy_metrics = choose_policy(attributes, holdout_labels, holdout_scores, validation_scores)
-    claim = base.policy.review.get("unsupported_claim")
-    review = dict(policy.review) | ({"unsupported_claim": claim} if claim is not None else {})
+    claim = base.policy.review.get(CLAIM_ATTRIBUTE)
+    claim_summary = None
+    if claims_training is not None and claims_validation and base.model.claims is not None:
+        model.claim_head, served, claim_summary = build_claim_head(base.model.claims, runner, claims_training,
+                                                                   claims_validation, random_state=SEED)
+        claim, policy_metrics[f"review.{CLAIM_ATTRIBUTE}"] = choose_claim_threshold(served)
+    review = dict(policy.review) | ({CLAIM_ATTRIBUTE: claim} if claim is not None else {})
     policy = Policy(reject=dict(policy.reject), review=review, source="training")
     validation_auc = {name: round(_auc(labels, scores), 4) for name, (labels, scores) in validation_scores.items()}
     holdout_auc = {a: round(_auc(holdout_labels[~np.isnan(holdout_labels[:, j]), j],
@@ -183,7 +196,8 @@ def build_encoder_bundle(base: Bundle, onnx_path: Path, tokenizer_path: Path, ho
         "blend_weights": {"toxicity": weight}, "blend_selection": blend_table,
         "calibration": calibration.to_dict(), "policy_selection": policy_metrics,
         "validation_toxicity_auc": validation_auc, "holdout_auc": holdout_auc,
-        "holdout_rows": int(len(holdout)), "build_seconds": round(time.perf_counter() - started, 1),
+        "holdout_rows": int(len(holdout)), "claim_head": claim_summary,
+        "build_seconds": round(time.perf_counter() - started, 1),
     }
     manifest = {
         "model_version": version,
