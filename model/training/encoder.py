@@ -391,7 +391,7 @@ PROVENANCE = {
 }
 
 
-def bundle(data_dir, work: Path, export_dir: Path, version: str, base: str = "1.2.0", mode: str = "cascade",
+def bundle(data_dir, work: Path, export_dir: Path, version: str, base: str = "1.2.0", mode: str = "encoder",
            bundles_root: Path | None = None, threads: int = 2) -> Path:
     """Calibrate the exported encoder on the held-out rows and write ``bundles/<version>`` around ``base``."""
     from model.bundle import bundles_dir, load_bundle
@@ -438,7 +438,8 @@ def main(argv=None) -> int:
     build.add_argument("--export", default=None, help="default: <work>/export")
     build.add_argument("--version", required=True)
     build.add_argument("--base", default="1.2.0", help="the TF-IDF bundle the encoder joins")
-    build.add_argument("--mode", choices=("encoder", "cascade"), default="cascade")
+    build.add_argument("--mode", choices=("encoder", "cascade"), default="encoder",
+                       help="encoder on every comment (shipped), or the cascade")
     build.add_argument("--bundles-root", default=None)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stdout)
