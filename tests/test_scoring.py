@@ -81,9 +81,9 @@ def test_moderate_scores_each_claim_sentence_once(scorer, monkeypatch):
     scored = []
     original = claims.sentence_scores
 
-    def counting(texts):
+    def counting(texts, *head_scores):
         scored.extend(texts)
-        return original(texts)
+        return original(texts, *head_scores)
 
     monkeypatch.setattr(claims, "sentence_scores", counting)
     text = "Turkey paid $2.5bn in 2015. You are a stupid clown. The vote is on Monday."
