@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -182,6 +183,23 @@ class ServerProcess:
                 if time.monotonic() > deadline:
                     pytest.fail(f"server not up after {SERVER_STARTUP_SECONDS}s:\n{self.log_tail()}")
                 time.sleep(0.2)
+
+    def wait_for_workers(self, count: int) -> None:
+        """Poll the health port until ``count`` workers have built the app (``wait_until_up`` needs only one)."""
+        deadline = time.monotonic() + SERVER_STARTUP_SECONDS
+        live = None
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"{self.health_base}/healthz", timeout=5) as answer:
+                    live = json.load(answer)["workers"]
+            except urllib.error.HTTPError as error:  # 503 while no worker is live
+                live = json.load(error)["workers"]
+            except (urllib.error.URLError, ConnectionError):
+                pass
+            if live == count:
+                return
+            time.sleep(0.2)
+        pytest.fail(f"{live} of {count} workers live after {SERVER_STARTUP_SECONDS}s:\n{self.log_tail()}")
 
     def stop(self) -> int:
         """SIGTERM, as an operator would, and return the exit status."""

@@ -433,6 +433,9 @@ def test_a_healthy_sighup_never_pauses_answers(versioned_bundles, tmp_path, serv
 def test_deleting_the_sqlite_file_is_noticed_and_nothing_acknowledged_is_lost(tiny_bundle_path, tmp_path, serve):
     path, db_url, env = keyless_sqlite_server(tmp_path, "deleted.db")
     with serve(["--workers", "2", "--model", str(tiny_bundle_path)], env, tmp_path / "server.log") as server:
+        # Both workers must have started on the file: one that starts after the deletion reports the database
+        # unreachable at start, not deleted (a CI run deleted it while the second worker was still loading).
+        server.wait_for_workers(2)
         assert call(server.base, "/v1/feedback", FEEDBACK)[0] == 201
         path.unlink()
         answered = set()
