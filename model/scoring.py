@@ -20,6 +20,17 @@ def _as_text(value: object) -> str:
     return value if isinstance(value, str) else str(value)
 
 
+def present_scores(model, texts: Sequence[str], n_attributes: int) -> np.ndarray:
+    """Score the texts that have words in one batch and give the empty ones 0: an empty comment has nothing
+    hostile in it, and an int8 encoder's scores depend on the other comments of its batch, so every caller that
+    must reproduce the service's scores (the manifest's probe scores) batches as this does."""
+    scores = np.zeros((len(texts), n_attributes))
+    present = [i for i, text in enumerate(texts) if text.strip()]
+    if present:
+        scores[present] = model.predict_proba([texts[i] for i in present])
+    return scores
+
+
 class Scorer:
     """Score comments with one verified bundle and one policy.
 
@@ -80,13 +91,7 @@ class Scorer:
         numpy.ndarray
             Column ``j`` holds ``self.attributes[j]``.
         """
-        cleaned = [_as_text(t) for t in texts]
-        scores = np.zeros((len(cleaned), len(self.attributes)))
-        # An empty comment has nothing hostile in it: it scores 0 rather than the model's bias.
-        present = [i for i, text in enumerate(cleaned) if text.strip()]
-        if present:
-            scores[present] = self.bundle.model.predict_proba([cleaned[i] for i in present])
-        return scores
+        return present_scores(self.bundle.model, [_as_text(t) for t in texts], len(self.attributes))
 
     def moderate(self, texts: Sequence[object], with_spans: bool = True) -> list[Decision]:
         """Score, explain and decide every comment, in order.

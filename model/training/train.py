@@ -23,6 +23,7 @@ from model.heads import C, MultiAttributeClassifier, calibrated_logistic
 from model.heads import C as HEADS_C
 from model.moderation_model import ModerationModel
 from model.policy import Policy
+from model.scoring import present_scores
 from model.prior import PretrainedProfanityScore
 from model.training.prior_weight import choose_prior_weight
 from model.spans import fit_span_tagger
@@ -103,18 +104,9 @@ def fit_model(frame: pd.DataFrame, attributes=HOSTILITY_ATTRIBUTES, seed: int = 
 
 
 def probe_scores(model, attributes) -> list[dict[str, float]]:
-    """The model's scores of ``PROBE_TEXTS``, rounded to 1e-9, for the manifest.
-
-    The texts with words are scored in one batch and the empty ones apart, as ``Scorer.predict_scores`` (the
-    service's readiness check) batches them: an int8 encoder's scores depend on the other comments of the batch.
-    """
-    texts = list(PROBE_TEXTS)
-    present = [i for i, text in enumerate(texts) if text.strip()]
-    empty = [i for i, text in enumerate(texts) if not text.strip()]
-    scores = np.zeros((len(texts), len(attributes)))
-    for rows in (present, empty):
-        if rows:
-            scores[rows] = model.predict_proba([texts[i] for i in rows])
+    """The model's scores of ``PROBE_TEXTS``, rounded to 1e-9, for the manifest, batched as the service's
+    readiness check (``Scorer.predict_scores``) scores them again."""
+    scores = present_scores(model, list(PROBE_TEXTS), len(attributes))
     return [{a: round(float(p), 9) for a, p in zip(attributes, row)} for row in scores]
 
 
