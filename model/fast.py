@@ -1104,7 +1104,8 @@ _STACKED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 """Each fitted final classifier's ``stack_linear`` parts, built once (rebuilt when it is refitted)."""
 
 
-def _stacked(classifier):
+def stacked_parts(classifier):
+    """``stack_linear([classifier])`` of a fitted (calibrated) linear classifier, built once and kept."""
     fitted = getattr(classifier, "calibrated_classifiers_", None) or getattr(classifier, "coef_", None)
     cached = _STACKED.get(classifier)
     if cached is None or cached[0] is not fitted:
@@ -1124,5 +1125,5 @@ def pipelines_proba(pipelines: Sequence[Pipeline], X) -> list[np.ndarray]:
     out = []
     for pipeline in pipelines:
         blocks = _steps_blocks(pipeline.steps[:-1], X, shared)
-        out.append(stacked_proba(_stacked(pipeline.steps[-1][1]), blocks)[:, 0])
+        out.append(stacked_proba(stacked_parts(pipeline.steps[-1][1]), blocks)[:, 0])
     return out

@@ -280,6 +280,8 @@ def test_a_checkable_head_on_the_encoder_joins_the_tfidf_one(encoder_bundle):
     embeddings = model.runner.encode(texts, sentences=[split_sentences(text) for text in texts])[2]
     encoder = head.encoder_scores(embeddings)
     assert not np.allclose(encoder, checkable, atol=1e-3)
+    # The fast path is scikit-learn's own calibrated pipeline, arithmetic for arithmetic.
+    np.testing.assert_allclose(encoder, head.checkable.predict_proba(embeddings)[:, 1], rtol=1e-9, atol=1e-12)
     column = model.attributes.index("unsupported_claim")
     for weight in (0.0, 0.6, 1.0):
         head.weight = weight
