@@ -424,13 +424,18 @@ def test_serving_core_imports_no_torch():
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
-def test_identity_sentences_are_seeded_and_distinct():
-    from model.training.identity_templates import GROUPS, identity_sentences
+def test_identity_sentences_are_seeded_and_distinct_and_mix_every_kind():
+    from model.training.identity_templates import GROUPS, NOUNS, identity_sentences
 
     first = identity_sentences(200, seed=3)
     assert first == identity_sentences(200, seed=3)
+    assert first != identity_sentences(200, seed=4)
     assert len(set(first)) == 200
-    assert all(any(group.lower() in sentence.lower() for group in GROUPS) for sentence in first)
+    assert all(any(group.lower() in sentence.lower() for group in GROUPS + NOUNS) for sentence in first)
+    words = [len(sentence.split()) for sentence in first]
+    assert sum(n <= 6 for n in words) >= 40  # the short kind: 30% of the sentences
+    assert sum(f"a {noun.lower()}" in sentence.lower() or f"an {noun.lower()}" in sentence.lower()
+               for sentence in first for noun in NOUNS) >= 20  # the noun kind: 20%, mostly with an article
 
 
 # The ROC AUC figures MODEL_CARD.md and README.md quote for the encoder bundle (`make eval`, official test splits):

@@ -28,7 +28,7 @@ SAMPLE_FRACTION: dict[str, float] = {
     "toxic_spans_context": 0.7,
 }
 """Share of a source's rows drawn for the fine-tune (1 when not listed): the heads' down-weighting, as sampling."""
-N_IDENTITY_SENTENCES = 6000
+N_IDENTITY_SENTENCES = 10000
 IDENTITY_ATTACK_TYPES = ("frac_racist", "frac_homophobic", "frac_sexist", "frac_transphobic", "frac_ableist")
 SEVERE_ABUSE = 2.0
 """ConvAbuse mean severity (0-3) from which an abusive turn counts as severe."""

@@ -59,14 +59,78 @@ TEMPLATES: tuple[str, ...] = (
 )
 """Sentence frames: ``{group}`` a group adjective, ``{people}`` a plural noun, ``{person}`` a role."""
 
+NOUNS: tuple[str, ...] = (
+    "homosexual", "heterosexual", "lesbian", "bisexual", "gay man", "gay woman", "trans woman", "trans man",
+    "nonbinary person", "Muslim", "Jew", "Christian", "Catholic", "Hindu", "Sikh", "Buddhist", "atheist",
+    "immigrant", "refugee", "Mexican", "Canadian", "American", "European", "Somali", "Pakistani", "Jamaican",
+    "Arab", "Latino", "Latina", "Hispanic woman", "African", "Black woman", "Black man", "white man",
+    "Asian woman", "Chinese student", "Indian engineer", "Indigenous elder", "disabled veteran", "deaf student",
+    "blind musician", "older man", "young woman", "queer writer",
+)
+"""Groups as nouns (a homosexual, an atheist): hate posts use this form, so civil text needs it too."""
+
+NOUN_TEMPLATES: tuple[str, ...] = (
+    "As {a_noun} myself, I think the new parking rules are fair.",
+    "The {person} who fixed our roof is {a_noun} and did a careful job.",
+    "My {person} is {a_noun} and the most generous person I know.",
+    "I have been {a_noun} all my life and I still vote in every election.",
+    "Our {person}, {a_noun}, explained the new recycling rules patiently.",
+    "Every {noun} I have worked with has been professional and friendly.",
+    "Our new neighbour is {a_noun} who teaches piano to the kids on the street.",
+    "The first {noun} elected to the council spoke mostly about bike lanes.",
+    "Being {a_noun} is part of who she is, like being a runner or a mother.",
+    "The letter writer, {a_noun} from the east side, makes a fair point about taxes.",
+    "I met {a_noun} at the book club who recommended this author.",
+    "My oldest {person} is {a_noun} and we have gone fishing together for thirty years.",
+    "The columnist, herself {a_noun}, wrote fairly about both sides.",
+    "He is {a_noun}, a father of three and a volunteer firefighter.",
+    "We hired {a_noun} as our new {person} last week.",
+    "My {person} is {a_noun}.",
+    "She is {a_noun}. So is my {person}.",
+    "Any {noun} is welcome at our church supper on Sunday.",
+)
+"""Frames for a group named as a noun: ``{a_noun}`` with its article, ``{noun}`` bare."""
+
+SHORT_TEMPLATES: tuple[str, ...] = (
+    "My {person} is {group}.",
+    "Our new neighbours are {group}.",
+    "Two of my {person}s are {group}.",
+    "The new {person} is {group}, and so what?",
+    "Yes, my {person} is {group}.",
+    "Lots of {group} {people} live on my street.",
+    "{group_cap} {people} vote too.",
+    "My {person} is {group} and very funny.",
+    "Half my {person}s are {group}.",
+    "I'm {group} and I read this paper every day.",
+)
+"""Short frames: hate posts are short, so a short civil mention must be seen too."""
+
+FAMILIES: tuple[tuple[tuple[str, ...], tuple[str, ...], float], ...] = (
+    (TEMPLATES, GROUPS, 0.5),
+    (NOUN_TEMPLATES, NOUNS, 0.2),
+    (SHORT_TEMPLATES, GROUPS, 0.3),
+)
+"""(frames, groups, share of the sentences) per kind of sentence."""
+
+
+def _article(noun: str) -> str:
+    return ("an " if noun[:1].lower() in "aeiou" and not noun.startswith("Euro") else "a ") + noun
+
+
+def _fill(template: str, group: str, rng: np.random.Generator) -> str:
+    return template.format(group=group, group_cap=group[:1].upper() + group[1:], noun=group, a_noun=_article(group),
+                           people=PEOPLE[rng.integers(len(PEOPLE))], person=PERSONS[rng.integers(len(PERSONS))])
+
 
 def identity_sentences(n_sentences: int, seed: int) -> list[str]:
-    """Draw ``n_sentences`` distinct filled-in templates, seeded; every group appears about equally.
+    """Draw ``n_sentences`` distinct filled-in frames, seeded; every group appears about equally within a kind.
+
+    The kinds (long adjective frames, noun frames, short frames) share the sentences as ``FAMILIES`` says.
 
     Parameters
     ----------
     n_sentences : int
-        How many sentences (at most the number of distinct fillings).
+        How many sentences (fewer when a kind runs out of distinct fillings).
     seed : int
         Seed of the draw.
 
@@ -76,12 +140,12 @@ def identity_sentences(n_sentences: int, seed: int) -> list[str]:
     """
     rng = np.random.default_rng(seed)
     found: dict[str, None] = {}
-    attempts = 0
-    while len(found) < n_sentences and attempts < 50 * n_sentences:
-        attempts += 1
-        group = GROUPS[len(found) % len(GROUPS)]
-        template = TEMPLATES[rng.integers(len(TEMPLATES))]
-        sentence = template.format(group=group, group_cap=group[:1].upper() + group[1:],
-                                   people=PEOPLE[rng.integers(len(PEOPLE))], person=PERSONS[rng.integers(len(PERSONS))])
-        found.setdefault(sentence)
+    for templates, groups, share in FAMILIES:
+        wanted, drawn, attempts = round(share * n_sentences), 0, 0
+        while drawn < wanted and attempts < 50 * wanted:
+            attempts += 1
+            sentence = _fill(templates[rng.integers(len(templates))], groups[drawn % len(groups)], rng)
+            if sentence not in found:
+                found[sentence] = None
+                drawn += 1
     return list(found)
