@@ -64,6 +64,18 @@ KNOWN_FAILURES: dict[str, frozenset[str]] = {
 }
 KNOWN_FAILURES["2.2.0"] = KNOWN_FAILURES["2.1.0"]
 """2.2.0 is 2.1.0's encoder exported with its token states as a second output: the same hostility scores."""
+# 2.3.0 (retrained with 10,000 identity sentences of three kinds): negation/disabled, counter_speech/jews and
+# counter_speech/women are new near ties (0.014 against 0.016, 0.282 against 0.303, 0.012 against 0.014);
+# negation/gay is 0.067 against 0.073.
+KNOWN_FAILURES["2.3.0"] = frozenset({
+    "counter_speech/jews",
+    "counter_speech/muslims",
+    "counter_speech/trans",
+    "counter_speech/women",
+    "negation/black",
+    "negation/disabled",
+    "negation/gay",
+})
 """Bundle version -> ids the committed bundle of that version fails (printed by ``model.evaluation.behaviour_report``)."""
 
 
