@@ -424,6 +424,19 @@ def test_serving_core_imports_no_torch():
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
+def test_batch_order_covers_every_row_once_per_epoch_and_keeps_the_one_pass_order():
+    from model.training.encoder import batch_order
+
+    lengths = np.random.default_rng(1).integers(3, 60, size=1000)
+    one = batch_order(lengths, 32, seed=7)
+    two = batch_order(lengths, 32, seed=7, epochs=2)
+    assert sorted(np.concatenate(one).tolist()) == list(range(1000))
+    assert [b.tolist() for b in two[: len(one)]] == [b.tolist() for b in one]  # epochs=1 is the old order
+    second = two[len(one) :]
+    assert sorted(np.concatenate(second).tolist()) == list(range(1000))
+    assert [b.tolist() for b in second] != [b.tolist() for b in one]
+
+
 def test_identity_sentences_are_seeded_and_distinct_and_mix_every_kind():
     from model.training.identity_templates import GROUPS, NOUNS, identity_sentences
 

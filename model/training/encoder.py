@@ -44,7 +44,9 @@ FROZEN_LAYERS = 2
 """Transformer layers (from the bottom) kept as pre-trained, with the embeddings: faster, and less forgetting."""
 CHECKPOINT_MINUTES = 4.0
 MAX_SAMPLES = 80_000
-"""Rows in the one pass of ``make train-encoder``: about an hour on two shared cores (10-20 samples/s)."""
+"""Rows in a pass of ``make train-encoder``: 17 minutes on two idle cores (80 samples/s), an hour on shared ones."""
+EPOCHS = 1
+"""Passes over the sample, each in its own seeded batch order."""
 LENGTH_POOL_BATCHES = 50
 """Batches drawn together and sorted by length, so a batch pads little while the order stays random."""
 CHECKPOINT_FILE = "checkpoint.pt"
@@ -144,17 +146,23 @@ def tokenise(tokenizer, texts, max_tokens: int = MAX_TOKENS) -> list[list[int]]:
     return [[cls_id, *encoding.ids[: max_tokens - 2], sep_id] for encoding in encodings]
 
 
-def batch_order(lengths: np.ndarray, batch_size: int, seed: int) -> list[np.ndarray]:
-    """Seeded batches of row indices: shuffled, sorted by length within pools, the batches shuffled again."""
+def batch_order(lengths: np.ndarray, batch_size: int, seed: int, epochs: int = 1) -> list[np.ndarray]:
+    """Seeded batches of row indices: shuffled, sorted by length within pools, the batches shuffled again.
+
+    With ``epochs`` > 1 the passes follow each other, every one in its own order drawn from the same generator.
+    """
     rng = np.random.default_rng(seed)
-    order = rng.permutation(len(lengths))
     pool = batch_size * LENGTH_POOL_BATCHES
-    batches = []
-    for start in range(0, len(order), pool):
-        chunk = order[start : start + pool]
-        chunk = chunk[np.argsort(lengths[chunk], kind="stable")]
-        batches.extend(chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size))
-    return [batches[i] for i in rng.permutation(len(batches))]
+    passes = []
+    for _ in range(epochs):
+        order = rng.permutation(len(lengths))
+        batches = []
+        for start in range(0, len(order), pool):
+            chunk = order[start : start + pool]
+            chunk = chunk[np.argsort(lengths[chunk], kind="stable")]
+            batches.extend(chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size))
+        passes.extend(batches[i] for i in rng.permutation(len(batches)))
+    return passes
 
 
 def collate(ids: list[list[int]], rows: np.ndarray, labels: np.ndarray, weights: np.ndarray):
@@ -202,8 +210,8 @@ def _seed_everything(seed: int) -> None:
 
 def train(data_dir, out: Path, seed: int = SEED, max_samples: int | None = None, resume: bool = False,
           threads: int = 2, batch_size: int = BATCH_SIZE, frozen_layers: int = FROZEN_LAYERS,
-          max_steps: int | None = None, finish_at: int | None = None) -> Path:
-    """Fine-tune on a seeded sample of the training rows, one pass; checkpoints in ``out``.
+          max_steps: int | None = None, finish_at: int | None = None, epochs: int = EPOCHS) -> Path:
+    """Fine-tune on a seeded sample of the training rows, ``epochs`` passes; checkpoints in ``out``.
 
     Parameters
     ----------
@@ -224,6 +232,8 @@ def train(data_dir, out: Path, seed: int = SEED, max_samples: int | None = None,
     finish_at : int, optional
         With ``resume``: end the pass at this step instead, the learning rate falling linearly from where
         it is to 0 there (for a run that the machine's load made too slow; recorded in the training log).
+    epochs : int
+        Passes over the sample; the learning-rate schedule spans all of them.
 
     Returns
     -------
@@ -241,7 +251,9 @@ def train(data_dir, out: Path, seed: int = SEED, max_samples: int | None = None,
     labels = fit[list(HOSTILITY_ATTRIBUTES)].to_numpy(float)
     weights = fit["weight"].to_numpy(float)
     lengths = np.array([len(row) for row in ids])
-    batches = batch_order(lengths, batch_size, seed)
+    if epochs < 1:
+        raise SystemExit(f"--epochs must be at least 1, not {epochs}")
+    batches = batch_order(lengths, batch_size, seed, epochs)
     model, _ = load_pretrained()
     freeze_lower(model, frozen_layers)
     heads = [p for n, p in model.named_parameters() if p.requires_grad and n.startswith("heads")]
@@ -318,7 +330,8 @@ def train(data_dir, out: Path, seed: int = SEED, max_samples: int | None = None,
                 "elapsed_seconds": elapsed_before + time.monotonic() - started,
                 "rows_by_source": fit["source"].value_counts().to_dict()}, final)
     (out / "train_log.json").write_text(json.dumps({
-        "rows": len(fit), "steps": step, "batch_size": batch_size, "seed": seed, "frozen_layers": frozen_layers,
+        "rows": len(fit), "epochs": epochs, "steps": step, "batch_size": batch_size, "seed": seed,
+        "frozen_layers": frozen_layers,
         "max_tokens": MAX_TOKENS, "steps_planned": len(batches), "shortened_at_step": finish_at,
         "rows_seen": seen, "elapsed_minutes": round((elapsed_before + time.monotonic() - started) / 60, 1),
         "samples_per_second": round(seen / max(elapsed_before + time.monotonic() - started, 1e-9), 1),
@@ -426,6 +439,7 @@ def main(argv=None) -> int:
     run.add_argument("--max-steps", type=int, default=None)
     run.add_argument("--threads", type=int, default=2)
     run.add_argument("--frozen-layers", type=int, default=FROZEN_LAYERS)
+    run.add_argument("--epochs", type=int, default=EPOCHS, help="passes over the sample")
     run.add_argument("--resume", action="store_true")
     run.add_argument("--finish-at", type=int, default=None, help="with --resume: end the pass early at this step")
     out = sub.add_parser("export", help="ONNX + int8 of the final weights")
@@ -446,7 +460,7 @@ def main(argv=None) -> int:
     if args.command == "train":
         train(args.data_dir, Path(args.work), seed=args.seed, max_samples=args.max_samples, resume=args.resume,
               threads=args.threads, frozen_layers=args.frozen_layers, max_steps=args.max_steps,
-              finish_at=args.finish_at)
+              finish_at=args.finish_at, epochs=args.epochs)
     elif args.command == "export":
         print(export(Path(args.work), Path(args.out), args.weights))
     else:
