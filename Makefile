@@ -23,6 +23,7 @@ run: install
 	$(BIN)/moderate serve --host $(HOST) --port $(PORT)
 
 test: install
+	$(BIN)/ruff check model service tests
 	$(BIN)/python -m pytest
 
 test-fast: install

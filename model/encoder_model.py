@@ -231,9 +231,3 @@ class EncoderModerationModel:
         """Spans behind each attribute's score (see ``predict_and_explain``)."""
         return self.predict_and_explain(texts)[1]
 
-
-def cascade_summary(model: EncoderModerationModel) -> Mapping[str, object]:
-    """The settings a report shows: mode and band."""
-    claims = model.claim_head.summary() if model.claim_head is not None else None
-    return {"mode": model.mode, "band": list(model.band), "gate": model.gate, "blend_weights": dict(model.blend_weights),
-            "claim_head": claims}

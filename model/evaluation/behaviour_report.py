@@ -104,8 +104,11 @@ def behaviour_markdown(result: Mapping, baseline: Mapping | None = None, baselin
                   for key in ("pass_rate", "civil_flagged")]
         lines.append(f"| {category} | {row['n_pairs']} | {' | '.join(cells)} |")
     long = result["long_comment"]
-    outcome = lambda check: (f"{'passed' if check['passed'] else '**failed**'} ({check['action']}, reasons: "
-                             f"{', '.join(check['reasons']) or 'none'}; toxicity {format_number(check['toxicity'])})")
+
+    def outcome(check):
+        return (f"{'passed' if check['passed'] else '**failed**'} ({check['action']}, reasons: "
+                f"{', '.join(check['reasons']) or 'none'}; toxicity {format_number(check['toxicity'])})")
+
     lines += ["", f"Long comment ({long['n_words']} words): ours {outcome(long)}"
               + (f"; {baseline_version} {outcome(baseline['long_comment'])}" if baseline is not None else "") + ".",
               "", "Failing pairs (ours): " + (", ".join(f"`{pair_id}`" for pair_id in result["failed"]) or "none") + "."]

@@ -163,7 +163,7 @@ def bias_markdown(section: Mapping, baseline: Mapping | None = None, baseline_ve
                          f"{_pair(result['power_means'][metric], base and base['power_means'][metric], base is not None)} |")
         lines.append(f"| **final bias score** | {_pair(result['final_score'], base and base['final_score'], base is not None)} |")
         lines.append(f"| civil rows flagged | {_pair(result['negative_flagged'], base and base['negative_flagged'], base is not None)} |")
-        lines += ["", f"| identity | rows | hostile | subgroup AUC | BPSN AUC | BNSP AUC | civil flagged |", "|---|---|---|---|---|---|---|"]
+        lines += ["", "| identity | rows | hostile | subgroup AUC | BPSN AUC | BNSP AUC | civil flagged |", "|---|---|---|---|---|---|---|"]
         unscored = []
         for term, m in result["identities"].items():
             if not m["scored"]:
