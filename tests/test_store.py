@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from concurrent.futures import ThreadPoolExecutor
 
 import pandas as pd
@@ -67,6 +68,21 @@ def test_an_old_schema_is_refused_when_auto_upgrade_is_off(tiny_bundle_path, db_
         engine.dispose()
     with pytest.raises(StoreError, match=r"schema revision none but this version needs .*moderate db upgrade"):
         create_app({"MODEL": str(tiny_bundle_path), "DB_URL": db_url, "DB_AUTO_UPGRADE": False})
+
+
+def test_a_missing_sqlite_file_is_named_with_what_to_do_when_auto_upgrade_is_off(tiny_bundle_path, tmp_path):
+    missing = tmp_path / "gone" / "moderation.db"
+    url = f"sqlite:///{missing}"
+    with pytest.raises(StoreError, match=rf"database file {re.escape(str(missing))} does not exist: .*moderate db upgrade"):
+        create_app({"MODEL": str(tiny_bundle_path), "DB_URL": url, "DB_AUTO_UPGRADE": False})
+    assert not missing.exists()  # never created as an empty database
+    other = make_engine(f"sqlite:///{tmp_path / 'dir-not-file'}", create=False)
+    (tmp_path / "dir-not-file").mkdir()  # the path exists but cannot be opened: the general message stays
+    try:
+        with pytest.raises(StoreError, match="is unreachable"):
+            check_current(other)
+    finally:
+        other.dispose()
 
 
 def test_record_decisions_logs_hashes_scores_and_request(store_app):

@@ -19,7 +19,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from service.store import StoreError
+from service.store import StoreError, sqlite_file
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent
 
@@ -75,6 +75,10 @@ def check_current(engine: Engine) -> None:
     try:
         current = current_revision(engine)
     except SQLAlchemyError as error:
+        path = sqlite_file(engine.url)
+        if path is not None and not path.exists():
+            raise StoreError(f"database file {path} does not exist: create it with `moderate db upgrade` "
+                             "(or set DB_AUTO_UPGRADE), or restore it from a backup") from error
         raise StoreError(f"database {_where(engine)} is unreachable: {_first_line(error)}") from error
     head = head_revision()
     if current != head:
