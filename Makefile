@@ -32,7 +32,8 @@ test-fast: install
 train: install
 	$(BIN)/moderate train --data-dir $(DATA_DIR)
 
-# Fine-tunes the encoder of bundle 2.x: about 25-45 minutes on 2 cores (one pass, seeded, checkpoints in var/encoder;
+# Fine-tunes the encoder of bundle 2.x: about 17 minutes on 2 idle cores, up to an hour on shared ones (one pass,
+# seeded, checkpoints in var/encoder;
 # run it again with RESUME=1 after an interruption), then exports it to int8 ONNX and builds bundles/$(ENCODER_VERSION).
 ENCODER_VERSION ?= 2.3.0
 # The shipped mode: the encoder on every comment (MODEL_CARD.md says why); `cascade` is the faster alternative.

@@ -437,6 +437,18 @@ def test_batch_order_covers_every_row_once_per_epoch_and_keeps_the_one_pass_orde
     assert [b.tolist() for b in second] != [b.tolist() for b in one]
 
 
+def test_zero_epochs_is_refused_before_any_data_is_read(tmp_path, capsys):
+    from model.training.encoder import main, train
+
+    with pytest.raises(SystemExit) as stopped:
+        main(["train", "--epochs", "0", "--work", str(tmp_path), "--data-dir", str(tmp_path / "absent")])
+    assert stopped.value.code == 2
+    assert "--epochs must be at least 1, not 0" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="epochs must be at least 1"):
+        train(tmp_path / "absent", tmp_path, epochs=0)
+    assert not any(tmp_path.iterdir())
+
+
 def test_identity_sentences_are_seeded_and_distinct_and_mix_every_kind():
     from model.training.identity_templates import GROUPS, NOUNS, identity_sentences
 

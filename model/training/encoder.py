@@ -240,6 +240,8 @@ def train(data_dir, out: Path, seed: int = SEED, max_samples: int | None = None,
     Path
         ``out/final.pt`` (or the checkpoint when stopped by ``max_steps``).
     """
+    if epochs < 1:
+        raise ValueError(f"epochs must be at least 1, not {epochs}")
     import torch
 
     torch.set_num_threads(threads)
@@ -251,8 +253,6 @@ def train(data_dir, out: Path, seed: int = SEED, max_samples: int | None = None,
     labels = fit[list(HOSTILITY_ATTRIBUTES)].to_numpy(float)
     weights = fit["weight"].to_numpy(float)
     lengths = np.array([len(row) for row in ids])
-    if epochs < 1:
-        raise SystemExit(f"--epochs must be at least 1, not {epochs}")
     batches = batch_order(lengths, batch_size, seed, epochs)
     model, _ = load_pretrained()
     freeze_lower(model, frozen_layers)
@@ -458,6 +458,8 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stdout)
     if args.command == "train":
+        if args.epochs < 1:
+            run.error(f"--epochs must be at least 1, not {args.epochs}")
         train(args.data_dir, Path(args.work), seed=args.seed, max_samples=args.max_samples, resume=args.resume,
               threads=args.threads, frozen_layers=args.frozen_layers, max_steps=args.max_steps,
               finish_at=args.finish_at, epochs=args.epochs)
