@@ -23,7 +23,7 @@ run: install
 	$(BIN)/moderate serve --host $(HOST) --port $(PORT)
 
 test: install
-	$(BIN)/ruff check model service tests
+	$(BIN)/ruff check model service tests notebooks
 	$(BIN)/python -m pytest
 
 test-fast: install
