@@ -14,6 +14,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from model.attributes import HOSTILITY_ATTRIBUTES
@@ -461,6 +462,41 @@ def test_identity_sentences_are_seeded_and_distinct_and_mix_every_kind():
     assert sum(n <= 6 for n in words) >= 40  # the short kind: 30% of the sentences
     assert sum(f"a {noun.lower()}" in sentence.lower() or f"an {noun.lower()}" in sentence.lower()
                for sentence in first for noun in NOUNS) >= 20  # the noun kind: 20%, mostly with an article
+
+    assert not any("coachs" in sentence for sentence in identity_sentences(2000, seed=5))
+
+
+def test_identity_swaps_replace_each_group_name_consistently_within_its_class():
+    from model.training.identity_swaps import ADJECTIVES, NOUN_LIKE, swap_identities
+
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        swapped = swap_identities("A Muslim wrote it. Muslims agree, MUSLIM voters too; a Jewish family said so.",
+                                  rng)
+        first = swapped.split()[1]
+        assert first.lower() in {name.lower() for name in NOUN_LIKE} and first != "Muslim"
+        assert f"{first}s agree, {first.upper()} voters" in swapped
+        assert swapped.startswith("An " if first[0] in "AEIOU" else "A ")
+        adjective = swapped.split("family")[0].split()[-1]
+        assert adjective.lower() in {name.lower() for name in ADJECTIVES} and adjective != "Jewish"
+    assert swap_identities("The council met on Tuesday.", rng) == "The council met on Tuesday."
+    assert swap_identities("a gayety of analysts", rng) == "a gayety of analysts"
+
+
+def test_identity_swapped_copies_keep_labels_and_copy_only_rows_naming_a_group():
+    from model.training.identity_swaps import swapped_copies
+
+    frame = pd.DataFrame({"text": ["gay people are scum", "the budget is late", "I like my Hindu neighbours"],
+                          "source": ["olid", "olid", "ucc"], "toxicity": [1.0, 0.0, np.nan], "weight": 1.0})
+    copies = swapped_copies(frame, seed=1)
+    assert len(copies) == 2 and set(copies["source"]) == {"identity_swaps"}
+    assert copies["toxicity"].iloc[0] == 1.0 and np.isnan(copies["toxicity"].iloc[1])
+    assert not copies["text"].str.contains("gay people|Hindu", regex=True).any()
+    assert copies["text"].iloc[0].endswith(" people are scum")
+    assert copies.equals(swapped_copies(frame, seed=1))
+    assert swapped_copies(frame, seed=1, share=0.0).empty
+    with pytest.raises(ValueError, match="share must be in"):
+        swapped_copies(frame, seed=1, share=1.5)
 
 
 # The ROC AUC figures MODEL_CARD.md and README.md quote for the encoder bundle (`make eval`, official test splits):

@@ -2,6 +2,7 @@
 
 Held-out rows (for calibration and thresholds) are the heads' own held-out slice (``split_holdout``, the same
 seed and rows as ``make train``), HateXplain's official ``val`` and ConvAbuse's official ``valid`` split.
+Training rows that name a group also get swapped copies (``identity_swaps``); held-out rows are never copied.
 No test split, no validation set and no NC or GPL set is read for training; the madlibs are never read.
 """
 
@@ -14,12 +15,14 @@ from model.attributes import HOSTILITY_ATTRIBUTES
 from model.training.data import _hostility_dir, _keys, _labelled, load_test_sets, load_toxic_spans
 from model.training.data import load_training_data, load_validation_sets, overlap_key, read_data_file
 from model.training.train import SEED, split_holdout
+from model.training.identity_swaps import swapped_copies
 from model.training.identity_templates import identity_sentences
 
 NEW_DATASETS: dict[str, tuple[str, str]] = {
     "hatexplain": ("hatexplain", "MIT"),
     "convabuse": ("convabuse", "CC BY 4.0"),
     "identity_sentences": ("", "written for this project"),
+    "identity_swaps": ("", "copies of the training rows above, under their licences"),
 }
 """Sets the encoder adds to the heads' training sets: folder and licence."""
 SAMPLE_FRACTION: dict[str, float] = {
@@ -93,6 +96,7 @@ def encoder_training_frames(data_dir=None, seed: int = SEED, max_samples: int | 
     fraction = fit["source"].map(SAMPLE_FRACTION).fillna(1.0).to_numpy()
     fit = fit[rng.random(len(fit)) < fraction]
     fit = pd.concat([fit, new_fit], ignore_index=True)
+    fit = pd.concat([fit, swapped_copies(fit[fit["source"] != "identity_sentences"], seed)], ignore_index=True)
     if max_samples is not None and len(fit) > max_samples:
         fit = fit.iloc[np.sort(rng.choice(len(fit), max_samples, replace=False))]
     columns = ["text", "source", "weight", *HOSTILITY_ATTRIBUTES]

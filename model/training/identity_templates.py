@@ -57,7 +57,7 @@ TEMPLATES: tuple[str, ...] = (
     "Thank you for covering the concerns of {group} {people} in rural areas.",
     "The museum's new exhibit on {group} history is worth a visit.",
 )
-"""Sentence frames: ``{group}`` a group adjective, ``{people}`` a plural noun, ``{person}`` a role."""
+"""Sentence frames: ``{group}`` a group adjective, ``{people}`` a plural noun, ``{person}`` a role, ``{persons}`` its plural."""
 
 NOUNS: tuple[str, ...] = (
     "homosexual", "heterosexual", "lesbian", "bisexual", "gay man", "gay woman", "trans woman", "trans man",
@@ -94,13 +94,13 @@ NOUN_TEMPLATES: tuple[str, ...] = (
 SHORT_TEMPLATES: tuple[str, ...] = (
     "My {person} is {group}.",
     "Our new neighbours are {group}.",
-    "Two of my {person}s are {group}.",
+    "Two of my {persons} are {group}.",
     "The new {person} is {group}, and so what?",
     "Yes, my {person} is {group}.",
     "Lots of {group} {people} live on my street.",
     "{group_cap} {people} vote too.",
     "My {person} is {group} and very funny.",
-    "Half my {person}s are {group}.",
+    "Half my {persons} are {group}.",
     "I'm {group} and I read this paper every day.",
 )
 """Short frames: hate posts are short, so a short civil mention must be seen too."""
@@ -117,9 +117,14 @@ def _article(noun: str) -> str:
     return ("an " if noun[:1].lower() in "aeiou" and not noun.startswith("Euro") else "a ") + noun
 
 
+def _plural(noun: str) -> str:
+    return noun + ("es" if noun.endswith(("ch", "sh", "s", "x")) else "s")
+
+
 def _fill(template: str, group: str, rng: np.random.Generator) -> str:
+    person = PERSONS[rng.integers(len(PERSONS))]
     return template.format(group=group, group_cap=group[:1].upper() + group[1:], noun=group, a_noun=_article(group),
-                           people=PEOPLE[rng.integers(len(PEOPLE))], person=PERSONS[rng.integers(len(PERSONS))])
+                           people=PEOPLE[rng.integers(len(PEOPLE))], person=person, persons=_plural(person))
 
 
 def identity_sentences(n_sentences: int, seed: int) -> list[str]:
