@@ -1,6 +1,6 @@
 """Speed of an encoder bundle's hostility scores: TF-IDF alone, the cascade, and the encoder on every comment.
 
-``python -m model.evaluation.encoder_speed --model bundles/2.0.0 --out reports/encoder_speed.md`` scores the
+``python -m model.evaluation.encoder_speed --model bundles/2.4.0 --out reports/encoder_speed.md`` scores the
 same news comments (UCC validation, Globe and Mail) each way, in one process, best of ``REPEATS`` runs.
 """
 
