@@ -499,6 +499,35 @@ def test_identity_swapped_copies_keep_labels_and_copy_only_rows_naming_a_group()
         swapped_copies(frame, seed=1, share=1.5)
 
 
+
+def test_another_encoder_seed_redraws_the_sample_but_never_the_held_out_rows(monkeypatch):
+    from model.training import encoder_data
+    from model.training.data import _labelled
+
+    rng = np.random.default_rng(0)
+    texts = [f"comment {i} about the {'gay' if i % 3 == 0 else 'budget'} vote" for i in range(400)]
+    heads_rows = _labelled(texts, (rng.random(400) < 0.4).astype(float)).assign(
+        source=np.where(np.arange(400) % 2 == 0, "olid", "davidson"), weight=1.0)
+    empty = pd.DataFrame({"text": pd.Series([], dtype=str)})
+    monkeypatch.setattr(encoder_data, "load_training_data", lambda data_dir: heads_rows)
+    monkeypatch.setattr(encoder_data, "load_test_sets", lambda data_dir: {"test": empty})
+    monkeypatch.setattr(encoder_data, "load_validation_sets", lambda data_dir: {"val": empty})
+    monkeypatch.setattr(encoder_data, "load_toxic_spans", lambda split, data_dir: empty)
+    monkeypatch.setattr(encoder_data, "_hatexplain", lambda root, split: heads_rows.iloc[:0].assign(source="hatexplain"))
+    monkeypatch.setattr(encoder_data, "_convabuse", lambda root, split: heads_rows.iloc[:0].assign(source="convabuse"))
+    monkeypatch.setattr(encoder_data, "N_IDENTITY_SENTENCES", 20)
+    monkeypatch.setattr(encoder_data, "_hostility_dir", lambda data_dir: Path("unused"))
+
+    fit_a, holdout_a = encoder_data.encoder_training_frames("unused", seed=1, max_samples=300)
+    fit_b, holdout_b = encoder_data.encoder_training_frames("unused", seed=2, max_samples=300)
+    assert sorted(holdout_a["text"]) == sorted(holdout_b["text"]) == sorted(
+        encoder_data.split_holdout(heads_rows, encoder_data.SEED)[1]["text"])
+    assert sorted(fit_a["text"]) != sorted(fit_b["text"])
+    for fit in (fit_a, fit_b):
+        assert not set(fit["text"]) & set(holdout_a["text"])
+        assert {"identity_sentences", "identity_swaps"} <= set(fit["source"])
+
+
 # The ROC AUC figures MODEL_CARD.md and README.md quote for the encoder bundle (`make eval`, official test splits):
 # toxicity on the hostility sets, unsupported_claim on the claim sets.
 QUOTED_TEST_AUC = {

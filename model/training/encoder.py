@@ -434,7 +434,8 @@ def main(argv=None) -> int:
     run = sub.add_parser("train", help="fine-tune (resumable)")
     run.add_argument("--data-dir", default=None)
     run.add_argument("--work", default="var/encoder", help="checkpoints and final weights")
-    run.add_argument("--seed", type=int, default=SEED)
+    run.add_argument("--seed", type=int, default=SEED,
+                     help="seed of the sample, its order and the identity sentences (the held-out rows never move)")
     run.add_argument("--max-samples", type=int, default=MAX_SAMPLES)
     run.add_argument("--max-steps", type=int, default=None)
     run.add_argument("--threads", type=int, default=2)

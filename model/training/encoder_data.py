@@ -72,7 +72,9 @@ def encoder_training_frames(data_dir=None, seed: int = SEED, max_samples: int | 
     data_dir : str or Path or None
         Data directory.
     seed : int
-        Seed of the held-out split (as ``make train``), the sample and the identity sentences.
+        Seed of the sample, the identity sentences and the swapped copies. The held-out slice of the heads' rows
+        is always ``make train``'s (seed ``SEED``): the TF-IDF bundle the encoder joins was fitted without it,
+        and ``bundle`` calibrates on it, so a run with another seed must not train on it either.
     max_samples : int, optional
         Cap on the training sample (drawn uniformly from the source-weighted sample).
 
@@ -85,7 +87,7 @@ def encoder_training_frames(data_dir=None, seed: int = SEED, max_samples: int | 
     """
     root = _hostility_dir(data_dir)
     heads_rows = load_training_data(data_dir)
-    fit, holdout = split_holdout(heads_rows, seed)
+    fit, holdout = split_holdout(heads_rows, SEED)
     forbidden = _keys(load_test_sets(data_dir)) | _keys({"spans": load_toxic_spans("test", data_dir)})
     forbidden |= _keys(load_validation_sets(data_dir))
     new_fit = pd.concat([_hatexplain(root, "train"), _convabuse(root, "train"), _identity(seed)], ignore_index=True)
