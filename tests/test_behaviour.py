@@ -42,28 +42,16 @@ KNOWN_FAILURES: dict[str, frozenset[str]] = {
         "threat/stab-editor",
         "threat/strangle-councillor",
     }),
-    # 2.0.0's int8 encoder quantises activations per batch: negation/disabled and counter_speech/lesbians are
-    # near ties that fail when all pairs are scored in one batch (behaviour_report, eval.md) and pass one pair
-    # at a time, as here.
-    "2.0.0": frozenset({
-        "counter_speech/arabs",
-        "counter_speech/jews",
-        "counter_speech/trans",
-        "negation/black",
-        "negation/trans",
-        "threat/judge-hanged",
-    }),
-    # 2.1.0, scored a pair at a time as here; in one batch (behaviour_report, eval.md) the near ties
-    # negation/gay (0.077 against 0.079) passes and negation/disabled and counter_speech/jews fail.
-    "2.1.0": frozenset({
+    # 2.2.0 (2.1.0's encoder, exported with its token states too: the same hostility scores), scored a pair at a
+    # time as here; in one batch (behaviour_report, eval.md) the near ties negation/gay (0.077 against 0.079)
+    # passes and negation/disabled and counter_speech/jews fail.
+    "2.2.0": frozenset({
         "counter_speech/muslims",
         "counter_speech/trans",
         "negation/black",
         "negation/gay",
     }),
 }
-KNOWN_FAILURES["2.2.0"] = KNOWN_FAILURES["2.1.0"]
-"""2.2.0 is 2.1.0's encoder exported with its token states as a second output: the same hostility scores."""
 # 2.3.0 (retrained with 10,000 identity sentences of three kinds): negation/disabled, counter_speech/jews and
 # counter_speech/women are new near ties (0.014 against 0.016, 0.282 against 0.303, 0.012 against 0.014);
 # negation/gay is 0.067 against 0.073.
