@@ -65,14 +65,7 @@ KNOWN_FAILURES["2.3.0"] = frozenset({
     "negation/gay",
 })
 # 2.4.0 (identity-swapped copies of the training rows): counter_speech/jews passes; the rest are the same ties.
-KNOWN_FAILURES["2.4.0"] = frozenset({
-    "counter_speech/muslims",
-    "counter_speech/trans",
-    "counter_speech/women",
-    "negation/black",
-    "negation/disabled",
-    "negation/gay",
-})
+KNOWN_FAILURES["2.4.0"] = KNOWN_FAILURES["2.3.0"] - {"counter_speech/jews"}
 """Bundle version -> ids the committed bundle of that version fails (printed by ``model.evaluation.behaviour_report``)."""
 
 
