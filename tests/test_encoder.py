@@ -499,7 +499,6 @@ def test_identity_swapped_copies_keep_labels_and_copy_only_rows_naming_a_group()
         swapped_copies(frame, seed=1, share=1.5)
 
 
-
 def test_another_encoder_seed_redraws_the_sample_but_never_the_held_out_rows(monkeypatch):
     from model.training import encoder_data
     from model.training.data import _labelled
