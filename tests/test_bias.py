@@ -148,3 +148,29 @@ def test_real_bias_sets_have_the_documented_counts():
     assert all(madlibs[term].any() for term in IDENTITY_TERMS)
     for name in ("wiki_identity", "wiki_identity_fuzzed"):
         assert (len(sets[name]), int(sets[name]["label"].sum())) == (1_492, 248)
+
+
+def test_threshold_cross_scores_each_bundle_at_every_bundles_thresholds(scorer):
+    from types import SimpleNamespace
+
+    from model.evaluation.bias_report import review_thresholds
+    from model.evaluation.threshold_cross import cross_flagged, cross_markdown, main
+
+    frame = pd.DataFrame({"text": ["you are a moron", "the budget is late", "idiots, all of you", "nice park"],
+                          "label": [1, 0, 1, 0]})
+    civil = scorer.predict_scores(["the budget is late", "nice park"])
+    strict = SimpleNamespace(policy=SimpleNamespace(review={attribute: 0.0 for attribute in scorer.attributes}))
+    lenient = SimpleNamespace(policy=SimpleNamespace(review={}))
+
+    class Judged:  # the tiny scorer's scores under another policy
+        def __init__(self, judge):
+            self.attributes, self.policy, self.predict_scores = scorer.attributes, judge.policy, scorer.predict_scores
+
+    table = cross_flagged({"own": scorer, "strict": Judged(strict), "lenient": Judged(lenient)}, frame)
+    own = float(flagged_at_review(civil, scorer.attributes, review_thresholds(scorer)).mean())
+    for row in table.values():
+        assert row == {"own": own, "strict": 1.0, "lenient": 0.0}
+    assert "| own | " in cross_markdown(table) and "100.0%" in cross_markdown(table)
+    with pytest.raises(SystemExit) as stopped:
+        main(["--models", "1.2.0"])
+    assert stopped.value.code == 2
