@@ -499,7 +499,9 @@ def test_identity_swapped_copies_keep_labels_and_copy_only_rows_naming_a_group()
         swapped_copies(frame, seed=1, share=1.5)
 
 
-def test_another_encoder_seed_redraws_the_sample_but_never_the_held_out_rows(monkeypatch):
+@pytest.fixture
+def stand_in_encoder_data(monkeypatch):
+    """``encoder_data`` reading 400 made-up heads rows (olid, davidson) and nothing else; returns the rows."""
     from model.training import encoder_data
     from model.training.data import _labelled
 
@@ -516,15 +518,74 @@ def test_another_encoder_seed_redraws_the_sample_but_never_the_held_out_rows(mon
     monkeypatch.setattr(encoder_data, "_convabuse", lambda root, split: heads_rows.iloc[:0].assign(source="convabuse"))
     monkeypatch.setattr(encoder_data, "N_IDENTITY_SENTENCES", 20)
     monkeypatch.setattr(encoder_data, "_hostility_dir", lambda data_dir: Path("unused"))
+    return heads_rows
+
+
+def test_another_encoder_seed_redraws_the_sample_but_never_the_held_out_rows(stand_in_encoder_data):
+    from model.training import encoder_data
 
     fit_a, holdout_a = encoder_data.encoder_training_frames("unused", seed=1, max_samples=300)
     fit_b, holdout_b = encoder_data.encoder_training_frames("unused", seed=2, max_samples=300)
     assert sorted(holdout_a["text"]) == sorted(holdout_b["text"]) == sorted(
-        encoder_data.split_holdout(heads_rows, encoder_data.SEED)[1]["text"])
+        encoder_data.split_holdout(stand_in_encoder_data, encoder_data.SEED)[1]["text"])
     assert sorted(fit_a["text"]) != sorted(fit_b["text"])
     for fit in (fit_a, fit_b):
         assert not set(fit["text"]) & set(holdout_a["text"])
         assert {"identity_sentences", "identity_swaps"} <= set(fit["source"])
+
+
+def _claim_units():
+    return pd.DataFrame({"text": ["Unemployment rose 4% last year.", "I like the park.", "The bill cut taxes by $2 billion.",
+                                  "What a lovely day."],
+                         "source": ["claimbuster", "claimbuster", "cdcp", "cdcp"], "weight": [1.0, 1.0, 2.0, 2.0],
+                         "checkable": [1.0, 0.0, 1.0, 0.0], "supported": [np.nan, np.nan, 0.0, np.nan]})
+
+
+def test_claim_task_rows_are_labelled_only_for_their_own_source():
+    from model.training.encoder_data import CLAIM_TASK_COLUMNS, claim_task_rows
+
+    rows = claim_task_rows(_claim_units())
+    assert rows[list(HOSTILITY_ATTRIBUTES)].isna().all().all()
+    assert rows["source"].tolist() == ["claims:claimbuster"] * 2 + ["claims:cdcp"] * 2
+    assert rows["weight"].tolist() == [1.0, 1.0, 2.0, 2.0]
+    assert rows["checkable_claimbuster"].tolist()[:2] == [1.0, 0.0] and rows["checkable_cdcp"].tolist()[2:] == [1.0, 0.0]
+    assert rows[list(CLAIM_TASK_COLUMNS)].notna().sum(axis=1).tolist() == [1, 1, 1, 1]
+
+
+def test_the_claim_task_adds_claim_units_without_moving_the_hostility_sample(stand_in_encoder_data, monkeypatch):
+    from model.training import encoder_data
+
+    monkeypatch.setattr(encoder_data, "load_claim_training_data", lambda data_dir: _claim_units())
+    plain, holdout = encoder_data.encoder_training_frames("unused", seed=1, max_samples=300)
+    with_claims, holdout_too = encoder_data.encoder_training_frames("unused", seed=1, max_samples=300, claim_task=True)
+    assert len(with_claims) == len(plain) + 4
+    pd.testing.assert_frame_equal(with_claims.iloc[: len(plain)][plain.columns], plain)
+    assert with_claims.iloc[: len(plain)][list(encoder_data.CLAIM_TASK_COLUMNS)].isna().all().all()
+    pd.testing.assert_frame_equal(holdout, holdout_too)
+
+
+def test_export_keeps_only_the_hostility_heads_of_a_claim_task_model(tmp_path):
+    import onnxruntime
+    from transformers import BertConfig
+
+    from model.training.encoder import build_classifier, export_onnx, hostility_heads_only
+
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                        intermediate_size=32, max_position_embeddings=32)
+    model = build_classifier(config, n_attributes=len(HOSTILITY_ATTRIBUTES) + 3, dropout=0.0).eval()
+    ids = torch.randint(5, 50, (3, 7))
+    mask = torch.ones_like(ids)
+    with torch.no_grad():
+        expected = model(ids, mask)[:, : len(HOSTILITY_ATTRIBUTES)].numpy()
+    with warnings.catch_warnings():
+        for category in (DeprecationWarning, FutureWarning, UserWarning, torch.jit.TracerWarning):
+            warnings.simplefilter("ignore", category)
+        path = export_onnx(hostility_heads_only(model), tmp_path / "encoder.onnx")
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    logits = session.run(["logits"], {"input_ids": ids.numpy(), "attention_mask": mask.numpy()})[0]
+    assert logits.shape == (3, len(HOSTILITY_ATTRIBUTES))
+    np.testing.assert_allclose(logits, expected, atol=1e-5)
 
 
 # The ROC AUC figures MODEL_CARD.md and README.md quote for the encoder bundle (`make eval`, official test splits):

@@ -24,7 +24,7 @@ import numpy as np
 from model.attributes import HOSTILITY_ATTRIBUTES
 from model.bundle import sha256_file
 from model.encoder import HIDDEN_NAME, INPUT_NAMES, MAX_TOKENS, OUTPUT_NAME, TOKENIZER_FILE, load_tokenizer
-from model.training.encoder_data import NEW_DATASETS, encoder_training_frames
+from model.training.encoder_data import CLAIM_TASK_COLUMNS, NEW_DATASETS, encoder_training_frames
 from model.training.train import SEED
 
 log = logging.getLogger(__name__)
@@ -47,6 +47,8 @@ MAX_SAMPLES = 80_000
 """Rows in a pass of ``make train-encoder``: 17 minutes on two idle cores (80 samples/s), an hour on shared ones."""
 EPOCHS = 1
 """Passes over the sample, each in its own seeded batch order."""
+CLAIM_TASK = False
+"""Fine-tune on the claim training units too, one head per claim source (``--claim-task``)."""
 LENGTH_POOL_BATCHES = 50
 """Batches drawn together and sorted by length, so a batch pads little while the order stays random."""
 CHECKPOINT_FILE = "checkpoint.pt"
@@ -108,8 +110,8 @@ def build_classifier(config, n_attributes: int = len(HOSTILITY_ATTRIBUTES), drop
     return EncoderClassifier()
 
 
-def load_pretrained(folder: Path | None = None):
-    """The classifier with all-MiniLM-L6-v2's verified weights in its encoder and fresh heads."""
+def load_pretrained(folder: Path | None = None, n_outputs: int = len(HOSTILITY_ATTRIBUTES)):
+    """The classifier with all-MiniLM-L6-v2's verified weights in its encoder and ``n_outputs`` fresh heads."""
     import torch
     from safetensors.torch import load_file
     from transformers import BertConfig
@@ -117,7 +119,7 @@ def load_pretrained(folder: Path | None = None):
     folder = folder or pretrained_dir()
     weights = verified_weights(folder)
     config = BertConfig.from_json_file(str(folder / "config.json"))
-    model = build_classifier(config)
+    model = build_classifier(config, n_outputs)
     # The pooler is unused: the classifier mean-pools, as all-MiniLM-L6-v2 was trained to.
     state = {k: v for k, v in load_file(str(weights)).items()
              if k != "embeddings.position_ids" and not k.startswith("pooler.")}
@@ -128,6 +130,21 @@ def load_pretrained(folder: Path | None = None):
     torch.nn.init.normal_(model.heads.weight, std=0.02)
     torch.nn.init.zeros_(model.heads.bias)
     return model, config
+
+
+def hostility_heads_only(model):
+    """The classifier with its heads cut to the hostility attributes (the first outputs): the claim task's heads
+    (``CLAIM_TASK_COLUMNS``) only shape the encoder in training; the served claim heads read its token states."""
+    import torch
+
+    n = len(HOSTILITY_ATTRIBUTES)
+    if model.heads.out_features > n:
+        heads = torch.nn.Linear(model.heads.in_features, n)
+        with torch.no_grad():
+            heads.weight.copy_(model.heads.weight[:n])
+            heads.bias.copy_(model.heads.bias[:n])
+        model.heads = heads
+    return model
 
 
 def freeze_lower(model, n_layers: int = FROZEN_LAYERS) -> None:
@@ -210,7 +227,8 @@ def _seed_everything(seed: int) -> None:
 
 def train(data_dir, out: Path, seed: int = SEED, max_samples: int | None = None, resume: bool = False,
           threads: int = 2, batch_size: int = BATCH_SIZE, frozen_layers: int = FROZEN_LAYERS,
-          max_steps: int | None = None, finish_at: int | None = None, epochs: int = EPOCHS) -> Path:
+          max_steps: int | None = None, finish_at: int | None = None, epochs: int = EPOCHS,
+          claim_task: bool = CLAIM_TASK) -> Path:
     """Fine-tune on a seeded sample of the training rows, ``epochs`` passes; checkpoints in ``out``.
 
     Parameters
@@ -234,6 +252,8 @@ def train(data_dir, out: Path, seed: int = SEED, max_samples: int | None = None,
         it is to 0 there (for a run that the machine's load made too slow; recorded in the training log).
     epochs : int
         Passes over the sample; the learning-rate schedule spans all of them.
+    claim_task : bool
+        Also fit one head per claim source on the claim training units (``encoder_data.claim_task_rows``).
 
     Returns
     -------
@@ -247,14 +267,15 @@ def train(data_dir, out: Path, seed: int = SEED, max_samples: int | None = None,
     torch.set_num_threads(threads)
     _seed_everything(seed)
     out.mkdir(parents=True, exist_ok=True)
-    fit, _ = encoder_training_frames(data_dir, seed=seed, max_samples=max_samples)
+    fit, _ = encoder_training_frames(data_dir, seed=seed, max_samples=max_samples, claim_task=claim_task)
     tokenizer = load_tokenizer(pretrained_dir() / TOKENIZER_FILE)
     ids = tokenise(tokenizer, fit["text"])
-    labels = fit[list(HOSTILITY_ATTRIBUTES)].to_numpy(float)
+    targets = [*HOSTILITY_ATTRIBUTES, *(CLAIM_TASK_COLUMNS if claim_task else ())]
+    labels = fit[targets].to_numpy(float)
     weights = fit["weight"].to_numpy(float)
     lengths = np.array([len(row) for row in ids])
     batches = batch_order(lengths, batch_size, seed, epochs)
-    model, _ = load_pretrained()
+    model, _ = load_pretrained(n_outputs=len(targets))
     freeze_lower(model, frozen_layers)
     heads = [p for n, p in model.named_parameters() if p.requires_grad and n.startswith("heads")]
     body = [p for n, p in model.named_parameters() if p.requires_grad and not n.startswith("heads")]
@@ -331,7 +352,7 @@ def train(data_dir, out: Path, seed: int = SEED, max_samples: int | None = None,
                 "rows_by_source": fit["source"].value_counts().to_dict()}, final)
     (out / "train_log.json").write_text(json.dumps({
         "rows": len(fit), "epochs": epochs, "steps": step, "batch_size": batch_size, "seed": seed,
-        "frozen_layers": frozen_layers,
+        "frozen_layers": frozen_layers, "targets": targets,
         "max_tokens": MAX_TOKENS, "steps_planned": len(batches), "shortened_at_step": finish_at,
         "rows_seen": seen, "elapsed_minutes": round((elapsed_before + time.monotonic() - started) / 60, 1),
         "samples_per_second": round(seen / max(elapsed_before + time.monotonic() - started, 1e-9), 1),
@@ -381,9 +402,10 @@ def export(work: Path, out: Path, weights_file: str = FINAL_FILE) -> Path:
     import torch
 
     out.mkdir(parents=True, exist_ok=True)
-    model, _ = load_pretrained()
     state = torch.load(work / weights_file, weights_only=False)
+    model, _ = load_pretrained(n_outputs=state["model"]["heads.weight"].shape[0])
     model.load_state_dict(state["model"])
+    hostility_heads_only(model)
     if weights_file != FINAL_FILE:
         # A run stopped early: record how far it got next to its training log.
         (work / "train_log.json").write_text(json.dumps({
@@ -441,6 +463,8 @@ def main(argv=None) -> int:
     run.add_argument("--threads", type=int, default=2)
     run.add_argument("--frozen-layers", type=int, default=FROZEN_LAYERS)
     run.add_argument("--epochs", type=int, default=EPOCHS, help="passes over the sample")
+    run.add_argument("--claim-task", action=argparse.BooleanOptionalAction, default=CLAIM_TASK,
+                     help="also fit a checkable head per claim source on the claim training units")
     run.add_argument("--resume", action="store_true")
     run.add_argument("--finish-at", type=int, default=None, help="with --resume: end the pass early at this step")
     out = sub.add_parser("export", help="ONNX + int8 of the final weights")
@@ -463,7 +487,7 @@ def main(argv=None) -> int:
             run.error(f"--epochs must be at least 1, not {args.epochs}")
         train(args.data_dir, Path(args.work), seed=args.seed, max_samples=args.max_samples, resume=args.resume,
               threads=args.threads, frozen_layers=args.frozen_layers, max_steps=args.max_steps,
-              finish_at=args.finish_at, epochs=args.epochs)
+              finish_at=args.finish_at, epochs=args.epochs, claim_task=args.claim_task)
     elif args.command == "export":
         print(export(Path(args.work), Path(args.out), args.weights))
     else:

@@ -3,6 +3,8 @@
 Held-out rows (for calibration and thresholds) are the heads' own held-out slice (``split_holdout``, the same
 seed and rows as ``make train``), HateXplain's official ``val`` and ConvAbuse's official ``valid`` split.
 Training rows that name a group also get swapped copies (``identity_swaps``); held-out rows are never copied.
+With ``claim_task`` the claim heads' training units join as well, each labelled only in a ``checkable`` column of
+its own source (``claim_task_rows``), so the encoder is fine-tuned for the claim heads that read its states too.
 No test split, no validation set and no NC or GPL set is read for training; the madlibs are never read.
 """
 
@@ -13,6 +15,8 @@ import pandas as pd
 
 from model.attributes import HOSTILITY_ATTRIBUTES
 from model.training.data import _hostility_dir, _keys, _labelled, load_test_sets, load_toxic_spans
+from model.training.claims_data import TRAINING_SOURCES as CLAIM_SOURCES
+from model.training.claims_data import load_claim_training_data
 from model.training.data import load_training_data, load_validation_sets, overlap_key, read_data_file
 from model.training.train import SEED, split_holdout
 from model.training.identity_swaps import swapped_copies
@@ -35,6 +39,9 @@ N_IDENTITY_SENTENCES = 10000
 IDENTITY_ATTACK_TYPES = ("frac_racist", "frac_homophobic", "frac_sexist", "frac_transphobic", "frac_ableist")
 SEVERE_ABUSE = 2.0
 """ConvAbuse mean severity (0-3) from which an abusive turn counts as severe."""
+CLAIM_TASK_COLUMNS = tuple(f"checkable_{source}" for source in CLAIM_SOURCES)
+"""Extra training targets with ``claim_task``: one per claim source, since the sources define "checkable" apart
+(the TF-IDF and encoder claim heads give each source an offset of its own for the same reason)."""
 
 
 def _hatexplain(root, split: str) -> pd.DataFrame:
@@ -59,11 +66,27 @@ def _identity(seed: int) -> pd.DataFrame:
     return _labelled(texts, np.zeros(len(texts))).assign(source="identity_sentences")
 
 
+def claim_task_rows(claims: pd.DataFrame) -> pd.DataFrame:
+    """Claim training units as encoder rows: ``checkable_<source>`` labelled, every other target NaN.
+
+    ``claims`` is ``load_claim_training_data``'s frame; its source weights are kept, ``source`` becomes
+    ``claims:<source>``.
+    """
+    rows = pd.DataFrame({"text": claims["text"].astype(str).to_numpy(), "source": "claims:" + claims["source"].astype(str),
+                         "weight": claims["weight"].to_numpy(float)})
+    for attribute in HOSTILITY_ATTRIBUTES:
+        rows[attribute] = np.nan
+    for column in CLAIM_TASK_COLUMNS:
+        rows[column] = np.where(claims["source"].to_numpy() == column.removeprefix("checkable_"),
+                                claims["checkable"].to_numpy(float), np.nan)
+    return rows[rows[list(CLAIM_TASK_COLUMNS)].notna().any(axis=1)].reset_index(drop=True)
+
+
 def _without(frame: pd.DataFrame, keys: set[str]) -> pd.DataFrame:
     return frame[~frame["text"].map(overlap_key).isin(keys) & (frame["text"].str.strip() != "")]
 
 
-def encoder_training_frames(data_dir=None, seed: int = SEED, max_samples: int | None = None
+def encoder_training_frames(data_dir=None, seed: int = SEED, max_samples: int | None = None, claim_task: bool = False
                             ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Training sample and held-out rows for the encoder.
 
@@ -77,11 +100,14 @@ def encoder_training_frames(data_dir=None, seed: int = SEED, max_samples: int | 
         and ``bundle`` calibrates on it, so a run with another seed must not train on it either.
     max_samples : int, optional
         Cap on the training sample (drawn uniformly from the source-weighted sample).
+    claim_task : bool
+        Add every claim training unit after the cap (``claim_task_rows``): the hostility rows stay the same sample.
 
     Returns
     -------
     fit : pandas.DataFrame
-        ``text``, ``source``, ``weight`` (1.0) and one column per attribute (NaN where not labelled).
+        ``text``, ``source``, ``weight`` (1.0; a claim unit's source weight) and one column per attribute (NaN
+        where not labelled), then with ``claim_task`` the ``CLAIM_TASK_COLUMNS``.
     holdout : pandas.DataFrame
         Same columns; never trained on.
     """
@@ -103,5 +129,8 @@ def encoder_training_frames(data_dir=None, seed: int = SEED, max_samples: int | 
         fit = fit.iloc[np.sort(rng.choice(len(fit), max_samples, replace=False))]
     columns = ["text", "source", "weight", *HOSTILITY_ATTRIBUTES]
     fit = fit.assign(weight=1.0)[columns].reset_index(drop=True)
+    if claim_task:
+        claims = _without(claim_task_rows(load_claim_training_data(data_dir)), forbidden)
+        fit = pd.concat([fit, claims], ignore_index=True)
     holdout = pd.concat([holdout, new_holdout], ignore_index=True).assign(weight=1.0)[columns].reset_index(drop=True)
     return fit, holdout
