@@ -52,11 +52,9 @@ KNOWN_FAILURES: dict[str, frozenset[str]] = {
         "negation/gay",
     }),
 }
-# 2.3.0 (retrained with 10,000 identity sentences of three kinds): negation/disabled, counter_speech/jews and
-# counter_speech/women are new near ties (0.014 against 0.016, 0.282 against 0.303, 0.012 against 0.014);
-# negation/gay is 0.067 against 0.073.
-KNOWN_FAILURES["2.3.0"] = frozenset({
-    "counter_speech/jews",
+# 2.4.0 (identity-swapped copies of the training rows), scored a pair at a time; 2.3.0's list (bundle in the git
+# history) minus counter_speech/jews.
+KNOWN_FAILURES["2.4.0"] = frozenset({
     "counter_speech/muslims",
     "counter_speech/trans",
     "counter_speech/women",
@@ -64,8 +62,10 @@ KNOWN_FAILURES["2.3.0"] = frozenset({
     "negation/disabled",
     "negation/gay",
 })
-# 2.4.0 (identity-swapped copies of the training rows): counter_speech/jews passes; the rest are the same ties.
-KNOWN_FAILURES["2.4.0"] = KNOWN_FAILURES["2.3.0"] - {"counter_speech/jews"}
+# 2.5.0 (fine-tuned on the claim training units too): counter_speech/muslims, negation/disabled and negation/gay
+# pass; negation/trans is a new near tie a pair at a time (identity_attack 0.089 against 0.094; it passes in one batch).
+KNOWN_FAILURES["2.5.0"] = (KNOWN_FAILURES["2.4.0"] - {"counter_speech/muslims", "negation/disabled", "negation/gay"}
+                           | {"negation/trans"})
 """Bundle version -> ids the committed bundle of that version fails (printed by ``model.evaluation.behaviour_report``)."""
 
 

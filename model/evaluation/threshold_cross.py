@@ -1,6 +1,6 @@
 """How much of a change in flagged civil rows comes from a new model and how much from its new thresholds.
 
-``python -m model.evaluation.threshold_cross --data-dir ../shared/data --models 2.3.0 2.4.0`` scores a bias set
+``python -m model.evaluation.threshold_cross --data-dir ../shared/data --models 2.4.0 2.5.0`` scores a bias set
 (default: the madlibs, evaluation only) with each bundle in ``make eval``'s batches and prints the share of its
 civil rows flagged at the review thresholds of every bundle. The diagonal is ``make eval``'s "NOT_BAD flagged
 share"; off the diagonal one bundle's scores meet another bundle's thresholds.

@@ -47,8 +47,9 @@ MAX_SAMPLES = 80_000
 """Rows in a pass of ``make train-encoder``: 17 minutes on two idle cores (80 samples/s), an hour on shared ones."""
 EPOCHS = 1
 """Passes over the sample, each in its own seeded batch order."""
-CLAIM_TASK = False
-"""Fine-tune on the claim training units too, one head per claim source (``--claim-task``)."""
+CLAIM_TASK = True
+"""Fine-tune on the claim training units too, one head per claim source (``--no-claim-task``: hostility only,
+the recipe of bundles 2.1.0-2.4.0)."""
 LENGTH_POOL_BATCHES = 50
 """Batches drawn together and sorted by length, so a batch pads little while the order stays random."""
 CHECKPOINT_FILE = "checkpoint.pt"
