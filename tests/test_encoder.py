@@ -564,6 +564,25 @@ def test_the_claim_task_adds_claim_units_without_moving_the_hostility_sample(sta
     pd.testing.assert_frame_equal(holdout, holdout_too)
 
 
+def test_claim_weight_scales_only_the_claim_units():
+    from model.training.encoder import training_weights
+    from model.training.encoder_data import claim_task_rows
+
+    hostility = pd.DataFrame({"text": ["You idiot.", "Nice park."], "source": ["olid", "identity_sentences"], "weight": 1.0})
+    fit = pd.concat([hostility, claim_task_rows(_claim_units())], ignore_index=True)
+    assert training_weights(fit).tolist() == [1.0, 1.0, 1.0, 1.0, 2.0, 2.0]
+    assert training_weights(fit, 0.5).tolist() == [1.0, 1.0, 0.5, 0.5, 1.0, 1.0]
+
+
+def test_a_claim_weight_of_zero_is_refused_before_any_data_is_read(tmp_path, capsys):
+    from model.training.encoder import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", "--data-dir", str(tmp_path / "absent"), "--work", str(tmp_path / "work"), "--claim-weight", "0"])
+    assert exit_info.value.code == 2
+    assert "--claim-weight must be above 0" in capsys.readouterr().err
+
+
 def test_export_keeps_only_the_hostility_heads_of_a_claim_task_model(tmp_path):
     import onnxruntime
     from transformers import BertConfig

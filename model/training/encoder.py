@@ -50,6 +50,8 @@ EPOCHS = 1
 CLAIM_TASK = True
 """Fine-tune on the claim training units too, one head per claim source (``--no-claim-task``: hostility only,
 the recipe of bundles 2.1.0-2.4.0)."""
+CLAIM_WEIGHT = 1.0
+"""Factor on the claim units' source weights in the loss (``--claim-weight``)."""
 LENGTH_POOL_BATCHES = 50
 """Batches drawn together and sorted by length, so a batch pads little while the order stays random."""
 CHECKPOINT_FILE = "checkpoint.pt"
@@ -183,6 +185,12 @@ def batch_order(lengths: np.ndarray, batch_size: int, seed: int, epochs: int = 1
     return passes
 
 
+def training_weights(fit, claim_weight: float = CLAIM_WEIGHT) -> np.ndarray:
+    """Each row's loss weight: its ``weight``, times ``claim_weight`` for a claim unit (source ``claims:...``)."""
+    claim = fit["source"].astype(str).str.startswith("claims:").to_numpy()
+    return fit["weight"].to_numpy(float) * np.where(claim, claim_weight, 1.0)
+
+
 def collate(ids: list[list[int]], rows: np.ndarray, labels: np.ndarray, weights: np.ndarray):
     """Tensors for one batch: padded ids, mask, labels (NaN = not labelled) and row weights."""
     import torch
@@ -229,7 +237,7 @@ def _seed_everything(seed: int) -> None:
 def train(data_dir, out: Path, seed: int = SEED, max_samples: int | None = None, resume: bool = False,
           threads: int = 2, batch_size: int = BATCH_SIZE, frozen_layers: int = FROZEN_LAYERS,
           max_steps: int | None = None, finish_at: int | None = None, epochs: int = EPOCHS,
-          claim_task: bool = CLAIM_TASK) -> Path:
+          claim_task: bool = CLAIM_TASK, claim_weight: float = CLAIM_WEIGHT) -> Path:
     """Fine-tune on a seeded sample of the training rows, ``epochs`` passes; checkpoints in ``out``.
 
     Parameters
@@ -255,6 +263,8 @@ def train(data_dir, out: Path, seed: int = SEED, max_samples: int | None = None,
         Passes over the sample; the learning-rate schedule spans all of them.
     claim_task : bool
         Also fit one head per claim source on the claim training units (``encoder_data.claim_task_rows``).
+    claim_weight : float
+        Factor on the claim units' weights in the loss (``training_weights``).
 
     Returns
     -------
@@ -273,7 +283,7 @@ def train(data_dir, out: Path, seed: int = SEED, max_samples: int | None = None,
     ids = tokenise(tokenizer, fit["text"])
     targets = [*HOSTILITY_ATTRIBUTES, *(CLAIM_TASK_COLUMNS if claim_task else ())]
     labels = fit[targets].to_numpy(float)
-    weights = fit["weight"].to_numpy(float)
+    weights = training_weights(fit, claim_weight)
     lengths = np.array([len(row) for row in ids])
     batches = batch_order(lengths, batch_size, seed, epochs)
     model, _ = load_pretrained(n_outputs=len(targets))
@@ -353,7 +363,7 @@ def train(data_dir, out: Path, seed: int = SEED, max_samples: int | None = None,
                 "rows_by_source": fit["source"].value_counts().to_dict()}, final)
     (out / "train_log.json").write_text(json.dumps({
         "rows": len(fit), "epochs": epochs, "steps": step, "batch_size": batch_size, "seed": seed,
-        "frozen_layers": frozen_layers, "targets": targets,
+        "frozen_layers": frozen_layers, "targets": targets, "claim_weight": claim_weight,
         "max_tokens": MAX_TOKENS, "steps_planned": len(batches), "shortened_at_step": finish_at,
         "rows_seen": seen, "elapsed_minutes": round((elapsed_before + time.monotonic() - started) / 60, 1),
         "samples_per_second": round(seen / max(elapsed_before + time.monotonic() - started, 1e-9), 1),
@@ -466,6 +476,8 @@ def main(argv=None) -> int:
     run.add_argument("--epochs", type=int, default=EPOCHS, help="passes over the sample")
     run.add_argument("--claim-task", action=argparse.BooleanOptionalAction, default=CLAIM_TASK,
                      help="also fit a checkable head per claim source on the claim training units")
+    run.add_argument("--claim-weight", type=float, default=CLAIM_WEIGHT,
+                     help="factor on the claim units' weights in the loss")
     run.add_argument("--resume", action="store_true")
     run.add_argument("--finish-at", type=int, default=None, help="with --resume: end the pass early at this step")
     out = sub.add_parser("export", help="ONNX + int8 of the final weights")
@@ -486,9 +498,11 @@ def main(argv=None) -> int:
     if args.command == "train":
         if args.epochs < 1:
             run.error(f"--epochs must be at least 1, not {args.epochs}")
+        if not args.claim_weight > 0:
+            run.error(f"--claim-weight must be above 0, not {args.claim_weight} (--no-claim-task leaves the claim units out)")
         train(args.data_dir, Path(args.work), seed=args.seed, max_samples=args.max_samples, resume=args.resume,
               threads=args.threads, frozen_layers=args.frozen_layers, max_steps=args.max_steps,
-              finish_at=args.finish_at, epochs=args.epochs, claim_task=args.claim_task)
+              finish_at=args.finish_at, epochs=args.epochs, claim_task=args.claim_task, claim_weight=args.claim_weight)
     elif args.command == "export":
         print(export(Path(args.work), Path(args.out), args.weights))
     else:
