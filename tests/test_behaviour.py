@@ -1,7 +1,8 @@
 """Behaviour sets and the long comment on the committed bundle, with its known failures held as strict xfails.
 
 When a new bundle is committed, regenerate its entry of ``KNOWN_FAILURES`` with
-``.venv/bin/python -m model.evaluation.behaviour_report`` (it prints the failing ids of ``bundles/CURRENT``).
+``.venv/bin/python -m model.evaluation.behaviour_report`` (it prints the failing ids of ``bundles/CURRENT``, each
+pair scored on its own as here).
 A pair the model fixes turns its strict xfail red, so the list must then shrink; pairs are never weakened or dropped.
 """
 
@@ -19,7 +20,13 @@ from model.evaluation.behaviour import (
     civil_text,
     long_comment,
 )
-from model.evaluation.behaviour_report import evaluate_behaviour, failing_ids, long_comment_passes, pair_scores
+from model.evaluation.behaviour_report import (
+    evaluate_behaviour,
+    failing_ids,
+    failing_pairs_one_at_a_time,
+    long_comment_passes,
+    pair_scores,
+)
 from model.results import Decision, Reason, Span
 
 KNOWN_FAILURES: dict[str, frozenset[str]] = {
@@ -175,3 +182,19 @@ def test_the_same_check_passes_on_the_insult_alone(committed_scorer):
     # What the long comment would give if length did not matter: the check itself can pass.
     text, begin, end = long_comment(n_words=0)
     assert long_comment_passes(committed_scorer.moderate([text], with_spans=True)[0], begin, end)
+
+
+def test_known_failures_are_listed_as_the_test_scores_pairs_one_at_a_time():
+    """A near tie that batching flips must be listed as this test sees it: a pair scored on its own."""
+    pair = PAIRS[0]
+
+    class BatchSensitive:  # hostile above civil alone, below in a batch of more than one pair
+        attributes = (pair.attribute,)
+
+        def predict_scores(self, texts):
+            flip = len(texts) > 2
+            return np.array([[0.5 if (text == pair.hostile) != flip else 0.4] for text in texts])
+
+    scorer = BatchSensitive()
+    assert failing_pairs_one_at_a_time(scorer, [pair]) == []
+    assert not (pair_scores(scorer, [pair, pair])[:, 0] > pair_scores(scorer, [pair, pair])[:, 1]).any()

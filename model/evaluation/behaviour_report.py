@@ -1,7 +1,8 @@
 """Run the behaviour sets and the long-comment check on a scorer: pass rates, failing ids, the eval.md table.
 
-``python -m model.evaluation.behaviour_report [--model VERSION_OR_DIR]`` prints the failing ids of a bundle, ready to
-paste into ``KNOWN_FAILURES`` of ``tests/test_behaviour.py`` when a new bundle ships.
+``python -m model.evaluation.behaviour_report [--model VERSION_OR_DIR]`` prints the one-batch pass counts of
+``eval.md`` and the failing ids as ``tests/test_behaviour.py`` finds them (a pair at a time), ready to paste into
+its ``KNOWN_FAILURES`` when a new bundle ships.
 """
 
 from __future__ import annotations
@@ -71,6 +72,14 @@ def evaluate_behaviour(scorer, pairs: Sequence[BehaviourPair] = PAIRS) -> dict:
             "long_comment": check_long_comment(scorer)}
 
 
+def failing_pairs_one_at_a_time(scorer, pairs: Sequence[BehaviourPair] = PAIRS) -> list[str]:
+    """Ids of the pairs whose hostile form does not outscore its civil twin when each pair is scored on its own, as
+    ``tests/test_behaviour.py`` scores them (int8 activations are quantised per batch, so a near tie can fall the
+    other way in ``evaluate_behaviour``'s one batch)."""
+    return [pair.id for pair in pairs if pair.attribute in scorer.attributes
+            and not np.greater(*pair_scores(scorer, [pair])[0])]
+
+
 def failing_ids(result: Mapping) -> list[str]:
     """Every failing id of an ``evaluate_behaviour`` result, the long-comment check included, sorted."""
     extra = [] if result["long_comment"]["passed"] else [result["long_comment"]["id"]]
@@ -127,7 +136,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     for category, row in result["categories"].items():
         print(f"# {category}: {row['n_passed']}/{row['n_pairs']} passed")
     print(f"# long comment: {'passed' if result['long_comment']['passed'] else 'failed'}")
-    ids = "".join(f"\n    {pair_id!r}," for pair_id in failing_ids(result))
+    # The entry is what the test sees: each pair scored on its own, and the long comment.
+    as_tested = {**result, "failed": failing_pairs_one_at_a_time(scorer)}
+    ids = "".join(f"\n    {pair_id!r}," for pair_id in failing_ids(as_tested))
     print(f"{scorer.model_version!r}: frozenset({{{ids}\n}}),")
 
 
