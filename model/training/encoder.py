@@ -24,7 +24,7 @@ import numpy as np
 from model.attributes import HOSTILITY_ATTRIBUTES
 from model.bundle import sha256_file
 from model.encoder import HIDDEN_NAME, INPUT_NAMES, MAX_TOKENS, OUTPUT_NAME, TOKENIZER_FILE, load_tokenizer
-from model.training.encoder_data import CLAIM_TASK_COLUMNS, NEW_DATASETS, encoder_training_frames
+from model.training.encoder_data import CLAIM_TASK_COLUMNS, CLAIM_UNIT_PREFIX, NEW_DATASETS, encoder_training_frames
 from model.training.train import SEED
 
 log = logging.getLogger(__name__)
@@ -186,8 +186,8 @@ def batch_order(lengths: np.ndarray, batch_size: int, seed: int, epochs: int = 1
 
 
 def training_weights(fit, claim_weight: float = CLAIM_WEIGHT) -> np.ndarray:
-    """Each row's loss weight: its ``weight``, times ``claim_weight`` for a claim unit (source ``claims:...``)."""
-    claim = fit["source"].astype(str).str.startswith("claims:").to_numpy()
+    """Each row's loss weight: its ``weight``, times ``claim_weight`` for a claim unit (``CLAIM_UNIT_PREFIX`` source)."""
+    claim = fit["source"].astype(str).str.startswith(CLAIM_UNIT_PREFIX).to_numpy()
     return fit["weight"].to_numpy(float) * np.where(claim, claim_weight, 1.0)
 
 

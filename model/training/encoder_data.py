@@ -39,6 +39,8 @@ N_IDENTITY_SENTENCES = 10000
 IDENTITY_ATTACK_TYPES = ("frac_racist", "frac_homophobic", "frac_sexist", "frac_transphobic", "frac_ableist")
 SEVERE_ABUSE = 2.0
 """ConvAbuse mean severity (0-3) from which an abusive turn counts as severe."""
+CLAIM_UNIT_PREFIX = "claims:"
+"""``source`` of a claim unit among the encoder's rows: this prefix and its claim set."""
 CLAIM_TASK_COLUMNS = tuple(f"checkable_{source}" for source in CLAIM_SOURCES)
 """Extra training targets with ``claim_task``: one per claim source, since the sources define "checkable" apart
 (the TF-IDF and encoder claim heads give each source an offset of its own for the same reason)."""
@@ -70,15 +72,15 @@ def claim_task_rows(claims: pd.DataFrame) -> pd.DataFrame:
     """Claim training units as encoder rows: ``checkable_<source>`` labelled, every other target NaN.
 
     ``claims`` is ``load_claim_training_data``'s frame; its source weights are kept, ``source`` becomes
-    ``claims:<source>``.
+    ``CLAIM_UNIT_PREFIX`` + its source.
     """
-    rows = pd.DataFrame({"text": claims["text"].astype(str).to_numpy(), "source": "claims:" + claims["source"].astype(str),
+    sources = claims["source"].astype(str)
+    rows = pd.DataFrame({"text": claims["text"].astype(str).to_numpy(), "source": (CLAIM_UNIT_PREFIX + sources).to_numpy(),
                          "weight": claims["weight"].to_numpy(float)})
     for attribute in HOSTILITY_ATTRIBUTES:
         rows[attribute] = np.nan
-    for column in CLAIM_TASK_COLUMNS:
-        rows[column] = np.where(claims["source"].to_numpy() == column.removeprefix("checkable_"),
-                                claims["checkable"].to_numpy(float), np.nan)
+    for source, column in zip(CLAIM_SOURCES, CLAIM_TASK_COLUMNS):
+        rows[column] = np.where(sources.to_numpy() == source, claims["checkable"].to_numpy(float), np.nan)
     return rows[rows[list(CLAIM_TASK_COLUMNS)].notna().any(axis=1)].reset_index(drop=True)
 
 
