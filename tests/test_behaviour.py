@@ -198,3 +198,12 @@ def test_known_failures_are_listed_as_the_test_scores_pairs_one_at_a_time():
     scorer = BatchSensitive()
     assert failing_pairs_one_at_a_time(scorer, [pair]) == []
     assert not (pair_scores(scorer, [pair, pair])[:, 0] > pair_scores(scorer, [pair, pair])[:, 1]).any()
+
+
+def test_behaviour_report_refuses_a_missing_bundle_with_exit_status_2(capsys):
+    from model.evaluation.behaviour_report import main
+
+    with pytest.raises(SystemExit) as stopped:
+        main(["--model", "no-such-bundle"])
+    assert stopped.value.code == 2
+    assert "no-such-bundle not found" in capsys.readouterr().err

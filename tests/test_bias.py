@@ -174,3 +174,6 @@ def test_threshold_cross_scores_each_bundle_at_every_bundles_thresholds(scorer):
     with pytest.raises(SystemExit) as stopped:
         main(["--models", "1.2.0"])
     assert stopped.value.code == 2
+    with pytest.raises(SystemExit) as stopped:
+        main(["--models", "no-such-bundle", "1.2.0"])
+    assert stopped.value.code == 2

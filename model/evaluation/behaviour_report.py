@@ -126,12 +126,16 @@ def behaviour_markdown(result: Mapping, baseline: Mapping | None = None, baselin
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Print a bundle's failing behaviour ids as a ``KNOWN_FAILURES`` entry."""
+    from model.bundle import BundleError
     from model.scoring import Scorer
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", help="Bundle folder or version under bundles/ [default: bundles/CURRENT].")
     args = parser.parse_args(argv)
-    scorer = Scorer.load(args.model)
+    try:
+        scorer = Scorer.load(args.model)
+    except BundleError as error:
+        parser.error(str(error))
     result = evaluate_behaviour(scorer)
     for category, row in result["categories"].items():
         print(f"# {category}: {row['n_passed']}/{row['n_pairs']} passed")

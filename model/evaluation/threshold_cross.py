@@ -55,6 +55,7 @@ def cross_markdown(table: Mapping[str, Mapping[str, float]]) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Command line: print the table for ``--models`` on ``--set``."""
+    from model.bundle import BundleError
     from model.scoring import Scorer
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -64,8 +65,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if len(args.models) < 2:
         parser.error("--models needs at least two bundles to compare")
+    try:
+        scorers = {model: Scorer.load(model) for model in args.models}
+    except BundleError as error:
+        parser.error(str(error))
     frame = load_bias_set(args.set, args.data_dir)
-    print(cross_markdown(cross_flagged({model: Scorer.load(model) for model in args.models}, frame)))
+    print(cross_markdown(cross_flagged(scorers, frame)))
     return 0
 
 
