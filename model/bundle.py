@@ -29,9 +29,23 @@ CURRENT_FILE = "CURRENT"
 """``bundles/CURRENT`` names the bundle folder served by default."""
 JOBLIB_COMPRESS = 3
 ENCODER_THREADS_ENV = "MODERATION_ENCODER_THREADS"
+"""onnxruntime intra-op threads of a bundle's encoder, per process (default ``model.encoder.DEFAULT_THREADS``)."""
 ENCODER_MODE_ENV = "MODERATION_ENCODER_MODE"
 """``encoder`` or ``cascade``: overrides an encoder bundle's own mode (empty = the bundle's)."""
-"""onnxruntime intra-op threads of a bundle's encoder, per process (default ``model.encoder.DEFAULT_THREADS``)."""
+PROBE_TOLERANCE = 1e-6
+"""Largest difference allowed between the manifest's probe scores and this machine's (a bundle without encoder)."""
+ENCODER_PROBE_TOLERANCE = 0.05
+"""The same for a bundle with an int8 encoder. onnxruntime's int8 matrix products take other kernels on other CPUs
+(with AVX-512 VNNI, or AVX2 only), and their results differ: the probes of bundles 2.2.0-2.5.0, recorded on a VNNI
+machine, are 0.019-0.029 away on an AVX2-only AMD EPYC. A wrong graph, tokenizer or library moves them further;
+a swapped file is refused earlier by its SHA-256."""
+
+
+def probe_tolerance(manifest: dict) -> float:
+    """How far this machine's probe scores may lie from those a bundle's manifest recorded."""
+    return ENCODER_PROBE_TOLERANCE if "encoder" in manifest else PROBE_TOLERANCE
+
+
 REQUIRED_KEYS = ("model_version", "attributes", "model_sha256", "versions")
 
 

@@ -8,6 +8,7 @@ import numpy as np
 from flask import Blueprint, current_app, jsonify
 from flask.typing import ResponseReturnValue
 
+from model.bundle import probe_tolerance
 from service.config import EXTENSION_KEY, MIB
 from service.db_guard import write_problem
 from service.decision_log import decision_log_engine
@@ -20,8 +21,6 @@ bp = Blueprint("ops", __name__)
 
 READINESS_KEY = "moderation.readiness"
 """``app.extensions[READINESS_KEY]``: the model check made once at start (``check_model``)."""
-PROBE_TOLERANCE = 1e-6
-"""Largest difference allowed between the manifest's probe scores and this machine's."""
 OK = "ok"
 
 
@@ -36,8 +35,9 @@ def check_model(scorer: Any) -> str:
     # The scorer gives empty texts 0 on purpose; manifests before 2.3.0 hold the raw model's scores for them.
     present = np.array([bool(text.strip()) for text in probe["texts"]])
     difference = float(np.nanmax(np.abs(actual[present] - expected[present]))) if present.any() else 0.0
-    if not difference <= PROBE_TOLERANCE:
-        return f"probe scores differ from the manifest by {difference:.3g} (tolerance {PROBE_TOLERANCE}): check library versions"
+    tolerance = probe_tolerance(scorer.bundle.manifest)
+    if not difference <= tolerance:
+        return f"probe scores differ from the manifest by {difference:.3g} (tolerance {tolerance}): check library versions"
     return OK
 
 

@@ -6,7 +6,8 @@ import shutil
 import numpy as np
 import pytest
 
-from model.bundle import BundleError, default_bundle_path, load_bundle, read_manifest, sha256_file
+from model.bundle import (ENCODER_PROBE_TOLERANCE, BundleError, default_bundle_path, load_bundle, read_manifest,
+                          sha256_file)
 from model.training.train import PROBE_TEXTS, probe_scores
 
 
@@ -81,4 +82,6 @@ def test_committed_bundle_verifies():
     # Empty texts score 0 as the service scores them (bundles before 2.3.0 recorded the raw model's score).
     present = np.array([bool(text.strip()) for text in PROBE_TEXTS])
     again = np.array([[row[a] for a in bundle.attributes] for row in again])
-    assert np.allclose(again[present], probe[present], atol=1e-9) and not again[~present].any()
+    # An int8 encoder's kernels differ between CPUs (VNNI or AVX2 only): the service's readiness check allows that much.
+    tolerance = ENCODER_PROBE_TOLERANCE if "encoder" in manifest else 1e-9
+    assert np.allclose(again[present], probe[present], rtol=0, atol=tolerance) and not again[~present].any()
