@@ -7,6 +7,7 @@ hostile sentence buried in a long civil comment.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import warnings
@@ -382,6 +383,28 @@ def test_service_readiness_check_passes_on_the_built_bundle(encoder_bundle):
     from service.ops import OK, check_model
 
     assert check_model(Scorer.load(encoder_bundle[0])) == OK
+
+
+@pytest.mark.parametrize("shift, ready", [(0.03, True), (0.2, False)])
+def test_an_encoder_bundles_probe_allows_other_cpus_int8_kernels_but_not_more(encoder_bundle, tmp_path, shift, ready):
+    """int8 kernels differ between CPUs (VNNI or AVX2 only) by up to 0.03 on the committed bundles' probes."""
+    import shutil
+
+    from model.scoring import Scorer
+    from model.bundle import ENCODER_PROBE_TOLERANCE
+    from service.ops import OK, check_model
+
+    copy = tmp_path / "bundle"
+    shutil.copytree(encoder_bundle[0], copy)
+    manifest = json.loads((copy / "manifest.json").read_text())
+    row = manifest["probe"]["scores"][1]
+    name = next(iter(row))
+    row[name] = row[name] - shift if row[name] > 0.5 else row[name] + shift
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    problem = check_model(Scorer.load(copy))
+    assert (problem == OK) is ready
+    if not ready:
+        assert f"(tolerance {ENCODER_PROBE_TOLERANCE})" in problem
 
 
 @pytest.mark.parametrize("version", sorted(p.name for p in Path(__file__).resolve().parents[1].joinpath("bundles").iterdir()
