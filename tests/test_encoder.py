@@ -597,6 +597,74 @@ def test_claim_weight_scales_only_the_claim_units():
     assert training_weights(fit, 0.5).tolist() == [1.0, 1.0, 0.5, 0.5, 1.0, 1.0]
 
 
+def test_distillation_gives_only_the_claim_units_the_teachers_hostility_targets():
+    from model.training.encoder_data import claim_task_rows, distil_claim_units
+
+    hostility = pd.DataFrame({"text": ["You idiot.", "Nice park."], "source": ["olid", "identity_sentences"],
+                              "weight": 1.0, **{attribute: [1.0, 0.0] for attribute in HOSTILITY_ATTRIBUTES}})
+    fit = pd.concat([hostility, claim_task_rows(_claim_units())], ignore_index=True)
+    asked = []
+
+    def teacher(texts):
+        asked.extend(texts)
+        return np.array([[len(text) / 100.0] * len(HOSTILITY_ATTRIBUTES) for text in texts])
+
+    distilled = distil_claim_units(fit, teacher)
+    assert asked == _claim_units()["text"].tolist()
+    pd.testing.assert_frame_equal(distilled.iloc[:2], fit.iloc[:2])
+    expected = [len(text) / 100.0 for text in asked]
+    for attribute in HOSTILITY_ATTRIBUTES:
+        assert distilled[attribute].iloc[2:].tolist() == expected
+    claim_columns = [c for c in fit.columns if c.startswith("checkable_")]
+    pd.testing.assert_frame_equal(distilled[claim_columns], fit[claim_columns])
+    assert fit[list(HOSTILITY_ATTRIBUTES)].iloc[2:].isna().all().all(), "the input frame is not modified"
+
+
+@pytest.mark.parametrize("outputs", [np.zeros((4, 3)), np.full((4, len(HOSTILITY_ATTRIBUTES)), 2.0)])
+def test_distillation_refuses_a_teacher_that_gives_no_probabilities_per_attribute(outputs):
+    from model.training.encoder_data import claim_task_rows, distil_claim_units
+
+    with pytest.raises(ValueError):
+        distil_claim_units(claim_task_rows(_claim_units()), lambda texts: outputs)
+
+
+def test_soft_targets_pull_the_loss_towards_the_teacher():
+    from model.training.encoder import masked_loss
+
+    labels = torch.tensor([[0.2, float("nan")]])
+    weights = torch.ones(1)
+    at_teacher = masked_loss(torch.logit(torch.tensor([[0.2, 0.9]])), labels, weights)
+    away = masked_loss(torch.logit(torch.tensor([[0.6, 0.9]])), labels, weights)
+    assert at_teacher < away
+
+
+def test_a_teacher_bundle_scores_first_windows_with_its_raw_heads(encoder_bundle):
+    from model.bundle import load_bundle
+    from model.encoder import sigmoid
+    from model.training.encoder import bundle_teacher
+
+    path, _ = encoder_bundle
+    teacher, record = bundle_teacher(str(path))
+    texts = ["you are a disgusting idiot", "the council met on tuesday " * 40]
+    runner = load_bundle(path).model.runner
+    expected = sigmoid(runner.logits(texts, whole_only=True)[0])
+    np.testing.assert_allclose(teacher(texts), expected, atol=1e-6)
+    manifest = json.loads((Path(path) / "manifest.json").read_text())
+    assert record["encoder_sha256"] == manifest["files"][manifest["encoder"]["onnx_file"]]["sha256"]
+
+
+@pytest.mark.parametrize("extra, message", [(["--no-claim-task"], "cannot go with --no-claim-task"),
+                                            ([], "--distil-from 0.0.0-absent")])
+def test_distil_from_is_checked_before_any_data_is_read(tmp_path, capsys, extra, message):
+    from model.training.encoder import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", "--data-dir", str(tmp_path / "absent"), "--work", str(tmp_path / "work"),
+              "--distil-from", "0.0.0-absent", *extra])
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
+
+
 def test_a_claim_weight_of_zero_is_refused_before_any_data_is_read(tmp_path, capsys):
     from model.training.encoder import main
 
@@ -604,6 +672,39 @@ def test_a_claim_weight_of_zero_is_refused_before_any_data_is_read(tmp_path, cap
         main(["train", "--data-dir", str(tmp_path / "absent"), "--work", str(tmp_path / "work"), "--claim-weight", "0"])
     assert exit_info.value.code == 2
     assert "--claim-weight must be above 0" in capsys.readouterr().err
+
+
+def test_keep_layers_cuts_the_encoder_to_every_other_pretrained_layer():
+    from transformers import BertConfig
+
+    from model.training.encoder import build_classifier, keep_layers, layers_in
+
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=4, num_attention_heads=2,
+                        intermediate_size=32, max_position_embeddings=32)
+    model = build_classifier(config, dropout=0.0).eval()
+    before = {i: layer.attention.self.query.weight.detach().clone() for i, layer in enumerate(model.bert.encoder.layer)}
+    assert keep_layers(model, None) == [0, 1, 2, 3]
+    assert keep_layers(model, 2) == [0, 2]
+    assert layers_in(model.state_dict()) == 2 and model.bert.config.num_hidden_layers == 2
+    for position, original in enumerate([0, 2]):
+        assert torch.equal(model.bert.encoder.layer[position].attention.self.query.weight, before[original])
+    ids = torch.randint(5, 50, (2, 6))
+    with torch.no_grad():
+        assert model(ids, torch.ones_like(ids)).shape == (2, len(HOSTILITY_ATTRIBUTES))
+    with pytest.raises(ValueError):
+        keep_layers(model, 3)
+
+
+@pytest.mark.parametrize("args, message", [(["--layers", "7"], "--layers must be between 1 and 6"),
+                                           (["--layers", "2"], "would freeze all 2 layers")])
+def test_bad_layer_counts_are_refused_before_any_data_is_read(tmp_path, capsys, args, message):
+    from model.training.encoder import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", "--data-dir", str(tmp_path / "absent"), "--work", str(tmp_path / "work"), *args])
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
 
 
 def test_export_keeps_only_the_hostility_heads_of_a_claim_task_model(tmp_path):

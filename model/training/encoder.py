@@ -24,7 +24,8 @@ import numpy as np
 from model.attributes import HOSTILITY_ATTRIBUTES
 from model.bundle import sha256_file
 from model.encoder import HIDDEN_NAME, INPUT_NAMES, MAX_TOKENS, OUTPUT_NAME, TOKENIZER_FILE, load_tokenizer
-from model.training.encoder_data import CLAIM_TASK_COLUMNS, CLAIM_UNIT_PREFIX, NEW_DATASETS, encoder_training_frames
+from model.training.encoder_data import (CLAIM_TASK_COLUMNS, CLAIM_UNIT_PREFIX, NEW_DATASETS, distil_claim_units,
+                                         encoder_training_frames)
 from model.training.train import SEED
 
 log = logging.getLogger(__name__)
@@ -42,6 +43,10 @@ WARMUP_FRACTION = 0.05
 DROPOUT = 0.1
 FROZEN_LAYERS = 2
 """Transformer layers (from the bottom) kept as pre-trained, with the embeddings: faster, and less forgetting."""
+LAYERS: int | None = None
+"""Transformer layers to keep of the pre-trained 6 (``--layers``; ``None``: all). Fewer layers are read in a pass
+at serving time, so a comment costs less; ``keep_layers`` keeps one in every 6/n, from the bottom (as DistilBERT
+initialises its student)."""
 CHECKPOINT_MINUTES = 4.0
 MAX_SAMPLES = 80_000
 """Rows in a pass of ``make train-encoder``: 17 minutes on two idle cores (80 samples/s), an hour on shared ones."""
@@ -52,6 +57,10 @@ CLAIM_TASK = True
 the recipe of bundles 2.1.0-2.4.0)."""
 CLAIM_WEIGHT = 1.0
 """Factor on the claim units' source weights in the loss (``--claim-weight``)."""
+DISTIL_FROM: str | None = None
+"""Encoder bundle whose hostility probabilities become the claim units' soft hostility targets (``--distil-from``;
+``None``: the claim units carry no hostility targets, 2.5.0's recipe)."""
+TEACHER_BATCH = 2048
 LENGTH_POOL_BATCHES = 50
 """Batches drawn together and sorted by length, so a batch pads little while the order stays random."""
 CHECKPOINT_FILE = "checkpoint.pt"
@@ -113,8 +122,28 @@ def build_classifier(config, n_attributes: int = len(HOSTILITY_ATTRIBUTES), drop
     return EncoderClassifier()
 
 
-def load_pretrained(folder: Path | None = None, n_outputs: int = len(HOSTILITY_ATTRIBUTES)):
-    """The classifier with all-MiniLM-L6-v2's verified weights in its encoder and ``n_outputs`` fresh heads."""
+def keep_layers(model, n_layers: int | None) -> list[int]:
+    """Cut the encoder to ``n_layers`` transformer layers, one in every ``total / n_layers`` from the bottom.
+
+    Returns the indices of the pre-trained layers kept (all of them for ``None``).
+    """
+    import torch
+
+    layers = model.bert.encoder.layer
+    total = len(layers)
+    if n_layers is None or n_layers == total:
+        return list(range(total))
+    if not 1 <= n_layers <= total:
+        raise ValueError(f"the encoder has {total} layers: keep between 1 and {total}, not {n_layers}")
+    kept = [(i * total) // n_layers for i in range(n_layers)]
+    model.bert.encoder.layer = torch.nn.ModuleList([layers[i] for i in kept])
+    model.bert.config.num_hidden_layers = n_layers
+    return kept
+
+
+def load_pretrained(folder: Path | None = None, n_outputs: int = len(HOSTILITY_ATTRIBUTES), layers: int | None = None):
+    """The classifier with all-MiniLM-L6-v2's verified weights in its encoder and ``n_outputs`` fresh heads;
+    ``layers`` cuts the encoder (``keep_layers``)."""
     import torch
     from safetensors.torch import load_file
     from transformers import BertConfig
@@ -132,7 +161,14 @@ def load_pretrained(folder: Path | None = None, n_outputs: int = len(HOSTILITY_A
         raise WeightsError(f"weights do not fit the encoder: missing {missing[:5]}, unexpected {unexpected[:5]}")
     torch.nn.init.normal_(model.heads.weight, std=0.02)
     torch.nn.init.zeros_(model.heads.bias)
+    keep_layers(model, layers)
     return model, config
+
+
+def layers_in(state: dict) -> int:
+    """How many transformer layers a saved classifier's ``state_dict`` holds."""
+    found = {int(key.split(".")[3]) for key in state if key.startswith("bert.encoder.layer.")}
+    return max(found) + 1 if found else 0
 
 
 def hostility_heads_only(model):
@@ -191,6 +227,36 @@ def training_weights(fit, claim_weight: float = CLAIM_WEIGHT) -> np.ndarray:
     return fit["weight"].to_numpy(float) * np.where(claim, claim_weight, 1.0)
 
 
+def bundle_teacher(version: str, threads: int = 2):
+    """A committed encoder bundle as a teacher: ``texts -> (n, 6)`` uncalibrated hostility probabilities.
+
+    Each text is read as the student reads it in training (its first window), and the probabilities are the
+    sigmoid of the bundle's raw head logits, the quantity the student's heads fit. Returns the teacher and a
+    record of it (version, SHA-256 of its graph) for the training log.
+    """
+    from model.bundle import load_bundle
+    from model.encoder import sigmoid
+    from tqdm import tqdm
+
+    loaded = load_bundle(version, encoder_threads=threads)
+    runner = getattr(loaded.model, "runner", None)
+    if runner is None:
+        raise SystemExit(f"bundle {version} has no encoder: --distil-from needs an encoder bundle (2.x)")
+    if tuple(runner.attributes) != tuple(HOSTILITY_ATTRIBUTES):
+        raise SystemExit(f"bundle {version}'s encoder outputs {runner.attributes}, not {HOSTILITY_ATTRIBUTES}")
+
+    def teacher(texts: list[str]) -> np.ndarray:
+        parts = []
+        for start in tqdm(range(0, len(texts), TEACHER_BATCH), desc=f"teacher {version}", unit="batch"):
+            logits, _ = runner.logits(texts[start : start + TEACHER_BATCH], whole_only=True)
+            parts.append(sigmoid(logits))
+        return np.concatenate(parts) if parts else np.zeros((0, len(HOSTILITY_ATTRIBUTES)))
+
+    spec = loaded.manifest["encoder"]
+    return teacher, {"version": loaded.manifest.get("version", version),
+                     "encoder_sha256": loaded.manifest["files"][spec["onnx_file"]]["sha256"]}
+
+
 def collate(ids: list[list[int]], rows: np.ndarray, labels: np.ndarray, weights: np.ndarray):
     """Tensors for one batch: padded ids, mask, labels (NaN = not labelled) and row weights."""
     import torch
@@ -237,7 +303,8 @@ def _seed_everything(seed: int) -> None:
 def train(data_dir, out: Path, seed: int = SEED, max_samples: int | None = None, resume: bool = False,
           threads: int = 2, batch_size: int = BATCH_SIZE, frozen_layers: int = FROZEN_LAYERS,
           max_steps: int | None = None, finish_at: int | None = None, epochs: int = EPOCHS,
-          claim_task: bool = CLAIM_TASK, claim_weight: float = CLAIM_WEIGHT) -> Path:
+          claim_task: bool = CLAIM_TASK, claim_weight: float = CLAIM_WEIGHT,
+          distil_from: str | None = DISTIL_FROM, layers: int | None = LAYERS) -> Path:
     """Fine-tune on a seeded sample of the training rows, ``epochs`` passes; checkpoints in ``out``.
 
     Parameters
@@ -265,6 +332,11 @@ def train(data_dir, out: Path, seed: int = SEED, max_samples: int | None = None,
         Also fit one head per claim source on the claim training units (``encoder_data.claim_task_rows``).
     claim_weight : float
         Factor on the claim units' weights in the loss (``training_weights``).
+    distil_from : str, optional
+        An encoder bundle (version or folder) whose hostility probabilities on the claim units become their
+        hostility targets (``distil_claim_units``, ``bundle_teacher``); needs ``claim_task``.
+    layers : int, optional
+        Transformer layers to keep (``keep_layers``); ``frozen_layers`` counts among them.
 
     Returns
     -------
@@ -273,12 +345,18 @@ def train(data_dir, out: Path, seed: int = SEED, max_samples: int | None = None,
     """
     if epochs < 1:
         raise ValueError(f"epochs must be at least 1, not {epochs}")
+    if distil_from and not claim_task:
+        raise ValueError("distil_from gives the claim units hostility targets: it needs claim_task")
     import torch
 
     torch.set_num_threads(threads)
     _seed_everything(seed)
     out.mkdir(parents=True, exist_ok=True)
     fit, _ = encoder_training_frames(data_dir, seed=seed, max_samples=max_samples, claim_task=claim_task)
+    teacher_record = None
+    if distil_from:
+        teacher, teacher_record = bundle_teacher(distil_from, threads)
+        fit = distil_claim_units(fit, teacher)
     tokenizer = load_tokenizer(pretrained_dir() / TOKENIZER_FILE)
     ids = tokenise(tokenizer, fit["text"])
     targets = [*HOSTILITY_ATTRIBUTES, *(CLAIM_TASK_COLUMNS if claim_task else ())]
@@ -286,7 +364,7 @@ def train(data_dir, out: Path, seed: int = SEED, max_samples: int | None = None,
     weights = training_weights(fit, claim_weight)
     lengths = np.array([len(row) for row in ids])
     batches = batch_order(lengths, batch_size, seed, epochs)
-    model, _ = load_pretrained(n_outputs=len(targets))
+    model, _ = load_pretrained(n_outputs=len(targets), layers=layers)
     freeze_lower(model, frozen_layers)
     heads = [p for n, p in model.named_parameters() if p.requires_grad and n.startswith("heads")]
     body = [p for n, p in model.named_parameters() if p.requires_grad and not n.startswith("heads")]
@@ -363,7 +441,9 @@ def train(data_dir, out: Path, seed: int = SEED, max_samples: int | None = None,
                 "rows_by_source": fit["source"].value_counts().to_dict()}, final)
     (out / "train_log.json").write_text(json.dumps({
         "rows": len(fit), "epochs": epochs, "steps": step, "batch_size": batch_size, "seed": seed,
-        "frozen_layers": frozen_layers, "targets": targets, "claim_weight": claim_weight,
+        "frozen_layers": frozen_layers, "layers": len(model.bert.encoder.layer), "targets": targets,
+        "claim_weight": claim_weight,
+        "distilled_from": teacher_record,
         "max_tokens": MAX_TOKENS, "steps_planned": len(batches), "shortened_at_step": finish_at,
         "rows_seen": seen, "elapsed_minutes": round((elapsed_before + time.monotonic() - started) / 60, 1),
         "samples_per_second": round(seen / max(elapsed_before + time.monotonic() - started, 1e-9), 1),
@@ -414,7 +494,7 @@ def export(work: Path, out: Path, weights_file: str = FINAL_FILE) -> Path:
 
     out.mkdir(parents=True, exist_ok=True)
     state = torch.load(work / weights_file, weights_only=False)
-    model, _ = load_pretrained(n_outputs=state["model"]["heads.weight"].shape[0])
+    model, _ = load_pretrained(n_outputs=state["model"]["heads.weight"].shape[0], layers=layers_in(state["model"]))
     model.load_state_dict(state["model"])
     hostility_heads_only(model)
     if weights_file != FINAL_FILE:
@@ -473,11 +553,16 @@ def main(argv=None) -> int:
     run.add_argument("--max-steps", type=int, default=None)
     run.add_argument("--threads", type=int, default=2)
     run.add_argument("--frozen-layers", type=int, default=FROZEN_LAYERS)
+    run.add_argument("--layers", type=int, default=LAYERS,
+                     help="transformer layers to keep of the 6 (one in every 6/n from the bottom); default all")
     run.add_argument("--epochs", type=int, default=EPOCHS, help="passes over the sample")
     run.add_argument("--claim-task", action=argparse.BooleanOptionalAction, default=CLAIM_TASK,
                      help="also fit a checkable head per claim source on the claim training units")
     run.add_argument("--claim-weight", type=float, default=CLAIM_WEIGHT,
                      help="factor on the claim units' weights in the loss")
+    run.add_argument("--distil-from", default=DISTIL_FROM, metavar="BUNDLE",
+                     help="encoder bundle whose hostility probabilities are the claim units' soft hostility targets "
+                          "('none': no targets)")
     run.add_argument("--resume", action="store_true")
     run.add_argument("--finish-at", type=int, default=None, help="with --resume: end the pass early at this step")
     out = sub.add_parser("export", help="ONNX + int8 of the final weights")
@@ -500,9 +585,24 @@ def main(argv=None) -> int:
             run.error(f"--epochs must be at least 1, not {args.epochs}")
         if not args.claim_weight > 0:
             run.error(f"--claim-weight must be above 0, not {args.claim_weight} (--no-claim-task leaves the claim units out)")
+        if args.layers is not None and not 1 <= args.layers <= 6:
+            run.error(f"--layers must be between 1 and 6 (all-MiniLM-L6-v2 has 6), not {args.layers}")
+        if args.layers is not None and args.frozen_layers >= args.layers:
+            run.error(f"--frozen-layers {args.frozen_layers} would freeze all {args.layers} layers: lower it")
+        distil_from = None if str(args.distil_from).lower() in ("", "none") else args.distil_from
+        if distil_from and not args.claim_task:
+            run.error("--distil-from gives the claim units hostility targets: it cannot go with --no-claim-task")
+        if distil_from:
+            from model.bundle import BundleError, verify_bundle
+
+            try:
+                verify_bundle(distil_from)
+            except BundleError as exc:
+                run.error(f"--distil-from {distil_from}: {exc}")
         train(args.data_dir, Path(args.work), seed=args.seed, max_samples=args.max_samples, resume=args.resume,
               threads=args.threads, frozen_layers=args.frozen_layers, max_steps=args.max_steps,
-              finish_at=args.finish_at, epochs=args.epochs, claim_task=args.claim_task, claim_weight=args.claim_weight)
+              finish_at=args.finish_at, epochs=args.epochs, claim_task=args.claim_task, claim_weight=args.claim_weight,
+              distil_from=distil_from, layers=args.layers)
     elif args.command == "export":
         print(export(Path(args.work), Path(args.out), args.weights))
     else:

@@ -4,7 +4,8 @@ Held-out rows (for calibration and thresholds) are the heads' own held-out slice
 seed and rows as ``make train``), HateXplain's official ``val`` and ConvAbuse's official ``valid`` split.
 Training rows that name a group also get swapped copies (``identity_swaps``); held-out rows are never copied.
 With ``claim_task`` the claim heads' training units join as well, each labelled only in a ``checkable`` column of
-its own source (``claim_task_rows``), so the encoder is fine-tuned for the claim heads that read its states too.
+its own source (``claim_task_rows``), so the encoder is fine-tuned for the claim heads that read its states too;
+``distil_claim_units`` can give them a teacher's hostility probabilities as soft targets.
 No test split, no validation set and no NC or GPL set is read for training; the madlibs are never read.
 """
 
@@ -82,6 +83,28 @@ def claim_task_rows(claims: pd.DataFrame) -> pd.DataFrame:
     for source, column in zip(CLAIM_SOURCES, CLAIM_TASK_COLUMNS):
         rows[column] = np.where(sources.to_numpy() == source, claims["checkable"].to_numpy(float), np.nan)
     return rows[rows[list(CLAIM_TASK_COLUMNS)].notna().any(axis=1)].reset_index(drop=True)
+
+
+def distil_claim_units(fit: pd.DataFrame, teacher) -> pd.DataFrame:
+    """``fit`` with each claim unit's hostility targets set to ``teacher``'s probabilities (soft targets).
+
+    Learning without forgetting (Li and Hoiem, 2016): the claim units carry no hostility labels, so without
+    targets the encoder's hostility behaviour drifts on such text; a teacher (an earlier encoder bundle, see
+    ``model.training.encoder.bundle_teacher``) pins it. ``teacher(texts)`` returns ``(len(texts), 6)``
+    probabilities in ``HOSTILITY_ATTRIBUTES`` order. Rows that are not claim units are returned unchanged.
+    """
+    claim = fit["source"].astype(str).str.startswith(CLAIM_UNIT_PREFIX).to_numpy()
+    if not claim.any():
+        return fit
+    probabilities = np.asarray(teacher(fit.loc[claim, "text"].tolist()), dtype=float)
+    if probabilities.shape != (int(claim.sum()), len(HOSTILITY_ATTRIBUTES)):
+        raise ValueError(f"the teacher gave probabilities of shape {probabilities.shape} for {int(claim.sum())} "
+                         f"claim units and {len(HOSTILITY_ATTRIBUTES)} hostility attributes")
+    if not np.all((probabilities >= 0) & (probabilities <= 1)):
+        raise ValueError("the teacher's outputs must be probabilities in [0, 1]")
+    distilled = fit.copy()
+    distilled.loc[claim, list(HOSTILITY_ATTRIBUTES)] = probabilities
+    return distilled
 
 
 def _without(frame: pd.DataFrame, keys: set[str]) -> pd.DataFrame:
