@@ -651,6 +651,7 @@ def test_a_teacher_bundle_scores_first_windows_with_its_raw_heads(encoder_bundle
     np.testing.assert_allclose(teacher(texts), expected, atol=1e-6)
     manifest = json.loads((Path(path) / "manifest.json").read_text())
     assert record["encoder_sha256"] == manifest["files"][manifest["encoder"]["onnx_file"]]["sha256"]
+    assert record["version"] == manifest["model_version"] == "2.0.0-test"
 
 
 @pytest.mark.parametrize("extra, message", [(["--no-claim-task"], "cannot go with --no-claim-task"),

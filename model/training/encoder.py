@@ -24,8 +24,8 @@ import numpy as np
 from model.attributes import HOSTILITY_ATTRIBUTES
 from model.bundle import sha256_file
 from model.encoder import HIDDEN_NAME, INPUT_NAMES, MAX_TOKENS, OUTPUT_NAME, TOKENIZER_FILE, load_tokenizer
-from model.training.encoder_data import (CLAIM_TASK_COLUMNS, CLAIM_UNIT_PREFIX, NEW_DATASETS, distil_claim_units,
-                                         encoder_training_frames)
+from model.training.encoder_data import (CLAIM_TASK_COLUMNS, NEW_DATASETS, distil_claim_units, encoder_training_frames,
+                                         is_claim_unit)
 from model.training.train import SEED
 
 log = logging.getLogger(__name__)
@@ -222,9 +222,8 @@ def batch_order(lengths: np.ndarray, batch_size: int, seed: int, epochs: int = 1
 
 
 def training_weights(fit, claim_weight: float = CLAIM_WEIGHT) -> np.ndarray:
-    """Each row's loss weight: its ``weight``, times ``claim_weight`` for a claim unit (``CLAIM_UNIT_PREFIX`` source)."""
-    claim = fit["source"].astype(str).str.startswith(CLAIM_UNIT_PREFIX).to_numpy()
-    return fit["weight"].to_numpy(float) * np.where(claim, claim_weight, 1.0)
+    """Each row's loss weight: its ``weight``, times ``claim_weight`` for a claim unit (``is_claim_unit``)."""
+    return fit["weight"].to_numpy(float) * np.where(is_claim_unit(fit), claim_weight, 1.0)
 
 
 def bundle_teacher(version: str, threads: int = 2):
@@ -253,7 +252,7 @@ def bundle_teacher(version: str, threads: int = 2):
         return np.concatenate(parts) if parts else np.zeros((0, len(HOSTILITY_ATTRIBUTES)))
 
     spec = loaded.manifest["encoder"]
-    return teacher, {"version": loaded.manifest.get("version", version),
+    return teacher, {"version": loaded.manifest["model_version"],
                      "encoder_sha256": loaded.manifest["files"][spec["onnx_file"]]["sha256"]}
 
 

@@ -85,6 +85,11 @@ def claim_task_rows(claims: pd.DataFrame) -> pd.DataFrame:
     return rows[rows[list(CLAIM_TASK_COLUMNS)].notna().any(axis=1)].reset_index(drop=True)
 
 
+def is_claim_unit(fit: pd.DataFrame) -> np.ndarray:
+    """Whether each row is a claim unit (its ``source`` starts with ``CLAIM_UNIT_PREFIX``)."""
+    return fit["source"].astype(str).str.startswith(CLAIM_UNIT_PREFIX).to_numpy()
+
+
 def distil_claim_units(fit: pd.DataFrame, teacher) -> pd.DataFrame:
     """``fit`` with each claim unit's hostility targets set to ``teacher``'s probabilities (soft targets).
 
@@ -93,7 +98,7 @@ def distil_claim_units(fit: pd.DataFrame, teacher) -> pd.DataFrame:
     ``model.training.encoder.bundle_teacher``) pins it. ``teacher(texts)`` returns ``(len(texts), 6)``
     probabilities in ``HOSTILITY_ATTRIBUTES`` order. Rows that are not claim units are returned unchanged.
     """
-    claim = fit["source"].astype(str).str.startswith(CLAIM_UNIT_PREFIX).to_numpy()
+    claim = is_claim_unit(fit)
     if not claim.any():
         return fit
     probabilities = np.asarray(teacher(fit.loc[claim, "text"].tolist()), dtype=float)
