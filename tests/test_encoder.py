@@ -461,6 +461,46 @@ def test_batch_order_covers_every_row_once_per_epoch_and_keeps_the_one_pass_orde
     assert [b.tolist() for b in second] != [b.tolist() for b in one]
 
 
+def test_batch_order_puts_every_early_row_in_the_first_share_of_each_pass():
+    from model.training.encoder import batch_order
+
+    lengths = np.random.default_rng(2).integers(3, 60, size=1200)
+    early = np.zeros(1200, dtype=bool)
+    early[np.random.default_rng(3).choice(1200, 300, replace=False)] = True
+    unchanged = batch_order(lengths, 32, seed=7)
+    assert [b.tolist() for b in batch_order(lengths, 32, seed=7, early=early)] == [b.tolist() for b in unchanged]
+    for epochs in (1, 2):
+        batches = batch_order(lengths, 32, seed=7, epochs=epochs, early=early, early_until=0.5)
+        per_pass = len(batches) // epochs
+        for n in range(epochs):
+            rows = [b for b in batches[n * per_pass : (n + 1) * per_pass]]
+            flat = np.concatenate(rows)
+            assert sorted(flat.tolist()) == list(range(1200))
+            last_early = max(i for i, b in enumerate(rows) if early[b].any())
+            assert sum(len(b) for b in rows[: last_early + 1]) <= 600  # all read within the first half
+            first = np.concatenate(rows[: last_early + 1])
+            assert (~early[first]).sum() > 250  # mixed with hostility rows, not a block of claim units
+    with pytest.raises(ValueError, match="300 early rows do not fit in the first 0.2 .* at least 0.250"):
+        batch_order(lengths, 32, seed=7, early=early, early_until=0.2)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--claim-units-until", "0"], "--claim-units-until is a share of the pass, above 0 and at most 1, not 0.0"),
+    (["--claim-units-until", "1.5"], "not 1.5"),
+    (["--claim-units-until", "0.6", "--no-claim-task"], "cannot go with --no-claim-task"),
+])
+def test_bad_claim_units_until_is_refused_before_any_data_is_read(tmp_path, capsys, args, message):
+    from model.training.encoder import main, train
+
+    with pytest.raises(SystemExit) as stopped:
+        main(["train", *args, "--work", str(tmp_path), "--data-dir", str(tmp_path / "absent")])
+    assert stopped.value.code == 2
+    assert message in capsys.readouterr().err
+    with pytest.raises(ValueError, match="claim_units_until must be in"):
+        train(tmp_path / "absent", tmp_path, claim_units_until=0.6, claim_task=False)
+    assert not any(tmp_path.iterdir())
+
+
 def test_zero_epochs_is_refused_before_any_data_is_read(tmp_path, capsys):
     from model.training.encoder import main, train
 

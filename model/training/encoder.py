@@ -60,6 +60,9 @@ CLAIM_WEIGHT = 1.0
 DISTIL_FROM: str | None = None
 """Encoder bundle whose hostility probabilities become the claim units' soft hostility targets (``--distil-from``;
 ``None``: the claim units carry no hostility targets, 2.5.0's recipe)."""
+CLAIM_UNITS_UNTIL: float | None = None
+"""Share of the pass by whose end every claim unit has been read (``--claim-units-until``; the rest of the pass
+is hostility rows only); ``None``: claim units spread over the whole pass, 2.5.0's recipe."""
 TEACHER_BATCH = 2048
 LENGTH_POOL_BATCHES = 50
 """Batches drawn together and sorted by length, so a batch pads little while the order stays random."""
@@ -202,23 +205,45 @@ def tokenise(tokenizer, texts, max_tokens: int = MAX_TOKENS) -> list[list[int]]:
     return [[cls_id, *encoding.ids[: max_tokens - 2], sep_id] for encoding in encodings]
 
 
-def batch_order(lengths: np.ndarray, batch_size: int, seed: int, epochs: int = 1) -> list[np.ndarray]:
+def batch_order(lengths: np.ndarray, batch_size: int, seed: int, epochs: int = 1,
+                early: np.ndarray | None = None, early_until: float | None = None) -> list[np.ndarray]:
     """Seeded batches of row indices: shuffled, sorted by length within pools, the batches shuffled again.
 
     With ``epochs`` > 1 the passes follow each other, every one in its own order drawn from the same generator.
+    With ``early`` (one bool per row) and ``early_until`` (a share of the pass), each pass puts every early row,
+    mixed with as many others as fill it, in its first ``early_until`` share of rows; the rest has no early row.
+
+    Raises ``ValueError`` when the early rows do not fit in that share.
     """
     rng = np.random.default_rng(seed)
-    pool = batch_size * LENGTH_POOL_BATCHES
     passes = []
     for _ in range(epochs):
         order = rng.permutation(len(lengths))
-        batches = []
-        for start in range(0, len(order), pool):
-            chunk = order[start : start + pool]
-            chunk = chunk[np.argsort(lengths[chunk], kind="stable")]
-            batches.extend(chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size))
-        passes.extend(batches[i] for i in rng.permutation(len(batches)))
+        if early is None or early_until is None:
+            passes.extend(_pooled_batches(order, lengths, batch_size, rng))
+            continue
+        head_rows = int(round(early_until * len(order)))
+        is_early = np.asarray(early, dtype=bool)[order]
+        n_early = int(is_early.sum())
+        if n_early > head_rows:
+            raise ValueError(f"{n_early} early rows do not fit in the first {early_until:g} of a pass of {len(order)} "
+                             f"rows: raise it to at least {n_early / len(order):.3f}")
+        others = order[~is_early]
+        head = np.concatenate([order[is_early], others[: head_rows - n_early]])
+        passes.extend(_pooled_batches(head[rng.permutation(len(head))], lengths, batch_size, rng))
+        passes.extend(_pooled_batches(others[head_rows - n_early :], lengths, batch_size, rng))
     return passes
+
+
+def _pooled_batches(order: np.ndarray, lengths: np.ndarray, batch_size: int, rng) -> list[np.ndarray]:
+    """``order`` cut in pools of ``LENGTH_POOL_BATCHES`` batches, each sorted by length and batched; batches shuffled."""
+    pool = batch_size * LENGTH_POOL_BATCHES
+    batches = []
+    for start in range(0, len(order), pool):
+        chunk = order[start : start + pool]
+        chunk = chunk[np.argsort(lengths[chunk], kind="stable")]
+        batches.extend(chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size))
+    return [batches[i] for i in rng.permutation(len(batches))]
 
 
 def training_weights(fit, claim_weight: float = CLAIM_WEIGHT) -> np.ndarray:
@@ -303,7 +328,8 @@ def train(data_dir, out: Path, seed: int = SEED, max_samples: int | None = None,
           threads: int = 2, batch_size: int = BATCH_SIZE, frozen_layers: int = FROZEN_LAYERS,
           max_steps: int | None = None, finish_at: int | None = None, epochs: int = EPOCHS,
           claim_task: bool = CLAIM_TASK, claim_weight: float = CLAIM_WEIGHT,
-          distil_from: str | None = DISTIL_FROM, layers: int | None = LAYERS) -> Path:
+          distil_from: str | None = DISTIL_FROM, layers: int | None = LAYERS,
+          claim_units_until: float | None = CLAIM_UNITS_UNTIL) -> Path:
     """Fine-tune on a seeded sample of the training rows, ``epochs`` passes; checkpoints in ``out``.
 
     Parameters
@@ -336,6 +362,9 @@ def train(data_dir, out: Path, seed: int = SEED, max_samples: int | None = None,
         hostility targets (``distil_claim_units``, ``bundle_teacher``); needs ``claim_task``.
     layers : int, optional
         Transformer layers to keep (``keep_layers``); ``frozen_layers`` counts among them.
+    claim_units_until : float, optional
+        Read every claim unit within this share of each pass, the rest being hostility rows (``batch_order``'s
+        ``early_until``); needs ``claim_task``.
 
     Returns
     -------
@@ -346,6 +375,8 @@ def train(data_dir, out: Path, seed: int = SEED, max_samples: int | None = None,
         raise ValueError(f"epochs must be at least 1, not {epochs}")
     if distil_from and not claim_task:
         raise ValueError("distil_from gives the claim units hostility targets: it needs claim_task")
+    if claim_units_until is not None and not (claim_task and 0 < claim_units_until <= 1):
+        raise ValueError(f"claim_units_until must be in (0, 1] and needs claim_task, not {claim_units_until}")
     import torch
 
     torch.set_num_threads(threads)
@@ -362,7 +393,11 @@ def train(data_dir, out: Path, seed: int = SEED, max_samples: int | None = None,
     labels = fit[targets].to_numpy(float)
     weights = training_weights(fit, claim_weight)
     lengths = np.array([len(row) for row in ids])
-    batches = batch_order(lengths, batch_size, seed, epochs)
+    early = is_claim_unit(fit) if claim_units_until is not None else None
+    try:
+        batches = batch_order(lengths, batch_size, seed, epochs, early=early, early_until=claim_units_until)
+    except ValueError as exc:
+        raise SystemExit(f"--claim-units-until: {exc}") from exc
     model, _ = load_pretrained(n_outputs=len(targets), layers=layers)
     freeze_lower(model, frozen_layers)
     heads = [p for n, p in model.named_parameters() if p.requires_grad and n.startswith("heads")]
@@ -442,7 +477,7 @@ def train(data_dir, out: Path, seed: int = SEED, max_samples: int | None = None,
         "rows": len(fit), "epochs": epochs, "steps": step, "batch_size": batch_size, "seed": seed,
         "frozen_layers": frozen_layers, "layers": len(model.bert.encoder.layer), "targets": targets,
         "claim_weight": claim_weight,
-        "distilled_from": teacher_record,
+        "distilled_from": teacher_record, "claim_units_until": claim_units_until,
         "max_tokens": MAX_TOKENS, "steps_planned": len(batches), "shortened_at_step": finish_at,
         "rows_seen": seen, "elapsed_minutes": round((elapsed_before + time.monotonic() - started) / 60, 1),
         "samples_per_second": round(seen / max(elapsed_before + time.monotonic() - started, 1e-9), 1),
@@ -562,6 +597,9 @@ def main(argv=None) -> int:
     run.add_argument("--distil-from", default=DISTIL_FROM, metavar="BUNDLE",
                      help="encoder bundle whose hostility probabilities are the claim units' soft hostility targets "
                           "('none': no targets)")
+    run.add_argument("--claim-units-until", type=float, default=CLAIM_UNITS_UNTIL, metavar="SHARE",
+                     help="read every claim unit within this share of the pass (e.g. 0.67), hostility rows only "
+                          "after it; default: claim units spread over the whole pass")
     run.add_argument("--resume", action="store_true")
     run.add_argument("--finish-at", type=int, default=None, help="with --resume: end the pass early at this step")
     out = sub.add_parser("export", help="ONNX + int8 of the final weights")
@@ -588,6 +626,10 @@ def main(argv=None) -> int:
             run.error(f"--layers must be between 1 and 6 (all-MiniLM-L6-v2 has 6), not {args.layers}")
         if args.layers is not None and args.frozen_layers >= args.layers:
             run.error(f"--frozen-layers {args.frozen_layers} would freeze all {args.layers} layers: lower it")
+        if args.claim_units_until is not None and not 0 < args.claim_units_until <= 1:
+            run.error(f"--claim-units-until is a share of the pass, above 0 and at most 1, not {args.claim_units_until}")
+        if args.claim_units_until is not None and not args.claim_task:
+            run.error("--claim-units-until orders the claim units: it cannot go with --no-claim-task")
         distil_from = None if str(args.distil_from).lower() in ("", "none") else args.distil_from
         if distil_from and not args.claim_task:
             run.error("--distil-from gives the claim units hostility targets: it cannot go with --no-claim-task")
@@ -601,7 +643,7 @@ def main(argv=None) -> int:
         train(args.data_dir, Path(args.work), seed=args.seed, max_samples=args.max_samples, resume=args.resume,
               threads=args.threads, frozen_layers=args.frozen_layers, max_steps=args.max_steps,
               finish_at=args.finish_at, epochs=args.epochs, claim_task=args.claim_task, claim_weight=args.claim_weight,
-              distil_from=distil_from, layers=args.layers)
+              distil_from=distil_from, layers=args.layers, claim_units_until=args.claim_units_until)
     elif args.command == "export":
         print(export(Path(args.work), Path(args.out), args.weights))
     else:
