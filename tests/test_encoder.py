@@ -496,7 +496,7 @@ def test_bad_claim_units_until_is_refused_before_any_data_is_read(tmp_path, caps
         main(["train", *args, "--work", str(tmp_path), "--data-dir", str(tmp_path / "absent")])
     assert stopped.value.code == 2
     assert message in capsys.readouterr().err
-    with pytest.raises(ValueError, match="claim_units_until must be in"):
+    with pytest.raises(ValueError, match="cannot go with --no-claim-task"):
         train(tmp_path / "absent", tmp_path, claim_units_until=0.6, claim_task=False)
     assert not any(tmp_path.iterdir())
 
@@ -508,7 +508,7 @@ def test_zero_epochs_is_refused_before_any_data_is_read(tmp_path, capsys):
         main(["train", "--epochs", "0", "--work", str(tmp_path), "--data-dir", str(tmp_path / "absent")])
     assert stopped.value.code == 2
     assert "--epochs must be at least 1, not 0" in capsys.readouterr().err
-    with pytest.raises(ValueError, match="epochs must be at least 1"):
+    with pytest.raises(ValueError, match="--epochs must be at least 1, not 0"):
         train(tmp_path / "absent", tmp_path, epochs=0)
     assert not any(tmp_path.iterdir())
 
@@ -818,3 +818,18 @@ def test_quoted_figures_of_the_encoder_bundle(attribute):
         quoted = QUOTED_TEST_AUC[attribute][name]
         assert roc_auc_score(frame["label"], scores) == pytest.approx(float(quoted), abs=0.0006), name
         assert f"| {quoted} |" in docs or f"({quoted})" in docs, name
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"claim_weight": 0.0}, "--claim-weight must be above 0"),
+    ({"layers": 7}, "--layers must be between 1 and 6"),
+    ({"layers": 3, "frozen_layers": 3}, "--frozen-layers 3 would freeze all 3 layers"),
+    ({"claim_units_until": 0.0}, "above 0 and at most 1, not 0.0"),
+    ({"distil_from": "2.4.0", "claim_task": False}, "--distil-from gives the claim units hostility targets"),
+])
+def test_train_refuses_what_the_command_line_refuses_with_the_same_words(tmp_path, options, message):
+    from model.training.encoder import train
+
+    with pytest.raises(ValueError, match=message):
+        train(tmp_path / "absent", tmp_path / "work", **options)
+    assert not (tmp_path / "work").exists()

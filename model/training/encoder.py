@@ -324,6 +324,30 @@ def _seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def check_recipe(*, epochs: int = EPOCHS, claim_task: bool = CLAIM_TASK, claim_weight: float = CLAIM_WEIGHT,
+                 distil_from: str | None = DISTIL_FROM, layers: int | None = LAYERS,
+                 frozen_layers: int = FROZEN_LAYERS, claim_units_until: float | None = CLAIM_UNITS_UNTIL) -> None:
+    """Raise ``ValueError`` when ``train``'s options do not make a recipe, before any data is read.
+
+    The message names the command-line flag, since ``main`` shows it as a usage error (exit status 2) and
+    ``train`` raises it as it is; the arguments are ``train``'s.
+    """
+    if epochs < 1:
+        raise ValueError(f"--epochs must be at least 1, not {epochs}")
+    if not claim_weight > 0:
+        raise ValueError(f"--claim-weight must be above 0, not {claim_weight} (--no-claim-task leaves the claim units out)")
+    if layers is not None and not 1 <= layers <= 6:
+        raise ValueError(f"--layers must be between 1 and 6 (all-MiniLM-L6-v2 has 6), not {layers}")
+    if layers is not None and frozen_layers >= layers:
+        raise ValueError(f"--frozen-layers {frozen_layers} would freeze all {layers} layers: lower it")
+    if claim_units_until is not None and not 0 < claim_units_until <= 1:
+        raise ValueError(f"--claim-units-until is a share of the pass, above 0 and at most 1, not {claim_units_until}")
+    if claim_units_until is not None and not claim_task:
+        raise ValueError("--claim-units-until orders the claim units: it cannot go with --no-claim-task")
+    if distil_from and not claim_task:
+        raise ValueError("--distil-from gives the claim units hostility targets: it cannot go with --no-claim-task")
+
+
 def train(data_dir, out: Path, seed: int = SEED, max_samples: int | None = None, resume: bool = False,
           threads: int = 2, batch_size: int = BATCH_SIZE, frozen_layers: int = FROZEN_LAYERS,
           max_steps: int | None = None, finish_at: int | None = None, epochs: int = EPOCHS,
@@ -371,12 +395,8 @@ def train(data_dir, out: Path, seed: int = SEED, max_samples: int | None = None,
     Path
         ``out/final.pt`` (or the checkpoint when stopped by ``max_steps``).
     """
-    if epochs < 1:
-        raise ValueError(f"epochs must be at least 1, not {epochs}")
-    if distil_from and not claim_task:
-        raise ValueError("distil_from gives the claim units hostility targets: it needs claim_task")
-    if claim_units_until is not None and not (claim_task and 0 < claim_units_until <= 1):
-        raise ValueError(f"claim_units_until must be in (0, 1] and needs claim_task, not {claim_units_until}")
+    check_recipe(epochs=epochs, claim_task=claim_task, claim_weight=claim_weight, distil_from=distil_from,
+                 layers=layers, frozen_layers=frozen_layers, claim_units_until=claim_units_until)
     import torch
 
     torch.set_num_threads(threads)
@@ -618,21 +638,13 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stdout)
     if args.command == "train":
-        if args.epochs < 1:
-            run.error(f"--epochs must be at least 1, not {args.epochs}")
-        if not args.claim_weight > 0:
-            run.error(f"--claim-weight must be above 0, not {args.claim_weight} (--no-claim-task leaves the claim units out)")
-        if args.layers is not None and not 1 <= args.layers <= 6:
-            run.error(f"--layers must be between 1 and 6 (all-MiniLM-L6-v2 has 6), not {args.layers}")
-        if args.layers is not None and args.frozen_layers >= args.layers:
-            run.error(f"--frozen-layers {args.frozen_layers} would freeze all {args.layers} layers: lower it")
-        if args.claim_units_until is not None and not 0 < args.claim_units_until <= 1:
-            run.error(f"--claim-units-until is a share of the pass, above 0 and at most 1, not {args.claim_units_until}")
-        if args.claim_units_until is not None and not args.claim_task:
-            run.error("--claim-units-until orders the claim units: it cannot go with --no-claim-task")
         distil_from = None if str(args.distil_from).lower() in ("", "none") else args.distil_from
-        if distil_from and not args.claim_task:
-            run.error("--distil-from gives the claim units hostility targets: it cannot go with --no-claim-task")
+        try:
+            check_recipe(epochs=args.epochs, claim_task=args.claim_task, claim_weight=args.claim_weight,
+                         distil_from=distil_from, layers=args.layers, frozen_layers=args.frozen_layers,
+                         claim_units_until=args.claim_units_until)
+        except ValueError as exc:
+            run.error(str(exc))
         if distil_from:
             from model.bundle import BundleError, verify_bundle
 
