@@ -738,7 +738,9 @@ def test_keep_layers_cuts_the_encoder_to_every_other_pretrained_layer():
 
 
 @pytest.mark.parametrize("args, message", [(["--layers", "7"], "--layers must be between 1 and 6"),
-                                           (["--layers", "2"], "would freeze all 2 layers")])
+                                           (["--layers", "2", "--frozen-layers", "2"], "would freeze all 2 layers"),
+                                           (["--frozen-layers", "6"], "would freeze all 6 layers"),
+                                           (["--frozen-layers", "-1"], "0 or more, not -1")])
 def test_bad_layer_counts_are_refused_before_any_data_is_read(tmp_path, capsys, args, message):
     from model.training.encoder import main
 

@@ -338,8 +338,10 @@ def check_recipe(*, epochs: int = EPOCHS, claim_task: bool = CLAIM_TASK, claim_w
         raise ValueError(f"--claim-weight must be above 0, not {claim_weight} (--no-claim-task leaves the claim units out)")
     if layers is not None and not 1 <= layers <= 6:
         raise ValueError(f"--layers must be between 1 and 6 (all-MiniLM-L6-v2 has 6), not {layers}")
-    if layers is not None and frozen_layers >= layers:
-        raise ValueError(f"--frozen-layers {frozen_layers} would freeze all {layers} layers: lower it")
+    if frozen_layers < 0:
+        raise ValueError(f"--frozen-layers counts layers kept as pre-trained: 0 or more, not {frozen_layers}")
+    if frozen_layers >= (layers or 6):
+        raise ValueError(f"--frozen-layers {frozen_layers} would freeze all {layers or 6} layers: lower it")
     if claim_units_until is not None and not 0 < claim_units_until <= 1:
         raise ValueError(f"--claim-units-until is a share of the pass, above 0 and at most 1, not {claim_units_until}")
     if claim_units_until is not None and not claim_task:
