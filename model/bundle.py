@@ -37,8 +37,8 @@ PROBE_TOLERANCE = 1e-6
 ENCODER_PROBE_TOLERANCE = 0.05
 """The same for a bundle with an int8 encoder. onnxruntime's int8 matrix products take other kernels on other CPUs
 (with AVX-512 VNNI, or AVX2 only), and their results differ: the probes of bundles 2.2.0-2.5.0, recorded on a VNNI
-machine, are 0.019-0.029 away on an AVX2-only AMD EPYC. A wrong graph, tokenizer or library moves them further;
-a swapped file is refused earlier by its SHA-256."""
+machine, are 0.019-0.029 away on an AVX2-only AMD EPYC (2.6.0's were recorded on that AVX2 one). A wrong graph,
+tokenizer or library moves them further; a swapped file is refused earlier by its SHA-256."""
 
 
 def probe_tolerance(manifest: dict) -> float:

@@ -73,6 +73,9 @@ KNOWN_FAILURES["2.4.0"] = frozenset({
 # pass; negation/trans is a new near tie a pair at a time (identity_attack 0.089 against 0.094; it passes in one batch).
 KNOWN_FAILURES["2.5.0"] = (KNOWN_FAILURES["2.4.0"] - {"counter_speech/muslims", "negation/disabled", "negation/gay"}
                            | {"negation/trans"})
+# 2.6.0 (all six layers fine-tuned): the same four, a pair at a time and in one batch (2.5.0 passes negation/trans
+# in one batch).
+KNOWN_FAILURES["2.6.0"] = KNOWN_FAILURES["2.5.0"]
 """Bundle version -> ids the committed bundle of that version fails (printed by ``model.evaluation.behaviour_report``)."""
 
 

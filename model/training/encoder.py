@@ -41,8 +41,9 @@ HEAD_LEARNING_RATE = 1e-3
 WEIGHT_DECAY = 0.01
 WARMUP_FRACTION = 0.05
 DROPOUT = 0.1
-FROZEN_LAYERS = 2
-"""Transformer layers (from the bottom) kept as pre-trained, with the embeddings: faster, and less forgetting."""
+FROZEN_LAYERS = 0
+"""Transformer layers (from the bottom) kept as pre-trained; the embeddings always are. 2.1.0-2.5.0 kept 2 (faster,
+and meant to forget less); 2.6.0 trains all 6 (MODEL_CARD.md, *Version 2.6.0*)."""
 LAYERS: int | None = None
 """Transformer layers to keep of the pre-trained 6 (``--layers``; ``None``: all). Fewer layers are read in a pass
 at serving time, so a comment costs less; ``keep_layers`` keeps one in every 6/n, from the bottom (as DistilBERT
@@ -608,7 +609,8 @@ def main(argv=None) -> int:
     run.add_argument("--max-samples", type=int, default=MAX_SAMPLES)
     run.add_argument("--max-steps", type=int, default=None)
     run.add_argument("--threads", type=int, default=2)
-    run.add_argument("--frozen-layers", type=int, default=FROZEN_LAYERS)
+    run.add_argument("--frozen-layers", type=int, default=FROZEN_LAYERS,
+                     help=f"lowest transformer layers kept as pre-trained (default {FROZEN_LAYERS}; 2.5.0: 2)")
     run.add_argument("--layers", type=int, default=LAYERS,
                      help="transformer layers to keep of the 6 (one in every 6/n from the bottom); default all")
     run.add_argument("--epochs", type=int, default=EPOCHS, help="passes over the sample")
