@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -48,14 +49,15 @@ def _summary(folder: Path, current: str | None) -> BundleSummary:
         current=folder.name == current,
         model_version=str(manifest.get("model_version", "")),
         created=str(manifest.get("created", "")),
-        training_rows=manifest.get("training_rows"),
+        # An encoder bundle fine-tuned its encoder on ``encoder_training``'s rows (its TF-IDF parts are its base's).
+        training_rows=manifest.get("training_rows") or (manifest.get("encoder_training") or {}).get("rows"),
         site_rows=site.get("rows_used"),
         test_auc={name: m["roc_auc"] for name, m in metrics.items() if m.get("roc_auc") is not None},
     )
 
 
 def list_bundles(root: str | Path | None = None) -> list[BundleSummary]:
-    """Every bundle folder under ``root`` (default ``bundles/``), oldest first, ``CURRENT`` marked.
+    """Every bundle folder under ``root`` (default ``bundles/``) in version order, ``CURRENT`` marked.
 
     Parameters
     ----------
@@ -73,7 +75,16 @@ def list_bundles(root: str | Path | None = None) -> list[BundleSummary]:
     current = current_name(root)
     folders = [path for path in root.iterdir() if (path / MANIFEST_FILE).is_file()]
     summaries = [_summary(folder, current) for folder in folders]
-    return sorted(summaries, key=lambda s: (s.created, s.name))
+    return sorted(summaries, key=_version_order)
+
+
+def _version_order(summary: BundleSummary) -> tuple:
+    """Numbered versions first, by their numbers (2.10.0 after 2.9.0), then by creation time and name.
+
+    Not by ``created`` alone: the encoder bundles up to 2.6.0 record none.
+    """
+    numbers = tuple(int(part) for part in re.findall(r"\d+", summary.model_version or summary.name))
+    return (not numbers, numbers, summary.created, summary.name)
 
 
 def use_bundle(version: str, root: str | Path | None = None) -> Path:

@@ -88,3 +88,26 @@ def test_train_with_a_bad_site_file_is_bad_input(runner, fake_data_dir, tmp_path
     bad.write_text("text,decision\nhello,delete\n")
     result = runner.invoke(cli, ["train", "--data-dir", str(fake_data_dir), "--site-data", str(bad), "--version", "x"])
     assert result.exit_code == 2 and "approve, review or reject" in result.output
+
+
+def _manifest(folder, **fields):
+    folder.mkdir(parents=True)
+    manifest = {"model_version": folder.name, "attributes": ["toxicity"], "model_sha256": "0" * 64, "versions": {}}
+    (folder / "manifest.json").write_text(json.dumps(manifest | fields))
+
+
+def test_list_orders_by_version_number_and_reads_an_encoder_bundles_rows(runner, tmp_path, monkeypatch):
+    root = tmp_path / "bundles"
+    _manifest(root / "2.10.0", encoder_training={"rows": 120502})
+    _manifest(root / "2.9.0", created="2026-12-01T00:00:00+00:00", training_rows=500,
+              test_metrics={"ucc_test": {"attribute": "toxicity", "rows": 10, "positives": 2, "roc_auc": 0.8}})
+    _manifest(root / "1.2.0", created="2026-11-26T04:21:50+00:00", training_rows=78198,
+              test_metrics={"ucc_test": {"attribute": "toxicity", "rows": 10, "positives": 2, "roc_auc": 0.7589}})
+    (root / "CURRENT").write_text("2.10.0")
+    monkeypatch.setenv(BUNDLES_DIR_ENV, str(root))
+    result = runner.invoke(cli, ["models", "list"])
+    assert result.exit_code == 0, result.output
+    rows = [line.lstrip("* ").split() for line in result.output.splitlines()[1:4]]
+    assert [row[0] for row in rows] == ["1.2.0", "2.9.0", "2.10.0"]  # not by created: 2.10.0 records none
+    assert rows[2] == ["2.10.0", "120502", "-", "-"] and rows[0][-1] == "0.759"
+    assert "(2.10.0: no test figures in the manifest;" in result.output

@@ -8,6 +8,7 @@ hostile sentence buried in a long civil comment.
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import warnings
@@ -195,8 +196,6 @@ def test_sentence_span_inside_a_window_comes_from_the_encoder(encoder_bundle):
 
 @pytest.mark.parametrize("name", ["encoder.onnx", "tokenizer.json", "model.joblib"])
 def test_tampered_bundle_file_is_refused(encoder_bundle, tmp_path, name):
-    import shutil
-
     from model.bundle import BundleError, load_bundle
 
     copy = tmp_path / "copy"
@@ -388,8 +387,6 @@ def test_service_readiness_check_passes_on_the_built_bundle(encoder_bundle):
 @pytest.mark.parametrize("shift, ready", [(0.03, True), (0.2, False)])
 def test_an_encoder_bundles_probe_allows_other_cpus_int8_kernels_but_not_more(encoder_bundle, tmp_path, shift, ready):
     """int8 kernels differ between CPUs (VNNI or AVX2 only) by up to 0.03 on the committed bundles' probes."""
-    import shutil
-
     from model.scoring import Scorer
     from model.bundle import ENCODER_PROBE_TOLERANCE
     from service.ops import OK, check_model
@@ -799,7 +796,7 @@ def test_quoted_figures_of_the_encoder_bundle(attribute):
     from sklearn.metrics import roc_auc_score
 
     from model.bundle import bundles_dir
-    from model.evaluation.report import SCORE_BATCH_ROWS
+    from model.training.metrics import scores_in_batches
     from model.scoring import Scorer
     from model.training.claims_data import load_claim_test_sets
     from model.training.data import load_test_sets
@@ -815,8 +812,7 @@ def test_quoted_figures_of_the_encoder_bundle(attribute):
     for name, frame in sets.items():
         texts = frame["text"].tolist()
         # Scored in the report's batches: int8 activations are quantised per batch (MODEL_CARD, known limits).
-        scores = np.concatenate([scorer.predict_scores(texts[i : i + SCORE_BATCH_ROWS])[:, column]
-                                 for i in range(0, len(texts), SCORE_BATCH_ROWS)])
+        scores = scores_in_batches(scorer.predict_scores, texts)[:, column]
         quoted = QUOTED_TEST_AUC[attribute][name]
         assert roc_auc_score(frame["label"], scores) == pytest.approx(float(quoted), abs=0.0006), name
         assert f"| {quoted} |" in docs or f"({quoted})" in docs, name
@@ -835,3 +831,25 @@ def test_train_refuses_what_the_command_line_refuses_with_the_same_words(tmp_pat
     with pytest.raises(ValueError, match=message):
         train(tmp_path / "absent", tmp_path / "work", **options)
     assert not (tmp_path / "work").exists()
+
+
+def test_test_metrics_of_an_encoder_bundle_are_its_scores_in_the_reports_batches(encoder_bundle, tmp_path):
+    from sklearn.metrics import roc_auc_score
+
+    from model.scoring import Scorer
+    from model.training.train import record_test_metrics
+
+    copy = tmp_path / "enc"
+    shutil.copytree(encoder_bundle[0], copy)
+    corpus = make_corpus(60, seed=12)
+    test = corpus.assign(label=corpus["toxicity"].astype(int))[["text", "label"]]
+    claims = make_claim_sentences(seed=13, n=30)
+    claim_test = claims.assign(label=((claims["checkable"] == 1) & (claims["supported"] == 0)).astype(int))
+    metrics = record_test_metrics(copy, {"toxicity": {"tiny_test": test}, "unsupported_claim": {"tiny_claims": claim_test}})
+    scorer = Scorer.load(copy)
+    for name, frame, attribute in [("tiny_test", test, "toxicity"), ("tiny_claims", claim_test, "unsupported_claim")]:
+        scores = scorer.predict_scores(frame["text"].tolist())[:, scorer.attributes.index(attribute)]
+        assert metrics[name]["roc_auc"] == round(roc_auc_score(frame["label"], scores), 4)
+        assert metrics[name]["attribute"] == attribute and metrics[name]["rows"] == len(frame)
+    assert json.loads((copy / "manifest.json").read_text())["test_metrics"] == metrics
+    Scorer.load(copy)  # the manifest gained a key; every file still verifies

@@ -22,7 +22,7 @@ from model.training.claims_data import load_claim_test_sets
 from model.evaluation.claims_report import CLAIM_AUC_TARGETS, claim_target_values, claims_markdown, evaluate_claims
 from model.training.data import DataError, load_test_sets, load_toxic_spans, load_validation_sets, resolve_data_dir
 from model.moderation_model import ModerationModel
-from model.training.metrics import mean_span_f1, score_metrics, spans_to_offsets
+from model.training.metrics import batches, mean_span_f1, score_metrics, scores_in_batches, spans_to_offsets
 from model.evaluation.plots import plot_curves
 from model.evaluation.policy_report import evaluate_policy, policy_markdown
 from model.evaluation.report_format import format_number, is_defined, json_ready
@@ -44,8 +44,6 @@ SPAN_F1_TARGET = 0.65
 SPAN_F1_PUBLISHED = {"best": 0.708, "median": 0.676}
 """SemEval-2021 Task 5 test results: the winning team's and the median team's character F1."""
 SPANS_SPLIT = "test"
-SCORE_BATCH_ROWS = 1000
-"""Texts per ``predict_scores`` call: bounds memory and moves the progress bar."""
 SPAN_BATCH_ROWS = 50
 """Texts per ``moderate`` call in the toxic-spans run (spans cost far more per text than scores)."""
 BASELINE_LABELS = {"alt_profanity_check": "alt-profanity-check", "perspective": "Perspective API (shipped)",
@@ -68,13 +66,8 @@ def _progress(iterable, **kwargs):
     return tqdm(iterable, disable=not sys.stderr.isatty(), **kwargs)
 
 
-def _batches(items: Sequence, size: int) -> list[Sequence]:
-    return [items[start:start + size] for start in range(0, len(items), size)]
-
-
 def _predict_in_batches(predict: Callable, texts: Sequence[str], description: str) -> np.ndarray:
-    batches = _progress(_batches(texts, SCORE_BATCH_ROWS), desc=description)
-    return np.concatenate([np.asarray(predict(list(batch))) for batch in batches])
+    return scores_in_batches(predict, texts, progress=lambda items: _progress(items, desc=description))
 
 
 def evaluate_scores(scores: np.ndarray, attributes: Sequence[str], frame: pd.DataFrame) -> dict:
@@ -172,7 +165,7 @@ def _evaluate_spans(scorer: Scorer, posts: pd.DataFrame) -> dict:
     """SemEval-2021 Task 5 character F1 of our toxicity spans on ``posts`` (text, gold offsets)."""
     texts = posts["text"].tolist()
     predicted = []
-    for batch in _progress(_batches(texts, SPAN_BATCH_ROWS), desc="toxic spans"):
+    for batch in _progress(batches(texts, SPAN_BATCH_ROWS), desc="toxic spans"):
         decisions = scorer.moderate(batch, with_spans=True)
         predicted += [spans_to_offsets(decision.spans.get(PRIMARY_ATTRIBUTE, [])) for decision in decisions]
     gold = [set(offsets) for offsets in posts["spans"]]

@@ -577,15 +577,17 @@ PROVENANCE = {
 def bundle(data_dir, work: Path, export_dir: Path, version: str, base: str = "1.2.0", mode: str = "encoder",
            bundles_root: Path | None = None, threads: int = 2) -> Path:
     """Calibrate the exported encoder on the held-out rows and write ``bundles/<version>`` around ``base``."""
+    from model.attributes import CLAIM_ATTRIBUTE
     from model.bundle import bundles_dir, load_bundle
-    from model.training.claims_data import load_claim_training_data, load_claim_validation_sets
-    from model.training.data import load_validation_sets
+    from model.training.claims_data import load_claim_test_sets, load_claim_training_data, load_claim_validation_sets
+    from model.training.data import load_test_sets, load_validation_sets
     from model.training.encoder_bundle import build_encoder_bundle
+    from model.training.train import created_now, record_test_metrics
 
     _, holdout = encoder_training_frames(data_dir, seed=SEED)
     log_file = work / "train_log.json"
     training = json.loads(log_file.read_text()) if log_file.is_file() else {}
-    extra = {"encoder_training": training | PROVENANCE, "seed": SEED,
+    extra = {"created": created_now(), "encoder_training": training | PROVENANCE, "seed": SEED,
              "encoder_datasets": {name: licence for name, (_, licence) in NEW_DATASETS.items()}}
     out = (bundles_root or bundles_dir()) / version
     path, summary = build_encoder_bundle(load_bundle(base), export_dir / QUANTISED_FILE, export_dir / TOKENIZER_FILE,
@@ -593,7 +595,11 @@ def bundle(data_dir, work: Path, export_dir: Path, version: str, base: str = "1.
                                          threads=threads, manifest_extra=extra,
                                          claims_training=load_claim_training_data(data_dir),
                                          claims_validation=load_claim_validation_sets(data_dir))
-    print(json.dumps({k: summary[k] for k in ("mode", "band", "validation_toxicity_auc", "holdout_auc")}, indent=2))
+    # Reporting only, after every choice was made (``moderate models list`` shows them): the official test splits.
+    test_auc = record_test_metrics(path, {"toxicity": load_test_sets(data_dir),
+                                          CLAIM_ATTRIBUTE: load_claim_test_sets(data_dir)})
+    print(json.dumps({k: summary[k] for k in ("mode", "band", "validation_toxicity_auc", "holdout_auc")}
+                     | {"test_auc": {name: metric["roc_auc"] for name, metric in test_auc.items()}}, indent=2))
     return path
 
 

@@ -19,6 +19,22 @@ from sklearn.metrics import (
 
 RELIABILITY_BINS = 10
 """Equal-width probability bins of the reliability curve."""
+SCORE_BATCH_ROWS = 1000
+"""Texts per scoring call when a figure is measured (``make eval``, a manifest's ``test_metrics``). An int8
+encoder quantises its activations per call, so its figures depend on the batches: all of them use these."""
+
+
+def batches(items: Sequence, size: int = SCORE_BATCH_ROWS) -> list[Sequence]:
+    """``items`` cut into consecutive slices of at most ``size``."""
+    return [items[start:start + size] for start in range(0, len(items), size)]
+
+
+def scores_in_batches(predict, texts: Sequence[str], size: int = SCORE_BATCH_ROWS, progress=iter) -> np.ndarray:
+    """``predict`` called on consecutive batches of ``texts``, rows concatenated.
+
+    ``progress`` wraps the batches (a tqdm bar, say); figures measured in the same batches agree exactly.
+    """
+    return np.concatenate([np.asarray(predict(list(batch))) for batch in progress(batches(texts, size))])
 
 
 def _check_binary(y_true: Sequence[int], y_score: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:

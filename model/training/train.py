@@ -208,7 +208,7 @@ def train_from_frame(
         policy = Policy(reject=policy.reject, review={**policy.review, CLAIM_ATTRIBUTE: threshold}, source=policy.source)
     manifest = {
         "model_version": model_version(),
-        "created": dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),
+        "created": created_now(),
         "attributes": list(model.attributes),
         "seed": seed,
         "training_rows": int(len(fit_rows)),
@@ -246,8 +246,16 @@ def _dataset_roles(registry, rows_by_source: Mapping[str, int]) -> dict:
     return roles
 
 
+def created_now() -> str:
+    """A manifest's ``created``: UTC, to the second, ISO 8601."""
+    return dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat()
+
+
 def record_test_metrics(bundle_dir: Path, test_sets: Mapping[str, Mapping[str, pd.DataFrame]]) -> dict:
     """Add each attribute's ROC AUC on the official test splits to the bundle's manifest (reporting only).
+
+    Scored in ``make eval``'s batches, so an int8 encoder bundle records the figures ``reports/eval.md`` shows.
+    ``moderate models list`` reads them.
 
     Parameters
     ----------
@@ -257,6 +265,7 @@ def record_test_metrics(bundle_dir: Path, test_sets: Mapping[str, Mapping[str, p
     from sklearn.metrics import roc_auc_score
 
     from model.bundle import load_bundle
+    from model.training.metrics import scores_in_batches
 
     bundle = load_bundle(bundle_dir)
     metrics = {}
@@ -265,7 +274,7 @@ def record_test_metrics(bundle_dir: Path, test_sets: Mapping[str, Mapping[str, p
             continue
         column = list(bundle.attributes).index(attribute)
         for name, frame in sets.items():
-            scores = bundle.model.predict_proba(frame["text"].tolist())[:, column]
+            scores = scores_in_batches(bundle.model.predict_proba, frame["text"].tolist())[:, column]
             metrics[name] = {
                 "attribute": attribute,
                 "rows": int(len(frame)),

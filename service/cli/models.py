@@ -46,6 +46,10 @@ def list_command() -> None:
         click.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
     if sets:
         click.echo("(test-set columns: toxicity or unsupported_claim ROC AUC, from each manifest)")
+    unmeasured = [s.name for s in summaries if not s.error and not s.test_auc]
+    if unmeasured:
+        click.echo(f"({', '.join(unmeasured)}: no test figures in the manifest; "
+                   "`moderate eval --model bundles/<version> --out <folder>` measures them)")
     for s in summaries:
         if s.error:
             click.echo(f"{s.name}: {s.error}", err=True)
