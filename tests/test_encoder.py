@@ -846,10 +846,9 @@ def test_test_metrics_of_an_encoder_bundle_are_its_scores_in_the_reports_batches
     claims = make_claim_sentences(seed=13, n=30)
     claim_test = claims.assign(label=((claims["checkable"] == 1) & (claims["supported"] == 0)).astype(int))
     metrics = record_test_metrics(copy, {"toxicity": {"tiny_test": test}, "unsupported_claim": {"tiny_claims": claim_test}})
-    scorer = Scorer.load(copy)
+    scorer = Scorer.load(copy)  # the manifest gained a key; every file still verifies
     for name, frame, attribute in [("tiny_test", test, "toxicity"), ("tiny_claims", claim_test, "unsupported_claim")]:
         scores = scorer.predict_scores(frame["text"].tolist())[:, scorer.attributes.index(attribute)]
         assert metrics[name]["roc_auc"] == round(roc_auc_score(frame["label"], scores), 4)
         assert metrics[name]["attribute"] == attribute and metrics[name]["rows"] == len(frame)
     assert json.loads((copy / "manifest.json").read_text())["test_metrics"] == metrics
-    Scorer.load(copy)  # the manifest gained a key; every file still verifies

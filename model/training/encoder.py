@@ -44,6 +44,8 @@ DROPOUT = 0.1
 FROZEN_LAYERS = 0
 """Transformer layers (from the bottom) kept as pre-trained; the embeddings always are. 2.1.0-2.5.0 kept 2 (faster,
 and meant to forget less); 2.6.0 trains all 6 (MODEL_CARD.md, *Version 2.6.0*)."""
+PRETRAINED_LAYERS = 6
+"""Transformer layers of all-MiniLM-L6-v2, known before its weights are read (``check_recipe``)."""
 LAYERS: int | None = None
 """Transformer layers to keep of the pre-trained 6 (``--layers``; ``None``: all). Fewer layers are read in a pass
 at serving time, so a comment costs less; ``keep_layers`` keeps one in every 6/n, from the bottom (as DistilBERT
@@ -337,12 +339,14 @@ def check_recipe(*, epochs: int = EPOCHS, claim_task: bool = CLAIM_TASK, claim_w
         raise ValueError(f"--epochs must be at least 1, not {epochs}")
     if not claim_weight > 0:
         raise ValueError(f"--claim-weight must be above 0, not {claim_weight} (--no-claim-task leaves the claim units out)")
-    if layers is not None and not 1 <= layers <= 6:
-        raise ValueError(f"--layers must be between 1 and 6 (all-MiniLM-L6-v2 has 6), not {layers}")
+    if layers is not None and not 1 <= layers <= PRETRAINED_LAYERS:
+        raise ValueError(f"--layers must be between 1 and {PRETRAINED_LAYERS} (all-MiniLM-L6-v2 has "
+                         f"{PRETRAINED_LAYERS}), not {layers}")
     if frozen_layers < 0:
         raise ValueError(f"--frozen-layers counts layers kept as pre-trained: 0 or more, not {frozen_layers}")
-    if frozen_layers >= (layers or 6):
-        raise ValueError(f"--frozen-layers {frozen_layers} would freeze all {layers or 6} layers: lower it")
+    trained = layers or PRETRAINED_LAYERS
+    if frozen_layers >= trained:
+        raise ValueError(f"--frozen-layers {frozen_layers} would freeze all {trained} layers: lower it")
     if claim_units_until is not None and not 0 < claim_units_until <= 1:
         raise ValueError(f"--claim-units-until is a share of the pass, above 0 and at most 1, not {claim_units_until}")
     if claim_units_until is not None and not claim_task:
