@@ -773,6 +773,10 @@ def test_export_keeps_only_the_hostility_heads_of_a_claim_task_model(tmp_path):
 
 # The ROC AUC figures MODEL_CARD.md and README.md quote for the encoder bundle (`make eval`, official test splits):
 # toxicity on the hostility sets, unsupported_claim on the claim sets.
+QUOTED_AUC_TOLERANCE = 0.0015
+"""Half a unit of the quoted third decimal, plus the 0.0011 by which onnxruntime's int8 kernels move 2.6.0's test
+AUCs between CPUs with and without AVX-512 VNNI (MODEL_CARD, known limitations): the quotes come from an AVX2-only
+machine and must hold on either kind."""
 QUOTED_TEST_AUC = {
     "toxicity": {"ucc_test": "0.788", "olid_test": "0.891", "kaggle_test": "0.876", "kaggle_verification": "0.801",
                  "cat_out_of_context": "0.953"},
@@ -814,7 +818,7 @@ def test_quoted_figures_of_the_encoder_bundle(attribute):
         # Scored in the report's batches: int8 activations are quantised per batch (MODEL_CARD, known limits).
         scores = scores_in_batches(scorer.predict_scores, texts)[:, column]
         quoted = QUOTED_TEST_AUC[attribute][name]
-        assert roc_auc_score(frame["label"], scores) == pytest.approx(float(quoted), abs=0.0006), name
+        assert roc_auc_score(frame["label"], scores) == pytest.approx(float(quoted), abs=QUOTED_AUC_TOLERANCE), name
         assert f"| {quoted} |" in docs or f"({quoted})" in docs, name
 
 
