@@ -268,6 +268,24 @@ def load_bundle(path: str | Path | None = None, encoder_threads: int | None = No
     return Bundle(folder, manifest, model, policy)
 
 
+def chosen_encoder_mode(manifest: dict, mode: str | None = None) -> str | None:
+    """The mode an encoder bundle scores in: ``mode``, else ``$MODERATION_ENCODER_MODE``, else the manifest's own
+    (``None`` when it names none: the pickled model keeps its mode). ``None`` for a bundle without an encoder.
+
+    Raises ``BundleError`` for a mode that does not exist. Whoever starts workers passes the result on explicitly,
+    so that a worker elsewhere (a Dask cluster) does not fall back to its own environment.
+    """
+    if "encoder" not in manifest:
+        return None
+    mode = mode or os.environ.get(ENCODER_MODE_ENV) or manifest.get("mode") or None
+    if mode is not None:
+        from model.encoder_model import MODES
+
+        if mode not in MODES:
+            raise BundleError(f"encoder mode {mode!r} unknown ({ENCODER_MODE_ENV}?): use one of {', '.join(MODES)}")
+    return mode
+
+
 def _attach_encoder(model, folder: Path, manifest: dict, threads: int | None, mode: str | None = None):
     """Give an encoder bundle's model its onnxruntime session (files already checked by ``verify_bundle``)."""
     from model.encoder import DEFAULT_THREADS, EncoderRunner
@@ -278,12 +296,8 @@ def _attach_encoder(model, folder: Path, manifest: dict, threads: int | None, mo
             raise BundleError(f"{folder / MANIFEST_FILE}: encoder {key} {spec.get(key)!r} is not among the hashed files")
     if threads is None:
         threads = int(os.environ.get(ENCODER_THREADS_ENV) or DEFAULT_THREADS)
-    mode = mode or os.environ.get(ENCODER_MODE_ENV) or None
+    mode = chosen_encoder_mode(manifest, mode)
     if mode is not None:
-        from model.encoder_model import MODES
-
-        if mode not in MODES:
-            raise BundleError(f"encoder mode {mode!r} unknown ({ENCODER_MODE_ENV}?): use one of {', '.join(MODES)}")
         model.mode = mode
     runner = EncoderRunner(folder / spec["onnx_file"], folder / spec["tokenizer_file"], spec["attributes"],
                            threads=threads, max_tokens=spec["max_tokens"], stride=spec["stride"])

@@ -23,12 +23,12 @@ _START_ERROR = ""
 """Why ``_start`` could not load the model, if it could not."""
 
 
-def _start(model_path, policy) -> None:
+def _start(model_path, policy, encoder_mode) -> None:
     # An initializer that raises makes multiprocessing.Pool start the worker again, forever: keep the
     # error and raise it from the first task instead, where the caller sees it.
     global _WORKER, _START_ERROR
     try:
-        _WORKER = Scorer(load_bundle(model_path), policy)
+        _WORKER = Scorer(load_bundle(model_path, encoder_mode=encoder_mode), policy)
     except Exception as error:  # noqa: BLE001 - any failure to load is reported the same way
         _START_ERROR = f"{type(error).__name__}: {error}"
 
@@ -57,7 +57,8 @@ class ScorerPool:
     Parameters
     ----------
     scorer : Scorer
-        The loaded scorer; each worker loads the same bundle (``scorer.bundle.path``) and uses its policy.
+        The loaded scorer; each worker loads the same bundle (``scorer.bundle.path``) in the same encoder mode
+        and uses its policy.
     jobs : int
         Worker processes, at least 1.
     """
@@ -69,7 +70,7 @@ class ScorerPool:
         self._pool = None
         if jobs > 1:
             context = multiprocessing.get_context("spawn")
-            self._pool = context.Pool(jobs, _start, (scorer.bundle.path, scorer.policy))
+            self._pool = context.Pool(jobs, _start, (scorer.bundle.path, scorer.policy, scorer.encoder_mode))
 
     def _parts(self, texts: Sequence) -> list[list]:
         """``texts`` cut into at most ``jobs`` contiguous, non-empty parts of nearly equal length."""

@@ -48,13 +48,14 @@ class Scorer:
 
     @classmethod
     def load(cls, model_path: str | Path | None = None, policy_path: str | Path | None = None,
-             warm_up: bool = True) -> Scorer:
+             warm_up: bool = True, encoder_mode: str | None = None) -> Scorer:
         """Load and verify a bundle (default: the committed one) and build a scorer.
 
         ``warm_up=False`` leaves the one-off costs (``warm_up``) to the first call: for a process that scores
-        once and exits (``moderate score --text``), warming up would only add to them.
+        once and exits (``moderate score --text``), warming up would only add to them. ``encoder_mode``: see
+        ``model.bundle.load_bundle``.
         """
-        bundle = load_bundle(model_path)
+        bundle = load_bundle(model_path, encoder_mode=encoder_mode)
         policy = load_policy(policy_path) if policy_path else None
         scorer = cls(bundle, policy)
         if warm_up:
@@ -67,6 +68,11 @@ class Scorer:
         indexed) and compile the threat phrases (``model.threats.threat_pattern``)."""
         self.predict_scores(["Warming up the scorer."])
         threat_pattern()
+
+    @property
+    def encoder_mode(self) -> str | None:
+        """``encoder`` or ``cascade`` for an encoder bundle, as loaded; ``None`` for a bundle without an encoder."""
+        return getattr(self.bundle.model, "mode", None)
 
     @property
     def model_version(self) -> str:

@@ -93,6 +93,11 @@ def run_settings(job: Job, model: dict, engine: str) -> dict:
             "model": model, "engine": engine}
 
 
+def model_settings(manifest: dict, encoder_mode: str | None) -> dict:
+    """The model part of ``run_settings``: the bundle (version and SHA-256) and the encoder mode it scores in."""
+    return {"version": manifest["model_version"], "sha256": manifest["model_sha256"], "encoder_mode": encoder_mode}
+
+
 def added_columns(attributes: Sequence[str]) -> list[str]:
     """The columns ``moderate score`` adds: one per attribute, then decision and reasons."""
     return [*attributes, "decision", "reasons"]
@@ -268,21 +273,22 @@ class Outcome:
 
 def run_archive(job: Job, model_path: Path | None = None, resume: bool = False, engine: str = "local",
                 jobs: int = 1, scheduler: str | None = None, stream: IO[str] | None = None,
-                on_spool: Callable[[Spool], None] | None = None) -> Outcome:
+                on_spool: Callable[[Spool], None] | None = None, encoder_mode: str | None = None) -> Outcome:
     """Score the job's inputs into its outputs on ``engine`` ("local": this process and ``jobs`` workers;
-    "dask": ``jobs`` local Dask workers, or the cluster at ``scheduler``).
+    "dask": ``jobs`` local Dask workers, or the cluster at ``scheduler``), in ``encoder_mode`` (see
+    ``model.bundle.chosen_encoder_mode``; every worker gets the mode chosen here, and a resumed run must use it too).
 
     Raises ``model.bundle.BundleError``, ``service.tables.TableError``, ``service.spool.SpoolError`` or
     OSError; on any of them, or on Ctrl-C, the finished chunks stay in the spool (``on_spool`` is told where)
     for ``--resume``.
     """
-    from model.bundle import verify_bundle
+    from model.bundle import chosen_encoder_mode, verify_bundle
 
     folder, manifest, _ = verify_bundle(model_path)
     attributes = tuple(manifest["attributes"])
     check_first_part(job, attributes)
-    model = {"version": manifest["model_version"], "sha256": manifest["model_sha256"]}
-    spool = Spool(job.output, run_settings(job, model, engine), resume)
+    encoder_mode = chosen_encoder_mode(manifest, encoder_mode)
+    spool = Spool(job.output, run_settings(job, model_settings(manifest, encoder_mode), engine), resume)
     if on_spool is not None:
         on_spool(spool)
     started = time.monotonic()
@@ -291,12 +297,12 @@ def run_archive(job: Job, model_path: Path | None = None, resume: bool = False, 
         if engine == "dask":
             from service.archive_dask import score_parts_on_dask
 
-            score_parts_on_dask(job, spool, folder, attributes, progress, jobs, scheduler)
+            score_parts_on_dask(job, spool, folder, attributes, progress, jobs, scheduler, encoder_mode)
         else:
             from model.parallel import ScorerPool
             from model.scoring import Scorer
 
-            scorer = Scorer.load(folder)
+            scorer = Scorer.load(folder, encoder_mode=encoder_mode)
             with ScorerPool(scorer, jobs) as pool:
                 score_parts_locally(job, spool, pool.moderate, scorer.attributes, progress)
     finally:

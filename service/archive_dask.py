@@ -34,13 +34,15 @@ LOCAL_HOST = "127.0.0.1"
 class ScorerPlugin(WorkerPlugin):
     """Loads the scorer once on each worker (``setup``); tasks find it on ``get_worker().plugins``.
 
-    Only the bundle's path is pickled and sent to the workers; each loads and verifies the bundle itself.
+    Only the bundle's path and the encoder mode are pickled and sent to the workers; each loads and verifies the
+    bundle itself, in the client's mode rather than one from its own environment.
     """
 
     name = PLUGIN_NAME
 
-    def __init__(self, model_path: str):
+    def __init__(self, model_path: str, encoder_mode: str | None = None):
         self.model_path = model_path
+        self.encoder_mode = encoder_mode
         self.scorer = None
         self.error = ""
 
@@ -50,7 +52,7 @@ class ScorerPlugin(WorkerPlugin):
         from model.scoring import Scorer
 
         try:
-            self.scorer = Scorer.load(self.model_path)
+            self.scorer = Scorer.load(self.model_path, encoder_mode=self.encoder_mode)
         except (BundleError, OSError) as error:
             self.error = f"{type(error).__name__}: {error}"
 
@@ -89,7 +91,7 @@ def _client(jobs: int, scheduler: str | None):
 
 
 def score_parts_on_dask(job: Job, spool: Spool, model_path: Path, attributes: Sequence[str], progress: Progress,
-                        jobs: int, scheduler: str | None) -> None:
+                        jobs: int, scheduler: str | None, encoder_mode: str | None = None) -> None:
     """Score every chunk not yet done as a Dask partition, writing results in order as they arrive."""
     added = added_columns(attributes)
     with warnings.catch_warnings():
@@ -97,7 +99,7 @@ def score_parts_on_dask(job: Job, spool: Spool, model_path: Path, attributes: Se
         warnings.filterwarnings("ignore", message="Port .* is already in use", category=UserWarning)
         client, cluster = _client(jobs, scheduler)
     try:
-        client.register_plugin(ScorerPlugin(str(model_path)), name=PLUGIN_NAME)
+        client.register_plugin(ScorerPlugin(str(model_path), encoder_mode), name=PLUGIN_NAME)
         n_workers = max(len(client.scheduler_info(n_workers=-1)["workers"]), 1)
         for part, (source, target) in enumerate(zip(job.inputs, job.outputs)):
             if spool.part_done(part):

@@ -258,13 +258,12 @@ def test_bad_score_input_is_one_line_and_exit_2(tmp_path, runner, tiny_bundle_pa
 
 def left_behind(runner, tiny_bundle_path) -> None:
     """Leave the work of an interrupted ``score in.csv -o out.csv --chunk-size 2`` in the current folder."""
-    from service.archive import plan_job, run_settings
+    from service.archive import model_settings, plan_job, run_settings
     from service.spool import Spool
     from model.bundle import read_manifest
 
     job = plan_job(Path("in.csv"), Path("out.csv"), chunk_rows=2)
-    manifest = read_manifest(tiny_bundle_path)
-    Spool(Path("out.csv"), run_settings(job, {"version": manifest["model_version"], "sha256": manifest["model_sha256"]}, "local"), resume=False)
+    Spool(Path("out.csv"), run_settings(job, model_settings(read_manifest(tiny_bundle_path), None), "local"), resume=False)
 
 
 def assert_one_line_error(result, message: str) -> None:

@@ -376,6 +376,78 @@ def test_encoder_mode_can_be_chosen_when_loading(encoder_bundle, monkeypatch, ti
         load_bundle(tiny_bundle_path, encoder_mode="cascade")
 
 
+def _worker_encoder_mode(_task: int) -> str | None:
+    """Run inside a ScorerPool worker: the mode its scorer was loaded in."""
+    from model.parallel import _scorer
+
+    return _scorer().encoder_mode
+
+
+def test_the_encoder_mode_chosen_reaches_pool_and_dask_workers_over_their_environment(encoder_bundle, monkeypatch):
+    from model.bundle import ENCODER_MODE_ENV
+    from model.parallel import ScorerPool
+    from model.scoring import Scorer
+    from service.archive_dask import ScorerPlugin
+
+    scorer = Scorer.load(encoder_bundle[0], warm_up=False, encoder_mode="cascade")
+    assert scorer.encoder_mode == "cascade"
+    monkeypatch.setenv(ENCODER_MODE_ENV, "encoder")  # what a worker started now, or on another machine, would see
+    plugin = ScorerPlugin(str(encoder_bundle[0]), scorer.encoder_mode)
+    plugin.setup(worker=None)
+    assert plugin.error == "" and plugin.scorer.encoder_mode == "cascade"
+    with ScorerPool(scorer, 2) as pool:
+        assert pool._pool.map(_worker_encoder_mode, range(2)) == ["cascade", "cascade"]
+
+
+def test_moderate_score_takes_the_encoder_mode_and_a_resume_keeps_it(encoder_bundle, tiny_bundle_path, tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from model.scoring import Scorer
+    from service import spool
+    from service.cli import cli
+
+    texts = make_corpus(40, seed=12)["text"].tolist()
+    pd.DataFrame({"id": range(len(texts)), "text": texts}).to_csv(tmp_path / "in.csv", index=False)
+    env = {"MODERATION_MODEL": str(encoder_bundle[0]), "MODERATION_ENCODER_MODE": "encoder"}
+
+    def score(*args):
+        return CliRunner().invoke(cli, ["score", *map(str, args)], env=env)
+
+    outputs = {}
+    for mode in ("encoder", "cascade"):
+        result = score(tmp_path / "in.csv", "-o", tmp_path / f"{mode}.csv", "--encoder-mode", mode)
+        assert result.exit_code == 0, result.output
+        outputs[mode] = pd.read_csv(tmp_path / f"{mode}.csv", keep_default_na=False)
+        expected = Scorer.load(encoder_bundle[0], warm_up=False, encoder_mode=mode).predict_scores(texts)
+        np.testing.assert_allclose(outputs[mode]["toxicity"], expected[:, 0], atol=1e-6)
+    assert not np.allclose(outputs["encoder"]["toxicity"], outputs["cascade"]["toxicity"])
+
+    one = json.loads(score("--text", texts[0], "--encoder-mode", "cascade").output)
+    assert one["scores"]["toxicity"] == pytest.approx(outputs["cascade"]["toxicity"][0], abs=1e-6)
+    refused = CliRunner().invoke(cli, ["score", "--text", "hello", "--model", str(tiny_bundle_path), "--encoder-mode", "cascade"])
+    assert refused.exit_code == 2 and "no encoder" in refused.stderr
+
+    real_write, calls = spool.TableWriter.write, []
+
+    def write_once_then_fail(self, frame):
+        calls.append(1)
+        if len(calls) == 2:
+            raise OSError(28, "No space left on device", str(self.path))
+        real_write(self, frame)
+
+    monkeypatch.setattr(spool.TableWriter, "write", write_once_then_fail)
+    stopped = score(tmp_path / "in.csv", "-o", tmp_path / "out.csv", "--chunk-size", 10, "--encoder-mode", "cascade")
+    assert stopped.exit_code == 2 and "--resume" in stopped.stderr
+    monkeypatch.setattr(spool.TableWriter, "write", real_write)
+    other = score(tmp_path / "in.csv", "-o", tmp_path / "out.csv", "--chunk-size", 10, "--resume")  # env: encoder
+    assert other.exit_code == 2 and "'encoder_mode': 'cascade'" in other.stderr
+    same = score(tmp_path / "in.csv", "-o", tmp_path / "out.csv", "--chunk-size", 10, "--resume", "--encoder-mode", "cascade")
+    assert same.exit_code == 0, same.output
+    # int8 scores depend on the batch, so the reference is an uninterrupted run in the same chunks.
+    assert score(tmp_path / "in.csv", "-o", tmp_path / "whole.csv", "--chunk-size", 10, "--encoder-mode", "cascade").exit_code == 0
+    assert (tmp_path / "out.csv").read_bytes() == (tmp_path / "whole.csv").read_bytes()
+
+
 def test_service_readiness_check_passes_on_the_built_bundle(encoder_bundle):
     """The service re-scores the manifest's probe texts at start (``check_model``)."""
     from model.scoring import Scorer

@@ -27,14 +27,14 @@ def os_error_message(error: OSError) -> str:
     return f"{where}{error.strerror or error}"
 
 
-def load_scorer_or_fail(model: Path | None, warm_up: bool = True) -> Any:
+def load_scorer_or_fail(model: Path | None, warm_up: bool = True, encoder_mode: str | None = None) -> Any:
     """Load the Scorer (``Scorer.load``), turning a bad bundle into BadInput."""
     # model.scoring, not service.app.load_scorer: `moderate score --text` should not import Flask and SQLAlchemy.
     from model.bundle import BundleError
     from model.scoring import Scorer
 
     try:
-        return Scorer.load(model, warm_up=warm_up)
+        return Scorer.load(model, warm_up=warm_up, encoder_mode=encoder_mode)
     except BundleError as error:
         raise BadInput(error) from error
 

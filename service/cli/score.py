@@ -27,6 +27,13 @@ from service.config import Defaults
     help="Bundle directory [default: $MODERATION_MODEL or the committed bundle].",
 )
 @click.option(
+    "--encoder-mode",
+    type=click.Choice(["encoder", "cascade"]),
+    help="For a bundle with an encoder. encoder: the encoder reads every comment (best ranking); cascade: the "
+         "TF-IDF heads score every comment and the encoder only those whose decision could change, about four "
+         "times faster and worse at ranking (MODEL_CARD.md). [default: $MODERATION_ENCODER_MODE, else the bundle's own]",
+)
+@click.option(
     "--spans/--no-spans",
     default=False,
     show_default=True,
@@ -74,6 +81,7 @@ def score(
     text_column: str,
     id_column: str | None,
     model: Path | None,
+    encoder_mode: str | None,
     spans: bool,
     chunk_size: int,
     jobs: int,
@@ -98,7 +106,8 @@ def score(
         except UnicodeEncodeError as error:
             raise BadInput("--text is not valid UTF-8; pass UTF-8 text") from error
         with _collector_paused():
-            scorer = load_scorer_or_fail(model, warm_up=False)  # the one text pays the one-off costs, once
+            # The one text pays the one-off costs, once.
+            scorer = load_scorer_or_fail(model, warm_up=False, encoder_mode=encoder_mode)
             decision = scorer.moderate([text])[0]
         click.echo(json.dumps({"model_version": scorer.model_version, **decision.to_dict()}, ensure_ascii=False))
         return
@@ -108,7 +117,8 @@ def score(
         raise click.UsageError("missing -o/--output for INPUT")
     if scheduler is not None and engine != "dask":
         raise click.UsageError("--scheduler needs --engine dask")
-    _score_archive(input_path, output, text_column, id_column, model, chunk_size, spans, jobs, resume, engine, scheduler)
+    _score_archive(input_path, output, text_column, id_column, model, chunk_size, spans, jobs, resume, engine, scheduler,
+                   encoder_mode)
 
 
 @contextmanager
@@ -142,6 +152,7 @@ def _score_archive(
     resume: bool,
     engine: str,
     scheduler: str | None,
+    encoder_mode: str | None = None,
 ) -> None:
     """Run ``service.archive.run_archive`` and print its summary; errors and Ctrl-C say how to resume."""
     from model.bundle import BundleError
@@ -153,7 +164,8 @@ def _score_archive(
     try:
         job = plan_job(input_path, output, text_column=text_column, id_column=id_column, chunk_rows=chunk_size,
                        with_spans=with_spans)
-        outcome = run_archive(job, model, resume, engine, jobs, scheduler, on_spool=spools.append)
+        outcome = run_archive(job, model, resume, engine, jobs, scheduler, on_spool=spools.append,
+                              encoder_mode=encoder_mode)
     except KeyboardInterrupt:
         click.echo(f"Interrupted. {_kept(spools)}", err=True)
         raise click.exceptions.Exit(130) from None
