@@ -260,11 +260,10 @@ def load_bundle(path: str | Path | None = None, encoder_threads: int | None = No
         Missing files, a SHA-256 that differs from the manifest, or another scikit-learn version.
     """
     folder, manifest, policy = verify_bundle(path)
+    mode = chosen_encoder_mode(manifest, encoder_mode)
     model = joblib.load(folder / manifest.get("model_file", MODEL_FILE))
     if "encoder" in manifest:
-        model = _attach_encoder(model, folder, manifest, encoder_threads, encoder_mode)
-    elif encoder_mode:
-        raise BundleError(f"{folder}: encoder mode {encoder_mode!r} asked for, but this bundle has no encoder")
+        model = _attach_encoder(model, folder, manifest, encoder_threads, mode)
     return Bundle(folder, manifest, model, policy)
 
 
@@ -272,10 +271,14 @@ def chosen_encoder_mode(manifest: dict, mode: str | None = None) -> str | None:
     """The mode an encoder bundle scores in: ``mode``, else ``$MODERATION_ENCODER_MODE``, else the manifest's own
     (``None`` when it names none: the pickled model keeps its mode). ``None`` for a bundle without an encoder.
 
-    Raises ``BundleError`` for a mode that does not exist. Whoever starts workers passes the result on explicitly,
-    so that a worker elsewhere (a Dask cluster) does not fall back to its own environment.
+    Raises ``BundleError`` for a mode that does not exist, or one asked for (``mode``) of a bundle without an encoder.
+    Whoever starts workers passes the result on explicitly, so that a worker elsewhere (a Dask cluster) does not
+    fall back to its own environment.
     """
     if "encoder" not in manifest:
+        if mode:
+            raise BundleError(f"bundle {manifest.get('model_version')}: encoder mode {mode!r} asked for, "
+                              "but this bundle has no encoder")
         return None
     mode = mode or os.environ.get(ENCODER_MODE_ENV) or manifest.get("mode") or None
     if mode is not None:
@@ -287,7 +290,8 @@ def chosen_encoder_mode(manifest: dict, mode: str | None = None) -> str | None:
 
 
 def _attach_encoder(model, folder: Path, manifest: dict, threads: int | None, mode: str | None = None):
-    """Give an encoder bundle's model its onnxruntime session (files already checked by ``verify_bundle``)."""
+    """Give an encoder bundle's model its onnxruntime session (files already checked by ``verify_bundle``) and
+    ``mode`` (``chosen_encoder_mode``'s answer; ``None`` keeps the pickled one)."""
     from model.encoder import DEFAULT_THREADS, EncoderRunner
 
     spec = manifest["encoder"]
@@ -296,7 +300,6 @@ def _attach_encoder(model, folder: Path, manifest: dict, threads: int | None, mo
             raise BundleError(f"{folder / MANIFEST_FILE}: encoder {key} {spec.get(key)!r} is not among the hashed files")
     if threads is None:
         threads = int(os.environ.get(ENCODER_THREADS_ENV) or DEFAULT_THREADS)
-    mode = chosen_encoder_mode(manifest, mode)
     if mode is not None:
         model.mode = mode
     runner = EncoderRunner(folder / spec["onnx_file"], folder / spec["tokenizer_file"], spec["attributes"],

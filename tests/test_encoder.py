@@ -424,8 +424,9 @@ def test_moderate_score_takes_the_encoder_mode_and_a_resume_keeps_it(encoder_bun
 
     one = json.loads(score("--text", texts[0], "--encoder-mode", "cascade").output)
     assert one["scores"]["toxicity"] == pytest.approx(outputs["cascade"]["toxicity"][0], abs=1e-6)
-    refused = CliRunner().invoke(cli, ["score", "--text", "hello", "--model", str(tiny_bundle_path), "--encoder-mode", "cascade"])
-    assert refused.exit_code == 2 and "no encoder" in refused.stderr
+    for where in (["--text", "hello"], [tmp_path / "in.csv", "-o", tmp_path / "tfidf.csv"]):
+        refused = CliRunner().invoke(cli, ["score", *map(str, where), "--model", str(tiny_bundle_path), "--encoder-mode", "cascade"])
+        assert refused.exit_code == 2 and "no encoder" in refused.stderr, refused.output
 
     real_write, calls = spool.TableWriter.write, []
 
