@@ -376,6 +376,15 @@ def test_encoder_mode_can_be_chosen_when_loading(encoder_bundle, monkeypatch, ti
         load_bundle(tiny_bundle_path, encoder_mode="cascade")
 
 
+def test_the_command_line_offers_exactly_the_encoder_modes():
+    """``moderate score`` lists the modes itself (importing model.encoder_model would slow ``moderate --help``)."""
+    from model.encoder_model import MODES
+    from service.cli.score import score
+
+    option = next(param for param in score.params if param.name == "encoder_mode")
+    assert tuple(option.type.choices) == MODES
+
+
 def _worker_encoder_mode(_task: int) -> str | None:
     """Run inside a ScorerPool worker: the mode its scorer was loaded in."""
     from model.parallel import _scorer
