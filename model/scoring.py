@@ -22,8 +22,9 @@ def _as_text(value: object) -> str:
 
 def present_scores(model, texts: Sequence[str], n_attributes: int) -> np.ndarray:
     """Score the texts that have words in one batch and give the empty ones 0: an empty comment has nothing
-    hostile in it, and an int8 encoder's scores depend on the other comments of its batch, so every caller that
-    must reproduce the service's scores (the manifest's probe scores) batches as this does."""
+    hostile in it, and the int8 encoders of bundles 2.2.0-2.6.0 give scores that depend on the other comments of
+    their batch, so every caller that must reproduce the service's scores (the manifest's probe scores) batches as
+    this does."""
     scores = np.zeros((len(texts), n_attributes))
     present = [i for i, text in enumerate(texts) if text.strip()]
     if present:

@@ -24,7 +24,7 @@ def test_load_keeps_predictions_and_manifest(tiny_bundle_path):
     assert manifest["model_sha256"] == sha256_file(tiny_bundle_path / "model.joblib")
     assert set(manifest["versions"]) >= {"python", "scikit-learn", "joblib"}
     probe = np.array([[row[a] for a in bundle.attributes] for row in manifest["probe"]["scores"]])
-    # In the batches the probe was recorded in (an int8 encoder's scores depend on the batch).
+    # In the batches the probe was recorded in (2.2.0-2.6.0's int8 encoders' scores depend on the batch).
     again = probe_scores(bundle.model, bundle.attributes)
     assert len(again) == len(PROBE_TEXTS)
     # Empty texts score 0 as the service scores them (bundles before 2.3.0 recorded the raw model's score).
@@ -76,7 +76,7 @@ def test_committed_bundle_verifies():
     assert manifest["model_bytes"] < 60 * 2**20, "keep the committed bundle to tens of MB"
     bundle = load_bundle(path)
     probe = np.array([[row[a] for a in bundle.attributes] for row in manifest["probe"]["scores"]])
-    # In the batches the probe was recorded in (an int8 encoder's scores depend on the batch).
+    # In the batches the probe was recorded in (2.2.0-2.6.0's int8 encoders' scores depend on the batch).
     again = probe_scores(bundle.model, bundle.attributes)
     assert len(again) == len(PROBE_TEXTS)
     # Empty texts score 0 as the service scores them (bundles before 2.3.0 recorded the raw model's score).

@@ -125,6 +125,45 @@ def test_padding_does_not_change_a_comments_logits(tiny_encoder):
     np.testing.assert_allclose(together[0], alone[0], atol=1e-4)
 
 
+def _largest_batch_effect(runner, texts):
+    """Largest difference between a window's logits in one call with all the others and in a call of its own."""
+    windows = runner.windows(texts)
+    alone = np.vstack([runner.window_logits([window]) for window in windows])
+    return float(np.abs(runner.window_logits(windows) - alone).max())
+
+
+def test_int8_logits_of_a_window_do_not_depend_on_its_batch(tiny_encoder, tmp_path):
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    from model.encoder import EncoderRunner
+
+    texts = make_corpus(40, seed=11)["text"].tolist() + [CIVIL * 3, BURIED]
+    per_tensor = tmp_path / "per_tensor.onnx"
+    quantize_dynamic(str(tiny_encoder["fp32"]), str(per_tensor), weight_type=QuantType.QInt8)
+    # quantize_dynamic alone gives one activation scale per call: the batch moves every window's logits.
+    assert _largest_batch_effect(EncoderRunner(per_tensor, tiny_encoder["tokenizer"], HOSTILITY_ATTRIBUTES), texts) > 5e-3
+    assert _largest_batch_effect(_runner(tiny_encoder), texts) < 1e-3
+
+
+def test_onnxruntime_graph_optimisations_keep_the_per_token_logits(tiny_encoder):
+    """onnxruntime fuses MatMulInteger -> Cast -> Mul into MatMulIntegerToFloat, whose scale is per column: a
+    per-token scale in that Mul would be misread (model.training.quantisation applies it after)."""
+    import onnxruntime
+
+    from model.encoder import pad_batch
+
+    ids, mask = pad_batch(_runner(tiny_encoder).windows(make_corpus(30, seed=12)["text"].tolist()))
+
+    def logits(level):
+        options = onnxruntime.SessionOptions()
+        options.graph_optimization_level = level
+        session = onnxruntime.InferenceSession(str(tiny_encoder["int8"]), options, providers=["CPUExecutionProvider"])
+        return session.run(["logits"], {"input_ids": ids, "attention_mask": mask})[0]
+
+    levels = onnxruntime.GraphOptimizationLevel
+    np.testing.assert_allclose(logits(levels.ORT_ENABLE_ALL), logits(levels.ORT_DISABLE_ALL), atol=1e-4)
+
+
 def test_fine_tuned_tiny_encoder_ranks_hostile_above_neutral(tiny_encoder):
     from sklearn.metrics import roc_auc_score
 
@@ -192,6 +231,59 @@ def test_sentence_span_inside_a_window_comes_from_the_encoder(encoder_bundle):
     begin, end = windows[0, 0]
     span = model.sentence_span(text, int(begin), int(end), 0, float(scores[0, 0]))
     assert (span.begin, span.end) == (start, start + len(BURIED))
+
+
+def test_the_manifest_says_how_the_encoder_is_quantised(encoder_bundle):
+    from model.bundle import read_manifest
+    from model.training.quantisation import SCHEME
+
+    assert read_manifest(encoder_bundle[0])["encoder"]["quantisation"] == SCHEME
+
+
+@pytest.fixture(scope="module")
+def per_tensor_bundle(encoder_bundle, tiny_encoder, tmp_path_factory):
+    """The tiny encoder bundle as 2.2.0-2.6.0 were made: quantize_dynamic's graph, activations per tensor."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    from model.bundle import read_manifest, sha256_file
+
+    old = tmp_path_factory.mktemp("per_tensor") / "old"
+    shutil.copytree(encoder_bundle[0], old)
+    quantize_dynamic(str(tiny_encoder["fp32"]), str(old / "encoder.onnx"), weight_type=QuantType.QInt8)
+    manifest = read_manifest(old)
+    manifest["files"]["encoder.onnx"] = {"sha256": sha256_file(old / "encoder.onnx"),
+                                         "bytes": (old / "encoder.onnx").stat().st_size}
+    manifest["encoder_training"] = {"steps": 120, "weights": "recorded again by bundle"}
+    (old / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    return old
+
+
+def test_requantise_gives_an_old_bundles_encoder_what_export_gives_now(per_tensor_bundle, encoder_bundle, tiny_encoder,
+                                                                       tmp_path, capsys):
+    from model.bundle import read_manifest, sha256_file
+    from model.training.encoder import main
+
+    old, manifest = per_tensor_bundle, read_manifest(per_tensor_bundle)
+    assert main(["requantise", "--bundle", str(old), "--work", str(tmp_path / "work")]) == 0
+    assert sha256_file(tmp_path / "work" / "export" / "encoder.onnx") == sha256_file(tiny_encoder["int8"])
+    log = json.loads((tmp_path / "work" / "train_log.json").read_text())
+    assert log == {"steps": 120, "requantised_from": {"model_version": manifest["model_version"],
+                                                      "encoder_sha256": manifest["files"]["encoder.onnx"]["sha256"]}}
+    # The rewritten graph has no per-tensor step left to rewrite.
+    with pytest.raises(SystemExit) as stopped:
+        main(["requantise", "--bundle", str(encoder_bundle[0]), "--work", str(tmp_path / "again")])
+    assert stopped.value.code == 2 and "no DynamicQuantizeLinear" in capsys.readouterr().err
+
+
+def test_decisions_alone_and_in_batches_agree_with_per_token_activations_only(per_tensor_bundle, encoder_bundle, tmp_path):
+    from model.evaluation.batch_effect import markdown, measure
+
+    kept = measure(encoder_bundle[0], n_texts=60, batch=20, data_dir=tmp_path / "no_data")
+    moved = measure(per_tensor_bundle, n_texts=60, batch=20, data_dir=tmp_path / "no_data")
+    assert kept["source"].startswith("generated sentences")
+    assert max(gap["max"] for gap in kept["attributes"].values()) < 1e-4
+    assert max(gap["max"] for gap in moved["attributes"].values()) > 1e-3
+    assert "Decisions changed: **0 of 60**" in markdown([kept, moved])
 
 
 @pytest.mark.parametrize("name", ["encoder.onnx", "tokenizer.json", "model.joblib"])
@@ -453,7 +545,7 @@ def test_moderate_score_takes_the_encoder_mode_and_a_resume_keeps_it(encoder_bun
     assert other.exit_code == 2 and "'encoder_mode': 'cascade'" in other.stderr
     same = score(tmp_path / "in.csv", "-o", tmp_path / "out.csv", "--chunk-size", 10, "--resume", "--encoder-mode", "cascade")
     assert same.exit_code == 0, same.output
-    # int8 scores depend on the batch, so the reference is an uninterrupted run in the same chunks.
+    # The reference is an uninterrupted run in the same chunks (scores of per-tensor int8 graphs depend on the batch).
     assert score(tmp_path / "in.csv", "-o", tmp_path / "whole.csv", "--chunk-size", 10, "--encoder-mode", "cascade").exit_code == 0
     assert (tmp_path / "out.csv").read_bytes() == (tmp_path / "whole.csv").read_bytes()
 
@@ -897,7 +989,7 @@ def test_quoted_figures_of_the_encoder_bundle(attribute):
     sets = (load_test_sets if attribute == "toxicity" else load_claim_test_sets)(_real_data())
     for name, frame in sets.items():
         texts = frame["text"].tolist()
-        # Scored in the report's batches: int8 activations are quantised per batch (MODEL_CARD, known limits).
+        # Scored in the report's batches, as the quoted figures were (2.2.0-2.6.0 quantised activations per batch).
         scores = scores_in_batches(scorer.predict_scores, texts)[:, column]
         quoted = QUOTED_TEST_AUC[attribute][name]
         assert roc_auc_score(frame["label"], scores) == pytest.approx(float(quoted), abs=QUOTED_AUC_TOLERANCE), name

@@ -74,8 +74,8 @@ def evaluate_behaviour(scorer, pairs: Sequence[BehaviourPair] = PAIRS) -> dict:
 
 def failing_pairs_one_at_a_time(scorer, pairs: Sequence[BehaviourPair] = PAIRS) -> list[str]:
     """Ids of the pairs whose hostile form does not outscore its civil twin when each pair is scored on its own, as
-    ``tests/test_behaviour.py`` scores them (int8 activations are quantised per batch, so a near tie can fall the
-    other way in ``evaluate_behaviour``'s one batch)."""
+    ``tests/test_behaviour.py`` scores them (bundles 2.2.0-2.6.0 quantise int8 activations per batch, so a near tie
+    can fall the other way in ``evaluate_behaviour``'s one batch)."""
     return [pair.id for pair in pairs if pair.attribute in scorer.attributes
             and not np.greater(*pair_scores(scorer, [pair])[0])]
 

@@ -3,7 +3,7 @@
 ``python -m model.training.encoder train`` (``make train-encoder``) fine-tunes for one pass over a seeded,
 source-weighted sample of the training rows, saving a checkpoint every few minutes (``--resume`` goes on
 from the last one); ``export`` writes the ONNX graph (encoder, mean pooling, heads: one logit per
-attribute) and its dynamic int8 quantisation. torch and transformers are training-only (the ``train``
+attribute) and its int8 quantisation (``model.training.quantisation``: int8 weights, activations per token). torch and transformers are training-only (the ``train``
 extra); serving reads the ONNX file with ``model.encoder``.
 """
 
@@ -26,6 +26,7 @@ from model.bundle import sha256_file
 from model.encoder import HIDDEN_NAME, INPUT_NAMES, MAX_TOKENS, OUTPUT_NAME, TOKENIZER_FILE, load_tokenizer
 from model.training.encoder_data import (CLAIM_TASK_COLUMNS, NEW_DATASETS, distil_claim_units, encoder_training_frames,
                                          is_claim_unit)
+from model.training.quantisation import quantise
 from model.training.train import SEED
 
 log = logging.getLogger(__name__)
@@ -539,14 +540,6 @@ def export_onnx(model, path: Path, opset: int = OPSET) -> Path:
     return path
 
 
-def quantise(source: Path, target: Path) -> Path:
-    """Dynamic int8 quantisation of the weights (onnxruntime.quantization); activations stay float."""
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-
-    quantize_dynamic(str(source), str(target), weight_type=QuantType.QInt8)
-    return target
-
-
 def export(work: Path, out: Path, weights_file: str = FINAL_FILE) -> Path:
     """Export ``work/final.pt`` (or a checkpoint) to ``out/encoder.onnx`` (int8) with ``out/tokenizer.json``."""
     import shutil
@@ -568,6 +561,34 @@ def export(work: Path, out: Path, weights_file: str = FINAL_FILE) -> Path:
     fp32 = export_onnx(model, work / ONNX_FILE)
     quantise(fp32, out / QUANTISED_FILE)
     shutil.copyfile(pretrained_dir() / TOKENIZER_FILE, out / TOKENIZER_FILE)
+    return out / QUANTISED_FILE
+
+
+def requantise(bundle_dir: Path, work: Path) -> Path:
+    """Give a bundle of 2.2.0-2.6.0 per-token activations: ``work/export`` and ``work/train_log.json`` for ``bundle``.
+
+    Such a bundle's ``encoder.onnx`` is ``quantize_dynamic``'s output of its fine-tuned weights, so the rewrite gives
+    what ``export`` gives from those weights today, without the weights or an hour of training; its training record
+    is kept, with where the graph came from, so the new bundle's manifest tells the whole story.
+    """
+    import shutil
+
+    import onnx
+
+    from model.bundle import verify_bundle
+    from model.training.quantisation import per_token_activations
+
+    folder, manifest, _ = verify_bundle(bundle_dir)
+    if "encoder" not in manifest:
+        raise ValueError(f"{folder} has no encoder to requantise")
+    source = folder / manifest["encoder"]["onnx_file"]
+    out = work / "export"
+    out.mkdir(parents=True, exist_ok=True)
+    onnx.save(per_token_activations(onnx.load(str(source))), str(out / QUANTISED_FILE))
+    shutil.copyfile(folder / manifest["encoder"]["tokenizer_file"], out / TOKENIZER_FILE)
+    training = {key: value for key, value in manifest.get("encoder_training", {}).items() if key not in PROVENANCE}
+    training["requantised_from"] = {"model_version": manifest["model_version"], "encoder_sha256": sha256_file(source)}
+    (work / "train_log.json").write_text(json.dumps(training, indent=2) + "\n")
     return out / QUANTISED_FILE
 
 
@@ -608,7 +629,7 @@ def bundle(data_dir, work: Path, export_dir: Path, version: str, base: str = "1.
 
 
 def main(argv=None) -> int:
-    """``train``, ``export`` or ``bundle`` from the command line."""
+    """``train``, ``export``, ``requantise`` or ``bundle`` from the command line."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("train", help="fine-tune (resumable)")
@@ -640,6 +661,9 @@ def main(argv=None) -> int:
     out.add_argument("--work", default="var/encoder")
     out.add_argument("--out", default="var/encoder/export")
     out.add_argument("--weights", default=FINAL_FILE, help=f"{FINAL_FILE}, or {CHECKPOINT_FILE} of a stopped run")
+    again = sub.add_parser("requantise", help="per-token activations for a 2.2.0-2.6.0 bundle's encoder, ready for bundle")
+    again.add_argument("--bundle", required=True, help="the bundle folder or version whose encoder to rewrite")
+    again.add_argument("--work", default="var/encoder_requantised", help="gets export/ and train_log.json")
     build = sub.add_parser("bundle", help="calibrate, choose thresholds and write bundles/<version>")
     build.add_argument("--data-dir", default=None)
     build.add_argument("--work", default="var/encoder")
@@ -670,6 +694,14 @@ def main(argv=None) -> int:
               threads=args.threads, frozen_layers=args.frozen_layers, max_steps=args.max_steps,
               finish_at=args.finish_at, epochs=args.epochs, claim_task=args.claim_task, claim_weight=args.claim_weight,
               distil_from=distil_from, layers=args.layers, claim_units_until=args.claim_units_until)
+    elif args.command == "requantise":
+        from model.bundle import BundleError
+        from model.training.quantisation import QuantisationError
+
+        try:
+            print(requantise(args.bundle, Path(args.work)))
+        except (BundleError, QuantisationError, ValueError) as exc:
+            again.error(f"--bundle {args.bundle}: {exc}")
     elif args.command == "export":
         print(export(Path(args.work), Path(args.out), args.weights))
     else:

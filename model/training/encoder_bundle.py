@@ -27,6 +27,7 @@ from model.encoder_model import EncoderModerationModel
 from model.policy import Policy
 from model.prior import blend
 from model.training.encoder_claims import build_claim_head
+from model.training.quantisation import scheme_of
 from model.training.thresholds import best_f1_threshold, choose_claim_threshold, choose_policy
 from model.training.train import PROBE_TEXTS, SEED, probe_scores
 
@@ -204,7 +205,7 @@ def build_encoder_bundle(base: Bundle, onnx_path: Path, tokenizer_path: Path, ho
         "attributes": list(base.attributes),
         "base_bundle": {"version": base.version, "model_sha256": base.manifest["model_sha256"]},
         "encoder": {"onnx_file": "encoder.onnx", "tokenizer_file": "tokenizer.json", "attributes": list(attributes),
-                    "max_tokens": MAX_TOKENS, "stride": WINDOW_STRIDE, "pooling": "mean", "quantisation": "dynamic int8",
+                    "max_tokens": MAX_TOKENS, "stride": WINDOW_STRIDE, "pooling": "mean", "quantisation": scheme_of(onnx_path),
                     "versions": {"onnxruntime": metadata.version("onnxruntime"), "tokenizers": metadata.version("tokenizers")}},
         **summary, **(manifest_extra or {}),
     }

@@ -21,7 +21,8 @@ RELIABILITY_BINS = 10
 """Equal-width probability bins of the reliability curve."""
 SCORE_BATCH_ROWS = 1000
 """Texts per scoring call when a figure is measured (``make eval``, a manifest's ``test_metrics``). An int8
-encoder quantises its activations per call, so its figures depend on the batches: all of them use these."""
+encoder of bundles 2.2.0-2.6.0 quantises its activations per call, so their figures depend on the batches: all
+of them use these (2.7.0's activations are quantised per token, ``model.training.quantisation``)."""
 
 
 def batches(items: Sequence, size: int = SCORE_BATCH_ROWS) -> list[Sequence]:
