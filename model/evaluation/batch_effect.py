@@ -10,12 +10,12 @@ scores move; 2.7.0 quantises them per token (``model.training.quantisation``), s
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import numpy as np
 
 from model.evaluation.benchmark import benchmark_texts
+from model.evaluation.report_format import write_report
 from model.scoring import Scorer
 
 N_TEXTS = 500
@@ -77,10 +77,8 @@ def main(argv=None) -> int:
         parser.error("--texts and --batch must be at least 1")
     results = [measure(model, args.texts, args.batch, args.data_dir, progress=lambda t: tqdm(t, desc="alone", unit="text"))
                for model in args.model]
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(markdown(results), encoding="utf-8")
-    args.out.with_suffix(".json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     print(markdown(results))
+    write_report(args.out, markdown(results), results)
     return 0
 
 

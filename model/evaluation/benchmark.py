@@ -6,7 +6,6 @@ a JSON twin next to it.
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import random
@@ -23,6 +22,7 @@ import click
 from tqdm import tqdm
 
 from model.bundle import BundleError
+from model.evaluation.report_format import write_report
 from model.training.data import DataError, load_test_sets
 from model.parallel import ScorerPool
 from model.scoring import Scorer
@@ -318,11 +318,7 @@ def write_benchmark(out: str | Path = "reports/bench.md", **options) -> Path:
         The Markdown path.
     """
     results = run_benchmark(**options)
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
-    out.write_text(benchmark_markdown(results), encoding="utf-8")
-    return out
+    return write_report(out, benchmark_markdown(results), results)
 
 
 @click.command()

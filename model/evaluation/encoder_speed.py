@@ -7,11 +7,11 @@ same news comments (UCC validation, Globe and Mail) each way, in one process, be
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
 from model.bundle import load_bundle
+from model.evaluation.report_format import write_report
 from model.training.data import load_validation_sets
 
 N_COMMENTS = 2000
@@ -68,9 +68,8 @@ def main(argv=None) -> int:
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     args = parser.parse_args(argv)
     results = [measure(args.model, args.data_dir, threads) for threads in args.threads]
-    args.out.write_text(markdown(results), encoding="utf-8")
-    args.out.with_suffix(".json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     print(markdown(results))
+    write_report(args.out, markdown(results), results)
     return 0
 
 

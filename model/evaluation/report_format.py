@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import math
+from pathlib import Path
 
 import numpy as np
 
@@ -28,3 +30,12 @@ def json_ready(value):
     if isinstance(value, float) and math.isnan(value):
         return None
     return value
+
+
+def write_report(out: str | Path, markdown: str, results) -> Path:
+    """Write a Markdown report to ``out`` and its results to the JSON twin beside it (``.json``); ``out``."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.with_suffix(".json").write_text(json.dumps(json_ready(results), indent=2) + "\n", encoding="utf-8")
+    out.write_text(markdown, encoding="utf-8")
+    return out
