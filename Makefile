@@ -7,7 +7,7 @@ DATA_DIR ?= $(or $(MODERATION_DATA_DIR),../shared/data)
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run test test-fast train train-encoder reproduce eval ceiling bench notebooks screenshots clean
+.PHONY: install run test test-fast train train-encoder requantise reproduce eval ceiling bench notebooks screenshots clean
 
 install: $(STAMP)
 
@@ -35,7 +35,9 @@ train: install
 # Fine-tunes the encoder of bundle 2.x: about 45 minutes on 2 idle cores without AVX-512 VNNI (2.6.0's recipe trains
 # all six layers), over an hour on shared ones (one pass, seeded, checkpoints in var/encoder;
 # run it again with RESUME=1 after an interruption), then exports it to int8 ONNX and builds bundles/$(ENCODER_VERSION).
-ENCODER_VERSION ?= 2.6.0
+ENCODER_VERSION ?= 2.7.0
+# make requantise: the bundle whose fine-tuned encoder bundles/$(ENCODER_VERSION) is built from without training.
+REQUANTISE_FROM ?= 2.6.0
 # The shipped mode: the encoder on every comment (MODEL_CARD.md says why); `cascade` is the faster alternative.
 ENCODER_MODE ?= encoder
 # make bench: the archive runs (1M rows take about an hour per run with the encoder on every comment).
@@ -46,6 +48,13 @@ train-encoder: install
 	$(BIN)/python -m model.training.encoder train --data-dir $(DATA_DIR) --work var/encoder $(if $(RESUME),--resume)
 	$(BIN)/python -m model.training.encoder export --work var/encoder --out var/encoder/export
 	$(BIN)/python -m model.training.encoder bundle --data-dir $(DATA_DIR) --work var/encoder --version $(ENCODER_VERSION) --mode $(ENCODER_MODE)
+
+# 2.7.0 is 2.6.0's fine-tuned encoder with activations quantised per token (model/training/quantisation.py),
+# calibrated and thresholded again: about 20 minutes, no torch. Its graph is what `export` gives from 2.6.0's weights.
+requantise: install
+	$(BIN)/python -m pip install --quiet -e '.[train]'
+	$(BIN)/python -m model.training.encoder requantise --bundle $(REQUANTISE_FROM) --work var/encoder_requantised
+	$(BIN)/python -m model.training.encoder bundle --data-dir $(DATA_DIR) --work var/encoder_requantised --version $(ENCODER_VERSION) --mode $(ENCODER_MODE)
 
 reproduce: install
 	$(BIN)/python -m model.training.reproduce --data-dir $(DATA_DIR)

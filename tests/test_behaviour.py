@@ -76,6 +76,10 @@ KNOWN_FAILURES["2.5.0"] = (KNOWN_FAILURES["2.4.0"] - {"counter_speech/muslims", 
 # 2.6.0 (all six layers fine-tuned): the same four, a pair at a time and in one batch (2.5.0 passes negation/trans
 # in one batch).
 KNOWN_FAILURES["2.6.0"] = KNOWN_FAILURES["2.5.0"]
+# 2.7.0 (2.6.0's encoder, activations quantised per token: a pair scores the same alone and in any batch):
+# near ties move with the rounding: negation/trans passes (identity_attack 0.145 against 0.121; 2.6.0 0.115 against
+# 0.118), counter_speech/muslims fails (0.50 against 0.54; 2.6.0 0.58 against 0.56).
+KNOWN_FAILURES["2.7.0"] = KNOWN_FAILURES["2.6.0"] - {"negation/trans"} | {"counter_speech/muslims"}
 """Bundle version -> ids the committed bundle of that version fails (printed by ``model.evaluation.behaviour_report``)."""
 
 

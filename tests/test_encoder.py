@@ -948,16 +948,17 @@ def test_export_keeps_only_the_hostility_heads_of_a_claim_task_model(tmp_path):
 # The ROC AUC figures MODEL_CARD.md and README.md quote for the encoder bundle (`make eval`, official test splits):
 # toxicity on the hostility sets, unsupported_claim on the claim sets.
 QUOTED_AUC_TOLERANCE = 0.0015
-"""Half a unit of the quoted third decimal, plus the 0.0011 by which onnxruntime's int8 kernels move 2.6.0's test
-AUCs between CPUs with and without AVX-512 VNNI (MODEL_CARD, known limitations): the quotes come from an AVX2-only
-machine and must hold on either kind."""
+"""Half a unit of the quoted third decimal, plus the 0.0011 by which onnxruntime's int8 kernels moved 2.6.0's test
+AUCs between CPUs with and without AVX-512 VNNI (MODEL_CARD, known limitations). 2.7.0's quotes come from a VNNI
+machine; its 7-bit per-token activations are meant to give the same integer sums on AVX2-only CPUs
+(model.training.quantisation), which no machine of this project has checked yet, so the allowance stays."""
 QUOTED_TEST_AUC = {
-    "toxicity": {"ucc_test": "0.788", "olid_test": "0.891", "kaggle_test": "0.876", "kaggle_verification": "0.801",
-                 "cat_out_of_context": "0.953"},
-    "unsupported_claim": {"claimbuster_test": "0.9489", "checkthat2022_test": "0.821", "cdcp_test": "0.878",
-                          "regulation_room_test": "0.890", "cmv_test": "0.796"},
+    "toxicity": {"ucc_test": "0.789", "olid_test": "0.892", "kaggle_test": "0.876", "kaggle_verification": "0.797",
+                 "cat_out_of_context": "0.952"},
+    "unsupported_claim": {"claimbuster_test": "0.9499", "checkthat2022_test": "0.823", "cdcp_test": "0.874",
+                          "regulation_room_test": "0.889", "cmv_test": "0.800"},
 }
-ENCODER_VERSION = "2.6.0"
+ENCODER_VERSION = "2.7.0"
 
 
 def _real_data():
