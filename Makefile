@@ -50,7 +50,7 @@ train-encoder: install
 	$(BIN)/python -m model.training.encoder bundle --data-dir $(DATA_DIR) --work var/encoder --version $(ENCODER_VERSION) --mode $(ENCODER_MODE)
 
 # 2.7.0 is 2.6.0's fine-tuned encoder with activations quantised per token (model/training/quantisation.py),
-# calibrated and thresholded again: about 20 minutes, no torch. Its graph is what `export` gives from 2.6.0's weights.
+# calibrated and thresholded again: about 10 minutes, no fine-tuning. Its graph is what `export` gives from 2.6.0's weights.
 requantise: install
 	$(BIN)/python -m pip install --quiet -e '.[train]'
 	$(BIN)/python -m model.training.encoder requantise --bundle $(REQUANTISE_FROM) --work var/encoder_requantised
