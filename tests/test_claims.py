@@ -306,8 +306,12 @@ NAMED_SOURCE_PAIRS = [
 ]
 """Sourced and unsourced forms of the same fact that only ``named_source`` recognises (written for these tests, and
 used to design the cue: they show it works as meant, not how well it generalises)."""
-ABOVE_THRESHOLD_DESPITE_SOURCE = {"The BBC reported that 40 people died in the floods in 2021."}
-"""Sourced forms the shipped bundle (1.2.0) still scores above the review threshold, though below the unsourced form."""
+ABOVE_THRESHOLD_DESPITE_SOURCE = {
+    "1.2.0": {"The BBC reported that 40 people died in the floods in 2021."},  # 0.535 against 0.465
+    "2.6.0": {"The BBC reported that 40 people died in the floods in 2021."},  # 0.529 against a threshold of 0.497
+    "2.7.0": set(),  # the same sentence 0.527, under 2.7.0's higher claim threshold of 0.535
+}
+"""Bundle version -> sourced forms it still scores above its review threshold, though below the unsourced form."""
 
 
 @pytest.fixture(scope="module")
@@ -326,4 +330,5 @@ def test_shipped_model_scores_a_sourced_fact_below_the_review_threshold_and_the_
     with_source, without = shipped_scorer.predict_scores([sourced, unsourced])[:, column]
     assert with_source < without
     below = bool(with_source < shipped_scorer.policy.review[CLAIM_ATTRIBUTE])
-    assert below is (sourced not in ABOVE_THRESHOLD_DESPITE_SOURCE)  # a fixed miss turns this red: update the set
+    missed = ABOVE_THRESHOLD_DESPITE_SOURCE.get(shipped_scorer.model_version, set())
+    assert below is (sourced not in missed)  # a fixed miss turns this red: update the set
