@@ -31,6 +31,7 @@ from pathlib import Path
 
 import click
 
+from model.evaluation.report_format import write_report
 from service.config import Defaults
 
 HOST = "127.0.0.1"
@@ -412,11 +413,7 @@ def _rss_lines(rss: Mapping | None) -> list[str]:
 def write_load_test(out: str | Path, **options) -> tuple[Path, dict]:
     """Run the load test and write ``out`` (Markdown) and its ``.json`` twin; return the path and results."""
     results = run_load_test(**options)
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
-    out.write_text(load_test_markdown(results), encoding="utf-8")
-    return out, results
+    return write_report(out, load_test_markdown(results), results), results
 
 
 @click.command()

@@ -12,7 +12,6 @@ Run ``python -m model.evaluation.archive_bench [--rows 1000000] [--out reports/a
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import random
@@ -27,6 +26,7 @@ from pathlib import Path
 import click
 
 from model.evaluation.benchmark import benchmark_texts
+from model.evaluation.report_format import write_report
 from model.evaluation.startup import run_startup, startup_markdown
 
 DEFAULT_ROWS = 1_000_000
@@ -226,11 +226,9 @@ def main(context: click.Context, out: Path, rows: int, model_path: Path | None, 
     """Time whole `moderate score` jobs on a generated archive; write Markdown and a JSON twin."""
     if context.invoked_subcommand is not None:
         return
-    out.parent.mkdir(parents=True, exist_ok=True)
 
     def write(results: dict) -> None:
-        out.with_suffix(".json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
-        out.write_text(archive_bench_markdown(results), encoding="utf-8")
+        write_report(out, archive_bench_markdown(results), results)
 
     write(run_archive_bench(rows, model_path, data_dir, [e for e in engines.split(",") if e], on_progress=write))
     click.echo(f"wrote {out} and {out.with_suffix('.json')}")

@@ -34,6 +34,8 @@ from pathlib import Path
 
 import click
 
+from model.evaluation.report_format import write_report
+
 REPEATS = 3
 TEXT = "Thanks for the article, you are an idiot."
 """Scored by ``score --text``: hostile, but without a threat key word (the common case: no threat pattern needed)."""
@@ -182,9 +184,7 @@ def startup_markdown(results: dict, heading: str = "## Start-up") -> list[str]:
 def main(out: Path, model_path: Path | None, repeats: int) -> None:
     """Time `moderate --help` and `moderate score --text`; write a Markdown report and its JSON twin."""
     results = run_startup(model_path, repeats=repeats)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
-    out.write_text("\n".join(startup_markdown(results, heading="# Start-up")) + "\n", encoding="utf-8")
+    write_report(out, "\n".join(startup_markdown(results, heading="# Start-up")) + "\n", results)
     click.echo(f"wrote {out} and {out.with_suffix('.json')}")
 
 
