@@ -87,6 +87,15 @@ class EncoderModerationModel:
         self.runner = runner
         return self
 
+    def in_mode(self, mode: str) -> EncoderModerationModel:
+        """This model scoring in ``mode`` (``MODES``), sharing its parts and its attached encoder."""
+        if mode not in MODES:
+            raise ValueError(f"mode {mode!r} unknown: use one of {MODES}")
+        other = EncoderModerationModel(self.base, self.calibration, mode, self.band, self.blend_weights, self.gate,
+                                       self.claim_head)
+        other.runner = self.runner
+        return other
+
     @property
     def claims(self):
         """The TF-IDF claim heads (``base``'s); ``claim_head`` blends the encoder's into them in ``predict_proba``."""

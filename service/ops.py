@@ -25,13 +25,23 @@ OK = "ok"
 
 
 def check_model(scorer: Any) -> str:
-    """Score the manifest's probe texts again: "ok", or what differs (another numpy/BLAS, a swapped file)."""
+    """Score the manifest's probe texts again: "ok", or what differs (another numpy/BLAS, a swapped file).
+
+    The probes are scored in the encoder mode the bundle recorded them in, whatever mode the scorer serves in.
+    """
+    from model.scoring import present_scores
+
     probe = scorer.bundle.manifest.get("probe")
     if not probe:
         return OK  # an older bundle without probe scores: the SHA-256 check at load is all we have
     attributes = list(scorer.attributes)
     expected = np.array([[row.get(name, np.nan) for name in attributes] for row in probe["scores"]], dtype=float)
-    actual = scorer.predict_scores(probe["texts"])
+    model, recorded = scorer.bundle.model, scorer.bundle.manifest.get("mode")
+    if recorded and getattr(model, "mode", recorded) != recorded:
+        # Served in the other encoder mode (MODERATION_ENCODER_MODE=cascade): the probes were scored in the
+        # bundle's own mode, and checking the same parts in that mode checks what the cascade runs.
+        model = model.in_mode(recorded)
+    actual = present_scores(model, probe["texts"], len(attributes))
     # The scorer gives empty texts 0 on purpose; manifests before 2.3.0 hold the raw model's scores for them.
     present = np.array([bool(text.strip()) for text in probe["texts"]])
     difference = float(np.nanmax(np.abs(actual[present] - expected[present]))) if present.any() else 0.0

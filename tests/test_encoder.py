@@ -590,6 +590,38 @@ def test_committed_bundles_pass_the_service_readiness_check(version):
     assert check_model(Scorer.load(version)) == OK
 
 
+@pytest.mark.parametrize("version", sorted(p.parent.name for p in Path(__file__).resolve().parents[1].joinpath("bundles").glob("*/encoder.onnx")))
+def test_committed_encoder_bundles_are_ready_when_served_in_the_other_mode(version):
+    """The probes are recorded in the bundle's own mode; served with MODERATION_ENCODER_MODE=cascade (or encoder)
+    a bundle must still pass: the cascade's scores of 2.7.0's probes lie up to 0.33 from them, and the service
+    never became ready in that mode."""
+    from model.bundle import read_manifest, resolve_bundle_path
+    from model.scoring import Scorer
+    from service.ops import OK, check_model
+
+    other = {"encoder": "cascade", "cascade": "encoder"}[read_manifest(resolve_bundle_path(version))["mode"]]
+    scorer = Scorer.load(version, warm_up=False, encoder_mode=other)
+    assert scorer.encoder_mode == other
+    assert check_model(scorer) == OK
+
+
+def test_the_probe_is_recorded_in_the_bundles_own_mode_whatever_the_environment(encoder_bundle, tmp_path, monkeypatch):
+    from model.bundle import read_manifest
+    from model.training.encoder_bundle import record_probe
+
+    from model.encoder_model import EncoderModerationModel
+
+    copy = tmp_path / "bundle"
+    shutil.copytree(encoder_bundle[0], copy)
+    recorded = read_manifest(copy)["probe"]
+    # The tiny bundle's cascade band re-scores every probe; a cascade that re-scores none would record other scores.
+    encoder_mode_rescored = EncoderModerationModel.rescored
+    monkeypatch.setattr(EncoderModerationModel, "rescored", lambda self, texts, fast: (
+        encoder_mode_rescored(self, texts, fast) if self.mode == "encoder" else np.zeros(len(texts), dtype=bool)))
+    monkeypatch.setenv("MODERATION_ENCODER_MODE", "cascade")
+    assert record_probe(copy) == recorded
+
+
 def test_band_is_the_cheapest_that_keeps_the_encoders_decisions():
     from model.training.encoder_bundle import choose_band
 
@@ -1031,3 +1063,13 @@ def test_test_metrics_of_an_encoder_bundle_are_its_scores_in_the_reports_batches
         assert metrics[name]["roc_auc"] == round(roc_auc_score(frame["label"], scores), 4)
         assert metrics[name]["attribute"] == attribute and metrics[name]["rows"] == len(frame)
     assert json.loads((copy / "manifest.json").read_text())["test_metrics"] == metrics
+
+
+def test_in_mode_shares_the_attached_encoder_and_refuses_unknown_modes(encoder_bundle):
+    from model.bundle import load_bundle
+
+    model = load_bundle(encoder_bundle[0], encoder_mode="encoder").model
+    cascade = model.in_mode("cascade")
+    assert (cascade.mode, model.mode) == ("cascade", "encoder") and cascade.runner is model.runner
+    with pytest.raises(ValueError, match="unknown"):
+        model.in_mode("fast")

@@ -216,11 +216,12 @@ def build_encoder_bundle(base: Bundle, onnx_path: Path, tokenizer_path: Path, ho
 
 
 def record_probe(path: Path) -> dict:
-    """Score the fixed probe texts with the saved bundle as served (one thread) and store them in its manifest."""
-    bundle = load_bundle(path, encoder_threads=1)
-    probe = {"texts": list(PROBE_TEXTS), "scores": probe_scores(bundle.model, bundle.attributes)}
+    """Score the fixed probe texts with the saved bundle as served (one thread, in the bundle's own mode, whatever
+    ``$MODERATION_ENCODER_MODE`` says) and store them in its manifest."""
     manifest_path = Path(path) / MANIFEST_FILE
     manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    bundle = load_bundle(path, encoder_threads=1, encoder_mode=manifest.get("mode"))
+    probe = {"texts": list(PROBE_TEXTS), "scores": probe_scores(bundle.model, bundle.attributes)}
     manifest["probe"] = probe
     manifest_path.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     return probe
