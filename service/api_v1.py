@@ -150,6 +150,8 @@ def model_card(bundle: Any) -> dict:
 )
 @require_api_key
 def model() -> ResponseReturnValue:
-    """Return the served bundle's model card summary and manifest."""
-    bundle = _scorer().bundle
-    return jsonify({"model_version": bundle.version, "card": model_card(bundle), "manifest": bundle.manifest})
+    """Return the served bundle's model card summary and manifest, and the encoder mode it is served in."""
+    scorer = _scorer()
+    bundle = scorer.bundle
+    return jsonify({"model_version": bundle.version, "encoder_mode": scorer.encoder_mode, "card": model_card(bundle),
+                    "manifest": bundle.manifest})

@@ -31,7 +31,9 @@ from pathlib import Path
 
 import click
 
-from model.evaluation.report_format import write_report
+from model.bundle import ENCODER_MODE_ENV
+from model.encoder_model import MODES
+from model.evaluation.report_format import encoder_mode_note, write_report
 from service.config import Defaults
 
 HOST = "127.0.0.1"
@@ -156,8 +158,10 @@ def _rss_summary(rss: Mapping[str, float] | None, master_pid: int) -> dict | Non
             "mean_worker_mib": round(sum(workers) / len(workers), 1) if workers else None}
 
 
-def _server_env(workdir: Path) -> dict[str, str]:
+def _server_env(workdir: Path, encoder_mode: str | None = None) -> dict[str, str]:
     env = {key: value for key, value in os.environ.items() if not key.startswith("MODERATION_") and key != "PROMETHEUS_MULTIPROC_DIR"}
+    if encoder_mode is not None:
+        env[ENCODER_MODE_ENV] = encoder_mode
     env.update(
         {
             "MODERATION_DB_URL": f"sqlite:///{workdir / 'loadtest.db'}",
@@ -170,9 +174,11 @@ def _server_env(workdir: Path) -> dict[str, str]:
     return env
 
 
-def start_server(model: Path | None, workdir: Path, workers: int = WORKERS, threads: int = THREADS) -> Server:
-    """Create an API key, start the server on a free loopback port and wait until ``/readyz`` says ready."""
-    env = _server_env(workdir)
+def start_server(model: Path | None, workdir: Path, workers: int = WORKERS, threads: int = THREADS,
+                 encoder_mode: str | None = None) -> Server:
+    """Create an API key, start the server on a free loopback port (serving an encoder bundle in ``encoder_mode``,
+    default its own) and wait until ``/readyz`` says ready."""
+    env = _server_env(workdir, encoder_mode)
     created = subprocess.run(
         [*moderate_command(), "keys", "create", "loadtest"], env=env, capture_output=True, text=True, timeout=120
     )
@@ -307,6 +313,7 @@ def run_load_test(
     workers: int = WORKERS,
     threads: int = THREADS,
     data_dir: Path | None = None,
+    encoder_mode: str | None = None,
 ) -> dict:
     """Start a server, run every level and the batch run, stop it; return the results."""
     from model.evaluation.benchmark import benchmark_texts
@@ -314,10 +321,11 @@ def run_load_test(
     texts, source = benchmark_texts(max(requests_per_level, BATCH_SIZE * 2), data_dir)
     load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="moderation-loadtest-") as scratch:
-        server = start_server(model, Path(scratch), workers, threads)
+        server = start_server(model, Path(scratch), workers, threads, encoder_mode)
         try:
             _, model_body = request(server, "GET", "/v1/model")
-            model_version = json.loads(model_body)["model_version"]
+            served = json.loads(model_body)
+            model_version, served_mode = served["model_version"], served.get("encoder_mode")
             run_level(server, single_bodies(texts, WARM_UP_REQUESTS), min(workers * threads, 4))
             single = [run_level(server, single_bodies(texts, requests_per_level, offset=c), c) for c in levels]
             batch = run_level(server, batch_bodies(texts, batch_requests), 1)
@@ -334,6 +342,7 @@ def run_load_test(
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "model_version": model_version,
         "model_path": str(model) if model is not None else "committed bundle",
+        "encoder_mode": served_mode,
         "server": {"host": HOST, "workers": workers, "threads_per_worker": threads, "exit_status": exit_status, "rate_limit": BENCH_RATE_LIMIT,
                    "rss_after_runs": rss},
         "machine": {
@@ -366,7 +375,7 @@ def load_test_markdown(results: dict) -> str:
     lines = [
         "# Service load test", "",
         f"Produced by `{results['command']}` at {results['created_at']} for model version **{results['model_version']}** "
-        f"(bundle: `{results['model_path']}`). Numbers are in the JSON twin.", "",
+        f"(bundle: `{results['model_path']}`{encoder_mode_note(results.get('encoder_mode'))}). Numbers are in the JSON twin.", "",
         f"Server: `moderate serve` on {server['host']} with {server['workers']} workers x {server['threads_per_worker']} threads, "
         f"SQLite decision log, API key required, rate limit lifted ({server['rate_limit']}). "
         f"Machine: {results['machine']['platform']}, {results['machine']['cpu_count']} CPUs, Python {results['machine']['python']}; "
@@ -423,11 +432,14 @@ def write_load_test(out: str | Path, **options) -> tuple[Path, dict]:
 @click.option("--batch-requests", type=click.IntRange(min=1), default=BATCH_REQUESTS, show_default=True, help=f"{BATCH_SIZE}-comment requests.")
 @click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None, help="Data directory for realistic texts (default: $MODERATION_DATA_DIR or ../shared/data).")
 @click.option("--threads", type=click.IntRange(min=1), default=THREADS, show_default=True, help="Threads per server worker (1 = sync workers).")
-def main(out: Path, model: Path | None, requests_per_level: int, batch_requests: int, data_dir: Path | None, threads: int) -> None:
+@click.option("--encoder-mode", type=click.Choice(MODES), default=None,
+              help="Serve an encoder bundle in this mode (default: the bundle's own; sets MODERATION_ENCODER_MODE for the server).")
+def main(out: Path, model: Path | None, requests_per_level: int, batch_requests: int, data_dir: Path | None, threads: int,
+         encoder_mode: str | None) -> None:
     """Load-test a real server on loopback and write the report; exit 1 if any request failed."""
     try:
         path, results = write_load_test(out, model=model, requests_per_level=requests_per_level, batch_requests=batch_requests, data_dir=data_dir,
-                                        threads=threads)
+                                        threads=threads, encoder_mode=encoder_mode)
     except LoadTestError as error:
         raise click.ClickException(str(error)) from error
     click.echo(f"wrote {path} and {path.with_suffix('.json')}")

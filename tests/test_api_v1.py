@@ -299,6 +299,7 @@ def test_model_describes_the_bundle(client, auth, scorer):
     assert response.status_code == 200
     body = response.get_json()
     assert body["model_version"] == scorer.model_version
+    assert body["encoder_mode"] is None  # the tiny TF-IDF bundle has no encoder (tests/test_encoder.py serves one)
     assert body["manifest"] == json.loads(json.dumps(scorer.bundle.manifest))
     card = body["card"]
     assert card["attributes"] == list(scorer.attributes)

@@ -1073,3 +1073,12 @@ def test_in_mode_shares_the_attached_encoder_and_refuses_unknown_modes(encoder_b
     assert (cascade.mode, model.mode) == ("cascade", "encoder") and cascade.runner is model.runner
     with pytest.raises(ValueError, match="unknown"):
         model.in_mode("fast")
+
+
+def test_the_load_test_serves_an_encoder_bundle_in_the_mode_asked_for(encoder_bundle, tmp_path):
+    from service.loadtest import write_load_test
+
+    out, results = write_load_test(tmp_path / "bench_service_cascade.md", model=encoder_bundle[0], requests_per_level=4,
+                                   batch_requests=1, levels=(2,), encoder_mode="cascade")
+    assert results["encoder_mode"] == "cascade" and results["errors"] == {"client_seen": 0, "server_5xx": 0}
+    assert "(bundle: `%s`, encoder mode: `cascade`)" % encoder_bundle[0] in out.read_text()

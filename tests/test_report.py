@@ -162,6 +162,7 @@ def test_report_on_tiny_bundle_has_keys_and_probabilities(tmp_path, tiny_bundle_
     assert {"command", "created_at", "model_version", "model_path", "data_dir", "attributes", "targets", "sets",
             "toxic_spans", "claims", "seconds"} <= set(report)
     assert report["model_version"] == scorer.model_version
+    assert report["encoder_mode"] is None and "encoder mode" not in (tmp_path / "out" / "eval.md").read_text()
     assert report["attributes"] == list(scorer.attributes)
     for result in report["sets"].values():
         assert set(result["attributes"]) == set(scorer.attributes)

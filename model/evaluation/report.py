@@ -25,7 +25,7 @@ from model.moderation_model import ModerationModel
 from model.training.metrics import batches, mean_span_f1, score_metrics, scores_in_batches, spans_to_offsets
 from model.evaluation.plots import plot_curves
 from model.evaluation.policy_report import evaluate_policy, policy_markdown
-from model.evaluation.report_format import format_number, is_defined, json_ready
+from model.evaluation.report_format import encoder_mode_note, format_number, is_defined, json_ready
 from model.evaluation.side_by_side import side_by_side_markdown
 from model.scoring import Scorer
 
@@ -203,7 +203,8 @@ def _markdown(report: dict) -> str:
         "# Evaluation report", "",
         f"Produced by `{MAKE_TARGET}` (`{report['command']}`) at {report['created_at']} "
         f"for model version **{report['model_version']}** "
-        f"(bundle: `{report['model_path']}`, data: `{report['data_dir']}`). Numbers are in `eval.json`.", "",
+        f"(bundle: `{report['model_path']}`{encoder_mode_note(report.get('encoder_mode'))}, data: `{report['data_dir']}`). "
+        "Numbers are in `eval.json`.", "",
         "How to read it: **ROC AUC** is the chance that a random positive outscores a random negative "
         "(0.5 = guessing, 1 = perfect); **PR AUC** (average precision) rewards ranking the rare positives first "
         "and is comparable only within a set (its floor is the positive rate); **Brier** is the mean squared "
@@ -280,7 +281,8 @@ def _evaluate(scorer: Scorer, data: dict, data_dir: str | Path | None, profanity
     bias = evaluate_bias(scorer, data["bias_sets"], lambda texts, description: _predict_in_batches(
         scorer.predict_scores, texts, description))
     targets += bias_targets(bias)
-    return {"model_version": scorer.model_version, "attributes": list(scorer.attributes), "targets": targets,
+    return {"model_version": scorer.model_version, "encoder_mode": getattr(scorer, "encoder_mode", None),
+            "attributes": list(scorer.attributes), "targets": targets,
             "sets": sets, "toxic_spans": spans, "claims": claims, "policy": policy, "bias": bias,
             "behaviour": evaluate_behaviour(scorer)}
 

@@ -19,6 +19,12 @@ def format_number(value: float | None) -> str:
     return f"{value:.3f}" if is_defined(value) else "n/a"
 
 
+def encoder_mode_note(mode: str | None) -> str:
+    """``, encoder mode: `cascade``` for a report's header line; empty for a bundle without an encoder. The mode can
+    differ from the bundle's own (``MODERATION_ENCODER_MODE``), and the figures with it."""
+    return "" if mode is None else f", encoder mode: `{mode}`"
+
+
 def json_ready(value):
     """Replace NaN by ``None`` (JSON has no NaN) and numpy scalars by Python ones, recursively."""
     if isinstance(value, dict):
