@@ -127,6 +127,48 @@ def test_a_full_disk_stops_the_run_and_resume_finishes_it_exactly(tmp_path, run,
     assert not spool_path(tmp_path / "out.csv").exists()
 
 
+@pytest.mark.parametrize("wrapped", [False, True])
+def test_ctrl_c_inside_a_compiled_kernel_keeps_the_scored_rows_for_resume(tmp_path, run, monkeypatch, wrapped):
+    """Ctrl-C that lands inside a numba kernel's call arrives as a SystemError chained to the KeyboardInterrupt
+    (seen in a real SIGINT run); it must stop the run as Ctrl-C does, exit 130 with the resume hint."""
+    from service import spool
+
+    source = write_table(archive_frame(60), tmp_path / "in.csv")
+    real_write = spool.TableWriter.write
+    calls = []
+
+    def write_then_interrupt(self, frame):
+        calls.append(1)
+        if len(calls) == 3:
+            if not wrapped:
+                raise KeyboardInterrupt
+            try:
+                raise KeyboardInterrupt
+            except KeyboardInterrupt as interrupt:
+                raise SystemError("CPUDispatcher(<function scan_words>) returned a result with an exception set") from interrupt
+        real_write(self, frame)
+
+    monkeypatch.setattr(spool.TableWriter, "write", write_then_interrupt)
+    stopped = run(source, "-o", tmp_path / "out.csv", "--chunk-size", 8)
+    assert stopped.exit_code == 130, stopped.output
+    assert "Interrupted." in stopped.stderr and "--resume" in stopped.stderr and "Traceback" not in stopped.stderr
+    monkeypatch.setattr(spool.TableWriter, "write", real_write)
+    assert run(source, "-o", tmp_path / "out.csv", "--chunk-size", 8, "--resume").exit_code == 0
+
+
+def test_only_an_interrupt_or_what_it_caused_counts_as_one():
+    from service.cli.score import interrupted
+
+    try:
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt as interrupt:
+            raise SystemError("returned a result with an exception set") from interrupt
+    except SystemError as error:
+        assert interrupted(error)
+    assert not interrupted(SystemError("a real bug")) and not interrupted(None)
+
+
 def _default_sigint() -> None:
     # A shell's background job starts with SIGINT ignored, and Python then never raises KeyboardInterrupt:
     # give the child Ctrl-C's default, as a terminal would.

@@ -166,7 +166,9 @@ def _score_archive(
                        with_spans=with_spans)
         outcome = run_archive(job, model, resume, engine, jobs, scheduler, on_spool=spools.append,
                               encoder_mode=encoder_mode)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, SystemError) as error:
+        if not interrupted(error):
+            raise
         click.echo(f"Interrupted. {_kept(spools)}", err=True)
         raise click.exceptions.Exit(130) from None
     except (TableError, BundleError, SpoolError) as error:  # BundleError: also a worker that could not load it
@@ -175,6 +177,19 @@ def _score_archive(
         raise BadInput(f"{os_error_message(error)}{'. ' + _kept(spools) if spools else ''}") from error
     for line in summary_lines(job, outcome.tally, outcome.rejects, outcome.seconds, outcome.rows_this_run):
         click.echo(line, err=True)
+
+
+def interrupted(error: BaseException | None) -> bool:
+    """Whether ``error`` is Ctrl-C or was caused by it: a KeyboardInterrupt raised inside a compiled kernel's call
+    (``model.kernels``) reaches us as numba's ``SystemError("... returned a result with an exception set")``
+    chained to it."""
+    seen: set[int] = set()
+    while error is not None and id(error) not in seen:
+        if isinstance(error, KeyboardInterrupt):
+            return True
+        seen.add(id(error))
+        error = error.__cause__ or error.__context__
+    return False
 
 
 def _kept(spools: list) -> str:
