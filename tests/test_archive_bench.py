@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sys
@@ -32,7 +33,11 @@ def test_measure_reports_time_memory_and_failures():
 
 
 @pytest.mark.slow  # three real runs and thirteen start-ups (one compiles the kernels): a few minutes under load
-def test_tiny_archive_bench_writes_its_report(tmp_path, tiny_bundle_path):
+def test_tiny_archive_bench_writes_its_report(tmp_path, tiny_bundle_path, monkeypatch):
+    from model.evaluation import archive_bench, startup
+
+    # The start-up section, measured once and without the cold kernel cache (tests/test_startup.py checks the rest).
+    monkeypatch.setattr(archive_bench, "run_startup", functools.partial(startup.run_startup, repeats=1, cold_kernel_cache=False))
     out = tmp_path / "archive_bench.md"
     result = CliRunner().invoke(main, ["--rows", "300", "--out", str(out), "--model", str(tiny_bundle_path),
                                        "--data-dir", str(tmp_path / "absent"), "--engines", "single"])
