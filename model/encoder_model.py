@@ -14,6 +14,7 @@ longer than one encoder window (most news comments). In ``encoder`` mode the enc
 
 from __future__ import annotations
 
+import copy
 import re
 from collections.abc import Mapping, Sequence
 
@@ -91,9 +92,8 @@ class EncoderModerationModel:
         """This model scoring in ``mode`` (``MODES``), sharing its parts and its attached encoder."""
         if mode not in MODES:
             raise ValueError(f"mode {mode!r} unknown: use one of {MODES}")
-        other = EncoderModerationModel(self.base, self.calibration, mode, self.band, self.blend_weights, self.gate,
-                                       self.claim_head)
-        other.runner = self.runner
+        other = copy.copy(self)  # through __getstate__: every part but the session, whatever parts a model has
+        other.mode, other.runner = mode, self.runner
         return other
 
     @property

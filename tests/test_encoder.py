@@ -607,9 +607,8 @@ def test_committed_encoder_bundles_are_ready_when_served_in_the_other_mode(versi
 
 def test_the_probe_is_recorded_in_the_bundles_own_mode_whatever_the_environment(encoder_bundle, tmp_path, monkeypatch):
     from model.bundle import read_manifest
-    from model.training.encoder_bundle import record_probe
-
     from model.encoder_model import EncoderModerationModel
+    from model.training.encoder_bundle import record_probe
 
     copy = tmp_path / "bundle"
     shutil.copytree(encoder_bundle[0], copy)
