@@ -237,7 +237,7 @@ def verify_bundle(path: str | Path | None = None) -> tuple[Path, dict, Policy]:
 
 
 def load_bundle(path: str | Path | None = None, encoder_threads: int | None = None,
-                encoder_mode: str | None = None) -> Bundle:
+                encoder_mode: str | None = None, default_encoder_mode: str | None = None) -> Bundle:
     """Verify and load a bundle folder (default: the one ``bundles/CURRENT`` names).
 
     Parameters
@@ -248,7 +248,11 @@ def load_bundle(path: str | Path | None = None, encoder_threads: int | None = No
         onnxruntime threads of a bundle's encoder (default ``$MODERATION_ENCODER_THREADS``, else 1).
     encoder_mode : {"encoder", "cascade"}, optional
         Score every comment with the encoder, or only those the cascade's gate and band pick (default
-        ``$MODERATION_ENCODER_MODE``, else the bundle's own mode). The band stored in the bundle applies.
+        ``default_encoder_mode``, else ``$MODERATION_ENCODER_MODE``, else the bundle's own mode). The band stored in
+        the bundle applies. Asking for a mode of a bundle without an encoder is an error.
+    default_encoder_mode : {"encoder", "cascade"}, optional
+        The mode for an encoder bundle when ``encoder_mode`` is not given; ignored by a bundle without an encoder
+        (the service's ``ENCODER_MODE`` setting: a server may be switched to a TF-IDF bundle).
 
     Returns
     -------
@@ -260,16 +264,17 @@ def load_bundle(path: str | Path | None = None, encoder_threads: int | None = No
         Missing files, a SHA-256 that differs from the manifest, or another scikit-learn version.
     """
     folder, manifest, policy = verify_bundle(path)
-    mode = chosen_encoder_mode(manifest, encoder_mode)
+    mode = chosen_encoder_mode(manifest, encoder_mode, default_encoder_mode)
     model = joblib.load(folder / manifest.get("model_file", MODEL_FILE))
     if "encoder" in manifest:
         model = _attach_encoder(model, folder, manifest, encoder_threads, mode)
     return Bundle(folder, manifest, model, policy)
 
 
-def chosen_encoder_mode(manifest: dict, mode: str | None = None) -> str | None:
-    """The mode an encoder bundle scores in: ``mode``, else ``$MODERATION_ENCODER_MODE``, else the manifest's own
-    (``None`` when it names none: the pickled model keeps its mode). ``None`` for a bundle without an encoder.
+def chosen_encoder_mode(manifest: dict, mode: str | None = None, default: str | None = None) -> str | None:
+    """The mode an encoder bundle scores in: ``mode``, else ``default``, else ``$MODERATION_ENCODER_MODE``, else the
+    manifest's own (``None`` when it names none: the pickled model keeps its mode). ``None`` for a bundle without an
+    encoder, whatever ``default`` and the environment say.
 
     Raises ``BundleError`` for a mode that does not exist, or one asked for (``mode``) of a bundle without an encoder.
     Whoever starts workers passes the result on explicitly, so that a worker elsewhere (a Dask cluster) does not
@@ -280,7 +285,7 @@ def chosen_encoder_mode(manifest: dict, mode: str | None = None) -> str | None:
             raise BundleError(f"bundle {manifest.get('model_version')}: encoder mode {mode!r} asked for, "
                               "but this bundle has no encoder")
         return None
-    mode = mode or os.environ.get(ENCODER_MODE_ENV) or manifest.get("mode") or None
+    mode = mode or default or os.environ.get(ENCODER_MODE_ENV) or manifest.get("mode") or None
     if mode is not None:
         from model.encoder_model import MODES
 

@@ -14,9 +14,9 @@ if TYPE_CHECKING:
 MIB = 1024 * 1024
 
 EXTENSION_KEY = "moderation"
+"""``app.extensions[EXTENSION_KEY]`` holds the loaded Scorer, the app's only shared model state."""
 BUNDLE_PATH_KEY = "moderation.bundle_path"
 """``app.extensions[BUNDLE_PATH_KEY]``: the folder of the bundle the app serves (or, in the master, that its workers load)."""
-"""``app.extensions[EXTENSION_KEY]`` holds the loaded Scorer, the app's only shared model state."""
 
 ENV_PREFIX = "MODERATION"
 CONFIG_FILE_ENV = "MODERATION_CONFIG"
@@ -45,6 +45,12 @@ class Defaults:
 
     POLICY = None
     """Policy TOML file; ``None`` means the bundle's own ``policy.toml``."""
+
+    ENCODER_MODE = None
+    """For a bundle with an encoder: ``encoder`` (it reads every comment, best ranking) or ``cascade`` (the TF-IDF heads
+    score every comment and the encoder only those whose decision could change: about twice the requests per second,
+    worse at ranking; MODEL_CARD.md *Speed of 2.7.0*). ``None`` means the bundle's own mode. A bundle without an
+    encoder ignores it."""
 
     MAX_COMMENTS_PER_REQUEST = 100
     MAX_COMMENT_CHARS = 20_000
@@ -127,6 +133,7 @@ class Defaults:
     """Longest ``comment.text`` the Perspective-compatible API scores (Perspective itself stops at 3,000 bytes)."""
 
     CORAL_SECRET = None
+    """Signing secret of Coral's external moderation phase (a list while rotating); ``None`` turns /coral/v1/moderate off (503)."""
 
     # The moderation page at /ui (service/ui): see README, "The moderation page".
     SECRET_KEY = None
@@ -143,7 +150,6 @@ class Defaults:
     """Sign-in attempts allowed per client address (Flask-Limiter syntax)."""
     REPORTS_DIR = None
     """Where the model page finds ``moderate eval``'s eval.json and plots; ``None`` means ``reports/`` in the project."""
-    """Signing secret of Coral's external moderation phase (a list while rotating); ``None`` turns /coral/v1/moderate off (503)."""
 
 
 def _read_config_file(config: Config, path: Path) -> None:

@@ -44,6 +44,15 @@ RATE_LIMITS = ("RATE_LIMIT", "KEY_COMMENT_LIMIT", "KEY_CHAR_LIMIT", "AUTH_FAILUR
 """Flask-Limiter strings such as "600 per minute" (``;`` separates several)."""
 SECRETS = ("CORAL_SECRET",)
 """None (off), one string, or a list of strings (while rotating)."""
+CHOICES = ("ENCODER_MODE",)
+"""None (the default) or one of ``choices(name)``."""
+
+
+def choices(name: str) -> tuple[str, ...]:
+    """The values a ``CHOICES`` setting may take (imported here: ``moderate --help`` needs no model code)."""
+    from model.encoder_model import MODES
+
+    return {"ENCODER_MODE": MODES}[name]
 
 
 def _described(value: Any) -> str:
@@ -87,6 +96,9 @@ def check_setting(name: str, value: Any) -> None:
             parse_many(value)
         except ValueError as error:
             raise _bad(name, value, "a rate limit like '600 per minute'") from error
+    elif name in CHOICES:
+        if value is not None and value not in choices(name):
+            raise _bad(name, value, f"one of {', '.join(choices(name))} (or unset for the bundle's own)")
     elif name in SECRETS:
         secrets = [value] if isinstance(value, str) else value
         if value is not None and (not isinstance(secrets, list) or not all(isinstance(secret, str) for secret in secrets)):

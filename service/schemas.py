@@ -213,7 +213,7 @@ class ModelResponseSchema(Schema):
     model_version = fields.String()
     encoder_mode = fields.String(allow_none=True, metadata={
         "description": "How the bundle's encoder is served: 'encoder' (every comment) or 'cascade' "
-                       "(MODERATION_ENCODER_MODE); null for a bundle without an encoder."})
+                       "(the ENCODER_MODE setting); null for a bundle without an encoder."})
     card = fields.Dict(metadata={"description": "Model card summary: data, metrics, thresholds, limits."})
     manifest = fields.Dict(metadata={"description": "The bundle's manifest.json."})
 

@@ -80,12 +80,14 @@ class ModerationServer(BaseApplication):
         """Load and check the bundle to switch to in a child process; None and the workers' MODEL set, or the reason not."""
         from model.bundle import BundleError, resolve_bundle_path
         from service.app import verify_scorer
+        from service.config import ConfigError, load_config
 
         try:
             folder = resolve_bundle_path(self.model_choice)
-        except (BundleError, OSError) as error:  # no bundles/CURRENT, or an unreadable one
+            config = load_config(self.settings)  # as a new worker will read it
+        except (BundleError, OSError, ConfigError) as error:  # no bundles/CURRENT, an unreadable one, a bad config file
             return str(error)
-        problem = verify_in_child(lambda: verify_scorer(folder, self.settings.get("POLICY")))
+        problem = verify_in_child(lambda: verify_scorer(folder, config["POLICY"], config["ENCODER_MODE"]))
         if problem is None:
             self._previous_model, self.settings["MODEL"] = self.settings.get("MODEL"), str(folder)
         return problem

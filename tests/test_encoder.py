@@ -469,12 +469,59 @@ def test_encoder_mode_can_be_chosen_when_loading(encoder_bundle, monkeypatch, ti
 
 
 def test_the_command_line_offers_exactly_the_encoder_modes():
-    """``moderate score`` lists the modes itself (importing model.encoder_model would slow ``moderate --help``)."""
+    """``moderate score`` and ``serve`` list the modes themselves (importing model.encoder_model would slow
+    ``moderate --help``)."""
     from model.encoder_model import MODES
     from service.cli.score import score
+    from service.cli.serve import serve
 
-    option = next(param for param in score.params if param.name == "encoder_mode")
-    assert tuple(option.type.choices) == MODES
+    for command in (score, serve):
+        option = next(param for param in command.params if param.name == "encoder_mode")
+        assert tuple(option.type.choices) == MODES, command.name
+
+
+def test_the_services_encoder_mode_setting_is_a_default_a_bundle_without_an_encoder_ignores(encoder_bundle, tiny_bundle_path,
+                                                                                            tmp_path, monkeypatch):
+    """``ENCODER_MODE`` from a config file (or ``moderate serve --encoder-mode``) serves an encoder bundle in that
+    mode, still ready; a server switched to a TF-IDF bundle keeps working (``moderate score --encoder-mode`` refuses
+    one instead: there the user named the bundle and the mode together)."""
+    from model.bundle import ENCODER_MODE_ENV
+    from service.app import create_app, verify_scorer
+    from service.config import EXTENSION_KEY
+    from service.ops import OK, READINESS_KEY
+
+    monkeypatch.delenv(ENCODER_MODE_ENV, raising=False)
+    config_file = tmp_path / "moderation.toml"
+    config_file.write_text('encoder_mode = "cascade"\n', encoding="utf-8")
+    monkeypatch.setenv("MODERATION_CONFIG", str(config_file))
+    settings = {"TESTING": True, "DB_URL": "sqlite://"}
+    app = create_app({**settings, "MODEL": str(encoder_bundle[0])})
+    assert app.extensions[EXTENSION_KEY].encoder_mode == "cascade"
+    assert app.extensions[READINESS_KEY] == OK
+    app = create_app({**settings, "MODEL": str(encoder_bundle[0]), "ENCODER_MODE": "encoder"})  # the option beats the file
+    assert app.extensions[EXTENSION_KEY].encoder_mode == "encoder"
+    app = create_app({**settings, "MODEL": str(tiny_bundle_path)})
+    assert app.extensions[EXTENSION_KEY].encoder_mode is None and app.extensions[READINESS_KEY] == OK
+    verify_scorer(tiny_bundle_path, encoder_mode="cascade")  # a reload to a TF-IDF bundle passes its check
+
+
+@pytest.mark.parametrize("where", ["file", "environment"])
+def test_an_unknown_encoder_mode_setting_stops_the_service_with_one_line(where, tmp_path, monkeypatch, runner):
+    from service.cli import cli
+    from service.config import ConfigError, load_config
+
+    if where == "file":
+        config_file = tmp_path / "moderation.toml"
+        config_file.write_text('encoder_mode = "fastest"\n', encoding="utf-8")
+        monkeypatch.setenv("MODERATION_CONFIG", str(config_file))
+    else:
+        monkeypatch.setenv("MODERATION_ENCODER_MODE", "fastest")
+    with pytest.raises(ConfigError, match="ENCODER_MODE.*'fastest'.*encoder, cascade"):
+        load_config()
+    result = runner.invoke(cli, ["serve", "--port", "0"])
+    assert result.exit_code == 2 and "ENCODER_MODE" in result.output, result.output
+    result = runner.invoke(cli, ["serve", "--encoder-mode", "fastest"])
+    assert result.exit_code == 2 and "'fastest' is not one of 'encoder', 'cascade'" in result.output, result.output
 
 
 def _worker_encoder_mode(_task: int) -> str | None:

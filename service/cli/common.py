@@ -11,6 +11,9 @@ from typing import Any
 import click
 
 EXIT_BAD_INPUT = 2
+ENCODER_MODES = click.Choice(["encoder", "cascade"])
+"""``--encoder-mode`` of ``score`` and ``serve``: ``model.encoder_model.MODES``, written out so that ``moderate --help``
+imports no model code (a test keeps the two equal)."""
 
 class BadInput(click.ClickException):
     """A problem with what the user gave us: printed as one ``Error:`` line, exit status 2."""

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from service.cli.common import BadInput, load_scorer_or_fail, os_error_message
+from service.cli.common import ENCODER_MODES, BadInput, load_scorer_or_fail, os_error_message
 from service.config import Defaults
 
 @click.command()
@@ -28,7 +28,7 @@ from service.config import Defaults
 )
 @click.option(
     "--encoder-mode",
-    type=click.Choice(["encoder", "cascade"]),
+    type=ENCODER_MODES,
     help="For a bundle with an encoder. encoder: the encoder reads every comment (best ranking); cascade: the "
          "TF-IDF heads score every comment and the encoder only those whose decision could change, about four "
          "times faster and worse at ranking (MODEL_CARD.md). [default: $MODERATION_ENCODER_MODE, else the bundle's own]",

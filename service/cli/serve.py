@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from service.cli.common import BadInput
+from service.cli.common import ENCODER_MODES, BadInput
 from service.config import Defaults
 
 @click.command()
@@ -17,7 +17,12 @@ from service.config import Defaults
 @click.option("--threads", type=click.IntRange(min=1), help=f"[default: $MODERATION_THREADS or {Defaults.THREADS}]")
 @click.option("--health-port", type=click.IntRange(0, 65535), help="Port where the master answers GET /healthz while every worker is busy; 0 = off [default: $MODERATION_HEALTH_PORT or the port + 1].")
 @click.option("--model", type=click.Path(path_type=Path), help="Bundle directory [default: $MODERATION_MODEL or the committed bundle].")
-def serve(host: str | None, port: int | None, workers: int | None, threads: int | None, health_port: int | None, model: Path | None) -> None:
+@click.option("--encoder-mode", type=ENCODER_MODES,
+              help="For a bundle with an encoder: encoder reads every comment (best ranking); cascade re-scores only "
+                   "comments whose decision could change, about twice the requests per second (MODEL_CARD.md). "
+                   "[default: $MODERATION_ENCODER_MODE, else the bundle's own]")
+def serve(host: str | None, port: int | None, workers: int | None, threads: int | None, health_port: int | None, model: Path | None,
+          encoder_mode: str | None) -> None:
     """Serve the HTTP API under gunicorn; each worker loads the bundle, and SIGHUP swaps in a newly selected one.
 
     Settings come from service.config: defaults, the $MODERATION_CONFIG file, $MODERATION_* variables,
@@ -26,7 +31,8 @@ def serve(host: str | None, port: int | None, workers: int | None, threads: int 
     from service.config import ConfigError, load_config
     from service.server import prepare_metrics_dir
 
-    options = {"HOST": host, "PORT": port, "WORKERS": workers, "THREADS": threads, "HEALTH_PORT": health_port, "MODEL": model}
+    options = {"HOST": host, "PORT": port, "WORKERS": workers, "THREADS": threads, "HEALTH_PORT": health_port, "MODEL": model,
+               "ENCODER_MODE": encoder_mode}
     overrides = {key: value for key, value in options.items() if value is not None}
     try:
         # Before prometheus_client is imported (by service.app): several workers share metrics through files.
