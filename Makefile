@@ -22,12 +22,16 @@ run: install
 	$(BIN)/moderate keys ensure-local
 	$(BIN)/moderate serve --host $(HOST) --port $(PORT)
 
+# One test process per core, at most 4 (pytest-xdist); `PYTEST_WORKERS=0` runs the suite in this process.
+PYTEST_WORKERS ?= auto --maxprocesses 4
+PYTEST_PARALLEL = -n $(PYTEST_WORKERS) --dist worksteal
+
 test: install
 	$(BIN)/ruff check model service tests notebooks
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest $(PYTEST_PARALLEL)
 
 test-fast: install
-	$(BIN)/python -m pytest -m "not slow"
+	$(BIN)/python -m pytest $(PYTEST_PARALLEL) -m "not slow"
 
 train: install
 	$(BIN)/moderate train --data-dir $(DATA_DIR)

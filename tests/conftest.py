@@ -46,6 +46,50 @@ def scorer(tiny_bundle_path):
 
 PG_URL_ENV = "MODERATION_TEST_PG_URL"
 """A PostgreSQL database the storage tests may empty and use (``.ci/run`` starts one and sets it)."""
+REDIS_URL_ENV = "MODERATION_TEST_REDIS_URL"
+"""A Redis server the several-instances tests may empty and use (``.ci/run`` starts one and sets it)."""
+XDIST_WORKER_ENV = "PYTEST_XDIST_WORKER"
+"""``gw0``, ``gw1``, ... in a pytest-xdist worker (``make test`` runs the suite in several); unset in a plain run."""
+
+
+def _worker_number() -> int | None:
+    worker = os.environ.get(XDIST_WORKER_ENV)
+    return int(worker.removeprefix("gw")) if worker else None
+
+
+def postgres_test_url() -> str | None:
+    """``$MODERATION_TEST_PG_URL``, in a schema of its own per pytest-xdist worker (made here when missing), so
+    that two workers never empty each other's tables; ``None`` when the variable is unset."""
+    url = os.environ.get(PG_URL_ENV)
+    number = _worker_number()
+    if not url or number is None:
+        return url
+    from sqlalchemy import text
+    from sqlalchemy.engine import make_url
+
+    from service.store import make_engine
+
+    schema = f"test_worker_{number}"
+    engine = make_engine(url)
+    try:
+        with engine.begin() as connection:
+            connection.execute(text(f"CREATE SCHEMA IF NOT EXISTS {schema}"))
+    finally:
+        engine.dispose()
+    return make_url(url).update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(hide_password=False)
+
+
+def redis_test_url() -> str | None:
+    """``$MODERATION_TEST_REDIS_URL`` with a database number of its own per pytest-xdist worker (Redis has 16), so that
+    a worker's ``FLUSHDB`` leaves the others' counts alone; ``None`` when the variable is unset."""
+    url = os.environ.get(REDIS_URL_ENV)
+    number = _worker_number()
+    if not url or number is None:
+        return url
+    if number >= 15:
+        raise RuntimeError(f"{XDIST_WORKER_ENV}=gw{number}: Redis has databases 0-15 only, run at most 15 test workers")
+    base, _, _ = url.rpartition("/")
+    return f"{base}/{number + 1}"
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -113,7 +157,7 @@ def db_url(request, tmp_path):
     """An empty database: a SQLite file, then the PostgreSQL of ``$MODERATION_TEST_PG_URL`` (skipped when unset)."""
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'moderation.db'}"
-    url = os.environ.get(PG_URL_ENV)
+    url = postgres_test_url()
     if not url:
         pytest.skip(f"{PG_URL_ENV} is not set: no PostgreSQL server to test against (.ci/run starts one)")
     empty_postgres(url)

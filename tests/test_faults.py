@@ -27,7 +27,7 @@ from typing import Any
 import pytest
 
 from service.loadtest import moderate_command
-from tests.conftest import PG_URL_ENV, REPO, empty_postgres
+from tests.conftest import PG_URL_ENV, REPO, empty_postgres, postgres_test_url
 
 REQUEST_SECONDS = 15
 RECOVERY_SECONDS = 45
@@ -190,7 +190,7 @@ class TcpProxy:
 
 def postgres_url() -> str:
     """``$MODERATION_TEST_PG_URL``; skipped without it, except under CI, which must run every test."""
-    url = os.environ.get(PG_URL_ENV)
+    url = postgres_test_url()
     if not url:
         if os.environ.get("CI") == "true":
             pytest.fail(f"CI=true but {PG_URL_ENV} is not set: .ci/run must start PostgreSQL (.ci/postgres.sh)")

@@ -16,9 +16,8 @@ import urllib.request
 import pytest
 
 from service.loadtest import moderate_command
-from tests.conftest import PG_URL_ENV, REPO, empty_postgres
+from tests.conftest import PG_URL_ENV, REDIS_URL_ENV, REPO, empty_postgres, postgres_test_url, redis_test_url
 
-REDIS_URL_ENV = "MODERATION_TEST_REDIS_URL"
 REQUEST_LIMIT = 6
 KEY_CACHE_SECONDS = 300
 """Long, so that only a shared cache can explain a revocation refused at once by both instances."""
@@ -30,7 +29,7 @@ UNREACHABLE_REDIS = "redis://127.0.0.1:1/0"
 @pytest.fixture
 def shared_stores():
     """(PostgreSQL URL, Redis URL), both emptied; skip when either server is absent."""
-    pg_url, redis_url = os.environ.get(PG_URL_ENV), os.environ.get(REDIS_URL_ENV)
+    pg_url, redis_url = postgres_test_url(), redis_test_url()
     if not pg_url or not redis_url:
         pytest.skip(f"{PG_URL_ENV} and {REDIS_URL_ENV} must both be set: .ci/run starts PostgreSQL and Redis")
     from redis import Redis

@@ -10,6 +10,7 @@ from service.app import create_app
 from service.auth import create_key
 from service.key_limits import FileSlots, LocalSlots, RedisSlots, concurrent_limit
 from service.store import get_session
+from tests.conftest import redis_test_url
 
 MAX_COMMENTS = 2
 MAX_CHARS = 100
@@ -122,10 +123,8 @@ def test_the_default_leaves_one_worker_free(configured, workers, threads, expect
 
 def slot_stores(tmp_path):
     """Every slot store: in this process, lock files, and Redis when ``MODERATION_TEST_REDIS_URL`` is set."""
-    import os
-
     stores = [LocalSlots(), FileSlots(tmp_path / "slots")]
-    redis_url = os.environ.get("MODERATION_TEST_REDIS_URL")
+    redis_url = redis_test_url()
     if redis_url:
         from redis import Redis
 
