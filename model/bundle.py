@@ -294,17 +294,35 @@ def chosen_encoder_mode(manifest: dict, mode: str | None = None, default: str | 
     return mode
 
 
+def chosen_encoder_threads(threads: int | None = None) -> int:
+    """onnxruntime threads for an encoder: ``threads``, else ``$MODERATION_ENCODER_THREADS``, else 1 per process.
+
+    Raises ``BundleError`` naming the value unless it is a whole number of at least 1 (onnxruntime would read 0 as
+    "every core", which parallel workers must not do).
+    """
+    from model.encoder import DEFAULT_THREADS
+
+    source = "encoder_threads" if threads is not None else ENCODER_THREADS_ENV
+    value = threads if threads is not None else (os.environ.get(ENCODER_THREADS_ENV) or DEFAULT_THREADS)
+    try:
+        number = 0 if isinstance(value, bool) else int(str(value))
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise BundleError(f"{source}={value!r}: onnxruntime threads must be a whole number of at least 1")
+    return number
+
+
 def _attach_encoder(model, folder: Path, manifest: dict, threads: int | None, mode: str | None = None):
     """Give an encoder bundle's model its onnxruntime session (files already checked by ``verify_bundle``) and
     ``mode`` (``chosen_encoder_mode``'s answer; ``None`` keeps the pickled one)."""
-    from model.encoder import DEFAULT_THREADS, EncoderRunner
+    from model.encoder import EncoderRunner
 
     spec = manifest["encoder"]
     for key in ("onnx_file", "tokenizer_file"):
         if spec.get(key) not in manifest.get("files", {}):
             raise BundleError(f"{folder / MANIFEST_FILE}: encoder {key} {spec.get(key)!r} is not among the hashed files")
-    if threads is None:
-        threads = int(os.environ.get(ENCODER_THREADS_ENV) or DEFAULT_THREADS)
+    threads = chosen_encoder_threads(threads)
     if mode is not None:
         model.mode = mode
     runner = EncoderRunner(folder / spec["onnx_file"], folder / spec["tokenizer_file"], spec["attributes"],

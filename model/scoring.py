@@ -49,14 +49,16 @@ class Scorer:
 
     @classmethod
     def load(cls, model_path: str | Path | None = None, policy_path: str | Path | None = None,
-             warm_up: bool = True, encoder_mode: str | None = None, default_encoder_mode: str | None = None) -> Scorer:
+             warm_up: bool = True, encoder_mode: str | None = None, default_encoder_mode: str | None = None,
+             encoder_threads: int | None = None) -> Scorer:
         """Load and verify a bundle (default: the committed one) and build a scorer.
 
         ``warm_up=False`` leaves the one-off costs (``warm_up``) to the first call: for a process that scores
-        once and exits (``moderate score --text``), warming up would only add to them. ``encoder_mode`` and
-        ``default_encoder_mode``: see ``model.bundle.load_bundle``.
+        once and exits (``moderate score --text``), warming up would only add to them. ``encoder_mode``,
+        ``default_encoder_mode`` and ``encoder_threads``: see ``model.bundle.load_bundle``.
         """
-        bundle = load_bundle(model_path, encoder_mode=encoder_mode, default_encoder_mode=default_encoder_mode)
+        bundle = load_bundle(model_path, encoder_threads=encoder_threads, encoder_mode=encoder_mode,
+                             default_encoder_mode=default_encoder_mode)
         policy = load_policy(policy_path) if policy_path else None
         scorer = cls(bundle, policy)
         if warm_up:

@@ -33,32 +33,33 @@ from service.ui import init_ui, init_ui_limits
 log = logging.getLogger(__name__)
 
 
-def load_scorer(model_path: str | Path | None = None, policy_path: str | Path | None = None,
-                encoder_mode: str | None = None) -> Any:
-    """Load and verify a bundle into a Scorer (imported here so ``moderate --help`` stays fast); ``encoder_mode``
-    is the ``ENCODER_MODE`` setting, which a bundle without an encoder ignores."""
+def load_scorer(config: Mapping[str, Any], model_path: str | Path | None = None) -> Any:
+    """Load and verify the bundle the settings name (``model_path`` instead of ``MODEL`` when given) into a Scorer
+    with their ``POLICY``, ``ENCODER_MODE`` and ``ENCODER_THREADS`` (the last two ignored by a bundle without an
+    encoder). Imported here so that ``moderate --help`` stays fast."""
     from model.scoring import Scorer
 
-    return Scorer.load(model_path=model_path, policy_path=policy_path, default_encoder_mode=encoder_mode)
+    return Scorer.load(model_path=model_path if model_path is not None else config["MODEL"], policy_path=config["POLICY"],
+                       default_encoder_mode=config["ENCODER_MODE"], encoder_threads=config["ENCODER_THREADS"])
 
 
-def verify_scorer(model_path: str | Path | None = None, policy_path: str | Path | None = None,
-                  encoder_mode: str | None = None) -> None:
-    """Load a bundle and re-score its probe texts; raise BundleError unless both succeed (a reload's check)."""
+def verify_scorer(config: Mapping[str, Any], model_path: str | Path) -> None:
+    """Load a bundle as ``load_scorer`` does and re-score its probe texts; raise BundleError unless both succeed
+    (a reload's check)."""
     from model.bundle import BundleError
 
-    problem = check_model(load_scorer(model_path, policy_path, encoder_mode))
+    problem = check_model(load_scorer(config, model_path))
     if problem != OK:
         raise BundleError(f"{model_path}: {problem}")
 
 
-def _loadable_in_child(model: str | Path | None, policy: str | Path | None, encoder_mode: str | None) -> Path:
-    """The bundle folder ``model`` names, after a forked child loaded it; BundleError with the child's reason if not."""
+def _loadable_in_child(config: Mapping[str, Any]) -> Path:
+    """The bundle folder ``MODEL`` names, after a forked child loaded it; BundleError with the child's reason if not."""
     from model.bundle import BundleError, resolve_bundle_path
     from service.reload import verify_in_child
 
-    folder = resolve_bundle_path(model)
-    problem = verify_in_child(lambda: load_scorer(folder, policy, encoder_mode))
+    folder = resolve_bundle_path(config["MODEL"])
+    problem = verify_in_child(lambda: load_scorer(config, folder))
     if problem is not None:
         raise BundleError(problem)
     return folder
@@ -101,13 +102,13 @@ def create_app(config: Mapping[str, Any] | None = None, load_model: bool = True)
     app.json.sort_keys = False  # keep "id" first and scores in attribute order
 
     if load_model:
-        scorer = load_scorer(app.config["MODEL"], app.config["POLICY"], app.config["ENCODER_MODE"])
+        scorer = load_scorer(app.config)
         app.extensions[EXTENSION_KEY] = scorer
         app.extensions[READINESS_KEY] = check_model(scorer)
         app.extensions[BUNDLE_PATH_KEY] = scorer.bundle.path
         model_version = scorer.model_version
     else:
-        folder = _loadable_in_child(app.config["MODEL"], app.config["POLICY"], app.config["ENCODER_MODE"])
+        folder = _loadable_in_child(app.config)
         app.extensions[BUNDLE_PATH_KEY] = folder
         app.extensions[READINESS_KEY] = OK  # each worker checks the probe scores itself
         from model.bundle import read_manifest

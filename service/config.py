@@ -51,6 +51,9 @@ class Defaults:
     score every comment and the encoder only those whose decision could change: about twice the requests per second,
     worse at ranking; MODEL_CARD.md *Speed of 2.7.0*). ``None`` means the bundle's own mode. A bundle without an
     encoder ignores it."""
+    ENCODER_THREADS = None
+    """onnxruntime threads per worker for a bundle's encoder; ``None`` means 1, so that the workers do not fight over
+    cores. Raise it when there are more cores than workers (one worker on four cores: 4)."""
 
     MAX_COMMENTS_PER_REQUEST = 100
     MAX_COMMENT_CHARS = 20_000

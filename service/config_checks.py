@@ -28,6 +28,7 @@ INTEGERS: dict[str, tuple[int, int | None]] = {
     "PORT": (0, 65_535),
     "HEALTH_PORT": (0, 65_535),
     "WORKERS": (1, UNBOUNDED),
+    "ENCODER_THREADS": (1, UNBOUNDED),
     "THREADS": (1, UNBOUNDED),
     "TIMEOUT_SECONDS": (1, UNBOUNDED),
     "PERSPECTIVE_MAX_TEXT_CHARS": (1, UNBOUNDED),
@@ -36,7 +37,7 @@ INTEGERS: dict[str, tuple[int, int | None]] = {
     "CORAL_REPLAY_SECONDS": (0, UNBOUNDED),
 }
 """Integer settings and their inclusive (min, max)."""
-OPTIONAL = frozenset({"KEY_CONCURRENT_REQUESTS", "HEALTH_PORT"})
+OPTIONAL = frozenset({"KEY_CONCURRENT_REQUESTS", "HEALTH_PORT", "ENCODER_THREADS"})
 """Settings for which ``None`` means "work it out" (see ``service.config.Defaults``)."""
 NUMBERS: dict[str, tuple[float, float | None]] = {"KEY_CACHE_SECONDS": (0.0, UNBOUNDED)}
 BOOLEANS = ("DB_AUTO_UPGRADE", "STORE_TEXT", "AUTH_REQUIRED", "RATELIMIT_HEADERS_ENABLED", "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED", "LOG_JSON", "LOG_TEXT")

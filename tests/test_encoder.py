@@ -487,7 +487,7 @@ def test_the_services_encoder_mode_setting_is_a_default_a_bundle_without_an_enco
     one instead: there the user named the bundle and the mode together)."""
     from model.bundle import ENCODER_MODE_ENV
     from service.app import create_app, verify_scorer
-    from service.config import EXTENSION_KEY
+    from service.config import EXTENSION_KEY, load_config
     from service.ops import OK, READINESS_KEY
 
     monkeypatch.delenv(ENCODER_MODE_ENV, raising=False)
@@ -502,7 +502,44 @@ def test_the_services_encoder_mode_setting_is_a_default_a_bundle_without_an_enco
     assert app.extensions[EXTENSION_KEY].encoder_mode == "encoder"
     app = create_app({**settings, "MODEL": str(tiny_bundle_path)})
     assert app.extensions[EXTENSION_KEY].encoder_mode is None and app.extensions[READINESS_KEY] == OK
-    verify_scorer(tiny_bundle_path, encoder_mode="cascade")  # a reload to a TF-IDF bundle passes its check
+    verify_scorer(load_config({"ENCODER_MODE": "cascade"}), tiny_bundle_path)  # a reload to a TF-IDF bundle passes its check
+
+
+@pytest.mark.parametrize("value", ["two", "0", "-1", "2.5", ""])
+def test_encoder_threads_must_be_a_whole_number_of_at_least_one(value, encoder_bundle, monkeypatch, runner):
+    """``MODERATION_ENCODER_THREADS=two`` ended ``moderate score`` in a ValueError traceback, and 0 gave onnxruntime
+    every core in each worker."""
+    from model.bundle import ENCODER_THREADS_ENV, BundleError, chosen_encoder_threads
+    from service.cli import cli
+
+    monkeypatch.setenv(ENCODER_THREADS_ENV, value)
+    if value == "":
+        assert chosen_encoder_threads() == 1  # set but empty: the default
+        return
+    with pytest.raises(BundleError, match=f"{ENCODER_THREADS_ENV}='{value}'.*at least 1"):
+        chosen_encoder_threads()
+    assert chosen_encoder_threads(2) == 2  # the caller's value comes first
+    result = runner.invoke(cli, ["score", "--model", str(encoder_bundle[0]), "--text", "A civil remark."])
+    assert result.exit_code == 2 and ENCODER_THREADS_ENV in result.output and "Traceback" not in result.output, result.output
+
+
+def test_the_services_encoder_threads_setting_reaches_onnxruntime(encoder_bundle, monkeypatch):
+    from model.bundle import ENCODER_THREADS_ENV
+    from service.app import create_app
+    from service.config import EXTENSION_KEY, ConfigError
+
+    def threads(app) -> int:
+        return app.extensions[EXTENSION_KEY].bundle.model.runner.session.get_session_options().intra_op_num_threads
+
+    monkeypatch.delenv(ENCODER_THREADS_ENV, raising=False)
+    settings = {"TESTING": True, "DB_URL": "sqlite://", "MODEL": str(encoder_bundle[0])}
+    assert threads(create_app(settings)) == 1
+    assert threads(create_app({**settings, "ENCODER_THREADS": 2})) == 2
+    monkeypatch.setenv(ENCODER_THREADS_ENV, "3")
+    assert threads(create_app(settings)) == 3
+    monkeypatch.setenv(ENCODER_THREADS_ENV, "0")
+    with pytest.raises(ConfigError, match="ENCODER_THREADS"):
+        create_app(settings)
 
 
 @pytest.mark.parametrize("where", ["file", "environment"])
