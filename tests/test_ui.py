@@ -361,6 +361,25 @@ def test_the_model_page_shows_bundle_card_metrics_and_says_when_there_is_no_bias
     (reports / "eval.json").write_text(json.dumps(report))
     html = admin.get("/ui/model").get_data(as_text=True)
     assert "has no identity-bias metrics" not in html and "muslim" in html and "0.871" in html
+    assert "no encoder in this bundle" in html and "measured in" not in html
+
+
+def test_the_model_page_says_which_encoder_mode_serves_and_when_the_report_was_measured_in_another(ui_app, admin, scorer,
+                                                                                                    monkeypatch):
+    """A server in cascade mode showed the encoder mode's figures without a word: they are up to 0.1 ROC AUC better."""
+    from model.scoring import Scorer
+
+    reports = Path(ui_app.config["REPORTS_DIR"])
+    reports.mkdir(parents=True)
+    monkeypatch.setattr(Scorer, "encoder_mode", property(lambda self: "cascade"))
+    report = {"model_version": scorer.model_version, "encoder_mode": "encoder", "sets": {}}
+    (reports / "eval.json").write_text(json.dumps(report))
+    html = admin.get("/ui/model").get_data(as_text=True)
+    assert "cascade: the encoder re-scores only" in html
+    assert "measured in encoder mode, but this server scores in cascade mode" in html
+    report["encoder_mode"] = "cascade"
+    (reports / "eval.json").write_text(json.dumps(report))
+    assert "measured in" not in admin.get("/ui/model").get_data(as_text=True)
 
 
 def test_paths_inside_the_project_are_shown_relative(tmp_path):

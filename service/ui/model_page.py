@@ -119,6 +119,7 @@ def model() -> ResponseReturnValue:
         "ui/model.html",
         bundle=bundle,
         bundle_path=shown_path(bundle.path),
+        encoder_mode=scorer.encoder_mode,
         policy=scorer.policy,
         policy_path=shown_path(scorer.policy.source) if scorer.policy.source != "defaults" else None,
         card=render_markdown(card_path.read_text(encoding="utf-8")) if card_path else None,
