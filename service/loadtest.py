@@ -31,7 +31,6 @@ from pathlib import Path
 
 import click
 
-from model.bundle import ENCODER_MODE_ENV
 from model.encoder_model import MODES
 from model.evaluation.report_format import encoder_mode_note, write_report
 from service.config import Defaults
@@ -158,10 +157,8 @@ def _rss_summary(rss: Mapping[str, float] | None, master_pid: int) -> dict | Non
             "mean_worker_mib": round(sum(workers) / len(workers), 1) if workers else None}
 
 
-def _server_env(workdir: Path, encoder_mode: str | None = None) -> dict[str, str]:
+def _server_env(workdir: Path) -> dict[str, str]:
     env = {key: value for key, value in os.environ.items() if not key.startswith("MODERATION_") and key != "PROMETHEUS_MULTIPROC_DIR"}
-    if encoder_mode is not None:
-        env[ENCODER_MODE_ENV] = encoder_mode
     env.update(
         {
             "MODERATION_DB_URL": f"sqlite:///{workdir / 'loadtest.db'}",
@@ -178,7 +175,7 @@ def start_server(model: Path | None, workdir: Path, workers: int = WORKERS, thre
                  encoder_mode: str | None = None) -> Server:
     """Create an API key, start the server on a free loopback port (serving an encoder bundle in ``encoder_mode``,
     default its own) and wait until ``/readyz`` says ready."""
-    env = _server_env(workdir, encoder_mode)
+    env = _server_env(workdir)
     created = subprocess.run(
         [*moderate_command(), "keys", "create", "loadtest"], env=env, capture_output=True, text=True, timeout=120
     )
@@ -189,6 +186,8 @@ def start_server(model: Path | None, workdir: Path, workers: int = WORKERS, thre
     command = [*moderate_command(), "serve", "--host", HOST, "--port", str(port), "--health-port", str(free_port()), "--workers", str(workers), "--threads", str(threads)]
     if model is not None:
         command += ["--model", str(model)]
+    if encoder_mode is not None:
+        command += ["--encoder-mode", encoder_mode]
     log_path = workdir / "server.log"
     with open(log_path, "wb") as log:
         process = subprocess.Popen(command, env=env, stdout=log, stderr=log)
@@ -433,7 +432,7 @@ def write_load_test(out: str | Path, **options) -> tuple[Path, dict]:
 @click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None, help="Data directory for realistic texts (default: $MODERATION_DATA_DIR or ../shared/data).")
 @click.option("--threads", type=click.IntRange(min=1), default=THREADS, show_default=True, help="Threads per server worker (1 = sync workers).")
 @click.option("--encoder-mode", type=click.Choice(MODES), default=None,
-              help="Serve an encoder bundle in this mode (default: the bundle's own; sets MODERATION_ENCODER_MODE for the server).")
+              help="Serve an encoder bundle in this mode (default: the bundle's own; moderate serve --encoder-mode).")
 def main(out: Path, model: Path | None, requests_per_level: int, batch_requests: int, data_dir: Path | None, threads: int,
          encoder_mode: str | None) -> None:
     """Load-test a real server on loopback and write the report; exit 1 if any request failed."""
