@@ -7,6 +7,7 @@ import os
 import re
 import stat
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from sqlalchemy import select
@@ -186,6 +187,30 @@ def test_try_shows_the_decision_bars_reasons_and_highlighted_spans(moderator, sc
     assert re.search(r"<mark [^>]*>[^<]*(stupid|clown)", html), "the insult is highlighted"
     assert html.count('<svg class="bar"') == 2 * len(scorer.attributes)
     assert "It reads as" in html  # a reason in plain words
+
+
+def test_try_highlights_only_the_spans_behind_a_reason_and_lists_the_rest():
+    """The try page marked words of approved civil comments as hostile: 2.7.0 gives a third of civil news comments a
+    span below every threshold (MODEL_CARD, known limitations), and "You are a pathetic idiot" had its whole
+    sentence marked for unsupported claim at 0.10."""
+    from model.results import Decision, Reason
+    from service.ui.try_page import tried_comment
+
+    policy = SimpleNamespace(review={"insult": 0.35, "toxicity": 0.32}, reject={})
+
+    text = "You are a pathetic idiot and everyone can see it."
+    spans = {"toxicity": [Span(10, 24, 0.9)], "insult": [Span(10, 24, 0.9)], "unsupported_claim": [Span(0, len(text), 0.10)]}
+    # The policy gives the reject reason only; insult reached its review threshold all the same.
+    decision = Decision("reject", (Reason("toxicity", "reject", "toxicity", 1.0, 0.99),),
+                        {"toxicity": 1.0, "insult": 0.8, "unsupported_claim": 0.1}, spans)
+    shown = tried_comment(text, decision, policy)
+    assert str(shown.highlighted).count("<mark") == 1
+    assert 'data-attributes="insult toxicity">pathetic idiot</mark>' in str(shown.highlighted)
+    assert shown.spans == [("toxicity", "pathetic idiot", 0.9), ("insult", "pathetic idiot", 0.9)]
+    assert shown.weak_spans == [("unsupported_claim", text, 0.10)]
+    civil = Decision("approve", (), {"toxicity": 0.06}, {"toxicity": [Span(4, 9, 0.2)]})
+    shown = tried_comment("The arms deal is a scandal.", civil, policy)
+    assert "<mark" not in str(shown.highlighted) and shown.weak_spans == [("toxicity", "arms ", 0.2)]
 
 
 def test_try_refuses_too_many_lines_with_a_message(ui_app, moderator):

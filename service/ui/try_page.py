@@ -62,7 +62,10 @@ class TriedComment:
     scores: list[ScoreRow]
     reasons: list[str]
     spans: list[tuple[str, str, float]]
-    """(attribute, the words, span score) for each span, listed under the text."""
+    """(attribute, the words, span score) for each span of an attribute the decision gives as a reason: highlighted."""
+    weak_spans: list[tuple[str, str, float]]
+    """The same for attributes below their thresholds: listed, not highlighted (an approved civil comment's words
+    are not marked as hostile)."""
 
 
 def score_rows(decision: Decision, policy: Any) -> list[ScoreRow]:
@@ -71,16 +74,26 @@ def score_rows(decision: Decision, policy: Any) -> list[ScoreRow]:
 
 
 def tried_comment(text: str, decision: Decision, policy: Any) -> TriedComment:
-    """The page's view of one scored comment."""
+    """The page's view of one scored comment: the spans of attributes that reached a threshold (or gave a reason,
+    like a threat phrase) are highlighted."""
+    behind = {reason.attribute for reason in decision.reasons if reason.attribute} | {
+        row.attribute for row in score_rows(decision, policy) if row.band != "ok"}
+    strong = {attribute: found for attribute, found in decision.spans.items() if attribute in behind}
+    weak = {attribute: found for attribute, found in decision.spans.items() if attribute not in behind}
     return TriedComment(
         text=text,
         action=decision.action,
         action_words=ACTION_WORDS[decision.action],
-        highlighted=highlight(text, decision.spans),
+        highlighted=highlight(text, strong),
         scores=score_rows(decision, policy),
         reasons=[reason_sentence(reason) for reason in decision.reasons],
-        spans=[(attribute, text[span.begin:span.end], span.score) for attribute, found in decision.spans.items() for span in found],
+        spans=_listed(text, strong),
+        weak_spans=_listed(text, weak),
     )
+
+
+def _listed(text: str, spans: dict[str, list]) -> list[tuple[str, str, float]]:
+    return [(attribute, text[span.begin:span.end], span.score) for attribute, found in spans.items() for span in found]
 
 
 def comment_lines(pasted: str) -> list[str]:
