@@ -62,7 +62,8 @@ class TriedComment:
     scores: list[ScoreRow]
     reasons: list[str]
     spans: list[tuple[str, str, float]]
-    """(attribute, the words, span score) for each span of an attribute the decision gives as a reason: highlighted."""
+    """(attribute, the words, span score) for each span of an attribute whose score reached a threshold or that a
+    reason names: highlighted."""
     weak_spans: list[tuple[str, str, float]]
     """The same for attributes below their thresholds: listed, not highlighted (an approved civil comment's words
     are not marked as hostile)."""
@@ -76,8 +77,8 @@ def score_rows(decision: Decision, policy: Any) -> list[ScoreRow]:
 def tried_comment(text: str, decision: Decision, policy: Any) -> TriedComment:
     """The page's view of one scored comment: the spans of attributes that reached a threshold (or gave a reason,
     like a threat phrase) are highlighted."""
-    behind = {reason.attribute for reason in decision.reasons if reason.attribute} | {
-        row.attribute for row in score_rows(decision, policy) if row.band != "ok"}
+    rows = score_rows(decision, policy)
+    behind = {reason.attribute for reason in decision.reasons if reason.attribute} | {row.attribute for row in rows if row.band != "ok"}
     strong = {attribute: found for attribute, found in decision.spans.items() if attribute in behind}
     weak = {attribute: found for attribute, found in decision.spans.items() if attribute not in behind}
     return TriedComment(
@@ -85,7 +86,7 @@ def tried_comment(text: str, decision: Decision, policy: Any) -> TriedComment:
         action=decision.action,
         action_words=ACTION_WORDS[decision.action],
         highlighted=highlight(text, strong),
-        scores=score_rows(decision, policy),
+        scores=rows,
         reasons=[reason_sentence(reason) for reason in decision.reasons],
         spans=_listed(text, strong),
         weak_spans=_listed(text, weak),
