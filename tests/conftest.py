@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import signal
@@ -57,9 +58,10 @@ def _worker_number() -> int | None:
     return int(worker.removeprefix("gw")) if worker else None
 
 
+@functools.cache
 def postgres_test_url() -> str | None:
-    """``$MODERATION_TEST_PG_URL``, in a schema of its own per pytest-xdist worker (made here when missing), so
-    that two workers never empty each other's tables; ``None`` when the variable is unset."""
+    """``$MODERATION_TEST_PG_URL``, in a schema of its own per pytest-xdist worker (made at the first call of the
+    process when missing), so that two workers never empty each other's tables; ``None`` when the variable is unset."""
     url = os.environ.get(PG_URL_ENV)
     number = _worker_number()
     if not url or number is None:
