@@ -75,3 +75,66 @@ def test_only_a_dynamically_quantised_graph_is_rewritten(product, tmp_path):
     fp32 = _product_graph(tmp_path, np.ones((IN, OUT), np.float32))
     with pytest.raises(QuantisationError, match="no DynamicQuantizeLinear"):
         per_token_activations(onnx.load(str(fp32)))
+
+
+def _unfused(model):
+    """Bundle 2.7.0's form of a rewritten graph: each ``MatMulIntegerToFloat(a, w, 1, w_scale, a_zero, w_zero)``
+    as ``MatMulInteger(a, w, a_zero, w_zero) -> Cast -> Mul(w_scale)``."""
+    from onnx import TensorProto, helper
+
+    nodes = []
+    for node in model.graph.node:
+        if node.op_type != "MatMulIntegerToFloat":
+            nodes.append(node)
+            continue
+        a, w, _, w_scale, a_zero, w_zero = node.input
+        sums, floats = f"{node.output[0]}_sums", f"{node.output[0]}_float"
+        nodes += [helper.make_node("MatMulInteger", [a, w, a_zero, w_zero], [sums]),
+                  helper.make_node("Cast", [sums], [floats], to=TensorProto.FLOAT),
+                  helper.make_node("Mul", [floats, w_scale], list(node.output))]
+    del model.graph.node[:]
+    model.graph.node.extend(nodes)
+    return model
+
+
+def test_the_products_run_in_one_kernel_and_equal_the_three_node_form_bit_for_bit(product, tmp_path):
+    path, _ = product
+    ops = [node.op_type for node in onnx.load(str(path)).graph.node]
+    assert "MatMulIntegerToFloat" in ops and "MatMulInteger" not in ops and "Cast" not in ops
+    three_nodes = tmp_path / "three_nodes.onnx"
+    onnx.save(_unfused(onnx.load(str(path))), str(three_nodes))
+    assert "MatMulInteger" in [node.op_type for node in onnx.load(str(three_nodes)).graph.node]
+    x = np.random.default_rng(3).normal(size=(4, 7, IN)).astype(np.float32) * 3.0
+    np.testing.assert_array_equal(_run(path, x), _run(three_nodes, x))
+
+
+def test_scheme_of_names_both_forms_of_the_per_token_graph(product, tmp_path):
+    from model.training.quantisation import SCHEME, scheme_of
+
+    path, _ = product
+    three_nodes = tmp_path / "three_nodes.onnx"
+    onnx.save(_unfused(onnx.load(str(path))), str(three_nodes))
+    assert scheme_of(path) == scheme_of(three_nodes) == SCHEME
+    assert scheme_of(_product_graph(tmp_path, np.ones((IN, OUT), np.float32))) == "none (float)"
+
+
+@pytest.mark.slow
+def test_rewriting_the_committed_2_6_0_encoder_scores_as_2_7_0_bit_for_bit(tmp_path):
+    """2.7.0's graph is MatMulInteger -> Cast -> Mul; today's rewrite of the same weights (2.6.0's encoder) must
+    give its logits and hidden states exactly, on windows of several lengths in one batch."""
+    from model.bundle import resolve_bundle_path
+
+    folders = {version: resolve_bundle_path(version) for version in ("2.6.0", "2.7.0")}
+    rewritten = tmp_path / "encoder.onnx"
+    onnx.save(per_token_activations(onnx.load(str(folders["2.6.0"] / "encoder.onnx"))), str(rewritten))
+    rng = np.random.default_rng(4)
+    ids = rng.integers(1000, 29000, size=(3, 64)).astype(np.int64)
+    ids[:, 0], mask = 101, np.ones_like(ids)
+    for row, length in enumerate((64, 30, 9)):
+        ids[row, length - 1], ids[row, length:], mask[row, length:] = 102, 0, 0
+    feeds = {"input_ids": ids, "attention_mask": mask}
+    ours, committed = (onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, feeds)
+                       for path in (rewritten, folders["2.7.0"] / "encoder.onnx"))
+    assert len(ours) == len(committed) == 2
+    for found, expected in zip(ours, committed):
+        np.testing.assert_array_equal(found, expected)
