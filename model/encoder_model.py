@@ -54,10 +54,16 @@ class EncoderModerationModel:
     claim_head : EncoderClaimHead, optional
         A checkable-claim head on the encoder's sentence embeddings, blended with the TF-IDF one
         (``model.encoder_claims``); without it (bundles before 2.2.0) claims are the TF-IDF model's alone.
+    span_floor : float, optional
+        The score of an attribute, as this model serves it, below which the attribute gets no word spans (0 = no
+        floor). Without it (bundles before 2.8.0) the base's ``comment_floor`` applies to the TF-IDF scores, which
+        in encoder mode are not the scores served: a civil comment the encoder approves at 0.02 could still get
+        words marked.
     """
 
     def __init__(self, base, calibration: Calibration, mode: str = "encoder", band: tuple[float, float] = (0.0, 1.0),
-                 blend_weights: Mapping[str, float] | None = None, gate: str = "sentences", claim_head=None):
+                 blend_weights: Mapping[str, float] | None = None, gate: str = "sentences", claim_head=None,
+                 span_floor: float | None = None):
         self.base = base
         self.calibration = calibration
         self.mode = mode
@@ -65,6 +71,7 @@ class EncoderModerationModel:
         self.blend_weights = dict(blend_weights or {})
         self.gate = gate
         self.claim_head = claim_head
+        self.span_floor = span_floor
         self.runner = None
 
     def __getstate__(self) -> dict:
@@ -72,7 +79,7 @@ class EncoderModerationModel:
         return {key: value for key, value in self.__dict__.items() if key != "runner"}
 
     def __setstate__(self, state: dict) -> None:
-        self.__dict__.update({"gate": "long", "claim_head": None, **state})
+        self.__dict__.update({"gate": "long", "claim_head": None, "span_floor": None, **state})
         self.runner = None
 
     def attach(self, runner: EncoderRunner) -> EncoderModerationModel:
@@ -209,9 +216,11 @@ class EncoderModerationModel:
         texts = list(texts)
         scores, fast, windows, sentences = self._predict(texts)
         n_hostility = len(self.hostility_attributes)
-        # Word spans come from the TF-IDF tagger, which was trained on the TF-IDF comment scores.
+        # Word spans come from the TF-IDF tagger, which was trained on the TF-IDF comment scores; whether an
+        # attribute gets any is decided on the served score (bundles from 2.8.0, ``span_floor``).
         base_scores = np.column_stack([fast, scores[:, n_hostility:]])
-        spans = self.base.explain(texts, base_scores, claim_sentences=sentences)
+        floor = {} if self.span_floor is None else {"served": scores, "comment_floor": self.span_floor}
+        spans = self.base.explain(texts, base_scores, claim_sentences=sentences, **floor)
         for i, text in enumerate(texts):
             for j, attribute in enumerate(self.hostility_attributes):
                 begin, end = windows[i, j]

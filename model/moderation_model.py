@@ -92,20 +92,28 @@ class ModerationModel:
         return scores
 
     def explain(self, texts: Sequence[str], probabilities: np.ndarray | None = None,
-                claim_sentences: list | None = None) -> list[dict[str, list[Span]]]:
+                claim_sentences: list | None = None, served: np.ndarray | None = None,
+                comment_floor: float | None = None) -> list[dict[str, list[Span]]]:
         """Spans behind each attribute's score for each text (word spans; sentence spans for claims).
 
         ``probabilities`` is ``predict_proba(texts)`` when the caller has it already: the toxicity word
         tagger reads each comment's own hostility probabilities, computed here when not given.
         ``claim_sentences``, likewise, is ``claims.scored_sentences(texts)`` (see ``predict_and_explain``).
+        ``served`` and ``comment_floor`` are for a model that wraps this one and serves other scores
+        (``EncoderModerationModel``): its scores ``(n, >= n_hostility)`` and its floor replace ``probabilities``
+        and ``span_thresholds["comment_floor"]`` in the rule that an attribute scoring below the floor gets no word
+        spans (0 = no floor).
         """
         texts = list(texts)
-        needs_probabilities = self.span_tagger is not None or COMMENT_FLOOR in self.span_thresholds
+        thresholds = self.span_thresholds if comment_floor is None else {**self.span_thresholds, COMMENT_FLOOR: comment_floor}
+        needs_probabilities = self.span_tagger is not None or (COMMENT_FLOOR in thresholds and served is None)
         if probabilities is None and needs_probabilities and texts:
             probabilities, claim_sentences = self._predict(texts)
-        hostility = None if probabilities is None else np.asarray(probabilities)[:, : len(self.hostility_attributes)]
+        n_hostility = len(self.hostility_attributes)
+        hostility = None if probabilities is None else np.asarray(probabilities)[:, :n_hostility]
         scored = word_scores(self.hostility, self.span_tagger, texts, hostility)
-        spans = explain_words(texts, scored, self.hostility_attributes, self.span_thresholds, hostility)
+        floor_scores = hostility if served is None else np.asarray(served)[:, :n_hostility]
+        spans = explain_words(texts, scored, self.hostility_attributes, thresholds, floor_scores)
         if self.claims is not None:
             threshold = self.span_thresholds.get(CLAIM_ATTRIBUTE, CLAIM_SPAN_PROBABILITY)
             if claim_sentences is None:

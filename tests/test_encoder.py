@@ -20,7 +20,7 @@ import pandas as pd
 import pytest
 
 from model.attributes import HOSTILITY_ATTRIBUTES
-from tests.corpus import make_claim_sentences, make_corpus
+from tests.corpus import make_claim_sentences, make_corpus, make_spans
 
 torch = pytest.importorskip("torch", reason="the encoder tests need the train extra (torch==2.13.0)")
 
@@ -93,7 +93,8 @@ def encoder_bundle(tiny_encoder, tiny_bundle_path, tmp_path_factory):
     out = tmp_path_factory.mktemp("bundles") / "enc"
     path, summary = build_encoder_bundle(load_bundle(tiny_bundle_path), tiny_encoder["int8"], tiny_encoder["tokenizer"],
                                          holdout, validation, out, version="2.0.0-test", mode="encoder", threads=1,
-                                         claims_training=claims, claims_validation=claims_validation)
+                                         claims_training=claims, claims_validation=claims_validation,
+                                         span_posts=make_spans(make_corpus(60, seed=7)))
     return path, summary
 
 
@@ -352,10 +353,45 @@ def test_pickles_without_a_gate_load_with_the_2_0_0_rule(encoder_bundle):
     state = dict(model.__getstate__())
     state.pop("gate")
     state.pop("claim_head")
+    state.pop("span_floor")
     old = pickle.loads(pickle.dumps(model))
     old.__setstate__(state)
     assert old.gate == "long" and model.gate == "sentences"
     assert old.claim_head is None and model.claim_head is not None  # 2.1.0 and older: TF-IDF claims alone
+    assert old.span_floor is None and model.span_floor is not None  # 2.7.0 and older: the base's floor, TF-IDF scores
+
+
+def test_the_span_floor_is_chosen_on_the_served_scores_and_recorded(encoder_bundle):
+    from model.bundle import load_bundle, read_manifest
+    from model.training.thresholds import COMMENT_FLOOR_GRID
+
+    chosen = read_manifest(encoder_bundle[0])["span_floor"]
+    assert chosen["scores"] == "encoder" and chosen["posts"] == len(make_spans(make_corpus(60, seed=7)))
+    assert chosen["floor"] in COMMENT_FLOOR_GRID and set(chosen["span_f1_by_floor"]) == {str(f) for f in COMMENT_FLOOR_GRID}
+    assert load_bundle(encoder_bundle[0]).model.span_floor == chosen["floor"]
+
+
+def test_the_span_floor_compares_the_served_score_not_the_tfidf_one(encoder_bundle):
+    """Before 2.8.0 an encoder bundle let the TF-IDF score decide whether words were marked: a comment the encoder
+    served at 0.02 could have its words marked as hostile because the TF-IDF heads gave it 0.2."""
+    from model.bundle import load_bundle
+
+    model = load_bundle(encoder_bundle[0]).model
+    texts = [text for text in make_corpus(60, seed=8).query("toxicity == 1")["text"]][:12]
+    column = model.hostility_attributes.index("toxicity")
+    unfloored = model.in_mode("encoder")
+    unfloored.span_floor = 0.0
+    served, spans = unfloored.predict_and_explain(texts)
+    fast = model.base.predict_hostility(texts)[:, column]
+    marked = [i for i, found in enumerate(spans) if found.get("toxicity")]
+    assert marked, "the tiny model marks words of some toxic comments"
+    for i in marked:
+        # A floor just above the served score removes the words, whatever the TF-IDF score; just below keeps them.
+        for floor, kept in ((served[i, column] + 1e-6, False), (served[i, column] - 1e-6, True)):
+            floored = model.in_mode("encoder")
+            floored.span_floor = float(floor)
+            found = floored.predict_and_explain([texts[i]])[1][0].get("toxicity")
+            assert bool(found) is kept, (texts[i], served[i, column], fast[i], floor)
 
 
 def test_a_checkable_head_on_the_encoder_joins_the_tfidf_one(encoder_bundle):

@@ -605,7 +605,7 @@ def bundle(data_dir, work: Path, export_dir: Path, version: str, base: str = "1.
     from model.attributes import CLAIM_ATTRIBUTE
     from model.bundle import bundles_dir, load_bundle
     from model.training.claims_data import load_claim_test_sets, load_claim_training_data, load_claim_validation_sets
-    from model.training.data import load_test_sets, load_validation_sets
+    from model.training.data import load_test_sets, load_toxic_spans, load_validation_sets
     from model.training.encoder_bundle import build_encoder_bundle
     from model.training.train import created_now, record_test_metrics
 
@@ -619,7 +619,8 @@ def bundle(data_dir, work: Path, export_dir: Path, version: str, base: str = "1.
                                          holdout, load_validation_sets(data_dir), out, version, mode=mode,
                                          threads=threads, manifest_extra=extra,
                                          claims_training=load_claim_training_data(data_dir),
-                                         claims_validation=load_claim_validation_sets(data_dir))
+                                         claims_validation=load_claim_validation_sets(data_dir),
+                                         span_posts=load_toxic_spans("trial", data_dir))
     # Reporting only, after every choice was made (``moderate models list`` shows them): the official test splits.
     test_auc = record_test_metrics(path, {"toxicity": load_test_sets(data_dir),
                                           CLAIM_ATTRIBUTE: load_claim_test_sets(data_dir)})

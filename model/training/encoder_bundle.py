@@ -2,9 +2,10 @@
 
 Everything here is chosen on held-out training rows and the validation sets, never on a test split:
 Platt scaling per attribute on the held-out rows' windowed logits (the serving path, int8 ONNX), the
-policy with ``choose_policy`` as for the TF-IDF bundles, and the cascade band as the one that sends the fewest
+policy with ``choose_policy`` as for the TF-IDF bundles, the cascade band as the one that sends the fewest
 validation comments to the encoder while changing at most ``CASCADE_DECISION_TOLERANCE`` of the review decisions
-(toxicity at its best-F1 threshold) that the encoder on every comment would make.
+(toxicity at its best-F1 threshold) that the encoder on every comment would make, and (from 2.8.0) the comment floor
+of the word spans on the toxic-spans trial posts, scored as the bundle serves them.
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ from model.policy import Policy
 from model.prior import blend
 from model.training.encoder_claims import build_claim_head
 from model.training.quantisation import scheme_of
-from model.training.thresholds import best_f1_threshold, choose_claim_threshold, choose_policy
+from model.training.metrics import spans_to_offsets
+from model.training.thresholds import best_f1_threshold, choose_claim_threshold, choose_comment_floor, choose_policy
 from model.training.train import PROBE_TEXTS, SEED, probe_scores
 
 CASCADE_DECISION_TOLERANCE = 0.01
@@ -115,11 +117,28 @@ def choose_band(validation: Mapping[str, tuple[np.ndarray, np.ndarray, np.ndarra
                      "encoder_mean_auc": round(encoder_auc, 4), "grid": table}
 
 
+def choose_span_floor(model: EncoderModerationModel, posts: pd.DataFrame) -> tuple[float, dict]:
+    """The ``span_floor`` of ``model``: ``choose_comment_floor`` on ``posts`` (text, gold offsets), with each post's
+    toxicity spans and score as ``model`` serves them in its mode.
+
+    The floor only removes spans, so the posts are scored once with no floor and each floor drops the spans of
+    posts scoring below it (a long comment's window span needs 0.5, above every floor tried).
+    """
+    column = list(model.hostility_attributes).index("toxicity")
+    unfloored = model.in_mode(model.mode)
+    unfloored.span_floor = 0.0
+    scores, spans = unfloored.predict_and_explain(posts["text"].tolist())
+    predicted = [spans_to_offsets(found.get("toxicity", [])) for found in spans]
+    floor, metrics = choose_comment_floor(scores[:, column], predicted, [set(offsets) for offsets in posts["spans"]])
+    return floor, metrics | {"posts": int(len(posts)), "scores": model.mode}
+
+
 def build_encoder_bundle(base: Bundle, onnx_path: Path, tokenizer_path: Path, holdout: pd.DataFrame,
                          validation: Mapping[str, pd.DataFrame], out_dir: Path, version: str, mode: str = "cascade",
                          threads: int = 2, manifest_extra: dict | None = None,
                          claims_training: pd.DataFrame | None = None,
-                         claims_validation: Mapping[str, pd.DataFrame] | None = None) -> tuple[Path, dict]:
+                         claims_validation: Mapping[str, pd.DataFrame] | None = None,
+                         span_posts: pd.DataFrame | None = None) -> tuple[Path, dict]:
     """Calibrate, choose thresholds and band, and save the encoder bundle.
 
     Parameters
@@ -145,6 +164,10 @@ def build_encoder_bundle(base: Bundle, onnx_path: Path, tokenizer_path: Path, ho
         Claim training units and validation sets: with both, a checkable head on the encoder joins the base's
         TF-IDF one (``model.training.encoder_claims``) and the claim review threshold is chosen again on the
         blended scores; without, the base's claim heads and threshold are kept.
+    span_posts : pandas.DataFrame, optional
+        Posts with gold toxic spans (``text``, ``spans``; the toxic-spans trial split): the word spans' comment floor
+        is chosen on them against the served scores (``choose_span_floor``); without, the base's floor applies to
+        the TF-IDF scores, as in bundles before 2.8.0.
 
     Returns
     -------
@@ -186,6 +209,9 @@ def build_encoder_bundle(base: Bundle, onnx_path: Path, tokenizer_path: Path, ho
         model.claim_head, served, claim_summary = build_claim_head(base.model.claims, runner, claims_training,
                                                                    claims_validation, random_state=SEED)
         claim, policy_metrics[f"review.{CLAIM_ATTRIBUTE}"] = choose_claim_threshold(served)
+    span_summary = None
+    if span_posts is not None and len(span_posts):
+        model.span_floor, span_summary = choose_span_floor(model, span_posts)
     review = dict(policy.review) | ({CLAIM_ATTRIBUTE: claim} if claim is not None else {})
     policy = Policy(reject=dict(policy.reject), review=review, source="training")
     validation_auc = {name: round(_auc(labels, scores), 4) for name, (labels, scores) in validation_scores.items()}
@@ -197,7 +223,7 @@ def build_encoder_bundle(base: Bundle, onnx_path: Path, tokenizer_path: Path, ho
         "blend_weights": {"toxicity": weight}, "blend_selection": blend_table,
         "calibration": calibration.to_dict(), "policy_selection": policy_metrics,
         "validation_toxicity_auc": validation_auc, "holdout_auc": holdout_auc,
-        "holdout_rows": int(len(holdout)), "claim_head": claim_summary,
+        "holdout_rows": int(len(holdout)), "claim_head": claim_summary, "span_floor": span_summary,
         "build_seconds": round(time.perf_counter() - started, 1),
     }
     manifest = {

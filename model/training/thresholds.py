@@ -201,12 +201,39 @@ def choose_span_thresholds(
         threshold, share = chosen["toxicity"], chosen.get("toxicity" + RELATIVE_SUFFIX, 0.0)
         predicted = [spans_to_offsets(merge_spans(text, raw, scores[:, column], threshold, share)) if raw else set()
                      for text, (raw, scores) in zip(texts, scored_by_key["toxicity"])]
-        by_floor = {float(f): float(np.mean([span_f1(p if c >= f else set(), g) for p, c, g in zip(predicted, comment_scores, gold)]))
-                    for f in floors}
-        best_f1 = max(by_floor.values())
-        floor = max(f for f, f1 in by_floor.items() if f1 >= best_f1 - floor_tolerance)
+        floor, metrics[COMMENT_FLOOR] = choose_comment_floor(comment_scores, predicted, gold, floors, floor_tolerance)
         if floor > 0:
             chosen[COMMENT_FLOOR] = floor
-        metrics[COMMENT_FLOOR] = {"floor": floor, "span_f1": round(by_floor[floor], 4), "tolerance": floor_tolerance,
-                                  "span_f1_by_floor": {str(f): round(v, 4) for f, v in by_floor.items()}}
     return chosen, metrics
+
+
+def choose_comment_floor(comment_scores: np.ndarray, predicted: Sequence[set[int]], gold: Sequence[set[int]],
+                         floors: Sequence[float] = COMMENT_FLOOR_GRID,
+                         tolerance: float = COMMENT_FLOOR_TOLERANCE) -> tuple[float, dict]:
+    """The highest comment ``toxicity`` floor whose span F1 is within ``tolerance`` of the best floor's.
+
+    Parameters
+    ----------
+    comment_scores : array of shape (n,)
+        Each post's comment ``toxicity``, as the model that reports the spans serves it.
+    predicted, gold : sequences of sets of int
+        Each post's predicted character offsets with no floor, and its gold ones (SemEval-2021 Task 5).
+    floors : sequence of float
+        The floors tried; a post whose score is below the floor gets no span.
+    tolerance : float
+
+    Returns
+    -------
+    floor : float
+    metrics : dict
+        ``floor``, its ``span_f1``, ``tolerance`` and ``span_f1_by_floor``.
+    """
+    from model.training.metrics import span_f1
+
+    comment_scores = np.asarray(comment_scores, dtype=float)
+    by_floor = {float(f): float(np.mean([span_f1(p if c >= f else set(), g) for p, c, g in zip(predicted, comment_scores, gold)]))
+                for f in floors}
+    best_f1 = max(by_floor.values())
+    floor = max(f for f, f1 in by_floor.items() if f1 >= best_f1 - tolerance)
+    return floor, {"floor": floor, "span_f1": round(by_floor[floor], 4), "tolerance": tolerance,
+                   "span_f1_by_floor": {str(f): round(v, 4) for f, v in by_floor.items()}}
