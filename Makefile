@@ -39,7 +39,7 @@ train: install
 # Fine-tunes the encoder of bundle 2.x: about 45 minutes on 2 idle cores without AVX-512 VNNI (2.6.0's recipe trains
 # all six layers), over an hour on shared ones (one pass, seeded, checkpoints in var/encoder;
 # run it again with RESUME=1 after an interruption), then exports it to int8 ONNX and builds bundles/$(ENCODER_VERSION).
-ENCODER_VERSION ?= 2.7.0
+ENCODER_VERSION ?= 2.8.0
 # make requantise: the bundle whose fine-tuned encoder bundles/$(ENCODER_VERSION) is built from without training.
 REQUANTISE_FROM ?= 2.6.0
 # The shipped mode: the encoder on every comment (MODEL_CARD.md says why); `cascade` is the faster alternative.
@@ -53,7 +53,7 @@ train-encoder: install
 	$(BIN)/python -m model.training.encoder export --work var/encoder --out var/encoder/export
 	$(BIN)/python -m model.training.encoder bundle --data-dir $(DATA_DIR) --work var/encoder --version $(ENCODER_VERSION) --mode $(ENCODER_MODE)
 
-# 2.7.0 is 2.6.0's fine-tuned encoder with activations quantised per token (model/training/quantisation.py),
+# 2.8.0 (like 2.7.0) is 2.6.0's fine-tuned encoder with activations quantised per token (model/training/quantisation.py),
 # calibrated and thresholded again: about 10 minutes, no fine-tuning. Its graph is what `export` gives from 2.6.0's weights.
 requantise: install
 	$(BIN)/python -m pip install --quiet -e '.[train]'

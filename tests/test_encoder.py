@@ -1109,7 +1109,7 @@ QUOTED_TEST_AUC = {
     "unsupported_claim": {"claimbuster_test": "0.9499", "checkthat2022_test": "0.823", "cdcp_test": "0.874",
                           "regulation_room_test": "0.889", "cmv_test": "0.800"},
 }
-ENCODER_VERSION = "2.7.0"
+ENCODER_VERSION = "2.8.0"
 
 
 def _real_data():

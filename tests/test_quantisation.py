@@ -119,14 +119,16 @@ def test_scheme_of_names_both_forms_of_the_per_token_graph(product, tmp_path):
 
 
 @pytest.mark.slow
-def test_rewriting_the_committed_2_6_0_encoder_scores_as_2_7_0_bit_for_bit(tmp_path):
-    """2.7.0's graph is MatMulInteger -> Cast -> Mul; today's rewrite of the same weights (2.6.0's encoder) must
-    give its logits and hidden states exactly, on windows of several lengths in one batch."""
-    from model.bundle import resolve_bundle_path
+def test_rewriting_the_committed_2_6_0_encoder_gives_2_8_0_and_scores_as_2_7_0_bit_for_bit(tmp_path):
+    """``make requantise`` rewrites 2.6.0's encoder: the result is 2.8.0's file byte for byte, and its
+    MatMulIntegerToFloat products give 2.7.0's logits and hidden states (MatMulInteger -> Cast -> Mul) exactly, on
+    windows of several lengths in one batch."""
+    from model.bundle import read_manifest, resolve_bundle_path, sha256_file
 
-    folders = {version: resolve_bundle_path(version) for version in ("2.6.0", "2.7.0")}
+    folders = {version: resolve_bundle_path(version) for version in ("2.6.0", "2.7.0", "2.8.0")}
     rewritten = tmp_path / "encoder.onnx"
     onnx.save(per_token_activations(onnx.load(str(folders["2.6.0"] / "encoder.onnx"))), str(rewritten))
+    assert sha256_file(rewritten) == read_manifest(folders["2.8.0"])["files"]["encoder.onnx"]["sha256"]
     rng = np.random.default_rng(4)
     ids = rng.integers(1000, 29000, size=(3, 64)).astype(np.int64)
     ids[:, 0], mask = 101, np.ones_like(ids)
