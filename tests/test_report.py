@@ -136,6 +136,41 @@ def test_known_scores_give_known_report(keyword_report):
     assert set(report["claims"]) == {"skipped"}  # no unsupported_claim attribute: no claim data needed
 
 
+def test_the_targets_table_says_by_how_much_a_target_is_missed_and_where_what_was_tried_is(keyword_report):
+    import copy
+
+    from model.evaluation.report import MISSED_TARGETS_NOTE, _markdown
+    from model.evaluation.report_format import target_margin
+
+    _, markdown_path, report = keyword_report
+    markdown = markdown_path.read_text()
+    assert "| margin (+ met) | met |" in markdown and MISSED_TARGETS_NOTE not in markdown  # every target met
+    for row in report["targets"]:
+        assert row["margin"] == pytest.approx(row["value"] - row["target"])
+    missed = copy.deepcopy(report)
+    row = next(row for row in missed["targets"] if row["set"] == "ucc_test")
+    row.update(value=0.789, target=0.85, met=False)
+    madlibs = {"set": "madlibs", "attribute": "review thresholds", "metric": "NOT_BAD flagged share",
+               "target": 0.05, "at_most": True, "value": 0.131, "met": False}
+    missed["targets"].append(madlibs)
+    for row in missed["targets"]:
+        row["margin"] = target_margin(row)
+    assert madlibs["margin"] == pytest.approx(-0.081)
+    markdown = _markdown(missed)
+    assert "| ucc_test | toxicity | roc_auc | 0.85 | 0.789 | -0.061 | **missed** |" in markdown
+    assert "| madlibs | review thresholds | NOT_BAD flagged share | <= 0.05 | 0.131 | -0.081 | **missed** |" in markdown
+    assert MISSED_TARGETS_NOTE in markdown and "MODEL_CARD.md" in MISSED_TARGETS_NOTE
+
+
+@pytest.mark.parametrize("value, shown", [(-0.0611, "-0.061"), (0.0124, "+0.012"), (-0.0001, "-0.0001"), (0.00004, "+0.0000"),
+                                          (0.0, "+0.000"), (None, "n/a"), (float("nan"), "n/a")])
+def test_a_margin_never_reads_as_zero_when_it_is_not(value, shown):
+    """ClaimBuster missed its 0.95 target by 0.0001: three decimals showed -0.000."""
+    from model.evaluation.report_format import format_signed
+
+    assert format_signed(value) == shown
+
+
 def test_claims_section_is_skipped_with_a_note(keyword_report):
     _, markdown_path, _ = keyword_report
     assert "## Unsupported claims\n\nNot evaluated: the bundle has no `unsupported_claim`" in markdown_path.read_text()

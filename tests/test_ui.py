@@ -389,6 +389,28 @@ def test_the_model_page_shows_bundle_card_metrics_and_says_when_there_is_no_bias
     assert "no encoder in this bundle" in html and "measured in" not in html
 
 
+def test_the_model_page_says_which_way_a_target_points_and_by_how_much_it_is_missed(ui_app, admin, scorer):
+    """The NOT_BAD madlibs target (at most 5% flagged) showed as a bare 0.05 beside 0.131 and "missed", which reads as
+    a target met; an eval.json written before the margin was recorded shows a dash."""
+    reports = Path(ui_app.config["REPORTS_DIR"])
+    reports.mkdir(parents=True)
+    report = {"model_version": scorer.model_version, "sets": {}, "targets": [
+        {"set": "madlibs", "attribute": "review thresholds", "metric": "NOT_BAD flagged share", "target": 0.05,
+         "at_most": True, "value": 0.131, "met": False, "margin": -0.081},
+        {"set": "ucc_test", "attribute": "toxicity", "metric": "roc_auc", "target": 0.85, "value": 0.789, "met": False,
+         "margin": -0.061},
+        {"set": "claimbuster_test", "attribute": "unsupported_claim", "metric": "roc_auc", "target": 0.95,
+         "value": 0.9499, "met": False, "margin": -0.0001},
+        {"set": "olid_test", "attribute": "toxicity", "metric": "roc_auc", "target": 0.9, "value": 0.892, "met": False}]}
+    (reports / "eval.json").write_text(json.dumps(report))
+    html = admin.get("/ui/model").get_data(as_text=True)
+    rows = re.findall(r"<tr><td>(\w+)</td>.*?</tr>", html, flags=re.S)
+    assert rows[:4] == ["madlibs", "ucc_test", "claimbuster_test", "olid_test"]
+    cells = [re.findall(r'<td class="number">([^<]*)</td>', row) for row in re.findall(r"<tr><td>\w+</td>.*?</tr>", html, flags=re.S)[:4]]
+    assert cells == [["≤ 0.05", "0.131", "-0.081"], ["≥ 0.85", "0.789", "-0.061"], ["≥ 0.95", "0.950", "-0.0001"],
+                     ["≥ 0.90", "0.892", "–"]]
+
+
 def test_the_model_page_says_which_encoder_mode_serves_and_when_the_report_was_measured_in_another(ui_app, admin, scorer,
                                                                                                     monkeypatch):
     """A server in cascade mode showed the encoder mode's figures without a word: they are up to 0.1 ROC AUC better."""

@@ -17,7 +17,7 @@ from model.evaluation.bias import (
     power_mean,
 )
 from model.evaluation.bias_data import MADLIBS
-from model.evaluation.report_format import format_number, is_defined
+from model.evaluation.report_format import format_number, format_signed, is_defined, target_margin
 from model.training.metrics import roc_auc
 
 BIAS_ATTRIBUTE = "toxicity"
@@ -115,14 +115,6 @@ def bias_targets(section: Mapping) -> list[dict]:
     return rows
 
 
-def _margin(row: Mapping) -> str:
-    """How far a target row is from its target, signed so that positive means met."""
-    if not is_defined(row["value"]):
-        return "n/a"
-    margin = row["target"] - row["value"] if row.get("at_most") else row["value"] - row["target"]
-    return f"{margin:+.3f}"
-
-
 def _pair(value, other, present: bool) -> str:
     return format_number(value) + (f" / {format_number(other)}" if present else "")
 
@@ -152,7 +144,7 @@ def bias_markdown(section: Mapping, baseline: Mapping | None = None, baseline_ve
         target = f"{'<=' if row.get('at_most') else '>='} {row['target']:.2f}"
         worst = f"{row['worst_identity']} ({row['n_below']} of {row['n_identities']} below)" if row.get("worst_identity") else ""
         lines.append(f"| {row['set']} | {row['metric']} | {target} | {_pair(row['value'], other.get('value'), has_base)} | "
-                     f"{_margin(row)} | {'met' if row['met'] else '**missed**'} | {worst} |")
+                     f"{format_signed(target_margin(row))} | {'met' if row['met'] else '**missed**'} | {worst} |")
     for name, result in section["sets"].items():
         base = baseline["sets"].get(name) if has_base else None
         lines += ["", f"### {name}", "", f"{result['description']} License: {result['license']}. Rows {result['n_rows']}, "

@@ -19,6 +19,23 @@ def format_number(value: float | None) -> str:
     return f"{value:.3f}" if is_defined(value) else "n/a"
 
 
+def target_margin(row) -> float | None:
+    """How far a target row (``value``, ``target``, ``at_most``) is from its target, signed so that positive means
+    met; ``None`` without a value."""
+    if not is_defined(row["value"]):
+        return None
+    return float(row["target"] - row["value"] if row.get("at_most") else row["value"] - row["target"])
+
+
+def format_signed(value: float | None) -> str:
+    """``+0.012``, ``-0.061``, a fourth decimal where three would show a non-zero value as 0 (``-0.0001``: a target
+    missed by that much must not read ``-0.000``), or ``n/a`` for an undefined value."""
+    if not is_defined(value):
+        return "n/a"
+    text = f"{value:+.3f}"
+    return f"{value:+.4f}" if value != 0 and float(text) == 0 else text
+
+
 def encoder_mode_note(mode: str | None) -> str:
     """``, encoder mode: `cascade``` for a report's header line; empty for a bundle without an encoder. The mode can
     differ from the bundle's own (``MODERATION_ENCODER_MODE``), and the figures with it."""
