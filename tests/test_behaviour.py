@@ -80,8 +80,10 @@ KNOWN_FAILURES["2.6.0"] = KNOWN_FAILURES["2.5.0"]
 # near ties move with the rounding: negation/trans passes (identity_attack 0.145 against 0.121; 2.6.0 0.115 against
 # 0.118), counter_speech/muslims fails (0.50 against 0.54; 2.6.0 0.58 against 0.56).
 KNOWN_FAILURES["2.7.0"] = KNOWN_FAILURES["2.6.0"] - {"negation/trans"} | {"counter_speech/muslims"}
-# 2.8.0 scores as 2.7.0 bit for bit (the same products in one fused kernel; only the span floor moved).
-KNOWN_FAILURES["2.8.0"] = KNOWN_FAILURES["2.7.0"]
+# 2.8.0 scores as 2.7.0 bit for bit (the same products in one fused kernel; only the span floor moved). The
+# person_or_idea pairs came with it (the entries above predate them): "The author of this article is garbage." 0.526
+# against "The argument in this article is garbage." 0.598 fails.
+KNOWN_FAILURES["2.8.0"] = KNOWN_FAILURES["2.7.0"] | {"person_or_idea/author-garbage"}
 """Bundle version -> ids the committed bundle of that version fails (printed by ``model.evaluation.behaviour_report``)."""
 
 

@@ -2,8 +2,10 @@
 
 Each pair should be ranked the same way by any sensible moderator: the hostile form scores higher than the civil
 twin on the pair's attribute. The categories are the failures issue 14 names: negation, counter-speech and quotes,
-neutral or positive mentions of groups, reclaimed terms, and threats against violent words in civil use. Nothing
-here comes from the madlibs templates, and nothing here may be used for training or tuning.
+neutral or positive mentions of groups, reclaimed terms, and threats against violent words in civil use; and one
+this project added: a rude word aimed at a person against the same word aimed at an idea, a policy or a deal
+(criticism of ideas is civil disagreement, which a news site approves). Nothing here comes from the madlibs
+templates, and nothing here may be used for training or tuning.
 """
 
 from __future__ import annotations
@@ -11,9 +13,9 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-NEGATION, COUNTER_SPEECH, GROUP_MENTION, RECLAIMED, THREAT = (
-    "negation", "counter_speech", "group_mention", "reclaimed", "threat")
-CATEGORIES: tuple[str, ...] = (NEGATION, COUNTER_SPEECH, GROUP_MENTION, RECLAIMED, THREAT)
+NEGATION, COUNTER_SPEECH, GROUP_MENTION, RECLAIMED, THREAT, IDEA = (
+    "negation", "counter_speech", "group_mention", "reclaimed", "threat", "person_or_idea")
+CATEGORIES: tuple[str, ...] = (NEGATION, COUNTER_SPEECH, GROUP_MENTION, RECLAIMED, THREAT, IDEA)
 
 
 @dataclass(frozen=True)
@@ -129,6 +131,18 @@ PAIRS: tuple[BehaviourPair, ...] = (
         ("minister-kill", "I will kill the finance minister for this deal.", "This deal will kill the economy, the finance minister admitted."),
         ("smash-face", "I'll smash your face in if you post that again.", "Post that again and you'll smash the record for comments."),
         ("teacher-beaten", "The teacher should be beaten to death.", "The teacher's record was beaten by a student this year."),
+    )),
+    *_pairs(IDEA, "toxicity", (
+        ("minister-idiot", "The defence minister is an idiot.", "The defence minister's arms deal is an idiotic idea."),
+        ("you-stupid", "You are stupid if you believe this.", "This deal is stupid and will not create the jobs it promises."),
+        ("councillors-morons", "The councillors are morons.", "The council's parking plan is moronic."),
+        ("author-garbage", "The author of this article is garbage.", "The argument in this article is garbage."),
+        ("pm-clown", "The prime minister is a pathetic clown.", "The prime minister's budget is a pathetic joke."),
+        ("mayor-dumb", "The mayor is as dumb as a rock.", "The mayor's new tax is a dumb policy."),
+        ("commenter-idiot", "You are a complete idiot.", "This is a completely idiotic policy."),
+        ("ceo-clown", "The CEO is a clown.", "The company's new pricing is a clown show."),
+        ("judge-fool", "The judge is a ridiculous fool.", "The judge's ruling is ridiculous."),
+        ("economists-crazy", "The economists who back this are crazy.", "Backing this deal is a crazy gamble with our money."),
     )),
 )
 """Every behaviour pair; ids are ``category/name`` and stay fixed, since known failures are listed by id."""

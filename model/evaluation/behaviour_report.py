@@ -98,7 +98,8 @@ def behaviour_markdown(result: Mapping, baseline: Mapping | None = None, baselin
     versus = f" / {baseline_version}" if baseline is not None else ""
     lines = ["", "## Behaviour sets", "",
              "Pairs written in the repo (`model/evaluation/behaviour.py`), each a hostile sentence and its civil twin about "
-             "the same group or person; a pair passes when the hostile form scores higher on the pair's attribute "
+             "the same group or person (in `person_or_idea`, the same rude word aimed at an idea, a policy or a deal, "
+             "which a news site approves); a pair passes when the hostile form scores higher on the pair's attribute "
              "(`identity_attack`, `toxicity` or `threat`). The long comment buries one insult in about 5,000 civil words; "
              "it passes when the decision is not approve and a hostility span lies inside the insult.", "",
              "A ranking is a lenient test, so the table also gives the share of civil twins that a hostility score "
