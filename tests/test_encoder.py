@@ -899,8 +899,8 @@ def stand_in_encoder_data(monkeypatch):
     monkeypatch.setattr(encoder_data, "load_test_sets", lambda data_dir: {"test": empty})
     monkeypatch.setattr(encoder_data, "load_validation_sets", lambda data_dir: {"val": empty})
     monkeypatch.setattr(encoder_data, "load_toxic_spans", lambda split, data_dir: empty)
-    monkeypatch.setattr(encoder_data, "_hatexplain", lambda root, split: heads_rows.iloc[:0].assign(source="hatexplain"))
-    monkeypatch.setattr(encoder_data, "_convabuse", lambda root, split: heads_rows.iloc[:0].assign(source="convabuse"))
+    monkeypatch.setattr(encoder_data, "hatexplain_rows", lambda root, split: heads_rows.iloc[:0].assign(source="hatexplain"))
+    monkeypatch.setattr(encoder_data, "convabuse_rows", lambda root, split: heads_rows.iloc[:0].assign(source="convabuse"))
     monkeypatch.setattr(encoder_data, "N_IDENTITY_SENTENCES", 20)
     monkeypatch.setattr(encoder_data, "_hostility_dir", lambda data_dir: Path("unused"))
     return heads_rows

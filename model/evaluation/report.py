@@ -14,6 +14,8 @@ import pandas as pd
 from tqdm import tqdm
 
 from model.attributes import CLAIM_ATTRIBUTE
+from model.evaluation.attribute_data import load_attribute_sets
+from model.evaluation.attribute_report import attribute_markdown, evaluate_attributes
 from model.evaluation.behaviour_report import behaviour_markdown, evaluate_behaviour
 from model.evaluation.benchmark import load_profanity_check
 from model.evaluation.bias_data import load_bias_sets
@@ -74,6 +76,12 @@ def _progress(iterable, **kwargs):
 
 def _predict_in_batches(predict: Callable, texts: Sequence[str], description: str) -> np.ndarray:
     return scores_in_batches(predict, texts, progress=lambda items: _progress(items, desc=description))
+
+
+def _moderate_in_batches(scorer: Scorer, texts: Sequence[str], description: str) -> list:
+    """``scorer.moderate`` without spans on consecutive batches of ``texts``, decisions in order."""
+    return [decision for batch in _progress(batches(texts), desc=description)
+            for decision in scorer.moderate(list(batch), with_spans=False)]
 
 
 def evaluate_scores(scores: np.ndarray, attributes: Sequence[str], frame: pd.DataFrame) -> dict:
@@ -258,10 +266,13 @@ def _markdown(report: dict) -> str:
         f"| target | {spans['target']:.2f} ({'met' if spans['met'] else '**missed**'}) |",
         f"| published: best / median team | {spans['published_best']:.3f} / {spans['published_median']:.3f} |",
     ]
+    base_version = baseline["model_version"] if baseline is not None else None
+    if "attributes_own_labels" in report:
+        lines += attribute_markdown(report["attributes_own_labels"], baseline and baseline.get("attributes_own_labels"),
+                                    base_version)
     lines += claims_markdown(report["claims"], [row for row in report["targets"]
                                                 if row["attribute"] == CLAIM_ATTRIBUTE])
     lines += policy_markdown(report.get("policy", {}))
-    base_version = baseline["model_version"] if baseline is not None else None
     lines += bias_markdown(report["bias"], baseline and baseline["bias"], base_version)
     lines += behaviour_markdown(report["behaviour"], baseline and baseline["behaviour"], base_version)
     if report["missing_baselines"]:
@@ -270,7 +281,8 @@ def _markdown(report: dict) -> str:
 
 
 def _evaluate(scorer: Scorer, data: dict, data_dir: str | Path | None, profanity_check, plot_dir: Path) -> dict:
-    """Every section of the report for one scorer, on data already loaded (``test_sets``, ``spans``, ``bias_sets``)."""
+    """Every section of the report for one scorer, on data already loaded (``test_sets``, ``spans``, ``bias_sets``,
+    ``attribute_sets``)."""
     plot_dir.mkdir(parents=True, exist_ok=True)
     sets = _evaluate_sets(scorer, data["test_sets"], profanity_check, plot_dir)
     spans = _evaluate_spans(scorer, data["spans"])
@@ -278,6 +290,9 @@ def _evaluate(scorer: Scorer, data: dict, data_dir: str | Path | None, profanity
                            sets[name]["attributes"].get(PRIMARY_ATTRIBUTE, {}).get("roc_auc") if name in sets else None)
                for name, target in TOXICITY_AUC_TARGETS.items()]
     targets.append(_target_row("toxic_spans_" + SPANS_SPLIT, "span_f1", SPAN_F1_TARGET, spans["f1"]))
+    attribute_sets, skipped = data["attribute_sets"]
+    attributes = evaluate_attributes(lambda texts, description: _moderate_in_batches(scorer, texts, description),
+                                     attribute_sets, scorer.attributes, skipped)
     claims = _evaluate_claims(scorer, data_dir, plot_dir)
     try:
         policy = evaluate_policy(scorer, load_validation_sets(data_dir))
@@ -293,7 +308,7 @@ def _evaluate(scorer: Scorer, data: dict, data_dir: str | Path | None, profanity
         row["margin"] = target_margin(row)
     return {"model_version": scorer.model_version, "encoder_mode": getattr(scorer, "encoder_mode", None),
             "attributes": list(scorer.attributes), "targets": targets,
-            "sets": sets, "toxic_spans": spans, "claims": claims, "policy": policy, "bias": bias,
+            "sets": sets, "toxic_spans": spans, "attributes_own_labels": attributes, "claims": claims, "policy": policy, "bias": bias,
             "behaviour": evaluate_behaviour(scorer)}
 
 
@@ -339,7 +354,7 @@ def write_eval_report(
     if baseline_scorer is None and baseline is not None:
         baseline_scorer = Scorer.load(baseline)
     data = {"test_sets": load_test_sets(data_dir), "spans": load_toxic_spans(SPANS_SPLIT, data_dir),
-            "bias_sets": load_bias_sets(data_dir)}
+            "bias_sets": load_bias_sets(data_dir), "attribute_sets": load_attribute_sets(data_dir)}
     profanity_check = load_profanity_check()
     report = {
         "command": COMMAND,

@@ -257,12 +257,26 @@ def _train_stormfront(root: Path) -> pd.DataFrame:
     return _labelled(raw["text"], hate, identity_attack=hate)
 
 
-def _train_toxic_spans(root: Path) -> pd.DataFrame:
-    """Every raw toxic-spans post (a superset of trial and train), typed by a majority of its raters."""
+def typed_toxic_spans_posts(root: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Every raw toxic-spans post with the share of its raters who marked a span of each type, and the spans.
+
+    Parameters
+    ----------
+    root : Path
+        The ``hostility`` folder.
+
+    Returns
+    -------
+    posts : pandas.DataFrame
+        ``comment_id``, ``comment_text``, ``raters``, ``not_toxic`` (share of raters who ticked "not toxic" and not
+        "all toxic") and one share column per attribute of ``SPAN_TYPE_ATTRIBUTES``. Official test posts included.
+    typed : pandas.DataFrame
+        One row per rater's span: ``annotation``, ``type``, ``start``, ``end``, ``comment_id``.
+    """
     comments = _read(root, "toxic_spans", "raw_comments.csv.gz", ("comment_id", "comment_text"))
     annotations = _read(root, "toxic_spans", "raw_annotations.csv.gz",
                         ("annotation", "comment_id", "all toxic", "not toxic"))
-    spans = _read(root, "toxic_spans", "raw_spans.csv.gz", ("annotation", "type"))
+    spans = _read(root, "toxic_spans", "raw_spans.csv.gz", ("annotation", "type", "start", "end"))
     annotations = annotations.assign(
         not_toxic=annotations["not toxic"].astype(bool) & ~annotations["all toxic"].astype(bool))
     typed = spans.merge(annotations[["annotation", "comment_id"]], on="annotation")
@@ -271,13 +285,23 @@ def _train_toxic_spans(root: Path) -> pd.DataFrame:
     for span_type, attribute in SPAN_TYPE_ATTRIBUTES.items():
         marked = typed[typed["type"] == span_type].groupby("comment_id")["annotation"].nunique()
         per_comment[attribute] = marked.reindex(per_comment.index, fill_value=0) / per_comment["raters"]
-    posts = comments.merge(per_comment, left_on="comment_id", right_index=True)
+    return comments.merge(per_comment, left_on="comment_id", right_index=True), typed
+
+
+def typed_labels_of(posts: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Per attribute of ``SPAN_TYPE_ATTRIBUTES``, 1.0 where a majority of a post's raters marked a span of its type."""
+    return {attribute: (posts[attribute] >= SPAN_TYPE_MAJORITY).to_numpy(float)
+            for attribute in SPAN_TYPE_ATTRIBUTES.values()}
+
+
+def _train_toxic_spans(root: Path) -> pd.DataFrame:
+    """Every raw toxic-spans post (a superset of trial and train), typed by a majority of its raters."""
+    posts, typed = typed_toxic_spans_posts(root)
     # The raw files hold the official test posts too; drop them here, before any text is derived from them.
     test_keys = {overlap_key(text) for text in load_toxic_spans("test", root.parent)["text"]}
     in_test = posts["comment_text"].map(overlap_key).isin(test_keys)
     posts = posts[~in_test & (posts["not_toxic"] < NOT_TOXIC_MAJORITY)]
-    typed_labels = {attribute: (posts[attribute] >= SPAN_TYPE_MAJORITY).to_numpy(float)
-                    for attribute in SPAN_TYPE_ATTRIBUTES.values()}
+    typed_labels = typed_labels_of(posts)
     severe = np.where(typed_labels["threat"] == 1, 1.0, np.nan)
     toxic = _labelled(posts["comment_text"], np.ones(len(posts)), severe_toxicity=severe, **typed_labels)
     offsets = typed.groupby("comment_id")[["start", "end"]].apply(lambda rows: list(zip(rows["start"], rows["end"])))

@@ -47,14 +47,17 @@ CLAIM_TASK_COLUMNS = tuple(f"checkable_{source}" for source in CLAIM_SOURCES)
 (the TF-IDF and encoder claim heads give each source an offset of its own for the same reason)."""
 
 
-def _hatexplain(root, split: str) -> pd.DataFrame:
+def hatexplain_rows(root, split: str) -> pd.DataFrame:
+    """HateXplain's official ``split``: toxic = hatespeech or offensive by majority, identity_attack = hatespeech."""
     raw = read_data_file(root / "hatexplain" / "hatexplain.csv.gz", ("split", "majority_label", "text", "toxic"))
     raw = raw[raw["split"] == split]
     hate = (raw["majority_label"] == "hatespeech").to_numpy(float)
     return _labelled(raw["text"], raw["toxic"].to_numpy(float), identity_attack=hate).assign(source="hatexplain")
 
 
-def _convabuse(root, split: str) -> pd.DataFrame:
+def convabuse_rows(root, split: str) -> pd.DataFrame:
+    """ConvAbuse's official ``split``: abusive by majority; identity_attack from the identity types, severe_toxicity
+    from the mean severity."""
     raw = read_data_file(root / "convabuse" / "convabuse.csv.gz",
                          ("split", "text", "is_abuse_majority", "mean_severity", *IDENTITY_ATTACK_TYPES))
     raw = raw[raw["split"] == split]
@@ -146,8 +149,8 @@ def encoder_training_frames(data_dir=None, seed: int = SEED, max_samples: int | 
     fit, holdout = split_holdout(heads_rows, SEED)
     forbidden = _keys(load_test_sets(data_dir)) | _keys({"spans": load_toxic_spans("test", data_dir)})
     forbidden |= _keys(load_validation_sets(data_dir))
-    new_fit = pd.concat([_hatexplain(root, "train"), _convabuse(root, "train"), _identity(seed)], ignore_index=True)
-    new_holdout = pd.concat([_hatexplain(root, "val"), _convabuse(root, "valid")], ignore_index=True)
+    new_fit = pd.concat([hatexplain_rows(root, "train"), convabuse_rows(root, "train"), _identity(seed)], ignore_index=True)
+    new_holdout = pd.concat([hatexplain_rows(root, "val"), convabuse_rows(root, "valid")], ignore_index=True)
     new_fit = _without(new_fit, forbidden)
     new_holdout = _without(new_holdout, forbidden | _keys({"fit": new_fit}))
     rng = np.random.default_rng(seed)

@@ -1,0 +1,110 @@
+"""Report section *Attributes on their own labels*: each hostility attribute scored against data that labels it.
+
+For every (set, attribute) pair that a set of ``model.evaluation.attribute_data`` labels: the attribute's ROC AUC,
+the ``toxicity`` score's ROC AUC on the same label (an attribute that ranks no better than toxicity adds nothing
+but a name), and what the decision policy does: the share of labelled comments the policy gives a reason on that
+attribute (its threshold or, for ``threat``, the phrase rule), the share of the others it gives one, and the share
+of labelled comments it does not approve for any reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from model.evaluation.attribute_data import labelled_attributes
+from model.evaluation.report_format import format_number
+from model.policy import APPROVE
+from model.training.metrics import roc_auc
+
+PRIMARY_ATTRIBUTE = "toxicity"
+
+
+def _share(mask: np.ndarray, among: np.ndarray) -> float:
+    return float(mask[among].mean()) if among.any() else float("nan")
+
+
+def attribute_rows(name: str, frame: pd.DataFrame, decisions: Sequence, attributes: Sequence[str]) -> list[dict]:
+    """One row per attribute ``frame`` labels: ROC AUCs and what the policy did, from ``decisions`` (one per row)."""
+    scores = np.array([[decision.scores[a] for a in attributes] for decision in decisions], dtype=float)
+    scores = scores.reshape(len(decisions), len(attributes))
+    not_approved = np.array([decision.action != APPROVE for decision in decisions], dtype=bool)
+    rows = []
+    for attribute in labelled_attributes(frame):
+        if attribute not in attributes:
+            continue
+        labels = frame[attribute].to_numpy(int)
+        positive = labels == 1
+        flagged = np.array([any(reason.attribute == attribute and reason.action != APPROVE
+                                for reason in decision.reasons) for decision in decisions], dtype=bool)
+        rows.append({
+            "set": name, "attribute": attribute, "label": frame.attrs["labels"][attribute],
+            "rows": int(len(labels)), "positives": int(positive.sum()),
+            "roc_auc": roc_auc(labels, scores[:, attributes.index(attribute)]),
+            "toxicity_roc_auc": roc_auc(labels, scores[:, attributes.index(PRIMARY_ATTRIBUTE)]),
+            "positives_flagged": _share(flagged, positive),
+            "negatives_flagged": _share(flagged, ~positive),
+            "positives_not_approved": _share(not_approved, positive),
+        })
+    return rows
+
+
+def evaluate_attributes(moderate: Callable[[list[str], str], list], sets: Mapping[str, pd.DataFrame],
+                        attributes: Sequence[str], skipped: Mapping[str, str]) -> dict:
+    """The section for one scorer.
+
+    Parameters
+    ----------
+    moderate : callable
+        ``moderate(texts, description)`` -> one ``Decision`` per text (without spans).
+    sets : mapping of str to pandas.DataFrame
+        From ``model.evaluation.attribute_data.load_attribute_sets``.
+    attributes : sequence of str
+        The scorer's attributes.
+    skipped : mapping of str to str
+        Sets not loaded and why, passed through to the report.
+
+    Returns
+    -------
+    dict
+        ``rows`` (see ``attribute_rows``), ``skipped``.
+    """
+    rows = []
+    for name, frame in sets.items():
+        rows += attribute_rows(name, frame, moderate(frame["text"].tolist(), f"{name}: decisions"), list(attributes))
+    return {"rows": rows, "skipped": dict(skipped)}
+
+
+def attribute_markdown(section: Mapping, baseline: Mapping | None = None, base_version: str | None = None) -> list[str]:
+    """The section of ``eval.md``; with a ``baseline`` section, its ROC AUC beside ours."""
+    base = {(row["set"], row["attribute"]): row for row in (baseline or {}).get("rows", [])}
+    versus = f" / {base_version}" if base else ""
+    lines = [
+        "", "## Attributes on their own labels", "",
+        "The sets above label one thing each, so only `toxicity` is measured against them. These label a single "
+        "attribute: the attribute's ROC AUC says whether its score ranks what it names (a threat, an identity attack) "
+        "above the rest of the set; toxicity's ROC AUC on the same label shows whether the attribute adds anything "
+        "over toxicity. *Flagged* = the policy gives a reason on that attribute (its review or reject threshold, and "
+        "for `threat` also the phrase rule); *not approved* = sent to review or rejected for any reason. Official test "
+        "splits except ETHOS (a validation set; its violence labels choose nothing). Within toxic spans every post is "
+        "toxic, so there the attribute must tell one kind of toxicity from the others.", "",
+        f"| set | attribute | 1 = | rows | positives | ROC AUC{versus} | toxicity's ROC AUC | positives flagged | "
+        "others flagged | positives not approved |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for row in section["rows"]:
+        ours = format_number(row["roc_auc"])
+        if base:
+            theirs = base.get((row["set"], row["attribute"]), {}).get("roc_auc")
+            ours += f" / {format_number(theirs)}"
+        lines.append(
+            f"| {row['set']} | {row['attribute']} | {row['label']} | {row['rows']} | {row['positives']} | {ours} | "
+            f"{format_number(row['toxicity_roc_auc'])} | {format_number(row['positives_flagged'])} | "
+            f"{format_number(row['negatives_flagged'])} | {format_number(row['positives_not_approved'])} |")
+    if not section["rows"]:
+        lines.append("| (no set found) | | | | | | | | | |")
+    for name, why in section.get("skipped", {}).items():
+        lines.append(f"\nNot evaluated: {name} ({why}).")
+    return lines
