@@ -810,8 +810,9 @@ def test_batch_order_puts_every_early_row_in_the_first_share_of_each_pass():
     (["--claim-units-until", "0"], "--claim-units-until is a share of the pass, above 0 and at most 1, not 0.0"),
     (["--claim-units-until", "1.5"], "not 1.5"),
     (["--claim-units-until", "0.6", "--no-claim-task"], "cannot go with --no-claim-task"),
+    (["--threat-sentences", "-5"], "--threat-sentences counts sentences: 0 or more, not -5"),
 ])
-def test_bad_claim_units_until_is_refused_before_any_data_is_read(tmp_path, capsys, args, message):
+def test_bad_training_options_are_refused_before_any_data_is_read(tmp_path, capsys, args, message):
     from model.training.encoder import main, train
 
     with pytest.raises(SystemExit) as stopped:
@@ -853,7 +854,9 @@ def test_identity_sentences_are_seeded_and_distinct_and_mix_every_kind():
 
 def test_identity_swaps_replace_each_group_name_consistently_within_its_class():
     from model.training.identity_swaps import ADJECTIVES, NOUN_LIKE, swap_identities
+    from model.training.identity_templates import indefinite_article
 
+    assert [indefinite_article(word) for word in ("European", "Asian", "atheist", "Muslim")] == ["a", "an", "an", "a"]
     rng = np.random.default_rng(0)
     for _ in range(50):
         swapped = swap_identities("A Muslim wrote it. Muslims agree, MUSLIM voters too; a Jewish family said so.",
@@ -861,7 +864,7 @@ def test_identity_swaps_replace_each_group_name_consistently_within_its_class():
         first = swapped.split()[1]
         assert first.lower() in {name.lower() for name in NOUN_LIKE} and first != "Muslim"
         assert f"{first}s agree, {first.upper()} voters" in swapped
-        assert swapped.startswith("An " if first[0] in "AEIOU" else "A ")
+        assert swapped.startswith(f"{indefinite_article(first).capitalize()} ")
         adjective = swapped.split("family")[0].split()[-1]
         assert adjective.lower() in {name.lower() for name in ADJECTIVES} and adjective != "Jewish"
     assert swap_identities("The council met on Tuesday.", rng) == "The council met on Tuesday."
@@ -917,6 +920,37 @@ def test_another_encoder_seed_redraws_the_sample_but_never_the_held_out_rows(sta
     for fit in (fit_a, fit_b):
         assert not set(fit["text"]) & set(holdout_a["text"])
         assert {"identity_sentences", "identity_swaps"} <= set(fit["source"])
+
+
+def test_threat_sentences_are_distinct_seeded_and_half_threats():
+    from model.evaluation.behaviour import PAIRS
+    from model.training.threat_templates import threat_sentences
+
+    texts, labels = threat_sentences(400, seed=3)
+    again, _ = threat_sentences(400, seed=3)
+    assert texts == again and texts != threat_sentences(400, seed=4)[0]
+    assert len(set(texts)) == len(texts) == 400 and labels.sum() == 200
+    threats = [text for text, label in zip(texts, labels) if label == 1]
+    civil = [text for text, label in zip(texts, labels) if label == 0]
+    assert not any(text.startswith(("Him ", "Her ", "Them ")) or " they lives" in text or "You deserves" in text
+                   for text in threats)
+    assert any("the premier" in text.lower() for text in threats) and any("the premier" in text.lower() for text in civil)
+    # The behaviour pairs measure the result: none of their sentences is a training sentence.
+    assert not ({pair.hostile for pair in PAIRS} | {pair.civil for pair in PAIRS}) & set(texts)
+
+
+def test_threat_sentences_join_the_training_rows_only_when_asked(stand_in_encoder_data):
+    from model.training import encoder_data
+
+    plain, holdout = encoder_data.encoder_training_frames("unused", seed=1)
+    with_threats, holdout_too = encoder_data.encoder_training_frames("unused", seed=1, n_threat_sentences=40)
+    assert "threat_sentences" not in set(plain["source"])
+    written = with_threats[with_threats["source"] == "threat_sentences"]
+    assert len(written) == 40 and written["threat"].sum() == 20
+    assert (written["toxicity"] == written["threat"]).all() and (written["severe_toxicity"] == written["threat"]).all()
+    others = written[["insult", "identity_attack", "profanity"]]
+    assert others[written["threat"] == 1].isna().all().all() and (others[written["threat"] == 0] == 0).all().all()
+    pd.testing.assert_frame_equal(holdout, holdout_too)
 
 
 def _claim_units():

@@ -67,6 +67,9 @@ DISTIL_FROM: str | None = None
 CLAIM_UNITS_UNTIL: float | None = None
 """Share of the pass by whose end every claim unit has been read (``--claim-units-until``; the rest of the pass
 is hostility rows only); ``None``: claim units spread over the whole pass, 2.5.0's recipe."""
+THREAT_SENTENCES = 0
+"""Written threats and civil uses of violent words added to the training rows (``--threat-sentences``; 0: none,
+the recipe of bundles 2.1.0-2.8.0)."""
 TEACHER_BATCH = 2048
 LENGTH_POOL_BATCHES = 50
 """Batches drawn together and sorted by length, so a batch pads little while the order stays random."""
@@ -330,7 +333,8 @@ def _seed_everything(seed: int) -> None:
 
 def check_recipe(*, epochs: int = EPOCHS, claim_task: bool = CLAIM_TASK, claim_weight: float = CLAIM_WEIGHT,
                  distil_from: str | None = DISTIL_FROM, layers: int | None = LAYERS,
-                 frozen_layers: int = FROZEN_LAYERS, claim_units_until: float | None = CLAIM_UNITS_UNTIL) -> None:
+                 frozen_layers: int = FROZEN_LAYERS, claim_units_until: float | None = CLAIM_UNITS_UNTIL,
+                 threat_sentences: int = THREAT_SENTENCES) -> None:
     """Raise ``ValueError`` when ``train``'s options do not make a recipe, before any data is read.
 
     The message names the command-line flag, since ``main`` shows it as a usage error (exit status 2) and
@@ -354,6 +358,8 @@ def check_recipe(*, epochs: int = EPOCHS, claim_task: bool = CLAIM_TASK, claim_w
         raise ValueError("--claim-units-until orders the claim units: it cannot go with --no-claim-task")
     if distil_from and not claim_task:
         raise ValueError("--distil-from gives the claim units hostility targets: it cannot go with --no-claim-task")
+    if threat_sentences < 0:
+        raise ValueError(f"--threat-sentences counts sentences: 0 or more, not {threat_sentences}")
 
 
 def train(data_dir, out: Path, seed: int = SEED, max_samples: int | None = None, resume: bool = False,
@@ -361,7 +367,7 @@ def train(data_dir, out: Path, seed: int = SEED, max_samples: int | None = None,
           max_steps: int | None = None, finish_at: int | None = None, epochs: int = EPOCHS,
           claim_task: bool = CLAIM_TASK, claim_weight: float = CLAIM_WEIGHT,
           distil_from: str | None = DISTIL_FROM, layers: int | None = LAYERS,
-          claim_units_until: float | None = CLAIM_UNITS_UNTIL) -> Path:
+          claim_units_until: float | None = CLAIM_UNITS_UNTIL, threat_sentences: int = THREAT_SENTENCES) -> Path:
     """Fine-tune on a seeded sample of the training rows, ``epochs`` passes; checkpoints in ``out``.
 
     Parameters
@@ -397,6 +403,8 @@ def train(data_dir, out: Path, seed: int = SEED, max_samples: int | None = None,
     claim_units_until : float, optional
         Read every claim unit within this share of each pass, the rest being hostility rows (``batch_order``'s
         ``early_until``); needs ``claim_task``.
+    threat_sentences : int
+        Written threats and civil uses of violent words added to the rows (``encoder_data.encoder_training_frames``).
 
     Returns
     -------
@@ -404,13 +412,15 @@ def train(data_dir, out: Path, seed: int = SEED, max_samples: int | None = None,
         ``out/final.pt`` (or the checkpoint when stopped by ``max_steps``).
     """
     check_recipe(epochs=epochs, claim_task=claim_task, claim_weight=claim_weight, distil_from=distil_from,
-                 layers=layers, frozen_layers=frozen_layers, claim_units_until=claim_units_until)
+                 layers=layers, frozen_layers=frozen_layers, claim_units_until=claim_units_until,
+                 threat_sentences=threat_sentences)
     import torch
 
     torch.set_num_threads(threads)
     _seed_everything(seed)
     out.mkdir(parents=True, exist_ok=True)
-    fit, _ = encoder_training_frames(data_dir, seed=seed, max_samples=max_samples, claim_task=claim_task)
+    fit, _ = encoder_training_frames(data_dir, seed=seed, max_samples=max_samples, claim_task=claim_task,
+                                     n_threat_sentences=threat_sentences)
     teacher_record = None
     if distil_from:
         teacher, teacher_record = bundle_teacher(distil_from, threads)
@@ -505,7 +515,7 @@ def train(data_dir, out: Path, seed: int = SEED, max_samples: int | None = None,
         "rows": len(fit), "epochs": epochs, "steps": step, "batch_size": batch_size, "seed": seed,
         "frozen_layers": frozen_layers, "layers": len(model.bert.encoder.layer), "targets": targets,
         "claim_weight": claim_weight,
-        "distilled_from": teacher_record, "claim_units_until": claim_units_until,
+        "distilled_from": teacher_record, "claim_units_until": claim_units_until, "threat_sentences": threat_sentences,
         "max_tokens": MAX_TOKENS, "steps_planned": len(batches), "shortened_at_step": finish_at,
         "rows_seen": seen, "elapsed_minutes": round((elapsed_before + time.monotonic() - started) / 60, 1),
         "samples_per_second": round(seen / max(elapsed_before + time.monotonic() - started, 1e-9), 1),
@@ -613,7 +623,8 @@ def bundle(data_dir, work: Path, export_dir: Path, version: str, base: str = "1.
     log_file = work / "train_log.json"
     training = json.loads(log_file.read_text()) if log_file.is_file() else {}
     extra = {"created": created_now(), "encoder_training": training | PROVENANCE, "seed": SEED,
-             "encoder_datasets": {name: licence for name, (_, licence) in NEW_DATASETS.items()}}
+             "encoder_datasets": {name: licence for name, (_, licence) in NEW_DATASETS.items()
+                                  if name != "threat_sentences" or training.get("threat_sentences")}}
     out = (bundles_root or bundles_dir()) / version
     path, summary = build_encoder_bundle(load_bundle(base), export_dir / QUANTISED_FILE, export_dir / TOKENIZER_FILE,
                                          holdout, load_validation_sets(data_dir), out, version, mode=mode,
@@ -656,6 +667,9 @@ def main(argv=None) -> int:
     run.add_argument("--claim-units-until", type=float, default=CLAIM_UNITS_UNTIL, metavar="SHARE",
                      help="read every claim unit within this share of the pass (e.g. 0.67), hostility rows only "
                           "after it; default: claim units spread over the whole pass")
+    run.add_argument("--threat-sentences", type=int, default=THREAT_SENTENCES, metavar="N",
+                     help="add N written sentences, half threats against a person and half violent words in civil "
+                          "use (default: none)")
     run.add_argument("--resume", action="store_true")
     run.add_argument("--finish-at", type=int, default=None, help="with --resume: end the pass early at this step")
     out = sub.add_parser("export", help="ONNX + int8 of the final weights")
@@ -681,7 +695,7 @@ def main(argv=None) -> int:
         try:
             check_recipe(epochs=args.epochs, claim_task=args.claim_task, claim_weight=args.claim_weight,
                          distil_from=distil_from, layers=args.layers, frozen_layers=args.frozen_layers,
-                         claim_units_until=args.claim_units_until)
+                         claim_units_until=args.claim_units_until, threat_sentences=args.threat_sentences)
         except ValueError as exc:
             run.error(str(exc))
         if distil_from:
@@ -694,7 +708,8 @@ def main(argv=None) -> int:
         train(args.data_dir, Path(args.work), seed=args.seed, max_samples=args.max_samples, resume=args.resume,
               threads=args.threads, frozen_layers=args.frozen_layers, max_steps=args.max_steps,
               finish_at=args.finish_at, epochs=args.epochs, claim_task=args.claim_task, claim_weight=args.claim_weight,
-              distil_from=distil_from, layers=args.layers, claim_units_until=args.claim_units_until)
+              distil_from=distil_from, layers=args.layers, claim_units_until=args.claim_units_until,
+              threat_sentences=args.threat_sentences)
     elif args.command == "requantise":
         from model.bundle import BundleError
         from model.training.quantisation import QuantisationError

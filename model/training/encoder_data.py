@@ -22,11 +22,13 @@ from model.training.data import load_training_data, load_validation_sets, overla
 from model.training.train import SEED, split_holdout
 from model.training.identity_swaps import swapped_copies
 from model.training.identity_templates import identity_sentences
+from model.training.threat_templates import threat_sentences
 
 NEW_DATASETS: dict[str, tuple[str, str]] = {
     "hatexplain": ("hatexplain", "MIT"),
     "convabuse": ("convabuse", "CC BY 4.0"),
     "identity_sentences": ("", "written for this project"),
+    "threat_sentences": ("", "written for this project"),
     "identity_swaps": ("", "copies of the training rows above, under their licences"),
 }
 """Sets the encoder adds to the heads' training sets: folder and licence."""
@@ -70,6 +72,12 @@ def convabuse_rows(root, split: str) -> pd.DataFrame:
 def _identity(seed: int) -> pd.DataFrame:
     texts = identity_sentences(N_IDENTITY_SENTENCES, seed)
     return _labelled(texts, np.zeros(len(texts))).assign(source="identity_sentences")
+
+
+def _threats(n_sentences: int, seed: int) -> pd.DataFrame:
+    """Written threats (toxic, threat and, as toxic spans' threats are, severe) and violent words in civil use."""
+    texts, labels = threat_sentences(n_sentences, seed)
+    return _labelled(texts, labels, threat=labels, severe_toxicity=labels).assign(source="threat_sentences")
 
 
 def claim_task_rows(claims: pd.DataFrame) -> pd.DataFrame:
@@ -119,8 +127,8 @@ def _without(frame: pd.DataFrame, keys: set[str]) -> pd.DataFrame:
     return frame[~frame["text"].map(overlap_key).isin(keys) & (frame["text"].str.strip() != "")]
 
 
-def encoder_training_frames(data_dir=None, seed: int = SEED, max_samples: int | None = None, claim_task: bool = False
-                            ) -> tuple[pd.DataFrame, pd.DataFrame]:
+def encoder_training_frames(data_dir=None, seed: int = SEED, max_samples: int | None = None, claim_task: bool = False,
+                            n_threat_sentences: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Training sample and held-out rows for the encoder.
 
     Parameters
@@ -135,6 +143,9 @@ def encoder_training_frames(data_dir=None, seed: int = SEED, max_samples: int | 
         Cap on the training sample (drawn uniformly from the source-weighted sample).
     claim_task : bool
         Add every claim training unit after the cap (``claim_task_rows``): the hostility rows stay the same sample.
+    n_threat_sentences : int
+        Written threats and civil uses of violent words (``threat_templates``) to add to the training rows before
+        the cap, half each; 0 (bundles up to 2.8.0) adds none.
 
     Returns
     -------
@@ -149,7 +160,8 @@ def encoder_training_frames(data_dir=None, seed: int = SEED, max_samples: int | 
     fit, holdout = split_holdout(heads_rows, SEED)
     forbidden = _keys(load_test_sets(data_dir)) | _keys({"spans": load_toxic_spans("test", data_dir)})
     forbidden |= _keys(load_validation_sets(data_dir))
-    new_fit = pd.concat([hatexplain_rows(root, "train"), convabuse_rows(root, "train"), _identity(seed)], ignore_index=True)
+    new_fit = pd.concat([hatexplain_rows(root, "train"), convabuse_rows(root, "train"), _identity(seed),
+                         *([_threats(n_threat_sentences, seed)] if n_threat_sentences else [])], ignore_index=True)
     new_holdout = pd.concat([hatexplain_rows(root, "val"), convabuse_rows(root, "valid")], ignore_index=True)
     new_fit = _without(new_fit, forbidden)
     new_holdout = _without(new_holdout, forbidden | _keys({"fit": new_fit}))
@@ -157,7 +169,8 @@ def encoder_training_frames(data_dir=None, seed: int = SEED, max_samples: int | 
     fraction = fit["source"].map(SAMPLE_FRACTION).fillna(1.0).to_numpy()
     fit = fit[rng.random(len(fit)) < fraction]
     fit = pd.concat([fit, new_fit], ignore_index=True)
-    fit = pd.concat([fit, swapped_copies(fit[fit["source"] != "identity_sentences"], seed)], ignore_index=True)
+    written = fit["source"].isin(["identity_sentences", "threat_sentences"])
+    fit = pd.concat([fit, swapped_copies(fit[~written], seed)], ignore_index=True)
     if max_samples is not None and len(fit) > max_samples:
         fit = fit.iloc[np.sort(rng.choice(len(fit), max_samples, replace=False))]
     columns = ["text", "source", "weight", *HOSTILITY_ATTRIBUTES]

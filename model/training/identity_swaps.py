@@ -19,6 +19,8 @@ import re
 import numpy as np
 import pandas as pd
 
+from model.training.identity_templates import indefinite_article
+
 NOUN_LIKE: tuple[str, ...] = (
     "gay", "lesbian", "bisexual", "queer", "homosexual", "heterosexual", "Muslim", "Christian", "Catholic", "Hindu",
     "Sikh", "Buddhist", "atheist", "Latino", "Mexican", "Arab", "Asian", "African", "Hispanic", "immigrant",
@@ -72,7 +74,7 @@ def swap_identities(text: str, rng: np.random.Generator) -> str:
                 chosen[name] = others[rng.integers(len(others))]
             swapped = _cased(chosen[name], found) + plural
             if article:
-                swapped = _cased("an" if swapped[:1].lower() in "aeiou" else "a", article) + space + swapped
+                swapped = _cased(indefinite_article(swapped), article) + space + swapped
             return swapped
 
         text = pattern.sub(replace, text)

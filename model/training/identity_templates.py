@@ -113,8 +113,13 @@ FAMILIES: tuple[tuple[tuple[str, ...], tuple[str, ...], float], ...] = (
 """(frames, groups, share of the sentences) per kind of sentence."""
 
 
+def indefinite_article(word: str) -> str:
+    """``a`` or ``an`` for ``word`` (a European, an Asian)."""
+    return "an" if word[:1].lower() in "aeiou" and not word.lower().startswith("eu") else "a"
+
+
 def _article(noun: str) -> str:
-    return ("an " if noun[:1].lower() in "aeiou" and not noun.startswith("Euro") else "a ") + noun
+    return f"{indefinite_article(noun)} {noun}"
 
 
 def _plural(noun: str) -> str:
