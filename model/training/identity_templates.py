@@ -9,6 +9,8 @@ never a list of adjectives; the madlibs are never read here.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 GROUPS: tuple[str, ...] = (
@@ -122,6 +124,20 @@ def _article(noun: str) -> str:
     return f"{indefinite_article(noun)} {noun}"
 
 
+def draw_distinct(draw: Callable[[int], str], wanted: int, found: dict, value: object = None) -> None:
+    """Add up to ``wanted`` sentences not yet in ``found`` (as keys, with ``value``) from ``draw(n_added_so_far)``.
+
+    Gives up after 50 draws per sentence wanted, when the frames run out of distinct fillings.
+    """
+    drawn, attempts = 0, 0
+    while drawn < wanted and attempts < 50 * wanted:
+        attempts += 1
+        sentence = draw(drawn)
+        if sentence not in found:
+            found[sentence] = value
+            drawn += 1
+
+
 def _plural(noun: str) -> str:
     return noun + ("es" if noun.endswith(("ch", "sh", "s", "x")) else "s")
 
@@ -151,11 +167,6 @@ def identity_sentences(n_sentences: int, seed: int) -> list[str]:
     rng = np.random.default_rng(seed)
     found: dict[str, None] = {}
     for templates, groups, share in FAMILIES:
-        wanted, drawn, attempts = round(share * n_sentences), 0, 0
-        while drawn < wanted and attempts < 50 * wanted:
-            attempts += 1
-            sentence = _fill(templates[rng.integers(len(templates))], groups[drawn % len(groups)], rng)
-            if sentence not in found:
-                found[sentence] = None
-                drawn += 1
+        draw_distinct(lambda drawn: _fill(templates[rng.integers(len(templates))], groups[drawn % len(groups)], rng),
+                      round(share * n_sentences), found)
     return list(found)

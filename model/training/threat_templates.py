@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from model.training.identity_templates import draw_distinct
+
 TARGETS: tuple[str, ...] = (
     "you", "him", "her", "them", "that columnist", "the premier", "the sheriff", "the landlord", "the commissioner",
     "the police chief", "the union boss", "that cyclist", "the governor", "the umpire", "the school principal",
@@ -127,13 +129,7 @@ def threat_sentences(n_sentences: int, seed: int) -> tuple[list[str], np.ndarray
     """
     rng = np.random.default_rng(seed)
     found: dict[str, float] = {}
-    for draw, label, wanted in ((_threat, 1.0, round(THREAT_SHARE * n_sentences)),
-                                (_civil, 0.0, n_sentences - round(THREAT_SHARE * n_sentences))):
-        drawn, attempts = 0, 0
-        while drawn < wanted and attempts < 50 * max(wanted, 1):
-            attempts += 1
-            sentence = draw(rng)
-            if sentence not in found:
-                found[sentence] = label
-                drawn += 1
+    threats = round(THREAT_SHARE * n_sentences)
+    draw_distinct(lambda drawn: _threat(rng), threats, found, 1.0)
+    draw_distinct(lambda drawn: _civil(rng), n_sentences - threats, found, 0.0)
     return list(found), np.fromiter(found.values(), dtype=float, count=len(found))
