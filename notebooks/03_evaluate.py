@@ -56,6 +56,20 @@ for name, result in report["sets"].items():
 pd.DataFrame(rows).set_index(["set", "scorer"])
 
 # %% [markdown]
+# ## Attributes on their own labels
+#
+# Each attribute scored on data that labels it (toxic-spans types, HateXplain, ConvAbuse, OLID, ETHOS violence):
+# its ROC AUC beside toxicity's on the same label, and the share of labelled comments the policy flags on it.
+
+# %%
+attributes_section = report["attributes_own_labels"]
+if attributes_section.get("plot"):
+    display(Image(filename=str(Path(out_dir) / attributes_section["plot"])))
+else:
+    print("no set that labels single attributes was found:", attributes_section["skipped"])
+pd.DataFrame(attributes_section["rows"])
+
+# %% [markdown]
 # ## Curves: ours against the baselines
 
 # %%

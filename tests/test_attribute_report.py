@@ -81,16 +81,20 @@ def test_rows_give_each_attribute_its_auc_beside_toxicity_and_what_the_policy_di
     assert row["positives_not_approved"] == 1.0
 
 
-def test_evaluate_and_markdown_put_the_baseline_beside_ours():
+def test_evaluate_and_markdown_put_the_baseline_beside_ours_and_link_the_figure(tmp_path):
     frame = pd.DataFrame({"text": ["x", "y"], "label": 1, "threat": [1, 0]})
     frame.attrs["labels"] = {"threat": "a threat"}
+    plots = tmp_path / "plots"
+    plots.mkdir()
     ours = evaluate_attributes(lambda texts, description: [_decision((0.5, 0.9)), _decision((0.5, 0.1))],
-                               {"s": frame}, ATTRIBUTES, {"gone": "data file x not found"})
+                               {"s": frame}, ATTRIBUTES, {"gone": "data file x not found"}, plots)
+    assert ours["plot"] == "plots/attributes_own_labels.png" and (plots / "attributes_own_labels.png").stat().st_size
     theirs = evaluate_attributes(lambda texts, description: [_decision((0.5, 0.1)), _decision((0.5, 0.9))],
                                  {"s": frame}, ATTRIBUTES, {})
     text = "\n".join(attribute_markdown(ours, theirs, "1.2.0"))
     assert "| s | threat | a threat | 2 | 1 | 1.000 / 0.000 | 0.500 | 0.000 | 0.000 | 0.000 |" in text
     assert "ROC AUC / 1.2.0" in text and "Not evaluated: gone (data file x not found)." in text
+    assert "](plots/attributes_own_labels.png)" in text and "plot" not in theirs  # no plot_dir, no figure
 
 
 REAL_DATA = _real_data_dir_with("hostility/hatexplain")

@@ -10,16 +10,22 @@ of labelled comments it does not approve for any reason.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from matplotlib.figure import Figure
 
 from model.evaluation.attribute_data import labelled_attributes
+from model.evaluation.plots import save_figure
 from model.evaluation.report_format import format_number
 from model.policy import APPROVE
 from model.training.metrics import roc_auc
 
 PRIMARY_ATTRIBUTE = "toxicity"
+PLOT_FILE = "attributes_own_labels.png"
+BARS = (("roc_auc", "the attribute's ROC AUC"), ("toxicity_roc_auc", "toxicity's ROC AUC on the same label"),
+        ("positives_flagged", "share of positives flagged on the attribute"))
 
 
 def _share(mask: np.ndarray, among: np.ndarray) -> float:
@@ -51,8 +57,26 @@ def attribute_rows(name: str, frame: pd.DataFrame, decisions: Sequence, attribut
     return rows
 
 
+def plot_attribute_rows(rows: Sequence[Mapping], path: Path) -> None:
+    """Horizontal bars per (set, attribute): its ROC AUC, toxicity's, and the share of positives it flags."""
+    figure = Figure(figsize=(10, 0.55 * len(rows) + 1.8))
+    axis = figure.subplots()
+    positions = np.arange(len(rows))
+    height = 0.8 / len(BARS)
+    for i, (key, label) in enumerate(BARS):
+        values = np.array([row[key] for row in rows], dtype=float)
+        axis.barh(positions + (i - 1) * height, np.nan_to_num(values), height=height, label=label)
+    axis.set_yticks(positions, [f"{row['attribute']} [{row['set']}]" for row in rows], fontsize="small")
+    axis.invert_yaxis()
+    axis.axvline(0.5, color="grey", linestyle=":", linewidth=1)
+    axis.set(xlim=(0, 1), xlabel="ROC AUC (0.5 = guessing) / share flagged at the policy's thresholds",
+             title="Each attribute on data that labels it")
+    axis.legend(fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.08), ncol=3)
+    save_figure(figure, path)
+
+
 def evaluate_attributes(moderate: Callable[[list[str], str], list], sets: Mapping[str, pd.DataFrame],
-                        attributes: Sequence[str], skipped: Mapping[str, str]) -> dict:
+                        attributes: Sequence[str], skipped: Mapping[str, str], plot_dir: Path | None = None) -> dict:
     """The section for one scorer.
 
     Parameters
@@ -65,16 +89,22 @@ def evaluate_attributes(moderate: Callable[[list[str], str], list], sets: Mappin
         The scorer's attributes.
     skipped : mapping of str to str
         Sets not loaded and why, passed through to the report.
+    plot_dir : Path, optional
+        Existing folder for the figure (linked as ``<plot_dir name>/<file>``); ``None`` draws none.
 
     Returns
     -------
     dict
-        ``rows`` (see ``attribute_rows``), ``skipped``.
+        ``rows`` (see ``attribute_rows``), ``skipped`` and, when drawn, ``plot``.
     """
     rows = []
     for name, frame in sets.items():
         rows += attribute_rows(name, frame, moderate(frame["text"].tolist(), f"{name}: decisions"), list(attributes))
-    return {"rows": rows, "skipped": dict(skipped)}
+    section = {"rows": rows, "skipped": dict(skipped)}
+    if plot_dir is not None and rows:
+        plot_attribute_rows(rows, plot_dir / PLOT_FILE)
+        section["plot"] = f"{plot_dir.name}/{PLOT_FILE}"
+    return section
 
 
 def attribute_markdown(section: Mapping, baseline: Mapping | None = None, base_version: str | None = None) -> list[str]:
@@ -105,6 +135,8 @@ def attribute_markdown(section: Mapping, baseline: Mapping | None = None, base_v
             f"{format_number(row['negatives_flagged'])} | {format_number(row['positives_not_approved'])} |")
     if not section["rows"]:
         lines.append("| (no set found) | | | | | | | | | |")
+    if section.get("plot"):
+        lines += ["", f"![Each attribute on data that labels it]({section['plot']})"]
     for name, why in section.get("skipped", {}).items():
         lines.append(f"\nNot evaluated: {name} ({why}).")
     return lines

@@ -292,7 +292,7 @@ def _evaluate(scorer: Scorer, data: dict, data_dir: str | Path | None, profanity
     targets.append(_target_row("toxic_spans_" + SPANS_SPLIT, "span_f1", SPAN_F1_TARGET, spans["f1"]))
     attribute_sets, skipped = data["attribute_sets"]
     attributes = evaluate_attributes(lambda texts, description: _moderate_in_batches(scorer, texts, description),
-                                     attribute_sets, scorer.attributes, skipped)
+                                     attribute_sets, scorer.attributes, skipped, plot_dir)
     claims = _evaluate_claims(scorer, data_dir, plot_dir)
     try:
         policy = evaluate_policy(scorer, load_validation_sets(data_dir))
