@@ -35,8 +35,9 @@ Deliberately not matched (news comments say these every day, or they are not thr
   someone else), "death to ..." slogans, wishes of illness, "you're going to get hurt" (as often a warning
   as a threat).
 
-Known gaps: people named rather than pointed at ("Trudeau should be shot": a name cannot be told from a
-bill's or a company's without a tagger), threats without an act ("you'll regret this", "I'm coming for
+Known gaps: people named rather than pointed at, for most acts ("Trudeau should be killed": a name cannot be
+told from a bill's or a company's without a tagger; a bare "should be shot" ending its clause is matched whoever
+is named, since things are shot down, or shot somewhere), threats without an act ("you'll regret this", "I'm coming for
 you"), and veiled or conditional ones ("it would be a shame if something happened to your car").
 
 A match is a rule firing, not a probability: every span has ``score`` ``THREAT_SPAN_SCORE`` (1.0).
@@ -282,6 +283,8 @@ _DONE_TO_ANYONE = _any(  # participles that name a killing whoever the subject i
 )
 _DESERVE = _any("should", "must", "ought to", "oughta", "need to", "needs to", "have to", "has to", "gotta",
                 "deserve to", "deserves to", "deserved to")
+_CALL_FOR = _any("should", "must", "ought to", "oughta", "need to", "needs to", "have to", "has to", "gotta")
+"""A call for something to be done (not ``deserve(d) to``, which judges past events: "he deserved to be shot")."""
 _BE = _any("be", "get", "be fucking", "get fucking")
 _BECOME = _any("get", "gets", "got", "is", "are", "was", "were", "be", "will be", "will get")
 _DIE = _any(
@@ -323,6 +326,9 @@ _THREAT_PATTERNS: tuple[tuple[str, str], ...] = (
              rf"{_TARGET} (?:all )?{_SEEN}\b"),
     ("judgement", rf"\b{_SUBJECT} (?:{_ADVERB} )?{_DESERVE} (?:{_ADVERB} )?{_BE} (?:{_ADVERB} )?{_DONE}"),
     ("judgement", rf"\b{_DESERVE} (?:{_ADVERB} )?{_BE} (?:{_ADVERB} )?{_DONE_TO_ANYONE}"),
+    # "Trudeau should be shot.": a bare "shot" ending its clause is a person's fate, whoever is named (a film
+    # "should be shot in Vancouver", a bill "shot down").
+    ("judgement", rf"\b{_CALL_FOR} (?:{_ADVERB} )?be (?:{_ADVERB} )?shot(?= ?(?:[.!;,]|$))"),
     ("judgement", rf"\b{_any(_YOU_ALL, f'you{_Q}re')} (?:{_ADVERB} )?(?:{_DESERVE}|are|is) (?:{_ADVERB} )?{_BE} "
                   rf"(?:{_ADVERB} )?beaten(?= ?(?:[.!?,;]|$))"),  # not "you deserve to be beaten in ..."
     ("judgement", rf"\b{_any(_YOU_ALL, 'he', 'she', 'they')} (?:{_ADVERB} )?"

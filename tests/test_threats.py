@@ -23,6 +23,8 @@ POSITIVES = [
     ("Someone should shoot him.", "Someone should shoot him"),
     ("You deserve to be beaten.", "You deserve to be beaten"),
     ("You should be hanged for this.", "You should be hanged"),
+    ("Trudeau should be shot.", "should be shot"),  # a name: only a bare "shot" ending the clause, whoever it is
+    ("They are all fools, and must be shot ;-)", "must be shot"),
     ("I know where you live.", "I know where you live"),
     ("You'd better watch your back.", "You'd better watch your back"),
     ("I will personally come over and break your legs.", "I will personally come over and break your legs"),
@@ -129,6 +131,10 @@ HARD_NEGATIVES = [
     "I hope he dies in prison.",
     # verbs with other meanings
     "The film should be shot in Vancouver.",
+    "The scene must be shot at night, the director said.",
+    "This bill should be shot down in committee.",
+    "Nobody should be getting shot over a parking spot.",
+    "Trudeau should be killed off as a character in the satire.",
     "The picture should be hung higher.",
     "The Leafs are going to get beaten again.",
     "The mentally ill kill far fewer people than you think.",
