@@ -208,7 +208,10 @@ def test_report_on_tiny_bundle_has_keys_and_probabilities(tmp_path, tiny_bundle_
     assert all(isinstance(row["met"], bool) for row in report["targets"])
     # Generated hostile sentences are what the tiny bundle was trained to find.
     assert report["sets"]["ucc_test"]["attributes"]["toxicity"]["roc_auc"] > 0.8
-    assert len(list((tmp_path / "out" / "plots").glob("*.png"))) == 2 * len(TEST_SETS) + len(CLAIM_AUC_TARGETS) + 1
+    # Two per hostility set, one per claim set, the claims' flag rates, and the attributes figure (OLID's TIN and UNT
+    # labels are in the fake data).
+    assert report["attributes_own_labels"]["plot"] == "plots/attributes_own_labels.png"
+    assert len(list((tmp_path / "out" / "plots").glob("*.png"))) == 2 * len(TEST_SETS) + len(CLAIM_AUC_TARGETS) + 2
     claims = report["claims"]
     assert claims["threshold"] == scorer.policy.review["unsupported_claim"]
     claim_targets = [row for row in report["targets"] if row["attribute"] == "unsupported_claim"]
