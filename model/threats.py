@@ -281,10 +281,9 @@ _DONE_TO_ANYONE = _any(  # participles that name a killing whoever the subject i
     "drawn and quartered", "burn(?:ed|t) at the stake", "tarred and feathered", "burned alive", "burnt alive",
     "beaten to death", "stoned to death", "shot in the head",
 )
-_DESERVE = _any("should", "must", "ought to", "oughta", "need to", "needs to", "have to", "has to", "gotta",
-                "deserve to", "deserves to", "deserved to")
 _CALL_FOR = _any("should", "must", "ought to", "oughta", "need to", "needs to", "have to", "has to", "gotta")
 """A call for something to be done (not ``deserve(d) to``, which judges past events: "he deserved to be shot")."""
+_DESERVE = _any(_CALL_FOR, "deserve to", "deserves to", "deserved to")
 _BE = _any("be", "get", "be fucking", "get fucking")
 _BECOME = _any("get", "gets", "got", "is", "are", "was", "were", "be", "will be", "will get")
 _DIE = _any(

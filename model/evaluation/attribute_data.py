@@ -17,6 +17,7 @@ import pandas as pd
 
 from model.training.data import (
     DATASETS,
+    HOSTILITY_SUBDIR,
     SPAN_TYPE_ATTRIBUTES,
     DataError,
     _olid,
@@ -27,7 +28,6 @@ from model.training.data import (
     resolve_data_dir,
     typed_labels_of,
     typed_toxic_spans_posts,
-    HOSTILITY_SUBDIR,
 )
 from model.training.encoder_data import NEW_DATASETS, convabuse_rows, hatexplain_rows
 

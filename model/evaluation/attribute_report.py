@@ -18,7 +18,7 @@ from matplotlib.figure import Figure
 
 from model.evaluation.attribute_data import labelled_attributes
 from model.evaluation.plots import save_figure
-from model.evaluation.report_format import format_number
+from model.evaluation.report_format import format_number, format_pair
 from model.policy import APPROVE
 from model.training.metrics import roc_auc
 
@@ -125,10 +125,7 @@ def attribute_markdown(section: Mapping, baseline: Mapping | None = None, base_v
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in section["rows"]:
-        ours = format_number(row["roc_auc"])
-        if base:
-            theirs = base.get((row["set"], row["attribute"]), {}).get("roc_auc")
-            ours += f" / {format_number(theirs)}"
+        ours = format_pair(row["roc_auc"], base.get((row["set"], row["attribute"]), {}).get("roc_auc"), bool(base))
         lines.append(
             f"| {row['set']} | {row['attribute']} | {row['label']} | {row['rows']} | {row['positives']} | {ours} | "
             f"{format_number(row['toxicity_roc_auc'])} | {format_number(row['positives_flagged'])} | "

@@ -16,7 +16,7 @@ from model.attributes import CLAIM_ATTRIBUTE
 from model.evaluation.behaviour import CATEGORIES, LONG_COMMENT_ID, PAIRS, BehaviourPair, long_comment
 from model.evaluation.bias import flagged_at_review
 from model.evaluation.bias_report import review_thresholds
-from model.evaluation.report_format import format_number
+from model.evaluation.report_format import format_number, format_pair
 from model.policy import APPROVE
 from model.results import Decision
 
@@ -110,8 +110,7 @@ def behaviour_markdown(result: Mapping, baseline: Mapping | None = None, baselin
     for category, row in rows.items():
         other = base_rows.get(category)
         cells = [f"{row['n_passed']}" + (f" / {other['n_passed']}" if other else "")]
-        cells += [format_number(row[key]) + (f" / {format_number(other[key])}" if other else "")
-                  for key in ("pass_rate", "civil_flagged")]
+        cells += [format_pair(row[key], other and other[key], bool(other)) for key in ("pass_rate", "civil_flagged")]
         lines.append(f"| {category} | {row['n_pairs']} | {' | '.join(cells)} |")
     long = result["long_comment"]
 

@@ -17,7 +17,7 @@ from model.evaluation.bias import (
     power_mean,
 )
 from model.evaluation.bias_data import MADLIBS
-from model.evaluation.report_format import format_number, format_signed, is_defined, target_margin
+from model.evaluation.report_format import format_pair, format_signed, is_defined, target_margin
 from model.training.metrics import roc_auc
 
 BIAS_ATTRIBUTE = "toxicity"
@@ -115,10 +115,6 @@ def bias_targets(section: Mapping) -> list[dict]:
     return rows
 
 
-def _pair(value, other, present: bool) -> str:
-    return format_number(value) + (f" / {format_number(other)}" if present else "")
-
-
 def bias_markdown(section: Mapping, baseline: Mapping | None = None, baseline_version: str | None = None) -> list[str]:
     """The identity-bias section of ``eval.md``; with a baseline, its figures after ours in every cell (ours / baseline)."""
     lines = ["", "## Identity-term bias", ""]
@@ -143,18 +139,18 @@ def bias_markdown(section: Mapping, baseline: Mapping | None = None, baseline_ve
         other = base_targets.get((row["set"], row["metric"]), {})
         target = f"{'<=' if row.get('at_most') else '>='} {row['target']:.2f}"
         worst = f"{row['worst_identity']} ({row['n_below']} of {row['n_identities']} below)" if row.get("worst_identity") else ""
-        lines.append(f"| {row['set']} | {row['metric']} | {target} | {_pair(row['value'], other.get('value'), has_base)} | "
+        lines.append(f"| {row['set']} | {row['metric']} | {target} | {format_pair(row['value'], other.get('value'), has_base)} | "
                      f"{format_signed(target_margin(row))} | {'met' if row['met'] else '**missed**'} | {worst} |")
     for name, result in section["sets"].items():
         base = baseline["sets"].get(name) if has_base else None
         lines += ["", f"### {name}", "", f"{result['description']} License: {result['license']}. Rows {result['n_rows']}, "
                   f"hostile {result['n_positive']}.", "", f"| measure | value{versus} |", "|---|---|"]
-        lines.append(f"| overall AUC | {_pair(result['overall_auc'], base and base['overall_auc'], base is not None)} |")
+        lines.append(f"| overall AUC | {format_pair(result['overall_auc'], base and base['overall_auc'], base is not None)} |")
         for metric in BIAS_METRICS:
             lines.append(f"| power mean of {METRIC_LABELS[metric]} | "
-                         f"{_pair(result['power_means'][metric], base and base['power_means'][metric], base is not None)} |")
-        lines.append(f"| **final bias score** | {_pair(result['final_score'], base and base['final_score'], base is not None)} |")
-        lines.append(f"| civil rows flagged | {_pair(result['negative_flagged'], base and base['negative_flagged'], base is not None)} |")
+                         f"{format_pair(result['power_means'][metric], base and base['power_means'][metric], base is not None)} |")
+        lines.append(f"| **final bias score** | {format_pair(result['final_score'], base and base['final_score'], base is not None)} |")
+        lines.append(f"| civil rows flagged | {format_pair(result['negative_flagged'], base and base['negative_flagged'], base is not None)} |")
         lines += ["", "| identity | rows | hostile | subgroup AUC | BPSN AUC | BNSP AUC | civil flagged |", "|---|---|---|---|---|---|---|"]
         unscored = []
         for term, m in result["identities"].items():
@@ -162,7 +158,7 @@ def bias_markdown(section: Mapping, baseline: Mapping | None = None, baseline_ve
                 unscored.append(f"{term} ({m['n_positive']}/{m['n_rows']})")
                 continue
             other = base["identities"].get(term, {}) if base is not None else {}
-            cells = " | ".join(_pair(m[key], other.get(key), base is not None) for key in (*BIAS_METRICS, "negative_flagged"))
+            cells = " | ".join(format_pair(m[key], other.get(key), base is not None) for key in (*BIAS_METRICS, "negative_flagged"))
             lines.append(f"| {term} | {m['n_rows']} | {m['n_positive']} | {cells} |")
         if unscored:
             lines += ["", "Too few rows to score (hostile/rows): " + ", ".join(unscored) + "."]

@@ -19,6 +19,11 @@ def format_number(value: float | None) -> str:
     return f"{value:.3f}" if is_defined(value) else "n/a"
 
 
+def format_pair(value: float | None, other: float | None, present: bool) -> str:
+    """``format_number(value)``, then `` / `` and the baseline's ``other`` when a baseline is ``present``."""
+    return format_number(value) + (f" / {format_number(other)}" if present else "")
+
+
 def target_margin(row) -> float | None:
     """How far a target row (``value``, ``target``, ``at_most``) is from its target, signed so that positive means
     met; ``None`` without a value."""
