@@ -811,6 +811,7 @@ def test_batch_order_puts_every_early_row_in_the_first_share_of_each_pass():
     (["--claim-units-until", "1.5"], "not 1.5"),
     (["--claim-units-until", "0.6", "--no-claim-task"], "cannot go with --no-claim-task"),
     (["--threat-sentences", "-5"], "--threat-sentences counts sentences: 0 or more, not -5"),
+    (["--idea-sentences", "-1"], "--idea-sentences counts sentences: 0 or more, not -1"),
 ])
 def test_bad_training_options_are_refused_before_any_data_is_read(tmp_path, capsys, args, message):
     from model.training.encoder import main, train
@@ -950,6 +951,41 @@ def test_threat_sentences_join_the_training_rows_only_when_asked(stand_in_encode
     assert (written["toxicity"] == written["threat"]).all() and (written["severe_toxicity"] == written["threat"]).all()
     others = written[["insult", "identity_attack", "profanity"]]
     assert others[written["threat"] == 1].isna().all().all() and (others[written["threat"] == 0] == 0).all().all()
+    pd.testing.assert_frame_equal(holdout, holdout_too)
+
+
+def test_idea_sentences_are_distinct_seeded_and_half_insults():
+    from model.evaluation.behaviour import PAIRS
+    from model.training.idea_templates import IDEAS, PEOPLE, idea_sentences
+
+    texts, labels = idea_sentences(400, seed=3)
+    again, _ = idea_sentences(400, seed=3)
+    assert texts == again and texts != idea_sentences(400, seed=4)[0]
+    assert len(set(texts)) == len(texts) == 400 and labels.sum() == 200
+    insults = [text for text, label in zip(texts, labels) if label == 1]
+    judgements = [text for text, label in zip(texts, labels) if label == 0]
+    assert not any(" you is " in text or "You is " in text or " they is " in text for text in insults)
+    # An insult names a person; a judgement names an idea and no person is called anything.
+    assert all(any(person in text.lower() for person in PEOPLE) for text in insults)
+    assert all(any(idea in text.lower() for idea in IDEAS) for text in judgements)
+    assert not any(text.lower().startswith(tuple(PEOPLE)) for text in judgements)
+    # The same rude words on both sides, so the target makes the difference.
+    assert any("stupid" in text for text in insults) and any("stupid" in text for text in judgements)
+    assert not ({pair.hostile for pair in PAIRS} | {pair.civil for pair in PAIRS}) & set(texts)
+
+
+def test_idea_sentences_join_the_training_rows_only_when_asked(stand_in_encoder_data):
+    from model.training import encoder_data
+
+    plain, holdout = encoder_data.encoder_training_frames("unused", seed=1)
+    with_ideas, holdout_too = encoder_data.encoder_training_frames("unused", seed=1, n_idea_sentences=40)
+    assert "idea_sentences" not in set(plain["source"])
+    written = with_ideas[with_ideas["source"] == "idea_sentences"]
+    assert len(written) == 40 and written["insult"].sum() == 20
+    assert (written["toxicity"] == written["insult"]).all()
+    others = written[["threat", "identity_attack", "profanity", "severe_toxicity"]]
+    assert others[written["insult"] == 1].isna().all().all() and (others[written["insult"] == 0] == 0).all().all()
+    assert not (with_ideas["source"] == "identity_swaps").sum() > (plain["source"] == "identity_swaps").sum()
     pd.testing.assert_frame_equal(holdout, holdout_too)
 
 

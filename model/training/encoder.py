@@ -70,6 +70,9 @@ is hostility rows only); ``None``: claim units spread over the whole pass, 2.5.0
 THREAT_SENTENCES = 0
 """Written threats and civil uses of violent words added to the training rows (``--threat-sentences``; 0: none,
 the recipe of bundles 2.1.0-2.8.0)."""
+IDEA_SENTENCES = 0
+"""Written insults of a person and rude judgements of ideas added to the training rows (``--idea-sentences``; 0:
+none, the recipe of bundles 2.1.0-2.8.0)."""
 TEACHER_BATCH = 2048
 LENGTH_POOL_BATCHES = 50
 """Batches drawn together and sorted by length, so a batch pads little while the order stays random."""
@@ -334,7 +337,7 @@ def _seed_everything(seed: int) -> None:
 def check_recipe(*, epochs: int = EPOCHS, claim_task: bool = CLAIM_TASK, claim_weight: float = CLAIM_WEIGHT,
                  distil_from: str | None = DISTIL_FROM, layers: int | None = LAYERS,
                  frozen_layers: int = FROZEN_LAYERS, claim_units_until: float | None = CLAIM_UNITS_UNTIL,
-                 threat_sentences: int = THREAT_SENTENCES) -> None:
+                 threat_sentences: int = THREAT_SENTENCES, idea_sentences: int = IDEA_SENTENCES) -> None:
     """Raise ``ValueError`` when ``train``'s options do not make a recipe, before any data is read.
 
     The message names the command-line flag, since ``main`` shows it as a usage error (exit status 2) and
@@ -360,6 +363,8 @@ def check_recipe(*, epochs: int = EPOCHS, claim_task: bool = CLAIM_TASK, claim_w
         raise ValueError("--distil-from gives the claim units hostility targets: it cannot go with --no-claim-task")
     if threat_sentences < 0:
         raise ValueError(f"--threat-sentences counts sentences: 0 or more, not {threat_sentences}")
+    if idea_sentences < 0:
+        raise ValueError(f"--idea-sentences counts sentences: 0 or more, not {idea_sentences}")
 
 
 def train(data_dir, out: Path, seed: int = SEED, max_samples: int | None = None, resume: bool = False,
@@ -367,7 +372,8 @@ def train(data_dir, out: Path, seed: int = SEED, max_samples: int | None = None,
           max_steps: int | None = None, finish_at: int | None = None, epochs: int = EPOCHS,
           claim_task: bool = CLAIM_TASK, claim_weight: float = CLAIM_WEIGHT,
           distil_from: str | None = DISTIL_FROM, layers: int | None = LAYERS,
-          claim_units_until: float | None = CLAIM_UNITS_UNTIL, threat_sentences: int = THREAT_SENTENCES) -> Path:
+          claim_units_until: float | None = CLAIM_UNITS_UNTIL, threat_sentences: int = THREAT_SENTENCES,
+          idea_sentences: int = IDEA_SENTENCES) -> Path:
     """Fine-tune on a seeded sample of the training rows, ``epochs`` passes; checkpoints in ``out``.
 
     Parameters
@@ -405,6 +411,8 @@ def train(data_dir, out: Path, seed: int = SEED, max_samples: int | None = None,
         ``early_until``); needs ``claim_task``.
     threat_sentences : int
         Written threats and civil uses of violent words added to the rows (``encoder_data.encoder_training_frames``).
+    idea_sentences : int
+        Written insults of a person and rude judgements of ideas added to the rows (the same).
 
     Returns
     -------
@@ -413,14 +421,14 @@ def train(data_dir, out: Path, seed: int = SEED, max_samples: int | None = None,
     """
     check_recipe(epochs=epochs, claim_task=claim_task, claim_weight=claim_weight, distil_from=distil_from,
                  layers=layers, frozen_layers=frozen_layers, claim_units_until=claim_units_until,
-                 threat_sentences=threat_sentences)
+                 threat_sentences=threat_sentences, idea_sentences=idea_sentences)
     import torch
 
     torch.set_num_threads(threads)
     _seed_everything(seed)
     out.mkdir(parents=True, exist_ok=True)
     fit, _ = encoder_training_frames(data_dir, seed=seed, max_samples=max_samples, claim_task=claim_task,
-                                     n_threat_sentences=threat_sentences)
+                                     n_threat_sentences=threat_sentences, n_idea_sentences=idea_sentences)
     teacher_record = None
     if distil_from:
         teacher, teacher_record = bundle_teacher(distil_from, threads)
@@ -516,6 +524,7 @@ def train(data_dir, out: Path, seed: int = SEED, max_samples: int | None = None,
         "frozen_layers": frozen_layers, "layers": len(model.bert.encoder.layer), "targets": targets,
         "claim_weight": claim_weight,
         "distilled_from": teacher_record, "claim_units_until": claim_units_until, "threat_sentences": threat_sentences,
+        "idea_sentences": idea_sentences,
         "max_tokens": MAX_TOKENS, "steps_planned": len(batches), "shortened_at_step": finish_at,
         "rows_seen": seen, "elapsed_minutes": round((elapsed_before + time.monotonic() - started) / 60, 1),
         "samples_per_second": round(seen / max(elapsed_before + time.monotonic() - started, 1e-9), 1),
@@ -624,7 +633,7 @@ def bundle(data_dir, work: Path, export_dir: Path, version: str, base: str = "1.
     training = json.loads(log_file.read_text()) if log_file.is_file() else {}
     extra = {"created": created_now(), "encoder_training": training | PROVENANCE, "seed": SEED,
              "encoder_datasets": {name: licence for name, (_, licence) in NEW_DATASETS.items()
-                                  if name != "threat_sentences" or training.get("threat_sentences")}}
+                                  if name not in ("threat_sentences", "idea_sentences") or training.get(name)}}
     out = (bundles_root or bundles_dir()) / version
     path, summary = build_encoder_bundle(load_bundle(base), export_dir / QUANTISED_FILE, export_dir / TOKENIZER_FILE,
                                          holdout, load_validation_sets(data_dir), out, version, mode=mode,
@@ -670,6 +679,9 @@ def main(argv=None) -> int:
     run.add_argument("--threat-sentences", type=int, default=THREAT_SENTENCES, metavar="N",
                      help="add N written sentences, half threats against a person and half violent words in civil "
                           "use (default: none)")
+    run.add_argument("--idea-sentences", type=int, default=IDEA_SENTENCES, metavar="N",
+                     help="add N written sentences, half insults of a person and half rude judgements of an idea "
+                          "(default: none)")
     run.add_argument("--resume", action="store_true")
     run.add_argument("--finish-at", type=int, default=None, help="with --resume: end the pass early at this step")
     out = sub.add_parser("export", help="ONNX + int8 of the final weights")
@@ -695,7 +707,8 @@ def main(argv=None) -> int:
         try:
             check_recipe(epochs=args.epochs, claim_task=args.claim_task, claim_weight=args.claim_weight,
                          distil_from=distil_from, layers=args.layers, frozen_layers=args.frozen_layers,
-                         claim_units_until=args.claim_units_until, threat_sentences=args.threat_sentences)
+                         claim_units_until=args.claim_units_until, threat_sentences=args.threat_sentences,
+                         idea_sentences=args.idea_sentences)
         except ValueError as exc:
             run.error(str(exc))
         if distil_from:
@@ -709,7 +722,7 @@ def main(argv=None) -> int:
               threads=args.threads, frozen_layers=args.frozen_layers, max_steps=args.max_steps,
               finish_at=args.finish_at, epochs=args.epochs, claim_task=args.claim_task, claim_weight=args.claim_weight,
               distil_from=distil_from, layers=args.layers, claim_units_until=args.claim_units_until,
-              threat_sentences=args.threat_sentences)
+              threat_sentences=args.threat_sentences, idea_sentences=args.idea_sentences)
     elif args.command == "requantise":
         from model.bundle import BundleError
         from model.training.quantisation import QuantisationError

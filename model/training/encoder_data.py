@@ -22,6 +22,7 @@ from model.training.data import load_training_data, load_validation_sets, overla
 from model.training.train import SEED, split_holdout
 from model.training.identity_swaps import swapped_copies
 from model.training.identity_templates import identity_sentences
+from model.training.idea_templates import idea_sentences
 from model.training.threat_templates import threat_sentences
 
 NEW_DATASETS: dict[str, tuple[str, str]] = {
@@ -29,6 +30,7 @@ NEW_DATASETS: dict[str, tuple[str, str]] = {
     "convabuse": ("convabuse", "CC BY 4.0"),
     "identity_sentences": ("", "written for this project"),
     "threat_sentences": ("", "written for this project"),
+    "idea_sentences": ("", "written for this project"),
     "identity_swaps": ("", "copies of the training rows above, under their licences"),
 }
 """Sets the encoder adds to the heads' training sets: folder and licence."""
@@ -80,6 +82,12 @@ def _threats(n_sentences: int, seed: int) -> pd.DataFrame:
     return _labelled(texts, labels, threat=labels, severe_toxicity=labels).assign(source="threat_sentences")
 
 
+def _ideas(n_sentences: int, seed: int) -> pd.DataFrame:
+    """Written insults of a person (toxic, insult) and rude judgements of an idea (civil)."""
+    texts, labels = idea_sentences(n_sentences, seed)
+    return _labelled(texts, labels, insult=labels).assign(source="idea_sentences")
+
+
 def claim_task_rows(claims: pd.DataFrame) -> pd.DataFrame:
     """Claim training units as encoder rows: ``checkable_<source>`` labelled, every other target NaN.
 
@@ -128,7 +136,7 @@ def _without(frame: pd.DataFrame, keys: set[str]) -> pd.DataFrame:
 
 
 def encoder_training_frames(data_dir=None, seed: int = SEED, max_samples: int | None = None, claim_task: bool = False,
-                            n_threat_sentences: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
+                            n_threat_sentences: int = 0, n_idea_sentences: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Training sample and held-out rows for the encoder.
 
     Parameters
@@ -146,6 +154,9 @@ def encoder_training_frames(data_dir=None, seed: int = SEED, max_samples: int | 
     n_threat_sentences : int
         Written threats and civil uses of violent words (``threat_templates``) to add to the training rows before
         the cap, half each; 0 (bundles up to 2.8.0) adds none.
+    n_idea_sentences : int
+        Written insults of a person and rude judgements of ideas (``idea_templates``), half each, added the same way;
+        0 (bundles up to 2.8.0) adds none.
 
     Returns
     -------
@@ -161,7 +172,8 @@ def encoder_training_frames(data_dir=None, seed: int = SEED, max_samples: int | 
     forbidden = _keys(load_test_sets(data_dir)) | _keys({"spans": load_toxic_spans("test", data_dir)})
     forbidden |= _keys(load_validation_sets(data_dir))
     new_fit = pd.concat([hatexplain_rows(root, "train"), convabuse_rows(root, "train"), _identity(seed),
-                         *([_threats(n_threat_sentences, seed)] if n_threat_sentences else [])], ignore_index=True)
+                         *([_threats(n_threat_sentences, seed)] if n_threat_sentences else []),
+                         *([_ideas(n_idea_sentences, seed)] if n_idea_sentences else [])], ignore_index=True)
     new_holdout = pd.concat([hatexplain_rows(root, "val"), convabuse_rows(root, "valid")], ignore_index=True)
     new_fit = _without(new_fit, forbidden)
     new_holdout = _without(new_holdout, forbidden | _keys({"fit": new_fit}))
@@ -169,7 +181,7 @@ def encoder_training_frames(data_dir=None, seed: int = SEED, max_samples: int | 
     fraction = fit["source"].map(SAMPLE_FRACTION).fillna(1.0).to_numpy()
     fit = fit[rng.random(len(fit)) < fraction]
     fit = pd.concat([fit, new_fit], ignore_index=True)
-    written = fit["source"].isin(["identity_sentences", "threat_sentences"])
+    written = fit["source"].isin(["identity_sentences", "threat_sentences", "idea_sentences"])
     fit = pd.concat([fit, swapped_copies(fit[~written], seed)], ignore_index=True)
     if max_samples is not None and len(fit) > max_samples:
         fit = fit.iloc[np.sort(rng.choice(len(fit), max_samples, replace=False))]
