@@ -940,20 +940,6 @@ def test_threat_sentences_are_distinct_seeded_and_half_threats():
     assert not ({pair.hostile for pair in PAIRS} | {pair.civil for pair in PAIRS}) & set(texts)
 
 
-def test_threat_sentences_join_the_training_rows_only_when_asked(stand_in_encoder_data):
-    from model.training import encoder_data
-
-    plain, holdout = encoder_data.encoder_training_frames("unused", seed=1)
-    with_threats, holdout_too = encoder_data.encoder_training_frames("unused", seed=1, n_threat_sentences=40)
-    assert "threat_sentences" not in set(plain["source"])
-    written = with_threats[with_threats["source"] == "threat_sentences"]
-    assert len(written) == 40 and written["threat"].sum() == 20
-    assert (written["toxicity"] == written["threat"]).all() and (written["severe_toxicity"] == written["threat"]).all()
-    others = written[["insult", "identity_attack", "profanity"]]
-    assert others[written["threat"] == 1].isna().all().all() and (others[written["threat"] == 0] == 0).all().all()
-    pd.testing.assert_frame_equal(holdout, holdout_too)
-
-
 def test_idea_sentences_are_distinct_seeded_and_half_insults():
     from model.evaluation.behaviour import PAIRS
     from model.training.idea_templates import IDEAS, PEOPLE, idea_sentences
@@ -974,18 +960,23 @@ def test_idea_sentences_are_distinct_seeded_and_half_insults():
     assert not ({pair.hostile for pair in PAIRS} | {pair.civil for pair in PAIRS}) & set(texts)
 
 
-def test_idea_sentences_join_the_training_rows_only_when_asked(stand_in_encoder_data):
+@pytest.mark.parametrize("option, source, label, also", [
+    ("n_threat_sentences", "threat_sentences", "threat", ("toxicity", "severe_toxicity")),
+    ("n_idea_sentences", "idea_sentences", "insult", ("toxicity",)),
+])
+def test_written_sentences_join_the_training_rows_only_when_asked(stand_in_encoder_data, option, source, label, also):
     from model.training import encoder_data
 
     plain, holdout = encoder_data.encoder_training_frames("unused", seed=1)
-    with_ideas, holdout_too = encoder_data.encoder_training_frames("unused", seed=1, n_idea_sentences=40)
-    assert "idea_sentences" not in set(plain["source"])
-    written = with_ideas[with_ideas["source"] == "idea_sentences"]
-    assert len(written) == 40 and written["insult"].sum() == 20
-    assert (written["toxicity"] == written["insult"]).all()
-    others = written[["threat", "identity_attack", "profanity", "severe_toxicity"]]
-    assert others[written["insult"] == 1].isna().all().all() and (others[written["insult"] == 0] == 0).all().all()
-    assert not (with_ideas["source"] == "identity_swaps").sum() > (plain["source"] == "identity_swaps").sum()
+    with_written, holdout_too = encoder_data.encoder_training_frames("unused", seed=1, **{option: 40})
+    assert source not in set(plain["source"])
+    written = with_written[with_written["source"] == source]
+    assert len(written) == 40 and written[label].sum() == 20
+    assert all((written[column] == written[label]).all() for column in also)
+    others = written[[a for a in HOSTILITY_ATTRIBUTES if a not in (label, *also)]]
+    assert others[written[label] == 1].isna().all().all() and (others[written[label] == 0] == 0).all().all()
+    # Written sentences get no identity-swapped copies.
+    assert (with_written["source"] == "identity_swaps").sum() == (plain["source"] == "identity_swaps").sum()
     pd.testing.assert_frame_equal(holdout, holdout_too)
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from model.training.identity_templates import draw_distinct
+from model.training.identity_templates import draw_two_kinds
 
 PEOPLE: tuple[str, ...] = (
     "you", "the columnist", "that senator", "the finance critic", "the reporter", "the school trustee", "the premier",
@@ -98,24 +98,6 @@ def _judgement(rng: np.random.Generator) -> str:
 
 
 def idea_sentences(n_sentences: int, seed: int) -> tuple[list[str], np.ndarray]:
-    """Draw ``n_sentences`` distinct sentences, seeded: insults of a person (1) and rude judgements of an idea (0).
-
-    Parameters
-    ----------
-    n_sentences : int
-        How many sentences (fewer when a kind runs out of distinct fillings).
-    seed : int
-        Seed of the draw.
-
-    Returns
-    -------
-    texts : list of str
-    labels : numpy.ndarray
-        1.0 for an insult, 0.0 for a judgement of an idea.
-    """
-    rng = np.random.default_rng(seed)
-    found: dict[str, float] = {}
-    insults = round(INSULT_SHARE * n_sentences)
-    draw_distinct(lambda drawn: _insult(rng), insults, found, 1.0)
-    draw_distinct(lambda drawn: _judgement(rng), n_sentences - insults, found, 0.0)
-    return list(found), np.fromiter(found.values(), dtype=float, count=len(found))
+    """``n_sentences`` distinct sentences, seeded (``draw_two_kinds``): insults of a person (label 1.0) and rude
+    judgements of an idea (0.0), half each; fewer when a kind runs out of distinct fillings."""
+    return draw_two_kinds(_insult, _judgement, n_sentences, INSULT_SHARE, seed)

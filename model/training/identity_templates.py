@@ -138,6 +138,21 @@ def draw_distinct(draw: Callable[[int], str], wanted: int, found: dict, value: o
             drawn += 1
 
 
+def draw_two_kinds(hostile: Callable[[np.random.Generator], str], civil: Callable[[np.random.Generator], str],
+                   n_sentences: int, hostile_share: float, seed: int) -> tuple[list[str], np.ndarray]:
+    """``n_sentences`` distinct sentences, seeded: ``round(hostile_share * n_sentences)`` from ``hostile(rng)``
+    (label 1.0), the rest from ``civil(rng)`` (label 0.0); fewer when a kind runs out of distinct fillings.
+
+    Returns the texts and their labels (a float array), hostile ones first.
+    """
+    rng = np.random.default_rng(seed)
+    found: dict[str, float] = {}
+    wanted = round(hostile_share * n_sentences)
+    draw_distinct(lambda drawn: hostile(rng), wanted, found, 1.0)
+    draw_distinct(lambda drawn: civil(rng), n_sentences - wanted, found, 0.0)
+    return list(found), np.fromiter(found.values(), dtype=float, count=len(found))
+
+
 def _plural(noun: str) -> str:
     return noun + ("es" if noun.endswith(("ch", "sh", "s", "x")) else "s")
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from model.training.identity_templates import draw_distinct
+from model.training.identity_templates import draw_two_kinds
 
 TARGETS: tuple[str, ...] = (
     "you", "him", "her", "them", "that columnist", "the premier", "the sheriff", "the landlord", "the commissioner",
@@ -112,24 +112,6 @@ def _civil(rng: np.random.Generator) -> str:
 
 
 def threat_sentences(n_sentences: int, seed: int) -> tuple[list[str], np.ndarray]:
-    """Draw ``n_sentences`` distinct sentences, seeded: threats (label 1) and violent words in civil use (label 0).
-
-    Parameters
-    ----------
-    n_sentences : int
-        How many sentences (fewer when a kind runs out of distinct fillings).
-    seed : int
-        Seed of the draw.
-
-    Returns
-    -------
-    texts : list of str
-    labels : numpy.ndarray
-        1.0 for a threat, 0.0 for a civil sentence.
-    """
-    rng = np.random.default_rng(seed)
-    found: dict[str, float] = {}
-    threats = round(THREAT_SHARE * n_sentences)
-    draw_distinct(lambda drawn: _threat(rng), threats, found, 1.0)
-    draw_distinct(lambda drawn: _civil(rng), n_sentences - threats, found, 0.0)
-    return list(found), np.fromiter(found.values(), dtype=float, count=len(found))
+    """``n_sentences`` distinct sentences, seeded (``draw_two_kinds``): threats (label 1.0) and violent words in
+    civil use (0.0), half each; fewer when a kind runs out of distinct fillings."""
+    return draw_two_kinds(_threat, _civil, n_sentences, THREAT_SHARE, seed)
