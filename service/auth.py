@@ -1,7 +1,7 @@
 """API keys: create, list and revoke them (only a SHA-256 of each secret is stored) and require one on a view.
 
-A client presents its key as ``Authorization: Bearer KEY``, ``X-API-Key: KEY`` or ``?key=KEY``
-(Perspective's way). ``require_scope(scope)`` answers a missing key with 401, an unknown or revoked
+A client presents its key as ``Authorization: Bearer KEY``, ``X-API-Key: KEY``, ``X-Goog-Api-Key: KEY`` or
+``?key=KEY`` (the last two are Google's ways, which Perspective clients use). ``require_scope(scope)`` answers a missing key with 401, an unknown or revoked
 key with 403 ``invalid_api_key`` and a key without the route's scope with 403 ``missing_scope``, as
 ``ApiError``; on success it sets ``g.api_key_id`` and ``g.api_key_name``. Failed authentications are
 limited per client address (``service.auth_failures``).
@@ -126,15 +126,20 @@ def generate_key() -> str:
     return KEY_PREFIX + secrets.token_urlsafe(KEY_SECRET_BYTES)
 
 
+KEY_HEADERS = ("X-API-Key", "X-Goog-Api-Key")
+"""Headers that may carry the key: ours, and Google's (``X-goog-api-key``, documented for every Google API key)."""
+
+
 def presented_key() -> str | None:
-    """The key the request carries (Authorization Bearer, then X-API-Key, then ?key=), or None."""
+    """The key the request carries (Authorization Bearer, then X-API-Key, then X-Goog-Api-Key, then ?key=), or None."""
     authorization = request.headers.get("Authorization", "")
     scheme, _, credentials = authorization.partition(" ")
     if scheme.lower() == "bearer" and credentials.strip():
         return credentials.strip()
-    header = request.headers.get("X-API-Key", "").strip()
-    if header:
-        return header
+    for name in KEY_HEADERS:
+        header = request.headers.get(name, "").strip()
+        if header:
+            return header
     return request.args.get("key") or None
 
 

@@ -50,6 +50,19 @@ SUGGESTSCORE_SOURCE = "perspective:suggestscore"
 EXAMPLE = '{"comment": {"text": "..."}, "requestedAttributes": {"TOXICITY": {}}}'
 MAX_LANGUAGES = 16
 """Most entries a ``languages`` list may have (a comment is in one or two; the answer echoes the list)."""
+PROTO_FIELD_NAMES: dict[str, str] = {
+    "requested_attributes": "requestedAttributes", "span_annotations": "spanAnnotations", "do_not_store": "doNotStore",
+    "client_token": "clientToken", "session_id": "sessionId", "community_id": "communityId",
+    "attribute_scores": "attributeScores", "summary_score": "summaryScore", "span_scores": "spanScores",
+    "score_type": "scoreType", "score_threshold": "scoreThreshold", "drop_unsupported_attributes": "dropUnsupportedAttributes",
+}
+"""Perspective's proto field names -> their JSON names. Proto3's JSON mapping accepts both, and Google's own clients
+send the first (perspectiveapi-simple-server), so both are read; attribute names (map keys) are never renamed."""
+STATUS_DECISIONS: dict[str, str] = {"APPROVED": "approve", "DELETED": "reject", "REJECTED": "reject"}
+"""suggestscore labels that are a moderator's decision, not an attribute: Coral Talk sends ``{"APPROVED" | "DELETED":
+{"summaryScore": {"value": 1}}}`` after each moderation."""
+SUGGESTED_NAME_CHARS = 64
+"""Longest free-form label a suggestscore may carry (Perspective takes any name as a training label)."""
 
 
 @dataclass(frozen=True)
@@ -88,14 +101,30 @@ def _optional(body: Mapping, field: str, kind: type, default: Any, path: str = "
     return value
 
 
+def json_field_names(value: Any, path: str = "") -> Any:
+    """``value`` with every proto field name (``PROTO_FIELD_NAMES``) renamed to its JSON name, at any depth; a 400
+    when an object gives a field both ways."""
+    if isinstance(value, list):
+        return [json_field_names(item, f"{path}[{index}]") for index, item in enumerate(value)]
+    if not isinstance(value, dict):
+        return value
+    renamed: dict = {}
+    for name, item in value.items():
+        field = PROTO_FIELD_NAMES.get(name, name) if isinstance(name, str) else name
+        if field in renamed:
+            raise invalid_argument(path + field, f"{path}{field} is given twice (as {field} and {name}): send it once")
+        renamed[field] = json_field_names(item, f"{path}{field}.")
+    return renamed
+
+
 def _object_body() -> dict:
-    """The request body, which must be a JSON object."""
+    """The request body, which must be a JSON object; proto field names are read as their JSON names."""
     if not request.get_data().strip():
         raise invalid_argument("", f"request body is empty; send JSON like {EXAMPLE}")
     body = json_body()
     if not isinstance(body, dict):
         raise invalid_argument("", f"request body must be a JSON object like {EXAMPLE}")
-    return body
+    return json_field_names(body)
 
 
 def parse_comment(body: Mapping, max_chars: int) -> str:
@@ -204,19 +233,46 @@ def _score(value: float) -> dict:
     return {"value": round(float(value), SCORE_DIGITS), "type": SCORE_TYPE}
 
 
-def attribute_scores(analyze: AnalyzeRequest, decision: Any, offered: Mapping[str, str]) -> dict:
-    """``attributeScores`` for the requested attributes, leaving out those under their scoreThreshold."""
+def utf16_offset(text: str, index: int) -> int:
+    """The UTF-16 code-unit offset of character ``index`` of ``text``: Perspective's span offsets are UTF-16, as a
+    JavaScript client slices strings (a character outside the Basic Multilingual Plane, an emoji, counts twice)."""
+    return index + sum(1 for character in text[:index] if ord(character) > 0xFFFF)
+
+
+def sentence_scores(scorer: Any, text: str, attributes: list[str]) -> list[tuple[int, int, dict[str, float]]]:
+    """``(begin, end, {scorer attribute: score})`` of each sentence of ``text``, each sentence scored on its own
+    (Perspective's span scores are per sentence); ``[]`` for a text of one sentence, whose score is the summary."""
+    from model.claims import split_sentences  # the scoring core, imported with the scorer (``moderate --help`` stays fast)
+
+    spans = split_sentences(text)
+    if len(spans) < 2:
+        return []
+    scores = scorer.predict_scores([text[begin:end] for begin, end in spans])
+    columns = [scorer.attributes.index(attribute) for attribute in attributes]
+    return [(begin, end, {attribute: float(row[column]) for attribute, column in zip(attributes, columns)})
+            for (begin, end), row in zip(spans, scores)]
+
+
+def attribute_scores(analyze: AnalyzeRequest, decision: Any, offered: Mapping[str, str],
+                     sentences: list[tuple[int, int, dict[str, float]]]) -> dict:
+    """``attributeScores`` for the requested attributes, leaving out those under their scoreThreshold.
+
+    Each has ``spanScores`` as Perspective's have: one span over the whole text with the summary score, or with
+    ``spanAnnotations`` one per sentence (``sentences``, from ``sentence_scores``); offsets in UTF-16 code units.
+    """
+    whole = [(0, len(analyze.text), None)]
     scores = {}
     for name, threshold in analyze.thresholds.items():
         value = decision.scores[offered[name]]
         if threshold is not None and value < threshold:
             continue
-        entry = {}
-        if analyze.span_annotations:
-            spans = decision.spans.get(offered[name], [])
-            entry["spanScores"] = [{"begin": s.begin, "end": s.end, "score": _score(s.score)} for s in spans]
-        entry["summaryScore"] = _score(value)
-        scores[name] = entry
+        spans = [(begin, end, found[offered[name]]) for begin, end, found in sentences] or whole
+        scores[name] = {
+            "spanScores": [{"begin": utf16_offset(analyze.text, begin), "end": utf16_offset(analyze.text, end),
+                            "score": _score(value if span_value is None else span_value)}
+                           for begin, end, span_value in spans],
+            "summaryScore": _score(value),
+        }
     return scores
 
 
@@ -236,9 +292,11 @@ def analyze() -> ResponseReturnValue:
     detected = detect_language(parsed.text)
     scores: dict = {}
     if check_languages(parsed, detected):
-        decision = scorer.moderate([parsed.text], with_spans=parsed.span_annotations)[0]
+        decision = scorer.moderate([parsed.text], with_spans=False)[0]
         _record(parsed, decision)
-        scores = attribute_scores(parsed, decision, offered)
+        requested = [offered[name] for name in parsed.thresholds]
+        sentences = sentence_scores(scorer, parsed.text, requested) if parsed.span_annotations else []
+        scores = attribute_scores(parsed, decision, offered, sentences)
     response: dict[str, Any] = {
         "attributeScores": scores,
         "languages": parsed.languages or [detected],
@@ -249,22 +307,51 @@ def analyze() -> ResponseReturnValue:
     return jsonify(response)
 
 
-def parse_suggested_scores(body: Mapping, offered: Mapping[str, str]) -> dict[str, float]:
-    """Check ``attributeScores`` of a suggestscore body; return ``{scorer attribute: suggested probability}``."""
+def _suggested_value(scores: Any, path: str) -> float:
+    """The suggested probability of one attribute: its ``summaryScore.value``, or with span scores alone (Perspective
+    takes "just summary scores, just span scores, or both") the highest span's, since a comment has what one of its
+    parts has."""
+    if isinstance(scores, dict) and scores.get("summaryScore") is None and isinstance(scores.get("spanScores"), list) \
+            and scores["spanScores"]:
+        values = [_unit_value(span.get("score") if isinstance(span, dict) else None, f"{path}.spanScores[{index}].score")
+                  for index, span in enumerate(scores["spanScores"])]
+        return max(values)
+    return _unit_value(scores.get("summaryScore") if isinstance(scores, dict) else None, f"{path}.summaryScore")
+
+
+def _unit_value(score: Any, path: str) -> float:
+    """``score["value"]``, which must be a number in [0, 1]."""
+    value = score.get("value") if isinstance(score, dict) else None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0.0 <= value <= 1.0:
+        raise invalid_argument(f"{path}.value", f"{path}.value must be a number in [0, 1]")
+    return float(value)
+
+
+def parse_suggested_scores(body: Mapping, offered: Mapping[str, str]) -> tuple[dict[str, float], str | None]:
+    """Check ``attributeScores`` of a suggestscore body; return the labels and the moderator's decision.
+
+    An attribute this service scores is stored under its own name (``{"toxicity": 0.9}``); a moderation status
+    (``STATUS_DECISIONS``, Coral Talk's feedback) with a value of at least 0.5 becomes the decision; any other name
+    is a free-form label, as Perspective takes them, stored as sent.
+    """
     suggested = _optional(body, "attributeScores", dict, {})
     if not suggested:
         raise invalid_argument("attributeScores", 'attributeScores must hold at least one {"NAME": {"summaryScore": {"value": 0.9}}}')
-    labels = {}
+    labels, decisions = {}, set()
     for name, scores in suggested.items():
         path = f"attributeScores.{name}"
-        if name not in offered:
-            raise _unknown_attribute(name, path, offered)
-        summary = scores.get("summaryScore") if isinstance(scores, dict) else None
-        value = summary.get("value") if isinstance(summary, dict) else None
-        if isinstance(value, bool) or not isinstance(value, int | float) or not 0.0 <= value <= 1.0:
-            raise invalid_argument(f"{path}.summaryScore.value", f"{path}.summaryScore.value must be a number in [0, 1]")
-        labels[offered[name]] = float(value)
-    return labels
+        if not name or len(name) > SUGGESTED_NAME_CHARS or not name.isprintable() or name != name.strip():
+            raise invalid_argument(path, f"attribute names are 1 to {SUGGESTED_NAME_CHARS} printable characters "
+                                         "without surrounding spaces, such as TOXICITY")
+        value = _suggested_value(scores, path)
+        if name in STATUS_DECISIONS:
+            if value >= 0.5:
+                decisions.add(STATUS_DECISIONS[name])
+        else:
+            labels[offered.get(name, name)] = value
+    if len(decisions) > 1:
+        raise invalid_argument("attributeScores", f"attributeScores suggests both {' and '.join(sorted(decisions))}: send one")
+    return labels, next(iter(decisions), None)
 
 
 @bp.post(f"/{API_VERSION}/comments:suggestscore")
@@ -274,12 +361,13 @@ def suggestscore() -> ResponseReturnValue:
     body = _object_body()
     offered = offered_attributes(_scorer())
     text = parse_comment(body, current_app.config["PERSPECTIVE_MAX_TEXT_CHARS"])
-    labels = parse_suggested_scores(body, offered)
+    labels, decision = parse_suggested_scores(body, offered)
     parse_languages(body)
     check_unused_fields(body)
     client_token = _optional(body, "clientToken", str, None)
     save_feedback(
-        comment_id=None, text=text, decision=None, labels=labels, source=SUGGESTSCORE_SOURCE, client_token=client_token
+        comment_id=None, text=text, decision=decision, labels=labels or None, source=SUGGESTSCORE_SOURCE,
+        client_token=client_token
     )
     return jsonify({} if client_token is None else {"clientToken": client_token})
 

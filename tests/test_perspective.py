@@ -93,7 +93,10 @@ def test_analyze_returns_perspective_response(client, key, scorer):
     expected = scorer.moderate([HOSTILE], with_spans=False)[0].scores
     assert list(body["attributeScores"]) == HOSTILITY_NAMES
     for name, scores in body["attributeScores"].items():
-        assert scores == {"summaryScore": {"value": pytest.approx(expected[ATTRIBUTE_NAMES[name]], abs=1e-6), "type": "PROBABILITY"}}
+        summary = {"value": pytest.approx(expected[ATTRIBUTE_NAMES[name]], abs=1e-6), "type": "PROBABILITY"}
+        # As Perspective answers: one span over the whole text with the summary score, which clients read as [0].
+        assert scores == {"spanScores": [{"begin": 0, "end": len(HOSTILE), "score": summary}], "summaryScore": summary}
+        assert list(scores) == ["spanScores", "summaryScore"]
         assert 0.0 <= scores["summaryScore"]["value"] <= 1.0
 
 
@@ -106,22 +109,36 @@ def test_hostile_comment_outscores_neutral_one(client, key):
         assert values[0][name]["summaryScore"]["value"] > values[1][name]["summaryScore"]["value"]
 
 
-def test_span_annotations_return_span_scores(client, key, scorer):
-    body = analyze(client, key, body_for(HOSTILE, "TOXICITY", "INSULT", spanAnnotations=True)).get_json()
-    decision = scorer.moderate([HOSTILE], with_spans=True)[0]
-    assert any(body["attributeScores"][name]["spanScores"] for name in ("TOXICITY", "INSULT"))
+def test_span_annotations_score_each_sentence(client, key, scorer):
+    text = "The minister explains the budget. You are a stupid clown! I think that is fair."
+    body = analyze(client, key, body_for(text, "TOXICITY", "INSULT", spanAnnotations=True)).get_json()
+    sentences = ["The minister explains the budget.", "You are a stupid clown!", "I think that is fair."]
+    expected = scorer.predict_scores(sentences)
     for name in ("TOXICITY", "INSULT"):
         spans = body["attributeScores"][name]["spanScores"]
-        expected = decision.spans.get(ATTRIBUTE_NAMES[name], [])
-        assert [(s["begin"], s["end"]) for s in spans] == [(s.begin, s.end) for s in expected]
-        for span in spans:
-            assert 0 <= span["begin"] < span["end"] <= len(HOSTILE)
-            assert span["score"]["type"] == "PROBABILITY" and 0.0 <= span["score"]["value"] <= 1.0
+        assert [text[s["begin"]:s["end"]] for s in spans] == sentences
+        column = scorer.attributes.index(ATTRIBUTE_NAMES[name])
+        assert [s["score"]["value"] for s in spans] == pytest.approx(expected[:, column].tolist(), abs=1e-6)
+        assert all(s["score"]["type"] == "PROBABILITY" for s in spans)
+    # The hostile sentence outscores the civil ones, as the tiny model ranks them.
+    values = [s["score"]["value"] for s in body["attributeScores"]["INSULT"]["spanScores"]]
+    assert values[1] == pytest.approx(max(values))
 
 
-def test_without_span_annotations_there_are_no_span_scores(client, key):
-    body = analyze(client, key, body_for(HOSTILE, spanAnnotations=False)).get_json()
-    assert "spanScores" not in body["attributeScores"]["TOXICITY"]
+def test_span_annotations_on_one_sentence_give_the_summary_score(client, key):
+    scores = analyze(client, key, body_for(HOSTILE, spanAnnotations=True)).get_json()["attributeScores"]["TOXICITY"]
+    assert scores["spanScores"] == [{"begin": 0, "end": len(HOSTILE), "score": scores["summaryScore"]}]
+
+
+def test_span_offsets_count_utf16_code_units_as_javascript_does(client, key):
+    text = "\U0001F621\U0001F621 Nice weather. You are a stupid clown."
+    spans = analyze(client, key, body_for(text, spanAnnotations=True)).get_json()["attributeScores"]["TOXICITY"]["spanScores"]
+    utf16 = text.encode("utf-16-le")
+    # Each emoji is two UTF-16 code units: a JavaScript client's text.slice(begin, end) gives the sentence.
+    assert [utf16[2 * s["begin"]:2 * s["end"]].decode("utf-16-le") for s in spans][-1] == "You are a stupid clown."
+    assert spans[-1]["end"] == len(text) + 2
+    whole = analyze(client, key, body_for(text)).get_json()["attributeScores"]["TOXICITY"]["spanScores"]
+    assert (whole[0]["begin"], whole[0]["end"]) == (0, len(utf16) // 2)
 
 
 def test_score_threshold_leaves_out_lower_scores(client, key):
@@ -322,9 +339,10 @@ def test_body_over_the_request_cap_is_google_413(app, client, key, monkeypatch):
 # Keys and quota
 
 
-@pytest.mark.parametrize("how", ["query", "bearer", "x-api-key"])
-def test_key_is_accepted_three_ways(client, key, how):
-    headers = {"bearer": {"Authorization": f"Bearer {key}"}, "x-api-key": {"X-API-Key": key}}.get(how, {})
+@pytest.mark.parametrize("how", ["query", "bearer", "x-api-key", "x-goog-api-key"])
+def test_key_is_accepted_four_ways(client, key, how):
+    headers = {"bearer": {"Authorization": f"Bearer {key}"}, "x-api-key": {"X-API-Key": key},
+               "x-goog-api-key": {"X-goog-api-key": key}}.get(how, {})
     url = f"{ANALYZE}?key={key}" if how == "query" else ANALYZE
     assert client.post(url, json=body_for(), headers=headers).status_code == 200
 
@@ -381,6 +399,29 @@ def test_suggestscore_stores_feedback_and_echoes_client_token(app, client, key):
     )
 
 
+def test_suggestscore_keeps_free_form_labels_and_span_only_suggestions(app, client, key):
+    body = {"comment": {"text": NEUTRAL}, "clientToken": "suggest-2", "attributeScores": {
+        "ATTACK_ON_AUTHOR": {"summaryScore": {"value": 0.2}},
+        "INSULT": {"spanScores": [{"begin": 0, "end": 5, "score": {"value": 0.1}}, {"begin": 6, "end": 9, "score": {"value": 0.7}}]}}}
+    assert client.post(f"{SUGGEST}?key={key}", json=body).status_code == 200
+    with app.app_context():
+        stored = get_session().scalar(select(Feedback).where(Feedback.client_token == "suggest-2"))
+    # Perspective takes any label name; a comment has what its most hostile span has.
+    assert stored.labels == {"ATTACK_ON_AUTHOR": 0.2, "insult": 0.7}
+
+
+def test_snake_case_field_names_are_read_as_google_clients_send_them(app, client, key):
+    before = count_rows(app, DecisionRecord, surface="perspective")
+    body = {"comment": {"text": HOSTILE}, "requested_attributes": {"TOXICITY": {"score_threshold": 0.0}},
+            "do_not_store": True, "client_token": "snake", "span_annotations": True, "session_id": "s"}
+    answer = analyze(client, key, body).get_json()
+    assert answer["clientToken"] == "snake" and answer["attributeScores"]["TOXICITY"]["spanScores"]
+    assert count_rows(app, DecisionRecord, surface="perspective") == before  # do_not_store was honoured
+    feedback = {"comment": {"text": HOSTILE}, "attribute_scores": {"TOXICITY": {"summary_score": {"value": 1}}},
+                "client_token": "snake-2"}
+    assert client.post(f"{SUGGEST}?key={key}", json=feedback).get_json() == {"clientToken": "snake-2"}
+
+
 def test_suggestscore_without_client_token_answers_empty(client, key):
     body = {"comment": {"text": NEUTRAL}, "attributeScores": {"THREAT": {"summaryScore": {"value": 0}}}}
     response = client.post(f"{SUGGEST}?key={key}", json=body)
@@ -392,7 +433,14 @@ def test_suggestscore_without_client_token_answers_empty(client, key):
     [
         ({"comment": {"text": "hi"}}, "attributeScores"),
         ({"comment": {"text": "hi"}, "attributeScores": {}}, "attributeScores"),
-        ({"comment": {"text": "hi"}, "attributeScores": {"SPAM": {"summaryScore": {"value": 1}}}}, "attributeScores.SPAM"),
+        ({"comment": {"text": "hi"}, "attributeScores": {"": {"summaryScore": {"value": 1}}}}, "attributeScores."),
+        ({"comment": {"text": "hi"}, "attributeScores": {"X" * 65: {"summaryScore": {"value": 1}}}}, "attributeScores." + "X" * 65),
+        ({"comment": {"text": "hi"}, "attributeScores": {"TOXICITY": {"spanScores": [{"score": {"value": 2}}]}}},
+         "attributeScores.TOXICITY.spanScores[0].score.value"),
+        ({"comment": {"text": "hi"}, "attributeScores": {"APPROVED": {"summaryScore": {"value": 1}},
+                                                         "DELETED": {"summaryScore": {"value": 1}}}}, "attributeScores"),
+        ({"comment": {"text": "hi"}, "attributeScores": {"TOXICITY": {"summaryScore": {"value": 1}}},
+          "clientToken": "a", "client_token": "b"}, "clientToken"),
         ({"comment": {"text": "hi"}, "attributeScores": {"TOXICITY": {"summaryScore": {"value": 1.5}}}}, "attributeScores.TOXICITY.summaryScore.value"),
         ({"comment": {"text": "hi"}, "attributeScores": {"TOXICITY": {}}}, "attributeScores.TOXICITY.summaryScore.value"),
         ({"comment": {"text": "hi"}, "attributeScores": {"TOXICITY": 0.5}}, "attributeScores.TOXICITY.summaryScore.value"),
@@ -433,22 +481,24 @@ def test_coral_toxic_filter_request_is_answered(client, key, endpoint):
     assert 0.0 <= score <= 1.0
 
 
-def test_coral_suggestscore_request_is_stored(app, client, key):
-    # Coral's formatBody for comments:suggestscore after a moderator rejects comment c-1.
+@pytest.mark.parametrize("status, decision", [("DELETED", "reject"), ("APPROVED", "approve")])
+def test_coral_suggestscore_request_is_stored(app, client, key, status, decision):
+    # Coral's body for comments:suggestscore after a moderator rejects or approves comment c-1
+    # (notifyPerspectiveModerationDecision: the status is the attribute, languages ["EN"]).
     context = {"url": "https://news.example/story?commentID=c-1", "reply_to_id_Coral_comment_id": None, "Coral_comment_id": "c-1"}
     body = {
         "comment": {"text": HOSTILE},
         "context": {"entries": [{"text": json.dumps(context)}]},
-        "attributeScores": {"TOXICITY": {"summaryScore": {"value": 1}}},
-        "languages": ["en"],
+        "attributeScores": {status: {"summaryScore": {"value": 1}}},
+        "languages": ["EN"],
         "communityId": "Coral:https://news.example",
-        "clientToken": "comment:c-1",
+        "clientToken": f"comment:c-1-{status}",
     }
     response = client.post(coral_perspective_url("http://localhost/v1alpha1", "comments:suggestscore", key), json=body)
-    assert (response.status_code, response.get_json()) == (200, {"clientToken": "comment:c-1"})
+    assert (response.status_code, response.get_json()) == (200, {"clientToken": f"comment:c-1-{status}"})
     with app.app_context():
-        stored = get_session().scalar(select(Feedback).where(Feedback.client_token == "comment:c-1"))
-    assert stored.labels == {"toxicity": 1.0}
+        stored = get_session().scalar(select(Feedback).where(Feedback.client_token == f"comment:c-1-{status}"))
+    assert (stored.decision, stored.labels, stored.text) == (decision, None, HOSTILE)
 
 
 # Fuzz: malformed bodies are 4xx, never 5xx
