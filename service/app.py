@@ -17,6 +17,7 @@ from service.coral import bp as coral
 from service.decision_log import init_decision_log
 from service.discovery import bp as discovery
 from service.errors import register_error_handlers
+from service.google_batch import bp as google_batch
 from service.key_limits import init_key_limits
 from service.limits import init_rate_limits
 from service.logs import init_request_logging
@@ -125,7 +126,7 @@ def create_app(config: Mapping[str, Any] | None = None, load_model: bool = True)
 
     for blueprint in (ops, docs, api_v1):
         app.register_blueprint(blueprint)
-    for blueprint in (perspective, discovery, coral):
+    for blueprint in (perspective, google_batch, discovery, coral):
         app.register_blueprint(blueprint)
     init_ui(app)
     # Rate limits attach to API blueprints by name, so every API surface is registered before this line.

@@ -56,6 +56,9 @@ class Defaults:
     cores. Raise it when there are more cores than workers (one worker on four cores: 4)."""
 
     MAX_COMMENTS_PER_REQUEST = 100
+    MAX_BATCH_REQUESTS = 100
+    """Most requests one Google batch (``POST /batch``, ``service.google_batch``) may hold; each counts against the
+    key's limits as if sent alone."""
     MAX_COMMENT_CHARS = 20_000
     MAX_ID_CHARS = 256
     """Longest comment id, client token or label name accepted."""

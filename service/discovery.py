@@ -2,7 +2,7 @@
 
 ``googleapiclient.discovery.build("commentanalyzer", "v1alpha1", developerKey=KEY,
 discoveryServiceUrl=BASE + "/$discovery/rest?version={apiVersion}", static_discovery=False)`` reads it and
-sends its requests to ``rootUrl``, which is this request's own base URL.
+sends its requests to ``rootUrl``, which is this request's own base URL (behind a trusted proxy, the one the client used).
 """
 
 from __future__ import annotations
@@ -151,6 +151,7 @@ def discovery_document(root_url: str) -> dict:
         "protocol": "rest",
         "rootUrl": root_url,
         "servicePath": "",
+        "batchPath": "batch",
         "baseUrl": root_url,
         "parameters": {
             "key": {"type": "string", "location": "query", "description": "API key of this service."},
@@ -176,7 +177,7 @@ def _document_for(version: str | None) -> ResponseReturnValue:
     """The document for ``version``, or Google's 404 for another version."""
     if version != API_VERSION:
         raise NotFound(f"no discovery document for version {version!r}; this service offers {API_VERSION}")
-    return jsonify(discovery_document(request.host_url))
+    return jsonify(discovery_document(request.url_root))
 
 
 @bp.get("/$discovery/rest")

@@ -80,8 +80,10 @@ def init_rate_limits(app: Flask) -> Limiter:
     app.after_request(_tidy_retry_after)
     hops = int(app.config["TRUSTED_PROXY_HOPS"])
     if hops:
-        # Behind a load balancer every request comes from it: the client is in X-Forwarded-For.
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops)  # type: ignore[method-assign]
+        # Behind a load balancer every request comes from it: the client is in X-Forwarded-For, and the URL the
+        # client used (which the discovery document hands to Google's clients) in X-Forwarded-Proto, -Host, -Prefix.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops,  # type: ignore[method-assign]
+                                x_prefix=hops)
     storage_uri = app.config["RATELIMIT_STORAGE_URI"]
     if storage_uri == MEMORY_URI:
         storage_uri = f"{SWEPT_MEMORY_SCHEME}://"

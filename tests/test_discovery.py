@@ -121,3 +121,74 @@ def test_google_client_raises_http_error_with_google_details(served):
         service.comments().analyze(body={"comment": {"text": "hi"}, "requestedAttributes": {"TOXICITY": {}}}).execute()
     assert caught.value.status_code == 403
     assert json.loads(caught.value.content)["error"]["status"] == "PERMISSION_DENIED"
+
+
+def test_google_client_batches_requests(served, scorer):
+    base, key = served
+    texts = {"c1": HOSTILE, "c2": NEUTRAL, "c3": "You are a stupid clown. The minister ignores the vote."}
+    answers, failures = {}, {}
+
+    def collect(request_id, response, exception):
+        (failures if exception else answers)[request_id] = exception or response
+
+    with google_client(base, key) as service:
+        batch = service.new_batch_http_request(callback=collect)
+        for comment_id, text in texts.items():
+            body = {"comment": {"text": text}, "requestedAttributes": {"TOXICITY": {}}, "clientToken": comment_id}
+            batch.add(service.comments().analyze(body=body), request_id=comment_id)
+        batch.add(service.comments().analyze(body={"comment": {"text": "hi"}, "requestedAttributes": {"SPAM": {}}}),
+                  request_id="bad")
+        batch.execute()
+    expected = scorer.moderate(list(texts.values()), with_spans=False)
+    assert sorted(answers) == ["c1", "c2", "c3"] and list(failures) == ["bad"]
+    for (comment_id, _), decision in zip(texts.items(), expected):
+        assert answers[comment_id]["clientToken"] == comment_id
+        assert answers[comment_id]["attributeScores"]["TOXICITY"]["summaryScore"]["value"] == pytest.approx(
+            decision.scores["toxicity"], abs=1e-6)
+    assert failures["bad"].status_code == 400  # one bad request fails alone, as at Google
+
+
+def _batch_body(parts: list[str]) -> tuple[bytes, str]:
+    boundary = "b0undary"
+    chunks = [f"--{boundary}\r\nContent-Type: application/http\r\nContent-ID: <{i}>\r\n\r\n{part}\r\n"
+              for i, part in enumerate(parts, 1)]
+    return ("".join(chunks) + f"--{boundary}--\r\n").encode(), f'multipart/mixed; boundary="{boundary}"'
+
+
+def test_batch_parts_are_authenticated_and_limited_each(tiny_bundle_path, tmp_path):
+    app = create_app({"TESTING": True, "MODEL": str(tiny_bundle_path), "DB_URL": f"sqlite:///{tmp_path / 'm.db'}",
+                      "MAX_BATCH_REQUESTS": 3})
+    from service.store import get_session
+
+    with app.app_context():
+        key = create_key(get_session(), "batch")[1]
+    client = app.test_client()
+    request = ("POST /v1alpha1/comments:analyze?key={key} HTTP/1.1\nContent-Type: application/json\n\n"
+               '{{"comment": {{"text": "Nice park."}}, "requestedAttributes": {{"TOXICITY": {{}}}}}}')
+    body, content_type = _batch_body([request.format(key=key), request.format(key="mod_wrong"),
+                                      "GET /v1/model HTTP/1.1\n\n"])
+    response = client.post("/batch", data=body, content_type=content_type)
+    assert response.status_code == 200 and response.mimetype == "multipart/mixed"
+    text = response.get_data(as_text=True)
+    statuses = [line for line in text.split("\r\n") if line.startswith("HTTP/1.1")]
+    assert statuses == ["HTTP/1.1 200 OK", "HTTP/1.1 403 Forbidden", "HTTP/1.1 404 Not Found"]
+    assert "<response-1>" in text and "<response-3>" in text
+    too_many, content_type = _batch_body([request.format(key=key)] * 4)
+    refused = client.post("/batch", data=too_many, content_type=content_type)
+    assert refused.status_code == 400 and "the limit is 3" in refused.get_json()["error"]["message"]
+    for data, kind in ((b"{}", "application/json"), (b"", 'multipart/mixed; boundary="x"')):
+        assert client.post("/batch", data=data, content_type=kind).get_json()["error"]["status"] == "INVALID_ARGUMENT"
+    bad_line, content_type = _batch_body(["not a request"])
+    assert "part 1" in client.post("/batch", data=bad_line, content_type=content_type).get_json()["error"]["message"]
+
+
+def test_discovery_root_url_follows_a_trusted_proxy(tiny_bundle_path, tmp_path):
+    forwarded = {"X-Forwarded-For": "203.0.113.9", "X-Forwarded-Proto": "https",
+                 "X-Forwarded-Host": "comments.example.org", "X-Forwarded-Prefix": "/moderation"}
+    for hops, root in ((1, "https://comments.example.org/moderation/"), (0, "http://10.0.0.5:8000/")):
+        app = create_app({"TESTING": True, "MODEL": str(tiny_bundle_path), "TRUSTED_PROXY_HOPS": hops,
+                          "DB_URL": f"sqlite:///{tmp_path / f'{hops}.db'}"})
+        document = app.test_client().get("/$discovery/rest?version=v1alpha1", headers=forwarded,
+                                         base_url="http://10.0.0.5:8000").get_json()
+        # Only a trusted proxy's headers are believed; googleapiclient posts to rootUrl + the method's path.
+        assert (document["rootUrl"], document["batchPath"]) == (root, "batch")

@@ -1,0 +1,98 @@
+"""Google's batch endpoint (``POST /batch``, the discovery document's ``batchPath``) for the Perspective surface.
+
+Google's client libraries send several API calls in one HTTP request: googleapiclient's
+``service.new_batch_http_request()`` (HELM and other research scripts score thousands of comments this way), the
+Node client's batch. The body is ``multipart/mixed``; each part (``Content-Type: application/http``) holds one
+whole HTTP request, ``POST /v1alpha1/comments:analyze?key=KEY`` with its headers and JSON body, and the answer is
+``multipart/mixed`` too, one ``application/http`` part per request, its ``Content-ID`` the request's with
+``response-`` in front. Each inner request goes through the app like any other (its own key, scopes, limits,
+logs), so a batch can do nothing its requests could not do one by one. Only the Perspective methods are offered.
+"""
+
+from __future__ import annotations
+
+import secrets
+from email import message_from_bytes
+from email.message import Message
+from http import HTTPStatus
+
+from flask import Blueprint, Response, current_app, json, request
+from flask.typing import ResponseReturnValue
+from werkzeug.test import Client
+
+from service.google_errors import error_body, invalid_argument, register_google_error_handlers
+from service.perspective import API_VERSION
+
+bp = Blueprint("google_batch", __name__)
+register_google_error_handlers(bp)
+
+BATCH_PATH = "batch"
+INNER_PREFIX = f"/{API_VERSION}/"
+"""Inner requests must be Perspective calls: paths under this prefix."""
+PASSED_ENVIRON = ("REMOTE_ADDR", "HTTP_X_FORWARDED_FOR", "HTTP_X_FORWARDED_PROTO", "HTTP_X_FORWARDED_HOST",
+                  "HTTP_X_FORWARDED_PREFIX", "wsgi.url_scheme")
+"""What an inner request inherits from the batch: who sent it (limits count per address) and how."""
+EXAMPLE = "a multipart/mixed body of application/http parts, as googleapiclient's new_batch_http_request() sends"
+
+
+def _parts(body: bytes, content_type: str) -> list[Message]:
+    """The parts of a multipart/mixed body; a 400 unless it is one with at least one part."""
+    if not content_type.lower().startswith("multipart/mixed") or "boundary=" not in content_type:
+        raise invalid_argument("", f"a batch must be multipart/mixed with a boundary: {EXAMPLE}")
+    message = message_from_bytes(b"Content-Type: " + content_type.encode("latin-1") + b"\r\n\r\n" + body)
+    parts = message.get_payload() if message.is_multipart() else []
+    if not parts:
+        raise invalid_argument("", f"the batch holds no request: {EXAMPLE}")
+    limit = int(current_app.config["MAX_BATCH_REQUESTS"])
+    if len(parts) > limit:
+        raise invalid_argument("", f"the batch holds {len(parts)} requests; the limit is {limit}")
+    return parts
+
+
+def _inner_request(part: Message, index: int) -> tuple[str, str, dict[str, str], bytes]:
+    """(method, path with query, headers, body) of the HTTP request a part holds; a 400 naming the part if none."""
+    raw = part.get_payload(decode=True) or b""
+    head, _, rest = raw.replace(b"\r\n", b"\n").partition(b"\n")
+    fields = head.decode("latin-1").split()
+    if len(fields) != 3 or not fields[2].startswith("HTTP/"):
+        raise invalid_argument(f"part {index + 1}", f"part {index + 1} of the batch does not start with a request "
+                                                    "line such as 'POST /v1alpha1/comments:analyze?key=KEY HTTP/1.1'")
+    inner = message_from_bytes(rest)
+    headers = {name: value for name, value in inner.items() if name.lower() not in ("host", "content-length")}
+    payload = inner.get_payload(decode=True) or b""
+    return fields[0].upper(), fields[1], headers, payload
+
+
+def _http_part(status: int, headers: list[tuple[str, str]], body: bytes) -> bytes:
+    """One answer in application/http form: status line, headers, a blank line, the body (CRLF, as clients split)."""
+    reason = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else ""
+    lines = [f"HTTP/1.1 {status} {reason}", *(f"{name}: {value}" for name, value in headers)]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
+
+
+def _answer(client: Client, part: Message, index: int, environ: dict) -> bytes:
+    """Run the request of one part through the app and return its application/http answer."""
+    method, target, headers, body = _inner_request(part, index)
+    if not target.startswith(INNER_PREFIX):
+        body = error_body(404, f"{target} cannot be batched: only the {API_VERSION} methods can", [])
+        return _http_part(404, [("Content-Type", "application/json")], json.dumps(body).encode())
+    answer = client.open(target, method=method, headers=headers, data=body, environ_base=environ)
+    kept = [(name, value) for name, value in answer.headers.items() if name.lower() in ("content-type", "retry-after")]
+    return _http_part(answer.status_code, kept, answer.get_data())
+
+
+@bp.post(f"/{BATCH_PATH}")
+def batch() -> ResponseReturnValue:
+    """Answer every request of a Google batch, in order, in one multipart/mixed response."""
+    parts = _parts(request.get_data(), request.headers.get("Content-Type", ""))
+    client = Client(current_app._get_current_object())  # type: ignore[attr-defined]
+    environ = {name: request.environ[name] for name in PASSED_ENVIRON if name in request.environ}
+    boundary = "batch_" + secrets.token_hex(12)
+    chunks = []
+    for index, part in enumerate(parts):
+        content_id = (part.get("Content-ID") or f"<{index + 1}>").strip()
+        answer = _answer(client, part, index, environ)
+        chunks.append(f"--{boundary}\r\nContent-Type: application/http\r\nContent-ID: <response-{content_id.strip('<>')}>"
+                      f"\r\n\r\n".encode("latin-1") + answer + b"\r\n")
+    chunks.append(f"--{boundary}--\r\n".encode())
+    return Response(b"".join(chunks), content_type=f'multipart/mixed; boundary="{boundary}"')
