@@ -16,6 +16,7 @@ from service.config import BUNDLE_PATH_KEY, EXTENSION_KEY, load_config
 from service.coral import bp as coral
 from service.decision_log import init_decision_log
 from service.discovery import bp as discovery
+from service.cors import init_cors
 from service.errors import register_error_handlers
 from service.google_batch import bp as google_batch
 from service.key_limits import init_key_limits
@@ -129,6 +130,7 @@ def create_app(config: Mapping[str, Any] | None = None, load_model: bool = True)
     for blueprint in (perspective, google_batch, discovery, coral):
         app.register_blueprint(blueprint)
     init_ui(app)
+    init_cors(app)
     # Rate limits attach to API blueprints by name, so every API surface is registered before this line.
     init_ui_limits(app, init_rate_limits(app))
     init_key_limits(app)

@@ -124,6 +124,9 @@ class Defaults:
     """Requests with an unknown or revoked key allowed per client address; past it they get 429 without a database look-up."""
     TRUSTED_PROXY_HOPS = 0
     """Proxies in front of the service whose ``X-Forwarded-For`` is trusted to name the client address (0: none)."""
+    CORS_ORIGINS = None
+    """Web sites (origins such as ``"https://news.example"``, or ``"*"`` for any) whose pages may call the API
+    surfaces from the browser (``service.cors``); ``None``: none may."""
     CORAL_RATE_LIMIT = "1200 per minute"
     """Requests allowed to ``/coral/v1/moderate`` per client address (Coral's server)."""
     CORAL_REPLAY_SECONDS = 600

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 from limits import parse_many
 
@@ -46,6 +47,8 @@ RATE_LIMITS = ("RATE_LIMIT", "KEY_COMMENT_LIMIT", "KEY_CHAR_LIMIT", "AUTH_FAILUR
 """Flask-Limiter strings such as "600 per minute" (``;`` separates several)."""
 SECRETS = ("CORAL_SECRET",)
 """None (off), one string, or a list of strings (while rotating)."""
+ORIGIN_LISTS = ("CORS_ORIGINS",)
+"""None, or a list of web origins ("https://news.example") or "*"."""
 CHOICES = ("ENCODER_MODE",)
 """None (the default) or one of ``choices(name)``."""
 
@@ -101,10 +104,21 @@ def check_setting(name: str, value: Any) -> None:
     elif name in CHOICES:
         if value is not None and value not in choices(name):
             raise _bad(name, value, f"one of {', '.join(choices(name))} (or unset for the bundle's own)")
+    elif name in ORIGIN_LISTS:
+        if value is not None and (not isinstance(value, list) or not all(
+                isinstance(origin, str) and (origin == "*" or _is_origin(origin)) for origin in value)):
+            raise _bad(name, value, 'a list of origins such as ["https://news.example"] (scheme and host, no path), or ["*"]')
     elif name in SECRETS:
         secrets = [value] if isinstance(value, str) else value
         if value is not None and (not isinstance(secrets, list) or not all(isinstance(secret, str) for secret in secrets)):
             raise _bad(name, value, 'a string (quote a secret that looks like a number or boolean: \'"12345"\') or a list of strings')
+
+
+def _is_origin(text: str) -> bool:
+    """Whether ``text`` is a web origin: http(s), a host, maybe a port, nothing after it."""
+    parts = urlsplit(text)
+    return parts.scheme in ("http", "https") and bool(parts.hostname) and parts.path == "" and not parts.query \
+        and not parts.fragment and text == f"{parts.scheme}://{parts.netloc}"
 
 
 def check_config(config: Mapping[str, Any]) -> None:
