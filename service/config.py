@@ -138,8 +138,9 @@ class Defaults:
     LOG_TEXT = False
     """Put comment texts into the logs (never by default: they are personal data)."""
 
-    PERSPECTIVE_MAX_TEXT_CHARS = 20_000
-    """Longest ``comment.text`` the Perspective-compatible API scores (Perspective itself stops at 3,000 bytes)."""
+    PERSPECTIVE_MAX_TEXT_CHARS = 20_480
+    """Longest ``comment.text`` the Perspective-compatible API scores: Perspective's own limit is 20 KB (20,480 bytes,
+    which is never fewer characters), so whatever a Perspective client sends fits; earlier it stopped at 3,000 bytes."""
 
     CORAL_SECRET = None
     """Signing secret of Coral's external moderation phase (a list while rotating); ``None`` turns /coral/v1/moderate off (503)."""

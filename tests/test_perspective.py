@@ -298,8 +298,11 @@ def test_text_over_the_configured_cap_is_refused(app, client, key, monkeypatch):
     assert error["message"] == "comment.text has 31 characters; the limit is 30"
 
 
-def test_default_cap_is_twenty_thousand_characters(app):
-    assert app.config["PERSPECTIVE_MAX_TEXT_CHARS"] == 20_000
+def test_default_cap_takes_whatever_fits_perspectives_20_kb(client, key):
+    # Perspective takes 20 KB per request, and clients such as HELM cut texts to 20,480 characters.
+    assert analyze(client, key, body_for("Nice park. " * 1861 + "Fine.")).status_code == 200  # 20,476 characters
+    error = assert_google_error(analyze(client, key, body_for("x" * 20_481)), 400, "INVALID_ARGUMENT")
+    assert "20480" in error["message"]
 
 
 @pytest.mark.parametrize(
