@@ -22,22 +22,41 @@ DEFAULT_CHUNK_ROWS = Defaults.SCORE_CHUNK_ROWS
 
 REENCODE_HINT = "re-encode it as UTF-8, e.g. `iconv -f latin1 -t utf-8 IN > OUT`"
 
+CSV_FIELD_LIMIT = 2**31 - 1
+"""Largest CSV field read: Python's csv module stops at 131,072 characters unless told, and a long comment is a
+comment (JSON Lines and Parquet have no such limit)."""
+csv.field_size_limit(max(csv.field_size_limit(), CSV_FIELD_LIMIT))
+
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 """A JSON escape of a UTF-16 surrogate: valid in pairs, unwritable as UTF-8 when alone."""
 
 
+def _as_text(value: Any) -> str | None:
+    """A cell's text: a string, or UTF-8 bytes decoded (Parquet writers may store text as Arrow ``binary``); None for
+    anything else."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bytes | bytearray):
+        try:
+            return bytes(value).decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+    return None
+
+
 def text_values(frame: pd.DataFrame, column: str) -> list[str]:
-    """Return ``frame[column]`` as strings: a missing cell, a non-text value (a number, a list) or an absent column as ""."""
+    """Return ``frame[column]`` as strings: a missing cell, a non-text value (a number, a list, bytes that are not
+    UTF-8) or an absent column as ""."""
     if column not in frame.columns:
         return [""] * len(frame)
-    return [v if isinstance(v, str) else "" for v in frame[column].tolist()]
+    return [_as_text(v) or "" for v in frame[column].tolist()]
 
 
 def count_non_text(frame: pd.DataFrame, column: str) -> int:
     """Number of cells of ``frame[column]`` that hold a value that is not text (``text_values`` scores them as "")."""
     if column not in frame.columns:
         return 0
-    return sum(1 for v in frame[column].tolist() if not isinstance(v, str) and not is_missing(v))
+    return sum(1 for v in frame[column].tolist() if _as_text(v) is None and not is_missing(v))
 
 
 @dataclass(frozen=True)
@@ -91,6 +110,24 @@ class _LineFeed:
     def raw_text(self) -> str:
         """The current record as text (undecodable bytes replaced)."""
         return b"".join(self.raw).decode("utf-8", errors="replace")
+
+    def keep_first_line(self) -> str:
+        """Make the current record its first line alone and read on from its second line; return the first line.
+
+        A record that runs over several lines and cannot be read is most often one line with a quote that never
+        closes (or closes wrongly): the lines after it are rows of their own, and are read again as such.
+        """
+        first, rest = self.raw[0], self.raw[1:]
+        self.handle.seek(self.offset - sum(len(line) for line in rest))
+        self.offset -= sum(len(line) for line in rest)
+        self.line -= len(rest)
+        self.raw = [first]
+        try:
+            first.decode("utf-8")
+            self.decode_error = None
+        except UnicodeDecodeError as error:
+            self.decode_error = error
+        return first.decode("utf-8", errors="replace")
 
     def __iter__(self) -> _LineFeed:
         return self
@@ -163,7 +200,7 @@ class TableReader:
     def _open_csv(self) -> None:
         self._file = open(self.path, "rb")
         self._feed = _LineFeed(self._file, self.chunk_range)
-        self._csv = csv.reader(self._feed)
+        self._csv = _csv_reader(self._feed)
         if self.columns is None:
             self.columns = self._csv_header()
         self._chunks = self._row_chunks()
@@ -181,6 +218,10 @@ class TableReader:
             if feed.decode_error is not None:
                 raise TableError(self._encoding_message(feed.decode_error, f"line {feed.first_line}"))
             if header:
+                twice = sorted({name for name in header if header.count(name) > 1})
+                if twice:
+                    raise TableError(f"{self.path}: the header names {', '.join(map(repr, twice))} more than once; "
+                                     "rename the columns so that each name is used once")
                 return header
 
     def _open_jsonl(self) -> None:
@@ -194,6 +235,11 @@ class TableReader:
         except (pa.ArrowException, OSError) as error:
             raise TableError(f"{self.path}: not a readable Parquet file: {one_line(error)}") from error
         self.n_rows = self._parquet.metadata.num_rows
+        names = self._parquet.schema_arrow.names
+        twice = sorted({name for name in names if names.count(name) > 1})
+        if twice:
+            raise TableError(f"{self.path}: the columns {', '.join(map(repr, twice))} appear more than once; "
+                             "rename them so that each name is used once")
         self._chunks = self._parquet_chunks(self._parquet)
 
     # Rows of CSV and JSON Lines: one (row or None, Reject or None) per non-blank record.
@@ -206,11 +252,17 @@ class TableReader:
             try:
                 row = read()
             except StopIteration:
+                self.bytes_read = feed.offset - self.chunk_range.start
                 return
             except csv.Error as error:
                 row = Reject(feed.first_line, f"not a readable CSV row: {one_line(error)}", feed.raw_text())
-            finally:
-                self.bytes_read = feed.offset - self.chunk_range.start
+            if isinstance(row, Reject) and self.format == "csv" and len(feed.raw) > 1:
+                lines = f"lines {feed.first_line}-{feed.line}"
+                row = Reject(feed.first_line, f"{row.error} (read as one record over {lines}, as a quoted field "
+                             "would be: a quote on this line is not closed where it should be; only this line is set "
+                             "aside and the next lines are read as rows)", feed.keep_first_line())
+                self._csv = _csv_reader(feed)
+            self.bytes_read = feed.offset - self.chunk_range.start
             if row is None:  # a blank line
                 continue
             if feed.decode_error is not None:
@@ -338,7 +390,7 @@ class TableReader:
         fresh = _LineFeed(feed.handle, ChunkRange())
         self._feed = fresh
         if self.format == "csv":
-            self._csv = csv.reader(fresh)
+            self._csv = _csv_reader(fresh)
             self._csv_header()
         ranges, start, first_line, n = [], fresh.offset, fresh.line + 1, 0
         for _ in self._records():
@@ -361,6 +413,12 @@ class TableReader:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+def _csv_reader(feed: _LineFeed) -> Iterator[list[str]]:
+    """A strict reader: a quote that is never closed, or text after a closing quote, is an error (so the row is set
+    aside), not a field that silently swallows the rows after it."""
+    return csv.reader(feed, strict=True)
 
 
 def _is_valid_unicode(row: dict) -> bool:

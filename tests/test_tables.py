@@ -130,7 +130,8 @@ def test_empty_jsonl_has_no_columns_and_needs_none(tmp_path):
 
 @pytest.mark.parametrize(
     ("value", "expected"),
-    [("x", "x"), ("", ""), (None, ""), (float("nan"), ""), (pd.NA, ""), (42, ""), ({"a": 1}, ""), (["x"], "")],
+    [("x", "x"), ("", ""), (None, ""), (float("nan"), ""), (pd.NA, ""), (42, ""), ({"a": 1}, ""), (["x"], ""),
+     ("caf\u00e9".encode(), "caf\u00e9"), (b"\xff\xfe", "")],
 )
 def test_text_values_turns_missing_and_non_text_into_empty(value, expected):
     frame = pd.DataFrame({"text": pd.Series([value], dtype=object)})
@@ -138,8 +139,8 @@ def test_text_values_turns_missing_and_non_text_into_empty(value, expected):
 
 
 def test_count_non_text_counts_values_that_are_neither_text_nor_missing():
-    frame = pd.DataFrame({"text": pd.Series(["x", None, 42, float("nan"), {"a": 1}, True, ""], dtype=object)})
-    assert count_non_text(frame, "text") == 3
+    frame = pd.DataFrame({"text": pd.Series(["x", None, 42, float("nan"), {"a": 1}, True, "", b"ok", b"\xff"], dtype=object)})
+    assert count_non_text(frame, "text") == 4
     assert count_non_text(frame, "body") == 0
 
 
@@ -183,6 +184,11 @@ def read_rejects(path, chunk_rows=2) -> tuple[list[dict], list[Reject]]:
     [
         ("in.csv", b"id,text\n1,caf\xe9\n2,ok\n", 2, r"not UTF-8 text: byte 0xe9 .*re-encode", ["2"]),
         ("in.csv", b"id,text\n1,a\n2,b,c\n3,\"two\nlines\"\n", 3, r"expected 2 fields as in the header, found 3", ["1", "3"]),
+        # A quote never closed would swallow every row after it: only its line is set aside.
+        ("in.csv", b"id,text\n1,a\n2,\"never closed\n3,c\n4,d\n", 3, r"unexpected end of data \(read as one record over "
+         r"lines 3-5.*only this line is set aside", ["1", "3", "4"]),
+        ("in.csv", b"id,text\n1,a\n2,\"She said \"\"hi\n3,c\n4,\"quoted, fine\"\n5,e\n", 3,
+         r"',' expected after '\"' \(read as one record over lines 3-5", ["1", "3", "4", "5"]),
         ("in.jsonl", b'{"id": "1"}\n\n{"text": \n{"id": "3"}\n', 3, r"not valid JSON", ["1", "3"]),
         ("in.jsonl", b'{"id": "1"}\n["text"]\n', 2, r"not a JSON object", ["1"]),
         ("in.jsonl", b'{"id": "1"}\n{"text": "a\\ud800b"}\n', 2, r"unpaired surrogate escape", ["1"]),
@@ -197,6 +203,24 @@ def test_unparseable_rows_are_set_aside_with_their_line_number(tmp_path, name, c
     (reject,) = rejects
     assert reject.line == line and re.search(message, reject.error), reject
     assert reject.raw.encode("utf-8", errors="replace") in content.replace(b"\xe9", "\ufffd".encode())
+
+
+def test_a_csv_field_longer_than_pythons_default_limit_is_read(tmp_path):
+    path = tmp_path / "in.csv"
+    path.write_text("id,text\n1," + "a" * 200_000 + "\n2,b\n", encoding="utf-8")
+    rows, rejects = read_rejects(path)
+    assert [len(row["text"]) for row in rows] == [200_000, 1] and not rejects
+
+
+@pytest.mark.parametrize("name", ["in.csv", "in.parquet"])
+def test_a_column_name_used_twice_is_refused(tmp_path, name):
+    path = tmp_path / name
+    if name.endswith(".csv"):
+        path.write_text("id,id,text\n1,2,x\n", encoding="utf-8")
+    else:
+        pq.write_table(pa.Table.from_arrays([pa.array([1]), pa.array([2]), pa.array(["x"])], names=["id", "id", "text"]), path)
+    with pytest.raises(TableError, match=r"'id' .*more than once.*rename"):
+        read_all(path)
 
 
 def test_chunks_count_rejected_rows_so_they_fall_in_the_same_places(tmp_path):
@@ -224,6 +248,26 @@ def test_chunk_ranges_read_back_the_same_chunks(tmp_path, name, chunk_rows):
     for chunk_range, expected in zip(ranges, whole):
         (part,) = read_range(path, chunk_rows, chunk_range, columns)
         pd.testing.assert_frame_equal(part.reset_index(drop=True), expected.reset_index(drop=True))
+
+
+@pytest.mark.parametrize("chunk_rows", [1, 2, 3])
+def test_chunk_ranges_agree_after_a_quote_left_open(tmp_path, chunk_rows):
+    path = tmp_path / "in.csv"
+    path.write_bytes(b'id,text\n1,a\n2,b\n3,"She said ""hi\n4,row four\n5,"quoted, ok"\n6,six\n')
+
+    def summary(reader):
+        return [(frame["id"].tolist(), [reject.line for reject in rejects]) for frame, rejects in reader.chunks()]
+
+    with TableReader(path, chunk_rows) as reader:
+        whole = summary(reader)
+    with TableReader(path, chunk_rows) as reader:
+        ranges, columns = reader.chunk_ranges(), reader.columns
+    parts = []
+    for chunk_range in ranges:
+        with TableReader(path, chunk_rows, chunk_range=chunk_range, columns=columns) as reader:
+            parts += summary(reader)
+    assert parts == whole
+    assert sorted(i for ids, _ in whole for i in ids) == ["1", "2", "4", "5", "6"]
 
 
 def read_range(path, chunk_rows, chunk_range, columns):
