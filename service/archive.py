@@ -73,6 +73,8 @@ def plan_job(input_path: Path, output: Path, **options) -> Job:
         table_format(output)
         if not output.parent.is_dir():
             raise TableError(f"{output}: directory {output.parent} does not exist")
+        if output.is_dir():
+            raise TableError(f"{output}: a folder of that name is in the way; OUTPUT must be a file name")
         return Job((input_path,), (output,), output, **options)
     parts = sorted(input_path.glob("*.parquet"))
     if not parts:

@@ -26,7 +26,6 @@ import pyarrow.parquet as pq
 
 from service.table_reader import Reject
 from service.table_writer import TableWriter
-from service.tables import TableError
 
 STATE_FILE = "state.json"
 COPY_BLOCK_BYTES = 1 << 20
@@ -104,6 +103,8 @@ class Spool:
     def __init__(self, output: Path, settings: dict, resume: bool):
         self.root = spool_path(output)
         state = self.root / STATE_FILE
+        if state.exists() and not resume and next(self._all_records(), None) is None:
+            shutil.rmtree(self.root)  # a run stopped before it finished a chunk: nothing to keep or continue
         if state.exists():
             earlier = json.loads(state.read_text(encoding="utf-8"))
             if not resume:
@@ -170,7 +171,7 @@ class Spool:
         segments = [self.segment(part, chunk, suffix) for chunk in range(n_chunks)]
         missing = [chunk for chunk in range(n_chunks) if not self._record(part, chunk).exists()]
         if missing:
-            raise TableError(f"{output}: chunks {missing[:5]} were not scored; rerun with --resume")
+            raise SpoolError(f"{output}: chunks {missing[:5]} were not scored")
         partial = output.with_name(f".{output.name}.{os.getpid()}.partial")
         try:
             if suffix == ".parquet":

@@ -226,6 +226,7 @@ BAD_SCORE_INPUTS = {
     "column clash": ("scored.csv", [], r"already has column 'decision', which moderate score adds"),
     "missing output directory": ("in.csv", ["-o", "nowhere/out.csv"], r"directory .*nowhere does not exist"),
     "output is input": ("in.csv", ["-o", "in.csv"], r"OUTPUT must be a different file from INPUT"),
+    "output file name is a folder": ("in.csv", ["-o", "dir.csv"], r"dir\.csv: a folder of that name is in the way"),
     "missing bundle": ("in.csv", ["--model", "no-bundle"], r"no-bundle not found"),
     "tampered bundle": ("in.csv", ["--model", "TAMPERED"], r"(?i)sha-?256"),
 }
@@ -239,6 +240,7 @@ def test_bad_score_input_is_one_line_and_exit_2(tmp_path, runner, tiny_bundle_pa
     Path("latin1.csv").write_bytes("id,téxt\n1,café\n".encode("latin-1"))
     Path("empty.csv").write_bytes(b"")
     Path("parts").mkdir()
+    Path("dir.csv").mkdir()
     pq.write_table(pa.table({"text": ["a"]}), "parts/p1.parquet")
     if "resume" in message:
         left_behind(runner, tiny_bundle_path)
@@ -259,11 +261,37 @@ def test_bad_score_input_is_one_line_and_exit_2(tmp_path, runner, tiny_bundle_pa
 def left_behind(runner, tiny_bundle_path) -> None:
     """Leave the work of an interrupted ``score in.csv -o out.csv --chunk-size 2`` in the current folder."""
     from service.archive import model_settings, plan_job, run_settings
-    from service.spool import Spool
+    from service.spool import Spool, Tally
     from model.bundle import read_manifest
 
     job = plan_job(Path("in.csv"), Path("out.csv"), chunk_rows=2)
+    spool = Spool(Path("out.csv"), run_settings(job, model_settings(read_manifest(tiny_bundle_path), None), "local"),
+                  resume=False)
+    spool.write_chunk(0, 0, pd.DataFrame({"id": ["1", "2"]}), ".csv", Tally(read=2, scored=2), [], "in.csv")
+
+
+def test_work_left_before_any_chunk_was_done_does_not_block_a_new_run(tmp_path, runner, tiny_bundle_path, monkeypatch):
+    from model.bundle import read_manifest
+    from service.archive import model_settings, plan_job, run_settings
+    from service.spool import Spool
+
+    monkeypatch.chdir(tmp_path)
+    Path("in.csv").write_text(CSV_SOURCE, encoding="utf-8")
+    job = plan_job(Path("in.csv"), Path("out.csv"), chunk_rows=2)
     Spool(Path("out.csv"), run_settings(job, model_settings(read_manifest(tiny_bundle_path), None), "local"), resume=False)
+    result = runner.invoke(cli, ["score", "in.csv", "-o", "out.csv", "--model", str(tiny_bundle_path)])
+    assert result.exit_code == 0, result.output
+    assert Path("out.csv").exists() and not list(tmp_path.glob(".*.partial"))
+
+
+def test_an_error_the_data_would_repeat_does_not_advise_resume(tmp_path, runner, tiny_bundle_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    Path("in.jsonl").write_text('{"text": "a", "n": 1}\n{"text": "b", "n": "one"}\n', encoding="utf-8")
+    result = runner.invoke(cli, ["score", "in.jsonl", "-o", "out.parquet", "--chunk-size", "1", "--model",
+                                 str(tiny_bundle_path)])
+    assert_one_line_error(result, r"The same command would stop here again: fix the input, or choose another output "
+                                  r"format, then delete .*\.out\.parquet\.partial")
+    assert "--resume" not in result.stderr
 
 
 def assert_one_line_error(result, message: str) -> None:
@@ -320,9 +348,25 @@ def test_train_passes_its_options_to_train_bundle(runner, monkeypatch, tmp_path)
     result = runner.invoke(cli, ["train", "--data-dir", "d", "--out", "o", "--seed", "7"])
     assert result.exit_code == 0, result.output
     assert result.stdout == f"{tmp_path / 'bundle'}\n"
-    assert calls == [{"data_dir": Path("d"), "out_dir": Path("o"), "seed": 7, "progress": False}]
-    runner.invoke(cli, ["train"])
-    assert calls[1] == {"data_dir": None, "out_dir": None, "seed": model.training.train.SEED, "progress": False}
+    assert calls == [{"data_dir": Path("d"), "out_dir": Path("o"), "seed": 7, "progress": False, "overwrite": False}]
+    runner.invoke(cli, ["train", "--overwrite"])
+    assert calls[1] == {"data_dir": None, "out_dir": None, "seed": model.training.train.SEED, "progress": False,
+                        "overwrite": True}
+
+
+def test_train_never_replaces_a_bundle_unasked(runner, monkeypatch, tmp_path, tiny_bundle_path):
+    import shutil
+
+    import model.training.train
+
+    monkeypatch.setenv("MODERATION_BUNDLES_DIR", str(tmp_path))
+    shutil.copytree(tiny_bundle_path, tmp_path / model.training.train.TFIDF_VERSION)
+    before = {path.name: path.read_bytes() for path in (tmp_path / model.training.train.TFIDF_VERSION).iterdir()}
+    # Refused before any data is read: the data directory does not even exist.
+    result = runner.invoke(cli, ["train", "--data-dir", str(tmp_path / "absent")])
+    assert_one_line_error(result, r"already holds a bundle \(version .*\); name another with --version or --out, or pass --overwrite")
+    assert {path.name: path.read_bytes() for path in (tmp_path / model.training.train.TFIDF_VERSION).iterdir()} == before
+    assert not (tmp_path / "CURRENT").exists()
 
 
 def test_eval_passes_its_options_to_write_eval_report(runner, monkeypatch, tmp_path):
@@ -406,9 +450,31 @@ def test_keys_create_prints_the_key_once_and_list_never_shows_it(runner, db_env)
     assert key not in listed.output and key.startswith(fields[2].rstrip("."))
 
 
+def unchecked_keys(db_env: dict[str, str], *names: str) -> None:
+    """Keys as older versions let ``moderate keys create`` make them: any name, repeats included."""
+    from sqlalchemy.orm import Session
+
+    from service.auth import create_key
+    from service.migrations import upgrade
+    from service.store import make_engine
+
+    engine = make_engine(db_env["MODERATION_DB_URL"])
+    upgrade(engine)
+    with Session(engine) as session:
+        for name in names:
+            create_key(session, name)
+    engine.dispose()
+
+
+def listed_keys(runner, db_env) -> list[tuple[str, str, bool]]:
+    """(id, name, revoked) of every key ``moderate keys list`` shows."""
+    listed = runner.invoke(cli, ["keys", "list"], env=db_env)
+    assert listed.exit_code == 0, listed.output
+    return [(fields[0], fields[1], fields[-1] != "-") for fields in (line.split("\t") for line in listed.stdout.splitlines()[1:])]
+
+
 def test_keys_revoke_by_name_and_id(runner, db_env):
-    for name in ("cms", "cms", "other"):
-        runner.invoke(cli, ["keys", "create", name], env=db_env)
+    unchecked_keys(db_env, "cms", "cms", "other")
     revoked = runner.invoke(cli, ["keys", "revoke", "cms"], env=db_env)
     assert revoked.exit_code == 0, revoked.output
     assert "key 1 (cms), key 2 (cms)" in revoked.stderr
@@ -439,15 +505,107 @@ def test_keys_ensure_local_prints_a_key_only_when_it_makes_one(runner, db_env):
     assert "already exists" in second.stderr
 
 
-@pytest.mark.parametrize("name", ["", "   ", "n" * 101])
-def test_keys_create_refuses_bad_names(runner, db_env, name):
-    assert_one_line_error(runner.invoke(cli, ["keys", "create", name], env=db_env), r"NAME must be 1 to 100 characters")
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("", r"NAME must be 1 to 100 characters"),
+        ("   ", r"NAME must be 1 to 100 characters"),
+        ("n" * 101, r"NAME must be 1 to 100 characters"),
+        ("4", r"NAME must not be all digits: '4' would read as a key id"),
+        ("news\tsite", r"NAME must not contain control or invisible characters such as tabs or newlines \(it has U\+0009\)"),
+        ("news\nsite", r"NAME must not contain control or invisible characters .*U\+000A"),
+        (" cms", r"NAME must not start or end with a space: ' cms'"),
+        ("cms ", r"NAME must not start or end with a space"),
+        ("id:4", r"NAME must not start with 'id:' or 'name:'"),
+    ],
+)
+def test_keys_create_refuses_bad_names(runner, db_env, tmp_path, name, message):
+    assert_one_line_error(runner.invoke(cli, ["keys", "create", name], env=db_env), message)
+    assert not (tmp_path / "cli.db").exists()  # refused before the database is opened
+
+
+def test_keys_create_refuses_a_name_an_active_key_has(runner, db_env):
+    assert runner.invoke(cli, ["keys", "create", "cms"], env=db_env).exit_code == 0
+    again = runner.invoke(cli, ["keys", "create", "cms"], env=db_env)
+    assert_one_line_error(again, r"NAME 'cms' is already the name of active key 1: choose another name, or revoke that key first")
+    assert again.stdout == ""
+    assert runner.invoke(cli, ["keys", "revoke", "cms"], env=db_env).exit_code == 0
+    assert runner.invoke(cli, ["keys", "create", "cms"], env=db_env).exit_code == 0  # a revoked key's name is free
+    assert listed_keys(runner, db_env) == [("1", "cms", True), ("2", "cms", False)]
+
+
+def test_an_id_that_is_another_keys_name_is_refused_until_told_which(runner, db_env, tmp_path):
+    from sqlalchemy.orm import Session
+
+    from service.store import Feedback, make_engine
+
+    unchecked_keys(db_env, "a", "b", "c", "cms", "e", "f", "4")  # key 7 is named "4", as was allowed before
+    engine = make_engine(db_env["MODERATION_DB_URL"])
+    with Session(engine) as session:
+        session.add_all([Feedback(comment_id=f"from-{key_id}", decision="approve", source="api", api_key_id=key_id) for key_id in (4, 7)])
+        session.commit()
+    engine.dispose()
+    ambiguous = r"'4' is the id of key 4 \(cms\) and the name of key 7 \(4\); say which with id:4 or name:4"
+
+    assert_one_line_error(runner.invoke(cli, ["keys", "revoke", "4"], env=db_env), ambiguous)
+    assert_one_line_error(runner.invoke(cli, ["feedback", "export", "-o", str(tmp_path / "x.csv"), "--key", "4"], env=db_env), ambiguous)
+    assert not (tmp_path / "x.csv").exists()
+    for selector, key_id in (("id:4", 4), ("name:4", 7)):
+        out = tmp_path / f"{key_id}.csv"
+        exported = runner.invoke(cli, ["feedback", "export", "-o", str(out), "--key", selector], env=db_env)
+        assert exported.exit_code == 0, exported.output
+        assert pd.read_csv(out)["comment_id"].tolist() == [f"from-{key_id}"]
+    assert [revoked for _id, _name, revoked in listed_keys(runner, db_env)] == [False] * 7
+
+    revoked = runner.invoke(cli, ["keys", "revoke", "name:4"], env=db_env)
+    assert revoked.exit_code == 0, revoked.output
+    assert "Revoked key 7 (4)" in revoked.stderr
+    assert runner.invoke(cli, ["keys", "revoke", "id:4"], env=db_env).exit_code == 0
+    assert [key for key in listed_keys(runner, db_env) if key[2]] == [("4", "cms", True), ("7", "4", True)]
+    assert "ID_OR_NAME" in runner.invoke(cli, ["keys", "revoke", "--help"]).stdout
 
 
 def test_keys_list_on_an_empty_database(runner, db_env):
+    assert runner.invoke(cli, ["db", "upgrade"], env=db_env).exit_code == 0
     result = runner.invoke(cli, ["keys", "list"], env=db_env)
     assert result.exit_code == 0 and result.stdout == ""
     assert "No keys" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["keys", "list"],
+        ["keys", "revoke", "cms"],
+        ["feedback", "export", "-o", "out.csv"],
+        ["users", "list"],
+        ["users", "delete", "ann"],
+        ["users", "set-password", "ann", "--password", "a long enough password"],
+    ],
+)
+def test_commands_that_use_a_database_refuse_a_missing_one(runner, tmp_path, args):
+    missing = tmp_path / "absent" / "moderation.db"
+    result = runner.invoke(cli, args, env={"MODERATION_DB_URL": f"sqlite:///{missing}"})
+    assert_one_line_error(result, rf"no database at {re.escape(str(missing))}: create it with `moderate db upgrade` \(or `make run`\)")
+    assert not (tmp_path / "absent").exists()  # no file, no folder
+
+
+def test_commands_that_start_a_database_still_make_it(runner, tmp_path):
+    """``make run`` on a fresh checkout: ``moderate keys ensure-local`` makes the database, then it is used."""
+    env = {"MODERATION_DB_URL": f"sqlite:///{tmp_path / 'new' / 'moderation.db'}"}
+    made = runner.invoke(cli, ["keys", "ensure-local"], env=env)
+    assert made.exit_code == 0, made.output
+    assert (tmp_path / "new" / "moderation.db").is_file()
+    assert listed_keys(runner, env) == [("1", "local", False)]
+    other = {"MODERATION_DB_URL": f"sqlite:///{tmp_path / 'other.db'}"}
+    assert runner.invoke(cli, ["keys", "create", "cms"], env=other).exit_code == 0
+    assert listed_keys(runner, other) == [("1", "cms", False)]
+
+
+def test_without_auto_upgrade_no_command_makes_a_database(runner, tmp_path):
+    env = {"MODERATION_DB_URL": f"sqlite:///{tmp_path / 'moderation.db'}", "MODERATION_DB_AUTO_UPGRADE": "false"}
+    assert_one_line_error(runner.invoke(cli, ["keys", "create", "cms"], env=env), r"no database at .*moderation\.db: create it with `moderate db upgrade`")
+    assert not (tmp_path / "moderation.db").exists()
 
 
 def test_db_upgrade_reports_the_revision(runner, db_env):

@@ -171,7 +171,9 @@ def _score_archive(
             raise
         click.echo(f"Interrupted. {_kept(spools)}", err=True)
         raise click.exceptions.Exit(130) from None
-    except (TableError, BundleError, SpoolError) as error:  # BundleError: also a worker that could not load it
+    except TableError as error:  # the data or the chosen format: the same run would meet it again
+        raise BadInput(f"{error}{'. ' + _kept(spools, again=False) if spools else ''}") from error
+    except (BundleError, SpoolError) as error:  # BundleError: also a worker that could not load it
         raise BadInput(f"{error}{'. ' + _kept(spools) if spools else ''}") from error
     except OSError as error:  # a full disk, a file that went away
         raise BadInput(f"{os_error_message(error)}{'. ' + _kept(spools) if spools else ''}") from error
@@ -192,9 +194,13 @@ def interrupted(error: BaseException | None) -> bool:
     return False
 
 
-def _kept(spools: list) -> str:
+def _kept(spools: list, again: bool = True) -> str:
+    """What became of the work: kept for --resume when running again can succeed (``again``), else where it is."""
     if not spools or not spools[0].root.exists():
         return "Nothing was kept."
     spool = spools[0]
-    return (f"{spool.finished().scored} rows scored so far are kept in {spool.root}; "
-            "run the same command with --resume to continue")
+    if again:
+        return (f"{spool.finished().scored} rows scored so far are kept in {spool.root}; "
+                "run the same command with --resume to continue")
+    return (f"The same command would stop here again: fix the input, or choose another output format, then delete "
+            f"{spool.root} ({spool.finished().scored} rows scored so far) and run it again")
