@@ -70,6 +70,27 @@ class Tally:
                    Counter(data["decisions"]))
 
 
+SETTING_NAMES = {"chunk_rows": "--chunk-size", "text_column": "--text-column", "spans": "--spans",
+                 "engine": "--engine", "outputs": "OUTPUT"}
+"""How a user names each of ``run_settings``' keys."""
+
+
+def _model_text(model: object) -> str:
+    """A run's model setting as a user reads it: version and encoder mode."""
+    if not isinstance(model, dict):
+        return repr(model)
+    return f"{model.get('version')} (encoder mode {model.get('encoder_mode') or 'of the bundle'})"
+
+
+def _change(key: str, before: object, now: object) -> str:
+    """One difference between an interrupted run's settings and this run's, in the user's words."""
+    if key == "inputs":
+        return "INPUT changed since (its size or modification time differs)"
+    if key == "model":
+        return f"the model was {_model_text(before)}, now {_model_text(now)}"
+    return f"{SETTING_NAMES.get(key, key)} was {before!r}, now {now!r}"
+
+
 def _write_json_atomically(path: Path, data: dict) -> None:
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
@@ -114,7 +135,7 @@ class Spool:
                 )
             changed = [key for key in settings if earlier.get(key) != settings[key]]
             if changed:
-                what = ", ".join(f"{key} was {earlier.get(key)!r}, now {settings[key]!r}" for key in changed)
+                what = ", ".join(_change(key, earlier.get(key), settings[key]) for key in changed)
                 raise SpoolError(
                     f"{output}: cannot resume: the interrupted run differs ({what}); rerun it as it was, "
                     f"or delete {self.root} to start again"

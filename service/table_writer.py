@@ -31,6 +31,15 @@ def _json_default(value: Any) -> Any:
     return str(value)
 
 
+def _json_cells(column: pd.Series) -> pd.Series:
+    """A column with its lists, objects and booleans written as JSON (``["a", "b"]``, ``true``), not as Python's
+    ``repr``: JSON Lines values going into a CSV cell."""
+    if column.dtype != object:
+        return column
+    return column.map(lambda value: json.dumps(value, ensure_ascii=False, default=_json_default)
+                      if isinstance(value, dict | list | tuple | bool) else value)
+
+
 class TableWriter:
     """Write DataFrames to a table chunk by chunk; the file appears only when the writer closes cleanly.
 
@@ -83,6 +92,7 @@ class TableWriter:
         self._n_rows += len(frame)
 
     def _write_csv(self, frame: pd.DataFrame) -> None:
+        frame = frame.apply(_json_cells) if len(frame) else frame
         frame.to_csv(self._text, header=self.header and self._n_chunks == 0, index=False, lineterminator="\n")
 
     def _write_jsonl(self, frame: pd.DataFrame) -> None:

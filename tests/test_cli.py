@@ -221,7 +221,7 @@ BAD_SCORE_INPUTS = {
     "csv header not utf-8": ("latin1.csv", [], r"latin1\.csv: not UTF-8 text: byte 0xe9 .*\(line 1\).*re-encode"),
     "empty csv": ("empty.csv", [], r"the file is empty"),
     "folder output is a file name": ("parts", ["-o", "out.csv"], r"out\.csv: a folder of Parquet parts is written to a folder"),
-    "resume of another run": ("in.csv", ["--resume", "--chunk-size", "3"], r"cannot resume: the interrupted run differs \(chunk_rows was 2, now 3\)"),
+    "resume of another run": ("in.csv", ["--resume", "--chunk-size", "3"], r"cannot resume: the interrupted run differs \(--chunk-size was 2, now 3\)"),
     "work left without --resume": ("in.csv", [], r"an interrupted run left its work in .*\.out\.csv\.partial .*pass --resume"),
     "column clash": ("scored.csv", [], r"already has column 'decision', which moderate score adds"),
     "missing output directory": ("in.csv", ["-o", "nowhere/out.csv"], r"directory .*nowhere does not exist"),

@@ -59,6 +59,14 @@ def test_csv_round_trip_is_byte_for_byte(tmp_path):
     assert (tmp_path / "out.csv").read_bytes().decode("utf-8") == source
 
 
+def test_json_values_go_into_csv_cells_as_json(tmp_path):
+    (tmp_path / "in.jsonl").write_text('{"id": 1, "tags": ["x", "y"], "meta": {"k": 1}, "ok": true, "n": null}\n', encoding="utf-8")
+    with TableWriter(tmp_path / "out.csv") as writer:
+        for frame in read_all(tmp_path / "in.jsonl"):
+            writer.write(frame)
+    assert (tmp_path / "out.csv").read_text(encoding="utf-8") == 'id,tags,meta,ok,n\n1,"[""x"", ""y""]","{""k"": 1}",true,\n'
+
+
 def test_csv_with_utf8_bom_has_clean_header(tmp_path):
     path = tmp_path / "in.csv"
     path.write_bytes("\ufefftext\ncafé\n".encode())
