@@ -74,7 +74,9 @@ claims_grid
 
 # %%
 out = Path(bundles_root or bundles_dir()) / version
-bundle_dir = train_bundle(data_dir, out_dir=out, seed=seed, version=version, C=C, claims_C=claims_C, progress=False)
+# overwrite: running the notebook again replaces its own candidate (never the served bundle, unless named so)
+bundle_dir = train_bundle(data_dir, out_dir=out, seed=seed, version=version, C=C, claims_C=claims_C, progress=False,
+                          overwrite=True)
 bundle = load_bundle(bundle_dir)
 print("wrote", bundle_dir)
 pd.DataFrame(bundle.manifest["test_metrics"]).T

@@ -85,3 +85,17 @@ def test_committed_bundle_verifies():
     # An int8 encoder's kernels differ between CPUs (VNNI or AVX2 only): the service's readiness check allows that much.
     tolerance = ENCODER_PROBE_TOLERANCE if "encoder" in manifest else 1e-9
     assert np.allclose(again[present], probe[present], rtol=0, atol=tolerance) and not again[~present].any()
+
+
+def test_reproduce_refuses_an_encoder_bundle_and_a_missing_one(tmp_path, capsys):
+    from model.training.reproduce import main
+
+    encoder_bundle = tmp_path / "2.x"
+    encoder_bundle.mkdir()
+    manifest = {"model_version": "2.x", "attributes": [], "model_file": "model.joblib", "model_sha256": "0" * 64,
+                "versions": {}, "encoder": {"file": "encoder.onnx"}}
+    (encoder_bundle / "manifest.json").write_text(json.dumps(manifest))
+    for folder, words in ((encoder_bundle, "is an encoder bundle: `make train-encoder`"), (tmp_path / "none", "not found")):
+        with pytest.raises(SystemExit) as stopped:
+            main(["--model", str(folder), "--data-dir", str(tmp_path / "absent")])
+        assert stopped.value.code == 2 and words in capsys.readouterr().err

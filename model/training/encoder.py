@@ -27,7 +27,7 @@ from model.encoder import HIDDEN_NAME, INPUT_NAMES, MAX_TOKENS, OUTPUT_NAME, TOK
 from model.training.encoder_data import (CLAIM_TASK_COLUMNS, NEW_DATASETS, distil_claim_units, encoder_training_frames,
                                          is_claim_unit)
 from model.training.quantisation import quantise
-from model.training.train import SEED
+from model.training.train import SEED, TFIDF_VERSION
 
 log = logging.getLogger(__name__)
 
@@ -618,7 +618,7 @@ PROVENANCE = {
 }
 
 
-def bundle(data_dir, work: Path, export_dir: Path, version: str, base: str = "1.2.0", mode: str = "encoder",
+def bundle(data_dir, work: Path, export_dir: Path, version: str, base: str = TFIDF_VERSION, mode: str = "encoder",
            bundles_root: Path | None = None, threads: int = 2) -> Path:
     """Calibrate the exported encoder on the held-out rows and write ``bundles/<version>`` around ``base``."""
     from model.attributes import CLAIM_ATTRIBUTE
@@ -696,7 +696,7 @@ def main(argv=None) -> int:
     build.add_argument("--work", default="var/encoder")
     build.add_argument("--export", default=None, help="default: <work>/export")
     build.add_argument("--version", required=True)
-    build.add_argument("--base", default="1.2.0", help="the TF-IDF bundle the encoder joins")
+    build.add_argument("--base", default=TFIDF_VERSION, help="the TF-IDF bundle the encoder joins")
     build.add_argument("--mode", choices=("encoder", "cascade"), default="encoder",
                        help="encoder on every comment (shipped), or the cascade")
     build.add_argument("--bundles-root", default=None)

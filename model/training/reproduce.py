@@ -1,7 +1,9 @@
-"""Retrain from the data into a scratch folder and check it reproduces the committed bundle.
+"""Retrain the TF-IDF bundle from the data into a scratch folder and check it reproduces the committed one.
 
 Run with ``make reproduce`` (or ``python -m model.training.reproduce``): it prints the largest probe-score
-difference and whether the model file is byte-identical, and exits 1 when predictions differ.
+difference and whether the model file is byte-identical, and exits 1 when predictions differ. The reference is
+``bundles/1.2.0`` (``TFIDF_VERSION``), the TF-IDF bundle ``make train`` rebuilds; an encoder bundle is rebuilt by
+``make train-encoder`` or ``make requantise`` instead, and refused here.
 """
 
 from __future__ import annotations
@@ -13,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from model.bundle import default_bundle_path, load_bundle
-from model.training.train import PROBE_TEXTS, train_bundle
+from model.bundle import BundleError, bundles_dir, load_bundle, read_manifest
+from model.training.train import PROBE_TEXTS, TFIDF_VERSION, train_bundle
 
 TOLERANCE = 1e-9
 
@@ -37,9 +39,16 @@ def main(argv: list[str] | None = None) -> int:
     """Command-line entry point."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", default=None)
-    parser.add_argument("--model", default=None, help="bundle to reproduce (default: the committed one)")
+    parser.add_argument("--model", default=None, help=f"TF-IDF bundle folder to reproduce (default: bundles/{TFIDF_VERSION})")
     args = parser.parse_args(argv)
-    reference = Path(args.model) if args.model else default_bundle_path()
+    reference = Path(args.model) if args.model else bundles_dir() / TFIDF_VERSION
+    try:
+        manifest = read_manifest(reference)
+    except BundleError as error:
+        parser.error(str(error))
+    if "encoder" in manifest:
+        parser.error(f"{reference} is an encoder bundle: `make train-encoder` or `make requantise` rebuilds it; "
+                     f"this command reproduces the TF-IDF bundle (bundles/{TFIDF_VERSION})")
     with tempfile.TemporaryDirectory() as scratch:
         candidate = train_bundle(args.data_dir, Path(scratch) / reference.name, make_current=False)
         result = compare(reference, candidate)

@@ -54,6 +54,16 @@ PROBE_TEXTS = (
 """Fixed sentences written for this project; their scores, stored in the manifest, prove reproduction."""
 
 
+TFIDF_VERSION = "1.2.0"
+"""The TF-IDF bundle ``make train`` rebuilds by default, and the base every encoder bundle is built around
+(``python -m model.training.encoder bundle --base``); the served bundle (``bundles/CURRENT``) is an encoder bundle,
+which ``make train-encoder`` or ``make requantise`` builds."""
+
+
+class BundleExistsError(ValueError):
+    """A bundle folder already holds a bundle and overwriting was not asked for."""
+
+
 def model_version() -> str:
     """The package version, which versions the bundle too."""
     try:
@@ -293,26 +303,27 @@ def train_bundle(
     out_dir: str | Path | None = None,
     seed: int = SEED,
     progress: bool = True,
-    make_current: bool | None = None,
+    make_current: bool = False,
     site_data: str | Path | None = None,
     site_weight: float | None = None,
     version: str | None = None,
     C: float = C,
     claims_C: float = CHECKABLE_C,
+    overwrite: bool = False,
 ) -> Path:
-    """Train the shipped bundle from the public data and write it (default ``bundles/<version>``).
+    """Train the TF-IDF bundle from the public data and write it (default ``bundles/<version>``).
 
     Parameters
     ----------
     data_dir : str or Path, optional
         Data directory (default: ``MODERATION_DATA_DIR`` or ``../shared/data``).
     out_dir : str or Path, optional
-        Bundle folder; default ``bundles/<model version>``, which also becomes ``bundles/CURRENT``.
+        Bundle folder; default ``bundles/<version>``.
     seed : int
     progress : bool
         Log progress to stderr.
     make_current : bool, optional
-        Point ``bundles/CURRENT`` at the new bundle (default: when ``out_dir`` and ``version`` are the defaults).
+        Point ``bundles/CURRENT`` at the new bundle (default: no; ``moderate models use`` switches the served one).
     site_data : str or Path, optional
         A site's labelled comments (see ``model.training.site_data``), added to the public training rows; the
         manifest records the file's SHA-256 and row counts under ``site_data``.
@@ -320,10 +331,13 @@ def train_bundle(
         Sample weight of each site row (default ``model.training.site_data.DEFAULT_SITE_WEIGHT``).
     version : str, optional
         The bundle's version: its manifest's ``model_version`` and its folder ``bundles/<version>``
-        (default: the package version; with ``site_data``, ``<package version>+site.<sha256[:8]>``).
-        A named version does not become ``CURRENT`` unless ``make_current``: see ``moderate models use``.
+        (default: ``TFIDF_VERSION``; with ``site_data``, ``<TFIDF_VERSION>+site.<sha256[:8]>``).
     C, claims_C : float
         Inverse regularisation of the hostility and checkable-claim heads (see ``train_from_frame``).
+    overwrite : bool
+        Replace a bundle already in the folder (``make train`` rebuilds ``bundles/1.2.0`` so); without it an
+        existing bundle raises ``BundleExistsError`` before any data is read, so the served bundle is never
+        replaced by accident.
 
     Returns
     -------
@@ -331,6 +345,16 @@ def train_bundle(
     """
     from model.training import claims_data, data
 
+    if site_data is not None and version is None and out_dir is None:
+        # Never overwrite the public bundle: a site bundle gets its own version, named by its data.
+        from model.bundle import sha256_file
+
+        version = f"{TFIDF_VERSION}+site.{sha256_file(Path(site_data))[:8]}"
+    version = version or TFIDF_VERSION
+    out = Path(out_dir) if out_dir is not None else bundles_dir() / version
+    if (out / MANIFEST_FILE).exists() and not overwrite:
+        raise BundleExistsError(f"{out} already holds a bundle ({_bundle_version(out)}); name another with --version "
+                                "or --out, or pass --overwrite to rebuild it")
     if progress:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     data_path = data.resolve_data_dir(data_dir)
@@ -340,13 +364,6 @@ def train_bundle(
     claims_validation = claims_data.load_claim_validation_sets(data_path)
     span_training = data.load_toxic_spans("train", data_path)
     span_validation = data.load_toxic_spans("trial", data_path)
-    if site_data is not None and version is None and out_dir is None:
-        # Never overwrite the public bundle: a site bundle gets its own version, named by its data.
-        from model.bundle import sha256_file
-
-        version = f"{model_version()}+site.{sha256_file(Path(site_data))[:8]}"
-    default_out = out_dir is None and version is None
-    out = Path(out_dir) if out_dir is not None else bundles_dir() / (version or model_version())
     datasets = {
         **_dataset_roles(data.DATASETS, frame.attrs.get("rows_by_source", {})),
         **_dataset_roles(claims_data.CLAIM_DATASETS, claims_training.attrs.get("rows_by_source", {})),
@@ -355,8 +372,7 @@ def train_bundle(
         "datasets": datasets,
         "removed_test_overlap": {"hostility": frame.attrs.get("removed_overlap"), "claims": claims_training.attrs.get("removed_overlap")},
     }
-    if version is not None:
-        extra["model_version"] = version
+    extra["model_version"] = version
     if (C, claims_C) != (HEADS_C, CHECKABLE_C):
         extra["hyperparameters"] = {"C": C, "claims_C": claims_C}
     if site_data is not None:
@@ -364,9 +380,17 @@ def train_bundle(
     bundle_dir = train_from_frame(frame, out, seed=seed, validation=validation, span_training=span_training, span_validation=span_validation,
         claims_training=claims_training, claims_validation=claims_validation, extra_manifest=extra, C=C, claims_C=claims_C)
     record_test_metrics(bundle_dir, {"toxicity": data.load_test_sets(data_path), CLAIM_ATTRIBUTE: claims_data.load_claim_test_sets(data_path)})
-    if make_current or (make_current is None and default_out):
+    if make_current:
         (bundles_dir() / CURRENT_FILE).write_text(out.name + "\n", encoding="utf-8")
     return bundle_dir
+
+
+def _bundle_version(folder: Path) -> str:
+    """The version a bundle folder's manifest names, for messages."""
+    try:
+        return "version " + str(json.loads((folder / MANIFEST_FILE).read_text(encoding="utf-8")).get("model_version"))
+    except (OSError, ValueError, AttributeError):
+        return "an unreadable manifest"
 
 
 def _with_site_rows(frame: pd.DataFrame, path: str | Path, weight: float | None, data_path: Path) -> tuple[pd.DataFrame, dict]:

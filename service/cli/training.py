@@ -15,19 +15,25 @@ from service.cli.common import BadInput, os_error_message
 @click.option("--seed", type=int, help="Random seed for every estimator and split [default: model.training.train.SEED].")
 @click.option("--site-data", type=click.Path(path_type=Path), help="A site's labelled comments to add: text plus decision (approve/review/reject) or attribute columns.")
 @click.option("--site-weight", type=click.FloatRange(min=0, min_open=True), help="Weight of one site comment [default: model.training.site_data.DEFAULT_SITE_WEIGHT].")
-@click.option("--version", "version", help="Name the bundle bundles/VERSION (not made CURRENT; see `moderate models use`).")
-def train(data_dir: Path | None, out: Path | None, seed: int | None, site_data: Path | None, site_weight: float | None, version: str | None) -> None:
-    """Train and calibrate a bundle; print its directory."""
+@click.option("--version", "version", help="Name the bundle bundles/VERSION [default: 1.2.0, the TF-IDF bundle; with --site-data 1.2.0+site.<hash of the file>]. It is not served until `moderate models use VERSION`.")
+@click.option("--overwrite", is_flag=True, help="Replace a bundle already in the folder (without it, training refuses to start).")
+def train(data_dir: Path | None, out: Path | None, seed: int | None, site_data: Path | None, site_weight: float | None, version: str | None,
+          overwrite: bool) -> None:
+    """Train and calibrate a TF-IDF bundle; print its directory.
+
+    The served bundle is an encoder bundle (built by `make train-encoder`); this one is its TF-IDF base, or a
+    site's own TF-IDF model: compare it with the served one (`moderate compare`) before `moderate models use`.
+    """
     from model.training.data import DataError
-    from model.training.train import SEED, train_bundle
+    from model.training.train import SEED, BundleExistsError, train_bundle
 
     extra = {"site_data": site_data, "site_weight": site_weight, "version": version}
     try:
         path = train_bundle(
             data_dir=data_dir, out_dir=out, seed=SEED if seed is None else seed, progress=sys.stderr.isatty(),
-            **{key: value for key, value in extra.items() if value is not None},
+            overwrite=overwrite, **{key: value for key, value in extra.items() if value is not None},
         )
-    except DataError as error:
+    except (DataError, BundleExistsError) as error:
         raise BadInput(error) from error
     except OSError as error:
         raise BadInput(os_error_message(error)) from error
