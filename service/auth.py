@@ -33,7 +33,7 @@ from service.auth_failures import note_failure, refuse_if_failing
 from service.errors import ApiError
 from service.redis_client import RedisError
 from service.scopes import ADMIN_SCOPE, DEFAULT_SCOPES, SCOPES
-from service.store import ApiKey, get_session, utc_now
+from service.store import KEY_NAME_CHARS, ApiKey, get_session, utc_now
 from service.ttl_cache import RedisCodec, RedisTtlMemory, TtlMemory, make_ttl_memory
 
 log = logging.getLogger(__name__)
@@ -61,6 +61,14 @@ View = TypeVar("View", bound=Callable[..., Any])
 
 class UnknownKey(LookupError):
     """A key name or id that matches no key, or several; the message says which."""
+
+
+class AmbiguousKey(UnknownKey):
+    """An ID_OR_NAME that is one key's id and another key's name; the message lists both and how to choose."""
+
+
+class BadKeyName(ValueError):
+    """A name a new key may not have; the message, which reads after "NAME", says why."""
 
 
 class UnknownScope(ValueError):
@@ -253,6 +261,96 @@ def check_scopes(scopes: Iterable[str]) -> tuple[str, ...]:
     return tuple(scope for scope in SCOPES if scope in wanted)
 
 
+ID_SELECTOR = "id:"
+"""``id:N`` selects the key with id N and nothing else (``find_keys``)."""
+NAME_SELECTOR = "name:"
+"""``name:X`` selects the keys named X and nothing else (``find_keys``)."""
+MAX_KEY_ID = 2**63 - 1
+"""No key has a larger id (a bigger number would overflow the database's integer)."""
+
+
+def key_name_problem(name: str) -> str | None:
+    """Why a new key may not be called ``name`` (a phrase that reads after "NAME"), or None if it may.
+
+    Refused: empty or longer than ``KEY_NAME_CHARS``; all digits (``revoke 4`` would mean key id 4);
+    starting with ``id:`` or ``name:`` (they select a key); spaces around it; control or invisible
+    characters (a tab or newline breaks the columns of ``moderate keys list``).
+    """
+    if not name.strip() or len(name) > KEY_NAME_CHARS:
+        return f"must be 1 to {KEY_NAME_CHARS} characters"
+    if name.isdecimal():
+        return f"must not be all digits: {name!r} would read as a key id (`moderate keys revoke {name}` means key id {name})"
+    if name.startswith((ID_SELECTOR, NAME_SELECTOR)):
+        return f"must not start with {ID_SELECTOR!r} or {NAME_SELECTOR!r}: they select a key by id or by name"
+    if name != name.strip():
+        return f"must not start or end with a space: {name!r}"
+    hidden = next((char for char in name if not char.isprintable()), None)
+    if hidden is not None:
+        return f"must not contain control or invisible characters such as tabs or newlines (it has U+{ord(hidden):04X}): {name!r}"
+    return None
+
+
+def check_new_key_name(session: Session, name: str) -> None:
+    """Raise BadKeyName if a new key may not be called ``name``: ``key_name_problem``, or an active key has it."""
+    problem = key_name_problem(name)
+    if problem is not None:
+        raise BadKeyName(problem)
+    holder = session.scalar(select(ApiKey.id).where(ApiKey.name == name, ApiKey.revoked_at.is_(None)).order_by(ApiKey.id).limit(1))
+    if holder is not None:
+        raise BadKeyName(f"{name!r} is already the name of active key {holder}: choose another name, or revoke that key first")
+
+
+def _key_id(text: str) -> int | None:
+    """The key id ``text`` is (digits), or None: not digits, or larger than any id."""
+    if not text.isdecimal() or len(text) > len(str(MAX_KEY_ID)):
+        return None
+    number = int(text)
+    return number if number <= MAX_KEY_ID else None
+
+
+def _keys_where(session: Session, condition: Any) -> list[ApiKey]:
+    """The keys meeting ``condition``, oldest first."""
+    return list(session.scalars(select(ApiKey).where(condition).order_by(ApiKey.id)))
+
+
+def _described(rows: list[ApiKey]) -> str:
+    """``key 4 (cms)``, or ``keys 4 (cms), 7 (4, revoked)``."""
+    parts = [f"{row.id} ({row.name}{', revoked' if row.revoked_at is not None else ''})" for row in rows]
+    return ("key " if len(parts) == 1 else "keys ") + ", ".join(parts)
+
+
+def find_keys(session: Session, reference: str, active_only: bool = False) -> list[ApiKey]:
+    """The keys an ID_OR_NAME argument selects, oldest first (revoked ones too unless ``active_only``).
+
+    ``id:N`` is the key with id N and ``name:X`` every key named X, nothing else; a number is a key id or
+    a key name; any other text a key name, as typed. When a number is one key's id and another key's name
+    (``4`` is key 4's id and key 7's name, allowed before names were checked), revoked keys included,
+    AmbiguousKey asks for ``id:4`` or ``name:4`` rather than guessing. Raises UnknownKey when nothing (active) matches.
+    """
+    if reference.startswith(ID_SELECTOR):
+        number = _key_id(reference.removeprefix(ID_SELECTOR))
+        if number is None:
+            raise UnknownKey(f"{reference!r}: {ID_SELECTOR} must be followed by a key id, as in {ID_SELECTOR}4; see `moderate keys list`")
+        rows = _keys_where(session, ApiKey.id == number)
+    elif reference.startswith(NAME_SELECTOR):
+        rows = _keys_where(session, ApiKey.name == reference.removeprefix(NAME_SELECTOR))
+    else:
+        rows = _keys_where(session, ApiKey.name == reference)
+        number = _key_id(reference)
+        by_id = [] if number is None else _keys_where(session, ApiKey.id == number)
+        if rows and by_id and rows != by_id:
+            raise AmbiguousKey(
+                f"{reference!r} is the id of {_described(by_id)} and the name of {_described(rows)}; "
+                f"say which with {ID_SELECTOR}{number} or {NAME_SELECTOR}{reference}"
+            )
+        rows = rows or by_id
+    if active_only:
+        rows = [row for row in rows if row.revoked_at is None]
+    if not rows:
+        raise UnknownKey(f"no {'active ' if active_only else ''}key with id or name {reference!r}; see `moderate keys list`")
+    return rows
+
+
 def create_key(session: Session, name: str, scopes: Iterable[str] = DEFAULT_SCOPES) -> tuple[ApiKey, str]:
     """Store a new key named ``name`` holding ``scopes``; return the row and the secret, which is never stored or shown again."""
     held = check_scopes(scopes)
@@ -269,20 +367,14 @@ def list_keys(session: Session) -> list[ApiKey]:
 
 
 def revoke_key(session: Session, name_or_id: str) -> list[ApiKey]:
-    """Revoke the active key with this id, or every active key with this name; return them.
+    """Revoke the active key with this id, or every active key with this name (``find_keys``); return them.
 
     The revoked keys leave the key cache: the app's (inside an app context), or the shared one in Redis
     when ``RATELIMIT_STORAGE_URI`` points at it, so that every instance refuses them at once; processes
-    with their own cache refuse them within ``KEY_CACHE_SECONDS``. Raises UnknownKey when nothing active matches.
+    with their own cache refuse them within ``KEY_CACHE_SECONDS``. Raises UnknownKey when nothing active
+    matches, AmbiguousKey when ``name_or_id`` is one key's id and another's name.
     """
-    query = select(ApiKey).where(ApiKey.revoked_at.is_(None))
-    if name_or_id.isdigit():
-        query = query.where(ApiKey.id == int(name_or_id))
-    else:
-        query = query.where(ApiKey.name == name_or_id)
-    rows = list(session.scalars(query))
-    if not rows:
-        raise UnknownKey(f"no active key with id or name {name_or_id!r}; see `moderate keys list`")
+    rows = find_keys(session, name_or_id, active_only=True)
     now = utc_now()
     for row in rows:
         row.revoked_at = now

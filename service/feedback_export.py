@@ -5,7 +5,7 @@ where that feedback gave none), ``created_at`` (UTC), ``source``, ``moderator`` 
 moderation page, else empty), ``api_key_id`` and ``api_key_name`` (the key that sent it: poisoned labels
 can be traced to a key and left out). A feedback row sent with only a comment id takes its text from the
 decision log when the log kept it (``STORE_TEXT``). ``key_ids`` restricts the export to the feedback of
-those keys (``keys_matching`` finds them by name or id).
+those keys (``keys_matching`` finds them by id or name, as ``moderate keys revoke`` does).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from model.attributes import ATTRIBUTES
+from service.auth import UnknownKey, find_keys
 from service.store import ApiKey, Feedback, stored_texts_by_comment_id
 from service.table_writer import TableWriter
 
@@ -33,14 +34,13 @@ TRAILING_COLUMNS = ("created_at", "source", "moderator", "api_key_id", "api_key_
 
 
 def keys_matching(session: Session, name_or_id: str) -> list[int]:
-    """The ids of every key (revoked ones too) with this id or name; raises UnknownKeyFilter when none has it."""
-    query = select(ApiKey.id).where(ApiKey.name == name_or_id)
-    if name_or_id.isdigit():
-        query = select(ApiKey.id).where((ApiKey.id == int(name_or_id)) | (ApiKey.name == name_or_id))
-    ids = list(session.scalars(query.order_by(ApiKey.id)))
-    if not ids:
-        raise UnknownKeyFilter(f"no key with id or name {name_or_id!r}; see `moderate keys list`")
-    return ids
+    """The ids of the keys (revoked ones too) ``name_or_id`` selects, read as ``moderate keys revoke`` reads it
+    (``service.auth.find_keys``: ``id:N``, ``name:X``, or an id or name that is not both); raises UnknownKeyFilter
+    when none matches or it is one key's id and another's name."""
+    try:
+        return [row.id for row in find_keys(session, name_or_id)]
+    except UnknownKey as error:
+        raise UnknownKeyFilter(str(error)) from error
 
 
 def _feedback_of(key_ids: Sequence[int] | None) -> Select:

@@ -11,10 +11,15 @@ from service.auth import (
     KEY_CACHE_KEY,
     KEY_PREFIX,
     ActiveKey,
+    AmbiguousKey,
+    BadKeyName,
     UnknownKey,
+    check_new_key_name,
     create_key,
     ensure_local_key,
+    find_keys,
     hash_key,
+    key_name_problem,
     list_keys,
     make_key_cache,
     require_api_key,
@@ -191,3 +196,107 @@ def test_ensure_local_key_creates_once(app):
         assert ensure_local_key(session) is None
         revoke_key(session, "local")
         assert ensure_local_key(session) is not None
+
+
+# Key names an operator cannot mistake, and ID_OR_NAME lookups that never pick the wrong key
+
+
+@pytest.fixture
+def session():
+    """A session on a fresh in-memory database (no app: names and lookups need only the database)."""
+    from sqlalchemy.orm import Session
+
+    from service.migrations import upgrade
+    from service.store import make_engine
+
+    engine = make_engine("sqlite://")
+    upgrade(engine)
+    with Session(engine) as session:
+        yield session
+    engine.dispose()
+
+
+def unchecked_keys(session, *names: str) -> list[int]:
+    """Keys as older versions made them: any name, repeats included (``create_key`` itself checks no name)."""
+    return [create_key(session, name)[0].id for name in names]
+
+
+@pytest.mark.parametrize(
+    ("name", "problem"),
+    [
+        ("", r"1 to 100 characters"),
+        ("n" * 101, r"1 to 100 characters"),
+        ("4", r"all digits: '4' would read as a key id"),
+        ("007", r"all digits"),
+        ("\u0664", r"all digits"),  # an Arabic-Indic 4: int() reads it as 4 too
+        (" cms", r"start or end with a space"),
+        ("cms\u00a0", r"start or end with a space"),
+        ("news\tsite", r"control or invisible characters .*U\+0009"),
+        ("news\nsite", r"U\+000A"),
+        ("news\u202esite", r"U\+202E"),  # right-to-left override: the listed name would read backwards
+        ("id:3", r"must not start with 'id:' or 'name:'"),
+        ("name:cms", r"must not start with 'id:' or 'name:'"),
+    ],
+)
+def test_key_names_an_operator_could_mistake_are_refused(name, problem):
+    import re
+
+    assert re.search(problem, key_name_problem(name) or "")
+
+
+@pytest.mark.parametrize("name", ["cms", "news site", "café", "4chan", "v2", "local", "site-1:beta", "n" * 100])
+def test_ordinary_key_names_are_accepted(name):
+    assert key_name_problem(name) is None
+
+
+def test_a_name_an_active_key_has_is_refused_until_it_is_revoked(session):
+    check_new_key_name(session, "cms")
+    unchecked_keys(session, "cms")
+    with pytest.raises(BadKeyName, match=r"'cms' is already the name of active key 1"):
+        check_new_key_name(session, "cms")
+    revoke_key(session, "cms")
+    check_new_key_name(session, "cms")
+    with pytest.raises(BadKeyName, match="all digits"):
+        check_new_key_name(session, "12")
+
+
+def test_a_number_that_is_one_keys_id_and_another_keys_name_is_refused(session):
+    # Keys 1-7, key 7 named "4" (allowed before names were checked), key 8 named "8" (its own id: no doubt).
+    unchecked_keys(session, "a", "b", "c", "cms", "e", "f", "4", "8")
+    with pytest.raises(AmbiguousKey, match=r"'4' is the id of key 4 \(cms\) and the name of key 7 \(4\); say which with id:4 or name:4"):
+        find_keys(session, "4")
+    with pytest.raises(AmbiguousKey):
+        revoke_key(session, "4")
+    assert all(row.revoked_at is None for row in list_keys(session))  # nothing was revoked
+    assert [row.id for row in find_keys(session, "id:4")] == [4]
+    assert [row.id for row in find_keys(session, "name:4")] == [7]
+    assert [row.id for row in find_keys(session, "8")] == [8]
+    assert [row.id for row in find_keys(session, "7")] == [7]  # no key is named "7"
+    assert [row.id for row in find_keys(session, "cms")] == [4]
+    assert [row.id for row in revoke_key(session, "name:4")] == [7]
+    with pytest.raises(AmbiguousKey, match=r"name of key 7 \(4, revoked\)"):  # revoked keys still count: 4 might mean either
+        revoke_key(session, "4")
+    assert [row.id for row in revoke_key(session, "id:4")] == [4]
+    with pytest.raises(UnknownKey, match=r"no active key with id or name 'id:4'"):
+        revoke_key(session, "id:4")
+
+
+def test_feedback_export_reads_a_key_as_revoke_does(session):
+    from service.feedback_export import UnknownKeyFilter, keys_matching
+
+    unchecked_keys(session, "a", "b", "c", "cms", "e", "f", "4", "cms")
+    with pytest.raises(UnknownKeyFilter, match=r"'4' is the id of key 4 \(cms\) and the name of key 7 \(4\)"):
+        keys_matching(session, "4")
+    assert keys_matching(session, "id:4") == [4]
+    assert keys_matching(session, "name:4") == [7]
+    assert keys_matching(session, "cms") == [4, 8]
+    assert keys_matching(session, "2") == [2]
+    with pytest.raises(UnknownKeyFilter, match=r"no key with id or name 'nobody'"):
+        keys_matching(session, "nobody")
+
+
+@pytest.mark.parametrize("reference", ["9" * 30, "9" * 5000, "id:99999999999999999999", "id:", "id:x", "name:"])
+def test_impossible_ids_match_no_key_without_failing(session, reference):
+    unchecked_keys(session, "cms")
+    with pytest.raises(UnknownKey):
+        revoke_key(session, reference)

@@ -638,5 +638,6 @@ def test_feedback_export_writes_the_table(runner, db_env, tmp_path, tiny_bundle_
 
 
 def test_feedback_export_bad_extension_is_exit_2(runner, db_env, tmp_path):
+    assert runner.invoke(cli, ["db", "upgrade"], env=db_env).exit_code == 0
     result = runner.invoke(cli, ["feedback", "export", "-o", str(tmp_path / "out.xlsx")], env=db_env)
     assert_one_line_error(result, r"extension '\.xlsx' is not supported")

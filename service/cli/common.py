@@ -43,9 +43,30 @@ def load_scorer_or_fail(model: Path | None, warm_up: bool = True, encoder_mode: 
 
 
 
+MISSING_DATABASE_HINT = "create it with `moderate db upgrade` (or `make run`), or point MODERATION_DB_URL at the right database"
+
+
+def missing_sqlite_file(configured_url: str | None) -> Path | None:
+    """The SQLite file ``DB_URL`` names when it does not exist; None when it exists or is not a SQLite file."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    from service.store import database_url, sqlite_file
+
+    try:
+        path = sqlite_file(make_url(database_url(configured_url)))
+    except ArgumentError:
+        return None  # make_engine says what is wrong with the URL
+    return path if path is not None and not path.exists() else None
+
+
 @contextmanager
-def open_database() -> Iterator[Any]:
-    """A session on the configured database, migrated (or checked) as the app would; BadInput if unusable."""
+def open_database(create: bool = True) -> Iterator[Any]:
+    """A session on the configured database, migrated (or checked) as the app would; BadInput if unusable.
+
+    With ``create`` false, or ``DB_AUTO_UPGRADE`` off, a missing SQLite file is BadInput naming it (and
+    how to create it) rather than a new empty database, and no folder is made for it.
+    """
     from sqlalchemy.orm import Session
 
     from service.config import ConfigError, load_config
@@ -54,7 +75,10 @@ def open_database() -> Iterator[Any]:
 
     try:
         config = load_config()
-        engine = make_engine(config["DB_URL"])
+        create = create and bool(config["DB_AUTO_UPGRADE"])
+        if not create and (missing := missing_sqlite_file(config["DB_URL"])) is not None:
+            raise BadInput(f"no database at {missing}: {MISSING_DATABASE_HINT}")
+        engine = make_engine(config["DB_URL"], create=create)
         if config["DB_AUTO_UPGRADE"]:
             upgrade(engine)
         else:
@@ -68,16 +92,31 @@ def open_database() -> Iterator[Any]:
         engine.dispose()
 
 
-def with_database(command: Callable[..., None]) -> Callable[..., None]:
-    """Decorator of the commands that work on the configured database (``keys``, ``feedback``).
-
-    The command gets a session as its first argument, on the database that ``open_database`` migrated or
-    checked as the app would (BadInput if it cannot be used); the session and engine are closed after it.
-    """
+def _database_command(command: Callable[..., None], create: bool) -> Callable[..., None]:
+    """``command`` run with a session from ``open_database(create)`` as its first argument."""
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> None:
-        with open_database() as session:
+        with open_database(create) as session:
             command(session, *args, **kwargs)
 
     return wrapper
+
+
+def with_database(command: Callable[..., None]) -> Callable[..., None]:
+    """Decorator of the commands that may start a database (``keys create``, ``keys ensure-local``, ``users create``).
+
+    The command gets a session as its first argument, on the database that ``open_database`` migrated or
+    checked as the app would (BadInput if it cannot be used; a missing SQLite file is created, with its
+    folder, when ``DB_AUTO_UPGRADE`` is on); the session and engine are closed after it.
+    """
+    return _database_command(command, create=True)
+
+
+def with_existing_database(command: Callable[..., None]) -> Callable[..., None]:
+    """Decorator of the commands that read or change what a database holds (``keys list``, ``feedback export``...).
+
+    As ``with_database``, except that a missing SQLite file is BadInput naming it and saying how to create
+    it: never a new empty database (nor its folder) where a mistyped ``MODERATION_DB_URL`` points.
+    """
+    return _database_command(command, create=False)

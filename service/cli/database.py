@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from service.cli.common import BadInput, with_database
+from service.cli.common import BadInput, with_existing_database
 
 @click.group()
 def db() -> None:
@@ -42,8 +42,14 @@ def feedback() -> None:
 
 @feedback.command("export")
 @click.option("-o", "--output", required=True, type=click.Path(path_type=Path), help="Table to write (.csv, .jsonl or .parquet).")
-@click.option("--key", "key_name_or_id", help="Only the feedback sent with this API key (its id, or every key with this name).")
-@with_database
+@click.option(
+    "--key",
+    "key_name_or_id",
+    metavar="ID_OR_NAME",
+    help="Only the feedback sent with this API key: its id, or every key with this name, as `moderate keys revoke` reads them "
+    "(id:N or name:X to say which).",
+)
+@with_existing_database
 def feedback_export(session: Any, output: Path, key_name_or_id: str | None) -> None:
     """Write stored feedback as a training table: text, comment_id, decision, one column per label, created_at, source, the key that sent it."""
     from service.feedback_export import UnknownKeyFilter, export_feedback, keys_matching

@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from service.cli.common import BadInput, with_database
+from service.cli.common import BadInput, with_database, with_existing_database
 from service.scopes import SCOPES
 
 @click.group()
@@ -15,11 +15,12 @@ def keys() -> None:
 
 
 def _key_name(_context: click.Context, _parameter: click.Parameter, name: str) -> str:
-    """Check NAME before the database is opened."""
-    from service.store import KEY_NAME_CHARS
+    """Check NAME before the database is opened (``service.auth.key_name_problem``)."""
+    from service.auth import key_name_problem
 
-    if not name.strip() or len(name) > KEY_NAME_CHARS:
-        raise BadInput(f"NAME must be 1 to {KEY_NAME_CHARS} characters")
+    problem = key_name_problem(name)
+    if problem is not None:
+        raise BadInput(f"NAME {problem}")
     return name
 
 
@@ -35,17 +36,25 @@ def _key_name(_context: click.Context, _parameter: click.Parameter, name: str) -
 )
 @with_database
 def keys_create(session: Any, name: str, scopes: tuple[str, ...]) -> None:
-    """Create a key called NAME and print it: it is shown only this once."""
-    from service.auth import create_key
+    """Create a key called NAME and print it: it is shown only this once.
+
+    NAME is what the key is for (the site or program using it); no active key may have it already, and it
+    may not be all digits, start with "id:" or "name:", have spaces around it or control characters.
+    """
+    from service.auth import BadKeyName, check_new_key_name, create_key
     from service.scopes import DEFAULT_SCOPES
 
+    try:
+        check_new_key_name(session, name)
+    except BadKeyName as error:
+        raise BadInput(f"NAME {error}") from error
     row, secret = create_key(session, name, scopes or DEFAULT_SCOPES)
     click.echo(f"Created key {row.id} ({name}, scopes: {row.scopes}). Store it now; it cannot be shown again:", err=True)
     click.echo(secret)
 
 
 @keys.command("list")
-@with_database
+@with_existing_database
 def keys_list(session: Any) -> None:
     """List keys: id, name, prefix, created time, scopes, revoked time."""
     from service.auth import list_keys
@@ -62,10 +71,14 @@ def keys_list(session: Any) -> None:
 
 
 @keys.command("revoke")
-@click.argument("key_id_or_name")
-@with_database
+@click.argument("key_id_or_name", metavar="ID_OR_NAME")
+@with_existing_database
 def keys_revoke(session: Any, key_id_or_name: str) -> None:
-    """Revoke the key with this id, or every active key with this name (servers refuse it within KEY_CACHE_SECONDS)."""
+    """Revoke the key with this id, or every active key with this name (servers refuse it within KEY_CACHE_SECONDS).
+
+    "id:N" is only key N, "name:X" only the keys named X. A number that is one key's id and another key's
+    name (possible for keys made before names were checked) is refused until you say which.
+    """
     from service.auth import UnknownKey, revoke_key
 
     try:

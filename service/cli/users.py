@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from service.cli.common import BadInput, with_database
+from service.cli.common import BadInput, with_database, with_existing_database
 
 ROLE_CHOICES = ("moderator", "admin")
 """``service.users.ROLES``, repeated here so that ``moderate --help`` need not import SQLAlchemy."""
@@ -43,7 +43,7 @@ def users_create(session: Any, name: str, role: str, password: str) -> None:
 
 
 @users.command("list")
-@with_database
+@with_existing_database
 def users_list(session: Any) -> None:
     """List users: name, role, created."""
     from service.users import list_users
@@ -60,7 +60,7 @@ def users_list(session: Any) -> None:
 @users.command("set-password")
 @click.argument("name")
 @_password_option
-@with_database
+@with_existing_database
 def users_set_password(session: Any, name: str, password: str) -> None:
     """Give NAME a new password; their open sessions end."""
     from service.users import UserError, set_password
@@ -74,7 +74,7 @@ def users_set_password(session: Any, name: str, password: str) -> None:
 
 @users.command("delete")
 @click.argument("name")
-@with_database
+@with_existing_database
 def users_delete(session: Any, name: str) -> None:
     """Delete NAME (the feedback they gave keeps their name)."""
     from service.users import UserError, delete_user
