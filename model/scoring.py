@@ -14,9 +14,15 @@ from model.threats import threat_pattern
 
 
 def _as_text(value: object) -> str:
-    """Turn a missing value (None, NaN) into the empty string; keep strings as they are."""
+    """Turn a missing value (None, NaN) into the empty string and bytes into their UTF-8 text (bytes that are
+    not UTF-8 into the empty string: not text); keep strings as they are."""
     if value is None or (isinstance(value, float) and np.isnan(value)):
         return ""
+    if isinstance(value, bytes | bytearray):
+        try:
+            return bytes(value).decode("utf-8")
+        except UnicodeDecodeError:
+            return ""
     return value if isinstance(value, str) else str(value)
 
 

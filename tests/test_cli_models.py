@@ -111,3 +111,44 @@ def test_list_orders_by_version_number_and_reads_an_encoder_bundles_rows(runner,
     assert [row[0] for row in rows] == ["1.2.0", "2.9.0", "2.10.0"]  # not by created: 2.10.0 records none
     assert rows[2] == ["2.10.0", "120502", "-", "-"] and rows[0][-1] == "0.759"
     assert "(2.10.0: no test figures in the manifest;" in result.output
+
+
+UNREADABLE = {
+    "latin1.csv": ("text,decision\ncaf\xe9 ok,approve\n".encode("latin-1"), "is not UTF-8 (byte 0xe9 at position 17, line 2): save it as UTF-8"),
+    "empty.csv": (b"", "is empty: give a header row"),
+    "bad.jsonl": (b'{"text": "fine", "decision": "approve"}\n{"text": oops}\n', "line 2: not valid JSON"),
+    "unclosed.csv": (b'text,decision\nfine,approve\n"never closed,reject\n', "line 3: a quoted field is never closed"),
+    "comments.xlsx": (b"PK", "unknown table format"),
+}
+
+
+def _one_error_line(result, path, message):
+    assert result.exit_code == 2, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    lines = result.output.strip().splitlines()
+    assert lines[-1].startswith(f"Error: {path}") and message in lines[-1], result.output
+    assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("name", sorted(UNREADABLE))
+def test_compare_explains_an_unreadable_data_file(runner, tiny_bundle_path, tmp_path, name):
+    content, message = UNREADABLE[name]
+    path = tmp_path / name
+    path.write_bytes(content)
+    result = runner.invoke(cli, ["compare", str(tiny_bundle_path), str(tiny_bundle_path), "--data", str(path), "--label-column", "decision"])
+    _one_error_line(result, path, message)
+
+
+def test_compare_explains_a_missing_data_file(runner, tiny_bundle_path, tmp_path):
+    result = runner.invoke(cli, ["compare", str(tiny_bundle_path), str(tiny_bundle_path), "--data", str(tmp_path / "absent.csv")])
+    _one_error_line(result, tmp_path / "absent.csv", "not found")
+
+
+@pytest.mark.parametrize("name", ["latin1.csv", "bad.jsonl"])
+def test_train_explains_an_unreadable_site_file(runner, fake_data_dir, tmp_path, name):
+    content, message = UNREADABLE[name]
+    path = tmp_path / name
+    path.write_bytes(content)
+    result = runner.invoke(cli, ["train", "--data-dir", str(fake_data_dir), "--site-data", str(path), "--out", str(tmp_path / "bundle")])
+    _one_error_line(result, path, message)
+    assert not (tmp_path / "bundle").exists()

@@ -90,3 +90,32 @@ def test_moderate_scores_each_claim_sentence_once(scorer, monkeypatch):
     decision = scorer.moderate([text])[0]
     assert len(scored) == 3
     assert decision.scores == dict(zip(scorer.attributes, scorer.predict_scores([text])[0]))
+
+
+def test_bytes_are_scored_as_their_utf8_text(scorer):
+    hostile = "You are a stupid clown, the minister delays the vote. Café."
+    decisions = scorer.moderate([hostile.encode("utf-8"), hostile, b"\xff\xfe not utf-8"], with_spans=False)
+    assert decisions[0].scores == decisions[1].scores and decisions[0].action == decisions[1].action
+    assert decisions[0].scores["insult"] > 0  # not the empty row it would be without its text
+    assert [r.code for r in decisions[2].reasons] == ["empty"]  # bytes that are not UTF-8 are not text
+    assert np.array_equal(scorer.predict_scores([hostile.encode("utf-8")]), scorer.predict_scores([hostile]))
+
+
+def test_score_command_decodes_a_binary_parquet_text_column(tmp_path, tiny_bundle_path, scorer):
+    """`moderate score` end to end: a Parquet text column stored as Arrow binary is scored as its UTF-8 text."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from click.testing import CliRunner
+
+    from service.cli import cli
+
+    hostile = "You are a stupid clown, the minister delays the vote."
+    pq.write_table(pa.table({"id": [1, 2], "text": pa.array([hostile.encode(), b"\xff not utf-8"], pa.binary())}),
+                   tmp_path / "in.parquet")
+    result = CliRunner().invoke(cli, ["score", str(tmp_path / "in.parquet"), "-o", str(tmp_path / "out.parquet")],
+                                env={"MODERATION_MODEL": str(tiny_bundle_path)})
+    assert result.exit_code == 0, result.output
+    out = pq.read_table(tmp_path / "out.parquet").to_pylist()
+    expected = scorer.moderate([hostile], with_spans=False)[0].scores["toxicity"]
+    assert expected > 0.5 and out[0]["toxicity"] == pytest.approx(expected, abs=1e-6)  # the output keeps 6 decimals
+    assert out[1]["decision"] == "approve" and "not text 1" in result.output

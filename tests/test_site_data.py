@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from model.bundle import load_bundle, sha256_file
@@ -99,3 +102,54 @@ def test_site_bundle_records_its_data_and_verifies(versioned_bundles, site_csv):
     assert bundle.manifest["model_version"] == "site"
     assert "site_data" not in load_bundle(versioned_bundles / "public").manifest
     assert bundle.manifest["training_rows"] > load_bundle(versioned_bundles / "public").manifest["training_rows"]
+
+
+BAD_FILES = {
+    # name: (bytes, the DataError's message after the file's path)
+    "latin1.csv": ("text,decision\ncaf\xe9 ok,approve\n".encode("latin-1"),
+                   r" is not UTF-8 \(byte 0xe9 at position 17, line 2\): save it as UTF-8"),
+    "empty.csv": (b"", r" is empty: give a header row"),
+    "blank.csv": (b"\n\n", r" is empty: give a header row"),
+    "unclosed.csv": (b'text,decision\n"two\nlines",approve\n\nfine,approve\n"never closed,reject\nmore,approve\n',
+                     r" line 6: a quoted field is never closed .*close its quote"),
+    "fields.csv": (b"text,decision\nfine,approve\nyou, idiot,reject\n",
+                   r" line 3: 3 fields where the header has 2: put a field that holds a comma in double quotes"),
+    "bad.jsonl": (b'{"text": "fine", "decision": "approve"}\n\n{"text": oops}\n',
+                  r" line 3: not valid JSON \(Expecting value at column 10\): write one JSON object per line"),
+    "scalar.jsonl": (b'{"text": "fine", "decision": "approve"}\n5\n', r" line 2: a JSON int, not an object"),
+    "latin1.jsonl": ('{"text": "caf\xe9", "decision": "approve"}\n'.encode("latin-1"), r" is not UTF-8 \(byte 0xe9 at position 13, line 1\)"),
+    "empty.jsonl": (b"", r" is empty"),
+    "broken.parquet": (b"PAR1 not really", r": not a readable Parquet file \(.*\): write it again"),
+    "broken.csv.gz": (b"not gzip", r": not a readable gzip file \(.*\): compress it with gzip, or drop the .gz"),
+    "comments.txt": (b"text\nfine\n", r": unknown table format; use .csv, .jsonl or .parquet"),
+    "header_only.csv": (b"text,decision\n", r": no comment has both a text and a label \(0 rows read"),
+    "no_text.csv": (b"body,decision\nfine,approve\n", r": the site data has no 'text' column \(columns: body, decision\)"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BAD_FILES))
+def test_unreadable_site_files_say_which_file_where_and_what_to_fix(tmp_path, name):
+    content, message = BAD_FILES[name]
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(DataError) as raised:
+        read_site_data(path)
+    assert re.fullmatch(re.escape(str(path)) + message + ".*", str(raised.value)), str(raised.value)
+    assert "\n" not in str(raised.value)
+
+
+def test_a_missing_site_file_is_named(tmp_path):
+    with pytest.raises(DataError, match=re.escape(f"{tmp_path / 'absent.csv'} not found")):
+        read_site_data(tmp_path / "absent.csv")
+
+
+def test_parquet_binary_text_is_decoded_as_utf8(tmp_path):
+    path = tmp_path / "site.parquet"
+    pq.write_table(pa.table({
+        "text": pa.array([b"you idiot", "caf\xe9".encode(), b"\xff\xfe not utf-8"], pa.binary()),
+        "decision": pa.array([b"reject", b"approve", b"reject"], pa.binary()),
+    }), path)
+    site = read_site_data(path)
+    assert site["text"].tolist() == ["you idiot", "caf\xe9"]  # bytes that are not UTF-8 are no text
+    assert site["decision"].tolist() == ["reject", "approve"]
+    assert site.attrs["n_without_text"] == 1

@@ -9,12 +9,20 @@ is kept for thresholds and comparisons only (the claim heads learn from sentence
 
 from __future__ import annotations
 
+import csv
+import gzip
+import io
 import json
 import math
+import re
+import zlib
+from collections.abc import Iterator
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 from sklearn.model_selection import train_test_split
 
 from model.attributes import ATTRIBUTES, HOSTILITY_ATTRIBUTES
@@ -43,18 +51,145 @@ SITE_HOLDOUT_FRACTION = 0.3
 READERS = {".csv": pd.read_csv, ".jsonl": lambda path, **kw: pd.read_json(path, lines=True, **kw), ".parquet": pd.read_parquet}
 
 
+_PANDAS_FIELDS = re.compile(r"Expected (\d+) fields in line (\d+), saw (\d+)")
+"""pandas' C parser on a row with more fields than the header; its line counts records (and blank lines) from 1."""
+_PANDAS_EOF = re.compile(r"EOF inside string starting at row (\d+)")
+"""pandas' C parser on a quote never closed; its row counts records (and blank lines) from 0."""
+EMPTY_HINT = "give a header row (text, and decision or attribute columns) and one row per comment"
+
+
 def read_table(path: str | Path) -> pd.DataFrame:
-    """Read a ``.csv``, ``.jsonl`` or ``.parquet`` table (``.gz`` allowed for the text formats) as strings where textual."""
+    """Read a ``.csv``, ``.jsonl`` or ``.parquet`` table (``.gz`` allowed for the text formats) as strings where textual.
+
+    Bytes cells (an Arrow ``binary`` column) are decoded as UTF-8; one that is not UTF-8 becomes None. A file
+    that cannot be read raises DataError naming the file, the line where it can, and what to fix.
+    """
     path = Path(path)
     suffixes = [s.lower() for s in path.suffixes]
-    suffix = suffixes[-2] if suffixes[-1:] == [".gz"] and len(suffixes) > 1 else (suffixes[-1] if suffixes else "")
+    compressed = suffixes[-1:] == [".gz"] and len(suffixes) > 1
+    suffix = suffixes[-2] if compressed else (suffixes[-1] if suffixes else "")
     if suffix not in READERS:
         raise DataError(f"{path}: unknown table format; use .csv, .jsonl or .parquet")
     if not path.is_file():
         raise DataError(f"{path} not found: give the site's labelled comments file")
-    if suffix == ".csv":
-        return pd.read_csv(path, keep_default_na=False, dtype=str)
-    return READERS[suffix](path)
+    try:
+        if suffix == ".csv":
+            frame = pd.read_csv(path, keep_default_na=False, dtype=str)
+        else:
+            frame = READERS[suffix](path)
+    except UnicodeDecodeError as error:
+        raise DataError(_encoding_message(path, compressed, error)) from None
+    except pd.errors.EmptyDataError:
+        raise DataError(f"{path} is empty: {EMPTY_HINT}") from None
+    except pd.errors.ParserError as error:
+        raise DataError(_csv_message(path, compressed, error)) from None
+    except (gzip.BadGzipFile, EOFError, zlib.error) as error:
+        raise DataError(f"{path}: not a readable gzip file ({error}): compress it with gzip, or drop the .gz") from None
+    except (pa.ArrowException, OSError) as error:
+        if suffix != ".parquet":
+            raise
+        raise DataError(f"{path}: not a readable Parquet file ({_one_line(error)}): write it again with pandas or pyarrow") from None
+    except (ValueError, TypeError) as error:
+        if suffix == ".jsonl":
+            raise DataError(_jsonl_message(path, compressed, error)) from None
+        if suffix == ".parquet":
+            raise DataError(f"{path}: not a readable Parquet file ({_one_line(error)}): write it again with pandas or pyarrow") from None
+        raise
+    if frame.columns.empty:
+        raise DataError(f"{path} is empty: {EMPTY_HINT}")
+    return _decode_bytes(frame)
+
+
+def _one_line(error: BaseException) -> str:
+    return " ".join(str(error).split())
+
+
+def _utf8(value):
+    """A bytes value as UTF-8 text (None if it is not UTF-8); any other value as it is."""
+    if not isinstance(value, bytes):
+        return value
+    try:
+        return value.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+def _decode_bytes(frame: pd.DataFrame) -> pd.DataFrame:
+    """Decode the bytes cells of ``frame`` (a Parquet ``binary`` column) as UTF-8 text."""
+    for column in frame.columns:
+        if frame[column].dtype == object and any(isinstance(value, bytes) for value in frame[column]):
+            frame[column] = frame[column].map(_utf8).astype(object)
+    return frame
+
+
+def _open_binary(path: Path, compressed: bool) -> IO[bytes]:
+    return gzip.open(path, "rb") if compressed else open(path, "rb")
+
+
+def _encoding_message(path: Path, compressed: bool, error: UnicodeDecodeError) -> str:
+    """Where ``path`` stops being UTF-8: the first undecodable byte, its position in the file and its line."""
+    offset = 0
+    with _open_binary(path, compressed) as handle:
+        for number, line in enumerate(handle, 1):
+            try:
+                line.decode("utf-8")
+            except UnicodeDecodeError as bad:
+                return (f"{path} is not UTF-8 (byte 0x{line[bad.start]:02x} at position {offset + bad.start}, "
+                        f"line {number}): save it as UTF-8")
+            offset += len(line)
+    return f"{path} is not UTF-8 ({error.reason}): save it as UTF-8"
+
+
+def _csv_record_lines(path: Path, compressed: bool) -> Iterator[int]:
+    """The first line (from 1) of every record of a CSV file, blank lines included, as Python's csv module reads it."""
+    with _open_binary(path, compressed) as raw, io.TextIOWrapper(raw, "utf-8", errors="replace", newline="") as handle:
+        reader = csv.reader(handle)
+        line = 1
+        while True:
+            try:
+                next(reader)
+            except StopIteration:
+                return
+            except csv.Error:  # a field over csv.field_size_limit: the record still starts here
+                yield line
+                return
+            yield line
+            line = reader.line_num + 1
+
+
+def _csv_message(path: Path, compressed: bool, error: pd.errors.ParserError) -> str:
+    """A CSV that pandas cannot parse: which line, and what to fix."""
+    detail = _one_line(error).replace("Error tokenizing data. C error: ", "")
+    starts = list(_csv_record_lines(path, compressed))
+    if eof := _PANDAS_EOF.search(detail):
+        record = int(eof[1])
+        line = starts[record] if record < len(starts) else starts[-1] if starts else None
+        where = f"{path} line {line}" if line else str(path)
+        return (f"{where}: a quoted field is never closed (the file ends inside it): close its quote, "
+                'and double every quote inside a quoted field ("say ""hi""")')
+    if fields := _PANDAS_FIELDS.search(detail):
+        expected, record, saw = int(fields[1]), int(fields[2]) - 1, int(fields[3])
+        where = f"{path} line {starts[record]}" if record < len(starts) else str(path)
+        return (f"{where}: {saw} fields where the header has {expected}: "
+                'put a field that holds a comma in double quotes ("like, this")')
+    return f"{path}: not a readable CSV file ({detail})"
+
+
+def _jsonl_message(path: Path, compressed: bool, error: Exception) -> str:
+    """A JSON Lines file that pandas cannot read: the first line that is not one JSON object."""
+    hint = 'write one JSON object per line, e.g. {"text": "...", "decision": "approve"}'
+    with _open_binary(path, compressed) as handle:
+        for number, raw in enumerate(handle, 1):
+            line = raw.decode("utf-8", errors="replace").strip()
+            if not line:
+                continue
+            try:
+                value = json.loads(line)
+            except json.JSONDecodeError as bad:
+                return f"{path} line {number}: not valid JSON ({bad.msg} at column {bad.colno}): {hint}"
+            if not isinstance(value, dict):
+                return f"{path} line {number}: a JSON {type(value).__name__}, not an object: {hint}"
+    return f"{path}: not readable as JSON Lines ({_one_line(error)}): {hint}"
 
 
 def _blank(value) -> bool:
@@ -170,10 +305,20 @@ def read_site_data(path: str | Path, text_column: str = TEXT_COLUMN, decision_co
     Returns
     -------
     pandas.DataFrame
-        See ``site_labels``; ``attrs`` adds ``file`` and ``sha256`` (of the file as read).
+        See ``site_labels``; ``attrs`` adds ``file`` and ``sha256`` (of the file as read). DataError if the file
+        cannot be read or no row has both a text and a label.
     """
     path = Path(path)
-    frame = site_labels(read_table(path), text_column, decision_column)
+    raw = read_table(path)
+    try:
+        frame = site_labels(raw, text_column, decision_column)
+    except DataError as error:
+        raise DataError(f"{path}: {error}") from None
+    if frame.empty:
+        counts = frame.attrs
+        raise DataError(f"{path}: no comment has both a text and a label ({counts['n_read']} rows read, "
+                        f"{counts['n_without_text']} without text, {counts['n_without_label']} without label): "
+                        f"{EMPTY_HINT}")
     frame.attrs |= {"file": path.name, "sha256": sha256_file(path)}
     return frame
 

@@ -96,12 +96,16 @@ def compare_command(old: Path, new: Path, data_path: Path, text_column: str, lab
     
 
     try:
-        table = read_table(data_path)
-        comparison = compare_table(load_scorer_or_fail(old), load_scorer_or_fail(new), table, text_column, label_columns)
-    except (DataError, KeyError) as error:
-        raise BadInput(error.args[0] if error.args else error) from error
+        table = read_table(data_path)  # DataError naming the file and what to fix
+        old_scorer, new_scorer = load_scorer_or_fail(old), load_scorer_or_fail(new)
+    except DataError as error:
+        raise BadInput(error) from error
     except OSError as error:
         raise BadInput(os_error_message(error)) from error
+    try:
+        comparison = compare_table(old_scorer, new_scorer, table, text_column, label_columns)
+    except (DataError, KeyError) as error:
+        raise BadInput(f"{data_path}: {error.args[0] if error.args else error}") from error
     click.echo(f"{len(table)} comments; old {old}, new {new}")
     click.echo("")
     click.echo(f"{'metric':<28}{'old':>8}{'new':>8}{'delta':>9}")
