@@ -364,6 +364,30 @@ def test_an_admin_creates_a_key_that_works_and_revokes_it(ui_app, admin):
     assert secret not in admin.get("/ui/keys").get_data(as_text=True)
 
 
+def test_the_keys_page_refuses_names_the_command_line_refuses_and_revokes_by_id(ui_app, admin):
+    from service.auth import create_key
+    from service.store import get_session
+
+    token = csrf_from(admin.get("/ui/keys").get_data(as_text=True))
+    for name, words in (("4", "would read as a key id"), ("", "1 to"), ("a\tb", "control or invisible")):
+        answer = admin.post("/ui/keys", data={"name": name, "csrf_token": token})
+        assert answer.status_code == 400 and words in answer.get_data(as_text=True)
+    with ui_app.app_context():
+        session = get_session()
+        target, _ = create_key(session, "cms")
+        # A key made before names were checked, named like the other's id: the page's button revokes by id.
+        homonym, homonym_secret = create_key(session, str(target.id))
+        target_id, homonym_id = target.id, homonym.id
+    assert admin.post(f"/ui/keys/{target_id}/revoke", data={"csrf_token": token}).status_code == 303
+    html = admin.get("/ui/keys").get_data(as_text=True)
+    assert f"Revoked key {target_id} (cms)" in html
+    body = {"comments": [{"id": "a", "text": NEUTRAL}]}
+    assert admin.post("/v1/moderate", json=body, headers={"Authorization": f"Bearer {homonym_secret}"}).status_code == 200
+    assert homonym_id != target_id
+    duplicate = admin.post("/ui/keys", data={"name": str(target_id), "csrf_token": token})
+    assert duplicate.status_code == 400
+
+
 def test_the_model_page_shows_bundle_card_metrics_and_says_when_there_is_no_bias_table(ui_app, admin, scorer):
     reports = Path(ui_app.config["REPORTS_DIR"])
     assert "There is no" in admin.get("/ui/model").get_data(as_text=True)  # no eval.json yet
