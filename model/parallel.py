@@ -51,8 +51,9 @@ def _predict_scores(texts: list) -> np.ndarray:
 class ScorerPool:
     """``Scorer.moderate`` and ``Scorer.predict_scores`` spread over ``jobs`` worker processes.
 
-    With ``jobs == 1`` no process is started and the calls go to ``scorer`` itself. Results are exactly
-    the scorer's, in input order. Use as a context manager (the workers stop at its end).
+    With ``jobs == 1`` no process is started and the calls go to ``scorer`` itself. Results are the
+    scorer's, in input order; with an encoder a worker scores a smaller batch, padded differently, which can move
+    a score in its sixth decimal (seen once in 2,000 comments). Use as a context manager (the workers stop at its end).
 
     Parameters
     ----------
