@@ -354,6 +354,16 @@ def test_train_passes_its_options_to_train_bundle(runner, monkeypatch, tmp_path)
                         "overwrite": True}
 
 
+def test_train_help_names_the_defaults_the_code_uses(runner):
+    from model.training.data import DEFAULT_DATA_DIR
+    from model.training.site_data import DEFAULT_SITE_WEIGHT
+    from model.training.train import SEED
+
+    help_text = " ".join(runner.invoke(cli, ["train", "--help"]).output.split())
+    assert f"[default: {SEED}]" in help_text and f"[default: {DEFAULT_SITE_WEIGHT}]" in help_text
+    assert "else shared/data beside the project folder]" in help_text and DEFAULT_DATA_DIR.parts[-2:] == ("shared", "data")
+
+
 def test_train_never_replaces_a_bundle_unasked(runner, monkeypatch, tmp_path, tiny_bundle_path):
     import shutil
 

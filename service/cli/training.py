@@ -10,11 +10,11 @@ import click
 from service.cli.common import BadInput, os_error_message
 
 @click.command()
-@click.option("--data-dir", type=click.Path(path_type=Path), help="Labelled data [default: model.training.data's lookup].")
-@click.option("--out", type=click.Path(path_type=Path), help="Directory for the new bundle [default: model.training.train's].")
-@click.option("--seed", type=int, help="Random seed for every estimator and split [default: model.training.train.SEED].")
+@click.option("--data-dir", type=click.Path(path_type=Path), help="Labelled data [default: $MODERATION_DATA_DIR, else shared/data beside the project folder].")
+@click.option("--out", type=click.Path(path_type=Path), help="Directory for the new bundle [default: bundles/VERSION].")
+@click.option("--seed", type=int, help="Random seed for every estimator and split [default: 20261231].")
 @click.option("--site-data", type=click.Path(path_type=Path), help="A site's labelled comments to add: text plus decision (approve/review/reject) or attribute columns.")
-@click.option("--site-weight", type=click.FloatRange(min=0, min_open=True), help="Weight of one site comment [default: model.training.site_data.DEFAULT_SITE_WEIGHT].")
+@click.option("--site-weight", type=click.FloatRange(min=0, min_open=True), help="Weight of one site comment [default: 5.0].")
 @click.option("--version", "version", help="Name the bundle bundles/VERSION [default: 1.2.0, the TF-IDF bundle; with --site-data 1.2.0+site.<hash of the file>]. It is not served until `moderate models use VERSION`.")
 @click.option("--overwrite", is_flag=True, help="Replace a bundle already in the folder (without it, training refuses to start).")
 def train(data_dir: Path | None, out: Path | None, seed: int | None, site_data: Path | None, site_weight: float | None, version: str | None,
@@ -41,7 +41,7 @@ def train(data_dir: Path | None, out: Path | None, seed: int | None, site_data: 
 
 
 @click.command("eval")
-@click.option("--data-dir", type=click.Path(path_type=Path), help="Labelled data [default: model.training.data's lookup].")
+@click.option("--data-dir", type=click.Path(path_type=Path), help="Labelled data [default: $MODERATION_DATA_DIR, else shared/data beside the project folder].")
 @click.option(
     "--model",
     type=click.Path(path_type=Path),
