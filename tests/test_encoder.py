@@ -662,7 +662,7 @@ def test_moderate_score_takes_the_encoder_mode_and_a_resume_keeps_it(encoder_bun
     assert stopped.exit_code == 2 and "--resume" in stopped.stderr
     monkeypatch.setattr(spool.TableWriter, "write", real_write)
     other = score(tmp_path / "in.csv", "-o", tmp_path / "out.csv", "--chunk-size", 10, "--resume")  # env: encoder
-    assert other.exit_code == 2 and "'encoder_mode': 'cascade'" in other.stderr
+    assert other.exit_code == 2 and "(encoder mode cascade), now" in other.stderr
     same = score(tmp_path / "in.csv", "-o", tmp_path / "out.csv", "--chunk-size", 10, "--resume", "--encoder-mode", "cascade")
     assert same.exit_code == 0, same.output
     # The reference is an uninterrupted run in the same chunks (scores of per-tensor int8 graphs depend on the batch).
