@@ -76,7 +76,7 @@ def plan_job(input_path: Path, output: Path, **options) -> Job:
         if output.is_dir():
             raise TableError(f"{output}: a folder of that name is in the way; OUTPUT must be a file name")
         return Job((input_path,), (output,), output, **options)
-    parts = sorted(input_path.glob("*.parquet"))
+    parts = sorted(path for path in input_path.iterdir() if path.suffix.lower() == ".parquet" and path.is_file())
     if not parts:
         raise TableError(f"{input_path}: a folder INPUT must hold Parquet parts (*.parquet); none found")
     if output.suffix.lower() in FORMATS or (output.exists() and not output.is_dir()):

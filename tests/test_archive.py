@@ -221,11 +221,12 @@ def test_a_parquet_folder_gives_one_output_part_per_input_part(tmp_path, run):
     (tmp_path / "parts").mkdir()
     frame = archive_frame(50)
     write_table(frame.iloc[:30], tmp_path / "parts" / "a.parquet", row_group_rows=7)
-    write_table(frame.iloc[30:], tmp_path / "parts" / "b.parquet", row_group_rows=7)
+    write_table(frame.iloc[30:], tmp_path / "parts" / "B.PARQUET", row_group_rows=7)  # any case, as output names
+    (tmp_path / "parts" / "_SUCCESS").write_text("")
     result = run(tmp_path / "parts", "-o", tmp_path / "scored", "--chunk-size", 9)
     assert result.exit_code == 0, result.output
-    assert sorted(p.name for p in (tmp_path / "scored").iterdir()) == ["a.parquet", "b.parquet"]
-    for name, rows in (("a.parquet", frame.iloc[:30]), ("b.parquet", frame.iloc[30:])):
+    assert sorted(p.name for p in (tmp_path / "scored").iterdir()) == ["B.PARQUET", "a.parquet"]
+    for name, rows in (("a.parquet", frame.iloc[:30]), ("B.PARQUET", frame.iloc[30:])):
         assert pq.read_table(tmp_path / "scored" / name).column("id").to_pylist() == rows["id"].tolist()
 
 

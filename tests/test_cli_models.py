@@ -34,6 +34,14 @@ def test_list_shows_versions_metrics_and_current(runner, bundles):
     assert " 120 " in site_line  # site rows used, from the manifest
 
 
+def test_list_warns_when_current_names_no_bundle(runner, bundles):
+    assert "bundles/CURRENT names" not in runner.invoke(cli, ["models", "list"]).stderr
+    (bundles / "CURRENT").write_text("9.9.9\n")
+    result = runner.invoke(cli, ["models", "list"])
+    assert result.exit_code == 0 and "public" in result.stdout and not any(line.startswith("*") for line in result.stdout.splitlines())
+    assert "bundles/CURRENT names '9.9.9', which is not among these bundles" in result.stderr
+
+
 def test_use_switches_current_and_refuses_a_broken_bundle(runner, bundles):
     result = runner.invoke(cli, ["models", "use", "site"])
     assert result.exit_code == 0, result.output

@@ -494,6 +494,7 @@ def test_users_commands_create_list_change_and_delete(runner, tmp_path, monkeypa
     assert listed.exit_code == 0 and "alice\tadmin\t" in listed.output
     taken = runner.invoke(cli, ["users", "create", "alice"], input=f"{PASSWORD}\n{PASSWORD}\n")
     assert taken.exit_code == 2 and "exists" in taken.output
+    assert "Password" not in taken.output  # refused before a password was asked for
     short = runner.invoke(cli, ["users", "create", "bob"], input="short\nshort\n")
     assert short.exit_code == 2 and "10 to" in short.output
     assert runner.invoke(cli, ["users", "set-password", "alice"], input="a new long password\n" * 2).exit_code == 0

@@ -26,7 +26,7 @@ def models() -> None:
 def list_command() -> None:
     """List the bundles with their test ROC AUC (from the manifests); * marks bundles/CURRENT."""
     from model.bundle import bundles_dir
-    from model.versions import list_bundles
+    from model.versions import current_name, list_bundles
 
     summaries = list_bundles()
     if not summaries:
@@ -53,6 +53,10 @@ def list_command() -> None:
     for s in summaries:
         if s.error:
             click.echo(f"{s.name}: {s.error}", err=True)
+    current = current_name()
+    if current is not None and not any(s.current for s in summaries):
+        click.echo(f"bundles/CURRENT names {current!r}, which is not among these bundles: the service cannot start; "
+                   "choose one with `moderate models use VERSION`", err=True)
 
 
 @models.command("use")

@@ -29,13 +29,18 @@ def users() -> None:
 @click.argument("name")
 @click.option("--role", type=click.Choice(ROLE_CHOICES), default="moderator", show_default=True,
               help="moderator: review queue and try-it page; admin: also API keys and the model page.")
-@_password_option
+@click.option("--password", help="Asked for when not given; avoid passing it on the command line, where others may see it.")
 @with_database
-def users_create(session: Any, name: str, role: str, password: str) -> None:
+def users_create(session: Any, name: str, role: str, password: str | None) -> None:
     """Create user NAME, who signs in at /ui with the password asked for."""
-    from service.users import UserError, create_user
+    from service.users import UserError, check_name, create_user, find_user
 
     try:
+        if find_user(session, check_name(name)) is not None:  # before asking for a password that would be wasted
+            raise UserError(f"a user called {name.strip()!r} exists; choose another name or "
+                            f"`moderate users set-password {name.strip()}`")
+        if password is None:
+            password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
         user = create_user(session, name, password, role)
     except UserError as error:
         raise BadInput(error) from error
