@@ -18,10 +18,12 @@ one JSON line per request itself (``service.logs``), with the path but never the
 
 from __future__ import annotations
 
+import errno
 import glob
 import logging
 import os
 import shutil
+import socket
 import tempfile
 import time
 from typing import Any
@@ -231,6 +233,9 @@ def bind_health_port(config: Any) -> HealthListener | None:
     try:
         return HealthListener(config["HOST"], port)
     except OSError as error:
+        if isinstance(error, socket.gaierror) or error.errno == errno.EADDRNOTAVAIL:  # the host, not the port
+            raise ConfigError(f"HOST {config['HOST']} cannot be listened on ({error.strerror or error}): give an "
+                              "address of this machine, such as 127.0.0.1 or 0.0.0.0") from error
         raise ConfigError(
             f"HEALTH_PORT {port} on {config['HOST']} cannot be used ({error.strerror or error}): "
             "set MODERATION_HEALTH_PORT to a free port, or 0 to turn the health listener off"

@@ -70,6 +70,12 @@ def test_a_taken_health_port_stops_serve_with_a_clear_message():
     assert bind_health_port(load_config({"HEALTH_PORT": 0})) is None
 
 
+@pytest.mark.parametrize("host", ["192.0.2.77"])  # TEST-NET-1: never an address of this machine
+def test_a_host_that_is_not_this_machines_is_named_not_the_port(host):
+    with pytest.raises(ConfigError, match=f"HOST {host} cannot be listened on .*give an address of this machine"):
+        bind_health_port(load_config({"HOST": host, "HEALTH_PORT": 18766}))
+
+
 @contextmanager
 def busy_workers(base: str) -> Iterator[list[int]]:
     """Clients keeping every worker scoring full requests until the block ends; yields their answers' statuses."""
