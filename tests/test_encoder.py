@@ -923,33 +923,34 @@ def test_another_encoder_seed_redraws_the_sample_but_never_the_held_out_rows(sta
         assert {"identity_sentences", "identity_swaps"} <= set(fit["source"])
 
 
-def test_threat_sentences_are_distinct_seeded_and_half_threats():
-    from model.evaluation.behaviour import PAIRS
-    from model.training.threat_templates import threat_sentences
+def _written(module: str) -> tuple[list[str], list[str]]:
+    """Hostile and civil sentences of a written set, after the checks every set must pass: seeded, distinct, half
+    hostile, none of them a behaviour pair's sentence (the pairs measure the result)."""
+    from importlib import import_module
 
-    texts, labels = threat_sentences(400, seed=3)
-    again, _ = threat_sentences(400, seed=3)
-    assert texts == again and texts != threat_sentences(400, seed=4)[0]
+    from model.evaluation.behaviour import PAIRS
+
+    draw = getattr(import_module(f"model.training.{module}_templates"), f"{module}_sentences")
+    texts, labels = draw(400, seed=3)
+    again, _ = draw(400, seed=3)
+    assert texts == again and texts != draw(400, seed=4)[0]
     assert len(set(texts)) == len(texts) == 400 and labels.sum() == 200
-    threats = [text for text, label in zip(texts, labels) if label == 1]
-    civil = [text for text, label in zip(texts, labels) if label == 0]
+    assert not ({pair.hostile for pair in PAIRS} | {pair.civil for pair in PAIRS}) & set(texts)
+    return ([text for text, label in zip(texts, labels) if label == 1],
+            [text for text, label in zip(texts, labels) if label == 0])
+
+
+def test_threat_sentences_are_distinct_seeded_and_half_threats():
+    threats, civil = _written("threat")
     assert not any(text.startswith(("Him ", "Her ", "Them ")) or " they lives" in text or "You deserves" in text
                    for text in threats)
     assert any("the premier" in text.lower() for text in threats) and any("the premier" in text.lower() for text in civil)
-    # The behaviour pairs measure the result: none of their sentences is a training sentence.
-    assert not ({pair.hostile for pair in PAIRS} | {pair.civil for pair in PAIRS}) & set(texts)
 
 
 def test_idea_sentences_are_distinct_seeded_and_half_insults():
-    from model.evaluation.behaviour import PAIRS
-    from model.training.idea_templates import IDEAS, PEOPLE, idea_sentences
+    from model.training.idea_templates import IDEAS, PEOPLE
 
-    texts, labels = idea_sentences(400, seed=3)
-    again, _ = idea_sentences(400, seed=3)
-    assert texts == again and texts != idea_sentences(400, seed=4)[0]
-    assert len(set(texts)) == len(texts) == 400 and labels.sum() == 200
-    insults = [text for text, label in zip(texts, labels) if label == 1]
-    judgements = [text for text, label in zip(texts, labels) if label == 0]
+    insults, judgements = _written("idea")
     assert not any(" you is " in text or "You is " in text or " they is " in text for text in insults)
     # An insult names a person; a judgement names an idea and no person is called anything.
     assert all(any(person in text.lower() for person in PEOPLE) for text in insults)
@@ -957,7 +958,6 @@ def test_idea_sentences_are_distinct_seeded_and_half_insults():
     assert not any(text.lower().startswith(tuple(PEOPLE)) for text in judgements)
     # The same rude words on both sides, so the target makes the difference.
     assert any("stupid" in text for text in insults) and any("stupid" in text for text in judgements)
-    assert not ({pair.hostile for pair in PAIRS} | {pair.civil for pair in PAIRS}) & set(texts)
 
 
 @pytest.mark.parametrize("option, source, label, also", [
