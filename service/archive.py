@@ -257,6 +257,8 @@ def summary_lines(job: Job, tally: Tally, rejects: list[dict], seconds: float, r
 def check_first_part(job: Job, attributes: Sequence[str]) -> None:
     """Read the start of the first input part: the columns asked for exist and none would be overwritten."""
     with TableReader(job.inputs[0], job.chunk_rows) as reader:
+        if reader.columns is None:  # JSON Lines whose first chunk has no readable row: the first chunk that has one
+            reader.columns = next((list(frame.columns) for frame in reader if frame.columns.size), None)
         reader.require_columns(job.text_column, job.id_column)
         check_no_clash(job.inputs[0], reader.columns, added_columns(attributes))
 

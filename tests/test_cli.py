@@ -218,6 +218,8 @@ BAD_SCORE_INPUTS = {
     "unknown output extension": ("in.csv", ["-o", "out.xlsx"], r"out\.xlsx: extension '\.xlsx' is not supported"),
     "missing text column": ("in.csv", ["--text-column", "body"], r"no column 'body'; columns found: id, author, text, note"),
     "missing id column": ("in.csv", ["--id-column", "comment_id"], r"no column 'comment_id'; columns found: id"),
+    # The first chunk (2 rows) has no readable row: the columns come from the first chunk that has one.
+    "missing text column after bad rows": ("bad_start.jsonl", ["--chunk-size", "2"], r"no column 'text'; columns found: id, body"),
     "csv header not utf-8": ("latin1.csv", [], r"latin1\.csv: not UTF-8 text: byte 0xe9 .*\(line 1\).*re-encode"),
     "empty csv": ("empty.csv", [], r"the file is empty"),
     "folder output is a file name": ("parts", ["-o", "out.csv"], r"out\.csv: a folder of Parquet parts is written to a folder"),
@@ -239,6 +241,7 @@ def test_bad_score_input_is_one_line_and_exit_2(tmp_path, runner, tiny_bundle_pa
     Path("in.txt").write_text(CSV_SOURCE, encoding="utf-8")
     Path("latin1.csv").write_bytes("id,téxt\n1,café\n".encode("latin-1"))
     Path("empty.csv").write_bytes(b"")
+    Path("bad_start.jsonl").write_text('not json\nalso bad\n{"id": 1, "body": "you idiot"}\n', encoding="utf-8")
     Path("parts").mkdir()
     Path("dir.csv").mkdir()
     pq.write_table(pa.table({"text": ["a"]}), "parts/p1.parquet")
