@@ -144,6 +144,9 @@ class Defaults:
 
     CORAL_SECRET = None
     """Signing secret of Coral's external moderation phase (a list while rotating); ``None`` turns /coral/v1/moderate off (503)."""
+    CORAL_BODY_FORMAT = "HTML"
+    """The *Format* of Coral's external moderation phase (its admin form): ``HTML`` (Coral's default; the markup is
+    read as HTML) or ``PLAIN_TEXT`` (the body is taken as typed, so a reader's literal "<script>" hides nothing)."""
 
     # The moderation page at /ui (service/ui): see README, "The moderation page".
     SECRET_KEY = None

@@ -49,12 +49,16 @@ SECRETS = ("CORAL_SECRET",)
 """None (off), one string, or a list of strings (while rotating)."""
 ORIGIN_LISTS = ("CORS_ORIGINS",)
 """None, or a list of web origins ("https://news.example") or "*"."""
-CHOICES = ("ENCODER_MODE",)
-"""None (the default) or one of ``choices(name)``."""
+CHOICES = ("ENCODER_MODE", "CORAL_BODY_FORMAT")
+"""None (the bundle's own, for ENCODER_MODE) or one of ``choices(name)``."""
 
 
 def choices(name: str) -> tuple[str, ...]:
     """The values a ``CHOICES`` setting may take (imported here: ``moderate --help`` needs no model code)."""
+    if name == "CORAL_BODY_FORMAT":
+        from service.coral import CORAL_FORMATS
+
+        return CORAL_FORMATS
     from model.encoder_model import MODES
 
     return {"ENCODER_MODE": MODES}[name]

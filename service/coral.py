@@ -31,6 +31,7 @@ from flask import Blueprint, Response, current_app, jsonify, request
 from flask.typing import ResponseReturnValue
 
 from model.attributes import HOSTILITY_ATTRIBUTES
+from model.results import Decision, Reason
 from service.api_v1 import _json_body as json_body
 from service.config import EXTENSION_KEY
 from service.errors import ApiError
@@ -38,7 +39,7 @@ from service.html_text import html_to_text
 from service.metrics import count_coral_replay
 from service.replays import REPLAYS_KEY, Answer, body_digest, init_replay_memory
 from service.store import record_decisions
-from service.text_rules import check_text
+from service.text_rules import NUL, character_problem
 
 bp = Blueprint("coral", __name__)
 bp.record_once(lambda state: init_replay_memory(state.app))
@@ -53,16 +54,15 @@ FLAG_REASONS = {**{attribute: TOXIC_FLAG for attribute in HOSTILITY_ATTRIBUTES},
 EXAMPLE = '{"action": "NEW", "comment": {"body": "...", "parentID": null}, ...}'
 CORAL_STATUS = {"review": "SYSTEM_WITHHELD", "reject": "REJECTED"}
 """Coral comment status by our action; ``approve`` has none (204)."""
+CORAL_FORMATS = ("HTML", "PLAIN_TEXT")
+"""The body formats Coral's phase may send (``CORAL_BODY_FORMAT``)."""
+TOO_LONG = "too_long"
+"""Reason code of a comment longer than ``MAX_COMMENT_CHARS``: withheld for a person, not scored."""
 
 
 def _invalid(message: str) -> ApiError:
     """The 400 for a request body that is not an External Moderation Request."""
     return ApiError(400, "invalid_request", message)
-
-
-def _field_error(_field: str, message: str) -> ApiError:
-    """The 400 for a field that breaks the text rule (our error shape names the field in the message)."""
-    return _invalid(message)
 
 
 def signing_secrets() -> list[str]:
@@ -87,8 +87,15 @@ def signature_is_valid(body: bytes, header: str | None, secrets: list[str]) -> b
     return any(matches)
 
 
-def parse_moderation_request(body: Any, max_chars: int) -> str:
-    """Check an External Moderation Request and return the comment's plain text (Coral may send HTML)."""
+def parse_moderation_request(body: Any, body_format: str = "HTML") -> str:
+    """Check an External Moderation Request and return the comment's plain text (``body_format``: Coral's HTML, or
+    its plain text taken as typed).
+
+    Coral publishes a comment when the phase answers anything but 2xx, so nothing in the comment itself may make
+    this a 400: a NUL or an unpaired surrogate is replaced (``scrubbed``) and the comment scored, and a comment of
+    any length is accepted (``moderate`` withholds one over ``MAX_COMMENT_CHARS``). Only a body that is not an
+    External Moderation Request at all is refused.
+    """
     if not isinstance(body, dict):
         raise _invalid(f"request body must be a JSON object like {EXAMPLE}")
     comment = body.get("comment")
@@ -97,17 +104,27 @@ def parse_moderation_request(body: Any, max_chars: int) -> str:
     text = comment.get("body")
     if not isinstance(text, str):
         raise _invalid("comment.body must be a string")
-    check_text(text, "comment.body", max_chars, _field_error)
     parent_id = comment.get("parentID")
     if parent_id is not None and not isinstance(parent_id, str):
         raise _invalid("comment.parentID must be a string or null")
-    if parent_id is not None:
-        check_text(parent_id, "comment.parentID", int(current_app.config["MAX_ID_CHARS"]), _field_error)
     action = body.get("action")
     if action is not None and not isinstance(action, str):
         raise _invalid('action must be "NEW" or "EDIT"')
-    return html_to_text(text)
+    text = scrubbed(text)
+    return html_to_text(text) if body_format == "HTML" else text
 
+
+def scrubbed(text: str) -> str:
+    """``text`` with NUL characters as spaces and unpaired surrogates as U+FFFD: a comment to score, not to refuse."""
+    text = text.replace(NUL, " ")
+    if character_problem(text) is None:
+        return text
+    return "".join("\ufffd" if 0xD800 <= ord(character) <= 0xDFFF else character for character in text)
+
+
+def withheld_unscored(version: str) -> Decision:
+    """The decision on a comment too long to score within Coral's timeout: a person reads it (fail closed)."""
+    return Decision("review", (Reason(TOO_LONG, "review"),), {}, model_version=version)
 
 
 def coral_response(decision: Any) -> Response:
@@ -147,8 +164,13 @@ def moderate() -> ResponseReturnValue:
         log.warning("coral: a signed body seen within CORAL_REPLAY_SECONDS was answered from memory, not scored again")
         count_coral_replay()
         return Response(seen.body, status=seen.status, mimetype="application/json" if seen.body else None)
-    text = parse_moderation_request(json_body(), current_app.config["MAX_COMMENT_CHARS"])
-    decision = current_app.extensions[EXTENSION_KEY].moderate([text], with_spans=False)[0]
+    text = parse_moderation_request(json_body(), current_app.config["CORAL_BODY_FORMAT"])
+    scorer = current_app.extensions[EXTENSION_KEY]
+    if len(text) > int(current_app.config["MAX_COMMENT_CHARS"]):
+        log.warning("coral: a comment of %d characters was withheld for review without scoring", len(text))
+        decision = withheld_unscored(scorer.model_version)
+    else:
+        decision = scorer.moderate([text], with_spans=False)[0]
     record_decisions([None], [text], [decision], surface="coral", do_not_store=False)
     response = coral_response(decision)
     memory.put(digest, Answer(response.status_code, response.get_data()))

@@ -267,7 +267,6 @@ def test_answers_well_inside_corals_default_timeout(client):
         (b'{"comment": {"body": 5}}', "comment.body must be a string"),
         (b'{"comment": {"body": "hi", "parentID": 5}}', "parentID"),
         (b'{"comment": {"body": "hi"}, "action": 1}', "action"),
-        (b'{"comment": {"body": "\\ud800"}}', "surrogate"),
         (b"\xff\xfe", "UTF-8"),
     ],
 )
@@ -277,11 +276,48 @@ def test_signed_but_malformed_request_is_400(client, request_body, words):
     assert words in response.get_json()["error"]["message"]
 
 
-def test_comment_over_the_cap_is_400(app, client, monkeypatch):
-    monkeypatch.setitem(app.config, "MAX_COMMENT_CHARS", 10)
-    response = post_signed(client, coral_request("x" * 11))
-    assert response.status_code == 400
-    assert "limit is 10" in response.get_json()["error"]["message"]
+# Coral publishes a comment when the phase answers anything but 2xx: nothing in a comment may make it a 400
+
+
+def test_a_comment_over_the_cap_is_withheld_for_a_person_not_refused(app, client, monkeypatch):
+    monkeypatch.setitem(app.config, "MAX_COMMENT_CHARS", 60)
+    before = decision_rows(app)
+    response = post_signed(client, coral_request(HOSTILE + " " + "a" * 20))
+    assert (response.status_code, response.get_json()) == (200, {"status": "SYSTEM_WITHHELD"})
+    assert decision_rows(app) == before + 1
+    with app.app_context():
+        row = get_session().scalars(select(DecisionRecord).filter_by(surface="coral").order_by(DecisionRecord.id.desc())).first()
+    assert row.decision == "review" and "too_long" in json.dumps(row.reasons)
+    # The cap counts what a reader sees, not the markup around it.
+    linked = f'<p>{HOSTILE} <a href="https://example.org/{"x" * 200}">link</a></p>'
+    assert post_signed(client, coral_request(linked)).get_json()["status"] in ("SYSTEM_WITHHELD", "REJECTED")
+    assert {"actionType": "FLAG", "reason": "COMMENT_DETECTED_TOXIC"} in post_signed(client, coral_request(linked)).get_json()["actions"]
+
+
+@pytest.mark.parametrize("bad", ["\ud83d", "\x00", "\udc00 and \ud800"])
+def test_a_nul_or_unpaired_surrogate_is_replaced_and_the_comment_scored(client, bad):
+    body = f'{{"action": "NEW", "comment": {{"body": {json.dumps(HOSTILE + " ")[:-1]}{json.dumps(bad)[1:]}, "parentID": null}}}}'.encode()
+    response = post(client, body, sign(body, SECRET))
+    assert response.status_code == 200
+    assert {"actionType": "FLAG", "reason": "COMMENT_DETECTED_TOXIC"} in response.get_json()["actions"]
+
+
+def test_plain_text_format_takes_the_body_as_typed(app, client, monkeypatch):
+    typed = "<script> " + HOSTILE
+    # In Coral's HTML format a reader's typed "<script>" arrives escaped; in its plain-text format it arrives as is.
+    escaped = post_signed(client, coral_request("&lt;script&gt; " + HOSTILE)).get_json()
+    assert {"actionType": "FLAG", "reason": "COMMENT_DETECTED_TOXIC"} in escaped["actions"]
+    monkeypatch.setitem(app.config, "CORAL_BODY_FORMAT", "PLAIN_TEXT")
+    plain = post_signed(client, coral_request(typed))
+    assert plain.status_code == 200 and {"actionType": "FLAG", "reason": "COMMENT_DETECTED_TOXIC"} in plain.get_json()["actions"]
+
+
+def test_a_wrong_body_format_setting_stops_the_server(tiny_bundle_path, tmp_path):
+    from service.config import ConfigError
+
+    with pytest.raises(ConfigError, match="CORAL_BODY_FORMAT"):
+        create_app({"TESTING": True, "MODEL": str(tiny_bundle_path), "DB_URL": f"sqlite:///{tmp_path / 'm.db'}",
+                    "CORAL_BODY_FORMAT": "MARKDOWN"})
 
 
 # Fuzz: a few hundred malformed, signed and unsigned bodies are 4xx, never 5xx
