@@ -18,6 +18,7 @@ from werkzeug.exceptions import MethodNotAllowed, NotFound
 from service.api_v1 import _json_body as json_body
 from service.auth import require_scope
 from service.config import EXTENSION_KEY
+from service.feedback_export import LEADING_COLUMNS, TRAILING_COLUMNS
 from service.google_errors import GoogleApiError, invalid_argument, perspective_error, register_google_error_handlers
 from service.html_text import html_to_text
 from service.key_limits import charge
@@ -61,6 +62,8 @@ send the first (perspectiveapi-simple-server), so both are read; attribute names
 STATUS_DECISIONS: dict[str, str] = {"APPROVED": "approve", "DELETED": "reject", "REJECTED": "reject"}
 """suggestscore labels that are a moderator's decision, not an attribute: Coral Talk sends ``{"APPROVED" | "DELETED":
 {"summaryScore": {"value": 1}}}`` after each moderation."""
+EXPORT_COLUMNS = frozenset((*LEADING_COLUMNS, *TRAILING_COLUMNS))
+"""Names a free-form label may not take: ``moderate feedback export`` writes a column of each label beside these."""
 SUGGESTED_NAME_CHARS = 64
 """Longest free-form label a suggestscore may carry (Perspective takes any name as a training label)."""
 
@@ -343,6 +346,8 @@ def parse_suggested_scores(body: Mapping, offered: Mapping[str, str]) -> tuple[d
         if not name or len(name) > SUGGESTED_NAME_CHARS or not name.isprintable() or name != name.strip():
             raise invalid_argument(path, f"attribute names are 1 to {SUGGESTED_NAME_CHARS} printable characters "
                                          "without surrounding spaces, such as TOXICITY")
+        if name in EXPORT_COLUMNS:
+            raise invalid_argument(path, f"{name!r} names a column of the feedback export; choose another label name")
         value = _suggested_value(scores, path)
         if name in STATUS_DECISIONS:
             if value >= 0.5:

@@ -438,6 +438,7 @@ def test_suggestscore_without_client_token_answers_empty(client, key):
         ({"comment": {"text": "hi"}, "attributeScores": {}}, "attributeScores"),
         ({"comment": {"text": "hi"}, "attributeScores": {"": {"summaryScore": {"value": 1}}}}, "attributeScores."),
         ({"comment": {"text": "hi"}, "attributeScores": {"X" * 65: {"summaryScore": {"value": 1}}}}, "attributeScores." + "X" * 65),
+        ({"comment": {"text": "hi"}, "attributeScores": {"decision": {"summaryScore": {"value": 1}}}}, "attributeScores.decision"),
         ({"comment": {"text": "hi"}, "attributeScores": {"TOXICITY": {"spanScores": [{"score": {"value": 2}}]}}},
          "attributeScores.TOXICITY.spanScores[0].score.value"),
         ({"comment": {"text": "hi"}, "attributeScores": {"APPROVED": {"summaryScore": {"value": 1}},
