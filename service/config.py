@@ -32,6 +32,11 @@ class ConfigError(RuntimeError):
     """A configuration file that cannot be read; the message names the file and the problem."""
 
 
+CORAL_BODY_FORMATS = ("HTML", "PLAIN_TEXT")
+"""The body formats of Coral's external moderation phase (``CORAL_BODY_FORMAT``); here, not in ``service.coral``, so
+that checking the settings imports nothing that registers metrics before the server sets them up."""
+
+
 class Defaults:
     """Configuration defaults, loaded first by ``load_config``.
 
@@ -144,7 +149,7 @@ class Defaults:
 
     CORAL_SECRET = None
     """Signing secret of Coral's external moderation phase (a list while rotating); ``None`` turns /coral/v1/moderate off (503)."""
-    CORAL_BODY_FORMAT = "HTML"
+    CORAL_BODY_FORMAT = "HTML"  # or "PLAIN_TEXT": CORAL_BODY_FORMATS
     """The *Format* of Coral's external moderation phase (its admin form): ``HTML`` (Coral's default; the markup is
     read as HTML) or ``PLAIN_TEXT`` (the body is taken as typed, so a reader's literal "<script>" hides nothing)."""
 

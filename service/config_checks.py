@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 from limits import parse_many
 
-from service.config import ConfigError
+from service.config import CORAL_BODY_FORMATS, ConfigError
 from service.health_port import resolve_health_port
 
 UNBOUNDED = None
@@ -56,9 +56,7 @@ CHOICES = ("ENCODER_MODE", "CORAL_BODY_FORMAT")
 def choices(name: str) -> tuple[str, ...]:
     """The values a ``CHOICES`` setting may take (imported here: ``moderate --help`` needs no model code)."""
     if name == "CORAL_BODY_FORMAT":
-        from service.coral import CORAL_FORMATS
-
-        return CORAL_FORMATS
+        return CORAL_BODY_FORMATS
     from model.encoder_model import MODES
 
     return {"ENCODER_MODE": MODES}[name]

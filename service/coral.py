@@ -54,8 +54,6 @@ FLAG_REASONS = {**{attribute: TOXIC_FLAG for attribute in HOSTILITY_ATTRIBUTES},
 EXAMPLE = '{"action": "NEW", "comment": {"body": "...", "parentID": null}, ...}'
 CORAL_STATUS = {"review": "SYSTEM_WITHHELD", "reject": "REJECTED"}
 """Coral comment status by our action; ``approve`` has none (204)."""
-CORAL_FORMATS = ("HTML", "PLAIN_TEXT")
-"""The body formats Coral's phase may send (``CORAL_BODY_FORMAT``)."""
 TOO_LONG = "too_long"
 """Reason code of a comment longer than ``MAX_COMMENT_CHARS``: withheld for a person, not scored."""
 

@@ -58,3 +58,14 @@ def test_serve_stops_with_one_line_and_status_2(runner):
 
 def test_the_defaults_pass():
     load_config()
+
+
+def test_checking_the_settings_registers_no_metrics():
+    # The server's master checks the settings before it sets up Prometheus' multiprocess mode; a metric registered
+    # earlier (by importing service.coral for a setting's choices, once) counts per worker, not across them.
+    import subprocess
+    import sys
+
+    code = "import sys; from service.config import load_config; load_config(); print('service.metrics' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert done.stdout.strip() == "False"

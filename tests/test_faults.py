@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -108,7 +109,9 @@ def keyless_sqlite_server(tmp_path: Path, name: str) -> tuple[Path, str, dict[st
 
 
 def create_key(env: dict[str, str]) -> str:
-    made = subprocess.run([*moderate_command(), "keys", "create", "faults"], env=env, cwd=REPO, capture_output=True, text=True, timeout=60, check=True)
+    """A new key (its name unique: an active key's name cannot be given again, and a PostgreSQL database is shared)."""
+    name = f"faults-{secrets.token_hex(4)}"
+    made = subprocess.run([*moderate_command(), "keys", "create", name], env=env, cwd=REPO, capture_output=True, text=True, timeout=60, check=True)
     return made.stdout.strip()
 
 
