@@ -26,6 +26,7 @@ import pyarrow.parquet as pq
 
 from service.table_reader import Reject
 from service.table_writer import TableWriter
+from service.tables import TableError
 
 STATE_FILE = "state.json"
 COPY_BLOCK_BYTES = 1 << 20
@@ -123,6 +124,8 @@ class Spool:
 
     def __init__(self, output: Path, settings: dict, resume: bool):
         self.root = spool_path(output)
+        self.chunk_rows = int(settings.get("chunk_rows", 0))
+        """Rows read per chunk, to say where in its part a chunk starts."""
         state = self.root / STATE_FILE
         if state.exists() and not resume and next(self._all_records(), None) is None:
             shutil.rmtree(self.root)  # a run stopped before it finished a chunk: nothing to keep or continue
@@ -175,8 +178,12 @@ class Spool:
             options = {"columns": self._columns(part), "header": False}
         elif chunk > 0 and suffix == ".parquet":
             options = {"schema": pq.read_schema(first)}
-        with TableWriter(self.segment(part, chunk, suffix), **options) as writer:
-            writer.write(frame)
+        segment = self.segment(part, chunk, suffix)
+        try:
+            with TableWriter(segment, first_row=chunk * self.chunk_rows, **options) as writer:
+                writer.write(frame)
+        except TableError as error:  # name the part the user gave, not our work file
+            raise TableError(str(error).replace(str(segment), f"{part_name} (its output)")) from error
         record = {"tally": tally.to_dict(), "columns": list(frame.columns) if chunk == 0 else None,
                   "rejects": [{"part": part_name, **reject.to_dict()} for reject in rejects]}
         _write_json_atomically(self._record(part, chunk), record)

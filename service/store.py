@@ -196,7 +196,8 @@ def make_engine(configured_url: str | None, create: bool = True, busy_timeout_ms
             # One shared connection, or every session would see a new empty database.
             engine = create_engine(url, poolclass=StaticPool, connect_args={"check_same_thread": False})
         else:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            if create:  # without it the file must exist already: make no folder for it either
+                path.parent.mkdir(parents=True, exist_ok=True)
             engine = create_engine(url if create else read_write_url(url))
     except (ArgumentError, ImportError) as error:
         raise StoreError(f"DB_URL {safe_url(url_text)} cannot be used: {error}") from error

@@ -53,8 +53,11 @@ class TableWriter:
         columns: list[str] | None = None,
         header: bool = True,
         schema: pa.Schema | None = None,
+        first_row: int = 0,
     ):
         self.path = Path(path)
+        self.first_row = first_row
+        """Rows of the table before this writer's first one (a later part of one table), for messages."""
         self.format = table_format(self.path)
         if not self.path.parent.is_dir():
             raise TableError(f"{self.path}: directory {self.path.parent} does not exist")
@@ -83,7 +86,7 @@ class TableWriter:
             extra = [c for c in frame.columns if c not in self._columns]
             if extra:
                 raise TableError(
-                    f"{self.path}: column {', '.join(map(repr, extra))} first appears after row {self._n_rows}; "
+                    f"{self.path}: column {', '.join(map(repr, extra))} first appears after row {self.first_row + self._n_rows}; "
                     "write .jsonl to keep columns that vary by row"
                 )
             frame = frame.reindex(columns=self._columns)

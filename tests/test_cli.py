@@ -287,6 +287,14 @@ def test_work_left_before_any_chunk_was_done_does_not_block_a_new_run(tmp_path, 
     assert Path("out.csv").exists() and not list(tmp_path.glob(".*.partial"))
 
 
+def test_a_column_first_seen_in_a_later_chunk_is_placed_in_the_input(tmp_path, runner, tiny_bundle_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    Path("in.jsonl").write_text('{"text": "a"}\n{"text": "b"}\n{"text": "c", "author": "x"}\n', encoding="utf-8")
+    result = runner.invoke(cli, ["score", "in.jsonl", "-o", "out.csv", "--chunk-size", "2", "--model", str(tiny_bundle_path)])
+    assert_one_line_error(result, r"^Error: in\.jsonl \(its output\): column 'author' first appears after row 2; write \.jsonl")
+    assert ".partial/part-" not in result.stderr
+
+
 def test_an_error_the_data_would_repeat_does_not_advise_resume(tmp_path, runner, tiny_bundle_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     Path("in.jsonl").write_text('{"text": "a", "n": 1}\n{"text": "b", "n": "one"}\n', encoding="utf-8")

@@ -75,7 +75,7 @@ def test_a_missing_sqlite_file_is_named_with_what_to_do_when_auto_upgrade_is_off
     url = f"sqlite:///{missing}"
     with pytest.raises(StoreError, match=rf"database file {re.escape(str(missing))} does not exist: .*moderate db upgrade"):
         create_app({"MODEL": str(tiny_bundle_path), "DB_URL": url, "DB_AUTO_UPGRADE": False})
-    assert not missing.exists()  # never created as an empty database
+    assert not missing.exists() and not missing.parent.exists()  # never created as an empty database, nor its folder
     other = make_engine(f"sqlite:///{tmp_path / 'dir-not-file'}", create=False)
     (tmp_path / "dir-not-file").mkdir()  # the path exists but cannot be opened: the general message stays
     try:
