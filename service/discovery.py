@@ -11,6 +11,7 @@ from flask import Blueprint, jsonify, request
 from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import NotFound
 
+from service.google_batch import BATCH_PATH
 from service.google_errors import register_google_error_handlers
 from service.perspective import API_VERSION, ATTRIBUTE_NAMES, SCORE_TYPE, TEXT_TYPES
 
@@ -151,7 +152,7 @@ def discovery_document(root_url: str) -> dict:
         "protocol": "rest",
         "rootUrl": root_url,
         "servicePath": "",
-        "batchPath": "batch",
+        "batchPath": BATCH_PATH,
         "baseUrl": root_url,
         "parameters": {
             "key": {"type": "string", "location": "query", "description": "API key of this service."},
