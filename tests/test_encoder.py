@@ -975,8 +975,11 @@ def test_written_sentences_join_the_training_rows_only_when_asked(stand_in_encod
     assert all((written[column] == written[label]).all() for column in also)
     others = written[[a for a in HOSTILITY_ATTRIBUTES if a not in (label, *also)]]
     assert others[written[label] == 1].isna().all().all() and (others[written[label] == 0] == 0).all().all()
-    # Written sentences get no identity-swapped copies.
+    # Written sentences get no identity-swapped copies, and the capped sample they join is the one drawn without them.
     assert (with_written["source"] == "identity_swaps").sum() == (plain["source"] == "identity_swaps").sum()
+    capped, _ = encoder_data.encoder_training_frames("unused", seed=1, max_samples=len(plain) - 5)
+    capped_with, _ = encoder_data.encoder_training_frames("unused", seed=1, max_samples=len(plain) - 5, **{option: 40})
+    pd.testing.assert_frame_equal(capped_with[capped_with["source"] != source].reset_index(drop=True), capped)
     pd.testing.assert_frame_equal(holdout, holdout_too)
 
 

@@ -152,8 +152,8 @@ def encoder_training_frames(data_dir=None, seed: int = SEED, max_samples: int | 
     claim_task : bool
         Add every claim training unit after the cap (``claim_task_rows``): the hostility rows stay the same sample.
     n_threat_sentences : int
-        Written threats and civil uses of violent words (``threat_templates``) to add to the training rows before
-        the cap, half each; 0 (bundles up to 2.8.0) adds none.
+        Written threats and civil uses of violent words (``threat_templates``) to add to the training rows after
+        the cap (the drawn sample stays the same), half each; 0 (bundles up to 2.8.0) adds none.
     n_idea_sentences : int
         Written insults of a person and rude judgements of ideas (``idea_templates``), half each, added the same way;
         0 (bundles up to 2.8.0) adds none.
@@ -171,9 +171,8 @@ def encoder_training_frames(data_dir=None, seed: int = SEED, max_samples: int | 
     fit, holdout = split_holdout(heads_rows, SEED)
     forbidden = _keys(load_test_sets(data_dir)) | _keys({"spans": load_toxic_spans("test", data_dir)})
     forbidden |= _keys(load_validation_sets(data_dir))
-    new_fit = pd.concat([hatexplain_rows(root, "train"), convabuse_rows(root, "train"), _identity(seed),
-                         *([_threats(n_threat_sentences, seed)] if n_threat_sentences else []),
-                         *([_ideas(n_idea_sentences, seed)] if n_idea_sentences else [])], ignore_index=True)
+    new_fit = pd.concat([hatexplain_rows(root, "train"), convabuse_rows(root, "train"), _identity(seed)],
+                        ignore_index=True)
     new_holdout = pd.concat([hatexplain_rows(root, "val"), convabuse_rows(root, "valid")], ignore_index=True)
     new_fit = _without(new_fit, forbidden)
     new_holdout = _without(new_holdout, forbidden | _keys({"fit": new_fit}))
@@ -181,10 +180,16 @@ def encoder_training_frames(data_dir=None, seed: int = SEED, max_samples: int | 
     fraction = fit["source"].map(SAMPLE_FRACTION).fillna(1.0).to_numpy()
     fit = fit[rng.random(len(fit)) < fraction]
     fit = pd.concat([fit, new_fit], ignore_index=True)
-    written = fit["source"].isin(["identity_sentences", "threat_sentences", "idea_sentences"])
-    fit = pd.concat([fit, swapped_copies(fit[~written], seed)], ignore_index=True)
+    fit = pd.concat([fit, swapped_copies(fit[fit["source"] != "identity_sentences"], seed)], ignore_index=True)
     if max_samples is not None and len(fit) > max_samples:
         fit = fit.iloc[np.sort(rng.choice(len(fit), max_samples, replace=False))]
+    # Written threat and idea sentences join after the cap, so that the drawn sample is the same with or without
+    # them and a run with them differs from the run without only by them (before stop 36 they joined before the
+    # cap, which drew another sample: the runs of stops 34 and 35 confounded the two).
+    held_out = forbidden | _keys({"holdout": holdout, "new_holdout": new_holdout})
+    written = [_without(make(n, seed), held_out) for n, make in
+               ((n_threat_sentences, _threats), (n_idea_sentences, _ideas)) if n]
+    fit = pd.concat([fit, *written], ignore_index=True)
     columns = ["text", "source", "weight", *HOSTILITY_ATTRIBUTES]
     fit = fit.assign(weight=1.0)[columns].reset_index(drop=True)
     if claim_task:
