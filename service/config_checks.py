@@ -37,6 +37,7 @@ INTEGERS: dict[str, tuple[int, int | None]] = {
     "KEY_CONCURRENT_REQUESTS": (0, UNBOUNDED),
     "TRUSTED_PROXY_HOPS": (0, 10),
     "CORAL_REPLAY_SECONDS": (0, UNBOUNDED),
+    "CORAL_MAX_SCORED_CHARS": (1, UNBOUNDED),
 }
 """Integer settings and their inclusive (min, max)."""
 OPTIONAL = frozenset({"KEY_CONCURRENT_REQUESTS", "HEALTH_PORT", "ENCODER_THREADS"})

@@ -55,7 +55,7 @@ EXAMPLE = '{"action": "NEW", "comment": {"body": "...", "parentID": null}, ...}'
 CORAL_STATUS = {"review": "SYSTEM_WITHHELD", "reject": "REJECTED"}
 """Coral comment status by our action; ``approve`` has none (204)."""
 TOO_LONG = "too_long"
-"""Reason code of a comment longer than ``MAX_COMMENT_CHARS``: withheld for a person, not scored."""
+"""Reason code of a comment longer than ``scored_chars``: withheld for a person, not scored."""
 
 
 def _invalid(message: str) -> ApiError:
@@ -91,7 +91,7 @@ def parse_moderation_request(body: Any, body_format: str = "HTML") -> str:
 
     Coral publishes a comment when the phase answers anything but 2xx, so nothing in the comment itself may make
     this a 400: a NUL or an unpaired surrogate is replaced (``scrubbed``) and the comment scored, and a comment of
-    any length is accepted (``moderate`` withholds one over ``MAX_COMMENT_CHARS``). Only a body that is not an
+    any length is accepted (``moderate`` withholds one over ``scored_chars``). Only a body that is not an
     External Moderation Request at all is refused.
     """
     if not isinstance(body, dict):
@@ -118,6 +118,11 @@ def scrubbed(text: str) -> str:
     if character_problem(text) is None:
         return text
     return "".join("\ufffd" if 0xD800 <= ord(character) <= 0xDFFF else character for character in text)
+
+
+def scored_chars(config) -> int:
+    """Longest comment text the phase scores: ``CORAL_MAX_SCORED_CHARS``, and never more than ``MAX_COMMENT_CHARS``."""
+    return min(int(config["CORAL_MAX_SCORED_CHARS"]), int(config["MAX_COMMENT_CHARS"]))
 
 
 def withheld_unscored(version: str) -> Decision:
@@ -164,8 +169,9 @@ def moderate() -> ResponseReturnValue:
         return Response(seen.body, status=seen.status, mimetype="application/json" if seen.body else None)
     text = parse_moderation_request(json_body(), current_app.config["CORAL_BODY_FORMAT"])
     scorer = current_app.extensions[EXTENSION_KEY]
-    if len(text) > int(current_app.config["MAX_COMMENT_CHARS"]):
-        log.warning("coral: a comment of %d characters was withheld for review without scoring", len(text))
+    if len(text) > scored_chars(current_app.config):
+        log.warning("coral: a comment of %d characters (over CORAL_MAX_SCORED_CHARS) was withheld for review "
+                    "without scoring", len(text))
         decision = withheld_unscored(scorer.model_version)
     else:
         decision = scorer.moderate([text], with_spans=False)[0]

@@ -279,10 +279,13 @@ def test_signed_but_malformed_request_is_400(client, request_body, words):
 # Coral publishes a comment when the phase answers anything but 2xx: nothing in a comment may make it a 400
 
 
-def test_a_comment_over_the_cap_is_withheld_for_a_person_not_refused(app, client, monkeypatch):
-    monkeypatch.setitem(app.config, "MAX_COMMENT_CHARS", 60)
+@pytest.mark.parametrize("cap", ["CORAL_MAX_SCORED_CHARS", "MAX_COMMENT_CHARS"])
+def test_a_comment_over_the_cap_is_withheld_for_a_person_not_refused(app, client, monkeypatch, cap):
+    # Coral's own cap is well under the API's: scoring grows with length, and Coral publishes what its timeout cuts off.
+    assert app.config["CORAL_MAX_SCORED_CHARS"] < app.config["MAX_COMMENT_CHARS"]
+    monkeypatch.setitem(app.config, cap, 60)
     before = decision_rows(app)
-    response = post_signed(client, coral_request(HOSTILE + " " + "a" * 20))
+    response = post_signed(client, coral_request(HOSTILE + " " + cap.lower() * 2))
     assert (response.status_code, response.get_json()) == (200, {"status": "SYSTEM_WITHHELD"})
     assert decision_rows(app) == before + 1
     with app.app_context():
