@@ -31,6 +31,8 @@ SURFACE = "v1"
 FEEDBACK_SOURCE = "v1_feedback"
 MODERATE_EXAMPLE = '{"comments": [{"id": "c1", "text": "..."}]}'
 FEEDBACK_EXAMPLE = '{"comment_id": "c1", "decision": "reject", "labels": {"toxicity": 1.0}}'
+IDENTITY = "identity"
+UNSUPPORTED_ENCODING = "unsupported_content_encoding"
 KEYED = ("bad_request", "missing_key", "invalid_key", "rate_limited")
 INTENDED_USE = (
     "Triage of reader comments for human moderators of news sites: approve, send to review or reject, "
@@ -54,8 +56,16 @@ def _scorer() -> Any:
     return current_app.extensions[EXTENSION_KEY]
 
 
+def _check_content_encoding() -> None:
+    """Refuse (415) a compressed body: it is not decoded here, and read as JSON it would only be "not valid UTF-8"."""
+    encoding = request.headers.get("Content-Encoding", IDENTITY).strip().lower()
+    if encoding not in ("", IDENTITY):
+        raise ApiError(415, UNSUPPORTED_ENCODING, f"Content-Encoding {encoding!r} is not supported; send the body uncompressed")
+
+
 def _json_body() -> Any:
     """Decode the request body as UTF-8 JSON, whatever the Content-Type says."""
+    _check_content_encoding()
     raw = request.get_data(cache=False)
     try:
         text = raw.decode("utf-8-sig")

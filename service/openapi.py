@@ -31,6 +31,7 @@ ERROR_RESPONSES = {
     "missing_key": ("401", "No API key was sent."),
     "invalid_key": ("403", "The API key is unknown or revoked, or lacks the scope this endpoint needs (code missing_scope)."),
     "too_large": ("413", "The body is larger than the configured limit."),
+    "unsupported_encoding": ("415", "The body is compressed (Content-Encoding); send it uncompressed."),
     "rate_limited": ("429", "Over a limit of this key (requests, comments, characters, requests in progress) or of this address (failed keys); wait for the Retry-After header's seconds."),
     "not_ready": ("503", "Not ready: a check failed (the body says which)."),
 }
@@ -78,7 +79,7 @@ def _operation_object(doc: dict, operation_id: str) -> dict:
     responses = {str(doc["status"]): success}
     errors = list(doc["errors"])
     if doc["request"] is not None:
-        errors = ["bad_request", *[e for e in errors if e != "bad_request"], "too_large"]
+        errors = ["bad_request", *[e for e in errors if e != "bad_request"], "too_large", "unsupported_encoding"]
     for name in errors:
         status, text = ERROR_RESPONSES[name]
         responses[status] = {"description": text, "content": {"application/json": {"schema": "ErrorResponse"}}}

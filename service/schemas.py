@@ -164,10 +164,13 @@ class FeedbackRequestSchema(StrictSchema):
 
     @validates_schema
     def _needs_comment_and_verdict(self, data: dict, **_kwargs: Any) -> None:
-        if data.get("comment_id") is None and data.get("text") is None:
-            raise ValidationError("comment_id or text is required")
+        problems = []
+        if data.get("comment_id") is None and not (data.get("text") or "").strip():
+            problems.append("comment_id or a non-blank text is required")  # a blank text alone names no comment
         if data.get("decision") is None and not data.get("labels"):
-            raise ValidationError("decision or labels is required")
+            problems.append("decision or labels is required")
+        if problems:
+            raise ValidationError(problems)
 
 
 # Response shapes: documentation only (views build their JSON from model.results directly).

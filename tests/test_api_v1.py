@@ -73,6 +73,23 @@ def test_body_is_read_as_json_whatever_the_content_type(client, auth):
     assert response.status_code == 200
 
 
+@pytest.mark.parametrize("path", ["/v1/moderate", "/v1/feedback"])
+def test_a_compressed_body_gets_415_saying_to_send_it_uncompressed(client, auth, path):
+    import gzip
+
+    body = gzip.compress(json.dumps({"comments": [{"id": "a", "text": NEUTRAL}]}).encode())
+    response = client.post(path, data=body, content_type="application/json", headers={**auth, "Content-Encoding": "gzip"})
+    assert response.status_code == 415  # not 400 "request body is not valid UTF-8 (byte 1)"
+    assert response.get_json()["error"] == {"code": "unsupported_content_encoding",
+                                            "message": "Content-Encoding 'gzip' is not supported; send the body uncompressed"}
+
+
+def test_an_identity_content_encoding_is_read_as_usual(client, auth):
+    body = json.dumps({"comments": [{"id": "a", "text": NEUTRAL}]})
+    response = client.post("/v1/moderate", data=body, content_type="application/json", headers={**auth, "Content-Encoding": "identity"})
+    assert response.status_code == 200
+
+
 def comments_with(index: int, comment) -> dict:
     """A body whose comment number ``index`` is ``comment`` and the others are fine."""
     return {"comments": [{"id": f"c{i}", "text": "fine"} for i in range(index)] + [comment]}
@@ -265,7 +282,10 @@ def test_feedback_needs_a_comment_and_a_verdict_only(client, auth, body):
     ("body", "message"),
     [
         (b"[1]", "request body must be a JSON object"),
-        ({}, "comment_id or text is required"),
+        ({}, "comment_id or a non-blank text is required; decision or labels is required"),
+        ({"text": "", "decision": "reject"}, "comment_id or a non-blank text is required"),
+        ({"text": " \n ", "labels": {"toxicity": 1}}, "comment_id or a non-blank text is required"),
+        ({"comment_id": None, "text": None, "decision": "reject"}, "comment_id or a non-blank text is required"),
         ({"comment_id": "c1"}, "decision or labels is required"),
         ({"comment_id": "c1", "labels": {}}, "decision or labels is required"),
         ({"comment_id": "", "decision": "reject"}, "comment_id must be a non-empty string"),

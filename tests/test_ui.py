@@ -114,9 +114,12 @@ def test_sign_in_attempts_are_rate_limited_per_address(tiny_bundle_path):
     add_user(app, "mo")
     client = app.test_client()
     assert [sign_in(client, "mo", "wrong password").status_code for _ in range(2)] == [401, 401]
-    limited = sign_in(client, "mo")  # even the right password, once over the limit
+    token = csrf_from(client.get("/ui/sign-in").get_data(as_text=True))
+    limited = client.post("/ui/sign-in", data={"name": "mo", "password": PASSWORD, "csrf_token": token, "next": "/ui/try"})  # even the right password
     assert limited.status_code == 429
-    assert "Too many sign-in attempts" in limited.get_data(as_text=True)
+    html = limited.get_data(as_text=True)
+    assert "Too many sign-in attempts" in html
+    assert 'value="mo"' in html and 'name="next" value="/ui/try"' in html  # kept for the next attempt
     assert client.get("/ui/sign-in").status_code == 200  # the form itself is not limited
 
 
@@ -221,6 +224,14 @@ def test_try_refuses_too_many_lines_with_a_message(ui_app, moderator):
     assert "at most 2 comments" in answer.get_data(as_text=True)
 
 
+@pytest.mark.parametrize("separator", ["\u2028", "\u2029", "\x0c", "\x0b", "\x85", "\x1e"])
+def test_try_scores_a_line_with_a_unicode_separator_as_one_comment(ui_app, moderator, separator):
+    token = csrf_from(moderator.get("/ui/try").get_data(as_text=True))
+    pasted = f"first comment{separator}still the first\r\nsecond comment"
+    html = moderator.post("/ui/try", data={"comments": pasted, "csrf_token": token}).get_data(as_text=True)
+    assert re.findall(r'<h3 id="result-(\d+)"', html) == ["1", "2"]
+
+
 def test_comment_text_is_escaped_everywhere_it_is_shown(ui_app, moderator):
     token = csrf_from(moderator.get("/ui/try").get_data(as_text=True))
     tried = moderator.post("/ui/try", data={"comments": ATTACK, "csrf_token": token}).get_data(as_text=True)
@@ -285,11 +296,53 @@ def test_deciding_an_item_stores_feedback_with_the_moderator_and_empties_the_que
     assert (exported["text"], exported["decision"], exported["moderator"]) == (HOSTILE, "reject", "mo")
 
 
+def test_each_decision_button_says_which_comment_it_decides(ui_app, moderator):
+    ids = log_reviews(ui_app, ["first comment", "second comment"])
+    html = moderator.get("/ui/queue").get_data(as_text=True)
+    for item in ids:  # a screen reader tabbing through hears "Approve" and which comment, not "Approve" again and again
+        buttons = re.findall(rf'<button [^>]*aria-describedby="item-{item}-title"[^>]*>(\w+)</button>', html)
+        assert buttons == ["Approve", "Reject"]
+        assert f'id="item-{item}-title"' in html
+
+
 def test_the_page_script_gets_json_back(ui_app, moderator):
     (item,) = log_reviews(ui_app, [HOSTILE])
     token = csrf_from(moderator.get("/ui/queue").get_data(as_text=True))
     answer = moderator.post(f"/ui/queue/{item}", data={"decision": "approve", "csrf_token": token}, headers={"Accept": "application/json"})
     assert answer.status_code == 200 and answer.json["decision"] == "approve" and answer.json["item"] == item
+
+
+def end_session(app, client, page: str) -> str:
+    """Load ``page`` in ``client``, then change the user's password (ending the session); return the page's CSRF token."""
+    from service.users import set_password
+
+    token = csrf_from(client.get(page).get_data(as_text=True))
+    with app.app_context():
+        set_password(get_session(), "mo", "another long password")
+    return token
+
+
+def test_a_decision_from_an_ended_session_is_not_mistaken_for_saved(ui_app, moderator):
+    (item,) = log_reviews(ui_app, [HOSTILE])
+    token = end_session(ui_app, moderator, "/ui/queue")
+    answer = moderator.post(f"/ui/queue/{item}", data={"decision": "approve", "csrf_token": token}, headers={"Accept": "application/json"})
+    assert answer.status_code == 401 and "signed out" in answer.get_data(as_text=True)  # the script would follow a redirect to a 200
+    assert feedback_rows(ui_app) == []
+
+
+@pytest.mark.parametrize("data, referrer, expected", [
+    ({"decision": "approve", "next": "/ui/queue?reason=insult"}, None, "/ui/sign-in?next=/ui/queue?reason%3Dinsult"),
+    ({"decision": "approve"}, "http://localhost/ui/queue?site=none", "/ui/sign-in?next=/ui/queue?site%3Dnone"),
+    ({"decision": "approve"}, "https://evil.example/ui/queue", "/ui/sign-in"),
+    ({"decision": "approve"}, None, "/ui/sign-in"),
+])
+def test_a_form_sent_from_an_ended_session_returns_to_its_page_not_to_its_action(ui_app, moderator, data, referrer, expected):
+    (item,) = log_reviews(ui_app, [HOSTILE])
+    token = end_session(ui_app, moderator, "/ui/queue")
+    headers = {"Referer": referrer} if referrer else {}
+    answer = moderator.post(f"/ui/queue/{item}", data={**data, "csrf_token": token}, headers=headers)  # GET /ui/queue/1 is a 405
+    assert answer.status_code == 302 and answer.headers["Location"] == expected
+    assert feedback_rows(ui_app) == []
 
 
 @pytest.mark.parametrize("decision, status", [("maybe", 400), ("approve", 404)])
@@ -386,6 +439,13 @@ def test_the_keys_page_refuses_names_the_command_line_refuses_and_revokes_by_id(
     assert homonym_id != target_id
     duplicate = admin.post("/ui/keys", data={"name": str(target_id), "csrf_token": token})
     assert duplicate.status_code == 400
+
+
+def test_a_refused_key_name_stays_in_the_form_to_be_corrected(ui_app, admin):
+    token = csrf_from(admin.get("/ui/keys").get_data(as_text=True))
+    answer = admin.post("/ui/keys", data={"name": "2024", "csrf_token": token})
+    assert answer.status_code == 400
+    assert re.search(r'<input id="key-name" name="name" [^>]*value="2024"', answer.get_data(as_text=True))
 
 
 def test_the_model_page_shows_bundle_card_metrics_and_says_when_there_is_no_bias_table(ui_app, admin, scorer):

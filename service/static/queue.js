@@ -36,7 +36,9 @@ document.addEventListener("DOMContentLoaded", () => {
       return;
     }
     if (!response.ok) {
-      status.textContent = response.status === 409 ? "Another moderator has already decided that comment." : "The decision was not saved (error " + response.status + "); reload the page.";
+      status.textContent = response.status === 409 ? "Another moderator has already decided that comment."
+        : response.status === 401 ? "You are signed out, so the decision was not saved: reload the page and sign in again."
+        : "The decision was not saved (error " + response.status + "); reload the page.";
       if (response.status !== 409) return;
     } else {
       status.textContent = (decision === "approve" ? "Approved" : "Rejected") + " the comment; " + (items().length - 1) + " left on this page.";

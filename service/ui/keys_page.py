@@ -28,7 +28,7 @@ def create() -> ResponseReturnValue:
         check_new_key_name(session, name)  # the command line's rules: no all-digit name, no name an active key has
     except BadKeyName as error:
         message = f"A key's name (the site or program that uses it) {error}."
-        return render_template("ui/keys.html", keys=list_keys(session), secret=None, max_name=KEY_NAME_CHARS, error=message), 400
+        return render_template("ui/keys.html", keys=list_keys(session), secret=None, max_name=KEY_NAME_CHARS, error=message, name=name), 400
     row, secret = create_key(session, name)
     return render_template("ui/keys.html", keys=list_keys(session), secret=secret, created=row, max_name=KEY_NAME_CHARS)
 

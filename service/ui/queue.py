@@ -23,7 +23,7 @@ from service.auth import list_keys
 from service.store import DecisionRecord, Feedback, get_session, save_feedback
 from service.ui.blueprint import bp
 from service.ui.explain import reason_label
-from service.ui.signin import local_target, signed_in
+from service.ui.signin import local_target, signed_in, wants_json
 
 PAGE_SIZE = 25
 FEEDBACK_SOURCE = "ui"
@@ -128,11 +128,6 @@ def queue() -> ResponseReturnValue:
         reason_label=reason_label,
         here=request.full_path.rstrip("?"),
     ), 400 if problems else 200
-
-
-def wants_json() -> bool:
-    """True when the page's script asked (it sends ``Accept: application/json``), so it can stay on the page."""
-    return request.accept_mimetypes.best_match(["text/html", "application/json"]) == "application/json"
 
 
 @bp.post("/queue/<int:item_id>")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from flask import Flask, abort, current_app, g, redirect, render_template, request, session, url_for
 from flask.typing import ResponseReturnValue
@@ -27,6 +27,7 @@ USER_ID = "user_id"
 STAMP = "stamp"
 SIGN_IN_ENDPOINT = "ui.sign_in"
 TOO_MANY_REQUESTS = 429
+SIGNED_OUT = "You are signed out, so nothing was saved: reload the page and sign in again."
 FAILED_SIGN_IN = "That user name and password do not match. Check both and try again."
 
 View = TypeVar("View", bound=Callable[..., Any])
@@ -45,14 +46,35 @@ def load_user() -> None:
     g.user = user
 
 
+def wants_json() -> bool:
+    """True when the page's script asked (it sends ``Accept: application/json``), so it can stay on the page."""
+    return request.accept_mimetypes.best_match(["text/html", "application/json"]) == "application/json"
+
+
+def return_path() -> str | None:
+    """Where to go back after signing in: the page asked for, or for a form (a POST cannot be repeated by a
+    redirect) the page it was sent from: its ``next`` field, else the Referer when it is this site."""
+    if request.method == "GET":
+        return request.full_path.rstrip("?")
+    if request.form.get("next"):
+        return request.form["next"]
+    referrer = urlsplit(request.referrer or "")
+    if referrer.netloc == request.host:
+        return urlunsplit(("", "", referrer.path, referrer.query, ""))
+    return None
+
+
 def signed_in(admin: bool = False) -> Callable[[View], View]:
-    """View decorator: send a visitor to the sign-in page; refuse (403) a moderator where ``admin`` is needed."""
+    """View decorator: send a visitor to the sign-in page (a script gets 401: a redirect would read as success);
+    refuse (403) a moderator where ``admin`` is needed."""
 
     def decorate(view: View) -> View:
         @functools.wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             if g.user is None:
-                return redirect(url_for(SIGN_IN_ENDPOINT, next=request.full_path.rstrip("?")))
+                if wants_json():
+                    abort(401, description=SIGNED_OUT)
+                return redirect(url_for(SIGN_IN_ENDPOINT, next=return_path()))
             if admin and not g.user.is_admin:
                 abort(403, description="This page is for admins; ask one to give you the admin role.")
             return view(*args, **kwargs)
@@ -123,6 +145,7 @@ def limit_sign_in(app: Flask, limiter: Limiter) -> None:
 
 @bp.errorhandler(TOO_MANY_REQUESTS)
 def too_many_sign_ins(_error: Exception) -> ResponseReturnValue:
-    """Show the sign-in page again with a plain message instead of the API's JSON 429."""
+    """Show the sign-in page again, name and destination kept, with a plain message instead of the API's JSON 429."""
     message = "Too many sign-in attempts from this address. Wait a minute, then try again."
-    return render_template("ui/sign_in.html", next=url_for("ui.queue"), error=message), TOO_MANY_REQUESTS
+    target = local_target(request.values.get("next"))
+    return render_template("ui/sign_in.html", next=target, error=message, name=request.form.get("name", "").strip()), TOO_MANY_REQUESTS

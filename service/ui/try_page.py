@@ -5,6 +5,7 @@ Nothing tried here is written to the decision log: it is a moderator testing the
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +21,9 @@ from service.ui.highlight import highlight
 from service.ui.signin import signed_in
 
 PERCENT = 100
+LINE_BREAK = re.compile(r"\r\n|\r|\n")
+"""What ends a line of the text box (a browser sends CRLF); not str.splitlines, which would also cut one comment
+at a form feed, U+2028 or a NEL pasted with it."""
 
 
 @dataclass(frozen=True)
@@ -99,7 +103,7 @@ def _listed(text: str, spans: dict[str, list]) -> list[tuple[str, str, float]]:
 
 def comment_lines(pasted: str) -> list[str]:
     """The non-blank lines of the text box, each one comment."""
-    return [line for line in pasted.splitlines() if line.strip()]
+    return [line for line in LINE_BREAK.split(pasted) if line.strip()]
 
 
 def check_lines(lines: list[str]) -> str | None:
