@@ -16,8 +16,9 @@
 #
 # Take the site's labelled comments (a CSV, or `moderate feedback export` output), keep part of them
 # aside, retrain on the public data plus the rest, and compare the old and new bundles on the held-out
-# site rows and on the public test sets. The new bundle is written to `bundles/` only when it is no
-# worse (`model.evaluation.compare.no_worse`); it is served after `moderate models use <version>`.
+# site rows and on the public validation sets. The new bundle is written to `bundles/` only when it is no
+# worse (`model.evaluation.compare.no_worse`); it is served after `moderate models use <version>`. The public
+# test splits play no part in that choice, so `moderate eval` of the new bundle still measures it on unseen data.
 #
 # Without `site_data`, a public set of news and forum comments stands in (`model.training.site_data.STAND_IN_SET`).
 
@@ -41,7 +42,7 @@ from model import versions
 from model.evaluation import compare
 from model.training import site_data as site_module
 from model.attributes import HOSTILITY_ATTRIBUTES
-from model.training.data import load_test_sets
+from model.training.data import load_validation_sets
 from model.scoring import Scorer
 from model.training.train import train_bundle
 
@@ -81,10 +82,16 @@ held_out.metrics
 held_out.changed
 
 # %% [markdown]
-# ## Old against new on the public test sets (toxicity)
+# ## Old against new on the public validation sets (toxicity)
+#
+# Validation sets, not test splits: this comparison decides whether the bundle is published. The stand-in's own
+# set is left out when it stands in, since part of it was just trained on.
 
 # %%
-public = compare.compare_on_sets(old, new, load_test_sets(data_dir))
+validation = load_validation_sets(data_dir)
+if site_data is None:
+    validation.pop(site_module.STAND_IN_SET)
+public = compare.compare_on_sets(old, new, validation)
 public
 
 # %% [markdown]

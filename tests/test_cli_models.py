@@ -72,6 +72,16 @@ def test_compare_lists_exactly_the_changed_decisions(runner, bundles, tmp_path):
     assert re.search(r"^caught_share\s", result.output, re.M)
 
 
+def test_compare_warns_when_a_bundle_was_trained_on_the_data(runner, bundles, site_csv, tmp_path):
+    args = ["compare", "public", "site", "--label-column", "decision", "--data"]
+    result = runner.invoke(cli, [*args, str(site_csv)])
+    assert result.exit_code == 0, result.output
+    assert f"Warning: the new bundle was trained on {site_csv}" in result.stderr
+    held_out = tmp_path / "held_out.csv"
+    make_site(20, seed=7).to_csv(held_out, index=False)
+    assert "Warning" not in runner.invoke(cli, [*args, str(held_out)]).stderr
+
+
 def test_compare_explains_a_missing_column(runner, bundles, tmp_path):
     data = tmp_path / "comments.csv"
     make_site(4).to_csv(data, index=False)
@@ -83,12 +93,43 @@ def test_train_with_site_data_records_it(runner, fake_data_dir, site_csv, bundle
     result = runner.invoke(cli, ["train", "--data-dir", str(fake_data_dir), "--site-data", str(site_csv),
                                  "--site-weight", "2", "--version", "cli-site", "--seed", "0"])
     assert result.exit_code == 0, result.output
-    assert result.output.strip() == str(bundles / "cli-site")
+    assert result.stdout.strip() == str(bundles / "cli-site")
+    assert "site data site.csv: 120 rows read, 120 trained on (weight 2); left out: none" in result.stderr
     manifest = json.loads((bundles / "cli-site" / "manifest.json").read_text())
     assert manifest["site_data"]["sha256"] == sha256_file(site_csv)
     assert (manifest["site_data"]["rows"], manifest["site_data"]["weight"]) == (120, 2.0)
     assert manifest["model_version"] == "cli-site"
     assert (bundles / "CURRENT").read_text().strip() == "public"  # a named version is not served until `models use`
+
+
+def test_train_says_which_site_rows_it_left_out_and_why(runner, fake_data_dir, tmp_path, bundles):
+    export = tmp_path / "feedback.csv"  # as `moderate feedback export` writes it
+    export.write_text("text,comment_id,decision,unsupported_claim,api_key_id\n"
+                      "you shill,c1,reject,,1\n"  # corrected below
+                      "you shill,c1,approve,,1\n"
+                      ",c2,reject,,1\n"  # sent by id while the server kept no text
+                      "a calm remark,c3,,,1\n"
+                      "The budget doubled in 2015.,c4,,1,1\n"
+                      + "".join(f"comment {i},d{i},approve,,1\n" for i in range(4)))
+    result = runner.invoke(cli, ["train", "--data-dir", str(fake_data_dir), "--site-data", str(export), "--version", "left-out"])
+    assert result.exit_code == 0, result.output
+    line = next(line for line in result.stderr.splitlines() if line.startswith("site data"))
+    assert line.startswith("site data feedback.csv: 9 rows read, 5 trained on (weight 5); left out: "
+                           "1 earlier feedback on a comment given again (the last kept); 1 without text")
+    assert "MODERATION_STORE_TEXT=true" in line and "1 without a decision or label" in line
+    assert "1 labelled only unsupported_claim" in line
+    entry = json.loads((bundles / "left-out" / "manifest.json").read_text())["site_data"]
+    assert (entry["rows_superseded"], entry["rows_without_text"], entry["rows_without_label"], entry["rows_claim_label_only"]) == (1, 1, 1, 1)
+
+
+def test_train_logs_progress_when_stderr_is_not_a_terminal(runner, tmp_path, monkeypatch):
+    import model.training.train
+
+    given = {}
+    monkeypatch.setattr(model.training.train, "train_bundle", lambda **kwargs: given.update(kwargs) or tmp_path)
+    result = runner.invoke(cli, ["train", "--out", str(tmp_path)])  # CliRunner's stderr is no terminal
+    assert result.exit_code == 0, result.output
+    assert given["progress"] is True
 
 
 def test_train_with_a_bad_site_file_is_bad_input(runner, fake_data_dir, tmp_path, bundles):

@@ -65,6 +65,26 @@ def test_training_rows_skip_public_test_texts_and_carry_the_weight():
     assert rows.attrs["removed_test_overlap"] == 1 and set(rows["source"]) == {"site"}
 
 
+def test_a_comment_given_again_counts_once_with_its_last_feedback():
+    export = pd.DataFrame({"text": ["you shill", "fine", "you shill", "you shill", "no id", "no id"],
+                           "comment_id": ["c1", "c2", "c1", "c1", None, None],
+                           "decision": ["reject", "approve", "approve", "reject", "approve", "approve"],
+                           "api_key_id": [1, 1, 1, 2, 1, 1]})  # c1 of key 2 is another site's comment
+    site = site_labels(export)
+    assert site["text"].tolist() == ["fine", "you shill", "you shill", "no id", "no id"]
+    assert site["decision"].tolist() == ["approve", "approve", "reject", "approve", "approve"]  # key 1's c1 corrected
+    assert site.attrs["n_superseded"] == 1
+    assert len(site_labels(export, keep_all_rows=True)) == 6  # compare keeps the file's rows
+
+
+def test_split_keeps_each_text_on_one_side():
+    site = site_labels(make_site(120, seed=0))  # 120 comments, 82 distinct texts
+    train, held_out = split_site(site, 0.3, seed=0)
+    assert len(train) + len(held_out) == 120
+    assert not set(train["text"]) & set(held_out["text"])
+    assert set(hostile_labels(held_out)) == {0, 1} and set(hostile_labels(train)) == {0, 1}
+
+
 def test_split_keeps_both_labels_on_each_side():
     site = site_labels(make_site(40))
     train, held_out = split_site(site, 0.25, seed=0)

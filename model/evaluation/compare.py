@@ -165,7 +165,7 @@ def compare_table(old, new, table: pd.DataFrame, text_column: str = "text", labe
 
 
 def compare_on_sets(old, new, sets: Mapping[str, pd.DataFrame], attribute: str = PRIMARY_ATTRIBUTE) -> pd.DataFrame:
-    """ROC AUC, PR AUC and Brier of one attribute for both bundles on labelled sets (e.g. the public test sets).
+    """ROC AUC, PR AUC and Brier of one attribute for both bundles on labelled sets (e.g. the public validation sets).
 
     Parameters
     ----------
@@ -201,7 +201,7 @@ def no_worse(site_metrics: pd.DataFrame, public: pd.DataFrame | None = None, sit
         ``Comparison.metrics`` on the site's held-out rows; judged on toxicity ROC AUC and caught share
         (lower-is-better metrics are not a veto: a model that flags more can cost more review).
     public : pandas.DataFrame, optional
-        ``compare_on_sets`` on the public test sets.
+        ``compare_on_sets`` on the public validation sets (never the test splits: this choice would tune on them).
     site_tolerance, public_auc_tolerance : float
 
     Returns

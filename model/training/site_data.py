@@ -3,7 +3,8 @@
 A site labels a comment with a decision (``approve``, ``review``, ``reject``), with attribute columns
 (``toxicity``, ``insult``... holding 0, 1 or nothing), or both; ``moderate feedback export`` writes the
 same columns, its attribute labels possibly as one JSON ``labels`` column. Attribute columns win over
-the decision where both are given. Site rows train the hostility heads; an ``unsupported_claim`` column
+the decision where both are given. A comment given feedback more than once (the same ``comment_id``, from the
+same ``api_key_id`` where that column is given: an editor's later correction) counts once, with its last row. Site rows train the hostility heads; an ``unsupported_claim`` column
 is kept for thresholds and comparisons only (the claim heads learn from sentences, not whole comments).
 """
 
@@ -16,7 +17,7 @@ import json
 import math
 import re
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import IO
 
@@ -42,6 +43,8 @@ LABELS_COLUMN = "labels"
 DECISION_TOXICITY: dict[str, float] = {"approve": 0.0, "review": 1.0, "reject": 1.0}
 """A site's decision as a toxicity label: what an editor sent to review or rejected is what the model should flag."""
 HOSTILE_DECISIONS = ("review", "reject")
+COMMENT_ID_COLUMNS = ("api_key_id", "comment_id")
+"""The feedback export's columns that name one comment: a later row for the same comment replaces an earlier one."""
 TRUE_VALUES = {"true", "yes"}
 FALSE_VALUES = {"false", "no"}
 LABEL_PROBABILITY_CUT = 0.5
@@ -55,6 +58,9 @@ _PANDAS_FIELDS = re.compile(r"Expected (\d+) fields in line (\d+), saw (\d+)")
 """pandas' C parser on a row with more fields than the header; its line counts records (and blank lines) from 1."""
 _PANDAS_EOF = re.compile(r"EOF inside string starting at row (\d+)")
 """pandas' C parser on a quote never closed; its row counts records (and blank lines) from 0."""
+NO_TEXT_HINT = (" (feedback sent with only a comment id has its text only where the server kept it: "
+                "MODERATION_STORE_TEXT=true, or send the text with the feedback)")
+CLAIM_ONLY_REASON = "unsupported_claim (kept for thresholds and comparisons; the claim heads learn from sentences)"
 EMPTY_HINT = "give a header row (text, and decision or attribute columns) and one row per comment"
 
 
@@ -241,6 +247,16 @@ def _expand_labels(raw: pd.DataFrame) -> pd.DataFrame:
     return expanded
 
 
+def _superseded(raw: pd.DataFrame, usable: np.ndarray) -> np.ndarray:
+    """True for a usable row whose comment (``COMMENT_ID_COLUMNS``, a ``comment_id`` given) has a later usable row."""
+    superseded = np.zeros(len(raw), dtype=bool)
+    if "comment_id" not in raw:
+        return superseded
+    ids = raw[[c for c in COMMENT_ID_COLUMNS if c in raw]][usable].map(lambda value: None if _blank(value) else str(value))
+    superseded[np.flatnonzero(usable)] = ids["comment_id"].notna() & ids.duplicated(keep="last")
+    return superseded
+
+
 def site_labels(raw: pd.DataFrame, text_column: str = TEXT_COLUMN, decision_column: str = DECISION_COLUMN,
                 keep_all_rows: bool = False) -> pd.DataFrame:
     """Turn a site's table into ``text``, ``decision`` and one label column per attribute.
@@ -258,8 +274,9 @@ def site_labels(raw: pd.DataFrame, text_column: str = TEXT_COLUMN, decision_colu
     pandas.DataFrame
         ``text``, ``decision`` (``""`` when not given) and every attribute of ``ATTRIBUTES`` (1.0, 0.0 or
         NaN). Toxicity falls back to ``DECISION_TOXICITY``; a comment that is not toxic is negative for
-        every hostility attribute. Rows without text or without any label are dropped (``attrs``:
-        ``n_read``, ``n_without_text``, ``n_without_label``, ``label_columns``).
+        every hostility attribute. Rows without text or without any label are dropped, and so are the earlier
+        rows of a comment given again (``_superseded``) (``attrs``: ``n_read``, ``n_superseded``, ``n_without_text``,
+        ``n_without_label``, ``label_columns``).
     """
     if text_column not in raw:
         raise DataError(f"the site data has no {text_column!r} column (columns: {', '.join(map(str, raw.columns))})")
@@ -287,9 +304,11 @@ def site_labels(raw: pd.DataFrame, text_column: str = TEXT_COLUMN, decision_colu
         frame.loc[frame["toxicity"] == 0, attribute] = 0.0
     has_text = frame["text"].str.strip() != ""
     has_label = frame[list(ATTRIBUTES)].notna().any(axis=1)
-    kept = frame if keep_all_rows else frame[has_text & has_label].reset_index(drop=True)
-    kept.attrs = {"n_read": len(frame), "n_without_text": int((~has_text).sum()),
-                  "n_without_label": int((has_text & ~has_label).sum()), "label_columns": label_columns}
+    superseded = _superseded(raw, (has_text & has_label).to_numpy())
+    kept = frame if keep_all_rows else frame[has_text & has_label & ~superseded].reset_index(drop=True)
+    kept.attrs = {"n_read": len(frame), "n_superseded": int(superseded.sum()),
+                  "n_without_text": int((~has_text).sum()), "n_without_label": int((has_text & ~has_label).sum()),
+                  "label_columns": label_columns}
     return kept
 
 
@@ -331,14 +350,16 @@ def hostile_labels(site: pd.DataFrame) -> np.ndarray:
 
 
 def split_site(site: pd.DataFrame, fraction: float = SITE_HOLDOUT_FRACTION, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Split a site's rows into training and held-out parts, stratified by ``hostile_labels``.
+    """Split a site's rows into training and held-out parts, stratified by ``hostile_labels``, a text on one side only.
+
+    Rows with the same text (``overlap_key``) go to the same side, so no held-out comment was trained on.
 
     Parameters
     ----------
     site : pandas.DataFrame
         From ``read_site_data`` or ``site_labels``.
     fraction : float
-        Share held out.
+        Share of the distinct texts held out.
     seed : int
 
     Returns
@@ -346,10 +367,12 @@ def split_site(site: pd.DataFrame, fraction: float = SITE_HOLDOUT_FRACTION, seed
     train, held_out : pandas.DataFrame
         Both keep ``site.attrs``.
     """
-    labels = hostile_labels(site)
-    stratify = labels if np.bincount(labels, minlength=2).min() >= 2 else None
-    train, held_out = train_test_split(site, test_size=fraction, random_state=seed, stratify=stratify)
-    train, held_out = train.reset_index(drop=True), held_out.reset_index(drop=True)
+    keys = site["text"].map(overlap_key).to_numpy(object)
+    labels = pd.Series(hostile_labels(site)).groupby(keys, sort=False).max()  # a text is hostile if any row says so
+    stratify = labels.to_numpy() if np.bincount(labels, minlength=2).min() >= 2 else None
+    _, held_keys = train_test_split(labels.index.to_numpy(object), test_size=fraction, random_state=seed, stratify=stratify)
+    held = np.isin(keys, held_keys)
+    train, held_out = site[~held].reset_index(drop=True), site[held].reset_index(drop=True)
     train.attrs, held_out.attrs = dict(site.attrs), dict(site.attrs)
     return train, held_out
 
@@ -369,7 +392,8 @@ def site_training_rows(site: pd.DataFrame, weight: float = DEFAULT_SITE_WEIGHT, 
     Returns
     -------
     pandas.DataFrame
-        Rows with a hostility label; ``attrs["removed_test_overlap"]`` counts rows dropped by ``exclude_texts``.
+        Rows with a hostility label; ``attrs["removed_test_overlap"]`` counts rows dropped by ``exclude_texts``,
+        ``attrs["without_hostility_label"]`` the others dropped for labelling only ``unsupported_claim``.
     """
     if not weight > 0:
         raise DataError(f"site weight must be positive, got {weight}")
@@ -380,6 +404,7 @@ def site_training_rows(site: pd.DataFrame, weight: float = DEFAULT_SITE_WEIGHT, 
     for attribute in HOSTILITY_ATTRIBUTES:
         frame[attribute] = rows[attribute].to_numpy(float)
     frame.attrs["removed_test_overlap"] = int(in_test.sum())
+    frame.attrs["without_hostility_label"] = int((~in_test & ~labelled).sum())
     return frame
 
 
@@ -391,18 +416,35 @@ def add_site_rows(frame: pd.DataFrame, site_rows: pd.DataFrame) -> pd.DataFrame:
 
 
 def site_manifest(site: pd.DataFrame, site_rows: pd.DataFrame, weight: float) -> dict:
-    """What the bundle's manifest records about the site data: file, SHA-256, rows read and used, weight."""
+    """What the bundle's manifest records about the site data: file, SHA-256, rows read, used and left out, weight."""
     return {
         "file": site.attrs.get("file"),
         "sha256": site.attrs.get("sha256"),
         "rows": int(site.attrs.get("n_read", len(site))),
         "rows_used": int(len(site_rows)),
+        "rows_superseded": int(site.attrs.get("n_superseded", 0)),
         "rows_without_text": int(site.attrs.get("n_without_text", 0)),
+        "rows_without_label": int(site.attrs.get("n_without_label", 0)),
         "removed_test_overlap": int(site_rows.attrs.get("removed_test_overlap", 0)),
+        "rows_claim_label_only": int(site_rows.attrs.get("without_hostility_label", 0)),
         "weight": float(weight),
         "label_columns": list(site.attrs.get("label_columns", [])),
         "hostile_rows": int(hostile_labels(site).sum()),
     }
+
+
+def describe_site_manifest(entry: Mapping) -> str:
+    """One line on what ``site_manifest`` recorded: rows read, rows trained on, and every row left out and why."""
+    left_out = {
+        "earlier feedback on a comment given again (the last kept)": entry.get("rows_superseded", 0),
+        f"without text{NO_TEXT_HINT}": entry.get("rows_without_text", 0),
+        "without a decision or label": entry.get("rows_without_label", 0),
+        "also in a public test set": entry.get("removed_test_overlap", 0),
+        f"labelled only {CLAIM_ONLY_REASON}": entry.get("rows_claim_label_only", 0),
+    }
+    reasons = "; ".join(f"{count} {why}" for why, count in left_out.items() if count) or "none"
+    return (f"site data {entry.get('file')}: {entry.get('rows')} rows read, {entry.get('rows_used')} trained on "
+            f"(weight {entry.get('weight'):g}); left out: {reasons}")
 
 
 STAND_IN_SET = "kaggle_train_heldout"

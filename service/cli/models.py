@@ -80,6 +80,14 @@ def use_command(version: str) -> None:
     click.echo(f"CURRENT -> {folder.name}; send SIGHUP to the server's master process to serve it")
 
 
+def _trained_on(scorer, path: Path) -> bool:
+    """Whether ``scorer``'s bundle was trained with ``path`` as its site data (same SHA-256)."""
+    from model.bundle import sha256_file
+
+    site = scorer.bundle.manifest.get("site_data") or {}
+    return site.get("sha256") == sha256_file(path)
+
+
 @click.command("compare")
 @click.argument("old", type=click.Path(path_type=Path))
 @click.argument("new", type=click.Path(path_type=Path))
@@ -111,6 +119,10 @@ def compare_command(old: Path, new: Path, data_path: Path, text_column: str, lab
     except (DataError, KeyError) as error:
         raise BadInput(f"{data_path}: {error.args[0] if error.args else error}") from error
     click.echo(f"{len(table)} comments; old {old}, new {new}")
+    for name, scorer in (("old", old_scorer), ("new", new_scorer)):
+        if _trained_on(scorer, data_path):
+            click.echo(f"Warning: the {name} bundle was trained on {data_path} (--site-data), so its figures here are "
+                       "optimistic: compare on comments kept out of its training", err=True)
     click.echo("")
     click.echo(f"{'metric':<28}{'old':>8}{'new':>8}{'delta':>9}")
     for name, row in comparison.metrics.iterrows():

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import click
@@ -30,14 +29,25 @@ def train(data_dir: Path | None, out: Path | None, seed: int | None, site_data: 
     extra = {"site_data": site_data, "site_weight": site_weight, "version": version}
     try:
         path = train_bundle(
-            data_dir=data_dir, out_dir=out, seed=SEED if seed is None else seed, progress=sys.stderr.isatty(),
+            # Progress lines on stderr, terminal or not: a run takes minutes, under nohup or make too.
+            data_dir=data_dir, out_dir=out, seed=SEED if seed is None else seed, progress=True,
             overwrite=overwrite, **{key: value for key, value in extra.items() if value is not None},
         )
     except (DataError, BundleExistsError) as error:
         raise BadInput(error) from error
     except OSError as error:
         raise BadInput(os_error_message(error)) from error
+    if site_data is not None:
+        _echo_site_rows(path)
     click.echo(str(path))
+
+
+def _echo_site_rows(bundle_dir: Path) -> None:
+    """Say on stderr how many site rows the new bundle trained on, and why the others were left out."""
+    from model.bundle import read_manifest
+    from model.training.site_data import describe_site_manifest
+
+    click.echo(describe_site_manifest(read_manifest(bundle_dir)["site_data"]), err=True)
 
 
 @click.command("eval")
