@@ -176,11 +176,16 @@ class FeedbackRequestSchema(StrictSchema):
 # Response shapes: documentation only (views build their JSON from model.results directly).
 
 
-class SpanSchema(Schema):
-    attribute = fields.String()
+class ReasonSpanSchema(Schema):
+    """A reason's span: its attribute is the reason's own."""
+
     begin = fields.Integer(metadata={"description": "Start offset in the text (characters)."})
     end = fields.Integer()
     score = fields.Float()
+
+
+class SpanSchema(ReasonSpanSchema):
+    attribute = fields.String()
 
 
 class ReasonSchema(Schema):
@@ -189,7 +194,7 @@ class ReasonSchema(Schema):
     attribute = fields.String()
     score = fields.Float()
     threshold = fields.Float()
-    span = fields.Nested(SpanSchema)
+    span = fields.Nested(ReasonSpanSchema)
     text = fields.String()
 
 

@@ -46,3 +46,22 @@ def test_docs_page_lists_operations_and_fields_without_scripts(client):
     for needle in ("/v1/moderate", "/v1/feedback", "/v1/model", "/readyz", "do_not_store", "Authorization: Bearer KEY", "at most 100 items", 'href="/openapi.json"'):
         assert needle in page
     assert "<script" not in page and "http://" not in page.replace("http://localhost/", "")
+
+
+def _schema(spec: dict, ref: dict) -> dict:
+    return spec["components"]["schemas"][ref["$ref"].rsplit("/", 1)[1]]
+
+
+def test_the_documented_result_fields_are_the_answered_ones(spec, client, auth):
+    answer = client.post("/v1/moderate", json={"comments": [{"id": "a", "text": "I will kill you, you stupid idiot."}]},
+                         headers=auth).get_json()["results"][0]
+    result = _schema(spec, spec["components"]["schemas"]["ModerateResponse"]["properties"]["results"]["items"])
+    reason_schema = _schema(spec, result["properties"]["reasons"]["items"])
+    spanned = [reason for reason in answer["reasons"] if "span" in reason]
+    assert spanned and answer["spans"]
+    for reason in answer["reasons"]:
+        assert set(reason) <= set(reason_schema["properties"])
+    for reason in spanned:  # a reason's span has no attribute of its own: the reason's is it
+        assert set(reason["span"]) == set(_schema(spec, reason_schema["properties"]["span"])["properties"])
+    for span in answer["spans"]:
+        assert set(span) == set(_schema(spec, result["properties"]["spans"]["items"])["properties"])
