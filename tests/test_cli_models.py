@@ -201,3 +201,12 @@ def test_train_explains_an_unreadable_site_file(runner, fake_data_dir, tmp_path,
     result = runner.invoke(cli, ["train", "--data-dir", str(fake_data_dir), "--site-data", str(path), "--out", str(tmp_path / "bundle")])
     _one_error_line(result, path, message)
     assert not (tmp_path / "bundle").exists()
+
+
+def test_a_bad_site_file_is_refused_before_the_public_data_is_read(runner, tmp_path):
+    site = tmp_path / "site.csv"
+    site.write_text("text,decision\nhello,delete\n")
+    # No public data at all: the site's mistake is found first, not after minutes of loading.
+    result = runner.invoke(cli, ["train", "--data-dir", str(tmp_path / "no data here"), "--site-data", str(site),
+                                 "--out", str(tmp_path / "bundle")])
+    assert result.exit_code == 2 and "approve, review or reject" in result.output

@@ -52,6 +52,10 @@ def test_feedback_export_columns_and_json_labels_are_read(tmp_path):
     (pd.DataFrame({"text": ["x"], "decision": ["delete"]}), "approve, review or reject"),
     (pd.DataFrame({"text": ["x"], "toxicity": ["maybe"]}), "probability in \\[0, 1\\]"),
     (pd.DataFrame({"text": ["x"], "labels": ['{"rudeness": 1}']}), "unknown attributes"),
+    # A label column spelt otherwise was ignored: the decision alone trained the bundle, the insults lost.
+    (pd.DataFrame({"text": ["x"], "decision": ["approve"], "Insult": [1]}), "'Insult' would be ignored: rename it 'insult'"),
+    (pd.DataFrame({"text": ["x"], "toxicity": [0], "Severe Toxicity": [1]}), "rename it 'severe_toxicity'"),
+    (pd.DataFrame({"text": ["x"], "insult": [1], "Decision": ["reject"]}), "rename it 'decision'"),
 ])
 def test_bad_site_tables_say_what_to_fix(raw, message):
     with pytest.raises(DataError, match=message):

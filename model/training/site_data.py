@@ -257,6 +257,20 @@ def _superseded(raw: pd.DataFrame, usable: np.ndarray) -> np.ndarray:
     return superseded
 
 
+def _column_key(name: object) -> str:
+    return re.sub(r"[\s_-]+", "_", str(name).strip().lower())
+
+
+def _check_column_spelling(raw: pd.DataFrame, known: tuple[str, ...]) -> None:
+    """Refuse a column that is a known column spelt otherwise (``Insult``, ``Severe Toxicity``): it would be ignored."""
+    by_key = {_column_key(name): name for name in known}
+    for column in raw.columns:
+        name = by_key.get(_column_key(column))
+        if name is not None and column != name and name not in raw:
+            raise DataError(f"column {column!r} would be ignored: rename it {name!r} (column names are lower case, "
+                            "words joined by _)")
+
+
 def site_labels(raw: pd.DataFrame, text_column: str = TEXT_COLUMN, decision_column: str = DECISION_COLUMN,
                 keep_all_rows: bool = False) -> pd.DataFrame:
     """Turn a site's table into ``text``, ``decision`` and one label column per attribute.
@@ -282,6 +296,7 @@ def site_labels(raw: pd.DataFrame, text_column: str = TEXT_COLUMN, decision_colu
         raise DataError(f"the site data has no {text_column!r} column (columns: {', '.join(map(str, raw.columns))})")
     if LABELS_COLUMN in raw:
         raw = _expand_labels(raw)
+    _check_column_spelling(raw, (decision_column, LABELS_COLUMN, *ATTRIBUTES))
     label_columns = [a for a in ATTRIBUTES if a in raw]
     if decision_column not in raw and not label_columns:
         raise DataError(f"the site data needs a {decision_column!r} column (approve/review/reject) "

@@ -344,6 +344,7 @@ def train_bundle(
     Path
     """
     from model.training import claims_data, data
+    from model.training import site_data as site_data_module
 
     if site_data is not None and version is None and out_dir is None:
         # Never overwrite the public bundle: a site bundle gets its own version, named by its data.
@@ -357,6 +358,8 @@ def train_bundle(
                                 "or --out, or pass --overwrite to rebuild it")
     if progress:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    # The site's file is read (and refused) before the public data, which takes a while to load.
+    site = site_data_module.read_site_data(site_data) if site_data is not None else None
     data_path = data.resolve_data_dir(data_dir)
     frame = data.load_training_data(data_path)
     validation = data.load_validation_sets(data_path)
@@ -375,8 +378,8 @@ def train_bundle(
     extra["model_version"] = version
     if (C, claims_C) != (HEADS_C, CHECKABLE_C):
         extra["hyperparameters"] = {"C": C, "claims_C": claims_C}
-    if site_data is not None:
-        frame, extra["site_data"] = _with_site_rows(frame, site_data, site_weight, data_path)
+    if site is not None:
+        frame, extra["site_data"] = _with_site_rows(frame, site, site_weight, data_path)
     bundle_dir = train_from_frame(frame, out, seed=seed, validation=validation, span_training=span_training, span_validation=span_validation,
         claims_training=claims_training, claims_validation=claims_validation, extra_manifest=extra, C=C, claims_C=claims_C)
     record_test_metrics(bundle_dir, {"toxicity": data.load_test_sets(data_path), CLAIM_ATTRIBUTE: claims_data.load_claim_test_sets(data_path)})
@@ -393,12 +396,12 @@ def _bundle_version(folder: Path) -> str:
         return "an unreadable manifest"
 
 
-def _with_site_rows(frame: pd.DataFrame, path: str | Path, weight: float | None, data_path: Path) -> tuple[pd.DataFrame, dict]:
+def _with_site_rows(frame: pd.DataFrame, site: pd.DataFrame, weight: float | None, data_path: Path) -> tuple[pd.DataFrame, dict]:
     """The public training rows plus a site's labelled comments (minus public test texts), and their manifest entry."""
     from model.training import data, site_data
 
     weight = site_data.DEFAULT_SITE_WEIGHT if weight is None else weight
-    site = site_data.read_site_data(path)
+    path = site.attrs.get("file")
     test_sets = [*data.load_test_sets(data_path).values(), data.load_toxic_spans("test", data_path)]
     test_keys = {data.overlap_key(text) for frame in test_sets for text in frame["text"]}
     rows = site_data.site_training_rows(site, weight, exclude_texts=test_keys)
