@@ -381,6 +381,9 @@ def test_a_malformed_filter_is_reported(moderator):
     assert answer.status_code == 400
     html = answer.get_data(as_text=True)
     assert "must look like 2026-12-31" in html and "no reason called" in html
+    for before in ("abc", "-1", "٣"):  # a hand-edited page position is reported, not silently dropped
+        answer = moderator.get(f"/ui/queue?before={before}")
+        assert answer.status_code == 400 and "not an item number" in answer.get_data(as_text=True)
 
 
 def test_the_queue_says_when_text_storage_is_off(ui_app, moderator):

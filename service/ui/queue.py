@@ -63,8 +63,11 @@ class QueueFilter:
             except ValueError:
                 problems.append(f"The {'from' if name == 'since' else 'to'} date must look like 2026-12-31.")
                 dates[name] = None
-        before = args.get("before")
-        return cls(reason, site, dates["since"], dates["until"], int(before) if before and before.isdigit() else None), problems
+        before = args.get("before") or None
+        if before is not None and not (before.isascii() and before.isdigit()):
+            problems.append("The page position is not an item number; go back to the first page.")
+            before = None
+        return cls(reason, site, dates["since"], dates["until"], int(before) if before else None), problems
 
     def query_args(self) -> dict[str, str]:
         """The filters as query-string arguments (without the page position)."""
