@@ -64,6 +64,20 @@ def test_unknown_parameters_are_refused():
         inject_parameters(notebook, {"data_dri": "x"})
 
 
+def test_a_parameter_goes_to_the_notebooks_that_declare_it(monkeypatch, capsys):
+    from model.evaluation import notebook_runner
+
+    given = {}
+    monkeypatch.setattr(notebook_runner, "run_all", lambda names, out, parameters: given.update(parameters))
+    # 03_evaluate declares `bundle`, 01_data does not: one -p for a run of both went to both, and 01 refused it.
+    notebook_runner.main(["01_data", "03_evaluate", "-p", "bundle=x", "--data-dir", "d"])
+    assert "bundle" not in given["01_data"] and given["03_evaluate"]["bundle"] == "x"
+    assert given["01_data"]["data_dir"] == given["03_evaluate"]["data_dir"] == "d"
+    with pytest.raises(SystemExit):
+        notebook_runner.main(["01_data", "03_evaluate", "-p", "bundel=x"])
+    assert "no notebook run here declares bundel" in capsys.readouterr().err
+
+
 def test_kernel_is_this_interpreter():
     assert _this_python_kernel_manager().kernel_spec.argv[0] == sys.executable
 

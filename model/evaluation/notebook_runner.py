@@ -199,18 +199,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-dir", default=None, help="public data directory, for every notebook (default: model.training.data's lookup)")
     parser.add_argument("--site-data", default=None, help="a site's labelled comments, for 04 and 05 (default: a public stand-in)")
     parser.add_argument("-p", "--parameter", dest="parameters", action="append", type=_parameter, default=[],
-                        help="NAME=VALUE (VALUE read as JSON) for each notebook run; repeatable")
+                        help="NAME=VALUE (VALUE read as JSON) for each notebook run that declares NAME; repeatable")
     parser.add_argument("--out", default=str(DEFAULT_OUT), help="folder for the executed notebooks")
     args = parser.parse_args(argv)
     unknown = sorted(set(args.names) - set(NOTEBOOKS))
     if unknown:
         parser.error(f"unknown notebook(s) {unknown}: choose from {', '.join(NOTEBOOKS)}")
     optional = {"data_dir": args.data_dir, "site_data": args.site_data}
+    declared = {name: declared_parameters(read_notebook(NOTEBOOKS_DIR / f"{name}.py")) for name in args.names}
+    # -p goes to the notebooks that declare the name; a name none of them declares is a typo, refused before any run.
+    undeclared = sorted(set(dict(args.parameters)) - set().union(*declared.values()))
+    if undeclared:
+        parser.error(f"no notebook run here declares {', '.join(undeclared)}: "
+                     + "; ".join(f"{name}: {', '.join(sorted(names))}" for name, names in declared.items()))
     parameters = {}
     for name in args.names:
-        declared = declared_parameters(read_notebook(NOTEBOOKS_DIR / f"{name}.py"))
-        given = {key: value for key, value in optional.items() if value is not None and key in declared}
-        parameters[name] = given | dict(args.parameters)
+        given = {key: value for key, value in optional.items() if value is not None} | dict(args.parameters)
+        parameters[name] = {key: value for key, value in given.items() if key in declared[name]}
     try:
         run_all(args.names, args.out, parameters)
     except NotebookError as error:
