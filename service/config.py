@@ -139,7 +139,7 @@ class Defaults:
 
     LOG_LEVEL = "INFO"
     LOG_JSON = True
-    """One JSON object per log line; false gives plain text for a terminal."""
+    """One JSON object per log line (gunicorn's own lines too: a worker booting, timing out, killed); false gives plain text for a terminal."""
     LOG_TEXT = False
     """Put comment texts into the logs (never by default: they are personal data)."""
 

@@ -9,11 +9,13 @@ exits with status 2).
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
 from limits import parse_many
+from limits.storage import SCHEMES as LIMIT_STORAGE_SCHEMES
 
 from service.config import CORAL_BODY_FORMATS, ConfigError
 from service.health_port import resolve_health_port
@@ -38,29 +40,59 @@ INTEGERS: dict[str, tuple[int, int | None]] = {
     "TRUSTED_PROXY_HOPS": (0, 10),
     "CORAL_REPLAY_SECONDS": (0, UNBOUNDED),
     "CORAL_MAX_SCORED_CHARS": (1, UNBOUNDED),
+    "DB_MIN_FREE_MIB": (0, UNBOUNDED),
+    "PERMANENT_SESSION_LIFETIME": (1, UNBOUNDED),
 }
 """Integer settings and their inclusive (min, max)."""
-OPTIONAL = frozenset({"KEY_CONCURRENT_REQUESTS", "HEALTH_PORT", "ENCODER_THREADS"})
+PATHS = ("MODEL", "POLICY", "DECISION_SPOOL_DIR", "SECRET_KEY_FILE", "REPORTS_DIR")
+"""File or folder settings (``MODEL`` also takes a bundle version): a string or a path; None is the default."""
+OPTIONAL = frozenset({"KEY_CONCURRENT_REQUESTS", "HEALTH_PORT", "ENCODER_THREADS", "DB_URL", "SECRET_KEY", *PATHS})
 """Settings for which ``None`` means "work it out" (see ``service.config.Defaults``)."""
 NUMBERS: dict[str, tuple[float, float | None]] = {"KEY_CACHE_SECONDS": (0.0, UNBOUNDED)}
-BOOLEANS = ("DB_AUTO_UPGRADE", "STORE_TEXT", "AUTH_REQUIRED", "RATELIMIT_HEADERS_ENABLED", "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED", "LOG_JSON", "LOG_TEXT")
+BOOLEANS = ("DB_AUTO_UPGRADE", "DB_REQUIRED_AT_START", "STORE_TEXT", "AUTH_REQUIRED", "RATELIMIT_HEADERS_ENABLED",
+            "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED", "LOG_JSON", "LOG_TEXT", "SESSION_COOKIE_SECURE", "SESSION_COOKIE_HTTPONLY")
 RATE_LIMITS = ("RATE_LIMIT", "KEY_COMMENT_LIMIT", "KEY_CHAR_LIMIT", "AUTH_FAILURE_LIMIT", "CORAL_RATE_LIMIT")
 """Flask-Limiter strings such as "600 per minute" (``;`` separates several)."""
 SECRETS = ("CORAL_SECRET",)
 """None (off), one string, or a list of strings (while rotating)."""
 ORIGIN_LISTS = ("CORS_ORIGINS",)
 """None, or a list of web origins ("https://news.example") or "*"."""
-CHOICES = ("ENCODER_MODE", "CORAL_BODY_FORMAT")
+CHOICES = ("ENCODER_MODE", "CORAL_BODY_FORMAT", "LOG_LEVEL", "SESSION_COOKIE_SAMESITE")
 """None (the bundle's own, for ENCODER_MODE) or one of ``choices(name)``."""
+ANY_CASE_CHOICES = frozenset({"LOG_LEVEL", "SESSION_COOKIE_SAMESITE"})
+"""Choices read whatever their case (``logging`` upper-cases a level, werkzeug title-cases SameSite): compared upper-cased."""
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+SAME_SITE_VALUES = ("Lax", "Strict", "None")
+TEXTS: dict[str, tuple[type, ...]] = {"HOST": (str,), "RATELIMIT_STORAGE_URI": (str,), "DB_URL": (str,), "SECRET_KEY": (str, bytes)}
+"""Settings that must be a string (None too when in OPTIONAL): Flask reads MODERATION_SECRET_KEY=12345 as a number."""
+STORAGE_SETTING = "RATELIMIT_STORAGE_URI"
+QUOTE_HINT = "quote one that looks like a number or boolean: '\"12345\"'"
 
 
 def choices(name: str) -> tuple[str, ...]:
     """The values a ``CHOICES`` setting may take (imported here: ``moderate --help`` needs no model code)."""
     if name == "CORAL_BODY_FORMAT":
         return CORAL_BODY_FORMATS
+    if name == "LOG_LEVEL":
+        return LOG_LEVELS
+    if name == "SESSION_COOKIE_SAMESITE":
+        return SAME_SITE_VALUES
     from model.encoder_model import MODES
 
     return {"ENCODER_MODE": MODES}[name]
+
+
+def _is_choice(name: str, value: Any) -> bool:
+    """Whether ``value`` is one of ``choices(name)`` (in any case for ``ANY_CASE_CHOICES``)."""
+    if name not in ANY_CASE_CHOICES:
+        return value in choices(name)
+    return isinstance(value, str) and value.upper() in {choice.upper() for choice in choices(name)}
+
+
+def _storage_scheme(uri: str) -> str | None:
+    """The scheme of a limits storage URI it can use synchronously (``redis`` for ``redis://host``), else None."""
+    scheme, separator, _ = uri.partition("://")
+    return scheme if separator and scheme in LIMIT_STORAGE_SCHEMES and not scheme.startswith("async+") else None
 
 
 def _described(value: Any) -> str:
@@ -105,8 +137,17 @@ def check_setting(name: str, value: Any) -> None:
         except ValueError as error:
             raise _bad(name, value, "a rate limit like '600 per minute'") from error
     elif name in CHOICES:
-        if value is not None and value not in choices(name):
-            raise _bad(name, value, f"one of {', '.join(choices(name))} (or unset for the bundle's own)")
+        if value is not None and not _is_choice(name, value):
+            unset = " (or unset for the bundle's own)" if name == "ENCODER_MODE" else ""
+            raise _bad(name, value, f"one of {', '.join(choices(name))}{unset}")
+    elif name in TEXTS:
+        if not isinstance(value, TEXTS[name]):
+            raise _bad(name, value, f"a string ({QUOTE_HINT})")
+        if name == STORAGE_SETTING and _storage_scheme(value) is None:
+            raise _bad(name, value, "memory:// (each worker counts alone) or a storage URL such as redis://host:6379/0")
+    elif name in PATHS:
+        if not isinstance(value, str | os.PathLike):
+            raise _bad(name, value, f"a file or folder path ({QUOTE_HINT})")
     elif name in ORIGIN_LISTS:
         if value is not None and (not isinstance(value, list) or not all(
                 isinstance(origin, str) and (origin == "*" or _is_origin(origin)) for origin in value)):

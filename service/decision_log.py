@@ -9,7 +9,8 @@ it in ``/metrics``. After a later answer has been sent, any worker replays spool
 renaming it, so that two workers never insert the same rows) at most every ``REPLAY_INTERVAL_SECONDS``.
 
 Rows are never dropped silently: rows the database refuses outright on replay (not a lost connection but,
-say, a constraint) are moved to a ``rejected-*`` file; rows that cannot even be spooled are logged whole.
+say, a constraint) are moved to a ``rejected-*`` file; rows that cannot even be spooled are logged whole, except a
+kept comment text (``STORE_TEXT``), which reaches the log only with ``LOG_TEXT``.
 """
 
 from __future__ import annotations
@@ -52,8 +53,9 @@ other error the rows stay spooled for the next replay (the database is away, loc
 class DecisionSpool:
     """Decision rows the database did not take, as JSON lines in per-process files, and their replay."""
 
-    def __init__(self, directory: Path, engine: Engine, registry: Any):
+    def __init__(self, directory: Path, engine: Engine, registry: Any, log_text: bool = False):
         self.directory, self.engine = directory, engine
+        self.log_text = log_text  # LOG_TEXT: whether rows logged whole may show their comment text
         self.lock = threading.Lock()  # gthread workers: one append or replay at a time per process
         self.next_replay = 0.0
         self.failures = Counter("moderation_decision_log_write_failures", "Decision-log writes that failed and were spooled.", registry=registry)
@@ -68,7 +70,7 @@ class DecisionSpool:
     def append(self, rows: list[dict[str, Any]], error: BaseException) -> None:
         """Spool ``rows`` durably (fsync) after a failed write; if even that fails, log them whole."""
         self.failures.inc()
-        lines = "".join(json.dumps(_encode(row)) + "\n" for row in rows)
+        lines = _json_lines(rows, with_text=True)
         try:
             with self.lock:
                 self.directory.mkdir(parents=True, exist_ok=True)
@@ -79,7 +81,7 @@ class DecisionSpool:
         except OSError as spool_error:
             self.lost.inc(len(rows))
             log.error("decision log write failed (%s) and the spool %s cannot be written (%s); the rows: %s",
-                      _describe(error), self.directory, spool_error, lines.strip())
+                      _describe(error), self.directory, spool_error, _json_lines(rows, self.log_text).strip())
             return
         self.spooled.inc(len(rows))
         log.error("decision log write failed (%s): %d row(s) spooled to %s, replayed when the database takes writes again",
@@ -139,6 +141,11 @@ def _encode(row: dict[str, Any]) -> dict[str, Any]:
     return {**row, "created_at": row["created_at"].isoformat()}
 
 
+def _json_lines(rows: list[dict[str, Any]], with_text: bool) -> str:
+    """One JSON line per row; without ``with_text`` a kept comment text (``STORE_TEXT``) is left out, its SHA-256 stays."""
+    return "".join(json.dumps(_encode(row if with_text else {**row, "text": None})) + "\n" for row in rows)
+
+
 def _decode(row: dict[str, Any]) -> dict[str, Any]:
     return {**row, "created_at": dt.datetime.fromisoformat(row["created_at"])}
 
@@ -178,7 +185,8 @@ def init_decision_log(app: Flask, registry: Any) -> None:
     if engine_sqlite_file(engine) is not None:
         engine = make_engine(app.config["DB_URL"], create=False, busy_timeout_ms=LOG_BUSY_TIMEOUT_MS)
     configured = app.config["DECISION_SPOOL_DIR"]
-    app.extensions[SPOOL_KEY] = DecisionSpool(Path(configured) if configured else DEFAULT_SPOOL_DIR, engine, registry)
+    app.extensions[SPOOL_KEY] = DecisionSpool(Path(configured) if configured else DEFAULT_SPOOL_DIR, engine, registry,
+                                              log_text=bool(app.config["LOG_TEXT"]))
     app.after_request(_replay_after_answer)
 
 

@@ -34,15 +34,15 @@ def configure_logging(level: str, as_json: bool) -> None:
         logger.removeHandler(handler)
     handler = logging.StreamHandler(sys.stderr)
     setattr(handler, _HANDLER_MARK, True)
-    if as_json:
-        handler.setFormatter(
-            JsonFormatter(list(JSON_FIELDS), rename_fields={"asctime": "time", "levelname": "level", "name": "logger"})
-        )
-    else:
-        handler.setFormatter(logging.Formatter(PLAIN_FORMAT))
+    handler.setFormatter(json_formatter() if as_json else logging.Formatter(PLAIN_FORMAT))
     logger.addHandler(handler)
     logger.setLevel(level.upper() if isinstance(level, str) else level)
     logger.propagate = False
+
+
+def json_formatter() -> logging.Formatter:
+    """One JSON object per record with ``time``, ``level``, ``logger``, ``message`` (and any extra fields)."""
+    return JsonFormatter(list(JSON_FIELDS), rename_fields={"asctime": "time", "levelname": "level", "name": "logger"})
 
 
 def init_request_logging(app: Flask) -> None:

@@ -30,6 +30,7 @@ from typing import Any
 
 from flask import Flask
 from gunicorn.app.base import BaseApplication
+from gunicorn.glogging import Logger as GunicornLogger
 
 from service.health_port import HealthListener, resolve_health_port
 from service.reload import WORKER_RETRY_SECONDS, WORKER_START_FAILED, ModerationArbiter, ReadyMarkers, post_worker_init, verify_in_child
@@ -122,6 +123,20 @@ class ModerationServer(BaseApplication):
             raise SystemExit(WORKER_START_FAILED) from error
 
 
+class JsonGunicornLogger(GunicornLogger):
+    """Gunicorn's own lines (a worker booting, timing out or killed, a signal) as JSON objects like the service's, so that
+    with ``LOG_JSON`` every line on stderr parses."""
+
+    def setup(self, cfg: Any) -> None:
+        """Gunicorn's setup, then our JSON formatter on the error log's handlers."""
+        from service.logs import json_formatter
+
+        super().setup(cfg)
+        for handler in self.error_log.handlers:
+            if getattr(handler, "_gunicorn", False):  # gunicorn's own (stderr), not one a logging config added
+                handler.setFormatter(json_formatter())
+
+
 def bind_address(host: str, port: int) -> str:
     """Return gunicorn's bind string, bracketing IPv6 hosts."""
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
@@ -190,9 +205,11 @@ def _on_exit(server: Any) -> None:
 
 
 def server_options(app: Flask) -> dict[str, Any]:
-    """Gunicorn settings from the app's configuration (HOST, PORT, WORKERS, THREADS, TIMEOUT_SECONDS)."""
+    """Gunicorn settings from the app's configuration (HOST, PORT, WORKERS, THREADS, TIMEOUT_SECONDS, LOG_LEVEL, LOG_JSON)."""
     config = app.config
     return {
+        "loglevel": str(config["LOG_LEVEL"]).lower(),
+        "logger_class": JsonGunicornLogger if config["LOG_JSON"] else GunicornLogger,
         "bind": bind_address(config["HOST"], int(config["PORT"])),
         "workers": int(config["WORKERS"]),
         "threads": int(config["THREADS"]),

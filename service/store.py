@@ -197,13 +197,22 @@ def make_engine(configured_url: str | None, create: bool = True, busy_timeout_ms
             engine = create_engine(url, poolclass=StaticPool, connect_args={"check_same_thread": False})
         else:
             if create:  # without it the file must exist already: make no folder for it either
-                path.parent.mkdir(parents=True, exist_ok=True)
+                _make_folder(path.parent)
             engine = create_engine(url if create else read_write_url(url))
     except (ArgumentError, ImportError) as error:
         raise StoreError(f"DB_URL {safe_url(url_text)} cannot be used: {error}") from error
     event.listen(engine, "connect", partial(_tune_sqlite, busy_timeout_ms=busy_timeout_ms))
     guard_engine(engine, path)
     return engine
+
+
+def _make_folder(folder: Path) -> None:
+    """Create the SQLite file's folder; StoreError naming it when it cannot be (a file in the way, no permission)."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise StoreError(f"DB_URL names a SQLite file in {folder}, which cannot be created ({error.strerror or error}): "
+                         "create the folder for the service's user, or point MODERATION_DB_URL elsewhere") from error
 
 
 def sqlite_file(url: URL) -> Path | None:

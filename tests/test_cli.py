@@ -359,9 +359,9 @@ def test_train_passes_its_options_to_train_bundle(runner, monkeypatch, tmp_path)
     result = runner.invoke(cli, ["train", "--data-dir", "d", "--out", "o", "--seed", "7"])
     assert result.exit_code == 0, result.output
     assert result.stdout == f"{tmp_path / 'bundle'}\n"
-    assert calls == [{"data_dir": Path("d"), "out_dir": Path("o"), "seed": 7, "progress": False, "overwrite": False}]
+    assert calls == [{"data_dir": Path("d"), "out_dir": Path("o"), "seed": 7, "progress": True, "overwrite": False}]
     runner.invoke(cli, ["train", "--overwrite"])
-    assert calls[1] == {"data_dir": None, "out_dir": None, "seed": model.training.train.SEED, "progress": False,
+    assert calls[1] == {"data_dir": None, "out_dir": None, "seed": model.training.train.SEED, "progress": True,
                         "overwrite": True}
 
 
@@ -442,6 +442,14 @@ def test_serve_bad_database_is_exit_2(runner, tiny_bundle_path):
     args = ["serve", "--model", str(tiny_bundle_path)]
     result = runner.invoke(cli, args, env={"MODERATION_DB_URL": "nosuchdb://x"})
     assert_one_line_error(result, r"DB_URL nosuchdb://x cannot be used")
+
+
+@pytest.mark.parametrize("args", [["db", "upgrade"], ["keys", "create", "cms"], ["serve", "--port", "0"]])
+def test_a_sqlite_folder_that_cannot_be_made_is_exit_2(runner, tiny_bundle_path, tmp_path, args):
+    (tmp_path / "taken").write_text("a file where the folder should be", encoding="utf-8")
+    env = {"MODERATION_DB_URL": f"sqlite:///{tmp_path / 'taken' / 'moderation.db'}", "MODERATION_MODEL": str(tiny_bundle_path)}
+    result = runner.invoke(cli, args, env=env)
+    assert_one_line_error(result, rf"SQLite file in {re.escape(str(tmp_path / 'taken'))}, which cannot be created \(.*\): create the folder")
 
 
 def test_serve_bad_config_file_is_exit_2(runner, tiny_bundle_path, tmp_path):

@@ -27,6 +27,20 @@ from service.config import ConfigError, load_config
         ("MODERATION_STORE_TEXT", "1", "it must be true or false"),
         ("MODERATION_RATE_LIMIT", "lots", "it must be a rate limit like '600 per minute'"),
         ("MODERATION_KEY_CHAR_LIMIT", "1000 per minute", "KEY_CHAR_LIMIT ('1000 per minute') must allow at least one full request"),
+        # Each of these once started and failed later: a traceback, a 500, or a setting silently read as true.
+        ("MODERATION_LOG_LEVEL", "verbose", "LOG_LEVEL (MODERATION_LOG_LEVEL) is 'verbose'; it must be one of DEBUG, INFO, WARNING"),
+        ("MODERATION_DB_MIN_FREE_MIB", "lots", "DB_MIN_FREE_MIB (MODERATION_DB_MIN_FREE_MIB) is 'lots'; it must be a whole number at least 0"),
+        ("MODERATION_DB_REQUIRED_AT_START", "no", "DB_REQUIRED_AT_START (MODERATION_DB_REQUIRED_AT_START) is 'no'; it must be true or false"),
+        ("MODERATION_SESSION_COOKIE_SECURE", "False", "SESSION_COOKIE_SECURE (MODERATION_SESSION_COOKIE_SECURE) is 'False'; it must be true or false"),
+        ("MODERATION_SESSION_COOKIE_SAMESITE", "lux", "it must be one of Lax, Strict, None"),
+        ("MODERATION_PERMANENT_SESSION_LIFETIME", "8h", "PERMANENT_SESSION_LIFETIME (MODERATION_PERMANENT_SESSION_LIFETIME) is '8h'; it must be a whole number"),
+        ("MODERATION_SECRET_KEY", "12345", "SECRET_KEY (MODERATION_SECRET_KEY) is the number 12345; it must be a string (quote one"),
+        ("MODERATION_DB_URL", "5432", "DB_URL (MODERATION_DB_URL) is the number 5432; it must be a string"),
+        ("MODERATION_HOST", "0", "HOST (MODERATION_HOST) is the number 0; it must be a string"),
+        ("MODERATION_MODEL", "3", "MODEL (MODERATION_MODEL) is the number 3; it must be a file or folder path (quote one"),
+        ("MODERATION_DECISION_SPOOL_DIR", "true", "DECISION_SPOOL_DIR (MODERATION_DECISION_SPOOL_DIR) is true (a boolean)"),
+        ("MODERATION_RATELIMIT_STORAGE_URI", "localhost:6379", "RATELIMIT_STORAGE_URI (MODERATION_RATELIMIT_STORAGE_URI) is 'localhost:6379'; it must be memory://"),
+        ("MODERATION_RATELIMIT_STORAGE_URI", "redis:/127.0.0.1", "it must be memory:// (each worker counts alone) or a storage URL such as redis://"),
     ],
 )
 def test_a_bad_setting_is_one_line_naming_it(monkeypatch, variable, raw, message):
@@ -58,6 +72,26 @@ def test_serve_stops_with_one_line_and_status_2(runner):
 
 def test_the_defaults_pass():
     load_config()
+
+
+@pytest.mark.parametrize(
+    ("variable", "raw", "setting", "value"),
+    [
+        ("MODERATION_LOG_LEVEL", "warning", "LOG_LEVEL", "warning"),  # logging upper-cases it
+        ("MODERATION_SESSION_COOKIE_SAMESITE", "strict", "SESSION_COOKIE_SAMESITE", "strict"),
+        ("MODERATION_SECRET_KEY", '"12345"', "SECRET_KEY", "12345"),
+        ("MODERATION_MODEL", "2.8.0", "MODEL", "2.8.0"),
+        ("MODERATION_RATELIMIT_STORAGE_URI", "rediss://cache.internal:6380/1", "RATELIMIT_STORAGE_URI", "rediss://cache.internal:6380/1"),
+        ("MODERATION_DB_MIN_FREE_MIB", "0", "DB_MIN_FREE_MIB", 0),
+    ],
+)
+def test_good_values_of_the_newly_checked_settings_pass(monkeypatch, variable, raw, setting, value):
+    monkeypatch.setenv(variable, raw)
+    assert load_config()[setting] == value
+
+
+def test_a_path_object_from_the_command_line_passes(tmp_path):
+    assert load_config({"MODEL": tmp_path})["MODEL"] == tmp_path
 
 
 def test_checking_the_settings_registers_no_metrics():

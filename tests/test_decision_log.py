@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sqlite3
 import time
@@ -12,9 +13,11 @@ from sqlalchemy import text
 
 from service.app import create_app
 from service.decision_log import SPOOL_KEY
-from service.store import DecisionRecord, app_engine
+from service.logs import LOGGER_NAME
+from service.store import DecisionRecord, app_engine, sha256_text
 from tests.test_ops import metric_value
 
+SECRET_TEXT = "my neighbour Alice Example is a stupid clown"
 BODY = {"comments": [{"id": "a", "text": "You shill."}, {"id": "b", "text": "Thanks for the article."}]}
 
 
@@ -76,3 +79,24 @@ def test_the_decision_log_waits_briefly_for_a_locked_file(file_app, tmp_path):
         holder.execute("ROLLBACK")
         holder.close()
     assert len(list((tmp_path / "spool").glob("decisions-*.jsonl"))) == 1
+
+
+@pytest.mark.parametrize("log_text", [False, True])
+def test_rows_that_cannot_be_spooled_are_logged_with_their_text_only_under_log_text(tiny_bundle_path, tmp_path, log_text):
+    (tmp_path / "spool").write_text("a file where the spool folder should be", encoding="utf-8")
+    app = create_app({"TESTING": True, "MODEL": str(tiny_bundle_path), "DB_URL": f"sqlite:///{tmp_path / 'log.db'}", "AUTH_REQUIRED": False,
+                      "DECISION_SPOOL_DIR": str(tmp_path / "spool"), "STORE_TEXT": True, "LOG_TEXT": log_text})
+    DecisionRecord.__table__.drop(app_engine(app))  # every decision-log write now fails, and the spool cannot be written
+    messages: list[str] = []
+    collector = logging.Handler()
+    collector.emit = lambda record: messages.append(record.getMessage())
+    logging.getLogger(LOGGER_NAME).addHandler(collector)
+    try:
+        assert app.test_client().post("/v1/moderate", json={"comments": [{"id": "a", "text": SECRET_TEXT}]}).status_code == 200
+    finally:
+        logging.getLogger(LOGGER_NAME).removeHandler(collector)
+        app.extensions[SPOOL_KEY].engine.dispose()
+        app_engine(app).dispose()
+    (lost,) = [message for message in messages if "the rows:" in message]
+    assert '"comment_id": "a"' in lost and sha256_text(SECRET_TEXT) in lost  # the row can still be matched and restored
+    assert (SECRET_TEXT in lost) is log_text

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import logging
 import os
 import sqlite3
 import subprocess
@@ -12,9 +13,12 @@ import urllib.error
 import urllib.request
 
 import pytest
+from flask import Flask
+from gunicorn.config import Config as GunicornConfig
 
+from service.config import load_config
 from service.loadtest import moderate_command
-from service.server import bind_address
+from service.server import bind_address, server_options
 from tests.conftest import REPO
 
 
@@ -125,3 +129,23 @@ def test_every_answered_decision_is_logged_when_the_server_stops(tiny_bundle_pat
 @pytest.mark.parametrize(("host", "expected"), [("127.0.0.1", "127.0.0.1:8000"), ("::1", "[::1]:8000")])
 def test_bind_address(host, expected):
     assert bind_address(host, 8000) == expected
+
+
+@pytest.mark.parametrize("as_json", [True, False])
+def test_gunicorns_own_lines_follow_log_json_and_log_level(as_json):
+    """A worker timeout or kill is gunicorn's line, not the app's: with LOG_JSON it must parse like every other line."""
+    app = Flask(__name__)
+    app.config.from_mapping(load_config({"LOG_JSON": as_json, "LOG_LEVEL": "warning"}))
+    gunicorn_config = GunicornConfig()
+    for name, value in server_options(app).items():
+        gunicorn_config.set(name, value)
+    error_log = gunicorn_config.logger_class(gunicorn_config).error_log
+    assert error_log.level == logging.WARNING
+    record = error_log.makeRecord(error_log.name, logging.CRITICAL, __file__, 1, "WORKER TIMEOUT (pid:%s)", (42,), None)
+    (line,) = [handler.format(record) for handler in error_log.handlers if getattr(handler, "_gunicorn", False)]
+    if as_json:
+        assert {key: json.loads(line)[key] for key in ("level", "logger", "message")} == {
+            "level": "CRITICAL", "logger": "gunicorn.error", "message": "WORKER TIMEOUT (pid:42)"}
+    else:
+        with pytest.raises(json.JSONDecodeError):
+            json.loads(line)
