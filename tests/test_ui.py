@@ -166,6 +166,12 @@ def test_a_generated_secret_key_is_kept_private_and_reused(tmp_path):
         read_or_create_secret(path)
 
 
+def test_a_secret_key_file_whose_folder_cannot_be_made_is_a_config_error(tmp_path):
+    (tmp_path / "taken").write_text("a file where the folder should be")
+    with pytest.raises(ConfigError, match="SECRET_KEY_FILE .*cannot be written .*set SECRET_KEY"):
+        read_or_create_secret(tmp_path / "taken" / "var" / "secret_key")
+
+
 def test_apps_share_the_generated_key_and_a_configured_key_writes_nothing(tiny_bundle_path, tmp_path):
     path = tmp_path / "secret_key"
     config = {"TESTING": True, "MODEL": str(tiny_bundle_path), "DB_URL": "sqlite://", "SECRET_KEY_FILE": str(path)}

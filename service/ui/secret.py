@@ -22,9 +22,12 @@ def read_or_create_secret(path: Path) -> str:
     all end up with the one key the first of them wrote, never a half-written file. Raises ConfigError
     when the file is empty, readable by others, or cannot be written.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
     if not path.exists():
         partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise _unwritable(path, error) from error
         try:
             descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE_MODE)
             with os.fdopen(descriptor, "w", encoding="ascii") as handle:
@@ -35,7 +38,7 @@ def read_or_create_secret(path: Path) -> str:
         except FileExistsError:
             pass  # another worker linked its key first: use that one
         except OSError as error:
-            raise ConfigError(f"SECRET_KEY_FILE {path}: cannot be written ({error.strerror}); set SECRET_KEY or a writable SECRET_KEY_FILE") from error
+            raise _unwritable(path, error) from error
         finally:
             partial.unlink(missing_ok=True)
     if stat.S_IMODE(path.stat().st_mode) & 0o077:
@@ -44,6 +47,11 @@ def read_or_create_secret(path: Path) -> str:
     if not secret:
         raise ConfigError(f"SECRET_KEY_FILE {path}: empty; delete it to have a new key made")
     return secret
+
+
+def _unwritable(path: Path, error: OSError) -> ConfigError:
+    return ConfigError(f"SECRET_KEY_FILE {path}: cannot be written ({error.strerror or error}); set SECRET_KEY or a "
+                       "writable SECRET_KEY_FILE")
 
 
 def init_secret_key(app: Flask) -> None:
