@@ -106,6 +106,21 @@ def test_cli_names_a_missing_bundle(tmp_path):
     assert not (tmp_path / "bench.md").exists()
 
 
+def test_cli_refuses_an_out_it_cannot_write_before_timing_anything(tmp_path, monkeypatch):
+    """The report used to be written after the whole run: a traceback, and the timings lost."""
+    from model.evaluation import benchmark
+
+    def run_benchmark(**options):
+        raise AssertionError("the benchmark ran before --out was checked")
+
+    monkeypatch.setattr(benchmark, "run_benchmark", run_benchmark)
+    blocker = tmp_path / "reports"
+    blocker.write_text("a file where the folder should be")
+    result = CliRunner().invoke(main, ["--out", str(blocker / "bench.md"), "--n", "3"])
+    assert result.exit_code == 1
+    assert result.output == f"Error: --out {blocker}: is a file, not a folder\n"
+
+
 def test_texts_come_from_the_test_sets_when_present(monkeypatch):
     sets = {"a": pd.DataFrame({"text": ["one", "two"]}), "b": pd.DataFrame({"text": ["three"]})}
     monkeypatch.setattr("model.evaluation.benchmark.load_test_sets", lambda data_dir: sets)

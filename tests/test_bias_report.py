@@ -95,6 +95,16 @@ def test_bias_targets_say_met_missed_and_worst_identity(bias_report):
     assert not any(row["met"] for row in report["targets"] if row["set"] == "wiki_identity")
 
 
+def test_bias_targets_show_a_near_miss_with_the_decimals_that_make_it_a_miss(bias_report):
+    import copy
+
+    _, report = bias_report
+    section = copy.deepcopy(report["bias"])
+    section["sets"]["madlibs"]["identities"]["muslim"]["bpsn_auc"] = 0.8996
+    markdown = "\n".join(bias_markdown(section))
+    assert "| madlibs | min bpsn_auc | >= 0.90 | 0.8996 | -0.0004 | **missed** | muslim (1 of 3 below) |" in markdown
+
+
 def test_baseline_figures_sit_beside_ours(bias_report):
     markdown, report = bias_report
     baseline = report["baseline"]

@@ -154,6 +154,14 @@ def test_markdown_shows_targets_tables_and_plots(rule_section):
     assert "units left out (cmv_test)" in markdown
 
 
+def test_claim_targets_show_a_near_miss_with_the_decimals_that_make_it_a_miss(rule_section):
+    """ClaimBuster's ROC AUC 0.9499 read 0.950 beside its target 0.95 and **missed**."""
+    section, _ = rule_section
+    rows = [row | {"value": 0.94994, "met": False} if row["set"] == "claimbuster_test" else row
+            for row in _target_rows(section)]
+    assert "| claimbuster_test | 0.95 | 0.9499 | **missed** |" in "\n".join(claims_markdown(section, rows))
+
+
 def test_skipped_section_says_why():
     lines = claims_markdown({"skipped": "no claim scorer in the bundle."}, [])
     assert lines[1] == "## Unsupported claims"

@@ -171,6 +171,30 @@ def test_a_margin_never_reads_as_zero_when_it_is_not(value, shown):
     assert format_signed(value) == shown
 
 
+@pytest.mark.parametrize("value, target, shown", [(0.94994, 0.95, "0.9499"), (0.95004, 0.95, "0.95004"),
+                                                  (0.899996, 0.90, "0.899996"), (0.95, 0.95, "0.950"),
+                                                  (0.789, 0.85, "0.789"), (0.9499, None, "0.950"), (None, 0.95, "n/a")])
+def test_a_value_never_reads_as_its_target_when_it_is_not(value, target, shown):
+    """ClaimBuster's ROC AUC 0.9499 read 0.950 beside its target 0.95 and **missed**."""
+    from model.evaluation.report_format import format_number
+
+    assert format_number(value, target) == shown
+
+
+def test_the_targets_table_shows_a_near_miss_with_the_decimals_that_make_it_a_miss(keyword_report):
+    import copy
+
+    from model.evaluation.report import _markdown
+    from model.evaluation.report_format import target_margin
+
+    _, _, report = keyword_report
+    near = copy.deepcopy(report)
+    row = next(row for row in near["targets"] if row["set"] == "ucc_test")
+    row.update(value=0.84996, met=False)
+    row["margin"] = target_margin(row)
+    assert "| ucc_test | toxicity | roc_auc | 0.85 | 0.84996 | -0.0000 | **missed** |" in _markdown(near)
+
+
 def test_claims_section_is_skipped_with_a_note(keyword_report):
     _, markdown_path, _ = keyword_report
     assert "## Unsupported claims\n\nNot evaluated: the bundle has no `unsupported_claim`" in markdown_path.read_text()
@@ -244,6 +268,36 @@ def test_missing_profanity_check_is_reported(tmp_path, monkeypatch):
     assert report["missing_baselines"] == ["alt-profanity-check"]
     assert all("alt_profanity_check" not in result["baselines"] for result in report["sets"].values())
     assert "Not compared: alt-profanity-check" in markdown
+
+
+def test_a_run_that_fails_before_its_end_leaves_the_previous_report_pair_whole(tmp_path, monkeypatch):
+    """eval.json was written before eval.md was rendered: a failure in between paired a new JSON with an old report."""
+    texts, labels = _keyword_texts()
+    data_dir = write_fake_data_dir(tmp_path / "data", texts, labels, _keyword_spans())
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "eval.json").write_text('{"created_at": "before"}\n')
+    (out / "eval.md").write_text("# Evaluation report (before)\n")
+
+    def failing_markdown(report):
+        raise KeyError("plots")
+
+    monkeypatch.setattr("model.evaluation.report._markdown", failing_markdown)
+    with pytest.raises(KeyError):
+        write_eval_report(data_dir=data_dir, out_dir=out, scorer=KeywordScorer())
+    assert (out / "eval.json").read_text() == '{"created_at": "before"}\n'
+    assert (out / "eval.md").read_text() == "# Evaluation report (before)\n"
+    assert sorted(path.name for path in out.iterdir()) == ["eval.json", "eval.md", "plots"]
+
+
+def test_a_run_without_a_terminal_says_which_stage_it_is_in(tmp_path, capsys):
+    """Under `make eval > log` or nohup a 10-minute run printed nothing until it ended."""
+    texts, labels = _keyword_texts()
+    data_dir = write_fake_data_dir(tmp_path / "data", texts, labels, _keyword_spans())
+    write_eval_report(data_dir=data_dir, out_dir=tmp_path / "out", scorer=KeywordScorer())
+    lines = capsys.readouterr().err.splitlines()
+    assert "moderate eval: ucc_test: our scores" in lines and "moderate eval: toxic spans" in lines
+    assert lines[-1] == "moderate eval: behaviour sets"
 
 
 def test_missing_data_dir_is_a_data_error(tmp_path):

@@ -22,7 +22,7 @@ import click
 from tqdm import tqdm
 
 from model.bundle import BundleError
-from model.evaluation.report_format import write_report
+from model.evaluation.report_format import check_writable, write_report
 from model.training.data import DataError, load_test_sets
 from model.parallel import ScorerPool
 from model.scoring import Scorer
@@ -316,7 +316,14 @@ def write_benchmark(out: str | Path = "reports/bench.md", **options) -> Path:
     -------
     Path
         The Markdown path.
+
+    Raises
+    ------
+    OSError
+        Before any timing, when ``out`` or its twin cannot be written.
     """
+    out = Path(out)
+    check_writable(out, out.with_suffix(".json"))
     results = run_benchmark(**options)
     return write_report(out, benchmark_markdown(results), results)
 
@@ -344,6 +351,8 @@ def main(out: Path, **options) -> None:
         path = write_benchmark(out, **options)
     except (BundleError, DataError) as error:
         raise click.ClickException(str(error)) from error
+    except OSError as error:
+        raise click.ClickException(f"--out {error.filename}: {error.strerror}") from error
     click.echo(f"wrote {path} and {path.with_suffix('.json')}")
 
 

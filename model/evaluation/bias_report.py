@@ -139,7 +139,7 @@ def bias_markdown(section: Mapping, baseline: Mapping | None = None, baseline_ve
         other = base_targets.get((row["set"], row["metric"]), {})
         target = f"{'<=' if row.get('at_most') else '>='} {row['target']:.2f}"
         worst = f"{row['worst_identity']} ({row['n_below']} of {row['n_identities']} below)" if row.get("worst_identity") else ""
-        lines.append(f"| {row['set']} | {row['metric']} | {target} | {format_pair(row['value'], other.get('value'), has_base)} | "
+        lines.append(f"| {row['set']} | {row['metric']} | {target} | {format_pair(row['value'], other.get('value'), has_base, row['target'])} | "
                      f"{format_signed(target_margin(row))} | {'met' if row['met'] else '**missed**'} | {worst} |")
     for name, result in section["sets"].items():
         base = baseline["sets"].get(name) if has_base else None

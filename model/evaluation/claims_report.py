@@ -299,7 +299,7 @@ def claims_markdown(section: dict, targets: Sequence[dict]) -> list[str]:
         ours = result.get("scorers", {}).get("model", {})
         cues = result.get("scorers", {}).get("cue_baseline", {})
         f1, macro = (_f1_cell(ours, key, HIGHLIGHTED_F1.get(row["set"]) == key) for key in ("f1", "macro_f1"))
-        lines.append(f"| {row['set']} | {row['target']:.2f} | {format_number(row['value'])} | "
+        lines.append(f"| {row['set']} | {row['target']:.2f} | {format_number(row['value'], row['target'])} | "
                      f"{'met' if row['met'] else '**missed**'} | {format_number(cues.get('roc_auc'))} | "
                      f"{format_number(result.get('per_set_tfidf_roc_auc'))} | {f1} | {macro} |")
     lines += ["", "Bold F1 values are the ones the issue asks to see for that set.", "",

@@ -10,9 +10,9 @@ import argparse
 import time
 from pathlib import Path
 
-from model.bundle import load_bundle
-from model.evaluation.report_format import write_report
-from model.training.data import load_validation_sets
+from model.bundle import BundleError, load_bundle
+from model.evaluation.report_format import check_writable, write_report
+from model.training.data import DataError, load_validation_sets
 
 N_COMMENTS = 2000
 REPEATS = 2
@@ -29,10 +29,15 @@ def _rate(predict, texts) -> float:
 
 
 def measure(model_path: str | Path, data_dir=None, threads: int = 1, n_comments: int = N_COMMENTS) -> dict:
-    """Comments per second of the three ways to score hostility, with ``threads`` onnxruntime threads."""
+    """Comments per second of the three ways to score hostility, with ``threads`` onnxruntime threads.
+
+    Raises ``DataError`` without the validation set and ``BundleError`` for a bundle without an encoder.
+    """
+    texts = load_validation_sets(data_dir)[SPEED_SET]["text"].tolist()[:n_comments]
     bundle = load_bundle(model_path, encoder_threads=threads)
     model = bundle.model
-    texts = load_validation_sets(data_dir)[SPEED_SET]["text"].tolist()[:n_comments]
+    if not hasattr(model, "base"):
+        raise BundleError(f"bundle {bundle.version} has no encoder: pass an encoder bundle (2.x)")
     fast = model.base.predict_hostility(texts)
     mode = model.mode
     result = {"model_version": bundle.version, "threads": threads, "comments": len(texts), "set": SPEED_SET,
@@ -49,7 +54,8 @@ def measure(model_path: str | Path, data_dir=None, threads: int = 1, n_comments:
 
 def markdown(results: list[dict]) -> str:
     """A table of the measurements."""
-    lines = ["# Encoder speed", "", f"`python -m model.evaluation.encoder_speed`: {results[0]['comments']} "
+    lines = ["# Encoder speed", "", f"`python -m model.evaluation.encoder_speed` for model version "
+             f"**{results[0]['model_version']}**: {results[0]['comments']} "
              f"{results[0]['set']} comments, six hostility attributes, best of {REPEATS} runs, one process.", "",
              "| onnxruntime threads | TF-IDF heads | cascade (share re-scored) | encoder on every comment |",
              "|---|---|---|---|"]
@@ -67,7 +73,13 @@ def main(argv=None) -> int:
     parser.add_argument("--out", type=Path, default=Path("reports/encoder_speed.md"))
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     args = parser.parse_args(argv)
-    results = [measure(args.model, args.data_dir, threads) for threads in args.threads]
+    try:
+        check_writable(args.out, args.out.with_suffix(".json"))
+        results = [measure(args.model, args.data_dir, threads) for threads in args.threads]
+    except (BundleError, DataError) as error:
+        parser.error(str(error))
+    except OSError as error:
+        parser.error(f"--out {error.filename}: {error.strerror}")
     print(markdown(results))
     write_report(args.out, markdown(results), results)
     return 0

@@ -19,6 +19,8 @@ REJECT_RECALL_TARGET = 0.8
 """The issue's target: reject this share of hostile comments with no civil comment rejected."""
 SHOWN_CIVIL = 5
 """Civil-labelled comments shown that score highest: what stands between the threshold and the target."""
+THRESHOLD_DECIMALS = 4
+"""Decimals of a reject threshold in the trade-off table, and of the civil scores listed under it."""
 
 
 def policy_outcomes(decisions: list, labels: np.ndarray) -> dict:
@@ -64,19 +66,31 @@ def reject_tradeoff(labels: np.ndarray, scores: np.ndarray, budgets=CIVIL_BUDGET
     Returns
     -------
     list of dict
-        ``civil_budget``, ``threshold`` (a comment is rejected when its score is above it), ``civil_rejected``,
-        ``hostile_recall``.
+        ``civil_budget``, ``threshold`` (with ``THRESHOLD_DECIMALS`` decimals; a comment is rejected when its score
+        reaches it, as the policy's ``[reject]`` thresholds work, so it can be put in ``policy.toml`` as it is),
+        ``civil_rejected``, ``hostile_recall``.
     """
     labels, scores = np.asarray(labels) == 1, np.asarray(scores, float)
     civil = np.sort(scores[~labels])[::-1]
     rows = []
     for budget in budgets:
         allowed = int(np.floor(budget * len(civil)))
-        threshold = float(civil[allowed]) if allowed < len(civil) else -np.inf
-        rows.append({"civil_budget": budget, "threshold": round(threshold, 4),
-                     "civil_rejected": round(float((scores[~labels] > threshold).mean()), 4) if len(civil) else 0.0,
-                     "hostile_recall": round(float((scores[labels] > threshold).mean()), 4) if labels.any() else 0.0})
+        threshold = _threshold_above(float(civil[allowed])) if allowed < len(civil) else -np.inf
+        rows.append({"civil_budget": budget, "threshold": threshold,
+                     "civil_rejected": round(float((scores[~labels] >= threshold).mean()), 4) if len(civil) else 0.0,
+                     "hostile_recall": round(float((scores[labels] >= threshold).mean()), 4) if labels.any() else 0.0})
     return rows
+
+
+def _round_down(score: float) -> float:
+    """``score`` rounded down to ``THRESHOLD_DECIMALS`` decimals."""
+    rounded = round(score, THRESHOLD_DECIMALS)
+    return rounded if rounded <= score else round(rounded - 10.0 ** -THRESHOLD_DECIMALS, THRESHOLD_DECIMALS)
+
+
+def _threshold_above(score: float) -> float:
+    """The smallest threshold of ``THRESHOLD_DECIMALS`` decimals that a comment scoring ``score`` does not reach."""
+    return round(_round_down(score) + 10.0 ** -THRESHOLD_DECIMALS, THRESHOLD_DECIMALS)
 
 
 def _reject_scores(decisions: list, attributes) -> np.ndarray:
@@ -107,7 +121,8 @@ def evaluate_policy(scorer, validation: Mapping[str, pd.DataFrame], names=POLICY
         outcomes["reject_tradeoff"] = {
             "sets": present, "attributes": list(attributes), "rows": int(len(labels)), "hostile": int(labels.sum()),
             "curve": reject_tradeoff(labels, scores),
-            "highest_civil": [{"score": round(float(scores[i]), 4), "text": texts[i][:200]} for i in top],
+            # Rounded down: a civil score must not read as the threshold just above it that it does not reach.
+            "highest_civil": [{"score": _round_down(float(scores[i])), "text": texts[i][:200]} for i in top],
         }
     return outcomes
 
@@ -152,16 +167,17 @@ def _tradeoff_markdown(tradeoff: Mapping) -> list[str]:
         "",
         f"Pooled {', '.join(tradeoff['sets'])} ({tradeoff['rows']} comments, {tradeoff['hostile']} hostile); a comment's "
         f"score is the highest of {', '.join(tradeoff['attributes'])}. Each row is the lowest single threshold that rejects "
-        f"at most that share of civil-labelled comments. Target: {REJECT_RECALL_TARGET:.0%} of hostile comments rejected "
+        f"at most that share of civil-labelled comments (a comment is rejected when its score reaches the threshold, as "
+        f"with `[reject]` in `policy.toml`). Target: {REJECT_RECALL_TARGET:.0%} of hostile comments rejected "
         f"with no civil comment rejected: **{'met' if reached else 'missed'}**.",
         "",
         "| civil budget | threshold | civil rejected | hostile rejected (recall) |",
         "|---|---|---|---|",
     ]
-    lines += [f"| {row['civil_budget']:.2%} | {row['threshold']:.4f} | {row['civil_rejected']:.2%} | {row['hostile_recall']:.2%} |"
+    lines += [f"| {row['civil_budget']:.2%} | {row['threshold']:.{THRESHOLD_DECIMALS}f} | {row['civil_rejected']:.2%} | {row['hostile_recall']:.2%} |"
               for row in tradeoff["curve"]]
     lines += ["", "The civil-labelled comments that score highest (they set the zero-budget threshold):", ""]
-    lines += [f"- {row['score']:.3f}: {_quoted(row['text'])}" for row in tradeoff["highest_civil"]]
+    lines += [f"- {row['score']:.{THRESHOLD_DECIMALS}f}: {_quoted(row['text'])}" for row in tradeoff["highest_civil"]]
     return lines
 
 

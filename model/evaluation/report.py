@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -27,7 +26,8 @@ from model.moderation_model import ModerationModel
 from model.training.metrics import batches, mean_span_f1, score_metrics, scores_in_batches, spans_to_offsets
 from model.evaluation.plots import plot_curves
 from model.evaluation.policy_report import evaluate_policy, policy_markdown
-from model.evaluation.report_format import encoder_mode_note, format_number, format_signed, is_defined, json_ready, target_margin
+from model.evaluation.report_format import (check_writable, encoder_mode_note, format_number, format_signed, is_defined,
+                                             target_margin, write_report)
 from model.evaluation.side_by_side import side_by_side_markdown
 from model.scoring import Scorer
 
@@ -69,9 +69,18 @@ SET_NOTES: dict[str, str] = {
 }
 
 
-def _progress(iterable, **kwargs):
-    """Wrap ``iterable`` in a tqdm bar only when a person is watching stderr."""
-    return tqdm(iterable, disable=not sys.stderr.isatty(), **kwargs)
+def _progress(iterable, desc: str):
+    """Wrap ``iterable`` in a tqdm bar when a person is watching stderr; otherwise (``make eval > log``, nohup) say
+    which stage starts on a line of its own, so that a run of minutes shows where it is."""
+    if sys.stderr.isatty():
+        return tqdm(iterable, desc=desc)
+    _stage(desc)
+    return iterable
+
+
+def _stage(description: str) -> None:
+    """One line on stderr for a stage that has no bar."""
+    print(f"{COMMAND}: {description}", file=sys.stderr, flush=True)
 
 
 def _predict_in_batches(predict: Callable, texts: Sequence[str], description: str) -> np.ndarray:
@@ -235,7 +244,7 @@ def _markdown(report: dict) -> str:
     ]
     for row in report["targets"]:
         lines.append(f"| {row['set']} | {row['attribute']} | {row['metric']} | {'<= ' if row.get('at_most') else ''}{row['target']:.2f} | "
-                     f"{format_number(row['value'])} | {format_signed(row.get('margin'))} | {'met' if row['met'] else '**missed**'} |")
+                     f"{format_number(row['value'], row['target'])} | {format_signed(row.get('margin'))} | {'met' if row['met'] else '**missed**'} |")
     if not all(row["met"] for row in report["targets"]):
         lines += ["", MISSED_TARGETS_NOTE]
     baseline = report.get("baseline")
@@ -295,7 +304,9 @@ def _evaluate(scorer: Scorer, data: dict, data_dir: str | Path | None, profanity
                                      attribute_sets, scorer.attributes, skipped, plot_dir)
     claims = _evaluate_claims(scorer, data_dir, plot_dir)
     try:
-        policy = evaluate_policy(scorer, load_validation_sets(data_dir))
+        validation = load_validation_sets(data_dir)
+        _stage("validation sets: decisions at the policy thresholds")
+        policy = evaluate_policy(scorer, validation)
     except DataError:
         policy = {}
     if "skipped" not in claims:
@@ -306,6 +317,7 @@ def _evaluate(scorer: Scorer, data: dict, data_dir: str | Path | None, profanity
     targets += bias_targets(bias)
     for row in targets:
         row["margin"] = target_margin(row)
+    _stage("behaviour sets")
     return {"model_version": scorer.model_version, "encoder_mode": getattr(scorer, "encoder_mode", None),
             "attributes": list(scorer.attributes), "targets": targets,
             "sets": sets, "toxic_spans": spans, "attributes_own_labels": attributes, "claims": claims, "policy": policy, "bias": bias,
@@ -350,6 +362,7 @@ def write_eval_report(
     started = time.perf_counter()
     out_dir = Path(out_dir)
     plot_dir = out_dir / "plots"
+    check_writable(out_dir / "eval.md", out_dir / "eval.json", plot_dir / "curves.png")
     scorer = scorer if scorer is not None else Scorer.load(model_path)
     if baseline_scorer is None and baseline is not None:
         baseline_scorer = Scorer.load(baseline)
@@ -366,9 +379,7 @@ def write_eval_report(
     if baseline_scorer is not None:
         # alt-profanity-check's scores do not depend on the bundle: they are computed once, for ours.
         label = str(baseline) if baseline is not None else "given scorer"
+        _stage(f"baseline {label}: every section again")
         report["baseline"] = {"model_path": label} | _evaluate(baseline_scorer, data, data_dir, None, plot_dir / "baseline")
     report["seconds"] = round(time.perf_counter() - started, 1)
-    (out_dir / "eval.json").write_text(json.dumps(json_ready(report), indent=2) + "\n", encoding="utf-8")
-    markdown_path = out_dir / "eval.md"
-    markdown_path.write_text(_markdown(report), encoding="utf-8")
-    return markdown_path
+    return write_report(out_dir / "eval.md", _markdown(report), report)

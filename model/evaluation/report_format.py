@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import math
+import os
 from pathlib import Path
 
 import numpy as np
@@ -14,14 +16,25 @@ def is_defined(value: float | None) -> bool:
     return value is not None and not math.isnan(value)
 
 
-def format_number(value: float | None) -> str:
-    """Three decimals, or ``n/a`` for an undefined metric."""
-    return f"{value:.3f}" if is_defined(value) else "n/a"
+MAX_DECIMALS = 6
+"""Most decimals ``format_number`` writes to tell a value from the target it is compared with."""
 
 
-def format_pair(value: float | None, other: float | None, present: bool) -> str:
-    """``format_number(value)``, then `` / `` and the baseline's ``other`` when a baseline is ``present``."""
-    return format_number(value) + (f" / {format_number(other)}" if present else "")
+def format_number(value: float | None, target: float | None = None) -> str:
+    """Three decimals, or ``n/a`` for an undefined metric; with a ``target``, more decimals where three would show a
+    value that is not the target as the target itself (``0.9499`` against 0.95: a target missed must not read met)."""
+    if not is_defined(value):
+        return "n/a"
+    for decimals in range(3, MAX_DECIMALS + 1):
+        text = f"{value:.{decimals}f}"
+        if target is None or value == target or float(text) != target:
+            return text
+    return text
+
+
+def format_pair(value: float | None, other: float | None, present: bool, target: float | None = None) -> str:
+    """``format_number(value, target)``, then `` / `` and the baseline's ``other`` when a baseline is ``present``."""
+    return format_number(value, target) + (f" / {format_number(other, target)}" if present else "")
 
 
 def target_margin(row) -> float | None:
@@ -60,10 +73,34 @@ def json_ready(value):
     return value
 
 
+def check_writable(*paths: str | Path) -> None:
+    """Make the folder of each of ``paths`` and raise ``OSError`` naming one that cannot be written: a run that takes
+    minutes checks where it will write before it starts, not after."""
+    for path in map(Path, paths):
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except FileExistsError as error:  # a file stands where a folder should be
+            raise NotADirectoryError(errno.ENOTDIR, "is a file, not a folder", error.filename) from error
+        if path.is_dir():
+            raise IsADirectoryError(errno.EISDIR, "is a folder, not a file", str(path))
+        if not os.access(path if path.exists() else path.parent, os.W_OK):
+            raise PermissionError(errno.EACCES, "cannot be written (permission denied)", str(path))
+
+
+def _replace_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file beside it: a reader never sees half of it."""
+    partial = path.with_name(f".{path.name}.partial")
+    partial.write_text(text, encoding="utf-8")
+    os.replace(partial, path)
+
+
 def write_report(out: str | Path, markdown: str, results) -> Path:
-    """Write a Markdown report to ``out`` and its results to the JSON twin beside it (``.json``); ``out``."""
+    """Write a Markdown report to ``out`` and its results to the JSON twin beside it (``.json``); ``out``.
+
+    Each file is replaced whole (an interrupted write leaves the previous one), the twin first.
+    """
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".json").write_text(json.dumps(json_ready(results), indent=2) + "\n", encoding="utf-8")
-    out.write_text(markdown, encoding="utf-8")
+    _replace_text(out.with_suffix(".json"), json.dumps(json_ready(results), indent=2) + "\n")
+    _replace_text(out, markdown)
     return out
