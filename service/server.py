@@ -240,23 +240,42 @@ def worker_settings(app: Flask) -> dict[str, Any]:
     return {**overrides, "DB_AUTO_UPGRADE": False, "DB_REQUIRED_AT_START": False}
 
 
-def bind_health_port(config: Any) -> HealthListener | None:
-    """Bind ``HEALTH_PORT`` on ``HOST`` (None when it is 0); ConfigError naming the port when it cannot be bound."""
+def _unusable(config: Any, setting: str, port: int, error: OSError, fix: str) -> Exception:
+    """ConfigError for a socket that cannot be bound: naming ``HOST`` when the address is the problem, else the port."""
     from service.config import ConfigError
 
+    if isinstance(error, socket.gaierror) or error.errno == errno.EADDRNOTAVAIL:  # the host, not the port
+        return ConfigError(f"HOST {config['HOST']} cannot be listened on ({error.strerror or error}): give an "
+                           "address of this machine, such as 127.0.0.1 or 0.0.0.0")
+    return ConfigError(f"{setting} {port} on {config['HOST']} cannot be used ({error.strerror or error}): {fix}")
+
+
+def check_port(config: Any) -> None:
+    """ConfigError when ``PORT`` on ``HOST`` cannot be bound now (in use, not allowed), before gunicorn starts: gunicorn
+    itself would retry for five seconds and end with a traceback-like log line and exit status 1."""
+    port = int(config["PORT"])
+    if port == 0:
+        return
+    family = socket.AF_INET6 if ":" in config["HOST"] else socket.AF_INET
+    try:
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as gunicorn binds: a closing socket is no clash
+            probe.bind((config["HOST"], port))
+    except OSError as error:
+        raise _unusable(config, "PORT", port, error, "stop what listens there, or choose another with --port or "
+                        "MODERATION_PORT") from error
+
+
+def bind_health_port(config: Any) -> HealthListener | None:
+    """Bind ``HEALTH_PORT`` on ``HOST`` (None when it is 0); ConfigError naming the port when it cannot be bound."""
     port = resolve_health_port(config)
     if port == 0:
         return None
     try:
         return HealthListener(config["HOST"], port)
     except OSError as error:
-        if isinstance(error, socket.gaierror) or error.errno == errno.EADDRNOTAVAIL:  # the host, not the port
-            raise ConfigError(f"HOST {config['HOST']} cannot be listened on ({error.strerror or error}): give an "
-                              "address of this machine, such as 127.0.0.1 or 0.0.0.0") from error
-        raise ConfigError(
-            f"HEALTH_PORT {port} on {config['HOST']} cannot be used ({error.strerror or error}): "
-            "set MODERATION_HEALTH_PORT to a free port, or 0 to turn the health listener off"
-        ) from error
+        raise _unusable(config, "HEALTH_PORT", port, error, "set MODERATION_HEALTH_PORT to a free port, or 0 to turn "
+                        "the health listener off") from error
 
 
 def serve(app: Flask) -> None:
@@ -264,13 +283,14 @@ def serve(app: Flask) -> None:
 
     ``app`` was built in the master (``create_app(load_model=False)``: the bundle loaded in a child) to check the
     bundle, database and settings before any worker starts; the workers build their own with the same settings. SIGHUP replaces the workers gracefully.
-    Raises ConfigError when ``HEALTH_PORT`` cannot be bound.
+    Raises ConfigError when ``PORT`` or ``HEALTH_PORT`` cannot be bound.
     """
     from service.config import BUNDLE_PATH_KEY
 
     options, settings = server_options(app), worker_settings(app)
     model_choice = app.config["MODEL"]
     settings["MODEL"] = str(app.extensions[BUNDLE_PATH_KEY])  # the bundle a child of the master just loaded
+    check_port(app.config)
     health = bind_health_port(app.config)
     del app  # the master serves nothing
     ModerationServer(settings, options, model_choice, health).run()

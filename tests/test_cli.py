@@ -342,6 +342,13 @@ def test_eval_bad_bundle_is_exit_2(runner, tmp_path):
     assert_one_line_error(runner.invoke(cli, args), r"no-bundle not found")
 
 
+def test_eval_refuses_an_out_it_cannot_write_before_loading_anything(runner, tmp_path):
+    """A folder where eval.json goes stopped the run only at its end, after 10 minutes of scoring."""
+    (tmp_path / "r" / "eval.json").mkdir(parents=True)
+    args = ["eval", "--data-dir", str(tmp_path / "nodata"), "--model", str(tmp_path / "no-bundle"), "--out", str(tmp_path / "r")]
+    assert_one_line_error(runner.invoke(cli, args), r"r/eval.json: is a folder, not a file$")
+
+
 def test_serve_bad_bundle_is_exit_2(runner, tmp_path):
     assert_one_line_error(runner.invoke(cli, ["serve", "--model", str(tmp_path / "no-bundle")]), r"no-bundle not found")
 
@@ -442,6 +449,17 @@ def test_serve_bad_database_is_exit_2(runner, tiny_bundle_path):
     args = ["serve", "--model", str(tiny_bundle_path)]
     result = runner.invoke(cli, args, env={"MODERATION_DB_URL": "nosuchdb://x"})
     assert_one_line_error(result, r"DB_URL nosuchdb://x cannot be used")
+
+
+def test_serve_on_a_taken_port_is_exit_2_at_once(runner, tiny_bundle_path, tmp_path):
+    import socket
+
+    # gunicorn alone retried for five seconds, then logged "Can't connect to ..." and exited 1
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        result = runner.invoke(cli, ["serve", "--model", str(tiny_bundle_path), "--port", str(port)],
+                               env={"MODERATION_DB_URL": f"sqlite:///{tmp_path / 'm.db'}", "MODERATION_HEALTH_PORT": "0"})
+    assert_one_line_error(result, rf"PORT {port} on 127.0.0.1 cannot be used \(.*\): stop what listens there")
 
 
 @pytest.mark.parametrize("args", [["db", "upgrade"], ["keys", "create", "cms"], ["serve", "--port", "0"]])
