@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -104,6 +105,18 @@ def test_cli_names_a_missing_bundle(tmp_path):
     assert result.exit_code == 1
     assert "manifest.json not found" in result.output
     assert not (tmp_path / "bench.md").exists()
+
+
+def test_cli_takes_a_bundle_version_and_refuses_a_data_dir_that_is_not_there(tmp_path, monkeypatch, tiny_bundle_path):
+    from model.evaluation import benchmark
+
+    given = {}
+    monkeypatch.setattr(benchmark, "write_benchmark", lambda out, **options: given.update(options) or Path(out))
+    assert CliRunner().invoke(main, ["--out", str(tmp_path / "b.md"), "--model", "1.2.0"]).exit_code == 0
+    assert given["model_path"] == "1.2.0"  # resolved under bundles/ as moderate eval and score do
+    # A mistyped --data-dir used to fall back to generated sentences, named only in the report's "Texts:" line.
+    result = CliRunner().invoke(main, ["--out", str(tmp_path / "b.md"), "--data-dir", str(tmp_path / "shraed")])
+    assert result.exit_code == 2 and "does not exist" in result.output
 
 
 def test_cli_refuses_an_out_it_cannot_write_before_timing_anything(tmp_path, monkeypatch):

@@ -341,10 +341,11 @@ def write_benchmark(out: str | Path = "reports/bench.md", **options) -> Path:
               help="Runs per timing; the median is reported.")
 @click.option("--jobs", type=click.IntRange(min=1), default=DEFAULT_JOBS, show_default=True,
               help="Worker processes of the `moderate score --jobs` run.")
-@click.option("--model", "model_path", type=click.Path(exists=True, path_type=Path), default=None,
-              help="Bundle to benchmark (default: the committed bundle).")
-@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Data directory holding hostility/ (default: $MODERATION_DATA_DIR or ../shared/data).")
+@click.option("--model", "model_path", default=None,
+              help="Bundle to benchmark: a folder or a version under bundles/ (default: the committed bundle).")
+@click.option("--data-dir", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
+              help="Data directory holding hostility/ (default: $MODERATION_DATA_DIR or ../shared/data; without the "
+                   "public test sets there, generated sentences).")
 def main(out: Path, **options) -> None:
     """Benchmark our scorer against alt-profanity-check and write a Markdown report plus JSON."""
     try:
