@@ -349,6 +349,12 @@ def test_eval_refuses_an_out_it_cannot_write_before_loading_anything(runner, tmp
     assert_one_line_error(runner.invoke(cli, args), r"r/eval.json: is a folder, not a file$")
 
 
+def test_eval_says_a_missing_bundle_is_the_baseline(runner, tmp_path, tiny_bundle_path):
+    args = ["eval", "--data-dir", str(tmp_path / "nodata"), "--model", str(tiny_bundle_path), "--out", str(tmp_path / "r"),
+            "--baseline", "9.9.9"]
+    assert_one_line_error(runner.invoke(cli, args), r"^Error: the baseline: .*9\.9\.9.*not found")
+
+
 def test_serve_bad_bundle_is_exit_2(runner, tmp_path):
     assert_one_line_error(runner.invoke(cli, ["serve", "--model", str(tmp_path / "no-bundle")]), r"no-bundle not found")
 

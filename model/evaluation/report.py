@@ -29,6 +29,7 @@ from model.evaluation.policy_report import evaluate_policy, policy_markdown
 from model.evaluation.report_format import (check_writable, encoder_mode_note, format_number, format_signed, is_defined,
                                              target_margin, write_report)
 from model.evaluation.side_by_side import side_by_side_markdown
+from model.bundle import BundleError
 from model.scoring import Scorer
 
 COMMAND = "moderate eval"
@@ -365,7 +366,10 @@ def write_eval_report(
     check_writable(out_dir / "eval.md", out_dir / "eval.json", plot_dir / "curves.png")
     scorer = scorer if scorer is not None else Scorer.load(model_path)
     if baseline_scorer is None and baseline is not None:
-        baseline_scorer = Scorer.load(baseline)
+        try:
+            baseline_scorer = Scorer.load(baseline)
+        except BundleError as error:
+            raise BundleError(f"the baseline: {error}") from error
     data = {"test_sets": load_test_sets(data_dir), "spans": load_toxic_spans(SPANS_SPLIT, data_dir),
             "bias_sets": load_bias_sets(data_dir), "attribute_sets": load_attribute_sets(data_dir)}
     profanity_check = load_profanity_check()
