@@ -343,3 +343,11 @@ def test_report_on_real_test_sets(tmp_path, scorer):
     claim_sets = {row["set"] for row in report["targets"] if row["attribute"] == "unsupported_claim"}
     assert claim_sets == set(CLAIM_AUC_TARGETS)
     assert report["claims"]["sets"]["claimbuster_test"]["n_rows"] == 702
+
+
+@pytest.mark.parametrize("row, shown", [({"value": 0.91, "met": True}, "met"), ({"value": 0.89, "met": False}, "**missed**"),
+                                        ({"value": None, "met": False}, "n/a"), ({"value": float("nan"), "met": False}, "n/a")])
+def test_a_target_whose_value_could_not_be_computed_is_neither_met_nor_missed(row, shown):
+    from model.evaluation.report_format import target_status
+
+    assert target_status(row) == shown

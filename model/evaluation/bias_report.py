@@ -17,7 +17,7 @@ from model.evaluation.bias import (
     power_mean,
 )
 from model.evaluation.bias_data import MADLIBS
-from model.evaluation.report_format import format_pair, format_signed, is_defined, target_margin
+from model.evaluation.report_format import format_pair, format_signed, is_defined, target_margin, target_status
 from model.training.metrics import roc_auc
 
 BIAS_ATTRIBUTE = "toxicity"
@@ -140,7 +140,7 @@ def bias_markdown(section: Mapping, baseline: Mapping | None = None, baseline_ve
         target = f"{'<=' if row.get('at_most') else '>='} {row['target']:.2f}"
         worst = f"{row['worst_identity']} ({row['n_below']} of {row['n_identities']} below)" if row.get("worst_identity") else ""
         lines.append(f"| {row['set']} | {row['metric']} | {target} | {format_pair(row['value'], other.get('value'), has_base, row['target'])} | "
-                     f"{format_signed(target_margin(row))} | {'met' if row['met'] else '**missed**'} | {worst} |")
+                     f"{format_signed(target_margin(row))} | {target_status(row)} | {worst} |")
     for name, result in section["sets"].items():
         base = baseline["sets"].get(name) if has_base else None
         lines += ["", f"### {name}", "", f"{result['description']} License: {result['license']}. Rows {result['n_rows']}, "

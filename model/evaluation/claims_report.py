@@ -21,7 +21,7 @@ from model.training.claims_data import comment_level
 from model.training.data import DataError
 from model.training.metrics import score_metrics, threshold_metrics
 from model.evaluation.plots import plot_curves, save_figure
-from model.evaluation.report_format import format_number
+from model.evaluation.report_format import format_number, target_status
 
 COMMENT_SET = "cdcp_test_comments"
 """The CDCP test comments scored whole: positive when the comment holds an unsupported fact."""
@@ -300,7 +300,7 @@ def claims_markdown(section: dict, targets: Sequence[dict]) -> list[str]:
         cues = result.get("scorers", {}).get("cue_baseline", {})
         f1, macro = (_f1_cell(ours, key, HIGHLIGHTED_F1.get(row["set"]) == key) for key in ("f1", "macro_f1"))
         lines.append(f"| {row['set']} | {row['target']:.2f} | {format_number(row['value'], row['target'])} | "
-                     f"{'met' if row['met'] else '**missed**'} | {format_number(cues.get('roc_auc'))} | "
+                     f"{target_status(row)} | {format_number(cues.get('roc_auc'))} | "
                      f"{format_number(result.get('per_set_tfidf_roc_auc'))} | {f1} | {macro} |")
     lines += ["", "Bold F1 values are the ones the issue asks to see for that set.", "",
               "### Claim test sets", "", "| set | what it is | license | units | positives |", "|---|---|---|---|---|"]

@@ -27,7 +27,7 @@ from model.training.metrics import batches, mean_span_f1, score_metrics, scores_
 from model.evaluation.plots import plot_curves
 from model.evaluation.policy_report import evaluate_policy, policy_markdown
 from model.evaluation.report_format import (check_writable, encoder_mode_note, format_number, format_signed, is_defined,
-                                             target_margin, write_report)
+                                             target_margin, target_status, write_report)
 from model.evaluation.side_by_side import side_by_side_markdown
 from model.bundle import BundleError
 from model.scoring import Scorer
@@ -245,7 +245,7 @@ def _markdown(report: dict) -> str:
     ]
     for row in report["targets"]:
         lines.append(f"| {row['set']} | {row['attribute']} | {row['metric']} | {'<= ' if row.get('at_most') else ''}{row['target']:.2f} | "
-                     f"{format_number(row['value'], row['target'])} | {format_signed(row.get('margin'))} | {'met' if row['met'] else '**missed**'} |")
+                     f"{format_number(row['value'], row['target'])} | {format_signed(row.get('margin'))} | {target_status(row)} |")
     if not all(row["met"] for row in report["targets"]):
         lines += ["", MISSED_TARGETS_NOTE]
     baseline = report.get("baseline")

@@ -37,6 +37,13 @@ def format_pair(value: float | None, other: float | None, present: bool, target:
     return format_number(value, target) + (f" / {format_number(other, target)}" if present else "")
 
 
+def target_status(row) -> str:
+    """``met``, ``**missed**``, or ``n/a`` when the target's value could not be computed (a set without both labels)."""
+    if not is_defined(row.get("value")):
+        return "n/a"
+    return "met" if row["met"] else "**missed**"
+
+
 def target_margin(row) -> float | None:
     """How far a target row (``value``, ``target``, ``at_most``) is from its target, signed so that positive means
     met; ``None`` without a value."""
