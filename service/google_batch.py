@@ -6,7 +6,8 @@ Node client's batch. The body is ``multipart/mixed``; each part (``Content-Type:
 whole HTTP request, ``POST /v1alpha1/comments:analyze?key=KEY`` with its headers and JSON body, and the answer is
 ``multipart/mixed`` too, one ``application/http`` part per request, its ``Content-ID`` the request's with
 ``response-`` in front. Each inner request goes through the app like any other (its own key, scopes, limits,
-logs), so a batch can do nothing its requests could not do one by one. Only the Perspective methods are offered.
+logs; the batch's client address and X-Forwarded-* headers, never its own), so a batch can do nothing its requests
+could not do one by one. Only the Perspective methods are offered.
 """
 
 from __future__ import annotations
@@ -32,6 +33,11 @@ INNER_PREFIX = f"/{API_VERSION}/"
 PASSED_ENVIRON = ("REMOTE_ADDR", "HTTP_X_FORWARDED_FOR", "HTTP_X_FORWARDED_PROTO", "HTTP_X_FORWARDED_HOST",
                   "HTTP_X_FORWARDED_PREFIX", "wsgi.url_scheme")
 """What an inner request inherits from the batch: who sent it (limits count per address) and how."""
+INHERITED_HEADERS = frozenset(name.removeprefix("HTTP_").replace("_", "-").lower() for name in PASSED_ENVIRON
+                              if name.startswith("HTTP_"))
+"""Headers of a part that are dropped, not obeyed: the batch's own say who sent it. The load balancer replaces the
+outer request's X-Forwarded-For but cannot see inside the body, so a part's own would choose its client address (and
+escape AUTH_FAILURE_LIMIT) behind a trusted proxy."""
 EXAMPLE = "a multipart/mixed body of application/http parts, as googleapiclient's new_batch_http_request() sends"
 
 
@@ -58,7 +64,8 @@ def _inner_request(part: Message, index: int) -> tuple[str, str, dict[str, str],
         raise invalid_argument(f"part {index + 1}", f"part {index + 1} of the batch does not start with a request "
                                                     "line such as 'POST /v1alpha1/comments:analyze?key=KEY HTTP/1.1'")
     inner = message_from_bytes(rest)
-    headers = {name: value for name, value in inner.items() if name.lower() not in ("host", "content-length")}
+    headers = {name: value for name, value in inner.items()
+               if name.lower() not in ("host", "content-length", *INHERITED_HEADERS)}
     payload = inner.get_payload(decode=True) or b""
     return fields[0].upper(), fields[1], headers, payload
 

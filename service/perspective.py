@@ -127,7 +127,10 @@ def _object_body() -> dict:
     body = json_body()
     if not isinstance(body, dict):
         raise invalid_argument("", f"request body must be a JSON object like {EXAMPLE}")
-    return json_field_names(body)
+    try:
+        return json_field_names(body)
+    except RecursionError as error:  # JSON that json.loads could nest (nearly 1,000 deep) is deeper than this walk may go
+        raise invalid_argument("", "request body is nested too deeply") from error
 
 
 def parse_comment(body: Mapping, max_chars: int) -> str:

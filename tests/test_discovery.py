@@ -182,6 +182,21 @@ def test_batch_parts_are_authenticated_and_limited_each(tiny_bundle_path, tmp_pa
     assert "part 1" in client.post("/batch", data=bad_line, content_type=content_type).get_json()["error"]["message"]
 
 
+def test_a_batch_part_cannot_choose_its_client_address(tiny_bundle_path, tmp_path):
+    # Behind a trusted proxy the balancer replaces the batch's X-Forwarded-For, but not a part's inside the body:
+    # a part's own must not make each guessed key come from a new address, past AUTH_FAILURE_LIMIT.
+    app = create_app({"TESTING": True, "MODEL": str(tiny_bundle_path), "DB_URL": f"sqlite:///{tmp_path / 'm.db'}",
+                      "TRUSTED_PROXY_HOPS": 1, "AUTH_FAILURE_LIMIT": "2 per minute"})
+    request = ("POST /v1alpha1/comments:analyze?key=mod_guess{i} HTTP/1.1\nContent-Type: application/json\n"
+               "X-Forwarded-For: 198.51.100.{i}\n\n"
+               '{{"comment": {{"text": "Nice park."}}, "requestedAttributes": {{"TOXICITY": {{}}}}}}')
+    body, content_type = _batch_body([request.format(i=i) for i in range(4)])
+    response = app.test_client().post("/batch", data=body, content_type=content_type,
+                                      headers={"X-Forwarded-For": "203.0.113.9"})
+    statuses = [line for line in response.get_data(as_text=True).split("\r\n") if line.startswith("HTTP/1.1")]
+    assert statuses == ["HTTP/1.1 403 Forbidden"] * 2 + ["HTTP/1.1 429 Too Many Requests"] * 2
+
+
 def test_discovery_root_url_follows_a_trusted_proxy(tiny_bundle_path, tmp_path):
     forwarded = {"X-Forwarded-For": "203.0.113.9", "X-Forwarded-Proto": "https",
                  "X-Forwarded-Host": "comments.example.org", "X-Forwarded-Prefix": "/moderation"}

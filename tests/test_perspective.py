@@ -313,6 +313,8 @@ def test_default_cap_takes_whatever_fits_perspectives_20_kb(client, key):
         (b"\xff\xfe{}", "UTF-8"),
         (b"[1, 2]", "JSON object"),
         (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
+        # Within what json.loads takes, but deeper than renaming proto field names may recurse: was a 500.
+        (b'{"comment": {"text": "hi"}, "context": {"x": ' + b"[" * 600 + b"]" * 600 + b"}}", "nested too deeply"),
     ],
 )
 def test_bad_json_is_invalid_argument(client, key, data, words):

@@ -30,5 +30,6 @@ def check_csrf() -> None:
         return
     expected = session.get(CSRF_FIELD)
     sent = request.form.get(CSRF_FIELD) or request.headers.get(CSRF_HEADER)
-    if not expected or not sent or not hmac.compare_digest(str(sent), str(expected)):
+    # Compared as bytes: compare_digest raises TypeError (a 500) for a str with any non-ASCII character.
+    if not expected or not sent or not hmac.compare_digest(str(sent).encode("utf-8"), str(expected).encode("utf-8")):
         abort(400, description="The form has expired or did not come from this site: reload the page and try again.")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 
 from markupsafe import Markup, escape
@@ -19,14 +20,11 @@ def highlight(text: str, spans: Mapping[str, Sequence[Span]]) -> Markup:
         (max(0, span.begin), min(len(text), span.end), attribute)
         for attribute, found in spans.items()
         for span in found
-        if span.end > span.begin
+        if min(len(text), span.end) > max(0, span.begin)
     ]
     cuts = sorted({0, len(text), *(begin for begin, _, _ in ranges), *(end for _, end, _ in ranges)})
     pieces = []
-    for begin, end in zip(cuts, cuts[1:]):
-        if begin >= end:
-            continue
-        covering = sorted({attribute for start, stop, attribute in ranges if start <= begin and end <= stop})
+    for begin, end, covering in zip(cuts, cuts[1:], _covering(ranges, cuts)):
         piece = text[begin:end]
         if covering:
             names = ", ".join(name.replace("_", " ") for name in covering)
@@ -34,3 +32,22 @@ def highlight(text: str, spans: Mapping[str, Sequence[Span]]) -> Markup:
         else:
             pieces.append(escape(piece))
     return Markup("").join(pieces)
+
+
+def _covering(ranges: list[tuple[int, int, str]], cuts: list[int]) -> list[list[str]]:
+    """The attributes covering the piece that starts at each cut (but the last), sorted, in one sweep over the cuts.
+
+    Not every range tested against every piece: a comment at the length limit can have thousands of spans, and that
+    took minutes, longer than a worker may take to answer.
+    """
+    starting, ending = defaultdict(list), defaultdict(list)
+    for begin, end, attribute in ranges:
+        starting[begin].append(attribute)
+        ending[end].append(attribute)
+    open_spans: Counter[str] = Counter()
+    covering = []
+    for cut in cuts[:-1]:
+        open_spans.subtract(ending[cut])
+        open_spans.update(starting[cut])
+        covering.append(sorted(attribute for attribute, count in open_spans.items() if count > 0))
+    return covering
