@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from flask import Flask, Response, current_app, jsonify
+from flask import Flask, Response, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge, TooManyRequests
 
 
@@ -37,8 +37,29 @@ def _code_for(error: HTTPException) -> str:
     return re.sub(r"[^a-z0-9]+", "_", (error.name or "error").lower()).strip("_")
 
 
+def _is_page_path() -> bool:
+    """A request that matched no route (an unknown path, a wrong method) under the moderation page's ``/ui``: its
+    error is a page too, which the page blueprint's own handler cannot give, since no blueprint was matched."""
+    from service.ui.blueprint import bp
+
+    return request.blueprint is None and (request.path == bp.url_prefix or request.path.startswith(f"{bp.url_prefix}/"))
+
+
+def _page_error(error: HTTPException) -> Response:
+    from service.ui import page_error
+    from service.ui.headers import add_security_headers
+
+    body, status = page_error(error)
+    response = error.get_response()  # its headers (Allow on a 405)
+    response.set_data(body)
+    response.status_code, response.content_type = status, "text/html; charset=utf-8"
+    return add_security_headers(response)
+
+
 def handle_http_exception(error: HTTPException) -> Response:
-    """Render a werkzeug HTTPException (404, 405, 413, ...) as JSON, keeping its headers (Allow)."""
+    """Render a werkzeug HTTPException (404, 405, 413, ...) as JSON, keeping its headers (Allow); as a page under /ui."""
+    if _is_page_path():
+        return _page_error(error)
     message = error.description or error.name
     if isinstance(error, RequestEntityTooLarge) and current_app.config.get("MAX_CONTENT_LENGTH"):
         message = (

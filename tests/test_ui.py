@@ -642,3 +642,16 @@ def test_the_users_migration_goes_down_and_up_again(db_url):
         assert {"moderator", "decision_id"} <= {column["name"] for column in inspect(engine).get_columns("feedback")}
     finally:
         engine.dispose()
+
+
+@pytest.mark.parametrize("method, path, status", [("GET", "/ui/nope", 404), ("GET", "/ui/queue/zz", 404),
+                                                   ("DELETE", "/ui/queue", 405)])
+def test_an_unknown_page_or_method_under_ui_is_a_page_not_json(ui_app, moderator, method, path, status):
+    answer = moderator.open(path, method=method)
+    assert answer.status_code == status and answer.content_type.startswith("text/html")
+    assert "<html" in answer.get_data(as_text=True).lower()
+    assert answer.headers["X-Frame-Options"] and answer.headers["Content-Security-Policy"]
+    if status == 405:
+        assert "GET" in answer.headers["Allow"]
+    api = moderator.get("/v1/nope")  # the API's errors stay JSON
+    assert api.status_code == 404 and api.is_json
