@@ -238,9 +238,9 @@ def write_rejects(job: Job, spool: Spool) -> list[dict]:
 
 def summary_lines(job: Job, tally: Tally, rejects: list[dict], seconds: float, rows_this_run: int) -> list[str]:
     """The end-of-run summary: rows read, scored, empty, rejected, decisions by outcome, time, rows/s."""
-    decisions = ", ".join(f"{n} {action}" for action, n in sorted(tally.decisions.items()))
+    decisions = ", ".join(f"{n:,} {action}" for action, n in sorted(tally.decisions.items()))
     lines = [
-        f"Scored {tally.scored} rows into {job.output} ({decisions or 'no rows'})",
+        f"Scored {tally.scored:,} rows into {job.output} ({decisions or 'no rows'})",
         f"  rows read {tally.read:,}; scored {tally.scored:,}; empty {tally.empty:,} (of which not text "
         f"{tally.non_text:,}); rejected {tally.rejected:,}",
         f"  time {seconds:,.1f} s; {rows_this_run / seconds if seconds > 0 else 0:,.0f} rows/s "

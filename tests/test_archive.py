@@ -280,3 +280,15 @@ def test_score_text_imports_neither_the_web_service_nor_dask(tiny_bundle_path):
     imported = {line.split("|")[-1].strip() for line in result.stderr.splitlines() if line.startswith("import time:")}
     assert not {"flask", "sqlalchemy", "gunicorn", "dask", "distributed"} & imported
     assert json.loads(result.stdout)["decision"] == "approve"
+
+
+def test_the_summary_writes_every_count_with_thousands_separators(tmp_path):
+    from collections import Counter
+
+    from service.archive import Job, summary_lines
+    from service.spool import Tally
+
+    job = Job(inputs=(tmp_path / "in.csv",), outputs=(tmp_path / "out.csv",), output=tmp_path / "out.csv")
+    tally = Tally(read=1_000_000, scored=999_998, rejected=2, decisions=Counter(approve=812_344, review=187_654))
+    first = summary_lines(job, tally, [], 512.3, 999_998)[0]
+    assert first == f"Scored 999,998 rows into {tmp_path / 'out.csv'} (812,344 approve, 187,654 review)"

@@ -66,7 +66,7 @@ from service.config import Defaults
     default="local",
     show_default=True,
     help="local: this process (and --jobs workers); dask: partitions scored on a Dask cluster "
-         "(pip install 'comment-moderation[dask]'; docs/archive-scoring.md).",
+         "(.venv/bin/pip install -e '.[dask]'; make run and make test install it; docs/archive-scoring.md).",
 )
 @click.option(
     "--scheduler",
