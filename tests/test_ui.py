@@ -429,11 +429,21 @@ def test_the_queue_pages_through_older_items(ui_app, moderator, monkeypatch):
 
 
 def test_an_admin_creates_a_key_that_works_and_revokes_it(ui_app, admin):
-    token = csrf_from(admin.get("/ui/keys").get_data(as_text=True))
-    html = admin.post("/ui/keys", data={"name": "news-site", "csrf_token": token}).get_data(as_text=True)
+    page = admin.get("/ui/keys").get_data(as_text=True)
+    token = csrf_from(page)
+    # The form offers every scope, ticked as a key made without naming any: moderate and feedback.
+    assert re.findall(r'name="scope" value="(\w+)"( checked)?', page) == [("moderate", " checked"), ("feedback", " checked"),
+                                                                         ("admin", "")]
+    html = admin.post("/ui/keys", data={"name": "news-site", "scope": ["moderate"], "csrf_token": token}).get_data(as_text=True)
     secret = re.search(r'id="new-key" class="secret" readonly value="(mod_[^"]+)"', html).group(1)
+    assert "Created key" in html and "(news-site; moderate)" in html and "<td>moderate</td>" in html
     body = {"comments": [{"id": "a", "text": NEUTRAL}]}
     assert admin.post("/v1/moderate", json=body, headers={"Authorization": f"Bearer {secret}"}).status_code == 200
+    feedback = {"comment_id": "a", "decision": "reject"}  # a key for a public page: it may score, not label
+    assert admin.post("/v1/feedback", json=feedback, headers={"Authorization": f"Bearer {secret}"}).status_code == 403
+    none = admin.post("/ui/keys", data={"name": "no-scope", "csrf_token": token})
+    assert none.status_code == 400 and "at least one scope" in none.get_data(as_text=True)
+    assert re.search(r'<input id="key-name" name="name" [^>]*value="no-scope"', none.get_data(as_text=True))
     key_id = re.search(r'action="/ui/keys/(\d+)/revoke"', html).group(1)
     assert admin.post(f"/ui/keys/{key_id}/revoke", data={"csrf_token": token}).status_code == 303
     assert admin.post("/v1/moderate", json=body, headers={"Authorization": f"Bearer {secret}"}).status_code == 403

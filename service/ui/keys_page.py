@@ -5,32 +5,50 @@ from __future__ import annotations
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
-from service.auth import ID_SELECTOR, BadKeyName, UnknownKey, check_new_key_name, create_key, list_keys, revoke_key
+from service.auth import (ID_SELECTOR, BadKeyName, UnknownKey, UnknownScope, check_new_key_name, check_scopes, create_key,
+                          list_keys, parse_scopes, revoke_key)
+from service.scopes import DEFAULT_SCOPES, SCOPES
 from service.store import KEY_NAME_CHARS, get_session
 from service.ui.blueprint import bp
 from service.ui.signin import signed_in
+
+
+def _scope_names(stored: str) -> str:
+    """A key row's scopes for the page, in ``SCOPES`` order: "moderate, feedback"."""
+    held = parse_scopes(stored)
+    return ", ".join(scope for scope in SCOPES if scope in held)
+
+
+def _page(session, **shown) -> str:
+    """The keys page: every key with its scopes, the form (``name`` and ``scopes`` as typed, else the defaults)."""
+    shown.setdefault("scopes", DEFAULT_SCOPES)
+    return render_template("ui/keys.html", keys=list_keys(session), max_name=KEY_NAME_CHARS, all_scopes=SCOPES,
+                           scopes_of=_scope_names, **{"secret": None, **shown})
 
 
 @bp.get("/keys")
 @signed_in(admin=True)
 def keys() -> ResponseReturnValue:
     """Every key, revoked ones included."""
-    return render_template("ui/keys.html", keys=list_keys(get_session()), secret=None, max_name=KEY_NAME_CHARS)
+    return _page(get_session())
 
 
 @bp.post("/keys")
 @signed_in(admin=True)
 def create() -> ResponseReturnValue:
-    """Create a key and show its secret on this answer only (it is never stored)."""
-    name = request.form.get("name", "").strip()
+    """Create a key holding the ticked scopes and show its secret on this answer only (it is never stored)."""
+    name, scopes = request.form.get("name", "").strip(), request.form.getlist("scope")
     session = get_session()
     try:
         check_new_key_name(session, name)  # the command line's rules: no all-digit name, no name an active key has
+        held = check_scopes(scopes)
     except BadKeyName as error:
         message = f"A key's name (the site or program that uses it) {error}."
-        return render_template("ui/keys.html", keys=list_keys(session), secret=None, max_name=KEY_NAME_CHARS, error=message, name=name), 400
-    row, secret = create_key(session, name)
-    return render_template("ui/keys.html", keys=list_keys(session), secret=secret, created=row, max_name=KEY_NAME_CHARS)
+        return _page(session, error=message, name=name, scopes=scopes), 400
+    except UnknownScope as error:
+        return _page(session, error=f"Tick what the key may do: {error}.", name=name, scopes=scopes), 400
+    row, secret = create_key(session, name, held)
+    return _page(session, secret=secret, created=row)
 
 
 @bp.post("/keys/<int:key_id>/revoke")
