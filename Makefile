@@ -11,14 +11,24 @@ PORT ?= 8000
 
 install: $(STAMP)
 
-$(STAMP): setup.cfg pyproject.toml
+# What serving needs (and `moderate score --engine dask`), without the test extra's torch, browser driver and linters:
+# the first `make run` installs a few hundred MB instead of 2.5 GB. `make test` and the other targets add the rest.
+SERVE_STAMP := $(VENV)/.installed-serve
+
+$(BIN)/python:
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11 is needed: install python3.11 or run 'make PYTHON=/path/to/python3.11 ...'"; exit 2; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(STAMP): setup.cfg pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	@touch $(STAMP)
 
-run: install
+$(SERVE_STAMP): setup.cfg pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[dask]'
+	@touch $(SERVE_STAMP)
+
+run: $(SERVE_STAMP)
 	$(BIN)/moderate keys ensure-local
 	$(BIN)/moderate serve --host $(HOST) --port $(PORT)
 
