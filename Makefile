@@ -12,7 +12,7 @@ PORT ?= 8000
 install: $(STAMP)
 
 # What serving needs (and `moderate score --engine dask`), without the test extra's torch, browser driver and linters:
-# the first `make run` installs a few hundred MB instead of 2.5 GB. `make test` and the other targets add the rest.
+# the first `make run` fills .venv with about 1 GB instead of 2.5 GB. `make test` and the other targets add the rest.
 SERVE_STAMP := $(VENV)/.installed-serve
 
 $(BIN)/python:

@@ -22,7 +22,7 @@ import click
 from tqdm import tqdm
 
 from model.bundle import BundleError
-from model.evaluation.report_format import check_writable, write_report
+from model.evaluation.report_format import check_writable, out_problem, write_report
 from model.training.data import DataError, load_test_sets
 from model.parallel import ScorerPool
 from model.scoring import Scorer
@@ -353,7 +353,7 @@ def main(out: Path, **options) -> None:
     except (BundleError, DataError) as error:
         raise click.ClickException(str(error)) from error
     except OSError as error:
-        raise click.ClickException(f"--out {error.filename}: {error.strerror}") from error
+        raise click.ClickException(out_problem(error)) from error
     click.echo(f"wrote {path} and {path.with_suffix('.json')}")
 
 

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 from model.bundle import BundleError, load_bundle
-from model.evaluation.report_format import check_writable, write_report
+from model.evaluation.report_format import check_writable, out_problem, write_report
 from model.training.data import DataError, load_validation_sets
 
 N_COMMENTS = 2000
@@ -79,7 +79,7 @@ def main(argv=None) -> int:
     except (BundleError, DataError) as error:
         parser.error(str(error))
     except OSError as error:
-        parser.error(f"--out {error.filename}: {error.strerror}")
+        parser.error(out_problem(error))
     print(markdown(results))
     write_report(args.out, markdown(results), results)
     return 0

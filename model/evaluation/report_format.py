@@ -94,6 +94,11 @@ def check_writable(*paths: str | Path) -> None:
             raise PermissionError(errno.EACCES, "cannot be written (permission denied)", str(path))
 
 
+def out_problem(error: OSError) -> str:
+    """What ``check_writable``'s error says, as a command names it: ``--out PATH: is a file, not a folder``."""
+    return f"--out {error.filename}: {error.strerror}"
+
+
 def _replace_text(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` through a temporary file beside it: a reader never sees half of it."""
     partial = path.with_name(f".{path.name}.partial")
