@@ -10,7 +10,8 @@ renaming it, so that two workers never insert the same rows) at most every ``REP
 
 Rows are never dropped silently: rows the database refuses outright on replay (not a lost connection but,
 say, a constraint) are moved to a ``rejected-*`` file; rows that cannot even be spooled are logged whole, except a
-kept comment text (``STORE_TEXT``), which reaches the log only with ``LOG_TEXT``.
+kept comment text (``STORE_TEXT``), which reaches the log only with ``LOG_TEXT``. ``moderate db prune`` and ``moderate
+db forget`` remove spooled rows, waiting or rejected, with ``drop_spooled_rows``.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -107,7 +110,7 @@ class DecisionSpool:
         n_replayed = 0
         with self.lock:
             for path in self.pending():
-                claimed = path.with_name(f"{path.name.split(CLAIMED_SUFFIX)[0]}{CLAIMED_SUFFIX}{os.getpid()}")
+                claimed = _claim_name(path)
                 try:
                     os.rename(path, claimed)
                 except FileNotFoundError:
@@ -126,7 +129,7 @@ class DecisionSpool:
                     continue
                 except SQLAlchemyError as error:
                     # A fresh name: renaming back could overwrite the spool file this process has started since.
-                    os.rename(claimed, self.directory / f"decisions-{os.getpid()}-{time.time_ns()}.jsonl")
+                    os.rename(claimed, _fresh_spool_file(self.directory))
                     log.warning("decision log replay postponed (%s): %d row(s) stay spooled", _describe(error), len(rows))
                     break
                 claimed.unlink()
@@ -135,6 +138,16 @@ class DecisionSpool:
         if n_replayed:
             log.info("decision log: %d spooled row(s) replayed into the database", n_replayed)
         return n_replayed
+
+
+def _claim_name(path: Path) -> Path:
+    """The name that claims a spool file for this process (a replay, or a sweep by ``drop_spooled_rows``)."""
+    return path.with_name(f"{path.name.split(CLAIMED_SUFFIX)[0]}{CLAIMED_SUFFIX}{os.getpid()}")
+
+
+def _fresh_spool_file(directory: Path) -> Path:
+    """A spool file name no process writes to yet: rows put back must not overwrite a file a worker has started since."""
+    return directory / f"decisions-{os.getpid()}-{time.time_ns()}.jsonl"
 
 
 def _encode(row: dict[str, Any]) -> dict[str, Any]:
@@ -184,10 +197,14 @@ def init_decision_log(app: Flask, registry: Any) -> None:
     engine = app_engine(app)
     if engine_sqlite_file(engine) is not None:
         engine = make_engine(app.config["DB_URL"], create=False, busy_timeout_ms=LOG_BUSY_TIMEOUT_MS)
-    configured = app.config["DECISION_SPOOL_DIR"]
-    app.extensions[SPOOL_KEY] = DecisionSpool(Path(configured) if configured else DEFAULT_SPOOL_DIR, engine, registry,
-                                              log_text=bool(app.config["LOG_TEXT"]))
+    app.extensions[SPOOL_KEY] = DecisionSpool(spool_directory(app.config), engine, registry, log_text=bool(app.config["LOG_TEXT"]))
     app.after_request(_replay_after_answer)
+
+
+def spool_directory(config: Mapping[str, Any]) -> Path:
+    """The spool folder the settings name (``DECISION_SPOOL_DIR``, default ``var/spool``)."""
+    configured = config["DECISION_SPOOL_DIR"]
+    return Path(configured) if configured else DEFAULT_SPOOL_DIR
 
 
 def decision_log_engine(app: Flask) -> Engine:
@@ -222,3 +239,84 @@ def _replay_after_answer(response: Response) -> Response:
     if spool.replay_due() and schema_problem(current_app) is None:
         response.call_on_close(lambda: spool.replay(DecisionRecord.__table__))
     return response
+
+
+# Deleting spooled rows (``moderate db prune`` and ``moderate db forget``)
+
+
+@dataclass
+class SpoolSweep:
+    """What ``drop_spooled_rows`` removed (or would remove): rows, their comment ids, and the files it had to leave."""
+
+    n_rows: int = 0
+    comment_ids: set[str] = field(default_factory=set)
+    busy: list[Path] = field(default_factory=list)
+    """Files a live worker is replaying right now: their rows reach the database soon; run the command again."""
+
+
+def spooled_before(cutoff: dt.datetime) -> Callable[[dict[str, Any]], bool]:
+    """Whether a spooled row was logged before ``cutoff``."""
+    return lambda row: dt.datetime.fromisoformat(row["created_at"]) < cutoff
+
+
+def spooled_about(comment_ids: Collection[str], same_text: Collection[str] = ()) -> Callable[[dict[str, Any]], bool]:
+    """Whether a spooled row has one of ``comment_ids``, or no comment id and a text SHA-256 in ``same_text``."""
+    return lambda row: row["comment_id"] in comment_ids or (row["comment_id"] is None and row["text_sha256"] in same_text)
+
+
+def drop_spooled_rows(directory: Path, drop: Callable[[dict[str, Any]], bool], dry_run: bool = False) -> SpoolSweep:
+    """Remove the spooled rows, waiting or rejected, for which ``drop`` is true; with ``dry_run`` only count them.
+
+    A waiting file is claimed by renaming it, as a replay does, so no worker replays it meanwhile; its other rows go
+    back under a fresh name. A line that cannot be read is kept as it is (the replay sets it aside).
+    """
+    sweep = SpoolSweep()
+    if not directory.is_dir():
+        return sweep
+    for path in sorted(directory.glob("decisions-*")) + sorted(directory.glob(f"{REJECTED_PREFIX}*")):
+        if not path.name.startswith(REJECTED_PREFIX) and CLAIMED_SUFFIX in path.name and _alive(_claimer(path)):
+            sweep.busy.append(path)
+            continue
+        try:
+            dropped = _split_lines(path.read_text(encoding="utf-8"), drop)[1]
+            if dropped and not dry_run:
+                dropped = _rewrite_without(path, drop)
+        except FileNotFoundError:
+            continue  # a worker replayed it meanwhile: its rows are in the database
+        sweep.n_rows += len(dropped)
+        sweep.comment_ids.update(row["comment_id"] for row in dropped if row["comment_id"] is not None)
+    return sweep
+
+
+def _split_lines(lines: str, drop: Callable[[dict[str, Any]], bool]) -> tuple[list[str], list[dict[str, Any]]]:
+    """The lines to keep, and the rows of those to drop."""
+    kept, dropped = [], []
+    for line in lines.splitlines(keepends=True):
+        try:
+            row = json.loads(line)
+            if drop(row):
+                dropped.append(row)
+                continue
+        except (ValueError, KeyError, TypeError):
+            pass  # not a whole row: keep it
+        kept.append(line)
+    return kept, dropped
+
+
+def _rewrite_without(path: Path, drop: Callable[[dict[str, Any]], bool]) -> list[dict[str, Any]]:
+    """Write ``path`` again without the rows to drop (fsynced, renamed into place); return the dropped rows."""
+    rejected = path.name.startswith(REJECTED_PREFIX)
+    source = path if rejected else _claim_name(path)
+    if not rejected:
+        os.rename(path, source)
+    kept, dropped = _split_lines(source.read_text(encoding="utf-8"), drop)
+    if kept:
+        partial = path.with_name(f".sweep-{os.getpid()}.tmp")  # outside SPOOL_GLOB: no replay reads it half written
+        with open(partial, "w", encoding="utf-8") as spool:
+            spool.write("".join(kept))
+            spool.flush()
+            os.fsync(spool.fileno())
+        os.replace(partial, path if rejected else _fresh_spool_file(path.parent))
+    if not (rejected and kept):
+        source.unlink()
+    return dropped

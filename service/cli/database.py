@@ -1,17 +1,45 @@
-"""``moderate db`` (schema migrations) and ``moderate feedback`` (export stored moderator feedback)."""
+"""``moderate db`` (schema migrations, pruning old rows, forgetting comments) and ``moderate feedback`` (export stored feedback)."""
 
 from __future__ import annotations
 
+import datetime as dt
+import re
 from pathlib import Path
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TextIO
 
 import click
 
-from service.cli.common import BadInput, with_existing_database
+from service.cli.common import BadInput, os_error_message, with_existing_database
+
+DELETE_BATCH_ROWS = 5_000
+"""Rows ``moderate db prune`` deletes per transaction by default."""
+HOURS_PER_UNIT = {"": 24, "d": 24, "h": 1, "w": 24 * 7}
+"""``--older-than`` units: none means days."""
+
+
+class Age(click.ParamType):
+    """An age such as 90 (days), 90d, 36h or 12w: never negative."""
+
+    name = "DURATION"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> dt.timedelta:
+        if isinstance(value, dt.timedelta):
+            return value
+        match = re.fullmatch(r"(-?\d+)\s*([dhw]?)", str(value).strip().lower())
+        if match is None:
+            self.fail(f"{value!r} is not an age: give days (90) or a number with h, d or w (36h, 90d, 12w)", param, ctx)
+        if int(match[1]) < 0:
+            self.fail(f"{value!r} is negative: give how long ago the oldest row to keep was logged, e.g. 90d", param, ctx)
+        try:
+            return dt.timedelta(hours=int(match[1]) * HOURS_PER_UNIT[match[2]])
+        except OverflowError:
+            self.fail(f"{value!r} is too long ago to be a date", param, ctx)
+
 
 @click.group()
 def db() -> None:
-    """Database schema (SQLite file by default; $MODERATION_DB_URL for PostgreSQL)."""
+    """The database (SQLite file by default; $MODERATION_DB_URL for PostgreSQL): schema, retention, erasure."""
 
 
 @db.command("upgrade")
@@ -33,6 +61,103 @@ def db_upgrade() -> None:
     finally:
         engine.dispose()
     click.echo(f"{safe_url(str(engine.url))} is at schema revision {revision}")
+
+
+@db.command("prune")
+@click.option("--older-than", "age", required=True, type=Age(),
+              help="Delete what was logged longer ago than this: days (90) or 36h, 90d, 12w.")
+@click.option("--include-feedback", is_flag=True,
+              help="Prune moderator feedback too. It is training data, so it is kept by default.")
+@click.option("--all", "everything", is_flag=True, help="Allow --older-than 0, which deletes every row logged until now.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=DELETE_BATCH_ROWS, show_default=True,
+              help="Rows deleted per transaction: the service's writers wait at most one batch.")
+@click.option("--dry-run", is_flag=True, help="Count what would be deleted; delete nothing.")
+@with_existing_database
+def db_prune(session: Any, age: dt.timedelta, include_feedback: bool, everything: bool, batch_size: int, dry_run: bool) -> None:
+    """Delete decision-log rows older than --older-than (and the spooled ones), for a retention policy.
+
+    Run it from cron, e.g. daily `moderate db prune --older-than 90d`. Review-queue items older than that leave
+    the queue; feedback on them keeps its text and labels unless --include-feedback prunes it too.
+    """
+    from service.decision_log import spooled_before
+    from service.retention import count_older, prune_older
+    from service.store import DecisionRecord, Feedback, utc_now
+
+    if not age and not everything:
+        raise BadInput("--older-than 0 would delete every row logged until now; add --all if that is what you want")
+    try:
+        cutoff = utc_now() - age
+    except OverflowError as error:
+        raise BadInput(f"--older-than {age.days}d is too long ago to be a date") from error
+    spooled = _sweep_spool(spooled_before(cutoff), dry_run)
+    tables = [DecisionRecord, Feedback] if include_feedback else [DecisionRecord]
+    counts = [count_older(session, model, cutoff) if dry_run else prune_older(session, model, cutoff, batch_size) for model in tables]
+    what = f"{counts[0]} decision-log row(s), {counts[1]} feedback row(s)" if include_feedback else f"{counts[0]} decision-log row(s)"
+    click.echo(f"{'would prune' if dry_run else 'pruned'} {what} and {spooled.n_rows} spooled row(s) "
+               f"logged before {cutoff:%Y-%m-%d %H:%M} UTC")
+    if not include_feedback and (n_kept := count_older(session, Feedback, cutoff)):
+        click.echo(f"Kept {n_kept} feedback row(s) as old (training data); --include-feedback prunes them too", err=True)
+    _warn_busy(spooled.busy)
+
+
+@db.command("forget")
+@click.option("--comment-id", "comment_ids", multiple=True, metavar="ID", help="A comment id to forget (repeatable).")
+@click.option("--from", "id_file", type=click.File("r", encoding="utf-8"),
+              help="A file of comment ids to forget, one per line ('-' reads standard input).")
+@click.option("--same-text", is_flag=True,
+              help="Also delete rows without a comment id (Perspective, Coral) holding the same text as a forgotten comment. "
+                   "A short text such as 'First!' may be someone else's too.")
+@click.option("--dry-run", is_flag=True, help="Count what would be deleted; delete nothing.")
+@with_existing_database
+def db_forget(session: Any, comment_ids: tuple[str, ...], id_file: TextIO | None, same_text: bool, dry_run: bool) -> None:
+    """Delete every stored row about these comment ids (an erasure request): decision log, feedback, review queue, spool.
+
+    Prints the rows deleted per table and the ids not found (not an error). With several servers, run it on each:
+    every server spools its own rows. Perspective's and Coral's rows carry no comment id: --same-text reaches
+    those holding the same text as a row that has one.
+    """
+    from service.decision_log import spooled_about
+    from service.retention import forget_comments, text_digests
+
+    wanted = list(dict.fromkeys([*comment_ids, *_ids_in(id_file)]))
+    if not wanted:
+        raise BadInput("no comment id given: pass --comment-id ID (repeatable) or --from FILE with one id per line")
+    digests = sorted(text_digests(session, wanted)) if same_text else []
+    spooled = _sweep_spool(spooled_about(set(wanted), set(digests)), dry_run)
+    forgotten = forget_comments(session, wanted, same_text=digests, dry_run=dry_run)
+    verb = "would delete" if dry_run else "deleted"
+    for table, n_rows in (("decisions", forgotten.decisions), ("feedback", forgotten.feedback), ("spool", spooled.n_rows)):
+        click.echo(f"{table}: {verb} {n_rows} row(s)")
+    missing = [comment_id for comment_id in wanted if comment_id not in forgotten.found | spooled.comment_ids]
+    click.echo(f"found {len(wanted) - len(missing)} of {len(wanted)} comment id(s)" + (f"; not found: {', '.join(missing)}" if missing else ""))
+    if not forgotten.wal_truncated:
+        click.echo("SQLite's write-ahead log is in use and could not be emptied: it may hold copies of the deleted rows "
+                   "until its next checkpoint; run the command again when the service is quiet", err=True)
+    _warn_busy(spooled.busy)
+
+
+def _ids_in(id_file: TextIO | None) -> list[str]:
+    """The comment ids of a --from file: one per line, surrounding spaces and blank lines ignored."""
+    return [] if id_file is None else [line.strip() for line in id_file if line.strip()]
+
+
+def _sweep_spool(drop: Callable[[dict[str, Any]], bool], dry_run: bool) -> Any:
+    """``drop_spooled_rows`` on the configured server's spool (``DECISION_SPOOL_DIR``); BadInput if it cannot be read or written."""
+    from service.config import load_config
+    from service.decision_log import drop_spooled_rows, spool_directory
+
+    directory = spool_directory(load_config())
+    try:
+        return drop_spooled_rows(directory, drop, dry_run=dry_run)
+    except OSError as error:
+        raise BadInput(f"the decision-log spool cannot be swept ({os_error_message(error)}): run the command as the "
+                       f"service's user, or set MODERATION_DECISION_SPOOL_DIR to the folder the service uses") from error
+
+
+def _warn_busy(busy: list[Path]) -> None:
+    if busy:
+        click.echo(f"{len(busy)} spool file(s) are being replayed by a running worker and were left: "
+                   f"{', '.join(map(str, busy))}; run the command again in a few seconds", err=True)
 
 
 @click.group()

@@ -1,0 +1,194 @@
+"""``moderate db prune`` and ``moderate db forget`` on SQLite and PostgreSQL: what goes, what stays, what is refused."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from service.cli import cli
+from service.migrations import upgrade
+from service.store import DecisionRecord, Feedback, make_engine, sha256_text, utc_now
+
+SECRET = "Reader 8841 lives at 12 Quarry Lane and hates the mayor"
+"""A kept comment text that ``forget`` must leave nowhere in the database's files."""
+
+
+@pytest.fixture
+def lifecycle_db(db_url, tmp_path):
+    """A migrated database (SQLite file, then PostgreSQL), its engine, and the environment pointing ``moderate`` at it."""
+    engine = make_engine(db_url)
+    upgrade(engine)
+    env = {"MODERATION_DB_URL": db_url, "MODERATION_DECISION_SPOOL_DIR": str(tmp_path / "spool")}
+    yield engine, env
+    engine.dispose()
+
+
+def decision_row(comment_id: str | None, days_ago: float = 0, text: str = "a comment") -> dict:
+    """A decision-log row as ``record_decisions`` writes it (and the spool keeps it, ``created_at`` as ISO text)."""
+    return {"created_at": utc_now() - dt.timedelta(days=days_ago), "comment_id": comment_id, "text_sha256": sha256_text(text),
+            "text": text, "scores": {"toxicity": 0.9}, "decision": "review", "reasons": ["toxicity"], "model_version": "9.9.9",
+            "surface": "v1", "request_id": None, "api_key_id": None}
+
+
+def add(engine, *rows) -> list[int]:
+    with Session(engine) as session:
+        session.add_all(rows)
+        session.commit()
+        return [row.id for row in rows]
+
+
+def feedback_row(comment_id: str | None, days_ago: float = 0, text: str = "a comment", decision_id: int | None = None) -> Feedback:
+    return Feedback(created_at=utc_now() - dt.timedelta(days=days_ago), comment_id=comment_id, text=text,
+                    text_sha256=sha256_text(text), decision="reject", source="v1", decision_id=decision_id)
+
+
+def remaining(engine, model) -> list:
+    with Session(engine) as session:
+        return [(row.comment_id, getattr(row, "decision_id", None)) for row in session.scalars(select(model).order_by(model.id))]
+
+
+def write_spool(path, *rows: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps({**row, "created_at": row["created_at"].isoformat()}) + "\n" for row in rows), encoding="utf-8")
+
+
+def spooled_ids(directory) -> list:
+    return sorted((json.loads(line)["comment_id"] or "") for path in directory.iterdir() for line in path.read_text().splitlines())
+
+
+def test_prune_deletes_old_decisions_in_batches_and_keeps_feedback(runner, lifecycle_db, tmp_path):
+    engine, env = lifecycle_db
+    old_id, _, _ = add(engine, *(DecisionRecord(**decision_row(name, days)) for name, days in [("old1", 100), ("old2", 95), ("new", 1)]))
+    add(engine, feedback_row("old1", 100, decision_id=old_id), feedback_row("new", 1))
+    write_spool(tmp_path / "spool" / "decisions-1.jsonl", decision_row("old3", 120), decision_row("new2", 0))
+
+    result = runner.invoke(cli, ["db", "prune", "--older-than", "90d", "--batch-size", "1"], env=env)
+
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("pruned 2 decision-log row(s) and 1 spooled row(s) logged before ")
+    assert "Kept 1 feedback row(s)" in result.stderr
+    assert remaining(engine, DecisionRecord) == [("new", None)]
+    assert remaining(engine, Feedback) == [("old1", None), ("new", None)]  # kept, unlinked from its pruned decision
+    assert spooled_ids(tmp_path / "spool") == ["new2"]
+
+
+def test_prune_dry_run_counts_and_include_feedback_prunes_it(runner, lifecycle_db):
+    engine, env = lifecycle_db
+    add(engine, DecisionRecord(**decision_row("old", 40)), feedback_row("old", 40), feedback_row("new", 2))
+
+    dry = runner.invoke(cli, ["db", "prune", "--older-than", "30", "--include-feedback", "--dry-run"], env=env)
+    assert dry.exit_code == 0, dry.output
+    assert dry.stdout.startswith("would prune 1 decision-log row(s), 1 feedback row(s) and 0 spooled row(s)")
+    assert len(remaining(engine, DecisionRecord)) == 1 and len(remaining(engine, Feedback)) == 2
+
+    done = runner.invoke(cli, ["db", "prune", "--older-than", "4w", "--include-feedback"], env=env)
+    assert done.exit_code == 0, done.output
+    assert remaining(engine, DecisionRecord) == [] and remaining(engine, Feedback) == [("new", None)]
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize(
+    ("age", "message"),
+    [("-5", "is negative"), ("abc", "is not an age"), ("90y", "is not an age"), ("0", "add --all"),
+     ("99999999999d", "too long ago")],
+)
+def test_prune_refuses_nonsense_ages(runner, lifecycle_db, age, message):
+    engine, env = lifecycle_db
+    add(engine, DecisionRecord(**decision_row("c", 0.5)))
+    result = runner.invoke(cli, ["db", "prune", "--older-than", age], env=env)
+    assert result.exit_code == 2 and message in result.output
+    assert len(remaining(engine, DecisionRecord)) == 1
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_prune_zero_with_all_empties_the_log(runner, lifecycle_db):
+    engine, env = lifecycle_db
+    add(engine, DecisionRecord(**decision_row("c", 0.001)))
+    result = runner.invoke(cli, ["db", "prune", "--older-than", "0", "--all"], env=env)
+    assert result.exit_code == 0, result.output
+    assert remaining(engine, DecisionRecord) == []
+
+
+def test_forget_deletes_every_row_about_the_ids_and_reports_the_missing(runner, lifecycle_db, tmp_path):
+    engine, env = lifecycle_db
+    c1_decision, *_ = add(engine, DecisionRecord(**decision_row("c1", text=SECRET)), DecisionRecord(**decision_row("c1", text=SECRET)),
+                          DecisionRecord(**decision_row("c2")), DecisionRecord(**decision_row(None, text=SECRET)))
+    add(engine, feedback_row("c1", text=SECRET), feedback_row(None, text=SECRET, decision_id=c1_decision), feedback_row("c2"))
+    spool = tmp_path / "spool"
+    write_spool(spool / "decisions-1.jsonl", decision_row("c1", text=SECRET), decision_row("c3"))
+    write_spool(spool / "rejected-decisions-2.jsonl.replaying-2", decision_row("c1", text=SECRET))
+    ids_file = tmp_path / "ids.txt"
+    ids_file.write_text("c1\n\n  gone  \n", encoding="utf-8")
+
+    dry = runner.invoke(cli, ["db", "forget", "--from", str(ids_file), "--dry-run"], env=env)
+    assert dry.exit_code == 0, dry.output
+    assert "decisions: would delete 2 row(s)" in dry.stdout and len(remaining(engine, DecisionRecord)) == 4
+
+    result = runner.invoke(cli, ["db", "forget", "--from", str(ids_file), "--comment-id", "c1"], env=env)
+
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines() == ["decisions: deleted 2 row(s)", "feedback: deleted 2 row(s)", "spool: deleted 2 row(s)",
+                                          "found 1 of 2 comment id(s); not found: gone"]
+    assert remaining(engine, DecisionRecord) == [("c2", None), (None, None)]  # same text, no id: kept without --same-text
+    assert remaining(engine, Feedback) == [("c2", None)]
+    assert spooled_ids(spool) == ["c3"]
+
+
+def test_forget_same_text_reaches_rows_without_a_comment_id(runner, lifecycle_db, tmp_path):
+    engine, env = lifecycle_db
+    add(engine, DecisionRecord(**decision_row("c1", text=SECRET)), DecisionRecord(**decision_row(None, text=SECRET)),
+        DecisionRecord(**decision_row(None, text="another text")), feedback_row(None, text=SECRET))
+    write_spool(tmp_path / "spool" / "decisions-1.jsonl", decision_row(None, text=SECRET))
+
+    result = runner.invoke(cli, ["db", "forget", "--comment-id", "c1", "--same-text"], env=env)
+
+    assert result.exit_code == 0, result.output
+    assert "decisions: deleted 2 row(s)" in result.stdout and "feedback: deleted 1 row(s)" in result.stdout
+    assert remaining(engine, DecisionRecord) == [(None, None)] and remaining(engine, Feedback) == []
+    assert not (tmp_path / "spool" / "decisions-1.jsonl").exists()
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_forget_leaves_no_copy_of_the_text_in_the_sqlite_files(runner, lifecycle_db, tmp_path):
+    engine, env = lifecycle_db
+    add(engine, DecisionRecord(**decision_row("c1", text=SECRET)), feedback_row("c1", text=SECRET))
+    # The pool keeps its connection open, as a running server's workers do: SQLite then keeps its write-ahead log.
+
+    result = runner.invoke(cli, ["db", "forget", "--comment-id", "c1"], env=env)
+
+    assert result.exit_code == 0, result.output
+    stored = b"".join(path.read_bytes() for path in tmp_path.glob("moderation.db*"))
+    assert SECRET.encode() not in stored
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_forget_leaves_a_file_a_live_worker_is_replaying_and_says_so(runner, lifecycle_db, tmp_path):
+    _, env = lifecycle_db
+    busy = tmp_path / "spool" / "decisions-7.jsonl.replaying-1"  # claimed by process 1, which always runs
+    write_spool(busy, decision_row("c1"))
+
+    result = runner.invoke(cli, ["db", "forget", "--comment-id", "c1"], env=env)
+
+    assert result.exit_code == 0, result.output
+    assert "found 0 of 1 comment id(s); not found: c1" in result.stdout
+    assert "being replayed by a running worker" in result.stderr and busy.exists()
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_forget_without_ids_is_bad_input(runner, lifecycle_db):
+    result = runner.invoke(cli, ["db", "forget"], env=lifecycle_db[1])
+    assert result.exit_code == 2 and "no comment id given" in result.output
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_a_spool_that_cannot_be_swept_is_bad_input_and_deletes_nothing(runner, lifecycle_db, tmp_path):
+    engine, env = lifecycle_db
+    add(engine, DecisionRecord(**decision_row("c1")))
+    (tmp_path / "spool" / "decisions-1.jsonl").mkdir(parents=True)  # unreadable as a file
+    result = runner.invoke(cli, ["db", "forget", "--comment-id", "c1"], env=env)
+    assert result.exit_code == 2 and "the decision-log spool cannot be swept" in result.output
+    assert remaining(engine, DecisionRecord) == [("c1", None)]
