@@ -119,7 +119,6 @@ class Feedback(Base):
     source: Mapped[str] = mapped_column(String(SURFACE_CHARS))
     client_token: Mapped[str | None] = mapped_column(String(ID_CHARS))
     request_id: Mapped[str | None] = mapped_column(String(ID_CHARS))
-    api_key_id: Mapped[int | None] = mapped_column(ForeignKey("api_keys.id", ondelete="SET NULL"))
     moderator: Mapped[str | None] = mapped_column(String(USER_NAME_CHARS))
     """The signed-in moderator's name, for feedback given on the moderation page (``service.ui``)."""
     decision_id: Mapped[int | None] = mapped_column(ForeignKey("decisions.id", ondelete="SET NULL"), index=True, unique=True)
