@@ -2,8 +2,13 @@
 
 Every request gets an id: the client's ``X-Request-ID`` when it is a sane token, else a new one. It
 is kept on ``g.request_id``, echoed in the ``X-Request-ID`` response header, written to the decision
-log and put in every log line about the request. Paths are logged without their query string, which
-may carry an API key (``?key=``).
+log and put in every log line written while the request is handled. Paths are logged without their query
+string, which may carry an API key (``?key=``); gunicorn's own lines have query strings and the request
+lines or headers it could not parse withheld (``WithholdClientText``).
+
+What the request's log line needs (its id, start, decisions) is kept on the request, not on ``g``: the parts of
+a Google batch (``POST /batch``) are requests of their own run inside the batch's app context, so they share its
+``g``. Times are ISO 8601 in UTC (``2026-12-05T11:46:44.395Z``).
 """
 
 from __future__ import annotations
@@ -13,8 +18,10 @@ import re
 import sys
 import time
 import uuid
+from collections import Counter
+from dataclasses import dataclass, field
 
-from flask import Flask, Response, current_app, g, request
+from flask import Flask, Response, current_app, g, has_request_context, request
 from pythonjsonlogger.json import JsonFormatter
 
 REQUEST_ID_HEADER = "X-Request-ID"
@@ -22,27 +29,84 @@ VALID_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 """A client's request id is honoured only if it is short and cannot forge log lines or headers."""
 LOGGER_NAME = "service"
 REQUEST_LOGGER = "service.requests"
+LIBRARY_LOGGERS = ("flask-limiter",)
+"""Libraries whose lines an operator needs: flask-limiter warns when the request count falls back to each worker's
+memory (Redis unreachable). It gives its logger a NullHandler, so without ours its warnings went nowhere."""
 PLAIN_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 JSON_FIELDS = ("asctime", "levelname", "name", "message")
+UTC_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S"
+UTC_MSEC_FORMAT = "%s.%03dZ"
+REQUEST_NOTES = "moderation.request_notes"
+"""``request.environ[REQUEST_NOTES]``: the request's ``RequestNotes``."""
+INVALID_REQUEST = "Invalid request from"
+"""How gunicorn begins its warning about a request it could not parse, quoting the bad request line or header whole."""
+QUOTED = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"")
+QUERY_STRING = re.compile(r"\?[^\s'\"]+")
 _HANDLER_MARK = "_moderation_handler"
 
 
+@dataclass
+class RequestNotes:
+    """What the request's log line says besides the request itself."""
+
+    request_id: str
+    started: float
+    decisions: Counter = field(default_factory=Counter)
+    texts: list[str] = field(default_factory=list)
+
+
+class AddRequestId(logging.Filter):
+    """Give every record logged while a request is handled that request's ``request_id``."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        rid = request_id()
+        if rid is not None and not hasattr(record, "request_id"):
+            record.request_id = rid
+        return True
+
+
+class WithholdClientText(logging.Filter):
+    """Rewrite a record's message with ``withhold_client_text`` (for gunicorn's lines, which quote what clients sent)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg, record.args = withhold_client_text(record.getMessage()), None
+        return True
+
+
+def withhold_client_text(message: str) -> str:
+    """``message`` without what a client sent that may hold a secret: every query string (``?key=``) and, in gunicorn's
+    warnings about requests it could not parse, every quoted request line or header (``Authorization: Bearer ...``)."""
+    if message.startswith(INVALID_REQUEST):
+        message = QUOTED.sub(lambda quoted: f"'[{len(quoted.group()) - 2} characters withheld]'", message)
+    return QUERY_STRING.sub("?[query withheld]", message)
+
+
 def configure_logging(level: str, as_json: bool) -> None:
-    """Send the ``service`` loggers to stderr, one JSON object (or plain line) per record; idempotent."""
-    logger = logging.getLogger(LOGGER_NAME)
-    for handler in [h for h in logger.handlers if getattr(h, _HANDLER_MARK, False)]:
-        logger.removeHandler(handler)
+    """Send the ``service`` loggers (and ``LIBRARY_LOGGERS``) to stderr, one JSON object (or plain line) per record,
+    with the request id in lines written during a request; idempotent."""
     handler = logging.StreamHandler(sys.stderr)
     setattr(handler, _HANDLER_MARK, True)
-    handler.setFormatter(json_formatter() if as_json else logging.Formatter(PLAIN_FORMAT))
-    logger.addHandler(handler)
-    logger.setLevel(level.upper() if isinstance(level, str) else level)
-    logger.propagate = False
+    handler.setFormatter(json_formatter() if as_json else utc_times(logging.Formatter(PLAIN_FORMAT)))
+    handler.addFilter(AddRequestId())
+    for name in (LOGGER_NAME, *LIBRARY_LOGGERS):
+        logger = logging.getLogger(name)
+        for old in [h for h in logger.handlers if getattr(h, _HANDLER_MARK, False)]:
+            logger.removeHandler(old)
+        logger.addHandler(handler)
+        logger.setLevel(level.upper() if isinstance(level, str) else level)
+        logger.propagate = False
+
+
+def utc_times(formatter: logging.Formatter) -> logging.Formatter:
+    """``formatter`` with ``asctime`` in ISO 8601, UTC, to the millisecond (``2026-12-05T11:46:44.395Z``)."""
+    formatter.converter = time.gmtime
+    formatter.default_time_format, formatter.default_msec_format = UTC_TIME_FORMAT, UTC_MSEC_FORMAT
+    return formatter
 
 
 def json_formatter() -> logging.Formatter:
     """One JSON object per record with ``time``, ``level``, ``logger``, ``message`` (and any extra fields)."""
-    return JsonFormatter(list(JSON_FIELDS), rename_fields={"asctime": "time", "levelname": "level", "name": "logger"})
+    return utc_times(JsonFormatter(list(JSON_FIELDS), rename_fields={"asctime": "time", "levelname": "level", "name": "logger"}))
 
 
 def init_request_logging(app: Flask) -> None:
@@ -57,42 +121,56 @@ def init_request_logging(app: Flask) -> None:
 
 
 def _assign_request_id() -> None:
-    g.request_started = time.perf_counter()
     offered = request.headers.get(REQUEST_ID_HEADER, "")
-    g.request_id = offered if VALID_REQUEST_ID.fullmatch(offered) else uuid.uuid4().hex
+    rid = offered if VALID_REQUEST_ID.fullmatch(offered) else uuid.uuid4().hex
+    g.request_id = rid  # read by the views and the decision log
+    request.environ[REQUEST_NOTES] = RequestNotes(rid, time.perf_counter())
+
+
+def _notes() -> RequestNotes | None:
+    return request.environ.get(REQUEST_NOTES) if has_request_context() else None
 
 
 def request_id() -> str | None:
-    """The current request's id."""
-    return g.get("request_id")
+    """The current request's id (None outside a request)."""
+    notes = _notes()
+    return None if notes is None else notes.request_id
 
 
 def note_decisions(counts: dict[str, int], texts: list[str] | None) -> None:
     """Add decision counts (and texts, only if ``LOG_TEXT``) to the request's log line."""
-    g.log_decisions = {**g.get("log_decisions", {}), **counts}
+    notes = _notes()
+    if notes is None:
+        return
+    notes.decisions.update(counts)
     if texts is not None and current_app.config["LOG_TEXT"]:
-        g.log_texts = [*g.get("log_texts", []), *texts]
+        notes.texts.extend(texts)
 
 
 def _finish_request(response: Response) -> Response:
     """Echo the request id and write the request's log line."""
-    rid = g.get("request_id")
-    if rid is not None:
-        response.headers[REQUEST_ID_HEADER] = rid
-    started = g.get("request_started")
+    from service.metrics import scoring_seconds  # not at import: ``moderate serve`` imports prometheus_client later
+
+    notes = _notes()
+    if notes is None:
+        return response
+    response.headers[REQUEST_ID_HEADER] = notes.request_id
     record = {
         "event": "request",
-        "request_id": rid,
+        "request_id": notes.request_id,
         "method": request.method,
         "path": request.path,
         "endpoint": request.endpoint,
         "status": response.status_code,
-        "duration_ms": None if started is None else round((time.perf_counter() - started) * 1000, 2),
+        "duration_ms": round((time.perf_counter() - notes.started) * 1000, 2),
         "api_key_id": g.get("api_key_id"),
     }
-    if "log_decisions" in g:
-        record["decisions"] = g.log_decisions
-    if "log_texts" in g:
-        record["texts"] = g.log_texts
+    scoring = scoring_seconds()
+    if scoring is not None:
+        record["scoring_ms"] = round(scoring * 1000, 2)
+    if notes.decisions:
+        record["decisions"] = dict(notes.decisions)
+    if notes.texts:
+        record["texts"] = notes.texts
     logging.getLogger(REQUEST_LOGGER).info("%s %s %s", request.method, request.path, response.status_code, extra=record)
     return response

@@ -1,10 +1,14 @@
-"""Prometheus metrics: requests by endpoint and status, latency, decisions by outcome, the model version.
+"""Prometheus metrics: requests by endpoint and status, latency, scoring time, requests in progress, decisions by
+outcome, the model version.
 
-Each app owns its registry (``app.extensions[METRICS_KEY]``), so tests can build many apps. Under
-gunicorn with several workers, ``moderate serve`` sets ``PROMETHEUS_MULTIPROC_DIR`` before
-prometheus_client is imported: every worker then writes its counts to files there and ``/metrics``,
-whichever worker answers, adds them all up. Without that variable (one process, or the test client)
+Each app owns its registry (``app.extensions[METRICS_KEY]``), so tests can build many apps. Under gunicorn
+``moderate serve`` sets ``PROMETHEUS_MULTIPROC_DIR`` before prometheus_client is imported: every worker then
+writes its counts to files there and ``/metrics``, whichever worker answers, adds them all up, those of workers
+that have exited included (so a restarted worker takes no count with it). Without that variable (the test client)
 the counts live in the process.
+
+A request's timings are kept on the request (``request.environ``), not on ``g``: the parts of a Google batch are
+requests of their own run inside the batch's app context, and share its ``g``.
 """
 
 from __future__ import annotations
@@ -12,14 +16,25 @@ from __future__ import annotations
 import os
 import time
 from collections import Counter as Tally
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
 
-from flask import Flask, Response, current_app, g, request
+from flask import Flask, Response, current_app, has_request_context, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest, values
 from prometheus_client.multiprocess import MultiProcessCollector
 
+from service.config import EXTENSION_KEY
+
 METRICS_KEY = "moderation.metrics"
 MULTIPROC_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
-LATENCY_BUCKETS_SECONDS = (0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+LATENCY_BUCKETS_SECONDS = (0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+"""From one short comment on the TF-IDF bundle (about 2 ms) to 100 long comments with spans on the encoder (tens of
+seconds; gunicorn stops a request at TIMEOUT_SECONDS, 120 by default)."""
+STARTED = "moderation.metrics_started"
+"""``request.environ[STARTED]``: when the request began (``time.perf_counter``)."""
+SCORING = "moderation.scoring_seconds"
+"""``request.environ[SCORING]``: seconds the request has spent in the model so far."""
 UNMATCHED_ENDPOINT = "unmatched"
 """Label for requests no route matched, so random 404 paths cannot grow the label set."""
 KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
@@ -49,6 +64,21 @@ class Metrics:
             ["endpoint"],
             buckets=LATENCY_BUCKETS_SECONDS,
             registry=self.registry,
+        )
+        self.scoring = Histogram(
+            "moderation_scoring_duration_seconds",
+            "Time a request spent in the model (scoring, spans, policy), by route; the rest of "
+            "moderation_http_request_duration_seconds is parsing, keys, limits and the decision log.",
+            ["endpoint"],
+            buckets=LATENCY_BUCKETS_SECONDS,
+            registry=self.registry,
+        )
+        # "livesum" drops the values of exited workers: a worker killed mid-request leaves no request in progress.
+        self.in_progress = Gauge(
+            "moderation_http_requests_in_progress",
+            "Requests being handled, this scrape included; at WORKERS x THREADS further requests wait for a worker.",
+            registry=self.registry,
+            multiprocess_mode="livesum",
         )
         self.decisions = Counter(
             "moderation_decisions",
@@ -94,28 +124,77 @@ class Metrics:
         return generate_latest(self.registry)
 
 
+class TimedScorer:
+    """The app's Scorer, adding the time of each call that scores to the request's scoring time; the rest is its own."""
+
+    def __init__(self, scorer: Any):
+        self.scorer = scorer
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.scorer, name)
+
+    def predict_scores(self, *args: Any, **kwargs: Any) -> Any:
+        """``Scorer.predict_scores``, timed."""
+        with _scoring():
+            return self.scorer.predict_scores(*args, **kwargs)
+
+    def moderate(self, *args: Any, **kwargs: Any) -> Any:
+        """``Scorer.moderate``, timed."""
+        with _scoring():
+            return self.scorer.moderate(*args, **kwargs)
+
+
 def init_metrics(app: Flask, model_version: str) -> None:
-    """Create the app's metrics and time every request."""
+    """Create the app's metrics, time every request and the scorer's calls (``TimedScorer``)."""
     app.extensions[METRICS_KEY] = Metrics(model_version)
+    if EXTENSION_KEY in app.extensions:  # not in the master of ``moderate serve``, which scores nothing
+        app.extensions[EXTENSION_KEY] = TimedScorer(app.extensions[EXTENSION_KEY])
     app.before_request(_start_timer)
     app.after_request(_observe)
+    app.teardown_request(_end_request)
+
+
+@contextmanager
+def _scoring() -> Iterator[None]:
+    started = time.perf_counter()
+    try:
+        yield
+    finally:
+        if has_request_context():
+            request.environ[SCORING] = request.environ.get(SCORING, 0.0) + time.perf_counter() - started
+
+
+def scoring_seconds() -> float | None:
+    """Seconds the current request has spent in the model; None if it scored nothing (or outside a request)."""
+    return request.environ.get(SCORING) if has_request_context() else None
 
 
 def _start_timer() -> None:
-    g.metrics_started = time.perf_counter()
-    current_app.extensions[METRICS_KEY].mark_model()
+    metrics: Metrics = current_app.extensions[METRICS_KEY]
+    request.environ[STARTED] = time.perf_counter()
+    metrics.in_progress.inc()
+    metrics.mark_model()
 
 
 def _observe(response: Response) -> Response:
-    """Count the request by route template (not raw path) and status, and record its latency."""
+    """Count the request by route template (not raw path) and status, and record its latency and scoring time."""
     metrics: Metrics = current_app.extensions[METRICS_KEY]
     endpoint = request.url_rule.rule if request.url_rule is not None else UNMATCHED_ENDPOINT
     method = request.method if request.method in KNOWN_METHODS else OTHER_METHOD
     metrics.requests.labels(endpoint=endpoint, method=method, status=str(response.status_code)).inc()
-    started = g.get("metrics_started")
+    started = request.environ.get(STARTED)
     if started is not None:
         metrics.latency.labels(endpoint=endpoint).observe(time.perf_counter() - started)
+    scoring = scoring_seconds()
+    if scoring is not None:
+        metrics.scoring.labels(endpoint=endpoint).observe(scoring)
     return response
+
+
+def _end_request(_error: BaseException | None = None) -> None:
+    """The request is no longer in progress (also after an error no handler answered)."""
+    if request.environ.get(STARTED) is not None:
+        current_app.extensions[METRICS_KEY].in_progress.dec()
 
 
 def count_decisions(surface: str, actions: list[str]) -> None:

@@ -13,7 +13,12 @@ A liveness check waits on the main port while every sync worker is busy; the mas
 on ``HEALTH_PORT`` from a thread of its own whatever the workers are doing (``service.health_port``).
 
 Gunicorn's access log is off: it would record ``?key=`` API keys from query strings. The app logs
-one JSON line per request itself (``service.logs``), with the path but never the query string.
+one JSON line per request itself (``service.logs``), with the path but never the query string. Gunicorn's own lines
+quote a request line or header it cannot parse whole (``Invalid HTTP Header: 'Authorization Bearer mod_...'``) and
+the URI of a request that failed: their query strings and quoted client text are withheld.
+
+Every worker keeps its metrics in files (``prepare_metrics_dir``), even a single one: gunicorn replaces a worker
+that was killed, timed out or reloaded, and counts kept in its memory would go with it.
 """
 
 from __future__ import annotations
@@ -123,18 +128,33 @@ class ModerationServer(BaseApplication):
             raise SystemExit(WORKER_START_FAILED) from error
 
 
-class JsonGunicornLogger(GunicornLogger):
-    """Gunicorn's own lines (a worker booting, timing out or killed, a signal) as JSON objects like the service's, so that
-    with ``LOG_JSON`` every line on stderr parses."""
+class WithholdingGunicornLogger(GunicornLogger):
+    """Gunicorn's own lines (a worker booting, timing out or killed, a signal, a request it could not parse), without
+    the query strings and quoted request lines or headers a client sent (``service.logs.withhold_client_text``)."""
 
     def setup(self, cfg: Any) -> None:
-        """Gunicorn's setup, then our JSON formatter on the error log's handlers."""
-        from service.logs import json_formatter
-
+        """Gunicorn's setup, then ours on each of the error log's own handlers (setup runs again on a reload)."""
         super().setup(cfg)
         for handler in self.error_log.handlers:
             if getattr(handler, "_gunicorn", False):  # gunicorn's own (stderr), not one a logging config added
-                handler.setFormatter(json_formatter())
+                self.adapt(handler)
+
+    def adapt(self, handler: logging.Handler) -> None:
+        """Withhold what clients sent from the lines ``handler`` writes."""
+        from service.logs import WithholdClientText
+
+        handler.addFilter(WithholdClientText())
+
+
+class JsonGunicornLogger(WithholdingGunicornLogger):
+    """Gunicorn's own lines as JSON objects like the service's, so that with ``LOG_JSON`` every line on stderr parses."""
+
+    def adapt(self, handler: logging.Handler) -> None:
+        """Withhold what clients sent, and write JSON."""
+        from service.logs import json_formatter
+
+        super().adapt(handler)
+        handler.setFormatter(json_formatter())
 
 
 def bind_address(host: str, port: int) -> str:
@@ -147,15 +167,14 @@ _OWNED_METRICS_DIR = "MODERATION_OWNS_METRICS_DIR"
 """Set when ``prepare_metrics_dir`` made the directory, so that the server removes it on exit."""
 
 
-def prepare_metrics_dir(workers: int) -> str | None:
-    """For several workers, point prometheus_client at a directory of per-process metric files.
+def prepare_metrics_dir() -> str:
+    """Point prometheus_client at a directory of per-process metric files, whatever the number of workers.
 
     Must run before prometheus_client is imported. An operator's ``PROMETHEUS_MULTIPROC_DIR`` is
     used (and emptied of old files, as prometheus_client requires); otherwise a temporary one is made.
-    Returns the directory, or None for a single worker (metrics stay in its memory).
+    Returns the directory. A single worker needs one too: gunicorn replaces a worker that is killed, times out
+    or is reloaded, and a count kept in its memory would start again from 0.
     """
-    if workers <= 1 and not os.environ.get(METRICS_DIR_ENV):
-        return None
     path = os.environ.get(METRICS_DIR_ENV)
     if path:
         os.makedirs(path, exist_ok=True)
@@ -209,7 +228,7 @@ def server_options(app: Flask) -> dict[str, Any]:
     config = app.config
     return {
         "loglevel": str(config["LOG_LEVEL"]).lower(),
-        "logger_class": JsonGunicornLogger if config["LOG_JSON"] else GunicornLogger,
+        "logger_class": JsonGunicornLogger if config["LOG_JSON"] else WithholdingGunicornLogger,
         "bind": bind_address(config["HOST"], int(config["PORT"])),
         "workers": int(config["WORKERS"]),
         "threads": int(config["THREADS"]),

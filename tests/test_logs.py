@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
+from types import SimpleNamespace
 
 import pytest
 
@@ -43,6 +45,7 @@ def test_each_request_logs_one_json_line_with_its_id_and_no_text(client, auth, r
     assert line["request_id"] == response.headers["X-Request-ID"]
     assert (line["method"], line["path"], line["status"], line["endpoint"]) == ("POST", "/v1/moderate", 200, "api_v1.moderate")
     assert line["api_key_id"] is not None and line["duration_ms"] > 0
+    assert 0 < line["scoring_ms"] <= line["duration_ms"]  # time in the model, apart from the rest of the request
     assert sum(line["decisions"].values()) == 1
     raw = json.dumps(line)
     assert "Alice" not in raw and "should-not-appear" not in raw
@@ -70,3 +73,92 @@ def test_plain_text_logs_and_idempotent_setup():
     logger = logging.getLogger(LOGGER_NAME)
     assert len([h for h in logger.handlers if getattr(h, "_moderation_handler", False)]) == 1
     assert logger.level == logging.INFO and logger.propagate is False
+
+
+def key_headers(app, **headers: str) -> dict[str, str]:
+    """Headers carrying a new key stored in ``app``'s database, and ``headers``."""
+    from service.auth import create_key
+    from service.store import get_session
+
+    with app.app_context():
+        return {"X-API-Key": create_key(get_session(), "k")[1], **headers}
+
+
+def stderr_lines(capsys) -> list[dict]:
+    """Every line written to stderr so far, each parsed as JSON (a line that is not JSON fails the test)."""
+    return [json.loads(line) for line in capsys.readouterr().err.splitlines()]
+
+
+def batch_body(parts: list[str]) -> tuple[bytes, str]:
+    """A Google batch (``POST /batch``) of the HTTP requests ``parts``, and its content type."""
+    chunks = [f"--b0undary\r\nContent-Type: application/http\r\nContent-ID: <{i}>\r\n\r\n{part}\r\n" for i, part in enumerate(parts, 1)]
+    return ("".join(chunks) + "--b0undary--\r\n").encode(), 'multipart/mixed; boundary="b0undary"'
+
+
+def analyze_part(key: str) -> str:
+    """One Perspective request inside a batch."""
+    return (f"POST /v1alpha1/comments:analyze?key={key} HTTP/1.1\nContent-Type: application/json\n\n"
+            '{"comment": {"text": "Nice park."}, "requestedAttributes": {"TOXICITY": {}}}')
+
+
+def test_every_line_written_during_a_request_carries_its_id(capsys, tiny_bundle_path):
+    app = create_app({"TESTING": True, "MODEL": str(tiny_bundle_path), "DB_URL": "sqlite://", "AUTH_FAILURE_LIMIT": "1 per minute"})
+    client = app.test_client()
+    answers = [client.get("/v1/model", headers={"X-API-Key": "mod_made_up", "X-Request-ID": f"rid-{i}"}) for i in range(2)]
+    assert [answer.status_code for answer in answers] == [403, 429]
+    lines = stderr_lines(capsys)
+    (limited,) = [line for line in lines if line["message"].startswith("limited: auth_failures")]
+    assert limited["request_id"] == "rid-1"
+    assert {line["request_id"] for line in lines} == {"rid-0", "rid-1"}
+
+
+def test_the_request_limits_fallback_to_memory_is_logged(capsys, tiny_bundle_path):
+    app = create_app({"TESTING": True, "MODEL": str(tiny_bundle_path), "DB_URL": "sqlite://", "RATELIMIT_STORAGE_URI": "redis://127.0.0.1:1/0"})
+    assert app.test_client().get("/v1/model", headers=key_headers(app)).status_code == 200
+    fallbacks = [line for line in stderr_lines(capsys) if line["logger"] == "flask-limiter"]
+    assert fallbacks and "falling back to in-memory storage" in fallbacks[0]["message"]
+    assert fallbacks[0]["level"] == "WARNING" and fallbacks[0]["request_id"]
+
+
+def test_times_are_iso_8601_in_utc(capsys, tiny_bundle_path):
+    app = create_app({"TESTING": True, "MODEL": str(tiny_bundle_path), "DB_URL": "sqlite://"})
+    app.test_client().get("/healthz")
+    (line,) = stderr_lines(capsys)
+    logged = dt.datetime.fromisoformat(line["time"])
+    assert logged.utcoffset() == dt.timedelta(0)
+    assert abs(logged - dt.datetime.now(dt.timezone.utc)) < dt.timedelta(minutes=10)  # UTC, not local time labelled UTC
+
+
+def test_a_batch_keeps_its_own_request_id_and_each_part_logs_its_own(tiny_bundle_path, tmp_path, request_lines):
+    app = create_app({"TESTING": True, "MODEL": str(tiny_bundle_path), "DB_URL": f"sqlite:///{tmp_path / 'm.db'}"})
+    key = key_headers(app)["X-API-Key"]
+    body, content_type = batch_body([analyze_part(key), analyze_part("mod_wrong")])
+    response = app.test_client().post("/batch", data=body, content_type=content_type, headers={"X-Request-ID": "batch-1"})
+    assert response.status_code == 200 and response.headers["X-Request-ID"] == "batch-1"
+    scored, refused, batch = request_lines()
+    assert (scored["status"], refused["status"], batch["path"], batch["request_id"]) == (200, 403, "/batch", "batch-1")
+    assert len({scored["request_id"], refused["request_id"], "batch-1"}) == 3
+    assert sum(scored["decisions"].values()) == 1
+    assert "decisions" not in refused and "decisions" not in batch  # each part's decisions are its own
+
+
+@pytest.mark.parametrize("as_json", [True, False])
+@pytest.mark.parametrize("message", [
+    "Invalid request from ip=127.0.0.1: Invalid HTTP request line: 'GET /v1/model?key={key}\\x01 HTTP/1.1'",
+    "Invalid request from ip=127.0.0.1: Invalid HTTP Header: 'Authorization Bearer {key}'",
+    "Error handling request POST /v1alpha1/comments:analyze?key={key}",
+])
+def test_gunicorn_lines_never_show_a_key_a_client_sent(capsys, as_json, message):
+    from gunicorn.config import Config as GunicornConfig
+
+    from service.server import server_options
+
+    key = "mod_" + "k" * 43
+    config = GunicornConfig()
+    config.set("errorlog", "-")
+    settings = {"LOG_LEVEL": "INFO", "LOG_JSON": as_json, "HOST": "127.0.0.1", "PORT": 8000, "WORKERS": 1, "THREADS": 1, "TIMEOUT_SECONDS": 30}
+    logger = server_options(SimpleNamespace(config=settings))["logger_class"](config)
+    logger.warning(message.format(key=key))
+    (line,) = capsys.readouterr().err.splitlines()
+    assert message[:30] in line  # what went wrong is still said
+    assert "kkkk" not in line

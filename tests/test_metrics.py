@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import secrets
+import shutil
+import time
 
+import pytest
+
+PART_SECONDS = 0.05
 METHOD_SERIES = 'moderation_http_requests_total{endpoint="unmatched",method="other",status="405"}'
 
 
@@ -48,3 +54,81 @@ def test_refusals_by_the_request_count_are_counted_by_limit(tiny_bundle_path):
     client = app.test_client()
     assert [client.get("/v1/model", headers=headers).status_code for _ in range(3)] == [200, 429, 429]
     assert 'moderation_limited_requests_total{limit="requests"} 2.0' in client.get("/metrics").get_data(as_text=True)
+
+
+def sample(text: str, name: str) -> float | None:
+    """The value of the sample line ``name`` (metric and labels) in a /metrics text, None if absent."""
+    values = [float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.rsplit(" ", 1)[0] == name]
+    return values[0] if values else None
+
+
+ANALYZE = {"comment": {"text": "You are a stupid clown."}, "requestedAttributes": {"TOXICITY": {}}}
+
+
+@pytest.mark.parametrize(("path", "body", "key_in"), [
+    ("/v1/moderate", {"comments": [{"id": "a", "text": "You are a stupid clown."}]}, "header"),
+    ("/v1alpha1/comments:analyze", ANALYZE, "query"),
+])
+def test_scoring_time_is_counted_apart_from_the_whole_request(client, api_key, path, body, key_in):
+    if key_in == "query":
+        assert client.post(f"{path}?key={api_key}", json=body).status_code == 200
+    else:
+        assert client.post(path, json=body, headers={"X-API-Key": api_key}).status_code == 200
+    assert client.get("/v1/model", headers={"X-API-Key": api_key}).status_code == 200  # scores nothing
+    text = client.get("/metrics").get_data(as_text=True)
+    assert sample(text, f'moderation_scoring_duration_seconds_count{{endpoint="{path}"}}') == 1.0
+    scoring = sample(text, f'moderation_scoring_duration_seconds_sum{{endpoint="{path}"}}')
+    assert 0 < scoring <= sample(text, f'moderation_http_request_duration_seconds_sum{{endpoint="{path}"}}')
+    assert sample(text, 'moderation_scoring_duration_seconds_count{endpoint="/v1/model"}') is None
+
+
+def test_requests_in_progress_are_a_gauge(app, client, auth):
+    from service.config import EXTENSION_KEY
+    from service.metrics import METRICS_KEY
+
+    seen = []
+    scorer = app.extensions[EXTENSION_KEY]
+    moderate = scorer.moderate
+
+    def watched(*args, **kwargs):
+        seen.append(sample(app.extensions[METRICS_KEY].exposition().decode(), "moderation_http_requests_in_progress"))
+        return moderate(*args, **kwargs)
+
+    scorer.moderate = watched
+    assert client.post("/v1/moderate", json={"comments": [{"id": "a", "text": "hi"}]}, headers=auth).status_code == 200
+    assert seen == [1.0]
+    assert sample(client.get("/metrics").get_data(as_text=True), "moderation_http_requests_in_progress") == 1.0  # this one
+
+
+def test_a_batch_is_timed_from_its_start_to_its_end(tiny_bundle_path, tmp_path, monkeypatch):
+    from service.app import create_app
+    from service.config import EXTENSION_KEY
+    from tests.test_logs import analyze_part, batch_body, key_headers
+
+    app = create_app({"TESTING": True, "MODEL": str(tiny_bundle_path), "DB_URL": f"sqlite:///{tmp_path / 'm.db'}"})
+    key = key_headers(app)["X-API-Key"]
+    scorer = app.extensions[EXTENSION_KEY]
+    moderate = scorer.moderate
+    monkeypatch.setattr(scorer, "moderate", lambda *args, **kwargs: time.sleep(PART_SECONDS) or moderate(*args, **kwargs))
+    body, content_type = batch_body([analyze_part(key)] * 2)
+    client = app.test_client()
+    assert client.post("/batch", data=body, content_type=content_type).status_code == 200
+    text = client.get("/metrics").get_data(as_text=True)
+    assert sample(text, 'moderation_http_request_duration_seconds_count{endpoint="/v1alpha1/comments:analyze"}') == 2.0
+    # Each part took at least PART_SECONDS, so the whole batch took twice that at least.
+    assert sample(text, 'moderation_http_request_duration_seconds_sum{endpoint="/batch"}') >= 2 * PART_SECONDS
+
+
+def test_one_worker_keeps_its_counts_in_files_too(monkeypatch):
+    """A worker that gunicorn restarts (killed, timed out, reloaded) must not take the counts with it."""
+    from service.server import _OWNED_METRICS_DIR, METRICS_DIR_ENV, prepare_metrics_dir
+
+    for name in (METRICS_DIR_ENV, _OWNED_METRICS_DIR):
+        monkeypatch.setenv(name, "")  # restored (unset) after the test
+        monkeypatch.delenv(name)
+    path = prepare_metrics_dir()
+    try:
+        assert path is not None and os.path.isdir(path) and os.environ[METRICS_DIR_ENV] == path
+    finally:
+        if path is not None:
+            shutil.rmtree(path)

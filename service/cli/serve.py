@@ -35,8 +35,9 @@ def serve(host: str | None, port: int | None, workers: int | None, threads: int 
                "ENCODER_MODE": encoder_mode}
     overrides = {key: value for key, value in options.items() if value is not None}
     try:
-        # Before prometheus_client is imported (by service.app): several workers share metrics through files.
-        prepare_metrics_dir(int(load_config(overrides)["WORKERS"]))
+        load_config(overrides)  # a bad setting is one line here, before anything starts
+        # Before prometheus_client is imported (by service.app): the workers keep their metrics in files.
+        prepare_metrics_dir()
     except ConfigError as error:
         raise BadInput(error) from error
     from service.server import serve as run_server
