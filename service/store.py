@@ -180,24 +180,25 @@ def make_engine(configured_url: str | None, create: bool = True, busy_timeout_ms
 
     With ``create`` false a SQLite file is never created: a deleted file is an error, not a new empty
     database. ``busy_timeout_ms`` bounds a SQLite writer's wait for another's lock. Connections broken
-    by a fault are discarded (``service.db_guard``).
+    by a fault are discarded (``service.db_guard``). Errors never quote a statement's parameters
+    (``hide_parameters``): they may hold a comment's text, and errors are logged.
     Raises StoreError for a URL SQLAlchemy cannot use (unknown driver, malformed).
     """
     url_text = database_url(configured_url)
     try:
         url = make_url(url_text)
         if url.get_backend_name() != "sqlite":
-            engine = create_engine(url, pool_pre_ping=True, connect_args={"connect_timeout": CONNECT_TIMEOUT_SECONDS})
+            engine = create_engine(url, pool_pre_ping=True, hide_parameters=True, connect_args={"connect_timeout": CONNECT_TIMEOUT_SECONDS})
             guard_engine(engine, None)
             return engine
         path = sqlite_file(url)
         if path is None:
             # One shared connection, or every session would see a new empty database.
-            engine = create_engine(url, poolclass=StaticPool, connect_args={"check_same_thread": False})
+            engine = create_engine(url, poolclass=StaticPool, hide_parameters=True, connect_args={"check_same_thread": False})
         else:
             if create:  # without it the file must exist already: make no folder for it either
                 _make_folder(path.parent)
-            engine = create_engine(url if create else read_write_url(url))
+            engine = create_engine(url if create else read_write_url(url), hide_parameters=True)
     except (ArgumentError, ImportError) as error:
         raise StoreError(f"DB_URL {safe_url(url_text)} cannot be used: {error}") from error
     event.listen(engine, "connect", partial(_tune_sqlite, busy_timeout_ms=busy_timeout_ms))
