@@ -31,6 +31,8 @@ LOG_INTERVAL_SECONDS = 60.0
 REJECTS_SHOWN = 5
 """Unparseable rows named in the end summary (all of them are in the ``.rejects`` file)."""
 REJECTS_SUFFIX = ".rejects"
+DECOMPRESS = {".gz": "gunzip -k", ".bz2": "bunzip2 -k", ".xz": "unxz -k", ".zst": "unzstd", ".zip": "unzip"}
+"""Compressed inputs, which are not read, and the command that decompresses each."""
 
 
 @dataclass(frozen=True)
@@ -69,10 +71,10 @@ def plan_job(input_path: Path, output: Path, **options) -> Job:
     if output.resolve() == input_path.resolve():
         raise TableError(f"{output}: OUTPUT must be a different file from INPUT")
     if not input_path.is_dir():
+        _check_not_compressed(input_path)
         table_format(input_path)
         table_format(output)
-        if not output.parent.is_dir():
-            raise TableError(f"{output}: directory {output.parent} does not exist")
+        _check_writable_folder(output)
         if output.is_dir():
             raise TableError(f"{output}: a folder of that name is in the way; OUTPUT must be a file name")
         return Job((input_path,), (output,), output, **options)
@@ -81,10 +83,26 @@ def plan_job(input_path: Path, output: Path, **options) -> Job:
         raise TableError(f"{input_path}: a folder INPUT must hold Parquet parts (*.parquet); none found")
     if output.suffix.lower() in FORMATS or (output.exists() and not output.is_dir()):
         raise TableError(f"{output}: a folder of Parquet parts is written to a folder; name one without an extension")
-    if not output.parent.is_dir():
-        raise TableError(f"{output}: directory {output.parent} does not exist")
+    _check_writable_folder(output)
     output.mkdir(exist_ok=True)
     return Job(tuple(parts), tuple(output / part.name for part in parts), output, **options)
+
+
+def _check_not_compressed(path: Path) -> None:
+    """Refuse a compressed input, saying how to decompress it."""
+    command = DECOMPRESS.get(path.suffix.lower())
+    if command is not None:
+        raise TableError(f"{path}: compressed files are not read; decompress it first (`{command} {path.name}`) and "
+                         "score the .csv, .jsonl or .parquet file inside")
+
+
+def _check_writable_folder(output: Path) -> None:
+    """Refuse an OUTPUT whose folder is missing or cannot be written (the work in progress is kept there too)."""
+    if not output.parent.is_dir():
+        raise TableError(f"{output}: directory {output.parent} does not exist")
+    if not os.access(output.parent, os.W_OK | os.X_OK):
+        raise TableError(f"{output}: cannot write in directory {output.parent} (read-only, or not yours); choose an "
+                         "OUTPUT in a folder you can write to")
 
 
 def run_settings(job: Job, model: dict, engine: str) -> dict:
@@ -144,6 +162,8 @@ class Progress:
         self.by_rows = job.inputs[0].suffix.lower() == ".parquet"
         self.total = sum(_n_rows(path) if self.by_rows else path.stat().st_size for path in job.inputs)
         self.done = 0
+        self.skipped = 0
+        """Units found done by an interrupted run (``--resume``): they took no time of this one."""
         self.rows = 0
         self.started = self.logged = time.monotonic()
         self._bar = None
@@ -164,9 +184,15 @@ class Progress:
         elif time.monotonic() - self.logged >= LOG_INTERVAL_SECONDS:
             self.logged = time.monotonic()
             share = self.done / self.total if self.total else 1.0
-            left = (time.monotonic() - self.started) * (1 - share) / share if share else float("nan")
+            worked = self.done - self.skipped
+            left = (time.monotonic() - self.started) * (self.total - self.done) / worked if worked else float("nan")
             print(f"moderate score: {self.rows:,} rows scored, {share:.0%} of the input, {rate:,.0f} rows/s, "
                   f"about {_duration(left)} left", file=self.stream, flush=True)
+
+    def skip(self, units: int) -> None:
+        """``units`` more of the input found done by an interrupted run: done, but not in the time left."""
+        self.skipped += units
+        self.update(units, 0)
 
     def close(self) -> None:
         """Stop the bar."""
@@ -196,7 +222,7 @@ def score_parts_locally(job: Job, spool: Spool, moderate: Callable, attributes: 
     added = added_columns(attributes)
     for part, (source, target) in enumerate(zip(job.inputs, job.outputs)):
         if spool.part_done(part):
-            progress.update(_n_rows(source) if progress.by_rows else source.stat().st_size, 0)
+            progress.skip(_n_rows(source) if progress.by_rows else source.stat().st_size)
             continue
         with TableReader(source, job.chunk_rows) as reader:
             reader.require_columns(job.text_column, job.id_column)
@@ -207,7 +233,7 @@ def score_parts_locally(job: Job, spool: Spool, moderate: Callable, attributes: 
                 units = len(frame) if progress.by_rows else reader.bytes_read - position
                 position = reader.bytes_read
                 if spool.chunk_done(part, chunk):
-                    progress.update(units, 0)
+                    progress.skip(units)
                     continue
                 check_no_clash(source, list(frame.columns), added)
                 scored, tally = score_frame(frame, job.text_column, moderate, attributes, job.with_spans)

@@ -103,14 +103,14 @@ def score_parts_on_dask(job: Job, spool: Spool, model_path: Path, attributes: Se
         n_workers = max(len(client.scheduler_info(n_workers=-1)["workers"]), 1)
         for part, (source, target) in enumerate(zip(job.inputs, job.outputs)):
             if spool.part_done(part):
-                progress.update(_units(progress, source, None), 0)
+                progress.skip(_units(progress, source, None))
                 continue
             with TableReader(source, job.chunk_rows) as reader:
                 columns = reader.columns if reader.format == "csv" else None
                 ranges = reader.chunk_ranges()
             todo = [chunk for chunk in range(len(ranges)) if not spool.chunk_done(part, chunk)]
             for chunk in set(range(len(ranges))) - set(todo):
-                progress.update(_units(progress, source, ranges[chunk]), 0)
+                progress.skip(_units(progress, source, ranges[chunk]))
             tasks = [(str(source), ranges[chunk], columns, job.chunk_rows, job.text_column, job.with_spans)
                      for chunk in todo]
             if tasks:

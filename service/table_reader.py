@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import codecs
 import csv
+import difflib
 import json
 import os
 import re
@@ -20,12 +22,22 @@ from service.tables import TableError, is_missing, one_line, table_format
 
 DEFAULT_CHUNK_ROWS = Defaults.SCORE_CHUNK_ROWS
 
-REENCODE_HINT = "re-encode it as UTF-8, e.g. `iconv -f latin1 -t utf-8 IN > OUT`"
+REENCODE_HINT = "re-encode it as UTF-8, e.g. `iconv -f windows-1252 -t utf-8 IN > OUT`"
+"""Windows-1252, not Latin-1: the two differ only in 0x80-0x9f, where Windows puts curly quotes, dashes and the euro
+sign and Latin-1 control characters, so the Latin-1 reading of a file saved on Windows would be silently wrong."""
+UTF16_BOMS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
 
 CSV_FIELD_LIMIT = 2**31 - 1
 """Largest CSV field read: Python's csv module stops at 131,072 characters unless told, and a long comment is a
 comment (JSON Lines and Parquet have no such limit)."""
 csv.field_size_limit(max(csv.field_size_limit(), CSV_FIELD_LIMIT))
+
+SEPARATORS = (";", "\t", "|")
+"""Separators other than the comma that a spreadsheet may have saved a .csv with: a header that is one column holding
+one of them was not saved with commas."""
+
+BARE_CR_HINT = ("a carriage return (\\r) inside a field that is not quoted: quote that field, or, if the file's lines "
+                "end in \\r alone (as old Mac files do), convert them to \\n, e.g. `tr '\\r' '\\n' < IN > OUT`")
 
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 """A JSON escape of a UTF-16 surrogate: valid in pairs, unwritable as UTF-8 when alone."""
@@ -199,6 +211,7 @@ class TableReader:
 
     def _open_csv(self) -> None:
         self._file = open(self.path, "rb")
+        self._check_not_utf16()
         self._feed = _LineFeed(self._file, self.chunk_range)
         self._csv = _csv_reader(self._feed)
         if self.columns is None:
@@ -214,10 +227,14 @@ class TableReader:
             except StopIteration:
                 raise TableError(f"{self.path}: the file is empty; a CSV needs a header row") from None
             except csv.Error as error:
-                raise TableError(f"{self.path}: not a readable CSV header: {one_line(error)}") from error
+                raise TableError(f"{self.path}: not a readable CSV header: {_csv_problem(error)}") from error
             if feed.decode_error is not None:
                 raise TableError(self._encoding_message(feed.decode_error, f"line {feed.first_line}"))
             if header:
+                if header.count("") > 1:
+                    raise TableError(f"{self.path}: the header has {header.count('')} columns without a name (blank "
+                                     "header cells, often commas at the ends of the lines); name those columns or "
+                                     "remove them")
                 twice = sorted({name for name in header if header.count(name) > 1})
                 if twice:
                     raise TableError(f"{self.path}: the header names {', '.join(map(repr, twice))} more than once; "
@@ -226,8 +243,15 @@ class TableReader:
 
     def _open_jsonl(self) -> None:
         self._file = open(self.path, "rb")
+        self._check_not_utf16()
         self._feed = _LineFeed(self._file, self.chunk_range)
         self._chunks = self._row_chunks()
+
+    def _check_not_utf16(self) -> None:
+        """Refuse UTF-16 text at once (Excel's "Unicode Text"), rather than set every row of it aside as not UTF-8."""
+        if self._file.read(2) in UTF16_BOMS:
+            raise TableError(f"{self.path}: the file is UTF-16 text; re-encode it as UTF-8, e.g. "
+                             "`iconv -f utf-16 -t utf-8 IN > OUT`")
 
     def _open_parquet(self) -> None:
         try:
@@ -255,7 +279,7 @@ class TableReader:
                 self.bytes_read = feed.offset - self.chunk_range.start
                 return
             except csv.Error as error:
-                row = Reject(feed.first_line, f"not a readable CSV row: {one_line(error)}", feed.raw_text())
+                row = Reject(feed.first_line, f"not a readable CSV row: {_csv_problem(error)}", feed.raw_text())
             if isinstance(row, Reject) and self.format == "csv" and len(feed.raw) > 1:
                 lines = f"lines {feed.first_line}-{feed.line}"
                 row = Reject(feed.first_line, f"{row.error} (read as one record over {lines}, as a quoted field "
@@ -292,7 +316,8 @@ class TableReader:
         try:
             row = json.loads(line)
         except json.JSONDecodeError as error:
-            return Reject(where, f"not valid JSON: {error.msg}", line)
+            at = "at the end of the line" if error.pos >= len(line.rstrip()) else f"at column {error.pos + 1}"
+            return Reject(where, f"not valid JSON: {error.msg.removesuffix(' at')} {at}", line)
         if not isinstance(row, dict):
             return Reject(where, "not a JSON object", line)
         if _SURROGATE_ESCAPE.search(line) and not _is_valid_unicode(row):
@@ -352,10 +377,24 @@ class TableReader:
         if self.columns is None:  # an empty JSON Lines file: no rows to need them
             return
         missing = [name for name in names if name is not None and name not in self.columns]
-        if missing:
-            found = ", ".join(self.columns) if self.columns else "none"
-            label = "column" if len(missing) == 1 else "columns"
-            raise TableError(f"{self.path}: no {label} {', '.join(map(repr, missing))}; columns found: {found}")
+        if not missing:
+            return
+        separator = self._one_column_separator()
+        if separator is not None:
+            raise TableError(f"{self.path}: the header is one column, {self.columns[0]!r}: the file looks separated by "
+                             f"{separator!r}, and a .csv is read separated by commas; save it with commas as separators "
+                             "(or as .jsonl or .parquet)")
+        found = ", ".join(self.columns) if self.columns else "none"
+        label = "column" if len(missing) == 1 else "columns"
+        close = [match for name in missing if (match := _close_name(name, self.columns)) is not None]
+        hint = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
+        raise TableError(f"{self.path}: no {label} {', '.join(map(repr, missing))}; columns found: {found}{hint}")
+
+    def _one_column_separator(self) -> str | None:
+        """The separator a CSV header of one column holds (the file was saved with it, not commas), else None."""
+        if self.format != "csv" or len(self.columns) != 1:
+            return None
+        return next((separator for separator in SEPARATORS if separator in self.columns[0]), None)
 
     def chunks(self) -> Iterator[tuple[pd.DataFrame, list[Reject]]]:
         """Each chunk's frame of parsed rows and the rows that could not be parsed."""
@@ -419,6 +458,18 @@ def _csv_reader(feed: _LineFeed) -> Iterator[list[str]]:
     """A strict reader: a quote that is never closed, or text after a closing quote, is an error (so the row is set
     aside), not a field that silently swallows the rows after it."""
     return csv.reader(feed, strict=True)
+
+
+def _csv_problem(error: csv.Error) -> str:
+    """``csv``'s message in the user's words where it speaks of Python's file modes."""
+    message = one_line(error)
+    return BARE_CR_HINT if message.startswith("new-line character seen in unquoted field") else message
+
+
+def _close_name(name: str, columns: list[str]) -> str | None:
+    """The column a mistyped ``name`` most likely meant: the same but for case and spaces, else a close spelling."""
+    same = [column for column in columns if column.strip().casefold() == name.strip().casefold()]
+    return (same or difflib.get_close_matches(name, columns, n=1) or [None])[0]
 
 
 def _is_valid_unicode(row: dict) -> bool:

@@ -31,13 +31,30 @@ def _json_default(value: Any) -> Any:
     return str(value)
 
 
+def _csv_cell(value: Any) -> Any:
+    """A JSON Lines or Parquet value as it goes into a CSV cell: lists, objects and booleans as JSON, bytes as text."""
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
+    if isinstance(value, dict | list | tuple | bool):
+        return json.dumps(value, ensure_ascii=False, default=_json_default)
+    return value
+
+
+def _may_hold_objects(dtype: Any) -> bool:
+    """Whether a column of ``dtype`` may hold lists, objects, booleans or bytes among other values (not one of pandas'
+    text types, which hold only strings)."""
+    return dtype.kind == "O" and not isinstance(dtype, pd.StringDtype)
+
+
 def _json_cells(column: pd.Series) -> pd.Series:
     """A column with its lists, objects and booleans written as JSON (``["a", "b"]``, ``true``), not as Python's
-    ``repr``: JSON Lines values going into a CSV cell."""
-    if column.dtype != object:
-        return column
-    return column.map(lambda value: json.dumps(value, ensure_ascii=False, default=_json_default)
-                      if isinstance(value, dict | list | tuple | bool) else value)
+    ``repr``, and its bytes as text: JSON Lines values (or Parquet lists, structs, binary) going into a CSV cell.
+
+    The cells stay Python objects: letting pandas infer a type again would turn the whole numbers of a column with a
+    missing value into floats (``1`` written as ``1.0``) and round those past 2**53.
+    """
+    return pd.Series([_csv_cell(value) for value in column.tolist()], index=column.index, name=column.name,
+                     dtype=object)
 
 
 class TableWriter:
@@ -95,7 +112,11 @@ class TableWriter:
         self._n_rows += len(frame)
 
     def _write_csv(self, frame: pd.DataFrame) -> None:
-        frame = frame.apply(_json_cells) if len(frame) else frame
+        mixed = [position for position, dtype in enumerate(frame.dtypes) if _may_hold_objects(dtype)]
+        if mixed and len(frame):
+            frame = frame.copy(deep=False)
+            for position in mixed:
+                frame.isetitem(position, _json_cells(frame.iloc[:, position]))
         frame.to_csv(self._text, header=self.header and self._n_chunks == 0, index=False, lineterminator="\n")
 
     def _write_jsonl(self, frame: pd.DataFrame) -> None:

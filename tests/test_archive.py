@@ -272,6 +272,23 @@ def test_away_from_a_terminal_progress_is_a_log_line_with_rate_and_time_left(tmp
     assert re.fullmatch(r"moderate score: 2,000 rows scored, 50% of the input, [\d,]+ rows/s, about .+ left\n", line), line
 
 
+def test_the_time_left_after_a_resume_counts_only_the_work_of_this_run(tmp_path, monkeypatch):
+    import io
+
+    from service import archive
+
+    source = write_table(archive_frame(40), tmp_path / "in.csv")
+    size = source.stat().st_size
+    stream = io.StringIO()
+    progress = archive.Progress(archive.plan_job(source, tmp_path / "out.csv"), stream)
+    progress.skip(size // 2)  # done by the interrupted run: no time of this one
+    monkeypatch.setattr(archive, "LOG_INTERVAL_SECONDS", 0.0)
+    progress.started -= 60  # a quarter of the input scored in a minute: the last quarter takes another
+    progress.update(size // 4, 1_000)
+    line = stream.getvalue().splitlines()[-1]
+    assert re.search(r"1,000 rows scored, 75% of the input, .* about 6\d s left$", line), line
+
+
 def test_score_text_imports_neither_the_web_service_nor_dask(tiny_bundle_path):
     result = subprocess.run([sys.executable, "-X", "importtime", "-m", "service.cli", "score", "--text", "Hello there."],
                             cwd=ROOT, env={**os.environ, "MODERATION_MODEL": str(tiny_bundle_path)},
@@ -292,3 +309,17 @@ def test_the_summary_writes_every_count_with_thousands_separators(tmp_path):
     tally = Tally(read=1_000_000, scored=999_998, rejected=2, decisions=Counter(approve=812_344, review=187_654))
     first = summary_lines(job, tally, [], 512.3, 999_998)[0]
     assert first == f"Scored 999,998 rows into {tmp_path / 'out.csv'} (812,344 approve, 187,654 review)"
+
+
+@pytest.mark.parametrize("again", [True, False])
+def test_what_a_stopped_run_kept_is_counted_with_thousands_separators(tmp_path, again):
+    from service.cli.score import _kept
+    from service.spool import Tally
+
+    class Stopped:
+        root = tmp_path
+
+        def finished(self):
+            return Tally(read=55_000, scored=55_000)
+
+    assert "55,000 rows scored so far" in _kept([Stopped()], again=again)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gzip
 import json
+import os
 import re
 import shutil
 from pathlib import Path
@@ -215,6 +217,10 @@ BAD_SCORE_INPUTS = {
     "missing file": (None, ["missing.csv"], r"missing\.csv: no such file"),
     "folder without parts": (None, ["."], r"^Error: \.: a folder INPUT must hold Parquet parts \(\*\.parquet\); none found$"),
     "unknown input extension": ("in.txt", [], r"in\.txt: extension '\.txt' is not supported"),
+    "compressed input": ("in.csv.gz", [], r"in\.csv\.gz: compressed files are not read; decompress it first "
+                                         r"\(`gunzip -k in\.csv\.gz`\)"),
+    "csv separated by semicolons": ("semicolons.csv", [], r"the header is one column, 'id;text': the file looks "
+                                                       r"separated by ';'.*save it with commas"),
     "unknown output extension": ("in.csv", ["-o", "out.xlsx"], r"out\.xlsx: extension '\.xlsx' is not supported"),
     "missing text column": ("in.csv", ["--text-column", "body"], r"no column 'body'; columns found: id, author, text, note"),
     "missing id column": ("in.csv", ["--id-column", "comment_id"], r"no column 'comment_id'; columns found: id"),
@@ -239,6 +245,8 @@ def test_bad_score_input_is_one_line_and_exit_2(tmp_path, runner, tiny_bundle_pa
     monkeypatch.chdir(tmp_path)
     Path("in.csv").write_text(CSV_SOURCE, encoding="utf-8")
     Path("in.txt").write_text(CSV_SOURCE, encoding="utf-8")
+    Path("in.csv.gz").write_bytes(gzip.compress(CSV_SOURCE.encode("utf-8")))
+    Path("semicolons.csv").write_text("id;text\n1;hello\n", encoding="utf-8")
     Path("latin1.csv").write_bytes("id,téxt\n1,café\n".encode("latin-1"))
     Path("empty.csv").write_bytes(b"")
     Path("bad_start.jsonl").write_text('not json\nalso bad\n{"id": 1, "body": "you idiot"}\n', encoding="utf-8")
@@ -259,6 +267,17 @@ def test_bad_score_input_is_one_line_and_exit_2(tmp_path, runner, tiny_bundle_pa
     assert not Path("out.csv").exists()
     if "resume" not in message:
         assert not list(tmp_path.glob(".*.partial"))
+
+
+def test_an_output_folder_that_cannot_be_written_is_refused_before_the_model_loads(tmp_path, runner, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    Path("in.csv").write_text(CSV_SOURCE, encoding="utf-8")
+    Path("read-only").mkdir()
+    access = os.access  # root may write anywhere: the folder stands for a read-only mount
+    monkeypatch.setattr(os, "access", lambda path, mode: Path(path).name != "read-only" and access(path, mode))
+    result = runner.invoke(cli, ["score", "in.csv", "-o", "read-only/out.csv", "--model", str(tmp_path / "no-bundle")])
+    assert_one_line_error(result, r"read-only/out\.csv: cannot write in directory read-only \(read-only, or not yours\); "
+                                  r"choose an OUTPUT in a folder you can write to$")
 
 
 def left_behind(runner, tiny_bundle_path) -> None:

@@ -89,6 +89,21 @@ def test_compare_explains_a_missing_column(runner, bundles, tmp_path):
     assert result.exit_code == 2 and "no column 'body'" in result.output
 
 
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--text-column", "body"], "no column 'body' (columns: text, decision)"),
+        (["--label-column", "decison"], "no label column 'decison' (columns: text, decision)"),
+        (["--label-column", "decision"], "decision must be approve, review or reject; got 'rejected'"),
+    ],
+)
+def test_compare_checks_the_data_before_loading_either_bundle(runner, tmp_path, args, message):
+    data = tmp_path / "comments.csv"
+    data.write_text("text,decision\nhello,rejected\n", encoding="utf-8")
+    result = runner.invoke(cli, ["compare", str(tmp_path / "no-old"), str(tmp_path / "no-new"), "--data", str(data), *args])
+    _one_error_line(result, data, message)
+
+
 def test_train_with_site_data_records_it(runner, fake_data_dir, site_csv, bundles):
     result = runner.invoke(cli, ["train", "--data-dir", str(fake_data_dir), "--site-data", str(site_csv),
                                  "--site-weight", "2", "--version", "cli-site", "--seed", "0"])
@@ -158,7 +173,7 @@ def test_list_orders_by_version_number_and_reads_an_encoder_bundles_rows(runner,
     assert result.exit_code == 0, result.output
     rows = [line.lstrip("* ").split() for line in result.output.splitlines()[1:4]]
     assert [row[0] for row in rows] == ["1.2.0", "2.9.0", "2.10.0"]  # not by created: 2.10.0 records none
-    assert rows[2] == ["2.10.0", "120502", "-", "-"] and rows[0][-1] == "0.759"
+    assert rows[2] == ["2.10.0", "-", "120502", "-", "-"] and rows[0][-1] == "0.759"  # every column shown
     assert "(2.10.0: no test figures in the manifest;" in result.output
 
 

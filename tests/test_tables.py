@@ -67,6 +67,26 @@ def test_json_values_go_into_csv_cells_as_json(tmp_path):
     assert (tmp_path / "out.csv").read_text(encoding="utf-8") == 'id,tags,meta,ok,n\n1,"[""x"", ""y""]","{""k"": 1}",true,\n'
 
 
+def test_whole_numbers_of_json_go_into_csv_cells_unchanged_when_a_row_lacks_them(tmp_path):
+    # Ids of a key some rows lack: pandas re-inferring the column would write 1.0 and round the large one.
+    (tmp_path / "in.jsonl").write_text('{"id": 1, "text": "a"}\n{"text": "b"}\n{"id": 12345678901234567891, "text": "c"}\n',
+                                       encoding="utf-8")
+    with TableWriter(tmp_path / "out.csv") as writer:
+        for frame in read_all(tmp_path / "in.jsonl", chunk_rows=3):
+            writer.write(frame)
+    assert (tmp_path / "out.csv").read_text(encoding="utf-8") == "id,text\n1,a\n,b\n12345678901234567891,c\n"
+
+
+def test_parquet_lists_structs_and_bytes_go_into_csv_cells_as_json_and_text(tmp_path):
+    table = pa.table({"tags": pa.array([["x", "y"], None], pa.list_(pa.string())),
+                      "meta": pa.array([{"k": 1}, None]), "raw": pa.array([b"caf\xc3\xa9", None], pa.binary())})
+    pq.write_table(table, tmp_path / "in.parquet")
+    with TableWriter(tmp_path / "out.csv") as writer:
+        for frame in read_all(tmp_path / "in.parquet"):
+            writer.write(frame)
+    assert (tmp_path / "out.csv").read_text(encoding="utf-8") == 'tags,meta,raw\n"[""x"", ""y""]","{""k"": 1}",café\n,,\n'
+
+
 def test_csv_with_utf8_bom_has_clean_header(tmp_path):
     path = tmp_path / "in.csv"
     path.write_bytes("\ufefftext\ncafé\n".encode())
@@ -165,11 +185,37 @@ def test_missing_column_names_the_columns_found(tmp_path):
 
 
 @pytest.mark.parametrize(
+    ("header", "message"),
+    [
+        ("id;text;note", r"the header is one column, 'id;text;note': the file looks separated by ';', "
+                         r"and a \.csv is read separated by commas; save it with commas"),
+        ("id\ttext", r"the header is one column, 'id\\ttext': the file looks separated by '\\t'"),
+        ("id,Body", r"no column 'body'; columns found: id, Body; did you mean 'Body'\?$"),
+        ("id, body", r"no column 'body'; columns found: id,  body; did you mean ' body'\?$"),
+        ("id,bdoy", r"no column 'body'; columns found: id, bdoy; did you mean 'bdoy'\?$"),
+    ],
+)
+def test_a_missing_column_says_what_the_header_looks_like(tmp_path, header, message):
+    path = tmp_path / "in.csv"
+    path.write_text(f"{header}\n1\n", encoding="utf-8")
+    with TableReader(path) as reader:
+        with pytest.raises(TableError, match=message):
+            reader.require_columns("body")
+
+
+@pytest.mark.parametrize(
     ("name", "content", "message"),
     [
         ("in.csv", b"", r"the file is empty; a CSV needs a header row"),
         ("in.csv", b"id,t\xe9xt\n1,a\n", r"not UTF-8 text: byte 0xe9 .*\(line 1\).*re-encode"),
         ("in.parquet", b"id,text\n", r"not a readable Parquet file"),
+        ("in.csv", b"id,text\r1,a\r2,b\r", r"not a readable CSV header: a carriage return \(\\r\) inside a field that is "
+                                          r"not quoted: .*lines end in \\r alone .*`tr '\\r' '\\n' < IN > OUT`$"),
+        ("in.csv", "id,text\n1,a\n".encode("utf-16"), r"the file is UTF-16 text; re-encode it as UTF-8, e.g. "
+                                                       r"`iconv -f utf-16 -t utf-8 IN > OUT`$"),
+        ("in.jsonl", '{"text": "a"}\n'.encode("utf-16"), r"the file is UTF-16 text; re-encode it as UTF-8"),
+        ("in.csv", b"id,text,,\n1,a,,\n", r"the header has 2 columns without a name \(blank header cells, often commas "
+                                         r"at the ends of the lines\); name those columns or remove them$"),
     ],
 )
 def test_unreadable_tables_raise_one_line_table_error(tmp_path, name, content, message):
@@ -197,7 +243,12 @@ def read_rejects(path, chunk_rows=2) -> tuple[list[dict], list[Reject]]:
          r"lines 3-5.*only this line is set aside", ["1", "3", "4"]),
         ("in.csv", b"id,text\n1,a\n2,\"She said \"\"hi\n3,c\n4,\"quoted, fine\"\n5,e\n", 3,
          r"',' expected after '\"' \(read as one record over lines 3-5", ["1", "3", "4", "5"]),
-        ("in.jsonl", b'{"id": "1"}\n\n{"text": \n{"id": "3"}\n', 3, r"not valid JSON", ["1", "3"]),
+        ("in.csv", b"id,text\n1,a\n2,b\rc\n3,d\n", 3, r"a carriage return \(\\r\) inside a field that is not quoted: "
+         r"quote that field", ["1", "3"]),
+        ("in.jsonl", b'{"id": "1"}\n\n{"text": \n{"id": "3"}\n', 3, r"not valid JSON: Expecting value at the end of the line$",
+         ["1", "3"]),
+        ("in.jsonl", b'{"id": "1"}\n{"text": "cut\tshort\n', 2, r"not valid JSON: Invalid control character at column 14$",
+         ["1"]),
         ("in.jsonl", b'{"id": "1"}\n["text"]\n', 2, r"not a JSON object", ["1"]),
         ("in.jsonl", b'{"id": "1"}\n{"text": "a\\ud800b"}\n', 2, r"unpaired surrogate escape", ["1"]),
         ("in.jsonl", b'{"id": "1"}\n{"text": "caf\xe9"}\n', 2, r"not UTF-8 text: byte 0xe9", ["1"]),
@@ -211,6 +262,15 @@ def test_unparseable_rows_are_set_aside_with_their_line_number(tmp_path, name, c
     (reject,) = rejects
     assert reject.line == line and re.search(message, reject.error), reject
     assert reject.raw.encode("utf-8", errors="replace") in content.replace(b"\xe9", "\ufffd".encode())
+
+
+def test_the_re_encoding_hint_reads_a_file_saved_on_windows_as_it_was_written(tmp_path):
+    path = tmp_path / "in.csv"
+    written = "id,text\n1,\u201cquoted\u201d \u2013 5 \u20ac\n"  # curly quotes, a dash and the euro sign
+    path.write_bytes(written.encode("windows-1252"))
+    _, (reject,) = read_rejects(path)
+    encoding = re.search(r"`iconv -f (\S+) -t utf-8 IN > OUT`", reject.error)[1]
+    assert path.read_bytes().decode(encoding) == written
 
 
 def test_a_csv_field_longer_than_pythons_default_limit_is_read(tmp_path):

@@ -136,12 +136,12 @@ def compare_bundles(old, new, texts: Sequence[str], site: pd.DataFrame | None = 
     return Comparison(metrics, changed)
 
 
-def compare_table(old, new, table: pd.DataFrame, text_column: str = "text", label_columns: Sequence[str] = ()) -> Comparison:
-    """``compare_bundles`` on a table read from a file: texts from ``text_column``, labels from ``label_columns``.
+def table_comments(table: pd.DataFrame, text_column: str = "text",
+                   label_columns: Sequence[str] = ()) -> tuple[list[str], pd.DataFrame | None]:
+    """The texts and labels ``compare_bundles`` takes, from a table read from a file; checked before any bundle loads.
 
     Parameters
     ----------
-    old, new : Scorer
     table : pandas.DataFrame
     text_column : str
     label_columns : sequence of str
@@ -149,7 +149,17 @@ def compare_table(old, new, table: pd.DataFrame, text_column: str = "text", labe
 
     Returns
     -------
-    Comparison
+    texts : list of str
+        One per row ("" for a missing cell), so row numbers stay those of the file.
+    site : pandas.DataFrame or None
+        ``site_labels`` of the label columns, aligned with ``texts``; None without label columns.
+
+    Raises
+    ------
+    KeyError
+        A column is missing (the message names the columns found).
+    model.training.data.DataError
+        A label value cannot be read (e.g. a decision that is not approve, review or reject).
     """
     if text_column not in table:
         raise KeyError(f"no column {text_column!r} (columns: {', '.join(map(str, table.columns))})")
@@ -161,7 +171,25 @@ def compare_table(old, new, table: pd.DataFrame, text_column: str = "text", labe
     if label_columns:
         labelled = pd.DataFrame({"text": texts, **{c: table[c].to_numpy(object) for c in label_columns}})
         site = site_labels(labelled, keep_all_rows=True)  # row numbers stay those of the file
-    return compare_bundles(old, new, texts, site)
+    return texts, site
+
+
+def compare_table(old, new, table: pd.DataFrame, text_column: str = "text", label_columns: Sequence[str] = ()) -> Comparison:
+    """``compare_bundles`` on a table read from a file: texts from ``text_column``, labels from ``label_columns``.
+
+    Parameters
+    ----------
+    old, new : Scorer
+    table : pandas.DataFrame
+    text_column : str
+    label_columns : sequence of str
+        See ``table_comments``.
+
+    Returns
+    -------
+    Comparison
+    """
+    return compare_bundles(old, new, *table_comments(table, text_column, label_columns))
 
 
 def compare_on_sets(old, new, sets: Mapping[str, pd.DataFrame], attribute: str = PRIMARY_ATTRIBUTE) -> pd.DataFrame:

@@ -39,7 +39,7 @@ def list_command() -> None:
         if s.error:
             rows.append(["*" if s.current else "", s.name, "", "", "", *(["-"] * len(sets))])
             continue
-        rows.append(["*" if s.current else "", s.name, s.created[:19], str(s.training_rows or "-"),
+        rows.append(["*" if s.current else "", s.name, s.created[:19] or "-", str(s.training_rows or "-"),
                      str(s.site_rows) if s.site_rows is not None else "-", *(_number(s.test_auc.get(n)) for n in sets)])
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     for row in rows:
@@ -102,22 +102,25 @@ def compare_command(old: Path, new: Path, data_path: Path, text_column: str, lab
     Prints the metric deltas (with labels) and every comment whose decision changes: its row number in
     the file (0 = first data row), old -> new, and its text.
     """
-    from model.evaluation.compare import compare_table
+    from model.evaluation.compare import compare_bundles, table_comments
     from model.training.data import DataError
     from model.training.site_data import read_table
-    
 
     try:
         table = read_table(data_path)  # DataError naming the file and what to fix
-        old_scorer, new_scorer = load_scorer_or_fail(old), load_scorer_or_fail(new)
     except DataError as error:
         raise BadInput(error) from error
     except OSError as error:
         raise BadInput(os_error_message(error)) from error
-    try:
-        comparison = compare_table(old_scorer, new_scorer, table, text_column, label_columns)
+    try:  # before the bundles load (seconds each): a misspelt column is told at once
+        texts, site = table_comments(table, text_column, label_columns)
     except (DataError, KeyError) as error:
         raise BadInput(f"{data_path}: {error.args[0] if error.args else error}") from error
+    try:
+        old_scorer, new_scorer = load_scorer_or_fail(old), load_scorer_or_fail(new)
+    except OSError as error:
+        raise BadInput(os_error_message(error)) from error
+    comparison = compare_bundles(old_scorer, new_scorer, texts, site)
     click.echo(f"{len(table)} comments; old {old}, new {new}")
     for name, scorer in (("old", old_scorer), ("new", new_scorer)):
         if _trained_on(scorer, data_path):

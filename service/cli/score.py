@@ -200,7 +200,7 @@ def _kept(spools: list, again: bool = True) -> str:
         return "Nothing was kept."
     spool = spools[0]
     if again:
-        return (f"{spool.finished().scored} rows scored so far are kept in {spool.root}; "
+        return (f"{spool.finished().scored:,} rows scored so far are kept in {spool.root}; "
                 "run the same command with --resume to continue")
     return (f"The same command would stop here again: fix the input, or choose another output format, then delete "
-            f"{spool.root} ({spool.finished().scored} rows scored so far) and run it again")
+            f"{spool.root} ({spool.finished().scored:,} rows scored so far) and run it again")
