@@ -12,6 +12,7 @@ from service.auth import require_api_key, require_scope
 from service.config import EXTENSION_KEY
 from service.errors import ApiError
 from service.key_limits import charge
+from service.limits import check_request_chars
 from service.openapi import operation
 from service.schemas import (
     INVALID_REQUEST,
@@ -99,7 +100,9 @@ def moderate() -> ResponseReturnValue:
     body = load(ModerateRequestSchema, _json_body(), MODERATE_EXAMPLE)
     comments = body["comments"]
     texts = [comment["text"] for comment in comments]
-    charge(len(texts), sum(map(len, texts)))
+    n_chars = sum(map(len, texts))
+    check_request_chars(n_chars, "send its comments in several requests")
+    charge(len(texts), n_chars)
     scorer = _scorer()
     decisions = scorer.moderate(texts, with_spans=True)
     ids = [comment["id"] for comment in comments]

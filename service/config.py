@@ -65,6 +65,15 @@ class Defaults:
     """Most requests one Google batch (``POST /batch``, ``service.google_batch``) may hold; each counts against the
     key's limits as if sent alone."""
     MAX_COMMENT_CHARS = 20_000
+    MAX_REQUEST_CHARS = 40_000
+    """Characters of comment text one HTTP request may carry to be scored, in all: the texts of a ``/v1/moderate``'s
+    comments, or of a Google batch's (``POST /batch``) comments:analyze calls (HTML as sent). More is refused whole
+    with 413 (code ``too_much_text``; Google's shape on the batch) before anything is scored, telling the client to
+    split the request, so that no request outlasts ``TIMEOUT_SECONDS``. Scoring time depends on the text, not only its
+    length: with bundle 2.8.0 on 2 cores, 40,000 characters took 3.5 s as 100 news comments, 10-23 s as "@" repeated
+    and 35-55 s as one CJK character and a full stop repeated, the slowest text found (docs/deployment.md, *The load
+    balancer*; a one-off measurement). At least ``MAX_COMMENT_CHARS`` and ``PERSPECTIVE_MAX_TEXT_CHARS``, so that one
+    comment always fits."""
     MAX_ID_CHARS = 256
     """Longest comment id, client token or label name accepted."""
     MAX_URL_CHARS = 2_048
@@ -90,7 +99,8 @@ class Defaults:
     """Port (on ``HOST``) where gunicorn's master answers ``GET /healthz`` while every worker is busy scoring
     (``service.health_port``): 200 with the live workers, 503 when none is live. ``None`` = ``PORT`` + 1; 0 = off."""
     TIMEOUT_SECONDS = 120
-    """Gunicorn restarts a worker silent for longer than this (a full request with spans can be slow)."""
+    """Gunicorn restarts a worker silent for longer than this, and its request is lost (the client's connection drops);
+    ``MAX_REQUEST_CHARS`` keeps the slowest request well inside it. Raise both together."""
 
     DB_URL = None
     """SQLAlchemy URL of the database; ``None`` means the SQLite file ``var/moderation.db`` in the project."""
@@ -121,7 +131,8 @@ class Defaults:
     KEY_COMMENT_LIMIT = "6000 per minute"
     """Comments one API key may send to be scored per window, across the API surfaces (``RATE_LIMIT`` counts requests)."""
     KEY_CHAR_LIMIT = "4000000 per minute"
-    """Characters of comment text one key may send to be scored per window; must let one full request through."""
+    """Characters of comment text one key may send to be scored per window; must let one full request through
+    (``MAX_REQUEST_CHARS``, or ``MAX_COMMENTS_PER_REQUEST`` x ``MAX_COMMENT_CHARS`` when that is smaller)."""
     KEY_CONCURRENT_REQUESTS = None
     """Scoring requests one key may have in progress at once; ``None`` = WORKERS x THREADS - 1 (at least 1), so
     that one key cannot hold every worker; 0 turns the check off. Shared like the rate limits (see docs/deployment.md)."""

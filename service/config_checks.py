@@ -24,6 +24,7 @@ UNBOUNDED = None
 INTEGERS: dict[str, tuple[int, int | None]] = {
     "MAX_COMMENTS_PER_REQUEST": (1, UNBOUNDED),
     "MAX_COMMENT_CHARS": (1, UNBOUNDED),
+    "MAX_REQUEST_CHARS": (1, UNBOUNDED),
     "MAX_ID_CHARS": (1, 256),  # the database's id columns hold 256 characters
     "MAX_URL_CHARS": (1, UNBOUNDED),
     "MAX_CONTENT_LENGTH": (1, UNBOUNDED),
@@ -169,11 +170,20 @@ def check_config(config: Mapping[str, Any]) -> None:
     """Check every known setting, then the ones that depend on each other; raise ConfigError for the first problem."""
     for name, value in config.items():
         check_setting(name, value)
-    largest_request_chars = int(config["MAX_COMMENTS_PER_REQUEST"]) * int(config["MAX_COMMENT_CHARS"])
+    longest_comment = max(int(config["MAX_COMMENT_CHARS"]), int(config["PERSPECTIVE_MAX_TEXT_CHARS"]))
+    if int(config["MAX_REQUEST_CHARS"]) < longest_comment:
+        raise ConfigError(
+            f"setting MAX_REQUEST_CHARS ({config['MAX_REQUEST_CHARS']}) must be at least MAX_COMMENT_CHARS "
+            f"({config['MAX_COMMENT_CHARS']}) and PERSPECTIVE_MAX_TEXT_CHARS ({config['PERSPECTIVE_MAX_TEXT_CHARS']}), "
+            "so that a request of one comment of the longest accepted can be scored; lower those with it"
+        )
+    largest_request_chars = min(int(config["MAX_COMMENTS_PER_REQUEST"]) * int(config["MAX_COMMENT_CHARS"]),
+                                int(config["MAX_REQUEST_CHARS"]))
     if smallest_amount(config["KEY_CHAR_LIMIT"]) < largest_request_chars:
         raise ConfigError(
             f"setting KEY_CHAR_LIMIT ({config['KEY_CHAR_LIMIT']!r}) must allow at least one full request, "
-            f"MAX_COMMENTS_PER_REQUEST x MAX_COMMENT_CHARS = {largest_request_chars} characters"
+            f"{largest_request_chars} characters (the smaller of MAX_REQUEST_CHARS and MAX_COMMENTS_PER_REQUEST x "
+            "MAX_COMMENT_CHARS)"
         )
     if smallest_amount(config["KEY_COMMENT_LIMIT"]) < int(config["MAX_COMMENTS_PER_REQUEST"]):
         raise ConfigError(

@@ -7,7 +7,9 @@ whole HTTP request, ``POST /v1alpha1/comments:analyze?key=KEY`` with its headers
 ``multipart/mixed`` too, one ``application/http`` part per request, its ``Content-ID`` the request's with
 ``response-`` in front. Each inner request goes through the app like any other (its own key, scopes, limits,
 logs; the batch's client address and X-Forwarded-* headers, never its own), so a batch can do nothing its requests
-could not do one by one. Only the Perspective methods are offered.
+could not do one by one. Only the Perspective methods are offered. Every part is read before any is run: a part
+that is not an HTTP request, or comments:analyze texts of more than ``MAX_REQUEST_CHARS`` characters in all (413),
+refuse the whole batch with nothing scored.
 """
 
 from __future__ import annotations
@@ -16,13 +18,15 @@ import secrets
 from email import message_from_bytes
 from email.message import Message
 from http import HTTPStatus
+from urllib.parse import unquote, urlsplit
 
 from flask import Blueprint, Response, current_app, json, request
 from flask.typing import ResponseReturnValue
 from werkzeug.test import Client
 
 from service.google_errors import error_body, invalid_argument, register_google_error_handlers
-from service.perspective import API_VERSION
+from service.limits import check_request_chars
+from service.perspective import ANALYZE_PATH, API_VERSION
 
 bp = Blueprint("google_batch", __name__)
 register_google_error_handlers(bp)
@@ -39,6 +43,8 @@ INHERITED_HEADERS = frozenset(name.removeprefix("HTTP_").replace("_", "-").lower
 outer request's X-Forwarded-For but cannot see inside the body, so a part's own would choose its client address (and
 escape AUTH_FAILURE_LIMIT) behind a trusted proxy."""
 EXAMPLE = "a multipart/mixed body of application/http parts, as googleapiclient's new_batch_http_request() sends"
+InnerRequest = tuple[str, str, dict[str, str], bytes]
+"""(method, path with query, headers, body) of the HTTP request a part holds."""
 
 
 def _parts(body: bytes, content_type: str) -> list[Message]:
@@ -55,7 +61,7 @@ def _parts(body: bytes, content_type: str) -> list[Message]:
     return parts
 
 
-def _inner_request(part: Message, index: int) -> tuple[str, str, dict[str, str], bytes]:
+def _inner_request(part: Message, index: int) -> InnerRequest:
     """(method, path with query, headers, body) of the HTTP request a part holds; a 400 naming the part if none."""
     raw = part.get_payload(decode=True) or b""
     head, _, rest = raw.replace(b"\r\n", b"\n").partition(b"\n")
@@ -70,6 +76,21 @@ def _inner_request(part: Message, index: int) -> tuple[str, str, dict[str, str],
     return fields[0].upper(), fields[1], headers, payload
 
 
+def _scored_chars(inner: InnerRequest) -> int:
+    """Characters of comment text a part sends to be scored: the ``comment.text`` of a comments:analyze, as sent; 0
+    for another method, or a body without such a text (the part's own answer refuses it)."""
+    method, target, _, body = inner
+    if method != "POST" or unquote(urlsplit(target).path) != ANALYZE_PATH:
+        return 0
+    try:
+        analyze = json.loads(body)
+    except (ValueError, RecursionError):  # not JSON, not UTF-8, an integer literal over Python's limit, too deep
+        return 0
+    comment = analyze.get("comment") if isinstance(analyze, dict) else None
+    text = comment.get("text") if isinstance(comment, dict) else None
+    return len(text) if isinstance(text, str) else 0
+
+
 def _http_part(status: int, headers: list[tuple[str, str]], body: bytes) -> bytes:
     """One answer in application/http form: status line, headers, a blank line, the body (CRLF, as clients split)."""
     reason = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else ""
@@ -77,9 +98,9 @@ def _http_part(status: int, headers: list[tuple[str, str]], body: bytes) -> byte
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
 
 
-def _answer(client: Client, part: Message, index: int, environ: dict) -> bytes:
+def _answer(client: Client, inner: InnerRequest, environ: dict) -> bytes:
     """Run the request of one part through the app and return its application/http answer."""
-    method, target, headers, body = _inner_request(part, index)
+    method, target, headers, body = inner
     if not target.startswith(INNER_PREFIX):
         body = error_body(404, f"{target} cannot be batched: only the {API_VERSION} methods can", [])
         return _http_part(404, [("Content-Type", "application/json")], json.dumps(body).encode())
@@ -92,13 +113,15 @@ def _answer(client: Client, part: Message, index: int, environ: dict) -> bytes:
 def batch() -> ResponseReturnValue:
     """Answer every request of a Google batch, in order, in one multipart/mixed response."""
     parts = _parts(request.get_data(), request.headers.get("Content-Type", ""))
+    inner_requests = [_inner_request(part, index) for index, part in enumerate(parts)]
+    check_request_chars(sum(map(_scored_chars, inner_requests)), "send its comments:analyze calls in several batches")
     client = Client(current_app._get_current_object())  # type: ignore[attr-defined]
     environ = {name: request.environ[name] for name in PASSED_ENVIRON if name in request.environ}
     boundary = "batch_" + secrets.token_hex(12)
     chunks = []
-    for index, part in enumerate(parts):
+    for index, (part, inner) in enumerate(zip(parts, inner_requests, strict=True)):
         content_id = (part.get("Content-ID") or f"<{index + 1}>").strip()
-        answer = _answer(client, part, index, environ)
+        answer = _answer(client, inner, environ)
         chunks.append(f"--{boundary}\r\nContent-Type: application/http\r\nContent-ID: <response-{content_id.strip('<>')}>"
                       f"\r\n\r\n".encode("latin-1") + answer + b"\r\n")
     chunks.append(f"--{boundary}--\r\n".encode())

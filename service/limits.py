@@ -5,6 +5,9 @@ One shared budget (``RATE_LIMIT``, e.g. "600 per minute") per API key covers eve
 against the client address. Coral's endpoint has its own limit (``CORAL_RATE_LIMIT``) per client
 address. Operations endpoints (health, metrics, docs) are never limited. Other budgets (failed
 authentications, comments and characters per key) are counted in the same storage (``service.budgets``).
+One request may carry at most ``MAX_REQUEST_CHARS`` characters of comment text to score
+(``check_request_chars``): more is refused whole with 413 before anything is scored, so that no request
+outlasts gunicorn's ``TIMEOUT_SECONDS``.
 Counts live in ``RATELIMIT_STORAGE_URI``: ``memory://`` counts in each worker process, so with N
 workers a key can reach up to N times the limit; point it at Redis or Memcached to share counts.
 """
@@ -22,6 +25,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from service.auth import rate_limit_identity
 from service.budgets import LIMIT_HEADERS, client_address, init_budgets
+from service.errors import ApiError
 from service.metrics import count_limited
 
 RATE_LIMITED_BLUEPRINTS = ("api_v1", "perspective")
@@ -38,6 +42,10 @@ SWEPT_MEMORY_SCHEME = "moderation-memory"
 """``memory://`` is served by ``SweptMemoryStorage``, registered with limits under this scheme."""
 SWEEP_SECONDS = 1.0
 """How often, at most, a worker drops expired counts from its memory."""
+REQUEST_CHARS_SETTING = "MAX_REQUEST_CHARS"
+TOO_MUCH_TEXT = "too_much_text"
+"""The error code of a request over ``MAX_REQUEST_CHARS`` (413; Google's ErrorInfo reason ``TOO_MUCH_TEXT``)."""
+PAYLOAD_TOO_LARGE = 413
 
 
 class SweptMemoryStorage(MemoryStorage):
@@ -98,6 +106,16 @@ def init_rate_limits(app: Flask) -> Limiter:
         limiter.limit(_coral_rate_limit, key_func=client_address, scope=CORAL_BLUEPRINT)(coral)
     init_budgets(app, limiter.storage)
     return limiter
+
+
+def check_request_chars(n_chars: int, split: str) -> None:
+    """Refuse (413) a request with more than ``MAX_REQUEST_CHARS`` characters of comment text to score in all; call it
+    before scoring any. ``split`` tells the client how to send the same text in smaller requests."""
+    limit = int(current_app.config[REQUEST_CHARS_SETTING])
+    if n_chars > limit:
+        raise ApiError(PAYLOAD_TOO_LARGE, TOO_MUCH_TEXT,
+                       f"this request has {n_chars} characters of comment text to score; the limit is {limit} per "
+                       f"request ({REQUEST_CHARS_SETTING}): {split}")
 
 
 def _coral_rate_limit() -> str:

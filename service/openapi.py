@@ -30,7 +30,9 @@ ERROR_RESPONSES = {
     "bad_request": ("400", "The body is not valid JSON or a field is wrong; the message names it."),
     "missing_key": ("401", "No API key was sent."),
     "invalid_key": ("403", "The API key is unknown or revoked, or lacks the scope this endpoint needs (code missing_scope)."),
-    "too_large": ("413", "The body is larger than the configured limit."),
+    "too_large": ("413", "The body is larger than MAX_CONTENT_LENGTH bytes (code request_entity_too_large), or the "
+                         "comments to score have more than MAX_REQUEST_CHARS characters of text in all (code "
+                         "too_much_text); nothing was scored: send them in several requests."),
     "unsupported_encoding": ("415", "The body is compressed (Content-Encoding); send it uncompressed."),
     "rate_limited": ("429", "Over a limit of this key (requests, comments, characters, requests in progress) or of this address (failed keys); wait for the Retry-After header's seconds."),
     "not_ready": ("503", "Not ready: a check failed (the body says which)."),

@@ -199,6 +199,23 @@ def test_body_over_max_content_length_is_json_413(tiny_bundle_path):
     }
 
 
+def test_more_text_than_max_request_chars_is_413_and_nothing_is_scored(app, moderate):
+    # 100 comments at MAX_COMMENT_CHARS took minutes to score, past gunicorn's TIMEOUT_SECONDS: the worker was killed
+    # mid-request and the client got a dropped connection. The request is refused whole, before any scoring.
+    limit, longest = app.config["MAX_REQUEST_CHARS"], app.config["MAX_COMMENT_CHARS"]
+    texts = ["@" * longest] * (limit // longest) + ["@" * (limit % longest)]
+    over = moderate({"comments": [{"id": str(i), "text": text} for i, text in enumerate([*texts, "@"])]})
+    assert over.status_code == 413 and over.is_json
+    assert over.get_json()["error"] == {
+        "code": "too_much_text",
+        "message": f"this request has {limit + 1} characters of comment text to score; the limit is {limit} per "
+                   "request (MAX_REQUEST_CHARS): send its comments in several requests",
+    }
+    assert count(app, DecisionRecord) == 0
+    at_limit = moderate({"comments": [{"id": str(i), "text": text} for i, text in enumerate(texts)]})
+    assert at_limit.status_code == 200 and len(at_limit.get_json()["results"]) == len(texts)
+
+
 def test_environment_overrides_defaults_and_config_overrides_environment(monkeypatch, tiny_bundle_path):
     monkeypatch.setenv("MODERATION_MAX_COMMENTS_PER_REQUEST", "2")
     monkeypatch.setenv("MODERATION_MODEL", str(tiny_bundle_path))

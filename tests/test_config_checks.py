@@ -27,6 +27,10 @@ from service.config import ConfigError, load_config
         ("MODERATION_STORE_TEXT", "1", "it must be true or false"),
         ("MODERATION_RATE_LIMIT", "lots", "it must be a rate limit like '600 per minute'"),
         ("MODERATION_KEY_CHAR_LIMIT", "1000 per minute", "KEY_CHAR_LIMIT ('1000 per minute') must allow at least one full request"),
+        ("MODERATION_KEY_CHAR_LIMIT", "39999 per minute", "must allow at least one full request, 40000 characters (the smaller of MAX_REQUEST_CHARS"),
+        ("MODERATION_MAX_REQUEST_CHARS", "0", "MAX_REQUEST_CHARS (MODERATION_MAX_REQUEST_CHARS) is the number 0; it must be a whole number at least 1"),
+        ("MODERATION_MAX_REQUEST_CHARS", "many", "MAX_REQUEST_CHARS (MODERATION_MAX_REQUEST_CHARS) is 'many'; it must be a whole number"),
+        ("MODERATION_MAX_REQUEST_CHARS", "20000", "MAX_REQUEST_CHARS (20000) must be at least MAX_COMMENT_CHARS (20000) and PERSPECTIVE_MAX_TEXT_CHARS (20480), so that a request of one comment"),
         # Each of these once started and failed later: a traceback, a 500, or a setting silently read as true.
         ("MODERATION_LOG_LEVEL", "verbose", "LOG_LEVEL (MODERATION_LOG_LEVEL) is 'verbose'; it must be one of DEBUG, INFO, WARNING"),
         ("MODERATION_DB_MIN_FREE_MIB", "lots", "DB_MIN_FREE_MIB (MODERATION_DB_MIN_FREE_MIB) is 'lots'; it must be a whole number at least 0"),
@@ -88,6 +92,16 @@ def test_the_defaults_pass():
 def test_good_values_of_the_newly_checked_settings_pass(monkeypatch, variable, raw, setting, value):
     monkeypatch.setenv(variable, raw)
     assert load_config()[setting] == value
+
+
+def test_key_char_limit_needs_room_for_one_request_of_max_request_chars_only():
+    # A request carries at most MAX_REQUEST_CHARS, not MAX_COMMENTS_PER_REQUEST x MAX_COMMENT_CHARS (2,000,000).
+    config = load_config({"KEY_CHAR_LIMIT": "40000 per minute", "MAX_REQUEST_CHARS": 40_000})
+    assert config["KEY_CHAR_LIMIT"] == "40000 per minute"
+    with pytest.raises(ConfigError, match="KEY_CHAR_LIMIT .* must allow at least one full request, 50000 characters"):
+        load_config({"KEY_CHAR_LIMIT": "40000 per minute", "MAX_REQUEST_CHARS": 50_000})
+    # Lowered together, a smaller request cap passes: one comment of the longest accepted still fits.
+    assert load_config({"MAX_REQUEST_CHARS": 5_000, "MAX_COMMENT_CHARS": 5_000, "PERSPECTIVE_MAX_TEXT_CHARS": 5_000})["MAX_REQUEST_CHARS"] == 5_000
 
 
 def test_a_path_object_from_the_command_line_passes(tmp_path):

@@ -118,7 +118,7 @@ def test_the_health_port_answers_at_once_while_every_worker_is_scoring(tiny_bund
     env = {**os.environ, "MODERATION_AUTH_REQUIRED": "false", "MODERATION_DB_URL": f"sqlite:///{tmp_path / 'health.db'}",
            "MODERATION_DECISION_SPOOL_DIR": str(tmp_path / "spool"), "MODERATION_RATE_LIMIT": "100000 per minute",
            "MODERATION_KEY_COMMENT_LIMIT": "10000000 per minute", "MODERATION_KEY_CHAR_LIMIT": "10000000000 per minute",
-           "MODERATION_KEY_CONCURRENT_REQUESTS": "0"}
+           "MODERATION_KEY_CONCURRENT_REQUESTS": "0", "MODERATION_MAX_REQUEST_CHARS": "2000000"}
     with serve(["--workers", "2", "--model", str(tiny_bundle_path)], env, tmp_path / "server.log") as server:
         wait_for(lambda: get(f"{server.health_base}/healthz", timeout=5)[1]["workers"] == 2, 60, "both workers live", server.log_tail)
         status, idle = get(f"{server.health_base}/healthz", timeout=5)

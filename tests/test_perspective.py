@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import posixpath
+import time
 import urllib.parse
+from types import SimpleNamespace
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -16,7 +18,7 @@ from service.app import create_app
 from service.auth import create_key
 from service.config import EXTENSION_KEY
 from service.html_text import html_to_text
-from service.perspective import ATTRIBUTE_NAMES
+from service.perspective import ATTRIBUTE_NAMES, AnalyzeRequest, attribute_scores
 from service.store import DecisionRecord, Feedback, get_session
 
 ANALYZE = "/v1alpha1/comments:analyze"
@@ -139,6 +141,26 @@ def test_span_offsets_count_utf16_code_units_as_javascript_does(client, key):
     assert spans[-1]["end"] == len(text) + 2
     whole = analyze(client, key, body_for(text)).get_json()["attributeScores"]["TOXICITY"]["spanScores"]
     assert (whole[0]["begin"], whole[0]["end"]) == (0, len(utf16) // 2)
+
+
+def _emoji_sentence_scores(n_sentences: int) -> tuple[list[dict], float]:
+    """spanScores of a text of ``n_sentences`` sentences "\U0001F621. " (each sentence scored 0.25), and seconds taken."""
+    text = "\U0001F621. " * n_sentences
+    request = AnalyzeRequest(text=text, thresholds={"TOXICITY": None}, span_annotations=True, languages=[],
+                             do_not_store=True, drop_unsupported_attributes=False, client_token=None)
+    sentences = [(3 * i, 3 * i + 2, {"toxicity": 0.25}) for i in range(n_sentences)]
+    start = time.perf_counter()
+    scores = attribute_scores(request, SimpleNamespace(scores={"toxicity": 0.5}), {"TOXICITY": "toxicity"}, sentences)
+    return scores["TOXICITY"]["spanScores"], time.perf_counter() - start
+
+
+def test_span_offsets_take_time_linear_in_the_sentences():
+    # Each offset used to count the text's emoji up to it anew: 10,240 sentences of a 20,480-character comment
+    # took longer than scoring it. Eight times the sentences must take far less than 64 times as long.
+    _, small_seconds = _emoji_sentence_scores(500)
+    spans, large_seconds = _emoji_sentence_scores(4_000)
+    assert spans[-1]["begin"] == 4 * 3_999 and spans[-1]["end"] == 4 * 3_999 + 3  # an emoji is two UTF-16 units
+    assert large_seconds < 16 * small_seconds + 0.5
 
 
 def test_score_threshold_leaves_out_lower_scores(client, key):
