@@ -11,6 +11,7 @@ and the character span of the window that gave it. Cost grows linearly with leng
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -244,7 +245,9 @@ def sentence_pools(windows: Sequence[Window], sentences: Sequence[Sequence[tuple
     """For each window, the sentences it pools ``(sentence, first, last)``; and the number of sentences.
 
     Each sentence (numbered in the order of ``sentences`` flattened) is pooled in the window of its comment
-    holding most of its pieces (the first such window on a tie).
+    holding most of its pieces (the first such window on a tie). Only the windows whose characters reach the
+    sentence's are looked at, so the cost grows with the sentences and their windows, not with their product (a
+    20,000-character comment of 10,000 short sentences in 500 windows took seconds).
     """
     by_comment: dict[int, list[int]] = {}
     for w, window in enumerate(windows):
@@ -252,9 +255,10 @@ def sentence_pools(windows: Sequence[Window], sentences: Sequence[Sequence[tuple
     pools: list[list[tuple[int, int, int]]] = [[] for _ in windows]
     number = 0
     for comment, spans in enumerate(sentences):
+        candidates = _WindowsReaching([windows[w] for w in by_comment.get(comment, [])], by_comment.get(comment, []))
         for begin, end in spans:
             best = None
-            for w in by_comment.get(comment, []):
+            for w in candidates.reaching(begin, end):
                 first, last = windows[w].positions(begin, end)
                 if last > first and (best is None or last - first > best[2] - best[1]):
                     best = (w, first, last)
@@ -262,6 +266,27 @@ def sentence_pools(windows: Sequence[Window], sentences: Sequence[Sequence[tuple
                 pools[best[0]].append((number, best[1], best[2]))
             number += 1
     return pools, number
+
+
+class _WindowsReaching:
+    """The windows of one comment that may hold a piece inside characters ``[begin, end)``, in their order.
+
+    A piece inside both a window and ``[begin, end)`` needs ``window.end >= begin`` and ``window.begin <= end``.
+    Windows step forward through the comment, so both bounds rise with the window and the windows meeting them
+    are one run, found by bisection; should they not rise, every window is a candidate.
+    """
+
+    def __init__(self, windows: Sequence[Window], numbers: Sequence[int]):
+        self.numbers = list(numbers)
+        self.begins = [window.begin for window in windows]
+        self.ends = [window.end for window in windows]
+        self.ordered = all(a <= b for a, b in zip(self.begins, self.begins[1:])) and all(
+            a <= b for a, b in zip(self.ends, self.ends[1:]))
+
+    def reaching(self, begin: int, end: int) -> Sequence[int]:
+        if not self.ordered:
+            return self.numbers
+        return self.numbers[bisect.bisect_left(self.ends, begin):bisect.bisect_right(self.begins, end)]
 
 
 @dataclass

@@ -469,6 +469,55 @@ def test_a_sentence_is_pooled_in_the_window_holding_it(tiny_encoder):
     assert windows[pooled[2][0]].comment == 1
 
 
+def _pools_by_every_window(windows, sentences):
+    """``sentence_pools`` as it was: every sentence against every window of its comment (the reference)."""
+    pools, number = [[] for _ in windows], 0
+    for comment, spans in enumerate(sentences):
+        for begin, end in spans:
+            best = None
+            for w, window in enumerate(windows):
+                first, last = window.positions(begin, end) if window.comment == comment else (0, 0)
+                if last > first and (best is None or last - first > best[2] - best[1]):
+                    best = (w, first, last)
+            if best is not None:
+                pools[best[0]].append((number, best[1], best[2]))
+            number += 1
+    return pools, number
+
+
+def test_sentence_pools_looks_only_at_the_windows_reaching_a_sentence_and_finds_what_all_windows_give(tiny_encoder):
+    import random
+
+    from model.encoder import sentence_pools
+
+    runner = _runner(tiny_encoder)
+    rng = random.Random(5)
+    words = ["the", "council", "idiot", "budget", "£4.5bn", "漢", "。", "!!", "😀", "you", "are", "a", "."]
+    texts = [" ".join(rng.choice(words) for _ in range(rng.randrange(0, 400))) for _ in range(12)]
+    sentences = []
+    for text in texts:  # random spans, overlapping and empty ones included
+        cuts = sorted(rng.randrange(0, len(text) + 1) for _ in range(2 * rng.randrange(0, 30)))
+        sentences.append([(cuts[i], cuts[i + 1]) for i in range(0, len(cuts), 2)] + [(0, len(text))])
+    windows = runner.windows(texts)
+    assert sentence_pools(windows, sentences) == _pools_by_every_window(windows, sentences)
+
+
+def test_sentence_pools_reads_a_few_windows_per_sentence_however_long_the_comment(tiny_encoder, monkeypatch):
+    from model.encoder import Window, sentence_pools
+
+    runner = _runner(tiny_encoder)
+    text = "漢。" * 3000  # 3,000 sentences of one character, about 100 windows
+    sentences = [[(i, i + 2) for i in range(0, len(text), 2)]]
+    windows = runner.windows([text])
+    assert len(windows) > 50
+    calls = []
+    positions = Window.positions
+    monkeypatch.setattr(Window, "positions", lambda self, begin, end: calls.append(1) or positions(self, begin, end))
+    pools, n = sentence_pools(windows, sentences)
+    assert n == 3000 and sum(map(len, pools)) == 3000
+    assert len(calls) <= 4 * n  # every window for every sentence would be 300,000 look-ups
+
+
 def test_a_graph_without_token_states_cannot_carry_a_claim_head(encoder_bundle, tiny_encoder, tmp_path):
     import onnx
 
