@@ -65,15 +65,14 @@ class Defaults:
     """Most requests one Google batch (``POST /batch``, ``service.google_batch``) may hold; each counts against the
     key's limits as if sent alone."""
     MAX_COMMENT_CHARS = 20_000
-    MAX_REQUEST_CHARS = 40_000
+    MAX_REQUEST_CHARS = 100_000
     """Characters of comment text one HTTP request may carry to be scored, in all: the texts of a ``/v1/moderate``'s
-    comments, or of a Google batch's (``POST /batch``) comments:analyze calls (HTML as sent). More is refused whole
-    with 413 (code ``too_much_text``; Google's shape on the batch) before anything is scored, telling the client to
-    split the request, so that no request outlasts ``TIMEOUT_SECONDS``. Scoring time depends on the text, not only its
-    length: with bundle 2.8.0 on 2 cores, 40,000 characters took 3.5 s as 100 news comments, 10-23 s as "@" repeated
-    and 35-55 s as one CJK character and a full stop repeated, the slowest text found (docs/deployment.md, *The load
-    balancer*; a one-off measurement). At least ``MAX_COMMENT_CHARS`` and ``PERSPECTIVE_MAX_TEXT_CHARS``, so that one
-    comment always fits."""
+    comments, or of a Google batch's (``POST /batch``) comments:analyze calls (HTML as sent; twice with
+    ``spanAnnotations``, which scores every sentence again). More is refused whole with 413 (code ``too_much_text``;
+    Google's shape on the batch) before anything is scored, telling the client to split the request, so that no
+    request outlasts ``TIMEOUT_SECONDS``. Scoring time depends on the text, not only its length: ``python -m
+    service.request_cost`` times the slowest texts found at this value (docs/deployment.md, *The load balancer*).
+    At least ``MAX_COMMENT_CHARS`` and ``PERSPECTIVE_MAX_TEXT_CHARS``, so that one comment always fits."""
     MAX_ID_CHARS = 256
     """Longest comment id, client token or label name accepted."""
     MAX_URL_CHARS = 2_048

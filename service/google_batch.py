@@ -77,8 +77,9 @@ def _inner_request(part: Message, index: int) -> InnerRequest:
 
 
 def _scored_chars(inner: InnerRequest) -> int:
-    """Characters of comment text a part sends to be scored: the ``comment.text`` of a comments:analyze, as sent; 0
-    for another method, or a body without such a text (the part's own answer refuses it)."""
+    """Characters of comment text a part sends to be scored: the ``comment.text`` of a comments:analyze, as sent, twice
+    with ``spanAnnotations`` (every sentence is scored again on its own); 0 for another method, or a body without
+    such a text (the part's own answer refuses it)."""
     method, target, _, body = inner
     if method != "POST" or unquote(urlsplit(target).path) != ANALYZE_PATH:
         return 0
@@ -86,9 +87,14 @@ def _scored_chars(inner: InnerRequest) -> int:
         analyze = json.loads(body)
     except (ValueError, RecursionError):  # not JSON, not UTF-8, an integer literal over Python's limit, too deep
         return 0
-    comment = analyze.get("comment") if isinstance(analyze, dict) else None
+    if not isinstance(analyze, dict):
+        return 0
+    comment = analyze.get("comment")
     text = comment.get("text") if isinstance(comment, dict) else None
-    return len(text) if isinstance(text, str) else 0
+    if not isinstance(text, str):
+        return 0
+    by_sentence = any(analyze.get(name) is True for name in ("spanAnnotations", "span_annotations"))
+    return len(text) * (2 if by_sentence else 1)
 
 
 def _http_part(status: int, headers: list[tuple[str, str]], body: bytes) -> bytes:

@@ -27,7 +27,7 @@ from service.config import ConfigError, load_config
         ("MODERATION_STORE_TEXT", "1", "it must be true or false"),
         ("MODERATION_RATE_LIMIT", "lots", "it must be a rate limit like '600 per minute'"),
         ("MODERATION_KEY_CHAR_LIMIT", "1000 per minute", "KEY_CHAR_LIMIT ('1000 per minute') must allow at least one full request"),
-        ("MODERATION_KEY_CHAR_LIMIT", "39999 per minute", "must allow at least one full request, 40000 characters (the smaller of MAX_REQUEST_CHARS"),
+        ("MODERATION_KEY_CHAR_LIMIT", "99999 per minute", "must allow at least one full request, 100000 characters (the smaller of MAX_REQUEST_CHARS"),
         ("MODERATION_MAX_REQUEST_CHARS", "0", "MAX_REQUEST_CHARS (MODERATION_MAX_REQUEST_CHARS) is the number 0; it must be a whole number at least 1"),
         ("MODERATION_MAX_REQUEST_CHARS", "many", "MAX_REQUEST_CHARS (MODERATION_MAX_REQUEST_CHARS) is 'many'; it must be a whole number"),
         ("MODERATION_MAX_REQUEST_CHARS", "20000", "MAX_REQUEST_CHARS (20000) must be at least MAX_COMMENT_CHARS (20000) and PERSPECTIVE_MAX_TEXT_CHARS (20480), so that a request of one comment"),

@@ -81,3 +81,13 @@ def test_a_part_that_is_no_request_refuses_the_batch_before_any_is_scored(app, k
     response = post_batch(app, [part(key, SENTENCE), "not a request"])
     assert response.status_code == 400 and "part 2" in response.get_json()["error"]["message"]
     assert decisions_logged(app) == 0
+
+
+@pytest.mark.parametrize("name", ["spanAnnotations", "span_annotations"])
+def test_a_text_scored_sentence_by_sentence_too_counts_twice(app, key, name):
+    # With spanAnnotations every sentence is scored again on its own: about as long again as the comment itself.
+    refused = post_batch(app, [part(key, LONGEST)] * 2 + [part(key, LONGEST, **{name: True})])
+    assert refused.status_code == 413 and f"has {LIMIT + len(LONGEST)} characters" in refused.get_json()["error"]["message"]
+    answered = post_batch(app, [part(key, LONGEST, **{name: True})] + [part(key, SENTENCE, **{name: False})])
+    assert answered.status_code == 200 and statuses(answered) == ["HTTP/1.1 200 OK"] * 2
+    assert decisions_logged(app) == 2
