@@ -107,8 +107,20 @@ def _described(value: Any) -> str:
     return f"a {type(value).__name__}"
 
 
+WITHHELD = frozenset({"CORAL_SECRET", "SECRET_KEY"})
+"""Settings whose value an error names by its kind only: the message reaches the terminal and the logs."""
+
+
 def _bad(name: str, value: Any, needs: str) -> ConfigError:
-    return ConfigError(f"setting {name} (MODERATION_{name}) is {_described(value)}; it must be {needs}")
+    found = f"a {_kind(value)} (value withheld)" if name in WITHHELD else _described(value)
+    return ConfigError(f"setting {name} (MODERATION_{name}) is {found}; it must be {needs}")
+
+
+def _kind(value: Any) -> str:
+    """The kind of value a setting was read as: number, boolean, string, list, ..."""
+    if isinstance(value, bool):
+        return "boolean"
+    return "number" if isinstance(value, int | float) else {"str": "string"}.get(type(value).__name__, type(value).__name__)
 
 
 def _range_text(low: float, high: float | None) -> str:

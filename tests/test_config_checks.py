@@ -12,9 +12,9 @@ from service.config import ConfigError, load_config
 @pytest.mark.parametrize(
     ("variable", "raw", "message"),
     [
-        ("MODERATION_CORAL_SECRET", "12345", "setting CORAL_SECRET (MODERATION_CORAL_SECRET) is the number 12345; it must be a string"),
-        ("MODERATION_CORAL_SECRET", "true", "CORAL_SECRET (MODERATION_CORAL_SECRET) is true (a boolean)"),
-        ("MODERATION_CORAL_SECRET", "[1, 2]", "CORAL_SECRET (MODERATION_CORAL_SECRET) is a list"),
+        ("MODERATION_CORAL_SECRET", "12345", "setting CORAL_SECRET (MODERATION_CORAL_SECRET) is a number (value withheld); it must be a string"),
+        ("MODERATION_CORAL_SECRET", "true", "CORAL_SECRET (MODERATION_CORAL_SECRET) is a boolean (value withheld)"),
+        ("MODERATION_CORAL_SECRET", "[1, 2]", "CORAL_SECRET (MODERATION_CORAL_SECRET) is a list (value withheld)"),
         ("MODERATION_WORKERS", "two", "setting WORKERS (MODERATION_WORKERS) is 'two'; it must be a whole number at least 1"),
         ("MODERATION_WORKERS", "0", "WORKERS (MODERATION_WORKERS) is the number 0"),
         ("MODERATION_PORT", "70000", "must be a whole number between 0 and 65535"),
@@ -38,7 +38,7 @@ from service.config import ConfigError, load_config
         ("MODERATION_SESSION_COOKIE_SECURE", "False", "SESSION_COOKIE_SECURE (MODERATION_SESSION_COOKIE_SECURE) is 'False'; it must be true or false"),
         ("MODERATION_SESSION_COOKIE_SAMESITE", "lux", "it must be one of Lax, Strict, None"),
         ("MODERATION_PERMANENT_SESSION_LIFETIME", "8h", "PERMANENT_SESSION_LIFETIME (MODERATION_PERMANENT_SESSION_LIFETIME) is '8h'; it must be a whole number"),
-        ("MODERATION_SECRET_KEY", "12345", "SECRET_KEY (MODERATION_SECRET_KEY) is the number 12345; it must be a string (quote one"),
+        ("MODERATION_SECRET_KEY", "12345", "SECRET_KEY (MODERATION_SECRET_KEY) is a number (value withheld); it must be a string (quote one"),
         ("MODERATION_DB_URL", "5432", "DB_URL (MODERATION_DB_URL) is the number 5432; it must be a string"),
         ("MODERATION_HOST", "0", "HOST (MODERATION_HOST) is the number 0; it must be a string"),
         ("MODERATION_MODEL", "3", "MODEL (MODERATION_MODEL) is the number 3; it must be a file or folder path (quote one"),
@@ -68,9 +68,10 @@ def test_string_secrets_and_lists_of_them_are_accepted(monkeypatch, secret):
 
 
 def test_serve_stops_with_one_line_and_status_2(runner):
-    result = runner.invoke(cli, ["serve", "--port", "0"], env={"MODERATION_CORAL_SECRET": "12345"})
+    result = runner.invoke(cli, ["serve", "--port", "0"], env={"MODERATION_CORAL_SECRET": "98765"})
     assert result.exit_code == 2
-    assert "Error: setting CORAL_SECRET (MODERATION_CORAL_SECRET) is the number 12345" in result.output
+    assert "Error: setting CORAL_SECRET (MODERATION_CORAL_SECRET) is a number (value withheld)" in result.output
+    assert "98765" not in result.output
     assert "Traceback" not in result.output
 
 
