@@ -110,7 +110,9 @@ def _answer(client: Client, inner: InnerRequest, environ: dict) -> bytes:
     if not target.startswith(INNER_PREFIX):
         body = error_body(404, f"{target} cannot be batched: only the {API_VERSION} methods can", [])
         return _http_part(404, [("Content-Type", "application/json")], json.dumps(body).encode())
-    answer = client.open(target, method=method, headers=headers, data=body, environ_base=environ)
+    # An app context of its own, so the part has its own ``g`` (key, database session) and not the batch's.
+    with current_app.app_context():
+        answer = client.open(target, method=method, headers=headers, data=body, environ_base=environ)
     kept = [(name, value) for name, value in answer.headers.items() if name.lower() in ("content-type", "retry-after")]
     return _http_part(answer.status_code, kept, answer.get_data())
 

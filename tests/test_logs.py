@@ -140,6 +140,10 @@ def test_a_batch_keeps_its_own_request_id_and_each_part_logs_its_own(tiny_bundle
     assert len({scored["request_id"], refused["request_id"], "batch-1"}) == 3
     assert sum(scored["decisions"].values()) == 1
     assert "decisions" not in refused and "decisions" not in batch  # each part's decisions are its own
+    body, content_type = batch_body([analyze_part("mod_wrong"), analyze_part(key)])
+    app.test_client().post("/batch", data=body, content_type=content_type)
+    refused, scored, batch = request_lines()[-3:]
+    assert scored["api_key_id"] is not None and batch["api_key_id"] is None  # the batch itself has no key
 
 
 @pytest.mark.parametrize("as_json", [True, False])
