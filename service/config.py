@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import difflib
+import logging
 import os
 import tomllib
 from collections.abc import Mapping
@@ -20,6 +22,12 @@ BUNDLE_PATH_KEY = "moderation.bundle_path"
 
 ENV_PREFIX = "MODERATION"
 CONFIG_FILE_ENV = "MODERATION_CONFIG"
+OTHER_VARIABLES = frozenset({"CONFIG", "DATA_DIR", "BUNDLES_DIR", "OWNS_METRICS_DIR"})
+"""``MODERATION_*`` variables that are not settings: the settings file, the training data and bundle folders, the
+metrics folder's owner mark (``MODERATION_TEST_*`` are the test suite's)."""
+PASSED_ON_PREFIXES = ("RATELIMIT_", "SESSION_", "PERMANENT_SESSION_")
+"""Flask and Flask-Limiter read settings of their own (``RATELIMIT_STRATEGY``, ``SESSION_COOKIE_DOMAIN``) from the
+same place, so names like theirs are passed on without a word."""
 """Names an optional TOML or Python file of settings, read after the defaults and before the environment."""
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -206,6 +214,30 @@ def _read_config_file(config: Config, path: Path) -> None:
         raise ConfigError(f"{CONFIG_FILE_ENV}={path}: cannot be read: {error}") from error
 
 
+def unknown_variables(environ: Mapping[str, str]) -> list[str]:
+    """Warnings for the ``MODERATION_*`` variables that name no setting (a misspelt one is otherwise ignored)."""
+    from flask import Flask
+
+    settings = {name for name in dir(Defaults) if name.isupper()}
+    flask_own = set(Flask.default_config)
+    found = []
+    for variable in sorted(environ):
+        name = variable.removeprefix(f"{ENV_PREFIX}_")
+        if name == variable or name in settings or name in flask_own or name in OTHER_VARIABLES \
+                or name.startswith("TEST_") or name.startswith(PASSED_ON_PREFIXES):
+            continue
+        near = difflib.get_close_matches(name, sorted(settings), n=1)
+        hint = f" (did you mean {ENV_PREFIX}_{near[0]}?)" if near else ""
+        found.append(f"{variable} is not a setting and is ignored{hint}; the settings are those of service/config.py")
+    return found
+
+
+def warn_unknown_variables(environ: Mapping[str, str]) -> None:
+    """Log ``unknown_variables`` as warnings."""
+    for warning in unknown_variables(environ):
+        logging.getLogger("service.config").warning(warning)
+
+
 def load_config(overrides: Mapping[str, Any] | None = None) -> Config:
     """Return the settings: ``Defaults``, then the ``MODERATION_CONFIG`` file, then ``MODERATION_*``, then ``overrides``.
 
@@ -220,6 +252,7 @@ def load_config(overrides: Mapping[str, Any] | None = None) -> Config:
         _read_config_file(config, Path(config_file))
     config.from_prefixed_env(ENV_PREFIX)
     config.pop("CONFIG", None)  # MODERATION_CONFIG itself is not a setting
+    warn_unknown_variables(os.environ)
     if overrides is not None:
         config.from_mapping(overrides)
     from service.config_checks import check_config  # it imports ConfigError from here

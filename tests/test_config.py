@@ -44,3 +44,15 @@ def test_a_bad_config_file_is_a_config_error(tmp_path, monkeypatch, name, conten
     monkeypatch.setenv("MODERATION_CONFIG", str(path))
     with pytest.raises(ConfigError, match=message):
         load_config()
+
+
+def test_a_misspelt_variable_is_named_with_the_setting_it_resembles():
+    from service.config import unknown_variables
+
+    environ = {"MODERATION_STORE_TXT": "true", "MODERATION_STORE_TEXT": "true", "PATH": "/bin",
+               "MODERATION_RATELIMIT_STRATEGY": "moving-window",  # Flask-Limiter's own: passed on
+               "MODERATION_SESSION_COOKIE_DOMAIN": "news.example",  # Flask's own
+               "MODERATION_DATA_DIR": "/data", "MODERATION_TEST_PG_URL": "postgresql://"}  # not settings
+    assert unknown_variables(environ) == [
+        "MODERATION_STORE_TXT is not a setting and is ignored (did you mean MODERATION_STORE_TEXT?); "
+        "the settings are those of service/config.py"]
