@@ -18,6 +18,8 @@ from functools import cached_property
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 
+from model.run_patterns import RunPattern
+
 URL_TOKEN = " xxurl "
 USER_TOKEN = " xxuser "
 
@@ -64,9 +66,15 @@ _CHAR_TABLE = _CharTable()
 
 _TLDS = ("com", "org", "net", "gov", "edu", "co.uk", "ca", "io")
 _TLD_ALTERNATIVES = "|".join(map(re.escape, _TLDS))
-_URL = re.compile(rf"(?:https?://|www\.)\S+|\b[a-z0-9.-]+\.(?:{_TLD_ALTERNATIVES})(?:/\S*)?\b")
+_URL_PATTERN = re.compile(rf"(?:https?://|www\.)\S+|\b[a-z0-9.-]+\.(?:{_TLD_ALTERNATIVES})(?:/\S*)?\b")
+# The second form reads its run of [a-z0-9.-] to the end and back to the run's last top-level domain: only starts
+# before one (a dot, the domain and a word's end: then the rest of the form always fits) can match.
+_URL = RunPattern(_URL_PATTERN, run="[a-z0-9.-]", start=r"\b[a-z0-9.-]",
+                  marker=rf"[a-z0-9.-](?=\.(?:{_TLD_ALTERNATIVES})\b)", others=r"(?=https?://|www\.)")
 _MENTION = re.compile(r"@\w+")
-_MASKED = re.compile(r"(?<![\w*#@$!])[a-z][a-z*#%@$!.]*[*#%][a-z*#%@$!]*")
+_MASKED_PATTERN = re.compile(r"(?<![\w*#@$!])[a-z][a-z*#%@$!.]*[*#%][a-z*#%@$!]*")
+# Reads its run of [a-z*#%@$!.] to the end and back to the run's last [*#%]: only starts before one can match.
+_MASKED = RunPattern(_MASKED_PATTERN, run="[a-z*#%@$!.]", start=r"(?<![\w*#@$!])[a-z]", marker="[a-z*#%@$!.](?=[*#%])")
 _LEET_WORD = re.compile(r"(?<!\w)(?=[\w@$!|€]*[a-z])(?=[\w@$!|€]*[0-9@$!|€])[a-z0-9@$!|€]+(?:[a-z0-9@$|€]*)")
 _SPACED = re.compile(r"(?<![\w])(?:[a-z][ .\-_*]){2,}[a-z](?![\w])")
 _ELONGATION = re.compile(r"([a-z])\1{2,}")
@@ -76,10 +84,11 @@ _WHITESPACE = re.compile(r"\s+")
 
 def _restore_masked(match: re.Match) -> str:
     word = match.group(0)
-    if not any(c.isalpha() for c in word):
-        return word
+    same_length = [w for w in MASKABLE_WORDS if len(w) == len(word)]
+    if not same_length or not any(c.isalpha() for c in word):
+        return word  # not compiled: a pattern for a masked run of 20,000 characters took 0.1 s to compile
     pattern = re.compile("".join("[a-z]" if c in "*#%@$!." else re.escape(c) for c in word) + "$")
-    hits = [w for w in MASKABLE_WORDS if len(w) == len(word) and pattern.match(w)]
+    hits = [w for w in same_length if pattern.match(w)]
     return hits[0] if len(hits) == 1 else word
 
 
@@ -149,7 +158,7 @@ def _mention(match: re.Match) -> str:
     return word if word in MASKABLE_WORDS else USER_TOKEN
 
 
-_STEPS: tuple[tuple[re.Pattern, str | Callable[[re.Match], str]], ...] = (
+_STEPS: tuple[tuple[re.Pattern | RunPattern | _LeetWords, str | Callable[[re.Match], str]], ...] = (
     (_URL, URL_TOKEN),
     (_MENTION, _mention),
     (_MASKED, _restore_masked),
@@ -413,17 +422,19 @@ def normalize_many(texts: Sequence[str]) -> list[str]:
 
 
 def _align(matched: str, replacement: str, offsets: list[int]) -> list[int]:
-    """Raw offsets for each replacement character: its own character when it was kept, else in proportion."""
+    """Raw offsets for each replacement character: its own character when it was kept, else in proportion; never
+    before the previous character's, so that offsets stay in order (an "x" of " xxuser " in proportion could lie past
+    the "u" of a long "@username", and the word's raw span end before it began: 2% of the data's texts)."""
     if not offsets:
         return [0] * len(replacement)
     aligned = []
-    cursor = 0
+    cursor = previous = 0
     width = len(matched)
     for j, char in enumerate(replacement):
         found = matched.find(char, cursor)
         if found < 0:
             found = max(cursor, min(j * width // max(len(replacement), 1), width - 1))
-        found = min(found, width - 1)
+        found = previous = min(max(found, previous), width - 1)
         aligned.append(offsets[found])
         cursor = found + 1 if matched[found] == char else cursor
     return aligned

@@ -215,3 +215,13 @@ def test_explain_applies_the_bundle_comment_floor(model):
     spans = floored.explain(TEXTS)
     assert all(not set(found) - {"unsupported_claim"} for found in spans)
     assert any(set(found) - {"unsupported_claim"} for found in model.explain(TEXTS))
+
+
+@pytest.mark.parametrize("text", ["@user_account_that_is_very_long_indeed_and_longer_still you idiot", "@user" + "A" * 100])
+def test_every_word_has_a_raw_span_that_begins_before_it_ends(text):
+    """The raw offsets of a normalised word (its spans') were out of order after a token replaced a long word: the
+    raw span of "xxuser" for the first mention was (6, 5)."""
+    from model.spans import comment_words
+
+    words, raw = comment_words(text)
+    assert words and all(0 <= begin < end <= len(text) for begin, end in raw), raw
