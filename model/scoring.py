@@ -15,7 +15,8 @@ from model.threats import threat_pattern
 
 def _as_text(value: object) -> str:
     """Turn a missing value (None, NaN) into the empty string and bytes into their UTF-8 text (bytes that are
-    not UTF-8 into the empty string: not text); keep strings as they are."""
+    not UTF-8 into the empty string: not text); keep strings as they are, but for unpaired surrogates, which become
+    U+FFFD in place (the sentence splitter and the tokenizer cannot take them; offsets stay those of the text)."""
     if value is None or (isinstance(value, float) and np.isnan(value)):
         return ""
     if isinstance(value, bytes | bytearray):
@@ -23,7 +24,14 @@ def _as_text(value: object) -> str:
             return bytes(value).decode("utf-8")
         except UnicodeDecodeError:
             return ""
-    return value if isinstance(value, str) else str(value)
+    text = value if isinstance(value, str) else str(value)
+    if text.isascii():
+        return text
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return "".join("\ufffd" if "\ud800" <= character <= "\udfff" else character for character in text)
+    return text
 
 
 def present_scores(model, texts: Sequence[str], n_attributes: int) -> np.ndarray:

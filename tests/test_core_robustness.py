@@ -106,7 +106,7 @@ ODD_TEXTS = {
     "money-run": "1." * 10_000 + " $",
     "capitals-run": "A" * 19_990 + " said",
 }
-"""Texts a comment may be (the API refuses only NUL characters and unpaired surrogates, which ``Scorer`` never sees)."""
+"""Texts a comment may be (the API refuses NUL characters and unpaired surrogates; ``Scorer`` reads a surrogate as U+FFFD)."""
 
 
 def assert_valid(text: str, decision) -> None:
@@ -161,3 +161,12 @@ def test_odd_texts_get_valid_decisions_from_the_committed_bundle():
         assert_valid(text, decision)
     for text in texts[:: 3]:
         assert_valid(text, scorer.moderate([text], with_spans=True)[0])
+
+
+def test_unpaired_surrogates_are_scored_as_replacement_characters(scorer):
+    """The API refuses them, but a library caller may pass any str: the splitter and tokenizer raised on them."""
+    text = "you stupid idiot \ud800 and you \udfff too."
+    decision, = scorer.moderate([text], with_spans=True)
+    replaced = text.replace("\ud800", "\ufffd").replace("\udfff", "\ufffd")
+    assert_valid(replaced, decision)
+    assert decision.scores == scorer.moderate([replaced], with_spans=True)[0].scores
