@@ -17,14 +17,20 @@
 # Choose the regularisation `C` of the toxicity head and of the checkable-claim head on validation data
 # (never a test split), then train every head with the chosen values and write a bundle.
 # The bundle goes to `bundles/<version>`; it is not served until `moderate models use <version>`.
+#
+# **Takes** about 15 minutes on two cores with every public set (`selection_rows` makes the `C` grid quicker).
+# **Needs** the public data folder (`data_dir`). **Writes** `bundles/<version>` (`bundles/candidate` by
+# default, which notebooks 03 and 04 read; each run replaces it; keep it out of git). **Run** it with
+# `make notebooks` or alone: `.venv/bin/python -m model.evaluation.notebook_runner 02_train --data-dir ../shared/data`
+# (`-p NAME=VALUE` overrides a parameter below, e.g. `-p 'c_grid=[0.5, 1.0]'`).
 
 # %% tags=["parameters"]
-data_dir = None  # None: $MODERATION_DATA_DIR or ../shared/data
+data_dir = None  # the public data folder (holds hostility/ and claims/); None: $MODERATION_DATA_DIR or ../shared/data
 version = "candidate"  # the new bundle's version and folder name under bundles/
 bundles_root = None  # None: $MODERATION_BUNDLES_DIR or bundles/
-c_grid = [0.25, 0.5, 1.0, 2.0]
-selection_rows = None  # fit the grid on a sample of this many rows (None: all)
-seed = 20261231
+c_grid = [0.25, 0.5, 1.0, 2.0]  # values of C (inverse regularisation strength: larger fits closer) tried for both heads
+selection_rows = None  # fit the grid on a random sample of this many training rows (None: all); the bundle uses all
+seed = 20261231  # every split, sample and estimator (the seed `make train` uses)
 
 # %%
 # %matplotlib inline
@@ -46,7 +52,8 @@ print(f"claims: {len(claim_training)} training sentences, {len(claim_validation)
 # %% [markdown]
 # ## Model selection: toxicity head
 #
-# ROC AUC on each validation set for every `C` (features fitted once, the head refitted per `C`).
+# ROC AUC on each validation set for every `C` (features fitted once, the head refitted per `C`); the `C` with
+# the highest `mean` (validation sets weigh equally) is chosen, the smaller one on a tie.
 
 # %%
 hostility_grid = selection.select_hostility_C(training, validation, c_grid, seed=seed, max_rows=selection_rows)
@@ -55,10 +62,23 @@ print("chosen C:", C)
 hostility_grid
 
 # %%
-hostility_grid.plot(y="mean", logx=True, marker="o", title="toxicity head: mean validation ROC AUC", ylabel="ROC AUC");
+def plot_grid(grid, chosen, title):
+    """Validation ROC AUC against C: one thin line per validation set, the mean in black, the chosen C dotted."""
+    axis = grid.drop(columns="mean").plot(logx=True, marker=".", linewidth=1, alpha=0.6, figsize=(8, 4.5), title=title)
+    grid["mean"].plot(ax=axis, logx=True, marker="o", color="black", linewidth=2.5, label="mean (chooses C)")
+    axis.axvline(chosen, color="grey", linestyle=":", label=f"chosen C = {chosen:g}")
+    axis.set(xlabel="C (inverse regularisation strength, log scale)", ylabel="ROC AUC on the validation set")
+    axis.set_xticks(list(grid.index), [f"{value:g}" for value in grid.index])
+    axis.minorticks_off()
+    axis.legend(fontsize="small", loc="center left", bbox_to_anchor=(1.01, 0.5))
+
+
+plot_grid(hostility_grid, C, "toxicity head: validation ROC AUC for each C")
 
 # %% [markdown]
 # ## Model selection: checkable-claim head
+#
+# The same for the checkable-claim head, measured as the unsupported-claim score it feeds.
 
 # %%
 claims_grid = selection.select_claims_C(claim_training, claim_validation, c_grid, seed=seed, max_rows=selection_rows)
@@ -66,11 +86,16 @@ claims_C = selection.best_C(claims_grid)
 print("chosen claims C:", claims_C)
 claims_grid
 
+# %%
+plot_grid(claims_grid, claims_C, "checkable-claim head: validation ROC AUC for each C")
+
 # %% [markdown]
 # ## Train and write the bundle
 #
 # Every hostility head, the word span tagger and both claim heads, with the policy's thresholds chosen
-# on held-out and validation data; test metrics are added to the manifest for reporting only.
+# on held-out and validation data; test metrics (ROC AUC on each official test split) are added to the manifest
+# for reporting only. The last table is the policy: a comment is rejected when a score reaches its `reject`
+# threshold, else sent to review when one reaches its `review` threshold (NaN: no threshold of that kind).
 
 # %%
 out = Path(bundles_root or bundles_dir()) / version

@@ -17,12 +17,19 @@
 # The `moderate eval` report (`model.evaluation.report`): every public test set, ROC, precision-recall and
 # reliability curves, side by side with alt-profanity-check and the Perspective API scores that ship
 # with the CAT data; then the confusion of the policy's decisions and the errors worth reading.
+# The official test splits are only measured here: nothing in this notebook is fitted or chosen on them.
+#
+# **Takes** about 2 minutes on two cores for a TF-IDF bundle such as 02's candidate, about 10 minutes for the served
+# encoder bundle. **Needs** the public data folder (`data_dir`) and a bundle: by default `bundles/candidate`, which
+# notebook 02 writes (run 02 first, or pass `-p bundle=null` for the served one). **Writes** the report
+# (`eval.md`, `eval.json`, `plots/`) to `out_dir`. **Run** it with `make notebooks` or alone:
+# `.venv/bin/python -m model.evaluation.notebook_runner 03_evaluate --data-dir ../shared/data -p bundle=null`.
 
 # %% tags=["parameters"]
-data_dir = None  # None: $MODERATION_DATA_DIR or ../shared/data
-bundle = "candidate"  # a version under bundles/, a bundle folder, or None for bundles/CURRENT
-out_dir = "reports/notebooks/03_evaluate"
-errors_per_set = 5
+data_dir = None  # the public data folder (holds hostility/ and claims/); None: $MODERATION_DATA_DIR or ../shared/data
+bundle = "candidate"  # a version under bundles/, a bundle folder, or None for bundles/CURRENT (the served one)
+out_dir = "reports/notebooks/03_evaluate"  # the report's folder (a relative path starts at the project folder)
+errors_per_set = 5  # rows of each kind of error shown per test set
 
 # %%
 import json
@@ -44,6 +51,12 @@ report = json.loads((Path(out_dir) / "eval.json").read_text())
 
 # %% [markdown]
 # ## Targets and metrics
+#
+# One row per target of the report (test splits of both tasks and the bias sets): `value` is what this bundle
+# reaches, `met` whether it reaches `target`, `margin` how far beyond (positive) or short of it (negative);
+# `at_most` marks a ceiling rather than a floor. Then each hostility test set's ROC AUC and average precision
+# (`pr_auc`; higher is better) and Brier score (lower is better) for ours, the baselines and ours without the
+# alt-profanity-check prior (an ablation).
 
 # %%
 pd.DataFrame(report["targets"])
@@ -71,6 +84,9 @@ pd.DataFrame(attributes_section["rows"])
 
 # %% [markdown]
 # ## Curves: ours against the baselines
+#
+# ROC and precision-recall: the higher the curve, the better the ranking; reliability: the closer to the
+# diagonal, the more a score can be read as a probability.
 
 # %%
 for name, result in report["sets"].items():

@@ -19,15 +19,23 @@
 # about: the share of all comments sent to a human against the share of hostile comments caught. The
 # policy file written at the end is served with `MODERATION_POLICY=<file>`.
 #
-# Without `site_data`, a public set of news and forum comments stands in (`model.training.site_data.STAND_IN_SET`).
+# Without `site_data`, a public set of news and forum comments stands in (`model.training.site_data.STAND_IN_SET`,
+# a validation set, never a test split).
+#
+# **Takes** about a minute on two cores for the stand-in's comments (longer for a bigger sample). **Needs** a
+# bundle (by default `bundles/candidate`, which notebook 02 writes; `-p bundle=null` for the served one) and
+# `site_data`, or else the public data folder (`data_dir`) for the stand-in. **Writes** the policy file
+# (`policy_out`) and, without `site_data`, the stand-in sample (`stand_in_out`). **Run** it with
+# `make notebooks SITE_DATA=site.csv` or alone:
+# `.venv/bin/python -m model.evaluation.notebook_runner 04_thresholds --site-data site.csv -p bundle=null`.
 
 # %% tags=["parameters"]
-data_dir = None  # used only for the stand-in sample
-bundle = "candidate"  # a version under bundles/, a bundle folder, or None for bundles/CURRENT
+data_dir = None  # the public data folder, read only for the stand-in sample; None: $MODERATION_DATA_DIR or ../shared/data
+bundle = "candidate"  # a version under bundles/, a bundle folder, or None for bundles/CURRENT (the served one)
 site_data = None  # the site's labelled sample (.csv, .jsonl, .parquet); None: a public stand-in
-target_caught = 0.9  # share of hostile comments the policy should catch
-policy_out = "reports/notebooks/04_thresholds/policy.toml"
-stand_in_out = "reports/notebooks/site_stand_in.csv"
+target_caught = 0.9  # share of hostile comments the policy should catch (a fraction, 0 to 1)
+policy_out = "reports/notebooks/04_thresholds/policy.toml"  # the policy file written (relative: from the project folder)
+stand_in_out = "reports/notebooks/site_stand_in.csv"  # where the stand-in sample is written when site_data is None
 
 # %%
 # %matplotlib inline
@@ -55,25 +63,36 @@ pd.Series(chosen)
 # %% [markdown]
 # ## The trade-off
 #
-# Each point is one toxicity review threshold, every other threshold as the bundle has it.
+# Each point is one toxicity review threshold, every other threshold as the bundle has it: that is why even the
+# highest toxicity threshold still flags some comments (for insults, threats, unsupported claims...). The shares
+# are measured on the same comments the thresholds are chosen on, so they are a little optimistic; check them on
+# comments kept out of `site_data`.
 
 # %%
-axis = tradeoff.plot(x="flagged_share", y="caught", marker=".", legend=False, xlim=(0, 1), ylim=(0, 1.02),
-                     xlabel="share of comments sent to review or rejected", ylabel="share of hostile comments caught",
-                     title="what the review queue buys")
-axis.axvline(chosen["flagged_share"], color="grey", linestyle=":")
-axis.axhline(target_caught, color="grey", linestyle=":");
+axis = tradeoff.plot(x="flagged_share", y="caught", marker=".", xlim=(0, 1), ylim=(0, 1.02), figsize=(7, 5),
+                     label="one toxicity review threshold per point",
+                     xlabel="share of all comments sent to review or rejected",
+                     ylabel="share of hostile comments reviewed or rejected",
+                     title=f"Review queue against hostile comments caught\n{len(site)} comments, bundle {scorer.model_version}")
+axis.axhline(target_caught, color="grey", linestyle="--", label=f"target: catch {target_caught:.2f}")
+axis.axvline(chosen["flagged_share"], color="grey", linestyle=":",
+             label=f"chosen threshold {review_threshold:.2f}: flags {chosen['flagged_share']:.2f} of all")
+axis.legend(loc="lower right");
 
 # %%
 tradeoff.iloc[::5]
 
 # %% [markdown]
 # ## Reject threshold and the policy file
+#
+# The reject threshold is the lowest one above which the site's editors rejected nearly everything
+# (`site_thresholds.REJECT_PRECISION`); with too few rejections in the sample the bundle's stays. The policy
+# file keeps every other threshold of the bundle and says in its comments what the toxicity ones were chosen on.
 
 # %%
 current_reject = scorer.policy.reject.get("toxicity")
 reject_threshold, why = site_thresholds.choose_reject_threshold(scores, site, current_reject)
-print("toxicity reject threshold:", reject_threshold, "-", why)
+print(f"toxicity reject threshold {reject_threshold} (bundle's: {current_reject}): {why}")
 policy = site_thresholds.site_policy(scorer.policy, review_threshold, reject_threshold, source=str(site_path))
 Path(policy_out).parent.mkdir(parents=True, exist_ok=True)
 Path(policy_out).write_text(policy.to_toml({

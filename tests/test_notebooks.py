@@ -64,18 +64,68 @@ def test_unknown_parameters_are_refused():
         inject_parameters(notebook, {"data_dri": "x"})
 
 
-def test_a_parameter_goes_to_the_notebooks_that_declare_it(monkeypatch, capsys):
+def _runs(monkeypatch) -> dict:
+    """Replace ``run_all`` with a recorder of the parameters each notebook would get."""
     from model.evaluation import notebook_runner
 
     given = {}
     monkeypatch.setattr(notebook_runner, "run_all", lambda names, out, parameters: given.update(parameters))
+    return given
+
+
+def test_a_parameter_goes_to_the_notebooks_that_declare_it(monkeypatch, capsys, tmp_path):
+    from model.evaluation import notebook_runner
+
+    given = _runs(monkeypatch)
     # 03_evaluate declares `bundle`, 01_data does not: one -p for a run of both went to both, and 01 refused it.
-    notebook_runner.main(["01_data", "03_evaluate", "-p", "bundle=x", "--data-dir", "d"])
+    notebook_runner.main(["01_data", "03_evaluate", "-p", "bundle=x", "--data-dir", str(tmp_path)])
     assert "bundle" not in given["01_data"] and given["03_evaluate"]["bundle"] == "x"
-    assert given["01_data"]["data_dir"] == given["03_evaluate"]["data_dir"] == "d"
+    assert given["01_data"]["data_dir"] == given["03_evaluate"]["data_dir"] == str(tmp_path)
     with pytest.raises(SystemExit):
         notebook_runner.main(["01_data", "03_evaluate", "-p", "bundel=x"])
     assert "no notebook run here declares bundel" in capsys.readouterr().err
+
+
+def test_data_and_site_paths_start_from_the_callers_folder(monkeypatch, tmp_path):
+    """The kernel runs in the project folder: `--data-dir data` typed elsewhere was looked up there and not found."""
+    from model.evaluation import notebook_runner
+
+    given = _runs(monkeypatch)
+    (tmp_path / "data").mkdir()
+    monkeypatch.chdir(tmp_path)
+    notebook_runner.main(["01_data", "04_thresholds", "--data-dir", "data", "--site-data", "site.csv"])
+    assert given["01_data"]["data_dir"] == given["04_thresholds"]["data_dir"] == str(tmp_path / "data")
+    assert given["04_thresholds"]["site_data"] == str(tmp_path / "site.csv")
+
+
+def test_a_missing_data_dir_is_refused_before_any_notebook_runs(monkeypatch, capsys, tmp_path):
+    from model.evaluation import notebook_runner
+
+    given = _runs(monkeypatch)
+    with pytest.raises(SystemExit):
+        notebook_runner.main(["01_data", "--data-dir", str(tmp_path / "nowhere")])
+    assert f"--data-dir {tmp_path / 'nowhere'}: no such folder" in capsys.readouterr().err
+    assert not given
+
+
+DOCUMENTED_NOTEBOOKS = ("01_data", "02_train", "03_evaluate", "04_thresholds")
+"""Notebooks whose first cell says how long they take, what they need and how to run them (05 does not yet)."""
+
+
+@pytest.mark.parametrize("name", DOCUMENTED_NOTEBOOKS)
+def test_notebook_says_how_long_it_takes_what_it_needs_and_how_to_run_it(name):
+    introduction = read_notebook(NOTEBOOKS_DIR / f"{name}.py").cells[0]
+    assert introduction.cell_type == "markdown"
+    for heading in ("**Takes**", "**Needs**", "**Run**", f"notebook_runner {name}"):
+        assert heading in introduction.source, f"{name}: its first cell should say {heading}"
+
+
+@pytest.mark.parametrize("name", DOCUMENTED_NOTEBOOKS)
+def test_every_parameter_is_explained(name):
+    notebook = read_notebook(NOTEBOOKS_DIR / f"{name}.py")
+    cell = next(c for c in notebook.cells if "parameters" in c.metadata.get("tags", []))
+    unexplained = [line for line in cell.source.splitlines() if "=" in line and "  # " not in line]
+    assert not unexplained
 
 
 def test_kernel_is_this_interpreter():
