@@ -23,7 +23,8 @@ TARGET_CAUGHT = 0.9
 REJECT_PRECISION = 0.97
 """Reject only where the site's editors rejected at least this share of what the policy would reject."""
 MIN_REJECT_EXAMPLES = 20
-"""Fewer site rejections than this cannot estimate a reject precision: the bundle's reject threshold stays."""
+"""Fewer site rejections than this, or fewer comments above a threshold, cannot estimate a reject precision: the
+bundle's reject threshold stays."""
 
 
 def _actions(scores: np.ndarray, texts: Sequence[str], policy: Policy) -> np.ndarray:
@@ -110,20 +111,29 @@ def choose_review_threshold(tradeoff: pd.DataFrame, target_caught: float = TARGE
 
 def choose_reject_threshold(scores: np.ndarray, site: pd.DataFrame, current: float | None,
                             precision: float = REJECT_PRECISION) -> tuple[float | None, str]:
-    """The lowest toxicity threshold whose rejections the site's editors rejected at ``precision``.
+    """The lowest toxicity threshold whose rejections the site's editors rejected at ``precision``, measured on at
+    least ``MIN_REJECT_EXAMPLES`` comments at or above it.
 
-    Returns ``current`` (and why) when the sample has fewer than ``MIN_REJECT_EXAMPLES`` rejections or no
-    threshold reaches the precision.
+    Returns ``current`` (and why) when the sample has fewer than ``MIN_REJECT_EXAMPLES`` rejections or no such
+    threshold reaches the precision: a precision of 1.0 on the 7 highest comments says little.
     """
     rejected = (site[DECISION_COLUMN] == REJECT).to_numpy()
     if rejected.sum() < MIN_REJECT_EXAMPLES:
         return current, f"kept: {int(rejected.sum())} site rejections, fewer than {MIN_REJECT_EXAMPLES}"
     toxicity = scores[:, ATTRIBUTES.index(PRIMARY_ATTRIBUTE)]
-    for threshold in sorted(set(np.round(toxicity, 4))):
-        above = toxicity >= threshold
-        if above.any() and rejected[above].mean() >= precision:
-            return float(threshold), f"site precision {rejected[above].mean():.3f} on {int(above.sum())} comments"
-    return current, f"kept: no threshold reaches precision {precision}"
+    order = np.argsort(toxicity, kind="stable")
+    ascending = toxicity[order]
+    # Rejections among the comments from each position of the ascending order to the end.
+    rejected_from = np.concatenate([np.cumsum(rejected[order][::-1])[::-1], [0]])
+    thresholds = np.unique(np.round(toxicity, 4))
+    first = np.searchsorted(ascending, thresholds, side="left")  # the comments at or above each threshold
+    n_above = len(toxicity) - first
+    share = rejected_from[first] / np.maximum(n_above, 1)
+    reaching = np.flatnonzero((n_above >= MIN_REJECT_EXAMPLES) & (share >= precision))
+    if not len(reaching):
+        return current, f"kept: no threshold reaches precision {precision} on {MIN_REJECT_EXAMPLES} comments or more"
+    chosen = reaching[0]
+    return float(thresholds[chosen]), f"site precision {share[chosen]:.3f} on {int(n_above[chosen])} comments"
 
 
 def site_policy(policy: Policy, review_threshold: float, reject_threshold: float | None, source: str) -> Policy:

@@ -1,0 +1,52 @@
+"""Thresholds chosen on a site's own labelled comments (notebooks/04_thresholds)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from model.attributes import ATTRIBUTES
+from model.training.site_thresholds import MIN_REJECT_EXAMPLES, choose_reject_threshold
+
+
+def _sample(toxicity: list[float], decisions: list[str]) -> tuple[np.ndarray, pd.DataFrame]:
+    scores = np.zeros((len(toxicity), len(ATTRIBUTES)))
+    scores[:, ATTRIBUTES.index("toxicity")] = toxicity
+    return scores, pd.DataFrame({"decision": decisions})
+
+
+def _reference(scores, site, current, precision=0.97):
+    """The rule written out one threshold at a time."""
+    rejected = (site["decision"] == "reject").to_numpy()
+    toxicity = scores[:, ATTRIBUTES.index("toxicity")]
+    for threshold in sorted(set(np.round(toxicity, 4))):
+        above = toxicity >= threshold
+        if above.sum() >= MIN_REJECT_EXAMPLES and rejected[above].mean() >= precision:
+            return float(threshold)
+    return current
+
+
+def test_a_precision_on_a_handful_of_comments_keeps_the_bundles_threshold():
+    # 7 comments at the top, all rejected; below them the editors rejected half: 1.0 on 7 comments says little.
+    toxicity = [0.999] * 7 + list(np.linspace(0.5, 0.99, 60)) + [0.1] * 40
+    decisions = ["reject"] * 7 + ["reject", "review"] * 30 + ["approve"] * 40
+    threshold, why = choose_reject_threshold(*_sample(toxicity, decisions), current=0.99)
+    assert threshold == 0.99 and why.startswith("kept: no threshold reaches precision")
+
+
+def test_the_lowest_threshold_with_enough_comments_at_the_precision_is_chosen():
+    toxicity = list(np.linspace(0.9, 1.0, 30)) + list(np.linspace(0.4, 0.89, 50)) + [0.05] * 100
+    decisions = ["reject"] * 30 + ["reject", "review"] * 25 + ["approve"] * 100
+    threshold, why = choose_reject_threshold(*_sample(toxicity, decisions), current=0.99)
+    assert threshold == 0.9 and why == "site precision 1.000 on 30 comments"
+
+
+def test_the_choice_equals_the_rule_written_one_threshold_at_a_time():
+    rng = np.random.default_rng(3)
+    for _ in range(50):
+        toxicity = np.round(rng.random(300) ** 0.3, rng.integers(2, 5))
+        decisions = np.where(rng.random(300) < toxicity ** 8, "reject", "approve")
+        scores, site = _sample(list(toxicity), list(decisions))
+        chosen, _ = choose_reject_threshold(scores, site, current=None, precision=0.8)
+        expected = _reference(scores, site, None, precision=0.8) if (decisions == "reject").sum() >= MIN_REJECT_EXAMPLES else None
+        assert chosen == expected
