@@ -86,8 +86,9 @@ tradeoff.iloc[::5]
 # ## Reject threshold and the policy file
 #
 # The reject threshold is the lowest one above which the site's editors rejected nearly everything
-# (`site_thresholds.REJECT_PRECISION`); with too few rejections in the sample the bundle's stays. The policy
-# file keeps every other threshold of the bundle and says in its comments what the toxicity ones were chosen on.
+# (`site_thresholds.REJECT_PRECISION`), measured on at least `site_thresholds.MIN_REJECT_EXAMPLES` comments above
+# it; with too few rejections in the sample, or too few comments above every threshold that reaches the precision,
+# the bundle's stays. The policy file keeps every other threshold of the bundle and says in its comments what the toxicity ones were chosen on.
 
 # %%
 current_reject = scorer.policy.reject.get("toxicity")
