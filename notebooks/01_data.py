@@ -48,8 +48,7 @@ sets = data_overview.load_sets(data_dir)
 #
 # Training sets are split by source; the label shown is `toxicity` for hostility training rows and
 # `checkable` for claim training rows, each evaluation set's own label otherwise. `positive_share` is a fraction
-# of the set's rows, `median_chars` a length in characters. In the figures the bar colour is the set's role:
-# blue for training, orange for validation, green for test.
+# of the set's rows, `median_chars` a length in characters.
 
 # %%
 summary = data_overview.summary(sets)

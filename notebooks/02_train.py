@@ -38,6 +38,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from model.evaluation import plots
 from model.training import claims_data, data, selection
 from model.bundle import bundles_dir, load_bundle
 from model.training.train import train_bundle
@@ -62,18 +63,7 @@ print("chosen C:", C)
 hostility_grid
 
 # %%
-def plot_grid(grid, chosen, title):
-    """Validation ROC AUC against C: one thin line per validation set, the mean in black, the chosen C dotted."""
-    axis = grid.drop(columns="mean").plot(logx=True, marker=".", linewidth=1, alpha=0.6, figsize=(8, 4.5), title=title)
-    grid["mean"].plot(ax=axis, logx=True, marker="o", color="black", linewidth=2.5, label="mean (chooses C)")
-    axis.axvline(chosen, color="grey", linestyle=":", label=f"chosen C = {chosen:g}")
-    axis.set(xlabel="C (inverse regularisation strength, log scale)", ylabel="ROC AUC on the validation set")
-    axis.set_xticks(list(grid.index), [f"{value:g}" for value in grid.index])
-    axis.minorticks_off()
-    axis.legend(fontsize="small", loc="center left", bbox_to_anchor=(1.01, 0.5))
-
-
-plot_grid(hostility_grid, C, "toxicity head: validation ROC AUC for each C")
+plots.plot_c_grid(hostility_grid, C, "toxicity head: validation ROC AUC for each C")
 
 # %% [markdown]
 # ## Model selection: checkable-claim head
@@ -87,7 +77,7 @@ print("chosen claims C:", claims_C)
 claims_grid
 
 # %%
-plot_grid(claims_grid, claims_C, "checkable-claim head: validation ROC AUC for each C")
+plots.plot_c_grid(claims_grid, claims_C, "checkable-claim head: validation ROC AUC for each C")
 
 # %% [markdown]
 # ## Train and write the bundle

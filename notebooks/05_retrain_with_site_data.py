@@ -21,17 +21,27 @@
 # test splits play no part in that choice, so `moderate eval` of the new bundle still measures it on unseen data.
 #
 # Without `site_data`, a public set of news and forum comments stands in (`model.training.site_data.STAND_IN_SET`).
+#
+# **Takes** about 4 to 7 minutes on two cores with the stand-in's comments and a TF-IDF `old_bundle` such as 02's
+# candidate (most of it retraining; longer for a bigger site file or the served encoder bundle, which scores slower).
+# **Needs** the public data folder (`data_dir`: it retrains on it and compares on its validation sets), the bundle
+# to compare with (by default `bundles/candidate`, which notebook 02 writes; `-p old_bundle=null` for the served
+# one) and `site_data`, or else the stand-in. **Writes** the stand-in sample, the site rows it trains on and the
+# scratch bundle to `work_dir`, and `bundles/<new_version>` (`bundles/candidate-site`, replaced on each run; keep it
+# out of git) only when the new bundle is no worse. **Run** it with `make notebooks SITE_DATA=site.csv` or alone:
+# `.venv/bin/python -m model.evaluation.notebook_runner 05_retrain_with_site_data --data-dir ../shared/data --site-data site.csv`
+# (`-p NAME=VALUE` overrides a parameter below, e.g. `-p site_weight=10`).
 
 # %% tags=["parameters"]
-data_dir = None  # None: $MODERATION_DATA_DIR or ../shared/data
-old_bundle = "candidate"  # a version under bundles/, a bundle folder, or None for bundles/CURRENT
-site_data = None  # the site's labelled comments; None: a public stand-in
-site_weight = 5.0  # weight of one site comment (public rows weigh 1 on average)
-holdout_fraction = 0.3
-new_version = "candidate-site"
-bundles_root = None  # None: $MODERATION_BUNDLES_DIR or bundles/
-work_dir = "reports/notebooks/05_retrain"
-seed = 0
+data_dir = None  # the public data folder (holds hostility/ and claims/); None: $MODERATION_DATA_DIR or ../shared/data
+old_bundle = "candidate"  # the bundle to beat: a version under bundles/, a bundle folder, or None for bundles/CURRENT
+site_data = None  # the site's labelled comments (.csv, .jsonl, .parquet; text and decision or attribute columns); None: a public stand-in
+site_weight = 5.0  # sample weight of one site comment in training (public rows weigh 1 on average)
+holdout_fraction = 0.3  # share of the site's distinct texts kept aside to judge old against new (a fraction, 0 to 1)
+new_version = "candidate-site"  # the new bundle's version and folder name under bundles/ (replaced if there, never CURRENT)
+bundles_root = None  # where the new bundle is published; None: $MODERATION_BUNDLES_DIR or bundles/
+work_dir = "reports/notebooks/05_retrain"  # scratch folder: stand-in sample, site training rows, unjudged bundle
+seed = 0  # picks which site comments are held out
 
 # %%
 from pathlib import Path

@@ -108,11 +108,7 @@ def test_a_missing_data_dir_is_refused_before_any_notebook_runs(monkeypatch, cap
     assert not given
 
 
-DOCUMENTED_NOTEBOOKS = ("01_data", "02_train", "03_evaluate", "04_thresholds")
-"""Notebooks whose first cell says how long they take, what they need and how to run them (05 does not yet)."""
-
-
-@pytest.mark.parametrize("name", DOCUMENTED_NOTEBOOKS)
+@pytest.mark.parametrize("name", NOTEBOOKS)
 def test_notebook_says_how_long_it_takes_what_it_needs_and_how_to_run_it(name):
     introduction = read_notebook(NOTEBOOKS_DIR / f"{name}.py").cells[0]
     assert introduction.cell_type == "markdown"
@@ -120,7 +116,7 @@ def test_notebook_says_how_long_it_takes_what_it_needs_and_how_to_run_it(name):
         assert heading in introduction.source, f"{name}: its first cell should say {heading}"
 
 
-@pytest.mark.parametrize("name", DOCUMENTED_NOTEBOOKS)
+@pytest.mark.parametrize("name", NOTEBOOKS)
 def test_every_parameter_is_explained(name):
     notebook = read_notebook(NOTEBOOKS_DIR / f"{name}.py")
     cell = next(c for c in notebook.cells if "parameters" in c.metadata.get("tags", []))

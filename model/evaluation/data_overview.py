@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.patches import Patch
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from model.training.data import overlap_key
@@ -25,6 +26,10 @@ NEAR_DUPLICATE_ROWS = 2000
 CHUNK_ROWS = 200
 """Evaluation rows compared with all training rows at a time (bounds memory)."""
 TRAINING_LABELS = {"hostility": "toxicity", "claims": "checkable"}
+ROLE_COLOURS = {"train": "tab:blue", "validation": "tab:orange", "test": "tab:green"}
+"""Bar colour of a set by its role; ``ROLE_NAMES`` says the role in the legend."""
+ROLE_NAMES = {"train": "training", "validation": "validation", "test": "test"}
+OTHER_ROLE_COLOUR = "grey"
 
 
 def _labelled(frame: pd.DataFrame, label: str) -> pd.DataFrame:
@@ -150,12 +155,22 @@ def examples(sets: Mapping[str, pd.DataFrame], n: int = 2, seed: int = 0) -> pd.
     return pd.DataFrame(rows, columns=["set", "label", "text"])
 
 
+def _role_legend(roles: pd.Series) -> list[Patch]:
+    """One legend entry per role present, in ``ROLE_COLOURS`` order; any other role as one grey entry."""
+    handles = [Patch(color=colour, label=f"{ROLE_NAMES[role]} set") for role, colour in ROLE_COLOURS.items()
+               if (roles == role).any()]
+    if not roles.isin(list(ROLE_COLOURS)).all():
+        handles.append(Patch(color=OTHER_ROLE_COLOUR, label="other set"))
+    return handles
+
+
 def plot_sizes(table: pd.DataFrame) -> Figure:
-    """Bar charts: rows per set (log scale) and positive share per set, one colour per role."""
+    """Bar charts: rows per set (log scale) and positive share per set, one colour per role (the legend above)."""
     ordered = table.sort_values(["task", "role", "set"])
     labels = ordered["task"] + "/" + ordered["role"] + "/" + ordered["set"]
-    colours = ordered["role"].map({"train": "tab:blue", "validation": "tab:orange", "test": "tab:green"}).fillna("grey")
-    figure = Figure(figsize=(12, max(4, 0.25 * len(ordered))))
+    colours = ordered["role"].map(ROLE_COLOURS).fillna(OTHER_ROLE_COLOUR)
+    # constrained layout makes room for the legend above both panels, where it hides no bar
+    figure = Figure(figsize=(12, max(4, 0.25 * len(ordered))), layout="constrained")
     FigureCanvasAgg(figure)
     rows_axis, share_axis = figure.subplots(1, 2, sharey=True)
     rows_axis.barh(labels, ordered["rows"], color=colours)
@@ -163,7 +178,8 @@ def plot_sizes(table: pd.DataFrame) -> Figure:
     share_axis.barh(labels, ordered["positive_share"], color=colours)
     share_axis.set(xlim=(0, 1), xlabel="positive share", title="label balance")
     rows_axis.invert_yaxis()
-    figure.tight_layout()
+    handles = _role_legend(ordered["role"])
+    figure.legend(handles=handles, loc="outside upper center", ncols=len(handles), title="bar colour: the set's role")
     return figure
 
 

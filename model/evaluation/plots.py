@@ -1,10 +1,11 @@
-"""Evaluation figures: ROC, precision-recall and reliability panels drawn with matplotlib's Agg canvas."""
+"""Evaluation figures: ROC, precision-recall and reliability panels, validation AUC per C; matplotlib's Agg canvas."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from sklearn.metrics import precision_recall_curve, roc_curve
@@ -12,8 +13,14 @@ from sklearn.metrics import precision_recall_curve, roc_curve
 from model.training.metrics import reliability_curve, score_metrics
 
 PLOT_DPI = 100
-CURVES_FIGSIZE = (13, 4.2)
-"""Inches: three square-ish panels side by side."""
+GRID_FIGSIZE = (10, 4.5)
+"""Inches: the C grid's axes and, right of them, a legend entry per validation set."""
+CURVES_FIGSIZE = (15, 4.2)
+"""Inches: three square-ish panels side by side and the reliability panel's legend beside it."""
+INSIDE_LEGEND = {"loc": "best"}
+BESIDE_LEGEND = {"loc": "upper left", "bbox_to_anchor": (1.02, 1.0), "borderaxespad": 0.0}
+"""Outside the axes, right of them: a reliability curve can run anywhere in its square (over- or under-confident),
+so a legend inside hid some of it (``loc="best"`` put it over the top of the y-axis)."""
 
 
 def save_figure(figure: Figure, path: Path) -> None:
@@ -41,14 +48,14 @@ def draw_curves(axes, labels: np.ndarray, curves: dict[str, np.ndarray]) -> None
                                   label=f"{name} (Brier {metrics['brier']:.3f})")
     else:
         roc_axis.text(0.5, 0.5, "one class only: no curve", ha="center")
-    for axis, title, x_label, y_label in (
-        (roc_axis, "ROC", "false positive rate", "true positive rate"),
-        (pr_axis, "precision-recall", "recall", "precision"),
-        (reliability_axis, "reliability", "mean predicted probability", "observed positive rate"),
+    for axis, title, x_label, y_label, placement in (
+        (roc_axis, "ROC", "false positive rate", "true positive rate", INSIDE_LEGEND),
+        (pr_axis, "precision-recall", "recall", "precision", INSIDE_LEGEND),
+        (reliability_axis, "reliability", "mean predicted probability", "observed positive rate", BESIDE_LEGEND),
     ):
         axis.set(title=title, xlabel=x_label, ylabel=y_label, xlim=(0, 1), ylim=(0, 1.02))
         if axis.get_legend_handles_labels()[0]:
-            axis.legend(fontsize="x-small", loc="best")
+            axis.legend(fontsize="x-small", **placement)
 
 
 def plot_curves(title: str, labels: np.ndarray, curves: dict[str, np.ndarray], path: Path) -> None:
@@ -69,3 +76,41 @@ def plot_curves(title: str, labels: np.ndarray, curves: dict[str, np.ndarray], p
     figure.suptitle(title)
     draw_curves(figure.subplots(1, 3), labels, curves)
     save_figure(figure, path)
+
+
+def plot_c_grid(grid: pd.DataFrame, chosen: float, title: str) -> Figure:
+    """Validation ROC AUC against ``C``: one thin line per validation set, the mean in black, the chosen ``C`` dotted.
+
+    Parameters
+    ----------
+    grid : pandas.DataFrame
+        Index ``C``; one column per validation set and ``mean``, as ``model.training.selection.select_hostility_C``
+        and ``select_claims_C`` give.
+    chosen : float
+        The ``C`` chosen (``model.training.selection.best_C``).
+    title : str
+        Axes title.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Shown inline by a notebook; ``save_figure`` writes it.
+    """
+    if "mean" not in grid:
+        raise ValueError(f"the grid has no 'mean' column (it has {list(grid.columns)}): pass select_*_C's table")
+    figure = Figure(figsize=GRID_FIGSIZE)
+    FigureCanvasAgg(figure)
+    axis = figure.subplots()
+    values = list(grid.index)
+    for name in grid.columns.drop("mean"):
+        axis.plot(values, grid[name], marker=".", linewidth=1, alpha=0.6, label=name)
+    axis.plot(values, grid["mean"], marker="o", color="black", linewidth=2.5, label="mean (chooses C)")
+    axis.axvline(chosen, color="grey", linestyle=":", label=f"chosen C = {chosen:g}")
+    axis.set(xscale="log", title=title, xlabel="C (inverse regularisation strength, log scale)",
+             ylabel="ROC AUC on the validation set")
+    axis.set_xticks(values, [f"{value:g}" for value in values])
+    axis.minorticks_off()
+    # beside the axes: the lines of several sets meet near the top, where a legend inside would hide them
+    axis.legend(fontsize="small", loc="center left", bbox_to_anchor=(1.01, 0.5))
+    figure.tight_layout()
+    return figure
