@@ -232,10 +232,16 @@ def unknown_variables(environ: Mapping[str, str]) -> list[str]:
     return found
 
 
+_WARNED: set[str] = set()
+"""Warnings this process has logged: ``moderate serve`` reads the settings several times at start."""
+
+
 def warn_unknown_variables(environ: Mapping[str, str]) -> None:
-    """Log ``unknown_variables`` as warnings."""
+    """Log ``unknown_variables`` as warnings, each once per process."""
     for warning in unknown_variables(environ):
-        logging.getLogger("service.config").warning(warning)
+        if warning not in _WARNED:
+            _WARNED.add(warning)
+            logging.getLogger("service.config").warning(warning)
 
 
 def load_config(overrides: Mapping[str, Any] | None = None) -> Config:

@@ -26,7 +26,7 @@ from werkzeug.test import Client
 
 from service.google_errors import error_body, invalid_argument, register_google_error_handlers
 from service.limits import check_request_chars
-from service.perspective import ANALYZE_PATH, API_VERSION
+from service.perspective import ANALYZE_PATH, API_VERSION, PROTO_FIELD_NAMES
 
 bp = Blueprint("google_batch", __name__)
 register_google_error_handlers(bp)
@@ -43,6 +43,8 @@ INHERITED_HEADERS = frozenset(name.removeprefix("HTTP_").replace("_", "-").lower
 outer request's X-Forwarded-For but cannot see inside the body, so a part's own would choose its client address (and
 escape AUTH_FAILURE_LIMIT) behind a trusted proxy."""
 EXAMPLE = "a multipart/mixed body of application/http parts, as googleapiclient's new_batch_http_request() sends"
+SPAN_ANNOTATIONS_NAMES = ("spanAnnotations", *(proto for proto, name in PROTO_FIELD_NAMES.items() if name == "spanAnnotations"))
+"""The field asking for a score per sentence, in JSON and proto spelling (as ``service.perspective`` reads it)."""
 InnerRequest = tuple[str, str, dict[str, str], bytes]
 """(method, path with query, headers, body) of the HTTP request a part holds."""
 
@@ -93,7 +95,7 @@ def _scored_chars(inner: InnerRequest) -> int:
     text = comment.get("text") if isinstance(comment, dict) else None
     if not isinstance(text, str):
         return 0
-    by_sentence = any(analyze.get(name) is True for name in ("spanAnnotations", "span_annotations"))
+    by_sentence = any(analyze.get(name) is True for name in SPAN_ANNOTATIONS_NAMES)
     return len(text) * (2 if by_sentence else 1)
 
 
