@@ -9,7 +9,7 @@ import numpy as np
 from model.attributes import CLAIM_ATTRIBUTE
 from model.prior import blend
 from model.results import Span
-from model.spans import COMMENT_FLOOR, SPAN_PROBABILITY, explain_words, hostility_probabilities, word_scores
+from model.spans import COMMENT_FLOOR, SPAN_PROBABILITY, explain_words, floored_word_scores, hostility_probabilities
 
 CLAIM_SPAN_PROBABILITY = 0.1
 """Sentences scoring at least this are listed as unsupported-claim spans (the policy decides what counts)."""
@@ -111,8 +111,9 @@ class ModerationModel:
             probabilities, claim_sentences = self._predict(texts)
         n_hostility = len(self.hostility_attributes)
         hostility = None if probabilities is None else np.asarray(probabilities)[:, :n_hostility]
-        scored = word_scores(self.hostility, self.span_tagger, texts, hostility)
         floor_scores = hostility if served is None else np.asarray(served)[:, :n_hostility]
+        scored = floored_word_scores(self.hostility, self.span_tagger, texts, hostility, floor_scores,
+                                     thresholds.get(COMMENT_FLOOR, 0.0))
         spans = explain_words(texts, scored, self.hostility_attributes, thresholds, floor_scores)
         if self.claims is not None:
             threshold = self.span_thresholds.get(CLAIM_ATTRIBUTE, CLAIM_SPAN_PROBABILITY)

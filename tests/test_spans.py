@@ -17,6 +17,7 @@ from model.spans import (
     context_features,
     explain_words,
     fit_span_tagger,
+    floored_word_scores,
     hostility_probabilities,
     merge_spans,
     surface_features,
@@ -215,6 +216,30 @@ def test_explain_applies_the_bundle_comment_floor(model):
     spans = floored.explain(TEXTS)
     assert all(not set(found) - {"unsupported_claim"} for found in spans)
     assert any(set(found) - {"unsupported_claim"} for found in model.explain(TEXTS))
+
+
+def test_floored_word_scores_score_only_comments_reaching_the_floor(model, monkeypatch):
+    import model.spans as spans_module
+
+    probabilities = model.predict_proba(TEXTS)[:, : len(model.hostility_attributes)]
+    every = word_scores(model.hostility, model.span_tagger, TEXTS, probabilities)
+    floor = float(np.median(probabilities.max(axis=1)))
+    reaching = probabilities.max(axis=1) >= floor
+    assert reaching.any() and not reaching.all()
+    seen = []
+    monkeypatch.setattr(spans_module, "word_scores", lambda h, t, texts, p: seen.extend(texts) or word_scores(h, t, texts, p))
+    floored = floored_word_scores(model.hostility, model.span_tagger, TEXTS, probabilities, probabilities, floor)
+    assert seen == [text for text, keep in zip(TEXTS, reaching) if keep]  # the civil comments' words are not scored
+    for keep, (raw, scores), (every_raw, every_scores) in zip(reaching, floored, every):
+        assert raw == (every_raw if keep else [])
+        np.testing.assert_array_equal(scores, every_scores if keep else np.zeros((0, len(model.hostility_attributes))))
+    # The spans explain_words gives are the same as from every comment's words.
+    thresholds = {**model.span_thresholds, "comment_floor": floor}
+    assert (explain_words(TEXTS, floored, model.hostility_attributes, thresholds, probabilities)
+            == explain_words(TEXTS, every, model.hostility_attributes, thresholds, probabilities))
+    seen.clear()
+    floored_word_scores(model.hostility, model.span_tagger, TEXTS, probabilities, probabilities, 0.0)
+    assert seen == TEXTS  # no floor: every comment
 
 
 @pytest.mark.parametrize("text", ["@user_account_that_is_very_long_indeed_and_longer_still you idiot", "@user" + "A" * 100])
