@@ -18,8 +18,8 @@
 # label balance, texts shared between sets, near-duplicates of evaluation texts in the training rows,
 # and a few example rows. All logic is in `model.evaluation.data_overview`; this notebook only calls it.
 #
-# **Takes** about a minute on two cores. **Needs** the public data folder (`data_dir`); it trains nothing and
-# writes nothing but its executed copy. **Run** it with `make notebooks` (all notebooks, in order) or alone:
+# **Takes** about a minute on two cores. **Needs** the public data folder (`data_dir`). **Writes** nothing but its
+# executed copy; it trains nothing. **Run** it with `make notebooks` (all notebooks, in order) or alone:
 # `.venv/bin/python -m model.evaluation.notebook_runner 01_data --data-dir ../shared/data` (executed copy in
 # `reports/notebooks/01_data.ipynb`; `-p NAME=VALUE` overrides a parameter below). A data folder that is not
 # there is refused with a message naming it.
