@@ -1,7 +1,8 @@
-"""``moderate db`` (schema migrations, pruning old rows, forgetting comments) and ``moderate feedback`` (export stored feedback)."""
+"""``moderate db`` (schema migrations, backups, pruning old rows, forgetting comments) and ``moderate feedback`` (export stored feedback)."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import re
 from pathlib import Path
@@ -10,7 +11,7 @@ from typing import Any, TextIO
 
 import click
 
-from service.cli.common import BadInput, os_error_message, with_existing_database
+from service.cli.common import MISSING_DATABASE_HINT, BadInput, missing_sqlite_file, os_error_message, with_existing_database
 
 DELETE_BATCH_ROWS = 5_000
 """Rows ``moderate db prune`` deletes per transaction by default."""
@@ -39,7 +40,7 @@ class Age(click.ParamType):
 
 @click.group()
 def db() -> None:
-    """The database (SQLite file by default; $MODERATION_DB_URL for PostgreSQL): schema, retention, erasure."""
+    """The database (SQLite file by default; $MODERATION_DB_URL for PostgreSQL): schema, backup, retention, erasure."""
 
 
 @db.command("upgrade")
@@ -134,6 +135,57 @@ def db_forget(session: Any, comment_ids: tuple[str, ...], id_file: TextIO | None
         click.echo("SQLite's write-ahead log is in use and could not be emptied: it may hold copies of the deleted rows "
                    "until its next checkpoint; run the command again when the service is quiet", err=True)
     _warn_busy(spooled.busy)
+
+
+@db.command("backup")
+@click.argument("output", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists (only once the new copy is complete and checked).")
+def db_backup(output: Path, overwrite: bool) -> None:
+    """Copy the SQLite database to OUTPUT as of one moment, safely while the service runs.
+
+    The copy holds every committed row (API keys, users, decisions, feedback), passes SQLite's integrity check
+    before it appears under OUTPUT, is readable by its owner only and is one self-contained file: to restore it,
+    stop the service and copy it over the database file. For PostgreSQL use pg_dump.
+    """
+    from sqlalchemy.engine import make_url
+
+    from service.backup import BackupError, backup_sqlite
+    from service.config import ConfigError, load_config
+    from service.store import database_url, safe_url, sqlite_file
+
+    try:
+        config = load_config()
+    except ConfigError as error:
+        raise BadInput(error) from error
+    url = make_url(database_url(config["DB_URL"]))
+    if url.get_backend_name() != "sqlite":
+        raise BadInput(f"{safe_url(str(url))} is PostgreSQL: back it up with pg_dump, e.g. pg_dump --format=custom "
+                       f"--file {output} (with the connection settings of MODERATION_DB_URL; the password from "
+                       "PGPASSWORD or ~/.pgpass)")
+    source = sqlite_file(url)
+    if source is None:
+        raise BadInput("MODERATION_DB_URL names an in-memory database: it lives and dies with its process, there is no file to back up")
+    if missing_sqlite_file(config["DB_URL"]) is not None:
+        raise BadInput(f"no database at {source}: {MISSING_DATABASE_HINT}")
+    try:
+        summary = backup_sqlite(source, output, overwrite=overwrite)
+    except BackupError as error:
+        raise BadInput(error) from error
+    rows = ", ".join(f"{n:,} {table}" for table, n in summary.rows.items())
+    click.echo(f"backed up {source} to {summary.target} ({summary.n_bytes / 2**20:.1f} MiB, schema revision "
+               f"{summary.revision or 'none'}: {rows})")
+    _warn_spooled(config)
+
+
+def _warn_spooled(config: Any) -> None:
+    """Say so when decisions wait in the spool (the database was unreachable): they are not in the backup yet."""
+    from service.decision_log import drop_spooled_rows, spool_directory
+
+    with contextlib.suppress(OSError):
+        waiting = drop_spooled_rows(spool_directory(config), lambda _row: True, dry_run=True).n_rows
+        if waiting:
+            click.echo(f"{waiting} decision-log row(s) wait in the spool for the database and are not in the backup: "
+                       "the service writes them once the database answers", err=True)
 
 
 def _ids_in(id_file: TextIO | None) -> list[str]:

@@ -1,0 +1,134 @@
+"""A consistent copy of the SQLite database, taken while the service runs: ``moderate db backup``.
+
+SQLite's online backup API copies the database as of one moment: the committed rows, never half a transaction,
+while workers go on writing (in WAL mode a reader does not block them). The copy is written beside the output
+under a hidden ``.partial`` name, readable by its owner only (it holds API-key digests, password hashes and,
+with ``STORE_TEXT``, comment texts), checked with ``PRAGMA integrity_check``, turned into one self-contained
+file (rollback journal, no ``-wal`` beside it), and only then renamed to the output: a failed or interrupted
+backup never leaves a file that looks like one. PostgreSQL has ``pg_dump`` for this; the command says so.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+from dataclasses import dataclass, field
+from pathlib import Path
+
+TABLES = ("api_keys", "users", "decisions", "feedback")
+"""Tables whose row counts the summary reports (every table is copied)."""
+PARTIAL_PREFIX = "."
+PARTIAL_SUFFIX = ".partial"
+OWNER_ONLY = 0o600
+
+
+class BackupError(Exception):
+    """The backup cannot be made; the message says what to fix. Nothing was written at the output."""
+
+
+@dataclass
+class BackupSummary:
+    """What ``backup_sqlite`` copied: the output's size, the schema revision and rows per table."""
+
+    target: Path
+    n_bytes: int
+    revision: str | None
+    rows: dict[str, int] = field(default_factory=dict)
+
+
+def partial_path(target: Path) -> Path:
+    """Where the copy is written before it is complete and checked: a hidden file beside ``target``."""
+    return target.with_name(f"{PARTIAL_PREFIX}{target.name}{PARTIAL_SUFFIX}")
+
+
+def backup_sqlite(source: Path, target: Path, overwrite: bool = False) -> BackupSummary:
+    """Copy the SQLite database ``source`` to ``target`` as of one moment; BackupError (nothing written) if it cannot.
+
+    ``target`` must not exist unless ``overwrite``; it is replaced only once the whole copy has passed the
+    integrity check.
+    """
+    source, target = Path(source).absolute(), Path(target).absolute()
+    _check_paths(source, target, overwrite)
+    partial = partial_path(target)
+    try:
+        _create_owner_only(partial)
+        _copy(source, partial)
+        summary = _checked(partial, target)
+        _sync(partial)
+        os.replace(partial, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            partial.unlink()
+        raise
+    return summary
+
+
+def _check_paths(source: Path, target: Path, overwrite: bool) -> None:
+    if not source.is_file():
+        raise BackupError(f"no database at {source}: check MODERATION_DB_URL")
+    if target == source or (target.parent == source.parent and target.name in (f"{source.name}-wal", f"{source.name}-shm")):
+        raise BackupError(f"{target} is the database itself (or its write-ahead log): give another file")
+    if not target.parent.is_dir():
+        raise BackupError(f"the folder {target.parent} does not exist: create it or give another output")
+    if target.is_dir():
+        raise BackupError(f"{target} is a folder: give a file name, e.g. {target / 'moderation-backup.db'}")
+    if target.exists() and not overwrite:
+        raise BackupError(f"{target} exists already: give another name, or add --overwrite to replace it")
+
+
+def _create_owner_only(path: Path) -> None:
+    """An empty file at ``path`` that only its owner can read, made before SQLite writes into it."""
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()  # a partial copy left by a killed run
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, OWNER_ONLY))
+    except OSError as error:
+        raise BackupError(f"cannot write in {path.parent} ({error.strerror or error}): "
+                          "run the command as a user who may, or give another output") from error
+
+
+def _copy(source: Path, partial: Path) -> None:
+    """The whole database into ``partial`` in one step, as one read transaction sees it."""
+    try:
+        reading = sqlite3.connect(f"{source.as_uri()}?mode=rw", uri=True)  # never creates a file
+    except sqlite3.Error as error:
+        raise BackupError(f"cannot open {source} ({error}): run the command as the service's user") from error
+    try:
+        writing = sqlite3.connect(partial)
+        try:
+            reading.execute("PRAGMA busy_timeout=30000")
+            reading.backup(writing)  # pages=-1: one step, so writers in between cannot make it start over
+            writing.execute("PRAGMA journal_mode=DELETE")  # one self-contained file, no -wal to carry along
+            writing.commit()
+        finally:
+            writing.close()
+    except sqlite3.Error as error:
+        raise BackupError(f"the backup of {source} failed ({error}): nothing was written; try again") from error
+    finally:
+        reading.close()
+
+
+def _sync(path: Path) -> None:
+    """The copy on disk before it is renamed: a crash right after cannot leave an empty file under the output's name."""
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def _checked(partial: Path, target: Path) -> BackupSummary:
+    """The summary of the finished copy; BackupError if SQLite finds it damaged."""
+    copy = sqlite3.connect(f"{partial.as_uri()}?mode=ro", uri=True)
+    try:
+        problems = [row[0] for row in copy.execute("PRAGMA integrity_check")]
+        if problems != ["ok"]:
+            raise BackupError(f"the copy failed SQLite's integrity check ({'; '.join(problems[:3])}): the database itself "
+                              "may be damaged; nothing was written")
+        names = {row[0] for row in copy.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        rows = {table: copy.execute(f'SELECT count(*) FROM "{table}"').fetchone()[0] for table in TABLES if table in names}
+        revision = copy.execute("SELECT version_num FROM alembic_version").fetchone() if "alembic_version" in names else None
+    finally:
+        copy.close()
+    return BackupSummary(target, partial.stat().st_size, revision[0] if revision else None, rows)

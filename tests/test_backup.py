@@ -1,0 +1,153 @@
+"""``moderate db backup``: a consistent, checked, owner-only copy of the SQLite database, taken while it is written."""
+
+from __future__ import annotations
+
+import sqlite3
+import stat
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from service import backup as backup_module
+from service.auth import create_key
+from service.cli import cli
+from service.migrations import upgrade
+from service.store import ApiKey, DecisionRecord, make_engine
+from tests.test_db_lifecycle import decision_row, write_spool
+
+
+@pytest.fixture
+def served_db(tmp_path):
+    """A migrated SQLite database with one API key and two decisions, its engine (open, as a server's) and the environment."""
+    url = f"sqlite:///{tmp_path / 'moderation.db'}"
+    engine = make_engine(url)
+    upgrade(engine)
+    with Session(engine) as session:
+        create_key(session, "cms")
+        session.add_all([DecisionRecord(**decision_row("c1")), DecisionRecord(**decision_row("c2"))])
+        session.commit()
+    yield engine, {"MODERATION_DB_URL": url, "MODERATION_DECISION_SPOOL_DIR": str(tmp_path / "spool")}
+    engine.dispose()
+
+
+def count(path, table: str) -> int:
+    with sqlite3.connect(path) as connection:
+        return connection.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+
+
+def test_backup_copies_the_committed_rows_while_a_writer_holds_a_transaction(runner, served_db, tmp_path):
+    engine, env = served_db
+    out = tmp_path / "backups" / "moderation-2026-12-05.db"
+    out.parent.mkdir()
+    writer = sqlite3.connect(tmp_path / "moderation.db")
+    writer.execute("BEGIN IMMEDIATE")  # a worker in the middle of a write: its row is not committed
+    writer.execute("DELETE FROM decisions")
+
+    result = runner.invoke(cli, ["db", "backup", str(out)], env=env)
+    writer.rollback()
+    writer.close()
+
+    assert result.exit_code == 0, result.output
+    assert count(out, "decisions") == 2 and count(out, "api_keys") == 1
+    assert f"to {out}" in result.stdout and "1 api_keys" in result.stdout and "2 decisions" in result.stdout
+    with sqlite3.connect(out) as copy:
+        assert copy.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        assert copy.execute("PRAGMA journal_mode").fetchone()[0] == "delete"  # one file: no -wal to carry along
+    assert stat.S_IMODE(out.stat().st_mode) == 0o600  # key digests, password hashes, maybe comment texts
+    assert sorted(path.name for path in out.parent.iterdir()) == [out.name]  # no partial file left
+
+
+def test_a_restored_backup_is_a_working_database(runner, served_db, tmp_path):
+    _, env = served_db
+    out = tmp_path / "copy.db"
+    assert runner.invoke(cli, ["db", "backup", str(out)], env=env).exit_code == 0
+
+    engine = make_engine(f"sqlite:///{out}", create=False)
+    try:
+        upgrade(engine)  # already current: nothing to do, and no error
+        with Session(engine) as session:
+            assert [key.name for key in session.scalars(select(ApiKey))] == ["cms"]
+    finally:
+        engine.dispose()
+    listed = runner.invoke(cli, ["keys", "list"], env={**env, "MODERATION_DB_URL": f"sqlite:///{out}"})
+    assert listed.exit_code == 0 and "cms" in listed.output
+
+
+def test_an_existing_output_is_kept_unless_overwrite(runner, served_db, tmp_path):
+    _, env = served_db
+    out = tmp_path / "copy.db"
+    out.write_text("last week's backup")
+
+    refused = runner.invoke(cli, ["db", "backup", str(out)], env=env)
+    assert refused.exit_code == 2 and "exists already" in refused.output and "--overwrite" in refused.output
+    assert out.read_text() == "last week's backup"
+
+    replaced = runner.invoke(cli, ["db", "backup", str(out), "--overwrite"], env=env)
+    assert replaced.exit_code == 0, replaced.output
+    assert count(out, "decisions") == 2
+
+
+def test_a_copy_failing_the_integrity_check_leaves_nothing(runner, served_db, tmp_path, monkeypatch):
+    _, env = served_db
+    out = tmp_path / "copy.db"
+    out.write_text("last week's backup")
+    real_connect = sqlite3.connect
+
+    class Damaged:
+        """The copy's connection, answering the integrity check as a damaged file would."""
+
+        def __init__(self, connection):
+            self.connection = connection
+
+        def execute(self, sql, *args):
+            if sql.startswith("PRAGMA integrity_check"):
+                return iter([("row 3 missing from index",)])
+            return self.connection.execute(sql, *args)
+
+        def close(self):
+            self.connection.close()
+
+    def connect(database, *args, **kwargs):
+        connection = real_connect(database, *args, **kwargs)
+        return Damaged(connection) if "mode=ro" in str(database) else connection
+
+    monkeypatch.setattr(backup_module.sqlite3, "connect", connect)
+    result = runner.invoke(cli, ["db", "backup", str(out), "--overwrite"], env=env)
+
+    assert result.exit_code == 2 and "integrity check" in result.output and "row 3 missing" in result.output
+    assert out.read_text() == "last week's backup"  # the old backup stays until a good one replaces it
+    assert not backup_module.partial_path(out).exists()
+
+
+@pytest.mark.parametrize(
+    ("target", "message"),
+    [("moderation.db", "is the database itself"), ("moderation.db-wal", "is the database itself"),
+     ("missing/copy.db", "does not exist"), (".", "is a directory")],
+)
+def test_outputs_that_cannot_be_a_backup_are_refused(runner, served_db, tmp_path, target, message):
+    _, env = served_db
+    result = runner.invoke(cli, ["db", "backup", str(tmp_path / target)], env=env)
+    assert result.exit_code == 2 and message in result.output
+    assert count(tmp_path / "moderation.db", "decisions") == 2
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [("postgresql://moderation:s3cret@db.internal/moderation", "pg_dump --format=custom"),
+     ("sqlite://", "in-memory database"), ("sqlite:///{tmp}/nowhere/moderation.db", "no database at")],
+)
+def test_databases_without_a_file_to_copy_are_refused_with_what_to_do(runner, tmp_path, url, message):
+    result = runner.invoke(cli, ["db", "backup", str(tmp_path / "copy.db")], env={"MODERATION_DB_URL": url.format(tmp=tmp_path)})
+    assert result.exit_code == 2 and message in result.output
+    assert "s3cret" not in result.output
+    assert not (tmp_path / "copy.db").exists() and not (tmp_path / "nowhere").exists()
+
+
+def test_rows_waiting_in_the_spool_are_named_as_not_in_the_backup(runner, served_db, tmp_path):
+    _, env = served_db
+    write_spool(tmp_path / "spool" / "decisions-1.jsonl", decision_row("c3"), decision_row("c4"))
+    result = runner.invoke(cli, ["db", "backup", str(tmp_path / "copy.db")], env=env)
+    assert result.exit_code == 0, result.output
+    assert "2 decision-log row(s) wait in the spool" in result.stderr
+    assert count(tmp_path / "copy.db", "decisions") == 2
