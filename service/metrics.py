@@ -7,21 +7,31 @@ writes its counts to files there and ``/metrics``, whichever worker answers, add
 that have exited included (so a restarted worker takes no count with it). Without that variable (the test client)
 the counts live in the process.
 
+prometheus_client keeps an exited worker's counter and histogram files for good, and reads every file at each
+scrape: a server whose workers are recycled (timeouts, kills, reloads) would grow its folder and slow ``/metrics``
+without end. So the master adds an exited worker's values to ``counter_exited.db`` and ``histogram_exited.db`` and
+removes its files (``fold_exited_files``); the folder holds the files of the live processes and these two. A scrape reads
+the files under a shared lock (``metrics.lock``) and the master swaps them under the exclusive one, so a scrape
+sees an exited worker's counts exactly once, in its files or in the sums, and no count goes down.
+
 A request's timings are kept on the request (``request.environ``), not on ``g``: the parts of a Google batch are
 requests of their own run inside the batch's app context, and share its ``g``.
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
 import time
 from collections import Counter as Tally
-from collections.abc import Iterator
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from flask import Flask, Response, current_app, has_request_context, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest, values
+from prometheus_client.mmap_dict import MmapedDict
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from service.config import EXTENSION_KEY
@@ -40,6 +50,18 @@ UNMATCHED_ENDPOINT = "unmatched"
 KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 OTHER_METHOD = "other"
 """Label for any other method name: a client can send any token as a method, and each would be a new series."""
+SUMMED_KINDS = ("counter", "histogram")
+"""The kinds of metric file whose values add up over processes (prometheus_client names them ``<kind>_<pid>.db``);
+a gauge's ``live*`` files of an exited process are removed instead (``multiprocess.mark_process_dead``)."""
+EXITED = "exited"
+"""Stands for the pid in the names of the files that hold the sums of exited processes (``counter_exited.db``)."""
+STAGED_SUFFIX = ".staged"
+"""A sum being written: the name does not end in ``.db``, so no scrape reads it."""
+LOCK_FILE = "metrics.lock"
+FOLD_LOCK_SECONDS = 2.0
+"""How long the master waits for scrapes to let go of the files; a scrape takes milliseconds. If they do not,
+the exited worker's files stay (counted as before) and are folded at the next exit."""
+LOCK_POLL_SECONDS = 0.01
 
 
 def multiprocess_mode() -> bool:
@@ -118,9 +140,11 @@ class Metrics:
     def exposition(self) -> bytes:
         """The text format of every metric, summed over the workers in multiprocess mode."""
         if multiprocess_mode():
+            directory = os.environ[MULTIPROC_DIR_ENV]
             registry = CollectorRegistry()
-            MultiProcessCollector(registry)
-            return generate_latest(registry)
+            MultiProcessCollector(registry, path=directory)
+            with files_locked(directory):  # the collector lists and reads the files in generate_latest
+                return generate_latest(registry)
         return generate_latest(self.registry)
 
 
@@ -218,3 +242,74 @@ def metrics_response() -> Response:
     """The ``/metrics`` response in Prometheus' text format."""
     metrics: Metrics = current_app.extensions[METRICS_KEY]
     return Response(metrics.exposition(), mimetype=CONTENT_TYPE_LATEST)
+
+
+@contextmanager
+def files_locked(directory: str, exclusive: bool = False, wait_seconds: float = 0.0) -> Iterator[bool]:
+    """Hold the metric folder's lock: shared (scrapes; waits for it) or exclusive (``fold_exited_files``; tries for
+    ``wait_seconds``). Yields whether it is held. The lock goes with the process, so a killed scrape leaves none."""
+    with open(os.path.join(directory, LOCK_FILE), "a+b") as lock:
+        if not exclusive:
+            fcntl.flock(lock, fcntl.LOCK_SH)
+            yield True
+            return
+        deadline = time.monotonic() + wait_seconds
+        while True:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    yield False
+                    return
+                time.sleep(LOCK_POLL_SECONDS)
+        yield True
+
+
+def metric_file(directory: str, kind: str, owner: int | str) -> str:
+    """The path of ``owner``'s (a pid, or ``EXITED``) file of metrics of ``kind``, as prometheus_client names it."""
+    return os.path.join(directory, f"{kind}_{owner}.db")
+
+
+def fold_exited_files(directory: str, pids: Iterable[int], wait_seconds: float = FOLD_LOCK_SECONDS) -> set[int]:
+    """Add the counters and histograms of the exited processes ``pids`` to the folder's sums of exited processes and
+    remove their own files, so that the folder stays bounded and no count is lost. Run only in gunicorn's master,
+    the one writer of the sums, once the processes are reaped. Returns the pids whose files are left (a scrape held
+    the lock for ``wait_seconds``), to try again later. Raises OSError, or RuntimeError for a corrupt file."""
+    pids = set(pids)
+    sources = {kind: [path for pid in sorted(pids) if os.path.exists(path := metric_file(directory, kind, pid))] for kind in SUMMED_KINDS}
+    staged = {kind: _stage_sums(directory, kind, paths) for kind, paths in sources.items() if paths}
+    if not staged:
+        return set()
+    with files_locked(directory, exclusive=True, wait_seconds=wait_seconds) as held:
+        if held:
+            for kind, path in staged.items():
+                os.replace(path, metric_file(directory, kind, EXITED))
+                for source in sources[kind]:
+                    os.remove(source)
+            return set()
+    for path in staged.values():
+        os.remove(path)
+    return pids
+
+
+def _stage_sums(directory: str, kind: str, paths: list[str]) -> str:
+    """Write the sums of ``kind`` over the exited processes so far and ``paths`` to a staged file; return its path.
+
+    A file holds one value per sample (a histogram's buckets each on their own, not cumulated), so sums are made
+    sample by sample."""
+    exited = metric_file(directory, kind, EXITED)
+    sums: defaultdict[str, float] = defaultdict(float)
+    for path in ([exited] if os.path.exists(exited) else []) + paths:
+        for key, value, _timestamp, _position in MmapedDict.read_all_values_from_file(path):
+            sums[key] += value
+    staged = exited + STAGED_SUFFIX
+    if os.path.exists(staged):  # left by a master that stopped while writing it
+        os.remove(staged)
+    sums_file = MmapedDict(staged)
+    try:
+        for key, value in sums.items():
+            sums_file.write_value(key, value, 0.0)
+    finally:
+        sums_file.close()
+    return staged

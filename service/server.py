@@ -18,7 +18,9 @@ quote a request line or header it cannot parse whole (``Invalid HTTP Header: 'Au
 the URI of a request that failed: their query strings and quoted client text are withheld.
 
 Every worker keeps its metrics in files (``prepare_metrics_dir``), even a single one: gunicorn replaces a worker
-that was killed, timed out or reloaded, and counts kept in its memory would go with it.
+that was killed, timed out or reloaded, and counts kept in its memory would go with it. When a worker exits, the
+master adds its counts to the sums of exited workers and removes its files (``service.metrics.fold_exited_files``),
+so that the folder, and the work of each scrape, stay bounded however often workers are replaced.
 """
 
 from __future__ import annotations
@@ -56,6 +58,8 @@ class ModerationServer(BaseApplication):
         self.model_choice = model_choice
         self.health = health
         self.ready = ReadyMarkers()
+        self.unfolded_pids: set[int] = set()
+        """Exited workers whose metric files are not yet added to the sums (``_child_exit``)."""
         self._previous_model: Any = None
         self._versions: dict[str, str | None] = {}
         super().__init__()
@@ -188,12 +192,29 @@ def prepare_metrics_dir() -> str:
 
 
 def _child_exit(server: Any, worker: Any) -> None:
-    """Forget a dead worker's ready marker and drop its live gauges from the shared metrics."""
+    """Forget a dead worker's ready marker, drop its live gauges from the shared metrics and fold its counts into
+    the sums of exited workers (with those of earlier exits a scrape kept from being folded then)."""
     server.app.ready.forget(worker.pid)
-    if os.environ.get(METRICS_DIR_ENV):
-        from prometheus_client import multiprocess
+    directory = os.environ.get(METRICS_DIR_ENV)
+    if not directory:
+        return
+    from prometheus_client import multiprocess
 
-        multiprocess.mark_process_dead(worker.pid)
+    from service.metrics import FOLD_LOCK_SECONDS, fold_exited_files
+
+    multiprocess.mark_process_dead(worker.pid, directory)
+    # A pid left from an earlier exit that a new worker has since been given names that worker's files now.
+    pids = {pid for pid in server.app.unfolded_pids if pid not in server.WORKERS} | {worker.pid}
+    try:
+        server.app.unfolded_pids = fold_exited_files(directory, pids, wait_seconds=FOLD_LOCK_SECONDS)
+    except (OSError, RuntimeError) as error:  # the master must go on; the files stay and are still counted
+        log.error("metrics: cannot add the counts of exited worker(s) %s to the sums, their files stay in %s: %s",
+                  sorted(pids), directory, error)
+        server.app.unfolded_pids = pids
+        return
+    if server.app.unfolded_pids:
+        log.warning("metrics: scrapes held the metric files for %.0f s; worker(s) %s are folded at the next exit",
+                    FOLD_LOCK_SECONDS, sorted(server.app.unfolded_pids))
 
 
 def health_status(arbiter: Any) -> dict[str, Any]:

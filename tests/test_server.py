@@ -6,6 +6,7 @@ import http.client
 import json
 import logging
 import os
+import signal
 import sqlite3
 import subprocess
 import threading
@@ -18,8 +19,9 @@ from gunicorn.config import Config as GunicornConfig
 
 from service.config import load_config
 from service.loadtest import moderate_command
-from service.server import bind_address, server_options
+from service.server import METRICS_DIR_ENV, bind_address, server_options
 from tests.conftest import REPO
+from tests.test_faults import wait_for, worker_pids
 
 
 def get_json(url: str, body: dict | None = None, key: str | None = None) -> tuple[int, dict]:
@@ -92,6 +94,27 @@ def test_metrics_add_up_over_the_workers(server, key, scorer):
     assert readyz and float(readyz[0].rsplit(" ", 1)[1]) >= n_requests
     assert 'moderation_decisions_total{decision="approve",surface="v1"} 2.0' in text
     assert f'moderation_model_info{{model_version="{scorer.model_version}"}} 1.0' in text
+
+
+def test_replaced_workers_keep_their_counts_and_leave_no_metric_files(tiny_bundle_path, tmp_path, serve):
+    """Workers killed and replaced (as after a timeout or out of memory): /metrics keeps every count, and the folder
+    holds no file of an exited worker, so it and each scrape stay bounded however long the server runs."""
+    metrics_dir = tmp_path / "metrics"
+    env = {**os.environ, "MODERATION_DB_URL": f"sqlite:///{tmp_path / 'm.db'}", METRICS_DIR_ENV: str(metrics_dir)}
+    n_replacements, n_requests = 3, 2
+    with serve(["--workers", "1", "--model", str(tiny_bundle_path)], env, tmp_path / "server.log") as running:
+        master = running.process.pid
+        for _ in range(n_replacements):
+            for _ in range(n_requests):
+                assert get_json(f"{running.base}/readyz")[0] == 200
+            (pid,) = worker_pids(master)
+            os.kill(pid, signal.SIGKILL)
+            wait_for(lambda: pid not in worker_pids(master), 30, f"the master reaping worker {pid}", running.log_tail)  # noqa: B023
+            running.wait_for_workers(1)
+        text = get_text(f"{running.base}/metrics")
+        owners = {path.stem.rsplit("_", 1)[1] for path in metrics_dir.glob("*.db")}
+        assert owners <= {str(master), *map(str, worker_pids(master)), "exited"}, sorted(path.name for path in metrics_dir.iterdir())
+    assert f'moderation_http_requests_total{{endpoint="/readyz",method="GET",status="200"}} {float(n_replacements * n_requests)}' in text
 
 
 def test_every_answered_decision_is_logged_when_the_server_stops(tiny_bundle_path, tmp_path, serve):

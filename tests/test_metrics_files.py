@@ -1,0 +1,130 @@
+"""The metric files of exited gunicorn workers are folded into sums: the folder stays bounded, and every count is
+kept, never lost nor counted twice, even by a scrape running while the master folds."""
+
+from __future__ import annotations
+
+import threading
+from types import SimpleNamespace
+
+import pytest
+from prometheus_client import values
+from prometheus_client.mmap_dict import MmapedDict
+
+from service.metrics import Metrics, files_locked, fold_exited_files
+from service.server import METRICS_DIR_ENV, ModerationServer, _child_exit
+from tests.test_metrics import sample
+
+LIVE_PID = 90_001
+"""Made-up pids: prometheus_client only uses them in file names here."""
+EXITED_PIDS = tuple(range(90_101, 90_121))
+REQUESTS = 'moderation_http_requests_total{endpoint="/v1/moderate",method="POST",status="200"}'
+LATENCY_COUNT = 'moderation_http_request_duration_seconds_count{endpoint="/v1/moderate"}'
+FAST_BUCKET = 'moderation_http_request_duration_seconds_bucket{endpoint="/v1/moderate",le="0.005"}'
+SLOW_BUCKET = 'moderation_http_request_duration_seconds_bucket{endpoint="/v1/moderate",le="0.5"}'
+UNFOLDED_FOLD_SECONDS = 0.5
+"""How long the scrape below waits for a fold that nothing would stop: far more than folding two small files takes."""
+PATIENT_SECONDS = 60.0
+
+
+@pytest.fixture
+def metrics_dir(tmp_path, monkeypatch):
+    """A metrics folder as ``moderate serve`` sets one up; prometheus_client's value class is restored after the test."""
+    monkeypatch.setenv(METRICS_DIR_ENV, str(tmp_path))
+    monkeypatch.setattr(values, "ValueClass", values.ValueClass)
+    return tmp_path
+
+
+@pytest.fixture
+def master():
+    """The gunicorn master's side of ``moderate serve``, without gunicorn."""
+    app = ModerationServer({}, {})
+    yield SimpleNamespace(app=app, WORKERS={})
+    app.ready.remove()
+
+
+def worker(pid: int, n_requests: int) -> Metrics:
+    """The metrics of worker ``pid`` after ``n_requests`` answers (one fast, the rest slower), in its files."""
+    values.ValueClass = values.MultiProcessValue(lambda: pid)
+    metrics = Metrics("1.0")
+    metrics.mark_model()
+    for n in range(n_requests):
+        metrics.requests.labels(endpoint="/v1/moderate", method="POST", status="200").inc()
+        metrics.latency.labels(endpoint="/v1/moderate").observe(0.004 if n == 0 else 0.2)
+    return metrics
+
+
+def exit_worker(pid: int, n_requests: int) -> None:
+    """A worker that answered ``n_requests`` and exited (its files closed, as at the end of a process)."""
+    worker(pid, n_requests)
+    values.ValueClass.close_all_files()
+
+
+def scrape(live: Metrics) -> str:
+    """``/metrics`` as the live worker answers it."""
+    return live.exposition().decode()
+
+
+def test_exited_workers_leave_two_files_in_all_and_every_count(metrics_dir, master):
+    live = worker(LIVE_PID, 1)
+    live_files = len(list(metrics_dir.glob("*.db")))
+    for n_exited, pid in enumerate(EXITED_PIDS, start=1):
+        exit_worker(pid, 2)
+        _child_exit(master, SimpleNamespace(pid=pid))
+        text = scrape(live)
+        assert sample(text, REQUESTS) == 1 + 2 * n_exited  # never lower than the scrape before
+        assert sample(text, LATENCY_COUNT) == 1 + 2 * n_exited
+        assert (sample(text, FAST_BUCKET), sample(text, SLOW_BUCKET)) == (1 + n_exited, 1 + 2 * n_exited)
+        assert sample(text, 'moderation_model_info{model_version="1.0"}') == 1
+        assert len(list(metrics_dir.glob("*.db"))) <= live_files + 2, sorted(path.name for path in metrics_dir.iterdir())
+    assert master.app.unfolded_pids == set()
+
+
+def test_a_scrape_while_the_master_folds_counts_each_exited_worker_once(metrics_dir, monkeypatch):
+    live = worker(LIVE_PID, 1)
+    exit_worker(EXITED_PIDS[0], 2)
+    exit_worker(EXITED_PIDS[1], 2)
+    assert fold_exited_files(str(metrics_dir), {EXITED_PIDS[0]}) == set()
+    read = MmapedDict.read_all_values_from_file
+    folds: list[threading.Thread] = []
+    left: list[set[int]] = []
+
+    def read_while_the_master_folds(path: str):
+        if not folds:  # the scrape has listed the files: the master folds the second worker meanwhile
+            folds.append(threading.Thread(target=lambda: left.append(fold_exited_files(str(metrics_dir), {EXITED_PIDS[1]}, PATIENT_SECONDS))))
+            folds[0].start()
+            folds[0].join(UNFOLDED_FOLD_SECONDS)
+        return read(path)
+
+    monkeypatch.setattr(MmapedDict, "read_all_values_from_file", staticmethod(read_while_the_master_folds))
+    during = scrape(live)
+    folds[0].join(PATIENT_SECONDS)
+    assert left == [set()]
+    assert not (metrics_dir / f"counter_{EXITED_PIDS[1]}.db").exists()
+    assert sample(during, REQUESTS) == sample(scrape(live), REQUESTS) == 5
+
+
+def test_a_fold_that_scrapes_hold_up_is_made_at_the_next_exit(metrics_dir, master, monkeypatch):
+    monkeypatch.setattr("service.metrics.FOLD_LOCK_SECONDS", 0.05)
+    live = worker(LIVE_PID, 1)
+    exit_worker(EXITED_PIDS[0], 2)
+    with files_locked(str(metrics_dir)):  # a scrape that does not end
+        _child_exit(master, SimpleNamespace(pid=EXITED_PIDS[0]))
+    assert master.app.unfolded_pids == {EXITED_PIDS[0]}
+    assert (metrics_dir / f"counter_{EXITED_PIDS[0]}.db").exists()
+    assert sample(scrape(live), REQUESTS) == 3  # still counted, from its own file
+    exit_worker(EXITED_PIDS[1], 2)
+    _child_exit(master, SimpleNamespace(pid=EXITED_PIDS[1]))
+    assert master.app.unfolded_pids == set()
+    assert not any(metrics_dir.glob(f"*_{EXITED_PIDS[0]}.db")) and not any(metrics_dir.glob(f"*_{EXITED_PIDS[1]}.db"))
+    assert sample(scrape(live), REQUESTS) == 5
+
+
+def test_a_left_pid_that_a_new_worker_was_given_is_not_folded(metrics_dir, master):
+    live = worker(LIVE_PID, 1)
+    master.app.unfolded_pids = {LIVE_PID}  # left by an exit that scrapes held up; since given to a new worker
+    master.WORKERS[LIVE_PID] = SimpleNamespace(pid=LIVE_PID)
+    exit_worker(EXITED_PIDS[0], 2)
+    _child_exit(master, SimpleNamespace(pid=EXITED_PIDS[0]))
+    assert master.app.unfolded_pids == set()
+    assert (metrics_dir / f"counter_{LIVE_PID}.db").exists()
+    assert sample(scrape(live), REQUESTS) == 3
