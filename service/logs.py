@@ -9,6 +9,10 @@ lines or headers it could not parse withheld (``WithholdClientText``).
 What the request's log line needs (its id, start, decisions) is kept on the request, not on ``g``: the parts of
 a Google batch (``POST /batch``) are requests of their own run inside the batch's app context, so they share its
 ``g``. Times are ISO 8601 in UTC (``2026-12-05T11:46:44.395Z``).
+
+A request's line is at INFO, WARNING for a 503 (a database down, not ready: expected states with lines of their
+own) and ERROR for any other 5xx, so that an operator filtering on ERROR sees every unexpected error (500): next to
+Flask's ``Exception on ...`` line, which holds the traceback, both with the request id.
 """
 
 from __future__ import annotations
@@ -43,6 +47,8 @@ INVALID_REQUEST = "Invalid request from"
 QUOTED = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"")
 QUERY_STRING = re.compile(r"\?[^\s'\"]+")
 _HANDLER_MARK = "_moderation_handler"
+SERVICE_UNAVAILABLE = 503
+SERVER_ERROR = 500
 
 
 @dataclass
@@ -172,5 +178,13 @@ def _finish_request(response: Response) -> Response:
         record["decisions"] = dict(notes.decisions)
     if notes.texts:
         record["texts"] = notes.texts
-    logging.getLogger(REQUEST_LOGGER).info("%s %s %s", request.method, request.path, response.status_code, extra=record)
+    logging.getLogger(REQUEST_LOGGER).log(request_level(response.status_code), "%s %s %s", request.method, request.path,
+                                          response.status_code, extra=record)
     return response
+
+
+def request_level(status: int) -> int:
+    """The level of a request's line: ERROR for a 5xx but 503, WARNING for a 503, INFO for the rest."""
+    if status == SERVICE_UNAVAILABLE:
+        return logging.WARNING
+    return logging.ERROR if status >= SERVER_ERROR else logging.INFO

@@ -166,3 +166,30 @@ def test_gunicorn_lines_never_show_a_key_a_client_sent(capsys, as_json, message)
     (line,) = capsys.readouterr().err.splitlines()
     assert message[:30] in line  # what went wrong is still said
     assert "kkkk" not in line
+
+
+def test_an_unexpected_error_is_logged_at_error_with_its_id_and_one_traceback(capsys, tiny_bundle_path):
+    app = create_app({"MODEL": str(tiny_bundle_path), "DB_URL": "sqlite://"})  # not TESTING: Flask answers the 500 itself
+
+    def broken():
+        raise RuntimeError("kaboom")
+
+    app.add_url_rule("/broken", "broken", broken)
+    assert app.test_client().get("/broken", headers={"X-Request-ID": "rid-500"}).status_code == 500
+    errors = [line for line in stderr_lines(capsys) if line["level"] == "ERROR"]
+    (request_line,) = [line for line in errors if line.get("event") == "request"]
+    assert (request_line["status"], request_line["path"]) == (500, "/broken")
+    assert {line["request_id"] for line in errors} == {"rid-500"}
+    assert [("RuntimeError: kaboom" in line.get("exc_info", "")) for line in errors].count(True) == 1
+
+
+def test_a_503_is_logged_as_a_warning(client, monkeypatch, request_lines):
+    from service.store import StoreError
+
+    def down() -> None:
+        raise StoreError("database sqlite:// is unreachable: OperationalError")
+
+    monkeypatch.setattr("service.ops.ping", down)
+    assert client.get("/readyz").status_code == 503
+    assert client.get("/healthz").status_code == 200
+    assert [(line["status"], line["level"]) for line in request_lines()] == [(503, "WARNING"), (200, "INFO")]
