@@ -1,7 +1,13 @@
-"""Operations endpoints, open without a key and never rate limited: ``/healthz``, ``/readyz``, ``/metrics``."""
+"""Operations endpoints, open without a key and never rate limited: ``/healthz``, ``/readyz``, ``/metrics``.
+
+``/readyz`` answers anyone, so its body says which check failed and what to do, never where the database is: a
+SQLite file's path is withheld and a database server's own words (its host, address, user) are left out. The
+full reason goes to the log (``not ready: ...``, without the password), with the request's id.
+"""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import numpy as np
@@ -15,13 +21,18 @@ from service.decision_log import decision_log_engine
 from service.metrics import metrics_response
 from service.openapi import operation
 from service.schema_gate import schema_problem
-from service.store import StoreError, engine_sqlite_file, ping
+from service.store import SCHEMA_GATE_KEY, StoreError, engine_sqlite_file, ping
+
+log = logging.getLogger(__name__)
 
 bp = Blueprint("ops", __name__)
 
 READINESS_KEY = "moderation.readiness"
 """``app.extensions[READINESS_KEY]``: the model check made once at start (``check_model``)."""
 OK = "ok"
+UNREACHABLE = "the database is unreachable: the service log says why"
+WRITE_REFUSED = "the database does not accept a write: the service log says why"
+PATH_WITHHELD = "[path withheld]"
 
 
 def check_model(scorer: Any) -> str:
@@ -66,18 +77,33 @@ def readyz() -> ResponseReturnValue:
     For SQLite the file must still be the one opened, writable, on a disk with ``DB_MIN_FREE_MIB`` free; a worker
     that could not check the schema at start must have found it current since (``service.schema_gate``).
     """
-    checks = {"model": current_app.extensions[READINESS_KEY]}
-    try:
-        engine = decision_log_engine(current_app)
-        problem = schema_problem(current_app) or write_problem(engine, engine_sqlite_file(engine), int(current_app.config["DB_MIN_FREE_MIB"] * MIB))
-        if problem is None:
-            ping()  # the request's own session too
-        checks["database"] = problem or OK
-    except StoreError as error:
-        checks["database"] = str(error)
+    model = current_app.extensions[READINESS_KEY]
+    database, detail = database_check()
+    checks = {"model": model, "database": database}
     ready = all(value == OK for value in checks.values())
+    if not ready:
+        log.warning("not ready: model: %s; database: %s", model, detail)
     body = {"status": "ready" if ready else "not_ready", "model_version": current_app.extensions[EXTENSION_KEY].model_version, "checks": checks}
     return jsonify(body), 200 if ready else 503
+
+
+def database_check() -> tuple[str, str]:
+    """The database check: what ``/readyz`` tells anyone, and the reason for the log (both ``OK`` when it passed)."""
+    try:
+        gate_problem = schema_problem(current_app)
+        if gate_problem is not None:  # the answer the routes that need the database give too
+            return current_app.extensions[SCHEMA_GATE_KEY].message, gate_problem
+        engine = decision_log_engine(current_app)
+        path = engine_sqlite_file(engine)
+        problem = write_problem(engine, path, int(current_app.config["DB_MIN_FREE_MIB"] * MIB))
+        if problem is None:
+            ping()  # the request's own session too
+            return OK, OK
+    except StoreError as error:
+        return UNREACHABLE, str(error)
+    if path is None:  # a server's words name its host, address or user
+        return WRITE_REFUSED, problem
+    return problem.replace(str(path), PATH_WITHHELD), problem
 
 
 @bp.get("/metrics")

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 
 import pytest
 
 from service.app import create_app
-from service.ops import OK, check_model
-from service.store import StoreError
+from service.decision_log import SPOOL_KEY
+from service.ops import OK, UNREACHABLE, WRITE_REFUSED, check_model
+from service.store import DATABASE_UNAVAILABLE_MESSAGE, StoreError, app_engine
 
 HOSTILE = "You are a stupid clown, the minister ignores the vote."
 
@@ -24,16 +26,64 @@ def test_readyz_is_ready_when_the_model_and_database_are(client, scorer):
     assert response.get_json() == {"status": "ready", "model_version": scorer.model_version, "checks": {"model": "ok", "database": "ok"}}
 
 
-def test_readyz_is_503_naming_an_unreachable_database(client, monkeypatch):
+def not_ready_lines(caplog) -> list[logging.LogRecord]:
+    """The ``not ready`` warnings logged so far."""
+    return [record for record in caplog.records if record.levelno == logging.WARNING and record.getMessage().startswith("not ready")]
+
+
+def test_readyz_is_503_naming_an_unreachable_database(client, monkeypatch, caplog):
     def down() -> None:
-        raise StoreError("database sqlite:// is unreachable: OperationalError")
+        raise StoreError("database sqlite:///srv/secret/m.db is unreachable: OperationalError")
 
     monkeypatch.setattr("service.ops.ping", down)
-    response = client.get("/readyz")
+    response = client.get("/readyz", headers={"X-Request-ID": "ready-1"})
     assert response.status_code == 503
     body = response.get_json()
     assert body["status"] == "not_ready"
-    assert body["checks"] == {"model": "ok", "database": "database sqlite:// is unreachable: OperationalError"}
+    assert body["checks"] == {"model": "ok", "database": UNREACHABLE}
+    (line,) = not_ready_lines(caplog)
+    assert "sqlite:///srv/secret/m.db is unreachable" in line.getMessage() and line.request_id == "ready-1"
+
+
+def test_readyz_never_tells_anyone_where_the_database_server_is(tiny_bundle_path, caplog):
+    """A server that was down at start: the answer says so, the log says which server, neither has the password."""
+    url = "postgresql+psycopg://mod_user:pa55word@127.0.0.1:1/mod_db"  # nothing listens on port 1: refused at once
+    app = create_app({"TESTING": True, "MODEL": str(tiny_bundle_path), "DB_URL": url, "DB_REQUIRED_AT_START": False})
+    response = app.test_client().get("/readyz")
+    assert response.status_code == 503
+    assert response.get_json()["checks"]["database"] == DATABASE_UNAVAILABLE_MESSAGE
+    for secret in ("mod_user", "127.0.0.1", "mod_db", "pa55word"):
+        assert secret not in response.get_data(as_text=True)
+    (line,) = not_ready_lines(caplog)
+    assert "mod_user:***@127.0.0.1:1/mod_db" in line.getMessage() and "pa55word" not in line.getMessage()
+
+
+def test_readyz_leaves_out_a_database_servers_own_words(client, monkeypatch, caplog):
+    said = 'database does not accept a write: OperationalError: connection to server at "db.internal" (10.1.2.3), port 5432 failed'
+    monkeypatch.setattr("service.ops.engine_sqlite_file", lambda _engine: None)  # as for a server
+    monkeypatch.setattr("service.ops.write_problem", lambda *_args: said)
+    response = client.get("/readyz")
+    assert (response.status_code, response.get_json()["checks"]["database"]) == (503, WRITE_REFUSED)
+    (line,) = not_ready_lines(caplog)
+    assert said in line.getMessage()
+
+
+def test_readyz_withholds_the_path_of_a_sqlite_file(tiny_bundle_path, tmp_path, caplog):
+    path = tmp_path / "ready.db"
+    app = create_app({"TESTING": True, "MODEL": str(tiny_bundle_path), "DB_URL": f"sqlite:///{path}", "DECISION_SPOOL_DIR": str(tmp_path / "spool")})
+    try:
+        client = app.test_client()
+        assert client.get("/readyz").status_code == 200
+        path.unlink()
+        response = client.get("/readyz")
+        database = response.get_json()["checks"]["database"]
+        assert response.status_code == 503 and database.startswith("database file [path withheld] was deleted: restore it")
+        assert str(tmp_path) not in response.get_data(as_text=True)
+        (line,) = not_ready_lines(caplog)
+        assert f"database file {path} was deleted" in line.getMessage()
+    finally:
+        app.extensions[SPOOL_KEY].engine.dispose()
+        app_engine(app).dispose()
 
 
 def test_the_model_check_catches_probe_scores_that_moved(tiny_bundle_path, tmp_path, scorer):
