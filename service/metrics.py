@@ -108,6 +108,13 @@ class Metrics:
             ["surface", "decision"],
             registry=self.registry,
         )
+        self.feedback = Counter(
+            "moderation_feedback",
+            "Moderator feedback stored, by where it came from (v1_feedback, perspective_suggestscore, ui) and the "
+            "decision it gives (none: labels only).",
+            ["source", "decision"],
+            registry=self.registry,
+        )
         self.limited = Counter(
             "moderation_limited_requests",
             "Requests refused with 429, by the limit that refused them (requests, auth_failures, comments, characters, concurrency, coral).",
@@ -226,6 +233,12 @@ def count_decisions(surface: str, actions: list[str]) -> None:
     metrics: Metrics = current_app.extensions[METRICS_KEY]
     for action, n in Tally(actions).items():
         metrics.decisions.labels(surface=surface, decision=action).inc(n)
+
+
+def count_feedback(source: str, decision: str | None) -> None:
+    """Add one stored piece of feedback to ``moderation_feedback_total`` (called by ``service.store.save_feedback``):
+    the moderators' decisions, apart from the model's in ``moderation_decisions_total``."""
+    current_app.extensions[METRICS_KEY].feedback.labels(source=source, decision=decision or "none").inc()
 
 
 def count_limited(limit: str) -> None:

@@ -372,6 +372,9 @@ def save_feedback(
     session = get_session()
     session.add(row)
     session.commit()
+    from service.metrics import count_feedback
+
+    count_feedback(source, decision)
     return row.id
 
 

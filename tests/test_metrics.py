@@ -132,3 +132,21 @@ def test_one_worker_keeps_its_counts_in_files_too(monkeypatch):
     finally:
         if path is not None:
             shutil.rmtree(path)
+
+
+def test_stored_feedback_is_counted_by_source_and_decision_apart_from_the_models_decisions(client, api_key, auth):
+    def value(sample: str) -> float:
+        found = [line for line in client.get("/metrics").get_data(as_text=True).splitlines() if line.startswith(sample + " ")]
+        return float(found[0].rsplit(" ", 1)[1]) if found else 0.0
+
+    reject = 'moderation_feedback_total{decision="reject",source="v1_feedback"}'
+    labels_only = 'moderation_feedback_total{decision="none",source="perspective:suggestscore"}'
+    for _ in range(2):
+        assert client.post("/v1/feedback", json={"comment_id": "c1", "decision": "reject"}, headers=auth).status_code == 201
+    suggestion = {"comment": {"text": "Nice park."}, "attributeScores": {"TOXICITY": {"summaryScore": {"value": 0.1}}}}
+    assert client.post(f"/v1alpha1/comments:suggestscore?key={api_key}", json=suggestion).status_code == 200
+    refused = client.post("/v1/feedback", json={"comment_id": "c1", "decision": "maybe"}, headers=auth)
+    assert refused.status_code == 400
+
+    assert (value(reject), value(labels_only)) == (2.0, 1.0)  # the refused one is not counted
+    assert not any(line.startswith("moderation_decisions_total{") for line in client.get("/metrics").get_data(as_text=True).splitlines())
