@@ -41,12 +41,16 @@ def test_reliability_legend_names_every_curve(curves_figure):
     assert [text.split(" (Brier ")[0] for text in texts[1:]] == ["ours", "baseline"]
 
 
-def test_reliability_legend_hides_no_data(curves_figure):
-    """``loc="best"`` put it over the top of the y-axis and the upper points; a reliability curve can run anywhere."""
-    reliability_axis = curves_figure.axes[2]
-    legend, data_area, whole = _extents(curves_figure, reliability_axis.get_legend(), reliability_axis, curves_figure)
-    assert not legend.overlaps(data_area), f"legend {legend} lies over the reliability axes {data_area}"
+@pytest.mark.parametrize("panel", [0, 1, 2], ids=["roc", "precision_recall", "reliability"])
+def test_no_legend_hides_data(curves_figure, panel):
+    """``loc="best"`` put the reliability legend over the top of the y-axis and the upper points, and the
+    precision-recall legend over the lower curves of seven attributes; a curve can run anywhere in its square."""
+    axis = curves_figure.axes[panel]
+    legend, data_area, whole = _extents(curves_figure, axis.get_legend(), axis, curves_figure)
+    assert not legend.overlaps(data_area), f"legend {legend} lies over the axes {data_area}"
     assert whole.contains(legend.x0, legend.y0) and whole.contains(legend.x1, legend.y1), "legend cut off by the figure"
+    others = [other for i, other in enumerate(curves_figure.axes) if i != panel]
+    assert not any(legend.overlaps(extent) for extent in _extents(curves_figure, *others)), "legend over another panel"
 
 
 @pytest.fixture

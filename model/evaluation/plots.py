@@ -15,12 +15,11 @@ from model.training.metrics import reliability_curve, score_metrics
 PLOT_DPI = 100
 GRID_FIGSIZE = (10, 4.5)
 """Inches: the C grid's axes and, right of them, a legend entry per validation set."""
-CURVES_FIGSIZE = (15, 4.2)
-"""Inches: three square-ish panels side by side and the reliability panel's legend beside it."""
-INSIDE_LEGEND = {"loc": "best"}
-BESIDE_LEGEND = {"loc": "upper left", "bbox_to_anchor": (1.02, 1.0), "borderaxespad": 0.0}
-"""Outside the axes, right of them: a reliability curve can run anywhere in its square (over- or under-confident),
-so a legend inside hid some of it (``loc="best"`` put it over the top of the y-axis)."""
+CURVES_FIGSIZE = (15, 6.0)
+"""Inches: three square-ish panels side by side, each with its legend under it (up to eight entries)."""
+BELOW_LEGEND = {"loc": "upper center", "bbox_to_anchor": (0.5, -0.14), "borderaxespad": 0.0}
+"""Under the axes, below the x label: a legend inside hid data in every panel (a reliability curve can run anywhere
+in its square; ``loc="best"`` put the precision-recall legend over the lower curves of seven attributes)."""
 
 
 def save_figure(figure: Figure, path: Path) -> None:
@@ -48,14 +47,14 @@ def draw_curves(axes, labels: np.ndarray, curves: dict[str, np.ndarray]) -> None
                                   label=f"{name} (Brier {metrics['brier']:.3f})")
     else:
         roc_axis.text(0.5, 0.5, "one class only: no curve", ha="center")
-    for axis, title, x_label, y_label, placement in (
-        (roc_axis, "ROC", "false positive rate", "true positive rate", INSIDE_LEGEND),
-        (pr_axis, "precision-recall", "recall", "precision", INSIDE_LEGEND),
-        (reliability_axis, "reliability", "mean predicted probability", "observed positive rate", BESIDE_LEGEND),
+    for axis, title, x_label, y_label in (
+        (roc_axis, "ROC", "false positive rate", "true positive rate"),
+        (pr_axis, "precision-recall", "recall", "precision"),
+        (reliability_axis, "reliability", "mean predicted probability", "observed positive rate"),
     ):
         axis.set(title=title, xlabel=x_label, ylabel=y_label, xlim=(0, 1), ylim=(0, 1.02))
         if axis.get_legend_handles_labels()[0]:
-            axis.legend(fontsize="x-small", **placement)
+            axis.legend(fontsize="x-small", **BELOW_LEGEND)
 
 
 def plot_curves(title: str, labels: np.ndarray, curves: dict[str, np.ndarray], path: Path) -> None:
