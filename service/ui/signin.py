@@ -1,13 +1,15 @@
 """Who is signed in to the moderation page: sign in and out, the current user, and views that need a role.
 
 The session cookie (Flask's, signed with SECRET_KEY; Secure, HttpOnly, SameSite from the config) holds
-the user's id and a stamp of their password hash, so a new password or a deleted user ends every
-session at the next request.
+the user's id, a stamp of their password hash, so a new password or a deleted user ends every
+session at the next request, and the time of sign-in: a session ends ``PERMANENT_SESSION_LIFETIME``
+after it, however often it is used (Flask renews the cookie on every request).
 """
 
 from __future__ import annotations
 
 import functools
+import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
@@ -25,6 +27,7 @@ from service.users import User, authenticate_user
 
 USER_ID = "user_id"
 STAMP = "stamp"
+SIGNED_IN_AT = "signed_in_at"
 SIGN_IN_ENDPOINT = "ui.sign_in"
 TOO_MANY_REQUESTS = 429
 SIGNED_OUT = "You are signed out, so nothing was saved: reload the page and sign in again."
@@ -40,10 +43,19 @@ def load_user() -> None:
     if user_id is None:
         return
     user = get_session().get(User, user_id)
-    if user is None or user.session_stamp != session.get(STAMP):
+    if user is None or user.session_stamp != session.get(STAMP) or session_expired():
         session.clear()
         return
     g.user = user
+
+
+def session_expired() -> bool:
+    """True when the session was signed in ``PERMANENT_SESSION_LIFETIME`` ago or more (or before sign-in times were
+    kept): Flask renews a permanent session's cookie on every request, so a session in use would otherwise never end."""
+    signed_in_at = session.get(SIGNED_IN_AT)
+    if not isinstance(signed_in_at, int | float):
+        return True
+    return time.time() - signed_in_at >= current_app.permanent_session_lifetime.total_seconds()
 
 
 def wants_json() -> bool:
@@ -85,8 +97,9 @@ def signed_in(admin: bool = False) -> Callable[[View], View]:
 
 
 def local_target(target: str | None) -> str:
-    """``target`` when it is a path on this site's moderation page, else the page's start (no open redirects)."""
-    if target:
+    """``target`` when it is a path on this site's moderation page, else the page's start (no open redirects; no
+    control characters either: a line break in a ``Location`` header is a 500)."""
+    if target and target.isprintable():
         parts = urlsplit(target)
         if not parts.scheme and not parts.netloc and parts.path.startswith(bp.url_prefix + "/") and "\\" not in target:
             return target
@@ -109,6 +122,7 @@ def sign_in() -> ResponseReturnValue:
     session.permanent = True
     session[USER_ID] = user.id
     session[STAMP] = user.session_stamp
+    session[SIGNED_IN_AT] = time.time()
     csrf_token()
     return redirect(target)
 

@@ -1,0 +1,65 @@
+"""Security review of the moderation page's sign-in: where a sign-in may send the browser, and how long a session lives."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from service.app import create_app
+from tests.ui_support import PASSWORD, add_user, csrf_from, sign_in
+
+LIFETIME_SECONDS = 8 * 60 * 60
+
+
+@pytest.fixture
+def ui_app(tiny_bundle_path):
+    """The service with a moderator ``mo``, errors answered as in production (a 500 page, not an exception)."""
+    app = create_app({"TESTING": False, "PROPAGATE_EXCEPTIONS": False, "MODEL": str(tiny_bundle_path), "DB_URL": "sqlite://",
+                      "PERMANENT_SESSION_LIFETIME": LIFETIME_SECONDS})
+    add_user(app, "mo")
+    return app
+
+
+class Clock:
+    """``time.time`` moved by hand: Flask's signed cookies read it too."""
+
+    def __init__(self, now: float):
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.mark.parametrize("target", ["/ui/try\r\nSet-Cookie: a=b", "/ui/try\n", "/ui/try\r"])
+def test_a_next_with_a_line_break_goes_to_the_queue_not_to_a_500(ui_app, target):
+    client = ui_app.test_client()
+    token = csrf_from(client.get("/ui/sign-in", query_string={"next": target}).get_data(as_text=True))
+    answer = client.post("/ui/sign-in", data={"name": "mo", "password": PASSWORD, "csrf_token": token, "next": target})
+    assert (answer.status_code, answer.headers.get("Location")) == (302, "/ui/queue")
+    signed_in = client.get("/ui/sign-in", query_string={"next": target})  # a signed-in user is sent on at once
+    assert (signed_in.status_code, signed_in.headers.get("Location")) == (302, "/ui/queue")
+
+
+def test_a_session_in_constant_use_still_ends_its_lifetime_after_sign_in(ui_app, monkeypatch):
+    start = time.time()
+    clock = Clock(start)
+    monkeypatch.setattr(time, "time", clock)
+    client = ui_app.test_client()
+    assert sign_in(client, "mo").status_code == 302
+    # Used every few hours, the cookie is renewed each time (Flask's default), so each use alone never expires it.
+    for hours in (3, 6, 7.9):
+        clock.now = start + hours * 3600
+        assert client.get("/ui/try").status_code == 200, f"signed out after {hours} h"
+    clock.now = start + LIFETIME_SECONDS + 60
+    answer = client.get("/ui/try")
+    assert answer.status_code == 302 and answer.headers["Location"].startswith("/ui/sign-in")
+    assert client.get("/ui/try", headers={"Accept": "application/json"}).status_code == 401  # the page's script is told too
+
+
+def test_a_session_from_before_sign_in_times_were_kept_is_ended(ui_app):
+    client = ui_app.test_client()
+    assert sign_in(client, "mo").status_code == 302
+    with client.session_transaction() as session:
+        session.pop("signed_in_at", None)
+    assert client.get("/ui/try").status_code == 302
