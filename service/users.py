@@ -19,6 +19,7 @@ from sqlalchemy import DateTime, Integer, String, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from service.store import USER_NAME_CHARS, Base, utc_now
+from service.text_rules import NUL
 
 MODERATOR, ADMIN = "moderator", "admin"
 ROLES = (MODERATOR, ADMIN)
@@ -65,11 +66,16 @@ class User(Base):
 
 
 def check_name(name: str) -> str:
-    """Return ``name`` stripped, or raise UserError when it is empty, too long or has spaces inside."""
+    """Return ``name`` stripped, or raise UserError when it is empty, too long or has spaces or control characters inside."""
     name = name.strip()
-    if not name or len(name) > USER_NAME_CHARS or any(character.isspace() for character in name):
-        raise UserError(f"a user name must be 1 to {USER_NAME_CHARS} characters without spaces")
+    if not name or len(name) > USER_NAME_CHARS or not name.isprintable() or any(character.isspace() for character in name):
+        raise UserError(f"a user name must be 1 to {USER_NAME_CHARS} characters without spaces or control characters")
     return name
+
+
+def could_be_a_name(name: str) -> bool:
+    """False for a sign-in name no user can have and the database may refuse to look up (PostgreSQL refuses a NUL)."""
+    return len(name) <= USER_NAME_CHARS and NUL not in name
 
 
 def check_password(password: str) -> None:
@@ -127,7 +133,7 @@ def authenticate_user(session: Session, name: str, password: str) -> User | None
 
     A hash made with older parameters is replaced by one with the current ones on a successful sign-in.
     """
-    user = find_user(session, name) if len(name) <= USER_NAME_CHARS else None
+    user = find_user(session, name) if could_be_a_name(name) else None
     if len(password) > MAX_PASSWORD_CHARS:
         return None
     try:
