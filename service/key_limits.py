@@ -21,6 +21,7 @@ import fcntl
 import hashlib
 import logging
 import os
+import stat
 import tempfile
 import threading
 import time
@@ -49,21 +50,34 @@ SLOTS_DIR_PREFIX = "moderation-slots-"
 PRIVATE_DIR_MODE = 0o700
 PRIVATE_FILE_MODE = 0o600
 IN_MEMORY_URLS = ("sqlite:", "sqlite:///:memory:")
+UNLIMITED = -1
+"""``FileSlots.acquire``'s token for a request let through without a slot (no file descriptor is negative)."""
 
 
 class FileSlots:
     """Slots as lock files in one directory: a request holds one with ``flock`` while it runs.
 
     Every worker of every instance on this host that uses the same database uses the same directory,
-    and the kernel releases a dead process's locks, so a killed worker never leaks a slot.
+    and the kernel releases a dead process's locks, so a killed worker never leaks a slot. The directory's
+    name in the shared temporary folder can be guessed, so one that another user made (or could write
+    to) is not used: whoever holds its lock files would hold every key's slots. The request is then let
+    through unlimited and the problem logged, as ``RedisSlots`` does when Redis is unreachable.
     """
 
     def __init__(self, directory: Path):
         self.directory = directory
 
     def acquire(self, identity: str, limit: int) -> int | None:
-        """Lock a free slot of ``identity``'s ``limit`` and return its file descriptor, or None when all are held."""
-        self.directory.mkdir(mode=PRIVATE_DIR_MODE, parents=True, exist_ok=True)
+        """Lock a free slot of ``identity``'s ``limit`` and return its file descriptor (``UNLIMITED`` when the
+        directory is not private), or None when all are held."""
+        try:
+            self.directory.mkdir(mode=PRIVATE_DIR_MODE, parents=True)
+        except FileExistsError:
+            pass  # made before (or a file or link in its place, which ``directory_problem`` names)
+        problem = directory_problem(self.directory)
+        if problem is not None:
+            log.warning("concurrency slots not counted, request let through: %s", problem)
+            return UNLIMITED
         stem = hashlib.sha256(identity.encode()).hexdigest()[:16]
         for index in range(limit):
             descriptor = os.open(self.directory / f"{stem}.{index}", os.O_CREAT | os.O_RDWR, PRIVATE_FILE_MODE)
@@ -77,8 +91,22 @@ class FileSlots:
 
     def release(self, token: int) -> None:
         """Free the slot ``acquire`` returned."""
+        if token == UNLIMITED:
+            return
         fcntl.flock(token, fcntl.LOCK_UN)
         os.close(token)
+
+
+def directory_problem(directory: Path) -> str | None:
+    """Why ``directory`` may not hold the slots (a link, not this user's, open to others), or None if it may."""
+    found = os.lstat(directory)
+    if not stat.S_ISDIR(found.st_mode):
+        return f"{directory} is not a directory (a link?); remove it"
+    if found.st_uid != os.geteuid():
+        return f"{directory} belongs to user id {found.st_uid}, not to this service's ({os.geteuid()}); remove it"
+    if stat.S_IMODE(found.st_mode) & ~PRIVATE_DIR_MODE:
+        return f"{directory} may be used by other users (mode {stat.S_IMODE(found.st_mode):o}); run `chmod 700 {directory}`"
+    return None
 
 
 class LocalSlots:
