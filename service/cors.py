@@ -37,13 +37,16 @@ def init_cors(app: Flask) -> None:
     def _cors(response: Response) -> Response:
         if request.blueprint not in CORS_BLUEPRINTS:
             return response
-        origin = allowed_origin(request.headers.get("Origin"), app.config["CORS_ORIGINS"])
+        configured = app.config["CORS_ORIGINS"]
+        if configured and "*" not in configured:
+            # Allowed for some sites and not others, every answer depends on Origin: a shared cache must not give one
+            # site's answer (with or without the header) to another.
+            response.vary.add("Origin")
+        origin = allowed_origin(request.headers.get("Origin"), configured)
         if origin is None:
             return response
         response.headers["Access-Control-Allow-Origin"] = origin
         response.headers["Access-Control-Expose-Headers"] = EXPOSED_HEADERS
-        if origin != "*":
-            response.vary.add("Origin")
         if request.method == "OPTIONS":
             response.headers["Access-Control-Allow-Methods"] = ALLOWED_METHODS
             response.headers["Access-Control-Allow-Headers"] = ALLOWED_HEADERS
