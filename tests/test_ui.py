@@ -627,6 +627,12 @@ def test_the_queue_filters_and_decides_on_each_database(tiny_bundle_path, db_url
         assert client.post(f"/ui/queue/{insult}", data={"decision": "approve", "csrf_token": token}).status_code == 303
         assert client.post(f"/ui/queue/{insult}", data={"decision": "reject", "csrf_token": token}).status_code == 409
         assert [(row.moderator, row.decision) for row in feedback_rows(app)] == [("mo", "approve")]
+        # Ids past what the database holds and the last possible day were 500s (integer and date overflow).
+        for query in ("before=99999999999999999999", "site=99999999999999999999", "before=9223372036854775808"):
+            answer = client.get(f"/ui/queue?{query}")
+            assert answer.status_code == 400, query
+        assert client.get("/ui/queue?before=9223372036854775807").status_code == 200
+        assert client.get("/ui/queue?until=9999-12-31").status_code == 200
     finally:
         app_engine(app).dispose()
 

@@ -32,6 +32,8 @@ REASON_CODES = (*ATTRIBUTES, THREAT_PHRASE)
 """The reasons a comment can be sent to review for, offered by the reason filter."""
 NO_KEY = "none"
 """The site filter's value for comments sent without an API key (``AUTH_REQUIRED`` off)."""
+MAX_ROW_ID = 2**63 - 1
+"""The largest id SQLite's INTEGER and PostgreSQL's BIGINT hold; the queue's site and page filters are ids."""
 
 
 @dataclass(frozen=True)
@@ -53,7 +55,7 @@ class QueueFilter:
             problems.append(f"There is no reason called {reason!r}; choose one from the list.")
             reason = None
         site = args.get("site") or None
-        if site is not None and site != NO_KEY and not site.isdigit():
+        if site is not None and site != NO_KEY and not _row_id(site):
             problems.append("Choose the site from the list.")
             site = None
         dates = {}
@@ -64,7 +66,7 @@ class QueueFilter:
                 problems.append(f"The {'from' if name == 'since' else 'to'} date must look like 2026-12-31.")
                 dates[name] = None
         before = args.get("before") or None
-        if before is not None and not (before.isascii() and before.isdigit()):
+        if before is not None and not _row_id(before):
             problems.append("The page position is not an item number; go back to the first page.")
             before = None
         return cls(reason, site, dates["since"], dates["until"], int(before) if before else None), problems
@@ -73,6 +75,11 @@ class QueueFilter:
         """The filters as query-string arguments (without the page position)."""
         values = {"reason": self.reason, "site": self.site, "since": self.since, "until": self.until}
         return {name: str(value) for name, value in values.items() if value is not None}
+
+
+def _row_id(value: str) -> bool:
+    """Whether ``value`` is a number a row id can be: databases refuse a bound integer above 2**63 - 1 (a 500)."""
+    return value.isascii() and value.isdigit() and int(value) <= MAX_ROW_ID
 
 
 def _start_of(day: dt.date) -> dt.datetime:
@@ -92,7 +99,7 @@ def waiting_items(queue_filter: QueueFilter) -> Select:
         query = query.where(DecisionRecord.api_key_id == int(queue_filter.site))
     if queue_filter.since is not None:
         query = query.where(DecisionRecord.created_at >= _start_of(queue_filter.since))
-    if queue_filter.until is not None:
+    if queue_filter.until is not None and queue_filter.until < dt.date.max:  # the last day has no next day: no bound
         query = query.where(DecisionRecord.created_at < _start_of(queue_filter.until + dt.timedelta(days=1)))
     return query.order_by(DecisionRecord.id.desc())
 
