@@ -196,3 +196,12 @@ def test_claim_frames_use_the_shared_evaluation_frame(data_dir):
     assert frame["kind"].tolist() == ["fact", "fact"]
     assert frame.attrs == {"description": "made up", "license": CLAIM_DATASETS["cdcp"].license}
     assert sets["cdcp_heldout"].attrs["license"] == CLAIM_DATASETS["cdcp"].license
+
+
+@pytest.mark.parametrize("content", [b"", b"Sentence_id,Text,Verdict\n"], ids=["empty", "header_only"])
+def test_a_broken_claims_file_is_named_not_a_traceback(tmp_path, content):
+    folder = tmp_path / claims_data.CLAIM_DATASETS["claimbuster"].folder
+    folder.mkdir(parents=True)
+    (folder / "crowdsourced.csv.gz").write_bytes(gzip.compress(content))
+    with pytest.raises(DataError, match=r"crowdsourced\.csv\.gz .*(cannot be read|no rows)"):
+        claims_data._read(tmp_path, "claimbuster", "crowdsourced.csv.gz", ("Sentence_id", "Text", "Verdict"))

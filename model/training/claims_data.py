@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from model.training.data import DATA_DIR_ENV, DataError, DatasetInfo, evaluation_frame, overlap_key, resolve_data_dir
+from model.training.data import DATA_DIR_ENV, DataError, DatasetInfo, evaluation_frame, overlap_key, read_data_file, resolve_data_dir
 
 logger = logging.getLogger(__name__)
 
@@ -100,12 +100,8 @@ def _path(root: Path, dataset: str, filename: str) -> Path:
 
 
 def _read(root: Path, dataset: str, filename: str, columns: tuple[str, ...]) -> pd.DataFrame:
-    path = _path(root, dataset, filename)
-    frame = pd.read_csv(path, keep_default_na=False)
-    missing = [column for column in columns if column not in frame.columns]
-    if missing:
-        raise DataError(f"data file {path} lacks columns {missing}: expected {list(columns)}")
-    return frame
+    """One claims data CSV, read and checked as every data file is (``model.training.data.read_data_file``)."""
+    return read_data_file(root / CLAIM_DATASETS[dataset].folder / filename, columns)
 
 
 def _held_out(key: str, percent: int) -> bool:

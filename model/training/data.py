@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import ast
+import gzip
 import hashlib
 import html
 import logging
 import os
 import re
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -113,9 +115,12 @@ def resolve_data_dir(path: str | Path | None = None) -> Path:
     Path
         The existing directory.
     """
-    chosen = Path(path) if path is not None else Path(os.environ.get(DATA_DIR_ENV) or DEFAULT_DATA_DIR)
+    from_env = os.environ.get(DATA_DIR_ENV)
+    chosen = Path(path) if path is not None else Path(from_env or DEFAULT_DATA_DIR)
     if not chosen.is_dir():
-        raise DataError(f"data directory {chosen} not found: set {DATA_DIR_ENV} or pass --data-dir")
+        origin = "given as --data-dir or data_dir" if path is not None else f"from ${DATA_DIR_ENV}" if from_env else "the default"
+        raise DataError(f"data directory {chosen} not found ({origin}): set {DATA_DIR_ENV} or pass --data-dir, naming the "
+                        "folder that holds hostility/ and claims/")
     return chosen
 
 
@@ -173,14 +178,31 @@ def _hostility_dir(data_dir: str | Path | None) -> Path:
     return resolve_data_dir(data_dir) / HOSTILITY_SUBDIR
 
 
+UNREADABLE_DATA_ERRORS = (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError, EOFError,
+                          gzip.BadGzipFile, zlib.error)
+"""What ``pandas.read_csv`` raises on an empty, truncated, mis-compressed or non-UTF-8 file."""
+
+
 def read_data_file(path: Path, columns: tuple[str, ...]) -> pd.DataFrame:
-    """Read one data CSV as every loader does (``keep_default_na=False``); DataError if it or a column is missing."""
+    """Read one data CSV as every loader does (``keep_default_na=False``).
+
+    DataError, naming the file and what to fix, if it is missing, unreadable (empty, a truncated or plain file named
+    ``.gz``, not UTF-8, a quote never closed), lacks a column, or has a header but no rows.
+    """
+    restore = f"restore it or point {DATA_DIR_ENV} at a complete copy"
     if not path.is_file():
-        raise DataError(f"data file {path} not found: restore it or point {DATA_DIR_ENV} at a complete copy")
-    frame = pd.read_csv(path, keep_default_na=False)
+        raise DataError(f"data file {path} not found: {restore}")
+    try:
+        frame = pd.read_csv(path, keep_default_na=False)
+    except UNREADABLE_DATA_ERRORS as error:
+        reason = " ".join(str(error).split()) or type(error).__name__
+        raise DataError(f"data file {path} cannot be read ({reason}): {restore}") from None
     missing = [column for column in columns if column not in frame.columns]
     if missing:
-        raise DataError(f"data file {path} lacks columns {missing}: expected {list(columns)}")
+        raise DataError(f"data file {path} lacks columns {missing}: expected {list(columns)}, "
+                        f"found {[str(column) for column in frame.columns]}")
+    if frame.empty:
+        raise DataError(f"data file {path} has a header but no rows: {restore}")
     return frame
 
 
