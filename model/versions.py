@@ -1,15 +1,31 @@
-"""Bundles kept side by side under ``bundles/``: list them with their metrics and choose the one served."""
+"""Bundles kept side by side under ``bundles/``: list them with their metrics, choose the one served, and write a new
+one whole, never over the served one."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from model.bundle import CURRENT_FILE, MANIFEST_FILE, BundleError, bundles_dir, read_manifest, verify_bundle
+from model.bundle import BUNDLES_DIR_ENV, CURRENT_FILE, MANIFEST_FILE, BundleError, bundles_dir, read_manifest, verify_bundle
 
 PRIMARY_ATTRIBUTE = "toxicity"
+VERSION_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]*")
+"""A bundle version, which is also its folder name: 1.3.0, 1.2.0-mysite, 1.2.0+site.1a2b3c4d. Not a path, not hidden
+(a folder beginning with a dot is a bundle still being written), no spaces."""
+
+
+class BundleTargetError(ValueError):
+    """A new bundle cannot be written where it was asked for; the message says what to choose instead."""
+
+
+class BundleExistsError(BundleTargetError):
+    """A bundle folder already holds a bundle and overwriting was not asked for, or it is the served one."""
 
 
 @dataclass(frozen=True)
@@ -25,6 +41,29 @@ class BundleSummary:
     site_rows: int | None = None
     test_auc: dict[str, float] = field(default_factory=dict)
     error: str = ""
+
+
+def check_version(version: str) -> str:
+    """Check that ``version`` can name a new bundle folder under ``bundles/``.
+
+    Parameters
+    ----------
+    version : str
+
+    Returns
+    -------
+    str
+        ``version``, unchanged.
+
+    Raises
+    ------
+    BundleError
+        It does not match ``VERSION_PATTERN`` (a path, a hidden name, a space...) or is ``CURRENT``.
+    """
+    if not VERSION_PATTERN.fullmatch(version) or version == CURRENT_FILE:
+        raise BundleError(f"{version!r} is not a bundle version: use letters, digits and . _ + - only, beginning with "
+                          f"a letter or digit, and not {CURRENT_FILE} (e.g. 1.3.0 or 1.2.0-mysite)")
+    return version
 
 
 def current_name(root: str | Path | None = None) -> str | None:
@@ -73,7 +112,8 @@ def list_bundles(root: str | Path | None = None) -> list[BundleSummary]:
     if not root.is_dir():
         return []
     current = current_name(root)
-    folders = [path for path in root.iterdir() if (path / MANIFEST_FILE).is_file()]
+    # A folder without a manifest is listed with its error; a hidden one is a bundle `moderate train` is still writing.
+    folders = [path for path in root.iterdir() if path.is_dir() and not path.name.startswith(".")]
     summaries = [_summary(folder, current) for folder in folders]
     return sorted(summaries, key=_version_order)
 
@@ -107,13 +147,13 @@ def use_bundle(version: str, root: str | Path | None = None) -> Path:
         The version does not exist or does not verify; ``CURRENT`` is left unchanged.
     """
     root = Path(root or bundles_dir())
-    if Path(version).name != version or version in ("", ".", ".."):
+    if not version or Path(version).name != version or version.startswith("."):  # a hidden folder is still being written
         raise BundleError(f"{version!r} is not a bundle version: give a folder name under {root}")
     folder = root / version
-    if not (folder / MANIFEST_FILE).is_file():
-        known = ", ".join(s.name for s in list_bundles(root)) or "none"
+    if not folder.is_dir():
+        known = ", ".join(s.name for s in list_bundles(root) if not s.error) or "none"
         raise BundleError(f"no bundle {version!r} in {root} (known: {known})")
-    verify_bundle(folder)
+    verify_bundle(folder)  # a folder without a manifest is refused here, and says so
     # Write beside and rename: a worker starting meanwhile reads the old name or the new one, never half of one.
     scratch = root / f".{CURRENT_FILE}.{os.getpid()}"
     scratch.write_text(version + "\n", encoding="utf-8")
@@ -139,12 +179,8 @@ def publish_bundle(folder: str | Path, version: str, root: str | Path | None = N
     Path
         The published folder (not made ``CURRENT``: that is ``use_bundle``'s job).
     """
-    import shutil
-
     root = Path(root or bundles_dir())
-    if Path(version).name != version or version in ("", ".", ".."):
-        raise BundleError(f"{version!r} is not a bundle version: give a folder name")
-    target = root / version
+    target = root / check_version(version)
     if target.exists() and (not replace or current_name(root) == version):
         raise BundleError(f"{target} exists{' and is CURRENT' if current_name(root) == version else ''}: choose another version")
     verify_bundle(folder)
@@ -153,3 +189,97 @@ def publish_bundle(folder: str | Path, version: str, root: str | Path | None = N
         shutil.rmtree(target)
     shutil.copytree(folder, target)
     return target
+
+
+def _is_served(folder: Path) -> bool:
+    """Whether ``folder`` is the bundle ``bundles/CURRENT`` names."""
+    current = current_name()
+    return current is not None and folder.resolve() == (bundles_dir() / current).resolve()
+
+
+def check_new_bundle_folder(out: Path, overwrite: bool) -> None:
+    """Check that folder ``out`` can take a new bundle, before any work is done for it.
+
+    It can if it is new or an empty folder, or holds a bundle that ``overwrite`` allows to replace and that is not the
+    served one (``bundles/CURRENT``), which a server loads again on SIGHUP or when a worker restarts.
+
+    Parameters
+    ----------
+    out : Path
+    overwrite : bool
+
+    Raises
+    ------
+    BundleTargetError
+        Saying what to choose instead (``BundleExistsError`` for a bundle already there).
+    """
+    if out.exists() and not out.is_dir():
+        raise BundleTargetError(f"{out} is a file: give a folder for the bundle with --out, or another --version")
+    if (out / MANIFEST_FILE).exists():
+        if _is_served(out):
+            raise BundleExistsError(f"{out} is the served bundle (bundles/CURRENT names it) and is never overwritten: "
+                                    "name another with --version or --out, or first serve another one with "
+                                    "`moderate models use VERSION`")
+        if not overwrite:
+            raise BundleExistsError(f"{out} already holds a bundle ({_bundle_version(out)}); name another with --version "
+                                    "or --out, or pass --overwrite to rebuild it")
+    elif out.is_dir() and any(out.iterdir()):
+        raise BundleTargetError(f"{out} holds files but no {MANIFEST_FILE} (a bundle whose writing was interrupted?): "
+                                "remove it, or give a new or empty folder with --out, or another --version")
+
+
+@contextmanager
+def written_whole(out: Path, overwrite: bool) -> Iterator[Path]:
+    """A new hidden folder beside ``out`` to write the bundle in, renamed to ``out`` when the block ends; removed if
+    the block fails or is interrupted (Ctrl-C), so ``out`` holds a whole bundle or what it held before.
+
+    Parameters
+    ----------
+    out : Path
+        The bundle folder (``check_new_bundle_folder`` is checked again before the rename).
+    overwrite : bool
+
+    Returns
+    -------
+    context manager of Path
+        The hidden folder, ``.<name>.partial-<pid>``, which ``list_bundles`` does not list.
+
+    Raises
+    ------
+    BundleTargetError
+        On entry, when the folder beside ``out`` cannot be written (read-only, a file in the way).
+    """
+    target = out.resolve()
+    scratch = target.parent / f".{target.name}.partial-{os.getpid()}"
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(scratch, ignore_errors=True)  # left by a killed run that had our process id
+        scratch.mkdir()
+    except OSError as error:  # before any data is read: a read-only bundles folder is told at once
+        raise BundleTargetError(f"cannot write a bundle in {target.parent} ({error.strerror or error}): choose a "
+                                f"writable folder with --out or ${BUNDLES_DIR_ENV}") from None
+    try:
+        yield scratch
+        check_new_bundle_folder(out, overwrite)  # again: CURRENT may have been switched to it while we trained
+        _move_into_place(scratch, target)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _move_into_place(scratch: Path, target: Path) -> None:
+    """Rename the finished bundle to ``target``; a bundle already there is renamed aside first, then removed."""
+    if target.is_dir() and any(target.iterdir()):
+        replaced = target.with_name(f".{target.name}.replaced-{os.getpid()}")
+        os.replace(target, replaced)
+        os.replace(scratch, target)
+        shutil.rmtree(replaced)
+    else:
+        os.replace(scratch, target)
+
+
+def _bundle_version(folder: Path) -> str:
+    """The version a bundle folder's manifest names, for messages."""
+    try:
+        return "version " + str(json.loads((folder / MANIFEST_FILE).read_text(encoding="utf-8")).get("model_version"))
+    except (OSError, ValueError, AttributeError):
+        return "an unreadable manifest"

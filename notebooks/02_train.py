@@ -89,7 +89,7 @@ plots.plot_c_grid(claims_grid, claims_C, "checkable-claim head: validation ROC A
 
 # %%
 out = Path(bundles_root or bundles_dir()) / version
-# overwrite: running the notebook again replaces its own candidate (never the served bundle, unless named so)
+# overwrite: running the notebook again replaces its own candidate (never the served bundle, which is refused)
 bundle_dir = train_bundle(data_dir, out_dir=out, seed=seed, version=version, C=C, claims_C=claims_C, progress=False,
                           overwrite=True)
 bundle = load_bundle(bundle_dir)

@@ -225,3 +225,31 @@ def test_a_bad_site_file_is_refused_before_the_public_data_is_read(runner, tmp_p
     result = runner.invoke(cli, ["train", "--data-dir", str(tmp_path / "no data here"), "--site-data", str(site),
                                  "--out", str(tmp_path / "bundle")])
     assert result.exit_code == 2 and "approve, review or reject" in result.output
+
+
+def test_list_says_when_there_is_no_current(runner, bundles):
+    (bundles / "CURRENT").unlink()
+    result = runner.invoke(cli, ["models", "list"])
+    assert result.exit_code == 0 and "public" in result.stdout
+    assert (f"no {bundles / 'CURRENT'}: the service has no bundle to serve by default; choose one with "
+            "`moderate models use VERSION`") in result.stderr
+
+
+def test_a_folder_without_a_manifest_is_named_not_hidden(runner, bundles):
+    (bundles / "9.9.9").mkdir()
+    shutil.copy(bundles / "public" / "model.joblib", bundles / "9.9.9")
+    result = runner.invoke(cli, ["models", "list"])
+    assert result.exit_code == 0 and "9.9.9" in result.stdout
+    assert f"9.9.9: {bundles / '9.9.9' / 'manifest.json'} not found: a bundle folder holds" in result.stderr
+    result = runner.invoke(cli, ["models", "use", "9.9.9"])
+    assert result.exit_code == 2 and "9.9.9/manifest.json not found" in result.output and "known" not in result.output
+    assert (bundles / "CURRENT").read_text().strip() == "public"
+
+
+def test_a_bundle_still_being_written_is_not_listed_or_served(runner, bundles):
+    shutil.copytree(bundles / "site", bundles / ".next.partial-123")  # complete files, but `moderate train` has not renamed it
+    result = runner.invoke(cli, ["models", "list"])
+    assert result.exit_code == 0 and ".next" not in result.output
+    result = runner.invoke(cli, ["models", "use", ".next.partial-123"])
+    assert result.exit_code == 2 and "is not a bundle version" in result.output
+    assert (bundles / "CURRENT").read_text().strip() == "public"

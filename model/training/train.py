@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import os
+import sys
 import time
 from collections.abc import Mapping
 from importlib import metadata
@@ -14,6 +16,7 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
+from tqdm import tqdm
 
 from model.attributes import CLAIM_ATTRIBUTE, HOSTILITY_ATTRIBUTES
 from model.bundle import CURRENT_FILE, MANIFEST_FILE, bundles_dir, save_bundle
@@ -28,6 +31,7 @@ from model.prior import PretrainedProfanityScore
 from model.training.prior_weight import choose_prior_weight
 from model.spans import fit_span_tagger
 from model.training.thresholds import choose_claim_threshold, choose_policy, choose_span_thresholds
+from model.versions import check_new_bundle_folder, check_version, written_whole
 
 log = logging.getLogger(__name__)
 
@@ -58,10 +62,6 @@ TFIDF_VERSION = "1.2.0"
 """The TF-IDF bundle ``make train`` rebuilds by default, and the base every encoder bundle is built around
 (``python -m model.training.encoder bundle --base``); the served bundle (``bundles/CURRENT``) is an encoder bundle,
 which ``make train-encoder`` or ``make requantise`` builds."""
-
-
-class BundleExistsError(ValueError):
-    """A bundle folder already holds a bundle and overwriting was not asked for."""
 
 
 def model_version() -> str:
@@ -261,11 +261,24 @@ def created_now() -> str:
     return dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat()
 
 
+def _stage_progress(description: str):
+    """Progress over a stage's batches: a tqdm bar when a person watches stderr, else one log line as it starts."""
+
+    def wrap(items):
+        if sys.stderr.isatty():
+            return tqdm(items, desc=description, leave=False)
+        log.info("%s", description)
+        return items
+
+    return wrap
+
+
 def record_test_metrics(bundle_dir: Path, test_sets: Mapping[str, Mapping[str, pd.DataFrame]]) -> dict:
     """Add each attribute's ROC AUC on the official test splits to the bundle's manifest (reporting only).
 
     Scored in ``make eval``'s batches, so an int8 encoder bundle records the figures ``reports/eval.md`` shows.
-    ``moderate models list`` reads them.
+    ``moderate models list`` reads them. Each set shows a bar on a terminal, a log line otherwise; the manifest is
+    replaced whole (written beside, then renamed), so an interrupted run leaves the previous one.
 
     Parameters
     ----------
@@ -284,7 +297,8 @@ def record_test_metrics(bundle_dir: Path, test_sets: Mapping[str, Mapping[str, p
             continue
         column = list(bundle.attributes).index(attribute)
         for name, frame in sets.items():
-            scores = scores_in_batches(bundle.model.predict_proba, frame["text"].tolist())[:, column]
+            scores = scores_in_batches(bundle.model.predict_proba, frame["text"].tolist(),
+                                       progress=_stage_progress(f"test metrics: {name}"))[:, column]
             metrics[name] = {
                 "attribute": attribute,
                 "rows": int(len(frame)),
@@ -294,7 +308,9 @@ def record_test_metrics(bundle_dir: Path, test_sets: Mapping[str, Mapping[str, p
     manifest_path = Path(bundle_dir) / MANIFEST_FILE
     manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
     manifest["test_metrics"] = metrics
-    manifest_path.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    scratch = manifest_path.with_name(f".{MANIFEST_FILE}.{os.getpid()}")
+    scratch.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    os.replace(scratch, manifest_path)
     return metrics
 
 
@@ -336,16 +352,27 @@ def train_bundle(
         Inverse regularisation of the hostility and checkable-claim heads (see ``train_from_frame``).
     overwrite : bool
         Replace a bundle already in the folder (``make train`` rebuilds ``bundles/1.2.0`` so); without it an
-        existing bundle raises ``BundleExistsError`` before any data is read, so the served bundle is never
-        replaced by accident.
+        existing bundle raises ``model.versions.BundleExistsError`` before any data is read. The served bundle (the one
+        ``bundles/CURRENT`` names) is never replaced, even with ``overwrite``.
 
     Returns
     -------
     Path
+
+    Raises
+    ------
+    BundleError
+        ``version`` cannot name a bundle folder (``model.versions.check_version``).
+    model.versions.BundleTargetError
+        ``out_dir`` cannot take the bundle (``check_new_bundle_folder``), or its folder cannot be written; raised before
+        any data is read. The bundle is written in a hidden folder beside ``out_dir`` and renamed to it only when
+        complete (``written_whole``), so an interrupted run leaves no half-written bundle (and an overwritten one intact).
     """
-    from model.training import claims_data, data
+    from model.training import data
     from model.training import site_data as site_data_module
 
+    if version is not None:
+        check_version(version)
     if site_data is not None and version is None and out_dir is None:
         # Never overwrite the public bundle: a site bundle gets its own version, named by its data.
         from model.bundle import sha256_file
@@ -353,14 +380,26 @@ def train_bundle(
         version = f"{TFIDF_VERSION}+site.{sha256_file(Path(site_data))[:8]}"
     version = version or TFIDF_VERSION
     out = Path(out_dir) if out_dir is not None else bundles_dir() / version
-    if (out / MANIFEST_FILE).exists() and not overwrite:
-        raise BundleExistsError(f"{out} already holds a bundle ({_bundle_version(out)}); name another with --version "
-                                "or --out, or pass --overwrite to rebuild it")
-    if progress:
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    # The site's file is read (and refused) before the public data, which takes a while to load.
-    site = site_data_module.read_site_data(site_data) if site_data is not None else None
-    data_path = data.resolve_data_dir(data_dir)
+    check_new_bundle_folder(out, overwrite)
+    with written_whole(out, overwrite) as scratch:
+        if progress:
+            logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+        # The site's file is read (and refused) before the public data, which takes a while to load.
+        site = site_data_module.read_site_data(site_data) if site_data is not None else None
+        data_path = data.resolve_data_dir(data_dir)
+        log.info("reading the public data in %s", data_path)
+        _train_bundle_from(data_path, scratch, seed=seed, site=site, site_weight=site_weight, version=version, C=C, claims_C=claims_C)
+    log.info("wrote %s", out)
+    if make_current:
+        (bundles_dir() / CURRENT_FILE).write_text(out.name + "\n", encoding="utf-8")
+    return out
+
+
+def _train_bundle_from(data_path: Path, out: Path, *, seed: int, site: pd.DataFrame | None, site_weight: float | None,
+                       version: str, C: float, claims_C: float) -> None:
+    """``train_bundle``'s work once its folder and data are chosen: load every set, fit, write, record test metrics."""
+    from model.training import claims_data, data
+
     frame = data.load_training_data(data_path)
     validation = data.load_validation_sets(data_path)
     claims_training = claims_data.load_claim_training_data(data_path)
@@ -383,17 +422,6 @@ def train_bundle(
     bundle_dir = train_from_frame(frame, out, seed=seed, validation=validation, span_training=span_training, span_validation=span_validation,
         claims_training=claims_training, claims_validation=claims_validation, extra_manifest=extra, C=C, claims_C=claims_C)
     record_test_metrics(bundle_dir, {"toxicity": data.load_test_sets(data_path), CLAIM_ATTRIBUTE: claims_data.load_claim_test_sets(data_path)})
-    if make_current:
-        (bundles_dir() / CURRENT_FILE).write_text(out.name + "\n", encoding="utf-8")
-    return bundle_dir
-
-
-def _bundle_version(folder: Path) -> str:
-    """The version a bundle folder's manifest names, for messages."""
-    try:
-        return "version " + str(json.loads((folder / MANIFEST_FILE).read_text(encoding="utf-8")).get("model_version"))
-    except (OSError, ValueError, AttributeError):
-        return "an unreadable manifest"
 
 
 def _with_site_rows(frame: pd.DataFrame, site: pd.DataFrame, weight: float | None, data_path: Path) -> tuple[pd.DataFrame, dict]:

@@ -15,6 +15,11 @@ ENCODER_MODES = click.Choice(["encoder", "cascade"])
 """``--encoder-mode`` of ``score`` and ``serve``: ``model.encoder_model.MODES``, written out so that ``moderate --help``
 imports no model code (a test keeps the two equal)."""
 
+DATA_DIR_HELP = ("The public data folder, holding hostility/ and claims/; this option wins over $MODERATION_DATA_DIR "
+                 "[default: $MODERATION_DATA_DIR, else shared/data beside the project folder].")
+"""``--data-dir`` of ``train`` and ``eval``: the order ``model.training.data.resolve_data_dir`` (and the notebooks) follow."""
+
+
 class BadInput(click.ClickException):
     """A problem with what the user gave us: printed as one ``Error:`` line, exit status 2."""
 

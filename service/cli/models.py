@@ -54,7 +54,10 @@ def list_command() -> None:
         if s.error:
             click.echo(f"{s.name}: {s.error}", err=True)
     current = current_name()
-    if current is not None and not any(s.current for s in summaries):
+    if current is None:
+        click.echo(f"no {bundles_dir() / 'CURRENT'}: the service has no bundle to serve by default; "
+                   "choose one with `moderate models use VERSION`", err=True)
+    elif not any(s.current for s in summaries):
         click.echo(f"bundles/CURRENT names {current!r}, which is not among these bundles: the service cannot start; "
                    "choose one with `moderate models use VERSION`", err=True)
 

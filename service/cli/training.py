@@ -6,25 +6,33 @@ from pathlib import Path
 
 import click
 
-from service.cli.common import BadInput, os_error_message
+from service.cli.common import DATA_DIR_HELP, BadInput, os_error_message
 
 @click.command()
-@click.option("--data-dir", type=click.Path(path_type=Path), help="Labelled data [default: $MODERATION_DATA_DIR, else shared/data beside the project folder].")
-@click.option("--out", type=click.Path(path_type=Path), help="Directory for the new bundle [default: bundles/VERSION].")
+@click.option("--data-dir", type=click.Path(path_type=Path), help=DATA_DIR_HELP)
+@click.option("--out", type=click.Path(path_type=Path), help="Directory for the new bundle [default: bundles/VERSION, "
+              "under $MODERATION_BUNDLES_DIR if set].")
 @click.option("--seed", type=int, help="Random seed for every estimator and split [default: 20261231].")
 @click.option("--site-data", type=click.Path(path_type=Path), help="A site's labelled comments to add: text plus decision (approve/review/reject) or attribute columns.")
 @click.option("--site-weight", type=click.FloatRange(min=0, min_open=True), help="Weight of one site comment [default: 5.0].")
-@click.option("--version", "version", help="Name the bundle bundles/VERSION [default: 1.2.0, the TF-IDF bundle; with --site-data 1.2.0+site.<hash of the file>]. It is not served until `moderate models use VERSION`.")
-@click.option("--overwrite", is_flag=True, help="Replace a bundle already in the folder (without it, training refuses to start).")
+@click.option("--version", "version", help="Name the bundle bundles/VERSION: letters, digits and . _ + - (e.g. 1.3.0, 1.2.0-mysite) "
+              "[default: 1.2.0, the TF-IDF bundle; with --site-data 1.2.0+site.<hash of the file>]. It is not served until "
+              "`moderate models use VERSION`.")
+@click.option("--overwrite", is_flag=True, help="Replace a bundle already in the folder (without it, training refuses to start); "
+              "never the served one, which bundles/CURRENT names.")
 def train(data_dir: Path | None, out: Path | None, seed: int | None, site_data: Path | None, site_weight: float | None, version: str | None,
           overwrite: bool) -> None:
     """Train and calibrate a TF-IDF bundle; print its directory.
 
     The served bundle is an encoder bundle (built by `make train-encoder`); this one is its TF-IDF base, or a
     site's own TF-IDF model: compare it with the served one (`moderate compare`) before `moderate models use`.
+    Progress goes to stderr, a line per stage. The bundle is written in a hidden folder beside its own and
+    renamed when complete: an interrupted run leaves no half-written bundle.
     """
+    from model.bundle import BundleError
     from model.training.data import DataError
-    from model.training.train import SEED, BundleExistsError, train_bundle
+    from model.training.train import SEED, train_bundle
+    from model.versions import BundleTargetError
 
     extra = {"site_data": site_data, "site_weight": site_weight, "version": version}
     try:
@@ -33,7 +41,7 @@ def train(data_dir: Path | None, out: Path | None, seed: int | None, site_data: 
             data_dir=data_dir, out_dir=out, seed=SEED if seed is None else seed, progress=True,
             overwrite=overwrite, **{key: value for key, value in extra.items() if value is not None},
         )
-    except (DataError, BundleExistsError) as error:
+    except (DataError, BundleTargetError, BundleError) as error:
         raise BadInput(error) from error
     except OSError as error:
         raise BadInput(os_error_message(error)) from error
@@ -51,14 +59,15 @@ def _echo_site_rows(bundle_dir: Path) -> None:
 
 
 @click.command("eval")
-@click.option("--data-dir", type=click.Path(path_type=Path), help="Labelled data [default: $MODERATION_DATA_DIR, else shared/data beside the project folder].")
+@click.option("--data-dir", type=click.Path(path_type=Path), help=DATA_DIR_HELP)
 @click.option(
     "--model",
     type=click.Path(path_type=Path),
     envvar="MODERATION_MODEL",
-    help="Bundle directory [default: $MODERATION_MODEL or the committed bundle].",
+    help="Bundle folder, or a version under bundles/ [default: $MODERATION_MODEL, else the bundle bundles/CURRENT names].",
 )
-@click.option("--out", type=click.Path(path_type=Path), default=Path("reports"), show_default=True)
+@click.option("--out", type=click.Path(path_type=Path), default=Path("reports"), show_default=True,
+              help="Folder for eval.md, eval.json and plots/.")
 @click.option("--baseline", help="A bundle to score too and put beside ours: a version under bundles/ (e.g. 1.2.0) or a folder.")
 def eval_command(data_dir: Path | None, model: Path | None, out: Path, baseline: str | None) -> None:
     """Evaluate a bundle on the test split and write a report; print its path."""

@@ -1,0 +1,211 @@
+"""``moderate train`` as a data person meets it: bad data files, bad versions, the served bundle, Ctrl-C, progress."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import logging
+import re
+import shutil
+import sys
+
+import pytest
+
+from model.bundle import BUNDLES_DIR_ENV
+from model.training.data import DATA_DIR_ENV, DATASETS
+from service.cli import cli
+
+FOX_NEWS = ("hostility", DATASETS["fox_news"].folder, "fox_news_comments.csv.gz")
+"""A training file read early (the second loader), so a broken one is told within a second."""
+
+
+def one_error_line(result, pattern: str) -> str:
+    """Exit status 2 and a single ``Error:`` line on stderr matching ``pattern``; no traceback."""
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    lines = result.stderr.strip().splitlines()
+    errors = [line for line in lines if line.startswith("Error: ")]
+    assert len(errors) == 1, result.stderr
+    assert re.search(pattern, errors[0]), errors[0]
+    return errors[0]
+
+
+@pytest.fixture
+def bundles(tiny_bundle_path, tmp_path, monkeypatch):
+    """A bundles folder selected by $MODERATION_BUNDLES_DIR: ``served`` (CURRENT) and ``other``, copies of the tiny bundle."""
+    root = tmp_path / "bundles"
+    for name in ("served", "other"):
+        shutil.copytree(tiny_bundle_path, root / name)
+    (root / "CURRENT").write_text("served\n", encoding="utf-8")
+    monkeypatch.setenv(BUNDLES_DIR_ENV, str(root))
+    return root
+
+
+def _files(folder):
+    return {path.name: path.read_bytes() for path in folder.iterdir()}
+
+
+@pytest.fixture
+def data_copy(fake_data_dir, tmp_path):
+    """A copy of the fake data directory that a test may break."""
+    return shutil.copytree(fake_data_dir, tmp_path / "data")
+
+
+# The served bundle and the version's name: refused before any data is read (the data directory does not exist).
+
+@pytest.mark.parametrize("overwrite", [[], ["--overwrite"]])
+def test_train_never_overwrites_the_served_bundle(runner, bundles, tmp_path, overwrite):
+    before = _files(bundles / "served")
+    result = runner.invoke(cli, ["train", "--data-dir", str(tmp_path / "absent"), "--version", "served", *overwrite])
+    one_error_line(result, r"bundles/served is the served bundle \(bundles/CURRENT names it\) and is never overwritten: "
+                           r"name another with --version or --out, or first serve another one with `moderate models use")
+    assert _files(bundles / "served") == before
+
+
+def test_train_refuses_the_served_bundle_named_by_its_folder(runner, bundles, tmp_path):
+    result = runner.invoke(cli, ["train", "--data-dir", str(tmp_path / "absent"), "--out", str(bundles / "served"), "--overwrite"])
+    one_error_line(result, r"is the served bundle")
+
+
+@pytest.mark.parametrize("version", ["../escaped", "a/b", "", ".", "..", ".hidden", "CURRENT", "1.0 beta"])
+def test_train_refuses_a_version_that_cannot_name_a_bundle_folder(runner, bundles, tmp_path, version):
+    result = runner.invoke(cli, ["train", "--data-dir", str(tmp_path / "absent"), "--version", version])
+    one_error_line(result, rf"^Error: {re.escape(repr(version))} is not a bundle version: use letters, digits and \. _ \+ -")
+    assert sorted(path.name for path in bundles.iterdir()) == ["CURRENT", "other", "served"]
+    assert not (tmp_path / "escaped").exists()
+
+
+def test_train_refuses_a_bundles_folder_it_cannot_write_before_reading_data(runner, tmp_path, monkeypatch):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    monkeypatch.setenv(BUNDLES_DIR_ENV, str(blocker / "bundles"))
+    result = runner.invoke(cli, ["train", "--data-dir", str(tmp_path / "absent"), "--version", "1.3.0"])
+    one_error_line(result, rf"cannot write a bundle in {re.escape(str(blocker / 'bundles'))} \(Not a directory\): "
+                           rf"choose a writable folder with --out or \${BUNDLES_DIR_ENV}")
+
+
+def test_train_refuses_a_folder_holding_files_but_no_bundle(runner, bundles, tmp_path):
+    (bundles / "1.3.0").mkdir()
+    (bundles / "1.3.0" / "model.joblib").write_bytes(b"half")
+    for args in ([], ["--overwrite"]):
+        result = runner.invoke(cli, ["train", "--data-dir", str(tmp_path / "absent"), "--version", "1.3.0", *args])
+        one_error_line(result, r"1\.3\.0 holds files but no manifest\.json .*: remove it, or give a new or empty folder")
+        assert (bundles / "1.3.0" / "model.joblib").read_bytes() == b"half"
+
+
+# Ctrl-C while training: no bundle that `models list` would show, and an overwritten bundle intact.
+
+@pytest.mark.parametrize("version", ["fresh", "other"])
+def test_an_interrupted_training_leaves_no_half_written_bundle(runner, bundles, fake_data_dir, monkeypatch, version):
+    import model.training.train
+
+    def interrupted(*args, **kwargs):  # the last stage, when the model, manifest and policy are written
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(model.training.train, "record_test_metrics", interrupted)
+    before = _files(bundles / "other")
+    result = runner.invoke(cli, ["train", "--data-dir", str(fake_data_dir), "--version", version, "--overwrite", "--seed", "0"])
+    assert result.exit_code == 1 and "Aborted!" in result.output
+    assert sorted(path.name for path in bundles.iterdir()) == ["CURRENT", "other", "served"]  # no hidden scratch left
+    assert _files(bundles / "other") == before
+    listed = runner.invoke(cli, ["models", "list"]).stdout.splitlines()
+    assert [line.lstrip("* ").split()[0] for line in listed[1:3]] == ["other", "served"] and "fresh" not in "".join(listed)
+
+
+def test_train_replaces_an_overwritten_bundle_whole(runner, bundles, fake_data_dir):
+    result = runner.invoke(cli, ["train", "--data-dir", str(fake_data_dir), "--version", "other", "--overwrite", "--seed", "0"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip() == str(bundles / "other")
+    assert sorted(path.name for path in (bundles / "other").iterdir()) == ["manifest.json", "model.joblib", "policy.toml"]
+    assert sorted(path.name for path in bundles.iterdir()) == ["CURRENT", "other", "served"]
+    assert runner.invoke(cli, ["models", "use", "other"]).exit_code == 0  # verifies
+
+
+# Broken data files: one line naming the file and what to fix, exit 2, never a traceback.
+
+def _gzip_of(text: bytes) -> bytes:
+    return gzip.compress(text)
+
+
+BROKEN = {
+    "empty file": (b"", r"cannot be read \(No columns to parse from file\): restore it"),
+    "empty gzip": (_gzip_of(b""), r"cannot be read \(No columns to parse from file\): restore it"),
+    "header only": (_gzip_of(b"text,label\n"), r"has a header but no rows: restore it"),
+    "truncated gzip": (_gzip_of(b"text,label\n" + b"a calm remark,0\n" * 2000)[:80], r"cannot be read \(Compressed file ended"),
+    "plain csv named .gz": (b"text,label\nhello,0\n", r"cannot be read \(Not a gzipped file"),
+    "not UTF-8": (_gzip_of("text,label\ncaf\xe9 au lait,0\n".encode("latin-1")), r"cannot be read \('utf-8' codec can't decode"),
+    "quote never closed": (_gzip_of(b'text,label\n"never closed,0\n'), r"cannot be read \(Error tokenizing data"),
+    "misspelt column": (_gzip_of(b"text,lable\nhello,0\n"), r"lacks columns \['label'\]: expected \['text', 'label'\], found \['text', 'lable'\]"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BROKEN))
+def test_train_names_a_broken_data_file(runner, bundles, data_copy, case):
+    content, message = BROKEN[case]
+    path = data_copy.joinpath(*FOX_NEWS)
+    path.write_bytes(content)
+    result = runner.invoke(cli, ["train", "--data-dir", str(data_copy), "--version", "1.3.0"])
+    one_error_line(result, rf"^Error: data file {re.escape(str(path))} {message}")
+    assert not (bundles / "1.3.0").exists()
+
+
+def test_eval_skips_a_broken_optional_set_by_name(runner, data_copy, tiny_bundle_path, tmp_path):
+    broken = data_copy / "hostility" / DATASETS["ethos"].folder / "Ethos_Dataset_Multi_Label.csv.gz"
+    broken.write_bytes(b"")
+    result = runner.invoke(cli, ["eval", "--data-dir", str(data_copy), "--model", str(tiny_bundle_path), "--out", str(tmp_path / "r")])
+    assert result.exit_code == 0, result.output
+    report = (tmp_path / "r" / "eval.md").read_text(encoding="utf-8")
+    assert f"Not evaluated: ethos_violence (data file {broken} cannot be read (No columns to parse from file)" in report
+
+
+def test_eval_names_a_broken_test_set(runner, data_copy, tiny_bundle_path, tmp_path):
+    broken = data_copy / "hostility" / DATASETS["ucc"].folder / "test.csv.gz"
+    broken.write_bytes(_gzip_of(b""))
+    result = runner.invoke(cli, ["eval", "--data-dir", str(data_copy), "--model", str(tiny_bundle_path), "--out", str(tmp_path / "r")])
+    one_error_line(result, rf"^Error: data file {re.escape(str(broken))} cannot be read")
+
+
+# Where the data comes from, and progress.
+
+def test_a_missing_data_directory_says_where_its_path_came_from(runner, bundles, tmp_path, monkeypatch):
+    monkeypatch.setenv(DATA_DIR_ENV, str(tmp_path / "from-env"))
+    result = runner.invoke(cli, ["train", "--version", "1.3.0"])
+    one_error_line(result, rf"data directory .*from-env not found \(from \${DATA_DIR_ENV}\): set {DATA_DIR_ENV} or pass --data-dir, "
+                           "naming the folder that holds hostility/ and claims/")
+    result = runner.invoke(cli, ["train", "--version", "1.3.0", "--data-dir", str(tmp_path / "given")])  # the option wins
+    one_error_line(result, r"data directory .*given not found \(given as --data-dir or data_dir\)")
+
+
+@pytest.mark.parametrize("command", ["train", "eval"])
+def test_help_says_data_dir_wins_over_the_environment(runner, command):
+    help_text = " ".join(runner.invoke(cli, [command, "--help"]).output.split())
+    assert f"this option wins over ${DATA_DIR_ENV} [default: ${DATA_DIR_ENV}, else shared/data beside the project folder]" in help_text
+
+
+def test_train_logs_a_line_per_stage_off_a_terminal(runner, bundles, fake_data_dir, caplog):
+    with caplog.at_level(logging.INFO, logger="model.training.train"):
+        result = runner.invoke(cli, ["train", "--data-dir", str(fake_data_dir), "--version", "1.3.0", "--seed", "0"])
+    assert result.exit_code == 0, result.output
+    messages = [record.getMessage() for record in caplog.records if record.name == "model.training.train"]
+    assert messages[0] == f"reading the public data in {fake_data_dir}"
+    assert "test metrics: ucc_test" in messages and "test metrics: cmv_test" in messages
+    assert messages[-1] == f"wrote {bundles / '1.3.0'}"
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_test_metrics_show_a_bar_on_a_terminal(tiny_bundle_path, tmp_path, monkeypatch):
+    from model.training.train import record_test_metrics
+    from tests.corpus import make_corpus
+
+    bundle = shutil.copytree(tiny_bundle_path, tmp_path / "bundle")
+    test = make_corpus(40, seed=5)
+    terminal = _Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    metrics = record_test_metrics(bundle, {"toxicity": {"tiny_test": test.assign(label=test["toxicity"].astype(int))}})
+    assert set(metrics) == {"tiny_test"}
+    assert "\rtest metrics: tiny_test:   0%|" in terminal.getvalue()  # a bar, not a log line
+    assert sorted(path.name for path in bundle.iterdir()) == ["manifest.json", "model.joblib", "policy.toml"]
