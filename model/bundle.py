@@ -88,7 +88,8 @@ def default_bundle_path() -> Path:
     try:
         name = current.read_text(encoding="utf-8").strip()
     except FileNotFoundError:
-        raise BundleError(f"{current} not found: run `make train` or pass --model PATH") from None
+        raise BundleError(f"{current} not found: choose the bundle to serve with `moderate models use VERSION` "
+                          "(`moderate models list` shows them) or pass --model PATH") from None
     return root / name
 
 
