@@ -11,19 +11,22 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
+import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
 import pandas as pd
 
-from service.spool import Spool, Tally
-from service.table_reader import TableReader, count_non_text, text_values
-from service.tables import FORMATS, TableError, table_format
+from service.spool import Spool, Tally, spool_path
+from service.table_reader import TableReader, check_columns, count_non_text, text_values
+from service.tables import FORMATS, TableError, one_line, table_format
 
 ENGINES = ("local", "dask")
 LOG_INTERVAL_SECONDS = 60.0
@@ -33,6 +36,9 @@ REJECTS_SHOWN = 5
 REJECTS_SUFFIX = ".rejects"
 DECOMPRESS = {".gz": "gunzip -k", ".bz2": "bunzip2 -k", ".xz": "unxz -k", ".zst": "unzstd", ".zip": "unzip"}
 """Compressed inputs, which are not read, and the command that decompresses each."""
+STREAM = "-"
+"""How a command line names standard input or output, which an archive run cannot use: it reads parts of its input
+again on --resume, and its output appears whole only at the end."""
 
 
 @dataclass(frozen=True)
@@ -61,31 +67,69 @@ class Job:
         return self.output.with_name(self.output.name + REJECTS_SUFFIX)
 
 
-def plan_job(input_path: Path, output: Path, **options) -> Job:
+def plan_job(input_path: Path, output: Path, overwrite: bool = False, **options) -> Job:
     """The parts of INPUT and OUTPUT: one table to one table, or a folder of Parquet parts to another.
 
-    Raises TableError naming what to fix (a missing input, an empty folder, an unknown extension).
+    Raises TableError naming what to fix (a missing input, an empty folder, an unknown extension, an output or
+    ``.rejects`` file of an earlier run when ``overwrite`` is false), before anything is read or loaded.
     """
+    _check_not_a_stream(input_path, output)
     if not input_path.exists():
         raise TableError(f"{input_path}: no such file or folder")
     if output.resolve() == input_path.resolve():
         raise TableError(f"{output}: OUTPUT must be a different file from INPUT")
-    if not input_path.is_dir():
-        _check_not_compressed(input_path)
-        table_format(input_path)
-        table_format(output)
-        _check_writable_folder(output)
-        if output.is_dir():
-            raise TableError(f"{output}: a folder of that name is in the way; OUTPUT must be a file name")
-        return Job((input_path,), (output,), output, **options)
+    job = _folder_job(input_path, output, **options) if input_path.is_dir() else _file_job(input_path, output, **options)
+    if not overwrite:
+        _check_not_replacing(job)
+    if input_path.is_dir():
+        output.mkdir(exist_ok=True)
+    return job
+
+
+def _file_job(input_path: Path, output: Path, **options) -> Job:
+    """One table to one table."""
+    _check_not_compressed(input_path)
+    table_format(input_path)
+    table_format(output)
+    _check_writable_folder(output)
+    if output.is_dir():
+        raise TableError(f"{output}: a folder of that name is in the way; OUTPUT must be a file name")
+    return Job((input_path,), (output,), output, **options)
+
+
+def _folder_job(input_path: Path, output: Path, **options) -> Job:
+    """A folder of Parquet parts to a folder of the same parts."""
     parts = sorted(path for path in input_path.iterdir() if path.suffix.lower() == ".parquet" and path.is_file())
     if not parts:
         raise TableError(f"{input_path}: a folder INPUT must hold Parquet parts (*.parquet); none found")
     if output.suffix.lower() in FORMATS or (output.exists() and not output.is_dir()):
         raise TableError(f"{output}: a folder of Parquet parts is written to a folder; name one without an extension")
     _check_writable_folder(output)
-    output.mkdir(exist_ok=True)
     return Job(tuple(parts), tuple(output / part.name for part in parts), output, **options)
+
+
+def _check_not_a_stream(input_path: Path, output: Path) -> None:
+    """Refuse ``-`` (standard input or output), saying why and what to give instead."""
+    if str(input_path) == STREAM:
+        raise TableError("INPUT '-': moderate score reads a file, not standard input (a run that stops continues "
+                         "from the file with --resume); save the table as a .csv, .jsonl or .parquet file first")
+    if str(output) == STREAM:
+        raise TableError("OUTPUT '-': moderate score writes a file, not standard output (the file appears whole when "
+                         "every row is scored, so that a run that stops leaves no truncated table); name a .csv, "
+                         ".jsonl or .parquet file")
+
+
+def _check_not_replacing(job: Job) -> None:
+    """Refuse to replace what an earlier run wrote (the output, its parts, its ``.rejects`` file) unless told to."""
+    existing = [path for path in (*job.outputs, job.rejects_path) if path.exists()]
+    if not existing:
+        return
+    more = f" and {len(existing) - 2} more" if len(existing) > 2 else ""
+    what = f"{' and '.join(map(str, existing[:2]))}{more} already exist{'s' if len(existing) == 1 else ''}"
+    work = spool_path(job.output)
+    resume = f"; to continue the interrupted run whose work is in {work}, pass --resume" if work.exists() else ""
+    raise TableError(f"{what}: pass --overwrite to replace what an earlier run wrote (each file stays until its "
+                     f"replacement is complete), or choose another OUTPUT{resume}")
 
 
 def _check_not_compressed(path: Path) -> None:
@@ -272,6 +316,9 @@ def summary_lines(job: Job, tally: Tally, rejects: list[dict], seconds: float, r
         f"  time {seconds:,.1f} s; {rows_this_run / seconds if seconds > 0 else 0:,.0f} rows/s "
         f"({rows_this_run:,} rows scored by this run)",
     ]
+    if tally.scored and tally.empty == tally.scored:
+        lines.append(f"  every text was empty or not text, so every row was approved as \"empty\": is the text of the "
+                     f"comments in column {job.text_column!r}? (--text-column)")
     if rejects:
         lines.append(f"  {len(rejects)} rows could not be parsed and are in {job.rejects_path}:")
         lines += [f"    {r['part']} line {r['line']}: {r['error']}" for r in rejects[:REJECTS_SHOWN]]
@@ -280,13 +327,52 @@ def summary_lines(job: Job, tally: Tally, rejects: list[dict], seconds: float, r
     return lines
 
 
-def check_first_part(job: Job, attributes: Sequence[str]) -> None:
-    """Read the start of the first input part: the columns asked for exist and none would be overwritten."""
+def check_inputs(job: Job, attributes: Sequence[str]) -> None:
+    """Before any scoring: the columns asked for exist in every input part, and none would be overwritten.
+
+    The first part is read from its start (JSON Lines rows name their columns); the other parts of a folder are
+    Parquet, whose schema names them.
+    """
+    added = added_columns(attributes)
     with TableReader(job.inputs[0], job.chunk_rows) as reader:
         if reader.columns is None:  # JSON Lines whose first chunk has no readable row: the first chunk that has one
             reader.columns = next((list(frame.columns) for frame in reader if frame.columns.size), None)
         reader.require_columns(job.text_column, job.id_column)
-        check_no_clash(job.inputs[0], reader.columns, added_columns(attributes))
+        check_no_clash(job.inputs[0], reader.columns, added)
+    for path in job.inputs[1:]:
+        columns = _parquet_columns(path)
+        check_columns(path, columns, job.text_column, job.id_column)
+        check_no_clash(path, columns, added)
+
+
+def _parquet_columns(path: Path) -> list[str]:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        return pq.read_schema(path).names
+    except (pa.ArrowException, OSError) as error:
+        raise TableError(f"{path}: not a readable Parquet file: {one_line(error)}") from error
+
+
+@contextmanager
+def workers_ignore_ctrl_c() -> Iterator[None]:
+    """Worker processes started inside ignore Ctrl-C; this process still gets it, and stops them itself.
+
+    A terminal sends Ctrl-C to every process of the command. A ``multiprocessing.Pool`` worker stopped by it can
+    leave the pool's task queue locked, and ``Pool.terminate`` then waits forever (CPython issues 73945 and 78178:
+    one Ctrl-C in three hung ``--jobs 2`` here); Dask's worker processes printed tracebacks. A process inherits an
+    ignored SIGINT, and Python leaves it ignored. A Ctrl-C while they start is lost.
+    """
+    previous = signal.getsignal(signal.SIGINT)
+    if threading.current_thread() is not threading.main_thread() or previous is None:
+        yield  # only the main thread may change a handler, and one set outside Python cannot be put back
+        return
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 @dataclass(frozen=True)
@@ -316,7 +402,7 @@ def run_archive(job: Job, model_path: Path | None = None, resume: bool = False, 
 
     folder, manifest, _ = verify_bundle(model_path)
     attributes = tuple(manifest["attributes"])
-    check_first_part(job, attributes)
+    check_inputs(job, attributes)
     encoder_mode = chosen_encoder_mode(manifest, encoder_mode)
     spool = Spool(job.output, run_settings(job, model_settings(manifest, encoder_mode), engine), resume)
     if on_spool is not None:
@@ -333,7 +419,9 @@ def run_archive(job: Job, model_path: Path | None = None, resume: bool = False, 
             from model.scoring import Scorer
 
             scorer = Scorer.load(folder, encoder_mode=encoder_mode)
-            with ScorerPool(scorer, jobs) as pool:
+            with workers_ignore_ctrl_c():
+                pool = ScorerPool(scorer, jobs)
+            with pool:
                 score_parts_locally(job, spool, pool.moderate, scorer.attributes, progress)
     finally:
         progress.close()

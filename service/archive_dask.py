@@ -21,7 +21,7 @@ import dask.dataframe as dd
 import pandas as pd
 from distributed import Client, LocalCluster, WorkerPlugin, get_worker
 
-from service.archive import Job, Progress, added_columns, score_frame
+from service.archive import Job, Progress, added_columns, score_frame, workers_ignore_ctrl_c
 from service.spool import Spool, Tally
 from service.table_reader import ChunkRange, Reject, TableReader
 
@@ -85,8 +85,9 @@ def _client(jobs: int, scheduler: str | None):
     if scheduler is not None:
         return Client(scheduler), None
     # One thread per worker: scoring holds the GIL, so more threads would only share one core.
-    cluster = LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True, host=LOCAL_HOST,
-                           dashboard_address=None, silence_logs=logging.ERROR)
+    with workers_ignore_ctrl_c():
+        cluster = LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True, host=LOCAL_HOST,
+                               dashboard_address=None, silence_logs=logging.ERROR)
     return Client(cluster), cluster
 
 

@@ -373,28 +373,8 @@ class TableReader:
         return f"{self.path}: not UTF-8 text: byte 0x{error.object[error.start]:02x} cannot be decoded{at}; {REENCODE_HINT}"
 
     def require_columns(self, *names: str | None) -> None:
-        """Raise TableError naming the columns found unless every given column exists."""
-        if self.columns is None:  # an empty JSON Lines file: no rows to need them
-            return
-        missing = [name for name in names if name is not None and name not in self.columns]
-        if not missing:
-            return
-        separator = self._one_column_separator()
-        if separator is not None:
-            raise TableError(f"{self.path}: the header is one column, {self.columns[0]!r}: the file looks separated by "
-                             f"{separator!r}, and a .csv is read separated by commas; save it with commas as separators "
-                             "(or as .jsonl or .parquet)")
-        found = ", ".join(self.columns) if self.columns else "none"
-        label = "column" if len(missing) == 1 else "columns"
-        close = [match for name in missing if (match := _close_name(name, self.columns)) is not None]
-        hint = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
-        raise TableError(f"{self.path}: no {label} {', '.join(map(repr, missing))}; columns found: {found}{hint}")
-
-    def _one_column_separator(self) -> str | None:
-        """The separator a CSV header of one column holds (the file was saved with it, not commas), else None."""
-        if self.format != "csv" or len(self.columns) != 1:
-            return None
-        return next((separator for separator in SEPARATORS if separator in self.columns[0]), None)
+        """Raise TableError naming the columns found unless every given column exists (``check_columns``)."""
+        check_columns(self.path, self.columns, *names)
 
     def chunks(self) -> Iterator[tuple[pd.DataFrame, list[Reject]]]:
         """Each chunk's frame of parsed rows and the rows that could not be parsed."""
@@ -452,6 +432,33 @@ class TableReader:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+def check_columns(path: Path, columns: list[str] | None, *names: str | None) -> None:
+    """Raise TableError naming the columns found, and the nearest name, unless every given column is in ``columns``
+    (the columns of the table at ``path``; None for an empty JSON Lines file, which has no rows to need them)."""
+    if columns is None:
+        return
+    missing = [name for name in names if name is not None and name not in columns]
+    if not missing:
+        return
+    separator = _one_column_separator(path, columns)
+    if separator is not None:
+        raise TableError(f"{path}: the header is one column, {columns[0]!r}: the file looks separated by "
+                         f"{separator!r}, and a .csv is read separated by commas; save it with commas as separators "
+                         "(or as .jsonl or .parquet)")
+    found = ", ".join(columns) if columns else "none"
+    label = "column" if len(missing) == 1 else "columns"
+    close = [match for name in missing if (match := _close_name(name, columns)) is not None]
+    hint = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
+    raise TableError(f"{path}: no {label} {', '.join(map(repr, missing))}; columns found: {found}{hint}")
+
+
+def _one_column_separator(path: Path, columns: list[str]) -> str | None:
+    """The separator a CSV header of one column holds (the file was saved with it, not commas), else None."""
+    if table_format(path) != "csv" or len(columns) != 1:
+        return None
+    return next((separator for separator in SEPARATORS if separator in columns[0]), None)
 
 
 def _csv_reader(feed: _LineFeed) -> Iterator[list[str]]:

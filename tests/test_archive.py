@@ -84,9 +84,9 @@ def test_summary_counts_rows_empty_non_text_rejects_and_writes_the_rejects_file(
     assert out[1]["text"] == 42 and out[1]["decision"] == "approve"
     rejects = [json.loads(line) for line in (tmp_path / "out.jsonl.rejects").read_text(encoding="utf-8").splitlines()]
     assert [(r["part"], r["line"], r["raw"].strip()) for r in rejects] == [("in.jsonl", 3, "{not json"), ("in.jsonl", 5, '["a list"]')]
-    # A later clean run removes the stale rejects file rather than leave it beside a good output.
+    # A later clean run over it removes the stale rejects file rather than leave it beside a good output.
     (tmp_path / "in.jsonl").write_text(lines[0] + "\n", encoding="utf-8")
-    assert run(tmp_path / "in.jsonl", "-o", tmp_path / "out.jsonl").exit_code == 0
+    assert run(tmp_path / "in.jsonl", "-o", tmp_path / "out.jsonl", "--overwrite").exit_code == 0
     assert not (tmp_path / "out.jsonl.rejects").exists()
 
 

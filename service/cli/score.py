@@ -11,10 +11,33 @@ from pathlib import Path
 
 import click
 
-from service.cli.common import ENCODER_MODES, BadInput, load_scorer_or_fail, os_error_message
+from service.cli.common import ENCODER_MODES, EXIT_BAD_INPUT, BadInput, load_scorer_or_fail, os_error_message
 from service.config import Defaults
 
-@click.command()
+EXIT_NOTHING_SCORED = 3
+EXIT_INTERRUPTED = 130
+"""128 + SIGINT, as a shell reports a command stopped by Ctrl-C."""
+EXIT_STATUSES = f"""\b
+Exit status:
+  0    done (rows that could not be parsed, if any, are counted in the
+       summary and listed in OUTPUT.rejects)
+  {EXIT_BAD_INPUT}    bad input or usage, refused before scoring (a missing file or
+       column, an OUTPUT that exists without --overwrite, a bad bundle),
+       or a run stopped by an error such as a full disk (the message says
+       whether --resume continues it)
+  {EXIT_NOTHING_SCORED}    no row could be parsed, so none was scored (OUTPUT.rejects
+       lists them all)
+  {EXIT_INTERRUPTED}  interrupted by Ctrl-C (--resume continues)
+"""
+
+
+class NothingScored(click.ClickException):
+    """Every row read was set aside as unparseable: printed after the summary, exit status 3."""
+
+    exit_code = EXIT_NOTHING_SCORED
+
+
+@click.command(epilog=EXIT_STATUSES)
 @click.argument("input_path", metavar="[INPUT]", required=False, type=click.Path(path_type=Path))
 @click.option("-o", "--output", type=click.Path(path_type=Path), help="Output table (.csv, .jsonl or .parquet).")
 @click.option("--text", "text", help="Score this one text and print its JSON result instead of a table.")
@@ -61,6 +84,12 @@ from service.config import Defaults
     help="Continue an interrupted run of the same command: chunks already scored are kept, not scored again.",
 )
 @click.option(
+    "--overwrite",
+    is_flag=True,
+    help="Replace an OUTPUT (or OUTPUT.rejects) that an earlier run wrote; without it one is refused before anything "
+         "is read. The old file stays until its replacement is complete. --resume needs no --overwrite.",
+)
+@click.option(
     "--engine",
     type=click.Choice(["local", "dask"]),
     default="local",
@@ -86,6 +115,7 @@ def score(
     chunk_size: int,
     jobs: int,
     resume: bool,
+    overwrite: bool,
     engine: str,
     scheduler: str | None,
 ) -> None:
@@ -96,7 +126,7 @@ def score(
     values are approved with reason "empty". Formats follow the file extensions: .csv, .jsonl,
     .parquet; a folder of Parquet parts gives a folder of Parquet parts of the same names.
     Rows that cannot be parsed are listed with their line numbers in OUTPUT.rejects.
-    An interrupted run continues with --resume.
+    An existing OUTPUT is replaced only with --overwrite. An interrupted run continues with --resume.
     """
     if text is not None:
         if input_path is not None or output is not None:
@@ -118,7 +148,7 @@ def score(
     if scheduler is not None and engine != "dask":
         raise click.UsageError("--scheduler needs --engine dask")
     _score_archive(input_path, output, text_column, id_column, model, chunk_size, spans, jobs, resume, engine, scheduler,
-                   encoder_mode)
+                   encoder_mode, overwrite)
 
 
 @contextmanager
@@ -153,8 +183,13 @@ def _score_archive(
     engine: str,
     scheduler: str | None,
     encoder_mode: str | None = None,
+    overwrite: bool = False,
 ) -> None:
-    """Run ``service.archive.run_archive`` and print its summary; errors and Ctrl-C say how to resume."""
+    """Run ``service.archive.run_archive`` and print its summary; errors and Ctrl-C say how to resume.
+
+    An OUTPUT an earlier run wrote is refused (before the model loads) unless ``overwrite``, or ``resume``: a run
+    stopped after writing some of its parts continues over them. NothingScored when every row read was set aside.
+    """
     from model.bundle import BundleError
     from service.archive import plan_job, run_archive, summary_lines
     from service.spool import SpoolError
@@ -162,15 +197,15 @@ def _score_archive(
 
     spools: list = []
     try:
-        job = plan_job(input_path, output, text_column=text_column, id_column=id_column, chunk_rows=chunk_size,
-                       with_spans=with_spans)
+        job = plan_job(input_path, output, overwrite=overwrite or resume, text_column=text_column,
+                       id_column=id_column, chunk_rows=chunk_size, with_spans=with_spans)
         outcome = run_archive(job, model, resume, engine, jobs, scheduler, on_spool=spools.append,
                               encoder_mode=encoder_mode)
     except (KeyboardInterrupt, SystemError) as error:
         if not interrupted(error):
             raise
         click.echo(f"Interrupted. {_kept(spools)}", err=True)
-        raise click.exceptions.Exit(130) from None
+        raise click.exceptions.Exit(EXIT_INTERRUPTED) from None
     except TableError as error:  # the data or the chosen format: the same run would meet it again
         raise BadInput(f"{error}{'. ' + _kept(spools, again=False) if spools else ''}") from error
     except (BundleError, SpoolError) as error:  # BundleError: also a worker that could not load it
@@ -179,6 +214,13 @@ def _score_archive(
         raise BadInput(f"{os_error_message(error)}{'. ' + _kept(spools) if spools else ''}") from error
     for line in summary_lines(job, outcome.tally, outcome.rejects, outcome.seconds, outcome.rows_this_run):
         click.echo(line, err=True)
+    if outcome.tally.read and not outcome.tally.scored:
+        first = outcome.rejects[0]
+        raise NothingScored(
+            f"nothing was scored: all {outcome.tally.read:,} rows read could not be parsed (the first: {first['part']} "
+            f"line {first['line']}: {first['error']}) and were set aside in {job.rejects_path}, so {job.output} has no "
+            "rows; fix INPUT, or check that it is the file you meant, then run again with --overwrite"
+        )
 
 
 def interrupted(error: BaseException | None) -> bool:

@@ -1,0 +1,216 @@
+"""Edges of ``moderate score INPUT -o OUTPUT`` an editor meets: nothing scored, an output already there, a later part
+without the column, ``-`` for a file, a wrong text column, and Ctrl-C reaching worker processes."""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import re
+import signal
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from click.testing import CliRunner
+
+from service.cli import cli
+from service.spool import spool_path
+from tests.test_archive import archive_frame, write_table
+
+UNPARSEABLE = {".csv": ("id,text\n1,a,b\n2,c,d\n", 2), ".jsonl": ("{not json\n[\"a list\"]\n", 1)}
+"""Two rows that cannot be parsed, and the line of the first."""
+
+
+@pytest.fixture
+def run(tiny_bundle_path):
+    def invoke(*args):
+        return CliRunner().invoke(cli, ["score", *map(str, args)], env={"MODERATION_MODEL": str(tiny_bundle_path)})
+
+    return invoke
+
+
+def one_error_line(result) -> str:
+    """The last stderr line, which must be click's ``Error:`` line (no traceback)."""
+    assert "Traceback" not in result.output
+    line = result.stderr.splitlines()[-1]
+    assert line.startswith("Error: "), result.stderr
+    return line
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl"])
+def test_a_run_that_sets_every_row_aside_exits_3_saying_how_many_where_and_why(tmp_path, run, suffix):
+    source, first_line = UNPARSEABLE[suffix]
+    (tmp_path / f"in{suffix}").write_text(source, encoding="utf-8")
+    out = tmp_path / f"out{suffix}"
+    result = run(tmp_path / f"in{suffix}", "-o", out)
+    assert result.exit_code == 3, result.output
+    assert "rows read 2; scored 0;" in result.stderr  # the summary is still printed, before the error
+    line = one_error_line(result)
+    assert re.search(rf"nothing was scored: all 2 rows read could not be parsed \(the first: in\{suffix} line {first_line}: .+\) "
+                     rf"and were set aside in {re.escape(str(out))}\.rejects, .*run again with --overwrite$", line), line
+    assert len((tmp_path / f"out{suffix}.rejects").read_text(encoding="utf-8").splitlines()) == 2
+
+
+def test_a_run_that_scores_some_rows_exits_0_and_counts_the_others(tmp_path, run):
+    (tmp_path / "in.csv").write_text("id,text\n1,a,b\n2,a fair point\n", encoding="utf-8")
+    result = run(tmp_path / "in.csv", "-o", tmp_path / "out.csv")
+    assert result.exit_code == 0, result.output
+    assert "scored 1;" in result.stderr and "rejected 1" in result.stderr
+    assert f"1 rows could not be parsed and are in {tmp_path / 'out.csv.rejects'}" in result.stderr
+
+
+@pytest.mark.parametrize("existing", ["out.csv", "out.csv.rejects"])
+def test_an_earlier_output_is_refused_before_the_model_loads(tmp_path, run, existing):
+    write_table(archive_frame(5), tmp_path / "in.csv")
+    (tmp_path / existing).write_text("earlier results\n", encoding="utf-8")
+    # A missing bundle would be the error if the model were loaded (or verified) first.
+    result = run(tmp_path / "in.csv", "-o", tmp_path / "out.csv", "--model", tmp_path / "no-bundle")
+    assert result.exit_code == 2, result.output
+    line = one_error_line(result)
+    assert line.startswith(f"Error: {tmp_path / existing} already exists: pass --overwrite"), line
+    assert (tmp_path / existing).read_text(encoding="utf-8") == "earlier results\n"
+    assert not spool_path(tmp_path / "out.csv").exists()
+
+
+def test_overwrite_replaces_the_output_and_removes_a_stale_rejects_file(tmp_path, run):
+    write_table(archive_frame(5), tmp_path / "in.csv")
+    (tmp_path / "out.csv").write_text("earlier results\n", encoding="utf-8")
+    (tmp_path / "out.csv.rejects").write_text("{}\n", encoding="utf-8")
+    result = run(tmp_path / "in.csv", "-o", tmp_path / "out.csv", "--overwrite")
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "out.csv").read_text(encoding="utf-8").startswith("id,text,")
+    assert not (tmp_path / "out.csv.rejects").exists()
+
+
+def test_resume_continues_over_the_parts_a_stopped_run_wrote_without_overwrite(tmp_path, run, monkeypatch):
+    from service import spool
+
+    (tmp_path / "parts").mkdir()
+    frame = archive_frame(40)
+    write_table(frame.iloc[:20], tmp_path / "parts" / "a.parquet", row_group_rows=5)
+    write_table(frame.iloc[20:], tmp_path / "parts" / "b.parquet", row_group_rows=5)
+    assert run(tmp_path / "parts", "-o", tmp_path / "expected", "--chunk-size", 10).exit_code == 0
+    real_write, calls = spool.TableWriter.write, []
+
+    def fill_the_disk_in_part_b(self, frame):
+        calls.append(1)
+        if len(calls) == 3:  # a: chunks 1 and 2 written, then b's first
+            raise OSError(errno.ENOSPC, "No space left on device", str(self.path))
+        real_write(self, frame)
+
+    monkeypatch.setattr(spool.TableWriter, "write", fill_the_disk_in_part_b)
+    stopped = run(tmp_path / "parts", "-o", tmp_path / "scored", "--chunk-size", 10)
+    assert stopped.exit_code == 2 and "--resume" in stopped.stderr, stopped.output
+    assert (tmp_path / "scored" / "a.parquet").exists() and not (tmp_path / "scored" / "b.parquet").exists()
+    monkeypatch.setattr(spool.TableWriter, "write", real_write)
+    again = run(tmp_path / "parts", "-o", tmp_path / "scored", "--chunk-size", 10)
+    line = one_error_line(again)
+    assert "a.parquet already exists: pass --overwrite" in line and line.endswith("pass --resume"), line
+    resumed = run(tmp_path / "parts", "-o", tmp_path / "scored", "--chunk-size", 10, "--resume")
+    assert resumed.exit_code == 0, resumed.output
+    for name in ("a.parquet", "b.parquet"):
+        assert (pq.read_table(tmp_path / "scored" / name).to_pylist()
+                == pq.read_table(tmp_path / "expected" / name).to_pylist())
+
+
+def test_a_later_part_without_the_text_column_is_refused_before_any_part_is_scored(tmp_path, run):
+    (tmp_path / "parts").mkdir()
+    pq.write_table(pa.table({"id": [1, 2], "text": ["a fair point", "another"]}), tmp_path / "parts" / "a.parquet")
+    pq.write_table(pa.table({"id": [3, 4], "Text": ["a fair point", "another"]}), tmp_path / "parts" / "b.parquet")
+    result = run(tmp_path / "parts", "-o", tmp_path / "scored")
+    assert result.exit_code == 2, result.output
+    line = one_error_line(result)
+    assert f"{tmp_path / 'parts' / 'b.parquet'}: no column 'text'; columns found: id, Text; did you mean 'Text'?" in line
+    assert not list((tmp_path / "scored").iterdir()) and not spool_path(tmp_path / "scored").exists()
+
+
+def test_a_dash_for_standard_output_is_refused_saying_why(tmp_path, run):
+    result = run(write_table(archive_frame(3), tmp_path / "in.csv"), "-o", "-")
+    assert result.exit_code == 2
+    assert re.search(r"^Error: OUTPUT '-': moderate score writes a file, not standard output .*name a \.csv",
+                     one_error_line(result))
+
+
+def test_a_dash_for_standard_input_is_refused_saying_why(tmp_path, run):
+    result = run("-", "-o", tmp_path / "out.csv")
+    assert result.exit_code == 2
+    assert re.search(r"^Error: INPUT '-': moderate score reads a file, not standard input .*save the table",
+                     one_error_line(result))
+
+
+def test_a_text_column_that_holds_no_text_is_pointed_out(tmp_path, run):
+    rows = [{"id": 1, "text": "a fair point", "votes": 3}, {"id": 2, "text": "another one", "votes": 5}]
+    (tmp_path / "in.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    wrong = run(tmp_path / "in.jsonl", "-o", tmp_path / "wrong.jsonl", "--text-column", "votes")
+    assert wrong.exit_code == 0, wrong.output
+    assert ("every text was empty or not text, so every row was approved as \"empty\": is the text of the comments in "
+            "column 'votes'? (--text-column)") in wrong.stderr
+    right = run(tmp_path / "in.jsonl", "-o", tmp_path / "right.jsonl")
+    assert right.exit_code == 0 and "every text was empty" not in right.stderr
+
+
+def ignores_sigint(pid: int) -> bool:
+    """Whether process ``pid`` ignores SIGINT (Linux: the SigIgn mask of /proc/PID/status)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("SigIgn:"):
+            return bool(int(line.split()[1], 16) & (1 << (signal.SIGINT - 1)))
+    raise AssertionError(f"no SigIgn line for process {pid}")
+
+
+@pytest.fixture
+def ctrl_c_stops_this_process():
+    """SIGINT handled as in a terminal, even when the tests run where it is ignored (a shell's background job)."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads /proc/PID/status (Linux)")
+def test_worker_processes_leave_ctrl_c_to_the_command(tmp_path, run, monkeypatch, ctrl_c_stops_this_process):
+    """A terminal's Ctrl-C reaches the workers too; one it stopped could hang Pool.terminate (seen with --jobs 2)."""
+    from service import archive
+
+    real_score, seen = archive.score_parts_locally, {}
+
+    def note_the_workers(job, spool, moderate, attributes, progress):
+        workers = moderate.__self__._pool._pool  # ScorerPool -> multiprocessing.Pool -> its processes
+        seen.update({process.pid: ignores_sigint(process.pid) for process in workers})
+        seen["command"] = ignores_sigint(os.getpid())
+        real_score(job, spool, moderate, attributes, progress)
+
+    monkeypatch.setattr(archive, "score_parts_locally", note_the_workers)
+    source = write_table(archive_frame(20), tmp_path / "in.csv")
+    result = run(source, "-o", tmp_path / "out.csv", "--jobs", 2)
+    assert result.exit_code == 0, result.output
+    assert seen.pop("command") is False  # the command itself still stops on Ctrl-C
+    assert len(seen) == 2 and all(seen.values()), seen
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+@pytest.mark.slow  # a LocalCluster of two workers, each loading the bundle
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads /proc/PID/status (Linux)")
+def test_dask_worker_processes_leave_ctrl_c_to_the_command(tmp_path, run, monkeypatch, ctrl_c_stops_this_process):
+    from service import archive_dask
+
+    real_client, seen = archive_dask._client, {}
+
+    def note_the_workers(jobs, scheduler):
+        client, cluster = real_client(jobs, scheduler)
+        seen.update({pid: ignores_sigint(pid) for pid in client.run(os.getpid).values()})
+        return client, cluster
+
+    monkeypatch.setattr(archive_dask, "_client", note_the_workers)
+    source = write_table(archive_frame(20), tmp_path / "in.csv")
+    result = run(source, "-o", tmp_path / "out.csv", "--engine", "dask", "--jobs", 2)
+    assert result.exit_code == 0, result.output
+    assert len(seen) == 2 and all(seen.values()), seen
+
+
+def test_the_help_lists_the_exit_statuses(run):
+    result = run("--help")
+    assert result.exit_code == 0
+    statuses = result.output[result.output.index("Exit status:"):]
+    assert [line.split()[0] for line in statuses.splitlines()[1:] if re.match(r"\s+\d+\s", line)] == ["0", "2", "3",
+                                                                                                       "130"]
