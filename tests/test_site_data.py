@@ -177,3 +177,12 @@ def test_parquet_binary_text_is_decoded_as_utf8(tmp_path):
     assert site["text"].tolist() == ["you idiot", "caf\xe9"]  # bytes that are not UTF-8 are no text
     assert site["decision"].tolist() == ["reject", "approve"]
     assert site.attrs["n_without_text"] == 1
+
+
+def test_json_lines_texts_that_look_like_numbers_stay_as_written(tmp_path):
+    from model.training.site_data import read_table
+
+    path = tmp_path / "site.jsonl"
+    rows = [{"text": "007", "decision": "approve"}, {"text": "12", "decision": "review"}, {"text": "1e3", "decision": "reject"}]
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    assert read_table(path)["text"].tolist() == ["007", "12", "1e3"]  # were the numbers 7, 12 and 1000.0

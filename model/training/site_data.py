@@ -51,7 +51,8 @@ LABEL_PROBABILITY_CUT = 0.5
 """A label given as a probability (the feedback export's, a share of raters) counts as 1 from this value on."""
 SITE_HOLDOUT_FRACTION = 0.3
 """Share of the site's rows kept aside (stratified by label) to compare bundles in notebook 05."""
-READERS = {".csv": pd.read_csv, ".jsonl": lambda path, **kw: pd.read_json(path, lines=True, **kw), ".parquet": pd.read_parquet}
+READERS = {".csv": pd.read_csv, ".jsonl": lambda path, **kw: pd.read_json(path, lines=True, dtype=False, **kw), ".parquet": pd.read_parquet}
+"""dtype=False: a JSON string stays the text it is ("007", "12", "1e3" were read as the numbers 7, 12 and 1000)."""
 
 
 _PANDAS_FIELDS = re.compile(r"Expected (\d+) fields in line (\d+), saw (\d+)")
