@@ -22,11 +22,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from service.table_reader import Reject
 from service.table_writer import TableWriter
-from service.tables import TableError
+from service.tables import TableError, one_line
 
 STATE_FILE = "state.json"
 COPY_BLOCK_BYTES = 1 << 20
@@ -172,12 +173,9 @@ class Spool:
     def write_chunk(self, part: int, chunk: int, frame: pd.DataFrame, suffix: str, tally: Tally,
                     rejects: list[Reject], part_name: str) -> None:
         """Write one scored chunk as a segment of its part, then mark it done."""
-        first = self.segment(part, 0, suffix)
         options: dict = {}
         if chunk > 0 and suffix == ".csv":
             options = {"columns": self._columns(part), "header": False}
-        elif chunk > 0 and suffix == ".parquet":
-            options = {"schema": pq.read_schema(first)}
         segment = self.segment(part, chunk, suffix)
         try:
             with TableWriter(segment, first_row=chunk * self.chunk_rows, **options) as writer:
@@ -203,9 +201,7 @@ class Spool:
         partial = output.with_name(f".{output.name}.{os.getpid()}.partial")
         try:
             if suffix == ".parquet":
-                with pq.ParquetWriter(partial, pq.read_schema(segments[0])) as joined:
-                    for segment in segments:
-                        joined.write_table(pq.read_table(segment))
+                _join_parquet(segments, partial, output)
             else:
                 with open(partial, "wb") as joined:
                     for segment in segments:
@@ -245,3 +241,24 @@ class Spool:
     def remove(self) -> None:
         """Delete the folder: the run is complete."""
         shutil.rmtree(self.root)
+
+
+def _join_parquet(segments: list[Path], partial: Path, output: Path) -> None:
+    """Write the Parquet ``segments`` (one per chunk, each with the types its own rows gave) as one table.
+
+    A column can have no type in one chunk and one in another (a JSON Lines id missing from the first 5,000 rows is
+    ``null``, then ``int64``): the types are unified, a null column taking the other chunks' type. Where they cannot be
+    (text in one chunk, numbers in another), every chunk is cast to the first one's types, as pandas would read them.
+    """
+    schemas = [pq.read_schema(segment) for segment in segments]
+    try:
+        schema = pa.unify_schemas(schemas, promote_options="permissive")
+    except (pa.ArrowException, ValueError):
+        schema = schemas[0]
+    try:
+        with pq.ParquetWriter(partial, schema) as joined:
+            for segment in segments:
+                joined.write_table(pq.read_table(segment).cast(schema))
+    except (pa.ArrowException, ValueError, TypeError) as error:
+        raise TableError(f"{output}: cannot write Parquet, a column holds values of different types in different "
+                         f"rows ({one_line(error)}); write .csv or .jsonl instead, or give the column one type") from error

@@ -214,3 +214,24 @@ def test_the_help_lists_the_exit_statuses(run):
     statuses = result.output[result.output.index("Exit status:"):]
     assert [line.split()[0] for line in statuses.splitlines()[1:] if re.match(r"\s+\d+\s", line)] == ["0", "2", "3",
                                                                                                        "130"]
+
+
+def test_json_lines_ids_missing_from_the_first_chunk_still_make_a_parquet_output(tmp_path, tiny_bundle_path):
+    """The first chunk's all-null id column was typed null and every later chunk's ids failed to cast to it."""
+    rows = [{"id": None if i < 4 else i, "text": f"comment number {i}"} for i in range(10)]
+    source = tmp_path / "in.jsonl"
+    source.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    result = CliRunner().invoke(cli, ["score", str(source), "-o", str(tmp_path / "out.parquet"), "--chunk-size", "4"],
+                                env={"MODERATION_MODEL": str(tiny_bundle_path)})
+    assert result.exit_code == 0, result.output
+    assert pq.read_table(tmp_path / "out.parquet").column("id").to_pylist() == [None] * 4 + list(range(4, 10))
+
+
+def test_a_column_with_text_and_numbers_in_different_chunks_keeps_the_first_chunks_type(tmp_path, tiny_bundle_path):
+    rows = [{"id": f"c{i}" if i < 4 else i, "text": f"comment number {i}"} for i in range(8)]
+    source = tmp_path / "in.jsonl"
+    source.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    result = CliRunner().invoke(cli, ["score", str(source), "-o", str(tmp_path / "out.parquet"), "--chunk-size", "4"],
+                                env={"MODERATION_MODEL": str(tiny_bundle_path)})
+    assert result.exit_code == 0, result.output
+    assert pq.read_table(tmp_path / "out.parquet").column("id").to_pylist() == ["c0", "c1", "c2", "c3", "4", "5", "6", "7"]
