@@ -3,7 +3,8 @@
 Created with ``moderate users create NAME [--role moderator|admin]``. Only an argon2id hash of each
 password is stored (argon2-cffi's ``PasswordHasher`` with its default, RFC 9106 low-memory parameters).
 A moderator may use the review queue and the try-it page; an admin may also manage API keys and see
-the model page.
+the model page. A session on the page holds the user's ``session_stamp``, which changes with a new password
+and with ``end_sessions`` (signing out, or ``moderate users sign-out NAME``): either ends every session they have.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import secrets
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import DateTime, Integer, String, select
+from sqlalchemy import DateTime, Integer, String, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from service.store import USER_NAME_CHARS, Base, utc_now
@@ -53,6 +54,8 @@ class User(Base):
     password_hash: Mapped[str] = mapped_column(String(PASSWORD_HASH_CHARS))
     role: Mapped[str] = mapped_column(String(ROLE_CHARS))
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
+    session_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    """Raised by one at each sign-out: part of ``session_stamp``, so sessions signed in before it end."""
 
     @property
     def is_admin(self) -> bool:
@@ -61,8 +64,10 @@ class User(Base):
 
     @property
     def session_stamp(self) -> str:
-        """A short digest of the password hash, kept in the session cookie: a new password ends old sessions."""
-        return hashlib.sha256(self.password_hash.encode("utf-8")).hexdigest()[:SESSION_STAMP_CHARS]
+        """A short digest of the session version and password hash, kept in the session cookie: a sign-out or a new
+        password ends old sessions."""
+        stamped = f"{self.session_version}:{self.password_hash}"
+        return hashlib.sha256(stamped.encode("utf-8")).hexdigest()[:SESSION_STAMP_CHARS]
 
 
 def check_name(name: str) -> str:
@@ -89,6 +94,14 @@ def find_user(session: Session, name: str) -> User | None:
     return session.scalar(select(User).where(User.name == name))
 
 
+def existing_user(session: Session, name: str) -> User:
+    """The user called ``name``; UserError (naming the command that lists users) when there is none."""
+    user = find_user(session, name)
+    if user is None:
+        raise UserError(f"no user called {name!r}; see `moderate users list`")
+    return user
+
+
 def create_user(session: Session, name: str, password: str, role: str = MODERATOR) -> User:
     """Store a new user with an argon2 hash of ``password``; UserError for a taken name, bad role or password."""
     name = check_name(name)
@@ -105,20 +118,23 @@ def create_user(session: Session, name: str, password: str, role: str = MODERATO
 
 def set_password(session: Session, name: str, password: str) -> User:
     """Replace ``name``'s password (which signs out their sessions); UserError when unknown or too short."""
-    user = find_user(session, name)
-    if user is None:
-        raise UserError(f"no user called {name!r}; see `moderate users list`")
+    user = existing_user(session, name)
     check_password(password)
     user.password_hash = _hasher.hash(password)
     session.commit()
     return user
 
 
+def end_sessions(session: Session, user: User) -> None:
+    """End every session ``user`` has, on every device, keeping their password."""
+    # Raised in SQL, not from the value read, so that two sign-outs at the same moment still count twice.
+    session.execute(update(User).where(User.id == user.id).values(session_version=User.session_version + 1))
+    session.commit()
+
+
 def delete_user(session: Session, name: str) -> None:
     """Delete ``name`` (their feedback keeps their name); UserError when unknown."""
-    user = find_user(session, name)
-    if user is None:
-        raise UserError(f"no user called {name!r}; see `moderate users list`")
+    user = existing_user(session, name)
     session.delete(user)
     session.commit()
 

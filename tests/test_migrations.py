@@ -2,22 +2,47 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import create_engine
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, create_engine, inspect, text
 
 import service.users  # noqa: F401  (its table joins Base.metadata)
-from service.migrations import upgrade
-from service.store import Base
+from service.migrations import alembic_config, current_revision, head_revision, upgrade
+from service.store import Base, make_engine
+
+BEFORE_SESSION_VERSIONS = "0003"
+"""The head before ``users.session_version`` (server-side sign-out)."""
+ADD_USER = text("INSERT INTO users (name, password_hash, role, created_at) VALUES ('mo', 'a hash', 'moderator', '2026-12-01 00:00:00')")
+
+
+def schema_differences(engine: Engine) -> list:
+    """What autogenerate would write to bring ``engine``'s schema to the declared tables (empty when they match)."""
+    with engine.connect() as connection:
+        return compare_metadata(MigrationContext.configure(connection), Base.metadata)
+
+
+def downgrade(engine: Engine, revision: str) -> None:
+    """Apply the migrations down to ``revision`` in one transaction."""
+    config = alembic_config()
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, revision)
+
+
+def user_columns(engine: Engine) -> set[str]:
+    return {column["name"] for column in inspect(engine).get_columns("users")}
 
 
 def test_the_migrated_schema_matches_the_declared_tables(tmp_path):
     engine = create_engine(f"sqlite:///{tmp_path / 'schema.db'}")
     upgrade(engine)
-    with engine.connect() as connection:
-        differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+    differences = schema_differences(engine)
     engine.dispose()
     # A model changed without a migration (or the reverse): `python -m service.migrations revision -m ...` writes one.
     assert differences == []
@@ -37,3 +62,55 @@ def test_database_errors_never_quote_the_parameters_that_may_hold_comment_text(t
         connection.execute(text("INSERT INTO kept VALUES (:body)"), {"body": "my neighbour is a liar"})
     engine.dispose()
     assert "UNIQUE" in str(raised.value) and "liar" not in str(raised.value)
+
+
+def test_the_revisions_form_one_line_numbered_as_their_files():
+    """Two revisions on the same parent (say two new 0004s) would give two heads and stop `moderate db upgrade`."""
+    scripts = ScriptDirectory.from_config(alembic_config())
+    revisions = list(reversed(list(scripts.walk_revisions())))
+    assert scripts.get_heads() == [head_revision()] == [revisions[-1].revision]
+    for number, revision in enumerate(revisions, start=1):
+        assert revision.revision == f"{number:04d}"
+        assert revision.down_revision == (f"{number - 1:04d}" if number > 1 else None)
+        assert re.fullmatch(rf"{revision.revision}_\w+\.py", revision.path.rsplit("/", 1)[-1])
+
+
+def test_the_session_version_migration_goes_down_and_up_keeping_users(db_url):
+    engine = make_engine(db_url)
+    try:
+        upgrade(engine, BEFORE_SESSION_VERSIONS)
+        with engine.begin() as connection:
+            connection.execute(ADD_USER)
+        upgrade(engine)
+        assert "session_version" in user_columns(engine)
+        with engine.begin() as connection:
+            assert connection.execute(text("SELECT session_version FROM users")).scalar_one() == 0  # existing users
+            connection.execute(text("UPDATE users SET session_version = 3"))
+        downgrade(engine, BEFORE_SESSION_VERSIONS)
+        assert "session_version" not in user_columns(engine)
+        with engine.connect() as connection:
+            assert connection.execute(text("SELECT name, password_hash FROM users")).all() == [("mo", "a hash")]
+        upgrade(engine)
+        with engine.connect() as connection:
+            assert connection.execute(text("SELECT name, session_version FROM users")).all() == [("mo", 0)]
+        assert schema_differences(engine) == []  # SQLite's copy of the table on the way down kept the unique name
+    finally:
+        engine.dispose()
+
+
+def test_moderate_db_upgrade_brings_a_database_at_the_previous_head_to_the_head(runner, tmp_path):
+    from service.cli import cli
+
+    url = f"sqlite:///{tmp_path / 'previous.db'}"
+    engine = make_engine(url)
+    try:
+        upgrade(engine, BEFORE_SESSION_VERSIONS)
+        with engine.begin() as connection:
+            connection.execute(ADD_USER)
+        result = runner.invoke(cli, ["db", "upgrade"], env={"MODERATION_DB_URL": url})
+        assert result.exit_code == 0, result.output
+        assert current_revision(engine) == head_revision() != BEFORE_SESSION_VERSIONS
+        with engine.connect() as connection:
+            assert connection.execute(text("SELECT name, session_version FROM users")).all() == [("mo", 0)]
+    finally:
+        engine.dispose()

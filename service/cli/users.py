@@ -1,4 +1,4 @@
-"""``moderate users``: the people who sign in to the moderation page (create, list, set-password, delete)."""
+"""``moderate users``: the people who sign in to the moderation page (create, list, set-password, sign-out, delete)."""
 
 from __future__ import annotations
 
@@ -75,6 +75,20 @@ def users_set_password(session: Any, name: str, password: str) -> None:
     except UserError as error:
         raise BadInput(error) from error
     click.echo(f"New password set for {name}; their open sessions have ended", err=True)
+
+
+@users.command("sign-out")
+@click.argument("name")
+@with_existing_database
+def users_sign_out(session: Any, name: str) -> None:
+    """End NAME's open sessions on every device, keeping their password (a lost laptop, a copied cookie)."""
+    from service.users import UserError, end_sessions, existing_user
+
+    try:
+        end_sessions(session, existing_user(session, name))
+    except UserError as error:
+        raise BadInput(error) from error
+    click.echo(f"Signed {name} out on every device; they sign in again with their password", err=True)
 
 
 @users.command("delete")

@@ -1,9 +1,10 @@
 """Who is signed in to the moderation page: sign in and out, the current user, and views that need a role.
 
 The session cookie (Flask's, signed with SECRET_KEY; Secure, HttpOnly, SameSite from the config) holds
-the user's id, a stamp of their password hash, so a new password or a deleted user ends every
-session at the next request, and the time of sign-in: a session ends ``PERMANENT_SESSION_LIFETIME``
-after it, however often it is used (Flask renews the cookie on every request).
+the user's id, a stamp of their password hash and session version, so a new password, a sign-out (which
+raises the version) or a deleted user ends every session at the next request, a copy of the cookie
+included, and the time of sign-in: a session ends ``PERMANENT_SESSION_LIFETIME`` after it, however often
+it is used (Flask renews the cookie on every request).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
-from flask import Flask, abort, current_app, g, redirect, render_template, request, session, url_for
+from flask import Flask, abort, current_app, flash, g, redirect, render_template, request, session, url_for
 from flask.typing import ResponseReturnValue
 from flask_limiter import Limiter
 from limits import parse_many
@@ -23,7 +24,7 @@ from service.config import ConfigError
 from service.store import get_session
 from service.ui.blueprint import bp
 from service.ui.csrf import csrf_token
-from service.users import User, authenticate_user
+from service.users import User, authenticate_user, end_sessions
 
 USER_ID = "user_id"
 STAMP = "stamp"
@@ -32,6 +33,7 @@ SIGN_IN_ENDPOINT = "ui.sign_in"
 TOO_MANY_REQUESTS = 429
 SIGNED_OUT = "You are signed out, so nothing was saved: reload the page and sign in again."
 FAILED_SIGN_IN = "That user name and password do not match. Check both and try again."
+SIGNED_OUT_EVERYWHERE = "You are signed out on every device and browser where you were signed in. Sign in again to go on."
 
 View = TypeVar("View", bound=Callable[..., Any])
 
@@ -130,8 +132,10 @@ def sign_in() -> ResponseReturnValue:
 @bp.post("/sign-out")
 @signed_in()
 def sign_out() -> ResponseReturnValue:
-    """End the session."""
+    """End every session of the signed-in user, on the server too: a copy of this cookie no longer works."""
+    end_sessions(get_session(), g.user)
     session.clear()
+    flash(SIGNED_OUT_EVERYWHERE)
     return redirect(url_for(SIGN_IN_ENDPOINT))
 
 
