@@ -254,7 +254,8 @@ def count_coral_replay() -> None:
 def metrics_response() -> Response:
     """The ``/metrics`` response in Prometheus' text format."""
     metrics: Metrics = current_app.extensions[METRICS_KEY]
-    return Response(metrics.exposition(), mimetype=CONTENT_TYPE_LATEST)
+    # content_type, not mimetype: CONTENT_TYPE_LATEST has its charset already, and Flask would add a second one
+    return Response(metrics.exposition(), content_type=CONTENT_TYPE_LATEST)
 
 
 @contextmanager

@@ -150,3 +150,10 @@ def test_stored_feedback_is_counted_by_source_and_decision_apart_from_the_models
 
     assert (value(reject), value(labels_only)) == (2.0, 1.0)  # the refused one is not counted
     assert not any(line.startswith("moderation_decisions_total{") for line in client.get("/metrics").get_data(as_text=True).splitlines())
+
+
+def test_the_metrics_content_type_is_prometheus_own_with_one_charset(client):
+    from prometheus_client import CONTENT_TYPE_LATEST
+
+    content_type = client.get("/metrics").headers["Content-Type"]
+    assert content_type == CONTENT_TYPE_LATEST and content_type.count("charset") == 1  # Flask appended a second one
