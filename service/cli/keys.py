@@ -96,7 +96,9 @@ def keys_ensure_local(session: Any) -> None:
 
     secret = ensure_local_key(session)
     if secret is None:
-        click.echo(f"An active '{LOCAL_KEY_NAME}' API key already exists (see `moderate keys list`).", err=True)
+        click.echo(f"An active '{LOCAL_KEY_NAME}' API key already exists (see `.venv/bin/moderate keys list`); keys are stored "
+                   "only as hashes, so it cannot be shown again: if you lost it, make another with "
+                   "`.venv/bin/moderate keys create NAME`.", err=True)
         return
     click.echo(f"Created the '{LOCAL_KEY_NAME}' API key; it is shown only now. Send it as 'Authorization: Bearer KEY':", err=True)
     click.echo(secret)
