@@ -90,7 +90,8 @@ SCHEMAS: dict[str, dict] = {
             "spanAnnotations": {"type": "boolean", "description": "Also return the spans behind each score."},
             "languages": {"type": "array", "items": {"type": "string"}, "description": "Only en is supported; detected when empty."},
             "doNotStore": {"type": "boolean", "description": "Store nothing about this request."},
-            "dropUnsupportedAttributes": {"type": "boolean", "description": "Drop attributes instead of failing on a language."},
+            "dropUnsupportedAttributes": {"type": "boolean", "description": "Leave out the attributes that cannot be scored (another "
+                                          "language, or an attribute this service does not offer) instead of failing."},
             "clientToken": _string("Echoed in the response."),
             "sessionId": _string("Accepted; unused."),
             "communityId": _string("Accepted; unused."),

@@ -20,13 +20,14 @@ from service.api_v1 import _json_body as json_body
 from service.auth import require_scope
 from service.config import EXTENSION_KEY
 from service.feedback_export import LEADING_COLUMNS, TRAILING_COLUMNS
-from service.google_errors import GoogleApiError, invalid_argument, perspective_error, register_google_error_handlers
+from service.google_errors import GoogleApiError, field_violation, invalid_argument, perspective_error
+from service.google_errors import register_google_error_handlers
 from service.html_text import html_to_text
 from service.key_limits import charge
 from service.language import detect_language, init_language_identifier, is_language_tag, is_supported
 from service.scopes import FEEDBACK_SCOPE, MODERATE_SCOPE
 from service.store import record_decisions, save_feedback
-from service.text_rules import check_text
+from service.text_rules import check_text, length_problem
 
 API_VERSION = "v1alpha1"
 ANALYZE_PATH = f"/{API_VERSION}/comments:analyze"
@@ -65,8 +66,8 @@ PROTO_FIELD_NAMES: dict[str, str] = {
 """Perspective's proto field names -> their JSON names. Proto3's JSON mapping accepts both, and Google's own clients
 send the first (perspectiveapi-simple-server), so both are read; attribute names (map keys) are never renamed."""
 STATUS_DECISIONS: dict[str, str] = {"APPROVED": "approve", "DELETED": "reject", "REJECTED": "reject"}
-"""suggestscore labels that are a moderator's decision, not an attribute: Coral Talk sends ``{"APPROVED" | "DELETED":
-{"summaryScore": {"value": 1}}}`` after each moderation."""
+"""suggestscore labels that are a moderator's decision, not an attribute: older Coral Talk sends ``{"APPROVED" |
+"DELETED": {"summaryScore": {"value": 1}}}`` after each moderation (current Coral sends its attribute, 0 or 1)."""
 EXPORT_COLUMNS = frozenset((*LEADING_COLUMNS, *TRAILING_COLUMNS))
 """Names a free-form label may not take: ``moderate feedback export`` writes a column of each label beside these."""
 SUGGESTED_NAME_CHARS = 64
@@ -146,6 +147,9 @@ def parse_comment(body: Mapping, max_chars: int) -> str:
     text = comment.get("text")
     if not isinstance(text, str):
         raise invalid_argument("comment.text", "comment.text must be a non-empty string")
+    too_long = length_problem(text, max_chars)
+    if too_long is not None:
+        raise perspective_invalid("COMMENT_TOO_LONG", "comment.text", f"comment.text {too_long}")
     check_text(text, "comment.text", max_chars, invalid_argument)
     text_type = _optional(comment, "type", str, "PLAIN_TEXT", "comment.")
     if text_type not in TEXT_TYPES:
@@ -157,9 +161,16 @@ def parse_comment(body: Mapping, max_chars: int) -> str:
     return text
 
 
+def perspective_invalid(error_type: str, field: str, message: str) -> GoogleApiError:
+    """A 400 with Perspective's ``errorType`` (``COMMENT_TOO_LONG``, ...) as its first detail, where clients look for
+    it (OpenCompass reads ``details[0].errorType``), and the field to fix."""
+    return GoogleApiError(400, message, [perspective_error(error_type), field_violation(field, message)])
+
+
 def _unknown_attribute(name: str, path: str, offered: Mapping[str, str]) -> GoogleApiError:
     """The 400 for an attribute this service does not score."""
-    return invalid_argument(path, f"unknown attribute {name!r}; this service offers {', '.join(offered)}")
+    return invalid_argument(path, f"unknown attribute {name!r}; this service offers {', '.join(offered)} "
+                                  "(or send dropUnsupportedAttributes: true to leave out the others)")
 
 
 def _threshold(parameters: Mapping, path: str) -> float | None:
@@ -198,11 +209,15 @@ def parse_analyze(body: dict, offered: Mapping[str, str], max_chars: int) -> Ana
     text = parse_comment(body, max_chars)
     requested = _optional(body, "requestedAttributes", dict, {})
     if not requested:
-        raise invalid_argument("requestedAttributes", 'requestedAttributes must name at least one attribute, e.g. {"TOXICITY": {}}')
+        raise perspective_invalid("NO_REQUESTED_ATTRIBUTES", "requestedAttributes",
+                                  'requestedAttributes must name at least one attribute, e.g. {"TOXICITY": {}}')
+    drop_unsupported = _optional(body, "dropUnsupportedAttributes", bool, False)
     thresholds = {}
     for name, parameters in requested.items():
         path = f"requestedAttributes.{name}"
         if name not in offered:
+            if drop_unsupported:  # Perspective drops what it cannot score instead of failing (SEXUALLY_EXPLICIT here)
+                continue
             raise _unknown_attribute(name, path, offered)
         if parameters is not None and not isinstance(parameters, dict):
             raise invalid_argument(path, f"{path} must be an object such as {{}} or {{\"scoreThreshold\": 0.5}}")
@@ -214,7 +229,7 @@ def parse_analyze(body: dict, offered: Mapping[str, str], max_chars: int) -> Ana
         span_annotations=_optional(body, "spanAnnotations", bool, False),
         languages=parse_languages(body),
         do_not_store=_optional(body, "doNotStore", bool, False),
-        drop_unsupported_attributes=_optional(body, "dropUnsupportedAttributes", bool, False),
+        drop_unsupported_attributes=drop_unsupported,
         client_token=_optional(body, "clientToken", str, None),
     )
 
@@ -306,7 +321,7 @@ def analyze() -> ResponseReturnValue:
     charge(1, len(parsed.text))
     detected = detect_language(parsed.text)
     scores: dict = {}
-    if check_languages(parsed, detected):
+    if parsed.thresholds and check_languages(parsed, detected):
         decision = scorer.moderate([parsed.text], with_spans=False)[0]
         _record(parsed, decision)
         requested = [offered[name] for name in parsed.thresholds]
