@@ -142,7 +142,9 @@ def coral_response(decision: Any) -> Response:
     return jsonify(body)
 
 
-@bp.post("/coral/v1/moderate")
+# strict_slashes off: Coral publishes every comment when its phase URL answers 404, and an operator may well type it
+# with a trailing slash.
+@bp.post("/coral/v1/moderate", strict_slashes=False)
 def moderate() -> ResponseReturnValue:
     """Moderate one Coral comment: verify the signature, score without spans (fast), answer Coral."""
     secrets = signing_secrets()

@@ -350,3 +350,10 @@ def test_fuzzed_bodies_get_4xx_never_5xx(client, body, signed):
 
 def test_app_still_answers_after_fuzzing(client):
     assert post_signed(client, coral_request(HOSTILE)).status_code == 200
+
+
+def test_a_phase_url_typed_with_a_trailing_slash_is_answered(client):
+    """It was a 404, on which Coral publishes the comment: every comment went out unmoderated, silently."""
+    body = encode(coral_request(HOSTILE))
+    response = client.post(URL + "/", data=body, headers={"Content-Type": "application/json", "X-Coral-Signature": sign(body, SECRET)})
+    assert response.status_code == 200 and response.get_json()["status"] in ("REJECTED", "PREMOD", "SYSTEM_WITHHELD")
