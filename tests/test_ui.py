@@ -493,7 +493,7 @@ def test_the_model_page_shows_bundle_card_metrics_and_says_when_there_is_no_bias
     assert f"Model {scorer.model_version}" in html and "0.912" in html and "met" in html
     assert f"<code>{Path(scorer.bundle.path).resolve()}</code>" in html  # the tiny bundle lives outside the project
     assert "has no identity-bias metrics" in html
-    assert "<h2>Model card</h2>" in html and "<h1>Model card" in html  # MODEL_CARD.md's own heading, rendered
+    assert "<h2>Model card</h2>" in html and "<h3>Model card" in html  # MODEL_CARD.md's own heading, under the page's
     with admin.get("/ui/model/plots/s_curves.png") as plot:  # a streamed file: close it
         assert plot.status_code == 200 and plot.mimetype == "image/png"
     assert admin.get("/ui/model/plots/eval.json").status_code == 404

@@ -1,10 +1,30 @@
-// Review queue keyboard use: j / k select the next / previous comment, a / r approve / reject it.
+// Review queue keyboard use: j / k select the next / previous comment, a / r approve / reject the one holding the focus.
 // Buttons post the decision with fetch and remove the item; without JavaScript the forms still work.
+// Single-key shortcuts can be turned off (WCAG 2.1.4: speech input types letters), and a / r act only on the focused
+// comment, never on one selected earlier while the focus is elsewhere.
 "use strict";
+
+const SHORTCUTS_KEY = "queue-shortcuts";
+
+// A browser that blocks site storage throws on localStorage: the choice then lasts as long as the page.
+function remembered() {
+  try { return localStorage.getItem(SHORTCUTS_KEY); } catch { return null; }
+}
+
+function remember(value) {
+  try { localStorage.setItem(SHORTCUTS_KEY, value); } catch { /* kept for this page only */ }
+}
 
 document.addEventListener("DOMContentLoaded", () => {
   const status = document.getElementById("queue-count");
+  const shortcuts = document.getElementById("shortcuts");
   let selected = null;
+
+  if (shortcuts) {
+    shortcuts.checked = remembered() !== "off";
+    shortcuts.closest("[hidden]")?.removeAttribute("hidden");
+    shortcuts.addEventListener("change", () => remember(shortcuts.checked ? "on" : "off"));
+  }
 
   const items = () => Array.from(document.querySelectorAll(".queue .item"));
 
@@ -47,6 +67,7 @@ document.addEventListener("DOMContentLoaded", () => {
     const next = all[all.indexOf(item) + 1] || all[all.indexOf(item) - 1] || null;
     item.remove();
     select(next);
+    if (!next) status.focus();  // the last one on the page: keep the focus on the page, where the result is said
   }
 
   document.querySelectorAll(".queue form.decide").forEach((form) => {
@@ -58,12 +79,14 @@ document.addEventListener("DOMContentLoaded", () => {
 
   document.addEventListener("keydown", (event) => {
     if (event.ctrlKey || event.metaKey || event.altKey) return;
+    if (shortcuts && !shortcuts.checked) return;
     const target = event.target;
     if (target.closest && target.closest("input, select, textarea")) return;
+    const focused = target.closest ? target.closest(".queue .item") : null;
     if (event.key === "j") { move(1); event.preventDefault(); }
     else if (event.key === "k") { move(-1); event.preventDefault(); }
-    else if ((event.key === "a" || event.key === "r") && selected) {
-      decide(selected.querySelector("form.decide"), event.key === "a" ? "approve" : "reject");
+    else if ((event.key === "a" || event.key === "r") && focused) {
+      decide(focused.querySelector("form.decide"), event.key === "a" ? "approve" : "reject");
       event.preventDefault();
     }
   });

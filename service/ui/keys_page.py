@@ -20,7 +20,10 @@ def _scope_names(stored: str) -> str:
 
 
 def _page(session, **shown) -> str:
-    """The keys page: every key with its scopes, the form (``name`` and ``scopes`` as typed, else the defaults)."""
+    """The keys page: every key with its scopes, the form (``name`` and ``scopes`` as typed, else the defaults).
+
+    An ``error`` names its ``error_field`` ("name" or "scope"), which the page ties the message to for screen readers.
+    """
     shown.setdefault("scopes", DEFAULT_SCOPES)
     return render_template("ui/keys.html", keys=list_keys(session), max_name=KEY_NAME_CHARS, all_scopes=SCOPES,
                            scopes_of=_scope_names, **{"secret": None, **shown})
@@ -44,9 +47,9 @@ def create() -> ResponseReturnValue:
         held = check_scopes(scopes)
     except BadKeyName as error:
         message = f"A key's name (the site or program that uses it) {error}."
-        return _page(session, error=message, name=name, scopes=scopes), 400
+        return _page(session, error=message, error_field="name", name=name, scopes=scopes), 400
     except UnknownScope as error:
-        return _page(session, error=f"Tick what the key may do: {error}.", name=name, scopes=scopes), 400
+        return _page(session, error=f"Tick what the key may do: {error}.", error_field="scope", name=name, scopes=scopes), 400
     row, secret = create_key(session, name, held)
     return _page(session, secret=secret, created=row)
 

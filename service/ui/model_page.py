@@ -23,6 +23,16 @@ PLOT_SUFFIX = ".png"
 BIAS_COLUMNS = ("subgroup_auc", "bpsn_auc", "bnsp_auc")
 """The per-identity AUCs of ``model.evaluation.bias`` shown on the model page (their keys in eval.json)."""
 METRICS = ("roc_auc", "pr_auc", "brier")
+CARD_TOP_HEADING = 3
+"""The level of MODEL_CARD.md's ``#`` headings on the page: under its own ``<h2>Model card</h2>``, below its one ``<h1>``."""
+MAX_HEADING = 6
+CURVES = "ROC, precision-recall and reliability curves"
+PLOT_DESCRIPTIONS = {
+    "curves": f"{CURVES} of ours and the baselines on {{section}}; the metrics table above gives their areas and Brier scores",
+    "attributes": f"{CURVES} of every attribute of ours on {{section}}; the metrics table above gives their areas and Brier scores",
+    "flag_rates": "Bars: the share of each kind of unit flagged as an unsupported claim, ours beside the cue baseline",
+}
+"""What each kind of plot ``moderate eval`` writes shows, as its image's text alternative (``{section}``: the test set)."""
 
 
 def reports_dir() -> Path:
@@ -30,10 +40,20 @@ def reports_dir() -> Path:
     return Path(current_app.config.get("REPORTS_DIR") or DEFAULT_REPORTS_DIR)
 
 
-def render_markdown(source: str) -> Markup:
-    """Markdown as HTML that is safe to embed: raw HTML in the source is escaped, then the result is sanitised."""
-    html = MarkdownIt("commonmark", {"html": False}).enable("table").render(source)
-    return Markup(nh3.clean(html))
+def render_markdown(source: str, top_heading: int = 1) -> Markup:
+    """Markdown as HTML that is safe to embed: raw HTML in the source is escaped, then the result is sanitised.
+
+    ``#`` headings become ``<h{top_heading}>`` (the others follow, down to ``<h6>``), so a document embedded in a page
+    keeps the page's outline; a table's header cells head their columns (``scope="col"``).
+    """
+    markdown = MarkdownIt("commonmark", {"html": False}).enable("table")
+    tokens = markdown.parse(source)
+    for token in tokens:
+        if token.type in ("heading_open", "heading_close"):
+            token.tag = f"h{min(int(token.tag[1:]) + top_heading - 1, MAX_HEADING)}"
+        elif token.type == "th_open":
+            token.attrSet("scope", "col")
+    return Markup(nh3.clean(markdown.renderer.render(tokens, markdown.options, {})))
 
 
 def model_card_path(bundle_path: Path) -> Path | None:
@@ -72,8 +92,14 @@ def metric_rows(report: dict) -> list[dict[str, Any]]:
     return rows
 
 
-def plots(report: dict) -> list[tuple[str, str]]:
-    """(caption, file name in plots/) of every plot eval.json lists that exists."""
+def plot_description(section: str, kind: str) -> str:
+    """What a plot shows, for its alt text: PLOT_DESCRIPTIONS, or its section and kind for a kind not known here."""
+    described = PLOT_DESCRIPTIONS.get(str(kind))
+    return described.format(section=section) if described else f"Evaluation plot of {section}: {kind}"
+
+
+def plots(report: dict) -> list[tuple[str, str, str]]:
+    """(caption, file name in plots/, what it shows) of every plot eval.json lists that exists."""
     found = []
     sections = [(name, data.get("plots") or {}) for name, data in (report.get("sets") or {}).items()]
     claims = report.get("claims")
@@ -84,7 +110,7 @@ def plots(report: dict) -> list[tuple[str, str]]:
         for kind, relative in entries:
             name = Path(str(relative)).name
             if name.endswith(PLOT_SUFFIX) and (reports_dir() / PLOTS_DIR / name).is_file():
-                found.append((f"{section}: {kind}", name))
+                found.append((f"{section}: {kind}", name, plot_description(section, kind)))
     return found
 
 
@@ -122,7 +148,7 @@ def model() -> ResponseReturnValue:
         encoder_mode=scorer.encoder_mode,
         policy=scorer.policy,
         policy_path=shown_path(scorer.policy.source) if scorer.policy.source != "defaults" else None,
-        card=render_markdown(card_path.read_text(encoding="utf-8")) if card_path else None,
+        card=render_markdown(card_path.read_text(encoding="utf-8"), CARD_TOP_HEADING) if card_path else None,
         card_path=card_path,
         report=report,
         report_problem=report_problem,
