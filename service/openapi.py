@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from importlib import metadata
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
@@ -23,20 +23,60 @@ TITLE = "Comment moderation"
 DESCRIPTION = (
     "Self-hosted comment moderation: hostility scores, unsupported-claim flags and a decision "
     "(approve, review, reject) with its reasons for every comment. Errors are JSON "
-    '`{"error": {"code", "message"}}`; the message names the field to fix.'
+    '`{"error": {"code", "message"}}`: branch on the code; the message names the field to fix. Every answer has an '
+    "X-Request-ID header, and every answer of an operation that needs a key the X-RateLimit-* headers of its RATE_LIMIT."
 )
-SECURITY = [{"bearer": []}, {"apiKeyHeader": []}, {"apiKeyQuery": []}]
-ERROR_RESPONSES = {
-    "bad_request": ("400", "The body is not valid JSON or a field is wrong; the message names it."),
-    "missing_key": ("401", "No API key was sent."),
-    "invalid_key": ("403", "The API key is unknown or revoked, or lacks the scope this endpoint needs (code missing_scope)."),
-    "too_large": ("413", "The body is larger than MAX_CONTENT_LENGTH bytes (code request_entity_too_large), or the "
-                         "comments to score have more than MAX_REQUEST_CHARS characters of text in all (code "
-                         "too_much_text); nothing was scored: send them in several requests."),
-    "unsupported_encoding": ("415", "The body is compressed (Content-Encoding); send it uncompressed."),
-    "rate_limited": ("429", "Over a limit of this key (requests, comments, characters, requests in progress) or of this address (failed keys); wait for the Retry-After header's seconds."),
-    "not_ready": ("503", "Not ready: a check failed (the body says which)."),
+SECURITY = [{"bearer": []}, {"apiKeyHeader": []}, {"googApiKeyHeader": []}, {"apiKeyQuery": []}]
+ERROR_SCHEMA = "ErrorResponse"
+READINESS_SCHEMA = "Readiness"
+REQUEST_ID_HEADER = "X-Request-ID"
+RATE_LIMIT_HEADERS = ("X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset")
+HEADERS = {
+    REQUEST_ID_HEADER: ("string", "This request's id: the client's X-Request-ID when it is 1-128 of A-Z a-z 0-9 . _ : -, else a new one."),
+    "Retry-After": ("integer", "Seconds to wait before retrying."),
+    "X-RateLimit-Limit": ("integer", "Requests per window of the key's RATE_LIMIT; on a 429, the amount of the limit that ran out."),
+    "X-RateLimit-Remaining": ("integer", "What is left of that limit in this window."),
+    "X-RateLimit-Reset": ("integer", "When that limit's window resets (Unix time)."),
+    "WWW-Authenticate": ("string", 'Bearer realm="moderation"'),
 }
+"""Response headers the document names, with their type and meaning."""
+
+
+class ErrorDoc(NamedTuple):
+    """An error answer an operation may give: its status, when (naming the ``code`` of each case) and headers."""
+
+    status: str
+    description: str
+    headers: tuple[str, ...] = ()
+    schema: str = ERROR_SCHEMA
+
+
+ERROR_RESPONSES = {
+    "bad_request": ErrorDoc(
+        "400", "The body is not a UTF-8 JSON object, or a field is missing, wrong, too long or unknown (code "
+        "invalid_request); the message names it."),
+    "missing_key": ErrorDoc("401", "No API key was sent (code missing_api_key).", ("WWW-Authenticate",)),
+    "invalid_key": ErrorDoc(
+        "403", "The API key is unknown or revoked (code invalid_api_key), or lacks the scope this endpoint needs (code "
+        "missing_scope)."),
+    "too_large": ErrorDoc(
+        "413", "The body is larger than MAX_CONTENT_LENGTH bytes (code request_entity_too_large), or the comments to score "
+        "have more than MAX_REQUEST_CHARS characters of text in all (code too_much_text); nothing was scored: send them "
+        "in several requests."),
+    "unsupported_encoding": ErrorDoc("415", "The body is compressed (code unsupported_content_encoding); send it uncompressed."),
+    "rate_limited": ErrorDoc(
+        "429", "Over a limit of this key (requests, comments, characters, requests in progress) or of this address (failed "
+        "keys) (code too_many_requests); wait for the Retry-After header's seconds. The X-RateLimit-* headers are those "
+        "of the limit that ran out (RATE_LIMIT's for requests in progress, which have no window).",
+        ("Retry-After", *RATE_LIMIT_HEADERS)),
+    "database_unavailable": ErrorDoc(
+        "503", "The database is needed (to look up a key not cached, to store feedback) and cannot be reached (code "
+        "database_unavailable) or answers at another schema revision (code database_schema_outdated).", ("Retry-After",)),
+    "not_ready": ErrorDoc(
+        "503", "Not ready: a check failed; the body's checks say which (not an error body).", schema=READINESS_SCHEMA),
+}
+KEYED_ERRORS = ("database_unavailable",)
+"""Errors of every operation that needs a key: looking up a key not cached needs the database."""
 View = TypeVar("View", bound=Callable[..., Any])
 
 
@@ -71,9 +111,15 @@ def operation(
     return mark
 
 
+def _headers(names: Iterable[str]) -> dict:
+    """OpenAPI Header objects for ``names`` (keys of ``HEADERS``)."""
+    return {name: {"description": HEADERS[name][1], "schema": {"type": HEADERS[name][0]}} for name in names}
+
+
 def _operation_object(doc: dict, operation_id: str) -> dict:
     """The OpenAPI Operation for one ``@operation`` description."""
-    success: dict[str, Any] = {"description": doc["summary"]}
+    success_headers = (REQUEST_ID_HEADER, *([] if doc["public"] else RATE_LIMIT_HEADERS))
+    success: dict[str, Any] = {"description": doc["summary"], "headers": _headers(success_headers)}
     if doc["response"] is not None:
         success["content"] = {doc["content_type"]: {"schema": doc["response"]}}
     elif doc["content_type"] != "application/json":
@@ -82,9 +128,12 @@ def _operation_object(doc: dict, operation_id: str) -> dict:
     errors = list(doc["errors"])
     if doc["request"] is not None:
         errors = ["bad_request", *[e for e in errors if e != "bad_request"], "too_large", "unsupported_encoding"]
+    if not doc["public"]:
+        errors += [e for e in KEYED_ERRORS if e not in errors]
     for name in errors:
-        status, text = ERROR_RESPONSES[name]
-        responses[status] = {"description": text, "content": {"application/json": {"schema": "ErrorResponse"}}}
+        error = ERROR_RESPONSES[name]
+        responses[error.status] = {"description": error.description, "headers": _headers((REQUEST_ID_HEADER, *error.headers)),
+                                   "content": {"application/json": {"schema": error.schema}}}
     result: dict[str, Any] = {
         "operationId": operation_id,
         "summary": doc["summary"],
@@ -109,7 +158,7 @@ def _openapi_path(rule: str) -> str:
 
 def build_spec(app: Flask) -> dict:
     """The OpenAPI document of every ``@operation`` view registered on ``app`` (call in an app context)."""
-    from service.schemas import ErrorResponseSchema
+    from service.schemas import ErrorResponseSchema, ReadinessSchema
 
     spec = APISpec(
         title=TITLE,
@@ -120,8 +169,10 @@ def build_spec(app: Flask) -> dict:
     )
     spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
     spec.components.security_scheme("apiKeyHeader", {"type": "apiKey", "in": "header", "name": "X-API-Key"})
+    spec.components.security_scheme("googApiKeyHeader", {"type": "apiKey", "in": "header", "name": "X-Goog-Api-Key"})
     spec.components.security_scheme("apiKeyQuery", {"type": "apiKey", "in": "query", "name": "key"})
-    spec.components.schema("ErrorResponse", schema=ErrorResponseSchema)
+    spec.components.schema(ERROR_SCHEMA, schema=ErrorResponseSchema)
+    spec.components.schema(READINESS_SCHEMA, schema=ReadinessSchema)
     for rule in sorted(app.url_map.iter_rules(), key=lambda r: r.rule):
         doc = getattr(app.view_functions[rule.endpoint], "openapi", None)
         if doc is None:

@@ -144,7 +144,7 @@ class ModerateRequestSchema(StrictSchema):
         required=True,
         validate=ConfigLength("MAX_COMMENTS_PER_REQUEST", min=1, too_short="must not be empty", too_long="has {n} items; the limit is {limit} per request"),
         error_messages={"required": "is required", "null": LIST_MESSAGE, "invalid": LIST_MESSAGE},
-        metadata={"description": "Comments to moderate; results come back in the same order."},
+        metadata={"description": "Comments to moderate, with at most MAX_REQUEST_CHARS characters of text in all (else 413 too_much_text); results come back in the same order."},
     )
     do_not_store = StrictBoolean(load_default=False, metadata={"description": "Keep nothing about these comments, not even a hash."})
 
@@ -152,15 +152,15 @@ class ModerateRequestSchema(StrictSchema):
 class FeedbackRequestSchema(StrictSchema):
     """``POST /v1/feedback`` body: a moderator's final decision and/or labels for one comment."""
 
-    comment_id = text_field(NON_EMPTY_STRING, allow_none=True, validate=ConfigLength("MAX_ID_CHARS", min=1), metadata={"description": "The id sent to /v1/moderate."})
+    comment_id = text_field(NON_EMPTY_STRING, allow_none=True, validate=ConfigLength("MAX_ID_CHARS", min=1), metadata={"description": "The id sent to /v1/moderate; comment_id or a non-blank text is required."})
     text = text_field(STRING, allow_none=True, validate=ConfigLength("MAX_COMMENT_CHARS"), metadata={"description": "The comment text; kept for retraining."})
     decision = fields.String(
         allow_none=True,
         validate=validate.OneOf(ACTIONS, error=f"must be one of {', '.join(ACTIONS)}"),
         error_messages={"invalid": f"must be one of {', '.join(ACTIONS)}", "null": STRING},
-        metadata={"description": "The moderator's final decision."},
+        metadata={"description": "The moderator's final decision; decision or labels is required."},
     )
-    labels = Labels(allow_none=True, metadata={"description": "Attribute probabilities in [0, 1] the moderator assigns."})
+    labels = Labels(allow_none=True, metadata={"description": f"Probabilities in [0, 1] the moderator assigns, by attribute name ({', '.join(ATTRIBUTES)})."})
 
     @validates_schema
     def _needs_comment_and_verdict(self, data: dict, **_kwargs: Any) -> None:
@@ -175,46 +175,57 @@ class FeedbackRequestSchema(StrictSchema):
 
 # Response shapes: documentation only (views build their JSON from model.results directly).
 
+CODE_POINTS = "in Unicode code points, as Python indexes a string (an emoji counts one)"
+
 
 class ReasonSpanSchema(Schema):
     """A reason's span: its attribute is the reason's own."""
 
-    begin = fields.Integer(metadata={"description": "Start offset in the text (characters)."})
-    end = fields.Integer()
-    score = fields.Float()
+    begin = fields.Integer(metadata={"description": f"Start offset in the text, {CODE_POINTS}."})
+    end = fields.Integer(metadata={"description": "End offset (exclusive): text[begin:end] are the words."})
+    score = fields.Float(metadata={"description": "The words' probability for the attribute; 1.0 for a threat phrase (a rule fired, not a probability)."})
 
 
 class SpanSchema(ReasonSpanSchema):
-    attribute = fields.String()
+    """Words behind an attribute's score, also when that score stayed below its thresholds."""
+
+    attribute = fields.String(metadata={"description": "The attribute whose score these words are behind."})
 
 
 class ReasonSchema(Schema):
-    code = fields.String(metadata={"description": "Why a policy phase acted, e.g. toxicity, empty."})
-    action = fields.String()
+    """Why a policy phase acted; fields that do not apply are left out."""
+
+    code = fields.String(metadata={"description": "The attribute whose score reached its threshold (e.g. toxicity), "
+                                                  "unsupported_claim, threat_phrase (an explicit threat found by a phrase "
+                                                  "rule) or empty (an empty or blank text: code and action only)."})
+    action = fields.String(metadata={"enum": list(ACTIONS)})
     attribute = fields.String()
-    score = fields.Float()
-    threshold = fields.Float()
+    score = fields.Float(metadata={"description": "The attribute's score."})
+    threshold = fields.Float(metadata={"description": "The threshold it reached; none for threat_phrase."})
     span = fields.Nested(ReasonSpanSchema)
-    text = fields.String()
+    text = fields.String(metadata={"description": "The span's words."})
 
 
 class ResultSchema(Schema):
-    id = fields.String()
+    """One comment's answer."""
+
+    id = fields.String(metadata={"description": "The comment's id as sent."})
     decision = fields.String(metadata={"enum": list(ACTIONS)})
-    scores = fields.Dict(keys=fields.String(), values=fields.Float(), metadata={"description": "Calibrated probability per attribute."})
+    scores = fields.Dict(keys=fields.String(), values=fields.Float(), metadata={"description": "Calibrated probability per attribute of the bundle."})
     reasons = fields.List(fields.Nested(ReasonSchema))
-    spans = fields.List(fields.Nested(SpanSchema))
+    spans = fields.List(fields.Nested(SpanSchema), metadata={"description": "The words behind each attribute's score, also below its thresholds: "
+                                                                             "keep those of the attributes that reached one to mark words as a moderator would."})
 
 
 class ModerateResponseSchema(Schema):
     model_version = fields.String()
-    request_id = fields.String()
-    results = fields.List(fields.Nested(ResultSchema))
+    request_id = fields.String(metadata={"description": "This request's id, as in the X-Request-ID header."})
+    results = fields.List(fields.Nested(ResultSchema), metadata={"description": "One per comment, in input order."})
 
 
 class FeedbackResponseSchema(Schema):
     id = fields.Integer(metadata={"description": "The stored feedback's id."})
-    request_id = fields.String()
+    request_id = fields.String(metadata={"description": "This request's id, as in the X-Request-ID header."})
 
 
 class ModelResponseSchema(Schema):
@@ -222,12 +233,26 @@ class ModelResponseSchema(Schema):
     encoder_mode = fields.String(allow_none=True, metadata={
         "description": "How the bundle's encoder is served: 'encoder' (every comment) or 'cascade' "
                        "(the ENCODER_MODE setting); null for a bundle without an encoder."})
-    card = fields.Dict(metadata={"description": "Model card summary: data, metrics, thresholds, limits."})
+    card = fields.Dict(metadata={"description": "Model card summary: data, metrics, thresholds, limits; "
+                                                "a field the bundle's manifest lacks is null or empty."})
     manifest = fields.Dict(metadata={"description": "The bundle's manifest.json."})
 
 
+class ReadinessChecksSchema(Schema):
+    model = fields.String(metadata={"description": "ok, or how the probe scores differ."})
+    database = fields.String(metadata={"description": "ok, or what failed and what to do."})
+
+
+class ReadinessSchema(Schema):
+    """``/readyz``'s answer, 200 or 503 alike."""
+
+    status = fields.String(metadata={"enum": ["ready", "not_ready"]})
+    model_version = fields.String()
+    checks = fields.Nested(ReadinessChecksSchema)
+
+
 class ErrorSchema(Schema):
-    code = fields.String()
+    code = fields.String(metadata={"description": "What went wrong, for programs to branch on; each response names its codes."})
     message = fields.String(metadata={"description": "Says what to fix and names the field."})
 
 

@@ -23,7 +23,7 @@ def test_every_v1_operation_is_documented_with_its_schemas(spec):
     assert set(moderate["responses"]) >= {"200", "400", "401", "403", "413", "429"}
     assert paths["/v1/feedback"]["post"]["responses"]["201"]
     assert moderate["security"] and paths["/healthz"]["get"]["security"] == []
-    assert set(spec["components"]["securitySchemes"]) == {"bearer", "apiKeyHeader", "apiKeyQuery"}
+    assert set(spec["components"]["securitySchemes"]) == {"bearer", "apiKeyHeader", "googApiKeyHeader", "apiKeyQuery"}
 
 
 def test_the_documented_limits_are_the_configured_ones(tiny_bundle_path):
