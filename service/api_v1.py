@@ -140,18 +140,38 @@ def feedback() -> ResponseReturnValue:
 def model_card(bundle: Any) -> dict:
     """A model card summary from the bundle: use, limits, data, metrics and decision thresholds."""
     manifest = bundle.manifest
+    encoder_training = manifest.get("encoder_training", {})
     return {
         "model_version": bundle.version,
         "created": manifest.get("created"),
         "attributes": list(bundle.attributes),
         "intended_use": INTENDED_USE,
         "limitations": list(LIMITATIONS),
-        "training_rows": manifest.get("training_rows"),
-        "datasets": manifest.get("datasets", {}),
+        "training_rows": manifest.get("training_rows", encoder_training.get("rows")),
+        "datasets": manifest.get("datasets") or _encoder_datasets(manifest),
         "test_metrics": manifest.get("test_metrics", {}),
         "thresholds": {"reject": dict(bundle.policy.reject), "review": dict(bundle.policy.review)},
-        "span_thresholds": manifest.get("span_thresholds", manifest.get("span_threshold")),
+        "span_thresholds": served_span_thresholds(bundle.model) or manifest.get("span_threshold"),
     }
+
+
+def _encoder_datasets(manifest: dict) -> dict:
+    """An encoder bundle's training rows by source (its manifest has no ``datasets``), each with its licence where the
+    manifest names it (the sets it added to its base bundle's; the others are listed in the base bundle's manifest)."""
+    licences = manifest.get("encoder_datasets", {})
+    rows = manifest.get("encoder_training", {}).get("rows_by_source", {})
+    return {source: {"rows": n, **({"license": licences[source]} if source in licences else {})} for source, n in rows.items()}
+
+
+def served_span_thresholds(model: Any) -> dict | None:
+    """The word-span thresholds the served model applies: an encoder bundle's are its base model's, with its own
+    floor on the served scores (``span_floor``) in place of the base's ``comment_floor``."""
+    base = getattr(model, "base", model)
+    thresholds = getattr(base, "span_thresholds", None)
+    if thresholds is None:
+        return None
+    floor = getattr(model, "span_floor", None)
+    return {**thresholds, **({"comment_floor": floor} if floor is not None else {})}
 
 
 @bp.get("/v1/model")

@@ -1317,3 +1317,22 @@ def test_the_load_test_serves_an_encoder_bundle_in_the_mode_asked_for(encoder_bu
                                    batch_requests=1, levels=(2,), encoder_mode="cascade")
     assert results["encoder_mode"] == "cascade" and results["errors"] == {"client_seen": 0, "server_5xx": 0}
     assert "(bundle: `%s`, encoder mode: `cascade`)" % encoder_bundle[0] in out.read_text()
+
+
+def test_the_model_card_of_an_encoder_bundle_has_its_training_rows_sources_and_span_rule(encoder_bundle):
+    """GET /v1/model read keys only TF-IDF bundles write: for 2.8.0 training_rows was null, datasets {} and
+    span_thresholds null."""
+    from model.bundle import load_bundle
+    from service.api_v1 import model_card
+
+    bundle = load_bundle(encoder_bundle[0])
+    card = model_card(bundle)
+    assert card["span_thresholds"] == {**bundle.model.base.span_thresholds, **(
+        {"comment_floor": bundle.model.span_floor} if bundle.model.span_floor is not None else {})}
+    training = {"rows": 30, "rows_by_source": {"hatexplain": 20, "olid": 10}}
+    bundle.manifest = {**bundle.manifest, "encoder_training": training, "encoder_datasets": {"hatexplain": "MIT"}}
+    bundle.manifest.pop("datasets", None)
+    bundle.manifest.pop("training_rows", None)
+    card = model_card(bundle)
+    assert card["training_rows"] == 30
+    assert card["datasets"] == {"hatexplain": {"rows": 20, "license": "MIT"}, "olid": {"rows": 10}}
