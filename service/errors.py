@@ -68,7 +68,9 @@ def handle_http_exception(error: HTTPException) -> Response:
         )
     elif isinstance(error, TooManyRequests):
         # Flask-Limiter's description is the limit itself ("600 per 1 minute").
-        message = f"rate limit exceeded ({error.description}) for this API key; retry after the Retry-After header's seconds"
+        # Coral's endpoint is limited per client address (it sends no key); every other route per API key.
+        whom = "this address" if request.blueprint == "coral" else "this API key"
+        message = f"rate limit exceeded ({error.description}) for {whom}; retry after the Retry-After header's seconds"
     response = error.get_response()
     response.set_data(jsonify(error_body(_code_for(error), message)).get_data())
     response.content_type = "application/json"

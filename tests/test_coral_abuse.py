@@ -64,6 +64,7 @@ def test_the_coral_endpoint_is_rate_limited_per_address(client):
     limited = post(client, body, None)
     assert limited.status_code == 429  # limited before the signature is even checked
     assert limited.is_json and 1 <= int(limited.headers["Retry-After"]) <= 60
+    assert "for this address" in limited.get_json()["error"]["message"]  # Coral sends no key: it said "this API key"
     metrics = client.get("/metrics").get_data(as_text=True)
     assert 'moderation_limited_requests_total{limit="coral"} 3.0' in metrics
 
