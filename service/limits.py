@@ -122,12 +122,20 @@ def _coral_rate_limit() -> str:
     return current_app.config["CORAL_RATE_LIMIT"]
 
 
+RATE_LIMIT_HEADER_PREFIX = "X-RateLimit-"
+
+
 def _tidy_retry_after(response: Response) -> Response:
     """Flask-Limiter puts its window's reset into ``Retry-After`` on every answer: keep it on 429 only (at
     least one second); elsewhere keep only what the app asked for in ``g.retry_after`` (a 503, say)."""
     if response.status_code == TOO_MANY_REQUESTS and LIMIT_HEADERS in g:
         # One of our budgets refused it: its headers, not those of the request count, tell the client when to retry.
-        for name, value in g.get(LIMIT_HEADERS).items():
+        # A budget without a window (the concurrent requests) has no X-RateLimit-* to give, and the request count's
+        # ("Remaining: 599") would say that nothing ran out: none are sent.
+        budget = g.get(LIMIT_HEADERS)
+        for name in [name for name in response.headers.keys() if name.startswith(RATE_LIMIT_HEADER_PREFIX) and name not in budget]:
+            del response.headers[name]
+        for name, value in budget.items():
             response.headers[name] = value
     elif response.status_code == TOO_MANY_REQUESTS:
         count_limited(CORAL_BLUEPRINT if request.blueprint == CORAL_BLUEPRINT else REQUEST_COUNT)
