@@ -9,7 +9,10 @@ worker, in parallel, and each worker holds its own copy of the model in memory.
 from __future__ import annotations
 
 import multiprocessing
-from collections.abc import Callable, Sequence
+import signal
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -48,6 +51,26 @@ def _predict_scores(texts: list) -> np.ndarray:
     return _scorer().predict_scores(texts)
 
 
+@contextmanager
+def workers_ignore_ctrl_c() -> Iterator[None]:
+    """Worker processes started inside ignore Ctrl-C; this process still gets it, and stops them itself.
+
+    A terminal sends Ctrl-C to every process of the command. A ``multiprocessing.Pool`` worker stopped by it can
+    leave the pool's task queue locked, and ``Pool.terminate`` then waits forever (CPython issues 73945 and 78178:
+    one Ctrl-C in three hung ``moderate score --jobs 2``); Dask's worker processes printed tracebacks. A process
+    inherits an ignored SIGINT, and Python leaves it ignored. A Ctrl-C while they start is lost.
+    """
+    previous = signal.getsignal(signal.SIGINT)
+    if threading.current_thread() is not threading.main_thread() or previous is None:
+        yield  # only the main thread may change a handler, and one set outside Python cannot be put back
+        return
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 class ScorerPool:
     """``Scorer.moderate`` and ``Scorer.predict_scores`` spread over ``jobs`` worker processes.
 
@@ -71,7 +94,8 @@ class ScorerPool:
         self._pool = None
         if jobs > 1:
             context = multiprocessing.get_context("spawn")
-            self._pool = context.Pool(jobs, _start, (scorer.bundle.path, scorer.policy, scorer.encoder_mode))
+            with workers_ignore_ctrl_c():  # the command that owns the pool stops it on Ctrl-C
+                self._pool = context.Pool(jobs, _start, (scorer.bundle.path, scorer.policy, scorer.encoder_mode))
 
     def _parts(self, texts: Sequence) -> list[list]:
         """``texts`` cut into at most ``jobs`` contiguous, non-empty parts of nearly equal length."""

@@ -11,13 +11,10 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import sys
-import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -355,26 +352,6 @@ def _parquet_columns(path: Path) -> list[str]:
         raise TableError(f"{path}: not a readable Parquet file: {one_line(error)}") from error
 
 
-@contextmanager
-def workers_ignore_ctrl_c() -> Iterator[None]:
-    """Worker processes started inside ignore Ctrl-C; this process still gets it, and stops them itself.
-
-    A terminal sends Ctrl-C to every process of the command. A ``multiprocessing.Pool`` worker stopped by it can
-    leave the pool's task queue locked, and ``Pool.terminate`` then waits forever (CPython issues 73945 and 78178:
-    one Ctrl-C in three hung ``--jobs 2`` here); Dask's worker processes printed tracebacks. A process inherits an
-    ignored SIGINT, and Python leaves it ignored. A Ctrl-C while they start is lost.
-    """
-    previous = signal.getsignal(signal.SIGINT)
-    if threading.current_thread() is not threading.main_thread() or previous is None:
-        yield  # only the main thread may change a handler, and one set outside Python cannot be put back
-        return
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-
-
 @dataclass(frozen=True)
 class Outcome:
     """What ``run_archive`` did."""
@@ -419,9 +396,7 @@ def run_archive(job: Job, model_path: Path | None = None, resume: bool = False, 
             from model.scoring import Scorer
 
             scorer = Scorer.load(folder, encoder_mode=encoder_mode)
-            with workers_ignore_ctrl_c():
-                pool = ScorerPool(scorer, jobs)
-            with pool:
+            with ScorerPool(scorer, jobs) as pool:
                 score_parts_locally(job, spool, pool.moderate, scorer.attributes, progress)
     finally:
         progress.close()

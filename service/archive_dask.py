@@ -21,7 +21,8 @@ import dask.dataframe as dd
 import pandas as pd
 from distributed import Client, LocalCluster, WorkerPlugin, get_worker
 
-from service.archive import Job, Progress, added_columns, score_frame, workers_ignore_ctrl_c
+from model.parallel import workers_ignore_ctrl_c
+from service.archive import Job, Progress, added_columns, score_frame
 from service.spool import Spool, Tally
 from service.table_reader import ChunkRange, Reject, TableReader
 
