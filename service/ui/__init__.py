@@ -28,16 +28,20 @@ def index() -> ResponseReturnValue:
     return redirect(url_for("ui.queue"))
 
 
-@bp.errorhandler(HTTPException)
-def page_error(error: HTTPException) -> ResponseReturnValue:
-    """Errors inside the moderation page as a page (the API's errors stay JSON)."""
-    return render_template("ui/error.html", error=error), error.code or 500
-
-
 @bp.context_processor
 def page_context() -> dict:
     """What every template may use: the signed-in user and the form token."""
     return {"current_user": g.get("user"), "csrf_token": csrf_token}
+
+
+@bp.errorhandler(HTTPException)
+def page_error(error: HTTPException) -> ResponseReturnValue:
+    """Errors inside the moderation page as a page (the API's errors stay JSON), with the menu for a signed-in user."""
+    if "user" not in g:
+        # No before_request hook loaded the user: no route matched (service.errors renders those through here) or the
+        # CSRF check refused the form first. Nor does the blueprint's context processor run without a matched route.
+        load_user()
+    return render_template("ui/error.html", error=error, **page_context()), error.code or 500
 
 
 bp.before_request(check_csrf)

@@ -47,27 +47,28 @@ class QueueFilter:
     before: int | None = None
 
     @classmethod
-    def from_args(cls, args: dict[str, str]) -> tuple[QueueFilter, list[str]]:
-        """Parse ``reason``, ``site``, ``since``, ``until`` (YYYY-MM-DD) and ``before`` (an item id); return the problems too."""
-        problems = []
+    def from_args(cls, args: dict[str, str]) -> tuple[QueueFilter, dict[str, str]]:
+        """Parse ``reason``, ``site``, ``since``, ``until`` (YYYY-MM-DD) and ``before`` (an item id); return the problems
+        too, each under the name of the argument it is about (so the page can tie it to its field)."""
+        problems = {}
         reason = args.get("reason") or None
         if reason is not None and reason not in REASON_CODES:
-            problems.append(f"There is no reason called {reason!r}; choose one from the list.")
+            problems["reason"] = f"There is no reason called {reason!r}; choose one from the list."
             reason = None
         site = args.get("site") or None
         if site is not None and site != NO_KEY and not _row_id(site):
-            problems.append("Choose the site from the list.")
+            problems["site"] = "Choose the site from the list."
             site = None
         dates = {}
         for name in ("since", "until"):
             try:
                 dates[name] = dt.date.fromisoformat(args[name]) if args.get(name) else None
             except ValueError:
-                problems.append(f"The {'from' if name == 'since' else 'to'} date must look like 2026-12-31.")
+                problems[name] = f"The {'from' if name == 'since' else 'to'} date must look like 2026-12-31."
                 dates[name] = None
         before = args.get("before") or None
         if before is not None and not _row_id(before):
-            problems.append("The page position is not an item number; go back to the first page.")
+            problems["before"] = "The page position is not an item number; go back to the first page."
             before = None
         return cls(reason, site, dates["since"], dates["until"], int(before) if before else None), problems
 
