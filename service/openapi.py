@@ -26,7 +26,14 @@ DESCRIPTION = (
     '`{"error": {"code", "message"}}`: branch on the code; the message names the field to fix. Every answer has an '
     "X-Request-ID header, and every answer of an operation that needs a key the X-RateLimit-* headers of its RATE_LIMIT."
 )
-SECURITY = [{"bearer": []}, {"apiKeyHeader": []}, {"googApiKeyHeader": []}, {"apiKeyQuery": []}]
+SECURITY_SCHEMES = {
+    "bearer": {"type": "http", "scheme": "bearer"},
+    "apiKeyHeader": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+    "googApiKeyHeader": {"type": "apiKey", "in": "header", "name": "X-Goog-Api-Key", "description": "the header Google API clients send"},
+    "apiKeyQuery": {"type": "apiKey", "in": "query", "name": "key", "description": "in the query string, as Perspective clients send it"},
+}
+"""The ways to send an API key (``service.auth.presented_key`` reads them), in the order the docs page lists them."""
+SECURITY = [{name: []} for name in SECURITY_SCHEMES]
 ERROR_SCHEMA = "ErrorResponse"
 READINESS_SCHEMA = "Readiness"
 REQUEST_ID_HEADER = "X-Request-ID"
@@ -167,10 +174,8 @@ def build_spec(app: Flask) -> dict:
         plugins=[MarshmallowPlugin()],
         info={"description": DESCRIPTION},
     )
-    spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
-    spec.components.security_scheme("apiKeyHeader", {"type": "apiKey", "in": "header", "name": "X-API-Key"})
-    spec.components.security_scheme("googApiKeyHeader", {"type": "apiKey", "in": "header", "name": "X-Goog-Api-Key"})
-    spec.components.security_scheme("apiKeyQuery", {"type": "apiKey", "in": "query", "name": "key"})
+    for name, scheme in SECURITY_SCHEMES.items():
+        spec.components.security_scheme(name, scheme)
     spec.components.schema(ERROR_SCHEMA, schema=ErrorResponseSchema)
     spec.components.schema(READINESS_SCHEMA, schema=ReadinessSchema)
     for rule in sorted(app.url_map.iter_rules(), key=lambda r: r.rule):
@@ -224,6 +229,23 @@ def _field_rows(spec: dict, schema: dict) -> list[dict]:
     return rows
 
 
+def _key_example(scheme: dict) -> str:
+    """How a request carries KEY for one security scheme: ``Authorization: Bearer KEY``, ``X-API-Key: KEY``, ``?key=KEY``."""
+    if scheme["type"] == "http":
+        return f"Authorization: {scheme['scheme'].capitalize()} KEY"
+    if scheme["in"] == "query":
+        return f"?{scheme['name']}=KEY"
+    if scheme["in"] == "header":
+        return f"{scheme['name']}: KEY"
+    raise ValueError(f"security scheme {scheme!r}: the docs page shows only http, header and query keys; add its case to _key_example")
+
+
+def key_ways(spec: dict) -> list[dict]:
+    """The ways to send a key the document names, for the docs page: an example and its note."""
+    schemes = spec.get("components", {}).get("securitySchemes", {})
+    return [{"example": _key_example(scheme), "description": scheme.get("description", "")} for scheme in schemes.values()]
+
+
 def docs_context(spec: dict) -> dict:
     """What the docs template shows: operations in path order and every schema's fields."""
     operations = []
@@ -246,7 +268,7 @@ def docs_context(spec: dict) -> dict:
             )
     operations.sort(key=lambda op: (not op["needs_key"], op["path"]))  # the API first, then operations endpoints
     schemas = {name: _field_rows(spec, schema) for name, schema in spec.get("components", {}).get("schemas", {}).items()}
-    return {"info": spec["info"], "operations": operations, "schemas": schemas}
+    return {"info": spec["info"], "operations": operations, "schemas": schemas, "key_ways": key_ways(spec)}
 
 
 @bp.get("/openapi.json")

@@ -21,6 +21,7 @@ from service.decision_log import decision_log_engine
 from service.metrics import metrics_response
 from service.openapi import operation
 from service.schema_gate import schema_problem
+from service.schemas import HealthSchema, ReadinessSchema
 from service.store import SCHEMA_GATE_KEY, StoreError, engine_sqlite_file, ping
 
 log = logging.getLogger(__name__)
@@ -63,14 +64,14 @@ def check_model(scorer: Any) -> str:
 
 
 @bp.get("/healthz")
-@operation(summary="Liveness: the process answers and the model is loaded", public=True)
+@operation(summary="Liveness: the process answers and the model is loaded", public=True, response=HealthSchema)
 def healthz() -> ResponseReturnValue:
     """Report that the model is loaded (``create_app`` loads it before serving)."""
     return jsonify({"status": "ok", "model_version": current_app.extensions[EXTENSION_KEY].model_version})
 
 
 @bp.get("/readyz")
-@operation(summary="Readiness: model verified and database accepting writes", public=True, errors=("not_ready",))
+@operation(summary="Readiness: model verified and database accepting writes", public=True, response=ReadinessSchema, errors=("not_ready",))
 def readyz() -> ResponseReturnValue:
     """200 when the model passed its start-up check and the database takes a write, else 503 naming the failure.
 

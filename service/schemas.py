@@ -173,32 +173,35 @@ class FeedbackRequestSchema(StrictSchema):
             raise ValidationError(problems)
 
 
-# Response shapes: documentation only (views build their JSON from model.results directly).
+# Response shapes: documentation only (views build their JSON from model.results directly). ``required=True`` marks
+# a field every answer has (the OpenAPI ``required`` list, which generated clients type as always there); a field
+# some answers leave out is not required. tests/test_openapi_followups.py checks both against real answers.
 
 CODE_POINTS = "in Unicode code points, as Python indexes a string (an emoji counts one)"
+REQUEST_ID = "This request's id, as in the X-Request-ID header."
 
 
 class ReasonSpanSchema(Schema):
     """A reason's span: its attribute is the reason's own."""
 
-    begin = fields.Integer(metadata={"description": f"Start offset in the text, {CODE_POINTS}."})
-    end = fields.Integer(metadata={"description": "End offset (exclusive): text[begin:end] are the words."})
-    score = fields.Float(metadata={"description": "The words' probability for the attribute; 1.0 for a threat phrase (a rule fired, not a probability)."})
+    begin = fields.Integer(required=True, metadata={"description": f"Start offset in the text, {CODE_POINTS}."})
+    end = fields.Integer(required=True, metadata={"description": "End offset (exclusive): text[begin:end] are the words."})
+    score = fields.Float(required=True, metadata={"description": "The words' probability for the attribute; 1.0 for a threat phrase (a rule fired, not a probability)."})
 
 
 class SpanSchema(ReasonSpanSchema):
     """Words behind an attribute's score, also when that score stayed below its thresholds."""
 
-    attribute = fields.String(metadata={"description": "The attribute whose score these words are behind."})
+    attribute = fields.String(required=True, metadata={"description": "The attribute whose score these words are behind."})
 
 
 class ReasonSchema(Schema):
     """Why a policy phase acted; fields that do not apply are left out."""
 
-    code = fields.String(metadata={"description": "The attribute whose score reached its threshold (e.g. toxicity), "
-                                                  "unsupported_claim, threat_phrase (an explicit threat found by a phrase "
-                                                  "rule) or empty (an empty or blank text: code and action only)."})
-    action = fields.String(metadata={"enum": list(ACTIONS)})
+    code = fields.String(required=True, metadata={"description": "The attribute whose score reached its threshold (e.g. toxicity), "
+                                                                 "unsupported_claim, threat_phrase (an explicit threat found by a phrase "
+                                                                 "rule) or empty (an empty or blank text: code and action only)."})
+    action = fields.String(required=True, metadata={"enum": list(ACTIONS)})
     attribute = fields.String()
     score = fields.Float(metadata={"description": "The attribute's score."})
     threshold = fields.Float(metadata={"description": "The threshold it reached; none for threat_phrase."})
@@ -209,55 +212,64 @@ class ReasonSchema(Schema):
 class ResultSchema(Schema):
     """One comment's answer."""
 
-    id = fields.String(metadata={"description": "The comment's id as sent."})
-    decision = fields.String(metadata={"enum": list(ACTIONS)})
-    scores = fields.Dict(keys=fields.String(), values=fields.Float(), metadata={"description": "Calibrated probability per attribute of the bundle."})
-    reasons = fields.List(fields.Nested(ReasonSchema))
-    spans = fields.List(fields.Nested(SpanSchema), metadata={"description": "The words behind each attribute's score, also below its thresholds: "
-                                                                             "keep those of the attributes that reached one to mark words as a moderator would."})
+    id = fields.String(required=True, metadata={"description": "The comment's id as sent."})
+    decision = fields.String(required=True, metadata={"enum": list(ACTIONS)})
+    scores = fields.Dict(keys=fields.String(), values=fields.Float(), required=True,
+                         metadata={"description": "Calibrated probability per attribute of the bundle."})
+    reasons = fields.List(fields.Nested(ReasonSchema), required=True)
+    spans = fields.List(fields.Nested(SpanSchema), required=True,
+                        metadata={"description": "The words behind each attribute's score, also below its thresholds: "
+                                                 "keep those of the attributes that reached one to mark words as a moderator would."})
 
 
 class ModerateResponseSchema(Schema):
-    model_version = fields.String()
-    request_id = fields.String(metadata={"description": "This request's id, as in the X-Request-ID header."})
-    results = fields.List(fields.Nested(ResultSchema), metadata={"description": "One per comment, in input order."})
+    model_version = fields.String(required=True)
+    request_id = fields.String(required=True, metadata={"description": REQUEST_ID})
+    results = fields.List(fields.Nested(ResultSchema), required=True, metadata={"description": "One per comment, in input order."})
 
 
 class FeedbackResponseSchema(Schema):
-    id = fields.Integer(metadata={"description": "The stored feedback's id."})
-    request_id = fields.String(metadata={"description": "This request's id, as in the X-Request-ID header."})
+    id = fields.Integer(required=True, metadata={"description": "The stored feedback's id."})
+    request_id = fields.String(required=True, metadata={"description": REQUEST_ID})
 
 
 class ModelResponseSchema(Schema):
-    model_version = fields.String()
-    encoder_mode = fields.String(allow_none=True, metadata={
+    model_version = fields.String(required=True)
+    encoder_mode = fields.String(required=True, allow_none=True, metadata={
         "description": "How the bundle's encoder is served: 'encoder' (every comment) or 'cascade' "
                        "(the ENCODER_MODE setting); null for a bundle without an encoder."})
-    card = fields.Dict(metadata={"description": "Model card summary: data, metrics, thresholds, limits; "
-                                                "a field the bundle's manifest lacks is null or empty."})
-    manifest = fields.Dict(metadata={"description": "The bundle's manifest.json."})
+    card = fields.Dict(required=True, metadata={"description": "Model card summary: data, metrics, thresholds, limits; "
+                                                               "a field the bundle's manifest lacks is null or empty."})
+    manifest = fields.Dict(required=True, metadata={"description": "The bundle's manifest.json."})
+
+
+class HealthSchema(Schema):
+    """``/healthz``'s answer."""
+
+    status = fields.String(required=True, metadata={"enum": ["ok"]})
+    model_version = fields.String(required=True, metadata={"description": "The served bundle's version."})
 
 
 class ReadinessChecksSchema(Schema):
-    model = fields.String(metadata={"description": "ok, or how the probe scores differ."})
-    database = fields.String(metadata={"description": "ok, or what failed and what to do."})
+    model = fields.String(required=True, metadata={"description": "ok, or how the probe scores differ."})
+    database = fields.String(required=True, metadata={"description": "ok, or what failed and what to do."})
 
 
 class ReadinessSchema(Schema):
     """``/readyz``'s answer, 200 or 503 alike."""
 
-    status = fields.String(metadata={"enum": ["ready", "not_ready"]})
-    model_version = fields.String()
-    checks = fields.Nested(ReadinessChecksSchema)
+    status = fields.String(required=True, metadata={"enum": ["ready", "not_ready"]})
+    model_version = fields.String(required=True)
+    checks = fields.Nested(ReadinessChecksSchema, required=True)
 
 
 class ErrorSchema(Schema):
-    code = fields.String(metadata={"description": "What went wrong, for programs to branch on; each response names its codes."})
-    message = fields.String(metadata={"description": "Says what to fix and names the field."})
+    code = fields.String(required=True, metadata={"description": "What went wrong, for programs to branch on; each response names its codes."})
+    message = fields.String(required=True, metadata={"description": "Says what to fix and names the field."})
 
 
 class ErrorResponseSchema(Schema):
-    error = fields.Nested(ErrorSchema)
+    error = fields.Nested(ErrorSchema, required=True)
 
 
 # Turning marshmallow's errors into one message
