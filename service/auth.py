@@ -202,7 +202,8 @@ def authenticate(scope: str | None = None) -> None:
         raise ApiError(
             401,
             MISSING_KEY,
-            "an API key is required: send it as 'Authorization: Bearer KEY', 'X-API-Key: KEY' or '?key=KEY' "
+            "an API key is required: send it as 'Authorization: Bearer KEY', "
+            + "".join(f"'{header}: KEY', " for header in KEY_HEADERS) + "or '?key=KEY' "
             "(create one with `moderate keys create NAME`)",
             headers={"WWW-Authenticate": 'Bearer realm="moderation"'},
         )
