@@ -279,3 +279,38 @@ def running_server(serve_args: list[str], env: dict[str, str], log_path: Path, p
 def serve():
     """``running_server``: ``with serve(["--workers", "2"], env, log_path) as server: ... server.base``."""
     return running_server
+
+
+# The moderation page (tests/test_ui.py and its follow-ups)
+
+
+@pytest.fixture
+def ui_app(tiny_bundle_path, tmp_path):
+    """The service with comment texts stored, a moderator ``mo`` and an admin ``ad``."""
+    from service.app import create_app
+    from tests.ui_support import add_user
+
+    app = create_app({"TESTING": True, "MODEL": str(tiny_bundle_path), "DB_URL": "sqlite://", "STORE_TEXT": True, "REPORTS_DIR": str(tmp_path / "reports")})
+    add_user(app, "mo")
+    add_user(app, "ad", role="admin")
+    return app
+
+
+@pytest.fixture
+def moderator(ui_app):
+    """A test client signed in as the moderator."""
+    from tests.ui_support import sign_in
+
+    client = ui_app.test_client()
+    assert sign_in(client, "mo").status_code == 302
+    return client
+
+
+@pytest.fixture
+def admin(ui_app):
+    """A test client signed in as the admin."""
+    from tests.ui_support import sign_in
+
+    client = ui_app.test_client()
+    assert sign_in(client, "ad").status_code == 302
+    return client

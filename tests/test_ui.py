@@ -28,30 +28,6 @@ NEUTRAL = "The council supports the plan and I think that is fair."
 ATTACK = '<script>alert("x")</script><img src=x onerror="alert(1)"> you stupid clown'
 
 
-@pytest.fixture
-def ui_app(tiny_bundle_path, tmp_path):
-    """The service with comment texts stored, a moderator ``mo`` and an admin ``ad``."""
-    app = create_app({"TESTING": True, "MODEL": str(tiny_bundle_path), "DB_URL": "sqlite://", "STORE_TEXT": True, "REPORTS_DIR": str(tmp_path / "reports")})
-    add_user(app, "mo")
-    add_user(app, "ad", role="admin")
-    return app
-
-
-@pytest.fixture
-def moderator(ui_app):
-    """A test client signed in as the moderator."""
-    client = ui_app.test_client()
-    assert sign_in(client, "mo").status_code == 302
-    return client
-
-
-@pytest.fixture
-def admin(ui_app):
-    client = ui_app.test_client()
-    assert sign_in(client, "ad").status_code == 302
-    return client
-
-
 def feedback_rows(app) -> list[Feedback]:
     with app.app_context():
         return list(get_session().scalars(select(Feedback).order_by(Feedback.id)))

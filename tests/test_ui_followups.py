@@ -10,31 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from service.app import create_app
 from service.ui.queue import QueueFilter
 from tests.test_accessibility import by_id, parse
-from tests.ui_support import add_user, csrf_from, sign_in
+from tests.ui_support import csrf_from
 
 STATIC = Path(__file__).resolve().parents[1] / "service" / "static"
 FILTER_FIELDS = ("reason", "site", "since", "until")
 """The queue's filter fields with a control on the page (``before``, the page position, is in the link only)."""
-
-
-@pytest.fixture
-def ui_app(tiny_bundle_path, tmp_path):
-    """The service with comment texts stored and a moderator ``mo``."""
-    app = create_app({"TESTING": True, "MODEL": str(tiny_bundle_path), "DB_URL": "sqlite://", "STORE_TEXT": True,
-                      "REPORTS_DIR": str(tmp_path / "reports")})
-    add_user(app, "mo")
-    return app
-
-
-@pytest.fixture
-def moderator(ui_app):
-    """A test client signed in as the moderator."""
-    client = ui_app.test_client()
-    assert sign_in(client, "mo").status_code == 302
-    return client
 
 
 def menu_and_sign_out(html: str) -> tuple[bool, bool]:
