@@ -345,10 +345,11 @@ def find_keys(session: Session, reference: str, active_only: bool = False) -> li
                 f"say which with {ID_SELECTOR}{number} or {NAME_SELECTOR}{reference}"
             )
         rows = rows or by_id
-    if active_only:
-        rows = [row for row in rows if row.revoked_at is None]
+    revoked = [row for row in rows if row.revoked_at is not None] if active_only else []
+    rows = [row for row in rows if row not in revoked]
     if not rows:
-        raise UnknownKey(f"no {'active ' if active_only else ''}key with id or name {reference!r}; see `moderate keys list`")
+        already = f": {_described(revoked)} {'is' if len(revoked) == 1 else 'are'} already revoked" if revoked else ""
+        raise UnknownKey(f"no {'active ' if active_only else ''}key with id or name {reference!r}{already}; see `moderate keys list`")
     return rows
 
 

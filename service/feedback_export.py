@@ -22,6 +22,7 @@ from model.attributes import ATTRIBUTES
 from service.auth import UnknownKey, find_keys
 from service.store import ApiKey, Feedback, stored_texts_by_comment_id
 from service.table_writer import TableWriter
+from service.tables import TableError
 
 EXPORT_CHUNK_ROWS = 5_000
 
@@ -98,11 +99,17 @@ def _typed(frame: pd.DataFrame, labels: list[str]) -> pd.DataFrame:
     return frame
 
 
-def export_feedback(session: Session, path: str | Path, chunk_rows: int = EXPORT_CHUNK_ROWS, key_ids: Sequence[int] | None = None) -> int:
+def export_feedback(
+    session: Session, path: str | Path, chunk_rows: int = EXPORT_CHUNK_ROWS, key_ids: Sequence[int] | None = None,
+    overwrite: bool = False,
+) -> int:
     """Write every stored feedback row (of ``key_ids`` only, when given) to ``path`` (format by extension); return the number of rows.
 
-    Raises ``service.tables.TableError`` for an unsupported extension or an unwritable path.
+    An existing ``path`` is replaced only with ``overwrite`` (as ``moderate score`` does), once the new table is complete.
+    Raises ``service.tables.TableError`` for an unsupported extension, an unwritable or existing path.
     """
+    if Path(path).exists() and not overwrite:
+        raise TableError(f"{path} exists already: give another output name, or add --overwrite to replace it")
     labels = label_columns(session, key_ids)
     n_rows = 0
     with TableWriter(path) as writer:

@@ -226,15 +226,16 @@ def feedback() -> None:
     help="Only the feedback sent with this API key: its id, or every key with this name, as `moderate keys revoke` reads them "
     "(id:N or name:X to say which).",
 )
+@click.option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists (only once the new table is complete).")
 @with_existing_database
-def feedback_export(session: Any, output: Path, key_name_or_id: str | None) -> None:
+def feedback_export(session: Any, output: Path, key_name_or_id: str | None, overwrite: bool) -> None:
     """Write stored feedback as a training table: text, comment_id, decision, one column per label, created_at, source, the key that sent it."""
     from service.feedback_export import UnknownKeyFilter, export_feedback, keys_matching
     from service.tables import TableError
 
     try:
         key_ids = None if key_name_or_id is None else keys_matching(session, key_name_or_id)
-        n_rows = export_feedback(session, output, key_ids=key_ids)
+        n_rows = export_feedback(session, output, key_ids=key_ids, overwrite=overwrite)
     except (TableError, UnknownKeyFilter) as error:
         raise BadInput(error) from error
     click.echo(f"Wrote {n_rows} feedback rows to {output}", err=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import click
@@ -12,12 +13,21 @@ ROLE_CHOICES = ("moderator", "admin")
 """``service.users.ROLES``, repeated here so that ``moderate --help`` need not import SQLAlchemy."""
 
 
-def _password_option(command: Any) -> Any:
-    """Ask for the password twice without echoing it (or read it from standard input when piped)."""
-    return click.option(
-        "--password", prompt=True, hide_input=True, confirmation_prompt=True,
-        help="Asked for when not given; avoid passing it on the command line, where others may see it.",
-    )(command)
+PASSWORD_HELP = ("Asked for when not given (or read as one line from standard input when piped); avoid passing it on "
+                 "the command line, where others may see it.")
+
+
+def _new_password(given: str | None) -> str:
+    """``given``, else one line of piped standard input, else asked for twice without echoing it."""
+    if given is not None:
+        return given
+    if sys.stdin.isatty():
+        return click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    # A piped password (`printf '%s\n' "$PW" | moderate users create ann`) comes once, without a confirmation.
+    line = sys.stdin.readline().removesuffix("\n").removesuffix("\r")
+    if not line:
+        raise BadInput("no password on standard input: pipe one line holding it, or run the command in a terminal to be asked")
+    return line
 
 
 @click.group()
@@ -29,7 +39,7 @@ def users() -> None:
 @click.argument("name")
 @click.option("--role", type=click.Choice(ROLE_CHOICES), default="moderator", show_default=True,
               help="moderator: review queue and try-it page; admin: also API keys and the model page.")
-@click.option("--password", help="Asked for when not given; avoid passing it on the command line, where others may see it.")
+@click.option("--password", help=PASSWORD_HELP)
 @with_database
 def users_create(session: Any, name: str, role: str, password: str | None) -> None:
     """Create user NAME, who signs in at /ui with the password asked for."""
@@ -39,9 +49,7 @@ def users_create(session: Any, name: str, role: str, password: str | None) -> No
         if find_user(session, check_name(name)) is not None:  # before asking for a password that would be wasted
             raise UserError(f"a user called {name.strip()!r} exists; choose another name or "
                             f"`moderate users set-password {name.strip()}`")
-        if password is None:
-            password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
-        user = create_user(session, name, password, role)
+        user = create_user(session, name, _new_password(password), role)
     except UserError as error:
         raise BadInput(error) from error
     click.echo(f"Created {user.role} {user.name}; they sign in at /ui", err=True)
@@ -64,14 +72,15 @@ def users_list(session: Any) -> None:
 
 @users.command("set-password")
 @click.argument("name")
-@_password_option
+@click.option("--password", help=PASSWORD_HELP)
 @with_existing_database
-def users_set_password(session: Any, name: str, password: str) -> None:
+def users_set_password(session: Any, name: str, password: str | None) -> None:
     """Give NAME a new password; their open sessions end."""
-    from service.users import UserError, set_password
+    from service.users import UserError, existing_user, set_password
 
     try:
-        set_password(session, name, password)
+        existing_user(session, name)  # before asking for a password that would be wasted
+        set_password(session, name, _new_password(password))
     except UserError as error:
         raise BadInput(error) from error
     click.echo(f"New password set for {name}; their open sessions have ended", err=True)
@@ -96,10 +105,13 @@ def users_sign_out(session: Any, name: str) -> None:
 @with_existing_database
 def users_delete(session: Any, name: str) -> None:
     """Delete NAME (the feedback they gave keeps their name)."""
-    from service.users import UserError, delete_user
+    from service.users import UserError, delete_user, list_users
 
     try:
         delete_user(session, name)
     except UserError as error:
         raise BadInput(error) from error
     click.echo(f"Deleted {name}", err=True)
+    if not any(user.is_admin for user in list_users(session)):
+        click.echo("No admin is left to manage API keys on the moderation page; make one with "
+                   "`moderate users create NAME --role admin`", err=True)

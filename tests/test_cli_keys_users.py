@@ -1,0 +1,118 @@
+"""``moderate keys``, ``moderate users`` and ``moderate feedback export`` as an operator runs them (CliRunner)."""
+
+from __future__ import annotations
+
+import pytest
+from click.testing import CliRunner
+
+from service.cli import cli
+
+PASSWORD = "a long enough password"
+
+
+@pytest.fixture
+def runner():
+    return CliRunner()
+
+
+@pytest.fixture
+def db_env(tmp_path):
+    return {"MODERATION_DB_URL": f"sqlite:///{tmp_path / 'cli.db'}"}
+
+
+def moderate(runner, db_env, *args, **kwargs):
+    return runner.invoke(cli, list(args), env=db_env, **kwargs)
+
+
+def test_a_piped_password_is_read_once(runner, db_env):
+    """`printf '%s\\n' "$PW" | moderate users create ann`: one line, no confirmation (it aborted with exit 1)."""
+    made = moderate(runner, db_env, "users", "create", "ann", "--role", "admin", input=f"{PASSWORD}\n")
+    assert made.exit_code == 0, made.output
+    assert "Created admin ann" in made.stderr
+    changed = moderate(runner, db_env, "users", "set-password", "ann", input="another long password\n")
+    assert changed.exit_code == 0, changed.output
+    assert "New password set for ann" in changed.stderr
+
+
+def test_a_piped_password_is_the_one_stored(runner, db_env):
+    from sqlalchemy.orm import Session
+
+    from service.store import make_engine
+    from service.users import authenticate_user
+
+    assert moderate(runner, db_env, "users", "create", "ann", input=f"{PASSWORD}\r\n").exit_code == 0
+    engine = make_engine(db_env["MODERATION_DB_URL"])
+    try:
+        with Session(engine) as session:
+            assert authenticate_user(session, "ann", PASSWORD) is not None
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize("command", [["users", "create", "ann"], ["users", "set-password", "ann"]])
+def test_empty_standard_input_says_how_to_give_a_password(runner, db_env, command):
+    if command[1] == "set-password":
+        assert moderate(runner, db_env, "users", "create", "ann", "--password", PASSWORD).exit_code == 0
+    result = moderate(runner, db_env, *command, input="")
+    assert result.exit_code == 2, result.output
+    assert "Error: no password on standard input: pipe one line holding it" in result.stderr
+
+
+def test_set_password_for_an_unknown_user_asks_for_nothing(runner, db_env):
+    assert moderate(runner, db_env, "users", "create", "ann", "--password", PASSWORD).exit_code == 0
+    result = moderate(runner, db_env, "users", "set-password", "nobody", input="")
+    assert result.exit_code == 2
+    assert "Password" not in result.output
+    assert "Error: no user called 'nobody'; see `moderate users list`" in result.stderr
+
+
+def test_deleting_the_last_admin_says_how_to_make_another(runner, db_env):
+    for name, role in (("ann", "admin"), ("bob", "admin"), ("cy", "moderator")):
+        assert moderate(runner, db_env, "users", "create", name, "--role", role, "--password", PASSWORD).exit_code == 0
+    first = moderate(runner, db_env, "users", "delete", "ann")
+    assert first.exit_code == 0 and "No admin" not in first.stderr
+    last = moderate(runner, db_env, "users", "delete", "bob")
+    assert last.exit_code == 0, last.output
+    assert "No admin is left" in last.stderr and "`moderate users create NAME --role admin`" in last.stderr
+
+
+def test_revoking_a_revoked_key_says_it_is_revoked(runner, db_env):
+    assert moderate(runner, db_env, "keys", "create", "cms").exit_code == 0
+    assert moderate(runner, db_env, "keys", "revoke", "cms").exit_code == 0
+    for reference in ("cms", "1", "id:1"):
+        again = moderate(runner, db_env, "keys", "revoke", reference)
+        assert again.exit_code == 2
+        assert f"no active key with id or name '{reference}': key 1 (cms, revoked) is already revoked" in again.stderr
+    unknown = moderate(runner, db_env, "keys", "revoke", "nope")
+    assert unknown.exit_code == 2 and "already revoked" not in unknown.stderr
+
+
+def test_feedback_export_keeps_an_existing_file(runner, db_env, tmp_path):
+    assert moderate(runner, db_env, "db", "upgrade").exit_code == 0
+    output = tmp_path / "precious.csv"
+    output.write_text("hand-labelled rows\n", encoding="utf-8")
+    result = moderate(runner, db_env, "feedback", "export", "-o", str(output))
+    assert result.exit_code == 2, result.output
+    assert f"{output} exists already: give another output name, or add --overwrite" in result.stderr
+    assert output.read_text(encoding="utf-8") == "hand-labelled rows\n"
+    replaced = moderate(runner, db_env, "feedback", "export", "-o", str(output), "--overwrite")
+    assert replaced.exit_code == 0, replaced.output
+    assert output.read_text(encoding="utf-8").startswith("text,")  # the export's header row
+
+
+def test_export_feedback_replaces_a_file_only_when_asked(runner, db_env, tmp_path):
+    from sqlalchemy.orm import Session
+
+    from service.feedback_export import export_feedback
+    from service.store import make_engine
+
+    assert moderate(runner, db_env, "db", "upgrade").exit_code == 0
+    output = tmp_path / "out.csv"
+    output.write_text("old\n", encoding="utf-8")
+    engine = make_engine(db_env["MODERATION_DB_URL"])
+    try:
+        with Session(engine) as session:
+            assert export_feedback(session, output, overwrite=True) == 0
+    finally:
+        engine.dispose()
+    assert output.read_text(encoding="utf-8").startswith("text,comment_id,decision")
