@@ -202,6 +202,7 @@ def _read_config_file(config: Config, path: Path) -> None:
             with open(path, "rb") as handle:
                 values = tomllib.load(handle)
             config.from_mapping({key.upper(): value for key, value in values.items()})
+            _warn_once(unknown_file_keys(path, values))
         elif suffix == ".py":
             config.from_pyfile(str(path))
         else:
@@ -214,22 +215,39 @@ def _read_config_file(config: Config, path: Path) -> None:
         raise ConfigError(f"{CONFIG_FILE_ENV}={path}: cannot be read: {error}") from error
 
 
-def unknown_variables(environ: Mapping[str, str]) -> list[str]:
-    """Warnings for the ``MODERATION_*`` variables that name no setting (a misspelt one is otherwise ignored)."""
+def _settings() -> list[str]:
+    return sorted(name for name in dir(Defaults) if name.isupper())
+
+
+def _is_passed_on(name: str) -> bool:
+    """Whether an upper-case name is a setting, or Flask's or Flask-Limiter's own (passed on without a word)."""
     from flask import Flask
 
-    settings = {name for name in dir(Defaults) if name.isupper()}
-    flask_own = set(Flask.default_config)
+    return name in _settings() or name in Flask.default_config or name.startswith(PASSED_ON_PREFIXES)
+
+
+def _not_a_setting(given: str, name: str, spell: str) -> str:
+    """The warning for ``given`` (upper-cased ``name``), with the setting it resembles spelt as ``spell`` spells it."""
+    near = difflib.get_close_matches(name, _settings(), n=1)
+    hint = f" (did you mean {spell.format(near[0])}?)" if near else ""
+    return f"{given} is not a setting and is ignored{hint}; the settings are those of service/config.py"
+
+
+def unknown_variables(environ: Mapping[str, str]) -> list[str]:
+    """Warnings for the ``MODERATION_*`` variables that name no setting (a misspelt one is otherwise ignored)."""
     found = []
     for variable in sorted(environ):
         name = variable.removeprefix(f"{ENV_PREFIX}_")
-        if name == variable or name in settings or name in flask_own or name in OTHER_VARIABLES \
-                or name.startswith("TEST_") or name.startswith(PASSED_ON_PREFIXES):
+        if name == variable or _is_passed_on(name) or name in OTHER_VARIABLES or name.startswith("TEST_"):
             continue
-        near = difflib.get_close_matches(name, sorted(settings), n=1)
-        hint = f" (did you mean {ENV_PREFIX}_{near[0]}?)" if near else ""
-        found.append(f"{variable} is not a setting and is ignored{hint}; the settings are those of service/config.py")
+        found.append(_not_a_setting(variable, name, f"{ENV_PREFIX}_{{}}"))
     return found
+
+
+def unknown_file_keys(path: Path, values: Mapping[str, Any]) -> list[str]:
+    """Warnings for the keys of a TOML settings file that name no setting (a misspelt one or a ``[table]``)."""
+    return [_not_a_setting(f"{CONFIG_FILE_ENV}={path}: {key}", key.upper(), "{}")
+            for key in sorted(values) if not _is_passed_on(key.upper())]
 
 
 _WARNED: set[str] = set()
@@ -238,7 +256,12 @@ _WARNED: set[str] = set()
 
 def warn_unknown_variables(environ: Mapping[str, str]) -> None:
     """Log ``unknown_variables`` as warnings, each once per process."""
-    for warning in unknown_variables(environ):
+    _warn_once(unknown_variables(environ))
+
+
+def _warn_once(warnings: list[str]) -> None:
+    """Log each warning once per process."""
+    for warning in warnings:
         if warning not in _WARNED:
             _WARNED.add(warning)
             logging.getLogger("service.config").warning(warning)
@@ -261,7 +284,8 @@ def load_config(overrides: Mapping[str, Any] | None = None) -> Config:
     warn_unknown_variables(os.environ)
     if overrides is not None:
         config.from_mapping(overrides)
-    from service.config_checks import check_config  # it imports ConfigError from here
+    from service.config_checks import check_config, unsafe_settings  # it imports ConfigError from here
 
     check_config(config)
+    _warn_once(unsafe_settings(config))
     return config

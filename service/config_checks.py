@@ -8,6 +8,7 @@ exits with status 2).
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import os
 from collections.abc import Mapping
@@ -47,19 +48,22 @@ INTEGERS: dict[str, tuple[int, int | None]] = {
 """Integer settings and their inclusive (min, max)."""
 PATHS = ("MODEL", "POLICY", "DECISION_SPOOL_DIR", "SECRET_KEY_FILE", "REPORTS_DIR")
 """File or folder settings (``MODEL`` also takes a bundle version): a string or a path; None is the default."""
-OPTIONAL = frozenset({"KEY_CONCURRENT_REQUESTS", "HEALTH_PORT", "ENCODER_THREADS", "DB_URL", "SECRET_KEY", *PATHS})
-"""Settings for which ``None`` means "work it out" (see ``service.config.Defaults``)."""
+OPTIONAL = frozenset({"KEY_CONCURRENT_REQUESTS", "HEALTH_PORT", "ENCODER_THREADS", "DB_URL", "SECRET_KEY", "ENCODER_MODE",
+                      "SESSION_COOKIE_SAMESITE", *PATHS})
+"""Settings for which ``None`` means "work it out" (see ``service.config.Defaults``; no SameSite attribute for Flask's
+``SESSION_COOKIE_SAMESITE``)."""
 NUMBERS: dict[str, tuple[float, float | None]] = {"KEY_CACHE_SECONDS": (0.0, UNBOUNDED)}
 BOOLEANS = ("DB_AUTO_UPGRADE", "DB_REQUIRED_AT_START", "STORE_TEXT", "AUTH_REQUIRED", "RATELIMIT_HEADERS_ENABLED",
             "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED", "LOG_JSON", "LOG_TEXT", "SESSION_COOKIE_SECURE", "SESSION_COOKIE_HTTPONLY")
 RATE_LIMITS = ("RATE_LIMIT", "KEY_COMMENT_LIMIT", "KEY_CHAR_LIMIT", "AUTH_FAILURE_LIMIT", "CORAL_RATE_LIMIT")
-"""Flask-Limiter strings such as "600 per minute" (``;`` separates several)."""
+"""Flask-Limiter strings such as "600 per minute" (``;`` separates several), each allowing at least 1 (``service.ui``
+checks ``SIGN_IN_RATE_LIMIT`` when the app is made)."""
 SECRETS = ("CORAL_SECRET",)
 """None (off), one string, or a list of strings (while rotating)."""
 ORIGIN_LISTS = ("CORS_ORIGINS",)
 """None, or a list of web origins ("https://news.example") or "*"."""
 CHOICES = ("ENCODER_MODE", "CORAL_BODY_FORMAT", "LOG_LEVEL", "SESSION_COOKIE_SAMESITE")
-"""None (the bundle's own, for ENCODER_MODE) or one of ``choices(name)``."""
+"""One of ``choices(name)`` (or None when in OPTIONAL: the bundle's own, for ENCODER_MODE)."""
 ANY_CASE_CHOICES = frozenset({"LOG_LEVEL", "SESSION_COOKIE_SAMESITE"})
 """Choices read whatever their case (``logging`` upper-cases a level, werkzeug title-cases SameSite): compared upper-cased."""
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -67,6 +71,10 @@ SAME_SITE_VALUES = ("Lax", "Strict", "None")
 TEXTS: dict[str, tuple[type, ...]] = {"HOST": (str,), "RATELIMIT_STORAGE_URI": (str,), "DB_URL": (str,), "SECRET_KEY": (str, bytes)}
 """Settings that must be a string (None too when in OPTIONAL): Flask reads MODERATION_SECRET_KEY=12345 as a number."""
 STORAGE_SETTING = "RATELIMIT_STORAGE_URI"
+DB_URL_SETTING = "DB_URL"
+CREDENTIAL_URLS = frozenset({DB_URL_SETTING, STORAGE_SETTING})
+"""URL settings that may carry a password (``postgresql://user:password@host/db``): a message withholds such a value."""
+UNSET_HINT = "unset it for the default"
 QUOTE_HINT = "quote one that looks like a number or boolean: '\"12345\"'"
 
 
@@ -112,7 +120,8 @@ WITHHELD = frozenset({"CORAL_SECRET", "SECRET_KEY"})
 
 
 def _bad(name: str, value: Any, needs: str) -> ConfigError:
-    found = f"a {_kind(value)} (value withheld)" if name in WITHHELD else _described(value)
+    withheld = name in WITHHELD or (name in CREDENTIAL_URLS and isinstance(value, str) and "@" in value)
+    found = f"a {_kind(value)} (value withheld)" if withheld else _described(value)
     return ConfigError(f"setting {name} (MODERATION_{name}) is {found}; it must be {needs}")
 
 
@@ -149,18 +158,27 @@ def check_setting(name: str, value: Any) -> None:
             parse_many(value)
         except ValueError as error:
             raise _bad(name, value, "a rate limit like '600 per minute'") from error
+        if smallest_amount(value) < 1:
+            raise _bad(name, value, "a rate limit allowing at least 1 per window, like '600 per minute' (0 refuses everything)")
     elif name in CHOICES:
-        if value is not None and not _is_choice(name, value):
+        if not _is_choice(name, value):
             unset = " (or unset for the bundle's own)" if name == "ENCODER_MODE" else ""
             raise _bad(name, value, f"one of {', '.join(choices(name))}{unset}")
     elif name in TEXTS:
         if not isinstance(value, TEXTS[name]):
             raise _bad(name, value, f"a string ({QUOTE_HINT})")
+        if not value:
+            raise _bad(name, value, f"a non-empty string ({UNSET_HINT})")
         if name == STORAGE_SETTING and _storage_scheme(value) is None:
             raise _bad(name, value, "memory:// (each worker counts alone) or a storage URL such as redis://host:6379/0")
+        if name == DB_URL_SETTING and not _has_scheme(value):
+            raise _bad(name, value, "a database URL such as sqlite:////srv/moderation/moderation.db or "
+                                    "postgresql://user@host/moderation")
     elif name in PATHS:
         if not isinstance(value, str | os.PathLike):
             raise _bad(name, value, f"a file or folder path ({QUOTE_HINT})")
+        if not os.fspath(value):
+            raise _bad(name, value, f"a file or folder path ({UNSET_HINT}; an empty one would mean the current folder)")
     elif name in ORIGIN_LISTS:
         if value is not None and (not isinstance(value, list) or not all(
                 isinstance(origin, str) and (origin == "*" or _is_origin(origin)) for origin in value)):
@@ -169,6 +187,14 @@ def check_setting(name: str, value: Any) -> None:
         secrets = [value] if isinstance(value, str) else value
         if value is not None and (not isinstance(secrets, list) or not all(isinstance(secret, str) for secret in secrets)):
             raise _bad(name, value, 'a string (quote a secret that looks like a number or boolean: \'"12345"\') or a list of strings')
+        if value is not None and (not secrets or not all(secrets)):
+            raise _bad(name, value, "a non-empty secret or a list of them (unset it to turn the endpoint off)")
+
+
+def _has_scheme(url: str) -> bool:
+    """Whether ``url`` starts with a scheme and ``://`` (``sqlite://``, ``postgresql+psycopg://``), as SQLAlchemy needs."""
+    scheme, separator, _ = url.partition("://")
+    return bool(separator and scheme) and all(part.isalnum() for part in scheme.replace("_", "+").split("+"))
 
 
 def _is_origin(text: str) -> bool:
@@ -205,6 +231,39 @@ def check_config(config: Mapping[str, Any]) -> None:
     health_port = resolve_health_port(config)
     if health_port != 0 and health_port == config["PORT"]:
         raise ConfigError(f"setting HEALTH_PORT ({health_port}) must differ from PORT, or be 0 to turn the health listener off")
+
+
+LOOPBACK_NAMES = ("localhost",)
+SHORTEST_SECRET_KEY = 16
+"""Characters below which a configured ``SECRET_KEY`` is warned about (the generated one has 64)."""
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` is reachable from this machine only (``127.0.0.1``, ``::1``, ``localhost``)."""
+    if host.lower() in LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def unsafe_settings(config: Mapping[str, Any]) -> list[str]:
+    """Warnings for settings that work but expose the service: run after ``check_config``."""
+    found = []
+    host = config["HOST"]
+    if not is_loopback(host):
+        if not config["AUTH_REQUIRED"]:
+            found.append(f"AUTH_REQUIRED is false while HOST {host} is not a loopback address: anyone who reaches it may "
+                         "score comments without an API key; set AUTH_REQUIRED true, or HOST 127.0.0.1 behind a proxy")
+        if not config["SESSION_COOKIE_SECURE"]:
+            found.append(f"SESSION_COOKIE_SECURE is false while HOST {host} is not a loopback address: moderators' "
+                         "session cookies may travel unencrypted; serve HTTPS (a proxy in front) and set it true")
+    secret_key = config.get("SECRET_KEY")
+    if secret_key is not None and len(secret_key) < SHORTEST_SECRET_KEY:
+        found.append(f"SECRET_KEY has fewer than {SHORTEST_SECRET_KEY} characters (value withheld): session cookies "
+                     "signed with it can be forged; unset it to have a random key made and kept in SECRET_KEY_FILE")
+    return found
 
 
 def smallest_amount(limit: str) -> int:
