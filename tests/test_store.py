@@ -66,8 +66,10 @@ def test_an_old_schema_is_refused_when_auto_upgrade_is_off(tiny_bundle_path, db_
         upgrade(engine, "base")
     finally:
         engine.dispose()
-    with pytest.raises(StoreError, match=r"schema revision none but this version needs .*moderate db upgrade"):
+    with pytest.raises(StoreError, match=r"schema revision none but this version needs .*moderate db upgrade") as refused:
         create_app({"MODEL": str(tiny_bundle_path), "DB_URL": db_url, "DB_AUTO_UPGRADE": False})
+    if db_url.startswith("sqlite:///"):  # the file by its path, not as sqlite:///file%3A...?mode=rw&uri=true
+        assert str(refused.value).startswith(f"database {db_url.removeprefix('sqlite:///')} is at schema revision none")
 
 
 def test_a_missing_sqlite_file_is_named_with_what_to_do_when_auto_upgrade_is_off(tiny_bundle_path, tmp_path):

@@ -51,7 +51,10 @@ def current_revision(engine: Engine) -> str | None:
 
 
 def _where(engine: Engine) -> str:
-    return engine.url.render_as_string(hide_password=True)
+    """The database for a message: a SQLite file by its path (the engine's URL is ``file:...?mode=rw&uri=true``, which
+    names no file a person would type), a server by its URL without the password."""
+    path = sqlite_file(engine.url)
+    return str(path) if path is not None else engine.url.render_as_string(hide_password=True)
 
 
 def _first_line(error: BaseException) -> str:
