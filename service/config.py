@@ -22,13 +22,13 @@ BUNDLE_PATH_KEY = "moderation.bundle_path"
 
 ENV_PREFIX = "MODERATION"
 CONFIG_FILE_ENV = "MODERATION_CONFIG"
+"""Names an optional TOML or Python file of settings, read after the defaults and before the environment."""
 OTHER_VARIABLES = frozenset({"CONFIG", "DATA_DIR", "BUNDLES_DIR", "OWNS_METRICS_DIR"})
 """``MODERATION_*`` variables that are not settings: the settings file, the training data and bundle folders, the
 metrics folder's owner mark (``MODERATION_TEST_*`` are the test suite's)."""
 PASSED_ON_PREFIXES = ("RATELIMIT_", "SESSION_", "PERMANENT_SESSION_")
 """Flask and Flask-Limiter read settings of their own (``RATELIMIT_STRATEGY``, ``SESSION_COOKIE_DOMAIN``) from the
 same place, so names like theirs are passed on without a word."""
-"""Names an optional TOML or Python file of settings, read after the defaults and before the environment."""
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DB_PATH = PROJECT_ROOT / "var" / "moderation.db"
