@@ -76,6 +76,14 @@ def library_versions() -> dict[str, str]:
     }
 
 
+def replace_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file beside it, renamed over it: a reader (a worker starting, a
+    command listing bundles) sees the old content or the new, never half of it."""
+    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    partial.write_text(text, encoding="utf-8")
+    os.replace(partial, path)
+
+
 def bundles_dir() -> Path:
     """The folder of versioned bundles: ``$MODERATION_BUNDLES_DIR``, else the project's ``bundles/``."""
     return Path(os.environ.get(BUNDLES_DIR_ENV) or BUNDLES_DIR)

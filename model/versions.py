@@ -12,7 +12,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from model.bundle import BUNDLES_DIR_ENV, CURRENT_FILE, MANIFEST_FILE, BundleError, bundles_dir, read_manifest, verify_bundle
+from model.bundle import (BUNDLES_DIR_ENV, CURRENT_FILE, MANIFEST_FILE, BundleError, bundles_dir, read_manifest,
+                          replace_text, verify_bundle)
 
 PRIMARY_ATTRIBUTE = "toxicity"
 VERSION_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]*")
@@ -154,10 +155,7 @@ def use_bundle(version: str, root: str | Path | None = None) -> Path:
         known = ", ".join(s.name for s in list_bundles(root) if not s.error) or "none"
         raise BundleError(f"no bundle {version!r} in {root} (known: {known})")
     verify_bundle(folder)  # a folder without a manifest is refused here, and says so
-    # Write beside and rename: a worker starting meanwhile reads the old name or the new one, never half of one.
-    scratch = root / f".{CURRENT_FILE}.{os.getpid()}"
-    scratch.write_text(version + "\n", encoding="utf-8")
-    os.replace(scratch, root / CURRENT_FILE)
+    replace_text(root / CURRENT_FILE, version + "\n")  # a worker starting meanwhile reads the old name or the new
     return folder
 
 

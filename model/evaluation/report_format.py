@@ -10,6 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
+from model.bundle import replace_text
+
 
 def is_defined(value: float | None) -> bool:
     """Whether a metric has a value (not ``None``, not NaN)."""
@@ -99,13 +101,6 @@ def out_problem(error: OSError) -> str:
     return f"--out {error.filename}: {error.strerror}"
 
 
-def _replace_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file beside it: a reader never sees half of it."""
-    partial = path.with_name(f".{path.name}.partial")
-    partial.write_text(text, encoding="utf-8")
-    os.replace(partial, path)
-
-
 def write_report(out: str | Path, markdown: str, results) -> Path:
     """Write a Markdown report to ``out`` and its results to the JSON twin beside it (``.json``); ``out``.
 
@@ -113,6 +108,6 @@ def write_report(out: str | Path, markdown: str, results) -> Path:
     """
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    _replace_text(out.with_suffix(".json"), json.dumps(json_ready(results), indent=2) + "\n")
-    _replace_text(out, markdown)
+    replace_text(out.with_suffix(".json"), json.dumps(json_ready(results), indent=2) + "\n")
+    replace_text(out, markdown)
     return out

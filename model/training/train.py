@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import os
 import sys
 import time
 from collections.abc import Mapping
@@ -19,7 +18,7 @@ from sklearn.pipeline import Pipeline
 from tqdm import tqdm
 
 from model.attributes import CLAIM_ATTRIBUTE, HOSTILITY_ATTRIBUTES
-from model.bundle import CURRENT_FILE, MANIFEST_FILE, bundles_dir, save_bundle
+from model.bundle import CURRENT_FILE, MANIFEST_FILE, bundles_dir, replace_text, save_bundle
 from model.claims import CHECKABLE_C, ClaimScorer
 from model.features import build_features
 from model.heads import C, MultiAttributeClassifier, calibrated_logistic
@@ -308,9 +307,7 @@ def record_test_metrics(bundle_dir: Path, test_sets: Mapping[str, Mapping[str, p
     manifest_path = Path(bundle_dir) / MANIFEST_FILE
     manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
     manifest["test_metrics"] = metrics
-    scratch = manifest_path.with_name(f".{MANIFEST_FILE}.{os.getpid()}")
-    scratch.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
-    os.replace(scratch, manifest_path)
+    replace_text(manifest_path, json.dumps(manifest, indent=2) + "\n")
     return metrics
 
 
