@@ -151,7 +151,7 @@ def model_card(bundle: Any) -> dict:
         "datasets": manifest.get("datasets") or _encoder_datasets(manifest),
         "test_metrics": manifest.get("test_metrics", {}),
         "thresholds": {"reject": dict(bundle.policy.reject), "review": dict(bundle.policy.review)},
-        "span_thresholds": served_span_thresholds(bundle.model) or manifest.get("span_threshold"),
+        "span_thresholds": served_span_thresholds(bundle.model),
     }
 
 

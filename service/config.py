@@ -85,9 +85,10 @@ class Defaults:
     """Longest comment id, client token or label name accepted."""
     MAX_URL_CHARS = 2_048
 
-    # Room for a full request of comments at the character cap in 3-byte UTF-8 plus JSON overhead.
     MAX_CONTENT_LENGTH = 8 * MIB
-    """Largest request body in bytes; larger bodies get 413."""
+    """Largest request body in bytes; larger bodies get 413. At least 12 x ``MAX_REQUEST_CHARS`` (JSON's longest
+    character, an escaped emoji) or a start-up warning says that a request the character limit allows may get 413
+    (``service.config_checks.body_size_warnings``); 8 MiB is 12 bytes a character for about 700,000 characters."""
 
     SCORE_CHUNK_ROWS = 5_000
     """Rows ``moderate score`` reads, scores and writes at a time."""
@@ -284,8 +285,8 @@ def load_config(overrides: Mapping[str, Any] | None = None) -> Config:
     warn_unknown_variables(os.environ)
     if overrides is not None:
         config.from_mapping(overrides)
-    from service.config_checks import check_config, unsafe_settings  # it imports ConfigError from here
+    from service.config_checks import check_config, setting_warnings  # it imports ConfigError from here
 
     check_config(config)
-    _warn_once(unsafe_settings(config))
+    _warn_once(setting_warnings(config))
     return config

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 from limits import parse_many
 from limits.storage import SCHEMES as LIMIT_STORAGE_SCHEMES
 
-from service.config import CORAL_BODY_FORMATS, ConfigError
+from service.config import CORAL_BODY_FORMATS, ConfigError, Defaults
 from service.health_port import resolve_health_port
 
 UNBOUNDED = None
@@ -55,9 +55,9 @@ OPTIONAL = frozenset({"KEY_CONCURRENT_REQUESTS", "HEALTH_PORT", "ENCODER_THREADS
 NUMBERS: dict[str, tuple[float, float | None]] = {"KEY_CACHE_SECONDS": (0.0, UNBOUNDED)}
 BOOLEANS = ("DB_AUTO_UPGRADE", "DB_REQUIRED_AT_START", "STORE_TEXT", "AUTH_REQUIRED", "RATELIMIT_HEADERS_ENABLED",
             "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED", "LOG_JSON", "LOG_TEXT", "SESSION_COOKIE_SECURE", "SESSION_COOKIE_HTTPONLY")
-RATE_LIMITS = ("RATE_LIMIT", "KEY_COMMENT_LIMIT", "KEY_CHAR_LIMIT", "AUTH_FAILURE_LIMIT", "CORAL_RATE_LIMIT")
-"""Flask-Limiter strings such as "600 per minute" (``;`` separates several), each allowing at least 1 (``service.ui``
-checks ``SIGN_IN_RATE_LIMIT`` when the app is made)."""
+RATE_LIMITS = ("RATE_LIMIT", "KEY_COMMENT_LIMIT", "KEY_CHAR_LIMIT", "AUTH_FAILURE_LIMIT", "CORAL_RATE_LIMIT", "SIGN_IN_RATE_LIMIT")
+"""Flask-Limiter strings such as "600 per minute" (``;`` separates several), each allowing at least 1; a message gives
+the setting's default as the example (10 sign-in attempts a minute, not the API's 600 requests)."""
 SECRETS = ("CORAL_SECRET",)
 """None (off), one string, or a list of strings (while rotating)."""
 ORIGIN_LISTS = ("CORS_ORIGINS",)
@@ -152,14 +152,15 @@ def check_setting(name: str, value: Any) -> None:
         if not isinstance(value, bool):
             raise _bad(name, value, "true or false")
     elif name in RATE_LIMITS:
+        example = getattr(Defaults, name)
         if not isinstance(value, str):
-            raise _bad(name, value, "a rate limit like '600 per minute'")
+            raise _bad(name, value, f"a rate limit like {example!r}")
         try:
             parse_many(value)
         except ValueError as error:
-            raise _bad(name, value, "a rate limit like '600 per minute'") from error
+            raise _bad(name, value, f"a rate limit like {example!r}") from error
         if smallest_amount(value) < 1:
-            raise _bad(name, value, "a rate limit allowing at least 1 per window, like '600 per minute' (0 refuses everything)")
+            raise _bad(name, value, f"a rate limit allowing at least 1 per window, like {example!r} (0 refuses everything)")
     elif name in CHOICES:
         if not _is_choice(name, value):
             unset = " (or unset for the bundle's own)" if name == "ENCODER_MODE" else ""
@@ -264,6 +265,31 @@ def unsafe_settings(config: Mapping[str, Any]) -> list[str]:
         found.append(f"SECRET_KEY has fewer than {SHORTEST_SECRET_KEY} characters (value withheld): session cookies "
                      "signed with it can be forged; unset it to have a random key made and kept in SECRET_KEY_FILE")
     return found
+
+
+JSON_BYTES_PER_CHAR = 12
+"""Most bytes a JSON body spends on one character of comment text, as ``MAX_REQUEST_CHARS`` counts them (code points):
+a character beyond the Basic Multilingual Plane (an emoji) written as two ``\\uXXXX`` escapes, as Python's
+``json.dumps`` and ``requests`` do by default. UTF-8 alone takes at most 4 bytes, an escaped BMP or control character 6."""
+
+
+def body_size_warnings(config: Mapping[str, Any]) -> list[str]:
+    """A warning when ``MAX_CONTENT_LENGTH`` may refuse (413) a body that ``MAX_REQUEST_CHARS`` allows: run after
+    ``check_config``. Not an error: a small body limit may be chosen on purpose (tests of the 413 do)."""
+    body_bytes, request_chars = int(config["MAX_CONTENT_LENGTH"]), int(config["MAX_REQUEST_CHARS"])
+    text_bytes = request_chars * JSON_BYTES_PER_CHAR
+    if body_bytes >= text_bytes:
+        return []
+    return [f"MAX_CONTENT_LENGTH ({body_bytes} bytes) is too small for MAX_REQUEST_CHARS ({request_chars}) characters of "
+            f"comment text, which take up to {text_bytes} bytes of JSON ({JSON_BYTES_PER_CHAR} a character: an emoji "
+            "escaped as \\uXXXX\\uXXXX, as Python clients send it): a request the character limit allows may get 413 "
+            f"instead of being scored; set MAX_CONTENT_LENGTH to at least {text_bytes} plus room for the JSON around the "
+            "texts, or lower MAX_REQUEST_CHARS"]
+
+
+def setting_warnings(config: Mapping[str, Any]) -> list[str]:
+    """Every warning about settings that pass ``check_config``: unsafe ones, then ones that work against each other."""
+    return unsafe_settings(config) + body_size_warnings(config)
 
 
 def smallest_amount(limit: str) -> int:

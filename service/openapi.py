@@ -198,7 +198,7 @@ def _resolve(spec: dict, schema: dict) -> tuple[str | None, dict]:
 
 
 def _type_label(spec: dict, prop: dict) -> str:
-    """A short human type: ``string``, ``list of Comment``, ``Context or null``, ``string: a | b``."""
+    """A short human type: ``string``, ``list of Comment``, ``Context or null``, ``string: a | b``, ``map of Dataset``."""
     if "$ref" in prop:
         return _resolve(spec, prop)[0] or "object"
     if "anyOf" in prop:
@@ -208,6 +208,8 @@ def _type_label(spec: dict, prop: dict) -> str:
     kind = " or ".join(kind) if isinstance(kind, list) else kind
     if kind == "array" and "items" in prop:
         return f"list of {_type_label(spec, prop['items'])}"
+    if kind == "object" and prop.get("additionalProperties"):  # a mapping whose names vary, of values of one type
+        return f"map of {_type_label(spec, prop['additionalProperties'])}"
     if "enum" in prop:
         return f"{kind}: " + " | ".join(str(value) for value in prop["enum"] if value is not None)
     return kind

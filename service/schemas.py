@@ -233,13 +233,58 @@ class FeedbackResponseSchema(Schema):
     request_id = fields.String(required=True, metadata={"description": REQUEST_ID})
 
 
+class DatasetSchema(Schema):
+    """A data set behind the bundle, as its manifest records it: a TF-IDF bundle's come with licence, role and
+    attributes; an encoder bundle's give the rows it trained on, with the licence of the sets it added to its base's."""
+
+    rows = fields.Integer(required=True, metadata={"description": "Rows of it the bundle trained on (0 for a set it only validated or evaluated on)."})
+    license = fields.String(metadata={"description": "Its licence, as the data's publishers give it."})
+    role = fields.String(metadata={"description": "training, or validation/evaluation only."})
+    attributes = fields.List(fields.String(), metadata={"description": "What its labels mark: attributes, or checkable and supported for claim sets."})
+    derived_from = fields.String(metadata={"description": "The set it was made from (toxic_spans_context from toxic_spans)."})
+
+
+class SplitMetricSchema(Schema):
+    """One attribute's ranking quality on an official test split, recorded when the bundle was built."""
+
+    attribute = fields.String(required=True, metadata={"description": "The attribute scored (toxicity, unsupported_claim)."})
+    rows = fields.Integer(required=True)
+    positives = fields.Integer(required=True, metadata={"description": "Rows labelled as having the attribute."})
+    roc_auc = fields.Float(required=True)
+
+
+class ThresholdsSchema(Schema):
+    """The served policy's thresholds: a comment is sent to an action when an attribute's score reaches one."""
+
+    reject = fields.Dict(keys=fields.String(), values=fields.Float(), required=True, metadata={"description": "Attribute -> score that rejects."})
+    review = fields.Dict(keys=fields.String(), values=fields.Float(), required=True, metadata={"description": "Attribute -> score that sends to review."})
+
+
+class ModelCardSchema(Schema):
+    """A model card summary of the served bundle: a field its manifest lacks is null (or empty for the mappings)."""
+
+    model_version = fields.String(required=True)
+    created = fields.DateTime(required=True, allow_none=True, metadata={"description": "When the bundle was built (UTC); null for bundles that did not record it."})
+    attributes = fields.List(fields.String(), required=True, metadata={"description": "The attributes it scores, in score order."})
+    intended_use = fields.String(required=True)
+    limitations = fields.List(fields.String(), required=True)
+    training_rows = fields.Integer(required=True, allow_none=True, metadata={"description": "Rows it was trained on (an encoder bundle's: the encoder's); null when its manifest does not say."})
+    datasets = fields.Dict(keys=fields.String(), values=fields.Nested(DatasetSchema), required=True,
+                           metadata={"description": "Data set name -> what the bundle took from it."})
+    test_metrics = fields.Dict(keys=fields.String(), values=fields.Nested(SplitMetricSchema), required=True,
+                               metadata={"description": "Test split -> ranking quality; empty when none was recorded."})
+    thresholds = fields.Nested(ThresholdsSchema, required=True)
+    span_thresholds = fields.Dict(keys=fields.String(), values=fields.Float(), required=True, allow_none=True, metadata={
+        "description": "Word-span probability needed to mark words, per attribute (default: the rest; comment_floor: "
+                       "the comment score below which none are marked); null when the bundle has none."})
+
+
 class ModelResponseSchema(Schema):
     model_version = fields.String(required=True)
     encoder_mode = fields.String(required=True, allow_none=True, metadata={
         "description": "How the bundle's encoder is served: 'encoder' (every comment) or 'cascade' "
                        "(the ENCODER_MODE setting); null for a bundle without an encoder."})
-    card = fields.Dict(required=True, metadata={"description": "Model card summary: data, metrics, thresholds, limits; "
-                                                               "a field the bundle's manifest lacks is null or empty."})
+    card = fields.Nested(ModelCardSchema, required=True)
     manifest = fields.Dict(required=True, metadata={"description": "The bundle's manifest.json."})
 
 

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import re
+import tomllib
+from pathlib import Path
+from typing import Any
 
 import pytest
 
 from service.app import create_app
-from service.config import _WARNED, ConfigError, load_config
+from service.config import _WARNED, ConfigError, Defaults, load_config
 
 
 @pytest.fixture(autouse=True)
@@ -135,3 +140,83 @@ def test_plain_http_without_keys_on_loopback_is_not_warned_about(caplog, host):
     with caplog.at_level(logging.WARNING, logger="service.config"):
         load_config({"HOST": host, "AUTH_REQUIRED": False, "SESSION_COOKIE_SECURE": False})
     assert "loopback" not in caplog.text
+
+
+# README's table of settings against service/config.py
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+SETTINGS_HEADING = "## Settings"
+SETTING_ROW = re.compile(r"^\| `([A-Z][A-Z0-9_]*)` \|([^|]*)\|", re.M)
+"""A row of README's settings table: ``| `NAME` | default | meaning |``."""
+LITERAL = re.compile(r"`([^`]+)`")
+
+
+def settings_table(readme: str) -> dict[str, str]:
+    """README's settings section as ``{setting: default cell}``; empty when it has none."""
+    start = readme.find(f"\n{SETTINGS_HEADING}\n")
+    if start < 0:
+        return {}
+    end = readme.find("\n## ", start + 1)
+    return dict(SETTING_ROW.findall(readme[start : end if end >= 0 else None]))
+
+
+def _same(written: Any, default: Any) -> bool:
+    """Whether a value README writes is the default: 2 is 2.0, true is not 1."""
+    if isinstance(default, bool) or isinstance(written, bool):
+        return written is default
+    if isinstance(default, int | float) and isinstance(written, int | float):
+        return written == default
+    return type(written) is type(default) and written == default
+
+
+def _literals(cell: str) -> list[Any]:
+    """The values a README cell writes as TOML literals in backticks (`100`, `"600 per minute"`, `true`, `8_388_608`)."""
+    found = []
+    for text in LITERAL.findall(cell):
+        try:
+            found.append(tomllib.loads(f"value = {text}")["value"])
+        except tomllib.TOMLDecodeError:
+            continue  # a name or a path, as in `PORT` + 1
+    return found
+
+
+def _row(name: str, default: Any) -> str:
+    shown = "none: ..." if default is None else f"`{json.dumps(default)}`"
+    return f"| `{name}` | {shown} | ... |"
+
+
+def readme_problems(readme: str, defaults: dict[str, Any]) -> list[str]:
+    """How README's settings table differs from ``defaults``: settings missing, names that are none, wrong defaults."""
+    table = settings_table(readme)
+    if not table:
+        return [f"README.md has no '{SETTINGS_HEADING}' section with a | setting | default | meaning | table"]
+    problems = [f"README.md lacks the setting {name}: add {_row(name, defaults[name])}" for name in sorted(set(defaults) - set(table))]
+    problems += [f"README.md documents {name}, which is no setting of service/config.py" for name in sorted(set(table) - set(defaults))]
+    for name in sorted(set(defaults) & set(table)):
+        default = defaults[name]
+        if default is not None and not any(_same(value, default) for value in _literals(table[name])):
+            problems.append(f"README.md gives {name} the default {table[name].strip()!r}; it is {_row(name, default)}")
+    return problems
+
+
+def test_the_readme_documents_every_setting_with_its_default():
+    # Fails until README.md has the section (none before): its message lists each row to add or fix.
+    defaults = {name: getattr(Defaults, name) for name in dir(Defaults) if name.isupper()}
+    problems = readme_problems(README.read_text(encoding="utf-8"), defaults)
+    assert not problems, "\n".join(problems)
+
+
+@pytest.mark.parametrize(
+    ("rows", "problem"),
+    [
+        ("| `PORT` | `8000` | |\n| `STORE_TEXT` | `false` | |\n| `MODEL` | none: the committed bundle | |", None),
+        ("| `PORT` | `8_000` (the health port: `PORT` + 1) | |\n| `STORE_TEXT` | `false` | |\n| `MODEL` | | |", None),
+        ("| `PORT` | `8080` | |\n| `STORE_TEXT` | `false` | |\n| `MODEL` | | |", "README.md gives PORT the default '`8080`'; it is | `PORT` | `8000` | ... |"),
+        ("| `PORT` | `8000` | |\n| `STORE_TEXT` | `0` | |\n| `MODEL` | | |", "README.md gives STORE_TEXT the default '`0`'; it is | `STORE_TEXT` | `false` | ... |"),
+        ("| `PORT` | `8000` | |\n| `STORE_TEXT` | `false` | |", "README.md lacks the setting MODEL: add | `MODEL` | none: ... | ... |"),
+        ("| `PORT` | `8000` | |\n| `STORE_TEXT` | `false` | |\n| `MODEL` | | |\n| `WORKER` | `2` | |", "README.md documents WORKER, which is no setting of service/config.py"),
+    ],
+)
+def test_a_readme_that_drifted_from_the_settings_is_caught(rows, problem):
+    readme = f"# x\n\n{SETTINGS_HEADING}\n\n| setting | default | meaning |\n|---|---|---|\n{rows}\n\n## Next\n\n| `HOST` | `1` | |\n"
+    assert readme_problems(readme, {"PORT": 8000, "STORE_TEXT": False, "MODEL": None}) == ([] if problem is None else [problem])

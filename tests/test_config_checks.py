@@ -7,6 +7,7 @@ import pytest
 from service.app import create_app
 from service.cli import cli
 from service.config import ConfigError, load_config
+from tests.ui_support import sign_in
 
 
 @pytest.mark.parametrize(
@@ -118,3 +119,92 @@ def test_checking_the_settings_registers_no_metrics():
     code = "import sys; from service.config import load_config; load_config(); print('service.metrics' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
     assert done.stdout.strip() == "False"
+
+
+# SIGN_IN_RATE_LIMIT: checked with the other settings, not when the moderation page is set up
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ("often", "setting SIGN_IN_RATE_LIMIT (MODERATION_SIGN_IN_RATE_LIMIT) is 'often'; it must be a rate limit like '10 per minute'"),
+        ("0 per minute", "SIGN_IN_RATE_LIMIT (MODERATION_SIGN_IN_RATE_LIMIT) is '0 per minute'; it must be a rate limit "
+                         "allowing at least 1 per window, like '10 per minute' (0 refuses everything)"),
+        ("10", "SIGN_IN_RATE_LIMIT (MODERATION_SIGN_IN_RATE_LIMIT) is the number 10; it must be a rate limit like '10 per minute'"),
+    ],
+)
+def test_a_bad_sign_in_rate_limit_is_refused_with_the_other_settings(monkeypatch, raw, message):
+    monkeypatch.setenv("MODERATION_SIGN_IN_RATE_LIMIT", raw)
+    with pytest.raises(ConfigError) as raised:
+        load_config()  # no app, no blueprint: the settings alone
+    assert message in str(raised.value)
+
+
+def test_serve_refuses_a_bad_sign_in_rate_limit_before_it_opens_the_database(runner, tmp_path):
+    database = tmp_path / "never.db"
+    result = runner.invoke(cli, ["serve", "--port", "0"], env={"MODERATION_SIGN_IN_RATE_LIMIT": "often",
+                                                               "MODERATION_DB_URL": f"sqlite:///{database}"})
+    assert result.exit_code == 2
+    assert "Error: setting SIGN_IN_RATE_LIMIT (MODERATION_SIGN_IN_RATE_LIMIT) is 'often'" in result.output
+    assert not database.exists()  # refused before create_app migrated (created) the database
+
+
+def test_a_good_sign_in_rate_limit_still_limits_sign_ins(tiny_bundle_path):
+    app = create_app({"TESTING": True, "MODEL": str(tiny_bundle_path), "DB_URL": "sqlite://", "SIGN_IN_RATE_LIMIT": "1 per minute; 5 per hour"})
+    client = app.test_client()
+    assert [sign_in(client, "nobody", "wrong password").status_code for _ in range(2)] == [401, 429]
+
+
+# MAX_CONTENT_LENGTH against MAX_REQUEST_CHARS: a warning, not an error
+
+
+EMOJI = "\U0001F600"
+"""One character to MAX_REQUEST_CHARS; 12 bytes of JSON as Python's json.dumps writes it (\\ud83d\\ude00)."""
+CHARS = 1_000
+JSON_ROOM = 200
+"""Bytes of a one-comment /v1/moderate body around its text."""
+
+
+def _small_text_limits(body_bytes: int) -> dict:
+    return {"TESTING": True, "DB_URL": "sqlite://", "AUTH_REQUIRED": False, "MAX_REQUEST_CHARS": CHARS,
+            "MAX_COMMENT_CHARS": CHARS, "PERSPECTIVE_MAX_TEXT_CHARS": CHARS, "MAX_CONTENT_LENGTH": body_bytes}
+
+
+@pytest.fixture
+def config_warnings(monkeypatch, caplog):
+    """The warnings load_config logs from now on (the process logs each only once)."""
+    import logging
+
+    import service.config
+
+    monkeypatch.setattr(service.config, "_WARNED", set())
+    caplog.set_level(logging.WARNING, logger="service.config")
+    return lambda: [record.getMessage() for record in caplog.records if record.name == "service.config"]
+
+
+def test_a_body_limit_too_small_for_the_text_limit_is_warned_about(config_warnings):
+    load_config({"MAX_CONTENT_LENGTH": 1_000_000})
+    (warning,) = [message for message in config_warnings() if message.startswith("MAX_CONTENT_LENGTH")]
+    assert warning.startswith("MAX_CONTENT_LENGTH (1000000 bytes) is too small for MAX_REQUEST_CHARS (100000) characters")
+    assert "set MAX_CONTENT_LENGTH to at least 1200000" in warning
+    assert "\n" not in warning
+
+
+def test_the_default_limits_and_a_body_limit_at_the_bound_are_not_warned_about(config_warnings):
+    load_config()
+    load_config({"MAX_CONTENT_LENGTH": 1_200_000})
+    assert not [message for message in config_warnings() if "MAX_CONTENT_LENGTH" in message]
+
+
+@pytest.mark.parametrize(("bytes_per_char", "status", "warned"), [(12, 200, False), (4, 413, True)])
+def test_the_warned_bound_carries_the_longest_text_as_python_clients_send_it(tiny_bundle_path, config_warnings,
+                                                                               bytes_per_char, status, warned):
+    # UTF-8's 4 bytes a character is not enough: json.dumps escapes an emoji as two \uXXXX, 12 bytes.
+    import json
+
+    app = create_app({**_small_text_limits(CHARS * bytes_per_char + JSON_ROOM), "MODEL": str(tiny_bundle_path)})
+    body = json.dumps({"comments": [{"id": "c", "text": EMOJI * CHARS}]})
+    assert len(body) <= CHARS * 12 + JSON_ROOM
+    response = app.test_client().post("/v1/moderate", data=body, content_type="application/json")
+    assert response.status_code == status, response.get_json()
+    assert any("MAX_CONTENT_LENGTH" in message for message in config_warnings()) is warned

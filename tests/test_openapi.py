@@ -65,3 +65,13 @@ def test_the_documented_result_fields_are_the_answered_ones(spec, client, auth):
         assert set(reason["span"]) == set(_schema(spec, reason_schema["properties"]["span"])["properties"])
     for span in answer["spans"]:
         assert set(span) == set(_schema(spec, result["properties"]["spans"]["items"])["properties"])
+
+
+def test_the_docs_page_describes_the_model_card_field_by_field(client):
+    page = client.get("/docs").get_data(as_text=True)
+    card = page[page.index('<h3 id="schema-ModelCard">') :]
+    card = card[: card.index("</table>")]
+    for field, kind in (("created", "string"), ("training_rows", "integer"), ("datasets", "map of Dataset"),
+                        ("test_metrics", "map of SplitMetric"), ("thresholds", "Thresholds"), ("span_thresholds", "map of number")):
+        assert f"<td><code>{field}</code></td><td>{kind}</td><td>yes</td>" in card
+    assert '<h3 id="schema-Dataset">' in page

@@ -2,7 +2,10 @@
 
 A response field the document marks required is one generated clients (openapi-generator, openapi-typescript) type
 as always there: every real answer must have it. A field it leaves optional must be missing from some real answer,
-else it should be required. The answers are those of the tiny TF-IDF bundle (``encoder_mode`` is null there).
+else it should be required. A field the answer has and the document does not (``additionalProperties: false``), or an
+object the document leaves free-form, is drift too. The answers are those of the tiny TF-IDF bundle (``encoder_mode``
+is null there), and ``GET /v1/model`` of the committed bundle and its base: their model cards name the data sets and
+test metrics the tiny bundle has none of.
 No OpenAPI validator is installed, so ``openapi_problems`` checks the OpenAPI 3.0 rules the document relies on.
 """
 
@@ -34,6 +37,9 @@ SUCCESS_REQUESTS = {
     ("get", "/readyz"): {},
 }
 """A request for every operation whose 2xx answer has a JSON schema (the test fails when one is missing here)."""
+FREE_FORM = frozenset({"ModelResponse.manifest"})
+"""Objects the document may leave free-form: the bundle's manifest.json as written, whose fields differ between
+bundles and grow with the training code (MODEL_CARD.md describes it); the card summarises it with a schema."""
 ERROR_REQUESTS = {
     ("post", "/v1/moderate", "400"): {"json": {"comments": []}},
     ("get", "/v1/model", "401"): {"headers": {}},
@@ -57,9 +63,39 @@ def _nullable(schema: dict) -> bool:
     return bool(schema.get("nullable")) or any(option.get("nullable") for option in schema.get("anyOf", ()))
 
 
+def _described(spec: dict, schema: dict) -> dict:
+    """The schema a value is answered by: a nullable ``$ref``'s (apispec writes it as ``anyOf``), a component's body."""
+    if "anyOf" in schema:
+        schema = next(option for option in schema["anyOf"] if "$ref" in option)
+    return _component(spec, schema)[1]
+
+
+def _free_form(spec: dict, schema: dict) -> bool:
+    """Whether ``schema`` is an object the document says nothing about: no properties, no type for its values."""
+    body = _described(spec, schema)
+    return body.get("type") == "object" and not body.get("properties") and not body.get("additionalProperties")
+
+
+def _object_problems(spec: dict, name: str | None, schema: dict, value: dict, where: str, seen: dict[str, list[set[str]]]) -> list[str]:
+    """``answer_problems`` for an object with properties: required ones missing, ones the document lacks, free-form ones."""
+    owner = name or "the document"
+    if name is not None:
+        seen[name].append(set(value))
+    problems = [f"{where}.{field} is required by {owner}, the answer lacks it" for field in schema.get("required", ()) if field not in value]
+    if schema.get("additionalProperties") is False:
+        problems += [f"{where}.{field} is in the answer, not in {owner}" for field in sorted(set(value) - set(schema["properties"]))]
+    for field, prop in schema["properties"].items():
+        if field not in value:
+            continue
+        if isinstance(value[field], dict) and _free_form(spec, prop) and f"{name}.{field}" not in FREE_FORM:
+            problems.append(f"{where}.{field} is an object {owner} leaves free-form: describe its fields")
+        problems += answer_problems(spec, prop, value[field], f"{where}.{field}", seen)
+    return problems
+
+
 def answer_problems(spec: dict, schema: dict, value: Any, where: str, seen: dict[str, list[set[str]]]) -> list[str]:
-    """How ``value`` breaks ``schema``'s promises (a required field missing, a null that is not nullable); record in
-    ``seen`` the fields of every object answered for a component schema."""
+    """How ``value`` breaks ``schema``'s promises (a required field missing, a null that is not nullable, a field or an
+    object's contents left undescribed); record in ``seen`` the fields of every object answered for a component schema."""
     if value is None:
         return [] if _nullable(schema) else [f"{where} is null, the document does not say it may be"]
     if "anyOf" in schema:  # apispec's form of a nullable $ref
@@ -70,13 +106,10 @@ def answer_problems(spec: dict, schema: dict, value: Any, where: str, seen: dict
         for index, item in enumerate(value):
             problems += answer_problems(spec, schema["items"], item, f"{where}[{index}]", seen)
     if "properties" in schema and isinstance(value, dict):
-        if name is not None:
-            seen[name].append(set(value))
-        problems += [f"{where}.{field} is required by {name or 'the document'}, the answer lacks it"
-                     for field in schema.get("required", ()) if field not in value]
-        for field, prop in schema["properties"].items():
-            if field in value:
-                problems += answer_problems(spec, prop, value[field], f"{where}.{field}", seen)
+        problems += _object_problems(spec, name, schema, value, where, seen)
+    elif isinstance(schema.get("additionalProperties"), dict) and isinstance(value, dict):  # a mapping: name -> value
+        for key, item in value.items():
+            problems += answer_problems(spec, schema["additionalProperties"], item, f"{where}.{key}", seen)
     return problems
 
 
@@ -88,7 +121,9 @@ def reachable(spec: dict, schema: dict, found: set[str] | None = None) -> set[st
         if name in found:
             return found
         found.add(name)
-    for child in (*body.get("anyOf", ()), *body.get("properties", {}).values(), *([body["items"]] if "items" in body else [])):
+    children = (*body.get("anyOf", ()), *body.get("properties", {}).values(),
+                *[body[key] for key in ("items", "additionalProperties") if isinstance(body.get(key), dict)])
+    for child in children:
         reachable(spec, child, found)
     return found
 
@@ -121,11 +156,39 @@ def spec(client):
     return client.get("/openapi.json").get_json()
 
 
+def _committed_versions() -> list[str]:
+    """The committed bundle (bundles/CURRENT) and the TF-IDF bundle it is built on, if any: an encoder bundle's card
+    and a TF-IDF one's name their data sets differently."""
+    from model.bundle import read_manifest, resolve_bundle_path
+
+    current = read_manifest(resolve_bundle_path())
+    base = current.get("base_bundle", {}).get("version")
+    return [str(current["model_version"]), *([base] if base else [])]
+
+
+@pytest.fixture(scope="module")
+def committed_model_answers(tiny_bundle_path) -> dict[str, Any]:
+    """``GET /v1/model``'s answer for each of ``_committed_versions``."""
+    from service.app import create_app
+    from service.auth import create_key
+    from service.store import get_session
+
+    answers = {}
+    for version in _committed_versions():
+        app = create_app({"TESTING": True, "MODEL": version, "DB_URL": "sqlite://"})
+        with app.app_context():
+            key = create_key(get_session(), "test")[1]
+        response = app.test_client().get("/v1/model", headers={"Authorization": f"Bearer {key}"})
+        assert response.status_code == 200, response.get_json()
+        answers[version] = response.get_json()
+    return answers
+
+
 def test_every_json_success_answer_is_exercised(spec):
     assert set(documented_json_successes(spec)) == set(SUCCESS_REQUESTS)
 
 
-def test_real_answers_have_every_required_field_and_lack_every_optional_one_somewhere(spec, client, auth):
+def test_real_answers_have_every_required_field_and_lack_every_optional_one_somewhere(spec, client, auth, committed_model_answers):
     seen: dict[str, list[set[str]]] = defaultdict(list)
     problems = []
     components: set[str] = set()
@@ -134,6 +197,9 @@ def test_real_answers_have_every_required_field_and_lack_every_optional_one_some
         assert str(response.status_code) == status, (method, path, response.get_json())
         problems += answer_problems(spec, schema, response.get_json(), f"{method.upper()} {path} {status}", seen)
         components |= reachable(spec, schema)
+    model_schema = documented_json_successes(spec)[("get", "/v1/model")][1]
+    for version, answer in committed_model_answers.items():
+        problems += answer_problems(spec, model_schema, answer, f"GET /v1/model 200 (bundle {version})", seen)
     for (method, path, status), request in ERROR_REQUESTS.items():
         response = client.open(path, method=method.upper(), **{"headers": auth, **request})
         assert str(response.status_code) == status, (method, path, response.get_json())
@@ -142,6 +208,15 @@ def test_real_answers_have_every_required_field_and_lack_every_optional_one_some
     assert problems == []
     assert components <= set(seen), f"no answer had {sorted(components - set(seen))}: send a request that gets one"
     assert optional_fields_always_sent(spec, seen) == []
+
+
+def test_the_model_card_is_described_field_by_field(spec, committed_model_answers):
+    card = spec["components"]["schemas"]["ModelCard"]
+    assert card["additionalProperties"] is False
+    for version, answer in committed_model_answers.items():
+        assert set(answer["card"]) == set(card["properties"]) == set(card["required"]), version
+    assert {spec["components"]["schemas"]["ModelResponse"]["properties"]["card"]["$ref"],
+            card["properties"]["datasets"]["additionalProperties"]["$ref"]} == {REF_PREFIX + "ModelCard", REF_PREFIX + "Dataset"}
 
 
 def test_the_tfidf_bundle_answers_a_null_encoder_mode_as_documented(spec, client, auth):
@@ -161,6 +236,32 @@ def test_the_tfidf_bundle_answers_a_null_encoder_mode_as_documented(spec, client
 def test_an_answer_missing_a_promised_field_is_caught(schema, value, problem):
     spec = {"components": {"schemas": {"Span": {"type": "object", "properties": {"begin": {}, "end": {}}, "required": ["begin", "end"]}}}}
     assert problem in answer_problems(spec, schema, value, "x", defaultdict(list))
+
+
+CARD = {"type": "object", "properties": {"model_version": {"type": "string"}, "datasets": {"type": "object", "additionalProperties": {"$ref": REF_PREFIX + "Dataset"}}},
+        "required": ["model_version", "datasets"], "additionalProperties": False}
+CARD_SPEC = {"components": {"schemas": {
+    "Card": CARD, "Dataset": {"type": "object", "properties": {"rows": {"type": "integer"}}, "required": ["rows"], "additionalProperties": False},
+    "ModelResponse": {"type": "object", "properties": {"card": {"type": "object"}, "manifest": {"type": "object", "additionalProperties": {}}}}}}}
+
+
+@pytest.mark.parametrize(
+    ("schema", "value", "problem"),
+    [
+        (REF_PREFIX + "Card", {"model_version": "1", "datasets": {}, "created": "2026"}, "x.created is in the answer, not in Card"),
+        (REF_PREFIX + "Card", {"model_version": "1", "datasets": {"olid": {"license": "MIT"}}}, "x.datasets.olid.rows is required by Dataset, the answer lacks it"),
+        (REF_PREFIX + "ModelResponse", {"card": {"model_version": "1"}}, "x.card is an object ModelResponse leaves free-form: describe its fields"),
+    ],
+)
+def test_an_answer_that_drifted_from_its_schema_is_caught(schema, value, problem):
+    assert problem in answer_problems(CARD_SPEC, {"$ref": schema}, value, "x", defaultdict(list))
+
+
+def test_the_manifest_alone_may_be_free_form():
+    answer = {"card": {"model_version": "1"}, "manifest": {"model_version": "1", "seed": 0}}
+    problems = answer_problems(CARD_SPEC, {"$ref": REF_PREFIX + "ModelResponse"}, answer, "x", defaultdict(list))
+    assert problems == ["x.card is an object ModelResponse leaves free-form: describe its fields"]
+    assert reachable(CARD_SPEC, {"$ref": REF_PREFIX + "Card"}) == {"Card", "Dataset"}
 
 
 def test_an_optional_field_every_answer_sent_is_caught():

@@ -101,7 +101,7 @@ def test_sign_in_attempts_are_rate_limited_per_address(tiny_bundle_path):
 
 
 def test_a_bad_sign_in_rate_limit_stops_the_app_with_a_clear_error(tiny_bundle_path):
-    with pytest.raises(ConfigError, match="SIGN_IN_RATE_LIMIT 'often'"):
+    with pytest.raises(ConfigError, match=r"setting SIGN_IN_RATE_LIMIT \(MODERATION_SIGN_IN_RATE_LIMIT\) is 'often'"):
         create_app({"TESTING": True, "MODEL": str(tiny_bundle_path), "DB_URL": "sqlite://", "SIGN_IN_RATE_LIMIT": "often"})
 
 

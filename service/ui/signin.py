@@ -18,9 +18,7 @@ from urllib.parse import urlsplit, urlunsplit
 from flask import Flask, abort, current_app, flash, g, redirect, render_template, request, session, url_for
 from flask.typing import ResponseReturnValue
 from flask_limiter import Limiter
-from limits import parse_many
 
-from service.config import ConfigError
 from service.store import get_session
 from service.ui.blueprint import bp
 from service.ui.csrf import csrf_token
@@ -148,15 +146,12 @@ def _client_address() -> str:
 
 
 def limit_sign_in(app: Flask, limiter: Limiter) -> None:
-    """Put sign-in attempts (POST) under ``SIGN_IN_RATE_LIMIT`` per client address.
+    """Put sign-in attempts (POST) under ``SIGN_IN_RATE_LIMIT`` per client address (checked with every other setting
+    by ``service.config_checks``, before anything starts).
 
-    Raises ConfigError for a SIGN_IN_RATE_LIMIT that does not parse. Flask-Limiter checks a decorated limit when the decorated function runs, so the registered view is
-    replaced by its limited wrapper (the view is registered before the Limiter exists).
+    Flask-Limiter checks a decorated limit when the decorated function runs, so the registered view is replaced by its
+    limited wrapper (the view is registered before the Limiter exists).
     """
-    try:
-        parse_many(app.config["SIGN_IN_RATE_LIMIT"])
-    except ValueError as error:
-        raise ConfigError(f"SIGN_IN_RATE_LIMIT {app.config['SIGN_IN_RATE_LIMIT']!r} is not a rate limit like '10 per minute'") from error
     view = app.view_functions[SIGN_IN_ENDPOINT]
     app.view_functions[SIGN_IN_ENDPOINT] = limiter.limit(_sign_in_limit, key_func=_client_address, methods=["POST"])(view)
 
