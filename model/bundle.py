@@ -10,6 +10,7 @@ import hashlib
 import json
 import os
 import platform
+import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +28,8 @@ BUNDLES_DIR_ENV = "MODERATION_BUNDLES_DIR"
 """Overrides ``BUNDLES_DIR``: where versioned bundles live side by side, with their ``CURRENT`` file."""
 CURRENT_FILE = "CURRENT"
 """``bundles/CURRENT`` names the bundle folder served by default."""
+PARTIAL_FOLDER_PATTERN = re.compile(r"\.(?P<version>.+)\.(?P<kind>partial|replaced)-(?P<pid>\d+)")
+"""The hidden folders ``model.versions.written_whole`` makes beside a bundle (``hidden_work_folder``)."""
 JOBLIB_COMPRESS = 3
 ENCODER_THREADS_ENV = "MODERATION_ENCODER_THREADS"
 """onnxruntime intra-op threads of a bundle's encoder, per process (default ``model.encoder.DEFAULT_THREADS``)."""
@@ -87,6 +90,48 @@ def replace_text(path: Path, text: str) -> None:
 def bundles_dir() -> Path:
     """The folder of versioned bundles: ``$MODERATION_BUNDLES_DIR``, else the project's ``bundles/``."""
     return Path(os.environ.get(BUNDLES_DIR_ENV) or BUNDLES_DIR)
+
+
+def hidden_work_folder(target: Path, kind: str) -> Path:
+    """``.<name>.<kind>-<pid>`` beside ``target`` (``kind``: partial or replaced), which ``PARTIAL_FOLDER_PATTERN`` matches."""
+    return target.parent / f".{target.name}.{kind}-{os.getpid()}"
+
+
+def process_is_running(pid: int) -> bool:
+    """Whether process ``pid`` exists on this machine (signal 0 is sent to nobody; PermissionError means it exists)."""
+    try:
+        os.kill(pid, 0)
+    except (ProcessLookupError, OverflowError):  # gone, or a number no process can have
+        return False
+    except PermissionError:  # another user's process: alive
+        return True
+    return True
+
+
+def abandoned_partial_folders(root: str | Path) -> list[Path]:
+    """The folders under ``root`` that a killed ``moderate train`` left (its process is gone), sorted by name.
+
+    ``model.versions.written_whole`` writes a bundle in ``.<version>.partial-<pid>`` and moves a replaced one to
+    ``.<version>.replaced-<pid>`` before removing it; a SIGKILL (the OOM killer, ``kill -9``) skips the clean-up.
+    A folder whose process still runs (another training in progress) is never returned, nor a replaced bundle whose
+    folder holds no bundle (killed between the two renames, it is the only copy).
+
+    Parameters
+    ----------
+    root : str or Path
+        A folder of bundles; a missing one (or a file) holds none.
+
+    Returns
+    -------
+    list of Path
+    """
+    root = Path(root)
+    if not root.is_dir():
+        return []
+    found = ((path, PARTIAL_FOLDER_PATTERN.fullmatch(path.name)) for path in root.iterdir())
+    return sorted(path for path, match in found if match is not None and path.is_dir() and not path.is_symlink()
+                  and (match["kind"] == "partial" or (root / match["version"] / MANIFEST_FILE).is_file())
+                  and not process_is_running(int(match["pid"])))
 
 
 def default_bundle_path() -> Path:

@@ -12,8 +12,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from model.bundle import (BUNDLES_DIR_ENV, CURRENT_FILE, MANIFEST_FILE, BundleError, bundles_dir, read_manifest,
-                          replace_text, verify_bundle)
+from model.bundle import (BUNDLES_DIR_ENV, CURRENT_FILE, MANIFEST_FILE, BundleError, bundles_dir, hidden_work_folder,
+                          read_manifest, replace_text, verify_bundle)
 
 PRIMARY_ATTRIBUTE = "toxicity"
 VERSION_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]*")
@@ -248,7 +248,7 @@ def written_whole(out: Path, overwrite: bool) -> Iterator[Path]:
         On entry, when the folder beside ``out`` cannot be written (read-only, a file in the way).
     """
     target = out.resolve()
-    scratch = target.parent / f".{target.name}.partial-{os.getpid()}"
+    scratch = hidden_work_folder(target, "partial")
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.rmtree(scratch, ignore_errors=True)  # left by a killed run that had our process id
@@ -267,7 +267,7 @@ def written_whole(out: Path, overwrite: bool) -> Iterator[Path]:
 def _move_into_place(scratch: Path, target: Path) -> None:
     """Rename the finished bundle to ``target``; a bundle already there is renamed aside first, then removed."""
     if target.is_dir() and any(target.iterdir()):
-        replaced = target.with_name(f".{target.name}.replaced-{os.getpid()}")
+        replaced = hidden_work_folder(target, "replaced")
         os.replace(target, replaced)
         os.replace(scratch, target)
         shutil.rmtree(replaced)

@@ -116,3 +116,72 @@ def test_export_feedback_replaces_a_file_only_when_asked(runner, db_env, tmp_pat
     finally:
         engine.dispose()
     assert output.read_text(encoding="utf-8").startswith("text,comment_id,decision")
+
+
+# The list commands: lined up for people, tab-separated for scripts; scopes shown one way.
+
+def assert_lined_up(table: str, tsv: str) -> None:
+    """``table`` holds the cells of ``tsv``, each column starting at the same offset on every line, two spaces apart."""
+    cells = [line.split("\t") for line in tsv.splitlines()]
+    lines = table.splitlines()
+    assert len(lines) == len(cells) > 1
+    widths = [max(len(row[column]) for row in cells) for column in range(len(cells[0]))]
+    for line, row in zip(lines, cells):
+        offset = 0
+        for cell, width in zip(row, widths):
+            assert line[offset:offset + width].rstrip() == cell, (line, cell)
+            assert line[offset + width:offset + width + 2].strip() == ""  # the gap before the next column
+            offset += width + 2
+        assert line == line.rstrip()
+
+
+def make_keys_and_users(runner, db_env) -> None:
+    """Names and scopes of different lengths, as a newsroom has them."""
+    for args in (["cms", "--scope", "moderate"], ["newsroom-comments-prod", "--scope", "feedback", "--scope", "admin"], ["x"]):
+        assert moderate(runner, db_env, "keys", "create", *args).exit_code == 0
+    assert moderate(runner, db_env, "keys", "revoke", "x").exit_code == 0
+    for name, role in (("ann", "moderator"), ("administrator-lee", "admin")):
+        assert moderate(runner, db_env, "users", "create", name, "--role", role, "--password", PASSWORD).exit_code == 0
+
+
+@pytest.mark.parametrize("command", [["keys", "list"], ["users", "list"]])
+def test_list_commands_line_up_their_columns_as_a_table(runner, db_env, command):
+    make_keys_and_users(runner, db_env)
+    table = moderate(runner, db_env, *command, "--format", "table")
+    assert table.exit_code == 0, table.output
+    tsv = moderate(runner, db_env, *command, "--format", "tsv")
+    assert tsv.exit_code == 0, tsv.output
+    assert tsv.stdout == moderate(runner, db_env, *command).stdout  # piped (CliRunner is no terminal): tab-separated
+    assert_lined_up(table.stdout, tsv.stdout)
+    assert "\t" not in table.stdout
+
+
+def test_keys_list_fields_are_the_bare_values_when_piped(runner, db_env):
+    make_keys_and_users(runner, db_env)
+    header, *rows = moderate(runner, db_env, "keys", "list").stdout.splitlines()
+    assert header.split("\t") == ["id", "name", "prefix", "created", "scopes", "revoked"]
+    assert [(row.split("\t")[1], row.split("\t")[4]) for row in rows] == [
+        ("cms", "moderate"), ("newsroom-comments-prod", "feedback,admin"), ("x", "moderate,feedback")]
+
+
+def test_a_terminal_gets_the_table(monkeypatch):
+    import io
+    import sys
+
+    from service.cli.common import default_table_format
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    monkeypatch.setattr(sys, "stdout", Terminal())
+    assert default_table_format() == "table"
+    monkeypatch.setattr(sys, "stdout", io.StringIO())
+    assert default_table_format() == "tsv"
+
+
+def test_keys_create_shows_scopes_as_keys_list_does(runner, db_env):
+    created = moderate(runner, db_env, "keys", "create", "desk", "--scope", "feedback", "--scope", "admin")
+    assert created.exit_code == 0, created.output
+    assert "(desk, scopes: feedback,admin)" in created.stderr
+    assert moderate(runner, db_env, "keys", "list").stdout.splitlines()[1].split("\t")[4] == "feedback,admin"

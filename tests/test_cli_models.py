@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 
@@ -12,6 +13,7 @@ from model.bundle import BUNDLES_DIR_ENV, sha256_file
 from model.scoring import Scorer
 from service.cli import cli
 from tests.fake_data import make_site
+from tests.test_cli_training_safety import finished_process_id
 
 
 @pytest.fixture
@@ -26,12 +28,23 @@ def bundles(versioned_bundles, tmp_path, monkeypatch):
 def test_list_shows_versions_metrics_and_current(runner, bundles):
     result = runner.invoke(cli, ["models", "list"])
     assert result.exit_code == 0, result.output
-    lines = result.output.splitlines()
-    assert "ucc_test" in lines[0] and "site rows" in lines[0]
-    current = [line for line in lines if line.startswith("*")]
-    assert len(current) == 1 and current[0].split()[1] == "public"
-    site_line = next(line for line in lines if line.split()[:1] == ["site"])
-    assert " 120 " in site_line  # site rows used, from the manifest
+    header, *rows = [line.split("\t") for line in result.stdout.splitlines()]
+    assert "ucc_test" in header and "site rows" in header
+    by_version = {row[1]: dict(zip(header, row)) for row in rows}
+    assert [version for version, row in by_version.items() if row[""] == "*"] == ["public"]
+    assert by_version["site"]["site rows"] == "120"  # site rows used, from the manifest
+
+
+def test_list_lines_up_a_table_and_keeps_notes_off_a_piped_table(runner, bundles):
+    from tests.test_cli_keys_users import assert_lined_up
+
+    table, tsv = (runner.invoke(cli, ["models", "list", "--format", table_format]) for table_format in ("table", "tsv"))
+    assert table.exit_code == tsv.exit_code == 0, table.output
+    assert_lined_up(table.stdout, tsv.stdout)
+    assert table.stdout.splitlines()[0].startswith("   version  created")  # the * column, then the versions
+    widths = {len(line.split("\t")) for line in tsv.stdout.splitlines()}
+    assert len(widths) == 1  # a row per bundle and nothing else: the notes are on stderr
+    assert "(test-set columns: toxicity or unsupported_claim ROC AUC" in tsv.stderr
 
 
 def test_list_warns_when_current_names_no_bundle(runner, bundles):
@@ -247,9 +260,39 @@ def test_a_folder_without_a_manifest_is_named_not_hidden(runner, bundles):
 
 
 def test_a_bundle_still_being_written_is_not_listed_or_served(runner, bundles):
-    shutil.copytree(bundles / "site", bundles / ".next.partial-123")  # complete files, but `moderate train` has not renamed it
+    writing = f".next.partial-{os.getpid()}"  # complete files, but the `moderate train` still running has not renamed it
+    shutil.copytree(bundles / "site", bundles / writing)
     result = runner.invoke(cli, ["models", "list"])
     assert result.exit_code == 0 and ".next" not in result.output
-    result = runner.invoke(cli, ["models", "use", ".next.partial-123"])
+    result = runner.invoke(cli, ["models", "use", writing])
     assert result.exit_code == 2 and "is not a bundle version" in result.output
     assert (bundles / "CURRENT").read_text().strip() == "public"
+
+
+def test_list_names_the_folders_killed_trainings_left(runner, bundles):
+    dead_pid = finished_process_id()
+    killed, replaced, running = (bundles / f".1.3.0.partial-{dead_pid}", bundles / f".site.replaced-{dead_pid}",
+                                 bundles / f".1.4.0.partial-{os.getpid()}")
+    for folder in (killed, replaced, running):
+        shutil.copytree(bundles / "site", folder)
+    result = runner.invoke(cli, ["models", "list"])
+    assert result.exit_code == 0, result.output
+    for folder in (killed, replaced):
+        assert (f"{folder}: left by a `moderate train` that was killed (its process is gone); the next `moderate train` "
+                f"removes it, or remove it now with `rm -r {folder}`") in result.stderr
+    assert running.name not in result.output  # a training still running
+    assert killed.is_dir() and replaced.is_dir()  # listing removes nothing
+
+
+def test_list_names_a_bundles_folder_it_cannot_read(runner, bundles, monkeypatch):
+    blocker = bundles / "public" / "model.joblib"
+    monkeypatch.setenv(BUNDLES_DIR_ENV, str(blocker))
+    result = runner.invoke(cli, ["models", "list"])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert result.stderr.strip() == (f"Error: {blocker} is a file, not a folder of bundles: point ${BUNDLES_DIR_ENV} at the "
+                                     "folder holding them")
+    monkeypatch.setenv(BUNDLES_DIR_ENV, str(bundles))
+    (bundles / "CURRENT").unlink()
+    (bundles / "CURRENT").mkdir()
+    result = runner.invoke(cli, ["models", "list"])
+    assert result.exit_code == 2 and result.stderr.strip() == f"Error: {bundles / 'CURRENT'}: Is a directory"

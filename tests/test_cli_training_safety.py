@@ -7,6 +7,7 @@ import io
 import logging
 import re
 import shutil
+import subprocess
 import sys
 
 import pytest
@@ -119,6 +120,65 @@ def test_train_replaces_an_overwritten_bundle_whole(runner, bundles, fake_data_d
     assert sorted(path.name for path in (bundles / "other").iterdir()) == ["manifest.json", "model.joblib", "policy.toml"]
     assert sorted(path.name for path in bundles.iterdir()) == ["CURRENT", "other", "served"]
     assert runner.invoke(cli, ["models", "use", "other"]).exit_code == 0  # verifies
+
+
+# A training killed by SIGKILL (the OOM killer, kill -9) cannot remove its hidden folder: the next one does.
+
+def finished_process_id() -> int:
+    """The id of a process that has ended (and been reaped): what a killed training's folder is named for."""
+    process = subprocess.Popen([sys.executable, "-c", ""])
+    process.wait()
+    return process.pid
+
+
+@pytest.fixture
+def running_process_id():
+    """The id of another process still running, as a concurrent training's would be."""
+    process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+    yield process.pid
+    process.kill()
+    process.wait()
+
+
+def test_train_removes_the_folders_killed_trainings_left(runner, bundles, tmp_path, running_process_id, caplog):
+    dead = finished_process_id()
+    killed = [bundles / f".1.3.0.partial-{dead}", bundles / f".other.replaced-{dead}"]
+    running = bundles / f".1.4.0.partial-{running_process_id}"
+    for folder in (*killed, running):
+        shutil.copytree(bundles / "other", folder)
+    with caplog.at_level(logging.INFO, logger="model.training.train"):
+        result = runner.invoke(cli, ["train", "--data-dir", str(tmp_path / "absent"), "--version", "1.5.0"])
+    one_error_line(result, r"data directory .*absent not found")  # the clean-up comes first, before any data is read
+    assert sorted(path.name for path in bundles.iterdir()) == sorted(["CURRENT", "other", "served", running.name])
+    assert _files(running) == _files(bundles / "other")  # another training's folder is left alone
+    messages = [record.getMessage() for record in caplog.records]
+    assert all(f"removed {folder}, left by a training that was killed" in messages for folder in killed)
+
+
+@pytest.mark.parametrize(("refusal", "abandoned"), [(ProcessLookupError, True), (PermissionError, False)])
+def test_a_folder_is_abandoned_only_when_its_process_is_gone(tmp_path, monkeypatch, refusal, abandoned):
+    from model.bundle import abandoned_partial_folders
+
+    def kill(pid, signal):
+        assert (pid, signal) == (4242, 0)  # signal 0 asks whether it exists, and sends nothing
+        raise refusal
+
+    folders = [tmp_path / ".1.3.0.partial-4242", tmp_path / ".1.2.0.replaced-4242"]
+    for folder in (*folders, tmp_path / "1.3.0", tmp_path / "1.2.0"):
+        folder.mkdir()
+    (tmp_path / "1.2.0" / "manifest.json").write_text("{}")  # back in place: the replaced copy is not needed
+    (tmp_path / ".notes.partial-4242").write_text("a file, not a training's folder")
+    monkeypatch.setattr("os.kill", kill)
+    assert abandoned_partial_folders(tmp_path) == (sorted(folders) if abandoned else [])  # another user's process: running
+
+
+def test_a_replaced_bundle_is_kept_while_it_is_the_only_copy(tmp_path):
+    from model.bundle import abandoned_partial_folders
+
+    dead = finished_process_id()
+    (tmp_path / f".1.2.0.replaced-{dead}").mkdir()  # killed between renaming 1.2.0 aside and the new one into place
+    (tmp_path / "1.2.0").mkdir()  # an empty folder is no bundle
+    assert abandoned_partial_folders(tmp_path) == []
 
 
 # Broken data files: one line naming the file and what to fix, exit 2, never a traceback.

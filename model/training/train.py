@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import shutil
 import sys
 import time
 from collections.abc import Mapping
@@ -18,7 +19,7 @@ from sklearn.pipeline import Pipeline
 from tqdm import tqdm
 
 from model.attributes import CLAIM_ATTRIBUTE, HOSTILITY_ATTRIBUTES
-from model.bundle import CURRENT_FILE, MANIFEST_FILE, bundles_dir, replace_text, save_bundle
+from model.bundle import CURRENT_FILE, MANIFEST_FILE, abandoned_partial_folders, bundles_dir, replace_text, save_bundle
 from model.claims import CHECKABLE_C, ClaimScorer
 from model.features import build_features
 from model.heads import C, MultiAttributeClassifier, calibrated_logistic
@@ -326,6 +327,8 @@ def train_bundle(
 ) -> Path:
     """Train the TF-IDF bundle from the public data and write it (default ``bundles/<version>``).
 
+    First removes the hidden folders killed trainings left beside it (``remove_abandoned_partial_folders``).
+
     Parameters
     ----------
     data_dir : str or Path, optional
@@ -378,9 +381,10 @@ def train_bundle(
     version = version or TFIDF_VERSION
     out = Path(out_dir) if out_dir is not None else bundles_dir() / version
     check_new_bundle_folder(out, overwrite)
+    if progress:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    remove_abandoned_partial_folders(out.resolve().parent)
     with written_whole(out, overwrite) as scratch:
-        if progress:
-            logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
         # The site's file is read (and refused) before the public data, which takes a while to load.
         site = site_data_module.read_site_data(site_data) if site_data is not None else None
         data_path = data.resolve_data_dir(data_dir)
@@ -390,6 +394,37 @@ def train_bundle(
     if make_current:
         (bundles_dir() / CURRENT_FILE).write_text(out.name + "\n", encoding="utf-8")
     return out
+
+
+def remove_abandoned_partial_folders(root: Path) -> list[Path]:
+    """Remove the hidden folders that killed trainings left in ``root`` (``model.bundle.abandoned_partial_folders``).
+
+    A ``moderate train`` killed by SIGKILL (the OOM killer, ``kill -9``) cannot remove its ``.<version>.partial-<pid>``
+    folder, tens of MB each; the next training does, leaving those of trainings still running. Each removal is logged;
+    one that fails is logged as a warning and left for ``moderate models list`` to name.
+
+    Parameters
+    ----------
+    root : Path
+        The folder the new bundle is written in.
+
+    Returns
+    -------
+    list of Path
+        The folders removed.
+    """
+    removed = []
+    for folder in abandoned_partial_folders(root):
+        try:
+            shutil.rmtree(folder)
+        except FileNotFoundError:  # another training starting at the same time removed it first
+            continue
+        except OSError as error:
+            log.warning("cannot remove %s, left by a training that was killed (%s): remove it by hand", folder, error.strerror or error)
+            continue
+        log.info("removed %s, left by a training that was killed", folder)
+        removed.append(folder)
+    return removed
 
 
 def _train_bundle_from(data_path: Path, out: Path, *, seed: int, site: pd.DataFrame | None, site_weight: float | None,

@@ -1,9 +1,10 @@
-"""What every ``moderate`` command shares: the bad-input error (exit 2), loading a bundle, opening the database."""
+"""What every ``moderate`` command shares: the bad-input error (exit 2), list tables, loading a bundle, opening the database."""
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterator
+import sys
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,36 @@ imports no model code (a test keeps the two equal)."""
 DATA_DIR_HELP = ("The public data folder, holding hostility/ and claims/; this option wins over $MODERATION_DATA_DIR "
                  "[default: $MODERATION_DATA_DIR, else shared/data beside the project folder].")
 """``--data-dir`` of ``train`` and ``eval``: the order ``model.training.data.resolve_data_dir`` (and the notebooks) follow."""
+
+
+TABLE_FORMATS = ("table", "tsv")
+TABLE_FORMAT_HELP = ("table: columns lined up with spaces, for reading [default on a terminal]; tsv: a header row, then a "
+                     "row per line with one tab between columns, a stable format for scripts [default when the output is "
+                     "piped or redirected].")
+COLUMN_GAP = "  "
+"""Between two columns of a ``table``."""
+
+
+def table_format_option(command: Callable[..., None]) -> Callable[..., None]:
+    """Decorator: the ``--format table|tsv`` option of the list commands, passed as ``table_format``."""
+    return click.option("--format", "table_format", type=click.Choice(TABLE_FORMATS), help=TABLE_FORMAT_HELP)(command)
+
+
+def default_table_format() -> str:
+    """``table`` when stdout is a terminal, else ``tsv``: what a script reads stays the same."""
+    return "table" if sys.stdout.isatty() else "tsv"
+
+
+def echo_table(header: Sequence[str], rows: Iterable[Sequence[str]], table_format: str | None = None) -> None:
+    """Print ``header`` and ``rows`` on stdout as ``table_format`` says (None: ``default_table_format()``)."""
+    lines = [list(header), *(list(row) for row in rows)]
+    if (table_format or default_table_format()) == "tsv":
+        for line in lines:
+            click.echo("\t".join(line))
+        return
+    widths = [max(len(line[column]) for line in lines) for column in range(len(header))]
+    for line in lines:
+        click.echo(COLUMN_GAP.join(cell.ljust(width) for cell, width in zip(line, widths)).rstrip())
 
 
 class BadInput(click.ClickException):

@@ -6,8 +6,17 @@ from typing import Any
 
 import click
 
-from service.cli.common import BadInput, with_database, with_existing_database
+from service.cli.common import BadInput, echo_table, table_format_option, with_database, with_existing_database
 from service.scopes import SCOPES
+
+SCOPE_SEPARATOR = ","
+"""Between a key's scopes wherever the command line shows them (``keys create``, ``keys list``): one field, no spaces."""
+
+
+def _scopes_text(stored: str) -> str:
+    """A key row's scopes as the commands show them: ``moderate,feedback`` (space-separated in the database)."""
+    return SCOPE_SEPARATOR.join(stored.split())
+
 
 @click.group()
 def keys() -> None:
@@ -49,25 +58,24 @@ def keys_create(session: Any, name: str, scopes: tuple[str, ...]) -> None:
     except BadKeyName as error:
         raise BadInput(f"NAME {error}") from error
     row, secret = create_key(session, name, scopes or DEFAULT_SCOPES)
-    click.echo(f"Created key {row.id} ({name}, scopes: {row.scopes}). Store it now; it cannot be shown again:", err=True)
+    click.echo(f"Created key {row.id} ({name}, scopes: {_scopes_text(row.scopes)}). Store it now; it cannot be shown again:", err=True)
     click.echo(secret)
 
 
 @keys.command("list")
+@table_format_option
 @with_existing_database
-def keys_list(session: Any) -> None:
-    """List keys: id, name, prefix, created time, scopes, revoked time."""
+def keys_list(session: Any, table_format: str | None) -> None:
+    """List keys: id, name, prefix, created time (UTC), scopes (comma-separated), revoked time or -."""
     from service.auth import list_keys
 
     rows = list_keys(session)
     if not rows:
         click.echo("No keys; create one with `moderate keys create NAME`.", err=True)
         return
-    click.echo("id\tname\tprefix\tcreated\tscopes\trevoked")
-    for row in rows:
-        revoked = row.revoked_at.isoformat(timespec="seconds") if row.revoked_at else "-"
-        created = row.created_at.isoformat(timespec="seconds")
-        click.echo(f"{row.id}\t{row.name}\t{row.prefix}...\t{created}\t{row.scopes.replace(' ', ',')}\t{revoked}")
+    echo_table(["id", "name", "prefix", "created", "scopes", "revoked"], (
+        [str(row.id), row.name, f"{row.prefix}...", row.created_at.isoformat(timespec="seconds"), _scopes_text(row.scopes),
+         row.revoked_at.isoformat(timespec="seconds") if row.revoked_at else "-"] for row in rows), table_format)
 
 
 @keys.command("revoke")

@@ -6,11 +6,12 @@ Registered on the ``moderate`` group by ``service.cli``; heavy modules load insi
 from __future__ import annotations
 
 import math
+import shlex
 from pathlib import Path
 
 import click
 
-from service.cli.common import BadInput, load_scorer_or_fail, os_error_message
+from service.cli.common import BadInput, echo_table, load_scorer_or_fail, os_error_message, table_format_option
 
 
 def _number(value) -> str:
@@ -23,43 +24,66 @@ def models() -> None:
 
 
 @models.command("list")
-def list_command() -> None:
-    """List the bundles with their test ROC AUC (from the manifests); * marks bundles/CURRENT."""
-    from model.bundle import bundles_dir
+@table_format_option
+def list_command(table_format: str | None) -> None:
+    """List the bundles with their test ROC AUC (from the manifests); * marks bundles/CURRENT.
+
+    Notes (what the columns mean, bundles that cannot be read, hidden folders that killed trainings left) go to stderr.
+    """
+    from model.bundle import BUNDLES_DIR_ENV, bundles_dir
     from model.versions import current_name, list_bundles
 
-    summaries = list_bundles()
+    root = bundles_dir()
+    if root.exists() and not root.is_dir():
+        raise BadInput(f"{root} is a file, not a folder of bundles: point ${BUNDLES_DIR_ENV} at the folder holding them")
+    try:
+        summaries, current = list_bundles(root), current_name(root)
+    except OSError as error:
+        raise BadInput(os_error_message(error)) from error
+    if summaries:
+        _echo_bundles(summaries, table_format)
+    else:
+        click.echo(f"no bundles in {root}: run `moderate train`", err=True)
+    _echo_abandoned_folders(root)
     if not summaries:
-        click.echo(f"no bundles in {bundles_dir()}: run `moderate train`")
         return
+    if current is None:
+        click.echo(f"no {root / 'CURRENT'}: the service has no bundle to serve by default; "
+                   "choose one with `moderate models use VERSION`", err=True)
+    elif not any(s.current for s in summaries):
+        click.echo(f"bundles/CURRENT names {current!r}, which is not among these bundles: the service cannot start; "
+                   "choose one with `moderate models use VERSION`", err=True)
+
+
+def _echo_bundles(summaries, table_format: str | None) -> None:
+    """The table of ``models list``, then its notes on stderr."""
     sets = sorted({name for s in summaries for name in s.test_auc})
-    header = ["", "version", "created", "training rows", "site rows", *sets]
-    rows = [header]
+    rows = []
     for s in summaries:
         if s.error:
             rows.append(["*" if s.current else "", s.name, "", "", "", *(["-"] * len(sets))])
             continue
         rows.append(["*" if s.current else "", s.name, s.created[:19] or "-", str(s.training_rows or "-"),
                      str(s.site_rows) if s.site_rows is not None else "-", *(_number(s.test_auc.get(n)) for n in sets)])
-    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
-    for row in rows:
-        click.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+    echo_table(["", "version", "created", "training rows", "site rows", *sets], rows, table_format)
     if sets:
-        click.echo("(test-set columns: toxicity or unsupported_claim ROC AUC, from each manifest)")
+        click.echo("(test-set columns: toxicity or unsupported_claim ROC AUC, from each manifest)", err=True)
     unmeasured = [s.name for s in summaries if not s.error and not s.test_auc]
     if unmeasured:
         click.echo(f"({', '.join(unmeasured)}: no test figures in the manifest; "
-                   "`moderate eval --model bundles/<version> --out <folder>` measures them)")
+                   "`moderate eval --model bundles/<version> --out <folder>` measures them)", err=True)
     for s in summaries:
         if s.error:
             click.echo(f"{s.name}: {s.error}", err=True)
-    current = current_name()
-    if current is None:
-        click.echo(f"no {bundles_dir() / 'CURRENT'}: the service has no bundle to serve by default; "
-                   "choose one with `moderate models use VERSION`", err=True)
-    elif not any(s.current for s in summaries):
-        click.echo(f"bundles/CURRENT names {current!r}, which is not among these bundles: the service cannot start; "
-                   "choose one with `moderate models use VERSION`", err=True)
+
+
+def _echo_abandoned_folders(root: Path) -> None:
+    """Name the hidden folders killed trainings left in ``root``, and how to remove them."""
+    from model.bundle import abandoned_partial_folders
+
+    for folder in abandoned_partial_folders(root):
+        click.echo(f"{folder}: left by a `moderate train` that was killed (its process is gone); the next "
+                   f"`moderate train` removes it, or remove it now with `rm -r {shlex.quote(str(folder))}`", err=True)
 
 
 @models.command("use")
@@ -72,7 +96,6 @@ def use_command(version: str) -> None:
     """
     from model.bundle import BundleError
     from model.versions import use_bundle
-    
 
     try:
         folder = use_bundle(version)

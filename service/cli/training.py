@@ -27,7 +27,8 @@ def train(data_dir: Path | None, out: Path | None, seed: int | None, site_data: 
     The served bundle is an encoder bundle (built by `make train-encoder`); this one is its TF-IDF base, or a
     site's own TF-IDF model: compare it with the served one (`moderate compare`) before `moderate models use`.
     Progress goes to stderr, a line per stage. The bundle is written in a hidden folder beside its own and
-    renamed when complete: an interrupted run leaves no half-written bundle.
+    renamed when complete: an interrupted run leaves no half-written bundle, and the hidden folder of a run that was
+    killed (kill -9, the OOM killer) is removed by the next `moderate train`.
     """
     from model.bundle import BundleError
     from model.training.data import DataError

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from service.cli.common import BadInput, with_database, with_existing_database
+from service.cli.common import BadInput, echo_table, table_format_option, with_database, with_existing_database
 
 ROLE_CHOICES = ("moderator", "admin")
 """``service.users.ROLES``, repeated here so that ``moderate --help`` need not import SQLAlchemy."""
@@ -56,18 +56,18 @@ def users_create(session: Any, name: str, role: str, password: str | None) -> No
 
 
 @users.command("list")
+@table_format_option
 @with_existing_database
-def users_list(session: Any) -> None:
-    """List users: name, role, created."""
+def users_list(session: Any, table_format: str | None) -> None:
+    """List users: name, role, created time (UTC)."""
     from service.users import list_users
 
     rows = list_users(session)
     if not rows:
         click.echo("No users; create one with `moderate users create NAME --role admin`.", err=True)
         return
-    click.echo("name\trole\tcreated")
-    for user in rows:
-        click.echo(f"{user.name}\t{user.role}\t{user.created_at.isoformat(timespec='seconds')}")
+    echo_table(["name", "role", "created"],
+               ([user.name, user.role, user.created_at.isoformat(timespec="seconds")] for user in rows), table_format)
 
 
 @users.command("set-password")
