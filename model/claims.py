@@ -22,9 +22,9 @@ from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.utils.validation import check_is_fitted
 
-from model.fast import pipelines_proba
 from model.normalize import StatelessTextTransformer
 from model.run_patterns import RunPattern
+from model.stacked_linear import pipelines_proba
 
 if TYPE_CHECKING:  # only fit's annotation: scoring does not need pandas
     import pandas as pd

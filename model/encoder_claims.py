@@ -18,8 +18,8 @@ from __future__ import annotations
 import numpy as np
 from sklearn.preprocessing import StandardScaler
 
-from model.fast import stacked_proba, stacked_parts
 from model.prior import blend
+from model.stacked_linear import stacked_parts, stacked_proba
 
 
 def _standardised(scaler: StandardScaler, X: np.ndarray) -> np.ndarray:

@@ -11,8 +11,11 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.utils.validation import check_is_fitted
 
-from model.fast import LinearBlock, Rows, TfidfWeights, WordGrams, char_wb_grams, l2_normalize_rows, scanned_words, whitespace_words
 from model.normalize import TextNormalizer
+from model.sparse_rows import LinearBlock, Rows
+from model.tfidf_weights import TfidfWeights, l2_normalize_rows
+from model.word_grams import WordGrams, char_wb_grams
+from model.word_index import CACHE_MAX_WORDS, scanned_words, whitespace_words
 
 WORD_NGRAMS = (1, 2)
 CHAR_NGRAMS = (2, 5)
@@ -20,8 +23,6 @@ MIN_DF = 3
 WORD_MAX_FEATURES = 30_000
 CHAR_MAX_FEATURES = 60_000
 WORD_TOKEN_PATTERN = r"(?u)\b\w+\b|[!?]"
-CACHE_MAX_WORDS = 200_000
-"""Words whose character n-gram columns are kept in memory; the cache is emptied when it is full."""
 
 
 def word_tfidf(max_features: int = WORD_MAX_FEATURES) -> TfidfVectorizer:
@@ -95,12 +96,12 @@ class CharNgramTfidf(TransformerMixin, BaseEstimator):
         return grams
 
     def transform_rows(self, X: Iterable[str]) -> Rows:
-        """``transform`` as plain CSR arrays (see ``model.fast.Rows``), for the fast prediction path."""
+        """``transform`` as plain CSR arrays (see ``model.sparse_rows.Rows``), for the fast prediction path."""
         return self._rows([text.split() for text in X])
 
     def linear_block(self, X: Iterable[str], shared: dict | None = None) -> LinearBlock:
-        """``transform`` left unbuilt, for linear heads (see ``model.fast.LinearBlock``); ``shared``: see
-        ``model.fast.transform_rows``."""
+        """``transform`` left unbuilt, for linear heads (see ``model.sparse_rows.LinearBlock``); ``shared``: see
+        ``model.fast_transform.transform_rows``."""
         X = X if isinstance(X, list) else list(X)
         weights = TfidfWeights(np.dtype(np.float32), True, False, self.idf_, True)
         return self._word_grams().block(scanned_words(X, shared), weights, lambda: self._rows(whitespace_words(X, shared)))

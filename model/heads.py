@@ -13,7 +13,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
 from sklearn.utils.validation import check_is_fitted
 
-from model.fast import as_matrix, linear_parts, stack_linear, stacked_proba
+from model.sparse_rows import as_matrix
+from model.stacked_linear import linear_parts, stack_linear, stacked_proba
 
 C = 1.0
 MAX_ITER = 2000
@@ -85,7 +86,7 @@ class MultiAttributeClassifier(ClassifierMixin, BaseEstimator):
     def predict_proba(self, X) -> np.ndarray:
         """Probability of each attribute, shape ``(n_samples, n_attributes)``.
 
-        ``X`` is a matrix, ``Rows`` or a list of ``Rows`` blocks side by side (see ``model.fast``).
+        ``X`` is a matrix, ``Rows`` or a list of ``Rows`` blocks side by side (see ``model.sparse_rows``).
         Calibrated linear heads are evaluated as one product per block; the result equals each head's
         own ``predict_proba``.
         """

@@ -249,7 +249,7 @@ _NOT_ASCII = 0x80
 """What a ``_Batch``'s array holds in place of each character above ASCII."""
 SPACES = "".join(char for char in map(chr, range(0x3001)) if char.isspace())
 """The characters ``str.isspace`` holds for (what ``str.split`` cuts at): none is above U+3000, as a test checks.
-Also what ``model.fast.WordIndex`` splits at."""
+Also what ``model.word_index.WordIndex`` splits at."""
 
 
 def _ahead(marks: np.ndarray, k: int) -> np.ndarray:

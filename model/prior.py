@@ -20,7 +20,8 @@ from scipy.special import expit, logit
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
-from model.fast import feature_blocks, stack_linear, stacked_proba
+from model.fast_transform import feature_blocks
+from model.stacked_linear import stack_linear, stacked_proba
 
 PACKAGE = "alt-profanity-check"
 MODULE = "profanity_check"

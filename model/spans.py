@@ -22,7 +22,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.linear_model import LogisticRegression
 from sklearn.utils.validation import check_is_fitted
 
-from model.fast import feature_blocks, transform
+from model.fast_transform import feature_blocks, transform
 from model.normalize import normalize_with_offsets
 from model.results import Span
 

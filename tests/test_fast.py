@@ -10,19 +10,21 @@ from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import FeatureUnion, Pipeline
 
-import model.fast as fast
-from model.fast import (
-    Rows,
-    char_wb_grams,
-    hstack_rows,
-    pipeline_proba,
-    pipelines_proba,
-    rows_dot,
+from model.fast_transform import (
+    _ANALYZERS,
+    WORD_NGRAMS_MIN_DOCS,
+    tfidf_block,
     tfidf_rows,
     tfidf_transform,
     transform,
 )
 from model.features import CharNgramTfidf
+from model.sparse_rows import SMALL_BATCH_ROWS, Rows, hstack_rows, rows_dot
+from model.stacked_linear import pipeline_proba, pipelines_proba
+from model.tfidf_weights import TfidfWeights
+from model.word_grams import WordGrams, char_wb_grams
+from model.word_index import _IS_SPACE, ScannedWords, WordIndex, _Buffer
+from model.word_ngrams import WordNgrams, tokens_stay_inside_words
 from tests.corpus import make_corpus
 
 TOLERANCE = 1e-12
@@ -68,7 +70,7 @@ def _sklearn_features(features: Pipeline) -> Pipeline:
     return Pipeline([("normalize", normalizer), ("tfidf", FeatureUnion(parts))])
 
 
-@pytest.mark.parametrize("n_texts", [1, 7, fast.SMALL_BATCH_ROWS + 40])
+@pytest.mark.parametrize("n_texts", [1, 7, SMALL_BATCH_ROWS + 40])
 def test_fast_hostility_scores_equal_sklearn(tiny_model, n_texts):
     texts = (make_corpus(40, seed=11)["text"].tolist() + generated_texts(n_texts, seed=n_texts))[-n_texts:]
     heads = tiny_model.hostility.named_steps["heads"]
@@ -86,7 +88,7 @@ def test_transform_walks_a_feature_union(tiny_model):
     assert _max_difference(transform(features, texts), _sklearn_features(features).transform(texts)) < TOLERANCE
 
 
-@pytest.mark.parametrize("n_texts", [1, 5, fast.SMALL_BATCH_ROWS + 40])
+@pytest.mark.parametrize("n_texts", [1, 5, SMALL_BATCH_ROWS + 40])
 def test_fast_claim_scores_equal_sklearn(tiny_model, n_texts):
     claims = tiny_model.claims
     texts = (["Turkey paid $2.5bn in 2015.", "I think so.", "According to Reuters, it rained."] + generated_texts(n_texts, seed=5))[:n_texts]
@@ -186,7 +188,7 @@ def test_pipelines_share_a_stateless_part_and_stay_equal_to_sklearn():
     {"ngram_range": (2, 2), "token_pattern": r"(?u)\b\w+\b|[!?]", "lowercase": False},
     {"token_pattern": r"(\w+)'?", "ngram_range": (1, 2), "min_df": 2, "max_features": 50},
 ])
-@pytest.mark.parametrize("n_texts", [1, fast.WORD_NGRAMS_MIN_DOCS, 9, fast.SMALL_BATCH_ROWS + 30])
+@pytest.mark.parametrize("n_texts", [1, WORD_NGRAMS_MIN_DOCS, 9, SMALL_BATCH_ROWS + 30])
 def test_tfidf_transform_equals_sklearn(options, n_texts):
     texts = make_corpus(80, seed=12)["text"].tolist() + generated_texts(40, seed=1)
     vectorizer = TfidfVectorizer(**options).fit(texts)
@@ -212,13 +214,13 @@ _VECTORIZER_OPTIONS = [
 
 
 @pytest.mark.parametrize("options", _VECTORIZER_OPTIONS)
-@pytest.mark.parametrize("n_texts", [1, fast.WORD_NGRAMS_MIN_DOCS, 9, fast.SMALL_BATCH_ROWS + 30])
+@pytest.mark.parametrize("n_texts", [1, WORD_NGRAMS_MIN_DOCS, 9, SMALL_BATCH_ROWS + 30])
 def test_linear_block_product_equals_sklearn(options, n_texts):
     """A kernel's ``X @ coef`` equals scikit-learn's matrix times the coefficients; the block builds that matrix."""
     texts = make_corpus(80, seed=12)["text"].tolist() + generated_texts(40, seed=1)
     vectorizer = TfidfVectorizer(**options).fit(texts)
     probe = (generated_texts(n_texts, seed=n_texts) + ["", "unseen wordsss only"])[-n_texts:]
-    block = fast.tfidf_block(vectorizer, probe)
+    block = tfidf_block(vectorizer, probe)
     assert block is not None and (block.n_rows, block.n_columns) == (n_texts, len(vectorizer.vocabulary_))
     coef = np.random.default_rng(0).normal(size=(block.n_columns, 3))
     expected = vectorizer.transform(probe)
@@ -232,17 +234,17 @@ def test_linear_block_counts_beyond_the_first_tf_table():
     vectorizer = TfidfVectorizer(analyzer="char_wb", ngram_range=(1, 2), sublinear_tf=True).fit(["ab ba", "a b"])
     probe = ["ab " * 5000, "ba", "b a " * 3000, ""]
     coef = np.arange(len(vectorizer.vocabulary_), dtype=float)[:, None]
-    assert np.abs(fast.tfidf_block(vectorizer, probe).dot(coef) - vectorizer.transform(probe) @ coef).max() < TOLERANCE
+    assert np.abs(tfidf_block(vectorizer, probe).dot(coef) - vectorizer.transform(probe) @ coef).max() < TOLERANCE
 
 
 def test_no_linear_block_where_no_kernel_reproduces_the_vectorizer():
     texts = make_corpus(30, seed=3)["text"].tolist()
-    docs = texts[: fast.WORD_NGRAMS_MIN_DOCS]
-    assert fast.tfidf_block(TfidfVectorizer(norm="l1").fit(texts), docs) is None
-    assert fast.tfidf_block(TfidfVectorizer(analyzer="char", ngram_range=(2, 3)).fit(texts), docs) is None
+    docs = texts[: WORD_NGRAMS_MIN_DOCS]
+    assert tfidf_block(TfidfVectorizer(norm="l1").fit(texts), docs) is None
+    assert tfidf_block(TfidfVectorizer(analyzer="char", ngram_range=(2, 3)).fit(texts), docs) is None
 
 
-@pytest.mark.parametrize("n_texts", [1, 7, fast.SMALL_BATCH_ROWS + 40])
+@pytest.mark.parametrize("n_texts", [1, 7, SMALL_BATCH_ROWS + 40])
 def test_char_ngram_linear_block_equals_its_transform(n_texts):
     texts = make_corpus(80, seed=5)["text"].tolist()
     part = CharNgramTfidf(ngram_range=(2, 4), min_df=1, max_features=None).fit(texts)
@@ -280,7 +282,7 @@ def test_hstack_rows_equals_scipy_hstack(n_rows):
     assert _max_difference(found.tocsr(), expected) == 0.0
 
 
-@pytest.mark.parametrize("n_rows", [0, 1, 5, fast.SMALL_BATCH_ROWS + 1])
+@pytest.mark.parametrize("n_rows", [0, 1, 5, SMALL_BATCH_ROWS + 1])
 def test_rows_dot_equals_sparse_product(n_rows):
     rng = np.random.default_rng(n_rows)
     X = _random_csr(rng, n_rows, 30, np.float32)
@@ -295,7 +297,7 @@ def test_word_cache_is_bounded_and_stays_exact(monkeypatch):
     vectorizer = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 4)).fit(texts)
     expected = vectorizer.transform(texts)
     tfidf_rows(vectorizer, texts[:1])
-    cache = next(cell.cell_contents for cell in fast._ANALYZERS[vectorizer][1].__closure__ if isinstance(cell.cell_contents, fast.WordGrams))
+    cache = next(cell.cell_contents for cell in _ANALYZERS[vectorizer][1].__closure__ if isinstance(cell.cell_contents, WordGrams))
     cache.max_words = 5
     assert _max_difference(tfidf_transform(vectorizer, texts), expected) < TOLERANCE
     assert len(cache.words) <= 5
@@ -323,9 +325,9 @@ def test_a_refitted_pipeline_is_not_scored_with_its_old_coefficients():
 
 def test_word_ngrams_never_join_tokens_across_documents_or_stop_words():
     vectorizer = TfidfVectorizer(ngram_range=(1, 2), stop_words=["the"]).fit(["red car", "car red", "red the car"])
-    assert fast.WordNgrams.is_plain_word(vectorizer)
+    assert WordNgrams.is_plain_word(vectorizer)
     docs = ["red", "car", "red the car", "the", "", "car red red car"]
-    found = fast.WordNgrams(vectorizer).count_rows(fast.WordNgrams(vectorizer).tokens(docs), np.float64).tocsr()
+    found = WordNgrams(vectorizer).count_rows(WordNgrams(vectorizer).tokens(docs), np.float64).tocsr()
     expected = CountVectorizer(vocabulary=vectorizer.vocabulary_, ngram_range=(1, 2), stop_words=["the"]).transform(docs)
     assert _max_difference(found, expected) == 0.0
     assert found[0, vectorizer.vocabulary_["red car"]] == 0  # "red" | "car" are two documents
@@ -334,8 +336,8 @@ def test_word_ngrams_never_join_tokens_across_documents_or_stop_words():
 
 def test_a_word_vocabulary_with_spaces_in_tokens_takes_the_analyzer_path():
     vectorizer = TfidfVectorizer(tokenizer=lambda text: [text], token_pattern=None).fit(["a b", "c"])
-    assert not fast.WordNgrams.is_plain_word(vectorizer)
-    docs = ["a b"] * fast.WORD_NGRAMS_MIN_DOCS
+    assert not WordNgrams.is_plain_word(vectorizer)
+    docs = ["a b"] * WORD_NGRAMS_MIN_DOCS
     assert _max_difference(tfidf_transform(vectorizer, docs), vectorizer.transform(docs)) < TOLERANCE
 
 
@@ -345,7 +347,7 @@ def test_a_word_vocabulary_with_spaces_in_tokens_takes_the_analyzer_path():
     (r"\w+$", False), (r"[ a]+", False), (r"\w+|[!\s]", False), (r"(\w+)\'?", False),
 ])
 def test_tokens_stay_inside_words(pattern, inside):
-    assert fast.tokens_stay_inside_words(pattern) is inside
+    assert tokens_stay_inside_words(pattern) is inside
 
 
 @pytest.mark.parametrize("pattern", [r"(?u)\b\w\w+\b", r"(?u)\b\w+\b|[!?]", r"(?u)\b\w+\b|[?!%$\"]"])
@@ -354,14 +356,14 @@ def test_word_by_word_tokens_equal_sklearn_on_awkward_whitespace(pattern):
     pieces = ["ab", "b", "c_d", "1", "22", "!", "?", "%", "$", '"', " ", "  ", "\t", "\n", "\xa0", "\u2003", "é", "x-y", ".", ","]
     texts = ["".join(rng.choice(pieces) for _ in range(rng.randint(0, 30))) for _ in range(300)]
     vectorizer = TfidfVectorizer(token_pattern=pattern, ngram_range=(1, 3), stop_words=["b"]).fit(texts)
-    assert fast.WordNgrams(vectorizer).by_word is not None
-    for probe in (texts[:fast.WORD_NGRAMS_MIN_DOCS], texts):
+    assert WordNgrams(vectorizer).by_word is not None
+    for probe in (texts[:WORD_NGRAMS_MIN_DOCS], texts):
         assert _max_difference(tfidf_transform(vectorizer, probe), vectorizer.transform(probe)) < TOLERANCE
 
 
 def test_buffer_appends_like_concatenate():
     rng = np.random.default_rng(1)
-    buffer, parts = fast._Buffer(np.int32), []
+    buffer, parts = _Buffer(np.int32), []
     for _ in range(40):
         part = rng.integers(0, 100, size=int(rng.integers(0, 30)), dtype=np.int32)
         buffer.extend(part)
@@ -409,21 +411,21 @@ def _random_docs(rng: random.Random, n: int) -> list[str]:
     return ["".join(rng.choice(pieces) for _ in range(rng.randint(0, 12))) for _ in range(n)]
 
 
-def _scanned_as_words(scanned: fast.ScannedWords) -> list[list[str]]:
+def _scanned_as_words(scanned: ScannedWords) -> list[list[str]]:
     return [[scanned.words[i] for i in scanned.ids[a:b]] for a, b in zip(scanned.doc_ptr[:-1], scanned.doc_ptr[1:])]
 
 
 def test_word_index_scan_splits_as_str_split():
     rng = random.Random(4)
-    index = fast.WordIndex(max_words=60)  # small: the index is emptied again and again
+    index = WordIndex(max_words=60)  # small: the index is emptied again and again
     for _ in range(200):
         docs = _random_docs(rng, rng.randint(0, 9))
         assert _scanned_as_words(index.scan(docs)) == [doc.split() for doc in docs], docs
 
 
 def test_no_space_above_the_word_index_table():
-    assert all(not chr(code).isspace() for code in range(len(fast._IS_SPACE), 0x110000))
-    assert all(fast._IS_SPACE[code] == chr(code).isspace() for code in range(len(fast._IS_SPACE)))
+    assert all(not chr(code).isspace() for code in range(len(_IS_SPACE), 0x110000))
+    assert all(_IS_SPACE[code] == chr(code).isspace() for code in range(len(_IS_SPACE)))
 
 
 def test_word_index_confirms_a_hash_match_character_by_character():
@@ -436,10 +438,10 @@ def test_word_index_confirms_a_hash_match_character_by_character():
     slots = np.full(8, -1, dtype=np.int64)
     hashes = np.array([cd_hash], dtype=np.uint64)  # "ab" stored under the hash of "cd"
     kernels.insert_words(slots, hashes, 0, 1)
-    found = kernels.scan_words(codes, np.array([0]), np.array([5]), fast._IS_SPACE, slots, hashes, codes[:2],
+    found = kernels.scan_words(codes, np.array([0]), np.array([5]), _IS_SPACE, slots, hashes, codes[:2],
                                np.array([0]), np.array([2]), seed)
     assert found[1].tolist() == [-1, -1]  # "ab" has another hash; "cd" matches the hash but not the letters
-    found = kernels.scan_words(codes, np.array([0]), np.array([5]), fast._IS_SPACE, slots, hashes, codes[3:5],
+    found = kernels.scan_words(codes, np.array([0]), np.array([5]), _IS_SPACE, slots, hashes, codes[3:5],
                                np.array([0]), np.array([2]), seed)
     assert found[1].tolist() == [-1, 0]
 
@@ -448,9 +450,9 @@ def test_word_cache_follows_the_index_across_generations():
     """A cache translates index ids through an array; emptying the index or the cache must not mix words up."""
     vectorizer = TfidfVectorizer(analyzer="char_wb", ngram_range=(1, 3), lowercase=False).fit(make_corpus(40, seed=2)["text"])
     rng = random.Random(5)
-    index = fast.WordIndex(max_words=50)
-    cache = fast.WordGrams(char_wb_grams((1, 3)), vectorizer.vocabulary_, max_words=30)
-    weights = fast.TfidfWeights.of_vectorizer(vectorizer)
+    index = WordIndex(max_words=50)
+    cache = WordGrams(char_wb_grams((1, 3)), vectorizer.vocabulary_, max_words=30)
+    weights = TfidfWeights.of_vectorizer(vectorizer)
     coef = np.random.default_rng(2).normal(size=(len(vectorizer.vocabulary_), 2))
     for _ in range(60):
         docs = _random_docs(rng, rng.randint(1, 8))
@@ -461,7 +463,7 @@ def test_word_cache_follows_the_index_across_generations():
 def test_word_index_scans_from_many_threads():
     from concurrent.futures import ThreadPoolExecutor
 
-    index = fast.WordIndex(max_words=300)
+    index = WordIndex(max_words=300)
 
     def check(seed):
         rng = random.Random(seed)
@@ -484,7 +486,7 @@ def test_a_vectorizer_used_by_the_fast_path_can_be_freed(options):
     vectorizer = TfidfVectorizer(**options).fit(texts)
     tfidf_rows(vectorizer, texts)
     tfidf_rows(vectorizer, texts[:1])
-    block = fast.tfidf_block(vectorizer, texts)
+    block = tfidf_block(vectorizer, texts)
     if block is not None:
         block.dot(np.ones((block.n_columns, 1)))
     gone = weakref.ref(vectorizer)
@@ -496,9 +498,9 @@ def test_a_vectorizer_used_by_the_fast_path_can_be_freed(options):
 def test_word_cache_takes_a_batch_with_more_distinct_words_than_it_keeps():
     """The cache is emptied to make room, and once more when the batch alone overfills it: still the right ids."""
     vectorizer = TfidfVectorizer(analyzer="char_wb", ngram_range=(1, 3)).fit([f"w{i} x y" for i in range(100)])
-    weights = fast.TfidfWeights.of_vectorizer(vectorizer)
-    index = fast.WordIndex(max_words=1000)
-    cache = fast.WordGrams(char_wb_grams((1, 3)), vectorizer.vocabulary_, max_words=30)
+    weights = TfidfWeights.of_vectorizer(vectorizer)
+    index = WordIndex(max_words=1000)
+    cache = WordGrams(char_wb_grams((1, 3)), vectorizer.vocabulary_, max_words=30)
     coef = np.random.default_rng(0).normal(size=(len(vectorizer.vocabulary_), 2))
     for docs in ([f"a{i}" for i in range(20)], [f"a{i}" for i in range(5)] + [f"b{i}" for i in range(35)],
                  [f"b{i}" for i in range(3)], [f"c{i} a1" for i in range(50)]):
@@ -511,7 +513,7 @@ def test_linear_block_products_with_many_and_new_coefficient_arrays():
     texts = make_corpus(60, seed=8)["text"].tolist()
     vectorizer = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 3)).fit(texts)
     probe = generated_texts(30, seed=4)
-    block, expected = fast.tfidf_block(vectorizer, probe), vectorizer.transform(probe)
+    block, expected = tfidf_block(vectorizer, probe), vectorizer.transform(probe)
     rng = np.random.default_rng(3)
     for k in (1, 7, 8, 9, 20) * 10:  # more arrays than the cache keeps
         coef = rng.normal(size=(block.n_columns, k))

@@ -3,8 +3,8 @@
 import numpy as np
 from sklearn.feature_extraction.text import TfidfVectorizer
 
-from model.fast import SMALL_BATCH_ROWS
 from model.features import CharNgramTfidf, build_features
+from model.sparse_rows import SMALL_BATCH_ROWS
 from tests.corpus import make_corpus
 
 

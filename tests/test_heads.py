@@ -43,8 +43,8 @@ def test_heads_refuse_a_label_matrix_of_the_wrong_width():
 def test_heads_score_fast_rows_and_blocks_like_a_sparse_matrix():
     import scipy.sparse as sp
 
-    from model.fast import Rows
     from model.heads import calibrated_logistic
+    from model.sparse_rows import Rows
 
     X, Y = _data(1)
     X = sp.csr_matrix(np.where(np.abs(X) > 0.5, X, 0.0))

@@ -40,7 +40,7 @@ def _shown(decisions):
 
 
 def test_two_workers_give_the_scorers_results_in_order(scorer):
-    # A batch of many words is summed in another order than a small one (model.fast: the count product is not
+    # A batch of many words is summed in another order than a small one (model.sparse_rows: the count product is not
     # sorted), so scores may differ in the last bit between batch sizes: compare what users see.
     with ScorerPool(scorer, 2) as pool:
         assert pool._pool is not None
