@@ -21,7 +21,8 @@ from typing import IO
 
 import pandas as pd
 
-from service.spool import Spool, Tally, spool_path
+from service.archive_record import DONE_SUFFIX, check_nothing_to_resume, other_parts, record_done, refuse_foreign_parts
+from service.spool import STATE_FILE, Spool, Tally, spool_path
 from service.table_reader import TableReader, check_columns, count_non_text, text_values
 from service.tables import FORMATS, TableError, one_line, table_format
 
@@ -63,6 +64,16 @@ class Job:
         """The ``.rejects`` file beside the output."""
         return self.output.with_name(self.output.name + REJECTS_SUFFIX)
 
+    @property
+    def done_path(self) -> Path:
+        """The hidden record of the last complete run beside the output (``DONE_SUFFIX``)."""
+        return self.output.parent / f".{self.output.name}{DONE_SUFFIX}"
+
+    @property
+    def is_folder(self) -> bool:
+        """Whether OUTPUT is a folder of Parquet parts."""
+        return self.outputs != (self.output,)
+
 
 def plan_job(input_path: Path, output: Path, overwrite: bool = False, **options) -> Job:
     """The parts of INPUT and OUTPUT: one table to one table, or a folder of Parquet parts to another.
@@ -76,8 +87,11 @@ def plan_job(input_path: Path, output: Path, overwrite: bool = False, **options)
     if output.resolve() == input_path.resolve():
         raise TableError(f"{output}: OUTPUT must be a different file from INPUT")
     job = _folder_job(input_path, output, **options) if input_path.is_dir() else _file_job(input_path, output, **options)
+    earlier, foreign = other_parts(job)
+    if foreign:
+        refuse_foreign_parts(job, foreign)
     if not overwrite:
-        _check_not_replacing(job)
+        _check_not_replacing(job, earlier)
     if input_path.is_dir():
         output.mkdir(exist_ok=True)
     return job
@@ -116,9 +130,10 @@ def _check_not_a_stream(input_path: Path, output: Path) -> None:
                          ".jsonl or .parquet file")
 
 
-def _check_not_replacing(job: Job) -> None:
-    """Refuse to replace what an earlier run wrote (the output, its parts, its ``.rejects`` file) unless told to."""
-    existing = [path for path in (*job.outputs, job.rejects_path) if path.exists()]
+def _check_not_replacing(job: Job, earlier: Sequence[Path] = ()) -> None:
+    """Refuse to replace what an earlier run wrote (the output, its parts, its ``.rejects`` file) unless told to;
+    ``earlier``: parts of a folder OUTPUT an earlier run wrote that this one would remove (``service.archive_record.other_parts``)."""
+    existing = [path for path in (*job.outputs, *earlier, job.rejects_path) if path.exists()]
     if not existing:
         return
     more = f" and {len(existing) - 2} more" if len(existing) > 2 else ""
@@ -362,14 +377,20 @@ class Outcome:
     seconds: float
     rows_this_run: int
     """Rows this run scored itself (not those it found done)."""
+    up_to_date: bool = False
+    """``--resume`` found no interrupted run and OUTPUT as this run would write it: nothing was done."""
 
 
 def run_archive(job: Job, model_path: Path | None = None, resume: bool = False, engine: str = "local",
                 jobs: int = 1, scheduler: str | None = None, stream: IO[str] | None = None,
-                on_spool: Callable[[Spool], None] | None = None, encoder_mode: str | None = None) -> Outcome:
+                on_spool: Callable[[Spool], None] | None = None, encoder_mode: str | None = None,
+                overwrite: bool = False) -> Outcome:
     """Score the job's inputs into its outputs on ``engine`` ("local": this process and ``jobs`` workers;
     "dask": ``jobs`` local Dask workers, or the cluster at ``scheduler``), in ``encoder_mode`` (see
     ``model.bundle.chosen_encoder_mode``; every worker gets the mode chosen here, and a resumed run must use it too).
+
+    ``resume`` with no interrupted run to continue: nothing is done when OUTPUT is up to date (``service.archive_record.up_to_date``), an
+    OUTPUT an earlier run wrote otherwise is refused unless ``overwrite``, else the run starts from the beginning.
 
     Raises ``model.bundle.BundleError``, ``service.tables.TableError``, ``service.spool.SpoolError`` or
     OSError; on any of them, or on Ctrl-C, the finished chunks stay in the spool (``on_spool`` is told where)
@@ -381,7 +402,11 @@ def run_archive(job: Job, model_path: Path | None = None, resume: bool = False, 
     attributes = tuple(manifest["attributes"])
     check_inputs(job, attributes)
     encoder_mode = chosen_encoder_mode(manifest, encoder_mode)
-    spool = Spool(job.output, run_settings(job, model_settings(manifest, encoder_mode), engine), resume)
+    settings = run_settings(job, model_settings(manifest, encoder_mode), engine)
+    if resume and not (spool_path(job.output) / STATE_FILE).exists():
+        if check_nothing_to_resume(job, settings, overwrite, stream or sys.stderr):
+            return Outcome(Tally(), [], 0.0, 0, up_to_date=True)
+    spool = Spool(job.output, settings, resume)
     if on_spool is not None:
         on_spool(spool)
     started = time.monotonic()
@@ -402,5 +427,6 @@ def run_archive(job: Job, model_path: Path | None = None, resume: bool = False, 
         progress.close()
     rejects = write_rejects(job, spool)
     tally = spool.finished()
+    record_done(job, settings, tally)
     spool.remove()
     return Outcome(tally, rejects, time.monotonic() - started, progress.rows)

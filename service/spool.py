@@ -84,7 +84,7 @@ def _model_text(model: object) -> str:
     return f"{model.get('version')} (encoder mode {model.get('encoder_mode') or 'of the bundle'})"
 
 
-def _change(key: str, before: object, now: object) -> str:
+def describe_change(key: str, before: object, now: object) -> str:
     """One difference between an interrupted run's settings and this run's, in the user's words."""
     if key == "inputs":
         return "INPUT changed since (its size or modification time differs)"
@@ -139,7 +139,7 @@ class Spool:
                 )
             changed = [key for key in settings if earlier.get(key) != settings[key]]
             if changed:
-                what = ", ".join(_change(key, earlier.get(key), settings[key]) for key in changed)
+                what = ", ".join(describe_change(key, earlier.get(key), settings[key]) for key in changed)
                 raise SpoolError(
                     f"{output}: cannot resume: the interrupted run differs ({what}); rerun it as it was, "
                     f"or delete {self.root} to start again"

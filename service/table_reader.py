@@ -148,11 +148,13 @@ class _LineFeed:
         raw = self.handle.readline()
         if not raw:
             raise StopIteration
+        opens_record = not self.raw
         self.raw.append(raw)
         self.line += 1
         self.offset += len(raw)
         try:
-            return raw.decode("utf-8-sig" if self.offset == len(raw) else "utf-8")
+            # A byte-order mark opens a file, and each file concatenated to it (`cat a.jsonl b.jsonl`): never a row's.
+            return raw.decode("utf-8-sig" if opens_record else "utf-8")
         except UnicodeDecodeError as error:
             self.decode_error = self.decode_error or error
             return raw.decode("utf-8", errors="replace")

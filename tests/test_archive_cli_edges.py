@@ -235,3 +235,18 @@ def test_a_column_with_text_and_numbers_in_different_chunks_keeps_the_first_chun
                                 env={"MODERATION_MODEL": str(tiny_bundle_path)})
     assert result.exit_code == 0, result.output
     assert pq.read_table(tmp_path / "out.parquet").column("id").to_pylist() == ["c0", "c1", "c2", "c3", "4", "5", "6", "7"]
+
+
+@pytest.mark.parametrize(("suffix", "first", "second"), [
+    (".jsonl", '{"id": "1", "text": "a fair point"}\n', '{"id": "2", "text": "another fair point"}\n'),
+    (".csv", "id,text\n1,a fair point\n", "2,another fair point\n"),
+])
+def test_a_byte_order_mark_of_a_file_concatenated_to_another_is_not_part_of_a_row(tmp_path, run, suffix, first, second):
+    """``cat a.jsonl b.jsonl > all.jsonl`` where b was saved with a BOM: its rows are rows like the others."""
+    source = tmp_path / f"in{suffix}"
+    source.write_bytes(b"\xef\xbb\xbf" + first.encode() + b"\xef\xbb\xbf" + second.encode())
+    result = run(source, "-o", tmp_path / "out.jsonl", "--chunk-size", 1)
+    assert result.exit_code == 0, result.output
+    assert "rejected 0" in result.stderr
+    rows = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert [row["id"] for row in rows] == ["1", "2"]

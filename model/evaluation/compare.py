@@ -12,6 +12,7 @@ from model.attributes import ATTRIBUTES
 from model.training.metrics import score_metrics
 from model.policy import ACTIONS, APPROVE
 from model.training.site_data import DECISION_COLUMN, site_labels
+from service.table_reader import text_values
 
 PRIMARY_ATTRIBUTE = "toxicity"
 SCORE_METRICS = ("roc_auc", "pr_auc", "brier")
@@ -150,7 +151,8 @@ def table_comments(table: pd.DataFrame, text_column: str = "text",
     Returns
     -------
     texts : list of str
-        One per row ("" for a missing cell), so row numbers stay those of the file.
+        One per row, so row numbers stay those of the file: "" for a missing cell or a value that is not text (a
+        number, a boolean, a list), as ``moderate score`` reads it (``service.table_reader.text_values``).
     site : pandas.DataFrame or None
         ``site_labels`` of the label columns, aligned with ``texts``; None without label columns.
 
@@ -166,7 +168,7 @@ def table_comments(table: pd.DataFrame, text_column: str = "text",
     missing = [c for c in label_columns if c not in table]
     if missing:
         raise KeyError(f"no label column {', '.join(map(repr, missing))} (columns: {', '.join(map(str, table.columns))})")
-    texts = ["" if value is None or (isinstance(value, float) and np.isnan(value)) else str(value) for value in table[text_column]]
+    texts = text_values(table, text_column)
     site = None
     if label_columns:
         labelled = pd.DataFrame({"text": texts, **{c: table[c].to_numpy(object) for c in label_columns}})

@@ -81,13 +81,18 @@ class NothingScored(click.ClickException):
 @click.option(
     "--resume",
     is_flag=True,
-    help="Continue an interrupted run of the same command: chunks already scored are kept, not scored again.",
+    help="Continue an interrupted run of the same command: chunks already scored are kept, not scored again. "
+         "With no interrupted run: nothing to do when OUTPUT is complete and up to date (an earlier run of the same "
+         "command on the same INPUT and model wrote it, and it is unchanged); an OUTPUT an earlier run wrote otherwise "
+         "is refused, unless --overwrite; with no OUTPUT either, it scores from the start and says so.",
 )
 @click.option(
     "--overwrite",
     is_flag=True,
     help="Replace an OUTPUT (or OUTPUT.rejects) that an earlier run wrote; without it one is refused before anything "
-         "is read. The old file stays until its replacement is complete. --resume needs no --overwrite.",
+         "is read. The old file stays until its replacement is complete. In a folder OUTPUT, the parts an earlier run "
+         "wrote that INPUT no longer has are then removed; a Parquet file no run wrote there is refused, never "
+         "removed. --resume needs no --overwrite to continue an interrupted run.",
 )
 @click.option(
     "--engine",
@@ -200,7 +205,7 @@ def _score_archive(
         job = plan_job(input_path, output, overwrite=overwrite or resume, text_column=text_column,
                        id_column=id_column, chunk_rows=chunk_size, with_spans=with_spans)
         outcome = run_archive(job, model, resume, engine, jobs, scheduler, on_spool=spools.append,
-                              encoder_mode=encoder_mode)
+                              encoder_mode=encoder_mode, overwrite=overwrite)
     except (KeyboardInterrupt, SystemError) as error:
         if not interrupted(error):
             raise
@@ -212,6 +217,11 @@ def _score_archive(
         raise BadInput(f"{error}{'. ' + _kept(spools) if spools else ''}") from error
     except OSError as error:  # a full disk, a file that went away
         raise BadInput(f"{os_error_message(error)}{'. ' + _kept(spools) if spools else ''}") from error
+    if outcome.up_to_date:
+        click.echo(f"Nothing to resume: {job.output} is complete and up to date (an earlier run of this command on the "
+                   "same INPUT, model and options wrote it, and it is unchanged); nothing to do. To score it again, pass "
+                   "--overwrite instead of --resume.", err=True)
+        return
     for line in summary_lines(job, outcome.tally, outcome.rejects, outcome.seconds, outcome.rows_this_run):
         click.echo(line, err=True)
     if outcome.tally.read and not outcome.tally.scored:

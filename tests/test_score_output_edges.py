@@ -1,0 +1,210 @@
+"""What ``moderate score`` leaves in OUTPUT when it runs again: parts of an earlier input in a folder OUTPUT, a
+``--resume`` with nothing to resume, and a text column holding numbers (read as ``moderate compare`` reads it)."""
+
+from __future__ import annotations
+
+import errno
+import json
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from click.testing import CliRunner
+
+from service.cli import cli
+from service.spool import spool_path
+from tests.test_archive_cli_edges import one_error_line
+
+
+@pytest.fixture
+def run(tiny_bundle_path):
+    def invoke(*args):
+        return CliRunner().invoke(cli, ["score", *map(str, args)], env={"MODERATION_MODEL": str(tiny_bundle_path)})
+
+    return invoke
+
+
+def write_parts(folder: Path, ids: dict[str, list[int]]) -> Path:
+    """A folder of Parquet parts: part name -> the ids of its rows."""
+    folder.mkdir()
+    for name, part_ids in ids.items():
+        pq.write_table(pa.table({"id": part_ids, "text": [f"a fair point number {i}" for i in part_ids]}), folder / name)
+    return folder
+
+
+def parquet_names(folder: Path) -> list[str]:
+    return sorted(path.name for path in folder.iterdir() if path.suffix == ".parquet" and not path.name.startswith("."))
+
+
+def folder_ids(folder: Path) -> list[int]:
+    """The ids a reader of every Parquet part of the folder gets (``scored/*.parquet``)."""
+    return sorted(pd.concat([pd.read_parquet(path) for path in folder.glob("*.parquet")])["id"].tolist())
+
+
+# A folder OUTPUT scored again from another input
+
+
+@pytest.fixture
+def earlier_and_later(tmp_path, run):
+    """``scored/`` holds the parts of ``earlier/`` (part-1, 2, 3); ``later/`` has only part-1 and part-2."""
+    write_parts(tmp_path / "earlier", {"part-1.parquet": [1, 2], "part-2.parquet": [3], "part-3.parquet": [4, 5]})
+    write_parts(tmp_path / "later", {"part-1.parquet": [11], "part-2.parquet": [12, 13]})
+    assert run(tmp_path / "earlier", "-o", tmp_path / "scored").exit_code == 0
+    return tmp_path
+
+
+def test_overwrite_removes_the_parts_an_earlier_run_wrote_that_input_no_longer_has(earlier_and_later, run):
+    tmp_path = earlier_and_later
+    (tmp_path / "scored" / "_SUCCESS").write_text("")  # not a Parquet part: never touched
+    (tmp_path / "scored" / "README.txt").write_text("scored comments\n")
+    result = run(tmp_path / "later", "-o", tmp_path / "scored", "--overwrite")
+    assert result.exit_code == 0, result.output
+    assert parquet_names(tmp_path / "scored") == ["part-1.parquet", "part-2.parquet"]
+    assert folder_ids(tmp_path / "scored") == [11, 12, 13]
+    assert (tmp_path / "scored" / "_SUCCESS").exists()
+    assert (tmp_path / "scored" / "README.txt").read_text() == "scored comments\n"
+
+
+def test_without_overwrite_the_parts_of_an_earlier_input_are_refused(earlier_and_later, run):
+    tmp_path = earlier_and_later
+    write_parts(tmp_path / "other", {"part-9.parquet": [99]})  # no name in common with scored/
+    result = run(tmp_path / "other", "-o", tmp_path / "scored")
+    assert result.exit_code == 2, result.output
+    line = one_error_line(result)
+    assert "part-1.parquet" in line and "and 1 more already exist: pass --overwrite" in line, line
+    assert folder_ids(tmp_path / "scored") == [1, 2, 3, 4, 5]
+
+
+def test_the_parts_of_an_earlier_input_stay_until_the_new_parts_are_complete(earlier_and_later, run, monkeypatch):
+    from service import spool
+
+    tmp_path = earlier_and_later
+    real_write = spool.TableWriter.write
+
+    def fill_the_disk_in_part_2(self, frame):
+        if "part-00001" in str(self.path):
+            raise OSError(errno.ENOSPC, "No space left on device", str(self.path))
+        real_write(self, frame)
+
+    monkeypatch.setattr(spool.TableWriter, "write", fill_the_disk_in_part_2)
+    stopped = run(tmp_path / "later", "-o", tmp_path / "scored", "--overwrite")
+    assert stopped.exit_code == 2 and "--resume" in stopped.stderr, stopped.output
+    assert parquet_names(tmp_path / "scored") == ["part-1.parquet", "part-2.parquet", "part-3.parquet"]
+    monkeypatch.setattr(spool.TableWriter, "write", real_write)
+    resumed = run(tmp_path / "later", "-o", tmp_path / "scored", "--resume")
+    assert resumed.exit_code == 0, resumed.output
+    assert parquet_names(tmp_path / "scored") == ["part-1.parquet", "part-2.parquet"]
+    assert folder_ids(tmp_path / "scored") == [11, 12, 13]
+
+
+@pytest.mark.parametrize("foreign", ["theirs.parquet", "part-3.parquet"])
+def test_a_parquet_file_the_command_did_not_write_is_refused_and_kept(earlier_and_later, run, foreign):
+    """theirs.parquet: put there by someone else; part-3.parquet: written by the earlier run, then replaced."""
+    tmp_path = earlier_and_later
+    pq.write_table(pa.table({"id": [7], "text": ["someone else's row"]}), tmp_path / "scored" / foreign)
+    before = (tmp_path / "scored" / foreign).read_bytes()
+    result = run(tmp_path / "later", "-o", tmp_path / "scored", "--overwrite")
+    assert result.exit_code == 2, result.output
+    line = one_error_line(result)
+    assert f"{tmp_path / 'scored'}: holds Parquet files that are not parts of INPUT" in line, line
+    assert str(tmp_path / "scored" / foreign) in line and "move them out" in line, line
+    assert (tmp_path / "scored" / foreign).read_bytes() == before
+    assert not spool_path(tmp_path / "scored").exists()
+
+
+# --resume with no interrupted run
+
+
+def test_resume_of_a_complete_output_has_nothing_to_do_and_says_so(tmp_path, run):
+    source = tmp_path / "in.csv"
+    source.write_text("id,text\n1,a fair point\n2,you are an idiot\n", encoding="utf-8")
+    out = tmp_path / "out.csv"
+    assert run(source, "-o", out).exit_code == 0
+    written = out.stat().st_mtime_ns
+    result = run(source, "-o", out, "--resume")
+    assert result.exit_code == 0, result.output
+    assert f"Nothing to resume: {out} is complete" in result.stderr and "nothing to do" in result.stderr
+    assert "Scored" not in result.stderr
+    assert out.stat().st_mtime_ns == written
+
+
+def test_resume_with_no_run_started_says_it_scores_from_the_start(tmp_path, run):
+    source = tmp_path / "in.csv"
+    source.write_text("id,text\n1,a fair point\n2,you are an idiot\n", encoding="utf-8")
+    assert run(source, "-o", tmp_path / "plain.csv").exit_code == 0
+    result = run(source, "-o", tmp_path / "out.csv", "--resume")
+    assert result.exit_code == 0, result.output
+    assert "Nothing to resume" in result.stderr and "scoring from the start" in result.stderr
+    assert "rows read 2; scored 2" in result.stderr
+    assert (tmp_path / "out.csv").read_bytes() == (tmp_path / "plain.csv").read_bytes()
+
+
+def test_resume_over_the_output_of_another_input_is_refused_unless_overwrite(tmp_path, run):
+    source, out = tmp_path / "in.csv", tmp_path / "out.csv"
+    source.write_text("id,text\n1,a fair point\n", encoding="utf-8")
+    assert run(source, "-o", out).exit_code == 0
+    earlier = out.read_bytes()
+    source.write_text("id,text\n1,a fair point\n2,another row added since\n", encoding="utf-8")
+    refused = run(source, "-o", out, "--resume")
+    assert refused.exit_code == 2, refused.output
+    line = one_error_line(refused)
+    assert "nothing to resume" in line and "INPUT changed since" in line and "pass --overwrite" in line, line
+    assert out.read_bytes() == earlier
+    again = run(source, "-o", out, "--resume", "--overwrite")
+    assert again.exit_code == 0, again.output
+    assert "scoring from the start" in again.stderr and "rows read 2" in again.stderr
+
+
+def test_the_help_says_what_resume_does_with_no_interrupted_run(run):
+    result = run("--help")
+    assert result.exit_code == 0
+    text = " ".join(result.output.split())
+    assert "nothing to do" in text and "from the start" in text
+
+
+# A text column holding numbers: moderate compare reads it as moderate score does
+
+
+NUMBERS_JSONL = [{"id": 1, "text": 12345}, {"id": 2, "text": 3.5}, {"id": 3, "text": True}, {"id": 4, "text": ["a"]},
+                 {"id": 5, "text": None}, {"id": 6, "text": "a fair point"}]
+
+
+def write_numbers(path: Path) -> Path:
+    if path.suffix == ".jsonl":
+        path.write_text("".join(json.dumps(row) + "\n" for row in NUMBERS_JSONL), encoding="utf-8")
+    elif path.suffix == ".parquet":
+        pq.write_table(pa.table({"id": [1, 2], "text": [12345.0, 3.5]}), path)
+    else:
+        path.write_text("id,text\n1,12345\n2,3.5\n", encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize(("suffix", "expected"), [
+    (".jsonl", ["", "", "", "", "", "a fair point"]),  # a JSON number, boolean or list is not text
+    (".parquet", ["", ""]),  # nor is a number column
+    (".csv", ["12345", "3.5"]),  # every CSV cell is the text it was
+])
+def test_compare_reads_the_text_column_as_score_does(tmp_path, run, suffix, expected):
+    from model.evaluation.compare import table_comments
+    from model.training.site_data import read_table
+
+    source = write_numbers(tmp_path / f"in{suffix}")
+    texts, _ = table_comments(read_table(source))
+    assert texts == expected
+    result = run(source, "-o", tmp_path / "out.jsonl")
+    assert result.exit_code == 0, result.output
+    scored = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert [("empty" in row["reasons"]) for row in scored] == [text == "" for text in expected]
+
+
+def test_resume_after_a_run_that_scored_nothing_is_not_nothing_to_do(tmp_path, run):
+    """That run exited 3: a resume must not turn it into a success."""
+    source, out = tmp_path / "in.csv", tmp_path / "out.csv"
+    source.write_text("id,text\n1,a,b\n2,c,d\n", encoding="utf-8")
+    assert run(source, "-o", out).exit_code == 3
+    result = run(source, "-o", out, "--resume")
+    assert result.exit_code == 2, result.output
+    line = one_error_line(result)
+    assert "nothing to resume" in line and "could parse no row of INPUT" in line and "pass --overwrite" in line, line
