@@ -43,3 +43,21 @@ def test_markdown_names_the_bundle_it_timed():
     text = markdown([row])
     assert "model version **2.8.0**" in text
     assert "| 1 | 1,000/s | 300/s (90.0%) | 250/s |" in text
+
+
+def test_markdown_of_several_bundles_has_a_row_per_bundle_and_round():
+    """Bundles timed in turn (--model A B --rounds 2) are told apart: the table names each row's bundle and round."""
+    base = {"threads": 1, "comments": 10, "set": "ucc_val", "tfidf_per_second": 1000.0, "cascade_per_second": 300.0,
+            "rescored_share": 0.9, "encoder_per_second": 250.0}
+    rows = [{**base, "model_version": version, "round": round_} for round_ in (1, 2) for version in ("2.7.0", "2.8.0")]
+    text = markdown(rows)
+    assert "model versions **2.7.0**, **2.8.0**" in text
+    assert "| 2 | 2.8.0 | 1 | 1,000/s | 300/s (90.0%) | 250/s |" in text
+    assert text.count("| 2.7.0 |") == 2
+
+
+def test_a_bad_bundle_among_several_is_told_before_any_timing(capsys, tmp_path, tiny_bundle_path, fake_data_dir):
+    argv = ["--model", str(tiny_bundle_path), str(tmp_path / "no-bundle"), "--data-dir", str(fake_data_dir),
+            "--out", str(tmp_path / "speed.md")]
+    assert re.search(r"has no encoder|not found", _error(capsys, argv))
+    assert not (tmp_path / "speed.md").exists()
