@@ -22,6 +22,11 @@ CHROMIUM_FLAGS = (
     "--disable-component-update", "--disable-sync", "--no-first-run",
 )
 WINDOW_SIZE = (1200, 900)
+NARROW_WIDTH = 320
+"""WCAG 1.4.10 (reflow): nothing may need sideways scrolling at 320 CSS px, a 1280 px window zoomed to 400%."""
+DEFAULT_TEXT_PX = 16
+"""Chromium's default text size; WCAG 1.4.4 asks that text can be doubled (32 px) without losing anything."""
+DEFAULT_FIXED_TEXT_PX = 13
 SEVERE_IMPACTS = ("serious", "critical")
 WAIT_SECONDS = 20
 AXE_RUN = """
@@ -109,3 +114,90 @@ def serious_violations(driver) -> list[dict]:
     if isinstance(found, dict):
         raise RuntimeError(f"axe-core failed: {found['error']}")
     return [violation for violation in found if violation["impact"] in SEVERE_IMPACTS]
+
+
+def lay_out(driver, width: int, text_px: int = DEFAULT_TEXT_PX) -> None:
+    """Lay the pages out ``width`` CSS px wide, with the reader's default text size (the browser setting) at ``text_px``."""
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                           {"width": width, "height": WINDOW_SIZE[1], "deviceScaleFactor": 1, "mobile": False})
+    fixed = round(text_px * DEFAULT_FIXED_TEXT_PX / DEFAULT_TEXT_PX)
+    driver.execute_cdp_cmd("Page.setFontSizes", {"fontSizes": {"standard": text_px, "fixed": fixed}})
+
+
+LAYOUT_PROBLEMS = """
+const page = document.documentElement, width = page.clientWidth, problems = [];
+const describe = (el) => el.tagName.toLowerCase() + (el.id ? "#" + el.id : "")
+  + (typeof el.className === "string" && el.className ? "." + el.className.trim().split(/\\s+/).join(".") : "");
+if (page.scrollWidth > width) problems.push(`the page scrolls sideways: ${page.scrollWidth}px wide in a ${width}px window`);
+const shown = (el) => { const box = el.getBoundingClientRect(); return box.width > 0 && box.height > 0; };
+const controls = Array.from(document.querySelectorAll("a[href], button, input:not([type=hidden]), select, textarea"))
+  .filter((el) => shown(el) && !el.classList.contains("skip"));
+controls.forEach((one, i) => controls.slice(i + 1).forEach((other) => {
+  const a = one.getBoundingClientRect(), b = other.getBoundingClientRect();
+  const across = Math.min(a.right, b.right) - Math.max(a.left, b.left), down = Math.min(a.bottom, b.bottom) - Math.max(a.top, b.top);
+  if (across > 1 && down > 1) problems.push(`${describe(one)} overlaps ${describe(other)}`);
+}));
+for (const el of document.querySelectorAll("body *:not(input, select, textarea, svg, svg *)")) {
+  const style = getComputedStyle(el);
+  const cut = (overflow, content, box) => ["hidden", "clip"].includes(overflow) && content > box + 1;
+  if (cut(style.overflowX, el.scrollWidth, el.clientWidth) || cut(style.overflowY, el.scrollHeight, el.clientHeight)) {
+    problems.push(`${describe(el)} cuts off its content`);
+  }
+}
+return {problems, text_px: parseFloat(getComputedStyle(document.body).fontSize)};
+"""
+
+
+def layout_problems(driver) -> tuple[list[str], float]:
+    """What breaks the page shown (sideways scrolling, controls on top of each other, text cut off) and its text size."""
+    found = driver.execute_script(LAYOUT_PROBLEMS)
+    return found["problems"], found["text_px"]
+
+
+TAB_STOP = """
+const el = document.activeElement, style = getComputedStyle(el), box = el.getBoundingClientRect();
+if (el === document.body) return null;
+const stops = (window.tabStops ||= []), again = stops[stops.length - 1] === el;
+stops.push(el);
+// A date field is one element with several stops: its parts take the field's ring, its calendar button Chromium's own.
+const ring = again || (style.outlineStyle === "solid" && parseFloat(style.outlineWidth) >= 3);
+const name = el.tagName.toLowerCase() + (el.id ? "#" + el.id : "") + (el.getAttribute("href") ? `[href=${el.getAttribute("href")}]` : "")
+  + (el.getAttribute("aria-label") ? `[${el.getAttribute("aria-label")}]` : "");
+return {name, ring, in_view: box.left >= 0 && box.right <= document.documentElement.clientWidth,
+        scrolls: el.classList.contains("table-scroll") && el.scrollWidth > el.clientWidth};
+"""
+TAB_ORDER = """
+const stops = (window.tabStops || []).filter((el, i, all) => el !== all[i - 1]);  // a date field's parts: one stop
+const backwards = stops.slice(1).filter((el, i) => !(stops[i].compareDocumentPosition(el) & Node.DOCUMENT_POSITION_FOLLOWING));
+const missed = Array.from(document.querySelectorAll(".table-scroll")).filter((box) => box.scrollWidth > box.clientWidth && !stops.includes(box));
+return {backwards: backwards.map((el) => el.outerHTML.slice(0, 80)), missed_scrolling_tables: missed.length};
+"""
+MAX_TAB_STOPS = 400
+
+
+def tab_through(driver) -> tuple[list[dict], dict]:
+    """Press Tab from the top of the page until the focus leaves it; return each stop and what is out of order.
+
+    Fails when the focus is still on the page after MAX_TAB_STOPS presses (a keyboard trap, or a page far too long).
+    """
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.keys import Keys
+
+    def press_tab():
+        ActionChains(driver).send_keys(Keys.TAB).perform()
+        return driver.execute_script(TAB_STOP)
+
+    driver.execute_script("window.tabStops = []")
+    # Leave a focus the page set on load (autofocus, a script) by tabbing off its end: the next Tab starts at the top.
+    for _ in range(MAX_TAB_STOPS):
+        if driver.execute_script("return document.activeElement === document.body"):
+            break
+        press_tab()
+    driver.execute_script("window.tabStops = []")
+    stops = []
+    for _ in range(MAX_TAB_STOPS):
+        stop = press_tab()
+        if stop is None:
+            return stops, driver.execute_script(TAB_ORDER)
+        stops.append(stop)
+    raise AssertionError(f"the focus never left the page in {MAX_TAB_STOPS} presses of Tab; last stops: {stops[-5:]}")

@@ -553,6 +553,13 @@ def test_the_model_card_is_rendered_and_sanitised():
 # The users command
 
 
+def test_a_model_card_table_scrolls_in_its_own_box_and_the_card_cannot_add_one():
+    """A wide table in MODEL_CARD.md made the model page scroll sideways at 320 px."""
+    html = render_markdown('| set | value |\n|---|---|\n| a | 1 |\n\n<div class="table-scroll">raw</div>')
+    assert html.startswith('<div class="table-scroll"><table>') and "</table>\n</div>" in html
+    assert html.count("<div") == 1 and "&lt;div" in html
+
+
 def test_users_commands_create_list_change_and_delete(runner, tmp_path, monkeypatch):
     from service.cli import cli
 

@@ -1,26 +1,53 @@
-"""The moderation page in a real browser (Chromium via ChromeDriver): sign in, try, the queue by keyboard, axe-core."""
+"""The moderation page in a real browser (Chromium via ChromeDriver): sign in, try, the queue by keyboard, axe-core,
+every page at 320 CSS px and with the text doubled, and by keyboard alone."""
 
 from __future__ import annotations
+
+import json
 
 import pytest
 from sqlalchemy import select
 
 from service.app import create_app
 from service.store import Feedback, get_session
-from tests.browser import chromium, require_browser, serious_violations, serving, sign_in_with, wait_for
+from tests.browser import (DEFAULT_TEXT_PX, NARROW_WIDTH, WINDOW_SIZE, chromium, lay_out, layout_problems, require_browser,
+                           serious_violations, serving, sign_in_with, tab_through, wait_for)
 from tests.ui_support import PASSWORD, add_user, log_reviews
 
 HOSTILE = "You are a stupid clown, the minister ignores the vote."
 ATTACK = '<script>window.pwned = "script"</script><img src=x onerror="window.pwned = \'img\'"> you stupid clown'
+LONG_WORD = "https://example.com/" + "a" * 120
+"""A comment word wider than a phone's screen."""
+LONG_NAMES = ("kaggle_verification_with_a_long_name", "wiki_identity_fuzzed_with_templates")
+WIDE_REPORT = {
+    "model_version": "tiny",
+    "targets": [{"set": name, "attribute": "unsupported_claim", "metric": "min subgroup_auc", "target": 0.9, "value": 0.8,
+                 "met": False} for name in LONG_NAMES],
+    "sets": {name: {"attributes": {"toxicity": {"roc_auc": 0.9, "pr_auc": 0.8, "brier": 0.1}}} for name in LONG_NAMES},
+    "bias": {"sets": {name: {"identities": {"muslim": {"n_rows": 40, "n_positive": 20, "subgroup_auc": 0.8, "bpsn_auc": 0.7,
+                                                       "bnsp_auc": 0.9, "negative_flagged": 0.1, "scored": True}}}
+                      for name in LONG_NAMES}},
+}
+"""An evaluation report whose tables are wider than a 320 px window, as the real one's are."""
+TEXT_DOUBLED = 2 * DEFAULT_TEXT_PX
+LAYOUTS = {
+    "320 px": (NARROW_WIDTH, DEFAULT_TEXT_PX),
+    "text at 200%": (WINDOW_SIZE[0], TEXT_DOUBLED),
+    "320 px, text at 200%": (NARROW_WIDTH, TEXT_DOUBLED),
+}
+"""(window width, default text size): WCAG 1.4.10's 320 px, 1.4.4's doubled text, and both at once."""
 
 
 @pytest.fixture
 def browser_app(tiny_bundle_path, tmp_path):
     """The service on a SQLite file (the server thread and the test share it), texts stored, cookies over plain HTTP."""
     require_browser()
+    reports = tmp_path / "reports"
+    reports.mkdir()
+    (reports / "eval.json").write_text(json.dumps(WIDE_REPORT))
     app = create_app({
         "MODEL": str(tiny_bundle_path), "DB_URL": f"sqlite:///{tmp_path / 'ui.db'}", "STORE_TEXT": True,
-        "SESSION_COOKIE_SECURE": False, "SECRET_KEY_FILE": str(tmp_path / "secret_key"),
+        "SESSION_COOKIE_SECURE": False, "SECRET_KEY_FILE": str(tmp_path / "secret_key"), "REPORTS_DIR": str(reports),
     })
     add_user(app, "ed", role="admin")
     return app
@@ -72,6 +99,129 @@ def test_a_moderator_tries_comments_and_works_the_queue_by_keyboard(browser_app,
     with browser_app.app_context():
         rows = list(get_session().scalars(select(Feedback)))
     assert [(row.decision_id, row.decision, row.moderator, row.text, row.source) for row in rows] == [(newest, "reject", "ed", ATTACK, "ui")]
+
+
+def try_comments(driver, base: str, comments: str) -> None:
+    """Score ``comments`` on the try page and wait for the results."""
+    from selenium.webdriver.common.by import By
+
+    driver.get(f"{base}/ui/try")
+    driver.find_element(By.ID, "comments").send_keys(comments)
+    driver.find_element(By.CSS_SELECTOR, "main form button[type=submit]").click()
+    wait_for(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "article.result"))
+
+
+def create_key(driver, base: str, name: str) -> None:
+    """Create a key on the keys page and wait for its secret."""
+    from selenium.webdriver.common.by import By
+
+    driver.get(f"{base}/ui/keys")
+    driver.find_element(By.ID, "key-name").send_keys(name)
+    driver.find_element(By.CSS_SELECTOR, "main form button[type=submit]").click()
+    wait_for(driver, lambda d: d.find_elements(By.ID, "new-key"))
+
+
+def every_page(driver, base: str, label: str):
+    """Show each page in turn (signed out, then as an admin: the pages with their longest content); yield its name."""
+    driver.delete_all_cookies()
+    driver.get(f"{base}/ui/sign-in")
+    yield "sign-in"
+    sign_in_with(driver, base, "ed", PASSWORD)
+    yield "queue"
+    try_comments(driver, base, f"{HOSTILE}\n{LONG_WORD}")
+    yield "try"
+    driver.get(f"{base}/ui/model")
+    yield "model"
+    create_key(driver, base, f"news-site-of-the-city-{label.replace(' ', '-').replace('%', '')}")
+    yield "keys with a new key"
+    driver.get(f"{base}/ui/nope")
+    yield "not found"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_no_page_scrolls_sideways_overlaps_controls_or_cuts_off_text(browser_app, tmp_path, layout):
+    """At 320 px the try, model and keys pages were 530-900 px wide (tables, the new key's field, the facts list); with
+    the text doubled in the browser's settings it stayed at 16 px (body's size was in px), then the filters, key form,
+    plots and queue buttons overflowed (WCAG 1.4.10 and 1.4.4)."""
+    width, text_px = LAYOUTS[layout]
+    log_reviews(browser_app, [f"{HOSTILE} {LONG_WORD}"])
+    found = {}
+    with serving(browser_app) as base, chromium(tmp_path / "profile") as driver:
+        lay_out(driver, width, text_px)
+        for page in every_page(driver, base, layout):
+            lay_out(driver, width, text_px)  # again: the first page, from another origin, may not have had it
+            problems, shown_px = layout_problems(driver)
+            if shown_px != text_px:
+                problems.append(f"the text is {shown_px} px, not the reader's {text_px} px")
+            if layout == "320 px":  # axe-core: e.g. a table box that scrolls but cannot be reached by keyboard
+                problems += [f"axe-core: {violation['id']} at {violation['nodes']}" for violation in serious_violations(driver)]
+            found[page] = problems
+    assert found == {page: [] for page in found}
+    assert len(found) == 6
+
+
+@pytest.mark.slow
+def test_a_new_key_fits_a_320_px_window_and_its_copy_button_copies_it(browser_app, tmp_path):
+    """The new key's field was 522 px wide (size 50) in a 320 px window, and there was no copy button."""
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    with serving(browser_app) as base, chromium(tmp_path / "profile") as driver:
+        driver.execute_cdp_cmd("Browser.grantPermissions", {"origin": base, "permissions": ["clipboardReadWrite",
+                                                                                             "clipboardSanitizedWrite"]})
+        lay_out(driver, NARROW_WIDTH)
+        sign_in_with(driver, base, "ed", PASSWORD)
+        create_key(driver, base, "news-site")
+        field = driver.find_element(By.ID, "new-key")
+        secret = field.get_attribute("value")
+        width = driver.execute_script("return document.documentElement.clientWidth")
+
+        def in_window(element) -> bool:
+            box = driver.execute_script("const box = arguments[0].getBoundingClientRect(); return [box.left, box.right]", element)
+            return element.is_displayed() and 0 <= box[0] and box[1] <= width
+
+        assert in_window(field) and driver.execute_script("return document.documentElement.scrollWidth") <= width
+        assert in_window(driver.find_element(By.ID, "copy-key"))
+        field.click()
+        ActionChains(driver).send_keys(Keys.TAB).perform()
+        assert driver.switch_to.active_element.get_attribute("id") == "copy-key"
+        ActionChains(driver).send_keys(Keys.ENTER).perform()
+        wait_for(driver, lambda d: d.find_element(By.ID, "copied").text)
+        assert driver.find_element(By.ID, "copied").text == "Copied."
+        copied = driver.execute_async_script("navigator.clipboard.readText().then(arguments[arguments.length - 1])")
+        assert copied == secret and secret.startswith("mod_")
+
+
+@pytest.mark.slow
+def test_every_page_works_by_keyboard_alone_at_320_px(browser_app, tmp_path):
+    """Tab reaches every control in the page's order, each with the focus ring and in view, the focus always gets out
+    again (no trap), and every table wider than the window is a stop whose arrow keys scroll it."""
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.keys import Keys
+
+    log_reviews(browser_app, [HOSTILE])
+    found = {}
+    with serving(browser_app) as base, chromium(tmp_path / "profile") as driver:
+        lay_out(driver, NARROW_WIDTH)
+        for page in every_page(driver, base, "keyboard"):
+            stops, order = tab_through(driver)
+            problems = [f"{stop['name']} has no focus ring" for stop in stops if not stop["ring"]]
+            problems += [f"{stop['name']} is out of view when focused" for stop in stops if not stop["in_view"]]
+            problems += [f"tab order goes back to {element}" for element in order["backwards"]]
+            if order["missed_scrolling_tables"]:
+                problems.append(f"{order['missed_scrolling_tables']} table(s) scrolling sideways are not in the tab order")
+            if not stops or stops[0]["name"] != "a[href=#main]":
+                problems.append(f"the first stop is {stops[:1]}, not the skip link")
+            found[page] = problems
+            if page == "try":
+                scrolled = [stop for stop in stops if stop["scrolls"]]
+                assert scrolled, "the scores table fits a 320 px window: nothing to scroll by keyboard"
+                driver.execute_script("document.querySelector('.table-scroll').focus()")
+                ActionChains(driver).send_keys(Keys.ARROW_RIGHT * 3).perform()
+                wait_for(driver, lambda d: d.execute_script("return document.querySelector('.table-scroll').scrollLeft") > 0)
+    assert found == {page: [] for page in found}
 
 
 @pytest.mark.parametrize("ci, outcome", [("true", pytest.fail.Exception), ("", pytest.skip.Exception)])

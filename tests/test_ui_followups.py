@@ -117,6 +117,7 @@ global.document = {
   readyState: "loading",
   getElementById: (id) => (ids.includes(id) ? { id, focus: () => { focused = id; } } : null),
   querySelector: () => null,
+  querySelectorAll: () => [],
   addEventListener: (type, listener) => { (listeners[type] ||= []).push(listener); },
 };
 new Function(fs.readFileSync(process.argv[2], "utf8"))();
@@ -151,8 +152,9 @@ def test_scoring_moves_the_focus_to_the_results_heading(moderator, tmp_path):
     html = moderator.post("/ui/try", data={"comments": "You are a stupid clown.", "csrf_token": token}).get_data(as_text=True)
     heading = by_id(parse(html))["results-heading"]
     assert heading.tag == "h2" and heading.attrs.get("tabindex") == "-1"
-    (script,) = page_scripts(html)
-    assert focused_after_load(html, script, tmp_path) == "results-heading"
+    scripts = page_scripts(html)
+    assert STATIC / "try.js" in scripts
+    assert [focused_after_load(html, script, tmp_path) for script in scripts].count("results-heading") == 1
 
 
 @pytest.mark.parametrize("comments", [None, " "])  # the empty form, and a refused one (its alert says what to fix)

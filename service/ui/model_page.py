@@ -33,6 +33,8 @@ PLOT_DESCRIPTIONS = {
     "flag_rates": "Bars: the share of each kind of unit flagged as an unsupported claim, ours beside the cue baseline",
 }
 """What each kind of plot ``moderate eval`` writes shows, as its image's text alternative (``{section}``: the test set)."""
+TABLE_SCROLL = "table-scroll"
+"""The class of the box a table scrolls in when wider than the window (ui.css, tables.js), as the templates' tables do."""
 
 
 def reports_dir() -> Path:
@@ -44,16 +46,28 @@ def render_markdown(source: str, top_heading: int = 1) -> Markup:
     """Markdown as HTML that is safe to embed: raw HTML in the source is escaped, then the result is sanitised.
 
     ``#`` headings become ``<h{top_heading}>`` (the others follow, down to ``<h6>``), so a document embedded in a page
-    keeps the page's outline; a table's header cells head their columns (``scope="col"``).
+    keeps the page's outline; a table's header cells head their columns (``scope="col"``) and it scrolls inside its own
+    box (``<div class="table-scroll">``), so that a wide one does not make the whole page scroll sideways.
     """
     markdown = MarkdownIt("commonmark", {"html": False}).enable("table")
+    markdown.add_render_rule("table_open", _table_open)
+    markdown.add_render_rule("table_close", _table_close)
     tokens = markdown.parse(source)
     for token in tokens:
         if token.type in ("heading_open", "heading_close"):
             token.tag = f"h{min(int(token.tag[1:]) + top_heading - 1, MAX_HEADING)}"
         elif token.type == "th_open":
             token.attrSet("scope", "col")
-    return Markup(nh3.clean(markdown.renderer.render(tokens, markdown.options, {})))
+    html = markdown.renderer.render(tokens, markdown.options, {})
+    return Markup(nh3.clean(html, tag_attribute_values={"div": {"class": {TABLE_SCROLL}}}))
+
+
+def _table_open(renderer, tokens, idx, options, env) -> str:
+    return f'<div class="{TABLE_SCROLL}">' + renderer.renderToken(tokens, idx, options, env)
+
+
+def _table_close(renderer, tokens, idx, options, env) -> str:
+    return renderer.renderToken(tokens, idx, options, env) + "</div>"
 
 
 def model_card_path(bundle_path: Path) -> Path | None:
