@@ -114,3 +114,27 @@ def test_moderate_db_upgrade_brings_a_database_at_the_previous_head_to_the_head(
             assert connection.execute(text("SELECT name, session_version FROM users")).all() == [("mo", 0)]
     finally:
         engine.dispose()
+
+
+def test_a_database_a_newer_release_migrated_is_one_clear_line(runner, tmp_path):
+    """Rolling back the code after a release that migrated the schema: `db upgrade` (and a start with DB_AUTO_UPGRADE)
+    was alembic's "Can't locate revision" traceback; the start-up check said to run `moderate db upgrade`, which cannot
+    help."""
+    from service.cli import cli
+    from service.migrations import SchemaMismatch, check_current
+
+    url = f"sqlite:///{tmp_path / 'newer.db'}"
+    engine = make_engine(url)
+    try:
+        upgrade(engine)
+        with engine.begin() as connection:
+            connection.execute(text("UPDATE alembic_version SET version_num = '0099'"))
+        for attempt in (check_current, upgrade):
+            with pytest.raises(SchemaMismatch, match="revision 0099, which this version of the service does not know") as caught:
+                attempt(engine)
+            assert "moderate db upgrade" not in str(caught.value)
+        result = runner.invoke(cli, ["db", "upgrade"], env={"MODERATION_DB_URL": url})
+        assert result.exit_code == 2, result.output
+        assert "a newer release migrated it" in result.output and "Traceback" not in result.output
+    finally:
+        engine.dispose()

@@ -145,6 +145,21 @@ def test_a_generated_secret_key_is_kept_private_and_reused(tmp_path):
         read_or_create_secret(path)
 
 
+def test_a_secret_key_file_on_a_read_only_file_system_is_a_config_error(tmp_path, monkeypatch):
+    """A read-only file system (systemd's ProtectSystem=strict) refuses the temporary file and then its removal too:
+    start-up showed that second OSError's traceback instead of saying to set SECRET_KEY."""
+    import errno
+    from pathlib import Path
+
+    def read_only(*args, **kwargs):
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    monkeypatch.setattr(os, "open", read_only)
+    monkeypatch.setattr(Path, "unlink", read_only)
+    with pytest.raises(ConfigError, match="SECRET_KEY_FILE .*cannot be written .*Read-only file system.*set SECRET_KEY"):
+        read_or_create_secret(tmp_path / "secret_key")
+
+
 def test_a_secret_key_file_whose_folder_cannot_be_made_is_a_config_error(tmp_path):
     (tmp_path / "taken").write_text("a file where the folder should be")
     with pytest.raises(ConfigError, match="SECRET_KEY_FILE .*cannot be written .*set SECRET_KEY"):

@@ -16,6 +16,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from alembic.util.exc import CommandError
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -50,6 +51,21 @@ def current_revision(engine: Engine) -> str | None:
         return MigrationContext.configure(connection).get_current_revision()
 
 
+def is_known(revision: str) -> bool:
+    """Whether this code has migration ``revision`` (one a newer release wrote is not)."""
+    try:
+        return ScriptDirectory.from_config(alembic_config()).get_revision(revision) is not None
+    except CommandError:
+        return False
+
+
+def _newer_schema(engine: Engine, found: str) -> str:
+    """The message for a database a newer release of the service migrated, which this code cannot use or change."""
+    return (f"database {_where(engine)} is at schema revision {found}, which this version of the service does not know "
+            f"(its newest is {head_revision()}): a newer release migrated it; run that release, or restore the backup "
+            "taken before the upgrade (older code cannot downgrade a schema)")
+
+
 def _where(engine: Engine) -> str:
     """The database for a message: a SQLite file by its path (the engine's URL is ``file:...?mode=rw&uri=true``, which
     names no file a person would type), a server by its URL without the password."""
@@ -71,6 +87,11 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
             command.upgrade(config, revision)
     except SQLAlchemyError as error:
         raise StoreError(f"cannot migrate database {_where(engine)}: {_first_line(error)}") from error
+    except CommandError as error:  # alembic's "Can't locate revision": a newer release's schema
+        found = current_revision(engine)
+        if found is not None and not is_known(found):
+            raise SchemaMismatch(_newer_schema(engine, found), found, head_revision()) from error
+        raise StoreError(f"cannot migrate database {_where(engine)}: {error}") from error
 
 
 def check_current(engine: Engine) -> None:
@@ -84,6 +105,8 @@ def check_current(engine: Engine) -> None:
                              "(or set DB_AUTO_UPGRADE), or restore it from a backup") from error
         raise StoreError(f"database {_where(engine)} is unreachable: {_first_line(error)}") from error
     head = head_revision()
+    if current is not None and current != head and not is_known(current):
+        raise SchemaMismatch(_newer_schema(engine, current), current, head)
     if current != head:
         raise SchemaMismatch(
             f"database {_where(engine)} is at schema revision {current or 'none'} but this version needs {head}: "

@@ -40,7 +40,10 @@ def read_or_create_secret(path: Path) -> str:
         except OSError as error:
             raise _unwritable(path, error) from error
         finally:
-            partial.unlink(missing_ok=True)
+            try:
+                partial.unlink(missing_ok=True)
+            except OSError:  # a read-only file system refuses even to say it is not there: the error above tells
+                pass
     if stat.S_IMODE(path.stat().st_mode) & 0o077:
         raise ConfigError(f"SECRET_KEY_FILE {path}: others may read it; run `chmod 600 {path}`")
     secret = path.read_text(encoding="ascii").strip()
