@@ -79,12 +79,26 @@ def library_versions() -> dict[str, str]:
     }
 
 
+def temporary_beside(path: Path) -> Path:
+    """``.<name>.<pid>.partial`` beside ``path``: where this process writes a file before renaming it to ``path`` (a
+    killed process leaves it; ``service.spool.remove_abandoned_temporaries`` removes those of processes gone)."""
+    return path.with_name(f".{path.name}.{os.getpid()}.partial")
+
+
 def replace_text(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` through a temporary file beside it, renamed over it: a reader (a worker starting, a
-    command listing bundles) sees the old content or the new, never half of it."""
-    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
-    partial.write_text(text, encoding="utf-8")
-    os.replace(partial, path)
+    command listing bundles) sees the old content or the new, never half of it.
+
+    An OSError names ``path`` (not the temporary, which is removed), e.g. ``bundles/CURRENT: Is a directory``.
+    """
+    partial = temporary_beside(path)
+    try:
+        partial.write_text(text, encoding="utf-8")
+        os.replace(partial, path)
+    except OSError as error:
+        raise OSError(error.errno, error.strerror, str(path)) from error
+    finally:
+        partial.unlink(missing_ok=True)
 
 
 def bundles_dir() -> Path:

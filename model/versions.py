@@ -67,6 +67,23 @@ def check_version(version: str) -> str:
     return version
 
 
+def file_in_the_way(path: Path) -> Path | None:
+    """The file that ``path`` or the nearest of its parents that exists is (``afile`` for ``afile/sub``): no folder can be
+    made there. None when that is a folder."""
+    existing = next((candidate for candidate in (path, *path.parents) if candidate.exists()), None)
+    return existing if existing is not None and not existing.is_dir() else None
+
+
+def check_bundles_folder(root: Path) -> None:
+    """Raise BundleError when the folder of bundles ``root`` is a file, or lies under one."""
+    blocker = file_in_the_way(root)
+    if blocker is None:
+        return
+    under = "" if blocker == root else f" ({root} lies under it)"
+    raise BundleError(f"{blocker} is a file, not a folder of bundles{under}: point ${BUNDLES_DIR_ENV} at the folder "
+                      "holding them")
+
+
 def current_name(root: str | Path | None = None) -> str | None:
     """The folder name ``CURRENT`` holds, or None when there is no ``CURRENT`` file."""
     path = Path(root or bundles_dir()) / CURRENT_FILE
@@ -150,6 +167,7 @@ def use_bundle(version: str, root: str | Path | None = None) -> Path:
     root = Path(root or bundles_dir())
     if not version or Path(version).name != version or version.startswith("."):  # a hidden folder is still being written
         raise BundleError(f"{version!r} is not a bundle version: give a folder name under {root}")
+    check_bundles_folder(root)
     folder = root / version
     if not folder.is_dir():
         known = ", ".join(s.name for s in list_bundles(root) if not s.error) or "none"
@@ -211,8 +229,11 @@ def check_new_bundle_folder(out: Path, overwrite: bool) -> None:
     BundleTargetError
         Saying what to choose instead (``BundleExistsError`` for a bundle already there).
     """
-    if out.exists() and not out.is_dir():
+    blocker = file_in_the_way(out)
+    if blocker == out:
         raise BundleTargetError(f"{out} is a file: give a folder for the bundle with --out, or another --version")
+    if blocker is not None:
+        raise BundleTargetError(_under_a_file(out, blocker))
     if (out / MANIFEST_FILE).exists():
         if _is_served(out):
             raise BundleExistsError(f"{out} is the served bundle (bundles/CURRENT names it) and is never overwritten: "
@@ -254,6 +275,9 @@ def written_whole(out: Path, overwrite: bool) -> Iterator[Path]:
         shutil.rmtree(scratch, ignore_errors=True)  # left by a killed run that had our process id
         scratch.mkdir()
     except OSError as error:  # before any data is read: a read-only bundles folder is told at once
+        blocker = file_in_the_way(target.parent)
+        if blocker is not None:
+            raise BundleTargetError(_under_a_file(out, blocker)) from None
         raise BundleTargetError(f"cannot write a bundle in {target.parent} ({error.strerror or error}): choose a "
                                 f"writable folder with --out or ${BUNDLES_DIR_ENV}") from None
     try:
@@ -262,6 +286,12 @@ def written_whole(out: Path, overwrite: bool) -> Iterator[Path]:
         _move_into_place(scratch, target)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _under_a_file(out: Path, blocker: Path) -> str:
+    """Why no bundle can be written in ``out``: ``blocker``, one of its parents, is a file (not "File exists")."""
+    return (f"{blocker} is a file, not a folder: cannot write a bundle in {out.parent} (Not a directory): choose a "
+            f"writable folder with --out or ${BUNDLES_DIR_ENV}")
 
 
 def _move_into_place(scratch: Path, target: Path) -> None:

@@ -22,7 +22,8 @@ from typing import IO
 import pandas as pd
 
 from service.archive_record import DONE_SUFFIX, check_nothing_to_resume, other_parts, record_done, refuse_foreign_parts
-from service.spool import STATE_FILE, Spool, Tally, spool_path
+from model.bundle import replace_text
+from service.spool import STATE_FILE, Spool, Tally, remove_abandoned_temporaries, spool_path
 from service.table_reader import TableReader, check_columns, count_non_text, text_values
 from service.tables import FORMATS, TableError, one_line, table_format
 
@@ -307,14 +308,8 @@ def write_rejects(job: Job, spool: Spool) -> list[dict]:
     if not rejects:
         path.unlink(missing_ok=True)
         return rejects
-    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
-    try:
-        with open(partial, "w", encoding="utf-8") as handle:
-            for reject in rejects:
-                handle.write(json.dumps(reject, ensure_ascii=False) + "\n")
-        os.replace(partial, path)
-    finally:
-        partial.unlink(missing_ok=True)
+    remove_abandoned_temporaries(path)
+    replace_text(path, "".join(json.dumps(reject, ensure_ascii=False) + "\n" for reject in rejects))
     return rejects
 
 

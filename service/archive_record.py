@@ -10,12 +10,12 @@ never removed: ``other_parts``).
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
-from service.spool import Tally, describe_change, spool_path
+from model.bundle import replace_text
+from service.spool import Tally, describe_change, remove_abandoned_temporaries, spool_path
 from service.tables import TableError
 
 if TYPE_CHECKING:  # service.archive imports this module
@@ -68,13 +68,9 @@ def record_done(job: Job, settings: dict, tally: Tally) -> None:
     for path in other_parts(job)[0]:
         path.unlink(missing_ok=True)
     outputs = {str(path.resolve()): _stamp(path) for path in job.outputs}
-    partial = job.done_path.with_name(f"{job.done_path.name}.{os.getpid()}.partial")
-    try:
-        record = {"settings": settings, "outputs": outputs, "tally": tally.to_dict()}
-        partial.write_text(json.dumps(record, ensure_ascii=False), encoding="utf-8")
-        os.replace(partial, job.done_path)
-    finally:
-        partial.unlink(missing_ok=True)
+    remove_abandoned_temporaries(job.done_path)
+    replace_text(job.done_path, json.dumps({"settings": settings, "outputs": outputs, "tally": tally.to_dict()},
+                                           ensure_ascii=False))
 
 
 def up_to_date(job: Job, settings: dict) -> list[str]:

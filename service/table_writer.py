@@ -12,6 +12,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from model.bundle import temporary_beside
 from service.tables import TableError, is_missing, one_line, table_format
 
 
@@ -78,7 +79,7 @@ class TableWriter:
         self.format = table_format(self.path)
         if not self.path.parent.is_dir():
             raise TableError(f"{self.path}: directory {self.path.parent} does not exist")
-        self._partial = self.path.with_name(f".{self.path.name}.{os.getpid()}.partial")
+        self._partial = temporary_beside(self.path)
         self._columns: list[str] | None = columns
         """CSV and Parquet columns, fixed by the first frame unless given (a later part of one table)."""
         self.header = header

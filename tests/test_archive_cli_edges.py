@@ -250,3 +250,27 @@ def test_a_byte_order_mark_of_a_file_concatenated_to_another_is_not_part_of_a_ro
     assert "rejected 0" in result.stderr
     rows = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text(encoding="utf-8").splitlines()]
     assert [row["id"] for row in rows] == ["1", "2"]
+
+
+@pytest.mark.parametrize("output", ["out.csv", "parts"])
+def test_the_join_a_killed_run_left_is_removed_by_the_next_run_but_not_a_running_ones(tmp_path, run, output):
+    """A run killed (SIGKILL) while joining its chunks leaves ``.<OUTPUT>.<pid>.partial`` beside its output."""
+    from tests.test_cli_training_safety import finished_process_id
+
+    if output == "parts":
+        (tmp_path / "in").mkdir()
+        write_table(archive_frame(3), tmp_path / "in" / "part-0.parquet")
+        source, folder, name = tmp_path / "in", tmp_path / "parts", "part-0.parquet"
+        folder.mkdir()
+    else:
+        (tmp_path / "in.csv").write_text("id,text\n1,a fair point\n", encoding="utf-8")
+        source, folder, name = tmp_path / "in.csv", tmp_path, "out.csv"
+    killed = folder / f".{name}.{finished_process_id()}.partial"
+    joining = folder / f".{name}.{os.getppid()}.partial"  # a process still running
+    another_output = folder / f".other.csv.{finished_process_id()}.partial"
+    for path in (killed, joining, another_output):
+        path.write_bytes(b"half a join")
+    result = run(source, "-o", tmp_path / output)
+    assert result.exit_code == 0, result.output
+    assert not killed.exists()
+    assert joining.read_bytes() == another_output.read_bytes() == b"half a join"

@@ -99,3 +99,14 @@ def test_reproduce_refuses_an_encoder_bundle_and_a_missing_one(tmp_path, capsys)
         with pytest.raises(SystemExit) as stopped:
             main(["--model", str(folder), "--data-dir", str(tmp_path / "absent")])
         assert stopped.value.code == 2 and words in capsys.readouterr().err
+
+
+def test_replace_text_that_cannot_rename_names_the_target_and_leaves_no_temporary(tmp_path):
+    from model.bundle import replace_text
+
+    target = tmp_path / "CURRENT"
+    target.mkdir()  # a folder in the way: the rename over it fails
+    with pytest.raises(IsADirectoryError) as raised:
+        replace_text(target, "2.8.0\n")
+    assert raised.value.filename == str(target)
+    assert [path.name for path in tmp_path.iterdir()] == ["CURRENT"]  # no .CURRENT.<pid>.partial left behind

@@ -296,3 +296,34 @@ def test_list_names_a_bundles_folder_it_cannot_read(runner, bundles, monkeypatch
     (bundles / "CURRENT").mkdir()
     result = runner.invoke(cli, ["models", "list"])
     assert result.exit_code == 2 and result.stderr.strip() == f"Error: {bundles / 'CURRENT'}: Is a directory"
+
+
+def test_compare_counts_the_cells_that_are_not_text_as_score_does(runner, tiny_bundle_path, tmp_path):
+    data = tmp_path / "comments.jsonl"
+    rows = [{"text": "a fair point"}, {"text": 12}, {"text": ["a", "list"]}, {"text": None}, {"text": " "}]
+    data.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    result = runner.invoke(cli, ["compare", str(tiny_bundle_path), str(tiny_bundle_path), "--data", str(data)])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[0] == (f"5 comments, empty 4 (of which not text 2); old {tiny_bundle_path}, "
+                                             f"new {tiny_bundle_path}")
+    scored = runner.invoke(cli, ["score", str(data), "-o", str(tmp_path / "scored.csv"), "--model", str(tiny_bundle_path)])
+    assert scored.exit_code == 0 and "empty 4 (of which not text 2)" in scored.stderr  # the same count, in the same words
+
+
+@pytest.mark.parametrize("under", ["", "sub"])
+def test_use_says_when_the_bundles_folder_is_a_file(runner, bundles, monkeypatch, under):
+    blocker = bundles / "public" / "model.joblib"
+    monkeypatch.setenv(BUNDLES_DIR_ENV, str(blocker / under if under else blocker))
+    result = runner.invoke(cli, ["models", "use", "public"])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    lies_under = f" ({blocker / under} lies under it)" if under else ""
+    assert result.stderr.strip() == (f"Error: {blocker} is a file, not a folder of bundles{lies_under}: point "
+                                     f"${BUNDLES_DIR_ENV} at the folder holding them")
+
+
+def test_use_names_a_current_it_cannot_replace_and_leaves_no_temporary(runner, bundles):
+    (bundles / "CURRENT").unlink()
+    (bundles / "CURRENT").mkdir()
+    result = runner.invoke(cli, ["models", "use", "site"])
+    assert result.exit_code == 2 and result.stderr.strip() == f"Error: {bundles / 'CURRENT'}: Is a directory"
+    assert not [path.name for path in bundles.iterdir() if path.name.startswith(".CURRENT")]

@@ -254,3 +254,15 @@ def test_real_data_loads_without_leaks():
     assert training.attrs["removed_overlap"] >= 2000
     assert not any("\\xa0" in text for text in tests["kaggle_test"]["text"])
     assert set(training["source"]) == set(data.SOURCE_WEIGHTS)
+
+
+def test_resolve_data_dir_that_is_a_file_says_so(tmp_path, monkeypatch):
+    monkeypatch.delenv(data.DATA_DIR_ENV, raising=False)
+    afile = tmp_path / "afile"
+    afile.write_text("not a folder\n")
+    with pytest.raises(data.DataError, match=f"data directory {afile} is a file, not a folder "
+                       r"\(given as --data-dir or data_dir\): set MODERATION_DATA_DIR or pass --data-dir"):
+        data.resolve_data_dir(afile)
+    monkeypatch.setenv(data.DATA_DIR_ENV, str(afile))
+    with pytest.raises(data.DataError, match=rf"data directory {afile} is a file, not a folder \(from \$MODERATION_DATA_DIR\)"):
+        data.resolve_data_dir()

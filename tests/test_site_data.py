@@ -186,3 +186,33 @@ def test_json_lines_texts_that_look_like_numbers_stay_as_written(tmp_path):
     rows = [{"text": "007", "decision": "approve"}, {"text": "12", "decision": "review"}, {"text": "1e3", "decision": "reject"}]
     path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
     assert read_table(path)["text"].tolist() == ["007", "12", "1e3"]  # were the numbers 7, 12 and 1000.0
+
+
+BOM = b"\xef\xbb\xbf"
+TWO_SITE_FILES = {
+    ".jsonl": (b'{"text": "a fair point", "decision": "approve"}\n', b'{"text": "you idiot", "decision": "reject"}\n'),
+    ".csv": (b"text,decision\na fair point,approve\n", b"you idiot,reject\n"),
+}
+
+
+@pytest.mark.parametrize("name", ["site.jsonl", "site.jsonl.gz", "site.csv", "site.csv.gz"])
+def test_a_byte_order_mark_opening_a_later_line_is_not_part_of_a_row(tmp_path, name):
+    """``cat a.jsonl b.jsonl > site.jsonl`` where b was saved with a BOM: its rows are rows like the others, as
+    ``moderate score`` reads them (``service.table_reader``)."""
+    import gzip
+
+    from model.training.site_data import read_table
+
+    first, second = TWO_SITE_FILES[".csv" if ".csv" in name else ".jsonl"]
+    content = BOM + first + BOM + second
+    path = tmp_path / name
+    path.write_bytes(gzip.compress(content) if name.endswith(".gz") else content)
+    assert read_table(path).to_dict("records") == [{"text": "a fair point", "decision": "approve"},
+                                                   {"text": "you idiot", "decision": "reject"}]
+
+
+def test_a_bad_json_line_after_a_byte_order_mark_is_the_line_named(tmp_path):
+    path = tmp_path / "site.jsonl"
+    path.write_bytes(TWO_SITE_FILES[".jsonl"][0] + BOM + TWO_SITE_FILES[".jsonl"][1] + b'{"text": oops}\n')
+    with pytest.raises(DataError, match=re.escape(f"{path} line 3: not valid JSON (Expecting value at column 10)")):
+        read_site_data(path)

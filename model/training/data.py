@@ -119,7 +119,8 @@ def resolve_data_dir(path: str | Path | None = None) -> Path:
     chosen = Path(path) if path is not None else Path(from_env or DEFAULT_DATA_DIR)
     if not chosen.is_dir():
         origin = "given as --data-dir or data_dir" if path is not None else f"from ${DATA_DIR_ENV}" if from_env else "the default"
-        raise DataError(f"data directory {chosen} not found ({origin}): set {DATA_DIR_ENV} or pass --data-dir, naming the "
+        problem = "is a file, not a folder" if chosen.exists() else "not found"
+        raise DataError(f"data directory {chosen} {problem} ({origin}): set {DATA_DIR_ENV} or pass --data-dir, naming the "
                         "folder that holds hostility/ and claims/")
     return chosen
 

@@ -51,8 +51,11 @@ LABEL_PROBABILITY_CUT = 0.5
 """A label given as a probability (the feedback export's, a share of raters) counts as 1 from this value on."""
 SITE_HOLDOUT_FRACTION = 0.3
 """Share of the site's rows kept aside (stratified by label) to compare bundles in notebook 05."""
-READERS = {".csv": pd.read_csv, ".jsonl": lambda path, **kw: pd.read_json(path, lines=True, dtype=False, **kw), ".parquet": pd.read_parquet}
-"""dtype=False: a JSON string stays the text it is ("007", "12", "1e3" were read as the numbers 7, 12 and 1000)."""
+READERS = {".csv": lambda text: pd.read_csv(text, keep_default_na=False, dtype=str),
+           ".jsonl": lambda text: pd.read_json(text, lines=True, dtype=False), ".parquet": pd.read_parquet}
+"""How each format is read: the text formats from their text (``_text``), Parquet from its path. dtype=False: a JSON
+string stays the text it is ("007", "12", "1e3" were read as the numbers 7, 12 and 1000)."""
+BYTE_ORDER_MARK = "\ufeff"
 
 
 _PANDAS_FIELDS = re.compile(r"Expected (\d+) fields in line (\d+), saw (\d+)")
@@ -80,10 +83,7 @@ def read_table(path: str | Path) -> pd.DataFrame:
     if not path.is_file():
         raise DataError(f"{path} not found: give the site's labelled comments file")
     try:
-        if suffix == ".csv":
-            frame = pd.read_csv(path, keep_default_na=False, dtype=str)
-        else:
-            frame = READERS[suffix](path)
+        frame = READERS[suffix](path if suffix == ".parquet" else _text(path, compressed))
     except UnicodeDecodeError as error:
         raise DataError(_encoding_message(path, compressed, error)) from None
     except pd.errors.EmptyDataError:
@@ -131,6 +131,23 @@ def _decode_bytes(frame: pd.DataFrame) -> pd.DataFrame:
 
 def _open_binary(path: Path, compressed: bool) -> IO[bytes]:
     return gzip.open(path, "rb") if compressed else open(path, "rb")
+
+
+def _text_lines(path: Path, compressed: bool) -> Iterator[str]:
+    """The lines of a text table, each without a leading byte-order mark.
+
+    A BOM opens a file, and each file concatenated to it (``cat a.jsonl b.jsonl`` where b was saved with one): never
+    a row's, as ``moderate score`` reads them (``service.table_reader``). Raises UnicodeDecodeError on a line that is
+    not UTF-8.
+    """
+    with _open_binary(path, compressed) as handle:
+        for line in handle:
+            yield line.decode("utf-8").removeprefix(BYTE_ORDER_MARK)
+
+
+def _text(path: Path, compressed: bool) -> io.StringIO:
+    """A text table's content (``_text_lines``) for pandas to parse."""
+    return io.StringIO("".join(_text_lines(path, compressed)))
 
 
 def _encoding_message(path: Path, compressed: bool, error: UnicodeDecodeError) -> str:
@@ -185,17 +202,16 @@ def _csv_message(path: Path, compressed: bool, error: pd.errors.ParserError) -> 
 def _jsonl_message(path: Path, compressed: bool, error: Exception) -> str:
     """A JSON Lines file that pandas cannot read: the first line that is not one JSON object."""
     hint = 'write one JSON object per line, e.g. {"text": "...", "decision": "approve"}'
-    with _open_binary(path, compressed) as handle:
-        for number, raw in enumerate(handle, 1):
-            line = raw.decode("utf-8", errors="replace").strip()
-            if not line:
-                continue
-            try:
-                value = json.loads(line)
-            except json.JSONDecodeError as bad:
-                return f"{path} line {number}: not valid JSON ({bad.msg} at column {bad.colno}): {hint}"
-            if not isinstance(value, dict):
-                return f"{path} line {number}: a JSON {type(value).__name__}, not an object: {hint}"
+    for number, line in enumerate(_text_lines(path, compressed), 1):  # UTF-8: read_table decoded every line already
+        line = line.strip()
+        if not line:
+            continue
+        try:
+            value = json.loads(line)
+        except json.JSONDecodeError as bad:
+            return f"{path} line {number}: not valid JSON ({bad.msg} at column {bad.colno}): {hint}"
+        if not isinstance(value, dict):
+            return f"{path} line {number}: a JSON {type(value).__name__}, not an object: {hint}"
     return f"{path}: not readable as JSON Lines ({_one_line(error)}): {hint}"
 
 

@@ -125,12 +125,14 @@ def _trained_on(scorer, path: Path) -> bool:
 def compare_command(old: Path, new: Path, data_path: Path, text_column: str, label_columns: tuple[str, ...]) -> None:
     """Decide every comment of --data with bundles OLD and NEW (versions or folders).
 
-    Prints the metric deltas (with labels) and every comment whose decision changes: its row number in
+    Prints the number of comments and of empty ones (a cell that is not text, a number or a list, counts as empty, as
+    in `moderate score`), the metric deltas (with labels) and every comment whose decision changes: its row number in
     the file (0 = first data row), old -> new, and its text.
     """
     from model.evaluation.compare import compare_bundles, table_comments
     from model.training.data import DataError
     from model.training.site_data import read_table
+    from service.table_reader import count_non_text
 
     try:
         table = read_table(data_path)  # DataError naming the file and what to fix
@@ -147,7 +149,8 @@ def compare_command(old: Path, new: Path, data_path: Path, text_column: str, lab
     except OSError as error:
         raise BadInput(os_error_message(error)) from error
     comparison = compare_bundles(old_scorer, new_scorer, texts, site)
-    click.echo(f"{len(table)} comments; old {old}, new {new}")
+    n_empty, n_non_text = sum(1 for text in texts if not text.strip()), count_non_text(table, text_column)
+    click.echo(f"{len(table):,} comments, empty {n_empty:,} (of which not text {n_non_text:,}); old {old}, new {new}")
     for name, scorer in (("old", old_scorer), ("new", new_scorer)):
         if _trained_on(scorer, data_path):
             click.echo(f"Warning: the {name} bundle was trained on {data_path} (--site-data), so its figures here are "

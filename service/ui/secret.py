@@ -9,6 +9,7 @@ from pathlib import Path
 
 from flask import Flask
 
+from model.bundle import temporary_beside
 from service.config import DEFAULT_SECRET_KEY_PATH, ConfigError
 
 SECRET_KEY_BYTES = 32
@@ -23,7 +24,7 @@ def read_or_create_secret(path: Path) -> str:
     when the file is empty, readable by others, or cannot be written.
     """
     if not path.exists():
-        partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+        partial = temporary_beside(path)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as error:
