@@ -327,3 +327,14 @@ def test_use_names_a_current_it_cannot_replace_and_leaves_no_temporary(runner, b
     result = runner.invoke(cli, ["models", "use", "site"])
     assert result.exit_code == 2 and result.stderr.strip() == f"Error: {bundles / 'CURRENT'}: Is a directory"
     assert not [path.name for path in bundles.iterdir() if path.name.startswith(".CURRENT")]
+
+
+def test_use_warns_when_the_model_setting_pins_another_bundle(runner, bundles, monkeypatch):
+    """With MODEL set, a server reloads the same bundle on SIGHUP: `use` said "send SIGHUP ... to serve it" anyway."""
+    monkeypatch.delenv("MODERATION_MODEL", raising=False)
+    quiet = runner.invoke(cli, ["models", "use", "site"])
+    assert quiet.exit_code == 0 and "MODEL" not in quiet.stderr
+    monkeypatch.setenv("MODERATION_MODEL", "public")
+    pinned = runner.invoke(cli, ["models", "use", "site"])
+    assert pinned.exit_code == 0, pinned.output
+    assert "the setting MODEL is 'public'" in pinned.stderr and "unset MODEL" in pinned.stderr

@@ -104,6 +104,21 @@ def use_command(version: str) -> None:
     except OSError as error:
         raise BadInput(os_error_message(error)) from error
     click.echo(f"CURRENT -> {folder.name}; send SIGHUP to the server's master process to serve it")
+    pinned = _pinned_model()
+    if pinned:
+        click.echo(f"note: the setting MODEL is {pinned!r} here, so a server started with these settings serves that "
+                   "bundle whatever CURRENT names (SIGHUP reloads it); unset MODEL to serve CURRENT", err=True)
+
+
+def _pinned_model() -> str | None:
+    """The MODEL setting of this environment (``MODERATION_MODEL`` or the ``MODERATION_CONFIG`` file), if any; None
+    when the settings cannot be read (the server would refuse them anyway)."""
+    from service.config import ConfigError, load_config
+
+    try:
+        return load_config().get("MODEL") or None
+    except ConfigError:
+        return None
 
 
 def _trained_on(scorer, path: Path) -> bool:
