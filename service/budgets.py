@@ -9,6 +9,7 @@ the budget that ran out, and counts it in ``moderation_limited_requests_total{li
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import time
@@ -29,6 +30,8 @@ LIMIT_HEADERS = "limit_headers"
 """``g.limit_headers``: the headers of the budget a 429 is about, which replace Flask-Limiter's."""
 TOO_MANY_REQUESTS = 429
 MIN_RETRY_AFTER_SECONDS = 1
+MAX_PARSED_SETTINGS = 64
+"""Distinct limit strings whose parse is kept (a process has a handful: one per budget setting)."""
 
 
 def init_budgets(app: Flask, storage: Storage) -> None:
@@ -36,9 +39,15 @@ def init_budgets(app: Flask, storage: Storage) -> None:
     app.extensions[BUDGETS_KEY] = FixedWindowRateLimiter(storage)
 
 
-def limit_items(setting: str) -> list[RateLimitItem]:
+def limit_items(setting: str) -> tuple[RateLimitItem, ...]:
     """The parsed rate limits of a setting such as ``KEY_CHAR_LIMIT`` ("4000000 per minute")."""
-    return parse_many(current_app.config[setting])
+    return _parsed(current_app.config[setting])
+
+
+@functools.lru_cache(maxsize=MAX_PARSED_SETTINGS)
+def _parsed(limits: str) -> tuple[RateLimitItem, ...]:
+    """``parse_many`` once per distinct string, rather than at each check and spend (four per scoring request)."""
+    return tuple(parse_many(limits))
 
 
 def client_address() -> str:

@@ -17,6 +17,7 @@ db forget`` remove spooled rows, waiting or rejected, with ``drop_spooled_rows``
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import logging
 import os
@@ -29,7 +30,7 @@ from typing import Any
 
 from flask import Flask, Response, current_app
 from prometheus_client import Counter
-from sqlalchemy import Engine, insert
+from sqlalchemy import Engine, event, insert
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, SQLAlchemyError
 
 from service.config import DEFAULT_DB_PATH
@@ -56,8 +57,10 @@ other error the rows stay spooled for the next replay (the database is away, loc
 class DecisionSpool:
     """Decision rows the database did not take, as JSON lines in per-process files, and their replay."""
 
-    def __init__(self, directory: Path, engine: Engine, registry: Any, log_text: bool = False):
+    def __init__(self, directory: Path, engine: Engine, registry: Any, log_text: bool = False, autocommit_engine: Engine | None = None):
         self.directory, self.engine = directory, engine
+        # One-row writes: an INSERT that commits itself (see ``write_decisions``).
+        self.autocommit_engine = autocommit_engine or engine.execution_options(isolation_level=AUTOCOMMIT)
         self.log_text = log_text  # LOG_TEXT: whether rows logged whole may show their comment text
         self.lock = threading.Lock()  # gthread workers: one append or replay at a time per process
         self.next_replay = 0.0
@@ -66,6 +69,11 @@ class DecisionSpool:
         self.replayed = Counter("moderation_decision_log_replayed_rows", "Spooled decision rows written to the database.", registry=registry)
         self.rejected = Counter("moderation_decision_log_rejected_rows", "Spooled rows the database refused, kept in *.rejected files.", registry=registry)
         self.lost = Counter("moderation_decision_log_lost_rows", "Decision rows neither written nor spooled (logged whole instead).", registry=registry)
+
+    def dispose(self) -> None:
+        """Close both engines' pooled connections (tests, and an app being thrown away)."""
+        self.engine.dispose()
+        self.autocommit_engine.dispose()
 
     def own_file(self) -> Path:
         return self.directory / f"decisions-{os.getpid()}.jsonl"
@@ -120,7 +128,7 @@ class DecisionSpool:
                     rows = [_decode(json.loads(line)) for line in claimed.read_text(encoding="utf-8").splitlines() if line.strip()]
                     if rows:
                         with self.engine.begin() as connection:
-                            connection.execute(insert(table), rows)
+                            connection.execute(insert_statement(table), rows)
                 except REFUSED_ROWS as error:
                     rejected = claimed.with_name(REJECTED_PREFIX + claimed.name)
                     os.rename(claimed, rejected)
@@ -192,13 +200,33 @@ def _alive(pid: int) -> bool:
 def init_decision_log(app: Flask, registry: Any) -> None:
     """Attach the spool (``DECISION_SPOOL_DIR``) and replay spooled rows after answers are sent.
 
-    A SQLite file gets an engine of its own whose connections wait only ``LOG_BUSY_TIMEOUT_MS`` for a lock.
+    A SQLite file gets engines of its own whose connections wait only ``LOG_BUSY_TIMEOUT_MS`` for a lock: one for
+    transactions, and one whose connections are in autocommit mode from the start (``autocommit_sqlite_engine``).
     """
     engine = app_engine(app)
+    autocommit_engine = None
     if engine_sqlite_file(engine) is not None:
         engine = make_engine(app.config["DB_URL"], create=False, busy_timeout_ms=LOG_BUSY_TIMEOUT_MS)
-    app.extensions[SPOOL_KEY] = DecisionSpool(spool_directory(app.config), engine, registry, log_text=bool(app.config["LOG_TEXT"]))
+        autocommit_engine = autocommit_sqlite_engine(app.config["DB_URL"])
+    app.extensions[SPOOL_KEY] = DecisionSpool(spool_directory(app.config), engine, registry, log_text=bool(app.config["LOG_TEXT"]),
+                                              autocommit_engine=autocommit_engine)
     app.after_request(_replay_after_answer)
+
+
+def autocommit_sqlite_engine(db_url: str) -> Engine:
+    """An engine on the SQLite file ``db_url`` names whose connections are put in autocommit mode once, when opened.
+
+    Asking for autocommit per connection (``execution_options``) sets it at each checkout and sets the default back,
+    with a ``PRAGMA``, at each return to the pool: that cost the usual one-comment request more than its INSERT did.
+    """
+    engine = make_engine(db_url, create=False, busy_timeout_ms=LOG_BUSY_TIMEOUT_MS)
+    dialect = engine.dialect
+
+    def autocommit(dbapi_connection: Any, _record: Any) -> None:
+        dialect.set_isolation_level(dbapi_connection, AUTOCOMMIT)
+
+    event.listen(engine, "connect", autocommit)
+    return engine
 
 
 def spool_directory(config: Mapping[str, Any]) -> Path:
@@ -208,29 +236,37 @@ def spool_directory(config: Mapping[str, Any]) -> Path:
 
 
 def decision_log_engine(app: Flask) -> Engine:
-    """The engine decision-log writes go through (``/readyz`` probes writes with it)."""
+    """The engine decision-log transactions go through (``/readyz`` probes writes with it); one-row writes use
+    ``DecisionSpool.autocommit_engine``, on the same database."""
     return app.extensions[SPOOL_KEY].engine
 
 
 def write_decisions(table: Any, rows: list[dict[str, Any]]) -> None:
     """Insert decision rows (one transaction); on a database error spool them instead of failing the answer."""
+    spool: DecisionSpool = current_app.extensions[SPOOL_KEY]
     problem = schema_problem(current_app)
     if problem is not None:  # unchecked tables may have another shape: keep the rows until the schema is current
-        current_app.extensions[SPOOL_KEY].append(rows, StoreError(problem))
+        spool.append(rows, StoreError(problem))
         return
-    engine = decision_log_engine(current_app)
+    statement = insert_statement(table)
     try:
         if len(rows) == 1:
             # The usual request. One INSERT in autocommit mode is a transaction that SQLite locks only while the
             # statement runs; an INSERT then a COMMIT would hold the write lock across the Python between them,
             # GIL waits included, while the other workers' writers sleep in SQLite's busy handler.
-            with engine.connect().execution_options(isolation_level=AUTOCOMMIT) as connection:
-                connection.execute(insert(table), rows[0])
+            with spool.autocommit_engine.connect() as connection:
+                connection.execute(statement, rows[0])
         else:
-            with engine.begin() as connection:  # one transaction
-                connection.execute(insert(table), rows)
+            with spool.engine.begin() as connection:  # one transaction
+                connection.execute(statement, rows)
     except SQLAlchemyError as error:
-        current_app.extensions[SPOOL_KEY].append(rows, error)
+        spool.append(rows, error)
+
+
+@functools.cache
+def insert_statement(table: Any) -> Any:
+    """``INSERT INTO table``, built once: SQLAlchemy then finds its compiled form without building a cache key anew."""
+    return insert(table)
 
 
 def _replay_after_answer(response: Response) -> Response:

@@ -50,6 +50,8 @@ _HANDLER_MARK = "_moderation_handler"
 SERVICE_UNAVAILABLE = 503
 SERVER_ERROR = 500
 
+request_log = logging.getLogger(REQUEST_LOGGER)
+
 
 @dataclass
 class RequestNotes:
@@ -155,19 +157,24 @@ def note_decisions(counts: dict[str, int], texts: list[str] | None) -> None:
 
 def _finish_request(response: Response) -> Response:
     """Echo the request id and write the request's log line."""
-    from service.metrics import scoring_seconds  # not at import: ``moderate serve`` imports prometheus_client later
-
     notes = _notes()
     if notes is None:
         return response
     response.headers[REQUEST_ID_HEADER] = notes.request_id
+    status = response.status_code
+    level = request_level(status)
+    if not request_log.isEnabledFor(level):  # LOG_LEVEL above it: build no line
+        return response
+    from service.metrics import scoring_seconds  # not at import: ``moderate serve`` imports prometheus_client later
+
+    method, path = request.method, request.path
     record = {
         "event": "request",
         "request_id": notes.request_id,
-        "method": request.method,
-        "path": request.path,
+        "method": method,
+        "path": path,
         "endpoint": request.endpoint,
-        "status": response.status_code,
+        "status": status,
         "duration_ms": round((time.perf_counter() - notes.started) * 1000, 2),
         "api_key_id": g.get("api_key_id"),
     }
@@ -178,8 +185,7 @@ def _finish_request(response: Response) -> Response:
         record["decisions"] = dict(notes.decisions)
     if notes.texts:
         record["texts"] = notes.texts
-    logging.getLogger(REQUEST_LOGGER).log(request_level(response.status_code), "%s %s %s", request.method, request.path,
-                                          response.status_code, extra=record)
+    request_log.log(level, "%s %s %s", method, path, status, extra=record)
     return response
 
 

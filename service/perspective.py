@@ -94,7 +94,8 @@ def _scorer() -> Any:
 
 def offered_attributes(scorer: Any) -> dict[str, str]:
     """The Perspective attribute names this scorer can answer, with the scorer's name for each."""
-    return {name: ours for name, ours in ATTRIBUTE_NAMES.items() if ours in scorer.attributes}
+    attributes = scorer.attributes  # once: the app's scorer is wrapped (``service.metrics.TimedScorer``)
+    return {name: ours for name, ours in ATTRIBUTE_NAMES.items() if ours in attributes}
 
 
 def _optional(body: Mapping, field: str, kind: type, default: Any, path: str = "") -> Any:

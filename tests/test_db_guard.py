@@ -44,7 +44,7 @@ def file_app(tiny_bundle_path, tmp_path):
     app = create_app({"TESTING": True, "MODEL": str(tiny_bundle_path), "DB_URL": f"sqlite:///{tmp_path / 'ready.db'}",
                       "DECISION_SPOOL_DIR": str(tmp_path / "spool")})
     yield app
-    app.extensions[SPOOL_KEY].engine.dispose()
+    app.extensions[SPOOL_KEY].dispose()
     app_engine(app).dispose()
 
 

@@ -9,7 +9,8 @@ import sqlite3
 import time
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
+from sqlalchemy.pool import Pool
 
 from service.app import create_app
 from service.decision_log import SPOOL_KEY
@@ -19,6 +20,9 @@ from tests.test_ops import metric_value
 
 SECRET_TEXT = "my neighbour Alice Example is a stupid clown"
 BODY = {"comments": [{"id": "a", "text": "You shill."}, {"id": "b", "text": "Thanks for the article."}]}
+ONE = {"comments": [{"id": "a", "text": "You shill."}]}
+"""The usual request, whose row is written by its own path (one INSERT in autocommit mode)."""
+BODIES = pytest.mark.parametrize("body", [ONE, BODY], ids=["one comment", "two comments"])
 
 
 @pytest.fixture
@@ -27,8 +31,27 @@ def file_app(tiny_bundle_path, tmp_path):
     app = create_app({"TESTING": True, "MODEL": str(tiny_bundle_path), "DB_URL": f"sqlite:///{tmp_path / 'log.db'}",
                       "AUTH_REQUIRED": False, "DECISION_SPOOL_DIR": str(tmp_path / "spool")})
     yield app
-    app.extensions[SPOOL_KEY].engine.dispose()
+    app.extensions[SPOOL_KEY].dispose()
+    app.extensions[SPOOL_KEY].autocommit_engine.dispose()
     app_engine(app).dispose()
+
+
+@pytest.fixture
+def sql_statements():
+    """The SQL statements that pooled connections run while the test does (sqlite3's trace callback)."""
+    statements: list[str] = []
+
+    def trace(dbapi_connection, _record, _proxy):
+        dbapi_connection.set_trace_callback(statements.append)
+
+    event.listen(Pool, "checkout", trace)
+    yield statements
+    event.remove(Pool, "checkout", trace)
+
+
+def statement_heads(statements: list[str]) -> list[str]:
+    """``INSERT INTO decisions (created_at, ...) VALUES ...`` -> ``INSERT INTO decisions``."""
+    return [statement.split(" (")[0].strip() for statement in statements]
 
 
 def logged_ids(app) -> list[str]:
@@ -36,26 +59,45 @@ def logged_ids(app) -> list[str]:
         return sorted(row[0] for row in connection.execute(text("SELECT comment_id FROM decisions")))
 
 
-def test_a_failed_log_write_answers_spools_counts_and_is_replayed(file_app, tmp_path):
+@BODIES
+def test_a_failed_log_write_answers_spools_counts_and_is_replayed(file_app, tmp_path, body):
+    ids = [comment["id"] for comment in body["comments"]]
     engine = app_engine(file_app)
     DecisionRecord.__table__.drop(engine)  # every decision-log write now fails
     client = file_app.test_client()
-    response = client.post("/v1/moderate", json=BODY)
+    response = client.post("/v1/moderate", json=body)
     assert response.status_code == 200
-    assert [result["id"] for result in response.get_json()["results"]] == ["a", "b"]
+    assert [result["id"] for result in response.get_json()["results"]] == ids
     spooled = [json.loads(line) for path in (tmp_path / "spool").glob("decisions-*.jsonl") for line in path.read_text().splitlines()]
-    assert [row["comment_id"] for row in spooled] == ["a", "b"]
+    assert [row["comment_id"] for row in spooled] == ids
     metrics = client.get("/metrics").get_data(as_text=True)
     assert metric_value(metrics, "moderation_decision_log_write_failures_total") == 1
-    assert metric_value(metrics, "moderation_decision_log_spooled_rows_total") == 2
+    assert metric_value(metrics, "moderation_decision_log_spooled_rows_total") == len(ids)
 
     DecisionRecord.__table__.create(engine)
     spool = file_app.extensions[SPOOL_KEY]
     spool.next_replay = 0.0  # due now rather than in REPLAY_INTERVAL_SECONDS
     client.get("/healthz").close()  # the replay runs once the answer is sent
-    assert logged_ids(file_app) == ["a", "b"]
+    assert logged_ids(file_app) == ids
     assert not list((tmp_path / "spool").glob("decisions-*"))
-    assert metric_value(client.get("/metrics").get_data(as_text=True), "moderation_decision_log_replayed_rows_total") == 2
+    assert metric_value(client.get("/metrics").get_data(as_text=True), "moderation_decision_log_replayed_rows_total") == len(ids)
+
+
+def test_a_one_comment_request_is_logged_by_one_insert_that_commits_itself(file_app, sql_statements):
+    client = file_app.test_client()
+    assert client.post("/v1/moderate", json=ONE).status_code == 200  # opens the pooled connections
+    sql_statements.clear()
+    assert client.post("/v1/moderate", json=ONE).status_code == 200
+    # Nothing before or after it: SQLite locks the file only while the INSERT runs, and the connection is not switched
+    # to autocommit and back (a PRAGMA) on every request.
+    assert statement_heads(sql_statements) == ["INSERT INTO decisions"]
+    assert logged_ids(file_app) == ["a", "a"]  # committed, as another connection sees
+
+
+def test_the_rows_of_a_request_are_logged_in_one_transaction(file_app, sql_statements):
+    assert file_app.test_client().post("/v1/moderate", json=BODY).status_code == 200
+    assert statement_heads(sql_statements) == ["BEGIN", "INSERT INTO decisions", "INSERT INTO decisions", "COMMIT"]
+    assert logged_ids(file_app) == ["a", "b"]
 
 
 def test_rows_the_database_refuses_are_kept_for_an_operator(file_app, tmp_path):
@@ -67,13 +109,13 @@ def test_rows_the_database_refuses_are_kept_for_an_operator(file_app, tmp_path):
     assert logged_ids(file_app) == []
 
 
-def test_the_decision_log_waits_briefly_for_a_locked_file(file_app, tmp_path):
-
+@BODIES
+def test_the_decision_log_waits_briefly_for_a_locked_file(file_app, tmp_path, body):
     holder = sqlite3.connect(tmp_path / "log.db", isolation_level=None)
     holder.execute("BEGIN IMMEDIATE")
     try:
         started = time.monotonic()
-        assert file_app.test_client().post("/v1/moderate", json=BODY).status_code == 200
+        assert file_app.test_client().post("/v1/moderate", json=body).status_code == 200
         assert time.monotonic() - started < 2.0  # the service's 10 s busy timeout would stall the answer
     finally:
         holder.execute("ROLLBACK")
@@ -95,7 +137,8 @@ def test_rows_that_cannot_be_spooled_are_logged_with_their_text_only_under_log_t
         assert app.test_client().post("/v1/moderate", json={"comments": [{"id": "a", "text": SECRET_TEXT}]}).status_code == 200
     finally:
         logging.getLogger(LOGGER_NAME).removeHandler(collector)
-        app.extensions[SPOOL_KEY].engine.dispose()
+        app.extensions[SPOOL_KEY].dispose()
+        app.extensions[SPOOL_KEY].autocommit_engine.dispose()
         app_engine(app).dispose()
     (lost,) = [message for message in messages if "the rows:" in message]
     assert '"comment_id": "a"' in lost and sha256_text(SECRET_TEXT) in lost  # the row can still be matched and restored

@@ -6,6 +6,7 @@ import threading
 
 import pytest
 
+from service import budgets
 from service.app import create_app
 from service.auth import create_key
 from service.key_limits import FileSlots, LocalSlots, RedisSlots, concurrent_limit
@@ -55,6 +56,20 @@ def test_a_refused_request_spends_nothing(tiny_bundle_path):
     assert client.post(MODERATE, json=full_request(), headers=key).status_code == 200
     assert client.post(MODERATE, json=full_request(), headers=key).status_code == 429
     assert client.post(MODERATE, json=full_request(25), headers=key).status_code == 200  # 50 left, not spent by the refusal
+
+
+def test_budget_settings_are_parsed_once_not_at_every_request(tiny_bundle_path, monkeypatch):
+    app = make_app(tiny_bundle_path)
+    client, key = app.test_client(), new_key(app)
+    parsed: list[str] = []
+    parse_many = budgets.parse_many
+    monkeypatch.setattr(budgets, "parse_many", lambda limits: parsed.append(limits) or parse_many(limits))
+    assert client.post(MODERATE, json=full_request(5), headers=key).status_code == 200
+    parsed.clear()
+    assert client.post(MODERATE, json=full_request(5), headers=key).status_code == 200
+    assert parsed == []
+    app.config["KEY_COMMENT_LIMIT"] = f"{MAX_COMMENTS - 1} per minute"  # still read at each request: a new value counts
+    assert client.post(MODERATE, json=full_request(5), headers=key).status_code == 429
 
 
 def test_comments_per_window_are_limited_across_surfaces(tiny_bundle_path):

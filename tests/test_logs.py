@@ -193,3 +193,20 @@ def test_a_503_is_logged_as_a_warning(client, monkeypatch, request_lines):
     assert client.get("/readyz").status_code == 503
     assert client.get("/healthz").status_code == 200
     assert [(line["status"], line["level"]) for line in request_lines()] == [(503, "WARNING"), (200, "INFO")]
+
+
+def test_below_log_level_no_request_line_is_written_but_the_id_is_still_echoed(tiny_bundle_path, monkeypatch, request_lines):
+    from service.store import StoreError
+
+    def down() -> None:
+        raise StoreError("database sqlite:// is unreachable: OperationalError")
+
+    app = create_app({"TESTING": True, "MODEL": str(tiny_bundle_path), "DB_URL": "sqlite://", "LOG_LEVEL": "WARNING"})
+    client = app.test_client()
+    try:
+        assert client.get("/healthz", headers={"X-Request-ID": "rid-quiet"}).headers["X-Request-ID"] == "rid-quiet"
+        monkeypatch.setattr("service.ops.ping", down)
+        assert client.get("/readyz", headers={"X-Request-ID": "rid-503"}).status_code == 503
+        assert [(line["status"], line["level"], line["request_id"]) for line in request_lines()] == [(503, "WARNING", "rid-503")]
+    finally:
+        configure_logging("INFO", as_json=True)  # the level the other tests' apps set

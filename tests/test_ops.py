@@ -82,7 +82,7 @@ def test_readyz_withholds_the_path_of_a_sqlite_file(tiny_bundle_path, tmp_path, 
         (line,) = not_ready_lines(caplog)
         assert f"database file {path} was deleted" in line.getMessage()
     finally:
-        app.extensions[SPOOL_KEY].engine.dispose()
+        app.extensions[SPOOL_KEY].dispose()
         app_engine(app).dispose()
 
 

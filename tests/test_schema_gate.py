@@ -43,7 +43,7 @@ def late_database(tiny_bundle_path, tmp_path):
     app = create_app({"TESTING": True, "MODEL": str(tiny_bundle_path), "DB_URL": url, "DB_AUTO_UPGRADE": False, "DB_REQUIRED_AT_START": False,
                       "AUTH_REQUIRED": False, "DECISION_SPOOL_DIR": str(tmp_path / "spool")})
     yield app, url
-    app.extensions[SPOOL_KEY].engine.dispose()
+    app.extensions[SPOOL_KEY].dispose()
     app_engine(app).dispose()
 
 
