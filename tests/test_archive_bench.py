@@ -51,6 +51,11 @@ def test_tiny_archive_bench_writes_its_report(tmp_path, tiny_bundle_path, monkey
     assert results["startup"]["command_seconds"]["score_text"] > 0 and results["startup"]["phases"]["bundle_load"] > 0
     assert "## Start-up" in out.read_text()
     assert "Memory flatness" in out.read_text() and "Not run (yet): `moderate score --jobs 2`" in out.read_text()
+    from model.bundle import read_manifest
+
+    version = read_manifest(tiny_bundle_path)["model_version"]
+    assert results["model"]["version"] == version  # the report names the bundle it timed (it did not)
+    assert f"Bundle: **{version}**" in out.read_text()
 
 
 @pytest.mark.slow  # scores 220,000 generated comments with the tiny bundle

@@ -11,6 +11,7 @@ from click.testing import CliRunner
 
 from model.evaluation.benchmark import (
     THROUGHPUT_TARGET_RATIO,
+    benchmark_markdown,
     benchmark_texts,
     generated_sentences,
     main,
@@ -70,6 +71,14 @@ def test_markdown_names_runs_target_and_version(tiny_run):
     assert ("met" if results["target"]["met"] else "**missed**") in markdown
     for run in results["throughput"].values():
         assert run["name"] in markdown
+
+
+def test_the_report_names_the_encoder_mode_it_timed(tiny_run):
+    """bench.md and bench_cascade.md differ only by MODERATION_ENCODER_MODE, which neither report recorded."""
+    _, results = tiny_run
+    assert "encoder_mode" in results and results["encoder_mode"] is None  # the tiny bundle has no encoder
+    assert "encoder mode" not in benchmark_markdown(results)
+    assert "encoder mode `cascade`" in benchmark_markdown({**results, "encoder_mode": "cascade"})
 
 
 def test_without_profanity_check_the_target_is_not_measured(tmp_path, tiny_bundle_path, monkeypatch):

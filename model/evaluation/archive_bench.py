@@ -132,6 +132,7 @@ def run_archive_bench(rows: int = DEFAULT_ROWS, model_path: Path | None = None, 
         "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "machine": {"platform": platform.platform(), "cpu_count": os.cpu_count(), "python": platform.python_version(),
                     "load_average_at_start": os.getloadavg()[0]},
+        "model": bundle_timed(model_path),
         "startup": run_startup(env=env),
         "runs": {},
         "memory": {"ratio_full_to_tenth": None, "target": FLAT_MEMORY_RATIO, "met": False},
@@ -166,6 +167,20 @@ def run_archive_bench(rows: int = DEFAULT_ROWS, model_path: Path | None = None, 
     return results
 
 
+def bundle_timed(model_path: Path | None) -> dict:
+    """The bundle and encoder mode the ``moderate score`` runs use (``MODERATION_ENCODER_MODE`` of this process, which
+    they inherit), so that the report says what it timed; a bundle that cannot be read is told by the runs."""
+    from model.bundle import BundleError, chosen_encoder_mode, read_manifest, resolve_bundle_path
+
+    folder = resolve_bundle_path(os.environ.get("MODERATION_MODEL") if model_path is None else model_path)
+    try:
+        manifest = read_manifest(folder)
+        return {"version": manifest.get("model_version"), "folder": str(folder),
+                "encoder_mode": chosen_encoder_mode(manifest)}
+    except (BundleError, OSError, ValueError) as error:
+        return {"version": None, "folder": str(folder), "error": str(error)}
+
+
 RUN_NAMES = {
     "single": "`moderate score` (one process)",
     "jobs2": "`moderate score --jobs 2`",
@@ -180,6 +195,14 @@ def _load(results: dict, when: str) -> str:
     return "n/a" if value is None else f"{value:.1f}"
 
 
+def _model_line(model: dict | None) -> list[str]:
+    """The bundle timed, as a paragraph (none for reports written before it was recorded)."""
+    if not model or not model.get("version"):
+        return []
+    mode = model.get("encoder_mode")
+    return [f"Bundle: **{model['version']}** (`{model['folder']}`)" + (f", encoder mode `{mode}`." if mode else "."), ""]
+
+
 def archive_bench_markdown(results: dict) -> str:
     """Render ``run_archive_bench`` results as Markdown."""
     archive, memory = results["archive"], results["memory"]
@@ -188,7 +211,7 @@ def archive_bench_markdown(results: dict) -> str:
         f"Produced by `{results['command']}` at {results['created_at']} on {results['machine']['platform']}, "
         f"{results['machine']['cpu_count']} CPUs, load average {_load(results, 'start')} at the start and "
         f"{_load(results, 'end')} at the end (other work shares the machine). Numbers are in the JSON twin.",
-        "",
+        "", *_model_line(results.get("model")),
         f"Archive: {archive['rows']:,} comments ({archive['mib']:,.0f} MiB of CSV), each text {archive['texts']}, so "
         "nearly every row is distinct: every figure is one first pass, as over a real archive, timed from start to "
         "exit (loading included). Peak memory is the sum over the process tree (workers included).", "",

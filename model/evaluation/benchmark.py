@@ -238,6 +238,7 @@ def run_benchmark(
         "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "model_version": scorer.model_version,
         "model_path": str(model_path) if model_path is not None else "committed bundle",
+        "encoder_mode": scorer.encoder_mode,
         "attributes": list(scorer.attributes),
         "texts": {"source": source, "n": n, "n_single": n_single, "n_spans": n_spans,
                   "mean_chars": sum(map(len, texts)) / len(texts)},
@@ -271,7 +272,9 @@ def benchmark_markdown(results: dict) -> str:
     lines = [
         "# Throughput benchmark", "",
         f"Produced by `{results['command']}` at {results['created_at']} for model version "
-        f"**{results['model_version']}** (bundle: `{results['model_path']}`). Numbers are in the JSON twin.", "",
+        f"**{results['model_version']}** (bundle: `{results['model_path']}`"
+        + (f", encoder mode `{results['encoder_mode']}`" if results.get("encoder_mode") else "")
+        + "). Numbers are in the JSON twin.", "",
         f"Machine: {results['machine']['platform']}, {results['machine']['cpu_count']} CPUs, "
         f"Python {results['machine']['python']}; "
         + ", ".join(f"{name} {version}" for name, version in results["machine"]["packages"].items() if version) + ".",
