@@ -25,7 +25,7 @@ from service.archive_record import DONE_SUFFIX, check_nothing_to_resume, other_p
 from model.bundle import replace_text
 from service.spool import STATE_FILE, Spool, Tally, remove_abandoned_temporaries, spool_path
 from service.table_reader import TableReader, check_columns, count_non_text, text_values
-from service.tables import FORMATS, TableError, one_line, table_format
+from service.tables import FORMATS, TableError, empty_counts, one_line, table_format
 
 ENGINES = ("local", "dask")
 LOG_INTERVAL_SECONDS = 60.0
@@ -318,8 +318,8 @@ def summary_lines(job: Job, tally: Tally, rejects: list[dict], seconds: float, r
     decisions = ", ".join(f"{n:,} {action}" for action, n in sorted(tally.decisions.items()))
     lines = [
         f"Scored {tally.scored:,} rows into {job.output} ({decisions or 'no rows'})",
-        f"  rows read {tally.read:,}; scored {tally.scored:,}; empty {tally.empty:,} (of which not text "
-        f"{tally.non_text:,}); rejected {tally.rejected:,}",
+        f"  rows read {tally.read:,}; scored {tally.scored:,}; {empty_counts(tally.empty, tally.non_text)}; "
+        f"rejected {tally.rejected:,}",
         f"  time {seconds:,.1f} s; {rows_this_run / seconds if seconds > 0 else 0:,.0f} rows/s "
         f"({rows_this_run:,} rows scored by this run)",
     ]

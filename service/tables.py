@@ -35,6 +35,12 @@ def is_missing(value: Any) -> bool:
     return value is None or value is pd.NA or value is pd.NaT or (isinstance(value, float) and math.isnan(value))
 
 
+def empty_counts(empty: int, non_text: int) -> str:
+    """How many texts were scored as empty, and how many of those were not text at all (a number, a list): the words
+    ``moderate score``'s summary and ``moderate compare`` share."""
+    return f"empty {empty:,} (of which not text {non_text:,})"
+
+
 def one_line(error: BaseException) -> str:
     """Return the first line of an exception's message."""
     return (str(error).strip().splitlines() or [type(error).__name__])[0]

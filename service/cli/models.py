@@ -148,6 +148,7 @@ def compare_command(old: Path, new: Path, data_path: Path, text_column: str, lab
     from model.training.data import DataError
     from model.training.site_data import read_table
     from service.table_reader import count_non_text
+    from service.tables import empty_counts
 
     try:
         table = read_table(data_path)  # DataError naming the file and what to fix
@@ -165,7 +166,7 @@ def compare_command(old: Path, new: Path, data_path: Path, text_column: str, lab
         raise BadInput(os_error_message(error)) from error
     comparison = compare_bundles(old_scorer, new_scorer, texts, site)
     n_empty, n_non_text = sum(1 for text in texts if not text.strip()), count_non_text(table, text_column)
-    click.echo(f"{len(table):,} comments, empty {n_empty:,} (of which not text {n_non_text:,}); old {old}, new {new}")
+    click.echo(f"{len(table):,} comments, {empty_counts(n_empty, n_non_text)}; old {old}, new {new}")
     for name, scorer in (("old", old_scorer), ("new", new_scorer)):
         if _trained_on(scorer, data_path):
             click.echo(f"Warning: the {name} bundle was trained on {data_path} (--site-data), so its figures here are "
