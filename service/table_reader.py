@@ -308,6 +308,9 @@ class TableReader:
             n = len(self.columns)
             return Reject(self._feed.first_line, f"expected {n} fields as in the header, found {len(fields)}",
                           self._feed.raw_text())
+        if fields == self.columns:  # `cat a.csv b.csv`: b's header is not a comment to score
+            return Reject(self._feed.first_line, "the header row again (files joined with their headers?): not a "
+                          "comment, left out", self._feed.raw_text())
         return fields
 
     def _jsonl_record(self) -> dict | Reject | None:

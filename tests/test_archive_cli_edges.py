@@ -274,3 +274,15 @@ def test_the_join_a_killed_run_left_is_removed_by_the_next_run_but_not_a_running
     assert result.exit_code == 0, result.output
     assert not killed.exists()
     assert joining.read_bytes() == another_output.read_bytes() == b"half a join"
+
+
+def test_a_header_row_repeated_by_concatenated_csv_files_is_rejected_not_scored(tmp_path, run):
+    """``cat a.csv b.csv > all.csv`` keeps b's header: it was scored as a comment whose text is "text"."""
+    source = tmp_path / "in.csv"
+    source.write_text("id,text\n1,a fair point\nid,text\n2,another view\n", encoding="utf-8")
+    result = run(source, "-o", tmp_path / "out.csv")
+    assert result.exit_code == 0, result.output
+    assert "rejected 1" in result.stderr and "the header row again" in result.stderr
+    assert [line.split(",")[0] for line in (tmp_path / "out.csv").read_text(encoding="utf-8").splitlines()[1:]] == ["1", "2"]
+    rejects = [json.loads(line) for line in (tmp_path / "out.csv.rejects").read_text(encoding="utf-8").splitlines()]
+    assert [reject["line"] for reject in rejects] == [3]
