@@ -185,3 +185,14 @@ def test_keys_create_shows_scopes_as_keys_list_does(runner, db_env):
     assert created.exit_code == 0, created.output
     assert "(desk, scopes: feedback,admin)" in created.stderr
     assert moderate(runner, db_env, "keys", "list").stdout.splitlines()[1].split("\t")[4] == "feedback,admin"
+
+
+def test_a_table_lines_up_names_in_wide_characters_as_a_terminal_shows_them(capsys):
+    """A key named in Chinese took two columns a character on the terminal but was padded as one: the columns after it
+    slid right on its line."""
+    from service.cli.common import display_width, echo_table
+
+    echo_table(["name", "scopes"], [["新闻评论", "moderate"], ["cms", "feedback"], ["café", "admin"]], "table")
+    lines = capsys.readouterr().out.splitlines()
+    starts = {display_width(line[:line.index(scope)]) for line, scope in zip(lines, ("scopes", "moderate", "feedback", "admin"))}
+    assert starts == {len("新闻评论") * 2 + 2}

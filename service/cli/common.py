@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import sys
+import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -46,9 +47,14 @@ def echo_table(header: Sequence[str], rows: Iterable[Sequence[str]], table_forma
         for line in lines:
             click.echo("\t".join(line))
         return
-    widths = [max(len(line[column]) for line in lines) for column in range(len(header))]
+    widths = [max(map(display_width, (line[column] for line in lines))) for column in range(len(header))]
     for line in lines:
-        click.echo(COLUMN_GAP.join(cell.ljust(width) for cell, width in zip(line, widths)).rstrip())
+        click.echo(COLUMN_GAP.join(cell + " " * (width - display_width(cell)) for cell, width in zip(line, widths)).rstrip())
+
+
+def display_width(text: str) -> int:
+    """Columns ``text`` takes on a terminal: two for a wide character (CJK, most emoji), none for a combining mark."""
+    return sum(0 if unicodedata.combining(char) else 2 if unicodedata.east_asian_width(char) in "WF" else 1 for char in text)
 
 
 class BadInput(click.ClickException):
