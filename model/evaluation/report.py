@@ -363,7 +363,6 @@ def write_eval_report(
     started = time.perf_counter()
     out_dir = Path(out_dir)
     plot_dir = out_dir / "plots"
-    data_path = resolve_data_dir(data_dir)  # DataError before any folder of the report is made
     check_writable(out_dir / "eval.md", out_dir / "eval.json", plot_dir / "curves.png")
     scorer = scorer if scorer is not None else Scorer.load(model_path)
     if baseline_scorer is None and baseline is not None:
@@ -378,7 +377,7 @@ def write_eval_report(
         "command": COMMAND,
         "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "model_path": str(model_path) if model_path is not None else "committed bundle",
-        "data_dir": str(data_path),
+        "data_dir": str(resolve_data_dir(data_dir)),
         "missing_baselines": [] if profanity_check is not None else [BASELINE_LABELS["alt_profanity_check"]],
     } | _evaluate(scorer, data, data_dir, profanity_check, plot_dir)
     if baseline_scorer is not None:
