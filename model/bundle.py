@@ -12,6 +12,7 @@ import os
 import platform
 import re
 import shutil
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -81,8 +82,28 @@ def library_versions() -> dict[str, str]:
 
 def temporary_beside(path: Path) -> Path:
     """``.<name>.<pid>.partial`` beside ``path``: where this process writes a file before renaming it to ``path`` (a
-    killed process leaves it; ``service.spool.remove_abandoned_temporaries`` removes those of processes gone)."""
+    killed process leaves it; ``remove_abandoned_temporaries`` removes those of processes gone)."""
     return path.with_name(f".{path.name}.{os.getpid()}.partial")
+
+
+TEMPORARY_PATTERN = re.compile(r"\.(?P<name>.+)\.(?P<pid>\d+)\.partial")
+"""A ``temporary_beside`` file's name: the target's name and the writing process's id."""
+
+
+def remove_abandoned_temporaries(targets: Iterable[Path]) -> None:
+    """Remove the ``temporary_beside`` files of ``targets`` that killed processes left (kill -9 and the OOM killer skip
+    the clean-up), listing each folder once; one whose process still runs (another run writing the same target) is
+    left alone."""
+    names: dict[Path, set[str]] = {}
+    for target in targets:
+        names.setdefault(target.parent, set()).add(target.name)
+    for folder, wanted in names.items():
+        if not folder.is_dir():
+            continue
+        for path in folder.iterdir():
+            match = TEMPORARY_PATTERN.fullmatch(path.name)
+            if match is not None and match["name"] in wanted and path.is_file() and not process_is_running(int(match["pid"])):
+                path.unlink(missing_ok=True)
 
 
 def replace_text(path: Path, text: str) -> None:

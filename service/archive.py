@@ -22,8 +22,8 @@ from typing import IO
 import pandas as pd
 
 from service.archive_record import DONE_SUFFIX, check_nothing_to_resume, other_parts, record_done, refuse_foreign_parts
-from model.bundle import replace_text
-from service.spool import STATE_FILE, Spool, Tally, remove_abandoned_temporaries, spool_path
+from model.bundle import remove_abandoned_temporaries, replace_text
+from service.spool import STATE_FILE, Spool, Tally, spool_path
 from service.table_reader import TableReader, check_columns, count_non_text, text_values
 from service.tables import FORMATS, TableError, empty_counts, one_line, table_format
 
@@ -64,6 +64,10 @@ class Job:
     def rejects_path(self) -> Path:
         """The ``.rejects`` file beside the output."""
         return self.output.with_name(self.output.name + REJECTS_SUFFIX)
+
+    def existing_outputs(self, *more: Path) -> list[Path]:
+        """What an earlier run wrote that is there: the output (its parts), ``more``, then the ``.rejects`` file."""
+        return [path for path in (*self.outputs, *more, self.rejects_path) if path.exists()]
 
     @property
     def done_path(self) -> Path:
@@ -134,7 +138,7 @@ def _check_not_a_stream(input_path: Path, output: Path) -> None:
 def _check_not_replacing(job: Job, earlier: Sequence[Path] = ()) -> None:
     """Refuse to replace what an earlier run wrote (the output, its parts, its ``.rejects`` file) unless told to;
     ``earlier``: parts of a folder OUTPUT an earlier run wrote that this one would remove (``service.archive_record.other_parts``)."""
-    existing = [path for path in (*job.outputs, *earlier, job.rejects_path) if path.exists()]
+    existing = job.existing_outputs(*earlier)
     if not existing:
         return
     more = f" and {len(existing) - 2} more" if len(existing) > 2 else ""
@@ -308,7 +312,6 @@ def write_rejects(job: Job, spool: Spool) -> list[dict]:
     if not rejects:
         path.unlink(missing_ok=True)
         return rejects
-    remove_abandoned_temporaries(path)
     replace_text(path, "".join(json.dumps(reject, ensure_ascii=False) + "\n" for reject in rejects))
     return rejects
 
@@ -401,6 +404,7 @@ def run_archive(job: Job, model_path: Path | None = None, resume: bool = False, 
     if resume and not (spool_path(job.output) / STATE_FILE).exists():
         if check_nothing_to_resume(job, settings, overwrite, stream or sys.stderr):
             return Outcome(Tally(), [], 0.0, 0, up_to_date=True)
+    remove_abandoned_temporaries([*job.outputs, job.rejects_path, job.done_path])  # once a run, not at every part
     spool = Spool(job.output, settings, resume)
     if on_spool is not None:
         on_spool(spool)

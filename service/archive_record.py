@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
 from model.bundle import replace_text
-from service.spool import Tally, describe_change, remove_abandoned_temporaries, spool_path
+from service.spool import Tally, describe_change, spool_path
 from service.tables import TableError
 
 if TYPE_CHECKING:  # service.archive imports this module
@@ -68,7 +68,6 @@ def record_done(job: Job, settings: dict, tally: Tally) -> None:
     for path in other_parts(job)[0]:
         path.unlink(missing_ok=True)
     outputs = {str(path.resolve()): _stamp(path) for path in job.outputs}
-    remove_abandoned_temporaries(job.done_path)
     replace_text(job.done_path, json.dumps({"settings": settings, "outputs": outputs, "tally": tally.to_dict()},
                                            ensure_ascii=False))
 
@@ -101,7 +100,7 @@ def check_nothing_to_resume(job: Job, settings: dict, overwrite: bool, stream: I
     if not why:
         return True
     work = spool_path(job.output)
-    existing = [path for path in (*job.outputs, job.rejects_path) if path.exists()]
+    existing = job.existing_outputs()
     if existing and not overwrite:
         raise TableError(f"nothing to resume: no interrupted run left work in {work}, and {existing[0]} is not the "
                          f"complete output of this command: {'; '.join(why)}; pass --overwrite instead of --resume to "

@@ -9,14 +9,13 @@ are all done they are joined into the part's output, renamed into place, and the
 An interrupted run (Ctrl-C, a killed process, a full disk) leaves only whole segments and records; the
 resumed run skips the chunks that are done and scores the rest with the same chunk size, so its output is
 the uninterrupted run's, byte for byte for CSV and JSON Lines, row for row for Parquet. A run killed while joining
-leaves the hidden file it joined into (``model.bundle.temporary_beside``), which the next join into that output removes.
+leaves the hidden file it joined into (``model.bundle.temporary_beside``), which the next run into that output removes.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 from collections import Counter
 from collections.abc import Iterator
@@ -27,7 +26,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from model.bundle import process_is_running, temporary_beside
+from model.bundle import temporary_beside
 from service.table_reader import Reject
 from service.table_writer import TableWriter
 from service.tables import TableError, one_line
@@ -111,16 +110,6 @@ def _write_json_atomically(path: Path, data: dict) -> None:
 def spool_path(output: Path) -> Path:
     """The hidden folder beside ``output`` where a run keeps its finished chunks."""
     return output.parent / f".{output.name}.partial"
-
-
-def remove_abandoned_temporaries(target: Path) -> None:
-    """Remove the ``model.bundle.temporary_beside`` files of ``target`` that killed runs left (kill -9 and the OOM
-    killer skip the clean-up); one whose process still runs (another run writing the same target) is left alone."""
-    pattern = re.compile(rf"\.{re.escape(target.name)}\.(?P<pid>\d+)\.partial")
-    for path in target.parent.iterdir():
-        match = pattern.fullmatch(path.name)
-        if match is not None and path.is_file() and not process_is_running(int(match["pid"])):
-            path.unlink(missing_ok=True)
 
 
 class Spool:
@@ -211,7 +200,6 @@ class Spool:
         missing = [chunk for chunk in range(n_chunks) if not self._record(part, chunk).exists()]
         if missing:
             raise SpoolError(f"{output}: chunks {missing[:5]} were not scored")
-        remove_abandoned_temporaries(output)
         partial = temporary_beside(output)
         try:
             if suffix == ".parquet":

@@ -30,12 +30,14 @@ def list_command(table_format: str | None) -> None:
 
     Notes (what the columns mean, bundles that cannot be read, hidden folders that killed trainings left) go to stderr.
     """
-    from model.bundle import BUNDLES_DIR_ENV, bundles_dir
-    from model.versions import current_name, list_bundles
+    from model.bundle import BundleError, bundles_dir
+    from model.versions import check_bundles_folder, current_name, list_bundles
 
     root = bundles_dir()
-    if root.exists() and not root.is_dir():
-        raise BadInput(f"{root} is a file, not a folder of bundles: point ${BUNDLES_DIR_ENV} at the folder holding them")
+    try:
+        check_bundles_folder(root)  # as `models use` does
+    except BundleError as error:
+        raise BadInput(error) from error
     try:
         summaries, current = list_bundles(root), current_name(root)
     except OSError as error:
