@@ -383,8 +383,10 @@ def chosen_encoder_mode(manifest: dict, mode: str | None = None, default: str | 
     return mode
 
 
-def chosen_encoder_threads(threads: int | None = None) -> int:
-    """onnxruntime threads for an encoder: ``threads``, else ``$MODERATION_ENCODER_THREADS``, else 1 per process.
+def chosen_encoder_threads(threads: int | None = None, fallback: int | None = None) -> int:
+    """onnxruntime threads for an encoder: ``threads``, else ``$MODERATION_ENCODER_THREADS``, else ``fallback``
+    (a batch job's share of the cores: ``model.parallel.threads_per_process``), else 1 per process (a server
+    worker).
 
     Raises ``BundleError`` naming the value unless it is a whole number of at least 1 (onnxruntime would read 0 as
     "every core", which parallel workers must not do).
@@ -392,7 +394,7 @@ def chosen_encoder_threads(threads: int | None = None) -> int:
     from model.encoder import DEFAULT_THREADS
 
     source = "encoder_threads" if threads is not None else ENCODER_THREADS_ENV
-    value = threads if threads is not None else (os.environ.get(ENCODER_THREADS_ENV) or DEFAULT_THREADS)
+    value = threads if threads is not None else (os.environ.get(ENCODER_THREADS_ENV) or fallback or DEFAULT_THREADS)
     try:
         number = 0 if isinstance(value, bool) else int(str(value))
     except ValueError:

@@ -136,6 +136,7 @@ class EncoderRunner:
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
         self.session = onnxruntime.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
+        self.threads = threads
         self.tokenizer = load_tokenizer(tokenizer_path)
         self.attributes = tuple(attributes)
         self.max_tokens = max_tokens

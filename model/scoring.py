@@ -92,6 +92,12 @@ class Scorer:
         return getattr(self.bundle.model, "mode", None)
 
     @property
+    def encoder_threads(self) -> int | None:
+        """onnxruntime threads of an encoder bundle's encoder, as loaded; ``None`` for a bundle without an encoder."""
+        runner = getattr(self.bundle.model, "runner", None)
+        return None if runner is None else runner.threads
+
+    @property
     def model_version(self) -> str:
         """The bundle's version string."""
         return self.bundle.version

@@ -416,10 +416,11 @@ def run_archive(job: Job, model_path: Path | None = None, resume: bool = False, 
 
             score_parts_on_dask(job, spool, folder, attributes, progress, jobs, scheduler, encoder_mode)
         else:
-            from model.parallel import ScorerPool
+            from model.parallel import ScorerPool, threads_per_process
             from model.scoring import Scorer
 
-            scorer = Scorer.load(folder, encoder_mode=encoder_mode)
+            # Each process's encoder gets its share of the cores (the workers the same as this one).
+            scorer = Scorer.load(folder, encoder_mode=encoder_mode, encoder_threads=threads_per_process(jobs))
             with ScorerPool(scorer, jobs) as pool:
                 score_parts_locally(job, spool, pool.moderate, scorer.attributes, progress)
     finally:

@@ -44,6 +44,9 @@ def test_tiny_archive_bench_writes_its_report(tmp_path, tiny_bundle_path, monkey
     assert result.exit_code == 0, result.output
     results = json.loads(out.with_suffix(".json").read_text())
     assert set(results["runs"]) == {"alt_profanity_check", "single_small", "single"}
+    if "MODERATION_ENCODER_THREADS" not in os.environ:  # one process: every usable core, and the report says so
+        assert results["encoder_threads"]["single"] == len(os.sched_getaffinity(0))
+    assert "Encoder threads per process:" in out.read_text()
     for run in results["runs"].values():
         assert "error" not in run, run
         assert run["rows_per_second"] == pytest.approx(run["rows"] / run["seconds"])

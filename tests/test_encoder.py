@@ -627,6 +627,77 @@ def test_the_services_encoder_threads_setting_reaches_onnxruntime(encoder_bundle
         create_app(settings)
 
 
+def test_a_batch_job_gives_each_process_its_share_of_the_cores(monkeypatch):
+    """Batch jobs left the second core idle: one `moderate score` process ran its encoder on one thread."""
+    import model.parallel
+    from model.bundle import ENCODER_THREADS_ENV
+    from model.parallel import threads_per_process
+
+    monkeypatch.delenv(ENCODER_THREADS_ENV, raising=False)
+    monkeypatch.setattr(model.parallel, "usable_cores", lambda: 4)
+    assert [threads_per_process(jobs) for jobs in (1, 2, 3, 4, 8)] == [4, 2, 1, 1, 1]
+    monkeypatch.setenv(ENCODER_THREADS_ENV, "3")  # the operator's setting wins
+    assert threads_per_process(2) == 3
+
+
+def test_usable_cores_follows_the_affinity_of_the_process():
+    import os
+
+    from model.parallel import usable_cores
+
+    expected = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    assert usable_cores() == expected >= 1
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_moderate_score_runs_the_encoder_on_the_cores_of_its_share(jobs, encoder_bundle, monkeypatch, tmp_path, runner):
+    """With ``--jobs 1`` the one process's encoder has every core; with more, each worker (and the parent) an equal
+    share: the parent's count is what ScorerPool hands its workers."""
+    import model.parallel
+    from model.bundle import ENCODER_THREADS_ENV
+    from model.scoring import Scorer
+    from service.cli import cli
+
+    monkeypatch.delenv(ENCODER_THREADS_ENV, raising=False)
+    monkeypatch.setattr(model.parallel, "usable_cores", lambda: 4)
+    started = []
+    pool_init = model.parallel.ScorerPool.__init__
+
+    def no_workers(self, scorer, jobs):  # what the workers would be told, then the parent scores alone
+        options = scorer.bundle.model.runner.session.get_session_options()
+        started.append((scorer.encoder_threads, options.intra_op_num_threads, jobs))
+        pool_init(self, scorer, 1)
+
+    monkeypatch.setattr(model.parallel.ScorerPool, "__init__", no_workers)
+    source = tmp_path / "in.csv"
+    pd.DataFrame({"text": [CIVIL, BURIED]}).to_csv(source, index=False)
+    result = runner.invoke(cli, ["score", str(source), "-o", str(tmp_path / "out.csv"), "--model", str(encoder_bundle[0]),
+                                 "--jobs", str(jobs)])
+    assert result.exit_code == 0, result.output
+    assert started == [(4 // jobs, 4 // jobs, jobs)]
+    assert Scorer.load(encoder_bundle[0], warm_up=False).encoder_threads == 1  # a server worker: one thread
+
+
+def test_pool_workers_load_the_encoder_with_the_parents_threads(encoder_bundle, monkeypatch):
+    import model.parallel
+    from model.scoring import Scorer
+
+    scorer = Scorer.load(encoder_bundle[0], warm_up=False, encoder_threads=2)
+    seen = {}
+
+    class Context:
+        def Pool(self, processes, initializer, initargs):  # noqa: N802 - multiprocessing's name
+            seen["initargs"] = initargs
+            return None
+
+    monkeypatch.setattr(model.parallel.multiprocessing, "get_context", lambda method: Context())
+    model.parallel.ScorerPool(scorer, 2)
+    model.parallel._start(*seen["initargs"])
+    assert model.parallel._scorer().encoder_threads == 2
+    assert model.parallel._scorer().bundle.model.runner.session.get_session_options().intra_op_num_threads == 2
+    monkeypatch.setattr(model.parallel, "_WORKER", None)
+
+
 @pytest.mark.parametrize("where", ["file", "environment"])
 def test_an_unknown_encoder_mode_setting_stops_the_service_with_one_line(where, tmp_path, monkeypatch, runner):
     from service.cli import cli

@@ -133,6 +133,7 @@ def run_archive_bench(rows: int = DEFAULT_ROWS, model_path: Path | None = None, 
         "machine": {"platform": platform.platform(), "cpu_count": os.cpu_count(), "python": platform.python_version(),
                     "load_average_at_start": os.getloadavg()[0]},
         "model": bundle_timed(model_path),
+        "encoder_threads": encoder_threads_per_run(),
         "startup": run_startup(env=env),
         "runs": {},
         "memory": {"ratio_full_to_tenth": None, "target": FLAT_MEMORY_RATIO, "met": False},
@@ -181,6 +182,27 @@ def bundle_timed(model_path: Path | None) -> dict:
         return {"version": None, "folder": str(folder), "error": str(error)}
 
 
+def encoder_threads_per_run() -> dict:
+    """onnxruntime threads of each process's encoder in each run (what ``service.archive.run_archive`` gives a local
+    process: ``model.parallel.threads_per_process``; a Dask worker its own ``$MODERATION_ENCODER_THREADS`` or 1)."""
+    from model.bundle import BundleError, chosen_encoder_threads
+    from model.parallel import threads_per_process
+
+    try:
+        return {"single": threads_per_process(1), "jobs2": threads_per_process(2), "dask2": chosen_encoder_threads()}
+    except BundleError as error:  # a bad MODERATION_ENCODER_THREADS: the runs say so too
+        return {"error": str(error)}
+
+
+def _threads_line(threads: dict | None) -> list[str]:
+    """The encoder threads of each run, as a paragraph (none for reports written before they were recorded)."""
+    if not threads or "single" not in threads:
+        return []
+    return [f"Encoder threads per process: {threads['single']} in one process, {threads['jobs2']} in each of `--jobs 2`'s "
+            f"workers, {threads['dask2']} in each Dask worker (a local run shares the usable cores among its "
+            "processes; `MODERATION_ENCODER_THREADS` overrides).", ""]
+
+
 RUN_NAMES = {
     "single": "`moderate score` (one process)",
     "jobs2": "`moderate score --jobs 2`",
@@ -211,7 +233,7 @@ def archive_bench_markdown(results: dict) -> str:
         f"Produced by `{results['command']}` at {results['created_at']} on {results['machine']['platform']}, "
         f"{results['machine']['cpu_count']} CPUs, load average {_load(results, 'start')} at the start and "
         f"{_load(results, 'end')} at the end (other work shares the machine). Numbers are in the JSON twin.",
-        "", *_model_line(results.get("model")),
+        "", *_model_line(results.get("model")), *_threads_line(results.get("encoder_threads")),
         f"Archive: {archive['rows']:,} comments ({archive['mib']:,.0f} MiB of CSV), each text {archive['texts']}, so "
         "nearly every row is distinct: every figure is one first pass, as over a real archive, timed from start to "
         "exit (loading included). Peak memory is the sum over the process tree (workers included).", "",

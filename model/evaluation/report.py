@@ -30,6 +30,7 @@ from model.evaluation.report_format import (check_writable, encoder_mode_note, f
                                              target_margin, target_status, write_report)
 from model.evaluation.side_by_side import side_by_side_markdown
 from model.bundle import BundleError
+from model.parallel import threads_per_process
 from model.scoring import Scorer
 
 COMMAND = "moderate eval"
@@ -364,10 +365,11 @@ def write_eval_report(
     out_dir = Path(out_dir)
     plot_dir = out_dir / "plots"
     check_writable(out_dir / "eval.md", out_dir / "eval.json", plot_dir / "curves.png")
-    scorer = scorer if scorer is not None else Scorer.load(model_path)
+    threads = threads_per_process()  # one process scores every set: its encoder may use every core
+    scorer = scorer if scorer is not None else Scorer.load(model_path, encoder_threads=threads)
     if baseline_scorer is None and baseline is not None:
         try:
-            baseline_scorer = Scorer.load(baseline)
+            baseline_scorer = Scorer.load(baseline, encoder_threads=threads)
         except BundleError as error:
             raise BundleError(f"the baseline: {error}") from error
     data = {"test_sets": load_test_sets(data_dir), "spans": load_toxic_spans(SPANS_SPLIT, data_dir),

@@ -72,14 +72,21 @@ def os_error_message(error: OSError) -> str:
     return f"{where}{error.strerror or error}"
 
 
-def load_scorer_or_fail(model: Path | None, warm_up: bool = True, encoder_mode: str | None = None) -> Any:
-    """Load the Scorer (``Scorer.load``), turning a bad bundle into BadInput."""
+def load_scorer_or_fail(model: Path | None, warm_up: bool = True, encoder_mode: str | None = None,
+                        batch: bool = False) -> Any:
+    """Load the Scorer (``Scorer.load``), turning a bad bundle (or encoder-threads setting) into BadInput.
+
+    ``batch``: the scorer scores large batches in this one process, so its encoder gets every core
+    (``model.parallel.threads_per_process``); otherwise one thread (or ``$MODERATION_ENCODER_THREADS``).
+    """
     # model.scoring, not service.app.load_scorer: `moderate score --text` should not import Flask and SQLAlchemy.
     from model.bundle import BundleError
+    from model.parallel import threads_per_process
     from model.scoring import Scorer
 
     try:
-        return Scorer.load(model, warm_up=warm_up, encoder_mode=encoder_mode)
+        threads = threads_per_process() if batch else None
+        return Scorer.load(model, warm_up=warm_up, encoder_mode=encoder_mode, encoder_threads=threads)
     except BundleError as error:
         raise BadInput(error) from error
 

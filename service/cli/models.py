@@ -163,7 +163,7 @@ def compare_command(old: Path, new: Path, data_path: Path, text_column: str, lab
     except (DataError, KeyError) as error:
         raise BadInput(f"{data_path}: {error.args[0] if error.args else error}") from error
     try:
-        old_scorer, new_scorer = load_scorer_or_fail(old), load_scorer_or_fail(new)
+        old_scorer, new_scorer = load_scorer_or_fail(old, batch=True), load_scorer_or_fail(new, batch=True)
     except OSError as error:
         raise BadInput(os_error_message(error)) from error
     comparison = compare_bundles(old_scorer, new_scorer, texts, site)

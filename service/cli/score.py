@@ -76,7 +76,9 @@ class NothingScored(click.ClickException):
     default=1,
     show_default=True,
     help="Worker processes scoring each chunk side by side; each loads the model (a few seconds, its own memory). "
-         "Use the number of cores for a large archive. With --engine dask and no --scheduler: local Dask workers.",
+         "Use the number of cores for a large archive. An encoder already runs on the usable cores, shared among "
+         "the processes ($MODERATION_ENCODER_THREADS sets its threads per process); more processes also spread "
+         "the rest of the scoring. With --engine dask and no --scheduler: local Dask workers.",
 )
 @click.option(
     "--resume",
