@@ -21,7 +21,7 @@ import dask.dataframe as dd
 import pandas as pd
 from distributed import Client, LocalCluster, WorkerPlugin, get_worker
 
-from model.parallel import workers_ignore_ctrl_c
+from model.parallel import threads_per_process, workers_ignore_ctrl_c
 from service.archive import Job, Progress, added_columns, score_frame
 from service.spool import Spool, Tally
 from service.table_reader import ChunkRange, Reject, TableReader
@@ -35,15 +35,18 @@ LOCAL_HOST = "127.0.0.1"
 class ScorerPlugin(WorkerPlugin):
     """Loads the scorer once on each worker (``setup``); tasks find it on ``get_worker().plugins``.
 
-    Only the bundle's path and the encoder mode are pickled and sent to the workers; each loads and verifies the
-    bundle itself, in the client's mode rather than one from its own environment.
+    Only the bundle's path, the encoder mode and the encoder threads are pickled and sent to the workers; each loads
+    and verifies the bundle itself, in the client's mode rather than one from its own environment. ``encoder_threads``
+    None (a remote cluster, whose machines the client does not know): the worker's own
+    ``$MODERATION_ENCODER_THREADS``, else 1.
     """
 
     name = PLUGIN_NAME
 
-    def __init__(self, model_path: str, encoder_mode: str | None = None):
+    def __init__(self, model_path: str, encoder_mode: str | None = None, encoder_threads: int | None = None):
         self.model_path = model_path
         self.encoder_mode = encoder_mode
+        self.encoder_threads = encoder_threads
         self.scorer = None
         self.error = ""
 
@@ -53,7 +56,8 @@ class ScorerPlugin(WorkerPlugin):
         from model.scoring import Scorer
 
         try:
-            self.scorer = Scorer.load(self.model_path, encoder_mode=self.encoder_mode)
+            self.scorer = Scorer.load(self.model_path, encoder_mode=self.encoder_mode,
+                                      encoder_threads=self.encoder_threads)
         except (BundleError, OSError) as error:
             self.error = f"{type(error).__name__}: {error}"
 
@@ -101,7 +105,9 @@ def score_parts_on_dask(job: Job, spool: Spool, model_path: Path, attributes: Se
         warnings.filterwarnings("ignore", message="Port .* is already in use", category=UserWarning)
         client, cluster = _client(jobs, scheduler)
     try:
-        client.register_plugin(ScorerPlugin(str(model_path), encoder_mode), name=PLUGIN_NAME)
+        # A LocalCluster's workers share this machine's cores as local --jobs workers do.
+        threads = None if scheduler is not None else threads_per_process(jobs)
+        client.register_plugin(ScorerPlugin(str(model_path), encoder_mode, threads), name=PLUGIN_NAME)
         n_workers = max(len(client.scheduler_info(n_workers=-1)["workers"]), 1)
         for part, (source, target) in enumerate(zip(job.inputs, job.outputs)):
             if spool.part_done(part):

@@ -678,6 +678,35 @@ def test_moderate_score_runs_the_encoder_on_the_cores_of_its_share(jobs, encoder
     assert Scorer.load(encoder_bundle[0], warm_up=False).encoder_threads == 1  # a server worker: one thread
 
 
+def test_dask_workers_get_their_share_of_the_cores_on_a_local_cluster_and_their_own_setting_elsewhere(
+        encoder_bundle, monkeypatch, tmp_path, runner):
+    import distributed
+
+    import model.parallel
+    from model.bundle import ENCODER_THREADS_ENV
+    from service.archive_dask import ScorerPlugin
+    from service.cli import cli
+
+    monkeypatch.delenv(ENCODER_THREADS_ENV, raising=False)
+    plugin = ScorerPlugin(str(encoder_bundle[0]), None, 3)
+    plugin.setup(worker=None)
+    assert plugin.error == "" and plugin.scorer.encoder_threads == 3
+    remote = ScorerPlugin(str(encoder_bundle[0]))  # a cluster elsewhere: the worker's own setting, else 1
+    remote.setup(worker=None)
+    assert remote.scorer.encoder_threads == 1
+    monkeypatch.setattr(model.parallel, "usable_cores", lambda: 4)
+    registered = []
+    register = distributed.Client.register_plugin
+    monkeypatch.setattr(distributed.Client, "register_plugin",
+                        lambda client, plugin, **options: registered.append(plugin) or register(client, plugin, **options))
+    source = tmp_path / "in.csv"
+    pd.DataFrame({"text": [CIVIL, BURIED]}).to_csv(source, index=False)
+    result = runner.invoke(cli, ["score", str(source), "-o", str(tmp_path / "out.csv"), "--model", str(encoder_bundle[0]),
+                                 "--engine", "dask", "--jobs", "2"])
+    assert result.exit_code == 0, result.output
+    assert [plugin.encoder_threads for plugin in registered] == [2]
+
+
 def test_pool_workers_load_the_encoder_with_the_parents_threads(encoder_bundle, monkeypatch):
     import model.parallel
     from model.scoring import Scorer
