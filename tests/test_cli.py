@@ -352,8 +352,9 @@ def test_train_missing_data_dir_is_exit_2(runner, tmp_path):
 
 
 def test_eval_missing_data_dir_is_exit_2(runner, tmp_path, tiny_bundle_path):
-    args = ["eval", "--data-dir", str(tmp_path / "nodata"), "--model", str(tiny_bundle_path), "--out", str(tmp_path / "r")]
+    args = ["eval", "--data-dir", str(tmp_path / "nodata"), "--model", str(tiny_bundle_path), "--out", str(tmp_path / "r" / "new")]
     assert_one_line_error(runner.invoke(cli, args), r"nodata")
+    assert not (tmp_path / "r").exists()  # checking --out left an empty r/new/plots/ behind
 
 
 def test_eval_bad_bundle_is_exit_2(runner, tmp_path):
@@ -366,6 +367,14 @@ def test_eval_refuses_an_out_it_cannot_write_before_loading_anything(runner, tmp
     (tmp_path / "r" / "eval.json").mkdir(parents=True)
     args = ["eval", "--data-dir", str(tmp_path / "nodata"), "--model", str(tmp_path / "no-bundle"), "--out", str(tmp_path / "r")]
     assert_one_line_error(runner.invoke(cli, args), r"r/eval.json: is a folder, not a file$")
+
+
+def test_eval_names_the_file_that_stands_where_a_folder_of_out_should_be(runner, tmp_path):
+    """An --out two folders below a file gave "Not a directory" for a folder that does not exist."""
+    (tmp_path / "blocker").write_text("a file")
+    args = ["eval", "--data-dir", str(tmp_path / "nodata"), "--model", str(tmp_path / "no-bundle"),
+            "--out", str(tmp_path / "blocker" / "a" / "b")]
+    assert_one_line_error(runner.invoke(cli, args), r"/blocker: is a file, not a folder$")
 
 
 def test_eval_says_a_missing_bundle_is_the_baseline(runner, tmp_path, tiny_bundle_path):

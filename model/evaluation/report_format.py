@@ -83,16 +83,19 @@ def json_ready(value):
 
 
 def check_writable(*paths: str | Path) -> None:
-    """Make the folder of each of ``paths`` and raise ``OSError`` naming one that cannot be written: a run that takes
-    minutes checks where it will write before it starts, not after."""
+    """Raise ``OSError`` naming one of ``paths`` that cannot be written: a run that takes minutes checks where it will
+    write before it starts, not after. Nothing is created (a run refused afterwards, for a missing data folder say,
+    leaves no empty folders behind): a path's nearest existing folder must be one this process can write in."""
     for path in map(Path, paths):
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-        except FileExistsError as error:  # a file stands where a folder should be
-            raise NotADirectoryError(errno.ENOTDIR, "is a file, not a folder", error.filename) from error
         if path.is_dir():
             raise IsADirectoryError(errno.EISDIR, "is a folder, not a file", str(path))
-        if not os.access(path if path.exists() else path.parent, os.W_OK):
+        base = path.parent
+        while not base.exists() and not base.is_symlink() and base != base.parent:
+            base = base.parent
+        if not base.is_dir():  # a file (or a dangling link) stands where a folder should be
+            raise NotADirectoryError(errno.ENOTDIR, "is a file, not a folder", str(base))
+        writable = os.access(path, os.W_OK) if path.exists() else os.access(base, os.W_OK | os.X_OK)
+        if not writable:
             raise PermissionError(errno.EACCES, "cannot be written (permission denied)", str(path))
 
 
