@@ -41,10 +41,11 @@ from IPython.display import Image, Markdown, display
 from model.evaluation import errors
 from model.training.data import load_test_sets
 from model.evaluation.report import write_eval_report
+from model.parallel import threads_per_process
 from model.scoring import Scorer
 
 pd.set_option("display.max_colwidth", 200)
-scorer = Scorer.load(bundle)
+scorer = Scorer.load(bundle, encoder_threads=threads_per_process())  # an encoder on every core
 print("bundle", scorer.bundle.path, "version", scorer.model_version)
 report_path = write_eval_report(model_path=scorer.bundle.path, data_dir=data_dir, out_dir=out_dir, scorer=scorer)
 report = json.loads((Path(out_dir) / "eval.json").read_text())

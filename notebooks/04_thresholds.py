@@ -44,10 +44,11 @@ from pathlib import Path
 import pandas as pd
 
 from model.training import site_thresholds
+from model.parallel import threads_per_process
 from model.scoring import Scorer
 from model.training.site_data import hostile_labels, read_site_data, write_stand_in_site_data
 
-scorer = Scorer.load(bundle)
+scorer = Scorer.load(bundle, encoder_threads=threads_per_process())  # an encoder on every core
 site_path = site_data or write_stand_in_site_data(stand_in_out, data_dir)
 site = read_site_data(site_path)
 print(f"{len(site)} labelled comments from {site_path}, {hostile_labels(site).sum()} hostile; bundle {scorer.model_version}")

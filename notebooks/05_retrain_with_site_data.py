@@ -53,6 +53,7 @@ from model.evaluation import compare
 from model.training import site_data as site_module
 from model.attributes import HOSTILITY_ATTRIBUTES
 from model.training.data import load_validation_sets
+from model.parallel import threads_per_process
 from model.scoring import Scorer
 from model.training.train import train_bundle
 
@@ -72,7 +73,7 @@ print(f"{len(site)} site comments: {len(site_train)} to train on, {len(site_held
 # Written to a scratch folder first; the manifest records the site file's SHA-256 and row counts.
 
 # %%
-old = Scorer.load(old_bundle)
+old = Scorer.load(old_bundle, encoder_threads=threads_per_process())  # an encoder on every core
 scratch = train_bundle(data_dir, out_dir=work / "bundle", version=new_version, site_data=train_path,
                        site_weight=site_weight, progress=False)
 new = Scorer.load(scratch)
