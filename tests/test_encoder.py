@@ -47,7 +47,10 @@ def tiny_encoder(tmp_path_factory):
     from transformers import BertConfig
 
     from model.encoder import load_tokenizer
-    from model.training.encoder import batch_order, build_classifier, collate, export_onnx, masked_loss, quantise, tokenise
+    from model.training.encoder_batches import batch_order, collate, masked_loss, tokenise
+    from model.training.encoder_export import export_onnx
+    from model.training.encoder_weights import build_classifier
+    from model.training.quantisation import quantise
 
     folder = tmp_path_factory.mktemp("encoder")
     frame = make_corpus(360, seed=0)
@@ -906,7 +909,7 @@ def test_band_is_the_cheapest_that_keeps_the_encoders_decisions():
 
 
 def test_wrong_pretrained_weights_are_refused(tmp_path):
-    from model.training.encoder import WeightsError, verified_weights
+    from model.training.encoder_weights import WeightsError, verified_weights
 
     (tmp_path / "model.safetensors").write_bytes(b"not the published weights")
     with pytest.raises(WeightsError, match="SHA-256"):
@@ -920,7 +923,7 @@ def test_serving_core_imports_no_torch():
 
 
 def test_batch_order_covers_every_row_once_per_epoch_and_keeps_the_one_pass_order():
-    from model.training.encoder import batch_order
+    from model.training.encoder_batches import batch_order
 
     lengths = np.random.default_rng(1).integers(3, 60, size=1000)
     one = batch_order(lengths, 32, seed=7)
@@ -933,7 +936,7 @@ def test_batch_order_covers_every_row_once_per_epoch_and_keeps_the_one_pass_orde
 
 
 def test_batch_order_puts_every_early_row_in_the_first_share_of_each_pass():
-    from model.training.encoder import batch_order
+    from model.training.encoder_batches import batch_order
 
     lengths = np.random.default_rng(2).integers(3, 60, size=1200)
     early = np.zeros(1200, dtype=bool)
@@ -1163,7 +1166,7 @@ def test_the_claim_task_adds_claim_units_without_moving_the_hostility_sample(sta
 
 
 def test_claim_weight_scales_only_the_claim_units():
-    from model.training.encoder import training_weights
+    from model.training.encoder_batches import training_weights
     from model.training.encoder_data import claim_task_rows
 
     hostility = pd.DataFrame({"text": ["You idiot.", "Nice park."], "source": ["olid", "identity_sentences"], "weight": 1.0})
@@ -1204,7 +1207,7 @@ def test_distillation_refuses_a_teacher_that_gives_no_probabilities_per_attribut
 
 
 def test_soft_targets_pull_the_loss_towards_the_teacher():
-    from model.training.encoder import masked_loss
+    from model.training.encoder_batches import masked_loss
 
     labels = torch.tensor([[0.2, float("nan")]])
     weights = torch.ones(1)
@@ -1253,7 +1256,7 @@ def test_a_claim_weight_of_zero_is_refused_before_any_data_is_read(tmp_path, cap
 def test_keep_layers_cuts_the_encoder_to_every_other_pretrained_layer():
     from transformers import BertConfig
 
-    from model.training.encoder import build_classifier, keep_layers, layers_in
+    from model.training.encoder_weights import build_classifier, keep_layers, layers_in
 
     torch.manual_seed(0)
     config = BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=4, num_attention_heads=2,
@@ -1289,7 +1292,8 @@ def test_export_keeps_only_the_hostility_heads_of_a_claim_task_model(tmp_path):
     import onnxruntime
     from transformers import BertConfig
 
-    from model.training.encoder import build_classifier, export_onnx, hostility_heads_only
+    from model.training.encoder_export import export_onnx
+    from model.training.encoder_weights import build_classifier, hostility_heads_only
 
     torch.manual_seed(0)
     config = BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,

