@@ -55,6 +55,9 @@ ENCODER_VERSION ?= 2.8.0
 REQUANTISE_FROM ?= 2.6.0
 # The shipped mode: the encoder on every comment (MODEL_CARD.md says why); `cascade` is the faster alternative.
 ENCODER_MODE ?= encoder
+# Word pieces between the starts of a long comment's encoder windows: 32 (every bundle to 2.8.0) overlaps them by half,
+# 62 reads each piece once (MODEL_CARD.md, *Windows without overlap*).
+STRIDE ?= 32
 # make bench: the archive runs (1M rows take about an hour per run with the encoder on every comment).
 ARCHIVE_ROWS ?= 1000000
 ARCHIVE_MODE ?= cascade
@@ -62,14 +65,14 @@ train-encoder: install
 	$(BIN)/python -m pip install --quiet -e '.[train]'
 	$(BIN)/python -m model.training.encoder train --data-dir $(DATA_DIR) --work var/encoder $(if $(RESUME),--resume)
 	$(BIN)/python -m model.training.encoder export --work var/encoder --out var/encoder/export
-	$(BIN)/python -m model.training.encoder bundle --data-dir $(DATA_DIR) --work var/encoder --version $(ENCODER_VERSION) --mode $(ENCODER_MODE)
+	$(BIN)/python -m model.training.encoder bundle --data-dir $(DATA_DIR) --work var/encoder --version $(ENCODER_VERSION) --mode $(ENCODER_MODE) --stride $(STRIDE)
 
 # 2.8.0 (like 2.7.0) is 2.6.0's fine-tuned encoder with activations quantised per token (model/training/quantisation.py),
 # calibrated and thresholded again: about 10 minutes, no fine-tuning. Its graph is what `export` gives from 2.6.0's weights.
 requantise: install
 	$(BIN)/python -m pip install --quiet -e '.[train]'
 	$(BIN)/python -m model.training.encoder requantise --bundle $(REQUANTISE_FROM) --work var/encoder_requantised
-	$(BIN)/python -m model.training.encoder bundle --data-dir $(DATA_DIR) --work var/encoder_requantised --version $(ENCODER_VERSION) --mode $(ENCODER_MODE)
+	$(BIN)/python -m model.training.encoder bundle --data-dir $(DATA_DIR) --work var/encoder_requantised --version $(ENCODER_VERSION) --mode $(ENCODER_MODE) --stride $(STRIDE)
 
 reproduce: install
 	$(BIN)/python -m model.training.reproduce --data-dir $(DATA_DIR)

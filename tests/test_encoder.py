@@ -81,9 +81,8 @@ def tiny_encoder(tmp_path_factory):
     return {"model": model.eval(), "fp32": fp32, "int8": int8, "tokenizer": tokenizer_path, "folder": folder}
 
 
-@pytest.fixture(scope="module")
-def encoder_bundle(tiny_encoder, tiny_bundle_path, tmp_path_factory):
-    """A 2.0-style bundle: the tiny TF-IDF bundle wrapped with the tiny encoder, calibrated and thresholded."""
+def build_tiny_encoder_bundle(tiny_encoder, tiny_bundle_path, out: Path, **options):
+    """The tiny TF-IDF bundle wrapped with the tiny encoder, calibrated and thresholded on generated data."""
     from model.bundle import load_bundle
     from model.training.encoder_bundle import build_encoder_bundle
 
@@ -93,12 +92,47 @@ def encoder_bundle(tiny_encoder, tiny_bundle_path, tmp_path_factory):
     claims = make_claim_sentences(seed=3, n=40)
     held_out = make_claim_sentences(seed=4, n=12)
     claims_validation = {"tiny_claims": held_out.assign(label=((held_out["checkable"] == 1) & (held_out["supported"] == 0)).astype(int))}
-    out = tmp_path_factory.mktemp("bundles") / "enc"
-    path, summary = build_encoder_bundle(load_bundle(tiny_bundle_path), tiny_encoder["int8"], tiny_encoder["tokenizer"],
-                                         holdout, validation, out, version="2.0.0-test", mode="encoder", threads=1,
-                                         claims_training=claims, claims_validation=claims_validation,
-                                         span_posts=make_spans(make_corpus(60, seed=7)))
-    return path, summary
+    return build_encoder_bundle(load_bundle(tiny_bundle_path), tiny_encoder["int8"], tiny_encoder["tokenizer"],
+                                holdout, validation, out, version="2.0.0-test", mode="encoder", threads=1,
+                                claims_training=claims, claims_validation=claims_validation,
+                                span_posts=make_spans(make_corpus(60, seed=7)), **options)
+
+
+@pytest.fixture(scope="module")
+def encoder_bundle(tiny_encoder, tiny_bundle_path, tmp_path_factory):
+    """A 2.0-style bundle: the tiny TF-IDF bundle wrapped with the tiny encoder, calibrated and thresholded."""
+    return build_tiny_encoder_bundle(tiny_encoder, tiny_bundle_path, tmp_path_factory.mktemp("bundles") / "enc")
+
+
+def test_a_bundle_built_with_windows_that_do_not_overlap_serves_with_them(tiny_encoder, tiny_bundle_path, encoder_bundle,
+                                                                            tmp_path):
+    """Every bundle read long comments in windows 32 pieces apart, overlapping by half; the stride is now a choice of
+    the build, made before calibrating, and the manifest carries it to serving."""
+    from model.bundle import load_bundle, read_manifest
+
+    path, _ = build_tiny_encoder_bundle(tiny_encoder, tiny_bundle_path, tmp_path / "enc62", stride=62)
+    assert read_manifest(path)["encoder"]["stride"] == 62
+    assert read_manifest(encoder_bundle[0])["encoder"]["stride"] == 32  # the default, as before
+    runner = load_bundle(path).model.runner
+    long_text = " ".join([CIVIL] * 12)
+    windows = runner.windows([long_text])
+    assert len(windows) > 2 and runner.stride == 62
+    assert all(after.begin >= before.end for before, after in zip(windows, windows[1:]))  # each piece read once
+    overlapping = load_bundle(encoder_bundle[0]).model.runner.windows([long_text])
+    assert len(overlapping) > len(windows) and overlapping[1].begin < overlapping[0].end
+
+
+@pytest.mark.parametrize("stride", [0, 63])
+def test_a_stride_the_windows_cannot_have_is_refused_before_calibrating(stride, tiny_encoder, tiny_bundle_path, tmp_path,
+                                                                       capsys):
+    from model.training.encoder import main
+
+    with pytest.raises(ValueError, match=f"stride {stride}: a whole number from 1 to 62"):
+        build_tiny_encoder_bundle(tiny_encoder, tiny_bundle_path, tmp_path / "bad", stride=stride)
+    assert not (tmp_path / "bad").exists()
+    with pytest.raises(SystemExit) as stopped:
+        main(["bundle", "--version", "9.9.9", "--work", str(tmp_path / "nothing"), "--stride", str(stride)])
+    assert stopped.value.code == 2 and f"--stride {stride}: a whole number from 1 to 62" in capsys.readouterr().err
 
 
 def _runner(tiny_encoder, path_key="int8"):

@@ -138,7 +138,7 @@ def build_encoder_bundle(base: Bundle, onnx_path: Path, tokenizer_path: Path, ho
                          threads: int = 2, manifest_extra: dict | None = None,
                          claims_training: pd.DataFrame | None = None,
                          claims_validation: Mapping[str, pd.DataFrame] | None = None,
-                         span_posts: pd.DataFrame | None = None) -> tuple[Path, dict]:
+                         span_posts: pd.DataFrame | None = None, stride: int = WINDOW_STRIDE) -> tuple[Path, dict]:
     """Calibrate, choose thresholds and band, and save the encoder bundle.
 
     Parameters
@@ -168,6 +168,11 @@ def build_encoder_bundle(base: Bundle, onnx_path: Path, tokenizer_path: Path, ho
         Posts with gold toxic spans (``text``, ``spans``; the toxic-spans trial split): the word spans' comment floor
         is chosen on them against the served scores (``choose_span_floor``); without, the base's floor applies to
         the TF-IDF scores, as in bundles before 2.8.0.
+    stride : int
+        Word pieces between the starts of a long comment's windows of ``MAX_TOKENS`` (``model.encoder.windows_of``),
+        at least 1 and at most the pieces a window holds: 32 (the default, every bundle to 2.8.0) overlaps them by
+        half, ``MAX_TOKENS - 2`` (62) reads each piece once. Every choice of the build is made on windows of this
+        stride, and the manifest records it for serving.
 
     Returns
     -------
@@ -176,8 +181,10 @@ def build_encoder_bundle(base: Bundle, onnx_path: Path, tokenizer_path: Path, ho
     summary : dict
         What was chosen, as written to the manifest.
     """
+    if not 1 <= stride <= MAX_TOKENS - 2:
+        raise ValueError(f"stride {stride}: a whole number from 1 to {MAX_TOKENS - 2} (the word pieces one window holds)")
     attributes = base.model.hostility_attributes
-    runner = EncoderRunner(onnx_path, tokenizer_path, attributes, threads=threads)
+    runner = EncoderRunner(onnx_path, tokenizer_path, attributes, threads=threads, stride=stride)
     started = time.perf_counter()
     holdout_logits, _ = runner.logits(holdout["text"].tolist())
     holdout_labels = holdout[list(attributes)].to_numpy(float)
@@ -231,7 +238,7 @@ def build_encoder_bundle(base: Bundle, onnx_path: Path, tokenizer_path: Path, ho
         "attributes": list(base.attributes),
         "base_bundle": {"version": base.version, "model_sha256": base.manifest["model_sha256"]},
         "encoder": {"onnx_file": "encoder.onnx", "tokenizer_file": "tokenizer.json", "attributes": list(attributes),
-                    "max_tokens": MAX_TOKENS, "stride": WINDOW_STRIDE, "pooling": "mean", "quantisation": scheme_of(onnx_path),
+                    "max_tokens": MAX_TOKENS, "stride": stride, "pooling": "mean", "quantisation": scheme_of(onnx_path),
                     "versions": {"onnxruntime": metadata.version("onnxruntime"), "tokenizers": metadata.version("tokenizers")}},
         **summary, **(manifest_extra or {}),
     }
