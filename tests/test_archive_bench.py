@@ -26,6 +26,16 @@ def test_generated_archive_has_distinct_texts_and_is_reproducible(tmp_path):
     assert frame["text"].nunique() > 450
 
 
+def test_the_report_gives_each_run_the_encoder_threads_its_processes_get(monkeypatch):
+    """The Dask run's LocalCluster workers get their share of the cores as --jobs workers do; the report said 1."""
+    import model.parallel
+    from model.evaluation.archive_bench import encoder_threads_per_run
+
+    monkeypatch.delenv("MODERATION_ENCODER_THREADS", raising=False)
+    monkeypatch.setattr(model.parallel, "usable_cores", lambda: 4)
+    assert encoder_threads_per_run() == {"single": 4, "jobs2": 2, "dask2": 2}
+
+
 def test_measure_reports_time_memory_and_failures():
     grow = measure([sys.executable, "-c", "import time; x = bytearray(300 * 2**20); time.sleep(1)"])
     assert grow["seconds"] >= 1 and grow["peak_rss_mib"] >= 300

@@ -182,14 +182,18 @@ def bundle_timed(model_path: Path | None) -> dict:
         return {"version": None, "folder": str(folder), "error": str(error)}
 
 
+PROCESSES = {"single": 1, "jobs2": 2, "dask2": 2}
+"""Scoring processes of each run: local workers, or the workers of the LocalCluster the Dask run starts."""
+
+
 def encoder_threads_per_run() -> dict:
-    """onnxruntime threads of each process's encoder in each run (what ``service.archive.run_archive`` gives a local
-    process: ``model.parallel.threads_per_process``; a Dask worker its own ``$MODERATION_ENCODER_THREADS`` or 1)."""
-    from model.bundle import BundleError, chosen_encoder_threads
+    """onnxruntime threads of each process's encoder in each run: what ``service.archive.run_archive`` gives each of
+    a run's processes, local or on the LocalCluster it starts (``model.parallel.threads_per_process``)."""
+    from model.bundle import BundleError
     from model.parallel import threads_per_process
 
     try:
-        return {"single": threads_per_process(1), "jobs2": threads_per_process(2), "dask2": chosen_encoder_threads()}
+        return {name: threads_per_process(processes) for name, processes in PROCESSES.items()}
     except BundleError as error:  # a bad MODERATION_ENCODER_THREADS: the runs say so too
         return {"error": str(error)}
 
