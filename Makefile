@@ -58,6 +58,9 @@ ENCODER_MODE ?= encoder
 # Word pieces between the starts of a long comment's encoder windows: 32 (every bundle to 2.8.0) overlaps them by half,
 # 62 reads each piece once (MODEL_CARD.md, *Windows without overlap*).
 STRIDE ?= 32
+# How a long comment's windows are cut: `stride` (every STRIDE pieces; every bundle to 2.8.0) or `sentences` (each
+# window ends at a sentence end and the next starts there, so a sentence is read whole and once).
+ALIGN ?= stride
 # make bench: the archive runs (1M rows take about an hour per run with the encoder on every comment).
 ARCHIVE_ROWS ?= 1000000
 ARCHIVE_MODE ?= cascade
@@ -65,14 +68,14 @@ train-encoder: install
 	$(BIN)/python -m pip install --quiet -e '.[train]'
 	$(BIN)/python -m model.training.encoder train --data-dir $(DATA_DIR) --work var/encoder $(if $(RESUME),--resume)
 	$(BIN)/python -m model.training.encoder export --work var/encoder --out var/encoder/export
-	$(BIN)/python -m model.training.encoder bundle --data-dir $(DATA_DIR) --work var/encoder --version $(ENCODER_VERSION) --mode $(ENCODER_MODE) --stride $(STRIDE)
+	$(BIN)/python -m model.training.encoder bundle --data-dir $(DATA_DIR) --work var/encoder --version $(ENCODER_VERSION) --mode $(ENCODER_MODE) --stride $(STRIDE) --align $(ALIGN)
 
 # 2.8.0 (like 2.7.0) is 2.6.0's fine-tuned encoder with activations quantised per token (model/training/quantisation.py),
 # calibrated and thresholded again: about 10 minutes, no fine-tuning. Its graph is what `export` gives from 2.6.0's weights.
 requantise: install
 	$(BIN)/python -m pip install --quiet -e '.[train]'
 	$(BIN)/python -m model.training.encoder requantise --bundle $(REQUANTISE_FROM) --work var/encoder_requantised
-	$(BIN)/python -m model.training.encoder bundle --data-dir $(DATA_DIR) --work var/encoder_requantised --version $(ENCODER_VERSION) --mode $(ENCODER_MODE) --stride $(STRIDE)
+	$(BIN)/python -m model.training.encoder bundle --data-dir $(DATA_DIR) --work var/encoder_requantised --version $(ENCODER_VERSION) --mode $(ENCODER_MODE) --stride $(STRIDE) --align $(ALIGN)
 
 reproduce: install
 	$(BIN)/python -m model.training.reproduce --data-dir $(DATA_DIR)

@@ -407,15 +407,20 @@ def chosen_encoder_threads(threads: int | None = None, fallback: int | None = No
 def _attach_encoder(model, folder: Path, manifest: dict, threads: int | None, mode: str | None = None):
     """Give an encoder bundle's model its onnxruntime session (files already checked by ``verify_bundle``) and
     ``mode`` (``chosen_encoder_mode``'s answer; ``None`` keeps the pickled one)."""
-    from model.encoder import EncoderRunner
+    from model.encoder import WINDOW_ALIGNMENTS, EncoderRunner
 
     spec = manifest["encoder"]
     for key in ("onnx_file", "tokenizer_file"):
         if spec.get(key) not in manifest.get("files", {}):
             raise BundleError(f"{folder / MANIFEST_FILE}: encoder {key} {spec.get(key)!r} is not among the hashed files")
+    align = spec.get("align", "stride")  # bundles before 2.9.0 name none
+    if align not in WINDOW_ALIGNMENTS:
+        raise BundleError(f"{folder / MANIFEST_FILE}: encoder windows aligned to {align!r}, which this version cannot "
+                          f"read (it reads {', '.join(WINDOW_ALIGNMENTS)}): upgrade the service or serve another bundle")
     threads = chosen_encoder_threads(threads)
     if mode is not None:
         model.mode = mode
     runner = EncoderRunner(folder / spec["onnx_file"], folder / spec["tokenizer_file"], spec["attributes"],
-                           threads=threads, max_tokens=spec["max_tokens"], stride=spec["stride"])
+                           threads=threads, max_tokens=spec["max_tokens"], stride=spec["stride"],
+                           align=align)
     return model.attach(runner)

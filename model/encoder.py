@@ -3,10 +3,12 @@
 The ONNX graph maps ``input_ids`` and ``attention_mask`` to one logit per hostility attribute (encoder,
 mean pooling and linear heads, as trained by ``model.training.encoder``) and, from bundle 2.2.0 on, also to the
 last layer's token states (``hidden``): the mean of a sentence's tokens in the same pass is the sentence
-embedding the claim heads of ``model.encoder_claims`` read, so claims cost no second encoder pass. A comment is scored whole (its
-first ``MAX_TOKENS`` tokens) and in windows of ``WINDOW_TOKENS`` tokens every ``WINDOW_STRIDE`` tokens, so a
-hostile sentence buried in a long civil comment is read on its own; each attribute keeps its largest logit
-and the character span of the window that gave it. Cost grows linearly with length.
+embedding the claim heads of ``model.encoder_claims`` read, so claims cost no second encoder pass. A comment longer than
+one window is read in windows of ``MAX_TOKENS`` tokens, either every ``stride`` tokens (``WINDOW_STRIDE``, overlapping
+by half; every bundle to 2.8.0) or, when the bundle's manifest says ``"align": "sentences"``, each ending at the last
+sentence end it holds, so a hostile sentence buried in a long civil comment is read in a window of its own length
+scale; each attribute keeps its largest logit and the character span of the window that gave it. Cost grows
+linearly with length.
 """
 
 from __future__ import annotations
@@ -67,9 +69,51 @@ class Window:
         return (inside[0] + 1, inside[-1] + 2) if inside else (0, 0)
 
 
+SENTENCE_END_PIECES = frozenset({".", "!", "?", "…"})
+"""Pieces after which a window aligned to sentences may end (when a space, a line break or the text's end follows)."""
+WINDOW_ALIGNMENTS = ("stride", "sentences")
+"""How long comments are cut: windows every ``stride`` pieces, or windows packed with whole sentences."""
+
+
+def sentence_cuts(encoding) -> list[int]:
+    """Piece positions where a sentence ends: ``i`` such that pieces ``[.., i)`` close a sentence, in order."""
+    tokens, offsets = encoding.tokens, encoding.offsets
+    last = len(tokens) - 1
+    return [i + 1 for i, token in enumerate(tokens)
+            if token in SENTENCE_END_PIECES and (i == last or offsets[i + 1][0] > offsets[i][1])]
+
+
+def window_starts(n_pieces: int, body: int, stride: int, cuts: Sequence[int] | None = None) -> list[tuple[int, int]]:
+    """``(start, stop)`` pieces of each window of a comment of ``n_pieces`` pieces.
+
+    Without ``cuts``: windows of ``body`` pieces every ``stride`` pieces (the last one reaching the end). With
+    ``cuts`` (``sentence_cuts``): each window runs from where the previous one stopped to the last sentence end it
+    holds, so a sentence of up to ``body`` pieces is always read whole and each piece once; a sentence longer than a
+    window is read in windows ``stride`` pieces apart until a sentence end is within reach.
+    """
+    if n_pieces <= body:
+        return [(0, n_pieces)]
+    if cuts is None:
+        return [(start, min(start + body, n_pieces)) for start in range(0, n_pieces - body + stride, stride)]
+    found, start = [], 0
+    while start < n_pieces:
+        limit = start + body
+        if limit >= n_pieces:
+            found.append((start, n_pieces))
+            break
+        stop = cuts[bisect.bisect_right(cuts, limit) - 1] if cuts and cuts[0] <= limit else 0
+        if stop > start:
+            found.append((start, stop))
+            start = stop
+        else:  # no sentence ends inside this window: overlapping windows, as without cuts
+            found.append((start, limit))
+            start += stride
+    return found
+
+
 def windows_of(encoding, comment: int, cls_id: int, sep_id: int, max_tokens: int = MAX_TOKENS,
-               stride: int = WINDOW_STRIDE, max_windows: int = MAX_WINDOWS) -> list[Window]:
-    """The whole-comment window (its first pieces) and, for a longer comment, overlapping windows.
+               stride: int = WINDOW_STRIDE, max_windows: int = MAX_WINDOWS, align: str = "stride") -> list[Window]:
+    """The windows a comment is read in: one for a short comment, several for a longer one (``window_starts``).
 
     Parameters
     ----------
@@ -81,21 +125,23 @@ def windows_of(encoding, comment: int, cls_id: int, sep_id: int, max_tokens: int
         Ids of the [CLS] and [SEP] tokens.
     max_tokens, stride, max_windows : int
         Window length (special tokens included), step between windows and the most windows kept.
+    align : {"stride", "sentences"}
+        Windows every ``stride`` pieces, or windows that end at sentence ends.
 
     Returns
     -------
     list of Window
         The first window starts at piece 0; an empty comment gives one window of [CLS] [SEP].
     """
+    if align not in WINDOW_ALIGNMENTS:
+        raise ValueError(f"align={align!r}: one of {', '.join(WINDOW_ALIGNMENTS)}")
     ids, offsets = encoding.ids, encoding.offsets
-    body = max_tokens - 2
-    starts = [0] if len(ids) <= body else list(range(0, len(ids) - body + stride, stride))[:max_windows]
+    cuts = sentence_cuts(encoding) if align == "sentences" and len(ids) > max_tokens - 2 else None
     found = []
-    for start in starts:
-        piece = slice(start, min(start + body, len(ids)))
-        chars = offsets[piece]
+    for start, stop in window_starts(len(ids), max_tokens - 2, stride, cuts)[:max_windows]:
+        chars = offsets[start:stop]
         begin, end = (chars[0][0], chars[-1][1]) if chars else (0, 0)
-        found.append(Window(comment, (cls_id, *ids[piece], sep_id), begin, end, tuple(chars)))
+        found.append(Window(comment, (cls_id, *ids[start:stop], sep_id), begin, end, tuple(chars)))
     return found
 
 
@@ -129,8 +175,12 @@ class EncoderRunner:
     """
 
     def __init__(self, onnx_path: str | Path, tokenizer_path: str | Path, attributes: Sequence[str],
-                 threads: int = DEFAULT_THREADS, max_tokens: int = MAX_TOKENS, stride: int = WINDOW_STRIDE):
+                 threads: int = DEFAULT_THREADS, max_tokens: int = MAX_TOKENS, stride: int = WINDOW_STRIDE,
+                 align: str = "stride"):
         import onnxruntime
+
+        if align not in WINDOW_ALIGNMENTS:
+            raise EncoderError(f"windows aligned to {align!r}: this version reads {', '.join(WINDOW_ALIGNMENTS)}")
 
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = threads
@@ -141,6 +191,7 @@ class EncoderRunner:
         self.attributes = tuple(attributes)
         self.max_tokens = max_tokens
         self.stride = stride
+        self.align = align
         self.cls_id = self.tokenizer.token_to_id("[CLS]")
         self.sep_id = self.tokenizer.token_to_id("[SEP]")
         if self.cls_id is None or self.sep_id is None:
@@ -151,8 +202,11 @@ class EncoderRunner:
         encodings = self.tokenizer.encode_batch(list(texts), add_special_tokens=False)
         found = []
         for i, encoding in enumerate(encodings):
-            windows = windows_of(encoding, i, self.cls_id, self.sep_id, self.max_tokens, self.stride)
-            found.extend(windows[:1] if whole_only else windows)
+            if whole_only:  # the comment's first pieces, however its longer reading is cut
+                found.extend(windows_of(encoding, i, self.cls_id, self.sep_id, self.max_tokens, max_windows=1))
+            else:
+                found.extend(windows_of(encoding, i, self.cls_id, self.sep_id, self.max_tokens, self.stride,
+                                        align=self.align))
         return found
 
     def is_long(self, texts: Sequence[str]) -> np.ndarray:

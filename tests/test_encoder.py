@@ -135,6 +135,76 @@ def test_a_stride_the_windows_cannot_have_is_refused_before_calibrating(stride, 
     assert stopped.value.code == 2 and f"--stride {stride}: a whole number from 1 to 62" in capsys.readouterr().err
 
 
+def _pieces(n_pieces, sentence_lengths):
+    """Sentence ends (``sentence_cuts``'s form) of consecutive sentences of the given lengths, up to ``n_pieces``."""
+    return [int(end) for end in np.cumsum(sentence_lengths) if end <= n_pieces]
+
+
+@pytest.mark.parametrize("lengths", [[5] * 40, [30, 61, 2, 17, 44, 9, 62, 1] * 4, [3, 59, 60, 4, 20, 20, 20, 1] * 5])
+def test_windows_aligned_to_sentences_read_each_sentence_whole_and_each_piece_once(lengths):
+    from model.encoder import window_starts
+
+    n = sum(lengths)
+    cuts = _pieces(n, lengths)
+    windows = window_starts(n, 62, 32, cuts)
+    assert windows[0][0] == 0 and windows[-1][1] == n
+    assert all(stop == start for (_, stop), (start, _) in zip(windows, windows[1:]))  # no gap, no overlap
+    assert all(0 < stop - start <= 62 for start, stop in windows)
+    for begin, end in zip([0, *cuts], cuts):  # every sentence inside one window
+        assert any(start <= begin and end <= stop for start, stop in windows), (begin, end, windows)
+    # Two windows in a row hold more than one window's pieces, so there are at most about twice as many as pieces/62.
+    assert len(windows) <= 2 * n / 62 + 1
+    assert window_starts(n, 62, 32) == [(s, min(s + 62, n)) for s in range(0, n - 62 + 32, 32)]  # without cuts, as before
+
+
+def test_a_sentence_longer_than_a_window_is_read_in_overlapping_windows_until_a_sentence_ends():
+    from model.encoder import window_starts
+
+    windows = window_starts(200, 62, 32, [150, 160, 200])
+    assert windows[:3] == [(0, 62), (32, 94), (64, 126)]  # no sentence end within reach: stride steps
+    assert (96, 158) not in windows and (96, 150) in windows and windows[-1] == (150, 200)
+    assert window_starts(50, 62, 32, [10]) == [(0, 50)]  # a short comment is one window whatever its sentences
+
+
+def test_a_bundle_built_with_windows_aligned_to_sentences_serves_with_them(tiny_encoder, tiny_bundle_path, tmp_path):
+    from model.bundle import load_bundle, read_manifest
+    from model.scoring import Scorer
+
+    path, _ = build_tiny_encoder_bundle(tiny_encoder, tiny_bundle_path, tmp_path / "sent", align="sentences")
+    assert read_manifest(path)["encoder"]["align"] == "sentences"
+    runner = load_bundle(path).model.runner
+    text = CIVIL * 15 + BURIED + " " + CIVIL * 15
+    windows = runner.windows([text])
+    assert runner.align == "sentences" and len(windows) > 2
+    assert all(after.begin > before.end for before, after in zip(windows, windows[1:]))  # each piece read once
+    assert all(text[w.end - 1] in ".!?" for w in windows)  # every window ends a sentence
+    start = text.index(BURIED)
+    assert any(w.begin <= start and start + len(BURIED) <= w.end for w in windows)  # never split
+    assert len(runner.windows([text], whole_only=True)) == 1 and runner.windows([text], whole_only=True)[0].begin == 0
+    decision = Scorer.load(path).moderate([text])[0]
+    assert any(start <= span.begin and span.end <= start + len(BURIED) for span in decision.spans.get("toxicity") or [])
+
+
+def test_windows_aligned_to_something_unknown_are_refused_when_building_and_loading(tiny_encoder, tiny_bundle_path,
+                                                                                    encoder_bundle, tmp_path, capsys):
+    from model.bundle import BundleError, load_bundle
+    from model.training.encoder import main
+
+    with pytest.raises(ValueError, match="windows aligned to 'paragraphs': one of stride, sentences"):
+        build_tiny_encoder_bundle(tiny_encoder, tiny_bundle_path, tmp_path / "bad", align="paragraphs")
+    assert not (tmp_path / "bad").exists()
+    with pytest.raises(SystemExit) as stopped:
+        main(["bundle", "--version", "9.9.9", "--work", str(tmp_path / "nothing"), "--align", "paragraphs"])
+    assert stopped.value.code == 2 and "invalid choice: 'paragraphs'" in capsys.readouterr().err
+    copy = tmp_path / "newer"
+    shutil.copytree(encoder_bundle[0], copy)
+    manifest = json.loads((copy / "manifest.json").read_text())
+    manifest["encoder"]["align"] = "paragraphs"
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(BundleError, match="aligned to 'paragraphs', which this version cannot read"):
+        load_bundle(copy)
+
+
 def _runner(tiny_encoder, path_key="int8"):
     from model.encoder import EncoderRunner
 

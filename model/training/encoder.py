@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from model.attributes import HOSTILITY_ATTRIBUTES
-from model.encoder import MAX_TOKENS, TOKENIZER_FILE, WINDOW_STRIDE, load_tokenizer
+from model.encoder import MAX_TOKENS, TOKENIZER_FILE, WINDOW_ALIGNMENTS, WINDOW_STRIDE, load_tokenizer
 from model.training.encoder_batches import (CLAIM_WEIGHT, batch_order, collate, masked_loss, tokenise,
                                             training_weights)
 from model.training.encoder_data import (CLAIM_TASK_COLUMNS, NEW_DATASETS, distil_claim_units, encoder_training_frames,
@@ -319,9 +319,10 @@ def train(data_dir, out: Path, seed: int = SEED, max_samples: int | None = None,
 
 
 def bundle(data_dir, work: Path, export_dir: Path, version: str, base: str = TFIDF_VERSION, mode: str = "encoder",
-           bundles_root: Path | None = None, threads: int = 2, stride: int = WINDOW_STRIDE) -> Path:
+           bundles_root: Path | None = None, threads: int = 2, stride: int = WINDOW_STRIDE,
+           align: str = "stride") -> Path:
     """Calibrate the exported encoder on the held-out rows and write ``bundles/<version>`` around ``base``, reading long
-    comments in windows ``stride`` word pieces apart (``build_encoder_bundle``)."""
+    comments in windows ``stride`` word pieces apart or ending at sentence ends (``build_encoder_bundle``)."""
     from model.attributes import CLAIM_ATTRIBUTE
     from model.bundle import bundles_dir, load_bundle
     from model.training.claims_data import load_claim_test_sets, load_claim_training_data, load_claim_validation_sets
@@ -341,7 +342,8 @@ def bundle(data_dir, work: Path, export_dir: Path, version: str, base: str = TFI
                                          threads=threads, manifest_extra=extra,
                                          claims_training=load_claim_training_data(data_dir),
                                          claims_validation=load_claim_validation_sets(data_dir),
-                                         span_posts=load_toxic_spans("trial", data_dir), stride=stride)
+                                         span_posts=load_toxic_spans("trial", data_dir), stride=stride,
+                                         align=align)
     # Reporting only, after every choice was made (``moderate models list`` shows them): the official test splits.
     test_auc = record_test_metrics(path, {"toxicity": load_test_sets(data_dir),
                                           CLAIM_ATTRIBUTE: load_claim_test_sets(data_dir)})
@@ -404,6 +406,10 @@ def main(argv=None) -> int:
     build.add_argument("--stride", type=int, default=WINDOW_STRIDE,
                        help=f"word pieces between the starts of a long comment's windows (default {WINDOW_STRIDE}: "
                             f"overlapping by half; {MAX_TOKENS - 2}: each piece read once)")
+    build.add_argument("--align", choices=WINDOW_ALIGNMENTS, default="stride",
+                       help="stride: windows every --stride pieces (every bundle to 2.8.0); sentences: each window "
+                            "ends at a sentence end and the next starts there (--stride then only steps through a "
+                            "sentence longer than a window)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stdout)
     if args.command == "train":
@@ -442,7 +448,7 @@ def main(argv=None) -> int:
             build.error(f"--stride {args.stride}: a whole number from 1 to {MAX_TOKENS - 2} (the word pieces one window holds)")
         print(bundle(args.data_dir, Path(args.work), Path(args.export or Path(args.work) / "export"), args.version,
                      base=args.base, mode=args.mode, bundles_root=Path(args.bundles_root) if args.bundles_root else None,
-                     stride=args.stride))
+                     stride=args.stride, align=args.align))
     return 0
 
 

@@ -23,7 +23,7 @@ from sklearn.metrics import roc_auc_score
 
 from model.attributes import CLAIM_ATTRIBUTE
 from model.bundle import MANIFEST_FILE, Bundle, load_bundle, save_bundle
-from model.encoder import MAX_TOKENS, WINDOW_STRIDE, Calibration, EncoderRunner
+from model.encoder import MAX_TOKENS, WINDOW_ALIGNMENTS, WINDOW_STRIDE, Calibration, EncoderRunner
 from model.encoder_model import EncoderModerationModel
 from model.policy import Policy
 from model.prior import blend
@@ -138,7 +138,8 @@ def build_encoder_bundle(base: Bundle, onnx_path: Path, tokenizer_path: Path, ho
                          threads: int = 2, manifest_extra: dict | None = None,
                          claims_training: pd.DataFrame | None = None,
                          claims_validation: Mapping[str, pd.DataFrame] | None = None,
-                         span_posts: pd.DataFrame | None = None, stride: int = WINDOW_STRIDE) -> tuple[Path, dict]:
+                         span_posts: pd.DataFrame | None = None, stride: int = WINDOW_STRIDE,
+                         align: str = "stride") -> tuple[Path, dict]:
     """Calibrate, choose thresholds and band, and save the encoder bundle.
 
     Parameters
@@ -173,6 +174,10 @@ def build_encoder_bundle(base: Bundle, onnx_path: Path, tokenizer_path: Path, ho
         at least 1 and at most the pieces a window holds: 32 (the default, every bundle to 2.8.0) overlaps them by
         half, ``MAX_TOKENS - 2`` (62) reads each piece once. Every choice of the build is made on windows of this
         stride, and the manifest records it for serving.
+    align : {"stride", "sentences"}
+        ``"stride"`` (every bundle to 2.8.0): a long comment's windows start every ``stride`` pieces;
+        ``"sentences"``: each window ends at the last sentence end it holds and the next starts there, so a sentence
+        of up to a window's pieces is read whole and once (``stride`` then only steps through a longer sentence).
 
     Returns
     -------
@@ -183,8 +188,10 @@ def build_encoder_bundle(base: Bundle, onnx_path: Path, tokenizer_path: Path, ho
     """
     if not 1 <= stride <= MAX_TOKENS - 2:
         raise ValueError(f"stride {stride}: a whole number from 1 to {MAX_TOKENS - 2} (the word pieces one window holds)")
+    if align not in WINDOW_ALIGNMENTS:
+        raise ValueError(f"windows aligned to {align!r}: one of {', '.join(WINDOW_ALIGNMENTS)}")
     attributes = base.model.hostility_attributes
-    runner = EncoderRunner(onnx_path, tokenizer_path, attributes, threads=threads, stride=stride)
+    runner = EncoderRunner(onnx_path, tokenizer_path, attributes, threads=threads, stride=stride, align=align)
     started = time.perf_counter()
     holdout_logits, _ = runner.logits(holdout["text"].tolist())
     holdout_labels = holdout[list(attributes)].to_numpy(float)
@@ -238,7 +245,7 @@ def build_encoder_bundle(base: Bundle, onnx_path: Path, tokenizer_path: Path, ho
         "attributes": list(base.attributes),
         "base_bundle": {"version": base.version, "model_sha256": base.manifest["model_sha256"]},
         "encoder": {"onnx_file": "encoder.onnx", "tokenizer_file": "tokenizer.json", "attributes": list(attributes),
-                    "max_tokens": MAX_TOKENS, "stride": stride, "pooling": "mean", "quantisation": scheme_of(onnx_path),
+                    "max_tokens": MAX_TOKENS, "stride": stride, "align": align, "pooling": "mean", "quantisation": scheme_of(onnx_path),
                     "versions": {"onnxruntime": metadata.version("onnxruntime"), "tokenizers": metadata.version("tokenizers")}},
         **summary, **(manifest_extra or {}),
     }
