@@ -185,6 +185,54 @@ def test_a_bundle_built_with_windows_aligned_to_sentences_serves_with_them(tiny_
     assert any(start <= span.begin and span.end <= start + len(BURIED) for span in decision.spans.get("toxicity") or [])
 
 
+def test_rewindow_copies_a_bundle_with_other_windows_and_every_choice_kept(encoder_bundle, tmp_path):
+    from model.bundle import read_manifest
+    from model.scoring import Scorer
+    from model.training.encoder_bundle import rewindow_bundle
+
+    source = encoder_bundle[0]
+    validation = make_corpus(40, seed=9)
+    validation = {"tiny_val": validation.assign(label=validation["toxicity"].astype(int))[["text", "label"]]}
+    manifest = rewindow_bundle(source, tmp_path / "2.0.1", "2.0.1-test", validation=validation)
+    before, after = read_manifest(source), read_manifest(tmp_path / "2.0.1")
+    assert after == manifest and after["model_version"] == "2.0.1-test"
+    assert after["encoder"] == {**before["encoder"], "align": "sentences"}
+    for key in ("files", "calibration", "blend_weights", "band", "span_floor", "mode"):
+        assert after[key] == before[key], key
+    assert (tmp_path / "2.0.1" / "policy.toml").read_text() == (Path(source) / "policy.toml").read_text()
+    origin = after["windows_from"]
+    assert (origin["version"], origin["align"], origin["stride"]) == ("2.0.0-test", "stride", 32)
+    assert set(origin["validation_toxicity_auc"]) == {"before", "after"}
+    assert set(origin["validation_toxicity_auc"]["after"]) == {"tiny_val"}
+    assert after["probe"]["texts"] == before["probe"]["texts"] and "test_metrics" not in after
+    old, new = Scorer.load(source), Scorer.load(tmp_path / "2.0.1")
+    short = make_corpus(30, seed=10)["text"].tolist()
+    assert np.array_equal(old.predict_scores(short), new.predict_scores(short))  # one window each: the same scores
+    text = CIVIL * 15 + BURIED + " " + CIVIL * 15
+    assert new.bundle.model.runner.align == "sentences"
+    assert len(new.bundle.model.runner.windows([text])) < len(old.bundle.model.runner.windows([text]))
+    assert not list(tmp_path.glob(".*partial"))
+
+
+def test_rewindow_refuses_what_it_cannot_make_and_leaves_nothing(encoder_bundle, tiny_bundle_path, tmp_path, capsys):
+    from model.training.encoder import main
+    from model.training.encoder_bundle import rewindow_bundle
+
+    with pytest.raises(ValueError, match="has no encoder"):
+        rewindow_bundle(tiny_bundle_path, tmp_path / "a", "9.9.9")
+    with pytest.raises(ValueError, match="already reads windows aligned to 'stride' with stride 32"):
+        rewindow_bundle(encoder_bundle[0], tmp_path / "b", "9.9.9", align="stride")
+    with pytest.raises(ValueError, match="stride 0: a whole number from 1 to 62"):
+        rewindow_bundle(encoder_bundle[0], tmp_path / "c", "9.9.9", stride=0)
+    (tmp_path / "d").mkdir()
+    with pytest.raises(FileExistsError, match="choose another --version"):
+        rewindow_bundle(encoder_bundle[0], tmp_path / "d", "9.9.9")
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["d"]
+    with pytest.raises(SystemExit) as stopped:
+        main(["rewindow", "--bundle", str(tiny_bundle_path), "--version", "9.9.9", "--bundles-root", str(tmp_path)])
+    assert stopped.value.code == 2 and "has no encoder" in capsys.readouterr().err
+
+
 def test_windows_aligned_to_something_unknown_are_refused_when_building_and_loading(tiny_encoder, tiny_bundle_path,
                                                                                     encoder_bundle, tmp_path, capsys):
     from model.bundle import BundleError, load_bundle

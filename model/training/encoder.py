@@ -318,6 +318,28 @@ def train(data_dir, out: Path, seed: int = SEED, max_samples: int | None = None,
     return final
 
 
+def rewindow(source: str, version: str, align: str = "sentences", stride: int | None = None, data_dir=None,
+             bundles_root: Path | None = None) -> Path:
+    """Write ``bundles/<version>``: encoder bundle ``source`` reading long comments in windows aligned to ``align``,
+    every choice kept (``rewindow_bundle``), with its validation AUCs before and after and its test metrics."""
+    from model.attributes import CLAIM_ATTRIBUTE
+    from model.bundle import bundles_dir
+    from model.training.claims_data import load_claim_test_sets
+    from model.training.data import load_test_sets, load_validation_sets
+    from model.training.encoder_bundle import check_rewindow, rewindow_bundle
+    from model.training.train import record_test_metrics
+
+    out = (bundles_root or bundles_dir()) / version
+    check_rewindow(source, out, align, stride)  # before minutes of reading data
+    manifest = rewindow_bundle(source, out, version, align, stride, validation=load_validation_sets(data_dir))
+    # Reporting only (``moderate models list``): the official test splits.
+    test_auc = record_test_metrics(out, {"toxicity": load_test_sets(data_dir),
+                                         CLAIM_ATTRIBUTE: load_claim_test_sets(data_dir)})
+    print(json.dumps({"windows_from": manifest["windows_from"],
+                      "test_auc": {name: metric["roc_auc"] for name, metric in test_auc.items()}}, indent=2))
+    return out
+
+
 def bundle(data_dir, work: Path, export_dir: Path, version: str, base: str = TFIDF_VERSION, mode: str = "encoder",
            bundles_root: Path | None = None, threads: int = 2, stride: int = WINDOW_STRIDE,
            align: str = "stride") -> Path:
@@ -410,6 +432,14 @@ def main(argv=None) -> int:
                        help="stride: windows every --stride pieces (every bundle to 2.8.0); sentences: each window "
                             "ends at a sentence end and the next starts there (--stride then only steps through a "
                             "sentence longer than a window)")
+    windows = sub.add_parser("rewindow", help="a copy of an encoder bundle that reads long comments in other windows, "
+                                              "every choice kept")
+    windows.add_argument("--bundle", required=True, help="the encoder bundle folder or version to copy")
+    windows.add_argument("--version", required=True, help="model_version of the copy, written to bundles/<version>")
+    windows.add_argument("--align", choices=WINDOW_ALIGNMENTS, default="sentences")
+    windows.add_argument("--stride", type=int, default=None, help="default: the bundle's")
+    windows.add_argument("--data-dir", default=None)
+    windows.add_argument("--bundles-root", default=None)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stdout)
     if args.command == "train":
@@ -441,6 +471,14 @@ def main(argv=None) -> int:
             print(requantise(args.bundle, Path(args.work)))
         except (BundleError, QuantisationError, ValueError) as exc:
             again.error(f"--bundle {args.bundle}: {exc}")
+    elif args.command == "rewindow":
+        from model.bundle import BundleError
+
+        try:
+            print(rewindow(args.bundle, args.version, args.align, args.stride, args.data_dir,
+                           Path(args.bundles_root) if args.bundles_root else None))
+        except (BundleError, ValueError, FileExistsError) as exc:
+            windows.error(f"--bundle {args.bundle}: {exc}")
     elif args.command == "export":
         print(export(Path(args.work), Path(args.out), args.weights))
     else:

@@ -11,6 +11,7 @@ of the word spans on the toxic-spans trial posts, scored as the bundle serves th
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from importlib import metadata
 from collections.abc import Mapping
@@ -266,3 +267,81 @@ def record_probe(path: Path) -> dict:
     manifest_path.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     return probe
 
+
+
+def rewindow_bundle(source: str | Path, out_dir: Path, version: str, align: str = "sentences",
+                    stride: int | None = None, validation: Mapping[str, pd.DataFrame] | None = None) -> dict:
+    """A copy of encoder bundle ``source`` that reads long comments in other windows, every choice of it kept.
+
+    The encoder, calibration, blend, band, claim head, span floor and thresholds are ``source``'s, chosen on its own
+    windows; only ``manifest.json`` → ``encoder.align`` / ``encoder.stride`` change (a comment of up to one window's
+    pieces scores exactly as before), the probes are scored again and ``windows_from`` records what the bundle was
+    made from. With ``validation`` (name -> ``text``, ``label``), ``windows_from.validation_toxicity_auc`` holds the
+    served toxicity ROC AUC of each validation set before and after, the evidence that the kept choices still fit.
+    The copy is written beside ``out_dir`` and renamed at the end, so a failed run leaves no bundle.
+
+    Returns
+    -------
+    dict
+        The new manifest.
+    """
+    from model.scoring import Scorer
+    from model.training.train import created_now
+
+    folder, manifest, stride = check_rewindow(source, out_dir, align, stride)
+    spec = manifest["encoder"]
+    before = {"align": spec.get("align", "stride"), "stride": spec["stride"]}
+    out_dir = Path(out_dir)
+    partial = out_dir.with_name(f".{out_dir.name}.partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    shutil.copytree(folder, partial)
+    try:
+        origin = {"version": manifest["model_version"], **before, "kept": "every choice of the bundle"}
+        if validation:
+            origin["validation_toxicity_auc"] = {"before": _served_toxicity_auc(folder, validation)}
+        manifest = {key: value for key, value in manifest.items() if key not in ("test_metrics", "probe")}
+        manifest |= {"model_version": version, "created": created_now(), "windows_from": origin,
+                     "encoder": {**spec, "align": align, "stride": stride}}
+        (partial / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+        if validation:
+            origin["validation_toxicity_auc"]["after"] = _served_toxicity_auc(partial, validation)
+            (partial / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+        manifest["probe"] = record_probe(partial)
+        Scorer.load(partial)  # every file verifies as saved
+        partial.rename(out_dir)
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    return manifest
+
+
+def check_rewindow(source: str | Path, out_dir: Path, align: str, stride: int | None) -> tuple[Path, dict, int]:
+    """``source``'s folder, manifest and the stride a rewindowed copy gets; ``ValueError`` or ``FileExistsError``
+    with what to fix when ``rewindow_bundle`` cannot make it (checked before any data is read)."""
+    from model.bundle import verify_bundle
+
+    folder, manifest, _ = verify_bundle(source)
+    spec = manifest.get("encoder")
+    if spec is None:
+        raise ValueError(f"{folder} has no encoder: only an encoder bundle reads comments in windows")
+    stride = spec["stride"] if stride is None else stride
+    if align not in WINDOW_ALIGNMENTS:
+        raise ValueError(f"windows aligned to {align!r}: one of {', '.join(WINDOW_ALIGNMENTS)}")
+    if not 1 <= stride <= MAX_TOKENS - 2:
+        raise ValueError(f"stride {stride}: a whole number from 1 to {MAX_TOKENS - 2} (the word pieces one window holds)")
+    if (spec.get("align", "stride"), spec["stride"]) == (align, stride):
+        raise ValueError(f"{folder} already reads windows aligned to {align!r} with stride {stride}")
+    if Path(out_dir).exists():
+        raise FileExistsError(f"{out_dir} exists: remove it or choose another --version")
+    return folder, manifest, stride
+
+
+def _served_toxicity_auc(path: Path, validation: Mapping[str, pd.DataFrame]) -> dict[str, float]:
+    """ROC AUC of the toxicity each validation set is served with by the bundle at ``path`` (in its own mode)."""
+    from model.parallel import usable_cores
+
+    manifest = json.loads((Path(path) / MANIFEST_FILE).read_text(encoding="utf-8"))
+    bundle = load_bundle(path, encoder_threads=usable_cores(), encoder_mode=manifest.get("mode"))
+    column = list(bundle.attributes).index("toxicity")
+    return {name: round(_auc(frame["label"].to_numpy(int), bundle.model.predict_proba(frame["text"].tolist())[:, column]), 4)
+            for name, frame in validation.items()}
