@@ -78,7 +78,7 @@ requantise: install
 	$(BIN)/python -m model.training.encoder bundle --data-dir $(DATA_DIR) --work var/encoder_requantised --version $(ENCODER_VERSION) --mode $(ENCODER_MODE) --stride $(STRIDE) --align $(ALIGN)
 
 # 2.9.0 is 2.8.0 reading long comments in windows that end at sentence ends, every choice of 2.8.0 kept (MODEL_CARD.md,
-# *Version 2.9.0*): about 6 minutes (probes, validation AUCs before and after, test metrics), no fine-tuning. It will
+# *Version 2.9.0*): about 4 minutes (probes, validation AUCs before and after, test metrics), no fine-tuning. It will
 # not overwrite a bundle: to check the committed one, give another name (REWINDOWED_VERSION=2.9.0-check) and compare.
 REWINDOW_FROM ?= 2.8.0
 REWINDOWED_VERSION ?= 2.9.0

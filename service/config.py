@@ -174,9 +174,10 @@ class Defaults:
     CORAL_MAX_SCORED_CHARS = 5_000
     """Longest Coral comment (text without markup) scored: a longer one is withheld for a person without scoring, since
     scoring grows with length (one sentence at a time) and Coral publishes whatever its phase's timeout cuts off. With
-    bundle 2.8.0 on 2 cores a 5,000-character comment took 0.23 s to score and a 20,000-character one 1.0 s (one at a
-    time, best of 3; a one-off measurement of ``Scorer.moderate`` in stop 36, script not committed); the longest SFU news
-    comment has 4,573 characters."""
+    bundle 2.9.0 on 2 cores a 5,000-character comment took 0.20 s to score and a 20,000-character one 0.71 s (2.8.0,
+    whose windows overlapped: 0.34 and 1.27 s; SFU comments joined, one at a time, one encoder thread, best of 3; a
+    one-off measurement of ``Scorer.moderate`` in stop 41, script not committed); the longest SFU news comment has
+    4,573 characters."""
 
     # The moderation page at /ui (service/ui): see README, "The moderation page".
     SECRET_KEY = None

@@ -84,6 +84,9 @@ KNOWN_FAILURES["2.7.0"] = KNOWN_FAILURES["2.6.0"] - {"negation/trans"} | {"count
 # person_or_idea pairs came with it (the entries above predate them): "The author of this article is garbage." 0.526
 # against "The argument in this article is garbage." 0.598 fails.
 KNOWN_FAILURES["2.8.0"] = KNOWN_FAILURES["2.7.0"] | {"person_or_idea/author-garbage"}
+# 2.9.0 is 2.8.0 reading long comments in windows that end at sentence ends, every choice kept: every pair is shorter
+# than one window, so it scores them as 2.8.0 does.
+KNOWN_FAILURES["2.9.0"] = KNOWN_FAILURES["2.8.0"]
 """Bundle version -> ids the committed bundle of that version fails (printed by ``model.evaluation.behaviour_report``)."""
 
 

@@ -369,6 +369,7 @@ ABOVE_THRESHOLD_DESPITE_SOURCE = {
     "2.6.0": {"The BBC reported that 40 people died in the floods in 2021."},  # 0.529 against a threshold of 0.497
     "2.7.0": set(),  # the same sentence 0.527, under 2.7.0's higher claim threshold of 0.535
     "2.8.0": set(),  # 2.7.0's scores and threshold
+    "2.9.0": set(),  # 2.8.0 in other windows: a sentence shorter than one window scores as in 2.8.0
 }
 """Bundle version -> sourced forms it still scores above its review threshold, though below the unsourced form."""
 
