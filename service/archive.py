@@ -400,6 +400,13 @@ def run_archive(job: Job, model_path: Path | None = None, resume: bool = False, 
     attributes = tuple(manifest["attributes"])
     check_inputs(job, attributes)
     encoder_mode = chosen_encoder_mode(manifest, encoder_mode)
+    # Each local process's encoder gets its share of the cores; asked here, so that a bad
+    # $MODERATION_ENCODER_THREADS is refused before a spool is made (a cluster's workers keep their own).
+    encoder_threads = None
+    if "encoder" in manifest and not (engine == "dask" and scheduler is not None):
+        from model.parallel import threads_per_process
+
+        encoder_threads = threads_per_process(jobs)
     settings = run_settings(job, model_settings(manifest, encoder_mode), engine)
     if resume and not (spool_path(job.output) / STATE_FILE).exists():
         if check_nothing_to_resume(job, settings, overwrite, stream or sys.stderr):
@@ -416,11 +423,11 @@ def run_archive(job: Job, model_path: Path | None = None, resume: bool = False, 
 
             score_parts_on_dask(job, spool, folder, attributes, progress, jobs, scheduler, encoder_mode)
         else:
-            from model.parallel import ScorerPool, threads_per_process
+            from model.parallel import ScorerPool
             from model.scoring import Scorer
 
-            # Each process's encoder gets its share of the cores (the workers the same as this one).
-            scorer = Scorer.load(folder, encoder_mode=encoder_mode, encoder_threads=threads_per_process(jobs))
+            # The workers' encoders get the same threads as this one's (ScorerPool).
+            scorer = Scorer.load(folder, encoder_mode=encoder_mode, encoder_threads=encoder_threads)
             with ScorerPool(scorer, jobs) as pool:
                 score_parts_locally(job, spool, pool.moderate, scorer.attributes, progress)
     finally:

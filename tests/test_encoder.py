@@ -763,6 +763,19 @@ def test_encoder_threads_must_be_a_whole_number_of_at_least_one(value, encoder_b
     assert result.exit_code == 2 and ENCODER_THREADS_ENV in result.output and "Traceback" not in result.output, result.output
 
 
+def test_a_bad_encoder_threads_setting_stops_an_archive_job_before_its_spool(encoder_bundle, monkeypatch, runner, tmp_path):
+    """It was refused after the spool folder was made, so the message offered --resume for a run of 0 rows."""
+    from model.bundle import ENCODER_THREADS_ENV
+    from service.cli import cli
+
+    source = tmp_path / "in.csv"
+    pd.DataFrame({"id": ["a", "b"], "text": ["A civil remark.", "Another one."]}).to_csv(source, index=False)
+    monkeypatch.setenv(ENCODER_THREADS_ENV, "two")
+    result = runner.invoke(cli, ["score", str(source), "-o", str(tmp_path / "out.csv"), "--model", str(encoder_bundle[0])])
+    assert result.exit_code == 2 and f"{ENCODER_THREADS_ENV}='two'" in result.output, result.output
+    assert "--resume" not in result.output and sorted(path.name for path in tmp_path.iterdir()) == ["in.csv"]
+
+
 def test_the_services_encoder_threads_setting_reaches_onnxruntime(encoder_bundle, monkeypatch):
     from model.bundle import ENCODER_THREADS_ENV
     from service.app import create_app
