@@ -1533,6 +1533,24 @@ def test_quoted_figures_of_the_encoder_bundle(attribute):
             assert f"| {quoted} |" in docs or f"({quoted})" in docs, name
 
 
+@pytest.mark.slow
+def test_rewindowing_the_committed_2_8_0_gives_the_committed_2_9_0(tmp_path):
+    """``make rewindow`` copies 2.8.0 with sentence-end windows: the same files, choices and policy as the committed
+    2.9.0, and probes scored again that are 2.9.0's (its validation and test figures are what that command adds)."""
+    from model.bundle import bundles_dir, read_manifest
+    from model.training.encoder_bundle import rewindow_bundle
+
+    committed = bundles_dir() / "2.9.0"
+    if not committed.is_dir():
+        pytest.skip(f"{committed} absent")
+    built = rewindow_bundle("2.8.0", tmp_path / "2.9.0", "2.9.0", align="sentences")
+    manifest = read_manifest(committed)
+    ignored = {"created", "test_metrics", "windows_from"}
+    assert {k: v for k, v in built.items() if k not in ignored} == {k: v for k, v in manifest.items() if k not in ignored}
+    assert built["windows_from"] == {k: v for k, v in manifest["windows_from"].items() if k != "validation_toxicity_auc"}
+    assert (tmp_path / "2.9.0" / "policy.toml").read_bytes() == (committed / "policy.toml").read_bytes()
+
+
 @pytest.mark.parametrize("options, message", [
     ({"claim_weight": 0.0}, "--claim-weight must be above 0"),
     ({"layers": 7}, "--layers must be between 1 and 6"),
