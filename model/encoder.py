@@ -6,8 +6,8 @@ last layer's token states (``hidden``): the mean of a sentence's tokens in the s
 embedding the claim heads of ``model.encoder_claims`` read, so claims cost no second encoder pass. A comment longer than
 one window is read in windows of ``MAX_TOKENS`` tokens, either every ``stride`` tokens (``WINDOW_STRIDE``, overlapping
 by half; every bundle to 2.8.0) or, when the bundle's manifest says ``"align": "sentences"``, each ending at the last
-sentence end it holds, so a hostile sentence buried in a long civil comment is read in a window of its own length
-scale; each attribute keeps its largest logit and the character span of the window that gave it. Cost grows
+sentence end it holds (``window_starts``), so a hostile sentence buried in a long civil comment is read whole in one
+window; each attribute keeps its largest logit and the character span of the window that gave it. Cost grows
 linearly with length.
 """
 
