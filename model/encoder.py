@@ -75,6 +75,14 @@ WINDOW_ALIGNMENTS = ("stride", "sentences")
 """How long comments are cut: windows every ``stride`` pieces, or windows packed with whole sentences."""
 
 
+def check_windows(align: str, stride: int) -> None:
+    """``ValueError`` saying what to fix when a bundle cannot read long comments in windows of ``align`` and ``stride``."""
+    if align not in WINDOW_ALIGNMENTS:
+        raise ValueError(f"windows aligned to {align!r}: one of {', '.join(WINDOW_ALIGNMENTS)}")
+    if not 1 <= stride <= MAX_TOKENS - 2:
+        raise ValueError(f"stride {stride}: a whole number from 1 to {MAX_TOKENS - 2} (the word pieces one window holds)")
+
+
 def sentence_cuts(encoding) -> list[int]:
     """Piece positions where a sentence ends: ``i`` such that pieces ``[.., i)`` close a sentence, in order."""
     tokens, offsets = encoding.tokens, encoding.offsets

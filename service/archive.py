@@ -400,8 +400,8 @@ def run_archive(job: Job, model_path: Path | None = None, resume: bool = False, 
     attributes = tuple(manifest["attributes"])
     check_inputs(job, attributes)
     encoder_mode = chosen_encoder_mode(manifest, encoder_mode)
-    # Each local process's encoder gets its share of the cores; asked here, so that a bad
-    # $MODERATION_ENCODER_THREADS is refused before a spool is made (a cluster's workers keep their own).
+    # Each local process's encoder gets its share of the cores (a LocalCluster's workers too; a cluster's at
+    # --scheduler keep their own); asked here, so that a bad $MODERATION_ENCODER_THREADS is refused before a spool.
     encoder_threads = None
     if "encoder" in manifest and not (engine == "dask" and scheduler is not None):
         from model.parallel import threads_per_process
@@ -421,7 +421,7 @@ def run_archive(job: Job, model_path: Path | None = None, resume: bool = False, 
         if engine == "dask":
             from service.archive_dask import score_parts_on_dask
 
-            score_parts_on_dask(job, spool, folder, attributes, progress, jobs, scheduler, encoder_mode)
+            score_parts_on_dask(job, spool, folder, attributes, progress, jobs, scheduler, encoder_mode, encoder_threads)
         else:
             from model.parallel import ScorerPool
             from model.scoring import Scorer

@@ -21,7 +21,7 @@ import dask.dataframe as dd
 import pandas as pd
 from distributed import Client, LocalCluster, WorkerPlugin, get_worker
 
-from model.parallel import threads_per_process, workers_ignore_ctrl_c
+from model.parallel import workers_ignore_ctrl_c
 from service.archive import Job, Progress, added_columns, score_frame
 from service.spool import Spool, Tally
 from service.table_reader import ChunkRange, Reject, TableReader
@@ -97,17 +97,17 @@ def _client(jobs: int, scheduler: str | None):
 
 
 def score_parts_on_dask(job: Job, spool: Spool, model_path: Path, attributes: Sequence[str], progress: Progress,
-                        jobs: int, scheduler: str | None, encoder_mode: str | None = None) -> None:
-    """Score every chunk not yet done as a Dask partition, writing results in order as they arrive."""
+                        jobs: int, scheduler: str | None, encoder_mode: str | None = None,
+                        encoder_threads: int | None = None) -> None:
+    """Score every chunk not yet done as a Dask partition, writing results in order as they arrive; each worker's
+    encoder gets ``encoder_threads`` (``None``: the worker's own ``$MODERATION_ENCODER_THREADS``, else 1)."""
     added = added_columns(attributes)
     with warnings.catch_warnings():
         # distributed warns when a LocalCluster's port is taken and another is chosen; that is as intended.
         warnings.filterwarnings("ignore", message="Port .* is already in use", category=UserWarning)
         client, cluster = _client(jobs, scheduler)
     try:
-        # A LocalCluster's workers share this machine's cores as local --jobs workers do.
-        threads = None if scheduler is not None else threads_per_process(jobs)
-        client.register_plugin(ScorerPlugin(str(model_path), encoder_mode, threads), name=PLUGIN_NAME)
+        client.register_plugin(ScorerPlugin(str(model_path), encoder_mode, encoder_threads), name=PLUGIN_NAME)
         n_workers = max(len(client.scheduler_info(n_workers=-1)["workers"]), 1)
         for part, (source, target) in enumerate(zip(job.inputs, job.outputs)):
             if spool.part_done(part):

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from model.attributes import HOSTILITY_ATTRIBUTES
-from model.encoder import MAX_TOKENS, TOKENIZER_FILE, WINDOW_ALIGNMENTS, WINDOW_STRIDE, load_tokenizer
+from model.encoder import MAX_TOKENS, TOKENIZER_FILE, WINDOW_ALIGNMENTS, WINDOW_STRIDE, check_windows, load_tokenizer
 from model.training.encoder_batches import (CLAIM_WEIGHT, batch_order, collate, masked_loss, tokenise,
                                             training_weights)
 from model.training.encoder_data import (CLAIM_TASK_COLUMNS, NEW_DATASETS, distil_claim_units, encoder_training_frames,
@@ -482,8 +482,10 @@ def main(argv=None) -> int:
     elif args.command == "export":
         print(export(Path(args.work), Path(args.out), args.weights))
     else:
-        if not 1 <= args.stride <= MAX_TOKENS - 2:  # before the minutes of calibration, not after
-            build.error(f"--stride {args.stride}: a whole number from 1 to {MAX_TOKENS - 2} (the word pieces one window holds)")
+        try:  # before the minutes of calibration, not after
+            check_windows(args.align, args.stride)
+        except ValueError as exc:
+            build.error(f"--{exc}")  # "--stride N: ...": --align is one of its choices already
         print(bundle(args.data_dir, Path(args.work), Path(args.export or Path(args.work) / "export"), args.version,
                      base=args.base, mode=args.mode, bundles_root=Path(args.bundles_root) if args.bundles_root else None,
                      stride=args.stride, align=args.align))

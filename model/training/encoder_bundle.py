@@ -24,7 +24,7 @@ from sklearn.metrics import roc_auc_score
 
 from model.attributes import CLAIM_ATTRIBUTE
 from model.bundle import MANIFEST_FILE, Bundle, load_bundle, save_bundle
-from model.encoder import MAX_TOKENS, WINDOW_ALIGNMENTS, WINDOW_STRIDE, Calibration, EncoderRunner
+from model.encoder import MAX_TOKENS, WINDOW_STRIDE, Calibration, EncoderRunner, check_windows
 from model.encoder_model import EncoderModerationModel
 from model.policy import Policy
 from model.prior import blend
@@ -187,10 +187,7 @@ def build_encoder_bundle(base: Bundle, onnx_path: Path, tokenizer_path: Path, ho
     summary : dict
         What was chosen, as written to the manifest.
     """
-    if not 1 <= stride <= MAX_TOKENS - 2:
-        raise ValueError(f"stride {stride}: a whole number from 1 to {MAX_TOKENS - 2} (the word pieces one window holds)")
-    if align not in WINDOW_ALIGNMENTS:
-        raise ValueError(f"windows aligned to {align!r}: one of {', '.join(WINDOW_ALIGNMENTS)}")
+    check_windows(align, stride)
     attributes = base.model.hostility_attributes
     runner = EncoderRunner(onnx_path, tokenizer_path, attributes, threads=threads, stride=stride, align=align)
     started = time.perf_counter()
@@ -298,13 +295,13 @@ def rewindow_bundle(source: str | Path, out_dir: Path, version: str, align: str 
     try:
         origin = {"version": manifest["model_version"], **before, "kept": "every choice of the bundle"}
         if validation:
-            origin["validation_toxicity_auc"] = {"before": _served_toxicity_auc(folder, validation)}
+            origin["validation_toxicity_auc"] = {"before": _served_toxicity_auc(folder, manifest.get("mode"), validation)}
         manifest = {key: value for key, value in manifest.items() if key not in ("test_metrics", "probe")}
         manifest |= {"model_version": version, "created": created_now(), "windows_from": origin,
                      "encoder": {**spec, "align": align, "stride": stride}}
         (partial / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
         if validation:
-            origin["validation_toxicity_auc"]["after"] = _served_toxicity_auc(partial, validation)
+            origin["validation_toxicity_auc"]["after"] = _served_toxicity_auc(partial, manifest.get("mode"), validation)
             (partial / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
         manifest["probe"] = record_probe(partial)
         Scorer.load(partial)  # every file verifies as saved
@@ -325,10 +322,7 @@ def check_rewindow(source: str | Path, out_dir: Path, align: str, stride: int | 
     if spec is None:
         raise ValueError(f"{folder} has no encoder: only an encoder bundle reads comments in windows")
     stride = spec["stride"] if stride is None else stride
-    if align not in WINDOW_ALIGNMENTS:
-        raise ValueError(f"windows aligned to {align!r}: one of {', '.join(WINDOW_ALIGNMENTS)}")
-    if not 1 <= stride <= MAX_TOKENS - 2:
-        raise ValueError(f"stride {stride}: a whole number from 1 to {MAX_TOKENS - 2} (the word pieces one window holds)")
+    check_windows(align, stride)
     if (spec.get("align", "stride"), spec["stride"]) == (align, stride):
         raise ValueError(f"{folder} already reads windows aligned to {align!r} with stride {stride}")
     if Path(out_dir).exists():
@@ -336,12 +330,11 @@ def check_rewindow(source: str | Path, out_dir: Path, align: str, stride: int | 
     return folder, manifest, stride
 
 
-def _served_toxicity_auc(path: Path, validation: Mapping[str, pd.DataFrame]) -> dict[str, float]:
-    """ROC AUC of the toxicity each validation set is served with by the bundle at ``path`` (in its own mode)."""
+def _served_toxicity_auc(path: Path, mode: str | None, validation: Mapping[str, pd.DataFrame]) -> dict[str, float]:
+    """ROC AUC of the toxicity each validation set is served with by the bundle at ``path`` in ``mode`` (its own)."""
     from model.parallel import usable_cores
 
-    manifest = json.loads((Path(path) / MANIFEST_FILE).read_text(encoding="utf-8"))
-    bundle = load_bundle(path, encoder_threads=usable_cores(), encoder_mode=manifest.get("mode"))
+    bundle = load_bundle(path, encoder_threads=usable_cores(), encoder_mode=mode)
     column = list(bundle.attributes).index("toxicity")
     return {name: round(_auc(frame["label"].to_numpy(int), bundle.model.predict_proba(frame["text"].tolist())[:, column]), 4)
             for name, frame in validation.items()}
