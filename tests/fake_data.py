@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from model.training.added_sets import IDENTITY_ATTACK_TYPES
 from model.training.claims_data import CLAIM_DATASETS
 from model.training.data import DATASETS
 from tests.corpus import INSULTS, PROFANITY, SLURS, THREATS, make_claim_sentences, make_corpus
@@ -157,10 +158,26 @@ def _write_claims(root: Path, seed: int) -> None:
     _claims(root, "liar", "liar.csv.gz", {"split": ["train", "test"], "statement": ["Liar train statement.", "Liar test statement."]})
 
 
+def _write_added_sets(root: Path, seed: int) -> None:
+    """HateXplain and ConvAbuse (``model.training.added_sets``), each with its official splits."""
+    posts = make_corpus(60, seed=seed + 21)
+    splits = np.array(["train", "val", "test"])[np.arange(len(posts)) % 3]
+    label = np.where(posts["identity_attack"] == 1, "hatespeech", np.where(posts["toxicity"] == 1, "offensive", "normal"))
+    _csv(root / "hostility" / "hatexplain" / "hatexplain.csv.gz", {
+        "split": splits, "majority_label": label, "text": posts["text"], "toxic": posts["toxicity"].astype(int)})
+    turns = make_corpus(45, seed=seed + 22)
+    abuse = turns["toxicity"].astype(int)
+    _csv(root / "hostility" / "convabuse" / "convabuse.csv.gz", {
+        "split": np.array(["train", "valid", "test"])[np.arange(len(turns)) % 3], "text": turns["text"],
+        "is_abuse_majority": abuse, "mean_severity": np.where(turns["threat"] == 1, 2.5, abuse * 1.0),
+        **{column: turns["identity_attack"] * 1.0 if column == "frac_racist" else 0.0 for column in IDENTITY_ATTACK_TYPES}})
+
+
 def write_data_dir(root: str | Path, seed: int = 0) -> Path:
     """Write every hostility and claims file the loaders read, with generated rows; return ``root``."""
     root = Path(root)
     _write_hostility(root, seed)
+    _write_added_sets(root, seed)
     _write_claims(root, seed)
     return root
 

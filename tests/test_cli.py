@@ -400,19 +400,21 @@ def test_train_passes_its_options_to_train_bundle(runner, monkeypatch, tmp_path)
     result = runner.invoke(cli, ["train", "--data-dir", "d", "--out", "o", "--seed", "7"])
     assert result.exit_code == 0, result.output
     assert result.stdout == f"{tmp_path / 'bundle'}\n"
-    assert calls == [{"data_dir": Path("d"), "out_dir": Path("o"), "seed": 7, "progress": True, "overwrite": False}]
-    runner.invoke(cli, ["train", "--overwrite"])
+    assert calls == [{"data_dir": Path("d"), "out_dir": Path("o"), "seed": 7, "progress": True, "overwrite": False,
+                      "added_sets": True}]
+    runner.invoke(cli, ["train", "--overwrite", "--no-added-sets"])
     assert calls[1] == {"data_dir": None, "out_dir": None, "seed": model.training.train.SEED, "progress": True,
-                        "overwrite": True}
+                        "overwrite": True, "added_sets": False}
 
 
 def test_train_help_names_the_defaults_the_code_uses(runner):
     from model.training.data import DEFAULT_DATA_DIR
     from model.training.site_data import DEFAULT_SITE_WEIGHT
-    from model.training.train import SEED
+    from model.training.train import SEED, TFIDF_VERSION
 
     help_text = " ".join(runner.invoke(cli, ["train", "--help"]).output.split())
     assert f"[default: {SEED}]" in help_text and f"[default: {DEFAULT_SITE_WEIGHT}]" in help_text
+    assert f"[default: {TFIDF_VERSION}, the TF-IDF bundle; with --site-data {TFIDF_VERSION}+site." in help_text
     assert "else shared/data beside the project folder]" in help_text and DEFAULT_DATA_DIR.parts[-2:] == ("shared", "data")
 
 

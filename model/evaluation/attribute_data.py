@@ -29,7 +29,7 @@ from model.training.data import (
     typed_labels_of,
     typed_toxic_spans_posts,
 )
-from model.training.encoder_data import NEW_DATASETS, convabuse_rows, hatexplain_rows
+from model.training.added_sets import ADDED_SETS, convabuse_rows, hatexplain_rows
 
 ETHOS_VIOLENCE_MAJORITY = 0.5
 """An ETHOS hate comment incites violence when at least this share of its raters said so (the authors' cut-off)."""
@@ -56,7 +56,7 @@ def _hatexplain_test(root: Path) -> pd.DataFrame:
     rows = hatexplain_rows(root, "test")
     frame = evaluation_frame(rows["text"], rows["toxicity"],
                              "HateXplain official test split (Twitter and Gab posts: hatespeech, offensive or normal)",
-                             NEW_DATASETS["hatexplain"][1], identity_attack=rows["identity_attack"])
+                             ADDED_SETS["hatexplain"][1], identity_attack=rows["identity_attack"])
     frame.attrs["labels"] = {"identity_attack": "hatespeech by majority (offensive and normal posts are 0)"}
     return frame
 
@@ -64,7 +64,7 @@ def _hatexplain_test(root: Path) -> pd.DataFrame:
 def _convabuse_test(root: Path) -> pd.DataFrame:
     rows = convabuse_rows(root, "test")
     frame = evaluation_frame(rows["text"], rows["toxicity"],
-                             "ConvAbuse official test split (users' turns to chatbots)", NEW_DATASETS["convabuse"][1],
+                             "ConvAbuse official test split (users' turns to chatbots)", ADDED_SETS["convabuse"][1],
                              identity_attack=rows["identity_attack"], severe_toxicity=rows["severe_toxicity"])
     frame.attrs["labels"] = {"identity_attack": "abusive, and a majority marked it racist, homophobic, sexist, "
                                                 "transphobic or ableist",

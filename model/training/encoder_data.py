@@ -15,23 +15,20 @@ import numpy as np
 import pandas as pd
 
 from model.attributes import HOSTILITY_ATTRIBUTES
-from model.training.data import _hostility_dir, _keys, _labelled, load_test_sets, load_toxic_spans
+from model.training.added_sets import (ADDED_SETS, added_holdout_rows, added_training_rows, forbidden_keys,
+                                       with_identity_swaps, without)
 from model.training.claims_data import TRAINING_SOURCES as CLAIM_SOURCES
 from model.training.claims_data import load_claim_training_data
-from model.training.data import load_training_data, load_validation_sets, overlap_key, read_data_file
+from model.training.data import _keys, _labelled, load_training_data
 from model.training.train import SEED, split_holdout
-from model.training.identity_swaps import swapped_copies
-from model.training.identity_templates import identity_sentences
 from model.training.idea_templates import idea_sentences
 from model.training.threat_templates import threat_sentences
 
 NEW_DATASETS: dict[str, tuple[str, str]] = {
-    "hatexplain": ("hatexplain", "MIT"),
-    "convabuse": ("convabuse", "CC BY 4.0"),
-    "identity_sentences": ("", "written for this project"),
+    **{name: ADDED_SETS[name] for name in ("hatexplain", "convabuse", "identity_sentences")},
     "threat_sentences": ("", "written for this project"),
     "idea_sentences": ("", "written for this project"),
-    "identity_swaps": ("", "copies of the training rows above, under their licences"),
+    "identity_swaps": ADDED_SETS["identity_swaps"],
 }
 """Sets the encoder adds to the heads' training sets: folder and licence."""
 SAMPLE_FRACTION: dict[str, float] = {
@@ -40,40 +37,11 @@ SAMPLE_FRACTION: dict[str, float] = {
     "toxic_spans_context": 0.7,
 }
 """Share of a source's rows drawn for the fine-tune (1 when not listed): the heads' down-weighting, as sampling."""
-N_IDENTITY_SENTENCES = 10000
-IDENTITY_ATTACK_TYPES = ("frac_racist", "frac_homophobic", "frac_sexist", "frac_transphobic", "frac_ableist")
-SEVERE_ABUSE = 2.0
-"""ConvAbuse mean severity (0-3) from which an abusive turn counts as severe."""
 CLAIM_UNIT_PREFIX = "claims:"
 """``source`` of a claim unit among the encoder's rows: this prefix and its claim set."""
 CLAIM_TASK_COLUMNS = tuple(f"checkable_{source}" for source in CLAIM_SOURCES)
 """Extra training targets with ``claim_task``: one per claim source, since the sources define "checkable" apart
 (the TF-IDF and encoder claim heads give each source an offset of its own for the same reason)."""
-
-
-def hatexplain_rows(root, split: str) -> pd.DataFrame:
-    """HateXplain's official ``split``: toxic = hatespeech or offensive by majority, identity_attack = hatespeech."""
-    raw = read_data_file(root / "hatexplain" / "hatexplain.csv.gz", ("split", "majority_label", "text", "toxic"))
-    raw = raw[raw["split"] == split]
-    hate = (raw["majority_label"] == "hatespeech").to_numpy(float)
-    return _labelled(raw["text"], raw["toxic"].to_numpy(float), identity_attack=hate).assign(source="hatexplain")
-
-
-def convabuse_rows(root, split: str) -> pd.DataFrame:
-    """ConvAbuse's official ``split``: abusive by majority; identity_attack from the identity types, severe_toxicity
-    from the mean severity."""
-    raw = read_data_file(root / "convabuse" / "convabuse.csv.gz",
-                         ("split", "text", "is_abuse_majority", "mean_severity", *IDENTITY_ATTACK_TYPES))
-    raw = raw[raw["split"] == split]
-    identity = (raw[list(IDENTITY_ATTACK_TYPES)].max(axis=1) >= 0.5).to_numpy(float)
-    severe = (raw["mean_severity"] >= SEVERE_ABUSE).to_numpy(float)
-    return _labelled(raw["text"], raw["is_abuse_majority"].to_numpy(float), identity_attack=identity,
-                     severe_toxicity=severe).assign(source="convabuse")
-
-
-def _identity(seed: int) -> pd.DataFrame:
-    texts = identity_sentences(N_IDENTITY_SENTENCES, seed)
-    return _labelled(texts, np.zeros(len(texts))).assign(source="identity_sentences")
 
 
 def _threats(n_sentences: int, seed: int) -> pd.DataFrame:
@@ -131,10 +99,6 @@ def distil_claim_units(fit: pd.DataFrame, teacher) -> pd.DataFrame:
     return distilled
 
 
-def _without(frame: pd.DataFrame, keys: set[str]) -> pd.DataFrame:
-    return frame[~frame["text"].map(overlap_key).isin(keys) & (frame["text"].str.strip() != "")]
-
-
 def encoder_training_frames(data_dir=None, seed: int = SEED, max_samples: int | None = None, claim_task: bool = False,
                             n_threat_sentences: int = 0, n_idea_sentences: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Training sample and held-out rows for the encoder.
@@ -166,34 +130,29 @@ def encoder_training_frames(data_dir=None, seed: int = SEED, max_samples: int | 
     holdout : pandas.DataFrame
         Same columns; never trained on.
     """
-    root = _hostility_dir(data_dir)
     heads_rows = load_training_data(data_dir)
     fit, holdout = split_holdout(heads_rows, SEED)
-    forbidden = _keys(load_test_sets(data_dir)) | _keys({"spans": load_toxic_spans("test", data_dir)})
-    forbidden |= _keys(load_validation_sets(data_dir))
-    new_fit = pd.concat([hatexplain_rows(root, "train"), convabuse_rows(root, "train"), _identity(seed)],
-                        ignore_index=True)
-    new_holdout = pd.concat([hatexplain_rows(root, "val"), convabuse_rows(root, "valid")], ignore_index=True)
-    new_fit = _without(new_fit, forbidden)
-    new_holdout = _without(new_holdout, forbidden | _keys({"fit": new_fit}))
+    forbidden = forbidden_keys(data_dir)
+    new_fit = added_training_rows(data_dir, seed, forbidden)
+    new_holdout = added_holdout_rows(data_dir, forbidden | _keys({"fit": new_fit}))
     rng = np.random.default_rng(seed)
     fraction = fit["source"].map(SAMPLE_FRACTION).fillna(1.0).to_numpy()
     fit = fit[rng.random(len(fit)) < fraction]
     fit = pd.concat([fit, new_fit], ignore_index=True)
-    fit = pd.concat([fit, swapped_copies(fit[fit["source"] != "identity_sentences"], seed)], ignore_index=True)
+    fit = with_identity_swaps(fit, seed)
     if max_samples is not None and len(fit) > max_samples:
         fit = fit.iloc[np.sort(rng.choice(len(fit), max_samples, replace=False))]
     # Written threat and idea sentences join after the cap, so that the drawn sample is the same with or without
     # them and a run with them differs from the run without only by them (before stop 36 they joined before the
     # cap, which drew another sample: the runs of stops 34 and 35 confounded the two).
     held_out = forbidden | _keys({"holdout": holdout, "new_holdout": new_holdout})
-    written = [_without(make(n, seed), held_out) for n, make in
+    written = [without(make(n, seed), held_out) for n, make in
                ((n_threat_sentences, _threats), (n_idea_sentences, _ideas)) if n]
     fit = pd.concat([fit, *written], ignore_index=True)
     columns = ["text", "source", "weight", *HOSTILITY_ATTRIBUTES]
     fit = fit.assign(weight=1.0)[columns].reset_index(drop=True)
     if claim_task:
-        claims = _without(claim_task_rows(load_claim_training_data(data_dir)), forbidden)
+        claims = without(claim_task_rows(load_claim_training_data(data_dir)), forbidden)
         fit = pd.concat([fit, claims], ignore_index=True)
     holdout = pd.concat([holdout, new_holdout], ignore_index=True).assign(weight=1.0)[columns].reset_index(drop=True)
     return fit, holdout

@@ -2,7 +2,8 @@
 
 Run with ``make reproduce`` (or ``python -m model.training.reproduce``): it prints the largest probe-score
 difference and whether the model file is byte-identical, and exits 1 when predictions differ. The reference is
-``bundles/1.2.0`` (``TFIDF_VERSION``), the TF-IDF bundle ``make train`` rebuilds; an encoder bundle is rebuilt by
+``bundles/1.3.0`` (``TFIDF_VERSION``), the TF-IDF bundle ``make train`` rebuilds, or the one ``--model`` names
+(``--model bundles/1.2.0`` retrains without the added sets, as its manifest says); an encoder bundle is rebuilt by
 ``make train-encoder`` or ``make requantise`` instead, and refused here.
 """
 
@@ -16,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from model.bundle import BundleError, bundles_dir, load_bundle, read_manifest
-from model.training.train import PROBE_TEXTS, TFIDF_VERSION, train_bundle
+from model.training.train import PROBE_TEXTS, SEED, TFIDF_VERSION, train_bundle
 
 TOLERANCE = 1e-9
 
@@ -50,7 +51,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"{reference} is an encoder bundle: `make train-encoder` or `make requantise` rebuilds it; "
                      f"this command reproduces the TF-IDF bundle (bundles/{TFIDF_VERSION})")
     with tempfile.TemporaryDirectory() as scratch:
-        candidate = train_bundle(args.data_dir, Path(scratch) / reference.name, make_current=False)
+        candidate = train_bundle(args.data_dir, Path(scratch) / reference.name, make_current=False,
+                                 seed=manifest.get("seed", SEED), added_sets="added_sets" in manifest)
         result = compare(reference, candidate)
     for key, value in result.items():
         print(f"{key}: {value}")

@@ -8,7 +8,7 @@ import logging
 import shutil
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from importlib import metadata
 from pathlib import Path
 
@@ -58,10 +58,11 @@ PROBE_TEXTS = (
 """Fixed sentences written for this project; their scores, stored in the manifest, prove reproduction."""
 
 
-TFIDF_VERSION = "1.2.0"
-"""The TF-IDF bundle ``make train`` rebuilds by default, and the base every encoder bundle is built around
-(``python -m model.training.encoder bundle --base``); the served bundle (``bundles/CURRENT``) is an encoder bundle,
-which ``make train-encoder`` or ``make requantise`` builds."""
+TFIDF_VERSION = "1.3.0"
+"""The TF-IDF bundle ``make train`` rebuilds by default (with the added sets, ``model.training.added_sets``), and
+the base an encoder bundle is built around (``python -m model.training.encoder bundle --base``); the served bundle
+(``bundles/CURRENT``) is an encoder bundle, which ``make train-encoder`` or ``make requantise`` builds. 1.2.0,
+the base of the encoder bundles up to 2.9.0, is ``train_bundle(version="1.2.0", added_sets=False)``."""
 
 
 def model_version() -> str:
@@ -137,6 +138,7 @@ def train_from_frame(
     C: float = C,
     claims_C: float = CHECKABLE_C,
     with_prior: bool = True,
+    extend_fit: Callable[[pd.DataFrame, pd.DataFrame], pd.DataFrame] | None = None,
 ) -> Path:
     """Fit on ``frame``, choose thresholds on held-out and validation data, and write a bundle.
 
@@ -169,6 +171,9 @@ def train_from_frame(
     with_prior : bool
         Blend alt-profanity-check's model into ``toxicity`` with a weight chosen on ``validation``
         (``model.prior``); needs ``validation``.
+    extend_fit : callable, optional
+        ``extend_fit(fit_rows, holdout)`` gives the rows to fit on in place of ``fit_rows`` (the added sets:
+        ``model.training.added_sets.extend_heads_rows``), so the held-out slice stays ``frame``'s.
 
     Returns
     -------
@@ -177,6 +182,8 @@ def train_from_frame(
     """
     started = time.perf_counter()
     fit_rows, holdout = split_holdout(frame, seed, holdout_fraction)
+    if extend_fit is not None:
+        fit_rows = extend_fit(fit_rows, holdout)
     log.info("fitting %d heads on %d rows (%d held out)", len(attributes), len(fit_rows), len(holdout))
     hostility = fit_model(fit_rows, attributes, seed, n_jobs, C=C)
     prior, prior_weights, prior_metrics = None, {}, None
@@ -324,6 +331,7 @@ def train_bundle(
     C: float = C,
     claims_C: float = CHECKABLE_C,
     overwrite: bool = False,
+    added_sets: bool = True,
 ) -> Path:
     """Train the TF-IDF bundle from the public data and write it (default ``bundles/<version>``).
 
@@ -350,8 +358,12 @@ def train_bundle(
         (default: ``TFIDF_VERSION``; with ``site_data``, ``<TFIDF_VERSION>+site.<sha256[:8]>``).
     C, claims_C : float
         Inverse regularisation of the hostility and checkable-claim heads (see ``train_from_frame``).
+    added_sets : bool
+        Fit the heads on HateXplain, ConvAbuse, the identity sentences and identity-swapped copies as well
+        (``model.training.added_sets``; the manifest lists them under ``added_sets``), as from 1.3.0; ``False``
+        rebuilds 1.2.0's recipe.
     overwrite : bool
-        Replace a bundle already in the folder (``make train`` rebuilds ``bundles/1.2.0`` so); without it an
+        Replace a bundle already in the folder (``make train`` rebuilds ``bundles/1.3.0`` so); without it an
         existing bundle raises ``model.versions.BundleExistsError`` before any data is read. The served bundle (the one
         ``bundles/CURRENT`` names) is never replaced, even with ``overwrite``.
 
@@ -389,7 +401,8 @@ def train_bundle(
         site = site_data_module.read_site_data(site_data) if site_data is not None else None
         data_path = data.resolve_data_dir(data_dir)
         log.info("reading the public data in %s", data_path)
-        _train_bundle_from(data_path, scratch, seed=seed, site=site, site_weight=site_weight, version=version, C=C, claims_C=claims_C)
+        _train_bundle_from(data_path, scratch, seed=seed, site=site, site_weight=site_weight, version=version, C=C, claims_C=claims_C,
+                           added_sets=added_sets)
     log.info("wrote %s", out)
     if make_current:
         (bundles_dir() / CURRENT_FILE).write_text(out.name + "\n", encoding="utf-8")
@@ -428,9 +441,9 @@ def remove_abandoned_partial_folders(root: Path) -> list[Path]:
 
 
 def _train_bundle_from(data_path: Path, out: Path, *, seed: int, site: pd.DataFrame | None, site_weight: float | None,
-                       version: str, C: float, claims_C: float) -> None:
+                       version: str, C: float, claims_C: float, added_sets: bool) -> None:
     """``train_bundle``'s work once its folder and data are chosen: load every set, fit, write, record test metrics."""
-    from model.training import claims_data, data
+    from model.training import added_sets as added, claims_data, data
 
     frame = data.load_training_data(data_path)
     validation = data.load_validation_sets(data_path)
@@ -451,8 +464,17 @@ def _train_bundle_from(data_path: Path, out: Path, *, seed: int, site: pd.DataFr
         extra["hyperparameters"] = {"C": C, "claims_C": claims_C}
     if site is not None:
         frame, extra["site_data"] = _with_site_rows(frame, site, site_weight, data_path)
+    extend_fit = None
+    if added_sets:
+        def extend_fit(fit_rows, holdout):
+            extended = added.extend_heads_rows(fit_rows, holdout, data_path, seed)
+            counts = extended["source"].value_counts()
+            extra["added_sets"] = {name: {"license": licence, "rows": int(counts.get(name, 0))}
+                                   for name, (_, licence) in added.ADDED_SETS.items()}
+            return extended
     bundle_dir = train_from_frame(frame, out, seed=seed, validation=validation, span_training=span_training, span_validation=span_validation,
-        claims_training=claims_training, claims_validation=claims_validation, extra_manifest=extra, C=C, claims_C=claims_C)
+        claims_training=claims_training, claims_validation=claims_validation, extra_manifest=extra, C=C, claims_C=claims_C,
+        extend_fit=extend_fit)
     record_test_metrics(bundle_dir, {"toxicity": data.load_test_sets(data_path), CLAIM_ATTRIBUTE: claims_data.load_claim_test_sets(data_path)})
 
 

@@ -16,12 +16,15 @@ from service.cli.common import DATA_DIR_HELP, BadInput, os_error_message
 @click.option("--site-data", type=click.Path(path_type=Path), help="A site's labelled comments to add: text plus decision (approve/review/reject) or attribute columns.")
 @click.option("--site-weight", type=click.FloatRange(min=0, min_open=True), help="Weight of one site comment [default: 5.0].")
 @click.option("--version", "version", help="Name the bundle bundles/VERSION: letters, digits and . _ + - (e.g. 1.3.0, 1.2.0-mysite) "
-              "[default: 1.2.0, the TF-IDF bundle; with --site-data 1.2.0+site.<hash of the file>]. It is not served until "
+              "[default: 1.3.0, the TF-IDF bundle; with --site-data 1.3.0+site.<hash of the file>]. It is not served until "
               "`moderate models use VERSION`.")
+@click.option("--added-sets/--no-added-sets", default=True, show_default=True,
+              help="Fit on HateXplain, ConvAbuse, the project's neutral identity sentences and identity-swapped copies "
+              "as well, as from 1.3.0 (--no-added-sets --version 1.2.0 rebuilds 1.2.0).")
 @click.option("--overwrite", is_flag=True, help="Replace a bundle already in the folder (without it, training refuses to start); "
               "never the served one, which bundles/CURRENT names.")
 def train(data_dir: Path | None, out: Path | None, seed: int | None, site_data: Path | None, site_weight: float | None, version: str | None,
-          overwrite: bool) -> None:
+          added_sets: bool, overwrite: bool) -> None:
     """Train and calibrate a TF-IDF bundle; print its directory.
 
     The served bundle is an encoder bundle (built by `make train-encoder`); this one is its TF-IDF base, or a
@@ -40,7 +43,7 @@ def train(data_dir: Path | None, out: Path | None, seed: int | None, site_data: 
         path = train_bundle(
             # Progress lines on stderr, terminal or not: a run takes minutes, under nohup or make too.
             data_dir=data_dir, out_dir=out, seed=SEED if seed is None else seed, progress=True,
-            overwrite=overwrite, **{key: value for key, value in extra.items() if value is not None},
+            overwrite=overwrite, added_sets=added_sets, **{key: value for key, value in extra.items() if value is not None},
         )
     except (DataError, BundleTargetError, BundleError) as error:
         raise BadInput(error) from error

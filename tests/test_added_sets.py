@@ -1,0 +1,57 @@
+"""The sets the TF-IDF heads train on from 1.3.0 (and the encoder from 2.1.0): HateXplain, ConvAbuse, identity
+sentences and identity-swapped copies (``model.training.added_sets``), on the fake data directory."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from model.training import added_sets
+from model.training.data import load_test_sets, load_training_data, load_validation_sets, overlap_key
+from model.training.train import SEED, split_holdout
+
+
+@pytest.fixture
+def few_identity_sentences(monkeypatch):
+    monkeypatch.setattr(added_sets, "N_IDENTITY_SENTENCES", 40)
+
+
+def test_added_rows_join_the_fit_rows_never_the_held_out_or_evaluation_texts(fake_data_dir, few_identity_sentences):
+    fit, holdout = split_holdout(load_training_data(fake_data_dir), SEED)
+    extended = added_sets.extend_heads_rows(fit, holdout, fake_data_dir, seed=3)
+    assert list(extended.columns) == list(fit.columns)
+    assert extended.iloc[:len(fit)]["text"].tolist() == fit["text"].tolist()
+    added = extended.iloc[len(fit):]
+    counts = added["source"].value_counts()
+    assert set(counts.index) == set(added_sets.ADDED_SETS)
+    assert counts["identity_sentences"] == 40 and (added[added["source"] == "identity_sentences"]["toxicity"] == 0).all()
+    assert (added.loc[added["source"] != "identity_swaps", "weight"] == added_sets.ADDED_WEIGHT).all()
+    forbidden = {overlap_key(text) for frame in (*load_test_sets(fake_data_dir).values(),
+                                                 *load_validation_sets(fake_data_dir).values(), holdout)
+                 for text in frame["text"]}
+    assert not set(added["text"].map(overlap_key)) & forbidden
+    # HateXplain's and ConvAbuse's training splits, every row whose text is not forbidden.
+    for name, split in (("hatexplain", "train"), ("convabuse", "train")):
+        raw = pd.read_csv(fake_data_dir / "hostility" / name / f"{name}.csv.gz", keep_default_na=False)
+        allowed = raw[(raw["split"] == split) & ~raw["text"].map(overlap_key).isin(forbidden)]
+        assert 0 < counts[name] == len(allowed) < (raw["split"] == split).sum() + 1
+        assert set(added.loc[added["source"] == name, "text"]) == set(allowed["text"])
+    # Swapped copies name another group, and the identity sentences are not copied.
+    swaps = added[added["source"] == "identity_swaps"]
+    assert len(swaps) and not set(swaps["text"]) & set(extended.iloc[:len(fit)]["text"])
+
+
+def test_a_tfidf_bundle_with_added_sets_keeps_the_held_out_slice_and_lists_the_sets(fake_data_dir, few_identity_sentences, tmp_path):
+    from model.bundle import read_manifest
+    from model.training.train import train_bundle
+
+    plain = read_manifest(train_bundle(fake_data_dir, tmp_path / "plain", seed=SEED, progress=False, version="plain",
+                                       added_sets=False))
+    added = read_manifest(train_bundle(fake_data_dir, tmp_path / "added", seed=SEED, progress=False, version="added"))
+    assert "added_sets" not in plain
+    assert added["holdout_rows"] == plain["holdout_rows"]
+    rows = {name: entry["rows"] for name, entry in added["added_sets"].items()}
+    assert rows["identity_sentences"] == 40 and rows["hatexplain"] > 0 and rows["convabuse"] > 0
+    assert added["training_rows"] == plain["training_rows"] + sum(rows.values())
+    assert {name: entry["license"] for name, entry in added["added_sets"].items()} == {
+        name: licence for name, (_, licence) in added_sets.ADDED_SETS.items()}
