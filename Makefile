@@ -43,15 +43,19 @@ test: install
 test-fast: install
 	$(BIN)/python -m pytest $(PYTEST_PARALLEL) -m "not slow"
 
-# Rebuilds the TF-IDF bundle bundles/1.2.0 in place (the base of every encoder bundle; the served one is untouched).
+# Rebuilds the TF-IDF bundle bundles/1.3.0 in place (the base of the encoder bundle 2.10.0; the served one is untouched;
+# `moderate train --no-added-sets --version 1.2.0` rebuilds 1.2.0, the base of 2.2.0-2.9.0).
 train: install
 	$(BIN)/moderate train --data-dir $(DATA_DIR) --overwrite
 
 # Fine-tunes the encoder of bundle 2.x: about 45 minutes on 2 idle cores without AVX-512 VNNI (2.6.0's recipe trains
 # all six layers), over an hour on shared ones (one pass, seeded, checkpoints in var/encoder;
 # run it again with RESUME=1 after an interruption), then exports it to int8 ONNX and builds bundles/$(ENCODER_VERSION).
-ENCODER_VERSION ?= 2.8.0
+ENCODER_VERSION ?= 2.10.0
+# The TF-IDF bundle the encoder joins: 1.3.0 from 2.10.0 on (`make train` builds it), 1.2.0 for 2.2.0-2.9.0.
+TFIDF_BASE ?= 1.3.0
 # make requantise: the bundle whose fine-tuned encoder bundles/$(ENCODER_VERSION) is built from without training.
+# 2.8.0 was `make requantise ENCODER_VERSION=2.8.0 TFIDF_BASE=1.2.0 ALIGN=stride`.
 REQUANTISE_FROM ?= 2.6.0
 # The shipped mode: the encoder on every comment (MODEL_CARD.md says why); `cascade` is the faster alternative.
 ENCODER_MODE ?= encoder
@@ -59,8 +63,8 @@ ENCODER_MODE ?= encoder
 # 62 reads each piece once (MODEL_CARD.md, *Windows without overlap*).
 STRIDE ?= 32
 # How a long comment's windows are cut: `stride` (every STRIDE pieces; every bundle to 2.8.0) or `sentences` (each
-# window ends at a sentence end and the next starts there, so a sentence is read whole and once).
-ALIGN ?= stride
+# window ends at a sentence end and the next starts there, so a sentence is read whole and once; 2.9.0 on).
+ALIGN ?= sentences
 # make bench: the archive runs (1M rows take about an hour per run with the encoder on every comment).
 ARCHIVE_ROWS ?= 1000000
 ARCHIVE_MODE ?= cascade
@@ -68,14 +72,15 @@ train-encoder: install
 	$(BIN)/python -m pip install --quiet -e '.[train]'
 	$(BIN)/python -m model.training.encoder train --data-dir $(DATA_DIR) --work var/encoder $(if $(RESUME),--resume)
 	$(BIN)/python -m model.training.encoder export --work var/encoder --out var/encoder/export
-	$(BIN)/python -m model.training.encoder bundle --data-dir $(DATA_DIR) --work var/encoder --version $(ENCODER_VERSION) --mode $(ENCODER_MODE) --stride $(STRIDE) --align $(ALIGN)
+	$(BIN)/python -m model.training.encoder bundle --data-dir $(DATA_DIR) --work var/encoder --version $(ENCODER_VERSION) --base $(TFIDF_BASE) --mode $(ENCODER_MODE) --stride $(STRIDE) --align $(ALIGN)
 
-# 2.8.0 (like 2.7.0) is 2.6.0's fine-tuned encoder with activations quantised per token (model/training/quantisation.py),
-# calibrated and thresholded again: about 10 minutes, no fine-tuning. Its graph is what `export` gives from 2.6.0's weights.
+# 2.10.0 (like 2.7.0-2.9.0) is 2.6.0's fine-tuned encoder with activations quantised per token
+# (model/training/quantisation.py), around the TF-IDF bundle 1.3.0, calibrated and thresholded again: about 10 minutes,
+# no fine-tuning. Its graph is what `export` gives from 2.6.0's weights.
 requantise: install
 	$(BIN)/python -m pip install --quiet -e '.[train]'
 	$(BIN)/python -m model.training.encoder requantise --bundle $(REQUANTISE_FROM) --work var/encoder_requantised
-	$(BIN)/python -m model.training.encoder bundle --data-dir $(DATA_DIR) --work var/encoder_requantised --version $(ENCODER_VERSION) --mode $(ENCODER_MODE) --stride $(STRIDE) --align $(ALIGN)
+	$(BIN)/python -m model.training.encoder bundle --data-dir $(DATA_DIR) --work var/encoder_requantised --version $(ENCODER_VERSION) --base $(TFIDF_BASE) --mode $(ENCODER_MODE) --stride $(STRIDE) --align $(ALIGN)
 
 # 2.9.0 is 2.8.0 reading long comments in windows that end at sentence ends, every choice of 2.8.0 kept (MODEL_CARD.md,
 # *Version 2.9.0*): about 4 minutes (probes, validation AUCs before and after, test metrics), no fine-tuning. It will

@@ -87,6 +87,9 @@ KNOWN_FAILURES["2.8.0"] = KNOWN_FAILURES["2.7.0"] | {"person_or_idea/author-garb
 # 2.9.0 is 2.8.0 reading long comments in windows that end at sentence ends, every choice kept: every pair is shorter
 # than one window, so it scores them as 2.8.0 does.
 KNOWN_FAILURES["2.9.0"] = KNOWN_FAILURES["2.8.0"]
+# 2.10.0 is 2.9.0's encoder around the TF-IDF bundle 1.3.0 (trained on the added sets too), its choices made again:
+# the same five fail.
+KNOWN_FAILURES["2.10.0"] = KNOWN_FAILURES["2.9.0"]
 """Bundle version -> ids the committed bundle of that version fails (printed by ``model.evaluation.behaviour_report``)."""
 
 

@@ -101,6 +101,26 @@ def test_reproduce_refuses_an_encoder_bundle_and_a_missing_one(tmp_path, capsys)
         assert stopped.value.code == 2 and words in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("version", ["1.2.0", "1.3.0"])
+def test_reproduce_retrains_a_tfidf_bundle_as_its_manifest_says(version, monkeypatch, capsys):
+    """1.2.0 was trained without the added sets, 1.3.0 with them: reproducing either must retrain it that way."""
+    import model.training.reproduce as reproduce
+    from model.bundle import bundles_dir, read_manifest
+
+    reference = bundles_dir() / version
+    calls = []
+
+    def train(data_dir, out, **options):
+        calls.append(options)
+        return reference
+
+    monkeypatch.setattr(reproduce, "train_bundle", train)
+    assert reproduce.main(["--model", str(reference)]) == 0
+    manifest = read_manifest(reference)
+    assert calls == [{"make_current": False, "seed": manifest["seed"], "added_sets": version != "1.2.0"}]
+    assert "same_predictions: True" in capsys.readouterr().out
+
+
 def test_replace_text_that_cannot_rename_names_the_target_and_leaves_no_temporary(tmp_path):
     from model.bundle import replace_text
 

@@ -370,6 +370,8 @@ ABOVE_THRESHOLD_DESPITE_SOURCE = {
     "2.7.0": set(),  # the same sentence 0.527, under 2.7.0's higher claim threshold of 0.535
     "2.8.0": set(),  # 2.7.0's scores and threshold
     "2.9.0": set(),  # 2.8.0 in other windows: a sentence shorter than one window scores as in 2.8.0
+    "2.10.0": set(),  # 0.527 against 0.538 (1.3.0's TF-IDF claim heads are 1.2.0's; the encoder's, fitted on
+    # sentence windows, moved it by 0.0001)
 }
 """Bundle version -> sourced forms it still scores above its review threshold, though below the unsourced form."""
 
