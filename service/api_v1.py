@@ -148,11 +148,17 @@ def model_card(bundle: Any) -> dict:
         "intended_use": INTENDED_USE,
         "limitations": list(LIMITATIONS),
         "training_rows": manifest.get("training_rows", encoder_training.get("rows")),
-        "datasets": manifest.get("datasets") or _encoder_datasets(manifest),
+        "datasets": _tfidf_datasets(manifest) or _encoder_datasets(manifest),
         "test_metrics": manifest.get("test_metrics", {}),
         "thresholds": {"reject": dict(bundle.policy.reject), "review": dict(bundle.policy.review)},
         "span_thresholds": served_span_thresholds(bundle.model),
     }
+
+
+def _tfidf_datasets(manifest: dict) -> dict:
+    """A TF-IDF bundle's datasets, with the sets added to its heads' rows from 1.3.0 on (``added_sets``, role training)."""
+    added = {name: {**entry, "role": "training"} for name, entry in manifest.get("added_sets", {}).items()}
+    return {**manifest.get("datasets", {}), **added}
 
 
 def _encoder_datasets(manifest: dict) -> dict:

@@ -55,3 +55,20 @@ def test_a_tfidf_bundle_with_added_sets_keeps_the_held_out_slice_and_lists_the_s
     assert added["training_rows"] == plain["training_rows"] + sum(rows.values())
     assert {name: entry["license"] for name, entry in added["added_sets"].items()} == {
         name: licence for name, (_, licence) in added_sets.ADDED_SETS.items()}
+
+
+def test_the_model_card_of_a_tfidf_bundle_lists_the_added_sets_as_training_data():
+    """GET /v1/model's card listed only ``datasets``: for 1.3.0 it left out the four sets its heads also trained on."""
+    from types import SimpleNamespace
+
+    from model.bundle import bundles_dir, read_manifest
+    from model.policy import Policy
+    from service.api_v1 import model_card
+
+    manifest = read_manifest(bundles_dir() / "1.3.0")
+    bundle = SimpleNamespace(manifest=manifest, version="1.3.0", attributes=manifest["attributes"],
+                             policy=Policy(reject={}, review={}), model=None)
+    card = model_card(bundle)["datasets"]
+    for name, (_, licence) in added_sets.ADDED_SETS.items():
+        assert card[name] == {"license": licence, "rows": manifest["added_sets"][name]["rows"], "role": "training"}
+    assert {name: card[name] for name in manifest["datasets"]} == manifest["datasets"]
