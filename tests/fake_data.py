@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from model.training.added_sets import IDENTITY_ATTACK_TYPES
+from model.training.added_sets import ADDED_SETS, IDENTITY_ATTACK_TYPES
 from model.training.claims_data import CLAIM_DATASETS
 from model.training.data import DATASETS
 from tests.corpus import INSULTS, PROFANITY, SLURS, THREATS, make_claim_sentences, make_corpus
@@ -163,11 +163,11 @@ def _write_added_sets(root: Path, seed: int) -> None:
     posts = make_corpus(60, seed=seed + 21)
     splits = np.array(["train", "val", "test"])[np.arange(len(posts)) % 3]
     label = np.where(posts["identity_attack"] == 1, "hatespeech", np.where(posts["toxicity"] == 1, "offensive", "normal"))
-    _csv(root / "hostility" / "hatexplain" / "hatexplain.csv.gz", {
+    _csv(root / "hostility" / ADDED_SETS["hatexplain"][0] / "hatexplain.csv.gz", {
         "split": splits, "majority_label": label, "text": posts["text"], "toxic": posts["toxicity"].astype(int)})
     turns = make_corpus(45, seed=seed + 22)
     abuse = turns["toxicity"].astype(int)
-    _csv(root / "hostility" / "convabuse" / "convabuse.csv.gz", {
+    _csv(root / "hostility" / ADDED_SETS["convabuse"][0] / "convabuse.csv.gz", {
         "split": np.array(["train", "valid", "test"])[np.arange(len(turns)) % 3], "text": turns["text"],
         "is_abuse_majority": abuse, "mean_severity": np.where(turns["threat"] == 1, 2.5, abuse * 1.0),
         **{column: turns["identity_attack"] * 1.0 if column == "frac_racist" else 0.0 for column in IDENTITY_ATTACK_TYPES}})

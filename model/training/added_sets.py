@@ -25,7 +25,7 @@ ADDED_SETS: dict[str, tuple[str, str]] = {
     "identity_sentences": ("", "written for this project"),
     "identity_swaps": ("", "copies of the training rows above, under their licences"),
 }
-"""Sets added to the heads' training sets: folder and licence."""
+"""Sets added to the heads' training sets: folder under the hostility data (empty: written here) and licence."""
 N_IDENTITY_SENTENCES = 10000
 IDENTITY_ATTACK_TYPES = ("frac_racist", "frac_homophobic", "frac_sexist", "frac_transphobic", "frac_ableist")
 SEVERE_ABUSE = 2.0
@@ -37,7 +37,7 @@ original's weight."""
 
 def hatexplain_rows(root, split: str) -> pd.DataFrame:
     """HateXplain's official ``split``: toxic = hatespeech or offensive by majority, identity_attack = hatespeech."""
-    raw = read_data_file(root / "hatexplain" / "hatexplain.csv.gz", ("split", "majority_label", "text", "toxic"))
+    raw = read_data_file(root / ADDED_SETS["hatexplain"][0] / "hatexplain.csv.gz", ("split", "majority_label", "text", "toxic"))
     raw = raw[raw["split"] == split]
     hate = (raw["majority_label"] == "hatespeech").to_numpy(float)
     return _labelled(raw["text"], raw["toxic"].to_numpy(float), identity_attack=hate).assign(source="hatexplain")
@@ -46,7 +46,7 @@ def hatexplain_rows(root, split: str) -> pd.DataFrame:
 def convabuse_rows(root, split: str) -> pd.DataFrame:
     """ConvAbuse's official ``split``: abusive by majority; identity_attack from the identity types, severe_toxicity
     from the mean severity."""
-    raw = read_data_file(root / "convabuse" / "convabuse.csv.gz",
+    raw = read_data_file(root / ADDED_SETS["convabuse"][0] / "convabuse.csv.gz",
                          ("split", "text", "is_abuse_majority", "mean_severity", *IDENTITY_ATTACK_TYPES))
     raw = raw[raw["split"] == split]
     identity = (raw[list(IDENTITY_ATTACK_TYPES)].max(axis=1) >= 0.5).to_numpy(float)
