@@ -12,7 +12,6 @@ from the same paths as the client: a shared or copied file system (docs/archive-
 from __future__ import annotations
 
 import logging
-import warnings
 from collections import deque
 from collections.abc import Sequence
 from pathlib import Path
@@ -91,8 +90,12 @@ def _client(jobs: int, scheduler: str | None):
         return Client(scheduler), None
     # One thread per worker: scoring holds the GIL, so more threads would only share one core.
     with workers_ignore_ctrl_c():
+        # The scheduler serves its HTTP routes (metrics, health) even without a dashboard, by default on port 8787;
+        # when that is taken (a second job at once) distributed tries it, leaks the socket and picks another: asking
+        # for any free port of this host from the start avoids both.
         cluster = LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True, host=LOCAL_HOST,
-                               dashboard_address=None, silence_logs=logging.ERROR)
+                               dashboard_address=None, silence_logs=logging.ERROR,
+                               scheduler_kwargs={"dashboard": False, "dashboard_address": f"{LOCAL_HOST}:0"})
     return Client(cluster), cluster
 
 
@@ -102,10 +105,7 @@ def score_parts_on_dask(job: Job, spool: Spool, model_path: Path, attributes: Se
     """Score every chunk not yet done as a Dask partition, writing results in order as they arrive; each worker's
     encoder gets ``encoder_threads`` (``None``: the worker's own ``$MODERATION_ENCODER_THREADS``, else 1)."""
     added = added_columns(attributes)
-    with warnings.catch_warnings():
-        # distributed warns when a LocalCluster's port is taken and another is chosen; that is as intended.
-        warnings.filterwarnings("ignore", message="Port .* is already in use", category=UserWarning)
-        client, cluster = _client(jobs, scheduler)
+    client, cluster = _client(jobs, scheduler)
     try:
         client.register_plugin(ScorerPlugin(str(model_path), encoder_mode, encoder_threads), name=PLUGIN_NAME)
         n_workers = max(len(client.scheduler_info(n_workers=-1)["workers"]), 1)

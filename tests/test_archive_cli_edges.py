@@ -4,10 +4,13 @@ without the column, ``-`` for a file, a wrong text column, and Ctrl-C reaching w
 from __future__ import annotations
 
 import errno
+import gc
 import json
 import os
 import re
 import signal
+import socket
+import warnings
 from pathlib import Path
 
 import pyarrow as pa
@@ -206,6 +209,34 @@ def test_dask_worker_processes_leave_ctrl_c_to_the_command(tmp_path, run, monkey
     result = run(source, "-o", tmp_path / "out.csv", "--engine", "dask", "--jobs", 2)
     assert result.exit_code == 0, result.output
     assert len(seen) == 2 and all(seen.values()), seen
+
+
+@pytest.mark.slow  # a LocalCluster of one worker
+def test_a_local_dask_cluster_starts_cleanly_while_port_8787_is_taken():
+    """Two local Dask jobs at once (two editors, or two test processes): the scheduler's HTTP routes asked for port
+    8787 first, and when it was taken distributed leaked the socket it had tried (a ResourceWarning, which failed
+    this suite when two such tests overlapped) and warned that it chose another port."""
+    from service import archive_dask
+
+    holder = socket.socket()
+    try:
+        holder.bind((archive_dask.LOCAL_HOST, 8787))
+        holder.listen()
+    except OSError:
+        pass  # taken already: the same condition
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            client, cluster = archive_dask._client(1, None)
+            client.close()
+            cluster.close()
+            del client, cluster
+            gc.collect()
+    finally:
+        holder.close()
+    about_ports = [str(w.message) for w in caught
+                   if issubclass(w.category, ResourceWarning) or "already in use" in str(w.message)]
+    assert about_ports == []
 
 
 def test_the_help_lists_the_exit_statuses(run):
