@@ -104,6 +104,7 @@ bench: install
 	MODERATION_ENCODER_MODE=cascade $(BIN)/python -m model.evaluation.benchmark --out reports/bench_cascade.md
 	$(BIN)/python -m service.loadtest --out reports/bench_service.md
 	$(BIN)/python -m service.loadtest --encoder-mode cascade --out reports/bench_service_cascade.md
+	$(BIN)/python -m service.request_cost --out reports/request_cost.md
 	MODERATION_ENCODER_MODE=$(ARCHIVE_MODE) $(BIN)/python -m model.evaluation.archive_bench --rows $(ARCHIVE_ROWS) --out reports/archive_bench.md
 
 notebooks: install

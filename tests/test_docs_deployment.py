@@ -319,3 +319,17 @@ def test_the_archive_doc_quotes_the_encoder_and_cascade_batch_rates_of_the_repor
     assert quoted is not None
     measured = [report(name)["throughput"]["ours_moderate_batch"]["comments_per_second"] for name in ("bench.json", "bench_cascade.json")]
     assert numbers(" ".join(quoted.groups())) == pytest.approx(measured, abs=0.05)
+
+
+def test_the_request_cost_figures_are_those_of_the_report():
+    """docs/deployment.md quotes the seconds of every request of ``reports/request_cost.json``, and docs/api.md those
+    of its two long comments."""
+    timed = report("request_cost.json")["requests"]
+    text = " ".join(read(DEPLOYMENT).split())
+    quoted = text[text.index("at 100,000 characters:"):text.index("Without the cap")]
+    seconds = [float(number) for number in re.findall(r"(\d+\.\d+)(?= s\b| and \d+\.\d+ s\b)", quoted)]
+    assert sorted(seconds) == sorted(round(r["seconds"], 1) for r in timed if r["kind"] == "request")
+    api = " ".join((ROOT / "docs" / "api.md").read_text(encoding="utf-8").split())
+    long_ones = re.search(r"one news comment took ([\d.]+) s for 5,000 characters and ([\d.]+) s for 20,000", api)
+    assert long_ones is not None
+    assert [float(value) for value in long_ones.groups()] == [round(r["seconds"], 2) for r in timed if r["kind"] == "one comment"]
