@@ -20,6 +20,22 @@ import pytest
 from tests.corpus import make_claim_sentences, make_corpus, make_spans
 
 
+TEST_IDENTITY_SENTENCES = 500
+"""Written identity sentences a training in this process adds to its rows (10,000 in a real training)."""
+
+
+@pytest.fixture(scope="session", autouse=True)
+def fewer_identity_sentences():
+    """Trainings on the fake data directories add the written identity sentences and their swaps like real ones, the
+    same code, but 500 of them instead of 10,000: about 3 s less per training, of which the suite runs dozens.
+    Trainings in a child process (notebooks, ``moderate`` run as a command) keep the real number."""
+    from model.training import added_sets
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(added_sets, "N_IDENTITY_SENTENCES", TEST_IDENTITY_SENTENCES)
+        yield
+
+
 @pytest.fixture(scope="session")
 def tiny_bundle_path(tmp_path_factory):
     """A bundle fitted on the generated corpus with a fixed seed: small, fast, no network, no real data."""
