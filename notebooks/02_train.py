@@ -31,6 +31,7 @@ bundles_root = None  # None: $MODERATION_BUNDLES_DIR or bundles/
 c_grid = [0.25, 0.5, 1.0, 2.0]  # values of C (inverse regularisation strength: larger fits closer) tried for both heads
 selection_rows = None  # fit the grid on a random sample of this many training rows (None: all); the bundle uses all
 seed = 20261231  # every split, sample and estimator (the seed `make train` uses)
+added_sets = True  # also fit on HateXplain, ConvAbuse, the identity sentences and swaps, as `make train` (1.3.0 on)
 
 # %%
 # %matplotlib inline
@@ -39,7 +40,7 @@ from pathlib import Path
 import pandas as pd
 
 from model.evaluation import plots
-from model.training import claims_data, data, selection
+from model.training import added_sets as added, claims_data, data, selection
 from model.bundle import bundles_dir, load_bundle
 from model.training.train import train_bundle
 
@@ -47,17 +48,21 @@ training = data.load_training_data(data_dir)
 validation = data.load_validation_sets(data_dir)
 claim_training = claims_data.load_claim_training_data(data_dir)
 claim_validation = claims_data.load_claim_validation_sets(data_dir)
-print(f"hostility: {len(training)} training rows, {len(validation)} validation sets")
+# The heads are fitted on the public training rows plus, with `added_sets`, the added sets and identity swaps
+# (`model.training.added_sets`; never a text of a test split or validation set): C is chosen on the same rows.
+fit_rows = added.extend_heads_rows(training, training.iloc[:0], data_dir, seed) if added_sets else training
+print(f"hostility: {len(training)} training rows, {len(fit_rows) - len(training)} added, {len(validation)} validation sets")
 print(f"claims: {len(claim_training)} training sentences, {len(claim_validation)} validation sets")
 
 # %% [markdown]
 # ## Model selection: toxicity head
 #
-# ROC AUC on each validation set for every `C` (features fitted once, the head refitted per `C`); the `C` with
-# the highest `mean` (validation sets weigh equally) is chosen, the smaller one on a tie.
+# ROC AUC on each validation set for every `C` (features fitted once, the head refitted per `C`) when fitted on
+# the rows the bundle is fitted on; the `C` with the highest `mean` (validation sets weigh equally) is chosen, the
+# smaller one on a tie.
 
 # %%
-hostility_grid = selection.select_hostility_C(training, validation, c_grid, seed=seed, max_rows=selection_rows)
+hostility_grid = selection.select_hostility_C(fit_rows, validation, c_grid, seed=seed, max_rows=selection_rows)
 C = selection.best_C(hostility_grid)
 print("chosen C:", C)
 hostility_grid
@@ -91,7 +96,7 @@ plots.plot_c_grid(claims_grid, claims_C, "checkable-claim head: validation ROC A
 out = Path(bundles_root or bundles_dir()) / version
 # overwrite: running the notebook again replaces its own candidate (never the served bundle, which is refused)
 bundle_dir = train_bundle(data_dir, out_dir=out, seed=seed, version=version, C=C, claims_C=claims_C, progress=False,
-                          overwrite=True)
+                          overwrite=True, added_sets=added_sets)
 bundle = load_bundle(bundle_dir)
 print("wrote", bundle_dir)
 pd.DataFrame(bundle.manifest["test_metrics"]).T

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
@@ -157,11 +158,16 @@ def test_01_data(fake_data_dir, tmp_path):
 @pytest.mark.slow
 def test_02_train_writes_a_bundle(fake_data_dir, tmp_path):
     bundles = tmp_path / "bundles"
-    run("02_train", tmp_path, f"bundles_root={_path(bundles)}", "version=\"nb\"", "c_grid=[0.5, 1.0]", "seed=0", data_dir=fake_data_dir)
+    executed = run("02_train", tmp_path, f"bundles_root={_path(bundles)}", "version=\"nb\"", "c_grid=[0.5, 1.0]", "seed=0",
+                   data_dir=fake_data_dir)
     bundle = load_bundle(bundles / "nb")
     assert bundle.version == "nb"
     assert bundle.manifest["hyperparameters"]["C"] in (0.5, 1.0)
     assert "test_metrics" in bundle.manifest
+    # C is chosen on the rows the bundle is fitted on: the public ones plus the added sets
+    added = re.search(r"hostility: \d+ training rows, (\d+) added", _text(executed))
+    assert added is not None and int(added.group(1)) > 0
+    assert bundle.manifest["added_sets"]["identity_sentences"]["rows"] > 0
 
 
 @pytest.mark.slow
