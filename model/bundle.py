@@ -407,7 +407,7 @@ def chosen_encoder_threads(threads: int | None = None, fallback: int | None = No
 def _attach_encoder(model, folder: Path, manifest: dict, threads: int | None, mode: str | None = None):
     """Give an encoder bundle's model its onnxruntime session (files already checked by ``verify_bundle``) and
     ``mode`` (``chosen_encoder_mode``'s answer; ``None`` keeps the pickled one)."""
-    from model.encoder import WINDOW_ALIGNMENTS, EncoderRunner
+    from model.encoder import WINDOW_ALIGNMENTS, EncoderRunner, check_windows
 
     spec = manifest["encoder"]
     for key in ("onnx_file", "tokenizer_file"):
@@ -417,6 +417,11 @@ def _attach_encoder(model, folder: Path, manifest: dict, threads: int | None, mo
     if align not in WINDOW_ALIGNMENTS:
         raise BundleError(f"{folder / MANIFEST_FILE}: encoder windows aligned to {align!r}, which this version cannot "
                           f"read (it reads {', '.join(WINDOW_ALIGNMENTS)}): upgrade the service or serve another bundle")
+    try:  # a stride of 0 would read a long comment in windows without end
+        check_windows(align, spec.get("stride"), spec.get("max_tokens"))
+    except ValueError as error:
+        raise BundleError(f"{folder / MANIFEST_FILE}: encoder {error}: correct the manifest's \"encoder\" entry or serve "
+                          "another bundle") from error
     threads = chosen_encoder_threads(threads)
     if mode is not None:
         model.mode = mode

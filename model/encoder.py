@@ -75,12 +75,19 @@ WINDOW_ALIGNMENTS = ("stride", "sentences")
 """How long comments are cut: windows every ``stride`` pieces, or windows packed with whole sentences."""
 
 
-def check_windows(align: str, stride: int) -> None:
-    """``ValueError`` saying what to fix when a bundle cannot read long comments in windows of ``align`` and ``stride``."""
+def check_windows(align: str, stride: int, max_tokens: int = MAX_TOKENS) -> None:
+    """``ValueError`` saying what to fix when a bundle cannot read long comments in windows of ``max_tokens`` (special
+    tokens included) aligned to ``align``, ``stride`` pieces apart."""
     if align not in WINDOW_ALIGNMENTS:
         raise ValueError(f"windows aligned to {align!r}: one of {', '.join(WINDOW_ALIGNMENTS)}")
-    if not 1 <= stride <= MAX_TOKENS - 2:
-        raise ValueError(f"stride {stride}: a whole number from 1 to {MAX_TOKENS - 2} (the word pieces one window holds)")
+    if not _whole(max_tokens) or max_tokens < 3:
+        raise ValueError(f"max_tokens {max_tokens!r}: a whole number of at least 3 ([CLS], a word piece, [SEP])")
+    if not _whole(stride) or not 1 <= stride <= max_tokens - 2:
+        raise ValueError(f"stride {stride!r}: a whole number from 1 to {max_tokens - 2} (the word pieces one window holds)")
+
+
+def _whole(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def sentence_cuts(encoding) -> list[int]:

@@ -8,6 +8,7 @@ hostile sentence buried in a long civil comment.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -250,6 +251,22 @@ def test_windows_aligned_to_something_unknown_are_refused_when_building_and_load
     manifest["encoder"]["align"] = "paragraphs"
     (copy / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(BundleError, match="aligned to 'paragraphs', which this version cannot read"):
+        load_bundle(copy)
+
+
+@pytest.mark.parametrize(("key", "value", "words"), [
+    ("stride", 0, "stride 0: a whole number from 1 to 62"), ("stride", 63, "stride 63: a whole number from 1 to 62"),
+    ("stride", "32", "stride '32': a whole number"), ("max_tokens", 2, "max_tokens 2: a whole number of at least 3")])
+def test_a_manifest_whose_windows_cannot_be_read_is_refused_at_load(key, value, words, encoder_bundle, tmp_path):
+    """A stride edited to 0 loaded, then read a long comment aligned to sentences in windows without end."""
+    from model.bundle import BundleError, load_bundle
+
+    copy = tmp_path / "edited"
+    shutil.copytree(encoder_bundle[0], copy)
+    manifest = json.loads((copy / "manifest.json").read_text())
+    manifest["encoder"][key] = value
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(BundleError, match=re.escape(words)):
         load_bundle(copy)
 
 
