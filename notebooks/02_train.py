@@ -18,7 +18,8 @@
 # (never a test split), then train every head with the chosen values and write a bundle.
 # The bundle goes to `bundles/<version>`; it is not served until `moderate models use <version>`.
 #
-# **Takes** about 15 minutes on two cores with every public set (`selection_rows` makes the `C` grid quicker).
+# **Takes** about 10 minutes on two cores with every public set (9 minutes in one run; `selection_rows` makes the
+# `C` grid quicker).
 # **Needs** the public data folder (`data_dir`). **Writes** `bundles/<version>` (`bundles/candidate` by
 # default, which notebooks 03 and 04 read; each run replaces it; keep it out of git). **Run** it with
 # `make notebooks` or alone: `.venv/bin/python -m model.evaluation.notebook_runner 02_train --data-dir ../shared/data`
