@@ -75,7 +75,17 @@ def _inner_request(part: Message, index: int) -> InnerRequest:
     headers = {name: value for name, value in inner.items()
                if name.lower() not in ("host", "content-length", *INHERITED_HEADERS)}
     payload = inner.get_payload(decode=True) or b""
-    return fields[0].upper(), fields[1], headers, payload
+    return fields[0].upper(), _app_target(fields[1]), headers, payload
+
+
+def _app_target(target: str) -> str:
+    """A part's request target without the path the service is served under (``X-Forwarded-Prefix`` of a trusted
+    proxy): Google's clients write rootUrl's path in front of the method's (``/moderation/v1alpha1/comments:analyze``),
+    and the proxy that strips it from the batch's own URL cannot strip it inside the body."""
+    prefix = request.script_root
+    if prefix and target.startswith(prefix + "/"):
+        return target[len(prefix):]
+    return target
 
 
 def _scored_chars(inner: InnerRequest) -> int:

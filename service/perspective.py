@@ -111,6 +111,12 @@ def _optional(body: Mapping, field: str, kind: type, default: Any, path: str = "
     return value
 
 
+def _enum_name(body: Mapping, field: str, default: str, path: str = "") -> str:
+    """An enum field (``comment.type``, ``scoreType``) in upper case: Google's front end upper-cases an enum name it does
+    not know, so Perspective takes n8n's ``"scoreType": "probability"``; a 400 naming the field if not a string."""
+    return _optional(body, field, str, default, path).upper()
+
+
 def json_field_names(value: Any, path: str = "") -> Any:
     """``value`` with every proto field name (``PROTO_FIELD_NAMES``) renamed to its JSON name, at any depth; a 400
     when an object gives a field both ways."""
@@ -152,7 +158,7 @@ def parse_comment(body: Mapping, max_chars: int) -> str:
     if too_long is not None:
         raise perspective_invalid("COMMENT_TOO_LONG", "comment.text", f"comment.text {too_long}")
     check_text(text, "comment.text", max_chars, invalid_argument)
-    text_type = _optional(comment, "type", str, "PLAIN_TEXT", "comment.")
+    text_type = _enum_name(comment, "type", "PLAIN_TEXT", "comment.")
     if text_type not in TEXT_TYPES:
         raise invalid_argument("comment.type", f"comment.type must be one of {', '.join(TEXT_TYPES)}")
     if text_type == "HTML":
@@ -176,7 +182,7 @@ def _unknown_attribute(name: str, path: str, offered: Mapping[str, str]) -> Goog
 
 def _threshold(parameters: Mapping, path: str) -> float | None:
     """Check one attribute's AttributeParameters and return its scoreThreshold."""
-    score_type = _optional(parameters, "scoreType", str, SCORE_TYPE, path + ".")
+    score_type = _enum_name(parameters, "scoreType", SCORE_TYPE, path + ".")
     if score_type not in ACCEPTED_SCORE_TYPES:
         raise invalid_argument(path + ".scoreType", f"{path}.scoreType must be {SCORE_TYPE}, the only score type offered")
     threshold = parameters.get("scoreThreshold")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from urllib.parse import urlsplit
 
 import pytest
 from sqlalchemy import func, select
@@ -12,6 +13,9 @@ from service.auth import create_key
 from service.store import DecisionRecord, get_session
 from tests.test_discovery import _batch_body
 
+PROXY_HEADERS = {"X-Forwarded-For": "203.0.113.9", "X-Forwarded-Proto": "https", "X-Forwarded-Host": "comments.example.org",
+                 "X-Forwarded-Prefix": "/moderation"}
+"""What a trusted proxy serving the service under https://comments.example.org/moderation/ sets on each request."""
 SENTENCE = "Nice park. "
 """11 characters of English: a text of whole sentences is scored, never refused for its language."""
 LONGEST = 11 * SENTENCE
@@ -91,3 +95,54 @@ def test_a_text_scored_sentence_by_sentence_too_counts_twice(app, key, name):
     answered = post_batch(app, [part(key, LONGEST, **{name: True})] + [part(key, SENTENCE, **{name: False})])
     assert answered.status_code == 200 and statuses(answered) == ["HTTP/1.1 200 OK"] * 2
     assert decisions_logged(app) == 2
+
+
+class ThroughProxy:
+    """An ``httplib2.Http`` for googleapiclient that reaches the app as the proxy of ``PROXY_HEADERS`` would: it strips
+    /moderation from the URL and sets its headers."""
+
+    def __init__(self, client):
+        self.client = client
+
+    def request(self, uri, method="GET", body=None, headers=None, **_):
+        import httplib2
+
+        url = urlsplit(uri)
+        assert url.path.startswith("/moderation/"), uri
+        answer = self.client.open(url.path.removeprefix("/moderation") + (f"?{url.query}" if url.query else ""),
+                                  method=method, data=body, headers={**(headers or {}), **PROXY_HEADERS})
+        return httplib2.Response({"status": answer.status_code, **dict(answer.headers)}), answer.get_data()
+
+
+def test_google_client_batches_through_a_proxy_serving_under_a_path(tiny_bundle_path, tmp_path):
+    # googleapiclient writes each part's path under rootUrl's (/moderation/v1alpha1/comments:analyze); the proxy strips
+    # /moderation from the batch's own URL but cannot inside its body: every part was answered 404.
+    from googleapiclient import discovery
+    from googleapiclient.errors import HttpError
+
+    app = create_app({"TESTING": True, "MODEL": str(tiny_bundle_path), "DB_URL": f"sqlite:///{tmp_path / 'm.db'}",
+                      "TRUSTED_PROXY_HOPS": 1, "MAX_REQUEST_CHARS": LIMIT, "MAX_COMMENT_CHARS": len(LONGEST),
+                      "PERSPECTIVE_MAX_TEXT_CHARS": len(LONGEST)})
+    with app.app_context():
+        key = create_key(get_session(), "batch")[1]
+    client = app.test_client()
+    document = client.get("/$discovery/rest?version=v1alpha1", headers=PROXY_HEADERS).get_json()
+    service = discovery.build_from_document(document, developerKey=key, http=ThroughProxy(client))
+
+    def analyze(text):
+        return service.comments().analyze(body={"comment": {"text": text}, "requestedAttributes": {"TOXICITY": {}}})
+
+    answers = {}
+    batch = service.new_batch_http_request(callback=lambda request_id, answer, error: answers.update({request_id: error or answer}))
+    batch.add(analyze(SENTENCE), request_id="a")
+    batch.execute()
+    assert isinstance(answers["a"], dict), answers["a"]  # was HttpError 404: "/moderation/v1alpha1/... cannot be batched"
+    assert 0.0 <= answers["a"]["attributeScores"]["TOXICITY"]["summaryScore"]["value"] <= 1.0
+    # Its parts are counted against MAX_REQUEST_CHARS as any others.
+    too_much = service.new_batch_http_request()
+    for _ in range(4):
+        too_much.add(analyze(LONGEST))
+    with pytest.raises(HttpError) as caught:
+        too_much.execute()
+    assert caught.value.status_code == 413
+    assert decisions_logged(app) == 1

@@ -189,6 +189,18 @@ def test_every_documented_request_field_is_accepted(client, key):
     assert analyze(client, key, body).status_code == 200
 
 
+def test_enum_names_are_read_in_any_case_as_google_reads_them(client, key, scorer):
+    # n8n's Google Perspective node sends scoreType "probability"; Google's front end upper-cases an enum name it does
+    # not know, so Perspective answers it. Both were a 400 here.
+    n8n = {"comment": {"type": "PLAIN_TEXT", "text": HOSTILE},
+           "requestedAttributes": {"TOXICITY": {"scoreType": "probability", "scoreThreshold": 0}}}
+    assert list(analyze(client, key, n8n).get_json()["attributeScores"]) == ["TOXICITY"]
+    html = "<p>You are a <b>stupid</b> clown.</p>"
+    body = analyze(client, key, {"comment": {"text": html, "type": "html"}, "requestedAttributes": {"TOXICITY": {}}}).get_json()
+    expected = scorer.moderate([html_to_text(html)], with_spans=False)[0].scores["toxicity"]
+    assert body["attributeScores"]["TOXICITY"]["summaryScore"]["value"] == pytest.approx(expected, abs=1e-6)
+
+
 def test_html_comment_is_scored_as_its_text(client, key, scorer):
     html = "<p>You are a <b>stupid</b> clown,</p><p>the minister ignores the vote.</p>"
     body = analyze(client, key, {"comment": {"text": html, "type": "HTML"}, "requestedAttributes": {"TOXICITY": {}}}).get_json()
