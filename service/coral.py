@@ -2,7 +2,7 @@
 
 Coral (``server/src/core/server/services/comments/pipeline/phases/external.ts``) POSTs an External
 Moderation Request signed like its webhooks: ``X-Coral-Signature: sha256=<hex>[,sha256=<hex>]``, one
-HMAC-SHA256 of the raw body per active signing secret (two while a rotated secret is still valid). It
+HMAC-SHA256 of the raw body per active signing secret (more than one while rotated secrets are still valid). It
 waits ``timeout`` milliseconds (200 by default in its admin form), then skips the phase.
 
 Answers, from Coral's EXTERNAL_MODERATION_PHASES.md:
