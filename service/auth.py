@@ -152,8 +152,12 @@ def presented_key() -> str | None:
 
 
 def rate_limit_identity() -> str:
-    """Who a rate limit counts against: the presented key's hash, else the client address."""
-    key = presented_key()
+    """Who a rate limit counts against: the presented key's hash, else the client address.
+
+    With keys not required (``AUTH_REQUIRED`` false) no key is checked, so any text passes for one: the client
+    address then, or a client would get a fresh budget with every made-up key.
+    """
+    key = presented_key() if current_app.config["AUTH_REQUIRED"] else None
     if key is not None:
         return "key:" + hash_key(key[:MAX_KEY_CHARS])[:32]
     return "addr:" + (request.remote_addr or "unknown")

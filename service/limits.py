@@ -1,8 +1,9 @@
 """Per-key rate limits with Flask-Limiter on the API blueprints; 429 JSON with ``Retry-After``.
 
 One shared budget (``RATE_LIMIT``, e.g. "600 per minute") per API key covers every API surface
-(``/v1`` and, when registered, the Perspective-compatible ``/v1alpha1``); requests without a key count
-against the client address. Coral's endpoint has its own limit (``CORAL_RATE_LIMIT``) per client
+(``/v1`` and, when registered, the Perspective-compatible ``/v1alpha1``); requests without a key, and every request
+when keys are not required (``AUTH_REQUIRED`` false: an unchecked key would be a fresh budget), count against the
+client address. Coral's endpoint has its own limit (``CORAL_RATE_LIMIT``) per client
 address. Operations endpoints (health, metrics, docs) are never limited. Other budgets (failed
 authentications, comments and characters per key) are counted in the same storage (``service.budgets``).
 One request may carry at most ``MAX_REQUEST_CHARS`` characters of comment text to score

@@ -1,8 +1,10 @@
 """What an API key may do: its scopes, checked per route by ``service.auth.require_scope``.
 
-- ``moderate``: score comments (``/v1/moderate``, ``comments:analyze``) and read the model card;
+- ``moderate``: score comments (``/v1/moderate``, ``comments:analyze``);
 - ``feedback``: send moderator decisions and suggested scores, which become training data;
 - ``admin``: everything (the other scopes and any administrative route).
+
+Any key, whatever its scopes, reads the model card (``/v1/model``, as docs/api.md says).
 
 A key may hold several. A key created without naming any, and every key made before scopes existed,
 holds ``moderate`` and ``feedback``: what every key could do then. (A leaf module, so that the

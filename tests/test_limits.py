@@ -68,6 +68,16 @@ def test_requests_without_a_key_are_limited_by_address(client):
     assert statuses == [401] * LIMIT + [429]
 
 
+def test_with_keys_not_required_a_made_up_key_is_no_fresh_budget(tiny_bundle_path):
+    # No key is checked then: counted per key, a client sending a new made-up key each time was never limited.
+    app = create_app({"TESTING": True, "MODEL": str(tiny_bundle_path), "DB_URL": "sqlite://", "RATE_LIMIT": f"{LIMIT} per minute",
+                      "AUTH_REQUIRED": False})
+    client = app.test_client()
+    statuses = [client.get("/v1/model", headers={"X-API-Key": f"mod_made-up-{number}"}).status_code for number in range(LIMIT + 1)]
+    assert statuses == [200] * LIMIT + [429]
+    assert client.get("/v1/model").status_code == 429  # the same address's budget, key or no key
+
+
 @pytest.mark.parametrize("path", ["/healthz", "/readyz", "/metrics", "/openapi.json", "/docs"])
 def test_operations_are_never_limited(client, path):
     assert all(client.get(path).status_code == 200 for _ in range(LIMIT * 3))
