@@ -224,6 +224,16 @@ def test_try_refuses_too_many_lines_with_a_message(ui_app, moderator):
     assert "at most 2 comments" in answer.get_data(as_text=True)
 
 
+def test_try_refuses_more_text_in_all_than_a_request_may_score(ui_app, moderator):
+    # 100 lines of 20,000 characters were scored in one request: 20 times MAX_REQUEST_CHARS, past the worker's timeout.
+    ui_app.config["MAX_REQUEST_CHARS"] = 2 * len(NEUTRAL)
+    token = csrf_from(moderator.get("/ui/try").get_data(as_text=True))
+    assert moderator.post("/ui/try", data={"comments": f"{NEUTRAL}\n{NEUTRAL}", "csrf_token": token}).status_code == 200
+    answer = moderator.post("/ui/try", data={"comments": f"{NEUTRAL}\n{NEUTRAL}\nok", "csrf_token": token})
+    assert answer.status_code == 400
+    assert f"{2 * len(NEUTRAL) + 2:,} characters in all; at most {2 * len(NEUTRAL):,}" in answer.get_data(as_text=True)
+
+
 @pytest.mark.parametrize("separator", ["\u2028", "\u2029", "\x0c", "\x0b", "\x85", "\x1e"])
 def test_try_scores_a_line_with_a_unicode_separator_as_one_comment(ui_app, moderator, separator):
     token = csrf_from(moderator.get("/ui/try").get_data(as_text=True))

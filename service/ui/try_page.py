@@ -107,7 +107,8 @@ def comment_lines(pasted: str) -> list[str]:
 
 
 def check_lines(lines: list[str]) -> str | None:
-    """A message saying what to change when there are no, too many or too long comments; else None."""
+    """A message saying what to change when there are no, too many or too long comments, or more than
+    ``MAX_REQUEST_CHARS`` characters in all; else None."""
     config = current_app.config
     if not lines:
         return "Paste at least one comment, one per line."
@@ -116,6 +117,11 @@ def check_lines(lines: list[str]) -> str | None:
     too_long = [number for number, line in enumerate(lines, start=1) if len(line) > config["MAX_COMMENT_CHARS"]]
     if too_long:
         return f"Comment {too_long[0]} is longer than {config['MAX_COMMENT_CHARS']:,} characters; shorten it."
+    n_chars = sum(map(len, lines))
+    if n_chars > config["MAX_REQUEST_CHARS"]:
+        # As the API's limit, so that scoring them does not outlast the server's timeout, which would cut the page off.
+        return (f"The comments have {n_chars:,} characters in all; at most {config['MAX_REQUEST_CHARS']:,} can be tried "
+                "at a time. Paste fewer at once.")
     return None
 
 
