@@ -203,9 +203,12 @@ def score_frame(frame: pd.DataFrame, text_column: str, moderate: Callable, attri
     texts = text_values(frame, text_column)
     decisions = moderate(texts, with_spans=with_spans)
     results = [decision.to_dict() for decision in decisions]
-    columns: dict[str, list] = {name: [r["scores"][name] for r in results] for name in attributes}
-    columns["decision"] = [r["decision"] for r in results]
-    columns["reasons"] = [json.dumps(r["reasons"], ensure_ascii=False) for r in results]
+    # Typed, so that a chunk with no rows (a header-only CSV) has the types of one with rows, not floats or nulls.
+    columns = {name: pd.Series([r["scores"][name] for r in results], index=frame.index, dtype=float)
+               for name in attributes}
+    columns["decision"] = pd.Series([r["decision"] for r in results], index=frame.index, dtype=str)
+    columns["reasons"] = pd.Series([json.dumps(r["reasons"], ensure_ascii=False) for r in results], index=frame.index,
+                                   dtype=str)
     tally = Tally(read=len(frame), scored=len(frame), empty=sum(1 for text in texts if not text.strip()),
                   non_text=count_non_text(frame, text_column), decisions=Counter(columns["decision"]))
     return frame.assign(**columns), tally

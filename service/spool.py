@@ -251,7 +251,10 @@ def _join_parquet(segments: list[Path], partial: Path, output: Path) -> None:
     A column can have no type in one chunk and one in another (a JSON Lines id missing from the first 5,000 rows is
     ``null``, then ``int64``): the types are unified, a null column taking the other chunks' type. Where they cannot be
     (text in one chunk, numbers in another), every chunk is cast to the first one's types, as pandas would read them.
+    A chunk whose rows were all set aside as unparseable adds no row and has no types to give (a JSON Lines one not even
+    the input's columns): it is left out, unless no chunk has rows.
     """
+    segments = [segment for segment in segments if pq.read_metadata(segment).num_rows] or segments[:1]
     schemas = [pq.read_schema(segment) for segment in segments]
     try:
         schema = pa.unify_schemas(schemas, promote_options="permissive")

@@ -250,10 +250,16 @@ class TableReader:
         self._chunks = self._row_chunks()
 
     def _check_not_utf16(self) -> None:
-        """Refuse UTF-16 text at once (Excel's "Unicode Text"), rather than set every row of it aside as not UTF-8."""
-        if self._file.read(2) in UTF16_BOMS:
+        """Refuse UTF-16 text at once (Excel's "Unicode Text", a database's export without a byte-order mark), rather
+        than set every row of it aside or read a header whose names have a NUL byte between their letters."""
+        start = self._file.read(2)
+        if start in UTF16_BOMS:
             raise TableError(f"{self.path}: the file is UTF-16 text; re-encode it as UTF-8, e.g. "
                              "`iconv -f utf-16 -t utf-8 IN > OUT`")
+        if len(start) == 2 and (start[0] == 0) != (start[1] == 0):  # its first character, ASCII, in UTF-16
+            encoding = "utf-16le" if start[1] == 0 else "utf-16be"
+            raise TableError(f"{self.path}: the file is UTF-16 text (without a byte-order mark); re-encode it as "
+                             f"UTF-8, e.g. `iconv -f {encoding} -t utf-8 IN > OUT`")
 
     def _open_parquet(self) -> None:
         try:
@@ -384,7 +390,7 @@ class TableReader:
     def chunks(self) -> Iterator[tuple[pd.DataFrame, list[Reject]]]:
         """Each chunk's frame of parsed rows and the rows that could not be parsed."""
         first, self._first = self._first, None
-        yield first if first is not None else (pd.DataFrame(columns=self.columns or []), [])
+        yield first if first is not None else (self._frame([]), [])
         while (chunk := self._next_chunk()) is not None:
             yield chunk
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import math
 import os
 from pathlib import Path
 from typing import IO, Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -56,6 +58,18 @@ def _json_cells(column: pd.Series) -> pd.Series:
     """
     return pd.Series([_csv_cell(value) for value in column.tolist()], index=column.index, name=column.name,
                      dtype=object)
+
+
+def _bare_carriage_returns(frame: pd.DataFrame) -> np.ndarray:
+    """Which rows have a text cell holding a carriage return and no line feed. Python's csv quotes a cell holding a
+    character of the line ending, ``\\n`` here, so such a cell would go out bare, and a reader ends the row at its
+    ``\\r`` (ours sets the row aside, pandas' cuts it in two)."""
+    rows = np.zeros(len(frame), dtype=bool)
+    for position, dtype in enumerate(frame.dtypes):
+        if dtype.kind in "OSU":
+            rows |= np.array([isinstance(value, str) and "\r" in value and "\n" not in value
+                              for value in frame.iloc[:, position].tolist()], dtype=bool)
+    return rows
 
 
 class TableWriter:
@@ -118,7 +132,15 @@ class TableWriter:
             frame = frame.copy(deep=False)
             for position in mixed:
                 frame.isetitem(position, _json_cells(frame.iloc[:, position]))
-        frame.to_csv(self._text, header=self.header and self._n_chunks == 0, index=False, lineterminator="\n")
+        options = {"index": False, "lineterminator": "\n"}
+        if self.header and self._n_chunks == 0:
+            frame.iloc[:0].to_csv(self._text, **options)
+        # Runs of rows written alike: a row with a bare carriage return with every cell quoted, the others as usual.
+        quoted = _bare_carriage_returns(frame)
+        edges = [0, *(np.flatnonzero(np.diff(quoted)) + 1), len(frame)] if len(frame) else []
+        for start, stop in zip(edges, edges[1:]):
+            quoting = csv.QUOTE_ALL if quoted[start] else csv.QUOTE_MINIMAL
+            frame.iloc[start:stop].to_csv(self._text, header=False, quoting=quoting, **options)
 
     def _write_jsonl(self, frame: pd.DataFrame) -> None:
         for record in frame.to_dict(orient="records"):

@@ -13,6 +13,7 @@ import socket
 import warnings
 from pathlib import Path
 
+import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -317,3 +318,40 @@ def test_a_header_row_repeated_by_concatenated_csv_files_is_rejected_not_scored(
     assert [line.split(",")[0] for line in (tmp_path / "out.csv").read_text(encoding="utf-8").splitlines()[1:]] == ["1", "2"]
     rejects = [json.loads(line) for line in (tmp_path / "out.csv.rejects").read_text(encoding="utf-8").splitlines()]
     assert [reject["line"] for reject in rejects] == [3]
+
+
+@pytest.mark.parametrize(("name", "content", "ids", "lines"), [
+    # An export cut off while writing, after a whole chunk: the last chunk is one unreadable line and no row.
+    ("in.jsonl", '{"id": "01", "text": "a fair point"}\n{"id": "02", "text": "another view"}\n{"id": "03", "te',
+     ["01", "02"], [3]),
+    # A garbled stretch in the middle of a JSON Lines file: a chunk of unreadable lines only.
+    ("in.jsonl", '{"id": "01", "text": "a fair point"}\n{"id": "02", "text": "another view"}\n<html>\n{bad\n'
+                 '{"id": "05", "text": "the last comment"}\n', ["01", "02", "05"], [3, 4]),
+    # The same at the start of a CSV: the first chunk has the columns, but no row to type them.
+    ("in.csv", "id,text\n01,a,b\n02,c,d\n03,a fair point\n", ["03"], [2, 3]),
+], ids=["jsonl-cut-off", "jsonl-garbled", "csv-garbled-start"])
+def test_a_chunk_whose_rows_were_all_set_aside_does_not_stop_a_parquet_output(tmp_path, run, name, content, ids, lines):
+    """Its segment has no rows (a JSON Lines one not even the input's columns) and failed to join with the others."""
+    source = tmp_path / name
+    source.write_text(content, encoding="utf-8")
+    result = run(source, "-o", tmp_path / "out.parquet", "--chunk-size", 2)
+    assert result.exit_code == 0, result.output
+    table = pq.read_table(tmp_path / "out.parquet")
+    assert table.column("id").to_pylist() == ids
+    assert {table.schema.field(name).type for name in ("id", "decision")} <= {pa.string(), pa.large_string()}
+    rejects = [json.loads(line) for line in (tmp_path / "out.parquet.rejects").read_text(encoding="utf-8").splitlines()]
+    assert [reject["line"] for reject in rejects] == lines
+
+
+@pytest.mark.parametrize("name", ["in.csv", "in.parquet"])
+def test_an_input_with_no_rows_gives_a_parquet_output_of_the_same_types_as_one_with_rows(tmp_path, run, name):
+    """A day's export with no comments: its columns were typed null and decision and reasons double, so the day's output
+    did not read together with the others'."""
+    rows, empty = tmp_path / "rows" / name, tmp_path / "empty" / name
+    for path, ids in ((rows, ["007"]), (empty, [])):
+        path.parent.mkdir()
+        write_table(pd.DataFrame({"id": pd.Series(ids, dtype=str), "text": pd.Series(["a fair point"][:len(ids)], dtype=str)}), path)
+        result = run(path, "-o", path.parent / "out.parquet")
+        assert result.exit_code == 0, result.output
+    assert pq.read_table(empty.parent / "out.parquet").num_rows == 0
+    assert pq.read_schema(empty.parent / "out.parquet") == pq.read_schema(rows.parent / "out.parquet")

@@ -59,6 +59,28 @@ def test_csv_round_trip_is_byte_for_byte(tmp_path):
     assert (tmp_path / "out.csv").read_bytes().decode("utf-8") == source
 
 
+@pytest.mark.parametrize("source", ["in.jsonl", "in.csv", "in.parquet"])
+def test_a_carriage_return_inside_a_cell_is_quoted_in_a_csv_output(tmp_path, source):
+    """Python's csv quotes a field holding a character of the line ending (``\\n``), not a lone ``\\r``: written bare,
+    the row was set aside by our reader and cut in two by pandas'."""
+    texts = ["a\rb", "plain", "ends in\r", "two\r\nlines"]
+    frame = pd.DataFrame({"id": ["007", "008", "009", "010"], "text": texts, "score": [0.5, 1.0, 0.25, 2.0]})
+    if source == "in.csv":  # read from a CSV that quotes them, as a CMS's export does
+        (tmp_path / source).write_text("id,text,score\n" + "".join(f'{i},"{t}",{s}\n' for i, t, s in
+                                                                   frame.itertuples(index=False)), encoding="utf-8")
+    elif source == "in.jsonl":
+        frame.to_json(tmp_path / source, orient="records", lines=True)
+    else:
+        pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), tmp_path / source)
+    with TableWriter(tmp_path / "out.csv") as writer:
+        for chunk in read_all(tmp_path / source, chunk_rows=3):
+            writer.write(chunk)
+    rows, rejects = read_rejects(tmp_path / "out.csv")
+    assert not rejects and [row["text"] for row in rows] == texts and [row["id"] for row in rows] == frame["id"].tolist()
+    assert pd.read_csv(tmp_path / "out.csv", dtype=str, keep_default_na=False)["text"].tolist() == texts
+    assert "\n008,plain,1.0\n" in (tmp_path / "out.csv").read_text(encoding="utf-8")  # other rows as before
+
+
 def test_json_values_go_into_csv_cells_as_json(tmp_path):
     (tmp_path / "in.jsonl").write_text('{"id": 1, "tags": ["x", "y"], "meta": {"k": 1}, "ok": true, "n": null}\n', encoding="utf-8")
     with TableWriter(tmp_path / "out.csv") as writer:
@@ -100,6 +122,9 @@ def test_header_only_csv_gives_one_empty_frame_with_columns(tmp_path):
     path.write_text("id,text\n", encoding="utf-8")
     (frame,) = read_all(path)
     assert list(frame.columns) == ["id", "text"] and len(frame) == 0
+    with TableWriter(tmp_path / "out.csv") as writer:
+        writer.write(frame)
+    assert (tmp_path / "out.csv").read_text(encoding="utf-8") == "id,text\n"
 
 
 def test_jsonl_keeps_json_types_skips_blank_lines_and_restores_missing_keys(tmp_path):
@@ -214,6 +239,10 @@ def test_a_missing_column_says_what_the_header_looks_like(tmp_path, header, mess
         ("in.csv", "id,text\n1,a\n".encode("utf-16"), r"the file is UTF-16 text; re-encode it as UTF-8, e.g. "
                                                        r"`iconv -f utf-16 -t utf-8 IN > OUT`$"),
         ("in.jsonl", '{"text": "a"}\n'.encode("utf-16"), r"the file is UTF-16 text; re-encode it as UTF-8"),
+        # Without a byte-order mark (a database's UTF-16 export): a NUL byte beside each character of the text.
+        ("in.csv", "id,text\n1,a\n".encode("utf-16-le"), r"the file is UTF-16 text \(without a byte-order mark\); "
+                                                          r"re-encode it as UTF-8, e.g. `iconv -f utf-16le -t utf-8"),
+        ("in.jsonl", '{"text": "a"}\n'.encode("utf-16-be"), r"UTF-16 text .*`iconv -f utf-16be -t utf-8 IN > OUT`$"),
         ("in.csv", b"id,text,,\n1,a,,\n", r"the header has 2 columns without a name \(blank header cells, often commas "
                                          r"at the ends of the lines\); name those columns or remove them$"),
     ],
