@@ -138,3 +138,25 @@ def test_a_database_a_newer_release_migrated_is_one_clear_line(runner, tmp_path)
         assert "a newer release migrated it" in result.output and "Traceback" not in result.output
     finally:
         engine.dispose()
+
+
+def test_a_migration_that_fails_midway_leaves_nothing_behind_and_can_be_run_again(db_url, monkeypatch):
+    """A crash (or a full disk) in the middle of a revision: on SQLite, CREATE TABLE committed by itself, so the
+    database stayed at the old revision with the new table in it, and every later upgrade (each worker's start with
+    DB_AUTO_UPGRADE) failed on "table users already exists"."""
+    from alembic.operations import Operations
+
+    engine = make_engine(db_url)
+    try:
+        upgrade(engine, "0001")
+        with monkeypatch.context() as patched:  # 0002 creates users, then fails while it alters feedback
+            patched.setattr(Operations, "batch_alter_table", lambda *args, **kwargs: (_ for _ in ()).throw(OSError("disk full")))
+            with pytest.raises(OSError, match="disk full"):
+                upgrade(engine)
+        assert current_revision(engine) == "0001"
+        assert "users" not in inspect(engine).get_table_names()
+        upgrade(engine)
+        assert current_revision(engine) == head_revision()
+        assert schema_differences(engine) == []
+    finally:
+        engine.dispose()

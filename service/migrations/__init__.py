@@ -9,7 +9,10 @@ against a database at the current head, then read and tidy what it wrote.
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 from alembic import command
@@ -17,7 +20,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from alembic.util.exc import CommandError
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from service.store import StoreError, sqlite_file
@@ -78,11 +81,37 @@ def _first_line(error: BaseException) -> str:
     return f"{error.__class__.__name__}: {(str(error).strip().splitlines() or [''])[0]}"
 
 
+@contextlib.contextmanager
+def _one_transaction(engine: Engine) -> Iterator[Connection]:
+    """A connection in a transaction that takes the schema changes in too, so a failed upgrade leaves nothing behind.
+
+    Python's sqlite3 opens a transaction only before INSERT, UPDATE and DELETE: CREATE TABLE and ALTER TABLE commit
+    one by one, and a crash midway left a database at the old revision with the new tables that no later upgrade
+    could get past ("table users already exists"). So on SQLite the driver leaves the transaction to us and BEGIN
+    is sent first (SQLite's DDL is transactional); SQLAlchemy's commit or rollback ends it.
+    """
+    with engine.connect() as connection:
+        if engine.dialect.name != "sqlite":
+            with connection.begin():
+                yield connection
+            return
+        driver = connection.connection.driver_connection
+        previous = driver.isolation_level
+        driver.isolation_level = None  # no implicit BEGIN (nor COMMIT) by the driver
+        try:
+            with connection.begin():
+                connection.exec_driver_sql("BEGIN")
+                yield connection
+        finally:
+            with contextlib.suppress(sqlite3.ProgrammingError):  # closed after a fault: the pool replaces it
+                driver.isolation_level = previous
+
+
 def upgrade(engine: Engine, revision: str = "head") -> None:
     """Apply the migrations up to ``revision`` in one transaction; StoreError if the database is unreachable."""
     config = alembic_config()
     try:
-        with engine.begin() as connection:
+        with _one_transaction(engine) as connection:
             config.attributes["connection"] = connection
             command.upgrade(config, revision)
     except SQLAlchemyError as error:
