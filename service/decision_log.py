@@ -16,6 +16,7 @@ db forget`` remove spooled rows, waiting or rejected, with ``drop_spooled_rows``
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import functools
 import json
@@ -85,10 +86,7 @@ class DecisionSpool:
         try:
             with self.lock:
                 self.directory.mkdir(parents=True, exist_ok=True)
-                with open(self.own_file(), "a", encoding="utf-8") as spool:
-                    spool.write(lines)
-                    spool.flush()
-                    os.fsync(spool.fileno())
+                _append_durably(self.own_file(), lines.encode("utf-8"))
         except OSError as spool_error:
             self.lost.inc(len(rows))
             log.error("decision log write failed (%s) and the spool %s cannot be written (%s); the rows: %s",
@@ -146,6 +144,28 @@ class DecisionSpool:
         if n_replayed:
             log.info("decision log: %d spooled row(s) replayed into the database", n_replayed)
         return n_replayed
+
+
+def _append_durably(path: Path, data: bytes) -> None:
+    """Append ``data`` to ``path`` and fsync it; on failure (a full disk) cut the file back to where it ended.
+
+    A half-written line left behind would be glued to the next append's first row, and the replay would then refuse
+    the whole file, rows spooled before and after included.
+    """
+    descriptor = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+    try:
+        end = os.lseek(descriptor, 0, os.SEEK_END)
+        try:
+            written = 0
+            while written < len(data):
+                written += os.write(descriptor, data[written:])
+            os.fsync(descriptor)
+        except OSError:
+            with contextlib.suppress(OSError):
+                os.ftruncate(descriptor, end)
+            raise
+    finally:
+        os.close(descriptor)
 
 
 def _claim_name(path: Path) -> Path:

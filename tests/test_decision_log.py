@@ -143,3 +143,39 @@ def test_rows_that_cannot_be_spooled_are_logged_with_their_text_only_under_log_t
     (lost,) = [message for message in messages if "the rows:" in message]
     assert '"comment_id": "a"' in lost and sha256_text(SECRET_TEXT) in lost  # the row can still be matched and restored
     assert (SECRET_TEXT in lost) is log_text
+
+
+def spool_row(comment_id: str) -> dict:
+    """A decision row as ``record_decisions`` hands it to the spool."""
+    from service.store import utc_now
+
+    return {"created_at": utc_now(), "comment_id": comment_id, "text_sha256": sha256_text(comment_id), "text": None,
+            "scores": {"toxicity": 0.5}, "decision": "approve", "reasons": [], "model_version": "9.9.9", "surface": "v1",
+            "request_id": None, "api_key_id": None}
+
+
+def test_a_spool_write_cut_short_by_a_full_disk_leaves_no_half_line_to_spoil_the_rows_around_it(file_app, tmp_path):
+    """The spool's disk fills up (often the database's disk, which is why the write failed) in the middle of an append:
+    its half line stayed, the next append was glued onto it, and the replay refused the whole file, rows answered
+    before and after included. A file size limit gives the same short write as a full disk."""
+    import resource
+    import signal
+
+    spool = file_app.extensions[SPOOL_KEY]
+    spool.append([spool_row("before")], OSError("database is full"))
+    limits = resource.getrlimit(resource.RLIMIT_FSIZE)
+    previous_handler = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # an EFBIG error rather than the signal's exit
+    logging.disable(logging.CRITICAL)  # the limit holds for pytest's capture files too: log nothing meanwhile
+    resource.setrlimit(resource.RLIMIT_FSIZE, (spool.own_file().stat().st_size + 40, limits[1]))
+    try:
+        spool.append([spool_row("cut")], OSError("database is full"))  # 40 bytes of it fit: logged whole, counted lost
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, limits)
+        signal.signal(signal.SIGXFSZ, previous_handler)
+        logging.disable(logging.NOTSET)
+    spool.append([spool_row("after")], OSError("database is full"))
+    assert metric_value(file_app.test_client().get("/metrics").get_data(as_text=True), "moderation_decision_log_lost_rows_total") == 1
+    assert [json.loads(line)["comment_id"] for line in spool.own_file().read_text().splitlines()] == ["before", "after"]
+    assert spool.replay(DecisionRecord.__table__) == 2
+    assert logged_ids(file_app) == ["after", "before"]
+    assert not list((tmp_path / "spool").iterdir())
