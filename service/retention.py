@@ -30,9 +30,11 @@ def prune_older(session: Session, model: type[Base], cutoff: dt.datetime, batch_
 
     Short transactions keep a big table's write lock short: the service's writers wait between batches, not for the
     whole run. Feedback on a pruned decision keeps its text and labels and loses only its link (``decision_id``).
+    On SQLite the deleted rows are overwritten with zeros, so their texts reach no later backup.
     """
     n_deleted = 0
     while True:
+        _overwrite_deleted(session)
         batch = select(model.id).where(model.created_at < cutoff).order_by(model.id).limit(batch_rows)
         n_batch = session.execute(delete(model.__table__).where(model.id.in_(batch.scalar_subquery()))).rowcount
         session.commit()
@@ -77,8 +79,8 @@ def forget_comments(session: Session, comment_ids: Sequence[str], *, same_text: 
     for number, chunk in enumerate(_chunks(comment_ids)):
         if number:
             same_text = ()  # the first transaction took (or counted) every row with one of these texts
-        if sqlite and not dry_run:  # per transaction: a pooled connection holds its own setting
-            session.execute(text("PRAGMA secure_delete=ON"))
+        if not dry_run:
+            _overwrite_deleted(session)
         result.found.update(session.scalars(union(select(DecisionRecord.comment_id).where(DecisionRecord.comment_id.in_(chunk)),
                                                   select(Feedback.comment_id).where(Feedback.comment_id.in_(chunk)))))
         about_decisions = _about(DecisionRecord, chunk, same_text)
@@ -92,6 +94,14 @@ def forget_comments(session: Session, comment_ids: Sequence[str], *, same_text: 
         busy = session.execute(text("PRAGMA wal_checkpoint(TRUNCATE)")).first()
         result.wal_truncated = busy is None or not busy[0]
     return result
+
+
+def _overwrite_deleted(session: Session) -> None:
+    """On SQLite, have this transaction's deletes overwrite the rows with zeros (``secure_delete``), rather than leave
+    their bytes in the file (and in every backup) until the space is reused; SQLite is built with it on only by some
+    distributions. Per transaction: a pooled connection holds its own setting."""
+    if session.get_bind().dialect.name == "sqlite":
+        session.execute(text("PRAGMA secure_delete=ON"))
 
 
 def _chunks(comment_ids: Sequence[str]) -> list[Sequence[str]]:

@@ -192,3 +192,35 @@ def test_a_spool_that_cannot_be_swept_is_bad_input_and_deletes_nothing(runner, l
     result = runner.invoke(cli, ["db", "forget", "--comment-id", "c1"], env=env)
     assert result.exit_code == 2 and "the decision-log spool cannot be swept" in result.output
     assert remaining(engine, DecisionRecord) == [("c1", None)]
+
+
+@pytest.fixture
+def sqlite_without_secure_delete():
+    """SQLite connections that leave deleted rows' bytes in the file, as SQLite does unless built with SECURE_DELETE
+    (Debian's is, python.org's and most others' are not)."""
+    from sqlalchemy import Engine, event
+
+    def insecure(dbapi_connection, _record):
+        if type(dbapi_connection).__module__ == "sqlite3":
+            dbapi_connection.execute("PRAGMA secure_delete=OFF")
+
+    event.listen(Engine, "connect", insecure)
+    yield
+    event.remove(Engine, "connect", insecure)
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_pruned_texts_are_overwritten_rather_than_left_for_the_next_backup(runner, sqlite_without_secure_delete, lifecycle_db, tmp_path):
+    engine, env = lifecycle_db
+    add(engine, DecisionRecord(**decision_row("old", 100, text=SECRET)), DecisionRecord(**decision_row("new", 1)))
+    with engine.connect() as connection:
+        connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")  # logged long ago: in the database file itself
+
+    pruned = runner.invoke(cli, ["db", "prune", "--older-than", "90d"], env=env)
+    backup = runner.invoke(cli, ["db", "backup", str(tmp_path / "backup.db")], env=env)
+
+    assert pruned.exit_code == 0 and backup.exit_code == 0, pruned.output + backup.output
+    assert remaining(engine, DecisionRecord) == [("new", None)]
+    assert SECRET.encode() not in (tmp_path / "backup.db").read_bytes()
+    engine.dispose()  # the last connection checkpoints the write-ahead log into the file
+    assert SECRET.encode() not in (tmp_path / "moderation.db").read_bytes()
