@@ -67,7 +67,7 @@ def backup_sqlite(source: Path, target: Path, overwrite: bool = False) -> Backup
 def _check_paths(source: Path, target: Path, overwrite: bool) -> None:
     if not source.is_file():
         raise BackupError(f"no database at {source}: check MODERATION_DB_URL")
-    if target == source or (target.parent == source.parent and target.name in (f"{source.name}-wal", f"{source.name}-shm")):
+    if _is_database_file(source, target):
         raise BackupError(f"{target} is the database itself (or its write-ahead log): give another file")
     if not target.parent.is_dir():
         raise BackupError(f"the folder {target.parent} does not exist: create it or give another output")
@@ -75,6 +75,13 @@ def _check_paths(source: Path, target: Path, overwrite: bool) -> None:
         raise BackupError(f"{target} is a folder: give a file name, e.g. {target / 'moderation-backup.db'}")
     if target.exists() and not overwrite:
         raise BackupError(f"{target} exists already: give another name, or add --overwrite to replace it")
+
+
+def _is_database_file(source: Path, target: Path) -> bool:
+    """Whether ``target`` names the database or its write-ahead log, also through a symlink, a ``..`` or a hard link."""
+    source, target = source.resolve(), target.resolve()
+    siblings = (source.name, f"{source.name}-wal", f"{source.name}-shm")
+    return (target.parent == source.parent and target.name in siblings) or (target.exists() and target.samefile(source))
 
 
 def _create_owner_only(path: Path) -> None:

@@ -151,3 +151,17 @@ def test_rows_waiting_in_the_spool_are_named_as_not_in_the_backup(runner, served
     assert result.exit_code == 0, result.output
     assert "2 decision-log row(s) wait in the spool" in result.stderr
     assert count(tmp_path / "copy.db", "decisions") == 2
+
+
+@pytest.mark.parametrize("alias", ["link/moderation.db", "link/moderation.db-wal", "sub/../moderation.db"])
+def test_the_database_under_another_name_is_refused_even_with_overwrite(runner, served_db, tmp_path, alias):
+    """Through a symlinked folder or a `..` the database is the same file: --overwrite replaced the live database (and
+    left its write-ahead log beside a file it does not belong to)."""
+    _, env = served_db
+    (tmp_path / "link").symlink_to(tmp_path, target_is_directory=True)
+    (tmp_path / "sub").mkdir()
+    database = tmp_path / "moderation.db"
+    inode = database.stat().st_ino
+    result = runner.invoke(cli, ["db", "backup", str(tmp_path / alias), "--overwrite"], env=env)
+    assert result.exit_code == 2 and "is the database itself" in result.output
+    assert database.stat().st_ino == inode and count(database, "decisions") == 2
