@@ -70,6 +70,17 @@ def test_table_keeps_file_row_numbers_with_blank_and_unlabelled_rows():
         compare_table(OLD, NEW, table, text_column="body", label_columns=["toxicity"])
 
 
+def test_labelled_rows_without_text_do_not_count():
+    """A feedback export from a server that kept no text: its rows sent by comment id have a decision but no text."""
+    table = pd.DataFrame({"text": TEXTS, "decision": DECISIONS})
+    textless = pd.DataFrame({"text": [None, ""], "decision": ["reject", "approve"]})
+    with_textless = compare_table(OLD, NEW, pd.concat([textless, table], ignore_index=True), label_columns=["decision"])
+    alone = compare_table(OLD, NEW, table, label_columns=["decision"])
+    labelled = ["toxicity roc_auc", "toxicity pr_auc", "toxicity brier", "caught_share", "false_flag_share", "decision_agreement"]
+    pd.testing.assert_frame_equal(with_textless.metrics.loc[labelled], alone.metrics.loc[labelled])
+    assert with_textless.metrics.loc["share_approve", "old"] != alone.metrics.loc["share_approve", "old"]  # every row decided
+
+
 def test_no_worse_needs_the_site_and_the_public_sets():
     sets = {"public": pd.DataFrame({"text": TEXTS, "label": [0, 0, 0, 0, 1, 1]})}
     public = compare_on_sets(OLD, NEW, sets)

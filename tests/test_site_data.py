@@ -81,6 +81,17 @@ def test_a_comment_given_again_counts_once_with_its_last_feedback():
     assert len(site_labels(export, keep_all_rows=True)) == 6  # compare keeps the file's rows
 
 
+def test_rows_kept_for_alignment_carry_no_label():
+    """``moderate compare`` keeps the file's rows: feedback whose text was not kept, and an editor's decision she
+    later replaced, must not judge either bundle (every textless rejection counted as a miss of both)."""
+    export = pd.DataFrame({"text": ["you shill", None, "you shill", "fine"], "comment_id": ["c1", "c2", "c1", "c3"],
+                           "decision": ["approve", "reject", "reject", "approve"]})
+    site = site_labels(export, keep_all_rows=True)
+    assert site["decision"].tolist() == ["", "", "reject", "approve"]
+    assert site["toxicity"].isna().tolist() == [True, True, False, False]
+    assert site[["insult", "threat"]].isna().all(axis=1).tolist() == [True, True, True, False]
+
+
 def test_split_keeps_each_text_on_one_side():
     site = site_labels(make_site(120, seed=0))  # 120 comments, 82 distinct texts
     train, held_out = split_site(site, 0.3, seed=0)

@@ -298,7 +298,9 @@ def site_labels(raw: pd.DataFrame, text_column: str = TEXT_COLUMN, decision_colu
         The site's rows: a text column and a decision column, attribute columns, or a JSON ``labels`` column.
     text_column, decision_column : str
     keep_all_rows : bool
-        Keep rows without text or label (to stay aligned with the input) instead of dropping them.
+        Keep every row (to stay aligned with the input) instead of dropping those without text or label and the
+        superseded ones; a kept row that would be dropped has no label (decision ``""``, attributes NaN), so a
+        comparison never judges a bundle on a text it was not given or on a decision an editor replaced.
 
     Returns
     -------
@@ -337,7 +339,13 @@ def site_labels(raw: pd.DataFrame, text_column: str = TEXT_COLUMN, decision_colu
     has_text = frame["text"].str.strip() != ""
     has_label = frame[list(ATTRIBUTES)].notna().any(axis=1)
     superseded = _superseded(raw, (has_text & has_label).to_numpy())
-    kept = frame if keep_all_rows else frame[has_text & has_label & ~superseded].reset_index(drop=True)
+    usable = has_text & has_label & ~superseded
+    if keep_all_rows:
+        kept = frame.copy()
+        kept.loc[~usable, "decision"] = ""
+        kept.loc[~usable, list(ATTRIBUTES)] = np.nan
+    else:
+        kept = frame[usable].reset_index(drop=True)
     kept.attrs = {"n_read": len(frame), "n_superseded": int(superseded.sum()),
                   "n_without_text": int((~has_text).sum()), "n_without_label": int((has_text & ~has_label).sum()),
                   "label_columns": label_columns}
