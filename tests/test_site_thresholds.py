@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from model.attributes import ATTRIBUTES
 from model.training.site_thresholds import MIN_REJECT_EXAMPLES, choose_reject_threshold
@@ -50,3 +51,21 @@ def test_the_choice_equals_the_rule_written_one_threshold_at_a_time():
         chosen, _ = choose_reject_threshold(scores, site, current=None, precision=0.8)
         expected = _reference(scores, site, None, precision=0.8) if (decisions == "reject").sum() >= MIN_REJECT_EXAMPLES else None
         assert chosen == expected
+
+
+def test_a_sample_without_hostile_comments_chooses_no_review_threshold():
+    """All approved: nothing to catch, and the lowest threshold (nearly every comment to review) was chosen."""
+    from model.policy import Policy
+    from model.training.data import DataError
+    from model.training.site_data import site_labels
+    from model.training.site_thresholds import choose_review_threshold, review_tradeoff
+
+    texts = [f"a calm remark {i}" for i in range(10)]
+    scores, _ = _sample(list(np.linspace(0.01, 0.6, 10)), ["approve"] * 10)
+    site = site_labels(pd.DataFrame({"text": texts, "decision": ["approve"] * 10}))
+    tradeoff = review_tradeoff(scores, texts, site, Policy(reject={"toxicity": 0.9}, review={"toxicity": 0.5}, source="test"))
+    with pytest.raises(DataError, match="no hostile comment .* add comments the editors flagged"):
+        choose_review_threshold(tradeoff)
+    site = site_labels(pd.DataFrame({"text": texts, "decision": ["approve"] * 9 + ["reject"]}))
+    tradeoff = review_tradeoff(scores, texts, site, Policy(reject={"toxicity": 0.9}, review={"toxicity": 0.5}, source="test"))
+    assert choose_review_threshold(tradeoff)[0] == 0.6  # one hostile comment, caught up to its own score

@@ -13,6 +13,7 @@ import pandas as pd
 
 from model.attributes import ATTRIBUTES
 from model.policy import APPROVE, REJECT, REVIEW, Policy, decide
+from model.training.data import DataError
 from model.training.site_data import DECISION_COLUMN, hostile_labels
 
 PRIMARY_ATTRIBUTE = "toxicity"
@@ -103,7 +104,17 @@ def choose_review_threshold(tradeoff: pd.DataFrame, target_caught: float = TARGE
         When no threshold reaches the target, the one that catches most (the lowest).
     row : dict
         The trade-off row of the chosen threshold.
+
+    Raises
+    ------
+    DataError
+        The sample has no hostile comment: nothing to catch, so no threshold to choose (the lowest was chosen,
+        sending nearly every comment to review).
     """
+    if tradeoff["caught"].isna().all():
+        raise DataError("the site sample has no hostile comment (a review or reject decision, or a toxicity label of 1), "
+                        "so a review threshold cannot be chosen on it: add comments the editors flagged, "
+                        "or keep the bundle's thresholds")
     reaching = tradeoff[tradeoff["caught"] >= target_caught]
     chosen = reaching.iloc[-1] if len(reaching) else tradeoff.sort_values(["caught", "threshold"], ascending=[False, True]).iloc[0]
     return float(chosen["threshold"]), {key: float(value) for key, value in chosen.items()}
