@@ -4,7 +4,9 @@ Columns: ``text``, ``comment_id``, ``decision``, one column per attribute label 
 where that feedback gave none), ``created_at`` (UTC), ``source``, ``moderator`` (who decided on the
 moderation page, else empty), ``api_key_id`` and ``api_key_name`` (the key that sent it: poisoned labels
 can be traced to a key and left out). A feedback row sent with only a comment id takes its text from the
-decision log when the log kept it (``STORE_TEXT``). ``key_ids`` restricts the export to the feedback of
+decision log when the log kept it (``STORE_TEXT``): the text its own key logged for that id (two sites, each
+with its key, may both have a comment 17), else the text another key logged last (a CMS key with only the
+``moderate`` scope beside a feedback key). ``key_ids`` restricts the export to the feedback of
 those keys (``keys_matching`` finds them by id or name, as ``moderate keys revoke`` does).
 """
 
@@ -20,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from model.attributes import ATTRIBUTES
 from service.auth import UnknownKey, find_keys
-from service.store import ApiKey, Feedback, stored_texts_by_comment_id
+from service.store import ApiKey, DecisionRecord, Feedback
 from service.table_writer import TableWriter
 from service.tables import TableError
 
@@ -66,16 +68,37 @@ def _as_utc(moment: dt.datetime) -> dt.datetime:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=dt.UTC)
 
 
+class _LoggedTexts:
+    """The decision log's latest text of each comment id, by the key that logged it and by any key."""
+
+    def __init__(self, session: Session, comment_ids: Sequence[str]):
+        self.by_key: dict[tuple[int | None, str], str] = {}
+        self.by_id: dict[str, str] = {}
+        if not comment_ids:
+            return
+        query = (
+            select(DecisionRecord.api_key_id, DecisionRecord.comment_id, DecisionRecord.text)
+            .where(DecisionRecord.comment_id.in_(comment_ids), DecisionRecord.text.is_not(None))
+            .order_by(DecisionRecord.id)
+        )
+        for key_id, comment_id, text in session.execute(query):
+            self.by_key[key_id, comment_id] = self.by_id[comment_id] = text
+
+    def text(self, feedback: Feedback) -> str | None:
+        """``feedback``'s comment as its own key logged it, else as any key did last; None when none kept it."""
+        return self.by_key.get((feedback.api_key_id, feedback.comment_id), self.by_id.get(feedback.comment_id))
+
+
 def _frames(session: Session, labels: list[str], chunk_rows: int, key_ids: Sequence[int] | None) -> Iterator[pd.DataFrame]:
     """Feedback rows in id order, ``chunk_rows`` at a time, with texts filled in from the decision log."""
     query = _feedback_of(key_ids).execution_options(yield_per=chunk_rows)
     for partition in session.execute(query).partitions():
         missing = sorted({row.comment_id for row, _name in partition if row.text is None and row.comment_id is not None})
-        logged = stored_texts_by_comment_id(session, missing)
+        logged = _LoggedTexts(session, missing)
         records = []
         for row, key_name in partition:
             record = {
-                "text": row.text if row.text is not None else logged.get(row.comment_id),
+                "text": row.text if row.text is not None else logged.text(row),
                 "comment_id": row.comment_id,
                 "decision": row.decision,
             }

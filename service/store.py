@@ -20,13 +20,12 @@ import datetime as dt
 import hashlib
 import logging
 from collections import Counter
-from collections.abc import Sequence
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 from flask import Flask, Response, current_app, g, has_request_context, jsonify
-from sqlalchemy import JSON, BigInteger, DateTime, Engine, ForeignKey, Integer, String, Text, create_engine, event, select, text
+from sqlalchemy import JSON, BigInteger, DateTime, Engine, ForeignKey, Integer, String, Text, create_engine, event, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
@@ -378,13 +377,3 @@ def save_feedback(
     return row.id
 
 
-def stored_texts_by_comment_id(session: Session, comment_ids: Sequence[str]) -> dict[str, str]:
-    """The latest logged text of each comment id that has one (only with ``STORE_TEXT``)."""
-    if not comment_ids:
-        return {}
-    query = (
-        select(DecisionRecord.comment_id, DecisionRecord.text)
-        .where(DecisionRecord.comment_id.in_(comment_ids), DecisionRecord.text.is_not(None))
-        .order_by(DecisionRecord.id)
-    )
-    return {comment_id: logged for comment_id, logged in session.execute(query)}

@@ -157,3 +157,28 @@ def test_feedback_export_has_the_key_and_filters_by_it(runner, db_env, tiny_bund
         assert pd.read_csv(only)["comment_id"].tolist() == ["c2", "c3"]
     unknown = runner.invoke(cli, ["feedback", "export", "-o", str(tmp_path / "x.csv"), "--key", "nobody"])
     assert unknown.exit_code == 2 and "no key with id or name 'nobody'" in unknown.output
+
+
+def test_feedback_by_comment_id_takes_the_text_its_own_key_logged(runner, db_env, tiny_bundle_path, tmp_path, monkeypatch):
+    """Two sites, each with its key, both have a comment 17: site A's feedback on its 17 was exported with the text
+    site B logged last, and trained so. A key that logged no such id (a feedback-only key beside a CMS key with only
+    `moderate`) still takes the text another key logged."""
+    for variable, value in db_env.items():
+        monkeypatch.setenv(variable, value)
+    app = create_app({"TESTING": True, "MODEL": str(tiny_bundle_path), "STORE_TEXT": True})
+    client = app.test_client()
+    site_a = key_with(app, "moderate", "feedback", name="site-a")
+    site_b = key_with(app, "moderate", "feedback", name="site-b")
+    cms, desk = key_with(app, "moderate", name="cms"), key_with(app, "feedback", name="desk")
+    for headers, comment_id, comment in ((site_a, "17", "site A's comment 17"), (site_b, "17", "site B's comment 17"),
+                                         (cms, "40", "a comment the CMS sent")):
+        assert client.post("/v1/moderate", json={"comments": [{"id": comment_id, "text": comment}]}, headers=headers).status_code == 200
+    for headers, comment_id in ((site_a, "17"), (desk, "40")):
+        assert client.post("/v1/feedback", json={"comment_id": comment_id, "decision": "reject"}, headers=headers).status_code == 201
+    app_engine(app).dispose()
+
+    exported = tmp_path / "feedback.csv"
+    assert runner.invoke(cli, ["feedback", "export", "-o", str(exported)]).exit_code == 0
+    frame = pd.read_csv(exported, keep_default_na=False)
+    assert list(zip(frame["api_key_name"], frame["text"], strict=True)) == [("site-a", "site A's comment 17"),
+                                                                          ("desk", "a comment the CMS sent")]
