@@ -7,6 +7,7 @@ from typing import Any
 
 from flask import Blueprint, current_app, g, jsonify, request
 from flask.typing import ResponseReturnValue
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from service.auth import require_api_key, require_scope
 from service.config import EXTENSION_KEY
@@ -64,16 +65,29 @@ def _check_content_encoding() -> None:
         raise ApiError(415, UNSUPPORTED_ENCODING, f"Content-Encoding {encoding!r} is not supported; send the body uncompressed")
 
 
-def _json_body() -> Any:
-    """Decode the request body as UTF-8 JSON, whatever the Content-Type says."""
-    _check_content_encoding()
+def _read_body() -> bytes:
+    """The request body; 413 for one sent without a Content-Length (chunked) that is over MAX_CONTENT_LENGTH.
+
+    Werkzeug cuts such a body at the limit without a word (it raises only for a Content-Length over it), so the
+    client was told its JSON was broken ("Unterminated string") instead of that it sent too much.
+    """
     raw = request.get_data(cache=False)
+    limit = request.max_content_length
+    if request.content_length is None and limit is not None and len(raw) >= limit and request.environ["wsgi.input"].read(1):
+        raise RequestEntityTooLarge()
+    return raw
+
+
+def _json_body(example: str = MODERATE_EXAMPLE) -> Any:
+    """Decode the request body as UTF-8 JSON, whatever the Content-Type says; an empty one is refused suggesting ``example``."""
+    _check_content_encoding()
+    raw = _read_body()
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as error:
         raise _invalid(f"request body is not valid UTF-8 (byte {error.start}); send UTF-8 JSON") from error
     if not text.strip():
-        raise _invalid('request body is empty; send JSON like {"comments": [{"id": "c1", "text": "..."}]}')
+        raise _invalid(f"request body is empty; send JSON like {example}")
     try:
         return json.loads(text)
     except json.JSONDecodeError as error:
@@ -97,7 +111,7 @@ def _json_body() -> Any:
 @require_scope(MODERATE_SCOPE)
 def moderate() -> ResponseReturnValue:
     """Score, explain and decide every comment of the request, in order; log them unless do_not_store."""
-    body = load(ModerateRequestSchema, _json_body(), MODERATE_EXAMPLE)
+    body = load(ModerateRequestSchema, _json_body(MODERATE_EXAMPLE), MODERATE_EXAMPLE)
     comments = body["comments"]
     texts = [comment["text"] for comment in comments]
     n_chars = sum(map(len, texts))
@@ -126,7 +140,7 @@ def moderate() -> ResponseReturnValue:
 @require_scope(FEEDBACK_SCOPE)
 def feedback() -> ResponseReturnValue:
     """Store one piece of moderator feedback; answer 201 with its id."""
-    body = load(FeedbackRequestSchema, _json_body(), FEEDBACK_EXAMPLE)
+    body = load(FeedbackRequestSchema, _json_body(FEEDBACK_EXAMPLE), FEEDBACK_EXAMPLE)
     feedback_id = save_feedback(
         comment_id=body.get("comment_id"),
         text=body.get("text"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 
 import pytest
@@ -199,6 +200,29 @@ def test_body_over_max_content_length_is_json_413(tiny_bundle_path):
     }
 
 
+def chunked_post(client, path: str, body: bytes):
+    """POST ``body`` without a Content-Length, as gunicorn passes a chunked request (a stream it says is terminated)."""
+    return client.post(path, input_stream=io.BytesIO(body), content_type="application/json",
+                       headers={"Transfer-Encoding": "chunked"}, environ_overrides={"wsgi.input_terminated": True})
+
+
+@pytest.mark.parametrize("path", ["/v1/moderate", "/v1/feedback"])
+def test_a_chunked_body_over_max_content_length_is_json_413(tiny_bundle_path, path):
+    # Werkzeug cut such a body at the limit, and the JSON cut short got 400 "not valid JSON: Unterminated string".
+    client = open_app(tiny_bundle_path, MAX_CONTENT_LENGTH=1_000).test_client()
+    response = chunked_post(client, path, json.dumps({"comment_id": "a", "text": "x" * 2_000, "decision": "reject"}).encode())
+    assert response.status_code == 413
+    assert response.get_json()["error"]["code"] == "request_entity_too_large"
+
+
+def test_a_chunked_body_of_max_content_length_is_read_whole(tiny_bundle_path):
+    client = open_app(tiny_bundle_path, MAX_CONTENT_LENGTH=1_000).test_client()
+    empty = json.dumps({"comments": [{"id": "a", "text": ""}]})
+    body = json.dumps({"comments": [{"id": "a", "text": "x" * (1_000 - len(empty))}]}).encode()
+    assert len(body) == 1_000
+    assert chunked_post(client, "/v1/moderate", body).status_code == 200
+
+
 def test_more_text_than_max_request_chars_is_413_and_nothing_is_scored(app, moderate):
     # 100 comments at MAX_COMMENT_CHARS took minutes to score, past gunicorn's TIMEOUT_SECONDS: the worker was killed
     # mid-request and the client got a dropped connection. The request is refused whole, before any scoring.
@@ -299,6 +323,7 @@ def test_feedback_needs_a_comment_and_a_verdict_only(client, auth, body):
     ("body", "message"),
     [
         (b"[1]", "request body must be a JSON object"),
+        (b" ", 'request body is empty; send JSON like {"comment_id": "c1", "decision": "reject"'),  # not {"comments": ...}
         ({}, "comment_id or a non-blank text is required; decision or labels is required"),
         ({"text": "", "decision": "reject"}, "comment_id or a non-blank text is required"),
         ({"text": " \n ", "labels": {"toxicity": 1}}, "comment_id or a non-blank text is required"),
