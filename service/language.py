@@ -20,7 +20,7 @@ DEFAULT_LANGUAGE = "en"
 MIN_DETECTION_PROBABILITY = 0.9
 """Below this the identifier's best guess is not trusted and ``DEFAULT_LANGUAGE`` is assumed."""
 
-_LANGUAGE_TAG = re.compile(r"^[A-Za-z]{2,8}([-_][A-Za-z0-9]{1,8})*$")
+_LANGUAGE_TAG = re.compile(r"[A-Za-z]{2,8}([-_][A-Za-z0-9]{1,8})*")
 
 
 @cache
@@ -45,7 +45,7 @@ def detect_language(text: str) -> str:
 
 def is_language_tag(value: str) -> bool:
     """True for an ISO 639 or BCP-47 tag such as ``en``, ``en-US`` or ``zh_Hant``."""
-    return bool(_LANGUAGE_TAG.match(value))
+    return _LANGUAGE_TAG.fullmatch(value) is not None  # not match with "$", which also takes "en\n"
 
 
 def primary_language(tag: str) -> str:
