@@ -92,7 +92,8 @@ class Labels(fields.Dict):
     default_error_messages = {"invalid": "must be an object of attribute names to probabilities in [0, 1]"}
 
     def __init__(self, **kwargs: Any):
-        super().__init__(keys=fields.String(), values=fields.Float(), **kwargs)
+        # The values' range is for the OpenAPI document (minimum, maximum); ``_deserialize`` checks it.
+        super().__init__(keys=fields.String(), values=fields.Float(validate=validate.Range(0, 1)), **kwargs)
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> dict[str, float]:
         if not isinstance(value, dict):

@@ -75,3 +75,10 @@ def test_the_docs_page_describes_the_model_card_field_by_field(client):
                         ("test_metrics", "map of SplitMetric"), ("thresholds", "Thresholds"), ("span_thresholds", "map of number")):
         assert f"<td><code>{field}</code></td><td>{kind}</td><td>yes</td>" in card
     assert '<h3 id="schema-Dataset">' in page
+
+
+def test_the_document_bounds_the_labels_the_feedback_endpoint_accepts(spec, client, auth):
+    # The labels' values were documented as any number; the endpoint refuses one outside [0, 1].
+    values = spec["components"]["schemas"]["FeedbackRequest"]["properties"]["labels"]["additionalProperties"]
+    assert values == {"type": "number", "minimum": 0, "maximum": 1}
+    assert client.post("/v1/feedback", json={"comment_id": "c1", "labels": {"toxicity": 1.5}}, headers=auth).status_code == 400
