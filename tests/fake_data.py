@@ -184,7 +184,8 @@ def write_data_dir(root: str | Path, seed: int = 0) -> Path:
 
 def make_site(n: int = 120, seed: int = 0) -> pd.DataFrame:
     """A site's labelled comments: neutral ones approved, and comments calling people shills (words the
-    public data never labels) rejected; ``text`` and ``decision``, as a site would export them."""
+    public data never labels) rejected; ``text`` and ``decision``, as a site would export them. Every text is the
+    site's own (none is a generated public row: those in a public validation or test set are never trained on)."""
     rng = np.random.default_rng(seed)
     neutral = make_corpus(n, seed=seed + 50)
     neutral = neutral[neutral["toxicity"] == 0]["text"].tolist()
@@ -194,5 +195,5 @@ def make_site(n: int = 120, seed: int = 0) -> pd.DataFrame:
             word = SITE_WORDS[int(rng.integers(len(SITE_WORDS)))]
             rows.append({"text": f"{neutral[i % len(neutral)][:-1]}, said the {word}.", "decision": "reject"})
         else:
-            rows.append({"text": neutral[i % len(neutral)], "decision": "approve"})
+            rows.append({"text": f"{neutral[i % len(neutral)][:-1]}, said the reader.", "decision": "approve"})
     return pd.DataFrame(rows)

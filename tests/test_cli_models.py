@@ -7,6 +7,7 @@ import os
 import re
 import shutil
 
+import pandas as pd
 import pytest
 
 from model.bundle import BUNDLES_DIR_ENV, sha256_file
@@ -139,15 +140,23 @@ def test_train_says_which_site_rows_it_left_out_and_why(runner, fake_data_dir, t
                       "a calm remark,c3,,,1\n"
                       "The budget doubled in 2015.,c4,,1,1\n"
                       + "".join(f"comment {i},d{i},approve,,1\n" for i in range(4)))
+    from model.training.data import load_test_sets, load_validation_sets
+
+    public = [next(iter(load_test_sets(fake_data_dir).values()))["text"].iloc[0],  # never trained on, and
+              next(iter(load_validation_sets(fake_data_dir).values()))["text"].iloc[0]]  # they choose C, thresholds
+    pd.DataFrame({"text": public, "comment_id": ["e1", "e2"], "decision": "reject", "unsupported_claim": None,
+                  "api_key_id": 1}).to_csv(export, mode="a", header=False, index=False)
     result = runner.invoke(cli, ["train", "--data-dir", str(fake_data_dir), "--site-data", str(export), "--version", "left-out"])
     assert result.exit_code == 0, result.output
     line = next(line for line in result.stderr.splitlines() if line.startswith("site data"))
-    assert line.startswith("site data feedback.csv: 9 rows read, 5 trained on (weight 5); left out: "
+    assert line.startswith("site data feedback.csv: 11 rows read, 5 trained on (weight 5); left out: "
                            "1 earlier feedback on a comment given again (the last kept); 1 without text")
     assert "MODERATION_STORE_TEXT=true" in line and "1 without a decision or label" in line
     assert "1 labelled only unsupported_claim" in line
+    assert "1 also in a public test set; 1 also in a public validation set" in line
     entry = json.loads((bundles / "left-out" / "manifest.json").read_text())["site_data"]
-    assert (entry["rows_superseded"], entry["rows_without_text"], entry["rows_without_label"], entry["rows_claim_label_only"]) == (1, 1, 1, 1)
+    assert (entry["rows_superseded"], entry["rows_without_text"], entry["rows_without_label"], entry["rows_claim_label_only"],
+            entry["removed_test_overlap"], entry["removed_validation_overlap"]) == (1, 1, 1, 1, 1, 1)
 
 
 def test_train_logs_progress_when_stderr_is_not_a_terminal(runner, tmp_path, monkeypatch):

@@ -69,6 +69,15 @@ def test_training_rows_skip_public_test_texts_and_carry_the_weight():
     assert rows.attrs["removed_test_overlap"] == 1 and set(rows["source"]) == {"site"}
 
 
+def test_training_rows_skip_public_validation_texts_too_and_count_them_apart():
+    site = site_labels(pd.DataFrame({"text": ["In a test set", "In a validation set", "Only here", "In both"],
+                                     "decision": ["reject", "reject", "approve", "reject"]}))
+    rows = site_training_rows(site, 1.0, exclude_texts={"in a test set", "in both"},
+                              validation_texts={"in a validation set", "in both"})
+    assert rows["text"].tolist() == ["Only here"]
+    assert (rows.attrs["removed_test_overlap"], rows.attrs["removed_validation_overlap"]) == (2, 1)
+
+
 def test_a_comment_given_again_counts_once_with_its_last_feedback():
     export = pd.DataFrame({"text": ["you shill", "fine", "you shill", "you shill", "no id", "no id"],
                            "comment_id": ["c1", "c2", "c1", "c1", None, None],

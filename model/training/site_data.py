@@ -417,7 +417,8 @@ def split_site(site: pd.DataFrame, fraction: float = SITE_HOLDOUT_FRACTION, seed
     return train, held_out
 
 
-def site_training_rows(site: pd.DataFrame, weight: float = DEFAULT_SITE_WEIGHT, exclude_texts: set[str] = frozenset()) -> pd.DataFrame:
+def site_training_rows(site: pd.DataFrame, weight: float = DEFAULT_SITE_WEIGHT, exclude_texts: set[str] = frozenset(),
+                       validation_texts: set[str] = frozenset()) -> pd.DataFrame:
     """The site's rows shaped like ``model.training.data.load_training_data``'s: ``text``, ``source``, ``weight``, attributes.
 
     Parameters
@@ -428,23 +429,30 @@ def site_training_rows(site: pd.DataFrame, weight: float = DEFAULT_SITE_WEIGHT, 
         Sample weight of every site row (the public rows have mean 1).
     exclude_texts : set of str
         ``overlap_key`` of texts never to train on (the public test splits).
+    validation_texts : set of str
+        ``overlap_key`` of the public validation sets' texts, which choose C, the thresholds and whether a site bundle
+        is published: never trained on either.
 
     Returns
     -------
     pandas.DataFrame
         Rows with a hostility label; ``attrs["removed_test_overlap"]`` counts rows dropped by ``exclude_texts``,
+        ``attrs["removed_validation_overlap"]`` the others dropped by ``validation_texts``,
         ``attrs["without_hostility_label"]`` the others dropped for labelling only ``unsupported_claim``.
     """
     if not weight > 0:
         raise DataError(f"site weight must be positive, got {weight}")
-    in_test = site["text"].map(overlap_key).isin(exclude_texts)
+    keys = site["text"].map(overlap_key)
+    in_test = keys.isin(exclude_texts)
+    in_validation = keys.isin(validation_texts) & ~in_test
     labelled = site[list(HOSTILITY_ATTRIBUTES)].notna().any(axis=1)
-    rows = site[~in_test & labelled]
+    rows = site[~in_test & ~in_validation & labelled]
     frame = pd.DataFrame({"text": rows["text"].to_numpy(object), "source": SITE_SOURCE, "weight": float(weight)})
     for attribute in HOSTILITY_ATTRIBUTES:
         frame[attribute] = rows[attribute].to_numpy(float)
     frame.attrs["removed_test_overlap"] = int(in_test.sum())
-    frame.attrs["without_hostility_label"] = int((~in_test & ~labelled).sum())
+    frame.attrs["removed_validation_overlap"] = int(in_validation.sum())
+    frame.attrs["without_hostility_label"] = int((~in_test & ~in_validation & ~labelled).sum())
     return frame
 
 
@@ -466,6 +474,7 @@ def site_manifest(site: pd.DataFrame, site_rows: pd.DataFrame, weight: float) ->
         "rows_without_text": int(site.attrs.get("n_without_text", 0)),
         "rows_without_label": int(site.attrs.get("n_without_label", 0)),
         "removed_test_overlap": int(site_rows.attrs.get("removed_test_overlap", 0)),
+        "removed_validation_overlap": int(site_rows.attrs.get("removed_validation_overlap", 0)),
         "rows_claim_label_only": int(site_rows.attrs.get("without_hostility_label", 0)),
         "weight": float(weight),
         "label_columns": list(site.attrs.get("label_columns", [])),
@@ -480,6 +489,7 @@ def describe_site_manifest(entry: Mapping) -> str:
         f"without text{NO_TEXT_HINT}": entry.get("rows_without_text", 0),
         "without a decision or label": entry.get("rows_without_label", 0),
         "also in a public test set": entry.get("removed_test_overlap", 0),
+        "also in a public validation set": entry.get("removed_validation_overlap", 0),
         f"labelled only {CLAIM_ONLY_REASON}": entry.get("rows_claim_label_only", 0),
     }
     reasons = "; ".join(f"{count} {why}" for why, count in left_out.items() if count) or "none"

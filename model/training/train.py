@@ -479,13 +479,16 @@ def _train_bundle_from(data_path: Path, out: Path, *, seed: int, site: pd.DataFr
 
 
 def _with_site_rows(frame: pd.DataFrame, site: pd.DataFrame, weight: float | None, data_path: Path) -> tuple[pd.DataFrame, dict]:
-    """The public training rows plus a site's labelled comments (minus public test texts), and their manifest entry."""
+    """The public training rows plus a site's labelled comments (minus public test and validation texts), and their
+    manifest entry."""
     from model.training import data, site_data
 
     weight = site_data.DEFAULT_SITE_WEIGHT if weight is None else weight
     path = site.attrs.get("file")
     test_sets = [*data.load_test_sets(data_path).values(), data.load_toxic_spans("test", data_path)]
     test_keys = {data.overlap_key(text) for frame in test_sets for text in frame["text"]}
-    rows = site_data.site_training_rows(site, weight, exclude_texts=test_keys)
+    validation_keys = {data.overlap_key(text) for frame in data.load_validation_sets(data_path).values()
+                       for text in frame["text"]}
+    rows = site_data.site_training_rows(site, weight, exclude_texts=test_keys, validation_texts=validation_keys)
     log.info("adding %d site rows (weight %.3g) from %s", len(rows), weight, path)
     return site_data.add_site_rows(frame, rows), site_data.site_manifest(site, rows, weight)
