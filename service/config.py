@@ -26,9 +26,6 @@ CONFIG_FILE_ENV = "MODERATION_CONFIG"
 OTHER_VARIABLES = frozenset({"CONFIG", "DATA_DIR", "BUNDLES_DIR", "OWNS_METRICS_DIR"})
 """``MODERATION_*`` variables that are not settings: the settings file, the training data and bundle folders, the
 metrics folder's owner mark (``MODERATION_TEST_*`` are the test suite's)."""
-PASSED_ON_PREFIXES = ("RATELIMIT_", "SESSION_", "PERMANENT_SESSION_")
-"""Flask and Flask-Limiter read settings of their own (``RATELIMIT_STRATEGY``, ``SESSION_COOKIE_DOMAIN``) from the
-same place, so names like theirs are passed on without a word."""
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DB_PATH = PROJECT_ROOT / "var" / "moderation.db"
@@ -206,7 +203,7 @@ def _read_config_file(config: Config, path: Path) -> None:
             config.from_mapping({key.upper(): value for key, value in values.items()})
             _warn_once(unknown_file_keys(path, values))
         elif suffix == ".py":
-            config.from_pyfile(str(path))
+            _read_python_file(config, path)
         else:
             raise ConfigError(f"{CONFIG_FILE_ENV}={path}: use a .toml or .py file")
     except FileNotFoundError as error:
@@ -217,15 +214,33 @@ def _read_config_file(config: Config, path: Path) -> None:
         raise ConfigError(f"{CONFIG_FILE_ENV}={path}: cannot be read: {error}") from error
 
 
+def _read_python_file(config: Config, path: Path) -> None:
+    """``config.from_pyfile``; a file whose code raises (``WORKERS = FOUR``: a NameError) is a ConfigError, not a traceback."""
+    try:
+        config.from_pyfile(str(path))
+    except (OSError, SyntaxError):
+        raise  # _read_config_file's messages
+    except Exception as error:  # the operator's own code: whatever it raises, the file is what to fix
+        raise ConfigError(f"{CONFIG_FILE_ENV}={path}: its code stops with {type(error).__name__}: {error}") from error
+
+
 def _settings() -> list[str]:
     return sorted(name for name in dir(Defaults) if name.isupper())
 
 
+def _libraries_settings() -> frozenset[str]:
+    """The settings Flask and Flask-Limiter read from the same place (``SESSION_COOKIE_DOMAIN``, ``RATELIMIT_STRATEGY``),
+    passed on without a word. Their names exactly, not their prefixes: ``RATELIMIT_STORAGE_URL`` for ``_URI`` is a typo
+    that would leave the limits counted in each worker without a word."""
+    from flask import Flask
+    from flask_limiter.constants import ConfigVars
+
+    return frozenset(Flask.default_config) | {value for name, value in vars(ConfigVars).items() if name.isupper()}
+
+
 def _is_passed_on(name: str) -> bool:
     """Whether an upper-case name is a setting, or Flask's or Flask-Limiter's own (passed on without a word)."""
-    from flask import Flask
-
-    return name in _settings() or name in Flask.default_config or name.startswith(PASSED_ON_PREFIXES)
+    return name in _settings() or name in _libraries_settings()
 
 
 def _not_a_setting(given: str, name: str, spell: str) -> str:
@@ -256,6 +271,17 @@ _WARNED: set[str] = set()
 """Warnings this process has logged: ``moderate serve`` reads the settings several times at start."""
 
 
+def check_nested_variables(environ: Mapping[str, str]) -> None:
+    """ConfigError for a ``MODERATION_<SETTING>__<KEY>`` variable: Flask reads a double underscore as a key inside the
+    setting's value, which holds none, and stopped with a TypeError traceback."""
+    for variable in sorted(environ):
+        name = variable.removeprefix(f"{ENV_PREFIX}_")
+        setting, nested, _ = name.partition("__")
+        if name != variable and nested and setting in _settings():
+            raise ConfigError(f"{variable} is not a setting (a double underscore names a key inside a setting, and "
+                              f"{setting} has none): write {ENV_PREFIX}_{setting}")
+
+
 def warn_unknown_variables(environ: Mapping[str, str]) -> None:
     """Log ``unknown_variables`` as warnings, each once per process."""
     _warn_once(unknown_variables(environ))
@@ -281,6 +307,7 @@ def load_config(overrides: Mapping[str, Any] | None = None) -> Config:
     config_file = os.environ.get(CONFIG_FILE_ENV)
     if config_file:
         _read_config_file(config, Path(config_file))
+    check_nested_variables(os.environ)
     config.from_prefixed_env(ENV_PREFIX)
     config.pop("CONFIG", None)  # MODERATION_CONFIG itself is not a setting
     warn_unknown_variables(os.environ)

@@ -35,7 +35,9 @@ def test_a_python_config_file(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize(
     ("name", "content", "message"),
-    [("missing.toml", None, "no such file"), ("bad.toml", "workers = [", "not valid TOML"), ("settings.yaml", "a: 1", "use a .toml or .py file"), ("bad.py", "x = (", "cannot be read")],
+    [("missing.toml", None, "no such file"), ("bad.toml", "workers = [", "not valid TOML"), ("settings.yaml", "a: 1", "use a .toml or .py file"), ("bad.py", "x = (", "cannot be read"),
+     # Code that raises once stopped `moderate serve` with a traceback.
+     ("raises.py", "WORKERS = FOUR\n", "raises.py: its code stops with NameError: name 'FOUR' is not defined$")],
 )
 def test_a_bad_config_file_is_a_config_error(tmp_path, monkeypatch, name, content, message):
     path = tmp_path / name
@@ -56,3 +58,41 @@ def test_a_misspelt_variable_is_named_with_the_setting_it_resembles():
     assert unknown_variables(environ) == [
         "MODERATION_STORE_TXT is not a setting and is ignored (did you mean MODERATION_STORE_TEXT?); "
         "the settings are those of service/config.py"]
+
+
+@pytest.mark.parametrize(
+    ("variable", "setting"),
+    [
+        # Prefixes of Flask's and Flask-Limiter's settings once passed any name on: the limits counted in each
+        # worker, not in Redis, without a word.
+        ("MODERATION_RATELIMIT_STORAGE_URL", "MODERATION_RATELIMIT_STORAGE_URI"),
+        ("MODERATION_RATELIMIT_HEADER_ENABLED", "MODERATION_RATELIMIT_HEADERS_ENABLED"),
+        ("MODERATION_SESSION_COOKIE_SECUR", "MODERATION_SESSION_COOKIE_SECURE"),
+        ("MODERATION_PERMANENT_SESSION_LIFETIM", "MODERATION_PERMANENT_SESSION_LIFETIME"),
+    ],
+)
+def test_a_misspelt_flask_or_limiter_name_is_warned_about(variable, setting):
+    from service.config import unknown_variables
+
+    assert unknown_variables({variable: "x"}) == [
+        f"{variable} is not a setting and is ignored (did you mean {setting}?); the settings are those of service/config.py"]
+
+
+def test_a_misspelt_flask_limiter_name_in_a_toml_file_is_warned_about(tmp_path):
+    from service.config import unknown_file_keys
+
+    path = tmp_path / "moderation.toml"
+    warnings = unknown_file_keys(path, {"ratelimit_storage_url": "redis://10.0.0.3:6379/0", "ratelimit_strategy": "moving-window",
+                                        "session_cookie_domain": "news.example"})
+    assert warnings == [f"MODERATION_CONFIG={path}: ratelimit_storage_url is not a setting and is ignored (did you mean "
+                        "RATELIMIT_STORAGE_URI?); the settings are those of service/config.py"]
+
+
+@pytest.mark.parametrize("variable", ["MODERATION_WORKERS__MAX", "MODERATION_RATE_LIMIT__API", "MODERATION_CORAL_SECRET__OLD"])
+def test_a_double_underscore_after_a_setting_is_one_line_not_a_traceback(monkeypatch, variable):
+    # Flask sets a key inside the setting's value: a TypeError traceback at start ('int' object does not support item assignment).
+    monkeypatch.setenv(variable, "3")
+    setting = variable.removeprefix("MODERATION_").partition("__")[0]
+    with pytest.raises(ConfigError, match=rf"^{variable} is not a setting \(a double underscore names a key inside a "
+                                          rf"setting, and {setting} has none\): write MODERATION_{setting}$"):
+        load_config()
