@@ -110,7 +110,7 @@ class Metrics:
         )
         self.feedback = Counter(
             "moderation_feedback",
-            "Moderator feedback stored, by where it came from (v1_feedback, perspective_suggestscore, ui) and the "
+            "Moderator feedback stored, by where it came from (v1_feedback, perspective:suggestscore, ui) and the "
             "decision it gives (none: labels only).",
             ["source", "decision"],
             registry=self.registry,

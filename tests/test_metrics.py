@@ -157,3 +157,14 @@ def test_the_metrics_content_type_is_prometheus_own_with_one_charset(client):
 
     content_type = client.get("/metrics").headers["Content-Type"]
     assert content_type == CONTENT_TYPE_LATEST and content_type.count("charset") == 1  # Flask appended a second one
+
+
+def test_the_feedback_help_names_the_sources_as_the_label_spells_them(client):
+    # It said perspective_suggestscore: a query written from it matched nothing.
+    from service.api_v1 import FEEDBACK_SOURCE as V1_SOURCE
+    from service.perspective import SUGGESTSCORE_SOURCE
+    from service.ui.queue import FEEDBACK_SOURCE as UI_SOURCE
+
+    text = client.get("/metrics").get_data(as_text=True)
+    help_line = next(line for line in text.splitlines() if line.startswith("# HELP moderation_feedback_total "))
+    assert f"({V1_SOURCE}, {SUGGESTSCORE_SOURCE}, {UI_SOURCE})" in help_line
