@@ -13,13 +13,15 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from model.attributes import CLAIM_ATTRIBUTE, THREAT_ATTRIBUTE
+from model.attributes import ATTRIBUTES, CLAIM_ATTRIBUTE, THREAT_ATTRIBUTE
 from model.results import Reason, Span
 from model.threats import find_threats
 
 APPROVE, REVIEW, REJECT = "approve", "review", "reject"
 ACTIONS = (APPROVE, REVIEW, REJECT)
 _SEVERITY = {APPROVE: 0, REVIEW: 1, REJECT: 2}
+SECTIONS = (REJECT, REVIEW)
+"""The sections of a policy file, one per action a score can send a comment to."""
 THREAT_PHRASE = "threat_phrase"
 """Reason code of ``review_threat_phrase``."""
 
@@ -51,13 +53,27 @@ class Policy:
         return "\n".join(lines) + "\n"
 
 
+def _thresholds(path: Path, section: str, table: object) -> dict[str, float]:
+    """The checked ``attribute = probability`` lines of one section of a policy file."""
+    if not isinstance(table, dict):
+        raise PolicyError(f"policy file {path}: {section} must be a [{section}] section of `attribute = probability` "
+                          f"lines, got {section} = {table!r}")
+    for name, value in table.items():
+        if name not in ATTRIBUTES:
+            raise PolicyError(f"policy file {path}: [{section}] {name} is not an attribute; use one of {', '.join(ATTRIBUTES)}")
+        if not isinstance(value, int | float) or isinstance(value, bool) or not 0.0 <= value <= 1.0:
+            raise PolicyError(f"policy file {path}: [{section}] {name} must be a probability in [0, 1], got {value!r}")
+    return {name: float(value) for name, value in table.items()}
+
+
 def load_policy(path: str | Path) -> Policy:
     """Read and check a policy TOML file.
 
     Parameters
     ----------
     path : str or Path
-        A file with ``[reject]`` and ``[review]`` tables of ``attribute = probability``.
+        A file with ``[reject]`` and ``[review]`` tables of ``attribute = probability`` (``model.attributes``
+        names, probabilities in [0, 1], a review threshold at most the same attribute's reject threshold).
 
     Returns
     -------
@@ -70,19 +86,24 @@ def load_policy(path: str | Path) -> Policy:
         raise PolicyError(f"policy file {path} not found") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise PolicyError(f"policy file {path} is not valid TOML: {exc}") from None
-    unknown = set(raw) - {"reject", "review"}
+    unknown = set(raw) - set(SECTIONS)
     if unknown:
         raise PolicyError(f"policy file {path}: unknown section(s) {sorted(unknown)}; use [reject] and [review]")
-    sections = {}
-    for section in ("reject", "review"):
-        table = raw.get(section, {})
-        for name, value in table.items():
-            if not isinstance(value, int | float) or isinstance(value, bool) or not 0.0 <= value <= 1.0:
-                raise PolicyError(f"policy file {path}: [{section}] {name} must be a probability in [0, 1], got {value!r}")
-        sections[section] = {name: float(value) for name, value in table.items()}
-    if CLAIM_ATTRIBUTE in sections["reject"]:
+    sections = {section: _thresholds(path, section, raw[section]) for section in SECTIONS if section in raw}
+    if CLAIM_ATTRIBUTE in sections.get(REJECT, {}):
         raise PolicyError(f"policy file {path}: {CLAIM_ATTRIBUTE} may only send a comment to [review], never reject it")
-    return Policy(sections["reject"], sections["review"], source=str(path))
+    for section in SECTIONS:
+        if section not in sections:
+            raise PolicyError(f"policy file {path}: no [{section}] section; add one with an `attribute = probability` "
+                              f"line per attribute that may send a comment to {section} (left empty, it sends none)")
+    for name, threshold in sections[REVIEW].items():
+        if name in sections[REJECT] and threshold > sections[REJECT][name]:
+            raise PolicyError(
+                f"policy file {path}: [review] {name} = {threshold} is above [reject] {name} = {sections[REJECT][name]}, "
+                f"so it never sends a comment to review (a score that reaches it is rejected); make [review] {name} "
+                f"at most {sections[REJECT][name]}"
+            )
+    return Policy(sections[REJECT], sections[REVIEW], source=str(path))
 
 
 @dataclass(frozen=True)

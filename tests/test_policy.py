@@ -52,13 +52,31 @@ def test_policy_file_round_trip(tmp_path):
         ("[review]\ntoxicity = 'high'\n", "must be a probability"),
         ("[block]\ntoxicity = 0.5\n", "unknown section"),
         ("[review\n", "not valid TOML"),
+        # found in review: each was taken without a word (or crashed with an AttributeError), and served as written
+        ("reject = 0.9\n[review]\ntoxicity = 0.5\n", r"reject must be a \[reject\] section of `attribute = probability`"),
+        ("[reject]\ntoxicty = 0.9\n[review]\n", r"\[reject\] toxicty is not an attribute; use one of toxicity, "),
+        ("[reject]\nthreat = 0.9\n", r"no \[review\] section; add one"),
+        ("[review]\ntoxicity = 0.5\n", r"no \[reject\] section; add one"),
+        ("", r"no \[reject\] section"),
+        ("[reject]\ntoxicity = 0.8\n[review]\ntoxicity = 0.9\n",
+         r"\[review\] toxicity = 0.9 is above \[reject\] toxicity = 0.8, .* make \[review\] toxicity at most 0.8"),
     ],
 )
 def test_bad_policy_files_are_refused(tmp_path, content, message):
     path = tmp_path / "policy.toml"
     path.write_text(content)
-    with pytest.raises(PolicyError, match=message):
+    with pytest.raises(PolicyError, match=message) as refused:
         load_policy(path)
+    assert str(refused.value).startswith(f"policy file {path}")
+
+
+def test_empty_sections_and_equal_thresholds_are_a_policy(tmp_path):
+    """An empty section is how a file says "no score sends a comment there"; a review threshold may equal the reject one."""
+    path = tmp_path / "policy.toml"
+    path.write_text("[reject]\n\n[review]\n")
+    assert (dict(load_policy(path).reject), dict(load_policy(path).review)) == ({}, {})
+    path.write_text("[reject]\ntoxicity = 0.9\n[review]\ntoxicity = 0.9\nunsupported_claim = 1\n")
+    assert dict(load_policy(path).review) == {"toxicity": 0.9, "unsupported_claim": 1.0}
 
 
 def test_missing_policy_file(tmp_path):

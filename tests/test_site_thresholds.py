@@ -69,3 +69,32 @@ def test_a_sample_without_hostile_comments_chooses_no_review_threshold():
     site = site_labels(pd.DataFrame({"text": texts, "decision": ["approve"] * 9 + ["reject"]}))
     tradeoff = review_tradeoff(scores, texts, site, Policy(reject={"toxicity": 0.9}, review={"toxicity": 0.5}, source="test"))
     assert choose_review_threshold(tradeoff)[0] == 0.6  # one hostile comment, caught up to its own score
+
+
+def test_a_site_review_threshold_above_the_bundles_reject_one_raises_it_so_the_policy_loads(tmp_path):
+    """load_policy refuses a review threshold above the reject one; a site policy must never write one."""
+    from model.policy import Policy, load_policy
+    from model.training.site_thresholds import site_policy
+
+    bundle = Policy(reject={"toxicity": 0.99}, review={"toxicity": 0.35})
+    policy = site_policy(bundle, review_threshold=0.995, reject_threshold=None, source="site")
+    path = tmp_path / "policy.toml"
+    path.write_text(policy.to_toml())
+    loaded = load_policy(path)
+    assert (loaded.review["toxicity"], loaded.reject["toxicity"]) == (0.995, 0.995)
+    assert site_policy(bundle, 0.5, None, "site").reject["toxicity"] == 0.99  # otherwise left as it was
+
+
+
+def test_trained_reject_thresholds_are_never_below_review_ones_even_above_the_cap(tmp_path):
+    """choose_policy capped reject at 0.99 below a higher review threshold: a policy load_policy refuses."""
+    from model.policy import load_policy
+    from model.training.thresholds import choose_policy
+
+    labels = np.array([0] * 60 + [1] * 20, float)[:, None]
+    scores = np.array([0.5] * 50 + [0.996] * 10 + [0.999] * 20)[:, None]
+    policy, _ = choose_policy(["toxicity"], labels, scores)
+    path = tmp_path / "policy.toml"
+    path.write_text(policy.to_toml())
+    loaded = load_policy(path)
+    assert loaded.review["toxicity"] == 0.999 and loaded.reject["toxicity"] >= loaded.review["toxicity"]

@@ -128,8 +128,9 @@ def choose_policy(
                 "chosen_on": source if found is not None else "floor (precision target not reached)",
                 "precision_target": REJECT_PRECISION[attribute],
             }
-    # Rejecting is the stronger act: never below the same attribute's review threshold.
-    reject = {k: min(max(v, review.get(k, 0.0)), 0.99) for k, v in reject.items()}
+    # Rejecting is the stronger act: never below the same attribute's review threshold (load_policy refuses that),
+    # and at most 0.99 unless the review threshold is higher still.
+    reject = {k: max(min(v, 0.99), review.get(k, 0.0)) for k, v in reject.items()}
     return Policy(reject=reject, review=review, source="training"), metrics
 
 
