@@ -504,6 +504,32 @@ def normalize_with_offsets(text: str) -> tuple[str, list[int]]:
     return stripped, offsets[lead : lead + len(stripped)]
 
 
+def raw_range(text: str, normalised: str, offsets: Sequence[int], begin: int, end: int) -> tuple[int, int]:
+    """Where ``normalised[begin:end]`` is written in ``text`` (``normalised, offsets = normalize_with_offsets(text)``).
+
+    From its first character's raw index to past its last one's, widened over the written characters beside them
+    that no other normalised character comes from, up to a blank: the rest of the URL or @mention that a token
+    stands for ("http://www.example.com/path", not the "xampl" that the letters of "xxurl" were found in), the letters
+    an elongation dropped ("idiooooo", not "idio"). The widening does not end on a character the normaliser drops
+    (zero-width, control).
+    """
+    first, last = offsets[begin], offsets[end - 1] + 1
+    # A space next to the range may be a token's own, taken from a character of the URL or mention: look past it.
+    before = begin - 1 - (begin > 0 and normalised[begin - 1] == " ")
+    after = end + (end < len(normalised) and normalised[end] == " ")
+    floor = offsets[before] + 1 if before >= 0 else 0
+    ceiling = offsets[after] if after < len(normalised) else len(text)
+    while first > floor and not text[first - 1].isspace():
+        first -= 1
+    while last < ceiling and not text[last].isspace():
+        last += 1
+    while first < offsets[begin] and not _CHAR_TABLE[ord(text[first])]:
+        first += 1
+    while last > offsets[end - 1] + 1 and not _CHAR_TABLE[ord(text[last - 1])]:
+        last -= 1
+    return first, last
+
+
 class StatelessTextTransformer(TransformerMixin, BaseEstimator):
     """Base of transformers that take a list of strings and learn nothing (scikit-learn tags say so)."""
 

@@ -23,7 +23,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.utils.validation import check_is_fitted
 
 from model.fast_transform import feature_blocks, transform
-from model.normalize import normalize_with_offsets
+from model.normalize import normalize_with_offsets, raw_range
 from model.results import Span
 
 SPAN_PROBABILITY = 0.5
@@ -61,11 +61,19 @@ def _words(normalised: str) -> list[tuple[int, int]]:
     return out
 
 
-def comment_words(text: str) -> tuple[list[str], list[tuple[int, int]]]:
-    """The comment's normalised words and each word's raw ``(begin, end)`` offsets."""
+def _comment_words(text: str) -> tuple[list[str], list[tuple[int, int]], list[tuple[int, int]]]:
+    """``comment_words`` and where each word is written whole (``model.normalize.raw_range``), what spans show."""
     normalised, offsets = normalize_with_offsets(text)
     positions = _words(normalised)
-    return [normalised[b:e] for b, e in positions], [(offsets[b], offsets[e - 1] + 1) for b, e in positions]
+    return ([normalised[b:e] for b, e in positions], [(offsets[b], offsets[e - 1] + 1) for b, e in positions],
+            [raw_range(text, normalised, offsets, b, e) for b, e in positions])
+
+
+def comment_words(text: str) -> tuple[list[str], list[tuple[int, int]]]:
+    """The comment's normalised words and each word's raw ``(begin, end)`` offsets: from its first character's raw
+    index to past its last one's, what the word tagger reads (``surface_features``) and was trained on."""
+    words, raw, _ = _comment_words(text)
+    return words, raw
 
 
 def word_features(hostility, words: Sequence[str]) -> tuple[sp.csr_matrix, np.ndarray]:
@@ -172,11 +180,12 @@ class _Batch:
     def __init__(self, hostility, texts: Sequence[str]):
         self.attributes = list(hostility.named_steps["heads"].attributes)
         self.texts = list(texts)
-        self.words, self.raw = [], []
+        self.words, self.raw, self.written = [], [], []
         for text in self.texts:
-            words, raw = comment_words(text)
+            words, raw, written = _comment_words(text)
             self.words.append(words)
             self.raw.append(raw)
+            self.written.append(written)
         vocabulary: dict[str, int] = {}
         for words in self.words:
             for word in words:
@@ -237,7 +246,8 @@ def merge_spans(text: str, words: list[tuple[int, int]], probabilities: np.ndarr
 def word_scores(
     hostility, tagger, texts: Sequence[str], comment_probabilities: np.ndarray | None = None
 ) -> list[tuple[list[tuple[int, int]], np.ndarray]]:
-    """For each text: its words' raw offsets and an ``(n_words, n_attributes)`` array of word scores.
+    """For each text: where its words are written (``model.normalize.raw_range``) and an ``(n_words, n_attributes)``
+    array of word scores.
 
     Distinct words of the whole batch are scored once. The toxicity column holds the tagger's
     probability when there is a tagger, else the toxicity head's.
@@ -262,7 +272,7 @@ def word_scores(
                 comment_probabilities = hostility_probabilities(hostility, texts)
             dense = batch.context(np.asarray(comment_probabilities)[:, : len(batch.attributes)])
         scores[:, batch.attributes.index("toxicity")] = tagger.word_probability(batch.X, batch.rows, dense)
-    return [(raw, scores[a:b]) for raw, a, b in zip(batch.raw, batch.bounds[:-1], batch.bounds[1:])]
+    return [(written, scores[a:b]) for written, a, b in zip(batch.written, batch.bounds[:-1], batch.bounds[1:])]
 
 
 def floored_word_scores(

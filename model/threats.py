@@ -4,7 +4,7 @@ The learned ``threat`` head is weak (threats are rare in every permissive traini
 also sends to review a comment that states, in so many words, an intent, wish or call to hurt a person
 (``model.policy.review_threat_phrase``). A phrase is a threat here when it joins three things:
 
-- who wants it: the writer (``I will``, ``I'm gonna``, ``we'll``, ``I want to``, ``I'd love to``,
+- who wants it: the writer (``I will``, ``I'm gonna``, ``I'm coming to``, ``we'll``, ``I want to``, ``I'd love to``,
   ``let's``), a call on someone else (``someone should``), a wish (``I hope someone``, ``I hope you``),
   or a judgement on a person (``you deserve to be``, ``he should be``);
 - an act of physical violence (kill, shoot, stab, hang, beat up, break your neck, set on fire, ...);
@@ -49,7 +49,7 @@ from __future__ import annotations
 import functools
 import re
 
-from model.normalize import normalize, normalize_with_offsets
+from model.normalize import normalize, normalize_with_offsets, raw_range
 from model.results import Span
 
 THREAT_SPAN_SCORE = 1.0
@@ -95,7 +95,7 @@ _ADVERB = _any(
 )
 """Words that may stand between an intent and its act. Negations may not: "I will never hurt you"."""
 _ADVERBS = rf"(?:{_ADVERB} ){{0,3}}"
-_FUTURE = _any("going to", "gonna", "gunna", "about to", "finna", "fixing to")
+_FUTURE = _any("going to", "gonna", "gunna", "about to", "finna", "fixing to", "coming to")
 _WANT = _any("want to", "wanna", "would like to", "would love to", "like to", "love to", "wish to")
 _MODAL = _any("will", "shall", "would", "should", "might", "must", "gotta", "have to", "need to",
               f"am {_FUTURE}", f"are {_FUTURE}", _WANT)
@@ -408,7 +408,7 @@ def find_threats(text: str) -> list[Span]:
         begin, end = match.span()
         if begin == end:
             continue
-        raw_begin, raw_end = offsets[begin], offsets[end - 1] + 1
+        raw_begin, raw_end = raw_range(text, normalised, offsets, begin, end)
         if spans and raw_begin < spans[-1].end:  # a normaliser rewrite can map two matches into one raw word
             raw_begin = spans.pop().begin
         spans.append(Span(raw_begin, raw_end, THREAT_SPAN_SCORE))

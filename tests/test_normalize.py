@@ -3,7 +3,7 @@
 import pytest
 from sklearn.base import clone
 
-from model.normalize import TextNormalizer, normalize, normalize_many, normalize_with_offsets
+from model.normalize import TextNormalizer, normalize, normalize_many, normalize_with_offsets, raw_range
 
 
 @pytest.mark.parametrize(
@@ -64,6 +64,23 @@ def test_spaced_letters_map_to_the_whole_raw_word():
     normalised, offsets = normalize_with_offsets(raw)
     begin = normalised.index("idiot")
     assert raw[offsets[begin] : offsets[begin + 4] + 1] == "i d i o t"
+
+
+@pytest.mark.parametrize(("raw", "word", "written"), [
+    ("hi @bob_smith, you", "xxuser", "@bob_smith"),
+    ("read www.usatoday.com/story/2024/01/01/some-long-slug now", "xxurl", "www.usatoday.com/story/2024/01/01/some-long-slug"),
+    ("so:https://a.io/x", "xxurl", "https://a.io/x"),
+    ("you idiooooot", "idiot", "idiooooot"),
+    ("you stupiddddd\u200b\u200b you", "stupid", "stupiddddd"),
+    ("\u200bnooooo way", "no", "nooooo"),
+    ("you i d i o t!!!!", "idiot", "i d i o t"),
+    ("ﬁne", "fine", "ﬁne"),
+])
+def test_raw_range_is_the_word_as_written(raw, word, written):
+    normalised, offsets = normalize_with_offsets(raw)
+    begin = normalised.index(word)
+    begin, end = raw_range(raw, normalised, offsets, begin, begin + len(word))
+    assert raw[begin:end] == written
 
 
 def test_transformer_is_stateless_and_clonable():

@@ -118,6 +118,24 @@ def test_word_scores_batch_equals_one_by_one_and_uses_given_probabilities(model)
     np.testing.assert_array_equal(shifted[0][1][:, others], together[0][1][:, others])
 
 
+@pytest.mark.parametrize(("text", "written"), [
+    ("thanks @stupididiot you moron", "@stupididiot"),  # was "stupididi": the letters of "xxuser" found in the name
+    ("see http://www.example.com/path now", "http://www.example.com/path"),  # was "xampl"
+    ("see:http://x.com/abc", "http://x.com/abc"),  # the token's own space comes from the URL's first character
+    ("you are an idiooooo \u200b", "idiooooo"),  # was "idio": the elongation's first "o" only
+    ("stuuupid 1d10t f*ck i d i o t", "i d i o t"),
+])
+def test_word_spans_cover_the_word_as_written(model, text, written):
+    """Found in review: a word the normaliser replaces (a URL or @mention by a token) or shortens (an elongation) at its
+    end got the raw range of the characters its letters were found in, so a span cut the word, and reasons quoted
+    "stupididi" of "@stupididiot". The tagger still reads the word as before (``comment_words``)."""
+    (ranges, _), = word_scores(model.hostility, model.span_tagger, [text])
+    shown = [text[b:e] for b, e in ranges]
+    assert written in shown, shown
+    assert all(not part.startswith(" ") and not part.endswith(" ") for part in shown)
+    assert all(end <= begin for (_, end), (begin, _) in zip(ranges, ranges[1:]))
+
+
 def test_explain_with_given_probabilities_equals_explain_alone(model):
     assert model.explain(TEXTS, model.predict_proba(TEXTS)) == model.explain(TEXTS)
     assert model.explain([]) == []

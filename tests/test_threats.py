@@ -38,6 +38,9 @@ POSITIVES = [
     ("Sh00t him in the f4ce, somebody.", "Sh00t him in the f4ce"),
     ("Gonna find you and beat the shit out of you.", "Gonna find you and beat the shit out of you"),
     ("We're going to burn your house down.", "We're going to burn your house down"),
+    # found in review: "coming to" was not an intent, so the act after it was not read
+    ("I'm coming to kill you.", "I'm coming to kill you"),
+    ("We are coming to hurt your family", "We are coming to hurt your family"),
     ("I hope someone shoots you.", "I hope someone shoots you"),
     ("I hope you get hit by a bus.", "I hope you get hit by a bus"),
     ("I hope you die in a fire.", "I hope you die in a fire"),
@@ -67,6 +70,9 @@ POSITIVES = [
 ]
 
 HARD_NEGATIVES = [
+    "I'm coming to see you tomorrow.",
+    "We are coming to kill the bill, not to make friends.",
+    "The cuts are coming to hurt families next year.",
     # things, not people, as targets
     "This deal will kill the economy.",
     "The tax will hurt families.",
@@ -172,6 +178,13 @@ def test_spaced_out_letters_map_back_to_the_whole_raw_phrase():
     text = "someone should    s h o o t   him"
     (span,) = find_threats(text)
     assert (span.begin, span.end) == (0, len(text))
+
+
+def test_an_elongated_last_word_is_in_the_span_whole():
+    """Found in review: the span ended where the normaliser's one "u" of "youuuuu" came from, "I will kill you"."""
+    text = "I will kill youuuuu!! Bye"
+    (span,) = find_threats(text)
+    assert text[span.begin : span.end] == "I will kill youuuuu"
 
 
 @pytest.mark.parametrize("text", ["", "   ", "Thanks for the article."])
