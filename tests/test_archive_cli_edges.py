@@ -355,3 +355,24 @@ def test_an_input_with_no_rows_gives_a_parquet_output_of_the_same_types_as_one_w
         assert result.exit_code == 0, result.output
     assert pq.read_table(empty.parent / "out.parquet").num_rows == 0
     assert pq.read_schema(empty.parent / "out.parquet") == pq.read_schema(rows.parent / "out.parquet")
+
+
+def test_the_chunk_size_comes_from_the_score_chunk_rows_setting_unless_given(tmp_path, tiny_bundle_path, monkeypatch):
+    """README lists SCORE_CHUNK_ROWS as a setting; `moderate score` read only its own default."""
+    import importlib
+
+    score_command = importlib.import_module("service.cli.score")  # the module, not the command it names
+    used = []
+    monkeypatch.setattr(score_command, "_score_archive", lambda *args: used.append(args[5]))
+    source = write_table(archive_frame(5), tmp_path / "in.csv")
+
+    def invoke(*args, **env):
+        return CliRunner().invoke(cli, ["score", str(source), "-o", str(tmp_path / "out.csv"), *args],
+                                  env={"MODERATION_MODEL": str(tiny_bundle_path), **env})
+
+    assert invoke(MODERATION_SCORE_CHUNK_ROWS="2").exit_code == 0
+    assert invoke("--chunk-size", "3", MODERATION_SCORE_CHUNK_ROWS="2").exit_code == 0
+    assert invoke().exit_code == 0
+    assert used == [2, 3, 5000]
+    result = invoke(MODERATION_SCORE_CHUNK_ROWS="0")
+    assert result.exit_code == 2 and "SCORE_CHUNK_ROWS" in one_error_line(result)

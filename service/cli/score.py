@@ -66,8 +66,8 @@ class NothingScored(click.ClickException):
 @click.option(
     "--chunk-size",
     type=click.IntRange(min=1),
-    default=Defaults.SCORE_CHUNK_ROWS,
-    show_default=True,
+    default=None,
+    show_default=f"the SCORE_CHUNK_ROWS setting, {Defaults.SCORE_CHUNK_ROWS}",
     help="Rows read, scored and written at a time.",
 )
 @click.option(
@@ -119,7 +119,7 @@ def score(
     model: Path | None,
     encoder_mode: str | None,
     spans: bool,
-    chunk_size: int,
+    chunk_size: int | None,
     jobs: int,
     resume: bool,
     overwrite: bool,
@@ -154,6 +154,8 @@ def score(
         raise click.UsageError("missing -o/--output for INPUT")
     if scheduler is not None and engine != "dask":
         raise click.UsageError("--scheduler needs --engine dask")
+    if chunk_size is None:
+        chunk_size = _configured_chunk_rows()
     _score_archive(input_path, output, text_column, id_column, model, chunk_size, spans, jobs, resume, engine, scheduler,
                    encoder_mode, overwrite)
 
@@ -175,6 +177,16 @@ def _collector_paused() -> Iterator[None]:
     finally:
         if enabled:  # CliRunner runs commands inside the caller's process
             gc.enable()
+
+
+def _configured_chunk_rows() -> int:
+    """The ``SCORE_CHUNK_ROWS`` setting (``MODERATION_SCORE_CHUNK_ROWS`` or the settings file); BadInput if invalid."""
+    from service.config import ConfigError, load_config
+
+    try:
+        return int(load_config()["SCORE_CHUNK_ROWS"])
+    except ConfigError as error:
+        raise BadInput(error) from error
 
 
 def _score_archive(
