@@ -81,6 +81,17 @@ def test_labelled_rows_without_text_do_not_count():
     assert with_textless.metrics.loc["share_approve", "old"] != alone.metrics.loc["share_approve", "old"]  # every row decided
 
 
+def test_a_decision_an_editor_replaced_does_not_count():
+    """A feedback export lists a comment's every decision; only its last counts, as in training."""
+    table = pd.DataFrame({"text": TEXTS, "decision": DECISIONS, "comment_id": [f"c{i}" for i in range(len(TEXTS))],
+                          "api_key_id": 1})
+    replaced = table.iloc[[0, 4]].assign(decision=["reject", "approve"])  # later replaced by the table's own rows
+    with_replaced = compare_table(OLD, NEW, pd.concat([replaced, table], ignore_index=True), label_columns=["decision"])
+    alone = compare_table(OLD, NEW, table, label_columns=["decision"])
+    labelled = ["toxicity roc_auc", "toxicity pr_auc", "toxicity brier", "caught_share", "false_flag_share", "decision_agreement"]
+    pd.testing.assert_frame_equal(with_replaced.metrics.loc[labelled], alone.metrics.loc[labelled])
+
+
 def test_no_worse_needs_the_site_and_the_public_sets():
     sets = {"public": pd.DataFrame({"text": TEXTS, "label": [0, 0, 0, 0, 1, 1]})}
     public = compare_on_sets(OLD, NEW, sets)

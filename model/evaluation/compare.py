@@ -11,7 +11,7 @@ import pandas as pd
 from model.attributes import ATTRIBUTES
 from model.training.metrics import score_metrics
 from model.policy import ACTIONS, APPROVE
-from model.training.site_data import DECISION_COLUMN, site_labels
+from model.training.site_data import COMMENT_ID_COLUMNS, DECISION_COLUMN, site_labels
 from service.table_reader import text_values
 
 PRIMARY_ATTRIBUTE = "toxicity"
@@ -171,7 +171,10 @@ def table_comments(table: pd.DataFrame, text_column: str = "text",
     texts = text_values(table, text_column)
     site = None
     if label_columns:
-        labelled = pd.DataFrame({"text": texts, **{c: table[c].to_numpy(object) for c in label_columns}})
+        # The comment ids too, when the file has them (a feedback export): an earlier decision an editor replaced
+        # carries no label, as in training.
+        ids = [c for c in COMMENT_ID_COLUMNS if c in table and c not in label_columns]
+        labelled = pd.DataFrame({"text": texts, **{c: table[c].to_numpy(object) for c in (*label_columns, *ids)}})
         site = site_labels(labelled, keep_all_rows=True)  # row numbers stay those of the file
     return texts, site
 
