@@ -35,6 +35,9 @@ LIMIT_SCOPE = "api"
 CORAL_BLUEPRINT = "coral"
 """Coral's endpoint has its own limit (``CORAL_RATE_LIMIT``) per client address: Coral sends no API key."""
 REQUEST_COUNT = "requests"
+SIGN_IN_COUNT = "sign_in"
+SIGN_IN_ENDPOINT = "ui.sign_in"
+"""The moderation page's sign-in view (``service.ui.signin``), limited per address by ``SIGN_IN_RATE_LIMIT``."""
 MIN_RETRY_AFTER_SECONDS = 1
 RETRY_AFTER = "Retry-After"
 TOO_MANY_REQUESTS = 429
@@ -126,6 +129,13 @@ def _coral_rate_limit() -> str:
 RATE_LIMIT_HEADER_PREFIX = "X-RateLimit-"
 
 
+def _limit_name() -> str:
+    """The ``limit`` label of a 429 Flask-Limiter gave: Coral's, the moderation page's sign-in, or the API's request count."""
+    if request.blueprint == CORAL_BLUEPRINT:
+        return CORAL_BLUEPRINT
+    return SIGN_IN_COUNT if request.endpoint == SIGN_IN_ENDPOINT else REQUEST_COUNT
+
+
 def _tidy_retry_after(response: Response) -> Response:
     """Flask-Limiter puts its window's reset into ``Retry-After`` on every answer: keep it on 429 only (at
     least one second); elsewhere keep only what the app asked for in ``g.retry_after`` (a 503, say)."""
@@ -139,7 +149,7 @@ def _tidy_retry_after(response: Response) -> Response:
         for name, value in budget.items():
             response.headers[name] = value
     elif response.status_code == TOO_MANY_REQUESTS:
-        count_limited(CORAL_BLUEPRINT if request.blueprint == CORAL_BLUEPRINT else REQUEST_COUNT)
+        count_limited(_limit_name())
         try:
             seconds = int(response.headers.get(RETRY_AFTER, MIN_RETRY_AFTER_SECONDS))
         except ValueError:  # an HTTP date: leave it

@@ -98,6 +98,9 @@ def test_sign_in_attempts_are_rate_limited_per_address(tiny_bundle_path):
     assert "Too many sign-in attempts" in html
     assert 'value="mo"' in html and 'name="next" value="/ui/try"' in html  # kept for the next attempt
     assert client.get("/ui/sign-in").status_code == 200  # the form itself is not limited
+    metrics = client.get("/metrics").get_data(as_text=True)  # counted as sign-in attempts, not an API key's requests
+    assert 'moderation_limited_requests_total{limit="sign_in"} 1.0' in metrics
+    assert 'limit="requests"' not in metrics
 
 
 def test_a_bad_sign_in_rate_limit_stops_the_app_with_a_clear_error(tiny_bundle_path):

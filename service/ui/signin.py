@@ -19,6 +19,7 @@ from flask import Flask, abort, current_app, flash, g, redirect, render_template
 from flask.typing import ResponseReturnValue
 from flask_limiter import Limiter
 
+from service.limits import SIGN_IN_ENDPOINT
 from service.store import get_session
 from service.ui.blueprint import bp
 from service.ui.csrf import csrf_token
@@ -27,7 +28,6 @@ from service.users import User, authenticate_user, end_sessions
 USER_ID = "user_id"
 STAMP = "stamp"
 SIGNED_IN_AT = "signed_in_at"
-SIGN_IN_ENDPOINT = "ui.sign_in"
 TOO_MANY_REQUESTS = 429
 SIGNED_OUT = "You are signed out, so nothing was saved: reload the page and sign in again."
 FAILED_SIGN_IN = "That user name and password do not match. Check both and try again."
