@@ -44,6 +44,22 @@ def test_bnsp_auc_pits_subgroup_hostile_against_background_civil():
     assert bnsp_auc(LABELS, SCORES, ~MEMBER) == bpsn_auc(LABELS, SCORES, MEMBER)
 
 
+def test_bpsn_and_bnsp_match_the_reference_subsets_scored_by_sklearn():
+    """model_bias_analysis.py (conversationai): BPSN is the AUC of the subgroup's negatives with the background's
+    positives, BNSP of the subgroup's positives with the background's negatives; ties and unequal groups included."""
+    from sklearn.metrics import roc_auc_score
+
+    rng = np.random.default_rng(3)
+    labels = rng.integers(0, 2, 60)
+    scores = rng.integers(0, 6, 60) / 5  # few distinct values: many ties
+    member = rng.random(60) < 0.3
+    bpsn_rows = (member & (labels == 0)) | (~member & (labels == 1))
+    bnsp_rows = (member & (labels == 1)) | (~member & (labels == 0))
+    assert bpsn_auc(labels, scores, member) == pytest.approx(roc_auc_score(labels[bpsn_rows], scores[bpsn_rows]))
+    assert bnsp_auc(labels, scores, member) == pytest.approx(roc_auc_score(labels[bnsp_rows], scores[bnsp_rows]))
+    assert subgroup_auc(labels, scores, member) == pytest.approx(roc_auc_score(labels[member], scores[member]))
+
+
 def test_identity_metrics_counts_and_undefined_auc():
     metrics = identity_metrics(LABELS, SCORES, MEMBER)
     assert (metrics["n_rows"], metrics["n_positive"]) == (4, 2)

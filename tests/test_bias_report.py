@@ -144,6 +144,26 @@ def test_evaluate_bias_set_needs_enough_rows_per_class():
     assert result["overall_auc"] == 1.0 and result["negative_flagged"] == pytest.approx(2 / 5)  # 0.74, 0.58
 
 
+def test_evaluate_bias_set_leaves_an_unscored_identity_out_of_the_power_means():
+    # a: 5 hostile at 0.9, 5 civil at 0.2. b (1 hostile, 2 civil: listed, not scored). Two hostile, two civil of neither.
+    rows = [("a", 1, 0.9)] * 5 + [("a", 0, 0.2)] * 5 + [("b", 1, 0.3), ("b", 0, 0.8), ("b", 0, 0.1)]
+    rows += [("", 1, 0.7), ("", 1, 0.1), ("", 0, 0.5), ("", 0, 0.05)]
+    frame = pd.DataFrame({"text": [f"row {i}" for i in range(len(rows))], "label": [label for _, label, _ in rows],
+                          "a": [who == "a" for who, _, _ in rows], "b": [who == "b" for who, _, _ in rows]})
+    frame.attrs["identities"] = ["a", "b"]
+    scores = np.array([[score] for _, _, score in rows])
+    result = evaluate_bias_set(frame, scores, ("toxicity",), {"toxicity": 0.5})
+    a = result["identities"]["a"]
+    # BPSN: hostile rows not about a (0.3, 0.7, 0.1) against a's civil 0.2: 0.3 and 0.7 win, 0.1 loses.
+    # BNSP: a's hostile 0.9 beats every civil row not about a (0.8, 0.1, 0.5, 0.05).
+    assert (a["subgroup_auc"], a["bpsn_auc"], a["bnsp_auc"]) == (1.0, pytest.approx(2 / 3), 1.0)
+    assert result["identities"]["b"]["scored"] is False
+    # Of the 8 x 9 hostile-civil pairs: 0.9 (x5) wins 45, 0.3 wins 7, 0.7 wins 8, the hostile 0.1 wins 1 and ties 1.
+    assert result["overall_auc"] == pytest.approx(61.5 / 72)
+    assert result["power_means"] == {"subgroup_auc": 1.0, "bpsn_auc": pytest.approx(2 / 3), "bnsp_auc": 1.0}
+    assert result["final_score"] == pytest.approx(0.25 * 61.5 / 72 + 0.75 * (1 + 2 / 3 + 1) / 3)
+
+
 def test_behaviour_section_counts_civil_twins_flagged(bias_report):
     from model.evaluation.behaviour import PAIRS
     from tests.test_report import HOSTILE_WORDS

@@ -30,6 +30,7 @@ from model.results import Span
         ({1, 2, 3, 4}, {3, 4}, 2 * 2 / (4 + 2)),
         ({1, 2}, {3, 4}, 0.0),
         ([1, 1, 2], [2, 2], 2 * 1 / (2 + 1)),  # offsets are sets: duplicates count once
+        ([0, 1, 4, 5], [0, 1, 6], 4 / 7),  # the doctest of the task's evaluation script (semeval2021.py f1)
     ],
 )
 def test_span_f1_follows_semeval_definition(predicted, gold, expected):
@@ -62,6 +63,8 @@ def test_perfect_and_inverted_rankings():
 
 def test_roc_auc_counts_ties_as_half():
     assert roc_auc([0, 1], [0.5, 0.5]) == pytest.approx(0.5)
+    # Four hostile-civil pairs: 0.9 beats 0.2 and 0.5, the hostile 0.5 beats 0.2 and ties the civil 0.5 (half a win).
+    assert roc_auc([0, 0, 1, 1], [0.2, 0.5, 0.5, 0.9]) == pytest.approx(3.5 / 4)
 
 
 def test_average_precision_by_hand():

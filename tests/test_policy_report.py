@@ -41,6 +41,18 @@ def test_reject_tradeoff_takes_the_lowest_threshold_within_the_civil_budget():
     assert tenth == {"civil_budget": 0.1, "threshold": 0.6001, "civil_rejected": 0.1, "hostile_recall": 0.75}
 
 
+def test_reject_tradeoff_keeps_tied_civil_scores_on_the_same_side_of_the_threshold():
+    from model.evaluation.policy_report import reject_tradeoff
+
+    labels = np.array([0] * 5 + [1] * 3)
+    scores = np.array([0.9, 0.9, 0.5, 0.2, 0.1] + [0.95, 0.9, 0.6])
+    one, two = reject_tradeoff(labels, scores, budgets=(0.2, 0.4))
+    # One civil comment of five may go, but the top two tie at 0.9: any threshold at or below 0.9 rejects both.
+    assert one == {"civil_budget": 0.2, "threshold": 0.9001, "civil_rejected": 0.0, "hostile_recall": 0.3333}
+    # Two may go: both 0.9s are rejected, and the lowest threshold that spares the 0.5 is just above it.
+    assert two == {"civil_budget": 0.4, "threshold": 0.5001, "civil_rejected": 0.4, "hostile_recall": 1.0}
+
+
 def test_reject_tradeoff_thresholds_work_as_the_policy_applies_them():
     """The policy rejects a comment whose score reaches a [reject] threshold: a threshold from the table, put in
     policy.toml, must reject exactly the shares the table gives, also when the civil score has more decimals."""
