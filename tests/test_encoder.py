@@ -780,16 +780,20 @@ def test_encoder_threads_must_be_a_whole_number_of_at_least_one(value, encoder_b
     assert result.exit_code == 2 and ENCODER_THREADS_ENV in result.output and "Traceback" not in result.output, result.output
 
 
-def test_a_bad_encoder_threads_setting_stops_an_archive_job_before_its_spool(encoder_bundle, monkeypatch, runner, tmp_path):
-    """It was refused after the spool folder was made, so the message offered --resume for a run of 0 rows."""
+@pytest.mark.parametrize("chunk_size", [[], ["--chunk-size", "100"]], ids=["settings-read", "chunk-size-given"])
+def test_a_bad_encoder_threads_setting_stops_an_archive_job_before_its_spool(chunk_size, encoder_bundle, monkeypatch,
+                                                                             runner, tmp_path):
+    """It was refused after the spool folder was made, so the message offered --resume for a run of 0 rows. Without
+    --chunk-size the settings are read first (SCORE_CHUNK_ROWS), and their check names it; with it, the bundle's."""
     from model.bundle import ENCODER_THREADS_ENV
     from service.cli import cli
 
     source = tmp_path / "in.csv"
     pd.DataFrame({"id": ["a", "b"], "text": ["A civil remark.", "Another one."]}).to_csv(source, index=False)
     monkeypatch.setenv(ENCODER_THREADS_ENV, "two")
-    result = runner.invoke(cli, ["score", str(source), "-o", str(tmp_path / "out.csv"), "--model", str(encoder_bundle[0])])
-    assert result.exit_code == 2 and f"{ENCODER_THREADS_ENV}='two'" in result.output, result.output
+    result = runner.invoke(cli, ["score", str(source), "-o", str(tmp_path / "out.csv"), "--model", str(encoder_bundle[0]),
+                                 *chunk_size])
+    assert result.exit_code == 2 and ENCODER_THREADS_ENV in result.output and "'two'" in result.output, result.output
     assert "--resume" not in result.output and sorted(path.name for path in tmp_path.iterdir()) == ["in.csv"]
 
 
