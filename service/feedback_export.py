@@ -2,8 +2,9 @@
 
 Columns: ``text``, ``comment_id``, ``decision``, one column per attribute label (a probability, empty
 where that feedback gave none), ``created_at`` (UTC), ``source``, ``moderator`` (who decided on the
-moderation page, else empty), ``api_key_id`` and ``api_key_name`` (the key that sent it: poisoned labels
-can be traced to a key and left out). A feedback row sent with only a comment id takes its text from the
+moderation page, else empty), ``api_key_id`` and ``api_key_name`` (the key that sent it, or for a decision
+made on the moderation page the key its comment was scored with, its site: poisoned labels can be traced to a key
+and left out). A feedback row sent with only a comment id takes its text from the
 decision log when the log kept it (``STORE_TEXT``): the text its own key logged for that id (two sites, each
 with its key, may both have a comment 17), else the text another key logged last (a CMS key with only the
 ``moderate`` scope beside a feedback key). ``key_ids`` restricts the export to the feedback of

@@ -4,7 +4,7 @@ Every API surface writes through two functions, so that what is kept (and what `
 out) is decided in one place:
 
 - ``record_decisions(comment_ids, texts, decisions, *, surface, do_not_store=False)``
-- ``save_feedback(*, comment_id, text, decision, labels, source, client_token=None) -> id``
+- ``save_feedback(*, comment_id, text, decision, labels, source, client_token=None, ...) -> id``
 
 A request's decisions are written in one transaction before its answer is sent, so no answered
 request's decisions are lost when a worker stops (there is no write queue to drain). When that write
@@ -350,10 +350,13 @@ def save_feedback(
     client_token: str | None = None,
     moderator: str | None = None,
     decision_id: int | None = None,
+    api_key_id: int | None = None,
 ) -> int:
     """Store one piece of feedback (the caller has validated it) and return its id.
 
-    ``moderator`` and ``decision_id`` are set by the review queue: who decided, and on which logged decision.
+    ``moderator``, ``decision_id`` and ``api_key_id`` are set by the review queue: who decided, on which logged
+    decision, and that decision's key (the comment's site, whose comment ids may be another site's too). Without
+    ``api_key_id`` the feedback belongs to the request's key (the API's feedback).
     """
     row = Feedback(
         comment_id=comment_id,
@@ -364,7 +367,7 @@ def save_feedback(
         source=source,
         client_token=client_token,
         request_id=_request_value("request_id"),
-        api_key_id=_request_value("api_key_id"),
+        api_key_id=api_key_id if api_key_id is not None else _request_value("api_key_id"),
         moderator=moderator,
         decision_id=decision_id,
     )

@@ -10,16 +10,19 @@ import time
 from pathlib import Path
 from types import SimpleNamespace
 
+import pandas as pd
 import pytest
 from sqlalchemy import select
 
 from model.results import Span
+from model.training.site_data import read_site_data
 from service.app import create_app
 from service.config import ConfigError
-from service.feedback_export import export_feedback
+from service.feedback_export import export_feedback, keys_matching
 from service.store import Feedback, get_session
 from service.ui.highlight import highlight
 from service.ui.model_page import bias_table, render_markdown
+from service.ui.queue import QueueFilter, waiting_items
 from service.ui.secret import read_or_create_secret
 from tests.ui_support import PASSWORD, add_user, csrf_from, log_reviews, sign_in
 
@@ -334,6 +337,76 @@ def test_the_page_script_gets_json_back(ui_app, moderator):
     token = csrf_from(moderator.get("/ui/queue").get_data(as_text=True))
     answer = moderator.post(f"/ui/queue/{item}", data={"decision": "approve", "csrf_token": token}, headers={"Accept": "application/json"})
     assert answer.status_code == 200 and answer.json["decision"] == "approve" and answer.json["item"] == item
+
+
+def decide_all(ui_app, moderator, decision: str = "reject") -> None:
+    """Decide every item waiting in the queue."""
+    token = csrf_from(moderator.get("/ui/queue").get_data(as_text=True))
+    with ui_app.app_context():
+        items = list(get_session().scalars(waiting_items(QueueFilter())))
+    for item in items:
+        assert moderator.post(f"/ui/queue/{item.id}", data={"decision": decision, "csrf_token": token}).status_code == 303
+
+
+def two_sites_with_comment_c0(ui_app) -> dict[str, tuple[int, str]]:
+    """Keys ``site-a`` and ``site-b`` (id, secret) that each logged a review of their comment ``c0``; one logged without a key too."""
+    from service.auth import create_key
+
+    with ui_app.app_context():
+        keys = {name: (row.id, secret) for name in ("site-a", "site-b") for row, secret in [create_key(get_session(), name)]}
+    for name, (key_id, _secret) in keys.items():
+        log_reviews(ui_app, [f"a comment of {name}"], api_key_id=key_id)
+    log_reviews(ui_app, ["a comment sent without a key"])
+    return keys
+
+
+def exported_site_rows(ui_app, path: Path):
+    with ui_app.app_context():
+        export_feedback(get_session(), path, overwrite=True)
+    return read_site_data(path)
+
+
+def test_queue_feedback_belongs_to_the_site_of_the_decided_comment(ui_app, moderator, tmp_path):
+    # Two sites' comment "c0" are two comments: stored without a key, their page decisions were one, the last kept.
+    keys = two_sites_with_comment_c0(ui_app)
+    decide_all(ui_app, moderator)
+    rows = feedback_rows(ui_app)
+    assert {row.text: row.api_key_id for row in rows} == {
+        "a comment of site-a": keys["site-a"][0], "a comment of site-b": keys["site-b"][0], "a comment sent without a key": None}
+    assert {row.moderator for row in rows} == {"mo"}
+    site = exported_site_rows(ui_app, tmp_path / "feedback.csv")
+    assert site.attrs["n_superseded"] == 0 and len(site) == 3
+    exported = pd.read_csv(tmp_path / "feedback.csv", keep_default_na=False).set_index("text")
+    assert exported.loc["a comment of site-a", ["moderator", "api_key_name"]].tolist() == ["mo", "site-a"]
+    assert exported.loc["a comment sent without a key", ["moderator", "api_key_name"]].tolist() == ["mo", ""]
+
+
+def test_a_sites_api_correction_replaces_the_page_decision_on_its_comment(ui_app, moderator, tmp_path):
+    keys = two_sites_with_comment_c0(ui_app)
+    decide_all(ui_app, moderator, "reject")
+    correction = {"comment_id": "c0", "decision": "approve"}
+    sent = ui_app.test_client().post("/v1/feedback", json=correction, headers={"Authorization": f"Bearer {keys['site-a'][1]}"})
+    assert sent.status_code == 201
+    site = exported_site_rows(ui_app, tmp_path / "feedback.csv")
+    assert site.attrs["n_superseded"] == 1  # site-a's page decision; site-b's and the keyless one stay
+    assert sorted(zip(site["text"], site["decision"])) == [
+        ("a comment of site-a", "approve"), ("a comment of site-b", "reject"), ("a comment sent without a key", "reject")]
+
+
+def test_page_feedback_of_a_revoked_key_stays_and_exports(ui_app, moderator, tmp_path):
+    from service.auth import revoke_key
+
+    two_sites_with_comment_c0(ui_app)
+    with ui_app.app_context():
+        revoke_key(get_session(), "site-a")
+    decide_all(ui_app, moderator)  # its comments logged before the revocation can still be decided
+    with ui_app.app_context():
+        revoke_key(get_session(), "site-b")
+    assert len(feedback_rows(ui_app)) == 3  # revoking deletes no feedback
+    with ui_app.app_context():
+        export_feedback(get_session(), tmp_path / "site-a.csv", key_ids=keys_matching(get_session(), "site-a"))
+    exported = pd.read_csv(tmp_path / "site-a.csv", keep_default_na=False)
+    assert exported[["text", "moderator", "api_key_name"]].values.tolist() == [["a comment of site-a", "mo", "site-a"]]
 
 
 def end_session(app, client, page: str) -> str:

@@ -2,8 +2,9 @@
 
 An item is a decision-log row with decision ``review`` and a stored text (``STORE_TEXT``) that no
 moderator has decided yet. Deciding stores feedback (source ``ui``, the moderator's name, the row's
-id), which ``moderate feedback export`` writes out for retraining, and takes the item off the queue.
-A comment's "site" is the API key it was sent with: give each site its own key.
+id and its API key), which ``moderate feedback export`` writes out for retraining, and takes the item off the queue.
+A comment's "site" is the API key it was sent with: give each site its own key. The feedback carries that key, so
+two sites' comment 17 stay two comments and a site's later correction through the API replaces the page's decision.
 """
 
 from __future__ import annotations
@@ -161,6 +162,7 @@ def decide(item_id: int) -> ResponseReturnValue:
             source=FEEDBACK_SOURCE,
             moderator=g.user.name,
             decision_id=item.id,
+            api_key_id=item.api_key_id,
         )
     except IntegrityError:  # feedback.decision_id is unique: another moderator was first
         session.rollback()
