@@ -145,8 +145,8 @@ def _check_not_replacing(job: Job, earlier: Sequence[Path] = ()) -> None:
     what = f"{' and '.join(map(str, existing[:2]))}{more} already exist{'s' if len(existing) == 1 else ''}"
     work = spool_path(job.output)
     resume = f"; to continue the interrupted run whose work is in {work}, pass --resume" if work.exists() else ""
-    raise TableError(f"{what}: pass --overwrite to replace what an earlier run wrote (each file stays until its "
-                     f"replacement is complete), or choose another OUTPUT{resume}")
+    raise TableError(f"{what}: pass --overwrite to replace {'them' if len(existing) > 1 else 'it'} (each file stays until "
+                     f"its replacement is complete), or choose another OUTPUT{resume}")
 
 
 def _check_not_compressed(path: Path) -> None:
