@@ -1644,3 +1644,101 @@ def test_the_model_card_of_an_encoder_bundle_has_its_training_rows_sources_and_s
     card = model_card(bundle)
     assert card["training_rows"] == 30
     assert card["datasets"] == {"hatexplain": {"rows": 20, "license": "MIT"}, "olid": {"rows": 10}}
+
+
+@pytest.fixture
+def tiny_training(tmp_path, monkeypatch):
+    """``encoder.train`` on 120 generated rows and a 2-layer, 16-wide BERT: ``run(work, **options)`` trains."""
+    from transformers import BertConfig
+
+    from model.training import encoder
+    from model.training.encoder_weights import build_classifier, keep_layers
+
+    frame = make_corpus(120, seed=0)
+    _, vocab_size = _tokenizer_file(tmp_path, frame["text"].tolist())
+
+    def frames(data_dir, seed, max_samples=None, **options):
+        rows = frame if data_dir is None else frame.assign(insult=1 - frame["insult"])  # "other data"
+        return rows.sample(n=max_samples or len(rows), random_state=seed).reset_index(drop=True), None
+
+    def pretrained(n_outputs=len(HOSTILITY_ATTRIBUTES), layers=None):
+        config = BertConfig(vocab_size=vocab_size, hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
+                            intermediate_size=32, max_position_embeddings=128)
+        model = build_classifier(config, n_outputs)
+        keep_layers(model, layers)
+        return model, config
+
+    monkeypatch.setattr(encoder, "encoder_training_frames", frames)
+    monkeypatch.setattr(encoder, "load_pretrained", pretrained)
+    monkeypatch.setattr(encoder, "pretrained_dir", lambda: tmp_path)
+
+    def run(work, data_dir=None, **options):
+        return encoder.train(data_dir, work, **({"seed": 42, "claim_task": False, "batch_size": 8, "threads": 1}
+                                                 | options))
+
+    return run
+
+
+def test_a_run_stopped_and_resumed_from_its_checkpoint_ends_where_an_unbroken_run_does(tiny_training, tmp_path):
+    whole = torch.load(tiny_training(tmp_path / "whole"))["model"]
+    stopped = tiny_training(tmp_path / "stopped", max_steps=6)
+    assert stopped.name == "checkpoint.pt" and torch.load(stopped, weights_only=False)["step"] == 6
+    resumed = torch.load(tiny_training(tmp_path / "stopped", resume=True))["model"]
+    assert all(torch.equal(whole[name], resumed[name]) for name in whole)
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"seed": 1}, "--seed 42, not 1"),
+    ({"batch_size": 4}, "--batch-size 8, not 4"),
+    ({"max_samples": 100}, "--max-samples None, not 100"),
+    ({"claim_weight": 2.0}, "--claim-weight 1.0, not 2.0"),  # was resumed as if the same recipe
+    ({"layers": 1}, "--layers None, not 1"),
+    ({"frozen_layers": 1}, "--frozen-layers 0, not 1"),
+    ({"data_dir": "other"}, "other training rows (--data-dir)"),
+])
+def test_resuming_with_other_options_is_refused_naming_the_option(tiny_training, tmp_path, options, message):
+    from model.training.encoder import WorkFolderError
+
+    tiny_training(tmp_path / "work", max_steps=3)
+    before = (tmp_path / "work" / "checkpoint.pt").read_bytes()
+    with pytest.raises(WorkFolderError, match=re.escape(message) + ".*drop --resume"):
+        tiny_training(tmp_path / "work", resume=True, **options)
+    assert (tmp_path / "work" / "checkpoint.pt").read_bytes() == before
+
+
+def test_a_checkpoint_cut_short_or_of_another_model_is_refused_in_one_line(tiny_training, tmp_path, capsys):
+    from model.training.encoder import WorkFolderError, main
+
+    tiny_training(tmp_path / "work", max_steps=3)
+    checkpoint = tmp_path / "work" / "checkpoint.pt"
+    state = torch.load(checkpoint, weights_only=False)
+    state.pop("recipe", None)  # as written before checkpoints recorded their recipe
+    torch.save(state, checkpoint)
+    with pytest.raises(WorkFolderError, match="checkpoint.pt holds another model .*: remove it or drop --resume"):
+        tiny_training(tmp_path / "work", resume=True, layers=1)
+    checkpoint.write_bytes(checkpoint.read_bytes()[:1000])  # killed mid-write without the atomic replace
+    with pytest.raises(SystemExit) as stopped:
+        main(["train", "--work", str(checkpoint.parent), "--resume", "--no-claim-task"])
+    assert stopped.value.code == 2
+    assert "checkpoint.pt cannot be read (RuntimeError): remove it or drop --resume" in capsys.readouterr().err
+
+
+def test_a_work_folder_that_cannot_hold_checkpoints_is_refused_before_any_data_is_read(tmp_path, capsys):
+    from model.training.encoder import main
+
+    (tmp_path / "file").write_text("not a folder")
+    for work in (tmp_path / "file", tmp_path / "file" / "work"):
+        with pytest.raises(SystemExit) as stopped:
+            main(["train", "--work", str(work), "--data-dir", str(tmp_path / "absent")])
+        assert stopped.value.code == 2
+        assert f"--work {work} cannot hold the checkpoints" in capsys.readouterr().err
+
+
+def test_export_before_training_is_refused_in_one_line(tmp_path, capsys):
+    from model.training.encoder import main
+
+    with pytest.raises(SystemExit) as stopped:
+        main(["export", "--work", str(tmp_path / "work"), "--out", str(tmp_path / "export")])
+    assert stopped.value.code == 2
+    assert f"{tmp_path / 'work' / 'final.pt'} not found: train first" in capsys.readouterr().err
+    assert not (tmp_path / "export").exists()

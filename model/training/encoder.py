@@ -14,11 +14,14 @@ recipe (``check_recipe``, ``train``, ``bundle``) and the command line.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import logging
 import math
+import pickle
 import random
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -68,6 +71,59 @@ IDEA_SENTENCES = 0
 none, the recipe of bundles 2.1.0-2.8.0)."""
 TEACHER_BATCH = 2048
 CHECKPOINT_FILE = "checkpoint.pt"
+RECIPE_NAMES = {"rows_sha256": "other training rows (--data-dir)", "n_batches": "another number of batches"}
+"""How a resume refusal names what is not one of ``train``'s options (the rest are shown as flags)."""
+
+
+class WorkFolderError(ValueError):
+    """The work folder cannot take this run: not a writable folder, or a checkpoint ``--resume`` cannot go on from."""
+
+
+def _check_work_folder(out: Path) -> None:
+    """Make ``out`` and write a file in it, so a bad folder stops the run before the data, not at its first save."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out):
+            pass
+    except OSError as exc:
+        raise WorkFolderError(f"--work {out} cannot hold the checkpoints: {exc.strerror or exc}") from None
+
+
+def _read_checkpoint(checkpoint: Path) -> dict:
+    """The checkpoint's state, or ``WorkFolderError`` when it is not one ``train`` wrote."""
+    import torch
+
+    try:
+        state = torch.load(checkpoint, weights_only=False)
+    except (OSError, EOFError, RuntimeError, pickle.UnpicklingError) as exc:  # a cut or foreign file
+        raise WorkFolderError(f"{checkpoint} cannot be read ({type(exc).__name__}): remove it or drop --resume") from None
+    if not isinstance(state, dict) or not {"model", "optimiser", "scheduler", "step"} <= state.keys():
+        raise WorkFolderError(f"{checkpoint} is not a training checkpoint: remove it or drop --resume")
+    return state
+
+
+def _check_resumable(state: dict, recipe: dict, checkpoint: Path) -> None:
+    """Refuse a checkpoint whose recipe (``train``'s options, the rows' SHA-256) differs, naming each difference.
+
+    A checkpoint written before the recipe was recorded is compared on its seed and number of batches only.
+    """
+    saved = state.get("recipe") or {"seed": state.get("seed"), "n_batches": state.get("n_batches")}
+    differ = [key for key in saved if key in recipe and saved[key] != recipe[key]]
+    if differ:
+        shown = [RECIPE_NAMES.get(key) or f"--{key.replace('_', '-')} {saved[key]}, not {recipe[key]}"
+                 for key in differ]
+        raise WorkFolderError(f"{checkpoint} was made with {'; '.join(shown)}: resume with its options, or remove "
+                              f"it or drop --resume to start again")
+
+
+def _rows_sha256(ids: list[list[int]], labels: np.ndarray, weights: np.ndarray) -> str:
+    """SHA-256 of the training rows as the model reads them: word-piece ids, targets and loss weights."""
+    digest = hashlib.sha256()
+    for row in ids:
+        digest.update(np.asarray(row, dtype=np.int64).tobytes() + b"|")
+    digest.update(np.ascontiguousarray(labels, dtype=np.float64).tobytes())
+    digest.update(np.ascontiguousarray(weights, dtype=np.float64).tobytes())
+    return digest.hexdigest()
 
 
 def bundle_teacher(version: str, threads: int = 2):
@@ -172,7 +228,8 @@ def train(data_dir, out: Path, seed: int = SEED, max_samples: int | None = None,
     max_samples : int, optional
         Rows to draw (source-weighted, see ``encoder_data``); ``None`` draws the default sample.
     resume : bool
-        Go on from ``out/checkpoint.pt`` (the same seed and sample give the same batches).
+        Go on from ``out/checkpoint.pt`` (the same seed and sample give the same batches); ``WorkFolderError``
+        names each option or the rows when they differ from the checkpoint's.
     threads : int
         torch intra-op threads.
     max_steps : int, optional
@@ -209,9 +266,17 @@ def train(data_dir, out: Path, seed: int = SEED, max_samples: int | None = None,
                  threat_sentences=threat_sentences, idea_sentences=idea_sentences)
     import torch
 
+    _check_work_folder(out)
+    checkpoint = out / CHECKPOINT_FILE
+    state = _read_checkpoint(checkpoint) if resume and checkpoint.is_file() else None
+    recipe = {"seed": seed, "batch_size": batch_size, "max_samples": max_samples, "epochs": epochs,
+              "claim_task": claim_task, "claim_weight": claim_weight, "distil_from": distil_from, "layers": layers,
+              "frozen_layers": frozen_layers, "claim_units_until": claim_units_until,
+              "threat_sentences": threat_sentences, "idea_sentences": idea_sentences, "max_tokens": MAX_TOKENS}
+    if state is not None:
+        _check_resumable(state, recipe, checkpoint)  # before minutes of reading data
     torch.set_num_threads(threads)
     _seed_everything(seed)
-    out.mkdir(parents=True, exist_ok=True)
     fit, _ = encoder_training_frames(data_dir, seed=seed, max_samples=max_samples, claim_task=claim_task,
                                      n_threat_sentences=threat_sentences, n_idea_sentences=idea_sentences)
     teacher_record = None
@@ -236,8 +301,9 @@ def train(data_dir, out: Path, seed: int = SEED, max_samples: int | None = None,
     optimiser = torch.optim.AdamW([{"params": body, "lr": LEARNING_RATE},
                                    {"params": heads, "lr": HEAD_LEARNING_RATE}], weight_decay=WEIGHT_DECAY)
     step, seen, elapsed_before = 0, 0, 0.0
-    checkpoint = out / CHECKPOINT_FILE
-    state = torch.load(checkpoint, weights_only=False) if resume and checkpoint.is_file() else None
+    recipe |= {"n_batches": len(batches), "rows_sha256": _rows_sha256(ids, labels, weights)}
+    if state is not None:
+        _check_resumable(state, recipe, checkpoint)
     schedule = _schedule(len(batches))
     if finish_at is not None:
         if state is None or not state["step"] < finish_at <= len(batches):
@@ -252,10 +318,12 @@ def train(data_dir, out: Path, seed: int = SEED, max_samples: int | None = None,
 
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimiser, schedule)
     if state is not None:
-        if state["n_batches"] != len(batches) or state["seed"] != seed:
-            raise SystemExit(f"{checkpoint} was made with another sample or seed: remove it or drop --resume")
-        model.load_state_dict(state["model"])
-        optimiser.load_state_dict(state["optimiser"])
+        try:
+            model.load_state_dict(state["model"])
+            optimiser.load_state_dict(state["optimiser"])
+        except (RuntimeError, ValueError) as exc:  # a checkpoint without a recipe, of another model
+            raise WorkFolderError(f"{checkpoint} holds another model ({str(exc).splitlines()[0]}): remove it or "
+                                  "drop --resume") from None
         scheduler.load_state_dict(state["scheduler"])
         torch.set_rng_state(state["torch_rng"])
         step, seen, elapsed_before = state["step"], state["seen"], state["elapsed"]
@@ -270,7 +338,7 @@ def train(data_dir, out: Path, seed: int = SEED, max_samples: int | None = None,
     def save(path: Path) -> None:
         state = {"model": model.state_dict(), "optimiser": optimiser.state_dict(), "scheduler": scheduler.state_dict(),
                  "torch_rng": torch.get_rng_state(), "step": step, "seen": seen, "seed": seed,
-                 "n_batches": len(batches), "elapsed": elapsed_before + time.monotonic() - started}
+                 "n_batches": len(batches), "recipe": recipe, "elapsed": elapsed_before + time.monotonic() - started}
         torch.save(state, path.with_suffix(".tmp"))
         path.with_suffix(".tmp").replace(path)
 
@@ -458,11 +526,15 @@ def main(argv=None) -> int:
                 verify_bundle(distil_from)
             except BundleError as exc:
                 run.error(f"--distil-from {distil_from}: {exc}")
-        train(args.data_dir, Path(args.work), seed=args.seed, max_samples=args.max_samples, resume=args.resume,
-              threads=args.threads, frozen_layers=args.frozen_layers, max_steps=args.max_steps,
-              finish_at=args.finish_at, epochs=args.epochs, claim_task=args.claim_task, claim_weight=args.claim_weight,
-              distil_from=distil_from, layers=args.layers, claim_units_until=args.claim_units_until,
-              threat_sentences=args.threat_sentences, idea_sentences=args.idea_sentences)
+        try:
+            train(args.data_dir, Path(args.work), seed=args.seed, max_samples=args.max_samples, resume=args.resume,
+                  threads=args.threads, frozen_layers=args.frozen_layers, max_steps=args.max_steps,
+                  finish_at=args.finish_at, epochs=args.epochs, claim_task=args.claim_task,
+                  claim_weight=args.claim_weight, distil_from=distil_from, layers=args.layers,
+                  claim_units_until=args.claim_units_until, threat_sentences=args.threat_sentences,
+                  idea_sentences=args.idea_sentences)
+        except WorkFolderError as exc:
+            run.error(str(exc))
     elif args.command == "requantise":
         from model.bundle import BundleError
         from model.training.quantisation import QuantisationError
@@ -480,6 +552,9 @@ def main(argv=None) -> int:
         except (BundleError, ValueError, FileExistsError) as exc:
             windows.error(f"--bundle {args.bundle}: {exc}")
     elif args.command == "export":
+        if not (Path(args.work) / args.weights).is_file():
+            out.error(f"{Path(args.work) / args.weights} not found: train first (python -m model.training.encoder "
+                      f"train --work {args.work}), or --weights {CHECKPOINT_FILE} for a stopped run")
         print(export(Path(args.work), Path(args.out), args.weights))
     else:
         try:  # before the minutes of calibration, not after
