@@ -1687,6 +1687,27 @@ def test_a_run_stopped_and_resumed_from_its_checkpoint_ends_where_an_unbroken_ru
     assert all(torch.equal(whole[name], resumed[name]) for name in whole)
 
 
+def test_a_shortened_run_stopped_and_resumed_keeps_its_shortened_schedule(tiny_training, tmp_path):
+    """--finish-at was not in the checkpoint: a shortened run stopped again went back to the full pass when resumed
+    without it, and with it its learning rate fell from the full schedule's value at the new step."""
+    from model.training.encoder import WorkFolderError
+
+    for work in ("whole", "stopped"):
+        tiny_training(tmp_path / work, max_steps=4)
+    whole = torch.load(tiny_training(tmp_path / "whole", resume=True, finish_at=10))["model"]
+    tiny_training(tmp_path / "stopped", resume=True, finish_at=10, max_steps=7)
+    with pytest.raises(WorkFolderError, match=re.escape("shortened with --finish-at 10, not 9")):
+        tiny_training(tmp_path / "stopped", resume=True, finish_at=9)
+    resumed = torch.load(tiny_training(tmp_path / "stopped", resume=True))["model"]
+    assert all(torch.equal(whole[name], resumed[name]) for name in whole)
+
+
+def test_resume_without_a_checkpoint_says_the_run_starts_from_its_first_step(tiny_training, tmp_path, caplog):
+    with caplog.at_level("WARNING", logger="model.training.encoder"):
+        tiny_training(tmp_path / "typo", resume=True, max_steps=1)
+    assert "--resume: no checkpoint.pt in" in caplog.text and "starts from its first step" in caplog.text
+
+
 @pytest.mark.parametrize("options, message", [
     ({"seed": 1}, "--seed 42, not 1"),
     ({"batch_size": 4}, "--batch-size 8, not 4"),

@@ -269,6 +269,8 @@ def train(data_dir, out: Path, seed: int = SEED, max_samples: int | None = None,
     _check_work_folder(out)
     checkpoint = out / CHECKPOINT_FILE
     state = _read_checkpoint(checkpoint) if resume and checkpoint.is_file() else None
+    if resume and state is None:  # a mistyped --work would otherwise cost a whole pass without a word
+        log.warning("--resume: no %s in %s, so the run starts from its first step", CHECKPOINT_FILE, out)
     recipe = {"seed": seed, "batch_size": batch_size, "max_samples": max_samples, "epochs": epochs,
               "claim_task": claim_task, "claim_weight": claim_weight, "distil_from": distil_from, "layers": layers,
               "frozen_layers": frozen_layers, "claim_units_until": claim_units_until,
@@ -305,10 +307,17 @@ def train(data_dir, out: Path, seed: int = SEED, max_samples: int | None = None,
     if state is not None:
         _check_resumable(state, recipe, checkpoint)
     schedule = _schedule(len(batches))
-    if finish_at is not None:
+    shortened = (state or {}).get("shortened")  # a run shortened by --finish-at, stopped and resumed again
+    if shortened is not None:
+        if finish_at not in (None, shortened["finish_at"]):
+            raise WorkFolderError(f"{checkpoint} was made by a run shortened with --finish-at {shortened['finish_at']}, "
+                                  f"not {finish_at}: resume with its options, or remove it or drop --resume to start again")
+        finish_at, resumed_at, factor_then = shortened["finish_at"], shortened["resumed_at"], shortened["factor_then"]
+    elif finish_at is not None:
         if state is None or not state["step"] < finish_at <= len(batches):
             raise SystemExit("--finish-at needs --resume and a step between the checkpoint's and the pass's end")
         resumed_at, factor_then = state["step"], schedule(state["step"])
+    if finish_at is not None:
         full = schedule
 
         def schedule(index: int) -> float:
@@ -339,6 +348,8 @@ def train(data_dir, out: Path, seed: int = SEED, max_samples: int | None = None,
         state = {"model": model.state_dict(), "optimiser": optimiser.state_dict(), "scheduler": scheduler.state_dict(),
                  "torch_rng": torch.get_rng_state(), "step": step, "seen": seen, "seed": seed,
                  "n_batches": len(batches), "recipe": recipe, "elapsed": elapsed_before + time.monotonic() - started}
+        if finish_at is not None:  # its learning rate falls to 0 at finish_at from where it was shortened
+            state["shortened"] = {"finish_at": finish_at, "resumed_at": resumed_at, "factor_then": factor_then}
         torch.save(state, path.with_suffix(".tmp"))
         path.with_suffix(".tmp").replace(path)
 
