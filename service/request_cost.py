@@ -67,10 +67,7 @@ def long_comment(chars: int, data_dir: str | None) -> str:
     """One comment of ``chars`` characters: news comments of the public test sets, in the benchmark's order, joined."""
     from model.evaluation.benchmark import benchmark_texts
 
-    text, pool = "", benchmark_texts(1000, data_dir)[0]
-    while len(text) < chars:
-        text += " ".join(pool) + " "
-    return text[:chars].rstrip()
+    return _pieces(" ".join(benchmark_texts(1000, data_dir)[0]) + " ", chars, chars)[0].rstrip()
 
 
 def batch_body(texts: list[str]) -> tuple[bytes, str]:
