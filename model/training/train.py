@@ -485,10 +485,8 @@ def _with_site_rows(frame: pd.DataFrame, site: pd.DataFrame, weight: float | Non
 
     weight = site_data.DEFAULT_SITE_WEIGHT if weight is None else weight
     path = site.attrs.get("file")
-    test_sets = [*data.load_test_sets(data_path).values(), data.load_toxic_spans("test", data_path)]
-    test_keys = {data.overlap_key(text) for frame in test_sets for text in frame["text"]}
-    validation_keys = {data.overlap_key(text) for frame in data.load_validation_sets(data_path).values()
-                       for text in frame["text"]}
+    test_keys = data._keys({**data.load_test_sets(data_path), "spans": data.load_toxic_spans("test", data_path)})
+    validation_keys = data._keys(data.load_validation_sets(data_path))
     rows = site_data.site_training_rows(site, weight, exclude_texts=test_keys, validation_texts=validation_keys)
     log.info("adding %d site rows (weight %.3g) from %s", len(rows), weight, path)
     return site_data.add_site_rows(frame, rows), site_data.site_manifest(site, rows, weight)
