@@ -6,7 +6,8 @@ database once, waiting at most ``LOG_BUSY_TIMEOUT_MS`` for a SQLite lock (the re
 10 s), and on failure appends the rows as JSON lines to this process's spool file under
 ``DECISION_SPOOL_DIR`` (flushed to disk before the answer), logs ``decision log write failed`` and counts
 it in ``/metrics``. After a later answer has been sent, any worker replays spooled files (claiming each by
-renaming it, so that two workers never insert the same rows) at most every ``REPLAY_INTERVAL_SECONDS``.
+renaming it, so that two workers never insert the same rows) at most every ``REPLAY_INTERVAL_SECONDS``. An append
+holds the file's lock (``flock``) and a claim takes it first, so no row is appended to a file already read.
 
 Rows are never dropped silently: rows the database refuses outright on replay (not a lost connection but,
 say, a constraint) are moved to a ``rejected-*`` file; rows that cannot even be spooled are logged whole, except a
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import fcntl
 import functools
 import json
 import logging
@@ -116,11 +118,9 @@ class DecisionSpool:
         n_replayed = 0
         with self.lock:
             for path in self.pending():
-                claimed = _claim_name(path)
-                try:
-                    os.rename(path, claimed)
-                except FileNotFoundError:
-                    continue  # another worker claimed it first
+                claimed = _claim(path)
+                if claimed is None:
+                    continue  # another worker claimed it first, or is appending to it: the next replay takes it
                 rows: list[dict[str, Any]] = []
                 try:
                     rows = [_decode(json.loads(line)) for line in claimed.read_text(encoding="utf-8").splitlines() if line.strip()]
@@ -152,7 +152,7 @@ def _append_durably(path: Path, data: bytes) -> None:
     A half-written line left behind would be glued to the next append's first row, and the replay would then refuse
     the whole file, rows spooled before and after included.
     """
-    descriptor = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+    descriptor = _open_locked(path)
     try:
         end = os.lseek(descriptor, 0, os.SEEK_END)
         try:
@@ -166,6 +166,54 @@ def _append_durably(path: Path, data: bytes) -> None:
             raise
     finally:
         os.close(descriptor)
+
+
+def _open_locked(path: Path) -> int:
+    """``path`` opened for appending and locked (``flock``) against a replay or sweep claiming it meanwhile.
+
+    A file that another worker claimed (renamed) after the open and before the lock is left to it, and a new file is
+    opened under the name: rows appended to the claimed one after it was read would be deleted with it.
+    """
+    while True:
+        descriptor = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+        fcntl.flock(descriptor, fcntl.LOCK_EX)
+        if _still_named(path, descriptor):
+            return descriptor
+        os.close(descriptor)
+
+
+def _claim(path: Path) -> Path | None:
+    """Rename the spool file ``path`` to this process's claim name and return that name; None when it is not ours to
+    take: a worker is appending to it (it holds the file's lock), or another process claimed it first.
+
+    Taking the lock first means every append begun before the rename has ended, and an append begun after it finds
+    the name gone (``_open_locked``): the claimed file is complete when it is read.
+    """
+    try:
+        descriptor = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return None
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        if not _still_named(path, descriptor):
+            return None
+        claimed = _claim_name(path)
+        os.rename(path, claimed)
+        return claimed
+    except BlockingIOError:
+        return None
+    finally:
+        os.close(descriptor)
+
+
+def _still_named(path: Path, descriptor: int) -> bool:
+    """Whether ``path`` still names the file open as ``descriptor`` (no other process renamed it away)."""
+    try:
+        named = os.stat(path)
+    except FileNotFoundError:
+        return False
+    opened = os.fstat(descriptor)
+    return (named.st_dev, named.st_ino) == (opened.st_dev, opened.st_ino)
 
 
 def _claim_name(path: Path) -> Path:
@@ -307,7 +355,7 @@ class SpoolSweep:
     n_rows: int = 0
     comment_ids: set[str] = field(default_factory=set)
     busy: list[Path] = field(default_factory=list)
-    """Files a live worker is replaying right now: their rows reach the database soon; run the command again."""
+    """Files a live worker is replaying or appending to right now: run the command again."""
 
 
 def spooled_before(cutoff: dt.datetime) -> Callable[[dict[str, Any]], bool]:
@@ -339,6 +387,9 @@ def drop_spooled_rows(directory: Path, drop: Callable[[dict[str, Any]], bool], d
                 dropped = _rewrite_without(path, drop)
         except FileNotFoundError:
             continue  # a worker replayed it meanwhile: its rows are in the database
+        except BlockingIOError:
+            sweep.busy.append(path)
+            continue
         sweep.n_rows += len(dropped)
         sweep.comment_ids.update(row["comment_id"] for row in dropped if row["comment_id"] is not None)
     return sweep
@@ -360,11 +411,15 @@ def _split_lines(lines: str, drop: Callable[[dict[str, Any]], bool]) -> tuple[li
 
 
 def _rewrite_without(path: Path, drop: Callable[[dict[str, Any]], bool]) -> list[dict[str, Any]]:
-    """Write ``path`` again without the rows to drop (fsynced, renamed into place); return the dropped rows."""
+    """Write ``path`` again without the rows to drop (fsynced, renamed into place); return the dropped rows.
+
+    A waiting file is claimed first (``_claim``); ``BlockingIOError`` when a worker is appending to it, and
+    ``FileNotFoundError`` when another process claimed it first.
+    """
     rejected = path.name.startswith(REJECTED_PREFIX)
-    source = path if rejected else _claim_name(path)
-    if not rejected:
-        os.rename(path, source)
+    source = path if rejected else _claim(path)
+    if source is None:
+        raise (BlockingIOError if path.exists() else FileNotFoundError)(f"{path} is being written or replayed")
     kept, dropped = _split_lines(source.read_text(encoding="utf-8"), drop)
     if kept:
         partial = path.with_name(f".sweep-{os.getpid()}.tmp")  # outside SPOOL_GLOB: no replay reads it half written

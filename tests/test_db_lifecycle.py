@@ -175,7 +175,7 @@ def test_forget_leaves_a_file_a_live_worker_is_replaying_and_says_so(runner, lif
 
     assert result.exit_code == 0, result.output
     assert "found 0 of 1 comment id(s); not found: c1" in result.stdout
-    assert "being replayed by a running worker" in result.stderr and busy.exists()
+    assert "being replayed or written by a running worker" in result.stderr and busy.exists()
 
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)

@@ -179,3 +179,61 @@ def test_a_spool_write_cut_short_by_a_full_disk_leaves_no_half_line_to_spoil_the
     assert spool.replay(DecisionRecord.__table__) == 2
     assert logged_ids(file_app) == ["after", "before"]
     assert not list((tmp_path / "spool").iterdir())
+
+
+
+def run_first(monkeypatch, owner, name: str, action, when=lambda *args: True) -> list:
+    """Patch ``owner.name`` so that its first call for which ``when(*args)`` holds runs ``action()`` first; the list
+    gets what ``action`` returned."""
+    real = getattr(owner, name)
+    results: list = []
+
+    def patched(*args):
+        if not results and when(*args):
+            results.append(action())
+        return real(*args)
+
+    monkeypatch.setattr(owner, name, patched)
+    return results
+
+
+@pytest.mark.parametrize("step", ["write", "lock"])
+def test_rows_appended_while_another_worker_replays_the_file_are_not_lost(file_app, tmp_path, monkeypatch, step):
+    """Two workers share the spool folder. One appends to its file while the other claims that file by renaming it:
+    the appender's rows went into the renamed file after the replayer had read it, and the replayer then deleted it.
+    The other worker (a second spool on the same folder) replays just before the appender writes, or, the other
+    order, after the appender has opened the file and before it holds the file's lock."""
+    import fcntl
+
+    from service.decision_log import DecisionSpool
+
+    spool = file_app.extensions[SPOOL_KEY]
+    other_worker = DecisionSpool(spool.directory, spool.engine, None)
+    spool.append([spool_row("earlier")], OSError("database is locked"))
+    replay = lambda: other_worker.replay(DecisionRecord.__table__)  # noqa: E731
+    if step == "write":
+        replays = run_first(monkeypatch, os, "write", replay)
+    else:
+        replays = run_first(monkeypatch, fcntl, "flock", replay, when=lambda _descriptor, operation: operation == fcntl.LOCK_EX)
+    spool.append([spool_row("meanwhile")], OSError("database is locked"))
+    monkeypatch.undo()
+    other_worker.replay(DecisionRecord.__table__)
+    assert logged_ids(file_app) == ["earlier", "meanwhile"]
+    # Before the write the file was locked: left for the next replay. Before the lock "earlier" could be replayed,
+    # and "meanwhile" went to a new file.
+    assert replays == ([0] if step == "write" else [1])
+    assert not list((tmp_path / "spool").iterdir())
+
+def test_a_sweep_leaves_a_file_a_worker_is_appending_to_and_says_so(file_app, tmp_path, monkeypatch):
+    """``moderate db forget`` sweeps the spool while a worker appends to a file: the sweep rewrote the file without the
+    forgotten rows and deleted it, and the rows the worker was writing went with it."""
+    from service.decision_log import drop_spooled_rows, spooled_about
+
+    spool = file_app.extensions[SPOOL_KEY]
+    spool.append([spool_row("forget me")], OSError("database is locked"))
+    sweeps = run_first(monkeypatch, os, "write", lambda: drop_spooled_rows(spool.directory, spooled_about({"forget me"})))
+    spool.append([spool_row("meanwhile")], OSError("database is locked"))
+    monkeypatch.undo()
+    spool.replay(DecisionRecord.__table__)  # the rows must still be somewhere: in the spool or in the database
+    assert "meanwhile" in logged_ids(file_app)
+    assert sweeps[0].n_rows == 0 and sweeps[0].busy == [spool.own_file()]  # the command says to run it again

@@ -208,7 +208,7 @@ def _sweep_spool(drop: Callable[[dict[str, Any]], bool], dry_run: bool) -> Any:
 
 def _warn_busy(busy: list[Path]) -> None:
     if busy:
-        click.echo(f"{len(busy)} spool file(s) are being replayed by a running worker and were left: "
+        click.echo(f"{len(busy)} spool file(s) are being replayed or written by a running worker and were left: "
                    f"{', '.join(map(str, busy))}; run the command again in a few seconds", err=True)
 
 
