@@ -160,3 +160,89 @@ def test_a_migration_that_fails_midway_leaves_nothing_behind_and_can_be_run_agai
         assert schema_differences(engine) == []
     finally:
         engine.dispose()
+
+
+BEFORE_PAGE_FEEDBACK_KEYS = "0004"
+"""The head before moderation-page feedback carried its decision's key (``0005_page_feedback_keys``)."""
+PAGE_DECISIONS = {1: ("c0", 1, "a comment of site-a"), 2: ("c0", 2, "a comment of site-b"),
+                  3: ("c0", None, "a comment sent without a key"), 4: ("c9", 1, "a comment of site-a since pruned")}
+"""Decision-log rows (id: comment id, key id, text) the page decided before its feedback had a key: two sites' comment
+c0 (site-b's key revoked since), one logged with keys off, and one whose row was pruned after the decision."""
+
+
+def store_old_page_feedback(engine: Engine) -> None:
+    """Bring ``engine`` to the revision before page feedback had keys and store what the code then stored: the page's
+    decisions without a key, and feedback sent through the API (site-a's correction of its c0, one with keys off)."""
+    upgrade(engine, BEFORE_PAGE_FEEDBACK_KEYS)
+    with engine.begin() as connection:
+        for key_id, name, revoked_at in ((1, "site-a", None), (2, "site-b", "2026-12-03 00:00:00")):
+            connection.execute(text("INSERT INTO api_keys (id, name, key_sha256, prefix, created_at, revoked_at) "
+                                    "VALUES (:id, :name, :digest, 'mod_', '2026-12-01 00:00:00', :revoked_at)"),
+                               {"id": key_id, "name": name, "digest": f"{key_id:064d}", "revoked_at": revoked_at})
+        for decision_id, (comment_id, key_id, comment) in PAGE_DECISIONS.items():
+            connection.execute(text(
+                "INSERT INTO decisions (id, created_at, comment_id, text_sha256, text, scores, decision, reasons, model_version, "
+                "surface, api_key_id) VALUES (:id, '2026-12-01 00:00:00', :comment_id, :digest, :text, '{}', 'review', '[]', "
+                "'2.10.0', 'v1', :key_id)"),
+                {"id": decision_id, "comment_id": comment_id, "digest": f"{decision_id:064d}", "text": comment, "key_id": key_id})
+            connection.execute(text("INSERT INTO feedback (created_at, comment_id, text, decision, source, moderator, decision_id) "
+                                    "VALUES ('2026-12-02 00:00:00', :comment_id, :text, 'reject', 'ui', 'mo', :decision_id)"),
+                               {"comment_id": comment_id, "text": comment, "decision_id": decision_id})
+        connection.execute(text("DELETE FROM decisions WHERE id = 4"))  # `moderate db prune`: the feedback loses its link
+        connection.execute(text("INSERT INTO feedback (created_at, comment_id, decision, source, api_key_id) "
+                                "VALUES ('2026-12-04 00:00:00', 'c0', 'approve', 'v1_feedback', 1)"))
+        connection.execute(text("INSERT INTO feedback (created_at, comment_id, text, decision, source) "
+                                "VALUES ('2026-12-04 00:00:00', 'c7', 'sent with keys off', 'approve', 'v1_feedback')"))
+
+
+def feedback_keys(engine: Engine) -> list[tuple]:
+    with engine.connect() as connection:
+        return connection.execute(text("SELECT source, comment_id, decision_id, api_key_id FROM feedback ORDER BY id")).all()
+
+
+def test_page_feedback_stored_without_a_key_gets_the_key_of_its_logged_decision(db_url):
+    """The page stored its decisions without their comment's key (before the queue passed it to save_feedback): the
+    migration fills it in from the decision-log row each judges, and leaves the rows it cannot tell (no key logged,
+    decision pruned) and the API's."""
+    engine = make_engine(db_url)
+    try:
+        store_old_page_feedback(engine)
+        upgrade(engine)
+        migrated = [("ui", "c0", 1, 1), ("ui", "c0", 2, 2), ("ui", "c0", 3, None), ("ui", "c9", None, None),
+                    ("v1_feedback", "c0", None, 1), ("v1_feedback", "c7", None, None)]
+        assert feedback_keys(engine) == migrated
+        downgrade(engine, BEFORE_PAGE_FEEDBACK_KEYS)  # keeps the keys; upgrading again changes nothing
+        assert feedback_keys(engine) == migrated
+        upgrade(engine)
+        assert feedback_keys(engine) == migrated and current_revision(engine) == head_revision()
+        assert schema_differences(engine) == []
+    finally:
+        engine.dispose()
+
+
+def test_after_the_upgrade_a_sites_export_and_training_rows_have_its_earlier_page_decisions(db_url, runner, tmp_path):
+    """Before the migration site-a's export missed its page decision, the two sites' page decisions on their comment c0
+    were one comment (one dropped from training), and site-a's API correction did not replace its page decision."""
+    import pandas as pd
+
+    from model.training.site_data import read_site_data
+    from service.cli import cli
+
+    engine = make_engine(db_url)
+    try:
+        store_old_page_feedback(engine)
+    finally:
+        engine.dispose()
+    env = {"MODERATION_DB_URL": db_url}
+    assert runner.invoke(cli, ["db", "upgrade"], env=env).exit_code == 0
+    for output, key in ((tmp_path / "site-a.csv", ["--key", "site-a"]), (tmp_path / "all.csv", [])):
+        result = runner.invoke(cli, ["feedback", "export", "-o", str(output), *key], env=env)
+        assert result.exit_code == 0, result.output
+    site_a = pd.read_csv(tmp_path / "site-a.csv", keep_default_na=False)
+    assert site_a[["source", "comment_id", "moderator", "api_key_name"]].values.tolist() == [
+        ["ui", "c0", "mo", "site-a"], ["v1_feedback", "c0", "", "site-a"]]  # not c9: its pruned decision's key is unknown
+    training = read_site_data(tmp_path / "all.csv")
+    assert training.attrs["n_superseded"] == 1  # site-a's page decision, by its API correction
+    assert sorted(zip(training["text"], training["decision"])) == [
+        ("a comment of site-a", "approve"), ("a comment of site-a since pruned", "reject"), ("a comment of site-b", "reject"),
+        ("a comment sent without a key", "reject"), ("sent with keys off", "approve")]
