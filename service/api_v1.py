@@ -7,13 +7,12 @@ from typing import Any
 
 from flask import Blueprint, current_app, g, jsonify, request
 from flask.typing import ResponseReturnValue
-from werkzeug.exceptions import RequestEntityTooLarge
 
 from service.auth import require_api_key, require_scope
 from service.config import EXTENSION_KEY
 from service.errors import ApiError
 from service.key_limits import charge
-from service.limits import check_request_chars
+from service.limits import check_request_chars, read_body
 from service.openapi import operation
 from service.schemas import (
     INVALID_REQUEST,
@@ -65,23 +64,10 @@ def _check_content_encoding() -> None:
         raise ApiError(415, UNSUPPORTED_ENCODING, f"Content-Encoding {encoding!r} is not supported; send the body uncompressed")
 
 
-def _read_body() -> bytes:
-    """The request body; 413 for one sent without a Content-Length (chunked) that is over MAX_CONTENT_LENGTH.
-
-    Werkzeug cuts such a body at the limit without a word (it raises only for a Content-Length over it), so the
-    client was told its JSON was broken ("Unterminated string") instead of that it sent too much.
-    """
-    raw = request.get_data(cache=False)
-    limit = request.max_content_length
-    if request.content_length is None and limit is not None and len(raw) >= limit and request.environ["wsgi.input"].read(1):
-        raise RequestEntityTooLarge()
-    return raw
-
-
 def _json_body(example: str = MODERATE_EXAMPLE) -> Any:
     """Decode the request body as UTF-8 JSON, whatever the Content-Type says; an empty one is refused suggesting ``example``."""
     _check_content_encoding()
-    raw = _read_body()
+    raw = read_body(cache=False)
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as error:

@@ -36,6 +36,7 @@ from service.api_v1 import _json_body as json_body
 from service.config import EXTENSION_KEY
 from service.errors import ApiError
 from service.html_text import html_to_text
+from service.limits import read_body
 from service.metrics import count_coral_replay
 from service.replays import REPLAYS_KEY, Answer, body_digest, init_replay_memory
 from service.store import record_decisions
@@ -154,16 +155,17 @@ def moderate() -> ResponseReturnValue:
             "coral_not_configured",
             "the Coral endpoint is off: set MODERATION_CORAL_SECRET to the signing secret of Coral's external moderation phase",
         )
-    if not signature_is_valid(request.get_data(), request.headers.get(SIGNATURE_HEADER), secrets):
+    body = read_body()  # the whole body Coral signed: a chunked one over MAX_CONTENT_LENGTH is a 413, not a bad signature
+    if not signature_is_valid(body, request.headers.get(SIGNATURE_HEADER), secrets):
         raise ApiError(
             401,
             "invalid_signature",
             f"{SIGNATURE_HEADER} is missing or matches no configured secret; check MODERATION_CORAL_SECRET",
         )
-    if not request.get_data().strip():
+    if not body.strip():
         raise _invalid(f"request body is empty; send Coral's External Moderation Request like {EXAMPLE}")
     memory = current_app.extensions[REPLAYS_KEY]
-    digest = body_digest(request.get_data())
+    digest = body_digest(body)
     seen = memory.get(digest)
     if seen is not None:
         log.warning("coral: a signed body seen within CORAL_REPLAY_SECONDS was answered from memory, not scored again")

@@ -1,4 +1,4 @@
-"""ApiError and the JSON error handlers of the service."""
+"""ApiError and the JSON error handlers of the service; ``shown_name``, how long a client's name a message repeats."""
 
 from __future__ import annotations
 
@@ -6,6 +6,17 @@ import re
 
 from flask import Flask, Response, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge, TooManyRequests
+
+
+MAX_SHOWN_NAME_CHARS = 100
+"""Most characters of a name the client chose (an unknown field, attribute or label) that an error message repeats."""
+ELLIPSIS = "…"
+
+
+def shown_name(name: str) -> str:
+    """``name`` as an error message may repeat it: whole up to ``MAX_SHOWN_NAME_CHARS`` characters, else its start and
+    an ellipsis: a 100 kB key name came back whole in the 400 answer (three times in Google's shape)."""
+    return name if len(name) <= MAX_SHOWN_NAME_CHARS else name[:MAX_SHOWN_NAME_CHARS] + ELLIPSIS
 
 
 class ApiError(Exception):

@@ -7,9 +7,11 @@ whole HTTP request, ``POST /v1alpha1/comments:analyze?key=KEY`` with its headers
 ``multipart/mixed`` too, one ``application/http`` part per request, its ``Content-ID`` the request's with
 ``response-`` in front. Each inner request goes through the app like any other (its own key, scopes, limits,
 logs; the batch's client address and X-Forwarded-* headers, never its own), so a batch can do nothing its requests
-could not do one by one. Only the Perspective methods are offered. Every part is read before any is run: a part
-that is not an HTTP request, or comments:analyze texts of more than ``MAX_REQUEST_CHARS`` characters in all (413),
-refuse the whole batch with nothing scored.
+could not do one by one; the batch itself counts once more against ``RATE_LIMIT``, by its client address as a request
+without a key (``service.limits``), since it is read and parsed whole even when none of its requests runs. Only the
+Perspective methods are offered. Every part is read before any is run: a body over ``MAX_CONTENT_LENGTH`` (chunked
+too), a part that is not an HTTP request, or comments:analyze texts of more than ``MAX_REQUEST_CHARS`` characters in
+all (413) refuse the whole batch with nothing scored.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from flask.typing import ResponseReturnValue
 from werkzeug.test import Client
 
 from service.google_errors import error_body, invalid_argument, register_google_error_handlers
-from service.limits import check_request_chars
+from service.limits import check_request_chars, read_body
 from service.perspective import ANALYZE_PATH, API_VERSION, PROTO_FIELD_NAMES
 
 bp = Blueprint("google_batch", __name__)
@@ -132,7 +134,7 @@ def _answer(client: Client, inner: InnerRequest, environ: dict) -> bytes:
 @bp.post(f"/{BATCH_PATH}")
 def batch() -> ResponseReturnValue:
     """Answer every request of a Google batch, in order, in one multipart/mixed response."""
-    parts = _parts(request.get_data(), request.headers.get("Content-Type", ""))
+    parts = _parts(read_body(cache=False), request.headers.get("Content-Type", ""))
     inner_requests = [_inner_request(part, index) for index, part in enumerate(parts)]
     check_request_chars(sum(map(_scored_chars, inner_requests)), "send its comments:analyze calls in several batches")
     client = Client(current_app._get_current_object())  # type: ignore[attr-defined]

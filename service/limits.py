@@ -1,14 +1,18 @@
 """Per-key rate limits with Flask-Limiter on the API blueprints; 429 JSON with ``Retry-After``.
 
 One shared budget (``RATE_LIMIT``, e.g. "600 per minute") per API key covers every API surface
-(``/v1`` and, when registered, the Perspective-compatible ``/v1alpha1``); requests without a key, and every request
-when keys are not required (``AUTH_REQUIRED`` false: an unchecked key would be a fresh budget), count against the
-client address. Coral's endpoint has its own limit (``CORAL_RATE_LIMIT``) per client
-address. Operations endpoints (health, metrics, docs) are never limited. Other budgets (failed
-authentications, comments and characters per key) are counted in the same storage (``service.budgets``).
+(``/v1`` and, when registered, the Perspective-compatible ``/v1alpha1`` and Google's ``/batch``). It counts HTTP
+requests: a ``/v1/moderate`` of 100 comments counts once (its comments count in ``KEY_COMMENT_LIMIT``), and a batch
+counts once itself and once more for each call it holds, which runs as a request of its own, as Google counts a batch
+of n calls as n requests. Requests without a key (a batch itself), and every request when keys are not required
+(``AUTH_REQUIRED`` false: an unchecked key would be a fresh budget), count against the client address. Coral's
+endpoint has its own limit (``CORAL_RATE_LIMIT``) per client address. Operations endpoints (health, metrics, docs)
+are never limited. Other budgets (failed authentications, comments and characters per key) are counted in the same
+storage (``service.budgets``).
 One request may carry at most ``MAX_REQUEST_CHARS`` characters of comment text to score
 (``check_request_chars``): more is refused whole with 413 before anything is scored, so that no request
-outlasts gunicorn's ``TIMEOUT_SECONDS``.
+outlasts gunicorn's ``TIMEOUT_SECONDS``; and every API surface reads its body with ``read_body``, which refuses one
+over ``MAX_CONTENT_LENGTH`` (413) however it was sent.
 Counts live in ``RATELIMIT_STORAGE_URI``: ``memory://`` counts in each worker process, so with N
 workers a key can reach up to N times the limit; point it at Redis or Memcached to share counts.
 """
@@ -22,6 +26,7 @@ from typing import Any
 from flask import Flask, Response, current_app, g, request
 from flask_limiter import Limiter
 from limits.storage import MemoryStorage
+from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from service.auth import rate_limit_identity
@@ -29,8 +34,9 @@ from service.budgets import LIMIT_HEADERS, client_address, init_budgets
 from service.errors import ApiError
 from service.metrics import count_limited
 
-RATE_LIMITED_BLUEPRINTS = ("api_v1", "perspective")
-"""Blueprints under the per-key limit, by name; one that is not registered is skipped."""
+RATE_LIMITED_BLUEPRINTS = ("api_v1", "perspective", "google_batch")
+"""Blueprints under the per-key limit, by name; one that is not registered is skipped. Google's batch is one request
+like any other (read and parsed whole, even when refused), and each call inside it counts again as it runs."""
 LIMIT_SCOPE = "api"
 CORAL_BLUEPRINT = "coral"
 """Coral's endpoint has its own limit (``CORAL_RATE_LIMIT``) per client address: Coral sends no API key."""
@@ -120,6 +126,21 @@ def check_request_chars(n_chars: int, split: str) -> None:
         raise ApiError(PAYLOAD_TOO_LARGE, TOO_MUCH_TEXT,
                        f"this request has {n_chars} characters of comment text to score; the limit is {limit} per "
                        f"request ({REQUEST_CHARS_SETTING}): {split}")
+
+
+def read_body(cache: bool = True) -> bytes:
+    """The request body; 413 (``RequestEntityTooLarge``, in the surface's own error shape) for one sent without a
+    Content-Length (chunked) that is over ``MAX_CONTENT_LENGTH``, as for one whose Content-Length is.
+
+    Werkzeug cuts such a body at the limit without a word (it raises only for a Content-Length over it), so the
+    client was told its JSON was broken ("Unterminated string"), Coral that its signature was wrong, and a batch was
+    run without its last requests. ``cache`` false for a caller that reads the body once: it is then not kept.
+    """
+    raw = request.get_data(cache=cache)
+    limit = request.max_content_length
+    if request.content_length is None and limit is not None and len(raw) >= limit and request.environ["wsgi.input"].read(1):
+        raise RequestEntityTooLarge()
+    return raw
 
 
 def _coral_rate_limit() -> str:

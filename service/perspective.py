@@ -12,19 +12,21 @@ from dataclasses import dataclass
 from itertools import accumulate
 from typing import Any
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, current_app, jsonify
 from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 
 from service.api_v1 import _json_body as json_body
 from service.auth import require_scope
 from service.config import EXTENSION_KEY
+from service.errors import shown_name
 from service.feedback_export import LEADING_COLUMNS, TRAILING_COLUMNS
 from service.google_errors import GoogleApiError, field_violation, invalid_argument, perspective_error
 from service.google_errors import register_google_error_handlers
 from service.html_text import html_to_text
 from service.key_limits import charge
 from service.language import detect_language, init_language_identifier, is_language_tag, is_supported
+from service.limits import read_body
 from service.scopes import FEEDBACK_SCOPE, MODERATE_SCOPE
 from service.store import record_decisions, save_feedback
 from service.text_rules import check_text, length_problem
@@ -129,13 +131,13 @@ def json_field_names(value: Any, path: str = "") -> Any:
         field = PROTO_FIELD_NAMES.get(name, name) if isinstance(name, str) else name
         if field in renamed:
             raise invalid_argument(path + field, f"{path}{field} is given twice (as {field} and {name}): send it once")
-        renamed[field] = json_field_names(item, f"{path}{field}.")
+        renamed[field] = json_field_names(item, f"{path}{shown_name(str(field))}.")
     return renamed
 
 
 def _object_body() -> dict:
     """The request body, which must be a JSON object; proto field names are read as their JSON names."""
-    if not request.get_data().strip():
+    if not read_body().strip():
         raise invalid_argument("", f"request body is empty; send JSON like {EXAMPLE}")
     body = json_body()
     if not isinstance(body, dict):
@@ -176,7 +178,7 @@ def perspective_invalid(error_type: str, field: str, message: str) -> GoogleApiE
 
 def _unknown_attribute(name: str, path: str, offered: Mapping[str, str]) -> GoogleApiError:
     """The 400 for an attribute this service does not score."""
-    return invalid_argument(path, f"unknown attribute {name!r}; this service offers {', '.join(offered)} "
+    return invalid_argument(path, f"unknown attribute {shown_name(name)!r}; this service offers {', '.join(offered)} "
                                   "(or send dropUnsupportedAttributes: true to leave out the others)")
 
 
@@ -221,7 +223,7 @@ def parse_analyze(body: dict, offered: Mapping[str, str], max_chars: int) -> Ana
     drop_unsupported = _optional(body, "dropUnsupportedAttributes", bool, False)
     thresholds = {}
     for name, parameters in requested.items():
-        path = f"requestedAttributes.{name}"
+        path = f"requestedAttributes.{shown_name(name)}"
         if name not in offered:
             if drop_unsupported:  # Perspective drops what it cannot score instead of failing (SEXUALLY_EXPLICIT here)
                 continue
@@ -376,7 +378,7 @@ def parse_suggested_scores(body: Mapping, offered: Mapping[str, str]) -> tuple[d
         raise invalid_argument("attributeScores", 'attributeScores must hold at least one {"NAME": {"summaryScore": {"value": 0.9}}}')
     labels, decisions = {}, set()
     for name, scores in suggested.items():
-        path = f"attributeScores.{name}"
+        path = f"attributeScores.{shown_name(name)}"
         if not name or len(name) > SUGGESTED_NAME_CHARS or not name.isprintable() or name != name.strip():
             raise invalid_argument(path, f"attribute names are 1 to {SUGGESTED_NAME_CHARS} printable characters "
                                          "without surrounding spaces, such as TOXICITY")

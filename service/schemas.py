@@ -2,7 +2,8 @@
 
 Limits come from the app's configuration at request time (``ConfigLength``), so the OpenAPI document
 shows the configured ``maxItems``/``maxLength``. ``load`` turns marshmallow's nested errors into one
-message that names each field the way a client writes it: ``comments[2].text must be a string``.
+message that names each field the way a client writes it: ``comments[2].text must be a string`` (a name over
+``MAX_SHOWN_NAME_CHARS`` characters cut with an ellipsis, ``service.errors.shown_name``).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from marshmallow import RAISE, Schema, ValidationError, fields, validate, valida
 
 from model.attributes import ATTRIBUTES
 from model.policy import ACTIONS
-from service.errors import ApiError
+from service.errors import ApiError, shown_name
 from service.text_rules import NON_EMPTY, TOO_LONG, character_problem, length_problem
 
 INVALID_REQUEST = "invalid_request"
@@ -334,7 +335,7 @@ def _flatten(errors: Any, path: str = "") -> list[str]:
         elif isinstance(key, int):
             child = f"{path}[{key}]"
         else:
-            name = str(key) or '""'  # an empty key, as in {"": 1}
+            name = shown_name(str(key)) or '""'  # an empty key, as in {"": 1}; an unknown one may be any length
             child = f"{path}.{name}" if path else name
         messages.extend(_flatten(value, child))
     return messages

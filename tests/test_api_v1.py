@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 
 import pytest
 from sqlalchemy import func, select
@@ -156,6 +157,30 @@ def test_bad_requests_get_400_naming_the_field(client, auth, body, message):
     assert error["message"].startswith(message)
 
 
+LONG_NAME = "k" * 100_000
+"""A key name a client may send in a body of 100 kB: an error message repeated it whole."""
+CUT_NAME = r"k+…"
+"""How a message shows ``LONG_NAME``: its start and an ellipsis."""
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "message"),
+    [
+        ("/v1/moderate", {"comments": [{"id": "a", "text": "b"}], LONG_NAME: 1}, f"{CUT_NAME} is not a known field"),
+        ("/v1/moderate", {"comments": [{"id": "a", "text": "b", LONG_NAME: 1}]}, rf"comments\[0\]\.{CUT_NAME} is not a known field"),
+        ("/v1/moderate", {"comments": [{"id": "a", "text": "b", "context": {LONG_NAME: 1}}]},
+         rf"comments\[0\]\.context\.{CUT_NAME} is not a known field"),
+        ("/v1/feedback", {"comment_id": "c1", "labels": {LONG_NAME: 1}}, rf"labels\.{CUT_NAME} is not an attribute; use one of toxicity"),
+    ],
+)
+def test_an_unknown_name_is_repeated_cut_short(client, auth, path, body, message):
+    # The whole 100 kB name came back in the 400 answer.
+    response = client.post(path, json=body, headers=auth)
+    assert response.status_code == 400
+    assert re.match(message, response.get_json()["error"]["message"])
+    assert len(response.get_data()) < 1_000
+
+
 def test_empty_text_is_valid_and_approved(moderate):
     response = moderate({"comments": [{"id": "a", "text": ""}]})
     assert response.status_code == 200
@@ -200,10 +225,10 @@ def test_body_over_max_content_length_is_json_413(tiny_bundle_path):
     }
 
 
-def chunked_post(client, path: str, body: bytes):
+def chunked_post(client, path: str, body: bytes, content_type: str = "application/json", headers: dict | None = None):
     """POST ``body`` without a Content-Length, as gunicorn passes a chunked request (a stream it says is terminated)."""
-    return client.post(path, input_stream=io.BytesIO(body), content_type="application/json",
-                       headers={"Transfer-Encoding": "chunked"}, environ_overrides={"wsgi.input_terminated": True})
+    return client.post(path, input_stream=io.BytesIO(body), content_type=content_type,
+                       headers={"Transfer-Encoding": "chunked", **(headers or {})}, environ_overrides={"wsgi.input_terminated": True})
 
 
 @pytest.mark.parametrize("path", ["/v1/moderate", "/v1/feedback"])

@@ -16,9 +16,10 @@ from sqlalchemy import func, select
 from model.attributes import HOSTILITY_ATTRIBUTES
 from model.results import Decision, Reason
 from service.app import create_app
-from service.coral import coral_response, signature_is_valid
+from service.coral import SIGNATURE_HEADER, coral_response, signature_is_valid
 from service.html_text import html_to_text
 from service.store import DecisionRecord, get_session
+from tests.test_api_v1 import chunked_post
 
 URL = "/coral/v1/moderate"
 SECRET = "whsec_current"
@@ -274,6 +275,27 @@ def test_signed_but_malformed_request_is_400(client, request_body, words):
     response = post(client, request_body, sign(request_body, SECRET))
     assert response.status_code == 400
     assert words in response.get_json()["error"]["message"]
+
+
+def test_a_chunked_body_over_max_content_length_is_413_as_with_a_content_length(tiny_bundle_path, tmp_path):
+    # Werkzeug cut such a body at the limit without a word, so its signature, made over the whole body, was wrong:
+    # 401 "check MODERATION_CORAL_SECRET" sent the operator after a secret that was right. Coral goes on without the
+    # phase's opinion on any non-2xx answer and reads no error body, so the answer is the 413 of a Content-Length over it.
+    app = create_app({"TESTING": True, "MODEL": str(tiny_bundle_path), "DB_URL": f"sqlite:///{tmp_path / 'm.db'}",
+                      "CORAL_SECRET": SECRET, "MAX_CONTENT_LENGTH": 2_000})
+    client = app.test_client()
+    body = encode(coral_request(HOSTILE * 40))
+    assert len(body) > 2_000
+    headers = {SIGNATURE_HEADER: sign(body, SECRET)}
+    chunked = chunked_post(client, URL, body, headers=headers)
+    assert chunked.status_code == 413
+    assert chunked.get_json() == client.post(URL, data=body, content_type="application/json", headers=headers).get_json()
+    assert chunked.get_json()["error"]["code"] == "request_entity_too_large"
+    assert decision_rows(app) == 0
+    within = encode(coral_request(HOSTILE))
+    answered = chunked_post(client, URL, within, headers={SIGNATURE_HEADER: sign(within, SECRET)})
+    assert answered.status_code == 200 and answered.get_json()["status"] in ("SYSTEM_WITHHELD", "REJECTED")
+    assert decision_rows(app) == 1
 
 
 # Coral publishes a comment when the phase answers anything but 2xx: nothing in a comment may make it a 400

@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from service.app import create_app
 from service.auth import create_key
 from service.store import DecisionRecord, get_session
+from tests.test_api_v1 import chunked_post
 from tests.test_discovery import _batch_body
 
 PROXY_HEADERS = {"X-Forwarded-For": "203.0.113.9", "X-Forwarded-Proto": "https", "X-Forwarded-Host": "comments.example.org",
@@ -21,6 +22,8 @@ SENTENCE = "Nice park. "
 LONGEST = 11 * SENTENCE
 LIMIT = 3 * len(LONGEST)
 """MAX_REQUEST_CHARS of these tests: three comments at the longest accepted (MAX_COMMENT_CHARS, PERSPECTIVE_MAX_TEXT_CHARS)."""
+RATE = 3
+"""RATE_LIMIT of the rate limit test, per minute."""
 
 
 @pytest.fixture
@@ -95,6 +98,48 @@ def test_a_text_scored_sentence_by_sentence_too_counts_twice(app, key, name):
     answered = post_batch(app, [part(key, LONGEST, **{name: True})] + [part(key, SENTENCE, **{name: False})])
     assert answered.status_code == 200 and statuses(answered) == ["HTTP/1.1 200 OK"] * 2
     assert decisions_logged(app) == 2
+
+
+def test_a_batch_counts_once_and_each_of_its_calls_once_more(tiny_bundle_path, tmp_path):
+    # Each call runs as a request of its own, counted against its key as if sent alone (Google too counts a batch of n
+    # calls as n requests); the batch itself was never counted, so batches refused whole (400, 413) or whose calls never
+    # run could be sent without end, each read and parsed whole, and they left the address's budget untouched.
+    app = create_app({"TESTING": True, "MODEL": str(tiny_bundle_path), "DB_URL": f"sqlite:///{tmp_path / 'm.db'}",
+                      "RATE_LIMIT": f"{RATE} per minute"})
+    with app.app_context():
+        key = create_key(get_session(), "batch")[1]
+    answered = post_batch(app, [part(key, SENTENCE)] * (RATE + 1))
+    assert answered.status_code == 200
+    assert statuses(answered) == ["HTTP/1.1 200 OK"] * RATE + ["HTTP/1.1 429 Too Many Requests"]
+    client = app.test_client()
+    not_run, content_type = _batch_body(["GET /elsewhere HTTP/1.1\n\n"])
+    refused = [client.post("/batch", data=b"{}", content_type="application/json"),
+               client.post("/batch", data=not_run, content_type=content_type),
+               client.post("/batch", data=b"{}", content_type="application/json")]
+    assert [response.status_code for response in refused] == [400, 200, 429]  # the batch above was the address's first
+    error = refused[-1].get_json()["error"]
+    assert (error["code"], error["status"]) == (429, "RESOURCE_EXHAUSTED") and int(refused[-1].headers["Retry-After"]) >= 1
+    assert client.get("/v1/model").status_code == 429  # one budget with the address's other requests without a key
+
+
+def test_a_chunked_batch_over_max_content_length_is_google_413_with_nothing_scored(tiny_bundle_path, tmp_path):
+    # Werkzeug cut such a body at the limit without a word: the batch was parsed cut short, its last part refused as
+    # "not a request" or its last calls left out, and the calls before run.
+    app = create_app({"TESTING": True, "MODEL": str(tiny_bundle_path), "DB_URL": f"sqlite:///{tmp_path / 'c.db'}",
+                      "MAX_CONTENT_LENGTH": 2_000})
+    with app.app_context():
+        key = create_key(get_session(), "batch")[1]
+    client = app.test_client()
+    body, content_type = _batch_body([part(key, SENTENCE * 10)] * 8)
+    assert len(body) > 2_000
+    chunked = chunked_post(client, "/batch", body, content_type)
+    assert chunked.status_code == 413
+    assert chunked.get_json() == client.post("/batch", data=body, content_type=content_type).get_json()
+    assert chunked.get_json()["error"]["message"] == "request body is larger than 2000 bytes"
+    assert decisions_logged(app) == 0
+    within, content_type = _batch_body([part(key, SENTENCE * 10)] * 2)
+    assert len(within) <= 2_000
+    assert statuses(chunked_post(client, "/batch", within, content_type)) == ["HTTP/1.1 200 OK"] * 2
 
 
 class ThroughProxy:
