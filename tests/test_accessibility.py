@@ -531,6 +531,8 @@ class Element {
   get action() { return this.attrs.action; }
   get value() { return this.attrs.value; }
   hasAttribute(name) { return name in this.attrs; }
+  getAttribute(name) { return this.attrs[name] ?? null; }
+  setAttribute(name, value) { this.attrs[name] = String(value); }
   removeAttribute(name) { delete this.attrs[name]; }
   get textContent() { return this._text ?? this.children.map((c) => (typeof c === "string" ? c : c.textContent)).join(""); }
   set textContent(value) { this._text = value; }
@@ -541,7 +543,7 @@ class Element {
   contains(other) { while (other) { if (other === this) return true; other = other.parentNode; } return false; }
   focus() { active = this; }
   scrollIntoView(options) { calls.push({ scroll: options }); }
-  remove() { const siblings = this.parentNode.children; siblings.splice(siblings.indexOf(this), 1); this.parentNode = null; }
+  remove() { if (!this.parentNode) return; const siblings = this.parentNode.children; siblings.splice(siblings.indexOf(this), 1); this.parentNode = null; }
   addEventListener(type, listener) {
     const own = listeners.elements.get(this) || {};
     (own[type] ||= []).push(listener);
@@ -555,6 +557,7 @@ active = body;
 global.document = {
   getElementById: (id) => root.querySelector("#" + id),
   querySelectorAll: (selector) => root.querySelectorAll(selector),
+  querySelector: (selector) => root.querySelector(selector),
   addEventListener: (type, listener) => { (listeners.document[type] ||= []).push(listener); },
 };
 const storage = new Map(Object.entries(stored));
@@ -569,7 +572,8 @@ for (const listener of listeners.document.DOMContentLoaded) listener();
   for (const step of steps) {
     if (step.key) {
       const target = step.on === "focus" ? active : root.querySelector(step.on);
-      const event = { key: step.key, target, ctrlKey: false, metaKey: false, altKey: false, preventDefault() {} };
+      const event = { key: step.key, repeat: Boolean(step.repeat), target, ctrlKey: false, metaKey: false, altKey: false,
+                      preventDefault() {} };
       for (const listener of listeners.document.keydown) listener(event);
     } else if (step.untick) {
       const box = root.querySelector(step.untick);
@@ -577,7 +581,7 @@ for (const listener of listeners.document.DOMContentLoaded) listener();
       box.fire("change", {});
     } else if (step.press) {
       const button = root.querySelector(step.press);
-      button.closest("form").fire("submit", { submitter: button, preventDefault() {} });
+      for (let n = 0; n < (step.times || 1); n++) button.closest("form").fire("submit", { submitter: button, preventDefault() {} });
     }
     await new Promise((resolve) => setImmediate(resolve));
   }
@@ -588,6 +592,8 @@ for (const listener of listeners.document.DOMContentLoaded) listener();
     status: root.querySelector("#queue-count").textContent,
     items: root.querySelectorAll(".queue .item").map((item) => item.id),
     shortcuts_shown: shortcuts ? !shortcuts.closest("[hidden]") : null,
+    help_shown: !root.querySelector("#queue-help").hasAttribute("hidden"),
+    list_described_by: root.querySelector(".queue")?.getAttribute("aria-describedby") ?? null,
     stored: Object.fromEntries(storage),
   }));
 })();
@@ -645,3 +651,28 @@ def test_the_one_letter_shortcuts_can_be_turned_off_and_stay_off(pages, tmp_path
     assert shown["fetched"] == [] and shown["focused"] == "body" and shown["stored"] == {"queue-shortcuts": "off"}
     later = run_queue_script(pages["queue"], [{"key": "j", "on": "body"}], tmp_path, stored=shown["stored"])
     assert later["focused"] == "body"
+
+
+def test_a_held_down_key_decides_one_comment_not_the_next_ones_too(pages, tmp_path):
+    """A held-down "a" repeats: each repeat approved the comment that took the focus after the last one was decided."""
+    newest, older = item_ids(pages["queue"])
+    steps = [{"key": "j", "on": "body"}, {"key": "a", "on": "focus"}, {"key": "a", "on": "focus", "repeat": True}]
+    shown = run_queue_script(pages["queue"], steps, tmp_path)
+    assert shown["fetched"] == [f"/ui/queue/{newest.removeprefix('item-')}"] and shown["items"] == [older]
+
+
+def test_a_double_click_sends_one_decision(pages, tmp_path):
+    """The second click sent the decision again: the server's 409 then read "Another moderator has already decided"."""
+    newest, older = item_ids(pages["queue"])
+    shown = run_queue_script(pages["queue"], [{"press": f"#{newest} button.reject", "times": 2}], tmp_path)
+    assert shown["fetched"] == [f"/ui/queue/{newest.removeprefix('item-')}"] and shown["items"] == [older]
+
+
+def test_the_keys_help_shows_only_with_the_script_that_handles_the_keys(pages, tmp_path):
+    """Without JavaScript the page offered j, k, a and r, which then did nothing (and the list was described by them)."""
+    root = parse(pages["queue"])
+    help_text = by_id(root)["queue-help"]
+    assert "hidden" in help_text.attrs and "Keyboard" in help_text.text()
+    assert not [node for node in root.walk() if "queue-help" in node.attrs.get("aria-describedby", "")]
+    shown = run_queue_script(pages["queue"], [], tmp_path)
+    assert shown["help_shown"] is True and shown["list_described_by"] == "queue-help"

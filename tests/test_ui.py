@@ -89,6 +89,33 @@ def test_a_new_password_ends_open_sessions(ui_app, moderator):
     assert moderator.get("/ui/queue").status_code == 302
 
 
+def test_the_sign_in_page_says_why_a_session_ended(ui_app, moderator):
+    """An expired or ended session was sent to the sign-in form without a word, as if never signed in."""
+    from service.users import set_password
+
+    fresh = ui_app.test_client().get("/ui/sign-in").get_data(as_text=True)
+    assert "You were signed out" not in fresh
+    with moderator.session_transaction() as session:
+        session["signed_in_at"] -= ui_app.permanent_session_lifetime.total_seconds()
+    answer = moderator.get("/ui/try")
+    assert answer.status_code == 302
+    page = moderator.get(answer.headers["Location"]).get_data(as_text=True)
+    assert "You were signed out: a session lasts 8 hours from signing in." in page
+    assert "You were signed out" not in moderator.get("/ui/sign-in").get_data(as_text=True)  # said once
+    assert sign_in(moderator, "mo").status_code == 302
+    with ui_app.app_context():
+        set_password(get_session(), "mo", "another long password")
+    page = moderator.get(moderator.get("/ui/queue").headers["Location"]).get_data(as_text=True)
+    assert "You were signed out: you signed out on another device, or your password was changed." in page
+
+
+@pytest.mark.parametrize("seconds, words", [(8 * 60 * 60, "8 hours"), (90 * 60, "90 minutes"), (24 * 60 * 60, "1 day"), (45, "45 seconds")])
+def test_a_session_lifetime_is_said_in_words(seconds, words):
+    from service.ui.signin import duration_words
+
+    assert duration_words(seconds) == words
+
+
 def test_sign_in_attempts_are_rate_limited_per_address(tiny_bundle_path):
     app = create_app({"TESTING": True, "MODEL": str(tiny_bundle_path), "DB_URL": "sqlite://", "SIGN_IN_RATE_LIMIT": "2 per minute"})
     add_user(app, "mo")
@@ -258,6 +285,29 @@ def test_comment_text_is_escaped_everywhere_it_is_shown(ui_app, moderator):
         assert "&lt;script&gt;" in html and "&lt;img src=x onerror=" in html
 
 
+RIGHT_TO_LEFT = "\u0623\u0646\u062a \u063a\u0628\u064a!"
+"""Arabic for "you are stupid!": in a left-to-right block its "!" is drawn at its start, on the left."""
+
+
+def test_a_comment_in_a_right_to_left_script_is_shown_in_its_own_direction(ui_app, moderator):
+    """Comments were shown left to right whatever their script, and the words quoted from them not set apart."""
+    from model.results import Reason
+    from service.ui.explain import reason_sentence
+
+    token = csrf_from(moderator.get("/ui/try").get_data(as_text=True))
+    tried = moderator.post("/ui/try", data={"comments": f"{RIGHT_TO_LEFT} {HOSTILE}", "csrf_token": token}).get_data(as_text=True)
+    log_reviews(ui_app, [RIGHT_TO_LEFT])
+    queued = moderator.get("/ui/queue").get_data(as_text=True)
+    for html in (tried, queued):
+        shown = re.findall(r'<blockquote class="comment-text"([^>]*)>', html)
+        assert shown and all('dir="auto"' in attributes for attributes in shown)
+    assert re.search(r'<textarea id="comments"[^>]* dir="auto"', tried)
+    assert re.search(r'<mark dir="auto">[^<]+</mark> raised', tried)  # the listed words, as the highlighted ones
+    assert "comment <bdi>c0</bdi>" in queued
+    sentence = reason_sentence(Reason("insult", "review", "insult", 0.6, 0.3, text=RIGHT_TO_LEFT))
+    assert f"\u201c\u2068{RIGHT_TO_LEFT}\u2069\u201d." in sentence
+
+
 @pytest.mark.parametrize("path", ["/ui/sign-in", "/ui/queue", "/ui/try", "/ui/model", "/ui/keys"])
 def test_pages_have_a_strict_csp_and_no_inline_script_or_style(ui_app, admin, path):
     answer = (ui_app.test_client() if path == "/ui/sign-in" else admin).get(path)
@@ -295,6 +345,34 @@ def test_highlight_of_a_comment_at_the_length_limit_with_a_span_on_every_word_is
     assert time.perf_counter() - started < 3.0
     assert html.count('data-attributes="insult toxicity">a</mark>') == len(words[::2])
     assert html.count('data-attributes="insult">a</mark>') == len(words) - len(words[::2])
+
+
+FLAG = "\U0001f3f4\U000e0067\U000e0062\U000e0065\U000e006e\U000e0067\U000e007f"
+"""England's flag: a black flag and six tag characters, drawn as one character."""
+
+
+@pytest.mark.parametrize("text, span, marked", [
+    (f"You stupid clown{FLAG}", Span(4, 17, 0.9), f"stupid clown{FLAG}"),  # the tiny model's span ends after the black flag
+    ("nice \U0001f44d\U0001f3fd idiot", Span(5, 6, 0.9), "\U0001f44d\U0001f3fd"),  # a skin tone
+    ("cafe\u0301 idiot", Span(0, 4, 0.9), "cafe\u0301"),  # a combining accent
+    ("a family \U0001f468\u200d\U0001f469\u200d\U0001f467 here", Span(11, 13, 0.9),
+     "\U0001f468\u200d\U0001f469\u200d\U0001f467"),  # inside a sequence joined by zero-width joiners
+])
+def test_highlight_never_splits_a_character_as_drawn(text, span, marked):
+    """A span ending between a flag and its tags closed the <mark> inside the emoji: it was drawn broken in two."""
+    html = str(highlight(text, {"insult": [span]}))
+    assert f'data-attributes="insult">{marked}</mark>' in html
+    assert html.replace('<mark title="insult" data-attributes="insult">', "").replace("</mark>", "") == text
+
+
+def test_the_try_page_lists_a_spans_words_as_highlighted_whole_characters():
+    from model.results import Decision, Reason
+    from service.ui.try_page import tried_comment
+
+    text = f"You stupid clown{FLAG}"
+    decision = Decision("review", (Reason("insult", "review", "insult", 0.9, 0.5),), {"insult": 0.9}, {"insult": [Span(4, 17, 0.9)]})
+    shown = tried_comment(text, decision, SimpleNamespace(review={"insult": 0.5}, reject={}))
+    assert shown.spans == [("insult", f"stupid clown{FLAG}", 0.9)]
 
 
 # The review queue
@@ -500,6 +578,24 @@ def test_the_queue_pages_through_older_items(ui_app, moderator, monkeypatch):
     assert f"before={ids[1]}" in first and "item-{}".format(ids[0]) not in first
     second = moderator.get(f"/ui/queue?before={ids[1]}").get_data(as_text=True)
     assert f'id="item-{ids[0]}"' in second and f'id="item-{ids[1]}"' not in second
+
+
+def test_an_older_page_links_back_to_the_newest_and_says_when_it_has_emptied(ui_app, moderator, monkeypatch):
+    """An older page had no way back but the browser's, and once its comments were decided it said "Nothing to
+    review" while newer comments still waited."""
+    monkeypatch.setattr("service.ui.queue.PAGE_SIZE", 2)
+    ids = log_reviews(ui_app, ["one", "two", "three"])
+    older = f"/ui/queue?reason=insult&before={ids[1]}"
+    newest = '<a href="/ui/queue?reason=insult">'
+    assert newest not in moderator.get("/ui/queue?reason=insult").get_data(as_text=True)
+    second = moderator.get(older).get_data(as_text=True)
+    assert f"{newest}Newest comments</a>" in second
+    token = csrf_from(second)
+    answer = moderator.post(f"/ui/queue/{ids[0]}", data={"decision": "approve", "csrf_token": token, "next": older})
+    assert answer.headers["Location"] == older
+    emptied = moderator.get(older).get_data(as_text=True)
+    assert "Nothing to review" not in emptied and "2 comments waiting" in emptied
+    assert "No older comments with these filters." in emptied and f"{newest}Go to the newest comments</a>" in emptied
 
 
 # Keys and model pages

@@ -1,7 +1,8 @@
 // Review queue keyboard use: j / k select the next / previous comment, a / r approve / reject the one holding the focus.
 // Buttons post the decision with fetch and remove the item; without JavaScript the forms still work.
 // Single-key shortcuts can be turned off (WCAG 2.1.4: speech input types letters), and a / r act only on the focused
-// comment, never on one selected earlier while the focus is elsewhere.
+// comment, never on one selected earlier while the focus is elsewhere. A comment is decided once: a held-down key (which
+// repeats) or a second click while its answer is on the way sends nothing more.
 "use strict";
 
 const SHORTCUTS_KEY = "queue-shortcuts";
@@ -20,6 +21,14 @@ document.addEventListener("DOMContentLoaded", () => {
   const shortcuts = document.getElementById("shortcuts");
   let selected = null;
 
+  // The keys' help is hidden in the page: without this script the keys do nothing.
+  const help = document.getElementById("queue-help");
+  const list = document.querySelector(".queue");
+  if (help) {
+    help.removeAttribute("hidden");
+    if (list) list.setAttribute("aria-describedby", help.id);
+  }
+
   if (shortcuts) {
     shortcuts.checked = remembered() !== "off";
     shortcuts.closest("[hidden]")?.removeAttribute("hidden");
@@ -27,6 +36,7 @@ document.addEventListener("DOMContentLoaded", () => {
   }
 
   const items = () => Array.from(document.querySelectorAll(".queue .item"));
+  const deciding = new Set();  // items whose decision is on its way
 
   function select(item) {
     if (selected) selected.classList.remove("selected");
@@ -46,12 +56,15 @@ document.addEventListener("DOMContentLoaded", () => {
 
   async function decide(form, decision) {
     const item = form.closest(".item");
+    if (deciding.has(item)) return;
+    deciding.add(item);
     const body = new FormData(form);
     body.set("decision", decision);
     let response;
     try {
       response = await fetch(form.action, { method: "POST", body, headers: { Accept: "application/json" }, credentials: "same-origin" });
     } catch (error) {
+      deciding.delete(item);
       status.textContent = "Could not reach the server; the decision was not saved.";
       return;
     }
@@ -59,13 +72,14 @@ document.addEventListener("DOMContentLoaded", () => {
       status.textContent = response.status === 409 ? "Another moderator has already decided that comment."
         : response.status === 401 ? "You are signed out, so the decision was not saved: reload the page and sign in again."
         : "The decision was not saved (error " + response.status + "); reload the page.";
-      if (response.status !== 409) return;
+      if (response.status !== 409) { deciding.delete(item); return; }
     } else {
       status.textContent = (decision === "approve" ? "Approved" : "Rejected") + " the comment; " + (items().length - 1) + " left on this page.";
     }
     const all = items();
     const next = all[all.indexOf(item) + 1] || all[all.indexOf(item) - 1] || null;
     item.remove();
+    deciding.delete(item);
     select(next);
     if (!next) status.focus();  // the last one on the page: keep the focus on the page, where the result is said
   }
@@ -86,7 +100,8 @@ document.addEventListener("DOMContentLoaded", () => {
     if (event.key === "j") { move(1); event.preventDefault(); }
     else if (event.key === "k") { move(-1); event.preventDefault(); }
     else if ((event.key === "a" || event.key === "r") && focused) {
-      decide(focused.querySelector("form.decide"), event.key === "a" ? "approve" : "reject");
+      // A key held down repeats: once the focused comment is decided, the repeats would decide the next ones too.
+      if (!event.repeat) decide(focused.querySelector("form.decide"), event.key === "a" ? "approve" : "reject");
       event.preventDefault();
     }
   });

@@ -24,6 +24,9 @@ REASON_LABELS = {
 """Short names of reason codes, for filters and lists."""
 
 ACTION_WORDS = {"approve": "approved", "review": "sent to review", "reject": "rejected"}
+FIRST_STRONG_ISOLATE, POP_DIRECTIONAL_ISOLATE = "\u2068", "\u2069"
+"""Around a comment's words quoted in a sentence: words in a right-to-left script keep their order and do not pull the
+sentence's quotes and full stop into it (Unicode's bidirectional isolates; invisible, and not read out)."""
 
 
 def reason_label(code: str) -> str:
@@ -35,7 +38,7 @@ def reason_sentence(reason: Reason) -> str:
     """One plain sentence saying why the policy acted, with the score, the threshold and the words behind it."""
     if reason.code == "empty":
         return "The comment is empty, so there is nothing to moderate."
-    quoted = f" The words behind it: \u201c{reason.text}\u201d." if reason.text else ""
+    quoted = f" The words behind it: \u201c{FIRST_STRONG_ISOLATE}{reason.text}{POP_DIRECTIONAL_ISOLATE}\u201d." if reason.text else ""
     if reason.code == THREAT_PHRASE:
         return f"It says in so many words that someone should be hurt, so a person should read it.{quoted}"
     words = ATTRIBUTE_WORDS.get(reason.attribute or reason.code, reason_label(reason.code))

@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from flask import abort, current_app, g, jsonify, redirect, render_template, request
+from flask import abort, current_app, g, jsonify, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from sqlalchemy import Select, String, cast, exists, func, select
 from sqlalchemy.exc import IntegrityError
@@ -114,7 +114,8 @@ def reviews_without_text(session: Session) -> int:
 @bp.get("/queue")
 @signed_in()
 def queue() -> ResponseReturnValue:
-    """The review queue page: filters, then up to PAGE_SIZE items, each with approve and reject buttons."""
+    """The review queue page: filters, then up to PAGE_SIZE items, each with approve and reject buttons, and links to
+    the older comments and (from an older page) back to the newest."""
     session = get_session()
     queue_filter, problems = QueueFilter.from_args(request.args)
     query = waiting_items(queue_filter)
@@ -139,6 +140,7 @@ def queue() -> ResponseReturnValue:
         n_waiting=session.scalar(select(func.count()).select_from(waiting_items(queue_filter).order_by(None).subquery())),
         reason_label=reason_label,
         here=request.full_path.rstrip("?"),
+        newest=url_for("ui.queue", **queue_filter.query_args()),
     ), 400 if problems else 200
 
 

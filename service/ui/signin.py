@@ -32,6 +32,10 @@ TOO_MANY_REQUESTS = 429
 SIGNED_OUT = "You are signed out, so nothing was saved: reload the page and sign in again."
 FAILED_SIGN_IN = "That user name and password do not match. Check both and try again."
 SIGNED_OUT_EVERYWHERE = "You are signed out on every device and browser where you were signed in. Sign in again to go on."
+SESSION_ENDED = "You were signed out: a session lasts {lifetime} from signing in. Sign in again to go on."
+SESSION_REVOKED = ("You were signed out: you signed out on another device, or your password was changed. "
+                   "Sign in again to go on.")
+SECONDS_PER = (("day", 24 * 60 * 60), ("hour", 60 * 60), ("minute", 60), ("second", 1))
 
 View = TypeVar("View", bound=Callable[..., Any])
 
@@ -43,10 +47,26 @@ def load_user() -> None:
     if user_id is None:
         return
     user = get_session().get(User, user_id)
-    if user is None or user.session_stamp != session.get(STAMP) or session_expired():
-        session.clear()
-        return
-    g.user = user
+    if user is None or user.session_stamp != session.get(STAMP):
+        forget_session(SESSION_REVOKED)
+    elif session_expired():
+        forget_session(SESSION_ENDED.format(lifetime=duration_words(current_app.permanent_session_lifetime.total_seconds())))
+    else:
+        g.user = user
+
+
+def forget_session(why: str) -> None:
+    """Forget the session and say ``why`` on the next page (the sign-in page it is sent to): else the sign-in form
+    came back unexplained, as if the user had never signed in."""
+    session.clear()
+    flash(why)
+
+
+def duration_words(seconds: float) -> str:
+    """``seconds`` in the largest unit that divides it: "8 hours", "90 minutes", "1 day"."""
+    name, size = next((name, size) for name, size in SECONDS_PER if seconds % size == 0 or size == 1)
+    count = round(seconds / size)
+    return f"{count} {name}{'' if count == 1 else 's'}"
 
 
 def session_expired() -> bool:

@@ -17,7 +17,7 @@ from model.results import Decision
 from service.config import EXTENSION_KEY
 from service.ui.blueprint import bp
 from service.ui.explain import ACTION_WORDS, reason_sentence
-from service.ui.highlight import highlight
+from service.ui.highlight import highlight, whole_characters
 from service.ui.signin import signed_in
 
 PERCENT = 100
@@ -98,7 +98,9 @@ def tried_comment(text: str, decision: Decision, policy: Any) -> TriedComment:
 
 
 def _listed(text: str, spans: dict[str, list]) -> list[tuple[str, str, float]]:
-    return [(attribute, text[span.begin:span.end], span.score) for attribute, found in spans.items() for span in found]
+    """(attribute, the words, score) of each span, its words as highlighted (whole characters)."""
+    return [(attribute, text[slice(*whole_characters(text, span.begin, span.end))], span.score)
+            for attribute, found in spans.items() for span in found]
 
 
 def comment_lines(pasted: str) -> list[str]:
