@@ -16,10 +16,10 @@ import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from model.bundle import remove_abandoned_temporaries, temporary_beside
+
 TABLES = ("api_keys", "users", "decisions", "feedback")
 """Tables whose row counts the summary reports (every table is copied)."""
-PARTIAL_PREFIX = "."
-PARTIAL_SUFFIX = ".partial"
 OWNER_ONLY = 0o600
 
 
@@ -38,8 +38,9 @@ class BackupSummary:
 
 
 def partial_path(target: Path) -> Path:
-    """Where the copy is written before it is complete and checked: a hidden file beside ``target``."""
-    return target.with_name(f"{PARTIAL_PREFIX}{target.name}{PARTIAL_SUFFIX}")
+    """Where this process writes the copy before it is complete and checked: a hidden file beside ``target``, named
+    with the process id, so that two backups to one output (cron and a person) never write or rename each other's."""
+    return temporary_beside(target)
 
 
 def backup_sqlite(source: Path, target: Path, overwrite: bool = False) -> BackupSummary:
@@ -50,6 +51,7 @@ def backup_sqlite(source: Path, target: Path, overwrite: bool = False) -> Backup
     """
     source, target = Path(source).absolute(), Path(target).absolute()
     _check_paths(source, target, overwrite)
+    remove_abandoned_temporaries([target])  # copies of killed backups (a running backup's is left alone)
     partial = partial_path(target)
     try:
         _create_owner_only(partial)
@@ -87,7 +89,7 @@ def _is_database_file(source: Path, target: Path) -> bool:
 def _create_owner_only(path: Path) -> None:
     """An empty file at ``path`` that only its owner can read, made before SQLite writes into it."""
     with contextlib.suppress(FileNotFoundError):
-        path.unlink()  # a partial copy left by a killed run
+        path.unlink()  # left by a killed run whose process id this one has
     try:
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, OWNER_ONLY))
     except OSError as error:

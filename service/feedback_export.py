@@ -132,7 +132,7 @@ def export_feedback(
     An existing ``path`` is replaced only with ``overwrite`` (as ``moderate score`` does), once the new table is complete.
     Raises ``service.tables.TableError`` for an unsupported extension, an unwritable or existing path.
     """
-    if Path(path).exists() and not overwrite:
+    if Path(path).exists() and not Path(path).is_dir() and not overwrite:  # a folder: TableWriter says what to do
         raise TableError(f"{path} exists already: give another output name, or add --overwrite to replace it")
     labels = label_columns(session, key_ids)
     n_rows = 0

@@ -93,6 +93,8 @@ class TableWriter:
         self.format = table_format(self.path)
         if not self.path.parent.is_dir():
             raise TableError(f"{self.path}: directory {self.path.parent} does not exist")
+        if self.path.is_dir():  # os.replace cannot put the finished file there: say so before writing it
+            raise TableError(f"{self.path} is a folder: give a file name, e.g. {self.path / ('table.' + self.format)}")
         self._partial = temporary_beside(self.path)
         self._columns: list[str] | None = columns
         """CSV and Parquet columns, fixed by the first frame unless given (a later part of one table)."""

@@ -120,6 +120,44 @@ def test_a_copy_failing_the_integrity_check_leaves_nothing(runner, served_db, tm
     assert not backup_module.partial_path(out).exists()
 
 
+def test_two_backups_to_one_output_do_not_take_each_others_copy(runner, served_db, tmp_path, monkeypatch):
+    """A cron backup and a person's to the same file: the second removed the first's unfinished copy, renamed its own
+    over the output while the first was checking it, and the first ended in a traceback (or renamed a copy still being
+    written)."""
+    import os
+    import subprocess
+    import sys
+
+    _engine, env = served_db
+    out = tmp_path / "moderation-backup.db"
+    real_copy = backup_module._copy
+
+    def copy_while_another_backup_runs(source, partial):
+        real_copy(source, partial)
+        other = subprocess.run([sys.executable, "-m", "service.cli", "db", "backup", str(out), "--overwrite"],
+                               env={**os.environ, **env}, capture_output=True, text=True, timeout=120)
+        assert other.returncode == 0, other.stderr
+
+    monkeypatch.setattr(backup_module, "_copy", copy_while_another_backup_runs)
+    result = runner.invoke(cli, ["db", "backup", str(out), "--overwrite"], env=env)
+
+    assert result.exit_code == 0, result.output
+    assert count(out, "decisions") == 2
+    assert not [path.name for path in tmp_path.iterdir() if path.name.endswith(".partial")]
+
+
+def test_a_copy_left_by_a_killed_backup_is_removed(runner, served_db, tmp_path):
+    from tests.test_cli_training_safety import finished_process_id
+
+    _engine, env = served_db
+    out = tmp_path / "moderation-backup.db"
+    left = out.with_name(f".{out.name}.{finished_process_id()}.partial")
+    left.write_bytes(b"half a copy of the database")
+    result = runner.invoke(cli, ["db", "backup", str(out)], env=env)
+    assert result.exit_code == 0, result.output
+    assert not left.exists() and count(out, "decisions") == 2
+
+
 @pytest.mark.parametrize(
     ("target", "message"),
     [("moderation.db", "is the database itself"), ("moderation.db-wal", "is the database itself"),

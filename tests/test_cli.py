@@ -720,6 +720,17 @@ def test_feedback_export_writes_the_table(runner, db_env, tmp_path, tiny_bundle_
     assert [(row["comment_id"], row["text"], row["decision"], row["insult"]) for row in table] == [("c1", HOSTILE, "reject", 1.0), ("c2", None, "approve", None)]
 
 
+@pytest.mark.parametrize("overwrite", [[], ["--overwrite"]])
+def test_feedback_export_to_a_folder_is_exit_2_and_leaves_nothing(runner, db_env, tmp_path, overwrite):
+    """-o naming a folder: a traceback from os.replace (with --overwrite) after the whole table was written beside it."""
+    assert runner.invoke(cli, ["db", "upgrade"], env=db_env).exit_code == 0
+    out = tmp_path / "exports" / "feedback.csv"
+    out.mkdir(parents=True)
+    result = runner.invoke(cli, ["feedback", "export", "-o", str(out), *overwrite], env=db_env)
+    assert_one_line_error(result, rf"{re.escape(str(out))} is a folder: give a file name")
+    assert out.is_dir() and list(out.parent.iterdir()) == [out]  # no .partial file left beside it
+
+
 def test_feedback_export_bad_extension_is_exit_2(runner, db_env, tmp_path):
     assert runner.invoke(cli, ["db", "upgrade"], env=db_env).exit_code == 0
     result = runner.invoke(cli, ["feedback", "export", "-o", str(tmp_path / "out.xlsx")], env=db_env)

@@ -86,6 +86,16 @@ def test_compare_lists_exactly_the_changed_decisions(runner, bundles, tmp_path):
     assert re.search(r"^caught_share\s", result.output, re.M)
 
 
+def test_compare_shows_progress_while_each_bundle_decides(runner, bundles, tmp_path):
+    """Thousands of comments take minutes with an encoder bundle: compare said nothing until the table at the end."""
+    data = tmp_path / "held_out.csv"
+    make_site(5, seed=3).to_csv(data, index=False)
+    result = runner.invoke(cli, ["compare", "public", "site", "--data", str(data)])
+    assert result.exit_code == 0, result.output
+    assert [line for line in result.stderr.splitlines() if line.startswith("moderate compare:")] == [
+        "moderate compare: old bundle: deciding 5 comments", "moderate compare: new bundle: deciding 5 comments"]
+
+
 def test_compare_warns_when_a_bundle_was_trained_on_the_data(runner, bundles, site_csv, tmp_path):
     args = ["compare", "public", "site", "--label-column", "decision", "--data"]
     result = runner.invoke(cli, [*args, str(site_csv)])

@@ -36,6 +36,24 @@ NEW = FixedScorer({"nasty": 0.95, "borderline": 0.4, "shill one": 0.7, "shill tw
 DECISIONS = ["approve", "approve", "reject", "reject", "reject", "review"]
 
 
+def test_progress_sees_every_batch_and_changes_nothing(monkeypatch):
+    from model.evaluation import compare
+    from model.training import metrics
+
+    monkeypatch.setattr(compare, "batches", lambda items: metrics.batches(items, 4))
+    seen = []
+
+    def progress(batches, description):
+        seen.append((description, [list(batch) for batch in batches]))
+        return batches
+
+    site = site_labels(pd.DataFrame({"text": TEXTS, "decision": DECISIONS}))
+    shown, quiet = compare_bundles(OLD, NEW, TEXTS, site, progress=progress), compare_bundles(OLD, NEW, TEXTS, site)
+    assert seen == [(f"{name} bundle: deciding 6 comments", [TEXTS[:4], TEXTS[4:]]) for name in ("old", "new")]
+    pd.testing.assert_frame_equal(shown.metrics, quiet.metrics)
+    pd.testing.assert_frame_equal(shown.changed, quiet.changed)
+
+
 def test_changed_decisions_are_exactly_those_that_differ():
     comparison = compare_bundles(OLD, NEW, TEXTS, site_labels(pd.DataFrame({"text": TEXTS, "decision": DECISIONS})))
     changed = comparison.changed

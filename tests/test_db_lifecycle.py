@@ -185,6 +185,35 @@ def test_forget_without_ids_is_bad_input(runner, lifecycle_db):
 
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("from_stdin", [False, True])
+def test_forget_reads_an_id_file_with_a_byte_order_mark(runner, lifecycle_db, tmp_path, from_stdin):
+    """A list saved by Notepad or Excel (BOM, CRLF): its first id matched nothing and was reported not found."""
+    engine, env = lifecycle_db
+    add(engine, DecisionRecord(**decision_row("c1", text=SECRET)), DecisionRecord(**decision_row("c2")))
+    listed = "\ufeffc1\r\nc2\r\n".encode()
+    ids_file = tmp_path / "ids.txt"
+    ids_file.write_bytes(listed)
+    args, given = (["-"], listed) if from_stdin else ([str(ids_file)], None)
+    result = runner.invoke(cli, ["db", "forget", "--from", *args], env=env, input=given)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[-1] == "found 2 of 2 comment id(s)"
+    assert remaining(engine, DecisionRecord) == []
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_forget_from_a_file_that_is_not_utf8_is_bad_input(runner, lifecycle_db, tmp_path):
+    engine, env = lifecycle_db
+    add(engine, DecisionRecord(**decision_row("c1")))
+    ids_file = tmp_path / "ids.txt"
+    ids_file.write_bytes("c1\ncaf\u00e9\n".encode("latin-1"))
+    result = runner.invoke(cli, ["db", "forget", "--from", str(ids_file)], env=env)
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output and result.exception.__class__ is SystemExit
+    assert result.stderr.splitlines() == [f"Error: --from {ids_file}: not UTF-8 text (byte 0xe9): save it as UTF-8, one comment id per line"]
+    assert remaining(engine, DecisionRecord) == [("c1", None)]
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 def test_a_spool_that_cannot_be_swept_is_bad_input_and_deletes_nothing(runner, lifecycle_db, tmp_path):
     engine, env = lifecycle_db
     add(engine, DecisionRecord(**decision_row("c1")))

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from model.attributes import ATTRIBUTES
-from model.training.metrics import score_metrics
+from model.training.metrics import batches, score_metrics
 from model.policy import ACTIONS, APPROVE
 from model.training.site_data import COMMENT_ID_COLUMNS, DECISION_COLUMN, site_labels
 from service.table_reader import text_values
@@ -36,8 +36,18 @@ class Comparison:
     ``old_toxicity``, ``new_toxicity`` and the site's ``label`` where given."""
 
 
-def _decisions(scorer, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-    decisions = scorer.moderate(texts, with_spans=False)
+Progress = Callable[[Sequence[Sequence[str]], str], Iterable[Sequence[str]]]
+"""Wraps the batches of texts a bundle decides, with what is being done (a bar, a log line); returns them in order."""
+
+
+def _no_progress(items: Sequence[Sequence[str]], _description: str) -> Iterable[Sequence[str]]:
+    return items
+
+
+def _decisions(scorer, texts: Sequence[str], progress: Progress = _no_progress, description: str = "") -> tuple[np.ndarray, np.ndarray]:
+    """Every text's action and attribute scores, decided in ``make eval``'s batches (an int8 encoder's figures depend on them)."""
+    decisions = [decision for batch in progress(batches(texts), description)
+                 for decision in scorer.moderate(list(batch), with_spans=False)]
     actions = np.array([d.action for d in decisions], dtype=object)
     scores = np.array([[d.scores.get(a, np.nan) for a in ATTRIBUTES] for d in decisions], dtype=float).reshape(len(decisions), len(ATTRIBUTES))
     return actions, scores
@@ -84,7 +94,8 @@ def decision_metrics(actions: np.ndarray, site: pd.DataFrame | None) -> dict[str
     return metrics
 
 
-def compare_bundles(old, new, texts: Sequence[str], site: pd.DataFrame | None = None) -> Comparison:
+def compare_bundles(old, new, texts: Sequence[str], site: pd.DataFrame | None = None,
+                    progress: Progress = _no_progress) -> Comparison:
     """Score ``texts`` with two scorers; compare metrics and list every comment whose decision changes.
 
     Parameters
@@ -95,6 +106,9 @@ def compare_bundles(old, new, texts: Sequence[str], site: pd.DataFrame | None = 
     site : pandas.DataFrame, optional
         Labels aligned with ``texts`` (``model.training.site_data.site_labels`` output): adds ROC AUC, PR AUC and
         Brier of every labelled attribute both bundles score, and the decision metrics.
+    progress : callable, optional
+        ``progress(batches, description)`` wraps the batches of texts each bundle decides (a bar, a log line):
+        thousands of comments take minutes with an encoder bundle.
 
     Returns
     -------
@@ -103,8 +117,8 @@ def compare_bundles(old, new, texts: Sequence[str], site: pd.DataFrame | None = 
     texts = list(texts)
     if site is not None and len(site) != len(texts):
         raise ValueError(f"site labels have {len(site)} rows for {len(texts)} texts")
-    old_actions, old_scores = _decisions(old, texts)
-    new_actions, new_scores = _decisions(new, texts)
+    old_actions, old_scores = _decisions(old, texts, progress, f"old bundle: deciding {len(texts):,} comments")
+    new_actions, new_scores = _decisions(new, texts, progress, f"new bundle: deciding {len(texts):,} comments")
     rows: dict[str, tuple[float, float]] = {}
     if site is not None:
         for j, attribute in enumerate(ATTRIBUTES):

@@ -103,7 +103,8 @@ def db_prune(session: Any, age: dt.timedelta, include_feedback: bool, everything
 
 @db.command("forget")
 @click.option("--comment-id", "comment_ids", multiple=True, metavar="ID", help="A comment id to forget (repeatable).")
-@click.option("--from", "id_file", type=click.File("r", encoding="utf-8"),
+# utf-8-sig: a byte-order mark (Notepad, Excel) would otherwise stick to the first id, which then matches no row.
+@click.option("--from", "id_file", type=click.File("r", encoding="utf-8-sig"),
               help="A file of comment ids to forget, one per line ('-' reads standard input).")
 @click.option("--same-text", is_flag=True,
               help="Also delete rows without a comment id (Perspective, Coral) holding the same text as a forgotten comment. "
@@ -189,8 +190,14 @@ def _warn_spooled(config: Any) -> None:
 
 
 def _ids_in(id_file: TextIO | None) -> list[str]:
-    """The comment ids of a --from file: one per line, surrounding spaces and blank lines ignored."""
-    return [] if id_file is None else [line.strip() for line in id_file if line.strip()]
+    """The comment ids of a --from file: one per line, surrounding spaces and blank lines ignored; BadInput if not UTF-8."""
+    if id_file is None:
+        return []
+    try:
+        return [line.strip() for line in id_file if line.strip()]
+    except UnicodeDecodeError as error:
+        raise BadInput(f"--from {id_file.name}: not UTF-8 text (byte {error.object[error.start]:#04x}): save it as UTF-8, "
+                       "one comment id per line") from error
 
 
 def _sweep_spool(drop: Callable[[dict[str, Any]], bool], dry_run: bool) -> Any:

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import math
 import shlex
+import sys
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import click
@@ -123,6 +125,25 @@ def _pinned_model() -> str | None:
         return None
 
 
+def _progress(items: Sequence[Sequence[str]], description: str) -> Sequence[Sequence[str]] | Iterator[Sequence[str]]:
+    """``compare``'s progress over a bundle's batches: a bar counting comments when a person watches stderr, else one
+    line on stderr as the bundle starts (nohup, cron, a log file)."""
+    if sys.stderr.isatty():
+        return _counted(items, description)
+    click.echo(f"moderate compare: {description}", err=True)
+    return items
+
+
+def _counted(items: Sequence[Sequence[str]], description: str) -> Iterator[Sequence[str]]:
+    """``items`` one by one under a tqdm bar that counts the comments in them."""
+    from tqdm import tqdm
+
+    with tqdm(total=sum(map(len, items)), desc=description, unit=" comments", leave=False) as bar:
+        for batch in items:
+            yield batch
+            bar.update(len(batch))
+
+
 def _trained_on(scorer, path: Path) -> bool:
     """Whether ``scorer``'s bundle was trained with ``path`` as its site data (same SHA-256)."""
     from model.bundle import sha256_file
@@ -166,7 +187,7 @@ def compare_command(old: Path, new: Path, data_path: Path, text_column: str, lab
         old_scorer, new_scorer = load_scorer_or_fail(old, batch=True), load_scorer_or_fail(new, batch=True)
     except OSError as error:
         raise BadInput(os_error_message(error)) from error
-    comparison = compare_bundles(old_scorer, new_scorer, texts, site)
+    comparison = compare_bundles(old_scorer, new_scorer, texts, site, progress=_progress)
     n_empty, n_non_text = sum(1 for text in texts if not text.strip()), count_non_text(table, text_column)
     click.echo(f"{len(table):,} comments, {empty_counts(n_empty, n_non_text)}; old {old}, new {new}")
     for name, scorer in (("old", old_scorer), ("new", new_scorer)):
