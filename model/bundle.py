@@ -292,6 +292,9 @@ def verify_bundle(path: str | Path | None = None) -> tuple[Path, dict, Policy]:
         Missing files, a SHA-256 that differs from the manifest, or another scikit-learn version.
     """
     folder = resolve_bundle_path(path)
+    if folder.exists() and not folder.is_dir():
+        raise BundleError(f"model bundle {folder} is a file, not a folder: pass the bundle's folder (holding "
+                          f"{MANIFEST_FILE} and {MODEL_FILE}) or a version in {bundles_dir()}")
     if not folder.is_dir():
         raise BundleError(f"model bundle {folder} not found: pass a folder made by `moderate train` or a version in {bundles_dir()}")
     manifest = read_manifest(folder)

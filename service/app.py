@@ -61,7 +61,7 @@ def _loadable_in_child(config: Mapping[str, Any]) -> Path:
     from service.reload import verify_in_child
 
     folder = resolve_bundle_path(config["MODEL"])
-    problem = verify_in_child(lambda: load_scorer(config, folder))
+    problem = verify_in_child(lambda: load_scorer(config, folder), expected=(BundleError,))
     if problem is not None:
         raise BundleError(problem)
     return folder

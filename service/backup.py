@@ -113,9 +113,23 @@ def _copy(source: Path, partial: Path) -> None:
         finally:
             writing.close()
     except sqlite3.Error as error:
-        raise BackupError(f"the backup of {source} failed ({error}): nothing was written; try again") from error
+        raise BackupError(_copy_failure(source, error)) from error
     finally:
         reading.close()
+
+
+def _copy_failure(source: Path, error: sqlite3.Error) -> str:
+    """What to check when SQLite could not copy ``source``: the file itself, or (a busy database) the moment."""
+    code = getattr(error, "sqlite_errorcode", None)
+    if code == sqlite3.SQLITE_NOTADB:
+        return (f"{source} is not a SQLite database ({error}): check that MODERATION_DB_URL names the service's database "
+                "file, not another file (or one that is encrypted); nothing was written")
+    if code == sqlite3.SQLITE_CORRUPT:
+        return (f"{source} is damaged ({error}): restore it from an earlier backup, or try `sqlite3 {source} .recover`; "
+                "nothing was written")
+    if code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+        return f"{source} stayed locked by another process ({error}): nothing was written; run the backup again"
+    return f"the backup of {source} failed ({error}): nothing was written; check the disk holding the output (full?)"
 
 
 def _sync(path: Path) -> None:

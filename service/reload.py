@@ -42,8 +42,12 @@ READY_POLL_SECONDS = 0.1
 VERIFY_MESSAGE_BYTES = 4_096
 
 
-def verify_in_child(check: Callable[[], None]) -> str | None:
-    """Run ``check`` in a forked child (its memory goes with it); None when it passed, else its error message."""
+def verify_in_child(check: Callable[[], None], expected: tuple[type[BaseException], ...] = ()) -> str | None:
+    """Run ``check`` in a forked child (its memory goes with it); None when it passed, else its error message.
+
+    The message of an ``expected`` error (one whose message says what to fix, such as BundleError) is its text alone;
+    any other error's begins with its class name (``MemoryError: ``), without which it may say nothing.
+    """
     read_fd, write_fd = os.pipe()
     pid = os.fork()
     if pid == 0:  # the child: report and leave without running the master's exit handlers
@@ -52,7 +56,7 @@ def verify_in_child(check: Callable[[], None]) -> str | None:
         try:
             check()
         except BaseException as error:  # noqa: BLE001 - any failure refuses the bundle; the message says which
-            os.write(write_fd, (f"{type(error).__name__}: {error}" or "failed").encode()[:VERIFY_MESSAGE_BYTES])
+            os.write(write_fd, _failure_message(error, expected).encode()[:VERIFY_MESSAGE_BYTES])
             status = 1
         finally:
             os._exit(status)
@@ -64,6 +68,13 @@ def verify_in_child(check: Callable[[], None]) -> str | None:
     if os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0:
         return None
     return message or f"the check process ended with status {status}"
+
+
+def _failure_message(error: BaseException, expected: tuple[type[BaseException], ...]) -> str:
+    """What ``verify_in_child`` reports for ``error``: an ``expected`` error's own message, else ``Class: message``."""
+    if isinstance(error, expected) and str(error):
+        return str(error)
+    return f"{type(error).__name__}: {error}".removesuffix(": ")
 
 
 def _forget_metric_files(pid: int) -> None:

@@ -8,7 +8,7 @@ by ``service.decision_log.drop_spooled_rows``. Nothing here runs inside the serv
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from sqlalchemy import ColumnElement, and_, delete, func, or_, select, text, union
@@ -25,12 +25,14 @@ def count_older(session: Session, model: type[Base], cutoff: dt.datetime) -> int
     return session.scalar(select(func.count()).select_from(model).where(model.created_at < cutoff)) or 0
 
 
-def prune_older(session: Session, model: type[Base], cutoff: dt.datetime, batch_rows: int) -> int:
+def prune_older(session: Session, model: type[Base], cutoff: dt.datetime, batch_rows: int,
+                on_batch: Callable[[int], None] | None = None) -> int:
     """Delete ``model``'s rows created before ``cutoff``, ``batch_rows`` per committed transaction; return how many went.
 
     Short transactions keep a big table's write lock short: the service's writers wait between batches, not for the
     whole run. Feedback on a pruned decision keeps its text and labels and loses only its link (``decision_id``).
-    On SQLite the deleted rows are overwritten with zeros, so their texts reach no later backup.
+    On SQLite the deleted rows are overwritten with zeros, so their texts reach no later backup. ``on_batch`` is
+    called with each batch's row count once it is committed (progress, and what an interrupted run deleted).
     """
     n_deleted = 0
     while True:
@@ -39,6 +41,8 @@ def prune_older(session: Session, model: type[Base], cutoff: dt.datetime, batch_
         n_batch = session.execute(delete(model.__table__).where(model.id.in_(batch.scalar_subquery()))).rowcount
         session.commit()
         n_deleted += n_batch
+        if on_batch is not None:
+            on_batch(n_batch)
         if n_batch < batch_rows:
             return n_deleted
 
@@ -66,15 +70,19 @@ def text_digests(session: Session, comment_ids: Sequence[str]) -> set[str]:
 
 
 def forget_comments(session: Session, comment_ids: Sequence[str], *, same_text: Sequence[str] = (),
-                    dry_run: bool = False) -> Forgotten:
+                    dry_run: bool = False, result: Forgotten | None = None,
+                    on_chunk: Callable[[int], None] | None = None) -> Forgotten:
     """Delete (with ``dry_run`` only count) every decision-log and feedback row about these comment ids.
 
     That is the rows with one of the ids, the feedback on their logged decisions (the review queue's, which may carry
     no comment id), and rows without a comment id whose text SHA-256 is in ``same_text``. One transaction per
     ``IDS_PER_QUERY`` ids. On SQLite the deleted rows are overwritten with zeros (``secure_delete``) and the
     write-ahead log is emptied, so that no copy of a forgotten text stays in the database's files.
+
+    The counts go into ``result`` when given, committed transaction by committed transaction, so that the caller of
+    an interrupted run knows what was deleted; ``on_chunk`` is called with each transaction's number of ids after it.
     """
-    result = Forgotten()
+    result = result if result is not None else Forgotten()
     sqlite = session.get_bind().dialect.name == "sqlite"
     for number, chunk in enumerate(_chunks(comment_ids)):
         if number:
@@ -87,9 +95,13 @@ def forget_comments(session: Session, comment_ids: Sequence[str], *, same_text: 
         about_feedback = or_(_about(Feedback, chunk, same_text),
                              Feedback.decision_id.in_(select(DecisionRecord.id).where(about_decisions)))
         # Feedback first: its condition reads the decisions about to go.
-        result.feedback += _delete_or_count(session, Feedback, about_feedback, dry_run)
-        result.decisions += _delete_or_count(session, DecisionRecord, about_decisions, dry_run)
+        n_feedback = _delete_or_count(session, Feedback, about_feedback, dry_run)
+        n_decisions = _delete_or_count(session, DecisionRecord, about_decisions, dry_run)
         session.commit()
+        result.feedback += n_feedback
+        result.decisions += n_decisions
+        if on_chunk is not None:
+            on_chunk(len(chunk))
     if sqlite and not dry_run:
         busy = session.execute(text("PRAGMA wal_checkpoint(TRUNCATE)")).first()
         result.wal_truncated = busy is None or not busy[0]

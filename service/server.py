@@ -314,8 +314,8 @@ def bind_health_port(config: Any) -> HealthListener | None:
     try:
         return HealthListener(config["HOST"], port)
     except OSError as error:
-        raise _unusable(config, "HEALTH_PORT", port, error, "set MODERATION_HEALTH_PORT to a free port, or 0 to turn "
-                        "the health listener off") from error
+        raise _unusable(config, "HEALTH_PORT", port, error, "choose another with --health-port or MODERATION_HEALTH_PORT, "
+                        "or 0 to turn the health listener off") from error
 
 
 def serve(app: Flask) -> None:

@@ -203,3 +203,15 @@ def test_the_database_under_another_name_is_refused_even_with_overwrite(runner, 
     result = runner.invoke(cli, ["db", "backup", str(tmp_path / alias), "--overwrite"], env=env)
     assert result.exit_code == 2 and "is the database itself" in result.output
     assert database.stat().st_ino == inode and count(database, "decisions") == 2
+
+
+def test_a_file_that_is_not_a_database_is_refused_saying_what_to_check(runner, tmp_path):
+    """The message ended "nothing was written; try again": running it again fails the same way."""
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not a database, but the file MODERATION_DB_URL names by mistake\n" * 20, encoding="utf-8")
+    result = runner.invoke(cli, ["db", "backup", str(tmp_path / "copy.db")], env={"MODERATION_DB_URL": f"sqlite:///{notes}"})
+    assert result.exit_code == 2, result.output
+    assert f"Error: {notes} is not a SQLite database (file is not a database): check that MODERATION_DB_URL names the " \
+           "service's database file" in result.stderr
+    assert "try again" not in result.stderr
+    assert not (tmp_path / "copy.db").exists()

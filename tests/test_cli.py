@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import json
 import os
@@ -384,7 +385,34 @@ def test_eval_says_a_missing_bundle_is_the_baseline(runner, tmp_path, tiny_bundl
 
 
 def test_serve_bad_bundle_is_exit_2(runner, tmp_path):
-    assert_one_line_error(runner.invoke(cli, ["serve", "--model", str(tmp_path / "no-bundle")]), r"no-bundle not found")
+    """The message read "Error: BundleError: model bundle ... not found": the class name came from the check's child."""
+    assert_one_line_error(runner.invoke(cli, ["serve", "--model", str(tmp_path / "no-bundle")]),
+                          r"^Error: model bundle \S*no-bundle not found: pass a folder")
+
+
+def test_serve_names_a_bundle_that_is_a_file(runner, tiny_bundle_path):
+    """``--model bundle/model.joblib`` was "not found", although the file is there: it is not a bundle folder."""
+    model_file = tiny_bundle_path / "model.joblib"
+    assert_one_line_error(runner.invoke(cli, ["serve", "--model", str(model_file)]),
+                          rf"^Error: model bundle {re.escape(str(model_file))} is a file, not a folder: pass the bundle's folder")
+
+
+def test_serve_on_a_taken_health_port_names_the_option(runner, tiny_bundle_path, tmp_path):
+    """The error said "set MODERATION_HEALTH_PORT" to someone who had passed --health-port."""
+    with socket_taken() as port:
+        result = runner.invoke(cli, ["serve", "--model", str(tiny_bundle_path), "--port", "0", "--health-port", str(port)],
+                               env={"MODERATION_DB_URL": f"sqlite:///{tmp_path / 'm.db'}"})
+    assert_one_line_error(result, rf"HEALTH_PORT {port} on 127.0.0.1 cannot be used \(.*\): choose another with "
+                                  r"--health-port or MODERATION_HEALTH_PORT, or 0 to turn the health listener off")
+
+
+@contextlib.contextmanager
+def socket_taken():
+    """A port on 127.0.0.1 that something listens on for as long as the block runs."""
+    import socket
+
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        yield taken.getsockname()[1]
 
 
 def test_train_passes_its_options_to_train_bundle(runner, monkeypatch, tmp_path):

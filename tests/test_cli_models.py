@@ -207,6 +207,11 @@ def test_list_orders_by_version_number_and_reads_an_encoder_bundles_rows(runner,
     assert [row[0] for row in rows] == ["1.2.0", "2.9.0", "2.10.0"]  # not by created: 2.10.0 records none
     assert rows[2] == ["2.10.0", "-", "120502", "-", "-"] and rows[0][-1] == "0.759"  # every column shown
     assert "(2.10.0: no test figures in the manifest;" in result.output
+    # The hint named bundles/<version>, another folder than $MODERATION_BUNDLES_DIR's.
+    assert f"`moderate eval --model {root / '2.10.0'} --out <folder>` measures them" in result.stderr
+    _manifest(root / "2.11.0")
+    result = runner.invoke(cli, ["models", "list"])
+    assert f"(2.10.0, 2.11.0: no test figures in the manifest; `moderate eval --model {root}/<version> --out" in result.stderr
 
 
 UNREADABLE = {
@@ -265,6 +270,28 @@ def test_list_says_when_there_is_no_current(runner, bundles):
     assert result.exit_code == 0 and "public" in result.stdout
     assert (f"no {bundles / 'CURRENT'}: the service has no bundle to serve by default; choose one with "
             "`moderate models use VERSION`") in result.stderr
+
+
+def test_list_of_a_missing_bundles_folder_is_bad_input_naming_it(runner, bundles, monkeypatch):
+    """A mistyped $MODERATION_BUNDLES_DIR exited 0 with "no bundles in ...: run `moderate train`"."""
+    missing = bundles.parent / "bundels"
+    monkeypatch.setenv(BUNDLES_DIR_ENV, str(missing))
+    result = runner.invoke(cli, ["models", "list"])
+    assert result.exit_code == 2, result.output
+    assert result.stderr.strip() == (f"Error: the folder of bundles {missing} does not exist: point ${BUNDLES_DIR_ENV} at "
+                                     "the folder holding them, or create it and run `moderate train`")
+    assert not missing.exists()
+
+
+def test_list_says_a_current_symlink_points_to_a_missing_bundle(runner, bundles):
+    """A dangling CURRENT symlink was reported as "no CURRENT", although the file is there."""
+    (bundles / "CURRENT").unlink()
+    (bundles / "CURRENT").symlink_to(bundles / "removed" / "CURRENT")
+    result = runner.invoke(cli, ["models", "list"])
+    assert result.exit_code == 0 and "public" in result.stdout
+    assert f"no {bundles / 'CURRENT'}" not in result.stderr
+    assert (f"{bundles / 'CURRENT'} is a symlink to {bundles / 'removed' / 'CURRENT'}, which does not exist (a removed "
+            "bundle?): the service cannot start") in result.stderr
 
 
 def test_a_folder_without_a_manifest_is_named_not_hidden(runner, bundles):

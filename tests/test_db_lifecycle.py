@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import io
 import json
+import re
+import sys
 
 import pytest
 from sqlalchemy import select
@@ -253,3 +256,103 @@ def test_pruned_texts_are_overwritten_rather_than_left_for_the_next_backup(runne
     assert SECRET.encode() not in (tmp_path / "backup.db").read_bytes()
     engine.dispose()  # the last connection checkpoints the write-ahead log into the file
     assert SECRET.encode() not in (tmp_path / "moderation.db").read_bytes()
+
+
+class _TerminalBytes(io.BytesIO):
+    """Standard input as a terminal gives it: here with its content typed in advance."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def interrupt_at_batch(monkeypatch, batch: int) -> None:
+    """Ctrl-C as ``prune_older`` or ``forget_comments`` begins transaction number ``batch`` (from 1): those before it committed."""
+    from service import retention
+
+    started = []
+    real = retention._overwrite_deleted
+
+    def overwrite_deleted(session) -> None:
+        started.append(1)
+        if len(started) == batch:
+            raise KeyboardInterrupt
+        real(session)
+
+    monkeypatch.setattr(retention, "_overwrite_deleted", overwrite_deleted)
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_prune_interrupted_says_how_many_rows_went_and_that_running_it_again_finishes(runner, lifecycle_db, monkeypatch):
+    """Ctrl-C printed "Aborted!" only: nothing said that the batches before it were deleted, nor that it is safe to rerun."""
+    engine, env = lifecycle_db
+    add(engine, *(DecisionRecord(**decision_row(f"old{n}", 100)) for n in range(5)), DecisionRecord(**decision_row("new", 1)))
+    interrupt_at_batch(monkeypatch, 3)
+    result = runner.invoke(cli, ["db", "prune", "--older-than", "90d", "--batch-size", "2"], env=env)
+    assert result.exit_code == 130, result.output
+    assert result.stderr.splitlines()[-1] == ("Interrupted: 4 decision-log row(s), 0 spooled row(s) were deleted (each batch "
+                                              "of 2 is committed); run the same command again to delete the rest")
+    assert len(remaining(engine, DecisionRecord)) == 2
+    monkeypatch.undo()
+    result = runner.invoke(cli, ["db", "prune", "--older-than", "90d", "--batch-size", "2"], env=env)
+    assert result.exit_code == 0 and result.stdout.startswith("pruned 1 decision-log row(s)")
+    assert remaining(engine, DecisionRecord) == [("new", None)]
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_forget_interrupted_says_what_went_and_that_running_it_again_finishes(runner, lifecycle_db, monkeypatch):
+    from service.retention import IDS_PER_QUERY
+
+    engine, env = lifecycle_db
+    ids = [f"c{n}" for n in range(IDS_PER_QUERY + 1)]  # two transactions: the second one is interrupted
+    add(engine, DecisionRecord(**decision_row(ids[0])), DecisionRecord(**decision_row(ids[-1])))
+    interrupt_at_batch(monkeypatch, 2)
+    result = runner.invoke(cli, ["db", "forget", "--from", "-"], env=env, input="\n".join(ids))
+    assert result.exit_code == 130, result.output
+    assert result.stderr.splitlines()[-1] == (f"Interrupted: 1 decision-log row(s), 0 feedback row(s) and 0 spooled row(s) "
+                                              f"were deleted (every {IDS_PER_QUERY} ids are committed together); run the "
+                                              "same command again to delete the rest")
+    assert remaining(engine, DecisionRecord) == [(ids[-1], None)]
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_prune_and_forget_show_a_bar_on_a_terminal(lifecycle_db, monkeypatch, capsys):
+    """A prune of millions of rows said nothing until its last line."""
+    engine, env = lifecycle_db
+    add(engine, *(DecisionRecord(**decision_row(f"old{n}", 100)) for n in range(5)))
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    terminal = _Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    cli.main(["db", "prune", "--older-than", "90d", "--batch-size", "2"], prog_name="moderate", standalone_mode=False)
+    assert re.search(r"\rpruning: +0%\|.*\| 0/5 ", terminal.getvalue())  # a bar over the 5 rows to delete
+    assert capsys.readouterr().out.startswith("pruned 5 decision-log row(s)")  # the summary stays on stdout, bar or not
+    cli.main(["db", "forget", "--comment-id", "a", "--comment-id", "b"], prog_name="moderate", standalone_mode=False)
+    assert re.search(r"\rforgetting: +0%\|.*\| 0/2 ", terminal.getvalue())
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_prune_off_a_terminal_prints_only_its_summary(runner, lifecycle_db):
+    """A cron run's mail holds the summary lines, no bar."""
+    engine, env = lifecycle_db
+    add(engine, DecisionRecord(**decision_row("old", 100)))
+    result = runner.invoke(cli, ["db", "prune", "--older-than", "90d"], env=env)
+    assert result.exit_code == 0 and result.stderr == ""
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("terminal", [True, False])
+def test_forget_from_standard_input_says_what_it_waits_for_on_a_terminal(runner, lifecycle_db, terminal):
+    """`--from -` in a terminal waited for input, silently: it looked hung."""
+    engine, env = lifecycle_db
+    add(engine, DecisionRecord(**decision_row("c1")))
+    typed = b"c1\n"
+    result = runner.invoke(cli, ["db", "forget", "--from", "-"], env=env, input=_TerminalBytes(typed) if terminal else typed)
+    assert result.exit_code == 0, result.output
+    told = "reading comment ids from the terminal, one per line, until end of file (Ctrl-D on a line of its own)"
+    assert (told in result.stderr) is terminal
+    assert remaining(engine, DecisionRecord) == []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 import pandas as pd
@@ -287,6 +288,45 @@ def test_a_run_that_fails_before_its_end_leaves_the_previous_report_pair_whole(t
         write_eval_report(data_dir=data_dir, out_dir=out, scorer=KeywordScorer())
     assert (out / "eval.json").read_text() == '{"created_at": "before"}\n'
     assert (out / "eval.md").read_text() == "# Evaluation report (before)\n"
+    assert sorted(path.name for path in out.iterdir()) == ["eval.json", "eval.md"]  # nor plots without their report
+
+
+def test_an_interrupted_run_leaves_the_previous_plots_beside_the_previous_report(tmp_path, monkeypatch):
+    """Plots were drawn straight into OUT/plots: Ctrl-C after them left new figures beside the old eval.md."""
+    texts, labels = _keyword_texts()
+    data_dir = write_fake_data_dir(tmp_path / "data", texts, labels, _keyword_spans())
+    out = tmp_path / "out"
+    (out / "plots").mkdir(parents=True)
+    (out / "plots" / "ucc_test_curves.png").write_bytes(b"the previous run's figure")
+    (out / "eval.md").write_text("# Evaluation report (before)\n")
+
+    def interrupted(report):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("model.evaluation.report._markdown", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        write_eval_report(data_dir=data_dir, out_dir=out, scorer=KeywordScorer())
+    assert [path.name for path in (out / "plots").iterdir()] == ["ucc_test_curves.png"]
+    assert (out / "plots" / "ucc_test_curves.png").read_bytes() == b"the previous run's figure"
+    assert sorted(path.name for path in out.iterdir()) == ["eval.md", "plots"]  # no hidden folder left either
+
+
+def test_a_finished_run_replaces_the_plots_with_its_own(tmp_path):
+    from model.bundle import temporary_beside
+    from tests.test_cli_training_safety import finished_process_id
+
+    texts, labels = _keyword_texts()
+    data_dir = write_fake_data_dir(tmp_path / "data", texts, labels, _keyword_spans())
+    out = tmp_path / "out"
+    (out / "plots").mkdir(parents=True)
+    (out / "plots" / "ucc_test_curves.png").write_bytes(b"the previous run's figure")
+    killed = out / temporary_beside(out / "plots").name.replace(str(os.getpid()), str(finished_process_id()))
+    (killed / "plots").mkdir(parents=True)  # what a run killed with kill -9 left
+    write_eval_report(data_dir=data_dir, out_dir=out, scorer=KeywordScorer())
+    report = json.loads((out / "eval.json").read_text())
+    linked = {report["sets"]["ucc_test"]["plots"]["curves"], report["sets"]["ucc_test"]["plots"]["attributes"]}
+    assert all((out / path).is_file() for path in linked)
+    assert (out / "plots" / "ucc_test_curves.png").read_bytes().startswith(b"\x89PNG")
     assert sorted(path.name for path in out.iterdir()) == ["eval.json", "eval.md", "plots"]
 
 

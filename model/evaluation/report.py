@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -29,11 +31,13 @@ from model.evaluation.policy_report import evaluate_policy, policy_markdown
 from model.evaluation.report_format import (check_writable, encoder_mode_note, format_number, format_signed, is_defined,
                                              target_margin, target_status, write_report)
 from model.evaluation.side_by_side import side_by_side_markdown
-from model.bundle import BundleError
+from model.bundle import TEMPORARY_PATTERN, BundleError, process_is_running, temporary_beside
 from model.parallel import threads_per_process
 from model.scoring import Scorer
 
 COMMAND = "moderate eval"
+PLOTS_FOLDER = "plots"
+"""Where in ``--out`` the report's figures go; eval.md links them as ``plots/<file>``."""
 MAKE_TARGET = "make eval"
 PRIMARY_ATTRIBUTE = "toxicity"
 TOXICITY_AUC_TARGETS: dict[str, float] = {
@@ -363,8 +367,8 @@ def write_eval_report(
     """
     started = time.perf_counter()
     out_dir = Path(out_dir)
-    plot_dir = out_dir / "plots"
-    check_writable(out_dir / "eval.md", out_dir / "eval.json", plot_dir / "curves.png")
+    check_writable(out_dir / "eval.md", out_dir / "eval.json", out_dir / PLOTS_FOLDER / "curves.png")
+    _remove_abandoned_plot_folders(out_dir)
     threads = threads_per_process()  # one process scores every set: its encoder may use every core
     scorer = scorer if scorer is not None else Scorer.load(model_path, encoder_threads=threads)
     if baseline_scorer is None and baseline is not None:
@@ -375,17 +379,45 @@ def write_eval_report(
     data = {"test_sets": load_test_sets(data_dir), "spans": load_toxic_spans(SPANS_SPLIT, data_dir),
             "bias_sets": load_bias_sets(data_dir), "attribute_sets": load_attribute_sets(data_dir)}
     profanity_check = load_profanity_check()
-    report = {
-        "command": COMMAND,
-        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "model_path": str(model_path) if model_path is not None else "committed bundle",
-        "data_dir": str(resolve_data_dir(data_dir)),
-        "missing_baselines": [] if profanity_check is not None else [BASELINE_LABELS["alt_profanity_check"]],
-    } | _evaluate(scorer, data, data_dir, profanity_check, plot_dir)
-    if baseline_scorer is not None:
-        # alt-profanity-check's scores do not depend on the bundle: they are computed once, for ours.
-        label = str(baseline) if baseline is not None else "given scorer"
-        _stage(f"baseline {label}: every section again")
-        report["baseline"] = {"model_path": label} | _evaluate(baseline_scorer, data, data_dir, None, plot_dir / "baseline")
-    report["seconds"] = round(time.perf_counter() - started, 1)
-    return write_report(out_dir / "eval.md", _markdown(report), report)
+    # The plots are drawn in a hidden folder and moved to plots/ with the report: an interrupted or failed run leaves
+    # the previous report with its own plots. Inside it the folder is named plots too, as eval.md links them.
+    staging = temporary_beside(out_dir / PLOTS_FOLDER)
+    plot_dir = staging / PLOTS_FOLDER
+    try:
+        report = {
+            "command": COMMAND,
+            "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "model_path": str(model_path) if model_path is not None else "committed bundle",
+            "data_dir": str(resolve_data_dir(data_dir)),
+            "missing_baselines": [] if profanity_check is not None else [BASELINE_LABELS["alt_profanity_check"]],
+        } | _evaluate(scorer, data, data_dir, profanity_check, plot_dir)
+        if baseline_scorer is not None:
+            # alt-profanity-check's scores do not depend on the bundle: they are computed once, for ours.
+            label = str(baseline) if baseline is not None else "given scorer"
+            _stage(f"baseline {label}: every section again")
+            report["baseline"] = {"model_path": label} | _evaluate(baseline_scorer, data, data_dir, None, plot_dir / "baseline")
+        report["seconds"] = round(time.perf_counter() - started, 1)
+        markdown = _markdown(report)
+        _replace_folder(plot_dir, out_dir / PLOTS_FOLDER, staging / "previous")
+        return write_report(out_dir / "eval.md", markdown, report)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _replace_folder(new: Path, target: Path, previous: Path) -> None:
+    """Put the folder ``new`` at ``target``, moving what was there to ``previous`` (which the caller removes)."""
+    if target.exists():
+        os.replace(target, previous)
+    os.replace(new, target)
+
+
+def _remove_abandoned_plot_folders(out_dir: Path) -> None:
+    """Remove the hidden plot folders of ``moderate eval`` runs killed in ``out_dir`` (kill -9 skips the clean-up); a
+    folder whose run still goes on is left alone."""
+    if not out_dir.is_dir():
+        return
+    for path in out_dir.iterdir():
+        match = TEMPORARY_PATTERN.fullmatch(path.name)
+        if (match is not None and match["name"] == PLOTS_FOLDER and path.is_dir() and not path.is_symlink()
+                and not process_is_running(int(match["pid"]))):
+            shutil.rmtree(path, ignore_errors=True)

@@ -13,6 +13,8 @@ from typing import Any
 import click
 
 EXIT_BAD_INPUT = 2
+EXIT_INTERRUPTED = 130
+"""Exit status of a command stopped by Ctrl-C (128 + SIGINT, as a shell reports it)."""
 ENCODER_MODES = click.Choice(["encoder", "cascade"])
 """``--encoder-mode`` of ``score`` and ``serve``: ``model.encoder_model.MODES``, written out so that ``moderate --help``
 imports no model code (a test keeps the two equal)."""
@@ -55,6 +57,19 @@ def echo_table(header: Sequence[str], rows: Iterable[Sequence[str]], table_forma
 def display_width(text: str) -> int:
     """Columns ``text`` takes on a terminal: two for a wide character (CJK, most emoji), none for a combining mark."""
     return sum(0 if unicodedata.combining(char) else 2 if unicodedata.east_asian_width(char) in "WF" else 1 for char in text)
+
+
+@contextmanager
+def progress_bar(total: int, description: str, unit: str) -> Iterator[Callable[[int], None]]:
+    """``advance(n)``, which moves a tqdm bar on stderr by ``n`` of ``total`` when a person watches stderr; away from a
+    terminal (cron, a log file) it does nothing, so that a scheduled run's output stays its summary lines."""
+    if not sys.stderr.isatty():
+        yield lambda _n: None
+        return
+    from tqdm import tqdm
+
+    with tqdm(total=total, desc=description, unit=unit, leave=False, file=sys.stderr, dynamic_ncols=True) as bar:
+        yield bar.update
 
 
 class BadInput(click.ClickException):

@@ -11,7 +11,8 @@ from typing import Any, TextIO
 
 import click
 
-from service.cli.common import MISSING_DATABASE_HINT, BadInput, missing_sqlite_file, os_error_message, with_existing_database
+from service.cli.common import (EXIT_INTERRUPTED, MISSING_DATABASE_HINT, BadInput, missing_sqlite_file, os_error_message,
+                                progress_bar, with_existing_database)
 
 DELETE_BATCH_ROWS = 5_000
 """Rows ``moderate db prune`` deletes per transaction by default."""
@@ -81,7 +82,7 @@ def db_prune(session: Any, age: dt.timedelta, include_feedback: bool, everything
     the queue; feedback on them keeps its text and labels unless --include-feedback prunes it too.
     """
     from service.decision_log import spooled_before
-    from service.retention import count_older, prune_older
+    from service.retention import count_older
     from service.store import DecisionRecord, Feedback, utc_now
 
     if not age and not everything:
@@ -92,13 +93,40 @@ def db_prune(session: Any, age: dt.timedelta, include_feedback: bool, everything
         raise BadInput(f"--older-than {age.days}d is too long ago to be a date") from error
     spooled = _sweep_spool(spooled_before(cutoff), dry_run)
     tables = [DecisionRecord, Feedback] if include_feedback else [DecisionRecord]
-    counts = [count_older(session, model, cutoff) if dry_run else prune_older(session, model, cutoff, batch_size) for model in tables]
+    if dry_run:
+        counts = [count_older(session, model, cutoff) for model in tables]
+    else:
+        counts = _prune_with_progress(session, tables, cutoff, batch_size, spooled.n_rows)
     what = f"{counts[0]} decision-log row(s), {counts[1]} feedback row(s)" if include_feedback else f"{counts[0]} decision-log row(s)"
     click.echo(f"{'would prune' if dry_run else 'pruned'} {what} and {spooled.n_rows} spooled row(s) "
                f"logged before {cutoff:%Y-%m-%d %H:%M} UTC")
     if not include_feedback and (n_kept := count_older(session, Feedback, cutoff)):
         click.echo(f"Kept {n_kept} feedback row(s) as old (training data); --include-feedback prunes them too", err=True)
     _warn_busy(spooled.busy)
+
+
+def _prune_with_progress(session: Any, tables: list, cutoff: dt.datetime, batch_size: int, n_spooled: int) -> list[int]:
+    """``prune_older`` on each table under a bar counting rows (on a terminal); on Ctrl-C, say how many rows went
+    (every batch is committed, and the ``n_spooled`` spooled rows before them) and that running the command again
+    finishes, and exit with ``EXIT_INTERRUPTED``."""
+    from service.retention import count_older, prune_older
+
+    deleted = [0] * len(tables)
+    try:
+        with progress_bar(sum(count_older(session, model, cutoff) for model in tables), "pruning", " rows") as advance:
+            for number, model in enumerate(tables):
+                def counted(n_batch: int, number: int = number) -> None:
+                    deleted[number] += n_batch
+                    advance(n_batch)
+
+                prune_older(session, model, cutoff, batch_size, on_batch=counted)
+    except KeyboardInterrupt:
+        names = ("decision-log", "feedback")
+        went = ", ".join([*(f"{n} {name} row(s)" for n, name in zip(deleted, names)), f"{n_spooled} spooled row(s)"])
+        click.echo(f"Interrupted: {went} were deleted (each batch of {batch_size:,} is committed); run the same command "
+                   "again to delete the rest", err=True)
+        raise click.exceptions.Exit(EXIT_INTERRUPTED) from None
+    return deleted
 
 
 @db.command("forget")
@@ -119,14 +147,24 @@ def db_forget(session: Any, comment_ids: tuple[str, ...], id_file: TextIO | None
     those holding the same text as a row that has one.
     """
     from service.decision_log import spooled_about
-    from service.retention import forget_comments, text_digests
+    from service.retention import IDS_PER_QUERY, Forgotten, forget_comments, text_digests
 
     wanted = list(dict.fromkeys([*comment_ids, *_ids_in(id_file)]))
     if not wanted:
         raise BadInput("no comment id given: pass --comment-id ID (repeatable) or --from FILE with one id per line")
     digests = sorted(text_digests(session, wanted)) if same_text else []
     spooled = _sweep_spool(spooled_about(set(wanted), set(digests)), dry_run)
-    forgotten = forget_comments(session, wanted, same_text=digests, dry_run=dry_run)
+    forgotten = Forgotten()
+    try:
+        with progress_bar(len(wanted), "forgetting", " ids") as advance:
+            forget_comments(session, wanted, same_text=digests, dry_run=dry_run, result=forgotten, on_chunk=advance)
+    except KeyboardInterrupt:
+        if dry_run:
+            raise
+        click.echo(f"Interrupted: {forgotten.decisions} decision-log row(s), {forgotten.feedback} feedback row(s) and "
+                   f"{spooled.n_rows} spooled row(s) were deleted (every {IDS_PER_QUERY} ids are committed together); run "
+                   "the same command again to delete the rest", err=True)
+        raise click.exceptions.Exit(EXIT_INTERRUPTED) from None
     verb = "would delete" if dry_run else "deleted"
     for table, n_rows in (("decisions", forgotten.decisions), ("feedback", forgotten.feedback), ("spool", spooled.n_rows)):
         click.echo(f"{table}: {verb} {n_rows} row(s)")
@@ -193,6 +231,9 @@ def _ids_in(id_file: TextIO | None) -> list[str]:
     """The comment ids of a --from file: one per line, surrounding spaces and blank lines ignored; BadInput if not UTF-8."""
     if id_file is None:
         return []
+    if id_file.isatty():  # `--from -` in a terminal: it would wait for input, saying nothing
+        click.echo("reading comment ids from the terminal, one per line, until end of file (Ctrl-D on a line of its own)",
+                   err=True)
     try:
         return [line.strip() for line in id_file if line.strip()]
     except UnicodeDecodeError as error:

@@ -6,6 +6,7 @@ Registered on the ``moderate`` group by ``service.cli``; heavy modules load insi
 from __future__ import annotations
 
 import math
+import os
 import shlex
 import sys
 from collections.abc import Iterator, Sequence
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import click
 
-from service.cli.common import BadInput, echo_table, load_scorer_or_fail, os_error_message, table_format_option
+from service.cli.common import BadInput, echo_table, load_scorer_or_fail, os_error_message, progress_bar, table_format_option
 
 
 def _number(value) -> str:
@@ -32,7 +33,7 @@ def list_command(table_format: str | None) -> None:
 
     Notes (what the columns mean, bundles that cannot be read, hidden folders that killed trainings left) go to stderr.
     """
-    from model.bundle import BundleError, bundles_dir
+    from model.bundle import BUNDLES_DIR_ENV, BundleError, bundles_dir
     from model.versions import check_bundles_folder, current_name, list_bundles
 
     root = bundles_dir()
@@ -40,6 +41,9 @@ def list_command(table_format: str | None) -> None:
         check_bundles_folder(root)  # as `models use` does
     except BundleError as error:
         raise BadInput(error) from error
+    if not root.exists():
+        raise BadInput(f"the folder of bundles {root} does not exist: point ${BUNDLES_DIR_ENV} at the folder holding "
+                       "them, or create it and run `moderate train`")
     try:
         summaries, current = list_bundles(root), current_name(root)
     except OSError as error:
@@ -49,13 +53,23 @@ def list_command(table_format: str | None) -> None:
     else:
         click.echo(f"no bundles in {root}: run `moderate train`", err=True)
     _echo_abandoned_folders(root)
-    if not summaries:
-        return
-    if current is None:
-        click.echo(f"no {root / 'CURRENT'}: the service has no bundle to serve by default; "
+    if summaries:
+        _echo_current_problem(root, current, summaries)
+
+
+def _echo_current_problem(root: Path, current: str | None, summaries) -> None:
+    """Say on stderr when ``root``'s CURRENT names no listed bundle: missing, a dangling symlink, or another name."""
+    from model.bundle import CURRENT_FILE
+
+    path = root / CURRENT_FILE
+    if current is None and path.is_symlink():  # read_text met a missing target: the file is there, what it names is not
+        click.echo(f"{path} is a symlink to {os.readlink(path)}, which does not exist (a removed bundle?): the service "
+                   "cannot start; choose a bundle with `moderate models use VERSION`", err=True)
+    elif current is None:
+        click.echo(f"no {path}: the service has no bundle to serve by default; "
                    "choose one with `moderate models use VERSION`", err=True)
     elif not any(s.current for s in summaries):
-        click.echo(f"bundles/CURRENT names {current!r}, which is not among these bundles: the service cannot start; "
+        click.echo(f"{path} names {current!r}, which is not among these bundles: the service cannot start; "
                    "choose one with `moderate models use VERSION`", err=True)
 
 
@@ -72,10 +86,13 @@ def _echo_bundles(summaries, table_format: str | None) -> None:
     echo_table(["", "version", "created", "training rows", "site rows", *sets], rows, table_format)
     if sets:
         click.echo("(test-set columns: toxicity or unsupported_claim ROC AUC, from each manifest)", err=True)
-    unmeasured = [s.name for s in summaries if not s.error and not s.test_auc]
+    unmeasured = [s for s in summaries if not s.error and not s.test_auc]
     if unmeasured:
-        click.echo(f"({', '.join(unmeasured)}: no test figures in the manifest; "
-                   "`moderate eval --model bundles/<version> --out <folder>` measures them)", err=True)
+        # The real folder: bundles/<version> is another one when $MODERATION_BUNDLES_DIR is set.
+        folder = unmeasured[0].path
+        model = shlex.quote(str(folder)) if len(unmeasured) == 1 else f"{shlex.quote(str(folder.parent))}/<version>"
+        click.echo(f"({', '.join(s.name for s in unmeasured)}: no test figures in the manifest; "
+                   f"`moderate eval --model {model} --out <folder>` measures them)", err=True)
     for s in summaries:
         if s.error:
             click.echo(f"{s.name}: {s.error}", err=True)
@@ -135,13 +152,11 @@ def _progress(items: Sequence[Sequence[str]], description: str) -> Sequence[Sequ
 
 
 def _counted(items: Sequence[Sequence[str]], description: str) -> Iterator[Sequence[str]]:
-    """``items`` one by one under a tqdm bar that counts the comments in them."""
-    from tqdm import tqdm
-
-    with tqdm(total=sum(map(len, items)), desc=description, unit=" comments", leave=False) as bar:
+    """``items`` one by one under a bar that counts the comments in them."""
+    with progress_bar(sum(map(len, items)), description, " comments") as advance:
         for batch in items:
             yield batch
-            bar.update(len(batch))
+            advance(len(batch))
 
 
 def _trained_on(scorer, path: Path) -> bool:

@@ -11,12 +11,10 @@ from pathlib import Path
 
 import click
 
-from service.cli.common import ENCODER_MODES, EXIT_BAD_INPUT, BadInput, load_scorer_or_fail, os_error_message
+from service.cli.common import ENCODER_MODES, EXIT_BAD_INPUT, EXIT_INTERRUPTED, BadInput, load_scorer_or_fail, os_error_message
 from service.config import Defaults
 
 EXIT_NOTHING_SCORED = 3
-EXIT_INTERRUPTED = 130
-"""128 + SIGINT, as a shell reports a command stopped by Ctrl-C."""
 EXIT_STATUSES = f"""\b
 Exit status:
   0    done (rows that could not be parsed, if any, are counted in the
