@@ -17,7 +17,8 @@ neither hostility nor spam (an unsupported claim) is withheld or rejected withou
 
 A signed body seen again within ``CORAL_REPLAY_SECONDS`` gets its first answer back without being scored
 or logged again (``service.replays``); the endpoint has its own rate limit per client address
-(``CORAL_RATE_LIMIT``, ``service.limits``).
+(``CORAL_RATE_LIMIT``, ``service.limits``). A body over ``MAX_CONTENT_LENGTH`` gets a 413 of its own (``too_large``):
+the app's advice to send fewer comments per request does not fit Coral, which sends one.
 """
 
 from __future__ import annotations
@@ -29,12 +30,13 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
 from flask.typing import ResponseReturnValue
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from model.attributes import HOSTILITY_ATTRIBUTES
 from model.results import Decision, Reason
 from service.api_v1 import _json_body as json_body
 from service.config import EXTENSION_KEY
-from service.errors import ApiError
+from service.errors import ApiError, error_body
 from service.html_text import html_to_text
 from service.limits import read_body
 from service.metrics import count_coral_replay
@@ -57,6 +59,8 @@ CORAL_STATUS = {"review": "SYSTEM_WITHHELD", "reject": "REJECTED"}
 """Coral comment status by our action; ``approve`` has none (204)."""
 TOO_LONG = "too_long"
 """Reason code of a comment longer than ``scored_chars``: withheld for a person, not scored."""
+TOO_LARGE_CODE = "request_entity_too_large"
+"""Error code of a body over ``MAX_CONTENT_LENGTH`` (413), as on every other surface of our JSON shape."""
 
 
 def _invalid(message: str) -> ApiError:
@@ -141,6 +145,22 @@ def coral_response(decision: Any) -> Response:
     if flags:
         body["actions"] = [{"actionType": "FLAG", "reason": reason} for reason in flags]
     return jsonify(body)
+
+
+def too_large(error: RequestEntityTooLarge) -> Response:
+    """The 413 of a body over ``MAX_CONTENT_LENGTH``, in our JSON error shape, saying what the operator can do: the
+    app's "send fewer comments per request" means nothing to Coral, which sends one comment per request."""
+    config = current_app.config
+    message = (f"request body is larger than {config['MAX_CONTENT_LENGTH']} bytes (MAX_CONTENT_LENGTH); Coral sends one "
+               "comment per request, so to have comments this long moderated raise MODERATION_MAX_CONTENT_LENGTH (one "
+               f"longer than CORAL_MAX_SCORED_CHARS, {scored_chars(config)} characters, is withheld for review unscored)")
+    response = error.get_response()
+    response.set_data(jsonify(error_body(TOO_LARGE_CODE, message)).get_data())
+    response.content_type = "application/json"
+    return response
+
+
+bp.register_error_handler(RequestEntityTooLarge, too_large)
 
 
 # strict_slashes off: Coral publishes every comment when its phase URL answers 404, and an operator may well type it

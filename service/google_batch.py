@@ -26,6 +26,7 @@ from flask import Blueprint, Response, current_app, json, request
 from flask.typing import ResponseReturnValue
 from werkzeug.test import Client
 
+from service.errors import shown_name
 from service.google_errors import error_body, invalid_argument, register_google_error_handlers
 from service.limits import check_request_chars, read_body
 from service.perspective import ANALYZE_PATH, API_VERSION, PROTO_FIELD_NAMES
@@ -122,7 +123,9 @@ def _answer(client: Client, inner: InnerRequest, environ: dict) -> bytes:
     """Run the request of one part through the app and return its application/http answer."""
     method, target, headers, body = inner
     if not target.startswith(INNER_PREFIX):
-        body = error_body(404, f"{target} cannot be batched: only the {API_VERSION} methods can", [])
+        # The path alone: Google's clients put the API key in the query string (?key=), and an answer repeats no key.
+        path = shown_name(urlsplit(target).path)
+        body = error_body(404, f"{path} cannot be batched: only the {API_VERSION} methods can", [])
         return _http_part(404, [("Content-Type", "application/json")], json.dumps(body).encode())
     # An app context of its own, so the part has its own ``g`` (key, database session) and not the batch's.
     with current_app.app_context():

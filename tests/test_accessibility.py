@@ -336,8 +336,8 @@ def test_highlighted_words_are_named_in_text_not_only_in_a_title(pages):
 
 
 @pytest.mark.parametrize("page, error_id, described", [
-    ("sign_in_error", "sign-in-error", "name"), ("try_error", "comments-error", "comments"),
-    ("keys_name_error", "key-error", "key-name"), ("keys_scope_error", "key-error", "fieldset"),
+    ("sign_in_error", "sign-in-error", ["name", "password"]), ("try_error", "comments-error", ["comments"]),
+    ("keys_name_error", "key-error", ["key-name"]), ("keys_scope_error", "key-error", ["fieldset"]),
 ])
 def test_an_error_is_announced_and_tied_to_its_field(pages, page, error_id, described):
     """A missing scope's message was tied to the key's name field, and the scope boxes to nothing."""
@@ -345,7 +345,20 @@ def test_an_error_is_announced_and_tied_to_its_field(pages, page, error_id, desc
     ids = by_id(root)
     assert ids[error_id].attrs.get("role") == "alert" and ids[error_id].text()
     tied = [node for node in root.walk() if error_id in node.attrs.get("aria-describedby", "").split()]
-    assert [node.attrs.get("id", node.tag) for node in tied] == [described]
+    assert [node.attrs.get("id", node.tag) for node in tied] == described
+
+
+@pytest.mark.parametrize("page, invalid", [
+    ("sign_in", []), ("sign_in_error", ["name", "password"]), ("try", []), ("try_error", ["comments"]),
+    ("keys", []), ("keys_name_error", ["key-name"]),
+])
+def test_a_refused_field_is_marked_invalid_as_on_every_page(pages, page, invalid):
+    """The queue's filters and the keys page marked a refused field aria-invalid; the Try page's text box and the
+    sign-in fields did not, so a screen reader said the error once and never again on the field."""
+    root = parse(pages[page])
+    marked = [node for node in root.walk() if node.attrs.get("aria-invalid") == "true"]
+    assert [node.attrs["id"] for node in marked] == invalid
+    assert all(node.attrs.get("aria-describedby") for node in marked)
 
 
 def test_the_queues_result_line_is_a_live_region_the_script_can_focus(pages):
@@ -562,8 +575,8 @@ global.document = {
 };
 const storage = new Map(Object.entries(stored));
 global.localStorage = { getItem: (key) => storage.get(key) ?? null, setItem: (key, value) => storage.set(key, value) };
-global.FormData = class { set() {} };
-global.fetch = async (url) => { calls.push({ fetch: url }); return { ok: true, status: 200 }; };
+global.FormData = class { set(name, value) { this[name] = value; } };
+global.fetch = async (url, options) => { calls.push({ fetch: url, decision: options.body.decision }); return { ok: true, status: 200 }; };
 
 new Function(fs.readFileSync(process.argv[2], "utf8"))();
 for (const listener of listeners.document.DOMContentLoaded) listener();
@@ -582,12 +595,20 @@ for (const listener of listeners.document.DOMContentLoaded) listener();
     } else if (step.press) {
       const button = root.querySelector(step.press);
       for (let n = 0; n < (step.times || 1); n++) button.closest("form").fire("submit", { submitter: button, preventDefault() {} });
+    } else if (step.submit) {
+      // A browser without event.submitter: the form is submitted and no button is named.
+      const form = root.querySelector(step.submit);
+      let prevented = false;
+      form.fire("submit", { submitter: undefined, preventDefault() { prevented = true; } });
+      if (!prevented) calls.push({ posted: form.action });
     }
     await new Promise((resolve) => setImmediate(resolve));
   }
   const shortcuts = root.querySelector("#shortcuts");
   console.log(JSON.stringify({
     fetched: calls.filter((call) => call.fetch).map((call) => call.fetch),
+    decisions: calls.filter((call) => call.fetch).map((call) => call.decision),
+    posted_by_the_browser: calls.filter((call) => call.posted).map((call) => call.posted),
     focused: active && (active.id || active.tagName),
     status: root.querySelector("#queue-count").textContent,
     items: root.querySelectorAll(".queue .item").map((item) => item.id),
@@ -601,7 +622,8 @@ for (const listener of listeners.document.DOMContentLoaded) listener();
 
 
 def run_queue_script(html: str, steps: list[dict], tmp_path: Path, stored: dict | None = None) -> dict:
-    """Run queue.js on the rendered queue page, take ``steps`` (keys, button presses, unticking) and say what followed."""
+    """Run queue.js on the rendered queue page, take ``steps`` (keys, button presses, submits naming no button,
+    unticking) and say what followed."""
     node = shutil.which("node")
     if node is None:
         pytest.skip("no node to run the page's script with")
@@ -666,6 +688,16 @@ def test_a_double_click_sends_one_decision(pages, tmp_path):
     newest, older = item_ids(pages["queue"])
     shown = run_queue_script(pages["queue"], [{"press": f"#{newest} button.reject", "times": 2}], tmp_path)
     assert shown["fetched"] == [f"/ui/queue/{newest.removeprefix('item-')}"] and shown["items"] == [older]
+
+
+def test_a_submit_naming_no_button_is_left_to_the_browser_never_taken_as_approve(pages, tmp_path):
+    """Without event.submitter (older browsers) the script approved the comment, whichever button was pressed."""
+    newest, older = item_ids(pages["queue"])
+    steps = [{"submit": f"#{newest} form.decide"}, {"press": f"#{older} button.reject"}]
+    shown = run_queue_script(pages["queue"], steps, tmp_path)
+    assert shown["posted_by_the_browser"] == [f"/ui/queue/{newest.removeprefix('item-')}"]
+    assert shown["fetched"] == [f"/ui/queue/{older.removeprefix('item-')}"] and shown["decisions"] == ["reject"]
+    assert shown["items"] == [newest]
 
 
 def test_the_keys_help_shows_only_with_the_script_that_handles_the_keys(pages, tmp_path):

@@ -298,6 +298,22 @@ def test_a_chunked_body_over_max_content_length_is_413_as_with_a_content_length(
     assert decision_rows(app) == 1
 
 
+def test_the_413_says_what_fits_coral_not_to_send_fewer_comments(tiny_bundle_path, tmp_path):
+    # The app's 413 said "send fewer comments per request": Coral sends one, and its operator was left with nothing to do.
+    app = create_app({"TESTING": True, "MODEL": str(tiny_bundle_path), "DB_URL": f"sqlite:///{tmp_path / 'm.db'}",
+                      "CORAL_SECRET": SECRET, "MAX_CONTENT_LENGTH": 2_000, "CORAL_MAX_SCORED_CHARS": 1_500})
+    body = encode(coral_request(HOSTILE * 40))
+    response = app.test_client().post(URL, data=body, content_type="application/json",
+                                      headers={SIGNATURE_HEADER: sign(body, SECRET)})
+    assert response.status_code == 413 and response.mimetype == "application/json"
+    assert set(response.get_json()) == {"error"} and set(response.get_json()["error"]) == {"code", "message"}
+    error = response.get_json()["error"]
+    assert error["code"] == "request_entity_too_large"
+    assert "fewer comments" not in error["message"]
+    assert "larger than 2000 bytes" in error["message"] and "MODERATION_MAX_CONTENT_LENGTH" in error["message"]
+    assert "CORAL_MAX_SCORED_CHARS, 1500 characters" in error["message"]
+
+
 # Coral publishes a comment when the phase answers anything but 2xx: nothing in a comment may make it a 400
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
@@ -24,6 +26,9 @@ LIMIT = 3 * len(LONGEST)
 """MAX_REQUEST_CHARS of these tests: three comments at the longest accepted (MAX_COMMENT_CHARS, PERSPECTIVE_MAX_TEXT_CHARS)."""
 RATE = 3
 """RATE_LIMIT of the rate limit test, per minute."""
+ROOT = Path(__file__).resolve().parents[1]
+API_DOC_RATE_LIMIT = re.compile(r"`RATE_LIMIT` \(default [^)]*\) (across [^(]*`/batch` \([^)]*\))")
+"""docs/api.md's word on what RATE_LIMIT counts: "across `/v1`, ... and Google's `/batch` (how a batch counts)"."""
 
 
 @pytest.fixture
@@ -122,6 +127,14 @@ def test_a_batch_counts_once_and_each_of_its_calls_once_more(tiny_bundle_path, t
     assert client.get("/v1/model").status_code == 429  # one budget with the address's other requests without a key
 
 
+def test_readme_says_how_a_batch_counts_against_rate_limit_as_docs_api_does():
+    # docs/api.md said that a batch counts once itself and each of its calls once more; README's RATE_LIMIT row still
+    # read "requests per key", as if a batch's calls were all it counted.
+    (counted,) = API_DOC_RATE_LIMIT.findall((ROOT / "docs" / "api.md").read_text(encoding="utf-8"))
+    (row,) = [line for line in (ROOT / "README.md").read_text(encoding="utf-8").splitlines() if line.startswith("| `RATE_LIMIT` |")]
+    assert counted in row, f"README's RATE_LIMIT row should say, as docs/api.md does: {counted}"
+
+
 def test_a_chunked_batch_over_max_content_length_is_google_413_with_nothing_scored(tiny_bundle_path, tmp_path):
     # Werkzeug cut such a body at the limit without a word: the batch was parsed cut short, its last part refused as
     # "not a request" or its last calls left out, and the calls before run.
@@ -140,6 +153,23 @@ def test_a_chunked_batch_over_max_content_length_is_google_413_with_nothing_scor
     within, content_type = _batch_body([part(key, SENTENCE * 10)] * 2)
     assert len(within) <= 2_000
     assert statuses(chunked_post(client, "/batch", within, content_type)) == ["HTTP/1.1 200 OK"] * 2
+
+
+@pytest.mark.parametrize("target, shown", [
+    ("/v1/moderate?key={key}", "/v1/moderate"),
+    ("https://comments.example.org/v1/moderate?key={key}&x=1", "/v1/moderate"),
+    ("/" + "p" * 5_000 + "?key={key}", "/" + "p" * 99 + "…"),
+])
+def test_a_call_that_cannot_be_batched_is_named_by_its_path_never_its_key(app, key, target, shown):
+    # The 404 repeated the part's whole target, with the ?key= Google's clients put there: the key came back in the
+    # answer (and in whatever logs or shows it), and a path of any length came back whole.
+    response = post_batch(app, [f"POST {target.format(key=key)} HTTP/1.1\nContent-Type: application/json\n\n{{}}",
+                                part(key, SENTENCE)])
+    assert statuses(response) == ["HTTP/1.1 404 Not Found", "HTTP/1.1 200 OK"]
+    answered = response.get_data(as_text=True)
+    assert key not in answered
+    (refused,) = [json.loads(line) for line in answered.split("\r\n") if line.startswith('{"error"')]
+    assert refused["error"]["message"] == f"{shown} cannot be batched: only the v1alpha1 methods can"
 
 
 class ThroughProxy:

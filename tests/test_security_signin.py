@@ -63,3 +63,20 @@ def test_a_session_from_before_sign_in_times_were_kept_is_ended(ui_app):
     with client.session_transaction() as session:
         session.pop("signed_in_at", None)
     assert client.get("/ui/try").status_code == 302
+
+
+def test_a_sign_in_without_the_cookie_says_to_allow_cookies(ui_app):
+    # A browser that blocks cookies never sends back the one the form's token lives in: the page said only that "the
+    # form has expired or did not come from this site", and reloading and trying again failed the same way for ever.
+    blocking = ui_app.test_client(use_cookies=False)
+    token = csrf_from(blocking.get("/ui/sign-in").get_data(as_text=True))
+    refused = blocking.post("/ui/sign-in", data={"name": "mo", "password": PASSWORD, "csrf_token": token})
+    assert refused.status_code == 400
+    assert "allow cookies for this site" in refused.get_data(as_text=True)
+    keeping = ui_app.test_client()  # sends its cookie: a wrong token is a stale or forged form, not a cookie problem
+    keeping.get("/ui/sign-in")
+    forged = keeping.post("/ui/sign-in", data={"name": "mo", "password": PASSWORD, "csrf_token": "forged"})
+    assert forged.status_code == 400
+    html = forged.get_data(as_text=True)
+    assert "The form has expired or did not come from this site" in html and "cookies" not in html
+

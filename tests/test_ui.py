@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html as html_module
 import json
 import os
 import re
@@ -127,6 +128,7 @@ def test_sign_in_attempts_are_rate_limited_per_address(tiny_bundle_path):
     html = limited.get_data(as_text=True)
     assert "Too many sign-in attempts" in html
     assert 'value="mo"' in html and 'name="next" value="/ui/try"' in html  # kept for the next attempt
+    assert "aria-invalid" not in html  # nothing typed was wrong: the wait is the address's, not the fields'
     assert client.get("/ui/sign-in").status_code == 200  # the form itself is not limited
     metrics = client.get("/metrics").get_data(as_text=True)  # counted as sign-in attempts, not an API key's requests
     assert 'moderation_limited_requests_total{limit="sign_in"} 1.0' in metrics
@@ -383,6 +385,57 @@ def test_the_queue_lists_undecided_reviews_newest_first(ui_app, moderator):
     html = moderator.get("/ui/queue").get_data(as_text=True)
     assert html.index("third comment") < html.index("second comment") < html.index("first comment")
     assert "3 comments waiting" in html
+
+
+QUOTE = re.compile(r'<blockquote class="comment-text" dir="auto">(.*?)</blockquote>', re.S)
+FOLD = re.compile(r'<details class="more"><summary>[^<]*</summary>(.*?)</details>', re.S)
+
+
+def quoted(html: str) -> list[tuple[str, str]]:
+    """Each queue item's quote as (shown before any fold, folded), unescaped."""
+    shown = []
+    for quote in QUOTE.findall(html):
+        folded = FOLD.search(quote)
+        head = quote[: folded.start()] if folded else quote
+        shown.append((html_module.unescape(head), html_module.unescape(folded.group(1)) if folded else ""))
+    return shown
+
+
+def test_a_page_of_the_longest_comments_folds_each_and_sends_its_text_once(ui_app, moderator):
+    # 25 comments of 20,000 characters were shown in full: a moderator scrolled through some 500,000 characters to reach
+    # the page's last buttons.
+    texts = [f"Comment {number}: " + "the council delays the vote again " * 600 for number in range(25)]
+    texts = [text[:20_000] for text in texts]
+    log_reviews(ui_app, texts)
+    page = moderator.get("/ui/queue").get_data(as_text=True)
+    shown = quoted(page)
+    assert len(shown) == 25
+    for (head, rest), text in zip(shown, reversed(texts), strict=True):
+        assert head + rest == text  # whole, in order, not sent twice
+        assert 900 <= len(head) <= 1_000 and head.endswith(" ")  # the start shown, cut between words
+    assert page.count('<details class="more">') == 25 and "<details open" not in page  # folded until asked
+    assert "Show the rest of the comment (19," in page
+    assert len(page.encode()) < 25 * 20_000 + 60_000  # the texts, once each, and little else
+
+
+def test_a_short_comment_is_shown_whole_and_a_longer_than_scored_one_is_cut(ui_app, moderator):
+    # Coral's endpoint logs a comment of any length (withheld unscored), up to MAX_CONTENT_LENGTH: 8 MiB on the page.
+    long_one = "spam " * 40_000
+    log_reviews(ui_app, ["A short comment.", "x" * 1_500, long_one])
+    page = moderator.get("/ui/queue").get_data(as_text=True)
+    (cut_head, cut_rest), (whole, nothing), (short, none) = quoted(page)
+    assert (short, none) == ("A short comment.", "") and (whole, nothing) == ("x" * 1_500, "")
+    assert long_one.startswith(cut_head + cut_rest) and 20_380 <= len(cut_head + cut_rest) <= 20_480
+    assert f"{len(long_one) - len(cut_head + cut_rest):,} more characters are not shown" in page
+    assert len(page.encode()) < 20_480 + 30_000
+
+
+def test_the_fold_never_splits_a_character_drawn_as_one():
+    from service.ui.queue import SHOWN_CHARS, shown_text
+
+    text = "x" * (SHOWN_CHARS - 1) + "\U0001F44D\U0001F3FD" + "y" * 2_000  # no space: the cut falls in a skin-toned thumb
+    shown = shown_text(text, 20_000)
+    assert shown.head == "x" * (SHOWN_CHARS - 1) + "\U0001F44D\U0001F3FD" and shown.head + shown.rest == text
 
 
 def test_deciding_an_item_stores_feedback_with_the_moderator_and_empties_the_queue(ui_app, moderator, tmp_path):

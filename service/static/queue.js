@@ -86,8 +86,12 @@ document.addEventListener("DOMContentLoaded", () => {
 
   document.querySelectorAll(".queue form.decide").forEach((form) => {
     form.addEventListener("submit", (event) => {
+      // A browser that does not say which button was pressed (no event.submitter) posts the form itself, with the
+      // pressed button's value: guessing a decision here would approve a comment the moderator meant to reject.
+      const decision = event.submitter ? event.submitter.value : null;
+      if (decision !== "approve" && decision !== "reject") return;
       event.preventDefault();
-      decide(form, event.submitter ? event.submitter.value : "approve");
+      decide(form, decision);
     });
   });
 

@@ -9,12 +9,16 @@ from __future__ import annotations
 import hmac
 import secrets
 
-from flask import abort, request, session
+from flask import abort, current_app, request, session
 
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "X-CSRF-Token"
 CSRF_TOKEN_BYTES = 32
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+FORM_EXPIRED = "The form has expired or did not come from this site: reload the page and try again."
+NO_COOKIE = ("Your browser sent the form without this site's cookie, so it could not be checked: allow cookies for this "
+             "site (signing in needs one), then reload the page and try again.")
+"""The refusal of a form sent without the session cookie: a browser that blocks cookies gets it at every sign-in."""
 
 
 def csrf_token() -> str:
@@ -32,4 +36,5 @@ def check_csrf() -> None:
     sent = request.form.get(CSRF_FIELD) or request.headers.get(CSRF_HEADER)
     # Compared as bytes: compare_digest raises TypeError (a 500) for a str with any non-ASCII character.
     if not expected or not sent or not hmac.compare_digest(str(sent).encode("utf-8"), str(expected).encode("utf-8")):
-        abort(400, description="The form has expired or did not come from this site: reload the page and try again.")
+        no_cookie = current_app.config["SESSION_COOKIE_NAME"] not in request.cookies
+        abort(400, description=NO_COOKIE if no_cookie else FORM_EXPIRED)

@@ -5,12 +5,16 @@ moderator has decided yet. Deciding stores feedback (source ``ui``, the moderato
 id and its API key), which ``moderate feedback export`` writes out for retraining, and takes the item off the queue.
 A comment's "site" is the API key it was sent with: give each site its own key. The feedback carries that key, so
 two sites' comment 17 stay two comments and a site's later correction through the API replaces the page's decision.
+A long comment shows its start, the rest folded in a ``<details>`` (``shown_text``), so that 25 of them do not make a
+page of scrolling; one longer than any API scores (only Coral's endpoint logs such, withheld unscored) is cut.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from flask import abort, current_app, g, jsonify, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
@@ -24,6 +28,7 @@ from service.auth import list_keys
 from service.store import DecisionRecord, Feedback, get_session, save_feedback
 from service.ui.blueprint import bp
 from service.ui.explain import reason_label
+from service.ui.highlight import whole_characters
 from service.ui.signin import local_target, signed_in, wants_json
 
 PAGE_SIZE = 25
@@ -35,6 +40,46 @@ NO_KEY = "none"
 """The site filter's value for comments sent without an API key (``AUTH_REQUIRED`` off)."""
 MAX_ROW_ID = 2**63 - 1
 """The largest id SQLite's INTEGER and PostgreSQL's BIGINT hold; the queue's site and page filters are ids."""
+FOLD_OVER_CHARS = 1_500
+"""A comment longer than this shows its first ``SHOWN_CHARS`` characters and folds the rest away."""
+SHOWN_CHARS = 1_000
+"""Characters of a long comment shown before the fold, ended at a space when there is one in its last ``WORD_CHARS``."""
+WORD_CHARS = 100
+"""How far back from ``SHOWN_CHARS`` (or the page's limit) the cut looks for a space, so as not to cut a word."""
+
+
+@dataclass(frozen=True)
+class ShownText:
+    """A queued comment as the page shows it: ``head`` always, ``rest`` folded (empty when the comment is short), and
+    the number of characters past the page's limit, not sent at all."""
+
+    head: str
+    rest: str
+    n_not_shown: int
+
+
+def _cut(text: str, limit: int) -> int:
+    """Where to cut ``text`` at about ``limit`` characters: after the last space in the ``WORD_CHARS`` before it, else at
+    ``limit`` widened to whole characters (an emoji or an accented letter is never split)."""
+    start = max(0, limit - WORD_CHARS)  # rfind reads a negative start from the end
+    space = max(text.rfind(" ", start, limit), text.rfind("\n", start, limit))
+    return space + 1 if space >= 0 else whole_characters(text, limit, limit)[1]
+
+
+def shown_text(text: str, max_chars: int) -> ShownText:
+    """``text`` as the queue shows it: whole up to ``FOLD_OVER_CHARS``, else its start and the rest folded, up to
+    ``max_chars`` characters in all (the longest comment an API scores); the page says how many more it left out."""
+    end = len(text) if len(text) <= max_chars else _cut(text, max_chars)
+    if end <= FOLD_OVER_CHARS:
+        return ShownText(text[:end], "", len(text) - end)
+    fold = _cut(text, SHOWN_CHARS)
+    return ShownText(text[:fold], text[fold:end], len(text) - end)
+
+
+def longest_shown(config: Mapping[str, Any]) -> int:
+    """The longest text the queue shows whole: the longest any API scores (``MAX_COMMENT_CHARS``, Perspective's
+    ``PERSPECTIVE_MAX_TEXT_CHARS``); Coral's endpoint logs longer ones, withheld unscored, of up to ``MAX_CONTENT_LENGTH``."""
+    return max(int(config["MAX_COMMENT_CHARS"]), int(config["PERSPECTIVE_MAX_TEXT_CHARS"]))
 
 
 @dataclass(frozen=True)
@@ -139,6 +184,8 @@ def queue() -> ResponseReturnValue:
         n_without_text=reviews_without_text(session),
         n_waiting=session.scalar(select(func.count()).select_from(waiting_items(queue_filter).order_by(None).subquery())),
         reason_label=reason_label,
+        shown_text=shown_text,
+        longest_shown=longest_shown(current_app.config),
         here=request.full_path.rstrip("?"),
         newest=url_for("ui.queue", **queue_filter.query_args()),
     ), 400 if problems else 200

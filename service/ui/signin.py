@@ -137,7 +137,7 @@ def sign_in() -> ResponseReturnValue:
     name = request.form.get("name", "").strip()
     user = authenticate_user(get_session(), name, request.form.get("password", ""))
     if user is None:
-        return render_template("ui/sign_in.html", next=target, error=FAILED_SIGN_IN, name=name), 401
+        return render_template("ui/sign_in.html", next=target, error=FAILED_SIGN_IN, fields_invalid=True, name=name), 401
     session.clear()  # a fresh session: nothing chosen before sign-in survives it
     session.permanent = True
     session[USER_ID] = user.id
