@@ -22,6 +22,7 @@ from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.utils.validation import check_is_fitted
 
+from model.characters import whole_characters
 from model.normalize import StatelessTextTransformer
 from model.run_patterns import RunPattern
 from model.stacked_linear import pipelines_proba
@@ -474,11 +475,12 @@ def split_sentences(text: str) -> list[tuple[int, int]]:
     Returns
     -------
     list of tuple of int
-        Non-overlapping spans in order; ``text[begin:end]`` is a sentence without surrounding whitespace.
+        Non-overlapping spans in order; ``text[begin:end]`` is a sentence without surrounding whitespace, made of
+        whole characters as drawn (``_whole_sentences``).
     """
     if not text or not text.strip():
         return []
-    text = _segmentable(text)  # the same length: its offsets are the comment's
+    written, text = text, _segmentable(text)  # the same length: its offsets are the comment's
     # Offsets are found by searching forward ourselves, so repeated sentences map to their own place.
     segments = sentencex.segment(SENTENCE_LANGUAGE, text)
     spans, cursor = [], 0
@@ -497,7 +499,28 @@ def split_sentences(text: str) -> list[tuple[int, int]]:
     if tail:
         begin = text.find(tail, cursor)
         spans.append((begin, begin + len(tail)))
-    return spans
+    return spans if written.isascii() else _whole_sentences(written, spans)
+
+
+def _character_end(text: str, index: int) -> int:
+    """``index``, or past the rest of the character as drawn that it falls inside (``whole_characters``)."""
+    return whole_characters(text, index, index)[1]
+
+
+def _whole_sentences(text: str, spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Sentence spans with each end that falls inside a character as drawn moved on past it: sentencex cuts after the
+    "!" of "‼️" or the "." of ".́", and the variation selector or accent began the next sentence (a client shown those
+    offsets drew the character in two, and the claim heads read a sentence of it). The character stays with the
+    sentence it is drawn in; spans stay apart, in order and stripped, and one left with nothing is dropped."""
+    out: list[tuple[int, int]] = []
+    for begin, end in spans:
+        begin = _character_end(text, max(begin, out[-1][1]) if out else begin)
+        while begin < end and text[begin].isspace():
+            begin = _character_end(text, begin + 1)
+        end = _character_end(text, end)
+        if begin < end:
+            out.append((begin, end))
+    return out
 
 
 class ClaimScorer(BaseEstimator):

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
+
+from model.characters import whole_characters
 
 
 @dataclass(frozen=True)
@@ -16,6 +18,11 @@ class Span:
     def to_dict(self) -> dict:
         """Return the span as a JSON-ready mapping."""
         return {"begin": self.begin, "end": self.end, "score": round(self.score, 6)}
+
+    def in_whole_characters(self, text: str) -> Span:
+        """The span widened to whole characters as drawn in ``text`` (``model.characters.whole_characters``)."""
+        begin, end = whole_characters(text, self.begin, self.end)
+        return self if (begin, end) == (self.begin, self.end) else Span(begin, end, self.score)
 
 
 @dataclass(frozen=True)
@@ -39,6 +46,15 @@ class Reason:
             out["span"] = self.span.to_dict()
         return out
 
+    def in_whole_characters(self, text: str) -> Reason:
+        """The reason with its span widened to whole characters as drawn in ``text``, and its words the span's."""
+        if self.span is None:
+            return self
+        span = self.span.in_whole_characters(text)
+        if span is self.span:
+            return self
+        return replace(self, span=span, text=None if self.text is None else text[span.begin : span.end])
+
 
 @dataclass(frozen=True)
 class Decision:
@@ -49,6 +65,20 @@ class Decision:
     scores: dict[str, float]
     spans: dict[str, list[Span]] = field(default_factory=dict)
     model_version: str = ""
+
+    def in_whole_characters(self, text: str) -> Decision:
+        """The decision for ``text`` with every span, its reasons' too, widened to whole characters as drawn.
+
+        Spans are found on words, sentences and the encoder's word pieces, whose offsets can fall inside one character
+        on screen (between an emoji and its skin tone, a flag and its tags, a letter and its accent). Every client
+        (``/v1``, Perspective's UTF-16 offsets, Coral, the moderation pages) takes the offsets as they are, so they are
+        made whole here, once, for all of them. Two spans that met inside one character both take it in.
+        """
+        spans = {attribute: [span.in_whole_characters(text) for span in found] for attribute, found in self.spans.items()}
+        reasons = tuple(reason.in_whole_characters(text) for reason in self.reasons)
+        if spans == self.spans and reasons == self.reasons:
+            return self
+        return replace(self, spans=spans, reasons=reasons)
 
     def to_dict(self) -> dict:
         """Return the decision as a JSON-ready mapping (the shape of ``/v1/moderate`` results)."""

@@ -135,7 +135,8 @@ class Scorer:
         Returns
         -------
         list of Decision
-            One decision per input text, in the input's order.
+            One decision per input text, in the input's order; every span begins and ends between characters as
+            drawn (``Decision.in_whole_characters``).
         """
         cleaned = [_as_text(t) for t in texts]
         present = [i for i, text in enumerate(cleaned) if text.strip()]
@@ -153,5 +154,6 @@ class Scorer:
         for text, row, found in zip(cleaned, probabilities, spans):
             scores = dict(zip(self.attributes, (float(p) for p in row)))
             action, reasons = decide(text, scores, found, self.policy)
-            decisions.append(Decision(action, reasons, scores, found, self.model_version))
+            # Every span passes here (words, sentences, encoder windows, threat phrases): none may cut a character.
+            decisions.append(Decision(action, reasons, scores, found, self.model_version).in_whole_characters(text))
         return decisions

@@ -25,6 +25,10 @@ def claim_scorer():
     ("Dr. Smith said so. I agree!  Is it true?", ["Dr. Smith said so.", "I agree!", "Is it true?"]),
     ("Same. Same. Same.", ["Same.", "Same.", "Same."]),
     ("  Leading space. Trailing space.  ", ["Leading space.", "Trailing space."]),
+    # A character as drawn stays whole, in the sentence it ends (sentencex cut after the "!" or "." of these).
+    ("Urgency\u203c\ufe0f\u203c\ufe0f URL", ["Urgency\u203c\ufe0f", "\u203c\ufe0f", "URL"]),
+    ("He lied.\u0301 Next one.", ["He lied.\u0301", "Next one."]),
+    ("Stop.\u200d\U0001f525 Now.", ["Stop.\u200d\U0001f525", "Now."]),
 ])
 def test_split_sentences_spans_point_into_the_text(text, expected):
     spans = split_sentences(text)

@@ -134,6 +134,15 @@ def test_span_annotations_on_one_sentence_give_the_summary_score(client, key):
     assert scores["spanScores"] == [{"begin": 0, "end": len(HOSTILE), "score": scores["summaryScore"]}]
 
 
+def test_span_annotations_never_split_a_character(client, key):
+    """The sentence splitter cut between a full stop and the accent drawn on it: the next span began with the accent."""
+    text = "He lied.\u0301 You are a stupid clown\U0001f621\U0001f3fd! Nice weather."
+    spans = analyze(client, key, body_for(text, spanAnnotations=True)).get_json()["attributeScores"]["TOXICITY"]["spanScores"]
+    utf16 = text.encode("utf-16-le")
+    assert [utf16[2 * s["begin"]:2 * s["end"]].decode("utf-16-le") for s in spans] == [
+        "He lied.\u0301", "You are a stupid clown\U0001f621\U0001f3fd!", "Nice weather."]
+
+
 def test_span_offsets_count_utf16_code_units_as_javascript_does(client, key):
     text = "\U0001F621\U0001F621 Nice weather. You are a stupid clown."
     spans = analyze(client, key, body_for(text, spanAnnotations=True)).get_json()["attributeScores"]["TOXICITY"]["spanScores"]

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from model.attributes import ATTRIBUTES
+from model.characters import whole_characters
 from model.spans import merge_spans
 from model.training.train import fit_model
 from tests.corpus import make_corpus
@@ -52,6 +53,41 @@ def test_batched_explanations_equal_one_by_one(scorer):
     together = scorer.moderate(texts)
     alone = [scorer.moderate([t])[0] for t in texts]
     assert [d.spans for d in together] == [d.spans for d in alone]
+
+
+FLAG = "\U0001f3f4\U000e0067\U000e0062\U000e0065\U000e006e\U000e0067\U000e007f"
+"""England's flag: a black flag and six tag characters, drawn as one character."""
+
+
+def _split_characters(text, decision) -> list[tuple[str, int, int]]:
+    """The spans of ``decision``, its reasons' too, that begin or end inside a character as drawn in ``text``."""
+    spans = [(attribute, span) for attribute, found in decision.spans.items() for span in found]
+    spans += [(reason.code, reason.span) for reason in decision.reasons if reason.span is not None]
+    return [(name, span.begin, span.end) for name, span in spans
+            if whole_characters(text, span.begin, span.end) != (span.begin, span.end)]
+
+
+def test_a_span_ending_at_a_flag_takes_in_its_tags(scorer):
+    """The tiny bundle's span was (0, 13): after the black flag, before its tags; API clients drew the flag broken."""
+    text = f"stupid clown{FLAG}"
+    decision = scorer.moderate([text])[0]
+    assert [(span.begin, span.end) for span in decision.spans["toxicity"]] == [(0, len(text))]
+    assert [(reason.code, reason.text) for reason in decision.reasons] == [("toxicity", text)]
+
+
+@pytest.mark.parametrize("text, with_spans, behind", [
+    (f"You are a stupid clown{FLAG} the council", True, "toxicity"),  # a word span, as above
+    ("stupid clown\u200c", True, "toxicity"),  # before a zero-width non-joiner, which the normaliser drops
+    ("stupid clown\u034f", True, "toxicity"),  # before a combining grapheme joiner, dropped too
+    ("Kenya paid $8.5bn for the vaccine plant in 1991.\u0301 I like it.", True, "unsupported_claim"),  # a sentence
+    ("The mayor should be shot\u200d", False, "threat_phrase"),  # the threat phrase rule, without word spans
+])
+def test_no_span_or_reason_splits_a_character(scorer, text, with_spans, behind):
+    """Word spans, claim sentences and threat phrases ended between a character and a mark that is drawn with it."""
+    decision = scorer.moderate([text], with_spans=with_spans)[0]
+    assert behind in decision.spans or behind in [reason.code for reason in decision.reasons], decision
+    assert _split_characters(text, decision) == []
+    assert all(reason.text == text[reason.span.begin : reason.span.end] for reason in decision.reasons if reason.span)
 
 
 def test_merge_spans_joins_neighbouring_words():

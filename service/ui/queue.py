@@ -28,7 +28,7 @@ from service.auth import list_keys
 from service.store import DecisionRecord, Feedback, get_session, save_feedback
 from service.ui.blueprint import bp
 from service.ui.explain import reason_label
-from service.ui.highlight import whole_characters
+from model.characters import whole_characters
 from service.ui.signin import local_target, signed_in, wants_json
 
 PAGE_SIZE = 25

@@ -13,11 +13,12 @@ from flask import current_app, render_template, request
 from flask.typing import ResponseReturnValue
 from markupsafe import Markup
 
+from model.characters import whole_characters
 from model.results import Decision
 from service.config import EXTENSION_KEY
 from service.ui.blueprint import bp
 from service.ui.explain import ACTION_WORDS, reason_sentence
-from service.ui.highlight import highlight, whole_characters
+from service.ui.highlight import highlight
 from service.ui.signin import signed_in
 
 PERCENT = 100
