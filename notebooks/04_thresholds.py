@@ -51,7 +51,10 @@ from model.training.site_data import hostile_labels, read_site_data, write_stand
 scorer = Scorer.load(bundle, encoder_threads=threads_per_process())  # an encoder on every core
 site_path = site_data or write_stand_in_site_data(stand_in_out, data_dir)
 site = read_site_data(site_path)
-print(f"{len(site)} labelled comments from {site_path}, {hostile_labels(site).sum()} hostile; bundle {scorer.model_version}")
+print(f"{site.attrs['n_read']} rows read from {site_path}; left out: {site.attrs['n_superseded']} earlier feedback on a "
+      f"comment given again (the last kept), {site.attrs['n_without_text']} without text, "
+      f"{site.attrs['n_without_label']} without a decision or label")
+print(f"{len(site)} labelled comments, {hostile_labels(site).sum()} hostile; bundle {scorer.model_version}")
 
 # %%
 texts = site["text"].tolist()
@@ -59,6 +62,11 @@ scores = site_thresholds.score_matrix(scorer, texts)
 tradeoff = site_thresholds.review_tradeoff(scores, texts, site, scorer.policy)
 review_threshold, chosen = site_thresholds.choose_review_threshold(tradeoff, target_caught)
 print(f"toxicity review threshold {review_threshold:.2f} (bundle's: {scorer.policy.review.get('toxicity')})")
+# With no threshold reaching the target, the one that catches most is chosen: say so, here and in the policy file.
+short_of_target = "" if chosen["caught"] >= target_caught else (
+    f" (short of the target {target_caught:.2f}: no toxicity threshold reaches it with this bundle; "
+    "retrain with the site's comments, notebook 05)")
+print(f"catches {chosen['caught']:.3f} of hostile comments{short_of_target}")
 pd.Series(chosen)
 
 # %% [markdown]
@@ -99,7 +107,7 @@ policy = site_thresholds.site_policy(scorer.policy, review_threshold, reject_thr
 Path(policy_out).parent.mkdir(parents=True, exist_ok=True)
 Path(policy_out).write_text(policy.to_toml({
     "chosen on": f"{len(site)} labelled comments of {Path(site_path).name} with bundle {scorer.model_version}",
-    "review.toxicity": f"catches {chosen['caught']:.3f} of hostile comments, flags {chosen['flagged_share']:.3f} of all",
+    "review.toxicity": f"catches {chosen['caught']:.3f} of hostile comments, flags {chosen['flagged_share']:.3f} of all{short_of_target}",
     "reject.toxicity": why,
 }), encoding="utf-8")
 print(Path(policy_out).read_text())

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import subprocess
 import sys
 
 import nbformat
+import pandas as pd
 import pytest
 
 from model.bundle import load_bundle
 from model.evaluation.notebook_runner import NOTEBOOKS, NOTEBOOKS_DIR, NotebookError, _this_python_kernel_manager, inject_parameters, read_notebook
 from model.policy import load_policy
+from tests.fake_data import make_site
 
 NOTEBOOK_SECONDS = 300
 
@@ -39,6 +42,31 @@ def _text(executed) -> str:
 
 def _path(value) -> str:
     return json.dumps(str(value))
+
+
+EXPORT_SUPERSEDED = 10
+EXPORT_WITHOUT_TEXT = 5
+
+
+@pytest.fixture
+def feedback_export(tmp_path):
+    """A made-up site's ``moderate feedback export``: 120 comments (make_site), 10 of them given an earlier, replaced
+    decision, 5 rows whose text the server did not keep, sparse toxicity/insult probabilities and the bookkeeping columns."""
+    site = make_site(120, seed=0)
+    rows = [{"text": text, "comment_id": f"c{i}", "decision": decision, "toxicity": "", "insult": "",
+             "created_at": "2026-01-02T00:00:00+00:00", "source": "api", "moderator": "", "api_key_id": 1, "api_key_name": "cms"}
+            for i, (text, decision) in enumerate(zip(site["text"], site["decision"]))]
+    rows[0] |= {"toxicity": "0.8", "insult": "0.7"}
+    earlier = [row | {"decision": "approve" if row["decision"] == "reject" else "reject", "created_at": "2026-01-01T00:00:00+00:00"}
+               for row in rows[:EXPORT_SUPERSEDED]]
+    no_text = [rows[-1] | {"text": "", "comment_id": f"gone{i}"} for i in range(EXPORT_WITHOUT_TEXT)]
+    path = tmp_path / "feedback.csv"
+    pd.DataFrame(earlier + rows + no_text).to_csv(path, index=False)
+    return path
+
+
+LEFT_OUT = (f"{120 + EXPORT_SUPERSEDED + EXPORT_WITHOUT_TEXT} rows read from {{}}; left out: {EXPORT_SUPERSEDED} earlier "
+            f"feedback on a comment given again (the last kept), {EXPORT_WITHOUT_TEXT} without text, 0 without a decision or label")
 
 
 @pytest.mark.parametrize("name", NOTEBOOKS)
@@ -200,3 +228,44 @@ def test_05_retrains_and_publishes_when_no_worse(fake_data_dir, versioned_bundle
     bundle = load_bundle(bundles / "candidate-site")
     # 70% of the 82 distinct texts of the 120 site comments (a text's rows stay on one side); the rest judged the bundles
     assert bundle.manifest["site_data"]["rows"] == 83
+
+
+@pytest.mark.slow
+def test_04_says_when_no_threshold_reaches_the_target(versioned_bundles, feedback_export, tmp_path):
+    """The public bundle never learnt the site's word: it caught a few hostile comments for a target of 0.9, and said nothing."""
+    policy_path = tmp_path / "policy.toml"
+    executed = run("04_thresholds", tmp_path, f"bundle={_path(versioned_bundles / 'public')}", f"site_data={_path(feedback_export)}",
+                   f"policy_out={_path(policy_path)}")
+    text = _text(executed)
+    assert LEFT_OUT.format(feedback_export) in text  # the export's replaced and textless rows were dropped unmentioned
+    assert "120 labelled comments," in text
+    assert "short of the target 0.90" in text
+    assert "short of the target 0.90" in policy_path.read_text()
+
+
+@pytest.mark.slow
+def test_05_runs_again_on_a_feedback_export(fake_data_dir, versioned_bundles, feedback_export, tmp_path):
+    """A second run found its own scratch bundle in work_dir and stopped with BundleExistsError (pass --overwrite)."""
+    work = tmp_path / "work"
+    shutil.copytree(versioned_bundles / "public", work / "bundle")  # what an earlier run leaves
+    executed = run("05_retrain_with_site_data", tmp_path, f"old_bundle={_path(versioned_bundles / 'public')}",
+                   f"site_data={_path(feedback_export)}", f"bundles_root={_path(tmp_path / 'bundles')}", f"work_dir={_path(work)}",
+                   data_dir=fake_data_dir)
+    text = _text(executed)
+    assert LEFT_OUT.format(feedback_export) in text
+    bundle = load_bundle(tmp_path / "bundles" / "candidate-site")
+    # the columns the site labelled, not every hostility attribute the notebook wrote out
+    assert bundle.manifest["site_data"]["label_columns"] == ["toxicity", "insult"]
+    assert f"site data site_train.csv: {bundle.manifest['site_data']['rows']} rows read" in text
+
+
+@pytest.mark.slow
+def test_05_publishes_nothing_learnt_from_no_site_comment(fake_data_dir, versioned_bundles, tmp_path):
+    """The stand-in is a validation set, so every row of it is left out of training: the public recipe was published
+    as the site's bundle."""
+    executed = run("05_retrain_with_site_data", tmp_path, f"old_bundle={_path(versioned_bundles / 'public')}",
+                   f"bundles_root={_path(tmp_path / 'bundles')}", f"work_dir={_path(tmp_path / 'work')}", data_dir=fake_data_dir)
+    text = _text(executed)
+    assert "no site comment was trained on" in text and "give your own comments with --site-data" in text
+    assert "also in a public validation set" in text
+    assert not (tmp_path / "bundles" / "candidate-site").exists()
