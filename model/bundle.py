@@ -169,12 +169,39 @@ def abandoned_partial_folders(root: str | Path) -> list[Path]:
                   and not process_is_running(int(match["pid"])))
 
 
+def read_current(current: Path) -> str:
+    """The version name the file ``current`` (a ``bundles/CURRENT``) holds, stripped.
+
+    Raises FileNotFoundError when there is no such file (nor a symlink's target), and BundleError when it is a folder
+    or a symlink to one, saying what ``CURRENT`` should be.
+    """
+    try:
+        return current.read_text(encoding="utf-8").strip()
+    except IsADirectoryError:
+        raise BundleError(current_is_a_folder(current)) from None
+
+
+def current_is_a_folder(current: Path) -> str:
+    """What ``CURRENT`` should be, when it is a folder or a symlink to one, and how to make it so."""
+    should_be = f"{CURRENT_FILE} must be a file holding the version name of the bundle to serve (e.g. 1.3.0)"
+    if current.is_symlink():
+        target = os.readlink(current)
+        named = current.parent / target
+        is_a_bundle_here = named.parent.resolve() == current.parent.resolve() and (named / MANIFEST_FILE).is_file()
+        version = named.name if is_a_bundle_here else "VERSION"  # the bundle it points to, when `use` can name it
+        which = "" if is_a_bundle_here else f" (VERSION: the name of a bundle folder in {current.parent})"
+        return f"{current} is a symlink to the folder {target}, but {should_be}: replace it with `moderate models use {version}`{which}"
+    # Not `moderate models list` to see the versions: it reads CURRENT too, and stops here.
+    return (f"{current} is a folder, but {should_be}: move the folder out of {current.parent}, then choose the bundle "
+            f"with `moderate models use VERSION` (VERSION: the name of a bundle folder in {current.parent})")
+
+
 def default_bundle_path() -> Path:
     """The bundle named by ``bundles/CURRENT`` (read on every call, so a new selection is seen at once)."""
     root = bundles_dir()
     current = root / CURRENT_FILE
     try:
-        name = current.read_text(encoding="utf-8").strip()
+        name = read_current(current)
     except FileNotFoundError:
         raise BundleError(f"{current} not found: choose the bundle to serve with `moderate models use VERSION` "
                           "(`moderate models list` shows them) or pass --model PATH") from None

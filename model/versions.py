@@ -12,8 +12,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from model.bundle import (BUNDLES_DIR_ENV, CURRENT_FILE, MANIFEST_FILE, BundleError, bundles_dir, hidden_work_folder,
-                          read_manifest, replace_text, verify_bundle)
+from model.bundle import (BUNDLES_DIR_ENV, CURRENT_FILE, MANIFEST_FILE, BundleError, bundles_dir, current_is_a_folder,
+                          hidden_work_folder, read_current, read_manifest, replace_text, verify_bundle)
 
 PRIMARY_ATTRIBUTE = "toxicity"
 VERSION_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]*")
@@ -85,10 +85,10 @@ def check_bundles_folder(root: Path) -> None:
 
 
 def current_name(root: str | Path | None = None) -> str | None:
-    """The folder name ``CURRENT`` holds, or None when there is no ``CURRENT`` file."""
+    """The folder name ``CURRENT`` holds, or None when there is no ``CURRENT`` file; BundleError if it is a folder."""
     path = Path(root or bundles_dir()) / CURRENT_FILE
     try:
-        return path.read_text(encoding="utf-8").strip() or None
+        return read_current(path) or None
     except FileNotFoundError:
         return None
 
@@ -173,7 +173,10 @@ def use_bundle(version: str, root: str | Path | None = None) -> Path:
         known = ", ".join(s.name for s in list_bundles(root) if not s.error) or "none"
         raise BundleError(f"no bundle {version!r} in {root} (known: {known})")
     verify_bundle(folder)  # a folder without a manifest is refused here, and says so
-    replace_text(root / CURRENT_FILE, version + "\n")  # a worker starting meanwhile reads the old name or the new
+    current = root / CURRENT_FILE
+    if current.is_dir() and not current.is_symlink():  # a symlink is replaced like a file; a folder cannot be
+        raise BundleError(current_is_a_folder(current))
+    replace_text(current, version + "\n")  # a worker starting meanwhile reads the old name or the new
     return folder
 
 

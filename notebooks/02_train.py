@@ -21,7 +21,7 @@
 # **Takes** about 10 minutes on two cores with every public set (9 minutes in one run; `selection_rows` makes the
 # `C` grid quicker).
 # **Needs** the public data folder (`data_dir`). **Writes** `bundles/<version>` (`bundles/candidate` by
-# default, which notebooks 03 and 04 read; each run replaces it; keep it out of git). **Run** it with
+# default, which notebooks 03, 04 and 05 read; each run replaces it; keep it out of git). **Run** it with
 # `make notebooks` or alone: `.venv/bin/python -m model.evaluation.notebook_runner 02_train --data-dir ../shared/data`
 # (`-p NAME=VALUE` overrides a parameter below, e.g. `-p 'c_grid=[0.5, 1.0]'`).
 

@@ -5,7 +5,9 @@ while workers go on writing (in WAL mode a reader does not block them). The copy
 under a hidden ``.partial`` name, readable by its owner only (it holds API-key digests, password hashes and,
 with ``STORE_TEXT``, comment texts), checked with ``PRAGMA integrity_check``, turned into one self-contained
 file (rollback journal, no ``-wal`` beside it), and only then renamed to the output: a failed or interrupted
-backup never leaves a file that looks like one. PostgreSQL has ``pg_dump`` for this; the command says so.
+backup never leaves a file that looks like one. Nor does a database with none of the service's tables (an empty
+file where ``MODERATION_DB_URL`` points): it is refused, as its copy restored later would lose everything.
+PostgreSQL has ``pg_dump`` for this; the command says so.
 """
 
 from __future__ import annotations
@@ -56,7 +58,7 @@ def backup_sqlite(source: Path, target: Path, overwrite: bool = False) -> Backup
     try:
         _create_owner_only(partial)
         _copy(source, partial)
-        summary = _checked(partial, target)
+        summary = _checked(partial, target, source)
         _sync(partial)
         os.replace(partial, target)
     except BaseException:
@@ -141,8 +143,8 @@ def _sync(path: Path) -> None:
         os.close(descriptor)
 
 
-def _checked(partial: Path, target: Path) -> BackupSummary:
-    """The summary of the finished copy; BackupError if SQLite finds it damaged."""
+def _checked(partial: Path, target: Path, source: Path) -> BackupSummary:
+    """The summary of the finished copy of ``source``; BackupError if SQLite finds it damaged or it is not the service's."""
     copy = sqlite3.connect(f"{partial.as_uri()}?mode=ro", uri=True)
     try:
         problems = [row[0] for row in copy.execute("PRAGMA integrity_check")]
@@ -154,4 +156,17 @@ def _checked(partial: Path, target: Path) -> BackupSummary:
         revision = copy.execute("SELECT version_num FROM alembic_version").fetchone() if "alembic_version" in names else None
     finally:
         copy.close()
+    if revision is None and not rows:
+        raise BackupError(_not_the_services(source, names))
     return BackupSummary(target, partial.stat().st_size, revision[0] if revision else None, rows)
+
+
+def _not_the_services(source: Path, names: set[str]) -> str:
+    """Why a database with neither the service's tables nor a schema revision is not backed up, and what to check.
+
+    Such a copy holds nothing of the service's: restored over its database later, it would lose every key and row.
+    """
+    found = "is an empty database (no tables)" if not names else f"has none of the service's tables ({', '.join(TABLES)}) nor a schema revision"
+    return (f"{source} {found}: there is nothing of the service's to back up; check that MODERATION_DB_URL names the "
+            "service's database file (the service creates its tables at start, or `moderate db upgrade` does); "
+            "nothing was written")

@@ -99,7 +99,7 @@ class ModerationServer(BaseApplication):
             config = load_config(self.settings)  # as a new worker will read it
         except (BundleError, OSError, ConfigError) as error:  # no bundles/CURRENT, an unreadable one, a bad config file
             return str(error)
-        problem = verify_in_child(lambda: verify_scorer(config, folder))
+        problem = verify_in_child(lambda: verify_scorer(config, folder), expected=(BundleError,))
         if problem is None:
             self._previous_model, self.settings["MODEL"] = self.settings.get("MODEL"), str(folder)
         return problem

@@ -215,3 +215,38 @@ def test_a_file_that_is_not_a_database_is_refused_saying_what_to_check(runner, t
            "service's database file" in result.stderr
     assert "try again" not in result.stderr
     assert not (tmp_path / "copy.db").exists()
+
+
+def _foreign_database(path) -> None:
+    with sqlite3.connect(path) as connection:
+        connection.execute("CREATE TABLE notes (text TEXT)")
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [(lambda path: path.touch(), "is an empty database (no tables)"),
+     (_foreign_database, "has none of the service's tables (api_keys, users, decisions, feedback) nor a schema revision")],
+)
+def test_a_database_with_nothing_of_the_services_is_refused_not_copied(runner, tmp_path, make, message):
+    """A 0-byte file printed "schema revision none: " with nothing after the colon, and left a "backup" that, restored
+    over the real database later, would lose every key and row."""
+    database = tmp_path / "moderation.db"
+    make(database)
+    result = runner.invoke(cli, ["db", "backup", str(tmp_path / "copy.db")], env={"MODERATION_DB_URL": f"sqlite:///{database}"})
+    assert result.exit_code == 2, result.output
+    assert f"Error: {database} {message}: there is nothing of the service's to back up; check that MODERATION_DB_URL " \
+           "names the service's database file" in result.stderr
+    assert "`moderate db upgrade`" in result.stderr
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["moderation.db"]  # no copy, no partial file
+
+
+def test_a_new_database_without_rows_is_still_backed_up(runner, tmp_path):
+    """The service's tables with no rows yet are the service's database: it is copied, and the counts say 0."""
+    url = f"sqlite:///{tmp_path / 'moderation.db'}"
+    engine = make_engine(url)
+    upgrade(engine)
+    engine.dispose()
+    result = runner.invoke(cli, ["db", "backup", str(tmp_path / "copy.db")], env={"MODERATION_DB_URL": url})
+    assert result.exit_code == 0, result.output
+    assert "0 api_keys, 0 users, 0 decisions, 0 feedback)" in result.stdout
+    assert count(tmp_path / "copy.db", "decisions") == 0

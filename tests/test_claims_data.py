@@ -169,6 +169,16 @@ def test_missing_file_names_the_path(tmp_path):
         load_claim_test_sets(tmp_path)
 
 
+def test_a_missing_file_read_by_path_says_to_pass_data_dir(data_dir):
+    """The comments of CDCP are found by path, not read as a CSV: its message named only MODERATION_DATA_DIR."""
+    missing = data_dir / "claims" / "cdcp" / "cdcp_comments.jsonl.gz"
+    missing.unlink()
+    with pytest.raises(DataError) as raised:
+        load_claim_training_data(data_dir)
+    assert str(raised.value) == (f"data file {missing} not found: restore it, or pass --data-dir (or set "
+                                 "$MODERATION_DATA_DIR) naming a complete copy of the data folder")
+
+
 
 
 @pytest.mark.slow

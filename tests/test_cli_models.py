@@ -341,7 +341,7 @@ def test_list_names_a_bundles_folder_it_cannot_read(runner, bundles, monkeypatch
     (bundles / "CURRENT").unlink()
     (bundles / "CURRENT").mkdir()
     result = runner.invoke(cli, ["models", "list"])
-    assert result.exit_code == 2 and result.stderr.strip() == f"Error: {bundles / 'CURRENT'}: Is a directory"
+    assert result.exit_code == 2 and result.stderr.strip() == f"Error: {current_is_a_folder_message(bundles)}"
 
 
 def test_compare_counts_the_cells_that_are_not_text_as_score_does(runner, tiny_bundle_path, tmp_path):
@@ -371,8 +371,37 @@ def test_use_names_a_current_it_cannot_replace_and_leaves_no_temporary(runner, b
     (bundles / "CURRENT").unlink()
     (bundles / "CURRENT").mkdir()
     result = runner.invoke(cli, ["models", "use", "site"])
-    assert result.exit_code == 2 and result.stderr.strip() == f"Error: {bundles / 'CURRENT'}: Is a directory"
+    assert result.exit_code == 2 and result.stderr.strip() == f"Error: {current_is_a_folder_message(bundles)}"
     assert not [path.name for path in bundles.iterdir() if path.name.startswith(".CURRENT")]
+    assert (bundles / "CURRENT").is_dir()  # left for the operator to move, as the message says
+
+
+def current_is_a_folder_message(bundles) -> str:
+    """What CURRENT should be and how to make it so, when it is a folder (it said only "CURRENT: Is a directory")."""
+    return (f"{bundles / 'CURRENT'} is a folder, but CURRENT must be a file holding the version name of the bundle to "
+            f"serve (e.g. 1.3.0): move the folder out of {bundles}, then choose the bundle with `moderate models use "
+            f"VERSION` (VERSION: the name of a bundle folder in {bundles})")
+
+
+@pytest.mark.parametrize(("target", "suggested"), [("site", "site"), ("{elsewhere}", "VERSION")])
+def test_a_current_symlinked_to_a_folder_says_what_current_should_be(runner, bundles, tmp_path, target, suggested):
+    """``ln -s site bundles/CURRENT`` gave "CURRENT: Is a directory" to `models list`, and a traceback to `score`."""
+    elsewhere = tmp_path / "elsewhere"
+    shutil.copytree(bundles / "site", elsewhere)
+    target = target.format(elsewhere=elsewhere)
+    (bundles / "CURRENT").unlink()
+    (bundles / "CURRENT").symlink_to(target, target_is_directory=True)
+    which = "" if suggested != "VERSION" else f" (VERSION: the name of a bundle folder in {bundles})"
+    expected = (f"Error: {bundles / 'CURRENT'} is a symlink to the folder {target}, but CURRENT must be a file holding "
+                f"the version name of the bundle to serve (e.g. 1.3.0): replace it with `moderate models use {suggested}`{which}")
+    for command in (["models", "list"], ["score", "--text", "a fair point"]):
+        result = runner.invoke(cli, command)
+        assert result.exit_code == 2 and "Traceback" not in result.output, (command, result.output)
+        assert result.stderr.strip() == expected, command
+    used = runner.invoke(cli, ["models", "use", "site"])  # as the message says: the symlink is replaced by the file
+    assert used.exit_code == 0, used.output
+    assert not (bundles / "CURRENT").is_symlink() and (bundles / "CURRENT").read_text(encoding="utf-8") == "site\n"
+    assert (elsewhere / "manifest.json").is_file() and (bundles / "site" / "manifest.json").is_file()  # nothing removed
 
 
 def test_use_warns_when_the_model_setting_pins_another_bundle(runner, bundles, monkeypatch):

@@ -269,3 +269,12 @@ def test_test_metrics_show_a_bar_on_a_terminal(tiny_bundle_path, tmp_path, monke
     assert set(metrics) == {"tiny_test"}
     assert "\rtest metrics: tiny_test:   0%|" in terminal.getvalue()  # a bar, not a log line
     assert sorted(path.name for path in bundle.iterdir()) == ["manifest.json", "model.joblib", "policy.toml"]
+
+
+def test_a_missing_data_file_says_to_pass_data_dir(runner, bundles, data_copy):
+    """It said only "point MODERATION_DATA_DIR at a complete copy", though --data-dir wins over that variable."""
+    path = data_copy.joinpath(*FOX_NEWS)
+    path.unlink()
+    result = runner.invoke(cli, ["train", "--data-dir", str(data_copy), "--version", "1.3.0"])
+    one_error_line(result, rf"^Error: data file {re.escape(str(path))} not found: restore it, or pass --data-dir "
+                           rf"\(or set \${DATA_DIR_ENV}\) naming a complete copy of the data folder$")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -153,8 +154,55 @@ def test_every_parameter_is_explained(name):
     assert not unexplained
 
 
-def test_kernel_is_this_interpreter():
-    assert _this_python_kernel_manager().kernel_spec.argv[0] == sys.executable
+def test_kernel_is_this_interpreter(tmp_path):
+    assert _this_python_kernel_manager(tmp_path).kernel_spec.argv[0] == sys.executable
+
+
+def _run_failing(name: str, tmp_path, *parameters: str, data_dir=None, env=None) -> subprocess.CompletedProcess:
+    """``python -m model.evaluation.notebook_runner NAME`` expected to stop on a cell error: exit 2, no traceback."""
+    command = [sys.executable, "-m", "model.evaluation.notebook_runner", name, "--out", str(tmp_path / "out")]
+    command += ["--data-dir", str(data_dir)] if data_dir else []
+    for parameter in parameters:
+        command += ["-p", parameter]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=NOTEBOOK_SECONDS, cwd=tmp_path,
+                          env={**os.environ, **(env or {})})
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr[-3000:]
+    return done
+
+
+@pytest.mark.parametrize(("name", "parameter"), [("03_evaluate", "bundle"), ("04_thresholds", "bundle"),
+                                                 ("05_retrain_with_site_data", "old_bundle")])
+def test_a_missing_candidate_says_to_run_02_first_or_pass_the_bundle(name, parameter, site_csv, tmp_path):
+    """By default 03, 04 and 05 read 02's bundles/candidate: the error said "pass a folder made by `moderate train`"."""
+    empty = tmp_path / "bundles"
+    empty.mkdir()
+    site = [f"site_data={_path(site_csv)}", f"work_dir={_path(tmp_path / 'work')}"] if name.startswith("05") else []
+    done = _run_failing(name, tmp_path, *site, env={"MODERATION_BUNDLES_DIR": str(empty)})
+    assert (f"{name} failed: BundleError: model bundle candidate not found: pass a folder made by `moderate train` or a "
+            f"version in {empty}; {parameter}='candidate' is what notebook 02_train writes: run 02_train first "
+            "(`.venv/bin/python -m model.evaluation.notebook_runner 02_train --data-dir DIR`), or pass "
+            f"`-p {parameter}=PATH` (a bundle folder or a version under bundles/; `-p {parameter}=null` for the served "
+            "one); the notebook as far as it ran is in") in done.stderr
+
+
+def test_a_run_does_not_warn_that_the_kernel_runs_over_tcp(tmp_path):
+    """ipykernel warned "Kernel is running over TCP without encryption" at every kernel start of every run."""
+    done = _run_failing("03_evaluate", tmp_path, f"bundle={_path(tmp_path / 'no_bundle')}")
+    assert "failed: BundleError" in done.stderr  # the kernel started and ran a cell
+    assert "without encryption" not in done.stderr and "over TCP" not in done.stderr
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["out"]  # no socket file left where it was started
+
+
+def test_a_missing_data_file_says_to_pass_data_dir(fake_data_dir, tmp_path):
+    """Notebook users give the data folder with the runner's --data-dir: the error named only MODERATION_DATA_DIR."""
+    data = shutil.copytree(fake_data_dir, tmp_path / "data")
+    for path in data.rglob("*"):  # every data file: whichever the notebook reads first is missing
+        if path.is_file():
+            path.unlink()
+    done = _run_failing("01_data", tmp_path, data_dir=data)
+    assert re.search(rf"01_data failed: DataError: data file {re.escape(str(data))}/\S+ not found: restore it, or pass "
+                     r"--data-dir \(or set \$MODERATION_DATA_DIR\) naming a complete copy of the data folder", done.stderr), \
+        done.stderr[-3000:]
 
 
 def test_a_failing_cell_gives_one_error_line_and_keeps_the_run(tmp_path):

@@ -172,3 +172,28 @@ def test_gunicorns_own_lines_follow_log_json_and_log_level(as_json):
     else:
         with pytest.raises(json.JSONDecodeError):
             json.loads(line)
+
+
+def test_a_refused_reload_says_what_is_wrong_without_the_error_class(tiny_bundle_path, tmp_path):
+    """The operator's ``reload refused`` line gives a BundleError's own message (it says what to fix), not ``BundleError: ...``."""
+    import shutil
+
+    from model.bundle import BundleError
+    from service.app import verify_scorer
+    from service.server import ModerationServer
+
+    tampered = tmp_path / "tampered"
+    shutil.copytree(tiny_bundle_path, tampered)
+    with open(tampered / "model.joblib", "ab") as model_file:
+        model_file.write(b"not the fitted model")
+    settings = {"DB_URL": "sqlite://"}
+    with pytest.raises(BundleError) as raised:
+        verify_scorer(load_config(settings), tampered)
+    master = ModerationServer(settings, {}, model_choice=str(tampered))
+    try:
+        problem = master.prepare_reload()
+    finally:
+        master.ready.remove()
+    assert problem == str(raised.value)
+    assert "SHA-256" in problem and not problem.startswith("BundleError")
+    assert master.settings.get("MODEL") is None  # the workers' bundle is left as it was

@@ -9,10 +9,13 @@ written into a cell tagged ``injected-parameters`` right after it, as papermill 
 from __future__ import annotations
 
 import argparse
+import ast
+import contextlib
 import json
 import os
 import signal
 import sys
+import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -30,17 +33,25 @@ STARTUP_TIMEOUT_SECONDS = 120
 
 FAILED_SUFFIX = ".failed.ipynb"
 """Suffix of the copy a failed run leaves next to its output (removed by the next good run)."""
+BUNDLE_PARAMETERS = ("bundle", "old_bundle")
+"""Parameters naming a bundle a notebook reads (03 and 04: ``bundle``, 05: ``old_bundle``); by default 02's output."""
+CANDIDATE_NOTEBOOK = "02_train"
+"""The notebook that writes the bundle the later ones read by default (its ``version`` parameter names it)."""
 
 
 class NotebookError(RuntimeError):
     """A notebook that cannot be prepared (no parameters cell, unknown parameter) or whose cell raised."""
 
 
-def _this_python_kernel_manager():
+def _this_python_kernel_manager(socket_dir: str | Path):
     """A kernel manager that starts ``ipykernel`` with this interpreter, whatever kernels are installed.
 
     The default lookup prefers a ``python3`` kernelspec installed for the user or system, which may belong
     to another Python without this project; the notebooks must run in this environment.
+
+    The kernel talks over Unix sockets in ``socket_dir`` (ZeroMQ's IPC transport), not loopback TCP: only this user
+    can reach them, and ipykernel has no reason to warn that the kernel runs "over TCP without encryption". The
+    folder is the run's own (the socket names end in 1, 2, 3...; two runs sharing one would take each other's).
     """
     from ipykernel.kernelspec import RESOURCES, get_kernel_dict
     from jupyter_client.kernelspec import KernelSpec, KernelSpecManager
@@ -50,7 +61,8 @@ def _this_python_kernel_manager():
         def get_kernel_spec(self, kernel_name: str) -> KernelSpec:
             return KernelSpec(resource_dir=RESOURCES, **get_kernel_dict())
 
-    return AsyncKernelManager(kernel_name=KERNEL_NAME, kernel_spec_manager=ThisPythonKernelSpecs())
+    return AsyncKernelManager(kernel_name=KERNEL_NAME, kernel_spec_manager=ThisPythonKernelSpecs(), transport="ipc",
+                              ip=str(Path(socket_dir).absolute() / "kernel"))  # absolute: the kernel runs in ``cwd``
 
 
 def read_notebook(path: str | Path):
@@ -95,6 +107,40 @@ def _parameters_cell(notebook) -> int:
     return positions[0]
 
 
+def parameter_values(notebook) -> dict[str, object]:
+    """The values of the parameters the notebook runs with: its ``parameters`` cell's, then the injected ones.
+
+    Only literal values are read (a value computed from others is left out).
+    """
+    values: dict[str, object] = {}
+    for cell in notebook.cells:
+        if {PARAMETERS_TAG, INJECTED_TAG} & set(cell.get("metadata", {}).get("tags", [])):
+            for node in ast.parse(cell.source).body:
+                if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+                    with contextlib.suppress(ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+                        values[node.targets[0].id] = ast.literal_eval(node.value)
+    return values
+
+
+def missing_bundle_hint(notebook, ename: str, evalue: str) -> str:
+    """What to do, in the runner's terms, when a notebook stopped on a bundle that is not there; "" for other errors.
+
+    By default 03, 04 and 05 read the bundle 02 writes (``bundles/candidate``): run 02 first, or name another bundle.
+    """
+    if ename != "BundleError" or not (evalue.startswith("model bundle ") and " not found" in evalue):
+        return ""
+    values = parameter_values(notebook)
+    name = next((name for name in BUNDLE_PARAMETERS if name in values), None)
+    if name is None:
+        return ""
+    other = f"`-p {name}=PATH` (a bundle folder or a version under bundles/; `-p {name}=null` for the served one)"
+    written = parameter_values(read_notebook(NOTEBOOKS_DIR / f"{CANDIDATE_NOTEBOOK}.py")).get("version")
+    if values[name] is not None and values[name] == written:
+        return (f"; {name}={values[name]!r} is what notebook {CANDIDATE_NOTEBOOK} writes: run {CANDIDATE_NOTEBOOK} first "
+                f"(`.venv/bin/python -m model.evaluation.notebook_runner {CANDIDATE_NOTEBOOK} --data-dir DIR`), or pass {other}")
+    return f"; pass {other} naming a bundle that exists"
+
+
 def declared_parameters(notebook) -> set[str]:
     """Names assigned at the top level of the notebook's ``parameters`` cell."""
     source = notebook.cells[_parameters_cell(notebook)].source
@@ -132,15 +178,16 @@ def run_notebook(path: str | Path, out_path: str | Path | None = None, parameter
     os.environ.setdefault("JUPYTER_PLATFORM_DIRS", "1")  # the current Jupyter paths, without a migration warning
     notebook = inject_parameters(read_notebook(path), parameters or {})
     notebook.metadata["kernelspec"] = {"name": KERNEL_NAME, "display_name": "Python 3", "language": "python"}
-    km = _this_python_kernel_manager()
-    groups: list[int] = []
-    client = NotebookClient(notebook, km=km, timeout=timeout, startup_timeout=STARTUP_TIMEOUT_SECONDS,
-                            resources={"metadata": {"path": str(cwd)}},
-                            on_notebook_start=lambda **_: groups.append(km.provisioner.pgid))
     from nbclient.exceptions import CellExecutionError
 
+    groups: list[int] = []
     try:
-        client.execute()
+        with tempfile.TemporaryDirectory(prefix="notebook-kernel-") as socket_dir:  # private (0700), removed after
+            km = _this_python_kernel_manager(socket_dir)
+            client = NotebookClient(notebook, km=km, timeout=timeout, startup_timeout=STARTUP_TIMEOUT_SECONDS,
+                                    resources={"metadata": {"path": str(cwd)}},
+                                    on_notebook_start=lambda **_: groups.append(km.provisioner.pgid))
+            client.execute()
     except CellExecutionError as error:
         where = ""
         if out_path is not None:  # keep what ran, error included, without overwriting the last good run
@@ -148,7 +195,8 @@ def run_notebook(path: str | Path, out_path: str | Path | None = None, parameter
             failed.parent.mkdir(parents=True, exist_ok=True)
             nbformat.write(notebook, failed)
             where = f"; the notebook as far as it ran is in {failed}"
-        raise NotebookError(f"{Path(path).stem} failed: {error.ename}: {error.evalue}{where}") from error
+        hint = missing_bundle_hint(notebook, error.ename, error.evalue)
+        raise NotebookError(f"{Path(path).stem} failed: {error.ename}: {error.evalue}{hint}{where}") from error
     finally:
         _end_kernel_group(groups)
     if out_path is not None:

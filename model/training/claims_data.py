@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from model.training.data import DATA_DIR_ENV, DataError, DatasetInfo, evaluation_frame, overlap_key, read_data_file, resolve_data_dir
+from model.training.data import RESTORE_DATA_FILE, DataError, DatasetInfo, evaluation_frame, overlap_key, read_data_file, resolve_data_dir
 
 logger = logging.getLogger(__name__)
 
@@ -95,7 +95,7 @@ def _claims_dir(data_dir: str | Path | None) -> Path:
 def _path(root: Path, dataset: str, filename: str) -> Path:
     path = root / CLAIM_DATASETS[dataset].folder / filename
     if not path.is_file():
-        raise DataError(f"data file {path} not found: restore it or point {DATA_DIR_ENV} at a complete copy")
+        raise DataError(f"data file {path} not found: {RESTORE_DATA_FILE}")
     return path
 
 

@@ -22,6 +22,8 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_DATA_DIR: Path = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 DATA_DIR_ENV = "MODERATION_DATA_DIR"
+RESTORE_DATA_FILE = f"restore it, or pass --data-dir (or set ${DATA_DIR_ENV}) naming a complete copy of the data folder"
+"""What to do about a missing or broken data file: ``moderate train``/``eval`` and the notebook runner take --data-dir."""
 HOSTILITY_SUBDIR = "hostility"
 
 TOXIC_SPANS_SPLITS: tuple[str, ...] = ("trial", "train", "test")
@@ -190,7 +192,7 @@ def read_data_file(path: Path, columns: tuple[str, ...]) -> pd.DataFrame:
     DataError, naming the file and what to fix, if it is missing, unreadable (empty, a truncated or plain file named
     ``.gz``, not UTF-8, a quote never closed), lacks a column, or has a header but no rows.
     """
-    restore = f"restore it or point {DATA_DIR_ENV} at a complete copy"
+    restore = RESTORE_DATA_FILE
     if not path.is_file():
         raise DataError(f"data file {path} not found: {restore}")
     try:

@@ -46,6 +46,8 @@ def list_command(table_format: str | None) -> None:
                        "them, or create it and run `moderate train`")
     try:
         summaries, current = list_bundles(root), current_name(root)
+    except BundleError as error:  # CURRENT is a folder
+        raise BadInput(error) from error
     except OSError as error:
         raise BadInput(os_error_message(error)) from error
     if summaries:
