@@ -2,7 +2,8 @@
 
 A view joins the document by carrying ``@operation(...)``; its request and response shapes are the
 marshmallow schemas of ``service.schemas`` (the same ones that validate requests), turned into JSON
-Schema by apispec. The docs page is plain server-rendered HTML: no script, nothing from a CDN.
+Schema by apispec (``SchemaPlugin``: a schema's ``openapi_rules`` join it, and a nullable object field takes null or
+its own fields only). The docs page is plain server-rendered HTML: no script, nothing from a CDN.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any, NamedTuple, TypeVar
 
 from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
+from apispec.ext.marshmallow.common import resolve_schema_instance
 from flask import Blueprint, Flask, current_app, jsonify, render_template
 from flask.typing import ResponseReturnValue
 
@@ -23,7 +25,8 @@ TITLE = "Comment moderation"
 DESCRIPTION = (
     "Self-hosted comment moderation: hostility scores, unsupported-claim flags and a decision "
     "(approve, review, reject) with its reasons for every comment. Errors are JSON "
-    '`{"error": {"code", "message"}}`: branch on the code; the message names the field to fix. Every answer has an '
+    '`{"error": {"code", "message"}}`: branch on the code; the message names the field to fix. Every text field must have '
+    "no NUL character and no unpaired surrogate (such as the JSON escape `\\ud800` alone), else 400. Every answer has an "
     "X-Request-ID header, and every answer of an operation that needs a key the X-RateLimit-* headers of its RATE_LIMIT."
 )
 SECURITY_SCHEMES = {
@@ -153,6 +156,34 @@ def _operation_object(doc: dict, operation_id: str) -> dict:
     return result
 
 
+ANY_OBJECT_OR_NULL = {"type": "object", "nullable": True}
+"""apispec's first branch of a nullable ``$ref`` for OpenAPI 3.0 (``anyOf: [this, {$ref}]``): it takes any object at all."""
+
+
+def _null_only(converter: Any, field: Any, ret: dict, **_kwargs: Any) -> dict:
+    """A nullable nested field's ``anyOf``, its null branch made to take null only (``enum: [null]``, OpenAPI 3.0's
+    way), so that an object is checked against the nested schema (its ``additionalProperties: false`` too)."""
+    if "anyOf" not in ret:
+        return {}
+    return {"anyOf": [{**option, "enum": [None]} if option == ANY_OBJECT_OR_NULL else option for option in ret["anyOf"]]}
+
+
+class SchemaPlugin(MarshmallowPlugin):
+    """apispec's marshmallow plugin, writing what a marshmallow schema checks and its fields do not say: a schema's
+    ``openapi_rules`` (JSON Schema of the whole object, for its ``validates_schema`` checks) join its component, and a
+    nullable nested field takes null or an object of its schema, not any object."""
+
+    def init_spec(self, spec: APISpec) -> None:
+        super().init_spec(spec)
+        assert self.converter is not None
+        self.converter.add_attribute_function(_null_only)
+
+    def schema_helper(self, name: str, _: Any, schema: Any = None, **kwargs: Any) -> dict | None:
+        json_schema = super().schema_helper(name, _, schema=schema, **kwargs)
+        rules = getattr(resolve_schema_instance(schema), "openapi_rules", None) if schema is not None else None
+        return {**json_schema, **rules} if json_schema is not None and rules else json_schema
+
+
 def _openapi_path(rule: str) -> str:
     """Flask's ``/items/<int:id>`` -> OpenAPI's ``/items/{id}``."""
     parts = []
@@ -171,7 +202,7 @@ def build_spec(app: Flask) -> dict:
         title=TITLE,
         version=metadata.version("comment-moderation"),
         openapi_version=OPENAPI_VERSION,
-        plugins=[MarshmallowPlugin()],
+        plugins=[SchemaPlugin()],
         info={"description": DESCRIPTION},
     )
     for name, scheme in SECURITY_SCHEMES.items():
@@ -198,7 +229,8 @@ def _resolve(spec: dict, schema: dict) -> tuple[str | None, dict]:
 
 
 def _type_label(spec: dict, prop: dict) -> str:
-    """A short human type: ``string``, ``list of Comment``, ``Context or null``, ``string: a | b``, ``map of Dataset``."""
+    """A short human type: ``string``, ``list of Comment``, ``Context or null``, ``string: a | b``, ``map of Dataset``
+    (also for an object of named properties of one type, such as labels' attribute names)."""
     if "$ref" in prop:
         return _resolve(spec, prop)[0] or "object"
     if "anyOf" in prop:
@@ -210,6 +242,9 @@ def _type_label(spec: dict, prop: dict) -> str:
         return f"list of {_type_label(spec, prop['items'])}"
     if kind == "object" and prop.get("additionalProperties"):  # a mapping whose names vary, of values of one type
         return f"map of {_type_label(spec, prop['additionalProperties'])}"
+    values = list(prop.get("properties", {}).values())
+    if kind == "object" and prop.get("additionalProperties") is False and values and all(value == values[0] for value in values):
+        return f"map of {_type_label(spec, values[0])}"  # a mapping of known names (its description names them)
     if "enum" in prop:
         return f"{kind}: " + " | ".join(str(value) for value in prop["enum"] if value is not None)
     return kind

@@ -1,7 +1,9 @@
 """Marshmallow schemas of the ``/v1`` API: they validate requests and generate the OpenAPI document.
 
 Limits come from the app's configuration at request time (``ConfigLength``), so the OpenAPI document
-shows the configured ``maxItems``/``maxLength``. ``load`` turns marshmallow's nested errors into one
+shows the configured ``maxItems``/``maxLength``; what else a field or a body must be (a text's characters, the
+attribute names of labels, a feedback's comment and verdict) is written into the document too, so that every body it
+accepts is one the endpoint accepts (tests/test_openapi_requests.py). ``load`` turns marshmallow's nested errors into one
 message that names each field the way a client writes it: ``comments[2].text must be a string`` (a name over
 ``MAX_SHOWN_NAME_CHARS`` characters cut with an ellipsis, ``service.errors.shown_name``).
 """
@@ -10,7 +12,7 @@ from __future__ import annotations
 
 import math
 from functools import cache
-from typing import Any
+from typing import Any, ClassVar
 
 from flask import current_app, has_app_context
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
@@ -58,9 +60,21 @@ class ConfigLength(validate.Validator):
         return value
 
 
+TEXT_PATTERN = r"^[^\x00]*$"
+"""``service.text_rules.character_problem`` as a JSON Schema pattern, as far as every regex engine can say it: no NUL.
+An unpaired surrogate (also refused) has no pattern that Rust's or Go's engines compile (their strings are UTF-8),
+and their JSON decoders never produce one; the document's description says it (``service.openapi.DESCRIPTION``)."""
+NON_BLANK_PATTERN = "[^\t-\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+"""A character that ``str.strip`` keeps (``not str.isspace()``), spelt out (``\\S`` differs between Python and
+JavaScript) with the characters themselves, not escapes: ``\\u`` and ``\\x{}`` are each unknown to some engine."""
+
+
 class Text(fields.String):
     """A JSON string whose characters pass ``service.text_rules`` (no NUL, no unpaired surrogate); its
-    ``ConfigLength`` validator checks the length."""
+    ``ConfigLength`` validator checks the length. The document gives the character rule as ``TEXT_PATTERN``."""
+
+    def __init__(self, **kwargs: Any):
+        super().__init__(**{**kwargs, "metadata": {"pattern": TEXT_PATTERN, **kwargs.get("metadata", {})}})
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
         if not isinstance(value, str):
@@ -93,8 +107,11 @@ class Labels(fields.Dict):
     default_error_messages = {"invalid": "must be an object of attribute names to probabilities in [0, 1]"}
 
     def __init__(self, **kwargs: Any):
-        # The values' range is for the OpenAPI document (minimum, maximum); ``_deserialize`` checks it.
-        super().__init__(keys=fields.String(), values=fields.Float(validate=validate.Range(0, 1)), **kwargs)
+        # The names and the values' range are for the OpenAPI document (OpenAPI 3.0 has no propertyNames: one property
+        # per attribute, no other); ``_deserialize`` checks both.
+        probability = {"type": "number", "minimum": 0, "maximum": 1}
+        document = {"properties": {name: probability for name in ATTRIBUTES}, "additionalProperties": False}
+        super().__init__(keys=fields.String(), **{**kwargs, "metadata": {**document, **kwargs.get("metadata", {})}})
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> dict[str, float]:
         if not isinstance(value, dict):
@@ -163,6 +180,17 @@ class FeedbackRequestSchema(StrictSchema):
         metadata={"description": "The moderator's final decision; decision or labels is required."},
     )
     labels = Labels(allow_none=True, metadata={"description": f"Probabilities in [0, 1] the moderator assigns, by attribute name ({', '.join(ATTRIBUTES)})."})
+
+    openapi_rules: ClassVar[dict] = {
+        "allOf": [
+            {"anyOf": [{"required": ["comment_id"], "properties": {"comment_id": {"type": "string"}}},
+                       {"required": ["text"], "properties": {"text": {"type": "string", "pattern": NON_BLANK_PATTERN}}}]},
+            {"anyOf": [{"required": ["decision"], "properties": {"decision": {"type": "string"}}},
+                       {"required": ["labels"], "properties": {"labels": {"type": "object", "minProperties": 1}}}]},
+        ],
+    }
+    """``_needs_comment_and_verdict`` for the OpenAPI document (``service.openapi`` adds it to the schema): a
+    ``type`` without ``nullable`` is not null in OpenAPI 3.0."""
 
     @validates_schema
     def _needs_comment_and_verdict(self, data: dict, **_kwargs: Any) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from model.attributes import ATTRIBUTES
 from service.app import create_app
 
 
@@ -78,7 +79,11 @@ def test_the_docs_page_describes_the_model_card_field_by_field(client):
 
 
 def test_the_document_bounds_the_labels_the_feedback_endpoint_accepts(spec, client, auth):
-    # The labels' values were documented as any number; the endpoint refuses one outside [0, 1].
-    values = spec["components"]["schemas"]["FeedbackRequest"]["properties"]["labels"]["additionalProperties"]
-    assert values == {"type": "number", "minimum": 0, "maximum": 1}
+    # The labels' values were documented as any number; the endpoint refuses one outside [0, 1]. Their names were
+    # documented as any string; the endpoint refuses one that is no attribute (OpenAPI 3.0: a property each, no other).
+    labels = spec["components"]["schemas"]["FeedbackRequest"]["properties"]["labels"]
+    assert labels["properties"] == {name: {"type": "number", "minimum": 0, "maximum": 1} for name in ATTRIBUTES}
+    assert labels["additionalProperties"] is False
     assert client.post("/v1/feedback", json={"comment_id": "c1", "labels": {"toxicity": 1.5}}, headers=auth).status_code == 400
+    assert client.post("/v1/feedback", json={"comment_id": "c1", "labels": {"toxic": 1.0}}, headers=auth).status_code == 400
+    assert "<td><code>labels</code></td><td>map of number</td>" in client.get("/docs").get_data(as_text=True)
