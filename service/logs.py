@@ -8,7 +8,8 @@ lines or headers it could not parse withheld (``WithholdClientText``).
 
 What the request's log line needs (its id, start, decisions) is kept on the request, not on ``g``: the parts of
 a Google batch (``POST /batch``) are requests of their own run inside the batch's app context, so they share its
-``g``. Times are ISO 8601 in UTC (``2026-12-05T11:46:44.395Z``).
+``g``. Times are ISO 8601 in UTC (``2026-12-05T11:46:44.395Z``). Other libraries' warnings and errors go through the
+same handler (``LIBRARY_LEVEL``); a plain line (``LOG_JSON`` false) escapes the control characters of its message.
 
 A request's line is at INFO, WARNING for a 503 (a database down, not ready: expected states with lines of their
 own) and ERROR for any other 5xx, so that an operator filtering on ERROR sees every unexpected error (500): next to
@@ -44,6 +45,12 @@ REQUEST_NOTES = "moderation.request_notes"
 """``request.environ[REQUEST_NOTES]``: the request's ``RequestNotes``."""
 INVALID_REQUEST = "Invalid request from"
 """How gunicorn begins its warning about a request it could not parse, quoting the bad request line or header whole."""
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+"""What a plain line's message escapes (``\\n``): a path a client sent with ``%0A`` would otherwise start a line that
+reads as a record of its own. JSON escapes them itself."""
+LIBRARY_LEVEL = logging.WARNING
+"""Other libraries' records (SQLAlchemy's pool, redis, ...) from this level up go through the same
+handler, as JSON with the request id; below it they are noise. Without it Python wrote them bare (no time, no JSON)."""
 QUOTED = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"")
 QUERY_STRING = re.compile(r"\?[^\s'\"]+")
 _HANDLER_MARK = "_moderation_handler"
@@ -90,19 +97,42 @@ def withhold_client_text(message: str) -> str:
 
 
 def configure_logging(level: str, as_json: bool) -> None:
-    """Send the ``service`` loggers (and ``LIBRARY_LOGGERS``) to stderr, one JSON object (or plain line) per record,
-    with the request id in lines written during a request; idempotent."""
+    """Send the ``service`` loggers (and ``LIBRARY_LOGGERS``, and other libraries' records from ``LIBRARY_LEVEL`` up) to
+    stderr, one JSON object (or plain line) per record, with the request id in lines written during a request;
+    idempotent."""
     handler = logging.StreamHandler(sys.stderr)
     setattr(handler, _HANDLER_MARK, True)
-    handler.setFormatter(json_formatter() if as_json else utc_times(logging.Formatter(PLAIN_FORMAT)))
+    handler.setFormatter(json_formatter() if as_json else utc_times(OneLineFormatter(PLAIN_FORMAT)))
     handler.addFilter(AddRequestId())
+    number = logging.getLevelNamesMapping()[level.upper()] if isinstance(level, str) else int(level)
     for name in (LOGGER_NAME, *LIBRARY_LOGGERS):
-        logger = logging.getLogger(name)
-        for old in [h for h in logger.handlers if getattr(h, _HANDLER_MARK, False)]:
-            logger.removeHandler(old)
-        logger.addHandler(handler)
-        logger.setLevel(level.upper() if isinstance(level, str) else level)
+        logger = _only_handler(logging.getLogger(name), handler)
+        logger.setLevel(number)
         logger.propagate = False
+    _only_handler(logging.getLogger(), handler).setLevel(max(LIBRARY_LEVEL, number))  # every other logger propagates to it
+
+
+def _only_handler(logger: logging.Logger, handler: logging.Handler) -> logging.Logger:
+    """``logger`` with ``handler`` in place of the one an earlier ``configure_logging`` gave it (others stay)."""
+    for old in [h for h in logger.handlers if getattr(h, _HANDLER_MARK, False)]:
+        logger.removeHandler(old)
+    logger.addHandler(handler)
+    return logger
+
+
+class OneLineFormatter(logging.Formatter):
+    """The plain format, with the control characters of each message escaped (``CONTROL_CHARACTERS``): one record
+    begins one line whatever a client sent. A traceback still follows on lines of its own."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        """The line, its message escaped (``format`` sets ``record.message`` again for each handler)."""
+        record.message = escape_control_characters(record.message)
+        return super().formatMessage(record)
+
+
+def escape_control_characters(text: str) -> str:
+    """``text`` with each control character or line separator written as Python would (``\\n``, ``\\x1b``, ``\\u2028``)."""
+    return CONTROL_CHARACTERS.sub(lambda found: ascii(found.group())[1:-1], text)
 
 
 def utc_times(formatter: logging.Formatter) -> logging.Formatter:

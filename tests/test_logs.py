@@ -210,3 +210,57 @@ def test_below_log_level_no_request_line_is_written_but_the_id_is_still_echoed(t
         assert [(line["status"], line["level"], line["request_id"]) for line in request_lines()] == [(503, "WARNING", "rid-503")]
     finally:
         configure_logging("INFO", as_json=True)  # the level the other tests' apps set
+
+
+FORGED = "2026-12-06T06:00:00.000Z ERROR service.auth forged"
+
+
+@pytest.mark.parametrize("separator", ["%0A", "%0D", "%E2%80%A8", "%1B%5B2K"])
+def test_a_path_cannot_start_a_plain_log_line_of_its_own(capsys, tiny_bundle_path, separator):
+    # gunicorn decodes %0A in the path, and the request line printed it: a second, made-up record (JSON escapes it).
+    app = create_app({"TESTING": True, "MODEL": str(tiny_bundle_path), "DB_URL": "sqlite://", "LOG_JSON": False})
+    try:
+        assert app.test_client().get(f"/x{separator}{FORGED.replace(' ', '%20')}").status_code == 404
+        (line,) = capsys.readouterr().err.splitlines()
+        assert line.split(" ", 3)[1:3] == ["INFO", "service.requests"] and FORGED in line
+        assert line.isprintable()  # nor a terminal escape that rewrites what is shown (ESC [2K clears the line)
+    finally:
+        configure_logging("INFO", as_json=True)  # the setting the other tests' apps use
+
+
+def pool_reset_fails(folder) -> None:
+    """Make SQLAlchemy's pool log its own error (``Exception during reset or similar``, with a traceback): the
+    rollback of a connection given back fails, as when a database server goes away."""
+    import sqlite3
+
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(f"sqlite:///{folder / 'pool.db'}")
+    with engine.connect() as connection:
+        connection.execute(text("select 1"))
+
+    def rollback_fails(_dbapi_connection) -> None:
+        raise sqlite3.OperationalError("disk I/O error")
+
+    engine.dialect.do_rollback = rollback_fails
+    engine.raw_connection().close()  # back to the pool, which resets it
+    engine.dispose()
+
+
+def test_other_libraries_errors_are_json_lines_with_the_request_id(capsys, tiny_bundle_path, tmp_path):
+    # They went to Python's last resort: a bare message and traceback on stderr, no time, no JSON, no request id.
+    app = create_app({"TESTING": True, "MODEL": str(tiny_bundle_path), "DB_URL": "sqlite://"})
+
+    def library_lines() -> str:
+        pool_reset_fails(tmp_path)
+        logging.getLogger("sqlalchemy.engine").info("below LIBRARY_LEVEL: not written")
+        return "done"
+
+    app.add_url_rule("/library", "library", library_lines)
+    assert app.test_client().get("/library", headers={"X-Request-ID": "rid-lib"}).status_code == 200
+    lines = stderr_lines(capsys)
+    (pool,) = [line for line in lines if line["logger"].startswith("sqlalchemy.pool")]
+    assert (pool["level"], pool["message"], pool["request_id"]) == ("ERROR", "Exception during reset or similar", "rid-lib")
+    assert "disk I/O error" in pool["exc_info"]
+    assert not [line for line in lines if line["logger"] == "sqlalchemy.engine"]
+    assert {"time", "level", "logger", "message"} <= set(pool)

@@ -128,3 +128,21 @@ def test_a_left_pid_that_a_new_worker_was_given_is_not_folded(metrics_dir, maste
     assert master.app.unfolded_pids == set()
     assert (metrics_dir / f"counter_{LIVE_PID}.db").exists()
     assert sample(scrape(live), REQUESTS) == 3
+
+
+def test_gauges_add_up_over_live_workers_only(metrics_dir, master):
+    # A worker killed mid-request must not leave a request in progress for good, nor an old bundle's version after
+    # a reload: the gauges' multiprocess modes (livesum, livemax) drop an exited worker's files.
+    live = worker(LIVE_PID, 1)
+    live.in_progress.inc()  # a request being handled, besides the scrape
+    killed = worker(EXITED_PIDS[0], 1)
+    killed.in_progress.inc()
+    killed.model.labels(model_version="0.9").set(1)  # the bundle served before a reload
+    assert sample(scrape(live), "moderation_http_requests_in_progress") == 2
+    values.ValueClass.close_all_files()
+    _child_exit(master, SimpleNamespace(pid=EXITED_PIDS[0]))
+    text = scrape(live)
+    assert sample(text, "moderation_http_requests_in_progress") == 1
+    assert sample(text, 'moderation_model_info{model_version="1.0"}') == 1
+    assert sample(text, 'moderation_model_info{model_version="0.9"}') is None
+    assert sample(text, REQUESTS) == 2  # the counts stay
