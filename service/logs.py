@@ -7,8 +7,8 @@ string, which may carry an API key (``?key=``); gunicorn's own lines have query 
 lines or headers it could not parse withheld (``WithholdClientText``).
 
 What the request's log line needs (its id, start, decisions) is kept on the request, not on ``g``: the parts of
-a Google batch (``POST /batch``) are requests of their own run inside the batch's app context, so they share its
-``g``. Times are ISO 8601 in UTC (``2026-12-05T11:46:44.395Z``). Other libraries' warnings and errors go through the
+a Google batch (``POST /batch``) are requests of their own, each in an app context of its own (its own ``g``), inside
+the batch's request. Times are ISO 8601 in UTC (``2026-12-05T11:46:44.395Z``). Other libraries' warnings and errors go through the
 same handler (``LIBRARY_LEVEL``); a plain line (``LOG_JSON`` false) escapes the control characters of its message.
 
 A request's line is at INFO, WARNING for a 503 (a database down, not ready: expected states with lines of their

@@ -250,7 +250,14 @@ def _type_label(spec: dict, prop: dict) -> str:
     return kind
 
 
-LIMIT_LABELS = (("minLength", "at least {} characters"), ("maxLength", "at most {} characters"), ("minItems", "at least {} items"), ("maxItems", "at most {} items"))
+LIMIT_LABELS = (("minLength", "at least", "character"), ("maxLength", "at most", "character"), ("minItems", "at least", "item"),
+                ("maxItems", "at most", "item"))
+"""A schema's bound, its words on the docs page and its unit (singular: ``_limit_label`` adds the plural's s)."""
+
+
+def _limit_label(bound: str, count: int, unit: str) -> str:
+    """``at least 1 character``, ``at most 100 items``: the unit in the plural for any count but 1."""
+    return f"{bound} {count} {unit}{'' if count == 1 else 's'}"
 
 
 def _field_rows(spec: dict, schema: dict) -> list[dict]:
@@ -258,7 +265,7 @@ def _field_rows(spec: dict, schema: dict) -> list[dict]:
     required = set(schema.get("required", ()))
     rows = []
     for name, prop in schema.get("properties", {}).items():
-        limits = [label.format(prop[key]) for key, label in LIMIT_LABELS if prop.get(key)]
+        limits = [_limit_label(bound, prop[key], unit) for key, bound, unit in LIMIT_LABELS if prop.get(key)]
         note = prop.get("description", "")
         if limits:
             note = f"{note} ({', '.join(limits)})".strip()

@@ -160,7 +160,7 @@ def safe_url(url: str) -> str:
     """The URL with its password hidden, for messages and logs."""
     try:
         return make_url(url).render_as_string(hide_password=True)
-    except ArgumentError:
+    except (ArgumentError, ValueError):  # ValueError: a port that is not a number
         return "<unparseable URL>"
 
 
@@ -185,7 +185,7 @@ def make_engine(configured_url: str | None, create: bool = True, busy_timeout_ms
     """
     url_text = database_url(configured_url)
     try:
-        url = make_url(url_text)
+        url = _parsed_url(url_text)
         if url.get_backend_name() != "sqlite":
             engine = create_engine(url, pool_pre_ping=True, hide_parameters=True, connect_args={"connect_timeout": CONNECT_TIMEOUT_SECONDS})
             guard_engine(engine, None)
@@ -203,6 +203,21 @@ def make_engine(configured_url: str | None, create: bool = True, busy_timeout_ms
     event.listen(engine, "connect", partial(_tune_sqlite, busy_timeout_ms=busy_timeout_ms))
     guard_engine(engine, path)
     return engine
+
+
+def _parsed_url(url_text: str) -> URL:
+    """``DB_URL`` parsed; StoreError when its port is not a number (SQLAlchemy's bare ValueError).
+
+    The message quotes neither the URL nor the ValueError: what SQLAlchemy took for the port may be part of a
+    password (``user@pass:word/db`` when the user name was left out).
+    """
+    try:
+        return make_url(url_text)
+    except ValueError:
+        # from None: a logged traceback would show the ValueError, which quotes the would-be port
+        raise StoreError("DB_URL cannot be used: what follows the host's ':' is not a port number; write it as "
+                         "postgresql://USER:PASSWORD@HOST:5432/NAME, with any ':', '/' or '@' in the password "
+                         "percent-encoded (%3A, %2F, %40)") from None
 
 
 def _make_folder(folder: Path) -> None:

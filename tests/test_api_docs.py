@@ -347,3 +347,13 @@ def test_span_offsets_count_code_points_and_spans_come_below_thresholds(client, 
     reason = next(reason for reason in results[0]["reasons"] if "span" in reason)
     assert texts[0][reason["span"]["begin"] : reason["span"]["end"]] == reason["text"]  # an emoji counts one
     assert results[1]["decision"] == "approve" and results[1]["spans"]  # words behind a score below every threshold
+
+
+def test_the_doc_says_an_empty_labels_does_not_count_as_the_service_answers(client, auth):
+    # The doc said "decision or labels": a client sending `"labels": {}` alone read that as enough, and got a 400.
+    answer = client.post("/v1/feedback", json={"comment_id": "c1", "labels": {}}, headers=auth)
+    assert answer.status_code == 400
+    error = answer.get_json()["error"]
+    section = _flat(DOC_TEXT.split("### `POST /v1/feedback`", 1)[1].split("###", 1)[0])
+    assert '`"labels": {}` does not count' in section
+    assert f"400 `{error['code']}`, `{_flat(error['message'])}`" in section

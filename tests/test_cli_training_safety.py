@@ -278,3 +278,27 @@ def test_a_missing_data_file_says_to_pass_data_dir(runner, bundles, data_copy):
     result = runner.invoke(cli, ["train", "--data-dir", str(data_copy), "--version", "1.3.0"])
     one_error_line(result, rf"^Error: data file {re.escape(str(path))} not found: restore it, or pass --data-dir "
                            rf"\(or set \${DATA_DIR_ENV}\) naming a complete copy of the data folder$")
+
+
+def test_make_current_replaces_a_current_symlink_rather_than_writing_through_it(bundles, tmp_path, monkeypatch):
+    # CURRENT was written with write_text: not atomic (a worker starting could read it empty) and, when CURRENT was a
+    # symlink (to a shared deployment's file, say), it overwrote the link's target rather than the link.
+    import model.training.data
+    import model.training.train
+
+    def fit(_data_path, scratch, **_kwargs):
+        (scratch / "model.joblib").write_bytes(b"fitted")
+
+    monkeypatch.setattr(model.training.train, "_train_bundle_from", fit)  # the fitting is not what is tested
+    monkeypatch.setattr(model.training.data, "resolve_data_dir", lambda _path: tmp_path)
+    elsewhere = tmp_path / "elsewhere" / "CURRENT"
+    elsewhere.parent.mkdir()
+    elsewhere.write_text("served\n", encoding="utf-8")
+    (bundles / "CURRENT").unlink()
+    (bundles / "CURRENT").symlink_to(elsewhere)
+    out = model.training.train.train_bundle(tmp_path, version="new", progress=False, make_current=True)
+    assert out == bundles / "new" and (out / "model.joblib").read_bytes() == b"fitted"
+    assert not (bundles / "CURRENT").is_symlink()
+    assert (bundles / "CURRENT").read_text(encoding="utf-8") == "new\n"
+    assert elsewhere.read_text(encoding="utf-8") == "served\n"
+    assert sorted(path.name for path in bundles.iterdir()) == ["CURRENT", "new", "other", "served"]  # no temporary left

@@ -127,6 +127,25 @@ def test_a_batch_counts_once_and_each_of_its_calls_once_more(tiny_bundle_path, t
     assert client.get("/v1/model").status_code == 429  # one budget with the address's other requests without a key
 
 
+def test_each_call_of_a_batch_counts_its_own_refusal_by_the_limit_that_refused_it(tiny_bundle_path, tmp_path):
+    # The calls of a batch run one after another inside the batch's request: had they shared one ``g``, the budget's
+    # headers a call refused by KEY_COMMENT_LIMIT leaves there would have made the next call's refusal by RATE_LIMIT
+    # look like a budget's own 429, never counted in moderation_limited_requests_total{limit="requests"}.
+    app = create_app({"TESTING": True, "MODEL": str(tiny_bundle_path), "DB_URL": f"sqlite:///{tmp_path / 'm.db'}",
+                      "RATE_LIMIT": "2 per minute", "KEY_COMMENT_LIMIT": "1 per minute", "MAX_COMMENTS_PER_REQUEST": 1})
+    with app.app_context():
+        key = create_key(get_session(), "batch")[1]
+    answered = post_batch(app, [part(key, SENTENCE)] * 3)
+    assert statuses(answered) == ["HTTP/1.1 200 OK"] + ["HTTP/1.1 429 Too Many Requests"] * 2
+    reasons = re.findall(r'"reason": "(\w+)"', answered.get_data(as_text=True))
+    assert reasons == ["TOO_MANY_REQUESTS", "RATE_LIMIT_EXCEEDED"]  # the comment budget, then the request count
+    retry_after = [int(seconds) for seconds in re.findall(r"Retry-After: (\d+)", answered.get_data(as_text=True))]
+    assert len(retry_after) == 2 and all(1 <= seconds <= 60 for seconds in retry_after)
+    metrics = app.test_client().get("/metrics").get_data(as_text=True)
+    assert 'moderation_limited_requests_total{limit="comments"} 1.0' in metrics
+    assert 'moderation_limited_requests_total{limit="requests"} 1.0' in metrics
+
+
 def test_readme_says_how_a_batch_counts_against_rate_limit_as_docs_api_does():
     # docs/api.md said that a batch counts once itself and each of its calls once more; README's RATE_LIMIT row still
     # read "requests per key", as if a batch's calls were all it counted.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from model.attributes import ATTRIBUTES
@@ -87,3 +89,10 @@ def test_the_document_bounds_the_labels_the_feedback_endpoint_accepts(spec, clie
     assert client.post("/v1/feedback", json={"comment_id": "c1", "labels": {"toxicity": 1.5}}, headers=auth).status_code == 400
     assert client.post("/v1/feedback", json={"comment_id": "c1", "labels": {"toxic": 1.0}}, headers=auth).status_code == 400
     assert "<td><code>labels</code></td><td>map of number</td>" in client.get("/docs").get_data(as_text=True)
+
+
+def test_docs_page_says_1_character_and_1_item_in_the_singular(client):
+    page = client.get("/docs").get_data(as_text=True)
+    assert re.search(r"at least 1 character\b", page) and re.search(r"at least 1 item\b", page)  # Comment.id, ModerateRequest.comments
+    assert not re.search(r"\b1 (characters|items)\b", page)
+    assert "at most 100 items" in page  # other counts keep the plural

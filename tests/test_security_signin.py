@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
@@ -80,3 +81,26 @@ def test_a_sign_in_without_the_cookie_says_to_allow_cookies(ui_app):
     html = forged.get_data(as_text=True)
     assert "The form has expired or did not come from this site" in html and "cookies" not in html
 
+
+
+def test_each_failed_sign_in_is_one_warning_with_the_name_and_address_never_the_password(tiny_bundle_path, capsys):
+    # A failed sign-in left only the request line ("POST /ui/sign-in 401", INFO, no name, no address): an operator
+    # could not see names or passwords being guessed.
+    app = create_app({"TESTING": True, "MODEL": str(tiny_bundle_path), "DB_URL": "sqlite://"})
+    add_user(app, "mo")
+    client = app.test_client()
+    capsys.readouterr()
+    forged_line = 'mo\n{"level": "INFO", "message": "signed in"}'
+    answers = [sign_in(client, "mo", "wrong guess"), sign_in(client, "nobody", PASSWORD), sign_in(client, forged_line, "x"),
+               sign_in(client, "n" * 5000, "y"), sign_in(client, "mo")]
+    assert [answer.status_code for answer in answers] == [401, 401, 401, 401, 302]
+    err = capsys.readouterr().err
+    lines = [json.loads(line) for line in err.splitlines()]  # one JSON object a line: nothing forged a line of its own
+    failed = [line for line in lines if line["logger"] == "service.ui.signin"]
+    assert [line["level"] for line in failed] == ["WARNING"] * 4  # none for the sign-in that worked
+    assert [line["message"] for line in failed[:2]] == [
+        "failed sign-in to the moderation page as user name 'mo' from 127.0.0.1",
+        "failed sign-in to the moderation page as user name 'nobody' from 127.0.0.1"]
+    assert "\\n" in failed[2]["message"] and "\n" not in failed[2]["message"]
+    assert len(failed[3]["message"]) < 200
+    assert "wrong guess" not in err and PASSWORD not in err

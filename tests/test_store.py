@@ -234,6 +234,17 @@ def test_an_unusable_url_is_a_store_error(url):
         make_engine(url)
 
 
+@pytest.mark.parametrize("url", ["postgresql://u:pw@host:notaport/db", "postgresql://u@pw:secret/db"])
+def test_a_port_that_is_not_a_number_is_a_store_error_quoting_no_password(url):
+    # SQLAlchemy's parse raised a bare ValueError ("invalid literal for int() ... 'secret'"): a traceback at start,
+    # quoting what it took for the port, which may be part of a password.
+    with pytest.raises(StoreError, match="not a port number") as caught:
+        make_engine(url)
+    assert "pw" not in str(caught.value) and "secret" not in str(caught.value)
+    assert caught.value.__cause__ is None and caught.value.__suppress_context__
+    assert safe_url(url) == "<unparseable URL>"
+
+
 def test_an_unreachable_database_fails_start_with_a_clear_message(tiny_bundle_path):
     url = "postgresql://nobody:secret@127.0.0.1:1/none"
     with pytest.raises(StoreError, match=r"cannot migrate database postgresql\+psycopg://nobody:\*\*\*@127.0.0.1:1/none") as caught:

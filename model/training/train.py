@@ -405,7 +405,9 @@ def train_bundle(
                            added_sets=added_sets)
     log.info("wrote %s", out)
     if make_current:
-        (bundles_dir() / CURRENT_FILE).write_text(out.name + "\n", encoding="utf-8")
+        # Renamed over it, as ``moderate models use`` does: a worker starting reads the old name or the new, and a
+        # CURRENT that is a symlink is replaced, its target (another folder's CURRENT, say) left as it was.
+        replace_text(bundles_dir() / CURRENT_FILE, out.name + "\n")
     return out
 
 

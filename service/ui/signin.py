@@ -4,12 +4,15 @@ The session cookie (Flask's, signed with SECRET_KEY; Secure, HttpOnly, SameSite 
 the user's id, a stamp of their password hash and session version, so a new password, a sign-out (which
 raises the version) or a deleted user ends every session at the next request, a copy of the cookie
 included, and the time of sign-in: a session ends ``PERMANENT_SESSION_LIFETIME`` after it, however often
-it is used (Flask renews the cookie on every request).
+it is used (Flask renews the cookie on every request). Each failed sign-in is logged at WARNING with the user name
+as typed (at most ``MAX_SHOWN_NAME_CHARS``, quoted and escaped) and the client address, never the password, so an
+operator can see names or passwords being guessed before ``SIGN_IN_RATE_LIMIT`` refuses the address.
 """
 
 from __future__ import annotations
 
 import functools
+import logging
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -19,6 +22,8 @@ from flask import Flask, abort, current_app, flash, g, redirect, render_template
 from flask.typing import ResponseReturnValue
 from flask_limiter import Limiter
 
+from service.budgets import client_address
+from service.errors import shown_name
 from service.limits import SIGN_IN_ENDPOINT
 from service.store import get_session
 from service.ui.blueprint import bp
@@ -38,6 +43,8 @@ SESSION_REVOKED = ("You were signed out: you signed out on another device, or yo
 SECONDS_PER = (("day", 24 * 60 * 60), ("hour", 60 * 60), ("minute", 60), ("second", 1))
 
 View = TypeVar("View", bound=Callable[..., Any])
+
+log = logging.getLogger(__name__)
 
 
 def load_user() -> None:
@@ -137,6 +144,7 @@ def sign_in() -> ResponseReturnValue:
     name = request.form.get("name", "").strip()
     user = authenticate_user(get_session(), name, request.form.get("password", ""))
     if user is None:
+        log_failed_sign_in(name)
         return render_template("ui/sign_in.html", next=target, error=FAILED_SIGN_IN, fields_invalid=True, name=name), 401
     session.clear()  # a fresh session: nothing chosen before sign-in survives it
     session.permanent = True
@@ -145,6 +153,12 @@ def sign_in() -> ResponseReturnValue:
     session[SIGNED_IN_AT] = time.time()
     csrf_token()
     return redirect(target)
+
+
+def log_failed_sign_in(name: str) -> None:
+    """One WARNING line for a failed sign-in: the user name as typed, quoted with its control characters escaped (a
+    line break cannot forge a line of its own) and cut at ``MAX_SHOWN_NAME_CHARS``, and the client's address."""
+    log.warning("failed sign-in to the moderation page as user name %r from %s", shown_name(name), client_address())
 
 
 @bp.post("/sign-out")
