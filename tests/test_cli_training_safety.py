@@ -302,3 +302,14 @@ def test_make_current_replaces_a_current_symlink_rather_than_writing_through_it(
     assert (bundles / "CURRENT").read_text(encoding="utf-8") == "new\n"
     assert elsewhere.read_text(encoding="utf-8") == "served\n"
     assert sorted(path.name for path in bundles.iterdir()) == ["CURRENT", "new", "other", "served"]  # no temporary left
+
+
+def test_make_current_refuses_a_bundle_outside_the_bundles_folder_before_reading_data(bundles, tmp_path, monkeypatch):
+    # CURRENT names a folder of the bundles folder: a bundle written elsewhere left CURRENT naming one not there.
+    import model.training.train
+    from model.versions import BundleTargetError
+
+    monkeypatch.setattr(model.training.train, "_train_bundle_from", lambda *args, **kwargs: pytest.fail("trained"))
+    with pytest.raises(BundleTargetError, match="not in the bundles folder"):
+        model.training.train.train_bundle(tmp_path, out_dir=tmp_path / "elsewhere" / "new", progress=False, make_current=True)
+    assert (bundles / "CURRENT").read_text(encoding="utf-8") == "served\n" and not (tmp_path / "elsewhere" / "new").exists()

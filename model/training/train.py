@@ -31,7 +31,7 @@ from model.prior import PretrainedProfanityScore
 from model.training.prior_weight import choose_prior_weight
 from model.spans import fit_span_tagger
 from model.training.thresholds import choose_claim_threshold, choose_policy, choose_span_thresholds
-from model.versions import check_new_bundle_folder, check_version, written_whole
+from model.versions import BundleTargetError, check_new_bundle_folder, check_version, written_whole
 
 log = logging.getLogger(__name__)
 
@@ -393,6 +393,10 @@ def train_bundle(
     version = version or TFIDF_VERSION
     out = Path(out_dir) if out_dir is not None else bundles_dir() / version
     check_new_bundle_folder(out, overwrite)
+    if make_current and out.resolve().parent != bundles_dir().resolve():
+        # CURRENT names a folder of the bundles folder: one elsewhere would leave it naming a bundle that is not there.
+        raise BundleTargetError(f"{out} is not in the bundles folder {bundles_dir()}, so CURRENT cannot name it: "
+                                "write the bundle there, or serve it with --model PATH")
     if progress:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     remove_abandoned_partial_folders(out.resolve().parent)
