@@ -176,9 +176,13 @@ def _open_locked(path: Path) -> int:
     """
     while True:
         descriptor = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
-        fcntl.flock(descriptor, fcntl.LOCK_EX)
-        if _still_named(path, descriptor):
-            return descriptor
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX)
+            if _still_named(path, descriptor):
+                return descriptor
+        except BaseException:  # flock refused (ENOLCK): the caller logs the rows; the descriptor must not stay open
+            os.close(descriptor)
+            raise
         os.close(descriptor)
 
 

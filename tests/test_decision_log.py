@@ -237,3 +237,22 @@ def test_a_sweep_leaves_a_file_a_worker_is_appending_to_and_says_so(file_app, tm
     spool.replay(DecisionRecord.__table__)  # the rows must still be somewhere: in the spool or in the database
     assert "meanwhile" in logged_ids(file_app)
     assert sweeps[0].n_rows == 0 and sweeps[0].busy == [spool.own_file()]  # the command says to run it again
+
+
+def test_a_spool_file_that_cannot_be_locked_is_closed_again(file_app, monkeypatch):
+    """flock can fail (ENOLCK: the kernel's lock table is full; a file system without locks): the append's rows are
+    then logged whole, and the descriptor opened for them stayed open, one more at every failed write."""
+    import errno
+    import fcntl
+
+    spool = file_app.extensions[SPOOL_KEY]
+    spool.append([spool_row("first")], OSError("database is locked"))  # the folder and the file exist
+
+    def no_lock(_descriptor, _operation):
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(fcntl, "flock", no_lock)
+    opened = len(os.listdir("/proc/self/fd"))
+    for _ in range(5):
+        spool.append([spool_row("not spooled")], OSError("database is locked"))
+    assert len(os.listdir("/proc/self/fd")) == opened

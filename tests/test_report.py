@@ -330,6 +330,27 @@ def test_a_finished_run_replaces_the_plots_with_its_own(tmp_path):
     assert sorted(path.name for path in out.iterdir()) == ["eval.json", "eval.md", "plots"]
 
 
+@pytest.mark.parametrize("left", ["plots/baseline/ucc_test_curves.png", "previous/ucc_test_curves.png"])
+def test_a_hidden_folder_left_by_a_killed_run_with_this_process_id_is_not_reused(tmp_path, left):
+    """In a container every run has the same process id (1): the hidden folder of a run killed there (the OOM killer)
+    was taken for this run's own, so its plots (a baseline this run does not draw) were published with the new report,
+    or its ``previous`` folder stopped the run at its very end (os.replace: directory not empty)."""
+    from model.bundle import temporary_beside
+
+    texts, labels = _keyword_texts()
+    data_dir = write_fake_data_dir(tmp_path / "data", texts, labels, _keyword_spans())
+    out = tmp_path / "out"
+    (out / "plots").mkdir(parents=True)
+    (out / "plots" / "ucc_test_curves.png").write_bytes(b"the previous run's figure")
+    stale = temporary_beside(out / "plots") / left  # this process's id: what the killed run in the container left
+    stale.parent.mkdir(parents=True)
+    stale.write_bytes(b"the killed run's figure")
+    write_eval_report(data_dir=data_dir, out_dir=out, scorer=KeywordScorer())
+    assert not (out / "plots" / "baseline").exists()
+    assert (out / "plots" / "ucc_test_curves.png").read_bytes().startswith(b"\x89PNG")
+    assert sorted(path.name for path in out.iterdir()) == ["eval.json", "eval.md", "plots"]
+
+
 def test_a_run_without_a_terminal_says_which_stage_it_is_in(tmp_path, capsys):
     """Under `make eval > log` or nohup a 10-minute run printed nothing until it ended."""
     texts, labels = _keyword_texts()

@@ -383,6 +383,8 @@ def write_eval_report(
     # the previous report with its own plots. Inside it the folder is named plots too, as eval.md links them.
     staging = temporary_beside(out_dir / PLOTS_FOLDER)
     plot_dir = staging / PLOTS_FOLDER
+    # Already there: a killed run's whose process had this id (in a container every run is process 1), not ours.
+    shutil.rmtree(staging, ignore_errors=True)
     try:
         report = {
             "command": COMMAND,
