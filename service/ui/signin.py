@@ -28,7 +28,7 @@ from service.limits import SIGN_IN_ENDPOINT
 from service.store import get_session
 from service.ui.blueprint import bp
 from service.ui.csrf import csrf_token
-from service.users import User, authenticate_user, end_sessions
+from service.users import User, authenticate_user, could_be_a_name, end_sessions, find_user
 
 USER_ID = "user_id"
 STAMP = "stamp"
@@ -156,9 +156,15 @@ def sign_in() -> ResponseReturnValue:
 
 
 def log_failed_sign_in(name: str) -> None:
-    """One WARNING line for a failed sign-in: the user name as typed, quoted with its control characters escaped (a
-    line break cannot forge a line of its own) and cut at ``MAX_SHOWN_NAME_CHARS``, and the client's address."""
-    log.warning("failed sign-in to the moderation page as user name %r from %s", shown_name(name), client_address())
+    """One WARNING line for a failed sign-in, with the client's address, and the user name when it is a user's (quoted,
+    its control characters escaped, so a line break cannot forge a line of its own). A name that is no user's is not
+    logged: people type their password into the name field, and it would be kept in the log."""
+    known = could_be_a_name(name) and find_user(get_session(), name) is not None
+    if known:
+        log.warning("failed sign-in to the moderation page as user %r from %s", shown_name(name), client_address())
+    else:
+        log.warning("failed sign-in to the moderation page with a name that is no user's (not logged) from %s",
+                    client_address())
 
 
 @bp.post("/sign-out")
