@@ -26,7 +26,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -381,6 +381,30 @@ def drop_spooled_rows(directory: Path, drop: Callable[[dict[str, Any]], bool], d
     sweep = SpoolSweep()
     if not directory.is_dir():
         return sweep
+    with contextlib.nullcontext() if dry_run else _one_sweep_at_a_time(directory):  # a count writes nothing
+        _sweep(directory, drop, dry_run, sweep)
+    return sweep
+
+
+SWEEP_LOCK = ".sweep.lock"
+"""The file (outside ``SPOOL_GLOB``, left in place) whose lock one sweep holds at a time."""
+
+
+@contextlib.contextmanager
+def _one_sweep_at_a_time(directory: Path) -> Iterator[None]:
+    """Hold the spool folder's sweep lock: two sweeps at once (``db prune`` and ``db forget``) each rewrote a file from
+    what they had read, so the later one put back the rows the earlier one had deleted (or skipped a file the other
+    had claimed, leaving its rows to forget)."""
+    descriptor = os.open(directory / SWEEP_LOCK, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(descriptor)
+
+
+def _sweep(directory: Path, drop: Callable[[dict[str, Any]], bool], dry_run: bool, sweep: SpoolSweep) -> None:
+    """``drop_spooled_rows``'s work, under the sweep lock."""
     for path in sorted(directory.glob("decisions-*")) + sorted(directory.glob(f"{REJECTED_PREFIX}*")):
         if not path.name.startswith(REJECTED_PREFIX) and CLAIMED_SUFFIX in path.name and _alive(_claimer(path)):
             sweep.busy.append(path)
@@ -396,7 +420,6 @@ def drop_spooled_rows(directory: Path, drop: Callable[[dict[str, Any]], bool], d
             continue
         sweep.n_rows += len(dropped)
         sweep.comment_ids.update(row["comment_id"] for row in dropped if row["comment_id"] is not None)
-    return sweep
 
 
 def _split_lines(lines: str, drop: Callable[[dict[str, Any]], bool]) -> tuple[list[str], list[dict[str, Any]]]:

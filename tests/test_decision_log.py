@@ -256,3 +256,35 @@ def test_a_spool_file_that_cannot_be_locked_is_closed_again(file_app, monkeypatc
     for _ in range(5):
         spool.append([spool_row("not spooled")], OSError("database is locked"))
     assert len(os.listdir("/proc/self/fd")) == opened
+
+
+def test_two_sweeps_at_once_do_not_put_back_each_others_deleted_rows(file_app, tmp_path, monkeypatch):
+    """``db forget`` and ``db prune`` at once: each rewrote a rejected file from what it had read, so the one that
+    finished last put back the rows the other had deleted (here the forgotten comment). The two sweeps run in threads
+    of one process here, where they also shared the name of their partial file: the old code lost the forget's rewrite
+    that way, two processes as in the first sentence."""
+    import threading
+    import time as clock
+
+    from service.decision_log import drop_spooled_rows, spooled_about
+
+    spool_dir = file_app.extensions[SPOOL_KEY].directory
+    spool_dir.mkdir(parents=True, exist_ok=True)
+    rows = [spool_row(comment_id) for comment_id in ("forget me", "old", "kept")]
+    (spool_dir / "rejected-decisions-1.jsonl").write_text("".join(json.dumps({**row, "created_at": row["created_at"].isoformat()}) + "\n"
+                                                                  for row in rows), encoding="utf-8")
+    other = threading.Thread(target=drop_spooled_rows, args=(spool_dir, spooled_about({"old"})))
+
+    def start_the_other_sweep():
+        other.start()
+        clock.sleep(0.5)  # the other sweep runs to its end meanwhile, unless it waits for this one
+
+    # Only this thread's first rename starts it (the other sweep renames too).
+    this_thread = threading.get_ident()
+    run_first(monkeypatch, os, "replace", start_the_other_sweep, when=lambda *_args: threading.get_ident() == this_thread)
+    forgotten = drop_spooled_rows(spool_dir, spooled_about({"forget me"}))
+    monkeypatch.undo()
+    other.join(timeout=10)
+    assert forgotten.n_rows == 1 and not other.is_alive()
+    left = [json.loads(line)["comment_id"] for line in (spool_dir / "rejected-decisions-1.jsonl").read_text().splitlines()]
+    assert left == ["kept"]
