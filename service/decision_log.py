@@ -448,13 +448,17 @@ def _rewrite_without(path: Path, drop: Callable[[dict[str, Any]], bool]) -> list
     if source is None:
         raise (BlockingIOError if path.exists() else FileNotFoundError)(f"{path} is being written or replayed")
     kept, dropped = _split_lines(source.read_text(encoding="utf-8"), drop)
-    if kept:
-        partial = path.with_name(f".sweep-{os.getpid()}.tmp")  # outside SPOOL_GLOB: no replay reads it half written
-        with open(partial, "w", encoding="utf-8") as spool:
-            spool.write("".join(kept))
-            spool.flush()
-            os.fsync(spool.fileno())
-        os.replace(partial, path if rejected else _fresh_spool_file(path.parent))
-    if not (rejected and kept):
+    if not kept:
         source.unlink()
+        return dropped
+    partial = path.with_name(f".sweep-{os.getpid()}.tmp")  # outside SPOOL_GLOB: no replay reads it half written
+    with open(partial, "w", encoding="utf-8") as spool:
+        spool.write("".join(kept))
+        spool.flush()
+        os.fsync(spool.fileno())
+    # The kept rows take the place of the file read, in one step: a sweep killed at any point leaves the dropped rows
+    # either all there (nothing changed yet) or gone, never back (a claimed file is replayed once its claimer is dead).
+    os.replace(partial, source)
+    if not rejected:
+        os.rename(source, _fresh_spool_file(path.parent))  # back among the waiting files
     return dropped

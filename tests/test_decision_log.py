@@ -288,3 +288,36 @@ def test_two_sweeps_at_once_do_not_put_back_each_others_deleted_rows(file_app, t
     assert forgotten.n_rows == 1 and not other.is_alive()
     left = [json.loads(line)["comment_id"] for line in (spool_dir / "rejected-decisions-1.jsonl").read_text().splitlines()]
     assert left == ["kept"]
+
+
+def test_a_sweep_killed_after_writing_the_kept_rows_does_not_bring_the_dropped_ones_back(file_app, tmp_path, monkeypatch):
+    """``db forget`` killed between writing a waiting file's kept rows and removing the file it had claimed: the claimed
+    file, still whole, was replayed later (its claimer dead), the forgotten comment's row with it."""
+    from pathlib import Path
+
+    from service.decision_log import CLAIMED_SUFFIX, drop_spooled_rows, spooled_about
+
+    class Killed(BaseException):
+        pass
+
+    spool = file_app.extensions[SPOOL_KEY]
+    spool.append([spool_row("forget me"), spool_row("kept")], OSError("database is locked"))
+    real_rename, real_unlink = os.rename, Path.unlink
+
+    def killed_rename(source, target):
+        if CLAIMED_SUFFIX in os.fspath(source):
+            raise Killed
+        return real_rename(source, target)
+
+    def killed_unlink(path, missing_ok=False):
+        if CLAIMED_SUFFIX in path.name:
+            raise Killed
+        return real_unlink(path, missing_ok=missing_ok)
+
+    monkeypatch.setattr(os, "rename", killed_rename)  # the step after the kept rows are written, whichever it is
+    monkeypatch.setattr(Path, "unlink", killed_unlink)
+    with pytest.raises(Killed):
+        drop_spooled_rows(spool.directory, spooled_about({"forget me"}))
+    monkeypatch.undo()
+    spool.replay(DecisionRecord.__table__)  # a claim of this process's pid counts as a dead claimer's
+    assert logged_ids(file_app) == ["kept"]
