@@ -93,7 +93,7 @@ TEMPORARY_PATTERN = re.compile(r"\.(?P<name>.+)\.(?P<pid>\d+)\.partial")
 def remove_abandoned_temporaries(targets: Iterable[Path]) -> None:
     """Remove the ``temporary_beside`` files of ``targets`` that killed processes left (kill -9 and the OOM killer skip
     the clean-up), listing each folder once; one whose process still runs (another run writing the same target) is
-    left alone."""
+    left alone. A temporary folder (``moderate eval``'s staged plots) goes with what it holds; a symlink is left."""
     names: dict[Path, set[str]] = {}
     for target in targets:
         names.setdefault(target.parent, set()).add(target.name)
@@ -102,7 +102,11 @@ def remove_abandoned_temporaries(targets: Iterable[Path]) -> None:
             continue
         for path in folder.iterdir():
             match = TEMPORARY_PATTERN.fullmatch(path.name)
-            if match is not None and match["name"] in wanted and path.is_file() and not process_is_running(int(match["pid"])):
+            if match is None or match["name"] not in wanted or path.is_symlink() or process_is_running(int(match["pid"])):
+                continue
+            if path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+            elif path.is_file():
                 path.unlink(missing_ok=True)
 
 

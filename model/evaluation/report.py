@@ -31,7 +31,7 @@ from model.evaluation.policy_report import evaluate_policy, policy_markdown
 from model.evaluation.report_format import (check_writable, encoder_mode_note, format_number, format_signed, is_defined,
                                              target_margin, target_status, write_report)
 from model.evaluation.side_by_side import side_by_side_markdown
-from model.bundle import TEMPORARY_PATTERN, BundleError, process_is_running, temporary_beside
+from model.bundle import BundleError, remove_abandoned_temporaries, temporary_beside
 from model.parallel import threads_per_process
 from model.scoring import Scorer
 
@@ -368,7 +368,7 @@ def write_eval_report(
     started = time.perf_counter()
     out_dir = Path(out_dir)
     check_writable(out_dir / "eval.md", out_dir / "eval.json", out_dir / PLOTS_FOLDER / "curves.png")
-    _remove_abandoned_plot_folders(out_dir)
+    remove_abandoned_temporaries([out_dir / PLOTS_FOLDER])  # plot folders of killed runs
     threads = threads_per_process()  # one process scores every set: its encoder may use every core
     scorer = scorer if scorer is not None else Scorer.load(model_path, encoder_threads=threads)
     if baseline_scorer is None and baseline is not None:
@@ -412,14 +412,3 @@ def _replace_folder(new: Path, target: Path, previous: Path) -> None:
         os.replace(target, previous)
     os.replace(new, target)
 
-
-def _remove_abandoned_plot_folders(out_dir: Path) -> None:
-    """Remove the hidden plot folders of ``moderate eval`` runs killed in ``out_dir`` (kill -9 skips the clean-up); a
-    folder whose run still goes on is left alone."""
-    if not out_dir.is_dir():
-        return
-    for path in out_dir.iterdir():
-        match = TEMPORARY_PATTERN.fullmatch(path.name)
-        if (match is not None and match["name"] == PLOTS_FOLDER and path.is_dir() and not path.is_symlink()
-                and not process_is_running(int(match["pid"]))):
-            shutil.rmtree(path, ignore_errors=True)

@@ -16,7 +16,7 @@ def highlight(text: str, spans: Mapping[str, Sequence[Span]]) -> Markup:
     Overlapping spans of different attributes split the text at every boundary, so each piece is marked
     with exactly the attributes covering it; offsets outside the text are clipped, and offsets inside a character as
     drawn (an emoji with its modifiers, a letter with its accents) widened to take all of it (``whole_characters``): the
-    scorer's spans are whole already, but the queue also shows spans logged before they were.
+    scorer's spans are whole already (``Decision.in_whole_characters``); this keeps any other caller's whole too.
     """
     ranges = [
         (*whole_characters(text, span.begin, span.end), attribute)
