@@ -67,7 +67,11 @@ def _check_content_encoding() -> None:
 def _json_body(example: str = MODERATE_EXAMPLE) -> Any:
     """Decode the request body as UTF-8 JSON, whatever the Content-Type says; an empty one is refused suggesting ``example``."""
     _check_content_encoding()
-    raw = read_body(cache=False)
+    return parse_json_body(read_body(cache=False), example)
+
+
+def parse_json_body(raw: bytes, example: str = MODERATE_EXAMPLE) -> Any:
+    """Decode a request body's bytes as UTF-8 JSON; a 400 saying what is wrong, an empty one suggesting ``example``."""
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as error:

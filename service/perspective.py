@@ -16,17 +16,17 @@ from flask import Blueprint, current_app, jsonify
 from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 
-from service.api_v1 import _json_body as json_body
+from service.api_v1 import parse_json_body
 from service.auth import require_scope
 from service.config import EXTENSION_KEY
 from service.errors import shown_name
 from service.feedback_export import LEADING_COLUMNS, TRAILING_COLUMNS
+from service.google_body import request_bytes
 from service.google_errors import GoogleApiError, field_violation, invalid_argument, perspective_error
 from service.google_errors import register_google_error_handlers
 from service.html_text import html_to_text
 from service.key_limits import charge
 from service.language import detect_language, init_language_identifier, is_language_tag, is_supported
-from service.limits import read_body
 from service.scopes import FEEDBACK_SCOPE, MODERATE_SCOPE
 from service.store import record_decisions, save_feedback
 from service.text_rules import check_text, length_problem
@@ -136,10 +136,12 @@ def json_field_names(value: Any, path: str = "") -> Any:
 
 
 def _object_body() -> dict:
-    """The request body, which must be a JSON object; proto field names are read as their JSON names."""
-    if not read_body().strip():
+    """The request body (gzip too, ``service.google_body``), which must be a JSON object; proto field names are read as
+    their JSON names."""
+    raw = request_bytes()
+    if not raw.strip():
         raise invalid_argument("", f"request body is empty; send JSON like {EXAMPLE}")
-    body = json_body()
+    body = parse_json_body(raw, EXAMPLE)
     if not isinstance(body, dict):
         raise invalid_argument("", f"request body must be a JSON object like {EXAMPLE}")
     try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import re
 from pathlib import Path
@@ -75,7 +76,8 @@ def test_a_batch_at_max_request_chars_is_answered(app, key):
     assert decisions_logged(app) == 3
 
 
-@pytest.mark.parametrize("path", ["/v1alpha1/comments:analyze", "/v1alpha1/comments%3Aanalyze"])
+@pytest.mark.parametrize("path", ["/v1alpha1/comments:analyze", "/v1alpha1/comments%3Aanalyze",
+                                  "http://localhost/v1alpha1/comments:analyze"])  # as the Java client writes it
 def test_a_batch_over_max_request_chars_is_google_413_with_nothing_scored(app, key, path):
     # 100 parts of 20,480 characters took many minutes, past gunicorn's TIMEOUT_SECONDS: the worker was killed
     # midway, the client got a dropped connection and the decisions of the parts scored were half logged.
@@ -240,3 +242,120 @@ def test_google_client_batches_through_a_proxy_serving_under_a_path(tiny_bundle_
         too_much.execute()
     assert caught.value.status_code == 413
     assert decisions_logged(app) == 1
+
+
+JAVA_REQUEST_LINE = "POST http://localhost{path}?key={key} HTTP/1.1"
+"""google-api-java-client's HttpRequestContent: the whole URL (``request.getUrl().build()``), then the version."""
+DOTNET_REQUEST_LINE = "POST http://localhost{path}?key={key}"
+"""google-api-dotnet-client's BatchRequest.CreateRequestContentString: ``"{0} {1}", Method, RequestUri.AbsoluteUri``."""
+
+
+@pytest.mark.parametrize("request_line", [JAVA_REQUEST_LINE, DOTNET_REQUEST_LINE])
+def test_java_and_dotnet_clients_calls_are_answered(app, key, request_line):
+    # Google's Java and .NET clients write the whole URL in a part's request line, the .NET client without HTTP/1.1:
+    # the Java client's calls were answered 404 "/v1alpha1/comments:analyze cannot be batched", a .NET batch refused
+    # whole (400, "does not start with a request line").
+    body = json.dumps({"comment": {"text": SENTENCE}, "requestedAttributes": {"TOXICITY": {}}})
+    line = request_line.format(path="/v1alpha1/comments:analyze", key=key)
+    response = post_batch(app, [f"{line}\r\nContent-Type: application/json; charset=UTF-8\r\n\r\n{body}",
+                                part(key, SENTENCE)])
+    assert response.status_code == 200, response.get_data(as_text=True)
+    assert statuses(response) == ["HTTP/1.1 200 OK"] * 2
+    assert decisions_logged(app) == 2
+
+
+def test_a_request_line_without_a_version_must_still_be_one(app, key):
+    # Taking the .NET client's "METHOD URL" leaves any other two words a part that is no request, refusing the batch.
+    response = post_batch(app, [part(key, SENTENCE), "not requested"])
+    assert response.status_code == 400 and "part 2" in response.get_json()["error"]["message"]
+    assert decisions_logged(app) == 0
+
+
+def dotnet_statuses(response) -> list[int]:
+    """Each answer's status as google-api-dotnet-client's BatchRequest.ExecuteAsync reads a batch answer: the boundary
+    is whatever follows "boundary=" in Content-Type, taken as written, and a part is what lies between two of them."""
+    content_type = response.headers["Content-Type"]
+    boundary = "--" + content_type[content_type.index("boundary=") + len("boundary="):]
+    content, found = response.get_data(as_text=True), []
+    while (start := content.find(boundary)) != -1:
+        content = content[start + len(boundary):]
+        end = content.find(boundary)
+        if end == -1:
+            break
+        lines = iter(content[:end].splitlines())
+        line = next(lines)
+        while not line:  # the line break after the boundary
+            line = next(lines)
+        while line:  # the part's own headers
+            line = next(lines)
+        line = next(lines)
+        while not line:
+            line = next(lines)
+        found.append(int(line.split(" ")[1]))
+        content = content[end:]
+    return found
+
+
+def test_the_answer_is_read_by_the_dotnet_client(app, key):
+    # The answer's boundary was quoted (boundary="batch_..."): the .NET client looked for --"batch_..." in the body,
+    # found none and called no callback, every call of the batch lost without an error.
+    response = post_batch(app, [part(key, SENTENCE), part(key, "Fine.", "/v1alpha1/comments:nothing")])
+    assert dotnet_statuses(response) == [200, 404]
+
+
+def test_a_compressed_call_inside_a_batch_is_refused_unrun(app, key):
+    # comments:analyze reads gzip bodies now; run inside a batch, such a call's text would escape MAX_REQUEST_CHARS
+    # (counted from the parts as sent) and 100 of them could unpack to 100 x MAX_CONTENT_LENGTH.
+    body = gzip.compress(json.dumps({"comment": {"text": LONGEST}, "requestedAttributes": {"TOXICITY": {}}}).encode())
+    head = f"POST /v1alpha1/comments:analyze?key={key} HTTP/1.1\r\nContent-Type: application/json\r\nContent-Encoding: gzip\r\n\r\n"
+    boundary = "b0undary"
+    data = (f"--{boundary}\r\nContent-Type: application/http\r\n\r\n{head}".encode() + body
+            + f"\r\n--{boundary}\r\nContent-Type: application/http\r\n\r\n{part(key, SENTENCE)}\r\n--{boundary}--\r\n".encode())
+    response = app.test_client().post("/batch", data=data, content_type=f"multipart/mixed; boundary={boundary}")
+    assert statuses(response) == ["HTTP/1.1 415 Unsupported Media Type", "HTTP/1.1 200 OK"]
+    assert "must be sent uncompressed" in response.get_data(as_text=True)
+    assert decisions_logged(app) == 1
+
+
+class ThroughTestClient:
+    """An ``httplib2.Http`` for googleapiclient that sends its requests to the app through Flask's test client."""
+
+    def __init__(self, client):
+        self.client = client
+
+    def request(self, uri, method="GET", body=None, headers=None, **_):
+        import httplib2
+
+        url = urlsplit(uri)
+        answer = self.client.open(url.path + (f"?{url.query}" if url.query else ""), method=method, data=body,
+                                  headers=headers or {})
+        return httplib2.Response({"status": answer.status_code, **dict(answer.headers)}), answer.get_data()
+
+
+def test_google_client_batches_with_request_ids_as_long_as_a_uuid(app, key):
+    # googleapiclient folds a part's Content-ID past 78 characters ("<uuid +" CRLF " request-id>"); the answer echoed it
+    # folded and googleapiclient, reading "base + id" from it, failed the whole batch with "ValueError: not enough values
+    # to unpack": a request id of a UUID's 36 characters lost every answer.
+    from googleapiclient import discovery
+
+    client = app.test_client()
+    service = discovery.build_from_document(client.get("/$discovery/rest?version=v1alpha1").get_json(), developerKey=key,
+                                            http=ThroughTestClient(client))
+    request_ids = ["1", "comment-0b9f6f7e-5d1c-4f3a-9a57-2f0e8e1c7d42", "a" * 200]
+    answers = {}
+    batch = service.new_batch_http_request(callback=lambda request_id, answer, error: answers.update({request_id: error or answer}))
+    for request_id in request_ids:
+        body = {"comment": {"text": SENTENCE}, "requestedAttributes": {"TOXICITY": {}}, "clientToken": request_id}
+        batch.add(service.comments().analyze(body=body), request_id=request_id)
+    batch.execute()
+    assert sorted(answers) == sorted(request_ids)
+    assert all(answers[request_id]["clientToken"] == request_id for request_id in request_ids)
+
+
+def test_a_content_id_that_is_not_ascii_is_echoed_escaped_not_a_500(app, key):
+    # The email parser gives such a header as an email.header.Header, not a str: the answer was a 500 for the batch.
+    data = (b"--b\r\nContent-Type: application/http\r\nContent-ID: <caf\xc3\xa9>\r\n\r\n" + part(key, SENTENCE).encode()
+            + b"\r\n--b--\r\n")
+    response = app.test_client().post("/batch", data=data, content_type="multipart/mixed; boundary=b")
+    assert response.status_code == 200 and statuses(response) == ["HTTP/1.1 200 OK"]
+    assert "Content-ID: <response-caf\\ufffd\\ufffd>" in response.get_data(as_text=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import posixpath
 import re
@@ -416,6 +417,40 @@ def test_bad_json_is_invalid_argument(client, key, data, words):
     response = client.post(f"{ANALYZE}?key={key}", data=data, content_type="application/json")
     error = assert_google_error(response, 400, "INVALID_ARGUMENT")
     assert words in error["message"]
+
+
+@pytest.mark.parametrize("url, body", [
+    (ANALYZE, body_for()),
+    (SUGGEST, {"comment": {"text": NEUTRAL}, "attributeScores": {"TOXICITY": {"summaryScore": {"value": 0.1}}}}),
+])
+def test_a_gzip_body_is_read_as_googles_java_and_dotnet_clients_send_it(client, key, scorer, url, body):
+    # Google's Java and .NET clients compress every call's body (Content-Encoding: gzip) unless told not to, and
+    # Google's front end reads it: each of their calls got 415 "send the body uncompressed".
+    response = client.post(f"{url}?key={key}", data=gzip.compress(json.dumps(body).encode()),
+                           content_type="application/json; charset=UTF-8", headers={"Content-Encoding": "gzip"})
+    assert response.status_code == 200, response.get_data(as_text=True)
+    if url == ANALYZE:
+        expected = scorer.moderate([HOSTILE], with_spans=False)[0].scores["toxicity"]
+        assert response.get_json()["attributeScores"]["TOXICITY"]["summaryScore"]["value"] == pytest.approx(expected, abs=1e-6)
+
+
+@pytest.mark.parametrize(("data", "words"), [
+    (gzip.compress(json.dumps(body_for()).encode())[:-9], "not valid gzip (cut short)"),
+    (json.dumps(body_for()).encode(), "not valid gzip (incorrect header check)"),
+])
+def test_a_body_that_says_gzip_and_is_not_is_invalid_argument(client, key, data, words):
+    response = client.post(f"{ANALYZE}?key={key}", data=data, content_type="application/json", headers={"Content-Encoding": "gzip"})
+    assert words in assert_google_error(response, 400, "INVALID_ARGUMENT")["message"]
+
+
+def test_a_gzip_body_that_unpacks_past_the_request_cap_is_google_413(app, client, key, monkeypatch):
+    # A small body may unpack to gigabytes: it is decompressed no further than a body sent uncompressed may be long.
+    monkeypatch.setitem(app.config, "MAX_CONTENT_LENGTH", 1_000)
+    data = gzip.compress(json.dumps(body_for("word " * 400)).encode())
+    assert len(data) < 1_000
+    response = client.post(f"{ANALYZE}?key={key}", data=data, content_type="application/json", headers={"Content-Encoding": "gzip"})
+    error = assert_google_error(response, 413, "INVALID_ARGUMENT")
+    assert error["message"] == "request body is larger than 1000 bytes uncompressed"
 
 
 def test_unknown_method_is_google_not_found(client, key):
