@@ -76,13 +76,14 @@ print(f"{len(site)} site comments: {len(site_train)} to train on, {len(site_held
 # ## Retrain
 #
 # Written to a scratch folder first (replaced on each run). The manifest records what it was trained on: the SHA-256
-# and row counts of `work_dir/site_train.csv` (the site rows not held out), and which of those rows training left out
-# and why (the line printed below).
+# and row counts of `work_dir/site_train.csv` (the site rows not held out), which of those rows training left out
+# and why (the line printed below), and under `split_from` the site's own file (name, SHA-256, rows held out, seed).
 
 # %%
 old = Scorer.load(old_bundle, encoder_threads=threads_per_process())  # an encoder on every core
 scratch = train_bundle(data_dir, out_dir=work / "bundle", version=new_version, site_data=train_path,
-                       site_weight=site_weight, progress=False, overwrite=True)
+                       site_weight=site_weight, progress=False, overwrite=True,
+                       site_split_from=site_module.split_origin(site, site_held_out, holdout_fraction, seed))
 new = Scorer.load(scratch)
 print(site_module.describe_site_manifest(new.bundle.manifest["site_data"]))
 new.bundle.manifest["site_data"]

@@ -1,14 +1,16 @@
 """Stored feedback -> a training table (.csv, .jsonl or .parquet) for retraining.
 
 Columns: ``text``, ``comment_id``, ``decision``, one column per attribute label (a probability, empty
-where that feedback gave none), ``created_at`` (UTC), ``source``, ``moderator`` (who decided on the
-moderation page, else empty), ``api_key_id`` and ``api_key_name`` (the key that sent it, or for a decision
-made on the moderation page the key its comment was scored with, its site: poisoned labels can be traced to a key
-and left out). A feedback row sent with only a comment id takes its text from the
-decision log when the log kept it (``STORE_TEXT``): the text its own key logged for that id (two sites, each
-with its key, may both have a comment 17), else the text another key logged last (a CMS key with only the
-``moderate`` scope beside a feedback key). ``key_ids`` restricts the export to the feedback of
-those keys (``keys_matching`` finds them by id or name, as ``moderate keys revoke`` does).
+where that feedback gave none; a Perspective attribute name stored as sent under ours, ``our_label_names``),
+``created_at`` (UTC), ``source``, ``moderator`` (who decided on the moderation page, else empty), ``api_key_id``
+and ``api_key_name`` (the key that sent it, or for a decision made on the moderation page the key its comment was
+scored with, its site: poisoned labels can be traced to a key and left out). A feedback row sent with only a
+comment id takes its text from the decision log when the log kept it (``STORE_TEXT``), or from other feedback: the
+text its own key logged for that id (two sites, each with its key, may both have a comment 17), else the text its
+own key's other feedback on that id gave (an editor's correction sent by id after feedback sent with the text:
+without it the correction had no text, so training kept the decision it replaced), else the text another key logged
+last (a CMS key with only the ``moderate`` scope beside a feedback key). ``key_ids`` restricts the export to the
+feedback of those keys (``keys_matching`` finds them by id or name, as ``moderate keys revoke`` does).
 """
 
 from __future__ import annotations
@@ -60,8 +62,25 @@ def label_columns(session: Session, key_ids: Sequence[int] | None = None) -> lis
     if key_ids is not None:
         query = query.where(Feedback.api_key_id.in_(key_ids))
     for labels in session.scalars(query):
-        used.update(labels or {})
+        used.update(our_label_names(labels))
     return [name for name in ATTRIBUTES if name in used] + sorted(used - set(ATTRIBUTES))
+
+
+def our_label_names(labels: dict | None) -> dict:
+    """A feedback's labels under this service's attribute names, ours winning where both are given.
+
+    A Perspective attribute name (``INSULT``) sent to ``comments:suggestscore`` while the served bundle did not offer
+    that attribute was stored as sent, a free-form label: exported under that name, the training refused the whole file
+    (a column spelt otherwise than ``insult``). It is the attribute Perspective's name stands for whenever it is offered.
+    """
+    from service.perspective import ATTRIBUTE_NAMES  # here: perspective imports this module's column names
+
+    named: dict = {}
+    for name, value in (labels or {}).items():
+        ours = ATTRIBUTE_NAMES.get(name, name)
+        if ours not in named or name == ours:
+            named[ours] = value
+    return named
 
 
 def _as_utc(moment: dt.datetime) -> dt.datetime:
@@ -69,12 +88,14 @@ def _as_utc(moment: dt.datetime) -> dt.datetime:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=dt.UTC)
 
 
-class _LoggedTexts:
-    """The decision log's latest text of each comment id, by the key that logged it and by any key."""
+class _KnownTexts:
+    """The latest text of each comment id: the decision log's, by the key that logged it and by any key, and the
+    feedback's, by the key that sent it."""
 
     def __init__(self, session: Session, comment_ids: Sequence[str]):
         self.by_key: dict[tuple[int | None, str], str] = {}
         self.by_id: dict[str, str] = {}
+        self.feedback_by_key: dict[tuple[int | None, str], str] = {}
         if not comment_ids:
             return
         query = (
@@ -84,10 +105,19 @@ class _LoggedTexts:
         )
         for key_id, comment_id, text in session.execute(query):
             self.by_key[key_id, comment_id] = self.by_id[comment_id] = text
+        given = (
+            select(Feedback.api_key_id, Feedback.comment_id, Feedback.text)
+            .where(Feedback.comment_id.in_(comment_ids), Feedback.text.is_not(None))
+            .order_by(Feedback.id)
+        )
+        for key_id, comment_id, text in session.execute(given):
+            self.feedback_by_key[key_id, comment_id] = text
 
     def text(self, feedback: Feedback) -> str | None:
-        """``feedback``'s comment as its own key logged it, else as any key did last; None when none kept it."""
-        return self.by_key.get((feedback.api_key_id, feedback.comment_id), self.by_id.get(feedback.comment_id))
+        """``feedback``'s comment as its own key logged it, else as its own key's feedback gave it, else as any key
+        logged it last; None when none kept it."""
+        key = (feedback.api_key_id, feedback.comment_id)
+        return self.by_key.get(key, self.feedback_by_key.get(key, self.by_id.get(feedback.comment_id)))
 
 
 def _frames(session: Session, labels: list[str], chunk_rows: int, key_ids: Sequence[int] | None) -> Iterator[pd.DataFrame]:
@@ -95,15 +125,16 @@ def _frames(session: Session, labels: list[str], chunk_rows: int, key_ids: Seque
     query = _feedback_of(key_ids).execution_options(yield_per=chunk_rows)
     for partition in session.execute(query).partitions():
         missing = sorted({row.comment_id for row, _name in partition if row.text is None and row.comment_id is not None})
-        logged = _LoggedTexts(session, missing)
+        known = _KnownTexts(session, missing)
         records = []
         for row, key_name in partition:
             record = {
-                "text": row.text if row.text is not None else logged.text(row),
+                "text": row.text if row.text is not None else known.text(row),
                 "comment_id": row.comment_id,
                 "decision": row.decision,
             }
-            record.update({name: (row.labels or {}).get(name) for name in labels})
+            given = our_label_names(row.labels)
+            record.update({name: given.get(name) for name in labels})
             record["created_at"] = _as_utc(row.created_at)
             record["source"] = row.source
             record["moderator"] = row.moderator

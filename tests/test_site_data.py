@@ -49,7 +49,10 @@ def test_feedback_export_columns_and_json_labels_are_read(tmp_path):
 @pytest.mark.parametrize(("raw", "message"), [
     (pd.DataFrame({"comment": ["x"], "decision": ["approve"]}), "no 'text' column"),
     (pd.DataFrame({"text": ["x"]}), "needs a 'decision' column"),
-    (pd.DataFrame({"text": ["x"], "decision": ["delete"]}), "approve, review or reject"),
+    (pd.DataFrame({"text": ["x"], "decision": ["delete"]}), "approve, review or reject; got 'delete'$"),
+    # 1/0 in the decision column: the error listed the words but not where such labels go.
+    (pd.DataFrame({"text": ["x", "y"], "decision": [1, 0]}), "got '0', '1' \\(labels such as 1/0 go in an attribute column: "
+                                                           "rename 'decision' to the attribute it marks, e.g. 'toxicity'\\)"),
     (pd.DataFrame({"text": ["x"], "toxicity": ["maybe"]}), "probability in \\[0, 1\\]"),
     (pd.DataFrame({"text": ["x"], "labels": ['{"rudeness": 1}']}), "unknown attributes"),
     # A label column spelt otherwise was ignored: the decision alone trained the bundle, the insults lost.
@@ -236,3 +239,168 @@ def test_a_bad_json_line_after_a_byte_order_mark_is_the_line_named(tmp_path):
     path.write_bytes(TWO_SITE_FILES[".jsonl"][0] + BOM + TWO_SITE_FILES[".jsonl"][1] + b'{"text": oops}\n')
     with pytest.raises(DataError, match=re.escape(f"{path} line 3: not valid JSON (Expecting value at column 10)")):
         read_site_data(path)
+
+
+def test_a_correction_sent_by_comment_id_replaces_the_decision_sent_with_the_text(runner, tiny_bundle_path, tmp_path, monkeypatch):
+    """A CMS sends feedback with the text, then an editor's correction by id only (the log keeps no text): the export
+    gave the correction no text, so training dropped it and learnt the decision it replaced."""
+    from service.app import create_app
+    from service.cli import cli
+
+    db_url = f"sqlite:///{tmp_path / 'feedback.db'}"
+    monkeypatch.setenv("MODERATION_DB_URL", db_url)
+    client = create_app({"TESTING": True, "MODEL": str(tiny_bundle_path), "AUTH_REQUIRED": False}).test_client()
+    for body in ({"comment_id": "c1", "text": "you are a shill", "decision": "reject"}, {"comment_id": "c1", "decision": "approve"},
+                 {"comment_id": "c2", "text": "a fair point", "decision": "approve"}):
+        assert client.post("/v1/feedback", json=body).status_code == 201
+    out = tmp_path / "feedback.csv"
+    exported = runner.invoke(cli, ["feedback", "export", "-o", str(out)], env={"MODERATION_DB_URL": db_url})
+    assert exported.exit_code == 0, exported.output
+    site = read_site_data(out)
+    assert sorted(zip(site["text"], site["decision"])) == [("a fair point", "approve"), ("you are a shill", "approve")]
+    assert (site.attrs["n_superseded"], site.attrs["n_without_text"]) == (1, 0)
+
+
+def test_a_categorical_decision_column_is_read(tmp_path):
+    """pandas writes a category column to Parquet as a dictionary, read back as a category: a missing decision was a
+    TypeError (fillna with a category the column did not have)."""
+    path = tmp_path / "site.parquet"
+    pd.DataFrame({"text": ["you shill", "fine", "no decision"],
+                  "decision": pd.Categorical(["Reject", "approve", None])}).to_parquet(path)
+    site = read_site_data(path)
+    assert site["decision"].tolist() == ["reject", "approve"] and site.attrs["n_without_label"] == 1
+
+
+@pytest.mark.parametrize(("n_texts", "fraction"), [(4, 0.1), (8, 0.1), (10, 0.1)])
+def test_a_few_site_comments_are_split_without_stratifying_where_it_cannot(n_texts, fraction):
+    """Stratifying needs two texts of each label and two on each side; sklearn refused the split otherwise."""
+    site = site_labels(pd.DataFrame({"text": [f"comment {i}" for i in range(n_texts)],
+                                     "decision": ["reject", "approve"] * (n_texts // 2)}))
+    train, held_out = split_site(site, fraction, seed=0)
+    assert len(held_out) == int(np.ceil(fraction * n_texts)) and len(train) == n_texts - len(held_out) > 0
+
+
+@pytest.mark.parametrize(("n_texts", "fraction", "message"), [
+    (1, 0.3, "holding out 0.3 of 1 distinct site comments leaves none to train on: give at least 2 distinct comments"),
+    (4, 0.9, "holding out 0.9 of 4 distinct site comments leaves none to train on: give at least 10 distinct comments"),
+    (4, 0.0, "the share of site comments held out must be between 0 and 1, got 0.0"),
+    (4, 1.0, "the share of site comments held out must be between 0 and 1, got 1.0"),
+])
+def test_a_site_too_small_to_hold_out_any_comment_says_so(n_texts, fraction, message):
+    site = site_labels(pd.DataFrame({"text": [f"comment {i}" for i in range(n_texts)], "decision": ["reject"] * n_texts}))
+    with pytest.raises(DataError, match=re.escape(message)):
+        split_site(site, fraction, seed=0)
+
+
+def _public_and_site(site_texts: list[str]) -> pd.DataFrame:
+    public = pd.DataFrame({"text": [f"public comment {i}" for i in range(60)], "source": ["kaggle", "olid"] * 30})
+    return pd.concat([public, pd.DataFrame({"text": site_texts, "source": "site"})], ignore_index=True)
+
+
+@pytest.mark.parametrize("texts", [["the only site comment"], ["the only site comment"] * 6 + ["The only  site comment"] * 4])
+def test_a_single_site_text_is_fitted_on_rather_than_split(texts):
+    """One row: sklearn refused to stratify. One text given ten times: a copy chose thresholds, the others were fitted."""
+    from model.training.train import split_holdout
+
+    fit, holdout = split_holdout(_public_and_site(texts), seed=0)
+    assert (fit["source"] == "site").sum() == len(texts) and "site" not in set(holdout["source"])
+    assert len(fit) + len(holdout) == 60 + len(texts)
+
+
+def test_copies_of_a_held_out_site_text_are_held_out_too():
+    """Thresholds are chosen on the held-out rows: a site's repeated comment must not be fitted on as well."""
+    from model.training.train import split_holdout
+
+    texts = ["Buy cheap pills at example.com"] * 24 + ["buy  cheap pills at EXAMPLE.com"] * 6 + [f"site comment {i}" for i in range(10)]
+    fit, holdout = split_holdout(_public_and_site(texts), seed=0)
+    assert len(fit) + len(holdout) == 100 and "site" in set(holdout["source"])
+    fitted = set(fit["text"].str.casefold().str.split().str.join(" "))
+    held = set(holdout["text"].str.casefold().str.split().str.join(" "))
+    assert not fitted & held
+
+
+def test_train_with_a_one_comment_site_file(runner, fake_data_dir, tmp_path):
+    """``moderate train --site-data`` with one usable comment was a traceback (a source of one row cannot be stratified)."""
+    from service.cli import cli
+
+    site = tmp_path / "one.csv"
+    site.write_text("text,decision\nyou are a paid stooge,reject\n", encoding="utf-8")
+    result = runner.invoke(cli, ["train", "--data-dir", str(fake_data_dir), "--site-data", str(site), "--out",
+                                 str(tmp_path / "bundle"), "--seed", "0"])
+    assert result.exit_code == 0, result.output
+    entry = load_bundle(tmp_path / "bundle").manifest["site_data"]
+    assert (entry["rows_used"], entry["rows_held_out"]) == (1, 0)
+    assert "1 rows read, 1 trained on (weight 5); left out: none\n" in result.stderr
+
+
+def test_the_site_rows_held_out_to_choose_thresholds_are_recorded(versioned_bundles):
+    """"120 trained on" counted the site rows training held out to choose thresholds, which the heads never fitted."""
+    from model.training.site_data import describe_site_manifest
+
+    entry = load_bundle(versioned_bundles / "site").manifest["site_data"]
+    assert 0 < entry["rows_held_out"] < entry["rows_used"] == 120
+    assert f"; {entry['rows_held_out']} of the 120 kept out of the fit to choose thresholds" in describe_site_manifest(entry)
+
+
+def test_site_comments_in_the_hatexplain_or_convabuse_test_splits_are_not_trained_on(fake_data_dir):
+    """``moderate eval`` reports HateXplain's and ConvAbuse's official test splits: a site row with one of their texts
+    trained the bundle on its own test comments."""
+    from model.training import data
+    from model.training.added_sets import convabuse_rows, hatexplain_rows
+    from model.training.train import _with_site_rows
+
+    root = fake_data_dir / "hostility"
+    other = data._keys({**data.load_test_sets(fake_data_dir), **data.load_validation_sets(fake_data_dir),
+                        "spans": data.load_toxic_spans("test", fake_data_dir)})
+    tests = [next(t for t in rows(root, "test")["text"] if data.overlap_key(t) not in other) for rows in (hatexplain_rows, convabuse_rows)]
+    site = site_labels(pd.DataFrame({"text": [*tests, "only on this site, said the shill."], "decision": ["reject"] * 3}))
+    public = data.load_training_data(fake_data_dir)
+    combined, entry = _with_site_rows(public, site, None, fake_data_dir)
+    assert combined[combined["source"] == "site"]["text"].tolist() == ["only on this site, said the shill."]
+    assert (entry["rows_used"], entry["removed_test_overlap"]) == (1, 2)
+
+
+def test_a_bundle_trained_on_part_of_a_site_file_names_that_file(fake_data_dir, site_csv, tmp_path):
+    """Notebook 05 trains on a scratch ``site_train.csv`` (the rows not held out), replaced on each run: the manifest
+    named only that file, so a published bundle did not say which site file it had learnt from."""
+    from model.training.site_data import describe_site_manifest, split_origin
+    from model.training.train import train_bundle
+
+    site = read_site_data(site_csv)
+    train, held_out = split_site(site, 0.3, seed=0)
+    train_path = tmp_path / "site_train.csv"
+    train[["text", "decision"]].to_csv(train_path, index=False)
+    bundle = train_bundle(fake_data_dir, tmp_path / "bundle", seed=0, progress=False, version="split", site_data=train_path,
+                          site_split_from=split_origin(site, held_out, 0.3, 0))
+    entry = load_bundle(bundle).manifest["site_data"]
+    assert entry["sha256"] == sha256_file(train_path) and entry["rows"] == len(train)
+    assert entry["split_from"] == {"file": "site.csv", "sha256": sha256_file(site_csv), "rows": 120,
+                                   "rows_held_out": len(held_out), "holdout_fraction": 0.3, "seed": 0}
+    assert describe_site_manifest(entry).endswith(f"the training part of site.csv (sha256 {sha256_file(site_csv)[:12]}), "
+                                                  f"{len(held_out)} of whose rows were held out")
+
+
+def test_perspective_names_stored_as_free_form_labels_are_exported_under_ours(runner, tmp_path, monkeypatch):
+    """A suggestscore of ``UNSUPPORTED_CLAIM`` to a bundle without the claims head is stored as sent: exported under that
+    name, training refused the whole export (a column spelt otherwise than ``unsupported_claim``)."""
+    from service.app import create_app
+    from service.cli import cli
+    from model.training.train import train_from_frame
+    from tests.corpus import make_corpus
+
+    bundle = train_from_frame(make_corpus(), tmp_path / "hostility_only", seed=0, holdout_fraction=0.2, n_jobs=1, with_prior=False)
+    assert "unsupported_claim" not in load_bundle(bundle).attributes
+    db_url = f"sqlite:///{tmp_path / 'feedback.db'}"
+    monkeypatch.setenv("MODERATION_DB_URL", db_url)
+    client = create_app({"TESTING": True, "MODEL": str(bundle), "AUTH_REQUIRED": False}).test_client()
+    for text, name in (("The moon is made of cheese, all scientists agree.", "UNSUPPORTED_CLAIM"), ("you idiot", "INSULT")):
+        body = {"comment": {"text": text}, "attributeScores": {name: {"summaryScore": {"value": 1}}}}
+        assert client.post("/v1alpha1/comments:suggestscore", json=body).status_code == 200
+    out = tmp_path / "feedback.csv"
+    exported = runner.invoke(cli, ["feedback", "export", "-o", str(out)], env={"MODERATION_DB_URL": db_url})
+    assert exported.exit_code == 0, exported.output
+    site = read_site_data(out)
+    assert site[["insult", "unsupported_claim"]].fillna(-1).values.tolist() == [[-1, 1], [1, -1]]  # -1: not labelled
+    from service.feedback_export import our_label_names
+
+    assert our_label_names({"INSULT": 0.0, "insult": 1.0, "ATTACK_ON_AUTHOR": 1.0}) == {"insult": 1.0, "ATTACK_ON_AUTHOR": 1.0}

@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import gzip
 import io
+import itertools
 import json
 import math
 import re
@@ -222,6 +223,25 @@ def _blank(value) -> bool:
     return value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value))
 
 
+def _decision_text(value) -> str:
+    """A decision cell as lower-case text without surrounding blanks; ``""`` for a missing one (None, NaN, NA)."""
+    return "" if _blank(value) else str(value).strip().lower()
+
+
+def _label_hint(bad: list[str], decision_column: str) -> str:
+    """A hint when every refused decision is a label value (1/0, true/false): those belong in an attribute column."""
+    def is_label(value: str) -> bool:
+        try:
+            return value in TRUE_VALUES | FALSE_VALUES or 0.0 <= float(value) <= 1.0
+        except ValueError:
+            return False
+
+    if not all(is_label(value) for value in bad):
+        return ""
+    return (f" (labels such as 1/0 go in an attribute column: rename {decision_column!r} to the attribute it marks, "
+            "e.g. 'toxicity')")
+
+
 def _label_value(value, column: str, row: int) -> float:
     """0.0, 1.0 or NaN (unlabelled) from a cell: a probability (0, 1, 0.8...), true/false, yes/no or empty."""
     if _blank(value):
@@ -322,10 +342,11 @@ def site_labels(raw: pd.DataFrame, text_column: str = TEXT_COLUMN, decision_colu
                         f"or attribute columns ({', '.join(ATTRIBUTES)})")
     texts = raw[text_column].map(lambda value: "" if _blank(value) else str(value))
     frame = pd.DataFrame({"text": texts.to_numpy(object)})
-    decisions = raw[decision_column].fillna("").astype(str).str.strip().str.lower() if decision_column in raw else pd.Series("", index=raw.index)
+    decisions = raw[decision_column].astype(object).map(_decision_text) if decision_column in raw else pd.Series("", index=raw.index)
     bad = sorted(set(decisions) - set(DECISION_TOXICITY) - {""})
     if bad:
-        raise DataError(f"{decision_column} must be approve, review or reject; got {', '.join(map(repr, bad))}")
+        raise DataError(f"{decision_column} must be approve, review or reject; got {', '.join(map(repr, bad))}"
+                        + _label_hint(bad, decision_column))
     frame["decision"] = decisions.to_numpy(object)
     for attribute in ATTRIBUTES:
         values = raw[attribute].tolist() if attribute in raw else [None] * len(raw)
@@ -405,11 +426,25 @@ def split_site(site: pd.DataFrame, fraction: float = SITE_HOLDOUT_FRACTION, seed
     Returns
     -------
     train, held_out : pandas.DataFrame
-        Both keep ``site.attrs``.
+        Both keep ``site.attrs``. Stratified only where each side can hold both labels (at least two texts of each,
+        and two on each side); a few texts are split at random.
+
+    Raises
+    ------
+    DataError
+        ``fraction`` is not between 0 and 1, or the site has too few distinct texts to leave one on each side.
     """
+    if not 0 < fraction < 1:
+        raise DataError(f"the share of site comments held out must be between 0 and 1, got {fraction}")
     keys = site["text"].map(overlap_key).to_numpy(object)
     labels = pd.Series(hostile_labels(site)).groupby(keys, sort=False).max()  # a text is hostile if any row says so
-    stratify = labels.to_numpy() if np.bincount(labels, minlength=2).min() >= 2 else None
+    n_held = math.ceil(fraction * len(labels))  # as train_test_split counts a fractional test_size
+    if n_held >= len(labels):
+        needed = next(n for n in itertools.count(len(labels) + 1) if math.ceil(fraction * n) < n)
+        raise DataError(f"holding out {fraction:g} of {len(labels)} distinct site comments leaves none to train on: "
+                        f"give at least {needed} distinct comments, or hold out a smaller share")
+    stratifiable = np.bincount(labels, minlength=2).min() >= 2 and min(n_held, len(labels) - n_held) >= 2
+    stratify = labels.to_numpy() if stratifiable else None
     _, held_keys = train_test_split(labels.index.to_numpy(object), test_size=fraction, random_state=seed, stratify=stratify)
     held = np.isin(keys, held_keys)
     train, held_out = site[~held].reset_index(drop=True), site[held].reset_index(drop=True)
@@ -479,11 +514,20 @@ def site_manifest(site: pd.DataFrame, site_rows: pd.DataFrame, weight: float) ->
         "weight": float(weight),
         "label_columns": list(site.attrs.get("label_columns", [])),
         "hostile_rows": int(hostile_labels(site).sum()),
+        **({"split_from": dict(site.attrs["split_from"])} if "split_from" in site.attrs else {}),
     }
 
 
+def split_origin(site: pd.DataFrame, held_out: pd.DataFrame, fraction: float, seed: int) -> dict:
+    """The site file ``split_site`` split, for the manifest of a bundle trained on the training part: its name,
+    SHA-256 and rows read (``read_site_data``'s ``attrs``), the comments held out, and the split's fraction and seed."""
+    return {"file": site.attrs.get("file"), "sha256": site.attrs.get("sha256"), "rows": int(site.attrs.get("n_read", len(site))),
+            "rows_held_out": int(len(held_out)), "holdout_fraction": float(fraction), "seed": int(seed)}
+
+
 def describe_site_manifest(entry: Mapping) -> str:
-    """One line on what ``site_manifest`` recorded: rows read, rows trained on, and every row left out and why."""
+    """One line on what ``site_manifest`` recorded: rows read, rows trained on, every row left out and why, the rows
+    training held out to choose thresholds (``train.split_holdout``) and the file split (``split_origin``)."""
     left_out = {
         "earlier feedback on a comment given again (the last kept)": entry.get("rows_superseded", 0),
         f"without text{NO_TEXT_HINT}": entry.get("rows_without_text", 0),
@@ -493,8 +537,13 @@ def describe_site_manifest(entry: Mapping) -> str:
         f"labelled only {CLAIM_ONLY_REASON}": entry.get("rows_claim_label_only", 0),
     }
     reasons = "; ".join(f"{count} {why}" for why, count in left_out.items() if count) or "none"
+    held = entry.get("rows_held_out")
+    reasons += f"; {held} of the {entry.get('rows_used')} kept out of the fit to choose thresholds" if held else ""
+    origin = entry.get("split_from")
+    split = (f"; the training part of {origin.get('file')} (sha256 {str(origin.get('sha256'))[:12]}), "
+             f"{origin.get('rows_held_out')} of whose rows were held out" if origin else "")
     return (f"site data {entry.get('file')}: {entry.get('rows')} rows read, {entry.get('rows_used')} trained on "
-            f"(weight {entry.get('weight'):g}); left out: {reasons}")
+            f"(weight {entry.get('weight'):g}); left out: {reasons}{split}")
 
 
 STAND_IN_SET = "kaggle_train_heldout"

@@ -28,7 +28,9 @@ from model.moderation_model import ModerationModel
 from model.policy import Policy
 from model.scoring import present_scores
 from model.prior import PretrainedProfanityScore
+from model.training.data import overlap_key
 from model.training.prior_weight import choose_prior_weight
+from model.training.site_data import SITE_SOURCE
 from model.spans import fit_span_tagger
 from model.training.thresholds import choose_claim_threshold, choose_policy, choose_span_thresholds
 from model.versions import BundleTargetError, check_new_bundle_folder, check_version, written_whole
@@ -80,10 +82,32 @@ def build_pipeline(attributes=HOSTILITY_ATTRIBUTES, random_state: int = SEED, n_
 
 
 def split_holdout(frame: pd.DataFrame, seed: int = SEED, fraction: float = HOLDOUT_FRACTION):
-    """Split training rows into fit and holdout parts, stratified by source."""
+    """Split training rows into fit and holdout parts, stratified by source.
+
+    A source of one row cannot be stratified: that row is fitted on, none of it held out; so are the site's rows when
+    they hold one text only (a site file with a single usable comment, given once or more). A site row
+    (``site_data.SITE_SOURCE``) whose text (``overlap_key``) is held out is held out too, so the thresholds chosen on
+    the holdout never see a text the heads were fitted on (a site's moderation history repeats comments: copies, spam,
+    the same comment from two sites). Without site rows or lone sources the split is the one stratified split of
+    ``frame``.
+    """
     if fraction <= 0:
         return frame, frame.iloc[:0]
-    return train_test_split(frame, test_size=fraction, random_state=seed, stratify=frame["source"])
+    counts = frame["source"].value_counts()
+    lone = frame["source"].isin(counts.index[counts < 2]).to_numpy()
+    site = (frame["source"] == SITE_SOURCE).to_numpy()
+    if frame.loc[site, "text"].map(overlap_key).nunique() == 1:
+        lone = lone | site
+    splittable = frame[~lone] if lone.any() else frame
+    fit, holdout = train_test_split(splittable, test_size=fraction, random_state=seed, stratify=splittable["source"])
+    if lone.any():
+        fit = pd.concat([fit, frame[lone]])
+    site_fit = (fit["source"] == SITE_SOURCE).to_numpy()
+    if site_fit.any():
+        held_keys = set(holdout["text"].map(overlap_key))
+        moved = site_fit & fit["text"].map(overlap_key).isin(held_keys).to_numpy()
+        fit, holdout = fit[~moved], pd.concat([holdout, fit[moved]])
+    return fit, holdout
 
 
 def _labels(frame: pd.DataFrame, attributes) -> np.ndarray:
@@ -238,6 +262,8 @@ def train_from_frame(
         "training_seconds": round(time.perf_counter() - started, 1),
         **(extra_manifest or {}),
     }
+    if "site_data" in manifest:  # the site rows the heads were not fitted on (``split_holdout``)
+        manifest["site_data"] = {**manifest["site_data"], "rows_held_out": int((holdout["source"] == SITE_SOURCE).sum())}
     return save_bundle(model, out_dir, manifest, policy)
 
 
@@ -332,6 +358,7 @@ def train_bundle(
     claims_C: float = CHECKABLE_C,
     overwrite: bool = False,
     added_sets: bool = True,
+    site_split_from: Mapping | None = None,
 ) -> Path:
     """Train the TF-IDF bundle from the public data and write it (default ``bundles/<version>``).
 
@@ -353,6 +380,10 @@ def train_bundle(
         manifest records the file's SHA-256 and row counts under ``site_data``.
     site_weight : float, optional
         Sample weight of each site row (default ``model.training.site_data.DEFAULT_SITE_WEIGHT``).
+    site_split_from : mapping, optional
+        When ``site_data`` is the training part of a site's file (notebook 05 holds the rest out), that file as
+        ``model.training.site_data.split_origin`` describes it: recorded under ``site_data.split_from``, so the
+        manifest names the site's own file, not only the scratch file trained on.
     version : str, optional
         The bundle's version: its manifest's ``model_version`` and its folder ``bundles/<version>``
         (default: ``TFIDF_VERSION``; with ``site_data``, ``<TFIDF_VERSION>+site.<sha256[:8]>``).
@@ -403,6 +434,8 @@ def train_bundle(
     with written_whole(out, overwrite) as scratch:
         # The site's file is read (and refused) before the public data, which takes a while to load.
         site = site_data_module.read_site_data(site_data) if site_data is not None else None
+        if site is not None and site_split_from is not None:
+            site.attrs["split_from"] = dict(site_split_from)
         data_path = data.resolve_data_dir(data_dir)
         log.info("reading the public data in %s", data_path)
         _train_bundle_from(data_path, scratch, seed=seed, site=site, site_weight=site_weight, version=version, C=C, claims_C=claims_C,
@@ -484,6 +517,22 @@ def _train_bundle_from(data_path: Path, out: Path, *, seed: int, site: pd.DataFr
     record_test_metrics(bundle_dir, {"toxicity": data.load_test_sets(data_path), CLAIM_ATTRIBUTE: claims_data.load_claim_test_sets(data_path)})
 
 
+def reported_test_keys(data_path: Path) -> set[str]:
+    """``overlap_key`` of every official test split whose hostility figures ``moderate eval`` reports: the test sets,
+    the toxic-spans test posts, and HateXplain's and ConvAbuse's test splits (``model.training.added_sets``; skipped
+    when their file is not in the data folder, as the report skips them)."""
+    from model.training import added_sets, data
+
+    keys = data._keys({**data.load_test_sets(data_path), "spans": data.load_toxic_spans("test", data_path)})
+    root = data._hostility_dir(data_path)
+    for rows in (added_sets.hatexplain_rows, added_sets.convabuse_rows):
+        try:
+            keys |= data._keys({"test": rows(root, "test")})
+        except data.DataError:
+            continue
+    return keys
+
+
 def _with_site_rows(frame: pd.DataFrame, site: pd.DataFrame, weight: float | None, data_path: Path) -> tuple[pd.DataFrame, dict]:
     """The public training rows plus a site's labelled comments (minus public test and validation texts), and their
     manifest entry."""
@@ -491,7 +540,7 @@ def _with_site_rows(frame: pd.DataFrame, site: pd.DataFrame, weight: float | Non
 
     weight = site_data.DEFAULT_SITE_WEIGHT if weight is None else weight
     path = site.attrs.get("file")
-    test_keys = data._keys({**data.load_test_sets(data_path), "spans": data.load_toxic_spans("test", data_path)})
+    test_keys = reported_test_keys(data_path)
     validation_keys = data._keys(data.load_validation_sets(data_path))
     rows = site_data.site_training_rows(site, weight, exclude_texts=test_keys, validation_texts=validation_keys)
     log.info("adding %d site rows (weight %.3g) from %s", len(rows), weight, path)
