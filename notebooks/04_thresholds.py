@@ -46,7 +46,7 @@ import pandas as pd
 from model.training import site_thresholds
 from model.parallel import threads_per_process
 from model.scoring import Scorer
-from model.training.site_data import hostile_labels, read_site_data, write_stand_in_site_data
+from model.training.site_data import hostile_labels, read_site_data, trained_on_file, write_stand_in_site_data
 
 scorer = Scorer.load(bundle, encoder_threads=threads_per_process())  # an encoder on every core
 site_path = site_data or write_stand_in_site_data(stand_in_out, data_dir)
@@ -55,6 +55,10 @@ print(f"{site.attrs['n_read']} rows read from {site_path}; left out: {site.attrs
       f"comment given again (the last kept), {site.attrs['n_without_text']} without text, "
       f"{site.attrs['n_without_label']} without a decision or label")
 print(f"{len(site)} labelled comments, {hostile_labels(site).sum()} hostile; bundle {scorer.model_version}")
+if trained_on_file(scorer.bundle.manifest, site.attrs["sha256"]):  # notebook 05's bundle on its own site file
+    print(f"Warning: bundle {scorer.model_version} was trained on {site_path} (or on the part of it notebook 05 kept), so "
+          "the thresholds below are chosen on comments it has seen and catch fewer new ones: choose them on comments "
+          "kept out of its training (notebook 05's held_out.csv)")
 
 # %%
 texts = site["text"].tolist()

@@ -106,6 +106,22 @@ def test_compare_warns_when_a_bundle_was_trained_on_the_data(runner, bundles, si
     assert "Warning" not in runner.invoke(cli, [*args, str(held_out)]).stderr
 
 
+def test_compare_warns_when_a_bundle_was_trained_on_the_part_of_the_data_notebook_05_kept(runner, bundles, tmp_path):
+    import json
+
+    from model.bundle import sha256_file
+
+    site_file = tmp_path / "site_all.csv"
+    make_site(20, seed=8).to_csv(site_file, index=False)
+    manifest_path = bundles / "site" / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest["site_data"]["split_from"] = {"file": site_file.name, "sha256": sha256_file(site_file)}  # as 05 records it
+    manifest_path.write_text(json.dumps(manifest))
+    result = runner.invoke(cli, ["compare", "public", "site", "--label-column", "decision", "--data", str(site_file)])
+    assert result.exit_code == 0, result.output
+    assert f"Warning: the new bundle was trained on {site_file}" in result.stderr
+
+
 def test_compare_explains_a_missing_column(runner, bundles, tmp_path):
     data = tmp_path / "comments.csv"
     make_site(4).to_csv(data, index=False)

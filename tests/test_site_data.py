@@ -404,3 +404,13 @@ def test_perspective_names_stored_as_free_form_labels_are_exported_under_ours(ru
     from service.feedback_export import our_label_names
 
     assert our_label_names({"INSULT": 0.0, "insult": 1.0, "ATTACK_ON_AUTHOR": 1.0}) == {"insult": 1.0, "ATTACK_ON_AUTHOR": 1.0}
+
+
+def test_a_bundle_is_known_to_have_trained_on_a_site_file_given_whole_or_split():
+    from model.training.site_data import trained_on_file
+
+    whole = {"site_data": {"sha256": "aaa"}}
+    split = {"site_data": {"sha256": "bbb", "split_from": {"sha256": "ccc"}}}
+    assert trained_on_file(whole, "aaa") and trained_on_file(split, "bbb") and trained_on_file(split, "ccc")
+    assert not trained_on_file(split, "aaa") and not trained_on_file({}, "aaa")
+    assert not trained_on_file({"site_data": {}}, None)  # a table read from no file is no bundle's

@@ -525,6 +525,14 @@ def split_origin(site: pd.DataFrame, held_out: pd.DataFrame, fraction: float, se
             "rows_held_out": int(len(held_out)), "holdout_fraction": float(fraction), "seed": int(seed)}
 
 
+def trained_on_file(manifest: Mapping, sha256: str | None) -> bool:
+    """Whether a bundle's ``manifest`` says it was trained on the site file of SHA-256 ``sha256``: given whole
+    (``--site-data``, ``site_data.sha256``) or split, its training part trained on (notebook 05,
+    ``site_data.split_from.sha256``, ``split_origin``). Figures measured on such a file are optimistic."""
+    site = manifest.get("site_data") or {}
+    return sha256 is not None and sha256 in {site.get("sha256"), (site.get("split_from") or {}).get("sha256")}
+
+
 def describe_site_manifest(entry: Mapping) -> str:
     """One line on what ``site_manifest`` recorded: rows read, rows trained on, every row left out and why, the rows
     training held out to choose thresholds (``train.split_holdout``) and the file split (``split_origin``)."""

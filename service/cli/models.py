@@ -162,11 +162,11 @@ def _counted(items: Sequence[Sequence[str]], description: str) -> Iterator[Seque
 
 
 def _trained_on(scorer, path: Path) -> bool:
-    """Whether ``scorer``'s bundle was trained with ``path`` as its site data (same SHA-256)."""
+    """Whether ``scorer``'s bundle was trained on ``path`` (same SHA-256), whole or on the part notebook 05 kept."""
     from model.bundle import sha256_file
+    from model.training.site_data import trained_on_file
 
-    site = scorer.bundle.manifest.get("site_data") or {}
-    return site.get("sha256") == sha256_file(path)
+    return trained_on_file(scorer.bundle.manifest, sha256_file(path))
 
 
 @click.command("compare")
