@@ -15,7 +15,9 @@ Coral's response validator accepts only the flag reasons ``COMMENT_DETECTED_TOXI
 ``COMMENT_DETECTED_SPAM`` and drops the whole answer for any other, so a decision whose reasons are
 neither hostility nor spam (an unsupported claim) is withheld or rejected without a flag.
 
-A signed body seen again within ``CORAL_REPLAY_SECONDS`` gets its first answer back without being scored
+The decision is logged once the answer has been sent (``record_decisions(after=...)``): an answer that waited on
+the database (another writer's lock, a server gone silent) came after Coral's timeout, and the comment went out
+unmoderated. A signed body seen again within ``CORAL_REPLAY_SECONDS`` gets its first answer back without being scored
 or logged again (``service.replays``); the endpoint has its own rate limit per client address
 (``CORAL_RATE_LIMIT``, ``service.limits``). A body over ``MAX_CONTENT_LENGTH`` gets a 413 of its own (``too_large``):
 the app's advice to send fewer comments per request does not fit Coral, which sends one.
@@ -69,10 +71,15 @@ def _invalid(message: str) -> ApiError:
 
 
 def signing_secrets() -> list[str]:
-    """The configured signing secrets: ``CORAL_SECRET`` is one secret or a list (ours rotated too)."""
+    """The configured signing secrets: ``CORAL_SECRET`` is one secret or a list (ours rotated too).
+
+    Surrounding whitespace is dropped: Coral's secrets have none (a prefix, ``_`` and hex digits), and a newline
+    carried in from a file (``echo SECRET > file`` for a Kubernetes or Docker secret) failed every signature, so that
+    Coral published every comment unmoderated.
+    """
     configured = current_app.config.get("CORAL_SECRET")
     secrets = [configured] if isinstance(configured, str) else list(configured or [])
-    return [secret for secret in secrets if isinstance(secret, str) and secret]
+    return [secret.strip() for secret in secrets if isinstance(secret, str) and secret.strip()]
 
 
 def signature_is_valid(body: bytes, header: str | None, secrets: list[str]) -> bool:
@@ -199,7 +206,9 @@ def moderate() -> ResponseReturnValue:
         decision = withheld_unscored(scorer.model_version)
     else:
         decision = scorer.moderate([text], with_spans=False)[0]
-    record_decisions([None], [text], [decision], surface="coral", do_not_store=False)
     response = coral_response(decision)
+    # Logged once the answer is sent: an answer that waited on the database (another writer's lock, a server gone
+    # silent) came after Coral's timeout, and Coral published the comment unmoderated.
+    record_decisions([None], [text], [decision], surface="coral", do_not_store=False, after=response)
     memory.put(digest, Answer(response.status_code, response.get_data()))
     return response

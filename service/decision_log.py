@@ -5,8 +5,10 @@ that fails, so a 503 there would let the comment through unmoderated. ``write_de
 database once, waiting at most ``LOG_BUSY_TIMEOUT_MS`` for a SQLite lock (the rest of the service waits
 10 s), and on failure appends the rows as JSON lines to this process's spool file under
 ``DECISION_SPOOL_DIR`` (flushed to disk before the answer), logs ``decision log write failed`` and counts
-it in ``/metrics``. After a later answer has been sent, any worker replays spooled files (claiming each by
-renaming it, so that two workers never insert the same rows) at most every ``REPLAY_INTERVAL_SECONDS``. An append
+it in ``/metrics``. Coral's answer does not wait even for that: its rows are written once it has been sent
+(``write_decisions_after``), since its phase lets out unmoderated a comment whose answer comes after its timeout.
+After a later answer has been sent, any worker replays spooled files (claiming each by renaming it, so that two
+workers never insert the same rows) at most every ``REPLAY_INTERVAL_SECONDS``. An append
 holds the file's lock (``flock``) and a claim takes it first, so no row is appended to a file already read.
 
 Rows are never dropped silently: rows the database refuses outright on replay (not a lost connection but,
@@ -333,6 +335,22 @@ def write_decisions(table: Any, rows: list[dict[str, Any]]) -> None:
                 connection.execute(statement, rows)
     except SQLAlchemyError as error:
         spool.append(rows, error)
+
+
+def write_decisions_after(response: Response, table: Any, rows: list[dict[str, Any]]) -> None:
+    """``write_decisions`` once ``response`` has been sent, in the app's context (the request's is gone by then).
+
+    For Coral, whose phase counts only an answer that arrives within its timeout (200 ms by default): a write that
+    waits on the database (another writer's lock, a server that stopped answering) let the comment out unmoderated.
+    The server closes the response, and so writes the rows, within the request: a worker that stops finishes it first.
+    """
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+
+    def write() -> None:
+        with app.app_context():
+            write_decisions(table, rows)
+
+    response.call_on_close(write)
 
 
 @functools.cache

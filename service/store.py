@@ -3,12 +3,15 @@
 Every API surface writes through two functions, so that what is kept (and what ``do_not_store`` keeps
 out) is decided in one place:
 
-- ``record_decisions(comment_ids, texts, decisions, *, surface, do_not_store=False)``
+- ``record_decisions(comment_ids, texts, decisions, *, surface, do_not_store=False, after=None)``
 - ``save_feedback(*, comment_id, text, decision, labels, source, client_token=None, ...) -> id``
 
 A request's decisions are written in one transaction before its answer is sent, so no answered
-request's decisions are lost when a worker stops (there is no write queue to drain). When that write
-fails the answer is still sent: the rows go to a local spool and are replayed later
+request's decisions are lost when a worker stops (there is no write queue to drain). Coral's are the exception
+(``after``): they are written just after its answer has been sent, still within the request (a worker that stops
+finishes it first), because Coral's phase counts only an answer that arrives within its timeout, and a write that
+waited on the database (another writer's lock, a server that stopped answering) let the comment out
+unmoderated. When a write fails the answer is still sent: the rows go to a local spool and are replayed later
 (``service.decision_log``). Texts are kept in the decision log only when ``STORE_TEXT`` is set; their
 SHA-256 always is (so a comment can be matched to its feedback without keeping it). Feedback keeps the
 text it is given, because it exists to retrain the model.
@@ -315,13 +318,15 @@ def record_decisions(
     *,
     surface: str,
     do_not_store: bool = False,
+    after: Response | None = None,
 ) -> None:
     """Count the decisions in the metrics and, unless ``do_not_store``, add them to the decision log.
 
     Call it once per request with the comments in order; ``surface`` names the API ("v1", "perspective",
-    "coral"). Under ``do_not_store`` nothing reaches the database, not even the text's hash.
+    "coral"). Under ``do_not_store`` nothing reaches the database, not even the text's hash. With ``after`` the rows
+    (made now, with the request's id) are written once that response has been sent, not before it.
     """
-    from service.decision_log import write_decisions
+    from service.decision_log import write_decisions, write_decisions_after
     from service.logs import note_decisions
     from service.metrics import count_decisions
 
@@ -352,7 +357,10 @@ def record_decisions(
         }
         for comment_id, comment_text, decision in zip(comment_ids, texts, decisions, strict=True)
     ]
-    write_decisions(DecisionRecord.__table__, rows)
+    if after is None:
+        write_decisions(DecisionRecord.__table__, rows)
+    else:
+        write_decisions_after(after, DecisionRecord.__table__, rows)
 
 
 def save_feedback(

@@ -5,20 +5,23 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import sqlite3
 import statistics
+import threading
 import time
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from model.attributes import HOSTILITY_ATTRIBUTES
 from model.results import Decision, Reason
 from service.app import create_app
 from service.coral import SIGNATURE_HEADER, coral_response, signature_is_valid
 from service.html_text import html_to_text
-from service.store import DecisionRecord, get_session
+from service.decision_log import SPOOL_KEY
+from service.store import DecisionRecord, app_engine, get_session, make_engine
 from tests.test_api_v1 import chunked_post
 
 URL = "/coral/v1/moderate"
@@ -54,11 +57,12 @@ def sign(body: bytes, *secrets: str) -> str:
     return ",".join("sha256=" + hmac.new(s.encode(), body, hashlib.sha256).hexdigest() for s in secrets)
 
 
-def post(client, body: bytes, signature: str | None):
+def post(client, body: bytes, signature: str | None, sent: bool = True):
+    """POST as Coral does; ``sent``: the answer is sent and closed, as a server does (the decision is logged then)."""
     headers = {"Content-Type": "application/json", "User-Agent": "Coral Moderation/8.0.0"}
     if signature is not None:
         headers["X-Coral-Signature"] = signature
-    return client.post(URL, data=body, headers=headers)
+    return client.post(URL, data=body, headers=headers, buffered=sent)
 
 
 def post_signed(client, request: dict, *secrets: str):
@@ -104,6 +108,16 @@ def test_our_side_can_hold_two_secrets_while_rotating(app, client, monkeypatch):
     monkeypatch.setitem(app.config, "CORAL_SECRET", [OLD_SECRET, SECRET])
     assert post_signed(client, coral_request(NEUTRAL), SECRET).status_code in (200, 204)
     assert post_signed(client, coral_request(NEUTRAL), OLD_SECRET).status_code in (200, 204)
+
+
+@pytest.mark.parametrize("configured", [SECRET + "\n", f" {SECRET}\r\n", [OLD_SECRET + "\n", SECRET + "\n"]])
+def test_a_secret_configured_with_a_trailing_newline_still_checks_signatures(app, client, monkeypatch, configured):
+    # `echo SECRET > file` for a Kubernetes or Docker secret keeps the newline: every signature failed (401), and Coral
+    # published every comment unmoderated. Coral's secrets never hold whitespace.
+    monkeypatch.setitem(app.config, "CORAL_SECRET", configured)
+    response = post_signed(client, coral_request(HOSTILE + " Newline."))
+    assert response.status_code == 200 and {"actionType": "FLAG", "reason": "COMMENT_DETECTED_TOXIC"} in response.get_json()["actions"]
+    assert post_signed(client, coral_request(HOSTILE), SECRET + "\n").status_code == 401  # the key is the secret, stripped
 
 
 @pytest.mark.parametrize(
@@ -244,6 +258,68 @@ def test_decision_is_logged(app, client):
     assert decision_rows(app) == before + 1
 
 
+LOCK_SECONDS = 5.0
+"""How long a test holds the database's write lock at most (then it lets go, whatever happened)."""
+
+
+def hold_write_lock(db_url: str):
+    """Take the decision table's write lock from another connection; return the function that lets go of it (once).
+
+    PostgreSQL: a lock that makes every INSERT wait until it is let go (an operator's ``CREATE INDEX``, ``REINDEX`` or
+    ``VACUUM FULL`` on ``decisions`` takes one); SQLite: another writer's transaction.
+    """
+    released = threading.Lock()
+    if db_url.startswith("sqlite"):
+        connection = sqlite3.connect(db_url.removeprefix("sqlite:///"), isolation_level=None, check_same_thread=False)
+        connection.execute("BEGIN IMMEDIATE")
+        end = connection.close  # closing rolls the transaction back
+    else:
+        engine = make_engine(db_url)
+        held = engine.connect()
+        transaction = held.begin()
+        held.execute(text("LOCK TABLE decisions IN SHARE ROW EXCLUSIVE MODE"))
+
+        def end() -> None:
+            transaction.rollback()
+            held.close()
+            engine.dispose()
+
+    def release() -> None:
+        if released.acquire(blocking=False):
+            end()
+
+    return release
+
+
+def test_coral_is_answered_while_the_decision_log_waits_for_the_database(tiny_bundle_path, db_url, tmp_path):
+    # The decision was written before the answer was sent: with PostgreSQL it waited as long as the lock was held (or
+    # a silent server kept its connection), with SQLite 250 ms and then went to the spool; Coral's phase gives up after
+    # 200 ms by default and publishes the comment unmoderated, a hostile one included.
+    app = create_app({"TESTING": True, "MODEL": str(tiny_bundle_path), "DB_URL": db_url, "CORAL_SECRET": SECRET,
+                      "DECISION_SPOOL_DIR": str(tmp_path / "spool")})
+    client = app.test_client()
+    try:
+        release = hold_write_lock(db_url)
+        safety = threading.Timer(LOCK_SECONDS, release)
+        safety.start()
+        try:
+            body = encode(coral_request(HOSTILE))
+            start = time.perf_counter()
+            response = post(client, body, sign(body, SECRET), sent=False)
+            waited = time.perf_counter() - start
+        finally:
+            release()
+            safety.cancel()
+        assert response.status_code == 200 and response.get_json()["status"] in ("SYSTEM_WITHHELD", "REJECTED")
+        assert waited < LOCK_SECONDS / 2
+        response.close()  # the server has sent the answer: the decision is logged now, straight into the database
+        assert decision_rows(app) == 1
+        assert "moderation_decision_log_write_failures_total 0.0" in client.get("/metrics").get_data(as_text=True)
+    finally:
+        app.extensions[SPOOL_KEY].dispose()
+        app_engine(app).dispose()
+
+
 def test_answers_well_inside_corals_default_timeout(client):
     post_signed(client, coral_request(HOSTILE))  # warm up
     times = []
@@ -295,6 +371,7 @@ def test_a_chunked_body_over_max_content_length_is_413_as_with_a_content_length(
     within = encode(coral_request(HOSTILE))
     answered = chunked_post(client, URL, within, headers={SIGNATURE_HEADER: sign(within, SECRET)})
     assert answered.status_code == 200 and answered.get_json()["status"] in ("SYSTEM_WITHHELD", "REJECTED")
+    answered.close()  # sent: the decision is logged
     assert decision_rows(app) == 1
 
 
