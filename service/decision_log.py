@@ -2,8 +2,8 @@
 
 A comment that was scored gets its answer even when its decision cannot be logged: Coral skips a phase
 that fails, so a 503 there would let the comment through unmoderated. ``write_decisions`` tries the
-database once, waiting at most ``LOG_BUSY_TIMEOUT_MS`` for a SQLite lock (the rest of the service waits
-10 s), and on failure appends the rows as JSON lines to this process's spool file under
+database once, waiting at most ``LOG_BUSY_TIMEOUT_MS`` for a SQLite or PostgreSQL lock (the rest of the service waits
+10 s for SQLite's, as long as PostgreSQL's server says), and on failure appends the rows as JSON lines to this process's spool file under
 ``DECISION_SPOOL_DIR`` (flushed to disk before the answer), logs ``decision log write failed`` and counts
 it in ``/metrics``. Coral's answer does not wait even for that: its rows are written once it has been sent
 (``write_decisions_after``), since its phase lets out unmoderated a comment whose answer comes after its timeout.
@@ -276,12 +276,16 @@ def init_decision_log(app: Flask, registry: Any) -> None:
 
     A SQLite file gets engines of its own whose connections wait only ``LOG_BUSY_TIMEOUT_MS`` for a lock: one for
     transactions, and one whose connections are in autocommit mode from the start (``autocommit_sqlite_engine``).
+    A PostgreSQL server gets one whose statements wait as long for a lock (its ``lock_timeout``): an operator's
+    ``CREATE INDEX`` or ``VACUUM FULL`` on ``decisions`` made every answer wait until it finished.
     """
     engine = app_engine(app)
     autocommit_engine = None
     if engine_sqlite_file(engine) is not None:
         engine = make_engine(app.config["DB_URL"], create=False, busy_timeout_ms=LOG_BUSY_TIMEOUT_MS)
         autocommit_engine = autocommit_sqlite_engine(app.config["DB_URL"])
+    elif engine.dialect.name == "postgresql":
+        engine = make_engine(app.config["DB_URL"], create=False, lock_timeout_ms=LOG_BUSY_TIMEOUT_MS)
     app.extensions[SPOOL_KEY] = DecisionSpool(spool_directory(app.config), engine, registry, log_text=bool(app.config["LOG_TEXT"]),
                                               autocommit_engine=autocommit_engine)
     app.after_request(_replay_after_answer)

@@ -177,11 +177,13 @@ def _tune_sqlite(dbapi_connection: Any, _record: Any, busy_timeout_ms: int = SQL
     cursor.close()
 
 
-def make_engine(configured_url: str | None, create: bool = True, busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS) -> Engine:
+def make_engine(configured_url: str | None, create: bool = True, busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS,
+                lock_timeout_ms: int | None = None) -> Engine:
     """Create the engine for ``DB_URL``, creating a SQLite file's directory when needed.
 
     With ``create`` false a SQLite file is never created: a deleted file is an error, not a new empty
-    database. ``busy_timeout_ms`` bounds a SQLite writer's wait for another's lock. Connections broken
+    database. ``busy_timeout_ms`` bounds a SQLite writer's wait for another's lock; ``lock_timeout_ms`` a PostgreSQL
+    statement's (its ``lock_timeout``; None: the server's, which waits for ever by default). Connections broken
     by a fault are discarded (``service.db_guard``). Errors never quote a statement's parameters
     (``hide_parameters``): they may hold a comment's text, and errors are logged.
     Raises StoreError for a URL SQLAlchemy cannot use (unknown driver, malformed).
@@ -190,7 +192,10 @@ def make_engine(configured_url: str | None, create: bool = True, busy_timeout_ms
     try:
         url = _parsed_url(url_text)
         if url.get_backend_name() != "sqlite":
-            engine = create_engine(url, pool_pre_ping=True, hide_parameters=True, connect_args={"connect_timeout": CONNECT_TIMEOUT_SECONDS})
+            connect_args: dict[str, Any] = {"connect_timeout": CONNECT_TIMEOUT_SECONDS}
+            if lock_timeout_ms is not None:
+                connect_args["options"] = f"-c lock_timeout={int(lock_timeout_ms)}"
+            engine = create_engine(url, pool_pre_ping=True, hide_parameters=True, connect_args=connect_args)
             guard_engine(engine, None)
             return engine
         path = sqlite_file(url)

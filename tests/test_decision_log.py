@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import sqlite3
+import threading
 import time
 
 import pytest
@@ -321,3 +322,34 @@ def test_a_sweep_killed_after_writing_the_kept_rows_does_not_bring_the_dropped_o
     monkeypatch.undo()
     spool.replay(DecisionRecord.__table__)  # a claim of this process's pid counts as a dead claimer's
     assert logged_ids(file_app) == ["kept"]
+
+
+def test_an_answer_waits_only_briefly_for_a_lock_on_the_decision_log_sqlite_or_postgresql(tiny_bundle_path, db_url, tmp_path):
+    # PostgreSQL's INSERT waited as long as the lock was held (an operator's CREATE INDEX or VACUUM FULL on
+    # decisions): every /v1 and Perspective answer with it. Now both wait LOG_BUSY_TIMEOUT_MS, then spool the rows.
+    from tests.test_coral import LOCK_SECONDS, hold_write_lock
+
+    app = create_app({"TESTING": True, "MODEL": str(tiny_bundle_path), "DB_URL": db_url, "AUTH_REQUIRED": False,
+                      "DECISION_SPOOL_DIR": str(tmp_path / "spool")})
+    client = app.test_client()
+    try:
+        assert client.post("/v1/moderate", json=ONE).status_code == 200  # opens the pooled connections
+        release = hold_write_lock(db_url)
+        safety = threading.Timer(LOCK_SECONDS, release)  # a write that waits for the lock does not wait for ever
+        safety.start()
+        try:
+            started = time.monotonic()
+            assert client.post("/v1/moderate", json=ONE).status_code == 200
+            assert time.monotonic() - started < LOCK_SECONDS / 2
+        finally:
+            release()
+            safety.cancel()
+        assert len(list((tmp_path / "spool").glob("decisions-*.jsonl"))) == 1
+        spool = app.extensions[SPOOL_KEY]
+        spool.next_replay = 0.0  # due now rather than in REPLAY_INTERVAL_SECONDS
+        client.get("/healthz").close()  # the lock is gone: the replay puts the row in the log
+        with app_engine(app).connect() as connection:
+            assert connection.execute(text("SELECT count(*) FROM decisions")).scalar() == 2
+    finally:
+        app.extensions[SPOOL_KEY].dispose()
+        app_engine(app).dispose()
