@@ -30,6 +30,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from service.auth_failures import note_failure, refuse_if_failing
+from service.budgets import limited_address
 from service.errors import ApiError
 from service.redis_client import RedisError
 from service.scopes import ADMIN_SCOPE, DEFAULT_SCOPES, SCOPES
@@ -155,12 +156,13 @@ def rate_limit_identity() -> str:
     """Who a rate limit counts against: the presented key's hash, else the client address.
 
     With keys not required (``AUTH_REQUIRED`` false) no key is checked, so any text passes for one: the client
-    address then, or a client would get a fresh budget with every made-up key.
+    address then, or a client would get a fresh budget with every made-up key. An IPv6 address counts by its /64
+    network (``limited_address``), or a client would get a fresh budget with every address of its own network.
     """
     key = presented_key() if current_app.config["AUTH_REQUIRED"] else None
     if key is not None:
         return "key:" + hash_key(key[:MAX_KEY_CHARS])[:32]
-    return "addr:" + (request.remote_addr or "unknown")
+    return "addr:" + limited_address()
 
 
 def find_active_key(session: Session, key: str, key_sha256: str | None = None) -> ApiKey | None:

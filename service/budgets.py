@@ -1,7 +1,7 @@
 """Budgets counted where the rate limits count (``RATELIMIT_STORAGE_URI``), and the 429 that says one is spent.
 
 Flask-Limiter counts requests; the service also counts other things per window in the same storage
-(failed authentications per address, comments and characters per key), so that they are shared
+(failed authentications per address, comments and characters per key, sign-ins per user name), so that they are shared
 between workers and instances exactly as the request count is. ``too_many`` builds the 429: JSON (or
 Google's shape on the Perspective surface) with ``Retry-After`` and the ``X-RateLimit-*`` headers of
 the budget that ran out, and counts it in ``moderation_limited_requests_total{limit}``.
@@ -10,6 +10,7 @@ the budget that ran out, and counts it in ``moderation_limited_requests_total{li
 from __future__ import annotations
 
 import functools
+import ipaddress
 import logging
 import math
 import time
@@ -30,6 +31,8 @@ LIMIT_HEADERS = "limit_headers"
 """``g.limit_headers``: the headers of the budget a 429 is about, which replace Flask-Limiter's."""
 TOO_MANY_REQUESTS = 429
 MIN_RETRY_AFTER_SECONDS = 1
+IPV6_CLIENT_PREFIX_BITS = 64
+"""An IPv6 client is counted by its network of this size (``limited_address``): the least one customer is given."""
 MAX_PARSED_SETTINGS = 64
 """Distinct limit strings whose parse is kept (a process has a handful: one per budget setting)."""
 
@@ -51,8 +54,26 @@ def _parsed(limits: str) -> tuple[RateLimitItem, ...]:
 
 
 def client_address() -> str:
-    """The client's address (after ``TRUSTED_PROXY_HOPS`` of X-Forwarded-For), for budgets counted per address."""
+    """The client's address (after ``TRUSTED_PROXY_HOPS`` of X-Forwarded-For), as logs show it."""
     return request.remote_addr or "unknown"
+
+
+def limited_address() -> str:
+    """What budgets and limits per client address count against: an IPv4 address, or an IPv6 address's /64 network.
+
+    A provider gives one customer an IPv6 /64 (or more): counted per address, such a client would have 2**64 budgets,
+    one per address it can choose. An IPv4 address written as IPv6 (``::ffff:192.0.2.1``) counts as itself.
+    """
+    address = client_address()
+    try:
+        parsed = ipaddress.ip_address(address.split("%")[0])  # without a link-local zone (fe80::1%eth0)
+    except ValueError:
+        return address
+    if isinstance(parsed, ipaddress.IPv6Address):
+        if parsed.ipv4_mapped is not None:
+            return str(parsed.ipv4_mapped)
+        return str(ipaddress.IPv6Network((parsed, IPV6_CLIENT_PREFIX_BITS), strict=False))
+    return address
 
 
 def _windows() -> FixedWindowRateLimiter:
@@ -81,6 +102,22 @@ def spend(setting: str, identity: str, cost: int = 1) -> None:
             windows.hit(item, setting, identity, cost=cost)
     except RedisError as error:
         log.warning("limit storage unreachable, %s not counted: %s", setting, type(error).__name__)
+
+
+def spend_within(setting: str, identity: str, cost: int = 1) -> RateLimitItem | None:
+    """Deduct ``cost`` from every limit of ``setting`` for ``identity`` and return the first one that took it past its
+    amount, or None (also, logged, when the storage is unreachable).
+
+    One step, unlike ``first_spent`` then ``spend``: requests that arrive together cannot all pass the check before any
+    of them is counted, which matters when what comes between is slow (a password hash).
+    """
+    windows = _windows()
+    try:
+        over = [item for item in limit_items(setting) if not windows.hit(item, setting, identity, cost=cost)]
+    except RedisError as error:
+        log.warning("limit storage unreachable, %s not checked: %s", setting, type(error).__name__)
+        return None
+    return over[0] if over else None
 
 
 def too_many(limit: str, message: str, *, item: RateLimitItem | None = None, setting: str = "", identity: str = "", retry_after: int = MIN_RETRY_AFTER_SECONDS) -> ApiError:

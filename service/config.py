@@ -189,6 +189,9 @@ class Defaults:
     """Seconds a moderator stays signed in (one shift)."""
     SIGN_IN_RATE_LIMIT = "10 per minute"
     """Sign-in attempts allowed per client address (Flask-Limiter syntax)."""
+    SIGN_IN_NAME_LIMIT = "20 per hour"
+    """Sign-ins allowed per user name, from all addresses together, before more as that name are refused unchecked
+    (429); a browser that has signed in as that user before is neither counted nor refused (``service.ui.name_limit``)."""
     REPORTS_DIR = None
     """Where the model page finds ``moderate eval``'s eval.json and plots; ``None`` means ``reports/`` in the project."""
 

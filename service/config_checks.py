@@ -55,7 +55,8 @@ OPTIONAL = frozenset({"KEY_CONCURRENT_REQUESTS", "HEALTH_PORT", "ENCODER_THREADS
 NUMBERS: dict[str, tuple[float, float | None]] = {"KEY_CACHE_SECONDS": (0.0, UNBOUNDED)}
 BOOLEANS = ("DB_AUTO_UPGRADE", "DB_REQUIRED_AT_START", "STORE_TEXT", "AUTH_REQUIRED", "RATELIMIT_HEADERS_ENABLED",
             "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED", "LOG_JSON", "LOG_TEXT", "SESSION_COOKIE_SECURE", "SESSION_COOKIE_HTTPONLY")
-RATE_LIMITS = ("RATE_LIMIT", "KEY_COMMENT_LIMIT", "KEY_CHAR_LIMIT", "AUTH_FAILURE_LIMIT", "CORAL_RATE_LIMIT", "SIGN_IN_RATE_LIMIT")
+RATE_LIMITS = ("RATE_LIMIT", "KEY_COMMENT_LIMIT", "KEY_CHAR_LIMIT", "AUTH_FAILURE_LIMIT", "CORAL_RATE_LIMIT", "SIGN_IN_RATE_LIMIT",
+               "SIGN_IN_NAME_LIMIT")
 """Flask-Limiter strings such as "600 per minute" (``;`` separates several), each allowing at least 1; a message gives
 the setting's default as the example (10 sign-in attempts a minute, not the API's 600 requests)."""
 SECRETS = ("CORAL_SECRET",)

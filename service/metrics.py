@@ -117,7 +117,7 @@ class Metrics:
         )
         self.limited = Counter(
             "moderation_limited_requests",
-            "Requests refused with 429, by the limit that refused them (requests, auth_failures, comments, characters, concurrency, coral, sign_in).",
+            "Requests refused with 429, by the limit that refused them (requests, auth_failures, comments, characters, concurrency, coral, sign_in, sign_in_name).",
             ["limit"],
             registry=self.registry,
         )

@@ -40,6 +40,13 @@ def _dummy_hash() -> str:
     return _hasher.hash(secrets.token_urlsafe())
 
 
+def prepare_sign_in() -> None:
+    """Make the hash an unknown name is checked against now, when the app starts: made at the first sign-in with an
+    unknown name, it made that sign-in (one per worker) take a hash longer than a wrong password, telling the name is
+    no user's."""
+    _dummy_hash()
+
+
 class UserError(ValueError):
     """A user name, role or password that cannot be used, or a user that does not exist; says what to fix."""
 
@@ -144,21 +151,31 @@ def list_users(session: Session) -> list[User]:
     return list(session.scalars(select(User).order_by(User.name)))
 
 
-def authenticate_user(session: Session, name: str, password: str) -> User | None:
-    """The user when ``password`` is theirs, else None; as slow for an unknown name as for a wrong password.
+def find_signing_in_user(session: Session, name: str) -> User | None:
+    """The user a sign-in names, or None; a name no user can have (``could_be_a_name``) is not looked up."""
+    return find_user(session, name) if could_be_a_name(name) else None
 
-    A hash made with older parameters is replaced by one with the current ones on a successful sign-in.
+
+def password_matches(session: Session, user: User | None, password: str) -> bool:
+    """True when ``password`` is ``user``'s; as slow for no user (None) as for a wrong password.
+
+    A hash made with older parameters is replaced by one with the current ones when the password matches.
     """
-    user = find_user(session, name) if could_be_a_name(name) else None
     if len(password) > MAX_PASSWORD_CHARS:
-        return None
+        return False
     try:
         _hasher.verify(user.password_hash if user is not None else _dummy_hash(), password)
     except (VerificationError, InvalidHashError):
-        return None
+        return False
     if user is None:
-        return None
+        return False
     if _hasher.check_needs_rehash(user.password_hash):
         user.password_hash = _hasher.hash(password)
         session.commit()
-    return user
+    return True
+
+
+def authenticate_user(session: Session, name: str, password: str) -> User | None:
+    """The user when ``password`` is theirs, else None; as slow for an unknown name as for a wrong password."""
+    user = find_signing_in_user(session, name)
+    return user if password_matches(session, user, password) else None

@@ -93,3 +93,23 @@ def test_limited_failures_are_counted_in_metrics(client):
         client.get("/v1/model", headers=made_up())
     text = client.get("/metrics").get_data(as_text=True)
     assert 'moderation_limited_requests_total{limit="auth_failures"} 2.0' in text
+
+
+def test_the_addresses_of_one_ipv6_network_share_one_budget(app):
+    # Counted per address, a client with an IPv6 /64 (what a provider gives one customer) has 2**64 addresses, and
+    # could try made-up keys, and send keyless requests, without end by changing the last bits.
+    client = app.test_client()
+    statuses = [client.get("/v1/model", headers=made_up(), **from_address(f"2001:db8:5:7::{n + 1:x}")).status_code
+                for n in range(FAILURES + 3)]
+    assert statuses == [403] * FAILURES + [429] * 3
+    assert client.get("/v1/model", headers=made_up(), **from_address("2001:db8:5:8::1")).status_code == 403  # another network
+    assert client.get("/v1/model", headers=made_up(), **from_address("192.0.2.1")).status_code == 403  # IPv4 as before
+    assert client.get("/v1/model", headers=made_up(), **from_address("192.0.2.2")).status_code == 403
+
+
+def test_keyless_requests_from_one_ipv6_network_share_one_request_count(tiny_bundle_path):
+    app = create_app({"TESTING": True, "MODEL": str(tiny_bundle_path), "DB_URL": "sqlite://", "RATE_LIMIT": "3 per minute"})
+    client = app.test_client()
+    statuses = [client.get("/v1/model", **from_address(f"2001:db8:5:7::{n + 1:x}")).status_code for n in range(5)]
+    assert statuses == [401] * 3 + [429] * 2
+    assert client.get("/v1/model", **from_address("2001:db8:5:8::1")).status_code == 401  # another network

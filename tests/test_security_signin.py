@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import re
+import threading
 import time
 
 import pytest
+from itsdangerous import URLSafeTimedSerializer
 
 from service.app import create_app
 from tests.ui_support import PASSWORD, add_user, csrf_from, sign_in
@@ -103,3 +106,149 @@ def test_each_failed_sign_in_is_one_warning_with_the_name_and_address_never_the_
     assert [line["message"] for line in failed] == [
         "failed sign-in to the moderation page as user 'mo' from 127.0.0.1", unknown, unknown, unknown]
     assert "wrong guess" not in err and PASSWORD not in err and "nobody" not in err and "n" * 100 not in err
+
+
+def _sign_in_from(app, address: str, name: str, password: str, client=None):
+    """Sign in as ``name`` from the client address ``address`` (a fresh browser unless ``client``); return the answer."""
+    client = client or app.test_client()
+    environ = {"REMOTE_ADDR": address}
+    token = csrf_from(client.get("/ui/sign-in", environ_base=environ).get_data(as_text=True))
+    return client.post("/ui/sign-in", data={"name": name, "password": password, "csrf_token": token}, environ_base=environ)
+
+
+def _sign_out(client) -> None:
+    """Sign ``client`` out through the form (its cookies kept, as a browser keeps them)."""
+    token = csrf_from(client.get("/ui/try").get_data(as_text=True))
+    assert client.post("/ui/sign-out", data={"csrf_token": token}).status_code == 302
+
+
+@pytest.fixture
+def guessed_app(tiny_bundle_path):
+    """Users ``mo`` and ``ann``; 2 sign-ins a minute per address, 5 an hour per user name."""
+    app = create_app({"TESTING": True, "MODEL": str(tiny_bundle_path), "DB_URL": "sqlite://",
+                      "SIGN_IN_RATE_LIMIT": "2 per minute", "SIGN_IN_NAME_LIMIT": "5 per hour"})
+    add_user(app, "mo")
+    add_user(app, "ann")
+    return app
+
+
+def test_guesses_spread_over_many_addresses_are_limited_per_user_name(guessed_app):
+    # Sign-in was limited per address only: one guess from each of many addresses against one name was never slowed.
+    guesses = [_sign_in_from(guessed_app, f"198.51.100.{n + 1}", "mo", f"wrong guess {n}").status_code for n in range(8)]
+    assert guesses == [401] * 5 + [429] * 3
+    refused = _sign_in_from(guessed_app, "198.51.100.99", "mo", PASSWORD)  # not even checked: the right one is refused too
+    assert refused.status_code == 429 and int(refused.headers["Retry-After"]) > 0
+    assert re.search(r"Too many sign-ins as this user .* try again in (\d+ minutes|1 hour)\.", refused.get_data(as_text=True))
+    # A name that is no user's is limited the same way, so the limit does not tell which names exist.
+    unknown = [_sign_in_from(guessed_app, f"203.0.113.{n + 1}", "nobody", f"guess {n}").status_code for n in range(6)]
+    assert unknown == [401] * 5 + [429]
+    assert _sign_in_from(guessed_app, "198.51.100.100", "ann", PASSWORD).status_code == 302  # other users are not held back
+    assert 'moderation_limited_requests_total{limit="sign_in_name"} 5.0' in guessed_app.test_client().get("/metrics").text
+
+
+def test_guesses_elsewhere_do_not_lock_out_a_browser_that_signed_in_as_the_user_before(guessed_app):
+    browser = guessed_app.test_client()
+    assert _sign_in_from(guessed_app, "192.0.2.7", "mo", PASSWORD, browser).status_code == 302
+    _sign_out(browser)
+    guesses = [_sign_in_from(guessed_app, f"198.51.100.{n + 1}", "mo", f"wrong guess {n}").status_code for n in range(7)]
+    assert guesses == [401] * 4 + [429] * 3  # its first sign-in, untrusted then, counted as one
+    assert _sign_in_from(guessed_app, "192.0.2.7", "mo", PASSWORD, browser).status_code == 302  # the user still gets in
+    _sign_out(browser)
+    # Its mistypes are neither refused nor counted, though the name has no failures left.
+    assert [_sign_in_from(guessed_app, "192.0.2.8", "mo", "mistyped", browser).status_code for _ in range(2)] == [401, 401]
+    assert _sign_in_from(guessed_app, "192.0.2.9", "mo", PASSWORD, browser).status_code == 302
+    _sign_out(browser)
+    # Only as that user, and with a forged or copied-and-altered cookie not at all.
+    for n in range(5):
+        _sign_in_from(guessed_app, f"203.0.113.{n + 1}", "ann", f"wrong guess {n}")
+    assert _sign_in_from(guessed_app, "192.0.2.10", "ann", PASSWORD, browser).status_code == 429
+    cookie = browser.get_cookie("signed_in_before", path="/ui")
+    assert cookie is not None and cookie.http_only and cookie.secure and cookie.same_site == "Lax"
+    _, stamps = URLSafeTimedSerializer("any").loads_unsafe(cookie.value)  # readable by whoever uses the browser
+    assert len(stamps) == 1 and "mo" not in json.dumps(stamps)  # not the name of who signed in on it
+    forger = guessed_app.test_client()
+    forger.set_cookie("signed_in_before", cookie.value[:-2] + ("AA" if not cookie.value.endswith("AA") else "BB"), path="/ui")
+    assert _sign_in_from(guessed_app, "198.51.100.200", "mo", PASSWORD, forger).status_code == 429
+
+
+def test_a_new_password_ends_a_browsers_exemption_from_the_name_limit(guessed_app):
+    from service.store import get_session
+    from service.users import set_password
+
+    browser = guessed_app.test_client()
+    assert _sign_in_from(guessed_app, "192.0.2.7", "mo", PASSWORD, browser).status_code == 302
+    for n in range(5):
+        _sign_in_from(guessed_app, f"198.51.100.{n + 1}", "mo", f"wrong guess {n}")
+    with guessed_app.app_context():
+        set_password(get_session(), "mo", "a brand new password")
+    assert _sign_in_from(guessed_app, "192.0.2.7", "mo", "a brand new password", browser).status_code == 429
+
+
+def test_a_failed_sign_in_looks_the_user_up_once(guessed_app):
+    # It was looked up twice: to check the password, and again to decide whether to log the name.
+    from sqlalchemy import event
+
+    from service.store import get_session
+
+    with guessed_app.app_context():
+        engine = get_session().get_bind()
+    statements: list[str] = []
+    record = lambda _conn, _cursor, statement, *_rest: statements.append(statement)  # noqa: E731
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        for name in ("mo", "nobody"):
+            statements.clear()
+            assert _sign_in_from(guessed_app, "192.0.2.1", name, "wrong guess").status_code == 401
+            assert sum("FROM users" in statement for statement in statements) == 1, name
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+
+
+def test_the_trusted_browser_cookie_is_sent_back_under_the_proxys_prefix(tiny_bundle_path):
+    app = create_app({"TESTING": True, "MODEL": str(tiny_bundle_path), "DB_URL": "sqlite://", "TRUSTED_PROXY_HOPS": 1})
+    add_user(app, "mo")
+    browser = app.test_client()
+    proxied = {"X-Forwarded-Prefix": "/moderation"}
+    token = csrf_from(browser.get("/ui/sign-in", headers=proxied).get_data(as_text=True))
+    answer = browser.post("/ui/sign-in", data={"name": "mo", "password": PASSWORD, "csrf_token": token}, headers=proxied)
+    assert answer.status_code == 302
+    (trusted,) = [cookie for cookie in answer.headers.getlist("Set-Cookie") if cookie.startswith("signed_in_before=")]
+    assert "Path=/moderation/ui;" in trusted or trusted.endswith("Path=/moderation/ui")
+
+
+def test_guesses_sent_together_cannot_all_pass_while_the_first_are_hashed(guessed_app, monkeypatch):
+    # Checked before the password was hashed and counted after it, guesses sent together all passed the check.
+    from argon2 import PasswordHasher
+
+    arrived = threading.Barrier(8)
+    verify = PasswordHasher.verify
+
+    def slow_verify(self, *args, **kwargs):
+        try:
+            arrived.wait(timeout=3)  # until every guess is being hashed: those that got this far at once
+        except threading.BrokenBarrierError:
+            pass
+        return verify(self, *args, **kwargs)
+
+    monkeypatch.setattr(PasswordHasher, "verify", slow_verify)
+    browsers = [guessed_app.test_client() for _ in range(8)]
+    tokens = [csrf_from(browser.get("/ui/sign-in").get_data(as_text=True)) for browser in browsers]
+    answers: list[int] = []
+
+    def guess(n: int) -> None:
+        answers.append(browsers[n].post("/ui/sign-in", data={"name": "mo", "password": f"guess {n}", "csrf_token": tokens[n]},
+                                        environ_base={"REMOTE_ADDR": f"198.51.100.{n + 1}"}).status_code)
+
+    threads = [threading.Thread(target=guess, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(answers) == [401] * 5 + [429] * 3
+
+
+def test_sign_ins_from_one_ipv6_network_share_the_address_limit(guessed_app):
+    # 2 a minute per address: an IPv6 client changed the last bits of its address for 2 more guesses each time.
+    answers = [_sign_in_from(guessed_app, f"2001:db8:5:7::{n + 1:x}", "nobody", "a guess").status_code for n in range(3)]
+    assert answers == [401, 401, 429]
+    assert _sign_in_from(guessed_app, "2001:db8:5:8::1", "mo", PASSWORD).status_code == 302  # another network

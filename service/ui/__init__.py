@@ -19,6 +19,7 @@ from service.ui.csrf import check_csrf, csrf_token
 from service.ui.headers import add_security_headers
 from service.ui.secret import init_secret_key
 from service.ui.signin import limit_sign_in, load_user, signed_in
+from service.users import prepare_sign_in
 
 
 @bp.get("/")
@@ -52,6 +53,7 @@ bp.after_request(add_security_headers)
 def init_ui(app: Flask) -> None:
     """Give ``app`` its session key and register the moderation page (before ``init_rate_limits``)."""
     init_secret_key(app)
+    prepare_sign_in()
     app.register_blueprint(bp)
 
 

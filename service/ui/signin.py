@@ -6,13 +6,15 @@ raises the version) or a deleted user ends every session at the next request, a 
 included, and the time of sign-in: a session ends ``PERMANENT_SESSION_LIFETIME`` after it, however often
 it is used (Flask renews the cookie on every request). Each failed sign-in is logged at WARNING with the user name
 as typed (at most ``MAX_SHOWN_NAME_CHARS``, quoted and escaped) and the client address, never the password, so an
-operator can see names or passwords being guessed before ``SIGN_IN_RATE_LIMIT`` refuses the address.
+operator can see names or passwords being guessed before ``SIGN_IN_RATE_LIMIT`` refuses the address, or
+``SIGN_IN_NAME_LIMIT`` the name (``service.ui.name_limit``: guesses at one name from many addresses).
 """
 
 from __future__ import annotations
 
 import functools
 import logging
+import math
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -21,14 +23,17 @@ from urllib.parse import urlsplit, urlunsplit
 from flask import Flask, abort, current_app, flash, g, redirect, render_template, request, session, url_for
 from flask.typing import ResponseReturnValue
 from flask_limiter import Limiter
+from limits import RateLimitItem
 
-from service.budgets import client_address
+from service.budgets import client_address, limited_address, too_many
 from service.errors import shown_name
 from service.limits import SIGN_IN_ENDPOINT
 from service.store import get_session
 from service.ui.blueprint import bp
 from service.ui.csrf import csrf_token
-from service.users import User, authenticate_user, could_be_a_name, end_sessions, find_user
+from service.ui import name_limit
+from service.ui.name_limit import browser_trusted, count_sign_in, trust_browser
+from service.users import User, end_sessions, find_signing_in_user, password_matches
 
 USER_ID = "user_id"
 STAMP = "stamp"
@@ -36,10 +41,13 @@ SIGNED_IN_AT = "signed_in_at"
 TOO_MANY_REQUESTS = 429
 SIGNED_OUT = "You are signed out, so nothing was saved: reload the page and sign in again."
 FAILED_SIGN_IN = "That user name and password do not match. Check both and try again."
+GUESSED_NAME = ("Too many sign-ins as this user from browsers that have not signed in as them before, so the "
+                "password was not checked. Sign in from a browser you have signed in with before, or try again in {wait}.")
 SIGNED_OUT_EVERYWHERE = "You are signed out on every device and browser where you were signed in. Sign in again to go on."
 SESSION_ENDED = "You were signed out: a session lasts {lifetime} from signing in. Sign in again to go on."
 SESSION_REVOKED = ("You were signed out: you signed out on another device, or your password was changed. "
                    "Sign in again to go on.")
+SECONDS_PER_MINUTE = 60
 SECONDS_PER = (("day", 24 * 60 * 60), ("hour", 60 * 60), ("minute", 60), ("second", 1))
 
 View = TypeVar("View", bound=Callable[..., Any])
@@ -142,9 +150,13 @@ def sign_in() -> ResponseReturnValue:
             return redirect(target)
         return render_template("ui/sign_in.html", next=target, error=None)
     name = request.form.get("name", "").strip()
-    user = authenticate_user(get_session(), name, request.form.get("password", ""))
-    if user is None:
-        log_failed_sign_in(name)
+    database = get_session()
+    user = find_signing_in_user(database, name)
+    spent = None if browser_trusted(user) else count_sign_in(name)
+    if spent is not None:
+        return refuse_guessed_name(name, user, target, spent)
+    if not password_matches(database, user, request.form.get("password", "")):
+        log_failed_sign_in(name, user)
         return render_template("ui/sign_in.html", next=target, error=FAILED_SIGN_IN, fields_invalid=True, name=name), 401
     session.clear()  # a fresh session: nothing chosen before sign-in survives it
     session.permanent = True
@@ -152,19 +164,33 @@ def sign_in() -> ResponseReturnValue:
     session[STAMP] = user.session_stamp
     session[SIGNED_IN_AT] = time.time()
     csrf_token()
-    return redirect(target)
+    response = redirect(target)
+    trust_browser(response, user)
+    return response
 
 
-def log_failed_sign_in(name: str) -> None:
+def log_failed_sign_in(name: str, user: User | None) -> None:
     """One WARNING line for a failed sign-in, with the client's address, and the user name when it is a user's (quoted,
     its control characters escaped, so a line break cannot forge a line of its own). A name that is no user's is not
     logged: people type their password into the name field, and it would be kept in the log."""
-    known = could_be_a_name(name) and find_user(get_session(), name) is not None
-    if known:
+    if user is not None:
         log.warning("failed sign-in to the moderation page as user %r from %s", shown_name(name), client_address())
     else:
         log.warning("failed sign-in to the moderation page with a name that is no user's (not logged) from %s",
                     client_address())
+
+
+def refuse_guessed_name(name: str, user: User | None, target: str, spent: RateLimitItem) -> ResponseReturnValue:
+    """The sign-in form again with 429 and Retry-After, its password unchecked: ``SIGN_IN_NAME_LIMIT`` is spent for
+    ``name`` (``service.ui.name_limit``). The log names the user as ``log_failed_sign_in`` does."""
+    shown = f"user {shown_name(name)!r}" if user is not None else "a name that is no user's (not logged)"
+    log.warning("sign-in to the moderation page as %s from %s refused: too many sign-ins as that name", shown,
+                client_address())
+    error = too_many(name_limit.LIMIT_NAME, f"too many sign-ins as one user name ({spent})", item=spent,
+                     setting=name_limit.SETTING, identity=name_limit.identity(name))
+    wait = duration_words(math.ceil(int(error.headers["Retry-After"]) / SECONDS_PER_MINUTE) * SECONDS_PER_MINUTE)
+    page = render_template("ui/sign_in.html", next=target, error=GUESSED_NAME.format(wait=wait), name=name)
+    return page, TOO_MANY_REQUESTS, error.headers
 
 
 @bp.post("/sign-out")
@@ -182,12 +208,12 @@ def _sign_in_limit() -> str:
 
 
 def _client_address() -> str:
-    return "sign-in:" + (request.remote_addr or "unknown")
+    return "sign-in:" + limited_address()
 
 
 def limit_sign_in(app: Flask, limiter: Limiter) -> None:
-    """Put sign-in attempts (POST) under ``SIGN_IN_RATE_LIMIT`` per client address (checked with every other setting
-    by ``service.config_checks``, before anything starts).
+    """Put sign-in attempts (POST) under ``SIGN_IN_RATE_LIMIT`` per client address, an IPv6 one's /64 network (checked
+    with every other setting by ``service.config_checks``, before anything starts).
 
     Flask-Limiter checks a decorated limit when the decorated function runs, so the registered view is replaced by its
     limited wrapper (the view is registered before the Limiter exists).
