@@ -35,6 +35,15 @@ REJECTS_SHOWN = 5
 REJECTS_SUFFIX = ".rejects"
 DECOMPRESS = {".gz": "gunzip -k", ".bz2": "bunzip2 -k", ".xz": "unxz -k", ".zst": "unzstd", ".zip": "unzip"}
 """Compressed inputs, which are not read, and the command that decompresses each."""
+CONVERT = {
+    **dict.fromkeys((".xlsx", ".xlsm", ".xls", ".ods"), "a spreadsheet workbook is not read: save the sheet from the "
+                    "spreadsheet as a .csv (Excel: \"CSV UTF-8\")"),
+    **dict.fromkeys((".tsv", ".tab"), "tab-separated text is not read: save it with commas (a spreadsheet's \"CSV "
+                    "UTF-8\"), or as .jsonl or .parquet"),
+    ".json": "a JSON document is not read, JSON Lines is (one object per line, .jsonl): an array of comments converts "
+             "with `jq -c '.[]' IN.json > OUT.jsonl`",
+}
+"""Inputs of a format that is not read, and how to make a table that is of each."""
 STREAM = "-"
 """How a command line names standard input or output, which an archive run cannot use: it reads parts of its input
 again on --resume, and its output appears whole only at the end."""
@@ -54,6 +63,8 @@ class Job:
     id_column: str | None = None
     chunk_rows: int = 5_000
     with_spans: bool = False
+    spreadsheet_safe: bool = False
+    """A CSV OUTPUT for a spreadsheet: cells it would run as formulas marked as text (``service.table_writer``)."""
 
     @property
     def suffix(self) -> str:
@@ -106,7 +117,9 @@ def _file_job(input_path: Path, output: Path, **options) -> Job:
     """One table to one table."""
     _check_not_compressed(input_path)
     table_format(input_path)
-    table_format(output)
+    if table_format(output) != "csv" and options.get("spreadsheet_safe"):
+        raise TableError(f"{output}: --spreadsheet-safe is for a .csv OUTPUT (a spreadsheet runs formulas only in a "
+                         "CSV it opens); JSON Lines and Parquet keep every cell exactly")
     _check_writable_folder(output)
     if output.is_dir():
         raise TableError(f"{output}: a folder of that name is in the way; OUTPUT must be a file name")
@@ -115,6 +128,9 @@ def _file_job(input_path: Path, output: Path, **options) -> Job:
 
 def _folder_job(input_path: Path, output: Path, **options) -> Job:
     """A folder of Parquet parts to a folder of the same parts."""
+    if options.get("spreadsheet_safe"):
+        raise TableError(f"{output}: --spreadsheet-safe is for a .csv OUTPUT; a folder INPUT gives Parquet parts, which "
+                         "keep every cell exactly")
     parts = sorted(path for path in input_path.iterdir() if path.suffix.lower() == ".parquet" and path.is_file())
     if not parts:
         raise TableError(f"{input_path}: a folder INPUT must hold Parquet parts (*.parquet); none found")
@@ -150,7 +166,10 @@ def _check_not_replacing(job: Job, earlier: Sequence[Path] = ()) -> None:
 
 
 def _check_not_compressed(path: Path) -> None:
-    """Refuse a compressed input, saying how to decompress it."""
+    """Refuse a compressed input, saying how to decompress it, and a workbook, TSV or JSON file, saying how to make a
+    table that is read from it."""
+    if path.suffix.lower() in CONVERT:
+        raise TableError(f"{path}: {CONVERT[path.suffix.lower()]}")
     command = DECOMPRESS.get(path.suffix.lower())
     if command is not None:
         raise TableError(f"{path}: compressed files are not read; decompress it first (`{command} {path.name}`) and "
@@ -171,7 +190,9 @@ def run_settings(job: Job, model: dict, engine: str) -> dict:
     inputs = [[str(path.resolve()), path.stat().st_size, path.stat().st_mtime_ns] for path in job.inputs]
     return {"inputs": inputs, "outputs": [str(path.resolve()) for path in job.outputs],
             "chunk_rows": job.chunk_rows, "text_column": job.text_column, "spans": job.with_spans,
-            "model": model, "engine": engine}
+            "model": model, "engine": engine,
+            # only when asked for: a run interrupted before the option existed resumes without it
+            **({"spreadsheet_safe": True} if job.spreadsheet_safe else {})}
 
 
 def model_settings(manifest: dict, encoder_mode: str | None) -> dict:
@@ -303,7 +324,7 @@ def score_parts_locally(job: Job, spool: Spool, moderate: Callable, attributes: 
                 scored, tally = score_frame(frame, job.text_column, moderate, attributes, job.with_spans)
                 tally.read += len(rejects)
                 tally.rejected = len(rejects)
-                spool.write_chunk(part, chunk, scored, job.suffix, tally, rejects, source.name)
+                spool.write_chunk(part, chunk, scored, job.suffix, tally, rejects, source.name, job.spreadsheet_safe)
                 progress.update(units, len(frame))
         spool.finish_part(part, n_chunks, target, job.suffix)
 

@@ -16,6 +16,7 @@ from collections import deque
 from collections.abc import Sequence
 from pathlib import Path
 
+import dask
 import dask.dataframe as dd
 import pandas as pd
 from distributed import Client, LocalCluster, WorkerPlugin, get_worker
@@ -26,6 +27,9 @@ from service.spool import Spool, Tally
 from service.table_reader import ChunkRange, Reject, TableReader
 
 PLUGIN_NAME = "moderation-scorer"
+KEEP_OBJECT_COLUMNS = {"dataframe.convert-string": False}
+"""Dask turns every object column of a partition into strings by default (its ``convert-string``): JSON Lines ids 1
+into "1", objects into Python's repr, true into "True". Partitions must reach the writer as the local engine gives them."""
 IN_FLIGHT_PER_WORKER = 2
 """Partitions computed ahead of the one being written, per worker: keeps workers busy, bounds client memory."""
 LOCAL_HOST = "127.0.0.1"
@@ -123,7 +127,8 @@ def score_parts_on_dask(job: Job, spool: Spool, model_path: Path, attributes: Se
                      for chunk in todo]
             if tasks:
                 meta = pd.DataFrame(columns=[*(columns or []), *added])
-                partitions = dd.from_map(score_partition, tasks, meta=meta, enforce_metadata=False).to_delayed()
+                with dask.config.set(KEEP_OBJECT_COLUMNS):
+                    partitions = dd.from_map(score_partition, tasks, meta=meta, enforce_metadata=False).to_delayed()
                 pending: deque = deque()
                 for chunk, partition in zip(todo, partitions):
                     pending.append((chunk, client.compute(partition)))
@@ -148,7 +153,7 @@ def _write_next(pending: deque, spool: Spool, part: int, source: Path, job: Job,
     rejects = [Reject(**reject) for reject in info["rejects"]]
     tally.read += len(rejects)
     tally.rejected = len(rejects)
-    spool.write_chunk(part, chunk, frame, job.suffix, tally, rejects, source.name)
+    spool.write_chunk(part, chunk, frame, job.suffix, tally, rejects, source.name, job.spreadsheet_safe)
     progress.update(_units(progress, source, ranges[chunk]), tally.scored)
 
 

@@ -75,7 +75,7 @@ class Tally:
 
 
 SETTING_NAMES = {"chunk_rows": "--chunk-size", "text_column": "--text-column", "spans": "--spans",
-                 "engine": "--engine", "outputs": "OUTPUT"}
+                 "engine": "--engine", "outputs": "OUTPUT", "spreadsheet_safe": "--spreadsheet-safe"}
 """How a user names each of ``run_settings``' keys."""
 
 
@@ -92,6 +92,8 @@ def describe_change(key: str, before: object, now: object) -> str:
         return "INPUT changed since (its size or modification time differs)"
     if key == "model":
         return f"the model was {_model_text(before)}, now {_model_text(now)}"
+    if key == "spreadsheet_safe":  # recorded only when given
+        return f"--spreadsheet-safe was {'given' if before else 'not given'}, now {'given' if now else 'not given'}"
     return f"{SETTING_NAMES.get(key, key)} was {before!r}, now {now!r}"
 
 
@@ -139,9 +141,10 @@ class Spool:
                     f"{output}: an interrupted run left its work in {self.root} ({self.finished().scored} rows "
                     "scored); pass --resume to continue it, or delete that folder to start again"
                 )
-            changed = [key for key in settings if earlier.get(key) != settings[key]]
+            keys = list(settings) + [key for key in earlier if key not in settings]  # a setting recorded only when given
+            changed = [key for key in keys if earlier.get(key) != settings.get(key)]
             if changed:
-                what = ", ".join(describe_change(key, earlier.get(key), settings[key]) for key in changed)
+                what = ", ".join(describe_change(key, earlier.get(key), settings.get(key)) for key in changed)
                 raise SpoolError(
                     f"{output}: cannot resume: the interrupted run differs ({what}); rerun it as it was, "
                     f"or delete {self.root} to start again"
@@ -173,11 +176,11 @@ class Spool:
         return self.part_done(part) or self._record(part, chunk).exists()
 
     def write_chunk(self, part: int, chunk: int, frame: pd.DataFrame, suffix: str, tally: Tally,
-                    rejects: list[Reject], part_name: str) -> None:
-        """Write one scored chunk as a segment of its part, then mark it done."""
-        options: dict = {}
+                    rejects: list[Reject], part_name: str, spreadsheet_safe: bool = False) -> None:
+        """Write one scored chunk as a segment of its part, then mark it done (``spreadsheet_safe``: see TableWriter)."""
+        options: dict = {"spreadsheet_safe": spreadsheet_safe}
         if chunk > 0 and suffix == ".csv":
-            options = {"columns": self._columns(part), "header": False}
+            options |= {"columns": self._columns(part), "header": False}
         segment = self.segment(part, chunk, suffix)
         try:
             with TableWriter(segment, first_row=chunk * self.chunk_rows, **options) as writer:
@@ -252,18 +255,47 @@ def _join_parquet(segments: list[Path], partial: Path, output: Path) -> None:
     ``null``, then ``int64``): the types are unified, a null column taking the other chunks' type. Where they cannot be
     (text in one chunk, numbers in another), every chunk is cast to the first one's types, as pandas would read them.
     A chunk whose rows were all set aside as unparseable adds no row and has no types to give (a JSON Lines one not even
-    the input's columns): it is left out, unless no chunk has rows.
+    the input's columns): it is left out, unless no chunk has rows. A JSON Lines key first met in a later chunk (an
+    optional field: a reply's parent id) is a column of the output, after the others, null in the rows without it.
     """
     segments = [segment for segment in segments if pq.read_metadata(segment).num_rows] or segments[:1]
     schemas = [pq.read_schema(segment) for segment in segments]
     try:
         schema = pa.unify_schemas(schemas, promote_options="permissive")
     except (pa.ArrowException, ValueError):
-        schema = schemas[0]
+        schema = _first_types(schemas)
     try:
         with pq.ParquetWriter(partial, schema) as joined:
             for segment in segments:
-                joined.write_table(pq.read_table(segment).cast(schema))
+                joined.write_table(_conformed(pq.read_table(segment), schema, output))
     except (pa.ArrowException, ValueError, TypeError) as error:
-        raise TableError(f"{output}: cannot write Parquet, a column holds values of different types in different "
-                         f"rows ({one_line(error)}); write .csv or .jsonl instead, or give the column one type") from error
+        raise _type_clash(output, "a column", error) from error
+
+
+def _type_clash(output: Path, column: str, error: Exception) -> TableError:
+    """The error of a Parquet output whose ``column`` cannot have one type."""
+    return TableError(f"{output}: cannot write Parquet, {column} holds values of different types in different rows "
+                      f"({one_line(error)}); write .csv or .jsonl instead, or give the column one type")
+
+
+def _first_types(schemas: list[pa.Schema]) -> pa.Schema:
+    """The first chunk's columns and types, then the columns only later chunks have, each of the type it first has."""
+    fields = list(schemas[0])
+    for schema in schemas[1:]:
+        fields += [column for column in schema if column.name not in {known.name for known in fields}]
+    return pa.schema(fields)
+
+
+def _conformed(table: pa.Table, schema: pa.Schema, output: Path) -> pa.Table:
+    """``table`` with the columns of ``schema``, in its order and of its types; a column the table lacks (a JSON Lines
+    key no row of its chunk had) is null. TableError naming the column whose values cannot take its type."""
+    columns = []
+    for column in schema:
+        if column.name not in table.column_names:
+            columns.append(pa.nulls(table.num_rows, column.type))
+            continue
+        try:
+            columns.append(table.column(column.name).cast(column.type))
+        except (pa.ArrowException, ValueError, TypeError) as error:
+            raise _type_clash(output, f"column {column.name!r}", error) from error
+    return pa.Table.from_arrays(columns, schema=schema)

@@ -26,6 +26,19 @@ REENCODE_HINT = "re-encode it as UTF-8, e.g. `iconv -f windows-1252 -t utf-8 IN 
 """Windows-1252, not Latin-1: the two differ only in 0x80-0x9f, where Windows puts curly quotes, dashes and the euro
 sign and Latin-1 control characters, so the Latin-1 reading of a file saved on Windows would be silently wrong."""
 UTF16_BOMS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
+JSON_DOCUMENT_PEEK_BYTES = 64
+"""Bytes of a .jsonl file's first line looked at to tell a JSON document from JSON Lines."""
+BINARY_SIGNATURES = (
+    (b"\x1f\x8b", "gzip-compressed", "decompress it first, e.g. `gunzip -c IN > OUT`"),
+    (b"BZh", "bzip2-compressed", "decompress it first, e.g. `bunzip2 -c IN > OUT`"),
+    (b"\xfd7zXZ\x00", "xz-compressed", "decompress it first, e.g. `unxz -c IN > OUT`"),
+    (b"\x28\xb5\x2f\xfd", "zstd-compressed", "decompress it first, e.g. `unzstd -c IN > OUT`"),
+    (b"PK\x03\x04", "a ZIP archive (an Excel .xlsx or OpenDocument .ods workbook is one)",
+     "unzip it, or save the sheet from the spreadsheet as CSV UTF-8"),
+    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "an Excel 97-2003 workbook (.xls)", "save the sheet from Excel as CSV UTF-8"),
+    (b"PAR1", "a Parquet file", "name it .parquet"),
+)
+"""How files that are not text start (whatever their extension says), what each is, and what to do with it."""
 
 CSV_FIELD_LIMIT = 2**31 - 1
 """Largest CSV field read: Python's csv module stops at 131,072 characters unless told, and a long comment is a
@@ -213,6 +226,7 @@ class TableReader:
 
     def _open_csv(self) -> None:
         self._file = open(self.path, "rb")
+        self._check_not_binary()
         self._check_not_utf16()
         self._feed = _LineFeed(self._file, self.chunk_range)
         self._csv = _csv_reader(self._feed)
@@ -245,7 +259,9 @@ class TableReader:
 
     def _open_jsonl(self) -> None:
         self._file = open(self.path, "rb")
+        self._check_not_binary()
         self._check_not_utf16()
+        self._check_not_a_json_document()
         self._feed = _LineFeed(self._file, self.chunk_range)
         self._chunks = self._row_chunks()
 
@@ -260,6 +276,35 @@ class TableReader:
             encoding = "utf-16le" if start[1] == 0 else "utf-16be"
             raise TableError(f"{self.path}: the file is UTF-16 text (without a byte-order mark); re-encode it as "
                              f"UTF-8, e.g. `iconv -f {encoding} -t utf-8 IN > OUT`")
+
+    def _check_not_a_json_document(self) -> None:
+        """Refuse a JSON document saved as .jsonl (a CMS's export of an array of comments, or of one object holding
+        them, over one line or many), rather than set its lines aside one by one as rows that are not JSON objects."""
+        self._file.seek(0)
+        first = self._file.readline(JSON_DOCUMENT_PEEK_BYTES).removeprefix(codecs.BOM_UTF8).strip()
+        self._file.seek(0)
+        if first.startswith(b"[") or first == b"{":
+            raise TableError(f"{self.path}: the file is one JSON document (it opens with {first[:1].decode()!r}), not "
+                             "JSON Lines, one comment object per line; convert it, e.g. an array of comments with "
+                             "`jq -c '.[]' IN > OUT.jsonl`")
+
+    def _check_not_binary(self) -> None:
+        """Refuse a compressed file, a workbook or a Parquet file named .csv or .jsonl, saying what it is, rather than
+        take its bytes for a header with a stray carriage return or for rows of another encoding (``BINARY_SIGNATURES``;
+        a bzip2 or Parquet signature counts only with what follows it or ends the file, as a header may start alike)."""
+        start = self._file.read(10)
+        self._file.seek(max(self.n_bytes - 4, 0))
+        end = self._file.read(4)
+        self._file.seek(0)
+        for signature, what, fix in BINARY_SIGNATURES:
+            if not start.startswith(signature):
+                continue
+            if signature == b"BZh" and not (start[3:4].isdigit() and start[4:10] == b"1AY&SY"):
+                continue
+            if signature == b"PAR1" and end != b"PAR1":
+                continue
+            kind = "CSV" if self.format == "csv" else "JSON Lines"
+            raise TableError(f"{self.path}: the file is {what}, not {kind} text; {fix}")
 
     def _open_parquet(self) -> None:
         try:

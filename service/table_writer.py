@@ -6,6 +6,7 @@ import csv
 import json
 import math
 import os
+import re
 from pathlib import Path
 from typing import IO, Any
 
@@ -16,6 +17,17 @@ import pyarrow.parquet as pq
 
 from model.bundle import temporary_beside
 from service.tables import TableError, is_missing, one_line, table_format
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+"""First characters that make a spreadsheet (Excel, LibreOffice, Google Sheets) read a CSV cell as a formula: a comment
+such as ``=HYPERLINK("http://evil.example", "details")`` would run, or send data away, when the file is opened."""
+TEXT_MARKER = "'"
+"""What a spreadsheet-safe CSV puts before such a cell: the spreadsheets' own mark of a cell that is text."""
+_PLAIN_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+"""A signed number (``-5``, ``+1234``, ``-1.5e3``): a spreadsheet reads it as the number, never as a formula, so it is
+left as it is."""
+BYTE_ORDER_MARK = "\ufeff"
+"""Opens a spreadsheet-safe CSV: without it Excel reads a UTF-8 file in the system's code page (``café`` as ``cafÃ©``)."""
 
 
 def _is_nan(value: Any) -> bool:
@@ -60,6 +72,23 @@ def _json_cells(column: pd.Series) -> pd.Series:
                      dtype=object)
 
 
+def _is_formula(value: Any) -> bool:
+    """Whether a cell would be read as a formula by a spreadsheet that opens the CSV (``FORMULA_STARTS``)."""
+    return isinstance(value, str) and value.startswith(FORMULA_STARTS) and not _PLAIN_NUMBER.fullmatch(value)
+
+
+def _formulas_as_text(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with ``TEXT_MARKER`` before every text cell a spreadsheet would read as a formula (``_is_formula``);
+    columns without one are left untouched, and numbers stay numbers."""
+    safe = frame.copy(deep=False)
+    for position, dtype in enumerate(frame.dtypes):
+        values = frame.iloc[:, position].tolist() if dtype.kind in "OSU" else []
+        if any(_is_formula(value) for value in values):
+            safe.isetitem(position, pd.Series([TEXT_MARKER + value if _is_formula(value) else value for value in values],
+                                              index=frame.index, dtype=object))
+    return safe
+
+
 def _bare_carriage_returns(frame: pd.DataFrame) -> np.ndarray:
     """Which rows have a text cell holding a carriage return and no line feed. Python's csv quotes a cell holding a
     character of the line ending, ``\\n`` here, so such a cell would go out bare, and a reader ends the row at its
@@ -86,6 +115,7 @@ class TableWriter:
         header: bool = True,
         schema: pa.Schema | None = None,
         first_row: int = 0,
+        spreadsheet_safe: bool = False,
     ):
         self.path = Path(path)
         self.first_row = first_row
@@ -102,6 +132,12 @@ class TableWriter:
         """Write the CSV header row (not in a later part of one table)."""
         self._schema = schema
         """Parquet schema every frame is cast to (a later part of one table), else the first frame's."""
+        if spreadsheet_safe and self.format != "csv":
+            raise TableError(f"{self.path}: spreadsheet-safe cells are for a .csv output; JSON Lines and Parquet keep "
+                             "every cell exactly")
+        self.spreadsheet_safe = spreadsheet_safe
+        """CSV for a spreadsheet: text cells a spreadsheet would run as formulas start with ``TEXT_MARKER``, and the file
+        with ``BYTE_ORDER_MARK``. The cells are then no longer exactly the input's: for a program, keep it False."""
         self._text: IO[str] | None = None
         self._parquet: pq.ParquetWriter | None = None
         self._n_chunks = 0
@@ -134,8 +170,12 @@ class TableWriter:
             frame = frame.copy(deep=False)
             for position in mixed:
                 frame.isetitem(position, _json_cells(frame.iloc[:, position]))
+        if self.spreadsheet_safe:
+            frame = _formulas_as_text(frame)
         options = {"index": False, "lineterminator": "\n"}
         if self.header and self._n_chunks == 0:
+            if self.spreadsheet_safe:
+                self._text.write(BYTE_ORDER_MARK)
             frame.iloc[:0].to_csv(self._text, **options)
         # Runs of rows written alike: a row with a bare carriage return with every cell quoted, the others as usual.
         quoted = _bare_carriage_returns(frame)

@@ -250,6 +250,22 @@ def test_dask_engine_equals_the_local_engine_row_by_row(tmp_path, run):
     assert "rejected 1" in result.stderr
 
 
+@pytest.mark.slow  # two LocalClusters of one worker each loading the bundle
+def test_dask_engine_keeps_the_json_types_of_json_lines_cells(tmp_path, run):
+    """Dask turned every object column of a partition into strings: ids 1 -> "1", {"a": 1} -> "{'a': 1}", true -> "True"."""
+    rows = [{"id": 1, "text": "a fair point", "meta": {"likes": [1, 2]}, "flag": True, "score": 1.5},
+            {"id": 2, "text": None, "meta": None, "flag": False, "score": None},
+            {"id": 3, "text": 12, "meta": {"a": "b"}, "flag": None, "score": 2}]
+    source = tmp_path / "in.jsonl"
+    source.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    for engine in ("local", "dask"):
+        result = run(source, "-o", tmp_path / f"{engine}.jsonl", "--chunk-size", 2, "--engine", engine, "--jobs", 1)
+        assert result.exit_code == 0, result.output
+    scored = [json.loads(line) for line in (tmp_path / "dask.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert [{key: row.get(key) for key in rows[0]} for row in scored] == rows
+    assert (tmp_path / "dask.jsonl").read_bytes() == (tmp_path / "local.jsonl").read_bytes()
+
+
 def test_scheduler_needs_the_dask_engine(tmp_path, run):
     result = run(tmp_path / "in.csv", "-o", tmp_path / "out.csv", "--scheduler", "tcp://127.0.0.1:8786")
     assert result.exit_code == 2 and "--scheduler needs --engine dask" in result.stderr

@@ -144,6 +144,19 @@ def test_a_dash_for_standard_input_is_refused_saying_why(tmp_path, run):
                      one_error_line(result))
 
 
+@pytest.mark.parametrize(("name", "message"), [
+    ("comments.xlsx", r"comments\.xlsx: a spreadsheet workbook is not read: save the sheet from the spreadsheet as a "
+                      r"\.csv \(Excel: \"CSV UTF-8\"\)$"),
+    ("comments.tsv", r"comments\.tsv: tab-separated text is not read: save it with commas"),
+    ("comments.json", r"comments\.json: a JSON document is not read, JSON Lines is .*`jq -c '\.\[\]' IN\.json > OUT\.jsonl`$"),
+])
+def test_a_workbook_tsv_or_json_input_is_refused_saying_how_to_make_a_table_that_is_read(tmp_path, run, name, message):
+    (tmp_path / name).write_bytes(b"id\ttext\n1\ta\n")
+    result = run(tmp_path / name, "-o", tmp_path / "out.csv")
+    assert result.exit_code == 2
+    assert re.search(message, one_error_line(result)), result.stderr
+
+
 def test_a_text_column_that_holds_no_text_is_pointed_out(tmp_path, run):
     rows = [{"id": 1, "text": "a fair point", "votes": 3}, {"id": 2, "text": "another one", "votes": 5}]
     (tmp_path / "in.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
@@ -267,6 +280,38 @@ def test_a_column_with_text_and_numbers_in_different_chunks_keeps_the_first_chun
                                 env={"MODERATION_MODEL": str(tiny_bundle_path)})
     assert result.exit_code == 0, result.output
     assert pq.read_table(tmp_path / "out.parquet").column("id").to_pylist() == ["c0", "c1", "c2", "c3", "4", "5", "6", "7"]
+
+
+@pytest.mark.parametrize("first_ids", [[0, 1], ["c0", "c1"]])
+def test_a_json_lines_key_first_seen_after_the_first_chunk_is_a_column_of_the_parquet_output(tmp_path, tiny_bundle_path,
+                                                                                            first_ids):
+    """An optional key (a reply's parent id, an edit time) first met in a later chunk failed the join of the scored
+    chunks at the end of the run, saying a column held values of different types: the whole run was lost."""
+    rows = [{"id": first_ids[0], "text": "a fair point"}, {"id": first_ids[1], "text": "another fair point"},
+            {"id": 2, "text": "a reply", "parent": 0}, {"id": 3, "parent": 1, "text": "a second reply"},
+            {"id": 4, "text": "no parent"}]
+    source = tmp_path / "in.jsonl"
+    source.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    result = CliRunner().invoke(cli, ["score", str(source), "-o", str(tmp_path / "out.parquet"), "--chunk-size", "2"],
+                                env={"MODERATION_MODEL": str(tiny_bundle_path)})
+    assert result.exit_code == 0, result.output
+    table = pq.read_table(tmp_path / "out.parquet")
+    assert table.column("parent").to_pylist() == [None, None, 0, 1, None]
+    assert table.column("text").to_pylist() == [row["text"] for row in rows]
+    assert table.column("id").to_pylist() == [str(i) if isinstance(first_ids[0], str) else i
+                                              for i in [*first_ids, 2, 3, 4]]
+
+
+def test_a_column_of_numbers_then_text_in_a_later_chunk_is_named_when_the_parquet_output_cannot_hold_it(tmp_path,
+                                                                                                        tiny_bundle_path):
+    rows = [{"id": 1, "n": 1, "text": "a fair point"}, {"id": 2, "n": 2, "text": "another"},
+            {"id": 3, "n": "three", "text": "a third"}]
+    source = tmp_path / "in.jsonl"
+    source.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    result = CliRunner().invoke(cli, ["score", str(source), "-o", str(tmp_path / "out.parquet"), "--chunk-size", "2"],
+                                env={"MODERATION_MODEL": str(tiny_bundle_path)})
+    assert result.exit_code == 2, result.output
+    assert "cannot write Parquet, column 'n' holds values of different types in different rows" in one_error_line(result)
 
 
 @pytest.mark.parametrize(("suffix", "first", "second"), [

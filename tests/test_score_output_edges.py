@@ -208,3 +208,63 @@ def test_resume_after_a_run_that_scored_nothing_is_not_nothing_to_do(tmp_path, r
     assert result.exit_code == 2, result.output
     line = one_error_line(result)
     assert "nothing to resume" in line and "could parse no row of INPUT" in line and "pass --overwrite" in line, line
+
+
+# Formulas in comments and a spreadsheet
+
+
+FORMULA_CSV = ('id,text\n1,"=HYPERLINK(""http://x.example"",""details"")"\n2,-5\n3,@SUM(A1)\n4,un café\n'
+               '5,"+cmd|\' /C calc\'!A0"\n')
+
+
+def test_spreadsheet_safe_marks_formulas_as_text_and_the_default_keeps_every_cell(tmp_path, run):
+    source = tmp_path / "in.csv"
+    source.write_text(FORMULA_CSV, encoding="utf-8")
+    assert run(source, "-o", tmp_path / "exact.csv").exit_code == 0
+    texts = pd.read_csv(source, dtype=str)["text"].tolist()
+    assert pd.read_csv(tmp_path / "exact.csv", dtype=str)["text"].tolist() == texts
+    result = run(source, "-o", tmp_path / "safe.csv", "--spreadsheet-safe", "--chunk-size", 2)
+    assert result.exit_code == 0, result.output
+    data = (tmp_path / "safe.csv").read_bytes()
+    assert data.startswith(b"\xef\xbb\xbfid,text,") and data.count(b"\xef\xbb\xbf") == 1
+    safe = pd.read_csv(tmp_path / "safe.csv", dtype=str, encoding="utf-8-sig")
+    assert safe["text"].tolist() == ["'" + texts[0], "-5", "'@SUM(A1)", "un café", "'" + texts[4]]
+    exact = pd.read_csv(tmp_path / "exact.csv", dtype=str)
+    assert safe.drop(columns="text").equals(exact.drop(columns="text"))
+
+
+def test_spreadsheet_safe_is_refused_for_another_output_format_and_by_a_resume_without_it(tmp_path, run, monkeypatch):
+    source = tmp_path / "in.csv"
+    source.write_text(FORMULA_CSV, encoding="utf-8")
+    result = run(source, "-o", tmp_path / "out.jsonl", "--spreadsheet-safe")
+    assert result.exit_code == 2 and "--spreadsheet-safe is for a .csv OUTPUT" in one_error_line(result)
+    import service.spool
+
+    written = service.spool.Spool.write_chunk
+
+    def full_disk_after_one_chunk(self, part, chunk, *args, **kwargs):
+        if chunk == 1:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        written(self, part, chunk, *args, **kwargs)
+
+    monkeypatch.setattr(service.spool.Spool, "write_chunk", full_disk_after_one_chunk)
+    assert run(source, "-o", tmp_path / "out.csv", "--spreadsheet-safe", "--chunk-size", 2).exit_code == 2
+    monkeypatch.setattr(service.spool.Spool, "write_chunk", written)
+    result = run(source, "-o", tmp_path / "out.csv", "--chunk-size", 2, "--resume")
+    assert result.exit_code == 2 and "--spreadsheet-safe was given, now not given" in one_error_line(result)
+    result = run(source, "-o", tmp_path / "out.csv", "--chunk-size", 2, "--resume", "--spreadsheet-safe")
+    assert result.exit_code == 0, result.output
+    assert run(source, "-o", tmp_path / "straight.csv", "--chunk-size", 2, "--spreadsheet-safe").exit_code == 0
+    assert (tmp_path / "out.csv").read_bytes() == (tmp_path / "straight.csv").read_bytes()
+
+
+def test_a_run_started_before_spreadsheet_safe_existed_resumes_without_it(tmp_path):
+    # Its saved settings have no such key: recorded as False, every such run was refused "was None, now False".
+    from service.archive import Job, run_settings
+
+    source = tmp_path / "in.csv"
+    source.write_text(FORMULA_CSV, encoding="utf-8")
+    plain, safe = (Job(inputs=(source,), outputs=(tmp_path / "out.csv",), output=tmp_path / "out.csv", spreadsheet_safe=flag)
+                   for flag in (False, True))
+    assert "spreadsheet_safe" not in run_settings(plain, {}, "local")
+    assert run_settings(safe, {}, "local")["spreadsheet_safe"] is True

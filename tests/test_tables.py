@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import bz2
+import gzip
 import json
+import lzma
 import re
 
 import pandas as pd
@@ -255,6 +258,65 @@ def test_unreadable_tables_raise_one_line_table_error(tmp_path, name, content, m
     assert "\n" not in str(caught.value)
 
 
+def _parquet_bytes(tmp_path) -> bytes:
+    pq.write_table(pa.table({"id": [1], "text": ["a"]}), tmp_path / "real.parquet")
+    return (tmp_path / "real.parquet").read_bytes()
+
+
+def _zip_bytes(tmp_path) -> bytes:
+    import zipfile
+
+    with zipfile.ZipFile(tmp_path / "book.xlsx", "w") as book:
+        book.writestr("xl/workbook.xml", "<workbook/>")
+    return (tmp_path / "book.xlsx").read_bytes()
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("in.csv", lambda _: gzip.compress(b"id,text\n1,a\n"),
+         r"the file is gzip-compressed, not CSV text; decompress it first, e.g. `gunzip -c IN > OUT`$"),
+        ("in.jsonl", lambda _: gzip.compress(b'{"text": "a"}\n'),
+         r"the file is gzip-compressed, not JSON Lines text; decompress it first"),
+        ("in.jsonl", lambda _: bz2.compress(b'{"text": "a"}\n'), r"bzip2-compressed"),
+        ("in.csv", lambda _: lzma.compress(b"id,text\n1,a\n"), r"xz-compressed"),
+        ("in.csv", _parquet_bytes, r"the file is a Parquet file, not CSV text; name it \.parquet$"),
+        ("in.csv", _zip_bytes, r"a ZIP archive \(an Excel \.xlsx .*save the sheet from the spreadsheet as CSV UTF-8$"),
+        ("in.csv", lambda _: b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(100), r"an Excel 97-2003 workbook"),
+    ],
+)
+def test_a_compressed_file_a_workbook_or_parquet_named_csv_or_jsonl_is_refused_saying_what_it_is(tmp_path, name, content,
+                                                                                                 message):
+    path = tmp_path / name
+    path.write_bytes(content(tmp_path))
+    with pytest.raises(TableError, match=message) as caught:
+        read_all(path)
+    assert "\n" not in str(caught.value)
+
+
+ARRAY = [{"id": 1, "text": "a"}, {"id": 2, "text": "b"}]
+
+
+@pytest.mark.parametrize(("content", "opening"), [
+    (json.dumps(ARRAY).encode(), "["),
+    (json.dumps(ARRAY, indent=2).encode(), "["),
+    (b"\xef\xbb\xbf" + json.dumps({"comments": ARRAY}, indent=2).encode(), "{"),
+])
+def test_a_json_document_named_jsonl_is_refused_saying_how_to_convert_it(tmp_path, content, opening):
+    path = tmp_path / "in.jsonl"
+    path.write_bytes(content)
+    with pytest.raises(TableError, match=rf"the file is one JSON document \(it opens with '\{opening}'\), not JSON Lines, "
+                                         r"one comment object per line; convert it, e.g. .*`jq -c '\.\[\]' IN > OUT\.jsonl`$"):
+        read_all(path)
+
+
+@pytest.mark.parametrize("header", ["BZh,text", "PAR1,text"])
+def test_a_header_that_starts_like_a_binary_signature_is_read(tmp_path, header):
+    path = tmp_path / "in.csv"
+    path.write_text(f"{header}\n1,a\n", encoding="utf-8")
+    assert read_all(path)[0]["text"].tolist() == ["a"]
+
+
 def read_rejects(path, chunk_rows=2) -> tuple[list[dict], list[Reject]]:
     with TableReader(path, chunk_rows) as reader:
         chunks = list(reader.chunks())
@@ -418,3 +480,37 @@ def test_jsonl_escaped_surrogate_pairs_are_fine(tmp_path):
     path.write_text('{"text": "smile \\ud83d\\ude00"}\n', encoding="utf-8")
     (frame,) = read_all(path)
     assert text_values(frame, "text") == ["smile \U0001f600"]
+
+
+FORMULAS = ['=HYPERLINK("http://x.example","details")', "+cmd|' /C calc'!A0", "-2+3", "@SUM(A1)", "\tindented",
+            "\rreturn"]
+NOT_FORMULAS = ["-5", "+1234", "-1.5e3", "a = b", "café", "", "'quoted"]
+
+
+@pytest.mark.parametrize("chunks", [1, 3])
+def test_a_spreadsheet_safe_csv_marks_formulas_as_text_and_starts_with_a_byte_order_mark(tmp_path, chunks):
+    import csv
+
+    texts = FORMULAS + NOT_FORMULAS
+    frame = pd.DataFrame({"id": list(range(-len(texts), 0)), "text": texts, "author": ["=1+1"] * len(texts)})
+    with TableWriter(tmp_path / "out.csv", spreadsheet_safe=True) as writer:
+        for part in [frame.iloc[i::chunks] for i in range(chunks)]:
+            writer.write(part)
+    data = (tmp_path / "out.csv").read_text(encoding="utf-8")
+    assert data.startswith("\ufeffid,text,author\n") and data.count("\ufeff") == 1
+    with open(tmp_path / "out.csv", encoding="utf-8-sig", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    written = {int(row["id"]): row for row in rows}
+    for position, text in enumerate(texts):
+        row = written[position - len(texts)]
+        assert row["text"] == ("'" + text if text in FORMULAS else text)
+        assert row["author"] == "'=1+1"
+
+
+def test_a_csv_keeps_formulas_exactly_unless_asked_and_only_a_csv_can_be_spreadsheet_safe(tmp_path):
+    frame = pd.DataFrame({"text": FORMULAS + NOT_FORMULAS})
+    with TableWriter(tmp_path / "out.csv") as writer:
+        writer.write(frame)
+    assert pd.read_csv(tmp_path / "out.csv", dtype=str, keep_default_na=False)["text"].tolist() == frame["text"].tolist()
+    with pytest.raises(TableError, match=r"spreadsheet-safe cells are for a \.csv output"):
+        TableWriter(tmp_path / "out.jsonl", spreadsheet_safe=True)

@@ -62,6 +62,15 @@ class NothingScored(click.ClickException):
          "A threat_phrase reason always has its span.",
 )
 @click.option(
+    "--spreadsheet-safe",
+    is_flag=True,
+    help="For a .csv OUTPUT to open in Excel, LibreOffice or Google Sheets: a cell starting with =, +, -, @, a tab or a "
+         "carriage return (a signed number excepted) gets a ' before it, so that the spreadsheet shows it as text "
+         "instead of running it as a formula (a comment can be one: =HYPERLINK(...)), and the file starts with a UTF-8 "
+         "byte-order mark, so that Excel reads accents right. Those cells then differ from INPUT's: without it every "
+         "cell is written exactly, for a program to read (docs/archive-scoring.md).",
+)
+@click.option(
     "--chunk-size",
     type=click.IntRange(min=1),
     default=None,
@@ -117,6 +126,7 @@ def score(
     model: Path | None,
     encoder_mode: str | None,
     spans: bool,
+    spreadsheet_safe: bool,
     chunk_size: int | None,
     jobs: int,
     resume: bool,
@@ -131,6 +141,8 @@ def score(
     values are approved with reason "empty". Formats follow the file extensions: .csv, .jsonl,
     .parquet; a folder of Parquet parts gives a folder of Parquet parts of the same names.
     Rows that cannot be parsed are listed with their line numbers in OUTPUT.rejects.
+    A CSV OUTPUT holds every cell as read, a comment that is a spreadsheet formula too: for a file to open in a
+    spreadsheet, pass --spreadsheet-safe.
     An existing OUTPUT is replaced only with --overwrite. An interrupted run continues with --resume.
     """
     if text is not None:
@@ -155,7 +167,7 @@ def score(
     if chunk_size is None:
         chunk_size = _configured_chunk_rows()
     _score_archive(input_path, output, text_column, id_column, model, chunk_size, spans, jobs, resume, engine, scheduler,
-                   encoder_mode, overwrite)
+                   encoder_mode, overwrite, spreadsheet_safe)
 
 
 @contextmanager
@@ -201,6 +213,7 @@ def _score_archive(
     scheduler: str | None,
     encoder_mode: str | None = None,
     overwrite: bool = False,
+    spreadsheet_safe: bool = False,
 ) -> None:
     """Run ``service.archive.run_archive`` and print its summary; errors and Ctrl-C say how to resume.
 
@@ -215,7 +228,8 @@ def _score_archive(
     spools: list = []
     try:
         job = plan_job(input_path, output, overwrite=overwrite or resume, text_column=text_column,
-                       id_column=id_column, chunk_rows=chunk_size, with_spans=with_spans)
+                       id_column=id_column, chunk_rows=chunk_size, with_spans=with_spans,
+                       spreadsheet_safe=spreadsheet_safe)
         outcome = run_archive(job, model, resume, engine, jobs, scheduler, on_spool=spools.append,
                               encoder_mode=encoder_mode, overwrite=overwrite)
     except (KeyboardInterrupt, SystemError) as error:
