@@ -203,6 +203,7 @@ def _read_config_file(config: Config, path: Path) -> None:
         if suffix == ".toml":
             with open(path, "rb") as handle:
                 values = tomllib.load(handle)
+            _refuse_one_setting_twice(path, values)
             config.from_mapping({key.upper(): value for key, value in values.items()})
             _warn_once(unknown_file_keys(path, values))
         elif suffix == ".py":
@@ -215,6 +216,19 @@ def _read_config_file(config: Config, path: Path) -> None:
         raise ConfigError(f"{CONFIG_FILE_ENV}={path}: not valid TOML: {error}") from error
     except (OSError, SyntaxError) as error:
         raise ConfigError(f"{CONFIG_FILE_ENV}={path}: cannot be read: {error}") from error
+
+
+def _refuse_one_setting_twice(path: Path, values: Mapping[str, Any]) -> None:
+    """ConfigError for a TOML file that gives one setting under two keys (``port`` and ``PORT``): keys are read in any
+    case, and the later one won without a word."""
+    keys_of: dict[str, list[str]] = {}
+    for key in values:
+        keys_of.setdefault(key.upper(), []).append(key)
+    twice = {name: keys for name, keys in keys_of.items() if len(keys) > 1}
+    if twice:
+        name, keys = sorted(twice.items())[0]
+        raise ConfigError(f"{CONFIG_FILE_ENV}={path}: {' and '.join(keys)} both set {name} (keys are read in any case): "
+                          "keep one")
 
 
 def _read_python_file(config: Config, path: Path) -> None:
@@ -248,7 +262,7 @@ def _is_passed_on(name: str) -> bool:
 
 def _not_a_setting(given: str, name: str, spell: str) -> str:
     """The warning for ``given`` (upper-cased ``name``), with the setting it resembles spelt as ``spell`` spells it."""
-    near = difflib.get_close_matches(name, _settings(), n=1)
+    near = difflib.get_close_matches(name.upper(), _settings(), n=1)  # MODERATION_workers: MODERATION_WORKERS
     hint = f" (did you mean {spell.format(near[0])}?)" if near else ""
     return f"{given} is not a setting and is ignored{hint}; the settings are those of service/config.py"
 
@@ -257,10 +271,14 @@ def unknown_variables(environ: Mapping[str, str]) -> list[str]:
     """Warnings for the ``MODERATION_*`` variables that name no setting (a misspelt one is otherwise ignored)."""
     found = []
     for variable in sorted(environ):
-        name = variable.removeprefix(f"{ENV_PREFIX}_")
-        if name == variable or _is_passed_on(name) or name in OTHER_VARIABLES or name.startswith("TEST_"):
+        prefix, name = variable[: len(ENV_PREFIX) + 1], variable[len(ENV_PREFIX) + 1 :]
+        if prefix.upper() != f"{ENV_PREFIX}_" or (prefix == f"{ENV_PREFIX}_" and (
+                _is_passed_on(name) or name in OTHER_VARIABLES or name.startswith("TEST_"))):
             continue
-        found.append(_not_a_setting(variable, name, f"{ENV_PREFIX}_{{}}"))
+        if name.upper() in OTHER_VARIABLES:  # moderation_config=...: names are upper case
+            found.append(f"{variable} is ignored (did you mean {ENV_PREFIX}_{name.upper()}?)")
+        else:
+            found.append(_not_a_setting(variable, name, f"{ENV_PREFIX}_{{}}"))  # moderation_workers too
     return found
 
 
@@ -308,8 +326,11 @@ def load_config(overrides: Mapping[str, Any] | None = None) -> Config:
     config = Config(str(PROJECT_ROOT))
     config.from_object(Defaults)
     config_file = os.environ.get(CONFIG_FILE_ENV)
+    from_file: set[str] = set()
     if config_file:
+        before = dict(config)
         _read_config_file(config, Path(config_file))
+        from_file = {name for name, value in config.items() if name not in before or value is not before[name]}
     check_nested_variables(os.environ)
     config.from_prefixed_env(ENV_PREFIX)
     config.pop("CONFIG", None)  # MODERATION_CONFIG itself is not a setting
@@ -318,6 +339,9 @@ def load_config(overrides: Mapping[str, Any] | None = None) -> Config:
         config.from_mapping(overrides)
     from service.config_checks import check_config, setting_warnings  # it imports ConfigError from here
 
-    check_config(config)
+    # A bad value read from the file is named as the file's, not as MODERATION_<NAME> (which may not be set at all).
+    replaced = {variable.removeprefix(f"{ENV_PREFIX}_") for variable in os.environ if variable.startswith(f"{ENV_PREFIX}_")}
+    replaced |= set(overrides or ())
+    check_config(config, {name: f"in {CONFIG_FILE_ENV}={config_file}" for name in from_file - replaced})
     _warn_once(setting_warnings(config))
     return config

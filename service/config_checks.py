@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 from limits import parse_many
 from limits.storage import SCHEMES as LIMIT_STORAGE_SCHEMES
 
-from service.config import CORAL_BODY_FORMATS, ConfigError, Defaults
+from service.config import CORAL_BODY_FORMATS, ENV_PREFIX, ConfigError, Defaults
 from service.health_port import resolve_health_port
 
 UNBOUNDED = None
@@ -71,6 +71,10 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 SAME_SITE_VALUES = ("Lax", "Strict", "None")
 TEXTS: dict[str, tuple[type, ...]] = {"HOST": (str,), "RATELIMIT_STORAGE_URI": (str,), "DB_URL": (str,), "SECRET_KEY": (str, bytes)}
 """Settings that must be a string (None too when in OPTIONAL): Flask reads MODERATION_SECRET_KEY=12345 as a number."""
+UNPADDED = frozenset({"HOST", "RATELIMIT_STORAGE_URI", "DB_URL"})
+"""Text settings (besides ``PATHS``) that never start or end with a space: one copied in with the value (an env file
+line ``MODERATION_DB_URL=sqlite:////srv/m.db `` ) made a new, empty SQLite file ``m.db `` without a word."""
+PADDING_NEED = "written without spaces or line breaks at its start or end (a name or URL with them is another one)"
 STORAGE_SETTING = "RATELIMIT_STORAGE_URI"
 DB_URL_SETTING = "DB_URL"
 CREDENTIAL_URLS = frozenset({DB_URL_SETTING, STORAGE_SETTING})
@@ -113,6 +117,8 @@ def _described(value: Any) -> str:
         return f"the number {value!r}"
     if isinstance(value, str):
         return repr(value[:40])
+    if value is None:
+        return "null"
     return f"a {type(value).__name__}"
 
 
@@ -120,10 +126,23 @@ WITHHELD = frozenset({"CORAL_SECRET", "SECRET_KEY"})
 """Settings whose value an error names by its kind only: the message reaches the terminal and the logs."""
 
 
-def _bad(name: str, value: Any, needs: str) -> ConfigError:
+class SettingError(ConfigError):
+    """A setting with a bad value; the message names where it was given: ``MODERATION_<NAME>`` unless ``source`` says
+    otherwise (the settings file, whose keys an operator looks for there, not in the environment)."""
+
+    def __init__(self, name: str, found: str, needs: str, source: str | None = None):
+        self.name, self.found, self.needs = name, found, needs
+        super().__init__(f"setting {name} ({source or f'{ENV_PREFIX}_{name}'}) is {found}; it must be {needs}")
+
+    def given_in(self, source: str) -> SettingError:
+        """The same error, naming ``source`` (``in MODERATION_CONFIG=/etc/moderation/moderation.toml``) as where it was given."""
+        return SettingError(self.name, self.found, self.needs, source)
+
+
+def _bad(name: str, value: Any, needs: str) -> SettingError:
     withheld = name in WITHHELD or (name in CREDENTIAL_URLS and isinstance(value, str) and "@" in value)
     found = f"a {_kind(value)} (value withheld)" if withheld else _described(value)
-    return ConfigError(f"setting {name} (MODERATION_{name}) is {found}; it must be {needs}")
+    return SettingError(name, found, needs)
 
 
 def _kind(value: Any) -> str:
@@ -171,6 +190,8 @@ def check_setting(name: str, value: Any) -> None:
             raise _bad(name, value, f"a string ({QUOTE_HINT})")
         if not value:
             raise _bad(name, value, f"a non-empty string ({UNSET_HINT})")
+        if name in UNPADDED and _padded(value):
+            raise _bad(name, value, PADDING_NEED)
         if name == STORAGE_SETTING and _storage_scheme(value) is None:
             raise _bad(name, value, "memory:// (each worker counts alone) or a storage URL such as redis://host:6379/0")
         if name == DB_URL_SETTING and not _has_scheme(value):
@@ -181,6 +202,8 @@ def check_setting(name: str, value: Any) -> None:
             raise _bad(name, value, f"a file or folder path ({QUOTE_HINT})")
         if not os.fspath(value):
             raise _bad(name, value, f"a file or folder path ({UNSET_HINT}; an empty one would mean the current folder)")
+        if isinstance(value, str) and _padded(value):
+            raise _bad(name, value, PADDING_NEED)
     elif name in ORIGIN_LISTS:
         if value is not None and (not isinstance(value, list) or not all(
                 isinstance(origin, str) and (origin == "*" or _is_origin(origin)) for origin in value)):
@@ -191,6 +214,11 @@ def check_setting(name: str, value: Any) -> None:
             raise _bad(name, value, 'a string (quote a secret that looks like a number or boolean: \'"12345"\') or a list of strings')
         if value is not None and (not secrets or not all(secrets)):
             raise _bad(name, value, "a non-empty secret or a list of them (unset it to turn the endpoint off)")
+
+
+def _padded(text: str) -> bool:
+    """Whether ``text`` starts or ends with white space (a space, a tab, a line break)."""
+    return text != text.strip()
 
 
 def _has_scheme(url: str) -> bool:
@@ -206,10 +234,18 @@ def _is_origin(text: str) -> bool:
         and not parts.fragment and text == f"{parts.scheme}://{parts.netloc}"
 
 
-def check_config(config: Mapping[str, Any]) -> None:
-    """Check every known setting, then the ones that depend on each other; raise ConfigError for the first problem."""
+def check_config(config: Mapping[str, Any], sources: Mapping[str, str] | None = None) -> None:
+    """Check every known setting, then the ones that depend on each other; raise ConfigError for the first problem.
+
+    ``sources`` names where settings not given as ``MODERATION_<NAME>`` were given (the settings file), for the message.
+    """
     for name, value in config.items():
-        check_setting(name, value)
+        try:
+            check_setting(name, value)
+        except SettingError as error:
+            if sources and name in sources:
+                raise error.given_in(sources[name]) from None
+            raise
     longest_comment = max(int(config["MAX_COMMENT_CHARS"]), int(config["PERSPECTIVE_MAX_TEXT_CHARS"]))
     if int(config["MAX_REQUEST_CHARS"]) < longest_comment:
         raise ConfigError(

@@ -33,6 +33,7 @@ from service.auth import rate_limit_identity
 from service.budgets import LIMIT_HEADERS, client_address, init_budgets
 from service.errors import ApiError
 from service.metrics import count_limited
+from service.redis_client import storage_options
 
 RATE_LIMITED_BLUEPRINTS = ("api_v1", "perspective", "google_batch")
 """Blueprints under the per-key limit, by name; one that is not registered is skipped. Google's batch is one request
@@ -105,7 +106,9 @@ def init_rate_limits(app: Flask) -> Limiter:
     storage_uri = app.config["RATELIMIT_STORAGE_URI"]
     if storage_uri == MEMORY_URI:
         storage_uri = f"{SWEPT_MEMORY_SCHEME}://"
-    limiter = Limiter(rate_limit_identity, app=app, storage_uri=storage_uri)
+    # Short timeouts and fail-fast calls for a Redis that does not answer (service.redis_client); an operator's
+    # RATELIMIT_STORAGE_OPTIONS, which Flask-Limiter reads itself, win over them.
+    limiter = Limiter(rate_limit_identity, app=app, storage_uri=storage_uri, storage_options=storage_options(storage_uri))
     shared = limiter.shared_limit(_rate_limit, scope=LIMIT_SCOPE)
     for name in RATE_LIMITED_BLUEPRINTS:
         blueprint = app.blueprints.get(name)

@@ -96,6 +96,8 @@ def database_check() -> tuple[str, str]:
             return current_app.extensions[SCHEMA_GATE_KEY].message, gate_problem
         engine = decision_log_engine(current_app)
         path = engine_sqlite_file(engine)
+        if path is None:
+            ping()  # a server that does not answer is unreachable (write_problem would say it refuses a write)
         problem = write_problem(engine, path, int(current_app.config["DB_MIN_FREE_MIB"] * MIB))
         if problem is None:
             ping()  # the request's own session too

@@ -3,25 +3,131 @@
 Flask-Limiter keeps its own connection for the rate limits; this client serves what the service shares
 besides them (the key cache, concurrency slots, Coral's replay memory). Short timeouts: Redis is on the
 request path, and a slow Redis must not hold a worker for long.
+
+A Redis that does not answer (frozen, or a network that drops packets) costs a request its timeout at every one of
+the ten or so calls it makes there (limits, budgets, key cache, concurrency slots): with limits' own 5 s that made
+every request wait more than 30 s while the service was meant to go on without Redis. So both clients (this one and
+the limit storage's, ``storage_options``) connect through ``FailFastConnection``: after a connection error or a
+timeout, every call to that server fails at once for ``UNREACHABLE_RETRY_SECONDS`` (the callers' fallbacks take over
+without waiting), and then one call tries again.
 """
 
 from __future__ import annotations
 
 import functools
+import threading
+import time
+from typing import Any
 
 from redis import Redis
+from redis.connection import Connection, SSLConnection
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
-__all__ = ["REDIS_SCHEMES", "RedisError", "redis_client"]
+__all__ = ["REDIS_SCHEMES", "RedisError", "redis_client", "storage_options"]
 
 REDIS_SCHEMES = ("redis", "rediss")
 SOCKET_TIMEOUT_SECONDS = 1.0
+UNREACHABLE_RETRY_SECONDS = 10.0
+"""How long every call to a Redis server that just failed (connection refused or lost, a timeout) fails at once
+instead of waiting for its timeout again; the first call after it tries the server."""
+UNREACHABLE_ERRORS = (RedisConnectionError, RedisTimeoutError)
+
+
+class _Unreachable:
+    """The Redis servers of this process that failed lately, by address, and until when calls to them fail at once."""
+
+    def __init__(self) -> None:
+        self._until: dict[Any, float] = {}
+        self._lock = threading.Lock()
+
+    def check(self, address: Any) -> None:
+        """Raise ConnectionError while ``address`` is marked unreachable."""
+        until = self._until.get(address)
+        if until is not None and time.monotonic() < until:
+            raise RedisConnectionError(f"Redis at {_shown(address)} did not answer lately; not asked again for "
+                                       f"{until - time.monotonic():.0f} s")
+
+    def mark(self, address: Any) -> None:
+        """``address`` failed: fail calls to it at once for ``UNREACHABLE_RETRY_SECONDS``."""
+        with self._lock:
+            self._until[address] = time.monotonic() + UNREACHABLE_RETRY_SECONDS
+
+    def clear(self, address: Any) -> None:
+        """``address`` answered: ask it again as usual."""
+        if address in self._until:
+            with self._lock:
+                self._until.pop(address, None)
+
+
+UNREACHABLE = _Unreachable()
+
+
+def _shown(address: Any) -> str:
+    host, port = address
+    return f"{host}:{port}"
+
+
+class _FailFast:
+    """A Redis connection that fails at once while its server is marked unreachable, and marks it on a failure."""
+
+    host: str
+    port: int
+
+    def _server(self) -> tuple[str, int]:
+        return (self.host, self.port)
+
+    def connect_check_health(self, *args: Any, **kwargs: Any) -> Any:
+        """Connect (redis-py calls it for each command on a connection that has none), unless the server failed lately."""
+        UNREACHABLE.check(self._server())
+        return self._marking(super().connect_check_health, *args, **kwargs)  # type: ignore[misc]
+
+    def send_packed_command(self, *args: Any, **kwargs: Any) -> Any:
+        """Send a command (marking the server on a failure)."""
+        UNREACHABLE.check(self._server())
+        return self._marking(super().send_packed_command, *args, **kwargs)  # type: ignore[misc]
+
+    def read_response(self, *args: Any, **kwargs: Any) -> Any:
+        """Read an answer (marking the server on a failure, forgetting an earlier one on success)."""
+        response = self._marking(super().read_response, *args, **kwargs)  # type: ignore[misc]
+        UNREACHABLE.clear(self._server())
+        return response
+
+    def _marking(self, call: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return call(*args, **kwargs)
+        except UNREACHABLE_ERRORS:
+            UNREACHABLE.mark(self._server())
+            raise
+
+
+class FailFastConnection(_FailFast, Connection):
+    """``redis://``: a TCP connection that fails at once while its server is marked unreachable."""
+
+
+class FailFastSSLConnection(_FailFast, SSLConnection):
+    """``rediss://``: the same over TLS."""
+
+
+def _scheme(uri: str) -> str:
+    return uri.split("://", 1)[0]
+
+
+def storage_options(uri: str) -> dict[str, Any]:
+    """Options for a Redis client of ``uri`` (a ``redis://`` or ``rediss://`` one; else none): short timeouts, and
+    calls that fail at once while the server is marked unreachable. Flask-Limiter passes them to its storage too."""
+    if _scheme(uri) not in REDIS_SCHEMES:
+        return {}
+    connection_class = FailFastSSLConnection if _scheme(uri) == "rediss" else FailFastConnection
+    return {"socket_timeout": SOCKET_TIMEOUT_SECONDS, "socket_connect_timeout": SOCKET_TIMEOUT_SECONDS,
+            "connection_class": connection_class}
 
 
 @functools.cache
 def redis_client(uri: str) -> Redis | None:
     """The client for ``uri`` if it is a ``redis://`` or ``rediss://`` URI, else None (counts stay in this host)."""
-    if uri.split("://", 1)[0] not in REDIS_SCHEMES:
+    if _scheme(uri) not in REDIS_SCHEMES:
         return None
     # redis-py opens connections lazily and gives a forked worker fresh ones.
-    return Redis.from_url(uri, socket_timeout=SOCKET_TIMEOUT_SECONDS, socket_connect_timeout=SOCKET_TIMEOUT_SECONDS)
+    return Redis.from_url(uri, **storage_options(uri))

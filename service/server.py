@@ -175,15 +175,25 @@ def prepare_metrics_dir() -> str:
     """Point prometheus_client at a directory of per-process metric files, whatever the number of workers.
 
     Must run before prometheus_client is imported. An operator's ``PROMETHEUS_MULTIPROC_DIR`` is
-    used (and emptied of old files, as prometheus_client requires); otherwise a temporary one is made.
+    used (and emptied of old files, as prometheus_client requires; ConfigError when it cannot be made or written);
+    otherwise a temporary one is made.
     Returns the directory. A single worker needs one too: gunicorn replaces a worker that is killed, times out
     or is reloaded, and a count kept in its memory would start again from 0.
     """
     path = os.environ.get(METRICS_DIR_ENV)
     if path:
-        os.makedirs(path, exist_ok=True)
-        for stale in glob.glob(os.path.join(path, "*.db")):
-            os.remove(stale)
+        try:
+            os.makedirs(path, exist_ok=True)
+            for stale in glob.glob(os.path.join(path, "*.db")):
+                os.remove(stale)
+            with tempfile.TemporaryFile(dir=path):  # every worker writes there: a read-only folder fails now, not in each
+                pass
+        except OSError as error:  # a file, a missing parent, no permission, a read-only file system: not a traceback
+            from service.config import ConfigError
+
+            raise ConfigError(f"{METRICS_DIR_ENV}={path} cannot be the folder of the workers' metric files "
+                              f"({error.strerror or error}): name a folder the service may write, or unset it for a "
+                              "temporary one") from error
     else:
         path = tempfile.mkdtemp(prefix="moderation-metrics-")
         os.environ[METRICS_DIR_ENV] = path
@@ -245,7 +255,9 @@ def _on_exit(server: Any) -> None:
 
 
 def server_options(app: Flask) -> dict[str, Any]:
-    """Gunicorn settings from the app's configuration (HOST, PORT, WORKERS, THREADS, TIMEOUT_SECONDS, LOG_LEVEL, LOG_JSON)."""
+    """Gunicorn settings from the app's configuration (HOST, PORT, WORKERS, THREADS, TIMEOUT_SECONDS, LOG_LEVEL, LOG_JSON).
+
+    ``TIMEOUT_SECONDS`` is also how long a stopping worker may take to finish its request (``graceful_timeout``)."""
     config = app.config
     return {
         "loglevel": str(config["LOG_LEVEL"]).lower(),
@@ -254,6 +266,9 @@ def server_options(app: Flask) -> dict[str, Any]:
         "workers": int(config["WORKERS"]),
         "threads": int(config["THREADS"]),
         "timeout": int(config["TIMEOUT_SECONDS"]),
+        # On SIGTERM a worker may finish the request it is on for as long as any request may take: with gunicorn's
+        # default of 30 s a longer one, which TIMEOUT_SECONDS allows, was killed and its client's connection dropped.
+        "graceful_timeout": int(config["TIMEOUT_SECONDS"]),
         "preload_app": False,
         "accesslog": None,
         "errorlog": "-",
@@ -280,13 +295,24 @@ def worker_settings(app: Flask) -> dict[str, Any]:
     return {**overrides, "DB_AUTO_UPGRADE": False, "DB_REQUIRED_AT_START": False}
 
 
+PORT_OPTIONS = {"PORT": "--port or MODERATION_PORT", "HEALTH_PORT": "--health-port or MODERATION_HEALTH_PORT"}
+"""How an operator sets each port, for the messages."""
+FIRST_UNPRIVILEGED_PORT = 1024
+NOT_ALLOWED = (errno.EACCES, errno.EPERM)
+
+
 def _unusable(config: Any, setting: str, port: int, error: OSError, fix: str) -> Exception:
-    """ConfigError for a socket that cannot be bound: naming ``HOST`` when the address is the problem, else the port."""
+    """ConfigError for a socket that cannot be bound: naming ``HOST`` when the address is the problem, the missing
+    privilege when the port is one the process may not use, else ``fix`` (the port is in use)."""
     from service.config import ConfigError
 
     if isinstance(error, socket.gaierror) or error.errno == errno.EADDRNOTAVAIL:  # the host, not the port
         return ConfigError(f"HOST {config['HOST']} cannot be listened on ({error.strerror or error}): give an "
                            "address of this machine, such as 127.0.0.1 or 0.0.0.0")
+    if error.errno in NOT_ALLOWED:  # nothing listens there: "stop what listens there" would send the operator astray
+        fix = (f"ports below {FIRST_UNPRIVILEGED_PORT} need root or the capability CAP_NET_BIND_SERVICE (systemd: "
+               f"AmbientCapabilities=CAP_NET_BIND_SERVICE); or choose one from {FIRST_UNPRIVILEGED_PORT} up with "
+               f"{PORT_OPTIONS[setting]} (a proxy in front can listen on 80 or 443)")
     return ConfigError(f"{setting} {port} on {config['HOST']} cannot be used ({error.strerror or error}): {fix}")
 
 
@@ -302,8 +328,7 @@ def check_port(config: Any) -> None:
             probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as gunicorn binds: a closing socket is no clash
             probe.bind((config["HOST"], port))
     except OSError as error:
-        raise _unusable(config, "PORT", port, error, "stop what listens there, or choose another with --port or "
-                        "MODERATION_PORT") from error
+        raise _unusable(config, "PORT", port, error, f"stop what listens there, or choose another with {PORT_OPTIONS['PORT']}") from error
 
 
 def bind_health_port(config: Any) -> HealthListener | None:
@@ -314,8 +339,8 @@ def bind_health_port(config: Any) -> HealthListener | None:
     try:
         return HealthListener(config["HOST"], port)
     except OSError as error:
-        raise _unusable(config, "HEALTH_PORT", port, error, "choose another with --health-port or MODERATION_HEALTH_PORT, "
-                        "or 0 to turn the health listener off") from error
+        raise _unusable(config, "HEALTH_PORT", port, error, f"choose another with {PORT_OPTIONS['HEALTH_PORT']}, or 0 to "
+                        "turn the health listener off") from error
 
 
 def serve(app: Flask) -> None:

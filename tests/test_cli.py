@@ -526,6 +526,19 @@ def test_serve_on_a_taken_port_is_exit_2_at_once(runner, tiny_bundle_path, tmp_p
     assert_one_line_error(result, rf"PORT {port} on 127.0.0.1 cannot be used \(.*\): stop what listens there")
 
 
+@pytest.mark.parametrize("where", ["a_file", "a_file/metrics"])
+def test_serve_with_a_metrics_folder_it_cannot_use_is_exit_2(runner, tiny_bundle_path, tmp_path, monkeypatch, where):
+    """PROMETHEUS_MULTIPROC_DIR (docs/deployment.md) naming a file, or a folder that cannot be made or written, was a
+    traceback and exit status 1."""
+    (tmp_path / "a_file").write_text("not a folder", encoding="utf-8")
+    folder = tmp_path / where
+    monkeypatch.delenv("MODERATION_OWNS_METRICS_DIR", raising=False)
+    result = runner.invoke(cli, ["serve", "--model", str(tiny_bundle_path), "--port", "0"],
+                           env={"PROMETHEUS_MULTIPROC_DIR": str(folder), "MODERATION_DB_URL": f"sqlite:///{tmp_path / 'm.db'}"})
+    assert_one_line_error(result, rf"PROMETHEUS_MULTIPROC_DIR={re.escape(str(folder))} cannot be the folder of the "
+                                  r"workers' metric files \(.+\): name a folder the service may write")
+
+
 @pytest.mark.parametrize("args", [["db", "upgrade"], ["keys", "create", "cms"], ["serve", "--port", "0"]])
 def test_a_sqlite_folder_that_cannot_be_made_is_exit_2(runner, tiny_bundle_path, tmp_path, args):
     (tmp_path / "taken").write_text("a file where the folder should be", encoding="utf-8")

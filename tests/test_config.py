@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from service.config import ConfigError, Defaults, load_config
@@ -48,6 +50,16 @@ def test_a_bad_config_file_is_a_config_error(tmp_path, monkeypatch, name, conten
         load_config()
 
 
+def test_a_toml_file_giving_one_setting_under_two_keys_is_a_config_error(tmp_path, monkeypatch):
+    """``port`` and ``PORT`` are two TOML keys but one setting: the later one was used without a word."""
+    path = tmp_path / "moderation.toml"
+    path.write_text("port = 8000\nworkers = 2\nPORT = 9000\n", encoding="utf-8")
+    monkeypatch.setenv("MODERATION_CONFIG", str(path))
+    with pytest.raises(ConfigError, match=rf"^MODERATION_CONFIG={re.escape(str(path))}: port and PORT both set PORT "
+                                          r"\(keys are read in any case\): keep one$"):
+        load_config()
+
+
 def test_a_misspelt_variable_is_named_with_the_setting_it_resembles():
     from service.config import unknown_variables
 
@@ -58,6 +70,24 @@ def test_a_misspelt_variable_is_named_with_the_setting_it_resembles():
     assert unknown_variables(environ) == [
         "MODERATION_STORE_TXT is not a setting and is ignored (did you mean MODERATION_STORE_TEXT?); "
         "the settings are those of service/config.py"]
+
+
+@pytest.mark.parametrize(
+    ("variable", "meant"),
+    [
+        # Environment variables are case-sensitive: these were read by nothing, and nothing said so (the lower-case
+        # prefix), or said so without naming the setting (the lower-case name).
+        ("moderation_workers", "MODERATION_WORKERS"),
+        ("Moderation_Auth_Required", "MODERATION_AUTH_REQUIRED"),
+        ("MODERATION_workers", "MODERATION_WORKERS"),
+        ("moderation_config", "MODERATION_CONFIG"),
+    ],
+)
+def test_a_variable_in_the_wrong_case_is_named_with_the_one_read(variable, meant):
+    from service.config import unknown_variables
+
+    (warning,) = unknown_variables({variable: "4", "PATH": "/bin", "modern": "x"})
+    assert warning.startswith(f"{variable} is ") and f"(did you mean {meant}?)" in warning
 
 
 @pytest.mark.parametrize(

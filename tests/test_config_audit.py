@@ -39,8 +39,8 @@ def _toml(tmp_path, monkeypatch, text):
         ("MODERATION_CORAL_RATE_LIMIT", "1200 per minute; 0 per second", "CORAL_RATE_LIMIT (MODERATION_CORAL_RATE_LIMIT) is '1200 per minute; 0 per second'"),
         ("MODERATION_AUTH_FAILURE_LIMIT", "0/minute", "it must be a rate limit allowing at least 1"),
         # null (JSON) once passed as None: a traceback at start (LOG_LEVEL), an unknown Coral format (CORAL_BODY_FORMAT).
-        ("MODERATION_LOG_LEVEL", "null", "LOG_LEVEL (MODERATION_LOG_LEVEL) is a NoneType; it must be one of DEBUG, INFO"),
-        ("MODERATION_CORAL_BODY_FORMAT", "null", "CORAL_BODY_FORMAT (MODERATION_CORAL_BODY_FORMAT) is a NoneType; it must be one of HTML, PLAIN_TEXT"),
+        ("MODERATION_LOG_LEVEL", "null", "LOG_LEVEL (MODERATION_LOG_LEVEL) is null; it must be one of DEBUG, INFO"),
+        ("MODERATION_CORAL_BODY_FORMAT", "null", "CORAL_BODY_FORMAT (MODERATION_CORAL_BODY_FORMAT) is null; it must be one of HTML, PLAIN_TEXT"),
         # Empty strings once meant the default (or the current folder) without a word: an unset variable substituted.
         ("MODERATION_DB_URL", "", "DB_URL (MODERATION_DB_URL) is ''; it must be a non-empty string (unset it for the default)"),
         ("MODERATION_HOST", "", "HOST (MODERATION_HOST) is ''; it must be a non-empty string"),
@@ -70,16 +70,54 @@ def test_a_wrong_value_in_the_environment_is_refused_in_one_line(monkeypatch, va
     ("text", "message"),
     [
         ('rate_limit = "0 per minute"', "it must be a rate limit allowing at least 1"),
-        ('db_url = "moderation.db"', "DB_URL (MODERATION_DB_URL) is 'moderation.db'; it must be a database URL"),
-        ('decision_spool_dir = ""', "DECISION_SPOOL_DIR (MODERATION_DECISION_SPOOL_DIR) is ''"),
-        ('coral_secret = ""', "CORAL_SECRET (MODERATION_CORAL_SECRET) is a string (value withheld)"),
+        ('db_url = "moderation.db"', "DB_URL (in MODERATION_CONFIG={path}) is 'moderation.db'; it must be a database URL"),
+        ('decision_spool_dir = ""', "DECISION_SPOOL_DIR (in MODERATION_CONFIG={path}) is ''"),
+        ('coral_secret = ""', "CORAL_SECRET (in MODERATION_CONFIG={path}) is a string (value withheld)"),
+        ('workers = "4"', "WORKERS (in MODERATION_CONFIG={path}) is '4'; it must be a whole number at least 1"),
     ],
 )
 def test_a_wrong_value_in_a_toml_file_is_refused_in_one_line(tmp_path, monkeypatch, text, message):
-    _toml(tmp_path, monkeypatch, text)
+    """The message names the file the value is in: it named MODERATION_<NAME>, which the operator may not have set,
+    and sent them looking in the environment for a value the file holds."""
+    path = _toml(tmp_path, monkeypatch, text)
     with pytest.raises(ConfigError) as raised:
         load_config()
-    assert message in str(raised.value)
+    assert message.format(path=path) in str(raised.value)
+
+
+def test_a_wrong_value_in_a_python_settings_file_names_the_file(tmp_path, monkeypatch):
+    path = tmp_path / "moderation.py"
+    path.write_text('WORKERS = "4"\n', encoding="utf-8")
+    monkeypatch.setenv("MODERATION_CONFIG", str(path))
+    with pytest.raises(ConfigError, match=re.escape(f"setting WORKERS (in MODERATION_CONFIG={path}) is '4'")):
+        load_config()
+
+
+def test_a_wrong_value_in_the_environment_is_named_as_the_environments_though_the_file_has_the_setting(tmp_path, monkeypatch):
+    _toml(tmp_path, monkeypatch, "workers = 4\n")
+    monkeypatch.setenv("MODERATION_WORKERS", "0")
+    with pytest.raises(ConfigError, match=re.escape("setting WORKERS (MODERATION_WORKERS) is the number 0")):
+        load_config()
+
+
+@pytest.mark.parametrize(
+    ("variable", "raw"),
+    [
+        # A space copied in after the value: a new, empty SQLite file "moderation.db " served without a word (keys
+        # made with the value as meant were then unknown), a spool folder or secret key file beside the real one.
+        ("MODERATION_DB_URL", "sqlite:////srv/moderation/moderation.db "),
+        ("MODERATION_DECISION_SPOOL_DIR", "/var/lib/moderation/spool "),
+        ("MODERATION_SECRET_KEY_FILE", "/var/lib/moderation/secret_key\t"),
+        ("MODERATION_HOST", " 0.0.0.0"),
+        ("MODERATION_RATELIMIT_STORAGE_URI", "redis://10.0.0.3:6379/0 "),
+    ],
+)
+def test_a_name_or_url_with_spaces_around_it_is_refused(monkeypatch, variable, raw):
+    monkeypatch.setenv(variable, raw)
+    setting = variable.removeprefix("MODERATION_")
+    with pytest.raises(ConfigError, match=rf"^setting {setting} \({variable}\) is .*; it must be written without spaces "
+                                          r"or line breaks at its start or end"):
+        load_config()
 
 
 def test_a_database_password_never_reaches_the_message(monkeypatch):

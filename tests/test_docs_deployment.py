@@ -219,6 +219,17 @@ def test_the_unit_serves_reloads_with_sighup_and_stops_through_the_master():
     assert service["User"] != "root"
 
 
+def test_the_unit_waits_for_the_workers_to_finish_their_requests_before_killing_them():
+    """systemd kills what is left after TimeoutStopSec: a worker finishing a request may take up to TIMEOUT_SECONDS
+    (gunicorn's graceful timeout), so the unit must wait longer, or a slow request is cut at every stop and restart."""
+    from service.config import Defaults
+
+    unit = configparser.ConfigParser(interpolation=None, comment_prefixes=("#", ";"), strict=False)
+    unit.optionxform = str
+    unit.read_string(systemd_unit())
+    assert int(unit["Service"]["TimeoutStopSec"]) > Defaults.TIMEOUT_SECONDS
+
+
 def verify_unit(unit: str, folder: Path) -> tuple[int, str]:
     """``systemd-analyze verify`` of the unit, with this project in place of the install folder: exit status, output."""
     environment = folder / "moderation.env"

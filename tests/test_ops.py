@@ -58,6 +58,23 @@ def test_readyz_never_tells_anyone_where_the_database_server_is(tiny_bundle_path
     assert "mod_user:***@127.0.0.1:1/mod_db" in line.getMessage() and "pa55word" not in line.getMessage()
 
 
+def test_readyz_says_a_stopped_database_server_is_unreachable(client, monkeypatch, caplog):
+    """A stopped PostgreSQL (seen with a real one, ``pg_ctl stop``): /readyz said "the database does not accept a write",
+    as for a read-only server, where README's fault table and the truth say it is unreachable."""
+    refused = 'database does not accept a write: OperationalError: connection failed: connection to server at "127.0.0.1", port 5432 failed: Connection refused'
+
+    def down() -> None:
+        raise StoreError("database postgresql+psycopg://moderation@127.0.0.1/moderation is unreachable: OperationalError")
+
+    monkeypatch.setattr("service.ops.engine_sqlite_file", lambda _engine: None)  # as for a server
+    monkeypatch.setattr("service.ops.write_problem", lambda *_args: refused)  # what it answers for a stopped server
+    monkeypatch.setattr("service.ops.ping", down)
+    response = client.get("/readyz")
+    assert (response.status_code, response.get_json()["checks"]["database"]) == (503, UNREACHABLE)
+    (line,) = not_ready_lines(caplog)
+    assert "is unreachable: OperationalError" in line.getMessage()
+
+
 def test_readyz_leaves_out_a_database_servers_own_words(client, monkeypatch, caplog):
     said = 'database does not accept a write: OperationalError: connection to server at "db.internal" (10.1.2.3), port 5432 failed'
     monkeypatch.setattr("service.ops.engine_sqlite_file", lambda _engine: None)  # as for a server

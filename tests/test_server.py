@@ -154,6 +154,40 @@ def test_bind_address(host, expected):
     assert bind_address(host, 8000) == expected
 
 
+@pytest.mark.parametrize(("setting", "option"), [("PORT", "--port"), ("HEALTH_PORT", "--health-port")])
+def test_a_port_the_service_may_not_use_is_named_with_the_privilege_it_needs(monkeypatch, setting, option):
+    """A port below 1024 without root (EACCES; seen with ``setpriv --bounding-set -net_bind_service moderate serve
+    --port 80``): the message said "stop what listens there", though nothing did."""
+    import errno
+    import socket
+
+    from service.config import ConfigError
+    from service.server import bind_health_port, check_port
+
+    def refuse(_socket, _address):
+        raise PermissionError(errno.EACCES, "Permission denied")
+
+    monkeypatch.setattr(socket.socket, "bind", refuse)
+    config = load_config({"PORT": 8000, "HEALTH_PORT": 0, setting: 80})
+    with pytest.raises(ConfigError) as raised:
+        check_port(config) if setting == "PORT" else bind_health_port(config)
+    message = str(raised.value)
+    assert message.startswith(f"{setting} 80 on 127.0.0.1 cannot be used (Permission denied): ")
+    assert "CAP_NET_BIND_SERVICE" in message and option in message and "stop what listens there" not in message
+
+
+@pytest.mark.parametrize("timeout_seconds", [45, 120])
+def test_a_stopping_worker_may_finish_any_request_the_timeout_allows(timeout_seconds):
+    """SIGTERM (systemctl stop, a restart while upgrading) let a worker finish its request for gunicorn's 30 s only:
+    a request of 33 s, well inside TIMEOUT_SECONDS, was killed and its client got no answer (seen on a real server)."""
+    app = Flask(__name__)
+    app.config.from_mapping(load_config({"TIMEOUT_SECONDS": timeout_seconds}))
+    gunicorn_config = GunicornConfig()
+    for name, value in server_options(app).items():
+        gunicorn_config.set(name, value)
+    assert gunicorn_config.graceful_timeout == gunicorn_config.timeout == timeout_seconds
+
+
 @pytest.mark.parametrize("as_json", [True, False])
 def test_gunicorns_own_lines_follow_log_json_and_log_level(as_json):
     """A worker timeout or kill is gunicorn's line, not the app's: with LOG_JSON it must parse like every other line."""

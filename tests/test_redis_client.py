@@ -1,0 +1,151 @@
+"""A Redis that stops answering (frozen, or a network that drops packets) must not hold every request for its timeouts:
+moderation goes on without it, as docs/deployment.md (*Why Redis*) says. Fake servers on loopback, no real Redis."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+
+from service import redis_client as redis_module
+from service.redis_client import RedisError, redis_client
+
+ONE_TIMEOUT_SECONDS = redis_module.SOCKET_TIMEOUT_SECONDS
+HELLO_ANSWER = b"%1\r\n+proto\r\n:3\r\n"
+"""RESP3's answer to the ``HELLO 3`` that redis-py sends on connecting."""
+N_REQUESTS = 3
+
+
+@contextmanager
+def listener(answer: bool, port: int = 0) -> Iterator[int]:
+    """A TCP server on loopback that accepts connections and never answers (``answer`` false, a frozen Redis), or
+    answers ``+PONG`` to every command but the handshake (enough for a client's ``ping``); yields its port."""
+    server = socket.socket()
+    server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    server.bind(("127.0.0.1", port))
+    server.listen(16)
+    server.settimeout(0.1)
+    stop, connections = threading.Event(), []
+
+    def serve(connection: socket.socket) -> None:
+        buffer = b""
+        while not stop.is_set():
+            try:
+                chunk = connection.recv(65_536)
+            except OSError:
+                return
+            if not chunk:
+                return
+            buffer += chunk
+            commands, buffer = _complete_commands(buffer)
+            connection.sendall(b"".join(HELLO_ANSWER if name.upper() == b"HELLO" else b"+PONG\r\n" for name in commands))
+
+    def accept() -> None:
+        while not stop.is_set():
+            try:
+                connection, _ = server.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            connections.append(connection)
+            if answer:
+                threading.Thread(target=serve, args=(connection,), daemon=True).start()
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield server.getsockname()[1]
+    finally:
+        stop.set()
+        thread.join()
+        for connection in connections:
+            connection.close()
+        server.close()
+
+
+def _complete_commands(buffer: bytes) -> tuple[list[bytes], bytes]:
+    """The names of the whole RESP commands (``*N`` arrays of ``$len`` strings) ``buffer`` starts with, and what follows."""
+    names = []
+    while buffer.startswith(b"*"):
+        header, separator, rest = buffer.partition(b"\r\n")
+        if not separator:
+            break
+        parts = []
+        for _ in range(int(header[1:])):
+            length_line, separator, rest = rest.partition(b"\r\n")
+            length = int(length_line[1:]) if separator else -1
+            if length < 0 or len(rest) < length + 2:
+                return names, buffer
+            parts.append(rest[:length])
+            rest = rest[length + 2:]
+        names.append(parts[0])
+        buffer = rest
+    return names, buffer
+
+
+@pytest.fixture
+def frozen_redis() -> Iterator[str]:
+    """The URI of a Redis that accepts connections and never answers."""
+    with listener(answer=False) as port:
+        yield f"redis://127.0.0.1:{port}/0"
+
+
+def test_requests_go_on_at_once_while_redis_does_not_answer(tiny_bundle_path, frozen_redis):
+    """Each request makes about ten calls to Redis (request count, failed keys, key cache, comment and character budgets,
+    concurrency slots): waiting for a timeout at each made every request take over 30 s. Now one call waits; the
+    rest, and the next requests, go on without Redis at once."""
+    from service.app import create_app
+    from service.auth import create_key
+    from service.store import get_session
+
+    app = create_app({"TESTING": True, "MODEL": str(tiny_bundle_path), "DB_URL": "sqlite://", "RATELIMIT_STORAGE_URI": frozen_redis})
+    with app.app_context():
+        headers = {"Authorization": f"Bearer {create_key(get_session(), 'cms')[1]}"}
+    client = app.test_client()
+    durations = []
+    for n in range(N_REQUESTS):
+        started = time.monotonic()
+        answer = client.post("/v1/moderate", json={"comments": [{"id": f"c{n}", "text": "You are kind."}]}, headers=headers)
+        durations.append(time.monotonic() - started)
+        assert answer.status_code == 200, answer.get_json()
+    assert durations[0] < 3 * ONE_TIMEOUT_SECONDS, durations  # the call that found Redis silent, and little else
+    assert max(durations[1:]) < ONE_TIMEOUT_SECONDS, durations  # nothing waited for Redis again
+
+
+def test_a_silent_redis_fails_at_once_until_the_retry_time_then_is_asked_again(monkeypatch):
+    """After a timeout, calls to that server fail without waiting; once ``UNREACHABLE_RETRY_SECONDS`` have passed the
+    next call reaches it again (here it answers by then), so the service returns to sharing its counts."""
+    monkeypatch.setattr(redis_module, "UNREACHABLE_RETRY_SECONDS", 1.0)
+    with listener(answer=False) as port:
+        client = redis_client(f"redis://127.0.0.1:{port}/0")
+        started = time.monotonic()
+        with pytest.raises(RedisError):
+            client.ping()
+        assert time.monotonic() - started >= ONE_TIMEOUT_SECONDS * 0.9  # it waited for the timeout once
+        started = time.monotonic()
+        with pytest.raises(RedisError, match="did not answer lately"):
+            client.ping()
+        assert time.monotonic() - started < ONE_TIMEOUT_SECONDS / 10
+    with listener(answer=True, port=port):
+        with pytest.raises(RedisError, match="did not answer lately"):  # still within the retry time
+            client.ping()
+        time.sleep(redis_module.UNREACHABLE_RETRY_SECONDS)
+        client.ping()
+        client.ping()  # and it stays reachable
+
+
+@pytest.mark.parametrize(("uri", "expected"), [("memory://", {}), ("memcached://127.0.0.1:11211", {})])
+def test_other_storages_get_no_redis_options(uri, expected):
+    assert redis_module.storage_options(uri) == expected
+
+
+def test_a_tls_redis_keeps_its_tls_connection():
+    """``rediss://`` connects over TLS: the fail-fast connection class given for it must be the TLS one."""
+    from redis.connection import SSLConnection
+
+    assert issubclass(redis_module.storage_options("rediss://cache.example:6380/0")["connection_class"], SSLConnection)
