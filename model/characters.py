@@ -10,6 +10,7 @@ broken. ``whole_characters`` widens a span to the characters it touches. It foll
 
 from __future__ import annotations
 
+import functools
 import unicodedata
 
 ZERO_WIDTH_JOINER = "\u200d"
@@ -33,6 +34,12 @@ HANGUL = (*HANGUL_LEADING, *HANGUL_FOLLOWING, (0xAC00, 0xD7A3))
 """Korean letters written apart (decomposed, as some systems send them): a leading consonant, then vowels and final
 consonants, drawn as one syllable (the last range: syllables written whole). Any of them after a leading consonant,
 and a vowel or final consonant after any, join."""
+OTHER_PICTOGRAPHS = frozenset("\u203c\u2049\u2139\u2194\u25fb\u25fc\u25fd\u25fe\u2934\u2935\u3030\u303d")
+EMOJI_PLANE = (0x1F000, 0x1FFFD)
+"""Unicode's Extended_Pictographic characters, which a zero-width joiner joins (the standard library does not know the
+property): every one is an "other symbol" ("So"), one of ``OTHER_PICTOGRAPHS`` (marks, arrows and squares of other
+categories), or a code point of ``EMOJI_PLANE`` that this Python's Unicode does not know yet (a newer emoji). Some
+other symbols are not pictographs; a span is then widened over one character more than it needs."""
 VIRAMAS = frozenset("\u094d\u09cd\u0acd\u0b4d\u0c4d\u0d4d")
 """The viramas of Devanagari, Bengali, Gujarati, Oriya, Telugu and Malayalam: one between two consonants joins them
 into one conjunct (क्ष), drawn as one character."""
@@ -91,16 +98,46 @@ def _inside_conjunct(text: str, index: int) -> bool:
 
 
 def _inside_character(text: str, index: int) -> bool:
-    """Whether ``index`` falls inside one character on screen: before a mark that extends it, beside a joiner (but
-    before a blank: a joiner that ends a word joins nothing after it), inside a flag, a conjunct or a Korean syllable,
-    or between a carriage return and its line feed."""
+    """Whether ``index`` falls inside one character on screen: before a mark that extends it, before a joiner or
+    between a joiner and the pictograph it joins (an emoji: a joiner before a letter, a digit, punctuation or a blank
+    joins nothing to it), inside a flag, a conjunct or a Korean syllable, or between a carriage return and its line feed."""
     if not 0 < index < len(text):
         return False
     char, previous = text[index], text[index - 1]
+    if joins_nothing(char) and joins_nothing(previous):
+        return False  # most characters of most texts: each test below needs one of the two not to be such
     if _control(char) or _control(previous):
         return previous == "\r" and char == "\n"
-    return (_extends(char) or char == ZERO_WIDTH_JOINER or previous == ZERO_WIDTH_JOINER and not char.isspace()
+    return (_extends(char) or char == ZERO_WIDTH_JOINER or previous == ZERO_WIDTH_JOINER and _pictograph(char)
             or _inside_flag(text, index) or _inside_conjunct(text, index) or _inside_syllable(previous, char))
+
+
+@functools.lru_cache(maxsize=4096)
+def joins_nothing(char: str) -> bool:
+    """Whether ``char`` is none of what joins characters as drawn, so that a character ends before it and begins after
+    it when the one beside it is none either.
+
+    Parameters
+    ----------
+    char : str
+        One code point.
+
+    Returns
+    -------
+    bool
+        False for a control character, a mark or other extender, a joiner, a regional indicator and a Korean letter
+        (whose neighbours ``whole_characters`` looks at, some of them back to the start of their run).
+    """
+    return not (_control(char) or _extends(char) or char == ZERO_WIDTH_JOINER or _regional_indicator(char)
+                or _in_ranges(char, HANGUL))
+
+
+def _pictograph(char: str) -> bool:
+    """Whether ``char`` may be a pictograph (an emoji) that a zero-width joiner before it joins to the one before:
+    Unicode joins only those (``EMOJI_PLANE``)."""
+    category = unicodedata.category(char)
+    return (category == "So" or char in OTHER_PICTOGRAPHS
+            or category == "Cn" and EMOJI_PLANE[0] <= ord(char) <= EMOJI_PLANE[1])
 
 
 def whole_characters(text: str, begin: int, end: int) -> tuple[int, int]:

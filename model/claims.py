@@ -6,6 +6,7 @@ import functools
 import re
 import re._constants as re_constants
 import re._parser as re_parser
+import unicodedata
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -22,7 +23,7 @@ from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.utils.validation import check_is_fitted
 
-from model.characters import whole_characters
+from model.characters import joins_nothing, whole_characters
 from model.normalize import StatelessTextTransformer
 from model.run_patterns import RunPattern
 from model.stacked_linear import pipelines_proba
@@ -480,7 +481,68 @@ def split_sentences(text: str) -> list[tuple[int, int]]:
     """
     if not text or not text.strip():
         return []
-    written, text = text, _segmentable(text)  # the same length: its offsets are the comment's
+    spans: list[tuple[int, int]] = []
+    for begin, end in _parts(text):
+        found, continued = _part_sentences(text, begin, end)
+        if continued and spans and spans[-1][1] == begin:  # one sentence across the cut: joined again
+            found[0] = (spans.pop()[0], found[0][1])
+        spans += found
+    return spans if text.isascii() else _whole_sentences(text, spans)
+
+
+MAX_RUN_CHARS = 1_000
+"""sentencex reads back from each sentence end mark to the blank or period before it (the word before the mark), so
+its time grows with the square of a run of characters without either that holds many marks (20,000 characters of
+"A?" took 0.4 s, 100,000 ten seconds; Chinese and Japanese are written without blanks). ``split_sentences`` hands it
+such a run in parts of at most this many characters (``_parts``)."""
+_LONG_RUN = re.compile(rf"(?<![^{_RUST_SPACES}.])[^{_RUST_SPACES}.]{{{MAX_RUN_CHARS + 1},}}")
+"""Such a run. It begins where a run begins (the look-behind), or it would be tried at every character of every run."""
+CONTEXT_CHARS = 64
+"""Characters on either side of a part that sentencex reads with it: what it reads around a sentence end mark (the
+30 bytes after it; the word before it, which decides only when it is one of a few short words) is the part's
+neighbours', so the part's sentences end where they end in the whole text."""
+
+
+def _parts(text: str) -> list[tuple[int, int]]:
+    """``(begin, end)`` of the parts of ``text`` that ``split_sentences`` segments one at a time: the whole text, but
+    for a run of more than ``MAX_RUN_CHARS`` characters without a blank or a period, which is cut every
+    ``MAX_RUN_CHARS`` characters at most. A cut falls, where the run allows, between two characters that are neither
+    punctuation (sentencex ends no sentence there) nor inside one character as drawn.
+
+    The sentences are those of the whole text but where a quotation or a parenthesis (inside which sentencex ends no
+    sentence) reaches over a cut and farther than ``CONTEXT_CHARS`` beyond it."""
+    cuts = []
+    for run in _LONG_RUN.finditer(text):
+        start = run.start()
+        while run.end() - start > MAX_RUN_CHARS:
+            limit = start + MAX_RUN_CHARS
+            cut = next((q for q in range(limit, start + MAX_RUN_CHARS // 2, -1) if _quiet(text, q)), limit)
+            cuts.append(cut)
+            start = cut
+    bounds = [0, *cuts, len(text)]
+    return list(zip(bounds, bounds[1:]))
+
+
+def _quiet(text: str, index: int) -> bool:
+    """Whether ``index`` lies between two characters that are not punctuation and that nothing joins (so not inside
+    one character as drawn; ``whole_characters`` would walk back over a run of marks or flags at each index tried)."""
+    before, after = text[index - 1], text[index]
+    return (unicodedata.category(before)[0] != "P" and unicodedata.category(after)[0] != "P"
+            and joins_nothing(before) and joins_nothing(after))
+
+
+def _part_sentences(text: str, begin: int, end: int) -> tuple[list[tuple[int, int]], bool]:
+    """The sentences of ``text[begin:end]`` (a ``_parts`` part), segmented with ``CONTEXT_CHARS`` of ``text`` on either
+    side and cut to the part; and whether the first of them began before it (goes on from the part before)."""
+    left, right = max(0, begin - CONTEXT_CHARS), min(len(text), end + CONTEXT_CHARS)
+    found = [(b + left, e + left) for b, e in _segment(text[left:right])]
+    inside = [(max(b, begin), min(e, end)) for b, e in found if b < end and e > begin]
+    return inside, bool(inside) and any(b < begin < e for b, e in found)
+
+
+def _segment(text: str) -> list[tuple[int, int]]:
+    """``split_sentences`` of one part of a comment (``_parts``), before sentences are made of whole characters."""
+    text = _segmentable(text)  # the same length: its offsets are the part's
     # Offsets are found by searching forward ourselves, so repeated sentences map to their own place.
     segments = sentencex.segment(SENTENCE_LANGUAGE, text)
     spans, cursor = [], 0
@@ -499,7 +561,7 @@ def split_sentences(text: str) -> list[tuple[int, int]]:
     if tail:
         begin = text.find(tail, cursor)
         spans.append((begin, begin + len(tail)))
-    return spans if written.isascii() else _whole_sentences(written, spans)
+    return spans
 
 
 def _character_end(text: str, index: int) -> int:

@@ -212,7 +212,7 @@ class EncoderModerationModel:
         return self._predict(list(texts))[0]
 
     def predict_and_explain(self, texts: Sequence[str]) -> tuple[np.ndarray, list[dict[str, list[Span]]]]:
-        """``predict_proba(texts)`` and the spans behind each score."""
+        """``predict_proba(texts)`` and the spans behind each score, in whole characters as drawn."""
         texts = list(texts)
         scores, fast, windows, sentences = self._predict(texts)
         n_hostility = len(self.hostility_attributes)
@@ -232,17 +232,18 @@ class EncoderModerationModel:
         return scores, spans
 
     def sentence_span(self, text: str, begin: int, end: int, column: int, score: float) -> Span:
-        """The best-scoring sentence inside a window (the window itself when it holds one sentence)."""
+        """The best-scoring sentence inside a window (the window itself when it holds one sentence), in whole characters
+        as drawn (a window's word pieces and ``SENTENCE`` can begin or end inside one)."""
         found = [(m.start() + begin, m.end() + begin) for m in SENTENCE.finditer(text[begin:end]) if m.group().strip()]
         if len(found) <= 1:
-            return Span(begin, end, score)
+            return Span(begin, end, score).in_whole_characters(text)
         logits, _ = self._runner().logits([text[b:e] for b, e in found], whole_only=True)
         probabilities = self.calibration.apply(self.hostility_attributes, logits)[:, column]
         best = int(np.argmax(probabilities))
         b, e = found[best]
         stripped = text[b:e]
         b += len(stripped) - len(stripped.lstrip())
-        return Span(b, b + len(text[b:e].rstrip()), float(probabilities[best]))
+        return Span(b, b + len(text[b:e].rstrip()), float(probabilities[best])).in_whole_characters(text)
 
     def explain(self, texts: Sequence[str], probabilities: np.ndarray | None = None,
                 claim_sentences: list | None = None) -> list[dict[str, list[Span]]]:

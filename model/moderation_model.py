@@ -8,7 +8,7 @@ import numpy as np
 
 from model.attributes import CLAIM_ATTRIBUTE
 from model.prior import blend
-from model.results import Span
+from model.results import Span, whole_spans
 from model.spans import COMMENT_FLOOR, SPAN_PROBABILITY, explain_words, floored_word_scores, hostility_probabilities
 
 CLAIM_SPAN_PROBABILITY = 0.1
@@ -94,7 +94,8 @@ class ModerationModel:
     def explain(self, texts: Sequence[str], probabilities: np.ndarray | None = None,
                 claim_sentences: list | None = None, served: np.ndarray | None = None,
                 comment_floor: float | None = None) -> list[dict[str, list[Span]]]:
-        """Spans behind each attribute's score for each text (word spans; sentence spans for claims).
+        """Spans behind each attribute's score for each text (word spans; sentence spans for claims), each made of
+        whole characters as drawn (``model.results.whole_spans``).
 
         ``probabilities`` is ``predict_proba(texts)`` when the caller has it already: the toxicity word
         tagger reads each comment's own hostility probabilities, computed here when not given.
@@ -123,4 +124,5 @@ class ModerationModel:
                 sentences = [Span(b, e, s) for b, e, s in self.claims.rank(scored_sentences) if s >= threshold]
                 if sentences:
                     found[CLAIM_ATTRIBUTE] = sentences
-        return spans
+        # Words are found on the normalised text, whose offsets can fall inside one character as drawn.
+        return [whole_spans(text, found) for text, found in zip(texts, spans)]

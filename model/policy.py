@@ -8,6 +8,7 @@ both hostile and, say, an unsupported claim carries both reasons. Thresholds com
 
 from __future__ import annotations
 
+import math
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -127,13 +128,20 @@ class Verdict:
 Phase = Callable[[Context], "Verdict | None"]
 
 
+def _score(ctx: Context, attribute: str) -> float | None:
+    """The comment's score for ``attribute``; ``None`` when it has none: missing, or NaN (not a probability, and
+    ``NaN < threshold`` is false, so a NaN score rejected the comment with a reason of score NaN)."""
+    score = ctx.scores.get(attribute)
+    return None if score is None or math.isnan(score) else score
+
+
 def _threshold_reasons(ctx: Context, thresholds: Mapping[str, float], action: str) -> tuple[Reason, ...]:
     """One reason per hostility attribute whose score reaches its threshold, with the top span that drove it."""
     reasons = []
     for attribute, threshold in thresholds.items():
         if attribute == CLAIM_ATTRIBUTE:
             continue  # judged by its own phase, which can only ask for review
-        score = ctx.scores.get(attribute)
+        score = _score(ctx, attribute)
         if score is None or score < threshold:
             continue
         spans = ctx.spans.get(attribute) or []
@@ -163,7 +171,7 @@ def review_threat_phrase(ctx: Context) -> Verdict | None:
     if not spans:
         return None
     span = spans[0]
-    score = ctx.scores.get(THREAT_ATTRIBUTE)
+    score = _score(ctx, THREAT_ATTRIBUTE)
     # No threshold: a phrase rule fired, not a score; the score is there to show what the model made of it.
     reason = Reason(THREAT_PHRASE, REVIEW, THREAT_ATTRIBUTE, score, None, span, ctx.text[span.begin : span.end])
     return Verdict(REVIEW, (reason,))
@@ -179,7 +187,7 @@ def review_unsupported_claim(ctx: Context) -> Verdict | None:
     """An unsupported claim above its threshold goes to a human, never to reject: a checkable statement
     made without support is for an editor to weigh, not for a model to remove."""
     threshold = ctx.policy.review.get(CLAIM_ATTRIBUTE)
-    score = ctx.scores.get(CLAIM_ATTRIBUTE)
+    score = _score(ctx, CLAIM_ATTRIBUTE)
     if threshold is None or score is None or score < threshold:
         return None
     spans = ctx.spans.get(CLAIM_ATTRIBUTE) or []

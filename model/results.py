@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 
 from model.characters import whole_characters
@@ -23,6 +24,24 @@ class Span:
         """The span widened to whole characters as drawn in ``text`` (``model.characters.whole_characters``)."""
         begin, end = whole_characters(text, self.begin, self.end)
         return self if (begin, end) == (self.begin, self.end) else Span(begin, end, self.score)
+
+
+def whole_spans(text: str, spans: Mapping[str, list[Span]]) -> dict[str, list[Span]]:
+    """``spans`` of ``text`` by attribute, each widened to whole characters as drawn (``Span.in_whole_characters``).
+
+    Parameters
+    ----------
+    text : str
+        The comment as written.
+    spans : mapping
+        Attribute -> spans of ``text``.
+
+    Returns
+    -------
+    dict of str to list of Span
+        The same attributes and spans in the same order, each span whole.
+    """
+    return {attribute: [span.in_whole_characters(text) for span in found] for attribute, found in spans.items()}
 
 
 @dataclass(frozen=True)
@@ -72,9 +91,10 @@ class Decision:
         Spans are found on words, sentences and the encoder's word pieces, whose offsets can fall inside one character
         on screen (between an emoji and its skin tone, a flag and its tags, a letter and its accent). Every client
         (``/v1``, Perspective's UTF-16 offsets, Coral, the moderation pages) takes the offsets as they are, so they are
-        made whole here, once, for all of them. Two spans that met inside one character both take it in.
+        made whole here, once, for all of them: the bundle models' spans are whole already (``whole_spans``), the
+        threat phrases' and any other model's are made so. Two spans that met inside one character both take it in.
         """
-        spans = {attribute: [span.in_whole_characters(text) for span in found] for attribute, found in self.spans.items()}
+        spans = whole_spans(text, self.spans)
         reasons = tuple(reason.in_whole_characters(text) for reason in self.reasons)
         if spans == self.spans and reasons == self.reasons:
             return self

@@ -49,6 +49,7 @@ from __future__ import annotations
 import functools
 import re
 
+from model.characters import whole_characters
 from model.normalize import normalize, normalize_with_offsets, raw_range
 from model.results import Span
 
@@ -396,8 +397,8 @@ def find_threats(text: str) -> list[Span]:
     Returns
     -------
     list of Span
-        Non-overlapping spans in text order; ``text[span.begin:span.end]`` is the threatening phrase as
-        written, and ``span.score`` is ``THREAT_SPAN_SCORE``. Empty when no pattern matches.
+        Non-overlapping spans in text order, of whole characters as drawn; ``text[span.begin:span.end]`` is the
+        threatening phrase as written, and ``span.score`` is ``THREAT_SPAN_SCORE``. Empty when no pattern matches.
     """
     normalised = normalize(text)
     if _KEY_WORDS.isdisjoint(_WORD.findall(normalised)) or threat_pattern().search(normalised) is None:
@@ -408,7 +409,8 @@ def find_threats(text: str) -> list[Span]:
         begin, end = match.span()
         if begin == end:
             continue
-        raw_begin, raw_end = raw_range(text, normalised, offsets, begin, end)
+        # raw_range leaves out a trailing character the normaliser drops, even an accent or joiner of the last letter.
+        raw_begin, raw_end = whole_characters(text, *raw_range(text, normalised, offsets, begin, end))
         if spans and raw_begin < spans[-1].end:  # a normaliser rewrite can map two matches into one raw word
             raw_begin = spans.pop().begin
         spans.append(Span(raw_begin, raw_end, THREAT_SPAN_SCORE))

@@ -30,6 +30,10 @@ FAMILY = "\U0001f468\u200d\U0001f469\u200d\U0001f467"
     ("\u1112\u1161\u11ab \uac00", 1, 2, (0, 3)),  # a Korean syllable written as three letters
     ("one\r\ntwo", 0, 4, (0, 5)),  # a carriage return and its line feed
     ("clown\u200d idiot", 0, 5, (0, 6)),  # a joiner that ends a word takes nothing past the blank after it
+    ("clown\u200d, idiot", 0, 5, (0, 6)),  # nor the punctuation after it: Unicode joins only pictographs
+    ("clown\u200d@idiot", 6, 11, (6, 11)),  # nor a letter: the span of the word after it stays as it is
+    ("\U0001f44d\u200d\u203c", 0, 1, (0, 3)),  # a pictograph that is punctuation ("\u203c") is joined
+    ("\U0001f468\u200d\U0001fae8", 0, 1, (0, 3)),  # and an emoji newer than Python's Unicode tables
     ("line\n\u0301", 0, 5, (0, 5)),  # nothing joins a line break
     ("You are a stupid clown", 10, 22, (10, 22)),  # whole already
     (f"stupid clown{FLAG}", 0, 19, (0, 19)),

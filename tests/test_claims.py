@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import random
+
 import numpy as np
 import pytest
+import sentencex
 from sklearn.base import clone
 
 from tests.corpus import make_claim_sentences
 from sklearn.linear_model import LogisticRegression
 
-from model.claims import (ClaimFeatures, ClaimScorer, SourceOffsetLogisticRegression, build_claim_pipeline,
-                          cue_counts, split_sentences, weak_support_labels)
+from model.claims import (MAX_RUN_CHARS, SENTENCE_LANGUAGE, ClaimFeatures, ClaimScorer, SourceOffsetLogisticRegression,
+                          _parts, build_claim_pipeline, cue_counts, split_sentences, weak_support_labels)
 
 @pytest.fixture(scope="module")
 def claim_scorer():
@@ -35,6 +38,23 @@ def test_split_sentences_spans_point_into_the_text(text, expected):
     assert [text[begin:end] for begin, end in spans] == expected
     ends = [0] + [end for _, end in spans]
     assert all(begin >= previous for (begin, _), previous in zip(spans, ends))
+
+
+def test_a_run_longer_than_sentencex_is_given_at_once_is_split_as_a_whole():
+    """Chinese is written without blanks: a comment of 3,000 characters is one run, which sentencex reads in parts
+    (``model.claims.MAX_RUN_CHARS``), and every sentence still ends where sentencex ends it in the whole text."""
+    sentences = ["我们今天很好。", "你好世界！", "为什么这样？", "他说了很多话，但是没有人听。"]
+    text = "".join(sentences[i % len(sentences)] for i in range(400))
+    assert len(text) > 2 * MAX_RUN_CHARS and len(_parts(text)) > 2
+    assert [text[begin:end] for begin, end in split_sentences(text)] == [
+        sentences[i % len(sentences)] for i in range(400)]
+    # Marks and short words after a cut (sentencex ends no sentence after "Yum!") read as in the whole text.
+    pieces = ["你好世界", "Yum", "Dr", "A", "1", "😀", "？", "！", "!", "?", "。", "，"]
+    rng = random.Random(0)
+    for _ in range(20):
+        text = "".join(rng.choice(pieces) for _ in range(1_500))
+        whole = [segment.strip() for segment in sentencex.segment(SENTENCE_LANGUAGE, text) if segment.strip()]
+        assert [text[begin:end] for begin, end in split_sentences(text)] == whole
 
 
 def test_claim_features_are_stateless_and_named():

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from model import normalize
-from model.claims import cue_counts
+from model.claims import cue_counts, split_sentences
 from model.policy import ACTIONS
 from model.run_patterns import RunPattern
 
@@ -58,8 +58,15 @@ def _step(name: str):
     # named_source read a run of capitals from every capital: 20,000 capitals and " said" took 4.4 s.
     (lambda text: cue_counts([text], ["named_source"]), "A", " said"),
     (lambda text: cue_counts([text], ["named_source"]), "T", " report"),
+    # sentencex read back over a run without a blank or a period from every sentence end mark in it: 20,000
+    # characters of "A?" took 0.4 s, 100,000 ten seconds (model.claims.MAX_RUN_CHARS).
+    (split_sentences, "A?", ""),
+    (split_sentences, "?'", ""),
+    # Where such a run is cut, nothing may walk back over a run of accents or of flags' letters at each place tried.
+    (split_sentences, "\u0301", "!"),
+    (split_sentences, "\U0001f1ec\U0001f1e7", "!"),
 ], ids=["url-dashes", "url-digits", "masked-dots", "masked-symbols", "money-dots", "money-commas", "name-capitals",
-        "name-report"])
+        "name-report", "sentences-marks", "sentences-marks-quotes", "sentences-accents", "sentences-flags"])
 def test_text_steps_take_time_linear_in_a_run_of_their_characters(function, unit, tail):
     assert _growth(function, unit, tail) < LINEAR_GROWTH
 

@@ -406,6 +406,20 @@ def test_sentence_span_inside_a_window_comes_from_the_encoder(encoder_bundle):
     assert (span.begin, span.end) == (start, start + len(BURIED))
 
 
+@pytest.mark.parametrize(("text", "begin"), [
+    ("e\u0301vil " + BURIED, 1),  # one sentence, its window beginning between a letter and its accent
+    ("He lied.\u0301 " + BURIED + " " + CIVIL, 0),  # the regular expression's sentences end before the accent
+])
+def test_a_windows_sentence_span_is_made_of_whole_characters(encoder_bundle, text, begin):
+    from model.bundle import load_bundle
+    from model.characters import whole_characters
+
+    model = load_bundle(encoder_bundle[0]).model
+    span = model.sentence_span(text, begin, len(text), 0, 0.9)
+    assert 0 <= span.begin < span.end <= len(text)
+    assert whole_characters(text, span.begin, span.end) == (span.begin, span.end)
+
+
 def test_the_manifest_says_how_the_encoder_is_quantised(encoder_bundle):
     from model.bundle import read_manifest
     from model.training.quantisation import SCHEME

@@ -25,6 +25,21 @@ def test_phases(scores, expected, codes):
     assert [r.code for r in reasons] == codes
 
 
+@pytest.mark.parametrize("attribute", ["severe_toxicity", "toxicity", "unsupported_claim"])
+def test_a_nan_score_reaches_no_threshold(attribute):
+    """NaN is no probability: it rejected (``NaN < threshold`` is false) with a reason whose score was NaN, which is
+    not JSON. It counts as a missing score; the other scores still decide."""
+    policy = Policy(reject=POLICY.reject, review={**POLICY.review, "unsupported_claim": 0.5})
+    assert decide("some text", {**CALM, attribute: float("nan")}, {}, policy) == ("approve", ())
+    action, reasons = decide("some text", {**CALM, attribute: float("nan"), "insult": 0.9}, {}, policy)
+    assert (action, [r.code for r in reasons]) == ("review", ["insult"])
+
+
+def test_a_threat_phrase_reason_leaves_a_nan_threat_score_out():
+    action, (reason,) = decide("I will kill you", {**CALM, "threat": float("nan")}, {}, POLICY)
+    assert (action, reason.code, reason.score) == ("review", "threat_phrase", None)
+
+
 def test_empty_text_is_approved_whatever_the_scores():
     action, reasons = decide("   ", {**CALM, "threat": 0.99}, {}, POLICY)
     assert (action, [r.code for r in reasons]) == ("approve", ["empty"])

@@ -9,6 +9,7 @@ from sklearn.exceptions import NotFittedError
 from sklearn.metrics import roc_auc_score
 
 from model.bundle import load_bundle
+from model.characters import whole_characters
 from model.spans import (
     N_SURFACE,
     WordSpanTagger,
@@ -134,6 +135,23 @@ def test_word_spans_cover_the_word_as_written(model, text, written):
     assert written in shown, shown
     assert all(not part.startswith(" ") and not part.endswith(" ") for part in shown)
     assert all(end <= begin for (_, end), (begin, _) in zip(ranges, ranges[1:]))
+
+
+FLAG = "\U0001f3f4\U000e0067\U000e0062\U000e0065\U000e006e\U000e0067\U000e007f"
+"""England's flag: a black flag and six tag characters, drawn as one character."""
+
+
+def test_explain_and_predict_and_explain_give_spans_of_whole_characters(model):
+    """Words are found on the normalised text, where the flag's tags are gone: the tiny bundle's span of the first text
+    ended after the black flag, before its tags (``Scorer.moderate`` widened it, ``explain`` did not)."""
+    texts = [f"stupid clown{FLAG}", "ｉｄｉｏｔ\u200d@user hoo", "You stupid\u0301 clown\ufe0f, pathetic loser\U0001f44d\U0001f3fd"]
+    _, explained = model.predict_and_explain(texts)
+    for found in (model.explain(texts), explained):
+        spans = [(text, span) for text, by_attribute in zip(texts, found) for spans in by_attribute.values()
+                 for span in spans]
+        assert any(text == texts[0] for text, _ in spans)
+        for text, span in spans:
+            assert whole_characters(text, span.begin, span.end) == (span.begin, span.end), (text, span)
 
 
 def test_explain_with_given_probabilities_equals_explain_alone(model):

@@ -180,6 +180,13 @@ def test_spaced_out_letters_map_back_to_the_whole_raw_phrase():
     assert (span.begin, span.end) == (0, len(text))
 
 
+@pytest.mark.parametrize("text", ["I will kill you\u0336", "I will kill you\u200d"])
+def test_the_last_letters_mark_or_joiner_is_in_a_threats_span(text):
+    """A mark or joiner after the last letter, which the normaliser leaves out, was left out of the span (half a character)."""
+    (span,) = find_threats(text + " now")
+    assert (span.begin, span.end) == (0, len(text))
+
+
 def test_an_elongated_last_word_is_in_the_span_whole():
     """Found in review: the span ended where the normaliser's one "u" of "youuuuu" came from, "I will kill you"."""
     text = "I will kill youuuuu!! Bye"
