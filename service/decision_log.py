@@ -286,8 +286,13 @@ def init_decision_log(app: Flask, registry: Any) -> None:
         autocommit_engine = autocommit_sqlite_engine(app.config["DB_URL"])
     elif engine.dialect.name == "postgresql":
         engine = make_engine(app.config["DB_URL"], create=False, lock_timeout_ms=LOG_BUSY_TIMEOUT_MS)
-    app.extensions[SPOOL_KEY] = DecisionSpool(spool_directory(app.config), engine, registry, log_text=bool(app.config["LOG_TEXT"]),
-                                              autocommit_engine=autocommit_engine)
+    spool = DecisionSpool(spool_directory(app.config), engine, registry, log_text=bool(app.config["LOG_TEXT"]),
+                          autocommit_engine=autocommit_engine)
+    app.extensions[SPOOL_KEY] = spool
+    if engine is not app_engine(app):
+        # Its connections close with the app's: an app thrown away with only its own engine disposed left the decision
+        # log's PostgreSQL connections open (psycopg's ResourceWarning; tests make many apps).
+        event.listen(app_engine(app), "engine_disposed", lambda _engine: spool.dispose())
     app.after_request(_replay_after_answer)
 
 

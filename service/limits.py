@@ -6,7 +6,8 @@ requests: a ``/v1/moderate`` of 100 comments counts once (its comments count in 
 counts once itself and once more for each call it holds, which runs as a request of its own, as Google counts a batch
 of n calls as n requests. Requests without a key (a batch itself), and every request when keys are not required
 (``AUTH_REQUIRED`` false: an unchecked key would be a fresh budget), count against the client address. Coral's
-endpoint has its own limit (``CORAL_RATE_LIMIT``) per client address. Operations endpoints (health, metrics, docs)
+endpoint has its own limit (``CORAL_RATE_LIMIT``) per client address (an IPv6 one's /64, as every limit per
+address: ``service.budgets.limited_address``). Operations endpoints (health, metrics, docs)
 are never limited. Other budgets (failed authentications, comments and characters per key) are counted in the same
 storage (``service.budgets``).
 One request may carry at most ``MAX_REQUEST_CHARS`` characters of comment text to score
@@ -30,7 +31,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from service.auth import rate_limit_identity
-from service.budgets import LIMIT_HEADERS, client_address, init_budgets
+from service.budgets import LIMIT_HEADERS, init_budgets, limited_address
 from service.errors import ApiError
 from service.metrics import count_limited
 from service.redis_client import storage_options
@@ -116,7 +117,7 @@ def init_rate_limits(app: Flask) -> Limiter:
             shared(blueprint)
     coral = app.blueprints.get(CORAL_BLUEPRINT)
     if coral is not None:
-        limiter.limit(_coral_rate_limit, key_func=client_address, scope=CORAL_BLUEPRINT)(coral)
+        limiter.limit(_coral_rate_limit, key_func=limited_address, scope=CORAL_BLUEPRINT)(coral)
     init_budgets(app, limiter.storage)
     return limiter
 

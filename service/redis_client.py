@@ -32,6 +32,9 @@ SOCKET_TIMEOUT_SECONDS = 1.0
 UNREACHABLE_RETRY_SECONDS = 10.0
 """How long every call to a Redis server that just failed (connection refused or lost, a timeout) fails at once
 instead of waiting for its timeout again; the first call after it tries the server."""
+TRYING_SECONDS = 2 * SOCKET_TIMEOUT_SECONDS
+"""How long the one call that asks a server again after ``UNREACHABLE_RETRY_SECONDS`` may take (to connect, then to
+read) before a call from another thread may ask it instead."""
 UNREACHABLE_ERRORS = (RedisConnectionError, RedisTimeoutError)
 
 
@@ -40,25 +43,40 @@ class _Unreachable:
 
     def __init__(self) -> None:
         self._until: dict[Any, float] = {}
+        self._trying: dict[Any, int] = {}
+        """The thread asking each server again once its retry time has passed (``threading.get_ident``)."""
         self._lock = threading.Lock()
 
     def check(self, address: Any) -> None:
-        """Raise ConnectionError while ``address`` is marked unreachable."""
-        until = self._until.get(address)
-        if until is not None and time.monotonic() < until:
-            raise RedisConnectionError(f"Redis at {_shown(address)} did not answer lately; not asked again for "
-                                       f"{until - time.monotonic():.0f} s")
+        """Raise ConnectionError while ``address`` is marked unreachable. Once its retry time has passed, one thread
+        asks it again; calls from the others go on failing at once while it does (for at most ``TRYING_SECONDS``):
+        under gthread workers every request in flight then waited for its own timeout."""
+        if address not in self._until:
+            return
+        with self._lock:
+            until = self._until.get(address)
+            if until is None or self._trying.get(address) == threading.get_ident():
+                return
+            now = time.monotonic()
+            if now >= until:
+                self._until[address] = now + TRYING_SECONDS
+                self._trying[address] = threading.get_ident()
+                return
+        raise RedisConnectionError(f"Redis at {_shown(address)} did not answer lately; not asked again for "
+                                   f"{until - now:.0f} s")
 
     def mark(self, address: Any) -> None:
         """``address`` failed: fail calls to it at once for ``UNREACHABLE_RETRY_SECONDS``."""
         with self._lock:
             self._until[address] = time.monotonic() + UNREACHABLE_RETRY_SECONDS
+            self._trying.pop(address, None)
 
     def clear(self, address: Any) -> None:
         """``address`` answered: ask it again as usual."""
         if address in self._until:
             with self._lock:
                 self._until.pop(address, None)
+                self._trying.pop(address, None)
 
 
 UNREACHABLE = _Unreachable()

@@ -69,6 +69,22 @@ def test_the_coral_endpoint_is_rate_limited_per_address(client):
     assert 'moderation_limited_requests_total{limit="coral"} 3.0' in metrics
 
 
+def test_one_ipv6_network_shares_the_coral_limit(client):
+    # Counted per address, an IPv6 client changed the last bits of its address for a fresh CORAL_RATE_LIMIT each time,
+    # as the other limits per address no longer allow (they count its /64 network).
+    statuses = []
+    for index in range(CORAL_LIMIT + 1):
+        body = encode(coral_request(f"{NEUTRAL} {index}"))
+        headers = {"Content-Type": "application/json", "X-Coral-Signature": sign(body, SECRET)}
+        statuses.append(client.post("/coral/v1/moderate", data=body, headers=headers,
+                                    environ_base={"REMOTE_ADDR": f"2001:db8:5:7::{index + 1:x}"}).status_code)
+    assert statuses[-1] == 429 and all(status in (200, 204) for status in statuses[:-1])
+    body = encode(coral_request(NEUTRAL + " elsewhere"))
+    other = client.post("/coral/v1/moderate", data=body, headers={"Content-Type": "application/json", "X-Coral-Signature":
+                        sign(body, SECRET)}, environ_base={"REMOTE_ADDR": "2001:db8:5:8::1"})
+    assert other.status_code in (200, 204)  # another network
+
+
 def test_the_memory_forgets_after_the_window_and_stays_bounded():
     now = [0.0]
     memory = make_replay_memory(10, "memory://")

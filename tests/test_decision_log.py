@@ -353,3 +353,54 @@ def test_an_answer_waits_only_briefly_for_a_lock_on_the_decision_log_sqlite_or_p
     finally:
         app.extensions[SPOOL_KEY].dispose()
         app_engine(app).dispose()
+
+
+def test_the_decision_log_writes_to_the_schema_the_db_url_chooses(tiny_bundle_path, tmp_path):
+    # DB_URL's ?options=-csearch_path=... (how tests/conftest.py gives each pytest-xdist worker its schema) was replaced
+    # by the decision log's lock_timeout: its rows went to another schema's decisions table, or were spooled for ever.
+    from sqlalchemy.engine import make_url
+
+    from service.store import make_engine
+    from tests.conftest import PG_URL_ENV, postgres_test_url
+
+    url = postgres_test_url()
+    if not url:
+        pytest.skip(f"{PG_URL_ENV} is not set: no PostgreSQL server to test against (.ci/run starts one)")
+    schema = "decision_log_own_schema"
+    admin = make_engine(url)
+    with admin.begin() as connection:
+        connection.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
+        connection.execute(text(f"CREATE SCHEMA {schema}"))
+    in_schema = make_url(url).update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(hide_password=False)
+    app = create_app({"TESTING": True, "MODEL": str(tiny_bundle_path), "DB_URL": in_schema, "AUTH_REQUIRED": False,
+                      "DECISION_SPOOL_DIR": str(tmp_path / "spool")})
+    try:
+        assert app.test_client().post("/v1/moderate", json=ONE).status_code == 200
+        assert not list((tmp_path / "spool").glob("decisions-*.jsonl"))
+        with admin.connect() as connection:
+            assert connection.execute(text(f"SELECT count(*) FROM {schema}.decisions")).scalar() == 1
+    finally:
+        app.extensions[SPOOL_KEY].dispose()
+        app_engine(app).dispose()
+        with admin.begin() as connection:
+            connection.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
+        admin.dispose()
+
+
+def test_disposing_the_apps_engine_closes_the_decision_logs_connections(tiny_bundle_path, db_url, tmp_path):
+    # The decision log's engines of their own (a SQLite file's, PostgreSQL's with its lock_timeout) kept their pooled
+    # connections when the app's engine was disposed: on PostgreSQL each app thrown away left them open, and psycopg's
+    # ResourceWarning then failed whichever test ran next.
+    app = create_app({"TESTING": True, "MODEL": str(tiny_bundle_path), "DB_URL": db_url, "AUTH_REQUIRED": False,
+                      "DECISION_SPOOL_DIR": str(tmp_path / "spool")})
+    spool = app.extensions[SPOOL_KEY]
+    try:
+        client = app.test_client()
+        assert client.post("/v1/moderate", json=ONE).status_code == 200  # one row: the autocommit engine
+        assert client.post("/v1/moderate", json={"comments": [ONE["comments"][0], {"id": "b", "text": "Hi."}]}).status_code == 200
+        assert spool.engine.pool.checkedin() + spool.autocommit_engine.pool.checkedin() > 0
+        app_engine(app).dispose()
+        assert spool.engine.pool.checkedin() == spool.autocommit_engine.pool.checkedin() == 0
+    finally:
+        spool.dispose()
+        app_engine(app).dispose()

@@ -443,6 +443,36 @@ def test_a_body_that_says_gzip_and_is_not_is_invalid_argument(client, key, data,
     assert words in assert_google_error(response, 400, "INVALID_ARGUMENT")["message"]
 
 
+def test_a_gzip_body_of_several_members_is_read_whole(client, key, scorer):
+    # A gzip file may be several members one after another (RFC 1952 2.2; `cat a.gz b.gz`, gzip.decompress reads it):
+    # zlib stopped at the end of the first, and the rest of the body was dropped without a word.
+    data = json.dumps(body_for()).encode()
+    response = client.post(f"{ANALYZE}?key={key}", data=gzip.compress(data[:20]) + gzip.compress(data[20:]),
+                           content_type="application/json", headers={"Content-Encoding": "gzip"})
+    assert response.status_code == 200, response.get_data(as_text=True)
+    expected = scorer.moderate([HOSTILE], with_spans=False)[0].scores["toxicity"]
+    assert response.get_json()["attributeScores"]["TOXICITY"]["summaryScore"]["value"] == pytest.approx(expected, abs=1e-6)
+
+
+@pytest.mark.parametrize(("data", "words"), [
+    (gzip.compress(json.dumps(body_for()).encode()) + b"not gzip", "not valid gzip"),
+    (gzip.compress(json.dumps(body_for()).encode()) + gzip.compress(b" " * 10)[:-3], "not valid gzip (cut short)"),
+    (gzip.compress(json.dumps(body_for()).encode()) + gzip.compress(b"") * 10_000, "more than 16 gzip members"),
+])
+def test_what_follows_a_gzip_member_is_read_or_refused(client, key, data, words):
+    response = client.post(f"{ANALYZE}?key={key}", data=data, content_type="application/json", headers={"Content-Encoding": "gzip"})
+    assert words in assert_google_error(response, 400, "INVALID_ARGUMENT")["message"]
+
+
+def test_several_gzip_members_count_together_against_the_request_cap(app, client, key, monkeypatch):
+    monkeypatch.setitem(app.config, "MAX_CONTENT_LENGTH", 1_000)
+    data = json.dumps(body_for("word " * 250)).encode()
+    assert 1_000 < len(data) < 2_000
+    response = client.post(f"{ANALYZE}?key={key}", data=gzip.compress(data[:800]) + gzip.compress(data[800:]),
+                           content_type="application/json", headers={"Content-Encoding": "gzip"})
+    assert assert_google_error(response, 413, "INVALID_ARGUMENT")["message"] == "request body is larger than 1000 bytes uncompressed"
+
+
 def test_a_gzip_body_that_unpacks_past_the_request_cap_is_google_413(app, client, key, monkeypatch):
     # A small body may unpack to gigabytes: it is decompressed no further than a body sent uncompressed may be long.
     monkeypatch.setitem(app.config, "MAX_CONTENT_LENGTH", 1_000)

@@ -139,6 +139,39 @@ def test_a_silent_redis_fails_at_once_until_the_retry_time_then_is_asked_again(m
         client.ping()  # and it stays reachable
 
 
+N_THREADS = 8
+"""Requests in flight at once in one worker (gthread: WORKERS x THREADS)."""
+
+
+def test_once_the_retry_time_has_passed_one_thread_asks_the_silent_redis_again(monkeypatch):
+    """The others go on failing at once while it waits for its timeout: every request in flight used to ask the server
+    again, each waiting its own timeout, every ``UNREACHABLE_RETRY_SECONDS``."""
+    monkeypatch.setattr(redis_module, "UNREACHABLE_RETRY_SECONDS", 1.0)
+    with listener(answer=False) as port:
+        client = redis_client(f"redis://127.0.0.1:{port}/0")
+        with pytest.raises(RedisError):
+            client.ping()
+        time.sleep(redis_module.UNREACHABLE_RETRY_SECONDS)
+        durations: list[float] = []
+        start = threading.Barrier(N_THREADS)
+
+        def call() -> None:
+            start.wait()
+            started = time.monotonic()
+            with pytest.raises(RedisError):
+                client.ping()
+            durations.append(time.monotonic() - started)
+
+        threads = [threading.Thread(target=call) for _ in range(N_THREADS)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    durations.sort()
+    assert durations[-1] >= ONE_TIMEOUT_SECONDS * 0.9, durations  # one asked the server, and waited for its timeout
+    assert durations[-2] < ONE_TIMEOUT_SECONDS / 2, durations  # the others did not wait for it
+
+
 @pytest.mark.parametrize(("uri", "expected"), [("memory://", {}), ("memcached://127.0.0.1:11211", {})])
 def test_other_storages_get_no_redis_options(uri, expected):
     assert redis_module.storage_options(uri) == expected

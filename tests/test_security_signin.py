@@ -154,7 +154,8 @@ def test_guesses_elsewhere_do_not_lock_out_a_browser_that_signed_in_as_the_user_
     assert guesses == [401] * 4 + [429] * 3  # its first sign-in, untrusted then, counted as one
     assert _sign_in_from(guessed_app, "192.0.2.7", "mo", PASSWORD, browser).status_code == 302  # the user still gets in
     _sign_out(browser)
-    # Its mistypes are neither refused nor counted, though the name has no failures left.
+    # Its mistypes are neither refused nor counted against the name (only its cookie's budget), though the name has no
+    # failures left.
     assert [_sign_in_from(guessed_app, "192.0.2.8", "mo", "mistyped", browser).status_code for _ in range(2)] == [401, 401]
     assert _sign_in_from(guessed_app, "192.0.2.9", "mo", PASSWORD, browser).status_code == 302
     _sign_out(browser)
@@ -169,6 +170,22 @@ def test_guesses_elsewhere_do_not_lock_out_a_browser_that_signed_in_as_the_user_
     forger = guessed_app.test_client()
     forger.set_cookie("signed_in_before", cookie.value[:-2] + ("AA" if not cookie.value.endswith("AA") else "BB"), path="/ui")
     assert _sign_in_from(guessed_app, "198.51.100.200", "mo", PASSWORD, forger).status_code == 429
+
+
+def test_a_copied_trusted_cookie_lets_no_more_guesses_through_than_the_name_limit(guessed_app):
+    # Copied from the user's browser (a shared computer keeps it after sign-out), the cookie let guesses from any number
+    # of addresses past the name's limit for 90 days: each browser's cookie now has a budget of its own, then the name's.
+    browser = guessed_app.test_client()
+    assert _sign_in_from(guessed_app, "192.0.2.7", "mo", PASSWORD, browser).status_code == 302
+    _sign_out(browser)
+    cookie = browser.get_cookie("signed_in_before", path="/ui").value
+    codes = []
+    for n in range(12):
+        thief = guessed_app.test_client()
+        thief.set_cookie("signed_in_before", cookie, path="/ui")
+        codes.append(_sign_in_from(guessed_app, f"198.51.100.{n + 1}", "mo", f"wrong guess {n}", thief).status_code)
+    # The cookie's 5, then the name's 4 (its first sign-in, untrusted then, counted as one).
+    assert codes == [401] * 9 + [429] * 3
 
 
 def test_a_new_password_ends_a_browsers_exemption_from_the_name_limit(guessed_app):

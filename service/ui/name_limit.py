@@ -10,7 +10,8 @@ An attacker who kept guessing would so keep the user out for as long as they kep
 gives the browser a signed cookie (``TRUSTED_COOKIE``, ``TRUSTED_SECONDS``; HttpOnly, and Secure and SameSite as the
 session cookie) holding a digest of the user's id and password hash (not their name: it would stay readable on a shared
 computer), OWASP's "device cookie": as that user, such a browser is neither refused nor counted by the name's limit
-(its address's limit still applies). A new password ends it.
+while its cookie's own budget of the same size lasts (so a copied cookie adds at most that many guesses an hour; its
+address's limit still applies too). A new password ends it.
 """
 
 from __future__ import annotations
@@ -71,9 +72,22 @@ def browser_trusted(user: User | None) -> bool:
     return user is not None and _browser_stamp(user) in _trusted()
 
 
-def count_sign_in(name: str) -> RateLimitItem | None:
-    """Count one sign-in as ``name`` from a browser not trusted for it; the limit it went past, or None while there is room."""
+def count_sign_in(name: str, user: User | None) -> RateLimitItem | None:
+    """Count one sign-in as ``name``; the limit it went past, or None while there is room.
+
+    A browser trusted for ``user`` (``browser_trusted``) spends its own cookie's budget (the same limit), not the name's,
+    while that lasts: copied from the browser (a shared computer keeps it after sign-out), the cookie would otherwise
+    let guesses from any number of addresses past the name's limit for its 90 days. Past its budget it counts as the
+    name, like any browser. A sign-in that works sets a new cookie, with a budget of its own.
+    """
+    if browser_trusted(user) and spend_within(SETTING, _cookie_identity()) is None:
+        return None
     return spend_within(SETTING, identity(name))
+
+
+def _cookie_identity() -> str:
+    """What sign-ins from this browser's trusted cookie are counted under: a digest of the cookie as set."""
+    return "browser:" + hashlib.sha256(request.cookies.get(TRUSTED_COOKIE, "").encode()).hexdigest()[:32]
 
 
 def trust_browser(response: Response, user: User) -> None:

@@ -32,7 +32,7 @@ from service.store import get_session
 from service.ui.blueprint import bp
 from service.ui.csrf import csrf_token
 from service.ui import name_limit
-from service.ui.name_limit import browser_trusted, count_sign_in, trust_browser
+from service.ui.name_limit import count_sign_in, trust_browser
 from service.users import User, end_sessions, find_signing_in_user, password_matches
 
 USER_ID = "user_id"
@@ -152,7 +152,7 @@ def sign_in() -> ResponseReturnValue:
     name = request.form.get("name", "").strip()
     database = get_session()
     user = find_signing_in_user(database, name)
-    spent = None if browser_trusted(user) else count_sign_in(name)
+    spent = count_sign_in(name, user)
     if spent is not None:
         return refuse_guessed_name(name, user, target, spent)
     if not password_matches(database, user, request.form.get("password", "")):
