@@ -62,10 +62,13 @@ other error the rows stay spooled for the next replay (the database is away, loc
 class DecisionSpool:
     """Decision rows the database did not take, as JSON lines in per-process files, and their replay."""
 
-    def __init__(self, directory: Path, engine: Engine, registry: Any, log_text: bool = False, autocommit_engine: Engine | None = None):
+    def __init__(self, directory: Path, engine: Engine, registry: Any, log_text: bool = False, autocommit_engine: Engine | None = None,
+                 one_row_autocommit: bool = True):
         self.directory, self.engine = directory, engine
-        # One-row writes: an INSERT that commits itself (see ``write_decisions``).
+        # One-row writes: an INSERT that commits itself (see ``write_decisions``), unless every write must be a
+        # transaction (PostgreSQL's, which begins by bounding its wait for a lock: ``bound_lock_waits``).
         self.autocommit_engine = autocommit_engine or engine.execution_options(isolation_level=AUTOCOMMIT)
+        self.one_row_autocommit = one_row_autocommit
         self.log_text = log_text  # LOG_TEXT: whether rows logged whole may show their comment text
         self.lock = threading.Lock()  # gthread workers: one append or replay at a time per process
         self.next_replay = 0.0
@@ -285,15 +288,25 @@ def init_decision_log(app: Flask, registry: Any) -> None:
         engine = make_engine(app.config["DB_URL"], create=False, busy_timeout_ms=LOG_BUSY_TIMEOUT_MS)
         autocommit_engine = autocommit_sqlite_engine(app.config["DB_URL"])
     elif engine.dialect.name == "postgresql":
-        engine = make_engine(app.config["DB_URL"], create=False, lock_timeout_ms=LOG_BUSY_TIMEOUT_MS)
+        engine = bound_lock_waits(make_engine(app.config["DB_URL"], create=False), LOG_BUSY_TIMEOUT_MS)
     spool = DecisionSpool(spool_directory(app.config), engine, registry, log_text=bool(app.config["LOG_TEXT"]),
-                          autocommit_engine=autocommit_engine)
+                          autocommit_engine=autocommit_engine, one_row_autocommit=engine.dialect.name != "postgresql")
     app.extensions[SPOOL_KEY] = spool
     if engine is not app_engine(app):
         # Its connections close with the app's: an app thrown away with only its own engine disposed left the decision
         # log's PostgreSQL connections open (psycopg's ResourceWarning; tests make many apps).
         event.listen(app_engine(app), "engine_disposed", lambda _engine: spool.dispose())
     app.after_request(_replay_after_answer)
+
+
+def bound_lock_waits(engine: Engine, milliseconds: int) -> Engine:
+    """``engine`` (PostgreSQL), whose every transaction waits at most ``milliseconds`` for a lock (``SET LOCAL
+    lock_timeout``), then fails, so that its rows are spooled. ``SET LOCAL`` ends with the transaction: nothing leaks to
+    a connection a pooler such as PgBouncer hands to another client, and no start-up option is sent (PgBouncer
+    refuses ``options`` unless told to ignore them)."""
+    statement = f"SET LOCAL lock_timeout = {int(milliseconds)}"
+    event.listen(engine, "begin", lambda connection: connection.exec_driver_sql(statement))
+    return engine
 
 
 def autocommit_sqlite_engine(db_url: str) -> Engine:
@@ -333,7 +346,7 @@ def write_decisions(table: Any, rows: list[dict[str, Any]]) -> None:
         return
     statement = insert_statement(table)
     try:
-        if len(rows) == 1:
+        if len(rows) == 1 and spool.one_row_autocommit:
             # The usual request. One INSERT in autocommit mode is a transaction that SQLite locks only while the
             # statement runs; an INSERT then a COMMIT would hold the write lock across the Python between them,
             # GIL waits included, while the other workers' writers sleep in SQLite's busy handler.

@@ -177,22 +177,11 @@ def _tune_sqlite(dbapi_connection: Any, _record: Any, busy_timeout_ms: int = SQL
     cursor.close()
 
 
-def _options_with_lock_timeout(url: URL, lock_timeout_ms: int) -> str:
-    """The URL's own ``options`` (``?options=-csearch_path%3Dapp``: a schema of its own) and ``-c lock_timeout``.
-
-    An ``options`` in ``connect_args`` replaces the URL's: the schema was lost, and the decision log written to another
-    schema's ``decisions`` table, or refused and spooled for ever."""
-    given = url.query.get("options", ())
-    return " ".join([*((given,) if isinstance(given, str) else given), f"-c lock_timeout={int(lock_timeout_ms)}"])
-
-
-def make_engine(configured_url: str | None, create: bool = True, busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS,
-                lock_timeout_ms: int | None = None) -> Engine:
+def make_engine(configured_url: str | None, create: bool = True, busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS) -> Engine:
     """Create the engine for ``DB_URL``, creating a SQLite file's directory when needed.
 
     With ``create`` false a SQLite file is never created: a deleted file is an error, not a new empty
-    database. ``busy_timeout_ms`` bounds a SQLite writer's wait for another's lock; ``lock_timeout_ms`` a PostgreSQL
-    statement's (its ``lock_timeout``; None: the server's, which waits for ever by default). Connections broken
+    database. ``busy_timeout_ms`` bounds a SQLite writer's wait for another's lock. Connections broken
     by a fault are discarded (``service.db_guard``). Errors never quote a statement's parameters
     (``hide_parameters``): they may hold a comment's text, and errors are logged.
     Raises StoreError for a URL SQLAlchemy cannot use (unknown driver, malformed).
@@ -201,10 +190,7 @@ def make_engine(configured_url: str | None, create: bool = True, busy_timeout_ms
     try:
         url = _parsed_url(url_text)
         if url.get_backend_name() != "sqlite":
-            connect_args: dict[str, Any] = {"connect_timeout": CONNECT_TIMEOUT_SECONDS}
-            if lock_timeout_ms is not None:
-                connect_args["options"] = _options_with_lock_timeout(url, lock_timeout_ms)
-            engine = create_engine(url, pool_pre_ping=True, hide_parameters=True, connect_args=connect_args)
+            engine = create_engine(url, pool_pre_ping=True, hide_parameters=True, connect_args={"connect_timeout": CONNECT_TIMEOUT_SECONDS})
             guard_engine(engine, None)
             return engine
         path = sqlite_file(url)

@@ -404,3 +404,33 @@ def test_disposing_the_apps_engine_closes_the_decision_logs_connections(tiny_bun
     finally:
         spool.dispose()
         app_engine(app).dispose()
+
+
+def test_the_postgresql_lock_bound_is_set_per_transaction_not_as_a_start_up_option(tiny_bundle_path, tmp_path):
+    # A start-up option (``-c lock_timeout``) is refused by PgBouncer unless told to ignore it, and a session setting
+    # would be carried by a pooler to other clients: every decision-log transaction sets it for itself instead.
+    from tests.conftest import postgres_test_url, empty_postgres
+
+    url = postgres_test_url()
+    if not url:
+        pytest.skip("MODERATION_TEST_PG_URL is not set: no PostgreSQL server to test against (.ci/run starts one)")
+    empty_postgres(url)
+    app = create_app({"TESTING": True, "MODEL": str(tiny_bundle_path), "DB_URL": url, "AUTH_REQUIRED": False,
+                      "DECISION_SPOOL_DIR": str(tmp_path / "spool")})
+    spool = app.extensions[SPOOL_KEY]
+    try:
+        raw = spool.engine.raw_connection()  # a session as a pooler would hand it on: no transaction of ours
+        try:
+            cursor = raw.cursor()
+            cursor.execute("SHOW lock_timeout")
+            assert cursor.fetchone()[0] == "0"  # the server's default: nothing set for the session
+        finally:
+            raw.close()
+        with spool.engine.begin() as connection:
+            assert connection.exec_driver_sql("SHOW lock_timeout").scalar() == "250ms"
+        assert app.test_client().post("/v1/moderate", json=ONE).status_code == 200
+        with app_engine(app).connect() as connection:
+            assert connection.execute(text("SELECT count(*) FROM decisions")).scalar() == 1
+    finally:
+        spool.dispose()
+        app_engine(app).dispose()
