@@ -51,6 +51,11 @@ def probe_tolerance(manifest: dict) -> float:
 
 
 REQUIRED_KEYS = ("model_version", "attributes", "model_sha256", "versions")
+MANIFEST_TYPES = {"model_version": str, "attributes": list, "model_sha256": str, "versions": dict, "model_file": str,
+                  "files": dict, "encoder": dict, "test_metrics": (dict, type(None)), "site_data": (dict, type(None)),
+                  "encoder_training": (dict, type(None))}
+"""The JSON type of each manifest entry that code reads into: another one (an entry edited by hand) is refused by
+``read_manifest`` with the file's name, not met later as a traceback."""
 
 
 class BundleError(RuntimeError):
@@ -209,6 +214,14 @@ def default_bundle_path() -> Path:
     except FileNotFoundError:
         raise BundleError(f"{current} not found: choose the bundle to serve with `moderate models use VERSION` "
                           "(`moderate models list` shows them) or pass --model PATH") from None
+    choose = "choose the bundle to serve with `moderate models use VERSION` (`moderate models list` shows them)"
+    if not name:
+        raise BundleError(f"{current} is empty: {choose}")
+    if Path(name).name != name or name.startswith("."):  # edited by hand: a path, or a bundle still being written
+        raise BundleError(f"{current} names {name!r}, which is not a folder name in {root}: {choose}")
+    if not (root / name).exists():
+        raise BundleError(f"{current} names {name!r}, but there is no {root / name} (a bundle removed, renamed or "
+                          f"copied incompletely?): {choose}")
     return root / name
 
 
@@ -295,11 +308,26 @@ def read_manifest(path: str | Path) -> dict:
         manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise BundleError(f"{manifest_path} not found: a bundle folder holds {MODEL_FILE} and {MANIFEST_FILE}") from None
+    except OSError as exc:  # a folder, or unreadable: one bundle's problem, not the whole folder's (`models list`)
+        raise BundleError(f"{manifest_path} cannot be read ({exc.strerror or exc}): make it a file this user can "
+                          "read, or restore the bundle from git or retrain") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise BundleError(f"{manifest_path} is not valid JSON ({exc}); restore it from git or retrain") from None
+    if not isinstance(manifest, dict):
+        kind = {type(None): "null", list: "array", str: "string", bool: "boolean"}.get(type(manifest), "number")
+        raise BundleError(f"{manifest_path} holds a JSON {kind}, not an object; restore it from git or retrain")
     missing = [key for key in REQUIRED_KEYS if key not in manifest]
     if missing:
         raise BundleError(f"{manifest_path} lacks {', '.join(missing)}; it was not written by `moderate train`")
+    wrong = [key for key, kinds in MANIFEST_TYPES.items() if key in manifest and not isinstance(manifest[key], kinds)]
+    if not wrong:  # each file's entry and each test set's metrics are objects too
+        wrong += [f'files["{name}"]' for name, entry in manifest.get("files", {}).items()
+                  if not isinstance(entry, dict) or not isinstance(entry.get("sha256"), str)]
+        wrong += [f'test_metrics["{name}"]' for name, entry in (manifest.get("test_metrics") or {}).items()
+                  if not isinstance(entry, dict)]
+    if wrong:
+        raise BundleError(f"{manifest_path}: {', '.join(wrong)} not as `moderate train` writes {'them' if len(wrong) > 1 else 'it'} "
+                          "(edited by hand?); restore it from git or retrain")
     return manifest
 
 

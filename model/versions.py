@@ -93,7 +93,16 @@ def current_name(root: str | Path | None = None) -> str | None:
         return None
 
 
+def _is_dangling(path: Path) -> bool:
+    """Whether ``path`` is a symlink whose target does not exist."""
+    return path.is_symlink() and not path.exists()
+
+
 def _summary(folder: Path, current: str | None) -> BundleSummary:
+    if _is_dangling(folder):
+        return BundleSummary(folder.name, folder, folder.name == current,
+                             error=f"{folder} is a symlink to {os.readlink(folder)}, which does not exist (a disk not "
+                                   "mounted, a bundle moved?): restore it or remove the symlink")
     try:
         manifest = read_manifest(folder)
     except BundleError as error:
@@ -130,8 +139,9 @@ def list_bundles(root: str | Path | None = None) -> list[BundleSummary]:
     if not root.is_dir():
         return []
     current = current_name(root)
-    # A folder without a manifest is listed with its error; a hidden one is a bundle `moderate train` is still writing.
-    folders = [path for path in root.iterdir() if path.is_dir() and not path.name.startswith(".")]
+    # A folder without a manifest is listed with its error, as is a symlink to a folder gone (an unmounted disk); a
+    # hidden one is a bundle `moderate train` is still writing.
+    folders = [path for path in root.iterdir() if (path.is_dir() or _is_dangling(path)) and not path.name.startswith(".")]
     summaries = [_summary(folder, current) for folder in folders]
     return sorted(summaries, key=_version_order)
 

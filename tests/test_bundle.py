@@ -1,6 +1,7 @@
 """Bundle save/load: predictions survive, and a tampered or foreign bundle is refused before unpickling."""
 
 import json
+import re
 import shutil
 
 import numpy as np
@@ -130,3 +131,54 @@ def test_replace_text_that_cannot_rename_names_the_target_and_leaves_no_temporar
         replace_text(target, "2.8.0\n")
     assert raised.value.filename == str(target)
     assert [path.name for path in tmp_path.iterdir()] == ["CURRENT"]  # no .CURRENT.<pid>.partial left behind
+
+
+def _edit_manifest(folder, edit):
+    """Rewrite ``folder``'s manifest.json as ``edit`` returns it from the parsed one."""
+    path = folder / "manifest.json"
+    path.write_text(json.dumps(edit(json.loads(path.read_text()))))
+
+
+HAND_EDITED_MANIFESTS = {
+    "null": (lambda m: None, "holds a JSON null, not an object"),
+    "a string": (lambda m: "2.10.0", "holds a JSON string, not an object"),
+    "files a list": (lambda m: m | {"files": ["encoder.onnx"]}, "files not as `moderate train` writes it"),
+    "versions a string": (lambda m: m | {"versions": "1.9.1"}, "versions not as `moderate train` writes it"),
+    "a file without sha256": (lambda m: m | {"files": {"encoder.onnx": {"bytes": 3}}},
+                              'files["encoder.onnx"] not as `moderate train` writes it'),
+    "a metric not an object": (lambda m: m | {"test_metrics": {"ucc_test": 0.8}},
+                               'test_metrics["ucc_test"] not as `moderate train` writes it'),
+}
+
+
+@pytest.mark.parametrize("edit", sorted(HAND_EDITED_MANIFESTS))
+def test_a_hand_edited_manifest_is_refused_naming_it(bundle_copy, edit):
+    """A manifest of another shape was met later as a TypeError or AttributeError (a traceback in `models use|list`)."""
+    change, message = HAND_EDITED_MANIFESTS[edit]
+    _edit_manifest(bundle_copy, change)
+    with pytest.raises(BundleError, match=re.escape(f"{bundle_copy / 'manifest.json'}") + ".*" + re.escape(message)):
+        load_bundle(bundle_copy)
+
+
+def test_a_manifest_that_cannot_be_read_is_a_bundle_error(bundle_copy):
+    """An OSError other than "not found" (a folder, no permission) escaped as such: `models list` showed no bundle."""
+    (bundle_copy / "manifest.json").unlink()
+    (bundle_copy / "manifest.json").mkdir()
+    with pytest.raises(BundleError, match=re.escape(f"{bundle_copy / 'manifest.json'} cannot be read (Is a directory)")):
+        read_manifest(bundle_copy)
+
+
+@pytest.mark.parametrize(("current", "message"), [
+    ("\n", "CURRENT is empty: choose the bundle to serve with `moderate models use VERSION`"),
+    ("9.9.9\n", "CURRENT names '9.9.9', but there is no {root}/9.9.9 (a bundle removed, renamed or copied incompletely?)"),
+    ("../copy\n", "CURRENT names '../copy', which is not a folder name in {root}"),
+])
+def test_a_current_naming_no_bundle_says_so(bundle_copy, tmp_path, monkeypatch, current, message):
+    """An empty CURRENT read as "bundles/manifest.json not found", a missing version as "pass a folder made by `moderate
+    train`", and a path in CURRENT served a bundle from outside the folder of bundles."""
+    root = tmp_path / "bundles"
+    root.mkdir()
+    (root / "CURRENT").write_text(current)
+    monkeypatch.setenv("MODERATION_BUNDLES_DIR", str(root))
+    with pytest.raises(BundleError, match=re.escape(message.format(root=root))):
+        load_bundle()

@@ -429,3 +429,83 @@ def test_use_warns_when_the_model_setting_pins_another_bundle(runner, bundles, m
     pinned = runner.invoke(cli, ["models", "use", "site"])
     assert pinned.exit_code == 0, pinned.output
     assert "the setting MODEL is 'public'" in pinned.stderr and "unset MODEL" in pinned.stderr
+
+
+@pytest.mark.parametrize("broken", ["null", "versions", "metrics", "folder"])
+def test_one_broken_manifest_hides_no_other_bundle(runner, tmp_path, monkeypatch, broken):
+    """A manifest of another shape stopped `models list` with a traceback, one that is a folder with "Error: ...: Is a
+    directory": no bundle was listed."""
+    root = tmp_path / "bundles"
+    _manifest(root / "2.9.0", training_rows=500)
+    _manifest(root / "2.10.0")
+    path = root / "2.10.0" / "manifest.json"
+    if broken == "folder":
+        path.unlink()
+        path.mkdir()
+    else:
+        path.write_text({"null": "null", "versions": json.dumps({**json.loads(path.read_text()), "versions": "x"}),
+                         "metrics": json.dumps({**json.loads(path.read_text()), "test_metrics": {"ucc_test": 1}})}[broken])
+    (root / "CURRENT").write_text("2.9.0\n")
+    monkeypatch.setenv(BUNDLES_DIR_ENV, str(root))
+    result = runner.invoke(cli, ["models", "list"])
+    assert result.exit_code == 0, result.output
+    assert [line.split("\t")[1] for line in result.stdout.splitlines()[1:]] == ["2.9.0", "2.10.0"]
+    assert f"2.10.0: {path}" in result.stderr
+
+
+def test_use_refuses_a_hand_edited_manifest_without_a_traceback(runner, tiny_bundle_path, tmp_path, monkeypatch):
+    root = tmp_path / "bundles"
+    shutil.copytree(tiny_bundle_path, root / "1.0.0")
+    path = root / "1.0.0" / "manifest.json"
+    path.write_text(json.dumps({**json.loads(path.read_text()), "versions": "1.9.1"}))
+    monkeypatch.setenv(BUNDLES_DIR_ENV, str(root))
+    result = runner.invoke(cli, ["models", "use", "1.0.0"])
+    assert result.exit_code == 2 and isinstance(result.exception, SystemExit), repr(result.exception)
+    assert result.stderr.strip() == (f"Error: {path}: versions not as `moderate train` writes it (edited by hand?); "
+                                     "restore it from git or retrain")
+    assert not (root / "CURRENT").exists()
+
+
+def test_list_says_when_current_is_empty(runner, tmp_path, monkeypatch):
+    """An empty CURRENT was reported as "no CURRENT", although the file is there."""
+    root = tmp_path / "bundles"
+    _manifest(root / "2.9.0")
+    (root / "CURRENT").write_text("\n")
+    monkeypatch.setenv(BUNDLES_DIR_ENV, str(root))
+    result = runner.invoke(cli, ["models", "list"])
+    assert result.exit_code == 0 and "2.9.0" in result.stdout
+    assert f"no {root / 'CURRENT'}" not in result.stderr
+    assert f"{root / 'CURRENT'} is empty: the service has no bundle to serve by default" in result.stderr
+
+
+def test_list_names_a_bundle_symlinked_to_a_folder_gone(runner, tmp_path, monkeypatch):
+    """A bundle folder that is a symlink to a missing target (a disk not mounted) was left out of the list silently."""
+    root = tmp_path / "bundles"
+    _manifest(root / "2.9.0")
+    (root / "2.10.0").symlink_to(tmp_path / "unmounted" / "2.10.0")
+    (root / "CURRENT").write_text("2.10.0\n")
+    monkeypatch.setenv(BUNDLES_DIR_ENV, str(root))
+    result = runner.invoke(cli, ["models", "list"])
+    assert result.exit_code == 0, result.output
+    assert [line.split("\t")[:2] for line in result.stdout.splitlines()[1:]] == [["", "2.9.0"], ["*", "2.10.0"]]
+    assert (f"2.10.0: {root / '2.10.0'} is a symlink to {tmp_path / 'unmounted' / '2.10.0'}, which does not exist") in result.stderr
+
+
+def test_use_without_write_access_says_what_to_do(runner, bundles, monkeypatch):
+    """A read-only folder of bundles gave "Error: .../CURRENT: Permission denied", not what to do about it."""
+    from pathlib import Path
+
+    write_text = Path.write_text
+
+    def read_only_folder(path, *args, **kwargs):
+        if path.parent == bundles:
+            raise PermissionError(13, "Permission denied", str(path))
+        return write_text(path, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "write_text", read_only_folder)
+    result = runner.invoke(cli, ["models", "use", "site"])
+    assert result.exit_code == 2, result.output
+    assert result.stderr.strip() == (f"Error: {bundles / 'CURRENT'}: Permission denied: `moderate models use` writes "
+                                     f"CURRENT in {bundles}; run it as a user who may write there (the one who owns it), "
+                                     "CURRENT is unchanged")
+    assert (bundles / "CURRENT").read_text().strip() == "public"

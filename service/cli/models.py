@@ -67,6 +67,9 @@ def _echo_current_problem(root: Path, current: str | None, summaries) -> None:
     if current is None and path.is_symlink():  # read_text met a missing target: the file is there, what it names is not
         click.echo(f"{path} is a symlink to {os.readlink(path)}, which does not exist (a removed bundle?): the service "
                    "cannot start; choose a bundle with `moderate models use VERSION`", err=True)
+    elif current is None and path.is_file():  # read_current strips it to nothing
+        click.echo(f"{path} is empty: the service has no bundle to serve by default; "
+                   "choose one with `moderate models use VERSION`", err=True)
     elif current is None:
         click.echo(f"no {path}: the service has no bundle to serve by default; "
                    "choose one with `moderate models use VERSION`", err=True)
@@ -117,13 +120,16 @@ def use_command(version: str) -> None:
     A running `moderate serve` switches on SIGHUP (`kill -HUP <gunicorn master pid>`): new workers
     load the new bundle while the old ones finish their requests.
     """
-    from model.bundle import BundleError
+    from model.bundle import CURRENT_FILE, BundleError, bundles_dir
     from model.versions import use_bundle
 
     try:
         folder = use_bundle(version)
     except BundleError as error:
         raise BadInput(error) from error
+    except PermissionError as error:  # a read-only folder of bundles, or another user's
+        raise BadInput(f"{os_error_message(error)}: `moderate models use` writes {CURRENT_FILE} in {bundles_dir()}; run it "
+                       "as a user who may write there (the one who owns it), CURRENT is unchanged") from error
     except OSError as error:
         raise BadInput(os_error_message(error)) from error
     click.echo(f"CURRENT -> {folder.name}; send SIGHUP to the server's master process to serve it")
