@@ -133,12 +133,18 @@ def feedback() -> ResponseReturnValue:
     body = load(FeedbackRequestSchema, _json_body(FEEDBACK_EXAMPLE), FEEDBACK_EXAMPLE)
     feedback_id = save_feedback(
         comment_id=body.get("comment_id"),
-        text=body.get("text"),
+        text=_given_text(body.get("text")),
         decision=body.get("decision"),
         labels=body.get("labels"),
         source=FEEDBACK_SOURCE,
     )
     return jsonify({"id": feedback_id, "request_id": g.get("request_id")}), 201
+
+
+def _given_text(text: str | None) -> str | None:
+    """A feedback's text, None when blank: a CMS sending ``"text": ""`` beside the comment id gives no text, and a blank one
+    stored was exported as the comment's text in place of the one its decision logged, so training left the row out."""
+    return text if text is not None and text.strip() else None
 
 
 def model_card(bundle: Any) -> dict:

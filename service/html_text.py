@@ -5,7 +5,14 @@ from __future__ import annotations
 from html.parser import HTMLParser
 
 # Elements that end a line when rendered: without a break their words would run together.
-BREAK_TAGS = frozenset({"br", "p", "div", "li", "ul", "ol", "blockquote", "pre", "h1", "h2", "h3", "h4", "h5", "h6", "tr"})
+# Table cells, rules, definition lists and HTML5's sectioning blocks too: "<td>you</td><td>idiot</td>" was scored as
+# "youidiot", which no reader sees.
+BREAK_TAGS = frozenset({
+    "br", "p", "div", "li", "ul", "ol", "blockquote", "pre", "h1", "h2", "h3", "h4", "h5", "h6",
+    "table", "caption", "thead", "tbody", "tfoot", "tr", "td", "th", "hr", "dl", "dt", "dd",
+    "address", "article", "aside", "details", "summary", "fieldset", "legend", "figure", "figcaption",
+    "footer", "header", "main", "nav", "section",
+})
 # Elements whose content is never shown to a reader, so never scored.
 HIDDEN_TAGS = frozenset({"script", "style", "template"})
 

@@ -157,6 +157,35 @@ def test_bad_requests_get_400_naming_the_field(client, auth, body, message):
     assert error["message"].startswith(message)
 
 
+def test_too_many_comments_are_refused_for_their_number_before_any_is_validated(moderate, monkeypatch):
+    from service import schemas
+
+    validated = []
+    monkeypatch.setattr(schemas.CommentSchema, "_deserialize", lambda self, *args, **kwargs: validated.append(1) or {})
+    response = moderate({"comments": [{"id": 1, "text": None}] * 101})
+    assert response.status_code == 400
+    assert response.get_json()["error"]["message"] == "comments has 101 items; the limit is 100 per request"
+    assert validated == []
+
+
+UNKNOWN_NAMES = [f"{letter}{i}" for i, letter in enumerate("zyxwvutsrqponmlkjihg")]
+"""20 unknown field names, not in alphabetical order: marshmallow lists unknown fields in set order."""
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"comments": [{"id": "a", "text": "b"}], **dict.fromkeys(UNKNOWN_NAMES, 1)},
+         "z0 is not a known field; y1 is not a known field; x2 is not a known field (and 17 more)"),
+        ({"comments": [{"id": "a", "text": "b", **dict.fromkeys(UNKNOWN_NAMES, 1)}]},
+         "comments[0].z0 is not a known field; comments[0].y1 is not a known field; comments[0].x2 is not a known field (and 17 more)"),
+    ],
+)
+def test_unknown_fields_are_named_in_the_order_the_body_has_them(moderate, body, message):
+    """The same request gets the same message from every worker, whatever its hash seed."""
+    assert moderate(body).get_json()["error"]["message"] == message
+
+
 LONG_NAME = "k" * 100_000
 """A key name a client may send in a body of 100 kB: an error message repeated it whole."""
 CUT_NAME = r"k+…"
@@ -334,6 +363,20 @@ def test_feedback_is_stored_for_retraining(app, client, auth):
         assert (row.comment_id, row.text, row.decision, row.labels, row.source) == ("c9", HOSTILE, "reject", {"toxicity": 1.0, "insult": 0.5}, "v1_feedback")
         assert row.text_sha256 == sha256_text(HOSTILE)
         assert row.api_key_id is not None
+
+
+@pytest.mark.parametrize("blank", ["", " \n "])
+def test_feedback_with_a_blank_text_is_exported_with_the_logged_text(tiny_bundle_path, tmp_path, blank):
+    from service.feedback_export import export_feedback
+
+    app = open_app(tiny_bundle_path, STORE_TEXT=True)
+    client = app.test_client()
+    assert client.post("/v1/moderate", json={"comments": [{"id": "c1", "text": HOSTILE}]}).status_code == 200
+    assert client.post("/v1/feedback", json={"comment_id": "c1", "text": blank, "decision": "reject"}).status_code == 201
+    with app.app_context():
+        assert export_feedback(get_session(), tmp_path / "feedback.jsonl") == 1
+    row = json.loads((tmp_path / "feedback.jsonl").read_text(encoding="utf-8"))
+    assert (row["comment_id"], row["text"], row["decision"]) == ("c1", HOSTILE, "reject")
 
 
 @pytest.mark.parametrize(
