@@ -13,6 +13,7 @@ PostgreSQL has ``pg_dump`` for this; the command says so.
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
 import sqlite3
 from dataclasses import dataclass, field
@@ -23,6 +24,8 @@ from model.bundle import remove_abandoned_temporaries, temporary_beside
 TABLES = ("api_keys", "users", "decisions", "feedback")
 """Tables whose row counts the summary reports (every table is copied)."""
 OWNER_ONLY = 0o600
+JOURNAL_SUFFIXES = ("-journal", "-wal", "-shm")
+"""What SQLite names the files it keeps beside a database being written."""
 
 
 class BackupError(Exception):
@@ -54,6 +57,7 @@ def backup_sqlite(source: Path, target: Path, overwrite: bool = False) -> Backup
     source, target = Path(source).absolute(), Path(target).absolute()
     _check_paths(source, target, overwrite)
     remove_abandoned_temporaries([target])  # copies of killed backups (a running backup's is left alone)
+    _remove_orphaned_journals(target)
     partial = partial_path(target)
     try:
         _create_owner_only(partial)
@@ -62,10 +66,32 @@ def backup_sqlite(source: Path, target: Path, overwrite: bool = False) -> Backup
         _sync(partial)
         os.replace(partial, target)
     except BaseException:
-        with contextlib.suppress(OSError):
-            partial.unlink()
+        _remove_with_journals(partial)
         raise
     return summary
+
+
+def _remove_with_journals(partial: Path) -> None:
+    """Remove an unfinished copy and the journal SQLite kept beside it: a copy that failed midway (a full disk) left its
+    ``-journal``, which nothing removed later."""
+    for path in (partial, *_journals(partial)):
+        with contextlib.suppress(OSError):
+            path.unlink()
+
+
+def _journals(partial: Path) -> tuple[Path, ...]:
+    """The files SQLite may write beside the copy ``partial`` while it is written."""
+    return tuple(partial.with_name(partial.name + suffix) for suffix in JOURNAL_SUFFIXES)
+
+
+def _remove_orphaned_journals(target: Path) -> None:
+    """Remove the journals of copies to ``target`` that are gone (their backup was killed, and its copy removed by
+    ``remove_abandoned_temporaries``); a running backup's copy exists, so its journal is left alone."""
+    for suffix in JOURNAL_SUFFIXES:
+        for journal in target.parent.glob(f".{glob.escape(target.name)}.*.partial{suffix}"):
+            if not journal.with_name(journal.name.removesuffix(suffix)).exists():
+                with contextlib.suppress(OSError):
+                    journal.unlink()
 
 
 def _check_paths(source: Path, target: Path, overwrite: bool) -> None:

@@ -74,6 +74,30 @@ def test_a_restored_backup_is_a_working_database(runner, served_db, tmp_path):
     assert listed.exit_code == 0 and "cms" in listed.output
 
 
+def test_restoring_as_the_help_says_after_a_crash_gives_the_backups_rows(runner, served_db, tmp_path):
+    """A service killed mid-run leaves its -wal: copied over the database alone (the help said only that), the backup
+    came back with the crashed database's rows, since SQLite replays the log it finds beside the file."""
+    import shutil
+    import subprocess
+    import sys
+
+    engine, env = served_db
+    database, out = tmp_path / "moderation.db", tmp_path / "copy.db"
+    assert runner.invoke(cli, ["db", "backup", str(out)], env=env).exit_code == 0
+    engine.dispose()
+    crash = ("import os, sqlite3, sys; connection = sqlite3.connect(sys.argv[1]); connection.execute('PRAGMA wal_autocheckpoint=0'); "
+             "connection.execute('DELETE FROM decisions'); connection.commit(); os._exit(9)")
+    subprocess.run([sys.executable, "-c", crash, str(database)], check=False, timeout=60)
+    assert (tmp_path / "moderation.db-wal").exists()
+    help_text = " ".join(runner.invoke(cli, ["db", "backup", "--help"]).output.split())
+
+    assert "stop the service, delete the database's -wal and -shm files" in help_text
+    for name in ("moderation.db-wal", "moderation.db-shm"):
+        (tmp_path / name).unlink(missing_ok=True)
+    shutil.copyfile(out, database)
+    assert count(database, "decisions") == 2
+
+
 def test_an_existing_output_is_kept_unless_overwrite(runner, served_db, tmp_path):
     _, env = served_db
     out = tmp_path / "copy.db"
@@ -153,9 +177,39 @@ def test_a_copy_left_by_a_killed_backup_is_removed(runner, served_db, tmp_path):
     out = tmp_path / "moderation-backup.db"
     left = out.with_name(f".{out.name}.{finished_process_id()}.partial")
     left.write_bytes(b"half a copy of the database")
+    journal = left.with_name(f"{left.name}-journal")  # SQLite's, beside the copy it was writing when killed
+    journal.write_bytes(b"pages of the half copy")
     result = runner.invoke(cli, ["db", "backup", str(out)], env=env)
     assert result.exit_code == 0, result.output
-    assert not left.exists() and count(out, "decisions") == 2
+    assert not left.exists() and not journal.exists() and count(out, "decisions") == 2
+
+
+def test_a_copy_failing_midway_leaves_no_file_beside_the_output(served_db, tmp_path):
+    """A disk that fills up during the copy (here a file-size limit, which SQLite meets the same way) after SQLite
+    spilled pages of the copy (a database bigger than its page cache): the copy's journal stayed beside the output,
+    under a name no later run removed."""
+    import os
+    import resource
+    import signal
+    import subprocess
+    import sys
+
+    engine, env = served_db
+    with engine.begin() as connection:
+        connection.exec_driver_sql("CREATE TABLE filler (data BLOB)")
+        connection.exec_driver_sql("INSERT INTO filler VALUES " + ", ".join(["(randomblob(1000))"] * 4_000))  # 4 MB: over 2 MiB of cache
+    out = tmp_path / "backups" / "moderation-backup.db"
+    out.parent.mkdir()
+
+    def small_disk() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails (EFBIG) instead of killing
+        resource.setrlimit(resource.RLIMIT_FSIZE, (500_000, 500_000))
+
+    failed = subprocess.run([sys.executable, "-m", "service.cli", "db", "backup", str(out)], env={**os.environ, **env},
+                            capture_output=True, text=True, timeout=120, preexec_fn=small_disk)
+
+    assert failed.returncode == 2 and "nothing was written" in failed.stderr, failed.stderr
+    assert list(out.parent.iterdir()) == [], failed.stderr
 
 
 @pytest.mark.parametrize(

@@ -356,3 +356,83 @@ def test_forget_from_standard_input_says_what_it_waits_for_on_a_terminal(runner,
     told = "reading comment ids from the terminal, one per line, until end of file (Ctrl-D on a line of its own)"
     assert (told in result.stderr) is terminal
     assert remaining(engine, DecisionRecord) == []
+
+
+@pytest.mark.parametrize("command", [["prune", "--older-than", "90d"], ["forget", "--comment-id", "c1"]])
+def test_a_dry_run_on_a_database_behind_migrates_nothing_and_says_to_upgrade(runner, tmp_path, command):
+    """DB_AUTO_UPGRADE (on by default) must not turn a dry run into a schema migration under the running service."""
+    from service.migrations import current_revision, head_revision
+
+    url = f"sqlite:///{tmp_path / 'previous.db'}"
+    engine = make_engine(url)
+    try:
+        upgrade(engine, "0004")
+        env = {"MODERATION_DB_URL": url, "MODERATION_DECISION_SPOOL_DIR": str(tmp_path / "spool")}
+        result = runner.invoke(cli, ["db", *command, "--dry-run"], env=env)
+        assert result.exit_code == 2
+        assert f"at schema revision 0004 but this version needs {head_revision()}" in result.output
+        assert "run `moderate db upgrade` first" in result.output
+        assert current_revision(engine) == "0004"
+    finally:
+        engine.dispose()
+
+
+def lock_at_batch(monkeypatch, database, batch: int):
+    """Another writer takes the SQLite file's write lock as transaction number ``batch`` (from 1) begins, and that
+    transaction waits for no lock (busy_timeout 0, rather than 10 s); returns the other writer, to roll back."""
+    import sqlite3
+
+    from sqlalchemy import text
+
+    from service import retention
+
+    other = sqlite3.connect(database, isolation_level=None)
+    started = []
+    real = retention._overwrite_deleted
+
+    def overwrite_deleted(session) -> None:
+        started.append(1)
+        if len(started) == batch:
+            other.execute("BEGIN IMMEDIATE")
+            session.execute(text("PRAGMA busy_timeout=0"))
+        real(session)
+
+    monkeypatch.setattr(retention, "_overwrite_deleted", overwrite_deleted)
+    return other
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_prune_stopped_by_a_locked_database_says_what_went_in_one_line(runner, lifecycle_db, monkeypatch, tmp_path):
+    """A database locked past the busy timeout (an open sqlite3 shell's transaction) ended the prune in a traceback with
+    the SQL, exit 1, saying nothing of the batches already deleted."""
+    engine, env = lifecycle_db
+    add(engine, *(DecisionRecord(**decision_row(f"old{n}", 100)) for n in range(5)), DecisionRecord(**decision_row("new", 1)))
+    other = lock_at_batch(monkeypatch, tmp_path / "moderation.db", 3)
+    result = runner.invoke(cli, ["db", "prune", "--older-than", "90d", "--batch-size", "2"], env=env)
+    other.execute("ROLLBACK")
+    other.close()
+    assert result.exit_code == 2, result.output
+    assert result.stderr.splitlines() == ["Error: the database failed (OperationalError: database is locked): 4 decision-log "
+                                          "row(s), 0 spooled row(s) were deleted (each batch of 2 is committed); run the same "
+                                          "command again to delete the rest"]
+    monkeypatch.undo()
+    again = runner.invoke(cli, ["db", "prune", "--older-than", "90d"], env=env)
+    assert again.exit_code == 0 and remaining(engine, DecisionRecord) == [("new", None)]
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_forget_stopped_by_a_locked_database_says_what_went_in_one_line(runner, lifecycle_db, monkeypatch, tmp_path):
+    from service.retention import IDS_PER_QUERY
+
+    engine, env = lifecycle_db
+    ids = [f"c{n}" for n in range(IDS_PER_QUERY + 1)]  # two transactions: the second one meets the lock
+    add(engine, DecisionRecord(**decision_row(ids[0])), DecisionRecord(**decision_row(ids[-1])))
+    other = lock_at_batch(monkeypatch, tmp_path / "moderation.db", 2)
+    result = runner.invoke(cli, ["db", "forget", "--from", "-"], env=env, input="\n".join(ids))
+    other.execute("ROLLBACK")
+    other.close()
+    assert result.exit_code == 2, result.output
+    assert result.stderr.splitlines() == [f"Error: the database failed (OperationalError: database is locked): 1 decision-log "
+                                          f"row(s), 0 feedback row(s) and 0 spooled row(s) were deleted (every {IDS_PER_QUERY} "
+                                          "ids are committed together); run the same command again to delete the rest"]
+    assert remaining(engine, DecisionRecord) == [(ids[-1], None)]

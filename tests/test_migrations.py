@@ -162,6 +162,37 @@ def test_a_migration_that_fails_midway_leaves_nothing_behind_and_can_be_run_agai
         engine.dispose()
 
 
+def test_two_processes_migrating_one_sqlite_file_at_once_both_succeed(tmp_path):
+    """Two instances (or an instance and a CLI command) starting on one SQLite file, each with DB_AUTO_UPGRADE: the
+    one that had read the old schema when the other committed the migration failed with "database is locked"."""
+    import os
+    import subprocess
+    import sys
+
+    from sqlalchemy import event
+
+    url = f"sqlite:///{tmp_path / 'moderation.db'}"
+    engine = make_engine(url)
+    try:
+        upgrade(engine, "0004")
+        other_process = []
+
+        def other_process_migrates(_connection, _cursor, statement, *_args) -> None:
+            if not other_process and statement.lstrip().upper().startswith(("CREATE", "ALTER", "UPDATE", "INSERT")):
+                # It commits after this transaction read revision 0004, before this one writes.
+                other_process.append(subprocess.run([sys.executable, "-m", "service.cli", "db", "upgrade"], capture_output=True,
+                                                    text=True, timeout=120, env={**os.environ, "MODERATION_DB_URL": url}))
+
+        event.listen(engine, "before_cursor_execute", other_process_migrates)
+        upgrade(engine)
+
+        assert other_process[0].returncode == 0, other_process[0].stderr
+        assert current_revision(engine) == head_revision()
+        assert schema_differences(engine) == []
+    finally:
+        engine.dispose()
+
+
 BEFORE_PAGE_FEEDBACK_KEYS = "0004"
 """The head before moderation-page feedback carried its decision's key (``0005_page_feedback_keys``)."""
 PAGE_DECISIONS = {1: ("c0", 1, "a comment of site-a"), 2: ("c0", 2, "a comment of site-b"),

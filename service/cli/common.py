@@ -125,28 +125,36 @@ def missing_sqlite_file(configured_url: str | None) -> Path | None:
 
 
 @contextmanager
-def open_database(create: bool = True) -> Iterator[Any]:
+def open_database(create: bool = True, migrate: bool = True) -> Iterator[Any]:
     """A session on the configured database, migrated (or checked) as the app would; BadInput if unusable.
 
     With ``create`` false, or ``DB_AUTO_UPGRADE`` off, a missing SQLite file is BadInput naming it (and
-    how to create it) rather than a new empty database, and no folder is made for it.
+    how to create it) rather than a new empty database, and no folder is made for it. With ``migrate`` false (a
+    dry run) the schema is only checked, whatever ``DB_AUTO_UPGRADE`` says: a database behind is BadInput.
     """
     from sqlalchemy.orm import Session
 
     from service.config import ConfigError, load_config
-    from service.migrations import check_current, upgrade
-    from service.store import StoreError, make_engine
+    from service.migrations import SchemaMismatch, check_current, is_known, upgrade
+    from service.store import StoreError, database_url, make_engine, safe_url
 
     try:
         config = load_config()
-        create = create and bool(config["DB_AUTO_UPGRADE"])
+        migrate = migrate and bool(config["DB_AUTO_UPGRADE"])
+        create = create and migrate
         if not create and (missing := missing_sqlite_file(config["DB_URL"])) is not None:
             raise BadInput(f"no database at {missing}: {MISSING_DATABASE_HINT}")
         engine = make_engine(config["DB_URL"], create=create)
-        if config["DB_AUTO_UPGRADE"]:
+        if migrate:
             upgrade(engine)
         else:
             check_current(engine)
+    except SchemaMismatch as error:
+        if migrate or not config["DB_AUTO_UPGRADE"] or (error.found is not None and not is_known(error.found)):
+            raise BadInput(error) from error
+        raise BadInput(f"database {safe_url(database_url(config['DB_URL']))} is at schema revision {error.found or 'none'} but "
+                       f"this version needs {error.needed}: a dry run changes nothing, not even the schema; run "
+                       "`moderate db upgrade` first") from error
     except (StoreError, ConfigError) as error:
         raise BadInput(error) from error
     try:
@@ -157,11 +165,12 @@ def open_database(create: bool = True) -> Iterator[Any]:
 
 
 def _database_command(command: Callable[..., None], create: bool) -> Callable[..., None]:
-    """``command`` run with a session from ``open_database(create)`` as its first argument."""
+    """``command`` run with a session from ``open_database(create)`` as its first argument; with ``--dry-run`` (its
+    ``dry_run`` argument true) the schema is checked, never migrated: a dry run changes nothing."""
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> None:
-        with open_database(create) as session:
+        with open_database(create, migrate=not kwargs.get("dry_run", False)) as session:
             command(session, *args, **kwargs)
 
     return wrapper

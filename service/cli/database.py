@@ -109,6 +109,8 @@ def _prune_with_progress(session: Any, tables: list, cutoff: dt.datetime, batch_
     """``prune_older`` on each table under a bar counting rows (on a terminal); on Ctrl-C, say how many rows went
     (every batch is committed, and the ``n_spooled`` spooled rows before them) and that running the command again
     finishes, and exit with ``EXIT_INTERRUPTED``."""
+    from sqlalchemy.exc import SQLAlchemyError
+
     from service.retention import count_older, prune_older
 
     deleted = [0] * len(tables)
@@ -120,13 +122,21 @@ def _prune_with_progress(session: Any, tables: list, cutoff: dt.datetime, batch_
                     advance(n_batch)
 
                 prune_older(session, model, cutoff, batch_size, on_batch=counted)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, SQLAlchemyError) as error:
         names = ("decision-log", "feedback")
         went = ", ".join([*(f"{n} {name} row(s)" for n, name in zip(deleted, names)), f"{n_spooled} spooled row(s)"])
-        click.echo(f"Interrupted: {went} were deleted (each batch of {batch_size:,} is committed); run the same command "
-                   "again to delete the rest", err=True)
+        again = f"{went} were deleted (each batch of {batch_size:,} is committed); run the same command again to delete the rest"
+        if isinstance(error, SQLAlchemyError):
+            raise BadInput(f"the database failed ({_database_error(error)}): {again}") from error
+        click.echo(f"Interrupted: {again}", err=True)
         raise click.exceptions.Exit(EXIT_INTERRUPTED) from None
     return deleted
+
+
+def _database_error(error: Exception) -> str:
+    """The driver's error in one line (``OperationalError: database is locked``), without SQLAlchemy's SQL and link."""
+    cause = getattr(error, "orig", None) or error
+    return f"{type(cause).__name__}: {(str(cause).strip().splitlines() or [''])[0]}"
 
 
 @db.command("forget")
@@ -146,6 +156,8 @@ def db_forget(session: Any, comment_ids: tuple[str, ...], id_file: TextIO | None
     every server spools its own rows. Perspective's and Coral's rows carry no comment id: --same-text reaches
     those holding the same text as a row that has one.
     """
+    from sqlalchemy.exc import SQLAlchemyError
+
     from service.decision_log import spooled_about
     from service.retention import IDS_PER_QUERY, Forgotten, forget_comments, text_digests
 
@@ -158,12 +170,16 @@ def db_forget(session: Any, comment_ids: tuple[str, ...], id_file: TextIO | None
     try:
         with progress_bar(len(wanted), "forgetting", " ids") as advance:
             forget_comments(session, wanted, same_text=digests, dry_run=dry_run, result=forgotten, on_chunk=advance)
-    except KeyboardInterrupt:
-        if dry_run:
+    except (KeyboardInterrupt, SQLAlchemyError) as error:
+        if dry_run and isinstance(error, KeyboardInterrupt):
             raise
-        click.echo(f"Interrupted: {forgotten.decisions} decision-log row(s), {forgotten.feedback} feedback row(s) and "
-                   f"{spooled.n_rows} spooled row(s) were deleted (every {IDS_PER_QUERY} ids are committed together); run "
-                   "the same command again to delete the rest", err=True)
+        again = ("nothing was deleted (--dry-run)" if dry_run else
+                 f"{forgotten.decisions} decision-log row(s), {forgotten.feedback} feedback row(s) and {spooled.n_rows} spooled "
+                 f"row(s) were deleted (every {IDS_PER_QUERY} ids are committed together); run the same command again to "
+                 "delete the rest")
+        if isinstance(error, SQLAlchemyError):
+            raise BadInput(f"the database failed ({_database_error(error)}): {again}") from error
+        click.echo(f"Interrupted: {again}", err=True)
         raise click.exceptions.Exit(EXIT_INTERRUPTED) from None
     verb = "would delete" if dry_run else "deleted"
     for table, n_rows in (("decisions", forgotten.decisions), ("feedback", forgotten.feedback), ("spool", spooled.n_rows)):
@@ -183,8 +199,9 @@ def db_backup(output: Path, overwrite: bool) -> None:
     """Copy the SQLite database to OUTPUT as of one moment, safely while the service runs.
 
     The copy holds every committed row (API keys, users, decisions, feedback), passes SQLite's integrity check
-    before it appears under OUTPUT, is readable by its owner only and is one self-contained file: to restore it,
-    stop the service and copy it over the database file. For PostgreSQL use pg_dump.
+    before it appears under OUTPUT, is readable by its owner only and is one self-contained file. To restore it, stop
+    the service, delete the database's -wal and -shm files if they are there (a crash leaves them: SQLite would
+    replay that log into the restored file), and copy it over the database file. For PostgreSQL use pg_dump.
     """
     from sqlalchemy.engine import make_url
 

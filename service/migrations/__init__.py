@@ -21,7 +21,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from alembic.util.exc import CommandError
 from sqlalchemy import Connection, Engine
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from service.store import StoreError, sqlite_file
 
@@ -82,13 +82,14 @@ def _first_line(error: BaseException) -> str:
 
 
 @contextlib.contextmanager
-def _one_transaction(engine: Engine) -> Iterator[Connection]:
+def _one_transaction(engine: Engine, immediate: bool = False) -> Iterator[Connection]:
     """A connection in a transaction that takes the schema changes in too, so a failed upgrade leaves nothing behind.
 
     Python's sqlite3 opens a transaction only before INSERT, UPDATE and DELETE: CREATE TABLE and ALTER TABLE commit
     one by one, and a crash midway left a database at the old revision with the new tables that no later upgrade
     could get past ("table users already exists"). So on SQLite the driver leaves the transaction to us and BEGIN
-    is sent first (SQLite's DDL is transactional); SQLAlchemy's commit or rollback ends it.
+    is sent first (SQLite's DDL is transactional); SQLAlchemy's commit or rollback ends it. ``immediate`` takes SQLite's
+    write lock at once (``BEGIN IMMEDIATE``), waiting for another writer as long as the busy timeout says.
     """
     with engine.connect() as connection:
         if engine.dialect.name != "sqlite":
@@ -100,7 +101,7 @@ def _one_transaction(engine: Engine) -> Iterator[Connection]:
         driver.isolation_level = None  # no implicit BEGIN (nor COMMIT) by the driver
         try:
             with connection.begin():
-                connection.exec_driver_sql("BEGIN")
+                connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
                 yield connection
         finally:
             with contextlib.suppress(sqlite3.ProgrammingError):  # closed after a fault: the pool replaces it
@@ -109,11 +110,15 @@ def _one_transaction(engine: Engine) -> Iterator[Connection]:
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
     """Apply the migrations up to ``revision`` in one transaction; StoreError if the database is unreachable."""
-    config = alembic_config()
     try:
-        with _one_transaction(engine) as connection:
-            config.attributes["connection"] = connection
-            command.upgrade(config, revision)
+        try:
+            _upgrade_once(engine, revision, immediate=False)
+        except OperationalError as error:
+            if not _is_sqlite_busy(error):
+                raise
+            # Another process (a second instance starting, a CLI command) migrated the file meanwhile: SQLite cannot let
+            # this transaction write after it read the old schema. Once that one is done, see what is left to do.
+            _upgrade_once(engine, revision, immediate=True)
     except SQLAlchemyError as error:
         raise StoreError(f"cannot migrate database {_where(engine)}: {_first_line(error)}") from error
     except CommandError as error:  # alembic's "Can't locate revision": a newer release's schema
@@ -121,6 +126,19 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
         if found is not None and not is_known(found):
             raise SchemaMismatch(_newer_schema(engine, found), found, head_revision()) from error
         raise StoreError(f"cannot migrate database {_where(engine)}: {error}") from error
+
+
+def _upgrade_once(engine: Engine, revision: str, immediate: bool) -> None:
+    """``upgrade``'s one attempt, in one transaction (``immediate``: holding SQLite's write lock from its start)."""
+    config = alembic_config()
+    with _one_transaction(engine, immediate) as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, revision)
+
+
+def _is_sqlite_busy(error: OperationalError) -> bool:
+    """Whether SQLite refused the write because another connection holds, or has just committed under, its lock."""
+    return str(getattr(error.orig, "sqlite_errorname", "")).startswith("SQLITE_BUSY")
 
 
 def check_current(engine: Engine) -> None:
