@@ -284,13 +284,15 @@ def init_decision_log(app: Flask, registry: Any) -> None:
     """
     engine = app_engine(app)
     autocommit_engine = None
+    one_row_autocommit = True
     if engine_sqlite_file(engine) is not None:
         engine = make_engine(app.config["DB_URL"], create=False, busy_timeout_ms=LOG_BUSY_TIMEOUT_MS)
         autocommit_engine = autocommit_sqlite_engine(app.config["DB_URL"])
     elif engine.dialect.name == "postgresql":
         engine = bound_lock_waits(make_engine(app.config["DB_URL"], create=False), LOG_BUSY_TIMEOUT_MS)
+        one_row_autocommit = False  # the bound is set as each transaction begins: an autocommit INSERT has none
     spool = DecisionSpool(spool_directory(app.config), engine, registry, log_text=bool(app.config["LOG_TEXT"]),
-                          autocommit_engine=autocommit_engine, one_row_autocommit=engine.dialect.name != "postgresql")
+                          autocommit_engine=autocommit_engine, one_row_autocommit=one_row_autocommit)
     app.extensions[SPOOL_KEY] = spool
     if engine is not app_engine(app):
         # Its connections close with the app's: an app thrown away with only its own engine disposed left the decision

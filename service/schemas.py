@@ -176,9 +176,11 @@ class ModerateRequestSchema(StrictSchema):
         only after every item, so the 300,000 empty comments that fit in MAX_CONTENT_LENGTH took 4 s of a worker to be
         refused for their number, and a list of 101 bad comments was answered with their fields, not with the limit."""
         comments = data.get("comments") if isinstance(data, dict) else None
-        limit = int(current_app.config[COMMENTS_LENGTH.key])
-        if isinstance(comments, list) and len(comments) > limit:
-            raise ValidationError(COMMENTS_LENGTH.too_long.format(n=len(comments), limit=limit), field_name="comments")
+        if isinstance(comments, list) and len(comments) > COMMENTS_LENGTH.max:
+            try:
+                COMMENTS_LENGTH(comments)  # its message, as the field's own check gives it
+            except ValidationError as error:
+                raise ValidationError(error.messages, field_name="comments") from None
         return data
 
 

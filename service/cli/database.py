@@ -135,8 +135,9 @@ def _prune_with_progress(session: Any, tables: list, cutoff: dt.datetime, batch_
 
 def _database_error(error: Exception) -> str:
     """The driver's error in one line (``OperationalError: database is locked``), without SQLAlchemy's SQL and link."""
-    cause = getattr(error, "orig", None) or error
-    return f"{type(cause).__name__}: {(str(cause).strip().splitlines() or [''])[0]}"
+    from service.migrations import first_line  # here: alembic is slow to import, and most commands never need it
+
+    return first_line(getattr(error, "orig", None) or error)
 
 
 @db.command("forget")

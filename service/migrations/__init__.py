@@ -76,7 +76,7 @@ def _where(engine: Engine) -> str:
     return str(path) if path is not None else engine.url.render_as_string(hide_password=True)
 
 
-def _first_line(error: BaseException) -> str:
+def first_line(error: BaseException) -> str:
     """SQLAlchemy's messages go on with the SQL and a link; the first line says what happened."""
     return f"{error.__class__.__name__}: {(str(error).strip().splitlines() or [''])[0]}"
 
@@ -120,7 +120,7 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
             # this transaction write after it read the old schema. Once that one is done, see what is left to do.
             _upgrade_once(engine, revision, immediate=True)
     except SQLAlchemyError as error:
-        raise StoreError(f"cannot migrate database {_where(engine)}: {_first_line(error)}") from error
+        raise StoreError(f"cannot migrate database {_where(engine)}: {first_line(error)}") from error
     except CommandError as error:  # alembic's "Can't locate revision": a newer release's schema
         found = current_revision(engine)
         if found is not None and not is_known(found):
@@ -150,7 +150,7 @@ def check_current(engine: Engine) -> None:
         if path is not None and not path.exists():
             raise StoreError(f"database file {path} does not exist: create it with `moderate db upgrade` "
                              "(or set DB_AUTO_UPGRADE), or restore it from a backup") from error
-        raise StoreError(f"database {_where(engine)} is unreachable: {_first_line(error)}") from error
+        raise StoreError(f"database {_where(engine)} is unreachable: {first_line(error)}") from error
     head = head_revision()
     if current is not None and current != head and not is_known(current):
         raise SchemaMismatch(_newer_schema(engine, current), current, head)
