@@ -17,8 +17,8 @@ neither hostility nor spam (an unsupported claim) is withheld or rejected withou
 
 The decision is logged once the answer has been sent (``record_decisions(after=...)``): an answer that waited on
 the database (another writer's lock, a server gone silent) came after Coral's timeout, and the comment went out
-unmoderated. A signed body seen again within ``CORAL_REPLAY_SECONDS`` gets its first answer back without being scored
-or logged again (``service.replays``); the endpoint has its own rate limit per client address
+unmoderated. A signed body seen again within ``CORAL_REPLAY_SECONDS`` by the same bundle version gets its first answer
+back without being scored or logged again (``service.replays``); the endpoint has its own rate limit per client address
 (``CORAL_RATE_LIMIT``, ``service.limits``). A body over ``MAX_CONTENT_LENGTH`` gets a 413 of its own (``too_large``):
 the app's advice to send fewer comments per request does not fit Coral, which sends one.
 """
@@ -192,14 +192,14 @@ def moderate() -> ResponseReturnValue:
     if not body.strip():
         raise _invalid(f"request body is empty; send Coral's External Moderation Request like {EXAMPLE}")
     memory = current_app.extensions[REPLAYS_KEY]
-    digest = body_digest(body)
+    scorer = current_app.extensions[EXTENSION_KEY]
+    digest = body_digest(body, scorer.model_version)
     seen = memory.get(digest)
     if seen is not None:
         log.warning("coral: a signed body seen within CORAL_REPLAY_SECONDS was answered from memory, not scored again")
         count_coral_replay()
         return Response(seen.body, status=seen.status, mimetype="application/json" if seen.body else None)
     text = parse_moderation_request(json_body(), current_app.config["CORAL_BODY_FORMAT"])
-    scorer = current_app.extensions[EXTENSION_KEY]
     if len(text) > scored_chars(current_app.config):
         log.warning("coral: a comment of %d characters (over CORAL_MAX_SCORED_CHARS) was withheld for review "
                     "without scoring", len(text))

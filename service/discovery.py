@@ -7,7 +7,7 @@ sends its requests to ``rootUrl``, which is this request's own base URL (behind 
 
 from __future__ import annotations
 
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, current_app, jsonify, request
 from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import NotFound
 
@@ -16,6 +16,8 @@ from service.google_errors import register_google_error_handlers
 from service.perspective import API_VERSION, ATTRIBUTE_NAMES, SCORE_TYPE, TEXT_TYPES
 
 API_NAME = "commentanalyzer"
+ROOT_URL_HEADERS = ("Host", "X-Forwarded-Proto", "X-Forwarded-Host", "X-Forwarded-Prefix")
+"""The headers ``rootUrl`` is made from: Host, and behind a trusted proxy (``TRUSTED_PROXY_HOPS``) the ones it sets."""
 bp = Blueprint("discovery", __name__)
 register_google_error_handlers(bp)
 
@@ -55,7 +57,8 @@ SCHEMAS: dict[str, dict] = {
         "description": "Options for one requested attribute.",
         "properties": {
             "scoreType": _string("Only PROBABILITY is offered.", enum=["SCORE_TYPE_UNSPECIFIED", SCORE_TYPE]),
-            "scoreThreshold": {"type": "number", "format": "float", "description": "Leave the attribute out below this score."},
+            "scoreThreshold": {"type": "number", "format": "float", "description": "Leave out the scores below this one: the "
+                               "attribute when its summary score is, else its spans that are."},
         },
     },
     "Score": {
@@ -176,10 +179,16 @@ def discovery_document(root_url: str) -> dict:
 
 
 def _document_for(version: str | None) -> ResponseReturnValue:
-    """The document for ``version``, or Google's 404 for another version."""
+    """The document for ``version``, or Google's 404 for another version.
+
+    Its rootUrl is the URL this request came to, so the answer varies with the headers that make it (``Vary``): a shared
+    cache (a CDN, Varnish) would otherwise hand one host's rootUrl to a client of another, whose calls then go there.
+    """
     if version != API_VERSION:
         raise NotFound(f"no discovery document for version {version!r}; this service offers {API_VERSION}")
-    return jsonify(discovery_document(request.url_root))
+    response = jsonify(discovery_document(request.url_root))
+    response.vary.update(ROOT_URL_HEADERS if current_app.config["TRUSTED_PROXY_HOPS"] else ROOT_URL_HEADERS[:1])
+    return response
 
 
 @bp.get("/$discovery/rest")

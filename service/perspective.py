@@ -198,7 +198,17 @@ def _threshold(parameters: Mapping, path: str) -> float | None:
 
 
 def parse_languages(body: Mapping) -> list[str]:
-    """The request's ``languages`` as given (empty means: detect)."""
+    """The request's ``languages`` as given (empty means: detect).
+
+    One code sent alone, not in a list, is a list of that one, as Google's front end reads any repeated field given a
+    single value (protobuf's JSON parser keeps that "legacy syntax" because "the original ESF parser permits a single
+    element in place of an array"): n8n's Google Perspective node sends ``"languages": "en"``, and Perspective answers.
+    """
+    single = body.get("languages")
+    if isinstance(single, str):
+        if not is_language_tag(single):
+            raise invalid_argument("languages", 'languages must be a language code such as "en", or a list of them')
+        return [single]
     languages = _optional(body, "languages", list, [])
     if len(languages) > MAX_LANGUAGES:
         raise invalid_argument("languages", f"languages has {len(languages)} entries; the limit is {MAX_LANGUAGES}")
@@ -295,25 +305,24 @@ def sentence_scores(scorer: Any, text: str, attributes: list[str]) -> list[tuple
 
 def attribute_scores(analyze: AnalyzeRequest, decision: Any, offered: Mapping[str, str],
                      sentences: list[tuple[int, int, dict[str, float]]]) -> dict:
-    """``attributeScores`` for the requested attributes, leaving out those under their scoreThreshold.
+    """``attributeScores`` for the requested attributes, leaving out every score under its scoreThreshold.
 
     Each has ``spanScores`` as Perspective's have: one span over the whole text with the summary score, or with
     ``spanAnnotations`` one per sentence (``sentences``, from ``sentence_scores``); offsets in UTF-16 code units.
+    A scoreThreshold leaves out the spans under it too, as Google documents it ("Don't return scores for this
+    attribute that are below this threshold"); with none left, ``spanScores`` is left out, as proto3's JSON leaves out
+    an empty list (and as Perspective answers attributes without spans).
     """
-    whole = [(0, len(analyze.text), None)]
     offsets = utf16_offsets(analyze.text)
     scores = {}
     for name, threshold in analyze.thresholds.items():
         value = decision.scores[offered[name]]
         if threshold is not None and value < threshold:
             continue
-        spans = [(begin, end, found[offered[name]]) for begin, end, found in sentences] or whole
-        scores[name] = {
-            "spanScores": [{"begin": offsets[begin], "end": offsets[end],
-                            "score": _score(value if span_value is None else span_value)}
-                           for begin, end, span_value in spans],
-            "summaryScore": _score(value),
-        }
+        found = [(begin, end, scored[offered[name]]) for begin, end, scored in sentences] or [(0, len(analyze.text), value)]
+        spans = [{"begin": offsets[begin], "end": offsets[end], "score": _score(span_value)}
+                 for begin, end, span_value in found if threshold is None or span_value >= threshold]
+        scores[name] = {**({"spanScores": spans} if spans else {}), "summaryScore": _score(value)}
     return scores
 
 

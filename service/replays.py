@@ -2,9 +2,10 @@
 
 Coral signs the body only (``X-Coral-Signature``) and sends no timestamp or request id, so a captured
 request stays valid for ever. Within the window, the same signed body gets the answer it got the first
-time, without scoring it again and without a second decision-log row; after the window it counts as
-new. It is not refused with an error: Coral skips a phase that answers an error, and a reader who posts
-the same comment twice (the same author, story and text make the same body) must still be moderated.
+time, without scoring it again and without a second decision-log row; after the window, or once another
+bundle version serves, it counts as new. It is not refused with an error: Coral skips a phase that answers an
+error, and a reader who posts the same comment twice (the same author, story and text make the same body) must
+still be moderated.
 
 Memory: each worker's own (bounded) with ``memory://`` rate-limit storage, Redis (shared by every
 instance, expiring in Redis) when ``RATELIMIT_STORAGE_URI`` is Redis.
@@ -51,13 +52,19 @@ REPLAY_CODEC = RedisCodec("moderation:coral:", Answer.to_json, Answer.from_json,
 """How the shared replay memory stores an answer in Redis."""
 
 
-def body_digest(body: bytes) -> str:
-    """SHA-256 of the raw signed body: the same body has the same signature, under every secret."""
-    return hashlib.sha256(body).hexdigest()
+def body_digest(body: bytes, model_version: str) -> str:
+    """The name a body's answer is remembered by: the version of the bundle that answered it, and SHA-256 of the raw
+    signed body (the same body has the same signature, under every secret).
+
+    The version is part of it because an answer is the bundle's: after ``moderate models use`` and a reload, or while
+    instances sharing the memory in Redis serve two bundles, a body seen within the window was answered from memory
+    with the decision of the bundle it replaced.
+    """
+    return f"{model_version}:{hashlib.sha256(body).hexdigest()}"
 
 
 def make_replay_memory(seconds: float, storage_uri: str) -> ReplayMemory:
-    """Answers by body digest for ``seconds``: in Redis when ``storage_uri`` is Redis, else in this process (the oldest go first when full)."""
+    """Answers by ``body_digest`` for ``seconds``: in Redis when ``storage_uri`` is Redis, else in this process (the oldest go first when full)."""
     return make_ttl_memory(seconds, storage_uri, REPLAY_CODEC, MAX_REMEMBERED)
 
 

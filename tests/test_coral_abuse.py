@@ -40,6 +40,22 @@ def test_a_replayed_signed_body_gets_the_same_answer_without_scoring_or_logging(
     assert "moderation_coral_replays_total 3.0" in metrics
 
 
+def test_a_body_seen_by_another_bundle_version_is_scored_again(app, client, monkeypatch):
+    # After `moderate models use` and a reload (or with instances sharing the memory in Redis serving two bundles), a
+    # body seen within CORAL_REPLAY_SECONDS got the answer of the bundle that was replaced.
+    body = encode(coral_request(HOSTILE))
+    assert post(client, body, sign(body, SECRET)).status_code in (200, 204)
+    scorer = app.extensions["moderation"]
+    scored = []
+    moderate = scorer.moderate
+    monkeypatch.setattr(scorer, "moderate", lambda *args, **kwargs: scored.append(args) or moderate(*args, **kwargs))
+    monkeypatch.setattr(scorer, "model_version", scorer.model_version + "-next")
+    for _ in range(2):
+        assert post(client, body, sign(body, SECRET)).status_code in (200, 204)
+    assert len(scored) == 1  # scored by the new version once, then answered from memory again
+    assert coral_rows(app) == 2
+
+
 def test_a_different_body_is_scored(app, client):
     for text in (HOSTILE, HOSTILE + " Again.", NEUTRAL):
         body = encode(coral_request(text))

@@ -42,6 +42,18 @@ def test_discovery_document_points_at_this_server(client, url):
     assert "auth" not in document  # an API key is all a client needs
 
 
+@pytest.mark.parametrize("url", ["/$discovery/rest?version=v1alpha1", "/discovery/v1/apis/commentanalyzer/v1alpha1/rest"])
+def test_the_document_varies_with_the_host_its_root_url_is_made_from(client, url):
+    # nginx's default proxy_cache_key ($scheme$proxy_host$request_uri) names the upstream, not the host the client
+    # asked: without Vary, a cache gave one host's rootUrl to clients of another, whose calls then went there.
+    roots = {}
+    for host in ("comments.example.org", "moderation.example:8080"):
+        response = client.get(url, base_url=f"http://{host}")
+        assert "Host" in response.vary
+        roots[host] = response.get_json()["rootUrl"]
+    assert roots == {"comments.example.org": "http://comments.example.org/", "moderation.example:8080": "http://moderation.example:8080/"}
+
+
 def test_every_attribute_name_is_documented(client):
     description = client.get("/$discovery/rest?version=v1alpha1").get_json()["schemas"]["AnalyzeCommentRequest"]
     for name in ATTRIBUTE_NAMES:
@@ -207,3 +219,6 @@ def test_discovery_root_url_follows_a_trusted_proxy(tiny_bundle_path, tmp_path):
                                          base_url="http://10.0.0.5:8000").get_json()
         # Only a trusted proxy's headers are believed; googleapiclient posts to rootUrl + the method's path.
         assert (document["rootUrl"], document["batchPath"]) == (root, "batch")
+        vary = app.test_client().get("/$discovery/rest?version=v1alpha1", headers=forwarded).vary
+        forwarded_vary = {"X-Forwarded-Proto", "X-Forwarded-Host", "X-Forwarded-Prefix"}
+        assert "Host" in vary and (forwarded_vary <= set(vary) if hops else not forwarded_vary & set(vary))

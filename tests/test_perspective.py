@@ -183,6 +183,57 @@ def test_score_threshold_leaves_out_lower_scores(client, key):
     assert list(body["attributeScores"]) == ["TOXICITY"]
 
 
+def test_score_threshold_leaves_out_the_spans_under_it_too(client, key, scorer):
+    # Google: "Don't return scores for this attribute that are below this threshold" (AttributeParameters), spans too.
+    text = "The minister explains the budget. You are a stupid clown! I think that is fair."
+    sentences = ["The minister explains the budget.", "You are a stupid clown!", "I think that is fair."]
+    column = scorer.attributes.index("insult")
+    values = scorer.predict_scores(sentences)[:, column].tolist()
+    summary = scorer.moderate([text], with_spans=False)[0].scores["insult"]
+    threshold = min(summary, max(values))
+    assert min(values) < threshold  # the civil sentences score under it
+    requested = {"INSULT": {"scoreThreshold": threshold}}
+    scores = analyze(client, key, {"comment": {"text": text}, "requestedAttributes": requested, "spanAnnotations": True}
+                     ).get_json()["attributeScores"]["INSULT"]
+    kept = [sentence for sentence, value in zip(sentences, values) if value >= threshold]
+    assert [text[span["begin"]:span["end"]] for span in scores["spanScores"]] == kept
+    assert all(span["score"]["value"] >= round(threshold, 6) for span in scores["spanScores"])
+    assert scores["summaryScore"]["value"] == pytest.approx(summary, abs=1e-6)
+
+
+def test_with_every_span_under_the_threshold_span_scores_are_left_out():
+    request = AnalyzeRequest(text="Fine. Rude!", thresholds={"TOXICITY": 0.5}, span_annotations=True, languages=[],
+                             do_not_store=True, drop_unsupported_attributes=False, client_token=None)
+    sentences = [(0, 5, {"toxicity": 0.2}), (6, 11, {"toxicity": 0.4})]
+    scores = attribute_scores(request, SimpleNamespace(scores={"toxicity": 0.6}), {"TOXICITY": "toxicity"}, sentences)
+    # As proto3's JSON writes an empty list (left out) and as Perspective answers attributes without spans.
+    assert scores == {"TOXICITY": {"summaryScore": {"value": 0.6, "type": "PROBABILITY"}}}
+    sentences[1] = (6, 11, {"toxicity": 0.5})
+    scores = attribute_scores(request, SimpleNamespace(scores={"toxicity": 0.6}), {"TOXICITY": "toxicity"}, sentences)
+    assert scores["TOXICITY"]["spanScores"] == [{"begin": 6, "end": 11, "score": {"value": 0.5, "type": "PROBABILITY"}}]
+
+
+@pytest.mark.parametrize("method", [ANALYZE, SUGGEST])
+def test_one_language_sent_alone_is_read_as_a_list_of_it(app, client, key, method):
+    # n8n's Google Perspective node sends its one language as "languages": "en"; Google's front end reads a repeated
+    # field given a single value as a list of it (protobuf's JSON parser: "the original ESF parser permits a single
+    # element in place of an array"), so Perspective answers it. It was a 400 here.
+    n8n = {"comment": {"type": "PLAIN_TEXT", "text": HOSTILE}, "languages": "en",
+           "requestedAttributes": {"TOXICITY": {"scoreType": "probability", "scoreThreshold": 0}},
+           "attributeScores": {"TOXICITY": {"summaryScore": {"value": 1}}}}
+    if method == ANALYZE:
+        del n8n["attributeScores"]
+    else:
+        del n8n["requestedAttributes"]
+    response = client.post(f"{method}?key={key}", json=n8n)
+    assert response.status_code == 200, response.get_data(as_text=True)
+    if method == ANALYZE:
+        body = response.get_json()
+        assert (body["languages"], list(body["attributeScores"])) == (["en"], ["TOXICITY"])
+        french = analyze(client, key, body_for(HOSTILE, languages="fr"))  # read as ["fr"]: refused as Perspective does
+        assert "does not support request languages: fr" in french.get_json()["error"]["message"]
+
+
 def test_client_token_is_echoed(client, key):
     assert analyze(client, key, body_for(clientToken="tok-1")).get_json()["clientToken"] == "tok-1"
     assert "clientToken" not in analyze(client, key, body_for()).get_json()
@@ -322,7 +373,8 @@ def test_short_comments_are_assumed_english(client, key):
         ({"comment": {"text": "hi"}, "requestedAttributes": {"TOXICITY": {"scoreThreshold": True}}}, "requestedAttributes.TOXICITY.scoreThreshold", "[0, 1]"),
         (body_for("hi", spanAnnotations="yes"), "spanAnnotations", "true or false"),
         (body_for("hi", doNotStore=1), "doNotStore", "true or false"),
-        (body_for("hi", languages="en"), "languages", "list"),
+        (body_for("hi", languages={"en": 1}), "languages", "list"),
+        (body_for("hi", languages="not a language"), "languages", "language code"),
         (body_for("hi", languages=["not a language"]), "languages[0]", "language code"),
         (body_for("hi", languages=[7]), "languages[0]", "language code"),
         (body_for("hi", clientToken=7), "clientToken", "string"),
