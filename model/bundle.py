@@ -360,31 +360,94 @@ def verify_bundle(path: str | Path | None = None) -> tuple[Path, dict, Policy]:
     model_path = folder / manifest.get("model_file", MODEL_FILE)
     if not model_path.is_file():
         raise BundleError(f"{model_path} not found: the bundle is incomplete")
+    version_problem = library_problem(folder, manifest)
+    if version_problem is not None:
+        raise BundleError(version_problem)
+    for path, expected in hashed_files(folder, manifest).items():
+        check_hashed_file(path, expected, "unpickle" if path == model_path else "load")
+    return folder, manifest, bundle_policy(folder)
+
+
+def library_problem(folder: Path, manifest: dict) -> str | None:
+    """Why this scikit-learn cannot load the bundle in ``folder`` (trained with another version), or None."""
     trained_with = manifest["versions"].get("scikit-learn")
-    if trained_with != sklearn.__version__:
-        raise BundleError(
-            f"{folder} was trained with scikit-learn {trained_with} but {sklearn.__version__} is installed: "
-            f"install scikit-learn=={trained_with} or retrain with `moderate train`"
-        )
-    actual = sha256_file(model_path)
-    if actual != manifest["model_sha256"]:
-        raise BundleError(
-            f"{model_path} has SHA-256 {actual[:16]}... but the manifest expects {manifest['model_sha256'][:16]}...: "
-            "refusing to unpickle a file that is not the one the manifest describes"
-        )
-    for name, expected in manifest.get("files", {}).items():
-        path = folder / name
-        if not path.is_file():
-            raise BundleError(f"{path} not found: the bundle is incomplete")
-        actual = sha256_file(path)
-        if actual != expected["sha256"]:
-            raise BundleError(f"{path} has SHA-256 {actual[:16]}... but the manifest expects {expected['sha256'][:16]}...: "
-                              "refusing to load a file that is not the one the manifest describes")
+    if trained_with == sklearn.__version__:
+        return None
+    return (f"{folder} was trained with scikit-learn {trained_with} but {sklearn.__version__} is installed: "
+            f"install scikit-learn=={trained_with} or retrain with `moderate train`")
+
+
+def hashed_files(folder: Path, manifest: dict) -> dict[Path, str]:
+    """Every file of the bundle in ``folder`` whose SHA-256 its (checked) manifest records, the model file first, with
+    that SHA-256."""
+    model_path = folder / manifest.get("model_file", MODEL_FILE)
+    return {model_path: manifest["model_sha256"],
+            **{folder / name: entry["sha256"] for name, entry in manifest.get("files", {}).items()}}
+
+
+def check_hashed_file(path: Path, expected: str, use: str = "load") -> None:
+    """Raise BundleError unless ``path`` is a file whose SHA-256 is ``expected``; ``use`` (``load``, ``unpickle``)
+    says what is refused."""
+    if not path.is_file():
+        raise BundleError(f"{path} not found: the bundle is incomplete")
+    actual = sha256_file(path)
+    if actual != expected:
+        raise BundleError(f"{path} has SHA-256 {actual[:16]}... but the manifest expects {expected[:16]}...: "
+                          f"refusing to {use} a file that is not the one the manifest describes")
+
+
+def bundle_policy(folder: Path) -> Policy:
+    """The policy of the bundle in ``folder``; BundleError naming the file when it cannot be read."""
     try:
-        policy = load_policy(folder / POLICY_FILE)
+        return load_policy(folder / POLICY_FILE)
     except PolicyError as exc:
         raise BundleError(str(exc)) from None
-    return folder, manifest, policy
+
+
+def unlisted_files(folder: Path, manifest: dict) -> list[Path]:
+    """Files in ``folder`` (and its subfolders) that are neither the manifest, the policy nor a file the manifest
+    hashes, sorted: left by hand, or copied from another bundle."""
+    expected = {folder / MANIFEST_FILE, folder / POLICY_FILE, *hashed_files(folder, manifest)}
+    return sorted(path for path in folder.rglob("*") if not path.is_dir() and path not in expected)
+
+
+def bundle_problems(path: str | Path) -> list[str]:
+    """Every problem ``verify_bundle`` would refuse the bundle at ``path`` for, not only the first, and every file in it
+    the manifest does not list; empty for a sound bundle. Nothing is unpickled.
+
+    Parameters
+    ----------
+    path : str or Path
+        A bundle folder.
+
+    Returns
+    -------
+    list of str
+        One message per problem, naming the file and what to do.
+    """
+    folder = Path(path)
+    if not folder.is_dir():
+        return [f"{folder} is not a folder (a symlink to a folder gone?): restore the bundle or remove it"]
+    try:
+        manifest = read_manifest(folder)
+    except BundleError as error:
+        return [str(error)]
+    problems = [problem for problem in [library_problem(folder, manifest)] if problem is not None]
+    model_path = folder / manifest.get("model_file", MODEL_FILE)
+    for file_path, expected in hashed_files(folder, manifest).items():
+        try:
+            check_hashed_file(file_path, expected, "unpickle" if file_path == model_path else "load")
+        except BundleError as error:
+            problems.append(str(error))
+        except OSError as error:  # unreadable: one file's problem, the others are still checked
+            problems.append(f"{file_path} cannot be read ({error.strerror or error}): make it readable by this user")
+    problems += [f"{extra} is not listed in {folder / MANIFEST_FILE} (left by hand, or copied from another bundle?): "
+                 "remove it, or restore the bundle whole" for extra in unlisted_files(folder, manifest)]
+    try:
+        bundle_policy(folder)
+    except BundleError as error:
+        problems.append(str(error))
+    return problems
 
 
 def load_bundle(path: str | Path | None = None, encoder_threads: int | None = None,

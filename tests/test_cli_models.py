@@ -509,3 +509,88 @@ def test_use_without_write_access_says_what_to_do(runner, bundles, monkeypatch):
                                      f"CURRENT in {bundles}; run it as a user who may write there (the one who owns it), "
                                      "CURRENT is unchanged")
     assert (bundles / "CURRENT").read_text().strip() == "public"
+
+
+def _add_hashed_file(bundle, name: str, content: bytes) -> None:
+    """Give ``bundle`` a further file its manifest hashes, as an encoder bundle's encoder.onnx."""
+    (bundle / name).write_bytes(content)
+    path = bundle / "manifest.json"
+    manifest = json.loads(path.read_text())
+    manifest["files"] = {**manifest.get("files", {}), name: {"sha256": sha256_file(bundle / name), "bytes": len(content)}}
+    path.write_text(json.dumps(manifest))
+
+
+def test_verify_checks_every_bundle_and_names_every_problem(runner, bundles):
+    """No command checked the bundles without serving one: a bundle copied to a new host was found broken when a
+    server (or `models use`) met it. Every problem of a bundle is named, not only the first."""
+    _add_hashed_file(bundles / "site", "encoder.onnx", b"weights")
+    _add_hashed_file(bundles / "site", "tokenizer.json", b"{}")
+    sound = runner.invoke(cli, ["models", "verify"])
+    assert sound.exit_code == 0, sound.output
+    assert sound.stdout.splitlines() == ["public: ok", "site: ok"]
+    with open(bundles / "site" / "model.joblib", "ab") as handle:
+        handle.write(b"flipped")
+    (bundles / "site" / "tokenizer.json").unlink()
+    (bundles / "site" / "notes.txt").write_text("copied in by hand")
+    result = runner.invoke(cli, ["models", "verify"])
+    assert result.exit_code == 1, result.output
+    lines = result.stdout.splitlines()
+    assert lines[:2] == ["public: ok", "site: FAILED"]
+    site = bundles / "site"
+    assert any(line.startswith(f"  {site / 'model.joblib'} has SHA-256 ") for line in lines)
+    assert f"  {site / 'tokenizer.json'} not found: the bundle is incomplete" in lines
+    assert any(line.startswith(f"  {site / 'notes.txt'} is not listed in {site / 'manifest.json'}") for line in lines)
+    assert not any("encoder.onnx" in line for line in lines)  # its SHA-256 matches
+    assert "1 of 2 bundles failed verification (site)" in result.stderr
+    only_public = runner.invoke(cli, ["models", "verify", "public"])
+    assert only_public.exit_code == 0 and only_public.stdout.splitlines() == ["public: ok"], only_public.output
+
+
+def test_verify_names_a_bundle_that_cannot_be_read_and_a_policy_that_is_broken(runner, bundles):
+    (bundles / "public" / "manifest.json").write_text("{")
+    (bundles / "site" / "policy.toml").write_text("[reject]\ntoxicity = 2\n")
+    result = runner.invoke(cli, ["models", "verify"])
+    assert result.exit_code == 1, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0] == "public: FAILED" and lines[1].startswith(f"  {bundles / 'public' / 'manifest.json'} is not valid JSON")
+    assert "site: FAILED" in lines and any(str(bundles / "site" / "policy.toml") in line for line in lines)
+
+
+def test_verify_of_a_version_that_is_not_there_is_bad_input(runner, bundles):
+    result = runner.invoke(cli, ["models", "verify", "public", "nothing-here"])
+    assert result.exit_code == 2
+    assert "no bundle 'nothing-here'" in result.stderr and "known: public, site" in result.stderr
+    assert result.stdout == ""  # nothing was checked
+
+
+def test_verify_with_load_scores_the_probe_texts_again(runner, bundles):
+    """A manifest's probe scores are not hashed: only loading the bundle and scoring them tells they differ."""
+    path = bundles / "site" / "manifest.json"
+    manifest = json.loads(path.read_text())
+    assert manifest["probe"]["scores"], "the tiny bundle records probe scores"
+    first = manifest["probe"]["scores"][0]
+    first[next(iter(first))] = 1.5  # no probability
+    path.write_text(json.dumps(manifest))
+    assert runner.invoke(cli, ["models", "verify"]).exit_code == 0
+    result = runner.invoke(cli, ["models", "verify", "--load"])
+    assert result.exit_code == 1, result.output
+    assert result.stdout.splitlines()[:2] == ["public: ok", "site: FAILED"]
+    assert f"  {bundles / 'site'}: probe scores differ from the manifest" in result.stdout
+
+
+def test_verify_moves_a_progress_bar_a_bundle_at_a_time(runner, bundles, monkeypatch):
+    import importlib
+    from contextlib import contextmanager
+
+    models_cli = importlib.import_module("service.cli.models")  # the module: service.cli's `models` is the group
+    bars = []
+
+    @contextmanager
+    def recording_bar(total, description, unit):
+        bars.append([total, description, unit, 0])
+        yield lambda n: bars[-1].__setitem__(3, bars[-1][3] + n)
+
+    monkeypatch.setattr(models_cli, "progress_bar", recording_bar)
+    result = runner.invoke(cli, ["models", "verify"])
+    assert result.exit_code == 0, result.output
+    assert bars == [[2, "verifying", " bundles", 2]]

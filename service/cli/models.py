@@ -1,4 +1,4 @@
-"""``moderate models list|use`` and ``moderate compare``: bundle versions side by side, and what a new one would change.
+"""``moderate models list|use|verify`` and ``moderate compare``: bundle versions side by side, and what a new one would change.
 
 Registered on the ``moderate`` group by ``service.cli``; heavy modules load inside the commands.
 """
@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import os
+import pickle
 import shlex
 import sys
 from collections.abc import Iterator, Sequence
@@ -137,6 +138,91 @@ def use_command(version: str) -> None:
     if pinned:
         click.echo(f"note: the setting MODEL is {pinned!r} here, so a server started with these settings serves that "
                    "bundle whatever CURRENT names (SIGHUP reloads it); unset MODEL to serve CURRENT", err=True)
+
+
+LOAD_ERRORS = (RuntimeError, OSError, ImportError, ValueError, AttributeError, EOFError, pickle.UnpicklingError)
+"""What loading a bundle whose files check out may still raise (``BundleError`` is a RuntimeError; onnxruntime's
+errors are RuntimeErrors): ``models verify --load`` reports it as that bundle's problem."""
+
+
+@models.command("verify")
+@click.argument("versions", nargs=-1, metavar="[VERSION]...")
+@click.option("--load", "load", is_flag=True,
+              help="Also unpickle each bundle and score its probe texts again, as a server does at start (several "
+                   "seconds a bundle): catches another numpy or onnxruntime that scores differently on this host.")
+def verify_command(versions: tuple[str, ...], load: bool) -> None:
+    """Check every bundle (or the VERSIONs named) without serving: each file the manifest lists against its SHA-256,
+    files missing or not listed, the scikit-learn version and the policy.
+
+    For bundles copied to a new host, or a disk suspected of corruption. Prints one line per bundle, then its problems;
+    exit status 0 when every bundle checked is sound, 1 when any is not, 2 for a version that is not there.
+    """
+    from model.bundle import BUNDLES_DIR_ENV, BundleError, bundles_dir
+    from model.versions import check_bundles_folder
+
+    root = bundles_dir()
+    try:
+        check_bundles_folder(root)
+    except BundleError as error:
+        raise BadInput(error) from error
+    if not root.is_dir():
+        raise BadInput(f"the folder of bundles {root} does not exist: point ${BUNDLES_DIR_ENV} at the folder holding them")
+    try:
+        folders = _folders_to_verify(root, versions)
+    except BundleError as error:  # CURRENT is a folder
+        raise BadInput(error) from error
+    except OSError as error:
+        raise BadInput(os_error_message(error)) from error
+    if not folders:
+        raise BadInput(f"no bundles in {root} to verify: run `moderate train`")
+    with progress_bar(len(folders), "verifying", " bundles") as advance:
+        results = []
+        for folder in folders:
+            results.append((folder, _verify_one(folder, load)))
+            advance(1)
+    failed = [folder.name for folder, problems in results if problems]
+    for folder, problems in results:
+        click.echo(f"{folder.name}: {'FAILED' if problems else 'ok'}")
+        for problem in problems:
+            click.echo(f"  {problem}")
+    if failed:
+        raise click.ClickException(f"{len(failed)} of {len(results)} bundles failed verification ({', '.join(failed)}): "
+                                   "restore them from the original host or git, or retrain")
+    checked = "files, manifest, policy and probe scores" if load else "files, manifest and policy"
+    click.echo(f"{len(results)} bundle{'s' if len(results) > 1 else ''} verified ({checked})", err=True)
+
+
+def _folders_to_verify(root: Path, versions: tuple[str, ...]) -> list[Path]:
+    """The bundle folders ``models verify`` checks: those named (BadInput for a name that is none), else every one
+    ``models list`` lists, in its order."""
+    from model.versions import list_bundles
+
+    listed = [summary.path for summary in list_bundles(root)]
+    if not versions:
+        return listed
+    known = {folder.name: folder for folder in listed}
+    unknown = [version for version in versions if version not in known]
+    if unknown:
+        raise BadInput(f"no bundle {', '.join(map(repr, unknown))} in {root} (known: {', '.join(known) or 'none'})")
+    return [known[version] for version in dict.fromkeys(versions)]
+
+
+def _verify_one(folder: Path, load: bool) -> list[str]:
+    """The problems of the bundle in ``folder`` (``model.bundle.bundle_problems``); with ``load``, when its files check
+    out, also whatever loading it and scoring its probe texts again finds."""
+    from model.bundle import bundle_problems
+
+    problems = bundle_problems(folder)
+    if problems or not load:
+        return problems
+    from model.scoring import Scorer
+    from service.ops import OK, check_model
+
+    try:
+        outcome = check_model(Scorer.load(folder, warm_up=False))
+    except LOAD_ERRORS as error:
+        return [f"{folder} does not load: {error}"]
+    return [] if outcome == OK else [f"{folder}: {outcome}"]
 
 
 def _pinned_model() -> str | None:
