@@ -29,8 +29,8 @@ NON_TEXT_CONTRAST = 3.0
 VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
 LABELLED_CONTROLS = ("input", "select", "textarea")
 UNLABELLED_INPUT_TYPES = ("hidden", "submit", "button", "reset", "image")
-PAGES = ("sign_in", "sign_in_error", "queue", "try", "try_error", "model", "keys", "keys_created", "keys_name_error",
-         "keys_scope_error", "forbidden", "not_found", "server_error")
+PAGES = ("sign_in", "sign_in_error", "queue", "whole_comment", "try", "try_error", "model", "keys", "keys_created",
+         "keys_name_error", "keys_scope_error", "forbidden", "not_found", "server_error")
 TABLE_PAGES = ("try", "model", "keys", "keys_created")
 
 
@@ -136,7 +136,7 @@ def pages(tiny_bundle_path, tmp_path_factory) -> dict[str, str]:
                       "REPORTS_DIR": str(reports)})
     add_user(app, "mo")
     add_user(app, "ad", role="admin")
-    log_reviews(app, ["first comment", HOSTILE])
+    first_id, _ = log_reviews(app, ["first comment", HOSTILE])
     visitor, moderator, admin = app.test_client(), app.test_client(), app.test_client()
     sign_in(moderator, "mo")
     sign_in(admin, "ad")
@@ -154,6 +154,7 @@ def pages(tiny_bundle_path, tmp_path_factory) -> dict[str, str]:
         "sign_in_error": html(visitor.post("/ui/sign-in", data={
             "name": "mo", "password": "wrong", "csrf_token": csrf_from(html(visitor.get("/ui/sign-in")))})),
         "queue": html(moderator.get("/ui/queue")),
+        "whole_comment": html(moderator.get(f"/ui/queue/{first_id}/text")),
         "try": html(moderator.post("/ui/try", data={"comments": f"{HOSTILE}\n{NEUTRAL}", "csrf_token": own_token})),
         "try_error": html(moderator.post("/ui/try", data={"comments": " ", "csrf_token": own_token})),
         "model": html(admin.get("/ui/model")),
@@ -507,7 +508,7 @@ def test_nothing_moves_so_reduced_motion_needs_no_exception():
 DOM_STAND_IN = r"""
 // Enough DOM for queue.js: elements from the rendered page, selectors of tags, classes, ids and [attributes].
 const fs = require("fs");
-const { page, steps, stored } = JSON.parse(fs.readFileSync(0, "utf8"));
+const { page, steps, stored, status } = JSON.parse(fs.readFileSync(0, "utf8"));
 const listeners = { document: {}, elements: new Map() };
 const calls = [];
 let active = null;
@@ -576,7 +577,7 @@ global.document = {
 const storage = new Map(Object.entries(stored));
 global.localStorage = { getItem: (key) => storage.get(key) ?? null, setItem: (key, value) => storage.set(key, value) };
 global.FormData = class { set(name, value) { this[name] = value; } };
-global.fetch = async (url, options) => { calls.push({ fetch: url, decision: options.body.decision }); return { ok: true, status: 200 }; };
+global.fetch = async (url, options) => { calls.push({ fetch: url, decision: options.body.decision }); return { ok: status < 400, status }; };
 
 new Function(fs.readFileSync(process.argv[2], "utf8"))();
 for (const listener of listeners.document.DOMContentLoaded) listener();
@@ -621,16 +622,16 @@ for (const listener of listeners.document.DOMContentLoaded) listener();
 """
 
 
-def run_queue_script(html: str, steps: list[dict], tmp_path: Path, stored: dict | None = None) -> dict:
+def run_queue_script(html: str, steps: list[dict], tmp_path: Path, stored: dict | None = None, status: int = 200) -> dict:
     """Run queue.js on the rendered queue page, take ``steps`` (keys, button presses, submits naming no button,
-    unticking) and say what followed."""
+    unticking), the server answering each decision with ``status``, and say what followed."""
     node = shutil.which("node")
     if node is None:
         pytest.skip("no node to run the page's script with")
     stand_in = tmp_path / "dom.js"
     stand_in.write_text(DOM_STAND_IN)
     (html_node,) = parse(html).find_all("html")
-    given = json.dumps({"page": html_node.to_json(), "steps": steps, "stored": stored or {}})
+    given = json.dumps({"page": html_node.to_json(), "steps": steps, "stored": stored or {}, "status": status})
     done = subprocess.run([node, str(stand_in), str(STATIC / "queue.js")], input=given, capture_output=True, text=True,
                           check=False)
     assert done.returncode == 0, done.stderr
@@ -688,6 +689,16 @@ def test_a_double_click_sends_one_decision(pages, tmp_path):
     newest, older = item_ids(pages["queue"])
     shown = run_queue_script(pages["queue"], [{"press": f"#{newest} button.reject", "times": 2}], tmp_path)
     assert shown["fetched"] == [f"/ui/queue/{newest.removeprefix('item-')}"] and shown["items"] == [older]
+
+
+def test_a_comment_decided_in_another_tab_is_not_said_to_be_another_moderators(pages, tmp_path):
+    """On the server's 409 the page said "Another moderator has already decided that comment." when the moderator had
+    decided it in another tab: they were told a colleague was working the same queue."""
+    newest, older = item_ids(pages["queue"])
+    shown = run_queue_script(pages["queue"], [{"press": f"#{newest} button.approve"}], tmp_path, status=409)
+    assert shown["items"] == [older] and "Another moderator" not in shown["status"]
+    assert "already decided" in shown["status"] and "by you in another tab" in shown["status"]
+    assert "not saved" in shown["status"]
 
 
 def test_a_submit_naming_no_button_is_left_to_the_browser_never_taken_as_approve(pages, tmp_path):

@@ -28,7 +28,7 @@ KEYED = {
 SIGNED = "/coral/v1/moderate"
 SIGN_IN = "/ui/sign-in"
 ADMIN_PAGES = {"/ui/keys", "/ui/keys/<int:key_id>/revoke", "/ui/model", "/ui/model/plots/<name>"}
-PAGES = {"/ui/", "/ui/queue", "/ui/queue/<int:item_id>", "/ui/try", "/ui/sign-out", *ADMIN_PAGES}
+PAGES = {"/ui/", "/ui/queue", "/ui/queue/<int:item_id>", "/ui/queue/<int:item_id>/text", "/ui/try", "/ui/sign-out", *ADMIN_PAGES}
 OTHER_SCOPE = {"moderate": "feedback", "feedback": "moderate"}
 
 

@@ -69,7 +69,8 @@ document.addEventListener("DOMContentLoaded", () => {
       return;
     }
     if (!response.ok) {
-      status.textContent = response.status === 409 ? "Another moderator has already decided that comment."
+      // 409: decided already, by someone else or by this moderator in another tab or window: not "another moderator".
+      status.textContent = response.status === 409 ? "That comment was already decided (by another moderator, or by you in another tab), so this decision was not saved; it is off the queue."
         : response.status === 401 ? "You are signed out, so the decision was not saved: reload the page and sign in again."
         : "The decision was not saved (error " + response.status + "); reload the page.";
       if (response.status !== 409) { deciding.delete(item); return; }

@@ -8,10 +8,10 @@ using API keys.
 
 from __future__ import annotations
 
-from flask import Flask, g, redirect, render_template, url_for
+from flask import Flask, current_app, g, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_limiter import Limiter
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from service.ui import keys_page, model_page, queue, try_page  # noqa: F401  (they add their views to bp)
 from service.ui.blueprint import bp
@@ -42,7 +42,19 @@ def page_error(error: HTTPException) -> ResponseReturnValue:
         # No before_request hook loaded the user: no route matched (service.errors renders those through here) or the
         # CSRF check refused the form first. Nor does the blueprint's context processor run without a matched route.
         load_user()
-    return render_template("ui/error.html", error=error, **page_context()), error.code or 500
+    return render_template("ui/error.html", error=error, message=page_message(error), **page_context()), error.code or 500
+
+
+def page_message(error: HTTPException) -> str:
+    """What the error page says: the error's description, or for a form too large to read what to send instead
+    (werkzeug's "The data value transmitted exceeds the capacity limit." said neither which limit nor what to do)."""
+    limit = current_app.config.get("MAX_CONTENT_LENGTH")
+    if not isinstance(error, RequestEntityTooLarge) or not limit:
+        return error.description or error.name
+    message = f"The form is larger than this server reads ({limit:,} bytes, MAX_CONTENT_LENGTH), so nothing was done."
+    if request.endpoint == "ui.try_it":
+        return f"{message} Go back and paste less: at most {current_app.config['MAX_REQUEST_CHARS']:,} characters can be tried at a time."
+    return f"{message} Go back and send less."
 
 
 bp.before_request(check_csrf)

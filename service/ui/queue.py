@@ -6,7 +6,9 @@ id and its API key), which ``moderate feedback export`` writes out for retrainin
 A comment's "site" is the API key it was sent with: give each site its own key. The feedback carries that key, so
 two sites' comment 17 stay two comments and a site's later correction through the API replaces the page's decision.
 A long comment shows its start, the rest folded in a ``<details>`` (``shown_text``), so that 25 of them do not make a
-page of scrolling; one longer than any API scores (only Coral's endpoint logs such, withheld unscored) is cut.
+page of scrolling; one longer than any API scores (only Coral's endpoint logs such, withheld unscored) is cut, with a
+link to a page of its own (``whole_comment``) that shows all of it and takes the decision, so an insult buried past
+the cut is read before the comment is approved, and the queue stays light.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ FEEDBACK_SOURCE = "ui"
 DECISIONS = (APPROVE, REJECT)
 REASON_CODES = (*ATTRIBUTES, THREAT_PHRASE)
 """The reasons a comment can be sent to review for, offered by the reason filter."""
+NOT_IN_QUEUE = "That comment is not in the review queue."
 NO_KEY = "none"
 """The site filter's value for comments sent without an API key (``AUTH_REQUIRED`` off)."""
 MAX_ROW_ID = 2**63 - 1
@@ -112,6 +115,10 @@ class QueueFilter:
             except ValueError:
                 problems[name] = f"The {'from' if name == 'since' else 'to'} date must look like 2026-12-31."
                 dates[name] = None
+        if dates["since"] is not None and dates["until"] is not None and dates["until"] < dates["since"]:
+            # Swapped dates matched nothing, and the page said only "0 comments waiting that match the filters".
+            problems["until"] = "The to date is before the from date; choose a to date on or after it."
+            dates["until"] = None
         before = args.get("before") or None
         if before is not None and not _row_id(before):
             problems["before"] = "The page position is not an item number; go back to the first page."
@@ -125,8 +132,9 @@ class QueueFilter:
 
 
 def _row_id(value: str) -> bool:
-    """Whether ``value`` is a number a row id can be: databases refuse a bound integer above 2**63 - 1 (a 500)."""
-    return value.isascii() and value.isdigit() and int(value) <= MAX_ROW_ID
+    """Whether ``value`` is a number a row id can be: databases refuse a bound integer above 2**63 - 1 (a 500), and
+    Python refuses to read one of over 4,300 digits (a ValueError, a 500 too), so a longer one is not read at all."""
+    return value.isascii() and value.isdigit() and len(value) <= len(str(MAX_ROW_ID)) and int(value) <= MAX_ROW_ID
 
 
 def _start_of(day: dt.date) -> dt.datetime:
@@ -191,6 +199,39 @@ def queue() -> ResponseReturnValue:
     ), 400 if problems else 200
 
 
+def queue_item(session: Session, item_id: int) -> DecisionRecord:
+    """The review item ``item_id`` (decided or not), or a 404 page; an id no database holds (over ``MAX_ROW_ID``) is
+    one too, not the driver's OverflowError (a 500)."""
+    item = session.get(DecisionRecord, item_id) if item_id <= MAX_ROW_ID else None
+    if item is None or item.decision != REVIEW or item.text is None:
+        abort(404, description=NOT_IN_QUEUE)
+    return item
+
+
+def decided_by(session: Session, item_id: int) -> str | None:
+    """Who decided the item (``"Another moderator"`` for feedback without a name), or None while it waits."""
+    earlier = session.scalar(select(Feedback).where(Feedback.decision_id == item_id))
+    if earlier is None:
+        return None
+    return earlier.moderator or "Another moderator"
+
+
+@bp.get("/queue/<int:item_id>/text")
+@signed_in()
+def whole_comment(item_id: int) -> ResponseReturnValue:
+    """One queue item's whole text, however long, with its approve and reject buttons (which go back to ``next``)."""
+    session = get_session()
+    item = queue_item(session, item_id)
+    return render_template(
+        "ui/comment.html",
+        item=item,
+        site_name=next((key.name for key in list_keys(session) if key.id == item.api_key_id), "no key"),
+        decided_by=decided_by(session, item.id),
+        reason_label=reason_label,
+        back=local_target(request.args.get("next")),
+    )
+
+
 @bp.post("/queue/<int:item_id>")
 @signed_in()
 def decide(item_id: int) -> ResponseReturnValue:
@@ -199,9 +240,7 @@ def decide(item_id: int) -> ResponseReturnValue:
     if decision not in DECISIONS:
         abort(400, description="Choose approve or reject.")
     session = get_session()
-    item = session.get(DecisionRecord, item_id)
-    if item is None or item.decision != REVIEW or item.text is None:
-        abort(404, description="That comment is not in the review queue.")
+    item = queue_item(session, item_id)
     try:
         feedback_id = save_feedback(
             comment_id=item.comment_id,
@@ -215,9 +254,7 @@ def decide(item_id: int) -> ResponseReturnValue:
         )
     except IntegrityError:  # feedback.decision_id is unique: another moderator was first
         session.rollback()
-        earlier = session.scalar(select(Feedback).where(Feedback.decision_id == item_id))
-        who = earlier.moderator if earlier is not None and earlier.moderator else "Another moderator"
-        abort(409, description=f"{who} has already decided this comment.")
+        abort(409, description=f"{decided_by(session, item_id) or 'Another moderator'} has already decided this comment.")
     if wants_json():
         return jsonify({"id": feedback_id, "item": item_id, "decision": decision})
     return redirect(local_target(request.form.get("next")), code=303)
