@@ -64,6 +64,14 @@ class _CharTable(dict):
 
 _CHAR_TABLE = _CharTable()
 
+
+def is_blank(text: str) -> bool:
+    """Whether ``text`` has nothing to read: only whitespace and the characters the normaliser drops (zero-width and
+    other invisible format or control characters). The one meaning of an empty comment: the policy approves it as
+    "empty", the scorer gives it 0, and ``moderate score`` counts it as empty (a comment of zero-width spaces alone
+    was scored and counted as text)."""
+    return all(character.isspace() or not _CHAR_TABLE[ord(character)] for character in text)
+
 _TLDS = ("com", "org", "net", "gov", "edu", "co.uk", "ca", "io")
 _TLD_ALTERNATIVES = "|".join(map(re.escape, _TLDS))
 _URL_PATTERN = re.compile(rf"(?:https?://|www\.)\S+|\b[a-z0-9.-]+\.(?:{_TLD_ALTERNATIVES})(?:/\S*)?\b")

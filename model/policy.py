@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from model.attributes import ATTRIBUTES, CLAIM_ATTRIBUTE, THREAT_ATTRIBUTE
+from model.normalize import is_blank
 from model.results import Reason, Span
 from model.threats import find_threats
 
@@ -152,8 +153,8 @@ def _threshold_reasons(ctx: Context, thresholds: Mapping[str, float], action: st
 
 
 def empty_text(ctx: Context) -> Verdict | None:
-    """An empty or blank comment is approved: there is nothing to moderate."""
-    if not ctx.text.strip():
+    """An empty or blank comment is approved: there is nothing to moderate (``model.normalize.is_blank``)."""
+    if is_blank(ctx.text):
         return Verdict(APPROVE, (Reason("empty", APPROVE),))
     return None
 

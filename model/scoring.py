@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from model.bundle import Bundle, load_bundle
+from model.normalize import is_blank
 from model.policy import Policy, decide, load_policy
 from model.results import Decision
 from model.threats import threat_pattern
@@ -40,7 +41,7 @@ def present_scores(model, texts: Sequence[str], n_attributes: int) -> np.ndarray
     their batch, so every caller that must reproduce the service's scores (the manifest's probe scores) batches as
     this does."""
     scores = np.zeros((len(texts), n_attributes))
-    present = [i for i, text in enumerate(texts) if text.strip()]
+    present = [i for i, text in enumerate(texts) if not is_blank(text)]
     if present:
         scores[present] = model.predict_proba([texts[i] for i in present])
     return scores
@@ -139,7 +140,7 @@ class Scorer:
             drawn (``Decision.in_whole_characters``).
         """
         cleaned = [_as_text(t) for t in texts]
-        present = [i for i, text in enumerate(cleaned) if text.strip()]
+        present = [i for i, text in enumerate(cleaned) if not is_blank(text)]
         spans: list[dict] = [{} for _ in cleaned]
         if with_spans and present:
             # Spans reuse the comment probabilities and the scored claim sentences: nothing is scored twice.

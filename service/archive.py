@@ -24,7 +24,10 @@ import pandas as pd
 from service.archive_record import DONE_SUFFIX, check_nothing_to_resume, other_parts, record_done, refuse_foreign_parts
 from model.bundle import remove_abandoned_temporaries, replace_text
 from service.spool import STATE_FILE, Spool, Tally, spool_path
-from service.table_reader import TableReader, check_columns, count_non_text, text_values
+from model.normalize import is_blank
+from service.html_text import html_to_text
+from service.table_reader import (DEFAULT_ENCODING, TableReader, check_columns, count_non_text, text_encoding,
+                                  text_values)
 from service.tables import FORMATS, TableError, empty_counts, one_line, table_format
 
 ENGINES = ("local", "dask")
@@ -33,6 +36,9 @@ LOG_INTERVAL_SECONDS = 60.0
 REJECTS_SHOWN = 5
 """Unparseable rows named in the end summary (all of them are in the ``.rejects`` file)."""
 REJECTS_SUFFIX = ".rejects"
+VISIBLE_TEXT_COLUMN = "visible_text"
+"""The column ``--html`` adds: the text of each comment's HTML as a reader sees it, which is what is scored, and what
+the spans of its reasons count characters of (as the Perspective endpoint's do for ``comment.type: HTML``)."""
 DECOMPRESS = {".gz": "gunzip -k", ".bz2": "bunzip2 -k", ".xz": "unxz -k", ".zst": "unzstd", ".zip": "unzip"}
 """Compressed inputs, which are not read, and the command that decompresses each."""
 CONVERT = {
@@ -65,6 +71,10 @@ class Job:
     with_spans: bool = False
     spreadsheet_safe: bool = False
     """A CSV OUTPUT for a spreadsheet: cells it would run as formulas marked as text (``service.table_writer``)."""
+    encoding: str = DEFAULT_ENCODING
+    """The text encoding of a CSV or JSON Lines INPUT (``service.table_reader.text_encoding``)."""
+    html: bool = False
+    """The texts are HTML: their visible text is scored, and added as ``VISIBLE_TEXT_COLUMN``."""
 
     @property
     def suffix(self) -> str:
@@ -100,6 +110,10 @@ def plan_job(input_path: Path, output: Path, overwrite: bool = False, **options)
     _check_not_a_stream(input_path, output)
     if not input_path.exists():
         raise TableError(f"{input_path}: no such file or folder")
+    if options.get("encoding") is not None:
+        options["encoding"] = text_encoding(options["encoding"])
+    else:
+        options.pop("encoding", None)
     if output.resolve() == input_path.resolve():
         raise TableError(f"{output}: OUTPUT must be a different file from INPUT")
     job = _folder_job(input_path, output, **options) if input_path.is_dir() else _file_job(input_path, output, **options)
@@ -116,7 +130,8 @@ def plan_job(input_path: Path, output: Path, overwrite: bool = False, **options)
 def _file_job(input_path: Path, output: Path, **options) -> Job:
     """One table to one table."""
     _check_not_compressed(input_path)
-    table_format(input_path)
+    if table_format(input_path) == "parquet":
+        _check_no_encoding(input_path, options)
     if table_format(output) != "csv" and options.get("spreadsheet_safe"):
         raise TableError(f"{output}: --spreadsheet-safe is for a .csv OUTPUT (a spreadsheet runs formulas only in a "
                          "CSV it opens); JSON Lines and Parquet keep every cell exactly")
@@ -131,6 +146,7 @@ def _folder_job(input_path: Path, output: Path, **options) -> Job:
     if options.get("spreadsheet_safe"):
         raise TableError(f"{output}: --spreadsheet-safe is for a .csv OUTPUT; a folder INPUT gives Parquet parts, which "
                          "keep every cell exactly")
+    _check_no_encoding(input_path, options)
     parts = sorted(path for path in input_path.iterdir() if path.suffix.lower() == ".parquet" and path.is_file())
     if not parts:
         raise TableError(f"{input_path}: a folder INPUT must hold Parquet parts (*.parquet); none found")
@@ -138,6 +154,12 @@ def _folder_job(input_path: Path, output: Path, **options) -> Job:
         raise TableError(f"{output}: a folder of Parquet parts is written to a folder; name one without an extension")
     _check_writable_folder(output)
     return Job(tuple(parts), tuple(output / part.name for part in parts), output, **options)
+
+
+def _check_no_encoding(input_path: Path, options: dict) -> None:
+    """Refuse ``--encoding`` for Parquet INPUT, whose text is UTF-8 by its format."""
+    if options.get("encoding", DEFAULT_ENCODING) != DEFAULT_ENCODING:
+        raise TableError(f"{input_path}: --encoding is for a .csv or .jsonl INPUT; Parquet text is always UTF-8")
 
 
 def _check_not_a_stream(input_path: Path, output: Path) -> None:
@@ -192,7 +214,9 @@ def run_settings(job: Job, model: dict, engine: str) -> dict:
             "chunk_rows": job.chunk_rows, "text_column": job.text_column, "spans": job.with_spans,
             "model": model, "engine": engine,
             # only when asked for: a run interrupted before the option existed resumes without it
-            **({"spreadsheet_safe": True} if job.spreadsheet_safe else {})}
+            **({"spreadsheet_safe": True} if job.spreadsheet_safe else {}),
+            **({"encoding": job.encoding} if job.encoding != DEFAULT_ENCODING else {}),
+            **({"html": True} if job.html else {})}
 
 
 def model_settings(manifest: dict, encoder_mode: str | None) -> dict:
@@ -200,9 +224,10 @@ def model_settings(manifest: dict, encoder_mode: str | None) -> dict:
     return {"version": manifest["model_version"], "sha256": manifest["model_sha256"], "encoder_mode": encoder_mode}
 
 
-def added_columns(attributes: Sequence[str]) -> list[str]:
-    """The columns ``moderate score`` adds: one per attribute, then decision and reasons."""
-    return [*attributes, "decision", "reasons"]
+def added_columns(attributes: Sequence[str], html: bool = False) -> list[str]:
+    """The columns ``moderate score`` adds: one per attribute, then decision and reasons, then with ``html`` the
+    visible text that was scored (``VISIBLE_TEXT_COLUMN``)."""
+    return [*attributes, "decision", "reasons", *([VISIBLE_TEXT_COLUMN] if html else [])]
 
 
 def check_no_clash(path: Path, columns: Sequence[str] | None, added: Sequence[str]) -> None:
@@ -216,12 +241,16 @@ def check_no_clash(path: Path, columns: Sequence[str] | None, added: Sequence[st
 
 
 def score_frame(frame: pd.DataFrame, text_column: str, moderate: Callable, attributes: Sequence[str],
-                with_spans: bool) -> tuple[pd.DataFrame, Tally]:
+                with_spans: bool, html: bool = False) -> tuple[pd.DataFrame, Tally]:
     """Score one chunk: ``frame`` with the added columns, and its counts (the same on every engine).
 
-    ``moderate`` is ``Scorer.moderate`` or ``ScorerPool.moderate``.
+    ``moderate`` is ``Scorer.moderate`` or ``ScorerPool.moderate``. With ``html`` the texts are HTML: their visible
+    text (``service.html_text.html_to_text``, as the Coral and Perspective adapters read HTML) is scored, and added as
+    ``VISIBLE_TEXT_COLUMN``, which the spans of the reasons point into.
     """
     texts = text_values(frame, text_column)
+    if html:
+        texts = [html_to_text(text) for text in texts]
     decisions = moderate(texts, with_spans=with_spans)
     results = [decision.to_dict() for decision in decisions]
     # Typed, so that a chunk with no rows (a header-only CSV) has the types of one with rows, not floats or nulls.
@@ -230,7 +259,9 @@ def score_frame(frame: pd.DataFrame, text_column: str, moderate: Callable, attri
     columns["decision"] = pd.Series([r["decision"] for r in results], index=frame.index, dtype=str)
     columns["reasons"] = pd.Series([json.dumps(r["reasons"], ensure_ascii=False) for r in results], index=frame.index,
                                    dtype=str)
-    tally = Tally(read=len(frame), scored=len(frame), empty=sum(1 for text in texts if not text.strip()),
+    if html:
+        columns[VISIBLE_TEXT_COLUMN] = pd.Series(texts, index=frame.index, dtype=str)
+    tally = Tally(read=len(frame), scored=len(frame), empty=sum(1 for text in texts if is_blank(text)),
                   non_text=count_non_text(frame, text_column), decisions=Counter(columns["decision"]))
     return frame.assign(**columns), tally
 
@@ -304,12 +335,12 @@ def _duration(seconds: float) -> str:
 def score_parts_locally(job: Job, spool: Spool, moderate: Callable, attributes: Sequence[str],
                         progress: Progress) -> None:
     """Score every chunk not yet done, one after the other in this process (``moderate`` may use workers)."""
-    added = added_columns(attributes)
+    added = added_columns(attributes, job.html)
     for part, (source, target) in enumerate(zip(job.inputs, job.outputs)):
         if spool.part_done(part):
             progress.skip(_n_rows(source) if progress.by_rows else source.stat().st_size)
             continue
-        with TableReader(source, job.chunk_rows) as reader:
+        with TableReader(source, job.chunk_rows, encoding=job.encoding) as reader:
             reader.require_columns(job.text_column, job.id_column)
             check_no_clash(source, reader.columns, added)
             n_chunks, position = 0, 0
@@ -321,7 +352,7 @@ def score_parts_locally(job: Job, spool: Spool, moderate: Callable, attributes: 
                     progress.skip(units)
                     continue
                 check_no_clash(source, list(frame.columns), added)
-                scored, tally = score_frame(frame, job.text_column, moderate, attributes, job.with_spans)
+                scored, tally = score_frame(frame, job.text_column, moderate, attributes, job.with_spans, job.html)
                 tally.read += len(rejects)
                 tally.rejected = len(rejects)
                 spool.write_chunk(part, chunk, scored, job.suffix, tally, rejects, source.name, job.spreadsheet_safe)
@@ -365,10 +396,11 @@ def check_inputs(job: Job, attributes: Sequence[str]) -> None:
     """Before any scoring: the columns asked for exist in every input part, and none would be overwritten.
 
     The first part is read from its start (JSON Lines rows name their columns); the other parts of a folder are
-    Parquet, whose schema names them.
+    Parquet, whose schema names them. A CSV or JSON Lines file plainly in another encoding than the one it is to be
+    read in is refused (``service.table_reader.check_file_encoding``).
     """
-    added = added_columns(attributes)
-    with TableReader(job.inputs[0], job.chunk_rows) as reader:
+    added = added_columns(attributes, job.html)
+    with TableReader(job.inputs[0], job.chunk_rows, encoding=job.encoding, check_encoding=True) as reader:
         if reader.columns is None:  # JSON Lines whose first chunk has no readable row: the first chunk that has one
             reader.columns = next((list(frame.columns) for frame in reader if frame.columns.size), None)
         reader.require_columns(job.text_column, job.id_column)

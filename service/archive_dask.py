@@ -76,13 +76,13 @@ def _worker_scorer():
 
 def score_partition(task: tuple) -> pd.DataFrame:
     """Read one chunk range of one part and score it on this worker; rejects and counts travel in ``attrs``."""
-    path, chunk_range, columns, chunk_rows, text_column, with_spans = task
+    path, chunk_range, columns, chunk_rows, text_column, with_spans, encoding, html = task
     scorer = _worker_scorer()
-    with TableReader(path, chunk_rows, chunk_range=chunk_range, columns=columns) as reader:
+    with TableReader(path, chunk_rows, chunk_range=chunk_range, columns=columns, encoding=encoding) as reader:
         chunks = list(reader.chunks())
     frames = [frame for frame, _ in chunks]
     frame = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
-    scored, tally = score_frame(frame, text_column, scorer.moderate, scorer.attributes, with_spans)
+    scored, tally = score_frame(frame, text_column, scorer.moderate, scorer.attributes, with_spans, html)
     rejects = [reject for _, found in chunks for reject in found]
     scored.attrs = {"tally": tally.to_dict(), "rejects": [reject.to_dict() for reject in rejects]}
     return scored
@@ -108,7 +108,7 @@ def score_parts_on_dask(job: Job, spool: Spool, model_path: Path, attributes: Se
                         encoder_threads: int | None = None) -> None:
     """Score every chunk not yet done as a Dask partition, writing results in order as they arrive; each worker's
     encoder gets ``encoder_threads`` (``None``: the worker's own ``$MODERATION_ENCODER_THREADS``, else 1)."""
-    added = added_columns(attributes)
+    added = added_columns(attributes, job.html)
     client, cluster = _client(jobs, scheduler)
     try:
         client.register_plugin(ScorerPlugin(str(model_path), encoder_mode, encoder_threads), name=PLUGIN_NAME)
@@ -117,14 +117,14 @@ def score_parts_on_dask(job: Job, spool: Spool, model_path: Path, attributes: Se
             if spool.part_done(part):
                 progress.skip(_units(progress, source, None))
                 continue
-            with TableReader(source, job.chunk_rows) as reader:
+            with TableReader(source, job.chunk_rows, encoding=job.encoding) as reader:
                 columns = reader.columns if reader.format == "csv" else None
                 ranges = reader.chunk_ranges()
             todo = [chunk for chunk in range(len(ranges)) if not spool.chunk_done(part, chunk)]
             for chunk in set(range(len(ranges))) - set(todo):
                 progress.skip(_units(progress, source, ranges[chunk]))
-            tasks = [(str(source), ranges[chunk], columns, job.chunk_rows, job.text_column, job.with_spans)
-                     for chunk in todo]
+            tasks = [(str(source), ranges[chunk], columns, job.chunk_rows, job.text_column, job.with_spans,
+                      job.encoding, job.html) for chunk in todo]
             if tasks:
                 meta = pd.DataFrame(columns=[*(columns or []), *added])
                 with dask.config.set(KEEP_OBJECT_COLUMNS):

@@ -68,8 +68,13 @@ def record_done(job: Job, settings: dict, tally: Tally) -> None:
     for path in other_parts(job)[0]:
         path.unlink(missing_ok=True)
     outputs = {str(path.resolve()): _stamp(path) for path in job.outputs}
-    replace_text(job.done_path, json.dumps({"settings": settings, "outputs": outputs, "tally": tally.to_dict()},
-                                           ensure_ascii=False))
+    replace_text(job.done_path, json.dumps({"settings": settings, "outputs": outputs, "rejects": _rejects_stamp(job),
+                                            "tally": tally.to_dict()}, ensure_ascii=False))
+
+
+def _rejects_stamp(job: Job) -> list[int] | None:
+    """The ``.rejects`` file's ``_stamp``, None when there is none (a run that could parse every row)."""
+    return _stamp(job.rejects_path) if job.rejects_path.exists() else None
 
 
 def up_to_date(job: Job, settings: dict) -> list[str]:
@@ -80,7 +85,9 @@ def up_to_date(job: Job, settings: dict) -> list[str]:
     if not record:
         return ["no record of the run that wrote it"]
     earlier = record.get("settings", {})
-    why = [describe_change(key, earlier.get(key), settings[key]) for key in settings if earlier.get(key) != settings[key]]
+    keys = [*settings, *(key for key in earlier if key not in settings)]  # a setting recorded only when given
+    why = [describe_change(key, earlier.get(key), settings.get(key)) for key in keys
+           if earlier.get(key) != settings.get(key)]
     counts = record.get("tally", {})
     if counts.get("read") and not counts.get("scored"):
         why.append("that run could parse no row of INPUT, so it scored none")
@@ -90,6 +97,12 @@ def up_to_date(job: Job, settings: dict) -> list[str]:
             why.append(f"{path} is missing")
         elif written.get(str(path.resolve())) != _stamp(path):
             why.append(f"{path} changed since that run wrote it")
+    # The rows that run set aside are part of what it wrote (a record from before they were stamped is not asked).
+    if "rejects" in record and record["rejects"] != _rejects_stamp(job):
+        if record["rejects"] is None:
+            why.append(f"{job.rejects_path} is not that run's (it set no row aside)")
+        else:
+            why.append(f"{job.rejects_path} {'changed since that run wrote it' if job.rejects_path.exists() else 'is missing'}")
     return why
 
 

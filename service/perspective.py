@@ -16,6 +16,7 @@ from flask import Blueprint, current_app, jsonify
 from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 
+from model.normalize import is_blank
 from service.api_v1 import parse_json_body
 from service.auth import require_scope
 from service.config import EXTENSION_KEY
@@ -167,7 +168,7 @@ def parse_comment(body: Mapping, max_chars: int) -> str:
         raise invalid_argument("comment.type", f"comment.type must be one of {', '.join(TEXT_TYPES)}")
     if text_type == "HTML":
         text = html_to_text(text)
-    if not text.strip():
+    if is_blank(text):
         raise GoogleApiError(400, "Comment must be non-empty.", [perspective_error("COMMENT_EMPTY")])
     return text
 

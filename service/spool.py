@@ -75,7 +75,8 @@ class Tally:
 
 
 SETTING_NAMES = {"chunk_rows": "--chunk-size", "text_column": "--text-column", "spans": "--spans",
-                 "engine": "--engine", "outputs": "OUTPUT", "spreadsheet_safe": "--spreadsheet-safe"}
+                 "engine": "--engine", "outputs": "OUTPUT", "spreadsheet_safe": "--spreadsheet-safe",
+                 "encoding": "--encoding", "html": "--html"}
 """How a user names each of ``run_settings``' keys."""
 
 
@@ -92,8 +93,10 @@ def describe_change(key: str, before: object, now: object) -> str:
         return "INPUT changed since (its size or modification time differs)"
     if key == "model":
         return f"the model was {_model_text(before)}, now {_model_text(now)}"
-    if key == "spreadsheet_safe":  # recorded only when given
-        return f"--spreadsheet-safe was {'given' if before else 'not given'}, now {'given' if now else 'not given'}"
+    if key in ("spreadsheet_safe", "html"):  # recorded only when given
+        return f"{SETTING_NAMES[key]} was {'given' if before else 'not given'}, now {'given' if now else 'not given'}"
+    if key == "encoding":  # recorded only when not the default, UTF-8
+        return f"--encoding was {before or 'utf-8'}, now {now or 'utf-8'}"
     return f"{SETTING_NAMES.get(key, key)} was {before!r}, now {now!r}"
 
 

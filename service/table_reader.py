@@ -22,9 +22,19 @@ from service.tables import TableError, is_missing, one_line, table_format
 
 DEFAULT_CHUNK_ROWS = Defaults.SCORE_CHUNK_ROWS
 
+DEFAULT_ENCODING = "utf-8"
+"""How CSV and JSON Lines text is read unless told (``--encoding``); a UTF-8 byte-order mark is skipped."""
 REENCODE_HINT = "re-encode it as UTF-8, e.g. `iconv -f windows-1252 -t utf-8 IN > OUT`"
 """Windows-1252, not Latin-1: the two differ only in 0x80-0x9f, where Windows puts curly quotes, dashes and the euro
 sign and Latin-1 control characters, so the Latin-1 reading of a file saved on Windows would be silently wrong."""
+ENCODING_HINT = ("if it was saved by Windows or Excel, pass --encoding cp1252 (--encoding latin-1 for Latin-1), or "
+                 + REENCODE_HINT)
+"""What to do with a file that is not UTF-8 at all (``check_file_encoding``)."""
+SCAN_BLOCK_BYTES = 1 << 20
+"""Bytes read at a time by ``check_file_encoding`` (then to the end of the line)."""
+_ASCII = bytes(range(128))
+_BEYOND_ASCII = re.compile("[^\x00-\x7f\ufffd]")
+"""A character beyond ASCII in text decoded with errors replaced (U+FFFD), so one that was written in UTF-8."""
 UTF16_BOMS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
 JSON_DOCUMENT_PEEK_BYTES = 64
 """Bytes of a .jsonl file's first line looked at to tell a JSON document from JSON Lines."""
@@ -115,8 +125,11 @@ class _LineFeed:
     are exactly the current record's, and ``offset`` is the byte where the next record starts.
     """
 
-    def __init__(self, handle: IO[bytes], chunk_range: ChunkRange):
+    def __init__(self, handle: IO[bytes], chunk_range: ChunkRange, encoding: str = DEFAULT_ENCODING):
         self.handle = handle
+        self.encoding = encoding
+        # A byte-order mark opens a file, and each file concatenated to it (`cat a.jsonl b.jsonl`): never a row's.
+        self._opening = "utf-8-sig" if encoding == DEFAULT_ENCODING else encoding
         self.offset = chunk_range.start
         self.line = chunk_range.first_line - 1
         self.raw: list[bytes] = []
@@ -134,7 +147,7 @@ class _LineFeed:
 
     def raw_text(self) -> str:
         """The current record as text (undecodable bytes replaced)."""
-        return b"".join(self.raw).decode("utf-8", errors="replace")
+        return b"".join(self.raw).decode(self.encoding, errors="replace")
 
     def keep_first_line(self) -> str:
         """Make the current record its first line alone and read on from its second line; return the first line.
@@ -148,11 +161,11 @@ class _LineFeed:
         self.line -= len(rest)
         self.raw = [first]
         try:
-            first.decode("utf-8")
+            first.decode(self.encoding)
             self.decode_error = None
         except UnicodeDecodeError as error:
             self.decode_error = error
-        return first.decode("utf-8", errors="replace")
+        return first.decode(self.encoding, errors="replace")
 
     def __iter__(self) -> _LineFeed:
         return self
@@ -166,11 +179,10 @@ class _LineFeed:
         self.line += 1
         self.offset += len(raw)
         try:
-            # A byte-order mark opens a file, and each file concatenated to it (`cat a.jsonl b.jsonl`): never a row's.
-            return raw.decode("utf-8-sig" if opens_record else "utf-8")
+            return raw.decode(self._opening if opens_record else self.encoding)
         except UnicodeDecodeError as error:
             self.decode_error = self.decode_error or error
-            return raw.decode("utf-8", errors="replace")
+            return raw.decode(self.encoding, errors="replace")
 
 
 class TableReader:
@@ -184,6 +196,9 @@ class TableReader:
     not in any frame: ``chunks()`` hands it over as a ``Reject`` with its line number. A chunk is
     ``chunk_rows`` rows read, rejected ones included, so chunks fall in the same places whatever the rows
     hold. ``chunk_range`` reads one part of the file (see ``chunk_ranges``); ``columns`` is then the CSV header.
+    ``encoding`` is the text encoding of a CSV or JSON Lines file (``text_encoding``; Parquet text is UTF-8);
+    ``check_encoding`` refuses, before any row is read, a file plainly in another one (``check_file_encoding``: it
+    reads the whole file, so once a run).
     """
 
     def __init__(
@@ -192,8 +207,12 @@ class TableReader:
         chunk_rows: int = DEFAULT_CHUNK_ROWS,
         chunk_range: ChunkRange | None = None,
         columns: list[str] | None = None,
+        encoding: str = DEFAULT_ENCODING,
+        check_encoding: bool = False,
     ):
         self.path = Path(path)
+        self.encoding = encoding
+        self.check_encoding = check_encoding
         if not self.path.exists():
             raise TableError(f"{self.path}: no such file")
         if not self.path.is_file():
@@ -228,7 +247,9 @@ class TableReader:
         self._file = open(self.path, "rb")
         self._check_not_binary()
         self._check_not_utf16()
-        self._feed = _LineFeed(self._file, self.chunk_range)
+        if self.check_encoding:
+            check_file_encoding(self.path, self.encoding)
+        self._feed = _LineFeed(self._file, self.chunk_range, self.encoding)
         self._csv = _csv_reader(self._feed)
         if self.columns is None:
             self.columns = self._csv_header()
@@ -262,7 +283,9 @@ class TableReader:
         self._check_not_binary()
         self._check_not_utf16()
         self._check_not_a_json_document()
-        self._feed = _LineFeed(self._file, self.chunk_range)
+        if self.check_encoding:
+            check_file_encoding(self.path, self.encoding)
+        self._feed = _LineFeed(self._file, self.chunk_range, self.encoding)
         self._chunks = self._row_chunks()
 
     def _check_not_utf16(self) -> None:
@@ -344,8 +367,7 @@ class TableReader:
                 continue
             if feed.decode_error is not None:
                 error = feed.decode_error
-                yield None, Reject(feed.first_line, f"not UTF-8 text: byte 0x{error.object[error.start]:02x} cannot "
-                                   f"be decoded; {REENCODE_HINT}", feed.raw_text())
+                yield None, Reject(feed.first_line, self._encoding_message(error, with_path=False), feed.raw_text())
             elif isinstance(row, Reject):
                 yield None, row
             else:
@@ -424,9 +446,13 @@ class TableReader:
         except OSError as error:
             raise TableError(f"{self.path}: cannot read: {error.strerror or error}") from error
 
-    def _encoding_message(self, error: UnicodeDecodeError, where: str = "") -> str:
+    def _encoding_message(self, error: UnicodeDecodeError, where: str = "", with_path: bool = True) -> str:
         at = f" ({where})" if where else ""
-        return f"{self.path}: not UTF-8 text: byte 0x{error.object[error.start]:02x} cannot be decoded{at}; {REENCODE_HINT}"
+        path = f"{self.path}: " if with_path else ""
+        byte = f"byte 0x{error.object[error.start]:02x} cannot be decoded{at}"
+        if self.encoding == DEFAULT_ENCODING:
+            return f"{path}not UTF-8 text: {byte}; {REENCODE_HINT}"
+        return f"{path}not {self.encoding} text: {byte}; check the file's encoding and pass it with --encoding"
 
     def require_columns(self, *names: str | None) -> None:
         """Raise TableError naming the columns found unless every given column exists (``check_columns``)."""
@@ -462,7 +488,7 @@ class TableReader:
             return ranges
         feed = self._feed
         feed.handle.seek(0)
-        fresh = _LineFeed(feed.handle, ChunkRange())
+        fresh = _LineFeed(feed.handle, ChunkRange(), self.encoding)
         self._feed = fresh
         if self.format == "csv":
             self._csv = _csv_reader(fresh)
@@ -488,6 +514,59 @@ class TableReader:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+def text_encoding(name: str) -> str:
+    """The codec's own name for ``name`` (``cp1252`` for ``windows-1252``, ``utf-8`` for ``UTF8`` and ``utf-8-sig``),
+    or TableError: an encoding that is unknown, or that does not write ASCII as ASCII (UTF-16, UTF-32, UTF-7), whose
+    lines and separators are not the bytes a CSV or JSON Lines file is read by."""
+    try:
+        codec = codecs.lookup(name).name
+        ascii_text = _ASCII.decode("ascii")
+        ascii_compatible = _ASCII.decode(codec) == ascii_text and ascii_text.encode(codec) == _ASCII
+    except LookupError:
+        raise TableError(f"--encoding {name!r}: unknown encoding; give one such as utf-8, cp1252 (Windows, Excel) or "
+                         "latin-1") from None
+    except UnicodeError:
+        ascii_compatible = False
+    if not ascii_compatible:
+        raise TableError(f"--encoding {name!r}: only encodings that write ASCII as ASCII are read (utf-8, cp1252, "
+                         f"latin-1, ...); re-encode the file as UTF-8, e.g. `iconv -f {name} -t utf-8 IN > OUT`")
+    return DEFAULT_ENCODING if codec == "utf-8-sig" else codec
+
+
+def check_file_encoding(path: Path, encoding: str = DEFAULT_ENCODING) -> None:
+    """Refuse, naming the line and the byte and saying what to pass, a CSV or JSON Lines file plainly not in
+    ``encoding``: read as UTF-8, one with bytes that are not UTF-8 and no character beyond ASCII that is (every row
+    holding an accent or a curly quote would be set aside, and the others scored); read in another encoding, one that
+    is all UTF-8 with characters beyond ASCII (every accent would be read wrong). A UTF-8 file with a few damaged rows
+    is read, those rows set aside as ``Reject``s."""
+    bad, beyond_ascii = _scan_utf8(path)
+    if encoding == DEFAULT_ENCODING and bad is not None and not beyond_ascii:
+        line, byte = bad
+        raise TableError(f"{path}: not UTF-8 text: byte 0x{byte:02x} cannot be decoded (line {line}), and no line is "
+                         f"UTF-8 beyond ASCII: the file is in another encoding; {ENCODING_HINT}")
+    if encoding != DEFAULT_ENCODING and bad is None and beyond_ascii:
+        raise TableError(f"{path}: the file is UTF-8 text, with characters beyond ASCII that --encoding {encoding} "
+                         "would read wrong (é as Ã©); leave out --encoding")
+
+
+def _scan_utf8(path: Path) -> tuple[tuple[int, int] | None, bool]:
+    """The line and value of the first byte of ``path`` that is not UTF-8 (None if none), and whether a character
+    beyond ASCII is written in UTF-8 somewhere (a byte-order mark counts); stops once both are found."""
+    bad, beyond_ascii, line = None, False, 1
+    with open(path, "rb") as handle:
+        while block := handle.read(SCAN_BLOCK_BYTES) + handle.readline():
+            try:
+                block.decode("utf-8")
+                beyond_ascii = beyond_ascii or not block.isascii()
+            except UnicodeDecodeError as error:
+                bad = bad or (line + block.count(b"\n", 0, error.start), block[error.start])
+                beyond_ascii = beyond_ascii or _BEYOND_ASCII.search(block.decode("utf-8", errors="replace")) is not None
+            line += block.count(b"\n")
+            if bad is not None and beyond_ascii:
+                break
+    return bad, beyond_ascii
 
 
 def check_columns(path: Path, columns: list[str] | None, *names: str | None) -> None:

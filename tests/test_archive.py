@@ -91,7 +91,8 @@ def test_summary_counts_rows_empty_non_text_rejects_and_writes_the_rejects_file(
 
 
 def test_bad_csv_rows_are_rejected_with_line_numbers_not_dropped(tmp_path, run):
-    (tmp_path / "in.csv").write_bytes(b'id,text\n1,fine\n2,too,many\n3,"multi\nline"\n4,caf\xe9\n5,last\n')
+    # A UTF-8 file (row 5's accent) with one damaged row: that row is set aside (a file not UTF-8 at all is refused).
+    (tmp_path / "in.csv").write_bytes(b'id,text\n1,fine\n2,too,many\n3,"multi\nline"\n4,caf\xe9\n5,l\xc3\xa4st\n')
     result = run(tmp_path / "in.csv", "-o", tmp_path / "out.csv")
     assert result.exit_code == 0, result.output
     assert pd.read_csv(tmp_path / "out.csv", dtype=str)["id"].tolist() == ["1", "3", "5"]

@@ -431,7 +431,8 @@ def test_perspective_error_types_come_first_in_details(client, key, body, error_
 
 @pytest.mark.parametrize(
     "comment",
-    [{"text": ""}, {"text": "   \n "}, {"text": "<p> </p><img src='x.png'>", "type": "HTML"}],
+    [{"text": ""}, {"text": "   \n "}, {"text": "<p> </p><img src='x.png'>", "type": "HTML"},
+     {"text": "\u200b\u200b \u2060"}],  # invisible characters alone: empty, as the scorer takes them
 )
 def test_empty_comment_is_comment_empty(client, key, comment):
     error = assert_google_error(analyze(client, key, {"comment": comment, "requestedAttributes": {"TOXICITY": {}}}), 400, "INVALID_ARGUMENT")

@@ -268,3 +268,38 @@ def test_a_run_started_before_spreadsheet_safe_existed_resumes_without_it(tmp_pa
                    for flag in (False, True))
     assert "spreadsheet_safe" not in run_settings(plain, {}, "local")
     assert run_settings(safe, {}, "local")["spreadsheet_safe"] is True
+
+
+def test_resume_after_a_complete_run_with_spreadsheet_safe_is_not_up_to_date_without_it(tmp_path, run):
+    # A setting recorded only when given was compared only when given now: "Nothing to resume ... up to date", and the
+    # output kept its ' marks and byte-order mark that this command would not write.
+    source, out = tmp_path / "in.csv", tmp_path / "out.csv"
+    source.write_text(FORMULA_CSV, encoding="utf-8")
+    assert run(source, "-o", out, "--spreadsheet-safe").exit_code == 0
+    earlier = out.read_bytes()
+    result = run(source, "-o", out, "--resume")
+    assert result.exit_code == 2, result.output
+    line = one_error_line(result)
+    assert "nothing to resume" in line and "--spreadsheet-safe was given, now not given" in line, line
+    assert out.read_bytes() == earlier
+
+
+@pytest.mark.parametrize("change", ["deleted", "edited"])
+def test_resume_after_a_complete_run_whose_rejects_file_is_gone_or_changed_is_not_up_to_date(tmp_path, run, change):
+    # It was "Nothing to resume: ... complete and up to date", the rows that run set aside lost.
+    source, out = tmp_path / "in.csv", tmp_path / "out.csv"
+    source.write_text("id,text\n1,a,b\n2,a fair point\n", encoding="utf-8")
+    assert run(source, "-o", out).exit_code == 0
+    rejects = tmp_path / "out.csv.rejects"
+    if change == "deleted":
+        rejects.unlink()
+    else:
+        rejects.write_text("{}\n", encoding="utf-8")
+    result = run(source, "-o", out, "--resume")
+    assert result.exit_code == 2, result.output
+    line = one_error_line(result)
+    expected = "is missing" if change == "deleted" else "changed since that run wrote it"
+    assert "nothing to resume" in line and f"{rejects} {expected}" in line and "pass --overwrite" in line, line
+    again = run(source, "-o", out, "--resume", "--overwrite")
+    assert again.exit_code == 0 and rejects.read_text(encoding="utf-8").count('"line": 2') == 1, again.output
+    assert "Nothing to resume" in run(source, "-o", out, "--resume").stderr

@@ -277,6 +277,7 @@ def compare_command(old: Path, new: Path, data_path: Path, text_column: str, lab
     the file (0 = first data row), old -> new, and its text.
     """
     from model.evaluation.compare import compare_bundles, table_comments
+    from model.normalize import is_blank
     from model.training.data import DataError
     from model.training.site_data import read_table
     from service.table_reader import count_non_text
@@ -297,7 +298,7 @@ def compare_command(old: Path, new: Path, data_path: Path, text_column: str, lab
     except OSError as error:
         raise BadInput(os_error_message(error)) from error
     comparison = compare_bundles(old_scorer, new_scorer, texts, site, progress=_progress)
-    n_empty, n_non_text = sum(1 for text in texts if not text.strip()), count_non_text(table, text_column)
+    n_empty, n_non_text = sum(1 for text in texts if is_blank(text)), count_non_text(table, text_column)
     click.echo(f"{len(table):,} comments, {empty_counts(n_empty, n_non_text)}; old {old}, new {new}")
     for name, scorer in (("old", old_scorer), ("new", new_scorer)):
         if _trained_on(scorer, data_path):

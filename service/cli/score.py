@@ -71,6 +71,20 @@ class NothingScored(click.ClickException):
          "cell is written exactly, for a program to read (docs/archive-scoring.md).",
 )
 @click.option(
+    "--encoding",
+    metavar="NAME",
+    help="Text encoding of a .csv or .jsonl INPUT [default: utf-8, a byte-order mark skipped]. A Windows or Excel "
+         "export is most often cp1252 (Windows-1252); latin-1 is ISO-8859-1. A file that is not UTF-8 at all is "
+         "refused without it, naming the first line and byte that are not. UTF-16 is not read: re-encode it as UTF-8.",
+)
+@click.option(
+    "--html",
+    is_flag=True,
+    help="The texts are HTML (a CMS's comment bodies): the text a reader sees is scored, tags dropped and entities "
+         "decoded, as the Coral and Perspective endpoints read HTML. OUTPUT gets a visible_text column holding it (--text: "
+         "a visible_text field): the spans of the reasons count characters of visible_text, not of the HTML.",
+)
+@click.option(
     "--chunk-size",
     type=click.IntRange(min=1),
     default=None,
@@ -127,6 +141,8 @@ def score(
     encoder_mode: str | None,
     spans: bool,
     spreadsheet_safe: bool,
+    encoding: str | None,
+    html: bool,
     chunk_size: int | None,
     jobs: int,
     resume: bool,
@@ -148,15 +164,23 @@ def score(
     if text is not None:
         if input_path is not None or output is not None:
             raise click.UsageError("give either INPUT with -o OUTPUT, or --text, not both")
+        if encoding is not None:
+            raise click.UsageError("--encoding is for an INPUT file; --text is read as the command line gives it")
         try:
             text.encode("utf-8")
         except UnicodeEncodeError as error:
             raise BadInput("--text is not valid UTF-8; pass UTF-8 text") from error
+        shown = {}
+        if html:  # scored as a table's --html texts are: the spans count characters of visible_text
+            from service.html_text import html_to_text
+
+            text = html_to_text(text)
+            shown = {"visible_text": text}
         with _collector_paused():
             # The one text pays the one-off costs, once.
             scorer = load_scorer_or_fail(model, warm_up=False, encoder_mode=encoder_mode)
             decision = scorer.moderate([text])[0]
-        click.echo(json.dumps({"model_version": scorer.model_version, **decision.to_dict()}, ensure_ascii=False))
+        click.echo(json.dumps({"model_version": scorer.model_version, **decision.to_dict(), **shown}, ensure_ascii=False))
         return
     if input_path is None:
         raise click.UsageError("missing INPUT (or use --text)")
@@ -167,7 +191,7 @@ def score(
     if chunk_size is None:
         chunk_size = _configured_chunk_rows()
     _score_archive(input_path, output, text_column, id_column, model, chunk_size, spans, jobs, resume, engine, scheduler,
-                   encoder_mode, overwrite, spreadsheet_safe)
+                   encoder_mode, overwrite, spreadsheet_safe, encoding, html)
 
 
 @contextmanager
@@ -214,6 +238,8 @@ def _score_archive(
     encoder_mode: str | None = None,
     overwrite: bool = False,
     spreadsheet_safe: bool = False,
+    encoding: str | None = None,
+    html: bool = False,
 ) -> None:
     """Run ``service.archive.run_archive`` and print its summary; errors and Ctrl-C say how to resume.
 
@@ -229,7 +255,7 @@ def _score_archive(
     try:
         job = plan_job(input_path, output, overwrite=overwrite or resume, text_column=text_column,
                        id_column=id_column, chunk_rows=chunk_size, with_spans=with_spans,
-                       spreadsheet_safe=spreadsheet_safe)
+                       spreadsheet_safe=spreadsheet_safe, encoding=encoding, html=html)
         outcome = run_archive(job, model, resume, engine, jobs, scheduler, on_spool=spools.append,
                               encoder_mode=encoder_mode, overwrite=overwrite)
     except (KeyboardInterrupt, SystemError) as error:
