@@ -35,9 +35,11 @@ def write_attribute_dir(root):
                                                          "Identity based Attack", "Threat", "Threat"],
         "start": [0, 0, 17, 8, 8, 0, 0, 0], "end": [16, 16, 22, 13, 13, 24, 5, 5]})
     _csv(spans / "tsd_test.csv.gz", {"spans": ["[]", "[]", "[]"], "text": texts[:3]})
+    # "offensive post" is written in the training split too (with other spacing and case).
     _csv(root / "hostility" / "hatexplain" / "hatexplain.csv.gz", {
-        "split": ["test", "test", "test", "train"], "majority_label": ["hatespeech", "offensive", "normal", "hatespeech"],
-        "text": ["hate post", "offensive post", "normal post", "train post"], "toxic": [1, 1, 0, 1]})
+        "split": ["test", "test", "test", "train", "train"],
+        "majority_label": ["hatespeech", "offensive", "normal", "hatespeech", "offensive"],
+        "text": ["hate post", "offensive post", "normal post", "train post", "Offensive  post"], "toxic": [1, 1, 0, 1, 1]})
     _csv(root / "hostility" / "ethos" / "Ethos_Dataset_Multi_Label.csv.gz", {
         "comment": ["kill them all", "they are stupid"], "violence": [0.8, 0.2]})
     return root
@@ -58,6 +60,10 @@ def test_loaders_label_each_attribute_and_skip_what_is_missing(tmp_path):
         ["hate post", "offensive post", "normal post"], [1, 0, 0])
     assert sets["ethos_violence"]["threat"].tolist() == [1, 0]
     assert labelled_attributes(sets["ethos_violence"]) == ["threat"]
+    # Rows whose text a training split holds are marked (the public training files are absent here: left out).
+    assert hatexplain["in_training"].tolist() == [False, True, False]
+    assert not spans["in_training"].any() and hatexplain.attrs["labels"] == {
+        "identity_attack": "hatespeech by majority (offensive and normal posts are 0)"}
 
 
 def _decision(scores, reasons=(), action="approve"):
@@ -79,6 +85,20 @@ def test_rows_give_each_attribute_its_auc_beside_toxicity_and_what_the_policy_di
     assert row["toxicity_roc_auc"] == 0.5  # toxicity 0.2 and 0.3 beat 0.1, not 0.8: two of four
     assert row["positives_flagged"] == 0.5 and row["negatives_flagged"] == 0.5
     assert row["positives_not_approved"] == 1.0
+    assert row["rows_in_training"] == 0 and row["roc_auc_not_in_training"] is None
+
+
+def test_rows_give_the_roc_auc_without_the_rows_also_in_training():
+    frame = pd.DataFrame({"text": list("abcd"), "label": 1, "threat": [1, 1, 0, 0],
+                          "in_training": [False, True, False, False]})
+    frame.attrs["labels"] = {"threat": "a threat"}
+    # Threat scores 0.2 (positive), 0.9 (positive, also in training), 0.4 and 0.1.
+    decisions = [_decision((0.5, score)) for score in (0.2, 0.9, 0.4, 0.1)]
+    [row] = attribute_rows("set", frame, decisions, list(ATTRIBUTES))
+    assert row["roc_auc"] == 0.75 and row["rows_in_training"] == 1
+    assert row["roc_auc_not_in_training"] == 0.5  # 0.2 against 0.4 and 0.1: one pair of two
+    text = "\n".join(attribute_markdown({"rows": [row]}))
+    assert "| set | threat | a threat | 4 | 2 | 0.750 | 1, 0.500 | 0.500 |" in text
 
 
 def test_evaluate_and_markdown_put_the_baseline_beside_ours_and_link_the_figure(tmp_path):
@@ -92,7 +112,7 @@ def test_evaluate_and_markdown_put_the_baseline_beside_ours_and_link_the_figure(
     theirs = evaluate_attributes(lambda texts, description: [_decision((0.5, 0.1)), _decision((0.5, 0.9))],
                                  {"s": frame}, ATTRIBUTES, {})
     text = "\n".join(attribute_markdown(ours, theirs, "1.2.0"))
-    assert "| s | threat | a threat | 2 | 1 | 1.000 / 0.000 | 0.500 | 0.000 | 0.000 | 0.000 |" in text
+    assert "| s | threat | a threat | 2 | 1 | 1.000 / 0.000 | 0 | 0.500 | 0.000 | 0.000 | 0.000 |" in text
     assert "ROC AUC / 1.2.0" in text and "Not evaluated: gone (data file x not found)." in text
     assert "](plots/attributes_own_labels.png)" in text and "plot" not in theirs  # no plot_dir, no figure
 
@@ -114,3 +134,6 @@ def test_real_attribute_sets_have_the_documented_counts():
     assert counts["convabuse_test"][0] == 853
     assert counts["olid_test"] == (860, {"insult": 213, "profanity": 27})
     assert counts["ethos_violence"] == (433, {"threat": 142})
+    # Texts also in a training split: 303 ConvAbuse test turns ("yes", "hi", ...), 6 HateXplain test posts.
+    assert {name: int(frame["in_training"].sum()) for name, frame in sets.items()} == {
+        "toxic_spans_test": 0, "hatexplain_test": 6, "convabuse_test": 303, "olid_test": 0, "ethos_violence": 0}

@@ -4,7 +4,8 @@ For every (set, attribute) pair that a set of ``model.evaluation.attribute_data`
 the ``toxicity`` score's ROC AUC on the same label (an attribute that ranks no better than toxicity adds nothing
 but a name), and what the decision policy does: the share of labelled comments the policy gives a reason on that
 attribute (its threshold or, for ``threat``, the phrase rule), the share of the others it gives one, and the share
-of labelled comments it does not approve for any reason.
+of labelled comments it does not approve for any reason. Rows whose text is also in a training split
+(``in_training``) are counted, and the attribute's ROC AUC is given on the others as well.
 """
 
 from __future__ import annotations
@@ -43,12 +44,16 @@ def attribute_rows(name: str, frame: pd.DataFrame, decisions: Sequence, attribut
             continue
         labels = frame[attribute].to_numpy(int)
         positive = labels == 1
+        trained = frame["in_training"].to_numpy(bool) if "in_training" in frame else np.zeros(len(labels), bool)
+        score = scores[:, attributes.index(attribute)]
         flagged = np.array([any(reason.attribute == attribute and reason.action != APPROVE
                                 for reason in decision.reasons) for decision in decisions], dtype=bool)
         rows.append({
             "set": name, "attribute": attribute, "label": frame.attrs["labels"][attribute],
             "rows": int(len(labels)), "positives": int(positive.sum()),
-            "roc_auc": roc_auc(labels, scores[:, attributes.index(attribute)]),
+            "roc_auc": roc_auc(labels, score),
+            "rows_in_training": int(trained.sum()),
+            "roc_auc_not_in_training": roc_auc(labels[~trained], score[~trained]) if trained.any() else None,
             "toxicity_roc_auc": roc_auc(labels, scores[:, attributes.index(PRIMARY_ATTRIBUTE)]),
             "positives_flagged": _share(flagged, positive),
             "negatives_flagged": _share(flagged, ~positive),
@@ -107,6 +112,14 @@ def evaluate_attributes(moderate: Callable[[list[str], str], list], sets: Mappin
     return section
 
 
+def _in_training(row: Mapping) -> str:
+    """How many rows are also in training and the ROC AUC on the others (reports written before have neither)."""
+    count = row.get("rows_in_training")
+    if not count:
+        return "0" if count == 0 else "n/a"
+    return f"{count}, {format_number(row['roc_auc_not_in_training'])}"
+
+
 def attribute_markdown(section: Mapping, baseline: Mapping | None = None, base_version: str | None = None) -> list[str]:
     """The section of ``eval.md``; with a ``baseline`` section, its ROC AUC beside ours."""
     base = {(row["set"], row["attribute"]): row for row in (baseline or {}).get("rows", [])}
@@ -119,19 +132,21 @@ def attribute_markdown(section: Mapping, baseline: Mapping | None = None, base_v
         "over toxicity. *Flagged* = the policy gives a reason on that attribute (its review or reject threshold, and "
         "for `threat` also the phrase rule); *not approved* = sent to review or rejected for any reason. Official test "
         "splits except ETHOS (a validation set; its violence labels choose nothing). Within toxic spans every post is "
-        "toxic, so there the attribute must tell one kind of toxicity from the others.", "",
-        f"| set | attribute | 1 = | rows | positives | ROC AUC{versus} | toxicity's ROC AUC | positives flagged | "
-        "others flagged | positives not approved |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "toxic, so there the attribute must tell one kind of toxicity from the others. *Also in training* = rows whose "
+        "text is written word for word in a training split (ConvAbuse's test turns \"yes\", \"hi\", \"fuck you\" are in "
+        "its training split too); the ROC AUC beside it is on the other rows.", "",
+        f"| set | attribute | 1 = | rows | positives | ROC AUC{versus} | also in training: rows, ROC AUC on the others | "
+        "toxicity's ROC AUC | positives flagged | others flagged | positives not approved |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in section["rows"]:
         ours = format_pair(row["roc_auc"], base.get((row["set"], row["attribute"]), {}).get("roc_auc"), bool(base))
         lines.append(
             f"| {row['set']} | {row['attribute']} | {row['label']} | {row['rows']} | {row['positives']} | {ours} | "
-            f"{format_number(row['toxicity_roc_auc'])} | {format_number(row['positives_flagged'])} | "
+            f"{_in_training(row)} | {format_number(row['toxicity_roc_auc'])} | {format_number(row['positives_flagged'])} | "
             f"{format_number(row['negatives_flagged'])} | {format_number(row['positives_not_approved'])} |")
     if not section["rows"]:
-        lines.append("| (no set found) | | | | | | | | | |")
+        lines.append("| (no set found) | | | | | | | | | | |")
     if section.get("plot"):
         lines += ["", f"![Each attribute on data that labels it]({section['plot']})"]
     for name, why in section.get("skipped", {}).items():
