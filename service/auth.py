@@ -188,12 +188,15 @@ def active_key(key: str) -> ActiveKey | None:
     if cached is not None:
         return cached
     refuse_if_failing()
+    # Taken before the database is read: a revocation committed after that read and before the put below is seen by
+    # the put, which then keeps nothing (the key would otherwise be served from the cache for KEY_CACHE_SECONDS more).
+    generation = cache.generation()
     found = find_active_key(get_session(), key, key_sha256)
     if found is None:
         note_failure()
         return None
     active = ActiveKey(found.id, found.name, parse_scopes(found.scopes))
-    cache.put(key_sha256, active)
+    cache.put(key_sha256, active, generation)
     return active
 
 

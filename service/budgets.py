@@ -14,14 +14,16 @@ import ipaddress
 import logging
 import math
 import time
+from collections.abc import Mapping
+from typing import Any
 
 from flask import Flask, current_app, g, request
 from limits import RateLimitItem, parse_many
-from limits.storage import Storage
+from limits.storage import Storage, storage_from_string
 from limits.strategies import FixedWindowRateLimiter
 
 from service.errors import ApiError
-from service.redis_client import RedisError
+from service.redis_client import RedisError, warn_unreachable
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +42,38 @@ MAX_PARSED_SETTINGS = 64
 def init_budgets(app: Flask, storage: Storage) -> None:
     """Count the app's budgets in ``storage`` (the Limiter's, so that they are shared the same way)."""
     app.extensions[BUDGETS_KEY] = FixedWindowRateLimiter(storage)
+
+
+PROCESS_MEMORY_SCHEME = "memory"
+"""``RATELIMIT_STORAGE_URI``'s scheme when each server process counts in its own memory (``memory://``)."""
+STORAGE_OPTIONS_SETTING = "RATELIMIT_STORAGE_OPTIONS"
+"""Flask-Limiter's setting of options for its storage, which win over the service's own (``service.limits``)."""
+
+
+def storage_outside_the_app(config: Mapping[str, Any]) -> Storage | None:
+    """The storage the app counts its budgets in, opened as Flask-Limiter opens it (``service.limits``), for a command
+    that runs outside the app; None for ``memory://``, which is each server process's own and out of its reach."""
+    from service.redis_client import storage_options
+
+    uri = config["RATELIMIT_STORAGE_URI"]
+    if uri.partition("://")[0] == PROCESS_MEMORY_SCHEME:
+        return None
+    return storage_from_string(uri, **{**storage_options(uri), **(config.get(STORAGE_OPTIONS_SETTING) or {})})
+
+
+def clear_budget(storage: Storage, limits: str, setting: str, identity: str) -> int:
+    """Forget what ``identity`` spent of each of ``limits`` (the value of the budget ``setting``) in ``storage``, so that
+    it has all of them again; return the largest count it had in their windows (0: nothing counted), which goes past
+    a limit's amount when refused attempts went on.
+
+    Raises the storage's own error (``RedisError`` for Redis) when it cannot be reached.
+    """
+    windows = FixedWindowRateLimiter(storage)
+    spent = 0
+    for item in _parsed(limits):
+        spent = max(spent, int(storage.get(item.key_for(setting, identity)) or 0))
+        windows.clear(item, setting, identity)
+    return spent
 
 
 def limit_items(setting: str) -> tuple[RateLimitItem, ...]:
@@ -90,7 +124,7 @@ def first_spent(setting: str, identity: str, cost: int = 1) -> RateLimitItem | N
     try:
         return next((item for item in limit_items(setting) if not windows.test(item, setting, identity, cost=cost)), None)
     except RedisError as error:
-        log.warning("limit storage unreachable, %s not checked: %s", setting, type(error).__name__)
+        warn_unreachable(error, log, "limit storage unreachable, %s not checked", setting)
         return None
 
 
@@ -101,7 +135,7 @@ def spend(setting: str, identity: str, cost: int = 1) -> None:
         for item in limit_items(setting):
             windows.hit(item, setting, identity, cost=cost)
     except RedisError as error:
-        log.warning("limit storage unreachable, %s not counted: %s", setting, type(error).__name__)
+        warn_unreachable(error, log, "limit storage unreachable, %s not counted", setting)
 
 
 def spend_within(setting: str, identity: str, cost: int = 1) -> RateLimitItem | None:
@@ -115,7 +149,7 @@ def spend_within(setting: str, identity: str, cost: int = 1) -> RateLimitItem | 
     try:
         over = [item for item in limit_items(setting) if not windows.hit(item, setting, identity, cost=cost)]
     except RedisError as error:
-        log.warning("limit storage unreachable, %s not checked: %s", setting, type(error).__name__)
+        warn_unreachable(error, log, "limit storage unreachable, %s not checked", setting)
         return None
     return over[0] if over else None
 

@@ -40,7 +40,8 @@ from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, SQLAlchemyErro
 
 from service.config import DEFAULT_DB_PATH
 from service.schema_gate import schema_problem
-from service.store import AUTOCOMMIT, DecisionRecord, StoreError, app_engine, engine_sqlite_file, make_engine
+from service.store import (AUTOCOMMIT, DecisionRecord, StoreError, app_engine, bound_waits, engine_sqlite_file, make_engine,
+                           wait_seconds)
 
 log = logging.getLogger(__name__)
 
@@ -280,7 +281,8 @@ def init_decision_log(app: Flask, registry: Any) -> None:
     A SQLite file gets engines of its own whose connections wait only ``LOG_BUSY_TIMEOUT_MS`` for a lock: one for
     transactions, and one whose connections are in autocommit mode from the start (``autocommit_sqlite_engine``).
     A PostgreSQL server gets one whose statements wait as long for a lock (its ``lock_timeout``): an operator's
-    ``CREATE INDEX`` or ``VACUUM FULL`` on ``decisions`` made every answer wait until it finished.
+    ``CREATE INDEX`` or ``VACUUM FULL`` on ``decisions`` made every answer wait until it finished; its statements and its
+    waits for an answer are bounded as the app's are (``service.store.bound_waits``).
     """
     engine = app_engine(app)
     autocommit_engine = None
@@ -289,7 +291,8 @@ def init_decision_log(app: Flask, registry: Any) -> None:
         engine = make_engine(app.config["DB_URL"], create=False, busy_timeout_ms=LOG_BUSY_TIMEOUT_MS)
         autocommit_engine = autocommit_sqlite_engine(app.config["DB_URL"])
     elif engine.dialect.name == "postgresql":
-        engine = bound_lock_waits(make_engine(app.config["DB_URL"], create=False), LOG_BUSY_TIMEOUT_MS)
+        engine = bound_lock_waits(bound_waits(make_engine(app.config["DB_URL"], create=False), wait_seconds(app.config)),
+                                  LOG_BUSY_TIMEOUT_MS)
         one_row_autocommit = False  # the bound is set as each transaction begins: an autocommit INSERT has none
     spool = DecisionSpool(spool_directory(app.config), engine, registry, log_text=bool(app.config["LOG_TEXT"]),
                           autocommit_engine=autocommit_engine, one_row_autocommit=one_row_autocommit)

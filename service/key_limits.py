@@ -34,7 +34,7 @@ from typing import Any
 from flask import Flask, current_app, g
 
 from service.budgets import first_spent, spend, too_many
-from service.redis_client import RedisError, redis_client
+from service.redis_client import RedisError, redis_client, warn_unreachable
 from service.store import database_url
 
 log = logging.getLogger(__name__)
@@ -158,7 +158,7 @@ class RedisSlots:
                 self.client.zrem(name, member)
                 return None
         except RedisError as error:
-            log.warning("concurrency slots unreachable, request let through: %s", type(error).__name__)
+            warn_unreachable(error, log, "concurrency slots unreachable, request let through")
             return ("", "")
         return (name, member)
 
@@ -170,7 +170,7 @@ class RedisSlots:
         try:
             self.client.zrem(name, member)
         except RedisError as error:
-            log.warning("concurrency slot not freed (it expires after %d s): %s", self.stale_seconds, type(error).__name__)
+            warn_unreachable(error, log, "concurrency slot not freed (it expires after %d s)", self.stale_seconds)
 
 
 def slots_directory(config: Mapping[str, Any]) -> Path:

@@ -9,7 +9,9 @@ lines or headers it could not parse withheld (``WithholdClientText``).
 What the request's log line needs (its id, start, decisions) is kept on the request, not on ``g``: the parts of
 a Google batch (``POST /batch``) are requests of their own, each in an app context of its own (its own ``g``), inside
 the batch's request. Times are ISO 8601 in UTC (``2026-12-05T11:46:44.395Z``). Other libraries' warnings and errors go through the
-same handler (``LIBRARY_LEVEL``); a plain line (``LOG_JSON`` false) escapes the control characters of its message.
+same handler (``LIBRARY_LEVEL``), and so do Python's warnings (``warnings.warn``: a deprecation, scikit-learn's version
+mismatch), as records of ``py.warnings`` (``log_warning``); a plain line (``LOG_JSON`` false) escapes the control
+characters of its message.
 
 A request's line is at INFO, WARNING for a 503 (a database down, not ready: expected states with lines of their
 own) and ERROR for any other 5xx, so that an operator filtering on ERROR sees every unexpected error (500): next to
@@ -23,8 +25,10 @@ import re
 import sys
 import time
 import uuid
+import warnings
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Any
 
 from flask import Flask, Response, current_app, g, has_request_context, request
 from pythonjsonlogger.json import JsonFormatter
@@ -51,6 +55,8 @@ reads as a record of its own. JSON escapes them itself."""
 LIBRARY_LEVEL = logging.WARNING
 """Other libraries' records (SQLAlchemy's pool, redis, ...) from this level up go through the same
 handler, as JSON with the request id; below it they are noise. Without it Python wrote them bare (no time, no JSON)."""
+WARNINGS_LOGGER = "py.warnings"
+"""The logger of Python's warnings (``warnings.warn``), as ``logging.captureWarnings`` names it."""
 QUOTED = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"")
 QUERY_STRING = re.compile(r"\?[^\s'\"]+")
 _HANDLER_MARK = "_moderation_handler"
@@ -110,6 +116,20 @@ def configure_logging(level: str, as_json: bool) -> None:
         logger.setLevel(number)
         logger.propagate = False
     _only_handler(logging.getLogger(), handler).setLevel(max(LIBRARY_LEVEL, number))  # every other logger propagates to it
+    # Python wrote warnings to stderr itself, as two plain lines (the warning, then the source line) amid the JSON ones.
+    warnings.showwarning = log_warning
+
+
+def log_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int, file: Any = None,
+                line: str | None = None) -> None:
+    """``warnings.showwarning`` once logging is configured: the warning as one WARNING record of ``WARNINGS_LOGGER``
+    (``UserWarning: text (file.py:12)``), in the configured format and with the request id. Python's filters still
+    decide whether it is shown (by default once per place in the code). A warning shown into a file of its own
+    (``file``) goes there, as Python would write it."""
+    if file is not None:
+        file.write(warnings.formatwarning(message, category, filename, lineno, line))
+        return
+    logging.getLogger(WARNINGS_LOGGER).warning("%s: %s (%s:%d)", category.__name__, message, filename, lineno)
 
 
 def _only_handler(logger: logging.Logger, handler: logging.Handler) -> logging.Logger:

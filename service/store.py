@@ -20,6 +20,7 @@ text it is given, because it exists to retrain the model.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import logging
 from collections import Counter
@@ -55,6 +56,18 @@ SQLITE_BUSY_TIMEOUT_MS = 10_000
 """How long a SQLite writer waits for another worker's transaction before failing."""
 CONNECT_TIMEOUT_SECONDS = 5
 """How long a worker waits for a database server that does not answer (then 503) rather than hanging."""
+TCP_KEEPALIVE = {"keepalives": 1, "keepalives_idle": 30, "keepalives_interval": 10, "keepalives_count": 3,
+                 "tcp_user_timeout": 30_000}
+"""libpq's TCP settings (seconds; ``tcp_user_timeout`` in ms): a connection to a server gone from the network (a
+paused VM, a route that drops packets) fails within about a minute instead of waiting for the kernel's 15 minutes
+or, when idle in the pool, for ever. Client-side: a pooler such as PgBouncer never sees them."""
+STATEMENT_TIMEOUT_SECONDS = 20.0
+"""How long a statement of the service's may run (``bound_waits``), at most a quarter of gunicorn's ``TIMEOUT_SECONDS``:
+a query waiting for a lock (an operator's ``ALTER TABLE``) answers 503 rather than holding the worker until gunicorn
+kills it. ``moderate`` commands (migrations, prune) are not bounded."""
+READ_GRACE_SECONDS = 5.0
+"""How much longer than the statement bound a worker waits for a server that does not answer at all (a frozen
+process: its host still acknowledges every packet, so no TCP setting ends the wait) before it drops the connection."""
 SCORE_DECIMALS = 6
 AUTOCOMMIT = "AUTOCOMMIT"
 ID_CHARS = 256
@@ -190,7 +203,10 @@ def make_engine(configured_url: str | None, create: bool = True, busy_timeout_ms
     try:
         url = _parsed_url(url_text)
         if url.get_backend_name() != "sqlite":
-            engine = create_engine(url, pool_pre_ping=True, hide_parameters=True, connect_args={"connect_timeout": CONNECT_TIMEOUT_SECONDS})
+            # Defaults only: DB_URL's own ?connect_timeout= (or keepalives) wins (connect_args would replace it).
+            defaults = {"connect_timeout": CONNECT_TIMEOUT_SECONDS, **(TCP_KEEPALIVE if url.get_backend_name() == "postgresql" else {})}
+            connect_args = {name: value for name, value in defaults.items() if name not in url.query}
+            engine = create_engine(url, pool_pre_ping=True, hide_parameters=True, connect_args=connect_args)
             guard_engine(engine, None)
             return engine
         path = sqlite_file(url)
@@ -250,9 +266,70 @@ def release_connections(engine: Engine) -> None:
         engine.dispose()
 
 
+def wait_seconds(config: Any) -> float:
+    """How long a statement of the service's may run: ``STATEMENT_TIMEOUT_SECONDS``, at most a quarter of gunicorn's
+    ``TIMEOUT_SECONDS`` (the worker must answer 503 before gunicorn kills it)."""
+    return min(STATEMENT_TIMEOUT_SECONDS, int(config["TIMEOUT_SECONDS"]) / 4)
+
+
+def bound_waits(engine: Engine, seconds: float) -> Engine:
+    """``engine`` (a PostgreSQL one; others are returned as they are), whose statements run at most ``seconds`` and whose
+    connections wait at most ``READ_GRACE_SECONDS`` longer for any answer, then are dropped (an OperationalError: 503).
+
+    The statement bound is the server's ``statement_timeout``, set as each transaction begins (``set_config(...,
+    true)``, that is ``SET LOCAL``) and only where none is set already (by DB_URL's ``options``, the role or the
+    database): nothing leaks to a connection a pooler such as PgBouncer hands to another client, and no start-up
+    option is sent (PgBouncer refuses ``options``). The read bound is the client's own, for a server that does not
+    answer at all.
+    """
+    if engine.dialect.name != "postgresql":
+        return engine
+    event.listen(engine, "do_connect", partial(_connect_bounded, read_seconds=seconds + READ_GRACE_SECONDS))
+    bound = f"SELECT set_config('statement_timeout', '{int(seconds * 1000)}', true) WHERE current_setting('statement_timeout') = '0'"
+    event.listen(engine, "begin", lambda connection: connection.exec_driver_sql(bound))
+    return engine
+
+
+def _connect_bounded(_dialect: Any, _record: Any, cargs: tuple, cparams: dict, read_seconds: float) -> Any:
+    """Open the DBAPI connection as a ``_bounded_connection_class()`` one (SQLAlchemy's ``do_connect`` event)."""
+    connection = _bounded_connection_class().connect(*cargs, **cparams)
+    connection.read_timeout = read_seconds
+    return connection
+
+
+@functools.cache
+def _bounded_connection_class() -> type:
+    """A psycopg connection that waits at most ``read_timeout`` seconds for the server's answer to anything, then closes
+    (made on first use: psycopg is imported only for PostgreSQL).
+
+    psycopg waits for as long as the server takes: a server that stopped answering (a process stopped or swapped
+    out, whose host still acknowledges every packet) held the worker until gunicorn killed it. ``wait`` is psycopg's
+    one place of waiting on a connection's socket once connected, and takes a timeout (psycopg >= 3.2; setup.cfg
+    pins 3.3.9).
+    """
+    import psycopg
+
+    class BoundedConnection(psycopg.Connection):
+        read_timeout: float | None = None
+
+        def wait(self, gen: Any, interval: float = 0.1, timeout: float | None = None) -> Any:
+            if timeout is not None:  # psycopg's own bounded wait (cancelling a query): its timeout, its handling
+                return super().wait(gen, interval=interval, timeout=timeout)
+            try:
+                return super().wait(gen, interval=interval, timeout=self.read_timeout)
+            except psycopg.errors.OperationalError as error:
+                if type(error).__name__ != "_WaitTimeout":  # psycopg's own timeout error is private
+                    raise
+                self.close()  # half-way through an exchange: unusable (the pool then drops it)
+                raise psycopg.OperationalError(f"the database server did not answer within {self.read_timeout:g} s") from None
+
+    return BoundedConnection
+
+
 def init_store(app: Flask, engine: Engine) -> None:
     """Attach the engine's sessionmaker to ``app``, close each request's session on teardown, and answer
-    a lost database with 503 rather than a bare 500."""
+    a lost database with 503 rather than a bare 500. A PostgreSQL engine's waits are bounded (``bound_waits``)."""
+    bound_waits(engine, wait_seconds(app.config))
     app.extensions[STORE_KEY] = sessionmaker(engine, expire_on_commit=False)
     app.teardown_appcontext(close_session)
     app.register_error_handler(OperationalError, _database_unavailable)

@@ -77,6 +77,32 @@ def test_a_revoked_key_is_403(app, client, api_key):
     assert response.get_json()["error"]["code"] == "invalid_api_key"
 
 
+@pytest.mark.parametrize("shared", [False, True], ids=["process-cache", "redis-cache"])
+def test_a_key_revoked_while_a_request_looks_it_up_is_not_cached(app, client, api_key, monkeypatch, shared):
+    """A revocation committed after a request read the key from the database, and before it cached it, left the key
+    cached: served for KEY_CACHE_SECONDS more (300 s by default) although the revocation had told the cache (with
+    Redis, every instance's requests were served from it)."""
+    from service import auth
+    from service.ttl_cache import RedisTtlMemory
+    from tests.test_ttl_cache import FakeRedis
+
+    if shared:
+        app.extensions[KEY_CACHE_KEY] = RedisTtlMemory(app.config["KEY_CACHE_SECONDS"], FakeRedis(), auth.KEY_CACHE_CODEC)
+    look_up = auth.find_active_key
+
+    def look_up_then_revoke(session, *args):
+        found = look_up(session, *args)
+        if found is not None and found.revoked_at is None:
+            revoke_key(session, "test")  # as the keys page does, in this worker: it tells the app's cache
+        return found
+
+    monkeypatch.setattr(auth, "find_active_key", look_up_then_revoke)
+    headers = {"X-API-Key": api_key}
+    assert client.get("/v1/model", headers=headers).status_code == 200  # it was active when this request read it
+    monkeypatch.undo()
+    assert client.get("/v1/model", headers=headers).status_code == 403
+
+
 class Clock:
     """A monotonic clock the test moves by hand."""
 

@@ -294,8 +294,9 @@ def test_prune_interrupted_says_how_many_rows_went_and_that_running_it_again_fin
     interrupt_at_batch(monkeypatch, 3)
     result = runner.invoke(cli, ["db", "prune", "--older-than", "90d", "--batch-size", "2"], env=env)
     assert result.exit_code == 130, result.output
-    assert result.stderr.splitlines()[-1] == ("Interrupted: 4 decision-log row(s), 0 spooled row(s) were deleted (each batch "
-                                              "of 2 is committed); run the same command again to delete the rest")
+    assert result.stderr.splitlines()[-1] == ("Interrupted: 4 decision-log row(s) were deleted (each batch of 2 is committed), "
+                                              "nothing from the spool (it is swept after the database); run the same command "
+                                              "again to delete the rest")
     assert len(remaining(engine, DecisionRecord)) == 2
     monkeypatch.undo()
     result = runner.invoke(cli, ["db", "prune", "--older-than", "90d", "--batch-size", "2"], env=env)
@@ -313,9 +314,9 @@ def test_forget_interrupted_says_what_went_and_that_running_it_again_finishes(ru
     interrupt_at_batch(monkeypatch, 2)
     result = runner.invoke(cli, ["db", "forget", "--from", "-"], env=env, input="\n".join(ids))
     assert result.exit_code == 130, result.output
-    assert result.stderr.splitlines()[-1] == (f"Interrupted: 1 decision-log row(s), 0 feedback row(s) and 0 spooled row(s) "
-                                              f"were deleted (every {IDS_PER_QUERY} ids are committed together); run the "
-                                              "same command again to delete the rest")
+    assert result.stderr.splitlines()[-1] == (f"Interrupted: 1 decision-log row(s), 0 feedback row(s) were deleted (every "
+                                              f"{IDS_PER_QUERY} ids are committed together), nothing from the spool (it is "
+                                              "swept after the database); run the same command again to delete the rest")
     assert remaining(engine, DecisionRecord) == [(ids[-1], None)]
 
 
@@ -413,8 +414,8 @@ def test_prune_stopped_by_a_locked_database_says_what_went_in_one_line(runner, l
     other.close()
     assert result.exit_code == 2, result.output
     assert result.stderr.splitlines() == ["Error: the database failed (OperationalError: database is locked): 4 decision-log "
-                                          "row(s), 0 spooled row(s) were deleted (each batch of 2 is committed); run the same "
-                                          "command again to delete the rest"]
+                                          "row(s) were deleted (each batch of 2 is committed), nothing from the spool (it is "
+                                          "swept after the database); run the same command again to delete the rest"]
     monkeypatch.undo()
     again = runner.invoke(cli, ["db", "prune", "--older-than", "90d"], env=env)
     assert again.exit_code == 0 and remaining(engine, DecisionRecord) == [("new", None)]
@@ -433,6 +434,61 @@ def test_forget_stopped_by_a_locked_database_says_what_went_in_one_line(runner, 
     other.close()
     assert result.exit_code == 2, result.output
     assert result.stderr.splitlines() == [f"Error: the database failed (OperationalError: database is locked): 1 decision-log "
-                                          f"row(s), 0 feedback row(s) and 0 spooled row(s) were deleted (every {IDS_PER_QUERY} "
-                                          "ids are committed together); run the same command again to delete the rest"]
+                                          f"row(s), 0 feedback row(s) were deleted (every {IDS_PER_QUERY} ids are committed "
+                                          "together), nothing from the spool (it is swept after the database); run the same "
+                                          "command again to delete the rest"]
     assert remaining(engine, DecisionRecord) == [(ids[-1], None)]
+
+
+@pytest.mark.parametrize("command", [["prune", "--older-than", "90d"], ["forget", "--comment-id", "old0", "--comment-id", "old1"]])
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_a_database_failure_leaves_the_spooled_rows_for_the_next_run(runner, lifecycle_db, monkeypatch, tmp_path, command):
+    """The spool was swept before the database: a database locked at the first transaction left the old rows in the
+    database and the spooled ones already deleted. Now the spool is swept once the database part is done."""
+    engine, env = lifecycle_db
+    add(engine, DecisionRecord(**decision_row("old0", 100)), DecisionRecord(**decision_row("new", 1)))
+    spool = tmp_path / "spool"
+    write_spool(spool / "decisions-1.jsonl", decision_row("old1", 120), decision_row("new2", 0))
+    other = lock_at_batch(monkeypatch, tmp_path / "moderation.db", 1)
+    result = runner.invoke(cli, ["db", *command], env=env)
+    other.execute("ROLLBACK")
+    other.close()
+    assert result.exit_code == 2, result.output
+    (line,) = result.stderr.splitlines()
+    assert line.startswith("Error: the database failed (OperationalError: database is locked): 0 decision-log row(s)")
+    assert "nothing from the spool (it is swept after the database); run the same command again" in line
+    assert spooled_ids(spool) == ["new2", "old1"]  # as it was
+    monkeypatch.undo()
+    again = runner.invoke(cli, ["db", *command], env=env)
+    assert again.exit_code == 0, again.output
+    assert remaining(engine, DecisionRecord) == [("new", None)] and spooled_ids(spool) == ["new2"]
+
+
+@pytest.mark.parametrize("command", [["prune", "--older-than", "90d"], ["forget", "--comment-id", "old0", "--comment-id", "old1"]])
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_rows_a_worker_replays_while_the_database_part_runs_are_deleted_too(runner, lifecycle_db, monkeypatch, tmp_path, command):
+    """With the spool swept after the database, a worker's replay between the two would put spooled rows back into the
+    database once it had been pruned: the database part runs again when rows were waiting in the spool."""
+    from service.cli import database
+    from service.decision_log import DecisionSpool
+
+    engine, env = lifecycle_db
+    add(engine, DecisionRecord(**decision_row("old0", 100)), DecisionRecord(**decision_row("new", 1)))
+    spool = tmp_path / "spool"
+    write_spool(spool / "decisions-1.jsonl", decision_row("old1", 120))
+    replay_engine = make_engine(env["MODERATION_DB_URL"], create=False)
+    worker = DecisionSpool(spool, replay_engine, registry=None)
+    real, replayed = database._sweep_spool, []
+
+    def replayed_before_the_sweep(drop, dry_run):
+        if not dry_run and not replayed:  # the database part is done: a worker replays the spool just now
+            replayed.append(worker.replay(DecisionRecord.__table__))
+        return real(drop, dry_run)
+
+    monkeypatch.setattr(database, "_sweep_spool", replayed_before_the_sweep)
+    try:
+        result = runner.invoke(cli, ["db", *command], env=env)
+    finally:
+        replay_engine.dispose()
+    assert replayed == [1] and result.exit_code == 0, result.output
+    assert remaining(engine, DecisionRecord) == [("new", None)] and not list(spool.glob("decisions-*"))

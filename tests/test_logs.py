@@ -5,6 +5,9 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import os
+import subprocess
+import sys
 from types import SimpleNamespace
 
 import pytest
@@ -264,3 +267,36 @@ def test_other_libraries_errors_are_json_lines_with_the_request_id(capsys, tiny_
     assert "disk I/O error" in pool["exc_info"]
     assert not [line for line in lines if line["logger"] == "sqlalchemy.engine"]
     assert {"time", "level", "logger", "message"} <= set(pool)
+
+
+
+WARNING_SCRIPT = """
+import sys, warnings
+from service.app import create_app
+app = create_app({"TESTING": True, "MODEL": sys.argv[1], "DB_URL": "sqlite://", "LOG_JSON": sys.argv[2] == "json"})
+def deprecated():
+    warnings.warn("this call is deprecated", FutureWarning, stacklevel=1)
+    return "done"
+app.add_url_rule("/deprecated", "deprecated", deprecated)
+for _ in range(2):
+    assert app.test_client().get("/deprecated", headers={"X-Request-ID": "rid-warn"}).status_code == 200
+"""
+
+
+@pytest.mark.parametrize("as_json", [True, False])
+def test_python_warnings_are_one_log_line_in_the_configured_format(tiny_bundle_path, as_json):
+    # Python wrote them to stderr itself: two plain lines (the warning, then its source line) amid the JSON ones.
+    # A process of its own: pytest records warnings itself, so none would reach stderr here.
+    env = {name: value for name, value in os.environ.items() if name != "PYTHONWARNINGS"}
+    done = subprocess.run([sys.executable, "-c", WARNING_SCRIPT, str(tiny_bundle_path), "json" if as_json else "plain"],
+                          capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    lines = done.stderr.splitlines()
+    if as_json:
+        records = [json.loads(line) for line in lines]  # every line parses
+        (warned,) = [record for record in records if record["logger"] == "py.warnings"]  # once, as Python's filter says
+        assert (warned["level"], warned["request_id"]) == ("WARNING", "rid-warn")
+        assert warned["message"].startswith("FutureWarning: this call is deprecated (<string>:")
+    else:
+        (warned,) = [line for line in lines if "deprecated" in line and "GET" not in line]
+        assert warned.split(" ", 3)[1:3] == ["WARNING", "py.warnings"] and "FutureWarning: this call is deprecated" in warned

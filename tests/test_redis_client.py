@@ -3,6 +3,7 @@ moderation goes on without it, as docs/deployment.md (*Why Redis*) says. Fake se
 
 from __future__ import annotations
 
+import json
 import socket
 import threading
 import time
@@ -182,3 +183,93 @@ def test_a_tls_redis_keeps_its_tls_connection():
     from redis.connection import SSLConnection
 
     assert issubclass(redis_module.storage_options("rediss://cache.example:6380/0")["connection_class"], SSLConnection)
+
+
+@pytest.fixture
+def not_warned_yet(monkeypatch) -> None:
+    """This process has not yet warned that Redis is unreachable (another test's warning would hold back the next)."""
+    monkeypatch.setattr(redis_module, "WARNED", redis_module._Warned())
+
+
+def test_an_unreachable_redis_is_one_warning_per_retry_time_saying_what_falls_back(tiny_bundle_path, capsys, not_warned_yet):
+    """Each call that found Redis down logged its own warning: about eight lines per request (key cache twice, each
+    budget checked and counted, the concurrency slot) for as long as Redis was down."""
+    from service.app import create_app
+    from service.auth import create_key
+    from service.store import get_session
+
+    app = create_app({"TESTING": True, "MODEL": str(tiny_bundle_path), "DB_URL": "sqlite://",
+                      "RATELIMIT_STORAGE_URI": "redis://127.0.0.1:1/0"})  # nothing listens: refused at once
+    with app.app_context():
+        headers = {"Authorization": f"Bearer {create_key(get_session(), 'cms')[1]}"}
+    client = app.test_client()
+
+    def warnings_of_requests() -> list[dict]:
+        capsys.readouterr()
+        for n in range(N_REQUESTS):
+            answer = client.post("/v1/moderate", json={"comments": [{"id": f"c{n}", "text": "You are kind."}]}, headers=headers)
+            assert answer.status_code == 200, answer.get_json()
+        lines = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
+        # Flask-Limiter's own line says once that the request count falls back to memory.
+        return [line for line in lines if line["level"] == "WARNING" and line["logger"] != "flask-limiter"]
+
+    (warned,) = warnings_of_requests()
+    assert warned["logger"] == "service.redis_client"
+    assert warned["message"].startswith("Redis unreachable (ConnectionError: ")
+    for fallback in ("count in each worker's memory", "concurrency slots let requests through", "key cache asks the database"):
+        assert fallback in warned["message"]
+    redis_module.WARNED._next = 0.0  # UNREACHABLE_RETRY_SECONDS have passed: said again, once
+    (again,) = warnings_of_requests()
+    assert again["message"] == warned["message"]
+
+
+@contextmanager
+def silent_unix_socket(path) -> Iterator[str]:
+    """A Unix socket at ``path`` that accepts connections and never answers (a frozen Redis); yields its path."""
+    server = socket.socket(socket.AF_UNIX)
+    server.bind(str(path))
+    server.listen(16)
+    try:
+        yield str(path)
+    finally:
+        server.close()
+
+
+def test_a_unix_socket_redis_gets_the_short_timeouts_and_is_shared(tiny_bundle_path, tmp_path):
+    """``redis+unix://`` kept redis-py's 5 s timeouts (every request then waited 5 s for the limits while Redis was
+    frozen) and none of the service's own shared state: key cache, concurrency slots and Coral's replay memory stayed
+    in each worker, as without Redis."""
+    from service.app import create_app
+    from service.auth import create_key
+    from service.key_limits import SLOTS_KEY, RedisSlots
+    from service.store import get_session
+
+    with silent_unix_socket(tmp_path / "redis.sock") as path:
+        uri = f"redis+unix://{path}?db=0"
+        assert redis_client(uri) is not None
+        app = create_app({"TESTING": True, "MODEL": str(tiny_bundle_path), "DB_URL": "sqlite://", "RATELIMIT_STORAGE_URI": uri})
+        assert isinstance(app.extensions[SLOTS_KEY], RedisSlots)
+        with app.app_context():
+            headers = {"Authorization": f"Bearer {create_key(get_session(), 'cms')[1]}"}
+        client = app.test_client()
+        durations = []
+        for n in range(N_REQUESTS):
+            started = time.monotonic()
+            answer = client.post("/v1/moderate", json={"comments": [{"id": f"c{n}", "text": "You are kind."}]}, headers=headers)
+            durations.append(time.monotonic() - started)
+            assert answer.status_code == 200, answer.get_json()
+    assert durations[0] < 3 * ONE_TIMEOUT_SECONDS, durations
+    assert max(durations[1:]) < ONE_TIMEOUT_SECONDS, durations
+
+
+def test_a_sentinel_redis_gets_the_short_timeouts_for_sentinel_too(frozen_redis):
+    """``redis+sentinel://`` kept redis-py's 5 s timeouts, towards Sentinel and towards the Redis it names."""
+    from limits.storage import storage_from_string
+
+    uri = frozen_redis.replace("redis://", "redis+sentinel://").replace("/0", "/mymaster")  # a Sentinel that never answers
+    storage = storage_from_string(uri, **redis_module.storage_options(uri))
+    started = time.monotonic()
+    with pytest.raises(RedisError):
+        storage.get("moderation-test")
+    assert time.monotonic() - started < 3 * ONE_TIMEOUT_SECONDS
+    assert storage.storage.connection_pool.connection_kwargs["socket_timeout"] == ONE_TIMEOUT_SECONDS  # the Redis it names

@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
-from sqlalchemy import func, inspect, select
+from sqlalchemy import func, inspect, select, text
+from sqlalchemy.exc import OperationalError
 
 from model.results import Decision, Reason
 from service.app import create_app
+from service.decision_log import SPOOL_KEY
 from service.feedback_export import export_feedback
 from service.migrations import check_current, current_revision, head_revision, upgrade
 from service.store import (
@@ -258,3 +266,164 @@ def test_json_columns_round_trip_unicode(store_app):
     (row,) = rows(store_app, Feedback)
     assert (row.comment_id, row.text) == ("\u00e9\u00e8", "\U0001f600 caf\u00e9")
     assert json.dumps(row.labels) == '{"toxicity": 0.5}'
+
+
+# A PostgreSQL server that stops answering
+
+
+@contextlib.contextmanager
+def relay_to(url: str) -> Iterator[tuple[str, threading.Event]]:
+    """A TCP relay on loopback to the server of ``url``; yields the URL through it and an event that, once set, freezes
+    it: connections stay open and every byte is acknowledged by the kernel, but nothing is passed on (a stopped server
+    process, as the client sees it)."""
+    from sqlalchemy.engine import make_url
+
+    target = make_url(url)
+    listener = socket.create_server(("127.0.0.1", 0))
+    frozen, stop, sockets = threading.Event(), threading.Event(), [listener]
+
+    def pipe(source: socket.socket, sink: socket.socket) -> None:
+        source.settimeout(0.05)
+        while not stop.is_set():
+            if frozen.is_set():
+                time.sleep(0.05)
+                continue
+            try:
+                data = source.recv(65_536)
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            if not data or frozen.is_set():  # frozen while receiving: the bytes are dropped, never passed on
+                return
+            sink.sendall(data)
+
+    def accept() -> None:
+        listener.settimeout(0.1)
+        while not stop.is_set():
+            try:
+                client, _ = listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            server = socket.create_connection((target.host, target.port or 5432))
+            sockets.extend((client, server))
+            for source, sink in ((client, server), (server, client)):
+                threading.Thread(target=pipe, args=(source, sink), daemon=True).start()
+
+    threading.Thread(target=accept, daemon=True).start()
+    try:
+        yield target.set(host="127.0.0.1", port=listener.getsockname()[1]).render_as_string(hide_password=False), frozen
+    finally:
+        stop.set()
+        for opened in sockets:
+            opened.close()
+
+
+def in_thread(call: Callable[[], Any], seconds: float) -> Any:
+    """``call()``'s result, failing the test if it takes more than ``seconds`` (the thread is left to end by itself)."""
+    outcome: list[Any] = []
+    thread = threading.Thread(target=lambda: outcome.append(call()), daemon=True)
+    thread.start()
+    thread.join(seconds)
+    assert outcome, f"still waiting after {seconds} s"
+    return outcome[0]
+
+
+QUICK_TIMEOUT_SECONDS = 4
+"""gunicorn's TIMEOUT_SECONDS in these tests: a quarter of it (1 s) bounds a statement (``wait_seconds``)."""
+
+
+@pytest.fixture
+def pg_url() -> str:
+    from tests.conftest import PG_URL_ENV, empty_postgres, postgres_test_url
+
+    url = postgres_test_url()
+    if not url:
+        pytest.skip(f"{PG_URL_ENV} is not set: no PostgreSQL server to test against (.ci/run starts one)")
+    empty_postgres(url)
+    return url
+
+
+def test_a_database_server_that_stops_answering_costs_a_request_a_bounded_wait(tiny_bundle_path, pg_url, tmp_path, monkeypatch):
+    """psycopg waits for an answer as long as the server takes: a stopped server (its host still acknowledging every
+    packet, so no TCP setting helps) held the worker until gunicorn killed it, 120 s later. Now 503 after the bound."""
+    from service import store
+
+    monkeypatch.setattr(store, "READ_GRACE_SECONDS", 1.0)
+    with relay_to(pg_url) as (url, frozen):
+        app = create_app({"TESTING": True, "MODEL": str(tiny_bundle_path), "DB_URL": url, "TIMEOUT_SECONDS": QUICK_TIMEOUT_SECONDS,
+                          "DECISION_SPOOL_DIR": str(tmp_path / "spool")})
+        try:
+            client = app.test_client()
+            assert client.get("/v1/model", headers={"X-API-Key": "mod_unknown0"}).status_code == 403  # the server answers
+            frozen.set()
+            started = time.monotonic()
+            answer = in_thread(lambda: client.get("/v1/model", headers={"X-API-Key": "mod_unknown1"}), 15)
+            assert answer.status_code == 503 and answer.get_json()["error"]["code"] == "database_unavailable"
+            # The pooled connection's check waits out the bound, then a new one its connect timeout (the server that
+            # accepts connections and never answers).
+            bound = QUICK_TIMEOUT_SECONDS / 4 + store.READ_GRACE_SECONDS + store.CONNECT_TIMEOUT_SECONDS
+            assert time.monotonic() - started < bound + 2
+        finally:
+            app.extensions[SPOOL_KEY].dispose()
+            app_engine(app).dispose()
+
+
+def test_a_query_waiting_for_a_lock_is_bounded_by_a_statement_timeout(tiny_bundle_path, pg_url, tmp_path):
+    """An operator's ``ALTER TABLE api_keys`` (or ``LOCK``) held every request that looks a key up until it ended."""
+    app = create_app({"TESTING": True, "MODEL": str(tiny_bundle_path), "DB_URL": pg_url, "TIMEOUT_SECONDS": QUICK_TIMEOUT_SECONDS,
+                      "DECISION_SPOOL_DIR": str(tmp_path / "spool")})
+    operator = make_engine(pg_url)
+    try:
+        with operator.connect() as connection:
+            connection.exec_driver_sql("LOCK TABLE api_keys IN ACCESS EXCLUSIVE MODE")  # held until the rollback
+            client = app.test_client()
+            answer = in_thread(lambda: client.get("/v1/model", headers={"X-API-Key": "mod_unknown"}), 10)
+            assert answer.status_code == 503
+            connection.rollback()
+        assert client.get("/v1/model", headers={"X-API-Key": "mod_unknown"}).status_code == 403  # and the worker goes on
+    finally:
+        operator.dispose()
+        app.extensions[SPOOL_KEY].dispose()
+        app_engine(app).dispose()
+
+
+def test_the_statement_bound_is_per_transaction_and_yields_to_the_db_urls_own(tiny_bundle_path, pg_url, tmp_path):
+    """Nothing is set for the session (a pooler such as PgBouncer hands it on), and a statement_timeout that DB_URL's
+    ``options`` (or the role, or the database) sets is kept."""
+    from sqlalchemy.engine import make_url
+
+    own = make_url(pg_url)
+    own = own.update_query_dict({"options": f"{own.query.get('options', '')} -cstatement_timeout=7000".strip()})
+    for url, expected in ((pg_url, "1s"), (own.render_as_string(hide_password=False), "7s")):
+        app = create_app({"TESTING": True, "MODEL": str(tiny_bundle_path), "DB_URL": url, "TIMEOUT_SECONDS": QUICK_TIMEOUT_SECONDS,
+                          "DECISION_SPOOL_DIR": str(tmp_path / "spool")})
+        try:
+            with app.app_context():
+                assert get_session().execute(text("SHOW statement_timeout")).scalar() == expected
+            raw = app_engine(app).raw_connection()
+            try:
+                cursor = raw.cursor()
+                cursor.execute("SHOW statement_timeout")
+                assert cursor.fetchone()[0] == ("0" if expected == "1s" else expected)
+            finally:
+                raw.close()
+        finally:
+            app.extensions[SPOOL_KEY].dispose()
+            app_engine(app).dispose()
+
+
+def test_the_db_urls_own_connect_timeout_is_kept():
+    """``connect_args`` replaced the URL's own ``?connect_timeout=``: an operator's 1 s became 5 s."""
+    listener = socket.create_server(("127.0.0.1", 0))  # accepts (the kernel does), never answers
+    engine = make_engine(f"postgresql://u:p@127.0.0.1:{listener.getsockname()[1]}/db?connect_timeout=1")
+    try:
+        started = time.monotonic()
+        with pytest.raises(OperationalError), engine.connect():
+            pass
+        assert time.monotonic() - started < 3
+    finally:
+        engine.dispose()
+        listener.close()

@@ -7,10 +7,11 @@ import logging
 
 import pytest
 
+from service import redis_client
 from service.auth import KEY_CACHE_CODEC, ActiveKey, make_key_cache
 from service.redis_client import RedisError
 from service.replays import REPLAY_CODEC, Answer, make_replay_memory
-from service.ttl_cache import RedisTtlMemory, TtlMemory
+from service.ttl_cache import GENERATION_NAME, RedisTtlMemory, TtlMemory
 
 
 class FakeRedis:
@@ -36,6 +37,12 @@ class FakeRedis:
         self._check()
         self.values.pop(name, None)
 
+    def incr(self, name):
+        self._check()
+        value = int(self.values.get(name, ("0", 0))[0]) + 1
+        self.values[name] = (str(value), 0)
+        return value
+
     def scan_iter(self, match):
         self._check()
         return [name for name in list(self.values) if name.startswith(match.rstrip("*"))]
@@ -55,20 +62,24 @@ def test_redis_memory_round_trips_each_value_under_its_prefix_with_an_expiry(cod
     assert memory.get(name) is None
     memory.put(name, value)
     memory.clear()
-    assert client.values == {}
+    assert list(client.values) == [codec.prefix + GENERATION_NAME]  # the count of forgets stays
 
 
-def test_an_unreachable_redis_is_a_logged_miss_but_forget_raises(caplog):
+def test_an_unreachable_redis_is_a_logged_miss_but_forget_raises(caplog, monkeypatch):
+    monkeypatch.setattr(redis_client, "WARNED", redis_client._Warned())  # no other test's warning holds this one back
     client = FakeRedis()
     memory = RedisTtlMemory(2.0, client, KEY_CACHE_CODEC)
     client.broken = True
-    with caplog.at_level(logging.WARNING):
+    with caplog.at_level(logging.DEBUG, logger="service.ttl_cache"):  # the app's LOG_LEVEL (INFO) is another test's
         memory.put("sha", ActiveKey(1, "k"))
         assert memory.get("sha") is None
-    assert [record.getMessage() for record in caplog.records] == [
-        "key cache unreachable, key not cached: RedisError",
-        "key cache unreachable, asking the database: RedisError",
+    # What each call did instead at DEBUG; one warning (service.redis_client) says what every feature does without Redis.
+    assert [(record.levelno, record.getMessage()) for record in caplog.records if record.name == "service.ttl_cache"] == [
+        (logging.DEBUG, "key cache unreachable, key not cached: RedisError"),
+        (logging.DEBUG, "key cache unreachable, asking the database: RedisError"),
     ]
+    (warned,) = [record for record in caplog.records if record.levelno >= logging.WARNING]
+    assert "the key cache asks the database" in warned.getMessage()
     with pytest.raises(RedisError):
         memory.forget("sha")
 
@@ -95,3 +106,57 @@ def test_a_process_memory_can_be_emptied_one_value_or_all():
     assert (memory.get("a"), memory.get("b")) == (None, 2)
     memory.clear()
     assert memory.get("b") is None
+
+
+@pytest.fixture(params=["process", "redis"])
+def key_memory(request):
+    """The key cache's memory in a process, or on (fake) Redis."""
+    if request.param == "process":
+        return TtlMemory(10, max_entries=4)
+    return RedisTtlMemory(10, FakeRedis(), KEY_CACHE_CODEC)
+
+
+@pytest.mark.parametrize("forget", ["forget", "clear"])
+def test_a_value_read_before_a_forget_is_not_put_back(key_memory, forget):
+    """A key revoked (forgotten) while a request was reading it from the database was put back by that request, and
+    served from the cache for KEY_CACHE_SECONDS more."""
+    key = ActiveKey(7, "cms")
+    generation = key_memory.generation()  # the lookup starts: the key is still active in the database
+    getattr(key_memory, forget)(*(["sha"] if forget == "forget" else []))  # the revocation commits, the cache is told
+    key_memory.put("sha", key, generation)  # the lookup ends with what it read before
+    assert key_memory.get("sha") is None
+    key_memory.put("sha", key, key_memory.generation())  # a lookup started after it is cached as before
+    assert key_memory.get("sha") == key
+    key_memory.put("other", key)  # without a generation, as Coral's replay memory puts
+    assert key_memory.get("other") == key
+
+
+class ForgetDuringSet(FakeRedis):
+    """Runs ``during_set`` once, just after a value is set: a revocation reaching Redis inside a ``put``."""
+
+    during_set = None
+
+    def set(self, name, value, px):
+        super().set(name, value, px)
+        during, self.during_set = self.during_set, None
+        if during is not None:
+            during()
+
+
+def test_a_forget_that_reaches_redis_during_a_put_still_wins():
+    client = ForgetDuringSet()
+    memory = RedisTtlMemory(10, client, KEY_CACHE_CODEC)
+    generation = memory.generation()
+    client.during_set = lambda: memory.forget("sha")
+    memory.put("sha", ActiveKey(7, "cms"), generation)
+    assert memory.get("sha") is None
+
+
+def test_a_put_keeps_nothing_when_redis_cannot_say_what_was_forgotten():
+    client = FakeRedis()
+    memory = RedisTtlMemory(10, client, KEY_CACHE_CODEC)
+    client.broken = True
+    generation = memory.generation()
+    client.broken = False
+    memory.put("sha", ActiveKey(7, "cms"), generation)
+    assert client.values == {}

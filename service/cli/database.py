@@ -6,7 +6,7 @@ import contextlib
 import datetime as dt
 import re
 from pathlib import Path
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, TextIO
 
 import click
@@ -91,46 +91,84 @@ def db_prune(session: Any, age: dt.timedelta, include_feedback: bool, everything
         cutoff = utc_now() - age
     except OverflowError as error:
         raise BadInput(f"--older-than {age.days}d is too long ago to be a date") from error
-    spooled = _sweep_spool(spooled_before(cutoff), dry_run)
     tables = [DecisionRecord, Feedback] if include_feedback else [DecisionRecord]
+    deleted = [0] * len(tables)
     if dry_run:
-        counts = [count_older(session, model, cutoff) for model in tables]
+        with _database_failure(lambda: "nothing was deleted (--dry-run)", dry_run=True):
+            deleted = [count_older(session, model, cutoff) for model in tables]
+        spooled = _sweep_spool(spooled_before(cutoff), dry_run)
     else:
-        counts = _prune_with_progress(session, tables, cutoff, batch_size, spooled.n_rows)
-    what = f"{counts[0]} decision-log row(s), {counts[1]} feedback row(s)" if include_feedback else f"{counts[0]} decision-log row(s)"
+        replayed_meanwhile = _spool_checked(spooled_before(cutoff))
+        with _database_failure(lambda: _pruned(deleted, batch_size, None)):
+            with progress_bar(sum(count_older(session, model, cutoff) for model in tables), "pruning", " rows") as advance:
+                _prune_tables(session, tables, cutoff, batch_size, deleted, advance)
+        spooled = _sweep_spool(spooled_before(cutoff), dry_run)
+        if replayed_meanwhile:  # a worker may have replayed old spooled rows into the database meanwhile
+            with _database_failure(lambda: _pruned(deleted, batch_size, spooled.n_rows)):
+                _prune_tables(session, tables, cutoff, batch_size, deleted, lambda _n: None)
+    what = f"{deleted[0]} decision-log row(s), {deleted[1]} feedback row(s)" if include_feedback else f"{deleted[0]} decision-log row(s)"
     click.echo(f"{'would prune' if dry_run else 'pruned'} {what} and {spooled.n_rows} spooled row(s) "
                f"logged before {cutoff:%Y-%m-%d %H:%M} UTC")
-    if not include_feedback and (n_kept := count_older(session, Feedback, cutoff)):
+    with _database_failure(lambda: "every row was deleted; only counting the feedback kept failed"):
+        n_kept = 0 if include_feedback else count_older(session, Feedback, cutoff)
+    if n_kept:
         click.echo(f"Kept {n_kept} feedback row(s) as old (training data); --include-feedback prunes them too", err=True)
     _warn_busy(spooled.busy)
 
 
-def _prune_with_progress(session: Any, tables: list, cutoff: dt.datetime, batch_size: int, n_spooled: int) -> list[int]:
-    """``prune_older`` on each table under a bar counting rows (on a terminal); on Ctrl-C, say how many rows went
-    (every batch is committed, and the ``n_spooled`` spooled rows before them) and that running the command again
-    finishes, and exit with ``EXIT_INTERRUPTED``."""
+def _prune_tables(session: Any, tables: list, cutoff: dt.datetime, batch_size: int, deleted: list[int],
+                  advance: Callable[[int], None]) -> None:
+    """``prune_older`` on each table, adding each committed batch to ``deleted`` (per table) and to ``advance``."""
+    from service.retention import prune_older
+
+    for number, model in enumerate(tables):
+        def counted(n_batch: int, number: int = number) -> None:
+            deleted[number] += n_batch
+            advance(n_batch)
+
+        prune_older(session, model, cutoff, batch_size, on_batch=counted)
+
+
+def _pruned(deleted: list[int], batch_size: int, n_spooled: int | None) -> str:
+    """What a prune stopped midway deleted (every batch is committed; the spool is swept after the database)."""
+    went = [f"{n} {name} row(s)" for n, name in zip(deleted, ("decision-log", "feedback"))]
+    return _deleted(went, n_spooled, f"each batch of {batch_size:,} is committed")
+
+
+def _deleted(went: list[str], n_spooled: int | None, committed: str) -> str:
+    """``went`` (and the ``n_spooled`` spooled rows; None: the spool was not swept yet) were deleted, and what to do."""
+    if n_spooled is None:
+        return (f"{', '.join(went)} were deleted ({committed}), nothing from the spool (it is swept after the database); "
+                "run the same command again to delete the rest")
+    return f"{', '.join(went)} and {n_spooled} spooled row(s) were deleted ({committed}); run the same command again to delete the rest"
+
+
+def _spool_checked(drop: Callable[[dict[str, Any]], bool]) -> bool:
+    """Check that the configured server's spool can be swept (BadInput before anything is deleted, if not) and say
+    whether rows wait in it: a worker may replay them into the database at any time."""
+    from service.config import load_config
+    from service.decision_log import spool_directory
+
+    _sweep_spool(drop, dry_run=True)
+    directory = spool_directory(load_config())
+    return directory.is_dir() and any(directory.glob("decisions-*"))
+
+
+@contextlib.contextmanager
+def _database_failure(done: Callable[[], str], dry_run: bool = False) -> Iterator[None]:
+    """Turn a database error into one ``Error:`` line (exit 2) and Ctrl-C into ``Interrupted:`` (``EXIT_INTERRUPTED``),
+    each followed by ``done()``: what was deleted until then. Ctrl-C in a dry run stops it as usual."""
     from sqlalchemy.exc import SQLAlchemyError
 
-    from service.retention import count_older, prune_older
-
-    deleted = [0] * len(tables)
     try:
-        with progress_bar(sum(count_older(session, model, cutoff) for model in tables), "pruning", " rows") as advance:
-            for number, model in enumerate(tables):
-                def counted(n_batch: int, number: int = number) -> None:
-                    deleted[number] += n_batch
-                    advance(n_batch)
-
-                prune_older(session, model, cutoff, batch_size, on_batch=counted)
+        yield
     except (KeyboardInterrupt, SQLAlchemyError) as error:
-        names = ("decision-log", "feedback")
-        went = ", ".join([*(f"{n} {name} row(s)" for n, name in zip(deleted, names)), f"{n_spooled} spooled row(s)"])
-        again = f"{went} were deleted (each batch of {batch_size:,} is committed); run the same command again to delete the rest"
+        if dry_run and isinstance(error, KeyboardInterrupt):
+            raise
         if isinstance(error, SQLAlchemyError):
-            raise BadInput(f"the database failed ({_database_error(error)}): {again}") from error
-        click.echo(f"Interrupted: {again}", err=True)
+            raise BadInput(f"the database failed ({_database_error(error)}): {done()}") from error
+        click.echo(f"Interrupted: {done()}", err=True)
         raise click.exceptions.Exit(EXIT_INTERRUPTED) from None
-    return deleted
 
 
 def _database_error(error: Exception) -> str:
@@ -157,31 +195,24 @@ def db_forget(session: Any, comment_ids: tuple[str, ...], id_file: TextIO | None
     every server spools its own rows. Perspective's and Coral's rows carry no comment id: --same-text reaches
     those holding the same text as a row that has one.
     """
-    from sqlalchemy.exc import SQLAlchemyError
-
     from service.decision_log import spooled_about
-    from service.retention import IDS_PER_QUERY, Forgotten, forget_comments, text_digests
+    from service.retention import Forgotten, forget_comments, text_digests
 
     wanted = list(dict.fromkeys([*comment_ids, *_ids_in(id_file)]))
     if not wanted:
         raise BadInput("no comment id given: pass --comment-id ID (repeatable) or --from FILE with one id per line")
-    digests = sorted(text_digests(session, wanted)) if same_text else []
-    spooled = _sweep_spool(spooled_about(set(wanted), set(digests)), dry_run)
     forgotten = Forgotten()
-    try:
+    with _database_failure(lambda: "nothing was deleted", dry_run=dry_run):
+        digests = sorted(text_digests(session, wanted)) if same_text else []
+    replayed_meanwhile = not dry_run and _spool_checked(spooled_about(set(wanted), set(digests)))
+    with _database_failure(lambda: _forgot(forgotten, None, dry_run), dry_run=dry_run):
         with progress_bar(len(wanted), "forgetting", " ids") as advance:
             forget_comments(session, wanted, same_text=digests, dry_run=dry_run, result=forgotten, on_chunk=advance)
-    except (KeyboardInterrupt, SQLAlchemyError) as error:
-        if dry_run and isinstance(error, KeyboardInterrupt):
-            raise
-        again = ("nothing was deleted (--dry-run)" if dry_run else
-                 f"{forgotten.decisions} decision-log row(s), {forgotten.feedback} feedback row(s) and {spooled.n_rows} spooled "
-                 f"row(s) were deleted (every {IDS_PER_QUERY} ids are committed together); run the same command again to "
-                 "delete the rest")
-        if isinstance(error, SQLAlchemyError):
-            raise BadInput(f"the database failed ({_database_error(error)}): {again}") from error
-        click.echo(f"Interrupted: {again}", err=True)
-        raise click.exceptions.Exit(EXIT_INTERRUPTED) from None
+    # After the database: rows a failed run left spooled are still there for the next run (and still replayed).
+    spooled = _sweep_spool(spooled_about(set(wanted), set(digests)), dry_run)
+    if replayed_meanwhile:  # a worker may have replayed spooled rows about these comments into the database meanwhile
+        with _database_failure(lambda: _forgot(forgotten, spooled.n_rows, dry_run)):
+            forget_comments(session, wanted, same_text=digests, result=forgotten)
     verb = "would delete" if dry_run else "deleted"
     for table, n_rows in (("decisions", forgotten.decisions), ("feedback", forgotten.feedback), ("spool", spooled.n_rows)):
         click.echo(f"{table}: {verb} {n_rows} row(s)")
@@ -191,6 +222,16 @@ def db_forget(session: Any, comment_ids: tuple[str, ...], id_file: TextIO | None
         click.echo("SQLite's write-ahead log is in use and could not be emptied: it may hold copies of the deleted rows "
                    "until its next checkpoint; run the command again when the service is quiet", err=True)
     _warn_busy(spooled.busy)
+
+
+def _forgot(forgotten: Any, n_spooled: int | None, dry_run: bool) -> str:
+    """What a forget stopped midway deleted (every ``IDS_PER_QUERY`` ids are committed; the spool is swept after)."""
+    from service.retention import IDS_PER_QUERY
+
+    if dry_run:
+        return "nothing was deleted (--dry-run)"
+    went = [f"{forgotten.decisions} decision-log row(s)", f"{forgotten.feedback} feedback row(s)"]
+    return _deleted(went, n_spooled, f"every {IDS_PER_QUERY} ids are committed together")
 
 
 @db.command("backup")
