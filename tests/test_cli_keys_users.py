@@ -196,3 +196,81 @@ def test_a_table_lines_up_names_in_wide_characters_as_a_terminal_shows_them(caps
     lines = capsys.readouterr().out.splitlines()
     starts = {display_width(line[:line.index(scope)]) for line, scope in zip(lines, ("scopes", "moderate", "feedback", "admin"))}
     assert starts == {len("新闻评论") * 2 + 2}
+
+
+def _locked_out_app(tiny_bundle_path, storage_uri: str = "memory://"):
+    """The service with users ``mo`` and ``ann``, 3 sign-ins an hour per name, and both names locked out by guesses
+    from many addresses (the right password is refused: 429)."""
+    from service.app import create_app
+    from tests.test_security_signin import _sign_in_from
+    from tests.ui_support import PASSWORD as RIGHT, add_user
+
+    app = create_app({"TESTING": True, "MODEL": str(tiny_bundle_path), "DB_URL": "sqlite://",
+                      "SIGN_IN_NAME_LIMIT": "3 per hour", "RATELIMIT_STORAGE_URI": storage_uri})
+    add_user(app, "mo")
+    add_user(app, "ann")
+    for name in ("mo", "ann"):
+        guesses = [_sign_in_from(app, f"198.51.100.{n + 1}", name, f"guess {n}").status_code for n in range(4)]
+        assert guesses == [401, 401, 401, 429]
+        assert _sign_in_from(app, "203.0.113.9", name, RIGHT).status_code == 429
+    return app
+
+
+def test_users_unlock_clears_the_name_limit_where_the_service_counts_it(runner, tiny_bundle_path, monkeypatch):
+    """A locked-out editor had to wait for the hour to end: no command cleared SIGN_IN_NAME_LIMIT's count."""
+    from service import budgets
+    from tests.test_security_signin import _sign_in_from
+    from tests.ui_support import PASSWORD as RIGHT
+
+    app = _locked_out_app(tiny_bundle_path)
+    opened = []
+
+    def shared_storage(uri, **options):  # the command opens the shared storage the servers count in: here, the app's
+        opened.append((uri, options))
+        return app.extensions[budgets.BUDGETS_KEY].storage
+
+    monkeypatch.setattr(budgets, "storage_from_string", shared_storage)
+    env = {"MODERATION_RATELIMIT_STORAGE_URI": "redis://127.0.0.1:1/0", "MODERATION_SIGN_IN_NAME_LIMIT": "3 per hour"}
+    result = runner.invoke(cli, ["users", "unlock", " mo "], env=env)
+    assert result.exit_code == 0, result.output
+    # 3 guesses, 1 more refused and the right password refused
+    assert "Unlocked mo: 5 sign-ins counted against SIGN_IN_NAME_LIMIT (3 per hour) were cleared" in result.stderr
+    assert [uri for uri, _ in opened] == ["redis://127.0.0.1:1/0"] and "socket_timeout" in opened[0][1]
+    assert _sign_in_from(app, "203.0.113.10", "mo", RIGHT).status_code == 302
+    assert _sign_in_from(app, "203.0.113.11", "ann", RIGHT).status_code == 429  # only the name given
+    again = runner.invoke(cli, ["users", "unlock", "nobody"], env=env)
+    assert again.exit_code == 0 and "No sign-ins as nobody were counted" in again.stderr
+
+
+def test_users_unlock_with_counts_in_each_worker_says_it_cannot_reach_them(runner):
+    result = runner.invoke(cli, ["users", "unlock", "mo"], env={"MODERATION_RATELIMIT_STORAGE_URI": "memory://"})
+    assert result.exit_code == 2
+    assert "RATELIMIT_STORAGE_URI is memory://: each server worker counts sign-ins in its own memory" in result.stderr
+    assert "nothing was cleared" in result.stderr and "kill -HUP" in result.stderr
+
+
+def test_users_unlock_says_when_the_limit_storage_cannot_be_reached(runner):
+    result = runner.invoke(cli, ["users", "unlock", "mo"], env={"MODERATION_RATELIMIT_STORAGE_URI": "redis://127.0.0.1:1/0"})
+    assert result.exit_code == 1
+    assert "the limit storage (RATELIMIT_STORAGE_URI) cannot be reached" in result.stderr and "nothing was cleared" in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_users_unlock_clears_a_real_redis(runner, tiny_bundle_path):
+    """As above on the Redis several instances share (skipped without ``MODERATION_TEST_REDIS_URL``)."""
+    from redis import Redis
+
+    from tests.conftest import REDIS_URL_ENV, redis_test_url
+    from tests.test_security_signin import _sign_in_from
+    from tests.ui_support import PASSWORD as RIGHT
+
+    url = redis_test_url()
+    if not url:
+        pytest.skip(f"{REDIS_URL_ENV} is unset: .ci/run starts Redis")
+    Redis.from_url(url).flushdb()
+    app = _locked_out_app(tiny_bundle_path, url)
+    env = {"MODERATION_RATELIMIT_STORAGE_URI": url, "MODERATION_SIGN_IN_NAME_LIMIT": "3 per hour"}
+    result = runner.invoke(cli, ["users", "unlock", "mo"], env=env)
+    assert result.exit_code == 0, result.output
+    assert _sign_in_from(app, "203.0.113.10", "mo", RIGHT).status_code == 302
+    assert _sign_in_from(app, "203.0.113.11", "ann", RIGHT).status_code == 429

@@ -1,4 +1,5 @@
-"""``moderate users``: the people who sign in to the moderation page (create, list, set-password, sign-out, delete)."""
+"""``moderate users``: the people who sign in to the moderation page (create, list, set-password, sign-out, delete,
+unlock)."""
 
 from __future__ import annotations
 
@@ -115,3 +116,45 @@ def users_delete(session: Any, name: str) -> None:
     if not any(user.is_admin for user in list_users(session)):
         click.echo("No admin is left to manage API keys on the moderation page; make one with "
                    "`moderate users create NAME --role admin`", err=True)
+
+
+@users.command("unlock")
+@click.argument("name")
+def users_unlock(name: str) -> None:
+    """Let sign-ins as NAME through again now: clear what they spent of SIGN_IN_NAME_LIMIT.
+
+    Past that limit (20 an hour by default) a sign-in as NAME is refused, right password or wrong, from any browser that
+    has not signed in as NAME before, until its hour is over. The counts are cleared where the service keeps them,
+    RATELIMIT_STORAGE_URI (Redis, Memcached...), for every server using it. With memory:// (the default) each server
+    worker counts in its own memory, which no command can reach: this says so and clears nothing. NAME need not be a
+    user's (any name is counted). The limit per client address (SIGN_IN_RATE_LIMIT) is not changed.
+    """
+    from service.budgets import storage_outside_the_app
+    from service.config import ConfigError, load_config
+    from service.redis_client import RedisError
+    from service.ui.name_limit import SETTING, unlock
+
+    name = name.strip()  # as the sign-in form counts it
+    try:
+        config = load_config()
+    except ConfigError as error:
+        raise BadInput(error) from error
+    storage = storage_outside_the_app(config)
+    if storage is None:
+        raise BadInput(f"RATELIMIT_STORAGE_URI is {config['RATELIMIT_STORAGE_URI']}: each server worker counts sign-ins in "
+                       f"its own memory, which this command cannot reach, so nothing was cleared. {name} can sign in "
+                       f"again when the window of SIGN_IN_NAME_LIMIT ({config[SETTING]}) ends, or at once after the "
+                       "server's workers are replaced (`kill -HUP <master pid>`, or a restart), which clears every "
+                       "count they hold, for every name and address")
+    try:
+        spent = unlock(storage, config[SETTING], name)
+    except (RedisError, OSError) as error:
+        raise click.ClickException(f"the limit storage (RATELIMIT_STORAGE_URI) cannot be reached ({type(error).__name__}): "
+                                   f"nothing was cleared; try again once it answers, or wait for the window of "
+                                   f"SIGN_IN_NAME_LIMIT ({config[SETTING]}) to end") from error
+    if spent:
+        click.echo(f"Unlocked {name}: {spent} sign-ins counted against SIGN_IN_NAME_LIMIT ({config[SETTING]}) were "
+                   "cleared; they may sign in again now", err=True)
+    else:
+        click.echo(f"No sign-ins as {name} were counted against SIGN_IN_NAME_LIMIT ({config[SETTING]}) in this window: "
+                   "nothing to clear (a name typed otherwise? `moderate users list` shows them)", err=True)

@@ -21,8 +21,9 @@ import hashlib
 from flask import Response, current_app, request
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from limits import RateLimitItem
+from limits.storage import Storage
 
-from service.budgets import spend_within
+from service.budgets import clear_budget, spend_within
 from service.ui.blueprint import bp
 from service.users import User
 
@@ -42,6 +43,12 @@ BROWSER_STAMP_CHARS = 32
 def identity(name: str) -> str:
     """What sign-ins as the name are counted under: a digest, so any text typed as a name makes a short storage key."""
     return "name:" + hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+
+
+def unlock(storage: Storage, limits: str, name: str) -> int:
+    """Give ``name`` back every sign-in of ``limits`` (the value of ``SIGN_IN_NAME_LIMIT``) in the limit storage
+    ``storage`` (``moderate users unlock``); return how many it had used. A trusted browser's own budget is left."""
+    return clear_budget(storage, limits, SETTING, identity(name))
 
 
 def _browser_stamp(user: User) -> str:
