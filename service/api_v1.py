@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from typing import Any
 
 from flask import Blueprint, current_app, g, jsonify, request
 from flask.typing import ResponseReturnValue
+from sqlalchemy import func, select
 
 from service.auth import require_api_key, require_scope
 from service.config import EXTENSION_KEY
@@ -24,7 +26,7 @@ from service.schemas import (
     load,
 )
 from service.scopes import FEEDBACK_SCOPE, MODERATE_SCOPE
-from service.store import record_decisions, save_feedback
+from service.store import Feedback, get_session, record_decisions, save_feedback, sha256_text
 
 bp = Blueprint("api_v1", __name__)
 
@@ -64,10 +66,20 @@ def _check_content_encoding() -> None:
         raise ApiError(415, UNSUPPORTED_ENCODING, f"Content-Encoding {encoding!r} is not supported; send the body uncompressed")
 
 
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
 def _json_body(example: str = MODERATE_EXAMPLE) -> Any:
-    """Decode the request body as UTF-8 JSON, whatever the Content-Type says; an empty one is refused suggesting ``example``."""
+    """Decode the request body as UTF-8 JSON, whatever the Content-Type says; an empty one is refused suggesting ``example``,
+    a form that is not JSON saying so (a form post was told only "not valid JSON: Expecting value at line 1 column 1")."""
     _check_content_encoding()
-    return parse_json_body(read_body(cache=False), example)
+    try:
+        return parse_json_body(read_body(cache=False), example)
+    except ApiError as error:
+        if request.mimetype not in FORM_TYPES:
+            raise
+        raise _invalid(f"request body is a form ({request.mimetype}), not JSON: send JSON like {example}, "
+                       "with Content-Type: application/json") from error
 
 
 def parse_json_body(raw: bytes, example: str = MODERATE_EXAMPLE) -> Any:
@@ -120,7 +132,8 @@ def moderate() -> ResponseReturnValue:
     summary="Send a moderator's decision",
     description=(
         "Store a moderator's final decision and/or attribute labels for a comment (by id, text or both) "
-        "as training data. The text, when sent, is stored."
+        "as training data. The text, when sent, is stored. The same feedback sent again (a retry) while it is still this "
+        "key's last on the comment is answered 201 with the first one's id and not stored again."
     ),
     request=FeedbackRequestSchema,
     response=FeedbackResponseSchema,
@@ -131,14 +144,46 @@ def moderate() -> ResponseReturnValue:
 def feedback() -> ResponseReturnValue:
     """Store one piece of moderator feedback; answer 201 with its id."""
     body = load(FeedbackRequestSchema, _json_body(FEEDBACK_EXAMPLE), FEEDBACK_EXAMPLE)
-    feedback_id = save_feedback(
-        comment_id=body.get("comment_id"),
-        text=_given_text(body.get("text")),
-        decision=body.get("decision"),
-        labels=body.get("labels"),
-        source=FEEDBACK_SOURCE,
-    )
+    comment_id, text, decision, labels = body.get("comment_id"), _given_text(body.get("text")), body.get("decision"), body.get("labels")
+    _one_at_a_time(comment_id, text)
+    feedback_id = _same_as_last(comment_id, text, decision, labels)
+    if feedback_id is None:
+        feedback_id = save_feedback(comment_id=comment_id, text=text, decision=decision, labels=labels, source=FEEDBACK_SOURCE)
+    else:
+        get_session().rollback()  # nothing to store: let the lock go now
     return jsonify({"id": feedback_id, "request_id": g.get("request_id")}), 201
+
+
+def _one_at_a_time(comment_id: str | None, text: str | None) -> None:
+    """Hold, until this request's transaction ends, a lock that another feedback of this key on the same comment waits
+    for: a retry sent while the first copy was still being stored found no copy, and both were stored. PostgreSQL: an
+    advisory lock on the key and comment; SQLite: its write lock (``BEGIN IMMEDIATE``), taken before the look-up."""
+    connection = get_session().connection()
+    if connection.dialect.name == "postgresql":
+        named = f"{g.get('api_key_id')}\0{comment_id if comment_id is not None else sha256_text(text or '')}"
+        lock = int.from_bytes(hashlib.sha256(named.encode("utf-8")).digest()[:8], "big", signed=True)
+        connection.execute(select(func.pg_advisory_xact_lock(lock)))
+    elif connection.dialect.name == "sqlite" and not connection.connection.dbapi_connection.in_transaction:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _same_as_last(comment_id: str | None, text: str | None, decision: str | None, labels: dict | None) -> int | None:
+    """The id of the last feedback under this key on the comment (by its id, else its text) when that is a
+    ``/v1/feedback`` with the same text, decision and labels, else None: a CMS that retries after a timeout sends it
+    again, and each copy was stored, so the export had it twice (and a comment named by its text alone trained twice).
+    Feedback that differs from the last is stored, as is a verdict given again after another one (on the moderation
+    page too): either is a correction. Copies arriving together are looked up one at a time (``_one_at_a_time``)."""
+    key_id = g.get("api_key_id")
+    query = select(Feedback).where(
+        Feedback.api_key_id.is_(None) if key_id is None else Feedback.api_key_id == key_id,
+        Feedback.comment_id.is_(None) if comment_id is None else Feedback.comment_id == comment_id,
+    )
+    if comment_id is None:  # a comment named by its text alone
+        query = query.where(Feedback.text_sha256 == sha256_text(text or ""))
+    last = get_session().scalars(query.order_by(Feedback.id.desc()).limit(1)).first()
+    if last is None or (last.source, last.text, last.decision, last.labels) != (FEEDBACK_SOURCE, text, decision, labels):
+        return None
+    return last.id
 
 
 def _given_text(text: str | None) -> str | None:

@@ -9,15 +9,21 @@ comment id takes its text from the decision log when the log kept it (``STORE_TE
 text its own key logged for that id (two sites, each with its key, may both have a comment 17), else the text its
 own key's other feedback on that id gave (an editor's correction sent by id after feedback sent with the text:
 without it the correction had no text, so training kept the decision it replaced), else the text another key logged
-last (a CMS key with only the ``moderate`` scope beside a feedback key). ``key_ids`` restricts the export to the
-feedback of those keys (``keys_matching`` finds them by id or name, as ``moderate keys revoke`` does).
+(a CMS key with only the ``moderate`` scope beside a feedback key); each the text the comment had when the feedback
+was given (the last one before, else the first after: a comment id scored again with an edited text keeps its verdict
+on the text it judged). ``key_ids`` restricts the export to the feedback of those keys (``keys_matching`` finds them by
+id or name, as ``moderate keys revoke`` does).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from bisect import bisect_right
+from collections import defaultdict
 from collections.abc import Iterator, Sequence
+from operator import itemgetter
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 from sqlalchemy import Select, select
@@ -89,35 +95,50 @@ def _as_utc(moment: dt.datetime) -> dt.datetime:
 
 
 class _KnownTexts:
-    """The latest text of each comment id: the decision log's, by the key that logged it and by any key, and the
-    feedback's, by the key that sent it."""
+    """The texts each comment id had, in time order: the decision log's, by the key that logged it and by any key, and
+    the feedback's, by the key that sent it."""
 
     def __init__(self, session: Session, comment_ids: Sequence[str]):
-        self.by_key: dict[tuple[int | None, str], str] = {}
-        self.by_id: dict[str, str] = {}
-        self.feedback_by_key: dict[tuple[int | None, str], str] = {}
+        self.by_key: dict[tuple[int | None, str], list[tuple[dt.datetime, str]]] = defaultdict(list)
+        self.by_id: dict[str, list[tuple[dt.datetime, str]]] = defaultdict(list)
+        self.feedback_by_key: dict[tuple[int | None, str], list[tuple[int, str]]] = defaultdict(list)
         if not comment_ids:
             return
         query = (
-            select(DecisionRecord.api_key_id, DecisionRecord.comment_id, DecisionRecord.text)
+            select(DecisionRecord.api_key_id, DecisionRecord.comment_id, DecisionRecord.text, DecisionRecord.created_at)
             .where(DecisionRecord.comment_id.in_(comment_ids), DecisionRecord.text.is_not(None))
             .order_by(DecisionRecord.id)
         )
-        for key_id, comment_id, text in session.execute(query):
-            self.by_key[key_id, comment_id] = self.by_id[comment_id] = text
+        for key_id, comment_id, text, created_at in session.execute(query):
+            self.by_key[key_id, comment_id].append((_as_utc(created_at), text))
+            self.by_id[comment_id].append((_as_utc(created_at), text))
+        for logged in (*self.by_key.values(), *self.by_id.values()):
+            logged.sort(key=itemgetter(0))  # stable: rows of one moment stay in id order; a spooled row keeps its time
         given = (
-            select(Feedback.api_key_id, Feedback.comment_id, Feedback.text)
+            select(Feedback.api_key_id, Feedback.comment_id, Feedback.text, Feedback.id)
             .where(Feedback.comment_id.in_(comment_ids), Feedback.text.is_not(None))
             .order_by(Feedback.id)
         )
-        for key_id, comment_id, text in session.execute(given):
-            self.feedback_by_key[key_id, comment_id] = text
+        for key_id, comment_id, text, feedback_id in session.execute(given):
+            self.feedback_by_key[key_id, comment_id].append((feedback_id, text))
 
     def text(self, feedback: Feedback) -> str | None:
         """``feedback``'s comment as its own key logged it, else as its own key's feedback gave it, else as any key
-        logged it last; None when none kept it."""
-        key = (feedback.api_key_id, feedback.comment_id)
-        return self.by_key.get(key, self.feedback_by_key.get(key, self.by_id.get(feedback.comment_id)))
+        logged it; each the last text before the feedback was given (else the first after): a comment id the CMS
+        scored again with an edited text was exported with its new text beside the verdict given on the old one.
+        None when none kept it."""
+        key, moment = (feedback.api_key_id, feedback.comment_id), _as_utc(feedback.created_at)
+        for texts, place in ((self.by_key.get(key), moment), (self.feedback_by_key.get(key), feedback.id),
+                             (self.by_id.get(feedback.comment_id), moment)):
+            if texts:
+                return _as_of(texts, place)
+        return None
+
+
+def _as_of(texts: list[tuple[Any, str]], place: Any) -> str:
+    """The text of the last of ``texts`` (ordered ``(when, text)``) at or before ``place``, else of the first."""
+    before = bisect_right(texts, place, key=itemgetter(0))
+    return texts[before - 1 if before else 0][1]
 
 
 def _frames(session: Session, labels: list[str], chunk_rows: int, key_ids: Sequence[int] | None) -> Iterator[pd.DataFrame]:

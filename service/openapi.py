@@ -27,7 +27,8 @@ DESCRIPTION = (
     "(approve, review, reject) with its reasons for every comment. Errors are JSON "
     '`{"error": {"code", "message"}}`: branch on the code; the message names the field to fix. Every text field must have '
     "no NUL character and no unpaired surrogate (such as the JSON escape `\\ud800` alone), else 400. Every answer has an "
-    "X-Request-ID header, and every answer of an operation that needs a key the X-RateLimit-* headers of its RATE_LIMIT."
+    "X-Request-ID header, and every answer of an operation that needs a key the X-RateLimit-* headers of its RATE_LIMIT "
+    "(a 429: those of the limit that ran out, none for KEY_CONCURRENT_REQUESTS)."
 )
 SECURITY_SCHEMES = {
     "bearer": {"type": "http", "scheme": "bearer"},
@@ -77,7 +78,8 @@ ERROR_RESPONSES = {
     "rate_limited": ErrorDoc(
         "429", "Over a limit of this key (requests, comments, characters, requests in progress) or of this address (failed "
         "keys) (code too_many_requests); wait for the Retry-After header's seconds. The X-RateLimit-* headers are those "
-        "of the limit that ran out (RATE_LIMIT's for requests in progress, which have no window).",
+        "of the limit that ran out; requests in progress (KEY_CONCURRENT_REQUESTS) have no window: Retry-After: 1 and no "
+        "X-RateLimit-* headers.",
         ("Retry-After", *RATE_LIMIT_HEADERS)),
     "database_unavailable": ErrorDoc(
         "503", "The database is needed (to look up a key not cached, to store feedback) and cannot be reached (code "

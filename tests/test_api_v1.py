@@ -9,6 +9,7 @@ import re
 import pytest
 from sqlalchemy import func, select
 
+from model.attributes import ATTRIBUTES
 from model.bundle import BundleError
 from service.app import create_app
 from service.store import DecisionRecord, Feedback, get_session, sha256_text
@@ -73,6 +74,26 @@ def test_body_is_read_as_json_whatever_the_content_type(client, auth):
     body = json.dumps({"comments": [{"id": "a", "text": NEUTRAL}]})
     response = client.post("/v1/moderate", data=body, content_type="text/plain", headers=auth)
     assert response.status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("path", "example"),
+    [("/v1/moderate", '{"comments": [{"id": "c1", "text": "..."}]}'), ("/v1/feedback", '{"comment_id": "c1", "decision": "reject"')],
+)
+@pytest.mark.parametrize("with_file", [False, True])
+def test_a_form_post_is_told_to_send_json(client, auth, path, example, with_file):
+    # A CMS posting a form (PHP's CURLOPT_POSTFIELDS with an array) was told "not valid JSON: Expecting value at line 1 column 1".
+    form = {"comments": (io.BytesIO(b"{}"), "comments.json")} if with_file else {"comment_id": "c1", "decision": "reject"}
+    response = client.post(path, data=form, headers=auth)
+    assert response.status_code == 400
+    message = response.get_json()["error"]["message"]
+    assert re.match(r"request body is a form \((application/x-www-form-urlencoded|multipart/form-data)\), not JSON: send JSON like ", message)
+    assert example in message and message.endswith("with Content-Type: application/json")
+
+
+def test_json_posted_as_a_form_is_read_as_json(client, auth):
+    body = json.dumps({"comments": [{"id": "a", "text": NEUTRAL}]})  # curl -d sends this Content-Type
+    assert client.post("/v1/moderate", data=body, content_type="application/x-www-form-urlencoded", headers=auth).status_code == 200
 
 
 @pytest.mark.parametrize("path", ["/v1/moderate", "/v1/feedback"])
@@ -184,6 +205,41 @@ UNKNOWN_NAMES = [f"{letter}{i}" for i, letter in enumerate("zyxwvutsrqponmlkjihg
 def test_unknown_fields_are_named_in_the_order_the_body_has_them(moderate, body, message):
     """The same request gets the same message from every worker, whatever its hash seed."""
     assert moderate(body).get_json()["error"]["message"] == message
+
+
+MANY_NAMES = [f"k{i}" for i in range(20_000)]
+"""Unknown names by the thousand: 600,000 of them fit in MAX_CONTENT_LENGTH, and took 5 s of a worker to be refused."""
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "message"),
+    [
+        ("/v1/moderate", {"comments": [{"id": "a", "text": "b"}], **dict.fromkeys(MANY_NAMES, 1)},
+         "k0 is not a known field; k1 is not a known field; k2 is not a known field (and 19997 more)"),
+        ("/v1/moderate", {**dict.fromkeys(MANY_NAMES, 1), "comments": [{"id": 1, "text": "b"}]},
+         "comments[0].id must be a non-empty string; k0 is not a known field; k1 is not a known field (and 19998 more)"),
+        ("/v1/moderate", {"comments": [{"id": "a", "text": "b"}, {"id": "b", "text": "c", **dict.fromkeys(MANY_NAMES, 1)}]},
+         "comments[1].k0 is not a known field; comments[1].k1 is not a known field; comments[1].k2 is not a known field (and 19997 more)"),
+        ("/v1/moderate", {"comments": [{"id": "a", "text": "b", "context": {**dict.fromkeys(MANY_NAMES, 1), "parent_text": 3}}]},
+         "comments[0].context.parent_text must be a string; comments[0].context.k0 is not a known field; "
+         "comments[0].context.k1 is not a known field (and 19998 more)"),
+        ("/v1/feedback", {"comment_id": "c1", "decision": "reject", **dict.fromkeys(MANY_NAMES, 1)},
+         "k0 is not a known field; k1 is not a known field; k2 is not a known field (and 19997 more)"),
+        ("/v1/feedback", {"comment_id": "c1", "labels": {"toxicity": 2, **dict.fromkeys(MANY_NAMES, 1)}},
+         "labels.toxicity must be a probability between 0 and 1; labels.k0 is not an attribute; use one of "
+         f"{', '.join(ATTRIBUTES)}; labels.k1 is not an attribute; use one of {', '.join(ATTRIBUTES)} (and 19998 more)"),
+    ],
+)
+def test_many_unknown_names_are_refused_naming_the_first_without_going_through_each(client, auth, monkeypatch, path, body, message):
+    # Each unknown name went through marshmallow's error store and into the message's list, one by one.
+    from service import schemas
+
+    shown = []
+    monkeypatch.setattr(schemas, "shown_name", lambda name: shown.append(name) or name)
+    response = client.post(path, json=body, headers=auth)
+    assert response.status_code == 400
+    assert response.get_json()["error"]["message"] == message
+    assert len(shown) <= 10
 
 
 LONG_NAME = "k" * 100_000
@@ -377,6 +433,123 @@ def test_feedback_with_a_blank_text_is_exported_with_the_logged_text(tiny_bundle
         assert export_feedback(get_session(), tmp_path / "feedback.jsonl") == 1
     row = json.loads((tmp_path / "feedback.jsonl").read_text(encoding="utf-8"))
     assert (row["comment_id"], row["text"], row["decision"]) == ("c1", HOSTILE, "reject")
+
+
+EDITED = "Edited: I see your point, thanks."
+
+
+@pytest.mark.parametrize(
+    ("store_text", "before", "after"),
+    [
+        (True, [("moderate", HOSTILE)], [("moderate", EDITED)]),
+        (False, [("feedback", HOSTILE)], [("feedback", EDITED)]),
+        (True, [("moderate", NEUTRAL), ("moderate", HOSTILE)], [("moderate", EDITED), ("feedback", EDITED)]),
+    ],
+)
+def test_feedback_by_id_is_exported_with_the_text_it_judged_not_one_scored_later(tiny_bundle_path, tmp_path, store_text, before, after):
+    # The CMS scored comment c1 again after an edit: the verdict given by id on its old text was exported with the new one.
+    from service.feedback_export import export_feedback
+
+    app = open_app(tiny_bundle_path, STORE_TEXT=store_text)
+    client = app.test_client()
+
+    def send(kind: str, text: str) -> None:
+        if kind == "moderate":
+            assert client.post("/v1/moderate", json={"comments": [{"id": "c1", "text": text}]}).status_code == 200
+        else:
+            assert client.post("/v1/feedback", json={"comment_id": "c1", "text": text, "labels": {"insult": 0.5}}).status_code == 201
+
+    for kind, text in before:
+        send(kind, text)
+    assert client.post("/v1/feedback", json={"comment_id": "c1", "decision": "reject"}).status_code == 201
+    for kind, text in after:
+        send(kind, text)
+    with app.app_context():
+        export_feedback(get_session(), tmp_path / "feedback.jsonl")
+    rows = [json.loads(line) for line in (tmp_path / "feedback.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert [(row["text"], row["decision"]) for row in rows if row["decision"]] == [(HOSTILE, "reject")]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"comment_id": "c1", "decision": "reject"},
+        {"text": HOSTILE, "labels": {"toxicity": 1, "insult": 0.5}},
+        {"comment_id": "c1", "text": HOSTILE, "decision": "reject", "labels": {"toxicity": 1}},
+        {"comment_id": "c1", "text": "", "decision": "approve", "labels": {}},
+    ],
+)
+def test_feedback_sent_again_is_stored_and_exported_once(app, client, auth, tmp_path, body):
+    # A CMS retrying after a timeout sent the same feedback again: each copy was stored and exported.
+    from service.feedback_export import export_feedback
+
+    first = client.post("/v1/feedback", json=body, headers=auth)
+    again = client.post("/v1/feedback", json=body, headers=auth)
+    assert first.status_code == again.status_code == 201
+    assert again.get_json()["id"] == first.get_json()["id"]
+    assert again.get_json()["request_id"] == again.headers["X-Request-ID"] != first.get_json()["request_id"]
+    assert count(app, Feedback) == 1
+    with app.app_context():
+        assert export_feedback(get_session(), tmp_path / "feedback.jsonl") == 1
+
+
+def test_feedback_sent_again_while_the_first_is_being_stored_is_stored_once(tiny_bundle_path, db_url, monkeypatch):
+    # A CMS that timed out retries while the first copy is still on its way into the database: each looked for the
+    # other, found none, and both were stored.
+    import threading
+
+    from service import api_v1
+    from service.decision_log import SPOOL_KEY
+    from service.store import app_engine
+
+    app = open_app(tiny_bundle_path, DB_URL=db_url)
+    both_looked = threading.Barrier(2)
+    store = api_v1.save_feedback
+
+    def store_once_both_looked(**kwargs):
+        try:
+            both_looked.wait(timeout=2)  # the second copy waits for the first to be stored: then it never gets here
+        except threading.BrokenBarrierError:
+            pass
+        return store(**kwargs)
+
+    monkeypatch.setattr(api_v1, "save_feedback", store_once_both_looked)
+    answers = []
+
+    def send() -> None:
+        answers.append(app.test_client().post("/v1/feedback", json={"comment_id": "c1", "decision": "reject"}))
+
+    copies = [threading.Thread(target=send) for _ in range(2)]
+    try:
+        for copy in copies:
+            copy.start()
+        for copy in copies:
+            copy.join(timeout=30)
+        assert [answer.status_code for answer in answers] == [201, 201]
+        assert len({answer.get_json()["id"] for answer in answers}) == 1
+        assert count(app, Feedback) == 1
+    finally:
+        app.extensions[SPOOL_KEY].dispose()
+        app_engine(app).dispose()
+
+
+def test_a_changed_verdict_and_another_keys_feedback_are_stored(app, client, auth):
+    with app.app_context():
+        from service.auth import create_key
+
+        other = {"X-API-Key": create_key(get_session(), "other")[1]}
+    verdicts = ["approve", "reject", "approve"]  # the editor's corrections: the last one is the comment's verdict
+    ids = [client.post("/v1/feedback", json={"comment_id": "c1", "decision": v}, headers=auth).get_json()["id"] for v in verdicts]
+    with app.test_request_context():
+        from service.store import ApiKey, save_feedback
+
+        key_id = get_session().scalar(select(ApiKey.id).where(ApiKey.name == "test"))
+        save_feedback(comment_id="c1", text=None, decision="reject", labels=None, source="ui", moderator="mo", api_key_id=key_id)
+    ids.append(client.post("/v1/feedback", json={"comment_id": "c1", "decision": "approve"}, headers=auth).get_json()["id"])
+    ids.append(client.post("/v1/feedback", json={"comment_id": "c1", "decision": "approve"}, headers=other).get_json()["id"])
+    ids.append(client.post("/v1/feedback", json={"comment_id": "c1", "text": NEUTRAL, "decision": "approve"}, headers=auth).get_json()["id"])
+    ids.append(client.post("/v1/feedback", json={"comment_id": "c1", "decision": "approve", "labels": {"toxicity": 0}}, headers=auth).get_json()["id"])
+    assert len(set(ids)) == len(ids) == count(app, Feedback) - 1  # and the page's decision
 
 
 @pytest.mark.parametrize(

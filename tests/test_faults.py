@@ -453,8 +453,8 @@ def test_deleting_the_sqlite_file_is_noticed_and_nothing_acknowledged_is_lost(ti
         assert metric(server.base, "moderation_decision_log_spooled_rows_total") >= len(answered)
         subprocess.run([*moderate_command(), "db", "upgrade"], env=env, cwd=REPO, capture_output=True, timeout=60, check=True)
         wait_for(lambda: call(server.base, "/readyz")[0] == 200, RECOVERY_SECONDS, "readiness on the new file", server.log_tail)
-        for _ in range(6):
-            assert call(server.base, "/v1/feedback", FEEDBACK)[0] == 201
+        for i in range(6):  # each another comment's: the same feedback again is a retry, answered without a write
+            assert call(server.base, "/v1/feedback", {**FEEDBACK, "comment_id": f"after-{i}"})[0] == 201
         wait_for(replayed(server.base, db_url, answered), REPLAY_SECONDS, "the spooled decisions in the new file", server.log_tail)
 
 
@@ -492,8 +492,8 @@ def test_after_a_read_only_spell_writes_recover_without_a_restart(tiny_bundle_pa
             assert status == 503 and "read-only" in body["checks"]["database"], body
         path.chmod(0o644)
         wait_for(lambda: call(server.base, "/readyz")[0] == 200, RECOVERY_SECONDS, "readiness after the spell", server.log_tail)
-        for _ in range(10):  # both workers, each with its own pool
-            status, body = call(server.base, "/v1/feedback", FEEDBACK)
+        for i in range(10):  # both workers, each with its own pool; each another comment's, so that each is written
+            status, body = call(server.base, "/v1/feedback", {**FEEDBACK, "comment_id": f"after-{i}"})
             assert status == 201, (body, server.log_tail())
         wait_for(replayed(server.base, db_url, answered), REPLAY_SECONDS, "the spooled decisions", server.log_tail)
 

@@ -141,8 +141,8 @@ def test_stored_feedback_is_counted_by_source_and_decision_apart_from_the_models
 
     reject = 'moderation_feedback_total{decision="reject",source="v1_feedback"}'
     labels_only = 'moderation_feedback_total{decision="none",source="perspective:suggestscore"}'
-    for _ in range(2):
-        assert client.post("/v1/feedback", json={"comment_id": "c1", "decision": "reject"}, headers=auth).status_code == 201
+    for comment_id in ("c1", "c2", "c2"):  # c2's again is a retry: answered, not stored or counted again
+        assert client.post("/v1/feedback", json={"comment_id": comment_id, "decision": "reject"}, headers=auth).status_code == 201
     suggestion = {"comment": {"text": "Nice park."}, "attributeScores": {"TOXICITY": {"summaryScore": {"value": 0.1}}}}
     assert client.post(f"/v1alpha1/comments:suggestscore?key={api_key}", json=suggestion).status_code == 200
     refused = client.post("/v1/feedback", json={"comment_id": "c1", "decision": "maybe"}, headers=auth)

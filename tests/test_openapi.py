@@ -96,3 +96,23 @@ def test_docs_page_says_1_character_and_1_item_in_the_singular(client):
     assert re.search(r"at least 1 character\b", page) and re.search(r"at least 1 item\b", page)  # Comment.id, ModerateRequest.comments
     assert not re.search(r"\b1 (characters|items)\b", page)
     assert "at most 100 items" in page  # other counts keep the plural
+
+
+def test_the_document_says_which_429_has_no_rate_limit_headers(tiny_bundle_path):
+    # It promised RATE_LIMIT's X-RateLimit-* headers on the 429 for requests in progress, which has none.
+    from service.auth import create_key
+    from service.key_limits import SLOTS_KEY
+    from service.store import get_session
+
+    app = create_app({"TESTING": True, "MODEL": str(tiny_bundle_path), "DB_URL": "sqlite://", "KEY_CONCURRENT_REQUESTS": 1})
+    with app.app_context():
+        row, key = create_key(get_session(), "cms")
+    client = app.test_client()
+    app.extensions[SLOTS_KEY].acquire(f"key:{row.id}", 1)  # another request of the key is in progress
+    response = client.post("/v1/moderate", json={"comments": [{"id": "a", "text": "hi"}]}, headers={"X-API-Key": key})
+    assert response.status_code == 429
+    assert not [name for name in response.headers.keys() if name.startswith("X-RateLimit-")]
+    spec = client.get("/openapi.json").get_json()
+    documented = spec["paths"]["/v1/moderate"]["post"]["responses"]["429"]["description"]
+    assert "KEY_CONCURRENT_REQUESTS) have no window: Retry-After: 1 and no X-RateLimit-* headers" in documented
+    assert "none for KEY_CONCURRENT_REQUESTS" in spec["info"]["description"]
