@@ -313,3 +313,16 @@ def test_make_current_refuses_a_bundle_outside_the_bundles_folder_before_reading
     with pytest.raises(BundleTargetError, match="not in the bundles folder"):
         model.training.train.train_bundle(tmp_path, out_dir=tmp_path / "elsewhere" / "new", progress=False, make_current=True)
     assert (bundles / "CURRENT").read_text(encoding="utf-8") == "served\n" and not (tmp_path / "elsewhere" / "new").exists()
+
+
+def test_eval_without_the_eval_extra_says_how_to_install_it(tiny_bundle_path, tmp_path):
+    """`make run` installs no matplotlib: `moderate eval` after it stopped with a ModuleNotFoundError traceback."""
+    code = ("import sys; sys.modules['matplotlib'] = None; from service.cli import cli; "
+            "cli(['eval', '--model', sys.argv[1], '--out', sys.argv[2]], prog_name='moderate')")
+    result = subprocess.run([sys.executable, "-c", code, str(tiny_bundle_path), str(tmp_path / "out")],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith("Error: moderate eval needs matplotlib")
+    assert "pip install -e '.[eval]'" in result.stderr
+    assert not (tmp_path / "out").exists()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -77,8 +78,8 @@ def eval_command(data_dir: Path | None, model: Path | None, out: Path, baseline:
     """Evaluate a bundle on the test split and write a report; print its path."""
     from model.bundle import BundleError
     from model.training.data import DataError
-    from model.evaluation.report import write_eval_report
 
+    write_eval_report = _eval_report_writer()
     try:
         path = write_eval_report(model_path=model, data_dir=data_dir, out_dir=out, baseline=baseline)
     except (BundleError, DataError) as error:
@@ -86,3 +87,17 @@ def eval_command(data_dir: Path | None, model: Path | None, out: Path, baseline:
     except OSError as error:
         raise BadInput(os_error_message(error)) from error
     click.echo(str(path))
+
+
+def _eval_report_writer() -> Callable[..., Path]:
+    """``model.evaluation.report.write_eval_report``, or a one-line error saying how to install the ``eval`` extra
+    when matplotlib, which draws the plots, is missing: ``make run`` installs only what serving needs, and ``moderate
+    eval`` after it stopped with a ``ModuleNotFoundError`` traceback."""
+    try:
+        from model.evaluation.report import write_eval_report
+    except ModuleNotFoundError as error:
+        if (error.name or "").partition(".")[0] != "matplotlib":
+            raise
+        raise BadInput("moderate eval needs matplotlib, which `make run` does not install: install the eval extra with "
+                       "`.venv/bin/pip install -e '.[eval]'` (make eval and make test install it)") from error
+    return write_eval_report
