@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import math
+import time
 from collections.abc import Mapping
 from functools import partial
 from pathlib import Path
@@ -67,6 +69,22 @@ def _loadable_in_child(config: Mapping[str, Any]) -> Path:
     return folder
 
 
+RELOAD_MARGIN = 2
+"""``TIMEOUT_SECONDS`` should allow this many times the master's load of the bundle: workers started together share the
+cores, and each also checks its probe scores and the database before it serves."""
+
+
+def slow_load_warning(load_seconds: float, timeout_seconds: int) -> str | None:
+    """A warning when a worker may need ``TIMEOUT_SECONDS`` or more to start: a reload (SIGHUP) gives up on new workers
+    not serving within that time (``service.reload``), so every reload would be abandoned."""
+    if load_seconds * RELOAD_MARGIN < timeout_seconds:
+        return None
+    return (f"loading the bundle took {load_seconds:.1f} s; a worker, which also checks its probe scores and the database "
+            f"while its siblings load, may take {RELOAD_MARGIN} times that, and a reload (SIGHUP) gives up on new workers "
+            f"not serving within TIMEOUT_SECONDS ({timeout_seconds} s): set TIMEOUT_SECONDS to at least "
+            f"{math.ceil(load_seconds * RELOAD_MARGIN) + 1}")
+
+
 def prepare_database(app: Flask) -> None:
     """Connect to ``DB_URL``, migrate it (``DB_AUTO_UPGRADE``) or check it is current, and attach sessions.
 
@@ -110,7 +128,11 @@ def create_app(config: Mapping[str, Any] | None = None, load_model: bool = True)
         app.extensions[BUNDLE_PATH_KEY] = scorer.bundle.path
         model_version = scorer.model_version
     else:
+        started = time.monotonic()
         folder = _loadable_in_child(app.config)
+        warning = slow_load_warning(time.monotonic() - started, int(app.config["TIMEOUT_SECONDS"]))
+        if warning is not None:
+            log.warning(warning)
         app.extensions[BUNDLE_PATH_KEY] = folder
         app.extensions[READINESS_KEY] = OK  # each worker checks the probe scores itself
         from model.bundle import read_manifest

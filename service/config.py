@@ -101,11 +101,13 @@ class Defaults:
     clients connect directly (or put nginx in front), or so that the main port's /healthz answers during long batches
     (``HEALTH_PORT`` answers whatever the workers are doing)."""
     HEALTH_PORT = None
-    """Port (on ``HOST``) where gunicorn's master answers ``GET /healthz`` while every worker is busy scoring
-    (``service.health_port``): 200 with the live workers, 503 when none is live. ``None`` = ``PORT`` + 1; 0 = off."""
+    """Port (on ``HOST``) where gunicorn's master answers ``GET /healthz`` and ``GET /metrics`` while every worker is busy
+    scoring (``service.health_port``): 200 with the live workers, 503 when none is live. ``None`` = ``PORT`` + 1; 0 = off."""
     TIMEOUT_SECONDS = 120
     """Gunicorn restarts a worker silent for longer than this, and its request is lost (the client's connection drops);
-    ``MAX_REQUEST_CHARS`` keeps the slowest request well inside it. Raise both together."""
+    ``MAX_REQUEST_CHARS`` keeps the slowest request well inside it. Raise both together. A reload (SIGHUP) waits as long
+    for new workers to serve, so it must also exceed a worker's start: a start-up warning says when it may not
+    (``service.app.slow_load_warning``)."""
 
     DB_URL = None
     """SQLAlchemy URL of the database; ``None`` means the SQLite file ``var/moderation.db`` in the project."""
@@ -316,10 +318,12 @@ def _warn_once(warnings: list[str]) -> None:
             logging.getLogger("service.config").warning(warning)
 
 
-def load_config(overrides: Mapping[str, Any] | None = None) -> Config:
+def load_config(overrides: Mapping[str, Any] | None = None, override_sources: Mapping[str, str] | None = None) -> Config:
     """Return the settings: ``Defaults``, then the ``MODERATION_CONFIG`` file, then ``MODERATION_*``, then ``overrides``.
 
-    Raises ``ConfigError`` when the named file is missing or unreadable, or a setting has the wrong type or range.
+    ``override_sources`` names where overrides were given (``{"HOST": "--host"}``) for the messages, which otherwise
+    name ``MODERATION_<NAME>``. Raises ``ConfigError`` when the named file is missing or unreadable, or a setting has
+    the wrong type or range.
     """
     from flask import Config  # here, not at the top: `moderate --help` and `moderate score` need only Defaults
 
@@ -342,6 +346,8 @@ def load_config(overrides: Mapping[str, Any] | None = None) -> Config:
     # A bad value read from the file is named as the file's, not as MODERATION_<NAME> (which may not be set at all).
     replaced = {variable.removeprefix(f"{ENV_PREFIX}_") for variable in os.environ if variable.startswith(f"{ENV_PREFIX}_")}
     replaced |= set(overrides or ())
-    check_config(config, {name: f"in {CONFIG_FILE_ENV}={config_file}" for name in from_file - replaced})
+    sources = {name: f"in {CONFIG_FILE_ENV}={config_file}" for name in from_file - replaced}
+    sources.update({name: source for name, source in (override_sources or {}).items() if name in (overrides or {})})
+    check_config(config, sources)
     _warn_once(setting_warnings(config))
     return config

@@ -1,4 +1,5 @@
-"""Liveness on a port of its own: ``GET /healthz`` on ``HEALTH_PORT``, answered by gunicorn's master while every worker is busy.
+"""Liveness and metrics on a port of their own: ``GET /healthz`` and ``GET /metrics`` on ``HEALTH_PORT``, answered by
+gunicorn's master while every worker is busy.
 
 Gunicorn's sync workers answer ``/healthz`` on the main port only when one of them is free: with every worker
 scoring long comments a liveness check waited 15.7 s, long enough for a load balancer or an orchestrator to
@@ -7,6 +8,11 @@ before any worker starts, and once gunicorn is ready a thread of the master answ
 knows (``service.server.health_status``): 200 while at least one worker is live (running, its app built), else
 503; JSON with ``status``, ``model_version``, ``workers`` (the live ones) and ``pid`` (the master's). Workers
 close their inherited copy of the socket, so only the master ever answers on it.
+
+``/metrics`` there is the main port's, summed from the workers' metric files by the master
+(``service.server.master_metrics``): the main port's waits for a free worker like any request, and a scrape of a
+server whose workers all score requests longer than the scrape's timeout (10 s by default; a full request on the
+encoder bundle took 13 s) failed, leaving the metrics blank exactly when the server was saturated.
 
 It tells that the server is alive and has a worker, not that a request would be answered soon: the main
 port's ``/readyz`` says whether the model and database are fit to serve. ``HEALTH_PORT`` defaults to ``PORT`` + 1
@@ -28,6 +34,7 @@ from urllib.parse import urlsplit
 log = logging.getLogger(__name__)
 
 HEALTH_PATH = "/healthz"
+METRICS_PATH = "/metrics"
 CONNECTION_TIMEOUT_SECONDS = 5.0
 """How long a health-check connection may take to send its request, so that a silent client holds no thread for long."""
 OFF = 0
@@ -46,17 +53,19 @@ def resolve_health_port(config: Mapping[str, Any]) -> int:
 class _HealthServer(ThreadingHTTPServer):
     daemon_threads = True
     status: Callable[[], dict[str, Any]]
+    metrics: Callable[[], tuple[bytes, str]] | None = None
 
 
 class _HealthHandler(BaseHTTPRequestHandler):
-    """Answers ``GET /healthz`` (and ``HEAD``) with the master's status; 404 for any other path."""
+    """Answers ``GET /healthz`` (and ``HEAD``) with the master's status, ``GET /metrics`` with the metrics when the
+    server has them; 404 for any other path."""
 
     server: _HealthServer
     timeout = CONNECTION_TIMEOUT_SECONDS
     server_version = "moderation-health"
 
     def do_GET(self) -> None:  # noqa: N802 - http.server's naming
-        """Send the status as JSON."""
+        """Send the status as JSON, or the metrics."""
         self._answer(send_body=True)
 
     def do_HEAD(self) -> None:  # noqa: N802 - http.server's naming
@@ -64,14 +73,20 @@ class _HealthHandler(BaseHTTPRequestHandler):
         self._answer(send_body=False)
 
     def _answer(self, send_body: bool) -> None:
-        if urlsplit(self.path).path != HEALTH_PATH:
-            status, body = 404, {"error": {"code": "not_found", "message": f"only GET {HEALTH_PATH} is served on HEALTH_PORT"}}
+        path = urlsplit(self.path).path
+        content_type = "application/json"
+        if path == METRICS_PATH and self.server.metrics is not None:
+            payload, content_type = self.server.metrics()
+            status = 200
+        elif path != HEALTH_PATH:
+            served = f"GET {HEALTH_PATH} and GET {METRICS_PATH} are" if self.server.metrics is not None else f"GET {HEALTH_PATH} is"
+            body = {"error": {"code": "not_found", "message": f"only {served} served on HEALTH_PORT"}}
+            status, payload = 404, json.dumps(body).encode("utf-8")
         else:
             body = self.server.status()
-            status = 200 if body["workers"] > 0 else 503
-        payload = json.dumps(body).encode("utf-8")
+            status, payload = 200 if body["workers"] > 0 else 503, json.dumps(body).encode("utf-8")
         self.send_response(status)
-        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(payload)))
         self.send_header("Cache-Control", "no-store")
         self.end_headers()
@@ -92,13 +107,16 @@ class HealthListener:
         self._thread: threading.Thread | None = None
         self._owner = os.getpid()
 
-    def start(self, status: Callable[[], dict[str, Any]]) -> None:
-        """Answer health checks with ``status()`` (a dict with at least ``workers``) from a daemon thread."""
+    def start(self, status: Callable[[], dict[str, Any]], metrics: Callable[[], tuple[bytes, str]] | None = None) -> None:
+        """Answer health checks with ``status()`` (a dict with at least ``workers``), and scrapes with ``metrics()`` (the
+        body and its content type) when given, from a daemon thread."""
         self.server.status = status
+        self.server.metrics = metrics
         self._owner = os.getpid()
         self._thread = threading.Thread(target=self.server.serve_forever, name="health-listener", daemon=True)
         self._thread.start()
-        log.info("health listener: GET http://%s:%d%s answers while the workers are busy", self.host, self.port, HEALTH_PATH)
+        paths = HEALTH_PATH + (f" and {METRICS_PATH}" if metrics is not None else "")
+        log.info("health listener on http://%s:%d: GET %s answered while the workers are busy", self.host, self.port, paths)
 
     def close_in_worker(self) -> None:
         """In a forked worker: close the inherited socket (the serving thread is the master's alone)."""

@@ -12,7 +12,8 @@ scrape: a server whose workers are recycled (timeouts, kills, reloads) would gro
 without end. So the master adds an exited worker's values to ``counter_exited.db`` and ``histogram_exited.db`` and
 removes its files (``fold_exited_files``); the folder holds the files of the live processes and these two. A scrape reads
 the files under a shared lock (``metrics.lock``) and the master swaps them under the exclusive one, so a scrape
-sees an exited worker's counts exactly once, in its files or in the sums, and no count goes down.
+sees an exited worker's counts exactly once, in its files or in the sums, and no count goes down. The master also
+answers ``/metrics`` on ``HEALTH_PORT`` (``files_exposition``), holding off its own folds with a lock of its own.
 
 A request's timings are kept on the request (``request.environ``), not on ``g``: the parts of a Google batch are
 requests of their own run inside the batch's app context, and share its ``g``.
@@ -98,7 +99,8 @@ class Metrics:
         # "livesum" drops the values of exited workers: a worker killed mid-request leaves no request in progress.
         self.in_progress = Gauge(
             "moderation_http_requests_in_progress",
-            "Requests being handled, this scrape included; at WORKERS x THREADS further requests wait for a worker.",
+            "Requests being handled (a scrape of the main port included, not one of HEALTH_PORT); at WORKERS x THREADS "
+            "further requests wait for a worker.",
             registry=self.registry,
             multiprocess_mode="livesum",
         )
@@ -148,11 +150,17 @@ class Metrics:
         """The text format of every metric, summed over the workers in multiprocess mode."""
         if multiprocess_mode():
             directory = os.environ[MULTIPROC_DIR_ENV]
-            registry = CollectorRegistry()
-            MultiProcessCollector(registry, path=directory)
             with files_locked(directory):  # the collector lists and reads the files in generate_latest
-                return generate_latest(registry)
+                return files_exposition(directory)
         return generate_latest(self.registry)
+
+
+def files_exposition(directory: str) -> bytes:
+    """The text format of the metrics in ``directory``'s files, summed over processes; hold off ``fold_exited_files``
+    meanwhile (``files_locked`` in a worker; gunicorn's master, the one that folds, has a lock of its own)."""
+    registry = CollectorRegistry()
+    MultiProcessCollector(registry, path=directory)
+    return generate_latest(registry)
 
 
 class TimedScorer:

@@ -9,8 +9,9 @@ replaces later serves the same bundle as its siblings.
 Gunicorn's control socket is off: we do not use ``gunicornc``, and its default path
 (``~/.gunicorn/gunicorn.ctl``) would be shared, and taken over, by a second instance on the machine.
 
-A liveness check waits on the main port while every sync worker is busy; the master answers ``GET /healthz``
-on ``HEALTH_PORT`` from a thread of its own whatever the workers are doing (``service.health_port``).
+A liveness check or a scrape waits on the main port while every sync worker is busy; the master answers
+``GET /healthz`` and ``GET /metrics`` on ``HEALTH_PORT`` from a thread of its own whatever the workers are doing
+(``service.health_port``).
 
 Gunicorn's access log is off: it would record ``?key=`` API keys from query strings. The app logs
 one JSON line per request itself (``service.logs``), with the path but never the query string. Gunicorn's own lines
@@ -32,6 +33,7 @@ import os
 import shutil
 import socket
 import tempfile
+import threading
 import time
 from typing import Any
 
@@ -60,6 +62,10 @@ class ModerationServer(BaseApplication):
         self.ready = ReadyMarkers()
         self.unfolded_pids: set[int] = set()
         """Exited workers whose metric files are not yet added to the sums (``_child_exit``)."""
+        self.metrics_lock = threading.RLock()
+        """Held by the master's scrapes (``master_metrics``, on the health port's thread) and its folds: the folder's
+        file lock would not do there, as a worker forked during a scrape would keep the master's lock for its life.
+        Reentrant: a SIGCHLD may interrupt a fold with another."""
         self._previous_model: Any = None
         self._versions: dict[str, str | None] = {}
         super().__init__()
@@ -201,6 +207,18 @@ def prepare_metrics_dir() -> str:
     return path
 
 
+def remove_owned_metrics_dir() -> None:
+    """Remove the folder ``prepare_metrics_dir`` made (never one the operator named) and forget it: at the master's
+    exit, and when ``moderate serve`` stops before gunicorn runs (a bad bundle or database, a port in use), which
+    left a folder in ``$TMPDIR`` at each try (``Restart=on-failure`` tries every 5 s)."""
+    owned = os.environ.pop(_OWNED_METRICS_DIR, None)
+    if not owned:
+        return
+    shutil.rmtree(owned, ignore_errors=True)
+    if os.environ.get(METRICS_DIR_ENV) == owned:
+        del os.environ[METRICS_DIR_ENV]
+
+
 def _child_exit(server: Any, worker: Any) -> None:
     """Forget a dead worker's ready marker, drop its live gauges from the shared metrics and fold its counts into
     the sums of exited workers (with those of earlier exits a scrape kept from being folded then)."""
@@ -216,7 +234,8 @@ def _child_exit(server: Any, worker: Any) -> None:
     # A pid left from an earlier exit that a new worker has since been given names that worker's files now.
     pids = {pid for pid in server.app.unfolded_pids if pid not in server.WORKERS} | {worker.pid}
     try:
-        server.app.unfolded_pids = fold_exited_files(directory, pids, wait_seconds=FOLD_LOCK_SECONDS)
+        with server.app.metrics_lock:
+            server.app.unfolded_pids = fold_exited_files(directory, pids, wait_seconds=FOLD_LOCK_SECONDS)
     except (OSError, RuntimeError) as error:  # the master must go on; the files stay and are still counted
         log.error("metrics: cannot add the counts of exited worker(s) %s to the sums, their files stay in %s: %s",
                   sorted(pids), directory, error)
@@ -233,10 +252,22 @@ def health_status(arbiter: Any) -> dict[str, Any]:
     return {"status": "ok" if live else "no_live_workers", "model_version": arbiter.app.model_version(), "workers": live, "pid": arbiter.pid}
 
 
+def master_metrics(server: Any) -> tuple[bytes, str]:
+    """The metrics, summed from the workers' files by the master for the health port's ``/metrics``, and their content
+    type: the main port's answer only once a worker is free."""
+    from prometheus_client import CONTENT_TYPE_LATEST
+
+    from service.metrics import files_exposition
+
+    with server.app.metrics_lock:  # no fold meanwhile: it is the master's own
+        return files_exposition(os.environ[METRICS_DIR_ENV]), CONTENT_TYPE_LATEST
+
+
 def _when_ready(server: Any) -> None:
     """In the master once gunicorn listens, before the first worker: start answering on the health port."""
     if server.app.health is not None:
-        server.app.health.start(lambda: health_status(server))
+        metrics = (lambda: master_metrics(server)) if os.environ.get(METRICS_DIR_ENV) else None
+        server.app.health.start(lambda: health_status(server), metrics)
 
 
 def _post_fork(server: Any, _worker: Any) -> None:
@@ -249,9 +280,7 @@ def _on_exit(server: Any) -> None:
     """In the master as it exits: stop the health listener; remove the metrics directory this server made."""
     if server.app.health is not None:
         server.app.health.stop()
-    owned = os.environ.get(_OWNED_METRICS_DIR)
-    if owned:
-        shutil.rmtree(owned, ignore_errors=True)
+    remove_owned_metrics_dir()
 
 
 def server_options(app: Flask) -> dict[str, Any]:

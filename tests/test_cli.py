@@ -539,6 +539,31 @@ def test_serve_with_a_metrics_folder_it_cannot_use_is_exit_2(runner, tiny_bundle
                                   r"workers' metric files \(.+\): name a folder the service may write")
 
 
+@pytest.mark.parametrize(("failure", "message"), [("no_bundle", "model bundle .* not found"), ("taken_port", "PORT .* cannot be used")])
+def test_serve_that_stops_before_gunicorn_runs_leaves_no_metrics_folder(runner, tiny_bundle_path, tmp_path, monkeypatch,
+                                                                        failure, message):
+    """The temporary metrics folder was left in $TMPDIR at each start that failed (``Restart=on-failure`` tries every
+    5 s), with the master's metric files in it once the app was built, and PROMETHEUS_MULTIPROC_DIR stayed set."""
+    import socket
+    import tempfile
+
+    from service.server import _OWNED_METRICS_DIR, METRICS_DIR_ENV
+
+    temporary = tmp_path / "tmp"
+    temporary.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temporary))
+    for name in (METRICS_DIR_ENV, _OWNED_METRICS_DIR):
+        monkeypatch.setenv(name, "")  # restored (unset) after the test
+        monkeypatch.delenv(name)
+    model = tmp_path / "missing" if failure == "no_bundle" else tiny_bundle_path
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        result = runner.invoke(cli, ["serve", "--model", str(model), "--port", str(taken.getsockname()[1])],
+                               env={"MODERATION_DB_URL": f"sqlite:///{tmp_path / 'm.db'}", "MODERATION_HEALTH_PORT": "0"})
+    assert_one_line_error(result, message)
+    assert list(temporary.iterdir()) == []
+    assert METRICS_DIR_ENV not in os.environ and _OWNED_METRICS_DIR not in os.environ
+
+
 @pytest.mark.parametrize("args", [["db", "upgrade"], ["keys", "create", "cms"], ["serve", "--port", "0"]])
 def test_a_sqlite_folder_that_cannot_be_made_is_exit_2(runner, tiny_bundle_path, tmp_path, args):
     (tmp_path / "taken").write_text("a file where the folder should be", encoding="utf-8")

@@ -76,6 +76,16 @@ def test_serve_stops_with_one_line_and_status_2(runner):
     assert "Traceback" not in result.output
 
 
+@pytest.mark.parametrize(("host", "needs"), [("", "a non-empty string"), (" 127.0.0.1", "written without spaces")])
+def test_serve_names_the_option_a_bad_setting_came_from(runner, monkeypatch, host, needs):
+    """``--host ''`` was reported as MODERATION_HOST, a variable the operator had not set, and may look for in vain."""
+    monkeypatch.delenv("MODERATION_HOST", raising=False)
+    result = runner.invoke(cli, ["serve", "--port", "0", "--host", host])
+    assert result.exit_code == 2
+    assert f"Error: setting HOST (--host) is {host!r}; it must be {needs}" in result.output
+    assert "MODERATION_HOST" not in result.output
+
+
 def test_the_defaults_pass():
     load_config()
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -113,6 +114,17 @@ def main_port_healthz_seconds(base: str, limit: float) -> float:
     return time.monotonic() - started
 
 
+def main_port_seconds(url: str, limit: float) -> float:
+    """How long a GET of ``url`` took, or ``limit`` when it had not answered by then."""
+    started = time.monotonic()
+    try:
+        with urllib.request.urlopen(url, timeout=limit) as answer:
+            answer.read()
+    except (TimeoutError, urllib.error.URLError):
+        return limit
+    return time.monotonic() - started
+
+
 @pytest.mark.slow
 def test_the_health_port_answers_at_once_while_every_worker_is_scoring(tiny_bundle_path, tmp_path, serve):
     env = {**os.environ, "MODERATION_AUTH_REQUIRED": "false", "MODERATION_DB_URL": f"sqlite:///{tmp_path / 'health.db'}",
@@ -159,3 +171,27 @@ def test_the_health_port_is_503_while_no_worker_can_start(tiny_bundle_path, tmp_
         assert answer() == (503, "no_live_workers", 0)
         (tmp_path / "away").rename(bundle)
         wait_for(lambda: answer() == (200, "ok", 1), 60, "200 once a worker starts again", server.log_tail)
+
+
+@pytest.mark.slow
+def test_the_health_port_serves_the_metrics_while_every_worker_is_scoring(tiny_bundle_path, tmp_path, serve):
+    """The main port's /metrics waits for a free worker: a scrape of a server whose workers were all scoring failed
+    (a full request on the encoder bundle took 13 s, past Prometheus' 10 s timeout), blanking the metrics just then."""
+    env = {**os.environ, "MODERATION_AUTH_REQUIRED": "false", "MODERATION_DB_URL": f"sqlite:///{tmp_path / 'health.db'}",
+           "MODERATION_DECISION_SPOOL_DIR": str(tmp_path / "spool"), "MODERATION_RATE_LIMIT": "100000 per minute",
+           "MODERATION_KEY_COMMENT_LIMIT": "10000000 per minute", "MODERATION_KEY_CHAR_LIMIT": "10000000000 per minute",
+           "MODERATION_KEY_CONCURRENT_REQUESTS": "0", "MODERATION_MAX_REQUEST_CHARS": "2000000"}
+    with serve(["--workers", "1", "--model", str(tiny_bundle_path)], env, tmp_path / "server.log") as server:
+        server.wait_for_workers(1)
+        with busy_workers(server.base):
+            time.sleep(3)  # the worker has a full request by now, and more wait in the queue
+            started = time.monotonic()
+            with urllib.request.urlopen(f"{server.health_base}/metrics", timeout=HEALTH_ANSWER_SECONDS) as answer:
+                content_type, text = answer.headers["Content-Type"], answer.read().decode()
+            assert time.monotonic() - started < HEALTH_ANSWER_SECONDS, server.log_tail()
+            main_wait = main_port_seconds(f"{server.base}/metrics", limit=2 * HEALTH_ANSWER_SECONDS)
+        assert content_type.startswith("text/plain")
+        # The worker's counts, read from its files by the master: the requests up to now, the one being scored.
+        assert re.search(r'moderation_http_requests_total\{endpoint="/healthz",method="GET",status="200"\} [1-9]', text)
+        assert re.search(r"moderation_http_requests_in_progress [1-9]", text)
+        assert main_wait >= HEALTH_ANSWER_SECONDS  # the worker really was busy: the main port's /metrics waited

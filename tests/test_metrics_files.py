@@ -11,7 +11,7 @@ from prometheus_client import values
 from prometheus_client.mmap_dict import MmapedDict
 
 from service.metrics import Metrics, files_locked, fold_exited_files
-from service.server import METRICS_DIR_ENV, ModerationServer, _child_exit
+from service.server import METRICS_DIR_ENV, ModerationServer, _child_exit, master_metrics
 from tests.test_metrics import sample
 
 LIVE_PID = 90_001
@@ -146,3 +146,25 @@ def test_gauges_add_up_over_live_workers_only(metrics_dir, master):
     assert sample(text, 'moderation_model_info{model_version="1.0"}') == 1
     assert sample(text, 'moderation_model_info{model_version="0.9"}') is None
     assert sample(text, REQUESTS) == 2  # the counts stay
+
+
+def test_the_masters_own_scrape_counts_each_exited_worker_once_while_it_folds(metrics_dir, master, monkeypatch):
+    """The health port's /metrics is read by the master, which also folds: a fold (on SIGCHLD) waits for its scrape."""
+    live = worker(LIVE_PID, 1)
+    exit_worker(EXITED_PIDS[0], 2)
+    read = MmapedDict.read_all_values_from_file
+    folds: list[threading.Thread] = []
+
+    def read_while_the_master_folds(path: str):
+        if not folds:  # the scrape has listed the files: a worker's exit is handled meanwhile
+            folds.append(threading.Thread(target=_child_exit, args=(master, SimpleNamespace(pid=EXITED_PIDS[0]))))
+            folds[0].start()
+            folds[0].join(UNFOLDED_FOLD_SECONDS)
+        return read(path)
+
+    monkeypatch.setattr(MmapedDict, "read_all_values_from_file", staticmethod(read_while_the_master_folds))
+    during, content_type = master_metrics(master)
+    folds[0].join(PATIENT_SECONDS)
+    assert content_type.startswith("text/plain")
+    assert master.app.unfolded_pids == set() and not (metrics_dir / f"counter_{EXITED_PIDS[0]}.db").exists()
+    assert sample(during.decode(), REQUESTS) == sample(scrape(live), REQUESTS) == 3

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import threading
@@ -94,3 +95,27 @@ def test_sighup_serves_the_newly_selected_bundle_without_dropping_requests(versi
         versions = {get_json(f"{base}/healthz")[1]["model_version"] for _ in range(10)}
         assert versions == {"public"}, server.log_tail()
         assert "reload abandoned" not in server.log_tail(50_000)
+
+
+def test_a_timeout_too_short_for_a_worker_to_start_is_warned_about_at_start(tiny_bundle_path, tmp_path, monkeypatch, caplog):
+    """With TIMEOUT_SECONDS under a worker's start, every SIGHUP reload gave up ("new workers not ready after 3 s") and
+    stopping the new workers took an old one with it; nothing at start said that the timeout was too short."""
+    import logging
+
+    import service.app
+    from service.app import create_app
+
+    load_scorer = service.app.load_scorer
+
+    def slow_load(*args, **kwargs):
+        time.sleep(1.0)
+        return load_scorer(*args, **kwargs)
+
+    monkeypatch.setattr(service.app, "load_scorer", slow_load)  # the master loads the bundle in a forked child
+    settings = {"TESTING": True, "MODEL": str(tiny_bundle_path), "DB_URL": f"sqlite:///{tmp_path / 'm.db'}"}
+    with caplog.at_level(logging.WARNING, logger="service.app"):
+        create_app({**settings, "TIMEOUT_SECONDS": 2}, load_model=False)
+        assert re.search(r"loading the bundle took \d+\.\d s.*TIMEOUT_SECONDS \(2 s\): set TIMEOUT_SECONDS to at least \d", caplog.text)
+        caplog.clear()
+        create_app({**settings, "TIMEOUT_SECONDS": 120}, load_model=False)
+        assert "TIMEOUT_SECONDS" not in caplog.text

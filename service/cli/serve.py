@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +17,7 @@ from service.config import Defaults
 @click.option("--port", type=click.IntRange(0, 65535), help=f"[default: $MODERATION_PORT or {Defaults.PORT}]")
 @click.option("--workers", type=click.IntRange(min=1), help=f"[default: $MODERATION_WORKERS or {Defaults.WORKERS}]")
 @click.option("--threads", type=click.IntRange(min=1), help=f"[default: $MODERATION_THREADS or {Defaults.THREADS}]")
-@click.option("--health-port", type=click.IntRange(0, 65535), help="Port where the master answers GET /healthz while every worker is busy; 0 = off [default: $MODERATION_HEALTH_PORT or the port + 1].")
+@click.option("--health-port", type=click.IntRange(0, 65535), help="Port where the master answers GET /healthz and GET /metrics while every worker is busy; 0 = off [default: $MODERATION_HEALTH_PORT or the port + 1].")
 @click.option("--model", type=click.Path(path_type=Path), help="Bundle directory [default: $MODERATION_MODEL or the committed bundle].")
 @click.option("--encoder-mode", type=ENCODER_MODES,
               help="For a bundle with an encoder: encoder reads every comment (best ranking); cascade re-scores only "
@@ -35,18 +37,41 @@ def serve(host: str | None, port: int | None, workers: int | None, threads: int 
                "ENCODER_MODE": encoder_mode}
     overrides = {key: value for key, value in options.items() if value is not None}
     try:
-        load_config(overrides)  # a bad setting is one line here, before anything starts
+        # A bad setting is one line here, before anything starts, naming the option when it came from one.
+        load_config(overrides, {name: _option_name(name) for name in overrides})
         # Before prometheus_client is imported (by service.app): the workers keep their metrics in files.
         prepare_metrics_dir()
     except ConfigError as error:
         raise BadInput(error) from error
     from service.server import serve as run_server
 
-    app = _create_app(overrides)
+    with _metrics_dir_removed_on_failure():
+        app = _create_app(overrides)
+        try:
+            run_server(app)
+        except ConfigError as error:  # PORT or HEALTH_PORT cannot be bound
+            raise BadInput(error) from error
+
+
+@contextmanager
+def _metrics_dir_removed_on_failure() -> Iterator[None]:
+    """Remove the metrics folder made for this server when it stops before gunicorn runs (gunicorn's ``on_exit``
+    removes it after). SystemExit passes untouched: gunicorn's master ends with it once it has removed the folder,
+    and so does each worker, forked inside ``run_server``, while the master still uses it."""
+    from service.server import remove_owned_metrics_dir
+
     try:
-        run_server(app)
-    except ConfigError as error:  # HEALTH_PORT cannot be bound
-        raise BadInput(error) from error
+        yield
+    except SystemExit:
+        raise
+    except BaseException:  # a bad bundle, database or port (BadInput), Ctrl-C while the bundle loads: re-raised
+        remove_owned_metrics_dir()
+        raise
+
+
+def _option_name(setting: str) -> str:
+    """The option of ``serve`` that sets ``setting`` (``--health-port`` for ``HEALTH_PORT``)."""
+    return "--" + setting.lower().replace("_", "-")
 
 
 def _create_app(overrides: dict[str, Any]) -> Any:
