@@ -1,7 +1,8 @@
 """API keys: create, list and revoke them (only a SHA-256 of each secret is stored) and require one on a view.
 
 A client presents its key as ``Authorization: Bearer KEY``, ``X-API-Key: KEY``, ``X-Goog-Api-Key: KEY`` or
-``?key=KEY`` (the last two are Google's ways, which Perspective clients use). ``require_scope(scope)`` answers a missing key with 401, an unknown or revoked
+``?key=KEY`` (the last two are Google's ways, which Perspective clients use); a request carrying two different keys is
+refused (400), whichever is valid. ``require_scope(scope)`` answers a missing key with 401, an unknown or revoked
 key with 403 ``invalid_api_key`` and a key without the route's scope with 403 ``missing_scope``, as
 ``ApiError``; on success it sets ``g.api_key_id`` and ``g.api_key_name``. Failed authentications are
 limited per client address (``service.auth_failures``).
@@ -51,6 +52,8 @@ MAX_KEY_CHARS = 200
 MISSING_KEY = "missing_api_key"
 INVALID_KEY = "invalid_api_key"
 MISSING_SCOPE = "missing_scope"
+CONFLICTING_KEYS = "invalid_request"
+"""The code of a request carrying two different keys: a 400 the client must fix, as for a bad body."""
 
 KEY_CACHE_KEY = "moderation.key_cache"
 """``app.extensions[KEY_CACHE_KEY]`` holds the app's key cache (``make_key_cache``)."""
@@ -139,17 +142,41 @@ KEY_HEADERS = ("X-API-Key", "X-Goog-Api-Key")
 """Headers that may carry the key: ours, and Google's (``X-goog-api-key``, documented for every Google API key)."""
 
 
-def presented_key() -> str | None:
-    """The key the request carries (Authorization Bearer, then X-API-Key, then X-Goog-Api-Key, then ?key=), or None."""
+BEARER_PLACE = "Authorization: Bearer"
+QUERY_PLACE = "?key="
+
+
+def presented_keys() -> list[tuple[str, str]]:
+    """Every key the request carries, as (where, key): Authorization Bearer, X-API-Key, X-Goog-Api-Key, each ?key=."""
+    found = []
     authorization = request.headers.get("Authorization", "")
     scheme, _, credentials = authorization.partition(" ")
     if scheme.lower() == "bearer" and credentials.strip():
-        return credentials.strip()
+        found.append((BEARER_PLACE, credentials.strip()))
     for name in KEY_HEADERS:
         header = request.headers.get(name, "").strip()
         if header:
-            return header
-    return request.args.get("key") or None
+            found.append((name, header))
+    found.extend((QUERY_PLACE, key) for key in request.args.getlist("key") if key)
+    return found
+
+
+def presented_key() -> str | None:
+    """The key the request carries (the first of ``presented_keys``), or None."""
+    found = presented_keys()
+    return found[0][1] if found else None
+
+
+def check_one_key(found: list[tuple[str, str]]) -> None:
+    """Refuse (400) a request carrying two different keys, naming where each was, never the keys: which one counts
+    would otherwise be a rule of this service (a valid key in a header and a bad one in ``?key=`` got 200, the reverse
+    403), and a proxy or gateway that reads the other place would see another caller. Google's front ends refuse an API
+    key and a credential of different projects sent together (400); the same key in two places is one key."""
+    first_place, first_key = found[0]
+    other_place = next((place for place, key in found if key != first_key), None)
+    if other_place is not None:
+        raise ApiError(400, CONFLICTING_KEYS, f"the request carries two different API keys, in {first_place} and in "
+                                              f"{other_place}: send one key, in one place")
 
 
 def rate_limit_identity() -> str:
@@ -201,13 +228,13 @@ def active_key(key: str) -> ActiveKey | None:
 
 
 def authenticate(scope: str | None = None) -> None:
-    """Check the request's key (and that it holds ``scope``); set ``g.api_key_id``/``g.api_key_name``; else raise ApiError 401/403/429."""
+    """Check the request's key (and that it holds ``scope``); set ``g.api_key_id``/``g.api_key_name``; else raise ApiError 400/401/403/429."""
     g.api_key_id = None
     g.api_key_name = None
     if not current_app.config["AUTH_REQUIRED"]:
         return
-    key = presented_key()
-    if key is None:
+    found = presented_keys()
+    if not found:
         raise ApiError(
             401,
             MISSING_KEY,
@@ -216,18 +243,19 @@ def authenticate(scope: str | None = None) -> None:
             "(create one with `moderate keys create NAME`)",
             headers={"WWW-Authenticate": 'Bearer realm="moderation"'},
         )
-    found = active_key(key)
-    if found is None:
+    check_one_key(found)
+    active = active_key(found[0][1])
+    if active is None:
         raise ApiError(403, INVALID_KEY, "the API key is unknown or revoked; ask the operator for a valid key")
-    if scope is not None and not found.allows(scope):
+    if scope is not None and not active.allows(scope):
         raise ApiError(
             403,
             MISSING_SCOPE,
-            f"this API key ({found.name}) lacks the '{scope}' scope this endpoint needs; "
+            f"this API key ({active.name}) lacks the '{scope}' scope this endpoint needs; "
             f"ask the operator for a key made with `moderate keys create NAME --scope {scope}`",
         )
-    g.api_key_id = found.id
-    g.api_key_name = found.name
+    g.api_key_id = active.id
+    g.api_key_name = active.name
 
 
 def require_scope(scope: str) -> Callable[[View], View]:

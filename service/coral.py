@@ -199,7 +199,8 @@ def moderate() -> ResponseReturnValue:
         log.warning("coral: a signed body seen within CORAL_REPLAY_SECONDS was answered from memory, not scored again")
         count_coral_replay()
         return Response(seen.body, status=seen.status, mimetype="application/json" if seen.body else None)
-    text = parse_moderation_request(json_body(), current_app.config["CORAL_BODY_FORMAT"])
+    # A name given twice keeps its last value, as Coral's JSON.parse reads the body it signed: a 400 would publish it.
+    text = parse_moderation_request(json_body(keep_last_of_repeats=True), current_app.config["CORAL_BODY_FORMAT"])
     if len(text) > scored_chars(current_app.config):
         log.warning("coral: a comment of %d characters (over CORAL_MAX_SCORED_CHARS) was withheld for review "
                     "without scoring", len(text))

@@ -67,16 +67,28 @@ def _page_error(error: HTTPException) -> Response:
     return add_security_headers(response)
 
 
+MODERATE_ENDPOINT = "api_v1.moderate"
+FEEDBACK_ENDPOINT = "api_v1.feedback"
+
+
+def too_large_advice() -> str:
+    """What a client whose body is over ``MAX_CONTENT_LENGTH`` can do, by route: a feedback is one comment, so "send
+    fewer comments per request" (right for /v1/moderate) told its sender nothing it could do."""
+    if request.endpoint == FEEDBACK_ENDPOINT:
+        return (f"a feedback is one comment, whose text may have {current_app.config['MAX_COMMENT_CHARS']} characters: "
+                "send a shorter text, or the comment_id alone")
+    if request.endpoint == MODERATE_ENDPOINT:
+        return "send fewer comments per request"
+    return "send a smaller body"
+
+
 def handle_http_exception(error: HTTPException) -> Response:
     """Render a werkzeug HTTPException (404, 405, 413, ...) as JSON, keeping its headers (Allow); as a page under /ui."""
     if _is_page_path():
         return _page_error(error)
     message = error.description or error.name
     if isinstance(error, RequestEntityTooLarge) and current_app.config.get("MAX_CONTENT_LENGTH"):
-        message = (
-            f"request body is larger than {current_app.config['MAX_CONTENT_LENGTH']} bytes; "
-            "send fewer comments per request"
-        )
+        message = f"request body is larger than {current_app.config['MAX_CONTENT_LENGTH']} bytes; {too_large_advice()}"
     elif isinstance(error, TooManyRequests):
         # Flask-Limiter's description is the limit itself ("600 per 1 minute").
         # Coral's endpoint is limited per client address (it sends no key); every other route per API key.

@@ -252,8 +252,14 @@ def parse_analyze(body: dict, offered: Mapping[str, str], max_chars: int) -> Ana
         languages=parse_languages(body),
         do_not_store=_optional(body, "doNotStore", bool, False),
         drop_unsupported_attributes=drop_unsupported,
-        client_token=_optional(body, "clientToken", str, None),
+        client_token=_client_token(body),
     )
+
+
+def _client_token(body: Mapping) -> str | None:
+    """The request's ``clientToken``, None when absent or empty: proto3 cannot tell an empty string from none, so Google
+    echoes no empty token (proto3's JSON leaves out a field at its default), and suggestscore stored ``""`` as one."""
+    return _optional(body, "clientToken", str, None) or None
 
 
 def check_languages(analyze: AnalyzeRequest, detected: str) -> bool:
@@ -417,7 +423,7 @@ def suggestscore() -> ResponseReturnValue:
     labels, decision = parse_suggested_scores(body, offered)
     parse_languages(body)
     check_unused_fields(body)
-    client_token = _optional(body, "clientToken", str, None)
+    client_token = _client_token(body)
     save_feedback(
         comment_id=None, text=text, decision=decision, labels=labels or None, source=SUGGESTSCORE_SOURCE,
         client_token=client_token

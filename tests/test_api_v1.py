@@ -15,6 +15,47 @@ from service.app import create_app
 from service.store import DecisionRecord, Feedback, get_session, sha256_text
 
 HOSTILE = "You are a stupid clown, the minister ignores the vote."
+ONE_BODY = '{"comments": [{"id": "a", "text": "Thanks."}]}'
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-16-be", "utf-32", "utf-32-le", "utf-32-be"])
+def test_a_utf16_or_utf32_body_is_told_to_send_utf8(client, auth, encoding):
+    # Was "not valid UTF-8 (byte 0)" with a byte order mark, and without one "not valid JSON: Expecting property name".
+    wide = encoding[:6].upper()
+    response = client.post("/v1/moderate", data=ONE_BODY.encode(encoding), content_type="application/json", headers=auth)
+    assert response.status_code == 400
+    assert response.get_json()["error"] == {
+        "code": "invalid_request", "message": f"request body is {wide}; send the JSON encoded as UTF-8, not {wide}"}
+
+
+@pytest.mark.parametrize(
+    ("path", "raw", "where"),
+    [
+        ("/v1/moderate", '{"comments": [{"id": "a", "text": "Thanks.", "text": "You idiot."}]}', "comments[0].text"),
+        ("/v1/moderate", '{"comments": [{"id": "a", "text": "Fine."}, {"id": "b", "id": "c", "text": "Fine."}]}', "comments[1].id"),
+        ("/v1/moderate", '{"comments": [{"id": "a", "text": "Fine."}], "comments": [{"id": "b", "text": "You idiot."}]}', "comments"),
+        ("/v1/moderate", '{"comments": [{"id": "a", "text": "Fine.", "context": {"parent_text": "x", "parent_text": "y"}}]}',
+         "comments[0].context.parent_text"),
+        ("/v1/moderate", '{"comments": [{"id": "a", "text": "Fine."}], "do_not_store": true, "do_not_store": false}', "do_not_store"),
+        ("/v1/feedback", '{"comment_id": "a", "decision": "approve", "decision": "reject"}', "decision"),
+        ("/v1/feedback", '{"comment_id": "a", "labels": {"toxicity": 0, "toxicity": 1}}', "labels.toxicity"),
+    ],
+)
+def test_a_name_given_twice_in_an_object_is_refused_naming_it(app, client, auth, path, raw, where):
+    # The last one counted, silently: a proxy that reads the first (as many parsers do) checked another text than the one
+    # scored, and a moderator's decision or label was whichever came last.
+    response = client.post(path, data=raw, content_type="application/json", headers=auth)
+    assert response.status_code == 400
+    assert response.get_json()["error"] == {
+        "code": "invalid_request", "message": f"request body gives {where} twice; send each name once in an object"}
+    assert count(app, DecisionRecord) == count(app, Feedback) == 0
+
+
+def test_the_same_names_in_different_objects_are_read_as_usual(moderate):
+    body = {"comments": [{"id": "a", "text": "Fine.", "context": {"parent_text": "Fine."}}, {"id": "b", "text": "Fine."}]}
+    assert moderate(body).status_code == 200
+
+
 NEUTRAL = "The council supports the plan and I think that is fair."
 
 
@@ -307,6 +348,18 @@ def test_body_over_max_content_length_is_json_413(tiny_bundle_path):
     assert response.get_json()["error"] == {
         "code": "request_entity_too_large",
         "message": "request body is larger than 1000 bytes; send fewer comments per request",
+    }
+
+
+def test_a_feedback_over_max_content_length_is_not_told_to_send_fewer_comments(tiny_bundle_path):
+    # A feedback is one comment: "send fewer comments per request" gave its sender nothing to do.
+    client = open_app(tiny_bundle_path, MAX_CONTENT_LENGTH=1_000).test_client()
+    response = client.post("/v1/feedback", json={"comment_id": "a", "decision": "reject", "text": "x" * 2_000})
+    assert response.status_code == 413
+    assert response.get_json()["error"] == {
+        "code": "request_entity_too_large",
+        "message": "request body is larger than 1000 bytes; a feedback is one comment, whose text may have 20000 "
+                   "characters: send a shorter text, or the comment_id alone",
     }
 
 

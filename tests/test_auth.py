@@ -68,6 +68,54 @@ def test_a_key_is_accepted_three_ways(client, api_key, present):
     assert client.post("/v1/moderate", json=BODY, **present(api_key)).status_code == 200
 
 
+ANALYZE_BODY = {"comment": {"text": "Thanks."}, "requestedAttributes": {"TOXICITY": {}}}
+OTHER_KEY = KEY_PREFIX + "another-key"
+"""A second key in the same request: unknown here (a valid key beside it got 200 or 403 by where each was)."""
+
+
+@pytest.mark.parametrize(
+    ("present", "places"),
+    [
+        (lambda key: {"headers": {"X-API-Key": key}, "query_string": {"key": OTHER_KEY}}, ("X-API-Key", "?key=")),
+        (lambda key: {"headers": {"X-API-Key": OTHER_KEY}, "query_string": {"key": key}}, ("X-API-Key", "?key=")),
+        (lambda key: {"headers": {"Authorization": f"Bearer {key}", "X-Goog-Api-Key": OTHER_KEY}},
+         ("Authorization: Bearer", "X-Goog-Api-Key")),
+        (lambda key: {"headers": {"X-Goog-Api-Key": OTHER_KEY, "X-API-Key": key}}, ("X-API-Key", "X-Goog-Api-Key")),
+        (lambda key: {"query_string": [("key", key), ("key", OTHER_KEY)]}, ("?key=", "?key=")),
+    ],
+    ids=["valid-header-other-query", "other-header-valid-query", "bearer-and-goog", "two-headers", "two-query-keys"],
+)
+@pytest.mark.parametrize("path", ["/v1/moderate", "/v1alpha1/comments:analyze"])
+def test_two_different_keys_are_refused_naming_both_places_never_the_keys(client, api_key, present, places, path):
+    body = BODY if path.startswith("/v1/") else ANALYZE_BODY
+    response = client.post(path, json=body, **present(api_key))
+    assert response.status_code == 400
+    message = response.get_json()["error"]["message"]
+    assert message == f"the request carries two different API keys, in {places[0]} and in {places[1]}: send one key, in one place"
+    assert api_key not in message and OTHER_KEY not in message
+
+
+def test_two_different_keys_in_a_call_of_a_batch_are_refused_as_alone(client, api_key):
+    from tests.test_google_batch import part, post_batch, statuses
+
+    two_keys = part(api_key, "Thanks.").replace("Content-Type:", f"X-Goog-Api-Key: {OTHER_KEY}\nContent-Type:", 1)
+    assert statuses(post_batch(client.application, [part(api_key, "Thanks."), two_keys])) == [
+        "HTTP/1.1 200 OK", "HTTP/1.1 400 Bad Request"]
+
+
+@pytest.mark.parametrize(
+    "present",
+    [
+        lambda key: {"headers": {"X-API-Key": key}, "query_string": {"key": key}},
+        lambda key: {"headers": {"Authorization": f"Bearer {key}", "X-Goog-Api-Key": f" {key} "}},
+        lambda key: {"query_string": [("key", key), ("key", key)]},
+    ],
+    ids=["header-and-query", "bearer-and-goog", "query-twice"],
+)
+def test_the_same_key_in_two_places_is_one_key(client, api_key, present):
+    assert client.post("/v1/moderate", json=BODY, **present(api_key)).status_code == 200
+
+
 def test_a_revoked_key_is_403(app, client, api_key):
     assert client.get("/v1/model", headers={"X-API-Key": api_key}).status_code == 200
     with app.app_context():

@@ -420,6 +420,14 @@ def test_a_nul_or_unpaired_surrogate_is_replaced_and_the_comment_scored(client, 
     assert {"actionType": "FLAG", "reason": "COMMENT_DETECTED_TOXIC"} in response.get_json()["actions"]
 
 
+def test_a_name_given_twice_keeps_its_last_value_as_corals_json_parse_reads_it(client):
+    # /v1 and Perspective refuse a repeated name (400); here a 400 would publish the comment unmoderated.
+    body = f'{{"action": "NEW", "comment": {{"body": {json.dumps(NEUTRAL)}, "body": {json.dumps(HOSTILE)}}}}}'.encode()
+    response = post(client, body, sign(body, SECRET))
+    assert response.status_code == 200
+    assert {"actionType": "FLAG", "reason": "COMMENT_DETECTED_TOXIC"} in response.get_json()["actions"]
+
+
 def test_plain_text_format_takes_the_body_as_typed(app, client, monkeypatch):
     typed = "<script> " + HOSTILE
     # In Coral's HTML format a reader's typed "<script>" arrives escaped; in its plain-text format it arrives as is.

@@ -40,8 +40,9 @@ def request_lines():
     logger.removeHandler(collector)
 
 
-def test_each_request_logs_one_json_line_with_its_id_and_no_text(client, auth, request_lines):
-    response = client.post("/v1/moderate?key=should-not-appear", json={"comments": [{"id": "c1", "text": SECRET_TEXT}]}, headers=auth)
+def test_each_request_logs_one_json_line_with_its_id_and_no_text(client, api_key, auth, request_lines):
+    # The same key in ?key= as in the header (two different keys are refused): the query string is never logged.
+    response = client.post(f"/v1/moderate?key={api_key}", json={"comments": [{"id": "c1", "text": SECRET_TEXT}]}, headers=auth)
     assert response.status_code == 200
     (line,) = request_lines()
     assert {"time", "level", "logger", "message"} <= set(line)
@@ -51,7 +52,7 @@ def test_each_request_logs_one_json_line_with_its_id_and_no_text(client, auth, r
     assert 0 < line["scoring_ms"] <= line["duration_ms"]  # time in the model, apart from the rest of the request
     assert sum(line["decisions"].values()) == 1
     raw = json.dumps(line)
-    assert "Alice" not in raw and "should-not-appear" not in raw
+    assert "Alice" not in raw and api_key not in raw
 
 
 def test_log_text_setting_adds_texts_except_under_do_not_store(tiny_bundle_path, request_lines):

@@ -239,6 +239,33 @@ def test_client_token_is_echoed(client, key):
     assert "clientToken" not in analyze(client, key, body_for()).get_json()
 
 
+def test_an_empty_client_token_is_no_token_as_in_proto3(app, client, key):
+    # proto3 cannot tell "" from unset and its JSON leaves out a field at its default: Google echoes no empty token.
+    assert "clientToken" not in analyze(client, key, body_for(clientToken="")).get_json()
+    feedback = {"comment": {"text": NEUTRAL}, "attributeScores": {"THREAT": {"summaryScore": {"value": 0}}}, "clientToken": ""}
+    assert client.post(f"{SUGGEST}?key={key}", json=feedback).get_json() == {}
+    assert count_rows(app, Feedback, client_token="") == 0  # was stored as a token
+
+
+@pytest.mark.parametrize(
+    ("url", "raw", "where"),
+    [
+        (ANALYZE, '{"comment": {"text": "Thanks."}, "requestedAttributes": {"TOXICITY": {"scoreThreshold": 0.9}, '
+                  '"TOXICITY": {}}}', "requestedAttributes.TOXICITY"),
+        (ANALYZE, '{"comment": {"text": "Thanks.", "text": "You idiot."}, "requestedAttributes": {"TOXICITY": {}}}',
+         "comment.text"),
+        (SUGGEST, '{"comment": {"text": "Thanks."}, "attributeScores": {"TOXICITY": {"summaryScore": {"value": 0}}, '
+                  '"TOXICITY": {"summaryScore": {"value": 1}}}}', "attributeScores.TOXICITY"),
+    ],
+)
+def test_a_repeated_attribute_or_field_is_invalid_argument_as_googles_parser_answers(client, key, url, raw, where):
+    # protobuf's JSON parser: "got unexpectedly-repeated repeated map key" and "'%s' has already been set"; the last was
+    # kept silently here (the threshold of the first TOXICITY was dropped, the second text scored).
+    response = client.post(f"{url}?key={key}", data=raw, content_type="application/json")
+    error = assert_google_error(response, 400, "INVALID_ARGUMENT")
+    assert error["message"] == f"request body gives {where} twice; send each name once in an object"
+
+
 def test_every_documented_request_field_is_accepted(client, key):
     body = {
         "comment": {"text": HOSTILE, "type": "PLAIN_TEXT"},
