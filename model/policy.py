@@ -86,6 +86,8 @@ def load_policy(path: str | Path) -> Policy:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise PolicyError(f"policy file {path} not found") from None
+    except OSError as exc:  # a folder, a file this user may not read: named as the file it is, not a traceback
+        raise PolicyError(f"policy file {path} cannot be read ({exc.strerror or exc})") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise PolicyError(f"policy file {path} is not valid TOML: {exc}") from None
     unknown = set(raw) - set(SECTIONS)

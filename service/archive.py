@@ -22,7 +22,8 @@ from typing import IO
 import pandas as pd
 
 from service.archive_record import DONE_SUFFIX, check_nothing_to_resume, other_parts, record_done, refuse_foreign_parts
-from model.bundle import remove_abandoned_temporaries, replace_text
+from model.bundle import POLICY_FILE, remove_abandoned_temporaries, replace_text, sha256_file
+from model.policy import Policy, load_policy
 from service.spool import STATE_FILE, Spool, Tally, spool_path
 from model.normalize import is_blank
 from service.html_text import html_to_text
@@ -207,8 +208,9 @@ def _check_writable_folder(output: Path) -> None:
                          "OUTPUT in a folder you can write to")
 
 
-def run_settings(job: Job, model: dict, engine: str) -> dict:
-    """What a resumed run must share with the interrupted one: inputs as they were, chunking, model, options."""
+def run_settings(job: Job, model: dict, engine: str, policy_sha256: str | None = None) -> dict:
+    """What a resumed run must share with the interrupted one: inputs as they were, chunking, model, options, and the
+    SHA-256 of the policy file applied instead of the bundle's own (``chosen_policy``)."""
     inputs = [[str(path.resolve()), path.stat().st_size, path.stat().st_mtime_ns] for path in job.inputs]
     return {"inputs": inputs, "outputs": [str(path.resolve()) for path in job.outputs],
             "chunk_rows": job.chunk_rows, "text_column": job.text_column, "spans": job.with_spans,
@@ -216,7 +218,26 @@ def run_settings(job: Job, model: dict, engine: str) -> dict:
             # only when asked for: a run interrupted before the option existed resumes without it
             **({"spreadsheet_safe": True} if job.spreadsheet_safe else {}),
             **({"encoding": job.encoding} if job.encoding != DEFAULT_ENCODING else {}),
-            **({"html": True} if job.html else {})}
+            **({"html": True} if job.html else {}),
+            **({"policy": policy_sha256} if policy_sha256 is not None else {})}
+
+
+def chosen_policy(folder: Path, policy_path: Path | None) -> tuple[Policy | None, str | None]:
+    """The policy ``--policy`` (or ``$MODERATION_POLICY``) names, read and checked as the server reads its ``POLICY``
+    (``model.policy.load_policy``: PolicyError naming the file when it cannot be used), and the SHA-256 of the file,
+    which ``run_settings`` records for ``--resume``.
+
+    ``(None, None)``, the bundle's own ``policy.toml``, without a file or with a copy of that one: the policy every run
+    before ``--policy`` existed applied, so that their work resumes.
+    """
+    if policy_path is None:
+        return None, None
+    policy = load_policy(policy_path)
+    digest = sha256_file(policy_path)
+    own = folder / POLICY_FILE
+    if own.is_file() and sha256_file(own) == digest:
+        return None, None
+    return policy, digest
 
 
 def model_settings(manifest: dict, encoder_mode: str | None) -> dict:
@@ -438,21 +459,24 @@ class Outcome:
 def run_archive(job: Job, model_path: Path | None = None, resume: bool = False, engine: str = "local",
                 jobs: int = 1, scheduler: str | None = None, stream: IO[str] | None = None,
                 on_spool: Callable[[Spool], None] | None = None, encoder_mode: str | None = None,
-                overwrite: bool = False) -> Outcome:
+                overwrite: bool = False, policy_path: Path | None = None) -> Outcome:
     """Score the job's inputs into its outputs on ``engine`` ("local": this process and ``jobs`` workers;
     "dask": ``jobs`` local Dask workers, or the cluster at ``scheduler``), in ``encoder_mode`` (see
-    ``model.bundle.chosen_encoder_mode``; every worker gets the mode chosen here, and a resumed run must use it too).
+    ``model.bundle.chosen_encoder_mode``; every worker gets the mode chosen here, and a resumed run must use it too),
+    deciding with the policy file at ``policy_path`` (None: the bundle's own; see ``chosen_policy``), read here once
+    and sent to every worker, and which a resumed run must use too.
 
     ``resume`` with no interrupted run to continue: nothing is done when OUTPUT is up to date (``service.archive_record.up_to_date``), an
     OUTPUT an earlier run wrote otherwise is refused unless ``overwrite``, else the run starts from the beginning.
 
-    Raises ``model.bundle.BundleError``, ``service.tables.TableError``, ``service.spool.SpoolError`` or
-    OSError; on any of them, or on Ctrl-C, the finished chunks stay in the spool (``on_spool`` is told where)
-    for ``--resume``.
+    Raises ``model.bundle.BundleError``, ``model.policy.PolicyError`` (before anything is read),
+    ``service.tables.TableError``, ``service.spool.SpoolError`` or OSError; on any of them, or on Ctrl-C, the finished
+    chunks stay in the spool (``on_spool`` is told where) for ``--resume``.
     """
     from model.bundle import chosen_encoder_mode, verify_bundle
 
     folder, manifest, _ = verify_bundle(model_path)
+    policy, policy_sha256 = chosen_policy(folder, policy_path)
     attributes = tuple(manifest["attributes"])
     check_inputs(job, attributes)
     encoder_mode = chosen_encoder_mode(manifest, encoder_mode)
@@ -463,7 +487,7 @@ def run_archive(job: Job, model_path: Path | None = None, resume: bool = False, 
         from model.parallel import threads_per_process
 
         encoder_threads = threads_per_process(jobs)
-    settings = run_settings(job, model_settings(manifest, encoder_mode), engine)
+    settings = run_settings(job, model_settings(manifest, encoder_mode), engine, policy_sha256)
     if resume and not (spool_path(job.output) / STATE_FILE).exists():
         if check_nothing_to_resume(job, settings, overwrite, stream or sys.stderr):
             return Outcome(Tally(), [], 0.0, 0, up_to_date=True)
@@ -477,13 +501,15 @@ def run_archive(job: Job, model_path: Path | None = None, resume: bool = False, 
         if engine == "dask":
             from service.archive_dask import score_parts_on_dask
 
-            score_parts_on_dask(job, spool, folder, attributes, progress, jobs, scheduler, encoder_mode, encoder_threads)
+            score_parts_on_dask(job, spool, folder, attributes, progress, jobs, scheduler, encoder_mode, encoder_threads,
+                                policy)
         else:
             from model.parallel import ScorerPool
             from model.scoring import Scorer
 
-            # The workers' encoders get the same threads as this one's (ScorerPool).
-            scorer = Scorer.load(folder, encoder_mode=encoder_mode, encoder_threads=encoder_threads)
+            # The workers' encoders get the same threads as this one's, and its policy (ScorerPool).
+            loaded = Scorer.load(folder, encoder_mode=encoder_mode, encoder_threads=encoder_threads)
+            scorer = Scorer(loaded.bundle, policy)  # policy None: the bundle's own
             with ScorerPool(scorer, jobs) as pool:
                 score_parts_locally(job, spool, pool.moderate, scorer.attributes, progress)
     finally:

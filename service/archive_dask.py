@@ -22,6 +22,7 @@ import pandas as pd
 from distributed import Client, LocalCluster, WorkerPlugin, get_worker
 
 from model.parallel import workers_ignore_ctrl_c
+from model.policy import Policy
 from service.archive import Job, Progress, added_columns, score_frame
 from service.spool import Spool, Tally
 from service.table_reader import ChunkRange, Reject, TableReader
@@ -38,18 +39,21 @@ LOCAL_HOST = "127.0.0.1"
 class ScorerPlugin(WorkerPlugin):
     """Loads the scorer once on each worker (``setup``); tasks find it on ``get_worker().plugins``.
 
-    Only the bundle's path, the encoder mode and the encoder threads are pickled and sent to the workers; each loads
-    and verifies the bundle itself, in the client's mode rather than one from its own environment. ``encoder_threads``
-    None (a remote cluster, whose machines the client does not know): the worker's own
+    Only the bundle's path, the encoder mode, the encoder threads and the policy are pickled and sent to the workers;
+    each loads and verifies the bundle itself, in the client's mode rather than one from its own environment, and
+    decides with the client's policy (``None``: the bundle's own), never one from its own files or environment.
+    ``encoder_threads`` None (a remote cluster, whose machines the client does not know): the worker's own
     ``$MODERATION_ENCODER_THREADS``, else 1.
     """
 
     name = PLUGIN_NAME
 
-    def __init__(self, model_path: str, encoder_mode: str | None = None, encoder_threads: int | None = None):
+    def __init__(self, model_path: str, encoder_mode: str | None = None, encoder_threads: int | None = None,
+                 policy: Policy | None = None):
         self.model_path = model_path
         self.encoder_mode = encoder_mode
         self.encoder_threads = encoder_threads
+        self.policy = policy
         self.scorer = None
         self.error = ""
 
@@ -59,8 +63,8 @@ class ScorerPlugin(WorkerPlugin):
         from model.scoring import Scorer
 
         try:
-            self.scorer = Scorer.load(self.model_path, encoder_mode=self.encoder_mode,
-                                      encoder_threads=self.encoder_threads)
+            loaded = Scorer.load(self.model_path, encoder_mode=self.encoder_mode, encoder_threads=self.encoder_threads)
+            self.scorer = Scorer(loaded.bundle, self.policy)
         except (BundleError, OSError) as error:
             self.error = f"{type(error).__name__}: {error}"
 
@@ -105,13 +109,14 @@ def _client(jobs: int, scheduler: str | None):
 
 def score_parts_on_dask(job: Job, spool: Spool, model_path: Path, attributes: Sequence[str], progress: Progress,
                         jobs: int, scheduler: str | None, encoder_mode: str | None = None,
-                        encoder_threads: int | None = None) -> None:
+                        encoder_threads: int | None = None, policy: Policy | None = None) -> None:
     """Score every chunk not yet done as a Dask partition, writing results in order as they arrive; each worker's
-    encoder gets ``encoder_threads`` (``None``: the worker's own ``$MODERATION_ENCODER_THREADS``, else 1)."""
+    encoder gets ``encoder_threads`` (``None``: the worker's own ``$MODERATION_ENCODER_THREADS``, else 1), and each
+    worker decides with ``policy`` (``None``: the bundle's own)."""
     added = added_columns(attributes, job.html)
     client, cluster = _client(jobs, scheduler)
     try:
-        client.register_plugin(ScorerPlugin(str(model_path), encoder_mode, encoder_threads), name=PLUGIN_NAME)
+        client.register_plugin(ScorerPlugin(str(model_path), encoder_mode, encoder_threads, policy), name=PLUGIN_NAME)
         n_workers = max(len(client.scheduler_info(n_workers=-1)["workers"]), 1)
         for part, (source, target) in enumerate(zip(job.inputs, job.outputs)):
             if spool.part_done(part):

@@ -76,8 +76,10 @@ class Tally:
 
 SETTING_NAMES = {"chunk_rows": "--chunk-size", "text_column": "--text-column", "spans": "--spans",
                  "engine": "--engine", "outputs": "OUTPUT", "spreadsheet_safe": "--spreadsheet-safe",
-                 "encoding": "--encoding", "html": "--html"}
+                 "encoding": "--encoding", "html": "--html", "policy": "--policy"}
 """How a user names each of ``run_settings``' keys."""
+SHA256_SHOWN = 16
+"""Hex digits of a policy file's SHA-256 a message shows."""
 
 
 def _model_text(model: object) -> str:
@@ -85,6 +87,13 @@ def _model_text(model: object) -> str:
     if not isinstance(model, dict):
         return repr(model)
     return f"{model.get('version')} (encoder mode {model.get('encoder_mode') or 'of the bundle'})"
+
+
+def _policy_text(sha256: object) -> str:
+    """A run's policy setting as a user reads it: the bundle's own, or the SHA-256 of the file given."""
+    if not sha256:
+        return "the bundle's policy.toml"
+    return f"a file of SHA-256 {str(sha256)[:SHA256_SHOWN]}..."
 
 
 def describe_change(key: str, before: object, now: object) -> str:
@@ -97,6 +106,8 @@ def describe_change(key: str, before: object, now: object) -> str:
         return f"{SETTING_NAMES[key]} was {'given' if before else 'not given'}, now {'given' if now else 'not given'}"
     if key == "encoding":  # recorded only when not the default, UTF-8
         return f"--encoding was {before or 'utf-8'}, now {now or 'utf-8'}"
+    if key == "policy":  # recorded only when not the bundle's own; $MODERATION_POLICY gives one without the option
+        return f"--policy (or $MODERATION_POLICY) was {_policy_text(before)}, now {_policy_text(now)}"
     return f"{SETTING_NAMES.get(key, key)} was {before!r}, now {now!r}"
 
 

@@ -88,21 +88,26 @@ def os_error_message(error: OSError) -> str:
 
 
 def load_scorer_or_fail(model: Path | None, warm_up: bool = True, encoder_mode: str | None = None,
-                        batch: bool = False) -> Any:
-    """Load the Scorer (``Scorer.load``), turning a bad bundle (or encoder-threads setting) into BadInput.
+                        batch: bool = False, policy_path: Path | None = None) -> Any:
+    """Load the Scorer (``Scorer.load``), turning a bad bundle, policy file (or encoder-threads setting) into BadInput.
 
     ``batch``: the scorer scores large batches in this one process, so its encoder gets every core
     (``model.parallel.threads_per_process``); otherwise one thread (or ``$MODERATION_ENCODER_THREADS``).
+    ``policy_path``: a policy file applied instead of the bundle's own ``policy.toml``, as the server's ``POLICY``.
     """
     # model.scoring, not service.app.load_scorer: `moderate score --text` should not import Flask and SQLAlchemy.
     from model.bundle import BundleError
     from model.parallel import threads_per_process
+    from model.policy import PolicyError, load_policy
     from model.scoring import Scorer
 
     try:
+        if policy_path is not None:
+            load_policy(policy_path)  # checked before the bundle, which takes seconds to load
         threads = threads_per_process() if batch else None
-        return Scorer.load(model, warm_up=warm_up, encoder_mode=encoder_mode, encoder_threads=threads)
-    except BundleError as error:
+        return Scorer.load(model, policy_path=policy_path, warm_up=warm_up, encoder_mode=encoder_mode,
+                           encoder_threads=threads)
+    except (BundleError, PolicyError) as error:
         raise BadInput(error) from error
 
 

@@ -48,6 +48,15 @@ class NothingScored(click.ClickException):
     help="Bundle directory [default: $MODERATION_MODEL or the committed bundle].",
 )
 @click.option(
+    "--policy",
+    type=click.Path(path_type=Path),
+    metavar="FILE",
+    envvar="MODERATION_POLICY",
+    help="Decision policy TOML file applied instead of the bundle's own policy.toml, such as a site's tuned thresholds "
+         "(notebooks/04_thresholds writes one): give the file the server applies (its POLICY setting) to decide as it "
+         "does. A --resume must apply the same one. [default: $MODERATION_POLICY, else the bundle's policy.toml]",
+)
+@click.option(
     "--encoder-mode",
     type=ENCODER_MODES,
     help="For a bundle with an encoder. encoder: the encoder reads every comment (best ranking); cascade: the "
@@ -138,6 +147,7 @@ def score(
     text_column: str,
     id_column: str | None,
     model: Path | None,
+    policy: Path | None,
     encoder_mode: str | None,
     spans: bool,
     spreadsheet_safe: bool,
@@ -178,7 +188,7 @@ def score(
             shown = {"visible_text": text}
         with _collector_paused():
             # The one text pays the one-off costs, once.
-            scorer = load_scorer_or_fail(model, warm_up=False, encoder_mode=encoder_mode)
+            scorer = load_scorer_or_fail(model, warm_up=False, encoder_mode=encoder_mode, policy_path=policy)
             decision = scorer.moderate([text])[0]
         click.echo(json.dumps({"model_version": scorer.model_version, **decision.to_dict(), **shown}, ensure_ascii=False))
         return
@@ -191,7 +201,7 @@ def score(
     if chunk_size is None:
         chunk_size = _configured_chunk_rows()
     _score_archive(input_path, output, text_column, id_column, model, chunk_size, spans, jobs, resume, engine, scheduler,
-                   encoder_mode, overwrite, spreadsheet_safe, encoding, html)
+                   encoder_mode, overwrite, spreadsheet_safe, encoding, html, policy)
 
 
 @contextmanager
@@ -240,6 +250,7 @@ def _score_archive(
     spreadsheet_safe: bool = False,
     encoding: str | None = None,
     html: bool = False,
+    policy: Path | None = None,
 ) -> None:
     """Run ``service.archive.run_archive`` and print its summary; errors and Ctrl-C say how to resume.
 
@@ -247,6 +258,7 @@ def _score_archive(
     stopped after writing some of its parts continues over them. NothingScored when every row read was set aside.
     """
     from model.bundle import BundleError
+    from model.policy import PolicyError
     from service.archive import plan_job, run_archive, summary_lines
     from service.spool import SpoolError
     from service.tables import TableError
@@ -257,7 +269,7 @@ def _score_archive(
                        id_column=id_column, chunk_rows=chunk_size, with_spans=with_spans,
                        spreadsheet_safe=spreadsheet_safe, encoding=encoding, html=html)
         outcome = run_archive(job, model, resume, engine, jobs, scheduler, on_spool=spools.append,
-                              encoder_mode=encoder_mode, overwrite=overwrite)
+                              encoder_mode=encoder_mode, overwrite=overwrite, policy_path=policy)
     except (KeyboardInterrupt, SystemError) as error:
         if not interrupted(error):
             raise
@@ -265,7 +277,7 @@ def _score_archive(
         raise click.exceptions.Exit(EXIT_INTERRUPTED) from None
     except TableError as error:  # the data or the chosen format: the same run would meet it again
         raise BadInput(f"{error}{'. ' + _kept(spools, again=False) if spools else ''}") from error
-    except (BundleError, SpoolError) as error:  # BundleError: also a worker that could not load it
+    except (BundleError, SpoolError, PolicyError) as error:  # BundleError: also a worker that could not load it
         raise BadInput(f"{error}{'. ' + _kept(spools) if spools else ''}") from error
     except OSError as error:  # a full disk, a file that went away
         raise BadInput(f"{os_error_message(error)}{'. ' + _kept(spools) if spools else ''}") from error
