@@ -96,15 +96,11 @@ def frozen_redis() -> Iterator[str]:
         yield f"redis://127.0.0.1:{port}/0"
 
 
-def test_requests_go_on_at_once_while_redis_does_not_answer(tiny_bundle_path, frozen_redis):
-    """Each request makes about ten calls to Redis (request count, failed keys, key cache, comment and character budgets,
-    concurrency slots): waiting for a timeout at each made every request take over 30 s. Now one call waits; the
-    rest, and the next requests, go on without Redis at once."""
-    from service.app import create_app
+def request_durations(app) -> list[float]:
+    """Seconds each of ``N_REQUESTS`` one-comment ``/v1/moderate`` requests took on ``app`` (each answered 200)."""
     from service.auth import create_key
     from service.store import get_session
 
-    app = create_app({"TESTING": True, "MODEL": str(tiny_bundle_path), "DB_URL": "sqlite://", "RATELIMIT_STORAGE_URI": frozen_redis})
     with app.app_context():
         headers = {"Authorization": f"Bearer {create_key(get_session(), 'cms')[1]}"}
     client = app.test_client()
@@ -114,6 +110,17 @@ def test_requests_go_on_at_once_while_redis_does_not_answer(tiny_bundle_path, fr
         answer = client.post("/v1/moderate", json={"comments": [{"id": f"c{n}", "text": "You are kind."}]}, headers=headers)
         durations.append(time.monotonic() - started)
         assert answer.status_code == 200, answer.get_json()
+    return durations
+
+
+def test_requests_go_on_at_once_while_redis_does_not_answer(tiny_bundle_path, frozen_redis):
+    """Each request makes about ten calls to Redis (request count, failed keys, key cache, comment and character budgets,
+    concurrency slots): waiting for a timeout at each made every request take over 30 s. Now one call waits; the
+    rest, and the next requests, go on without Redis at once."""
+    from service.app import create_app
+
+    app = create_app({"TESTING": True, "MODEL": str(tiny_bundle_path), "DB_URL": "sqlite://", "RATELIMIT_STORAGE_URI": frozen_redis})
+    durations = request_durations(app)
     assert durations[0] < 3 * ONE_TIMEOUT_SECONDS, durations  # the call that found Redis silent, and little else
     assert max(durations[1:]) < ONE_TIMEOUT_SECONDS, durations  # nothing waited for Redis again
 
@@ -240,24 +247,14 @@ def test_a_unix_socket_redis_gets_the_short_timeouts_and_is_shared(tiny_bundle_p
     frozen) and none of the service's own shared state: key cache, concurrency slots and Coral's replay memory stayed
     in each worker, as without Redis."""
     from service.app import create_app
-    from service.auth import create_key
     from service.key_limits import SLOTS_KEY, RedisSlots
-    from service.store import get_session
 
     with silent_unix_socket(tmp_path / "redis.sock") as path:
         uri = f"redis+unix://{path}?db=0"
         assert redis_client(uri) is not None
         app = create_app({"TESTING": True, "MODEL": str(tiny_bundle_path), "DB_URL": "sqlite://", "RATELIMIT_STORAGE_URI": uri})
         assert isinstance(app.extensions[SLOTS_KEY], RedisSlots)
-        with app.app_context():
-            headers = {"Authorization": f"Bearer {create_key(get_session(), 'cms')[1]}"}
-        client = app.test_client()
-        durations = []
-        for n in range(N_REQUESTS):
-            started = time.monotonic()
-            answer = client.post("/v1/moderate", json={"comments": [{"id": f"c{n}", "text": "You are kind."}]}, headers=headers)
-            durations.append(time.monotonic() - started)
-            assert answer.status_code == 200, answer.get_json()
+        durations = request_durations(app)
     assert durations[0] < 3 * ONE_TIMEOUT_SECONDS, durations
     assert max(durations[1:]) < ONE_TIMEOUT_SECONDS, durations
 

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import errno
 import gzip
 import json
 from pathlib import Path
@@ -18,6 +17,7 @@ from service.cli import cli
 from service.html_text import html_to_text
 from service.spool import spool_path
 from tests.test_archive_cli_edges import one_error_line
+from tests.test_score_output_edges import fill_the_disk_after_one_chunk
 
 CMS_ROWS = [("1", "A fair point, well made."), ("2", "\u201cYou idiot\u201d \u2013 caf\u00e9 owner"),
             ("3", "Thanks for the article."), ("4", "5 \u20ac is too much, na\u00efve")]
@@ -117,19 +117,10 @@ def test_a_file_that_is_not_text_is_still_named_for_what_it_is_not_taken_for_ano
 
 
 def test_a_run_stopped_with_an_encoding_resumes_only_with_it(tmp_path, run, monkeypatch):
-    import service.spool
-
     source = write_rows(tmp_path / "in.csv", CMS_ROWS, "cp1252")
-    written = service.spool.Spool.write_chunk
-
-    def full_disk_after_one_chunk(self, part, chunk, *args, **kwargs):
-        if chunk == 1:
-            raise OSError(errno.ENOSPC, "No space left on device")
-        written(self, part, chunk, *args, **kwargs)
-
-    monkeypatch.setattr(service.spool.Spool, "write_chunk", full_disk_after_one_chunk)
+    disk_freed = fill_the_disk_after_one_chunk(monkeypatch)
     assert run(source, "-o", tmp_path / "out.csv", "--encoding", "windows-1252", "--chunk-size", 2).exit_code == 2
-    monkeypatch.setattr(service.spool.Spool, "write_chunk", written)
+    disk_freed()
     refused = run(source, "-o", tmp_path / "out.csv", "--encoding", "latin-1", "--chunk-size", 2, "--resume")
     assert refused.exit_code == 2 and "--encoding was cp1252, now iso8859-1" in one_error_line(refused)
     resumed = run(source, "-o", tmp_path / "out.csv", "--encoding", "cp1252", "--chunk-size", 2, "--resume")

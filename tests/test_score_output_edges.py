@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import errno
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
@@ -233,11 +234,8 @@ def test_spreadsheet_safe_marks_formulas_as_text_and_the_default_keeps_every_cel
     assert safe.drop(columns="text").equals(exact.drop(columns="text"))
 
 
-def test_spreadsheet_safe_is_refused_for_another_output_format_and_by_a_resume_without_it(tmp_path, run, monkeypatch):
-    source = tmp_path / "in.csv"
-    source.write_text(FORMULA_CSV, encoding="utf-8")
-    result = run(source, "-o", tmp_path / "out.jsonl", "--spreadsheet-safe")
-    assert result.exit_code == 2 and "--spreadsheet-safe is for a .csv OUTPUT" in one_error_line(result)
+def fill_the_disk_after_one_chunk(monkeypatch) -> Callable[[], None]:
+    """Make the run's second chunk fail as on a full disk (a run stopped midway, to resume); return what frees it."""
     import service.spool
 
     written = service.spool.Spool.write_chunk
@@ -248,8 +246,17 @@ def test_spreadsheet_safe_is_refused_for_another_output_format_and_by_a_resume_w
         written(self, part, chunk, *args, **kwargs)
 
     monkeypatch.setattr(service.spool.Spool, "write_chunk", full_disk_after_one_chunk)
+    return lambda: monkeypatch.setattr(service.spool.Spool, "write_chunk", written)
+
+
+def test_spreadsheet_safe_is_refused_for_another_output_format_and_by_a_resume_without_it(tmp_path, run, monkeypatch):
+    source = tmp_path / "in.csv"
+    source.write_text(FORMULA_CSV, encoding="utf-8")
+    result = run(source, "-o", tmp_path / "out.jsonl", "--spreadsheet-safe")
+    assert result.exit_code == 2 and "--spreadsheet-safe is for a .csv OUTPUT" in one_error_line(result)
+    disk_freed = fill_the_disk_after_one_chunk(monkeypatch)
     assert run(source, "-o", tmp_path / "out.csv", "--spreadsheet-safe", "--chunk-size", 2).exit_code == 2
-    monkeypatch.setattr(service.spool.Spool, "write_chunk", written)
+    disk_freed()
     result = run(source, "-o", tmp_path / "out.csv", "--chunk-size", 2, "--resume")
     assert result.exit_code == 2 and "--spreadsheet-safe was given, now not given" in one_error_line(result)
     result = run(source, "-o", tmp_path / "out.csv", "--chunk-size", 2, "--resume", "--spreadsheet-safe")
