@@ -10,7 +10,8 @@ and exits. ``ModerationArbiter.reload`` instead:
 2. starts the new workers on that bundle (by path, so that a worker replaced later loads the same one);
 3. waits until each has built its app (a marker file written by ``post_worker_init``), and only then
    stops the old workers gracefully; if a new worker dies or stays silent, logs ``reload abandoned``,
-   stops the new ones and keeps the old.
+   stops the new ones and keeps the old. Every new worker is gone before gunicorn's loop runs again: that loop
+   stops the oldest workers of too many, which would be the old ones still serving (``_stop_new_workers``).
 
 A worker that cannot build its app (``ModerationServer.load``) exits with ``WORKER_START_FAILED`` after
 ``WORKER_RETRY_SECONDS`` rather than with the boot-error code: gunicorn replaces it and the workers that
@@ -39,6 +40,11 @@ WORKER_START_FAILED = 1
 WORKER_RETRY_SECONDS = 5.0
 """How long a worker that cannot start waits before exiting, so that gunicorn's replacements do not spin."""
 READY_POLL_SECONDS = 0.1
+STOP_MARGIN_SECONDS = 2.0
+"""Beyond the graceful timeout, how long a stopping new worker may take before it is killed: its own graceful wait
+begins only once its current turn of the accept loop (up to 1 s) ends."""
+KILL_WAIT_SECONDS = 5.0
+"""How long the master waits for a killed (SIGKILL) worker to be reaped."""
 VERIFY_MESSAGE_BYTES = 4_096
 
 
@@ -141,10 +147,7 @@ class ModerationArbiter(Arbiter):
             return
         log.error("reload abandoned, the old workers keep serving: %s", problem)
         self.app.cancel_reload()
-        for pid in new:
-            if pid in self.WORKERS:
-                self.kill_worker(pid, signal.SIGTERM)
-        self._wait_for_exit(new)
+        self._stop_new_workers(new)
 
     def reap_workers(self) -> None:
         """Reap exited workers; one that failed to boot stops the server only when no other worker serves."""
@@ -169,9 +172,35 @@ class ModerationArbiter(Arbiter):
                 return f"new workers not ready after {self.timeout} s"
             time.sleep(READY_POLL_SECONDS)
 
-    def _wait_for_exit(self, pids: set[int] | list[int]) -> None:
-        """Reap ``pids`` (up to the graceful timeout), so that ``manage_workers`` does not signal them again."""
-        deadline = time.monotonic() + self.cfg.graceful_timeout
+    def _stop_new_workers(self, pids: list[int]) -> None:
+        """Stop the workers of an abandoned reload, and return only once every one has exited.
+
+        One left running would make one worker too many when gunicorn's loop runs next, and gunicorn stops the
+        oldest: an old worker, still serving, while the new one was still loading (a SIGTERM only asks a worker to
+        stop after it has built its app, several seconds for an encoder bundle). So a new worker not yet ready is
+        told to quit at once (SIGQUIT): it has accepted no connection, and will accept none, as the SIGTERM it got
+        first stops it before its accept loop. A ready one finishes its requests; any still running after the
+        graceful timeout is killed.
+        """
+        for pid in pids:
+            if pid in self.WORKERS:
+                self.kill_worker(pid, signal.SIGTERM)
+        for pid in pids:  # checked after every SIGTERM was sent: a worker ready only later never accepts
+            if pid in self.WORKERS and not self.app.ready.is_ready(pid):
+                self.kill_worker(pid, signal.SIGQUIT)
+        waited = self.cfg.graceful_timeout + STOP_MARGIN_SECONDS
+        self._wait_for_exit(pids, waited)
+        left = [pid for pid in pids if pid in self.WORKERS]
+        if left:
+            log.warning("reload abandoned: new worker(s) %s still running after %s s, killing them", left, waited)
+            for pid in left:
+                self.kill_worker(pid, signal.SIGKILL)
+            self._wait_for_exit(left, KILL_WAIT_SECONDS)
+
+    def _wait_for_exit(self, pids: set[int] | list[int], seconds: float | None = None) -> None:
+        """Reap ``pids`` (for up to ``seconds``, default the graceful timeout), so that ``manage_workers`` does not
+        signal them again."""
+        deadline = time.monotonic() + (self.cfg.graceful_timeout if seconds is None else seconds)
         while any(pid in self.WORKERS for pid in pids) and time.monotonic() < deadline:
             self.reap_workers()
             time.sleep(READY_POLL_SECONDS)

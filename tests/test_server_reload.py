@@ -6,6 +6,7 @@ import os
 import re
 import shutil
 import signal
+import sys
 import threading
 import time
 
@@ -119,3 +120,55 @@ def test_a_timeout_too_short_for_a_worker_to_start_is_warned_about_at_start(tiny
         caplog.clear()
         create_app({**settings, "TIMEOUT_SECONDS": 120}, load_model=False)
         assert "TIMEOUT_SECONDS" not in caplog.text
+
+
+SLOW_LOAD_SECONDS = 6.0
+"""How long the stand-in makes loading the ``site`` bundle take: twice the server's TIMEOUT_SECONDS below."""
+SHORT_TIMEOUT_SECONDS = 3
+SLOW_SITE_LAUNCHER = """\
+import sys
+import time
+
+from model.scoring import Scorer
+
+load = Scorer.load.__func__
+
+
+def slow_load(cls, model_path=None, *args, **kwargs):
+    if str(model_path).rstrip("/").endswith("site"):  # a bundle that takes longer to load than TIMEOUT_SECONDS
+        time.sleep({seconds})
+    return load(cls, model_path, *args, **kwargs)
+
+
+Scorer.load = classmethod(slow_load)
+from service.cli import cli  # noqa: E402
+
+cli(sys.argv[sys.argv.index("serve"):], prog_name="moderate")
+"""
+
+
+def test_an_abandoned_reload_leaves_the_old_worker_serving(versioned_bundles, tmp_path, runner, monkeypatch, serve):
+    """With a bundle slower to load than TIMEOUT_SECONDS, the reload was abandoned, yet the old worker got SIGTERM too
+    once the master stopped waiting for the still-loading new one (gunicorn stops the oldest of one worker too many)."""
+    from service.cli import cli
+    from tests.test_faults import wait_for, worker_pids
+
+    bundles = tmp_path / "bundles"
+    shutil.copytree(versioned_bundles, bundles)
+    monkeypatch.setenv(BUNDLES_DIR_ENV, str(bundles))
+    launcher = tmp_path / "slow_site.py"
+    launcher.write_text(SLOW_SITE_LAUNCHER.format(seconds=SLOW_LOAD_SECONDS), encoding="utf-8")
+    env = {**os.environ, "MODERATION_AUTH_REQUIRED": "false", "MODERATION_RATE_LIMIT": "100000 per minute",
+           "MODERATION_TIMEOUT_SECONDS": str(SHORT_TIMEOUT_SECONDS), "MODERATION_DB_URL": f"sqlite:///{tmp_path / 'server.db'}"}
+    with serve(["--workers", "1"], env, tmp_path / "server.log", (sys.executable, str(launcher))) as server:
+        server.wait_for_workers(1)
+        (old,) = worker_pids(server.process.pid)
+        assert runner.invoke(cli, ["models", "use", "site"]).exit_code == 0
+        server.process.send_signal(signal.SIGHUP)
+        wait_for(lambda: "reload abandoned" in server.log_tail(50_000), SWITCH_SECONDS, "the abandoned reload", server.log_tail)
+        # The new worker is gone once its load would have ended, and gunicorn's loop has run since.
+        wait_for(lambda: worker_pids(server.process.pid) == {old} or old not in worker_pids(server.process.pid),
+                 SWITCH_SECONDS, "the end of the new worker", server.log_tail)
+        time.sleep(SLOW_LOAD_SECONDS + 2)
+        assert worker_pids(server.process.pid) == {old}, server.log_tail()
+        assert get_json(f"{server.base}/v1/moderate", {"comments": [{"id": "a", "text": "hi"}]})[1]["model_version"] == "public"
