@@ -61,6 +61,13 @@ TCP_KEEPALIVE = {"keepalives": 1, "keepalives_idle": 30, "keepalives_interval": 
 """libpq's TCP settings (seconds; ``tcp_user_timeout`` in ms): a connection to a server gone from the network (a
 paused VM, a route that drops packets) fails within about a minute instead of waiting for the kernel's 15 minutes
 or, when idle in the pool, for ever. Client-side: a pooler such as PgBouncer never sees them."""
+POOL_OPTIONS = {"pool_size": 0, "max_overflow": -1}
+"""The pool of every engine but an in-memory SQLite's: no limit, so that no request thread waits for a connection.
+A worker's ``THREADS`` request threads each use at most one connection of an engine at a time, so an engine opens at
+most ``THREADS`` and keeps them for the next requests (with PostgreSQL 2 x threads per worker: the app's and the
+decision log's, docs/deployment.md). SQLAlchemy's default pool (5, plus 10 opened and closed as needed) made the
+16th thread holding one (a request whose key was not cached holds its session while it is scored) wait 30 s and
+fail."""
 STATEMENT_TIMEOUT_SECONDS = 20.0
 """How long a statement of the service's may run (``bound_waits``), at most a quarter of gunicorn's ``TIMEOUT_SECONDS``:
 a query waiting for a lock (an operator's ``ALTER TABLE``) answers 503 rather than holding the worker until gunicorn
@@ -206,7 +213,7 @@ def make_engine(configured_url: str | None, create: bool = True, busy_timeout_ms
             # Defaults only: DB_URL's own ?connect_timeout= (or keepalives) wins (connect_args would replace it).
             defaults = {"connect_timeout": CONNECT_TIMEOUT_SECONDS, **(TCP_KEEPALIVE if url.get_backend_name() == "postgresql" else {})}
             connect_args = {name: value for name, value in defaults.items() if name not in url.query}
-            engine = create_engine(url, pool_pre_ping=True, hide_parameters=True, connect_args=connect_args)
+            engine = create_engine(url, pool_pre_ping=True, hide_parameters=True, connect_args=connect_args, **POOL_OPTIONS)
             guard_engine(engine, None)
             return engine
         path = sqlite_file(url)
@@ -216,7 +223,7 @@ def make_engine(configured_url: str | None, create: bool = True, busy_timeout_ms
         else:
             if create:  # without it the file must exist already: make no folder for it either
                 _make_folder(path.parent)
-            engine = create_engine(url if create else read_write_url(url), hide_parameters=True)
+            engine = create_engine(url if create else read_write_url(url), hide_parameters=True, **POOL_OPTIONS)
     except (ArgumentError, ImportError) as error:
         raise StoreError(f"DB_URL {safe_url(url_text)} cannot be used: {error}") from error
     event.listen(engine, "connect", partial(_tune_sqlite, busy_timeout_ms=busy_timeout_ms))

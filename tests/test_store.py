@@ -427,3 +427,44 @@ def test_the_db_urls_own_connect_timeout_is_kept():
     finally:
         engine.dispose()
         listener.close()
+
+
+MANY_THREADS = 24
+"""Request threads of one worker holding a connection at once: more than SQLAlchemy's default pool (5 + 10 overflow)."""
+CHECKOUT_SECONDS = 10.0
+"""How long the threads may take to get their connections together (the old pool made the 16th wait 30 s)."""
+
+
+def test_every_request_thread_gets_its_connections_at_once_and_keeps_them(tiny_bundle_path, db_url):
+    """With THREADS above 15, a request thread waited 30 s for a connection and failed while 15 others held one (a
+    request whose key is not cached holds its session while it is scored); each thread may hold one of the app's
+    engine and one of the decision log's at once (2 x threads per worker, docs/deployment.md), kept for reuse."""
+    app = create_app({"TESTING": True, "MODEL": str(tiny_bundle_path), "DB_URL": db_url, "AUTH_REQUIRED": False, "THREADS": MANY_THREADS})
+    log_engine = app.extensions[SPOOL_KEY].engine
+    assert log_engine is not app_engine(app)
+    everyone_holds = threading.Barrier(MANY_THREADS + 1, timeout=CHECKOUT_SECONDS)
+    release = threading.Event()
+
+    def request_thread(_number: int) -> None:
+        with app.app_context(), log_engine.connect() as log_connection:
+            get_session().execute(text("SELECT 1"))  # the session now holds a connection until teardown
+            log_connection.execute(text("SELECT 1"))
+            everyone_holds.wait()
+            release.wait(CHECKOUT_SECONDS)
+
+    try:
+        with ThreadPoolExecutor(MANY_THREADS) as pool:
+            futures = [pool.submit(request_thread, i) for i in range(MANY_THREADS)]
+            try:
+                everyone_holds.wait()
+            except threading.BrokenBarrierError:
+                pytest.fail(f"{MANY_THREADS} request threads did not all get their connections within {CHECKOUT_SECONDS} s")
+            finally:
+                release.set()
+            for future in futures:
+                future.result()
+        # Kept for the next requests, not closed and opened again: one per thread of each engine, no more.
+        assert app_engine(app).pool.checkedin() == MANY_THREADS
+        assert log_engine.pool.checkedin() == MANY_THREADS
+    finally:
+        app_engine(app).dispose()
