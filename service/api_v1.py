@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import functools
 import hashlib
 import json
@@ -27,7 +28,7 @@ from service.schemas import (
     load,
 )
 from service.scopes import FEEDBACK_SCOPE, MODERATE_SCOPE
-from service.store import Feedback, get_session, record_decisions, save_feedback, sha256_text
+from service.store import DecisionRecord, Feedback, get_session, record_decisions, save_feedback, sha256_text
 
 bp = Blueprint("api_v1", __name__)
 
@@ -68,17 +69,23 @@ def _check_content_encoding() -> None:
 
 
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+JSON_STARTS = (b"{", b"[")
+"""How a body that is meant as JSON begins (after white space and a UTF-8 byte order mark), whatever its Content-Type."""
 
 
 def _json_body(example: str = MODERATE_EXAMPLE, keep_last_of_repeats: bool = False) -> Any:
     """Decode the request body as UTF-8 JSON, whatever the Content-Type says; an empty one is refused suggesting ``example``,
     a form that is not JSON saying so (a form post was told only "not valid JSON: Expecting value at line 1 column 1");
-    ``keep_last_of_repeats``: see ``parse_json_body``."""
+    ``keep_last_of_repeats``: see ``parse_json_body``.
+
+    JSON sent with a form's Content-Type (``curl -d`` sends application/x-www-form-urlencoded) is told what is wrong
+    with it (a name given twice, a syntax error), not that it is a form."""
     _check_content_encoding()
+    raw = read_body(cache=False)
     try:
-        return parse_json_body(read_body(cache=False), example, keep_last_of_repeats)
+        return parse_json_body(raw, example, keep_last_of_repeats)
     except ApiError as error:
-        if request.mimetype not in FORM_TYPES:
+        if request.mimetype not in FORM_TYPES or raw.removeprefix(codecs.BOM_UTF8).lstrip()[:1] in JSON_STARTS:
             raise
         raise _invalid(f"request body is a form ({request.mimetype}), not JSON: send JSON like {example}, "
                        "with Content-Type: application/json") from error
@@ -231,7 +238,9 @@ def _same_as_last(comment_id: str | None, text: str | None, decision: str | None
     ``/v1/feedback`` with the same text, decision and labels, else None: a CMS that retries after a timeout sends it
     again, and each copy was stored, so the export had it twice (and a comment named by its text alone trained twice).
     Feedback that differs from the last is stored, as is a verdict given again after another one (on the moderation
-    page too): either is a correction. Copies arriving together are looked up one at a time (``_one_at_a_time``)."""
+    page too): either is a correction. So is a verdict by comment id alone on a comment scored again since the last one
+    (``_scored_since``): the comment was edited, and this judges its new text. Copies arriving together are looked up
+    one at a time (``_one_at_a_time``)."""
     key_id = g.get("api_key_id")
     query = select(Feedback).where(
         Feedback.api_key_id.is_(None) if key_id is None else Feedback.api_key_id == key_id,
@@ -242,7 +251,17 @@ def _same_as_last(comment_id: str | None, text: str | None, decision: str | None
     last = get_session().scalars(query.order_by(Feedback.id.desc()).limit(1)).first()
     if last is None or (last.source, last.text, last.decision, last.labels) != (FEEDBACK_SOURCE, text, decision, labels):
         return None
+    if text is None and _scored_since(comment_id, last.created_at):
+        return None
     return last.id
+
+
+def _scored_since(comment_id: str, moment: Any) -> bool:
+    """Whether the decision log has comment ``comment_id`` scored after ``moment`` (under any key: the CMS may score
+    with one key and send feedback with another): the same verdict sent by id after it is one on the edited text, which
+    the export pairs with that text, not a retry (storing it once was storing only the verdict on the old text)."""
+    query = select(DecisionRecord.id).where(DecisionRecord.comment_id == comment_id, DecisionRecord.created_at > moment)
+    return get_session().scalar(query.limit(1)) is not None
 
 
 def _given_text(text: str | None) -> str | None:

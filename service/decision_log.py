@@ -67,7 +67,7 @@ class DecisionSpool:
                  one_row_autocommit: bool = True):
         self.directory, self.engine = directory, engine
         # One-row writes: an INSERT that commits itself (see ``write_decisions``), unless every write must be a
-        # transaction (PostgreSQL's, which begins by bounding its wait for a lock: ``bound_lock_waits``).
+        # transaction (PostgreSQL's, which begins by bounding its wait for a lock: ``service.store.bound_waits``).
         self.autocommit_engine = autocommit_engine or engine.execution_options(isolation_level=AUTOCOMMIT)
         self.one_row_autocommit = one_row_autocommit
         self.log_text = log_text  # LOG_TEXT: whether rows logged whole may show their comment text
@@ -281,8 +281,9 @@ def init_decision_log(app: Flask, registry: Any) -> None:
     A SQLite file gets engines of its own whose connections wait only ``LOG_BUSY_TIMEOUT_MS`` for a lock: one for
     transactions, and one whose connections are in autocommit mode from the start (``autocommit_sqlite_engine``).
     A PostgreSQL server gets one whose statements wait as long for a lock (its ``lock_timeout``): an operator's
-    ``CREATE INDEX`` or ``VACUUM FULL`` on ``decisions`` made every answer wait until it finished; its statements and its
-    waits for an answer are bounded as the app's are (``service.store.bound_waits``).
+    ``CREATE INDEX`` or ``VACUUM FULL`` on ``decisions`` made every answer wait until it finished (a ``SET LOCAL`` as
+    each transaction begins, then spooled); its statements and its waits for an answer are bounded as the app's are, by
+    the same statement (``service.store.bound_waits``).
     """
     engine = app_engine(app)
     autocommit_engine = None
@@ -291,8 +292,8 @@ def init_decision_log(app: Flask, registry: Any) -> None:
         engine = make_engine(app.config["DB_URL"], create=False, busy_timeout_ms=LOG_BUSY_TIMEOUT_MS)
         autocommit_engine = autocommit_sqlite_engine(app.config["DB_URL"])
     elif engine.dialect.name == "postgresql":
-        engine = bound_lock_waits(bound_waits(make_engine(app.config["DB_URL"], create=False), wait_seconds(app.config)),
-                                  LOG_BUSY_TIMEOUT_MS)
+        engine = bound_waits(make_engine(app.config["DB_URL"], create=False), wait_seconds(app.config),
+                             lock_timeout_ms=LOG_BUSY_TIMEOUT_MS)
         one_row_autocommit = False  # the bound is set as each transaction begins: an autocommit INSERT has none
     spool = DecisionSpool(spool_directory(app.config), engine, registry, log_text=bool(app.config["LOG_TEXT"]),
                           autocommit_engine=autocommit_engine, one_row_autocommit=one_row_autocommit)
@@ -302,16 +303,6 @@ def init_decision_log(app: Flask, registry: Any) -> None:
         # log's PostgreSQL connections open (psycopg's ResourceWarning; tests make many apps).
         event.listen(app_engine(app), "engine_disposed", lambda _engine: spool.dispose())
     app.after_request(_replay_after_answer)
-
-
-def bound_lock_waits(engine: Engine, milliseconds: int) -> Engine:
-    """``engine`` (PostgreSQL), whose every transaction waits at most ``milliseconds`` for a lock (``SET LOCAL
-    lock_timeout``), then fails, so that its rows are spooled. ``SET LOCAL`` ends with the transaction: nothing leaks to
-    a connection a pooler such as PgBouncer hands to another client, and no start-up option is sent (PgBouncer
-    refuses ``options`` unless told to ignore them)."""
-    statement = f"SET LOCAL lock_timeout = {int(milliseconds)}"
-    event.listen(engine, "begin", lambda connection: connection.exec_driver_sql(statement))
-    return engine
 
 
 def autocommit_sqlite_engine(db_url: str) -> Engine:

@@ -279,20 +279,25 @@ def wait_seconds(config: Any) -> float:
     return min(STATEMENT_TIMEOUT_SECONDS, int(config["TIMEOUT_SECONDS"]) / 4)
 
 
-def bound_waits(engine: Engine, seconds: float) -> Engine:
+def bound_waits(engine: Engine, seconds: float, lock_timeout_ms: int | None = None) -> Engine:
     """``engine`` (a PostgreSQL one; others are returned as they are), whose statements run at most ``seconds`` and whose
-    connections wait at most ``READ_GRACE_SECONDS`` longer for any answer, then are dropped (an OperationalError: 503).
+    connections wait at most ``READ_GRACE_SECONDS`` longer for any answer, then are dropped (an OperationalError: 503);
+    with ``lock_timeout_ms``, whose statements wait at most that long for a lock (the decision log's).
 
     The statement bound is the server's ``statement_timeout``, set as each transaction begins (``set_config(...,
     true)``, that is ``SET LOCAL``) and only where none is set already (by DB_URL's ``options``, the role or the
     database): nothing leaks to a connection a pooler such as PgBouncer hands to another client, and no start-up
-    option is sent (PgBouncer refuses ``options``). The read bound is the client's own, for a server that does not
-    answer at all.
+    option is sent (PgBouncer refuses ``options``). The lock bound is set by the same statement: one more round trip
+    per transaction, not two (the decision log's is one per answer of /v1 and Perspective). The read bound is the
+    client's own, for a server that does not answer at all.
     """
     if engine.dialect.name != "postgresql":
         return engine
     event.listen(engine, "do_connect", partial(_connect_bounded, read_seconds=seconds + READ_GRACE_SECONDS))
-    bound = f"SELECT set_config('statement_timeout', '{int(seconds * 1000)}', true) WHERE current_setting('statement_timeout') = '0'"
+    bound = (f"SELECT CASE WHEN current_setting('statement_timeout') = '0' "
+             f"THEN set_config('statement_timeout', '{int(seconds * 1000)}', true) END")
+    if lock_timeout_ms is not None:
+        bound += f", set_config('lock_timeout', '{int(lock_timeout_ms)}', true)"
     event.listen(engine, "begin", lambda connection: connection.exec_driver_sql(bound))
     return engine
 

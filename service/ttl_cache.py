@@ -132,7 +132,10 @@ class RedisTtlMemory(Generic[Value]):
 
     def generation(self) -> int:
         """The count of forgets, for ``put``: take it before reading the value (``UNKNOWN_GENERATION`` when Redis
-        cannot be reached)."""
+        cannot be reached). Redis is not asked when nothing is kept (``seconds <= 0``, the key cache turned off): that
+        would be one more round trip on every request whose key the cache cannot hold."""
+        if self.seconds <= 0:
+            return 0
         try:
             return self._generation()
         except RedisError as error:

@@ -137,6 +137,20 @@ def test_json_posted_as_a_form_is_read_as_json(client, auth):
     assert client.post("/v1/moderate", data=body, content_type="application/x-www-form-urlencoded", headers=auth).status_code == 200
 
 
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [('{"comments": [{"id": "a", "text": "x", "text": "y"}]}', "request body gives comments[0].text twice"),
+     ('\ufeff {"comments": [{"id": "a", "text": "x"}]', "request body is not valid JSON: ")],
+)
+def test_json_with_a_mistake_posted_as_a_form_is_told_the_mistake(client, auth, body, message):
+    # curl -d sends JSON as application/x-www-form-urlencoded: a name given twice, or a bracket missing, was answered
+    # "request body is a form, not JSON", which the client's JSON is not.
+    response = client.post("/v1/moderate", data=body.encode("utf-8"), content_type="application/x-www-form-urlencoded",
+                           headers=auth)
+    assert response.status_code == 400
+    assert response.get_json()["error"]["message"].startswith(message)
+
+
 @pytest.mark.parametrize("path", ["/v1/moderate", "/v1/feedback"])
 def test_a_compressed_body_gets_415_saying_to_send_it_uncompressed(client, auth, path):
     import gzip
@@ -544,6 +558,26 @@ def test_feedback_sent_again_is_stored_and_exported_once(app, client, auth, tmp_
     assert count(app, Feedback) == 1
     with app.app_context():
         assert export_feedback(get_session(), tmp_path / "feedback.jsonl") == 1
+
+
+def test_the_same_verdict_by_id_on_a_comment_scored_again_since_is_stored(tiny_bundle_path, tmp_path):
+    # The CMS scored comment c1 again after an edit and its moderator rejected it again: taken for a retry, the verdict
+    # was answered with the first one's id and not stored, so the export had no verdict on the edited text.
+    from service.feedback_export import export_feedback
+
+    app = open_app(tiny_bundle_path, STORE_TEXT=True)
+    client = app.test_client()
+    verdict = {"comment_id": "c1", "decision": "reject"}
+    assert client.post("/v1/moderate", json={"comments": [{"id": "c1", "text": HOSTILE}]}).status_code == 200
+    first = client.post("/v1/feedback", json=verdict).get_json()["id"]
+    assert client.post("/v1/moderate", json={"comments": [{"id": "c1", "text": EDITED}]}).status_code == 200
+    second = client.post("/v1/feedback", json=verdict).get_json()["id"]
+    retried = client.post("/v1/feedback", json=verdict).get_json()["id"]  # a retry of that one is still not stored
+    assert first != second == retried and count(app, Feedback) == 2
+    with app.app_context():
+        export_feedback(get_session(), tmp_path / "feedback.jsonl")
+    rows = [json.loads(line) for line in (tmp_path / "feedback.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert [(row["text"], row["decision"]) for row in rows] == [(HOSTILE, "reject"), (EDITED, "reject")]
 
 
 def test_feedback_sent_again_while_the_first_is_being_stored_is_stored_once(tiny_bundle_path, db_url, monkeypatch):

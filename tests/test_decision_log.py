@@ -406,6 +406,36 @@ def test_disposing_the_apps_engine_closes_the_decision_logs_connections(tiny_bun
         app_engine(app).dispose()
 
 
+def test_the_postgresql_decision_log_sets_its_two_bounds_in_one_statement(tiny_bundle_path, tmp_path):
+    # The statement bound (service.store.bound_waits) came as a second statement beside the lock bound's SET LOCAL:
+    # one more round trip to the server in every answer of /v1 and Perspective. One statement now sets both.
+    from service.store import wait_seconds
+    from tests.conftest import empty_postgres, postgres_test_url
+
+    url = postgres_test_url()
+    if not url:
+        pytest.skip("MODERATION_TEST_PG_URL is not set: no PostgreSQL server to test against (.ci/run starts one)")
+    empty_postgres(url)
+    app = create_app({"TESTING": True, "MODEL": str(tiny_bundle_path), "DB_URL": url, "AUTH_REQUIRED": False,
+                      "DECISION_SPOOL_DIR": str(tmp_path / "spool")})
+    spool = app.extensions[SPOOL_KEY]
+    sent: list[str] = []
+    event.listen(spool.engine, "before_cursor_execute", lambda _c, _cursor, statement, *_rest: sent.append(statement))
+    try:
+        client = app.test_client()
+        assert client.post("/v1/moderate", json=ONE).status_code == 200  # opens the pooled connection
+        sent.clear()
+        assert client.post("/v1/moderate", json=ONE).status_code == 200
+        assert len(sent) == 2 and sent[1].startswith("INSERT INTO decisions"), sent
+        with spool.engine.begin() as connection:
+            assert connection.exec_driver_sql("SHOW lock_timeout").scalar() == "250ms"
+            statement_ms = connection.exec_driver_sql("SELECT current_setting('statement_timeout')::interval").scalar()
+            assert statement_ms.total_seconds() == wait_seconds(app.config)
+    finally:
+        spool.dispose()
+        app_engine(app).dispose()
+
+
 def test_the_postgresql_lock_bound_is_set_per_transaction_not_as_a_start_up_option(tiny_bundle_path, tmp_path):
     # A start-up option (``-c lock_timeout``) is refused by PgBouncer unless told to ignore it, and a session setting
     # would be carried by a pooler to other clients: every decision-log transaction sets it for itself instead.

@@ -63,6 +63,26 @@ def test_the_listener_answers_from_the_status_it_is_given(workers, status):
         pass  # the port is released
 
 
+def test_docs_api_names_every_path_the_health_port_serves():
+    """docs/api.md said the health port "serves nothing else" than /healthz once it also served /metrics."""
+    from pathlib import Path
+
+    from service.health_port import HEALTH_PATH, METRICS_PATH
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "api.md").read_text(encoding="utf-8")
+    (bullet,) = [line for line in doc.splitlines() if "on the health port" in line]
+    listener = HealthListener("127.0.0.1", 0)
+    listener.start(lambda: {"status": "ok", "model_version": "v", "workers": 1, "pid": 1},
+                   lambda: (b"# no metrics\n", "text/plain; version=0.0.4"))
+    try:
+        for path in (HEALTH_PATH, METRICS_PATH):
+            with urllib.request.urlopen(f"http://127.0.0.1:{listener.port}{path}", timeout=5) as answer:
+                assert answer.status == 200
+            assert f"`GET {path}`" in bullet, f"docs/api.md does not say the health port serves {path}"
+    finally:
+        listener.stop()
+
+
 def test_a_taken_health_port_stops_serve_with_a_clear_message():
     with socket.create_server(("127.0.0.1", 0)) as taken:
         port = taken.getsockname()[1]

@@ -90,6 +90,23 @@ def test_nothing_is_kept_for_zero_seconds_in_redis_either():
     assert client.values == {}
 
 
+def test_a_lookup_with_the_cache_turned_off_asks_redis_nothing_more():
+    # KEY_CACHE_SECONDS=0 ("0 checks every request") with Redis: the generation taken before each database look-up was
+    # a second GET on every request, for a put that keeps nothing.
+    asked = []
+
+    class CountingRedis(FakeRedis):
+        def get(self, name):
+            asked.append(name)
+            return super().get(name)
+
+    client = CountingRedis()
+    memory = RedisTtlMemory(0, client, KEY_CACHE_CODEC)
+    assert memory.get("sha") is None  # as service.auth.active_key does: get, generation, database, put
+    memory.put("sha", ActiveKey(7, "cms", frozenset({"moderate"})), memory.generation())
+    assert asked == [KEY_CACHE_CODEC.prefix + "sha"] and client.values == {}
+
+
 def test_each_memory_is_redis_only_for_a_redis_storage_uri():
     assert isinstance(make_key_cache({"KEY_CACHE_SECONDS": 2.0, "RATELIMIT_STORAGE_URI": "memory://"}), TtlMemory)
     assert isinstance(make_replay_memory(600, "memory://"), TtlMemory)
