@@ -406,10 +406,9 @@ def test_disposing_the_apps_engine_closes_the_decision_logs_connections(tiny_bun
         app_engine(app).dispose()
 
 
-def test_the_postgresql_decision_log_sets_its_two_bounds_in_one_statement(tiny_bundle_path, tmp_path):
-    # The statement bound (service.store.bound_waits) came as a second statement beside the lock bound's SET LOCAL:
-    # one more round trip to the server in every answer of /v1 and Perspective. One statement now sets both.
-    from service.store import wait_seconds
+@pytest.fixture
+def postgres_log_app(tiny_bundle_path, tmp_path):
+    """The service on the emptied PostgreSQL of ``$MODERATION_TEST_PG_URL``, keys off; skipped when it is unset."""
     from tests.conftest import empty_postgres, postgres_test_url
 
     url = postgres_test_url()
@@ -418,49 +417,43 @@ def test_the_postgresql_decision_log_sets_its_two_bounds_in_one_statement(tiny_b
     empty_postgres(url)
     app = create_app({"TESTING": True, "MODEL": str(tiny_bundle_path), "DB_URL": url, "AUTH_REQUIRED": False,
                       "DECISION_SPOOL_DIR": str(tmp_path / "spool")})
-    spool = app.extensions[SPOOL_KEY]
+    yield app
+    app.extensions[SPOOL_KEY].dispose()
+    app_engine(app).dispose()
+
+
+def test_the_postgresql_decision_log_sets_its_two_bounds_in_one_statement(postgres_log_app):
+    # The statement bound (service.store.bound_waits) came as a second statement beside the lock bound's SET LOCAL:
+    # one more round trip to the server in every answer of /v1 and Perspective. One statement now sets both.
+    from service.store import wait_seconds
+
+    app, spool = postgres_log_app, postgres_log_app.extensions[SPOOL_KEY]
     sent: list[str] = []
     event.listen(spool.engine, "before_cursor_execute", lambda _c, _cursor, statement, *_rest: sent.append(statement))
-    try:
-        client = app.test_client()
-        assert client.post("/v1/moderate", json=ONE).status_code == 200  # opens the pooled connection
-        sent.clear()
-        assert client.post("/v1/moderate", json=ONE).status_code == 200
-        assert len(sent) == 2 and sent[1].startswith("INSERT INTO decisions"), sent
-        with spool.engine.begin() as connection:
-            assert connection.exec_driver_sql("SHOW lock_timeout").scalar() == "250ms"
-            statement_ms = connection.exec_driver_sql("SELECT current_setting('statement_timeout')::interval").scalar()
-            assert statement_ms.total_seconds() == wait_seconds(app.config)
-    finally:
-        spool.dispose()
-        app_engine(app).dispose()
+    client = app.test_client()
+    assert client.post("/v1/moderate", json=ONE).status_code == 200  # opens the pooled connection
+    sent.clear()
+    assert client.post("/v1/moderate", json=ONE).status_code == 200
+    assert len(sent) == 2 and sent[1].startswith("INSERT INTO decisions"), sent
+    with spool.engine.begin() as connection:
+        assert connection.exec_driver_sql("SHOW lock_timeout").scalar() == "250ms"
+        statement_ms = connection.exec_driver_sql("SELECT current_setting('statement_timeout')::interval").scalar()
+        assert statement_ms.total_seconds() == wait_seconds(app.config)
 
 
-def test_the_postgresql_lock_bound_is_set_per_transaction_not_as_a_start_up_option(tiny_bundle_path, tmp_path):
+def test_the_postgresql_lock_bound_is_set_per_transaction_not_as_a_start_up_option(postgres_log_app):
     # A start-up option (``-c lock_timeout``) is refused by PgBouncer unless told to ignore it, and a session setting
     # would be carried by a pooler to other clients: every decision-log transaction sets it for itself instead.
-    from tests.conftest import postgres_test_url, empty_postgres
-
-    url = postgres_test_url()
-    if not url:
-        pytest.skip("MODERATION_TEST_PG_URL is not set: no PostgreSQL server to test against (.ci/run starts one)")
-    empty_postgres(url)
-    app = create_app({"TESTING": True, "MODEL": str(tiny_bundle_path), "DB_URL": url, "AUTH_REQUIRED": False,
-                      "DECISION_SPOOL_DIR": str(tmp_path / "spool")})
-    spool = app.extensions[SPOOL_KEY]
+    app, spool = postgres_log_app, postgres_log_app.extensions[SPOOL_KEY]
+    raw = spool.engine.raw_connection()  # a session as a pooler would hand it on: no transaction of ours
     try:
-        raw = spool.engine.raw_connection()  # a session as a pooler would hand it on: no transaction of ours
-        try:
-            cursor = raw.cursor()
-            cursor.execute("SHOW lock_timeout")
-            assert cursor.fetchone()[0] == "0"  # the server's default: nothing set for the session
-        finally:
-            raw.close()
-        with spool.engine.begin() as connection:
-            assert connection.exec_driver_sql("SHOW lock_timeout").scalar() == "250ms"
-        assert app.test_client().post("/v1/moderate", json=ONE).status_code == 200
-        with app_engine(app).connect() as connection:
-            assert connection.execute(text("SELECT count(*) FROM decisions")).scalar() == 1
+        cursor = raw.cursor()
+        cursor.execute("SHOW lock_timeout")
+        assert cursor.fetchone()[0] == "0"  # the server's default: nothing set for the session
     finally:
-        spool.dispose()
-        app_engine(app).dispose()
+        raw.close()
+    with spool.engine.begin() as connection:
+        assert connection.exec_driver_sql("SHOW lock_timeout").scalar() == "250ms"
+    assert app.test_client().post("/v1/moderate", json=ONE).status_code == 200
+    with app_engine(app).connect() as connection:
+        assert connection.execute(text("SELECT count(*) FROM decisions")).scalar() == 1
