@@ -50,10 +50,39 @@ def resolve_health_port(config: Mapping[str, Any]) -> int:
     return port + 1 if 0 < port < MAX_PORT else OFF
 
 
+MAX_CONNECTIONS = 16
+"""Connections the listener serves at once; one more is closed unanswered. Each is a thread of gunicorn's master, which
+whoever reaches the port could otherwise multiply without limit (silent connections hold theirs for
+``CONNECTION_TIMEOUT_SECONDS``); a load balancer's or Prometheus' checks need one or two."""
+
+
 class _HealthServer(ThreadingHTTPServer):
+    """One thread per connection, at most ``MAX_CONNECTIONS`` at once."""
+
     daemon_threads = True
     status: Callable[[], dict[str, Any]]
     metrics: Callable[[], tuple[bytes, str]] | None = None
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        """Serve the connection in a thread of its own when one of the ``MAX_CONNECTIONS`` is free, else close it."""
+        if not self.slots.acquire(blocking=False):
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self.slots.release()  # no thread was started to release it
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self.slots.release()
 
 
 class _HealthHandler(BaseHTTPRequestHandler):

@@ -63,6 +63,32 @@ def test_the_listener_answers_from_the_status_it_is_given(workers, status):
         pass  # the port is released
 
 
+def test_silent_connections_beyond_the_cap_hold_no_thread_of_the_master(monkeypatch):
+    from service.health_port import MAX_CONNECTIONS, _HealthHandler
+
+    monkeypatch.setattr(_HealthHandler, "timeout", 60)  # the silent ones hold their threads for the whole test
+    listener = HealthListener("127.0.0.1", 0)
+    listener.start(lambda: {"status": "ok", "model_version": "v", "workers": 1, "pid": 1})
+    before = threading.active_count()
+    silent = [socket.create_connection(("127.0.0.1", listener.port), timeout=5) for _ in range(MAX_CONNECTIONS)]
+    try:
+        wait_for(lambda: threading.active_count() == before + MAX_CONNECTIONS, 5, "a thread for each connection")
+        extra = [socket.create_connection(("127.0.0.1", listener.port), timeout=5) for _ in range(10)]
+        for connection in extra:  # closed unanswered at once: no thread waits on them
+            assert connection.recv(1) == b""
+            connection.close()
+        assert threading.active_count() == before + MAX_CONNECTIONS
+    finally:
+        for connection in silent:
+            connection.close()
+    base = f"http://127.0.0.1:{listener.port}"
+    try:  # the slots come back as the connections end
+        wait_for(lambda: threading.active_count() == before, 10, "the threads of closed connections ending")
+        assert get(f"{base}/healthz", timeout=5)[0] == 200
+    finally:
+        listener.stop()
+
+
 def test_docs_api_names_every_path_the_health_port_serves():
     """docs/api.md said the health port "serves nothing else" than /healthz once it also served /metrics."""
     from pathlib import Path
