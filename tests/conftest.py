@@ -17,6 +17,13 @@ from pathlib import Path
 
 import pytest
 
+# prometheus_client chooses how it keeps values when it is first imported: in files of PROMETHEUS_MULTIPROC_DIR when
+# that is set. An in-process `moderate serve` test sets it (service.server.prepare_metrics_dir) and unsets it when
+# serve stops before gunicorn runs; had that been the process's first import, every later metric would look for a
+# folder that is gone (TypeError). Imported here first, with it unset, as every in-process app test expects.
+os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
+import prometheus_client  # noqa: E402,F401
+
 from tests.corpus import make_claim_sentences, make_corpus, make_spans
 
 
