@@ -186,6 +186,18 @@ def test_one_html_text_is_scored_as_its_visible_text_which_the_json_shows(run):
     assert refused.exit_code == 2 and "--encoding is for an INPUT file" in refused.stderr
 
 
+@pytest.mark.parametrize(("options", "named"), [
+    (("--text-column", "body"), "--text-column is"),
+    (("--jobs", 2, "--resume"), "--jobs, --resume are"),
+    (("--spreadsheet-safe", "--chunk-size", 10), "--spreadsheet-safe, --chunk-size are"),
+])
+def test_table_options_beside_one_text_are_refused_not_ignored(run, options, named):
+    refused = run("--text", "You are kind.", *options)
+    assert refused.exit_code == 2 and f"Error: {named} for INPUT with -o OUTPUT, not for --text" in refused.stderr
+    assert refused.stdout == ""  # nothing scored
+    assert run("--text", "You are kind.", "--spans").exit_code == 0  # options of one text still work
+
+
 def test_an_input_with_a_visible_text_column_is_refused_with_html(tmp_path, run):
     source = tmp_path / "in.csv"
     source.write_text("id,text,visible_text\n1,<p>hi</p>,hi\n", encoding="utf-8")

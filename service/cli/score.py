@@ -35,6 +35,24 @@ class NothingScored(click.ClickException):
     exit_code = EXIT_NOTHING_SCORED
 
 
+TABLE_OPTIONS = ("text_column", "id_column", "spreadsheet_safe", "chunk_size", "jobs", "resume", "overwrite", "engine",
+                 "scheduler")
+"""Options of ``score`` that shape a table run, which ``--text`` has none of."""
+
+
+def _refuse_table_options_with_text() -> None:
+    """A usage error naming the table options given beside ``--text``: they were silently ignored, so a user who
+    passed --text-column or --jobs believed they had an effect."""
+    context = click.get_current_context()
+    given = [parameter.opts[-1] for parameter in context.command.params
+             if parameter.name in TABLE_OPTIONS
+             and context.get_parameter_source(parameter.name) is click.core.ParameterSource.COMMANDLINE]
+    if given:
+        one = len(given) == 1
+        raise click.UsageError(f"{', '.join(given)} {'is' if one else 'are'} for INPUT with -o OUTPUT, not for --text; "
+                               f"leave {'it' if one else 'them'} out")
+
+
 @click.command(epilog=EXIT_STATUSES)
 @click.argument("input_path", metavar="[INPUT]", required=False, type=click.Path(path_type=Path))
 @click.option("-o", "--output", type=click.Path(path_type=Path), help="Output table (.csv, .jsonl or .parquet).")
@@ -176,6 +194,7 @@ def score(
             raise click.UsageError("give either INPUT with -o OUTPUT, or --text, not both")
         if encoding is not None:
             raise click.UsageError("--encoding is for an INPUT file; --text is read as the command line gives it")
+        _refuse_table_options_with_text()
         try:
             text.encode("utf-8")
         except UnicodeEncodeError as error:
