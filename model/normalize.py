@@ -11,6 +11,7 @@ text point into the comment as written.
 from __future__ import annotations
 
 import re
+import string
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from functools import cached_property
@@ -25,6 +26,12 @@ USER_TOKEN = " xxuser "
 
 ZERO_WIDTH = "\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180e\u200b\u200c\u200d\u200e\u200f\u2060\u2061\u2062\u2063\u2064\ufeff"
 
+COMBINING_DIACRITICS = ((0x0300, 0x036F), (0x1AB0, 0x1AFF), (0x1DC0, 0x1DFF), (0x20D0, 0x20FF), (0xFE20, 0xFE2F))
+"""The Unicode blocks of combining diacritical marks: the accents of Latin, Greek and Cyrillic letters (a decomposed
+"e\\u0301" is the "\\u00e9" it is drawn as), and the strokes and circles that filter dodges put over letters
+("i\\u0336d\\u0336i\\u0336o\\u0336t\\u0336"). Each is dropped, as an accent of a precomposed letter is; the marks of
+other scripts (viramas, vowel signs, harakat) are kept."""
+
 # Letters from other scripts that look like Latin ones, used to dodge word filters.
 HOMOGLYPHS = {
     "а": "a", "в": "b", "с": "c", "ԁ": "d", "е": "e", "ё": "e", "һ": "h", "і": "i", "ї": "i", "ј": "j",
@@ -32,6 +39,12 @@ HOMOGLYPHS = {
     "у": "y", "х": "x", "ԝ": "w", "ɡ": "g", "ɩ": "i", "ο": "o", "α": "a", "ν": "v", "ι": "i", "κ": "k",
     "τ": "t", "υ": "u", "ρ": "p", "ε": "e", "β": "b", "η": "n", "μ": "u", "χ": "x", "ω": "w", "ѡ": "w",
     "ß": "ss", "æ": "ae", "œ": "oe", "ø": "o", "ł": "l", "đ": "d", "ħ": "h", "ı": "i",
+    # The letter styles of "fancy text" generators that NFKC leaves as they are (it maps the bold, italic, script,
+    # circled, squared and full-width ones): small capitals ("\u026a\u1d05\u026a\u1d0f\u1d1b"), and negative circled
+    # and negative squared capitals ("\U0001f178\U0001f173\U0001f178\U0001f17e\U0001f183").
+    **dict(zip("ᴀʙᴄᴅᴇꜰɢʜɪᴊᴋʟᴍɴᴏᴘʀꜱᴛᴜᴠᴡʏᴢ", "abcdefghijklmnoprstuvwyz")),
+    **{chr(0x1F150 + i): letter for i, letter in enumerate(string.ascii_lowercase)},
+    **{chr(0x1F170 + i): letter for i, letter in enumerate(string.ascii_lowercase)},
 }
 
 # Digits and symbols that stand for letters inside a word ("1d10t", "@ss", "$hit").
@@ -51,13 +64,15 @@ class _CharTable(dict):
 
     def __missing__(self, code: int) -> str:
         char = chr(code)
-        if char in ZERO_WIDTH or unicodedata.category(char) in ("Cf", "Cc") and char not in "\n\t\r":
+        if (char in ZERO_WIDTH or unicodedata.category(char) in ("Cf", "Cc") and char not in "\n\t\r"
+                or any(low <= code <= high for low, high in COMBINING_DIACRITICS)):
             out = ""
         else:
             out = unicodedata.normalize("NFKC", char).casefold()
-            out = "".join(HOMOGLYPHS.get(c, c) for c in out)
             decomposed = unicodedata.normalize("NFD", out)
             out = "".join(c for c in decomposed if not unicodedata.combining(c)) or out
+            # After the accents: "\u03ce" is the "\u03c9" of HOMOGLYPHS with an accent, as "\u03c9\u0301" is.
+            out = "".join(HOMOGLYPHS.get(c, c) for c in out)
         self[code] = out
         return out
 

@@ -102,9 +102,9 @@ def test_reproduce_refuses_an_encoder_bundle_and_a_missing_one(tmp_path, capsys)
         assert stopped.value.code == 2 and words in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("version", ["1.2.0", "1.3.0"])
+@pytest.mark.parametrize("version", ["1.2.0", "1.3.0", "1.4.0"])
 def test_reproduce_retrains_a_tfidf_bundle_as_its_manifest_says(version, monkeypatch, capsys):
-    """1.2.0 was trained without the added sets, 1.3.0 with them: reproducing either must retrain it that way."""
+    """1.2.0 was trained without the added sets, 1.3.0 and 1.4.0 with them: reproducing one must retrain it that way."""
     import model.training.reproduce as reproduce
     from model.bundle import bundles_dir, read_manifest
 

@@ -1,5 +1,7 @@
 """The normalisation transformer: obfuscations undone, offsets pointing back into the raw text."""
 
+import unicodedata
+
 import pytest
 from sklearn.base import clone
 
@@ -22,10 +24,25 @@ from model.normalize import TextNormalizer, normalize, normalize_many, normalize
         ("see https://example.com/x?y=1 now", "see xxurl now"),
         ("@reporter you are wrong", "xxuser you are wrong"),
         ("Café  crème", "cafe creme"),
+        ("i\u0336d\u0336i\u0336o\u0336t\u0336", "idiot"),  # struck through: a combining stroke on each letter
+        ("you i\u0301d\u20ddiot", "you idiot"),  # combining marks written after the letters
+        ("\u026a\u1d05\u026a\u1d0f\u1d1b \ua730\u1d1c\u1d04\u1d0b", "idiot fuck"),  # small capitals
+        ("\U0001f178\U0001f173\U0001f178\U0001f17e\U0001f183 \U0001f155\U0001f164\U0001f152\U0001f15a", "idiot fuck"),
     ],
 )
 def test_obfuscations_are_undone(raw, expected):
     assert normalize(raw) == expected
+
+
+@pytest.mark.parametrize("raw", ["Café crème brûlée", "Ώρα μέγα", "йод и ёж", "Việt Nam"])
+def test_an_accented_letter_normalises_alike_whether_written_whole_or_decomposed(raw):
+    """NFC "\\u00e9" and NFD "e\\u0301" are one text as drawn: the accent of the first was dropped, the mark of the
+    second kept, so the same word gave other features (and a threat phrase went unseen)."""
+    composed, decomposed = unicodedata.normalize("NFC", raw), unicodedata.normalize("NFD", raw)
+    assert composed != decomposed
+    assert normalize(decomposed) == normalize(composed) == normalize_many([decomposed] * 40)[0]
+    normalised, offsets = normalize_with_offsets(decomposed)
+    assert normalised == normalize(composed) and offsets == sorted(offsets)
 
 
 @pytest.mark.parametrize(

@@ -187,6 +187,14 @@ def test_the_last_letters_mark_or_joiner_is_in_a_threats_span(text):
     assert (span.begin, span.end) == (0, len(text))
 
 
+@pytest.mark.parametrize("text", ["I will ki\u0301ll you", "I w\u0336i\u0336l\u0336l\u0336 kill you",
+                                  "I will kill you\u0336", "I will kill you\u200d"])
+def test_combining_marks_over_the_letters_do_not_hide_a_threat(text):
+    """Nor is the last letter's mark or joiner, which the normaliser drops, left out of the span (half a character)."""
+    (span,) = find_threats(text + " now")
+    assert (span.begin, span.end) == (0, len(text))
+
+
 def test_an_elongated_last_word_is_in_the_span_whole():
     """Found in review: the span ended where the normaliser's one "u" of "youuuuu" came from, "I will kill you"."""
     text = "I will kill youuuuu!! Bye"

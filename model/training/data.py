@@ -28,6 +28,8 @@ HOSTILITY_SUBDIR = "hostility"
 
 TOXIC_SPANS_SPLITS: tuple[str, ...] = ("trial", "train", "test")
 HELD_OUT_PERCENT: dict[str, int] = {"kaggle_insults": 20, "olid": 10}
+STORMFRONT_TEST_SPLIT = "sampled_test"
+"""The ``split`` value of Stormfront's test sentences (``stormfront_test``)."""
 """Fixed share (percent, chosen by a hash of the text) of a training set kept back for validation."""
 SPAN_TYPE_MAJORITY = 0.5
 """Fraction of a post's annotators who must mark a span type for the post to get that attribute."""
@@ -275,11 +277,21 @@ def _stormfront(root: Path) -> pd.DataFrame:
 
 
 def _train_stormfront(root: Path) -> pd.DataFrame:
-    # sampled_test is the authors' test split: validation only. `relation` and `idk/skip` are unclear.
+    # sampled_test is the authors' test split: never trained on (``stormfront_test``). `relation` and `idk/skip` are unclear.
     raw = _stormfront(root)
-    raw = raw[(raw["split"] != "sampled_test") & raw["label"].isin(["hate", "noHate"])]
+    raw = raw[(raw["split"] != STORMFRONT_TEST_SPLIT) & raw["label"].isin(["hate", "noHate"])]
     hate = (raw["label"] == "hate").to_numpy(float)
     return _labelled(raw["text"], hate, identity_attack=hate)
+
+
+def stormfront_test(data_dir: str | Path | None = None) -> pd.DataFrame:
+    """Stormfront's ``sampled_test``, the authors' test split (hate against noHate, balanced): never trained on, and
+    from bundle 1.4.0 on never used to choose anything either. Up to 1.3.0 and 2.10.0 it was one of the validation
+    sets (``load_validation_sets``), so it chose thresholds and blend weights; ``moderate eval`` does not report it."""
+    raw = _stormfront(_hostility_dir(data_dir))
+    raw = raw[(raw["split"] == STORMFRONT_TEST_SPLIT) & raw["label"].isin(["hate", "noHate"])]
+    return evaluation_frame(raw["text"], raw["label"] == "hate", "Stormfront sampled_test: hate vs noHate (balanced)",
+                            DATASETS["stormfront"].license)
 
 
 def typed_toxic_spans_posts(root: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -394,7 +406,9 @@ def load_training_data(data_dir: str | Path | None = None) -> pd.DataFrame:
         frames.append(frame if "source" in frame.columns else frame.assign(source=name))
     train = pd.concat(frames, ignore_index=True)
     train = train[train["text"].str.strip() != ""]
-    test_keys = _keys(load_test_sets(data_dir)) | _keys({"spans": load_toxic_spans("test", data_dir)})
+    from model.training.added_sets import test_keys as every_test_key  # added_sets imports this module
+
+    test_keys = every_test_key(data_dir)
     validation_keys = _keys(load_validation_sets(data_dir))
     keys = train["text"].map(overlap_key)
     in_test = keys.isin(test_keys)
@@ -438,7 +452,8 @@ def evaluation_frame(texts, labels, description: str, license: str, **extra) -> 
 
 
 def load_validation_sets(data_dir: str | Path | None = None) -> dict[str, pd.DataFrame]:
-    """Load the sets used for model choices: never trained on and never a test split.
+    """Load the sets used for model choices: never trained on and never a test split (Stormfront's test split was one
+    up to bundle 1.3.0 and 2.10.0: ``stormfront_test``).
 
     Parameters
     ----------
@@ -454,8 +469,6 @@ def load_validation_sets(data_dir: str | Path | None = None) -> dict[str, pd.Dat
     ucc = _read(root, "ucc", "val.csv.gz", ("comment", "hostile", "antagonize", "healthy"))
     sfu = _read(root, "sfu_ctc", "SFU_constructiveness_toxicity.csv.gz", ("comment", "is_toxic_popular_answer_1"))
     ethos = _read(root, "ethos", "Ethos_Dataset_Binary.csv.gz", ("comment", "isHate"))
-    stormfront = _stormfront(root)
-    stormfront = stormfront[(stormfront["split"] == "sampled_test") & stormfront["label"].isin(["hate", "noHate"])]
     kaggle = _kaggle(root, "train.csv.gz")
     kaggle = kaggle[kaggle["text"].map(lambda t: _held_out(t, HELD_OUT_PERCENT["kaggle_insults"]))]
     olid = _olid(root, "olid_train.csv.gz")
@@ -469,9 +482,6 @@ def load_validation_sets(data_dir: str | Path | None = None) -> dict[str, pd.Dat
                                      DATASETS["sfu_ctc"].license, mild=(toxicity >= 2).to_numpy(int)),
         "ethos": evaluation_frame(ethos["comment"], ethos["isHate"] >= 0.5, "ETHOS binary: hate (>= half of raters)",
                                    DATASETS["ethos"].license),
-        "stormfront_sampled_test": evaluation_frame(stormfront["text"], stormfront["label"] == "hate",
-                                                     "Stormfront sampled_test: hate vs noHate (balanced)",
-                                                     DATASETS["stormfront"].license),
         "kaggle_train_heldout": evaluation_frame(kaggle["text"], kaggle["label"],
                                                   "Kaggle insults train, fixed held-out slice: insult",
                                                   DATASETS["kaggle_insults"].license),

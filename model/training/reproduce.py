@@ -2,9 +2,10 @@
 
 Run with ``make reproduce`` (or ``python -m model.training.reproduce``): it prints the largest probe-score
 difference and whether the model file is byte-identical, and exits 1 when predictions differ. The reference is
-``bundles/1.3.0`` (``TFIDF_VERSION``), the TF-IDF bundle ``make train`` rebuilds, or the one ``--model`` names
-(``--model bundles/1.2.0`` retrains without the added sets, as its manifest says); an encoder bundle is rebuilt by
-``make train-encoder`` or ``make requantise`` instead, and refused here.
+``bundles/1.4.0`` (``TFIDF_VERSION``), the TF-IDF bundle ``make train`` rebuilds, or the one ``--model`` names
+(``--model bundles/1.2.0`` retrains without the added sets, as its manifest says; 1.2.0 and 1.3.0 are rebuilt
+exactly by the code of commit 240ff17, the last before 1.4.0's normaliser and test-split hygiene); an encoder bundle is
+rebuilt by ``make train-encoder`` or ``make requantise`` instead, and refused here.
 """
 
 from __future__ import annotations

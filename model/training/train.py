@@ -60,11 +60,14 @@ PROBE_TEXTS = (
 """Fixed sentences written for this project; their scores, stored in the manifest, prove reproduction."""
 
 
-TFIDF_VERSION = "1.3.0"
+TFIDF_VERSION = "1.4.0"
 """The TF-IDF bundle ``make train`` rebuilds by default (with the added sets, ``model.training.added_sets``), and
 the base an encoder bundle is built around (``python -m model.training.encoder bundle --base``); the served bundle
-(``bundles/CURRENT``) is an encoder bundle, which ``make train-encoder`` or ``make requantise`` builds. 1.2.0,
-the base of the encoder bundles up to 2.9.0, is ``train_bundle(version="1.2.0", added_sets=False)``."""
+(``bundles/CURRENT``) is an encoder bundle, which ``make train-encoder`` or ``make requantise`` builds. 1.4.0 is
+1.3.0's recipe with the normaliser of 1.4.0 (combining marks, small capitals and negative circled letters undone) and
+none of HateXplain's and ConvAbuse's test texts in its rows (``added_sets.test_keys``). 1.3.0 (the base of 2.10.0)
+and 1.2.0 (``train_bundle(version="1.2.0", added_sets=False)``, the base of 2.2.0-2.9.0) are rebuilt by the code of
+commit 240ff17, the last before 1.4.0: the current code would learn from other rows and other normalised text."""
 
 
 def model_version() -> str:
@@ -394,7 +397,7 @@ def train_bundle(
         (``model.training.added_sets``; the manifest lists them under ``added_sets``), as from 1.3.0; ``False``
         rebuilds 1.2.0's recipe.
     overwrite : bool
-        Replace a bundle already in the folder (``make train`` rebuilds ``bundles/1.3.0`` so); without it an
+        Replace a bundle already in the folder (``make train`` rebuilds ``bundles/1.4.0`` so); without it an
         existing bundle raises ``model.versions.BundleExistsError`` before any data is read. The served bundle (the one
         ``bundles/CURRENT`` names) is never replaced, even with ``overwrite``.
 
@@ -517,30 +520,14 @@ def _train_bundle_from(data_path: Path, out: Path, *, seed: int, site: pd.DataFr
     record_test_metrics(bundle_dir, {"toxicity": data.load_test_sets(data_path), CLAIM_ATTRIBUTE: claims_data.load_claim_test_sets(data_path)})
 
 
-def reported_test_keys(data_path: Path) -> set[str]:
-    """``overlap_key`` of every official test split whose hostility figures ``moderate eval`` reports: the test sets,
-    the toxic-spans test posts, and HateXplain's and ConvAbuse's test splits (``model.training.added_sets``; skipped
-    when their file is not in the data folder, as the report skips them)."""
-    from model.training import added_sets, data
-
-    keys = data._keys({**data.load_test_sets(data_path), "spans": data.load_toxic_spans("test", data_path)})
-    root = data._hostility_dir(data_path)
-    for rows in (added_sets.hatexplain_rows, added_sets.convabuse_rows):
-        try:
-            keys |= data._keys({"test": rows(root, "test")})
-        except data.DataError:
-            continue
-    return keys
-
-
 def _with_site_rows(frame: pd.DataFrame, site: pd.DataFrame, weight: float | None, data_path: Path) -> tuple[pd.DataFrame, dict]:
     """The public training rows plus a site's labelled comments (minus public test and validation texts), and their
     manifest entry."""
-    from model.training import data, site_data
+    from model.training import added_sets, data, site_data
 
     weight = site_data.DEFAULT_SITE_WEIGHT if weight is None else weight
     path = site.attrs.get("file")
-    test_keys = reported_test_keys(data_path)
+    test_keys = added_sets.test_keys(data_path)
     validation_keys = data._keys(data.load_validation_sets(data_path))
     rows = site_data.site_training_rows(site, weight, exclude_texts=test_keys, validation_texts=validation_keys)
     log.info("adding %d site rows (weight %.3g) from %s", len(rows), weight, path)

@@ -16,8 +16,8 @@ from service.cli.common import DATA_DIR_HELP, BadInput, os_error_message
 @click.option("--seed", type=int, help="Random seed for every estimator and split [default: 20261231].")
 @click.option("--site-data", type=click.Path(path_type=Path), help="A site's labelled comments to add: text plus decision (approve/review/reject) or attribute columns.")
 @click.option("--site-weight", type=click.FloatRange(min=0, min_open=True), help="Weight of one site comment [default: 5.0].")
-@click.option("--version", "version", help="Name the bundle bundles/VERSION: letters, digits and . _ + - (e.g. 1.3.0, 1.2.0-mysite) "
-              "[default: 1.3.0, the TF-IDF bundle; with --site-data 1.3.0+site.<hash of the file>]. It is not served until "
+@click.option("--version", "version", help="Name the bundle bundles/VERSION: letters, digits and . _ + - (e.g. 1.4.0, 1.4.0-mysite) "
+              "[default: 1.4.0, the TF-IDF bundle; with --site-data 1.4.0+site.<hash of the file>]. It is not served until "
               "`moderate models use VERSION`.")
 @click.option("--added-sets/--no-added-sets", default=True, show_default=True,
               help="Fit on HateXplain, ConvAbuse, the project's neutral identity sentences and identity-swapped copies "
