@@ -28,7 +28,8 @@
 # candidate (most of it retraining; longer for a bigger site file or the served encoder bundle, which scores slower).
 # **Needs** the public data folder (`data_dir`: it retrains on it and compares on its validation sets), the bundle
 # to compare with (by default `bundles/candidate`, which notebook 02 writes; `-p old_bundle=null` for the served
-# one) and `site_data`, or else the stand-in. **Writes** the stand-in sample, the site rows it trains on and the
+# one) and `site_data`, or else the stand-in. **Writes** the stand-in sample, the site rows it trains on
+# (`site_train.csv`), those it holds out (`held_out.csv`: compare on them, choose 04's thresholds on them) and the
 # scratch bundle to `work_dir`, and `bundles/<new_version>` (`bundles/candidate-site`, replaced on each run; keep it
 # out of git) only when the new bundle is no worse. **Run** it with `make notebooks SITE_DATA=site.csv` or alone:
 # `.venv/bin/python -m model.evaluation.notebook_runner 05_retrain_with_site_data --data-dir ../shared/data --site-data site.csv`
@@ -64,13 +65,15 @@ work.mkdir(parents=True, exist_ok=True)
 site_path = site_data or site_module.write_stand_in_site_data(work / "site_stand_in.csv", data_dir)
 site = site_module.read_site_data(site_path)
 site_train, site_held_out = site_module.split_site(site, holdout_fraction, seed=seed)
-train_path = work / "site_train.csv"
-# Only the label columns the site gave: the manifest's label_columns then says what the site labelled.
+train_path, held_out_path = work / "site_train.csv", work / "held_out.csv"
+# Only the label columns the site gave: the manifest's label_columns then says what the site labelled. The held-out
+# part is written too, for `moderate compare` and notebook 04: comments this notebook's bundle never trained on.
 site_train[["text", "decision", *site.attrs["label_columns"]]].to_csv(train_path, index=False)
+site_held_out[["text", "decision", *site.attrs["label_columns"]]].to_csv(held_out_path, index=False)
 print(f"{site.attrs['n_read']} rows read from {site_path}; left out: {site.attrs['n_superseded']} earlier feedback on a "
       f"comment given again (the last kept), {site.attrs['n_without_text']} without text, "
       f"{site.attrs['n_without_label']} without a decision or label")
-print(f"{len(site)} site comments: {len(site_train)} to train on, {len(site_held_out)} held out")
+print(f"{len(site)} site comments: {len(site_train)} to train on ({train_path}), {len(site_held_out)} held out ({held_out_path})")
 
 # %% [markdown]
 # ## Retrain
@@ -81,6 +84,10 @@ print(f"{len(site)} site comments: {len(site_train)} to train on, {len(site_held
 
 # %%
 old = Scorer.load(old_bundle, encoder_threads=threads_per_process())  # an encoder on every core
+if site_module.saw_held_out_rows(old.bundle.manifest, site.attrs["sha256"], holdout_fraction, seed):
+    print(f"Warning: the old bundle {old.model_version} was trained on {site_path} (whole, or another split of it), so it "
+          "has seen comments held out here: the comparison below favours it. Compare with a bundle that was not "
+          "trained on this file (old_bundle), or give the seed and holdout_fraction it was split with")
 scratch = train_bundle(data_dir, out_dir=work / "bundle", version=new_version, site_data=train_path,
                        site_weight=site_weight, progress=False, overwrite=True,
                        site_split_from=site_module.split_origin(site, site_held_out, holdout_fraction, seed))

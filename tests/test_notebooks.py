@@ -276,6 +276,10 @@ def test_05_retrains_and_publishes_when_no_worse(fake_data_dir, versioned_bundle
     bundle = load_bundle(bundles / "candidate-site")
     # 70% of the 82 distinct texts of the 120 site comments (a text's rows stay on one side); the rest judged the bundles
     assert bundle.manifest["site_data"]["rows"] == 83
+    # README and 04 send the reader to 05's held_out.csv to compare and choose thresholds on: no run wrote it
+    trained, held_out = (pd.read_csv(tmp_path / "work" / name, keep_default_na=False) for name in ("site_train.csv", "held_out.csv"))
+    assert len(held_out) == 120 - 83 and not set(held_out["text"]) & set(trained["text"])
+    assert set(held_out["decision"]) <= {"approve", "review", "reject"}
 
 
 @pytest.mark.slow
