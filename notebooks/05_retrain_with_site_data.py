@@ -45,6 +45,7 @@ new_version = "candidate-site"  # the new bundle's version and folder name under
 bundles_root = None  # where the new bundle is published; None: $MODERATION_BUNDLES_DIR or bundles/
 work_dir = "reports/notebooks/05_retrain"  # scratch folder: stand-in sample, site training rows, unjudged bundle
 seed = 0  # picks which site comments are held out
+drop_trained = False  # True: judge old against new without the held-out comments the old bundle was trained on
 
 # %%
 from pathlib import Path
@@ -54,7 +55,8 @@ import pandas as pd
 from model import versions
 from model.evaluation import compare
 from model.training import site_data as site_module
-from model.training.data import load_validation_sets
+from model.training.trained_texts import trained_rows, without_fingerprint
+from model.training.data import DataError, load_validation_sets
 from model.parallel import threads_per_process
 from model.scoring import Scorer
 from model.training.train import train_bundle
@@ -80,11 +82,21 @@ print(f"{len(site)} site comments: {len(site_train)} to train on ({train_path}),
 #
 # Written to a scratch folder first (replaced on each run). The manifest records what it was trained on: the SHA-256
 # and row counts of `work_dir/site_train.csv` (the site rows not held out), which of those rows training left out
-# and why (the line printed below), and under `split_from` the site's own file (name, SHA-256, rows held out, seed).
+# and why (the line printed below), under `split_from` the site's own file (name, SHA-256, rows held out, seed), and
+# under `trained_texts` a fingerprint of the texts trained on (`model.training.trained_texts`): `moderate compare` and
+# notebooks 04 and 05 count the comments of any later file that the bundle trained on.
 
 # %%
 old = Scorer.load(old_bundle, encoder_threads=threads_per_process())  # an encoder on every core
-if site_module.saw_held_out_rows(old.bundle.manifest, site.attrs["sha256"], holdout_fraction, seed):
+# A site bundle's manifest names the texts it trained on: an old bundle trained on an earlier export, which this file
+# holds, has seen some held-out comments though its file's SHA-256 differs. An older one records only that SHA-256.
+old_seen = trained_rows(old.bundle.manifest, site_held_out["text"].tolist())
+if old_seen is not None and old_seen.any():
+    print(f"Warning: the old bundle {old.model_version} was trained on {old_seen.sum()} of the {len(site_held_out)} "
+          "held-out comments (the same text): the comparison below favours it on them. "
+          + ("They are left out of it (drop_trained)." if drop_trained else
+             "Set drop_trained=True to judge without them, or compare with a bundle not trained on them (old_bundle)."))
+elif site_module.saw_held_out_rows(old.bundle.manifest, site.attrs["sha256"], holdout_fraction, seed):
     print(f"Warning: the old bundle {old.model_version} was trained on {site_path} (whole, or another split of it), so it "
           "has seen comments held out here: the comparison below favours it. Compare with a bundle that was not "
           "trained on this file (old_bundle), or give the seed and holdout_fraction it was split with")
@@ -93,13 +105,17 @@ scratch = train_bundle(data_dir, out_dir=work / "bundle", version=new_version, s
                        site_split_from=site_module.split_origin(site, site_held_out, holdout_fraction, seed))
 new = Scorer.load(scratch)
 print(site_module.describe_site_manifest(new.bundle.manifest["site_data"]))
-new.bundle.manifest["site_data"]
+without_fingerprint(new.bundle.manifest)["site_data"]  # the texts' fingerprint (kilobytes of base64) left out
 
 # %% [markdown]
 # ## Old against new on the site's held-out comments
 
 # %%
-held_out = compare.compare_bundles(old, new, site_held_out["text"].tolist(), site_held_out)
+judged = site_held_out[~old_seen].reset_index(drop=True) if drop_trained and old_seen is not None else site_held_out
+if judged.empty:  # no_worse would find nothing worse on no comment, and publish
+    raise DataError(f"the old bundle {old.model_version} was trained on every held-out comment: compare with a bundle "
+                    "not trained on them (old_bundle), or hold out another share (seed, holdout_fraction)")
+held_out = compare.compare_bundles(old, new, judged["text"].tolist(), judged)
 held_out.metrics
 
 # %% [markdown]

@@ -12,6 +12,7 @@ from flask import Blueprint, current_app, g, jsonify, request
 from flask.typing import ResponseReturnValue
 from sqlalchemy import func, select
 
+from model.bundle import without_fingerprint
 from service.auth import require_api_key, require_scope
 from service.config import EXTENSION_KEY
 from service.errors import ApiError, shown_name
@@ -340,4 +341,4 @@ def model() -> ResponseReturnValue:
     scorer = _scorer()
     bundle = scorer.bundle
     return jsonify({"model_version": bundle.version, "encoder_mode": scorer.encoder_mode, "card": model_card(bundle),
-                    "manifest": bundle.manifest})
+                    "manifest": without_fingerprint(bundle.manifest)})

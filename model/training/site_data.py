@@ -31,6 +31,7 @@ from sklearn.model_selection import train_test_split
 from model.attributes import ATTRIBUTES, HOSTILITY_ATTRIBUTES
 from model.bundle import sha256_file
 from model.training.data import DataError, overlap_key
+from model.training.trained_texts import FINGERPRINT_KEY, text_fingerprint
 
 SITE_SOURCE = "site"
 """The ``source`` of site rows in a training frame."""
@@ -524,7 +525,9 @@ def add_site_rows(frame: pd.DataFrame, site_rows: pd.DataFrame) -> pd.DataFrame:
 
 
 def site_manifest(site: pd.DataFrame, site_rows: pd.DataFrame, weight: float) -> dict:
-    """What the bundle's manifest records about the site data: file, SHA-256, rows read, used and left out, weight."""
+    """What the bundle's manifest records about the site data: file, SHA-256, rows read, used and left out, weight,
+    and a fingerprint of the texts trained on (``trained_texts.text_fingerprint``: a later file holding some of them
+    is known to be partly trained on, whatever its SHA-256)."""
     return {
         "file": site.attrs.get("file"),
         "sha256": site.attrs.get("sha256"),
@@ -540,6 +543,7 @@ def site_manifest(site: pd.DataFrame, site_rows: pd.DataFrame, weight: float) ->
         "label_columns": list(site.attrs.get("label_columns", [])),
         "hostile_rows": int(hostile_labels(site).sum()),
         **({"split_from": dict(site.attrs["split_from"])} if "split_from" in site.attrs else {}),
+        FINGERPRINT_KEY: text_fingerprint(site_rows["text"]),
     }
 
 
