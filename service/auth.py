@@ -206,8 +206,8 @@ def active_key(key: str) -> ActiveKey | None:
     """The active key ``key`` is, from the app's key cache when it holds it, else from the database.
 
     Before the database is asked, a client address that has failed authentication too often gets 429
-    (``service.auth_failures``), unless this process found the key active lately; a key not found counts as one more
-    failure.
+    (``service.auth_failures``), unless this process found the key active lately (in the database, or in the key cache,
+    which Redis shares with every worker); a key not found counts as one more failure.
     """
     if len(key) > MAX_KEY_CHARS:
         note_failure()
@@ -216,6 +216,9 @@ def active_key(key: str) -> ActiveKey | None:
     key_sha256 = hash_key(key)
     cached = cache.get(key_sha256)
     if cached is not None:
+        # Found active all the same: with Redis the cache is every worker's, and a worker that only ever read the key
+        # from it refused it (429) once the cache forgot it while someone at its address guessed keys.
+        remember_good_key(key_sha256)
         return cached
     refuse_if_failing(key_sha256)
     # Taken before the database is read: a revocation committed after that read and before the put below is seen by

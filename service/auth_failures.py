@@ -3,9 +3,10 @@
 Every request whose key is unknown or revoked spends one of ``AUTH_FAILURE_LIMIT`` (e.g. 30 per minute)
 for its client address (for IPv6, its /64 network: ``service.budgets.limited_address``). Once it is spent, a
 request from that address whose key the key cache does not already hold as active gets 429 before any database
-look-up, unless this process has found that key active within ``KNOWN_KEY_SECONDS`` (``remember_good_key``): a
-client behind the same address as an attacker (a NAT) keeps being served, its key looked up as usual (so a
-revocation is seen at once), though the key cache forgets it after ``KEY_CACHE_SECONDS`` (2 s by default).
+look-up, unless this process has found that key active within ``KNOWN_KEY_SECONDS`` (``remember_good_key``: in the
+database, or in the key cache, which Redis shares with every worker): a client behind the same address as an attacker
+(a NAT) keeps being served, its key looked up as usual (so a revocation is seen at once), though the key cache forgets
+it after ``KEY_CACHE_SECONDS`` (2 s by default).
 """
 
 from __future__ import annotations

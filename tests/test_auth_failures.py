@@ -135,3 +135,26 @@ def test_a_good_key_from_a_failing_address_is_served_after_the_key_cache_forgot_
         revoke_key(get_session(), "cms")
     assert client.get("/v1/model", headers=good).status_code == 429  # revoked: no longer let past the limit
     assert len(lookups) == 3
+
+
+def test_a_good_key_served_from_a_shared_key_cache_is_remembered_too(tiny_bundle_path, tmp_path):
+    # With Redis the key cache is shared by every worker and instance: a worker may serve a client's key from it only,
+    # never looking it up itself. Once the cache forgot the key and someone at the client's address had spent
+    # AUTH_FAILURE_LIMIT, that worker refused the good key (429), though it had found it active (in the cache) just before.
+    from service.auth import KEY_CACHE_KEY
+
+    config = {"TESTING": True, "MODEL": str(tiny_bundle_path), "DB_URL": f"sqlite:///{tmp_path / 'db.sqlite'}",
+              "DB_AUTO_UPGRADE": True, "RATE_LIMIT": "100000 per minute", "AUTH_FAILURE_LIMIT": f"{FAILURES} per minute",
+              "KEY_CACHE_SECONDS": 60}
+    first, second = create_app(config), create_app(config)
+    second.extensions[KEY_CACHE_KEY] = shared = first.extensions[KEY_CACHE_KEY]  # as one Redis gives both
+    with first.app_context():
+        good = {"Authorization": f"Bearer {create_key(get_session(), 'cms')[1]}"}
+    assert first.test_client().get("/v1/model", headers=good).status_code == 200  # looked up, put in the shared cache
+    client = second.test_client()
+    assert client.get("/v1/model", headers=good).status_code == 200  # from the shared cache
+    for _ in range(FAILURES):
+        client.get("/v1/model", headers=made_up())
+    assert client.get("/v1/model", headers=made_up()).status_code == 429
+    shared.clear()  # KEY_CACHE_SECONDS later
+    assert client.get("/v1/model", headers=good).status_code == 200

@@ -694,3 +694,19 @@ def test_verify_moves_a_progress_bar_a_bundle_at_a_time(runner, bundles, monkeyp
     result = runner.invoke(cli, ["models", "verify"])
     assert result.exit_code == 0, result.output
     assert bars == [[2, "verifying", " bundles", 2]]
+
+
+def test_compare_drop_trained_says_when_a_site_bundle_cannot_tell_which_comments_it_trained_on(runner, bundles, site_csv,
+                                                                                               tmp_path):
+    """A site bundle from before the fingerprint, on another file (a later export holding its own): --drop-trained
+    left nothing out, and nothing said so, as if the file held none of its comments."""
+    manifest_path = bundles / "site" / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    del manifest["site_data"]["trained_texts"]
+    manifest_path.write_text(json.dumps(manifest))
+    later = _write(pd.concat([make_site(30, seed=11), pd.read_csv(site_csv)], ignore_index=True), tmp_path / "later.csv")
+    result = runner.invoke(cli, ["compare", "public", "site", "--data", str(later), "--drop-trained"])
+    assert result.exit_code == 0, result.output
+    assert ("Warning: the new bundle was trained on site data whose texts its manifest does not record (an older site "
+            "bundle), so --drop-trained cannot leave them out") in result.stderr
+    assert "the old bundle" not in result.stderr

@@ -449,3 +449,48 @@ def test_a_full_disk_midway_through_a_table_copy_is_named_with_what_to_do(tmp_pa
         assert current_revision(engine) == head_revision()
     finally:
         engine.dispose()
+
+
+def test_a_full_disk_on_the_retry_after_another_migrator_is_named_not_the_first_attempts_lock(tmp_path):
+    """The first attempt met another process's write (SQLITE_BUSY) and the retry, holding the lock, filled the disk: the
+    error named was the first attempt's "database is locked", the retry's failure having it as its context."""
+    import sqlite3
+
+    from sqlalchemy import event
+
+    from service.store import StoreError
+
+    full = sqlite3.connect(":memory:")
+    full.execute("PRAGMA max_page_count=2")
+    with pytest.raises(sqlite3.OperationalError) as disk_full:
+        full.execute("CREATE TABLE t (x)")
+        full.execute("INSERT INTO t VALUES (zeroblob(100000))")
+    full.close()
+    holder, waiter = (sqlite3.connect(tmp_path / "locked.db", timeout=0, isolation_level=None) for _ in range(2))
+    holder.execute("BEGIN IMMEDIATE")
+    with pytest.raises(sqlite3.OperationalError) as busy:  # a real SQLITE_BUSY
+        waiter.execute("BEGIN IMMEDIATE")
+    holder.close()
+    waiter.close()
+    assert busy.value.sqlite_errorname.startswith("SQLITE_BUSY")
+    engine = make_engine(f"sqlite:///{tmp_path / 'moderation.db'}")
+    attempts: list[str] = []
+
+    def busy_then_full(_connection, cursor, statement, *_args) -> None:
+        if statement.lstrip().startswith("CREATE TABLE _alembic_tmp_feedback"):
+            attempts.append(statement)
+            if len(attempts) == 1:
+                raise busy.value  # another process migrated meanwhile: the retry takes the write lock first
+        if statement.lstrip().startswith("INSERT INTO _alembic_tmp_feedback") and len(attempts) == 2:
+            cursor.connection.execute("ROLLBACK")
+            raise disk_full.value
+
+    try:
+        upgrade(engine, "0001")
+        event.listen(engine, "before_cursor_execute", busy_then_full)
+        with pytest.raises(StoreError) as caught:
+            upgrade(engine)
+        assert len(attempts) == 2
+        assert "is full (" in str(caught.value) and "locked" not in str(caught.value)
+    finally:
+        engine.dispose()

@@ -277,6 +277,11 @@ def _trained_rows(name: str, scorer, texts: Sequence[str], data_path: Path, drop
         unknown = "; its manifest does not say which rows, so --drop-trained cannot leave them out" if seen is None else ""
         return [f"Warning: the {name} bundle was trained on {data_path} (--site-data), so its figures here are "
                 f"optimistic: compare on comments kept out of its training{unknown}"], seen
+    if seen is None and dropping:  # else --drop-trained left nothing out without a word, as if none were trained on
+        site_file = (scorer.bundle.manifest.get("site_data") or {}).get("file") or "a site file"
+        return [f"Warning: the {name} bundle was trained on site data whose texts its manifest does not record (an older "
+                f"site bundle), so --drop-trained cannot leave them out: if {data_path} holds comments of {site_file}, "
+                "its figures on them are optimistic; compare on comments kept out of its training"], seen
     return [], seen
 
 

@@ -153,13 +153,11 @@ def _one_transaction(engine: Engine, immediate: bool = False) -> Iterator[Connec
 def upgrade(engine: Engine, revision: str = "head") -> None:
     """Apply the migrations up to ``revision`` in one transaction; StoreError if the database is unreachable."""
     try:
-        try:
-            _upgrade_once(engine, revision, immediate=False)
-        except OperationalError as error:
-            if not _is_sqlite_busy(_first_failure(error)):
-                raise
+        if not _upgraded_unless_busy(engine, revision):
             # Another process (a second instance starting, a CLI command) migrated the file meanwhile: SQLite cannot let
-            # this transaction write after it read the old schema. Once that one is done, see what is left to do.
+            # this transaction write after it read the old schema. Once that one is done, see what is left to do. Run
+            # outside the first attempt's ``except``, so that its own failure (a full disk) is not chained to, and
+            # named as, the first attempt's "database is locked" (``_first_failure``).
             _upgrade_once(engine, revision, immediate=True)
     except SQLAlchemyError as error:
         first = _first_failure(error)
@@ -169,6 +167,17 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
         if found is not None and not is_known(found):
             raise SchemaMismatch(_newer_schema(engine, found), found, head_revision()) from error
         raise StoreError(f"cannot migrate database {_where(engine)}: {error}") from error
+
+
+def _upgraded_unless_busy(engine: Engine, revision: str) -> bool:
+    """``upgrade``'s first attempt: True when done, False when another connection's write made SQLite refuse it."""
+    try:
+        _upgrade_once(engine, revision, immediate=False)
+    except OperationalError as error:
+        if not _is_sqlite_busy(_first_failure(error)):
+            raise
+        return False
+    return True
 
 
 def _first_failure(error: SQLAlchemyError) -> SQLAlchemyError:
