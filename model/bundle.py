@@ -12,7 +12,7 @@ import os
 import platform
 import re
 import shutil
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -554,3 +554,19 @@ def _attach_encoder(model, folder: Path, manifest: dict, threads: int | None, mo
                            threads=threads, max_tokens=spec["max_tokens"], stride=spec["stride"],
                            align=align)
     return model.attach(runner)
+
+
+FINGERPRINT_KEY = "trained_texts"
+"""The entry of a site bundle's ``site_data`` manifest section that holds the fingerprint of the site texts it trained
+on (``model.training.trained_texts``)."""
+
+
+def without_fingerprint(manifest: Mapping) -> dict:
+    """``manifest`` without the digests of a site bundle's trained texts, for showing or serving: kilobytes of base64
+    that say nothing to a reader, and that let whoever reads them check whether a text they guess was trained on (a
+    key of one site, on a server that serves another's bundle)."""
+    site = manifest.get("site_data")
+    if not isinstance(site, Mapping) or not isinstance(site.get(FINGERPRINT_KEY), Mapping):
+        return dict(manifest)
+    entry = {key: value for key, value in site[FINGERPRINT_KEY].items() if key != "digests"}
+    return {**manifest, "site_data": {**site, FINGERPRINT_KEY: entry}}

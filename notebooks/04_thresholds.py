@@ -34,6 +34,7 @@ data_dir = None  # the public data folder, read only for the stand-in sample; No
 bundle = "candidate"  # a version under bundles/, a bundle folder, or None for bundles/CURRENT (the served one)
 site_data = None  # the site's labelled sample (.csv, .jsonl, .parquet); None: a public stand-in
 target_caught = 0.9  # share of hostile comments the policy should catch (a fraction, 0 to 1)
+drop_trained = False  # True: leave out the comments the bundle was trained on (its manifest names them), else only warn
 policy_out = "reports/notebooks/04_thresholds/policy.toml"  # the policy file written (relative: from the project folder)
 stand_in_out = "reports/notebooks/site_stand_in.csv"  # where the stand-in sample is written when site_data is None
 
@@ -46,7 +47,9 @@ import pandas as pd
 from model.training import site_thresholds
 from model.parallel import threads_per_process
 from model.scoring import Scorer
+from model.training.data import DataError
 from model.training.site_data import hostile_labels, read_site_data, trained_on_file, write_stand_in_site_data
+from model.training.trained_texts import trained_rows
 
 scorer = Scorer.load(bundle, encoder_threads=threads_per_process())  # an encoder on every core
 site_path = site_data or write_stand_in_site_data(stand_in_out, data_dir)
@@ -54,11 +57,25 @@ site = read_site_data(site_path)
 print(f"{site.attrs['n_read']} rows read from {site_path}; left out: {site.attrs['n_superseded']} earlier feedback on a "
       f"comment given again (the last kept), {site.attrs['n_without_text']} without text, "
       f"{site.attrs['n_without_label']} without a decision or label")
-print(f"{len(site)} labelled comments, {hostile_labels(site).sum()} hostile; bundle {scorer.model_version}")
-if trained_on_file(scorer.bundle.manifest, site.attrs["sha256"]):  # notebook 05's bundle on its own site file
+# A site bundle's manifest names the texts it trained on, so a later export holding them is caught too; an older one
+# records only its site file's SHA-256 (notebook 05's bundle on its own site file).
+seen = trained_rows(scorer.bundle.manifest, site["text"].tolist())
+if seen is not None and seen.any():
+    print(f"Warning: bundle {scorer.model_version} was trained on {seen.sum()} of these {len(site)} comments (the same "
+          "text): thresholds chosen on them catch fewer new comments than they promise. "
+          + ("They are left out (drop_trained)." if drop_trained else
+             "Set drop_trained=True to leave them out, or choose on comments kept out of its training "
+             "(notebook 05's held_out.csv)."))
+    if drop_trained and seen.all():
+        raise DataError(f"bundle {scorer.model_version} was trained on every comment of {site_path}: choose on comments "
+                        "kept out of its training (notebook 05's held_out.csv)")
+    if drop_trained:
+        site = site[~seen].reset_index(drop=True)
+elif trained_on_file(scorer.bundle.manifest, site.attrs["sha256"]):
     print(f"Warning: bundle {scorer.model_version} was trained on {site_path} (or on the part of it notebook 05 kept), so "
           "the thresholds below are chosen on comments it has seen and catch fewer new ones: choose them on comments "
           "kept out of its training (notebook 05's held_out.csv)")
+print(f"{len(site)} labelled comments, {hostile_labels(site).sum()} hostile; bundle {scorer.model_version}")
 
 # %%
 texts = site["text"].tolist()
@@ -98,10 +115,13 @@ tradeoff.iloc[::5]
 # %% [markdown]
 # ## Reject threshold and the policy file
 #
-# The reject threshold is the lowest one above which the site's editors rejected nearly everything
-# (`site_thresholds.REJECT_PRECISION`), measured on at least `site_thresholds.MIN_REJECT_EXAMPLES` comments above
-# it; with too few rejections in the sample, or too few comments above every threshold that reaches the precision,
-# the bundle's stays. The policy file keeps every other threshold of the bundle and says in its comments what the toxicity ones were chosen on.
+# The reject threshold is the lowest one above which the site's editors rejected nearly everything they decided on
+# (`site_thresholds.REJECT_PRECISION`), and with confidence (`REJECT_CONFIDENCE`: the lower bound of that share must
+# reach it), which takes at least `site_thresholds.MIN_REJECT_EXAMPLES` comments above it, all rejected. A rejection
+# removes a comment no one reads: with too few rejections, no threshold reaching the bound, or only attribute labels
+# (a toxicity label says a comment is hostile, not that the editors remove it), the bundle's stays, and the line
+# below says why with the counts. The policy file keeps every other threshold of the bundle and says in its comments
+# what the toxicity ones were chosen on.
 
 # %%
 current_reject = scorer.policy.reject.get("toxicity")

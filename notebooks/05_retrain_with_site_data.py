@@ -28,7 +28,8 @@
 # candidate (most of it retraining; longer for a bigger site file or the served encoder bundle, which scores slower).
 # **Needs** the public data folder (`data_dir`: it retrains on it and compares on its validation sets), the bundle
 # to compare with (by default `bundles/candidate`, which notebook 02 writes; `-p old_bundle=null` for the served
-# one) and `site_data`, or else the stand-in. **Writes** the stand-in sample, the site rows it trains on and the
+# one) and `site_data`, or else the stand-in. **Writes** the stand-in sample, the site rows it trains on
+# (`site_train.csv`), those it holds out (`held_out.csv`: compare on them, choose 04's thresholds on them) and the
 # scratch bundle to `work_dir`, and `bundles/<new_version>` (`bundles/candidate-site`, replaced on each run; keep it
 # out of git) only when the new bundle is no worse. **Run** it with `make notebooks SITE_DATA=site.csv` or alone:
 # `.venv/bin/python -m model.evaluation.notebook_runner 05_retrain_with_site_data --data-dir ../shared/data --site-data site.csv`
@@ -44,6 +45,7 @@ new_version = "candidate-site"  # the new bundle's version and folder name under
 bundles_root = None  # where the new bundle is published; None: $MODERATION_BUNDLES_DIR or bundles/
 work_dir = "reports/notebooks/05_retrain"  # scratch folder: stand-in sample, site training rows, unjudged bundle
 seed = 0  # picks which site comments are held out
+drop_trained = False  # True: judge old against new without the held-out comments the old bundle was trained on
 
 # %%
 from pathlib import Path
@@ -53,7 +55,8 @@ import pandas as pd
 from model import versions
 from model.evaluation import compare
 from model.training import site_data as site_module
-from model.training.data import load_validation_sets
+from model.training.trained_texts import trained_rows, without_fingerprint
+from model.training.data import DataError, load_validation_sets
 from model.parallel import threads_per_process
 from model.scoring import Scorer
 from model.training.train import train_bundle
@@ -64,35 +67,55 @@ work.mkdir(parents=True, exist_ok=True)
 site_path = site_data or site_module.write_stand_in_site_data(work / "site_stand_in.csv", data_dir)
 site = site_module.read_site_data(site_path)
 site_train, site_held_out = site_module.split_site(site, holdout_fraction, seed=seed)
-train_path = work / "site_train.csv"
-# Only the label columns the site gave: the manifest's label_columns then says what the site labelled.
+train_path, held_out_path = work / "site_train.csv", work / "held_out.csv"
+# Only the label columns the site gave: the manifest's label_columns then says what the site labelled. The held-out
+# part is written too, for `moderate compare` and notebook 04: comments this notebook's bundle never trained on.
 site_train[["text", "decision", *site.attrs["label_columns"]]].to_csv(train_path, index=False)
+site_held_out[["text", "decision", *site.attrs["label_columns"]]].to_csv(held_out_path, index=False)
 print(f"{site.attrs['n_read']} rows read from {site_path}; left out: {site.attrs['n_superseded']} earlier feedback on a "
       f"comment given again (the last kept), {site.attrs['n_without_text']} without text, "
       f"{site.attrs['n_without_label']} without a decision or label")
-print(f"{len(site)} site comments: {len(site_train)} to train on, {len(site_held_out)} held out")
+print(f"{len(site)} site comments: {len(site_train)} to train on ({train_path}), {len(site_held_out)} held out ({held_out_path})")
 
 # %% [markdown]
 # ## Retrain
 #
 # Written to a scratch folder first (replaced on each run). The manifest records what it was trained on: the SHA-256
 # and row counts of `work_dir/site_train.csv` (the site rows not held out), which of those rows training left out
-# and why (the line printed below), and under `split_from` the site's own file (name, SHA-256, rows held out, seed).
+# and why (the line printed below), under `split_from` the site's own file (name, SHA-256, rows held out, seed), and
+# under `trained_texts` a fingerprint of the texts trained on (`model.training.trained_texts`): `moderate compare` and
+# notebooks 04 and 05 count the comments of any later file that the bundle trained on.
 
 # %%
 old = Scorer.load(old_bundle, encoder_threads=threads_per_process())  # an encoder on every core
+# A site bundle's manifest names the texts it trained on: an old bundle trained on an earlier export, which this file
+# holds, has seen some held-out comments though its file's SHA-256 differs. An older one records only that SHA-256.
+old_seen = trained_rows(old.bundle.manifest, site_held_out["text"].tolist())
+if old_seen is not None and old_seen.any():
+    print(f"Warning: the old bundle {old.model_version} was trained on {old_seen.sum()} of the {len(site_held_out)} "
+          "held-out comments (the same text): the comparison below favours it on them. "
+          + ("They are left out of it (drop_trained)." if drop_trained else
+             "Set drop_trained=True to judge without them, or compare with a bundle not trained on them (old_bundle)."))
+elif site_module.saw_held_out_rows(old.bundle.manifest, site.attrs["sha256"], holdout_fraction, seed):
+    print(f"Warning: the old bundle {old.model_version} was trained on {site_path} (whole, or another split of it), so it "
+          "has seen comments held out here: the comparison below favours it. Compare with a bundle that was not "
+          "trained on this file (old_bundle), or give the seed and holdout_fraction it was split with")
 scratch = train_bundle(data_dir, out_dir=work / "bundle", version=new_version, site_data=train_path,
                        site_weight=site_weight, progress=False, overwrite=True,
                        site_split_from=site_module.split_origin(site, site_held_out, holdout_fraction, seed))
 new = Scorer.load(scratch)
 print(site_module.describe_site_manifest(new.bundle.manifest["site_data"]))
-new.bundle.manifest["site_data"]
+without_fingerprint(new.bundle.manifest)["site_data"]  # the texts' fingerprint (kilobytes of base64) left out
 
 # %% [markdown]
 # ## Old against new on the site's held-out comments
 
 # %%
-held_out = compare.compare_bundles(old, new, site_held_out["text"].tolist(), site_held_out)
+judged = site_held_out[~old_seen].reset_index(drop=True) if drop_trained and old_seen is not None else site_held_out
+if judged.empty:  # no_worse would find nothing worse on no comment, and publish
+    raise DataError(f"the old bundle {old.model_version} was trained on every held-out comment: compare with a bundle "
+                    "not trained on them (old_bundle), or hold out another share (seed, holdout_fraction)")
+held_out = compare.compare_bundles(old, new, judged["text"].tolist(), judged)
 held_out.metrics
 
 # %% [markdown]

@@ -12,6 +12,7 @@ from flask import Blueprint, current_app, g, jsonify, request
 from flask.typing import ResponseReturnValue
 from sqlalchemy import func, select
 
+from model.bundle import without_fingerprint
 from service.auth import require_api_key, require_scope
 from service.config import EXTENSION_KEY
 from service.errors import ApiError, shown_name
@@ -36,9 +37,21 @@ SURFACE = "v1"
 FEEDBACK_SOURCE = "v1_feedback"
 MODERATE_EXAMPLE = '{"comments": [{"id": "c1", "text": "..."}]}'
 FEEDBACK_EXAMPLE = '{"comment_id": "c1", "decision": "reject", "labels": {"toxicity": 1.0}}'
+MODERATE_REQUEST_EXAMPLE = {
+    "comments": [
+        {"id": "c1", "text": "You stupid idiot, nobody wants you here.",
+         "context": {"parent_text": "The council approved the new bridge.", "story_url": "https://news.example/bridge"}},
+        {"id": "c2", "text": "Thanks for the article, very helpful."},
+    ],
+    "do_not_store": False,
+}
+"""The OpenAPI document's example body of ``/v1/moderate``, with every optional field (tests send it)."""
 IDENTITY = "identity"
 UNSUPPORTED_ENCODING = "unsupported_content_encoding"
-KEYED = ("bad_request", "missing_key", "invalid_key", "rate_limited")
+KEYED = ("missing_key", "invalid_key", "rate_limited")
+"""The errors (``service.openapi.ERROR_RESPONSES``) of every operation here: each needs a key."""
+SCOPED = (*KEYED, "missing_scope")
+"""The errors of an operation that needs a key with a scope."""
 INTENDED_USE = (
     "Triage of reader comments for human moderators of news sites: approve, send to review or reject, "
     "with the attribute scores and the words behind them. Not for decisions about people without review."
@@ -174,7 +187,8 @@ def _repeated_path(value: Any, marked: _Repeats) -> str:
     description="Score, explain and decide up to the configured number of comments, returned in order.",
     request=ModerateRequestSchema,
     response=ModerateResponseSchema,
-    errors=KEYED,
+    errors=(*SCOPED, "too_much_text", "scoring_limited"),
+    example=MODERATE_REQUEST_EXAMPLE,
 )
 @require_scope(MODERATE_SCOPE)
 def moderate() -> ResponseReturnValue:
@@ -204,7 +218,8 @@ def moderate() -> ResponseReturnValue:
     request=FeedbackRequestSchema,
     response=FeedbackResponseSchema,
     status=201,
-    errors=KEYED,
+    errors=SCOPED,
+    example=json.loads(FEEDBACK_EXAMPLE),
 )
 @require_scope(FEEDBACK_SCOPE)
 def feedback() -> ResponseReturnValue:
@@ -318,7 +333,7 @@ def served_span_thresholds(model: Any) -> dict | None:
     summary="Describe the served model",
     description="The bundle's manifest and a model card summary (intended use, limitations, data, metrics, thresholds).",
     response=ModelResponseSchema,
-    errors=("missing_key", "invalid_key", "rate_limited"),
+    errors=KEYED,
 )
 @require_api_key
 def model() -> ResponseReturnValue:
@@ -326,4 +341,4 @@ def model() -> ResponseReturnValue:
     scorer = _scorer()
     bundle = scorer.bundle
     return jsonify({"model_version": bundle.version, "encoder_mode": scorer.encoder_mode, "card": model_card(bundle),
-                    "manifest": bundle.manifest})
+                    "manifest": without_fingerprint(bundle.manifest)})

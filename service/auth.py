@@ -30,7 +30,7 @@ from flask import Flask, current_app, g, has_app_context, request
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from service.auth_failures import note_failure, refuse_if_failing
+from service.auth_failures import forget_good_key, init_known_keys, note_failure, refuse_if_failing, remember_good_key
 from service.budgets import limited_address
 from service.errors import ApiError
 from service.redis_client import RedisError
@@ -124,8 +124,10 @@ def make_key_cache(config: Mapping[str, Any]) -> KeyCache:
 
 
 def init_key_cache(app: Flask) -> None:
-    """Give ``app`` its key cache, holding keys for ``KEY_CACHE_SECONDS``."""
+    """Give ``app`` its key cache, holding keys for ``KEY_CACHE_SECONDS``, and its memory of keys found active
+    (``service.auth_failures``)."""
     app.extensions[KEY_CACHE_KEY] = make_key_cache(app.config)
+    init_known_keys(app)
 
 
 def hash_key(key: str) -> str:
@@ -204,7 +206,8 @@ def active_key(key: str) -> ActiveKey | None:
     """The active key ``key`` is, from the app's key cache when it holds it, else from the database.
 
     Before the database is asked, a client address that has failed authentication too often gets 429
-    (``service.auth_failures``); a key not found counts as one more failure.
+    (``service.auth_failures``), unless this process found the key active lately (in the database, or in the key cache,
+    which Redis shares with every worker); a key not found counts as one more failure.
     """
     if len(key) > MAX_KEY_CHARS:
         note_failure()
@@ -213,17 +216,22 @@ def active_key(key: str) -> ActiveKey | None:
     key_sha256 = hash_key(key)
     cached = cache.get(key_sha256)
     if cached is not None:
+        # Found active all the same: with Redis the cache is every worker's, and a worker that only ever read the key
+        # from it refused it (429) once the cache forgot it while someone at its address guessed keys.
+        remember_good_key(key_sha256)
         return cached
-    refuse_if_failing()
+    refuse_if_failing(key_sha256)
     # Taken before the database is read: a revocation committed after that read and before the put below is seen by
     # the put, which then keeps nothing (the key would otherwise be served from the cache for KEY_CACHE_SECONDS more).
     generation = cache.generation()
     found = find_active_key(get_session(), key, key_sha256)
     if found is None:
+        forget_good_key(key_sha256)
         note_failure()
         return None
     active = ActiveKey(found.id, found.name, parse_scopes(found.scopes))
     cache.put(key_sha256, active, generation)
+    remember_good_key(key_sha256)
     return active
 
 
@@ -420,6 +428,8 @@ def revoke_key(session: Session, name_or_id: str) -> list[ApiKey]:
     session.commit()
     if has_app_context() and KEY_CACHE_KEY in current_app.extensions:
         cache = current_app.extensions[KEY_CACHE_KEY]
+        for row in rows:
+            forget_good_key(row.key_sha256)
     else:
         from service.config import load_config
 

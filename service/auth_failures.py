@@ -3,20 +3,54 @@
 Every request whose key is unknown or revoked spends one of ``AUTH_FAILURE_LIMIT`` (e.g. 30 per minute)
 for its client address (for IPv6, its /64 network: ``service.budgets.limited_address``). Once it is spent, a
 request from that address whose key the key cache does not already hold as active gets 429 before any database
-look-up; a known good key (cached) still works, so a client behind the same address as an attacker keeps being
-served while its key is cached.
+look-up, unless this process has found that key active within ``KNOWN_KEY_SECONDS`` (``remember_good_key``: in the
+database, or in the key cache, which Redis shares with every worker): a client behind the same address as an attacker
+(a NAT) keeps being served, its key looked up as usual (so a revocation is seen at once), though the key cache forgets
+it after ``KEY_CACHE_SECONDS`` (2 s by default).
 """
 
 from __future__ import annotations
 
+from flask import Flask, current_app
+
 from service.budgets import first_spent, limited_address, spend, too_many
+from service.ttl_cache import TtlMemory
 
 SETTING = "AUTH_FAILURE_LIMIT"
 LIMIT_NAME = "auth_failures"
+KNOWN_KEYS = "moderation.known_keys"
+"""``app.extensions[KNOWN_KEYS]``: the hashes of the keys this process found active lately."""
+KNOWN_KEY_SECONDS = 24 * 60 * 60
+"""How long a key found active still gets past a spent ``AUTH_FAILURE_LIMIT``: the key cache forgets it within
+``KEY_CACHE_SECONDS``, after which its client was refused (429) at every look-up while someone at its address guessed."""
+MAX_KNOWN_KEYS = 1_024
+"""Keys remembered per process (a deployment has a handful); the oldest is forgotten first."""
 
 
-def refuse_if_failing() -> None:
-    """Raise the 429 when the client's address has used up its failed authentications for this window."""
+def init_known_keys(app: Flask) -> None:
+    """Give ``app`` its memory of the keys found active (one per process: each worker learns its clients' keys)."""
+    app.extensions[KNOWN_KEYS] = TtlMemory[bool](KNOWN_KEY_SECONDS, MAX_KNOWN_KEYS)
+
+
+def _known_keys() -> TtlMemory[bool]:
+    return current_app.extensions[KNOWN_KEYS]
+
+
+def remember_good_key(key_sha256: str) -> None:
+    """Note that the key with this SHA-256 was found active: it is not refused by ``refuse_if_failing``."""
+    _known_keys().put(key_sha256, True)
+
+
+def forget_good_key(key_sha256: str) -> None:
+    """Stop letting the key with this SHA-256 past a spent limit (it was revoked, or not found)."""
+    _known_keys().forget(key_sha256)
+
+
+def refuse_if_failing(key_sha256: str | None = None) -> None:
+    """Raise the 429 when the client's address has used up its failed authentications for this window, unless
+    ``key_sha256`` is that of a key this process found active lately."""
+    if key_sha256 is not None and _known_keys().get(key_sha256):
+        return
     address = limited_address()
     spent = first_spent(SETTING, address)
     if spent is not None:

@@ -68,6 +68,8 @@ def backup_sqlite(source: Path, target: Path, overwrite: bool = False) -> Backup
     except BaseException:
         _remove_with_journals(partial)
         raise
+    with contextlib.suppress(OSError):  # a file system that cannot sync a folder still has the copy, renamed
+        _sync(target.parent)  # the rename on disk too: a power cut after "backed up" cannot take the new name away
     return summary
 
 
@@ -116,9 +118,9 @@ def _is_database_file(source: Path, target: Path) -> bool:
 
 def _create_owner_only(path: Path) -> None:
     """An empty file at ``path`` that only its owner can read, made before SQLite writes into it."""
-    with contextlib.suppress(FileNotFoundError):
-        path.unlink()  # left by a killed run whose process id this one has
     try:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()  # left by a killed run whose process id this one has (a read-only folder refuses even to look)
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, OWNER_ONLY))
     except OSError as error:
         raise BackupError(f"cannot write in {path.parent} ({error.strerror or error}): "
@@ -161,7 +163,8 @@ def _copy_failure(source: Path, error: sqlite3.Error) -> str:
 
 
 def _sync(path: Path) -> None:
-    """The copy on disk before it is renamed: a crash right after cannot leave an empty file under the output's name."""
+    """``path`` on disk: the copy before it is renamed (a crash right after cannot leave an empty file under the
+    output's name), then the output's folder, which holds the rename."""
     descriptor = os.open(path, os.O_RDONLY)
     try:
         os.fsync(descriptor)

@@ -17,6 +17,7 @@ import shutil
 import sqlite3
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from sqlalchemy import Engine, event
 from sqlalchemy.engine import URL
@@ -29,8 +30,12 @@ BROKEN_SQLITE_ERRORS = ("SQLITE_READONLY", "SQLITE_IOERR", "SQLITE_CANTOPEN")
 
 
 def read_write_url(url: URL) -> URL:
-    """A SQLite file URL that opens the file read-write but never creates it (``mode=rw``)."""
-    return url.set(database=f"file:{url.database}", query={**url.query, "mode": "rw", "uri": "true"})
+    """A SQLite file URL that opens the file read-write but never creates it (``mode=rw``).
+
+    The path is percent-encoded, as a SQLite URI needs: a ``#`` in it began the URI's fragment, which took ``mode=rw``
+    with it, so that in a folder named ``data#1`` workers created and used an empty database ``data`` beside it.
+    """
+    return url.set(database=f"file:{quote(url.database)}", query={**url.query, "mode": "rw", "uri": "true"})
 
 
 def _file_id(path: Path) -> tuple[int, int] | None:

@@ -18,6 +18,7 @@ id or name, as ``moderate keys revoke`` does).
 from __future__ import annotations
 
 import datetime as dt
+import re
 from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
@@ -43,6 +44,23 @@ class UnknownKeyFilter(LookupError):
 
 LEADING_COLUMNS = ("text", "comment_id", "decision")
 TRAILING_COLUMNS = ("created_at", "source", "moderator", "api_key_id", "api_key_name")
+JSON_LABELS_COLUMN = "labels"
+"""The column ``moderate train --site-data`` reads as a JSON object of labels (``model.training.site_data``), which a
+free-form label of that name would fill with a number."""
+
+
+def column_key(name: str) -> str:
+    """``name`` as ``moderate train --site-data`` compares column names: lower case, spaces, hyphens and underscores
+    between words as one ``_``."""
+    return re.sub(r"[\s_-]+", "_", name.strip().lower())
+
+
+def names_export_column(name: str) -> bool:
+    """Whether a free-form label called ``name`` would be exported as a column the export or training gives a meaning
+    of its own: one of ``LEADING_COLUMNS`` and ``TRAILING_COLUMNS``, or ``JSON_LABELS_COLUMN`` however it is spelt
+    (a suggestscore label ``labels`` or ``LABELS`` made training refuse the whole export; ``DECISION`` beside
+    ``decision`` is only a label)."""
+    return name in {*LEADING_COLUMNS, *TRAILING_COLUMNS} or column_key(name) == JSON_LABELS_COLUMN
 
 
 def keys_matching(session: Session, name_or_id: str) -> list[int]:
@@ -78,15 +96,24 @@ def our_label_names(labels: dict | None) -> dict:
     A Perspective attribute name (``INSULT``) sent to ``comments:suggestscore`` while the served bundle did not offer
     that attribute was stored as sent, a free-form label: exported under that name, the training refused the whole file
     (a column spelt otherwise than ``insult``). It is the attribute Perspective's name stands for whenever it is offered.
+    A free-form name that is one of ours spelt otherwise (``Toxicity``, ``Severe Toxicity``) is that attribute too:
+    exported as sent, the training refused the whole file (or, beside a ``toxicity`` column, ignored it).
     """
     from service.perspective import ATTRIBUTE_NAMES  # here: perspective imports this module's column names
 
     named: dict = {}
     for name, value in (labels or {}).items():
-        ours = ATTRIBUTE_NAMES.get(name, name)
+        ours = ATTRIBUTE_NAMES.get(name) or _attribute_spelt(name) or name
         if ours not in named or name == ours:
             named[ours] = value
     return named
+
+
+def _attribute_spelt(name: str) -> str | None:
+    """The attribute ``name`` spells, as ``moderate train --site-data`` compares column names (case, and spaces,
+    hyphens or underscores between words, aside), else None."""
+    key = column_key(name)
+    return key if key in ATTRIBUTES else None
 
 
 def _as_utc(moment: dt.datetime) -> dt.datetime:

@@ -21,6 +21,7 @@ from flask.typing import ResponseReturnValue
 bp = Blueprint("docs", __name__, template_folder="templates")
 
 OPENAPI_VERSION = "3.0.3"
+JSON = "application/json"
 TITLE = "Comment moderation"
 DESCRIPTION = (
     "Self-hosted comment moderation: hostility scores, unsupported-claim flags and a decision "
@@ -28,7 +29,11 @@ DESCRIPTION = (
     '`{"error": {"code", "message"}}`: branch on the code; the message names the field to fix. Every text field must have '
     "no NUL character and no unpaired surrogate (such as the JSON escape `\\ud800` alone), else 400. Every answer has an "
     "X-Request-ID header, and every answer of an operation that needs a key the X-RateLimit-* headers of its RATE_LIMIT "
-    "(a 429: those of the limit that ran out, none for KEY_CONCURRENT_REQUESTS)."
+    "(a 429: those of the limit that ran out, none for KEY_CONCURRENT_REQUESTS). This document describes this service's "
+    "own API; the Perspective-compatible one (POST /v1alpha1/comments:analyze and POST /v1alpha1/comments:suggestscore, "
+    "batched at POST /batch) is described by Google's discovery document at /$discovery/rest?version=v1alpha1 (also "
+    "at /discovery/v1/apis/commentanalyzer/v1alpha1/rest), which Google's API clients read, and Coral Talk's external "
+    "moderation endpoint (POST /coral/v1/moderate), which Coral calls, by Coral's own specification."
 )
 SECURITY_SCHEMES = {
     "bearer": {"type": "http", "scheme": "bearer"},
@@ -66,20 +71,28 @@ ERROR_RESPONSES = {
     "bad_request": ErrorDoc(
         "400", "The body is not a UTF-8 JSON object, or a field is missing, wrong, too long or unknown (code "
         "invalid_request); the message names it."),
+    "conflicting_keys": ErrorDoc(
+        "400", "The request carries two different API keys, in two places (code invalid_request), whichever is valid; "
+        "the message names both places: send one key, in one place."),
     "missing_key": ErrorDoc("401", "No API key was sent (code missing_api_key).", ("WWW-Authenticate",)),
-    "invalid_key": ErrorDoc(
-        "403", "The API key is unknown or revoked (code invalid_api_key), or lacks the scope this endpoint needs (code "
-        "missing_scope)."),
+    "invalid_key": ErrorDoc("403", "The API key is unknown or revoked (code invalid_api_key)."),
+    "missing_scope": ErrorDoc("403", "The API key lacks the scope this endpoint needs (code missing_scope)."),
     "too_large": ErrorDoc(
-        "413", "The body is larger than MAX_CONTENT_LENGTH bytes (code request_entity_too_large), or the comments to score "
-        "have more than MAX_REQUEST_CHARS characters of text in all (code too_much_text); nothing was scored: send them "
-        "in several requests."),
+        "413", "The body is larger than MAX_CONTENT_LENGTH bytes (code request_entity_too_large); the message says what "
+        "to send instead."),
+    "too_much_text": ErrorDoc(
+        "413", "The comments to score have more than MAX_REQUEST_CHARS characters of text in all (code too_much_text); "
+        "nothing was scored: send them in several requests."),
     "unsupported_encoding": ErrorDoc("415", "The body is compressed (code unsupported_content_encoding); send it uncompressed."),
     "rate_limited": ErrorDoc(
-        "429", "Over a limit of this key (requests, comments, characters, requests in progress) or of this address (failed "
-        "keys) (code too_many_requests); wait for the Retry-After header's seconds. The X-RateLimit-* headers are those "
-        "of the limit that ran out; requests in progress (KEY_CONCURRENT_REQUESTS) have no window: Retry-After: 1 and no "
-        "X-RateLimit-* headers.",
+        "429", "Over this key's requests (RATE_LIMIT), or this address sent too many unknown keys (code "
+        "too_many_requests); wait for the Retry-After header's seconds. The X-RateLimit-* headers are those of the limit "
+        "that ran out.",
+        ("Retry-After", *RATE_LIMIT_HEADERS)),
+    "scoring_limited": ErrorDoc(
+        "429", "Over this key's comments (KEY_COMMENT_LIMIT) or characters (KEY_CHAR_LIMIT) to score, or its scoring "
+        "requests in progress (KEY_CONCURRENT_REQUESTS) (code too_many_requests); nothing was scored. Requests in progress "
+        "(KEY_CONCURRENT_REQUESTS) have no window: Retry-After: 1 and no X-RateLimit-* headers.",
         ("Retry-After", *RATE_LIMIT_HEADERS)),
     "database_unavailable": ErrorDoc(
         "503", "The database is needed (to look up a key not cached, to store feedback) and cannot be reached (code "
@@ -87,8 +100,11 @@ ERROR_RESPONSES = {
     "not_ready": ErrorDoc(
         "503", "Not ready: a check failed; the body's checks say which (not an error body).", schema=READINESS_SCHEMA),
 }
-KEYED_ERRORS = ("database_unavailable",)
-"""Errors of every operation that needs a key: looking up a key not cached needs the database."""
+"""Each error an operation may answer, by name; errors of one status share a response, their descriptions joined
+(``_error_responses``), so that each names only the codes its operation can answer."""
+KEYED_ERRORS = ("conflicting_keys", "database_unavailable")
+"""Errors of every operation that needs a key: two different keys are refused before either is looked up, and looking
+up a key not cached needs the database."""
 View = TypeVar("View", bound=Callable[..., Any])
 
 
@@ -101,10 +117,11 @@ def operation(
     status: int = 200,
     errors: Iterable[str] = (),
     public: bool = False,
-    content_type: str = "application/json",
+    content_type: str = JSON,
+    example: dict | None = None,
 ) -> Callable[[View], View]:
     """Describe a view for the OpenAPI document: marshmallow schema classes for the bodies, error names
-    from ``ERROR_RESPONSES``; ``public`` views need no API key."""
+    from ``ERROR_RESPONSES``; ``public`` views need no API key; ``example`` is a request body that works when sent."""
     doc = {
         "summary": summary,
         "description": description,
@@ -114,6 +131,7 @@ def operation(
         "errors": tuple(errors),
         "public": public,
         "content_type": content_type,
+        "example": example,
     }
 
     def mark(view: View) -> View:
@@ -128,33 +146,55 @@ def _headers(names: Iterable[str]) -> dict:
     return {name: {"description": HEADERS[name][1], "schema": {"type": HEADERS[name][0]}} for name in names}
 
 
+def _success_schema(doc: dict) -> Any:
+    """The schema of an operation's success answer: its marshmallow schema, else any object for JSON (such as this
+    document: without one, a generated client's method returned nothing), else a string (an HTML or text page)."""
+    if doc["response"] is not None:
+        return doc["response"]
+    return {"type": "object"} if doc["content_type"] == JSON else {"type": "string"}
+
+
+def _error_responses(names: Iterable[str]) -> dict:
+    """The OpenAPI Responses of the errors ``names`` (keys of ``ERROR_RESPONSES``): errors of one status share one, its
+    description theirs in turn and its headers all of theirs."""
+    responses: dict[str, dict] = {}
+    for name in names:
+        error = ERROR_RESPONSES[name]
+        response = responses.get(error.status)
+        if response is None:
+            responses[error.status] = {"description": error.description, "headers": _headers((REQUEST_ID_HEADER, *error.headers)),
+                                       "content": {JSON: {"schema": error.schema}}}
+        elif response["content"][JSON]["schema"] != error.schema:
+            raise ValueError(f"error {name!r} has another body than the {error.status} answer before it: one response has one schema")
+        else:
+            response["description"] += " " + error.description
+            response["headers"].update(_headers(error.headers))
+    return responses
+
+
 def _operation_object(doc: dict, operation_id: str) -> dict:
     """The OpenAPI Operation for one ``@operation`` description."""
     success_headers = (REQUEST_ID_HEADER, *([] if doc["public"] else RATE_LIMIT_HEADERS))
-    success: dict[str, Any] = {"description": doc["summary"], "headers": _headers(success_headers)}
-    if doc["response"] is not None:
-        success["content"] = {doc["content_type"]: {"schema": doc["response"]}}
-    elif doc["content_type"] != "application/json":
-        success["content"] = {doc["content_type"]: {"schema": {"type": "string"}}}
-    responses = {str(doc["status"]): success}
+    success: dict[str, Any] = {"description": doc["summary"], "headers": _headers(success_headers),
+                               "content": {doc["content_type"]: {"schema": _success_schema(doc)}}}
     errors = list(doc["errors"])
     if doc["request"] is not None:
-        errors = ["bad_request", *[e for e in errors if e != "bad_request"], "too_large", "unsupported_encoding"]
+        errors = ["bad_request", "too_large", "unsupported_encoding", *errors]
     if not doc["public"]:
-        errors += [e for e in KEYED_ERRORS if e not in errors]
-    for name in errors:
-        error = ERROR_RESPONSES[name]
-        responses[error.status] = {"description": error.description, "headers": _headers((REQUEST_ID_HEADER, *error.headers)),
-                                   "content": {"application/json": {"schema": error.schema}}}
+        errors += KEYED_ERRORS
+    responses = {str(doc["status"]): success, **_error_responses(dict.fromkeys(errors))}
     result: dict[str, Any] = {
         "operationId": operation_id,
         "summary": doc["summary"],
         "description": doc["description"],
-        "responses": responses,
+        "responses": dict(sorted(responses.items())),
         "security": [] if doc["public"] else SECURITY,
     }
     if doc["request"] is not None:
-        result["requestBody"] = {"required": True, "content": {"application/json": {"schema": doc["request"]}}}
+        body: dict[str, Any] = {"schema": doc["request"]}
+        if doc["example"] is not None:
+            body["example"] = doc["example"]
+        result["requestBody"] = {"required": True, "content": {JSON: body}}
     return result
 
 
@@ -297,7 +337,7 @@ def docs_context(spec: dict) -> dict:
     operations = []
     for path, item in spec["paths"].items():
         for method, op in item.items():
-            request = op.get("requestBody", {}).get("content", {}).get("application/json", {}).get("schema")
+            request = op.get("requestBody", {}).get("content", {}).get(JSON, {}).get("schema")
             operations.append(
                 {
                     "method": method.upper(),

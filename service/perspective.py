@@ -21,7 +21,7 @@ from service.api_v1 import parse_json_body
 from service.auth import require_scope
 from service.config import EXTENSION_KEY
 from service.errors import shown_name
-from service.feedback_export import LEADING_COLUMNS, TRAILING_COLUMNS
+from service.feedback_export import names_export_column
 from service.google_body import request_bytes
 from service.google_errors import GoogleApiError, field_violation, invalid_argument, perspective_error
 from service.google_errors import register_google_error_handlers
@@ -71,8 +71,6 @@ send the first (perspectiveapi-simple-server), so both are read; attribute names
 STATUS_DECISIONS: dict[str, str] = {"APPROVED": "approve", "DELETED": "reject", "REJECTED": "reject"}
 """suggestscore labels that are a moderator's decision, not an attribute: older Coral Talk sends ``{"APPROVED" |
 "DELETED": {"summaryScore": {"value": 1}}}`` after each moderation (current Coral sends its attribute, 0 or 1)."""
-EXPORT_COLUMNS = frozenset((*LEADING_COLUMNS, *TRAILING_COLUMNS))
-"""Names a free-form label may not take: ``moderate feedback export`` writes a column of each label beside these."""
 SUGGESTED_NAME_CHARS = 64
 """Longest free-form label a suggestscore may carry (Perspective takes any name as a training label)."""
 
@@ -400,7 +398,7 @@ def parse_suggested_scores(body: Mapping, offered: Mapping[str, str]) -> tuple[d
         if not name or len(name) > SUGGESTED_NAME_CHARS or not name.isprintable() or name != name.strip():
             raise invalid_argument(path, f"attribute names are 1 to {SUGGESTED_NAME_CHARS} printable characters "
                                          "without surrounding spaces, such as TOXICITY")
-        if name in EXPORT_COLUMNS:
+        if names_export_column(name):  # the export writes a column of each label beside these
             raise invalid_argument(path, f"{name!r} names a column of the feedback export; choose another label name")
         value = _suggested_value(scores, path)
         if name in STATUS_DECISIONS:

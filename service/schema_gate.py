@@ -28,7 +28,7 @@ from collections.abc import Callable
 from flask import Flask, g
 
 from service.errors import ApiError
-from service.migrations import SchemaMismatch
+from service.migrations import SchemaMismatch, is_known
 from service.store import DATABASE_UNAVAILABLE, DATABASE_UNAVAILABLE_MESSAGE, RETRY_AFTER_SECONDS, SCHEMA_GATE_KEY, SERVICE_UNAVAILABLE, StoreError
 
 log = logging.getLogger(__name__)
@@ -82,13 +82,22 @@ class SchemaGate:
             if self.code != SCHEMA_OUTDATED or str(error) != self.detail:
                 log.error("database answers at another schema revision, 503 %s where it is needed: %s", SCHEMA_OUTDATED, error)
             self.code = SCHEMA_OUTDATED
-            self.message = (
-                f"the database is at schema revision {error.found or 'none'} but this version needs {error.needed}: "
-                "the operator must run `moderate db upgrade`; retry later"
-            )
+            self.message = _what_to_run(error)
         else:
             self.code, self.message = DATABASE_UNAVAILABLE, DATABASE_UNAVAILABLE_MESSAGE
         self.detail = str(error)
+
+
+def _what_to_run(error: SchemaMismatch) -> str:
+    """The 503's message (and ``/readyz``'s): the two revisions and what the operator must run, without the database's
+    name. A revision a newer release wrote cannot be upgraded from (``moderate db upgrade`` fails on it): that release
+    must run instead."""
+    if error.found is not None and not is_known(error.found):
+        return (f"the database is at schema revision {error.found}, which a newer release of the service wrote (this "
+                f"version knows up to {error.needed}): the operator must run that release, or restore the backup taken "
+                "before its upgrade; retry later")
+    return (f"the database is at schema revision {error.found or 'none'} but this version needs {error.needed}: "
+            "the operator must run `moderate db upgrade`; retry later")
 
 
 def init_schema_gate(app: Flask, check: Callable[[], None], first_error: StoreError) -> None:

@@ -27,6 +27,7 @@ from collections import Counter
 from functools import partial
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 from flask import Flask, Response, current_app, g, has_request_context, jsonify
 from sqlalchemy import JSON, BigInteger, DateTime, Engine, ForeignKey, Integer, String, Text, create_engine, event, text
@@ -259,6 +260,8 @@ def sqlite_file(url: URL) -> Path | None:
     """The file of a SQLite URL (None for an in-memory database or another backend)."""
     if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
         return None
+    if url.database.startswith("file:") and url.query.get("uri") == "true":  # a SQLite URI, percent-encoded
+        return Path(unquote(url.database.removeprefix("file:"))).absolute()
     return Path(url.database.removeprefix("file:")).absolute()
 
 

@@ -7,7 +7,7 @@ import secrets
 import pytest
 
 from service.app import create_app
-from service.auth import create_key
+from service.auth import create_key, revoke_key
 from service.store import get_session
 
 FAILURES = 5
@@ -113,3 +113,48 @@ def test_keyless_requests_from_one_ipv6_network_share_one_request_count(tiny_bun
     statuses = [client.get("/v1/model", **from_address(f"2001:db8:5:7::{n + 1:x}")).status_code for n in range(5)]
     assert statuses == [401] * 3 + [429] * 2
     assert client.get("/v1/model", **from_address("2001:db8:5:8::1")).status_code == 401  # another network
+
+
+def test_a_good_key_from_a_failing_address_is_served_after_the_key_cache_forgot_it(tiny_bundle_path, monkeypatch):
+    # The key cache keeps a key KEY_CACHE_SECONDS (2 s): past that, a client behind the same address (a NAT) as someone
+    # trying made-up keys got 429 for its good key at every look-up, for as long as the guessing went on. The cache is
+    # off here (0), as if every request came more than KEY_CACHE_SECONDS after the last.
+    app = create_app({"TESTING": True, "MODEL": str(tiny_bundle_path), "DB_URL": "sqlite://", "RATE_LIMIT": "100000 per minute",
+                      "AUTH_FAILURE_LIMIT": f"{FAILURES} per minute", "KEY_CACHE_SECONDS": 0})
+    client = app.test_client()
+    with app.app_context():
+        good = {"Authorization": f"Bearer {create_key(get_session(), 'cms')[1]}"}
+    assert client.get("/v1/model", headers=good).status_code == 200  # found active once from this process
+    for _ in range(FAILURES):
+        client.get("/v1/model", headers=made_up())
+    lookups = count_lookups(monkeypatch)
+    assert client.get("/v1/model", headers=made_up()).status_code == 429
+    assert [client.get("/v1/model", headers=good).status_code for _ in range(3)] == [200] * 3
+    assert len(lookups) == 3  # each a look-up (a revocation is seen at once), the made-up key none
+    with app.app_context():
+        revoke_key(get_session(), "cms")
+    assert client.get("/v1/model", headers=good).status_code == 429  # revoked: no longer let past the limit
+    assert len(lookups) == 3
+
+
+def test_a_good_key_served_from_a_shared_key_cache_is_remembered_too(tiny_bundle_path, tmp_path):
+    # With Redis the key cache is shared by every worker and instance: a worker may serve a client's key from it only,
+    # never looking it up itself. Once the cache forgot the key and someone at the client's address had spent
+    # AUTH_FAILURE_LIMIT, that worker refused the good key (429), though it had found it active (in the cache) just before.
+    from service.auth import KEY_CACHE_KEY
+
+    config = {"TESTING": True, "MODEL": str(tiny_bundle_path), "DB_URL": f"sqlite:///{tmp_path / 'db.sqlite'}",
+              "DB_AUTO_UPGRADE": True, "RATE_LIMIT": "100000 per minute", "AUTH_FAILURE_LIMIT": f"{FAILURES} per minute",
+              "KEY_CACHE_SECONDS": 60}
+    first, second = create_app(config), create_app(config)
+    second.extensions[KEY_CACHE_KEY] = shared = first.extensions[KEY_CACHE_KEY]  # as one Redis gives both
+    with first.app_context():
+        good = {"Authorization": f"Bearer {create_key(get_session(), 'cms')[1]}"}
+    assert first.test_client().get("/v1/model", headers=good).status_code == 200  # looked up, put in the shared cache
+    client = second.test_client()
+    assert client.get("/v1/model", headers=good).status_code == 200  # from the shared cache
+    for _ in range(FAILURES):
+        client.get("/v1/model", headers=made_up())
+    assert client.get("/v1/model", headers=made_up()).status_code == 429
+    shared.clear()  # KEY_CACHE_SECONDS later
+    assert client.get("/v1/model", headers=good).status_code == 200

@@ -304,3 +304,45 @@ def test_a_new_database_without_rows_is_still_backed_up(runner, tmp_path):
     assert result.exit_code == 0, result.output
     assert "0 api_keys, 0 users, 0 decisions, 0 feedback)" in result.stdout
     assert count(tmp_path / "copy.db", "decisions") == 0
+
+
+def test_an_output_on_a_read_only_file_system_is_one_line_saying_what_to_do(runner, served_db, tmp_path, monkeypatch):
+    """On a read-only mount, removing a stale copy that is not there fails with EROFS rather than ENOENT: it was a
+    traceback (exit 1) before the check that names the folder."""
+    import errno
+    import pathlib
+
+    unlink = pathlib.Path.unlink
+
+    def read_only(path, *args, **kwargs):
+        if path.name.endswith(".partial"):
+            raise OSError(errno.EROFS, "Read-only file system", str(path))
+        return unlink(path, *args, **kwargs)
+
+    _, env = served_db
+    out = tmp_path / "mounted" / "moderation.db"
+    out.parent.mkdir()
+    monkeypatch.setattr(pathlib.Path, "unlink", read_only)
+    result = runner.invoke(cli, ["db", "backup", str(out)], env=env)
+    assert result.exit_code == 2, result.output
+    assert f"cannot write in {out.parent} (Read-only file system)" in result.output and "give another output" in result.output
+    assert list(out.parent.iterdir()) == []
+
+
+def test_the_rename_to_the_output_is_synced_to_disk_too(runner, served_db, tmp_path, monkeypatch):
+    """The copy was fsynced, but not the folder holding its new name: after a power cut a backup reported made (and
+    older ones expired on the strength of it) could be missing."""
+    import os
+
+    fsync, synced = os.fsync, []
+
+    def recording(descriptor: int) -> None:
+        synced.append(os.readlink(f"/proc/self/fd/{descriptor}"))
+        fsync(descriptor)
+
+    _, env = served_db
+    out = tmp_path / "backups" / "moderation.db"
+    out.parent.mkdir()
+    monkeypatch.setattr(os, "fsync", recording)
+    assert runner.invoke(cli, ["db", "backup", str(out)], env=env).exit_code == 0
+    assert synced[-1] == str(out.parent) and len(synced) >= 2  # the copy first, then the folder after the rename

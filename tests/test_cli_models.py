@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import shutil
 
 import pandas as pd
@@ -100,10 +101,27 @@ def test_compare_warns_when_a_bundle_was_trained_on_the_data(runner, bundles, si
     args = ["compare", "public", "site", "--label-column", "decision", "--data"]
     result = runner.invoke(cli, [*args, str(site_csv)])
     assert result.exit_code == 0, result.output
-    assert f"Warning: the new bundle was trained on {site_csv}" in result.stderr
+    assert f"Warning: the new bundle was trained on 120 of the 120 comments of {site_csv}" in result.stderr
     held_out = tmp_path / "held_out.csv"
-    make_site(20, seed=7).to_csv(held_out, index=False)
+    unseen = make_site(20, seed=7)
+    unseen = unseen[~unseen["text"].isin(pd.read_csv(site_csv)["text"])]  # one of its texts is also a site.csv text
+    unseen.to_csv(held_out, index=False)
     assert "Warning" not in runner.invoke(cli, [*args, str(held_out)]).stderr
+    every_row = runner.invoke(cli, [*args, str(site_csv), "--drop-trained"])
+    assert every_row.exit_code == 2 and "--drop-trained leaves none" in every_row.output
+
+
+def test_compare_on_a_site_bundle_without_the_fingerprint_keeps_the_sha256_warning(runner, bundles, site_csv):
+    """Bundles trained before the fingerprint record only their file's SHA-256: warned as before, nothing dropped."""
+    manifest_path = bundles / "site" / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    del manifest["site_data"]["trained_texts"]
+    manifest_path.write_text(json.dumps(manifest))
+    result = runner.invoke(cli, ["compare", "public", "site", "--data", str(site_csv), "--drop-trained"])
+    assert result.exit_code == 0, result.output
+    assert (f"Warning: the new bundle was trained on {site_csv} (--site-data), so its figures here are optimistic: compare "
+            "on comments kept out of its training; its manifest does not say which rows") in result.stderr
+    assert "compared on" not in result.stdout
 
 
 def test_compare_warns_when_a_bundle_was_trained_on_the_part_of_the_data_notebook_05_kept(runner, bundles, tmp_path):
@@ -120,6 +138,88 @@ def test_compare_warns_when_a_bundle_was_trained_on_the_part_of_the_data_noteboo
     result = runner.invoke(cli, ["compare", "public", "site", "--label-column", "decision", "--data", str(site_file)])
     assert result.exit_code == 0, result.output
     assert f"Warning: the new bundle was trained on {site_file}" in result.stderr
+
+
+def test_compare_warns_on_a_later_export_holding_the_comments_a_bundle_trained_on(runner, bundles, site_csv, tmp_path):
+    """Only the SHA-256 of the site file was matched: a later export holding it looked unseen (AUC 0.865 -> 0.999)."""
+    from model.training.data import overlap_key
+
+    assert json.loads((bundles / "site" / "manifest.json").read_text())["site_data"]["rows_used"] == 120  # all trained on
+    trained = set(pd.read_csv(site_csv)["text"].map(overlap_key))
+    later = pd.concat([make_site(30, seed=11), pd.read_csv(site_csv)], ignore_index=True)
+    later_path = tmp_path / "later_export.csv"
+    later.to_csv(later_path, index=False)
+    seen = later["text"].map(overlap_key).isin(trained).to_numpy()
+    assert 0 < seen.sum() < len(later)
+    args = ["compare", "public", "site", "--label-column", "decision", "--data", str(later_path)]
+    result = runner.invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assert (f"Warning: the new bundle was trained on {seen.sum()} of the {len(later)} comments of {later_path} (the same "
+            f"text), so its figures on them are optimistic: give --drop-trained to compare on the {(~seen).sum()} others") in result.stderr
+    assert "the old bundle" not in result.stderr
+
+    dropped = runner.invoke(cli, [*args, "--drop-trained"])
+    assert dropped.exit_code == 0, dropped.output
+    assert f"compared on {(~seen).sum()} of them: {seen.sum()} left out that a bundle was trained on" in dropped.stdout
+    changed_rows = [int(row) for row in re.findall(r"^row (\d+):", dropped.stdout, flags=re.MULTILINE)]
+    assert not any(seen[changed_rows])  # row numbers stay those of the file, and none of them was trained on
+    expected = runner.invoke(cli, ["compare", "public", "site", "--label-column", "decision", "--data",
+                                   str(_write(later[~seen], tmp_path / "unseen.csv"))])
+    assert _metric_lines(dropped.stdout) == _metric_lines(expected.stdout)
+
+
+def _write(frame: pd.DataFrame, path):
+    frame.to_csv(path, index=False)
+    return path
+
+
+def _metric_lines(output: str) -> list[str]:
+    return output.split("\n\n")[1].splitlines()
+
+
+def test_compare_with_every_label_column_counts_comments_labelled_only_by_toxicity(runner, bundles, tmp_path):
+    """README's --label-column decision left a Coral site's toxicity-only rows unlabelled, without a word."""
+    site = make_site(40, seed=12)
+    site["toxicity"] = ""
+    coral = site.index >= 20  # sent as toxicity labels, no decision
+    site.loc[coral, "toxicity"] = (site.loc[coral, "decision"] == "reject").astype(int).astype(str)
+    site.loc[coral, "decision"] = ""
+    data = _write(site, tmp_path / "held_out.csv")
+    decision_only = runner.invoke(cli, ["compare", "public", "site", "--label-column", "decision", "--data", str(data)])
+    assert decision_only.exit_code == 0, decision_only.output
+    assert ("Warning: 20 comments are labelled only in toxicity, which --label-column did not name: they count as "
+            "unlabelled; give --label-column all") in decision_only.stderr
+    every = runner.invoke(cli, ["compare", "public", "site", "--label-column", "all", "--data", str(data)])
+    assert every.exit_code == 0, every.output
+    assert "labelled only in" not in every.stderr
+    named = runner.invoke(cli, ["compare", "public", "site", "--label-column", "decision", "--label-column", "toxicity",
+                                "--data", str(data)])
+    assert _metric_lines(every.stdout) == _metric_lines(named.stdout)
+    assert _metric_lines(every.stdout) != _metric_lines(decision_only.stdout)
+
+
+def test_readmes_compare_example_counts_the_comments_labelled_only_by_toxicity(runner, bundles, tmp_path):
+    """The site retraining section's example named only the decision column: a Coral site's labels were all dropped."""
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    line = next(line for line in readme.splitlines() if line.startswith(".venv/bin/moderate compare "))
+    args = shlex.split(line.split("#")[0])[1:]
+    site = make_site(20, seed=13)
+    site["toxicity"] = (site["decision"] == "reject").astype(int)
+    site["decision"] = ""  # as a site that sends toxicity labels writes its held_out.csv
+    data = _write(site, tmp_path / "held_out.csv")
+    args = [{"held_out.csv": str(data), args[1]: "public", args[2]: "site"}.get(arg, arg) for arg in args]
+    result = runner.invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assert re.search(r"^caught_share +\d\.\d{3} +\d\.\d{3}", result.stdout, flags=re.MULTILINE), result.stdout  # not "-"
+    assert "labelled only in" not in result.stderr
+
+
+def test_compare_all_without_a_label_column_says_so(runner, bundles, tmp_path):
+    data = _write(pd.DataFrame({"text": ["a comment"]}), tmp_path / "plain.csv")
+    result = runner.invoke(cli, ["compare", "public", "site", "--label-column", "all", "--data", str(data)])
+    assert result.exit_code == 2 and "no label column (decision, labels or an attribute" in result.output
 
 
 def test_compare_explains_a_missing_column(runner, bundles, tmp_path):
@@ -594,3 +694,19 @@ def test_verify_moves_a_progress_bar_a_bundle_at_a_time(runner, bundles, monkeyp
     result = runner.invoke(cli, ["models", "verify"])
     assert result.exit_code == 0, result.output
     assert bars == [[2, "verifying", " bundles", 2]]
+
+
+def test_compare_drop_trained_says_when_a_site_bundle_cannot_tell_which_comments_it_trained_on(runner, bundles, site_csv,
+                                                                                               tmp_path):
+    """A site bundle from before the fingerprint, on another file (a later export holding its own): --drop-trained
+    left nothing out, and nothing said so, as if the file held none of its comments."""
+    manifest_path = bundles / "site" / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    del manifest["site_data"]["trained_texts"]
+    manifest_path.write_text(json.dumps(manifest))
+    later = _write(pd.concat([make_site(30, seed=11), pd.read_csv(site_csv)], ignore_index=True), tmp_path / "later.csv")
+    result = runner.invoke(cli, ["compare", "public", "site", "--data", str(later), "--drop-trained"])
+    assert result.exit_code == 0, result.output
+    assert ("Warning: the new bundle was trained on site data whose texts its manifest does not record (an older site "
+            "bundle), so --drop-trained cannot leave them out") in result.stderr
+    assert "the old bundle" not in result.stderr

@@ -326,3 +326,10 @@ def test_eval_without_the_eval_extra_says_how_to_install_it(tiny_bundle_path, tm
     assert result.stderr.strip().splitlines()[-1].startswith("Error: moderate eval needs matplotlib")
     assert "pip install -e '.[eval]'" in result.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_a_site_weight_without_site_data_is_refused_before_training(runner, bundles, tmp_path):
+    """``--site-weight 10`` alone trained the public recipe for minutes and said nothing: the weight weighed nothing."""
+    result = runner.invoke(cli, ["train", "--site-weight", "10", "--version", "x", "--data-dir", str(tmp_path / "absent")])
+    one_error_line(result, r"--site-weight weighs the comments of --site-data: give --site-data FILE too")
+    assert not (bundles / "x").exists()

@@ -64,3 +64,32 @@ def test_readyz_reports_a_deleted_file(file_app, tmp_path):
     response = client.get("/readyz")
     assert response.status_code == 503
     assert "was deleted" in response.get_json()["checks"]["database"]
+
+
+@pytest.mark.parametrize("folder", ["data#1", "100%25 disk", "what%3F"])  # as written in DB_URL: %25 is '%', %3F is '?'
+def test_a_worker_opens_the_file_db_url_names_whatever_its_folder_is_called(tmp_path, folder):
+    """Workers open the file as a SQLite URI (``mode=rw``) whose path was not percent-encoded: in a folder named
+    ``data#1`` the ``#`` began the URI's fragment, and they created and used an empty ``data`` beside it ("schema revision
+    none" at start, or every decision spooled); a ``%`` or ``?`` in the name pointed them at another file too."""
+    from urllib.parse import unquote
+
+    from service.migrations import check_current, upgrade
+    from service.store import sqlite_file
+
+    url = f"sqlite:///{tmp_path}/{folder}/moderation.db"
+    path = tmp_path / unquote(folder) / "moderation.db"
+    creating = make_engine(url)  # as `moderate db upgrade` does
+    try:
+        upgrade(creating)
+    finally:
+        creating.dispose()
+    assert path.is_file()
+    worker = make_engine(url, create=False)
+    try:
+        assert sqlite_file(worker.url) == path
+        check_current(worker)  # the migrated file, not a new empty one
+        with worker.connect() as connection:
+            assert connection.execute(text("PRAGMA database_list")).all()[0][2] == str(path)
+    finally:
+        worker.dispose()
+    assert sorted(entry.name for entry in tmp_path.iterdir()) == [unquote(folder)]  # nothing created beside it

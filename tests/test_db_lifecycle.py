@@ -108,6 +108,16 @@ def test_prune_refuses_nonsense_ages(runner, lifecycle_db, age, message):
 
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_prune_refuses_a_batch_size_no_database_takes(runner, lifecycle_db):
+    """A --batch-size past the largest 64-bit integer was an OverflowError traceback from the driver (exit 1)."""
+    engine, env = lifecycle_db
+    add(engine, DecisionRecord(**decision_row("old", 100)))
+    result = runner.invoke(cli, ["db", "prune", "--older-than", "90d", "--batch-size", str(2**64)], env=env)
+    assert result.exit_code == 2 and "--batch-size" in result.output and "Traceback" not in result.output
+    assert len(remaining(engine, DecisionRecord)) == 1
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 def test_prune_zero_with_all_empties_the_log(runner, lifecycle_db):
     engine, env = lifecycle_db
     add(engine, DecisionRecord(**decision_row("c", 0.001)))

@@ -277,3 +277,220 @@ def test_after_the_upgrade_a_sites_export_and_training_rows_have_its_earlier_pag
     assert sorted(zip(training["text"], training["decision"])) == [
         ("a comment of site-a", "approve"), ("a comment of site-a since pruned", "reject"), ("a comment of site-b", "reject"),
         ("a comment sent without a key", "reject"), ("sent with keys off", "approve")]
+
+
+def test_going_down_and_up_through_the_key_scopes_keeps_every_rows_key(db_url, monkeypatch):
+    """``python -m service.migrations downgrade 0002`` copies api_keys without ``scopes`` on SQLite and drops the old
+    table: with foreign keys on, that deleted the keys first, so every decision's and feedback row's ``api_key_id`` was
+    set to NULL (ON DELETE SET NULL), and a site's export and training rows lost all they had sent."""
+    from service.migrations import main
+
+    engine = make_engine(db_url)
+    try:
+        store_old_page_feedback(engine)
+        upgrade(engine)
+        with engine.connect() as connection:
+            keys = [connection.execute(text(f"SELECT id, api_key_id FROM {table} ORDER BY id")).all()
+                    for table in ("decisions", "feedback")]
+        assert any(key_id is not None for rows in keys for _row_id, key_id in rows)
+        monkeypatch.setenv("MODERATION_DB_URL", db_url)
+        main(["downgrade", "0002"])
+        upgrade(engine)
+        with engine.connect() as connection:
+            assert [connection.execute(text(f"SELECT id, api_key_id FROM {table} ORDER BY id")).all()
+                    for table in ("decisions", "feedback")] == keys
+            if engine.dialect.name == "sqlite":  # the pooled connection checks foreign keys again
+                assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+        assert schema_differences(engine) == []
+    finally:
+        engine.dispose()
+
+
+def test_two_processes_migrating_one_empty_postgresql_database_at_once_both_succeed():
+    """Two instances starting on one new PostgreSQL database, each with DB_AUTO_UPGRADE: both created the tables, and
+    the second to commit failed with 'duplicate key value violates unique constraint "pg_type_typname_nsp_index"'."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    from sqlalchemy import event
+    from sqlalchemy.engine import make_url
+
+    from tests.conftest import PG_URL_ENV, empty_postgres, postgres_test_url
+
+    url = postgres_test_url()
+    if not url:
+        pytest.skip(f"{PG_URL_ENV} is not set: no PostgreSQL server to test against (.ci/run starts one)")
+    empty_postgres(url)
+    name = f"second-migrator-{os.getpid()}"
+    second_url = make_url(url).update_query_dict({"application_name": name}).render_as_string(hide_password=False)
+    engine, watcher = make_engine(url), make_engine(url)
+    second: list[subprocess.Popen] = []
+
+    def second_process_migrates(_connection, _cursor, statement, *_args) -> None:
+        if second or not statement.lstrip().upper().startswith("CREATE"):
+            return
+        second.append(subprocess.Popen([sys.executable, "-m", "service.cli", "db", "upgrade"], stdout=subprocess.PIPE,
+                                       stderr=subprocess.PIPE, text=True, env={**os.environ, "MODERATION_DB_URL": second_url}))
+        deadline = time.monotonic() + 60
+        while second[0].poll() is None and time.monotonic() < deadline:  # until it waits for this transaction
+            with watcher.connect() as connection:
+                waiting = connection.execute(text("SELECT wait_event_type FROM pg_stat_activity WHERE application_name = :name"),
+                                             {"name": name}).scalar()
+            if waiting == "Lock":
+                return
+            time.sleep(0.05)
+
+    try:
+        event.listen(engine, "before_cursor_execute", second_process_migrates)
+        upgrade(engine)
+        _output, errors = second[0].communicate(timeout=120)
+        assert second[0].returncode == 0, errors
+        assert current_revision(engine) == head_revision()
+        assert schema_differences(engine) == []
+    finally:
+        for process in second:
+            if process.poll() is None:
+                process.kill()
+        engine.dispose()
+        watcher.dispose()
+
+
+@pytest.mark.parametrize(("spoil", "message"), [
+    (lambda data: __import__("gzip").compress(data), "is not a SQLite database"),  # a compressed backup restored as it is
+    (lambda data: data[:len(data) // 2], "is damaged"),  # a backup cut short by a full disk or a failed transfer
+], ids=["compressed", "cut-short"])
+def test_a_restored_file_that_is_not_a_whole_database_says_what_to_do(runner, tmp_path, spoil, message):
+    """`db upgrade` said "cannot migrate", the start-up check "database ... is unreachable": neither says what to fix."""
+    from service.cli import cli
+
+    path = tmp_path / "moderation.db"
+    engine = make_engine(f"sqlite:///{path}")
+    try:
+        upgrade(engine)
+        with engine.begin() as connection:  # pages past the schema's, so that half the file loses some
+            for number in range(200):
+                connection.execute(text("INSERT INTO users (name, password_hash, role, created_at) "
+                                        "VALUES (:name, :hash, 'moderator', '2026-12-01 00:00:00')"),
+                                   {"name": f"mo{number}", "hash": "x" * 200})
+    finally:
+        engine.dispose()
+    path.write_bytes(spoil(path.read_bytes()))
+    for auto_upgrade in ("true", "false"):
+        env = {"MODERATION_DB_URL": f"sqlite:///{path}", "MODERATION_DB_AUTO_UPGRADE": auto_upgrade}
+        result = runner.invoke(cli, ["keys", "list"], env=env)
+        assert result.exit_code == 2, result.output
+        assert f"database file {path} {message}" in result.output
+        assert "unreachable" not in result.output and "cannot migrate" not in result.output
+
+
+def test_a_restored_file_this_user_may_not_write_says_to_give_it_to_the_services_user(tmp_path, monkeypatch):
+    """A backup copied as root into an empty folder is root's and readable by root only (or read-only for the service):
+    the service's user got "database ... is unreachable: unable to open database file" (or "attempt to write a readonly
+    database") and no word of whose file it is. Root may write anything, so the test's user is told it may not."""
+    import os
+    import sqlite3
+
+    from service.migrations import check_current
+    from service.store import StoreError
+
+    path = tmp_path / "restored.db"
+    engine = make_engine(f"sqlite:///{path}")
+    upgrade(engine, BEFORE_SESSION_VERSIONS)
+    engine.dispose()
+    with sqlite3.connect(path) as connection:  # as `moderate db backup` leaves it: no write-ahead log
+        connection.execute("PRAGMA journal_mode=DELETE")
+    access = os.access
+    monkeypatch.setattr(os, "access", lambda where, mode: False if where == path and mode & os.W_OK else access(where, mode))
+    read_only = make_engine(f"sqlite:///file:{path}?mode=ro&uri=true")  # the write refused, as it is to that user
+    try:
+        for attempt in (check_current, upgrade):
+            with pytest.raises(StoreError) as caught:
+                attempt(read_only)
+            assert f"database file {path} cannot be used" in str(caught.value) and "`chown` them to it" in str(caught.value)
+            assert "unreachable" not in str(caught.value)
+    finally:
+        read_only.dispose()
+
+
+def test_a_full_disk_midway_through_a_table_copy_is_named_with_what_to_do(tmp_path):
+    """On a full disk SQLite rolls the whole transaction back; Alembic then drops its copy of the table, which is gone
+    too, so `db upgrade` said only "no such table: _alembic_tmp_feedback" (seen on a full tmpfs)."""
+    import sqlite3
+
+    from sqlalchemy import event
+
+    from service.store import StoreError
+
+    full = sqlite3.connect(":memory:")
+    full.execute("PRAGMA max_page_count=2")
+    with pytest.raises(sqlite3.OperationalError) as disk_full:  # a real SQLITE_FULL, to be raised where the disk filled
+        full.execute("CREATE TABLE t (x)")
+        full.execute("INSERT INTO t VALUES (zeroblob(100000))")
+    full.close()
+    engine = make_engine(f"sqlite:///{tmp_path / 'moderation.db'}")
+
+    def disk_fills(_connection, cursor, statement, *_args) -> None:
+        if statement.lstrip().startswith("INSERT INTO _alembic_tmp_feedback"):
+            cursor.connection.execute("ROLLBACK")  # what SQLite does itself after a full disk
+            raise disk_full.value
+
+    try:
+        upgrade(engine, "0001")
+        event.listen(engine, "before_cursor_execute", disk_fills)
+        with pytest.raises(StoreError) as caught:
+            upgrade(engine)
+        assert "is full (" in str(caught.value) and "database or disk is full): nothing was changed; free space" in str(caught.value)
+        assert "_alembic_tmp" not in str(caught.value)
+        event.remove(engine, "before_cursor_execute", disk_fills)
+        assert current_revision(engine) == "0001" and "users" not in inspect(engine).get_table_names()
+        upgrade(engine)
+        assert current_revision(engine) == head_revision()
+    finally:
+        engine.dispose()
+
+
+def test_a_full_disk_on_the_retry_after_another_migrator_is_named_not_the_first_attempts_lock(tmp_path):
+    """The first attempt met another process's write (SQLITE_BUSY) and the retry, holding the lock, filled the disk: the
+    error named was the first attempt's "database is locked", the retry's failure having it as its context."""
+    import sqlite3
+
+    from sqlalchemy import event
+
+    from service.store import StoreError
+
+    full = sqlite3.connect(":memory:")
+    full.execute("PRAGMA max_page_count=2")
+    with pytest.raises(sqlite3.OperationalError) as disk_full:
+        full.execute("CREATE TABLE t (x)")
+        full.execute("INSERT INTO t VALUES (zeroblob(100000))")
+    full.close()
+    holder, waiter = (sqlite3.connect(tmp_path / "locked.db", timeout=0, isolation_level=None) for _ in range(2))
+    holder.execute("BEGIN IMMEDIATE")
+    with pytest.raises(sqlite3.OperationalError) as busy:  # a real SQLITE_BUSY
+        waiter.execute("BEGIN IMMEDIATE")
+    holder.close()
+    waiter.close()
+    assert busy.value.sqlite_errorname.startswith("SQLITE_BUSY")
+    engine = make_engine(f"sqlite:///{tmp_path / 'moderation.db'}")
+    attempts: list[str] = []
+
+    def busy_then_full(_connection, cursor, statement, *_args) -> None:
+        if statement.lstrip().startswith("CREATE TABLE _alembic_tmp_feedback"):
+            attempts.append(statement)
+            if len(attempts) == 1:
+                raise busy.value  # another process migrated meanwhile: the retry takes the write lock first
+        if statement.lstrip().startswith("INSERT INTO _alembic_tmp_feedback") and len(attempts) == 2:
+            cursor.connection.execute("ROLLBACK")
+            raise disk_full.value
+
+    try:
+        upgrade(engine, "0001")
+        event.listen(engine, "before_cursor_execute", busy_then_full)
+        with pytest.raises(StoreError) as caught:
+            upgrade(engine)
+        assert len(attempts) == 2
+        assert "is full (" in str(caught.value) and "locked" not in str(caught.value)
+    finally:
+        engine.dispose()

@@ -276,6 +276,10 @@ def test_05_retrains_and_publishes_when_no_worse(fake_data_dir, versioned_bundle
     bundle = load_bundle(bundles / "candidate-site")
     # 70% of the 82 distinct texts of the 120 site comments (a text's rows stay on one side); the rest judged the bundles
     assert bundle.manifest["site_data"]["rows"] == 83
+    # README and 04 send the reader to 05's held_out.csv to compare and choose thresholds on: no run wrote it
+    trained, held_out = (pd.read_csv(tmp_path / "work" / name, keep_default_na=False) for name in ("site_train.csv", "held_out.csv"))
+    assert len(held_out) == 120 - 83 and not set(held_out["text"]) & set(trained["text"])
+    assert set(held_out["decision"]) <= {"approve", "review", "reject"}
 
 
 @pytest.mark.slow
@@ -317,3 +321,46 @@ def test_05_publishes_nothing_learnt_from_no_site_comment(fake_data_dir, version
     assert "no site comment was trained on" in text and "give your own comments with --site-data" in text
     assert "also in a public validation set" in text
     assert not (tmp_path / "bundles" / "candidate-site").exists()
+
+
+def _later_export(site_csv, path):
+    """A later export: 30 new comments, then every comment of ``site_csv`` again (another file, another SHA-256)."""
+    later = pd.concat([make_site(30, seed=11), pd.read_csv(site_csv, keep_default_na=False)], ignore_index=True)
+    later.to_csv(path, index=False)
+    return later
+
+
+@pytest.mark.slow
+def test_04_counts_and_can_drop_the_comments_the_bundle_trained_on_in_a_later_export(versioned_bundles, site_csv, tmp_path):
+    """Only the site file's SHA-256 was matched: thresholds were chosen on a later export holding it, without a word."""
+    from model.training.data import overlap_key
+
+    later = _later_export(site_csv, tmp_path / "later.csv")
+    seen = later["text"].map(overlap_key).isin(set(pd.read_csv(site_csv)["text"].map(overlap_key)))
+    bundle = f"bundle={_path(versioned_bundles / 'site')}"
+    policy_path = tmp_path / "policy.toml"
+    executed = run("04_thresholds", tmp_path, bundle, f"site_data={_path(tmp_path / 'later.csv')}", f"policy_out={_path(policy_path)}")
+    assert f"was trained on {seen.sum()} of these {len(later)} comments (the same text)" in _text(executed)
+    assert "Set drop_trained=True" in _text(executed)
+    executed = run("04_thresholds", tmp_path, bundle, f"site_data={_path(tmp_path / 'later.csv')}", f"policy_out={_path(policy_path)}",
+                   "drop_trained=True")
+    assert "They are left out (drop_trained)" in _text(executed)
+    assert f"chosen on: {(~seen).sum()} labelled comments of later.csv" in policy_path.read_text()
+
+
+@pytest.mark.slow
+def test_05_warns_when_the_old_bundle_trained_on_held_out_comments_of_a_later_export(fake_data_dir, versioned_bundles,
+                                                                                       site_csv, tmp_path):
+    """saw_held_out_rows matched the SHA-256 only: an old bundle trained on an earlier export was judged on its own rows."""
+    _later_export(site_csv, tmp_path / "later.csv")
+    executed = run("05_retrain_with_site_data", tmp_path, f"old_bundle={_path(versioned_bundles / 'site')}",
+                   f"site_data={_path(tmp_path / 'later.csv')}", f"bundles_root={_path(tmp_path / 'bundles')}",
+                   f"work_dir={_path(tmp_path / 'work')}", data_dir=fake_data_dir)
+    text = _text(executed)
+    from model.training.data import overlap_key
+
+    held_out = pd.read_csv(tmp_path / "work" / "held_out.csv", keep_default_na=False)
+    trained = set(pd.read_csv(site_csv)["text"].map(overlap_key))
+    n_seen = int(held_out["text"].map(overlap_key).isin(trained).sum())
+    assert n_seen and f"was trained on {n_seen} of the {len(held_out)} held-out comments (the same text)" in text
+    assert "digests" not in text  # the manifest shown without kilobytes of base64

@@ -87,3 +87,25 @@ def test_a_worker_whose_database_returns_current_serves_as_usual(late_database):
     assert client.get("/readyz").status_code == 200
     assert client.post("/v1/feedback", json=FEEDBACK).status_code == 201
     assert count(app, Feedback) == 1
+
+
+def test_a_database_that_returns_at_a_newer_releases_schema_says_to_run_that_release(late_database):
+    """A newer release migrated the database while this worker waited for it: the 503 and /readyz told the operator to
+    run `moderate db upgrade`, which this version refuses for a revision it does not know."""
+    from sqlalchemy import text
+
+    app, url = late_database
+    client = app.test_client()
+    migrate(url, "head")
+    engine = make_engine(url)
+    try:
+        with engine.begin() as connection:
+            connection.execute(text("UPDATE alembic_version SET version_num = '0099'"))
+    finally:
+        engine.dispose()
+    error = client.post("/v1/feedback", json=FEEDBACK).get_json()["error"]
+    detail = client.get("/readyz").get_json()["checks"]["database"]
+    for message in (error["message"], detail):
+        assert "schema revision 0099, which a newer release of the service wrote" in message and "run that release" in message
+        assert "moderate db upgrade" not in message and "late.db" not in message
+    assert error["code"] == "database_schema_outdated" and count(app, Feedback) == 0

@@ -11,7 +11,7 @@ import pytest
 from itsdangerous import URLSafeTimedSerializer
 
 from service.app import create_app
-from tests.ui_support import PASSWORD, add_user, csrf_from, sign_in
+from tests.ui_support import PASSWORD, add_user, csrf_from, log_reviews, sign_in
 
 LIFETIME_SECONDS = 8 * 60 * 60
 
@@ -269,3 +269,72 @@ def test_sign_ins_from_one_ipv6_network_share_the_address_limit(guessed_app):
     answers = [_sign_in_from(guessed_app, f"2001:db8:5:7::{n + 1:x}", "nobody", "a guess").status_code for n in range(3)]
     assert answers == [401, 401, 429]
     assert _sign_in_from(guessed_app, "2001:db8:5:8::1", "mo", PASSWORD).status_code == 302  # another network
+
+
+PREFIX = "/moderation"
+"""Where the proxy serves the service in the prefix tests (``X-Forwarded-Prefix``, docs/deployment.md)."""
+
+
+@pytest.fixture
+def prefixed_app(tiny_bundle_path):
+    """The service behind one trusted proxy that serves it under ``PREFIX``, with a moderator ``mo``."""
+    app = create_app({"TESTING": True, "MODEL": str(tiny_bundle_path), "DB_URL": "sqlite://", "TRUSTED_PROXY_HOPS": 1,
+                      "STORE_TEXT": True})
+    add_user(app, "mo")
+    return app
+
+
+def _through_proxy(client):
+    """``client`` sending what the proxy adds to every request: the prefix the browser's URLs start with."""
+    client.environ_base["HTTP_X_FORWARDED_PREFIX"] = PREFIX
+    return client
+
+
+def test_behind_a_proxys_prefix_sign_in_goes_back_to_the_page_asked_for_under_it(prefixed_app):
+    # next= held the path without the prefix (request.full_path), so the sign-in sent the browser to /ui/try: out of
+    # the prefix, a 404 from the proxy or another application's page on the same host.
+    browser = _through_proxy(prefixed_app.test_client())
+    asked = browser.get("/ui/try", query_string={"x": "1"})
+    assert asked.status_code == 302 and asked.headers["Location"].startswith(f"{PREFIX}/ui/sign-in?")
+    form = browser.get(asked.headers["Location"].removeprefix(PREFIX)).get_data(as_text=True)
+    (target,) = re.findall(r'name="next" value="([^"]*)"', form)
+    assert target == f"{PREFIX}/ui/try?x=1"
+    answer = browser.post("/ui/sign-in", data={"name": "mo", "password": PASSWORD, "csrf_token": csrf_from(form),
+                                               "next": target})
+    assert (answer.status_code, answer.headers["Location"]) == (302, f"{PREFIX}/ui/try?x=1")
+
+
+def test_behind_a_proxys_prefix_a_decision_goes_back_to_the_queue_under_it(prefixed_app):
+    (item,) = log_reviews(prefixed_app, ["You are a fool."])
+    browser = _through_proxy(prefixed_app.test_client())
+    assert sign_in(browser, "mo").status_code == 302
+    page = browser.get("/ui/queue", query_string={"reason": "insult"}).get_data(as_text=True)
+    (back,) = re.findall(r'name="next" value="([^"]*)"', page)
+    answer = browser.post(f"/ui/queue/{item}", data={"decision": "reject", "csrf_token": csrf_from(page), "next": back})
+    assert (answer.status_code, answer.headers["Location"]) == (303, f"{PREFIX}/ui/queue?reason=insult")
+
+
+@pytest.mark.parametrize("target", ["/ui/../v1/model", "/ui/%2e%2e/healthz", "/ui/try/.%2E/../metrics", "/ui/./../docs"])
+def test_a_next_that_climbs_out_of_the_page_goes_to_the_queue(ui_app, target):
+    # The browser resolves the dots: /ui/../v1/model is /v1/model, a page of the site outside the moderation page.
+    client = ui_app.test_client()
+    token = csrf_from(client.get("/ui/sign-in").get_data(as_text=True))
+    answer = client.post("/ui/sign-in", data={"name": "mo", "password": PASSWORD, "csrf_token": token, "next": target})
+    assert (answer.status_code, answer.headers.get("Location")) == (302, "/ui/queue")
+    staying = client.get("/ui/sign-in", query_string={"next": "/ui/try?q=a..b"})  # dots inside a name are no segment
+    assert (staying.status_code, staying.headers.get("Location")) == (302, "/ui/try?q=a..b")
+
+
+@pytest.mark.parametrize("limit, wait", [("2 per minute", "1 minute"), ("2 per hour", "1 hour"), ("2 per day", "1 day")])
+def test_a_refused_sign_in_says_how_long_the_address_must_wait(tiny_bundle_path, limit, wait):
+    # The page said "Wait a minute" whatever SIGN_IN_RATE_LIMIT was: under "2 per hour" the moderator came back after
+    # a minute to the same refusal, again and again, while Retry-After said an hour.
+    app = create_app({"TESTING": True, "MODEL": str(tiny_bundle_path), "DB_URL": "sqlite://", "SIGN_IN_RATE_LIMIT": limit})
+    add_user(app, "mo")
+    client = app.test_client()
+    assert [sign_in(client, "mo", "wrong password").status_code for _ in range(2)] == [401, 401]
+    refused = sign_in(client, "mo")
+    assert refused.status_code == 429
+    assert f"Try again in {wait}." in refused.get_data(as_text=True)
+    retry_after = int(refused.headers["Retry-After"])
+    assert 0 < retry_after <= {"1 minute": 60, "1 hour": 3600, "1 day": 86400}[wait]

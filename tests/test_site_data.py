@@ -85,12 +85,37 @@ def test_a_comment_given_again_counts_once_with_its_last_feedback():
     export = pd.DataFrame({"text": ["you shill", "fine", "you shill", "you shill", "no id", "no id"],
                            "comment_id": ["c1", "c2", "c1", "c1", None, None],
                            "decision": ["reject", "approve", "approve", "reject", "approve", "approve"],
-                           "api_key_id": [1, 1, 1, 2, 1, 1]})  # c1 of key 2 is another site's comment
+                           "api_key_id": [1, 1, 1, 2, 1, 2]})  # c1 and "no id" of key 2 are another site's comments
     site = site_labels(export)
     assert site["text"].tolist() == ["fine", "you shill", "you shill", "no id", "no id"]
     assert site["decision"].tolist() == ["approve", "approve", "reject", "approve", "approve"]  # key 1's c1 corrected
     assert site.attrs["n_superseded"] == 1
     assert len(site_labels(export, keep_all_rows=True)) == 6  # compare keeps the file's rows
+
+
+def test_a_comment_sent_by_its_text_alone_and_corrected_counts_once_with_its_last_feedback(runner, tiny_bundle_path, tmp_path, monkeypatch):
+    """Older Coral sends ``APPROVED`` then ``DELETED`` by text (suggestscore has no comment id), a CMS its correction to
+    /v1/feedback by text alone: the export has both rows without a comment id, and training learnt the comment both
+    approved and rejected. The API names such a comment by its text (its retry check); so does the export's reader."""
+    from service.app import create_app
+    from service.cli import cli
+
+    db_url = f"sqlite:///{tmp_path / 'feedback.db'}"
+    monkeypatch.setenv("MODERATION_DB_URL", db_url)
+    client = create_app({"TESTING": True, "MODEL": str(tiny_bundle_path), "AUTH_REQUIRED": False}).test_client()
+    for status in ("APPROVED", "DELETED"):
+        body = {"comment": {"text": "you are vermin"}, "attributeScores": {status: {"summaryScore": {"value": 1}}}}
+        assert client.post("/v1alpha1/comments:suggestscore", json=body).status_code == 200
+    for body in ({"text": "what a clown", "decision": "approve"}, {"text": "what a clown", "decision": "reject"},
+                 {"text": "a fair point", "decision": "approve"}, {"comment_id": "c9", "text": "a fair point", "decision": "approve"}):
+        assert client.post("/v1/feedback", json=body).status_code == 201
+    out = tmp_path / "feedback.csv"
+    exported = runner.invoke(cli, ["feedback", "export", "-o", str(out)], env={"MODERATION_DB_URL": db_url})
+    assert exported.exit_code == 0, exported.output
+    site = read_site_data(out)
+    assert sorted(zip(site["text"], site["decision"])) == [("a fair point", "approve"), ("a fair point", "approve"),
+                                                          ("what a clown", "reject"), ("you are vermin", "reject")]
+    assert site.attrs["n_superseded"] == 2  # the comment with an id is another comment than the one named by its text
 
 
 def test_rows_kept_for_alignment_carry_no_label():
@@ -170,7 +195,11 @@ BAD_FILES = {
     "broken.csv.gz": (b"not gzip", r": not a readable gzip file \(.*\): compress it with gzip, or drop the .gz"),
     "comments.txt": (b"text\nfine\n", r": unknown table format; use .csv, .jsonl or .parquet"),
     "header_only.csv": (b"text,decision\n", r": no comment has both a text and a label \(0 rows read"),
-    "no_text.csv": (b"body,decision\nfine,approve\n", r": the site data has no 'text' column \(columns: body, decision\)"),
+    "no_text.csv": (b"body,decision\nfine,approve\n", r": the site data has no 'text' column \(columns: body, decision\): "
+                    "rename the column that holds the comments 'text'"),
+    # Excel saves "CSV" with semicolons in much of Europe: the message named the one column and said no more
+    "semicolons.csv": (b"text;decision\nfine;approve\n", r": the site data has no 'text' column \(columns: text;decision\): "
+                       "the file is separated by ';', not commas: save it as comma-separated CSV"),
 }
 
 
@@ -406,6 +435,46 @@ def test_perspective_names_stored_as_free_form_labels_are_exported_under_ours(ru
     assert our_label_names({"INSULT": 0.0, "insult": 1.0, "ATTACK_ON_AUTHOR": 1.0}) == {"insult": 1.0, "ATTACK_ON_AUTHOR": 1.0}
 
 
+def _suggested_then_exported(runner, tmp_path, monkeypatch, bundle, names: list[str]) -> tuple[list[int], object]:
+    """suggestscore ``you clown`` with each label name in turn, feedback ``a fair point`` approved; export; the
+    statuses and the export's path."""
+    from service.app import create_app
+    from service.cli import cli
+
+    db_url = f"sqlite:///{tmp_path / 'feedback.db'}"
+    monkeypatch.setenv("MODERATION_DB_URL", db_url)
+    client = create_app({"TESTING": True, "MODEL": str(bundle), "AUTH_REQUIRED": False}).test_client()
+    statuses = [client.post("/v1alpha1/comments:suggestscore", json={
+        "comment": {"text": f"you clown {i}"}, "attributeScores": {name: {"summaryScore": {"value": 0.9}}}}).status_code
+        for i, name in enumerate(names)]
+    assert client.post("/v1/feedback", json={"text": "a fair point", "decision": "approve"}).status_code == 201
+    out = tmp_path / "feedback.csv"
+    exported = runner.invoke(cli, ["feedback", "export", "-o", str(out)], env={"MODERATION_DB_URL": db_url})
+    assert exported.exit_code == 0, exported.output
+    return statuses, out
+
+
+@pytest.mark.parametrize(("name", "attribute"), [("Toxicity", "toxicity"), ("Severe Toxicity", "severe_toxicity"),
+                                                 ("identity-attack", "identity_attack")])
+def test_our_attribute_spelt_otherwise_in_a_suggestscore_is_exported_as_ours(runner, tiny_bundle_path, tmp_path, monkeypatch,
+                                                                             name, attribute):
+    """A free-form label ``Toxicity`` was exported as a column ``Toxicity``: training refused the whole export."""
+    statuses, out = _suggested_then_exported(runner, tmp_path, monkeypatch, tiny_bundle_path, [name])
+    assert statuses == [200]
+    site = read_site_data(out)
+    assert site.set_index("text").loc["you clown 0", ["toxicity", attribute]].tolist() == [1.0, 1.0]
+
+
+@pytest.mark.parametrize("name", ["labels", "LABELS", "Labels"])
+def test_a_suggestscore_label_named_labels_is_refused_so_the_export_stays_readable(runner, tiny_bundle_path, tmp_path,
+                                                                                    monkeypatch, name):
+    """Stored as a free-form label, it became the export's ``labels`` column, which training reads as JSON objects:
+    ``row 0: labels must be a JSON object``, or ``rename it 'labels'``, and the whole export refused."""
+    statuses, out = _suggested_then_exported(runner, tmp_path, monkeypatch, tiny_bundle_path, [name, "ATTACK_ON_AUTHOR"])
+    assert statuses == [400, 200]
+    assert read_site_data(out)["text"].tolist() == ["a fair point"]  # ATTACK_ON_AUTHOR is not one of our labels
+
+
 def test_a_bundle_is_known_to_have_trained_on_a_site_file_given_whole_or_split():
     from model.training.site_data import trained_on_file
 
@@ -414,3 +483,16 @@ def test_a_bundle_is_known_to_have_trained_on_a_site_file_given_whole_or_split()
     assert trained_on_file(whole, "aaa") and trained_on_file(split, "bbb") and trained_on_file(split, "ccc")
     assert not trained_on_file(split, "aaa") and not trained_on_file({}, "aaa")
     assert not trained_on_file({"site_data": {}}, None)  # a table read from no file is no bundle's
+
+
+def test_a_bundle_that_may_have_trained_on_the_rows_held_out_is_known():
+    """Notebook 05 judged an old bundle trained on the same site file (whole, or split otherwise) on rows it had
+    trained on, and said nothing: the new bundle looked worse than it was."""
+    from model.training.site_data import saw_held_out_rows
+
+    whole = {"site_data": {"sha256": "aaa"}}
+    split = {"site_data": {"sha256": "bbb", "split_from": {"sha256": "aaa", "holdout_fraction": 0.3, "seed": 0}}}
+    assert saw_held_out_rows(whole, "aaa", 0.3, 0)
+    assert saw_held_out_rows(split, "aaa", 0.3, 1) and saw_held_out_rows(split, "aaa", 0.2, 0)
+    assert not saw_held_out_rows(split, "aaa", 0.3, 0)  # the same split: its held-out rows were never trained on
+    assert not saw_held_out_rows(whole, "ccc", 0.3, 0) and not saw_held_out_rows({}, "aaa", 0.3, 0)

@@ -16,13 +16,17 @@ def _sample(toxicity: list[float], decisions: list[str]) -> tuple[np.ndarray, pd
     return scores, pd.DataFrame({"decision": decisions})
 
 
-def _reference(scores, site, current, precision=0.97):
-    """The rule written out one threshold at a time."""
+def _reference(scores, site, current, precision=0.97, confidence=0.95):
+    """The rule written out one threshold at a time, the bound from scipy's exact binomial test."""
+    from scipy.stats import binomtest
+
     rejected = (site["decision"] == "reject").to_numpy()
     toxicity = scores[:, ATTRIBUTES.index("toxicity")]
     for threshold in sorted(set(np.round(toxicity, 4))):
         above = toxicity >= threshold
-        if above.sum() >= MIN_REJECT_EXAMPLES and rejected[above].mean() >= precision:
+        n_rejected = int(rejected[above].sum())
+        if n_rejected and binomtest(n_rejected, int(above.sum()), alternative="greater").proportion_ci(
+                confidence, method="exact").low >= precision:
             return float(threshold)
     return current
 
@@ -31,15 +35,57 @@ def test_a_precision_on_a_handful_of_comments_keeps_the_bundles_threshold():
     # 7 comments at the top, all rejected; below them the editors rejected half: 1.0 on 7 comments says little.
     toxicity = [0.999] * 7 + list(np.linspace(0.5, 0.99, 60)) + [0.1] * 40
     decisions = ["reject"] * 7 + ["reject", "review"] * 30 + ["approve"] * 40
-    threshold, why = choose_reject_threshold(*_sample(toxicity, decisions), current=0.99)
-    assert threshold == 0.99 and why.startswith("kept: no threshold reaches precision")
+    threshold, why = choose_reject_threshold(*_sample(toxicity, decisions), current=0.99, precision=0.8)
+    assert threshold == 0.99 and why.startswith("kept: no threshold reaches a rejected share of 0.8 with 95% confidence")
 
 
 def test_the_lowest_threshold_with_enough_comments_at_the_precision_is_chosen():
-    toxicity = list(np.linspace(0.9, 1.0, 30)) + list(np.linspace(0.4, 0.89, 50)) + [0.05] * 100
-    decisions = ["reject"] * 30 + ["reject", "review"] * 25 + ["approve"] * 100
+    toxicity = list(np.linspace(0.9, 1.0, 150)) + list(np.linspace(0.4, 0.89, 50)) + [0.05] * 100
+    decisions = ["reject"] * 150 + ["reject", "review"] * 25 + ["approve"] * 100
     threshold, why = choose_reject_threshold(*_sample(toxicity, decisions), current=0.99)
-    assert threshold == 0.9 and why == "site precision 1.000 on 30 comments"
+    assert threshold == 0.9 and why == "site precision 1.000 on 150 comments (at least 0.980 with 95% confidence)"
+
+
+def test_a_perfect_precision_on_38_comments_keeps_the_bundles_reject_threshold():
+    """Reject 0.472 was chosen a hair above review 0.46: 38 comments, all rejected, is not 0.97 with any confidence."""
+    toxicity = list(np.linspace(0.472, 0.99, 38)) + list(np.linspace(0.3, 0.47, 40)) + [0.05] * 200
+    decisions = ["reject"] * 38 + ["reject", "review"] * 20 + ["approve"] * 200
+    threshold, why = choose_reject_threshold(*_sample(toxicity, decisions), current=0.9)
+    assert threshold == 0.9
+    assert why == (f"kept: 58 site rejections among 278 decided comments; a rejected share of at least 0.97 with 95% "
+                   f"confidence needs {MIN_REJECT_EXAMPLES} or more above a threshold")
+
+
+def test_the_fewest_rejections_needed_reach_the_bound_and_one_fewer_does_not():
+    from model.training.site_thresholds import min_reject_examples, precision_lower_bound
+
+    needed = min_reject_examples(0.97, 0.95)
+    assert precision_lower_bound([needed], [needed])[0] >= 0.97 > precision_lower_bound([needed - 1], [needed - 1])[0]
+
+
+def test_a_site_that_sends_only_toxicity_labels_is_told_why_the_reject_threshold_stays():
+    """Coral sends toxicity labels, no decision: 04 said "0 site rejections" as if the editors had rejected nothing."""
+    from model.training.site_data import site_labels
+
+    toxicity = list(np.linspace(0.5, 1.0, 150)) + [0.05] * 100
+    site = site_labels(pd.DataFrame({"text": [f"comment {i}" for i in range(250)], "toxicity": [1] * 150 + [0] * 100}))
+    scores, _ = _sample(toxicity, [""] * 250)
+    threshold, why = choose_reject_threshold(scores, site, current=0.9)
+    assert threshold == 0.9
+    assert why.startswith("kept: the sample gives no decision, only attribute labels (150 hostile comments)")
+
+
+def test_comments_labelled_without_a_decision_do_not_lower_the_rejected_share():
+    """Toxicity-only rows above the threshold counted as not rejected: a site mixing both never got a reject threshold."""
+    from model.training.site_data import site_labels
+
+    toxicity = list(np.linspace(0.9, 1.0, 150)) + list(np.linspace(0.9, 1.0, 30)) + [0.05] * 100
+    labels = pd.DataFrame({"text": [f"comment {i}" for i in range(280)],
+                           "decision": ["reject"] * 150 + [""] * 30 + ["approve"] * 100,
+                           "toxicity": [""] * 150 + [1] * 30 + [""] * 100})
+    scores, _ = _sample(toxicity, [""] * 280)
+    threshold, why = choose_reject_threshold(scores, site_labels(labels), current=0.99)
+    assert threshold == 0.9 and why.startswith("site precision 1.000 on 150 comments")
 
 
 def test_the_choice_equals_the_rule_written_one_threshold_at_a_time():
@@ -49,8 +95,7 @@ def test_the_choice_equals_the_rule_written_one_threshold_at_a_time():
         decisions = np.where(rng.random(300) < toxicity ** 8, "reject", "approve")
         scores, site = _sample(list(toxicity), list(decisions))
         chosen, _ = choose_reject_threshold(scores, site, current=None, precision=0.8)
-        expected = _reference(scores, site, None, precision=0.8) if (decisions == "reject").sum() >= MIN_REJECT_EXAMPLES else None
-        assert chosen == expected
+        assert chosen == _reference(scores, site, None, precision=0.8)
 
 
 def test_a_sample_without_hostile_comments_chooses_no_review_threshold():

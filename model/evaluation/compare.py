@@ -11,7 +11,7 @@ import pandas as pd
 from model.attributes import ATTRIBUTES
 from model.training.metrics import batches, score_metrics
 from model.policy import ACTIONS, APPROVE
-from model.training.site_data import COMMENT_ID_COLUMNS, DECISION_COLUMN, site_labels
+from model.training.site_data import COMMENT_ID_COLUMNS, DECISION_COLUMN, LABELS_COLUMN, site_labels
 from service.table_reader import text_values
 
 PRIMARY_ATTRIBUTE = "toxicity"
@@ -20,6 +20,8 @@ LOWER_IS_BETTER = {"brier", "false_flag_share"}
 """Metrics where a smaller value is the better one; for all others larger is better."""
 SITE_TOLERANCE = 0.0
 """How much worse a new bundle may be on the site's held-out rows and still count as no worse."""
+ALL_LABEL_COLUMNS = "all"
+"""A label column name standing for every label column a table has (``label_columns_of``)."""
 PUBLIC_AUC_TOLERANCE = 0.01
 """How much ROC AUC a new bundle may lose on a public test set and still count as no worse: fitting a
 site's comments may cost a little on other domains, but not a collapse."""
@@ -151,6 +153,12 @@ def compare_bundles(old, new, texts: Sequence[str], site: pd.DataFrame | None = 
     return Comparison(metrics, changed)
 
 
+def label_columns_of(table: pd.DataFrame) -> list[str]:
+    """The columns of ``table`` that training reads labels from: ``decision``, ``labels`` (the feedback export's JSON)
+    and the attributes, in that order."""
+    return [c for c in (DECISION_COLUMN, LABELS_COLUMN, *ATTRIBUTES) if c in table]
+
+
 def table_comments(table: pd.DataFrame, text_column: str = "text",
                    label_columns: Sequence[str] = ()) -> tuple[list[str], pd.DataFrame | None]:
     """The texts and labels ``compare_bundles`` takes, from a table read from a file; checked before any bundle loads.
@@ -160,7 +168,9 @@ def table_comments(table: pd.DataFrame, text_column: str = "text",
     table : pandas.DataFrame
     text_column : str
     label_columns : sequence of str
-        ``decision`` and/or attribute names present in ``table``; empty means compare decisions only.
+        ``decision``, ``labels`` and/or attribute names present in ``table``, or ``ALL_LABEL_COLUMNS`` for every one of
+        them ``table`` has (``label_columns_of``: a site that sends toxicity labels and no decisions has its rows
+        labelled as training reads them); empty means compare decisions only.
 
     Returns
     -------
@@ -173,12 +183,18 @@ def table_comments(table: pd.DataFrame, text_column: str = "text",
     Raises
     ------
     KeyError
-        A column is missing (the message names the columns found).
+        A column is missing, or ``ALL_LABEL_COLUMNS`` finds none (the message names the columns found).
     model.training.data.DataError
         A label value cannot be read (e.g. a decision that is not approve, review or reject).
     """
     if text_column not in table:
         raise KeyError(f"no column {text_column!r} (columns: {', '.join(map(str, table.columns))})")
+    if ALL_LABEL_COLUMNS in label_columns:
+        found = label_columns_of(table)
+        if not found:
+            raise KeyError(f"no label column ({DECISION_COLUMN}, {LABELS_COLUMN} or an attribute: {', '.join(ATTRIBUTES)}) "
+                           f"for {ALL_LABEL_COLUMNS!r} (columns: {', '.join(map(str, table.columns))})")
+        label_columns = list(dict.fromkeys([*(c for c in label_columns if c != ALL_LABEL_COLUMNS), *found]))
     missing = [c for c in label_columns if c not in table]
     if missing:
         raise KeyError(f"no label column {', '.join(map(repr, missing))} (columns: {', '.join(map(str, table.columns))})")

@@ -4,7 +4,8 @@ A site labels a comment with a decision (``approve``, ``review``, ``reject``), w
 (``toxicity``, ``insult``... holding 0, 1 or nothing), or both; ``moderate feedback export`` writes the
 same columns, its attribute labels possibly as one JSON ``labels`` column. Attribute columns win over
 the decision where both are given. A comment given feedback more than once (the same ``comment_id``, from the
-same ``api_key_id`` where that column is given: an editor's later correction) counts once, with its last row. Site rows train the hostility heads; an ``unsupported_claim`` column
+same ``api_key_id`` where that column is given: an editor's later correction; in a feedback export, a row without a
+comment id names its comment by its text) counts once, with its last row. Site rows train the hostility heads; an ``unsupported_claim`` column
 is kept for thresholds and comparisons only (the claim heads learn from sentences, not whole comments).
 """
 
@@ -30,6 +31,7 @@ from sklearn.model_selection import train_test_split
 from model.attributes import ATTRIBUTES, HOSTILITY_ATTRIBUTES
 from model.bundle import sha256_file
 from model.training.data import DataError, overlap_key
+from model.training.trained_texts import FINGERPRINT_KEY, text_fingerprint
 
 SITE_SOURCE = "site"
 """The ``source`` of site rows in a training frame."""
@@ -284,13 +286,21 @@ def _expand_labels(raw: pd.DataFrame) -> pd.DataFrame:
     return expanded
 
 
-def _superseded(raw: pd.DataFrame, usable: np.ndarray) -> np.ndarray:
-    """True for a usable row whose comment (``COMMENT_ID_COLUMNS``, a ``comment_id`` given) has a later usable row."""
+def _superseded(raw: pd.DataFrame, texts: pd.Series, usable: np.ndarray) -> np.ndarray:
+    """True for a usable row whose comment has a later usable row, in a table with a ``comment_id`` column (a feedback
+    export): the same ``COMMENT_ID_COLUMNS``, or for a row without a comment id the same text from the same key.
+
+    Feedback sent with the text alone (Perspective's suggestscore, older Coral's ``APPROVED`` then ``DELETED``,
+    ``/v1/feedback`` without an id) names its comment by its text, as ``/v1/feedback`` does when it checks for a retry:
+    an editor's correction of such a comment was trained on beside the decision it replaced, one text both approved
+    and rejected. A table without the column (a hand-labelled sample) may hold one text as several comments.
+    """
     superseded = np.zeros(len(raw), dtype=bool)
     if "comment_id" not in raw:
         return superseded
-    ids = raw[[c for c in COMMENT_ID_COLUMNS if c in raw]][usable].map(lambda value: None if _blank(value) else str(value))
-    superseded[np.flatnonzero(usable)] = ids["comment_id"].notna() & ids.duplicated(keep="last")
+    ids = raw[[c for c in COMMENT_ID_COLUMNS if c in raw]].map(lambda value: None if _blank(value) else str(value))
+    ids["text"] = texts.where(ids["comment_id"].isna().to_numpy(), None).to_numpy(object)
+    superseded[np.flatnonzero(usable)] = ids[usable].duplicated(keep="last")
     return superseded
 
 
@@ -306,6 +316,21 @@ def _check_column_spelling(raw: pd.DataFrame, known: tuple[str, ...]) -> None:
         if name is not None and column != name and name not in raw:
             raise DataError(f"column {column!r} would be ignored: rename it {name!r} (column names are lower case, "
                             "words joined by _)")
+
+
+SEPARATORS_NOT_COMMAS = (";", "\t", "|")
+"""What a spreadsheet saves a "CSV" with in some locales (Excel in much of Europe: ``;``): read with commas, the whole
+header is one column."""
+
+
+def _missing_text_hint(columns: pd.Index, text_column: str) -> str:
+    """What to do about a table without ``text_column``: save it with commas when its one column is a header joined by
+    another separator, else name the comments' column ``text_column``."""
+    if len(columns) == 1:
+        separator = next((s for s in SEPARATORS_NOT_COMMAS if s in str(columns[0]) and text_column in str(columns[0]).split(s)), None)
+        if separator is not None:
+            return f": the file is separated by {separator!r}, not commas: save it as comma-separated CSV (or .jsonl)"
+    return f": rename the column that holds the comments {text_column!r}"
 
 
 def site_labels(raw: pd.DataFrame, text_column: str = TEXT_COLUMN, decision_column: str = DECISION_COLUMN,
@@ -332,7 +357,8 @@ def site_labels(raw: pd.DataFrame, text_column: str = TEXT_COLUMN, decision_colu
         ``n_without_label``, ``label_columns``).
     """
     if text_column not in raw:
-        raise DataError(f"the site data has no {text_column!r} column (columns: {', '.join(map(str, raw.columns))})")
+        raise DataError(f"the site data has no {text_column!r} column (columns: {', '.join(map(str, raw.columns))})"
+                        + _missing_text_hint(raw.columns, text_column))
     if LABELS_COLUMN in raw:
         raw = _expand_labels(raw)
     _check_column_spelling(raw, (decision_column, LABELS_COLUMN, *ATTRIBUTES))
@@ -359,7 +385,7 @@ def site_labels(raw: pd.DataFrame, text_column: str = TEXT_COLUMN, decision_colu
         frame.loc[frame["toxicity"] == 0, attribute] = 0.0
     has_text = frame["text"].str.strip() != ""
     has_label = frame[list(ATTRIBUTES)].notna().any(axis=1)
-    superseded = _superseded(raw, (has_text & has_label).to_numpy())
+    superseded = _superseded(raw, frame["text"], (has_text & has_label).to_numpy())
     usable = has_text & has_label & ~superseded
     if keep_all_rows:
         kept = frame.copy()
@@ -499,7 +525,9 @@ def add_site_rows(frame: pd.DataFrame, site_rows: pd.DataFrame) -> pd.DataFrame:
 
 
 def site_manifest(site: pd.DataFrame, site_rows: pd.DataFrame, weight: float) -> dict:
-    """What the bundle's manifest records about the site data: file, SHA-256, rows read, used and left out, weight."""
+    """What the bundle's manifest records about the site data: file, SHA-256, rows read, used and left out, weight,
+    and a fingerprint of the texts trained on (``trained_texts.text_fingerprint``: a later file holding some of them
+    is known to be partly trained on, whatever its SHA-256)."""
     return {
         "file": site.attrs.get("file"),
         "sha256": site.attrs.get("sha256"),
@@ -515,6 +543,7 @@ def site_manifest(site: pd.DataFrame, site_rows: pd.DataFrame, weight: float) ->
         "label_columns": list(site.attrs.get("label_columns", [])),
         "hostile_rows": int(hostile_labels(site).sum()),
         **({"split_from": dict(site.attrs["split_from"])} if "split_from" in site.attrs else {}),
+        FINGERPRINT_KEY: text_fingerprint(site_rows["text"]),
     }
 
 
@@ -531,6 +560,20 @@ def trained_on_file(manifest: Mapping, sha256: str | None) -> bool:
     ``site_data.split_from.sha256``, ``split_origin``). Figures measured on such a file are optimistic."""
     site = manifest.get("site_data") or {}
     return sha256 is not None and sha256 in {site.get("sha256"), (site.get("split_from") or {}).get("sha256")}
+
+
+def saw_held_out_rows(manifest: Mapping, sha256: str | None, fraction: float, seed: int) -> bool:
+    """Whether a bundle's ``manifest`` says it may have trained on rows that ``split_site(fraction, seed)`` holds out of
+    the site file of SHA-256 ``sha256``: trained on that file whole (``--site-data``), or on the training part of
+    another split of it (notebook 05 with another ``holdout_fraction`` or ``seed``). Judged on those rows, such a bundle
+    looks better than it is."""
+    site = manifest.get("site_data") or {}
+    origin = site.get("split_from") or {}
+    if sha256 is None:
+        return False
+    if site.get("sha256") == sha256:
+        return True
+    return origin.get("sha256") == sha256 and (origin.get("holdout_fraction"), origin.get("seed")) != (float(fraction), int(seed))
 
 
 def describe_site_manifest(entry: Mapping) -> str:

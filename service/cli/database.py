@@ -16,6 +16,8 @@ from service.cli.common import (EXIT_INTERRUPTED, MISSING_DATABASE_HINT, BadInpu
 
 DELETE_BATCH_ROWS = 5_000
 """Rows ``moderate db prune`` deletes per transaction by default."""
+LARGEST_BATCH_ROWS = 2**63 - 1
+"""The largest ``--batch-size``: the largest integer SQLite and PostgreSQL take for a LIMIT (above it, a traceback)."""
 HOURS_PER_UNIT = {"": 24, "d": 24, "h": 1, "w": 24 * 7}
 """``--older-than`` units: none means days."""
 
@@ -71,7 +73,7 @@ def db_upgrade() -> None:
 @click.option("--include-feedback", is_flag=True,
               help="Prune moderator feedback too. It is training data, so it is kept by default.")
 @click.option("--all", "everything", is_flag=True, help="Allow --older-than 0, which deletes every row logged until now.")
-@click.option("--batch-size", type=click.IntRange(min=1), default=DELETE_BATCH_ROWS, show_default=True,
+@click.option("--batch-size", type=click.IntRange(min=1, max=LARGEST_BATCH_ROWS), default=DELETE_BATCH_ROWS, show_default=True,
               help="Rows deleted per transaction: the service's writers wait at most one batch.")
 @click.option("--dry-run", is_flag=True, help="Count what would be deleted; delete nothing.")
 @with_existing_database
@@ -243,7 +245,8 @@ def db_backup(output: Path, overwrite: bool) -> None:
     The copy holds every committed row (API keys, users, decisions, feedback), passes SQLite's integrity check
     before it appears under OUTPUT, is readable by its owner only and is one self-contained file. To restore it, stop
     the service, delete the database's -wal and -shm files if they are there (a crash leaves them: SQLite would
-    replay that log into the restored file), and copy it over the database file. For PostgreSQL use pg_dump.
+    replay that log into the restored file), and copy it over the database file as the service's user (a new file is
+    its copier's, readable by no other: chown it). For PostgreSQL use pg_dump.
     """
     from sqlalchemy.engine import make_url
 

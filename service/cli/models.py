@@ -261,6 +261,58 @@ def _trained_on(scorer, path: Path) -> bool:
     return trained_on_file(scorer.bundle.manifest, sha256_file(path))
 
 
+def _trained_rows(name: str, scorer, texts: Sequence[str], data_path: Path, dropping: bool):
+    """The warning to print about the rows of ``texts`` that ``scorer``'s bundle trained on, and those rows (a bool
+    array, same text: ``trained_texts.trained_rows``; None when its manifest cannot tell, an older site bundle)."""
+    from model.training.trained_texts import trained_rows
+
+    seen = trained_rows(scorer.bundle.manifest, texts)
+    if seen is not None and seen.any():
+        n_seen = int(seen.sum())
+        advice = ("they are left out (--drop-trained)" if dropping else
+                  f"give --drop-trained to compare on the {len(texts) - n_seen:,} others, or compare on comments kept out of its training")
+        return [f"Warning: the {name} bundle was trained on {n_seen:,} of the {len(texts):,} comments of {data_path} "
+                f"(the same text), so its figures on them are optimistic: {advice}"], seen
+    if _trained_on(scorer, data_path):
+        unknown = "; its manifest does not say which rows, so --drop-trained cannot leave them out" if seen is None else ""
+        return [f"Warning: the {name} bundle was trained on {data_path} (--site-data), so its figures here are "
+                f"optimistic: compare on comments kept out of its training{unknown}"], seen
+    if seen is None and dropping:  # else --drop-trained left nothing out without a word, as if none were trained on
+        site_file = (scorer.bundle.manifest.get("site_data") or {}).get("file") or "a site file"
+        return [f"Warning: the {name} bundle was trained on site data whose texts its manifest does not record (an older "
+                f"site bundle), so --drop-trained cannot leave them out: if {data_path} holds comments of {site_file}, "
+                "its figures on them are optimistic; compare on comments kept out of its training"], seen
+    return [], seen
+
+
+def _unnamed_label_note(table, text_column: str, label_columns: Sequence[str], site) -> str | None:
+    """A warning when the file has label columns that ``--label-column`` did not name and rows labelled only there (a
+    Coral site sends toxicity labels, not decisions): those rows count as unlabelled."""
+    from model.evaluation.compare import ALL_LABEL_COLUMNS, label_columns_of, table_comments
+    from model.training.data import DataError
+
+    if not label_columns or ALL_LABEL_COLUMNS in label_columns:
+        return None
+    others = [c for c in label_columns_of(table) if c not in label_columns]
+    if not others:
+        return None
+    try:
+        _, every = table_comments(table, text_column, (ALL_LABEL_COLUMNS,))
+    except (DataError, KeyError):  # a column not named cannot be read either: not this command's to refuse
+        return None
+    n_lost = int(_n_labelled(every) - _n_labelled(site))
+    if not n_lost:
+        return None
+    return (f"Warning: {n_lost:,} comments are labelled only in {', '.join(others)}, which --label-column did not name: "
+            f"they count as unlabelled; give --label-column all to use every label column of the file")
+
+
+def _n_labelled(site) -> int:
+    from model.attributes import ATTRIBUTES
+
+    return int(((site["decision"] != "") | site[list(ATTRIBUTES)].notna().any(axis=1)).sum())
+
+
 @click.command("compare")
 @click.argument("old", type=click.Path(path_type=Path))
 @click.argument("new", type=click.Path(path_type=Path))
@@ -268,14 +320,22 @@ def _trained_on(scorer, path: Path) -> bool:
               help="Comments to decide with both bundles (.csv, .jsonl or .parquet).")
 @click.option("--text-column", default="text", show_default=True)
 @click.option("--label-column", "label_columns", multiple=True,
-              help="A label column: decision (approve/review/reject) or an attribute (toxicity, ...). Repeatable.")
-def compare_command(old: Path, new: Path, data_path: Path, text_column: str, label_columns: tuple[str, ...]) -> None:
+              help="A label column: decision (approve/review/reject), labels (the feedback export's JSON) or an attribute "
+                   "(toxicity, ...); all: every one of those the file has, as training reads them. Repeatable.")
+@click.option("--drop-trained", is_flag=True,
+              help="Leave out the comments either bundle was trained on (the same text, as a site bundle's manifest "
+                   "records them): its figures on them are optimistic.")
+def compare_command(old: Path, new: Path, data_path: Path, text_column: str, label_columns: tuple[str, ...],
+                    drop_trained: bool) -> None:
     """Decide every comment of --data with bundles OLD and NEW (versions or folders).
 
     Prints the number of comments and of empty ones (a cell that is not text, a number or a list, counts as empty, as
     in `moderate score`), the metric deltas (with labels) and every comment whose decision changes: its row number in
-    the file (0 = first data row), old -> new, and its text.
+    the file (0 = first data row), old -> new, and its text. Warns when a bundle was trained on some of the comments
+    (a site bundle's manifest names the texts it trained on; an older one only its file's SHA-256).
     """
+    import numpy as np
+
     from model.evaluation.compare import compare_bundles, table_comments
     from model.normalize import is_blank
     from model.training.data import DataError
@@ -297,13 +357,26 @@ def compare_command(old: Path, new: Path, data_path: Path, text_column: str, lab
         old_scorer, new_scorer = load_scorer_or_fail(old, batch=True), load_scorer_or_fail(new, batch=True)
     except OSError as error:
         raise BadInput(os_error_message(error)) from error
-    comparison = compare_bundles(old_scorer, new_scorer, texts, site, progress=_progress)
+    keep = np.ones(len(texts), dtype=bool)
+    for name, scorer in (("old", old_scorer), ("new", new_scorer)):  # said before minutes of scoring, not after
+        warnings, seen = _trained_rows(name, scorer, texts, data_path, drop_trained)
+        for warning in warnings:
+            click.echo(warning, err=True)
+        if drop_trained and seen is not None:
+            keep &= ~seen
+    if site is not None and (note := _unnamed_label_note(table, text_column, label_columns, site)):
+        click.echo(note, err=True)
+    rows = np.flatnonzero(keep)
+    if not len(rows):
+        raise BadInput(f"{data_path}: the bundles were trained on every comment of it, so --drop-trained leaves none: "
+                       "compare on comments kept out of their training (notebook 05's held_out.csv)")
+    kept_site = site.iloc[rows].reset_index(drop=True) if site is not None else None
+    comparison = compare_bundles(old_scorer, new_scorer, [texts[i] for i in rows], kept_site, progress=_progress)
+    comparison.changed["row"] = rows[comparison.changed["row"].to_numpy(int)]  # the file's row numbers
     n_empty, n_non_text = sum(1 for text in texts if is_blank(text)), count_non_text(table, text_column)
     click.echo(f"{len(table):,} comments, {empty_counts(n_empty, n_non_text)}; old {old}, new {new}")
-    for name, scorer in (("old", old_scorer), ("new", new_scorer)):
-        if _trained_on(scorer, data_path):
-            click.echo(f"Warning: the {name} bundle was trained on {data_path} (--site-data), so its figures here are "
-                       "optimistic: compare on comments kept out of its training", err=True)
+    if len(rows) < len(texts):
+        click.echo(f"compared on {len(rows):,} of them: {len(texts) - len(rows):,} left out that a bundle was trained on (--drop-trained)")
     click.echo("")
     click.echo(f"{'metric':<28}{'old':>8}{'new':>8}{'delta':>9}")
     for name, row in comparison.metrics.iterrows():

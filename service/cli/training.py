@@ -39,6 +39,9 @@ def train(data_dir: Path | None, out: Path | None, seed: int | None, site_data: 
     from model.training.train import SEED, train_bundle
     from model.versions import BundleTargetError
 
+    if site_weight is not None and site_data is None:  # else minutes of training a bundle without the weight asked for
+        raise click.UsageError("--site-weight weighs the comments of --site-data: give --site-data FILE too, "
+                               "or leave --site-weight out")
     extra = {"site_data": site_data, "site_weight": site_weight, "version": version}
     try:
         path = train_bundle(

@@ -31,7 +31,7 @@ from service.store import DecisionRecord, Feedback, get_session, save_feedback
 from service.ui.blueprint import bp
 from service.ui.explain import reason_label
 from model.characters import whole_characters
-from service.ui.signin import local_target, signed_in, wants_json
+from service.ui.signin import local_target, page_path, signed_in, wants_json
 
 PAGE_SIZE = 25
 FEEDBACK_SOURCE = "ui"
@@ -194,7 +194,7 @@ def queue() -> ResponseReturnValue:
         reason_label=reason_label,
         shown_text=shown_text,
         longest_shown=longest_shown(current_app.config),
-        here=request.full_path.rstrip("?"),
+        here=page_path(),
         newest=url_for("ui.queue", **queue_filter.query_args()),
     ), 400 if problems else 200
 

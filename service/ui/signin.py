@@ -18,7 +18,7 @@ import math
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from flask import Flask, abort, current_app, flash, g, redirect, render_template, request, session, url_for
 from flask.typing import ResponseReturnValue
@@ -28,6 +28,7 @@ from limits import RateLimitItem
 from service.budgets import client_address, limited_address, too_many
 from service.errors import shown_name
 from service.limits import SIGN_IN_ENDPOINT
+from service.redis_client import RedisError
 from service.store import get_session
 from service.ui.blueprint import bp
 from service.ui.csrf import csrf_token
@@ -43,12 +44,15 @@ SIGNED_OUT = "You are signed out, so nothing was saved: reload the page and sign
 FAILED_SIGN_IN = "That user name and password do not match. Check both and try again."
 GUESSED_NAME = ("Too many sign-ins as this user from browsers that have not signed in as them before, so the "
                 "password was not checked. Sign in from a browser you have signed in with before, or try again in {wait}.")
+SIGN_IN_LIMITED = "Too many sign-in attempts from this address. Try again in {wait}."
 SIGNED_OUT_EVERYWHERE = "You are signed out on every device and browser where you were signed in. Sign in again to go on."
 SESSION_ENDED = "You were signed out: a session lasts {lifetime} from signing in. Sign in again to go on."
 SESSION_REVOKED = ("You were signed out: you signed out on another device, or your password was changed. "
                    "Sign in again to go on.")
 SECONDS_PER_MINUTE = 60
 SECONDS_PER = (("day", 24 * 60 * 60), ("hour", 60 * 60), ("minute", 60), ("second", 1))
+DOT_SEGMENTS = frozenset({".", ".."})
+"""Path segments a browser resolves away (RFC 3986 section 5.2.4): a ``next`` holding one may leave the page."""
 
 View = TypeVar("View", bound=Callable[..., Any])
 
@@ -98,11 +102,18 @@ def wants_json() -> bool:
     return request.accept_mimetypes.best_match(["text/html", "application/json"]) == "application/json"
 
 
+def page_path() -> str:
+    """This page's path and query as the browser asked for them: under the prefix a trusted proxy serves the service at
+    (``X-Forwarded-Prefix``, ``request.script_root``), which ``request.full_path`` leaves out; a ``next`` of the latter
+    sent the browser out of the prefix (a 404 from the proxy, or another application's page) after signing in."""
+    return request.script_root + request.full_path.rstrip("?")
+
+
 def return_path() -> str | None:
     """Where to go back after signing in: the page asked for, or for a form (a POST cannot be repeated by a
     redirect) the page it was sent from: its ``next`` field, else the Referer when it is this site."""
     if request.method == "GET":
-        return request.full_path.rstrip("?")
+        return page_path()
     if request.form.get("next"):
         return request.form["next"]
     referrer = urlsplit(request.referrer or "")
@@ -132,11 +143,14 @@ def signed_in(admin: bool = False) -> Callable[[View], View]:
 
 
 def local_target(target: str | None) -> str:
-    """``target`` when it is a path on this site's moderation page, else the page's start (no open redirects; no
-    control characters either: a line break in a ``Location`` header is a 500)."""
-    if target and target.isprintable():
+    """``target`` when it is a path on this site's moderation page (under the proxy's prefix, as ``page_path`` makes
+    them), else the page's start: no open redirects; no ``..`` either, which the browser resolves (``/ui/../v1/model``
+    is ``/v1/model``, out of the page); no control characters (a line break in a ``Location`` header is a 500)."""
+    if target and target.isprintable() and "\\" not in target:
         parts = urlsplit(target)
-        if not parts.scheme and not parts.netloc and parts.path.startswith(bp.url_prefix + "/") and "\\" not in target:
+        # Browsers take %2e as a dot in a path, so segments are compared unquoted.
+        if (not parts.scheme and not parts.netloc and parts.path.startswith(request.script_root + bp.url_prefix + "/")
+                and not DOT_SEGMENTS.intersection(unquote(parts.path).split("/"))):
             return target
     return url_for("ui.queue")
 
@@ -222,9 +236,23 @@ def limit_sign_in(app: Flask, limiter: Limiter) -> None:
     app.view_functions[SIGN_IN_ENDPOINT] = limiter.limit(_sign_in_limit, key_func=_client_address, methods=["POST"])(view)
 
 
+def sign_in_wait() -> str:
+    """How long until this address may sign in again (``SIGN_IN_RATE_LIMIT``), in whole minutes or more, as the 429's
+    Retry-After counts it: "1 minute" for the default limit, "45 minutes" for one of 10 per hour spent 15 minutes in."""
+    limiter = next(iter(current_app.extensions.get("limiter", ())), None)
+    spent = limiter.current_limit if limiter is not None else None
+    try:
+        seconds = spent.window.reset_time - time.time() if spent is not None else SECONDS_PER_MINUTE
+    except RedisError:  # the limit storage answered the check a moment ago; the page is shown all the same
+        seconds = SECONDS_PER_MINUTE
+    return duration_words(max(1, math.ceil(seconds / SECONDS_PER_MINUTE)) * SECONDS_PER_MINUTE)
+
+
 @bp.errorhandler(TOO_MANY_REQUESTS)
 def too_many_sign_ins(_error: Exception) -> ResponseReturnValue:
-    """Show the sign-in page again, name and destination kept, with a plain message instead of the API's JSON 429."""
-    message = "Too many sign-in attempts from this address. Wait a minute, then try again."
+    """Show the sign-in page again, name and destination kept, with a plain message instead of the API's JSON 429: how
+    long to wait (it said "Wait a minute" whatever the limit, so that under "10 per hour" a moderator came back every
+    minute to the same refusal)."""
+    message = SIGN_IN_LIMITED.format(wait=sign_in_wait())
     target = local_target(request.values.get("next"))
     return render_template("ui/sign_in.html", next=target, error=message, name=request.form.get("name", "").strip()), TOO_MANY_REQUESTS
