@@ -1255,6 +1255,7 @@ def stand_in_encoder_data(monkeypatch):
     monkeypatch.setattr(added_sets, "load_test_sets", lambda data_dir: {"test": empty})
     monkeypatch.setattr(added_sets, "load_validation_sets", lambda data_dir: {"val": empty})
     monkeypatch.setattr(added_sets, "load_toxic_spans", lambda split, data_dir: empty)
+    monkeypatch.setattr(added_sets, "stormfront_test", lambda data_dir: empty)
     monkeypatch.setattr(added_sets, "hatexplain_rows", lambda root, split: heads_rows.iloc[:0].assign(source="hatexplain"))
     monkeypatch.setattr(added_sets, "convabuse_rows", lambda root, split: heads_rows.iloc[:0].assign(source="convabuse"))
     monkeypatch.setattr(added_sets, "N_IDENTITY_SENTENCES", 20)
