@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from model.bundle import remove_abandoned_temporaries, temporary_beside
+from service.sqlite_errors import primary_code
 
 TABLES = ("api_keys", "users", "decisions", "feedback")
 """Tables whose row counts the summary reports (every table is copied)."""
@@ -149,8 +150,9 @@ def _copy(source: Path, partial: Path) -> None:
 
 
 def _copy_failure(source: Path, error: sqlite3.Error) -> str:
-    """What to check when SQLite could not copy ``source``: the file itself, or (a busy database) the moment."""
-    code = getattr(error, "sqlite_errorcode", None)
+    """What to check when SQLite could not copy ``source``: the file itself, or (a busy database) the moment. An extended
+    code (``SQLITE_CORRUPT_INDEX``, ``SQLITE_BUSY_RECOVERY``) counts as its primary one: it was told to check the disk."""
+    code = primary_code(error)
     if code == sqlite3.SQLITE_NOTADB:
         return (f"{source} is not a SQLite database ({error}): check that MODERATION_DB_URL names the service's database "
                 "file, not another file (or one that is encrypted); nothing was written")

@@ -346,3 +346,21 @@ def test_the_rename_to_the_output_is_synced_to_disk_too(runner, served_db, tmp_p
     monkeypatch.setattr(os, "fsync", recording)
     assert runner.invoke(cli, ["db", "backup", str(out)], env=env).exit_code == 0
     assert synced[-1] == str(out.parent) and len(synced) >= 2  # the copy first, then the folder after the rename
+
+
+@pytest.mark.parametrize("extended, says", [
+    (779, "is damaged"),  # SQLITE_CORRUPT_INDEX
+    (267, "is damaged"),  # SQLITE_CORRUPT_VTAB
+    (261, "stayed locked"),  # SQLITE_BUSY_RECOVERY
+    (262, "stayed locked"),  # SQLITE_LOCKED_SHAREDCACHE
+])
+def test_an_extended_sqlite_error_code_gets_the_advice_of_its_primary_code(tmp_path, extended, says):
+    """The backup's reasons compared SQLite's code as given: an extended code (a damaged index, a database busy
+    recovering) was told to check the disk of the output (full?), which names nothing to fix."""
+    import sqlite3
+
+    from service.backup import _copy_failure
+
+    error = sqlite3.DatabaseError("the copy failed")
+    error.sqlite_errorcode = extended
+    assert says in _copy_failure(tmp_path / "moderation.db", error)

@@ -24,11 +24,10 @@ from alembic.util.exc import CommandError
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
+from service.sqlite_errors import primary_code
 from service.store import StoreError, sqlite_file
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent
-PRIMARY_CODE_MASK = 0xFF
-"""SQLite's extended error codes (``SQLITE_CORRUPT_INDEX``) keep the primary code (``SQLITE_CORRUPT``) in their low byte."""
 MIGRATION_LOCK_ID = 0x6D6F646572617465
 """The PostgreSQL advisory lock a migration holds for its transaction ("moderate" in ASCII): one migrates at a time."""
 
@@ -85,7 +84,7 @@ def _file_problem(engine: Engine, error: SQLAlchemyError) -> str | None:
     """What to do about a SQLite file this user may not write, on a full disk, that is not a database or is damaged (a
     restored backup copied as root, cut short, still compressed, or another file), or None for another error: each was
     called unreachable or "cannot migrate", which names nothing to fix."""
-    code = (getattr(getattr(error, "orig", None), "sqlite_errorcode", None) or 0) & PRIMARY_CODE_MASK
+    code = primary_code(getattr(error, "orig", None))
     path = sqlite_file(engine.url)
     if code in (sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_READONLY) and path is not None and path.exists():
         refused = [str(where) for where, access in ((path, os.R_OK | os.W_OK), (path.parent, os.W_OK | os.X_OK))
