@@ -414,27 +414,34 @@ def test_a_restored_file_this_user_may_not_write_says_to_give_it_to_the_services
         read_only.dispose()
 
 
-def test_a_full_disk_midway_through_a_table_copy_is_named_with_what_to_do(tmp_path):
+@pytest.fixture
+def disk_full():
+    """A real SQLITE_FULL error, to be raised where a migration's disk fills (an in-memory database of two pages)."""
+    import sqlite3
+
+    full = sqlite3.connect(":memory:")
+    full.execute("PRAGMA max_page_count=2")
+    with pytest.raises(sqlite3.OperationalError) as error:
+        full.execute("CREATE TABLE t (x)")
+        full.execute("INSERT INTO t VALUES (zeroblob(100000))")
+    full.close()
+    return error.value
+
+
+def test_a_full_disk_midway_through_a_table_copy_is_named_with_what_to_do(tmp_path, disk_full):
     """On a full disk SQLite rolls the whole transaction back; Alembic then drops its copy of the table, which is gone
     too, so `db upgrade` said only "no such table: _alembic_tmp_feedback" (seen on a full tmpfs)."""
-    import sqlite3
 
     from sqlalchemy import event
 
     from service.store import StoreError
 
-    full = sqlite3.connect(":memory:")
-    full.execute("PRAGMA max_page_count=2")
-    with pytest.raises(sqlite3.OperationalError) as disk_full:  # a real SQLITE_FULL, to be raised where the disk filled
-        full.execute("CREATE TABLE t (x)")
-        full.execute("INSERT INTO t VALUES (zeroblob(100000))")
-    full.close()
     engine = make_engine(f"sqlite:///{tmp_path / 'moderation.db'}")
 
     def disk_fills(_connection, cursor, statement, *_args) -> None:
         if statement.lstrip().startswith("INSERT INTO _alembic_tmp_feedback"):
             cursor.connection.execute("ROLLBACK")  # what SQLite does itself after a full disk
-            raise disk_full.value
+            raise disk_full
 
     try:
         upgrade(engine, "0001")
@@ -451,7 +458,7 @@ def test_a_full_disk_midway_through_a_table_copy_is_named_with_what_to_do(tmp_pa
         engine.dispose()
 
 
-def test_a_full_disk_on_the_retry_after_another_migrator_is_named_not_the_first_attempts_lock(tmp_path):
+def test_a_full_disk_on_the_retry_after_another_migrator_is_named_not_the_first_attempts_lock(tmp_path, disk_full):
     """The first attempt met another process's write (SQLITE_BUSY) and the retry, holding the lock, filled the disk: the
     error named was the first attempt's "database is locked", the retry's failure having it as its context."""
     import sqlite3
@@ -460,12 +467,6 @@ def test_a_full_disk_on_the_retry_after_another_migrator_is_named_not_the_first_
 
     from service.store import StoreError
 
-    full = sqlite3.connect(":memory:")
-    full.execute("PRAGMA max_page_count=2")
-    with pytest.raises(sqlite3.OperationalError) as disk_full:
-        full.execute("CREATE TABLE t (x)")
-        full.execute("INSERT INTO t VALUES (zeroblob(100000))")
-    full.close()
     holder, waiter = (sqlite3.connect(tmp_path / "locked.db", timeout=0, isolation_level=None) for _ in range(2))
     holder.execute("BEGIN IMMEDIATE")
     with pytest.raises(sqlite3.OperationalError) as busy:  # a real SQLITE_BUSY
@@ -483,7 +484,7 @@ def test_a_full_disk_on_the_retry_after_another_migrator_is_named_not_the_first_
                 raise busy.value  # another process migrated meanwhile: the retry takes the write lock first
         if statement.lstrip().startswith("INSERT INTO _alembic_tmp_feedback") and len(attempts) == 2:
             cursor.connection.execute("ROLLBACK")
-            raise disk_full.value
+            raise disk_full
 
     try:
         upgrade(engine, "0001")
