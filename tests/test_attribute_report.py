@@ -40,6 +40,11 @@ def write_attribute_dir(root):
         "split": ["test", "test", "test", "train", "train"],
         "majority_label": ["hatespeech", "offensive", "normal", "hatespeech", "offensive"],
         "text": ["hate post", "offensive post", "normal post", "train post", "Offensive  post"], "toxic": [1, 1, 0, 1, 1]})
+    # Stormfront: only sampled_test rows labelled hate or noHate are read ("relation" is hate only in context).
+    _csv(root / "hostility" / "stormfront_hate_degibert2018" / "stormfront_sentences.csv.gz", {
+        "file_id": ["1_1", "2_1", "3_1", "4_1"], "label": ["hate", "noHate", "relation", "hate"],
+        "text": ["group hate", "a fine day", "in context", "training hate"],
+        "split": ["sampled_test", "sampled_test", "sampled_test", "sampled_train"]})
     _csv(root / "hostility" / "ethos" / "Ethos_Dataset_Multi_Label.csv.gz", {
         "comment": ["kill them all", "they are stupid"], "violence": [0.8, 0.2]})
     return root
@@ -47,7 +52,7 @@ def write_attribute_dir(root):
 
 def test_loaders_label_each_attribute_and_skip_what_is_missing(tmp_path):
     sets, skipped = load_attribute_sets(write_attribute_dir(tmp_path / "data"))
-    assert list(sets) == ["toxic_spans_test", "hatexplain_test", "ethos_violence"]
+    assert list(sets) == ["toxic_spans_test", "hatexplain_test", "stormfront_test", "ethos_violence"]
     assert set(skipped) == {"convabuse_test", "olid_test"} and all("not found" in why for why in skipped.values())
     spans = sets["toxic_spans_test"]
     # Only the three test posts (the training post is not read, the doubled one counted once).
@@ -58,6 +63,9 @@ def test_loaders_label_each_attribute_and_skip_what_is_missing(tmp_path):
     hatexplain = sets["hatexplain_test"]
     assert (hatexplain["text"].tolist(), hatexplain["identity_attack"].tolist()) == (
         ["hate post", "offensive post", "normal post"], [1, 0, 0])
+    stormfront = sets["stormfront_test"]
+    assert (stormfront["text"].tolist(), stormfront["identity_attack"].tolist()) == (["group hate", "a fine day"], [1, 0])
+    assert labelled_attributes(stormfront) == ["identity_attack"]
     assert sets["ethos_violence"]["threat"].tolist() == [1, 0]
     assert labelled_attributes(sets["ethos_violence"]) == ["threat"]
     # Rows whose text a training split holds are marked (the public training files are absent here: left out).
@@ -128,14 +136,15 @@ def test_real_attribute_sets_have_the_documented_counts():
     counts = {name: (len(frame), {a: int(frame[a].sum()) for a in labelled_attributes(frame)})
               for name, frame in sets.items()}
     # toxic spans: every official test post found in the raw release (SOURCE.md: 2,000); HateXplain test 1,924
-    # with 594 hatespeech; ConvAbuse test 853; OLID test 860 (TIN 213, UNT 27); ETHOS violence 142 of 433.
+    # with 594 hatespeech; ConvAbuse test 853; Stormfront sampled_test 478 (239 hate); OLID test 860 (TIN 213, UNT 27); ETHOS violence 142 of 433.
     assert counts["toxic_spans_test"][0] == 2_000
     assert counts["hatexplain_test"] == (1_924, {"identity_attack": 594})
     assert counts["convabuse_test"][0] == 853
+    assert counts["stormfront_test"] == (478, {"identity_attack": 239})
     assert counts["olid_test"] == (860, {"insult": 213, "profanity": 27})
     assert counts["ethos_violence"] == (433, {"threat": 142})
     # Texts also in HateXplain's or ConvAbuse's training split: 294 ConvAbuse test turns ("yes", "hi", ...), 6 HateXplain
     # test posts. Up to 1.3.0 the primary sets' training rows held 9 more ConvAbuse test turns (303 in all); from 1.4.0
     # on no training row has a test text, so ``load_training_data`` adds none.
     assert {name: int(frame["in_training"].sum()) for name, frame in sets.items()} == {
-        "toxic_spans_test": 0, "hatexplain_test": 6, "convabuse_test": 294, "olid_test": 0, "ethos_violence": 0}
+        "toxic_spans_test": 0, "hatexplain_test": 6, "convabuse_test": 294, "stormfront_test": 0, "olid_test": 0, "ethos_violence": 0}

@@ -31,6 +31,7 @@ from model.training.data import (
     load_toxic_spans,
     overlap_key,
     resolve_data_dir,
+    stormfront_test,
     typed_labels_of,
     typed_toxic_spans_posts,
 )
@@ -77,6 +78,15 @@ def _convabuse_test(root: Path) -> pd.DataFrame:
     return frame
 
 
+def _stormfront_test(root: Path) -> pd.DataFrame:
+    """Stormfront's ``sampled_test``, where "hate" is strictly group-based hate speech: an identity attack."""
+    frame = stormfront_test(root.parent)
+    frame = frame.assign(identity_attack=frame["label"])
+    frame.attrs["labels"] = {"identity_attack": "hate (an attack on a group; insults without a group target are "
+                                                "noHate)"}
+    return frame
+
+
 def _olid_test(root: Path) -> pd.DataFrame:
     raw = _olid(root, "olid_test.csv.gz")
     frame = evaluation_frame(raw["text"], raw["label"], "OLID / OffensEval 2019 official test (tweets)",
@@ -101,6 +111,7 @@ ATTRIBUTE_SETS: dict[str, Callable[[Path], pd.DataFrame]] = {
     "toxic_spans_test": _toxic_spans_test,
     "hatexplain_test": _hatexplain_test,
     "convabuse_test": _convabuse_test,
+    "stormfront_test": _stormfront_test,
     "olid_test": _olid_test,
     "ethos_violence": _ethos_violence,
 }
