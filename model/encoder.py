@@ -20,6 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
+from model.normalize import plain_letters
+
 MAX_TOKENS = 64
 """Word pieces read per window, [CLS] and [SEP] included (the encoder is fine-tuned at this length)."""
 WINDOW_STRIDE = 32
@@ -40,6 +42,12 @@ HIDDEN_NAME = "hidden"
 
 class EncoderError(RuntimeError):
     """An encoder file that cannot be used; the message says which and what to do."""
+
+
+def encode_pieces(tokenizer, texts: Sequence[str]) -> list:
+    """Each text's ``tokenizers.Encoding`` without [CLS] and [SEP], its styled letters read as plain ones
+    (``plain_letters``: the word-piece vocabulary has no "\U0001d422" or "\u026a", only "i"); offsets are the text's."""
+    return tokenizer.encode_batch([plain_letters(text) for text in texts], add_special_tokens=False)
 
 
 def load_tokenizer(path: str | Path, max_tokens: int = MAX_TOKENS):
@@ -214,7 +222,7 @@ class EncoderRunner:
 
     def windows(self, texts: Sequence[str], whole_only: bool = False) -> list[Window]:
         """Every window of every text (only the first of each when ``whole_only``)."""
-        encodings = self.tokenizer.encode_batch(list(texts), add_special_tokens=False)
+        encodings = encode_pieces(self.tokenizer, texts)
         found = []
         for i, encoding in enumerate(encodings):
             if whole_only:  # the comment's first pieces, however its longer reading is cut
@@ -226,7 +234,7 @@ class EncoderRunner:
 
     def is_long(self, texts: Sequence[str]) -> np.ndarray:
         """Whether each text has more word pieces than one window holds."""
-        encodings = self.tokenizer.encode_batch(list(texts), add_special_tokens=False)
+        encodings = encode_pieces(self.tokenizer, texts)
         return np.array([len(encoding.ids) > self.max_tokens - 2 for encoding in encodings], dtype=bool)
 
     def _batches(self, windows: Sequence[Window], batch_size: int = BATCH_SIZE):

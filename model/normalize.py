@@ -39,13 +39,39 @@ HOMOGLYPHS = {
     "у": "y", "х": "x", "ԝ": "w", "ɡ": "g", "ɩ": "i", "ο": "o", "α": "a", "ν": "v", "ι": "i", "κ": "k",
     "τ": "t", "υ": "u", "ρ": "p", "ε": "e", "β": "b", "η": "n", "μ": "u", "χ": "x", "ω": "w", "ѡ": "w",
     "ß": "ss", "æ": "ae", "œ": "oe", "ø": "o", "ł": "l", "đ": "d", "ħ": "h", "ı": "i",
-    # The letter styles of "fancy text" generators that NFKC leaves as they are (it maps the bold, italic, script,
-    # circled, squared and full-width ones): small capitals ("\u026a\u1d05\u026a\u1d0f\u1d1b"), and negative circled
-    # and negative squared capitals ("\U0001f178\U0001f173\U0001f178\U0001f17e\U0001f183").
+}
+# The letter styles of "fancy text" generators that NFKC leaves as they are (it maps the bold, italic, script,
+# circled, squared and full-width ones): small capitals ("\u026a\u1d05\u026a\u1d0f\u1d1b"), and negative circled
+# and negative squared capitals ("\U0001f178\U0001f173\U0001f178\U0001f17e\U0001f183").
+LETTER_STYLES = {
     **dict(zip("ᴀʙᴄᴅᴇꜰɢʜɪᴊᴋʟᴍɴᴏᴘʀꜱᴛᴜᴠᴡʏᴢ", "abcdefghijklmnoprstuvwyz")),
     **{chr(0x1F150 + i): letter for i, letter in enumerate(string.ascii_lowercase)},
     **{chr(0x1F170 + i): letter for i, letter in enumerate(string.ascii_lowercase)},
 }
+HOMOGLYPHS.update(LETTER_STYLES)
+
+
+class _PlainLetters(dict):
+    """A ``str.translate`` table from each styled Latin letter to the plain one, one character for one: the styles NFKC
+    maps to a single ASCII letter (bold, italic, script, fraktur, double-struck, circled, squared, full-width) and
+    ``LETTER_STYLES``. Every other character maps to itself, so offsets into the result are offsets into the text."""
+
+    def __missing__(self, code: int) -> str:
+        char = chr(code)
+        plain = unicodedata.normalize("NFKC", char)
+        out = plain if len(plain) == 1 and plain.isascii() and plain.isalpha() else LETTER_STYLES.get(char, char)
+        self[code] = out
+        return out
+
+
+_PLAIN_LETTERS = _PlainLetters()
+
+
+def plain_letters(text: str) -> str:
+    """``text`` with every styled Latin letter written plainly ("\U0001d422\U0001d41d\U0001d422\U0001d428\U0001d42d",
+    "\u026a\u1d05\u026a\u1d0f\u1d1b" -> "idiot"), character for character: for a reader, such as the encoder's word-piece
+    tokenizer, that does not apply ``normalize``'s character table."""
+    return text if text.isascii() else text.translate(_PLAIN_LETTERS)
 
 # Digits and symbols that stand for letters inside a word ("1d10t", "@ss", "$hit").
 LEET = {"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "8": "b", "@": "a", "$": "s", "!": "i", "|": "l", "€": "e"}

@@ -133,6 +133,37 @@ def test_hostile_form_outscores_its_civil_twin(request, committed_scorer, pair):
     assert hostile > civil, f"{pair.attribute}: {pair.hostile!r} {hostile:.3f} <= {pair.civil!r} {civil:.3f}"
 
 
+def _styled(text: str, style: str) -> str:
+    """``text`` in a "fancy text" style: mathematical bold, small capitals (q and x have none) or negative squared."""
+    from model.normalize import LETTER_STYLES
+
+    small_capitals = {plain: styled for styled, plain in LETTER_STYLES.items() if ord(styled) < 0x10000}
+    out = []
+    for char in text:
+        if not char.isascii() or not char.isalpha():
+            out.append(char)
+        elif style == "bold":
+            out.append(chr((0x1D400 if char.isupper() else 0x1D41A) + ord(char.lower()) - ord("a")))
+        elif style == "small_capitals":
+            out.append(small_capitals.get(char.lower(), char))
+        else:
+            out.append(chr(0x1F170 + ord(char.lower()) - ord("a")))
+    return "".join(out)
+
+
+@pytest.mark.parametrize("style", ["bold", "small_capitals", "negative_squared"])
+def test_styled_letters_do_not_hide_hostility_from_the_committed_bundle(committed_scorer, style):
+    # Until the encoder read styled letters as plain ones, "you are an idiot and a moron" in small capitals had insult
+    # 0.002 (0.821 written plainly): every styled word was one unknown word piece.
+    texts = ["You are an idiot and a moron.", "Shut up, you stupid clown.", "I will find you and hurt you."]
+    plain = committed_scorer.moderate(texts, with_spans=False)
+    styled = committed_scorer.moderate([_styled(text, style) for text in texts], with_spans=False)
+    for text, ours, theirs in zip(texts, styled, plain):
+        assert ours.action != "approve", text
+        for attribute in ("toxicity", "insult", "threat"):
+            assert abs(ours.scores[attribute] - theirs.scores[attribute]) <= 0.05, (text, attribute, ours.scores)
+
+
 def test_long_comment_is_civil_text_around_the_sentence():
     text, begin, end = long_comment()
     assert text[begin:end] == BURIED_SENTENCE

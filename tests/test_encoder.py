@@ -373,6 +373,21 @@ def test_best_window_holds_the_buried_sentence(tiny_encoder):
     assert logits[0, 0] > civil_logits[0, 0]
 
 
+def test_styled_letters_are_read_as_the_plain_ones_with_spans_into_the_text_as_written(tiny_encoder):
+    # "Fancy text" (mathematical bold, small capitals, negative squared capitals) has no word piece of its own: the
+    # tokenizer made every such word one [UNK], so a styled insult read as nothing at all.
+    runner = _runner(tiny_encoder)
+    styled = {"\U0001d41a": "a", "\u1d00": "a", "\U0001f170": "a"}  # three styles of "a"
+    plain_text = CIVIL + BURIED
+    for style, letter in styled.items():
+        text = plain_text.replace(letter, style)
+        assert text != plain_text and len(text) == len(plain_text)
+        assert [w.ids for w in runner.windows([text])] == [w.ids for w in runner.windows([plain_text])]
+        logits, spans = runner.logits([text])
+        plain_logits, plain_spans = runner.logits([plain_text])
+        assert np.array_equal(logits, plain_logits) and np.array_equal(spans, plain_spans)
+
+
 def test_bundle_loads_scores_and_finds_the_buried_sentence(encoder_bundle):
     from model.scoring import Scorer
 

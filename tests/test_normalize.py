@@ -5,7 +5,7 @@ import unicodedata
 import pytest
 from sklearn.base import clone
 
-from model.normalize import TextNormalizer, normalize, normalize_many, normalize_with_offsets, raw_range
+from model.normalize import TextNormalizer, normalize, normalize_many, normalize_with_offsets, plain_letters, raw_range
 
 
 @pytest.mark.parametrize(
@@ -32,6 +32,25 @@ from model.normalize import TextNormalizer, normalize, normalize_many, normalize
 )
 def test_obfuscations_are_undone(raw, expected):
     assert normalize(raw) == expected
+
+
+@pytest.mark.parametrize("styled", [
+    "\U0001d422\U0001d41d\U0001d422\U0001d428\U0001d42d",  # mathematical bold
+    "\U0001d55a\U0001d555\U0001d55a\U0001d560\U0001d565",  # double-struck
+    "\u24d8\u24d3\u24d8\u24de\u24e3",  # circled
+    "\uff49\uff44\uff49\uff4f\uff54",  # full-width
+    "\u026a\u1d05\u026a\u1d0f\u1d1b",  # small capitals
+    "\U0001f178\U0001f173\U0001f178\U0001f17e\U0001f183",  # negative squared capitals
+])
+def test_plain_letters_writes_styled_latin_letters_plainly_one_character_for_one(styled):
+    assert plain_letters(f"You {styled}!").lower() == "you idiot!"
+
+
+@pytest.mark.parametrize("text", ["Café crème", "Ώρα μέγα", "йод и ёж", "\ufb01ne x\u00b2 \u2167", "plain ascii"])
+def test_plain_letters_keeps_every_other_character(text):
+    # Accents are the tokenizer's to strip; other scripts stay; a ligature or numeral that NFKC writes with two
+    # letters would move every offset after it, so it stays too.
+    assert plain_letters(text) == text
 
 
 @pytest.mark.parametrize("raw", ["Café crème brûlée", "Ώρα μέγα", "йод и ёж", "Việt Nam"])

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from model.encoder import MAX_TOKENS
+from model.encoder import MAX_TOKENS, encode_pieces
 from model.training.encoder_data import is_claim_unit
 
 CLAIM_WEIGHT = 1.0
@@ -21,7 +21,7 @@ LENGTH_POOL_BATCHES = 50
 def tokenise(tokenizer, texts, max_tokens: int = MAX_TOKENS) -> list[list[int]]:
     """Word-piece ids with [CLS]/[SEP], cut to ``max_tokens`` (the first window, as serving scores it)."""
     cls_id, sep_id = tokenizer.token_to_id("[CLS]"), tokenizer.token_to_id("[SEP]")
-    encodings = tokenizer.encode_batch(list(texts), add_special_tokens=False)
+    encodings = encode_pieces(tokenizer, texts)
     return [[cls_id, *encoding.ids[: max_tokens - 2], sep_id] for encoding in encodings]
 
 
