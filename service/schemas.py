@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 from flask import current_app, has_app_context
 from marshmallow import RAISE, Schema, ValidationError, fields, pre_load, validate, validates_schema
 
-from model.attributes import ATTRIBUTES
+from model.attributes import ATTRIBUTES, HOSTILITY_ATTRIBUTES, LABEL_PROBABILITY_CUT, untoxic_hostility
 from model.policy import ACTIONS
 from service.errors import ApiError, shown_name
 from service.text_rules import NON_EMPTY, TOO_LONG, character_problem, length_problem
@@ -102,15 +102,17 @@ class StrictBoolean(fields.Boolean):
 
 
 class Labels(fields.Dict):
-    """``{attribute: probability}``: known attribute names, numbers in [0, 1] (fractions, not percentages)."""
+    """``{attribute: probability}``: known attribute names, numbers in [0, 1] (fractions, not percentages), no hostility
+    marked while toxicity is not (``model.attributes.untoxic_hostility``)."""
 
     default_error_messages = {"invalid": "must be an object of attribute names to probabilities in [0, 1]"}
 
     def __init__(self, **kwargs: Any):
-        # The names and the values' range are for the OpenAPI document (OpenAPI 3.0 has no propertyNames: one property
-        # per attribute, no other); ``_deserialize`` checks both.
+        # The names, the values' range and the labels refused together (``untoxic_hostility``) are for the OpenAPI
+        # document (OpenAPI 3.0 has no propertyNames: one property per attribute, no other); ``_deserialize`` checks all.
         probability = {"type": "number", "minimum": 0, "maximum": 1}
-        document = {"properties": {name: probability for name in ATTRIBUTES}, "additionalProperties": False}
+        document = {"properties": {name: probability for name in ATTRIBUTES}, "additionalProperties": False,
+                    "not": {"anyOf": [_untoxic(name) for name in HOSTILITY_ATTRIBUTES[1:]]}}
         super().__init__(keys=fields.String(), **{**kwargs, "metadata": {**document, **kwargs.get("metadata", {})}})
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> dict[str, float]:
@@ -122,9 +124,26 @@ class Labels(fields.Dict):
                 problems[name] = [f"is not an attribute; use one of {', '.join(ATTRIBUTES)}"]
             elif isinstance(score, bool) or not isinstance(score, int | float) or not math.isfinite(score) or not 0 <= score <= 1:
                 problems[name] = ["must be a probability between 0 and 1"]
+        if not problems:
+            problems = {name: [_untoxic_problem(name, value)] for name in untoxic_hostility(value)}
         if problems:
             raise ValidationError(problems)
         return {name: float(score) for name, score in value.items()}
+
+
+def _untoxic(name: str) -> dict:
+    """The labels ``untoxic_hostility`` refuses for ``name``, as JSON Schema (OpenAPI 3.0's boolean exclusiveMaximum)."""
+    toxicity = HOSTILITY_ATTRIBUTES[0]
+    return {"type": "object", "required": [toxicity, name],
+            "properties": {toxicity: {"maximum": LABEL_PROBABILITY_CUT, "exclusiveMaximum": True},
+                           name: {"minimum": LABEL_PROBABILITY_CUT}}}
+
+
+def _untoxic_problem(name: str, labels: dict) -> str:
+    """What to fix in ``labels`` that mark ``name`` but not toxicity: training would read ``name`` as 0."""
+    cut, toxicity = f"{LABEL_PROBABILITY_CUT:g}", labels[HOSTILITY_ATTRIBUTES[0]]
+    return (f"is {labels[name]:g}, which marks {name}, but labels.toxicity is {toxicity:g}, under {cut}: {name} is toxic, "
+            f"so training would read {name} as 0; raise toxicity to {cut} or more, or lower {name} under {cut}")
 
 
 class StrictSchema(Schema):
@@ -195,7 +214,11 @@ class FeedbackRequestSchema(StrictSchema):
         error_messages={"invalid": f"must be one of {', '.join(ACTIONS)}", "null": STRING},
         metadata={"description": "The moderator's final decision; decision or labels is required."},
     )
-    labels = Labels(allow_none=True, metadata={"description": f"Probabilities in [0, 1] the moderator assigns, by attribute name ({', '.join(ATTRIBUTES)})."})
+    labels = Labels(allow_none=True, metadata={"description": (
+        f"Probabilities in [0, 1] the moderator assigns, by attribute name ({', '.join(ATTRIBUTES)}); "
+        f"one of {LABEL_PROBABILITY_CUT:g} or more marks its attribute, and retraining reads these labels before the "
+        f"decision. A hostility attribute marked while toxicity is under {LABEL_PROBABILITY_CUT:g} is refused: an "
+        "insult, a threat... is toxic.")})
 
     openapi_rules: ClassVar[dict] = {
         "allOf": [

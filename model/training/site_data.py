@@ -5,7 +5,10 @@ A site labels a comment with a decision (``approve``, ``review``, ``reject``), w
 same columns, its attribute labels possibly as one JSON ``labels`` column. Attribute columns win over
 the decision where both are given. A comment given feedback more than once (the same ``comment_id``, from the
 same ``api_key_id`` where that column is given: an editor's later correction; in a feedback export, a row without a
-comment id names its comment by its text) counts once, with its last row. Site rows train the hostility heads; an ``unsupported_claim`` column
+comment id names its comment by its text) counts once, with its last row. A row marking an insult, a threat... while
+giving toxicity under ``LABEL_PROBABILITY_CUT`` is refused, naming it (a comment that is not toxic is trained as free of
+every hostility); a column of labels under a name training does not read (a free-form label of the export) is named in
+what the manifest says was left out, with the rows labelled only there. Site rows train the hostility heads; an ``unsupported_claim`` column
 is kept for thresholds and comparisons only (the claim heads learn from sentences, not whole comments).
 """
 
@@ -28,7 +31,7 @@ import pandas as pd
 import pyarrow as pa
 from sklearn.model_selection import train_test_split
 
-from model.attributes import ATTRIBUTES, HOSTILITY_ATTRIBUTES
+from model.attributes import ATTRIBUTES, HOSTILITY_ATTRIBUTES, LABEL_PROBABILITY_CUT
 from model.bundle import sha256_file
 from model.training.data import DataError, overlap_key
 from model.training.trained_texts import FINGERPRINT_KEY, text_fingerprint
@@ -48,10 +51,12 @@ DECISION_TOXICITY: dict[str, float] = {"approve": 0.0, "review": 1.0, "reject": 
 HOSTILE_DECISIONS = ("review", "reject")
 COMMENT_ID_COLUMNS = ("api_key_id", "comment_id")
 """The feedback export's columns that name one comment: a later row for the same comment replaces an earlier one."""
+EXPORT_COLUMNS = (*COMMENT_ID_COLUMNS, "created_at", "source", "moderator", "api_key_name")
+"""The feedback export's columns that are not labels (``service.feedback_export``): every other column it writes is one."""
+MAX_NAMED_ROWS = 3
+"""A message names at most this many rows (then "and N more")."""
 TRUE_VALUES = {"true", "yes"}
 FALSE_VALUES = {"false", "no"}
-LABEL_PROBABILITY_CUT = 0.5
-"""A label given as a probability (the feedback export's, a share of raters) counts as 1 from this value on."""
 SITE_HOLDOUT_FRACTION = 0.3
 """Share of the site's rows kept aside (stratified by label) to compare bundles in notebook 05."""
 READERS = {".csv": lambda text: pd.read_csv(text, keep_default_na=False, dtype=str),
@@ -277,7 +282,9 @@ def _expand_labels(raw: pd.DataFrame) -> pd.DataFrame:
         parsed.append(labels)
     unknown = sorted({key for labels in parsed for key in labels} - set(ATTRIBUTES))
     if unknown:
-        raise DataError(f"{LABELS_COLUMN} names unknown attributes {unknown}: use {', '.join(ATTRIBUTES)}")
+        rows = [row for row, labels in enumerate(parsed) if set(labels) - set(ATTRIBUTES)]
+        raise DataError(f"{LABELS_COLUMN} names unknown attributes {unknown} ({_rows_named(rows, raw)}): use "
+                        f"{', '.join(ATTRIBUTES)}")
     expanded = raw.copy()
     for attribute in ATTRIBUTES:
         given = raw[attribute].tolist() if attribute in raw else [None] * len(raw)
@@ -363,9 +370,11 @@ def site_labels(raw: pd.DataFrame, text_column: str = TEXT_COLUMN, decision_colu
         raw = _expand_labels(raw)
     _check_column_spelling(raw, (decision_column, LABELS_COLUMN, *ATTRIBUTES))
     label_columns = [a for a in ATTRIBUTES if a in raw]
+    unread = _unread_label_columns(raw, (text_column, decision_column, LABELS_COLUMN, *ATTRIBUTES, *EXPORT_COLUMNS))
     if decision_column not in raw and not label_columns:
         raise DataError(f"the site data needs a {decision_column!r} column (approve/review/reject) "
-                        f"or attribute columns ({', '.join(ATTRIBUTES)})")
+                        f"or attribute columns ({', '.join(ATTRIBUTES)})"
+                        + (f"; {unread_labels_reason(unread, only=False)}" if unread else ""))
     texts = raw[text_column].map(lambda value: "" if _blank(value) else str(value))
     frame = pd.DataFrame({"text": texts.to_numpy(object)})
     decisions = raw[decision_column].astype(object).map(_decision_text) if decision_column in raw else pd.Series("", index=raw.index)
@@ -377,6 +386,7 @@ def site_labels(raw: pd.DataFrame, text_column: str = TEXT_COLUMN, decision_colu
     for attribute in ATTRIBUTES:
         values = raw[attribute].tolist() if attribute in raw else [None] * len(raw)
         frame[attribute] = [_label_value(value, attribute, row) for row, value in enumerate(values)]
+    untoxic = _untoxic_hostility_rows(frame)
     from_decision = frame["decision"].map(DECISION_TOXICITY).astype(float)
     # An insult, a threat... is toxic, whatever the decision column says.
     any_hostile = (frame[list(HOSTILITY_ATTRIBUTES[1:])] == 1).any(axis=1)
@@ -385,8 +395,10 @@ def site_labels(raw: pd.DataFrame, text_column: str = TEXT_COLUMN, decision_colu
         frame.loc[frame["toxicity"] == 0, attribute] = 0.0
     has_text = frame["text"].str.strip() != ""
     has_label = frame[list(ATTRIBUTES)].notna().any(axis=1)
+    unread_only = has_text & ~has_label & ~raw[unread].map(_blank).all(axis=1).to_numpy()
     superseded = _superseded(raw, frame["text"], (has_text & has_label).to_numpy())
     usable = has_text & has_label & ~superseded
+    _refuse_untoxic_hostility(untoxic, usable.to_numpy(), raw)
     if keep_all_rows:
         kept = frame.copy()
         kept.loc[~usable, "decision"] = ""
@@ -394,9 +406,63 @@ def site_labels(raw: pd.DataFrame, text_column: str = TEXT_COLUMN, decision_colu
     else:
         kept = frame[usable].reset_index(drop=True)
     kept.attrs = {"n_read": len(frame), "n_superseded": int(superseded.sum()),
-                  "n_without_text": int((~has_text).sum()), "n_without_label": int((has_text & ~has_label).sum()),
-                  "label_columns": label_columns}
+                  "n_without_text": int((~has_text).sum()), "n_without_label": int((has_text & ~has_label & ~unread_only).sum()),
+                  "n_unread_label_only": int(unread_only.sum()), "unread_label_columns": unread, "label_columns": label_columns}
     return kept
+
+
+def _rows_named(rows: list[int], raw: pd.DataFrame) -> str:
+    """``rows`` (positions in ``raw``) as a message names them: each with its comment id where the table has one, at
+    most ``MAX_NAMED_ROWS``."""
+    ids = raw["comment_id"].tolist() if "comment_id" in raw else [None] * len(raw)
+    named = [f"row {row}" + ("" if _blank(ids[row]) else f" (comment_id {ids[row]})") for row in rows[:MAX_NAMED_ROWS]]
+    more = len(rows) - MAX_NAMED_ROWS
+    return ", ".join(named) + (f" and {more} more" if more > 0 else "")
+
+
+def _untoxic_hostility_rows(frame: pd.DataFrame) -> dict[str, np.ndarray]:
+    """The rows (positions) of ``frame``, by attribute, that mark a hostility attribute but give toxicity as absent
+    (``model.attributes.untoxic_hostility`` on labels already cut to 0/1), read before training's rule that a comment
+    not toxic is free of every hostility."""
+    not_toxic = (frame[HOSTILITY_ATTRIBUTES[0]] == 0).to_numpy()
+    return {name: np.flatnonzero(not_toxic & (frame[name] == 1).to_numpy()) for name in HOSTILITY_ATTRIBUTES[1:]}
+
+
+def _refuse_untoxic_hostility(rows: dict[str, np.ndarray], used: np.ndarray, raw: pd.DataFrame) -> None:
+    """Refuse the rows ``_untoxic_hostility_rows`` found that training would use (``used``): trained as not toxic, they
+    were trained as free of the insult, threat... their labels mark, which was silently lost."""
+    rows = {name: found[used[found]].tolist() for name, found in rows.items() if used[found].any()}
+    if not rows:
+        return
+    cut = f"{LABEL_PROBABILITY_CUT:g}"
+    name, found = next(iter(rows.items()))
+    also = f" (and {', '.join(list(rows)[1:])} on other rows)" if len(rows) > 1 else ""
+    raise DataError(f"{_rows_named(found, raw)}: {name} is marked ({cut} or more) but toxicity is not (under {cut}){also}: "
+                    f"{name} is toxic, so training would read it as 0; raise toxicity to {cut} or more, lower {name} "
+                    f"under {cut}, or leave one of them empty")
+
+
+def _label_like(value) -> bool:
+    """Whether a cell reads as a label: empty, a number in [0, 1], true/false or yes/no."""
+    try:
+        return not np.isnan(_label_value(value, "", 0))
+    except DataError:
+        return False
+
+
+def _unread_label_columns(raw: pd.DataFrame, read: tuple[str, ...]) -> list[str]:
+    """The columns of ``raw`` training does not read (not in ``read``) that hold labels, some and nothing else: a
+    free-form label of the feedback export (Perspective's ``ATTACK_ON_AUTHOR`` sent to suggestscore), or a site's own
+    0/1 column under a name of its own."""
+    unread = []
+    for column in raw.columns:
+        if column in read or not isinstance(column, str):
+            continue
+        filled = (value for value in raw[column] if not _blank(value))
+        first = next(filled, None)
+        if first is not None and _label_like(first) and all(map(_label_like, filled)):  # a text column stops at once
+            unread.append(column)
+    return unread
 
 
 def read_site_data(path: str | Path, text_column: str = TEXT_COLUMN, decision_column: str = DECISION_COLUMN) -> pd.DataFrame:
@@ -422,8 +488,10 @@ def read_site_data(path: str | Path, text_column: str = TEXT_COLUMN, decision_co
         raise DataError(f"{path}: {error}") from None
     if frame.empty:
         counts = frame.attrs
+        unread = (f", {counts['n_unread_label_only']} {unread_labels_reason(counts['unread_label_columns'])}"
+                  if counts["n_unread_label_only"] else "")
         raise DataError(f"{path}: no comment has both a text and a label ({counts['n_read']} rows read, "
-                        f"{counts['n_without_text']} without text, {counts['n_without_label']} without label): "
+                        f"{counts['n_without_text']} without text, {counts['n_without_label']} without label{unread}): "
                         f"{EMPTY_HINT}")
     frame.attrs |= {"file": path.name, "sha256": sha256_file(path)}
     return frame
@@ -536,6 +604,8 @@ def site_manifest(site: pd.DataFrame, site_rows: pd.DataFrame, weight: float) ->
         "rows_superseded": int(site.attrs.get("n_superseded", 0)),
         "rows_without_text": int(site.attrs.get("n_without_text", 0)),
         "rows_without_label": int(site.attrs.get("n_without_label", 0)),
+        "rows_unread_label_only": int(site.attrs.get("n_unread_label_only", 0)),
+        "unread_label_columns": list(site.attrs.get("unread_label_columns", [])),
         "removed_test_overlap": int(site_rows.attrs.get("removed_test_overlap", 0)),
         "removed_validation_overlap": int(site_rows.attrs.get("removed_validation_overlap", 0)),
         "rows_claim_label_only": int(site_rows.attrs.get("without_hostility_label", 0)),
@@ -576,6 +646,16 @@ def saw_held_out_rows(manifest: Mapping, sha256: str | None, fraction: float, se
     return origin.get("sha256") == sha256 and (origin.get("holdout_fraction"), origin.get("seed")) != (float(fraction), int(seed))
 
 
+def unread_labels_reason(columns: list[str], only: bool = True) -> str:
+    """Why the labels in ``columns`` (``_unread_label_columns``) are not trained on, and what to do about it; ``only``:
+    said of the rows labelled there alone, which are left out."""
+    names = ", ".join(map(repr, columns))
+    fix = f"rename a column to the attribute it marks, one of {', '.join(ATTRIBUTES)}"
+    if only:
+        return f"labelled only in {names}, which training does not read ({fix}, or give those comments a decision)"
+    return f"labels in {names} not read ({fix})"
+
+
 def describe_site_manifest(entry: Mapping) -> str:
     """One line on what ``site_manifest`` recorded: rows read, rows trained on, every row left out and why, the rows
     training held out to choose thresholds (``train.split_holdout``) and the file split (``split_origin``)."""
@@ -583,11 +663,16 @@ def describe_site_manifest(entry: Mapping) -> str:
         "earlier feedback on a comment given again (the last kept)": entry.get("rows_superseded", 0),
         f"without text{NO_TEXT_HINT}": entry.get("rows_without_text", 0),
         "without a decision or label": entry.get("rows_without_label", 0),
+        unread_labels_reason(entry.get("unread_label_columns", [])): entry.get("rows_unread_label_only", 0),
         "also in a public test set": entry.get("removed_test_overlap", 0),
         "also in a public validation set": entry.get("removed_validation_overlap", 0),
         f"labelled only {CLAIM_ONLY_REASON}": entry.get("rows_claim_label_only", 0),
     }
-    reasons = "; ".join(f"{count} {why}" for why, count in left_out.items() if count) or "none"
+    reasons = "; ".join(f"{count} {why}" for why, count in left_out.items() if count)
+    unread = entry.get("unread_label_columns", [])
+    if unread and not entry.get("rows_unread_label_only"):  # every such row had a label read too
+        reasons = "; ".join(filter(None, (reasons, unread_labels_reason(unread, only=False))))
+    reasons = reasons or "none"
     held = entry.get("rows_held_out")
     reasons += f"; {held} of the {entry.get('rows_used')} kept out of the fit to choose thresholds" if held else ""
     origin = entry.get("split_from")
