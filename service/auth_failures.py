@@ -7,6 +7,11 @@ look-up, unless this process has found that key active within ``KNOWN_KEY_SECOND
 database, or in the key cache, which Redis shares with every worker): a client behind the same address as an attacker
 (a NAT) keeps being served, its key looked up as usual (so a revocation is seen at once), though the key cache forgets
 it after ``KEY_CACHE_SECONDS`` (2 s by default).
+
+A key is written to that memory when it is new there, and again only once it has been there ``KNOWN_KEY_RENEW_SECONDS``
+(half of ``KNOWN_KEY_SECONDS``), not at every request (each write takes the memory's lock): a key used at least that
+often is never forgotten, and one that falls silent is let past the limit for between half and all of
+``KNOWN_KEY_SECONDS`` after its last use.
 """
 
 from __future__ import annotations
@@ -19,26 +24,34 @@ from service.ttl_cache import TtlMemory
 SETTING = "AUTH_FAILURE_LIMIT"
 LIMIT_NAME = "auth_failures"
 KNOWN_KEYS = "moderation.known_keys"
-"""``app.extensions[KNOWN_KEYS]``: the hashes of the keys this process found active lately."""
+"""``app.extensions[KNOWN_KEYS]``: the hashes of the keys this process found active lately, each with the time (on the
+memory's clock) it was written."""
 KNOWN_KEY_SECONDS = 24 * 60 * 60
 """How long a key found active still gets past a spent ``AUTH_FAILURE_LIMIT``: the key cache forgets it within
 ``KEY_CACHE_SECONDS``, after which its client was refused (429) at every look-up while someone at its address guessed."""
+KNOWN_KEY_RENEW_SECONDS = KNOWN_KEY_SECONDS / 2
+"""How long a key stays in the memory before it is written again when found active (``remember_good_key``)."""
 MAX_KNOWN_KEYS = 1_024
 """Keys remembered per process (a deployment has a handful); the oldest is forgotten first."""
 
 
 def init_known_keys(app: Flask) -> None:
     """Give ``app`` its memory of the keys found active (one per process: each worker learns its clients' keys)."""
-    app.extensions[KNOWN_KEYS] = TtlMemory[bool](KNOWN_KEY_SECONDS, MAX_KNOWN_KEYS)
+    app.extensions[KNOWN_KEYS] = TtlMemory[float](KNOWN_KEY_SECONDS, MAX_KNOWN_KEYS)
 
 
-def _known_keys() -> TtlMemory[bool]:
+def _known_keys() -> TtlMemory[float]:
     return current_app.extensions[KNOWN_KEYS]
 
 
 def remember_good_key(key_sha256: str) -> None:
-    """Note that the key with this SHA-256 was found active: it is not refused by ``refuse_if_failing``."""
-    _known_keys().put(key_sha256, True)
+    """Note that the key with this SHA-256 was found active: it is not refused by ``refuse_if_failing``. Written only
+    when the memory does not hold it or has held it ``KNOWN_KEY_RENEW_SECONDS`` (a cache hit was a write each time)."""
+    memory = _known_keys()
+    now = memory.clock()
+    written_at = memory.get(key_sha256)
+    if written_at is None or now - written_at >= KNOWN_KEY_RENEW_SECONDS:
+        memory.put(key_sha256, now)
 
 
 def forget_good_key(key_sha256: str) -> None:
@@ -49,7 +62,7 @@ def forget_good_key(key_sha256: str) -> None:
 def refuse_if_failing(key_sha256: str | None = None) -> None:
     """Raise the 429 when the client's address has used up its failed authentications for this window, unless
     ``key_sha256`` is that of a key this process found active lately."""
-    if key_sha256 is not None and _known_keys().get(key_sha256):
+    if key_sha256 is not None and _known_keys().get(key_sha256) is not None:
         return
     address = limited_address()
     spent = first_spent(SETTING, address)

@@ -158,3 +158,76 @@ def test_a_good_key_served_from_a_shared_key_cache_is_remembered_too(tiny_bundle
     assert client.get("/v1/model", headers=made_up()).status_code == 429
     shared.clear()  # KEY_CACHE_SECONDS later
     assert client.get("/v1/model", headers=good).status_code == 200
+
+
+class Clock:
+    """A monotonic clock the test moves by hand."""
+
+    def __init__(self):
+        self.now = 1_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def counted_known_keys(app) -> tuple[list[str], Clock]:
+    """Give ``app`` a memory of good keys on a hand-moved clock that records each write; return the writes and clock."""
+    from service.auth_failures import KNOWN_KEYS
+
+    memory = app.extensions[KNOWN_KEYS]
+    memory.clock = clock = Clock()
+    writes: list[str] = []
+    put = memory.put
+
+    def counted_put(name, *args, **kwargs):
+        writes.append(name)
+        return put(name, *args, **kwargs)
+
+    memory.put = counted_put
+    return writes, clock
+
+
+@pytest.mark.parametrize("key_cache_seconds", [60, 0], ids=["from-the-key-cache", "from-the-database"])
+def test_a_good_key_is_written_to_the_memory_once_until_it_is_half_expired(tiny_bundle_path, key_cache_seconds):
+    # Every request with a good key wrote it again (a lock and a new deadline), a key cache hit included.
+    from service.auth import KEY_CACHE_KEY
+    from service.auth_failures import KNOWN_KEY_SECONDS
+
+    app = create_app({"TESTING": True, "MODEL": str(tiny_bundle_path), "DB_URL": "sqlite://", "RATE_LIMIT": "100000 per minute",
+                      "AUTH_FAILURE_LIMIT": f"{FAILURES} per minute", "KEY_CACHE_SECONDS": key_cache_seconds})
+    client = app.test_client()
+    with app.app_context():
+        good = {"Authorization": f"Bearer {create_key(get_session(), 'cms')[1]}"}
+    writes, clock = counted_known_keys(app)
+    assert [client.get("/v1/model", headers=good).status_code for _ in range(5)] == [200] * 5
+    assert len(writes) == 1
+    clock.now += KNOWN_KEY_SECONDS / 2 - 1
+    assert client.get("/v1/model", headers=good).status_code == 200
+    assert len(writes) == 1  # still more than half its time left
+    clock.now += 2
+    assert [client.get("/v1/model", headers=good).status_code for _ in range(3)] == [200] * 3
+    assert len(writes) == 2  # renewed once, for KNOWN_KEY_SECONDS from now
+    # Still remembered past the first write's expiry: a spent AUTH_FAILURE_LIMIT does not refuse it.
+    clock.now += KNOWN_KEY_SECONDS / 2 + 1
+    for _ in range(FAILURES):
+        client.get("/v1/model", headers=made_up())
+    assert client.get("/v1/model", headers=made_up()).status_code == 429
+    app.extensions[KEY_CACHE_KEY].clear()  # the key cache forgot it: the known-keys memory lets it past
+    assert client.get("/v1/model", headers=good).status_code == 200
+
+
+def test_a_good_key_unused_for_the_memory_time_is_no_longer_let_past_a_spent_limit(tiny_bundle_path):
+    from service.auth_failures import KNOWN_KEY_SECONDS
+
+    app = create_app({"TESTING": True, "MODEL": str(tiny_bundle_path), "DB_URL": "sqlite://", "RATE_LIMIT": "100000 per minute",
+                      "AUTH_FAILURE_LIMIT": f"{FAILURES} per minute", "KEY_CACHE_SECONDS": 0})
+    client = app.test_client()
+    with app.app_context():
+        good = {"Authorization": f"Bearer {create_key(get_session(), 'cms')[1]}"}
+    writes, clock = counted_known_keys(app)
+    assert client.get("/v1/model", headers=good).status_code == 200
+    clock.now += KNOWN_KEY_SECONDS
+    for _ in range(FAILURES):
+        client.get("/v1/model", headers=made_up())
+    assert client.get("/v1/model", headers=good).status_code == 429
+    assert len(writes) == 1

@@ -9,9 +9,10 @@ import time
 
 import pytest
 from itsdangerous import URLSafeTimedSerializer
+from werkzeug.test import Client
 
 from service.app import create_app
-from tests.ui_support import PASSWORD, add_user, csrf_from, log_reviews, sign_in
+from tests.ui_support import PASSWORD, ProxyHost, add_user, csrf_from, log_reviews, sign_in
 
 LIFETIME_SECONDS = 8 * 60 * 60
 
@@ -224,10 +225,7 @@ def test_a_failed_sign_in_looks_the_user_up_once(guessed_app):
 def test_the_trusted_browser_cookie_is_sent_back_under_the_proxys_prefix(tiny_bundle_path):
     app = create_app({"TESTING": True, "MODEL": str(tiny_bundle_path), "DB_URL": "sqlite://", "TRUSTED_PROXY_HOPS": 1})
     add_user(app, "mo")
-    browser = app.test_client()
-    proxied = {"X-Forwarded-Prefix": "/moderation"}
-    token = csrf_from(browser.get("/ui/sign-in", headers=proxied).get_data(as_text=True))
-    answer = browser.post("/ui/sign-in", data={"name": "mo", "password": PASSWORD, "csrf_token": token}, headers=proxied)
+    answer = sign_in(Client(ProxyHost({"/moderation": app})), "mo", prefix="/moderation")
     assert answer.status_code == 302
     (trusted,) = [cookie for cookie in answer.headers.getlist("Set-Cookie") if cookie.startswith("signed_in_before=")]
     assert "Path=/moderation/ui;" in trusted or trusted.endswith("Path=/moderation/ui")
@@ -284,33 +282,33 @@ def prefixed_app(tiny_bundle_path):
     return app
 
 
-def _through_proxy(client):
-    """``client`` sending what the proxy adds to every request: the prefix the browser's URLs start with."""
-    client.environ_base["HTTP_X_FORWARDED_PREFIX"] = PREFIX
-    return client
+def _through_proxy(app) -> Client:
+    """A browser reaching ``app`` through the proxy: its URLs start with the prefix, which the proxy takes off and names
+    in ``X-Forwarded-Prefix`` (the browser keeps the session cookie for the prefixed paths it is set for)."""
+    return Client(ProxyHost({PREFIX: app}))
 
 
 def test_behind_a_proxys_prefix_sign_in_goes_back_to_the_page_asked_for_under_it(prefixed_app):
     # next= held the path without the prefix (request.full_path), so the sign-in sent the browser to /ui/try: out of
     # the prefix, a 404 from the proxy or another application's page on the same host.
-    browser = _through_proxy(prefixed_app.test_client())
-    asked = browser.get("/ui/try", query_string={"x": "1"})
+    browser = _through_proxy(prefixed_app)
+    asked = browser.get(f"{PREFIX}/ui/try", query_string={"x": "1"})
     assert asked.status_code == 302 and asked.headers["Location"].startswith(f"{PREFIX}/ui/sign-in?")
-    form = browser.get(asked.headers["Location"].removeprefix(PREFIX)).get_data(as_text=True)
+    form = browser.get(asked.headers["Location"]).get_data(as_text=True)
     (target,) = re.findall(r'name="next" value="([^"]*)"', form)
     assert target == f"{PREFIX}/ui/try?x=1"
-    answer = browser.post("/ui/sign-in", data={"name": "mo", "password": PASSWORD, "csrf_token": csrf_from(form),
-                                               "next": target})
+    answer = browser.post(f"{PREFIX}/ui/sign-in", data={"name": "mo", "password": PASSWORD, "csrf_token": csrf_from(form),
+                                                         "next": target})
     assert (answer.status_code, answer.headers["Location"]) == (302, f"{PREFIX}/ui/try?x=1")
 
 
 def test_behind_a_proxys_prefix_a_decision_goes_back_to_the_queue_under_it(prefixed_app):
     (item,) = log_reviews(prefixed_app, ["You are a fool."])
-    browser = _through_proxy(prefixed_app.test_client())
-    assert sign_in(browser, "mo").status_code == 302
-    page = browser.get("/ui/queue", query_string={"reason": "insult"}).get_data(as_text=True)
+    browser = _through_proxy(prefixed_app)
+    assert sign_in(browser, "mo", prefix=PREFIX).status_code == 302
+    page = browser.get(f"{PREFIX}/ui/queue", query_string={"reason": "insult"}).get_data(as_text=True)
     (back,) = re.findall(r'name="next" value="([^"]*)"', page)
-    answer = browser.post(f"/ui/queue/{item}", data={"decision": "reject", "csrf_token": csrf_from(page), "next": back})
+    answer = browser.post(f"{PREFIX}/ui/queue/{item}", data={"decision": "reject", "csrf_token": csrf_from(page), "next": back})
     assert (answer.status_code, answer.headers["Location"]) == (303, f"{PREFIX}/ui/queue?reason=insult")
 
 

@@ -26,10 +26,34 @@ def csrf_from(html: str) -> str:
     return found.group(1)
 
 
-def sign_in(client, name: str, password: str = PASSWORD):
-    """Sign ``client`` in through the form (fetching its CSRF token first); return the answer."""
-    token = csrf_from(client.get("/ui/sign-in").get_data(as_text=True))
-    return client.post("/ui/sign-in", data={"name": name, "password": password, "csrf_token": token})
+def sign_in(client, name: str, password: str = PASSWORD, prefix: str = ""):
+    """Sign ``client`` in through the form (fetching its CSRF token first), under ``prefix`` (a ``ProxyHost``'s); return
+    the answer."""
+    token = csrf_from(client.get(f"{prefix}/ui/sign-in").get_data(as_text=True))
+    return client.post(f"{prefix}/ui/sign-in", data={"name": name, "password": password, "csrf_token": token})
+
+
+class ProxyHost:
+    """One host's reverse proxy in front of instances, each under its path prefix (``/moderation/...``): it takes the
+    prefix off the path and names it in ``X-Forwarded-Prefix``, as nginx's ``location /moderation/ { proxy_pass
+    http://upstream/; }`` does, so a browser's URLs and cookie paths are those of a real one. Any other path goes to
+    another application on the host, which records the ``Cookie`` headers it was sent (``other_app_cookies``).
+    Serve it with ``werkzeug.test.Client``; the instances need ``TRUSTED_PROXY_HOPS`` 1."""
+
+    def __init__(self, apps: dict):
+        self.apps = apps
+        self.other_app_cookies: list[str] = []
+
+    def __call__(self, environ: dict, start_response):
+        from werkzeug.wrappers import Response
+
+        path = environ.get("PATH_INFO", "")
+        for prefix, app in self.apps.items():
+            if path == prefix or path.startswith(prefix + "/"):
+                environ = {**environ, "PATH_INFO": path[len(prefix):] or "/", "HTTP_X_FORWARDED_PREFIX": prefix}
+                return app(environ, start_response)
+        self.other_app_cookies.append(environ.get("HTTP_COOKIE", ""))
+        return Response("another application")(environ, start_response)
 
 
 def review_decision(reason: str = "insult", score: float = 0.6) -> Decision:

@@ -18,6 +18,7 @@ from service.ui.blueprint import bp
 from service.ui.csrf import check_csrf, csrf_token
 from service.ui.headers import add_security_headers
 from service.ui.secret import init_secret_key
+from service.ui.session_cookie import init_session_cookie
 from service.ui.signin import limit_sign_in, load_user, signed_in
 from service.users import prepare_sign_in
 
@@ -63,8 +64,9 @@ bp.after_request(add_security_headers)
 
 
 def init_ui(app: Flask) -> None:
-    """Give ``app`` its session key and register the moderation page (before ``init_rate_limits``)."""
+    """Give ``app`` its session key and cookie path and register the moderation page (before ``init_rate_limits``)."""
     init_secret_key(app)
+    init_session_cookie(app)
     prepare_sign_in()
     app.register_blueprint(bp)
 
