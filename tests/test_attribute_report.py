@@ -8,6 +8,7 @@ import pytest
 from model.evaluation.attribute_data import ATTRIBUTE_SETS, labelled_attributes, load_attribute_sets
 from model.evaluation.attribute_report import attribute_markdown, attribute_rows, evaluate_attributes
 from model.results import Decision, Reason
+from model.training import added_sets
 from tests.real_data import _real_data_dir_with
 
 ATTRIBUTES = ("toxicity", "threat")
@@ -35,11 +36,13 @@ def write_attribute_dir(root):
                                                          "Identity based Attack", "Threat", "Threat"],
         "start": [0, 0, 17, 8, 8, 0, 0, 0], "end": [16, 16, 22, 13, 13, 24, 5, 5]})
     _csv(spans / "tsd_test.csv.gz", {"spans": ["[]", "[]", "[]"], "text": texts[:3]})
-    # "offensive post" is written in the training split too (with other spacing and case).
+    # "offensive post" is written in the training split too (with other spacing and case), and so is ETHOS's "kill them
+    # all".
     _csv(root / "hostility" / "hatexplain" / "hatexplain.csv.gz", {
-        "split": ["test", "test", "test", "train", "train"],
-        "majority_label": ["hatespeech", "offensive", "normal", "hatespeech", "offensive"],
-        "text": ["hate post", "offensive post", "normal post", "train post", "Offensive  post"], "toxic": [1, 1, 0, 1, 1]})
+        "split": ["test", "test", "test", "train", "train", "train"],
+        "majority_label": ["hatespeech", "offensive", "normal", "hatespeech", "offensive", "hatespeech"],
+        "text": ["hate post", "offensive post", "normal post", "train post", "Offensive  post", "Kill them all"],
+        "toxic": [1, 1, 0, 1, 1, 1]})
     # Stormfront: only sampled_test rows labelled hate or noHate are read ("relation" is hate only in context).
     _csv(root / "hostility" / "stormfront_hate_degibert2018" / "stormfront_sentences.csv.gz", {
         "file_id": ["1_1", "2_1", "3_1", "4_1"], "label": ["hate", "noHate", "relation", "hate"],
@@ -50,7 +53,16 @@ def write_attribute_dir(root):
     return root
 
 
-def test_loaders_label_each_attribute_and_skip_what_is_missing(tmp_path):
+def _primary_sets(monkeypatch, validation_texts=()) -> None:
+    """The primary test sets and the validation sets, absent from ``write_attribute_dir``: none, and one validation set
+    of ``validation_texts``. Training keeps out these and the test splits written there (``forbidden_keys``)."""
+    monkeypatch.setattr(added_sets, "load_test_sets", lambda data_dir: {})
+    monkeypatch.setattr(added_sets, "load_validation_sets",
+                        lambda data_dir: {"validation": pd.DataFrame({"text": list(validation_texts), "label": 1})})
+
+
+def test_loaders_label_each_attribute_and_skip_what_is_missing(tmp_path, monkeypatch):
+    _primary_sets(monkeypatch)
     sets, skipped = load_attribute_sets(write_attribute_dir(tmp_path / "data"))
     assert list(sets) == ["toxic_spans_test", "hatexplain_test", "stormfront_test", "ethos_violence"]
     assert set(skipped) == {"convabuse_test", "olid_test"} and all("not found" in why for why in skipped.values())
@@ -68,10 +80,22 @@ def test_loaders_label_each_attribute_and_skip_what_is_missing(tmp_path):
     assert labelled_attributes(stormfront) == ["identity_attack"]
     assert sets["ethos_violence"]["threat"].tolist() == [1, 0]
     assert labelled_attributes(sets["ethos_violence"]) == ["threat"]
-    # Rows whose text a training split holds are marked (the public training files are absent here: left out).
-    assert hatexplain["in_training"].tolist() == [False, True, False]
+    # "offensive post" is in HateXplain's training split too, but training leaves every test text out (the encoder of
+    # 2.6.0-2.11.0 read it): no row is marked (the public training files are absent here: left out)...
+    assert hatexplain["in_training"].tolist() == [False, False, False]
+    # ...unless training reads it: "kill them all", in no test or validation set here.
+    assert sets["ethos_violence"]["in_training"].tolist() == [True, False]
     assert not spans["in_training"].any() and hatexplain.attrs["labels"] == {
         "identity_attack": "hatespeech by majority (offensive and normal posts are 0)"}
+
+
+def test_a_text_of_a_validation_set_is_not_marked_as_trained_on(tmp_path, monkeypatch):
+    # ETHOS's binary file, a validation set, holds every comment of its multi-label file. Training leaves validation
+    # texts out of HateXplain's and ConvAbuse's training splits as it does test texts (``forbidden_keys``): "kill them
+    # all", in HateXplain's training split too, was marked as trained on.
+    _primary_sets(monkeypatch, validation_texts=["Kill them  all", "they are stupid"])
+    sets, _ = load_attribute_sets(write_attribute_dir(tmp_path / "data"))
+    assert sets["ethos_violence"]["in_training"].tolist() == [False, False]
 
 
 def _decision(scores, reasons=(), action="approve"):
@@ -107,6 +131,10 @@ def test_rows_give_the_roc_auc_without_the_rows_also_in_training():
     assert row["roc_auc_not_in_training"] == 0.5  # 0.2 against 0.4 and 0.1: one pair of two
     text = "\n".join(attribute_markdown({"rows": [row]}))
     assert "| set | threat | a threat | 4 | 2 | 0.750 | 1, 0.500 | 0.500 |" in text
+    # The column counts the texts training reads (``training_keys``: no test or validation text), not every text in a
+    # training split: the explanation said ConvAbuse's test turns "yes" and "hi" were among them, beside a count of 0.
+    explained = text.split("*Also in training* = ")[1].split("; the ROC AUC beside it")[0]
+    assert explained.startswith("rows whose text training reads") and "are in its training split too" not in explained
 
 
 def test_evaluate_and_markdown_put_the_baseline_beside_ours_and_link_the_figure(tmp_path):
@@ -143,8 +171,7 @@ def test_real_attribute_sets_have_the_documented_counts():
     assert counts["stormfront_test"] == (478, {"identity_attack": 239})
     assert counts["olid_test"] == (860, {"insult": 213, "profanity": 27})
     assert counts["ethos_violence"] == (433, {"threat": 142})
-    # Texts also in HateXplain's or ConvAbuse's training split: 294 ConvAbuse test turns ("yes", "hi", ...), 6 HateXplain
-    # test posts. Up to 1.3.0 the primary sets' training rows held 9 more ConvAbuse test turns (303 in all); from 1.4.0
-    # on no training row has a test text, so ``load_training_data`` adds none.
-    assert {name: int(frame["in_training"].sum()) for name, frame in sets.items()} == {
-        "toxic_spans_test": 0, "hatexplain_test": 6, "convabuse_test": 294, "stormfront_test": 0, "olid_test": 0, "ethos_violence": 0}
+    # No test text is trained on from 2.12.0 on. 2.6.0-2.11.0's encoder read 294 ConvAbuse test turns ("yes", "hi", ...)
+    # and 6 HateXplain test posts in those sets' training splits (and, up to 1.3.0, 9 more ConvAbuse turns among the
+    # primary sets' training rows: 303 in all).
+    assert {name: int(frame["in_training"].sum()) for name, frame in sets.items()} == dict.fromkeys(ATTRIBUTE_SETS, 0)

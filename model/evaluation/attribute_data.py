@@ -7,12 +7,15 @@ official test split except ETHOS, a validation set (GPL-3.0, never trained on; i
 toxicity review threshold, its violence labels choose nothing). Nothing here feeds training or any choice.
 
 An official split is not free of its set's training texts: 303 of ConvAbuse's 853 test turns are written, word for
-word, in a training split ("yes", "hi", "fuck you"), which the heads and the encoder train on. Each frame's
-``in_training`` column marks those rows (``training_keys``), so the report can give the figures on the others too.
+word, in a training split ("yes", "hi", "fuck you"), which the encoder of 2.6.0-2.11.0 trained on. Training leaves
+them out from 2.12.0 on (1.4.0 for the TF-IDF heads). Each frame's ``in_training`` column marks the rows whose text
+training reads (``training_keys``, through the same functions training uses), so the report shows a test text that
+reaches training again, and gives the figures on the others too.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from pathlib import Path
 
@@ -35,7 +38,7 @@ from model.training.data import (
     typed_labels_of,
     typed_toxic_spans_posts,
 )
-from model.training.added_sets import ADDED_SETS, convabuse_rows, hatexplain_rows
+from model.training.added_sets import ADDED_SETS, convabuse_rows, forbidden_keys, hatexplain_rows, without
 
 ETHOS_VIOLENCE_MAJORITY = 0.5
 """An ETHOS hate comment incites violence when at least this share of its raters said so (the authors' cut-off)."""
@@ -120,13 +123,17 @@ ATTRIBUTE_SETS: dict[str, Callable[[Path], pd.DataFrame]] = {
 
 
 def training_keys(data_dir: str | Path | None = None) -> set[str]:
-    """``overlap_key`` of the texts that bundles train on: the public training rows (``load_training_data``) and
-    HateXplain's and ConvAbuse's training splits, as the encoder of 2.6.0-2.11.0 read them; a part whose files are
-    missing is left out. (From 1.4.0 on the first part holds no test text: 9 ConvAbuse test turns that 2.6.0's
-    encoder read among the primary sets' rows are no longer counted.)"""
+    """``overlap_key`` of the texts that bundles from 2.12.0 on train on: the public training rows
+    (``load_training_data``) and HateXplain's and ConvAbuse's training splits less every test and validation text
+    (``forbidden_keys``, read once), as training reads them (``added_sets.added_training_rows``); a part whose files
+    are missing is left out, and so are the two splits when the test or validation sets cannot be read (training then
+    refuses to start). (The encoder of 2.6.0-2.11.0 read those two splits whole, 294 ConvAbuse test turns and 6
+    HateXplain test posts among them.)"""
     root = resolve_data_dir(data_dir) / HOSTILITY_SUBDIR
-    parts = [lambda: load_training_data(root.parent), lambda: hatexplain_rows(root, "train"),
-             lambda: convabuse_rows(root, "train")]
+    forbidden = functools.cache(lambda: forbidden_keys(root.parent))
+    parts = [lambda: load_training_data(root.parent),
+             lambda: without(hatexplain_rows(root, "train"), forbidden()),
+             lambda: without(convabuse_rows(root, "train"), forbidden())]
     keys = set()
     for part in parts:
         try:

@@ -4,8 +4,9 @@ For every (set, attribute) pair that a set of ``model.evaluation.attribute_data`
 the ``toxicity`` score's ROC AUC on the same label (an attribute that ranks no better than toxicity adds nothing
 but a name), and what the decision policy does: the share of labelled comments the policy gives a reason on that
 attribute (its threshold or, for ``threat``, the phrase rule), the share of the others it gives one, and the share
-of labelled comments it does not approve for any reason. Rows whose text is also in a training split
-(``in_training``) are counted, and the attribute's ROC AUC is given on the others as well.
+of labelled comments it does not approve for any reason. Rows whose text training reads (``in_training``,
+``attribute_data.training_keys``: none from bundle 2.12.0 on, unless a test text reaches training again) are counted,
+and the attribute's ROC AUC is given on the others as well.
 """
 
 from __future__ import annotations
@@ -133,8 +134,10 @@ def attribute_markdown(section: Mapping, baseline: Mapping | None = None, base_v
         "for `threat` also the phrase rule); *not approved* = sent to review or rejected for any reason. Official test "
         "splits except ETHOS (a validation set; its violence labels choose nothing). Within toxic spans every post is "
         "toxic, so there the attribute must tell one kind of toxicity from the others. *Also in training* = rows whose "
-        "text is written word for word in a training split (ConvAbuse's test turns \"yes\", \"hi\", \"fuck you\" are in "
-        "its training split too); the ROC AUC beside it is on the other rows.", "",
+        "text training reads word for word: from bundle 2.12.0 on training leaves every test and validation text out, "
+        "so a count here is a test text that reached training again (the encoder of 2.6.0-2.11.0 also read 294 "
+        "ConvAbuse test turns, \"yes\", \"hi\", \"fuck you\", and 6 HateXplain test posts written in those sets' "
+        "training splits, which this column does not count); the ROC AUC beside it is on the other rows.", "",
         f"| set | attribute | 1 = | rows | positives | ROC AUC{versus} | also in training: rows, ROC AUC on the others | "
         "toxicity's ROC AUC | positives flagged | others flagged | positives not approved |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
