@@ -146,7 +146,8 @@ def build_encoder_bundle(base: Bundle, onnx_path: Path, tokenizer_path: Path, ho
     Parameters
     ----------
     base : Bundle
-        The TF-IDF bundle whose model (claims, word spans, cascade's first pass) is wrapped.
+        The TF-IDF bundle whose model (claims, word spans, cascade's first pass) is wrapped; the site data its heads
+        were trained on, if any, is recorded as its manifest records it (``base_site_provenance``).
     onnx_path, tokenizer_path : Path
         The exported int8 encoder and its tokenizer.
     holdout : pandas.DataFrame
@@ -242,6 +243,7 @@ def build_encoder_bundle(base: Bundle, onnx_path: Path, tokenizer_path: Path, ho
         "model_version": version,
         "attributes": list(base.attributes),
         "base_bundle": {"version": base.version, "model_sha256": base.manifest["model_sha256"]},
+        **base_site_provenance(base),
         "encoder": {"onnx_file": "encoder.onnx", "tokenizer_file": "tokenizer.json", "attributes": list(attributes),
                     "max_tokens": MAX_TOKENS, "stride": stride, "align": align, "pooling": "mean", "quantisation": scheme_of(onnx_path),
                     "versions": {"onnxruntime": metadata.version("onnxruntime"), "tokenizers": metadata.version("tokenizers")}},
@@ -251,6 +253,20 @@ def build_encoder_bundle(base: Bundle, onnx_path: Path, tokenizer_path: Path, ho
     path = save_bundle(model, out_dir, manifest, policy, files={"encoder.onnx": onnx_path, "tokenizer.json": tokenizer_path})
     record_probe(path)
     return path, summary
+
+
+def base_site_provenance(base: Bundle) -> dict:
+    """The manifest entry naming the site comments ``base``'s TF-IDF heads were trained on (its ``site_data``: file,
+    SHA-256, rows, weight, ``split_from`` and the trained texts' fingerprint), for an encoder bundle built around them;
+    empty for a base without site data.
+
+    The encoder bundle serves those heads (the cascade's first pass, the toxicity blend, claims, word spans), so the
+    checks that read ``site_data`` (``moderate compare --drop-trained``, ``moderate models list``, ``/v1/model``,
+    ``site_data.trained_on_file`` and ``saw_held_out_rows``, ``trained_texts.trained_rows`` in notebooks 04 and 05)
+    must find there what they find in the base's manifest, or a site's held-out figures would count trained rows.
+    """
+    site = base.manifest.get("site_data")
+    return {"site_data": dict(site)} if site else {}
 
 
 def record_probe(path: Path) -> dict:
