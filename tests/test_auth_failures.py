@@ -9,6 +9,7 @@ import pytest
 from service.app import create_app
 from service.auth import create_key, revoke_key
 from service.store import get_session
+from tests.test_auth import Clock
 
 FAILURES = 5
 
@@ -24,6 +25,16 @@ def made_up() -> dict[str, str]:
 
 def from_address(address: str) -> dict:
     return {"environ_base": {"REMOTE_ADDR": address}}
+
+
+def app_with_good_key(tiny_bundle_path, key_cache_seconds: float) -> tuple:
+    """An app limiting failed authentications to ``FAILURES``, its key cache kept ``key_cache_seconds``, with an active
+    key: the app, a client and that key's headers."""
+    app = create_app({"TESTING": True, "MODEL": str(tiny_bundle_path), "DB_URL": "sqlite://", "RATE_LIMIT": "100000 per minute",
+                      "AUTH_FAILURE_LIMIT": f"{FAILURES} per minute", "KEY_CACHE_SECONDS": key_cache_seconds})
+    with app.app_context():
+        good = {"Authorization": f"Bearer {create_key(get_session(), 'cms')[1]}"}
+    return app, app.test_client(), good
 
 
 def count_lookups(monkeypatch) -> list:
@@ -119,11 +130,7 @@ def test_a_good_key_from_a_failing_address_is_served_after_the_key_cache_forgot_
     # The key cache keeps a key KEY_CACHE_SECONDS (2 s): past that, a client behind the same address (a NAT) as someone
     # trying made-up keys got 429 for its good key at every look-up, for as long as the guessing went on. The cache is
     # off here (0), as if every request came more than KEY_CACHE_SECONDS after the last.
-    app = create_app({"TESTING": True, "MODEL": str(tiny_bundle_path), "DB_URL": "sqlite://", "RATE_LIMIT": "100000 per minute",
-                      "AUTH_FAILURE_LIMIT": f"{FAILURES} per minute", "KEY_CACHE_SECONDS": 0})
-    client = app.test_client()
-    with app.app_context():
-        good = {"Authorization": f"Bearer {create_key(get_session(), 'cms')[1]}"}
+    app, client, good = app_with_good_key(tiny_bundle_path, 0)
     assert client.get("/v1/model", headers=good).status_code == 200  # found active once from this process
     for _ in range(FAILURES):
         client.get("/v1/model", headers=made_up())
@@ -160,16 +167,6 @@ def test_a_good_key_served_from_a_shared_key_cache_is_remembered_too(tiny_bundle
     assert client.get("/v1/model", headers=good).status_code == 200
 
 
-class Clock:
-    """A monotonic clock the test moves by hand."""
-
-    def __init__(self):
-        self.now = 1_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def counted_known_keys(app) -> tuple[list[str], Clock]:
     """Give ``app`` a memory of good keys on a hand-moved clock that records each write; return the writes and clock."""
     from service.auth_failures import KNOWN_KEYS
@@ -193,11 +190,7 @@ def test_a_good_key_is_written_to_the_memory_once_until_it_is_half_expired(tiny_
     from service.auth import KEY_CACHE_KEY
     from service.auth_failures import KNOWN_KEY_SECONDS
 
-    app = create_app({"TESTING": True, "MODEL": str(tiny_bundle_path), "DB_URL": "sqlite://", "RATE_LIMIT": "100000 per minute",
-                      "AUTH_FAILURE_LIMIT": f"{FAILURES} per minute", "KEY_CACHE_SECONDS": key_cache_seconds})
-    client = app.test_client()
-    with app.app_context():
-        good = {"Authorization": f"Bearer {create_key(get_session(), 'cms')[1]}"}
+    app, client, good = app_with_good_key(tiny_bundle_path, key_cache_seconds)
     writes, clock = counted_known_keys(app)
     assert [client.get("/v1/model", headers=good).status_code for _ in range(5)] == [200] * 5
     assert len(writes) == 1
@@ -219,11 +212,7 @@ def test_a_good_key_is_written_to_the_memory_once_until_it_is_half_expired(tiny_
 def test_a_good_key_unused_for_the_memory_time_is_no_longer_let_past_a_spent_limit(tiny_bundle_path):
     from service.auth_failures import KNOWN_KEY_SECONDS
 
-    app = create_app({"TESTING": True, "MODEL": str(tiny_bundle_path), "DB_URL": "sqlite://", "RATE_LIMIT": "100000 per minute",
-                      "AUTH_FAILURE_LIMIT": f"{FAILURES} per minute", "KEY_CACHE_SECONDS": 0})
-    client = app.test_client()
-    with app.app_context():
-        good = {"Authorization": f"Bearer {create_key(get_session(), 'cms')[1]}"}
+    app, client, good = app_with_good_key(tiny_bundle_path, 0)
     writes, clock = counted_known_keys(app)
     assert client.get("/v1/model", headers=good).status_code == 200
     clock.now += KNOWN_KEY_SECONDS
