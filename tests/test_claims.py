@@ -397,6 +397,7 @@ ABOVE_THRESHOLD_DESPITE_SOURCE = {
     "2.10.0": set(),  # 0.527 against 0.538 (1.3.0's TF-IDF claim heads are 1.2.0's; the encoder's, fitted on
     # sentence windows, moved it by 0.0001)
     "2.11.0": set(),  # 0.527 against 0.538: the claim heads and choices of 2.10.0 (1.4.0's are 1.3.0's)
+    "2.12.0": set(),  # 0.523 against 0.537 (the encoder fine-tuned again, without test texts)
 }
 """Bundle version -> sourced forms it still scores above its review threshold, though below the unsourced form."""
 
