@@ -51,9 +51,10 @@ train: install
 	$(BIN)/moderate train --data-dir $(DATA_DIR) --overwrite
 
 # Fine-tunes the encoder of bundle 2.x: about 45 minutes on 2 idle cores without AVX-512 VNNI (2.6.0's recipe trains
-# all six layers; 2.12.0's run took 40.7 minutes, part of them beside tests), over an hour on shared ones (one pass,
+# all six layers; 2.12.0's run took 40.7 minutes on VNNI cores, part of them beside tests), over an hour on shared ones (one pass,
 # seeded, checkpoints in var/encoder; run it again with RESUME=1 after an interruption), then exports it to int8 ONNX
-# and builds bundles/$(ENCODER_VERSION) (6.3 minutes for 2.12.0).
+# and builds bundles/$(ENCODER_VERSION) (6.3 minutes for 2.12.0). Never over the served bundle (checked first): to
+# rebuild the served one, name a copy (ENCODER_VERSION=2.12.0-check) and compare.
 ENCODER_VERSION ?= 2.12.0
 # The TF-IDF bundle the encoder joins: 1.4.0 from 2.11.0 on (`make train` builds it), 1.3.0 for 2.10.0, 1.2.0 for
 # 2.2.0-2.9.0.
@@ -74,9 +75,10 @@ ARCHIVE_ROWS ?= 1000000
 ARCHIVE_MODE ?= cascade
 train-encoder: install
 	$(BIN)/python -m pip install --quiet -e '.[train]'
+	$(BIN)/python -m model.training.encoder bundle --version $(ENCODER_VERSION) --overwrite --check-folder
 	$(BIN)/python -m model.training.encoder train --data-dir $(DATA_DIR) --work var/encoder $(if $(RESUME),--resume)
 	$(BIN)/python -m model.training.encoder export --work var/encoder --out var/encoder/export
-	$(BIN)/python -m model.training.encoder bundle --data-dir $(DATA_DIR) --work var/encoder --version $(ENCODER_VERSION) --base $(TFIDF_BASE) --mode $(ENCODER_MODE) --stride $(STRIDE) --align $(ALIGN)
+	$(BIN)/python -m model.training.encoder bundle --data-dir $(DATA_DIR) --work var/encoder --version $(ENCODER_VERSION) --base $(TFIDF_BASE) --mode $(ENCODER_MODE) --stride $(STRIDE) --align $(ALIGN) --overwrite
 
 # 2.10.0 (like 2.7.0-2.9.0) is 2.6.0's fine-tuned encoder with activations quantised per token
 # (model/training/quantisation.py), around the TF-IDF bundle 1.3.0, calibrated and thresholded again: about 10 minutes,
@@ -85,6 +87,7 @@ train-encoder: install
 # validation scores: a rebuild now is close to 2.11.0, not byte for byte).
 requantise: install
 	$(BIN)/python -m pip install --quiet -e '.[train]'
+	$(BIN)/python -m model.training.encoder bundle --version $(ENCODER_VERSION) --check-folder
 	$(BIN)/python -m model.training.encoder requantise --bundle $(REQUANTISE_FROM) --work var/encoder_requantised
 	$(BIN)/python -m model.training.encoder bundle --data-dir $(DATA_DIR) --work var/encoder_requantised --version $(ENCODER_VERSION) --base $(TFIDF_BASE) --mode $(ENCODER_MODE) --stride $(STRIDE) --align $(ALIGN)
 

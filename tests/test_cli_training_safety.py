@@ -333,3 +333,40 @@ def test_a_site_weight_without_site_data_is_refused_before_training(runner, bund
     result = runner.invoke(cli, ["train", "--site-weight", "10", "--version", "x", "--data-dir", str(tmp_path / "absent")])
     one_error_line(result, r"--site-weight weighs the comments of --site-data: give --site-data FILE too")
     assert not (bundles / "x").exists()
+
+
+# The encoder's bundle step (`make train-encoder`, `make requantise`): the same folder rules, checked before the hour
+# of fine-tuning (`--check-folder`) and again before the minutes of calibration. It used to write into any folder,
+# the served bundle's included.
+
+def _encoder_bundle_step(*args):
+    from model.training.encoder import main
+
+    return main(["bundle", "--work", "absent-work", *args])
+
+
+@pytest.mark.parametrize("overwrite", [[], ["--overwrite"]])
+@pytest.mark.parametrize("check_only", [[], ["--check-folder"]])
+def test_the_encoder_bundle_step_never_replaces_the_served_bundle(bundles, capsys, overwrite, check_only):
+    before = _files(bundles / "served")
+    with pytest.raises(SystemExit) as stopped:
+        _encoder_bundle_step("--version", "served", *overwrite, *check_only)
+    assert stopped.value.code == 2 and "is the served bundle (bundles/CURRENT names it)" in capsys.readouterr().err
+    assert _files(bundles / "served") == before
+
+
+def test_the_encoder_bundle_step_replaces_another_bundle_only_with_overwrite(bundles, capsys):
+    with pytest.raises(SystemExit) as stopped:
+        _encoder_bundle_step("--version", "other", "--check-folder")
+    assert stopped.value.code == 2 and "already holds a bundle" in capsys.readouterr().err
+    assert _encoder_bundle_step("--version", "other", "--overwrite", "--check-folder") == 0
+    assert _encoder_bundle_step("--version", "new", "--check-folder") == 0
+    assert f"{bundles / 'new'} may take bundle new" in capsys.readouterr().out
+    assert not (bundles / "new").exists()
+
+
+@pytest.mark.parametrize("version", ["../elsewhere", ".hidden"])
+def test_the_encoder_bundle_step_refuses_a_version_that_cannot_name_a_bundle_folder(bundles, capsys, version):
+    with pytest.raises(SystemExit) as stopped:
+        _encoder_bundle_step("--version", version, "--check-folder")
+    assert stopped.value.code == 2 and "Traceback" not in capsys.readouterr().err

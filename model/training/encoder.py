@@ -419,38 +419,55 @@ def rewindow(source: str, version: str, align: str = "sentences", stride: int | 
     return out
 
 
+def bundle_folder(version: str, bundles_root: Path | None = None, overwrite: bool = False) -> Path:
+    """``bundles/<version>`` (or under ``bundles_root``), checked before any work: a version that names a folder, and
+    a folder that may take the bundle (``model.versions.check_new_bundle_folder``: new, or an existing bundle with
+    ``overwrite``, never the served one). Raises ``BundleError`` (the version) or ``BundleTargetError`` (the folder)
+    saying what to choose instead."""
+    from model.bundle import bundles_dir
+    from model.versions import check_new_bundle_folder, check_version
+
+    out = (bundles_root or bundles_dir()) / check_version(version)
+    check_new_bundle_folder(out, overwrite)
+    return out
+
+
 def bundle(data_dir, work: Path, export_dir: Path, version: str, base: str = TFIDF_VERSION, mode: str = "encoder",
            bundles_root: Path | None = None, threads: int = 2, stride: int = WINDOW_STRIDE,
-           align: str = "stride") -> Path:
+           align: str = "stride", overwrite: bool = False) -> Path:
     """Calibrate the exported encoder on the held-out rows and write ``bundles/<version>`` around ``base``, reading long
-    comments in windows ``stride`` word pieces apart or ending at sentence ends (``build_encoder_bundle``)."""
+    comments in windows ``stride`` word pieces apart or ending at sentence ends (``build_encoder_bundle``). The folder
+    is checked first (``bundle_folder``: the served bundle is never replaced, another only with ``overwrite``) and
+    written whole (``model.versions.written_whole``: an interrupted run leaves what was there before)."""
     from model.attributes import CLAIM_ATTRIBUTE
-    from model.bundle import bundles_dir, load_bundle
+    from model.bundle import load_bundle
     from model.training.claims_data import load_claim_test_sets, load_claim_training_data, load_claim_validation_sets
     from model.training.data import load_test_sets, load_toxic_spans, load_validation_sets
     from model.training.encoder_bundle import build_encoder_bundle
     from model.training.train import created_now, record_test_metrics
+    from model.versions import written_whole
 
+    out = bundle_folder(version, bundles_root, overwrite)
     _, holdout = encoder_training_frames(data_dir, seed=SEED)
     log_file = work / "train_log.json"
     training = json.loads(log_file.read_text()) if log_file.is_file() else {}
     extra = {"created": created_now(), "encoder_training": training | PROVENANCE, "seed": SEED,
              "encoder_datasets": {name: licence for name, (_, licence) in NEW_DATASETS.items()
                                   if name not in ("threat_sentences", "idea_sentences") or training.get(name)}}
-    out = (bundles_root or bundles_dir()) / version
-    path, summary = build_encoder_bundle(load_bundle(base), export_dir / QUANTISED_FILE, export_dir / TOKENIZER_FILE,
-                                         holdout, load_validation_sets(data_dir), out, version, mode=mode,
-                                         threads=threads, manifest_extra=extra,
-                                         claims_training=load_claim_training_data(data_dir),
-                                         claims_validation=load_claim_validation_sets(data_dir),
-                                         span_posts=load_toxic_spans("trial", data_dir), stride=stride,
-                                         align=align)
-    # Reporting only, after every choice was made (``moderate models list`` shows them): the official test splits.
-    test_auc = record_test_metrics(path, {"toxicity": load_test_sets(data_dir),
-                                          CLAIM_ATTRIBUTE: load_claim_test_sets(data_dir)})
+    with written_whole(out, overwrite) as scratch:
+        path, summary = build_encoder_bundle(load_bundle(base), export_dir / QUANTISED_FILE, export_dir / TOKENIZER_FILE,
+                                             holdout, load_validation_sets(data_dir), scratch, version, mode=mode,
+                                             threads=threads, manifest_extra=extra,
+                                             claims_training=load_claim_training_data(data_dir),
+                                             claims_validation=load_claim_validation_sets(data_dir),
+                                             span_posts=load_toxic_spans("trial", data_dir), stride=stride,
+                                             align=align)
+        # Reporting only, after every choice was made (``moderate models list`` shows them): the official test splits.
+        test_auc = record_test_metrics(path, {"toxicity": load_test_sets(data_dir),
+                                              CLAIM_ATTRIBUTE: load_claim_test_sets(data_dir)})
     print(json.dumps({k: summary[k] for k in ("mode", "band", "validation_toxicity_auc", "holdout_auc")}
                      | {"test_auc": {name: metric["roc_auc"] for name, metric in test_auc.items()}}, indent=2))
-    return path
+    return out
 
 
 def main(argv=None) -> int:
@@ -504,6 +521,11 @@ def main(argv=None) -> int:
     build.add_argument("--mode", choices=("encoder", "cascade"), default="encoder",
                        help="encoder on every comment (shipped), or the cascade")
     build.add_argument("--bundles-root", default=None)
+    build.add_argument("--overwrite", action="store_true",
+                       help="replace bundles/<version> if it holds a bundle (never the served one)")
+    build.add_argument("--check-folder", action="store_true",
+                       help="only check that bundles/<version> may take the bundle, and exit (make train-encoder "
+                            "does it before the hour of training)")
     build.add_argument("--stride", type=int, default=WINDOW_STRIDE,
                        help=f"word pieces between the starts of a long comment's windows (default {WINDOW_STRIDE}: "
                             f"overlapping by half; {MAX_TOKENS - 2}: each piece read once)")
@@ -568,13 +590,24 @@ def main(argv=None) -> int:
                       f"train --work {args.work}), or --weights {CHECKPOINT_FILE} for a stopped run")
         print(export(Path(args.work), Path(args.out), args.weights))
     else:
+        from model.bundle import BundleError
+        from model.versions import BundleTargetError
+
+        bundles_root = Path(args.bundles_root) if args.bundles_root else None
         try:  # before the minutes of calibration, not after
             check_windows(args.align, args.stride)
         except ValueError as exc:
             build.error(f"--{exc}")  # "--stride N: ...": --align is one of its choices already
+        try:
+            folder = bundle_folder(args.version, bundles_root, args.overwrite)
+        except (BundleError, BundleTargetError) as exc:
+            build.error(str(exc))
+        if args.check_folder:
+            print(f"{folder} may take bundle {args.version}")
+            return 0
         print(bundle(args.data_dir, Path(args.work), Path(args.export or Path(args.work) / "export"), args.version,
-                     base=args.base, mode=args.mode, bundles_root=Path(args.bundles_root) if args.bundles_root else None,
-                     stride=args.stride, align=args.align))
+                     base=args.base, mode=args.mode, bundles_root=bundles_root, stride=args.stride, align=args.align,
+                     overwrite=args.overwrite))
     return 0
 
 
