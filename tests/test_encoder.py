@@ -1540,7 +1540,7 @@ QUOTED_TEST_AUC = {
     "toxicity": {"ucc_test": "0.779", "olid_test": "0.888", "kaggle_test": "0.873", "kaggle_verification": "0.793",
                  "cat_out_of_context": "0.952"},
     "unsupported_claim": {"claimbuster_test": "0.9500", "checkthat2022_test": "0.816", "cdcp_test": "0.877",
-                          "regulation_room_test": "0.894", "cmv_test": "0.801"},
+                          "regulation_room_test": "0.894", "cmv_test": "0.802"},
 }
 ENCODER_VERSION = "2.12.0"
 
