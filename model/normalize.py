@@ -51,17 +51,35 @@ LETTER_STYLES = {
 HOMOGLYPHS.update(LETTER_STYLES)
 
 
-class _PlainLetters(dict):
+MAX_CACHED_CHARACTERS = 1 << 16
+"""Characters a mapping table keeps once worked out (a few MB): every character of the BMP a real comment uses. Past
+it a character is worked out at each use, so that comments of made-up characters (1.1 million exist) cannot grow a
+worker by some 160 MB per table."""
+
+
+class _CharacterTable(dict):
+    """A ``str.translate`` table that works out each character's mapping (``mapping``) when first met and keeps at
+    most ``MAX_CACHED_CHARACTERS`` of them."""
+
+    def mapping(self, code: int) -> str:
+        raise NotImplementedError
+
+    def __missing__(self, code: int) -> str:
+        out = self.mapping(code)
+        if len(self) < MAX_CACHED_CHARACTERS:
+            self[code] = out
+        return out
+
+
+class _PlainLetters(_CharacterTable):
     """A ``str.translate`` table from each styled Latin letter to the plain one, one character for one: the styles NFKC
     maps to a single ASCII letter (bold, italic, script, fraktur, double-struck, circled, squared, full-width) and
     ``LETTER_STYLES``. Every other character maps to itself, so offsets into the result are offsets into the text."""
 
-    def __missing__(self, code: int) -> str:
+    def mapping(self, code: int) -> str:
         char = chr(code)
         plain = unicodedata.normalize("NFKC", char)
-        out = plain if len(plain) == 1 and plain.isascii() and plain.isalpha() else LETTER_STYLES.get(char, char)
-        self[code] = out
-        return out
+        return plain if len(plain) == 1 and plain.isascii() and plain.isalpha() else LETTER_STYLES.get(char, char)
 
 
 _PLAIN_LETTERS = _PlainLetters()
@@ -85,22 +103,19 @@ MASKABLE_WORDS = (
 )
 
 
-class _CharTable(dict):
+class _CharTable(_CharacterTable):
     """Lazy ``str.translate`` table: each character's normalised form, computed once and cached."""
 
-    def __missing__(self, code: int) -> str:
+    def mapping(self, code: int) -> str:
         char = chr(code)
         if (char in ZERO_WIDTH or unicodedata.category(char) in ("Cf", "Cc") and char not in "\n\t\r"
                 or any(low <= code <= high for low, high in COMBINING_DIACRITICS)):
-            out = ""
-        else:
-            out = unicodedata.normalize("NFKC", char).casefold()
-            decomposed = unicodedata.normalize("NFD", out)
-            out = "".join(c for c in decomposed if not unicodedata.combining(c)) or out
-            # After the accents: "\u03ce" is the "\u03c9" of HOMOGLYPHS with an accent, as "\u03c9\u0301" is.
-            out = "".join(HOMOGLYPHS.get(c, c) for c in out)
-        self[code] = out
-        return out
+            return ""
+        out = unicodedata.normalize("NFKC", char).casefold()
+        decomposed = unicodedata.normalize("NFD", out)
+        out = "".join(c for c in decomposed if not unicodedata.combining(c)) or out
+        # After the accents: "\u03ce" is the "\u03c9" of HOMOGLYPHS with an accent, as "\u03c9\u0301" is.
+        return "".join(HOMOGLYPHS.get(c, c) for c in out)
 
 
 _CHAR_TABLE = _CharTable()

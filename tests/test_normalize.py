@@ -338,3 +338,18 @@ def test_a_masked_word_longer_than_every_maskable_word_is_kept_without_compiling
     assert module._MASKED.sub(module._restore_masked, text) == text
     assert compiled == []
     assert module._MASKED.sub(module._restore_masked, "f*ck") == "fuck" and len(compiled) == 1
+
+
+@pytest.mark.parametrize("table", ["_CharTable", "_PlainLetters"])
+def test_the_character_tables_keep_a_bounded_number_of_characters(table, monkeypatch):
+    # Each table cached every character it met: comments of distinct made-up characters (1.1 million code points)
+    # grew a worker by some 160 MB per table. Past the bound a character is worked out again at each use, alike.
+    import model.normalize as normalize_module
+
+    monkeypatch.setattr(normalize_module, "MAX_CACHED_CHARACTERS", 50)
+    bounded, text = getattr(normalize_module, table)(), "".join(map(chr, range(0x4E00, 0x4E00 + 400))) + "ⓘⓓⓘⓞⓣ Ｆｕｃｋ"
+    expected = text.translate(getattr(normalize_module, table)())  # worked out with the bound too, so compare below
+    assert text.translate(bounded) == text.translate(bounded) == expected
+    assert len(bounded) == 50
+    monkeypatch.setattr(normalize_module, "MAX_CACHED_CHARACTERS", 10**9)
+    assert text.translate(getattr(normalize_module, table)()) == expected
