@@ -16,6 +16,7 @@ from flask import Blueprint, current_app, jsonify
 from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 
+from model.attributes import LABEL_PROBABILITY_CUT
 from model.normalize import is_blank
 from service.api_v1 import parse_json_body
 from service.auth import require_scope
@@ -386,7 +387,8 @@ def parse_suggested_scores(body: Mapping, offered: Mapping[str, str]) -> tuple[d
     """Check ``attributeScores`` of a suggestscore body; return the labels and the moderator's decision.
 
     An attribute this service scores is stored under its own name (``{"toxicity": 0.9}``); a moderation status
-    (``STATUS_DECISIONS``, Coral Talk's feedback) with a value of at least 0.5 becomes the decision; any other name
+    (``STATUS_DECISIONS``, Coral Talk's feedback) with a value of at least ``LABEL_PROBABILITY_CUT`` (0.5) becomes the
+    decision; any other name
     is a free-form label, as Perspective takes them, stored as sent.
     """
     suggested = _optional(body, "attributeScores", dict, {})
@@ -402,7 +404,7 @@ def parse_suggested_scores(body: Mapping, offered: Mapping[str, str]) -> tuple[d
             raise invalid_argument(path, f"{name!r} names a column of the feedback export; choose another label name")
         value = _suggested_value(scores, path)
         if name in STATUS_DECISIONS:
-            if value >= 0.5:
+            if value >= LABEL_PROBABILITY_CUT:
                 decisions.add(STATUS_DECISIONS[name])
         else:
             labels[offered.get(name, name)] = value
