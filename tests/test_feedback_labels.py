@@ -3,11 +3,15 @@ then ``moderate train --site-data`` (``model.training.site_data``) says about la
 
 from __future__ import annotations
 
+import math
+
 import pandas as pd
 import pytest
 
+from model.attributes import ATTRIBUTES, HOSTILITY_ATTRIBUTES
 from model.training.data import DataError
 from model.training.site_data import describe_site_manifest, read_site_data, site_labels, site_manifest, site_training_rows
+from tests.test_attributes import UNTOXIC_CASES
 from tests.test_openapi_requests import document_problems
 
 UNTOXIC_INSULT = {"toxicity": 0, "insult": 1}
@@ -148,3 +152,24 @@ def test_moderate_train_on_a_feedback_export_says_what_it_left_out_or_what_to_fi
                                  str(tmp_path / "bundle"), "--seed", "0"])
     assert result.exit_code == exit_code, result.output
     assert said in " ".join(result.stderr.split())
+
+
+@pytest.mark.parametrize(("labels", "refused"), UNTOXIC_CASES)
+def test_the_api_and_training_refuse_the_same_labels_naming_the_same_attributes(client, auth, labels, refused):
+    """``/v1/feedback`` and ``site_labels`` each kept a copy of the rule: one changed alone, the API would store labels
+    that training then refuses, or refuse labels training reads. Not given is a name left out of the request and an
+    empty cell in the site's file."""
+    given = {name: value for name, value in labels.items() if value is not None and not math.isnan(value)}
+    response = client.post("/v1/feedback", json={"comment_id": "c1", "decision": "reject", "labels": given}, headers=auth)
+    try:
+        site_labels(pd.DataFrame([{"text": "a comment", **{name: labels.get(name) for name in ATTRIBUTES}}]))
+        training_says = None
+    except DataError as error:
+        training_says = str(error)
+    assert response.status_code == (400 if refused else 201), response.get_json()
+    assert (training_says is not None) == bool(refused), training_says
+    if refused:
+        api_says = response.get_json()["error"]["message"]
+        assert training_says.startswith(f"row 0: {refused[0]} is marked (0.5 or more) but toxicity is not (under 0.5)")
+        assert [name for name in HOSTILITY_ATTRIBUTES[1:] if f"labels.{name} is" in api_says] == refused
+        assert [name for name in HOSTILITY_ATTRIBUTES[1:] if name in training_says] == refused

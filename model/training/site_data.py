@@ -31,7 +31,7 @@ import pandas as pd
 import pyarrow as pa
 from sklearn.model_selection import train_test_split
 
-from model.attributes import ATTRIBUTES, HOSTILITY_ATTRIBUTES, LABEL_PROBABILITY_CUT
+from model.attributes import ATTRIBUTES, HOSTILITY_ATTRIBUTES, LABEL_PROBABILITY_CUT, untoxic_hostility_rows
 from model.bundle import sha256_file
 from model.training.data import DataError, overlap_key
 from model.training.trained_texts import FINGERPRINT_KEY, text_fingerprint
@@ -386,7 +386,7 @@ def site_labels(raw: pd.DataFrame, text_column: str = TEXT_COLUMN, decision_colu
     for attribute in ATTRIBUTES:
         values = raw[attribute].tolist() if attribute in raw else [None] * len(raw)
         frame[attribute] = [_label_value(value, attribute, row) for row, value in enumerate(values)]
-    untoxic = _untoxic_hostility_rows(frame)
+    untoxic = untoxic_hostility_rows(frame)  # read before training's rule that a comment not toxic is free of every hostility
     from_decision = frame["decision"].map(DECISION_TOXICITY).astype(float)
     # An insult, a threat... is toxic, whatever the decision column says.
     any_hostile = (frame[list(HOSTILITY_ATTRIBUTES[1:])] == 1).any(axis=1)
@@ -420,18 +420,11 @@ def _rows_named(rows: list[int], raw: pd.DataFrame) -> str:
     return ", ".join(named) + (f" and {more} more" if more > 0 else "")
 
 
-def _untoxic_hostility_rows(frame: pd.DataFrame) -> dict[str, np.ndarray]:
-    """The rows (positions) of ``frame``, by attribute, that mark a hostility attribute but give toxicity as absent
-    (``model.attributes.untoxic_hostility`` on labels already cut to 0/1), read before training's rule that a comment
-    not toxic is free of every hostility."""
-    not_toxic = (frame[HOSTILITY_ATTRIBUTES[0]] == 0).to_numpy()
-    return {name: np.flatnonzero(not_toxic & (frame[name] == 1).to_numpy()) for name in HOSTILITY_ATTRIBUTES[1:]}
-
-
-def _refuse_untoxic_hostility(rows: dict[str, np.ndarray], used: np.ndarray, raw: pd.DataFrame) -> None:
-    """Refuse the rows ``_untoxic_hostility_rows`` found that training would use (``used``): trained as not toxic, they
-    were trained as free of the insult, threat... their labels mark, which was silently lost."""
-    rows = {name: found[used[found]].tolist() for name, found in rows.items() if used[found].any()}
+def _refuse_untoxic_hostility(untoxic: Mapping[str, np.ndarray], used: np.ndarray, raw: pd.DataFrame) -> None:
+    """Refuse the rows ``model.attributes.untoxic_hostility_rows`` marks (``untoxic``, by attribute) that training would
+    use (``used``): trained as not toxic, they were trained as free of the insult, threat... their labels mark, which
+    was silently lost."""
+    rows = {name: np.flatnonzero(marked & used).tolist() for name, marked in untoxic.items() if (marked & used).any()}
     if not rows:
         return
     cut = f"{LABEL_PROBABILITY_CUT:g}"
