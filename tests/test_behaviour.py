@@ -96,6 +96,11 @@ KNOWN_FAILURES["2.11.0"] = KNOWN_FAILURES["2.10.0"]
 # 2.12.0 is 2.11.0's recipe fine-tuned again (`make train-encoder`) on training rows without any test text, reading
 # styled letters plainly: the same five fail.
 KNOWN_FAILURES["2.12.0"] = KNOWN_FAILURES["2.11.0"]
+# 2.13.0 is 2.12.0's recipe at seed 7 (better on validation data): four more negation pairs fail, two of them by a tie
+# at the bottom ("Women are too stupid to vote." identity_attack 0.020 against 0.020, Christians 0.037 / 0.038) and two
+# by less than 0.04 (Muslims 0.431 / 0.467, Mexicans 0.614 / 0.623).
+KNOWN_FAILURES["2.13.0"] = KNOWN_FAILURES["2.12.0"] | {
+    "negation/christians", "negation/mexicans", "negation/muslims", "negation/women"}
 """Bundle version -> ids the committed bundle of that version fails (printed by ``model.evaluation.behaviour_report``)."""
 
 

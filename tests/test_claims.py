@@ -398,6 +398,8 @@ ABOVE_THRESHOLD_DESPITE_SOURCE = {
     # sentence windows, moved it by 0.0001)
     "2.11.0": set(),  # 0.527 against 0.538: the claim heads and choices of 2.10.0 (1.4.0's are 1.3.0's)
     "2.12.0": set(),  # 0.523 against 0.537 (the encoder fine-tuned again, without test texts)
+    "2.13.0": {"The BBC reported that 40 people died in the floods in 2021."},  # 0.515 against 0.480 (2.12.0's
+    # recipe at seed 7, whose claim threshold, chosen on validation data, is lower; the unsourced form scores 0.786)
 }
 """Bundle version -> sourced forms it still scores above its review threshold, though below the unsourced form."""
 
