@@ -211,15 +211,22 @@ class EncoderModerationModel:
         """Calibrated probabilities, ``(n_texts, n_attributes)``."""
         return self._predict(list(texts))[0]
 
-    def predict_and_explain(self, texts: Sequence[str]) -> tuple[np.ndarray, list[dict[str, list[Span]]]]:
-        """``predict_proba(texts)`` and the spans behind each score, in whole characters as drawn."""
+    def predict_and_explain(self, texts: Sequence[str], span_floor: float | None = None
+                            ) -> tuple[np.ndarray, list[dict[str, list[Span]]]]:
+        """``predict_proba(texts)`` and the spans behind each score, in whole characters as drawn.
+
+        ``span_floor`` (a policy's ``[spans] floor``) replaces this model's ``span_floor`` for this call (``None``:
+        the bundle's own); the model is left as it is, so other scorers of the bundle keep theirs.
+        """
         texts = list(texts)
         scores, fast, windows, sentences = self._predict(texts)
         n_hostility = len(self.hostility_attributes)
         # Word spans come from the TF-IDF tagger, which was trained on the TF-IDF comment scores; whether an
-        # attribute gets any is decided on the served score (bundles from 2.8.0, ``span_floor``).
+        # attribute gets any is decided on the served score (bundles from 2.8.0, ``span_floor``; a policy's floor
+        # likewise, whatever the bundle's version).
         base_scores = np.column_stack([fast, scores[:, n_hostility:]])
-        floor = {} if self.span_floor is None else {"served": scores, "comment_floor": self.span_floor}
+        span_floor = self.span_floor if span_floor is None else span_floor
+        floor = {} if span_floor is None else {"served": scores, "comment_floor": span_floor}
         spans = self.base.explain(texts, base_scores, claim_sentences=sentences, **floor)
         for i, text in enumerate(texts):
             for j, attribute in enumerate(self.hostility_attributes):

@@ -72,11 +72,16 @@ class ModerationModel:
             scores = np.column_stack([scores, self.claims.pool(sentences)])
         return scores, sentences
 
-    def predict_and_explain(self, texts: Sequence[str]) -> tuple[np.ndarray, list[dict[str, list[Span]]]]:
-        """``predict_proba(texts)`` and ``explain(texts)`` together, each claim sentence scored once."""
+    def predict_and_explain(self, texts: Sequence[str], span_floor: float | None = None
+                            ) -> tuple[np.ndarray, list[dict[str, list[Span]]]]:
+        """``predict_proba(texts)`` and ``explain(texts)`` together, each claim sentence scored once.
+
+        ``span_floor`` (a policy's ``[spans] floor``) replaces ``span_thresholds["comment_floor"]`` for this call
+        (``None``: the bundle's own); the model is left as it is, so other scorers of the bundle keep theirs.
+        """
         texts = list(texts)
         probabilities, sentences = self._predict(texts)
-        return probabilities, self.explain(texts, probabilities, claim_sentences=sentences)
+        return probabilities, self.explain(texts, probabilities, claim_sentences=sentences, comment_floor=span_floor)
 
     def blend_prior(self, texts: Sequence[str], scores: np.ndarray) -> np.ndarray:
         """Hostility scores ``(n_texts, n_hostility_attributes)`` with the prior blended in where weighted."""

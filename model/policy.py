@@ -3,7 +3,9 @@
 A phase returns ``None`` (no opinion) or a ``Verdict``. A verdict that rejects or approves decides and
 stops the run; a ``review`` verdict adds its reasons and lets later phases speak, so a comment that is
 both hostile and, say, an unsupported claim carries both reasons. Thresholds come from the policy file
-(``policy.toml`` in the bundle, chosen on validation data), never from inside a phase.
+(``policy.toml`` in the bundle, chosen on validation data), never from inside a phase. An optional ``[spans]``
+section sets the word-span floor in place of the bundle's (``Policy.span_floor``): it changes which words are marked,
+never a decision.
 """
 
 from __future__ import annotations
@@ -24,6 +26,10 @@ ACTIONS = (APPROVE, REVIEW, REJECT)
 _SEVERITY = {APPROVE: 0, REVIEW: 1, REJECT: 2}
 SECTIONS = (REJECT, REVIEW)
 """The sections of a policy file, one per action a score can send a comment to."""
+SPANS = "spans"
+"""The optional section of a policy file that sets the word-span floor: ``[spans]`` with ``floor = probability``."""
+SPAN_KEYS = ("floor",)
+"""The keys a ``[spans]`` section may hold."""
 THREAT_PHRASE = "threat_phrase"
 """Reason code of ``review_threat_phrase``."""
 
@@ -34,11 +40,16 @@ class PolicyError(ValueError):
 
 @dataclass(frozen=True)
 class Policy:
-    """Thresholds by action: ``reject[attribute]`` and ``review[attribute]`` are probabilities in [0, 1]."""
+    """Thresholds by action: ``reject[attribute]`` and ``review[attribute]`` are probabilities in [0, 1].
+
+    ``span_floor``, when set (a policy file's ``[spans] floor``), replaces the bundle's word-span floor: a hostility
+    attribute whose served comment score is below it gets no word spans. ``None``: the bundle's own floor.
+    """
 
     reject: Mapping[str, float] = field(default_factory=dict)
     review: Mapping[str, float] = field(default_factory=dict)
     source: str = "defaults"
+    span_floor: float | None = None
 
     def to_toml(self, comments: Mapping[str, str] | None = None) -> str:
         """Render the policy as a commented TOML file."""
@@ -52,6 +63,9 @@ class Policy:
         for section in ("reject", "review"):
             lines += ["", f"[{section}]"]
             lines += [f"{name} = {value:.4f}" for name, value in getattr(self, section).items()]
+        if self.span_floor is not None:
+            lines += ["", "# No word spans for a hostility attribute whose comment score is below the floor (replaces",
+                      "# the bundle's span floor; spans never change a decision).", f"[{SPANS}]", f"floor = {self.span_floor:.4f}"]
         return "\n".join(lines) + "\n"
 
 
@@ -68,6 +82,24 @@ def _thresholds(path: Path, section: str, table: object) -> dict[str, float]:
     return {name: float(value) for name, value in table.items()}
 
 
+def _span_floor(path: Path, table: object) -> float:
+    """The checked ``floor`` of a policy file's ``[spans]`` section."""
+    if not isinstance(table, dict):
+        raise PolicyError(f"policy file {path}: {SPANS} must be a [{SPANS}] section with a `floor = probability` line, "
+                          f"got {SPANS} = {table!r}")
+    unknown = sorted(set(table) - set(SPAN_KEYS))
+    if unknown:
+        raise PolicyError(f"policy file {path}: [{SPANS}] has unknown key(s) {unknown}; it takes only `floor = probability` "
+                          f"(the comment score below which a hostility attribute gets no word spans)")
+    if "floor" not in table:
+        raise PolicyError(f"policy file {path}: [{SPANS}] has no floor; add a `floor = probability` line, or remove the "
+                          f"section to keep the bundle's span floor")
+    value = table["floor"]
+    if not isinstance(value, int | float) or isinstance(value, bool) or not 0.0 <= value <= 1.0:  # NaN fails the range too
+        raise PolicyError(f"policy file {path}: [{SPANS}] floor must be a probability in [0, 1] (such as 0.2), got {value!r}")
+    return float(value)
+
+
 def load_policy(path: str | Path) -> Policy:
     """Read and check a policy TOML file.
 
@@ -75,7 +107,8 @@ def load_policy(path: str | Path) -> Policy:
     ----------
     path : str or Path
         A file with ``[reject]`` and ``[review]`` tables of ``attribute = probability`` (``model.attributes``
-        names, probabilities in [0, 1], a review threshold at most the same attribute's reject threshold).
+        names, probabilities in [0, 1], a review threshold at most the same attribute's reject threshold), and
+        optionally a ``[spans]`` table with ``floor = probability`` (``Policy.span_floor``).
 
     Returns
     -------
@@ -90,9 +123,10 @@ def load_policy(path: str | Path) -> Policy:
         raise PolicyError(f"policy file {path} cannot be read ({exc.strerror or exc})") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise PolicyError(f"policy file {path} is not valid TOML: {exc}") from None
-    unknown = set(raw) - set(SECTIONS)
+    unknown = set(raw) - set(SECTIONS) - {SPANS}
     if unknown:
-        raise PolicyError(f"policy file {path}: unknown section(s) {sorted(unknown)}; use [reject] and [review]")
+        raise PolicyError(f"policy file {path}: unknown section(s) {sorted(unknown)}; use [reject] and [review], "
+                          f"and optionally [{SPANS}]")
     sections = {section: _thresholds(path, section, raw[section]) for section in SECTIONS if section in raw}
     if CLAIM_ATTRIBUTE in sections.get(REJECT, {}):
         raise PolicyError(f"policy file {path}: {CLAIM_ATTRIBUTE} may only send a comment to [review], never reject it")
@@ -107,7 +141,8 @@ def load_policy(path: str | Path) -> Policy:
                 f"so it never sends a comment to review (a score that reaches it is rejected); make [review] {name} "
                 f"at most {sections[REJECT][name]}"
             )
-    return Policy(sections[REJECT], sections[REVIEW], source=str(path))
+    span_floor = _span_floor(path, raw[SPANS]) if SPANS in raw else None
+    return Policy(sections[REJECT], sections[REVIEW], source=str(path), span_floor=span_floor)
 
 
 @dataclass(frozen=True)

@@ -55,7 +55,8 @@ class Scorer:
     bundle : Bundle
         A loaded, verified model bundle.
     policy : Policy, optional
-        The decision policy; defaults to the bundle's own ``policy.toml``.
+        The decision policy; defaults to the bundle's own ``policy.toml``. Its ``span_floor``, when set, replaces
+        the bundle's word-span floor in ``moderate`` (passed to the model on each call, never set on it).
     """
 
     def __init__(self, bundle: Bundle, policy: Policy | None = None):
@@ -131,7 +132,8 @@ class Scorer:
         texts : sequence of str or None
             Comments; an empty or missing text is approved with reason ``empty``.
         with_spans : bool
-            Compute the character spans behind each score (slower).
+            Compute the character spans behind each score (slower); word spans follow the policy's span floor
+            (``Policy.span_floor``) when it sets one, else the bundle's.
 
         Returns
         -------
@@ -145,7 +147,10 @@ class Scorer:
         if with_spans and present:
             # Spans reuse the comment probabilities and the scored claim sentences: nothing is scored twice.
             probabilities = np.zeros((len(cleaned), len(self.attributes)))
-            found, explained = self.bundle.model.predict_and_explain([cleaned[i] for i in present])
+            # The policy's span floor (``None``: the bundle's) is passed, not set on the model, which other
+            # scorers of the same bundle share.
+            found, explained = self.bundle.model.predict_and_explain([cleaned[i] for i in present],
+                                                                     span_floor=self.policy.span_floor)
             probabilities[present] = found
             for i, found_spans in zip(present, explained):
                 spans[i] = found_spans

@@ -285,8 +285,9 @@ def _given_text(text: str | None) -> str | None:
     return text if text is not None and text.strip() else None
 
 
-def model_card(bundle: Any) -> dict:
-    """A model card summary from the bundle: use, limits, data, metrics and decision thresholds."""
+def model_card(bundle: Any, span_floor: float | None = None) -> dict:
+    """A model card summary from the bundle: use, limits, data, metrics and decision thresholds; ``span_floor`` is the
+    served policy's word-span floor (``Policy.span_floor``; ``None``: the bundle's own)."""
     manifest = bundle.manifest
     encoder_training = manifest.get("encoder_training", {})
     return {
@@ -299,7 +300,7 @@ def model_card(bundle: Any) -> dict:
         "datasets": _tfidf_datasets(manifest) or _encoder_datasets(manifest),
         "test_metrics": manifest.get("test_metrics", {}),
         "thresholds": {"reject": dict(bundle.policy.reject), "review": dict(bundle.policy.review)},
-        "span_thresholds": served_span_thresholds(bundle.model),
+        "span_thresholds": served_span_thresholds(bundle.model, span_floor),
     }
 
 
@@ -317,14 +318,15 @@ def _encoder_datasets(manifest: dict) -> dict:
     return {source: {"rows": n, **({"license": licences[source]} if source in licences else {})} for source, n in rows.items()}
 
 
-def served_span_thresholds(model: Any) -> dict | None:
+def served_span_thresholds(model: Any, span_floor: float | None = None) -> dict | None:
     """The word-span thresholds the served model applies: an encoder bundle's are its base model's, with its own
-    floor on the served scores (``span_floor``) in place of the base's ``comment_floor``."""
+    floor on the served scores (``span_floor``) in place of the base's ``comment_floor``; a policy's floor
+    (``span_floor``, as ``Scorer.moderate`` passes it) in place of either."""
     base = getattr(model, "base", model)
     thresholds = getattr(base, "span_thresholds", None)
     if thresholds is None:
         return None
-    floor = getattr(model, "span_floor", None)
+    floor = span_floor if span_floor is not None else getattr(model, "span_floor", None)
     return {**thresholds, **({"comment_floor": floor} if floor is not None else {})}
 
 
@@ -340,5 +342,6 @@ def model() -> ResponseReturnValue:
     """Return the served bundle's model card summary and manifest, and the encoder mode it is served in."""
     scorer = _scorer()
     bundle = scorer.bundle
-    return jsonify({"model_version": bundle.version, "encoder_mode": scorer.encoder_mode, "card": model_card(bundle),
+    return jsonify({"model_version": bundle.version, "encoder_mode": scorer.encoder_mode,
+                    "card": model_card(bundle, scorer.policy.span_floor),
                     "manifest": without_fingerprint(bundle.manifest)})

@@ -75,6 +75,25 @@ def count(app, table) -> int:
         return get_session().scalar(select(func.count()).select_from(table))
 
 
+def test_a_policy_span_floor_is_served_and_reported(tiny_bundle_path, scorer, tmp_path):
+    """A site's [spans] floor (POLICY) reaches /v1/moderate through the scoring core, and /v1/model reports it in place of
+    the bundle's: a client reading span_thresholds was told of a floor the server no longer applied."""
+    own = scorer.moderate([HOSTILE])[0]
+    marked = [own.scores[attribute] for attribute in own.spans if attribute != "unsupported_claim"]
+    assert marked and max(marked) < 1.0, own.spans
+    floor = max(marked) + (1.0 - max(marked)) / 2  # above every score the bundle's floor marks words of
+    path = tmp_path / "site-policy.toml"
+    path.write_text(scorer.policy.to_toml() + f"\n[spans]\nfloor = {floor!r}\n", encoding="utf-8")
+    client = open_app(tiny_bundle_path, POLICY=str(path)).test_client()
+    served = client.post("/v1/moderate", json={"comments": [{"id": "h", "text": HOSTILE}]}).get_json()["results"][0]
+    assert served["decision"] == own.action and served["scores"] == pytest.approx(own.scores, abs=1e-6)  # 6 decimals
+    assert [span["attribute"] for span in served["spans"]] == [a for a in own.spans if a == "unsupported_claim"]
+    reported = client.get("/v1/model").get_json()["card"]["span_thresholds"]
+    assert reported == {**scorer.bundle.model.span_thresholds, "comment_floor": floor}
+    bundle_floor = open_app(tiny_bundle_path).test_client().get("/v1/model").get_json()["card"]["span_thresholds"]
+    assert bundle_floor == scorer.bundle.model.span_thresholds  # without [spans]: the bundle's, as before
+
+
 def test_results_follow_input_order_with_scores_and_decisions(moderate, scorer):
     comments = [{"id": "n", "text": NEUTRAL}, {"id": "h", "text": HOSTILE}, {"id": "e", "text": ""}]
     response = moderate({"comments": comments})

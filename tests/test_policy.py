@@ -60,6 +60,10 @@ def test_policy_file_round_trip(tmp_path):
     assert (dict(loaded.reject), dict(loaded.review)) == (dict(POLICY.reject), dict(POLICY.review))
 
 
+THRESHOLDS = "[reject]\nthreat = 0.8\n[review]\ntoxicity = 0.5\n"
+"""A policy file's thresholds, before its [spans] section in the cases below."""
+
+
 @pytest.mark.parametrize(
     ("content", "message"),
     [
@@ -75,6 +79,18 @@ def test_policy_file_round_trip(tmp_path):
         ("", r"no \[reject\] section"),
         ("[reject]\ntoxicity = 0.8\n[review]\ntoxicity = 0.9\n",
          r"\[review\] toxicity = 0.9 is above \[reject\] toxicity = 0.8, .* make \[review\] toxicity at most 0.8"),
+        # [spans]: a site's word-span floor in place of the bundle's
+        (THRESHOLDS + "[spans]\nflor = 0.2\n", r"\[spans\] has unknown key\(s\) \['flor'\]; it takes only `floor = probability`"),
+        (THRESHOLDS + "[spans]\nfloor = 0.2\nattribute = 'toxicity'\n", r"\[spans\] has unknown key\(s\) \['attribute'\]"),
+        (THRESHOLDS + "[spans]\nfloor = '0.2'\n", r"\[spans\] floor must be a probability in \[0, 1\] \(such as 0.2\), got '0.2'"),
+        (THRESHOLDS + "[spans]\nfloor = nan\n", r"\[spans\] floor must be a probability in \[0, 1\] .*got nan"),
+        (THRESHOLDS + "[spans]\nfloor = 1.5\n", r"\[spans\] floor must be a probability in \[0, 1\] .*got 1.5"),
+        (THRESHOLDS + "[spans]\nfloor = -0.1\n", r"\[spans\] floor must be a probability in \[0, 1\] .*got -0.1"),
+        (THRESHOLDS + "[spans]\nfloor = 10\n", r"\[spans\] floor must be a probability in \[0, 1\] .*got 10"),
+        (THRESHOLDS + "[spans]\nfloor = true\n", r"\[spans\] floor must be a probability in \[0, 1\] .*got True"),
+        (THRESHOLDS + "[spans]\n", r"\[spans\] has no floor; add a `floor = probability` line, or remove the section"),
+        ("spans = 0.2\n" + THRESHOLDS, r"spans must be a \[spans\] section with a `floor = probability` line, got spans = 0.2"),
+        (THRESHOLDS + "[span]\nfloor = 0.2\n", r"unknown section\(s\) \['span'\]; use \[reject\] and \[review\], and optionally \[spans\]"),
     ],
 )
 def test_bad_policy_files_are_refused(tmp_path, content, message):
@@ -97,6 +113,31 @@ def test_empty_sections_and_equal_thresholds_are_a_policy(tmp_path):
 def test_missing_policy_file(tmp_path):
     with pytest.raises(PolicyError, match="not found"):
         load_policy(tmp_path / "nope.toml")
+
+
+# [spans]: a site's word-span floor in place of the bundle's (spans never change a decision; clients highlight them).
+
+
+@pytest.mark.parametrize(("section", "floor"), [("", None), ("[spans]\nfloor = 0.2\n", 0.2), ("[spans]\nfloor = 0\n", 0.0),
+                                                ("[spans]\nfloor = 1\n", 1.0)])
+def test_a_spans_section_sets_the_span_floor(tmp_path, section, floor):
+    """Without ``[spans]`` the bundle's own floor applies (``None``); a whole number is a probability as in the other sections."""
+    path = tmp_path / "policy.toml"
+    path.write_text(THRESHOLDS + section)
+    policy = load_policy(path)
+    assert policy.span_floor == floor and (floor is None or isinstance(policy.span_floor, float))
+    assert (dict(policy.reject), dict(policy.review)) == ({"threat": 0.8}, {"toxicity": 0.5})
+
+
+def test_a_span_floor_round_trips_and_is_written_only_when_set(tmp_path):
+    path = tmp_path / "policy.toml"
+    floored = Policy(POLICY.reject, POLICY.review, span_floor=0.25)
+    path.write_text(floored.to_toml())
+    loaded = load_policy(path)
+    assert (dict(loaded.reject), dict(loaded.review), loaded.span_floor) == (dict(POLICY.reject), dict(POLICY.review), 0.25)
+    assert "[spans]" not in POLICY.to_toml()  # a bundle's policy.toml is written as before
+    path.write_text(POLICY.to_toml())
+    assert load_policy(path).span_floor is None
 
 
 CLAIMS = Policy(reject={"threat": 0.8}, review={"toxicity": 0.5, "unsupported_claim": 0.4})

@@ -87,6 +87,24 @@ def test_one_text_is_decided_with_the_site_policy_given_or_named_by_moderation_p
     assert site["scores"] == own["scores"]
 
 
+@pytest.mark.parametrize("given", ["option", "environment"])
+def test_one_text_is_explained_with_the_site_policy_span_floor(run, tmp_path, scorer, given):
+    """A policy file's [spans] floor reaches `moderate score` as it reaches the server: its words are not marked."""
+    hostile = "You are a stupid clown, the minister delays the vote."
+    own = json.loads(run("--text", hostile).stdout)
+    marked = [own["scores"][span["attribute"]] for span in own["spans"] if span["attribute"] != "unsupported_claim"]
+    assert marked and max(marked) < 1.0, own["spans"]
+    path = tmp_path / "site-policy.toml"
+    path.write_text(scorer.policy.to_toml() + f"\n[spans]\nfloor = {max(marked) + (1.0 - max(marked)) / 2!r}\n",
+                    encoding="utf-8")
+    result = run("--text", hostile, *(["--policy", path] if given == "option" else []),
+                 env={"MODERATION_POLICY": str(path)} if given == "environment" else None)
+    assert result.exit_code == 0, result.output
+    site = json.loads(result.stdout)
+    assert [span["attribute"] for span in site["spans"]] == [s["attribute"] for s in own["spans"] if s["attribute"] == "unsupported_claim"]
+    assert (site["decision"], site["scores"]) == (own["decision"], own["scores"])
+
+
 def test_the_policy_option_wins_over_moderation_policy(run, site_policy, tiny_bundle_path):
     path, _ = site_policy
     result = run("--text", COMMENTS[0], "--policy", tiny_bundle_path / POLICY_FILE, env={"MODERATION_POLICY": str(path)})

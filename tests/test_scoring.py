@@ -1,11 +1,13 @@
 """The scoring core on the tiny bundle: scores, spans, decisions, order and empty rows."""
 
+import json
+
 import numpy as np
 import pytest
 
-from model.attributes import ATTRIBUTES
+from model.attributes import ATTRIBUTES, CLAIM_ATTRIBUTE, HOSTILITY_ATTRIBUTES
 from model.characters import whole_characters
-from model.spans import merge_spans
+from model.spans import COMMENT_FLOOR, merge_spans
 from model.training.train import fit_model
 from tests.corpus import make_corpus
 
@@ -155,3 +157,63 @@ def test_score_command_decodes_a_binary_parquet_text_column(tmp_path, tiny_bundl
     expected = scorer.moderate([hostile], with_spans=False)[0].scores["toxicity"]
     assert expected > 0.5 and out[0]["toxicity"] == pytest.approx(expected, abs=1e-6)  # the output keeps 6 decimals
     assert out[1]["decision"] == "approve" and "not text 1" in result.output
+
+
+# A policy file's [spans] floor: no word span for a hostility attribute whose served score is below it, in place of the
+# bundle's floor (``span_thresholds["comment_floor"]`` of a TF-IDF bundle; tests/test_encoder.py has the encoder's).
+
+SPAN_TEXTS = make_corpus(60, seed=7).query("toxicity == 1")["text"].tolist()[:12] + [
+    "The council explains the budget and I think that is fair.", "", "You are a stupid clown, the minister delays the vote."]
+"""Comments most of which the tiny bundle marks words of, a civil one and an empty one."""
+
+
+def _with_spans_section(scorer, tmp_path, section: str):
+    """A Scorer on ``scorer``'s bundle (the same object: a floor set on it would show in ``scorer``) with a policy file
+    of the bundle's thresholds and ``section``."""
+    from model.policy import load_policy
+    from model.scoring import Scorer
+
+    path = tmp_path / "site-policy.toml"
+    path.write_text(scorer.policy.to_toml() + section, encoding="utf-8")
+    return Scorer(scorer.bundle, load_policy(path))
+
+
+def _hostility_spans(decision) -> dict:
+    return {attribute: spans for attribute, spans in decision.spans.items() if attribute in HOSTILITY_ATTRIBUTES}
+
+
+def _decided(decision) -> tuple:
+    """What a span never changes: the action, the scores and each reason but for the span it quotes."""
+    return decision.action, decision.scores, [(r.code, r.action, r.attribute, r.score, r.threshold) for r in decision.reasons]
+
+
+def test_a_policy_span_floor_removes_the_word_spans_of_scores_below_it(scorer, tmp_path):
+    """Bundle 2.13.0's floor 0.10 marked words in 35% of civil UCC comments: a site raises it in its policy file."""
+    own = scorer.moderate(SPAN_TEXTS)
+    marked = sorted(d.scores[a] for d in own for a in _hostility_spans(d))
+    floor = float(np.median(marked))
+    assert marked[0] < floor <= marked[-1], "the tiny bundle marks words of attributes scored on both sides of the floor"
+    assert floor > scorer.bundle.model.span_thresholds.get(COMMENT_FLOOR, 0.0)  # higher than the bundle's own
+    floored = _with_spans_section(scorer, tmp_path, f"\n[spans]\nfloor = {floor!r}\n")
+    assert floored.policy.span_floor == floor
+    decisions = floored.moderate(SPAN_TEXTS)
+    for before, after in zip(own, decisions, strict=True):
+        assert _decided(after) == _decided(before)
+        # The spans kept are the bundle's, where the score reaches the site's floor; claim sentences are not words.
+        assert _hostility_spans(after) == {a: s for a, s in _hostility_spans(before).items() if before.scores[a] >= floor}
+        assert after.spans.get(CLAIM_ATTRIBUTE) == before.spans.get(CLAIM_ATTRIBUTE)
+    assert sum(map(len, map(_hostility_spans, decisions))) < len(marked)
+    # The other scorer of the same bundle still applies the bundle's floor.
+    assert [d.to_dict() for d in scorer.moderate(SPAN_TEXTS)] == [d.to_dict() for d in own]
+
+
+@pytest.mark.parametrize("section", ["", "bundle's floor"])
+def test_a_policy_without_a_floor_or_with_the_bundles_changes_no_byte(scorer, tmp_path, section):
+    """A policy file without [spans] (every bundle's policy.toml) serves what it served; [spans] floor set to the
+    bundle's own floor applies the same rule to the same scores."""
+    if section:
+        section = f"\n[spans]\nfloor = {scorer.bundle.model.span_thresholds.get(COMMENT_FLOOR, 0.0)!r}\n"
+    site = _with_spans_section(scorer, tmp_path, section)
+    assert (site.policy.span_floor is None) is (not section)
+    assert (json.dumps([d.to_dict() for d in site.moderate(SPAN_TEXTS)])
+            == json.dumps([d.to_dict() for d in scorer.moderate(SPAN_TEXTS)]))

@@ -227,6 +227,26 @@ def test_try_shows_the_decision_bars_reasons_and_highlighted_spans(moderator, sc
     assert "It reads as" in html  # a reason in plain words
 
 
+def test_try_follows_the_site_policy_span_floor(tiny_bundle_path, tmp_path, scorer):
+    """A policy file's [spans] floor (POLICY) reaches the Try page through the scoring core: the words the bundle's floor
+    marks are neither highlighted nor listed, and the decision is the same."""
+    own = scorer.moderate([HOSTILE])[0]
+    marked = [own.scores[attribute] for attribute in own.spans if attribute != "unsupported_claim"]
+    assert marked and max(marked) < 1.0, own.spans
+    path = tmp_path / "site-policy.toml"
+    path.write_text(scorer.policy.to_toml() + f"\n[spans]\nfloor = {max(marked) + (1.0 - max(marked)) / 2!r}\n",
+                    encoding="utf-8")
+    app = create_app({"TESTING": True, "MODEL": str(tiny_bundle_path), "DB_URL": "sqlite://", "POLICY": str(path)})
+    add_user(app, "mo")
+    client = app.test_client()
+    assert sign_in(client, "mo").status_code == 302
+    page = client.get("/ui/try")
+    html = client.post("/ui/try", data={"comments": HOSTILE, "csrf_token": csrf_from(page.get_data(as_text=True))}
+                       ).get_data(as_text=True)
+    assert f'class="result decision-{own.action}"' in html
+    assert not re.search(r"<mark [^>]*>[^<]*(stupid|clown)", html) and "stupid clown" not in html.replace(HOSTILE, "")
+
+
 def test_try_highlights_only_the_spans_behind_a_reason_and_lists_the_rest():
     """The try page marked words of approved civil comments as hostile: 2.7.0 gives a third of civil news comments a
     span below every threshold (MODEL_CARD, known limitations), and "You are a pathetic idiot" had its whole
