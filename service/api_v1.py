@@ -13,6 +13,7 @@ from flask.typing import ResponseReturnValue
 from sqlalchemy import func, select
 
 from model.bundle import without_fingerprint
+from model.policy import Policy
 from service.auth import require_api_key, require_scope
 from service.config import EXTENSION_KEY
 from service.errors import ApiError, shown_name
@@ -285,9 +286,10 @@ def _given_text(text: str | None) -> str | None:
     return text if text is not None and text.strip() else None
 
 
-def model_card(bundle: Any, span_floor: float | None = None) -> dict:
-    """A model card summary from the bundle: use, limits, data, metrics and decision thresholds; ``span_floor`` is the
-    served policy's word-span floor (``Policy.span_floor``; ``None``: the bundle's own)."""
+def model_card(bundle: Any, policy: Policy | None = None) -> dict:
+    """A model card summary from the bundle: use, limits, data, metrics, and the decision thresholds and word-span floor
+    of the served ``policy`` (a site's ``POLICY`` file; ``None``: the bundle's own ``policy.toml``)."""
+    policy = bundle.policy if policy is None else policy
     manifest = bundle.manifest
     encoder_training = manifest.get("encoder_training", {})
     return {
@@ -299,8 +301,8 @@ def model_card(bundle: Any, span_floor: float | None = None) -> dict:
         "training_rows": manifest.get("training_rows", encoder_training.get("rows")),
         "datasets": _tfidf_datasets(manifest) or _encoder_datasets(manifest),
         "test_metrics": manifest.get("test_metrics", {}),
-        "thresholds": {"reject": dict(bundle.policy.reject), "review": dict(bundle.policy.review)},
-        "span_thresholds": served_span_thresholds(bundle.model, span_floor),
+        "thresholds": {"reject": dict(policy.reject), "review": dict(policy.review)},
+        "span_thresholds": served_span_thresholds(bundle.model, policy.span_floor),
     }
 
 
@@ -343,5 +345,5 @@ def model() -> ResponseReturnValue:
     scorer = _scorer()
     bundle = scorer.bundle
     return jsonify({"model_version": bundle.version, "encoder_mode": scorer.encoder_mode,
-                    "card": model_card(bundle, scorer.policy.span_floor),
+                    "card": model_card(bundle, scorer.policy),
                     "manifest": without_fingerprint(bundle.manifest)})

@@ -94,6 +94,22 @@ def test_a_policy_span_floor_is_served_and_reported(tiny_bundle_path, scorer, tm
     assert bundle_floor == scorer.bundle.model.span_thresholds  # without [spans]: the bundle's, as before
 
 
+def test_the_model_card_reports_the_thresholds_of_the_served_policy(tiny_bundle_path, scorer, tmp_path):
+    """With a site's POLICY, /v1/model gave the bundle's own thresholds, which the server was not applying."""
+    from model.policy import Policy
+
+    site = Policy({name: min(1.0, value + 0.005) for name, value in scorer.policy.reject.items()},
+                  {name: value / 2 for name, value in scorer.policy.review.items()})
+    path = tmp_path / "site-policy.toml"
+    path.write_text(site.to_toml(), encoding="utf-8")
+    card = open_app(tiny_bundle_path, POLICY=str(path)).test_client().get("/v1/model").get_json()["card"]
+    assert card["thresholds"] == {"reject": pytest.approx(dict(site.reject), abs=1e-4),
+                                  "review": pytest.approx(dict(site.review), abs=1e-4)}  # to_toml writes 4 decimals
+    assert card["thresholds"]["review"] != pytest.approx(dict(scorer.policy.review), abs=1e-4)
+    own = open_app(tiny_bundle_path).test_client().get("/v1/model").get_json()["card"]["thresholds"]
+    assert own == {"reject": dict(scorer.policy.reject), "review": dict(scorer.policy.review)}
+
+
 def test_results_follow_input_order_with_scores_and_decisions(moderate, scorer):
     comments = [{"id": "n", "text": NEUTRAL}, {"id": "h", "text": HOSTILE}, {"id": "e", "text": ""}]
     response = moderate({"comments": comments})
