@@ -143,3 +143,14 @@ def test_trained_reject_thresholds_are_never_below_review_ones_even_above_the_ca
     path.write_text(policy.to_toml())
     loaded = load_policy(path)
     assert loaded.review["toxicity"] == 0.999 and loaded.reject["toxicity"] >= loaded.review["toxicity"]
+
+
+def test_a_site_policy_keeps_the_span_floor_of_the_policy_it_starts_from():
+    """Re-choosing the toxicity thresholds (notebook 04) kept every threshold but dropped a [spans] floor."""
+    from model.policy import Policy
+    from model.training.site_thresholds import site_policy
+
+    start = Policy({"toxicity": 0.99}, {"toxicity": 0.4, "insult": 0.3}, span_floor=0.2)
+    chosen = site_policy(start, 0.5, None, "site")
+    assert chosen.span_floor == 0.2
+    assert dict(chosen.review) == {"toxicity": 0.5, "insult": 0.3} and dict(chosen.reject) == {"toxicity": 0.99}

@@ -217,4 +217,4 @@ def site_policy(policy: Policy, review_threshold: float, reject_threshold: float
         reject[PRIMARY_ATTRIBUTE] = max(reject_threshold, review_threshold)
     elif PRIMARY_ATTRIBUTE in reject:  # the bundle's reject threshold, raised to the new review one if below it
         reject[PRIMARY_ATTRIBUTE] = max(reject[PRIMARY_ATTRIBUTE], review_threshold)
-    return Policy(reject=reject, review=review, source=source)
+    return Policy(reject=reject, review=review, source=source, span_floor=policy.span_floor)
