@@ -126,13 +126,14 @@ class ModerationServer(BaseApplication):
         after a pause keeps the other workers serving while a replacement is tried.
         """
         from model.bundle import BundleError
+        from model.policy import PolicyError
         from service.app import create_app
         from service.config import ConfigError
         from service.store import StoreError
 
         try:
             return create_app(self.settings)
-        except (BundleError, StoreError, ConfigError) as error:
+        except (BundleError, PolicyError, StoreError, ConfigError) as error:  # PolicyError: POLICY broken after start
             log.error("worker %d cannot start, exiting in %.0f s (gunicorn starts another): %s", os.getpid(), WORKER_RETRY_SECONDS, error)
             time.sleep(WORKER_RETRY_SECONDS)
             raise SystemExit(WORKER_START_FAILED) from error

@@ -231,3 +231,22 @@ def test_a_refused_reload_says_what_is_wrong_without_the_error_class(tiny_bundle
     assert problem == str(raised.value)
     assert "SHA-256" in problem and not problem.startswith("BundleError")
     assert master.settings.get("MODEL") is None  # the workers' bundle is left as it was
+
+
+def test_a_worker_whose_policy_file_broke_since_start_exits_to_be_replaced(tiny_bundle_path, tmp_path, monkeypatch):
+    """A POLICY file edited into a bad one ([spans] floor = 2) after the server started: a worker started then (a
+    replacement) raised PolicyError through gunicorn's boot-error path, which stops the whole server, instead of
+    exiting with WORKER_START_FAILED for another to be tried while the others serve."""
+    import service.server as server
+    from service.reload import WORKER_START_FAILED
+
+    policy = tmp_path / "site-policy.toml"
+    policy.write_text("[review]\ntoxicity = 0.5\n\n[spans]\nfloor = 2\n", encoding="utf-8")
+    master = server.ModerationServer({"DB_URL": "sqlite://", "MODEL": str(tiny_bundle_path), "POLICY": str(policy)}, {})
+    monkeypatch.setattr(server.time, "sleep", lambda seconds: None)
+    try:
+        with pytest.raises(SystemExit) as exited:
+            master.load()
+    finally:
+        master.ready.remove()
+    assert exited.value.code == WORKER_START_FAILED
