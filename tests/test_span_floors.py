@@ -71,3 +71,36 @@ def test_the_shares_from_one_scoring_are_those_a_policy_with_that_floor_gives(sc
         floored = Scorer(scorer.bundle, load_policy(path)).moderate(texts)
         direct = np.mean([any(s for a, s in d.spans.items() if a != "unsupported_claim") for d in floored])
         assert shares[floor] == pytest.approx(direct, abs=1e-4)
+
+
+def test_floors_under_a_floor_the_manifest_does_not_record_are_measured_as_a_policy_gives_them(scorer):
+    """A TF-IDF bundle keeps its floor in ``span_thresholds["comment_floor"]`` (the tiny one's: 0.3), not in the
+    manifest: the table took the served floor for 0, scored at the bundle's floor and gave a lower floor the share of
+    the bundle's (too low)."""
+    from dataclasses import replace
+
+    import pandas as pd
+
+    from model.attributes import CLAIM_ATTRIBUTE
+    from model.evaluation.span_floors import span_floor_table
+    from model.scoring import Scorer
+    from model.spans import COMMENT_FLOOR
+    from tests.corpus import make_corpus
+
+    def marked_share(decisions) -> float:
+        return float(np.mean([any(s for a, s in d.spans.items() if a != CLAIM_ATTRIBUTE) for d in decisions]))
+
+    own = scorer.bundle.model.span_thresholds[COMMENT_FLOOR]
+    assert bundle_span_floor(scorer.bundle.manifest)[0] is None and scorer.policy.span_floor is None
+    texts = make_corpus(80, seed=11)["text"].tolist()
+    unfloored = Scorer(scorer.bundle, replace(scorer.policy, span_floor=0.0)).moderate(texts)
+    under = [d.scores[a] for d in unfloored for a, s in d.spans.items() if s and a != CLAIM_ATTRIBUTE and d.scores[a] < own]
+    assert under, "the tiny bundle marks words of attributes scored under its own floor when it has none"
+    floors = [float(np.median(under)), own]
+    table = span_floor_table(scorer, {"ucc_val": pd.DataFrame({"text": texts, "label": 0})}, floors)
+    assert table["floor"] == own  # the header's served floor: the one /v1/model reports, not None
+    shares = table["sets"]["ucc_val"]
+    for floor in floors:
+        direct = marked_share(Scorer(scorer.bundle, replace(scorer.policy, span_floor=floor)).moderate(texts))
+        assert shares[floor] == pytest.approx(direct, abs=1e-4), floor
+    assert shares[floors[0]] > shares[own]

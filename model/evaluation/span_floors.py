@@ -7,17 +7,19 @@ of the best F1, ``span_floor`` in an encoder bundle's manifest), so it cannot se
 This module measures that side: for each floor, the share of civil validation news comments
 (``policy_report.POLICY_SETS``) that still carry a hostility span, next to the F1 the bundle step recorded for it.
 
-The comments are scored once, at the bundle's own floor. A floor at or above it only withholds the word spans of the
-attributes scoring under it, and a sentence span (an encoder window, added only from a score of
-``model.encoder_model.WINDOW_SPAN_PROBABILITY``) does not depend on the floor; so the shares are those a policy with
-that floor gives, for floors from the bundle's own up to ``WINDOW_SPAN_PROBABILITY``. Lower floors are not measured
-(they would mark words the first scoring never looked at).
+The comments are scored once, with a policy whose ``[spans] floor`` is the lowest floor of the table. A higher floor only
+withholds the word spans of the attributes scoring under it, and a sentence span (an encoder window, added only from a
+score of ``model.encoder_model.WINDOW_SPAN_PROBABILITY``) does not depend on the floor; so the shares are those a policy
+with that floor gives, for floors up to ``WINDOW_SPAN_PROBABILITY``. Scoring at the bundle's own floor instead misread
+a bundle whose floor the manifest does not record (a TF-IDF bundle's ``span_thresholds["comment_floor"]``, an encoder
+bundle before 2.8.0 flooring its TF-IDF scores): floors under it were reported with its spans.
 """
 
 from __future__ import annotations
 
 import argparse
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -25,6 +27,8 @@ import pandas as pd
 from model.attributes import CLAIM_ATTRIBUTE
 from model.encoder_model import WINDOW_SPAN_PROBABILITY
 from model.evaluation.policy_report import POLICY_SETS
+from model.scoring import Scorer
+from model.spans import COMMENT_FLOOR
 
 DEFAULT_FLOORS = (0.10, 0.15, 0.20, 0.25, 0.30)
 """Floors the table shows unless told otherwise."""
@@ -59,11 +63,12 @@ def span_floor_table(scorer, validation: Mapping[str, pd.DataFrame], floors: Seq
     Parameters
     ----------
     scorer : model.scoring.Scorer
-        Scored at its policy's floor, or the bundle's own when the policy sets none.
+        Its bundle is scored with its policy's thresholds and the lowest of ``floors`` as span floor; its own floor (the
+        policy's, else the bundle's) is reported as ``floor``.
     validation : mapping of str to DataFrame
         Sets with ``text`` and ``label`` (1 = hostile), as ``model.training.data.load_validation_sets`` gives.
     floors : sequence of float
-        Floors to report; those under the scorer's floor or over ``WINDOW_SPAN_PROBABILITY`` are refused.
+        Floors to report, from 0 to ``WINDOW_SPAN_PROBABILITY`` (others are refused).
 
     Returns
     -------
@@ -72,14 +77,18 @@ def span_floor_table(scorer, validation: Mapping[str, pd.DataFrame], floors: Seq
         (set name -> floor -> share of its civil comments with a hostility span).
     """
     own, f1 = bundle_span_floor(scorer.bundle.manifest)
+    if own is None:  # a TF-IDF bundle (or an encoder one before 2.8.0): its base's floor, as /v1/model reports it
+        model = scorer.bundle.model
+        own = (getattr(getattr(model, "base", model), "span_thresholds", None) or {}).get(COMMENT_FLOOR)
     floor = scorer.policy.span_floor if getattr(scorer.policy, "span_floor", None) is not None else own
-    lowest = 0.0 if floor is None else floor
-    outside = [value for value in floors if not lowest <= value <= WINDOW_SPAN_PROBABILITY]
+    outside = [value for value in floors if not 0.0 <= value <= WINDOW_SPAN_PROBABILITY]
     if outside:
-        raise ValueError(f"floors {outside} cannot be measured from one scoring: give floors from the served floor "
-                         f"({lowest:g}) to {WINDOW_SPAN_PROBABILITY:g}")
+        raise ValueError(f"floors {outside} cannot be measured from one scoring: give floors from 0 to "
+                         f"{WINDOW_SPAN_PROBABILITY:g}")
+    # Spans at the lowest floor, applied as a policy's to the served scores: every floor of the table withholds some.
+    lowest = Scorer(scorer.bundle, replace(scorer.policy, span_floor=min(floors, default=None)))
     present = [name for name in names if name in validation]
-    sets = {name: civil_span_shares(scorer.moderate(validation[name]["text"].tolist(), with_spans=True),
+    sets = {name: civil_span_shares(lowest.moderate(validation[name]["text"].tolist(), with_spans=True),
                                     validation[name]["label"].to_numpy(), floors) for name in present}
     return {"floor": floor, "floors": list(floors), "span_f1": {value: f1.get(value) for value in floors}, "sets": sets}
 
@@ -101,7 +110,6 @@ def span_floor_markdown(table: Mapping, version: str) -> list[str]:
 def main(argv: Sequence[str] | None = None) -> None:
     """Print the span-floor table of a bundle on the validation news comments."""
     from model.bundle import BundleError
-    from model.scoring import Scorer
     from model.training.data import DataError, load_validation_sets
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
