@@ -318,3 +318,15 @@ def explain_words(
                     spans[attribute] = found
         out.append(spans)
     return out
+
+
+def served_span_thresholds(model: object, span_floor: float | None = None) -> dict | None:
+    """The word-span thresholds the served model applies: an encoder bundle's are its base model's, with its own
+    floor on the served scores (``span_floor``) in place of the base's ``comment_floor``; a policy's floor
+    (``span_floor``, as ``Scorer.moderate`` passes it) in place of either."""
+    base = getattr(model, "base", model)
+    thresholds = getattr(base, "span_thresholds", None)
+    if thresholds is None:
+        return None
+    floor = span_floor if span_floor is not None else getattr(model, "span_floor", None)
+    return {**thresholds, **({COMMENT_FLOOR: floor} if floor is not None else {})}

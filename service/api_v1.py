@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 
 from model.bundle import without_fingerprint
 from model.policy import Policy
+from model.spans import served_span_thresholds
 from service.auth import require_api_key, require_scope
 from service.config import EXTENSION_KEY
 from service.errors import ApiError, shown_name
@@ -318,18 +319,6 @@ def _encoder_datasets(manifest: dict) -> dict:
     licences = manifest.get("encoder_datasets", {})
     rows = manifest.get("encoder_training", {}).get("rows_by_source", {})
     return {source: {"rows": n, **({"license": licences[source]} if source in licences else {})} for source, n in rows.items()}
-
-
-def served_span_thresholds(model: Any, span_floor: float | None = None) -> dict | None:
-    """The word-span thresholds the served model applies: an encoder bundle's are its base model's, with its own
-    floor on the served scores (``span_floor``) in place of the base's ``comment_floor``; a policy's floor
-    (``span_floor``, as ``Scorer.moderate`` passes it) in place of either."""
-    base = getattr(model, "base", model)
-    thresholds = getattr(base, "span_thresholds", None)
-    if thresholds is None:
-        return None
-    floor = span_floor if span_floor is not None else getattr(model, "span_floor", None)
-    return {**thresholds, **({"comment_floor": floor} if floor is not None else {})}
 
 
 @bp.get("/v1/model")
