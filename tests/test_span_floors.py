@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from model.evaluation.span_floors import (bundle_span_floor, civil_span_shares, has_hostility_span_at,
-                                          span_floor_markdown)
+from model.evaluation.policy_report import has_hostility_span
+from model.evaluation.span_floors import bundle_span_floor, civil_span_shares, span_floor_markdown
 from model.results import Decision, Span
 
 
@@ -20,13 +20,13 @@ WORD = [Span(0, 4, 0.9)]
 
 def test_a_span_stays_while_its_attribute_scores_at_least_the_floor():
     marked = decision({"toxicity": 0.2}, {"toxicity": WORD})
-    assert has_hostility_span_at(marked, 0.2)
-    assert not has_hostility_span_at(marked, 0.21)
+    assert has_hostility_span(marked, 0.2)
+    assert not has_hostility_span(marked, 0.21)
 
 
 def test_claim_spans_and_attributes_without_spans_do_not_count():
     claim_only = decision({"toxicity": 0.9, "unsupported_claim": 0.9}, {"unsupported_claim": WORD, "toxicity": []})
-    assert not has_hostility_span_at(claim_only, 0.1)
+    assert not has_hostility_span(claim_only, 0.1)
 
 
 def test_civil_span_shares_count_civil_comments_only_per_floor():

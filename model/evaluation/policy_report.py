@@ -46,7 +46,7 @@ def policy_outcomes(decisions: list, labels: np.ndarray) -> dict:
         "share_of_civil": {a: round(float((actions[~hostile] == a).mean()), 4) if (~hostile).any() else 0.0 for a in ACTIONS},
         "reasons": dict(Counter(r.code for d in decisions for r in d.reasons).most_common()),
         # Spans mark words as hostile: on a civil comment every one of them is a false mark.
-        "civil_with_hostility_span": round(float(np.mean([_has_hostility_span(d) for d, h in zip(decisions, hostile) if not h])), 4)
+        "civil_with_hostility_span": round(float(np.mean([has_hostility_span(d) for d, h in zip(decisions, hostile) if not h])), 4)
         if (~hostile).any() else 0.0,
     }
 
@@ -97,8 +97,12 @@ def _reject_scores(decisions: list, attributes) -> np.ndarray:
     return np.array([max((d.scores.get(a, 0.0) for a in attributes), default=0.0) for d in decisions])
 
 
-def _has_hostility_span(decision) -> bool:
-    return any(attribute != CLAIM_ATTRIBUTE and found for attribute, found in decision.spans.items())
+def has_hostility_span(decision, floor: float = 0.0) -> bool:
+    """Whether ``decision`` marks words for a hostility attribute; with ``floor``, whether it still would with that span
+    floor (``model.evaluation.span_floors``: a decision scored at a floor no higher): an attribute with spans whose
+    comment score reaches it."""
+    return any(attribute != CLAIM_ATTRIBUTE and found and (floor <= 0.0 or decision.scores[attribute] >= floor)
+               for attribute, found in decision.spans.items())
 
 
 def evaluate_policy(scorer, validation: Mapping[str, pd.DataFrame], names=POLICY_SETS) -> dict:

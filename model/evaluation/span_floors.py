@@ -24,27 +24,19 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 
-from model.attributes import CLAIM_ATTRIBUTE
 from model.encoder_model import WINDOW_SPAN_PROBABILITY
-from model.evaluation.policy_report import POLICY_SETS
+from model.evaluation.policy_report import POLICY_SETS, has_hostility_span
 from model.scoring import Scorer
-from model.spans import COMMENT_FLOOR
+from model.spans import COMMENT_FLOOR, served_span_thresholds
 
 DEFAULT_FLOORS = (0.10, 0.15, 0.20, 0.25, 0.30)
 """Floors the table shows unless told otherwise."""
 
 
-def has_hostility_span_at(decision, floor: float) -> bool:
-    """Whether ``decision`` (scored at a floor no higher than ``floor``) would still carry a hostility span with
-    ``floor``: a hostility attribute with spans whose comment score reaches it."""
-    return any(attribute != CLAIM_ATTRIBUTE and found and decision.scores[attribute] >= floor
-               for attribute, found in decision.spans.items())
-
-
 def civil_span_shares(decisions: Sequence, labels: np.ndarray, floors: Sequence[float]) -> dict[float, float]:
     """Per floor, the share of the civil comments (label 0) among ``decisions`` that carry a hostility span."""
     civil = [decision for decision, label in zip(decisions, np.asarray(labels), strict=True) if label == 0]
-    return {floor: round(float(np.mean([has_hostility_span_at(d, floor) for d in civil])), 4) if civil else 0.0
+    return {floor: round(float(np.mean([has_hostility_span(d, floor) for d in civil])), 4) if civil else 0.0
             for floor in floors}
 
 
@@ -76,11 +68,8 @@ def span_floor_table(scorer, validation: Mapping[str, pd.DataFrame], floors: Seq
         ``floor`` (the scorer's), ``floors``, ``span_f1`` (floor -> F1, where the manifest records it) and ``sets``
         (set name -> floor -> share of its civil comments with a hostility span).
     """
-    own, f1 = bundle_span_floor(scorer.bundle.manifest)
-    if own is None:  # a TF-IDF bundle (or an encoder one before 2.8.0): its base's floor, as /v1/model reports it
-        model = scorer.bundle.model
-        own = (getattr(getattr(model, "base", model), "span_thresholds", None) or {}).get(COMMENT_FLOOR)
-    floor = scorer.policy.span_floor if getattr(scorer.policy, "span_floor", None) is not None else own
+    _, f1 = bundle_span_floor(scorer.bundle.manifest)
+    floor = (served_span_thresholds(scorer.bundle.model, scorer.policy.span_floor) or {}).get(COMMENT_FLOOR)
     outside = [value for value in floors if not 0.0 <= value <= WINDOW_SPAN_PROBABILITY]
     if outside:
         raise ValueError(f"floors {outside} cannot be measured from one scoring: give floors from 0 to "
