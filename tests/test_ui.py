@@ -792,6 +792,26 @@ def test_the_model_page_says_which_encoder_mode_serves_and_when_the_report_was_m
     assert "measured in" not in admin.get("/ui/model").get_data(as_text=True)
 
 
+def test_the_model_page_shows_the_span_floor_served_and_whether_the_policy_or_the_bundle_set_it(ui_app, admin, scorer,
+                                                                                               tiny_bundle_path, tmp_path):
+    """A site's `[spans] floor` changed what every surface marks, but the model page did not say which floor served."""
+    from service.app import create_app
+    from tests.ui_support import add_user, sign_in
+
+    bundle_floor = scorer.bundle.model.span_thresholds["comment_floor"]
+    html = admin.get("/ui/model").get_data(as_text=True)
+    assert f"<dt>Span floor</dt><dd>{bundle_floor:.2f} (the bundle&#39;s own)" in html
+    policy = tmp_path / "policy.toml"
+    policy.write_text("[reject]\ntoxicity = 0.9\n\n[review]\ntoxicity = 0.5\n\n[spans]\nfloor = 0.37\n", encoding="utf-8")
+    app = create_app({"TESTING": True, "MODEL": str(tiny_bundle_path), "DB_URL": "sqlite://", "POLICY": str(policy),
+                      "REPORTS_DIR": str(tmp_path / "reports")})
+    add_user(app, "ad", role="admin")
+    client = app.test_client()
+    assert sign_in(client, "ad").status_code == 302
+    html = client.get("/ui/model").get_data(as_text=True)
+    assert "<dt>Span floor</dt><dd>0.37 (the policy&#39;s [spans] floor)" in html
+
+
 def test_paths_inside_the_project_are_shown_relative(tmp_path):
     from service.config import PROJECT_ROOT
     from service.ui.model_page import shown_path

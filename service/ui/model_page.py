@@ -12,6 +12,7 @@ from flask.typing import ResponseReturnValue
 from markdown_it import MarkdownIt
 from markupsafe import Markup
 
+from model.spans import COMMENT_FLOOR, served_span_thresholds
 from service.config import DEFAULT_REPORTS_DIR, EXTENSION_KEY, PROJECT_ROOT
 from service.ui.blueprint import bp
 from service.ui.signin import signed_in
@@ -147,6 +148,19 @@ def bias_table(report: dict) -> tuple[list[str], list[list[Any]]] | None:
     return (columns, rows) if rows else None
 
 
+def span_floor(scorer) -> tuple[float | None, str]:
+    """The floor under which no hostility word is marked, as served, and where it comes from: the policy's
+    ``[spans]`` section, else the bundle's own floor; ``(None, why)`` for a bundle that marks no words."""
+    thresholds = served_span_thresholds(scorer.bundle.model, scorer.policy.span_floor)
+    if thresholds is None:
+        return None, "this bundle marks no words"
+    if scorer.policy.span_floor is not None:
+        return scorer.policy.span_floor, "the policy's [spans] floor"
+    if thresholds.get(COMMENT_FLOOR) is None:
+        return None, "none: words are marked at every comment score"
+    return thresholds[COMMENT_FLOOR], "the bundle's own"
+
+
 @bp.get("/model")
 @signed_in(admin=True)
 def model() -> ResponseReturnValue:
@@ -161,6 +175,7 @@ def model() -> ResponseReturnValue:
         bundle_path=shown_path(bundle.path),
         encoder_mode=scorer.encoder_mode,
         policy=scorer.policy,
+        span_floor=span_floor(scorer),
         policy_path=shown_path(scorer.policy.source) if scorer.policy.source != "defaults" else None,
         card=render_markdown(card_path.read_text(encoding="utf-8"), CARD_TOP_HEADING) if card_path else None,
         card_path=card_path,
