@@ -121,7 +121,8 @@ bench: install
 	MODERATION_ENCODER_MODE=$(ARCHIVE_MODE) $(BIN)/python -m model.evaluation.archive_bench --rows $(ARCHIVE_ROWS) --out reports/archive_bench.md
 
 notebooks: install
-	$(BIN)/python -m model.evaluation.notebook_runner --data-dir $(DATA_DIR) $(if $(SITE_DATA),--site-data $(SITE_DATA))
+	$(BIN)/python -m model.evaluation.notebook_runner --data-dir $(DATA_DIR) $(if $(SITE_DATA),--site-data $(SITE_DATA)) \
+		$(if $(POLICY),--policy $(POLICY))
 
 # The moderation page's README screenshots (needs Chromium: `bash .ci/browser.sh` as root installs it).
 screenshots: install

@@ -24,15 +24,18 @@
 #
 # **Takes** about a minute on two cores for the stand-in's comments (longer for a bigger sample). **Needs** a
 # bundle (by default `bundles/candidate`, which notebook 02 writes; `-p bundle=null` for the served one) and
-# `site_data`, or else the public data folder (`data_dir`) for the stand-in. **Writes** the policy file
-# (`policy_out`) and, without `site_data`, the stand-in sample (`stand_in_out`). **Run** it with
-# `make notebooks SITE_DATA=site.csv` or alone:
-# `.venv/bin/python -m model.evaluation.notebook_runner 04_thresholds --site-data site.csv -p bundle=null`.
+# `site_data`, or else the public data folder (`data_dir`) for the stand-in. **Starts from** the bundle's own
+# policy, or from the site's policy file (`policy`) when it has one: then its other thresholds and its `[spans]`
+# floor are kept, and only the toxicity thresholds are chosen again. **Writes** the policy file (`policy_out`) and,
+# without `site_data`, the stand-in sample (`stand_in_out`). **Run** it with
+# `make notebooks SITE_DATA=site.csv [POLICY=policy.toml]` or alone:
+# `.venv/bin/python -m model.evaluation.notebook_runner 04_thresholds --site-data site.csv --policy policy.toml -p bundle=null`.
 
 # %% tags=["parameters"]
 data_dir = None  # the public data folder, read only for the stand-in sample; None: $MODERATION_DATA_DIR or ../shared/data
 bundle = "candidate"  # a version under bundles/, a bundle folder, or None for bundles/CURRENT (the served one)
 site_data = None  # the site's labelled sample (.csv, .jsonl, .parquet); None: a public stand-in
+policy = None  # the site's policy file to start from (its other thresholds and span floor are kept); None: the bundle's
 target_caught = 0.9  # share of hostile comments the policy should catch (a fraction, 0 to 1)
 drop_trained = False  # True: leave out the comments the bundle was trained on (its manifest names them), else only warn
 policy_out = "reports/notebooks/04_thresholds/policy.toml"  # the policy file written (relative: from the project folder)
@@ -51,7 +54,11 @@ from model.training.data import DataError
 from model.training.site_data import hostile_labels, read_site_data, trained_on_file, write_stand_in_site_data
 from model.training.trained_texts import trained_rows
 
-scorer = Scorer.load(bundle, encoder_threads=threads_per_process())  # an encoder on every core
+scorer = Scorer.load(bundle, policy, encoder_threads=threads_per_process())  # an encoder on every core
+starting_policy = f"the site's policy {policy}" if policy else f"bundle {scorer.model_version}'s own policy"
+span_floor = "the bundle's" if scorer.policy.span_floor is None else scorer.policy.span_floor
+print(f"starting from {starting_policy}: review {scorer.policy.review}, reject {scorer.policy.reject}, "
+      f"span floor {span_floor}")
 site_path = site_data or write_stand_in_site_data(stand_in_out, data_dir)
 site = read_site_data(site_path)
 print(f"{site.attrs['n_read']} rows read from {site_path}; left out: {site.attrs['n_superseded']} earlier feedback on a "
@@ -82,7 +89,7 @@ texts = site["text"].tolist()
 scores = site_thresholds.score_matrix(scorer, texts)
 tradeoff = site_thresholds.review_tradeoff(scores, texts, site, scorer.policy)
 review_threshold, chosen = site_thresholds.choose_review_threshold(tradeoff, target_caught)
-print(f"toxicity review threshold {review_threshold:.2f} (bundle's: {scorer.policy.review.get('toxicity')})")
+print(f"toxicity review threshold {review_threshold:.2f} (the starting policy's: {scorer.policy.review.get('toxicity')})")
 # With no threshold reaching the target, the one that catches most is chosen: say so, here and in the policy file.
 short_of_target = "" if chosen["caught"] >= target_caught else (
     f" (short of the target {target_caught:.2f}: no toxicity threshold reaches it with this bundle; "
@@ -93,7 +100,7 @@ pd.Series(chosen)
 # %% [markdown]
 # ## The trade-off
 #
-# Each point is one toxicity review threshold, every other threshold as the bundle has it: that is why even the
+# Each point is one toxicity review threshold, every other threshold as the starting policy has it: that is why even the
 # highest toxicity threshold still flags some comments (for insults, threats, unsupported claims...). The shares
 # are measured on the same comments the thresholds are chosen on, so they are a little optimistic; check them on
 # comments kept out of `site_data`.
@@ -119,17 +126,17 @@ tradeoff.iloc[::5]
 # (`site_thresholds.REJECT_PRECISION`), and with confidence (`REJECT_CONFIDENCE`: the lower bound of that share must
 # reach it), which takes at least `site_thresholds.MIN_REJECT_EXAMPLES` comments above it, all rejected. A rejection
 # removes a comment no one reads: with too few rejections, no threshold reaching the bound, or only attribute labels
-# (a toxicity label says a comment is hostile, not that the editors remove it), the bundle's stays, and the line
-# below says why with the counts. The policy file keeps every other threshold of the bundle and says in its comments
-# what the toxicity ones were chosen on.
+# (a toxicity label says a comment is hostile, not that the editors remove it), the starting policy's stays, and the line
+# below says why with the counts. The policy file keeps every other threshold of the starting policy (the site's
+# `policy` file, else the bundle's) and its span floor, and says in its comments what the toxicity ones were chosen on.
 
 # %%
 current_reject = scorer.policy.reject.get("toxicity")
 reject_threshold, why = site_thresholds.choose_reject_threshold(scores, site, current_reject)
-print(f"toxicity reject threshold {reject_threshold} (bundle's: {current_reject}): {why}")
-policy = site_thresholds.site_policy(scorer.policy, review_threshold, reject_threshold, source=str(site_path))
+print(f"toxicity reject threshold {reject_threshold} (the starting policy's: {current_reject}): {why}")
+chosen_policy = site_thresholds.site_policy(scorer.policy, review_threshold, reject_threshold, source=str(site_path))
 Path(policy_out).parent.mkdir(parents=True, exist_ok=True)
-Path(policy_out).write_text(policy.to_toml({
+Path(policy_out).write_text(chosen_policy.to_toml({
     "chosen on": f"{len(site)} labelled comments of {Path(site_path).name} with bundle {scorer.model_version}",
     "review.toxicity": f"catches {chosen['caught']:.3f} of hostile comments, flags {chosen['flagged_share']:.3f} of all{short_of_target}",
     "reject.toxicity": why,

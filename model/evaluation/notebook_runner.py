@@ -246,12 +246,14 @@ def _absolute(path: str | None) -> str | None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Command-line entry point: ``python -m model.evaluation.notebook_runner [--data-dir D] [--site-data F] [-p NAME=VALUE] [NAME ...]``."""
+    """Command-line entry point: ``python -m model.evaluation.notebook_runner [--data-dir D] [--site-data F] [--policy F] [-p NAME=VALUE] [NAME ...]``."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("names", nargs="*", default=list(NOTEBOOKS), help="notebooks to run (default: all, in order)")
     parser.add_argument("--data-dir", default=None,
                         help="public data directory, for every notebook (default: $MODERATION_DATA_DIR, else ../shared/data from the project folder)")
     parser.add_argument("--site-data", default=None, help="a site's labelled comments, for 04 and 05 (default: a public stand-in)")
+    parser.add_argument("--policy", default=None,
+                        help="the site's policy file for 04 to start from (default: the bundle's own policy)")
     parser.add_argument("-p", "--parameter", dest="parameters", action="append", type=_parameter, default=[],
                         help="NAME=VALUE (VALUE read as JSON) for each notebook run that declares NAME; repeatable")
     parser.add_argument("--out", default=str(DEFAULT_OUT), help="folder for the executed notebooks")
@@ -261,7 +263,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown notebook(s) {unknown}: choose from {', '.join(NOTEBOOKS)}")
     if args.data_dir is not None and not Path(args.data_dir).is_dir():  # refused here, not in the first notebook's cell
         parser.error(f"--data-dir {args.data_dir}: no such folder; give the public data folder (it holds hostility/ and claims/)")
-    optional = {"data_dir": _absolute(args.data_dir), "site_data": _absolute(args.site_data)}
+    optional = {"data_dir": _absolute(args.data_dir), "site_data": _absolute(args.site_data),
+                "policy": _absolute(args.policy)}
     declared = {name: declared_parameters(read_notebook(NOTEBOOKS_DIR / f"{name}.py")) for name in args.names}
     # -p goes to the notebooks that declare the name; a name none of them declares is a typo, refused before any run.
     undeclared = sorted(set(dict(args.parameters)) - set().union(*declared.values()))
