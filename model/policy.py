@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from model.attributes import ATTRIBUTES, CLAIM_ATTRIBUTE, THREAT_ATTRIBUTE
+from model.attributes import ATTRIBUTES, CLAIM_ATTRIBUTE, HOSTILITY_ATTRIBUTES, THREAT_ATTRIBUTE
 from model.normalize import is_blank
 from model.results import Reason, Span
 from model.threats import find_threats
@@ -143,6 +143,47 @@ def load_policy(path: str | Path) -> Policy:
             )
     span_floor = _span_floor(path, raw[SPANS]) if SPANS in raw else None
     return Policy(sections[REJECT], sections[REVIEW], source=str(path), span_floor=span_floor)
+
+
+def span_floor_warnings(policy: Policy) -> list[str]:
+    """One warning per hostility attribute that ``policy`` sends to review or rejects at a score below its own span
+    floor (``Policy.span_floor``): such a comment gets a reason but no marked words. Allowed, as spans never change a
+    decision, but a site should know. ``unsupported_claim`` is left out: its spans are the claim sentences, which no
+    floor holds back (``ModerationModel.explain``). Empty without a floor.
+
+    Parameters
+    ----------
+    policy : Policy
+        A loaded policy; ``policy.source`` names its file in the messages.
+
+    Returns
+    -------
+    list of str
+        One line per attribute, in ``HOSTILITY_ATTRIBUTES`` order.
+    """
+    floor = policy.span_floor
+    if floor is None:
+        return []
+    warnings = []
+    for name in HOSTILITY_ATTRIBUTES:
+        review, reject = policy.review.get(name), policy.reject.get(name)
+        below = [(f"[{section}] {name} = {threshold}", threshold) for section, threshold in ((REVIEW, review), (REJECT, reject))
+                 if threshold is not None and threshold < floor]
+        if not below:
+            continue
+        reviewed_to = floor if reject is None else min(reject, floor)  # from the reject threshold on, it is rejected
+        unmarked = []
+        if review is not None and review < reviewed_to:
+            unmarked.append(f"sent to review for {name} at a score from {review} to {reviewed_to}")
+        if reject is not None and reject < floor:
+            unmarked.append(f"rejected for {name} at a score from {reject} to {floor}")
+        lowest = min(threshold for _, threshold in below)
+        warnings.append(
+            f"policy file {policy.source}: [{SPANS}] floor = {floor} is above {' and '.join(text for text, _ in below)}, "
+            f"so comments {' or '.join(unmarked)} show no marked words (no word spans below the floor; decisions are "
+            f"unchanged); lower the floor to at most {lowest}, or remove [{SPANS}] to keep the bundle's span floor"
+        )
+    return warnings
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from flask import Flask
 
 from service.api_v1 import bp as api_v1
 from service.auth import init_key_cache
-from service.config import BUNDLE_PATH_KEY, EXTENSION_KEY, load_config
+from service.config import BUNDLE_PATH_KEY, EXTENSION_KEY, load_config, warn_once
 from service.coral import bp as coral
 from service.decision_log import init_decision_log
 from service.discovery import bp as discovery
@@ -55,6 +55,20 @@ def verify_scorer(config: Mapping[str, Any], model_path: str | Path) -> None:
     problem = check_model(load_scorer(config, model_path))
     if problem != OK:
         raise BundleError(f"{model_path}: {problem}")
+
+
+def policy_warnings(config: Mapping[str, Any], folder: Path) -> list[str]:
+    """``model.policy.span_floor_warnings`` of the policy a scorer of the bundle in ``folder`` applies: the ``POLICY``
+    file, else the bundle's own ``policy.toml``. For the master, which loads the bundle only in a child (read there
+    already: a file that cannot be read now is refused by each worker, and warned about by none)."""
+    from model.bundle import BundleError, bundle_policy
+    from model.policy import PolicyError, load_policy, span_floor_warnings
+
+    try:
+        policy = load_policy(config["POLICY"]) if config["POLICY"] else bundle_policy(folder)
+    except (BundleError, PolicyError):
+        return []
+    return span_floor_warnings(policy)
 
 
 def _loadable_in_child(config: Mapping[str, Any]) -> Path:
@@ -122,7 +136,10 @@ def create_app(config: Mapping[str, Any] | None = None, load_model: bool = True)
     app.json.sort_keys = False  # keep "id" first and scores in attribute order
 
     if load_model:
+        from model.policy import span_floor_warnings
+
         scorer = load_scorer(app.config)
+        warn_once(span_floor_warnings(scorer.policy))  # a worker forked from the master that logged them: not again
         app.extensions[EXTENSION_KEY] = scorer
         app.extensions[READINESS_KEY] = check_model(scorer)
         app.extensions[BUNDLE_PATH_KEY] = scorer.bundle.path
@@ -133,6 +150,7 @@ def create_app(config: Mapping[str, Any] | None = None, load_model: bool = True)
         warning = slow_load_warning(time.monotonic() - started, int(app.config["TIMEOUT_SECONDS"]))
         if warning is not None:
             log.warning(warning)
+        warn_once(policy_warnings(app.config, folder))
         app.extensions[BUNDLE_PATH_KEY] = folder
         app.extensions[READINESS_KEY] = OK  # each worker checks the probe scores itself
         from model.bundle import read_manifest

@@ -207,7 +207,7 @@ def _read_config_file(config: Config, path: Path) -> None:
                 values = tomllib.load(handle)
             _refuse_one_setting_twice(path, values)
             config.from_mapping({key.upper(): value for key, value in values.items()})
-            _warn_once(unknown_file_keys(path, values))
+            warn_once(unknown_file_keys(path, values))
         elif suffix == ".py":
             _read_python_file(config, path)
         else:
@@ -307,11 +307,12 @@ def check_nested_variables(environ: Mapping[str, str]) -> None:
 
 def warn_unknown_variables(environ: Mapping[str, str]) -> None:
     """Log ``unknown_variables`` as warnings, each once per process."""
-    _warn_once(unknown_variables(environ))
+    warn_once(unknown_variables(environ))
 
 
-def _warn_once(warnings: list[str]) -> None:
-    """Log each warning once per process."""
+def warn_once(warnings: list[str]) -> None:
+    """Log each warning once per process: the settings', and others found at start, such as the served policy's
+    (``service.app.policy_warnings``). Gunicorn's workers, forked from the master that logged one, do not log it again."""
     for warning in warnings:
         if warning not in _WARNED:
             _WARNED.add(warning)
@@ -349,5 +350,5 @@ def load_config(overrides: Mapping[str, Any] | None = None, override_sources: Ma
     sources = {name: f"in {CONFIG_FILE_ENV}={config_file}" for name in from_file - replaced}
     sources.update({name: source for name, source in (override_sources or {}).items() if name in (overrides or {})})
     check_config(config, sources)
-    _warn_once(setting_warnings(config))
+    warn_once(setting_warnings(config))
     return config

@@ -97,8 +97,8 @@ class ModerationServer(BaseApplication):
     def prepare_reload(self) -> str | None:
         """Load and check the bundle to switch to in a child process; None and the workers' MODEL set, or the reason not."""
         from model.bundle import BundleError, resolve_bundle_path
-        from service.app import verify_scorer
-        from service.config import ConfigError, load_config
+        from service.app import policy_warnings, verify_scorer
+        from service.config import ConfigError, load_config, warn_once
 
         try:
             folder = resolve_bundle_path(self.model_choice)
@@ -107,6 +107,7 @@ class ModerationServer(BaseApplication):
             return str(error)
         problem = verify_in_child(lambda: verify_scorer(config, folder), expected=(BundleError,))
         if problem is None:
+            warn_once(policy_warnings(config, folder))  # here, not in each new worker (forked from this process)
             self._previous_model, self.settings["MODEL"] = self.settings.get("MODEL"), str(folder)
         return problem
 

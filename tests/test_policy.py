@@ -2,7 +2,7 @@
 
 import pytest
 
-from model.policy import Policy, PolicyError, decide, load_policy
+from model.policy import Policy, PolicyError, decide, load_policy, span_floor_warnings
 from model.results import Span
 
 POLICY = Policy(reject={"severe_toxicity": 0.8, "threat": 0.8}, review={"toxicity": 0.5, "insult": 0.6})
@@ -138,6 +138,47 @@ def test_a_span_floor_round_trips_and_is_written_only_when_set(tmp_path):
     assert "[spans]" not in POLICY.to_toml()  # a bundle's policy.toml is written as before
     path.write_text(POLICY.to_toml())
     assert load_policy(path).span_floor is None
+
+
+def floored_policy(tmp_path, thresholds: str, floor: float | None) -> Policy:
+    """The policy file of ``thresholds`` and, unless ``floor`` is None, a ``[spans]`` floor, as loaded."""
+    path = tmp_path / "site-policy.toml"
+    path.write_text(thresholds + ("" if floor is None else f"[spans]\nfloor = {floor}\n"), encoding="utf-8")
+    return load_policy(path)
+
+
+def test_a_span_floor_above_a_review_threshold_is_warned_about_naming_file_attribute_and_values(tmp_path):
+    """A comment sent to review for insult at 0.32 to 0.5 got a reason and no marked words, and nothing said so."""
+    policy = floored_policy(tmp_path, "[reject]\nthreat = 0.8\n[review]\ninsult = 0.32\ntoxicity = 0.5\n", 0.5)
+    (warning,) = span_floor_warnings(policy)
+    assert warning == (
+        f"policy file {tmp_path / 'site-policy.toml'}: [spans] floor = 0.5 is above [review] insult = 0.32, so comments "
+        "sent to review for insult at a score from 0.32 to 0.5 show no marked words (no word spans below the floor; "
+        "decisions are unchanged); lower the floor to at most 0.32, or remove [spans] to keep the bundle's span floor"
+    )
+
+
+def test_a_span_floor_above_reject_thresholds_names_both_sections_and_the_lowest_threshold(tmp_path):
+    policy = floored_policy(tmp_path, "[reject]\ninsult = 0.4\nthreat = 0.3\n[review]\ninsult = 0.2\nthreat = 0.3\n", 0.5)
+    insult, threat = span_floor_warnings(policy)  # in model.attributes order
+    assert "[spans] floor = 0.5 is above [review] insult = 0.2 and [reject] insult = 0.4, so comments sent to review " \
+           "for insult at a score from 0.2 to 0.4 or rejected for insult at a score from 0.4 to 0.5 show no marked words" in insult
+    assert "lower the floor to at most 0.2," in insult
+    # review = reject: a score that reaches it is rejected, so no comment is sent to review for threat
+    assert "so comments rejected for threat at a score from 0.3 to 0.5 show no marked words" in threat
+
+
+@pytest.mark.parametrize("floor", [None, 0.0, 0.2, 0.32])
+def test_a_span_floor_at_or_below_every_hostility_threshold_or_none_is_not_warned_about(tmp_path, floor):
+    policy = floored_policy(tmp_path, "[reject]\nthreat = 0.8\n[review]\ninsult = 0.32\ntoxicity = 0.5\n", floor)
+    assert span_floor_warnings(policy) == []
+
+
+def test_an_unsupported_claim_threshold_below_the_span_floor_is_not_warned_about(tmp_path):
+    """Claim spans are the claim sentences, which no span floor holds back (tests/test_score_policy.py: a floor of
+    nearly 1 leaves them), so a claim sent to review under the floor still shows its sentence."""
+    policy = floored_policy(tmp_path, "[reject]\nthreat = 0.8\n[review]\nunsupported_claim = 0.2\n", 0.5)
+    assert span_floor_warnings(policy) == []
 
 
 CLAIMS = Policy(reject={"threat": 0.8}, review={"toxicity": 0.5, "unsupported_claim": 0.4})

@@ -112,6 +112,34 @@ def test_the_policy_option_wins_over_moderation_policy(run, site_policy, tiny_bu
     assert json.loads(result.stdout)["decision"] == APPROVE
 
 
+@pytest.mark.parametrize("surface", ["text", "archive"])
+def test_a_span_floor_above_the_policys_own_threshold_is_warned_about_on_stderr_once(tmp_path, run, site_policy, scorer,
+                                                                                       surface):
+    """A floor above [review] toxicity: comments sent to review between the two show no marked words, and nothing
+    said so. The warning goes to stderr once; the exit status and what is written are as without it."""
+    from model.policy import span_floor_warnings
+    from model.scoring import Scorer
+
+    site, threshold = site_policy
+    path = tmp_path / "floored-policy.toml"
+    path.write_text(site.read_text(encoding="utf-8") + "\n[spans]\nfloor = 0.5\n", encoding="utf-8")
+    (expected,) = span_floor_warnings(load_policy(path))
+    args = ["--text", COMMENTS[0]] if surface == "text" else [write_comments(tmp_path / "in.csv"), "-o", tmp_path / "out.csv",
+                                                              "--jobs", 2, "--chunk-size", 2]
+    result = run(*args, "--policy", path)
+    assert result.exit_code == 0, result.output
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("Warning:")]
+    assert warnings == [f"Warning: {expected}"]
+    assert expected.startswith(f"policy file {path}: [spans] floor = 0.5 is above [review] {TOXICITY} = {threshold}, so "
+                               f"comments sent to review for {TOXICITY} at a score from {threshold} to 0.5 show no marked words")
+    if surface == "text":
+        decision = Scorer(scorer.bundle, load_policy(path)).moderate([COMMENTS[0]])[0]
+        assert json.loads(result.stdout) == {"model_version": scorer.model_version, **json.loads(json.dumps(decision.to_dict()))}
+    else:
+        assert result.stdout == ""
+        assert decisions_of(tmp_path / "out.csv") == expected_site_decisions()
+
+
 # Archives
 
 

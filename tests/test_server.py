@@ -250,3 +250,61 @@ def test_a_worker_whose_policy_file_broke_since_start_exits_to_be_replaced(tiny_
     finally:
         master.ready.remove()
     assert exited.value.code == WORKER_START_FAILED
+
+
+FLOORED_POLICY = "[reject]\nthreat = 0.9\n\n[review]\ninsult = 0.3\n\n[spans]\nfloor = {floor}\n"
+"""A site's POLICY file whose span floor may be above its own [review] insult threshold."""
+
+
+@pytest.fixture
+def start_warnings(monkeypatch, caplog):
+    """The warnings the settings' path (``service.config.warn_once``) logs from now on, as a fresh process would."""
+    import service.config
+
+    monkeypatch.setattr(service.config, "_WARNED", set())
+    caplog.set_level(logging.WARNING, logger="service.config")
+    return lambda: [record.getMessage() for record in caplog.records if record.name == "service.config"]
+
+
+@pytest.mark.parametrize("master", [True, False])
+def test_a_policy_span_floor_above_its_own_threshold_is_warned_about_once_at_start(tiny_bundle_path, tmp_path,
+                                                                                   start_warnings, master):
+    """A floor above [review] insult sends comments to review with a reason and no marked words; nothing said so. The
+    master (bundle loaded in a child) logs it, and a worker, forked from it with what it logged, not again; an app
+    built alone (``create_app``, the tests) logs it once too."""
+    from service.app import create_app
+
+    policy = tmp_path / "site-policy.toml"
+    policy.write_text(FLOORED_POLICY.format(floor=0.5), encoding="utf-8")
+    settings = {"TESTING": True, "MODEL": str(tiny_bundle_path), "POLICY": str(policy), "DB_URL": "sqlite://",
+                "AUTH_REQUIRED": False}
+    if master:
+        create_app(settings, load_model=False)
+    app = create_app(settings)  # a worker; it serves as before
+    assert app.test_client().post("/v1/moderate", json={"comments": [{"id": "c", "text": "Thanks."}]}).status_code == 200
+    warned = [message for message in start_warnings() if "[spans] floor" in message]
+    assert len(warned) == 1, warned
+    assert warned[0].startswith(f"policy file {policy}: [spans] floor = 0.5 is above [review] insult = 0.3, so comments "
+                                "sent to review for insult at a score from 0.3 to 0.5 show no marked words")
+
+
+def test_a_policy_span_floor_at_its_thresholds_is_not_warned_about_and_a_reload_warns_about_a_new_one(
+        tiny_bundle_path, tmp_path, start_warnings):
+    """A reload (SIGHUP) reads POLICY again: the master warns about the floor the new workers will apply."""
+    from service.app import create_app
+    from service.server import ModerationServer
+
+    policy = tmp_path / "site-policy.toml"
+    policy.write_text(FLOORED_POLICY.format(floor=0.3), encoding="utf-8")
+    settings = {"TESTING": True, "MODEL": str(tiny_bundle_path), "POLICY": str(policy), "DB_URL": "sqlite://",
+                "AUTH_REQUIRED": False}
+    create_app(settings, load_model=False)
+    assert not [message for message in start_warnings() if "[spans] floor" in message]
+    policy.write_text(FLOORED_POLICY.format(floor=0.6), encoding="utf-8")
+    master = ModerationServer(settings, {}, model_choice=str(tiny_bundle_path))
+    try:
+        assert master.prepare_reload() is None
+    finally:
+        master.ready.remove()
+    (warned,) = [message for message in start_warnings() if "[spans] floor" in message]
+    assert warned.startswith(f"policy file {policy}: [spans] floor = 0.6 is above [review] insult = 0.3")

@@ -205,6 +205,7 @@ def score(
 
             text = html_to_text(text)
             shown = {"visible_text": text}
+        _warn_about_policy(policy)
         with _collector_paused():
             # The one text pays the one-off costs, once.
             scorer = load_scorer_or_fail(model, warm_up=False, encoder_mode=encoder_mode, policy_path=policy)
@@ -219,8 +220,24 @@ def score(
         raise click.UsageError("--scheduler needs --engine dask")
     if chunk_size is None:
         chunk_size = _configured_chunk_rows()
+    _warn_about_policy(policy)
     _score_archive(input_path, output, text_column, id_column, model, chunk_size, spans, jobs, resume, engine, scheduler,
                    encoder_mode, overwrite, spreadsheet_safe, encoding, html, policy)
+
+
+def _warn_about_policy(policy: Path | None) -> None:
+    """Print the warnings about the ``--policy`` file (``model.policy.span_floor_warnings``) to stderr, once, before
+    anything is scored; a file that cannot be used is left to be refused where it is read, as before."""
+    if policy is None:
+        return
+    from model.policy import PolicyError, load_policy, span_floor_warnings
+
+    try:
+        warnings = span_floor_warnings(load_policy(policy))
+    except PolicyError:
+        return
+    for warning in warnings:
+        click.echo(f"Warning: {warning}", err=True)
 
 
 @contextmanager
