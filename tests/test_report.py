@@ -242,6 +242,21 @@ def test_report_on_tiny_bundle_has_keys_and_probabilities(tmp_path, tiny_bundle_
     claim_targets = [row for row in report["targets"] if row["attribute"] == "unsupported_claim"]
     assert {row["set"] for row in claim_targets} == set(CLAIM_AUC_TARGETS)
     assert all(row["value"] is not None and 0.0 <= row["value"] <= 1.0 for row in claim_targets)
+    # Each set's probe (every fourth row) is scored again by the quoted-figures test of an encoder bundle: its ROC AUC
+    # must be that of those rows, in the order the loaders give them.
+    from sklearn.metrics import roc_auc_score
+
+    from model.training.claims_data import load_claim_test_sets
+    from model.training.data import load_test_sets
+    from model.training.metrics import PROBE_STEP
+
+    for results, sets, attribute in ((report["sets"], load_test_sets(corpus_data_dir), "toxicity"),
+                                     (claims["sets"], load_claim_test_sets(corpus_data_dir), "unsupported_claim")):
+        for name, frame in sets.items():
+            probe = frame.iloc[::PROBE_STEP]
+            scores = scorer.predict_scores(probe["text"].tolist())[:, scorer.attributes.index(attribute)]
+            assert (results[name]["probe"]["n_rows"], results[name]["probe"]["step"]) == (len(probe), PROBE_STEP)
+            assert results[name]["probe"]["roc_auc"] == pytest.approx(roc_auc_score(probe["label"], scores), abs=1e-12), name
     # Made-up unsupported claims from the templates the tiny bundle's claim heads were trained on.
     assert claims["sets"]["claimbuster_test"]["scorers"]["model"]["roc_auc"] > 0.8
     markdown = (tmp_path / "out" / "eval.md").read_text()

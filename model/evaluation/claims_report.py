@@ -19,7 +19,7 @@ from model.attributes import CLAIM_ATTRIBUTE
 from model.evaluation.claims_baseline import CUE_FLAG_SCORE, cue_baseline_scores
 from model.training.claims_data import comment_level
 from model.training.data import DataError
-from model.training.metrics import score_metrics, threshold_metrics
+from model.training.metrics import probe_roc_auc, score_metrics, threshold_metrics
 from model.evaluation.plots import plot_curves, save_figure
 from model.evaluation.report_format import format_number, target_status
 
@@ -209,6 +209,7 @@ def evaluate_claims(score: Score, sets: dict[str, pd.DataFrame], threshold: floa
                                     question=frame["text"].str.rstrip().str.endswith("?"))
         scored[name].attrs = frame.attrs
         results[name] = _set_result(name, scored[name], threshold, plot_dir)
+        results[name]["probe"] = probe_roc_auc(frame["label"].to_numpy(int), scored[name]["model"].to_numpy(float))
     if "cdcp_test" in scored:
         comments = _comment_frame(scored["cdcp_test"], sets["cdcp_test"].attrs["comments"], score)
         scored[COMMENT_SET] = comments

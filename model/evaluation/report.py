@@ -25,7 +25,7 @@ from model.training.claims_data import load_claim_test_sets
 from model.evaluation.claims_report import CLAIM_AUC_TARGETS, claim_target_values, claims_markdown, evaluate_claims
 from model.training.data import DataError, load_test_sets, load_toxic_spans, load_validation_sets, resolve_data_dir
 from model.moderation_model import ModerationModel
-from model.training.metrics import batches, mean_span_f1, score_metrics, scores_in_batches, spans_to_offsets
+from model.training.metrics import batches, mean_span_f1, probe_roc_auc, score_metrics, scores_in_batches, spans_to_offsets
 from model.evaluation.plots import plot_curves
 from model.evaluation.policy_report import evaluate_policy, policy_markdown
 from model.evaluation.report_format import (check_writable, encoder_mode_note, format_number, format_signed, is_defined,
@@ -180,6 +180,8 @@ def _evaluate_sets(scorer: Scorer, sets: dict[str, pd.DataFrame], profanity_chec
             baseline_scores["ours_without_prior"] = _predict_in_batches(without_prior, texts, f"{name}: ours without the prior")
         result["baselines"] = {key: score_metrics(labels, values) for key, values in baseline_scores.items()}
         ours = {attribute: scores[:, j] for j, attribute in enumerate(scorer.attributes)}
+        if PRIMARY_ATTRIBUTE in ours:
+            result["probe"] = {"attribute": PRIMARY_ATTRIBUTE, **probe_roc_auc(labels, ours[PRIMARY_ATTRIBUTE])}
         curves = {f"ours: {PRIMARY_ATTRIBUTE}": ours[PRIMARY_ATTRIBUTE]} if PRIMARY_ATTRIBUTE in ours else {}
         curves |= {BASELINE_LABELS[key]: values for key, values in baseline_scores.items()}
         result["plots"] = {"curves": f"{plot_dir.name}/{name}_curves.png",
