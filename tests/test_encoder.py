@@ -1612,8 +1612,11 @@ def test_quoted_figures_of_the_encoder_bundle(attribute):
         pytest.skip(f"{folder} absent")
     root = Path(__file__).resolve().parents[1]
     report = json.loads((root / "reports" / "eval.json").read_text(encoding="utf-8"))
-    assert (report["model_version"], report.get("encoder_mode")) == (ENCODER_VERSION, "encoder"), "run `make eval` again"
+    assert (report["model_version"], report.get("encoder_mode")) == (ENCODER_VERSION, "encoder"), \
+        "run `make eval` again, in encoder mode (MODERATION_ENCODER_MODE unset or encoder)"
     results = report["sets"] if attribute == "toxicity" else report["claims"]["sets"]
+    unprobed = [name for name in QUOTED_TEST_AUC[attribute] if "probe" not in results[name]]
+    assert not unprobed, f"reports/eval.json has no probe for {unprobed} (made before `make eval` recorded one): run it again"
     docs = (root / "MODEL_CARD.md").read_text(encoding="utf-8") + (root / "README.md").read_text(encoding="utf-8")
     for name, quoted in QUOTED_TEST_AUC[attribute].items():
         metrics = results[name]["attributes"]["toxicity"] if attribute == "toxicity" else results[name]["scorers"]["model"]
@@ -1622,7 +1625,7 @@ def test_quoted_figures_of_the_encoder_bundle(attribute):
     # Each probe in two halves, scored side by side in two processes, not in the report's batches: a per-token graph
     # scores a comment the same in any batch (2.2.0-2.6.0 did not).
     assert read_manifest(folder)["encoder"]["quantisation"] == SCHEME
-    scorer = Scorer.load(folder)
+    scorer = Scorer.load(folder, encoder_mode=report["encoder_mode"])  # not $MODERATION_ENCODER_MODE's (cascade ranks apart)
     column = scorer.attributes.index(attribute)
     sets = (load_test_sets if attribute == "toxicity" else load_claim_test_sets)(_real_data())
     with ScorerPool(scorer, 2) as pool:
