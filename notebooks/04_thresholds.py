@@ -49,6 +49,7 @@ import pandas as pd
 
 from model.training import site_thresholds
 from model.parallel import threads_per_process
+from model.policy import load_policy, span_floor_warnings
 from model.scoring import Scorer
 from model.training.data import DataError
 from model.training.site_data import hostile_labels, read_site_data, trained_on_file, write_stand_in_site_data
@@ -129,6 +130,7 @@ tradeoff.iloc[::5]
 # (a toxicity label says a comment is hostile, not that the editors remove it), the starting policy's stays, and the line
 # below says why with the counts. The policy file keeps every other threshold of the starting policy (the site's
 # `policy` file, else the bundle's) and its span floor, and says in its comments what the toxicity ones were chosen on.
+# A span floor above one of its thresholds is warned about below, as the server will at start (README, *Decision policy*).
 
 # %%
 current_reject = scorer.policy.reject.get("toxicity")
@@ -142,3 +144,5 @@ Path(policy_out).write_text(chosen_policy.to_toml({
     "reject.toxicity": why,
 }), encoding="utf-8")
 print(Path(policy_out).read_text())
+for warning in span_floor_warnings(load_policy(policy_out)):  # what the server will log at start with this file
+    print(f"Warning: {warning}")

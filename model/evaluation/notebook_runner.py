@@ -245,6 +245,19 @@ def _absolute(path: str | None) -> str | None:
     return None if path is None else str(Path(path).resolve())
 
 
+def _policy_problem(path: str | None) -> str | None:
+    """Why the ``--policy`` file cannot be used (``model.policy.load_policy``'s reason), or None: it is fine or not given."""
+    from model.policy import PolicyError, load_policy
+
+    if path is None:
+        return None
+    try:
+        load_policy(path)
+    except PolicyError as error:
+        return f"--policy: {error}; give the policy file your server applies (its POLICY setting), or leave --policy out"
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point: ``python -m model.evaluation.notebook_runner [--data-dir D] [--site-data F] [--policy F] [-p NAME=VALUE] [NAME ...]``."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -263,6 +276,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown notebook(s) {unknown}: choose from {', '.join(NOTEBOOKS)}")
     if args.data_dir is not None and not Path(args.data_dir).is_dir():  # refused here, not in the first notebook's cell
         parser.error(f"--data-dir {args.data_dir}: no such folder; give the public data folder (it holds hostility/ and claims/)")
+    policy_problem = _policy_problem(args.policy)
+    if policy_problem is not None:  # 04 reads it after 01-03 ran (25 minutes of `make notebooks`): refused here
+        parser.error(policy_problem)
     optional = {"data_dir": _absolute(args.data_dir), "site_data": _absolute(args.site_data),
                 "policy": _absolute(args.policy)}
     declared = {name: declared_parameters(read_notebook(NOTEBOOKS_DIR / f"{name}.py")) for name in args.names}
