@@ -798,18 +798,23 @@ def test_the_model_page_shows_the_span_floor_served_and_whether_the_policy_or_th
     from service.app import create_app
     from tests.ui_support import add_user, sign_in
 
+    def page_with_floor(floor: str) -> str:
+        policy = tmp_path / "policy.toml"
+        policy.write_text(f"[reject]\ntoxicity = 0.9\n\n[review]\ntoxicity = 0.5\n\n[spans]\nfloor = {floor}\n", encoding="utf-8")
+        app = create_app({"TESTING": True, "MODEL": str(tiny_bundle_path), "DB_URL": "sqlite://", "POLICY": str(policy),
+                          "REPORTS_DIR": str(tmp_path / "reports")})
+        add_user(app, "ad", role="admin")
+        client = app.test_client()
+        assert sign_in(client, "ad").status_code == 302
+        return client.get("/ui/model").get_data(as_text=True)
+
     bundle_floor = scorer.bundle.model.span_thresholds["comment_floor"]
     html = admin.get("/ui/model").get_data(as_text=True)
     assert f"<dt>Span floor</dt><dd>{bundle_floor:.2f} (the bundle&#39;s own)" in html
-    policy = tmp_path / "policy.toml"
-    policy.write_text("[reject]\ntoxicity = 0.9\n\n[review]\ntoxicity = 0.5\n\n[spans]\nfloor = 0.37\n", encoding="utf-8")
-    app = create_app({"TESTING": True, "MODEL": str(tiny_bundle_path), "DB_URL": "sqlite://", "POLICY": str(policy),
-                      "REPORTS_DIR": str(tmp_path / "reports")})
-    add_user(app, "ad", role="admin")
-    client = app.test_client()
-    assert sign_in(client, "ad").status_code == 302
-    html = client.get("/ui/model").get_data(as_text=True)
-    assert "<dt>Span floor</dt><dd>0.37 (the policy&#39;s [spans] floor)" in html
+    assert "<dt>Span floor</dt><dd>0.37 (the policy&#39;s [spans] floor)" in page_with_floor("0.37")
+    # not "0.00: no word is marked ... below it"
+    assert ("<dt>Span floor</dt><dd>none (the policy&#39;s [spans] floor): words may be marked at every comment score"
+            in page_with_floor("0"))
 
 
 def test_paths_inside_the_project_are_shown_relative(tmp_path):
