@@ -140,6 +140,7 @@ chosen_policy = site_thresholds.site_policy(scorer.policy, review_threshold, rej
 Path(policy_out).parent.mkdir(parents=True, exist_ok=True)
 Path(policy_out).write_text(chosen_policy.to_toml({
     "chosen on": f"{len(site)} labelled comments of {Path(site_path).name} with bundle {scorer.model_version}",
+    "started from": starting_policy + " (every other threshold and the span floor are its)",
     "review.toxicity": f"catches {chosen['caught']:.3f} of hostile comments, flags {chosen['flagged_share']:.3f} of all{short_of_target}",
     "reject.toxicity": why,
 }), encoding="utf-8")

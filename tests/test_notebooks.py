@@ -299,6 +299,7 @@ def test_04_starts_from_the_sites_policy_file_and_keeps_its_other_thresholds_and
     assert chosen.review["insult"] == 0.77 and chosen.span_floor == 0.9
     assert set(chosen.review) == {"toxicity", "insult"}  # none of the bundle's other thresholds came back
     assert f"starting from the site's policy {site_policy_path}" in _text(executed)
+    assert f"# started from: the site's policy {site_policy_path} (every other" in policy_path.read_text()
     assert f"Warning: policy file {policy_path}: [spans] floor = 0.9 is above [review] insult = 0.77" in _text(executed)
 
 
