@@ -157,8 +157,10 @@ def _rss_summary(rss: Mapping[str, float] | None, master_pid: int) -> dict | Non
             "mean_worker_mib": round(sum(workers) / len(workers), 1) if workers else None}
 
 
-def _server_env(workdir: Path) -> dict[str, str]:
+def _server_env(workdir: Path, policy: Path | None = None) -> dict[str, str]:
     env = {key: value for key, value in os.environ.items() if not key.startswith("MODERATION_") and key != "PROMETHEUS_MULTIPROC_DIR"}
+    if policy is not None:  # the one setting of the caller's a run may take: a site's thresholds and span floor
+        env["MODERATION_POLICY"] = str(Path(policy).resolve())
     env.update(
         {
             "MODERATION_DB_URL": f"sqlite:///{workdir / 'loadtest.db'}",
@@ -172,10 +174,10 @@ def _server_env(workdir: Path) -> dict[str, str]:
 
 
 def start_server(model: Path | None, workdir: Path, workers: int = WORKERS, threads: int = THREADS,
-                 encoder_mode: str | None = None) -> Server:
+                 encoder_mode: str | None = None, policy: Path | None = None) -> Server:
     """Create an API key, start the server on a free loopback port (serving an encoder bundle in ``encoder_mode``,
-    default its own) and wait until ``/readyz`` says ready."""
-    env = _server_env(workdir)
+    default its own, with the ``policy`` file, default the bundle's policy) and wait until ``/readyz`` says ready."""
+    env = _server_env(workdir, policy)
     created = subprocess.run(
         [*moderate_command(), "keys", "create", "loadtest"], env=env, capture_output=True, text=True, timeout=120
     )
@@ -313,6 +315,7 @@ def run_load_test(
     threads: int = THREADS,
     data_dir: Path | None = None,
     encoder_mode: str | None = None,
+    policy: Path | None = None,
 ) -> dict:
     """Start a server, run every level and the batch run, stop it; return the results."""
     from model.evaluation.benchmark import benchmark_texts
@@ -320,11 +323,12 @@ def run_load_test(
     texts, source = benchmark_texts(max(requests_per_level, BATCH_SIZE * 2), data_dir)
     load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="moderation-loadtest-") as scratch:
-        server = start_server(model, Path(scratch), workers, threads, encoder_mode)
+        server = start_server(model, Path(scratch), workers, threads, encoder_mode, policy)
         try:
             _, model_body = request(server, "GET", "/v1/model")
             served = json.loads(model_body)
             model_version, served_mode = served["model_version"], served.get("encoder_mode")
+            span_floor = ((served.get("card") or {}).get("span_thresholds") or {}).get("comment_floor")
             run_level(server, single_bodies(texts, WARM_UP_REQUESTS), min(workers * threads, 4))
             single = [run_level(server, single_bodies(texts, requests_per_level, offset=c), c) for c in levels]
             batch = run_level(server, batch_bodies(texts, batch_requests), 1)
@@ -342,6 +346,8 @@ def run_load_test(
         "model_version": model_version,
         "model_path": str(model) if model is not None else "committed bundle",
         "encoder_mode": served_mode,
+        "policy": str(policy) if policy is not None else None,
+        "span_floor": span_floor,
         "server": {"host": HOST, "workers": workers, "threads_per_worker": threads, "exit_status": exit_status, "rate_limit": BENCH_RATE_LIMIT,
                    "rss_after_runs": rss},
         "machine": {
@@ -374,7 +380,8 @@ def load_test_markdown(results: dict) -> str:
     lines = [
         "# Service load test", "",
         f"Produced by `{results['command']}` at {results['created_at']} for model version **{results['model_version']}** "
-        f"(bundle: `{results['model_path']}`{encoder_mode_note(results.get('encoder_mode'))}). Numbers are in the JSON twin.", "",
+        f"(bundle: `{results['model_path']}`{encoder_mode_note(results.get('encoder_mode'))}; "
+        f"{_policy_note(results)}). Numbers are in the JSON twin.", "",
         f"Server: `moderate serve` on {server['host']} with {server['workers']} workers x {server['threads_per_worker']} threads, "
         f"SQLite decision log, API key required, rate limit lifted ({server['rate_limit']}). "
         f"Machine: {results['machine']['platform']}, {results['machine']['cpu_count']} CPUs, Python {results['machine']['python']}; "
@@ -418,6 +425,13 @@ def _rss_lines(rss: Mapping | None) -> list[str]:
             f"{_cell(rss['master_mib'])} MiB (a worker's pages shared with others count in each).", ""]
 
 
+def _policy_note(results: Mapping) -> str:
+    """Which policy served and the span floor it gave (a report before either was recorded says neither)."""
+    policy = f"policy `{results['policy']}`" if results.get("policy") else "the bundle's policy"
+    floor = results.get("span_floor")
+    return policy if floor is None else f"{policy}, span floor {floor:g}"
+
+
 def write_load_test(out: str | Path, **options) -> tuple[Path, dict]:
     """Run the load test and write ``out`` (Markdown) and its ``.json`` twin; return the path and results."""
     results = run_load_test(**options)
@@ -433,12 +447,14 @@ def write_load_test(out: str | Path, **options) -> tuple[Path, dict]:
 @click.option("--threads", type=click.IntRange(min=1), default=THREADS, show_default=True, help="Threads per server worker (1 = sync workers).")
 @click.option("--encoder-mode", type=click.Choice(MODES), default=None,
               help="Serve an encoder bundle in this mode (default: the bundle's own; moderate serve --encoder-mode).")
+@click.option("--policy", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="Serve with this policy file (the server's POLICY: a site's thresholds and [spans] floor; default: the bundle's).")
 def main(out: Path, model: Path | None, requests_per_level: int, batch_requests: int, data_dir: Path | None, threads: int,
-         encoder_mode: str | None) -> None:
+         encoder_mode: str | None, policy: Path | None) -> None:
     """Load-test a real server on loopback and write the report; exit 1 if any request failed."""
     try:
         path, results = write_load_test(out, model=model, requests_per_level=requests_per_level, batch_requests=batch_requests, data_dir=data_dir,
-                                        threads=threads, encoder_mode=encoder_mode)
+                                        threads=threads, encoder_mode=encoder_mode, policy=policy)
     except LoadTestError as error:
         raise click.ClickException(str(error)) from error
     click.echo(f"wrote {path} and {path.with_suffix('.json')}")
