@@ -380,8 +380,8 @@ def load_test_markdown(results: dict) -> str:
     lines = [
         "# Service load test", "",
         f"Produced by `{results['command']}` at {results['created_at']} for model version **{results['model_version']}** "
-        f"(bundle: `{results['model_path']}`{encoder_mode_note(results.get('encoder_mode'))}; "
-        f"{_policy_note(results)}). Numbers are in the JSON twin.", "",
+        f"(bundle: `{results['model_path']}`{encoder_mode_note(results.get('encoder_mode'))}), served with "
+        f"{_policy_note(results)}. Numbers are in the JSON twin.", "",
         f"Server: `moderate serve` on {server['host']} with {server['workers']} workers x {server['threads_per_worker']} threads, "
         f"SQLite decision log, API key required, rate limit lifted ({server['rate_limit']}). "
         f"Machine: {results['machine']['platform']}, {results['machine']['cpu_count']} CPUs, Python {results['machine']['python']}; "

@@ -30,7 +30,7 @@ def test_a_tiny_run_against_a_real_server_writes_both_reports(tmp_path, tiny_bun
     out, results = write_load_test(tmp_path / "bench_service.md", model=tiny_bundle_path, requests_per_level=16, batch_requests=2,
                                    levels=(1, TARGET_CONCURRENCY), policy=policy)
     assert (results["policy"], results["span_floor"]) == (str(policy), 0.42)
-    assert f"policy `{policy}`, span floor 0.42" in out.read_text()
+    assert f"), served with policy `{policy}`, span floor 0.42. Numbers" in out.read_text()
     assert results["errors"] == {"client_seen": 0, "server_5xx": 0}
     assert results["server"]["exit_status"] == 0
     assert [level["concurrency"] for level in results["single_comment"]] == [1, TARGET_CONCURRENCY]
