@@ -186,6 +186,15 @@ def span_floor_warnings(policy: Policy) -> list[str]:
     return warnings
 
 
+def policy_file_warnings(path: str | Path) -> list[str]:
+    """``span_floor_warnings`` of the policy file at ``path``, for a caller about to use it; a file that cannot be used
+    gives none here, as it is refused with its reason where it is loaded for scoring."""
+    try:
+        return span_floor_warnings(load_policy(path))
+    except PolicyError:
+        return []
+
+
 @dataclass(frozen=True)
 class Context:
     """What a phase may look at."""

@@ -61,14 +61,10 @@ def policy_warnings(config: Mapping[str, Any], folder: Path) -> list[str]:
     """``model.policy.span_floor_warnings`` of the policy a scorer of the bundle in ``folder`` applies: the ``POLICY``
     file, else the bundle's own ``policy.toml``. For the master, which loads the bundle only in a child (read there
     already: a file that cannot be read now is refused by each worker, and warned about by none)."""
-    from model.bundle import BundleError, bundle_policy
-    from model.policy import PolicyError, load_policy, span_floor_warnings
+    from model.bundle import POLICY_FILE
+    from model.policy import policy_file_warnings
 
-    try:
-        policy = load_policy(config["POLICY"]) if config["POLICY"] else bundle_policy(folder)
-    except (BundleError, PolicyError):
-        return []
-    return span_floor_warnings(policy)
+    return policy_file_warnings(config["POLICY"] or folder / POLICY_FILE)
 
 
 def _loadable_in_child(config: Mapping[str, Any]) -> Path:

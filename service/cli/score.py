@@ -230,13 +230,9 @@ def _warn_about_policy(policy: Path | None) -> None:
     anything is scored; a file that cannot be used is left to be refused where it is read, as before."""
     if policy is None:
         return
-    from model.policy import PolicyError, load_policy, span_floor_warnings
+    from model.policy import policy_file_warnings
 
-    try:
-        warnings = span_floor_warnings(load_policy(policy))
-    except PolicyError:
-        return
-    for warning in warnings:
+    for warning in policy_file_warnings(policy):
         click.echo(f"Warning: {warning}", err=True)
 
 
