@@ -220,6 +220,15 @@ def test_training_removes_test_overlap(training):
     assert training.attrs["removed_overlap"] == 2
 
 
+def test_in_keys_agrees_with_isin_and_stays_boolean_when_empty():
+    keys = pd.Series(["a b", "c", "", "a b", "d"])
+    known = {"a b", ""}
+    assert data.in_keys(keys, known).tolist() == keys.isin(known).tolist() == [True, False, True, True, False]
+    empty = data.in_keys(pd.Series([], dtype="str"), known)
+    assert empty.dtype == bool and empty.empty
+    assert not data.in_keys(keys, frozenset()).any()
+
+
 def test_toxic_spans_context_negatives(training):
     context = training[training["source"] == "toxic_spans_context"]
     assert context["text"].tolist() == ["shut it, , we will later tonight at home"]

@@ -32,6 +32,7 @@ from model.training.data import (
     _read,
     evaluation_frame,
     load_toxic_spans,
+    in_keys,
     overlap_key,
     resolve_data_dir,
     stormfront_test,
@@ -50,7 +51,7 @@ def _toxic_spans_test(root: Path) -> pd.DataFrame:
     posts, _ = typed_toxic_spans_posts(root)
     test_keys = set(load_toxic_spans("test", root.parent)["text"].map(overlap_key))
     keys = posts["comment_text"].map(overlap_key)
-    posts = posts[keys.isin(test_keys) & ~keys.duplicated()]
+    posts = posts[in_keys(keys, test_keys) & ~keys.duplicated()]
     labels = typed_labels_of(posts)
     frame = evaluation_frame(posts["comment_text"], np.ones(len(posts)),
                              "SemEval-2021 toxic spans, official test posts (Civil Comments news comments, all rated "
@@ -171,7 +172,7 @@ def load_attribute_sets(data_dir: str | Path | None = None) -> tuple[dict[str, p
         if frame.empty:
             skipped[name] = "no rows"
             continue
-        sets[name] = frame.assign(in_training=frame["text"].map(overlap_key).isin(trained))
+        sets[name] = frame.assign(in_training=in_keys(frame["text"].map(overlap_key), trained))
     return sets, skipped
 
 

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from model.training.data import (DataError, _hostility_dir, _keys, _labelled, load_test_sets, load_toxic_spans,
-                                 load_validation_sets, overlap_key, read_data_file, stormfront_test)
+                                 load_validation_sets, in_keys, overlap_key, read_data_file, stormfront_test)
 from model.training.identity_swaps import swapped_copies
 from model.training.identity_templates import identity_sentences
 
@@ -63,7 +63,7 @@ def identity_rows(seed: int) -> pd.DataFrame:
 
 def without(frame: pd.DataFrame, keys: set[str]) -> pd.DataFrame:
     """``frame`` minus empty texts and texts whose ``overlap_key`` is in ``keys``."""
-    return frame[~frame["text"].map(overlap_key).isin(keys) & (frame["text"].str.strip() != "")]
+    return frame[~in_keys(frame["text"].map(overlap_key), keys) & (frame["text"].str.strip() != "")]
 
 
 def test_keys(data_dir) -> set[str]:

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from model.training.data import RESTORE_DATA_FILE, DataError, DatasetInfo, evaluation_frame, overlap_key, read_data_file, resolve_data_dir
+from model.training.data import RESTORE_DATA_FILE, DataError, DatasetInfo, evaluation_frame, in_keys, overlap_key, read_data_file, resolve_data_dir
 
 logger = logging.getLogger(__name__)
 
@@ -306,8 +306,8 @@ def load_claim_training_data(data_dir: str | Path | None = None,
     train = pd.concat(frames, ignore_index=True)
     train = train[train["text"].str.strip() != ""]
     keys = train["text"].map(overlap_key)
-    in_test = keys.isin(claim_test_keys(data_dir))
-    in_validation = keys.isin(_keys(load_claim_validation_sets(data_dir).values())) & ~in_test
+    in_test = in_keys(keys, claim_test_keys(data_dir))
+    in_validation = in_keys(keys, _keys(load_claim_validation_sets(data_dir).values())) & ~in_test
     train = train[~in_test & ~in_validation].reset_index(drop=True)
     train["weight"] = train["source"].map(SOURCE_WEIGHTS).fillna(1.0).to_numpy(float)
     train["weak_support"] = ~train["source"].isin(NO_WEAK_SUPPORT_SOURCES).to_numpy()
@@ -389,7 +389,7 @@ def load_claim_validation_sets(data_dir: str | Path | None = None) -> dict[str, 
     }
     test_keys = claim_test_keys(data_dir)
     for name, frame in sets.items():
-        kept = frame[~frame["text"].map(overlap_key).isin(test_keys)].reset_index(drop=True)
+        kept = frame[~in_keys(frame["text"].map(overlap_key), test_keys)].reset_index(drop=True)
         kept.attrs = frame.attrs
         sets[name] = kept
     return sets

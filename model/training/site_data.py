@@ -33,7 +33,7 @@ from sklearn.model_selection import train_test_split
 
 from model.attributes import ATTRIBUTES, HOSTILITY_ATTRIBUTES, LABEL_PROBABILITY_CUT, untoxic_hostility_rows
 from model.bundle import sha256_file
-from model.training.data import DataError, overlap_key
+from model.training.data import DataError, in_keys, overlap_key
 from model.training.trained_texts import FINGERPRINT_KEY, text_fingerprint
 
 SITE_SOURCE = "site"
@@ -565,8 +565,8 @@ def site_training_rows(site: pd.DataFrame, weight: float = DEFAULT_SITE_WEIGHT, 
     if not weight > 0:
         raise DataError(f"site weight must be positive, got {weight}")
     keys = site["text"].map(overlap_key)
-    in_test = keys.isin(exclude_texts)
-    in_validation = keys.isin(validation_texts) & ~in_test
+    in_test = in_keys(keys, exclude_texts)
+    in_validation = in_keys(keys, validation_texts) & ~in_test
     labelled = site[list(HOSTILITY_ATTRIBUTES)].notna().any(axis=1)
     rows = site[~in_test & ~in_validation & labelled]
     frame = pd.DataFrame({"text": rows["text"].to_numpy(object), "source": SITE_SOURCE, "weight": float(weight)})

@@ -28,7 +28,7 @@ from model.moderation_model import ModerationModel
 from model.policy import Policy
 from model.scoring import present_scores
 from model.prior import PretrainedProfanityScore
-from model.training.data import overlap_key
+from model.training.data import in_keys, overlap_key
 from model.training.prior_weight import choose_prior_weight
 from model.training.site_data import SITE_SOURCE
 from model.spans import fit_span_tagger
@@ -108,7 +108,7 @@ def split_holdout(frame: pd.DataFrame, seed: int = SEED, fraction: float = HOLDO
     site_fit = (fit["source"] == SITE_SOURCE).to_numpy()
     if site_fit.any():
         held_keys = set(holdout["text"].map(overlap_key))
-        moved = site_fit & fit["text"].map(overlap_key).isin(held_keys).to_numpy()
+        moved = site_fit & in_keys(fit["text"].map(overlap_key), held_keys).to_numpy()
         fit, holdout = fit[~moved], pd.concat([holdout, fit[moved]])
     return fit, holdout
 
