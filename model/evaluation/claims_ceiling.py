@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
 import numpy as np
@@ -44,7 +44,7 @@ def _auc(frame: pd.DataFrame, score: Score) -> float:
 
 
 def ceiling_rows(training: pd.DataFrame, validation: Mapping[str, pd.DataFrame], shipped: Score,
-                 random_state: int) -> list[dict]:
+                 random_state: int, sources: Iterable[str] | None = None) -> list[dict]:
     """One row per expert: its validation ROC AUC, the shipped scorer's on the same rows, and the test target.
 
     Parameters
@@ -57,6 +57,8 @@ def ceiling_rows(training: pd.DataFrame, validation: Mapping[str, pd.DataFrame],
         Comment texts -> the shipped model's ``unsupported_claim`` probabilities.
     random_state : int
         Seed of every expert.
+    sources : iterable of str or None
+        The ``EXPERTS`` to fit (each costs a fit of the shipped recipe on its rows); every one when None.
 
     Returns
     -------
@@ -65,8 +67,9 @@ def ceiling_rows(training: pd.DataFrame, validation: Mapping[str, pd.DataFrame],
         (expert - shipped), ``test_set`` and ``target``. A source without training rows, or whose validation
         slice is missing or lacks positives or negatives (no ROC AUC), is left out.
     """
+    chosen = EXPERTS if sources is None else {source: EXPERTS[source] for source in sources}
     rows = []
-    for source, (validation_set, test_set) in EXPERTS.items():
+    for source, (validation_set, test_set) in chosen.items():
         own = training[training["source"] == source]
         frame = validation.get(validation_set)
         if own.empty or frame is None or frame["label"].astype(int).nunique() < 2:
