@@ -16,7 +16,7 @@ from flask import Blueprint, current_app, jsonify
 from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 
-from model.attributes import LABEL_PROBABILITY_CUT
+from model.attributes import HOSTILITY_ATTRIBUTES, LABEL_PROBABILITY_CUT, untoxic_hostility
 from model.normalize import is_blank
 from service.api_v1 import parse_json_body
 from service.auth import require_scope
@@ -389,12 +389,14 @@ def parse_suggested_scores(body: Mapping, offered: Mapping[str, str]) -> tuple[d
     An attribute this service scores is stored under its own name (``{"toxicity": 0.9}``); a moderation status
     (``STATUS_DECISIONS``, Coral Talk's feedback) with a value of at least ``LABEL_PROBABILITY_CUT`` (0.5) becomes the
     decision; any other name
-    is a free-form label, as Perspective takes them, stored as sent.
+    is a free-form label, as Perspective takes them, stored as sent. Labels that mark a hostility attribute while
+    giving toxicity as absent (``model.attributes.untoxic_hostility``) are refused, as ``/v1/feedback`` refuses them:
+    training would read them as free of that hostility.
     """
     suggested = _optional(body, "attributeScores", dict, {})
     if not suggested:
         raise invalid_argument("attributeScores", 'attributeScores must hold at least one {"NAME": {"summaryScore": {"value": 0.9}}}')
-    labels, decisions = {}, set()
+    labels, decisions, sent_as = {}, set(), {}
     for name, scores in suggested.items():
         path = f"attributeScores.{shown_name(name)}"
         if not name or len(name) > SUGGESTED_NAME_CHARS or not name.isprintable() or name != name.strip():
@@ -408,8 +410,15 @@ def parse_suggested_scores(body: Mapping, offered: Mapping[str, str]) -> tuple[d
                 decisions.add(STATUS_DECISIONS[name])
         else:
             labels[offered.get(name, name)] = value
+            sent_as[offered.get(name, name)] = name
     if len(decisions) > 1:
         raise invalid_argument("attributeScores", f"attributeScores suggests both {' and '.join(sorted(decisions))}: send one")
+    for ours in untoxic_hostility(labels):
+        name, toxicity, cut = sent_as[ours], sent_as[HOSTILITY_ATTRIBUTES[0]], f"{LABEL_PROBABILITY_CUT:g}"
+        raise invalid_argument(f"attributeScores.{shown_name(name)}", (
+            f"{name} is {labels[ours]:g}, which marks it, but {toxicity} is {labels[HOSTILITY_ATTRIBUTES[0]]:g}, under "
+            f"{cut}: {name} is toxic, so training would read {name} as 0; suggest {toxicity} of {cut} or more, or "
+            f"{name} under {cut}"))
     return labels, next(iter(decisions), None)
 
 

@@ -49,16 +49,28 @@ def test_feedback_marking_a_hostility_but_not_toxicity_is_refused_by_the_endpoin
 
 def _export_of_suggestions(runner, tiny_bundle_path, tmp_path, monkeypatch, suggestions: dict[str, dict]) -> object:
     """suggestscore each text with its ``{NAME: value}``, feedback ``a fair point`` approved by /v1/feedback; export to
-    CSV with ``moderate feedback export``; the export's path."""
+    CSV with ``moderate feedback export``; the export's path. A suggestion suggestscore now refuses (a hostility marked
+    with toxicity under 0.5) is stored as servers before that change stored it, under our attribute names, so that
+    training's own refusal is tested on an export of a database that holds such rows."""
+    from model.attributes import untoxic_hostility
     from service.app import create_app
     from service.cli import cli
+    from service.store import save_feedback
 
     db_url = f"sqlite:///{tmp_path / 'feedback.db'}"
     monkeypatch.setenv("MODERATION_DB_URL", db_url)
-    client = create_app({"TESTING": True, "MODEL": str(tiny_bundle_path), "AUTH_REQUIRED": False}).test_client()
+    app = create_app({"TESTING": True, "MODEL": str(tiny_bundle_path), "AUTH_REQUIRED": False})
+    client = app.test_client()
     for text, scores in suggestions.items():
         body = {"comment": {"text": text}, "attributeScores": {name: {"summaryScore": {"value": value}} for name, value in scores.items()}}
-        assert client.post("/v1alpha1/comments:suggestscore", json=body).status_code == 200
+        response = client.post("/v1alpha1/comments:suggestscore", json=body)
+        labels = {name.lower(): value for name, value in scores.items()}
+        if untoxic_hostility(labels):
+            assert response.status_code == 400
+            with app.test_request_context():
+                save_feedback(comment_id=None, text=text, decision=None, labels=labels, source="perspective:suggestscore")
+        else:
+            assert response.status_code == 200
     assert client.post("/v1/feedback", json={"text": "a fair point", "decision": "approve"}).status_code == 201
     out = tmp_path / "feedback.csv"
     exported = runner.invoke(cli, ["feedback", "export", "-o", str(out)], env={"MODERATION_DB_URL": db_url})
@@ -67,8 +79,9 @@ def _export_of_suggestions(runner, tiny_bundle_path, tmp_path, monkeypatch, sugg
 
 
 def test_training_names_the_exported_row_that_marks_an_insult_but_not_toxicity(runner, tiny_bundle_path, tmp_path, monkeypatch):
-    """Perspective's suggestscore takes free-form labels, so TOXICITY 0 with INSULT 1 is stored: training read the
-    comment as not toxic and so not an insult either, the insult label silently turned into 0."""
+    """Perspective's suggestscore stored TOXICITY 0 with INSULT 1 before it refused them (a database may still hold
+    such rows): training read the comment as not toxic and so not an insult either, the insult label silently turned
+    into 0."""
     out = _export_of_suggestions(runner, tiny_bundle_path, tmp_path, monkeypatch,
                                  {"you utter clown": {"TOXICITY": 0, "INSULT": 1}})
     with pytest.raises(DataError, match=r"feedback\.csv: row 0: insult is marked \(0\.5 or more\) but toxicity is not "

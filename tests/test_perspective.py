@@ -701,6 +701,22 @@ def test_suggestscore_bad_field_is_invalid_argument(app, client, key, body, fiel
     assert count_rows(app, Feedback) == before
 
 
+def test_suggestscore_marking_a_hostility_but_not_toxicity_is_refused_naming_both(app, client, key):
+    before = count_rows(app, Feedback)
+    body = {"comment": {"text": HOSTILE}, "attributeScores": {"TOXICITY": {"summaryScore": {"value": 0.1}},
+                                                              "INSULT": {"summaryScore": {"value": 0.9}}}}
+    error = assert_google_error(client.post(f"{SUGGEST}?key={key}", json=body), 400, "INVALID_ARGUMENT")
+    violation = error["details"][0]["fieldViolations"][0]
+    assert violation["field"] == "attributeScores.INSULT"
+    assert "TOXICITY is 0.1" in violation["description"] and "INSULT is 0.9" in violation["description"]
+    assert count_rows(app, Feedback) == before
+    # the same hostility with toxicity not given, or given as present, is stored as before
+    for scores in ({"INSULT": 0.9}, {"TOXICITY": 0.5, "INSULT": 0.9}):
+        body["attributeScores"] = {name: {"summaryScore": {"value": value}} for name, value in scores.items()}
+        assert client.post(f"{SUGGEST}?key={key}", json=body).status_code == 200
+    assert count_rows(app, Feedback) == before + 2
+
+
 def test_suggestscore_needs_a_key(client):
     assert_google_error(client.post(SUGGEST, json={}), 401, "UNAUTHENTICATED")
 
