@@ -35,7 +35,8 @@ TEST_IDENTITY_SENTENCES = 500
 def fewer_identity_sentences():
     """Trainings on the fake data directories add the written identity sentences and their swaps like real ones, the
     same code, but 500 of them instead of 10,000: about 3 s less per training, of which the suite runs dozens.
-    Trainings in a child process (notebooks, ``moderate`` run as a command) keep the real number."""
+    Trainings in a child process keep the real number (``moderate`` run as a command), except in the kernels of the
+    training notebooks, which ``tests.test_notebooks.training_kernel_env`` gives the same 500."""
     from model.training import added_sets
 
     with pytest.MonkeyPatch.context() as patch:

@@ -1,4 +1,7 @@
-"""Every notebook runs, as `make notebooks` runs it, on a tiny generated data directory and site sample."""
+"""Every notebook runs, as `make notebooks` runs it, on a tiny generated data directory and site sample.
+
+The kernels of the notebooks that train fit as the suite's own trainings do (``training_kernel_env``).
+"""
 
 from __future__ import annotations
 
@@ -16,9 +19,30 @@ import pytest
 from model.bundle import load_bundle
 from model.evaluation.notebook_runner import NOTEBOOKS, NOTEBOOKS_DIR, NotebookError, _this_python_kernel_manager, inject_parameters, read_notebook
 from model.policy import load_policy
+from tests.conftest import TEST_IDENTITY_SENTENCES
 from tests.fake_data import make_site
 
 NOTEBOOK_SECONDS = 300
+TRAINING_NOTEBOOKS = ("02_train", "05_retrain_with_site_data")
+"""The notebooks that fit a bundle (02 also fits its C grid): ``run`` gives their kernels ``training_kernel_env``."""
+
+
+def training_kernel_env(folder) -> dict[str, str]:
+    """Environment for a training notebook's kernel: it fits as the trainings in the test process do, on the same code.
+
+    ``conftest.fewer_identity_sentences`` adds 500 written identity sentences to those trainings instead of 10,000;
+    a kernel is another process, so an IPython startup file (in an IPython folder of the run's own, ``folder/ipython``)
+    sets the same number there (10,000 rows beside the tiny data's 571 made each fit 3 to 4 times slower). And joblib
+    fits the heads on threads (``JOBLIB_MULTIPROCESSING=0``): each of the two worker processes a kernel starts imports
+    scikit-learn, SciPy and numba again, seconds of CPU for milliseconds of fitting. The heads fitted score the same
+    either way; the trainings of the test process (``versioned_bundles``) still fit in worker processes.
+    """
+    startup = folder / "ipython" / "profile_default" / "startup"
+    startup.mkdir(parents=True, exist_ok=True)
+    (startup / "00-fewer-identity-sentences.py").write_text(
+        f"from model.training import added_sets\n\nadded_sets.N_IDENTITY_SENTENCES = {TEST_IDENTITY_SENTENCES}\n",
+        encoding="utf-8")
+    return {"IPYTHONDIR": str(folder / "ipython"), "JOBLIB_MULTIPROCESSING": "0"}
 
 
 def run(name: str, out_dir, *parameters: str, data_dir=None) -> nbformat.NotebookNode:
@@ -27,9 +51,10 @@ def run(name: str, out_dir, *parameters: str, data_dir=None) -> nbformat.Noteboo
     command += ["--data-dir", str(data_dir)] if data_dir else []
     for parameter in parameters:
         command += ["-p", parameter]
+    env = {**os.environ, **training_kernel_env(out_dir)} if name in TRAINING_NOTEBOOKS else None
     log_path = out_dir / f"{name}.log"
     with open(log_path, "wb") as log:  # a file, not a pipe: nothing the kernel leaves behind can hold it open
-        done = subprocess.run(command, stdout=log, stderr=log, timeout=NOTEBOOK_SECONDS)
+        done = subprocess.run(command, stdout=log, stderr=log, timeout=NOTEBOOK_SECONDS, env=env)
     assert done.returncode == 0, log_path.read_text(errors="replace")[-5000:]
     executed = nbformat.read(out_dir / f"{name}.ipynb", as_version=4)
     errors = [o for cell in executed.cells for o in cell.get("outputs", []) if o.get("output_type") == "error"]
@@ -204,12 +229,21 @@ def test_a_missing_candidate_says_to_run_02_first_or_pass_the_bundle(name, param
             "one); the notebook as far as it ran is in") in done.stderr
 
 
-def test_a_run_does_not_warn_that_the_kernel_runs_over_tcp(tmp_path):
+@pytest.fixture(scope="module")
+def evaluate_without_its_bundle(tmp_path_factory):
+    """One run of 03_evaluate naming a bundle that is not there, started in a folder of its own (``--out`` under it):
+    the two tests below read what it printed and left; neither writes anything."""
+    folder = tmp_path_factory.mktemp("evaluate_without_its_bundle")
+    missing = folder / "no_bundle"
+    return folder, missing, _run_failing("03_evaluate", folder, f"bundle={_path(missing)}")
+
+
+def test_a_run_does_not_warn_that_the_kernel_runs_over_tcp(evaluate_without_its_bundle):
     """ipykernel warned "Kernel is running over TCP without encryption" at every kernel start of every run."""
-    done = _run_failing("03_evaluate", tmp_path, f"bundle={_path(tmp_path / 'no_bundle')}")
+    folder, _, done = evaluate_without_its_bundle
     assert "failed: BundleError" in done.stderr  # the kernel started and ran a cell
     assert "without encryption" not in done.stderr and "over TCP" not in done.stderr
-    assert sorted(path.name for path in tmp_path.iterdir()) == ["out"]  # no socket file left where it was started
+    assert sorted(path.name for path in folder.iterdir()) == ["out"]  # no socket file left where it was started
 
 
 def test_a_missing_data_file_says_to_pass_data_dir(fake_data_dir, tmp_path):
@@ -224,18 +258,16 @@ def test_a_missing_data_file_says_to_pass_data_dir(fake_data_dir, tmp_path):
         done.stderr[-3000:]
 
 
-def test_a_failing_cell_gives_one_error_line_and_keeps_the_run(tmp_path):
+def test_a_failing_cell_gives_one_error_line_and_keeps_the_run(evaluate_without_its_bundle):
     """A notebook run before the one it needs: a one-line error naming it, the partial run kept aside."""
-    missing = tmp_path / "no_bundle"
-    command = [sys.executable, "-m", "model.evaluation.notebook_runner", "03_evaluate", "--out", str(tmp_path),
-               "-p", f"bundle={_path(missing)}"]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=NOTEBOOK_SECONDS)
+    folder, missing, done = evaluate_without_its_bundle
+    out = folder / "out"
     assert done.returncode == 2
     assert "Traceback" not in done.stderr
     assert f"error: 03_evaluate failed: BundleError: model bundle {missing} not found" in done.stderr
-    assert str(tmp_path / "03_evaluate.failed.ipynb") in done.stderr
-    assert not (tmp_path / "03_evaluate.ipynb").exists()
-    failed = nbformat.read(tmp_path / "03_evaluate.failed.ipynb", as_version=4)
+    assert str(out / "03_evaluate.failed.ipynb") in done.stderr
+    assert not (out / "03_evaluate.ipynb").exists()
+    failed = nbformat.read(out / "03_evaluate.failed.ipynb", as_version=4)
     assert [o["ename"] for cell in failed.cells for o in cell.get("outputs", []) if o.get("output_type") == "error"] == ["BundleError"]
 
 

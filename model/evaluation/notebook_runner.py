@@ -247,10 +247,10 @@ def _absolute(path: str | None) -> str | None:
 
 def _policy_problem(path: str | None) -> str | None:
     """Why the ``--policy`` file cannot be used (``model.policy.load_policy``'s reason), or None: it is fine or not given."""
-    from model.policy import PolicyError, load_policy
-
     if path is None:
         return None
+    from model.policy import PolicyError, load_policy
+
     try:
         load_policy(path)
     except PolicyError as error:
