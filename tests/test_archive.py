@@ -181,17 +181,23 @@ def _moderate(args: list, env: dict) -> subprocess.Popen:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=_default_sigint)
 
 
-@pytest.mark.slow  # three real runs of `moderate score` per case, about 20 s each here
+RESUME_ROWS, RESUME_CHUNK_ROWS = 3_000, 25
+"""120 chunks: a stop lands at one of 58 chunk boundaries in the first half, and the second half leaves the test time to
+send the signal before the run ends."""
+
+
+@pytest.mark.slow  # three real runs of `moderate score` per case, the one stopped in a process of its own
 @pytest.mark.parametrize(("suffix", "stop"), [(".csv", signal.SIGKILL), (".jsonl", signal.SIGINT), (".parquet", signal.SIGKILL)])
-def test_resume_after_a_stop_at_a_random_row_equals_an_uninterrupted_run(tmp_path, tiny_bundle_path, suffix, stop):
+def test_resume_after_a_stop_at_a_random_row_equals_an_uninterrupted_run(tmp_path, tiny_bundle_path, run, suffix, stop):
     env = {**os.environ, "MODERATION_MODEL": str(tiny_bundle_path)}
-    source = write_table(archive_frame(6_000, seed=3), tmp_path / f"in{suffix}", row_group_rows=1_000)
-    chunk = ["--chunk-size", 50]
+    source = write_table(archive_frame(RESUME_ROWS, seed=3), tmp_path / f"in{suffix}", row_group_rows=1_000)
+    chunk = ["--chunk-size", RESUME_CHUNK_ROWS]
     expected, out = tmp_path / f"expected{suffix}", tmp_path / f"out{suffix}"
-    uninterrupted = _moderate([source, "-o", expected, *chunk], env)
-    assert uninterrupted.communicate(timeout=300) and uninterrupted.returncode == 0
-    n_chunks = 6_000 // 50
-    stop_after = random.Random(str(stop) + suffix).randrange(2, n_chunks // 2)  # a chunk count, i.e. row 50 * k
+    # Only the run that is stopped needs a process of its own: the others are the same command, run in this one.
+    uninterrupted = run(source, "-o", expected, *chunk)
+    assert uninterrupted.exit_code == 0, uninterrupted.output
+    n_chunks = RESUME_ROWS // RESUME_CHUNK_ROWS
+    stop_after = random.Random(str(stop) + suffix).randrange(2, n_chunks // 2)  # a chunk count, i.e. row 25 * k
     process = _moderate([source, "-o", out, *chunk], env)
     folder = spool_path(out) / "part-00000"
     deadline = time.monotonic() + 240
@@ -207,10 +213,9 @@ def test_resume_after_a_stop_at_a_random_row_equals_an_uninterrupted_run(tmp_pat
     assert not out.exists()
     done = len(list(folder.glob("chunk-*.json")))
     assert stop_after <= done < n_chunks
-    resumed = _moderate([source, "-o", out, *chunk, "--resume"], env)
-    _, stderr = resumed.communicate(timeout=300)
-    assert resumed.returncode == 0, stderr
-    assert f"{6_000 - 50 * done:,} rows scored by this run" in stderr
+    resumed = run(source, "-o", out, *chunk, "--resume")
+    assert resumed.exit_code == 0, resumed.output
+    assert f"{RESUME_ROWS - RESUME_CHUNK_ROWS * done:,} rows scored by this run" in resumed.stderr
     if suffix == ".parquet":
         assert pq.read_table(out).to_pylist() == pq.read_table(expected).to_pylist()
     else:
@@ -231,18 +236,45 @@ def test_a_parquet_folder_gives_one_output_part_per_input_part(tmp_path, run):
         assert pq.read_table(tmp_path / "scored" / name).column("id").to_pylist() == rows["id"].tolist()
 
 
-@pytest.mark.slow  # two LocalClusters of two workers, each loading the bundle: 11 s here when quiet, 60 s under load
-def test_dask_engine_equals_the_local_engine_row_by_row(tmp_path, run):
+def one_local_cluster_for_every_run(monkeypatch) -> list:
+    """Make the Dask runs of a test share the LocalCluster the first one starts (as ``moderate score --engine dask``
+    starts one), rather than each start and stop its own: each run still connects its own client and registers its
+    scorer on the workers. Returns the list the cluster is put in, for the test to close."""
+    from distributed import Client
+
+    from service import archive_dask
+
+    real_client, clusters = archive_dask._client, []
+
+    def shared(jobs: int, scheduler: str | None):
+        if clusters:
+            return Client(clusters[0]), None
+        client, cluster = real_client(jobs, scheduler)
+        clusters.append(cluster)
+        return client, None  # None: the run closes its client, not the cluster
+
+    monkeypatch.setattr(archive_dask, "_client", shared)
+    return clusters
+
+
+@pytest.mark.slow  # a LocalCluster of two workers, each loading the bundle, for two runs: 11 s here when quiet
+def test_dask_engine_equals_the_local_engine_row_by_row(tmp_path, run, monkeypatch):
     (tmp_path / "parts").mkdir()
     frame = archive_frame(90)
     write_table(frame.iloc[:50], tmp_path / "parts" / "a.parquet", row_group_rows=10)
     write_table(frame.iloc[50:], tmp_path / "parts" / "b.parquet", row_group_rows=10)
     write_table(frame, tmp_path / "in.csv")
     (tmp_path / "in.csv").write_text((tmp_path / "in.csv").read_text(encoding="utf-8") + "x,y,z\n", encoding="utf-8")
-    for source, local, dask in (("parts", "local_parts", "dask_parts"), ("in.csv", "local.csv", "dask.csv")):
-        assert run(tmp_path / source, "-o", tmp_path / local, "--chunk-size", 20).exit_code == 0
-        result = run(tmp_path / source, "-o", tmp_path / dask, "--chunk-size", 20, "--engine", "dask", "--jobs", 2)
-        assert result.exit_code == 0, result.output
+    clusters = one_local_cluster_for_every_run(monkeypatch)
+    try:
+        for source, local, dask in (("parts", "local_parts", "dask_parts"), ("in.csv", "local.csv", "dask.csv")):
+            assert run(tmp_path / source, "-o", tmp_path / local, "--chunk-size", 20).exit_code == 0
+            result = run(tmp_path / source, "-o", tmp_path / dask, "--chunk-size", 20, "--engine", "dask", "--jobs", 2)
+            assert result.exit_code == 0, result.output
+        assert len(clusters) == 1 and len(clusters[0].workers) == 2  # both runs scored on the same two workers
+    finally:
+        for cluster in clusters:
+            cluster.close()
     for name in ("a.parquet", "b.parquet"):
         assert (pq.read_table(tmp_path / "dask_parts" / name).to_pylist()
                 == pq.read_table(tmp_path / "local_parts" / name).to_pylist())

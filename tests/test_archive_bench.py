@@ -6,13 +6,21 @@ import functools
 import json
 import os
 import sys
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from model.evaluation.archive_bench import FLAT_MEMORY_RATIO, main, measure, write_archive
 
-ROWS_SMALL, ROWS_LARGE = 20_000, 200_000
+ROWS_SMALL, ROWS_LARGE = 2_000, 20_000
+CHUNK_ROWS = 500
+"""Both archives are whole chunks (4 and 40, as the default 5,000 rows give 20,000 and 200,000): one chunk's memory is
+the same in both runs, and only what grows with the archive can tell them apart."""
+METADATA_BYTES = 8 * 1024
+"""What each row carries beside its comment (an export's page HTML, a JSON blob): 160 MiB over the larger archive, so
+that a run keeping its rows goes past ``FLAT_MEMORY_RATIO`` times the ~370 MiB any run takes (it peaked at 1.4 times).
+The comments alone are 150 bytes: at 20,000 / 200,000 rows of them, a run that kept every row met the target (1.17)."""
 
 
 def test_generated_archive_has_distinct_texts_and_is_reproducible(tmp_path):
@@ -71,14 +79,26 @@ def test_tiny_archive_bench_writes_its_report(tmp_path, tiny_bundle_path, monkey
     assert f"Bundle: **{version}**" in out.read_text()
 
 
-@pytest.mark.slow  # scores 220,000 generated comments with the tiny bundle
+def write_wide_archive(path: Path, rows: int, data_dir: Path) -> None:
+    """``write_archive``'s comments with ``METADATA_BYTES`` of other data each, distinct per row: a column the run
+    only reads and writes, so that kept rows weigh without slowing the scoring, whose time grows with every character
+    of a comment (about 0.25 MiB of text a second)."""
+    write_archive(path, rows, data_dir=data_dir)
+    lines = path.read_text(encoding="utf-8").splitlines()
+    assert len(lines) == rows + 1  # one line a row, so that a column can be appended to each
+    filler = METADATA_BYTES // 8
+    wide = [f"{lines[0]},metadata", *(f"{line},{f'{i:08x}' * filler}" for i, line in enumerate(lines[1:]))]
+    path.write_text("\n".join(wide) + "\n", encoding="utf-8")
+
+
+@pytest.mark.slow  # scores 22,000 generated comments (180 MiB of CSV) with the tiny bundle
 def test_peak_memory_is_flat_from_a_small_to_a_ten_times_larger_archive(tmp_path, tiny_bundle_path):
     env = {**os.environ, "MODERATION_MODEL": str(tiny_bundle_path)}
     peaks = {}
     for rows in (ROWS_SMALL, ROWS_LARGE):
-        write_archive(tmp_path / f"in{rows}.csv", rows, data_dir=tmp_path / "absent")
+        write_wide_archive(tmp_path / f"in{rows}.csv", rows, tmp_path / "absent")
         run = measure([sys.executable, "-m", "service.cli", "score", str(tmp_path / f"in{rows}.csv"),
-                       "-o", str(tmp_path / f"out{rows}.csv")], env)
+                       "-o", str(tmp_path / f"out{rows}.csv"), "--chunk-size", str(CHUNK_ROWS)], env)
         assert "error" not in run, run
         peaks[rows] = run["peak_rss_mib"]
     assert peaks[ROWS_LARGE] <= FLAT_MEMORY_RATIO * peaks[ROWS_SMALL], peaks
