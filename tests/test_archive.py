@@ -283,7 +283,7 @@ def test_dask_engine_equals_the_local_engine_row_by_row(tmp_path, run, monkeypat
     assert "rejected 1" in result.stderr
 
 
-@pytest.mark.slow  # two LocalClusters of one worker each loading the bundle
+@pytest.mark.slow  # a LocalCluster of one worker loading the bundle
 def test_dask_engine_keeps_the_json_types_of_json_lines_cells(tmp_path, run):
     """Dask turned every object column of a partition into strings: ids 1 -> "1", {"a": 1} -> "{'a': 1}", true -> "True"."""
     rows = [{"id": 1, "text": "a fair point", "meta": {"likes": [1, 2]}, "flag": True, "score": 1.5},
