@@ -15,7 +15,6 @@ import shutil
 import signal
 import socket
 import sqlite3
-import subprocess
 import threading
 import time
 import urllib.error
@@ -27,8 +26,7 @@ from typing import Any
 
 import pytest
 
-from service.loadtest import moderate_command
-from tests.conftest import PG_URL_ENV, REPO, empty_postgres, postgres_test_url
+from tests.conftest import PG_URL_ENV, empty_postgres, postgres_test_url
 
 REQUEST_SECONDS = 15
 RECOVERY_SECONDS = 45
@@ -108,11 +106,34 @@ def keyless_sqlite_server(tmp_path: Path, name: str) -> tuple[Path, str, dict[st
     return path, db_url, server_env(db_url, tmp_path, MODERATION_AUTH_REQUIRED="false")
 
 
-def create_key(env: dict[str, str]) -> str:
-    """A new key (its name unique: an active key's name cannot be given again, and a PostgreSQL database is shared)."""
-    name = f"faults-{secrets.token_hex(4)}"
-    made = subprocess.run([*moderate_command(), "keys", "create", name], env=env, cwd=REPO, capture_output=True, text=True, timeout=60, check=True)
-    return made.stdout.strip()
+def migrate(db_url: str) -> None:
+    """Create the database at ``db_url`` or bring it to the current schema, as ``moderate db upgrade`` does (the same
+    ``service.migrations.upgrade``, in this process: the command takes seconds just to start)."""
+    from service.migrations import upgrade
+    from service.store import make_engine
+
+    engine = make_engine(db_url)
+    try:
+        upgrade(engine)
+    finally:
+        engine.dispose()
+
+
+def create_key(db_url: str) -> str:
+    """A new key in the database at ``db_url``, migrated first as ``moderate keys create`` does (in this process, see
+    ``migrate``); its name unique: an active key's name cannot be given again, and a PostgreSQL database is shared."""
+    from sqlalchemy.orm import Session
+
+    from service.auth import create_key as store_key
+    from service.store import make_engine
+
+    migrate(db_url)
+    engine = make_engine(db_url)
+    try:
+        with Session(engine) as session:
+            return store_key(session, f"faults-{secrets.token_hex(4)}")[1]
+    finally:
+        engine.dispose()
 
 
 def replayed(base: str, db_url: str, answered: set[str]) -> Callable[[], bool]:
@@ -238,7 +259,7 @@ def worker_started_while_down(backend: str, workers: int, tiny_bundle_path: Path
     """(server, key, direct URL, up): a server that answered, then lost its database and had a worker replaced meanwhile."""
     with database_outage(backend, tmp_path) as (server_url, direct_url, down, up):
         env = server_env(server_url, tmp_path, MODERATION_KEY_CACHE_SECONDS="0")
-        key = create_key({**env, "MODERATION_DB_URL": direct_url})
+        key = create_key(direct_url)
         with serve(["--workers", str(workers), "--model", str(tiny_bundle_path)], env, tmp_path / "server.log") as server:
             assert moderate(server.base, "before", key)[0] == 200
             down()
@@ -319,7 +340,7 @@ def test_a_worker_started_while_the_database_is_down_checks_the_schema_when_it_r
         finally:
             engine.dispose()
         wait_for(lambda: call(server.base, "/readyz")[0] == 200, RECOVERY_SECONDS, "readiness once the schema is current", server.log_tail)
-        fresh_key = create_key(server_env(direct_url, tmp_path))  # the SQLite backup had no keys
+        fresh_key = create_key(direct_url)  # the SQLite backup had no keys
         assert moderate(server.base, "current", fresh_key)[0] == 200
         assert "database schema checked and current" in server.log_tail(20_000)
 
@@ -391,9 +412,12 @@ def test_sighup_with_a_bad_bundle_keeps_the_old_one_serving(versioned_bundles, t
                 status, body = moderate(server.base, f"{selected}-{i}")
                 assert (status, body["model_version"]) == (200, "public"), server.log_tail()
         assert "SHA-256" in server.log_tail(50_000)
-        # A worker that dies now is replaced on the bundle that was verified, not on what CURRENT names.
-        os.kill(min(worker_pids(server.process.pid)), signal.SIGKILL)
-        time.sleep(2)
+        # A worker that dies now is replaced on the bundle that was verified, not on what CURRENT names: the
+        # replacement serves (one on CURRENT's bundle could not start at all).
+        killed = min(worker_pids(server.process.pid))
+        os.kill(killed, signal.SIGKILL)
+        wait_for(lambda: killed not in worker_pids(server.process.pid), RECOVERY_SECONDS, "the killed worker reaped", server.log_tail)
+        server.wait_for_workers(2)
         for i in range(6):
             assert moderate(server.base, f"after-kill-{i}")[1]["model_version"] == "public"
 
@@ -451,7 +475,7 @@ def test_deleting_the_sqlite_file_is_noticed_and_nothing_acknowledged_is_lost(ti
             assert status == 200, body  # scored, answered, and spooled
             answered.add(f"deleted-{i}")
         assert metric(server.base, "moderation_decision_log_spooled_rows_total") >= len(answered)
-        subprocess.run([*moderate_command(), "db", "upgrade"], env=env, cwd=REPO, capture_output=True, timeout=60, check=True)
+        migrate(db_url)  # an operator's `moderate db upgrade` makes a new file
         wait_for(lambda: call(server.base, "/readyz")[0] == 200, RECOVERY_SECONDS, "readiness on the new file", server.log_tail)
         for i in range(6):  # each another comment's: the same feedback again is a retry, answered without a write
             assert call(server.base, "/v1/feedback", {**FEEDBACK, "comment_id": f"after-{i}"})[0] == 201
@@ -480,9 +504,12 @@ def test_after_a_read_only_spell_writes_recover_without_a_restart(tiny_bundle_pa
         assert call(server.base, "/v1/feedback", FEEDBACK)[0] == 201
         path.chmod(0o444)
         assert call(server.base, "/readyz")[0] == 503
-        # A worker started during the spell opens its connections read-only.
-        os.kill(min(worker_pids(server.process.pid)), signal.SIGKILL)
-        wait_for(lambda: len(worker_pids(server.process.pid)) == 2, RECOVERY_SECONDS, "a replacement worker", server.log_tail)
+        # A worker started during the spell opens its connections read-only. (Waiting for two worker pids passed at
+        # once: the killed worker is listed until it is reaped, so the requests below could all miss the new one.)
+        killed = min(worker_pids(server.process.pid))
+        os.kill(killed, signal.SIGKILL)
+        wait_for(lambda: killed not in worker_pids(server.process.pid), RECOVERY_SECONDS, "the killed worker reaped", server.log_tail)
+        server.wait_for_workers(2)
         answered = set()
         for i in range(10):
             status, body = moderate(server.base, f"spell-{i}")
