@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pandas as pd
@@ -108,6 +109,15 @@ def test_identity_columns_match_whole_words_in_any_case():
     assert columns["african"].tolist() == [False, False, True, False]
     assert columns["african american"].tolist() == [False, False, True, False]
     assert columns["old"].tolist() == [False, False, False, False]
+
+
+@pytest.mark.parametrize("text", ["İndian", "ſikh and Chriſtian", "KELVIN \u212a", "African  American", "AFRICAN-AMERICAN",
+                                  "gay_man", "middle-aged", "ＧＡＹ", "LGBTQ+", "an old\u00a0man", "eastern middle", ""])
+def test_identity_columns_agree_with_a_regex_per_term_that_ignores_case(text):
+    """The columns are found one pass per text, not one regex per term (50 times faster); a regex that ignores case
+    takes "İ" for "i" and "ſ" for "s", which lower-cased words do not."""
+    expected = [re.search(rf"\b{re.escape(term)}\b", text, re.IGNORECASE) is not None for term in IDENTITY_TERMS]
+    assert identity_columns([text]).iloc[0].tolist() == expected
 
 
 def write_bias_dir(root) -> None:

@@ -5,6 +5,7 @@ Evaluation only: nothing here may feed training, tuning or threshold choice (see
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -47,9 +48,39 @@ def identity_columns(texts: Sequence[str], terms: Sequence[str] = IDENTITY_TERMS
     As in Dixon et al.'s analysis code, a longer term also counts for the words in it
     ("african american" is in the ``african`` and ``american`` subgroups too).
     """
-    series = pd.Series(list(texts), dtype=object)
-    return pd.DataFrame({term: series.str.contains(rf"\b{re.escape(term)}\b", case=False, regex=True).to_numpy(bool)
-                         for term in terms})
+    texts, terms = list(texts), list(terms)
+    column = {term.lower(): index for index, term in enumerate(terms) if _WORD.fullmatch(term)}
+    several = [(index, _WORD.findall(term.lower())[0], term) for index, term in enumerate(terms) if not _WORD.fullmatch(term)]
+    found = np.zeros((len(texts), len(terms)), dtype=bool)
+    for row, text in enumerate(texts):
+        if _folds_to_ascii(text):  # "İ" is "i" to a regex that ignores case, not once lower-cased: the regexes decide
+            found[row] = [_term_pattern(term).search(text) is not None for term in terms]
+            continue
+        words = set(_WORD.findall(text.lower()))  # one pass, where a regex per term took 50
+        found[row, [column[word] for word in words & column.keys()]] = True
+        for index, first, term in several:  # a term of several words needs its first word
+            found[row, index] = first in words and _term_pattern(term).search(text) is not None
+    return pd.DataFrame(found, columns=terms)
+
+
+_WORD = re.compile(r"\w+")
+"""A word as ``\\b`` delimits one."""
+
+
+def _folds_to_ascii(text: str) -> bool:
+    """Whether a character of ``text`` beyond ASCII changes case into one of ASCII's letters."""
+    return not text.isascii() and any(_char_folds_to_ascii(char) for char in set(text))
+
+
+@functools.cache
+def _char_folds_to_ascii(char: str) -> bool:
+    return not char.isascii() and any(folded.isascii() and folded.isalpha()
+                                       for form in (char.lower(), char.upper(), char.casefold()) for folded in form)
+
+
+@functools.cache
+def _term_pattern(term: str) -> re.Pattern:
+    return re.compile(rf"\b{re.escape(term)}\b", re.IGNORECASE)
 
 
 def _label(values: pd.Series, name: str, path: Path) -> np.ndarray:
