@@ -99,14 +99,20 @@ def our_label_names(labels: dict | None) -> dict:
     A free-form name that is one of ours spelt otherwise (``Toxicity``, ``Severe Toxicity``) is that attribute too:
     exported as sent, the training refused the whole file (or, beside a ``toxicity`` column, ignored it).
     """
+    return {ours: labels[name] for ours, name in label_sources(labels).items()}
+
+
+def label_sources(labels: dict | None) -> dict[str, str]:
+    """``our_label_names``'s names -> the name in ``labels`` each takes its value from (ours winning where both are
+    given): what ``comments:suggestscore`` names when it refuses labels the export would write under our names."""
     from service.perspective import ATTRIBUTE_NAMES  # here: perspective imports this module's column names
 
-    named: dict = {}
-    for name, value in (labels or {}).items():
+    sources: dict[str, str] = {}
+    for name in labels or {}:
         ours = ATTRIBUTE_NAMES.get(name) or _attribute_spelt(name) or name
-        if ours not in named or name == ours:
-            named[ours] = value
-    return named
+        if ours not in sources or name == ours:
+            sources[ours] = name
+    return sources
 
 
 def _attribute_spelt(name: str) -> str | None:

@@ -22,7 +22,7 @@ from service.api_v1 import parse_json_body
 from service.auth import require_scope
 from service.config import EXTENSION_KEY
 from service.errors import shown_name
-from service.feedback_export import names_export_column
+from service.feedback_export import label_sources, names_export_column
 from service.google_body import request_bytes
 from service.google_errors import GoogleApiError, field_violation, invalid_argument, perspective_error
 from service.google_errors import register_google_error_handlers
@@ -413,12 +413,13 @@ def parse_suggested_scores(body: Mapping, offered: Mapping[str, str]) -> tuple[d
             sent_as[offered.get(name, name)] = name
     if len(decisions) > 1:
         raise invalid_argument("attributeScores", f"attributeScores suggests both {' and '.join(sorted(decisions))}: send one")
-    for ours in untoxic_hostility(labels):
-        name, toxicity, cut = sent_as[ours], sent_as[HOSTILITY_ATTRIBUTES[0]], f"{LABEL_PROBABILITY_CUT:g}"
+    exported = label_sources(labels)  # the names the export, and so training, reads them under ("Insult" is insult)
+    for ours in untoxic_hostility({attribute: labels[name] for attribute, name in exported.items()}):
+        name, toxicity = sent_as[exported[ours]], sent_as[exported[HOSTILITY_ATTRIBUTES[0]]]
+        value, toxic, cut = labels[exported[ours]], labels[exported[HOSTILITY_ATTRIBUTES[0]]], f"{LABEL_PROBABILITY_CUT:g}"
         raise invalid_argument(f"attributeScores.{shown_name(name)}", (
-            f"{name} is {labels[ours]:g}, which marks it, but {toxicity} is {labels[HOSTILITY_ATTRIBUTES[0]]:g}, under "
-            f"{cut}: {name} is toxic, so training would read {name} as 0; suggest {toxicity} of {cut} or more, or "
-            f"{name} under {cut}"))
+            f"{name} is {value:g}, which marks {ours}, but {toxicity} is {toxic:g}, under {cut}: {ours} is toxic, so "
+            f"training would read {name} as 0; suggest {toxicity} of {cut} or more, or {name} under {cut}"))
     return labels, next(iter(decisions), None)
 
 

@@ -710,6 +710,13 @@ def test_suggestscore_marking_a_hostility_but_not_toxicity_is_refused_naming_bot
     assert violation["field"] == "attributeScores.INSULT"
     assert "TOXICITY is 0.1" in violation["description"] and "INSULT is 0.9" in violation["description"]
     assert count_rows(app, Feedback) == before
+    # names the export writes as ours are refused as ours: "Insult" would be trained on as insult
+    for names, field in ((("Toxicity", "Insult"), "Insult"), (("TOXICITY", "identity attack"), "identity attack")):
+        body["attributeScores"] = {names[0]: {"summaryScore": {"value": 0.1}}, names[1]: {"summaryScore": {"value": 0.9}}}
+        error = assert_google_error(client.post(f"{SUGGEST}?key={key}", json=body), 400, "INVALID_ARGUMENT")
+        assert error["details"][0]["fieldViolations"][0]["field"] == f"attributeScores.{field}"
+        assert f"{names[0]} is 0.1" in error["message"] and f"{field} is 0.9" in error["message"]
+    assert count_rows(app, Feedback) == before
     # the same hostility with toxicity not given, or given as present, is stored as before
     for scores in ({"INSULT": 0.9}, {"TOXICITY": 0.5, "INSULT": 0.9}):
         body["attributeScores"] = {name: {"summaryScore": {"value": value}} for name, value in scores.items()}
