@@ -227,6 +227,8 @@ def test_in_keys_agrees_with_isin_and_stays_boolean_when_empty():
     empty = data.in_keys(pd.Series([], dtype="str"), known)
     assert empty.dtype == bool and empty.empty
     assert not data.in_keys(keys, frozenset()).any()
+    as_series = pd.Series(["a b"], index=["c"])  # its values are the keys, not its index
+    assert data.in_keys(keys, as_series).tolist() == keys.isin(as_series).tolist() == [True, False, False, True, False]
 
 
 def test_toxic_spans_context_negatives(training):

@@ -10,6 +10,7 @@ import logging
 import os
 import re
 import zlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -134,13 +135,15 @@ def overlap_key(text: str) -> str:
     return " ".join(text.casefold().split())
 
 
-def in_keys(keys: pd.Series, known: set[str] | frozenset[str]) -> pd.Series:
-    """Boolean Series: which of ``keys`` (``overlap_key`` values, say) are in ``known``.
+def in_keys(keys: pd.Series, known: Iterable[str]) -> pd.Series:
+    """Boolean Series: which of ``keys`` (``overlap_key`` values, say) are in ``known`` (a set, or any iterable of
+    keys: a Series' values, not its index).
 
     ``Series.isin`` does the same, but with pandas 3's string dtype it first turns a set into an array, about 2 s for
     the 150,000 keys of the training rows, on every call; ``moderate eval`` and training make dozens of such calls. A
     set lookup per key takes milliseconds."""
-    return keys.map(known.__contains__).astype(bool)
+    lookup = known if isinstance(known, set | frozenset) else set(known)
+    return keys.map(lookup.__contains__).astype(bool)
 
 
 _ESCAPE = re.compile(r"\\(?:((?:x[0-9a-fA-F]{2})(?:\\x[0-9a-fA-F]{2})*)|u([0-9a-fA-F]{4})|([nrt\\'\"]))")
