@@ -49,12 +49,19 @@ def test_a_source_without_training_rows_or_a_measurable_slice_gets_no_row(fake_s
     assert [row["source"] for row in ceiling_rows(training, one_class, constant, random_state=0)] == ["cdcp"]
 
 
-def test_only_the_sources_asked_for_are_fitted(fake_sets):
+def test_only_the_sources_asked_for_are_fitted(fake_sets, monkeypatch):
     training, validation = fake_sets
     every = ceiling_rows(training, validation, constant, random_state=0)
     assert len(every) >= 2
-    chosen = [row["source"] for row in every][-1:]
+    fitted = []
+    fit = ClaimScorer.fit
+    monkeypatch.setattr(ClaimScorer, "fit", lambda self, frame: fitted.append(len(frame)) or fit(self, frame))
+    chosen = every[-1]["source"]
+    assert ceiling_rows(training, validation, constant, random_state=0, sources=[chosen]) == every[-1:]
     assert ceiling_rows(training, validation, constant, random_state=0, sources=chosen) == every[-1:]
+    assert fitted == [every[-1]["n_training"]] * 2  # one expert each time, on its own rows
+    with pytest.raises(ValueError, match=r"no expert for 'checkthat2020': use some of claimbuster, cdcp"):
+        ceiling_rows(training, validation, constant, random_state=0, sources=["checkthat2020"])
 
 
 def test_markdown_lists_every_row_and_the_experts_below_target():

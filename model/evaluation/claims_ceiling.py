@@ -44,7 +44,7 @@ def _auc(frame: pd.DataFrame, score: Score) -> float:
 
 
 def ceiling_rows(training: pd.DataFrame, validation: Mapping[str, pd.DataFrame], shipped: Score,
-                 random_state: int, sources: Iterable[str] | None = None) -> list[dict]:
+                 random_state: int, sources: str | Iterable[str] | None = None) -> list[dict]:
     """One row per expert: its validation ROC AUC, the shipped scorer's on the same rows, and the test target.
 
     Parameters
@@ -57,7 +57,7 @@ def ceiling_rows(training: pd.DataFrame, validation: Mapping[str, pd.DataFrame],
         Comment texts -> the shipped model's ``unsupported_claim`` probabilities.
     random_state : int
         Seed of every expert.
-    sources : iterable of str or None
+    sources : str or iterable of str or None
         The ``EXPERTS`` to fit (each costs a fit of the shipped recipe on its rows); every one when None.
 
     Returns
@@ -67,7 +67,11 @@ def ceiling_rows(training: pd.DataFrame, validation: Mapping[str, pd.DataFrame],
         (expert - shipped), ``test_set`` and ``target``. A source without training rows, or whose validation
         slice is missing or lacks positives or negatives (no ROC AUC), is left out.
     """
-    chosen = EXPERTS if sources is None else {source: EXPERTS[source] for source in sources}
+    sources = list(EXPERTS) if sources is None else [sources] if isinstance(sources, str) else list(sources)
+    unknown = [source for source in sources if source not in EXPERTS]
+    if unknown:
+        raise ValueError(f"no expert for {', '.join(map(repr, unknown))}: use some of {', '.join(EXPERTS)}")
+    chosen = {source: EXPERTS[source] for source in sources}
     rows = []
     for source, (validation_set, test_set) in chosen.items():
         own = training[training["source"] == source]
