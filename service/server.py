@@ -26,9 +26,7 @@ so that the folder, and the work of each scrape, stay bounded however often work
 
 from __future__ import annotations
 
-import atexit
 import errno
-import gc
 import glob
 import logging
 import os
@@ -44,6 +42,7 @@ from gunicorn.app.base import BaseApplication
 from gunicorn.glogging import Logger as GunicornLogger
 
 from service.health_port import HealthListener, resolve_health_port
+from service.quick_exit import freeze_at_exit
 from service.reload import WORKER_RETRY_SECONDS, WORKER_START_FAILED, ModerationArbiter, ReadyMarkers, post_worker_init, verify_in_child
 
 log = logging.getLogger(__name__)
@@ -386,8 +385,7 @@ def exit_without_collecting() -> None:
     are flushed as they are written, and the hooks of ``server_options`` remove the master's folders first.
     Registered once however often ``serve`` runs in one process (the tests).
     """
-    atexit.unregister(gc.freeze)
-    atexit.register(gc.freeze)
+    freeze_at_exit()
 
 
 def serve(app: Flask) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import atexit
 import gc
 import json
 from collections.abc import Iterator
@@ -13,6 +12,7 @@ import click
 
 from service.cli.common import ENCODER_MODES, EXIT_BAD_INPUT, EXIT_INTERRUPTED, BadInput, load_scorer_or_fail, os_error_message
 from service.config import Defaults
+from service.quick_exit import freeze_at_exit
 
 EXIT_NOTHING_SCORED = 3
 EXIT_STATUSES = f"""\b
@@ -244,8 +244,7 @@ def _collector_paused() -> Iterator[None]:
     loads and first scores; about 1 s for the final one at exit) and frees nothing the process needs: at exit,
     ``gc.freeze`` leaves them to the operating system.
     """
-    atexit.unregister(gc.freeze)  # once, however often the command runs in one process (CliRunner)
-    atexit.register(gc.freeze)
+    freeze_at_exit()  # once, however often the command runs in one process (CliRunner)
     enabled = gc.isenabled()
     gc.disable()
     try:
