@@ -33,7 +33,8 @@ def training_kernel_env(folder) -> dict[str, str]:
     ``conftest.fewer_identity_sentences`` adds 500 written identity sentences to those trainings instead of 10,000;
     a kernel is another process, so an IPython startup file (in an IPython folder of the run's own, ``folder/ipython``)
     sets the same number there (10,000 rows beside the tiny data's 571 made each fit 3 to 4 times slower). And joblib
-    fits the heads on threads (``JOBLIB_MULTIPROCESSING=0``): each of the two worker processes a kernel starts imports
+    fits the heads one after another in the kernel (``JOBLIB_MULTIPROCESSING=0``: no worker processes, and its
+    threading fallback then runs one job at a time): each of the two worker processes a kernel started imported
     scikit-learn, SciPy and numba again, seconds of CPU for milliseconds of fitting. The heads fitted score the same
     either way; the trainings of the test process (``versioned_bundles``) still fit in worker processes.
     """
