@@ -93,6 +93,9 @@ def write_wide_archive(path: Path, rows: int, data_dir: Path) -> None:
 
 @pytest.mark.slow  # scores 22,000 generated comments (180 MiB of CSV) with the tiny bundle
 def test_peak_memory_is_flat_from_a_small_to_a_ten_times_larger_archive(tmp_path, tiny_bundle_path):
+    """A run that keeps its rows (input and added columns) fails here. Not caught: a leak of what is kept per comment
+    only, such as its decision (about 625 B) or a cache of scores by text: at 20,000 rows it weighs 12 MiB (1.03
+    times); it would take about 180,000 rows, this test at its former size, 20,000 / 200,000 comments (40-50 s)."""
     env = {**os.environ, "MODERATION_MODEL": str(tiny_bundle_path)}
     peaks = {}
     for rows in (ROWS_SMALL, ROWS_LARGE):
