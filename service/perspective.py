@@ -409,8 +409,8 @@ def parse_suggested_scores(body: Mapping, offered: Mapping[str, str]) -> tuple[d
             if value >= LABEL_PROBABILITY_CUT:
                 decisions.add(STATUS_DECISIONS[name])
         else:
-            labels[offered.get(name, name)] = value
-            sent_as[offered.get(name, name)] = name
+            stored = offered.get(name, name)
+            labels[stored], sent_as[stored] = value, name
     if len(decisions) > 1:
         raise invalid_argument("attributeScores", f"attributeScores suggests both {' and '.join(sorted(decisions))}: send one")
     exported = label_sources(labels)  # the names the export, and so training, reads them under ("Insult" is insult)

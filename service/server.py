@@ -375,19 +375,6 @@ def bind_health_port(config: Any) -> HealthListener | None:
                         "turn the health listener off") from error
 
 
-def exit_without_collecting() -> None:
-    """Let the master, and every worker forked from it, exit without a last garbage collection (``gc.freeze`` at exit).
-
-    The interpreter's exit walks every object of the process in its final collections: 2 s of CPU in a worker holding
-    the model (1.4 s in the master) on a loaded 2-core machine, 0.2 s once frozen, paid at each stop and by each old
-    worker of a reload. It frees nothing the process needs: the operating system takes the memory back. Anything that
-    must reach a file is written before then: decision rows are committed or spooled (fsync) in the request, log lines
-    are flushed as they are written, and the hooks of ``server_options`` remove the master's folders first.
-    Registered once however often ``serve`` runs in one process (the tests).
-    """
-    freeze_at_exit()
-
-
 def serve(app: Flask) -> None:
     """Serve under gunicorn until stopped (SIGTERM or SIGINT); does not return normally.
 
@@ -403,5 +390,9 @@ def serve(app: Flask) -> None:
     check_port(app.config)
     health = bind_health_port(app.config)
     del app  # the master serves nothing
-    exit_without_collecting()  # before gunicorn forks: its workers inherit it
+    # Before gunicorn forks, so that its workers inherit it: no last garbage collection at exit (2 s of CPU in a worker
+    # holding the model, 1.4 s in the master, at each stop and by each old worker of a reload). Nothing that must reach
+    # a file waits for it: decision rows are committed or spooled (fsync) in the request, log lines are flushed as they
+    # are written, and the hooks of ``server_options`` remove the master's folders first.
+    freeze_at_exit()
     ModerationServer(settings, options, model_choice, health).run()
