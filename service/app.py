@@ -152,6 +152,11 @@ def create_app(config: Mapping[str, Any] | None = None, load_model: bool = True)
         app.extensions[BUNDLE_PATH_KEY] = scorer.bundle.path
         model_version = scorer.model_version
     else:
+        from model.bundle import verify_bundle
+
+        # A missing or broken bundle (a mistyped --model) is reported at once, not after the second the compile takes;
+        # the forked child then loads what was checked.
+        verify_bundle(app.config["MODEL"])
         compile_before_forking()
         started = time.monotonic()
         folder = _loadable_in_child(app.config)

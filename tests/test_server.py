@@ -329,3 +329,29 @@ def test_a_policy_span_floor_at_its_thresholds_is_not_warned_about_and_a_reload_
         master.ready.remove()
     (warned,) = [message for message in start_warnings() if "[spans] floor" in message]
     assert warned.startswith(f"policy file {policy}: [spans] floor = 0.6 is above [review] insult = 0.3")
+
+
+@pytest.mark.parametrize("problem", ["missing", "tampered"])
+def test_the_master_reports_a_bad_bundle_before_compiling_anything(tiny_bundle_path, tmp_path, monkeypatch, problem):
+    """A mistyped ``--model`` or a bundle whose files changed is refused with the bundle's own message before the
+    master compiles the threat phrases (about a second), so the operator reads it at once."""
+    import shutil
+
+    import service.app
+    from model.bundle import MODEL_FILE, BundleError
+
+    if problem == "missing":
+        bundle = tmp_path / "no-such-bundle"
+    else:
+        bundle = tmp_path / "tampered"
+        shutil.copytree(tiny_bundle_path, bundle)
+        with (bundle / MODEL_FILE).open("ab") as model_file:
+            model_file.write(b"\0")
+
+    def compiled():
+        raise AssertionError("the threat phrases were compiled before the bundle was checked")
+
+    monkeypatch.setattr(service.app, "compile_before_forking", compiled)
+    with pytest.raises(BundleError) as raised:
+        service.app.create_app({"TESTING": True, "MODEL": str(bundle), "DB_URL": "sqlite://"}, load_model=False)
+    assert ("not found" if problem == "missing" else "SHA-256") in str(raised.value)
