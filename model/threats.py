@@ -123,7 +123,7 @@ _ON_THE_WAY = _any(  # "I will come over and ...", "I'll find you and ..."
     + _any("down", "up", "out", "one day", "someday", "alone", "outside", "again", "later", "first", "tonight",
            "in person", "in real life", "irl", "in a dark alley")
     + "){0,2}",
-    "find out where {you} (?:live|lives|work|works|sleep|sleeps)",
+    "find (?:out )?where {you} (?:live|lives|work|works|sleep|sleeps)",  # "I'll find where you live and ..."
 )
 _COMPANY = _any("someone", "somebody", "some one")
 _CALL = _any(

@@ -67,6 +67,7 @@ POSITIVES = [
     ("I will set you on fire.", "I will set you on fire"),
     ("You people should die.", "You people should die"),
     ("May all these worthless fools drown.", "May all these worthless fools drown"),
+    ("I'm going to find where you live and break your legs.", "I'm going to find where you live and break your legs"),
 ]
 
 HARD_NEGATIVES = [
@@ -146,6 +147,7 @@ HARD_NEGATIVES = [
     "The mentally ill kill far fewer people than you think.",
     "The dog was hit by a car.",
     "I hope the conservatives get beaten badly.",
+    "I'll find where you live on the map of ridings and send you the results.",
 ]
 
 
