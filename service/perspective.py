@@ -87,6 +87,9 @@ class AnalyzeRequest:
     do_not_store: bool
     drop_unsupported_attributes: bool
     client_token: str | None
+    html: str | None = None
+    """The comment as sent when its ``type`` is ``HTML`` (``text`` is then its visible text): span offsets must point
+    into what the client sent."""
 
 
 def _scorer() -> Any:
@@ -228,6 +231,7 @@ def check_unused_fields(body: Mapping) -> None:
 def parse_analyze(body: dict, offered: Mapping[str, str], max_chars: int) -> AnalyzeRequest:
     """Check a ``comments:analyze`` body against Perspective's AnalyzeCommentRequest."""
     text = parse_comment(body, max_chars)
+    html = body["comment"]["text"] if _enum_name(body["comment"], "type", "PLAIN_TEXT", "comment.") == "HTML" else None
     requested = _optional(body, "requestedAttributes", dict, {})
     if not requested:
         raise perspective_invalid("NO_REQUESTED_ATTRIBUTES", "requestedAttributes",
@@ -252,6 +256,7 @@ def parse_analyze(body: dict, offered: Mapping[str, str], max_chars: int) -> Ana
         do_not_store=_optional(body, "doNotStore", bool, False),
         drop_unsupported_attributes=drop_unsupported,
         client_token=_client_token(body),
+        html=html,
     )
 
 
@@ -318,14 +323,18 @@ def attribute_scores(analyze: AnalyzeRequest, decision: Any, offered: Mapping[st
     A scoreThreshold leaves out the spans under it too, as Google documents it ("Don't return scores for this
     attribute that are below this threshold"); with none left, ``spanScores`` is left out, as proto3's JSON leaves out
     an empty list (and as Perspective answers attributes without spans).
+
+    For an HTML comment the whole-text span covers the comment as sent (``analyze.html``), and ``sentences`` must be
+    empty: sentences of its visible text have offsets the client cannot use on the HTML it sent.
     """
-    offsets = utf16_offsets(analyze.text)
+    sent = analyze.text if analyze.html is None else analyze.html
+    offsets = utf16_offsets(sent)
     scores = {}
     for name, threshold in analyze.thresholds.items():
         value = decision.scores[offered[name]]
         if threshold is not None and value < threshold:
             continue
-        found = [(begin, end, scored[offered[name]]) for begin, end, scored in sentences] or [(0, len(analyze.text), value)]
+        found = [(begin, end, scored[offered[name]]) for begin, end, scored in sentences] or [(0, len(sent), value)]
         spans = [{"begin": offsets[begin], "end": offsets[end], "score": _score(span_value)}
                  for begin, end, span_value in found if threshold is None or span_value >= threshold]
         scores[name] = {**({"spanScores": spans} if spans else {}), "summaryScore": _score(value)}
@@ -351,7 +360,8 @@ def analyze() -> ResponseReturnValue:
         decision = scorer.moderate([parsed.text], with_spans=False)[0]
         _record(parsed, decision)
         requested = [offered[name] for name in parsed.thresholds]
-        sentences = sentence_scores(scorer, parsed.text, requested) if parsed.span_annotations else []
+        # An HTML comment's sentences are not scored: their offsets are not the HTML's (``attribute_scores``).
+        sentences = sentence_scores(scorer, parsed.text, requested) if parsed.span_annotations and parsed.html is None else []
         scores = attribute_scores(parsed, decision, offered, sentences)
     response: dict[str, Any] = {
         "attributeScores": scores,

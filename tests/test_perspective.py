@@ -300,6 +300,17 @@ def test_html_comment_is_scored_as_its_text(client, key, scorer):
     assert body["attributeScores"]["TOXICITY"]["summaryScore"]["value"] == pytest.approx(expected, abs=1e-6)
 
 
+@pytest.mark.parametrize("span_annotations", [False, True])
+def test_an_html_comments_span_covers_the_comment_as_sent(client, key, span_annotations):
+    """Span offsets point into the text the client sent: for HTML, the whole comment as sent (UTF-16 units, an emoji
+    counts twice), never offsets into its visible text, and no sentence spans, whose offsets would be those."""
+    html = "<p>You are a <b>stupid</b> clown &amp; a liar. \U0001F600</p><p>The minister ignores the vote.</p>"
+    body = analyze(client, key, {"comment": {"text": html, "type": "HTML"}, "requestedAttributes": {"TOXICITY": {}},
+                                 "spanAnnotations": span_annotations}).get_json()
+    toxicity = body["attributeScores"]["TOXICITY"]
+    assert toxicity["spanScores"] == [{"begin": 0, "end": len(html) + 1, "score": toxicity["summaryScore"]}]
+
+
 def test_unsupported_claim_is_offered_when_the_bundle_has_it(client, key, scorer):
     response = analyze(client, key, body_for(NEUTRAL, "UNSUPPORTED_CLAIM"))
     if "unsupported_claim" in scorer.attributes:
