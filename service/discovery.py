@@ -163,6 +163,15 @@ def discovery_document(root_url: str) -> dict:
             "alt": {"type": "string", "location": "query", "default": "json", "enum": ["json"], "description": "Response format."},
             "fields": {"type": "string", "location": "query", "description": "Accepted; the full response is returned."},
             "prettyPrint": {"type": "boolean", "location": "query", "default": "true", "description": "Accepted."},
+            # The rest of Google's standard parameters, which every Google document declares: a client (googleapiclient)
+            # refuses a keyword its document does not name, before sending anything. Accepted and ignored here.
+            "$.xgafv": {"type": "string", "location": "query", "enum": ["1", "2"], "description": "Accepted; errors keep their shape."},
+            "access_token": {"type": "string", "location": "query", "description": "Ignored: this service takes API keys."},
+            "oauth_token": {"type": "string", "location": "query", "description": "Ignored: this service takes API keys."},
+            "callback": {"type": "string", "location": "query", "description": "Ignored: answers are JSON, never JSONP."},
+            "quotaUser": {"type": "string", "location": "query", "description": "Ignored: limits are per API key."},
+            "uploadType": {"type": "string", "location": "query", "description": "Ignored: there are no uploads."},
+            "upload_protocol": {"type": "string", "location": "query", "description": "Ignored: there are no uploads."},
         },
         "resources": {
             "comments": {

@@ -113,6 +113,16 @@ def test_google_client_analyzes_with_the_server(served, scorer):
     assert (response["languages"], response["clientToken"]) == (["en"], "g-1")
 
 
+def test_google_client_passes_googles_standard_parameters(served):
+    """Every Google document declares the standard parameters (quotaUser, $.xgafv, ...); googleapiclient refuses a
+    keyword its document does not name before sending anything, so a call that passes one must find it declared."""
+    base, key = served
+    request = {"comment": {"text": NEUTRAL}, "requestedAttributes": {"TOXICITY": {}}}
+    with google_client(base, key) as service:
+        response = service.comments().analyze(body=request, quotaUser="site-1", x__xgafv="2").execute()
+    assert set(response["attributeScores"]) == {"TOXICITY"}
+
+
 def test_google_client_suggests_scores(served):
     base, key = served
     request = {"comment": {"text": NEUTRAL}, "attributeScores": {"TOXICITY": {"summaryScore": {"value": 0.0}}}, "clientToken": "g-2"}
