@@ -159,6 +159,8 @@ def parse_comment(body: Mapping, max_chars: int) -> str:
         raise invalid_argument("comment", 'comment is required: {"comment": {"text": "..."}}')
     comment = _optional(body, "comment", dict, {})
     text = comment.get("text")
+    if text is None:  # proto3's JSON reads a missing or null field as its default, "": an empty comment (below)
+        text = ""
     if not isinstance(text, str):
         raise invalid_argument("comment.text", "comment.text must be a non-empty string")
     too_long = length_problem(text, max_chars)
@@ -195,9 +197,20 @@ def _threshold(parameters: Mapping, path: str) -> float | None:
     threshold = parameters.get("scoreThreshold")
     if threshold is None:
         return None
-    if isinstance(threshold, bool) or not isinstance(threshold, int | float) or not 0.0 <= threshold <= 1.0:
-        raise invalid_argument(path + ".scoreThreshold", f"{path}.scoreThreshold must be a number in [0, 1]")
-    return float(threshold)
+    return _probability(threshold, path + ".scoreThreshold")
+
+
+def _probability(value: Any, path: str) -> float:
+    """A float field that must be in [0, 1]: a JSON number, or a string holding one, as proto3's JSON mapping (which
+    Google's front end follows) takes for float fields; else a 400 naming the field."""
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            pass
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0.0 <= value <= 1.0:
+        raise invalid_argument(path, f"{path} must be a number in [0, 1]")
+    return float(value)
 
 
 def parse_languages(body: Mapping) -> list[str]:
@@ -387,10 +400,7 @@ def _suggested_value(scores: Any, path: str) -> float:
 
 def _unit_value(score: Any, path: str) -> float:
     """``score["value"]``, which must be a number in [0, 1]."""
-    value = score.get("value") if isinstance(score, dict) else None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0.0 <= value <= 1.0:
-        raise invalid_argument(f"{path}.value", f"{path}.value must be a number in [0, 1]")
-    return float(value)
+    return _probability(score.get("value") if isinstance(score, dict) else None, f"{path}.value")
 
 
 def parse_suggested_scores(body: Mapping, offered: Mapping[str, str]) -> tuple[dict[str, float], str | None]:

@@ -300,6 +300,19 @@ def test_html_comment_is_scored_as_its_text(client, key, scorer):
     assert body["attributeScores"]["TOXICITY"]["summaryScore"]["value"] == pytest.approx(expected, abs=1e-6)
 
 
+def test_a_score_threshold_may_be_a_numeric_string_as_proto3_json_allows(client, key):
+    """Google's front end reads float fields as proto3's JSON mapping does: a number or a string holding one."""
+    def scores(threshold):
+        body = {"comment": {"text": HOSTILE}, "requestedAttributes": {"TOXICITY": {"scoreThreshold": threshold}}}
+        response = analyze(client, key, body)
+        assert response.status_code == 200, response.get_data(as_text=True)
+        return response.get_json()["attributeScores"]
+
+    assert scores("0.0") == scores(0.0) != {}
+    assert scores(0.0)["TOXICITY"]["summaryScore"]["value"] < 1
+    assert scores("1") == scores(1) == {}
+
+
 @pytest.mark.parametrize("span_annotations", [False, True])
 def test_an_html_comments_span_covers_the_comment_as_sent(client, key, span_annotations):
     """Span offsets point into the text the client sent: for HTML, the whole comment as sent (UTF-16 units, an emoji
@@ -398,7 +411,6 @@ def test_short_comments_are_assumed_english(client, key):
     [
         ({"requestedAttributes": {"TOXICITY": {}}}, "comment", "comment is required"),
         ({"comment": "hi", "requestedAttributes": {"TOXICITY": {}}}, "comment", "object"),
-        ({"comment": {}, "requestedAttributes": {"TOXICITY": {}}}, "comment.text", "non-empty string"),
         ({"comment": {"text": 5}, "requestedAttributes": {"TOXICITY": {}}}, "comment.text", "non-empty string"),
         ({"comment": {"text": "hi", "type": "MARKDOWN"}, "requestedAttributes": {"TOXICITY": {}}}, "comment.type", "HTML"),
         ({"comment": {"text": "hi"}, "requestedAttributes": ["TOXICITY"]}, "requestedAttributes", "object"),
@@ -407,7 +419,9 @@ def test_short_comments_are_assumed_english(client, key):
         ({"comment": {"text": "hi"}, "requestedAttributes": {"TOXICITY": 1}}, "requestedAttributes.TOXICITY", "object"),
         ({"comment": {"text": "hi"}, "requestedAttributes": {"TOXICITY": {"scoreType": "STD_DEV_SCORE"}}}, "requestedAttributes.TOXICITY.scoreType", "PROBABILITY"),
         ({"comment": {"text": "hi"}, "requestedAttributes": {"TOXICITY": {"scoreThreshold": 2}}}, "requestedAttributes.TOXICITY.scoreThreshold", "[0, 1]"),
-        ({"comment": {"text": "hi"}, "requestedAttributes": {"TOXICITY": {"scoreThreshold": "0.5"}}}, "requestedAttributes.TOXICITY.scoreThreshold", "[0, 1]"),
+        ({"comment": {"text": "hi"}, "requestedAttributes": {"TOXICITY": {"scoreThreshold": "1.5"}}}, "requestedAttributes.TOXICITY.scoreThreshold", "[0, 1]"),
+        ({"comment": {"text": "hi"}, "requestedAttributes": {"TOXICITY": {"scoreThreshold": "half"}}}, "requestedAttributes.TOXICITY.scoreThreshold", "[0, 1]"),
+        ({"comment": {"text": "hi"}, "requestedAttributes": {"TOXICITY": {"scoreThreshold": "NaN"}}}, "requestedAttributes.TOXICITY.scoreThreshold", "[0, 1]"),
         ({"comment": {"text": "hi"}, "requestedAttributes": {"TOXICITY": {"scoreThreshold": True}}}, "requestedAttributes.TOXICITY.scoreThreshold", "[0, 1]"),
         (body_for("hi", spanAnnotations="yes"), "spanAnnotations", "true or false"),
         (body_for("hi", doNotStore=1), "doNotStore", "true or false"),
@@ -470,7 +484,8 @@ def test_perspective_error_types_come_first_in_details(client, key, body, error_
 @pytest.mark.parametrize(
     "comment",
     [{"text": ""}, {"text": "   \n "}, {"text": "<p> </p><img src='x.png'>", "type": "HTML"},
-     {"text": "\u200b\u200b \u2060"}],  # invisible characters alone: empty, as the scorer takes them
+     {"text": "\u200b\u200b \u2060"},  # invisible characters alone: empty, as the scorer takes them
+     {}, {"text": None}],  # proto3's JSON reads a missing or null text as "", as Google's front end does
 )
 def test_empty_comment_is_comment_empty(client, key, comment):
     error = assert_google_error(analyze(client, key, {"comment": comment, "requestedAttributes": {"TOXICITY": {}}}), 400, "INVALID_ARGUMENT")
@@ -639,7 +654,8 @@ def test_analyze_logs_the_decision_unless_do_not_store(app, client, key):
 def test_suggestscore_stores_feedback_and_echoes_client_token(app, client, key):
     body = {
         "comment": {"text": HOSTILE},
-        "attributeScores": {"TOXICITY": {"summaryScore": {"value": 0.9}}, "INSULT": {"summaryScore": {"value": 1}}},
+        # A float field may come as a string holding a number, as proto3's JSON mapping allows.
+        "attributeScores": {"TOXICITY": {"summaryScore": {"value": "0.9"}}, "INSULT": {"summaryScore": {"value": 1}}},
         "languages": ["en"],
         "clientToken": "suggest-1",
     }
