@@ -25,6 +25,7 @@ the app's advice to send fewer comments per request does not fit Coral, which se
 
 from __future__ import annotations
 
+import html
 import hashlib
 import hmac
 import logging
@@ -121,7 +122,9 @@ def parse_moderation_request(body: Any, body_format: str = "HTML") -> str:
     if action is not None and not isinstance(action, str):
         raise _invalid('action must be "NEW" or "EDIT"')
     text = scrubbed(text)
-    return html_to_text(text) if body_format == "HTML" else text
+    # Plain text from older Coral (striptags alone, before its getHTMLPlainText decoded entities) still holds
+    # "&nbsp;" and "&amp;": decoded, as a reader saw them. Current Coral sends them decoded, so this changes nothing there.
+    return html_to_text(text) if body_format == "HTML" else html.unescape(text)
 
 
 def scrubbed(text: str) -> str:

@@ -21,7 +21,7 @@ from service.app import create_app
 from service.coral import SIGNATURE_HEADER, coral_response, signature_is_valid
 from service.html_text import html_to_text
 from service.decision_log import SPOOL_KEY
-from service.store import DecisionRecord, app_engine, get_session, make_engine
+from service.store import DecisionRecord, app_engine, get_session, make_engine, sha256_text
 from tests.test_api_v1 import chunked_post
 
 URL = "/coral/v1/moderate"
@@ -436,6 +436,16 @@ def test_plain_text_format_takes_the_body_as_typed(app, client, monkeypatch):
     monkeypatch.setitem(app.config, "CORAL_BODY_FORMAT", "PLAIN_TEXT")
     plain = post_signed(client, coral_request(typed))
     assert plain.status_code == 200 and {"actionType": "FLAG", "reason": "COMMENT_DETECTED_TOXIC"} in plain.get_json()["actions"]
+
+
+def test_plain_text_format_decodes_the_entities_older_coral_left_in(app, client, monkeypatch):
+    """Older Coral made its plain text with striptags alone, so "&nbsp;" and "&amp;" came through encoded; a reader
+    saw spaces and ampersands, and those are what is scored."""
+    monkeypatch.setitem(app.config, "CORAL_BODY_FORMAT", "PLAIN_TEXT")
+    assert post_signed(client, coral_request("You&nbsp;are a stupid clown &amp; a liar.")).status_code == 200
+    with app.app_context():
+        row = get_session().scalars(select(DecisionRecord).filter_by(surface="coral").order_by(DecisionRecord.id.desc())).first()
+    assert row.text_sha256 == sha256_text("You\u00a0are a stupid clown & a liar.")
 
 
 def test_a_wrong_body_format_setting_stops_the_server(tiny_bundle_path, tmp_path):
