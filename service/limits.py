@@ -110,6 +110,7 @@ def init_rate_limits(app: Flask) -> Limiter:
     # Short timeouts and fail-fast calls for a Redis that does not answer (service.redis_client); an operator's
     # RATELIMIT_STORAGE_OPTIONS, which Flask-Limiter reads itself, win over them.
     limiter = Limiter(rate_limit_identity, app=app, storage_uri=storage_uri, storage_options=storage_options(storage_uri))
+    limiter.request_filter(_is_preflight)
     shared = limiter.shared_limit(_rate_limit, scope=LIMIT_SCOPE)
     for name in RATE_LIMITED_BLUEPRINTS:
         blueprint = app.blueprints.get(name)
@@ -120,6 +121,13 @@ def init_rate_limits(app: Flask) -> Limiter:
         limiter.limit(_coral_rate_limit, key_func=limited_address, scope=CORAL_BLUEPRINT)(coral)
     init_budgets(app, limiter.storage)
     return limiter
+
+
+def _is_preflight() -> bool:
+    """A CORS preflight (``OPTIONS``) is never limited: it scores nothing, a browser sends one before each new request
+    it must check, and one answered 429 fails the page's request with a bare network error, whose ``Retry-After`` the
+    page cannot read."""
+    return request.method == "OPTIONS"
 
 
 def check_request_chars(n_chars: int, split: str) -> None:

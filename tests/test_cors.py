@@ -14,9 +14,9 @@ BODY = {"comment": {"text": "Nice park."}, "requestedAttributes": {"TOXICITY": {
 SITE = "https://news.example"
 
 
-def _app(tiny_bundle_path, tmp_path, origins):
+def _app(tiny_bundle_path, tmp_path, origins, **settings):
     app = create_app({"TESTING": True, "MODEL": str(tiny_bundle_path), "DB_URL": f"sqlite:///{tmp_path / 'm.db'}",
-                      "CORS_ORIGINS": origins})
+                      "CORS_ORIGINS": origins, **settings})
     with app.app_context():
         key = create_key(get_session(), "browser")[1]
     return app.test_client(), key
@@ -46,6 +46,20 @@ def test_a_listed_site_gets_preflight_and_answer_headers(tiny_bundle_path, tmp_p
     assert "Access-Control-Allow-Origin" not in other.headers
     # The moderation page never answers other origins.
     assert "Access-Control-Allow-Origin" not in client.get("/ui/", headers={"Origin": SITE}).headers
+
+
+@pytest.mark.parametrize("path", [ANALYZE, "/v1/moderate"])
+@pytest.mark.parametrize("with_key", [True, False])
+def test_preflights_use_up_no_rate_limit(tiny_bundle_path, tmp_path, path, with_key):
+    """A browser sends a preflight before its requests; were they counted, the page's calls would be refused (429) after
+    half the limit, and a refused preflight fails CORS with a bare network error the page cannot read."""
+    client, key = _app(tiny_bundle_path, tmp_path, [SITE], RATE_LIMIT="3 per minute")
+    url = f"{path}?key={key}" if with_key else path
+    preflight = {"Origin": SITE, "Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "content-type"}
+    assert [client.options(url, headers=preflight).status_code for _ in range(5)] == [200] * 5
+    body = BODY if path == ANALYZE else {"comments": [{"id": "c1", "text": "Nice park."}]}
+    answers = [client.post(f"{path}?key={key}", json=body, headers={"Origin": SITE}) for _ in range(4)]
+    assert [answer.status_code for answer in answers] == [200, 200, 200, 429]
 
 
 def test_any_site_with_a_star(tiny_bundle_path, tmp_path):
