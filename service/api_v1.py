@@ -38,7 +38,8 @@ bp = Blueprint("api_v1", __name__)
 SURFACE = "v1"
 FEEDBACK_SOURCE = "v1_feedback"
 MODERATE_EXAMPLE = '{"comments": [{"id": "c1", "text": "..."}]}'
-FEEDBACK_EXAMPLE = '{"comment_id": "c1", "decision": "reject", "labels": {"toxicity": 1.0}}'
+FEEDBACK_EXAMPLE = '{"comment_id": "c1", "text": "You are an idiot.", "decision": "reject", "labels": {"toxicity": 1.0}}'
+"""With the text: feedback by ``comment_id`` alone is paired with a text only where the decision log kept it (``STORE_TEXT``)."""
 MODERATE_REQUEST_EXAMPLE = {
     "comments": [
         {"id": "c1", "text": "You stupid idiot, nobody wants you here.",
@@ -214,7 +215,8 @@ def moderate() -> ResponseReturnValue:
     summary="Send a moderator's decision",
     description=(
         "Store a moderator's final decision and/or attribute labels for a comment (by id, text or both) "
-        "as training data. The text, when sent, is stored. The same feedback sent again (a retry) while it is still this "
+        "as training data. The text, when sent, is stored; send it with the id unless the server keeps texts "
+        "(STORE_TEXT), else retraining has no text to pair the verdict with. The same feedback sent again (a retry) while it is still this "
         "key's last on the comment is answered 201 with the first one's id and not stored again."
     ),
     request=FeedbackRequestSchema,

@@ -202,6 +202,19 @@ class ModerateRequestSchema(StrictSchema):
                 raise ValidationError(error.messages, field_name="comments") from None
         return data
 
+    @validates_schema
+    def _ids_are_distinct(self, data: dict, **_kwargs: Any) -> None:
+        """Refuse an id given twice in one request: feedback names a comment by its id, so it would be paired with one
+        of two texts (the export takes the last logged), and a moderator's reject could train on a civil comment."""
+        first: dict[str, int] = {}
+        repeats: dict[int, dict[str, list[str]]] = {}
+        for index, comment in enumerate(data.get("comments") or ()):
+            seen = first.setdefault(comment["id"], index)
+            if seen != index:
+                repeats[index] = {"id": [f"repeats comments[{seen}].id; give each comment of a request its own id"]}
+        if repeats:
+            raise ValidationError({"comments": repeats})
+
 
 class FeedbackRequestSchema(StrictSchema):
     """``POST /v1/feedback`` body: a moderator's final decision and/or labels for one comment."""

@@ -154,7 +154,7 @@ def test_body_is_read_as_json_whatever_the_content_type(client, auth):
 
 @pytest.mark.parametrize(
     ("path", "example"),
-    [("/v1/moderate", '{"comments": [{"id": "c1", "text": "..."}]}'), ("/v1/feedback", '{"comment_id": "c1", "decision": "reject"')],
+    [("/v1/moderate", '{"comments": [{"id": "c1", "text": "..."}]}'), ("/v1/feedback", '{"comment_id": "c1", "text": "You are an idiot.", "decision": "reject"')],
 )
 @pytest.mark.parametrize("with_file", [False, True])
 def test_a_form_post_is_told_to_send_json(client, auth, path, example, with_file):
@@ -243,6 +243,8 @@ def comments_with(index: int, comment) -> dict:
         (comments_with(3, {"id": "c3", "text": "x" * 20_001}), "comments[3].text has 20001 characters; the limit is 20000"),
         (comments_with(1, {"id": "i" * 257, "text": "a"}), "comments[1].id has 257 characters; the limit is 256"),
         (comments_with(1, {"id": "c1", "text": "a", "author": "x"}), "comments[1].author is not a known field"),
+        # Feedback names a comment by its id: with two texts under one id it could train on the wrong one.
+        (comments_with(3, {"id": "c1", "text": "a"}), "comments[3].id repeats comments[1].id; give each comment of a request its own id"),
         (comments_with(1, {"id": "c1", "text": "a", "context": "story"}), "comments[1].context must be an object"),
         (comments_with(1, {"id": "c1", "text": "a", "context": {"parent_text": 3}}), "comments[1].context.parent_text must be a string"),
         (comments_with(1, {"id": "c1", "text": "a", "context": {"story_url": "u" * 2_049}}), "comments[1].context.story_url has 2049 characters"),
@@ -686,7 +688,7 @@ def test_feedback_needs_a_comment_and_a_verdict_only(client, auth, body):
     ("body", "message"),
     [
         (b"[1]", "request body must be a JSON object"),
-        (b" ", 'request body is empty; send JSON like {"comment_id": "c1", "decision": "reject"'),  # not {"comments": ...}
+        (b" ", 'request body is empty; send JSON like {"comment_id": "c1", "text": "You are an idiot.", "decision": "reject"'),  # not {"comments": ...}
         ({}, "comment_id or a non-blank text is required; decision or labels is required"),
         ({"text": "", "decision": "reject"}, "comment_id or a non-blank text is required"),
         ({"text": " \n ", "labels": {"toxicity": 1}}, "comment_id or a non-blank text is required"),
