@@ -397,6 +397,22 @@ def test_the_try_page_lists_a_spans_words_as_highlighted_whole_characters():
     assert shown.spans == [("insult", f"stupid clown{FLAG}", 0.9)]
 
 
+def test_the_try_page_highlights_a_threat_phrase_that_sent_a_comment_to_review():
+    """A threat phrase's words are in its reason, not among the threat attribute's spans: the page said "sent to review"
+    and marked nothing."""
+    from model.results import Decision, Reason
+    from service.ui.try_page import tried_comment
+
+    text = "Someone should shoot him."
+    phrase = Span(0, 24, 1.0)
+    reason = Reason("threat_phrase", "review", "threat", 0.004, None, phrase, text[:24])
+    decision = Decision("review", (reason,), {"threat": 0.004, "toxicity": 0.1}, {"toxicity": [Span(15, 20, 0.1)]})
+    shown = tried_comment(text, decision, SimpleNamespace(review={"threat": 0.3, "toxicity": 0.5}, reject={}))
+    assert shown.spans == [("threat", "Someone should shoot him", 1.0)]
+    assert '<mark title="threat" data-attributes="threat">Someone should shoot him</mark>' in str(shown.highlighted)
+    assert shown.weak_spans == [("toxicity", "shoot", 0.1)]
+
+
 # The review queue
 
 

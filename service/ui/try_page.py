@@ -84,8 +84,11 @@ def tried_comment(text: str, decision: Decision, policy: Any) -> TriedComment:
     like a threat phrase) are highlighted."""
     rows = score_rows(decision, policy)
     behind = {reason.attribute for reason in decision.reasons if reason.attribute} | {row.attribute for row in rows if row.band != "ok"}
-    strong = {attribute: found for attribute, found in decision.spans.items() if attribute in behind}
+    strong = {attribute: list(found) for attribute, found in decision.spans.items() if attribute in behind}
     weak = {attribute: found for attribute, found in decision.spans.items() if attribute not in behind}
+    for reason in decision.reasons:  # a threat phrase's words are in its reason only, not among the attribute's spans
+        if reason.attribute and reason.span is not None and reason.span not in strong.setdefault(reason.attribute, []):
+            strong[reason.attribute].append(reason.span)
     return TriedComment(
         text=text,
         action=decision.action,
