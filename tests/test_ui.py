@@ -20,7 +20,7 @@ from model.training.site_data import read_site_data
 from service.app import create_app
 from service.config import ConfigError
 from service.feedback_export import export_feedback, keys_matching
-from service.store import Feedback, get_session
+from service.store import DecisionRecord, Feedback, get_session
 from service.ui.highlight import highlight
 from service.ui.model_page import bias_table, render_markdown
 from service.ui.queue import QueueFilter, waiting_items
@@ -546,6 +546,27 @@ def test_queue_feedback_belongs_to_the_site_of_the_decided_comment(ui_app, moder
     exported = pd.read_csv(tmp_path / "feedback.csv", keep_default_na=False).set_index("text")
     assert exported.loc["a comment of site-a", ["moderator", "api_key_name"]].tolist() == ["mo", "site-a"]
     assert exported.loc["a comment sent without a key", ["moderator", "api_key_name"]].tolist() == ["mo", ""]
+
+
+def test_a_comment_the_site_decided_through_the_api_leaves_the_queue(ui_app, moderator):
+    """The site's own verdict (/v1/feedback with the key that logged the comment) takes the comment off the queue: an
+    editor redid the work, and a click on it overturned the site's verdict in training. Another site's comment of the
+    same id, and the one logged without a key, still wait."""
+    keys = two_sites_with_comment_c0(ui_app)
+    verdict = {"comment_id": "c0", "decision": "reject"}
+    sent = ui_app.test_client().post("/v1/feedback", json=verdict, headers={"Authorization": f"Bearer {keys['site-a'][1]}"})
+    assert sent.status_code == 201
+    html = moderator.get("/ui/queue").get_data(as_text=True)
+    assert "a comment of site-a" not in html and "a comment of site-b" in html and "a comment sent without a key" in html
+    assert "2 comments waiting" in html
+    with ui_app.app_context():
+        item = get_session().scalar(select(DecisionRecord).where(DecisionRecord.text == "a comment of site-a"))
+    token = csrf_from(moderator.get("/ui/queue").get_data(as_text=True))
+    stale = moderator.post(f"/ui/queue/{item.id}", data={"decision": "approve", "csrf_token": token})  # a page opened before
+    assert stale.status_code == 409 and "The site&#39;s API has already decided this comment." in stale.get_data(as_text=True)
+    # Scored again after the verdict (an edit), the comment is a new item that the verdict did not decide.
+    log_reviews(ui_app, ["the edited comment of site-a"], api_key_id=keys["site-a"][0])
+    assert "the edited comment of site-a" in moderator.get("/ui/queue").get_data(as_text=True)
 
 
 def test_a_sites_api_correction_replaces_the_page_decision_on_its_comment(ui_app, moderator, tmp_path):

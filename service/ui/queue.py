@@ -20,7 +20,7 @@ from typing import Any
 
 from flask import abort, current_app, g, jsonify, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
-from sqlalchemy import Select, String, cast, exists, func, select
+from sqlalchemy import ColumnElement, Select, String, and_, cast, exists, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -143,8 +143,8 @@ def _start_of(day: dt.date) -> dt.datetime:
 
 def waiting_items(queue_filter: QueueFilter) -> Select:
     """The query of undecided review items with stored text that match the filter, newest first."""
-    decided = exists().where(Feedback.decision_id == DecisionRecord.id)
-    query = select(DecisionRecord).where(DecisionRecord.decision == REVIEW, DecisionRecord.text.is_not(None), ~decided)
+    query = select(DecisionRecord).where(DecisionRecord.decision == REVIEW, DecisionRecord.text.is_not(None),
+                                         ~exists().where(_verdict_on(DecisionRecord)))
     if queue_filter.reason is not None:
         # Reasons are a JSON list of codes; a code is matched with its quotes, so "threat" does not match "threat_phrase".
         query = query.where(cast(DecisionRecord.reasons, String).contains(f'"{queue_filter.reason}"', autoescape=True))
@@ -208,12 +208,29 @@ def queue_item(session: Session, item_id: int) -> DecisionRecord:
     return item
 
 
+def _verdict_on(item: Any) -> ColumnElement[bool]:
+    """Feedback that decides a review item: given on this page for it, or sent through the API (``/v1/feedback``) by the
+    key that logged it, on the same comment id, since it was logged. The site's own verdict takes the comment off the
+    queue, where an editor would redo the work and could overturn it in training; a comment scored again later (an
+    edit) is a new item, which that verdict does not decide."""
+    here = Feedback.decision_id == item.id
+    if not isinstance(item, type) and (item.api_key_id is None or item.comment_id is None):
+        return here  # a loaded row's None would be compared as IS NULL, matching every verdict without a key or an id
+    through_the_api = and_(Feedback.api_key_id == item.api_key_id, Feedback.comment_id == item.comment_id,
+                           Feedback.created_at >= item.created_at)
+    return or_(here, through_the_api)
+
+
 def decided_by(session: Session, item_id: int) -> str | None:
-    """Who decided the item (``"Another moderator"`` for feedback without a name), or None while it waits."""
-    earlier = session.scalar(select(Feedback).where(Feedback.decision_id == item_id))
+    """Who decided the item (``"Another moderator"`` for feedback without a name, ``"The site's API"`` for a verdict
+    sent through it), or None while it waits."""
+    item = session.get(DecisionRecord, item_id)
+    earlier = None if item is None else session.scalar(select(Feedback).where(_verdict_on(item)).order_by(Feedback.id).limit(1))
     if earlier is None:
         return None
-    return earlier.moderator or "Another moderator"
+    if earlier.moderator:
+        return earlier.moderator
+    return "Another moderator" if earlier.decision_id == item_id else "The site's API"
 
 
 @bp.get("/queue/<int:item_id>/text")
@@ -241,6 +258,9 @@ def decide(item_id: int) -> ResponseReturnValue:
         abort(400, description="Choose approve or reject.")
     session = get_session()
     item = queue_item(session, item_id)
+    earlier = decided_by(session, item.id)
+    if earlier is not None:  # a verdict through the API is no unique-key conflict: checked here
+        abort(409, description=f"{earlier} has already decided this comment.")
     try:
         feedback_id = save_feedback(
             comment_id=item.comment_id,
