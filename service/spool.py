@@ -3,8 +3,10 @@
 A run scores each input part chunk by chunk. Every scored chunk is written to its own segment file in a
 hidden folder beside the output (``.out.csv.partial/``), then a small JSON record of the chunk (its counts
 and unparseable rows) marks it done: a chunk is done once its record exists, and a record is written only
-after its segment is complete (each file is written to a temporary name and renamed). When a part's chunks
-are all done they are joined into the part's output, renamed into place, and the segments removed.
+after its segment is complete and flushed to the disk (each file is written to a temporary name and renamed). The
+record also holds the segment's size: a segment that differs from it (cut short by a crash of the machine) makes its
+chunk not done, to be scored again by ``--resume``, and is never joined. When a part's chunks are all done they are
+joined into the part's output, flushed, renamed into place, and the segments removed.
 
 An interrupted run (Ctrl-C, a killed process, a full disk) leaves only whole segments and records; the
 resumed run skips the chunks that are done and scores the rest with the same chunk size, so its output is
@@ -123,6 +125,29 @@ def _write_json_atomically(path: Path, data: dict) -> None:
         temporary.unlink(missing_ok=True)
 
 
+def _sync(path: Path) -> None:
+    """Flush a written file (or a folder's entries, after a rename into it) to the disk."""
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def _segment_problem(folder: Path, record: dict) -> str | None:
+    """Why the segment a chunk's record describes is not there whole, or None. A record from before segments were
+    measured (an older run's) names none: it is taken as it is."""
+    if "segment" not in record:
+        return None
+    segment = folder / record["segment"]
+    if not segment.exists():
+        return f"the work file {segment} is missing"
+    size = segment.stat().st_size
+    if size != record["bytes"]:
+        return f"the work file {segment} has {size:,} bytes where {record['bytes']:,} were written (cut short by a crash?)"
+    return None
+
+
 def spool_path(output: Path) -> Path:
     """The hidden folder beside ``output`` where a run keeps its finished chunks."""
     return output.parent / f".{output.name}.partial"
@@ -145,6 +170,8 @@ class Spool:
         self.root = spool_path(output)
         self.chunk_rows = int(settings.get("chunk_rows", 0))
         """Rows read per chunk, to say where in its part a chunk starts."""
+        self.single_output = len(settings.get("outputs", ())) == 1
+        """One output file (not a folder of parts): a run that scored none of its rows leaves it as it was."""
         state = self.root / STATE_FILE
         if state.exists() and not resume and next(self._all_records(), None) is None:
             shutil.rmtree(self.root)  # a run stopped before it finished a chunk: nothing to keep or continue
@@ -186,8 +213,18 @@ class Spool:
         return (self._part(part) / "done.json").exists()
 
     def chunk_done(self, part: int, chunk: int) -> bool:
-        """True when chunk ``chunk`` of part ``part`` is scored and written."""
-        return self.part_done(part) or self._record(part, chunk).exists()
+        """True when chunk ``chunk`` of part ``part`` is scored and written. A chunk whose segment is not the one its
+        record describes (cut short or lost by a crash of the machine after the record reached the disk) is not done:
+        its record is removed and it is scored again."""
+        if self.part_done(part):
+            return True
+        record = self._record(part, chunk)
+        if not record.exists():
+            return False
+        if _segment_problem(self._part(part), json.loads(record.read_text(encoding="utf-8"))) is None:
+            return True
+        record.unlink()
+        return False
 
     def write_chunk(self, part: int, chunk: int, frame: pd.DataFrame, suffix: str, tally: Tally,
                     rejects: list[Reject], part_name: str, spreadsheet_safe: bool = False) -> None:
@@ -201,8 +238,10 @@ class Spool:
                 writer.write(frame)
         except TableError as error:  # name the part the user gave, not our work file
             raise TableError(str(error).replace(str(segment), f"{part_name} (its output)")) from error
+        _sync(segment)  # on the disk before the record that says it is done
         record = {"tally": tally.to_dict(), "columns": list(frame.columns) if chunk == 0 else None,
-                  "rejects": [{"part": part_name, **reject.to_dict()} for reject in rejects]}
+                  "rejects": [{"part": part_name, **reject.to_dict()} for reject in rejects],
+                  "segment": segment.name, "bytes": segment.stat().st_size}
         _write_json_atomically(self._record(part, chunk), record)
 
     def _columns(self, part: int) -> list[str]:
@@ -217,22 +256,32 @@ class Spool:
         missing = [chunk for chunk in range(n_chunks) if not self._record(part, chunk).exists()]
         if missing:
             raise SpoolError(f"{output}: chunks {missing[:5]} were not scored")
+        records = [json.loads(path.read_text(encoding="utf-8")) for path in self._records(part)]
+        problems = [problem for record in records if (problem := _segment_problem(self._part(part), record))]
+        if problems:  # checked again here: never join a cut segment into an output and report its rows as scored
+            raise SpoolError(f"{output}: {problems[0]}; run the command again with --resume to score those rows again")
+        tally = Tally()
+        for record in records:
+            tally.add(Tally.from_dict(record["tally"]))
+        # A run that could parse no row of its one input (it exits 3) does not replace an earlier output with nothing.
+        keep = self.single_output and output.exists() and tally.read > 0 and tally.scored == 0
         partial = temporary_beside(output)
         try:
-            if suffix == ".parquet":
+            if keep:
+                pass
+            elif suffix == ".parquet":
                 _join_parquet(segments, partial, output)
             else:
                 with open(partial, "wb") as joined:
                     for segment in segments:
                         with open(segment, "rb") as source:
                             shutil.copyfileobj(source, joined, COPY_BLOCK_BYTES)
-            os.replace(partial, output)
+            if not keep:
+                _sync(partial)  # the whole output on the disk before it replaces the old one and the segments go
+                os.replace(partial, output)
+                _sync(output.parent)
         finally:
             partial.unlink(missing_ok=True)
-        records = [json.loads(path.read_text(encoding="utf-8")) for path in self._records(part)]
-        tally = Tally()
-        for record in records:
-            tally.add(Tally.from_dict(record["tally"]))
         rejects = [reject for record in records for reject in record["rejects"]]
         _write_json_atomically(self._part(part) / "done.json", {"tally": tally.to_dict(), "rejects": rejects})
         for path in [*segments, *self._records(part)]:

@@ -128,6 +128,47 @@ def test_a_full_disk_stops_the_run_and_resume_finishes_it_exactly(tmp_path, run,
     assert not spool_path(tmp_path / "out.csv").exists()
 
 
+def test_a_work_file_cut_short_after_its_record_is_scored_again_on_resume(tmp_path, run, monkeypatch):
+    """A crash of the machine can leave a chunk's record on the disk and its segment cut short (the record said the
+    chunk was done); resume joined the cut segment and reported every row scored. The chunk is scored again instead."""
+    from service import spool
+
+    source = write_table(archive_frame(60), tmp_path / "in.csv")
+    assert run(source, "-o", tmp_path / "expected.csv", "--chunk-size", 8).exit_code == 0
+    real_write = spool.TableWriter.write
+    calls = []
+
+    def stop_at_the_fourth_chunk(self, frame):
+        calls.append(1)
+        if len(calls) == 4:
+            raise OSError(errno.ENOSPC, "No space left on device", str(self.path))
+        real_write(self, frame)
+
+    monkeypatch.setattr(spool.TableWriter, "write", stop_at_the_fourth_chunk)
+    assert run(source, "-o", tmp_path / "out.csv", "--chunk-size", 8).exit_code == 2
+    monkeypatch.setattr(spool.TableWriter, "write", real_write)
+    (cut,) = spool_path(tmp_path / "out.csv").glob("part-00000/chunk-000001.csv")
+    cut.write_bytes(cut.read_bytes()[: cut.stat().st_size // 2])
+    resumed = run(source, "-o", tmp_path / "out.csv", "--chunk-size", 8, "--resume")
+    assert resumed.exit_code == 0, resumed.output
+    assert "44 rows scored by this run" in resumed.stderr  # the 36 left and the 8 of the cut chunk
+    assert (tmp_path / "out.csv").read_bytes() == (tmp_path / "expected.csv").read_bytes()
+
+
+def test_a_work_file_cut_short_is_never_joined_into_the_output(tmp_path):
+    from service.spool import Spool, SpoolError, Tally
+
+    work = Spool(tmp_path / "out.csv", {"chunk_rows": 2, "outputs": [str(tmp_path / "out.csv")]}, resume=False)
+    for chunk in range(2):
+        frame = pd.DataFrame({"id": [2 * chunk, 2 * chunk + 1], "text": ["a comment", "another comment"]})
+        work.write_chunk(0, chunk, frame, ".csv", Tally(read=2, scored=2), [], "in.csv")
+    segment = work.segment(0, 1, ".csv")
+    segment.write_bytes(segment.read_bytes()[:-3])
+    with pytest.raises(SpoolError, match="chunk-000001.csv has .* bytes where .* were written"):
+        work.finish_part(0, 2, tmp_path / "out.csv", ".csv")
+    assert not (tmp_path / "out.csv").exists()
+
+
 @pytest.mark.parametrize("wrapped", [False, True])
 def test_ctrl_c_inside_a_compiled_kernel_keeps_the_scored_rows_for_resume(tmp_path, run, monkeypatch, wrapped):
     """Ctrl-C that lands inside a numba kernel's call arrives as a SystemError chained to the KeyboardInterrupt

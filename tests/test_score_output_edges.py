@@ -211,6 +211,19 @@ def test_resume_after_a_run_that_scored_nothing_is_not_nothing_to_do(tmp_path, r
     assert "nothing to resume" in line and "could parse no row of INPUT" in line and "pass --overwrite" in line, line
 
 
+def test_overwrite_by_a_run_that_scores_nothing_keeps_the_earlier_output(tmp_path, run):
+    """A scheduled job pointed at a broken file exits 3 ("nothing was scored"); the good output of the last run stays, as
+    every output stays until its replacement is complete."""
+    good, broken, out = tmp_path / "good.csv", tmp_path / "broken.csv", tmp_path / "out.csv"
+    good.write_text("id,text\n1,a fine comment\n2,another one\n", encoding="utf-8")
+    broken.write_text("id,text\n1,a,b\n2,c,d\n", encoding="utf-8")
+    assert run(good, "-o", out).exit_code == 0
+    before = out.read_bytes()
+    assert run(broken, "-o", out, "--overwrite").exit_code == 3
+    assert out.read_bytes() == before
+    assert (tmp_path / "out.csv.rejects").exists()
+
+
 # Formulas in comments and a spreadsheet
 
 
