@@ -187,6 +187,15 @@ def test_score_text_prints_one_json_result(run, scorer):
     assert printed["decision"] != "approve"
 
 
+@pytest.mark.parametrize("line_end", ["\n", "\r\n", ""])
+def test_score_text_dash_reads_the_text_from_standard_input(runner, tiny_bundle_path, scorer, line_end):
+    """`echo "..." | moderate score --text -` scored the one character "-" (approve) instead of the text piped in."""
+    result = runner.invoke(cli, ["score", "--text", "-"], input=HOSTILE + line_end,
+                           env={"MODERATION_MODEL": str(tiny_bundle_path)})
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) == {"model_version": scorer.model_version, **scorer.moderate([HOSTILE])[0].to_dict()}
+
+
 def test_score_empty_text_is_approved_as_empty(run):
     result = run("score", "--text", "")
     assert result.exit_code == 0, result.output

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import json
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -56,7 +57,8 @@ def _refuse_table_options_with_text() -> None:
 @click.command(epilog=EXIT_STATUSES)
 @click.argument("input_path", metavar="[INPUT]", required=False, type=click.Path(path_type=Path))
 @click.option("-o", "--output", type=click.Path(path_type=Path), help="Output table (.csv, .jsonl or .parquet).")
-@click.option("--text", "text", help="Score this one text and print its JSON result instead of a table.")
+@click.option("--text", "text", help="Score this one text and print its JSON result instead of a table; - reads the text "
+                                     "from standard input (one final line end dropped).")
 @click.option("--text-column", default="text", show_default=True, help="Column holding the comment text.")
 @click.option("--id-column", help="Column identifying each comment; checked to exist when given.")
 @click.option(
@@ -195,6 +197,8 @@ def score(
         if encoding is not None:
             raise click.UsageError("--encoding is for an INPUT file; --text is read as the command line gives it")
         _refuse_table_options_with_text()
+        if text == "-":  # `echo "..." | moderate score --text -` scored the one character "-"
+            text = sys.stdin.read().removesuffix("\n").removesuffix("\r")
         try:
             text.encode("utf-8")
         except UnicodeEncodeError as error:
@@ -323,8 +327,9 @@ def _score_archive(
         first = outcome.rejects[0]
         raise NothingScored(
             f"nothing was scored: all {outcome.tally.read:,} rows read could not be parsed (the first: {first['part']} "
-            f"line {first['line']}: {first['error']}) and were set aside in {job.rejects_path}, so {job.output} has no "
-            "rows; fix INPUT, or check that it is the file you meant, then run again with --overwrite"
+            f"line {first['line']}: {first['error']}) and were set aside in {job.rejects_path}, so {job.output} holds no "
+            "scored row (an earlier run's output file is left as it was); fix INPUT, or check that it is the file you "
+            "meant, then run again with --overwrite"
         )
 
 
