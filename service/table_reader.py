@@ -367,7 +367,7 @@ class TableReader:
                 continue
             if feed.decode_error is not None:
                 error = feed.decode_error
-                yield None, Reject(feed.first_line, self._encoding_message(error, with_path=False), feed.raw_text())
+                yield None, Reject(feed.first_line, self._encoding_message(error, with_path=False, row=True), feed.raw_text())
             elif isinstance(row, Reject):
                 yield None, row
             else:
@@ -446,10 +446,16 @@ class TableReader:
         except OSError as error:
             raise TableError(f"{self.path}: cannot read: {error.strerror or error}") from error
 
-    def _encoding_message(self, error: UnicodeDecodeError, where: str = "", with_path: bool = True) -> str:
+    def _encoding_message(self, error: UnicodeDecodeError, where: str = "", with_path: bool = True, row: bool = False) -> str:
+        """What is wrong with undecodable bytes and what to do. A ``row`` set aside is, in a run, one of a file that is
+        UTF-8 beyond ASCII elsewhere (``check_file_encoding`` refuses one that is not UTF-8 at all), where re-encoding
+        the whole file from another encoding would turn every good "é" into "Ã©": fixing the line comes first."""
         at = f" ({where})" if where else ""
         path = f"{self.path}: " if with_path else ""
         byte = f"byte 0x{error.object[error.start]:02x} cannot be decoded{at}"
+        if self.encoding == DEFAULT_ENCODING and row:
+            return (f"{path}not UTF-8 text: {byte}; where the rest of the file is UTF-8, fix this line's bytes; a file "
+                    f"in another encoding: {REENCODE_HINT}")
         if self.encoding == DEFAULT_ENCODING:
             return f"{path}not UTF-8 text: {byte}; {REENCODE_HINT}"
         return f"{path}not {self.encoding} text: {byte}; check the file's encoding and pass it with --encoding"

@@ -99,6 +99,10 @@ def test_bad_csv_rows_are_rejected_with_line_numbers_not_dropped(tmp_path, run):
     rejects = [json.loads(line) for line in (tmp_path / "out.csv.rejects").read_text(encoding="utf-8").splitlines()]
     assert [r["line"] for r in rejects] == [3, 6]
     assert "expected 2 fields" in rejects[0]["error"] and "not UTF-8" in rejects[1]["error"]
+    # The file is UTF-8 elsewhere ("läst"): re-encoding it whole, the advice for a file in another encoding, would
+    # turn every good letter beyond ASCII into two.
+    assert "where the rest of the file is UTF-8, fix this line's bytes; a file in another encoding: re-encode" in \
+        rejects[1]["error"]
 
 
 def test_a_full_disk_stops_the_run_and_resume_finishes_it_exactly(tmp_path, run, monkeypatch):
