@@ -78,6 +78,11 @@ class Job:
     """The texts are HTML: their visible text is scored, and added as ``VISIBLE_TEXT_COLUMN``."""
 
     @property
+    def column_options(self) -> dict[str, str]:
+        """The option of ``moderate score`` that names each column the job reads, for a message about a missing one."""
+        return {self.text_column: "--text-column", **({self.id_column: "--id-column"} if self.id_column else {})}
+
+    @property
     def suffix(self) -> str:
         """The output format's file extension."""
         return self.outputs[0].suffix.lower() if self.outputs else ".parquet"
@@ -362,7 +367,7 @@ def score_parts_locally(job: Job, spool: Spool, moderate: Callable, attributes: 
             progress.skip(_n_rows(source) if progress.by_rows else source.stat().st_size)
             continue
         with TableReader(source, job.chunk_rows, encoding=job.encoding) as reader:
-            reader.require_columns(job.text_column, job.id_column)
+            reader.require_columns(job.text_column, job.id_column, options=job.column_options)
             check_no_clash(source, reader.columns, added)
             n_chunks, position = 0, 0
             for chunk, (frame, rejects) in enumerate(reader.chunks()):
@@ -424,11 +429,11 @@ def check_inputs(job: Job, attributes: Sequence[str]) -> None:
     with TableReader(job.inputs[0], job.chunk_rows, encoding=job.encoding, check_encoding=True) as reader:
         if reader.columns is None:  # JSON Lines whose first chunk has no readable row: the first chunk that has one
             reader.columns = next((list(frame.columns) for frame in reader if frame.columns.size), None)
-        reader.require_columns(job.text_column, job.id_column)
+        reader.require_columns(job.text_column, job.id_column, options=job.column_options)
         check_no_clash(job.inputs[0], reader.columns, added)
     for path in job.inputs[1:]:
         columns = _parquet_columns(path)
-        check_columns(path, columns, job.text_column, job.id_column)
+        check_columns(path, columns, job.text_column, job.id_column, options=job.column_options)
         check_no_clash(path, columns, added)
 
 

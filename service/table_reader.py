@@ -8,7 +8,7 @@ import difflib
 import json
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -460,9 +460,9 @@ class TableReader:
             return f"{path}not UTF-8 text: {byte}; {REENCODE_HINT}"
         return f"{path}not {self.encoding} text: {byte}; check the file's encoding and pass it with --encoding"
 
-    def require_columns(self, *names: str | None) -> None:
+    def require_columns(self, *names: str | None, options: Mapping[str, str] | None = None) -> None:
         """Raise TableError naming the columns found unless every given column exists (``check_columns``)."""
-        check_columns(self.path, self.columns, *names)
+        check_columns(self.path, self.columns, *names, options=options)
 
     def chunks(self) -> Iterator[tuple[pd.DataFrame, list[Reject]]]:
         """Each chunk's frame of parsed rows and the rows that could not be parsed."""
@@ -575,9 +575,11 @@ def _scan_utf8(path: Path) -> tuple[tuple[int, int] | None, bool]:
     return bad, beyond_ascii
 
 
-def check_columns(path: Path, columns: list[str] | None, *names: str | None) -> None:
-    """Raise TableError naming the columns found, and the nearest name, unless every given column is in ``columns``
-    (the columns of the table at ``path``; None for an empty JSON Lines file, which has no rows to need them)."""
+def check_columns(path: Path, columns: list[str] | None, *names: str | None, options: Mapping[str, str] | None = None
+                  ) -> None:
+    """Raise TableError naming the columns found (quoted: a name may begin with a space), and the nearest name, unless
+    every given column is in ``columns`` (the columns of the table at ``path``; None for an empty JSON Lines file,
+    which has no rows to need them). ``options`` maps a name to the command's option that chose it, to say."""
     if columns is None:
         return
     missing = [name for name in names if name is not None and name not in columns]
@@ -588,11 +590,13 @@ def check_columns(path: Path, columns: list[str] | None, *names: str | None) -> 
         raise TableError(f"{path}: the header is one column, {columns[0]!r}: the file looks separated by "
                          f"{separator!r}, and a .csv is read separated by commas; save it with commas as separators "
                          "(or as .jsonl or .parquet)")
-    found = ", ".join(columns) if columns else "none"
+    found = ", ".join(map(repr, columns)) if columns else "none"
     label = "column" if len(missing) == 1 else "columns"
     close = [match for name in missing if (match := _close_name(name, columns)) is not None]
     hint = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
-    raise TableError(f"{path}: no {label} {', '.join(map(repr, missing))}; columns found: {found}{hint}")
+    chosen_by = [options[name] for name in missing if options and name in options]
+    how = f" (pass {' and '.join(f'{option} NAME' for option in chosen_by)} to read another)" if chosen_by else ""
+    raise TableError(f"{path}: no {label} {', '.join(map(repr, missing))}; columns found: {found}{hint}{how}")
 
 
 def _one_column_separator(path: Path, columns: list[str]) -> str | None:

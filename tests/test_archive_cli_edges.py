@@ -126,7 +126,7 @@ def test_a_later_part_without_the_text_column_is_refused_before_any_part_is_scor
     result = run(tmp_path / "parts", "-o", tmp_path / "scored")
     assert result.exit_code == 2, result.output
     line = one_error_line(result)
-    assert f"{tmp_path / 'parts' / 'b.parquet'}: no column 'text'; columns found: id, Text; did you mean 'Text'?" in line
+    assert f"{tmp_path / 'parts' / 'b.parquet'}: no column 'text'; columns found: 'id', 'Text'; did you mean 'Text'? (pass --text-column NAME to read another)" in line
     assert not list((tmp_path / "scored").iterdir()) and not spool_path(tmp_path / "scored").exists()
 
 

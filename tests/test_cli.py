@@ -232,10 +232,10 @@ BAD_SCORE_INPUTS = {
     "csv separated by semicolons": ("semicolons.csv", [], r"the header is one column, 'id;text': the file looks "
                                                        r"separated by ';'.*save it with commas"),
     "unknown output extension": ("in.csv", ["-o", "out.xlsx"], r"out\.xlsx: extension '\.xlsx' is not supported"),
-    "missing text column": ("in.csv", ["--text-column", "body"], r"no column 'body'; columns found: id, author, text, note"),
-    "missing id column": ("in.csv", ["--id-column", "comment_id"], r"no column 'comment_id'; columns found: id"),
+    "missing text column": ("in.csv", ["--text-column", "body"], r"no column 'body'; columns found: 'id', 'author', 'text', 'note' \(pass --text-column NAME to read another\)"),
+    "missing id column": ("in.csv", ["--id-column", "comment_id"], r"no column 'comment_id'; columns found: 'id', 'author', 'text', 'note' \(pass --id-column NAME to read another\)"),
     # The first chunk (2 rows) has no readable row: the columns come from the first chunk that has one.
-    "missing text column after bad rows": ("bad_start.jsonl", ["--chunk-size", "2"], r"no column 'text'; columns found: id, body"),
+    "missing text column after bad rows": ("bad_start.jsonl", ["--chunk-size", "2"], r"no column 'text'; columns found: 'id', 'body' \(pass --text-column NAME to read another\)"),
     "csv header not utf-8": ("latin1.csv", [], r"latin1\.csv: not UTF-8 text: byte 0xe9 .*\(line 1\).*re-encode"),
     "empty csv": ("empty.csv", [], r"the file is empty"),
     "folder output is a file name": ("parts", ["-o", "out.csv"], r"out\.csv: a folder of Parquet parts is written to a folder"),

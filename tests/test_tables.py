@@ -208,7 +208,7 @@ def test_missing_column_names_the_columns_found(tmp_path):
     path = tmp_path / "in.csv"
     path.write_text("id,body\n1,hi\n", encoding="utf-8")
     with TableReader(path) as reader:
-        with pytest.raises(TableError, match=r"no column 'text'; columns found: id, body$"):
+        with pytest.raises(TableError, match=r"no column 'text'; columns found: 'id', 'body'$"):
             reader.require_columns("text", None)
 
 
@@ -218,9 +218,9 @@ def test_missing_column_names_the_columns_found(tmp_path):
         ("id;text;note", r"the header is one column, 'id;text;note': the file looks separated by ';', "
                          r"and a \.csv is read separated by commas; save it with commas"),
         ("id\ttext", r"the header is one column, 'id\\ttext': the file looks separated by '\\t'"),
-        ("id,Body", r"no column 'body'; columns found: id, Body; did you mean 'Body'\?$"),
-        ("id, body", r"no column 'body'; columns found: id,  body; did you mean ' body'\?$"),
-        ("id,bdoy", r"no column 'body'; columns found: id, bdoy; did you mean 'bdoy'\?$"),
+        ("id,Body", r"no column 'body'; columns found: 'id', 'Body'; did you mean 'Body'\?$"),
+        ("id, body", r"no column 'body'; columns found: 'id', ' body'; did you mean ' body'\?$"),
+        ("id,bdoy", r"no column 'body'; columns found: 'id', 'bdoy'; did you mean 'bdoy'\?$"),
     ],
 )
 def test_a_missing_column_says_what_the_header_looks_like(tmp_path, header, message):
