@@ -411,7 +411,8 @@ def summary_lines(job: Job, tally: Tally, rejects: list[dict], seconds: float, r
         lines.append(f"  every text was empty or not text, so every row was approved as \"empty\": is the text of the "
                      f"comments in column {job.text_column!r}? (--text-column)")
     if rejects:
-        lines.append(f"  {len(rejects)} rows could not be parsed and are in {job.rejects_path}:")
+        lines.append(f"  {len(rejects):,} {'row' if len(rejects) == 1 else 'rows'} could not be parsed and "
+                     f"{'is' if len(rejects) == 1 else 'are'} in {job.rejects_path}:")
         lines += [f"    {r['part']} line {r['line']}: {r['error']}" for r in rejects[:REJECTS_SHOWN]]
         if len(rejects) > REJECTS_SHOWN:
             lines.append(f"    ... and {len(rejects) - REJECTS_SHOWN} more")

@@ -62,7 +62,7 @@ def test_a_run_that_scores_some_rows_exits_0_and_counts_the_others(tmp_path, run
     result = run(tmp_path / "in.csv", "-o", tmp_path / "out.csv")
     assert result.exit_code == 0, result.output
     assert "scored 1;" in result.stderr and "rejected 1" in result.stderr
-    assert f"1 rows could not be parsed and are in {tmp_path / 'out.csv.rejects'}" in result.stderr
+    assert f"1 row could not be parsed and is in {tmp_path / 'out.csv.rejects'}" in result.stderr
 
 
 @pytest.mark.parametrize("existing", ["out.csv", "out.csv.rejects"])
