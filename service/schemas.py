@@ -359,7 +359,8 @@ class ModelCardSchema(Schema):
     span_thresholds = fields.Dict(keys=fields.String(), values=fields.Float(), required=True, allow_none=True, metadata={
         "description": "Word-span probability needed to mark words, per attribute (default: the rest; comment_floor: "
                        "the comment score below which none are marked: the served policy file's [spans] floor when it "
-                       "sets one); null when the bundle has none."})
+                       "sets one; ATTRIBUTE.relative: a share of the comment's best word score that a word of that "
+                       "attribute must also reach); null when the bundle has none."})
 
 
 class ModelResponseSchema(Schema):
