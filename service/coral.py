@@ -60,6 +60,8 @@ FLAG_REASONS = {**{attribute: TOXIC_FLAG for attribute in HOSTILITY_ATTRIBUTES},
 EXAMPLE = '{"action": "NEW", "comment": {"body": "...", "parentID": null}, ...}'
 CORAL_STATUS = {"review": "SYSTEM_WITHHELD", "reject": "REJECTED"}
 """Coral comment status by our action; ``approve`` has none (204)."""
+ABUSIVE_REJECTION, SPAM_REJECTION = "ABUSIVE", "SPAM"
+"""Coral's rejection reason codes (its DSA ``REJECTION_REASON_CODE``) for a comment rejected as hostile, or as spam."""
 TOO_LONG = "too_long"
 """Reason code of a comment longer than ``scored_chars``: withheld for a person, not scored."""
 TOO_LARGE_CODE = "request_entity_too_large"
@@ -154,6 +156,11 @@ def coral_response(decision: Any) -> Response:
     body: dict[str, Any] = {"status": status}
     if flags:
         body["actions"] = [{"actionType": "FLAG", "reason": reason} for reason in flags]
+    if decision.action == "reject":
+        # Coral with its Digital Services Act features on (v8.7+, coralproject/talk#4516) records a rejection with its
+        # reason and tells the author only when the phase sends a moderationAction; older Coral drops the key.
+        code = SPAM_REJECTION if list(flags) == [SPAM_FLAG] else ABUSIVE_REJECTION
+        body["moderationAction"] = {"status": status, "rejectionReason": {"code": code}}
     return jsonify(body)
 
 

@@ -235,7 +235,11 @@ def reason(attribute: str, action: str) -> Reason:
     [
         ("approve", (), None),
         ("review", (reason("insult", "review"),), {"status": "SYSTEM_WITHHELD", "actions": TOXIC}),
-        ("reject", (reason("threat", "reject"), reason("insult", "reject")), {"status": "REJECTED", "actions": TOXIC}),
+        # Coral's DSA mode records the reason of a rejection, and tells the author, only from a moderationAction.
+        ("reject", (reason("threat", "reject"), reason("insult", "reject")),
+         {"status": "REJECTED", "actions": TOXIC, "moderationAction": {"status": "REJECTED", "rejectionReason": {"code": "ABUSIVE"}}}),
+        ("reject", (reason("spam", "reject"),),
+         {"status": "REJECTED", "actions": SPAM, "moderationAction": {"status": "REJECTED", "rejectionReason": {"code": "SPAM"}}}),
         ("review", (reason("unsupported_claim", "review"),), {"status": "SYSTEM_WITHHELD"}),
         ("review", (reason("spam", "review"),), {"status": "SYSTEM_WITHHELD", "actions": SPAM}),
         ("review", (reason("spam", "review"), reason("toxicity", "review")), {"status": "SYSTEM_WITHHELD", "actions": SPAM + TOXIC}),
