@@ -29,7 +29,7 @@ from model.normalize import is_blank
 from service.html_text import html_to_text
 from service.table_reader import (DEFAULT_ENCODING, TableReader, check_columns, count_non_text, text_encoding,
                                   text_values)
-from service.tables import FORMATS, TableError, empty_counts, one_line, table_format
+from service.tables import READ_AS, TableError, empty_counts, one_line, table_format
 
 ENGINES = ("local", "dask")
 LOG_INTERVAL_SECONDS = 60.0
@@ -156,7 +156,7 @@ def _folder_job(input_path: Path, output: Path, **options) -> Job:
     parts = sorted(path for path in input_path.iterdir() if path.suffix.lower() == ".parquet" and path.is_file())
     if not parts:
         raise TableError(f"{input_path}: a folder INPUT must hold Parquet parts (*.parquet); none found")
-    if output.suffix.lower() in FORMATS or (output.exists() and not output.is_dir()):
+    if output.suffix.lower() in READ_AS or (output.exists() and not output.is_dir()):
         raise TableError(f"{output}: a folder of Parquet parts is written to a folder; name one without an extension")
     _check_writable_folder(output)
     return Job(tuple(parts), tuple(output / part.name for part in parts), output, **options)

@@ -14,6 +14,8 @@ import pandas as pd
 
 FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".parquet": "parquet"}
 """File extension -> table format."""
+READ_AS = {**FORMATS, ".ndjson": "jsonl"}
+"""Every extension taken, with ``.ndjson`` (newline-delimited JSON: JSON Lines under another name)."""
 
 
 class TableError(Exception):
@@ -23,11 +25,11 @@ class TableError(Exception):
 def table_format(path: str | os.PathLike) -> str:
     """Return "csv", "jsonl" or "parquet" for ``path``'s extension, or raise TableError."""
     suffix = Path(path).suffix.lower()
-    if suffix not in FORMATS:
+    if suffix not in READ_AS:
         known = ", ".join(FORMATS)
         problem = f"extension {suffix!r} is not supported" if suffix else "no file extension"
         raise TableError(f"{path}: {problem}; use one of {known}")
-    return FORMATS[suffix]
+    return READ_AS[suffix]
 
 
 def is_missing(value: Any) -> bool:

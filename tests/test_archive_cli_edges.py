@@ -421,3 +421,14 @@ def test_the_chunk_size_comes_from_the_score_chunk_rows_setting_unless_given(tmp
     assert used == [2, 3, 5000]
     result = invoke(MODERATION_SCORE_CHUNK_ROWS="0")
     assert result.exit_code == 2 and "SCORE_CHUNK_ROWS" in one_error_line(result)
+
+
+def test_ndjson_is_read_and_written_as_json_lines(tmp_path, run):
+    """Newline-delimited JSON is JSON Lines under another name; ``.ndjson`` was refused as an unknown extension."""
+    rows = [{"id": 1, "text": "You are a stupid clown."}, {"id": 2, "text": "Thanks for the article."}]
+    (tmp_path / "in.ndjson").write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    result = run(tmp_path / "in.ndjson", "-o", tmp_path / "out.ndjson")
+    assert result.exit_code == 0, result.output
+    scored = [json.loads(line) for line in (tmp_path / "out.ndjson").read_text(encoding="utf-8").splitlines()]
+    assert [(row["id"], row["text"]) for row in scored] == [(1, rows[0]["text"]), (2, rows[1]["text"])]
+    assert all(row["decision"] in ("approve", "review", "reject") for row in scored)
