@@ -9,9 +9,11 @@ comment id takes its text from the decision log when the log kept it (``STORE_TE
 text its own key logged for that id (two sites, each with its key, may both have a comment 17), else the text its
 own key's other feedback on that id gave (an editor's correction sent by id after feedback sent with the text:
 without it the correction had no text, so training kept the decision it replaced), else the text another key logged
-(a CMS key with only the ``moderate`` scope beside a feedback key); each the text the comment had when the feedback
-was given (the last one before, else the first after: a comment id scored again with an edited text keeps its verdict
-on the text it judged). ``key_ids`` restricts the export to the feedback of those keys (``keys_matching`` finds them by
+(a CMS key with only the ``moderate`` scope beside a feedback key) when one key alone logged that id, before the
+feedback (two sites' comment 17: the verdict of one was exported with the other's text); each the text the comment had
+when the feedback was given (the last one before, else, for its own key's, the first after: a comment id scored again
+with an edited text keeps its verdict on the text it judged). ``moderate db prune`` writes that text into such a row
+before it deletes the log it comes from (``keep_feedback_texts``). ``key_ids`` restricts the export to the feedback of those keys (``keys_matching`` finds them by
 id or name, as ``moderate keys revoke`` does).
 """
 
@@ -134,6 +136,7 @@ class _KnownTexts:
     def __init__(self, session: Session, comment_ids: Sequence[str]):
         self.by_key: dict[tuple[int | None, str], list[tuple[dt.datetime, str]]] = defaultdict(list)
         self.by_id: dict[str, list[tuple[dt.datetime, str]]] = defaultdict(list)
+        self.keys_by_id: dict[str, set[int | None]] = defaultdict(set)
         self.feedback_by_key: dict[tuple[int | None, str], list[tuple[int, str]]] = defaultdict(list)
         if not comment_ids:
             return
@@ -145,6 +148,7 @@ class _KnownTexts:
         for key_id, comment_id, text, created_at in session.execute(query):
             self.by_key[key_id, comment_id].append((_as_utc(created_at), text))
             self.by_id[comment_id].append((_as_utc(created_at), text))
+            self.keys_by_id[comment_id].add(key_id)
         for logged in (*self.by_key.values(), *self.by_id.values()):
             logged.sort(key=itemgetter(0))  # stable: rows of one moment stay in id order; a spooled row keeps its time
         given = (
@@ -156,16 +160,42 @@ class _KnownTexts:
             self.feedback_by_key[key_id, comment_id].append((feedback_id, text))
 
     def text(self, feedback: Feedback) -> str | None:
-        """``feedback``'s comment as its own key logged it, else as its own key's feedback gave it, else as any key
-        logged it; each the last text before the feedback was given (else the first after): a comment id the CMS
-        scored again with an edited text was exported with its new text beside the verdict given on the old one.
-        None when none kept it."""
+        """``feedback``'s comment as its own key logged it, else as its own key's feedback gave it, each the last text
+        before the feedback was given (else the first after: a comment id the CMS scored again with an edited text was
+        exported with its new text beside the verdict given on the old one); else as another key logged it before, when
+        one key alone logged that id (with two, the comment 17 of one site or of the other?). None when none kept it."""
         key, moment = (feedback.api_key_id, feedback.comment_id), _as_utc(feedback.created_at)
-        for texts, place in ((self.by_key.get(key), moment), (self.feedback_by_key.get(key), feedback.id),
-                             (self.by_id.get(feedback.comment_id), moment)):
+        for texts, place in ((self.by_key.get(key), moment), (self.feedback_by_key.get(key), feedback.id)):
             if texts:
                 return _as_of(texts, place)
+        logged = self.by_id.get(feedback.comment_id)
+        if logged and len(self.keys_by_id[feedback.comment_id]) == 1 and logged[0][0] <= moment:
+            return _as_of(logged, moment)
         return None
+
+
+def keep_feedback_texts(session: Session, cutoff: dt.datetime, batch_rows: int = EXPORT_CHUNK_ROWS) -> int:
+    """Write into each feedback row sent by comment id alone the text the export pairs it with now (``_KnownTexts``),
+    where that comment id has decision-log text from before ``cutoff``, which ``moderate db prune`` is about to delete:
+    the verdict would otherwise be exported without text, and never trained on. Return how many rows got a text."""
+    from service.store import sha256_text
+
+    pruned_ids = (select(DecisionRecord.comment_id)
+                  .where(DecisionRecord.created_at < cutoff, DecisionRecord.text.is_not(None),
+                         DecisionRecord.comment_id.is_not(None)).distinct())
+    query = (select(Feedback).where(Feedback.text.is_(None), Feedback.comment_id.in_(pruned_ids))
+             .order_by(Feedback.id).limit(batch_rows))
+    n_kept, after = 0, 0
+    while rows := list(session.scalars(query.where(Feedback.id > after))):
+        known = _KnownTexts(session, sorted({row.comment_id for row in rows}))
+        for row in rows:
+            text = known.text(row)
+            if text is not None:
+                row.text, row.text_sha256 = text, sha256_text(text)
+                n_kept += 1
+        after = rows[-1].id
+        session.commit()
+    return n_kept
 
 
 def _as_of(texts: list[tuple[Any, str]], place: Any) -> str:

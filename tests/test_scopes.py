@@ -182,3 +182,49 @@ def test_feedback_by_comment_id_takes_the_text_its_own_key_logged(runner, db_env
     frame = pd.read_csv(exported, keep_default_na=False)
     assert list(zip(frame["api_key_name"], frame["text"], strict=True)) == [("site-a", "site A's comment 17"),
                                                                           ("desk", "a comment the CMS sent")]
+
+
+def test_feedback_by_comment_id_takes_no_text_when_two_other_keys_logged_that_id(runner, db_env, tiny_bundle_path, tmp_path,
+                                                                                 monkeypatch):
+    """A feedback-only key's verdict on comment 17, which two sites logged with their own keys: which 17? The export gave
+    it the text logged last (the other site's), and training learned a civil comment as a reject. It is exported without
+    text, and counted so by retraining; one site alone having logged it, its text is taken, as before."""
+    for variable, value in db_env.items():
+        monkeypatch.setenv(variable, value)
+    app = create_app({"TESTING": True, "MODEL": str(tiny_bundle_path), "STORE_TEXT": True})
+    client = app.test_client()
+    news, forum = key_with(app, "moderate", name="news"), key_with(app, "moderate", name="forum")
+    desk = key_with(app, "feedback", name="desk")
+    for headers, comment_id, comment in ((news, "17", "Thank you for this thoughtful article."),
+                                         (forum, "17", "Go die in a fire, scum."),
+                                         (news, "18", "The mayor should resign.")):
+        assert client.post("/v1/moderate", json={"comments": [{"id": comment_id, "text": comment}]}, headers=headers).status_code == 200
+    for comment_id, decision in (("17", "approve"), ("18", "approve")):
+        assert client.post("/v1/feedback", json={"comment_id": comment_id, "decision": decision}, headers=desk).status_code == 201
+    app_engine(app).dispose()
+
+    exported = tmp_path / "feedback.csv"
+    assert runner.invoke(cli, ["feedback", "export", "-o", str(exported)]).exit_code == 0
+    frame = pd.read_csv(exported, keep_default_na=False)
+    assert list(zip(frame["comment_id"].astype(str), frame["text"], strict=True)) == [("17", ""), ("18", "The mayor should resign.")]
+
+
+def test_prune_writes_the_logged_text_into_feedback_sent_by_comment_id(runner, db_env, tiny_bundle_path, tmp_path, monkeypatch):
+    """With STORE_TEXT the text need not come with a verdict: the export takes it from the decision log. `db prune`
+    deleted that log, so 25 of 39 verdicts of a site were exported without text and never trained on."""
+    for variable, value in db_env.items():
+        monkeypatch.setenv(variable, value)
+    app = create_app({"TESTING": True, "MODEL": str(tiny_bundle_path), "STORE_TEXT": True})
+    client = app.test_client()
+    site = key_with(app, "moderate", "feedback", name="site")
+    assert client.post("/v1/moderate", json={"comments": [{"id": "c1", "text": "You are a stupid clown."}]},
+                       headers=site).status_code == 200
+    assert client.post("/v1/feedback", json={"comment_id": "c1", "decision": "reject"}, headers=site).status_code == 201
+    app_engine(app).dispose()
+
+    pruned = runner.invoke(cli, ["db", "prune", "--older-than", "0", "--all"])
+    assert pruned.exit_code == 0 and "pruned 1 decision-log row(s)" in pruned.output, pruned.output
+    exported = tmp_path / "feedback.csv"
+    assert runner.invoke(cli, ["feedback", "export", "-o", str(exported)]).exit_code == 0
+    frame = pd.read_csv(exported, keep_default_na=False)
+    assert list(zip(frame["text"], frame["decision"], strict=True)) == [("You are a stupid clown.", "reject")]

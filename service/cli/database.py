@@ -121,13 +121,17 @@ def db_prune(session: Any, age: dt.timedelta, include_feedback: bool, everything
 def _prune_tables(session: Any, tables: list, cutoff: dt.datetime, batch_size: int, deleted: list[int],
                   advance: Callable[[int], None]) -> None:
     """``prune_older`` on each table, adding each committed batch to ``deleted`` (per table) and to ``advance``."""
+    from service.feedback_export import keep_feedback_texts
     from service.retention import prune_older
+    from service.store import DecisionRecord
 
     for number, model in enumerate(tables):
         def counted(n_batch: int, number: int = number) -> None:
             deleted[number] += n_batch
             advance(n_batch)
 
+        if model is DecisionRecord:  # feedback sent by comment id takes its text from the log: kept in the feedback
+            keep_feedback_texts(session, cutoff)
         prune_older(session, model, cutoff, batch_size, on_batch=counted)
 
 
