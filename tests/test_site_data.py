@@ -93,6 +93,26 @@ def test_a_comment_given_again_counts_once_with_its_last_feedback():
     assert len(site_labels(export, keep_all_rows=True)) == 6  # compare keeps the file's rows
 
 
+@pytest.mark.parametrize("sort_by", [None, "decision", "text"])
+def test_the_last_verdict_is_the_one_given_last_even_in_an_export_sorted_in_a_spreadsheet(sort_by):
+    """An export sorted by decision or by text in a spreadsheet put a comment's corrected verdict before the one it
+    corrected, and the file's last row won: three of 30 labels of a site flipped. Its created_at says which came last."""
+    export = pd.DataFrame({"text": ["Kill yourself.", "Kill yourself.", "Typical lazy journalism.", "Typical lazy journalism."],
+                           "comment_id": ["c1", "c1", "c2", "c2"], "decision": ["approve", "reject", "reject", "approve"],
+                           "created_at": ["2026-12-01T10:00:00+00:00", "2026-12-01T11:00:00+00:00",
+                                          "2026-12-01 10:00:00", "2026-12-02 09:30:00"], "api_key_id": [1, 1, 1, 1]})
+    shuffled = export if sort_by is None else export.sort_values(sort_by, kind="stable", ascending=False)
+    site = site_labels(shuffled)
+    assert dict(zip(site["text"], site["decision"])) == {"Kill yourself.": "reject", "Typical lazy journalism.": "approve"}
+    assert site.attrs["n_superseded"] == 2
+
+
+def test_without_readable_times_the_files_last_verdict_is_the_last():
+    export = pd.DataFrame({"text": ["x y", "x y"], "comment_id": ["c1", "c1"], "decision": ["reject", "approve"],
+                           "created_at": ["yesterday", ""]})
+    assert site_labels(export)["decision"].tolist() == ["approve"]
+
+
 def test_a_comment_sent_by_its_text_alone_and_corrected_counts_once_with_its_last_feedback(runner, tiny_bundle_path, tmp_path, monkeypatch):
     """Older Coral sends ``APPROVED`` then ``DELETED`` by text (suggestscore has no comment id), a CMS its correction to
     /v1/feedback by text alone: the export has both rows without a comment id, and training learnt the comment both

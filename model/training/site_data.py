@@ -21,6 +21,7 @@ import itertools
 import json
 import math
 import re
+import warnings
 import zlib
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -307,8 +308,29 @@ def _superseded(raw: pd.DataFrame, texts: pd.Series, usable: np.ndarray) -> np.n
         return superseded
     ids = raw[[c for c in COMMENT_ID_COLUMNS if c in raw]].map(lambda value: None if _blank(value) else str(value))
     ids["text"] = texts.where(ids["comment_id"].isna().to_numpy(), None).to_numpy(object)
-    superseded[np.flatnonzero(usable)] = ids[usable].duplicated(keep="last")
+    given = ids[usable]
+    # Later means given later: an export sorted in a spreadsheet (by decision, by text) still holds each row's
+    # created_at, and its last row is no longer its comment's last verdict. File order breaks ties, and decides alone
+    # when a time is missing or unreadable.
+    order = _given_order(raw, usable)
+    repeated = np.empty(len(given), dtype=bool)
+    repeated[order] = given.iloc[order].duplicated(keep="last").to_numpy()
+    superseded[np.flatnonzero(usable)] = repeated
     return superseded
+
+
+def _given_order(raw: pd.DataFrame, usable: np.ndarray) -> np.ndarray:
+    """Positions of the ``usable`` rows (among them) from the first given to the last: by ``created_at`` when every one
+    has a readable time, in file order among equal times; else file order."""
+    positions = np.arange(int(np.count_nonzero(usable)))
+    if "created_at" not in raw:
+        return positions
+    with warnings.catch_warnings():  # a format pandas guesses for some cells and not others: unreadable, file order
+        warnings.simplefilter("ignore")
+        times = pd.to_datetime(raw["created_at"][usable].astype(object), utc=True, errors="coerce", format="mixed")
+    if times.isna().any():
+        return positions
+    return np.lexsort((positions, times.dt.tz_convert(None).to_numpy().astype("int64")))
 
 
 def _column_key(name: object) -> str:
