@@ -220,6 +220,10 @@ BAD_FILES = {
     # Excel saves "CSV" with semicolons in much of Europe: the message named the one column and said no more
     "semicolons.csv": (b"text;decision\nfine;approve\n", r": the site data has no 'text' column \(columns: text;decision\): "
                        "the file is separated by ';', not commas: save it as comma-separated CSV"),
+    # ... and with decimal commas ("0,9") the rows split where the header does not: it was told to quote its commas
+    "semicolons_decimal_comma.csv": (b"text;decision;toxicity\nGreat, thanks;approve;\nMeh;;0,2\nYou, you, idiot;reject;0,9\n",
+                                     r" line 4: 4 fields where the header has 2; the header is separated by ';', not "
+                                     "commas: save the file as comma-separated CSV"),
 }
 
 

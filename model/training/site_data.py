@@ -203,9 +203,24 @@ def _csv_message(path: Path, compressed: bool, error: pd.errors.ParserError) -> 
     if fields := _PANDAS_FIELDS.search(detail):
         expected, record, saw = int(fields[1]), int(fields[2]) - 1, int(fields[3])
         where = f"{path} line {starts[record]}" if record < len(starts) else str(path)
+        separator = _header_separator(path, compressed)
+        if separator is not None:  # Excel in much of Europe: ";" between fields, "," in numbers (0,9)
+            return (f"{where}: {saw} fields where the header has {expected}; the header is separated by {separator!r}, "
+                    "not commas: save the file as comma-separated CSV (or .jsonl)")
         return (f"{where}: {saw} fields where the header has {expected}: "
                 'put a field that holds a comma in double quotes ("like, this")')
     return f"{path}: not a readable CSV file ({detail})"
+
+
+def _header_separator(path: Path, compressed: bool) -> str | None:
+    """The separator of ``SEPARATORS_NOT_COMMAS`` a header without commas is written with, else None."""
+    try:
+        header = next(_text_lines(path, compressed), "")
+    except UnicodeDecodeError:
+        return None
+    if "," in header:
+        return None
+    return next((separator for separator in SEPARATORS_NOT_COMMAS if separator in header), None)
 
 
 def _jsonl_message(path: Path, compressed: bool, error: Exception) -> str:
