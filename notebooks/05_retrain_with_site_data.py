@@ -53,6 +53,7 @@ from pathlib import Path
 import pandas as pd
 
 from model import versions
+from model.bundle import BundleError, resolve_bundle_path
 from model.evaluation import compare
 from model.training import site_data as site_module
 from model.training.trained_texts import trained_rows, without_fingerprint
@@ -150,6 +151,16 @@ if not new.bundle.manifest["site_data"]["rows_used"]:
           + ("; the stand-in is a public validation set: give your own comments with --site-data" if site_data is None else ""))
 elif ok:
     published = versions.publish_bundle(scratch, new_version, bundles_root, replace=True)
-    print(f"no worse: wrote {published}; serve it with `moderate models use {new_version}`")
+    try:
+        served = resolve_bundle_path(None).resolve()
+    except BundleError:  # no bundles/CURRENT where bundles are kept
+        served = None
+    if old.bundle.path.resolve() == served:
+        print(f"no worse: wrote {published}; serve it with `moderate models use {new_version}`")
+    else:  # 02's TF-IDF candidate by default: beating it says nothing about the served (encoder) bundle
+        print(f"no worse: wrote {published}; it was compared with {old.bundle.path} ({old.model_version}), not with the "
+              f"served bundle{'' if served is None else f' {served.name}'}: compare them first (`moderate compare "
+              f"{'CURRENT' if served is None else served.name} {new_version} --data {work / 'held_out.csv'}`, or run "
+              f"this notebook again with -p old_bundle=null) before `moderate models use {new_version}`")
 else:
     print("worse on at least one check: no bundle written")

@@ -343,6 +343,9 @@ def test_05_retrains_and_publishes_when_no_worse(fake_data_dir, versioned_bundle
                    f"site_data={_path(site_csv)}", f"bundles_root={_path(bundles)}", f"work_dir={_path(tmp_path / 'work')}",
                    data_dir=fake_data_dir)
     assert "no worse: wrote" in _text(executed)
+    # Compared with another bundle than the served one (02's TF-IDF candidate by default), it is not advised to serve
+    # it as it is: beating that bundle says nothing of the served one.
+    assert "not with the served bundle" in _text(executed) and "serve it with" not in _text(executed)
     bundle = load_bundle(bundles / "candidate-site")
     # 70% of the 82 distinct texts of the 120 site comments (a text's rows stay on one side); the rest judged the bundles
     assert bundle.manifest["site_data"]["rows"] == 83
