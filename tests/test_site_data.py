@@ -238,6 +238,13 @@ def test_unreadable_site_files_say_which_file_where_and_what_to_fix(tmp_path, na
     assert "\n" not in str(raised.value)
 
 
+def test_an_ndjson_export_is_read_as_json_lines(tmp_path):
+    """`moderate feedback export -o site.ndjson` wrote it; `moderate train --site-data site.ndjson` refused it."""
+    path = tmp_path / "site.ndjson"
+    path.write_text('{"text": "you idiot", "decision": "reject"}\n{"text": "thanks", "decision": "approve"}\n', encoding="utf-8")
+    assert read_site_data(path)[["text", "decision"]].values.tolist() == [["you idiot", "reject"], ["thanks", "approve"]]
+
+
 def test_a_missing_site_file_is_named(tmp_path):
     with pytest.raises(DataError, match=re.escape(f"{tmp_path / 'absent.csv'} not found")):
         read_site_data(tmp_path / "absent.csv")

@@ -64,6 +64,7 @@ READERS = {".csv": lambda text: pd.read_csv(text, keep_default_na=False, dtype=s
            ".jsonl": lambda text: pd.read_json(text, lines=True, dtype=False), ".parquet": pd.read_parquet}
 """How each format is read: the text formats from their text (``_text``), Parquet from its path. dtype=False: a JSON
 string stays the text it is ("007", "12", "1e3" were read as the numbers 7, 12 and 1000)."""
+READERS[".ndjson"] = READERS[".jsonl"]  # newline-delimited JSON: JSON Lines, as `moderate feedback export` writes it
 BYTE_ORDER_MARK = "\ufeff"
 
 
