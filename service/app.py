@@ -128,18 +128,20 @@ def prepare_database(app: Flask) -> None:
     init_store(app, engine)
 
 
-def create_app(config: Mapping[str, Any] | None = None, load_model: bool = True) -> Flask:
+def create_app(config: Mapping[str, Any] | None = None, load_model: bool = True, settled: bool = False) -> Flask:
     """Create the service: defaults, config file, ``MODERATION_*`` environment, then ``config``; load the model once.
 
     With ``load_model=False`` (the master of ``moderate serve``, which forks the workers and serves nothing) the
     bundle is loaded and checked in a forked child that exits, and ``app.extensions[BUNDLE_PATH_KEY]`` names it:
     an encoder's onnxruntime session must not exist in a process that forks (its children hang or abort at exit).
+    With ``settled``, ``config`` is every setting, as the master of ``moderate serve`` read and checked them: a worker
+    takes them as they are, without reading the config file again (``service.server.ModerationServer``).
 
     Raises ``model.bundle.BundleError`` when the bundle cannot be loaded, ``service.store.StoreError``
     when the database cannot be used and ``service.config.ConfigError`` for a bad setting.
     """
     app = Flask(__name__)
-    app.config.from_mapping(load_config(config))
+    app.config.from_mapping(config if settled else load_config(config))
     app.json.sort_keys = False  # keep "id" first and scores in attribute order
 
     if load_model:

@@ -52,11 +52,17 @@ class ModerationServer(BaseApplication):
     """A gunicorn application whose workers each build the Flask app from ``settings``.
 
     ``model_choice`` is the operator's ``MODEL`` (None: whatever ``bundles/CURRENT`` names at each reload);
-    ``settings["MODEL"]`` is the verified bundle folder the workers load.
+    ``settings["MODEL"]`` is the verified bundle folder the workers load. ``settings`` are the command line's on top of
+    the defaults, the config file and the environment; ``checked``, when given, is every setting as the master read and
+    checked them from those, which each worker (a replacement too) takes as it is: an edit of the config file reaches
+    the workers at a reload (SIGHUP, which checks it first), not at the next worker gunicorn replaces, where a typo
+    stopped every replacement and a new limit applied to some workers and not others.
     """
 
-    def __init__(self, settings: dict[str, Any], options: dict[str, Any], model_choice: Any = None, health: HealthListener | None = None):
+    def __init__(self, settings: dict[str, Any], options: dict[str, Any], model_choice: Any = None,
+                 health: HealthListener | None = None, checked: dict[str, Any] | None = None):
         self.settings = settings
+        self.checked = checked
         self.options = options
         self.model_choice = model_choice
         self.health = health
@@ -68,6 +74,7 @@ class ModerationServer(BaseApplication):
         file lock would not do there, as a worker forked during a scrape would keep the master's lock for its life.
         Reentrant: a SIGCHLD may interrupt a fold with another."""
         self._previous_model: Any = None
+        self._previous_checked: dict[str, Any] | None = None
         self._versions: dict[str, str | None] = {}
         super().__init__()
 
@@ -110,11 +117,15 @@ class ModerationServer(BaseApplication):
         if problem is None:
             warn_once(policy_warnings(config, folder))  # here, not in each new worker (forked from this process)
             self._previous_model, self.settings["MODEL"] = self.settings.get("MODEL"), str(folder)
+            if self.checked is not None:  # the config file as read now, for the new workers
+                self._previous_checked, self.checked = self.checked, {**config, "MODEL": str(folder)}
         return problem
 
     def cancel_reload(self) -> None:
-        """Point new workers back at the bundle served before a reload that was abandoned."""
+        """Point new workers back at the bundle (and settings) served before a reload that was abandoned."""
         self.settings["MODEL"] = self._previous_model
+        if self._previous_checked is not None:
+            self.checked = self._previous_checked
 
     def load_config(self) -> None:
         """Apply our options; gunicorn's own command line and config files are not read."""
@@ -134,6 +145,8 @@ class ModerationServer(BaseApplication):
         from service.store import StoreError
 
         try:
+            if self.checked is not None:
+                return create_app(self.checked, settled=True)
             return create_app(self.settings)
         except (BundleError, PolicyError, StoreError, ConfigError) as error:  # PolicyError: POLICY broken after start
             log.error("worker %d cannot start, exiting in %.0f s (gunicorn starts another): %s", os.getpid(), WORKER_RETRY_SECONDS, error)
@@ -313,18 +326,8 @@ def server_options(app: Flask) -> dict[str, Any]:
     }
 
 
-def worker_settings(app: Flask) -> dict[str, Any]:
-    """The settings a worker's app must get on top of ``load_config``: those the command line changed.
-
-    Defaults, the config file and ``MODERATION_*`` are read again by each worker; ``serve`` then sets
-    ``MODEL`` to the bundle folder the master verified (and each reload to the newly verified one). The master has migrated
-    the database already: workers only check it is current.
-    """
-    from service.config import load_config
-
-    base = load_config()
-    overrides = {key: value for key, value in app.config.items() if key in base and base[key] != value}
-    return {**overrides, "DB_AUTO_UPGRADE": False, "DB_REQUIRED_AT_START": False}
+WORKER_ONLY = {"DB_AUTO_UPGRADE": False, "DB_REQUIRED_AT_START": False}
+"""The master has migrated the database already: workers only check it is current."""
 
 
 PORT_OPTIONS = {"PORT": "--port or MODERATION_PORT", "HEALTH_PORT": "--health-port or MODERATION_HEALTH_PORT"}
@@ -375,7 +378,7 @@ def bind_health_port(config: Any) -> HealthListener | None:
                         "turn the health listener off") from error
 
 
-def serve(app: Flask) -> None:
+def serve(app: Flask, overrides: dict[str, Any] | None = None) -> None:
     """Serve under gunicorn until stopped (SIGTERM or SIGINT); does not return normally.
 
     ``app`` was built in the master (``create_app(load_model=False)``: the bundle loaded in a child) to check the
@@ -384,9 +387,12 @@ def serve(app: Flask) -> None:
     """
     from service.config import BUNDLE_PATH_KEY
 
-    options, settings = server_options(app), worker_settings(app)
+    options = server_options(app)
     model_choice = app.config["MODEL"]
-    settings["MODEL"] = str(app.extensions[BUNDLE_PATH_KEY])  # the bundle a child of the master just loaded
+    served = str(app.extensions[BUNDLE_PATH_KEY])  # the bundle a child of the master just loaded
+    # The command line's settings on top of what is read (again at each reload), and every setting as checked now.
+    settings = {**(overrides or {}), **WORKER_ONLY, "MODEL": served}
+    checked = {**app.config, **WORKER_ONLY, "MODEL": served}
     check_port(app.config)
     health = bind_health_port(app.config)
     del app  # the master serves nothing
@@ -395,4 +401,4 @@ def serve(app: Flask) -> None:
     # a file waits for it: decision rows are committed or spooled (fsync) in the request, log lines are flushed as they
     # are written, and the hooks of ``server_options`` remove the master's folders first.
     freeze_at_exit()
-    ModerationServer(settings, options, model_choice, health).run()
+    ModerationServer(settings, options, model_choice, health, checked).run()

@@ -355,3 +355,53 @@ def test_the_master_reports_a_bad_bundle_before_compiling_anything(tiny_bundle_p
     with pytest.raises(BundleError) as raised:
         service.app.create_app({"TESTING": True, "MODEL": str(bundle), "DB_URL": "sqlite://"}, load_model=False)
     assert ("not found" if problem == "missing" else "SHA-256") in str(raised.value)
+
+
+def test_a_replaced_worker_takes_the_settings_the_master_checked_not_the_config_file_as_edited_since(
+        tiny_bundle_path, tmp_path, monkeypatch):
+    """A worker gunicorn replaced (a crash, a timeout, kill -9) read MODERATION_CONFIG again: a limit added since
+    applied to it and not to the others, and a typo in the file stopped every replacement ("not valid TOML") until it
+    was mended. Workers take the settings the master checked; the file is read again at a reload (SIGHUP), which
+    refuses a broken one and keeps the settings served."""
+    from service.server import ModerationServer
+
+    config_file = tmp_path / "moderation.toml"
+    config_file.write_text('rate_limit = "600 per minute"\n', encoding="utf-8")
+    monkeypatch.setenv("MODERATION_CONFIG", str(config_file))
+    settings = {"DB_URL": "sqlite://", "MODEL": str(tiny_bundle_path)}
+    checked = {**load_config(settings), "MODEL": str(tiny_bundle_path)}
+    master = ModerationServer(dict(settings), {}, model_choice=str(tiny_bundle_path), checked=checked)
+    try:
+        config_file.write_text('rate_limit = "1 per minute"\n', encoding="utf-8")
+        assert master.load().config["RATE_LIMIT"] == "600 per minute"  # a replacement, as at start
+        config_file.write_text("rate_limit = [unclosed\n", encoding="utf-8")
+        assert master.load().config["RATE_LIMIT"] == "600 per minute"  # not a worker that cannot start
+        assert "not valid TOML" in master.prepare_reload()
+        assert master.checked["RATE_LIMIT"] == "600 per minute"
+        config_file.write_text('rate_limit = "1 per minute"\n', encoding="utf-8")
+        assert master.prepare_reload() is None
+        assert master.load().config["RATE_LIMIT"] == "1 per minute"  # the new workers of a reload read the edit
+    finally:
+        master.ready.remove()
+
+
+def test_serve_hands_its_options_to_the_workers_without_checking_the_settings_they_replaced(tiny_bundle_path, tmp_path,
+                                                                                            monkeypatch):
+    """`moderate serve --workers 1` over a config file whose workers = "two": the option wins in the master, but the
+    server checked the settings again without its options and stopped, after loading the bundle."""
+    import service.server as server
+    from service.app import create_app
+
+    config_file = tmp_path / "moderation.toml"
+    config_file.write_text('workers = "two"\n', encoding="utf-8")
+    monkeypatch.setenv("MODERATION_CONFIG", str(config_file))
+    overrides = {"WORKERS": 1, "HEALTH_PORT": 0, "DB_URL": f"sqlite:///{tmp_path / 'm.db'}", "MODEL": str(tiny_bundle_path)}
+    app = create_app({"TESTING": True, **overrides}, load_model=False)
+    started = []
+    monkeypatch.setattr(server.ModerationServer, "run", lambda master: started.append(master))
+    monkeypatch.setattr(server, "freeze_at_exit", lambda: None)
+    monkeypatch.setattr(server, "check_port", lambda config: None)
+    server.serve(app, overrides)
+    (master,) = started
+    assert master.checked["WORKERS"] == 1 and master.settings["WORKERS"] == 1
+    assert master.checked["DB_AUTO_UPGRADE"] is False and master.checked["MODEL"] == str(tiny_bundle_path.resolve())

@@ -48,7 +48,7 @@ def serve(host: str | None, port: int | None, workers: int | None, threads: int 
     with _metrics_dir_removed_on_failure():
         app = _create_app(overrides)
         try:
-            run_server(app)
+            run_server(app, overrides)
         except ConfigError as error:  # PORT or HEALTH_PORT cannot be bound
             raise BadInput(error) from error
 
