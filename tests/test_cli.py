@@ -494,8 +494,8 @@ def test_eval_bad_baseline_is_exit_2(runner, tmp_path, tiny_bundle_path):
 def test_serve_builds_the_app_from_options(runner, monkeypatch, tiny_bundle_path, tmp_path):
     import service.server
 
-    served = []
-    monkeypatch.setattr(service.server, "serve", served.append)
+    served, given = [], []
+    monkeypatch.setattr(service.server, "serve", lambda app, overrides: (served.append(app), given.append(overrides)))
     monkeypatch.setenv("MODERATION_WORKERS", "3")
     # Several workers share metrics through files; an operator's directory is used and emptied of old ones.
     metrics_dir = tmp_path / "metrics"
@@ -504,7 +504,8 @@ def test_serve_builds_the_app_from_options(runner, monkeypatch, tiny_bundle_path
     monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(metrics_dir))
     result = runner.invoke(cli, ["serve", "--port", "8123", "--threads", "1", "--model", str(tiny_bundle_path)])
     assert result.exit_code == 0, result.output
-    (app,) = served
+    (app,), (overrides,) = served, given
+    assert overrides == {"PORT": 8123, "THREADS": 1, "MODEL": tiny_bundle_path}  # the options, for the workers
     options = service.server.server_options(app)
     assert options["bind"] == "127.0.0.1:8123"
     assert (options["workers"], options["threads"]) == (3, 1)
