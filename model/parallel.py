@@ -52,6 +52,12 @@ def _start(model_path, policy, encoder_mode, encoder_threads=None) -> None:
     # An initializer that raises makes multiprocessing.Pool start the worker again, forever: keep the
     # error and raise it from the first task instead, where the caller sees it.
     global _WORKER, _START_ERROR
+    # SIGINT is ignored from the start (``workers_ignore_ctrl_c``); SIGTERM from here on. Both go to every process
+    # of a group (a terminal's Ctrl-C; `timeout`, `systemctl stop`): a worker stopped by either while it waits for
+    # a task leaves the task queue locked and Pool.terminate waiting forever; the parent stops the workers itself
+    # (``_kill_on_terminate``). Before this line a worker holds no lock, and a SIGTERM ends it quietly.
+    if multiprocessing.parent_process() is not None:  # a worker, not a process calling this itself
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
     try:
         _WORKER = Scorer(load_bundle(model_path, encoder_mode=encoder_mode, encoder_threads=encoder_threads), policy)
     except Exception as error:  # noqa: BLE001 - any failure to load is reported the same way
@@ -93,6 +99,33 @@ def workers_ignore_ctrl_c() -> Iterator[None]:
         signal.signal(signal.SIGINT, previous)
 
 
+@contextmanager
+def _held(signum: int) -> Iterator[None]:
+    """A ``signum`` arriving inside, while its handler is a Python function (``moderate score``'s SIGTERM), is
+    delivered at the end, so that it stops the caller before or after what is inside, never half-way through it."""
+    previous = signal.getsignal(signum)
+    if threading.current_thread() is not threading.main_thread() or not callable(previous):
+        yield
+        return
+    arrived: list[int] = []
+    signal.signal(signum, lambda number, _frame: arrived.append(number))
+    try:
+        yield
+    finally:
+        signal.signal(signum, previous)
+        if arrived:
+            signal.raise_signal(signum)
+
+
+def _kill_on_terminate(pool: multiprocessing.pool.Pool) -> None:
+    """Make ``Pool.terminate`` (or the pool's finaliser) kill the workers ``pool`` has now: they ignore SIGTERM
+    (``_start``), which ``Process.terminate`` sends, and the pool would wait for them forever. It stops them only once
+    it holds their task queue, unlike a kill from here. A worker the pool starts later, in place of one that ended,
+    is not covered: call it again before ``pool.terminate``."""
+    for process in pool._pool:
+        process.terminate = process.kill  # started already: the process object is not pickled again
+
+
 class ScorerPool:
     """``Scorer.moderate`` and ``Scorer.predict_scores`` spread over ``jobs`` worker processes.
 
@@ -116,9 +149,17 @@ class ScorerPool:
         self._pool = None
         if jobs > 1:
             context = multiprocessing.get_context("spawn")
-            with workers_ignore_ctrl_c():  # the command that owns the pool stops it on Ctrl-C
-                self._pool = context.Pool(jobs, _start, (scorer.bundle.path, scorer.policy, scorer.encoder_mode,
-                                                          scorer.encoder_threads))
+            try:
+                # The command that owns the pool stops it on Ctrl-C or SIGTERM; a SIGTERM while the workers start
+                # stops it once the pool exists, which is then shut down here.
+                with _held(signal.SIGTERM), workers_ignore_ctrl_c():
+                    self._pool = context.Pool(jobs, _start, (scorer.bundle.path, scorer.policy, scorer.encoder_mode,
+                                                              scorer.encoder_threads))
+                    if self._pool is not None:
+                        _kill_on_terminate(self._pool)
+            except BaseException:
+                self._stop()
+                raise
 
     def _parts(self, texts: Sequence) -> list[list]:
         """``texts`` cut into at most ``jobs`` contiguous, non-empty parts of nearly equal length."""
@@ -152,9 +193,15 @@ class ScorerPool:
     def __enter__(self) -> ScorerPool:
         return self
 
-    def __exit__(self, exc_type, exc, traceback) -> None:
-        if self._pool is not None and exc_type is not None:
-            self._pool.terminate()  # an error or Ctrl-C: do not wait for the parts in flight
+    def _stop(self) -> None:
+        """Stop the workers at once (killed: they ignore SIGTERM), without waiting for the parts in flight."""
+        if self._pool is not None:
+            _kill_on_terminate(self._pool)  # a worker may have been started again since the pool was made
+            self._pool.terminate()
             self._pool.join()
             self._pool = None
+
+    def __exit__(self, exc_type, exc, traceback) -> None:
+        if exc_type is not None:
+            self._stop()  # an error, Ctrl-C or SIGTERM
         self.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import importlib
 import json
 import os
 import random
@@ -417,3 +418,79 @@ def test_what_a_stopped_run_kept_is_counted_with_thousands_separators(tmp_path, 
             return Tally(read=55_000, scored=55_000)
 
     assert "55,000 rows scored so far" in _kept([Stopped()], again=again)
+
+
+def _moderate_in_a_session(args: list, env: dict) -> subprocess.Popen:
+    """``_moderate`` in a process group of its own: a signal to the group reaches its workers, never pytest."""
+    return subprocess.Popen([sys.executable, "-m", "service.cli", "score", *map(str, args)], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=_default_sigint,
+                            start_new_session=True)
+
+
+STOPPED_ROWS = 1_200
+"""48 chunks of RESUME_CHUNK_ROWS: the run is stopped after its first, about 1 s before it would end (here, unloaded)."""
+
+
+@pytest.mark.parametrize(("jobs", "to"), [(1, "command"), (2, "command"), (2, "group")])
+def test_sigterm_stops_a_run_as_ctrl_c_does_and_resume_finishes_it(tmp_path, tiny_bundle_path, run, jobs, to):
+    """`kill PID`, `timeout`, `systemctl stop`, `docker stop`: the run ended without a word (status 143 or -15), with
+    --jobs 2 sometimes with the workers' BrokenPipeError tracebacks and a leaked-semaphore warning. Now as Ctrl-C:
+    one line saying what is kept, status 143. "group": SIGTERM to every process of the run, as `timeout` and
+    systemd send it; the workers leave it to the command, which stops them."""
+    env = {**os.environ, "MODERATION_MODEL": str(tiny_bundle_path)}
+    source = write_table(archive_frame(STOPPED_ROWS, seed=4), tmp_path / "in.csv")
+    chunk = ["--chunk-size", RESUME_CHUNK_ROWS]
+    out = tmp_path / "out.csv"
+    process = _moderate_in_a_session([source, "-o", out, *chunk, "--jobs", jobs], env)
+    folder = spool_path(out) / "part-00000"
+    deadline = time.monotonic() + 240
+    while not any(folder.glob("chunk-*.json")) and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.002)
+    assert process.poll() is None, "the run ended before it could be stopped: make the input larger"
+    if to == "group":
+        os.killpg(process.pid, signal.SIGTERM)
+    else:
+        process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=60)
+    done = len(list(folder.glob("chunk-*.json")))
+    assert process.returncode == 143, stderr
+    assert stderr.splitlines() == [f"Terminated. {RESUME_CHUNK_ROWS * done:,} rows scored so far are kept in "
+                                   f"{spool_path(out)}; run the same command with --resume to continue"], stderr
+    assert not out.exists() and 1 <= done < STOPPED_ROWS // RESUME_CHUNK_ROWS
+    resumed = run(source, "-o", out, *chunk, "--resume")
+    assert resumed.exit_code == 0, resumed.output
+    assert f"{STOPPED_ROWS - RESUME_CHUNK_ROWS * done:,} rows scored by this run" in resumed.stderr
+    assert run(source, "-o", tmp_path / "expected.csv", *chunk).exit_code == 0
+    assert out.read_bytes() == (tmp_path / "expected.csv").read_bytes()
+
+
+@pytest.fixture
+def sigterm_at_its_default():
+    """SIGTERM as a command started from a shell finds it, whatever the test runner set; put back after the test."""
+    previous = signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    yield
+    signal.signal(signal.SIGTERM, previous)
+
+
+@pytest.mark.parametrize("stop", ["ctrl-c", "sigterm"])
+@pytest.mark.parametrize("table", [True, False])
+def test_a_stop_before_the_scoring_starts_or_during_text_is_one_line_and_130_or_143(tmp_path, run, monkeypatch, table,
+                                                                                    stop, sigterm_at_its_default):
+    """Ctrl-C while a table run started (imports, settings) or during --text gave click's "Aborted!" and status 1."""
+    score = importlib.import_module("service.cli.score")  # the module: service.cli.score is also the command
+
+    def stopped(*args, **kwargs):
+        if stop == "ctrl-c":
+            raise KeyboardInterrupt
+        if not callable(signal.getsignal(signal.SIGTERM)):
+            raise RuntimeError("SIGTERM is not handled: it would end the test run")
+        signal.raise_signal(signal.SIGTERM)
+        raise AssertionError("SIGTERM did not stop the command")
+
+    monkeypatch.setattr(score, "_configured_chunk_rows" if table else "load_scorer_or_fail", stopped)
+    source = write_table(archive_frame(10), tmp_path / "in.csv")
+    result = run(source, "-o", tmp_path / "out.csv") if table else run("--text", "A comment.")
+    word, status = ("Interrupted.", 130) if stop == "ctrl-c" else ("Terminated.", 143)
+    assert (result.exit_code, result.stderr) == (status, f"{word}{' Nothing was kept.' if table else ''}\n")
+    assert result.stdout == "" and not (tmp_path / "out.csv").exists()
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # the command's handler is gone with it (CliRunner)

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 import gc
 import json
+import signal
 import sys
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -16,6 +20,8 @@ from service.config import Defaults
 from service.quick_exit import freeze_at_exit
 
 EXIT_NOTHING_SCORED = 3
+EXIT_TERMINATED = 128 + signal.SIGTERM
+"""Exit status of ``score`` stopped by SIGTERM (143, as a shell reports a process it ended)."""
 EXIT_STATUSES = f"""\b
 Exit status:
   0    done (rows that could not be parsed, if any, are counted in the
@@ -26,8 +32,14 @@ Exit status:
        whether --resume continues it)
   {EXIT_NOTHING_SCORED}    no row could be parsed, so none was scored (OUTPUT.rejects
        lists them all)
-  {EXIT_INTERRUPTED}  interrupted by Ctrl-C (--resume continues)
+  {EXIT_INTERRUPTED}  interrupted by Ctrl-C, or {EXIT_TERMINATED} by SIGTERM (kill, timeout,
+       systemctl stop, docker stop); --resume continues
 """
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM during ``score`` (``kill``, ``timeout``, ``systemctl stop``, ``docker stop``): it stops the command as
+    Ctrl-C does, the scored chunks kept, and what catches Ctrl-C (``interrupted``) catches it too."""
 
 
 class NothingScored(click.ClickException):
@@ -52,6 +64,56 @@ def _refuse_table_options_with_text() -> None:
         one = len(given) == 1
         raise click.UsageError(f"{', '.join(given)} {'is' if one else 'are'} for INPUT with -o OUTPUT, not for --text; "
                                f"leave {'it' if one else 'them'} out")
+
+
+def _stops_reported(command: Callable[..., None]) -> Callable[..., None]:
+    """Decorator of ``score``: SIGTERM stops it as Ctrl-C does (``Terminated``), and either, wherever it lands, prints
+    one line and exits 130 or 143 (click said ``Aborted!``, status 1, to a Ctrl-C while a table run started or during
+    ``--text``). A table run's scoring says itself what it kept (``_score_archive``); before it nothing was."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> None:
+        with _sigterm_stops_like_ctrl_c():
+            try:
+                command(*args, **kwargs)
+            except (KeyboardInterrupt, SystemError) as error:
+                stop = _interrupt(error)
+                if stop is None:
+                    raise
+                click.echo(f"{_stopped(stop)}{' Nothing was kept.' if kwargs.get('text') is None else ''}", err=True)
+                raise click.exceptions.Exit(_stop_status(stop)) from None
+
+    return wrapper
+
+
+@contextmanager
+def _sigterm_stops_like_ctrl_c() -> Iterator[None]:
+    """Inside, the first SIGTERM raises ``Terminated`` in the main thread; the handler before is put back at the end
+    (CliRunner runs commands in the caller's process). Left alone where SIGTERM is not at its default (ignored on
+    purpose, or handled by whoever runs the command) or off the main thread, which cannot set a handler."""
+    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        yield
+        return
+    raised: list[int] = []
+
+    def stop(signum: int, _frame: object) -> None:
+        if not raised:  # once: another SIGTERM while the run winds down must not cut its clean-up short
+            raised.append(signum)
+            raise Terminated
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _stopped(stop: KeyboardInterrupt) -> str:
+    return "Terminated." if isinstance(stop, Terminated) else "Interrupted."
+
+
+def _stop_status(stop: KeyboardInterrupt) -> int:
+    return EXIT_TERMINATED if isinstance(stop, Terminated) else EXIT_INTERRUPTED
 
 
 @click.command(epilog=EXIT_STATUSES)
@@ -160,6 +222,7 @@ def _refuse_table_options_with_text() -> None:
     help="Dask scheduler to use with --engine dask (e.g. tcp://10.0.0.5:8786); without it a LocalCluster "
          "of --jobs workers is started.",
 )
+@_stops_reported
 def score(
     input_path: Path | None,
     output: Path | None,
@@ -305,11 +368,12 @@ def _score_archive(
                        spreadsheet_safe=spreadsheet_safe, encoding=encoding, html=html)
         outcome = run_archive(job, model, resume, engine, jobs, scheduler, on_spool=spools.append,
                               encoder_mode=encoder_mode, overwrite=overwrite, policy_path=policy)
-    except (KeyboardInterrupt, SystemError) as error:
-        if not interrupted(error):
+    except (KeyboardInterrupt, SystemError) as error:  # Ctrl-C or SIGTERM (Terminated)
+        stop = _interrupt(error)
+        if stop is None:
             raise
-        click.echo(f"Interrupted. {_kept(spools)}", err=True)
-        raise click.exceptions.Exit(EXIT_INTERRUPTED) from None
+        click.echo(f"{_stopped(stop)} {_kept(spools)}", err=True)
+        raise click.exceptions.Exit(_stop_status(stop)) from None
     except TableError as error:  # the data or the chosen format: the same run would meet it again
         raise BadInput(f"{error}{'. ' + _kept(spools, again=False) if spools else ''}") from error
     except (BundleError, SpoolError, PolicyError) as error:  # BundleError: also a worker that could not load it
@@ -334,16 +398,21 @@ def _score_archive(
 
 
 def interrupted(error: BaseException | None) -> bool:
-    """Whether ``error`` is Ctrl-C or was caused by it: a KeyboardInterrupt raised inside a compiled kernel's call
-    (``model.kernels``) reaches us as numba's ``SystemError("... returned a result with an exception set")``
-    chained to it."""
+    """Whether ``error`` is Ctrl-C (or SIGTERM: ``Terminated``) or was caused by it: a KeyboardInterrupt raised inside a
+    compiled kernel's call (``model.kernels``) reaches us as numba's ``SystemError("... returned a result with an
+    exception set")`` chained to it."""
+    return _interrupt(error) is not None
+
+
+def _interrupt(error: BaseException | None) -> KeyboardInterrupt | None:
+    """The KeyboardInterrupt (``Terminated`` for SIGTERM) that ``error`` is or was caused by, if any (``interrupted``)."""
     seen: set[int] = set()
     while error is not None and id(error) not in seen:
         if isinstance(error, KeyboardInterrupt):
-            return True
+            return error
         seen.add(id(error))
         error = error.__cause__ or error.__context__
-    return False
+    return None
 
 
 def _kept(spools: list, again: bool = True) -> str:
