@@ -569,6 +569,27 @@ def test_a_comment_the_site_decided_through_the_api_leaves_the_queue(ui_app, mod
     assert "the edited comment of site-a" in moderator.get("/ui/queue").get_data(as_text=True)
 
 
+def test_a_page_drawn_before_its_comment_was_forgotten_cannot_decide_the_comment_that_took_its_number(ui_app, moderator):
+    """`db forget` (or prune) deleted the newest review, and SQLite gave its number to the next comment logged: a button
+    on a page drawn before decided that other reader's comment. The page sends the SHA-256 of the text it showed."""
+    from service.retention import forget_comments
+
+    (first,) = log_reviews(ui_app, ["the comment the page shows"])
+    page = moderator.get("/ui/queue").get_data(as_text=True)
+    shown = re.search(r'name="text_sha256" value="([0-9a-f]{64})"', page)[1]
+    with ui_app.app_context():
+        forget_comments(get_session(), ["c0"])
+    (reused,) = log_reviews(ui_app, ["another reader's comment"])
+    assert reused == first  # SQLite reuses the largest id: what the page's button still names
+    stale = moderator.post(f"/ui/queue/{first}", data={"decision": "reject", "csrf_token": csrf_from(page), "text_sha256": shown})
+    assert stale.status_code == 409 and "no longer the one the page showed" in stale.get_data(as_text=True)
+    assert not feedback_rows(ui_app)
+    fresh = moderator.get("/ui/queue").get_data(as_text=True)
+    digest = re.search(r'name="text_sha256" value="([0-9a-f]{64})"', fresh)[1]
+    assert moderator.post(f"/ui/queue/{first}", data={"decision": "reject", "csrf_token": csrf_from(fresh),
+                                                       "text_sha256": digest}).status_code == 303
+
+
 def test_a_sites_api_correction_replaces_the_page_decision_on_its_comment(ui_app, moderator, tmp_path):
     keys = two_sites_with_comment_c0(ui_app)
     decide_all(ui_app, moderator, "reject")

@@ -258,6 +258,10 @@ def decide(item_id: int) -> ResponseReturnValue:
         abort(400, description="Choose approve or reject.")
     session = get_session()
     item = queue_item(session, item_id)
+    shown = request.form.get("text_sha256")
+    if shown and shown != item.text_sha256:  # deleted (db forget, prune) since the page was drawn, its number reused
+        abort(409, description="This comment is no longer the one the page showed (it was deleted since, and its number "
+                               "given to another): reload the queue.")
     earlier = decided_by(session, item.id)
     if earlier is not None:  # a verdict through the API is no unique-key conflict: checked here
         abort(409, description=f"{earlier} has already decided this comment.")
