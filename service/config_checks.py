@@ -48,6 +48,8 @@ INTEGERS: dict[str, tuple[int, int | None]] = {
 """Integer settings and their inclusive (min, max)."""
 PATHS = ("MODEL", "POLICY", "DECISION_SPOOL_DIR", "SECRET_KEY_FILE", "REPORTS_DIR")
 """File or folder settings (``MODEL`` also takes a bundle version): a string or a path; None is the default."""
+FOLDERS = ("DECISION_SPOOL_DIR",)
+"""Path settings that name a folder: one naming a file is refused (``db prune``/``forget`` swept "0 rows" of it)."""
 OPTIONAL = frozenset({"KEY_CONCURRENT_REQUESTS", "HEALTH_PORT", "ENCODER_THREADS", "DB_URL", "SECRET_KEY", "ENCODER_MODE",
                       "SESSION_COOKIE_SAMESITE", *PATHS})
 """Settings for which ``None`` means "work it out" (see ``service.config.Defaults``; no SameSite attribute for Flask's
@@ -204,6 +206,8 @@ def check_setting(name: str, value: Any) -> None:
             raise _bad(name, value, f"a file or folder path ({UNSET_HINT}; an empty one would mean the current folder)")
         if isinstance(value, str) and _padded(value):
             raise _bad(name, value, PADDING_NEED)
+        if name in FOLDERS and os.path.exists(value) and not os.path.isdir(value):
+            raise _bad(name, value, "a folder, not a file (rows kept there would be looked for in vain)")
     elif name in ORIGIN_LISTS:
         if value is not None and (not isinstance(value, list) or not all(
                 isinstance(origin, str) and (origin == "*" or _is_origin(origin)) for origin in value)):

@@ -76,7 +76,7 @@ class DecisionSpool:
         self.failures = Counter("moderation_decision_log_write_failures", "Decision-log writes that failed and were spooled.", registry=registry)
         self.spooled = Counter("moderation_decision_log_spooled_rows", "Decision rows written to the local spool.", registry=registry)
         self.replayed = Counter("moderation_decision_log_replayed_rows", "Spooled decision rows written to the database.", registry=registry)
-        self.rejected = Counter("moderation_decision_log_rejected_rows", "Spooled rows the database refused, kept in *.rejected files.", registry=registry)
+        self.rejected = Counter("moderation_decision_log_rejected_rows", "Spooled rows the database refused, kept in rejected-* files.", registry=registry)
         self.lost = Counter("moderation_decision_log_lost_rows", "Decision rows neither written nor spooled (logged whole instead).", registry=registry)
 
     def dispose(self) -> None:

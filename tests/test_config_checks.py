@@ -120,6 +120,14 @@ def test_a_path_object_from_the_command_line_passes(tmp_path):
     assert load_config({"MODEL": tmp_path})["MODEL"] == tmp_path
 
 
+def test_a_spool_folder_setting_that_names_a_file_is_refused(tmp_path):
+    """DECISION_SPOOL_DIR naming a file: `db prune` and `db forget` swept "0 spooled rows" of it and exited 0."""
+    (tmp_path / "spool").write_text("not a folder", encoding="utf-8")
+    with pytest.raises(ConfigError, match="DECISION_SPOOL_DIR .* must be a folder, not a file"):
+        load_config({"DECISION_SPOOL_DIR": str(tmp_path / "spool")})
+    assert load_config({"DECISION_SPOOL_DIR": str(tmp_path / "new")})["DECISION_SPOOL_DIR"] == str(tmp_path / "new")
+
+
 def test_checking_the_settings_registers_no_metrics():
     # The server's master checks the settings before it sets up Prometheus' multiprocess mode; a metric registered
     # earlier (by importing service.coral for a setting's choices, once) counts per worker, not across them.
