@@ -393,6 +393,8 @@ class SpoolSweep:
     """What ``drop_spooled_rows`` removed (or would remove): rows, their comment ids, and the files it had to leave."""
 
     n_rows: int = 0
+    n_rejected: int = 0
+    """Of ``n_rows``, those in ``rejected-*`` files: the database refused them, and nothing replays them."""
     comment_ids: set[str] = field(default_factory=set)
     busy: list[Path] = field(default_factory=list)
     """Files a live worker is replaying or appending to right now: run the command again."""
@@ -455,6 +457,8 @@ def _sweep(directory: Path, drop: Callable[[dict[str, Any]], bool], dry_run: boo
             sweep.busy.append(path)
             continue
         sweep.n_rows += len(dropped)
+        if path.name.startswith(REJECTED_PREFIX):
+            sweep.n_rejected += len(dropped)
         sweep.comment_ids.update(row["comment_id"] for row in dropped if row["comment_id"] is not None)
 
 

@@ -245,6 +245,19 @@ def test_rows_waiting_in_the_spool_are_named_as_not_in_the_backup(runner, served
     assert count(tmp_path / "copy.db", "decisions") == 2
 
 
+def test_rows_the_database_refused_are_named_apart_from_those_waiting(runner, served_db, tmp_path):
+    """Rows in rejected-* files were counted as waiting rows "the service writes once the database answers": nothing
+    writes them, and a backup without a copy of them loses them."""
+    _, env = served_db
+    write_spool(tmp_path / "spool" / "decisions-1.jsonl", decision_row("c3"))
+    write_spool(tmp_path / "spool" / "rejected-decisions-999-1.jsonl", decision_row("c4"), decision_row("c5"))
+    result = runner.invoke(cli, ["db", "backup", str(tmp_path / "copy.db")], env=env)
+    assert result.exit_code == 0, result.output
+    assert "1 decision-log row(s) wait in the spool" in result.stderr
+    assert "2 decision-log row(s) the database refused are in rejected-* files" in result.stderr
+    assert "keep a copy of those files with the backup" in result.stderr
+
+
 @pytest.mark.parametrize("alias", ["link/moderation.db", "link/moderation.db-wal", "sub/../moderation.db"])
 def test_the_database_under_another_name_is_refused_even_with_overwrite(runner, served_db, tmp_path, alias):
     """Through a symlinked folder or a `..` the database is the same file: --overwrite replaced the live database (and

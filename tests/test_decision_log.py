@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import json
 import logging
 import os
@@ -126,9 +127,11 @@ def test_the_decision_log_waits_briefly_for_a_locked_file(file_app, tmp_path, bo
 
 @pytest.mark.parametrize("log_text", [False, True])
 def test_rows_that_cannot_be_spooled_are_logged_with_their_text_only_under_log_text(tiny_bundle_path, tmp_path, log_text):
-    (tmp_path / "spool").write_text("a file where the spool folder should be", encoding="utf-8")
     app = create_app({"TESTING": True, "MODEL": str(tiny_bundle_path), "DB_URL": f"sqlite:///{tmp_path / 'log.db'}", "AUTH_REQUIRED": False,
                       "DECISION_SPOOL_DIR": str(tmp_path / "spool"), "STORE_TEXT": True, "LOG_TEXT": log_text})
+    # A file where the spool folder should be, put there after the start (which refuses one): nothing can be spooled.
+    shutil.rmtree(tmp_path / "spool", ignore_errors=True)
+    (tmp_path / "spool").write_text("a file where the spool folder should be", encoding="utf-8")
     DecisionRecord.__table__.drop(app_engine(app))  # every decision-log write now fails, and the spool cannot be written
     messages: list[str] = []
     collector = logging.Handler()

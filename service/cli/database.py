@@ -287,10 +287,15 @@ def _warn_spooled(config: Any) -> None:
     from service.decision_log import drop_spooled_rows, spool_directory
 
     with contextlib.suppress(OSError):
-        waiting = drop_spooled_rows(spool_directory(config), lambda _row: True, dry_run=True).n_rows
+        spooled = drop_spooled_rows(spool_directory(config), lambda _row: True, dry_run=True)
+        waiting = spooled.n_rows - spooled.n_rejected
         if waiting:
             click.echo(f"{waiting} decision-log row(s) wait in the spool for the database and are not in the backup: "
                        "the service writes them once the database answers", err=True)
+        if spooled.n_rejected:
+            click.echo(f"{spooled.n_rejected} decision-log row(s) the database refused are in rejected-* files of "
+                       f"{spool_directory(config)}, not in the backup, and nothing writes them later: keep a copy of "
+                       "those files with the backup (README, *Operations: faults*)", err=True)
 
 
 def _ids_in(id_file: TextIO | None) -> list[str]:
