@@ -87,6 +87,9 @@ def test_prune_dry_run_counts_and_include_feedback_prunes_it(runner, lifecycle_d
     assert dry.exit_code == 0, dry.output
     assert dry.stdout.startswith("would prune 1 decision-log row(s), 1 feedback row(s) and 0 spooled row(s)")
     assert len(remaining(engine, DecisionRecord)) == 1 and len(remaining(engine, Feedback)) == 2
+    # Without --include-feedback a dry run says what it would keep: it keeps nothing itself (it said "Kept").
+    kept = runner.invoke(cli, ["db", "prune", "--older-than", "30", "--dry-run"], env=env)
+    assert "Would keep 1 feedback row(s)" in kept.stderr and "Kept" not in kept.stderr
 
     done = runner.invoke(cli, ["db", "prune", "--older-than", "4w", "--include-feedback"], env=env)
     assert done.exit_code == 0, done.output

@@ -114,7 +114,8 @@ def db_prune(session: Any, age: dt.timedelta, include_feedback: bool, everything
     with _database_failure(lambda: "every row was deleted; only counting the feedback kept failed"):
         n_kept = 0 if include_feedback else count_older(session, Feedback, cutoff)
     if n_kept:
-        click.echo(f"Kept {n_kept} feedback row(s) as old (training data); --include-feedback prunes them too", err=True)
+        click.echo(f"{'Would keep' if dry_run else 'Kept'} {n_kept} feedback row(s) as old (training data); "
+                   "--include-feedback prunes them too", err=True)
     _warn_busy(spooled.busy)
 
 
