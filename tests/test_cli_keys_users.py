@@ -274,3 +274,19 @@ def test_users_unlock_clears_a_real_redis(runner, tiny_bundle_path):
     assert result.exit_code == 0, result.output
     assert _sign_in_from(app, "203.0.113.10", "mo", RIGHT).status_code == 302
     assert _sign_in_from(app, "203.0.113.11", "ann", RIGHT).status_code == 429
+
+
+def test_db_upgrade_refuses_another_applications_sqlite_file(runner, tmp_path):
+    """A mistyped MODERATION_DB_URL naming another application's SQLite file: `db upgrade` wrote the service's tables
+    into it (and so did the server's start). It is refused, nothing changed; a new, empty file is made a database."""
+    import sqlite3
+
+    foreign = tmp_path / "crm.db"
+    with sqlite3.connect(foreign) as connection:
+        connection.execute("CREATE TABLE customers (name TEXT)")
+    result = moderate(runner, {"MODERATION_DB_URL": f"sqlite:///{foreign}"}, "db", "upgrade")
+    assert result.exit_code == 2, result.output
+    assert "holds tables of something else (customers) and none of the service's" in result.output
+    with sqlite3.connect(foreign) as connection:
+        assert [name for (name,) in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")] == ["customers"]
+    assert moderate(runner, {"MODERATION_DB_URL": f"sqlite:///{tmp_path / 'new.db'}"}, "db", "upgrade").exit_code == 0

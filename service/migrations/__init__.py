@@ -195,8 +195,28 @@ def _upgrade_once(engine: Engine, revision: str, immediate: bool) -> None:
     """``upgrade``'s one attempt, in one transaction (``immediate``: holding SQLite's write lock from its start)."""
     config = alembic_config()
     with _one_transaction(engine, immediate) as connection:
+        _refuse_another_applications(engine, connection)
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
+
+
+SERVICE_TABLES = frozenset({"api_keys", "users", "decisions", "feedback", "alembic_version"})
+"""Tables any revision of the service's schema has (one of them at least)."""
+
+
+def _refuse_another_applications(engine: Engine, connection: Connection) -> None:
+    """StoreError for a SQLite file that holds tables and none of the service's: another application's (a mistyped
+    MODERATION_DB_URL), into which an upgrade (``db upgrade``, or the server's start) wrote the service's tables."""
+    from sqlalchemy import inspect
+
+    if engine.dialect.name != "sqlite":  # a PostgreSQL database may well hold other applications' tables beside ours
+        return
+    names = set(inspect(connection).get_table_names())
+    if names and not names & SERVICE_TABLES:
+        shown = ", ".join(sorted(names)[:5]) + (" ..." if len(names) > 5 else "")
+        raise StoreError(f"database {_where(engine)} holds tables of something else ({shown}) and none of the service's: "
+                         "check that MODERATION_DB_URL names the service's database (a new, empty file is made into "
+                         "one); nothing was changed")
 
 
 def _is_sqlite_busy(error: OperationalError) -> bool:
