@@ -75,7 +75,7 @@ site_train[["text", "decision", *site.attrs["label_columns"]]].to_csv(train_path
 site_held_out[["text", "decision", *site.attrs["label_columns"]]].to_csv(held_out_path, index=False)
 print(f"{site.attrs['n_read']} rows read from {site_path}; left out: {site.attrs['n_superseded']} earlier feedback on a "
       f"comment given again (the last kept), {site.attrs['n_without_text']} without text, "
-      f"{site.attrs['n_without_label']} without a decision or label")
+      f"{site.attrs['n_without_label']} without a decision or label{site_module.unread_label_count(site.attrs)}")
 print(f"{len(site)} site comments: {len(site_train)} to train on ({train_path}), {len(site_held_out)} held out ({held_out_path})")
 
 # %% [markdown]

@@ -527,3 +527,17 @@ def test_a_bundle_that_may_have_trained_on_the_rows_held_out_is_known():
     assert saw_held_out_rows(split, "aaa", 0.3, 1) and saw_held_out_rows(split, "aaa", 0.2, 0)
     assert not saw_held_out_rows(split, "aaa", 0.3, 0)  # the same split: its held-out rows were never trained on
     assert not saw_held_out_rows(whole, "ccc", 0.3, 0) and not saw_held_out_rows({}, "aaa", 0.3, 0)
+
+
+def test_the_rows_left_out_add_up_with_those_labelled_only_in_unread_columns():
+    """Notebook 05 printed "39 rows read; left out: 6 ..., 1 without text, 1 without a decision or label" and then 30
+    comments: the row labelled only in a column training does not read was not named."""
+    from model.training.site_data import unread_label_count
+
+    export = pd.DataFrame({"text": ["you shill", "fine", "an attack on the author", ""], "comment_id": ["c1", "c2", "c3", "c4"],
+                           "decision": ["reject", "approve", "", "approve"], "ATTACK_ON_AUTHOR": ["", "", "1", ""]})
+    site = site_labels(export)
+    counts = site.attrs
+    assert counts["n_without_text"] + counts["n_without_label"] + counts["n_unread_label_only"] + len(site) == counts["n_read"]
+    assert unread_label_count(counts).startswith(", 1 ") and "ATTACK_ON_AUTHOR" in unread_label_count(counts)
+    assert unread_label_count(site_labels(export.drop(columns="ATTACK_ON_AUTHOR").iloc[:2]).attrs) == ""

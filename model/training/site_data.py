@@ -519,11 +519,9 @@ def read_site_data(path: str | Path, text_column: str = TEXT_COLUMN, decision_co
         raise DataError(f"{path}: {error}") from None
     if frame.empty:
         counts = frame.attrs
-        unread = (f", {counts['n_unread_label_only']} {unread_labels_reason(counts['unread_label_columns'])}"
-                  if counts["n_unread_label_only"] else "")
         raise DataError(f"{path}: no comment has both a text and a label ({counts['n_read']} rows read, "
-                        f"{counts['n_without_text']} without text, {counts['n_without_label']} without label{unread}): "
-                        f"{EMPTY_HINT}")
+                        f"{counts['n_without_text']} without text, {counts['n_without_label']} without label"
+                        f"{unread_label_count(counts)}): {EMPTY_HINT}")
     frame.attrs |= {"file": path.name, "sha256": sha256_file(path)}
     return frame
 
@@ -675,6 +673,13 @@ def saw_held_out_rows(manifest: Mapping, sha256: str | None, fraction: float, se
     if site.get("sha256") == sha256:
         return True
     return origin.get("sha256") == sha256 and (origin.get("holdout_fraction"), origin.get("seed")) != (float(fraction), int(seed))
+
+
+def unread_label_count(counts: Mapping) -> str:
+    """``", N labelled only in ..."`` for the rows of ``site_labels``' ``attrs`` (``counts``) whose only labels are in
+    columns it does not read, else ``""``: the last part of a list of the rows left out."""
+    n_unread = counts.get("n_unread_label_only", 0)
+    return f", {n_unread} {unread_labels_reason(counts['unread_label_columns'])}" if n_unread else ""
 
 
 def unread_labels_reason(columns: list[str], only: bool = True) -> str:
