@@ -565,8 +565,15 @@ def test_a_comment_the_site_decided_through_the_api_leaves_the_queue(ui_app, mod
     stale = moderator.post(f"/ui/queue/{item.id}", data={"decision": "approve", "csrf_token": token})  # a page opened before
     assert stale.status_code == 409 and "The site&#39;s API has already decided this comment." in stale.get_data(as_text=True)
     # Scored again after the verdict (an edit), the comment is a new item that the verdict did not decide.
-    log_reviews(ui_app, ["the edited comment of site-a"], api_key_id=keys["site-a"][0])
+    (edited,) = log_reviews(ui_app, ["the edited comment of site-a"], api_key_id=keys["site-a"][0])
     assert "the edited comment of site-a" in moderator.get("/ui/queue").get_data(as_text=True)
+    # Nor does a verdict given on this page on an older item of that comment (before the edit): the review found it
+    # took the edited item off the queue unseen.
+    (older,) = log_reviews(ui_app, ["site-b's comment, before its edit"], api_key_id=keys["site-b"][0])
+    (newer,) = log_reviews(ui_app, ["site-b's comment, edited"], api_key_id=keys["site-b"][0])
+    token = csrf_from(moderator.get("/ui/queue").get_data(as_text=True))
+    assert moderator.post(f"/ui/queue/{older}", data={"decision": "reject", "csrf_token": token}).status_code == 303
+    assert "site-b&#39;s comment, edited" in moderator.get("/ui/queue").get_data(as_text=True)
 
 
 def test_a_page_drawn_before_its_comment_was_forgotten_cannot_decide_the_comment_that_took_its_number(ui_app, moderator):

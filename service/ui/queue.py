@@ -216,8 +216,10 @@ def _verdict_on(item: Any) -> ColumnElement[bool]:
     here = Feedback.decision_id == item.id
     if not isinstance(item, type) and (item.api_key_id is None or item.comment_id is None):
         return here  # a loaded row's None would be compared as IS NULL, matching every verdict without a key or an id
-    through_the_api = and_(Feedback.api_key_id == item.api_key_id, Feedback.comment_id == item.comment_id,
-                           Feedback.created_at >= item.created_at)
+    # Sent without an item (the API, Coral, suggestscore): a verdict given here on an older item of the same comment
+    # (before an edit) decides that item, not this one.
+    through_the_api = and_(Feedback.decision_id.is_(None), Feedback.api_key_id == item.api_key_id,
+                           Feedback.comment_id == item.comment_id, Feedback.created_at >= item.created_at)
     return or_(here, through_the_api)
 
 
