@@ -204,8 +204,11 @@ class ModerateRequestSchema(StrictSchema):
 
     @validates_schema
     def _ids_are_distinct(self, data: dict, **_kwargs: Any) -> None:
-        """Refuse an id given twice in one request: feedback names a comment by its id, so it would be paired with one
-        of two texts (the export takes the last logged), and a moderator's reject could train on a civil comment."""
+        """Refuse an id given twice in one request that is logged: feedback names a comment by its id, so it would be
+        paired with one of two texts (the export takes the last logged), and a moderator's reject could train on a civil
+        comment. With ``do_not_store`` nothing is logged for feedback to find, and repeats are answered as given."""
+        if data.get("do_not_store"):
+            return
         first: dict[str, int] = {}
         repeats: dict[int, dict[str, list[str]]] = {}
         for index, comment in enumerate(data.get("comments") or ()):

@@ -203,6 +203,14 @@ def test_an_identity_content_encoding_is_read_as_usual(client, auth):
     assert response.status_code == 200
 
 
+def test_repeated_ids_are_answered_when_nothing_is_logged(client, auth):
+    """The repeat is refused for feedback's sake (its id would name two logged texts); do_not_store logs none."""
+    body = {"comments": [{"id": "x", "text": "fine"}, {"id": "x", "text": "also fine"}], "do_not_store": True}
+    response = client.post("/v1/moderate", json=body, headers=auth)
+    assert response.status_code == 200 and [result["id"] for result in response.get_json()["results"]] == ["x", "x"]
+    assert client.post("/v1/moderate", json={**body, "do_not_store": False}, headers=auth).status_code == 400
+
+
 def comments_with(index: int, comment) -> dict:
     """A body whose comment number ``index`` is ``comment`` and the others are fine."""
     return {"comments": [{"id": f"c{i}", "text": "fine"} for i in range(index)] + [comment]}
