@@ -224,6 +224,7 @@ def test_prune_writes_the_logged_text_into_feedback_sent_by_comment_id(runner, d
 
     pruned = runner.invoke(cli, ["db", "prune", "--older-than", "0", "--all"])
     assert pruned.exit_code == 0 and "pruned 1 decision-log row(s)" in pruned.output, pruned.output
+    assert "Wrote the logged text into 1 feedback row(s) sent by comment id alone" in pruned.stderr  # retention: said
     exported = tmp_path / "feedback.csv"
     assert runner.invoke(cli, ["feedback", "export", "-o", str(exported)]).exit_code == 0
     frame = pd.read_csv(exported, keep_default_na=False)

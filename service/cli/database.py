@@ -132,7 +132,10 @@ def _prune_tables(session: Any, tables: list, cutoff: dt.datetime, batch_size: i
             advance(n_batch)
 
         if model is DecisionRecord:  # feedback sent by comment id takes its text from the log: kept in the feedback
-            keep_feedback_texts(session, cutoff)
+            n_texts = keep_feedback_texts(session, cutoff)
+            if n_texts:
+                click.echo(f"Wrote the logged text into {n_texts} feedback row(s) sent by comment id alone, which "
+                           "retraining pairs with it (training data; --include-feedback prunes old ones)", err=True)
         prune_older(session, model, cutoff, batch_size, on_batch=counted)
 
 
