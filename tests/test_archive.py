@@ -494,3 +494,17 @@ def test_a_stop_before_the_scoring_starts_or_during_text_is_one_line_and_130_or_
     assert (result.exit_code, result.stderr) == (status, f"{word}{' Nothing was kept.' if table else ''}\n")
     assert result.stdout == "" and not (tmp_path / "out.csv").exists()
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # the command's handler is gone with it (CliRunner)
+
+
+def test_a_stop_before_a_resume_scores_does_not_say_that_nothing_was_kept(tmp_path, run, monkeypatch):
+    """A --resume stopped while it reads its settings leaves the interrupted run's work where it was: "Nothing was
+    kept." denied it (review of the SIGTERM change)."""
+    score = importlib.import_module("service.cli.score")
+
+    def stopped(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(score, "_configured_chunk_rows", stopped)
+    source = write_table(archive_frame(10), tmp_path / "in.csv")
+    result = run(source, "-o", tmp_path / "out.csv", "--resume")
+    assert (result.exit_code, result.stderr) == (130, "Interrupted.\n")

@@ -80,7 +80,10 @@ def _stops_reported(command: Callable[..., None]) -> Callable[..., None]:
                 stop = _interrupt(error)
                 if stop is None:
                     raise
-                click.echo(f"{_stopped(stop)}{' Nothing was kept.' if kwargs.get('text') is None else ''}", err=True)
+                # Before a table run scores (or after its summary): nothing of this run's was kept; a --resume's
+                # earlier work stays where it was, which this line must not deny.
+                nothing = kwargs.get("text") is None and not kwargs.get("resume")
+                click.echo(f"{_stopped(stop)}{' Nothing was kept.' if nothing else ''}", err=True)
                 raise click.exceptions.Exit(_stop_status(stop)) from None
 
     return wrapper
