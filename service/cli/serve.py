@@ -13,19 +13,20 @@ from service.cli.common import ENCODER_MODES, BadInput
 from service.config import Defaults
 
 @click.command()
-@click.option("--host", help=f"Address to bind [default: $MODERATION_HOST or {Defaults.HOST}].")
-@click.option("--port", type=click.IntRange(0, 65535), help=f"[default: $MODERATION_PORT or {Defaults.PORT}]")
-@click.option("--workers", type=click.IntRange(min=1), help=f"[default: $MODERATION_WORKERS or {Defaults.WORKERS}]")
-@click.option("--threads", type=click.IntRange(min=1), help=f"[default: $MODERATION_THREADS or {Defaults.THREADS}]")
-@click.option("--health-port", type=click.IntRange(0, 65535), help="Port where the master answers GET /healthz and GET /metrics while every worker is busy; 0 = off [default: $MODERATION_HEALTH_PORT or the port + 1].")
-@click.option("--model", type=click.Path(path_type=Path), help="Bundle directory [default: $MODERATION_MODEL or the committed bundle].")
+@click.option("--host", help=f"Address to bind [default: $MODERATION_HOST, else host in the $MODERATION_CONFIG file, else {Defaults.HOST}].")
+@click.option("--port", type=click.IntRange(0, 65535), help=f"[default: $MODERATION_PORT, else port in the $MODERATION_CONFIG file, else {Defaults.PORT}]")
+@click.option("--workers", type=click.IntRange(min=1), help=f"[default: $MODERATION_WORKERS, else workers in the $MODERATION_CONFIG file, else {Defaults.WORKERS}]")
+@click.option("--threads", type=click.IntRange(min=1), help=f"[default: $MODERATION_THREADS, else threads in the $MODERATION_CONFIG file, else {Defaults.THREADS}]")
+@click.option("--health-port", type=click.IntRange(0, 65535), help="Port where the master answers GET /healthz and GET /metrics while every worker is busy; 0 = off [default: $MODERATION_HEALTH_PORT, else health_port in the $MODERATION_CONFIG file, else the port + 1].")
+@click.option("--model", type=click.Path(path_type=Path), help="Bundle directory [default: $MODERATION_MODEL, else model in the $MODERATION_CONFIG file, else the committed bundle].")
 @click.option("--encoder-mode", type=ENCODER_MODES,
               help="For a bundle with an encoder: encoder reads every comment (best ranking); cascade re-scores only "
                    "comments whose decision could change, about twice the requests per second (MODEL_CARD.md). "
                    "[default: $MODERATION_ENCODER_MODE, else the bundle's own]")
 def serve(host: str | None, port: int | None, workers: int | None, threads: int | None, health_port: int | None, model: Path | None,
           encoder_mode: str | None) -> None:
-    """Serve the HTTP API under gunicorn; each worker loads the bundle, and SIGHUP swaps in a newly selected one.
+    """Serve the HTTP API under gunicorn; each worker loads the bundle, and SIGHUP swaps in a newly selected one and
+    the $MODERATION_CONFIG file as edited since (checked first; a broken one is refused and the workers go on).
 
     Settings come from service.config: defaults, the $MODERATION_CONFIG file, $MODERATION_* variables,
     then these options.
