@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
@@ -106,11 +107,10 @@ def test_bad_csv_rows_are_rejected_with_line_numbers_not_dropped(tmp_path, run):
         rejects[1]["error"]
 
 
-def test_a_full_disk_stops_the_run_and_resume_finishes_it_exactly(tmp_path, run, monkeypatch):
+def full_disk_at_the_fourth_chunk(monkeypatch) -> Callable[[], None]:
+    """Make the run's fourth chunk write fail as a full disk does; return what gives the disk its room back."""
     from service import spool
 
-    source = write_table(archive_frame(60), tmp_path / "in.csv")
-    assert run(source, "-o", tmp_path / "expected.csv", "--chunk-size", 8).exit_code == 0
     real_write = spool.TableWriter.write
     calls = []
 
@@ -121,11 +121,18 @@ def test_a_full_disk_stops_the_run_and_resume_finishes_it_exactly(tmp_path, run,
         real_write(self, frame)
 
     monkeypatch.setattr(spool.TableWriter, "write", write_until_full)
+    return lambda: monkeypatch.setattr(spool.TableWriter, "write", real_write)
+
+
+def test_a_full_disk_stops_the_run_and_resume_finishes_it_exactly(tmp_path, run, monkeypatch):
+    source = write_table(archive_frame(60), tmp_path / "in.csv")
+    assert run(source, "-o", tmp_path / "expected.csv", "--chunk-size", 8).exit_code == 0
+    room_again = full_disk_at_the_fourth_chunk(monkeypatch)
     full = run(source, "-o", tmp_path / "out.csv", "--chunk-size", 8)
     assert full.exit_code == 2
     assert "No space left on device" in full.stderr and "24 rows scored so far are kept" in full.stderr
     assert "--resume" in full.stderr and not (tmp_path / "out.csv").exists()
-    monkeypatch.setattr(spool.TableWriter, "write", real_write)
+    room_again()
     resumed = run(source, "-o", tmp_path / "out.csv", "--chunk-size", 8, "--resume")
     assert resumed.exit_code == 0, resumed.output
     assert "36 rows scored by this run" in resumed.stderr and "rows read 60" in resumed.stderr
@@ -136,22 +143,11 @@ def test_a_full_disk_stops_the_run_and_resume_finishes_it_exactly(tmp_path, run,
 def test_a_work_file_cut_short_after_its_record_is_scored_again_on_resume(tmp_path, run, monkeypatch):
     """A crash of the machine can leave a chunk's record on the disk and its segment cut short (the record said the
     chunk was done); resume joined the cut segment and reported every row scored. The chunk is scored again instead."""
-    from service import spool
-
     source = write_table(archive_frame(60), tmp_path / "in.csv")
     assert run(source, "-o", tmp_path / "expected.csv", "--chunk-size", 8).exit_code == 0
-    real_write = spool.TableWriter.write
-    calls = []
-
-    def stop_at_the_fourth_chunk(self, frame):
-        calls.append(1)
-        if len(calls) == 4:
-            raise OSError(errno.ENOSPC, "No space left on device", str(self.path))
-        real_write(self, frame)
-
-    monkeypatch.setattr(spool.TableWriter, "write", stop_at_the_fourth_chunk)
+    room_again = full_disk_at_the_fourth_chunk(monkeypatch)
     assert run(source, "-o", tmp_path / "out.csv", "--chunk-size", 8).exit_code == 2
-    monkeypatch.setattr(spool.TableWriter, "write", real_write)
+    room_again()
     (cut,) = spool_path(tmp_path / "out.csv").glob("part-00000/chunk-000001.csv")
     cut.write_bytes(cut.read_bytes()[: cut.stat().st_size // 2])
     resumed = run(source, "-o", tmp_path / "out.csv", "--chunk-size", 8, "--resume")
