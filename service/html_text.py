@@ -12,6 +12,7 @@ showed the insult; the text after a hidden element that is never closed is now s
 from __future__ import annotations
 
 import re
+from html import unescape
 from html.parser import HTMLParser
 
 # Elements that end a line when rendered: without a break their words would run together.
@@ -95,11 +96,30 @@ def _collect(collector: _TextCollector, html: str) -> list[str]:
 
 def html_to_text(html: str) -> str:
     """Return the visible text of an HTML fragment: tags dropped, entities decoded, blocks on their own lines; the
-    content of a hidden element (``HIDDEN_TAGS``) is dropped when the element is closed, and read as text when not."""
-    collector = _TextCollector(html)
-    parts = _collect(collector, html)
-    if collector.hidden_depth:
-        rest = html[collector.hidden_start:]
-        parts = [*parts[: collector.parts_before_hidden], *_collect(_RevealingCollector(rest), rest)]
+    content of a hidden element (``HIDDEN_TAGS``) is dropped when the element is closed, and read as text when not.
+
+    Markup the standard library's parser cannot take (``<![`` and a few like it: an AssertionError in ``_markupbase``)
+    is read by ``_tags_stripped``: a reader's "<![<![" answered 500, and Coral publishes a comment whose phase fails.
+    """
+    try:
+        collector = _TextCollector(html)
+        parts = _collect(collector, html)
+        if collector.hidden_depth:
+            rest = html[collector.hidden_start:]
+            parts = [*parts[: collector.parts_before_hidden], *_collect(_RevealingCollector(rest), rest)]
+    except (AssertionError, ValueError):
+        parts = [_tags_stripped(html)]
     lines = (" ".join(line.split()) for line in "".join(parts).split("\n"))
     return "\n".join(line for line in lines if line)
+
+
+_TAG = re.compile(r"<(/?)([A-Za-z][A-Za-z0-9-]*)[^>]*>|<!--.*?-->", re.S)
+
+
+def _tags_stripped(html: str) -> str:
+    """The text of HTML the parser refused: tags dropped (a block's as a line end), entities decoded, everything else,
+    the markup it could not read included, kept as text, so that nothing a reader wrote is hidden from scoring."""
+    def replaced(match: re.Match) -> str:
+        return "\n" if (match.group(2) or "").lower() in BREAK_TAGS else ""
+
+    return unescape(_TAG.sub(replaced, html))

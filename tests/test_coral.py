@@ -442,6 +442,13 @@ def test_plain_text_format_takes_the_body_as_typed(app, client, monkeypatch):
     assert plain.status_code == 200 and {"actionType": "FLAG", "reason": "COMMENT_DETECTED_TOXIC"} in plain.get_json()["actions"]
 
 
+def test_markup_the_html_parser_refuses_is_scored_not_answered_500(client):
+    """"<![<![" made html.parser raise an AssertionError: a 500, and Coral publishes a comment whose phase fails."""
+    response = post_signed(client, coral_request(HOSTILE + " <![<!["))
+    assert response.status_code == 200, response.get_data(as_text=True)
+    assert {"actionType": "FLAG", "reason": "COMMENT_DETECTED_TOXIC"} in response.get_json()["actions"]
+
+
 def test_plain_text_format_decodes_the_entities_older_coral_left_in(app, client, monkeypatch):
     """Older Coral made its plain text with striptags alone, so "&nbsp;" and "&amp;" came through encoded; a reader
     saw spaces and ampersands, and those are what is scored."""

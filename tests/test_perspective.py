@@ -300,6 +300,12 @@ def test_html_comment_is_scored_as_its_text(client, key, scorer):
     assert body["attributeScores"]["TOXICITY"]["summaryScore"]["value"] == pytest.approx(expected, abs=1e-6)
 
 
+def test_html_the_parser_refuses_is_scored_not_answered_500(client, key):
+    response = analyze(client, key, {"comment": {"text": "you are an idiot <![<![", "type": "HTML"},
+                                     "requestedAttributes": {"TOXICITY": {}}})
+    assert response.status_code == 200, response.get_data(as_text=True)
+
+
 def test_a_score_threshold_may_be_a_numeric_string_as_proto3_json_allows(client, key):
     """Google's front end reads float fields as proto3's JSON mapping does: a number or a string holding one."""
     def scores(threshold):
