@@ -359,3 +359,29 @@ def test_a_content_id_that_is_not_ascii_is_echoed_escaped_not_a_500(app, key):
     response = app.test_client().post("/batch", data=data, content_type="multipart/mixed; boundary=b")
     assert response.status_code == 200 and statuses(response) == ["HTTP/1.1 200 OK"]
     assert "Content-ID: <response-caf\\ufffd\\ufffd>" in response.get_data(as_text=True)
+
+
+def test_nested_multipart_parts_are_not_parsed_and_the_batch_is_refused_at_once(app):
+    """Python's email parser followed every part that called itself multipart, a level of recursion each: without a
+    key, 1,000 nested levels answered 500 (a RecursionError), and a few hundred with filler lines held a worker for
+    seconds a batch. A part is an HTTP request; nothing inside it is parsed as MIME."""
+    depth = 1_000
+    body = "".join(f'--b{i}\r\nContent-Type: multipart/mixed; boundary="b{i + 1}"\r\n\r\n' for i in range(depth))
+    response = app.test_client().post("/batch", data=body.encode(), content_type='multipart/mixed; boundary="b0"')
+    assert response.status_code == 400, response.get_data(as_text=True)[:300]
+    assert "part 1 of the batch does not start with a request line" in response.get_json()["error"]["message"]
+
+
+def test_a_batch_over_max_batch_requests_is_refused_without_reading_its_other_parts(app, key):
+    limit = app.config["MAX_BATCH_REQUESTS"]
+    response = post_batch(app, [part(key, "Fine.")] * (limit + 1))
+    assert response.status_code == 400
+    assert response.get_json()["error"]["message"] == f"the batch holds more than {limit} requests; the limit is {limit}"
+    assert post_batch(app, [part(key, "Fine.")] * 2).status_code == 200
+
+
+def test_a_part_whose_call_says_it_is_multipart_is_read_as_the_call_it_is(app, key):
+    """The call's own body is JSON whatever its Content-Type claims: not parsed as MIME either."""
+    call = part(key, "Fine.").replace("Content-Type: application/json", 'Content-Type: multipart/mixed; boundary="x"')
+    response = post_batch(app, [call])
+    assert response.status_code == 200 and statuses(response) == ["HTTP/1.1 200 OK"]
