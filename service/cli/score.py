@@ -11,7 +11,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
@@ -77,16 +77,22 @@ def _stops_reported(command: Callable[..., None]) -> Callable[..., None]:
             try:
                 command(*args, **kwargs)
             except (KeyboardInterrupt, SystemError) as error:
-                stop = _interrupt(error)
-                if stop is None:
-                    raise
                 # Before a table run scores (or after its summary): nothing of this run's was kept; a --resume's
                 # earlier work stays where it was, which this line must not deny.
                 nothing = kwargs.get("text") is None and not kwargs.get("resume")
-                click.echo(f"{_stopped(stop)}{' Nothing was kept.' if nothing else ''}", err=True)
-                raise click.exceptions.Exit(_stop_status(stop)) from None
+                _exit_stopped(error, " Nothing was kept." if nothing else "")
 
     return wrapper
+
+
+def _exit_stopped(error: BaseException, said: str) -> NoReturn:
+    """Ctrl-C or SIGTERM (``_interrupt``) behind ``error``: print "Interrupted." or "Terminated." and ``said`` on one
+    line, and exit 130 or 143; any other ``error`` is raised again."""
+    stop = _interrupt(error)
+    if stop is None:
+        raise error
+    click.echo(f"{_stopped(stop)}{said}", err=True)
+    raise click.exceptions.Exit(_stop_status(stop)) from None
 
 
 @contextmanager
@@ -372,11 +378,7 @@ def _score_archive(
         outcome = run_archive(job, model, resume, engine, jobs, scheduler, on_spool=spools.append,
                               encoder_mode=encoder_mode, overwrite=overwrite, policy_path=policy)
     except (KeyboardInterrupt, SystemError) as error:  # Ctrl-C or SIGTERM (Terminated)
-        stop = _interrupt(error)
-        if stop is None:
-            raise
-        click.echo(f"{_stopped(stop)} {_kept(spools)}", err=True)
-        raise click.exceptions.Exit(_stop_status(stop)) from None
+        _exit_stopped(error, f" {_kept(spools)}")
     except TableError as error:  # the data or the chosen format: the same run would meet it again
         raise BadInput(f"{error}{'. ' + _kept(spools, again=False) if spools else ''}") from error
     except (BundleError, SpoolError, PolicyError) as error:  # BundleError: also a worker that could not load it
