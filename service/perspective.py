@@ -153,8 +153,9 @@ def _object_body() -> dict:
         raise invalid_argument("", "request body is nested too deeply") from error
 
 
-def parse_comment(body: Mapping, max_chars: int) -> str:
-    """Return the text to score from ``comment`` (``text`` and optional ``type``); HTML is reduced to its text."""
+def parse_comment(body: Mapping, max_chars: int) -> tuple[str, str | None]:
+    """Return the text to score from ``comment`` (``text`` and optional ``type``), HTML reduced to its text, and the
+    comment as sent when it is HTML (else None)."""
     if "comment" not in body:
         raise invalid_argument("comment", 'comment is required: {"comment": {"text": "..."}}')
     comment = _optional(body, "comment", dict, {})
@@ -170,11 +171,12 @@ def parse_comment(body: Mapping, max_chars: int) -> str:
     text_type = _enum_name(comment, "type", "PLAIN_TEXT", "comment.")
     if text_type not in TEXT_TYPES:
         raise invalid_argument("comment.type", f"comment.type must be one of {', '.join(TEXT_TYPES)}")
-    if text_type == "HTML":
-        text = html_to_text(text)
+    html = text if text_type == "HTML" else None
+    if html is not None:
+        text = html_to_text(html)
     if is_blank(text):
         raise GoogleApiError(400, "Comment must be non-empty.", [perspective_error("COMMENT_EMPTY")])
-    return text
+    return text, html
 
 
 def perspective_invalid(error_type: str, field: str, message: str) -> GoogleApiError:
@@ -243,8 +245,7 @@ def check_unused_fields(body: Mapping) -> None:
 
 def parse_analyze(body: dict, offered: Mapping[str, str], max_chars: int) -> AnalyzeRequest:
     """Check a ``comments:analyze`` body against Perspective's AnalyzeCommentRequest."""
-    text = parse_comment(body, max_chars)
-    html = body["comment"]["text"] if _enum_name(body["comment"], "type", "PLAIN_TEXT", "comment.") == "HTML" else None
+    text, html = parse_comment(body, max_chars)
     requested = _optional(body, "requestedAttributes", dict, {})
     if not requested:
         raise perspective_invalid("NO_REQUESTED_ATTRIBUTES", "requestedAttributes",
@@ -449,7 +450,7 @@ def suggestscore() -> ResponseReturnValue:
     """Store a client's suggested scores for a comment as feedback for retraining."""
     body = _object_body()
     offered = offered_attributes(_scorer())
-    text = parse_comment(body, current_app.config["PERSPECTIVE_MAX_TEXT_CHARS"])
+    text, _html = parse_comment(body, current_app.config["PERSPECTIVE_MAX_TEXT_CHARS"])
     labels, decision = parse_suggested_scores(body, offered)
     parse_languages(body)
     check_unused_fields(body)
