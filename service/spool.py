@@ -264,24 +264,8 @@ class Spool:
         for record in records:
             tally.add(Tally.from_dict(record["tally"]))
         # A run that could parse no row of its one input (it exits 3) does not replace an earlier output with nothing.
-        keep = self.single_output and output.exists() and tally.read > 0 and tally.scored == 0
-        partial = temporary_beside(output)
-        try:
-            if keep:
-                pass
-            elif suffix == ".parquet":
-                _join_parquet(segments, partial, output)
-            else:
-                with open(partial, "wb") as joined:
-                    for segment in segments:
-                        with open(segment, "rb") as source:
-                            shutil.copyfileobj(source, joined, COPY_BLOCK_BYTES)
-            if not keep:
-                _sync(partial)  # the whole output on the disk before it replaces the old one and the segments go
-                os.replace(partial, output)
-                _sync(output.parent)
-        finally:
-            partial.unlink(missing_ok=True)
+        if not (self.single_output and output.exists() and tally.read > 0 and tally.scored == 0):
+            _join(segments, output, suffix)
         rejects = [reject for record in records for reject in record["rejects"]]
         _write_json_atomically(self._part(part) / "done.json", {"tally": tally.to_dict(), "rejects": rejects})
         for path in [*segments, *self._records(part)]:
@@ -309,6 +293,25 @@ class Spool:
     def remove(self) -> None:
         """Delete the folder: the run is complete."""
         shutil.rmtree(self.root)
+
+
+def _join(segments: list[Path], output: Path, suffix: str) -> None:
+    """Join ``segments`` into ``output`` under a temporary name, flushed to the disk before it replaces the old output
+    (and before the segments go), then renamed into place."""
+    partial = temporary_beside(output)
+    try:
+        if suffix == ".parquet":
+            _join_parquet(segments, partial, output)
+        else:
+            with open(partial, "wb") as joined:
+                for segment in segments:
+                    with open(segment, "rb") as source:
+                        shutil.copyfileobj(source, joined, COPY_BLOCK_BYTES)
+        _sync(partial)
+        os.replace(partial, output)
+        _sync(output.parent)
+    finally:
+        partial.unlink(missing_ok=True)
 
 
 def _join_parquet(segments: list[Path], partial: Path, output: Path) -> None:
