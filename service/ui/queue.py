@@ -16,7 +16,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 from flask import abort, current_app, g, jsonify, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
@@ -235,6 +235,11 @@ def decided_by(session: Session, item_id: int) -> str | None:
     return "Another moderator" if earlier.decision_id == item_id else "The site's API"
 
 
+def _already_decided(who: str) -> NoReturn:
+    """The 409 of a decision on an item ``who`` (``decided_by``) decided first."""
+    abort(409, description=f"{who} has already decided this comment.")
+
+
 @bp.get("/queue/<int:item_id>/text")
 @signed_in()
 def whole_comment(item_id: int) -> ResponseReturnValue:
@@ -266,7 +271,7 @@ def decide(item_id: int) -> ResponseReturnValue:
                                "given to another): reload the queue.")
     earlier = decided_by(session, item.id)
     if earlier is not None:  # a verdict through the API is no unique-key conflict: checked here
-        abort(409, description=f"{earlier} has already decided this comment.")
+        _already_decided(earlier)
     try:
         feedback_id = save_feedback(
             comment_id=item.comment_id,
@@ -280,7 +285,7 @@ def decide(item_id: int) -> ResponseReturnValue:
         )
     except IntegrityError:  # feedback.decision_id is unique: another moderator was first
         session.rollback()
-        abort(409, description=f"{decided_by(session, item_id) or 'Another moderator'} has already decided this comment.")
+        _already_decided(decided_by(session, item_id) or "Another moderator")
     if wants_json():
         return jsonify({"id": feedback_id, "item": item_id, "decision": decision})
     return redirect(local_target(request.form.get("next")), code=303)
