@@ -8,21 +8,22 @@ also sends to review a comment that states, in so many words, an intent, wish or
   ``let's``), a call on someone else (``someone should``), a wish (``I hope someone``, ``I hope you``),
   or a judgement on a person (``you deserve to be``, ``he should be``);
 - an act of physical violence (kill, shoot, stab, hang, beat up, break your neck, set on fire, ...);
-- a person as its target (you, him, her, them, your family, that guy, all of you, ...).
+- a person as its target (you, him, her, them, your family, that guy, all of you, the minister, the editor,
+  whoever signed this, ...).
 
 Some words may come between the intent and the act (``I will personally come over and``, ``I'll find you
 and``). Patterns run on ``model.normalize`` output, so case, leetspeak (``k1ll``), masked letters
 (``k*ll``), spaced letters (``k i l l``), elongations and extra spaces do not hide a phrase; spans are
 mapped back to the raw text with ``normalize_with_offsets``. A few menacing phrases with no act in them
-are specific enough on their own: ``I know where you live``, ``you'd better watch your back``,
-``watch your back or else``, ``you're a dead man``, ``I want you dead``.
+are specific enough on their own: ``I know where you live`` (or he, the minister, ... lives), ``you'd better
+watch your back``, ``watch your back or else``, ``you're a dead man``, ``I want you dead``.
 
 Deliberately not matched (news comments say these every day, or they are not threats of violence):
 
 - things as targets: "this deal will kill the economy", "kill the bill", "I'd kill for a coffee";
 - subjects that are not the writer: "the tax will hurt families", "the virus kills people", and reported
   speech, "the gunman threatened to shoot them", "he said he would kill her". A threat quoted in the first
-  person ("he wrote: I will kill you") is matched: the patterns do not parse quotations, and such a comment
+  person ("he wrote: I will kill you", "he wrote 'I will kill you'") is matched: the patterns do not parse quotations, and such a comment
   is worth a human's look anyway. "I never said I would kill him" is not (an intent after *said*,
   *claimed*, *implying*, ... is not the writer's own); "do you think I would hurt you?" is;
 - negations ("I will never hurt you", "I won't kill him", "I hope nobody gets hurt"): only adverbs may
@@ -76,7 +77,7 @@ def _not_after(*words: str) -> str:
 
 _APOSTROPHE = "['’`´]"
 _Q = f"{_APOSTROPHE}?"  # an apostrophe or none: "i'm", "i’m", "im"
-_END = r"(?![\w'’])"  # the end of a word
+_END = r"(?!\w|['’]\w)"  # the end of a word: not "you're", but "'I will kill you'" in single quotes
 _S = "(?:s|es)?"  # "kill" in "I will kill you", "kills" in "I hope someone kills you"
 _SENTENCE_START = r"\b(?:^|(?<=[.!?,;:(\"“”] )|(?<=[.!?,;:(\"“”]))"
 """Where an imperative may begin: "... and hurt his family" has its subject further back."""
@@ -159,7 +160,9 @@ _PERSON = _any(  # groups only in the plural: "the liberal budget" is not a pers
     "immigrants", "refugees", "gays", "blacks", "whites", "democrats", "republicans", "cunts?", "punks?", "sob",
     "thugs?", "creeps?", "perverts?", "scum", "losers", "mexicans", "arabs", "africans", "asians", "indians",
     "natives", "illegals", "christians", "catholics", "atheists", "homosexuals", "palestinians", "israelis",
-    "feminists",
+    "feminists", "pm", "premier", "premiers", "mps?", "mlas?", "mpps?", "councill?ors?", "ministers", "presidents",
+    "senators", "mayors", "judges", "governors?", "editors?", "reporters", "authors", "writers", "protest[eo]rs?",
+    "activists?", "officials", "bureaucrats?", "lawyers?", "leaders?", "ceos?", "moderators?",
 )
 _DETERMINER = _any("the", "this", "that", "these", "those", "every", "all", "all the", "all these", "all those",
                    "all of the", "all of these", "all of those", "any", "some")
@@ -167,8 +170,11 @@ _SOME_PEOPLE = rf"{_DETERMINER} (?:[a-z]+ ){{0,2}}{_PERSON}"  # "that guy", "all
 _GROUP = _any("all", "both", "two", "guys", "people", "lot", "idiots", "morons", "bastards", "bitches", "clowns")
 _EACH = _any("all", "each", "every one", "everyone", "each one", "both", "any", "some", "every last one",
              "each and every one")
+_WHOEVER = _any("whoever", *(f"{who} (?:who|that)" for who in ("anyone", "anybody", "everyone", "everybody")))
+"""Whoever did a thing, as the target of an act: "I will kill whoever signed this"."""
 _TARGET = _any(
     rf"{_OBJECT}(?: {_GROUP})?",
+    _WHOEVER,
     rf"{_POSSESSIVE} (?:{_any('whole', 'entire', 'little', 'stupid', 'fucking', 'fat')} )?{_KIN}",
     rf"{_EACH} of {_any(_YOU, 'them', f'{_Q}em')}",
     _SOME_PEOPLE,
@@ -298,9 +304,10 @@ _DESERVED = _any(
     "a good beating", "a beatdown", "a bullet between the eyes", "to die", "to be dead", "death", "a slow death",
     "a painful death", "to hang", "to swing", "a rope",
 )
-_DEAD = _any("dead", "killed", "murdered", "shot", "hanged", "lynched", "beaten up", "beaten to death",
+_DEAD = _any("dead", "killed", "murdered", "shot", "hanged", "strung up", "lynched", "beaten up", "beaten to death",
              "six feet under", "in a body bag", "in the ground", "in a coffin")
-_SEEN = _any("die", "dead", "hang", "hanged", "hung", "burn", "shot", "killed", "lynched", "beaten", "bleed")
+_SEEN = _any("die", "dead", "hang", "hanged", "hung", "strung up", "burn", "shot", "killed", "lynched", "beaten",
+             "bleed")
 _YOU_ALL = _any(_YOU, rf"{_YOU} {_GROUP}")
 _SOMEDAY = _any("would", "will", "can", "could", "does", "finally", "just", "eventually", "one day", "soon")
 _WANT_TO_SEE = _any("want", "wish", "need", "like", "love", "wanna see", "want to see", "like to see", "love to see")
@@ -331,12 +338,13 @@ _THREAT_PATTERNS: tuple[tuple[str, str], ...] = (
     ("judgement", rf"\b{_CALL_FOR} (?:{_ADVERB} )?be (?:{_ADVERB} )?shot(?= ?(?:[.!;,]|$))"),
     ("judgement", rf"\b{_any(_YOU_ALL, f'you{_Q}re')} (?:{_ADVERB} )?(?:{_DESERVE}|are|is) (?:{_ADVERB} )?{_BE} "
                   rf"(?:{_ADVERB} )?beaten(?= ?(?:[.!?,;]|$))"),  # not "you deserve to be beaten in ..."
-    ("judgement", rf"\b{_any(_YOU_ALL, 'he', 'she', 'they')} (?:{_ADVERB} )?"
-                  rf"{_any('deserve', 'deserves', 'deserved', 'need', 'needs')} {_DESERVED}{_END}"),
+    ("judgement", rf"\b{_any(_YOU_ALL, 'he', 'she', 'they', _SOME_PEOPLE)} (?:{_ADVERB} )?"
+                  rf"{_any('deserve', 'deserves', 'deserved', 'need', 'needs')} {_DESERVED}{_END}"
+                  r"(?![ -]?(?:train|point|proof))"),  # not "the people deserve a bullet train"
     ("judgement", rf"\b{_YOU_ALL} (?:{_ADVERB} )?{_any('should', 'must', 'need to', 'ought to', 'better')} "
                   rf"(?:{_ADVERB} )?{_any('die', 'drop dead', 'be dead', 'die in a fire')}\b"),
     ("menace", rf"{_I} (?:{_ADVERB} )?(?:know|found out|have found out|found) where "
-               rf"{_any(_YOU, 'your family', 'your kids', 'your wife', 'your children', 'your mother', 'your mom')} "
+               rf"{_any(_YOU, 'he', 'she', 'they', _SOME_PEOPLE, f'{_POSSESSIVE} {_KIN}')} "
                rf"{_any('live', 'lives', 'sleep', 'sleeps', 'work', 'works', 'go to school')}\b"
                r"(?! ?[:;-] )"),  # not "I know where you live: in a fantasy world"
     ("menace", rf"\b(?:{_YOU} ?{_Q}d |{_YOU} had |{_YOU} )?better (?:start )?"

@@ -68,6 +68,20 @@ POSITIVES = [
     ("You people should die.", "You people should die"),
     ("May all these worthless fools drown.", "May all these worthless fools drown"),
     ("I'm going to find where you live and break your legs.", "I'm going to find where you live and break your legs"),
+    # found by an editor's audit: single quotes, people named by their role, "whoever", third persons' homes
+    ("He wrote 'I will kill you' in the letter.", "I will kill you"),
+    ("He said ‘you’re a dead man’ to me.", "you’re a dead man"),
+    ("I will kill the PM.", "I will kill the PM"),
+    ("I'm going to kill the editor.", "I'm going to kill the editor"),
+    ("We will shoot all the MPs.", "We will shoot all the MPs"),
+    ("I will beat up the protesters.", "I will beat up the protesters"),
+    ("Someone should shoot the premier.", "Someone should shoot the premier"),
+    ("I will kill whoever signed this.", "I will kill whoever"),
+    ("We will hurt anyone who voted for it.", "We will hurt anyone who"),
+    ("I know where he lives.", "I know where he lives"),
+    ("We know where the minister lives.", "We know where the minister lives"),
+    ("The minister deserves a bullet.", "The minister deserves a bullet"),
+    ("I'd love to see them strung up.", "I'd love to see them strung up"),
 ]
 
 HARD_NEGATIVES = [
@@ -148,6 +162,15 @@ HARD_NEGATIVES = [
     "The dog was hit by a car.",
     "I hope the conservatives get beaten badly.",
     "I'll find where you live on the map of ridings and send you the results.",
+    # roles and "whoever" as targets keep the figures of speech and the subjects that are not the writer
+    "I will kill the PM's plan.",
+    "We will beat the premier at the polls.",
+    "We will hurt the PM in the polls.",
+    "I'll shoot the editor an email.",
+    "The MPs will hurt families with this tax.",
+    "Anyone who signed this will kill the economy.",
+    "The people deserve a bullet train.",
+    "Voters know where the premier lives: in a bubble.",
 ]
 
 
