@@ -11,8 +11,8 @@ Scopes are listed in ``service.scopes``.
 
 A key found active is remembered for ``KEY_CACHE_SECONDS`` (``make_key_cache``: in the process, or in Redis
 shared by every instance when ``RATELIMIT_STORAGE_URI`` is Redis), so that most requests need no database query;
-a key revoked by another process (``moderate keys revoke``) is therefore refused within that time, one
-revoked through the app (or with a shared cache) at once.
+a key revoked by another process (``moderate keys revoke``, or another worker's keys page) is therefore refused
+within that time; by the worker that revoked it, or by every one when the cache is shared (Redis), at once.
 """
 
 from __future__ import annotations
@@ -30,7 +30,14 @@ from flask import Flask, current_app, g, has_app_context, request
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from service.auth_failures import forget_good_key, init_known_keys, note_failure, refuse_if_failing, remember_good_key
+from service.auth_failures import (
+    MAX_KNOWN_KEYS,
+    forget_good_key,
+    init_known_keys,
+    note_failure,
+    refuse_if_failing,
+    remember_good_key,
+)
 from service.budgets import limited_address
 from service.errors import ApiError
 from service.redis_client import RedisError
@@ -202,12 +209,19 @@ def find_active_key(session: Session, key: str, key_sha256: str | None = None) -
     return found if found is not None and found.revoked_at is None else None
 
 
+def active_key_hashes(session: Session, limit: int) -> list[str]:
+    """The SHA-256 of the ``limit`` newest unrevoked keys."""
+    query = select(ApiKey.key_sha256).where(ApiKey.revoked_at.is_(None)).order_by(ApiKey.id.desc()).limit(limit)
+    return list(session.scalars(query))
+
+
 def active_key(key: str) -> ActiveKey | None:
     """The active key ``key`` is, from the app's key cache when it holds it, else from the database.
 
     Before the database is asked, a client address that has failed authentication too often gets 429
     (``service.auth_failures``), unless this process found the key active lately (in the database, or in the key cache,
-    which Redis shares with every worker); a key not found counts as one more failure.
+    which Redis shares with every worker) or finds it among the active keys it reads then (at most every
+    ``ACTIVE_KEYS_REREAD_SECONDS``); a key not found counts as one more failure.
     """
     if len(key) > MAX_KEY_CHARS:
         note_failure()
@@ -220,7 +234,7 @@ def active_key(key: str) -> ActiveKey | None:
         # from it refused it (429) once the cache forgot it while someone at its address guessed keys.
         remember_good_key(key_sha256)
         return cached
-    refuse_if_failing(key_sha256)
+    refuse_if_failing(key_sha256, lambda: active_key_hashes(get_session(), MAX_KNOWN_KEYS))
     # Taken before the database is read: a revocation committed after that read and before the put below is seen by
     # the put, which then keeps nothing (the key would otherwise be served from the cache for KEY_CACHE_SECONDS more).
     generation = cache.generation()

@@ -6,7 +6,10 @@ request from that address whose key the key cache does not already hold as activ
 look-up, unless this process has found that key active within ``KNOWN_KEY_SECONDS`` (``remember_good_key``: in the
 database, or in the key cache, which Redis shares with every worker): a client behind the same address as an attacker
 (a NAT) keeps being served, its key looked up as usual (so a revocation is seen at once), though the key cache forgets
-it after ``KEY_CACHE_SECONDS`` (2 s by default).
+it after ``KEY_CACHE_SECONDS`` (2 s by default). A process that has not met the key yet (a worker started or replaced,
+a reload, a key just created) reads every active key's hash from the database before it refuses, at most once per
+``ACTIVE_KEYS_REREAD_SECONDS`` however many requests the address sends: without that, a guesser at the address
+locked every other client there out after each restart or reload, for as long as it kept guessing.
 
 A key is written to that memory when it is new there, and again only once it has been there ``KNOWN_KEY_RENEW_SECONDS``
 (half of ``KNOWN_KEY_SECONDS``), not at every request (each write takes the memory's lock): a key used at least that
@@ -15,6 +18,8 @@ often is never forgotten, and one that falls silent is let past the limit for be
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable, Iterable
 
 from flask import Flask, current_app
 
@@ -33,11 +38,17 @@ KNOWN_KEY_RENEW_SECONDS = KNOWN_KEY_SECONDS / 2
 """How long a key stays in the memory before it is written again when found active (``remember_good_key``)."""
 MAX_KNOWN_KEYS = 1_024
 """Keys remembered per process (a deployment has a handful); the oldest is forgotten first."""
+ACTIVE_KEYS_REREAD_SECONDS = 5.0
+"""While an address's failures are spent, how often at most this process reads every active key's hash from the
+database to learn the keys it has not met (one query, however many requests come)."""
+ACTIVE_KEYS_READ_AT = "moderation.active_keys_read_at"
+"""``app.extensions[ACTIVE_KEYS_READ_AT]``: when (on the known keys' clock) this process last read the active keys."""
 
 
 def init_known_keys(app: Flask) -> None:
     """Give ``app`` its memory of the keys found active (one per process: each worker learns its clients' keys)."""
     app.extensions[KNOWN_KEYS] = TtlMemory[float](KNOWN_KEY_SECONDS, MAX_KNOWN_KEYS)
+    app.extensions[ACTIVE_KEYS_READ_AT] = None
 
 
 def _known_keys() -> TtlMemory[float]:
@@ -59,14 +70,32 @@ def forget_good_key(key_sha256: str) -> None:
     _known_keys().forget(key_sha256)
 
 
-def refuse_if_failing(key_sha256: str | None = None) -> None:
+def _learned_active_keys(active_hashes: Callable[[], Iterable[str]]) -> bool:
+    """Remember every active key ``active_hashes`` reads, unless this process read them less than
+    ``ACTIVE_KEYS_REREAD_SECONDS`` ago; whether it read them now."""
+    memory = _known_keys()
+    now, read_at = memory.clock(), current_app.extensions[ACTIVE_KEYS_READ_AT]
+    if read_at is not None and now - read_at < ACTIVE_KEYS_REREAD_SECONDS:
+        return False
+    current_app.extensions[ACTIVE_KEYS_READ_AT] = now
+    for key_sha256 in active_hashes():
+        remember_good_key(key_sha256)
+    return True
+
+
+def refuse_if_failing(key_sha256: str | None = None, active_hashes: Callable[[], Iterable[str]] | None = None) -> None:
     """Raise the 429 when the client's address has used up its failed authentications for this window, unless
-    ``key_sha256`` is that of a key this process found active lately."""
-    if key_sha256 is not None and _known_keys().get(key_sha256) is not None:
+    ``key_sha256`` is that of a key this process found active lately, or finds among ``active_hashes()`` (the SHA-256
+    of every active key, read at most once per ``ACTIVE_KEYS_REREAD_SECONDS``)."""
+    known = _known_keys()
+    if key_sha256 is not None and known.get(key_sha256) is not None:
         return
     address = limited_address()
     spent = first_spent(SETTING, address)
     if spent is not None:
+        if key_sha256 is not None and active_hashes is not None and _learned_active_keys(active_hashes):
+            if known.get(key_sha256) is not None:
+                return
         raise too_many(
             LIMIT_NAME,
             f"too many requests with an unknown or revoked API key from this address ({spent}); "

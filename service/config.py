@@ -144,7 +144,7 @@ class Defaults:
     """Scoring requests one key may have in progress at once; ``None`` = WORKERS x THREADS - 1 (at least 1), so
     that one key cannot hold every worker; 0 turns the check off. Shared like the rate limits (see docs/deployment.md)."""
     AUTH_FAILURE_LIMIT = "30 per minute"
-    """Requests with an unknown or revoked key allowed per client address; past it they get 429 without a database look-up."""
+    """Requests with an unknown or revoked key allowed per client address; past it they get 429 without a look-up of each key (``service.auth_failures``)."""
     TRUSTED_PROXY_HOPS = 0
     """Proxies in front of the service whose ``X-Forwarded-For`` is trusted to name the client address (0: none)."""
     CORS_ORIGINS = None

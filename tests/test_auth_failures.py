@@ -209,14 +209,44 @@ def test_a_good_key_is_written_to_the_memory_once_until_it_is_half_expired(tiny_
     assert client.get("/v1/model", headers=good).status_code == 200
 
 
-def test_a_good_key_unused_for_the_memory_time_is_no_longer_let_past_a_spent_limit(tiny_bundle_path):
+def test_a_good_key_this_process_never_met_is_served_past_a_spent_limit(tiny_bundle_path):
+    # A worker knew only the keys it had found active itself: after a restart, a reload (SIGHUP) or on the other
+    # worker, a client behind the same address as a key guesser got 429 ("retry ... with a valid key") for as long as
+    # the guessing went on. Before it refuses, the process reads the active keys (at most once per interval).
+    app, client, good = app_with_good_key(tiny_bundle_path, 0)
+    for _ in range(FAILURES):
+        client.get("/v1/model", headers=made_up())
+    assert client.get("/v1/model", headers=made_up()).status_code == 429
+    assert client.get("/v1/model", headers=good).status_code == 200
+
+
+def test_made_up_keys_past_the_limit_read_the_active_keys_at_most_once_per_interval(tiny_bundle_path, monkeypatch):
+    import service.auth
+    from service.auth_failures import ACTIVE_KEYS_REREAD_SECONDS
+
+    app, client, good = app_with_good_key(tiny_bundle_path, 0)
+    _, clock = counted_known_keys(app)
+    reads: list = []
+    real = service.auth.active_key_hashes
+    monkeypatch.setattr(service.auth, "active_key_hashes", lambda *args: reads.append(args) or real(*args))
+    lookups = count_lookups(monkeypatch)
+    assert [client.get("/v1/model", headers=made_up()).status_code for _ in range(FAILURES)] == [403] * FAILURES
+    assert reads == []  # nothing read while the address has failures left
+    assert {client.get("/v1/model", headers=made_up()).status_code for _ in range(50)} == {429}
+    assert len(reads) == 1 and len(lookups) == FAILURES  # one read of the active keys for 50 refusals, no look-up
+    clock.now += ACTIVE_KEYS_REREAD_SECONDS
+    assert client.get("/v1/model", headers=made_up()).status_code == 429
+    assert len(reads) == 2
+
+
+def test_a_good_key_unused_for_the_memory_time_is_let_past_a_spent_limit_once_the_active_keys_are_read(tiny_bundle_path):
     from service.auth_failures import KNOWN_KEY_SECONDS
 
     app, client, good = app_with_good_key(tiny_bundle_path, 0)
     writes, clock = counted_known_keys(app)
     assert client.get("/v1/model", headers=good).status_code == 200
-    clock.now += KNOWN_KEY_SECONDS
+    clock.now += KNOWN_KEY_SECONDS  # forgotten by the memory
     for _ in range(FAILURES):
         client.get("/v1/model", headers=made_up())
-    assert client.get("/v1/model", headers=good).status_code == 429
-    assert len(writes) == 1
+    assert client.get("/v1/model", headers=good).status_code == 200  # read from the database's active keys
+    assert len(writes) == 2
