@@ -778,6 +778,9 @@ def test_the_keys_page_refuses_names_the_command_line_refuses_and_revokes_by_id(
     assert admin.post(f"/ui/keys/{target_id}/revoke", data={"csrf_token": token}).status_code == 303
     html = admin.get("/ui/keys").get_data(as_text=True)
     assert f"Revoked key {target_id} (cms)" in html
+    # The other workers keep the key in their caches: the page says when every one refuses it, not "at once".
+    seconds = ui_app.config["KEY_CACHE_SECONDS"]
+    assert f"every worker refuses it within {seconds:g} s (KEY_CACHE_SECONDS)" in html
     body = {"comments": [{"id": "a", "text": NEUTRAL}]}
     assert admin.post("/v1/moderate", json=body, headers={"Authorization": f"Bearer {homonym_secret}"}).status_code == 200
     assert homonym_id != target_id

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import abort, flash, redirect, render_template, request, url_for
+from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
 from service.auth import (ID_SELECTOR, BadKeyName, UnknownKey, UnknownScope, check_new_key_name, check_scopes, create_key,
@@ -57,10 +57,12 @@ def create() -> ResponseReturnValue:
 @bp.post("/keys/<int:key_id>/revoke")
 @signed_in(admin=True)
 def revoke(key_id: int) -> ResponseReturnValue:
-    """Revoke one key; this server refuses it at once, others within KEY_CACHE_SECONDS."""
+    """Revoke one key; this worker refuses it at once, the other workers and instances within KEY_CACHE_SECONDS (at
+    once when they share the key cache in Redis)."""
     try:
         (row,) = revoke_key(get_session(), f"{ID_SELECTOR}{key_id}")  # by id only, whatever the keys are called
     except UnknownKey:
         abort(404, description="There is no active key with that id.")
-    flash(f"Revoked key {row.id} ({row.name}).")
+    flash(f"Revoked key {row.id} ({row.name}): every worker refuses it within {current_app.config['KEY_CACHE_SECONDS']:g} s"
+          " (KEY_CACHE_SECONDS).")
     return redirect(url_for("ui.keys"), code=303)
