@@ -240,18 +240,19 @@ def _typed(frame: pd.DataFrame, labels: list[str]) -> pd.DataFrame:
 
 def export_feedback(
     session: Session, path: str | Path, chunk_rows: int = EXPORT_CHUNK_ROWS, key_ids: Sequence[int] | None = None,
-    overwrite: bool = False,
+    overwrite: bool = False, spreadsheet_safe: bool = False,
 ) -> int:
     """Write every stored feedback row (of ``key_ids`` only, when given) to ``path`` (format by extension); return the number of rows.
 
     An existing ``path`` is replaced only with ``overwrite`` (as ``moderate score`` does), once the new table is complete.
-    Raises ``service.tables.TableError`` for an unsupported extension, an unwritable or existing path.
+    ``spreadsheet_safe``: a CSV for a spreadsheet to open (``TableWriter``). Raises ``service.tables.TableError`` for an
+    unsupported extension, an unwritable or existing path, or ``spreadsheet_safe`` with another format than CSV.
     """
     if Path(path).exists() and not Path(path).is_dir() and not overwrite:  # a folder: TableWriter says what to do
         raise TableError(f"{path} exists already: give another output name, or add --overwrite to replace it")
     labels = label_columns(session, key_ids)
     n_rows = 0
-    with TableWriter(path) as writer:
+    with TableWriter(path, spreadsheet_safe=spreadsheet_safe) as writer:
         for frame in _frames(session, labels, chunk_rows, key_ids):
             writer.write(frame)
             n_rows += len(frame)

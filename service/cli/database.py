@@ -350,15 +350,26 @@ def feedback() -> None:
     "(id:N or name:X to say which).",
 )
 @click.option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists (only once the new table is complete).")
+@click.option(
+    "--spreadsheet-safe",
+    is_flag=True,
+    help="For a .csv OUTPUT to open in Excel, LibreOffice or Google Sheets (comments are anyone's text, and one can be a "
+         "formula: =HYPERLINK(...)): a text cell a spreadsheet would run gets a ' before it and the file starts with a "
+         "UTF-8 byte-order mark, as with `moderate score --spreadsheet-safe`. A spreadsheet shows and saves such a cell "
+         "as written; a program reading the file itself (`moderate train --site-data`) reads the ' too.",
+)
 @with_existing_database
-def feedback_export(session: Any, output: Path, key_name_or_id: str | None, overwrite: bool) -> None:
-    """Write stored feedback as a training table: text, comment_id, decision, one column per label, created_at, source, the key that sent it."""
+def feedback_export(session: Any, output: Path, key_name_or_id: str | None, overwrite: bool, spreadsheet_safe: bool) -> None:
+    """Write stored feedback as a training table: text, comment_id, decision, one column per label, created_at, source, the key that sent it.
+
+    Without --spreadsheet-safe every cell is written exactly, for `moderate train --site-data` to read: open such a
+    CSV in a spreadsheet only with that option, as a comment can be a formula."""
     from service.feedback_export import UnknownKeyFilter, export_feedback, keys_matching
     from service.tables import TableError
 
     try:
         key_ids = None if key_name_or_id is None else keys_matching(session, key_name_or_id)
-        n_rows = export_feedback(session, output, key_ids=key_ids, overwrite=overwrite)
+        n_rows = export_feedback(session, output, key_ids=key_ids, overwrite=overwrite, spreadsheet_safe=spreadsheet_safe)
     except (TableError, UnknownKeyFilter) as error:
         raise BadInput(error) from error
     click.echo(f"Wrote {n_rows} feedback rows to {output}", err=True)
