@@ -87,6 +87,33 @@ def test_a_sign_in_without_the_cookie_says_to_allow_cookies(ui_app):
 
 
 
+def test_a_sign_in_over_plain_http_with_a_secure_cookie_says_to_use_https_and_warns_the_operator_once(tiny_bundle_path, caplog):
+    # With the default Secure cookie a browser on http://some-host/ui keeps no cookie, so every sign-in failed with
+    # "allow cookies for this site" (they were allowed) and the operator's log said nothing.
+    app = create_app({"TESTING": True, "MODEL": str(tiny_bundle_path), "DB_URL": "sqlite://", "SESSION_COOKIE_SECURE": True})
+    add_user(app, "mo")
+    plain = app.test_client(use_cookies=False)  # what such a browser sends back: no cookie
+    token = csrf_from(plain.get("/ui/sign-in").get_data(as_text=True))
+    with caplog.at_level("WARNING", logger="service.ui.csrf"):
+        for _ in range(2):
+            refused = plain.post("/ui/sign-in", data={"name": "mo", "password": PASSWORD, "csrf_token": token})
+            assert refused.status_code == 400
+            assert "Open the page at an https:// address" in refused.get_data(as_text=True)
+    warnings = [record for record in caplog.records if "came over plain HTTP" in record.getMessage()]
+    assert len(warnings) == 1 and "MODERATION_SESSION_COOKIE_SECURE=false" in warnings[0].getMessage()
+    secure = app.test_client(use_cookies=False)  # over HTTPS, no cookie is a blocked cookie again
+    token = csrf_from(secure.get("/ui/sign-in", base_url="https://localhost").get_data(as_text=True))
+    refused = secure.post("/ui/sign-in", data={"name": "mo", "password": PASSWORD, "csrf_token": token},
+                          base_url="https://localhost")
+    assert refused.status_code == 400 and "allow cookies for this site" in refused.get_data(as_text=True)
+    assert "https://" not in refused.get_data(as_text=True)
+    browser = app.test_client()
+    token = csrf_from(browser.get("/ui/sign-in", base_url="https://localhost").get_data(as_text=True))
+    signed_in = browser.post("/ui/sign-in", data={"name": "mo", "password": PASSWORD, "csrf_token": token},
+                             base_url="https://localhost")
+    assert signed_in.status_code == 302
+
+
 def test_each_failed_sign_in_is_one_warning_with_the_name_and_address_never_the_password(tiny_bundle_path, capsys):
     # A failed sign-in left only the request line ("POST /ui/sign-in 401", INFO, no name, no address): an operator
     # could not see names or passwords being guessed. A name that is no user's is not logged: it may be a password
