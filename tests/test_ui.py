@@ -643,6 +643,21 @@ def test_a_decision_from_an_ended_session_is_not_mistaken_for_saved(ui_app, mode
     assert feedback_rows(ui_app) == []
 
 
+def test_a_decision_after_signing_out_in_another_tab_says_signed_out_not_error_400(ui_app, moderator):
+    # Sign-out clears this browser's session, CSRF token included: the queue's form still held the old token, so the
+    # decision got 400 "the form has expired" and the page's script said "error 400" instead of "signed out".
+    (item,) = log_reviews(ui_app, [HOSTILE])
+    token = csrf_from(moderator.get("/ui/queue").get_data(as_text=True))
+    assert moderator.post("/ui/sign-out", data={"csrf_token": token}).status_code == 302  # the other tab
+    answer = moderator.post(f"/ui/queue/{item}", data={"decision": "approve", "csrf_token": token}, headers={"Accept": "application/json"})
+    assert answer.status_code == 401 and "You are signed out, so nothing was saved" in answer.get_data(as_text=True)
+    assert feedback_rows(ui_app) == []
+    again = moderator.post("/ui/sign-out", data={"csrf_token": token})  # the other tab's Sign out: nothing left to do
+    assert again.status_code == 303 and again.headers["Location"].endswith("/ui/sign-in")
+    forged = moderator.post("/ui/sign-in", data={"name": "mo", "password": "x", "csrf_token": token})
+    assert forged.status_code == 400  # the sign-in form's own token check is unchanged
+
+
 @pytest.mark.parametrize("data, referrer, expected", [
     ({"decision": "approve", "next": "/ui/queue?reason=insult"}, None, "/ui/sign-in?next=/ui/queue?reason%3Dinsult"),
     ({"decision": "approve"}, "http://localhost/ui/queue?site=none", "/ui/sign-in?next=/ui/queue?site%3Dnone"),

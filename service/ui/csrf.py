@@ -41,14 +41,19 @@ def csrf_token() -> str:
 
 
 def check_csrf() -> None:
-    """Refuse (400) an unsafe request whose form field or header does not carry the session's token."""
+    """Refuse (400) an unsafe request whose form field or header does not carry the session's token: 401 when the
+    browser signed out since the page was drawn, a redirect to sign-in for a second Sign out (``refuse_signed_out_form``)."""
     if request.method in SAFE_METHODS:
         return
     expected = session.get(CSRF_FIELD)
     sent = request.form.get(CSRF_FIELD) or request.headers.get(CSRF_HEADER)
     # Compared as bytes: compare_digest raises TypeError (a 500) for a str with any non-ASCII character.
     if not expected or not sent or not hmac.compare_digest(str(sent).encode("utf-8"), str(expected).encode("utf-8")):
-        if current_app.config["SESSION_COOKIE_NAME"] in request.cookies:
+        from service.ui.signin import refuse_signed_out_form  # signin imports this module
+
+        session_sent = current_app.config["SESSION_COOKIE_NAME"] in request.cookies
+        refuse_signed_out_form(session_sent)
+        if session_sent:
             abort(400, description=FORM_EXPIRED)
         if current_app.config["SESSION_COOKIE_SECURE"] and not request.is_secure:
             _warn_over_http()

@@ -74,6 +74,19 @@ def load_user() -> None:
         g.user = user
 
 
+def refuse_signed_out_form(session_sent: bool) -> None:
+    """For a form whose CSRF token did not match, sent by a browser whose session has no user (signed out in another
+    tab since the page was drawn): for Sign out, go to the sign-in page (there is nothing left to do); else, when the
+    browser sent its session (``session_sent``), say it is signed out with 401 (the queue's script then tells the user
+    to sign in again) instead of "the form has expired". Returns in every other case."""
+    if request.endpoint == SIGN_IN_ENDPOINT or session.get(USER_ID) is not None:
+        return
+    if request.endpoint == "ui.sign_out":
+        abort(redirect(url_for(SIGN_IN_ENDPOINT), code=303))
+    if session_sent:
+        abort(401, description=SIGNED_OUT)
+
+
 def forget_session(why: str) -> None:
     """Forget the session and say ``why`` on the next page (the sign-in page it is sent to): else the sign-in form
     came back unexplained, as if the user had never signed in."""
