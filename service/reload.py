@@ -35,6 +35,8 @@ from gunicorn.errors import HaltServer
 
 log = logging.getLogger(__name__)
 
+METRICS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
+"""The folder of the workers' metric files (``service.server.prepare_metrics_dir``)."""
 WORKER_START_FAILED = 1
 """Exit status of a worker that could not build its app; gunicorn's own 3 would stop the whole server."""
 WORKER_RETRY_SECONDS = 5.0
@@ -85,10 +87,34 @@ def _failure_message(error: BaseException, expected: tuple[type[BaseException], 
 
 def _forget_metric_files(pid: int) -> None:
     """Remove the per-process metric files a check child left (it served nothing: its counters are all zero)."""
-    folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    folder = os.environ.get(METRICS_DIR_ENV)
     if folder:
         for path in Path(folder).glob(f"*_{pid}.db"):
             path.unlink(missing_ok=True)
+
+
+FRESH_SECONDS = 60 * 60
+"""How often the master touches its folders in the temporary directory and every file in them (``keep_fresh``)."""
+
+
+def keep_fresh(*folders: str) -> None:
+    """Set the times of ``folders`` and of every file in them to now.
+
+    systemd-tmpfiles (daily on most distributions, a service's ``PrivateTmp`` included) deletes what in ``/tmp`` has
+    not been touched for 10 days: a ready marker is written once, at a worker's start, so after ten days the health
+    port said no worker was live (and an orchestrator restarted a healthy server), and a replaced worker could not
+    write its marker in the deleted folder and failed to start again and again."""
+    for folder in folders:
+        try:
+            names = os.listdir(folder)
+            os.utime(folder)
+        except OSError:
+            continue
+        for name in names:
+            try:
+                os.utime(os.path.join(folder, name))
+            except OSError:  # gone meanwhile (a worker exited)
+                pass
 
 
 class ReadyMarkers:
@@ -97,17 +123,26 @@ class ReadyMarkers:
     def __init__(self) -> None:
         self.path = tempfile.mkdtemp(prefix="moderation-ready-")
         self.owner = os.getpid()
+        self._seen: set[int] = set()
+        """Workers the master has found ready: still ready if their marker is deleted under it (until ``forget``)."""
 
     def mark(self, pid: int) -> None:
-        """Called in the worker by gunicorn's ``post_worker_init``."""
+        """Called in the worker by gunicorn's ``post_worker_init``; makes the folder again when something deleted it."""
+        os.makedirs(self.path, exist_ok=True)
         with open(os.path.join(self.path, str(pid)), "w", encoding="utf-8"):
             pass
 
     def is_ready(self, pid: int) -> bool:
-        return os.path.exists(os.path.join(self.path, str(pid)))
+        if pid in self._seen:
+            return True
+        if os.path.exists(os.path.join(self.path, str(pid))):
+            self._seen.add(pid)
+            return True
+        return False
 
     def forget(self, pid: int) -> None:
         """Called in the master when a worker exits."""
+        self._seen.discard(pid)
         try:
             os.remove(os.path.join(self.path, str(pid)))
         except FileNotFoundError:
@@ -127,6 +162,15 @@ class ModerationArbiter(Arbiter):
     bundle loaded and passed its checks (and points new workers at it), else the reason; ``ready`` holds
     the workers' markers; ``serving`` names the bundle for log lines.
     """
+
+    def manage_workers(self) -> None:
+        """Gunicorn's step of its loop (about once a second), and every ``FRESH_SECONDS`` ``keep_fresh`` on the
+        ready markers and the metrics folder."""
+        super().manage_workers()
+        now = time.monotonic()
+        if now - getattr(self, "_fresh_at", -FRESH_SECONDS) >= FRESH_SECONDS:
+            self._fresh_at = now
+            keep_fresh(self.app.ready.path, *filter(None, [os.environ.get(METRICS_DIR_ENV)]))
 
     def reload(self) -> None:
         """Verify the new bundle, start new workers, and stop the old ones once every new one is ready."""

@@ -43,7 +43,15 @@ from gunicorn.glogging import Logger as GunicornLogger
 
 from service.health_port import HealthListener, resolve_health_port
 from service.quick_exit import freeze_at_exit
-from service.reload import WORKER_RETRY_SECONDS, WORKER_START_FAILED, ModerationArbiter, ReadyMarkers, post_worker_init, verify_in_child
+from service.reload import (
+    METRICS_DIR_ENV,
+    WORKER_RETRY_SECONDS,
+    WORKER_START_FAILED,
+    ModerationArbiter,
+    ReadyMarkers,
+    post_worker_init,
+    verify_in_child,
+)
 
 log = logging.getLogger(__name__)
 
@@ -144,6 +152,9 @@ class ModerationServer(BaseApplication):
         from service.config import ConfigError
         from service.store import StoreError
 
+        folder = os.environ.get(METRICS_DIR_ENV)
+        if folder:  # deleted under a running server (a clean of the temporary directory): every new worker failed
+            os.makedirs(folder, exist_ok=True)
         try:
             if self.checked is not None:
                 return create_app(self.checked, settled=True)
@@ -188,7 +199,6 @@ def bind_address(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
-METRICS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
 _OWNED_METRICS_DIR = "MODERATION_OWNS_METRICS_DIR"
 """Set when ``prepare_metrics_dir`` made the directory, so that the server removes it on exit."""
 

@@ -10,6 +10,8 @@ import sys
 import threading
 import time
 
+import pytest
+
 from model.bundle import BUNDLES_DIR_ENV
 from tests.test_server import get_json
 
@@ -129,6 +131,8 @@ SLOW_SITE_LAUNCHER = """\
 import sys
 import time
 
+import pytest
+
 from service.server import ModerationServer
 
 load = ModerationServer.load
@@ -174,3 +178,88 @@ def test_an_abandoned_reload_leaves_the_old_worker_serving(versioned_bundles, tm
         time.sleep(SLOW_LOAD_SECONDS + 2)
         assert worker_pids(server.process.pid) == {old}, server.log_tail()
         assert get_json(f"{server.base}/v1/moderate", {"comments": [{"id": "a", "text": "hi"}]})[1]["model_version"] == "public"
+
+
+def test_keep_fresh_touches_the_folders_and_their_files(tmp_path):
+    # systemd-tmpfiles deletes what in /tmp is untouched for 10 days: the ready markers are written once.
+    from service.reload import keep_fresh
+
+    folder = tmp_path / "moderation-ready-x"
+    folder.mkdir()
+    marker = folder / "123"
+    marker.write_text("")
+    old = time.time() - 30 * 24 * 3600
+    for path in (marker, folder):
+        os.utime(path, (old, old))
+    keep_fresh(str(folder), str(tmp_path / "gone"))  # a missing folder is passed over
+    for path in (folder, marker):
+        assert time.time() - path.stat().st_mtime < 60 and time.time() - path.stat().st_atime < 60
+
+
+def test_the_master_keeps_its_folders_fresh_once_per_interval(monkeypatch, tmp_path):
+    from types import SimpleNamespace
+
+    from gunicorn.arbiter import Arbiter
+
+    import service.reload
+    from service.reload import FRESH_SECONDS, METRICS_DIR_ENV, ModerationArbiter
+
+    touched: list[tuple] = []
+    monkeypatch.setattr(Arbiter, "manage_workers", lambda self: None)
+    monkeypatch.setattr(service.reload, "keep_fresh", lambda *folders: touched.append(folders))
+    monkeypatch.setenv(METRICS_DIR_ENV, str(tmp_path / "metrics"))
+    now = [1_000.0]
+    monkeypatch.setattr(service.reload.time, "monotonic", lambda: now[0])
+    arbiter = object.__new__(ModerationArbiter)
+    arbiter.app = SimpleNamespace(ready=SimpleNamespace(path=str(tmp_path / "ready")))
+    for _ in range(3):
+        arbiter.manage_workers()
+    assert touched == [(str(tmp_path / "ready"), str(tmp_path / "metrics"))]
+    now[0] += FRESH_SECONDS
+    arbiter.manage_workers()
+    assert len(touched) == 2
+
+
+def test_a_ready_worker_stays_ready_when_its_marker_is_deleted_and_a_new_one_marks_in_a_deleted_folder():
+    from service.reload import ReadyMarkers
+
+    markers = ReadyMarkers()
+    try:
+        markers.mark(11)
+        assert markers.is_ready(11) and not markers.is_ready(12)
+        shutil.rmtree(markers.path)  # a clean of the temporary directory
+        assert markers.is_ready(11)  # seen ready by the master: still serving
+        markers.mark(12)  # a replaced worker: failed with FileNotFoundError, again and again
+        assert markers.is_ready(12)
+        markers.forget(11)
+        assert not markers.is_ready(11)
+    finally:
+        markers.remove()
+
+
+@pytest.mark.slow
+def test_a_worker_replaced_after_the_temporary_folders_were_deleted_starts_and_serves(tiny_bundle_path, tmp_path, serve):
+    from tests.test_faults import wait_for, worker_pids
+    from tests.test_health_port import get
+
+    temporary = tmp_path / "tmp"
+    temporary.mkdir()
+    env = {**os.environ, "TMPDIR": str(temporary), "MODERATION_AUTH_REQUIRED": "false",
+           "MODERATION_DB_URL": f"sqlite:///{tmp_path / 'db.sqlite'}"}
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    with serve(["--workers", "2", "--model", str(tiny_bundle_path)], env, tmp_path / "server.log") as server:
+        wait_for(lambda: get(f"{server.health_base}/healthz", timeout=5)[1]["workers"] == 2, 60, "both workers live", server.log_tail)
+        folders = sorted(path.name.split("-")[1] for path in temporary.glob("moderation-*"))
+        assert folders == ["metrics", "ready"]
+        for path in temporary.glob("moderation-*"):
+            shutil.rmtree(path)
+        assert get(f"{server.health_base}/healthz", timeout=5)[1]["workers"] == 2  # no orchestrator restart
+        victim = min(worker_pids(server.process.pid))
+        os.kill(victim, signal.SIGKILL)
+        wait_for(lambda: victim not in worker_pids(server.process.pid), 30, "the worker gone", server.log_tail)
+        wait_for(lambda: get(f"{server.health_base}/healthz", timeout=5)[1]["workers"] == 2, 60,
+                 "the replacement live", server.log_tail)
+        for _ in range(4):
+            status, _ = get_json(f"{server.base}/v1/moderate", {"comments": [{"id": "a", "text": "Thanks."}]})
+            assert status == 200
+        assert "Exception in worker process" not in server.log_tail(100_000)
