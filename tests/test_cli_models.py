@@ -71,6 +71,27 @@ def test_use_switches_current_and_refuses_a_broken_bundle(runner, bundles):
     assert (bundles / "CURRENT").read_text().strip() == "site"
 
 
+def test_use_refuses_what_verify_would_fail_a_file_not_listed_or_other_probe_scores(runner, bundles):
+    # `models use` checked less than `models verify --load` and the server: a bundle with a stray file or with probe
+    # scores this host does not reproduce became CURRENT, and a server (re)started on it was never ready.
+    (bundles / "site" / "extra.py").write_text("print('left here')\n")
+    result = runner.invoke(cli, ["models", "use", "site"])
+    assert result.exit_code == 2 and "site fails verification, CURRENT is unchanged" in result.output
+    assert "extra.py" in result.output
+    (bundles / "site" / "extra.py").unlink()
+    path = bundles / "site" / "manifest.json"
+    manifest = json.loads(path.read_text())
+    first = manifest["probe"]["scores"][0]
+    first[next(iter(first))] = 1.5
+    path.write_text(json.dumps(manifest))
+    result = runner.invoke(cli, ["models", "use", "site"])
+    assert result.exit_code == 2 and "probe scores differ from the manifest" in result.output
+    assert (bundles / "CURRENT").read_text().strip() == "public"
+    result = runner.invoke(cli, ["models", "use", "site", "--no-load"])  # files only: the probe scores are not read
+    assert result.exit_code == 0, result.output
+    assert (bundles / "CURRENT").read_text().strip() == "site"
+
+
 def test_compare_lists_exactly_the_changed_decisions(runner, bundles, tmp_path):
     held_out = make_site(30, seed=11)
     data = tmp_path / "held_out.csv"
@@ -561,8 +582,8 @@ def test_use_refuses_a_hand_edited_manifest_without_a_traceback(runner, tiny_bun
     monkeypatch.setenv(BUNDLES_DIR_ENV, str(root))
     result = runner.invoke(cli, ["models", "use", "1.0.0"])
     assert result.exit_code == 2 and isinstance(result.exception, SystemExit), repr(result.exception)
-    assert result.stderr.strip() == (f"Error: {path}: versions not as `moderate train` writes it (edited by hand?); "
-                                     "restore it from git or retrain")
+    assert result.stderr.strip() == (f"Error: 1.0.0 fails verification, CURRENT is unchanged: {path}: versions not as "
+                                     "`moderate train` writes it (edited by hand?); restore it from git or retrain")
     assert not (root / "CURRENT").exists()
 
 

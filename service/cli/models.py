@@ -115,15 +115,24 @@ def _echo_abandoned_folders(root: Path) -> None:
 
 @models.command("use")
 @click.argument("version")
-def use_command(version: str) -> None:
-    """Verify bundle VERSION and make it bundles/CURRENT.
+@click.option("--no-load", "no_load", is_flag=True,
+              help="Check only the files, manifest and policy, not the probe scores (quicker: no bundle is loaded).")
+def use_command(version: str, no_load: bool) -> None:
+    """Verify bundle VERSION as `moderate models verify --load` does and make it bundles/CURRENT.
 
-    A running `moderate serve` switches on SIGHUP (`kill -HUP <gunicorn master pid>`): new workers
-    load the new bundle while the old ones finish their requests.
+    A bundle verify would fail (a file not listed in its manifest, probe scores that differ on this host, ...) is
+    refused and CURRENT left as it was: a server started on it would not be ready. A running `moderate serve`
+    switches on SIGHUP (`kill -HUP <gunicorn master pid>`): new workers load the new bundle while the old ones
+    finish their requests.
     """
     from model.bundle import CURRENT_FILE, BundleError, bundles_dir
     from model.versions import use_bundle
 
+    folder = bundles_dir() / version
+    if version and Path(version).name == version and not version.startswith(".") and folder.is_dir():
+        problems = _verify_one(folder, load=not no_load)  # else use_bundle says what is wrong with the name
+        if problems:
+            raise BadInput(f"{version} fails verification, CURRENT is unchanged: {'; '.join(problems)}")
     try:
         folder = use_bundle(version)
     except BundleError as error:
