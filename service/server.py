@@ -27,9 +27,9 @@ so that the folder, and the work of each scrape, stay bounded however often work
 from __future__ import annotations
 
 import errno
-import glob
 import logging
 import os
+import re
 import shutil
 import socket
 import tempfile
@@ -203,12 +203,19 @@ _OWNED_METRICS_DIR = "MODERATION_OWNS_METRICS_DIR"
 """Set when ``prepare_metrics_dir`` made the directory, so that the server removes it on exit."""
 
 
+STALE_METRIC_FILE = re.compile(r"(?:counter|histogram|summary|gauge_[a-z]+)_(?:\d+|exited)\.db(?:\.staged)?")
+"""The metric files a server leaves (prometheus_client's per process and kind, ``service.metrics``' sums of exited
+processes and their staged copies): the only files removed from an operator's metrics folder at start. Every
+``.db`` was removed, and with it the SQLite database of an operator who kept both in one folder."""
+
+
 def prepare_metrics_dir() -> str:
     """Point prometheus_client at a directory of per-process metric files, whatever the number of workers.
 
     Must run before prometheus_client is imported. An operator's ``PROMETHEUS_MULTIPROC_DIR`` is
-    used (and emptied of old files, as prometheus_client requires; ConfigError when it cannot be made or written);
-    otherwise a temporary one is made.
+    used (emptied of old metric files, as prometheus_client requires: only files named as it and ``service.metrics``
+    name theirs, ``STALE_METRIC_FILE``, never another ``.db`` such as a SQLite database kept in the same folder;
+    ConfigError when it cannot be made or written); otherwise a temporary one is made.
     Returns the directory. A single worker needs one too: gunicorn replaces a worker that is killed, times out
     or is reloaded, and a count kept in its memory would start again from 0.
     """
@@ -216,8 +223,9 @@ def prepare_metrics_dir() -> str:
     if path:
         try:
             os.makedirs(path, exist_ok=True)
-            for stale in glob.glob(os.path.join(path, "*.db")):
-                os.remove(stale)
+            for name in os.listdir(path):
+                if STALE_METRIC_FILE.fullmatch(name):
+                    os.remove(os.path.join(path, name))
             with tempfile.TemporaryFile(dir=path):  # every worker writes there: a read-only folder fails now, not in each
                 pass
         except OSError as error:  # a file, a missing parent, no permission, a read-only file system: not a traceback

@@ -134,6 +134,22 @@ def test_one_worker_keeps_its_counts_in_files_too(monkeypatch):
             shutil.rmtree(path)
 
 
+def test_an_operators_metrics_folder_loses_only_old_metric_files_never_a_database_beside_them(monkeypatch, tmp_path):
+    # Every *.db of PROMETHEUS_MULTIPROC_DIR was removed at start: the SQLite database and its backups too, when an
+    # operator kept them in the one folder the unit lets the service write (/var/lib/moderation).
+    from service.server import _OWNED_METRICS_DIR, METRICS_DIR_ENV, prepare_metrics_dir
+
+    monkeypatch.setenv(METRICS_DIR_ENV, str(tmp_path))
+    monkeypatch.delenv(_OWNED_METRICS_DIR, raising=False)
+    kept = ["moderation.db", "moderation-2026-12-07.db", "metrics.lock", "counter_notes.txt"]
+    stale = ["counter_123.db", "gauge_livesum_123.db", "gauge_liveall_9.db", "histogram_456.db", "counter_exited.db",
+             "histogram_exited.db.staged"]
+    for name in kept + stale:
+        (tmp_path / name).write_bytes(b"x")
+    assert prepare_metrics_dir() == str(tmp_path)
+    assert sorted(path.name for path in tmp_path.iterdir()) == sorted(kept)
+
+
 def test_stored_feedback_is_counted_by_source_and_decision_apart_from_the_models_decisions(client, api_key, auth):
     def value(sample: str) -> float:
         found = [line for line in client.get("/metrics").get_data(as_text=True).splitlines() if line.startswith(sample + " ")]
