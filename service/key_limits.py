@@ -135,29 +135,49 @@ class RedisSlots:
 
     A member older than ``stale_seconds`` (gunicorn's worker timeout: no request lives longer) is
     dropped, so a worker killed mid-request frees its slot by then. If Redis cannot be reached the
-    request is let through and the failure logged: a broken Redis must not stop moderation.
+    request is let through and the failure logged: a broken Redis must not stop moderation. A slot this
+    process could not free (Redis answered late: a pause, a failover), or may have taken unawares (a
+    timeout after Redis had run the commands), is freed with its next command that reaches Redis: else a
+    few seconds' stall held a key's slots, and answered its every request 429, until they expired.
     """
 
     PREFIX = "moderation:slots:"
+    MAX_UNFREED = 10_000
+    """Slots kept to free later, per process; beyond it the oldest are left to expire."""
 
     def __init__(self, client: Any, stale_seconds: int):
         self.client = client
         self.stale_seconds = stale_seconds
+        self._unfreed: list[tuple[str, str]] = []
+        self._lock = threading.Lock()
+
+    def _keep_unfreed(self, tokens: list[tuple[str, str]]) -> None:
+        with self._lock:
+            self._unfreed = (self._unfreed + tokens)[-self.MAX_UNFREED:]
+
+    def _take_unfreed(self) -> list[tuple[str, str]]:
+        with self._lock:
+            taken, self._unfreed = self._unfreed, []
+        return taken
 
     def acquire(self, identity: str, limit: int) -> tuple[str, str] | None:
         """Take one of ``identity``'s ``limit`` slots; return its handle, or None when all are held."""
         name, member, now = self.PREFIX + identity, uuid.uuid4().hex, time.time()
+        unfreed = self._take_unfreed()
         try:
             pipeline = self.client.pipeline()
+            for token in unfreed:
+                pipeline.zrem(*token)
             pipeline.zremrangebyscore(name, "-inf", now - self.stale_seconds)
             pipeline.zadd(name, {member: now})
             pipeline.zcard(name)
             pipeline.expire(name, self.stale_seconds)
-            held = pipeline.execute()[2]
+            held = pipeline.execute()[len(unfreed) + 2]
             if held > limit:
                 self.client.zrem(name, member)
                 return None
         except RedisError as error:
+            self._keep_unfreed([*unfreed, (name, member)])  # the ZADD may have run: free that member too
             warn_unreachable(error, log, "concurrency slots unreachable, request let through")
             return ("", "")
         return (name, member)
@@ -170,7 +190,9 @@ class RedisSlots:
         try:
             self.client.zrem(name, member)
         except RedisError as error:
-            warn_unreachable(error, log, "concurrency slot not freed (it expires after %d s)", self.stale_seconds)
+            self._keep_unfreed([token])
+            warn_unreachable(error, log, "concurrency slot not freed yet: freed with the next request that reaches "
+                                         "Redis, else it expires after %d s", self.stale_seconds)
 
 
 def slots_directory(config: Mapping[str, Any]) -> Path:

@@ -10,6 +10,7 @@ from service import budgets
 from service.app import create_app
 from service.auth import create_key
 from service.key_limits import FileSlots, LocalSlots, RedisSlots, concurrent_limit
+from service.redis_client import RedisError
 from service.store import get_session
 from tests.conftest import redis_test_url
 
@@ -167,3 +168,90 @@ def test_a_file_slot_is_held_until_released_even_by_another_open_file(tmp_path):
     assert FileSlots(tmp_path).acquire("key:1", 1) is None
     FileSlots(tmp_path).release(held)
     assert FileSlots(tmp_path).acquire("key:1", 1) is not None
+
+
+class StallingRedis:
+    """Enough of a Redis client for ``RedisSlots``: sorted sets in a dict; while ``stalled`` every command raises, as
+    a paused or failing-over Redis does (its timeouts)."""
+
+    def __init__(self):
+        self.sets: dict[str, dict[str, float]] = {}
+        self.stalled = False
+
+    def _check(self):
+        if self.stalled:
+            raise RedisError("Timeout reading from socket")
+
+    def zrem(self, name, member):
+        self._check()
+        return int(self.sets.get(name, {}).pop(member, None) is not None)
+
+    def pipeline(self):
+        redis, commands = self, []
+
+        class Pipeline:
+            def __getattr__(self, command):
+                return lambda *args: commands.append((command, args))
+
+            def execute(self):
+                redis._check()
+                results = []
+                for command, args in commands:
+                    members = redis.sets.setdefault(args[0], {})
+                    if command == "zrem":
+                        results.append(int(members.pop(args[1], None) is not None))
+                    elif command == "zremrangebyscore":
+                        stale = [m for m, score in members.items() if score <= args[2]]
+                        results.append(len([members.pop(m) for m in stale]))
+                    elif command == "zadd":
+                        members.update(args[1])
+                        results.append(1)
+                    elif command == "zcard":
+                        results.append(len(members))
+                    else:  # expire
+                        results.append(True)
+                return results
+
+        return Pipeline()
+
+
+def test_a_slot_redis_was_too_slow_to_free_is_freed_with_the_next_command_not_held_until_it_expires():
+    # A Redis pause of a few seconds: the release failed, the slot stayed for TIMEOUT_SECONDS (120 s), and with
+    # KEY_CONCURRENT_REQUESTS reached every request of the key was answered 429 on every instance meanwhile.
+    redis = StallingRedis()
+    slots = RedisSlots(redis, stale_seconds=120)
+    held = slots.acquire("key:1", 1)
+    assert held is not None and held[0]
+    redis.stalled = True
+    slots.release(held)  # not freed: Redis did not answer
+    redis.stalled = False
+    assert redis.sets["moderation:slots:key:1"]  # still in Redis
+    again = slots.acquire("key:1", 1)  # the next request: frees the old slot first, then takes one
+    assert again is not None and again[0]
+    slots.release(again)
+    assert redis.sets["moderation:slots:key:1"] == {}
+
+
+def test_a_slot_taken_by_a_command_whose_answer_was_lost_is_freed_later():
+    # A timeout after Redis had run ZADD: the request was let through with no slot to free, and the member stayed.
+    redis = StallingRedis()
+    slots = RedisSlots(redis, stale_seconds=120)
+    real_pipeline = redis.pipeline
+
+    def lost_answer():
+        pipeline = real_pipeline()
+        run = pipeline.execute
+
+        def execute():
+            run()
+            raise RedisError("Timeout reading from socket")
+
+        pipeline.execute = execute
+        return pipeline
+
+    redis.pipeline = lost_answer
+    assert slots.acquire("key:1", 1) == ("", "")  # let through
+    assert len(redis.sets["moderation:slots:key:1"]) == 1
+    redis.pipeline = real_pipeline
+    assert slots.acquire("key:1", 1) is not None  # the lost one was freed first
+    assert len(redis.sets["moderation:slots:key:1"]) == 1
