@@ -36,12 +36,12 @@ from typing import Any
 from flask import Flask, Response, current_app
 from prometheus_client import Counter
 from sqlalchemy import Engine, event, insert
-from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 
 from service.config import DEFAULT_DB_PATH
 from service.schema_gate import schema_problem
-from service.store import (AUTOCOMMIT, DecisionRecord, StoreError, app_engine, bound_waits, engine_sqlite_file, make_engine,
-                           wait_seconds)
+from service.store import (AUTOCOMMIT, DecisionRecord, StoreError, app_engine, bound_waits, describe_error, engine_sqlite_file,
+                           make_engine, wait_seconds)
 
 log = logging.getLogger(__name__)
 
@@ -98,11 +98,11 @@ class DecisionSpool:
         except OSError as spool_error:
             self.lost.inc(len(rows))
             log.error("decision log write failed (%s) and the spool %s cannot be written (%s); the rows: %s",
-                      _describe(error), self.directory, spool_error, _json_lines(rows, self.log_text).strip())
+                      describe_error(error), self.directory, spool_error, _json_lines(rows, self.log_text).strip())
             return
         self.spooled.inc(len(rows))
         log.error("decision log write failed (%s): %d row(s) spooled to %s, replayed when the database takes writes again",
-                  _describe(error), len(rows), self.own_file())
+                  describe_error(error), len(rows), self.own_file())
 
     def pending(self) -> list[Path]:
         """Spool files to replay: unclaimed ones, and ones claimed by a process that has since died."""
@@ -137,12 +137,12 @@ class DecisionSpool:
                     rejected = claimed.with_name(REJECTED_PREFIX + claimed.name)
                     os.rename(claimed, rejected)
                     self.rejected.inc(len(rows))
-                    log.error("decision log replay refused (%s): %d row(s) kept in %s for an operator", _describe(error), len(rows), rejected)
+                    log.error("decision log replay refused (%s): %d row(s) kept in %s for an operator", describe_error(error), len(rows), rejected)
                     continue
                 except SQLAlchemyError as error:
                     # A fresh name: renaming back could overwrite the spool file this process has started since.
                     os.rename(claimed, _fresh_spool_file(self.directory))
-                    log.warning("decision log replay postponed (%s): %d row(s) stay spooled", _describe(error), len(rows))
+                    log.warning("decision log replay postponed (%s): %d row(s) stay spooled", describe_error(error), len(rows))
                     break
                 claimed.unlink()
                 self.replayed.inc(len(rows))
@@ -247,11 +247,6 @@ def _json_lines(rows: list[dict[str, Any]], with_text: bool) -> str:
 
 def _decode(row: dict[str, Any]) -> dict[str, Any]:
     return {**row, "created_at": dt.datetime.fromisoformat(row["created_at"])}
-
-
-def _describe(error: BaseException) -> str:
-    cause = error.orig if isinstance(error, DBAPIError) and error.orig is not None else error
-    return f"{type(cause).__name__}: {(str(cause).splitlines() or [''])[0]}"
 
 
 def _claimer(path: Path) -> int:

@@ -32,7 +32,7 @@ from urllib.parse import unquote
 from flask import Flask, Response, current_app, g, has_request_context, jsonify
 from sqlalchemy import JSON, BigInteger, DateTime, Engine, ForeignKey, Integer, String, Text, create_engine, event, text
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 from sqlalchemy.pool import StaticPool
 
@@ -350,9 +350,18 @@ def init_store(app: Flask, engine: Engine) -> None:
     app.register_error_handler(OperationalError, _database_unavailable)
 
 
+def describe_error(error: BaseException) -> str:
+    """``Class: first line`` of a database error's cause (the driver's own error when SQLAlchemy wraps one): what the
+    server said ("too many clients already", "database ... is not currently accepting connections"), never a
+    password (drivers do not put it in their messages)."""
+    cause = error.orig if isinstance(error, DBAPIError) and error.orig is not None else error
+    return f"{type(cause).__name__}: {(str(cause).splitlines() or [''])[0]}".removesuffix(": ")
+
+
 def _database_unavailable(error: OperationalError) -> tuple[Response, int, dict[str, str]]:
-    """503 JSON with Retry-After for a database that cannot be reached or is locked; logged with the cause."""
-    log.error("database unavailable: %s", error.orig.__class__.__name__ if error.orig is not None else error)
+    """503 JSON with Retry-After for a database that cannot be reached or is locked; logged with the cause, as a
+    WARNING like the request's own line (an alert on ERROR is for unexpected errors)."""
+    log.warning("database unavailable: %s", describe_error(error))
     body = error_body(DATABASE_UNAVAILABLE, DATABASE_UNAVAILABLE_MESSAGE)
     g.retry_after = RETRY_AFTER_SECONDS
     return jsonify(body), SERVICE_UNAVAILABLE, {"Retry-After": str(RETRY_AFTER_SECONDS)}
@@ -392,7 +401,7 @@ def ping() -> None:
     except SQLAlchemyError as error:
         session.rollback()
         url = session.get_bind().url.render_as_string(hide_password=True)
-        raise StoreError(f"database {url} is unreachable: {type(error).__name__}") from error
+        raise StoreError(f"database {url} is unreachable: {describe_error(error)}") from error
 
 
 def _request_value(name: str) -> Any:

@@ -468,3 +468,22 @@ def test_every_request_thread_gets_its_connections_at_once_and_keeps_them(tiny_b
         assert log_engine.pool.checkedin() == MANY_THREADS
     finally:
         app_engine(app).dispose()
+
+
+def test_a_database_refusal_is_logged_with_what_the_server_said_as_a_warning(store_app, caplog, monkeypatch):
+    # The log said only "database unavailable: OperationalError" (and readyz "the service log says why"): an operator
+    # could not tell "too many clients already" from a stopped server or a rotated password. Logged at ERROR too,
+    # while the request's own line for that 503 is a WARNING (an alert on ERROR is for unexpected errors).
+    import sqlite3
+
+    from service.store import _database_unavailable, ping
+
+    refusal = OperationalError("SELECT 1", {}, sqlite3.OperationalError("sorry, too many clients already"))
+    with store_app.test_request_context(), caplog.at_level("WARNING", logger="service.store"):
+        _database_unavailable(refusal)
+        (line,) = [record for record in caplog.records if record.name == "service.store"]
+        assert line.levelname == "WARNING"
+        assert line.getMessage() == "database unavailable: OperationalError: sorry, too many clients already"
+        monkeypatch.setattr(get_session(), "execute", lambda *args, **kwargs: (_ for _ in ()).throw(refusal))
+        with pytest.raises(StoreError, match="is unreachable: OperationalError: sorry, too many clients already$"):
+            ping()
