@@ -45,7 +45,8 @@ SETTING_NAME = re.compile(r"`([A-Z][A-Z0-9_]*[A-Z0-9])[`=]")
 NOT_SETTINGS = frozenset({"ERROR", "INFO", "WARNING", "GET", "POST", "NAME", "NA", "NUMBA_CACHE_DIR", "PROMETHEUS_MULTIPROC_DIR"})
 """Upper-case words the docs put in backticks that are not ours to read: log levels, HTTP methods, placeholders, a
 CSV cell, other programs' variables."""
-ENV_LINE = re.compile(r"[A-Z_][A-Z0-9_]*=\S*")
+ENV_LINE = re.compile(r"([A-Z_][A-Z0-9_]*)='([^'\s]*)'")
+"""``NAME='value'``: single-quoted, so that systemd's EnvironmentFile and ``sh`` read the same characters."""
 PROXY_FIX_HEADERS = {"x_for": "X-Forwarded-For", "x_proto": "X-Forwarded-Proto", "x_host": "X-Forwarded-Host",
                      "x_port": "X-Forwarded-Port", "x_prefix": "X-Forwarded-Prefix"}
 """werkzeug's ProxyFix: the header each of its arguments trusts."""
@@ -200,6 +201,21 @@ def test_the_environment_file_has_one_assignment_a_line_and_no_comment_after_a_v
     lines = environment_file()
     assert [line for line in lines if not ENV_LINE.fullmatch(line)] == []
     assert "MODERATION_SECRET_KEY" in {line.split("=", 1)[0] for line in lines}  # several instances must share it
+
+
+def test_the_shell_commands_read_the_environment_file_as_systemd_does(tmp_path):
+    # Unquoted, `sh` ended the documented URL's options at '&' (MODERATION_DB_URL then unset: `keys create` and the
+    # nightly prune ran on the clone's SQLite file) while systemd kept the whole value.
+    lines = environment_file()
+    path = tmp_path / "moderation.env"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    assert any("&" in ENV_LINE.fullmatch(line)[2] for line in lines)  # the example shows the case that differed
+    script = f"set -a; . {shlex.quote(str(path))}; exec env"
+    shown = dict(line.split("=", 1) for line in subprocess.run(["sh", "-c", script], capture_output=True, text=True,
+                                                                  check=True, env={}).stdout.splitlines() if "=" in line)
+    for line in lines:
+        name, value = ENV_LINE.fullmatch(line).groups()
+        assert shown.get(name) == value, line
 
 
 def systemd_unit() -> str:
