@@ -92,6 +92,18 @@ def test_use_refuses_what_verify_would_fail_a_file_not_listed_or_other_probe_sco
     assert (bundles / "CURRENT").read_text().strip() == "site"
 
 
+def test_compare_of_a_header_without_rows_says_so_before_loading_the_bundles(runner, bundles, tmp_path, monkeypatch):
+    # It loaded both bundles, then blamed --drop-trained (not given): "the bundles were trained on every comment of it".
+    import sys
+
+    data = tmp_path / "header.csv"
+    data.write_text("text,decision\n")
+    monkeypatch.setattr(sys.modules["service.cli.models"], "load_scorer_or_fail", lambda *args, **kwargs: pytest.fail("loaded a bundle"))
+    result = runner.invoke(cli, ["compare", "public", "site", "--data", str(data)])
+    assert result.exit_code == 2
+    assert result.stderr.strip() == f"Error: {data} has a header but no comments: give a table with a row per comment"
+
+
 def test_compare_lists_exactly_the_changed_decisions(runner, bundles, tmp_path):
     held_out = make_site(30, seed=11)
     data = tmp_path / "held_out.csv"

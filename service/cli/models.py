@@ -362,6 +362,8 @@ def compare_command(old: Path, new: Path, data_path: Path, text_column: str, lab
         texts, site = table_comments(table, text_column, label_columns)
     except (DataError, KeyError) as error:
         raise BadInput(f"{data_path}: {error.args[0] if error.args else error}") from error
+    if not texts:  # a header and no rows: said before the bundles load, and not as --drop-trained's doing
+        raise BadInput(f"{data_path} has a header but no comments: give a table with a row per comment")
     try:
         old_scorer, new_scorer = load_scorer_or_fail(old, batch=True), load_scorer_or_fail(new, batch=True)
     except OSError as error:
