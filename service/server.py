@@ -35,6 +35,7 @@ import socket
 import tempfile
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 from flask import Flask
@@ -124,10 +125,27 @@ class ModerationServer(BaseApplication):
         problem = verify_in_child(lambda: verify_scorer(config, folder), expected=(BundleError,))
         if problem is None:
             warn_once(policy_warnings(config, folder))  # here, not in each new worker (forked from this process)
+            self._warn_if_pinned(folder)
             self._previous_model, self.settings["MODEL"] = self.settings.get("MODEL"), str(folder)
             if self.checked is not None:  # the config file as read now, for the new workers
                 self._previous_checked, self.checked = self.checked, {**config, "MODEL": str(folder)}
         return problem
+
+    def _warn_if_pinned(self, folder: Path) -> None:
+        """Say so when the bundle reloaded is one MODEL pins while bundles/CURRENT names another: a SIGHUP after
+        `moderate models use` then reloaded the old bundle without a word."""
+        from model.bundle import BundleError, resolve_bundle_path
+
+        if self.model_choice is None:
+            return
+        try:
+            current = resolve_bundle_path(None)
+        except (BundleError, OSError):
+            return
+        if current.resolve() != folder.resolve():
+            log.warning("reload: MODEL (--model, MODERATION_MODEL or the config file) pins %s, so the workers reload it; "
+                        "bundles/CURRENT names %s: to serve that one, unset MODEL and restart, or restart with --model %s",
+                        folder, current.name, current.name)
 
     def cancel_reload(self) -> None:
         """Point new workers back at the bundle (and settings) served before a reload that was abandoned."""

@@ -263,3 +263,20 @@ def test_a_worker_replaced_after_the_temporary_folders_were_deleted_starts_and_s
             status, _ = get_json(f"{server.base}/v1/moderate", {"comments": [{"id": "a", "text": "Thanks."}]})
             assert status == 200
         assert "Exception in worker process" not in server.log_tail(100_000)
+
+
+def test_a_reload_of_a_pinned_bundle_says_that_current_names_another(versioned_bundles, monkeypatch, caplog):
+    # `serve --model site`, then `models use public` + SIGHUP: the workers reloaded site without a word.
+    from service.server import ModerationServer
+
+    monkeypatch.setenv(BUNDLES_DIR_ENV, str(versioned_bundles))
+    server = object.__new__(ModerationServer)
+    with caplog.at_level("WARNING", logger="service.server"):
+        server.model_choice = "site"
+        server._warn_if_pinned(versioned_bundles / "site")
+        server.model_choice = None  # follows CURRENT: nothing to say
+        server._warn_if_pinned(versioned_bundles / "public")
+        server.model_choice = "public"  # pinned to the one CURRENT names: nothing to say
+        server._warn_if_pinned(versioned_bundles / "public")
+    (line,) = [record.getMessage() for record in caplog.records if record.name == "service.server"]
+    assert "pins" in line and "bundles/CURRENT names public" in line and "--model public" in line

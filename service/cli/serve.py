@@ -18,7 +18,7 @@ from service.config import Defaults
 @click.option("--workers", type=click.IntRange(min=1), help=f"[default: $MODERATION_WORKERS, else workers in the $MODERATION_CONFIG file, else {Defaults.WORKERS}]")
 @click.option("--threads", type=click.IntRange(min=1), help=f"[default: $MODERATION_THREADS, else threads in the $MODERATION_CONFIG file, else {Defaults.THREADS}]")
 @click.option("--health-port", type=click.IntRange(0, 65535), help="Port where the master answers GET /healthz and GET /metrics while every worker is busy; 0 = off [default: $MODERATION_HEALTH_PORT, else health_port in the $MODERATION_CONFIG file, else the port + 1].")
-@click.option("--model", type=click.Path(path_type=Path), help="Bundle directory [default: $MODERATION_MODEL, else model in the $MODERATION_CONFIG file, else the committed bundle].")
+@click.option("--model", type=click.Path(path_type=Path), help="Bundle directory or version; pins it, so that a SIGHUP reloads this one, whatever `moderate models use` chose [default: $MODERATION_MODEL, else model in the $MODERATION_CONFIG file, else the bundle bundles/CURRENT names, at each start and SIGHUP].")
 @click.option("--encoder-mode", type=ENCODER_MODES,
               help="For a bundle with an encoder: encoder reads every comment (best ranking); cascade re-scores only "
                    "comments whose decision could change, about twice the requests per second (MODEL_CARD.md). "
