@@ -101,7 +101,8 @@ def _json_body(example: str = MODERATE_EXAMPLE, keep_last_of_repeats: bool = Fal
     try:
         return parse_json_body(raw, example, keep_last_of_repeats)
     except ApiError as error:
-        if request.mimetype not in FORM_TYPES or raw.removeprefix(codecs.BOM_UTF8).lstrip()[:1] in JSON_STARTS:
+        if (request.mimetype not in FORM_TYPES or raw.removeprefix(codecs.BOM_UTF8).lstrip()[:1] in JSON_STARTS
+                or json.detect_encoding(raw[:4]) in WIDE_ENCODINGS):  # UTF-16 JSON (Notepad's "Unicode"): say so
             raise
         raise _invalid(f"request body is a form ({request.mimetype}), not JSON: send JSON like {example}, "
                        "with Content-Type: application/json") from error

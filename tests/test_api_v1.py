@@ -18,11 +18,13 @@ HOSTILE = "You are a stupid clown, the minister ignores the vote."
 ONE_BODY = '{"comments": [{"id": "a", "text": "Thanks."}]}'
 
 
+@pytest.mark.parametrize("content_type", ["application/json", "application/x-www-form-urlencoded"])
 @pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-16-be", "utf-32", "utf-32-le", "utf-32-be"])
-def test_a_utf16_or_utf32_body_is_told_to_send_utf8(client, auth, encoding):
+def test_a_utf16_or_utf32_body_is_told_to_send_utf8(client, auth, encoding, content_type):
     # Was "not valid UTF-8 (byte 0)" with a byte order mark, and without one "not valid JSON: Expecting property name".
+    # With curl -d's form type (a file Notepad saved as "Unicode"), it was told it is "a form, not JSON".
     wide = encoding[:6].upper()
-    response = client.post("/v1/moderate", data=ONE_BODY.encode(encoding), content_type="application/json", headers=auth)
+    response = client.post("/v1/moderate", data=ONE_BODY.encode(encoding), content_type=content_type, headers=auth)
     assert response.status_code == 400
     assert response.get_json()["error"] == {
         "code": "invalid_request", "message": f"request body is {wide}; send the JSON encoded as UTF-8, not {wide}"}
