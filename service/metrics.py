@@ -185,9 +185,12 @@ class TimedScorer:
 
 def init_metrics(app: Flask, model_version: str) -> None:
     """Create the app's metrics, time every request and the scorer's calls (``TimedScorer``)."""
-    app.extensions[METRICS_KEY] = Metrics(model_version)
+    app.extensions[METRICS_KEY] = metrics = Metrics(model_version)
     if EXTENSION_KEY in app.extensions:  # not in the master of ``moderate serve``, which scores nothing
         app.extensions[EXTENSION_KEY] = TimedScorer(app.extensions[EXTENSION_KEY])
+        # Now, not at the first request: a worker that had answered none, every worker after a start or a SIGHUP,
+        # was missing from moderation_model_info (a dashboard saw the version vanish until traffic came).
+        metrics.mark_model()
     app.before_request(_start_timer)
     app.after_request(_observe)
     app.teardown_request(_end_request)
@@ -212,7 +215,6 @@ def _start_timer() -> None:
     metrics: Metrics = current_app.extensions[METRICS_KEY]
     request.environ[STARTED] = time.perf_counter()
     metrics.in_progress.inc()
-    metrics.mark_model()
 
 
 def _observe(response: Response) -> Response:

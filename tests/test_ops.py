@@ -164,3 +164,14 @@ def test_a_lost_database_is_503_json_not_500(client, auth, monkeypatch):
     assert response.status_code == 503
     assert response.get_json()["error"]["code"] == "database_unavailable"
     assert response.headers["Retry-After"] == "5"
+
+
+def test_a_worker_reports_its_model_version_before_its_first_request(tiny_bundle_path):
+    # moderation_model_info was set at a worker's first main-port request: after a start or a SIGHUP, the health
+    # port's /metrics (which no worker answers) showed no version until traffic came.
+    from service.metrics import METRICS_KEY
+
+    app = create_app({"TESTING": True, "MODEL": str(tiny_bundle_path), "DB_URL": "sqlite://"})
+    text = app.extensions[METRICS_KEY].exposition().decode()
+    version = app.extensions["moderation"].model_version
+    assert metric_value(text, f'moderation_model_info{{model_version="{version}"}}') == 1
