@@ -754,6 +754,26 @@ def test_an_older_page_links_back_to_the_newest_and_says_when_it_has_emptied(ui_
 # Keys and model pages
 
 
+def test_who_signed_in_and_who_created_or_revoked_a_key_is_logged_with_the_address(ui_app, caplog):
+    # Only failed sign-ins were logged: after a leaked admin password an operator could not tell who made key N, from
+    # where, or when anyone signed in.
+    from service.auth import list_keys
+
+    with caplog.at_level("INFO", logger="service.ui"):
+        admin = ui_app.test_client()
+        assert sign_in(admin, "ad").status_code == 302
+        token = csrf_from(admin.get("/ui/keys").get_data(as_text=True))
+        admin.post("/ui/keys", data={"name": "news-site", "scope": ["moderate"], "csrf_token": token})
+        with ui_app.app_context():
+            (key,) = [row for row in list_keys(get_session()) if row.name == "news-site"]
+        assert admin.post(f"/ui/keys/{key.id}/revoke", data={"csrf_token": token}).status_code == 303
+    lines = [record.getMessage() for record in caplog.records if record.name.startswith("service.ui")]
+    assert "sign-in to the moderation page as ad (admin) from 127.0.0.1" in lines
+    assert f"API key {key.id} (news-site, scopes moderate) created on the moderation page by ad from 127.0.0.1" in lines
+    assert f"API key {key.id} (news-site) revoked on the moderation page by ad from 127.0.0.1" in lines
+    assert not any("mod_" in line for line in lines)  # never the secret
+
+
 def test_an_admin_creates_a_key_that_works_and_revokes_it(ui_app, admin):
     page = admin.get("/ui/keys").get_data(as_text=True)
     token = csrf_from(page)

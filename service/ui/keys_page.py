@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
-from flask import abort, current_app, flash, redirect, render_template, request, url_for
+import logging
+
+from flask import abort, current_app, flash, g, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
 from service.auth import (ID_SELECTOR, BadKeyName, UnknownKey, UnknownScope, check_new_key_name, check_scopes, create_key,
                           list_keys, parse_scopes, revoke_key)
+from service.budgets import client_address
+from service.errors import shown_name
 from service.scopes import DEFAULT_SCOPES, SCOPES
 from service.store import KEY_NAME_CHARS, get_session
 from service.ui.blueprint import bp
 from service.ui.signin import signed_in
+
+log = logging.getLogger(__name__)
 
 
 def _scope_names(stored: str) -> str:
@@ -51,6 +57,8 @@ def create() -> ResponseReturnValue:
     except UnknownScope as error:
         return _page(session, error=f"Tick what the key may do: {error}.", error_field="scope", name=name, scopes=scopes), 400
     row, secret = create_key(session, name, held)
+    log.info("API key %d (%s, scopes %s) created on the moderation page by %s from %s", row.id, shown_name(row.name),
+             " ".join(held), shown_name(g.user.name), client_address())
     return _page(session, secret=secret, created=row)
 
 
@@ -63,6 +71,8 @@ def revoke(key_id: int) -> ResponseReturnValue:
         (row,) = revoke_key(get_session(), f"{ID_SELECTOR}{key_id}")  # by id only, whatever the keys are called
     except UnknownKey:
         abort(404, description="There is no active key with that id.")
+    log.info("API key %d (%s) revoked on the moderation page by %s from %s", row.id, shown_name(row.name),
+             shown_name(g.user.name), client_address())
     flash(f"Revoked key {row.id} ({row.name}): every worker refuses it within {current_app.config['KEY_CACHE_SECONDS']:g} s"
           " (KEY_CACHE_SECONDS).")
     return redirect(url_for("ui.keys"), code=303)

@@ -191,6 +191,7 @@ def sign_in() -> ResponseReturnValue:
     session[STAMP] = user.session_stamp
     session[SIGNED_IN_AT] = time.time()
     csrf_token()
+    log.info("sign-in to the moderation page as %s (%s) from %s", shown_name(user.name), user.role, client_address())
     response = redirect(target)
     trust_browser(response, user)
     return response
