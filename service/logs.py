@@ -20,6 +20,7 @@ Flask's ``Exception on ...`` line, which holds the traceback, both with the requ
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import sys
@@ -108,7 +109,7 @@ def configure_logging(level: str, as_json: bool) -> None:
     idempotent."""
     handler = logging.StreamHandler(sys.stderr)
     setattr(handler, _HANDLER_MARK, True)
-    handler.setFormatter(json_formatter() if as_json else utc_times(OneLineFormatter(PLAIN_FORMAT)))
+    handler.setFormatter(json_formatter() if as_json else plain_formatter())
     handler.addFilter(AddRequestId())
     number = logging.getLevelNamesMapping()[level.upper()] if isinstance(level, str) else int(level)
     for name in (LOGGER_NAME, *LIBRARY_LOGGERS):
@@ -140,14 +141,32 @@ def _only_handler(logger: logging.Logger, handler: logging.Handler) -> logging.L
     return logger
 
 
+_RECORD_ATTRIBUTES = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "taskName"}
+"""What every LogRecord has: the rest of a record's attributes are the fields a call gave in ``extra``."""
+PLAIN_WORD = re.compile(r"[\w.:/@+-]*")
+"""A plain line's field value written as it is; any other is written as JSON (quoted, escaped)."""
+
+
 class OneLineFormatter(logging.Formatter):
     """The plain format, with the control characters of each message escaped (``CONTROL_CHARACTERS``): one record
-    begins one line whatever a client sent. A traceback still follows on lines of its own."""
+    begins one line whatever a client sent. A traceback still follows on lines of its own. The fields a record has
+    beyond the message (``extra``: a request line's ``request_id``, ``duration_ms``, ``decisions``, ...; the
+    ``request_id`` of every line written during a request) follow it as ``name=value``, as the JSON lines hold them."""
 
     def formatMessage(self, record: logging.LogRecord) -> str:
         """The line, its message escaped (``format`` sets ``record.message`` again for each handler)."""
         record.message = escape_control_characters(record.message)
-        return super().formatMessage(record)
+        fields = [f"{name}={_plain_value(value)}" for name, value in record.__dict__.items()
+                  if name not in _RECORD_ATTRIBUTES and not name.startswith("_")]
+        return " ".join([super().formatMessage(record), *fields])
+
+
+def _plain_value(value: Any) -> str:
+    if isinstance(value, str) and PLAIN_WORD.fullmatch(value) and value:
+        return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool) or value is None:
+        return json.dumps(value)
+    return escape_control_characters(json.dumps(value, ensure_ascii=False, default=str))
 
 
 def escape_control_characters(text: str) -> str:
@@ -160,6 +179,11 @@ def utc_times(formatter: logging.Formatter) -> logging.Formatter:
     formatter.converter = time.gmtime
     formatter.default_time_format, formatter.default_msec_format = UTC_TIME_FORMAT, UTC_MSEC_FORMAT
     return formatter
+
+
+def plain_formatter() -> logging.Formatter:
+    """One line per record: ``time level logger message name=value ...`` (``OneLineFormatter``)."""
+    return utc_times(OneLineFormatter(PLAIN_FORMAT))
 
 
 def json_formatter() -> logging.Formatter:

@@ -195,21 +195,28 @@ class WithholdingGunicornLogger(GunicornLogger):
                 self.adapt(handler)
 
     def adapt(self, handler: logging.Handler) -> None:
-        """Withhold what clients sent from the lines ``handler`` writes."""
+        """Withhold what clients sent from the lines ``handler`` writes, in the service's plain format (gunicorn's own
+        ``[2026-12-07 07:38:05 +0000] [14080] [INFO] ...`` is not the documented ``time level logger message``)."""
         from service.logs import WithholdClientText
 
         handler.addFilter(WithholdClientText())
+        handler.setFormatter(self.formatter())
+
+    def formatter(self) -> logging.Formatter:
+        """The format of gunicorn's lines."""
+        from service.logs import plain_formatter
+
+        return plain_formatter()
 
 
 class JsonGunicornLogger(WithholdingGunicornLogger):
     """Gunicorn's own lines as JSON objects like the service's, so that with ``LOG_JSON`` every line on stderr parses."""
 
-    def adapt(self, handler: logging.Handler) -> None:
-        """Withhold what clients sent, and write JSON."""
+    def formatter(self) -> logging.Formatter:
+        """JSON objects."""
         from service.logs import json_formatter
 
-        super().adapt(handler)
-        handler.setFormatter(json_formatter())
+        return json_formatter()
 
 
 def bind_address(host: str, port: int) -> str:

@@ -6,6 +6,7 @@ import datetime as dt
 import json
 import logging
 import os
+import re
 import subprocess
 import sys
 from types import SimpleNamespace
@@ -301,3 +302,16 @@ def test_python_warnings_are_one_log_line_in_the_configured_format(tiny_bundle_p
     else:
         (warned,) = [line for line in lines if "deprecated" in line and "GET" not in line]
         assert warned.split(" ", 3)[1:3] == ["WARNING", "py.warnings"] and "FutureWarning: this call is deprecated" in warned
+
+
+def test_plain_lines_carry_the_request_fields_as_name_value_pairs(capsys, tiny_bundle_path):
+    # LOG_JSON=false wrote only "POST /v1/moderate 200": no request id (echoed to the client, kept in the decision
+    # log), duration, key or decisions, and LOG_TEXT=true showed no text, against deployment.md's list of fields.
+    app = create_app({"MODEL": str(tiny_bundle_path), "DB_URL": "sqlite://", "AUTH_REQUIRED": False, "LOG_JSON": False,
+                      "LOG_TEXT": True})
+    body = {"comments": [{"id": "a", "text": "Thanks for the\nreport."}]}
+    assert app.test_client().post("/v1/moderate", json=body, headers={"X-Request-ID": "my-req-1"}).status_code == 200
+    (line,) = [line for line in capsys.readouterr().err.splitlines() if "service.requests" in line]
+    assert re.fullmatch(r"\S+Z INFO service\.requests POST /v1/moderate 200 event=request request_id=my-req-1 method=POST "
+                        r"path=/v1/moderate endpoint=api_v1\.moderate status=200 duration_ms=[\d.]+ api_key_id=null "
+                        r'scoring_ms=[\d.]+ decisions=\{"approve": 1\} texts=\["Thanks for the\\nreport\."\]', line), line
