@@ -14,7 +14,7 @@ from flask import Flask
 
 from service.api_v1 import bp as api_v1
 from service.auth import init_key_cache
-from service.config import BUNDLE_PATH_KEY, EXTENSION_KEY, load_config, warn_once
+from service.config import BUNDLE_PATH_KEY, EXTENSION_KEY, deferred_warnings, load_config, warn_once
 from service.coral import bp as coral
 from service.decision_log import init_decision_log
 from service.discovery import bp as discovery
@@ -23,7 +23,7 @@ from service.errors import register_error_handlers
 from service.google_batch import bp as google_batch
 from service.key_limits import init_key_limits
 from service.limits import init_rate_limits
-from service.logs import init_request_logging
+from service.logs import configure_logging, init_request_logging
 from service.metrics import METRICS_KEY, init_metrics
 from service.migrations import check_current, upgrade
 from service.openapi import bp as docs
@@ -141,7 +141,11 @@ def create_app(config: Mapping[str, Any] | None = None, load_model: bool = True,
     when the database cannot be used and ``service.config.ConfigError`` for a bad setting.
     """
     app = Flask(__name__)
-    app.config.from_mapping(config if settled else load_config(config))
+    with deferred_warnings() as pending:
+        app.config.from_mapping(config if settled else load_config(config))
+    # Logging as the settings say before anything is logged: the settings' warnings, "database unavailable at start".
+    configure_logging(app.config["LOG_LEVEL"], bool(app.config["LOG_JSON"]))
+    warn_once(pending)
     app.json.sort_keys = False  # keep "id" first and scores in attribute order
 
     if load_model:

@@ -6,7 +6,8 @@ import difflib
 import logging
 import os
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -310,13 +311,36 @@ def warn_unknown_variables(environ: Mapping[str, str]) -> None:
     warn_once(unknown_variables(environ))
 
 
+_DEFERRED: list[list[str]] = []
+"""The lists ``deferred_warnings`` blocks collect into, innermost last."""
+
+
+@contextmanager
+def deferred_warnings() -> Iterator[list[str]]:
+    """Collect what ``warn_once`` would log inside the block, for the caller to give ``warn_once`` once logging is
+    configured: the settings' warnings come while the settings that say how to log (``LOG_JSON``) are read, and were
+    written as bare lines amid the JSON ones."""
+    pending: list[str] = []
+    _DEFERRED.append(pending)
+    try:
+        yield pending
+    finally:
+        _DEFERRED.remove(pending)
+
+
 def warn_once(warnings: list[str]) -> None:
     """Log each warning once per process: the settings', and others found at start, such as the served policy's
-    (``service.app.policy_warnings``). Gunicorn's workers, forked from the master that logged one, do not log it again."""
+    (``service.app.policy_warnings``). Gunicorn's workers, forked from the master that logged one, do not log it again.
+    Inside a ``deferred_warnings`` block they are collected instead."""
     for warning in warnings:
-        if warning not in _WARNED:
-            _WARNED.add(warning)
-            logging.getLogger("service.config").warning(warning)
+        if warning in _WARNED:
+            continue
+        if _DEFERRED:
+            if warning not in _DEFERRED[-1]:
+                _DEFERRED[-1].append(warning)
+            continue
+        _WARNED.add(warning)
+        logging.getLogger("service.config").warning(warning)
 
 
 def load_config(overrides: Mapping[str, Any] | None = None, override_sources: Mapping[str, str] | None = None) -> Config:

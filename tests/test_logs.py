@@ -315,3 +315,13 @@ def test_plain_lines_carry_the_request_fields_as_name_value_pairs(capsys, tiny_b
     assert re.fullmatch(r"\S+Z INFO service\.requests POST /v1/moderate 200 event=request request_id=my-req-1 method=POST "
                         r"path=/v1/moderate endpoint=api_v1\.moderate status=200 duration_ms=[\d.]+ api_key_id=null "
                         r'scoring_ms=[\d.]+ decisions=\{"approve": 1\} texts=\["Thanks for the\\nreport\."\]', line), line
+
+
+def test_the_settings_warnings_at_start_are_lines_of_the_configured_format(capsys, tiny_bundle_path, monkeypatch):
+    # They came before logging was configured: Python's last resort wrote them bare ("MODERATION_... is not a
+    # setting ...") amid the JSON lines, with no time, level or logger.
+    monkeypatch.setenv("MODERATION_NOT_A_SETTING_AT_ALL", "1")
+    create_app({"MODEL": str(tiny_bundle_path), "DB_URL": "sqlite://", "LOG_JSON": True})
+    lines = stderr_lines(capsys)  # each parsed as JSON
+    (warning,) = [line for line in lines if "MODERATION_NOT_A_SETTING_AT_ALL" in line["message"]]
+    assert (warning["level"], warning["logger"]) == ("WARNING", "service.config")

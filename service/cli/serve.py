@@ -31,7 +31,8 @@ def serve(host: str | None, port: int | None, workers: int | None, threads: int 
     Settings come from service.config: defaults, the $MODERATION_CONFIG file, $MODERATION_* variables,
     then these options.
     """
-    from service.config import ConfigError, load_config
+    from service.config import ConfigError, deferred_warnings, load_config, warn_once
+    from service.logs import configure_logging
     from service.server import prepare_metrics_dir
 
     options = {"HOST": host, "PORT": port, "WORKERS": workers, "THREADS": threads, "HEALTH_PORT": health_port, "MODEL": model,
@@ -39,7 +40,10 @@ def serve(host: str | None, port: int | None, workers: int | None, threads: int 
     overrides = {key: value for key, value in options.items() if value is not None}
     try:
         # A bad setting is one line here, before anything starts, naming the option when it came from one.
-        load_config(overrides, {name: _option_name(name) for name in overrides})
+        with deferred_warnings() as pending:
+            config = load_config(overrides, {name: _option_name(name) for name in overrides})
+        configure_logging(config["LOG_LEVEL"], bool(config["LOG_JSON"]))  # the settings' warnings in the log's format
+        warn_once(pending)
         # Before prometheus_client is imported (by service.app): the workers keep their metrics in files.
         prepare_metrics_dir()
     except ConfigError as error:
