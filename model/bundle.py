@@ -51,9 +51,9 @@ def probe_tolerance(manifest: dict) -> float:
 
 
 REQUIRED_KEYS = ("model_version", "attributes", "model_sha256", "versions")
-MANIFEST_TYPES = {"model_version": str, "attributes": list, "model_sha256": str, "versions": dict, "model_file": str,
-                  "files": dict, "encoder": dict, "test_metrics": (dict, type(None)), "site_data": (dict, type(None)),
-                  "encoder_training": (dict, type(None))}
+MANIFEST_TYPES = {"model_version": str, "attributes": list, "model_sha256": str, "policy_sha256": str, "versions": dict,
+                  "model_file": str, "files": dict, "encoder": dict, "test_metrics": (dict, type(None)),
+                  "site_data": (dict, type(None)), "encoder_training": (dict, type(None))}
 """The JSON type of each manifest entry that code reads into: another one (an entry edited by hand) is refused by
 ``read_manifest`` with the file's name, not met later as a traceback."""
 
@@ -287,17 +287,18 @@ def save_bundle(model, out_dir: str | Path, manifest: dict, policy: Policy, file
         recorded[name] = {"sha256": sha256_file(target), "bytes": target.stat().st_size}
     model_path = out / MODEL_FILE
     joblib.dump(model, model_path, compress=JOBLIB_COMPRESS)
+    (out / POLICY_FILE).write_text(policy.to_toml(), encoding="utf-8")
     full = {
         **manifest,
         "model_file": MODEL_FILE,
         "model_sha256": sha256_file(model_path),
         "model_bytes": model_path.stat().st_size,
+        "policy_sha256": sha256_file(out / POLICY_FILE),
         "versions": library_versions(),
     }
     if recorded:
         full["files"] = recorded
     (out / MANIFEST_FILE).write_text(json.dumps(full, indent=2, sort_keys=False) + "\n", encoding="utf-8")
-    (out / POLICY_FILE).write_text(policy.to_toml(), encoding="utf-8")
     return out
 
 
@@ -379,10 +380,12 @@ def library_problem(folder: Path, manifest: dict) -> str | None:
 
 def hashed_files(folder: Path, manifest: dict) -> dict[Path, str]:
     """Every file of the bundle in ``folder`` whose SHA-256 its (checked) manifest records, the model file first, with
-    that SHA-256."""
+    that SHA-256: the policy's too (``policy_sha256``; a bundle made before it was recorded has none), as its thresholds
+    decide as much as the model does: one byte changed (0.3 -> 0.9) went unseen by verify, use and the server."""
     model_path = folder / manifest.get("model_file", MODEL_FILE)
+    policy = {folder / POLICY_FILE: manifest["policy_sha256"]} if "policy_sha256" in manifest else {}
     return {model_path: manifest["model_sha256"],
-            **{folder / name: entry["sha256"] for name, entry in manifest.get("files", {}).items()}}
+            **{folder / name: entry["sha256"] for name, entry in manifest.get("files", {}).items()}, **policy}
 
 
 def check_hashed_file(path: Path, expected: str, use: str = "load") -> None:

@@ -49,6 +49,15 @@ def test_other_scikit_learn_version_is_refused(bundle_copy):
         load_bundle(bundle_copy)
 
 
+def unhashed_broken_policy(folder) -> None:
+    """A policy that says no probability, in a bundle made before the manifest hashed its policy (else the hash, not
+    the reading, refuses it)."""
+    manifest = json.loads((folder / "manifest.json").read_text())
+    del manifest["policy_sha256"]
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    (folder / "policy.toml").write_text("[review]\ntoxicity = 2\n")
+
+
 @pytest.mark.parametrize(
     ("change", "message"),
     [
@@ -56,7 +65,8 @@ def test_other_scikit_learn_version_is_refused(bundle_copy):
         (lambda d: (d / "manifest.json").write_text("{not json"), "not valid JSON"),
         (lambda d: (d / "manifest.json").write_text("{}"), "lacks model_version"),
         (lambda d: (d / "model.joblib").unlink(), "model.joblib not found"),
-        (lambda d: (d / "policy.toml").write_text("[review]\ntoxicity = 2\n"), "probability"),
+        (unhashed_broken_policy, "probability"),
+        (lambda d: (d / "policy.toml").write_text("[review]\ntoxicity = 2\n"), "policy.toml has SHA-256"),
     ],
 )
 def test_broken_bundles_get_clear_errors(bundle_copy, change, message):

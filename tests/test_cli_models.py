@@ -679,6 +679,25 @@ def test_verify_checks_every_bundle_and_names_every_problem(runner, bundles):
     assert only_public.exit_code == 0 and only_public.stdout.splitlines() == ["public: ok"], only_public.output
 
 
+def test_a_policy_changed_by_one_byte_is_refused_by_verify_use_and_loading(runner, bundles):
+    # The manifest hashed no policy: a threshold changed from 0.3 to 0.9 (one byte) passed verify and use, and the
+    # server decided with it under the bundle's version.
+    from model.bundle import BundleError, load_bundle
+
+    path = bundles / "site" / "policy.toml"
+    assert "policy_sha256" in json.loads((bundles / "site" / "manifest.json").read_text())
+    text = path.read_text()
+    changed = re.sub(r"(toxicity = 0\.)(\d)", lambda found: found[1] + str((int(found[2]) + 1) % 10), text, count=1)
+    assert changed != text and len(changed) == len(text)
+    path.write_text(changed)
+    verify = runner.invoke(cli, ["models", "verify", "site"])
+    assert verify.exit_code == 1 and f"  {path} has SHA-256 " in verify.stdout, verify.output
+    use = runner.invoke(cli, ["models", "use", "site", "--no-load"])
+    assert use.exit_code == 2 and "policy.toml has SHA-256" in use.output
+    with pytest.raises(BundleError, match="policy.toml has SHA-256"):
+        load_bundle(bundles / "site")
+
+
 def test_verify_names_a_bundle_that_cannot_be_read_and_a_policy_that_is_broken(runner, bundles):
     (bundles / "public" / "manifest.json").write_text("{")
     (bundles / "site" / "policy.toml").write_text("[reject]\ntoxicity = 2\n")
