@@ -782,6 +782,22 @@ def test_db_upgrade_unreachable_database_is_exit_2(runner):
     assert "secret" not in result.output
 
 
+@pytest.mark.parametrize("command", [["keys", "list"], ["feedback", "export", "-o", "out.csv"], ["users", "list"]])
+def test_commands_on_an_existing_database_make_no_tables_in_an_empty_one(runner, tmp_path, command, monkeypatch):
+    # An empty database a mistyped MODERATION_DB_URL names (a new PostgreSQL database, an empty SQLite file): `keys
+    # list` made every table of the service in it and answered "No keys".
+    import sqlite3
+
+    empty = tmp_path / "other.db"
+    sqlite3.connect(empty).close()  # a SQLite file with no tables
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(cli, command, env={"MODERATION_DB_URL": f"sqlite:///{empty}"})
+    assert_one_line_error(result, rf"database sqlite:///{re.escape(str(empty))} holds no moderation tables: create it with "
+                                  r"`moderate db upgrade`")
+    with sqlite3.connect(empty) as connection:
+        assert connection.execute("SELECT name FROM sqlite_master").fetchall() == []
+
+
 def test_feedback_export_writes_the_table(runner, db_env, tmp_path, tiny_bundle_path, monkeypatch):
     from service.app import create_app
 

@@ -129,6 +129,19 @@ def missing_sqlite_file(configured_url: str | None) -> Path | None:
     return path if path is not None and not path.exists() else None
 
 
+def _never_migrated(engine: Any) -> bool:
+    """Whether the database holds no schema revision (no tables of ours); False when it cannot be asked (the upgrade
+    that follows says why)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from service.migrations import current_revision
+
+    try:
+        return current_revision(engine) is None
+    except SQLAlchemyError:
+        return False
+
+
 @contextmanager
 def open_database(create: bool = True, migrate: bool = True) -> Iterator[Any]:
     """A session on the configured database, migrated (or checked) as the app would; BadInput if unusable.
@@ -146,10 +159,16 @@ def open_database(create: bool = True, migrate: bool = True) -> Iterator[Any]:
     try:
         config = load_config()
         migrate = migrate and bool(config["DB_AUTO_UPGRADE"])
+        existing_only = not create
         create = create and migrate
         if not create and (missing := missing_sqlite_file(config["DB_URL"])) is not None:
             raise BadInput(f"no database at {missing}: {MISSING_DATABASE_HINT}")
         engine = make_engine(config["DB_URL"], create=create)
+        if existing_only and migrate and _never_migrated(engine):
+            # An empty PostgreSQL database (or SQLite file) a mistyped MODERATION_DB_URL names: `keys list` made the
+            # service's tables in it and answered "No keys".
+            raise BadInput(f"database {safe_url(database_url(config['DB_URL']))} holds no moderation tables: "
+                           f"{MISSING_DATABASE_HINT}")
         if migrate:
             upgrade(engine)
         else:
