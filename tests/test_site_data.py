@@ -541,3 +541,20 @@ def test_the_rows_left_out_add_up_with_those_labelled_only_in_unread_columns():
     assert counts["n_without_text"] + counts["n_without_label"] + counts["n_unread_label_only"] + len(site) == counts["n_read"]
     assert unread_label_count(counts).startswith(", 1 ") and "ATTACK_ON_AUTHOR" in unread_label_count(counts)
     assert unread_label_count(site_labels(export.drop(columns="ATTACK_ON_AUTHOR").iloc[:2]).attrs) == ""
+
+
+def test_a_review_of_a_comment_labelled_an_unsupported_claim_is_no_toxicity_label(tmp_path):
+    # The policy sends civil claims to review: an editor's confirmed "review" of one was read as toxic, and trained
+    # the toxicity head that claims are hostile (a lifecycle audit: 0.03 -> 0.22 for two claim texts).
+    from model.training.site_data import hostile_labels, read_site_data
+
+    path = tmp_path / "site.csv"
+    pd.DataFrame({
+        "text": ["The plant employs 2,100 people.", "You are a clown.", "Nice park.", "Smith took a bribe."],
+        "decision": ["review", "review", "approve", "reject"],
+        "unsupported_claim": [1, None, None, 1],
+    }).to_csv(path, index=False)
+    site = read_site_data(path)
+    assert np.isnan(site["toxicity"].iloc[0]) and site["unsupported_claim"].iloc[0] == 1  # trains the claim head only
+    assert site["toxicity"].tolist()[1:] == [1.0, 0.0, 1.0]  # a rejected claim is still the site's hostility call
+    assert hostile_labels(site).tolist() == [0, 1, 0, 1]

@@ -32,7 +32,7 @@ import pandas as pd
 import pyarrow as pa
 from sklearn.model_selection import train_test_split
 
-from model.attributes import ATTRIBUTES, HOSTILITY_ATTRIBUTES, LABEL_PROBABILITY_CUT, untoxic_hostility_rows
+from model.attributes import ATTRIBUTES, CLAIM_ATTRIBUTE, HOSTILITY_ATTRIBUTES, LABEL_PROBABILITY_CUT, untoxic_hostility_rows
 from model.bundle import sha256_file
 from model.training.data import DataError, in_keys, overlap_key
 from model.training.trained_texts import FINGERPRINT_KEY, text_fingerprint
@@ -48,7 +48,8 @@ DECISION_COLUMN = "decision"
 LABELS_COLUMN = "labels"
 """A JSON object of attribute labels (``{"toxicity": 1}``), as the feedback export may write them."""
 DECISION_TOXICITY: dict[str, float] = {"approve": 0.0, "review": 1.0, "reject": 1.0}
-"""A site's decision as a toxicity label: what an editor sent to review or rejected is what the model should flag."""
+"""A site's decision as a toxicity label: what an editor sent to review or rejected is what the model should flag;
+except a review of a comment labelled an unsupported claim (``decision_toxicity``), which says nothing of hostility."""
 HOSTILE_DECISIONS = ("review", "reject")
 COMMENT_ID_COLUMNS = ("api_key_id", "comment_id")
 """The feedback export's columns that name one comment: a later row for the same comment replaces an earlier one."""
@@ -425,7 +426,7 @@ def site_labels(raw: pd.DataFrame, text_column: str = TEXT_COLUMN, decision_colu
         values = raw[attribute].tolist() if attribute in raw else [None] * len(raw)
         frame[attribute] = [_label_value(value, attribute, row) for row, value in enumerate(values)]
     untoxic = untoxic_hostility_rows(frame)  # read before training's rule that a comment not toxic is free of every hostility
-    from_decision = frame["decision"].map(DECISION_TOXICITY).astype(float)
+    from_decision = decision_toxicity(frame)
     # An insult, a threat... is toxic, whatever the decision column says.
     any_hostile = (frame[list(HOSTILITY_ATTRIBUTES[1:])] == 1).any(axis=1)
     frame["toxicity"] = frame["toxicity"].fillna(from_decision).mask(frame["toxicity"].isna() & any_hostile, 1.0)
@@ -526,10 +527,21 @@ def read_site_data(path: str | Path, text_column: str = TEXT_COLUMN, decision_co
     return frame
 
 
+def decision_toxicity(site: pd.DataFrame) -> pd.Series:
+    """Each row's decision as a toxicity label (``DECISION_TOXICITY``; NaN without a decision), NaN for a review of a
+    comment labelled an unsupported claim: the policy sends a civil claim to review, and taking an editor's confirmed
+    "review" of one as toxic taught the toxicity head that claims are hostile (two trained claim texts went from
+    toxicity 0.03 to 0.22 after three such rows)."""
+    from_decision = site["decision"].map(DECISION_TOXICITY).astype(float)
+    claim_review = (site["decision"] == "review") & (site[CLAIM_ATTRIBUTE] == 1) if CLAIM_ATTRIBUTE in site else False
+    return from_decision.mask(claim_review)
+
+
 def hostile_labels(site: pd.DataFrame) -> np.ndarray:
-    """1 where the site calls a comment hostile (toxicity label, else a review/reject decision), else 0."""
+    """1 where the site calls a comment hostile (toxicity label, else a review/reject decision as ``decision_toxicity``
+    reads it), else 0."""
     toxicity = site["toxicity"].to_numpy(float)
-    from_decision = site["decision"].isin(HOSTILE_DECISIONS).to_numpy(float)
+    from_decision = np.nan_to_num(decision_toxicity(site).to_numpy(float))
     return np.where(np.isnan(toxicity), from_decision, toxicity).astype(int)
 
 
