@@ -34,6 +34,7 @@ from service.errors import shown_name
 from service.google_body import is_gzip
 from service.google_errors import error_body, error_info, invalid_argument, register_google_error_handlers
 from service.limits import check_request_chars, read_body
+from service.metrics import BATCH_PART
 from service.perspective import ANALYZE_PATH, API_VERSION, PROTO_FIELD_NAMES
 
 bp = Blueprint("google_batch", __name__)
@@ -223,7 +224,7 @@ def batch() -> ResponseReturnValue:
     inner_requests = [_inner_request(part, index) for index, part in enumerate(parts)]
     check_request_chars(sum(map(_scored_chars, inner_requests)), "send its comments:analyze calls in several batches")
     client = Client(current_app._get_current_object())  # type: ignore[attr-defined]
-    environ = {name: request.environ[name] for name in PASSED_ENVIRON if name in request.environ}
+    environ = {name: request.environ[name] for name in PASSED_ENVIRON if name in request.environ} | {BATCH_PART: True}
     boundary = "batch_" + secrets.token_hex(12)
     chunks = []
     for index, (part, inner) in enumerate(zip(parts, inner_requests, strict=True)):

@@ -100,6 +100,30 @@ def test_requests_in_progress_are_a_gauge(app, client, auth):
     assert sample(client.get("/metrics").get_data(as_text=True), "moderation_http_requests_in_progress") == 1.0  # this one
 
 
+def test_a_batch_is_one_request_in_progress_while_its_calls_run(tiny_bundle_path, tmp_path):
+    # Each call of a batch runs through the app again: one batch on one worker read 2 in progress, which the metric's
+    # HELP reads as that many workers busy.
+    from service.app import create_app
+    from service.config import EXTENSION_KEY
+    from service.metrics import METRICS_KEY
+    from tests.test_logs import analyze_part, batch_body, key_headers
+
+    app = create_app({"TESTING": True, "MODEL": str(tiny_bundle_path), "DB_URL": f"sqlite:///{tmp_path / 'm.db'}"})
+    key = key_headers(app)["X-API-Key"]
+    scorer, seen = app.extensions[EXTENSION_KEY], []
+    moderate = scorer.moderate
+
+    def watched(*args, **kwargs):
+        seen.append(sample(app.extensions[METRICS_KEY].exposition().decode(), "moderation_http_requests_in_progress"))
+        return moderate(*args, **kwargs)
+
+    scorer.moderate = watched
+    body, content_type = batch_body([analyze_part(key)] * 2)
+    assert app.test_client().post("/batch", data=body, content_type=content_type).status_code == 200
+    assert seen == [1.0, 1.0]
+    assert sample(app.extensions[METRICS_KEY].exposition().decode(), "moderation_http_requests_in_progress") == 0.0
+
+
 def test_a_batch_is_timed_from_its_start_to_its_end(tiny_bundle_path, tmp_path, monkeypatch):
     from service.app import create_app
     from service.config import EXTENSION_KEY
