@@ -195,6 +195,17 @@ def policy_file_warnings(path: str | Path) -> list[str]:
         return []
 
 
+def dropped_attribute_warnings(site: Policy, own: Policy, path: str | Path) -> list[str]:
+    """A warning for each attribute the bundle's own policy ``own`` acts on that the policy file at ``path`` (``site``)
+    sets no threshold for: its comments are then approved whatever they score (a file written with only toxicity in
+    it turned off the flagging of unsupported claims without a word)."""
+    acted_on = {*site.review, *site.reject}
+    return [f"the policy file {path} sets no threshold for {attribute}, which the bundle's own policy "
+            f"{'rejects' if attribute in own.reject else 'reviews'} at {own.reject.get(attribute, own.review.get(attribute)):.3f}: "
+            f"comments are no longer flagged for it; add it under [review] or [reject] to keep them flagged"
+            for attribute in {**own.review, **own.reject} if attribute not in acted_on]
+
+
 @dataclass(frozen=True)
 class Context:
     """What a phase may look at."""

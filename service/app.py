@@ -62,9 +62,16 @@ def policy_warnings(config: Mapping[str, Any], folder: Path) -> list[str]:
     file, else the bundle's own ``policy.toml``. For the master, which loads the bundle only in a child (read there
     already: a file that cannot be read now is refused by each worker, and warned about by none)."""
     from model.bundle import POLICY_FILE
-    from model.policy import policy_file_warnings
+    from model.policy import PolicyError, dropped_attribute_warnings, load_policy, policy_file_warnings
 
-    return policy_file_warnings(config["POLICY"] or folder / POLICY_FILE)
+    warnings = policy_file_warnings(config["POLICY"] or folder / POLICY_FILE)
+    if config["POLICY"]:
+        try:
+            warnings += dropped_attribute_warnings(load_policy(config["POLICY"]), load_policy(folder / POLICY_FILE),
+                                                   config["POLICY"])
+        except PolicyError:  # refused with its reason where it is loaded for scoring
+            pass
+    return warnings
 
 
 def _loadable_in_child(config: Mapping[str, Any]) -> Path:

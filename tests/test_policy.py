@@ -284,3 +284,21 @@ def test_threat_and_unsupported_claim_get_both_reasons():
 )
 def test_civil_comments_with_violent_words_are_approved(text):
     assert decide(text, CALM, {}, POLICY) == ("approve", ())
+
+
+def test_a_site_policy_that_leaves_out_an_attribute_the_bundle_acts_on_is_warned_about(tmp_path):
+    # A site's file with only toxicity thresholds turned off the flagging of unsupported claims (the headline feature)
+    # and of insults without a word at start; the server approved them.
+    from service.app import policy_warnings
+
+    from model.bundle import default_bundle_path
+
+    bundle = default_bundle_path()
+    site = tmp_path / "site-policy.toml"
+    site.write_text("[reject]\ntoxicity = 0.95\n\n[review]\ntoxicity = 0.5\nthreat = 0.3\n")
+    warnings = policy_warnings({"POLICY": str(site)}, bundle)
+    dropped = sorted(warning.split(" sets no threshold for ")[1].split(",")[0] for warning in warnings)
+    assert dropped == ["identity_attack", "insult", "profanity", "severe_toxicity", "unsupported_claim"]
+    assert any(f"{site} sets no threshold for unsupported_claim, which the bundle's own policy reviews at 0.480" in warning
+               for warning in warnings)
+    assert policy_warnings({"POLICY": None}, bundle) == []  # the bundle's own policy: nothing left out
