@@ -4,8 +4,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DATA_DIR ?= $(or $(MODERATION_DATA_DIR),../shared/data)
-HOST ?= 127.0.0.1
-PORT ?= 8000
+# `make run HOST=... PORT=...` only: a HOST or PORT already in the environment (a PaaS's, zsh's) does not move the
+# server, and without them the settings decide (MODERATION_HOST/PORT, the MODERATION_CONFIG file, else 127.0.0.1:8000).
+SERVE_ADDRESS = $(if $(filter command line,$(origin HOST)),--host $(HOST)) $(if $(filter command line,$(origin PORT)),--port $(PORT))
 
 .PHONY: install run test test-fast train train-encoder requantise rewindow reproduce eval ceiling bench notebooks screenshots clean
 
@@ -30,7 +31,7 @@ $(SERVE_STAMP): setup.cfg pyproject.toml | $(BIN)/python
 
 run: $(SERVE_STAMP)
 	$(BIN)/moderate keys ensure-local
-	$(BIN)/moderate serve --host $(HOST) --port $(PORT)
+	$(BIN)/moderate serve $(SERVE_ADDRESS)
 
 # One test process per core, at most 4 (pytest-xdist); `PYTEST_WORKERS=0` runs the suite in this process.
 PYTEST_WORKERS ?= auto --maxprocesses 4
