@@ -22,16 +22,19 @@ requests of their own run inside the batch's app context, and share its ``g``.
 from __future__ import annotations
 
 import fcntl
+import functools
+import logging
 import os
 import time
 from collections import Counter as Tally
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from flask import Flask, Response, current_app, has_request_context, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest, values
+from prometheus_client import mmap_dict
 from prometheus_client.mmap_dict import MmapedDict
 from prometheus_client.multiprocess import MultiProcessCollector
 
@@ -69,6 +72,83 @@ FOLD_LOCK_SECONDS = 2.0
 """How long the master waits for scrapes to let go of the files; a scrape takes milliseconds. If they do not,
 the exited worker's files stay (counted as before) and are folded at the next exit."""
 LOCK_POLL_SECONDS = 0.01
+
+
+log = logging.getLogger(__name__)
+_lost_logged = False
+"""Whether this process has logged that it could not write its metrics (once is enough)."""
+
+
+class AllocatedMmapedDict(MmapedDict):
+    """prometheus_client's file of one process's metrics, its disk blocks allocated (``posix_fallocate``) whenever it is
+    made or grows.
+
+    prometheus_client makes the file sparse (``truncate``) and writes through an ``mmap``: on a full disk such a write
+    is a SIGBUS, which killed every worker in turn as gunicorn replaced them (and the master, writing the sums of
+    exited workers), so nothing served. An allocation fails with an OSError instead, which the service lives with:
+    its metrics are lost meanwhile, its requests answered (``metrics_may_fail``)."""
+
+    def __init__(self, filename: str, read_mode: bool = False):
+        if not read_mode:
+            with open(filename, "a+b") as handle:
+                if os.fstat(handle.fileno()).st_size == 0:
+                    os.posix_fallocate(handle.fileno(), 0, mmap_dict._INITIAL_MMAP_SIZE)
+        super().__init__(filename, read_mode)
+
+    def _init_value(self, key: str) -> None:
+        """prometheus_client's, with the blocks of a file that must grow allocated first."""
+        needed, capacity = self._used + len(key.encode("utf-8")) + 32, self._capacity  # length, padding, two doubles
+        while needed > capacity:
+            capacity *= 2
+        if capacity > self._capacity:
+            os.posix_fallocate(self._f.fileno(), 0, capacity)
+        super()._init_value(key)
+
+
+values.MmapedDict = AllocatedMmapedDict  # the class prometheus_client's multiprocess values open their files with
+
+
+def _file_or_memory_value(file_value: type) -> Callable[..., Any]:
+    """prometheus_client's value class for a metric: ``file_value`` (kept in this process's file), or, when the file
+    has no room to be made or grow, a value in this process's memory (not summed into ``/metrics``), so that making a
+    metric never fails a worker's start or a request."""
+
+    def make(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return file_value(*args, **kwargs)
+        except OSError as error:
+            _warn_lost(error)
+            return values.MutexValue(*args, **kwargs)
+
+    make.__name__ = make.__qualname__ = f"FileOrMemory{file_value.__name__}"
+    return make
+
+
+if values.ValueClass is not values.MutexValue:  # multiprocess mode (PROMETHEUS_MULTIPROC_DIR set before the import)
+    values.ValueClass = _file_or_memory_value(values.ValueClass)
+
+
+def metrics_may_fail(function):
+    """Run ``function`` (a request hook or a count), logging once per process and going on when the metric files
+    cannot be written (``AllocatedMmapedDict``: a full disk); a hook that returns the response returns it still."""
+
+    @functools.wraps(function)
+    def wrapper(*args, **kwargs):
+        try:
+            return function(*args, **kwargs)
+        except OSError as error:
+            _warn_lost(error)
+            return args[0] if args and isinstance(args[0], Response) else None
+
+    return wrapper
+
+
+def _warn_lost(error: OSError) -> None:
+    global _lost_logged
+    if not _lost_logged:
+        _lost_logged = True
+        log.error("metrics not written (%s): the folder of the workers' metric files (%s) has no room; requests are "
+                  "answered, and their metrics lost until it has", error.strerror or error, os.environ.get(MULTIPROC_DIR_ENV))
 
 
 def multiprocess_mode() -> bool:
@@ -196,7 +276,7 @@ def init_metrics(app: Flask, model_version: str) -> None:
         app.extensions[EXTENSION_KEY] = TimedScorer(app.extensions[EXTENSION_KEY])
         # Now, not at the first request: a worker that had answered none, every worker after a start or a SIGHUP,
         # was missing from moderation_model_info (a dashboard saw the version vanish until traffic came).
-        metrics.mark_model()
+        metrics_may_fail(metrics.mark_model)()
     app.before_request(_start_timer)
     app.after_request(_observe)
     app.teardown_request(_end_request)
@@ -217,14 +297,16 @@ def scoring_seconds() -> float | None:
     return request.environ.get(SCORING) if has_request_context() else None
 
 
+@metrics_may_fail
 def _start_timer() -> None:
     metrics: Metrics = current_app.extensions[METRICS_KEY]
     request.environ[STARTED] = time.perf_counter()
     if not request.environ.get(BATCH_PART):  # the batch holding it is in progress already: one worker, one request
-        request.environ[IN_PROGRESS] = True
         metrics.in_progress.inc()
+        request.environ[IN_PROGRESS] = True  # after: a count that could not be written is not taken back
 
 
+@metrics_may_fail
 def _observe(response: Response) -> Response:
     """Count the request by route template (not raw path) and status, and record its latency and scoring time."""
     metrics: Metrics = current_app.extensions[METRICS_KEY]
@@ -240,12 +322,14 @@ def _observe(response: Response) -> Response:
     return response
 
 
+@metrics_may_fail
 def _end_request(_error: BaseException | None = None) -> None:
     """The request is no longer in progress (also after an error no handler answered)."""
     if request.environ.get(IN_PROGRESS):
         current_app.extensions[METRICS_KEY].in_progress.dec()
 
 
+@metrics_may_fail
 def count_decisions(surface: str, actions: list[str]) -> None:
     """Add decisions to ``moderation_decisions_total`` (called by ``service.store.record_decisions``)."""
     metrics: Metrics = current_app.extensions[METRICS_KEY]
@@ -253,17 +337,20 @@ def count_decisions(surface: str, actions: list[str]) -> None:
         metrics.decisions.labels(surface=surface, decision=action).inc(n)
 
 
+@metrics_may_fail
 def count_feedback(source: str, decision: str | None) -> None:
     """Add one stored piece of feedback to ``moderation_feedback_total`` (called by ``service.store.save_feedback``):
     the moderators' decisions, apart from the model's in ``moderation_decisions_total``."""
     current_app.extensions[METRICS_KEY].feedback.labels(source=source, decision=decision or "none").inc()
 
 
+@metrics_may_fail
 def count_limited(limit: str) -> None:
     """Add one refused request to ``moderation_limited_requests_total{limit}`` (a fixed set of names, never a key)."""
     current_app.extensions[METRICS_KEY].limited.labels(limit=limit).inc()
 
 
+@metrics_may_fail
 def count_coral_replay() -> None:
     """Add one to ``moderation_coral_replays_total``."""
     current_app.extensions[METRICS_KEY].coral_replays.inc()
@@ -338,7 +425,7 @@ def _stage_sums(directory: str, kind: str, paths: list[str]) -> str:
     staged = exited + STAGED_SUFFIX
     if os.path.exists(staged):  # left by a master that stopped while writing it
         os.remove(staged)
-    sums_file = MmapedDict(staged)
+    sums_file = AllocatedMmapedDict(staged)  # a full disk: OSError, not a SIGBUS that kills the master
     try:
         for key, value in sums.items():
             sums_file.write_value(key, value, 0.0)

@@ -3,6 +3,7 @@ kept, never lost nor counted twice, even by a scrape running while the master fo
 
 from __future__ import annotations
 
+import os
 import threading
 from types import SimpleNamespace
 
@@ -168,3 +169,54 @@ def test_the_masters_own_scrape_counts_each_exited_worker_once_while_it_folds(me
     assert content_type.startswith("text/plain")
     assert master.app.unfolded_pids == set() and not (metrics_dir / f"counter_{EXITED_PIDS[0]}.db").exists()
     assert sample(during.decode(), REQUESTS) == sample(scrape(live), REQUESTS) == 3
+
+
+def test_a_metric_file_has_its_blocks_allocated_so_a_full_disk_is_an_error_not_a_sigbus(tmp_path, monkeypatch):
+    # prometheus_client made the file sparse and wrote through an mmap: on a full disk the write was a SIGBUS that
+    # killed every worker in turn (and the master folding sums), so nothing served.
+    import errno
+
+    from prometheus_client.mmap_dict import MmapedDict
+
+    from service.metrics import AllocatedMmapedDict
+
+    sparse, allocated = MmapedDict(str(tmp_path / "sparse.db")), AllocatedMmapedDict(str(tmp_path / "counter_1.db"))
+    for index in range(3000):  # grows the file past its first 64 KiB
+        allocated.write_value(f"moderation_metric_{index}", float(index), 0.0)
+    allocated.close()
+    sparse.close()
+    stat = (tmp_path / "counter_1.db").stat()
+    assert stat.st_size > 65_536 and stat.st_blocks * 512 >= stat.st_size  # every block on disk
+    assert (tmp_path / "sparse.db").stat().st_blocks * 512 < 65_536  # what it replaces: a hole a write may not fill
+    values = {key: value for key, value, _, _ in MmapedDict.read_all_values_from_file(str(tmp_path / "counter_1.db"))}
+    assert values["moderation_metric_2999"] == 2999.0
+
+    def full(*args):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "posix_fallocate", full)
+    with pytest.raises(OSError, match="No space left"):
+        AllocatedMmapedDict(str(tmp_path / "counter_2.db"))
+    assert (tmp_path / "counter_2.db").stat().st_size == 0  # no sparse file left to write into
+
+
+def test_requests_are_answered_when_the_metric_files_cannot_be_written(tiny_bundle_path, monkeypatch, capsys):
+    import errno
+
+    from prometheus_client import values
+
+    import service.metrics
+    from service.app import create_app
+
+    class NoRoom:  # a multiprocess value whose file cannot be allocated (AllocatedMmapedDict on a full disk)
+        def __init__(self, *args, **kwargs):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(values, "ValueClass", service.metrics._file_or_memory_value(NoRoom))  # as in multiprocess mode
+    monkeypatch.setattr(service.metrics, "_lost_logged", False)
+    app = create_app({"TESTING": True, "MODEL": str(tiny_bundle_path), "DB_URL": "sqlite://", "AUTH_REQUIRED": False})
+    client = app.test_client()
+    for _ in range(3):
+        assert client.post("/v1/moderate", json={"comments": [{"id": "a", "text": "Thanks."}]}).status_code == 200
+    lost = [line for line in capsys.readouterr().err.splitlines() if "metrics not written" in line]
+    assert len(lost) == 1 and "No space left on device" in lost[0]  # once per process
