@@ -126,10 +126,21 @@ class ModerationServer(BaseApplication):
         if problem is None:
             warn_once(policy_warnings(config, folder))  # here, not in each new worker (forked from this process)
             self._warn_if_pinned(folder)
+            self._warn_of_master_settings(config)
             self._previous_model, self.settings["MODEL"] = self.settings.get("MODEL"), str(folder)
             if self.checked is not None:  # the config file as read now, for the new workers
                 self._previous_checked, self.checked = self.checked, {**config, "MODEL": str(folder)}
         return problem
+
+    def _warn_of_master_settings(self, config: dict[str, Any]) -> None:
+        """Name each setting of the master's own that the file now sets otherwise: a reload applied a new rate limit
+        from the same edit, but a new WORKERS silently not."""
+        if self.checked is None:
+            return
+        for name in MASTER_SETTINGS:
+            if config[name] != self.checked[name]:
+                log.warning("reload: %s is %r in the settings now but %r is running: it takes a restart", name,
+                            config[name], self.checked[name])
 
     def _warn_if_pinned(self, folder: Path) -> None:
         """Say so when the bundle reloaded is one MODEL pins while bundles/CURRENT names another: a SIGHUP after
@@ -369,6 +380,8 @@ def server_options(app: Flask) -> dict[str, Any]:
     }
 
 
+MASTER_SETTINGS = ("HOST", "PORT", "WORKERS", "THREADS", "TIMEOUT_SECONDS", "HEALTH_PORT")
+"""Settings of gunicorn's master: applied at start only (a reload warns when the file changes one)."""
 WORKER_ONLY = {"DB_AUTO_UPGRADE": False, "DB_REQUIRED_AT_START": False}
 """The master has migrated the database already: workers only check it is current."""
 

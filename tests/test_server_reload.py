@@ -280,3 +280,17 @@ def test_a_reload_of_a_pinned_bundle_says_that_current_names_another(versioned_b
         server._warn_if_pinned(versioned_bundles / "public")
     (line,) = [record.getMessage() for record in caplog.records if record.name == "service.server"]
     assert "pins" in line and "bundles/CURRENT names public" in line and "--model public" in line
+
+
+def test_a_reload_names_a_setting_of_the_master_the_file_now_sets_otherwise(caplog):
+    # workers = 2 -> 3 in the config file, then SIGHUP: the rate limit of the same edit applied, WORKERS silently not.
+    from service.config import load_config
+    from service.server import ModerationServer
+
+    server = object.__new__(ModerationServer)
+    server.checked = dict(load_config({"WORKERS": 2}))
+    with caplog.at_level("WARNING", logger="service.server"):
+        server._warn_of_master_settings(dict(load_config({"WORKERS": 3, "RATE_LIMIT": "7 per minute"})))
+        server._warn_of_master_settings(dict(load_config({"WORKERS": 2})))  # as running: nothing to say
+    lines = [record.getMessage() for record in caplog.records if record.name == "service.server"]
+    assert lines == ["reload: WORKERS is 3 in the settings now but 2 is running: it takes a restart"]
