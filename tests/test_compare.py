@@ -118,3 +118,15 @@ def test_no_worse_needs_the_site_and_the_public_sets():
     ok, reasons = no_worse(site, public)
     assert not ok and any("public public roc_auc" in line and "lost more" in line for line in reasons)
     assert no_worse(compare_bundles(OLD, OLD, TEXTS).metrics, compare_on_sets(OLD, OLD, sets))[0]
+
+
+def test_a_flag_on_a_claim_the_site_reviewed_is_neither_caught_hostility_nor_a_false_flag():
+    # A review of a comment labelled an unsupported claim says nothing of hostility (site_data.decision_toxicity):
+    # counted as civil, a bundle that sends it to review, as the site did, was charged a false flag.
+    from model.evaluation.compare import decision_metrics
+
+    site = site_labels(pd.DataFrame({"text": ["a claim", "calm", "nasty"], "decision": ["review", "approve", "reject"],
+                                     "unsupported_claim": [1, None, None]}))
+    metrics = decision_metrics(np.array(["review", "approve", "reject"]), site)
+    assert metrics["false_flag_share"] == 0.0 and metrics["caught_share"] == 1.0
+    assert metrics["decision_agreement"] == 1.0  # the decisions themselves still agree

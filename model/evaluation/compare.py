@@ -83,9 +83,11 @@ def decision_metrics(actions: np.ndarray, site: pd.DataFrame | None) -> dict[str
     metrics = {f"share_{action}": float(np.mean(actions == action)) if len(actions) else np.nan for action in ACTIONS}
     if site is None:
         return metrics
-    from model.training.site_data import hostile_labels
+    from model.training.site_data import decision_toxicity, hostile_labels
 
-    labelled = site[["toxicity"]].notna().to_numpy().ravel() | site[DECISION_COLUMN].isin(ACTIONS).to_numpy()
+    # Labelled for hostility: a toxicity label or a decision that is one (not a review of an unsupported claim, which
+    # is neither hostile nor an approval: a flag on it is no false flag).
+    labelled = site["toxicity"].notna().to_numpy() | decision_toxicity(site).notna().to_numpy()
     hostile = hostile_labels(site).astype(bool)
     flagged = actions != APPROVE
     metrics["caught_share"] = float(flagged[labelled & hostile].mean()) if (labelled & hostile).any() else np.nan
