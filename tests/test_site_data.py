@@ -558,3 +558,11 @@ def test_a_review_of_a_comment_labelled_an_unsupported_claim_is_no_toxicity_labe
     assert np.isnan(site["toxicity"].iloc[0]) and site["unsupported_claim"].iloc[0] == 1  # trains the claim head only
     assert site["toxicity"].tolist()[1:] == [1.0, 0.0, 1.0]  # a rejected claim is still the site's hostility call
     assert hostile_labels(site).tolist() == [0, 1, 0, 1]
+
+
+def test_hostile_labels_of_a_table_without_a_claim_column():
+    # decision_toxicity masked with a bare False when the column was missing, which pandas refuses (ValueError).
+    from model.training.site_data import hostile_labels
+
+    site = pd.DataFrame({"decision": ["review", "approve", ""], "toxicity": [np.nan, np.nan, 1.0]})
+    assert hostile_labels(site).tolist() == [1, 0, 1]

@@ -533,7 +533,7 @@ def decision_toxicity(site: pd.DataFrame) -> pd.Series:
     "review" of one as toxic taught the toxicity head that claims are hostile (two trained claim texts went from
     toxicity 0.03 to 0.22 after three such rows)."""
     from_decision = site["decision"].map(DECISION_TOXICITY).astype(float)
-    claim_review = (site["decision"] == "review") & (site[CLAIM_ATTRIBUTE] == 1) if CLAIM_ATTRIBUTE in site else False
+    claim_review = (site["decision"] == "review") & (site[CLAIM_ATTRIBUTE] == 1 if CLAIM_ATTRIBUTE in site else False)
     return from_decision.mask(claim_review)
 
 
