@@ -319,13 +319,16 @@ _DEFERRED: list[list[str]] = []
 def deferred_warnings() -> Iterator[list[str]]:
     """Collect what ``warn_once`` would log inside the block, for the caller to give ``warn_once`` once logging is
     configured: the settings' warnings come while the settings that say how to log (``LOG_JSON``) are read, and were
-    written as bare lines amid the JSON ones."""
+    written as bare lines amid the JSON ones. A block that raises logs them at once (before the error is reported)."""
     pending: list[str] = []
     _DEFERRED.append(pending)
     try:
         yield pending
-    finally:
+    except BaseException:
         _DEFERRED.remove(pending)
+        warn_once(pending)  # the error ends the caller: these may say why ("did you mean MODERATION_PORT?")
+        raise
+    _DEFERRED.remove(pending)
 
 
 def warn_once(warnings: list[str]) -> None:

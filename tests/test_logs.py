@@ -325,3 +325,17 @@ def test_the_settings_warnings_at_start_are_lines_of_the_configured_format(capsy
     lines = stderr_lines(capsys)  # each parsed as JSON
     (warning,) = [line for line in lines if "MODERATION_NOT_A_SETTING_AT_ALL" in line["message"]]
     assert (warning["level"], warning["logger"]) == ("WARNING", "service.config")
+
+
+def test_the_settings_warnings_are_still_logged_when_a_setting_is_refused(monkeypatch):
+    # Collected until logging was configured, they were dropped when the settings were refused: "MODERATION_PROT is
+    # not a setting (did you mean MODERATION_PORT?)" was the line that said why.
+    from service.config import ConfigError, deferred_warnings, warn_once
+
+    logged: list[str] = []
+    monkeypatch.setattr(logging.getLogger("service.config"), "warning", logged.append)
+    with pytest.raises(ConfigError), deferred_warnings():
+        warn_once(["MODERATION_PROT is not a setting and is ignored (did you mean MODERATION_PORT?)"])
+        assert logged == []  # held while the settings are read
+        raise ConfigError("setting WORKERS (MODERATION_WORKERS) is 'many'")
+    assert logged == ["MODERATION_PROT is not a setting and is ignored (did you mean MODERATION_PORT?)"]
