@@ -77,7 +77,10 @@ def _not_after(*words: str) -> str:
 
 _APOSTROPHE = "['’`´]"
 _Q = f"{_APOSTROPHE}?"  # an apostrophe or none: "i'm", "i’m", "im"
-_END = r"(?!\w|['’]\w)"  # the end of a word: not "you're", but "'I will kill you'" in single quotes
+_END = r"(?![\w'’])"  # the end of a word: not "you're", nor a plural's possessive ("the liberals' tax")
+_END_OR_QUOTE = r"(?!\w|['’]\w)"
+"""The end of a word that a closing single quote may follow: a pronoun's or a phrase's end ("he wrote 'I will kill
+you'"), where no possessive can follow."""
 _S = "(?:s|es)?"  # "kill" in "I will kill you", "kills" in "I hope someone kills you"
 _SENTENCE_START = r"\b(?:^|(?<=[.!?,;:(\"“”] )|(?<=[.!?,;:(\"“”]))"
 """Where an imperative may begin: "... and hurt his family" has its subject further back."""
@@ -160,7 +163,7 @@ _PERSON = _any(  # groups only in the plural: "the liberal budget" is not a pers
     "immigrants", "refugees", "gays", "blacks", "whites", "democrats", "republicans", "cunts?", "punks?", "sob",
     "thugs?", "creeps?", "perverts?", "scum", "losers", "mexicans", "arabs", "africans", "asians", "indians",
     "natives", "illegals", "christians", "catholics", "atheists", "homosexuals", "palestinians", "israelis",
-    "feminists", "pm", "premier", "premiers", "mps?", "mlas?", "mpps?", "councill?ors?", "ministers", "presidents",
+    "feminists", "(?<!this )(?<!that )(?<!every )(?<!any )(?<!some )pm", "premier", "premiers", "mps?", "mlas?", "mpps?", "councill?ors?", "ministers", "presidents",
     "senators", "mayors", "judges", "governors?", "editors?", "reporters", "authors", "writers", "protest[eo]rs?",
     "activists?", "officials", "bureaucrats?", "lawyers?", "leaders?", "ceos?", "moderators?",
 )
@@ -173,12 +176,12 @@ _EACH = _any("all", "each", "every one", "everyone", "each one", "both", "any", 
 _WHOEVER = _any("whoever", *(f"{who} (?:who|that)" for who in ("anyone", "anybody", "everyone", "everybody")))
 """Whoever did a thing, as the target of an act: "I will kill whoever signed this"."""
 _TARGET = _any(
-    rf"{_OBJECT}(?: {_GROUP})?",
-    _WHOEVER,
-    rf"{_POSSESSIVE} (?:{_any('whole', 'entire', 'little', 'stupid', 'fucking', 'fat')} )?{_KIN}",
-    rf"{_EACH} of {_any(_YOU, 'them', f'{_Q}em')}",
-    _SOME_PEOPLE,
-) + _END
+    rf"{_OBJECT}(?: {_GROUP})?{_END_OR_QUOTE}",
+    rf"{_EACH} of {_any(_YOU, 'them', f'{_Q}em')}{_END_OR_QUOTE}",
+    rf"{_WHOEVER}{_END}",
+    rf"{_POSSESSIVE} (?:{_any('whole', 'entire', 'little', 'stupid', 'fucking', 'fat')} )?{_KIN}{_END}",
+    rf"{_SOME_PEOPLE}{_END}",
+)
 _SUBJECT = _any(  # whose fate a wish or a judgement is about
     _YOU, "he", "she", "they", f"you{_Q}re", f"they{_Q}re", f"he{_Q}s", f"she{_Q}s", rf"{_YOU} {_GROUP}",
     _SOME_PEOPLE,
@@ -351,7 +354,7 @@ _THREAT_PATTERNS: tuple[tuple[str, str], ...] = (
                rf"(?:watch(?:ing)? {_any('your', 'ur')} back|sleep with one eye open)\b"),
     ("menace", rf"\bwatch {_any('your', 'ur')} back[,.!]* or (?:else|{_YOU}|{_any('i', 'we')})\b"),
     ("menace", rf"\b{_any(_YOU, f'you{_Q}re', 'ur')} (?:{_any('are', 'is', 'r')} )?(?:a )?dead "
-               rf"{_any('man', 'woman', 'meat', 'men', 'women')}{_END}(?! walking)"),
+               rf"{_any('man', 'woman', 'meat', 'men', 'women')}{_END_OR_QUOTE}(?! walking)"),
     ("menace", rf"\b(?=y|u){_NOT_MENACE}{_any(f'you{_Q}re', 'you are', 'ur', 'your', 'youre')} "
                rf"(?:{_any('so', 'already', 'as good as')} )?dead"
                rf"(?= ?(?:[.!,;]|$)| {_any('if', 'when', 'once', 'meat', 'man', 'woman')}\b)"),

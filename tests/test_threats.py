@@ -171,6 +171,10 @@ HARD_NEGATIVES = [
     "Anyone who signed this will kill the economy.",
     "The people deserve a bullet train.",
     "Voters know where the premier lives: in a bubble.",
+    # a plural's possessive is a thing's owner, not a target; "this pm" is the afternoon (found in review)
+    "We should kill the liberals' carbon tax.",
+    "We need to kill the officials' plan.",
+    "I'll shoot this pm if the light holds.",
 ]
 
 
