@@ -30,6 +30,7 @@ import warnings
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 from flask import Flask, Response, current_app, g, has_request_context, request
 from pythonjsonlogger.json import JsonFormatter
@@ -143,6 +144,8 @@ def _only_handler(logger: logging.Logger, handler: logging.Handler) -> logging.L
 
 _RECORD_ATTRIBUTES = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "taskName"}
 """What every LogRecord has: the rest of a record's attributes are the fields a call gave in ``extra``."""
+PATH_SHOWN_AS_IS = "/:@!$&'()*+,;~"
+"""Characters of a path a request line's message shows as they are (RFC 3986's path characters but ``=``)."""
 PLAIN_WORD = re.compile(r"[\w.:/@+-]*")
 """A plain line's field value written as it is; any other is written as JSON (quoted, escaped)."""
 
@@ -151,13 +154,16 @@ class OneLineFormatter(logging.Formatter):
     """The plain format, with the control characters of each message escaped (``CONTROL_CHARACTERS``): one record
     begins one line whatever a client sent. A traceback still follows on lines of its own. The fields a record has
     beyond the message (``extra``: a request line's ``request_id``, ``duration_ms``, ``decisions``, ...; the
-    ``request_id`` of every line written during a request) follow it as ``name=value``, as the JSON lines hold them."""
+    ``request_id`` of every line written during a request) follow it as ``name=value``, as the JSON lines hold them;
+    an ``=`` of the message itself is then written ``\\=``, so that no text a client sent reads as a field."""
 
     def formatMessage(self, record: logging.LogRecord) -> str:
         """The line, its message escaped (``format`` sets ``record.message`` again for each handler)."""
         record.message = escape_control_characters(record.message)
         fields = [f"{name}={_plain_value(value)}" for name, value in record.__dict__.items()
                   if name not in _RECORD_ATTRIBUTES and not name.startswith("_")]
+        if fields:  # a message may hold what a client sent (a path with %20): no "request_id=..." of its own
+            record.message = record.message.replace("=", "\\=")
         return " ".join([super().formatMessage(record), *fields])
 
 
@@ -259,7 +265,9 @@ def _finish_request(response: Response) -> Response:
         record["decisions"] = dict(notes.decisions)
     if notes.texts:
         record["texts"] = notes.texts
-    request_log.log(level, "%s %s %s", method, path, status, extra=record)
+    # The message shows the path percent-encoded (the field has it as decoded): a space or "=" a client put in it
+    # ("/v1/nothing%20request_id=FORGED") cannot pass for a field of a plain line.
+    request_log.log(level, "%s %s %s", method, quote(path, safe=PATH_SHOWN_AS_IS), status, extra=record)
     return response
 
 

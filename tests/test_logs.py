@@ -339,3 +339,17 @@ def test_the_settings_warnings_are_still_logged_when_a_setting_is_refused(monkey
         assert logged == []  # held while the settings are read
         raise ConfigError("setting WORKERS (MODERATION_WORKERS) is 'many'")
     assert logged == ["MODERATION_PROT is not a setting and is ignored (did you mean MODERATION_PORT?)"]
+
+
+def test_a_client_cannot_write_fields_of_its_own_into_a_plain_line(capsys, tiny_bundle_path):
+    # The request line's message held the decoded path: "/v1/nothing%20request_id=FORGED" read as a request_id
+    # field, before the real one, to a logfmt reader.
+    app = create_app({"MODEL": str(tiny_bundle_path), "DB_URL": "sqlite://", "LOG_JSON": False})
+    app.test_client().get("/v1/nothing%20request_id=FORGED%20status=200", headers={"X-Request-ID": "real-id"})
+    (line,) = [line for line in capsys.readouterr().err.splitlines() if "service.requests" in line]
+    # Read as logfmt: fields are the space-separated name=value tokens outside double quotes.
+    tokens = re.findall(r'(?:[^\s"]|"(?:\\.|[^"\\])*")+', line)
+    fields = [token.split("=", 1) for token in tokens if "=" in token and not token.startswith('"')]
+    assert [value for name, value in fields if name == "request_id"] == ["real-id"]
+    assert [value for name, value in fields if name == "status"] == ["404"]
+    assert "GET /v1/nothing%20request_id%3DFORGED%20status%3D200 404" in line
