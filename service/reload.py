@@ -20,10 +20,12 @@ do run keep serving.
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import shutil
 import signal
+import stat
 import tempfile
 import time
 from collections.abc import Callable
@@ -117,6 +119,20 @@ def keep_fresh(*folders: str) -> None:
                 pass
 
 
+def own_folder(path: str) -> None:
+    """Make the folder ``path`` as ``mkdtemp`` made it (mode 700) when something deleted it, and check it is this user's
+    own folder: OSError for one another user made in its place, or a link (it would show planted ready markers, or
+    take metric files elsewhere)."""
+    try:
+        os.mkdir(path, 0o700)
+    except FileExistsError:
+        pass
+    found = os.lstat(path)
+    if not stat.S_ISDIR(found.st_mode) or found.st_uid != os.getuid():
+        raise OSError(errno.EPERM, f"{path} is not a folder of this user's (another user made it, or it is a link): "
+                                   "remove it, and the server makes it again")
+
+
 class ReadyMarkers:
     """A directory where each worker leaves a file named after its pid once its app is built."""
 
@@ -128,7 +144,7 @@ class ReadyMarkers:
 
     def mark(self, pid: int) -> None:
         """Called in the worker by gunicorn's ``post_worker_init``; makes the folder again when something deleted it."""
-        os.makedirs(self.path, exist_ok=True)
+        own_folder(self.path)
         with open(os.path.join(self.path, str(pid)), "w", encoding="utf-8"):
             pass
 

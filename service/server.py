@@ -50,6 +50,7 @@ from service.reload import (
     WORKER_START_FAILED,
     ModerationArbiter,
     ReadyMarkers,
+    own_folder,
     post_worker_init,
     verify_in_child,
 )
@@ -182,16 +183,26 @@ class ModerationServer(BaseApplication):
         from service.store import StoreError
 
         folder = os.environ.get(METRICS_DIR_ENV)
-        if folder:  # deleted under a running server (a clean of the temporary directory): every new worker failed
-            os.makedirs(folder, exist_ok=True)
+        try:
+            if folder and os.environ.get(_OWNED_METRICS_DIR) == folder:  # made by mkdtemp: made again as it, or refused
+                own_folder(folder)  # deleted under a running server (a clean of /tmp): every new worker failed
+            elif folder:
+                os.makedirs(folder, exist_ok=True)
+        except OSError as error:
+            _start_failed(error)
         try:
             if self.checked is not None:
                 return create_app(self.checked, settled=True)
             return create_app(self.settings)
         except (BundleError, PolicyError, StoreError, ConfigError) as error:  # PolicyError: POLICY broken after start
-            log.error("worker %d cannot start, exiting in %.0f s (gunicorn starts another): %s", os.getpid(), WORKER_RETRY_SECONDS, error)
-            time.sleep(WORKER_RETRY_SECONDS)
-            raise SystemExit(WORKER_START_FAILED) from error
+            _start_failed(error)
+
+
+def _start_failed(error: BaseException) -> None:
+    """A worker that cannot build its app exits after a pause, with a status that has gunicorn start another."""
+    log.error("worker %d cannot start, exiting in %.0f s (gunicorn starts another): %s", os.getpid(), WORKER_RETRY_SECONDS, error)
+    time.sleep(WORKER_RETRY_SECONDS)
+    raise SystemExit(WORKER_START_FAILED) from error
 
 
 class WithholdingGunicornLogger(GunicornLogger):

@@ -231,6 +231,7 @@ def test_a_ready_worker_stays_ready_when_its_marker_is_deleted_and_a_new_one_mar
         assert markers.is_ready(11)  # seen ready by the master: still serving
         markers.mark(12)  # a replaced worker: failed with FileNotFoundError, again and again
         assert markers.is_ready(12)
+        assert os.stat(markers.path).st_mode & 0o777 == 0o700  # as mkdtemp made it, not 755
         markers.forget(11)
         assert not markers.is_ready(11)
     finally:
@@ -294,3 +295,23 @@ def test_a_reload_names_a_setting_of_the_master_the_file_now_sets_otherwise(capl
         server._warn_of_master_settings(dict(load_config({"WORKERS": 2})))  # as running: nothing to say
     lines = [record.getMessage() for record in caplog.records if record.name == "service.server"]
     assert lines == ["reload: WORKERS is 3 in the settings now but 2 is running: it takes a restart"]
+
+
+def test_a_folder_made_again_must_be_this_users_own(tmp_path):
+    # Made again with os.makedirs(exist_ok=True), a folder another local user had made in its place, or a link, was
+    # taken as it was: planted ready markers, metric files written where the link pointed.
+    from service.reload import own_folder
+
+    link = tmp_path / "moderation-ready-link"
+    link.symlink_to(tmp_path)
+    with pytest.raises(OSError, match="is not a folder of this user's"):
+        own_folder(str(link))
+    if os.getuid() == 0:  # only root can make a folder another user owns
+        theirs = tmp_path / "moderation-ready-theirs"
+        theirs.mkdir()
+        os.chown(theirs, 65534, 65534)
+        with pytest.raises(OSError, match="another user made it"):
+            own_folder(str(theirs))
+    mine = tmp_path / "moderation-ready-mine"
+    own_folder(str(mine))
+    assert mine.is_dir() and mine.stat().st_mode & 0o777 == 0o700
