@@ -474,6 +474,52 @@ def test_the_fold_never_splits_a_character_drawn_as_one():
     assert shown.head == "x" * (SHOWN_CHARS - 1) + "\U0001F44D\U0001F3FD" and shown.head + shown.rest == text
 
 
+def test_a_comment_of_many_lines_is_folded_after_its_first_lines():
+    # Folded by characters only: 1,400 line breaks in 1,452 characters drew 37 screens, the spam at the very bottom.
+    from service.ui.queue import SHOWN_LINES, shown_text
+
+    padded = "What a dumb take." + "\n" * 1_400 + "Buy cheap pills at example dot com."
+    shown = shown_text(padded, 20_000)
+    assert shown.head.count("\n") == SHOWN_LINES and shown.head + shown.rest == padded and "pills" in shown.rest
+    poem = "\n".join(f"line {number}" for number in range(30))  # 29 line breaks: short enough to show whole
+    assert shown_text(poem, 20_000).rest == ""
+
+
+def test_withheld_coral_comments_have_a_reason_the_filter_offers_and_buttons_name_each_item(ui_app, moderator):
+    # Coral's too-long comments showed the raw code "too_long", ?reason=too_long was a 400, and three of them (no
+    # comment id) had three identical button names.
+    from service.coral import TOO_LONG
+
+    items = log_reviews(ui_app, ["x " * 3_000, "y " * 3_000], reason=TOO_LONG)
+    page = moderator.get(f"/ui/queue?reason={TOO_LONG}")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert f'<option value="{TOO_LONG}"' in html and "too long to score (not scored)" in html
+    with ui_app.app_context():
+        from service.store import DecisionRecord, get_session
+
+        for item in items:  # log_reviews gives ids c0, c1: drop them, as Coral sends none
+            get_session().get(DecisionRecord, item).comment_id = None
+        get_session().commit()
+    html = moderator.get("/ui/queue").get_data(as_text=True)
+    names = re.findall(r'aria-label="(Approve [^"]+)"', html)
+    assert len(names) == len(set(names)) == 2 and all(f"(item {item})" in " ".join(names) for item in items)
+
+
+def test_a_revoked_key_is_named_apart_in_the_site_filter(ui_app, moderator):
+    # After a key rotation (revoke, then a new key of the same name) the filter offered two "siteB".
+    from service.auth import create_key, revoke_key
+
+    with ui_app.app_context():
+        old, _ = create_key(get_session(), "siteB")
+        revoke_key(get_session(), f"id:{old.id}")
+        new, _ = create_key(get_session(), "siteB")
+        old_id, new_id = old.id, new.id
+    html = moderator.get("/ui/queue").get_data(as_text=True)
+    assert f'<option value="{old_id}">siteB (key {old_id}, revoked)</option>' in html
+    assert f'<option value="{new_id}">siteB</option>' in html
+
+
 def test_deciding_an_item_stores_feedback_with_the_moderator_and_empties_the_queue(ui_app, moderator, tmp_path):
     (item,) = log_reviews(ui_app, [HOSTILE])
     token = csrf_from(moderator.get("/ui/queue").get_data(as_text=True))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from model.policy import THREAT_PHRASE
+from service.coral import TOO_LONG
 from model.results import Reason
 
 ATTRIBUTE_WORDS = {
@@ -20,6 +21,7 @@ REASON_LABELS = {
     **{attribute: attribute.replace("_", " ") for attribute in ATTRIBUTE_WORDS},
     THREAT_PHRASE: "threat phrase",
     "empty": "empty",
+    TOO_LONG: "too long to score (not scored)",  # Coral's: withheld for a person without being scored
 }
 """Short names of reason codes, for filters and lists."""
 
