@@ -264,11 +264,25 @@ def test_try_highlights_only_the_spans_behind_a_reason_and_lists_the_rest():
     shown = tried_comment(text, decision, policy)
     assert str(shown.highlighted).count("<mark") == 1
     assert 'data-attributes="insult toxicity">pathetic idiot</mark>' in str(shown.highlighted)
-    assert shown.spans == [("toxicity", "pathetic idiot", 0.9), ("insult", "pathetic idiot", 0.9)]
-    assert shown.weak_spans == [("unsupported_claim", text, 0.10)]
+    assert shown.spans == [("toxicity", "pathetic idiot", 0.9, 1), ("insult", "pathetic idiot", 0.9, 1)]
+    assert shown.weak_spans == [("unsupported_claim", text, 0.10, 1)]
     civil = Decision("approve", (), {"toxicity": 0.06}, {"toxicity": [Span(4, 9, 0.2)]})
     shown = tried_comment("The arms deal is a scandal.", civil, policy)
-    assert "<mark" not in str(shown.highlighted) and shown.weak_spans == [("toxicity", "arms ", 0.2)]
+    assert "<mark" not in str(shown.highlighted) and shown.weak_spans == [("toxicity", "arms ", 0.2, 1)]
+
+
+def test_try_lists_the_same_words_of_one_attribute_once_with_how_often_they_were_marked():
+    # One insult repeated through a long comment listed 1,110 bullets per attribute (11,110 for five such lines).
+    from model.results import Decision, Reason
+    from service.ui.try_page import tried_comment
+
+    policy = SimpleNamespace(review={"insult": 0.35}, reject={})
+    sentence = "You are a stupid idiot. "
+    text = sentence * 500
+    spans = {"insult": [Span(i * len(sentence) + 10, i * len(sentence) + 22, 0.8 + (i == 7) * 0.1) for i in range(500)]}
+    decision = Decision("review", (Reason("insult", "review", "insult", 0.9, 0.35),), {"insult": 0.9}, spans)
+    shown = tried_comment(text, decision, policy)
+    assert shown.spans == [("insult", "stupid idiot", 0.9, 500)]
 
 
 def test_try_refuses_too_many_lines_with_a_message(ui_app, moderator):
@@ -394,7 +408,7 @@ def test_the_try_page_lists_a_spans_words_as_highlighted_whole_characters():
     text = f"You stupid clown{FLAG}"
     decision = Decision("review", (Reason("insult", "review", "insult", 0.9, 0.5),), {"insult": 0.9}, {"insult": [Span(4, 17, 0.9)]})
     shown = tried_comment(text, decision, SimpleNamespace(review={"insult": 0.5}, reject={}))
-    assert shown.spans == [("insult", f"stupid clown{FLAG}", 0.9)]
+    assert shown.spans == [("insult", f"stupid clown{FLAG}", 0.9, 1)]
 
 
 def test_the_try_page_highlights_a_threat_phrase_that_sent_a_comment_to_review():
@@ -408,7 +422,7 @@ def test_the_try_page_highlights_a_threat_phrase_that_sent_a_comment_to_review()
     reason = Reason("threat_phrase", "review", "threat", 0.004, None, phrase, text[:24])
     decision = Decision("review", (reason,), {"threat": 0.004, "toxicity": 0.1}, {"toxicity": [Span(15, 20, 0.1)]})
     shown = tried_comment(text, decision, SimpleNamespace(review={"threat": 0.3, "toxicity": 0.5}, reject={}))
-    assert shown.spans == [("threat", "Someone should shoot him", 1.0)]
+    assert shown.spans == [("threat", "Someone should shoot him", 1.0, 1)]
     assert '<mark title="threat" data-attributes="threat">Someone should shoot him</mark>' in str(shown.highlighted)
     assert shown.weak_spans == [("toxicity", "shoot", 0.1)]
 

@@ -101,10 +101,17 @@ def tried_comment(text: str, decision: Decision, policy: Any) -> TriedComment:
     )
 
 
-def _listed(text: str, spans: dict[str, list]) -> list[tuple[str, str, float]]:
-    """(attribute, the words, score) of each span, its words as highlighted (whole characters)."""
-    return [(attribute, text[slice(*whole_characters(text, span.begin, span.end))], span.score)
-            for attribute, found in spans.items() for span in found]
+def _listed(text: str, spans: dict[str, list]) -> list[tuple[str, str, float, int]]:
+    """(attribute, the words, score, times) of the spans, their words as highlighted (whole characters): the same words
+    of one attribute once, with how many times they were marked and their highest score, in the order first marked
+    (a long comment repeating one insult listed 1,110 bullets of it per attribute)."""
+    listed: dict[tuple[str, str], list] = {}
+    for attribute, found in spans.items():
+        for span in found:
+            words = text[slice(*whole_characters(text, span.begin, span.end))]
+            entry = listed.setdefault((attribute, words), [attribute, words, span.score, 0])
+            entry[2], entry[3] = max(entry[2], span.score), entry[3] + 1
+    return [tuple(entry) for entry in listed.values()]
 
 
 def comment_lines(pasted: str) -> list[str]:
