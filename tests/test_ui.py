@@ -424,7 +424,7 @@ def test_the_try_page_highlights_a_threat_phrase_that_sent_a_comment_to_review()
     shown = tried_comment(text, decision, SimpleNamespace(review={"threat": 0.3, "toxicity": 0.5}, reject={}))
     assert shown.spans == [("threat", "Someone should shoot him", 1.0, 1)]
     assert '<mark title="threat" data-attributes="threat">Someone should shoot him</mark>' in str(shown.highlighted)
-    assert shown.weak_spans == [("toxicity", "shoot", 0.1)]
+    assert shown.weak_spans == [("toxicity", "shoot", 0.1, 1)]
 
 
 # The review queue
