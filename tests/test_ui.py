@@ -541,7 +541,8 @@ def test_deciding_an_item_stores_feedback_with_the_moderator_and_empties_the_que
     assert answer.status_code == 303 and answer.headers["Location"] == "/ui/queue?reason=insult"
     (row,) = feedback_rows(ui_app)
     assert (row.decision, row.moderator, row.decision_id, row.text, row.comment_id, row.source) == ("reject", "mo", item, HOSTILE, "c0", "ui")
-    assert HOSTILE not in moderator.get("/ui/queue").get_data(as_text=True)
+    after = moderator.get("/ui/queue").get_data(as_text=True)
+    assert HOSTILE not in after and "Rejected comment c0." in after  # said without the script too
     again = moderator.post(f"/ui/queue/{item}", data={"decision": "approve", "csrf_token": token})
     assert again.status_code == 409 and "mo has already decided" in again.get_data(as_text=True)
     with ui_app.app_context():
@@ -700,6 +701,17 @@ def test_a_decision_from_an_ended_session_is_not_mistaken_for_saved(ui_app, mode
     token = end_session(ui_app, moderator, "/ui/queue")
     answer = moderator.post(f"/ui/queue/{item}", data={"decision": "approve", "csrf_token": token}, headers={"Accept": "application/json"})
     assert answer.status_code == 401 and "signed out" in answer.get_data(as_text=True)  # the script would follow a redirect to a 200
+    assert feedback_rows(ui_app) == []
+
+
+def test_a_decision_sent_without_the_script_after_the_session_ended_says_it_was_not_saved(ui_app, moderator):
+    # The form (no script) was sent to the sign-in page with "You were signed out: ...", never saying that the
+    # decision was lost.
+    (item,) = log_reviews(ui_app, [HOSTILE])
+    token = end_session(ui_app, moderator, "/ui/queue")
+    answer = moderator.post(f"/ui/queue/{item}", data={"decision": "approve", "csrf_token": token})
+    assert answer.status_code == 302 and "/ui/sign-in" in answer.headers["Location"]
+    assert "You are signed out, so nothing was saved" in moderator.get(answer.headers["Location"]).get_data(as_text=True)
     assert feedback_rows(ui_app) == []
 
 

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
-from flask import abort, current_app, g, jsonify, redirect, render_template, request, url_for
+from flask import abort, current_app, flash, g, jsonify, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from sqlalchemy import ColumnElement, Select, String, and_, cast, exists, func, or_, select
 from sqlalchemy.exc import IntegrityError
@@ -304,4 +304,7 @@ def decide(item_id: int) -> ResponseReturnValue:
         _already_decided(decided_by(session, item_id) or "Another moderator")
     if wants_json():
         return jsonify({"id": feedback_id, "item": item_id, "decision": decision})
+    # Without the script the queue came back with no word that the decision was saved.
+    which = f"comment {item.comment_id}" if item.comment_id else f"item {item.id}"
+    flash(f"{'Approved' if decision == APPROVE else 'Rejected'} {which}.")
     return redirect(local_target(request.form.get("next")), code=303)
