@@ -838,12 +838,32 @@ def test_who_signed_in_and_who_created_or_revoked_a_key_is_logged_with_the_addre
         admin.post("/ui/keys", data={"name": "news-site", "scope": ["moderate"], "csrf_token": token})
         with ui_app.app_context():
             (key,) = [row for row in list_keys(get_session()) if row.name == "news-site"]
-        assert admin.post(f"/ui/keys/{key.id}/revoke", data={"csrf_token": token}).status_code == 303
+        assert admin.post(f"/ui/keys/{key.id}/revoke", data={"csrf_token": token, "confirm": "yes"}).status_code == 303
     lines = [record.getMessage() for record in caplog.records if record.name.startswith("service.ui")]
     assert "sign-in to the moderation page as ad (admin) from 127.0.0.1" in lines
     assert f"API key {key.id} (news-site, scopes moderate) created on the moderation page by ad from 127.0.0.1" in lines
     assert f"API key {key.id} (news-site) revoked on the moderation page by ad from 127.0.0.1" in lines
     assert not any("mod_" in line for line in lines)  # never the secret
+
+
+def test_revoking_a_key_on_the_page_asks_first(ui_app, admin):
+    # One click on Revoke cut a site off for good (403 within KEY_CACHE_SECONDS), with no second step.
+    from service.auth import create_key, find_active_key
+
+    with ui_app.app_context():
+        key, secret = create_key(get_session(), "news-site")
+        key_id = key.id
+    token = csrf_from(admin.get("/ui/keys").get_data(as_text=True))
+    asked = admin.post(f"/ui/keys/{key_id}/revoke", data={"csrf_token": token})
+    html = asked.get_data(as_text=True)
+    assert asked.status_code == 200 and f"Revoke key {key_id} (<bdi>news-site</bdi>)?" in html
+    assert '<input type="hidden" name="confirm" value="yes">' in html and "Keep it" in html
+    with ui_app.app_context():
+        assert find_active_key(get_session(), secret) is not None  # nothing revoked yet
+    assert admin.post(f"/ui/keys/{key_id}/revoke", data={"csrf_token": token, "confirm": "yes"}).status_code == 303
+    with ui_app.app_context():
+        assert find_active_key(get_session(), secret) is None
+    assert admin.post(f"/ui/keys/{key_id}/revoke", data={"csrf_token": token}).status_code == 404  # no longer active
 
 
 def test_an_admin_creates_a_key_that_works_and_revokes_it(ui_app, admin):
@@ -863,7 +883,7 @@ def test_an_admin_creates_a_key_that_works_and_revokes_it(ui_app, admin):
     assert none.status_code == 400 and "at least one scope" in none.get_data(as_text=True)
     assert re.search(r'<input id="key-name" name="name" [^>]*value="no-scope"', none.get_data(as_text=True))
     key_id = re.search(r'action="/ui/keys/(\d+)/revoke"', html).group(1)
-    assert admin.post(f"/ui/keys/{key_id}/revoke", data={"csrf_token": token}).status_code == 303
+    assert admin.post(f"/ui/keys/{key_id}/revoke", data={"csrf_token": token, "confirm": "yes"}).status_code == 303
     assert admin.post("/v1/moderate", json=body, headers={"Authorization": f"Bearer {secret}"}).status_code == 403
     assert secret not in admin.get("/ui/keys").get_data(as_text=True)
 
@@ -882,7 +902,7 @@ def test_the_keys_page_refuses_names_the_command_line_refuses_and_revokes_by_id(
         # A key made before names were checked, named like the other's id: the page's button revokes by id.
         homonym, homonym_secret = create_key(session, str(target.id))
         target_id, homonym_id = target.id, homonym.id
-    assert admin.post(f"/ui/keys/{target_id}/revoke", data={"csrf_token": token}).status_code == 303
+    assert admin.post(f"/ui/keys/{target_id}/revoke", data={"csrf_token": token, "confirm": "yes"}).status_code == 303
     html = admin.get("/ui/keys").get_data(as_text=True)
     assert f"Revoked key {target_id} (cms)" in html
     # The other workers keep the key in their caches: the page says when every one refuses it, not "at once".

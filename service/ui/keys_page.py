@@ -32,7 +32,8 @@ def _page(session, **shown) -> str:
     """
     shown.setdefault("scopes", DEFAULT_SCOPES)
     return render_template("ui/keys.html", keys=list_keys(session), max_name=KEY_NAME_CHARS, all_scopes=SCOPES,
-                           scopes_of=_scope_names, **{"secret": None, **shown})
+                           scopes_of=_scope_names, key_cache_seconds=f"{current_app.config['KEY_CACHE_SECONDS']:g}",
+                           **{"secret": None, "confirm_revoke": None, **shown})
 
 
 @bp.get("/keys")
@@ -65,10 +66,17 @@ def create() -> ResponseReturnValue:
 @bp.post("/keys/<int:key_id>/revoke")
 @signed_in(admin=True)
 def revoke(key_id: int) -> ResponseReturnValue:
-    """Revoke one key; this worker refuses it at once, the other workers and instances within KEY_CACHE_SECONDS (at
-    once when they share the key cache in Redis)."""
+    """Revoke one key once the admin confirms (the form's ``confirm``; without it, the page asks: one click cut a site
+    off for good); this worker refuses it at once, the other workers and instances within KEY_CACHE_SECONDS (at once
+    when they share the key cache in Redis)."""
+    session = get_session()
+    if request.form.get("confirm") != "yes":
+        asked = next((key for key in list_keys(session) if key.id == key_id and key.revoked_at is None), None)
+        if asked is None:
+            abort(404, description="There is no active key with that id.")
+        return _page(session, confirm_revoke=asked)
     try:
-        (row,) = revoke_key(get_session(), f"{ID_SELECTOR}{key_id}")  # by id only, whatever the keys are called
+        (row,) = revoke_key(session, f"{ID_SELECTOR}{key_id}")  # by id only, whatever the keys are called
     except UnknownKey:
         abort(404, description="There is no active key with that id.")
     log.info("API key %d (%s) revoked on the moderation page by %s from %s", row.id, shown_name(row.name),
