@@ -128,11 +128,12 @@ def test_each_failed_sign_in_is_one_warning_with_the_name_and_address_never_the_
     assert [answer.status_code for answer in answers] == [401, 401, 401, 401, 302]
     err = capsys.readouterr().err
     lines = [json.loads(line) for line in err.splitlines()]  # one JSON object a line: nothing forged a line of its own
-    failed = [line for line in lines if line["logger"] == "service.ui.signin"]
-    assert [line["level"] for line in failed] == ["WARNING"] * 4  # none for the sign-in that worked
+    signin = [line for line in lines if line["logger"] == "service.ui.signin"]
+    assert [line["level"] for line in signin] == ["WARNING"] * 4 + ["INFO"]  # the one that worked: the audit trail's line
     unknown = "failed sign-in to the moderation page with a name that is no user's (not logged) from 127.0.0.1"
-    assert [line["message"] for line in failed] == [
-        "failed sign-in to the moderation page as user 'mo' from 127.0.0.1", unknown, unknown, unknown]
+    assert [line["message"] for line in signin] == [
+        "failed sign-in to the moderation page as user 'mo' from 127.0.0.1", unknown, unknown, unknown,
+        "sign-in to the moderation page as mo (moderator) from 127.0.0.1"]
     assert "wrong guess" not in err and PASSWORD not in err and "nobody" not in err and "n" * 100 not in err
 
 
