@@ -43,6 +43,7 @@ stand_in_out = "reports/notebooks/site_stand_in.csv"  # where the stand-in sampl
 
 # %%
 # %matplotlib inline
+import math
 from pathlib import Path
 
 import pandas as pd
@@ -96,6 +97,10 @@ short_of_target = "" if chosen["caught"] >= target_caught else (
     f" (short of the target {target_caught:.2f}: no toxicity threshold reaches it with this bundle; "
     "retrain with the site's comments, notebook 05)")
 print(f"catches {chosen['caught']:.3f} of hostile comments{short_of_target}")
+if math.isnan(chosen["false_flags"]):  # nothing to weigh the review queue against: the threshold only catches
+    print("Warning: the sample has no comment the site approved (nor one labelled not toxic), so the review queue's "
+          "cost cannot be measured: this threshold is the highest that catches the target, whatever it flags; add "
+          "the site's approved comments to the sample before using it")
 pd.Series(chosen)
 
 # %% [markdown]
@@ -137,6 +142,9 @@ current_reject = scorer.policy.reject.get("toxicity")
 reject_threshold, why = site_thresholds.choose_reject_threshold(scores, site, current_reject)
 print(f"toxicity reject threshold {reject_threshold} (the starting policy's: {current_reject}): {why}")
 chosen_policy = site_thresholds.site_policy(scorer.policy, review_threshold, reject_threshold, source=str(site_path))
+if reject_threshold is not None and chosen_policy.reject.get("toxicity") != reject_threshold:
+    print(f"written: toxicity reject threshold {chosen_policy.reject['toxicity']:.4g}, raised to the review threshold "
+          "(a comment is never rejected below the score that sends it to review)")
 Path(policy_out).parent.mkdir(parents=True, exist_ok=True)
 Path(policy_out).write_text(chosen_policy.to_toml({
     "chosen on": f"{len(site)} labelled comments of {Path(site_path).name} with bundle {scorer.model_version}",

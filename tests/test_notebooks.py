@@ -148,6 +148,7 @@ def test_data_and_site_paths_start_from_the_callers_folder(monkeypatch, tmp_path
 
     given = _runs(monkeypatch)
     (tmp_path / "data").mkdir()
+    (tmp_path / "site.csv").write_text("text,decision\nNice park.,approve\nYou clown.,reject\n", encoding="utf-8")
     (tmp_path / "p.toml").write_text("[reject]\n[review]\ntoxicity = 0.5\n", encoding="utf-8")
     monkeypatch.chdir(tmp_path)
     notebook_runner.main(["01_data", "04_thresholds", "--data-dir", "data", "--site-data", "site.csv", "--policy", "p.toml"])
@@ -171,6 +172,33 @@ def test_a_policy_that_cannot_be_used_is_refused_before_any_notebook_runs(monkey
     assert f"--policy: policy file {path}" in err
     assert ("not found" if content is None else "no [reject] section") in err
     assert not given
+
+
+def test_a_site_data_file_that_cannot_be_read_is_refused_before_any_notebook_runs(monkeypatch, capsys, tmp_path):
+    # `make notebooks SITE_DATA=typo.csv` ran 01 to 03 (most of 25 minutes) before 04 stopped on the missing file.
+    from model.evaluation import notebook_runner
+
+    given = _runs(monkeypatch)
+    with pytest.raises(SystemExit):
+        notebook_runner.main(["01_data", "04_thresholds", "--site-data", str(tmp_path / "typo.csv")])
+    assert f"--site-data: {tmp_path / 'typo.csv'} not found" in capsys.readouterr().err
+    assert not given
+    notebook_runner.main(["01_data", "--site-data", str(tmp_path / "typo.csv")])  # no notebook run here reads it
+    assert "01_data" in given
+
+
+def test_a_notebook_that_fails_is_one_error_line_not_the_commands_usage(monkeypatch, capsys):
+    from model.evaluation import notebook_runner
+    from model.evaluation.notebook_runner import NotebookError
+
+    def fails(names, out, parameters):
+        raise NotebookError("03_evaluate failed: BundleError: model bundle x not found")
+
+    monkeypatch.setattr(notebook_runner, "run_all", fails)
+    assert notebook_runner.main(["03_evaluate"]) == 2
+    err = capsys.readouterr().err
+    assert err.strip().endswith("error: 03_evaluate failed: BundleError: model bundle x not found")
+    assert "usage:" not in err and len(err.strip().splitlines()) == 1
 
 
 def test_a_missing_data_dir_is_refused_before_any_notebook_runs(monkeypatch, capsys, tmp_path):

@@ -56,6 +56,16 @@ def test_a_perfect_precision_on_38_comments_keeps_the_bundles_reject_threshold()
                    f"confidence needs {MIN_REJECT_EXAMPLES} or more above a threshold")
 
 
+def test_a_sample_whose_every_decided_comment_was_rejected_keeps_the_bundles_threshold():
+    # 150 comments, all rejected: every threshold had a precision of 1, so the lowest (0.0304) was chosen and the
+    # written policy rejected anything toxic unread (review and reject both 0.66).
+    toxicity = list(np.linspace(0.03, 0.99, 150))
+    threshold, why = choose_reject_threshold(*_sample(toxicity, ["reject"] * 150), current=0.99)
+    assert threshold == 0.99
+    assert why == ("kept: every one of the 150 decided comments was rejected, so the sample says nothing of what the "
+                   "site's editors let through; give a sample with its approved and reviewed comments too")
+
+
 def test_the_fewest_rejections_needed_reach_the_bound_and_one_fewer_does_not():
     from model.training.site_thresholds import min_reject_examples, precision_lower_bound
 

@@ -258,6 +258,20 @@ def _policy_problem(path: str | None) -> str | None:
     return None
 
 
+def _site_data_problem(path: str | None, names: list[str]) -> str | None:
+    """Why the ``--site-data`` file cannot be read by the notebooks run that read it (04, 05), or None."""
+    if path is None or not {"04_thresholds", "05_retrain_with_site_data"} & set(names):
+        return None
+    from model.training.data import DataError
+    from model.training.site_data import read_site_data
+
+    try:
+        read_site_data(path)
+    except DataError as error:
+        return f"--site-data: {error}"
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point: ``python -m model.evaluation.notebook_runner [--data-dir D] [--site-data F] [--policy F] [-p NAME=VALUE] [NAME ...]``."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -279,6 +293,9 @@ def main(argv: list[str] | None = None) -> int:
     policy_problem = _policy_problem(args.policy)
     if policy_problem is not None:  # 04 reads it after 01-03 ran (25 minutes of `make notebooks`): refused here
         parser.error(policy_problem)
+    site_problem = _site_data_problem(args.site_data, args.names)
+    if site_problem is not None:  # the same: a mistyped --site-data stopped 04 after 01-03 had run
+        parser.error(site_problem)
     optional = {"data_dir": _absolute(args.data_dir), "site_data": _absolute(args.site_data),
                 "policy": _absolute(args.policy)}
     declared = {name: declared_parameters(read_notebook(NOTEBOOKS_DIR / f"{name}.py")) for name in args.names}
@@ -293,8 +310,9 @@ def main(argv: list[str] | None = None) -> int:
         parameters[name] = {key: value for key, value in given.items() if key in declared[name]}
     try:
         run_all(args.names, args.out, parameters)
-    except NotebookError as error:
-        parser.error(str(error))
+    except NotebookError as error:  # a notebook failed: one line saying so, not the command's usage (it was used right)
+        print(f"{parser.prog}: error: {error}", file=sys.stderr)
+        return 2
     return 0
 
 

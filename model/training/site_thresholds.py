@@ -185,6 +185,9 @@ def choose_reject_threshold(scores: np.ndarray, site: pd.DataFrame, current: flo
                          "hostile comments): they do not say what the site's editors reject; give a decision column")
     rejected = (site[DECISION_COLUMN] == REJECT).to_numpy()[decided]
     n_rejected = int(rejected.sum())
+    if n_rejected == int(decided.sum()):  # every threshold has precision 1: the lowest would reject anything toxic unread
+        return current, (f"kept: every one of the {n_rejected} decided comments was rejected, so the sample says nothing "
+                         "of what the site's editors let through; give a sample with its approved and reviewed comments too")
     if n_rejected < needed:
         return current, (f"kept: {n_rejected} site rejections among {int(decided.sum())} decided comments; a rejected share "
                          f"of at least {precision} with {confidence:.0%} confidence needs {needed} or more above a threshold")
@@ -210,7 +213,8 @@ def choose_reject_threshold(scores: np.ndarray, site: pd.DataFrame, current: flo
 
 
 def site_policy(policy: Policy, review_threshold: float, reject_threshold: float | None, source: str) -> Policy:
-    """``policy`` with the toxicity review (and reject) thresholds replaced; reject is never below review."""
+    """``policy`` with the toxicity review (and reject) thresholds replaced; reject is never below review (raised to
+    it: read the written policy, ``Policy.reject``, for the value that applies)."""
     review = {**policy.review, PRIMARY_ATTRIBUTE: review_threshold}
     reject = dict(policy.reject)
     if reject_threshold is not None:
