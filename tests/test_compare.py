@@ -117,7 +117,19 @@ def test_no_worse_needs_the_site_and_the_public_sets():
     site = compare_bundles(OLD, NEW, TEXTS, site_labels(pd.DataFrame({"text": TEXTS, "decision": DECISIONS}))).metrics
     ok, reasons = no_worse(site, public)
     assert not ok and any("public public roc_auc" in line and "lost more" in line for line in reasons)
-    assert no_worse(compare_bundles(OLD, OLD, TEXTS).metrics, compare_on_sets(OLD, OLD, sets))[0]
+    assert no_worse(compare_bundles(OLD, OLD, TEXTS, site_labels(pd.DataFrame({"text": TEXTS, "decision": DECISIONS}))).metrics,
+                    compare_on_sets(OLD, OLD, sets))[0]
+
+
+def test_no_worse_refuses_when_no_site_ranking_could_be_measured():
+    # Held-out comments all approved: toxicity ROC AUC and caught share were NaN and skipped without a word, and the
+    # bundle was published on decision agreement 1.000 -> 1.000.
+    sets = {"public": pd.DataFrame({"text": TEXTS, "label": [0, 0, 0, 0, 1, 1]})}
+    one_label = site_labels(pd.DataFrame({"text": TEXTS, "decision": ["approve"] * len(TEXTS)}))
+    ok, reasons = no_worse(compare_bundles(OLD, OLD, TEXTS, one_label).metrics, compare_on_sets(OLD, OLD, sets))
+    assert not ok
+    assert "site toxicity roc_auc: not measured (the held-out comments lack the labels it needs)" in reasons
+    assert reasons[-1].startswith("not published: neither the site's toxicity ROC AUC nor its caught share")
 
 
 def test_a_flag_on_a_claim_the_site_reviewed_is_neither_caught_hostility_nor_a_false_flag():

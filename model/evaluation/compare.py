@@ -23,7 +23,7 @@ SITE_TOLERANCE = 0.0
 ALL_LABEL_COLUMNS = "all"
 """A label column name standing for every label column a table has (``label_columns_of``)."""
 PUBLIC_AUC_TOLERANCE = 0.01
-"""How much ROC AUC a new bundle may lose on a public test set and still count as no worse: fitting a
+"""How much ROC AUC a new bundle may lose on a public validation set and still count as no worse: fitting a
 site's comments may cost a little on other domains, but not a collapse."""
 
 
@@ -258,7 +258,8 @@ def compare_on_sets(old, new, sets: Mapping[str, pd.DataFrame], attribute: str =
 
 def no_worse(site_metrics: pd.DataFrame, public: pd.DataFrame | None = None, site_tolerance: float = SITE_TOLERANCE,
              public_auc_tolerance: float = PUBLIC_AUC_TOLERANCE) -> tuple[bool, list[str]]:
-    """Whether a new bundle may replace the old one: no worse on the site, at most a small loss on public sets.
+    """Whether a new bundle may replace the old one: no worse on the site (its toxicity ranking or caught share measured,
+    at least one), at most ``public_auc_tolerance`` of ROC AUC lost on each public validation set.
 
     Parameters
     ----------
@@ -275,10 +276,12 @@ def no_worse(site_metrics: pd.DataFrame, public: pd.DataFrame | None = None, sit
     reasons : list of str
         One line per check, saying what was compared and whether it passed.
     """
-    reasons, ok = [], True
+    reasons, ok, ranked = [], True, False
     for metric in (f"{PRIMARY_ATTRIBUTE} roc_auc", "caught_share", "decision_agreement"):
         if metric not in site_metrics.index or np.isnan(site_metrics.loc[metric, "delta"]):
+            reasons.append(f"site {metric}: not measured (the held-out comments lack the labels it needs)")
             continue
+        ranked |= metric != "decision_agreement"
         delta = float(site_metrics.loc[metric, "delta"])
         passed = delta >= -site_tolerance
         ok &= passed
@@ -292,4 +295,8 @@ def no_worse(site_metrics: pd.DataFrame, public: pd.DataFrame | None = None, sit
         ok &= passed
         reasons.append(f"public {name} roc_auc: {row['old_roc_auc']:.3f} -> {row['new_roc_auc']:.3f} "
                        f"({'ok' if passed else f'lost more than {public_auc_tolerance}'})")
+    if not ranked:  # held-out comments of one label: "no worse" would rest on decisions agreeing 1.0 -> 1.0
+        ok = False
+        reasons.append("not published: neither the site's toxicity ROC AUC nor its caught share could be measured (the "
+                       "held-out comments need both hostile and civil ones)")
     return bool(ok), reasons
