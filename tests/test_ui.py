@@ -715,6 +715,14 @@ def test_a_decision_sent_without_the_script_after_the_session_ended_says_it_was_
     assert feedback_rows(ui_app) == []
 
 
+def test_sign_out_after_the_session_ended_elsewhere_says_nothing_about_unsaved_work(ui_app, moderator):
+    token = end_session(ui_app, moderator, "/ui/queue")
+    answer = moderator.post("/ui/sign-out", data={"csrf_token": token})
+    assert answer.status_code == 302 and "/ui/sign-in" in answer.headers["Location"]
+    page = moderator.get(answer.headers["Location"]).get_data(as_text=True)
+    assert "You were signed out" in page and "nothing was saved" not in page  # a Sign out has nothing to save
+
+
 def test_a_decision_after_signing_out_in_another_tab_says_signed_out_not_error_400(ui_app, moderator):
     # Sign-out clears this browser's session, CSRF token included: the queue's form still held the old token, so the
     # decision got 400 "the form has expired" and the page's script said "error 400" instead of "signed out".

@@ -145,8 +145,8 @@ def signed_in(admin: bool = False) -> Callable[[View], View]:
             if g.user is None:
                 if wants_json():
                     abort(401, description=SIGNED_OUT)
-                if request.method == "POST":  # a form sent without the script: say it was not saved, not only "signed out"
-                    flash(SIGNED_OUT)
+                if request.method == "POST" and request.endpoint != "ui.sign_out":  # a form sent without the script:
+                    flash(SIGNED_OUT)  # say it was not saved, not only "signed out" (a Sign out has nothing to save)
                 return redirect(url_for(SIGN_IN_ENDPOINT, next=return_path()))
             if admin and not g.user.is_admin:
                 abort(403, description="This page is for admins; ask one to give you the admin role.")
