@@ -46,13 +46,13 @@ LATENCY_BUCKETS_SECONDS = (0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
 """From one short comment on the TF-IDF bundle (about 2 ms) to 100 long comments with spans on the encoder (tens of
 seconds; gunicorn stops a request at TIMEOUT_SECONDS, 120 by default)."""
 STARTED = "moderation.metrics_started"
+"""``request.environ[STARTED]``: when the request began (``time.perf_counter``)."""
 IN_PROGRESS = "moderation.metrics_in_progress"
 """``request.environ`` flag: the request is counted in ``moderation_http_requests_in_progress``."""
 BATCH_PART = "moderation.batch_part"
 """``request.environ`` flag of a call run inside a Google ``/batch`` (``service.google_batch``): timed and counted as a
 request of its own, but not in progress apart from its batch (one batch on one of two workers read 2, "every worker
 busy", while the other was idle)."""
-"""``request.environ[STARTED]``: when the request began (``time.perf_counter``)."""
 SCORING = "moderation.scoring_seconds"
 """``request.environ[SCORING]``: seconds the request has spent in the model so far."""
 UNMATCHED_ENDPOINT = "unmatched"
