@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import errno
 import logging
+import math
 import os
 import shutil
 import signal
@@ -179,12 +180,15 @@ class ModerationArbiter(Arbiter):
     the workers' markers; ``serving`` names the bundle for log lines.
     """
 
+    _fresh_at = -math.inf
+    """When (``time.monotonic``) ``manage_workers`` last kept the folders fresh; never, at first."""
+
     def manage_workers(self) -> None:
         """Gunicorn's step of its loop (about once a second), and every ``FRESH_SECONDS`` ``keep_fresh`` on the
         ready markers and the metrics folder."""
         super().manage_workers()
         now = time.monotonic()
-        if now - getattr(self, "_fresh_at", -FRESH_SECONDS) >= FRESH_SECONDS:
+        if now - self._fresh_at >= FRESH_SECONDS:
             self._fresh_at = now
             keep_fresh(self.app.ready.path, *filter(None, [os.environ.get(METRICS_DIR_ENV)]))
 
