@@ -198,12 +198,12 @@ def json_formatter() -> logging.Formatter:
 
 
 def init_request_logging(app: Flask) -> None:
-    """Configure logging from the app's settings, give each request an id and log it when it ends.
+    """Give each request an id and log it when it ends (``create_app`` has configured logging from the app's settings
+    as soon as it read them, ``configure_logging``).
 
     Call it before other ``before_request`` hooks are added, so even a request refused early
     (rate limit) has an id.
     """
-    configure_logging(app.config["LOG_LEVEL"], bool(app.config["LOG_JSON"]))
     app.before_request(_assign_request_id)
     app.after_request(_finish_request)
 
