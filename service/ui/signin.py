@@ -36,6 +36,8 @@ from service.ui import name_limit
 from service.ui.name_limit import count_sign_in, trust_browser
 from service.users import User, end_sessions, find_signing_in_user, password_matches
 
+SIGN_OUT_ENDPOINT = "ui.sign_out"
+"""``sign_out``'s endpoint: a Sign out that finds no one signed in has nothing to refuse or to lose."""
 USER_ID = "user_id"
 STAMP = "stamp"
 SIGNED_IN_AT = "signed_in_at"
@@ -81,7 +83,7 @@ def refuse_signed_out_form(session_sent: bool) -> None:
     to sign in again) instead of "the form has expired". Returns in every other case."""
     if request.endpoint == SIGN_IN_ENDPOINT or session.get(USER_ID) is not None:
         return
-    if request.endpoint == "ui.sign_out":
+    if request.endpoint == SIGN_OUT_ENDPOINT:
         abort(redirect(url_for(SIGN_IN_ENDPOINT), code=303))
     if session_sent:
         abort(401, description=SIGNED_OUT)
@@ -145,7 +147,7 @@ def signed_in(admin: bool = False) -> Callable[[View], View]:
             if g.user is None:
                 if wants_json():
                     abort(401, description=SIGNED_OUT)
-                if request.method == "POST" and request.endpoint != "ui.sign_out":  # a form sent without the script:
+                if request.method == "POST" and request.endpoint != SIGN_OUT_ENDPOINT:  # a form sent without the script:
                     flash(SIGNED_OUT)  # say it was not saved, not only "signed out" (a Sign out has nothing to save)
                 return redirect(url_for(SIGN_IN_ENDPOINT, next=return_path()))
             if admin and not g.user.is_admin:
