@@ -105,13 +105,13 @@ def _listed(text: str, spans: dict[str, list]) -> list[tuple[str, str, float, in
     """(attribute, the words, score, times) of the spans, their words as highlighted (whole characters): the same words
     of one attribute once, with how many times they were marked and their highest score, in the order first marked
     (a long comment repeating one insult listed 1,110 bullets of it per attribute)."""
-    listed: dict[tuple[str, str], list] = {}
+    listed: dict[tuple[str, str], tuple[float, int]] = {}  # (attribute, words) -> (highest score, times); dicts keep order
     for attribute, found in spans.items():
         for span in found:
             words = text[slice(*whole_characters(text, span.begin, span.end))]
-            entry = listed.setdefault((attribute, words), [attribute, words, span.score, 0])
-            entry[2], entry[3] = max(entry[2], span.score), entry[3] + 1
-    return [tuple(entry) for entry in listed.values()]
+            best, times = listed.get((attribute, words), (span.score, 0))
+            listed[attribute, words] = (max(best, span.score), times + 1)
+    return [(attribute, words, score, times) for (attribute, words), (score, times) in listed.items()]
 
 
 def comment_lines(pasted: str) -> list[str]:
