@@ -12,7 +12,7 @@ from service.auth import (ID_SELECTOR, BadKeyName, UnknownKey, UnknownScope, che
 from service.budgets import client_address
 from service.errors import shown_name
 from service.scopes import DEFAULT_SCOPES, SCOPES
-from service.store import KEY_NAME_CHARS, get_session
+from service.store import KEY_NAME_CHARS, ApiKey, get_session
 from service.ui.blueprint import bp
 from service.ui.signin import signed_in
 
@@ -71,8 +71,8 @@ def revoke(key_id: int) -> ResponseReturnValue:
     when they share the key cache in Redis)."""
     session = get_session()
     if request.form.get("confirm") != "yes":
-        asked = next((key for key in list_keys(session) if key.id == key_id and key.revoked_at is None), None)
-        if asked is None:
+        asked = session.get(ApiKey, key_id)
+        if asked is None or asked.revoked_at is not None:
             abort(404, description="There is no active key with that id.")
         return _page(session, confirm_revoke=asked)
     try:
