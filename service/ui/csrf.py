@@ -30,7 +30,7 @@ browser keeps no Secure cookie from an http:// page other than localhost's, so n
 WARNED_OVER_HTTP = "moderation.warned_cookie_over_http"
 """``app.extensions`` flag: this process has logged once that the page is used over plain HTTP with a Secure cookie."""
 
-logger = logging.getLogger(__name__)
+log = logging.getLogger(__name__)
 
 
 def csrf_token() -> str:
@@ -65,7 +65,7 @@ def _warn_over_http() -> None:
     """Tell the operator, once per process, why no one can sign in over plain HTTP."""
     if not current_app.extensions.get(WARNED_OVER_HTTP):
         current_app.extensions[WARNED_OVER_HTTP] = True
-        logger.warning("a moderation page form came over plain HTTP without the session cookie: browsers keep the "
+        log.warning("a moderation page form came over plain HTTP without the session cookie: browsers keep the "
                        "Secure cookie (SESSION_COOKIE_SECURE) only over HTTPS, so no one can sign in this way; serve "
                        "/ui behind a TLS proxy (with TRUSTED_PROXY_HOPS, so that X-Forwarded-Proto is read), or set "
                        "MODERATION_SESSION_COOKIE_SECURE=false for plain HTTP on localhost")

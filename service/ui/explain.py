@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from model.policy import THREAT_PHRASE
-from service.coral import TOO_LONG
 from model.results import Reason
+from service.coral import TOO_LONG
 
 ATTRIBUTE_WORDS = {
     "toxicity": "toxic (rude, disrespectful or unreasonable)",
