@@ -50,7 +50,6 @@ LABELS_COLUMN = "labels"
 DECISION_TOXICITY: dict[str, float] = {"approve": 0.0, "review": 1.0, "reject": 1.0}
 """A site's decision as a toxicity label: what an editor sent to review or rejected is what the model should flag;
 except a review of a comment labelled an unsupported claim (``decision_toxicity``), which says nothing of hostility."""
-HOSTILE_DECISIONS = ("review", "reject")
 COMMENT_ID_COLUMNS = ("api_key_id", "comment_id")
 """The feedback export's columns that name one comment: a later row for the same comment replaces an earlier one."""
 EXPORT_COLUMNS = (*COMMENT_ID_COLUMNS, "created_at", "source", "moderator", "api_key_name")
