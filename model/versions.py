@@ -155,6 +155,20 @@ def _version_order(summary: BundleSummary) -> tuple:
     return (not numbers, numbers, summary.created, summary.name)
 
 
+def version_folder(version: str, root: str | Path | None = None) -> Path:
+    """The folder of bundle ``version`` under ``root`` (default: ``model.bundle.bundles_dir()``), not yet verified;
+    BundleError for a name that is no version (a path, a hidden folder still being written) or one not there."""
+    root = Path(root or bundles_dir())
+    if not version or Path(version).name != version or version.startswith("."):  # a hidden folder is still being written
+        raise BundleError(f"{version!r} is not a bundle version: give a folder name under {root}")
+    check_bundles_folder(root)
+    folder = root / version
+    if not folder.is_dir():
+        known = ", ".join(s.name for s in list_bundles(root) if not s.error) or "none"
+        raise BundleError(f"no bundle {version!r} in {root} (known: {known})")
+    return folder
+
+
 def use_bundle(version: str, root: str | Path | None = None) -> Path:
     """Verify ``root/version`` and make it ``CURRENT``; return the bundle folder.
 
@@ -175,13 +189,7 @@ def use_bundle(version: str, root: str | Path | None = None) -> Path:
         The version does not exist or does not verify; ``CURRENT`` is left unchanged.
     """
     root = Path(root or bundles_dir())
-    if not version or Path(version).name != version or version.startswith("."):  # a hidden folder is still being written
-        raise BundleError(f"{version!r} is not a bundle version: give a folder name under {root}")
-    check_bundles_folder(root)
-    folder = root / version
-    if not folder.is_dir():
-        known = ", ".join(s.name for s in list_bundles(root) if not s.error) or "none"
-        raise BundleError(f"no bundle {version!r} in {root} (known: {known})")
+    folder = version_folder(version, root)
     verify_bundle(folder)  # a folder without a manifest is refused here, and says so
     current = root / CURRENT_FILE
     if current.is_dir() and not current.is_symlink():  # a symlink is replaced like a file; a folder cannot be

@@ -126,13 +126,17 @@ def use_command(version: str, no_load: bool) -> None:
     finish their requests.
     """
     from model.bundle import CURRENT_FILE, BundleError, bundles_dir
-    from model.versions import use_bundle
+    from model.versions import use_bundle, version_folder
 
-    folder = bundles_dir() / version
-    if version and Path(version).name == version and not version.startswith(".") and folder.is_dir():
-        problems = _verify_one(folder, load=not no_load)  # else use_bundle says what is wrong with the name
-        if problems:
-            raise BadInput(f"{version} fails verification, CURRENT is unchanged: {'; '.join(problems)}")
+    try:
+        folder = version_folder(version)
+    except BundleError as error:
+        raise BadInput(error) from error
+    except OSError as error:  # as use_bundle's, which asked the same before
+        raise BadInput(os_error_message(error)) from error
+    problems = _verify_one(folder, load=not no_load)
+    if problems:
+        raise BadInput(f"{version} fails verification, CURRENT is unchanged: {'; '.join(problems)}")
     try:
         folder = use_bundle(version)
     except BundleError as error:
