@@ -1385,6 +1385,43 @@ def test_written_sentences_join_the_training_rows_only_when_asked(stand_in_encod
     pd.testing.assert_frame_equal(holdout, holdout_too)
 
 
+def test_balancing_sentences_bring_an_over_toxic_group_term_down_to_the_overall_share():
+    from model.training.identity_templates import balancing_sentences, term_counts
+
+    # 100 labelled rows, 30 toxic; "Muslims" is named in 20 rows, 15 of them toxic; "gay" in 10, 1 toxic; a row
+    # naming "Jews" carries no toxicity label and is not counted.
+    texts = ([f"muslims are bad {i}" for i in range(15)] + [f"Muslims vote {i}" for i in range(5)]
+             + [f"insult {i}" for i in range(15)] + ["the gay bar is loud"] + [f"my gay friend {i}" for i in range(9)]
+             + [f"fine {i}" for i in range(55)] + ["Jews are bad"])
+    toxicity = np.array([1.0] * 15 + [0.0] * 5 + [1.0] * 15 + [1.0] + [0.0] * 9 + [0.0] * 55 + [np.nan])
+    sentences, added = balancing_sentences(texts, toxicity, seed=3)
+    # overall share 0.31 (31 of 100): Muslims need ceil(15 / 0.31 - 20) = 29 civil mentions; gay (1 of 10) and Jews
+    # (not labelled) none.
+    assert added == {"Muslims": {"rows": 20, "toxic": 15, "added": 29}}
+    assert len(sentences) == len(set(sentences)) == 29
+    assert all(term_counts([s], np.array([False]), ["Muslims"])["Muslims"][0] == 1 for s in sentences)
+    assert sentences == balancing_sentences(texts, toxicity, seed=3)[0] != balancing_sentences(texts, toxicity, seed=4)[0]
+    # Whole words only: "gay" is not "gays"; the cap holds.
+    assert term_counts(["gays and gay", "gayness"], np.array([True, False]), ["gay", "gays"]) == {"gay": (1, 1), "gays": (1, 1)}
+    assert balancing_sentences(texts, toxicity, seed=3, cap=5)[1]["Muslims"]["added"] == 5
+    assert balancing_sentences(["a"], np.array([0.0]), seed=3) == ([], {})
+
+
+def test_balancing_sentences_join_the_training_rows_only_when_asked(stand_in_encoder_data):
+    from model.training import encoder_data
+    from model.training.identity_templates import group_terms, term_counts
+
+    plain, holdout = encoder_data.encoder_training_frames("unused", seed=1)
+    balanced, holdout_too = encoder_data.encoder_training_frames("unused", seed=1, balance_identities=True)
+    added = balanced[balanced["source"] == "identity_balance"]
+    assert "identity_balance" not in set(plain["source"]) and len(added)
+    assert (added[list(HOSTILITY_ATTRIBUTES)] == 0).all().all()
+    named = term_counts(added["text"].tolist(), np.zeros(len(added), dtype=bool), list(group_terms()))
+    assert sum(rows for rows, _ in named.values()) >= len(added)  # each names a group (gay, or a swapped copy's)
+    pd.testing.assert_frame_equal(balanced[balanced["source"] != "identity_balance"].reset_index(drop=True), plain)
+    pd.testing.assert_frame_equal(holdout, holdout_too)
+
+
 def _claim_units():
     return pd.DataFrame({"text": ["Unemployment rose 4% last year.", "I like the park.", "The bill cut taxes by $2 billion.",
                                   "What a lovely day."],

@@ -69,6 +69,12 @@ the recipe of bundles 2.1.0-2.8.0)."""
 IDEA_SENTENCES = 0
 """Written insults of a person and rude judgements of ideas added to the training rows (``--idea-sentences``; 0:
 none, the recipe of bundles 2.1.0-2.8.0)."""
+BALANCE_IDENTITIES = False
+"""Add civil sentences naming each group term as often as the sample's toxic share needs (``--balance-identities``;
+``False``: none, the recipe of bundles 2.1.0-2.13.0)."""
+WRITTEN_IF_ASKED = {"threat_sentences": "threat_sentences", "idea_sentences": "idea_sentences",
+                    "identity_balance": "balance_identities"}
+"""Written sets of ``NEW_DATASETS`` -> the training log's entry saying a run added them (the manifest lists only those)."""
 TEACHER_BATCH = 2048
 CHECKPOINT_FILE = "checkpoint.pt"
 RECIPE_NAMES = {"rows_sha256": "other training rows (--data-dir)", "n_batches": "another number of batches"}
@@ -214,7 +220,7 @@ def train(data_dir, out: Path, seed: int = SEED, max_samples: int | None = None,
           claim_task: bool = CLAIM_TASK, claim_weight: float = CLAIM_WEIGHT,
           distil_from: str | None = DISTIL_FROM, layers: int | None = LAYERS,
           claim_units_until: float | None = CLAIM_UNITS_UNTIL, threat_sentences: int = THREAT_SENTENCES,
-          idea_sentences: int = IDEA_SENTENCES) -> Path:
+          idea_sentences: int = IDEA_SENTENCES, balance_identities: bool = BALANCE_IDENTITIES) -> Path:
     """Fine-tune on a seeded sample of the training rows, ``epochs`` passes; checkpoints in ``out``.
 
     Parameters
@@ -255,6 +261,8 @@ def train(data_dir, out: Path, seed: int = SEED, max_samples: int | None = None,
         Written threats and civil uses of violent words added to the rows (``encoder_data.encoder_training_frames``).
     idea_sentences : int
         Written insults of a person and rude judgements of ideas added to the rows (the same).
+    balance_identities : bool
+        Civil sentences naming over-represented group terms added to the rows (the same).
 
     Returns
     -------
@@ -274,13 +282,15 @@ def train(data_dir, out: Path, seed: int = SEED, max_samples: int | None = None,
     recipe = {"seed": seed, "batch_size": batch_size, "max_samples": max_samples, "epochs": epochs,
               "claim_task": claim_task, "claim_weight": claim_weight, "distil_from": distil_from, "layers": layers,
               "frozen_layers": frozen_layers, "claim_units_until": claim_units_until,
-              "threat_sentences": threat_sentences, "idea_sentences": idea_sentences, "max_tokens": MAX_TOKENS}
+              "threat_sentences": threat_sentences, "idea_sentences": idea_sentences,
+              "balance_identities": balance_identities, "max_tokens": MAX_TOKENS}
     if state is not None:
         _check_resumable(state, recipe, checkpoint)  # before minutes of reading data
     torch.set_num_threads(threads)
     _seed_everything(seed)
     fit, _ = encoder_training_frames(data_dir, seed=seed, max_samples=max_samples, claim_task=claim_task,
-                                     n_threat_sentences=threat_sentences, n_idea_sentences=idea_sentences)
+                                     n_threat_sentences=threat_sentences, n_idea_sentences=idea_sentences,
+                                     balance_identities=balance_identities)
     teacher_record = None
     if distil_from:
         teacher, teacher_record = bundle_teacher(distil_from, threads)
@@ -388,7 +398,7 @@ def train(data_dir, out: Path, seed: int = SEED, max_samples: int | None = None,
         "frozen_layers": frozen_layers, "layers": len(model.bert.encoder.layer), "targets": targets,
         "claim_weight": claim_weight,
         "distilled_from": teacher_record, "claim_units_until": claim_units_until, "threat_sentences": threat_sentences,
-        "idea_sentences": idea_sentences,
+        "idea_sentences": idea_sentences, **({"balance_identities": True} if balance_identities else {}),
         "max_tokens": MAX_TOKENS, "steps_planned": len(batches), "shortened_at_step": finish_at,
         "rows_seen": seen, "elapsed_minutes": round((elapsed_before + time.monotonic() - started) / 60, 1),
         "samples_per_second": round(seen / max(elapsed_before + time.monotonic() - started, 1e-9), 1),
@@ -453,7 +463,7 @@ def bundle(data_dir, work: Path, export_dir: Path, version: str, base: str = TFI
     training = json.loads(log_file.read_text()) if log_file.is_file() else {}
     extra = {"created": created_now(), "encoder_training": training | PROVENANCE, "seed": SEED,
              "encoder_datasets": {name: licence for name, (_, licence) in NEW_DATASETS.items()
-                                  if name not in ("threat_sentences", "idea_sentences") or training.get(name)}}
+                                  if name not in WRITTEN_IF_ASKED or training.get(WRITTEN_IF_ASKED[name])}}
     with written_whole(out, overwrite) as scratch:
         path, summary = build_encoder_bundle(load_bundle(base), export_dir / QUANTISED_FILE, export_dir / TOKENIZER_FILE,
                                              holdout, load_validation_sets(data_dir), scratch, version, mode=mode,
@@ -503,6 +513,9 @@ def main(argv=None) -> int:
     run.add_argument("--idea-sentences", type=int, default=IDEA_SENTENCES, metavar="N",
                      help="add N written sentences, half insults of a person and half rude judgements of an idea "
                           "(default: none)")
+    run.add_argument("--balance-identities", action="store_true",
+                     help="add civil sentences naming each group term that the sample names mostly in toxic rows, "
+                          "until its toxic share is the sample's (default: none)")
     run.add_argument("--resume", action="store_true")
     run.add_argument("--finish-at", type=int, default=None, help="with --resume: end the pass early at this step")
     out = sub.add_parser("export", help="ONNX + int8 of the final weights")
@@ -565,7 +578,7 @@ def main(argv=None) -> int:
                   finish_at=args.finish_at, epochs=args.epochs, claim_task=args.claim_task,
                   claim_weight=args.claim_weight, distil_from=distil_from, layers=args.layers,
                   claim_units_until=args.claim_units_until, threat_sentences=args.threat_sentences,
-                  idea_sentences=args.idea_sentences)
+                  idea_sentences=args.idea_sentences, balance_identities=args.balance_identities)
         except WorkFolderError as exc:
             run.error(str(exc))
     elif args.command == "requantise":

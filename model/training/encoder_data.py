@@ -22,12 +22,14 @@ from model.training.claims_data import load_claim_training_data
 from model.training.data import _keys, _labelled, load_training_data
 from model.training.train import SEED, split_holdout
 from model.training.idea_templates import idea_sentences
+from model.training.identity_templates import balancing_sentences
 from model.training.threat_templates import threat_sentences
 
 NEW_DATASETS: dict[str, tuple[str, str]] = {
     **{name: ADDED_SETS[name] for name in ("hatexplain", "convabuse", "identity_sentences")},
     "threat_sentences": ("", "written for this project"),
     "idea_sentences": ("", "written for this project"),
+    "identity_balance": ("", "written for this project"),
     "identity_swaps": ADDED_SETS["identity_swaps"],
 }
 """Sets the encoder adds to the heads' training sets: folder and licence."""
@@ -99,8 +101,15 @@ def distil_claim_units(fit: pd.DataFrame, teacher) -> pd.DataFrame:
     return distilled
 
 
+def _balance(fit: pd.DataFrame, seed: int) -> pd.DataFrame:
+    """Civil sentences naming each group term as often as ``fit``'s toxic share requires (``balancing_sentences``)."""
+    texts, _ = balancing_sentences(fit["text"].tolist(), fit["toxicity"].to_numpy(float), seed)
+    return _labelled(texts, np.zeros(len(texts))).assign(source="identity_balance")
+
+
 def encoder_training_frames(data_dir=None, seed: int = SEED, max_samples: int | None = None, claim_task: bool = False,
-                            n_threat_sentences: int = 0, n_idea_sentences: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
+                            n_threat_sentences: int = 0, n_idea_sentences: int = 0,
+                            balance_identities: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Training sample and held-out rows for the encoder.
 
     Parameters
@@ -121,6 +130,10 @@ def encoder_training_frames(data_dir=None, seed: int = SEED, max_samples: int | 
     n_idea_sentences : int
         Written insults of a person and rude judgements of ideas (``idea_templates``), half each, added the same way;
         0 (bundles up to 2.8.0) adds none.
+    balance_identities : bool
+        Add civil sentences naming each group term whose share of toxic rows in the drawn sample (the swapped
+        copies and written sentences included) is above the sample's (``identity_templates.balancing_sentences``),
+        the same way; ``False`` (every bundle to 2.13.0) adds none.
 
     Returns
     -------
@@ -148,6 +161,8 @@ def encoder_training_frames(data_dir=None, seed: int = SEED, max_samples: int | 
     held_out = forbidden | _keys({"holdout": holdout, "new_holdout": new_holdout})
     written = [without(make(n, seed), held_out) for n, make in
                ((n_threat_sentences, _threats), (n_idea_sentences, _ideas)) if n]
+    if balance_identities:
+        written.append(without(_balance(pd.concat([fit, *written], ignore_index=True), seed), held_out))
     fit = pd.concat([fit, *written], ignore_index=True)
     columns = ["text", "source", "weight", *HOSTILITY_ATTRIBUTES]
     fit = fit.assign(weight=1.0)[columns].reset_index(drop=True)

@@ -9,9 +9,12 @@ never a list of adjectives; the madlibs are never read here.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import math
+import re
+from collections.abc import Callable, Sequence
 
 import numpy as np
+import pandas as pd
 
 GROUPS: tuple[str, ...] = (
     "gay", "lesbian", "bisexual", "transgender", "trans", "queer", "straight", "Muslim", "Jewish", "Christian",
@@ -185,3 +188,114 @@ def identity_sentences(n_sentences: int, seed: int) -> list[str]:
         draw_distinct(lambda drawn: _fill(templates[rng.integers(len(templates))], groups[drawn % len(groups)], rng),
                       round(share * n_sentences), found)
     return list(found)
+
+
+PLURAL_NOUNS: tuple[str, ...] = (
+    "Jews", "Muslims", "Christians", "Catholics", "Hindus", "Sikhs", "Buddhists", "atheists", "gays", "lesbians",
+    "homosexuals", "immigrants", "refugees", "Mexicans", "Arabs", "Asians", "Africans", "Blacks", "whites",
+    "Latinos", "Hispanics", "Somalis", "Pakistanis", "Jamaicans", "Indians", "Americans", "Canadians",
+)
+"""Groups named by a plural noun (Jews, gays): the form generalising hate uses most, so civil text needs it too."""
+
+TOPICS: tuple[str, ...] = (
+    "the transit plan", "the school budget", "the new library", "the flood relief money", "the housing strategy",
+    "the hospital wait times", "the arms deal", "the carbon tax", "the bike lanes", "the pension reform",
+    "the property tax increase", "the downtown redevelopment",
+)
+"""What a civil comment in ``PLURAL_TEMPLATES`` talks about."""
+
+PLURAL_TEMPLATES: tuple[str, ...] = (
+    "Many {nouns} in this city have strong views on {topic}, like everyone else.",
+    "The survey asked {nouns} and other residents what they thought of {topic}.",
+    "{nouns_cap} I know were as surprised by {topic} as anyone.",
+    "The article quotes {nouns} who run small businesses, and most of them support {topic}.",
+    "{nouns_cap} pay the same taxes as the rest of us, so they should have a say on {topic}.",
+    "Several {nouns} spoke at the council meeting about {topic}.",
+    "Like most {nouns} on my street, my {person} is worried about {topic}.",
+    "Thank you for talking to {nouns} about {topic} and not just about them.",
+    "I have worked with {nouns} for twenty years and we disagree about {topic} like any colleagues.",
+    "{nouns_cap} have lived in this town since it was founded and remember the last fight over {topic}.",
+    "The panel on {topic} included {nouns}, farmers and two retired teachers.",
+    "My {person} and the other {nouns} at work mostly talk about {topic} these days.",
+    "Nothing suggests that {nouns} see {topic} any differently from their neighbours.",
+    "The museum's exhibit tells how {nouns} settled here, which is more interesting than {topic}.",
+    "Both {nouns} and their critics deserve to be quoted accurately in a story about {topic}.",
+    "{nouns_cap} are our neighbours and friends, and they will pay for {topic} too.",
+)
+"""Civil frames for a group named by a plural noun: ``{nouns}``, ``{nouns_cap}``, ``{topic}``, ``{person}``."""
+
+BALANCE_CAP = 1500
+"""At most this many balancing sentences per group term: beyond it the frames would mostly repeat."""
+
+
+def group_terms() -> dict[str, tuple[tuple[str, ...], str]]:
+    """Each group term balanced by ``balancing_sentences`` -> (the frames naming it, the frames' slot for it)."""
+    return ({group: (TEMPLATES + SHORT_TEMPLATES, "group") for group in GROUPS}
+            | {nouns: (PLURAL_TEMPLATES, "nouns") for nouns in PLURAL_NOUNS})
+
+
+def _fill_plural(template: str, nouns: str, rng: np.random.Generator) -> str:
+    return template.format(nouns=nouns, nouns_cap=nouns[:1].upper() + nouns[1:], topic=TOPICS[rng.integers(len(TOPICS))],
+                           person=PERSONS[rng.integers(len(PERSONS))])
+
+
+def term_counts(texts: Sequence[str], toxic: np.ndarray, terms: Sequence[str]) -> dict[str, tuple[int, int]]:
+    """``term -> (rows naming it, toxic rows among them)``; a term is matched as a whole word, in any case."""
+    lowered = pd.Series([str(text) for text in texts], dtype=object).str.lower()
+    toxic = np.asarray(toxic, dtype=bool)
+    counts = {}
+    for term in terms:
+        named = lowered.str.contains(rf"(?<!\w){re.escape(term.lower())}(?!\w)", regex=True).to_numpy()
+        counts[term] = (int(named.sum()), int((named & toxic).sum()))
+    return counts
+
+
+def balancing_sentences(texts: Sequence[str], toxicity: np.ndarray, seed: int,
+                        cap: int = BALANCE_CAP) -> tuple[list[str], dict[str, dict]]:
+    """Civil sentences that bring each group term's share of toxic rows down to the share over all rows.
+
+    Dixon et al. (2018)'s mitigation: a term named mostly in toxic rows (in this project's training rows
+    "Jews", "Blacks", "Muslims") teaches a model that the name itself is hostile; for each term whose toxic share
+    is above the overall one, add ``ceil(toxic / overall - rows)`` civil sentences naming it (at most ``cap``),
+    drawn from this module's frames, so that the term's share would equal the overall one. It reads only the
+    training rows given, never an evaluation set.
+
+    Parameters
+    ----------
+    texts : sequence of str
+        The training rows.
+    toxicity : array of float
+        Their toxicity labels (1 toxic, 0 not, NaN where the row's set does not label toxicity: not counted).
+    seed : int
+        Seed of the draw.
+    cap : int
+        Most sentences for one term.
+
+    Returns
+    -------
+    sentences : list of str
+        Distinct sentences, each labelled civil by the caller.
+    counts : dict
+        ``term -> {"rows", "toxic", "added"}`` for every term that got sentences (for the training log).
+    """
+    toxicity = np.asarray(toxicity, dtype=float)
+    labelled = ~np.isnan(toxicity)
+    texts = [text for text, keep in zip(texts, labelled) if keep]
+    toxic = toxicity[labelled] >= 0.5
+    if not len(texts) or not toxic.any():
+        return [], {}
+    overall = float(toxic.mean())
+    terms = group_terms()
+    rng = np.random.default_rng(seed)
+    found: dict[str, None] = {}
+    added = {}
+    for term, (rows, n_toxic) in term_counts(texts, toxic, list(terms)).items():
+        wanted = min(cap, max(0, math.ceil(n_toxic / overall - rows)))
+        if not wanted:
+            continue
+        frames, slot = terms[term]
+        fill = _fill_plural if slot == "nouns" else _fill
+        before = len(found)
+        draw_distinct(lambda drawn: fill(frames[rng.integers(len(frames))], term, rng), wanted, found)
+        added[term] = {"rows": rows, "toxic": n_toxic, "added": len(found) - before}
+    return list(found), added
