@@ -550,12 +550,16 @@ def _attach_encoder(model, folder: Path, manifest: dict, threads: int | None, mo
     except ValueError as error:
         raise BundleError(f"{folder / MANIFEST_FILE}: encoder {error}: correct the manifest's \"encoder\" entry or serve "
                           "another bundle") from error
+    undisguised = spec.get("undisguised", False)  # bundles before 2.14.0 name none
+    if not isinstance(undisguised, bool):
+        raise BundleError(f"{folder / MANIFEST_FILE}: encoder \"undisguised\" is {undisguised!r}, not true or false: "
+                          "correct the manifest's \"encoder\" entry or serve another bundle")
     threads = chosen_encoder_threads(threads)
     if mode is not None:
         model.mode = mode
     runner = EncoderRunner(folder / spec["onnx_file"], folder / spec["tokenizer_file"], spec["attributes"],
                            threads=threads, max_tokens=spec["max_tokens"], stride=spec["stride"],
-                           align=align)
+                           align=align, undisguised=undisguised)
     return model.attach(runner)
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from model.normalize import plain_letters
+from model.normalize import plain_letters, undisguised
 
 MAX_TOKENS = 64
 """Word pieces read per window, [CLS] and [SEP] included (the encoder is fine-tuned at this length)."""
@@ -195,11 +195,16 @@ class EncoderRunner:
         Names of the graph's output columns, in order.
     threads : int
         onnxruntime intra-op threads.
+    undisguised : bool
+        Also read each comment with its disguises undone (``model.normalize.undisguised``: "i.d.i.o.t", look-alike
+        letters, zero-width characters), each attribute's higher logit counting, so that a disguise the
+        tokenizer would read as other words hides nothing; a comment without one is read once. ``False`` (every
+        bundle to 2.13.0): the comment as written only.
     """
 
     def __init__(self, onnx_path: str | Path, tokenizer_path: str | Path, attributes: Sequence[str],
                  threads: int = DEFAULT_THREADS, max_tokens: int = MAX_TOKENS, stride: int = WINDOW_STRIDE,
-                 align: str = "stride"):
+                 align: str = "stride", undisguised: bool = False):
         import onnxruntime
 
         if align not in WINDOW_ALIGNMENTS:
@@ -215,6 +220,7 @@ class EncoderRunner:
         self.max_tokens = max_tokens
         self.stride = stride
         self.align = align
+        self.undisguised = undisguised
         self.cls_id = self.tokenizer.token_to_id("[CLS]")
         self.sep_id = self.tokenizer.token_to_id("[SEP]")
         if self.cls_id is None or self.sep_id is None:
@@ -231,6 +237,15 @@ class EncoderRunner:
                 found.extend(windows_of(encoding, i, self.cls_id, self.sep_id, self.max_tokens, self.stride,
                                         align=self.align))
         return found
+
+    def undisguised_windows(self, texts: Sequence[str], whole_only: bool = False) -> list[Window]:
+        """The windows of each text's ``undisguised`` reading, as windows of the text (none for a text without a
+        disguise). Their characters are not the text's, so each covers the whole text and no piece of it: a
+        sentence's embedding never comes from one, and a best window among them points at no sentence."""
+        readings = [(i, reading) for i, text in enumerate(texts) if (reading := undisguised(text)) is not None]
+        found = self.windows([reading for _, reading in readings], whole_only)
+        return [Window(readings[window.comment][0], window.ids, 0, len(texts[readings[window.comment][0]]))
+                for window in found]
 
     def is_long(self, texts: Sequence[str]) -> np.ndarray:
         """Whether each text has more word pieces than one window holds."""
@@ -300,11 +315,15 @@ class EncoderRunner:
         """
         texts = list(texts)
         windows = self.windows(texts, whole_only)
-        if sentences is None:
+        pools = sentence_pools(windows, sentences) if sentences is not None else None
+        if self.undisguised:  # read after the text's own windows, which alone pool sentences
+            extra = self.undisguised_windows(texts, whole_only)
+            windows += extra
+            pools = pools if pools is None else (pools[0] + [[] for _ in extra], pools[1])
+        if pools is None:
             found, embeddings = self.window_logits(windows), None
         else:
-            pools, n_sentences = sentence_pools(windows, sentences)
-            found, embeddings = self.window_outputs(windows, pools, n_sentences)
+            found, embeddings = self.window_outputs(windows, *pools)
         best = np.full((len(texts), len(self.attributes)), -np.inf, dtype=np.float32)
         spans = np.zeros((len(texts), len(self.attributes), 2), dtype=np.int64)
         comments = np.array([window.comment for window in windows], dtype=np.int64)

@@ -306,6 +306,33 @@ def normalize(text: str) -> str:
     return _collapse_whitespace(out)
 
 
+def _uncased(text: str) -> str:
+    """``text`` as an uncased BERT tokenizer reads it: lower case, accents dropped."""
+    if text.isascii():
+        return text.lower()
+    return "".join(c for c in unicodedata.normalize("NFD", text.lower()) if not unicodedata.combining(c))
+
+
+def undisguised(text: str) -> str | None:
+    """``text`` with the disguises of hostile words undone, or ``None`` when it has none an uncased reader would miss.
+
+    The character table (look-alike letters of other scripts, zero-width and format characters, styled letters) and
+    the masked, leetspeak, spaced-letter and elongation steps of ``normalize`` ("i.d.i.o.t", "1d10t", "k i l l",
+    "stuuupid" -> "idiot", "kill", "stupid"), after its URL and @mention steps, which undo no disguise but keep
+    the leetspeak step off addresses; whitespace is kept. ``None`` when the steps change nothing beyond case and
+    accents, which the encoder's uncased tokenizer drops anyway: an encoder that also reads this text (a bundle
+    whose manifest says ``"undisguised": true``) reads a plainly written comment once.
+    """
+    mapped = _map(text)
+    out = mapped
+    for may_change, steps in _STEP_GROUPS[:2]:  # URLs, @mentions
+        out = _run_group(out, may_change, steps)
+    plain = out
+    for may_change, steps in _STEP_GROUPS[2:6]:  # masked, leetspeak, spaced letters, elongation
+        out = _run_group(out, may_change, steps)
+    return out if out != plain or mapped != _uncased(text) else None
+
+
 _SEPARATOR = "\x00"
 _PADDING = 4
 """Separators after the last text of a ``_Batch``: as many as its tests look ahead."""

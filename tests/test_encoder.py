@@ -256,7 +256,8 @@ def test_windows_aligned_to_something_unknown_are_refused_when_building_and_load
 
 @pytest.mark.parametrize(("key", "value", "words"), [
     ("stride", 0, "stride 0: a whole number from 1 to 62"), ("stride", 63, "stride 63: a whole number from 1 to 62"),
-    ("stride", "32", "stride '32': a whole number"), ("max_tokens", 2, "max_tokens 2: a whole number of at least 3")])
+    ("stride", "32", "stride '32': a whole number"), ("max_tokens", 2, "max_tokens 2: a whole number of at least 3"),
+    ("undisguised", "yes", "\"undisguised\" is 'yes', not true or false")])
 def test_a_manifest_whose_windows_cannot_be_read_is_refused_at_load(key, value, words, encoder_bundle, tmp_path):
     """A stride edited to 0 loaded, then read a long comment aligned to sentences in windows without end."""
     from model.bundle import BundleError, load_bundle
@@ -386,6 +387,61 @@ def test_styled_letters_are_read_as_the_plain_ones_with_spans_into_the_text_as_w
         logits, spans = runner.logits([text])
         plain_logits, plain_spans = runner.logits([plain_text])
         assert np.array_equal(logits, plain_logits) and np.array_equal(spans, plain_spans)
+
+
+DOTTED = CIVIL + BURIED.replace("loser", "l.o.s.e.r").replace("fool", "f o o l")
+"""The buried insult with its words disguised as the tokenizer cannot read them (single letters are not in its
+vocabulary: each is an unknown piece)."""
+
+
+def test_an_undisguised_reading_counts_where_it_scores_higher_and_a_plain_comment_is_read_once(tiny_encoder, monkeypatch):
+    from model import encoder as encoder_module
+    from model.encoder import EncoderRunner
+    from model.normalize import undisguised
+
+    plain, reading = _runner(tiny_encoder), EncoderRunner(tiny_encoder["int8"], tiny_encoder["tokenizer"],
+                                                          HOSTILITY_ATTRIBUTES, undisguised=True)
+    assert undisguised(DOTTED) == (CIVIL + BURIED).lower()
+    as_written, _ = plain.logits([DOTTED])
+    undone, _ = plain.logits([undisguised(DOTTED)])
+    logits, spans = reading.logits([DOTTED])
+    np.testing.assert_allclose(logits[0], np.maximum(as_written[0], undone[0]), atol=1e-5)  # padding: float noise
+    assert (undone[0] > as_written[0] + 1e-3).any()  # the disguise hid something from the reading as written ...
+    won = undone[0] > as_written[0] + 1e-3
+    assert (spans[0, won] == [0, len(DOTTED)]).all()  # ... and a best reading undone points at no sentence
+    # A comment without a disguise is read once, as before; a sentence's embedding comes from the text as written.
+    texts = make_corpus(12, seed=11)["text"].tolist() + [CIVIL + BURIED]
+    assert all(undisguised(text) is None for text in texts)
+    read = []
+    monkeypatch.setattr(encoder_module, "undisguised", lambda text: read.append(text) or undisguised(text))
+    np.testing.assert_array_equal(reading.logits(texts)[0], plain.logits(texts)[0])  # the same windows, batched alike
+    assert read == texts
+    sentences = [[(0, len(CIVIL))], [(len(CIVIL), len(DOTTED))]]
+    _, _, embedded = reading.encode([DOTTED, DOTTED], sentences=sentences)
+    _, _, embedded_as_written = plain.encode([DOTTED, DOTTED], sentences=sentences)
+    np.testing.assert_allclose(embedded, embedded_as_written, atol=1e-5)
+
+
+def test_rewindow_can_give_a_copy_an_undisguised_reading_that_scores_plain_comments_as_before(encoder_bundle, tmp_path):
+    from model.bundle import read_manifest
+    from model.scoring import Scorer
+    from model.training.encoder_bundle import rewindow_bundle
+
+    source = encoder_bundle[0]
+    before = read_manifest(source)
+    manifest = rewindow_bundle(source, tmp_path / "2.0.2", "2.0.2-test", align="stride", undisguised=True)
+    assert manifest["encoder"] == {**before["encoder"], "undisguised": True}
+    assert manifest["windows_from"]["undisguised"] is False
+    old, new = Scorer.load(source), Scorer.load(tmp_path / "2.0.2")
+    assert new.bundle.model.runner.undisguised and not old.bundle.model.runner.undisguised
+    plain = make_corpus(30, seed=10)["text"].tolist()
+    assert np.array_equal(old.predict_scores(plain), new.predict_scores(plain))
+    column = new.bundle.model.hostility_attributes.index("toxicity")
+    assert new.predict_scores([DOTTED])[0, column] >= old.predict_scores([DOTTED])[0, column]
+    with pytest.raises(ValueError, match="and disguises undone: a copy would change nothing"):
+        rewindow_bundle(tmp_path / "2.0.2", tmp_path / "2.0.3", "2.0.3-test", align="stride")
+    back = rewindow_bundle(tmp_path / "2.0.2", tmp_path / "2.0.3", "2.0.3-test", align="stride", undisguised=False)
+    assert back["encoder"] == before["encoder"] and back["windows_from"]["undisguised"] is True
 
 
 def test_bundle_loads_scores_and_finds_the_buried_sentence(encoder_bundle):

@@ -5,7 +5,8 @@ import unicodedata
 import pytest
 from sklearn.base import clone
 
-from model.normalize import TextNormalizer, normalize, normalize_many, normalize_with_offsets, plain_letters, raw_range
+from model.normalize import (TextNormalizer, normalize, normalize_many, normalize_with_offsets, plain_letters, raw_range,
+                             undisguised)
 
 
 @pytest.mark.parametrize(
@@ -353,3 +354,20 @@ def test_the_character_tables_keep_a_bounded_number_of_characters(table, monkeyp
     assert len(bounded) == 50
     monkeypatch.setattr(normalize_module, "MAX_CACHED_CHARACTERS", 10**9)
     assert text.translate(getattr(normalize_module, table)()) == expected
+
+
+@pytest.mark.parametrize("text, reading", [
+    ("You are an i.d.i.o.t", "you are an idiot"), ("1d10t", "idiot"), ("I will k i l l you", "i will kill you"),
+    ("stuuupid", "stupid"), ("id\u200biot", "idiot"), ("Y\u043eu m\u043er\u043en", "you moron"),  # Cyrillic o
+    ("f*ck off", "fuck off"), ("Stra\u00dfe", "strasse"),
+])
+def test_undisguised_undoes_what_an_uncased_tokenizer_would_read_as_other_words(text, reading):
+    assert undisguised(text) == reading
+
+
+@pytest.mark.parametrize("text", [
+    "The deal costs $5 billion, up 10% on 2020.", "NAÏVE café résumé", "Wow!!! Great   article", "I \u2764\ufe0f it",
+    "See https://example.com/a1b2 for the F-35s and COVID-19 figures.", "",
+])
+def test_undisguised_is_none_for_a_comment_written_plainly(text):
+    assert undisguised(text) is None

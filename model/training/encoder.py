@@ -408,7 +408,7 @@ def train(data_dir, out: Path, seed: int = SEED, max_samples: int | None = None,
 
 
 def rewindow(source: str, version: str, align: str = "sentences", stride: int | None = None, data_dir=None,
-             bundles_root: Path | None = None) -> Path:
+             bundles_root: Path | None = None, undisguised: bool | None = None) -> Path:
     """Write ``bundles/<version>``: encoder bundle ``source`` reading long comments in windows aligned to ``align``,
     every choice kept (``rewindow_bundle``), with its validation AUCs before and after and its test metrics."""
     from model.attributes import CLAIM_ATTRIBUTE
@@ -419,8 +419,9 @@ def rewindow(source: str, version: str, align: str = "sentences", stride: int | 
     from model.training.train import record_test_metrics
 
     out = (bundles_root or bundles_dir()) / version
-    check_rewindow(source, out, align, stride)  # before minutes of reading data
-    manifest = rewindow_bundle(source, out, version, align, stride, validation=load_validation_sets(data_dir))
+    check_rewindow(source, out, align, stride, undisguised)  # before minutes of reading data
+    manifest = rewindow_bundle(source, out, version, align, stride, validation=load_validation_sets(data_dir),
+                               undisguised=undisguised)
     # Reporting only (``moderate models list``): the official test splits.
     test_auc = record_test_metrics(out, {"toxicity": load_test_sets(data_dir),
                                          CLAIM_ATTRIBUTE: load_claim_test_sets(data_dir)})
@@ -546,12 +547,15 @@ def main(argv=None) -> int:
                        help="stride: windows every --stride pieces (every bundle to 2.8.0); sentences: each window "
                             "ends at a sentence end and the next starts there (--stride then only steps through a "
                             "sentence longer than a window)")
-    windows = sub.add_parser("rewindow", help="a copy of an encoder bundle that reads long comments in other windows, "
-                                              "every choice kept")
+    windows = sub.add_parser("rewindow", help="a copy of an encoder bundle that reads comments otherwise (long ones in "
+                                              "other windows, disguised words undone), every choice kept")
     windows.add_argument("--bundle", required=True, help="the encoder bundle folder or version to copy")
     windows.add_argument("--version", required=True, help="model_version of the copy, written to bundles/<version>")
     windows.add_argument("--align", choices=WINDOW_ALIGNMENTS, default="sentences")
     windows.add_argument("--stride", type=int, default=None, help="default: the bundle's")
+    windows.add_argument("--undisguised", action=argparse.BooleanOptionalAction, default=None,
+                         help="also read each comment with its disguises undone ('i.d.i.o.t', look-alike letters), "
+                              "the higher score counting; default: the bundle's")
     windows.add_argument("--data-dir", default=None)
     windows.add_argument("--bundles-root", default=None)
     args = parser.parse_args(argv)
@@ -594,7 +598,7 @@ def main(argv=None) -> int:
 
         try:
             print(rewindow(args.bundle, args.version, args.align, args.stride, args.data_dir,
-                           Path(args.bundles_root) if args.bundles_root else None))
+                           Path(args.bundles_root) if args.bundles_root else None, args.undisguised))
         except (BundleError, ValueError, FileExistsError) as exc:
             windows.error(f"--bundle {args.bundle}: {exc}")
     elif args.command == "export":

@@ -283,13 +283,16 @@ def record_probe(path: Path) -> dict:
 
 
 def rewindow_bundle(source: str | Path, out_dir: Path, version: str, align: str = "sentences",
-                    stride: int | None = None, validation: Mapping[str, pd.DataFrame] | None = None) -> dict:
-    """A copy of encoder bundle ``source`` that reads long comments in other windows, every choice of it kept.
+                    stride: int | None = None, validation: Mapping[str, pd.DataFrame] | None = None,
+                    undisguised: bool | None = None) -> dict:
+    """A copy of encoder bundle ``source`` that reads comments otherwise, every choice of it kept.
 
     The encoder, calibration, blend, band, claim head, span floor and thresholds are ``source``'s, chosen on its own
-    windows; only ``manifest.json`` → ``encoder.align`` / ``encoder.stride`` change (a comment of up to one window's
-    pieces scores exactly as before), the probes are scored again and ``windows_from`` records what the bundle was
-    made from. With ``validation`` (name -> ``text``, ``label``), ``windows_from.validation_toxicity_auc`` holds the
+    readings; only ``manifest.json`` → ``encoder.align`` / ``encoder.stride`` (long comments' windows: a comment
+    of up to one window's pieces scores exactly as before) and ``encoder.undisguised`` (``None`` keeps
+    ``source``'s; ``True``: also read each comment with its disguises undone, ``model.encoder.EncoderRunner``: a
+    comment without one scores exactly as before) change, the probes are scored again and ``windows_from``
+    records what the bundle was made from. With ``validation`` (name -> ``text``, ``label``), ``windows_from.validation_toxicity_auc`` holds the
     served toxicity ROC AUC of each validation set before and after, the evidence that the kept choices still fit.
     The copy is written beside ``out_dir`` and renamed at the end, so a failed run leaves no bundle.
 
@@ -301,9 +304,12 @@ def rewindow_bundle(source: str | Path, out_dir: Path, version: str, align: str 
     from model.scoring import Scorer
     from model.training.train import created_now
 
-    folder, manifest, stride = check_rewindow(source, out_dir, align, stride)
+    folder, manifest, stride = check_rewindow(source, out_dir, align, stride, undisguised)
     spec = manifest["encoder"]
     before = {"align": spec.get("align", "stride"), "stride": spec["stride"]}
+    if undisguised is not None or "undisguised" in spec:
+        before["undisguised"] = spec.get("undisguised", False)
+    undisguised = spec.get("undisguised", False) if undisguised is None else undisguised
     out_dir = Path(out_dir)
     partial = out_dir.with_name(f".{out_dir.name}.partial")
     shutil.rmtree(partial, ignore_errors=True)
@@ -314,7 +320,8 @@ def rewindow_bundle(source: str | Path, out_dir: Path, version: str, align: str 
             origin["validation_toxicity_auc"] = {"before": _served_toxicity_auc(folder, manifest.get("mode"), validation)}
         manifest = {key: value for key, value in manifest.items() if key not in ("test_metrics", "probe")}
         manifest |= {"model_version": version, "created": created_now(), "windows_from": origin,
-                     "encoder": {**spec, "align": align, "stride": stride}}
+                     "encoder": {**{key: value for key, value in spec.items() if key != "undisguised"},
+                                 "align": align, "stride": stride, **({"undisguised": True} if undisguised else {})}}
         (partial / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
         if validation:
             origin["validation_toxicity_auc"]["after"] = _served_toxicity_auc(partial, manifest.get("mode"), validation)
@@ -328,7 +335,8 @@ def rewindow_bundle(source: str | Path, out_dir: Path, version: str, align: str 
     return manifest
 
 
-def check_rewindow(source: str | Path, out_dir: Path, align: str, stride: int | None) -> tuple[Path, dict, int]:
+def check_rewindow(source: str | Path, out_dir: Path, align: str, stride: int | None,
+                   undisguised: bool | None = None) -> tuple[Path, dict, int]:
     """``source``'s folder, manifest and the stride a rewindowed copy gets; ``ValueError`` or ``FileExistsError``
     with what to fix when ``rewindow_bundle`` cannot make it (checked before any data is read)."""
     from model.bundle import verify_bundle
@@ -339,8 +347,10 @@ def check_rewindow(source: str | Path, out_dir: Path, align: str, stride: int | 
         raise ValueError(f"{folder} has no encoder: only an encoder bundle reads comments in windows")
     stride = spec["stride"] if stride is None else stride
     check_windows(align, stride)
-    if (spec.get("align", "stride"), spec["stride"]) == (align, stride):
-        raise ValueError(f"{folder} already reads windows aligned to {align!r} with stride {stride}")
+    before = spec.get("undisguised", False)
+    if (spec.get("align", "stride"), spec["stride"], before) == (align, stride, before if undisguised is None else undisguised):
+        raise ValueError(f"{folder} already reads windows aligned to {align!r} with stride {stride}"
+                         + (" and disguises undone" if before else "") + ": a copy would change nothing")
     if Path(out_dir).exists():
         raise FileExistsError(f"{out_dir} exists: remove it or choose another --version")
     return folder, manifest, stride
