@@ -5,9 +5,10 @@ also sends to review a comment that states, in so many words, an intent, wish or
 (``model.policy.review_threat_phrase``). A phrase is a threat here when it joins three things:
 
 - who wants it: the writer (``I will``, ``I'm gonna``, ``I'm coming to``, ``we'll``, ``I want to``, ``I'd love to``,
-  ``let's``), a call on someone else (``someone should``), a wish (``I hope someone``, ``I hope you``),
+  ``I plan to``, ``I can't wait to``, ``let's``), a call on someone else (``someone should``), a wish (``I hope someone``, ``I hope you``),
   or a judgement on a person (``you deserve to be``, ``he should be``);
-- an act of physical violence (kill, shoot, stab, hang, beat up, break your neck, set on fire, ...);
+- an act of physical violence (kill, shoot, stab, hang, beat up, break your neck, set on fire, bomb, poison, have
+  killed, ...);
 - a person as its target (you, him, her, them, your family, that guy, all of you, the minister, the editor,
   whoever signed this, ...).
 
@@ -101,8 +102,9 @@ _ADVERB = _any(
 """Words that may stand between an intent and its act. Negations may not: "I will never hurt you"."""
 _ADVERBS = rf"(?:{_ADVERB} ){{0,3}}"
 _FUTURE = _any("going to", "gonna", "gunna", "about to", "finna", "fixing to", "coming to")
-_WANT = _any("want to", "wanna", "would like to", "would love to", "like to", "love to", "wish to")
-_MODAL = _any("will", "shall", "would", "should", "might", "must", "gotta", "have to", "need to",
+_WANT = _any("want to", "wanna", "would like to", "would love to", "like to", "love to", "wish to", "plan to",
+             "intend to", "promise to", "am ready to", "are ready to", f"can(?:no|{_APOSTROPHE}|)t wait to")
+_MODAL = _any("will?", "shall", "would", "should", "might", "must", "gotta", "have to", "need to",
               f"am {_FUTURE}", f"are {_FUTURE}", _WANT)
 _NOT_OWN = _not_after("thought", "say", "says", "said", "claim", "claims", "claimed", "suggest", "suggests",
                       "suggesting", "imply", "implies", "implying")
@@ -172,7 +174,7 @@ _DETERMINER = _any("the", "this", "that", "these", "those", "every", "all", "all
 _SOME_PEOPLE = rf"{_DETERMINER} (?:[a-z]+ ){{0,2}}{_PERSON}"  # "that guy", "all these worthless fools"
 _GROUP = _any("all", "both", "two", "guys", "people", "lot", "idiots", "morons", "bastards", "bitches", "clowns")
 _EACH = _any("all", "each", "every one", "everyone", "each one", "both", "any", "some", "every last one",
-             "each and every one")
+             "each and every one", "every single one", "the lot")
 _WHOEVER = _any("whoever", *(f"{who} (?:who|that)" for who in ("anyone", "anybody", "everyone", "everybody")))
 """Whoever did a thing, as the target of an act: "I will kill whoever signed this"."""
 _TARGET = _any(
@@ -245,7 +247,9 @@ def _acts(s: str) -> str:
         rf"(?:fuck|mess|beat|cut|carve|rough|slice|smash|jack|light){s} {_TARGET} up",
         rf"(?:fuck|mess|beat|carve|rough|slice){s} up {_TARGET}",
         rf"(?:burn|skin|bury|boil|roast){s} {_TARGET} alive|burn{s} {_TARGET} at the stake",
-        rf"burn{s} (?:down )?{_POSSESSIVE} {_BUILDING}(?: down)?",
+        rf"(?:burn|torch|bomb|firebomb){s} (?:down )?{_POSSESSIVE} {_BUILDING}(?: down)?",
+        rf"blow{s} {_TARGET} up|blow{s} up (?:{_TARGET}|{_POSSESSIVE} {_BUILDING})",
+        rf"(?:have|get){s} {_TARGET} (?:killed|murdered|shot|stabbed|beaten up|hurt|lynched|hanged)",
         rf"set{s} {_TARGET} (?:on fire|alight|ablaze)",
         rf"run{s} {_TARGET} over|run{s} over {_TARGET}",
         rf"(?:put|pump|stick|plant|shove|sink|lodge|drive){s} {_SHOT} (?:in|into|through|between) "
@@ -263,7 +267,7 @@ def _acts(s: str) -> str:
         rf"make{s} {_TARGET} {_SUFFER}",
         rf"(?:kill|murder|slaughter|butcher|behead|decapitate|strangle|throttle|shank|lynch|torture|rape|maim|"
         rf"mutilate|dismember|bludgeon|castrate|gut|hurt|harm|punch|slap|smack|knife|stomp|curb ?stomp|"
-        rf"waterboard|pistol ?whip|skewer|stab){s} {_TARGET}",
+        rf"waterboard|pistol ?whip|skewer|stab|kil|bomb|firebomb|execute|poison|torch){s} {_TARGET}",
     ) + _NOT_VIOLENCE
 
 
@@ -375,7 +379,8 @@ def threat_pattern() -> re.Pattern:
 _VERBS = (  # the acts' verbs, and a word that every act without one of them has (its victim's fate or place)
     "kill", "murder", "slaughter", "butcher", "behead", "decapitate", "strangle", "throttle", "shank", "lynch",
     "torture", "rape", "maim", "mutilate", "dismember", "bludgeon", "castrate", "gut", "hurt", "harm", "punch",
-    "slap", "smack", "knife", "stomp", "curbstomp", "waterboard", "whip", "skewer", "stab", "choke", "drown",
+    "slap", "smack", "knife", "stomp", "curbstomp", "waterboard", "whip", "skewer", "stab", "choke", "drown", "kil",
+    "bomb", "firebomb", "execute", "poison", "torch",
     "shoot", "hang", "gun", "hunt", "mow", "beat", "kick", "knock", "hit", "knee", "headbutt", "cap", "pop",
     "fuck", "mess", "cut", "carve", "rough", "slice", "smash", "jack", "light", "burn", "skin", "bury", "boil",
     "roast", "run", "put", "pump", "stick", "plant", "shove", "sink", "lodge", "drive", "break", "snap",

@@ -82,6 +82,20 @@ POSITIVES = [
     ("We know where the minister lives.", "We know where the minister lives"),
     ("The minister deserves a bullet.", "The minister deserves a bullet"),
     ("I'd love to see them strung up.", "I'd love to see them strung up"),
+    # found by an evasion audit: intents, acts and targets the patterns did not know, and letters drawn out
+    ("I plan to kill the minister who signed this deal.", "I plan to kill the minister"),
+    ("I am ready to shoot the minister.", "I am ready to shoot the minister"),
+    ("I can't wait to kill you.", "I can't wait to kill you"),
+    ("I will have you killed.", "I will have you killed"),
+    ("I will bomb your house.", "I will bomb your house"),
+    ("I'm going to blow you up.", "I'm going to blow you up"),
+    ("I will execute the minister myself.", "I will execute the minister"),
+    ("I will poison you.", "I will poison you"),
+    ("I'm going to torch your house with your family inside.", "I'm going to torch your house"),
+    ("I will shoot the lot of you.", "I will shoot the lot of you"),
+    ("We will kill every single one of you.", "We will kill every single one of you"),
+    ("I will killllll you.", "I will killllll you"),
+    ("I willlll kill you.", "I willlll kill you"),
 ]
 
 HARD_NEGATIVES = [
@@ -175,6 +189,16 @@ HARD_NEGATIVES = [
     "We should kill the liberals' carbon tax.",
     "We need to kill the officials' plan.",
     "I'll shoot this pm if the light holds.",
+    # the new intents, acts and targets on things (found in review of the evasion audit's patterns)
+    "I plan to kill this deal.",
+    "We will execute the plan and blow up the old contract.",
+    "The deal will bomb at the polls.",
+    "I can't wait to kill this pipeline.",
+    "We will bomb their airfields, the general said.",
+    "They will torch the budget.",
+    "We will get the minister fired.",
+    "The lot of you will be disappointed.",
+    "I will blow up the old rules.",
 ]
 
 
