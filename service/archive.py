@@ -39,7 +39,8 @@ REJECTS_SHOWN = 5
 REJECTS_SUFFIX = ".rejects"
 VISIBLE_TEXT_COLUMN = "visible_text"
 """The column ``--html`` adds: the text of each comment's HTML as a reader sees it, which is what is scored, and what
-the spans of its reasons count characters of (as the Perspective endpoint's do for ``comment.type: HTML``)."""
+the spans of its reasons count characters of (the Perspective endpoint answers ``comment.type: HTML`` with one span over
+the HTML as sent)."""
 DECOMPRESS = {".gz": "gunzip -k", ".bz2": "bunzip2 -k", ".xz": "unxz -k", ".zst": "unzstd", ".zip": "unzip"}
 """Compressed inputs, which are not read, and the command that decompresses each."""
 CONVERT = {

@@ -483,7 +483,7 @@ def test_a_stop_before_the_scoring_starts_or_during_text_is_one_line_and_130_or_
         signal.raise_signal(signal.SIGTERM)
         raise AssertionError("SIGTERM did not stop the command")
 
-    monkeypatch.setattr(score, "_configured_chunk_rows" if table else "load_scorer_or_fail", stopped)
+    monkeypatch.setattr(score, "_settings" if table else "load_scorer_or_fail", stopped)
     source = write_table(archive_frame(10), tmp_path / "in.csv")
     result = run(source, "-o", tmp_path / "out.csv") if table else run("--text", "A comment.")
     word, status = ("Interrupted.", 130) if stop == "ctrl-c" else ("Terminated.", 143)
@@ -500,7 +500,7 @@ def test_a_stop_before_a_resume_scores_does_not_say_that_nothing_was_kept(tmp_pa
     def stopped(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(score, "_configured_chunk_rows", stopped)
+    monkeypatch.setattr(score, "_settings", stopped)
     source = write_table(archive_frame(10), tmp_path / "in.csv")
     result = run(source, "-o", tmp_path / "out.csv", "--resume")
     assert (result.exit_code, result.stderr) == (130, "Interrupted.\n")

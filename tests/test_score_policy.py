@@ -278,3 +278,25 @@ def test_a_policy_file_that_cannot_be_used_is_one_error_line_and_exit_2(tmp_path
     assert result.stdout == "" and not out.exists() and not spool_path(out).exists()
     by_environment = run(*args, env={"MODERATION_POLICY": str(path)})
     assert by_environment.exit_code == 2 and message.format(path=path) in one_error_line(by_environment)
+
+
+def test_the_servers_settings_file_gives_score_its_bundle_and_policy_unless_an_option_does(tmp_path, run, site_policy,
+                                                                                           tiny_bundle_path):
+    """``moderate score`` read the ``MODERATION_CONFIG`` file for its chunk size only: beside a server whose file names
+    a bundle and a policy it scored the archive with the committed bundle and its own policy (a cross-surface audit:
+    5 of 31 comments rejected by the server, sent to review by the command)."""
+    path, _ = site_policy
+    settings = tmp_path / "moderation.toml"
+    settings.write_text(f'model = "{tiny_bundle_path}"\npolicy = "{path}"\n', encoding="utf-8")
+    env = {"MODERATION_MODEL": None, "MODERATION_CONFIG": str(settings)}
+    from_file = run("--text", COMMENTS[0], env=env)
+    assert from_file.exit_code == 0, from_file.output
+    answer = json.loads(from_file.stdout)
+    assert answer["decision"] == REVIEW and answer["model_version"] == json.loads(
+        (tiny_bundle_path / "manifest.json").read_text())["model_version"]
+    own = run("--text", COMMENTS[0], "--policy", tiny_bundle_path / POLICY_FILE, env=env)
+    assert json.loads(own.stdout)["decision"] == APPROVE  # an option wins over the file
+    broken = tmp_path / "broken.toml"
+    broken.write_text('encoder_mode = "fast"\n', encoding="utf-8")
+    refused = run("--text", COMMENTS[0], env={**env, "MODERATION_CONFIG": str(broken)})
+    assert refused.exit_code == 2 and "encoder_mode" in one_error_line(refused).lower()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import gc
 import json
+import os
 import signal
 import sys
 import threading
@@ -136,7 +137,8 @@ def _stop_status(stop: KeyboardInterrupt) -> int:
     "--model",
     type=click.Path(path_type=Path),
     envvar="MODERATION_MODEL",
-    help="Bundle directory [default: $MODERATION_MODEL or the committed bundle].",
+    help="Bundle directory or version [default: $MODERATION_MODEL, else the MODERATION_CONFIG file's model, else the "
+         "committed bundle].",
 )
 @click.option(
     "--policy",
@@ -145,14 +147,16 @@ def _stop_status(stop: KeyboardInterrupt) -> int:
     envvar="MODERATION_POLICY",
     help="Decision policy TOML file applied instead of the bundle's own policy.toml, such as a site's tuned thresholds "
          "(notebooks/04_thresholds writes one): give the file the server applies (its POLICY setting) to decide as it "
-         "does. A --resume must apply the same one. [default: $MODERATION_POLICY, else the bundle's policy.toml]",
+         "does. A --resume must apply the same one. [default: $MODERATION_POLICY, else the MODERATION_CONFIG file's policy, else the "
+         "bundle's policy.toml]",
 )
 @click.option(
     "--encoder-mode",
     type=ENCODER_MODES,
     help="For a bundle with an encoder. encoder: the encoder reads every comment (best ranking); cascade: the "
          "TF-IDF heads score every comment and the encoder only those whose decision could change, about four "
-         "times faster and worse at ranking (MODEL_CARD.md). [default: $MODERATION_ENCODER_MODE, else the bundle's own]",
+         "times faster and worse at ranking (MODEL_CARD.md). [default: $MODERATION_ENCODER_MODE, else the "
+         "MODERATION_CONFIG file's encoder_mode, else the bundle's own]",
 )
 @click.option(
     "--spans/--no-spans",
@@ -263,6 +267,7 @@ def score(
     spreadsheet, pass --spreadsheet-safe.
     An existing OUTPUT is replaced only with --overwrite. An interrupted run continues with --resume.
     """
+    model, policy, encoder_mode = _configured_scoring(model, policy, encoder_mode)
     if text is not None:
         if input_path is not None or output is not None:
             raise click.UsageError("give either INPUT with -o OUTPUT, or --text, not both")
@@ -295,7 +300,7 @@ def score(
     if scheduler is not None and engine != "dask":
         raise click.UsageError("--scheduler needs --engine dask")
     if chunk_size is None:
-        chunk_size = _configured_chunk_rows()
+        chunk_size = int(_settings()["SCORE_CHUNK_ROWS"])
     _warn_about_policy(policy)
     _score_archive(input_path, output, text_column, id_column, model, chunk_size, spans, jobs, resume, engine, scheduler,
                    encoder_mode, overwrite, spreadsheet_safe, encoding, html, policy)
@@ -330,14 +335,34 @@ def _collector_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _configured_chunk_rows() -> int:
-    """The ``SCORE_CHUNK_ROWS`` setting (``MODERATION_SCORE_CHUNK_ROWS`` or the settings file); BadInput if invalid."""
+def _settings():
+    """The settings (``service.config.load_config``: ``MODERATION_*`` and the ``MODERATION_CONFIG`` file); BadInput if
+    one is invalid."""
     from service.config import ConfigError, load_config
 
     try:
-        return int(load_config()["SCORE_CHUNK_ROWS"])
+        return load_config()
     except ConfigError as error:
         raise BadInput(error) from error
+
+
+def _configured_scoring(model: Path | None, policy: Path | None, encoder_mode: str | None
+                        ) -> tuple[Path | None, Path | None, str | None]:
+    """``--model``, ``--policy`` and ``--encoder-mode``, each not given taken from the server's settings (``MODEL``,
+    ``POLICY``, ``ENCODER_MODE``), so that an archive scored beside a server whose ``MODERATION_CONFIG`` file names
+    them is decided as the server decides. Read only when a value is missing: without a ``MODERATION_CONFIG``
+    file, nothing is read (the variables are the options' own; ``load_config`` imports Flask, which ``--text``
+    does without): ``Defaults`` leave each ``None``, the committed bundle, its policy and its mode."""
+    from service.config import CONFIG_FILE_ENV
+
+    if None not in (model, policy, encoder_mode) or not os.environ.get(CONFIG_FILE_ENV):
+        return model, policy, encoder_mode
+    settings = _settings()
+
+    def configured(given, name: str, kind=str):
+        return given if given is not None or settings[name] is None else kind(settings[name])
+
+    return configured(model, "MODEL", Path), configured(policy, "POLICY", Path), configured(encoder_mode, "ENCODER_MODE")
 
 
 def _score_archive(
