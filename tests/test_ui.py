@@ -293,6 +293,16 @@ def test_try_refuses_too_many_lines_with_a_message(ui_app, moderator):
     assert "at most 2 comments" in answer.get_data(as_text=True)
 
 
+def test_try_refuses_a_nul_as_the_api_does_and_never_echoes_it(ui_app, moderator):
+    """The page scored a comment with a NUL (which /v1 and Perspective answer 400 to) and wrote U+0000 into its HTML
+    (a cross-surface audit)."""
+    token = csrf_from(moderator.get("/ui/try").get_data(as_text=True))
+    answer = moderator.post("/ui/try", data={"comments": f"{NEUTRAL}\nYou are an idiot\x00 and a fool.", "csrf_token": token})
+    page = answer.get_data(as_text=True)
+    assert answer.status_code == 400 and "\x00" not in page
+    assert "Comment 2 contains a NUL character at character 16, which the API refuses" in page
+
+
 def test_try_refuses_more_text_in_all_than_a_request_may_score(ui_app, moderator):
     # 100 lines of 20,000 characters were scored in one request: 20 times MAX_REQUEST_CHARS, past the worker's timeout.
     ui_app.config["MAX_REQUEST_CHARS"] = 2 * len(NEUTRAL)

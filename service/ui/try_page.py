@@ -16,6 +16,7 @@ from markupsafe import Markup
 from model.characters import whole_characters
 from model.results import Decision
 from service.config import EXTENSION_KEY
+from service.text_rules import character_problem
 from service.ui.blueprint import bp
 from service.ui.explain import ACTION_WORDS, reason_sentence
 from service.ui.highlight import highlight
@@ -127,6 +128,10 @@ def check_lines(lines: list[str]) -> str | None:
         return "Paste at least one comment, one per line."
     if len(lines) > config["MAX_COMMENTS_PER_REQUEST"]:
         return f"Paste at most {config['MAX_COMMENTS_PER_REQUEST']} comments at a time; you pasted {len(lines)}."
+    for number, line in enumerate(lines, start=1):
+        problem = character_problem(line)
+        if problem:  # what the API answers 400 to: the page shows what one API request would give
+            return f"Comment {number} {problem}, which the API refuses; remove it."
     too_long = [number for number, line in enumerate(lines, start=1) if len(line) > config["MAX_COMMENT_CHARS"]]
     if too_long:
         return f"Comment {too_long[0]} is longer than {config['MAX_COMMENT_CHARS']:,} characters; shorten it."
@@ -148,7 +153,8 @@ def try_it() -> ResponseReturnValue:
     lines = comment_lines(pasted)
     error = check_lines(lines)
     if error is not None:
-        return render_template("ui/try.html", pasted=pasted, results=[], error=error), 400
+        # A NUL is not written back into the page: U+FFFD shows where it was.
+        return render_template("ui/try.html", pasted=pasted.replace("\x00", "\ufffd"), results=[], error=error), 400
     scorer = current_app.extensions[EXTENSION_KEY]
     decisions = scorer.moderate(lines, with_spans=True)
     results = [tried_comment(text, decision, scorer.policy) for text, decision in zip(lines, decisions, strict=True)]
