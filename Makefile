@@ -8,7 +8,7 @@ DATA_DIR ?= $(or $(MODERATION_DATA_DIR),../shared/data)
 # server, and without them the settings decide (MODERATION_HOST/PORT, the MODERATION_CONFIG file, else 127.0.0.1:8000).
 SERVE_ADDRESS = $(if $(filter command line,$(origin HOST)),--host $(HOST)) $(if $(filter command line,$(origin PORT)),--port $(PORT))
 
-.PHONY: install run test test-fast train train-encoder requantise rewindow reproduce eval ceiling bench notebooks screenshots clean
+.PHONY: install run test test-fast train train-encoder requantise rewindow undisguise reproduce eval ceiling bench notebooks screenshots clean
 
 install: $(STAMP)
 
@@ -55,8 +55,9 @@ train: install
 # Fine-tunes the encoder of bundle 2.x: about 45 minutes on 2 idle cores without AVX-512 VNNI (2.6.0's recipe trains
 # all six layers; 2.12.0's run took 40.7 minutes on VNNI cores, part of them beside tests, 2.13.0's 36.2 minutes), over an hour on shared ones (one pass,
 # seeded, checkpoints in var/encoder; run it again with RESUME=1 after an interruption), then exports it to int8 ONNX
-# and builds bundles/$(ENCODER_VERSION) (6.3 minutes for 2.12.0). Never over the served bundle (checked first): to
-# rebuild the served one, name a copy (ENCODER_VERSION=2.13.0-check) and compare.
+# and builds bundles/$(ENCODER_VERSION) (6.3 minutes for 2.12.0). Never over an existing bundle unless OVERWRITE=1, and
+# never over the served one (checked first): to rebuild 2.13.0 (the base of the served 2.14.0, `make undisguise`),
+# name a copy (ENCODER_VERSION=2.13.0-check) and compare.
 ENCODER_VERSION ?= 2.13.0
 # The fine-tuning's seed (the sample, the batch order, dropout, the heads' start): 2.13.0 used the default, 7;
 # 2.6.0 and 2.12.0 used 20261231 (ENCODER_SEED=20261231 ENCODER_VERSION=2.12.0-check).
@@ -80,10 +81,10 @@ ARCHIVE_ROWS ?= 1000000
 ARCHIVE_MODE ?= cascade
 train-encoder: install
 	$(BIN)/python -m pip install --quiet -e '.[train]'
-	$(BIN)/python -m model.training.encoder bundle --version $(ENCODER_VERSION) --overwrite --check-folder
+	$(BIN)/python -m model.training.encoder bundle --version $(ENCODER_VERSION) $(if $(OVERWRITE),--overwrite) --check-folder
 	$(BIN)/python -m model.training.encoder train --data-dir $(DATA_DIR) --work var/encoder --seed $(ENCODER_SEED) $(if $(RESUME),--resume)
 	$(BIN)/python -m model.training.encoder export --work var/encoder --out var/encoder/export
-	$(BIN)/python -m model.training.encoder bundle --data-dir $(DATA_DIR) --work var/encoder --version $(ENCODER_VERSION) --base $(TFIDF_BASE) --mode $(ENCODER_MODE) --stride $(STRIDE) --align $(ALIGN) --overwrite
+	$(BIN)/python -m model.training.encoder bundle --data-dir $(DATA_DIR) --work var/encoder --version $(ENCODER_VERSION) --base $(TFIDF_BASE) --mode $(ENCODER_MODE) --stride $(STRIDE) --align $(ALIGN) $(if $(OVERWRITE),--overwrite)
 
 # 2.10.0 (like 2.7.0-2.9.0) is 2.6.0's fine-tuned encoder with activations quantised per token
 # (model/training/quantisation.py), around the TF-IDF bundle 1.3.0, calibrated and thresholded again: about 10 minutes,
@@ -103,6 +104,15 @@ REWINDOW_FROM ?= 2.8.0
 REWINDOWED_VERSION ?= 2.9.0
 rewindow: install
 	$(BIN)/python -m model.training.encoder rewindow --data-dir $(DATA_DIR) --bundle $(REWINDOW_FROM) --version $(REWINDOWED_VERSION) --align sentences
+
+# 2.14.0 is 2.13.0 also reading each comment with its disguises undone ("i.d.i.o.t", look-alike letters), every choice
+# of 2.13.0 kept (MODEL_CARD.md, *Version 2.14.0*): a few minutes (probes, validation AUCs before and after, test
+# metrics), no fine-tuning. It will not overwrite a bundle: to check the committed one, give another name
+# (UNDISGUISED_VERSION=2.14.0-check) and compare.
+UNDISGUISE_FROM ?= 2.13.0
+UNDISGUISED_VERSION ?= 2.14.0
+undisguise: install
+	$(BIN)/python -m model.training.encoder rewindow --data-dir $(DATA_DIR) --bundle $(UNDISGUISE_FROM) --version $(UNDISGUISED_VERSION) --align sentences --undisguised
 
 reproduce: install
 	$(BIN)/python -m model.training.reproduce --data-dir $(DATA_DIR)

@@ -101,6 +101,8 @@ KNOWN_FAILURES["2.12.0"] = KNOWN_FAILURES["2.11.0"]
 # by less than 0.04 (Muslims 0.431 / 0.467, Mexicans 0.614 / 0.623).
 KNOWN_FAILURES["2.13.0"] = KNOWN_FAILURES["2.12.0"] | {
     "negation/christians", "negation/mexicans", "negation/muslims", "negation/women"}
+# 2.14.0 is 2.13.0 also reading each comment with its disguises undone: no pair has one, so the same nine fail.
+KNOWN_FAILURES["2.14.0"] = KNOWN_FAILURES["2.13.0"]
 """Bundle version -> ids the committed bundle of that version fails (printed by ``model.evaluation.behaviour_report``)."""
 
 

@@ -400,6 +400,8 @@ ABOVE_THRESHOLD_DESPITE_SOURCE = {
     "2.12.0": set(),  # 0.523 against 0.537 (the encoder fine-tuned again, without test texts)
     "2.13.0": {"The BBC reported that 40 people died in the floods in 2021."},  # 0.515 against 0.480 (2.12.0's
     # recipe at seed 7, whose claim threshold, chosen on validation data, is lower; the unsourced form scores 0.786)
+    "2.14.0": {"The BBC reported that 40 people died in the floods in 2021."},  # 2.13.0's claims: the undisguised
+    # reading changes hostility scores only
 }
 """Bundle version -> sourced forms it still scores above its review threshold, though below the unsourced form."""
 
