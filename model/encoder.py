@@ -316,10 +316,12 @@ class EncoderRunner:
         texts = list(texts)
         windows = self.windows(texts, whole_only)
         pools = sentence_pools(windows, sentences) if sentences is not None else None
-        if self.undisguised:  # read after the text's own windows, which alone pool sentences
+        if self.undisguised:
+            # Before the text's own windows (which alone pool sentences), so that on a tie below the text's window,
+            # the last one written, is kept: it points at its sentence, an undisguised reading's at nothing.
             extra = self.undisguised_windows(texts, whole_only)
-            windows += extra
-            pools = pools if pools is None else (pools[0] + [[] for _ in extra], pools[1])
+            windows = extra + windows
+            pools = pools if pools is None else ([[] for _ in extra] + pools[0], pools[1])
         if pools is None:
             found, embeddings = self.window_logits(windows), None
         else:

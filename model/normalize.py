@@ -256,6 +256,12 @@ _STEP_GROUPS: tuple[tuple[Callable[[str], object], tuple], ...] = (
     (lambda t: True, _STEPS[7:8]),  # _WHITESPACE
 )
 assert tuple(step for _, steps in _STEP_GROUPS for step in steps) == _STEPS
+_ADDRESS_GROUPS = _STEP_GROUPS[:2]
+"""URLs and @mentions: tokens, not disguises."""
+_DISGUISE_GROUPS = _STEP_GROUPS[2:6]
+"""Masked, leetspeak, spaced-letter and elongation steps: what hides a word from a reader of the text as written."""
+assert [steps[0][0] for _, steps in _ADDRESS_GROUPS + _DISGUISE_GROUPS] == [_URL, _MENTION, _MASKED, _STEPS[3][0],
+                                                                             _SPACED, _ELONGATION]
 
 
 def _map_ascii(text: str) -> str | None:
@@ -306,31 +312,48 @@ def normalize(text: str) -> str:
     return _collapse_whitespace(out)
 
 
-def _uncased(text: str) -> str:
-    """``text`` as an uncased BERT tokenizer reads it: lower case, accents dropped."""
+_LOOK_ALIKE = frozenset(ord(c) for c in HOMOGLYPHS if unicodedata.name(c, "").startswith(("CYRILLIC", "GREEK")))
+"""Letters of other scripts that ``HOMOGLYPHS`` reads as Latin ones (Cyrillic "о" as "o"; not "ß" or "ø",
+which are Latin)."""
+_HIDDEN = frozenset(map(ord, ZERO_WIDTH)) | frozenset(range(0xFE00, 0xFE10))
+"""Characters that hide inside a word: zero-width and format characters, variation selectors."""
+_NO_SELECTORS = dict.fromkeys(range(0xFE00, 0xFE10))
+_WORD_RUN = re.compile(r"[^\W_]+(?:[\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180e\u200b-\u200f\u2060-\u2064\ufeff\ufe00-\ufe0f]+[^\W_]+)+|[^\W_]+")
+
+
+def _disguised_word(text: str) -> bool:
+    """Whether a word of ``text`` mixes Latin letters with look-alikes of other scripts ("Yоu"), or hides a
+    zero-width character or variation selector between its letters ("id​iot"). A word written wholly in another
+    script ("Москва") is not a disguise."""
     if text.isascii():
-        return text.lower()
-    return "".join(c for c in unicodedata.normalize("NFD", text.lower()) if not unicodedata.combining(c))
+        return False
+    for match in _WORD_RUN.finditer(text):
+        word = match.group()
+        if any(ord(c) in _HIDDEN for c in word):
+            return True
+        if any(ord(c) in _LOOK_ALIKE for c in word) and any("a" <= c <= "z" or "A" <= c <= "Z" for c in word):
+            return True
+    return False
 
 
 def undisguised(text: str) -> str | None:
-    """``text`` with the disguises of hostile words undone, or ``None`` when it has none an uncased reader would miss.
+    """``text`` with the disguises of hostile words undone, or ``None`` when it has none.
 
-    The character table (look-alike letters of other scripts, zero-width and format characters, styled letters) and
-    the masked, leetspeak, spaced-letter and elongation steps of ``normalize`` ("i.d.i.o.t", "1d10t", "k i l l",
-    "stuuupid" -> "idiot", "kill", "stupid"), after its URL and @mention steps, which undo no disguise but keep
-    the leetspeak step off addresses; whitespace is kept. ``None`` when the steps change nothing beyond case and
-    accents, which the encoder's uncased tokenizer drops anyway: an encoder that also reads this text (a bundle
-    whose manifest says ``"undisguised": true``) reads a plainly written comment once.
+    A disguise is a word that mixes look-alike letters of another script with Latin ones or hides a zero-width
+    character between its letters, or what the masked, leetspeak, spaced-letter and elongation steps of ``normalize``
+    change ("i.d.i.o.t", "1d10t", "k i l l", "stuuupid" -> "idiot", "kill", "stupid"; they run after its URL and
+    @mention steps, which keep the leetspeak step off addresses). The reading is the text through ``normalize``'s
+    character table and those steps, whitespace kept. Characters an uncased reader sees through anyway (case, accents,
+    a non-breaking space, "…", a ligature) and words wholly in another script are no disguise: such a comment is
+    read once by an encoder that also reads this text (a bundle whose manifest says ``"undisguised": true``).
     """
-    mapped = _map(text)
-    out = mapped
-    for may_change, steps in _STEP_GROUPS[:2]:  # URLs, @mentions
+    plain = _map(text).translate(_NO_SELECTORS)  # the character table keeps them (emoji need them); the reading not
+    for may_change, steps in _ADDRESS_GROUPS:
+        plain = _run_group(plain, may_change, steps)
+    out = plain
+    for may_change, steps in _DISGUISE_GROUPS:
         out = _run_group(out, may_change, steps)
-    plain = out
-    for may_change, steps in _STEP_GROUPS[2:6]:  # masked, leetspeak, spaced letters, elongation
-        out = _run_group(out, may_change, steps)
-    return out if out != plain or mapped != _uncased(text) else None
+    return out if out != plain or _disguised_word(text) else None
 
 
 _SEPARATOR = "\x00"

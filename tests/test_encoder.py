@@ -422,6 +422,23 @@ def test_an_undisguised_reading_counts_where_it_scores_higher_and_a_plain_commen
     np.testing.assert_allclose(embedded, embedded_as_written, atol=1e-5)
 
 
+def test_a_tie_with_an_undisguised_reading_keeps_the_window_of_the_text(tiny_encoder):
+    """A long comment read twice for one hidden character scored its best window as the whole comment (the reading's
+    windows came last, and the last of equal logits was kept), so its sentence span was lost (found in review)."""
+    from model.encoder import EncoderRunner
+    from model.normalize import undisguised
+
+    plain, reading = _runner(tiny_encoder), EncoderRunner(tiny_encoder["int8"], tiny_encoder["tokenizer"],
+                                                          HOSTILITY_ATTRIBUTES, undisguised=True)
+    text = (CIVIL * 15).replace("council", "coun\u200bcil", 1) + BURIED + " " + CIVIL * 15
+    assert undisguised(text) is not None and len(plain.windows([text])) > 2
+    logits, spans = reading.logits([text])
+    plain_logits, plain_spans = plain.logits([text])
+    np.testing.assert_allclose(logits, plain_logits, atol=1e-5)
+    np.testing.assert_array_equal(spans, plain_spans)
+    assert (spans[0, :, 1] - spans[0, :, 0] < len(text)).all()
+
+
 def test_rewindow_can_give_a_copy_an_undisguised_reading_that_scores_plain_comments_as_before(encoder_bundle, tmp_path):
     from model.bundle import read_manifest
     from model.scoring import Scorer

@@ -359,7 +359,7 @@ def test_the_character_tables_keep_a_bounded_number_of_characters(table, monkeyp
 @pytest.mark.parametrize("text, reading", [
     ("You are an i.d.i.o.t", "you are an idiot"), ("1d10t", "idiot"), ("I will k i l l you", "i will kill you"),
     ("stuuupid", "stupid"), ("id\u200biot", "idiot"), ("Y\u043eu m\u043er\u043en", "you moron"),  # Cyrillic o
-    ("f*ck off", "fuck off"), ("Stra\u00dfe", "strasse"),
+    ("f*ck off", "fuck off"), ("k\ufe0fill you", "kill you"),  # a variation selector inside a word
 ])
 def test_undisguised_undoes_what_an_uncased_tokenizer_would_read_as_other_words(text, reading):
     assert undisguised(text) == reading
@@ -368,6 +368,10 @@ def test_undisguised_undoes_what_an_uncased_tokenizer_would_read_as_other_words(
 @pytest.mark.parametrize("text", [
     "The deal costs $5 billion, up 10% on 2020.", "NAÏVE café résumé", "Wow!!! Great   article", "I \u2764\ufe0f it",
     "See https://example.com/a1b2 for the F-35s and COVID-19 figures.", "",
+    # what an uncased reader sees through, and words wholly in another script (found in review: a non-breaking space
+    # alone sent a quarter of Kaggle's comments, and any Russian text, to a second reading)
+    "non\u00a0breaking space", "Wait\u2026", "Stra\u00dfe", "\ufb01nance", "x\u00b2", "\u041c\u043e\u0441\u043a\u0432\u0430 \u043d\u0435 \u0432\u0435\u0440\u0438\u0442 \u0441\u043b\u0435\u0437\u0430\u043c.",
+    "\u0395\u03bb\u03bb\u03b7\u03bd\u03b9\u03ba\u03ac", "I \u2764\ufe0f it", "\uff26\uff55\uff4c\uff4c",
 ])
 def test_undisguised_is_none_for_a_comment_written_plainly(text):
     assert undisguised(text) is None
