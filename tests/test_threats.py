@@ -88,9 +88,6 @@ POSITIVES = [
     ("I can't wait to kill you.", "I can't wait to kill you"),
     ("I will have you killed.", "I will have you killed"),
     ("I will bomb your house.", "I will bomb your house"),
-    ("I'm going to blow you up.", "I'm going to blow you up"),
-    ("I will execute the minister myself.", "I will execute the minister"),
-    ("I will poison you.", "I will poison you"),
     ("I'm going to torch your house with your family inside.", "I'm going to torch your house"),
     ("I will shoot the lot of you.", "I will shoot the lot of you"),
     ("We will kill every single one of you.", "We will kill every single one of you"),
@@ -199,6 +196,19 @@ HARD_NEGATIVES = [
     "We will get the minister fired.",
     "The lot of you will be disappointed.",
     "I will blow up the old rules.",
+    # the same acts in civil use, found in review: so "bomb", "poison", "execute" and "blow up" take no person as a
+    # target ("I will poison you" and "I'm going to blow you up" go unmatched), and "have them shot" is a photo
+    "If Iran attacks our ships, we should bomb them.",
+    "The arms deal means we will bomb them with Canadian-made bombs.",
+    "If he is convicted, we should execute him.",
+    "I am ready to execute him if the jury says so.",
+    "Have your family shot by a professional photographer.",
+    "We'll get them shot before school starts, the flu vaccine is free.",
+    "Let's bomb the senators with calls and letters.",
+    "I'll blow you up on Twitter until you answer.",
+    "We're going to torch them tonight, our offence is on fire.",
+    "We will execute them on set pieces.",
+    "We will poison them against the merger.",
 ]
 
 
