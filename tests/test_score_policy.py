@@ -300,3 +300,15 @@ def test_the_servers_settings_file_gives_score_its_bundle_and_policy_unless_an_o
     broken.write_text('encoder_mode = "fast"\n', encoding="utf-8")
     refused = run("--text", COMMENTS[0], env={**env, "MODERATION_CONFIG": str(broken)})
     assert refused.exit_code == 2 and "encoder_mode" in one_error_line(refused).lower()
+
+
+def test_the_settings_files_encoder_mode_is_a_default_a_bundle_without_an_encoder_ignores(tmp_path, run, tiny_bundle_path):
+    """As the server takes ``ENCODER_MODE``: a settings file saying ``encoder_mode = "cascade"`` stopped `moderate score
+    --model 1.2.0` (a TF-IDF bundle) with "this bundle has no encoder" (found in review)."""
+    settings = tmp_path / "moderation.toml"
+    settings.write_text('encoder_mode = "cascade"\n', encoding="utf-8")
+    result = run("--text", COMMENTS[0], env={"MODERATION_CONFIG": str(settings)})
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["decision"] == APPROVE
+    forced = run("--text", COMMENTS[0], "--encoder-mode", "cascade", env={"MODERATION_CONFIG": str(settings)})
+    assert forced.exit_code == 2 and "no encoder" in one_error_line(forced)  # an option is not a default

@@ -362,7 +362,21 @@ def _configured_scoring(model: Path | None, policy: Path | None, encoder_mode: s
     def configured(given, name: str, kind=str):
         return given if given is not None or settings[name] is None else kind(settings[name])
 
-    return configured(model, "MODEL", Path), configured(policy, "POLICY", Path), configured(encoder_mode, "ENCODER_MODE")
+    model = configured(model, "MODEL", Path)
+    if encoder_mode is None and settings["ENCODER_MODE"] is not None and _has_encoder(model):
+        encoder_mode = settings["ENCODER_MODE"]  # a default, as the server takes it: a TF-IDF bundle ignores it
+    return model, configured(policy, "POLICY", Path), encoder_mode
+
+
+def _has_encoder(model: Path | None) -> bool:
+    """Whether bundle ``model`` (``None``: the committed one) has an encoder; ``False`` when its manifest cannot be read,
+    which loading it then reports."""
+    from model.bundle import BundleError, read_manifest, resolve_bundle_path
+
+    try:
+        return "encoder" in read_manifest(resolve_bundle_path(model))
+    except (BundleError, OSError):  # reported, with its reason, where the bundle is loaded
+        return False
 
 
 def _score_archive(
