@@ -62,6 +62,8 @@ ENCODER_VERSION ?= 2.13.0
 # The fine-tuning's seed (the sample, the batch order, dropout, the heads' start): 2.13.0 used the default, 7;
 # 2.6.0 and 2.12.0 used 20261231 (ENCODER_SEED=20261231 ENCODER_VERSION=2.12.0-check).
 ENCODER_SEED ?= 7
+# BALANCE_IDENTITIES=1 adds civil sentences naming each group term the sample names mostly in toxic rows (Dixon et al.'s
+# mitigation; model/training/identity_templates.py); no committed bundle was trained with it.
 # The TF-IDF bundle the encoder joins: 1.4.0 from 2.11.0 on (`make train` builds it), 1.3.0 for 2.10.0, 1.2.0 for
 # 2.2.0-2.9.0.
 TFIDF_BASE ?= 1.4.0
@@ -82,7 +84,7 @@ ARCHIVE_MODE ?= cascade
 train-encoder: install
 	$(BIN)/python -m pip install --quiet -e '.[train]'
 	$(BIN)/python -m model.training.encoder bundle --version $(ENCODER_VERSION) $(if $(OVERWRITE),--overwrite) --check-folder
-	$(BIN)/python -m model.training.encoder train --data-dir $(DATA_DIR) --work var/encoder --seed $(ENCODER_SEED) $(if $(RESUME),--resume)
+	$(BIN)/python -m model.training.encoder train --data-dir $(DATA_DIR) --work var/encoder --seed $(ENCODER_SEED) $(if $(RESUME),--resume) $(if $(BALANCE_IDENTITIES),--balance-identities)
 	$(BIN)/python -m model.training.encoder export --work var/encoder --out var/encoder/export
 	$(BIN)/python -m model.training.encoder bundle --data-dir $(DATA_DIR) --work var/encoder --version $(ENCODER_VERSION) --base $(TFIDF_BASE) --mode $(ENCODER_MODE) --stride $(STRIDE) --align $(ALIGN) $(if $(OVERWRITE),--overwrite)
 
