@@ -466,10 +466,12 @@ class Outcome:
 def run_archive(job: Job, model_path: Path | None = None, resume: bool = False, engine: str = "local",
                 jobs: int = 1, scheduler: str | None = None, stream: IO[str] | None = None,
                 on_spool: Callable[[Spool], None] | None = None, encoder_mode: str | None = None,
-                overwrite: bool = False, policy_path: Path | None = None) -> Outcome:
+                overwrite: bool = False, policy_path: Path | None = None,
+                default_encoder_mode: str | None = None) -> Outcome:
     """Score the job's inputs into its outputs on ``engine`` ("local": this process and ``jobs`` workers;
-    "dask": ``jobs`` local Dask workers, or the cluster at ``scheduler``), in ``encoder_mode`` (see
-    ``model.bundle.chosen_encoder_mode``; every worker gets the mode chosen here, and a resumed run must use it too),
+    "dask": ``jobs`` local Dask workers, or the cluster at ``scheduler``), in ``encoder_mode``, else
+    ``default_encoder_mode`` (see ``model.bundle.chosen_encoder_mode``; every worker gets the mode chosen here, and a
+    resumed run must use it too),
     deciding with the policy file at ``policy_path`` (None: the bundle's own; see ``chosen_policy``), read here once
     and sent to every worker, and which a resumed run must use too.
 
@@ -486,7 +488,7 @@ def run_archive(job: Job, model_path: Path | None = None, resume: bool = False, 
     policy, policy_sha256 = chosen_policy(folder, policy_path)
     attributes = tuple(manifest["attributes"])
     check_inputs(job, attributes)
-    encoder_mode = chosen_encoder_mode(manifest, encoder_mode)
+    encoder_mode = chosen_encoder_mode(manifest, encoder_mode, default_encoder_mode)
     # Each local process's encoder gets its share of the cores (a LocalCluster's workers too; a cluster's at
     # --scheduler keep their own); asked here, so that a bad $MODERATION_ENCODER_THREADS is refused before a spool.
     encoder_threads = None

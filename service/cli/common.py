@@ -88,12 +88,14 @@ def os_error_message(error: OSError) -> str:
 
 
 def load_scorer_or_fail(model: Path | None, warm_up: bool = True, encoder_mode: str | None = None,
-                        batch: bool = False, policy_path: Path | None = None) -> Any:
+                        batch: bool = False, policy_path: Path | None = None,
+                        default_encoder_mode: str | None = None) -> Any:
     """Load the Scorer (``Scorer.load``), turning a bad bundle, policy file (or encoder-threads setting) into BadInput.
 
     ``batch``: the scorer scores large batches in this one process, so its encoder gets every core
     (``model.parallel.threads_per_process``); otherwise one thread (or ``$MODERATION_ENCODER_THREADS``).
     ``policy_path``: a policy file applied instead of the bundle's own ``policy.toml``, as the server's ``POLICY``.
+    ``default_encoder_mode``: the mode when ``encoder_mode`` is not given, as the server's ``ENCODER_MODE``.
     """
     # model.scoring, not service.app.load_scorer: `moderate score --text` should not import Flask and SQLAlchemy.
     from model.bundle import BundleError
@@ -106,7 +108,7 @@ def load_scorer_or_fail(model: Path | None, warm_up: bool = True, encoder_mode: 
             load_policy(policy_path)  # checked before the bundle, which takes seconds to load
         threads = threads_per_process() if batch else None
         return Scorer.load(model, policy_path=policy_path, warm_up=warm_up, encoder_mode=encoder_mode,
-                           encoder_threads=threads)
+                           default_encoder_mode=default_encoder_mode, encoder_threads=threads)
     except (BundleError, PolicyError) as error:
         raise BadInput(error) from error
 

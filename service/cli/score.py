@@ -267,7 +267,7 @@ def score(
     spreadsheet, pass --spreadsheet-safe.
     An existing OUTPUT is replaced only with --overwrite. An interrupted run continues with --resume.
     """
-    model, policy, encoder_mode = _configured_scoring(model, policy, encoder_mode)
+    model, policy, default_encoder_mode = _configured_scoring(model, policy, encoder_mode)
     if text is not None:
         if input_path is not None or output is not None:
             raise click.UsageError("give either INPUT with -o OUTPUT, or --text, not both")
@@ -289,7 +289,8 @@ def score(
         _warn_about_policy(policy)
         with _collector_paused():
             # The one text pays the one-off costs, once.
-            scorer = load_scorer_or_fail(model, warm_up=False, encoder_mode=encoder_mode, policy_path=policy)
+            scorer = load_scorer_or_fail(model, warm_up=False, encoder_mode=encoder_mode, policy_path=policy,
+                                         default_encoder_mode=default_encoder_mode)
             decision = scorer.moderate([text])[0]
         click.echo(json.dumps({"model_version": scorer.model_version, **decision.to_dict(), **shown}, ensure_ascii=False))
         return
@@ -303,7 +304,7 @@ def score(
         chunk_size = int(_settings()["SCORE_CHUNK_ROWS"])
     _warn_about_policy(policy)
     _score_archive(input_path, output, text_column, id_column, model, chunk_size, spans, jobs, resume, engine, scheduler,
-                   encoder_mode, overwrite, spreadsheet_safe, encoding, html, policy)
+                   encoder_mode, overwrite, spreadsheet_safe, encoding, html, policy, default_encoder_mode)
 
 
 def _warn_about_policy(policy: Path | None) -> None:
@@ -348,35 +349,22 @@ def _settings():
 
 def _configured_scoring(model: Path | None, policy: Path | None, encoder_mode: str | None
                         ) -> tuple[Path | None, Path | None, str | None]:
-    """``--model``, ``--policy`` and ``--encoder-mode``, each not given taken from the server's settings (``MODEL``,
-    ``POLICY``, ``ENCODER_MODE``), so that an archive scored beside a server whose ``MODERATION_CONFIG`` file names
-    them is decided as the server decides. Read only when a value is missing: without a ``MODERATION_CONFIG``
-    file, nothing is read (the variables are the options' own; ``load_config`` imports Flask, which ``--text``
-    does without): ``Defaults`` leave each ``None``, the committed bundle, its policy and its mode."""
+    """``--model`` and ``--policy``, each not given taken from the server's settings (``MODEL``, ``POLICY``), and the
+    settings' ``ENCODER_MODE`` as the default encoder mode (``model.bundle.chosen_encoder_mode``'s ``default``, which
+    a bundle without an encoder ignores, as the server takes it), so that an archive scored beside a server whose
+    ``MODERATION_CONFIG`` file names them is decided as the server decides. Read only when one of the three options is
+    missing: without a ``MODERATION_CONFIG`` file, nothing is read (the variables are the options' own; ``load_config``
+    imports Flask, which ``--text`` does without) and the default mode is ``None``."""
     from service.config import CONFIG_FILE_ENV
 
     if None not in (model, policy, encoder_mode) or not os.environ.get(CONFIG_FILE_ENV):
-        return model, policy, encoder_mode
+        return model, policy, None
     settings = _settings()
 
-    def configured(given, name: str, kind=str):
-        return given if given is not None or settings[name] is None else kind(settings[name])
+    def configured(given, name: str):
+        return given if given is not None or settings[name] is None else Path(settings[name])
 
-    model = configured(model, "MODEL", Path)
-    if encoder_mode is None and settings["ENCODER_MODE"] is not None and _has_encoder(model):
-        encoder_mode = settings["ENCODER_MODE"]  # a default, as the server takes it: a TF-IDF bundle ignores it
-    return model, configured(policy, "POLICY", Path), encoder_mode
-
-
-def _has_encoder(model: Path | None) -> bool:
-    """Whether bundle ``model`` (``None``: the committed one) has an encoder; ``False`` when its manifest cannot be read,
-    which loading it then reports."""
-    from model.bundle import BundleError, read_manifest, resolve_bundle_path
-
-    try:
-        return "encoder" in read_manifest(resolve_bundle_path(model))
-    except (BundleError, OSError):  # reported, with its reason, where the bundle is loaded
-        return False
+    return configured(model, "MODEL"), configured(policy, "POLICY"), settings["ENCODER_MODE"]
 
 
 def _score_archive(
@@ -397,6 +385,7 @@ def _score_archive(
     encoding: str | None = None,
     html: bool = False,
     policy: Path | None = None,
+    default_encoder_mode: str | None = None,
 ) -> None:
     """Run ``service.archive.run_archive`` and print its summary; errors and Ctrl-C say how to resume.
 
@@ -415,7 +404,8 @@ def _score_archive(
                        id_column=id_column, chunk_rows=chunk_size, with_spans=with_spans,
                        spreadsheet_safe=spreadsheet_safe, encoding=encoding, html=html)
         outcome = run_archive(job, model, resume, engine, jobs, scheduler, on_spool=spools.append,
-                              encoder_mode=encoder_mode, overwrite=overwrite, policy_path=policy)
+                              encoder_mode=encoder_mode, overwrite=overwrite, policy_path=policy,
+                              default_encoder_mode=default_encoder_mode)
     except (KeyboardInterrupt, SystemError) as error:  # Ctrl-C or SIGTERM (Terminated)
         _exit_stopped(error, f" {_kept(spools)}")
     except TableError as error:  # the data or the chosen format: the same run would meet it again
