@@ -315,10 +315,13 @@ def normalize(text: str) -> str:
 _LOOK_ALIKE = frozenset(ord(c) for c in HOMOGLYPHS if unicodedata.name(c, "").startswith(("CYRILLIC", "GREEK")))
 """Letters of other scripts that ``HOMOGLYPHS`` reads as Latin ones (Cyrillic "о" as "o"; not "ß" or "ø",
 which are Latin)."""
-_HIDDEN = frozenset(map(ord, ZERO_WIDTH)) | frozenset(range(0xFE00, 0xFE10))
+_SELECTORS = "".join(map(chr, range(0xFE00, 0xFE10)))
+"""Variation selectors, which the character table keeps (an emoji needs them) and a disguise may hide in a word."""
+_HIDDEN = frozenset(map(ord, ZERO_WIDTH + _SELECTORS))
 """Characters that hide inside a word: zero-width and format characters, variation selectors."""
-_NO_SELECTORS = dict.fromkeys(range(0xFE00, 0xFE10))
-_WORD_RUN = re.compile(r"[^\W_]+(?:[\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180e\u200b-\u200f\u2060-\u2064\ufeff\ufe00-\ufe0f]+[^\W_]+)+|[^\W_]+")
+_NO_SELECTORS = dict.fromkeys(map(ord, _SELECTORS))
+_WORD_RUN = re.compile(rf"[^\W_]+(?:[{re.escape(ZERO_WIDTH + _SELECTORS)}]+[^\W_]+)*")
+"""A word, with any hidden characters between its letters."""
 
 
 def _disguised_word(text: str) -> bool:
