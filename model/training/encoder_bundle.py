@@ -304,12 +304,12 @@ def rewindow_bundle(source: str | Path, out_dir: Path, version: str, align: str 
     from model.scoring import Scorer
     from model.training.train import created_now
 
-    folder, manifest, stride = check_rewindow(source, out_dir, align, stride, undisguised)
+    asked = undisguised
+    folder, manifest, stride, undisguised = check_rewindow(source, out_dir, align, stride, undisguised)
     spec = manifest["encoder"]
     before = {"align": spec.get("align", "stride"), "stride": spec["stride"]}
-    if undisguised is not None or "undisguised" in spec:
+    if asked is not None or "undisguised" in spec:  # bundles that never named it keep their record as it was
         before["undisguised"] = spec.get("undisguised", False)
-    undisguised = spec.get("undisguised", False) if undisguised is None else undisguised
     out_dir = Path(out_dir)
     partial = out_dir.with_name(f".{out_dir.name}.partial")
     shutil.rmtree(partial, ignore_errors=True)
@@ -336,9 +336,10 @@ def rewindow_bundle(source: str | Path, out_dir: Path, version: str, align: str 
 
 
 def check_rewindow(source: str | Path, out_dir: Path, align: str, stride: int | None,
-                   undisguised: bool | None = None) -> tuple[Path, dict, int]:
-    """``source``'s folder, manifest and the stride a rewindowed copy gets; ``ValueError`` or ``FileExistsError``
-    with what to fix when ``rewindow_bundle`` cannot make it (checked before any data is read)."""
+                   undisguised: bool | None = None) -> tuple[Path, dict, int, bool]:
+    """``source``'s folder, manifest, and the stride and undisguised reading a rewindowed copy gets (``None``: the
+    source's); ``ValueError`` or ``FileExistsError`` with what to fix when ``rewindow_bundle`` cannot make it (checked
+    before any data is read)."""
     from model.bundle import verify_bundle
 
     folder, manifest, _ = verify_bundle(source)
@@ -348,12 +349,13 @@ def check_rewindow(source: str | Path, out_dir: Path, align: str, stride: int | 
     stride = spec["stride"] if stride is None else stride
     check_windows(align, stride)
     before = spec.get("undisguised", False)
-    if (spec.get("align", "stride"), spec["stride"], before) == (align, stride, before if undisguised is None else undisguised):
+    undisguised = before if undisguised is None else undisguised
+    if (spec.get("align", "stride"), spec["stride"], before) == (align, stride, undisguised):
         raise ValueError(f"{folder} already reads windows aligned to {align!r} with stride {stride}"
                          + (" and disguises undone" if before else "") + ": a copy would change nothing")
     if Path(out_dir).exists():
         raise FileExistsError(f"{out_dir} exists: remove it or choose another --version")
-    return folder, manifest, stride
+    return folder, manifest, stride, undisguised
 
 
 def _served_toxicity_auc(path: Path, mode: str | None, validation: Mapping[str, pd.DataFrame]) -> dict[str, float]:
