@@ -5,12 +5,12 @@ also sends to review a comment that states, in so many words, an intent, wish or
 (``model.policy.review_threat_phrase``). A phrase is a threat here when it joins three things:
 
 - who wants it: the writer (``I will``, ``I'm gonna``, ``I'm coming to``, ``we'll``, ``I want to``, ``I'd love to``,
-  ``I plan to``, ``I can't wait to``, ``let's``), a call on someone else (``someone should``), a wish (``I hope someone``, ``I hope you``),
+  ``I plan to``, ``I can't wait to``, ``let's``, ``me and my friends will``), a call on someone else (``someone should``), a wish (``I hope someone``, ``I hope you``),
   or a judgement on a person (``you deserve to be``, ``he should be``);
 - an act of physical violence (kill, shoot, stab, hang, beat up, break your neck, set on fire, bomb or torch your
   house, have you killed, ...);
 - a person as its target (you, him, her, them, your family, that guy, all of you, the minister, the editor,
-  whoever signed this, ...).
+  whoever signed this, ...), or a person's body (his head, the minister's head).
 
 Some words may come between the intent and the act (``I will personally come over and``, ``I'll find you
 and``). Patterns run on ``model.normalize`` output, so case, leetspeak (``k1ll``), masked letters
@@ -110,10 +110,14 @@ _NOT_OWN = _not_after("thought", "say", "says", "said", "claim", "claims", "clai
                       "suggesting", "imply", "implies", "implying")
 """Not the writer's own intent: "I never said I would kill him", "are you implying I would hurt you?"."""
 _I = rf"\b(?=(?:i|we)\b){_NOT_OWN}(?:i|we)"
+_CREW = _any("friends", "boys", "mates", "brothers", "buddies", "crew", "pals", "guys", "homies", "cousins")
+_WE_TOGETHER = rf"\b(?:me and my {_CREW}|my {_CREW} and (?:i|me))"
+"""The writer and company as the subject: "me and my friends will kill you", "my boys and I are gonna find you"."""
 _INTENT = _any(
     rf"{_I} {_ADVERBS}{_MODAL}",
     rf"{_I}{_APOSTROPHE}(?:ll|d)(?: {_ADVERBS}{_WANT})?",
     rf"\b(?=i|we){_NOT_OWN}(?:i{_Q}m|i am|we{_APOSTROPHE}re|we are) {_ADVERBS}{_FUTURE}",
+    rf"{_WE_TOGETHER}(?: {_ADVERBS}{_MODAL}|{_APOSTROPHE}ll(?: {_ADVERBS}{_WANT})?| are {_ADVERBS}{_FUTURE})",
     rf"(?=ill\b){_CLAUSE_START}ill",  # "ill kill you": "i'll" without its apostrophe
     rf"\b(?:i{_Q}ma|imma)",
     rf"(?={_FUTURE}){_CLAUSE_START}{_FUTURE}",  # "gonna find you and ...": the subject dropped
@@ -172,6 +176,8 @@ _PERSON = _any(  # groups only in the plural: "the liberal budget" is not a pers
 _DETERMINER = _any("the", "this", "that", "these", "those", "every", "all", "all the", "all these", "all those",
                    "all of the", "all of these", "all of those", "any", "some")
 _SOME_PEOPLE = rf"{_DETERMINER} (?:[a-z]+ ){{0,2}}{_PERSON}"  # "that guy", "all these worthless fools"
+_WHOSE = _any(_POSSESSIVE, rf"{_SOME_PEOPLE}{_APOSTROPHE}s?")
+"""Whose body a blow is aimed at: "his head", "the minister's head", "those traitors' necks"."""
 _GROUP = _any("all", "both", "two", "guys", "people", "lot", "idiots", "morons", "bastards", "bitches", "clowns")
 _EACH = _any("all", "each", "every one", "everyone", "each one", "both", "any", "some", "every last one",
              "each and every one", "every single one", "the lot")
@@ -253,14 +259,14 @@ def _acts(s: str) -> str:
         rf"set{s} {_TARGET} (?:on fire|alight|ablaze)",
         rf"run{s} {_TARGET} over|run{s} over {_TARGET}",
         rf"(?:put|pump|stick|plant|shove|sink|lodge|drive){s} {_SHOT} (?:in|into|through|between) "
-        rf"(?:{_TARGET}|{_POSSESSIVE} (?:{_BODY}|brains?|chest|back|heart|gut|belly))",
+        rf"(?:{_TARGET}|{_WHOSE} (?:{_BODY}|brains?|chest|back|heart|gut|belly))",
         rf"put{s} {_TARGET} (?:in|into) (?:(?:the|a|an) )?{_PLACE_OF_DEATH}{_END}",
         rf"put{s} {_TARGET} six feet under",
         rf"(?:break|snap|crush|smash|bash|cave|kick|knock|punch|rip|tear|wring|slit|cut|slash|gouge|bust|split|crack)"
-        rf"{s} (?:in |off |out |open )?{_POSSESSIVE} (?:{_NASTY} )?{_BODY}"
+        rf"{s} (?:in |off |out |open )?{_WHOSE} (?:{_NASTY} )?{_BODY}"
         rf"(?: {_any('in', 'off', 'out', 'open', 'apart', 'clean off')})?",
         rf"(?:cut|chop|hack|rip|tear|slice){s} {_TARGET} {_TO_PIECES}",
-        rf"(?:cut|chop|hack|blow|rip|tear){s} (?:off |out )?{_POSSESSIVE} (?:fucking |stupid |fat |ugly )?"
+        rf"(?:cut|chop|hack|blow|rip|tear){s} (?:off |out )?{_WHOSE} (?:fucking |stupid |fat |ugly )?"
         rf"{_any('head', 'heads', 'balls', 'dick', 'hands', 'fingers', 'tongue', 'brains')}(?: off| out)?",
         rf"(?:end|take|snuff out){s} {_POSSESSIVE} (?:miserable |pathetic |worthless |sorry |fucking )?"
         r"(?:life|lives|existence)",

@@ -93,6 +93,12 @@ POSITIVES = [
     ("We will kill every single one of you.", "We will kill every single one of you"),
     ("I will killllll you.", "I will killllll you"),
     ("I willlll kill you.", "I willlll kill you"),
+    # left by the evasion audit of stop 54: a person's possessive before the body, the writer and company
+    ("I'll put a bullet in the minister's head.", "I'll put a bullet in the minister's head"),
+    ("I will break that traitor’s neck.", "I will break that traitor’s neck"),
+    ("We'll cut off the editor's head.", "We'll cut off the editor's head"),
+    ("Me and my friends will kill you.", "Me and my friends will kill you"),
+    ("My boys and I are gonna find you and hurt you.", "My boys and I are gonna find you and hurt you"),
 ]
 
 HARD_NEGATIVES = [
@@ -209,6 +215,12 @@ HARD_NEGATIVES = [
     "We're going to torch them tonight, our offence is on fire.",
     "We will execute them on set pieces.",
     "We will poison them against the merger.",
+    # a person's possessive before a thing, and the writer's company acting on things
+    "I'll put a bullet in the minister's campaign.",
+    "I'll break the mayor's heart.",
+    "Me and my friends will kill it at karaoke.",
+    "My friends and I will kill this bill.",
+    "The budget will break the minister's back.",
 ]
 
 
