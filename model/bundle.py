@@ -535,7 +535,7 @@ def chosen_encoder_threads(threads: int | None = None, fallback: int | None = No
 def _attach_encoder(model, folder: Path, manifest: dict, threads: int | None, mode: str | None = None):
     """Give an encoder bundle's model its onnxruntime session (files already checked by ``verify_bundle``) and
     ``mode`` (``chosen_encoder_mode``'s answer; ``None`` keeps the pickled one)."""
-    from model.encoder import WINDOW_ALIGNMENTS, EncoderRunner, check_windows
+    from model.encoder import READINGS, WINDOW_ALIGNMENTS, EncoderRunner, check_windows
 
     spec = manifest["encoder"]
     for key in ("onnx_file", "tokenizer_file"):
@@ -550,16 +550,17 @@ def _attach_encoder(model, folder: Path, manifest: dict, threads: int | None, mo
     except ValueError as error:
         raise BundleError(f"{folder / MANIFEST_FILE}: encoder {error}: correct the manifest's \"encoder\" entry or serve "
                           "another bundle") from error
-    undisguised = spec.get("undisguised", False)  # bundles before 2.14.0 name none
-    if not isinstance(undisguised, bool):
-        raise BundleError(f"{folder / MANIFEST_FILE}: encoder \"undisguised\" is {undisguised!r}, not true or false: "
-                          "correct the manifest's \"encoder\" entry or serve another bundle")
+    readings = {name: spec.get(name, False) for name in READINGS}  # bundles before 2.14.0 name none
+    for name, value in readings.items():
+        if not isinstance(value, bool):
+            raise BundleError(f"{folder / MANIFEST_FILE}: encoder \"{name}\" is {value!r}, not true or false: "
+                              "correct the manifest's \"encoder\" entry or serve another bundle")
     threads = chosen_encoder_threads(threads)
     if mode is not None:
         model.mode = mode
     runner = EncoderRunner(folder / spec["onnx_file"], folder / spec["tokenizer_file"], spec["attributes"],
                            threads=threads, max_tokens=spec["max_tokens"], stride=spec["stride"],
-                           align=align, undisguised=undisguised)
+                           align=align, **readings)
     return model.attach(runner)
 
 

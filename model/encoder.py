@@ -81,6 +81,11 @@ SENTENCE_END_PIECES = frozenset({".", "!", "?", "…"})
 """Pieces after which a window aligned to sentences may end (when a space, a line break or the text's end follows)."""
 WINDOW_ALIGNMENTS = ("stride", "sentences")
 """How long comments are cut: windows every ``stride`` pieces, or windows packed with whole sentences."""
+READINGS = {"undisguised": "disguises undone", "sentences": "sentences read alone"}
+"""Readings an encoder bundle's manifest may add to a comment's own windows (``"encoder": {"<name>": true}``), each
+attribute's highest logit counting: ``undisguised`` (bundles from 2.14.0), the comment with its disguises undone;
+``sentences`` (from 2.15.0), each sentence of a comment of one window and two or more sentences read on its own too,
+so that one hostile sentence between civil ones is read without them. A comment neither changes scores as before."""
 
 
 def check_windows(align: str, stride: int, max_tokens: int = MAX_TOKENS) -> None:
@@ -104,6 +109,21 @@ def sentence_cuts(encoding) -> list[int]:
     last = len(tokens) - 1
     return [i + 1 for i, token in enumerate(tokens)
             if token in SENTENCE_END_PIECES and (i == last or offsets[i + 1][0] > offsets[i][1])]
+
+
+def sentence_windows(encoding, comment: int, cls_id: int, sep_id: int, max_tokens: int = MAX_TOKENS) -> list[Window]:
+    """Each sentence of a comment that one window holds, as a window of its own, when the comment has two or more
+    sentences (``sentence_cuts``); none for a comment of one sentence or longer than a window (read in windows aligned
+    to sentences already, each with its neighbours, as a reader meets it)."""
+    ids, offsets = encoding.ids, encoding.offsets
+    if len(ids) > max_tokens - 2:
+        return []
+    bounds = [0, *(cut for cut in sentence_cuts(encoding) if cut < len(ids)), len(ids)]
+    if len(bounds) < 3:
+        return []
+    return [Window(comment, (cls_id, *ids[start:stop], sep_id), offsets[start][0], offsets[stop - 1][1],
+                   tuple(offsets[start:stop]))
+            for start, stop in zip(bounds, bounds[1:])]
 
 
 def window_starts(n_pieces: int, body: int, stride: int, cuts: Sequence[int] | None = None) -> list[tuple[int, int]]:
@@ -200,11 +220,16 @@ class EncoderRunner:
         letters, zero-width characters), each attribute's higher logit counting, so that a disguise the
         tokenizer would read as other words hides nothing; a comment without one is read once. ``False`` (every
         bundle to 2.13.0): the comment as written only.
+    sentences : bool
+        Also read each sentence of a comment of one window and two or more sentences on its own
+        (``sentence_windows``), each attribute's highest logit counting: "Thanks for the report. <an insult>. See
+        you." is read as the insult too, not only diluted by its civil neighbours. ``False`` (every bundle to
+        2.14.0): a comment of one window is read whole only.
     """
 
     def __init__(self, onnx_path: str | Path, tokenizer_path: str | Path, attributes: Sequence[str],
                  threads: int = DEFAULT_THREADS, max_tokens: int = MAX_TOKENS, stride: int = WINDOW_STRIDE,
-                 align: str = "stride", undisguised: bool = False):
+                 align: str = "stride", undisguised: bool = False, sentences: bool = False):
         import onnxruntime
 
         if align not in WINDOW_ALIGNMENTS:
@@ -221,6 +246,7 @@ class EncoderRunner:
         self.stride = stride
         self.align = align
         self.undisguised = undisguised
+        self.sentences = sentences
         self.cls_id = self.tokenizer.token_to_id("[CLS]")
         self.sep_id = self.tokenizer.token_to_id("[SEP]")
         if self.cls_id is None or self.sep_id is None:
@@ -228,7 +254,9 @@ class EncoderRunner:
 
     def windows(self, texts: Sequence[str], whole_only: bool = False) -> list[Window]:
         """Every window of every text (only the first of each when ``whole_only``)."""
-        encodings = encode_pieces(self.tokenizer, texts)
+        return self._windows(encode_pieces(self.tokenizer, texts), whole_only)
+
+    def _windows(self, encodings: Sequence, whole_only: bool = False) -> list[Window]:
         found = []
         for i, encoding in enumerate(encodings):
             if whole_only:  # the comment's first pieces, however its longer reading is cut
@@ -238,12 +266,22 @@ class EncoderRunner:
                                         align=self.align))
         return found
 
+    def _sentence_windows(self, encodings: Sequence, whole_only: bool = False) -> list[Window]:
+        """Each text's sentences read alone (``sentence_windows``) when this runner reads them and reads more than
+        each text's first window."""
+        if not self.sentences or whole_only:
+            return []
+        return [window for i, encoding in enumerate(encodings)
+                for window in sentence_windows(encoding, i, self.cls_id, self.sep_id, self.max_tokens)]
+
     def undisguised_windows(self, texts: Sequence[str], whole_only: bool = False) -> list[Window]:
-        """The windows of each text's ``undisguised`` reading, as windows of the text (none for a text without a
-        disguise). Their characters are not the text's, so each covers the whole text and no piece of it: a
-        sentence's embedding never comes from one, and a best window among them points at no sentence."""
+        """The windows of each text's ``undisguised`` reading (its sentences' too, when this runner reads them), as
+        windows of the text (none for a text without a disguise). Their characters are not the text's, so each covers
+        the whole text and no piece of it: a sentence's embedding never comes from one, and a best window among them
+        points at no sentence."""
         readings = [(i, reading) for i, text in enumerate(texts) if (reading := undisguised(text)) is not None]
-        found = self.windows([reading for _, reading in readings], whole_only)
+        encodings = encode_pieces(self.tokenizer, [reading for _, reading in readings])
+        found = self._windows(encodings, whole_only) + self._sentence_windows(encodings, whole_only)
         return [Window(readings[window.comment][0], window.ids, 0, len(texts[readings[window.comment][0]]))
                 for window in found]
 
@@ -314,14 +352,18 @@ class EncoderRunner:
         order of ``sentences`` flattened, NaN for a sentence without a piece. ``None`` without ``sentences``.
         """
         texts = list(texts)
-        windows = self.windows(texts, whole_only)
+        encodings = encode_pieces(self.tokenizer, texts)
+        windows = self._windows(encodings, whole_only)
         pools = sentence_pools(windows, sentences) if sentences is not None else None
-        if self.undisguised:
-            # Before the text's own windows (which alone pool sentences), so that on a tie below the text's window,
-            # the last one written, is kept: it points at its sentence, an undisguised reading's at nothing.
-            extra = self.undisguised_windows(texts, whole_only)
-            windows = extra + windows
-            pools = pools if pools is None else ([[] for _ in extra] + pools[0], pools[1])
+        # The other readings pool no sentence: a sentence's embedding is read in its comment's context, as before.
+        # An undisguised reading's windows go before the text's own, so that on a tie below the text's window, the
+        # last one written, is kept: it points at its sentence, an undisguised reading's at nothing; a sentence read
+        # alone goes after them, and on a tie points at that sentence alone.
+        before = self.undisguised_windows(texts, whole_only) if self.undisguised else []
+        after = self._sentence_windows(encodings, whole_only)
+        windows = before + windows + after
+        if pools is not None:
+            pools = ([[] for _ in before] + pools[0] + [[] for _ in after], pools[1])
         if pools is None:
             found, embeddings = self.window_logits(windows), None
         else:

@@ -257,7 +257,8 @@ def test_windows_aligned_to_something_unknown_are_refused_when_building_and_load
 @pytest.mark.parametrize(("key", "value", "words"), [
     ("stride", 0, "stride 0: a whole number from 1 to 62"), ("stride", 63, "stride 63: a whole number from 1 to 62"),
     ("stride", "32", "stride '32': a whole number"), ("max_tokens", 2, "max_tokens 2: a whole number of at least 3"),
-    ("undisguised", "yes", "\"undisguised\" is 'yes', not true or false")])
+    ("undisguised", "yes", "\"undisguised\" is 'yes', not true or false"),
+    ("sentences", 1, "\"sentences\" is 1, not true or false")])
 def test_a_manifest_whose_windows_cannot_be_read_is_refused_at_load(key, value, words, encoder_bundle, tmp_path):
     """A stride edited to 0 loaded, then read a long comment aligned to sentences in windows without end."""
     from model.bundle import BundleError, load_bundle
@@ -459,6 +460,70 @@ def test_rewindow_can_give_a_copy_an_undisguised_reading_that_scores_plain_comme
         rewindow_bundle(tmp_path / "2.0.2", tmp_path / "2.0.3", "2.0.3-test", align="stride")
     back = rewindow_bundle(tmp_path / "2.0.2", tmp_path / "2.0.3", "2.0.3-test", align="stride", undisguised=False)
     assert back["encoder"] == before["encoder"] and back["windows_from"]["undisguised"] is True
+
+
+SANDWICH = "The council met today. " + BURIED + " Thanks for the report."
+"""A hostile sentence between two civil ones, short enough for one window: read whole, its neighbours dilute it."""
+
+
+def test_sentence_windows_are_a_short_comments_sentences_and_none_for_one_sentence_or_a_long_comment(tiny_encoder):
+    from model.encoder import encode_pieces, sentence_windows
+
+    runner = _runner(tiny_encoder)
+    [encoding] = encode_pieces(runner.tokenizer, [SANDWICH])
+    found = sentence_windows(encoding, 3, runner.cls_id, runner.sep_id)
+    assert [SANDWICH[w.begin:w.end] for w in found] == ["The council met today.", BURIED, "Thanks for the report."]
+    assert all(w.comment == 3 and w.ids[0] == runner.cls_id and w.ids[-1] == runner.sep_id for w in found)
+    assert sum(len(w.ids) - 2 for w in found) == len(encoding.ids)  # each piece once
+    for text in (BURIED, "Thanks for the report. ", (CIVIL * 8) + BURIED):  # one sentence; longer than a window
+        [encoding] = encode_pieces(runner.tokenizer, [text])
+        assert sentence_windows(encoding, 0, runner.cls_id, runner.sep_id) == []
+
+
+def test_sentences_read_alone_count_where_they_score_higher_and_other_comments_are_read_as_before(tiny_encoder):
+    from model.encoder import EncoderRunner
+
+    plain, reading = _runner(tiny_encoder), EncoderRunner(tiny_encoder["int8"], tiny_encoder["tokenizer"],
+                                                          HOSTILITY_ATTRIBUTES, sentences=True)
+    pieces = ["The council met today.", BURIED, "Thanks for the report."]
+    whole, _ = plain.logits([SANDWICH])
+    alone, _ = plain.logits(pieces)
+    logits, spans = reading.logits([SANDWICH])
+    np.testing.assert_allclose(logits[0], np.maximum(whole[0], alone.max(axis=0)), atol=1e-5)
+    won = alone.max(axis=0) > whole[0] + 1e-3
+    assert won.any()  # a sentence alone scored higher than the comment for some attribute in this random model ...
+    best = alone.argmax(axis=0)
+    for j in np.flatnonzero(won):  # ... and its span is that sentence
+        assert SANDWICH[spans[0, j, 0]:spans[0, j, 1]] == pieces[best[j]]
+    # A comment of one sentence, or longer than a window, is read as before; embeddings come from the comment's window.
+    texts = [BURIED, "Thanks.", "Thanks for the report. ", CIVIL * 8 + BURIED, CIVIL * 3 + SANDWICH * 2]
+    assert [len(plain.windows([text])) > 1 for text in texts] == [False, False, False, True, True]
+    np.testing.assert_array_equal(reading.logits(texts)[0], plain.logits(texts)[0])
+    sentences = [[(0, 22), (23, 23 + len(BURIED))]]
+    _, _, embedded = reading.encode([SANDWICH], sentences=sentences)
+    _, _, embedded_plain = plain.encode([SANDWICH], sentences=sentences)
+    np.testing.assert_allclose(embedded, embedded_plain, atol=1e-5)
+
+
+def test_rewindow_can_give_a_copy_sentences_read_alone_and_refuses_a_reading_it_does_not_know(encoder_bundle, tmp_path):
+    from model.bundle import read_manifest
+    from model.scoring import Scorer
+    from model.training.encoder_bundle import check_rewindow, rewindow_bundle
+
+    source = encoder_bundle[0]
+    before = read_manifest(source)
+    manifest = rewindow_bundle(source, tmp_path / "2.0.4", "2.0.4-test", align="stride", sentences=True)
+    assert manifest["encoder"] == {**before["encoder"], "sentences": True}
+    assert manifest["windows_from"]["sentences"] is False and "undisguised" not in manifest["windows_from"]
+    old, new = Scorer.load(source), Scorer.load(tmp_path / "2.0.4")
+    assert new.bundle.model.runner.sentences and not old.bundle.model.runner.sentences
+    one_sentence = [BURIED, "The council met today", "Thanks for the report!"]
+    assert np.array_equal(old.predict_scores(one_sentence), new.predict_scores(one_sentence))
+    assert (new.predict_scores([SANDWICH]) >= old.predict_scores([SANDWICH]) - 1e-6).all()
+    with pytest.raises(ValueError, match="and sentences read alone: a copy would change nothing"):
+        rewindow_bundle(tmp_path / "2.0.4", tmp_path / "2.0.5", "2.0.5-test", align="stride")
+    with pytest.raises(ValueError, match="readings paragraphs unknown: an encoder reads undisguised, sentences"):
+        check_rewindow(source, tmp_path / "2.0.6", "stride", None, paragraphs=True)
 
 
 def test_bundle_loads_scores_and_finds_the_buried_sentence(encoder_bundle):

@@ -408,9 +408,10 @@ def train(data_dir, out: Path, seed: int = SEED, max_samples: int | None = None,
 
 
 def rewindow(source: str, version: str, align: str = "sentences", stride: int | None = None, data_dir=None,
-             bundles_root: Path | None = None, undisguised: bool | None = None) -> Path:
-    """Write ``bundles/<version>``: encoder bundle ``source`` reading long comments in windows aligned to ``align``,
-    every choice kept (``rewindow_bundle``), with its validation AUCs before and after and its test metrics."""
+             bundles_root: Path | None = None, **readings: bool | None) -> Path:
+    """Write ``bundles/<version>``: encoder bundle ``source`` reading long comments in windows aligned to ``align``
+    and with the ``readings`` given (``undisguised``, ``sentences``: ``model.encoder.READINGS``), every choice kept
+    (``rewindow_bundle``), with its validation AUCs before and after and its test metrics."""
     from model.attributes import CLAIM_ATTRIBUTE
     from model.bundle import bundles_dir
     from model.training.claims_data import load_claim_test_sets
@@ -419,9 +420,9 @@ def rewindow(source: str, version: str, align: str = "sentences", stride: int | 
     from model.training.train import record_test_metrics
 
     out = (bundles_root or bundles_dir()) / version
-    check_rewindow(source, out, align, stride, undisguised)  # before minutes of reading data
+    check_rewindow(source, out, align, stride, **readings)  # before minutes of reading data
     manifest = rewindow_bundle(source, out, version, align, stride, validation=load_validation_sets(data_dir),
-                               undisguised=undisguised)
+                               **readings)
     # Reporting only (``moderate models list``): the official test splits.
     test_auc = record_test_metrics(out, {"toxicity": load_test_sets(data_dir),
                                          CLAIM_ATTRIBUTE: load_claim_test_sets(data_dir)})
@@ -548,7 +549,8 @@ def main(argv=None) -> int:
                             "ends at a sentence end and the next starts there (--stride then only steps through a "
                             "sentence longer than a window)")
     windows = sub.add_parser("rewindow", help="a copy of an encoder bundle that reads comments otherwise (long ones in "
-                                              "other windows, disguised words undone), every choice kept")
+                                              "other windows, disguised words undone, sentences alone), every choice "
+                                              "kept")
     windows.add_argument("--bundle", required=True, help="the encoder bundle folder or version to copy")
     windows.add_argument("--version", required=True, help="model_version of the copy, written to bundles/<version>")
     windows.add_argument("--align", choices=WINDOW_ALIGNMENTS, default="sentences")
@@ -556,6 +558,9 @@ def main(argv=None) -> int:
     windows.add_argument("--undisguised", action=argparse.BooleanOptionalAction, default=None,
                          help="also read each comment with its disguises undone ('i.d.i.o.t', look-alike letters), "
                               "the higher score counting; default: the bundle's")
+    windows.add_argument("--sentences", action=argparse.BooleanOptionalAction, default=None,
+                         help="also read each sentence of a comment of one window on its own, the highest score "
+                              "counting, so one hostile sentence between civil ones is read alone; default: the bundle's")
     windows.add_argument("--data-dir", default=None)
     windows.add_argument("--bundles-root", default=None)
     args = parser.parse_args(argv)
@@ -598,7 +603,8 @@ def main(argv=None) -> int:
 
         try:
             print(rewindow(args.bundle, args.version, args.align, args.stride, args.data_dir,
-                           Path(args.bundles_root) if args.bundles_root else None, args.undisguised))
+                           Path(args.bundles_root) if args.bundles_root else None,
+                           undisguised=args.undisguised, sentences=args.sentences))
         except (BundleError, ValueError, FileExistsError) as exc:
             windows.error(f"--bundle {args.bundle}: {exc}")
     elif args.command == "export":

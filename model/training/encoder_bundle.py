@@ -24,7 +24,7 @@ from sklearn.metrics import roc_auc_score
 
 from model.attributes import CLAIM_ATTRIBUTE
 from model.bundle import MANIFEST_FILE, Bundle, load_bundle, save_bundle
-from model.encoder import MAX_TOKENS, WINDOW_STRIDE, Calibration, EncoderRunner, check_windows
+from model.encoder import MAX_TOKENS, READINGS, WINDOW_STRIDE, Calibration, EncoderRunner, check_windows
 from model.encoder_model import EncoderModerationModel
 from model.policy import Policy
 from model.prior import blend
@@ -284,17 +284,19 @@ def record_probe(path: Path) -> dict:
 
 def rewindow_bundle(source: str | Path, out_dir: Path, version: str, align: str = "sentences",
                     stride: int | None = None, validation: Mapping[str, pd.DataFrame] | None = None,
-                    undisguised: bool | None = None) -> dict:
+                    **readings: bool | None) -> dict:
     """A copy of encoder bundle ``source`` that reads comments otherwise, every choice of it kept.
 
     The encoder, calibration, blend, band, claim head, span floor and thresholds are ``source``'s, chosen on its own
     readings; only ``manifest.json`` → ``encoder.align`` / ``encoder.stride`` (long comments' windows: a comment
-    of up to one window's pieces scores exactly as before) and ``encoder.undisguised`` (``None`` keeps
-    ``source``'s; ``True``: also read each comment with its disguises undone, ``model.encoder.EncoderRunner``: a
-    comment without one scores exactly as before) change, the probes are scored again and ``windows_from``
-    records what the bundle was made from. With ``validation`` (name -> ``text``, ``label``), ``windows_from.validation_toxicity_auc`` holds the
-    served toxicity ROC AUC of each validation set before and after, the evidence that the kept choices still fit.
-    The copy is written beside ``out_dir`` and renamed at the end, so a failed run leaves no bundle.
+    of up to one window's pieces scores exactly as before) and the readings ``model.encoder.READINGS`` change:
+    ``undisguised=True`` also reads each comment with its disguises undone, ``sentences=True`` each sentence of a
+    comment of one window on its own (``model.encoder.EncoderRunner``; a comment without a disguise, or of one
+    sentence, scores exactly as before); ``None`` (or not given) keeps ``source``'s. The probes are scored again and
+    ``windows_from`` records what the bundle was made from. With ``validation`` (name -> ``text``, ``label``),
+    ``windows_from.validation_toxicity_auc`` holds the served toxicity ROC AUC of each validation set before and
+    after, the evidence that the kept choices still fit. The copy is written beside ``out_dir`` and renamed at the
+    end, so a failed run leaves no bundle.
 
     Returns
     -------
@@ -304,12 +306,12 @@ def rewindow_bundle(source: str | Path, out_dir: Path, version: str, align: str 
     from model.scoring import Scorer
     from model.training.train import created_now
 
-    asked = undisguised
-    folder, manifest, stride, undisguised = check_rewindow(source, out_dir, align, stride, undisguised)
+    folder, manifest, stride, chosen = check_rewindow(source, out_dir, align, stride, **readings)
     spec = manifest["encoder"]
     before = {"align": spec.get("align", "stride"), "stride": spec["stride"]}
-    if asked is not None or "undisguised" in spec:  # bundles that never named it keep their record as it was
-        before["undisguised"] = spec.get("undisguised", False)
+    for name in READINGS:  # bundles that never named a reading keep their record as it was
+        if readings.get(name) is not None or name in spec:
+            before[name] = spec.get(name, False)
     out_dir = Path(out_dir)
     partial = out_dir.with_name(f".{out_dir.name}.partial")
     shutil.rmtree(partial, ignore_errors=True)
@@ -320,8 +322,8 @@ def rewindow_bundle(source: str | Path, out_dir: Path, version: str, align: str 
             origin["validation_toxicity_auc"] = {"before": _served_toxicity_auc(folder, manifest.get("mode"), validation)}
         manifest = {key: value for key, value in manifest.items() if key not in ("test_metrics", "probe")}
         manifest |= {"model_version": version, "created": created_now(), "windows_from": origin,
-                     "encoder": {**{key: value for key, value in spec.items() if key != "undisguised"},
-                                 "align": align, "stride": stride, **({"undisguised": True} if undisguised else {})}}
+                     "encoder": {**{key: value for key, value in spec.items() if key not in READINGS},
+                                 "align": align, "stride": stride, **{name: True for name, on in chosen.items() if on}}}
         (partial / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
         if validation:
             origin["validation_toxicity_auc"]["after"] = _served_toxicity_auc(partial, manifest.get("mode"), validation)
@@ -336,26 +338,30 @@ def rewindow_bundle(source: str | Path, out_dir: Path, version: str, align: str 
 
 
 def check_rewindow(source: str | Path, out_dir: Path, align: str, stride: int | None,
-                   undisguised: bool | None = None) -> tuple[Path, dict, int, bool]:
-    """``source``'s folder, manifest, and the stride and undisguised reading a rewindowed copy gets (``None``: the
-    source's); ``ValueError`` or ``FileExistsError`` with what to fix when ``rewindow_bundle`` cannot make it (checked
-    before any data is read)."""
+                   **readings: bool | None) -> tuple[Path, dict, int, dict[str, bool]]:
+    """``source``'s folder, manifest, and the stride and readings (``model.encoder.READINGS``: name -> on) a
+    rewindowed copy gets (a stride or reading of ``None``: the source's); ``ValueError`` or ``FileExistsError`` with
+    what to fix when ``rewindow_bundle`` cannot make it (checked before any data is read)."""
     from model.bundle import verify_bundle
 
+    unknown = sorted(set(readings) - set(READINGS))
+    if unknown:
+        raise ValueError(f"readings {', '.join(unknown)} unknown: an encoder reads {', '.join(READINGS)}")
     folder, manifest, _ = verify_bundle(source)
     spec = manifest.get("encoder")
     if spec is None:
         raise ValueError(f"{folder} has no encoder: only an encoder bundle reads comments in windows")
     stride = spec["stride"] if stride is None else stride
     check_windows(align, stride)
-    before = spec.get("undisguised", False)
-    undisguised = before if undisguised is None else undisguised
-    if (spec.get("align", "stride"), spec["stride"], before) == (align, stride, undisguised):
+    before = {name: spec.get(name, False) for name in READINGS}
+    chosen = {name: before[name] if readings.get(name) is None else readings[name] for name in READINGS}
+    if (spec.get("align", "stride"), spec["stride"], before) == (align, stride, chosen):
         raise ValueError(f"{folder} already reads windows aligned to {align!r} with stride {stride}"
-                         + (" and disguises undone" if before else "") + ": a copy would change nothing")
+                         + "".join(f" and {said}" for name, said in READINGS.items() if before[name])
+                         + ": a copy would change nothing")
     if Path(out_dir).exists():
         raise FileExistsError(f"{out_dir} exists: remove it or choose another --version")
-    return folder, manifest, stride, undisguised
+    return folder, manifest, stride, chosen
 
 
 def _served_toxicity_auc(path: Path, mode: str | None, validation: Mapping[str, pd.DataFrame]) -> dict[str, float]:
