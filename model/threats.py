@@ -117,7 +117,7 @@ _INTENT = _any(
     rf"{_I} {_ADVERBS}{_MODAL}",
     rf"{_I}{_APOSTROPHE}(?:ll|d)(?: {_ADVERBS}{_WANT})?",
     rf"\b(?=i|we){_NOT_OWN}(?:i{_Q}m|i am|we{_APOSTROPHE}re|we are) {_ADVERBS}{_FUTURE}",
-    rf"{_WE_TOGETHER}(?: {_ADVERBS}{_MODAL}|{_APOSTROPHE}ll(?: {_ADVERBS}{_WANT})?| are {_ADVERBS}{_FUTURE})",
+    rf"{_NOT_OWN}{_WE_TOGETHER}(?: {_ADVERBS}{_MODAL}|{_APOSTROPHE}ll(?: {_ADVERBS}{_WANT})?| are {_ADVERBS}{_FUTURE})",
     rf"(?=ill\b){_CLAUSE_START}ill",  # "ill kill you": "i'll" without its apostrophe
     rf"\b(?:i{_Q}ma|imma)",
     rf"(?={_FUTURE}){_CLAUSE_START}{_FUTURE}",  # "gonna find you and ...": the subject dropped
@@ -176,8 +176,11 @@ _PERSON = _any(  # groups only in the plural: "the liberal budget" is not a pers
 _DETERMINER = _any("the", "this", "that", "these", "those", "every", "all", "all the", "all these", "all those",
                    "all of the", "all of these", "all of those", "any", "some")
 _SOME_PEOPLE = rf"{_DETERMINER} (?:[a-z]+ ){{0,2}}{_PERSON}"  # "that guy", "all these worthless fools"
-_WHOSE = _any(_POSSESSIVE, rf"{_SOME_PEOPLE}{_APOSTROPHE}s?")
-"""Whose body a blow is aimed at: "his head", "the minister's head", "those traitors' necks"."""
+_SOMEONES = rf"{_SOME_PEOPLE}{_APOSTROPHE}s"
+"""One person's possessive, whose body a blow is aimed at: "the minister's head" (not a plural's, "the premiers' heads
+together", nor a pronoun's, which the acts name with ``_POSSESSIVE``)."""
+_NOT_BODY = rf"(?!{_any(*(f' {word}' for word in ('together', 'out from', 'time', 'office', 'offices', 'count', 'start', 'table', 'supply', 'supplies', 'sales', 'deal', 'deals', 'budget', 'shipments', 'exports', 'trade', 'race', 'of')))}\b)"
+"""Not a body part: "the premier's head office", "the minister's arms deal", "knock the mayor's heads together"."""
 _GROUP = _any("all", "both", "two", "guys", "people", "lot", "idiots", "morons", "bastards", "bitches", "clowns")
 _EACH = _any("all", "each", "every one", "everyone", "each one", "both", "any", "some", "every last one",
              "each and every one", "every single one", "the lot")
@@ -259,14 +262,21 @@ def _acts(s: str) -> str:
         rf"set{s} {_TARGET} (?:on fire|alight|ablaze)",
         rf"run{s} {_TARGET} over|run{s} over {_TARGET}",
         rf"(?:put|pump|stick|plant|shove|sink|lodge|drive){s} {_SHOT} (?:in|into|through|between) "
-        rf"(?:{_TARGET}|{_WHOSE} (?:{_BODY}|brains?|chest|back|heart|gut|belly))",
+        rf"(?:{_TARGET}|{_POSSESSIVE} (?:{_BODY}|brains?|chest|back|heart|gut|belly))",
         rf"put{s} {_TARGET} (?:in|into) (?:(?:the|a|an) )?{_PLACE_OF_DEATH}{_END}",
         rf"put{s} {_TARGET} six feet under",
+        rf"(?:put|pump|stick|plant|shove|sink|lodge|drive){s} {_SHOT} (?:in|into|through|between) {_SOMEONES} "
+        rf"(?:{_BODY}|brains?|chest|heart|gut|belly){_END}{_NOT_BODY}",
+        rf"(?:break|snap|crush|smash|bash|cave in|slit|crack|split open|bust){s} {_SOMEONES} (?:{_NASTY} )?"
+        rf"{_any('neck', 'necks', 'skull', 'jaw', 'nose', 'throat', 'legs?', 'arms?', 'head', 'face', 'teeth', 'ribs', 'kneecaps', 'fingers', 'bones')}"
+        rf"{_END}{_NOT_BODY}",
+        rf"(?:cut|chop|hack|blow|rip|tear){s} off {_SOMEONES} (?:{_NASTY} )?"
+        rf"{_any('head', 'balls', 'dick', 'hands', 'fingers', 'tongue')}{_END}{_NOT_BODY}",
         rf"(?:break|snap|crush|smash|bash|cave|kick|knock|punch|rip|tear|wring|slit|cut|slash|gouge|bust|split|crack)"
-        rf"{s} (?:in |off |out |open )?{_WHOSE} (?:{_NASTY} )?{_BODY}"
+        rf"{s} (?:in |off |out |open )?{_POSSESSIVE} (?:{_NASTY} )?{_BODY}"
         rf"(?: {_any('in', 'off', 'out', 'open', 'apart', 'clean off')})?",
         rf"(?:cut|chop|hack|rip|tear|slice){s} {_TARGET} {_TO_PIECES}",
-        rf"(?:cut|chop|hack|blow|rip|tear){s} (?:off |out )?{_WHOSE} (?:fucking |stupid |fat |ugly )?"
+        rf"(?:cut|chop|hack|blow|rip|tear){s} (?:off |out )?{_POSSESSIVE} (?:fucking |stupid |fat |ugly )?"
         rf"{_any('head', 'heads', 'balls', 'dick', 'hands', 'fingers', 'tongue', 'brains')}(?: off| out)?",
         rf"(?:end|take|snuff out){s} {_POSSESSIVE} (?:miserable |pathetic |worthless |sorry |fucking )?"
         r"(?:life|lives|existence)",

@@ -221,6 +221,18 @@ HARD_NEGATIVES = [
     "Me and my friends will kill it at karaoke.",
     "My friends and I will kill this bill.",
     "The budget will break the minister's back.",
+    # found in review: a person's possessive before words that are not a body, idioms, and reported speech
+    "Someone should knock the premiers' heads together and get this pipeline built.",
+    "We should cut off the Israelis' arms supply.",
+    "We need to cut the minister's head office budget.",
+    "We should slash the mayor's head office staff by half.",
+    "We'll cut the premier's legs out from under him.",
+    "We will put a knife in the leader's back at the convention.",
+    "Let's cut the mayor's face time with lobbyists.",
+    "We'll knock the mayor's teeth out at the polls.",
+    "Me and my mates will cut the minister's arms budget.",
+    "She claimed me and my friends would hurt her.",
+    "I never said me and my friends would hurt him.",
 ]
 
 
