@@ -555,12 +555,16 @@ def _attach_encoder(model, folder: Path, manifest: dict, threads: int | None, mo
         if not isinstance(value, bool):
             raise BundleError(f"{folder / MANIFEST_FILE}: encoder \"{name}\" is {value!r}, not true or false: "
                               "correct the manifest's \"encoder\" entry or serve another bundle")
+    margin = spec.get("sentence_margin", 0.0)  # bundles before 2.15.0 name none
+    if isinstance(margin, bool) or not isinstance(margin, int | float) or not 0 <= margin < float("inf"):
+        raise BundleError(f"{folder / MANIFEST_FILE}: encoder \"sentence_margin\" is {margin!r}, not a number of at "
+                          "least 0: correct the manifest's \"encoder\" entry or serve another bundle")
     threads = chosen_encoder_threads(threads)
     if mode is not None:
         model.mode = mode
     runner = EncoderRunner(folder / spec["onnx_file"], folder / spec["tokenizer_file"], spec["attributes"],
                            threads=threads, max_tokens=spec["max_tokens"], stride=spec["stride"],
-                           align=align, **readings)
+                           align=align, sentence_margin=margin, **readings)
     return model.attach(runner)
 
 

@@ -86,6 +86,11 @@ READINGS = {"undisguised": "disguises undone", "sentences": "sentences read alon
 attribute's highest logit counting: ``undisguised`` (bundles from 2.14.0), the comment with its disguises undone;
 ``sentences`` (from 2.15.0), each sentence of a comment of one window and two or more sentences read on its own too,
 so that one hostile sentence between civil ones is read without them. A comment neither changes scores as before."""
+SENTENCE_MARGINS = (0.0, 0.5, 1.0, 2.0)
+"""Logit margins a sentence read alone may be made to beat its comment by, tried on validation data when a bundle is
+given the ``sentences`` reading (``model.training.encoder_bundle.rewindow_bundle``): the manifest's
+``encoder.sentence_margin`` is subtracted from each such sentence's logits, so a sentence a little more pointed out of
+context than in it does not count, one far more hostile does."""
 
 
 def check_windows(align: str, stride: int, max_tokens: int = MAX_TOKENS) -> None:
@@ -225,11 +230,14 @@ class EncoderRunner:
         (``sentence_windows``), each attribute's highest logit counting: "Thanks for the report. <an insult>. See
         you." is read as the insult too, not only diluted by its civil neighbours. ``False`` (every bundle to
         2.14.0): a comment of one window is read whole only.
+    sentence_margin : float
+        Subtracted from the logits of each sentence read alone (``SENTENCE_MARGINS``; 0: its own logits count).
     """
 
     def __init__(self, onnx_path: str | Path, tokenizer_path: str | Path, attributes: Sequence[str],
                  threads: int = DEFAULT_THREADS, max_tokens: int = MAX_TOKENS, stride: int = WINDOW_STRIDE,
-                 align: str = "stride", undisguised: bool = False, sentences: bool = False):
+                 align: str = "stride", undisguised: bool = False, sentences: bool = False,
+                 sentence_margin: float = 0.0):
         import onnxruntime
 
         if align not in WINDOW_ALIGNMENTS:
@@ -247,6 +255,7 @@ class EncoderRunner:
         self.align = align
         self.undisguised = undisguised
         self.sentences = sentences
+        self.sentence_margin = float(sentence_margin)
         self.cls_id = self.tokenizer.token_to_id("[CLS]")
         self.sep_id = self.tokenizer.token_to_id("[SEP]")
         if self.cls_id is None or self.sep_id is None:
@@ -281,7 +290,11 @@ class EncoderRunner:
         points at no sentence."""
         readings = [(i, reading) for i, text in enumerate(texts) if (reading := undisguised(text)) is not None]
         encodings = encode_pieces(self.tokenizer, [reading for _, reading in readings])
-        found = self._windows(encodings, whole_only) + self._sentence_windows(encodings, whole_only)
+        found = self._windows(encodings, whole_only)
+        alone = self._sentence_windows(encodings, whole_only)
+        if alone:  # only for a text that is one window as written: a longer one is read as without this reading
+            written = encode_pieces(self.tokenizer, [texts[i] for i, _ in readings])
+            found += [window for window in alone if len(written[window.comment].ids) <= self.max_tokens - 2]
         return [Window(readings[window.comment][0], window.ids, 0, len(texts[readings[window.comment][0]]))
                 for window in found]
 
@@ -368,6 +381,8 @@ class EncoderRunner:
             found, embeddings = self.window_logits(windows), None
         else:
             found, embeddings = self.window_outputs(windows, *pools)
+        if after:
+            found[len(windows) - len(after):] -= self.sentence_margin
         best = np.full((len(texts), len(self.attributes)), -np.inf, dtype=np.float32)
         spans = np.zeros((len(texts), len(self.attributes), 2), dtype=np.int64)
         comments = np.array([window.comment for window in windows], dtype=np.int64)

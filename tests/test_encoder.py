@@ -258,7 +258,9 @@ def test_windows_aligned_to_something_unknown_are_refused_when_building_and_load
     ("stride", 0, "stride 0: a whole number from 1 to 62"), ("stride", 63, "stride 63: a whole number from 1 to 62"),
     ("stride", "32", "stride '32': a whole number"), ("max_tokens", 2, "max_tokens 2: a whole number of at least 3"),
     ("undisguised", "yes", "\"undisguised\" is 'yes', not true or false"),
-    ("sentences", 1, "\"sentences\" is 1, not true or false")])
+    ("sentences", 1, "\"sentences\" is 1, not true or false"),
+    ("sentence_margin", -1, "\"sentence_margin\" is -1, not a number of at least 0"),
+    ("sentence_margin", "1", "\"sentence_margin\" is '1', not a number of at least 0")])
 def test_a_manifest_whose_windows_cannot_be_read_is_refused_at_load(key, value, words, encoder_bundle, tmp_path):
     """A stride edited to 0 loaded, then read a long comment aligned to sentences in windows without end."""
     from model.bundle import BundleError, load_bundle
@@ -503,6 +505,12 @@ def test_sentences_read_alone_count_where_they_score_higher_and_other_comments_a
     _, _, embedded = reading.encode([SANDWICH], sentences=sentences)
     _, _, embedded_plain = plain.encode([SANDWICH], sentences=sentences)
     np.testing.assert_allclose(embedded, embedded_plain, atol=1e-5)
+    # A margin is taken off a sentence read alone before it competes with the comment.
+    margin = float((alone.max(axis=0) - whole[0]).max()) / 2
+    assert margin > 0
+    held = EncoderRunner(tiny_encoder["int8"], tiny_encoder["tokenizer"], HOSTILITY_ATTRIBUTES, sentences=True,
+                         sentence_margin=margin)
+    np.testing.assert_allclose(held.logits([SANDWICH])[0][0], np.maximum(whole[0], alone.max(axis=0) - margin), atol=1e-5)
 
 
 def test_rewindow_can_give_a_copy_sentences_read_alone_and_refuses_a_reading_it_does_not_know(encoder_bundle, tmp_path):
@@ -513,7 +521,7 @@ def test_rewindow_can_give_a_copy_sentences_read_alone_and_refuses_a_reading_it_
     source = encoder_bundle[0]
     before = read_manifest(source)
     manifest = rewindow_bundle(source, tmp_path / "2.0.4", "2.0.4-test", align="stride", sentences=True)
-    assert manifest["encoder"] == {**before["encoder"], "sentences": True}
+    assert manifest["encoder"] == {**before["encoder"], "sentences": True, "sentence_margin": 0.0}  # no data to choose
     assert manifest["windows_from"]["sentences"] is False and "undisguised" not in manifest["windows_from"]
     old, new = Scorer.load(source), Scorer.load(tmp_path / "2.0.4")
     assert new.bundle.model.runner.sentences and not old.bundle.model.runner.sentences
@@ -524,6 +532,48 @@ def test_rewindow_can_give_a_copy_sentences_read_alone_and_refuses_a_reading_it_
         rewindow_bundle(tmp_path / "2.0.4", tmp_path / "2.0.5", "2.0.5-test", align="stride")
     with pytest.raises(ValueError, match="readings paragraphs unknown: an encoder reads undisguised, sentences"):
         check_rewindow(source, tmp_path / "2.0.6", "stride", None, paragraphs=True)
+    with pytest.raises(ValueError, match="sentences='yes': True, False, or None for the bundle's own"):
+        check_rewindow(source, tmp_path / "2.0.6", "stride", None, sentences="yes")
+    with pytest.raises(ValueError, match="a sentence margin of 1.0 with no sentences read alone"):
+        check_rewindow(source, tmp_path / "2.0.6", "stride", None, 1.0)
+    with pytest.raises(ValueError, match="sentence margin -1: a number of at least 0"):
+        check_rewindow(source, tmp_path / "2.0.6", "stride", None, -1, sentences=True)
+    again = rewindow_bundle(tmp_path / "2.0.4", tmp_path / "2.0.6", "2.0.6-test", align="stride", sentence_margin=1.5)
+    assert again["encoder"]["sentence_margin"] == 1.5 and again["windows_from"]["sentence_margin"] == 0.0
+    assert Scorer.load(tmp_path / "2.0.6").bundle.model.runner.sentence_margin == 1.5
+
+
+def test_a_long_disguised_comment_whose_reading_fits_one_window_reads_no_sentence_alone(tiny_encoder):
+    """A long comment of dotted words is one window once undone: its reading's sentences were read alone, so a comment
+    longer than a window scored otherwise than without the sentences reading (found in review)."""
+    from model.encoder import EncoderRunner
+    from model.normalize import undisguised
+
+    both, undone = (EncoderRunner(tiny_encoder["int8"], tiny_encoder["tokenizer"], HOSTILITY_ATTRIBUTES,
+                                  undisguised=True, sentences=sentences) for sentences in (True, False))
+    text = "The c.o.u.n.c.i.l met. " + "T.h.e b.u.d.g.e.t i.s f.a.i.r. " * 3 + "Y.o.u a.r.e a l.o.s.e.r."
+    assert len(undone.windows([text])) > 1 and len(undone.windows([undisguised(text)])) == 1
+    assert len(both.undisguised_windows([text])) == len(undone.undisguised_windows([text]))
+    np.testing.assert_array_equal(both.logits([text])[0], undone.logits([text])[0])
+    short = "The council met. Y.o.u a.r.e a l.o.s.e.r."  # one window as written: its reading's sentences are read
+    assert len(both.undisguised_windows([short])) == len(undone.undisguised_windows([short])) + 2
+
+
+def test_rewindow_chooses_the_sentence_margin_on_validation_data(encoder_bundle, tmp_path):
+    from model.encoder import SENTENCE_MARGINS
+    from model.training.encoder_bundle import rewindow_bundle
+
+    validation = make_corpus(40, seed=9)
+    validation = {"tiny_val": validation.assign(label=validation["toxicity"].astype(int))[["text", "label"]]}
+    validation["tiny_val"]["text"] = validation["tiny_val"]["text"] + " Thanks for the report. " + CIVIL
+    manifest = rewindow_bundle(encoder_bundle[0], tmp_path / "2.0.7", "2.0.7-test", align="stride",
+                               validation=validation, sentences=True)
+    origin = manifest["windows_from"]
+    tried = {float(margin): auc for margin, auc in origin["sentence_margin_selection"]["mean_validation_toxicity_auc"].items()}
+    assert sorted(tried) == sorted(SENTENCE_MARGINS)
+    best = max(tried, key=lambda margin: (tried[margin], -margin))
+    assert manifest["encoder"]["sentence_margin"] == best
+    assert origin["validation_toxicity_auc"]["after"]["tiny_val"] == tried[best]
 
 
 def test_bundle_loads_scores_and_finds_the_buried_sentence(encoder_bundle):

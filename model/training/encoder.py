@@ -28,7 +28,8 @@ from pathlib import Path
 import numpy as np
 
 from model.attributes import HOSTILITY_ATTRIBUTES
-from model.encoder import MAX_TOKENS, TOKENIZER_FILE, WINDOW_ALIGNMENTS, WINDOW_STRIDE, check_windows, load_tokenizer
+from model.encoder import (MAX_TOKENS, SENTENCE_MARGINS, TOKENIZER_FILE, WINDOW_ALIGNMENTS, WINDOW_STRIDE, check_windows,
+                           load_tokenizer)
 from model.training.encoder_batches import (CLAIM_WEIGHT, batch_order, collate, masked_loss, tokenise,
                                             training_weights)
 from model.training.encoder_data import (CLAIM_TASK_COLUMNS, NEW_DATASETS, distil_claim_units, encoder_training_frames,
@@ -408,7 +409,7 @@ def train(data_dir, out: Path, seed: int = SEED, max_samples: int | None = None,
 
 
 def rewindow(source: str, version: str, align: str = "sentences", stride: int | None = None, data_dir=None,
-             bundles_root: Path | None = None, **readings: bool | None) -> Path:
+             bundles_root: Path | None = None, sentence_margin: float | None = None, **readings: bool | None) -> Path:
     """Write ``bundles/<version>``: encoder bundle ``source`` reading long comments in windows aligned to ``align``
     and with the ``readings`` given (``undisguised``, ``sentences``: ``model.encoder.READINGS``), every choice kept
     (``rewindow_bundle``), with its validation AUCs before and after and its test metrics."""
@@ -420,9 +421,9 @@ def rewindow(source: str, version: str, align: str = "sentences", stride: int | 
     from model.training.train import record_test_metrics
 
     out = (bundles_root or bundles_dir()) / version
-    check_rewindow(source, out, align, stride, **readings)  # before minutes of reading data
+    check_rewindow(source, out, align, stride, sentence_margin, **readings)  # before minutes of reading data
     manifest = rewindow_bundle(source, out, version, align, stride, validation=load_validation_sets(data_dir),
-                               **readings)
+                               sentence_margin=sentence_margin, **readings)
     # Reporting only (``moderate models list``): the official test splits.
     test_auc = record_test_metrics(out, {"toxicity": load_test_sets(data_dir),
                                          CLAIM_ATTRIBUTE: load_claim_test_sets(data_dir)})
@@ -561,6 +562,9 @@ def main(argv=None) -> int:
     windows.add_argument("--sentences", action=argparse.BooleanOptionalAction, default=None,
                          help="also read each sentence of a comment of one window on its own, the highest score "
                               "counting, so one hostile sentence between civil ones is read alone; default: the bundle's")
+    windows.add_argument("--sentence-margin", type=float, default=None,
+                         help="taken off the logits of a sentence read alone; default: the bundle's, else the one of "
+                              f"{', '.join(map(str, SENTENCE_MARGINS))} with the highest mean validation toxicity ROC AUC")
     windows.add_argument("--data-dir", default=None)
     windows.add_argument("--bundles-root", default=None)
     args = parser.parse_args(argv)
@@ -604,7 +608,8 @@ def main(argv=None) -> int:
         try:
             print(rewindow(args.bundle, args.version, args.align, args.stride, args.data_dir,
                            Path(args.bundles_root) if args.bundles_root else None,
-                           undisguised=args.undisguised, sentences=args.sentences))
+                           sentence_margin=args.sentence_margin, undisguised=args.undisguised,
+                           sentences=args.sentences))
         except (BundleError, ValueError, FileExistsError) as exc:
             windows.error(f"--bundle {args.bundle}: {exc}")
     elif args.command == "export":

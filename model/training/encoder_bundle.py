@@ -24,7 +24,8 @@ from sklearn.metrics import roc_auc_score
 
 from model.attributes import CLAIM_ATTRIBUTE
 from model.bundle import MANIFEST_FILE, Bundle, load_bundle, save_bundle
-from model.encoder import MAX_TOKENS, READINGS, WINDOW_STRIDE, Calibration, EncoderRunner, check_windows
+from model.encoder import (MAX_TOKENS, READINGS, SENTENCE_MARGINS, WINDOW_STRIDE, Calibration, EncoderRunner,
+                           check_windows)
 from model.encoder_model import EncoderModerationModel
 from model.policy import Policy
 from model.prior import blend
@@ -284,7 +285,7 @@ def record_probe(path: Path) -> dict:
 
 def rewindow_bundle(source: str | Path, out_dir: Path, version: str, align: str = "sentences",
                     stride: int | None = None, validation: Mapping[str, pd.DataFrame] | None = None,
-                    **readings: bool | None) -> dict:
+                    sentence_margin: float | None = None, **readings: bool | None) -> dict:
     """A copy of encoder bundle ``source`` that reads comments otherwise, every choice of it kept.
 
     The encoder, calibration, blend, band, claim head, span floor and thresholds are ``source``'s, chosen on its own
@@ -292,7 +293,10 @@ def rewindow_bundle(source: str | Path, out_dir: Path, version: str, align: str 
     of up to one window's pieces scores exactly as before) and the readings ``model.encoder.READINGS`` change:
     ``undisguised=True`` also reads each comment with its disguises undone, ``sentences=True`` each sentence of a
     comment of one window on its own (``model.encoder.EncoderRunner``; a comment without a disguise, or of one
-    sentence, scores exactly as before); ``None`` (or not given) keeps ``source``'s. The probes are scored again and
+    sentence, scores exactly as before); ``None`` (or not given) keeps ``source``'s. A sentence read alone has
+    ``sentence_margin`` taken off its logits: given, else ``source``'s, else the one of ``SENTENCE_MARGINS`` whose served
+    validation toxicity ROC AUC is highest on average (the smaller on a tie; 0 without ``validation``), the figures
+    kept in ``windows_from.sentence_margin_selection``. The probes are scored again and
     ``windows_from`` records what the bundle was made from. With ``validation`` (name -> ``text``, ``label``),
     ``windows_from.validation_toxicity_auc`` holds the served toxicity ROC AUC of each validation set before and
     after, the evidence that the kept choices still fit. The copy is written beside ``out_dir`` and renamed at the
@@ -306,12 +310,15 @@ def rewindow_bundle(source: str | Path, out_dir: Path, version: str, align: str 
     from model.scoring import Scorer
     from model.training.train import created_now
 
-    folder, manifest, stride, chosen = check_rewindow(source, out_dir, align, stride, **readings)
+    folder, manifest, stride, chosen = check_rewindow(source, out_dir, align, stride, sentence_margin, **readings)
     spec = manifest["encoder"]
     before = {"align": spec.get("align", "stride"), "stride": spec["stride"]}
     for name in READINGS:  # bundles that never named a reading keep their record as it was
         if readings.get(name) is not None or name in spec:
             before[name] = spec.get(name, False)
+    if "sentence_margin" in spec:
+        before["sentence_margin"] = spec["sentence_margin"]
+    margins = _sentence_margins(chosen["sentences"], sentence_margin, spec, bool(validation))
     out_dir = Path(out_dir)
     partial = out_dir.with_name(f".{out_dir.name}.partial")
     shutil.rmtree(partial, ignore_errors=True)
@@ -321,13 +328,28 @@ def rewindow_bundle(source: str | Path, out_dir: Path, version: str, align: str 
         if validation:
             origin["validation_toxicity_auc"] = {"before": _served_toxicity_auc(folder, manifest.get("mode"), validation)}
         manifest = {key: value for key, value in manifest.items() if key not in ("test_metrics", "probe")}
-        manifest |= {"model_version": version, "created": created_now(), "windows_from": origin,
-                     "encoder": {**{key: value for key, value in spec.items() if key not in READINGS},
-                                 "align": align, "stride": stride, **{name: True for name, on in chosen.items() if on}}}
-        (partial / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
-        if validation:
-            origin["validation_toxicity_auc"]["after"] = _served_toxicity_auc(partial, manifest.get("mode"), validation)
+        encoder = {**{key: value for key, value in spec.items() if key not in (*READINGS, "sentence_margin")},
+                   "align": align, "stride": stride, **{name: True for name, on in chosen.items() if on}}
+
+        def write(margin: float | None) -> None:
+            manifest["encoder"] = {**encoder, **({} if margin is None else {"sentence_margin": margin})}
             (partial / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+
+        manifest |= {"model_version": version, "created": created_now(), "windows_from": origin}
+        after = {}
+        for margin in margins:
+            write(margin)
+            if validation:
+                after[margin] = _served_toxicity_auc(partial, manifest.get("mode"), validation)
+        if validation:
+            mean_auc = {margin: round(float(np.mean(list(aucs.values()))), 4) for margin, aucs in after.items()}
+            best = max(margins, key=lambda margin: (mean_auc[margin], -(margin or 0.0)))
+            if len(margins) > 1:
+                origin["sentence_margin_selection"] = {
+                    "rule": "highest mean validation toxicity ROC AUC, the smaller margin on a tie",
+                    "mean_validation_toxicity_auc": {str(margin): auc for margin, auc in mean_auc.items()}}
+            origin["validation_toxicity_auc"]["after"] = after[best]
+            write(best)
         manifest["probe"] = record_probe(partial)
         Scorer.load(partial)  # every file verifies as saved
         partial.rename(out_dir)
@@ -337,8 +359,21 @@ def rewindow_bundle(source: str | Path, out_dir: Path, version: str, align: str 
     return manifest
 
 
+def _sentence_margins(sentences: bool, given: float | None, spec: Mapping, can_choose: bool) -> list[float | None]:
+    """The sentence margins ``rewindow_bundle`` tries (``[None]``: no sentences read alone): ``given``, else the
+    source's, else ``SENTENCE_MARGINS`` when validation data can choose, else 0."""
+    if not sentences:
+        return [None]
+    if given is not None:
+        return [float(given)]
+    if spec.get("sentences") and "sentence_margin" in spec:
+        return [spec["sentence_margin"]]
+    return list(SENTENCE_MARGINS) if can_choose else [0.0]
+
+
 def check_rewindow(source: str | Path, out_dir: Path, align: str, stride: int | None,
-                   **readings: bool | None) -> tuple[Path, dict, int, dict[str, bool]]:
+                   sentence_margin: float | None = None, **readings: bool | None
+                   ) -> tuple[Path, dict, int, dict[str, bool]]:
     """``source``'s folder, manifest, and the stride and readings (``model.encoder.READINGS``: name -> on) a
     rewindowed copy gets (a stride or reading of ``None``: the source's); ``ValueError`` or ``FileExistsError`` with
     what to fix when ``rewindow_bundle`` cannot make it (checked before any data is read)."""
@@ -347,6 +382,12 @@ def check_rewindow(source: str | Path, out_dir: Path, align: str, stride: int | 
     unknown = sorted(set(readings) - set(READINGS))
     if unknown:
         raise ValueError(f"readings {', '.join(unknown)} unknown: an encoder reads {', '.join(READINGS)}")
+    for name, value in readings.items():
+        if value is not None and not isinstance(value, bool):
+            raise ValueError(f"{name}={value!r}: True, False, or None for the bundle's own")
+    if sentence_margin is not None and (isinstance(sentence_margin, bool) or not isinstance(sentence_margin, int | float)
+                                        or not 0 <= sentence_margin < float("inf")):
+        raise ValueError(f"sentence margin {sentence_margin!r}: a number of at least 0")
     folder, manifest, _ = verify_bundle(source)
     spec = manifest.get("encoder")
     if spec is None:
@@ -355,7 +396,11 @@ def check_rewindow(source: str | Path, out_dir: Path, align: str, stride: int | 
     check_windows(align, stride)
     before = {name: spec.get(name, False) for name in READINGS}
     chosen = {name: before[name] if readings.get(name) is None else readings[name] for name in READINGS}
-    if (spec.get("align", "stride"), spec["stride"], before) == (align, stride, chosen):
+    if sentence_margin is not None and not chosen["sentences"]:
+        raise ValueError(f"a sentence margin of {sentence_margin} with no sentences read alone: add sentences=True "
+                         "(--sentences)")
+    same_margin = sentence_margin is None or sentence_margin == spec.get("sentence_margin", 0.0)
+    if (spec.get("align", "stride"), spec["stride"], before) == (align, stride, chosen) and same_margin:
         raise ValueError(f"{folder} already reads windows aligned to {align!r} with stride {stride}"
                          + "".join(f" and {said}" for name, said in READINGS.items() if before[name])
                          + ": a copy would change nothing")
