@@ -29,7 +29,9 @@ WINDOW_STRIDE = 32
 MAX_WINDOWS = 512
 """Windows scored per comment at most (about 16,000 word pieces); beyond that the text is not read."""
 BATCH_SIZE = 64
-"""Windows per onnxruntime call; windows are sorted by length first, so padding stays small."""
+"""Windows per onnxruntime call at most; windows are sorted by length first, so padding stays small."""
+PADDING_SHARE = 0.25
+"""A batch takes a longer window only while the padding it adds stays within this share of the batch's pieces."""
 DEFAULT_THREADS = 1
 """onnxruntime intra-op threads per worker: one, so that parallel workers do not fight over cores."""
 ENCODER_FILE = "encoder.onnx"
@@ -304,11 +306,24 @@ class EncoderRunner:
         return np.array([len(encoding.ids) > self.max_tokens - 2 for encoding in encodings], dtype=bool)
 
     def _batches(self, windows: Sequence[Window], batch_size: int = BATCH_SIZE):
-        """``(rows, input_ids, attention_mask)`` for batches of windows of similar length."""
-        order = np.argsort([len(window.ids) for window in windows], kind="stable")
-        for start in range(0, len(order), batch_size):
-            rows = order[start : start + batch_size]
-            yield (rows, *pad_batch([windows[i] for i in rows]))
+        """``(rows, input_ids, attention_mask)`` for batches of at most ``batch_size`` windows of similar length, in
+        order of length. A runner that reads sentences alone also starts the next batch at a window that would pad
+        this one by more than ``PADDING_SHARE`` of its pieces, so that one comment's short sentences are not padded to
+        the comment's length (bundles from 2.15.0, whose activations are quantised per token: a batch's make-up does
+        not change a score; an earlier bundle's batches stay as they were, as 2.6.0's scores depend on them)."""
+        lengths = [len(window.ids) for window in windows]
+        share = PADDING_SHARE if self.sentences else float("inf")
+        rows: list[int] = []
+        pieces = 0
+        for i in np.argsort(lengths, kind="stable"):
+            n = lengths[i]
+            if rows and (len(rows) == batch_size or len(rows) * (n - lengths[rows[-1]]) > share * (pieces + n)):
+                yield (np.array(rows), *pad_batch([windows[r] for r in rows]))
+                rows, pieces = [], 0
+            rows.append(int(i))
+            pieces += n
+        if rows:
+            yield (np.array(rows), *pad_batch([windows[r] for r in rows]))
 
     def window_logits(self, windows: Sequence[Window], batch_size: int = BATCH_SIZE) -> np.ndarray:
         """Logits ``(n_windows, n_attributes)``, computed in batches of windows of similar length."""

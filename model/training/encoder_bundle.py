@@ -11,6 +11,7 @@ of the word spans on the toxic-spans trial posts, scored as the bundle serves th
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 import time
 from importlib import metadata
@@ -34,6 +35,8 @@ from model.training.quantisation import scheme_of
 from model.training.metrics import spans_to_offsets
 from model.training.thresholds import best_f1_threshold, choose_claim_threshold, choose_comment_floor, choose_policy
 from model.training.train import PROBE_TEXTS, SEED, probe_scores
+
+log = logging.getLogger(__name__)
 
 CASCADE_DECISION_TOLERANCE = 0.01
 """Share of validation comments whose review decision on toxicity the cascade may change against the encoder on
@@ -326,6 +329,7 @@ def rewindow_bundle(source: str | Path, out_dir: Path, version: str, align: str 
     try:
         origin = {"version": manifest["model_version"], **before, "kept": "every choice of the bundle"}
         if validation:
+            log.info("validation toxicity ROC AUC of %s as it reads (six sets, about a minute)", manifest["model_version"])
             origin["validation_toxicity_auc"] = {"before": _served_toxicity_auc(folder, manifest.get("mode"), validation)}
         manifest = {key: value for key, value in manifest.items() if key not in ("test_metrics", "probe")}
         encoder = {**{key: value for key, value in spec.items() if key not in (*READINGS, "sentence_margin")},
@@ -340,6 +344,8 @@ def rewindow_bundle(source: str | Path, out_dir: Path, version: str, align: str 
         for margin in margins:
             write(margin)
             if validation:
+                log.info("validation toxicity ROC AUC of the copy%s",
+                         "" if margin is None else f" with sentence margin {margin} ({margins.index(margin) + 1} of {len(margins)})")
                 after[margin] = _served_toxicity_auc(partial, manifest.get("mode"), validation)
         if validation:
             mean_auc = {margin: round(float(np.mean(list(aucs.values()))), 4) for margin, aucs in after.items()}
