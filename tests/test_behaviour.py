@@ -103,6 +103,9 @@ KNOWN_FAILURES["2.13.0"] = KNOWN_FAILURES["2.12.0"] | {
     "negation/christians", "negation/mexicans", "negation/muslims", "negation/women"}
 # 2.14.0 is 2.13.0 also reading each comment with its disguises undone: no pair has one, so the same nine fail.
 KNOWN_FAILURES["2.14.0"] = KNOWN_FAILURES["2.13.0"]
+# 2.15.0 is 2.14.0 also reading each sentence of a one-window comment alone: the pairs of two sentences and more (the
+# counter-speech and negation ones that quote the hostile sentence) move, the same nine still fail.
+KNOWN_FAILURES["2.15.0"] = KNOWN_FAILURES["2.14.0"]
 """Bundle version -> ids the committed bundle of that version fails (printed by ``model.evaluation.behaviour_report``)."""
 
 

@@ -402,6 +402,8 @@ ABOVE_THRESHOLD_DESPITE_SOURCE = {
     # recipe at seed 7, whose claim threshold, chosen on validation data, is lower; the unsourced form scores 0.786)
     "2.14.0": {"The BBC reported that 40 people died in the floods in 2021."},  # 2.13.0's claims: the undisguised
     # reading changes hostility scores only
+    "2.15.0": {"The BBC reported that 40 people died in the floods in 2021."},  # 2.14.0's claims: sentences read
+    # alone pool no claim sentence
 }
 """Bundle version -> sourced forms it still scores above its review threshold, though below the unsourced form."""
 
