@@ -535,7 +535,7 @@ def chosen_encoder_threads(threads: int | None = None, fallback: int | None = No
 def _attach_encoder(model, folder: Path, manifest: dict, threads: int | None, mode: str | None = None):
     """Give an encoder bundle's model its onnxruntime session (files already checked by ``verify_bundle``) and
     ``mode`` (``chosen_encoder_mode``'s answer; ``None`` keeps the pickled one)."""
-    from model.encoder import READINGS, WINDOW_ALIGNMENTS, EncoderRunner, check_windows
+    from model.encoder import READINGS, WINDOW_ALIGNMENTS, EncoderRunner, check_windows, is_sentence_margin
 
     spec = manifest["encoder"]
     for key in ("onnx_file", "tokenizer_file"):
@@ -556,7 +556,7 @@ def _attach_encoder(model, folder: Path, manifest: dict, threads: int | None, mo
             raise BundleError(f"{folder / MANIFEST_FILE}: encoder \"{name}\" is {value!r}, not true or false: "
                               "correct the manifest's \"encoder\" entry or serve another bundle")
     margin = spec.get("sentence_margin", 0.0)  # bundles before 2.15.0 name none
-    if isinstance(margin, bool) or not isinstance(margin, int | float) or not 0 <= margin < float("inf"):
+    if not is_sentence_margin(margin):
         raise BundleError(f"{folder / MANIFEST_FILE}: encoder \"sentence_margin\" is {margin!r}, not a number of at "
                           "least 0: correct the manifest's \"encoder\" entry or serve another bundle")
     threads = chosen_encoder_threads(threads)

@@ -95,6 +95,11 @@ given the ``sentences`` reading (``model.training.encoder_bundle.rewindow_bundle
 context than in it does not count, one far more hostile does."""
 
 
+def is_sentence_margin(value) -> bool:
+    """Whether ``value`` can be a bundle's ``encoder.sentence_margin``: a finite number of at least 0 (not a bool)."""
+    return not isinstance(value, bool) and isinstance(value, int | float) and 0 <= value < float("inf")
+
+
 def check_windows(align: str, stride: int, max_tokens: int = MAX_TOKENS) -> None:
     """``ValueError`` saying what to fix when a bundle cannot read long comments in windows of ``max_tokens`` (special
     tokens included) aligned to ``align``, ``stride`` pieces apart."""

@@ -26,7 +26,7 @@ from sklearn.metrics import roc_auc_score
 from model.attributes import CLAIM_ATTRIBUTE
 from model.bundle import MANIFEST_FILE, Bundle, load_bundle, save_bundle
 from model.encoder import (MAX_TOKENS, READINGS, SENTENCE_MARGINS, WINDOW_STRIDE, Calibration, EncoderRunner,
-                           check_windows)
+                           check_windows, is_sentence_margin)
 from model.encoder_model import EncoderModerationModel
 from model.policy import Policy
 from model.prior import blend
@@ -391,8 +391,7 @@ def check_rewindow(source: str | Path, out_dir: Path, align: str, stride: int | 
     for name, value in readings.items():
         if value is not None and not isinstance(value, bool):
             raise ValueError(f"{name}={value!r}: True, False, or None for the bundle's own")
-    if sentence_margin is not None and (isinstance(sentence_margin, bool) or not isinstance(sentence_margin, int | float)
-                                        or not 0 <= sentence_margin < float("inf")):
+    if sentence_margin is not None and not is_sentence_margin(sentence_margin):
         raise ValueError(f"sentence margin {sentence_margin!r}: a number of at least 0")
     folder, manifest, _ = verify_bundle(source)
     spec = manifest.get("encoder")
