@@ -290,18 +290,21 @@ class EncoderRunner:
         return [window for i, encoding in enumerate(encodings)
                 for window in sentence_windows(encoding, i, self.cls_id, self.sep_id, self.max_tokens)]
 
-    def undisguised_windows(self, texts: Sequence[str], whole_only: bool = False) -> list[Window]:
-        """The windows of each text's ``undisguised`` reading (its sentences' too, when this runner reads them), as
-        windows of the text (none for a text without a disguise). Their characters are not the text's, so each covers
-        the whole text and no piece of it: a sentence's embedding never comes from one, and a best window among them
-        points at no sentence."""
+    def undisguised_windows(self, texts: Sequence[str], whole_only: bool = False,
+                            written: Sequence | None = None) -> list[Window]:
+        """The windows of each text's ``undisguised`` reading (its sentences' too, when this runner reads them and
+        the text as written is one window), as windows of the text (none for a text without a disguise). Their
+        characters are not the text's, so each covers the whole text and no piece of it: a sentence's embedding never
+        comes from one, and a best window among them points at no sentence. ``written``: the texts' own encodings
+        (``encode_pieces``), when the caller has them."""
         readings = [(i, reading) for i, text in enumerate(texts) if (reading := undisguised(text)) is not None]
         encodings = encode_pieces(self.tokenizer, [reading for _, reading in readings])
         found = self._windows(encodings, whole_only)
         alone = self._sentence_windows(encodings, whole_only)
         if alone:  # only for a text that is one window as written: a longer one is read as without this reading
-            written = encode_pieces(self.tokenizer, [texts[i] for i, _ in readings])
-            found += [window for window in alone if len(written[window.comment].ids) <= self.max_tokens - 2]
+            written = encode_pieces(self.tokenizer, texts) if written is None else written
+            found += [window for window in alone
+                      if len(written[readings[window.comment][0]].ids) <= self.max_tokens - 2]
         return [Window(readings[window.comment][0], window.ids, 0, len(texts[readings[window.comment][0]]))
                 for window in found]
 
@@ -392,7 +395,7 @@ class EncoderRunner:
         # An undisguised reading's windows go before the text's own, so that on a tie below the text's window, the
         # last one written, is kept: it points at its sentence, an undisguised reading's at nothing; a sentence read
         # alone goes after them, and on a tie points at that sentence alone.
-        before = self.undisguised_windows(texts, whole_only) if self.undisguised else []
+        before = self.undisguised_windows(texts, whole_only, encodings) if self.undisguised else []
         after = self._sentence_windows(encodings, whole_only)
         windows = before + windows + after
         if pools is not None:
