@@ -8,7 +8,8 @@ also sends to review a comment that states, in so many words, an intent, wish or
   ``I plan to``, ``I can't wait to``, ``let's``, ``me and my friends will``), a call on someone else (``someone should``), a wish (``I hope someone``, ``I hope you``),
   or a judgement on a person (``you deserve to be``, ``he should be``);
 - an act of physical violence (kill, shoot, stab, hang, beat up, break your neck, set on fire, bomb or torch your
-  house, have you killed, ...);
+  house, have you killed, poison you, blow you up, ...), also in the progressive after ``be`` ("I'll be killing you";
+  not shooting or hanging, which photos and pictures are);
 - a person as its target (you, him, her, them, your family, that guy, all of you, the minister, the editor,
   whoever signed this, ...), or a person's body (his head, the minister's head).
 
@@ -17,11 +18,16 @@ and``). Patterns run on ``model.normalize`` output, so case, leetspeak (``k1ll``
 (``k*ll``), spaced letters (``k i l l``), elongations and extra spaces do not hide a phrase; spans are
 mapped back to the raw text with ``normalize_with_offsets``. A few menacing phrases with no act in them
 are specific enough on their own: ``I know where you live`` (or he, the minister, ... lives), ``you'd better
-watch your back``, ``watch your back or else``, ``you're a dead man``, ``I want you dead``.
+watch your back``, ``watch your back or else``, ``you're a dead man``, ``I want you dead``, ``a bullet with your name
+on it``, and the writer coming for a person armed (``I'll be coming for you with a knife``, ``I'm waiting for you
+with a gun``).
 
 Deliberately not matched (news comments say these every day, or they are not threats of violence):
 
-- things as targets: "this deal will kill the economy", "kill the bill", "I'd kill for a coffee";
+- things as targets: "this deal will kill the economy", "kill the bill", "I'd kill for a coffee"; bombing or
+  executing anyone ("if Iran attacks our ships, we should bomb them", "if he is convicted, we should execute him"),
+  poisoning or blowing up anyone but you, him or her at the end of a clause ("poison them against the merger",
+  "I'll blow you up on Twitter", "bomb you with questions");
 - subjects that are not the writer: "the tax will hurt families", "the virus kills people", and reported
   speech, "the gunman threatened to shoot them", "he said he would kill her". A threat quoted in the first
   person ("he wrote: I will kill you", "he wrote 'I will kill you'") is matched: the patterns do not parse quotations, and such a comment
@@ -39,8 +45,8 @@ Deliberately not matched (news comments say these every day, or they are not thr
 
 Known gaps: people named rather than pointed at, for most acts ("Trudeau should be killed": a name cannot be
 told from a bill's or a company's without a tagger; a bare "should be shot" ending its clause is matched whoever
-is named, since things are shot down, or shot somewhere), threats without an act ("you'll regret this", "I'm coming for
-you"), and veiled or conditional ones ("it would be a shame if something happened to your car").
+is named, since things are shot down, or shot somewhere), threats without an act or weapon ("you'll regret this",
+"I'm coming for you"), and veiled or conditional ones ("it would be a shame if something happened to your car").
 
 A match is a rule firing, not a probability: every span has ``score`` ``THREAT_SPAN_SCORE`` (1.0).
 The phrases send a comment to a human; they never reject it on their own.
@@ -236,6 +242,11 @@ _NASTY = _any("fucking", "stupid", "fat", "ugly", "little", "scrawny", "skinny",
 _TO_PIECES = _any("up", "open", "to pieces", "into pieces", "to bits", "into bits", "to shreds", "apart",
                   "limb from limb")
 _SUFFER = _any("bleed", "suffer", "scream", "beg for mercy", "beg for your life", "beg for death", "disappear")
+_ONE = rf"{_any(_YOU, 'him', 'her')}(?: {_GROUP})?{_END}"
+"""A person pointed at, for acts that take a thing or a crowd as often ("poison them against the merger")."""
+_CLAUSE_END = (rf"(?= ?(?:[.!?,;:)]|$)| {_any('and', 'if', 'soon', 'tonight', 'tomorrow', 'now', 'one day', 'someday', 'too', 'slowly', 'dead', 'in your sleep', 'while you sleep')}\b)")
+"""Where poisoning or blowing up a person must end its clause: "I will poison you." is a threat, "I'll blow you up on
+Twitter" and "bomb you with questions" are not."""
 
 
 def _acts(s: str) -> str:
@@ -258,6 +269,8 @@ def _acts(s: str) -> str:
         rf"(?:burn|skin|bury|boil|roast){s} {_TARGET} alive|burn{s} {_TARGET} at the stake",
         rf"(?:burn|torch|bomb|firebomb){s} (?:down )?{_POSSESSIVE} {_BUILDING}(?: down)?",
         rf"blow{s} up {_POSSESSIVE} {_BUILDING}",
+        rf"blow{s} {_ONE} up{_CLAUSE_END}|poison{s} {_ONE}{_CLAUSE_END}",
+        rf"blow{s} {_TARGET} (?:up )?to {_any('bits', 'pieces', 'smithereens', 'kingdom come')}",
         rf"(?:have|get){s} {_TARGET} (?:killed|murdered|stabbed|lynched|beaten to death)",
         rf"set{s} {_TARGET} (?:on fire|alight|ablaze)",
         rf"run{s} {_TARGET} over|run{s} over {_TARGET}",
@@ -289,6 +302,19 @@ def _acts(s: str) -> str:
 
 _ACT = _acts(_S)
 _ACT_BASE = _acts("")  # imperatives: "Find them and kill them."
+_DOING = _first(  # after "I'll be": "I'll be killing you soon" (not shooting or hanging them: photos and pictures)
+    rf"{_any('killing', 'murdering', 'slaughtering', 'butchering', 'beheading', 'strangling', 'lynching', 'torturing', 'stabbing', 'gutting', 'raping', 'maiming', 'mutilating', 'knifing')} {_TARGET}",
+    rf"hunting {_TARGET} down|hunting down {_TARGET}",
+    rf"beating {_TARGET} {_SENSELESS}|beating up {_TARGET}|beating the {_OUT_OF} out of {_TARGET}",
+    rf"poisoning {_ONE}{_CLAUSE_END}|blowing {_ONE} up{_CLAUSE_END}",
+) + _NOT_VIOLENCE
+_WEAPON = _any("knife", "knives", "gun", "guns", "rifle", "shotgun", "pistol", "handgun", "revolver", "axe", "machete",
+               "baseball bat", "hammer", "crowbar", "blade", "chainsaw", "glock", "ar-?15", "sword", "noose")
+_ARMED = (rf"(?:be )?(?:{_ADVERB} )?{_any('coming', 'come', 'waiting', 'wait', 'looking', 'look')} "
+          rf"{_any('for', 'after')} {_TARGET} with {_any('a', 'an', 'my', 'our', 'the', 'some')} "
+          rf"(?:[a-z]+ )?{_WEAPON}{_END}(?! (?:and|&) (?:a )?(?:fork|nails?|ball|spoon|saw|chisel)\b)")
+"""Coming for a person armed, after an intent or "I'm": "I'll be coming for you with a knife", "I'm waiting for you
+with a gun" (not "with a hammer and nails")."""
 
 # -- what should be done to them, and dying ---------------------------------------------------------
 
@@ -303,7 +329,7 @@ _DONE = _any(  # participles for wishes and judgements: "I hope you get shot", "
     "lined up (?:against a wall )?and shot", "put (?:up )?against (?:a|the) wall and shot", "strung up",
     "drawn and quartered", "burn(?:ed|t) at the stake", "tarred and feathered",
     "kicked in the (?:face|head|teeth|nuts|balls)", "punched in the (?:face|head|mouth|teeth)",
-    "shot in the (?:face|head|back|kneecaps?)",
+    "shot in the (?:face|head|back|kneecaps?)", "poisoned", "blown up", "blown to (?:bits|pieces|smithereens)",
 ) + _NOT_VIOLENCE
 _DONE_TO_ANYONE = _any(  # participles that name a killing whoever the subject is: "traitors should be hanged"
     "lynched", "hanged", "beheaded", "shot on sight", "shot dead", "taken out (?:back )?and shot",
@@ -336,7 +362,10 @@ _SOMEDAY = _any("would", "will", "can", "could", "does", "finally", "just", "eve
 _WANT_TO_SEE = _any("want", "wish", "need", "like", "love", "wanna see", "want to see", "like to see", "love to see")
 
 _THREAT_PATTERNS: tuple[tuple[str, str], ...] = (
-    ("intent", rf"{_INTENT} {_ADVERBS}(?:{_ON_THE_WAY} (?:and |to )?{_ADVERBS})?{_ACT}"),
+    # One pattern, so that the intent is looked for once at each position: its alternatives cost the most.
+    ("intent", rf"{_INTENT} {_ADVERBS}"
+               rf"{_first(f'(?:{_ON_THE_WAY} (?:and |to )?{_ADVERBS})?{_ACT}', f'be {_ADVERBS}{_DOING}', _ARMED)}"),
+    ("menace", rf"\b(?=i|we){_NOT_OWN}(?:i{_Q}m|i am|we{_APOSTROPHE}re|we are) {_ARMED}"),
     ("call", rf"{_CALL}(?:{_ADVERB} )?{_ACT}"),
     ("call", (  # an imperative: "Find them and kill them.", "Castrate this guy."
         rf"{_SENTENCE_START}(?:{_any('just', 'please', 'now', 'go', 'go and', 'come and', 'so', 'then')} )?"
@@ -373,6 +402,7 @@ _THREAT_PATTERNS: tuple[tuple[str, str], ...] = (
     ("menace", rf"\b(?:{_YOU} ?{_Q}d |{_YOU} had |{_YOU} )?better (?:start )?"
                rf"(?:watch(?:ing)? {_any('your', 'ur')} back|sleep with one eye open)\b"),
     ("menace", rf"\bwatch {_any('your', 'ur')} back[,.!]* or (?:else|{_YOU}|{_any('i', 'we')})\b"),
+    ("menace", rf"\b(?:a|the|one|this) bullet with {_any('your', 'ur')} name on it"),
     ("menace", rf"\b{_any(_YOU, f'you{_Q}re', 'ur')} (?:{_any('are', 'is', 'r')} )?(?:a )?dead "
                rf"{_any('man', 'woman', 'meat', 'men', 'women')}{_END_OR_QUOTE}(?! walking)"),
     ("menace", rf"\b(?=y|u){_NOT_MENACE}{_any(f'you{_Q}re', 'you are', 'ur', 'your', 'youre')} "
@@ -401,7 +431,7 @@ _VERBS = (  # the acts' verbs, and a word that every act without one of them has
     "fuck", "mess", "cut", "carve", "rough", "slice", "smash", "jack", "light", "burn", "skin", "bury", "boil",
     "roast", "run", "put", "pump", "stick", "plant", "shove", "sink", "lodge", "drive", "break", "snap",
     "crush", "bash", "cave", "rip", "tear", "wring", "slit", "slash", "gouge", "bust", "split", "crack", "chop",
-    "hack", "blow", "bleed", "suffer", "scream", "beg", "disappear", "fire", "alight", "ablaze", "alive",
+    "hack", "blow", "poison", "bleed", "suffer", "scream", "beg", "disappear", "fire", "alight", "ablaze", "alive",
     "stake", "life", "lives", "existence", "hospital", "grave", "graveyard", "ground", "ditch", "coffin",
     "casket", "bag", "morgue", "wheelchair", "icu", "feet",
 )
@@ -410,7 +440,10 @@ _KEY_WORDS = frozenset(
     + """killed murdered shot stabbed raped beaten lynched hanged hung strangled tortured butchered slaughtered
     beheaded decapitated harmed set burned burnt gunned punched slapped knifed maimed mutilated castrated drowned
     choked stomped curbstomped waterboarded skinned taken lined strung drawn tarred kicked stoned die dies dead
-    death bullet beating beatdown swing rope where watch watching eye""".split()
+    death bullet beating beatdown swing rope where watch watching eye poisoned blown blowing killing murdering
+    slaughtering butchering beheading strangling lynching torturing stabbing gutting raping maiming mutilating
+    knifing hunting poisoning knife knives gun guns rifle shotgun pistol handgun revolver axe machete bat hammer
+    crowbar blade chainsaw glock ar sword noose""".split()
 )
 """Every threat phrase has one of these words (acts, their participles, dying, and the menaces' key words):
 a comment with none of them is not searched (88% of UCC validation comments, measured once), and the

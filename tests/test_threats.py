@@ -99,6 +99,19 @@ POSITIVES = [
     ("We'll cut off the editor's head.", "We'll cut off the editor's head"),
     ("Me and my friends will kill you.", "Me and my friends will kill you"),
     ("My boys and I are gonna find you and hurt you.", "My boys and I are gonna find you and hurt you"),
+    # left by stop 55: intents in the progressive, poisoning or blowing up a person named by a pronoun, weapons
+    ("I'll be killing you soon.", "I'll be killing you"),
+    ("I will be hunting you down.", "I will be hunting you down"),
+    ("We're going to be beating the shit out of him.", "We're going to be beating the shit out of him"),
+    ("I will poison you.", "I will poison you"),
+    ("Someone should poison him and his dog.", "Someone should poison him"),
+    ("I'm going to blow you up!", "I'm going to blow you up"),
+    ("I'm going to blow you all to pieces.", "I'm going to blow you all to pieces"),
+    ("I hope you get poisoned.", "I hope you get poisoned"),
+    ("I'll be coming for you with a knife.", "I'll be coming for you with a knife"),
+    ("I'm coming for you with a gun, you piece of trash.", "I'm coming for you with a gun"),
+    ("We'll be waiting for the editor with a baseball bat.", "We'll be waiting for the editor with a baseball bat"),
+    ("There's a bullet with your name on it.", "a bullet with your name on it"),
 ]
 
 HARD_NEGATIVES = [
@@ -202,8 +215,8 @@ HARD_NEGATIVES = [
     "We will get the minister fired.",
     "The lot of you will be disappointed.",
     "I will blow up the old rules.",
-    # the same acts in civil use, found in review: so "bomb", "poison", "execute" and "blow up" take no person as a
-    # target ("I will poison you" and "I'm going to blow you up" go unmatched), and "have them shot" is a photo
+    # the same acts in civil use, found in review: so "bomb" and "execute" take no person as a target, "poison" and
+    # "blow up" only you, him or her at the end of a clause, and "have them shot" is a photo
     "If Iran attacks our ships, we should bomb them.",
     "The arms deal means we will bomb them with Canadian-made bombs.",
     "If he is convicted, we should execute him.",
@@ -233,6 +246,26 @@ HARD_NEGATIVES = [
     "Me and my mates will cut the minister's arms budget.",
     "She claimed me and my friends would hurt her.",
     "I never said me and my friends would hurt him.",
+    # the progressive, poisoning, blowing up and weapons in civil use
+    "I'll be shooting you an email.",
+    "I'll be shooting them at the wedding, the light is better outside.",
+    "I'll be hanging them in the hall.",
+    "We'll be killing them in the polls.",
+    "I'll be killing it at karaoke.",
+    "They'll be stabbing you in the back.",
+    "I'll be beating you at chess.",
+    "I'm going to bomb you with questions.",
+    "I'll blow you up with texts until you answer.",
+    "I will blow him away with this recipe.",
+    "I will poison your mind with facts.",
+    "The fumes will poison you.",
+    "Don't let them poison him against me.",
+    "I never said I would poison him.",
+    "I hope nobody gets poisoned.",
+    "I'll be waiting for you with a cake.",
+    "I'm coming for you with the facts.",
+    "I'll be waiting for you with a hammer and nails to fix the fence.",
+    "The soldier feared the bullet with his name on it.",
 ]
 
 
