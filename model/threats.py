@@ -8,8 +8,9 @@ also sends to review a comment that states, in so many words, an intent, wish or
   ``I plan to``, ``I can't wait to``, ``let's``, ``me and my friends will``), a call on someone else (``someone should``), a wish (``I hope someone``, ``I hope you``),
   or a judgement on a person (``you deserve to be``, ``he should be``);
 - an act of physical violence (kill, shoot, stab, hang, beat up, break your neck, set on fire, bomb or torch your
-  house, have you killed, poison you, blow you up, ...), also in the progressive after ``be`` ("I'll be killing you";
-  not shooting or hanging, which photos and pictures are);
+  house, have you killed, poison you, blow your family up, ...), also in the progressive after ``be`` ("I'll be
+  killing you", "i'll b killin u", "I'll be shooting you in the head"; not a bare shooting or hanging, which photos
+  and pictures are);
 - a person as its target (you, him, her, them, your family, that guy, all of you, the minister, the editor,
   whoever signed this, ...), or a person's body (his head, the minister's head).
 
@@ -19,15 +20,19 @@ and``). Patterns run on ``model.normalize`` output, so case, leetspeak (``k1ll``
 mapped back to the raw text with ``normalize_with_offsets``. A few menacing phrases with no act in them
 are specific enough on their own: ``I know where you live`` (or he, the minister, ... lives), ``you'd better
 watch your back``, ``watch your back or else``, ``you're a dead man``, ``I want you dead``, ``a bullet with your name
-on it``, and the writer coming for a person armed (``I'll be coming for you with a knife``, ``I'm waiting for you
-with a gun``).
+on it`` (or a round), and the writer coming or waiting for a person, or at their door, with a weapon where the
+clause ends (``I'll be coming for you with a knife``, ``I'm waiting for you with guns``, ``I'll be at your door with
+a gun``; not for "them", which hunters and gardeners say of geese and stumps, nor with "a nail gun" or "a foam
+sword").
 
 Deliberately not matched (news comments say these every day, or they are not threats of violence):
 
 - things as targets: "this deal will kill the economy", "kill the bill", "I'd kill for a coffee"; bombing or
   executing anyone ("if Iran attacks our ships, we should bomb them", "if he is convicted, we should execute him"),
-  poisoning or blowing up anyone but you, him or her at the end of a clause ("poison them against the merger",
-  "I'll blow you up on Twitter", "bomb you with questions");
+  poisoning or blowing up anyone but a person pointed at (you, him, her, all of you, your family) where the clause
+  ends ("poison them against the merger", "I'll blow you up on Twitter", "I'll blow him up and frame it", "bomb you
+  with questions", "we should blow them to bits"); "poisoned" and "blown up" are a wish or a judgement only where the
+  clause ends ("I hope you get poisoned.", not "I hope they were poisoned by accident");
 - subjects that are not the writer: "the tax will hurt families", "the virus kills people", and reported
   speech, "the gunman threatened to shoot them", "he said he would kill her". A threat quoted in the first
   person ("he wrote: I will kill you", "he wrote 'I will kill you'") is matched: the patterns do not parse quotations, and such a comment
@@ -242,9 +247,11 @@ _NASTY = _any("fucking", "stupid", "fat", "ugly", "little", "scrawny", "skinny",
 _TO_PIECES = _any("up", "open", "to pieces", "into pieces", "to bits", "into bits", "to shreds", "apart",
                   "limb from limb")
 _SUFFER = _any("bleed", "suffer", "scream", "beg for mercy", "beg for your life", "beg for death", "disappear")
-_ONE = rf"{_any(_YOU, 'him', 'her')}(?: {_GROUP})?{_END}"
+_ONE = _any(rf"{_any(_YOU, 'him', 'her')}(?: {_GROUP})?{_END}", rf"{_EACH} of {_YOU}{_END}",
+           rf"{_POSSESSIVE} (?:whole |entire )?{_KIN}{_END}", rf"{_any(_YOU, 'him', 'her')} and {_POSSESSIVE} (?:whole |entire )?{_KIN}{_END}")
 """A person pointed at, for acts that take a thing or a crowd as often ("poison them against the merger")."""
-_CLAUSE_END = (rf"(?= ?(?:[.!?,;:)]|$)| {_any('and', 'if', 'soon', 'tonight', 'tomorrow', 'now', 'one day', 'someday', 'too', 'slowly', 'dead', 'in your sleep', 'while you sleep')}\b)")
+_CLAUSE_END = (rf"(?= ?(?:[.!?,;:)]|$)| {_any('and', 'if', 'soon', 'tonight', 'tomorrow', 'now', 'one day', 'someday', 'too', 'slowly', 'dead', 'in your sleep', 'while you sleep')}\b| with (?:some |a |an )?{_any('rat poison', 'arsenic', 'cyanide', 'antifreeze', 'ricin', 'polonium', 'novichok', 'bleach', 'bomb', 'car bomb', 'pipe bomb', 'grenade', 'c4', 'dynamite', 'ied')}\b)")
+_BLOWN_END = rf"{_CLAUSE_END}(?! ?,? (?:and )?(?:then )?{_any('frame', 'print', 'crop', 'hang', 'post', 'put', 'pin', 'send', 'enlarge', 'zoom')}\b)"
 """Where poisoning or blowing up a person must end its clause: "I will poison you." is a threat, "I'll blow you up on
 Twitter" and "bomb you with questions" are not."""
 
@@ -269,8 +276,8 @@ def _acts(s: str) -> str:
         rf"(?:burn|skin|bury|boil|roast){s} {_TARGET} alive|burn{s} {_TARGET} at the stake",
         rf"(?:burn|torch|bomb|firebomb){s} (?:down )?{_POSSESSIVE} {_BUILDING}(?: down)?",
         rf"blow{s} up {_POSSESSIVE} {_BUILDING}",
-        rf"blow{s} {_ONE} up{_CLAUSE_END}|poison{s} {_ONE}{_CLAUSE_END}",
-        rf"blow{s} {_TARGET} (?:up )?to {_any('bits', 'pieces', 'smithereens', 'kingdom come')}",
+        rf"blow{s} {_ONE} (?:the fuck )?up{_BLOWN_END}|poison{s} {_ONE}{_CLAUSE_END}",
+        rf"blow{s} {_ONE} (?:up )?to {_any('bits', 'pieces', 'smithereens', 'kingdom come')}",
         rf"(?:have|get){s} {_TARGET} (?:killed|murdered|stabbed|lynched|beaten to death)",
         rf"set{s} {_TARGET} (?:on fire|alight|ablaze)",
         rf"run{s} {_TARGET} over|run{s} over {_TARGET}",
@@ -302,17 +309,31 @@ def _acts(s: str) -> str:
 
 _ACT = _acts(_S)
 _ACT_BASE = _acts("")  # imperatives: "Find them and kill them."
+_ING = f"in(?:g|{_APOSTROPHE})?"  # killin'
 _DOING = _first(  # after "I'll be": "I'll be killing you soon" (not shooting or hanging them: photos and pictures)
-    rf"{_any('killing', 'murdering', 'slaughtering', 'butchering', 'beheading', 'strangling', 'lynching', 'torturing', 'stabbing', 'gutting', 'raping', 'maiming', 'mutilating', 'knifing')} {_TARGET}",
+    rf"{_any('killing', 'murdering', 'slaughtering', 'butchering', 'beheading', 'strangling', 'lynching', 'torturing', 'stabbing', 'gutting', 'raping', 'maiming', 'mutilating', 'knifing', 'hurting').replace('ing', _ING)} {_TARGET}",
+    rf"shooting {_TARGET} (?:in the {_BLOW_TO}|dead)\b",
+    rf"{_any('cutting', 'slitting', 'slashing')} {_POSSESSIVE} throats?\b|{_any('breaking', 'snapping')} {_POSSESSIVE} (?:{_NASTY} )?necks?\b",
     rf"hunting {_TARGET} down|hunting down {_TARGET}",
     rf"beating {_TARGET} {_SENSELESS}|beating up {_TARGET}|beating the {_OUT_OF} out of {_TARGET}",
-    rf"poisoning {_ONE}{_CLAUSE_END}|blowing {_ONE} up{_CLAUSE_END}",
+    rf"poisoning {_ONE}{_CLAUSE_END}|blowing {_ONE} (?:the fuck )?up{_BLOWN_END}",
 ) + _NOT_VIOLENCE
-_WEAPON = _any("knife", "knives", "gun", "guns", "rifle", "shotgun", "pistol", "handgun", "revolver", "axe", "machete",
-               "baseball bat", "hammer", "crowbar", "blade", "chainsaw", "glock", "ar-?15", "sword", "noose")
-_ARMED = (rf"(?:be )?(?:{_ADVERB} )?{_any('coming', 'come', 'waiting', 'wait', 'looking', 'look')} "
-          rf"{_any('for', 'after')} {_TARGET} with {_any('a', 'an', 'my', 'our', 'the', 'some')} "
-          rf"(?:[a-z]+ )?{_WEAPON}{_END}(?! (?:and|&) (?:a )?(?:fork|nails?|ball|spoon|saw|chisel)\b)")
+_WEAPON = _any(*(w for w in ("knife", "knives", "gun", "guns", "rifle", "rifles", "shotgun", "shotguns", "pistol", "handgun",
+                  "revolver", "axe", "machete", "machetes", "baseball bat", "bat", "hammer", "crowbar", "blade", "chainsaw",
+                  "glock", "ar[- ]?15", "sword", "noose", "12[- ]?gauge", "9 ?mm")))
+_TOOL = _any("nail", "glue", "hot glue", "water", "squirt", "nerf", "staple", "heat", "caulking", "caulk", "spray",
+             "radar", "speed", "foam", "toy", "plastic", "wooden", "rubber", "bread", "butter", "carving", "paring",
+             "fillet", "steak", "putty", "utility", "pizza", "cake", "starting", "paint", "paintball", "bb", "potato",
+             "meat", "chef", "cookie", "camera", "sniper", "laser", "light", "ray", "rail", "plasma", "cricket")
+_ARMED_TARGET = _any(rf"{_any(_YOU, 'him', _HER)}(?: {_GROUP})?{_END_OR_QUOTE}", rf"{_EACH} of {_YOU}{_END_OR_QUOTE}",
+                     rf"{_POSSESSIVE} (?:whole |entire )?{_KIN}{_END}", rf"{_SOME_PEOPLE}{_END}")
+_ARMED = (rf"(?:be )?(?:{_ADVERB} )?(?:{_any('coming', 'come', 'waiting', 'wait')} (?:{_any('outside', 'downstairs', 'out front', 'round the corner')} )?"
+          rf"{_any('for', 'after')} {_ARMED_TARGET}|{_any('coming', 'come')} (?:to )?get {_ARMED_TARGET}"
+          rf"|{_any('coming', 'come', 'be', 'waiting', 'wait')} (?:over |round |outside |at |to )?{_any('your', 'ur', 'his', 'her')} "
+          rf"{_any('house', 'home', 'place', 'door', 'work', 'school', 'office')}) "
+          rf"with (?:{_any('a', 'an', 'my', 'our', 'the', 'some')} )?(?:(?!{_TOOL} )[a-z]+ ){{0,2}}{_WEAPON}{_END}"
+          rf"(?= ?(?:[.!?,;:)]|$)| (?:and|&) (?:{_any('i', 'we', 'you', 'u')}\b|(?:a |an |my )?(?:[a-z]+ )?{_WEAPON}{_END})"
+          rf"| {_any('in my hand', 'in hand', 'loaded', 'tonight', 'tomorrow', 'soon', 'one day', 'you', 'u', 'bitch', 'asshole', 'punk', 'pig', 'coward', 'scum')}\b)")
 """Coming for a person armed, after an intent or "I'm": "I'll be coming for you with a knife", "I'm waiting for you
 with a gun" (not "with a hammer and nails")."""
 
@@ -329,7 +350,8 @@ _DONE = _any(  # participles for wishes and judgements: "I hope you get shot", "
     "lined up (?:against a wall )?and shot", "put (?:up )?against (?:a|the) wall and shot", "strung up",
     "drawn and quartered", "burn(?:ed|t) at the stake", "tarred and feathered",
     "kicked in the (?:face|head|teeth|nuts|balls)", "punched in the (?:face|head|mouth|teeth)",
-    "shot in the (?:face|head|back|kneecaps?)", "poisoned", "blown up", "blown to (?:bits|pieces|smithereens)",
+    "shot in the (?:face|head|back|kneecaps?)", "poisoned(?= ?(?:[.!?,;:)]|$)| and die)", "blown up(?= ?(?:[.!?,;:)]|$)| and die| by (?:a |an )?(?:bomb|car bomb|missile|drone|grenade|ied))",
+    "blown to (?:bits|pieces|smithereens|kingdom come)",
 ) + _NOT_VIOLENCE
 _DONE_TO_ANYONE = _any(  # participles that name a killing whoever the subject is: "traitors should be hanged"
     "lynched", "hanged", "beheaded", "shot on sight", "shot dead", "taken out (?:back )?and shot",
@@ -364,7 +386,7 @@ _WANT_TO_SEE = _any("want", "wish", "need", "like", "love", "wanna see", "want t
 _THREAT_PATTERNS: tuple[tuple[str, str], ...] = (
     # One pattern, so that the intent is looked for once at each position: its alternatives cost the most.
     ("intent", rf"{_INTENT} {_ADVERBS}"
-               rf"{_first(f'(?:{_ON_THE_WAY} (?:and |to )?{_ADVERBS})?{_ACT}', f'be {_ADVERBS}{_DOING}', _ARMED)}"),
+               rf"{_first(f'(?:{_ON_THE_WAY} (?:and |to )?{_ADVERBS})?{_ACT}', f'(?:be|b) {_ADVERBS}{_DOING}', _ARMED)}"),
     ("menace", rf"\b(?=i|we){_NOT_OWN}(?:i{_Q}m|i am|we{_APOSTROPHE}re|we are) {_ARMED}"),
     ("call", rf"{_CALL}(?:{_ADVERB} )?{_ACT}"),
     ("call", (  # an imperative: "Find them and kill them.", "Castrate this guy."
@@ -402,7 +424,7 @@ _THREAT_PATTERNS: tuple[tuple[str, str], ...] = (
     ("menace", rf"\b(?:{_YOU} ?{_Q}d |{_YOU} had |{_YOU} )?better (?:start )?"
                rf"(?:watch(?:ing)? {_any('your', 'ur')} back|sleep with one eye open)\b"),
     ("menace", rf"\bwatch {_any('your', 'ur')} back[,.!]* or (?:else|{_YOU}|{_any('i', 'we')})\b"),
-    ("menace", rf"\b(?:a|the|one|this) bullet with {_any('your', 'ur')} name on it"),
+    ("menace", rf"\b(?:a|one|this) {_any('bullet', 'round', 'slug')} (?:with|that has) {_any('your', 'ur', 'you')} (?:fucking |own )?name (?:{_any('written', 'engraved', 'carved', 'etched')} )?on it"),
     ("menace", rf"\b{_any(_YOU, f'you{_Q}re', 'ur')} (?:{_any('are', 'is', 'r')} )?(?:a )?dead "
                rf"{_any('man', 'woman', 'meat', 'men', 'women')}{_END_OR_QUOTE}(?! walking)"),
     ("menace", rf"\b(?=y|u){_NOT_MENACE}{_any(f'you{_Q}re', 'you are', 'ur', 'your', 'youre')} "
@@ -443,7 +465,8 @@ _KEY_WORDS = frozenset(
     death bullet beating beatdown swing rope where watch watching eye poisoned blown blowing killing murdering
     slaughtering butchering beheading strangling lynching torturing stabbing gutting raping maiming mutilating
     knifing hunting poisoning knife knives gun guns rifle shotgun pistol handgun revolver axe machete bat hammer
-    crowbar blade chainsaw glock ar sword noose""".split()
+    crowbar blade chainsaw glock ar sword noose killin hurting shooting cutting slitting slashing breaking snapping
+    rifles shotguns machetes gauge mm round slug""".split()
 )
 """Every threat phrase has one of these words (acts, their participles, dying, and the menaces' key words):
 a comment with none of them is not searched (88% of UCC validation comments, measured once), and the

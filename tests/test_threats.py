@@ -112,6 +112,19 @@ POSITIVES = [
     ("I'm coming for you with a gun, you piece of trash.", "I'm coming for you with a gun"),
     ("We'll be waiting for the editor with a baseball bat.", "We'll be waiting for the editor with a baseball bat"),
     ("There's a bullet with your name on it.", "a bullet with your name on it"),
+    # found in review of those: the same threats written otherwise
+    ("i'll b killin u", "i'll b killin u"),
+    ("I'll be shooting you in the head.", "I'll be shooting you in the head"),
+    ("I'll be cutting your throat.", "I'll be cutting your throat"),
+    ("I will poison your family.", "I will poison your family"),
+    ("I will poison you with rat poison.", "I will poison you"),
+    ("I'm going to blow you and your family up.", "I'm going to blow you and your family up"),
+    ("I'll blow you up with a bomb.", "I'll blow you up"),
+    ("We will be waiting for you with guns and knives.", "We will be waiting for you with guns and knives"),
+    ("I'll be coming for you with my 12 gauge.", "I'll be coming for you with my 12 gauge"),
+    ("I'm coming to get you with a knife.", "I'm coming to get you with a knife"),
+    ("I'll be at your door with a gun.", "I'll be at your door with a gun"),
+    ("I've got a round with your name on it.", "a round with your name on it"),
 ]
 
 HARD_NEGATIVES = [
@@ -266,6 +279,23 @@ HARD_NEGATIVES = [
     "I'm coming for you with the facts.",
     "I'll be waiting for you with a hammer and nails to fix the fence.",
     "The soldier feared the bullet with his name on it.",
+    # found in review: games, photos, hunting, tools, police appeals, the idiom, and bombing "them"
+    "I'm coming for you with the sniper rifle next round.",
+    "I'll be waiting for you with a shotgun behind the door on Dust 2, noob.",
+    "Send me the photo of your grandfather and I'll blow him up and frame it.",
+    "She's tiny in that shot, I'll blow her up, crop it and print it.",
+    "This photo of the minister should be blown up and hung in every office.",
+    "The geese land at six; I'll be waiting for them with a shotgun.",
+    "The old stumps are next, I'm coming for them with an axe.",
+    "I'll be waiting for you with a nail gun and a ladder, the deck won't build itself.",
+    "Hide the cake, I'm coming for you with the bread knife.",
+    "The police said: 'We are looking for the man with a knife who robbed the store.'",
+    "As the old soldiers say, you never hear the bullet with your name on it.",
+    "If Iran attacks our ships, we should blow them to bits.",
+    "I hope he gets blown up on social media for that comment.",
+    "I hope they were poisoned by accident and not on purpose.",
+    "Gun owners act like we're coming for them with a gun.",
+    "I'm coming for you with a foam sword, little brother.",
 ]
 
 
