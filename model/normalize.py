@@ -339,7 +339,132 @@ def _disguised_word(text: str) -> bool:
     return False
 
 
-def undisguised(text: str) -> str | None:
+_REGIONAL_LETTER = re.compile("(?<![\U0001f1e6-\U0001f1ff])[\U0001f1e6-\U0001f1ff](?![\U0001f1e6-\U0001f1ff])")
+"""A regional indicator symbol (U+1F1E6-U+1F1FF, drawn as the boxed capitals A-Z) with no other one beside it. Two
+side by side are drawn as a flag ("\U0001f1fa\U0001f1f8"), so a writer who wants letters seen puts a space or a
+zero-width character between them ("\U0001f1ee \U0001f1e9 \U0001f1ee \U0001f1f4 \U0001f1f9"): a lone one is the letter
+it is drawn as, a pair stays a flag (and a run of them, a row of flags)."""
+_TURNED = {"ɐ": "a", "ɔ": "c", "ǝ": "e", "ɟ": "f", "ƃ": "g", "ɥ": "h", "ı": "i", "ᴉ": "i", "ɾ": "j", "ʞ": "k",
+           "ꞁ": "l", "ɯ": "m", "ɹ": "r", "ʇ": "t", "ʌ": "v", "ʍ": "w", "ʎ": "y"}
+"""The turned letters of upside-down text ("\u0250" a, "\u0279" r, "\u0287" t): Latin letters rotated half a turn that
+look like no ASCII one (their capitals case-fold to them)."""
+_FLIPPED = {**_TURNED, "b": "q", "d": "p", "n": "u", "p": "d", "q": "b", "u": "n"}
+"""What each letter of upside-down text stands for: the turned letters, the ASCII letters that are another one turned
+("p" is "d"), and (absent: themselves) those that look the same turned (i l o s x z)."""
+_TURNED_MARK = re.compile("[" + "".join(_TURNED).replace("ı", "") + "]")
+"""A turned letter but the dotless "\u0131", which Turkish writes as a letter of its own."""
+_TURNED_WORD = "[" + "".join(_TURNED) + "bdilnopqsuxz]+"
+_TURNED_RUN = re.compile(rf"(?<![^\W\d_]){_TURNED_WORD}(?: {_TURNED_WORD})*(?![^\W\d_])")
+"""Words written only in the letters of upside-down text (the turned ones and b d i l n o p q s u x z), a space
+apart."""
+_TURNED_LETTER = re.compile("[" + "".join(_TURNED) + "]")
+_RELETTERED_MARK = re.compile("[\U0001f1e6-\U0001f1ff" + _TURNED_MARK.pattern[1:])
+"""A regional indicator or a ``_TURNED_MARK``: what ``_relettered`` may change."""
+
+
+def _unturned(match: re.Match) -> str:
+    """A ``_TURNED_RUN``'s words from the first to the last that hold a turned letter, read back twice: reversed, as
+    upside-down text generators write them (so that the text reads right with the screen turned), then in the order
+    written, as "flip text" generators do. Which of the two a writer used cannot be told without a word list
+    ("\u0287o\u0131p\u0131" is "idiot" reversed, "\u026fo\u0279ou" is "moron" in order), so the reading holds both. A
+    run without a turned letter but "\u0131" is kept (Turkish "\u0131s\u0131")."""
+    run = match.group()
+    if not _TURNED_MARK.search(run):
+        return run
+    words = run.split(" ")
+    turned = [i for i, word in enumerate(words) if _TURNED_LETTER.search(word)]
+    first, last = turned[0], turned[-1] + 1
+    in_order = "".join(_FLIPPED.get(c, c) for c in " ".join(words[first:last]))
+    return " ".join(words[:first] + [in_order[::-1], in_order] + words[last:])
+
+
+def _relettered(text: str) -> str:
+    """``text`` with lone regional indicators (``_REGIONAL_LETTER``) and upside-down words (``_unturned``) written as
+    the ASCII letters they are drawn as: the character table keeps both, and an uncased reader takes them for symbols
+    or for letters they are not. Flags, and text with no turned letter but "\u0131", are kept."""
+    if text.isascii() or not _RELETTERED_MARK.search(text):
+        return text
+    text = _REGIONAL_LETTER.sub(lambda m: chr(ord(m.group()) - 0x1F1E6 + ord("a")), text)
+    return _TURNED_RUN.sub(_unturned, text) if _TURNED_MARK.search(text) else text
+
+
+_FILLER = re.compile(r"(?<=[a-z])[\u1160\u2800]+|[\u1160\u2800]+(?=[a-z])")
+"""Blank letters beside a Latin one: the Hangul fillers (U+3164, U+FFA0, which the character table maps to the
+jungseong filler U+1160) and the Braille blank (U+2800). Each is drawn as a blank but is no space to a reader that
+splits words at spaces ("you\u3164idiot" is one word to it): read as a space. In Korean a filler stands among jamo, and
+a blank cell among Braille cells, never beside a Latin letter; U+115F and U+1160 written as such are zero-width
+(``ZERO_WIDTH``) and dropped already."""
+_WIDE_SPACED = re.compile(r"(?<!\w)[a-z](\s{2,}|[^\S ])[a-z](?:\1[a-z])+(?!\w)")
+"""Three or more single letters with the same wider gap between each, of two or more blanks or holding a line break
+("i  d  i  o  t", "i\\nd\\ni\\no\\nt"), which ``_SPACED`` (single gaps) does not read. The same gap throughout: a run
+does not reach across a paragraph into letters spaced otherwise."""
+
+
+def _may_be_wide_spaced(text: str) -> object:
+    """Whether ``_WIDE_SPACED`` may match: two blanks, or a blank but a space. In mapped ASCII text the only blanks
+    but a space are a tab and line breaks (the character table drops the other control characters)."""
+    if text.isascii():
+        return "  " in text or "\n" in text or "\t" in text or "\r" in text
+    return _WIDE_SPACED.search(text)
+
+
+_SPACED_GAP = re.compile(r"[.\-_*]")
+_NOT_LETTER = re.compile(r"[^a-z]")
+_ARTICLE_BEFORE = re.compile(r"(?<!\w)(?:an?|the)\s+\Z")
+
+
+def _with_article(word: str, after_article: bool) -> str:
+    """``word`` of joined letters, with a first "a" split off when it reads as the article "a": before at least three
+    letters that can start an English word, as a consonant not doubled ("a" before a vowel is "an", no word starts
+    with a doubled letter) and a vowel among them, and not after an article ("an a r s e"). "a m o r o n",
+    "a l o s e r" -> "a moron", "a loser"; "a s s", "a s s e d", "a t m", "a k a", "a b c d" stay whole."""
+    rest = word[1:]
+    if (word[:1] == "a" and len(rest) >= 3 and rest[0] not in "aeiou" and rest[0] != rest[1]
+            and any(c in "aeiouy" for c in rest) and not after_article):
+        return "a " + rest
+    return word
+
+
+def _joined_letters(match: re.Match) -> str:
+    """A run of spaced letters (``_SPACED``, ``_WIDE_SPACED``) read as words, where ``normalize`` joins them all.
+
+    A run that puts spaces between some letters and other gaps (dots, dashes) between the rest writes its words with
+    the other gaps and puts spaces between words ("y.o.u a.r.e a l.o.s.e.r" -> "you are a loser", not
+    "youarealoser"); single letters a space apart in it are one word still ("y o u a.r.e" -> "you are"). Letters
+    joined from single letters may start with the article "a" (``_with_article``); "i" is never split off, as
+    "i d i o t" cannot be told from "i h a t e" without a word list. Letters all a dot (dash, ...) apart are one word
+    ("a.r.s.e"), as a writer parts words with a blank.
+    """
+    run = match.group()
+    after_article = _ARTICLE_BEFORE.search(match.string, max(0, match.start() - 8), match.start()) is not None
+    if match.re is _SPACED and " " in run and _SPACED_GAP.search(run):
+        words: list[str] = []
+        spaced: list[bool] = []  # whether each word was joined from single letters
+        for group in run.split(" "):
+            if len(group) == 1 and spaced and spaced[-1]:
+                words[-1] += group
+            else:
+                words.append(_SPACED_GAP.sub("", group))
+                spaced.append(len(group) == 1)
+        return " ".join(_with_article(word, after_article and i == 0) if spaced[i] else word
+                        for i, word in enumerate(words))
+    word = _NOT_LETTER.sub("", run)
+    return _with_article(word, after_article) if run[1].isspace() else word  # "a.r.s.e": a dot parts no words
+
+
+_WIDER_GROUPS: tuple[tuple[Callable[[str], object], tuple], ...] = (
+    (lambda t: "\u1160" in t or "\u2800" in t, ((_FILLER, " "),)),
+    *_DISGUISE_GROUPS[:2],  # masked, leetspeak
+    (_may_be_wide_spaced, ((_WIDE_SPACED, _joined_letters),)),
+    (_SPACED_START.search, ((_SPACED, _joined_letters),)),
+    *_DISGUISE_GROUPS[3:],  # elongation
+)
+"""``undisguised(text, wider=True)``'s steps after the address ones: ``_DISGUISE_GROUPS`` with blank fillers read as
+spaces first, and letters spaced wider (``_WIDE_SPACED``) and spaced letters read as words (``_joined_letters``)."""
+assert _DISGUISE_GROUPS[2][1][0][0] is _SPACED and len(_DISGUISE_GROUPS) == 4
+
+
+def undisguised(text: str, wider: bool = False) -> str | None:
     """``text`` with the disguises of hostile words undone, or ``None`` when it has none.
 
     A disguise is a word that mixes look-alike letters of another script with Latin ones or hides a zero-width
@@ -349,12 +474,26 @@ def undisguised(text: str) -> str | None:
     character table and those steps, whitespace kept. Characters an uncased reader sees through anyway (case, accents,
     a non-breaking space, "…", a ligature) and words wholly in another script are no disguise: such a comment is
     read once by an encoder that also reads this text (a bundle whose manifest says ``"undisguised": true``).
+
+    ``wider=True`` also undoes disguises that this reading keeps (it stays as it was without ``wider``, for the
+    bundles that read it: 2.14.0, 2.15.0): lone regional indicator letters and upside-down words (``_relettered``:
+    "\U0001f1ee \U0001f1e9 \U0001f1ee \U0001f1f4 \U0001f1f9" -> "idiot", "\u0287o\u0131p\u0131" -> "idiot toidi"),
+    blank fillers between letters (``_FILLER``: "you\u3164idiot" -> "you idiot"), letters spaced wider
+    (``_WIDE_SPACED``: "i  d  i  o  t", "i\\nd\\ni\\no\\nt" -> "idiot"), and spaced letters read as words rather than
+    glued (``_joined_letters``: "y.o.u a.r.e a l.o.s.e.r", "a m o r o n" -> "you are a loser", "a moron").
     """
     plain = _map(text).translate(_NO_SELECTORS)  # the character table keeps them (emoji need them); the reading not
     for may_change, steps in _ADDRESS_GROUPS:
         plain = _run_group(plain, may_change, steps)
-    out = plain
-    for may_change, steps in _DISGUISE_GROUPS:
+    out, groups = plain, _DISGUISE_GROUPS
+    if wider:
+        groups = _WIDER_GROUPS
+        lettered = _relettered(text)
+        if lettered != text:
+            out = _map(lettered).translate(_NO_SELECTORS)
+            for may_change, steps in _ADDRESS_GROUPS:
+                out = _run_group(out, may_change, steps)
+    for may_change, steps in groups:
         out = _run_group(out, may_change, steps)
     return out if out != plain or _disguised_word(text) else None
 

@@ -375,3 +375,54 @@ def test_undisguised_undoes_what_an_uncased_tokenizer_would_read_as_other_words(
 ])
 def test_undisguised_is_none_for_a_comment_written_plainly(text):
     assert undisguised(text) is None
+
+
+@pytest.mark.parametrize("text, reading", [
+    ("You are an i  d  i  o  t", "you are an idiot"), ("i\nd\ni\no\nt", "idiot"),  # letters spaced wider
+    ("Y.o.u a.r.e a l.o.s.e.r.", "you are a loser."),  # dotted words, and a word of one letter between them
+    ("You are a m o r o n", "you are a moron"), ("What a  l  o  s  e  r", "what a loser"),  # the article "a"
+    ("you\u3164are\u3164an\u3164idiot", "you are an idiot"), ("i\uffa0d\uffa0i\uffa0o\uffa0t", "idiot"),  # Hangul fillers
+    ("i\u2800d\u2800i\u2800o\u2800t", "idiot"),  # Braille blanks
+    ("\u0287o\u0131p\u0131", "idiot toidi"), ("\u026fo\u0279ou", "norom moron"),  # upside down: reversed, in order
+    ("no\u028e ll\u0131\u029e ll\u0131\u028d \u0131", "i will kill you uoy llik lliw i"),
+    ("\U0001f1ee \U0001f1e9 \U0001f1ee \U0001f1f4 \U0001f1f9", "idiot"),  # regional indicators, drawn as letters
+    ("you \U0001f1ee\u200b\U0001f1e9\u200b\U0001f1ee\u200b\U0001f1f4\u200b\U0001f1f9", "you idiot"),
+])
+def test_a_wider_undisguised_reading_undoes_what_the_reading_of_the_committed_bundles_misses(text, reading):
+    assert undisguised(text, wider=True) == reading
+
+
+@pytest.mark.parametrize("text, reading", [
+    ("U.S. troops", None), ("e.g. the budget", None), ("J. R. R. Tolkien", None), ("a.m. to p.m.", None),
+    ("Plan B", None), ("The  quick  brown  fox", None), ("I\nam\nhere", None),
+    ("a b c d", "abcd"), ("I. II. III.", "i. ii. i."),  # as the default reading: no article split off "bcd"
+    ("as a U.S. citizen", "as a us. citizen"),  # the default reading glues "aus."
+    ("you are an a s s", "you are an ass"), ("you are a s s e d", "you are assed"), ("a.r.s.e", "arse"),  # kept whole
+    ("an a r s e", "an arse"),  # no article after an article
+    # flags are two regional indicators side by side: drawn as flags, kept
+    ("I love the \U0001f1fa\U0001f1f8 and \U0001f1ec\U0001f1e7", None), ("Go \U0001f1fa\U0001f1f8\U0001f1fa\U0001f1f8!", None),
+    ("\U0001f1ee\U0001f1e9\U0001f1ee\U0001f1f4\U0001f1f9", None),
+    # fillers among Hangul jamo and blank cells among Braille ones; Turkish dotless i; IPA
+    ("\u314b\u314b\u3164\u314e\u314e", None), ("\ud55c\uae00\u3164\ucc44\uc6c0", None),
+    ("\u2813\u2811\u2807\u2807\u2815\u2800\u283a\u2815\u2817\u2807\u2819", None),
+    ("\u0131s\u0131 var", None), ("pure is /pj\u0254\u0279/", None),
+])
+def test_a_wider_undisguised_reading_leaves_civil_look_alikes(text, reading):
+    assert undisguised(text, wider=True) == reading
+
+
+@pytest.mark.parametrize("text, reading, normalised", [
+    # recorded from the code before ``wider`` (bundles 2.14.0 and 2.15.0 read these readings)
+    ("You are an i  d  i  o  t", None, "you are an i d i o t"), ("i\nd\ni\no\nt", None, "i d i o t"),
+    ("Y.o.u a.r.e a l.o.s.e.r.", "youarealoser.", "youarealoser."),
+    ("You are a m o r o n", "you are amoron", "you are amoron"),
+    ("you\u3164are\u3164an\u3164idiot", None, "you\u1160are\u1160an\u1160idiot"),
+    ("i\u2800d\u2800i\u2800o\u2800t", None, "i\u2800d\u2800i\u2800o\u2800t"),
+    ("\u0287o\u0131p\u0131", None, "\u0287oipi"), ("\u026fo\u0279ou", None, "\u026fo\u0279ou"),
+    ("\U0001f1ee \U0001f1e9 \U0001f1ee \U0001f1f4 \U0001f1f9", None, "\U0001f1ee \U0001f1e9 \U0001f1ee \U0001f1f4 \U0001f1f9"),
+    ("as a U.S. citizen", "as aus. citizen", "as aus. citizen"), ("a b c d", "abcd", "abcd"),
+    ("I. II. III.", "i. ii. i.", "i. ii. i."), ("J. R. R. Tolkien", None, "j. r. r. tolkien"),
+])
+def test_the_undisguised_reading_by_default_and_normalize_are_as_before_wider(text, reading, normalised):
+    assert undisguised(text) == undisguised(text, wider=False) == reading
+    assert normalize(text) == normalised
