@@ -83,11 +83,23 @@ SENTENCE_END_PIECES = frozenset({".", "!", "?", "…"})
 """Pieces after which a window aligned to sentences may end (when a space, a line break or the text's end follows)."""
 WINDOW_ALIGNMENTS = ("stride", "sentences")
 """How long comments are cut: windows every ``stride`` pieces, or windows packed with whole sentences."""
-READINGS = {"undisguised": "disguises undone", "sentences": "sentences read alone"}
+READINGS = {"undisguised": "disguises undone", "sentences": "sentences read alone",
+            "wider_disguises": "wider disguises undone"}
 """Readings an encoder bundle's manifest may add to a comment's own windows (``"encoder": {"<name>": true}``), each
 attribute's highest logit counting: ``undisguised`` (bundles from 2.14.0), the comment with its disguises undone;
 ``sentences`` (from 2.15.0), each sentence of a comment of one window and two or more sentences read on its own too,
-so that one hostile sentence between civil ones is read without them. A comment neither changes scores as before."""
+so that one hostile sentence between civil ones is read without them; ``wider_disguises`` (from 2.16.0, only with
+``undisguised``), the undisguised reading undoing more (``model.normalize.undisguised(wider=True)``: letters spaced
+wider, blank fillers, upside-down words, lone regional indicators, spaced letters read as words). A comment neither
+changes scores as before."""
+
+
+def check_readings(readings: Mapping[str, bool]) -> None:
+    """``ValueError`` saying what to fix when ``readings`` (``READINGS`` name -> on) cannot go together: wider
+    disguises are undone in the undisguised reading only."""
+    if readings.get("wider_disguises") and not readings.get("undisguised"):
+        raise ValueError("wider_disguises without undisguised: wider disguises are undone in the undisguised reading, "
+                         "so turn undisguised on too (--undisguised)")
 SENTENCE_MARGINS = (0.0, 0.5, 1.0, 2.0)
 """Logit margins a sentence read alone may be made to beat its comment by, tried on validation data when a bundle is
 given the ``sentences`` reading (``model.training.encoder_bundle.rewindow_bundle``): the manifest's
@@ -239,16 +251,24 @@ class EncoderRunner:
         2.14.0): a comment of one window is read whole only.
     sentence_margin : float
         Subtracted from the logits of each sentence read alone (``SENTENCE_MARGINS``; 0: its own logits count).
+    wider_disguises : bool
+        The undisguised reading also undoes letters spaced wider, blank fillers, upside-down words and lone regional
+        indicators, and reads spaced letters as words ("y.o.u a.r.e a l.o.s.e.r" -> "you are a loser";
+        ``model.normalize.undisguised(wider=True)``); needs ``undisguised``. ``False`` (every bundle to 2.15.0).
     """
 
     def __init__(self, onnx_path: str | Path, tokenizer_path: str | Path, attributes: Sequence[str],
                  threads: int = DEFAULT_THREADS, max_tokens: int = MAX_TOKENS, stride: int = WINDOW_STRIDE,
                  align: str = "stride", undisguised: bool = False, sentences: bool = False,
-                 sentence_margin: float = 0.0):
+                 sentence_margin: float = 0.0, wider_disguises: bool = False):
         import onnxruntime
 
         if align not in WINDOW_ALIGNMENTS:
             raise EncoderError(f"windows aligned to {align!r}: this version reads {', '.join(WINDOW_ALIGNMENTS)}")
+        try:
+            check_readings({"undisguised": undisguised, "wider_disguises": wider_disguises})
+        except ValueError as error:
+            raise EncoderError(str(error)) from error
 
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = threads
@@ -261,6 +281,7 @@ class EncoderRunner:
         self.stride = stride
         self.align = align
         self.undisguised = undisguised
+        self.wider_disguises = wider_disguises
         self.sentences = sentences
         self.sentence_margin = float(sentence_margin)
         self.cls_id = self.tokenizer.token_to_id("[CLS]")
@@ -297,7 +318,8 @@ class EncoderRunner:
         characters are not the text's, so each covers the whole text and no piece of it: a sentence's embedding never
         comes from one, and a best window among them points at no sentence. ``written``: the texts' own encodings
         (``encode_pieces``), when the caller has them."""
-        readings = [(i, reading) for i, text in enumerate(texts) if (reading := undisguised(text)) is not None]
+        readings = [(i, reading) for i, text in enumerate(texts)
+                    if (reading := undisguised(text, wider=self.wider_disguises)) is not None]
         encodings = encode_pieces(self.tokenizer, [reading for _, reading in readings])
         found = self._windows(encodings, whole_only)
         alone = self._sentence_windows(encodings, whole_only)

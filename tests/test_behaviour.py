@@ -106,6 +106,8 @@ KNOWN_FAILURES["2.14.0"] = KNOWN_FAILURES["2.13.0"]
 # 2.15.0 is 2.14.0 also reading each sentence of a one-window comment alone: the pairs of two sentences and more (the
 # counter-speech and negation ones that quote the hostile sentence) move, the same nine still fail.
 KNOWN_FAILURES["2.15.0"] = KNOWN_FAILURES["2.14.0"]
+# 2.16.0 is 2.15.0 undoing wider disguises in its undisguised reading: no pair has one, so the same nine fail.
+KNOWN_FAILURES["2.16.0"] = KNOWN_FAILURES["2.15.0"]
 """Bundle version -> ids the committed bundle of that version fails (printed by ``model.evaluation.behaviour_report``)."""
 
 

@@ -259,6 +259,8 @@ def test_windows_aligned_to_something_unknown_are_refused_when_building_and_load
     ("stride", "32", "stride '32': a whole number"), ("max_tokens", 2, "max_tokens 2: a whole number of at least 3"),
     ("undisguised", "yes", "\"undisguised\" is 'yes', not true or false"),
     ("sentences", 1, "\"sentences\" is 1, not true or false"),
+    ("wider_disguises", "yes", "\"wider_disguises\" is 'yes', not true or false"),
+    ("wider_disguises", True, "wider_disguises without undisguised: wider disguises are undone in the undisguised reading"),
     ("sentence_margin", -1, "\"sentence_margin\" is -1, not a number of at least 0"),
     ("sentence_margin", "1", "\"sentence_margin\" is '1', not a number of at least 0")])
 def test_a_manifest_whose_windows_cannot_be_read_is_refused_at_load(key, value, words, encoder_bundle, tmp_path):
@@ -416,7 +418,8 @@ def test_an_undisguised_reading_counts_where_it_scores_higher_and_a_plain_commen
     texts = make_corpus(12, seed=11)["text"].tolist() + [CIVIL + BURIED]
     assert all(undisguised(text) is None for text in texts)
     read = []
-    monkeypatch.setattr(encoder_module, "undisguised", lambda text: read.append(text) or undisguised(text))
+    monkeypatch.setattr(encoder_module, "undisguised",
+                        lambda text, **how: read.append(text) or undisguised(text, **how))
     np.testing.assert_array_equal(reading.logits(texts)[0], plain.logits(texts)[0])  # the same windows, batched alike
     assert read == texts
     sentences = [[(0, len(CIVIL))], [(len(CIVIL), len(DOTTED))]]
@@ -462,6 +465,45 @@ def test_rewindow_can_give_a_copy_an_undisguised_reading_that_scores_plain_comme
         rewindow_bundle(tmp_path / "2.0.2", tmp_path / "2.0.3", "2.0.3-test", align="stride")
     back = rewindow_bundle(tmp_path / "2.0.2", tmp_path / "2.0.3", "2.0.3-test", align="stride", undisguised=False)
     assert back["encoder"] == before["encoder"] and back["windows_from"]["undisguised"] is True
+
+
+WIDE = CIVIL + BURIED.replace("loser", "l  o  s  e  r").replace("fool", "f\no\no\nl")
+"""The buried insult with its letters spaced wider than the undisguised reading of 2.14.0 and 2.15.0 undoes."""
+
+
+def test_rewindow_can_undo_wider_disguises_in_the_undisguised_reading_only(encoder_bundle, tmp_path, capsys):
+    from model.encoder import EncoderError, EncoderRunner
+    from model.normalize import undisguised
+    from model.scoring import Scorer
+    from model.training.encoder import main
+    from model.training.encoder_bundle import rewindow_bundle
+
+    source = encoder_bundle[0]
+    with pytest.raises(ValueError, match="wider_disguises without undisguised"):
+        rewindow_bundle(source, tmp_path / "2.0.8", "2.0.8-test", align="stride", wider_disguises=True)
+    assert not (tmp_path / "2.0.8").exists()
+    with pytest.raises(SystemExit) as stopped:
+        main(["rewindow", "--bundle", str(source), "--version", "2.0.8-test", "--bundles-root", str(tmp_path),
+              "--wider-disguises"])
+    assert stopped.value.code == 2 and "turn undisguised on too (--undisguised)" in capsys.readouterr().err
+    narrow = rewindow_bundle(source, tmp_path / "2.0.8", "2.0.8-test", align="stride", undisguised=True)
+    manifest = rewindow_bundle(tmp_path / "2.0.8", tmp_path / "2.0.9", "2.0.9-test", align="stride",
+                               wider_disguises=True)
+    assert manifest["encoder"] == {**narrow["encoder"], "wider_disguises": True}
+    assert manifest["windows_from"]["wider_disguises"] is False and manifest["windows_from"]["undisguised"] is True
+    old, new = Scorer.load(tmp_path / "2.0.8"), Scorer.load(tmp_path / "2.0.9")
+    runner = new.bundle.model.runner
+    assert runner.wider_disguises and not old.bundle.model.runner.wider_disguises
+    plain = make_corpus(30, seed=10)["text"].tolist() + [DOTTED]
+    np.testing.assert_array_equal(old.predict_scores(plain), new.predict_scores(plain))
+    # The narrow reading leaves the wider gaps as they are; the wider one reads them undone, its higher logit counting.
+    assert undisguised(WIDE) is None and undisguised(WIDE, wider=True) == (CIVIL + BURIED).lower()
+    as_written, _ = old.bundle.model.runner.logits([WIDE])
+    undone, _ = old.bundle.model.runner.logits([undisguised(WIDE, wider=True)])
+    np.testing.assert_allclose(runner.logits([WIDE])[0][0], np.maximum(as_written[0], undone[0]), atol=1e-5)
+    assert (undone[0] > as_written[0] + 1e-3).any()
+    with pytest.raises(EncoderError, match="wider_disguises without undisguised"):  # before any file is read
+        EncoderRunner(tmp_path / "none.onnx", tmp_path / "none.json", HOSTILITY_ATTRIBUTES, wider_disguises=True)
 
 
 SANDWICH = "The council met today. " + BURIED + " Thanks for the report."
@@ -1821,7 +1863,7 @@ QUOTED_TEST_AUC = {
     "unsupported_claim": {"claimbuster_test": "0.9496", "checkthat2022_test": "0.821", "cdcp_test": "0.867",
                           "regulation_room_test": "0.885", "cmv_test": "0.802"},
 }
-ENCODER_VERSION = "2.15.0"
+ENCODER_VERSION = "2.16.0"
 
 
 def _real_data():
@@ -1882,60 +1924,54 @@ def test_quoted_figures_of_the_encoder_bundle(attribute):
 
 
 @pytest.mark.slow
-def test_rewindowing_the_committed_2_8_0_gives_the_committed_2_9_0(tmp_path):
-    """``make rewindow`` copies 2.8.0 with sentence-end windows: the same files, choices and policy as the committed
-    2.9.0, and probes scored again that are 2.9.0's (its validation and test figures are what that command adds)."""
+@pytest.mark.parametrize(("source", "version", "readings"), [
+    pytest.param("2.8.0", "2.9.0", {}, id="rewindowing_the_committed_2_8_0"),
+    pytest.param("2.13.0", "2.14.0", {"undisguised": True}, id="undisguising_the_committed_2_13_0"),
+    pytest.param("2.14.0", "2.15.0", {"sentences": True}, id="sentences_read_alone_from_the_committed_2_14_0"),
+    pytest.param("2.15.0", "2.16.0", {"wider_disguises": True}, id="wider_disguises_undone_from_the_committed_2_15_0"),
+])
+def test_a_committed_bundle_read_otherwise_gives_the_committed_next_one(source, version, readings, tmp_path):
+    """``make rewindow`` (2.9.0: sentence-end windows), ``make undisguise`` (2.14.0: disguised words undone as well),
+    ``make sentences`` (2.15.0: each sentence of a one-window comment read alone as well) and ``make wider-disguises``
+    (2.16.0: wider disguises undone too) copy a committed bundle reading comments otherwise: the same files, choices
+    and policy as the committed next one, and probes scored again that are its (its validation and test figures are
+    what the command adds). 2.15.0 is given the margin it chose on validation data (``make sentences`` chooses it
+    again, minutes more)."""
     from model.bundle import bundles_dir, read_manifest
     from model.training.encoder_bundle import rewindow_bundle
 
-    committed = bundles_dir() / "2.9.0"
-    if not committed.is_dir():
-        pytest.skip(f"{committed} absent")
-    built = rewindow_bundle("2.8.0", tmp_path / "2.9.0", "2.9.0", align="sentences")
-    manifest = read_manifest(committed)
-    ignored = {"created", "test_metrics", "windows_from"}
-    assert {k: v for k, v in built.items() if k not in ignored} == {k: v for k, v in manifest.items() if k not in ignored}
-    assert built["windows_from"] == {k: v for k, v in manifest["windows_from"].items() if k != "validation_toxicity_auc"}
-    assert (tmp_path / "2.9.0" / "policy.toml").read_bytes() == (committed / "policy.toml").read_bytes()
-
-
-@pytest.mark.slow
-def test_undisguising_the_committed_2_13_0_gives_the_committed_2_14_0(tmp_path):
-    """``make undisguise`` copies 2.13.0 reading disguised words undone as well: the same files, choices and policy as
-    the committed 2.14.0, and probes scored again that are 2.14.0's."""
-    from model.bundle import bundles_dir, read_manifest
-    from model.training.encoder_bundle import rewindow_bundle
-
-    committed = bundles_dir() / "2.14.0"
-    if not committed.is_dir():
-        pytest.skip(f"{committed} absent")
-    built = rewindow_bundle("2.13.0", tmp_path / "2.14.0", "2.14.0", align="sentences", undisguised=True)
-    manifest = read_manifest(committed)
-    ignored = {"created", "test_metrics", "windows_from"}
-    assert {k: v for k, v in built.items() if k not in ignored} == {k: v for k, v in manifest.items() if k not in ignored}
-    assert built["windows_from"] == {k: v for k, v in manifest["windows_from"].items() if k != "validation_toxicity_auc"}
-    assert (tmp_path / "2.14.0" / "policy.toml").read_bytes() == (committed / "policy.toml").read_bytes()
-
-
-@pytest.mark.slow
-def test_sentences_read_alone_from_the_committed_2_14_0_give_the_committed_2_15_0(tmp_path):
-    """``make sentences`` copies 2.14.0 reading each sentence of a one-window comment alone as well: with the margin
-    the committed 2.15.0 chose on validation data (``make sentences`` chooses it again, minutes more), the same files,
-    choices and policy, and probes scored again that are 2.15.0's."""
-    from model.bundle import bundles_dir, read_manifest
-    from model.training.encoder_bundle import rewindow_bundle
-
-    committed = bundles_dir() / "2.15.0"
+    committed = bundles_dir() / version
     if not committed.is_dir():
         pytest.skip(f"{committed} absent")
     manifest = read_manifest(committed)
-    built = rewindow_bundle("2.14.0", tmp_path / "2.15.0", "2.15.0", align="sentences", sentences=True,
-                            sentence_margin=manifest["encoder"]["sentence_margin"])
+    margin = manifest["encoder"]["sentence_margin"] if readings.get("sentences") else None
+    built = rewindow_bundle(source, tmp_path / version, version, align="sentences", sentence_margin=margin, **readings)
     ignored = {"created", "test_metrics", "windows_from"}
     assert {k: v for k, v in built.items() if k not in ignored} == {k: v for k, v in manifest.items() if k not in ignored}
     chosen_on_data = {"validation_toxicity_auc", "sentence_margin_selection"}
     assert built["windows_from"] == {k: v for k, v in manifest["windows_from"].items() if k not in chosen_on_data}
-    assert (tmp_path / "2.15.0" / "policy.toml").read_bytes() == (committed / "policy.toml").read_bytes()
+    assert (tmp_path / version / "policy.toml").read_bytes() == (committed / "policy.toml").read_bytes()
+
+
+WIDER_DISGUISED = ["You are an i  d  i  o  t", "Y.o.u a.r.e a l.o.s.e.r.", "The council met. Y.o.u a.r.e a l.o.s.e.r. Thanks.",
+                   "you\u3164are\u3164an\u3164idiot", "You are a \u026fo\u0279ou",
+                   "You are an \U0001f1ee \U0001f1e9 \U0001f1ee \U0001f1f4 \U0001f1f9", "You are a\nl\no\ns\ne\nr"]
+"""Insults disguised as 2.14.0 and 2.15.0 read as written (each approved by 2.15.0), written for this test."""
+WIDER_LOOK_ALIKES = ["J. R. R. Tolkien wrote a b c d books.", "As a U.S. citizen I disagree with the deal.",
+                     "I love the \U0001f1fa\U0001f1f8 and \U0001f1ec\U0001f1e7", "The  quick  brown  fox", "Plan B is better."]
+
+
+def test_the_served_bundle_reads_wider_disguises_and_leaves_their_civil_look_alikes():
+    from model.bundle import bundles_dir
+    from model.scoring import Scorer
+
+    if not (bundles_dir() / "2.16.0").is_dir():
+        pytest.skip("bundle 2.16.0 absent")
+    wider, before = Scorer.load("2.16.0"), Scorer.load("2.15.0")
+    assert [decision.action for decision in wider.moderate(WIDER_DISGUISED)] == ["review"] * len(WIDER_DISGUISED)
+    # Read as before, or ("as a U.S. citizen": "as a us." where 2.15.0 read "as aus.") hardly otherwise.
+    np.testing.assert_allclose(wider.predict_scores(WIDER_LOOK_ALIKES), before.predict_scores(WIDER_LOOK_ALIKES), atol=0.01)
+    assert [decision.action for decision in wider.moderate(WIDER_LOOK_ALIKES)] == ["approve"] * len(WIDER_LOOK_ALIKES)
 
 
 @pytest.mark.parametrize("options, message", [

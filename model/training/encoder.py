@@ -411,8 +411,8 @@ def train(data_dir, out: Path, seed: int = SEED, max_samples: int | None = None,
 def rewindow(source: str, version: str, align: str = "sentences", stride: int | None = None, data_dir=None,
              bundles_root: Path | None = None, sentence_margin: float | None = None, **readings: bool | None) -> Path:
     """Write ``bundles/<version>``: encoder bundle ``source`` reading long comments in windows aligned to ``align``
-    and with the ``readings`` given (``undisguised``, ``sentences``: ``model.encoder.READINGS``), every choice kept
-    (``rewindow_bundle``), with its validation AUCs before and after and its test metrics."""
+    and with the ``readings`` given (``undisguised``, ``sentences``, ``wider_disguises``: ``model.encoder.READINGS``),
+    every choice kept (``rewindow_bundle``), with its validation AUCs before and after and its test metrics."""
     from model.attributes import CLAIM_ATTRIBUTE
     from model.bundle import bundles_dir
     from model.training.claims_data import load_claim_test_sets
@@ -559,6 +559,10 @@ def main(argv=None) -> int:
     windows.add_argument("--undisguised", action=argparse.BooleanOptionalAction, default=None,
                          help="also read each comment with its disguises undone ('i.d.i.o.t', look-alike letters), "
                               "the higher score counting; default: the bundle's")
+    windows.add_argument("--wider-disguises", action=argparse.BooleanOptionalAction, default=None,
+                         help="the undisguised reading also undoes letters spaced wider, blank fillers, upside-down "
+                              "words and lone regional indicators, and reads spaced letters as words; needs "
+                              "--undisguised (or a bundle that reads it); default: the bundle's")
     windows.add_argument("--sentences", action=argparse.BooleanOptionalAction, default=None,
                          help="also read each sentence of a comment of one window on its own, the highest score "
                               "counting, so one hostile sentence between civil ones is read alone; default: the bundle's")
@@ -609,7 +613,7 @@ def main(argv=None) -> int:
             print(rewindow(args.bundle, args.version, args.align, args.stride, args.data_dir,
                            Path(args.bundles_root) if args.bundles_root else None,
                            sentence_margin=args.sentence_margin, undisguised=args.undisguised,
-                           sentences=args.sentences))
+                           sentences=args.sentences, wider_disguises=args.wider_disguises))
         except (BundleError, ValueError, FileExistsError) as exc:
             windows.error(f"--bundle {args.bundle}: {exc}")
     elif args.command == "export":

@@ -26,7 +26,7 @@ from sklearn.metrics import roc_auc_score
 from model.attributes import CLAIM_ATTRIBUTE
 from model.bundle import MANIFEST_FILE, Bundle, load_bundle, save_bundle
 from model.encoder import (MAX_TOKENS, READINGS, SENTENCE_MARGINS, WINDOW_STRIDE, Calibration, EncoderRunner,
-                           check_windows, is_sentence_margin)
+                           check_readings, check_windows, is_sentence_margin)
 from model.encoder_model import EncoderModerationModel
 from model.policy import Policy
 from model.prior import blend
@@ -294,8 +294,8 @@ def rewindow_bundle(source: str | Path, out_dir: Path, version: str, align: str 
     The encoder, calibration, blend, band, claim head, span floor and thresholds are ``source``'s, chosen on its own
     readings; only ``manifest.json`` → ``encoder.align`` / ``encoder.stride`` (long comments' windows: a comment
     of up to one window's pieces scores exactly as before) and the readings ``model.encoder.READINGS`` change:
-    ``undisguised=True`` also reads each comment with its disguises undone, ``sentences=True`` each sentence of a
-    comment of one window on its own (``model.encoder.EncoderRunner``; a comment without a disguise, or of one
+    ``undisguised=True`` also reads each comment with its disguises undone (``wider_disguises=True``: more of them),
+    ``sentences=True`` each sentence of a comment of one window on its own (``model.encoder.EncoderRunner``; a comment without a disguise, or of one
     sentence, scores exactly as before); ``None`` (or not given) keeps ``source``'s. A sentence read alone has
     ``sentence_margin`` taken off its logits: given, else ``source``'s, else the one of ``SENTENCE_MARGINS`` whose served
     validation toxicity ROC AUC is highest on average (the smaller on a tie; 0 without ``validation``), the figures
@@ -401,6 +401,7 @@ def check_rewindow(source: str | Path, out_dir: Path, align: str, stride: int | 
     check_windows(align, stride)
     before = {name: spec.get(name, False) for name in READINGS}
     chosen = {name: before[name] if readings.get(name) is None else readings[name] for name in READINGS}
+    check_readings(chosen)
     if sentence_margin is not None and not chosen["sentences"]:
         raise ValueError(f"a sentence margin of {sentence_margin} with no sentences read alone: add sentences=True "
                          "(--sentences)")
