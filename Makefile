@@ -126,7 +126,7 @@ sentences: install
 	$(BIN)/python -m model.training.encoder rewindow --data-dir $(DATA_DIR) --bundle $(SENTENCES_FROM) --version $(SENTENCES_VERSION) --align sentences --sentences
 
 # 2.16.0 is 2.15.0 whose undisguised reading undoes wider disguises too (letters spaced wider or a line apart, blank
-# fillers, upside-down words, lone regional indicator letters, spaced letters read as words: "y.o.u a.r.e a l.o.s.e.r"),
+# fillers, upside-down words, lone regional indicator letters, dotted words parted at blanks: "y.o.u a.r.e a l.o.s.e.r"),
 # every other choice of 2.15.0 kept (MODEL_CARD.md, *Version 2.16.0*): 4.5 minutes, no fine-tuning. It will not
 # overwrite a bundle: to check the committed one, give another name (WIDER_VERSION=2.16.0-check) and compare.
 WIDER_FROM ?= 2.15.0

@@ -535,7 +535,7 @@ def chosen_encoder_threads(threads: int | None = None, fallback: int | None = No
 def _attach_encoder(model, folder: Path, manifest: dict, threads: int | None, mode: str | None = None):
     """Give an encoder bundle's model its onnxruntime session (files already checked by ``verify_bundle``) and
     ``mode`` (``chosen_encoder_mode``'s answer; ``None`` keeps the pickled one)."""
-    from model.encoder import READINGS, WINDOW_ALIGNMENTS, EncoderRunner, check_readings, check_windows, is_sentence_margin
+    from model.encoder import READINGS, WINDOW_ALIGNMENTS, EncoderRunner, check_windows, is_sentence_margin, readings_problem
 
     spec = manifest["encoder"]
     for key in ("onnx_file", "tokenizer_file"):
@@ -555,10 +555,10 @@ def _attach_encoder(model, folder: Path, manifest: dict, threads: int | None, mo
         if not isinstance(value, bool):
             raise BundleError(f"{folder / MANIFEST_FILE}: encoder \"{name}\" is {value!r}, not true or false: "
                               "correct the manifest's \"encoder\" entry or serve another bundle")
-    try:
-        check_readings(readings)
-    except ValueError as error:
-        raise BundleError(f"{folder / MANIFEST_FILE}: encoder {error}; or serve another bundle") from error
+    problem = readings_problem(readings)
+    if problem:
+        raise BundleError(f"{folder / MANIFEST_FILE}: encoder {problem}: correct the manifest's \"encoder\" entry or "
+                          "serve another bundle")
     margin = spec.get("sentence_margin", 0.0)  # bundles before 2.15.0 name none
     if not is_sentence_margin(margin):
         raise BundleError(f"{folder / MANIFEST_FILE}: encoder \"sentence_margin\" is {margin!r}, not a number of at "

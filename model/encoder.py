@@ -90,16 +90,18 @@ attribute's highest logit counting: ``undisguised`` (bundles from 2.14.0), the c
 ``sentences`` (from 2.15.0), each sentence of a comment of one window and two or more sentences read on its own too,
 so that one hostile sentence between civil ones is read without them; ``wider_disguises`` (from 2.16.0, only with
 ``undisguised``), the undisguised reading undoing more (``model.normalize.undisguised(wider=True)``: letters spaced
-wider, blank fillers, upside-down words, lone regional indicators, spaced letters read as words). A comment neither
+wider, blank fillers, upside-down words, lone regional indicators, dotted words parted at blanks). A comment neither
 changes scores as before."""
 
 
-def check_readings(readings: Mapping[str, bool]) -> None:
-    """``ValueError`` saying what to fix when ``readings`` (``READINGS`` name -> on) cannot go together: wider
-    disguises are undone in the undisguised reading only."""
+def readings_problem(readings: Mapping[str, bool]) -> str | None:
+    """Why ``readings`` (``READINGS`` name -> on) cannot go together, or ``None``: wider disguises are undone in the
+    undisguised reading only. Each caller says how to fix it where it is given them."""
     if readings.get("wider_disguises") and not readings.get("undisguised"):
-        raise ValueError("wider_disguises without undisguised: wider disguises are undone in the undisguised reading, "
-                         "so turn undisguised on too (--undisguised)")
+        return "wider_disguises without undisguised: wider disguises are undone in the undisguised reading only"
+    return None
+
+
 SENTENCE_MARGINS = (0.0, 0.5, 1.0, 2.0)
 """Logit margins a sentence read alone may be made to beat its comment by, tried on validation data when a bundle is
 given the ``sentences`` reading (``model.training.encoder_bundle.rewindow_bundle``): the manifest's
@@ -253,7 +255,7 @@ class EncoderRunner:
         Subtracted from the logits of each sentence read alone (``SENTENCE_MARGINS``; 0: its own logits count).
     wider_disguises : bool
         The undisguised reading also undoes letters spaced wider, blank fillers, upside-down words and lone regional
-        indicators, and reads spaced letters as words ("y.o.u a.r.e a l.o.s.e.r" -> "you are a loser";
+        indicators, and parts dotted words at blanks ("y.o.u a.r.e a l.o.s.e.r" -> "you are a loser";
         ``model.normalize.undisguised(wider=True)``); needs ``undisguised``. ``False`` (every bundle to 2.15.0).
     """
 
@@ -265,10 +267,9 @@ class EncoderRunner:
 
         if align not in WINDOW_ALIGNMENTS:
             raise EncoderError(f"windows aligned to {align!r}: this version reads {', '.join(WINDOW_ALIGNMENTS)}")
-        try:
-            check_readings({"undisguised": undisguised, "wider_disguises": wider_disguises})
-        except ValueError as error:
-            raise EncoderError(str(error)) from error
+        problem = readings_problem({"undisguised": undisguised, "wider_disguises": wider_disguises})
+        if problem:
+            raise EncoderError(f"{problem}: pass undisguised=True as well, or wider_disguises=False")
 
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = threads

@@ -347,7 +347,8 @@ it is drawn as, a pair stays a flag (and a run of them, a row of flags)."""
 _TURNED = {"ɐ": "a", "ɔ": "c", "ǝ": "e", "ɟ": "f", "ƃ": "g", "ɥ": "h", "ı": "i", "ᴉ": "i", "ɾ": "j", "ʞ": "k",
            "ꞁ": "l", "ɯ": "m", "ɹ": "r", "ʇ": "t", "ʌ": "v", "ʍ": "w", "ʎ": "y"}
 """The turned letters of upside-down text ("\u0250" a, "\u0279" r, "\u0287" t): Latin letters rotated half a turn that
-look like no ASCII one (their capitals case-fold to them)."""
+look like no ASCII one. Their capitals ("\u2c6f", "\u018e") are not read: a writer of upside-down text rarely uses
+them."""
 _FLIPPED = {**_TURNED, "b": "q", "d": "p", "n": "u", "p": "d", "q": "b", "u": "n"}
 """What each letter of upside-down text stands for: the turned letters, the ASCII letters that are another one turned
 ("p" is "d"), and (absent: themselves) those that look the same turned (i l o s x z)."""
@@ -388,12 +389,13 @@ def _relettered(text: str) -> str:
     return _TURNED_RUN.sub(_unturned, text) if _TURNED_MARK.search(text) else text
 
 
-_FILLER = re.compile(r"(?<=[a-z])[\u1160\u2800]+|[\u1160\u2800]+(?=[a-z])")
+_FILLER = re.compile(r"(?<=[a-z])[\u1160\u2800]+|(?<![\u1160\u2800])[\u1160\u2800]++(?=[a-z])")
 """Blank letters beside a Latin one: the Hangul fillers (U+3164, U+FFA0, which the character table maps to the
 jungseong filler U+1160) and the Braille blank (U+2800). Each is drawn as a blank but is no space to a reader that
 splits words at spaces ("you\u3164idiot" is one word to it): read as a space. In Korean a filler stands among jamo, and
 a blank cell among Braille cells, never beside a Latin letter; U+115F and U+1160 written as such are zero-width
-(``ZERO_WIDTH``) and dropped already."""
+(``ZERO_WIDTH``) and dropped already. A run is tried from its start only, and whole (possessive): tried from each of
+its blanks, 20,000 of them took seconds."""
 _WIDE_SPACED = re.compile(r"(?<!\w)[a-z](\s{2,}|[^\S ])[a-z](?:\1[a-z])+(?!\w)")
 """Three or more single letters with the same wider gap between each, of two or more blanks or holding a line break
 ("i  d  i  o  t", "i\\nd\\ni\\no\\nt"), which ``_SPACED`` (single gaps) does not read. The same gap throughout: a run
@@ -410,19 +412,6 @@ def _may_be_wide_spaced(text: str) -> object:
 
 _SPACED_GAP = re.compile(r"[.\-_*]")
 _NOT_LETTER = re.compile(r"[^a-z]")
-_ARTICLE_BEFORE = re.compile(r"(?<!\w)(?:an?|the)\s+\Z")
-
-
-def _with_article(word: str, after_article: bool) -> str:
-    """``word`` of joined letters, with a first "a" split off when it reads as the article "a": before at least three
-    letters that can start an English word, as a consonant not doubled ("a" before a vowel is "an", no word starts
-    with a doubled letter) and a vowel among them, and not after an article ("an a r s e"). "a m o r o n",
-    "a l o s e r" -> "a moron", "a loser"; "a s s", "a s s e d", "a t m", "a k a", "a b c d" stay whole."""
-    rest = word[1:]
-    if (word[:1] == "a" and len(rest) >= 3 and rest[0] not in "aeiou" and rest[0] != rest[1]
-            and any(c in "aeiouy" for c in rest) and not after_article):
-        return "a " + rest
-    return word
 
 
 def _joined_letters(match: re.Match) -> str:
@@ -430,13 +419,11 @@ def _joined_letters(match: re.Match) -> str:
 
     A run that puts spaces between some letters and other gaps (dots, dashes) between the rest writes its words with
     the other gaps and puts spaces between words ("y.o.u a.r.e a l.o.s.e.r" -> "you are a loser", not
-    "youarealoser"); single letters a space apart in it are one word still ("y o u a.r.e" -> "you are"). Letters
-    joined from single letters may start with the article "a" (``_with_article``); "i" is never split off, as
-    "i d i o t" cannot be told from "i h a t e" without a word list. Letters all a dot (dash, ...) apart are one word
-    ("a.r.s.e"), as a writer parts words with a blank.
+    "youarealoser"); single letters a space apart in it are one word still ("y o u a.r.e" -> "you are"). A run of
+    letters all a blank apart (or all a dot apart) is one word, as ``normalize`` reads it: "a m o r o n" stays
+    "amoron", since "a n a l y s i s" and "a n i m a l" cannot be told from it without a word list.
     """
     run = match.group()
-    after_article = _ARTICLE_BEFORE.search(match.string, max(0, match.start() - 8), match.start()) is not None
     if match.re is _SPACED and " " in run and _SPACED_GAP.search(run):
         words: list[str] = []
         spaced: list[bool] = []  # whether each word was joined from single letters
@@ -446,10 +433,8 @@ def _joined_letters(match: re.Match) -> str:
             else:
                 words.append(_SPACED_GAP.sub("", group))
                 spaced.append(len(group) == 1)
-        return " ".join(_with_article(word, after_article and i == 0) if spaced[i] else word
-                        for i, word in enumerate(words))
-    word = _NOT_LETTER.sub("", run)
-    return _with_article(word, after_article) if run[1].isspace() else word  # "a.r.s.e": a dot parts no words
+        return " ".join(words)
+    return _NOT_LETTER.sub("", run)
 
 
 _WIDER_GROUPS: tuple[tuple[Callable[[str], object], tuple], ...] = (
@@ -479,8 +464,8 @@ def undisguised(text: str, wider: bool = False) -> str | None:
     bundles that read it: 2.14.0, 2.15.0): lone regional indicator letters and upside-down words (``_relettered``:
     "\U0001f1ee \U0001f1e9 \U0001f1ee \U0001f1f4 \U0001f1f9" -> "idiot", "\u0287o\u0131p\u0131" -> "idiot toidi"),
     blank fillers between letters (``_FILLER``: "you\u3164idiot" -> "you idiot"), letters spaced wider
-    (``_WIDE_SPACED``: "i  d  i  o  t", "i\\nd\\ni\\no\\nt" -> "idiot"), and spaced letters read as words rather than
-    glued (``_joined_letters``: "y.o.u a.r.e a l.o.s.e.r", "a m o r o n" -> "you are a loser", "a moron").
+    (``_WIDE_SPACED``: "i  d  i  o  t", "i\\nd\\ni\\no\\nt" -> "idiot"), and the words of a dotted run parted
+    where its writer put blanks (``_joined_letters``: "y.o.u a.r.e a l.o.s.e.r" -> "you are a loser").
     """
     plain = _map(text).translate(_NO_SELECTORS)  # the character table keeps them (emoji need them); the reading not
     for may_change, steps in _ADDRESS_GROUPS:

@@ -485,12 +485,14 @@ def test_rewindow_can_undo_wider_disguises_in_the_undisguised_reading_only(encod
     with pytest.raises(SystemExit) as stopped:
         main(["rewindow", "--bundle", str(source), "--version", "2.0.8-test", "--bundles-root", str(tmp_path),
               "--wider-disguises"])
-    assert stopped.value.code == 2 and "turn undisguised on too (--undisguised)" in capsys.readouterr().err
+    assert stopped.value.code == 2 and "add undisguised=True (--undisguised), or wider_disguises=False" in capsys.readouterr().err
     narrow = rewindow_bundle(source, tmp_path / "2.0.8", "2.0.8-test", align="stride", undisguised=True)
     manifest = rewindow_bundle(tmp_path / "2.0.8", tmp_path / "2.0.9", "2.0.9-test", align="stride",
                                wider_disguises=True)
     assert manifest["encoder"] == {**narrow["encoder"], "wider_disguises": True}
     assert manifest["windows_from"]["wider_disguises"] is False and manifest["windows_from"]["undisguised"] is True
+    with pytest.raises(ValueError, match=r"or wider_disguises=False \(--no-wider-disguises\)"):  # its own wider reading
+        rewindow_bundle(tmp_path / "2.0.9", tmp_path / "2.0.10", "2.0.10-test", align="stride", undisguised=False)
     old, new = Scorer.load(tmp_path / "2.0.8"), Scorer.load(tmp_path / "2.0.9")
     runner = new.bundle.model.runner
     assert runner.wider_disguises and not old.bundle.model.runner.wider_disguises
@@ -1955,10 +1957,11 @@ def test_a_committed_bundle_read_otherwise_gives_the_committed_next_one(source, 
 
 WIDER_DISGUISED = ["You are an i  d  i  o  t", "Y.o.u a.r.e a l.o.s.e.r.", "The council met. Y.o.u a.r.e a l.o.s.e.r. Thanks.",
                    "you\u3164are\u3164an\u3164idiot", "You are a \u026fo\u0279ou",
-                   "You are an \U0001f1ee \U0001f1e9 \U0001f1ee \U0001f1f4 \U0001f1f9", "You are a\nl\no\ns\ne\nr"]
+                   "You are an \U0001f1ee \U0001f1e9 \U0001f1ee \U0001f1f4 \U0001f1f9", "You are an\ni\nd\ni\no\nt"]
 """Insults disguised as 2.14.0 and 2.15.0 read as written (each approved by 2.15.0), written for this test."""
 WIDER_LOOK_ALIKES = ["J. R. R. Tolkien wrote a b c d books.", "As a U.S. citizen I disagree with the deal.",
-                     "I love the \U0001f1fa\U0001f1f8 and \U0001f1ec\U0001f1e7", "The  quick  brown  fox", "Plan B is better."]
+                     "I love the \U0001f1fa\U0001f1f8 and \U0001f1ec\U0001f1e7", "The  quick  brown  fox", "Plan B is better.",
+                     "How do you spell it? a n a l y s i s"]
 
 
 def test_the_served_bundle_reads_wider_disguises_and_leaves_their_civil_look_alikes():

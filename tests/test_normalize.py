@@ -380,7 +380,7 @@ def test_undisguised_is_none_for_a_comment_written_plainly(text):
 @pytest.mark.parametrize("text, reading", [
     ("You are an i  d  i  o  t", "you are an idiot"), ("i\nd\ni\no\nt", "idiot"),  # letters spaced wider
     ("Y.o.u a.r.e a l.o.s.e.r.", "you are a loser."),  # dotted words, and a word of one letter between them
-    ("You are a m o r o n", "you are a moron"), ("What a  l  o  s  e  r", "what a loser"),  # the article "a"
+    ("What a  l  o  s  e  r", "what aloser"),  # spaced wider; a spaced "a" is no article (below)
     ("you\u3164are\u3164an\u3164idiot", "you are an idiot"), ("i\uffa0d\uffa0i\uffa0o\uffa0t", "idiot"),  # Hangul fillers
     ("i\u2800d\u2800i\u2800o\u2800t", "idiot"),  # Braille blanks
     ("\u0287o\u0131p\u0131", "idiot toidi"), ("\u026fo\u0279ou", "norom moron"),  # upside down: reversed, in order
@@ -395,7 +395,10 @@ def test_a_wider_undisguised_reading_undoes_what_the_reading_of_the_committed_bu
 @pytest.mark.parametrize("text, reading", [
     ("U.S. troops", None), ("e.g. the budget", None), ("J. R. R. Tolkien", None), ("a.m. to p.m.", None),
     ("Plan B", None), ("The  quick  brown  fox", None), ("I\nam\nhere", None),
-    ("a b c d", "abcd"), ("I. II. III.", "i. ii. i."),  # as the default reading: no article split off "bcd"
+    ("a b c d", "abcd"), ("I. II. III.", "i. ii. i."),  # as the default reading
+    # a spaced "a" is not split off as the article: a review found "a n a l y s i s" read "a nalysis" and sent to review
+    ("a n a l y s i s", "analysis"), ("a  n  i  m  a  l", "animal"), ("a\nm\no\nr\no\nu\ns", "amorous"),
+    ("You are a m o r o n", "you are amoron"),
     ("as a U.S. citizen", "as a us. citizen"),  # the default reading glues "aus."
     ("you are an a s s", "you are an ass"), ("you are a s s e d", "you are assed"), ("a.r.s.e", "arse"),  # kept whole
     ("an a r s e", "an arse"),  # no article after an article
@@ -426,3 +429,22 @@ def test_a_wider_undisguised_reading_leaves_civil_look_alikes(text, reading):
 def test_the_undisguised_reading_by_default_and_normalize_are_as_before_wider(text, reading, normalised):
     assert undisguised(text) == undisguised(text, wider=False) == reading
     assert normalize(text) == normalised
+
+
+@pytest.mark.parametrize("blank", ["\u3164", "\uffa0", "\u2800"])
+def test_a_long_run_of_blank_fillers_costs_about_what_the_default_reading_does(blank):
+    """Tried from each of its blanks, a run of 20,000 fillers with no letter after it took about 3 s (the default
+    reading: 5 ms; found in review): the wider reading must stay within a small multiple of the default's."""
+    import time
+
+    text = blank * 20000  # no letter before or after it
+
+    def best(wider: bool) -> float:
+        times = []
+        for _ in range(3):
+            start = time.perf_counter()
+            undisguised(text, wider=wider)
+            times.append(time.perf_counter() - start)
+        return min(times)
+
+    assert best(True) < 20 * best(False) + 0.05

@@ -561,7 +561,7 @@ def main(argv=None) -> int:
                               "the higher score counting; default: the bundle's")
     windows.add_argument("--wider-disguises", action=argparse.BooleanOptionalAction, default=None,
                          help="the undisguised reading also undoes letters spaced wider, blank fillers, upside-down "
-                              "words and lone regional indicators, and reads spaced letters as words; needs "
+                              "words and lone regional indicators, and parts dotted words at blanks; needs "
                               "--undisguised (or a bundle that reads it); default: the bundle's")
     windows.add_argument("--sentences", action=argparse.BooleanOptionalAction, default=None,
                          help="also read each sentence of a comment of one window on its own, the highest score "

@@ -26,7 +26,7 @@ from sklearn.metrics import roc_auc_score
 from model.attributes import CLAIM_ATTRIBUTE
 from model.bundle import MANIFEST_FILE, Bundle, load_bundle, save_bundle
 from model.encoder import (MAX_TOKENS, READINGS, SENTENCE_MARGINS, WINDOW_STRIDE, Calibration, EncoderRunner,
-                           check_readings, check_windows, is_sentence_margin)
+                           check_windows, is_sentence_margin, readings_problem)
 from model.encoder_model import EncoderModerationModel
 from model.policy import Policy
 from model.prior import blend
@@ -401,7 +401,10 @@ def check_rewindow(source: str | Path, out_dir: Path, align: str, stride: int | 
     check_windows(align, stride)
     before = {name: spec.get(name, False) for name in READINGS}
     chosen = {name: before[name] if readings.get(name) is None else readings[name] for name in READINGS}
-    check_readings(chosen)
+    problem = readings_problem(chosen)
+    if problem:
+        raise ValueError(f"{problem}: add undisguised=True (--undisguised), or wider_disguises=False "
+                         "(--no-wider-disguises)")
     if sentence_margin is not None and not chosen["sentences"]:
         raise ValueError(f"a sentence margin of {sentence_margin} with no sentences read alone: add sentences=True "
                          "(--sentences)")
