@@ -317,6 +317,7 @@ _DOING = _first(  # after "I'll be": "I'll be killing you soon" (not shooting or
     rf"hunting {_TARGET} down|hunting down {_TARGET}",
     rf"beating {_TARGET} {_SENSELESS}|beating up {_TARGET}|beating the {_OUT_OF} out of {_TARGET}",
     rf"poisoning {_ONE}{_CLAUSE_END}|blowing {_ONE} (?:the fuck )?up{_BLOWN_END}",
+    rf"hanging {_ONE}(?! {_NOT_HANGED}\b)",  # a person, not pictures: "I'll be hanging you from a tree"
 ) + _NOT_VIOLENCE
 _WEAPON = _any(*(w for w in ("knife", "knives", "gun", "guns", "rifle", "rifles", "shotgun", "shotguns", "pistol", "handgun",
                   "revolver", "axe", "machete", "machetes", "baseball bat", "bat", "hammer", "crowbar", "blade", "chainsaw",
@@ -329,13 +330,14 @@ _ARMED_TARGET = _any(rf"{_any(_YOU, 'him', _HER)}(?: {_GROUP})?{_END_OR_QUOTE}",
                      rf"{_POSSESSIVE} (?:whole |entire )?{_KIN}{_END}", rf"{_SOME_PEOPLE}{_END}")
 _ARMED = (rf"(?:be )?(?:{_ADVERB} )?(?:{_any('coming', 'come', 'waiting', 'wait')} (?:{_any('outside', 'downstairs', 'out front', 'round the corner')} )?"
           rf"{_any('for', 'after')} {_ARMED_TARGET}|{_any('coming', 'come')} (?:to )?get {_ARMED_TARGET}"
-          rf"|{_any('coming', 'come', 'be', 'waiting', 'wait')} (?:over |round |outside |at |to )?{_any('your', 'ur', 'his', 'her')} "
+          rf"|(?:{_any('coming', 'come', 'be', 'waiting', 'wait')} (?:over |round |outside |at |to )?|(?:outside|at) )"
+          rf"{_any('your', 'ur', 'his', 'her')} "
           rf"{_any('house', 'home', 'place', 'door', 'work', 'school', 'office')}) "
           rf"with (?:{_any('a', 'an', 'my', 'our', 'the', 'some')} )?(?:(?!{_TOOL} )[a-z]+ ){{0,2}}{_WEAPON}{_END}"
           rf"(?= ?(?:[.!?,;:)]|$)| (?:and|&) (?:{_any('i', 'we', 'you', 'u')}\b|(?:a |an |my )?(?:[a-z]+ )?{_WEAPON}{_END})"
           rf"| {_any('in my hand', 'in hand', 'loaded', 'tonight', 'tomorrow', 'soon', 'one day', 'you', 'u', 'bitch', 'asshole', 'punk', 'pig', 'coward', 'scum')}\b)")
 """Coming for a person armed, after an intent or "I'm": "I'll be coming for you with a knife", "I'm waiting for you
-with a gun" (not "with a hammer and nails")."""
+with a gun", "I'm outside your house with a knife" (not "with a hammer and nails")."""
 
 # -- what should be done to them, and dying ---------------------------------------------------------
 
@@ -465,7 +467,7 @@ _KEY_WORDS = frozenset(
     death bullet beating beatdown swing rope where watch watching eye poisoned blown blowing killing murdering
     slaughtering butchering beheading strangling lynching torturing stabbing gutting raping maiming mutilating
     knifing hunting poisoning knife knives gun guns rifle shotgun pistol handgun revolver axe machete bat hammer
-    crowbar blade chainsaw glock ar sword noose killin hurting shooting cutting slitting slashing breaking snapping
+    crowbar blade chainsaw glock ar sword noose killin hurting shooting cutting slitting slashing breaking snapping hanging
     rifles shotguns machetes gauge mm round slug""".split()
 )
 """Every threat phrase has one of these words (acts, their participles, dying, and the menaces' key words):

@@ -125,6 +125,10 @@ POSITIVES = [
     ("I'm coming to get you with a knife.", "I'm coming to get you with a knife"),
     ("I'll be at your door with a gun.", "I'll be at your door with a gun"),
     ("I've got a round with your name on it.", "a round with your name on it"),
+    # left by the review: hanging a person in the progressive, the writer already at the door
+    ("I'll be hanging you from a tree.", "I'll be hanging you"),
+    ("I'm outside your house with a knife.", "I'm outside your house with a knife"),
+    ("We are at your door with guns.", "We are at your door with guns"),
 ]
 
 HARD_NEGATIVES = [
@@ -296,6 +300,9 @@ HARD_NEGATIVES = [
     "I hope they were poisoned by accident and not on purpose.",
     "Gun owners act like we're coming for them with a gun.",
     "I'm coming for you with a foam sword, little brother.",
+    "I'll be hanging you out to dry in the debate.",
+    "We're outside your house with a chainsaw to cut down the dead tree.",
+    "I'm at your house with a cake and a knife to cut it.",
 ]
 
 
