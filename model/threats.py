@@ -250,7 +250,9 @@ _SUFFER = _any("bleed", "suffer", "scream", "beg for mercy", "beg for your life"
 _ONE = _any(rf"{_any(_YOU, 'him', 'her')}(?: {_GROUP})?{_END}", rf"{_EACH} of {_YOU}{_END}",
            rf"{_POSSESSIVE} (?:whole |entire )?{_KIN}{_END}", rf"{_any(_YOU, 'him', 'her')} and {_POSSESSIVE} (?:whole |entire )?{_KIN}{_END}")
 """A person pointed at, for acts that take a thing or a crowd as often ("poison them against the merger")."""
-_CLAUSE_END = (rf"(?= ?(?:[.!?,;:)]|$)| {_any('and', 'if', 'soon', 'tonight', 'tomorrow', 'now', 'one day', 'someday', 'too', 'slowly', 'dead', 'in your sleep', 'while you sleep')}\b| with (?:some |a |an )?{_any('rat poison', 'arsenic', 'cyanide', 'antifreeze', 'ricin', 'polonium', 'novichok', 'bleach', 'bomb', 'car bomb', 'pipe bomb', 'grenade', 'c4', 'dynamite', 'ied')}\b)")
+_STOP = r" ?(?:[.!?,;:)]|$)"
+"""Where a clause stops: a mark that ends it, or the text's end (for lookaheads after a phrase)."""
+_CLAUSE_END = (rf"(?={_STOP}| {_any('and', 'if', 'soon', 'tonight', 'tomorrow', 'now', 'one day', 'someday', 'too', 'slowly', 'dead', 'in your sleep', 'while you sleep')}\b| with (?:some |a |an )?{_any('rat poison', 'arsenic', 'cyanide', 'antifreeze', 'ricin', 'polonium', 'novichok', 'bleach', 'bomb', 'car bomb', 'pipe bomb', 'grenade', 'c4', 'dynamite', 'ied')}\b)")
 _BLOWN_END = rf"{_CLAUSE_END}(?! ?,? (?:and )?(?:then )?{_any('frame', 'print', 'crop', 'hang', 'post', 'put', 'pin', 'send', 'enlarge', 'zoom')}\b)"
 """Where poisoning or blowing up a person must end its clause: "I will poison you." is a threat, "I'll blow you up on
 Twitter" and "bomb you with questions" are not."""
@@ -310,8 +312,11 @@ def _acts(s: str) -> str:
 _ACT = _acts(_S)
 _ACT_BASE = _acts("")  # imperatives: "Find them and kill them."
 _ING = f"in(?:g|{_APOSTROPHE})?"  # killin'
+_DOING_VERBS = ("killing", "murdering", "slaughtering", "butchering", "beheading", "strangling", "lynching", "torturing",
+                "stabbing", "gutting", "raping", "maiming", "mutilating", "knifing", "hurting")
+"""Acts in the progressive that take any target, also written without their g ("killin'", "stabbin")."""
 _DOING = _first(  # after "I'll be": "I'll be killing you soon" (not shooting or hanging them: photos and pictures)
-    rf"{_any('killing', 'murdering', 'slaughtering', 'butchering', 'beheading', 'strangling', 'lynching', 'torturing', 'stabbing', 'gutting', 'raping', 'maiming', 'mutilating', 'knifing', 'hurting').replace('ing', _ING)} {_TARGET}",
+    rf"{_any(*_DOING_VERBS).replace('ing', _ING)} {_TARGET}",
     rf"shooting {_TARGET} (?:in the {_BLOW_TO}|dead)\b",
     rf"{_any('cutting', 'slitting', 'slashing')} {_POSSESSIVE} throats?\b|{_any('breaking', 'snapping')} {_POSSESSIVE} (?:{_NASTY} )?necks?\b",
     rf"hunting {_TARGET} down|hunting down {_TARGET}",
@@ -319,9 +324,10 @@ _DOING = _first(  # after "I'll be": "I'll be killing you soon" (not shooting or
     rf"poisoning {_ONE}{_CLAUSE_END}|blowing {_ONE} (?:the fuck )?up{_BLOWN_END}",
     rf"hanging {_ONE}(?! {_NOT_HANGED}\b)",  # a person, not pictures: "I'll be hanging you from a tree"
 ) + _NOT_VIOLENCE
-_WEAPON = _any(*(w for w in ("knife", "knives", "gun", "guns", "rifle", "rifles", "shotgun", "shotguns", "pistol", "handgun",
-                  "revolver", "axe", "machete", "machetes", "baseball bat", "bat", "hammer", "crowbar", "blade", "chainsaw",
-                  "glock", "ar[- ]?15", "sword", "noose", "12[- ]?gauge", "9 ?mm")))
+_WEAPONS = ("knife", "knives", "gun", "guns", "rifle", "rifles", "shotgun", "shotguns", "pistol", "handgun", "revolver",
+            "axe", "machete", "machetes", "baseball bat", "bat", "hammer", "crowbar", "blade", "chainsaw", "glock",
+            "ar[- ]?15", "sword", "noose", "12[- ]?gauge", "9 ?mm")
+_WEAPON = _any(*_WEAPONS)
 _TOOL = _any("nail", "glue", "hot glue", "water", "squirt", "nerf", "staple", "heat", "caulking", "caulk", "spray",
              "radar", "speed", "foam", "toy", "plastic", "wooden", "rubber", "bread", "butter", "carving", "paring",
              "fillet", "steak", "putty", "utility", "pizza", "cake", "starting", "paint", "paintball", "bb", "potato",
@@ -334,7 +340,7 @@ _ARMED = (rf"(?:be )?(?:{_ADVERB} )?(?:{_any('coming', 'come', 'waiting', 'wait'
           rf"{_any('your', 'ur', 'his', 'her')} "
           rf"{_any('house', 'home', 'place', 'door', 'work', 'school', 'office')}) "
           rf"with (?:{_any('a', 'an', 'my', 'our', 'the', 'some')} )?(?:(?!{_TOOL} )[a-z]+ ){{0,2}}{_WEAPON}{_END}"
-          rf"(?= ?(?:[.!?,;:)]|$)| (?:and|&) (?:{_any('i', 'we', 'you', 'u')}\b|(?:a |an |my )?(?:[a-z]+ )?{_WEAPON}{_END})"
+          rf"(?={_STOP}| (?:and|&) (?:{_any('i', 'we', 'you', 'u')}\b|(?:a |an |my )?(?:[a-z]+ )?{_WEAPON}{_END})"
           rf"| {_any('in my hand', 'in hand', 'loaded', 'tonight', 'tomorrow', 'soon', 'one day', 'you', 'u', 'bitch', 'asshole', 'punk', 'pig', 'coward', 'scum')}\b)")
 """Coming for a person armed, after an intent or "I'm": "I'll be coming for you with a knife", "I'm waiting for you
 with a gun", "I'm outside your house with a knife" (not "with a hammer and nails")."""
@@ -352,7 +358,8 @@ _DONE = _any(  # participles for wishes and judgements: "I hope you get shot", "
     "lined up (?:against a wall )?and shot", "put (?:up )?against (?:a|the) wall and shot", "strung up",
     "drawn and quartered", "burn(?:ed|t) at the stake", "tarred and feathered",
     "kicked in the (?:face|head|teeth|nuts|balls)", "punched in the (?:face|head|mouth|teeth)",
-    "shot in the (?:face|head|back|kneecaps?)", "poisoned(?= ?(?:[.!?,;:)]|$)| and die)", "blown up(?= ?(?:[.!?,;:)]|$)| and die| by (?:a |an )?(?:bomb|car bomb|missile|drone|grenade|ied))",
+    "shot in the (?:face|head|back|kneecaps?)", f"poisoned(?={_STOP}| and die)",
+    f"blown up(?={_STOP}| and die| by (?:a |an )?(?:bomb|car bomb|missile|drone|grenade|ied))",
     "blown to (?:bits|pieces|smithereens|kingdom come)",
 ) + _NOT_VIOLENCE
 _DONE_TO_ANYONE = _any(  # participles that name a killing whoever the subject is: "traitors should be hanged"
@@ -464,11 +471,10 @@ _KEY_WORDS = frozenset(
     + """killed murdered shot stabbed raped beaten lynched hanged hung strangled tortured butchered slaughtered
     beheaded decapitated harmed set burned burnt gunned punched slapped knifed maimed mutilated castrated drowned
     choked stomped curbstomped waterboarded skinned taken lined strung drawn tarred kicked stoned die dies dead
-    death bullet beating beatdown swing rope where watch watching eye poisoned blown blowing killing murdering
-    slaughtering butchering beheading strangling lynching torturing stabbing gutting raping maiming mutilating
-    knifing hunting poisoning knife knives gun guns rifle shotgun pistol handgun revolver axe machete bat hammer
-    crowbar blade chainsaw glock ar sword noose killin hurting shooting cutting slitting slashing breaking snapping hanging
-    rifles shotguns machetes gauge mm round slug""".split()
+    death bullet beating beatdown swing rope where watch watching eye poisoned blown blowing hunting poisoning
+    shooting cutting slitting slashing breaking snapping hanging round slug""".split()
+    + [*_DOING_VERBS, *(verb[:-1] for verb in _DOING_VERBS)]  # "stabbin" as "stabbing": _DOING reads both
+    + [word for weapon in _WEAPONS for word in re.findall("[a-z]+", weapon)]  # "ar[- ]?15": "ar"
 )
 """Every threat phrase has one of these words (acts, their participles, dying, and the menaces' key words):
 a comment with none of them is not searched (88% of UCC validation comments, measured once), and the

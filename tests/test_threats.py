@@ -114,6 +114,7 @@ POSITIVES = [
     ("There's a bullet with your name on it.", "a bullet with your name on it"),
     # found in review of those: the same threats written otherwise
     ("i'll b killin u", "i'll b killin u"),
+    ("I'll be stabbin you.", "I'll be stabbin you"),  # the key words lacked "stabbin" (found in a re-read)
     ("I'll be shooting you in the head.", "I'll be shooting you in the head"),
     ("I'll be cutting your throat.", "I'll be cutting your throat"),
     ("I will poison your family.", "I will poison your family"),
