@@ -426,13 +426,13 @@ def _joined_letters(match: re.Match) -> str:
     run = match.group()
     if match.re is _SPACED and " " in run and _SPACED_GAP.search(run):
         words: list[str] = []
-        spaced: list[bool] = []  # whether each word was joined from single letters
+        joining = False  # whether the last word is being joined from single letters
         for group in run.split(" "):
-            if len(group) == 1 and spaced and spaced[-1]:
+            if len(group) == 1 and joining:
                 words[-1] += group
             else:
                 words.append(_SPACED_GAP.sub("", group))
-                spaced.append(len(group) == 1)
+                joining = len(group) == 1
         return " ".join(words)
     return _NOT_LETTER.sub("", run)
 
@@ -447,6 +447,15 @@ _WIDER_GROUPS: tuple[tuple[Callable[[str], object], tuple], ...] = (
 """``undisguised(text, wider=True)``'s steps after the address ones: ``_DISGUISE_GROUPS`` with blank fillers read as
 spaces first, and letters spaced wider (``_WIDE_SPACED``) and spaced letters read as words (``_joined_letters``)."""
 assert _DISGUISE_GROUPS[2][1][0][0] is _SPACED and len(_DISGUISE_GROUPS) == 4
+
+
+def _addressed(text: str) -> str:
+    """``text`` through the character table and ``normalize``'s URL and @mention steps, variation selectors dropped
+    (the table keeps them, as emoji need them; a reading not): where the disguise steps of ``undisguised`` start."""
+    out = _map(text).translate(_NO_SELECTORS)
+    for may_change, steps in _ADDRESS_GROUPS:
+        out = _run_group(out, may_change, steps)
+    return out
 
 
 def undisguised(text: str, wider: bool = False) -> str | None:
@@ -467,17 +476,13 @@ def undisguised(text: str, wider: bool = False) -> str | None:
     (``_WIDE_SPACED``: "i  d  i  o  t", "i\\nd\\ni\\no\\nt" -> "idiot"), and the words of a dotted run parted
     where its writer put blanks (``_joined_letters``: "y.o.u a.r.e a l.o.s.e.r" -> "you are a loser").
     """
-    plain = _map(text).translate(_NO_SELECTORS)  # the character table keeps them (emoji need them); the reading not
-    for may_change, steps in _ADDRESS_GROUPS:
-        plain = _run_group(plain, may_change, steps)
+    plain = _addressed(text)
     out, groups = plain, _DISGUISE_GROUPS
     if wider:
         groups = _WIDER_GROUPS
         lettered = _relettered(text)
         if lettered != text:
-            out = _map(lettered).translate(_NO_SELECTORS)
-            for may_change, steps in _ADDRESS_GROUPS:
-                out = _run_group(out, may_change, steps)
+            out = _addressed(lettered)
     for may_change, steps in groups:
         out = _run_group(out, may_change, steps)
     return out if out != plain or _disguised_word(text) else None
