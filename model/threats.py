@@ -8,9 +8,10 @@ also sends to review a comment that states, in so many words, an intent, wish or
   ``I plan to``, ``I can't wait to``, ``let's``, ``me and my friends will``), a call on someone else (``someone should``), a wish (``I hope someone``, ``I hope you``),
   or a judgement on a person (``you deserve to be``, ``he should be``);
 - an act of physical violence (kill, shoot, stab, hang, beat up, break your neck, set on fire, bomb or torch your
-  house, have you killed, poison you, blow your family up, ...), also in the progressive after ``be`` ("I'll be
-  killing you", "i'll b killin u", "I'll be shooting you in the head"; not a bare shooting or hanging, which photos
-  and pictures are);
+  house, have you killed, poison you, poison your coffee, put poison in his drink, blow your family up, ...), also in
+  the progressive after ``be`` ("I'll be killing you", "i'll b killin u", "I'll be shooting you in the head", "I'll be
+  burning your house down", "I'll be kicking your ass"; not a bare shooting or hanging, which photos and pictures
+  are, nor kicking your ass "at chess");
 - a person as its target (you, him, her, them, your family, that guy, all of you, the minister, the editor,
   whoever signed this, ...), or a person's body (his head, the minister's head).
 
@@ -23,7 +24,8 @@ watch your back``, ``watch your back or else``, ``you're a dead man``, ``I want 
 on it`` (or a round), and the writer coming or waiting for a person, or at their door, with a weapon where the
 clause ends (``I'll be coming for you with a knife``, ``I'm waiting for you with guns``, ``I'll be at your door with
 a gun``; not for "them", which hunters and gardeners say of geese and stumps, nor with "a nail gun" or "a foam
-sword").
+sword"), and seeing you with a weapon where the clause ends (``I'll be seeing you with a knife``, ``See you soon with
+a gun.``; not "see you tomorrow with a hammer", a tool, nor "see you soon with your shotgun").
 
 Deliberately not matched (news comments say these every day, or they are not threats of violence):
 
@@ -256,6 +258,19 @@ _CLAUSE_END = (rf"(?={_STOP}| {_any('and', 'if', 'soon', 'tonight', 'tomorrow', 
 _BLOWN_END = rf"{_CLAUSE_END}(?! ?,? (?:and )?(?:then )?{_any('frame', 'print', 'crop', 'hang', 'post', 'put', 'pin', 'send', 'enlarge', 'zoom')}\b)"
 """Where poisoning or blowing up a person must end its clause: "I will poison you." is a threat, "I'll blow you up on
 Twitter" and "bomb you with questions" are not."""
+_ARSON = ("burn", "torch", "bomb", "firebomb")
+"""Verbs that burn or bomb a person's building (``_BUILDING``): "burn your house down", "bomb his car"."""
+_ASS = rf"{_POSSESSIVE} (?:{_any('sorry', 'fat', 'stupid', 'lazy', 'whole', 'fucking', 'little', 'skinny')} )?ass(?:es)?"
+"""The one body part a kick is aimed at in so many words: "kick your sorry ass" (not "kick the habit")."""
+_FOOD = ("coffee", "tea", "drink", "drinks", "drinking water", "water", "food", "meal", "meals", "dinner", "lunch",
+         "breakfast", "soup", "beer", "wine", "juice", "milk", "soda", "coke")
+_POISONED = rf"{_any('your', 'ur', 'yer', 'his', 'her', _SOMEONES)} {_any(*_FOOD)}{_END}{_CLAUSE_END}"
+"""A person's food or drink, pointed at and ending its clause, as what is poisoned: "poison your coffee", "put poison
+in his drink." Not a thing's ("poison the economy", "poison ivy in your garden", "poison your mind"), not one that goes
+on ("poison your coffee with too much sugar", "put poison in your water butt for the mosquitoes"), nor "their" food or
+water, said of wells, crops and wars."""
+_POISON_INTO = "(?:some |rat )?poison (?:in|into)"
+"""Poison put into something: "put (some) (rat) poison in your food"."""
 
 
 def _acts(s: str) -> str:
@@ -271,14 +286,14 @@ def _acts(s: str) -> str:
         rf"(?:gun|hunt|mow){s} {_TARGET} down|(?:gun|hunt|mow){s} down {_TARGET}",
         rf"beat{s} {_TARGET} {_SENSELESS}",
         rf"beat{s} up {_TARGET}",
-        rf"kick{s} {_POSSESSIVE} (?:{_any('sorry', 'fat', 'stupid', 'lazy', 'whole', 'fucking', 'little', 'skinny')} )?"
-        r"ass(?:es)?",
+        rf"kick{s} {_ASS}{_END}(?! at\b)",  # not "kick your assumptions", nor "kick your ass at chess"
         rf"(?:fuck|mess|beat|cut|carve|rough|slice|smash|jack|light){s} {_TARGET} up",
         rf"(?:fuck|mess|beat|carve|rough|slice){s} up {_TARGET}",
         rf"(?:burn|skin|bury|boil|roast){s} {_TARGET} alive|burn{s} {_TARGET} at the stake",
-        rf"(?:burn|torch|bomb|firebomb){s} (?:down )?{_POSSESSIVE} {_BUILDING}(?: down)?",
+        rf"{_any(*_ARSON)}{s} (?:down )?{_POSSESSIVE} {_BUILDING}(?:e?s)?{_END}(?: down)?",  # not "your household trash"
         rf"blow{s} up {_POSSESSIVE} {_BUILDING}",
         rf"blow{s} {_ONE} (?:the fuck )?up{_BLOWN_END}|poison{s} {_ONE}{_CLAUSE_END}",
+        rf"poison{s} {_POISONED}|(?:put|slip){s} {_POISON_INTO} {_POISONED}",
         rf"blow{s} {_ONE} (?:up )?to {_any('bits', 'pieces', 'smithereens', 'kingdom come')}",
         rf"(?:have|get){s} {_TARGET} (?:killed|murdered|stabbed|lynched|beaten to death)",
         rf"set{s} {_TARGET} (?:on fire|alight|ablaze)",
@@ -315,6 +330,9 @@ _ING = f"in(?:g|{_APOSTROPHE})?"  # killin'
 _DOING_VERBS = ("killing", "murdering", "slaughtering", "butchering", "beheading", "strangling", "lynching", "torturing",
                 "stabbing", "gutting", "raping", "maiming", "mutilating", "knifing", "hurting")
 """Acts in the progressive that take any target, also written without their g ("killin'", "stabbin")."""
+_BURNING = tuple(f"{verb}ing" for verb in _ARSON)
+_DOING_SOME_VERBS = (*_BURNING, "kicking")
+"""Acts in the progressive that take only a person's building or ass, also written without their g ("kickin")."""
 _DOING = _first(  # after "I'll be": "I'll be killing you soon" (not shooting or hanging them: photos and pictures)
     rf"{_any(*_DOING_VERBS).replace('ing', _ING)} {_TARGET}",
     rf"shooting {_TARGET} (?:in the {_BLOW_TO}|dead)\b",
@@ -323,6 +341,13 @@ _DOING = _first(  # after "I'll be": "I'll be killing you soon" (not shooting or
     rf"beating {_TARGET} {_SENSELESS}|beating up {_TARGET}|beating the {_OUT_OF} out of {_TARGET}",
     rf"poisoning {_ONE}{_CLAUSE_END}|blowing {_ONE} (?:the fuck )?up{_BLOWN_END}",
     rf"hanging {_ONE}(?! {_NOT_HANGED}\b)",  # a person, not pictures: "I'll be hanging you from a tree"
+    rf"poisoning {_POISONED}|{_any('putting', 'slipping')} {_POISON_INTO} {_POISONED}",
+    # "I'll be burning your house down", "I'll be torching your car tonight"; not "burning your home videos to DVD"
+    # (the simple "burn your home" ends at the word only) nor the old leaves or the midnight oil (no possessive)
+    rf"{_any(*_BURNING).replace('ing', _ING)} (?:down )?{_POSSESSIVE} {_BUILDING}(?:e?s)?{_END}"
+    rf"(?: down\b| to the ground\b|{_CLAUSE_END})",
+    # "I'll be kicking your ass"; not "kicking your ass at chess", nor "kicking off" or "kicking your habit"
+    rf"kick{_ING} {_ASS}{_END}(?! at\b)",
 ) + _NOT_VIOLENCE
 _WEAPONS = ("knife", "knives", "gun", "guns", "rifle", "rifles", "shotgun", "shotguns", "pistol", "handgun", "revolver",
             "axe", "machete", "machetes", "baseball bat", "bat", "hammer", "crowbar", "blade", "chainsaw", "glock",
@@ -332,6 +357,8 @@ _TOOL = _any("nail", "glue", "hot glue", "water", "squirt", "nerf", "staple", "h
              "radar", "speed", "foam", "toy", "plastic", "wooden", "rubber", "bread", "butter", "carving", "paring",
              "fillet", "steak", "putty", "utility", "pizza", "cake", "starting", "paint", "paintball", "bb", "potato",
              "meat", "chef", "cookie", "camera", "sniper", "laser", "light", "ray", "rail", "plasma", "cricket")
+_ARMS = rf"(?:{_any('a', 'an', 'my', 'our', 'the', 'some')} )?(?:(?!{_TOOL} )[a-z]+ ){{0,2}}"
+"""What may come between "with" and a weapon: "with my loaded gun", not "with a nail gun"."""
 _ARMED_TARGET = _any(rf"{_any(_YOU, 'him', _HER)}(?: {_GROUP})?{_END_OR_QUOTE}", rf"{_EACH} of {_YOU}{_END_OR_QUOTE}",
                      rf"{_POSSESSIVE} (?:whole |entire )?{_KIN}{_END}", rf"{_SOME_PEOPLE}{_END}")
 _ARMED = (rf"(?:be )?(?:{_ADVERB} )?(?:{_any('coming', 'come', 'waiting', 'wait')} (?:{_any('outside', 'downstairs', 'out front', 'round the corner')} )?"
@@ -339,11 +366,24 @@ _ARMED = (rf"(?:be )?(?:{_ADVERB} )?(?:{_any('coming', 'come', 'waiting', 'wait'
           rf"|(?:{_any('coming', 'come', 'be', 'waiting', 'wait')} (?:over |round |outside |at |to )?|(?:outside|at) )"
           rf"{_any('your', 'ur', 'his', 'her')} "
           rf"{_any('house', 'home', 'place', 'door', 'work', 'school', 'office')}) "
-          rf"with (?:{_any('a', 'an', 'my', 'our', 'the', 'some')} )?(?:(?!{_TOOL} )[a-z]+ ){{0,2}}{_WEAPON}{_END}"
+          rf"with {_ARMS}{_WEAPON}{_END}"
           rf"(?={_STOP}| (?:and|&) (?:{_any('i', 'we', 'you', 'u')}\b|(?:a |an |my )?(?:[a-z]+ )?{_WEAPON}{_END})"
           rf"| {_any('in my hand', 'in hand', 'loaded', 'tonight', 'tomorrow', 'soon', 'one day', 'you', 'u', 'bitch', 'asshole', 'punk', 'pig', 'coward', 'scum')}\b)")
 """Coming for a person armed, after an intent or "I'm": "I'll be coming for you with a knife", "I'm waiting for you
 with a gun", "I'm outside your house with a knife" (not "with a hammer and nails")."""
+_GEAR = ("axe", "bat", "baseball bat", "hammer", "crowbar", "chainsaw")
+"""Weapons that are as often a tool or a game's gear, which a friend brings when they see you ("see you tomorrow with a
+hammer, the deck won't build itself")."""
+_SOON = _any("soon", "real soon", "very soon", "later", "tonight", "tomorrow", "again", "around", "one day", "someday")
+_SEEN_ARMED = (rf"{_any(_YOU, f'{_YOU} {_GROUP}', f'{_EACH} of {_YOU}')}(?: {_SOON})? with (?!{_POSSESSIVE} )"
+               rf"{_ARMS}{_any(*(weapon for weapon in _WEAPONS if weapon not in _GEAR))}{_END}(?={_STOP})")
+"""You, seen next with a weapon that ends the clause: "(see) you soon with a knife.", "you with a gun, bitch". Not
+with your weapon ("see you soon with your shotgun, the ducks are back"), nor where more follows ("you with the gun
+club", "you with a knife and fork"), nor anyone but you ("I'll see him with a gun" is as often him holding it)."""
+_AFTER_WILL = _first(*(f"(?<={will} )" for will in ("will", "shall", f"{_APOSTROPHE}ll", r"\bill", "gonna", "going to")))
+_SEEING = _first(rf"(?:be|b) {_ADVERBS}see{_ING} {_SEEN_ARMED}", rf"{_AFTER_WILL}see {_SEEN_ARMED}")
+"""Seeing you armed, after an intent: "I'll be seeing you with a knife", "we'll see you tonight with guns". A bare
+"see" only right after a future ("will", "'ll", "gonna"): "I'd love to see you with a gun" is you holding it."""
 
 # -- what should be done to them, and dying ---------------------------------------------------------
 
@@ -395,8 +435,9 @@ _WANT_TO_SEE = _any("want", "wish", "need", "like", "love", "wanna see", "want t
 _THREAT_PATTERNS: tuple[tuple[str, str], ...] = (
     # One pattern, so that the intent is looked for once at each position: its alternatives cost the most.
     ("intent", rf"{_INTENT} {_ADVERBS}"
-               rf"{_first(f'(?:{_ON_THE_WAY} (?:and |to )?{_ADVERBS})?{_ACT}', f'(?:be|b) {_ADVERBS}{_DOING}', _ARMED)}"),
+               rf"{_first(f'(?:{_ON_THE_WAY} (?:and |to )?{_ADVERBS})?{_ACT}', f'(?:be|b) {_ADVERBS}{_DOING}', _ARMED, _SEEING)}"),
     ("menace", rf"\b(?=i|we){_NOT_OWN}(?:i{_Q}m|i am|we{_APOSTROPHE}re|we are) {_ARMED}"),
+    ("menace", rf"(?=see ){_CLAUSE_START}see {_SEEN_ARMED}"),  # "See you soon with a gun.": the subject dropped
     ("call", rf"{_CALL}(?:{_ADVERB} )?{_ACT}"),
     ("call", (  # an imperative: "Find them and kill them.", "Castrate this guy."
         rf"{_SENTENCE_START}(?:{_any('just', 'please', 'now', 'go', 'go and', 'come and', 'so', 'then')} )?"
@@ -473,7 +514,7 @@ _KEY_WORDS = frozenset(
     choked stomped curbstomped waterboarded skinned taken lined strung drawn tarred kicked stoned die dies dead
     death bullet beating beatdown swing rope where watch watching eye poisoned blown blowing hunting poisoning
     shooting cutting slitting slashing breaking snapping hanging round slug""".split()
-    + [*_DOING_VERBS, *(verb[:-1] for verb in _DOING_VERBS)]  # "stabbin" as "stabbing": _DOING reads both
+    + [verb[:cut] for verb in (*_DOING_VERBS, *_DOING_SOME_VERBS) for cut in (None, -1)]  # "stabbin": _DOING reads both
     + [word for weapon in _WEAPONS for word in re.findall("[a-z]+", weapon)]  # "ar[- ]?15": "ar"
 )
 """Every threat phrase has one of these words (acts, their participles, dying, and the menaces' key words):
