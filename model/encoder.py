@@ -84,22 +84,51 @@ SENTENCE_END_PIECES = frozenset({".", "!", "?", "…"})
 WINDOW_ALIGNMENTS = ("stride", "sentences")
 """How long comments are cut: windows every ``stride`` pieces, or windows packed with whole sentences."""
 READINGS = {"undisguised": "disguises undone", "sentences": "sentences read alone",
-            "wider_disguises": "wider disguises undone"}
+            "wider_disguises": "wider disguises undone", "one_letter_words": "one-letter words parted from spaced letters"}
 """Readings an encoder bundle's manifest may add to a comment's own windows (``"encoder": {"<name>": true}``), each
 attribute's highest logit counting: ``undisguised`` (bundles from 2.14.0), the comment with its disguises undone;
 ``sentences`` (from 2.15.0), each sentence of a comment of one window and two or more sentences read on its own too,
 so that one hostile sentence between civil ones is read without them; ``wider_disguises`` (from 2.16.0, only with
 ``undisguised``), the undisguised reading undoing more (``model.normalize.undisguised(wider=True)``: letters spaced
-wider, blank fillers, upside-down words, lone regional indicators, dotted words parted at blanks). A comment neither
-changes scores as before."""
+wider, blank fillers, upside-down words, lone regional indicators, dotted words parted at blanks);
+``one_letter_words`` (from 2.17.0, only with ``wider_disguises``), that reading parting "a" or "i" from spaced
+letters after it that are a word of the tokenizer's vocabulary and together none ("a l o s e r" -> "a loser", not
+"aloser"; ``model.normalize.undisguised(words=...)``). A comment that none of them changes scores as before."""
+READING_NEEDS = {"wider_disguises": ("undisguised", "wider disguises are undone in the undisguised reading only"),
+                 "one_letter_words": ("wider_disguises", "one-letter words are parted from spaced letters in the "
+                                                         "wider undisguised reading only")}
+"""Readings that read another one further: name -> (the one it needs, why)."""
+
+
+def unmet_reading(readings: Mapping[str, bool]) -> tuple[str, list[str]] | None:
+    """The first reading on in ``readings`` (``READINGS`` name -> on) whose needed one (``READING_NEEDS``) is off, and
+    every reading it needs, directly or through another, that is off (nearest first), or ``None``."""
+    for name, (needed, _) in READING_NEEDS.items():
+        if readings.get(name) and not readings.get(needed):
+            missing = []
+            while needed is not None:
+                if not readings.get(needed):
+                    missing.append(needed)
+                needed = READING_NEEDS.get(needed, (None,))[0]
+            return name, missing
+    return None
 
 
 def readings_problem(readings: Mapping[str, bool]) -> str | None:
-    """Why ``readings`` (``READINGS`` name -> on) cannot go together, or ``None``: wider disguises are undone in the
-    undisguised reading only. Each caller says how to fix it where it is given them."""
-    if readings.get("wider_disguises") and not readings.get("undisguised"):
-        return "wider_disguises without undisguised: wider disguises are undone in the undisguised reading only"
-    return None
+    """Why ``readings`` (``READINGS`` name -> on) cannot go together, or ``None`` (``unmet_reading``). Each caller
+    says how to fix it where it is given them."""
+    unmet = unmet_reading(readings)
+    if unmet is None:
+        return None
+    name, missing = unmet
+    return f"{name} without {missing[0]}: {READING_NEEDS[name][1]}"
+
+
+def whole_words(tokenizer) -> frozenset[str]:
+    """The whole words of a WordPiece ``tokenizer``'s vocabulary (``one_letter_words``): its entries of two or more
+    ASCII letters (not "##" continuations, not "[CLS]", not single letters)."""
+    return frozenset(word for word in tokenizer.get_vocab()
+                     if len(word) > 1 and word.isascii() and word.isalpha() and word.islower())
 
 
 SENTENCE_MARGINS = (0.0, 0.5, 1.0, 2.0)
@@ -257,19 +286,27 @@ class EncoderRunner:
         The undisguised reading also undoes letters spaced wider, blank fillers, upside-down words and lone regional
         indicators, and parts dotted words at blanks ("y.o.u a.r.e a l.o.s.e.r" -> "you are a loser";
         ``model.normalize.undisguised(wider=True)``); needs ``undisguised``. ``False`` (every bundle to 2.15.0).
+    one_letter_words : bool
+        The wider undisguised reading parts "a" or "i" from the spaced letters after it where they are a whole word of
+        the tokenizer's vocabulary (``whole_words``) and together none (``model.normalize.undisguised(words=...)``:
+        "You are a l o s e r" -> "you are a loser", where ``wider_disguises`` alone reads "you are aloser"); needs
+        ``wider_disguises``. ``False`` (every bundle to 2.16.0).
     """
 
     def __init__(self, onnx_path: str | Path, tokenizer_path: str | Path, attributes: Sequence[str],
                  threads: int = DEFAULT_THREADS, max_tokens: int = MAX_TOKENS, stride: int = WINDOW_STRIDE,
                  align: str = "stride", undisguised: bool = False, sentences: bool = False,
-                 sentence_margin: float = 0.0, wider_disguises: bool = False):
+                 sentence_margin: float = 0.0, wider_disguises: bool = False, one_letter_words: bool = False):
         import onnxruntime
 
         if align not in WINDOW_ALIGNMENTS:
             raise EncoderError(f"windows aligned to {align!r}: this version reads {', '.join(WINDOW_ALIGNMENTS)}")
-        problem = readings_problem({"undisguised": undisguised, "wider_disguises": wider_disguises})
+        readings = {"undisguised": undisguised, "wider_disguises": wider_disguises, "one_letter_words": one_letter_words}
+        problem = readings_problem(readings)
         if problem:
-            raise EncoderError(f"{problem}: pass undisguised=True as well, or wider_disguises=False")
+            name, missing = unmet_reading(readings)
+            raise EncoderError(f"{problem}: pass {' and '.join(f'{needed}=True' for needed in missing)} as well, or "
+                               f"{name}=False")
 
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = threads
@@ -283,6 +320,7 @@ class EncoderRunner:
         self.align = align
         self.undisguised = undisguised
         self.wider_disguises = wider_disguises
+        self.words = whole_words(self.tokenizer) if one_letter_words else None
         self.sentences = sentences
         self.sentence_margin = float(sentence_margin)
         self.cls_id = self.tokenizer.token_to_id("[CLS]")
@@ -320,7 +358,7 @@ class EncoderRunner:
         comes from one, and a best window among them points at no sentence. ``written``: the texts' own encodings
         (``encode_pieces``), when the caller has them."""
         readings = [(i, reading) for i, text in enumerate(texts)
-                    if (reading := undisguised(text, wider=self.wider_disguises)) is not None]
+                    if (reading := undisguised(text, wider=self.wider_disguises, words=self.words)) is not None]
         encodings = encode_pieces(self.tokenizer, [reading for _, reading in readings])
         found = self._windows(encodings, whole_only)
         alone = self._sentence_windows(encodings, whole_only)
@@ -330,6 +368,11 @@ class EncoderRunner:
                       if len(written[readings[window.comment][0]].ids) <= self.max_tokens - 2]
         return [Window(readings[window.comment][0], window.ids, 0, len(texts[readings[window.comment][0]]))
                 for window in found]
+
+    @property
+    def one_letter_words(self) -> bool:
+        """Whether the wider undisguised reading parts one-letter words from spaced letters (``whole_words``)."""
+        return self.words is not None
 
     def is_long(self, texts: Sequence[str]) -> np.ndarray:
         """Whether each text has more word pieces than one window holds."""

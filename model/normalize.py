@@ -13,8 +13,8 @@ from __future__ import annotations
 import re
 import string
 import unicodedata
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from functools import cached_property
+from collections.abc import Callable, Container, Iterable, Iterator, Sequence
+from functools import cached_property, lru_cache
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
@@ -449,6 +449,35 @@ spaces first, and letters spaced wider (``_WIDE_SPACED``) and spaced letters rea
 assert _DISGUISE_GROUPS[2][1][0][0] is _SPACED and len(_DISGUISE_GROUPS) == 4
 
 
+ONE_LETTER_WORDS = ("a", "i")
+"""The one-letter words of English: the only letters ``parted`` parts from the spaced letters after them."""
+
+
+def parted(letters: str, words: Container[str]) -> str:
+    """``letters`` (a run of spaced letters, joined) with its first letter parted from the rest where that letter is a
+    word of one letter (``ONE_LETTER_WORDS``), the rest, of three letters or more, is one of ``words``, and the whole
+    is none: "aloser" -> "a loser", "ihate" -> "i hate", "apig" -> "a pig". Kept: "analysis" (a word), "amoron" (where
+    "moron" is none of ``words``), "acockroach" (where "cockroach" is none either) and "ima" ("i m a bitch" is "I'm a",
+    not "i ma"). Only a first letter is parted: a first version searched for any words that spell a run, and read "a
+    cock roach", "kill deer" and "penis tone" where a list lacked the word (a review found them sent to review)."""
+    if letters[:1] in ONE_LETTER_WORDS and len(letters) > 3 and letters not in words and letters[1:] in words:
+        return f"{letters[0]} {letters[1:]}"
+    return letters
+
+
+@lru_cache(maxsize=8)
+def _parted_groups(words: frozenset[str]) -> tuple[tuple[Callable[[str], object], tuple], ...]:
+    """``_WIDER_GROUPS`` with each word that a run of spaced letters is read as ``parted`` by ``words``: "You are a l o
+    s e r" -> "you are a loser" where ``_joined_letters`` reads "you are aloser". Made once per word list (a frozenset
+    keeps its hash)."""
+
+    def read(match: re.Match) -> str:
+        return " ".join(parted(word, words) for word in _joined_letters(match).split(" "))
+
+    return tuple((may_change, tuple((pattern, read if repl is _joined_letters else repl) for pattern, repl in steps))
+                 for may_change, steps in _WIDER_GROUPS)
+
+
 def _addressed(text: str) -> str:
     """``text`` through the character table and ``normalize``'s URL and @mention steps, variation selectors dropped
     (the table keeps them, as emoji need them; a reading not): where the disguise steps of ``undisguised`` start."""
@@ -458,7 +487,7 @@ def _addressed(text: str) -> str:
     return out
 
 
-def undisguised(text: str, wider: bool = False) -> str | None:
+def undisguised(text: str, wider: bool = False, words: frozenset[str] | None = None) -> str | None:
     """``text`` with the disguises of hostile words undone, or ``None`` when it has none.
 
     A disguise is a word that mixes look-alike letters of another script with Latin ones or hides a zero-width
@@ -475,11 +504,19 @@ def undisguised(text: str, wider: bool = False) -> str | None:
     blank fillers between letters (``_FILLER``: "you\u3164idiot" -> "you idiot"), letters spaced wider
     (``_WIDE_SPACED``: "i  d  i  o  t", "i\\nd\\ni\\no\\nt" -> "idiot"), and the words of a dotted run parted
     where its writer put blanks (``_joined_letters``: "y.o.u a.r.e a l.o.s.e.r" -> "you are a loser").
+
+    ``words`` (with ``wider`` only; a word list, such as an encoder's vocabulary) also parts a one-letter word from
+    the spaced letters after it where they are one of its words and the whole is none (``parted``): "You are a l o s
+    e r" -> "you are a loser", "I h a t e you" -> "i hate you", where without ``words`` they read "aloser" and "ihate";
+    "a n a l y s i s" (a word) stays joined.
     """
+    if words is not None and not wider:
+        raise ValueError("words part one-letter words from spaced letters in the wider reading only: pass wider=True "
+                         "as well")
     plain = _addressed(text)
     out, groups = plain, _DISGUISE_GROUPS
     if wider:
-        groups = _WIDER_GROUPS
+        groups = _WIDER_GROUPS if words is None else _parted_groups(words)
         lettered = _relettered(text)
         if lettered != text:
             out = _addressed(lettered)

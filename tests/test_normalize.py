@@ -5,7 +5,7 @@ import unicodedata
 import pytest
 from sklearn.base import clone
 
-from model.normalize import (TextNormalizer, normalize, normalize_many, normalize_with_offsets, plain_letters, raw_range,
+from model.normalize import (TextNormalizer, normalize, normalize_many, normalize_with_offsets, parted, plain_letters, raw_range,
                              undisguised)
 
 
@@ -429,6 +429,44 @@ def test_a_wider_undisguised_reading_leaves_civil_look_alikes(text, reading):
 def test_the_undisguised_reading_by_default_and_normalize_are_as_before_wider(text, reading, normalised):
     assert undisguised(text) == undisguised(text, wider=False) == reading
     assert normalize(text) == normalised
+
+
+WORDS = frozenset({"you", "are", "loser", "hate", "analysis", "animal", "think", "cock", "roach", "pig", "ma", "u", "x"})
+"""A word list written for these tests (an encoder's vocabulary in service): "u" and "x" to show that no single letter
+but "a" and "i" is parted off, whatever the list says."""
+
+
+@pytest.mark.parametrize("letters, reading", [
+    ("aloser", "a loser"), ("ihate", "i hate"), ("athink", "a think"),
+    ("analysis", "analysis"), ("animal", "animal"),  # a word of the list: kept
+    ("amoron", "amoron"), ("acockroach", "acockroach"),  # the rest no word of the list: kept, not searched into words
+    ("uhate", "uhate"), ("xloser", "xloser"),  # no one-letter word but "a" and "i"
+    ("apig", "a pig"), ("ima", "ima"),  # a rest of three letters or more: "i m a" is "I'm a", not "i ma"
+    ("au", "au"), ("a", "a"), ("", ""), ("youloser", "youloser"),
+])
+def test_parted_parts_a_one_letter_word_from_a_word_of_the_list(letters, reading):
+    assert parted(letters, WORDS) == reading
+
+
+@pytest.mark.parametrize("text, reading", [
+    ("You are a l o s e r", "you are a loser"), ("I h a t e you", "i hate you"),
+    ("What a  l  o  s  e  r", "what a loser"), ("you are a\nl\no\ns\ne\nr", "you are a loser"),  # spaced wider
+    ("a.l.o.s.e.r", "a loser"), ("Y.o.u a.r.e a l.o.s.e.r.", "you are a loser."),  # dotted, as without words
+    # joined into a word of the list, or its rest none: as without words
+    ("How do you spell it? a n a l y s i s", "how do you spell it? analysis"), ("a n i m a l", "animal"),
+    ("There is a c o c k r o a c h", "there is acockroach"), ("y o u a r e a l o s e r", "youarealoser"),
+    ("a m o r o n", "amoron"), ("a b c d", "abcd"),
+    ("\u0287o\u0131p\u0131", "idiot toidi"),  # the other wider steps as without words
+])
+def test_words_part_a_one_letter_word_from_the_spaced_letters_after_it(text, reading):
+    assert undisguised(text, wider=True, words=WORDS) == reading
+
+
+def test_words_part_one_letter_words_in_the_wider_reading_only():
+    assert undisguised("You are a l o s e r", wider=True) == "you are aloser"  # no words: joined, as 2.16.0 reads it
+    assert undisguised("The council met.", wider=True, words=WORDS) is None
+    with pytest.raises(ValueError, match="wider reading only: pass wider=True as well"):
+        undisguised("You are a l o s e r", words=WORDS)
 
 
 @pytest.mark.parametrize("blank", ["\u3164", "\uffa0", "\u2800"])

@@ -411,8 +411,9 @@ def train(data_dir, out: Path, seed: int = SEED, max_samples: int | None = None,
 def rewindow(source: str, version: str, align: str = "sentences", stride: int | None = None, data_dir=None,
              bundles_root: Path | None = None, sentence_margin: float | None = None, **readings: bool | None) -> Path:
     """Write ``bundles/<version>``: encoder bundle ``source`` reading long comments in windows aligned to ``align``
-    and with the ``readings`` given (``undisguised``, ``sentences``, ``wider_disguises``: ``model.encoder.READINGS``),
-    every choice kept (``rewindow_bundle``), with its validation AUCs before and after and its test metrics."""
+    and with the ``readings`` given (``undisguised``, ``sentences``, ``wider_disguises``, ``one_letter_words``:
+    ``model.encoder.READINGS``), every choice kept (``rewindow_bundle``), with its validation AUCs before and after and
+    its test metrics."""
     from model.attributes import CLAIM_ATTRIBUTE
     from model.bundle import bundles_dir
     from model.training.claims_data import load_claim_test_sets
@@ -563,6 +564,10 @@ def main(argv=None) -> int:
                          help="the undisguised reading also undoes letters spaced wider, blank fillers, upside-down "
                               "words and lone regional indicators, and parts dotted words at blanks; needs "
                               "--undisguised (or a bundle that reads it); default: the bundle's")
+    windows.add_argument("--one-letter-words", action=argparse.BooleanOptionalAction, default=None,
+                         help="the wider undisguised reading parts 'a' or 'i' from spaced letters after it that are a "
+                              "word of the tokenizer's vocabulary and together none ('a l o s e r' -> 'a loser', not "
+                              "'aloser'); needs --wider-disguises (or a bundle that reads it); default: the bundle's")
     windows.add_argument("--sentences", action=argparse.BooleanOptionalAction, default=None,
                          help="also read each sentence of a comment of one window on its own, the highest score "
                               "counting, so one hostile sentence between civil ones is read alone; default: the bundle's")
@@ -613,7 +618,8 @@ def main(argv=None) -> int:
             print(rewindow(args.bundle, args.version, args.align, args.stride, args.data_dir,
                            Path(args.bundles_root) if args.bundles_root else None,
                            sentence_margin=args.sentence_margin, undisguised=args.undisguised,
-                           sentences=args.sentences, wider_disguises=args.wider_disguises))
+                           sentences=args.sentences, wider_disguises=args.wider_disguises,
+                           one_letter_words=args.one_letter_words))
         except (BundleError, ValueError, FileExistsError) as exc:
             windows.error(f"--bundle {args.bundle}: {exc}")
     elif args.command == "export":

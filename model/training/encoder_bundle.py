@@ -26,7 +26,7 @@ from sklearn.metrics import roc_auc_score
 from model.attributes import CLAIM_ATTRIBUTE
 from model.bundle import MANIFEST_FILE, Bundle, load_bundle, save_bundle
 from model.encoder import (MAX_TOKENS, READINGS, SENTENCE_MARGINS, WINDOW_STRIDE, Calibration, EncoderRunner,
-                           check_windows, is_sentence_margin, readings_problem)
+                           check_windows, is_sentence_margin, readings_problem, unmet_reading)
 from model.encoder_model import EncoderModerationModel
 from model.policy import Policy
 from model.prior import blend
@@ -294,7 +294,8 @@ def rewindow_bundle(source: str | Path, out_dir: Path, version: str, align: str 
     The encoder, calibration, blend, band, claim head, span floor and thresholds are ``source``'s, chosen on its own
     readings; only ``manifest.json`` → ``encoder.align`` / ``encoder.stride`` (long comments' windows: a comment
     of up to one window's pieces scores exactly as before) and the readings ``model.encoder.READINGS`` change:
-    ``undisguised=True`` also reads each comment with its disguises undone (``wider_disguises=True``: more of them),
+    ``undisguised=True`` also reads each comment with its disguises undone (``wider_disguises=True``: more of them;
+    ``one_letter_words=True``: "a l o s e r" read "a loser", not "aloser"),
     ``sentences=True`` each sentence of a comment of one window on its own (``model.encoder.EncoderRunner``; a comment without a disguise, or of one
     sentence, scores exactly as before); ``None`` (or not given) keeps ``source``'s. A sentence read alone has
     ``sentence_margin`` taken off its logits: given, else ``source``'s, else the one of ``SENTENCE_MARGINS`` whose served
@@ -403,8 +404,9 @@ def check_rewindow(source: str | Path, out_dir: Path, align: str, stride: int | 
     chosen = {name: before[name] if readings.get(name) is None else readings[name] for name in READINGS}
     problem = readings_problem(chosen)
     if problem:
-        raise ValueError(f"{problem}: add undisguised=True (--undisguised), or wider_disguises=False "
-                         "(--no-wider-disguises)")
+        name, missing = unmet_reading(chosen)
+        add = " and ".join(f"{needed}=True (--{needed.replace('_', '-')})" for needed in missing)
+        raise ValueError(f"{problem}: add {add}, or {name}=False (--no-{name.replace('_', '-')})")
     if sentence_margin is not None and not chosen["sentences"]:
         raise ValueError(f"a sentence margin of {sentence_margin} with no sentences read alone: add sentences=True "
                          "(--sentences)")
