@@ -8,7 +8,7 @@ DATA_DIR ?= $(or $(MODERATION_DATA_DIR),../shared/data)
 # server, and without them the settings decide (MODERATION_HOST/PORT, the MODERATION_CONFIG file, else 127.0.0.1:8000).
 SERVE_ADDRESS = $(if $(filter command line,$(origin HOST)),--host $(HOST)) $(if $(filter command line,$(origin PORT)),--port $(PORT))
 
-.PHONY: install run test test-fast train train-encoder requantise rewindow undisguise sentences wider-disguises reproduce eval ceiling bench notebooks screenshots clean
+.PHONY: install run test test-fast train train-encoder requantise rewindow undisguise sentences wider-disguises one-letter-words reproduce eval ceiling bench notebooks screenshots clean
 
 install: $(STAMP)
 
@@ -56,7 +56,7 @@ train: install
 # all six layers; 2.12.0's run took 40.7 minutes on VNNI cores, part of them beside tests, 2.13.0's 36.2 minutes), over an hour on shared ones (one pass,
 # seeded, checkpoints in var/encoder; run it again with RESUME=1 after an interruption), then exports it to int8 ONNX
 # and builds bundles/$(ENCODER_VERSION) (6.3 minutes for 2.12.0). Never over an existing bundle unless OVERWRITE=1, and
-# never over the served one (checked first): to rebuild 2.13.0 (the base of 2.14.0, `make undisguise`, 2.15.0 and the served 2.16.0),
+# never over the served one (checked first): to rebuild 2.13.0 (the base of 2.14.0, `make undisguise`, 2.15.0, 2.16.0 and the served 2.17.0),
 # name a copy (ENCODER_VERSION=2.13.0-check) and compare.
 ENCODER_VERSION ?= 2.13.0
 # The fine-tuning's seed (the sample, the batch order, dropout, the heads' start): 2.13.0 used the default, 7;
@@ -133,6 +133,15 @@ WIDER_FROM ?= 2.15.0
 WIDER_VERSION ?= 2.16.0
 wider-disguises: install
 	$(BIN)/python -m model.training.encoder rewindow --data-dir $(DATA_DIR) --bundle $(WIDER_FROM) --version $(WIDER_VERSION) --align sentences --wider-disguises
+
+# 2.17.0 is 2.16.0 whose wider undisguised reading parts "a" or "i" from spaced letters after it that are a word of
+# the tokenizer's vocabulary and together none ("a l o s e r" -> "a loser", "I h a t e you" -> "i hate you"), every
+# other choice of 2.16.0 kept (MODEL_CARD.md, *Version 2.17.0*): 5.5 minutes, no fine-tuning. It will not overwrite a
+# bundle: to check the committed one, give another name (ONE_LETTER_VERSION=2.17.0-check) and compare.
+ONE_LETTER_FROM ?= 2.16.0
+ONE_LETTER_VERSION ?= 2.17.0
+one-letter-words: install
+	$(BIN)/python -m model.training.encoder rewindow --data-dir $(DATA_DIR) --bundle $(ONE_LETTER_FROM) --version $(ONE_LETTER_VERSION) --align sentences --one-letter-words
 
 reproduce: install
 	$(BIN)/python -m model.training.reproduce --data-dir $(DATA_DIR)

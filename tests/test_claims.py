@@ -406,6 +406,8 @@ ABOVE_THRESHOLD_DESPITE_SOURCE = {
     # alone pool no claim sentence
     "2.16.0": {"The BBC reported that 40 people died in the floods in 2021."},  # 2.15.0's claims: the wider
     # undisguised reading changes hostility scores only
+    "2.17.0": {"The BBC reported that 40 people died in the floods in 2021."},  # 2.16.0's claims: spaced letters
+    # read as words change hostility scores only
 }
 """Bundle version -> sourced forms it still scores above its review threshold, though below the unsourced form."""
 

@@ -261,6 +261,8 @@ def test_windows_aligned_to_something_unknown_are_refused_when_building_and_load
     ("sentences", 1, "\"sentences\" is 1, not true or false"),
     ("wider_disguises", "yes", "\"wider_disguises\" is 'yes', not true or false"),
     ("wider_disguises", True, "wider_disguises without undisguised: wider disguises are undone in the undisguised reading"),
+    ("one_letter_words", 1, "\"one_letter_words\" is 1, not true or false"),
+    ("one_letter_words", True, "one_letter_words without wider_disguises: one-letter words are parted from spaced"),
     ("sentence_margin", -1, "\"sentence_margin\" is -1, not a number of at least 0"),
     ("sentence_margin", "1", "\"sentence_margin\" is '1', not a number of at least 0")])
 def test_a_manifest_whose_windows_cannot_be_read_is_refused_at_load(key, value, words, encoder_bundle, tmp_path):
@@ -506,6 +508,57 @@ def test_rewindow_can_undo_wider_disguises_in_the_undisguised_reading_only(encod
     assert (undone[0] > as_written[0] + 1e-3).any()
     with pytest.raises(EncoderError, match="wider_disguises without undisguised"):  # before any file is read
         EncoderRunner(tmp_path / "none.onnx", tmp_path / "none.json", HOSTILITY_ATTRIBUTES, wider_disguises=True)
+
+
+PARTED = CIVIL + BURIED.replace("a dumb fool", "a d u m b fool")
+"""The buried insult with "dumb" spaced after the article, which the wider reading joins to it ("adumb")."""
+
+
+def test_rewindow_can_part_one_letter_words_from_spaced_letters_in_the_wider_reading_only(encoder_bundle, tmp_path,
+                                                                                          capsys):
+    from model.encoder import EncoderError, EncoderRunner, whole_words
+    from model.normalize import undisguised
+    from model.scoring import Scorer
+    from model.training.encoder import main
+    from model.training.encoder_bundle import rewindow_bundle
+
+    source = encoder_bundle[0]
+    with pytest.raises(ValueError, match=r"add wider_disguises=True \(--wider-disguises\) and undisguised=True "
+                                         r"\(--undisguised\), or one_letter_words=False \(--no-one-letter-words\)"):
+        rewindow_bundle(source, tmp_path / "2.0.8", "2.0.8-test", align="stride", one_letter_words=True)
+    narrow = rewindow_bundle(source, tmp_path / "2.0.8", "2.0.8-test", align="stride", undisguised=True)
+    with pytest.raises(SystemExit) as stopped:
+        main(["rewindow", "--bundle", str(tmp_path / "2.0.8"), "--version", "2.0.9-test", "--bundles-root",
+              str(tmp_path), "--one-letter-words"])
+    assert stopped.value.code == 2
+    assert ("one_letter_words without wider_disguises: one-letter words are parted from spaced letters in the wider "
+            "undisguised reading only: add wider_disguises=True (--wider-disguises), or one_letter_words=False "
+            "(--no-one-letter-words)" in capsys.readouterr().err)
+    assert not (tmp_path / "2.0.9-test").exists()
+    rewindow_bundle(tmp_path / "2.0.8", tmp_path / "2.0.9", "2.0.9-test", align="stride", wider_disguises=True)
+    main(["rewindow", "--bundle", str(tmp_path / "2.0.9"), "--version", "2.0.10-test", "--bundles-root", str(tmp_path),
+          "--align", "stride", "--one-letter-words"])
+    manifest = json.loads((tmp_path / "2.0.10-test" / "manifest.json").read_text())
+    assert manifest["encoder"] == {**narrow["encoder"], "wider_disguises": True, "one_letter_words": True}
+    assert manifest["windows_from"]["one_letter_words"] is False and manifest["windows_from"]["wider_disguises"] is True
+    wider, new = Scorer.load(tmp_path / "2.0.9"), Scorer.load(tmp_path / "2.0.10-test")
+    runner = new.bundle.model.runner
+    assert runner.one_letter_words and not wider.bundle.model.runner.one_letter_words
+    assert {"loser", "dumb", "fool"} <= runner.words and not {"[CLS]", "a", "i"} & runner.words
+    plain = make_corpus(30, seed=10)["text"].tolist() + [DOTTED, WIDE]
+    np.testing.assert_array_equal(wider.predict_scores(plain), new.predict_scores(plain))
+    # The wider reading joins "a" and "dumb" into an unknown piece; parted, the insult reads as written plainly, its
+    # reading's logit or the comment's own, the higher counting.
+    joined = undisguised(PARTED, wider=True)
+    read = undisguised(PARTED, wider=True, words=whole_words(runner.tokenizer))
+    assert "adumb" in joined and read == (CIVIL + BURIED).lower()
+    as_written, _ = wider.bundle.model.runner.logits([PARTED])
+    undone, _ = wider.bundle.model.runner.logits([read])
+    np.testing.assert_allclose(runner.logits([PARTED])[0][0], np.maximum(as_written[0], undone[0]), atol=1e-5)
+    assert not np.allclose(runner.logits([PARTED])[0][0], wider.bundle.model.runner.logits([PARTED])[0][0], atol=1e-4)
+    with pytest.raises(EncoderError, match="pass wider_disguises=True as well, or one_letter_words=False"):
+        EncoderRunner(tmp_path / "none.onnx", tmp_path / "none.json", HOSTILITY_ATTRIBUTES, undisguised=True,
+                      one_letter_words=True)
 
 
 SANDWICH = "The council met today. " + BURIED + " Thanks for the report."
@@ -1865,7 +1918,7 @@ QUOTED_TEST_AUC = {
     "unsupported_claim": {"claimbuster_test": "0.9496", "checkthat2022_test": "0.821", "cdcp_test": "0.867",
                           "regulation_room_test": "0.885", "cmv_test": "0.802"},
 }
-ENCODER_VERSION = "2.16.0"
+ENCODER_VERSION = "2.17.0"
 
 
 def _real_data():
@@ -1931,11 +1984,13 @@ def test_quoted_figures_of_the_encoder_bundle(attribute):
     pytest.param("2.13.0", "2.14.0", {"undisguised": True}, id="undisguising_the_committed_2_13_0"),
     pytest.param("2.14.0", "2.15.0", {"sentences": True}, id="sentences_read_alone_from_the_committed_2_14_0"),
     pytest.param("2.15.0", "2.16.0", {"wider_disguises": True}, id="wider_disguises_undone_from_the_committed_2_15_0"),
+    pytest.param("2.16.0", "2.17.0", {"one_letter_words": True}, id="one_letter_words_from_the_committed_2_16_0"),
 ])
 def test_a_committed_bundle_read_otherwise_gives_the_committed_next_one(source, version, readings, tmp_path):
     """``make rewindow`` (2.9.0: sentence-end windows), ``make undisguise`` (2.14.0: disguised words undone as well),
-    ``make sentences`` (2.15.0: each sentence of a one-window comment read alone as well) and ``make wider-disguises``
-    (2.16.0: wider disguises undone too) copy a committed bundle reading comments otherwise: the same files, choices
+    ``make sentences`` (2.15.0: each sentence of a one-window comment read alone as well), ``make wider-disguises``
+    (2.16.0: wider disguises undone too) and ``make one-letter-words`` (2.17.0: "a l o s e r" read "a loser") copy a
+    committed bundle reading comments otherwise: the same files, choices
     and policy as the committed next one, and probes scored again that are its (its validation and test figures are
     what the command adds). 2.15.0 is given the margin it chose on validation data (``make sentences`` chooses it
     again, minutes more)."""
@@ -1975,6 +2030,35 @@ def test_the_served_bundle_reads_wider_disguises_and_leaves_their_civil_look_ali
     # Read as before, or ("as a U.S. citizen": "as a us." where 2.15.0 read "as aus.") hardly otherwise.
     np.testing.assert_allclose(wider.predict_scores(WIDER_LOOK_ALIKES), before.predict_scores(WIDER_LOOK_ALIKES), atol=0.01)
     assert [decision.action for decision in wider.moderate(WIDER_LOOK_ALIKES)] == ["approve"] * len(WIDER_LOOK_ALIKES)
+
+
+PARTED_DISGUISED = ["You are a l o s e r", "What a  l  o  s  e  r", "I h a t e you", "what a p r i c k",
+                    "He is a w h o r e", "The council met. You are a l o s e r. Thanks."]
+"""Insults with the insult's letters spaced after "a" or "I", which 2.16.0 reads joined to it ("aloser", "ihate"), each
+approved by 2.16.0, written for this test."""
+PARTED_LOOK_ALIKES = ["I t h i n k so, thanks for asking.", "I a g r e e with the mayor on this.",
+                      "He plays in a band as a b a s s i s t.", "We saw a h o r n e t nest in the shed.",
+                      "I k i l l e d it on stage last night, thanks all.", "I h o p e you all have a great day."]
+"""Civil sentences that 2.17.0 reads parted as 2.16.0 does not ("i think"; "I k i l l e d it" is "i killed it")."""
+UNPARTED_LOOK_ALIKES = ["How do you spell it? a n a l y s i s", "There is a c o c k r o a c h in your kitchen.",
+                        "The C o c k b u r n family and the P e n i s t o n e family met.", "We spotted a k i l l d e e r.",
+                        "a n i m a l"]
+"""Civil spaced words that no one-letter word parts (a word of the vocabulary, or a rest that is none): a review of a
+first version, which looked for any words that spell them, found "a cock roach" and "penis tone" sent to review."""
+
+
+def test_the_served_bundle_parts_one_letter_words_from_spaced_letters_and_leaves_civil_look_alikes():
+    from model.bundle import bundles_dir
+    from model.scoring import Scorer
+
+    if not (bundles_dir() / "2.17.0").is_dir():
+        pytest.skip("bundle 2.17.0 absent")
+    parted, before = Scorer.load("2.17.0"), Scorer.load("2.16.0")
+    assert [decision.action for decision in before.moderate(PARTED_DISGUISED)] == ["approve"] * len(PARTED_DISGUISED)
+    assert [decision.action for decision in parted.moderate(PARTED_DISGUISED)] == ["review"] * len(PARTED_DISGUISED)
+    civil = PARTED_LOOK_ALIKES + UNPARTED_LOOK_ALIKES
+    assert [decision.action for decision in parted.moderate(civil)] == ["approve"] * len(civil)
+    np.testing.assert_array_equal(parted.predict_scores(UNPARTED_LOOK_ALIKES), before.predict_scores(UNPARTED_LOOK_ALIKES))
 
 
 @pytest.mark.parametrize("options, message", [
