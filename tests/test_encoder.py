@@ -8,6 +8,7 @@ hostile sentence buried in a long civil comment.
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -212,7 +213,29 @@ def test_rewindow_copies_a_bundle_with_other_windows_and_every_choice_kept(encod
     text = CIVIL * 15 + BURIED + " " + CIVIL * 15
     assert new.bundle.model.runner.align == "sentences"
     assert len(new.bundle.model.runner.windows([text])) < len(old.bundle.model.runner.windows([text]))
-    assert not list(tmp_path.glob(".*partial"))
+    assert not list(tmp_path.glob(".*partial*"))
+
+
+def test_rewindow_writes_in_a_hidden_folder_and_removes_those_a_killed_run_left(encoder_bundle, tmp_path, monkeypatch):
+    """A rewindow killed with SIGKILL kept its 36 MB ``.<version>.partial`` until the same version was made again, and
+    no listing named it: it now writes as ``moderate train`` does, in ``.<name>.partial-<pid>``, removed by the next
+    run once that process is gone."""
+    import model.training.encoder_bundle as encoder_bundle_module
+    from model.training.encoder_bundle import rewindow_bundle
+
+    done = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    killed = tmp_path / f".2.0.1.partial-{int(done.stdout)}"  # a process that has ended
+    killed.mkdir()
+    (killed / "encoder.onnx").write_bytes(b"half a copy")
+
+    def fail(path):
+        assert path.name == f".2.0.2.partial-{os.getpid()}" and path.parent == tmp_path.resolve()
+        raise RuntimeError("stopped while scoring the probes")
+
+    monkeypatch.setattr(encoder_bundle_module, "record_probe", fail)
+    with pytest.raises(RuntimeError, match="stopped while scoring the probes"):
+        rewindow_bundle(encoder_bundle[0], tmp_path / "2.0.2", "2.0.2-test")
+    assert sorted(path.name for path in tmp_path.iterdir()) == []  # the killed run's folder and its own are gone
 
 
 def test_rewindow_refuses_what_it_cannot_make_and_leaves_nothing(encoder_bundle, tiny_bundle_path, tmp_path, capsys):

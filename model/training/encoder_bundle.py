@@ -34,7 +34,8 @@ from model.training.encoder_claims import build_claim_head
 from model.training.quantisation import scheme_of
 from model.training.metrics import spans_to_offsets
 from model.training.thresholds import best_f1_threshold, choose_claim_threshold, choose_comment_floor, choose_policy
-from model.training.train import PROBE_TEXTS, SEED, probe_scores
+from model.training.train import PROBE_TEXTS, SEED, probe_scores, remove_abandoned_partial_folders
+from model.versions import written_whole
 
 log = logging.getLogger(__name__)
 
@@ -303,8 +304,9 @@ def rewindow_bundle(source: str | Path, out_dir: Path, version: str, align: str 
     kept in ``windows_from.sentence_margin_selection``. The probes are scored again and
     ``windows_from`` records what the bundle was made from. With ``validation`` (name -> ``text``, ``label``),
     ``windows_from.validation_toxicity_auc`` holds the served toxicity ROC AUC of each validation set before and
-    after, the evidence that the kept choices still fit. The copy is written beside ``out_dir`` and renamed at the
-    end, so a failed run leaves no bundle.
+    after, the evidence that the kept choices still fit. The copy is written beside ``out_dir``, in
+    ``.<its name>.partial-<pid>``, and renamed at the end (``model.versions.written_whole``), so a failed run leaves no
+    bundle; such folders that a killed run left are removed first, as ``moderate train`` does.
 
     Returns
     -------
@@ -324,10 +326,9 @@ def rewindow_bundle(source: str | Path, out_dir: Path, version: str, align: str 
         before["sentence_margin"] = spec["sentence_margin"]
     margins = _sentence_margins(chosen["sentences"], sentence_margin, spec, bool(validation))
     out_dir = Path(out_dir)
-    partial = out_dir.with_name(f".{out_dir.name}.partial")
-    shutil.rmtree(partial, ignore_errors=True)
-    shutil.copytree(folder, partial)
-    try:
+    remove_abandoned_partial_folders(out_dir.resolve().parent)  # left by a copy or training that was killed
+    with written_whole(out_dir, overwrite=False) as partial:
+        shutil.copytree(folder, partial, dirs_exist_ok=True)
         origin = {"version": manifest["model_version"], **before, "kept": "every choice of the bundle"}
         if validation:
             log.info("validation toxicity ROC AUC of %s as it reads (six sets, about a minute)", manifest["model_version"])
@@ -359,10 +360,6 @@ def rewindow_bundle(source: str | Path, out_dir: Path, version: str, align: str 
             write(best)
         manifest["probe"] = record_probe(partial)
         Scorer.load(partial)  # every file verifies as saved
-        partial.rename(out_dir)
-    except BaseException:
-        shutil.rmtree(partial, ignore_errors=True)
-        raise
     return manifest
 
 
