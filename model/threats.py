@@ -342,12 +342,14 @@ _DOING = _first(  # after "I'll be": "I'll be killing you soon" (not shooting or
     rf"poisoning {_ONE}{_CLAUSE_END}|blowing {_ONE} (?:the fuck )?up{_BLOWN_END}",
     rf"hanging {_ONE}(?! {_NOT_HANGED}\b)",  # a person, not pictures: "I'll be hanging you from a tree"
     rf"poisoning {_POISONED}|{_any('putting', 'slipping')} {_POISON_INTO} {_POISONED}",
-    # "I'll be burning your house down", "I'll be torching your car tonight"; not "burning your home videos to DVD"
-    # (the simple "burn your home" ends at the word only) nor the old leaves or the midnight oil (no possessive)
+    # "I'll be burning your house down", "I'll be torching your car tonight", where the clause ends; not "burning your
+    # home videos to DVD" (the simple "burn your home" ends at the word only), "burning your house down in Minecraft",
+    # nor the old leaves or the midnight oil (no possessive)
     rf"{_any(*_BURNING).replace('ing', _ING)} (?:down )?{_POSSESSIVE} {_BUILDING}(?:e?s)?{_END}"
-    rf"(?: down\b| to the ground\b|{_CLAUSE_END})",
-    # "I'll be kicking your ass"; not "kicking your ass at chess", nor "kicking off" or "kicking your habit"
-    rf"kick{_ING} {_ASS}{_END}(?! at\b)",
+    rf"(?: down| to the ground)?{_CLAUSE_END}",
+    # "I'll be kicking your ass", where the clause ends; not "kicking your ass at chess" or "in Mario Kart", nor
+    # "kicking off" or "kicking your habit"
+    rf"kick{_ING} {_ASS}{_END}{_CLAUSE_END}",
 ) + _NOT_VIOLENCE
 _WEAPONS = ("knife", "knives", "gun", "guns", "rifle", "rifles", "shotgun", "shotguns", "pistol", "handgun", "revolver",
             "axe", "machete", "machetes", "baseball bat", "bat", "hammer", "crowbar", "blade", "chainsaw", "glock",
@@ -375,11 +377,15 @@ _GEAR = ("axe", "bat", "baseball bat", "hammer", "crowbar", "chainsaw")
 """Weapons that are as often a tool or a game's gear, which a friend brings when they see you ("see you tomorrow with a
 hammer, the deck won't build itself")."""
 _SOON = _any("soon", "real soon", "very soon", "later", "tonight", "tomorrow", "again", "around", "one day", "someday")
+_SEEN_END = rf"(?= ?(?:[.!?;:)]|$)| ?, ?{_any('bitch', 'asshole', 'punk', 'pig', 'coward', 'scum', 'fucker', 'motherfucker')}\b)"
+"""Where seeing a person armed must end: its sentence, or a comma before an insult. After a comma, a plan often follows
+("see you tomorrow with a gun, the paintball field opens at nine", "with a knife, we're carving the turkey")."""
 _SEEN_ARMED = (rf"{_any(_YOU, f'{_YOU} {_GROUP}', f'{_EACH} of {_YOU}')}(?: {_SOON})? with (?!{_POSSESSIVE} )"
-               rf"{_ARMS}{_any(*(weapon for weapon in _WEAPONS if weapon not in _GEAR))}{_END}(?={_STOP})")
-"""You, seen next with a weapon that ends the clause: "(see) you soon with a knife.", "you with a gun, bitch". Not
-with your weapon ("see you soon with your shotgun, the ducks are back"), nor where more follows ("you with the gun
-club", "you with a knife and fork"), nor anyone but you ("I'll see him with a gun" is as often him holding it)."""
+               rf"{_ARMS}{_any(*(weapon for weapon in _WEAPONS if weapon not in _GEAR))}{_END}{_SEEN_END}")
+"""You, seen next with a weapon that ends the sentence (``_SEEN_END``): "(see) you soon with a knife.", "you with a
+gun, bitch". Not with your weapon ("see you soon with your shotgun, the ducks are back"), nor where more follows ("you
+with the gun club", "you with a knife and fork", "with a gun, the paintball field opens"), nor anyone but you ("I'll
+see him with a gun" is as often him holding it)."""
 _AFTER_WILL = _first(*(f"(?<={will} )" for will in ("will", "shall", f"{_APOSTROPHE}ll", r"\bill", "gonna", "going to")))
 _SEEING = _first(rf"(?:be|b) {_ADVERBS}see{_ING} {_SEEN_ARMED}", rf"{_AFTER_WILL}see {_SEEN_ARMED}")
 """Seeing you armed, after an intent: "I'll be seeing you with a knife", "we'll see you tonight with guns". A bare

@@ -39,6 +39,9 @@ POSITIVES = [
     ("Gonna find you and beat the shit out of you.", "Gonna find you and beat the shit out of you"),
     ("We're going to burn your house down.", "We're going to burn your house down"),
     ("I will torch your churches.", "I will torch your churches"),  # a plural building: the word ends after it
+    ("I'll be kicking your ass tonight.", "I'll be kicking your ass"),
+    ("I'll be burning your house to the ground!", "I'll be burning your house to the ground"),
+    ("See you soon with a knife, bitch.", "See you soon with a knife"),
     ("I'm gonna kick your sorry asses!", "I'm gonna kick your sorry asses"),
     # found in review: "coming to" was not an intent, so the act after it was not read
     ("I'm coming to kill you.", "I'm coming to kill you"),
@@ -364,6 +367,14 @@ HARD_NEGATIVES = [
     "I'll burn your household trash in the stove.",
     "We will kick your assumptions to the curb.",
     "I'll kick your ass at chess tonight.",
+    # found by a review of the stop: a game, a plan after the comma, a film's line
+    "I'll be burning your house down in Minecraft tonight.",
+    "I'll be burning your house down at the barbecue contest, my ribs are unbeatable.",
+    "I'll be kicking your ass in Mario Kart tonight!",
+    "We'll be kicking your asses in the league final, good luck!",
+    "See you tomorrow with a gun, the paintball field opens at nine.",
+    "See you later with a knife, we're carving the turkey.",
+    "The actor said: I'll be seeing you with a gun, in a tense scene.",
 ]
 
 
