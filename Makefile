@@ -135,9 +135,10 @@ wider-disguises: install
 	$(BIN)/python -m model.training.encoder rewindow --data-dir $(DATA_DIR) --bundle $(WIDER_FROM) --version $(WIDER_VERSION) --align sentences --wider-disguises
 
 # 2.17.0 is 2.16.0 whose wider undisguised reading parts "a" or "i" from spaced letters after it that are a word of
-# the tokenizer's vocabulary and together none ("a l o s e r" -> "a loser", "I h a t e you" -> "i hate you"), every
-# other choice of 2.16.0 kept (MODEL_CARD.md, *Version 2.17.0*): 5.5 minutes, no fine-tuning. It will not overwrite a
-# bundle: to check the committed one, give another name (ONE_LETTER_VERSION=2.17.0-check) and compare.
+# the tokenizer's vocabulary or one its TF-IDF heads learned, and together none ("a l o s e r" -> "a loser", "I h a t e
+# you" -> "i hate you"), every other choice of 2.16.0 kept (MODEL_CARD.md, *Version 2.17.0*): 5.5 minutes, no
+# fine-tuning. It will not overwrite a bundle: to check the committed one, give another name
+# (ONE_LETTER_VERSION=2.17.0-check) and compare.
 ONE_LETTER_FROM ?= 2.16.0
 ONE_LETTER_VERSION ?= 2.17.0
 one-letter-words: install

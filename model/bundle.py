@@ -566,9 +566,11 @@ def _attach_encoder(model, folder: Path, manifest: dict, threads: int | None, mo
     threads = chosen_encoder_threads(threads)
     if mode is not None:
         model.mode = mode
+    # Spaced letters are parted off as the words the tokenizer knows or the TF-IDF heads learned (insults among them).
+    learned = model.base.learned_words() if readings.get("one_letter_words") else frozenset()
     runner = EncoderRunner(folder / spec["onnx_file"], folder / spec["tokenizer_file"], spec["attributes"],
                            threads=threads, max_tokens=spec["max_tokens"], stride=spec["stride"],
-                           align=align, sentence_margin=margin, **readings)
+                           align=align, sentence_margin=margin, learned_words=learned, **readings)
     return model.attach(runner)
 
 

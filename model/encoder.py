@@ -92,8 +92,8 @@ so that one hostile sentence between civil ones is read without them; ``wider_di
 ``undisguised``), the undisguised reading undoing more (``model.normalize.undisguised(wider=True)``: letters spaced
 wider, blank fillers, upside-down words, lone regional indicators, dotted words parted at blanks);
 ``one_letter_words`` (from 2.17.0, only with ``wider_disguises``), that reading parting "a" or "i" from spaced
-letters after it that are a word of the tokenizer's vocabulary and together none ("a l o s e r" -> "a loser", not
-"aloser"; ``model.normalize.undisguised(words=...)``). A comment that none of them changes scores as before."""
+letters after it that are a word of the tokenizer's vocabulary or one the TF-IDF heads learned, and together none
+("a l o s e r" -> "a loser", not "aloser"; ``model.normalize.undisguised(words=...)``). A comment that none of them changes scores as before."""
 READING_NEEDS = {"wider_disguises": ("undisguised", "wider disguises are undone in the undisguised reading only"),
                  "one_letter_words": ("wider_disguises", "one-letter words are parted from spaced letters in the "
                                                          "wider undisguised reading only")}
@@ -288,15 +288,21 @@ class EncoderRunner:
         ``model.normalize.undisguised(wider=True)``); needs ``undisguised``. ``False`` (every bundle to 2.15.0).
     one_letter_words : bool
         The wider undisguised reading parts "a" or "i" from the spaced letters after it where they are a whole word of
-        the tokenizer's vocabulary (``whole_words``) and together none (``model.normalize.undisguised(words=...)``:
-        "You are a l o s e r" -> "you are a loser", where ``wider_disguises`` alone reads "you are aloser"); needs
-        ``wider_disguises``. ``False`` (every bundle to 2.16.0).
+        the tokenizer's vocabulary (``whole_words``) or of ``learned_words`` and together none
+        (``model.normalize.undisguised(words=...)``: "You are a l o s e r" -> "you are a loser", where
+        ``wider_disguises`` alone reads "you are aloser"); needs ``wider_disguises``. ``False`` (every bundle to
+        2.16.0).
+    learned_words : frozenset of str
+        Words besides the tokenizer's that ``one_letter_words`` parts off: a bundle gives those its TF-IDF hostility
+        heads learned (``model.moderation_model.ModerationModel.learned_words``), which hold the insults the
+        tokenizer's vocabulary lacks ("moron", "slut", "cunt").
     """
 
     def __init__(self, onnx_path: str | Path, tokenizer_path: str | Path, attributes: Sequence[str],
                  threads: int = DEFAULT_THREADS, max_tokens: int = MAX_TOKENS, stride: int = WINDOW_STRIDE,
                  align: str = "stride", undisguised: bool = False, sentences: bool = False,
-                 sentence_margin: float = 0.0, wider_disguises: bool = False, one_letter_words: bool = False):
+                 sentence_margin: float = 0.0, wider_disguises: bool = False, one_letter_words: bool = False,
+                 learned_words: frozenset[str] = frozenset()):
         import onnxruntime
 
         if align not in WINDOW_ALIGNMENTS:
@@ -320,7 +326,7 @@ class EncoderRunner:
         self.align = align
         self.undisguised = undisguised
         self.wider_disguises = wider_disguises
-        self.words = whole_words(self.tokenizer) if one_letter_words else None
+        self.words = whole_words(self.tokenizer) | learned_words if one_letter_words else None
         self.sentences = sentences
         self.sentence_margin = float(sentence_margin)
         self.cls_id = self.tokenizer.token_to_id("[CLS]")

@@ -48,6 +48,16 @@ class ModerationModel:
         """Attributes of the hostility heads, in column order."""
         return tuple(self.hostility.named_steps["heads"].attributes)
 
+    def learned_words(self) -> frozenset[str]:
+        """The single words of three letters or more that the hostility heads' word TF-IDF learned from the training
+        comments (its vocabulary's unigrams of ASCII letters, insults among them: "moron", "slut"), empty for a
+        pipeline without one."""
+        features = self.hostility.named_steps.get("features")
+        tfidf = features.named_steps.get("tfidf") if features is not None else None
+        words = dict(getattr(tfidf, "transformer_list", ())).get("words")
+        return frozenset(word for word in getattr(words, "vocabulary_", ())
+                         if len(word) > 2 and word.isascii() and word.isalpha())
+
     @property
     def attributes(self) -> tuple[str, ...]:
         """Every attribute, in the column order of ``predict_proba``."""

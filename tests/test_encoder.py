@@ -568,6 +568,8 @@ def test_rewindow_can_part_one_letter_words_from_spaced_letters_in_the_wider_rea
     runner = new.bundle.model.runner
     assert runner.one_letter_words and not wider.bundle.model.runner.one_letter_words
     assert {"loser", "dumb", "fool"} <= runner.words and not {"[CLS]", "a", "i"} & runner.words
+    learned = new.bundle.model.base.learned_words()  # the TF-IDF heads' words count too
+    assert learned and runner.words == whole_words(runner.tokenizer) | learned
     plain = make_corpus(30, seed=10)["text"].tolist() + [DOTTED, WIDE]
     np.testing.assert_array_equal(wider.predict_scores(plain), new.predict_scores(plain))
     # The wider reading joins "a" and "dumb" into an unknown piece; parted, the insult reads as written plainly, its
@@ -579,6 +581,12 @@ def test_rewindow_can_part_one_letter_words_from_spaced_letters_in_the_wider_rea
     undone, _ = wider.bundle.model.runner.logits([read])
     np.testing.assert_allclose(runner.logits([PARTED])[0][0], np.maximum(as_written[0], undone[0]), atol=1e-5)
     assert not np.allclose(runner.logits([PARTED])[0][0], wider.bundle.model.runner.logits([PARTED])[0][0], atol=1e-4)
+    # A word the tokenizer lacks is parted off when the TF-IDF heads learned it ("moron" in the served bundle).
+    onnx, tokenizer = tmp_path / "2.0.10-test" / "encoder.onnx", tmp_path / "2.0.10-test" / "tokenizer.json"
+    mine = EncoderRunner(onnx, tokenizer, HOSTILITY_ATTRIBUTES, undisguised=True, wider_disguises=True,
+                         one_letter_words=True, learned_words=frozenset({"mooron"}))
+    assert "mooron" in mine.words and "mooron" not in runner.words
+    assert undisguised("You are a m o o r o n", wider=True, words=mine.words) == "you are a mooron"
     with pytest.raises(EncoderError, match="pass wider_disguises=True as well, or one_letter_words=False"):
         EncoderRunner(tmp_path / "none.onnx", tmp_path / "none.json", HOSTILITY_ATTRIBUTES, undisguised=True,
                       one_letter_words=True)
@@ -2056,9 +2064,11 @@ def test_the_served_bundle_reads_wider_disguises_and_leaves_their_civil_look_ali
 
 
 PARTED_DISGUISED = ["You are a l o s e r", "What a  l  o  s  e  r", "I h a t e you", "what a p r i c k",
-                    "He is a w h o r e", "The council met. You are a l o s e r. Thanks."]
+                    "He is a w h o r e", "The council met. You are a l o s e r. Thanks.", "you are a c u n t",
+                    "what a s c u m b a g"]
 """Insults with the insult's letters spaced after "a" or "I", which 2.16.0 reads joined to it ("aloser", "ihate"), each
-approved by 2.16.0, written for this test."""
+approved by 2.16.0, written for this test ("cunt" and "scumbag" are none of the tokenizer's words: the TF-IDF heads
+learned them)."""
 PARTED_LOOK_ALIKES = ["I t h i n k so, thanks for asking.", "I a g r e e with the mayor on this.",
                       "He plays in a band as a b a s s i s t.", "We saw a h o r n e t nest in the shed.",
                       "I k i l l e d it on stage last night, thanks all.", "I h o p e you all have a great day."]

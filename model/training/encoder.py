@@ -566,8 +566,9 @@ def main(argv=None) -> int:
                               "--undisguised (or a bundle that reads it); default: the bundle's")
     windows.add_argument("--one-letter-words", action=argparse.BooleanOptionalAction, default=None,
                          help="the wider undisguised reading parts 'a' or 'i' from spaced letters after it that are a "
-                              "word of the tokenizer's vocabulary and together none ('a l o s e r' -> 'a loser', not "
-                              "'aloser'); needs --wider-disguises (or a bundle that reads it); default: the bundle's")
+                              "word of the tokenizer's vocabulary or one the TF-IDF heads learned, and together none "
+                              "('a l o s e r' -> 'a loser', not 'aloser'); needs --wider-disguises (or a bundle that "
+                              "reads it); default: the bundle's")
     windows.add_argument("--sentences", action=argparse.BooleanOptionalAction, default=None,
                          help="also read each sentence of a comment of one window on its own, the highest score "
                               "counting, so one hostile sentence between civil ones is read alone; default: the bundle's")
