@@ -361,6 +361,8 @@ _TOOL = _any("nail", "glue", "hot glue", "water", "squirt", "nerf", "staple", "h
              "meat", "chef", "cookie", "camera", "sniper", "laser", "light", "ray", "rail", "plasma", "cricket")
 _ARMS = rf"(?:{_any('a', 'an', 'my', 'our', 'the', 'some')} )?(?:(?!{_TOOL} )[a-z]+ ){{0,2}}"
 """What may come between "with" and a weapon: "with my loaded gun", not "with a nail gun"."""
+_NAMES_CALLED = ("bitch", "asshole", "punk", "pig", "coward", "scum")
+"""Insults a menace ends on, addressed to its target ("I'm coming for you with a knife, bitch")."""
 _ARMED_TARGET = _any(rf"{_any(_YOU, 'him', _HER)}(?: {_GROUP})?{_END_OR_QUOTE}", rf"{_EACH} of {_YOU}{_END_OR_QUOTE}",
                      rf"{_POSSESSIVE} (?:whole |entire )?{_KIN}{_END}", rf"{_SOME_PEOPLE}{_END}")
 _ARMED = (rf"(?:be )?(?:{_ADVERB} )?(?:{_any('coming', 'come', 'waiting', 'wait')} (?:{_any('outside', 'downstairs', 'out front', 'round the corner')} )?"
@@ -370,14 +372,14 @@ _ARMED = (rf"(?:be )?(?:{_ADVERB} )?(?:{_any('coming', 'come', 'waiting', 'wait'
           rf"{_any('house', 'home', 'place', 'door', 'work', 'school', 'office')}) "
           rf"with {_ARMS}{_WEAPON}{_END}"
           rf"(?={_STOP}| (?:and|&) (?:{_any('i', 'we', 'you', 'u')}\b|(?:a |an |my )?(?:[a-z]+ )?{_WEAPON}{_END})"
-          rf"| {_any('in my hand', 'in hand', 'loaded', 'tonight', 'tomorrow', 'soon', 'one day', 'you', 'u', 'bitch', 'asshole', 'punk', 'pig', 'coward', 'scum')}\b)")
+          rf"| {_any('in my hand', 'in hand', 'loaded', 'tonight', 'tomorrow', 'soon', 'one day', 'you', 'u', *_NAMES_CALLED)}\b)")
 """Coming for a person armed, after an intent or "I'm": "I'll be coming for you with a knife", "I'm waiting for you
 with a gun", "I'm outside your house with a knife" (not "with a hammer and nails")."""
 _GEAR = ("axe", "bat", "baseball bat", "hammer", "crowbar", "chainsaw")
 """Weapons that are as often a tool or a game's gear, which a friend brings when they see you ("see you tomorrow with a
 hammer, the deck won't build itself")."""
 _SOON = _any("soon", "real soon", "very soon", "later", "tonight", "tomorrow", "again", "around", "one day", "someday")
-_SEEN_END = rf"(?= ?(?:[.!?;:)]|$)| ?, ?{_any('bitch', 'asshole', 'punk', 'pig', 'coward', 'scum', 'fucker', 'motherfucker')}\b)"
+_SEEN_END = rf"(?= ?(?:[.!?;:)]|$)| ?, ?{_any(*_NAMES_CALLED, 'fucker', 'motherfucker')}\b)"
 """Where seeing a person armed must end: its sentence, or a comma before an insult. After a comma, a plan often follows
 ("see you tomorrow with a gun, the paintball field opens at nine", "with a knife, we're carving the turkey")."""
 _SEEN_ARMED = (rf"{_any(_YOU, f'{_YOU} {_GROUP}', f'{_EACH} of {_YOU}')}(?: {_SOON})? with (?!{_POSSESSIVE} )"
