@@ -532,12 +532,24 @@ def chosen_encoder_threads(threads: int | None = None, fallback: int | None = No
     return number
 
 
+ENCODER_KEYS = frozenset({"onnx_file", "tokenizer_file", "attributes", "max_tokens", "stride", "align", "pooling",
+                          "quantisation", "versions", "sentence_margin"})
+"""The entries of a manifest's ``encoder`` section this version reads besides its readings
+(``model.encoder.READINGS``): a bundle naming another is refused, not served without it. Code reads the readings it
+knows and skipped the others, so a bundle with a reading added later was served as the bundle before it under the
+new version's name (stop 58 built one, not shipped: the code of 2.17.0 served it as 2.17.0 without a word)."""
+
+
 def _attach_encoder(model, folder: Path, manifest: dict, threads: int | None, mode: str | None = None):
     """Give an encoder bundle's model its onnxruntime session (files already checked by ``verify_bundle``) and
     ``mode`` (``chosen_encoder_mode``'s answer; ``None`` keeps the pickled one)."""
     from model.encoder import READINGS, WINDOW_ALIGNMENTS, EncoderRunner, check_windows, is_sentence_margin, readings_problem
 
     spec = manifest["encoder"]
+    unknown = sorted(set(spec) - ENCODER_KEYS - set(READINGS))
+    if unknown:  # a reading this code does not know would be skipped, and the bundle served as another
+        raise BundleError(f"{folder / MANIFEST_FILE}: encoder {', '.join(map(repr, unknown))}, which this version "
+                          "cannot read: upgrade the service or serve another bundle")
     for key in ("onnx_file", "tokenizer_file"):
         if spec.get(key) not in manifest.get("files", {}):
             raise BundleError(f"{folder / MANIFEST_FILE}: encoder {key} {spec.get(key)!r} is not among the hashed files")

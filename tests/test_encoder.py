@@ -286,6 +286,7 @@ def test_windows_aligned_to_something_unknown_are_refused_when_building_and_load
     ("wider_disguises", True, "wider_disguises without undisguised: wider disguises are undone in the undisguised reading"),
     ("one_letter_words", 1, "\"one_letter_words\" is 1, not true or false"),
     ("one_letter_words", True, "one_letter_words without wider_disguises: one-letter words are parted from spaced"),
+    ("read_backwards", True, "encoder 'read_backwards', which this version cannot read: upgrade the service or serve"),
     ("sentence_margin", -1, "\"sentence_margin\" is -1, not a number of at least 0"),
     ("sentence_margin", "1", "\"sentence_margin\" is '1', not a number of at least 0")])
 def test_a_manifest_whose_windows_cannot_be_read_is_refused_at_load(key, value, words, encoder_bundle, tmp_path):
