@@ -46,14 +46,29 @@ Deliberately not matched (news comments say these every day, or they are not thr
   the polls", "kill them with kindness", "hurt them in the wallet", "take him down", "shoot it down";
 - "you'll pay for this" (mostly "at the polls"), a bare "watch your back" (often advice, and said of
   politicians), "I could kill him" (exasperation), "he should be executed" and "he should die in prison"
-  (the death-penalty and sentencing debate), "kill yourself" (self-harm incitement is not a threat to
-  someone else), "death to ..." slogans, wishes of illness, "you're going to get hurt" (as often a warning
-  as a threat).
+  (the death-penalty and sentencing debate), "death to ..." slogans, wishes of illness, "you're going to get hurt"
+  (as often a warning as a threat);
+- self-harm as a figure of speech, advice or a report: "don't kill yourself over it", "you'll kill yourself laughing",
+  "shoot yourself in the foot", "jump off a cliff into the lake", "Trump told people to drink bleach" (and the other
+  forms the paragraph below lists).
 
 Known gaps: people named rather than pointed at, for most acts ("Trudeau should be killed": a name cannot be
 told from a bill's or a company's without a tagger; a bare "should be shot" ending its clause is matched whoever
 is named, since things are shot down, or shot somewhere), threats without an act or weapon ("you'll regret this",
 "I'm coming for you"), and veiled or conditional ones ("it would be a shame if something happened to your car").
+
+Urging the reader to harm themselves is matched too (self-harm incitement, a call to hurt a person who reads it),
+where it starts the comment or a sentence and ends the sentence or is followed by a word of contempt: ``Go kill
+yourself.``, ``You should just kill yourself, loser``, ``Why don't you hang yourself?``, ``Do us all a favour and jump
+off a bridge``, ``Go drink bleach``, ``Slit your wrists``, ``go kys``, ``Go commit suicide``, ``Go jump in front of a
+bus``. A review of a first, wider version (96 civil sentences) found it sending news and sports talk to review, and
+it now leaves alone: "drink bleach" without "go" (2020's medical advice, quoted and mocked), "kys" inside a sentence
+("Trolls told her to kys"), a quotation or report after a colon, comma or quotation mark ("The bully wrote: go kill
+yourself."), a clause after a comma ("Smoke if you want, kill yourself, just not near my kids"), "shoot yourself"
+(basketball, photography), "stab yourself" (an EpiPen), "rope yourself" (climbing), "jump off the ledge" (games),
+"jump off a bridge, it's the best thing I've done" (bungee), "better off if you were dead" (said in mental-health
+talk) and "we'll find out where you live" (forms). Missed: misspellings ("kil yourself"), conditionals ("Nobody would
+miss you if you killed yourself"), "do the world a favour and end it", "drink bleach and die".
 
 A match is a rule firing, not a probability: every span has ``score`` ``THREAT_SPAN_SCORE`` (1.0).
 The phrases send a comment to a human; they never reject it on their own.
@@ -438,6 +453,46 @@ _SEEN = _any("die", "dead", "hang", "hanged", "hung", "strung up", "burn", "shot
              "bleed")
 _YOU_ALL = _any(_YOU, rf"{_YOU} {_GROUP}")
 _SOMEDAY = _any("would", "will", "can", "could", "does", "finally", "just", "eventually", "one day", "soon")
+_WHERE_THEY_LIVE = (rf"where {_any(_YOU, 'he', 'she', 'they', _SOME_PEOPLE, f'{_POSSESSIVE} {_KIN}')} "
+                    rf"{_any('live', 'lives', 'sleep', 'sleeps', 'work', 'works', 'go to school')}\b"
+                    r"(?! ?[:;-] )")  # not "I know where you live: in a fantasy world"
+"""Where a person lives, sleeps or works, as a menace names it: "I know where you live"."""
+_SELF = _any("yourself", "urself", "ur self", "your self", "yourselves", "ya self", "yaself", "yoself", "yo self")
+_URGE_START = r"(?:^|(?<=[.!?] )|(?<=[.!?]))"
+"""Where an urging to self-harm may begin: the comment's or a sentence's start, not after a colon, a comma or a
+quotation mark ("The bully wrote: go kill yourself.", "Smoke if you want, kill yourself, just not near my kids")."""
+_URGED = _any(
+    "just", "please", "pls", "plz", "go", "go and", "now",
+    f"{_YOU} should", f"{_YOU} need to", f"{_YOU} ought to", f"{_YOU} must",
+    rf"do {_any('us', 'us all', 'everyone', 'everybody', 'the world', 'humanity', 'society')} a favou?r and",
+)
+"""What may come before an urging to self-harm: "Go kill yourself", "You should just kill yourself", "Do us all a
+favour and jump off a bridge"."""
+_NAMED = _any("loser", "idiot", "moron", "bitch", "retard", "freak", "fag", "faggot", "clown", "troll", "scum",
+              "fool", "creep", "cunt", "dumbass", "asshole", "pos", "piece of shit", "piece of garbage",
+              "piece of trash", "waste of space", "waste of oxygen")
+_URGE_END = (rf"(?= ?(?:[.!;)]|$)| ?,? {_any('already', 'now', 'please', 'pls', 'plz', 'asap', 'today', 'tonight', 'lol', 'lmao', 'ffs', 'tbh', 'irl', 'in a fire', _NAMED)}\b"
+             rf"| ?,? {_any('you', 'u')} (?:[a-z]+ ){{0,2}}{_NAMED}\b"
+             rf"| ?, ?{_any('no one', 'noone', 'nobody')} {_any('likes', 'loves', 'cares', 'wants', 'will miss', 'would miss')}\b)")
+"""Where an urging to self-harm ends: its sentence, or a word of contempt after it ("Go kill yourself, loser"), not a
+comma or "and" ("kill yourself and your friends", "jump off a bridge, it's the best thing I've done"), nor what makes
+it a figure of speech ("kill yourself laughing", "hang yourself a picture")."""
+_SELF_HARM = _any(
+    rf"{_any('kill', 'hang', 'off', 'neck', 'drown', 'unalive')} {_SELF}", "commit suicide", "eat a bullet",
+    "play in (?:the )?traffic", rf"jump in front of (?:a|the) {_any('train', 'bus', 'car', 'truck', 'subway')}",
+    rf"{_any('jump', 'leap')} {_any('off', 'from')} (?:a|the|the nearest|a tall|a high) "
+    rf"{_any('bridge', 'cliff', 'building', 'roof', 'skyscraper', 'tower', 'balcony')}",
+    rf"{_any('slit', 'cut')} {_any('your', 'ur')} {_any('wrists', 'wrist')}",
+)
+"""Acts of self-harm a comment urges on its reader. Not "shoot yourself" (basketball, photography), "stab yourself"
+(an EpiPen), "rope yourself" (climbing), "off a ledge" (games), which a review found in civil comments."""
+_GO_BLEACH = rf"go (?:and )?{_any('drink', 'chug')} (?:some |a (?:gallon|bottle|cup|glass) of )?bleach"
+"""Drinking bleach, urged with "go" only: news comments quote "drink bleach" as 2020's medical advice."""
+_SELF_HARM_FIRST = _any(
+    _ADVERB, _YOU, "please", "pls", "plz", "do", "why", "kys",  # _URGED's first words, and the rest's
+    "kill", "hang", "off", "neck", "drown", "unalive", "commit", "eat", "play", "jump", "leap", "slit", "cut",  # _SELF_HARM's
+)
+"""A word an urging to self-harm may begin with, tested before the costly sentence-start lookbehinds."""
 _WANT_TO_SEE = _any("want", "wish", "need", "like", "love", "wanna see", "want to see", "like to see", "love to see")
 
 _THREAT_PATTERNS: tuple[tuple[str, str], ...] = (
@@ -458,6 +513,12 @@ _THREAT_PATTERNS: tuple[tuple[str, str], ...] = (
     ("wish", rf"{_HOPE}{_SUBJECT} (?:{_ADVERB} )?{_DIE}\b"),
     ("wish", rf"(?=just |please |pls |plz |now |go ){_CLAUSE_START}(?:just |please |pls |plz |now )?go (?:and )?"
              r"(?:die|drop dead|die in a fire|get shot|get killed)\b"),
+    # Urging the reader to harm themselves (self-harm incitement), in the imperative at a sentence's start.
+    ("incitement", rf"(?={_SELF_HARM_FIRST}\b){_URGE_START}(?:{_URGED} )?(?:{_ADVERB} ){{0,2}}"
+                   rf"{_first(_SELF_HARM, _GO_BLEACH, 'kys')}"
+                   rf"{_URGE_END}"),
+    ("incitement", rf"(?=why ){_URGE_START}(?:why don{_Q}t {_YOU}|why not) (?:{_ADVERB} ){{0,2}}{_SELF_HARM}"
+                   rf"(?: already| now)?(?:(?= ?\?)|{_URGE_END})"),
     ("wish", rf"(?=may ){_CLAUSE_START}may {_SUBJECT} (?:{_ADVERB} )?"
              rf"(?:{_any('die', 'drown', 'choke and die', 'die in a fire', 'drop dead')}|be {_DONE})\b"),
     ("wish", rf"{_I}(?:{_APOSTROPHE}d| would)? (?:{_ADVERB} )?{_WANT_TO_SEE} {_TARGET} {_DEAD}\b"),
@@ -475,10 +536,7 @@ _THREAT_PATTERNS: tuple[tuple[str, str], ...] = (
                   r"(?![ -]?(?:train|point|proof))"),  # not "the people deserve a bullet train"
     ("judgement", rf"\b{_YOU_ALL} (?:{_ADVERB} )?{_any('should', 'must', 'need to', 'ought to', 'better')} "
                   rf"(?:{_ADVERB} )?{_any('die', 'drop dead', 'be dead', 'die in a fire')}\b"),
-    ("menace", rf"{_I} (?:{_ADVERB} )?(?:know|found out|have found out|found) where "
-               rf"{_any(_YOU, 'he', 'she', 'they', _SOME_PEOPLE, f'{_POSSESSIVE} {_KIN}')} "
-               rf"{_any('live', 'lives', 'sleep', 'sleeps', 'work', 'works', 'go to school')}\b"
-               r"(?! ?[:;-] )"),  # not "I know where you live: in a fantasy world"
+    ("menace", rf"{_I} (?:{_ADVERB} )?(?:know|found out|have found out|found) {_WHERE_THEY_LIVE}"),
     ("menace", rf"\b(?:{_YOU} ?{_Q}d |{_YOU} had |{_YOU} )?better (?:start )?"
                rf"(?:watch(?:ing)? {_any('your', 'ur')} back|sleep with one eye open)\b"),
     ("menace", rf"\bwatch {_any('your', 'ur')} back[,.!]* or (?:else|{_YOU}|{_any('i', 'we')})\b"),
@@ -521,7 +579,8 @@ _KEY_WORDS = frozenset(
     beheaded decapitated harmed set burned burnt gunned punched slapped knifed maimed mutilated castrated drowned
     choked stomped curbstomped waterboarded skinned taken lined strung drawn tarred kicked stoned die dies dead
     death bullet beating beatdown swing rope where watch watching eye poisoned blown blowing hunting poisoning
-    shooting cutting slitting slashing breaking snapping hanging round slug""".split()
+    shooting cutting slitting slashing breaking snapping hanging round slug
+    yourself urself yourselves yaself yoself self bleach jump leap kys suicide traffic""".split()
     + [verb[:cut] for verb in (*_DOING_VERBS, *_DOING_SOME_VERBS) for cut in (None, -1)]  # "stabbin": _DOING reads both
     + [word for weapon in _WEAPONS for word in re.findall("[a-z]+", weapon)]  # "ar[- ]?15": "ar"
 )
