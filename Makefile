@@ -8,7 +8,7 @@ DATA_DIR ?= $(or $(MODERATION_DATA_DIR),../shared/data)
 # server, and without them the settings decide (MODERATION_HOST/PORT, the MODERATION_CONFIG file, else 127.0.0.1:8000).
 SERVE_ADDRESS = $(if $(filter command line,$(origin HOST)),--host $(HOST)) $(if $(filter command line,$(origin PORT)),--port $(PORT))
 
-.PHONY: install run test test-fast train train-encoder requantise rewindow undisguise sentences wider-disguises one-letter-words reproduce eval ceiling bench notebooks screenshots clean
+.PHONY: install run test test-fast train train-encoder requantise rewindow undisguise sentences wider-disguises one-letter-words symbol-disguises reproduce eval ceiling bench notebooks screenshots clean
 
 install: $(STAMP)
 
@@ -143,6 +143,16 @@ ONE_LETTER_FROM ?= 2.16.0
 ONE_LETTER_VERSION ?= 2.17.0
 one-letter-words: install
 	$(BIN)/python -m model.training.encoder rewindow --data-dir $(DATA_DIR) --bundle $(ONE_LETTER_FROM) --version $(ONE_LETTER_VERSION) --align sentences --one-letter-words
+
+# 2.18.0 is 2.17.0 whose wider undisguised reading also undoes disguises made with symbols: characters each in
+# brackets ("(i)(d)(i)(o)(t)"), digits among spaced letters ("i d 1 o t", "l 0 s e r") and an "@" inside a word
+# ("f@g", "b@stard"), every other choice of 2.17.0 kept (MODEL_CARD.md, *Version 2.18.0*): about 5 minutes, no
+# fine-tuning. It will not overwrite a bundle: to check the committed one, give another name
+# (SYMBOLS_VERSION=2.18.0-check) and compare.
+SYMBOLS_FROM ?= 2.17.0
+SYMBOLS_VERSION ?= 2.18.0
+symbol-disguises: install
+	$(BIN)/python -m model.training.encoder rewindow --data-dir $(DATA_DIR) --bundle $(SYMBOLS_FROM) --version $(SYMBOLS_VERSION) --align sentences --symbol-disguises
 
 reproduce: install
 	$(BIN)/python -m model.training.reproduce --data-dir $(DATA_DIR)

@@ -84,7 +84,8 @@ SENTENCE_END_PIECES = frozenset({".", "!", "?", "…"})
 WINDOW_ALIGNMENTS = ("stride", "sentences")
 """How long comments are cut: windows every ``stride`` pieces, or windows packed with whole sentences."""
 READINGS = {"undisguised": "disguises undone", "sentences": "sentences read alone",
-            "wider_disguises": "wider disguises undone", "one_letter_words": "one-letter words parted from spaced letters"}
+            "wider_disguises": "wider disguises undone", "one_letter_words": "one-letter words parted from spaced letters",
+            "symbol_disguises": "disguises made with symbols undone"}
 """Readings an encoder bundle's manifest may add to a comment's own windows (``"encoder": {"<name>": true}``), each
 attribute's highest logit counting: ``undisguised`` (bundles from 2.14.0), the comment with its disguises undone;
 ``sentences`` (from 2.15.0), each sentence of a comment of one window and two or more sentences read on its own too,
@@ -93,10 +94,16 @@ so that one hostile sentence between civil ones is read without them; ``wider_di
 wider, blank fillers, upside-down words, lone regional indicators, dotted words parted at blanks);
 ``one_letter_words`` (from 2.17.0, only with ``wider_disguises``), that reading parting "a" or "i" from spaced
 letters after it that are a word of the tokenizer's vocabulary or one the TF-IDF heads learned, and together none
-("a l o s e r" -> "a loser", not "aloser"; ``model.normalize.undisguised(words=...)``). A comment that none of them changes scores as before."""
+("a l o s e r" -> "a loser", not "aloser"; ``model.normalize.undisguised(words=...)``); ``symbol_disguises`` (from
+2.18.0, only with ``wider_disguises``), that reading also undoing disguises made with symbols: characters each in
+brackets ("(i)(d)(i)(o)(t)"), digits among spaced letters ("i d 1 o t") and an "@" inside a word ("f@g"), which
+``normalize`` reads as an @mention (``model.normalize.undisguised(symbols=True)``). A comment that none of them
+changes scores as before."""
 READING_NEEDS = {"wider_disguises": ("undisguised", "wider disguises are undone in the undisguised reading only"),
                  "one_letter_words": ("wider_disguises", "one-letter words are parted from spaced letters in the "
-                                                         "wider undisguised reading only")}
+                                                         "wider undisguised reading only"),
+                 "symbol_disguises": ("wider_disguises", "symbol disguises are undone in the wider undisguised "
+                                                         "reading only")}
 """Readings that read another one further: name -> (the one it needs, why)."""
 
 
@@ -292,6 +299,11 @@ class EncoderRunner:
         (``model.normalize.undisguised(words=...)``: "You are a l o s e r" -> "you are a loser", where
         ``wider_disguises`` alone reads "you are aloser"); needs ``wider_disguises``. ``False`` (every bundle to
         2.16.0).
+    symbol_disguises : bool
+        The wider undisguised reading also undoes disguises made with symbols: characters each in brackets, digits
+        among spaced letters, an "@" inside a word ("(i)(d)(i)(o)(t)", "i d 1 o t", "b@stard" -> "idiot", "idiot",
+        "bastard"; ``model.normalize.undisguised(symbols=True)``); needs ``wider_disguises``. ``False`` (every bundle
+        to 2.17.0).
     learned_words : frozenset of str
         Words besides the tokenizer's that ``one_letter_words`` parts off: a bundle gives those its TF-IDF hostility
         heads learned (``model.moderation_model.ModerationModel.learned_words``), which hold the insults the
@@ -302,12 +314,13 @@ class EncoderRunner:
                  threads: int = DEFAULT_THREADS, max_tokens: int = MAX_TOKENS, stride: int = WINDOW_STRIDE,
                  align: str = "stride", undisguised: bool = False, sentences: bool = False,
                  sentence_margin: float = 0.0, wider_disguises: bool = False, one_letter_words: bool = False,
-                 learned_words: frozenset[str] = frozenset()):
+                 symbol_disguises: bool = False, learned_words: frozenset[str] = frozenset()):
         import onnxruntime
 
         if align not in WINDOW_ALIGNMENTS:
             raise EncoderError(f"windows aligned to {align!r}: this version reads {', '.join(WINDOW_ALIGNMENTS)}")
-        readings = {"undisguised": undisguised, "wider_disguises": wider_disguises, "one_letter_words": one_letter_words}
+        readings = {"undisguised": undisguised, "wider_disguises": wider_disguises, "one_letter_words": one_letter_words,
+                    "symbol_disguises": symbol_disguises}
         problem = readings_problem(readings)
         if problem:
             name, missing = unmet_reading(readings)
@@ -326,6 +339,7 @@ class EncoderRunner:
         self.align = align
         self.undisguised = undisguised
         self.wider_disguises = wider_disguises
+        self.symbol_disguises = symbol_disguises
         self.words = whole_words(self.tokenizer) | learned_words if one_letter_words else None
         self.sentences = sentences
         self.sentence_margin = float(sentence_margin)
@@ -364,7 +378,8 @@ class EncoderRunner:
         comes from one, and a best window among them points at no sentence. ``written``: the texts' own encodings
         (``encode_pieces``), when the caller has them."""
         readings = [(i, reading) for i, text in enumerate(texts)
-                    if (reading := undisguised(text, wider=self.wider_disguises, words=self.words)) is not None]
+                    if (reading := undisguised(text, wider=self.wider_disguises, words=self.words,
+                                               symbols=self.symbol_disguises)) is not None]
         encodings = encode_pieces(self.tokenizer, [reading for _, reading in readings])
         found = self._windows(encodings, whole_only)
         alone = self._sentence_windows(encodings, whole_only)

@@ -478,16 +478,67 @@ def _parted_groups(words: frozenset[str]) -> tuple[tuple[Callable[[str], object]
                  for may_change, steps in _WIDER_GROUPS)
 
 
-def _addressed(text: str) -> str:
+_BRACKETED = re.compile(r"(?<![\w)\]}])(?:[(\[{][a-z0-9@$!*#][)\]}](?: (?=[(\[{]))?){3,}(?![(\[{])")
+"""Three or more characters each in brackets, side by side or a space apart, letters or what the masked and leetspeak
+steps read: "(i)(d)(i)(o)(t)", "[c] [u] [n] [t]", "(i)(d)(i)(o)(t)s", "(f)(*)(c)(k)" (read "idiot", "cunt", "idiots",
+"f*ck"); not "(a) and (b)", nor "Section 5(a)(i)", two, nor a run after a word's letters ("word(a)(b)(c)")."""
+_BRACKETED_CHARACTER = re.compile(r"[(\[{](.)[)\]}]")
+_SPACED_START_MIXED = re.compile(r"(?<![\w@$])[a-z0134578@$](?:[.\-_]| +)[a-z0134578@$](?:[.\-_]| +)[a-z0134578@$]")
+"""``_SPACED_MIXED``'s first three characters: the cheap test of its step."""
+_SPACED_MIXED = re.compile(r"(?<![\w@$])[a-z0134578@$](?:(?:[.\-_]| +)[a-z0134578@$]){3,}(?![\w@$])")
+"""Four or more single letters, digits that stand for a letter (``LEET``: not 2, 6, 9), "@" or "$" a gap apart (a
+dot, dash, underscore or spaces): "i d 1 o t", "l 0 s e r", "l  0  s  e  r", where a digit breaks the runs of letters
+that the spaced-letter steps join ("i d 1 o t 2 you": the run ends before the 2)."""
+_MIXED_CHARACTER = re.compile(r"[a-z0134578@$]")
+
+
+def _unbracketed(match: re.Match) -> str:
+    """``_BRACKETED``'s characters side by side: "(i)(d)(i)(o)(t)", "(i) (d)(i)(o)(t)" -> "idiot"."""
+    return "".join(_BRACKETED_CHARACTER.findall(match.group()))
+
+
+def _mixed_letters(match: re.Match) -> str:
+    """A ``_SPACED_MIXED`` run with its digits and symbols read as the letters they stand for (``LEET``), gaps
+    kept, so that the spaced-letter steps join it: "i d 1 o t" -> "i d i o t". Only a run with more letters than other
+    characters ("l 0 s e r", "m 0 r 0 n"; not "5 5 5 1 3 4", "a 1 3 4", and not seats and grid references, "F 4 G 5",
+    "A 5 S 3", which a review found read "fags" and "asse")."""
+    run = match.group()
+    characters = _MIXED_CHARACTER.findall(run)
+    letters = sum(char.isalpha() for char in characters)
+    if letters <= len(characters) - letters:
+        return run
+    return "".join(LEET.get(char, char) for char in run)
+
+
+_MENTION_AT_START = re.compile(r"(?<!\w)@\w+(?:@\w+)*")
+"""An @mention that starts a word, with the mentions written on after it ("@john", "@ann@bob"), not the "@g" of
+"f@g", which the symbol reading reads as leetspeak."""
+_SYMBOL_ADDRESS_GROUPS = (_ADDRESS_GROUPS[0], (lambda t: "@" in t, ((_MENTION_AT_START, _mention),)))
+assert _ADDRESS_GROUPS[1][1][0][0] is _MENTION
+_BRACKET_GROUP = (lambda t: "(" in t or "[" in t or "{" in t, ((_BRACKETED, _unbracketed),))
+_MIXED_GROUP = (_SPACED_START_MIXED.search, ((_SPACED_MIXED, _mixed_letters),))
+
+
+@lru_cache(maxsize=8)
+def _with_symbols(groups: tuple) -> tuple:
+    """The wider reading's ``groups`` (``_WIDER_GROUPS`` or ``_parted_groups``'s) with the symbol steps: bracketed
+    characters joined first, and spaced runs of letters and digits read as letters before the spaced-letter steps."""
+    assert groups[1] == _DISGUISE_GROUPS[0] and groups[2] == _DISGUISE_GROUPS[1]  # masked, leetspeak
+    return (groups[0], _BRACKET_GROUP, groups[1], groups[2], _MIXED_GROUP, *groups[3:])
+
+
+def _addressed(text: str, symbols: bool = False) -> str:
     """``text`` through the character table and ``normalize``'s URL and @mention steps, variation selectors dropped
-    (the table keeps them, as emoji need them; a reading not): where the disguise steps of ``undisguised`` start."""
+    (the table keeps them, as emoji need them; a reading not): where the disguise steps of ``undisguised`` start.
+    ``symbols``: an "@" inside a word is no mention ("f@g" stays for the leetspeak step)."""
     out = _map(text).translate(_NO_SELECTORS)
-    for may_change, steps in _ADDRESS_GROUPS:
+    for may_change, steps in _SYMBOL_ADDRESS_GROUPS if symbols else _ADDRESS_GROUPS:
         out = _run_group(out, may_change, steps)
     return out
 
 
-def undisguised(text: str, wider: bool = False, words: frozenset[str] | None = None) -> str | None:
+def undisguised(text: str, wider: bool = False, words: frozenset[str] | None = None,
+                symbols: bool = False) -> str | None:
     """``text`` with the disguises of hostile words undone, or ``None`` when it has none.
 
     A disguise is a word that mixes look-alike letters of another script with Latin ones or hides a zero-width
@@ -509,17 +560,25 @@ def undisguised(text: str, wider: bool = False, words: frozenset[str] | None = N
     the spaced letters after it where they are one of its words and the whole is none (``parted``): "You are a l o s
     e r" -> "you are a loser", "I h a t e you" -> "i hate you", where without ``words`` they read "aloser" and "ihate";
     "a n a l y s i s" (a word) stays joined.
+
+    ``symbols`` (with ``wider`` only) also reads disguises made with symbols: characters each in brackets
+    ("(i)(d)(i)(o)(t)" -> "idiot"), digits among spaced letters ("i d 1 o t", "l 0 s e r" -> "idiot", "loser") and an
+    "@" inside a word, which ``normalize`` reads as an @mention ("f@g", "b@stard" -> "fag", "bastard").
     """
     if words is not None and not wider:
         raise ValueError("words part one-letter words from spaced letters in the wider reading only: pass wider=True "
                          "as well")
-    plain = _addressed(text)
+    if symbols and not wider:
+        raise ValueError("symbol disguises are read in the wider reading only: pass wider=True as well")
+    plain = _addressed(text, symbols)
     out, groups = plain, _DISGUISE_GROUPS
     if wider:
         groups = _WIDER_GROUPS if words is None else _parted_groups(words)
+        if symbols:
+            groups = _with_symbols(groups)
         lettered = _relettered(text)
         if lettered != text:
-            out = _addressed(lettered)
+            out = _addressed(lettered, symbols)
     for may_change, steps in groups:
         out = _run_group(out, may_change, steps)
     return out if out != plain or _disguised_word(text) else None

@@ -286,6 +286,8 @@ def test_windows_aligned_to_something_unknown_are_refused_when_building_and_load
     ("wider_disguises", True, "wider_disguises without undisguised: wider disguises are undone in the undisguised reading"),
     ("one_letter_words", 1, "\"one_letter_words\" is 1, not true or false"),
     ("one_letter_words", True, "one_letter_words without wider_disguises: one-letter words are parted from spaced"),
+    ("symbol_disguises", "yes", "\"symbol_disguises\" is 'yes', not true or false"),
+    ("symbol_disguises", True, "symbol_disguises without wider_disguises: symbol disguises are undone in the wider"),
     ("read_backwards", True, "encoder 'read_backwards', which this version cannot read: upgrade the service or serve"),
     ("sentence_margin", -1, "\"sentence_margin\" is -1, not a number of at least 0"),
     ("sentence_margin", "1", "\"sentence_margin\" is '1', not a number of at least 0")])
@@ -591,6 +593,51 @@ def test_rewindow_can_part_one_letter_words_from_spaced_letters_in_the_wider_rea
     with pytest.raises(EncoderError, match="pass wider_disguises=True as well, or one_letter_words=False"):
         EncoderRunner(tmp_path / "none.onnx", tmp_path / "none.json", HOSTILITY_ATTRIBUTES, undisguised=True,
                       one_letter_words=True)
+
+
+SYMBOLED = CIVIL + BURIED.replace("loser", "(l)(o)(s)(e)(r)").replace("fool", "f o 0 l")
+"""The buried insult with "loser" bracketed letter by letter and a digit among the spaced letters of "fool"."""
+
+
+def test_rewindow_can_undo_symbol_disguises_in_the_wider_reading_only(encoder_bundle, tmp_path, capsys):
+    from model.encoder import EncoderError, EncoderRunner
+    from model.normalize import undisguised
+    from model.scoring import Scorer
+    from model.training.encoder import main
+    from model.training.encoder_bundle import rewindow_bundle
+
+    source = encoder_bundle[0]
+    narrow = rewindow_bundle(source, tmp_path / "2.0.8", "2.0.8-test", align="stride", undisguised=True)
+    with pytest.raises(SystemExit) as stopped:
+        main(["rewindow", "--bundle", str(tmp_path / "2.0.8"), "--version", "2.0.9-test", "--bundles-root",
+              str(tmp_path), "--symbol-disguises"])
+    assert stopped.value.code == 2
+    assert ("symbol_disguises without wider_disguises: symbol disguises are undone in the wider undisguised reading "
+            "only: add wider_disguises=True (--wider-disguises), or symbol_disguises=False (--no-symbol-disguises)"
+            in capsys.readouterr().err)
+    rewindow_bundle(tmp_path / "2.0.8", tmp_path / "2.0.9", "2.0.9-test", align="stride", wider_disguises=True)
+    main(["rewindow", "--bundle", str(tmp_path / "2.0.9"), "--version", "2.0.10-test", "--bundles-root", str(tmp_path),
+          "--align", "stride", "--symbol-disguises"])
+    manifest = json.loads((tmp_path / "2.0.10-test" / "manifest.json").read_text())
+    assert manifest["encoder"] == {**narrow["encoder"], "wider_disguises": True, "symbol_disguises": True}
+    assert manifest["windows_from"]["symbol_disguises"] is False
+    wider, new = Scorer.load(tmp_path / "2.0.9"), Scorer.load(tmp_path / "2.0.10-test")
+    runner = new.bundle.model.runner
+    assert runner.symbol_disguises and not wider.bundle.model.runner.symbol_disguises
+    plain = make_corpus(30, seed=10)["text"].tolist() + [DOTTED, WIDE]
+    np.testing.assert_array_equal(wider.predict_scores(plain), new.predict_scores(plain))
+    # The wider reading leaves the brackets and the digit; this one reads the insult as written plainly, its reading's
+    # logit or the comment's own, the higher counting.
+    read = undisguised(SYMBOLED, wider=True, symbols=True)
+    assert undisguised(SYMBOLED, wider=True) is None and read == (CIVIL + BURIED).lower()
+    assert read == (CIVIL + BURIED).lower()
+    as_written, _ = wider.bundle.model.runner.logits([SYMBOLED])
+    undone, _ = wider.bundle.model.runner.logits([read])
+    np.testing.assert_allclose(runner.logits([SYMBOLED])[0][0], np.maximum(as_written[0], undone[0]), atol=1e-5)
+    assert (undone[0] > as_written[0] + 1e-3).any()
+    with pytest.raises(EncoderError, match="pass wider_disguises=True as well, or symbol_disguises=False"):
+        EncoderRunner(tmp_path / "none.onnx", tmp_path / "none.json", HOSTILITY_ATTRIBUTES, undisguised=True,
+                      symbol_disguises=True)
 
 
 SANDWICH = "The council met today. " + BURIED + " Thanks for the report."

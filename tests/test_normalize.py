@@ -462,6 +462,33 @@ def test_words_part_a_one_letter_word_from_the_spaced_letters_after_it(text, rea
     assert undisguised(text, wider=True, words=WORDS) == reading
 
 
+@pytest.mark.parametrize("text, reading", [
+    ("You are an (i)(d)(i)(o)(t)", "you are an idiot"), ("You are a [c] [u] [n] [t]", "you are a cunt"),
+    ("a {s}{l}{u}{t}!", "a slut!"), ("You are an i d 1 o t", "you are an idiot"), ("an i.d.1.o.t", "an idiot"),
+    ("a l  0  s  e  r", "a loser"), ("Ur a f@g", "ur a fag"), ("You b@stard", "you bastard"),
+    ("what a dumb@ss.", "what a dumbass."),
+    # found by a review: mixed gaps between brackets, a word's end after them, a masked letter, a digit after the run
+    ("(f)(u) (c)(k) off", "fuck off"), ("(i)(d)(i)(o)(t)s all of you", "idiots all of you"),
+    ("(f)(*)(c)(k) you", "fuck you"), ("i d 1 o t 2 you", "idiot 2 you"),
+    # seats and grid references: as many digits as letters, read as written ("F 4 G 5" was read "fags")
+    ("Seats F 4 G 5 are free.", None), ("Grid reference A 5 S 3", None),
+    # as without symbols: mentions (chained ones too), numbers, two brackets, digits outnumbering letters
+    ("@john you are wrong", None), ("@ann@bob thanks", None), ("Call 5 5 5 1 2 3 4", None),
+    ("See section 5(a)(i) and (b).", None), ("Options (a), (b), (c) and (d).", None), ("Plan A 1 2 3", None),
+    ("meet at 5 p.m. ok", None), ("The council met.", None),
+])
+def test_symbols_undo_bracketed_letters_digits_among_spaced_letters_and_an_at_sign_inside_a_word(text, reading):
+    assert undisguised(text, wider=True, symbols=True) == reading
+
+
+def test_symbols_are_read_in_the_wider_reading_only_and_change_nothing_without():
+    for text in ("You are an (i)(d)(i)(o)(t)", "You are an i d 1 o t", "Ur a f@g"):
+        assert undisguised(text, wider=True) in (None, "ur a f xxuser ")  # as 2.17.0 reads them
+    with pytest.raises(ValueError, match="symbol disguises are read in the wider reading only: pass wider=True"):
+        undisguised("You b@stard", symbols=True)
+    assert undisguised("You are a l 0 s e r", wider=True, words=WORDS, symbols=True) == "you are a loser"
+
+
 def test_words_part_one_letter_words_in_the_wider_reading_only():
     assert undisguised("You are a l o s e r", wider=True) == "you are aloser"  # no words: joined, as 2.16.0 reads it
     assert undisguised("The council met.", wider=True, words=WORDS) is None

@@ -411,8 +411,8 @@ def train(data_dir, out: Path, seed: int = SEED, max_samples: int | None = None,
 def rewindow(source: str, version: str, align: str = "sentences", stride: int | None = None, data_dir=None,
              bundles_root: Path | None = None, sentence_margin: float | None = None, **readings: bool | None) -> Path:
     """Write ``bundles/<version>``: encoder bundle ``source`` reading long comments in windows aligned to ``align``
-    and with the ``readings`` given (``undisguised``, ``sentences``, ``wider_disguises``, ``one_letter_words``:
-    ``model.encoder.READINGS``), every choice kept (``rewindow_bundle``), with its validation AUCs before and after and
+    and with the ``readings`` given (``undisguised``, ``sentences``, ``wider_disguises``, ``one_letter_words``,
+    ``symbol_disguises``: ``model.encoder.READINGS``), every choice kept (``rewindow_bundle``), with its validation AUCs before and after and
     its test metrics."""
     from model.attributes import CLAIM_ATTRIBUTE
     from model.bundle import bundles_dir
@@ -569,6 +569,11 @@ def main(argv=None) -> int:
                               "word of the tokenizer's vocabulary or one the TF-IDF heads learned, and together none "
                               "('a l o s e r' -> 'a loser', not 'aloser'); needs --wider-disguises (or a bundle that "
                               "reads it); default: the bundle's")
+    windows.add_argument("--symbol-disguises", action=argparse.BooleanOptionalAction, default=None,
+                         help="the wider undisguised reading also undoes disguises made with symbols: characters "
+                              "each in brackets ('(i)(d)(i)(o)(t)'), digits among spaced letters ('i d 1 o t') and an "
+                              "'@' inside a word ('b@stard'); needs --wider-disguises (or a bundle that reads it); "
+                              "default: the bundle's")
     windows.add_argument("--sentences", action=argparse.BooleanOptionalAction, default=None,
                          help="also read each sentence of a comment of one window on its own, the highest score "
                               "counting, so one hostile sentence between civil ones is read alone; default: the bundle's")
@@ -620,7 +625,7 @@ def main(argv=None) -> int:
                            Path(args.bundles_root) if args.bundles_root else None,
                            sentence_margin=args.sentence_margin, undisguised=args.undisguised,
                            sentences=args.sentences, wider_disguises=args.wider_disguises,
-                           one_letter_words=args.one_letter_words))
+                           one_letter_words=args.one_letter_words, symbol_disguises=args.symbol_disguises))
         except (BundleError, ValueError, FileExistsError) as exc:
             windows.error(f"--bundle {args.bundle}: {exc}")
     elif args.command == "export":

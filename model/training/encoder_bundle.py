@@ -296,7 +296,8 @@ def rewindow_bundle(source: str | Path, out_dir: Path, version: str, align: str 
     readings; only ``manifest.json`` → ``encoder.align`` / ``encoder.stride`` (long comments' windows: a comment
     of up to one window's pieces scores exactly as before) and the readings ``model.encoder.READINGS`` change:
     ``undisguised=True`` also reads each comment with its disguises undone (``wider_disguises=True``: more of them;
-    ``one_letter_words=True``: "a l o s e r" read "a loser", not "aloser"),
+    ``one_letter_words=True``: "a l o s e r" read "a loser", not "aloser"; ``symbol_disguises=True``: "(i)(d)(i)(o)(t)",
+    "i d 1 o t" and "b@stard" undone too),
     ``sentences=True`` each sentence of a comment of one window on its own (``model.encoder.EncoderRunner``; a comment without a disguise, or of one
     sentence, scores exactly as before); ``None`` (or not given) keeps ``source``'s. A sentence read alone has
     ``sentence_margin`` taken off its logits: given, else ``source``'s, else the one of ``SENTENCE_MARGINS`` whose served
