@@ -110,6 +110,8 @@ KNOWN_FAILURES["2.15.0"] = KNOWN_FAILURES["2.14.0"]
 KNOWN_FAILURES["2.16.0"] = KNOWN_FAILURES["2.15.0"]
 # 2.17.0 is 2.16.0 also reading spaced letters as words: no pair spaces its letters, so the same nine fail.
 KNOWN_FAILURES["2.17.0"] = KNOWN_FAILURES["2.16.0"]
+# 2.18.0 is 2.17.0 also undoing disguises made with symbols: no pair has one, so the same nine fail.
+KNOWN_FAILURES["2.18.0"] = KNOWN_FAILURES["2.17.0"]
 """Bundle version -> ids the committed bundle of that version fails (printed by ``model.evaluation.behaviour_report``)."""
 
 

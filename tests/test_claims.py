@@ -408,6 +408,8 @@ ABOVE_THRESHOLD_DESPITE_SOURCE = {
     # undisguised reading changes hostility scores only
     "2.17.0": {"The BBC reported that 40 people died in the floods in 2021."},  # 2.16.0's claims: spaced letters
     # read as words change hostility scores only
+    "2.18.0": {"The BBC reported that 40 people died in the floods in 2021."},  # 2.17.0's claims: symbol
+    # disguises undone change hostility scores only
 }
 """Bundle version -> sourced forms it still scores above its review threshold, though below the unsourced form."""
 

@@ -1992,12 +1992,12 @@ little more. 2.7.0's reports come from a VNNI machine; its 7-bit per-token activ
 integer sums on AVX2-only CPUs (model.training.quantisation), which no machine of this project has checked yet, so the
 allowance stays."""
 QUOTED_TEST_AUC = {
-    "toxicity": {"ucc_test": "0.794", "olid_test": "0.888", "kaggle_test": "0.880", "kaggle_verification": "0.805",
+    "toxicity": {"ucc_test": "0.794", "olid_test": "0.888", "kaggle_test": "0.880", "kaggle_verification": "0.806",
                  "cat_out_of_context": "0.954"},
     "unsupported_claim": {"claimbuster_test": "0.9496", "checkthat2022_test": "0.821", "cdcp_test": "0.867",
                           "regulation_room_test": "0.885", "cmv_test": "0.802"},
 }
-ENCODER_VERSION = "2.17.0"
+ENCODER_VERSION = "2.18.0"
 
 
 def _real_data():
@@ -2064,12 +2064,14 @@ def test_quoted_figures_of_the_encoder_bundle(attribute):
     pytest.param("2.14.0", "2.15.0", {"sentences": True}, id="sentences_read_alone_from_the_committed_2_14_0"),
     pytest.param("2.15.0", "2.16.0", {"wider_disguises": True}, id="wider_disguises_undone_from_the_committed_2_15_0"),
     pytest.param("2.16.0", "2.17.0", {"one_letter_words": True}, id="one_letter_words_from_the_committed_2_16_0"),
+    pytest.param("2.17.0", "2.18.0", {"symbol_disguises": True}, id="symbol_disguises_from_the_committed_2_17_0"),
 ])
 def test_a_committed_bundle_read_otherwise_gives_the_committed_next_one(source, version, readings, tmp_path):
     """``make rewindow`` (2.9.0: sentence-end windows), ``make undisguise`` (2.14.0: disguised words undone as well),
     ``make sentences`` (2.15.0: each sentence of a one-window comment read alone as well), ``make wider-disguises``
-    (2.16.0: wider disguises undone too) and ``make one-letter-words`` (2.17.0: "a l o s e r" read "a loser") copy a
-    committed bundle reading comments otherwise: the same files, choices
+    (2.16.0: wider disguises undone too), ``make one-letter-words`` (2.17.0: "a l o s e r" read "a loser") and ``make
+    symbol-disguises`` (2.18.0: "(i)(d)(i)(o)(t)", "i d 1 o t", "b@stard" undone) copy a committed bundle reading
+    comments otherwise: the same files, choices
     and policy as the committed next one, and probes scored again that are its (its validation and test figures are
     what the command adds). 2.15.0 is given the margin it chose on validation data (``make sentences`` chooses it
     again, minutes more)."""
@@ -2140,6 +2142,30 @@ def test_the_served_bundle_parts_one_letter_words_from_spaced_letters_and_leaves
     civil = PARTED_LOOK_ALIKES + UNPARTED_LOOK_ALIKES
     assert [decision.action for decision in parted.moderate(civil)] == ["approve"] * len(civil)
     np.testing.assert_array_equal(parted.predict_scores(UNPARTED_LOOK_ALIKES), before.predict_scores(UNPARTED_LOOK_ALIKES))
+
+
+SYMBOL_DISGUISED = ["You are an (i)(d)(i)(o)(t)", "You are a [c] [u] [n] [t]", "You are an i d 1 o t",
+                    "Shut up, you b@stard.", "The council met. You are a m 0 r 0 n. Thanks."]
+"""Insults disguised with symbols, each approved by 2.17.0, written for this test."""
+SYMBOL_LOOK_ALIKES = ["See section 5(a)(i) and (b).", "Options (a), (b), (c) and (d) are on the ballot.",
+                      "Email me at editor@example.com with the details.", "Call 5 5 5 1 2 3 4 after noon.",
+                      "The (a)(b)(c) rule applies here.", "@john you are right about the budget.",
+                      "Seats F 4 G 5 are free."]
+"""Civil look-alikes: brackets around single characters, digits beside letters, an "@"."""
+
+
+def test_the_served_bundle_reads_symbol_disguises_and_leaves_their_civil_look_alikes():
+    from model.bundle import bundles_dir
+    from model.scoring import Scorer
+
+    if not (bundles_dir() / "2.18.0").is_dir():
+        pytest.skip("bundle 2.18.0 absent")
+    symbols, before = Scorer.load("2.18.0"), Scorer.load("2.17.0")
+    assert [decision.action for decision in before.moderate(SYMBOL_DISGUISED)] == ["approve"] * len(SYMBOL_DISGUISED)
+    assert [decision.action for decision in symbols.moderate(SYMBOL_DISGUISED)] == ["review"] * len(SYMBOL_DISGUISED)
+    assert [decision.action for decision in symbols.moderate(SYMBOL_LOOK_ALIKES)] == ["approve"] * len(SYMBOL_LOOK_ALIKES)
+    untouched = PARTED_DISGUISED + PARTED_LOOK_ALIKES + UNPARTED_LOOK_ALIKES
+    np.testing.assert_array_equal(symbols.predict_scores(untouched), before.predict_scores(untouched))
 
 
 @pytest.mark.parametrize("options, message", [
