@@ -68,7 +68,8 @@ yourself."), a clause after a comma ("Smoke if you want, kill yourself, just not
 (basketball, photography), "stab yourself" (an EpiPen), "rope yourself" (climbing), "jump off the ledge" (games),
 "jump off a bridge, it's the best thing I've done" (bungee), "better off if you were dead" (said in mental-health
 talk) and "we'll find out where you live" (forms). Missed: misspellings ("kil yourself"), conditionals ("Nobody would
-miss you if you killed yourself"), "do the world a favour and end it", "drink bleach and die".
+miss you if you killed yourself"), "do the world a favour and end it", "drink bleach and die", and an urging after a
+line break without a full stop ("Great article\ngo kill yourself": ``normalize`` makes the break a space).
 
 A match is a rule firing, not a probability: every span has ``score`` ``THREAT_SPAN_SCORE`` (1.0).
 The phrases send a comment to a human; they never reject it on their own.

@@ -630,7 +630,6 @@ def test_rewindow_can_undo_symbol_disguises_in_the_wider_reading_only(encoder_bu
     # logit or the comment's own, the higher counting.
     read = undisguised(SYMBOLED, wider=True, symbols=True)
     assert undisguised(SYMBOLED, wider=True) is None and read == (CIVIL + BURIED).lower()
-    assert read == (CIVIL + BURIED).lower()
     as_written, _ = wider.bundle.model.runner.logits([SYMBOLED])
     undone, _ = wider.bundle.model.runner.logits([read])
     np.testing.assert_allclose(runner.logits([SYMBOLED])[0][0], np.maximum(as_written[0], undone[0]), atol=1e-5)

@@ -483,7 +483,7 @@ def test_symbols_undo_bracketed_letters_digits_among_spaced_letters_and_an_at_si
 
 def test_symbols_are_read_in_the_wider_reading_only_and_change_nothing_without():
     for text in ("You are an (i)(d)(i)(o)(t)", "You are an i d 1 o t", "Ur a f@g"):
-        assert undisguised(text, wider=True) in (None, "ur a f xxuser ")  # as 2.17.0 reads them
+        assert undisguised(text, wider=True) is None  # no reading, as 2.17.0 reads them
     with pytest.raises(ValueError, match="symbol disguises are read in the wider reading only: pass wider=True"):
         undisguised("You b@stard", symbols=True)
     assert undisguised("You are a l 0 s e r", wider=True, words=WORDS, symbols=True) == "you are a loser"
