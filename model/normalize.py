@@ -483,13 +483,16 @@ _BRACKETED = re.compile(r"(?<![\w)\]}])(?:[(\[{][a-z0-9@$!*#][)\]}](?: (?=[(\[{]
 steps read: "(i)(d)(i)(o)(t)", "[c] [u] [n] [t]", "(i)(d)(i)(o)(t)s", "(f)(*)(c)(k)" (read "idiot", "cunt", "idiots",
 "f*ck"); not "(a) and (b)", nor "Section 5(a)(i)", two, nor a run after a word's letters ("word(a)(b)(c)")."""
 _BRACKETED_CHARACTER = re.compile(r"[(\[{](.)[)\]}]")
-_SPACED_START_MIXED = re.compile(r"(?<![\w@$])[a-z0134578@$](?:[.\-_]| +)[a-z0134578@$](?:[.\-_]| +)[a-z0134578@$]")
+_MIXED_CLASS = f"[a-z{''.join(sorted(char for char in LEET if char.isdigit()))}@$]"
+"""A letter, a digit that stands for one (``LEET``: not 2, 6, 9), "@" or "$": what a ``_SPACED_MIXED`` run holds."""
+_MIXED_GAP = r"(?:[.\-_]| +)"
+_SPACED_START_MIXED = re.compile(rf"(?<![\w@$]){_MIXED_CLASS}{_MIXED_GAP}{_MIXED_CLASS}{_MIXED_GAP}{_MIXED_CLASS}")
 """``_SPACED_MIXED``'s first three characters: the cheap test of its step."""
-_SPACED_MIXED = re.compile(r"(?<![\w@$])[a-z0134578@$](?:(?:[.\-_]| +)[a-z0134578@$]){3,}(?![\w@$])")
-"""Four or more single letters, digits that stand for a letter (``LEET``: not 2, 6, 9), "@" or "$" a gap apart (a
-dot, dash, underscore or spaces): "i d 1 o t", "l 0 s e r", "l  0  s  e  r", where a digit breaks the runs of letters
-that the spaced-letter steps join ("i d 1 o t 2 you": the run ends before the 2)."""
-_MIXED_CHARACTER = re.compile(r"[a-z0134578@$]")
+_SPACED_MIXED = re.compile(rf"(?<![\w@$]){_MIXED_CLASS}(?:{_MIXED_GAP}{_MIXED_CLASS}){{3,}}(?![\w@$])")
+"""Four or more ``_MIXED_CLASS`` characters a gap apart (a dot, dash, underscore or spaces): "i d 1 o t", "l 0 s e r",
+"l  0  s  e  r", where a digit breaks the runs of letters that the spaced-letter steps join ("i d 1 o t 2 you": the
+run ends before the 2)."""
+_MIXED_CHARACTER = re.compile(_MIXED_CLASS)
 
 
 def _unbracketed(match: re.Match) -> str:

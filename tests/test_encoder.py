@@ -2090,6 +2090,21 @@ def test_a_committed_bundle_read_otherwise_gives_the_committed_next_one(source, 
     assert (tmp_path / version / "policy.toml").read_bytes() == (committed / "policy.toml").read_bytes()
 
 
+def _served_pair(version: str, before: str):
+    """The committed bundles ``version`` and ``before`` (the one it was read otherwise from), or a skip without them."""
+    from model.bundle import bundles_dir
+    from model.scoring import Scorer
+
+    if not (bundles_dir() / version).is_dir():
+        pytest.skip(f"bundle {version} absent")
+    return Scorer.load(version), Scorer.load(before)
+
+
+def _actions(scorer, texts) -> list[str]:
+    """The decision of each of ``texts``."""
+    return [decision.action for decision in scorer.moderate(texts)]
+
+
 WIDER_DISGUISED = ["You are an i  d  i  o  t", "Y.o.u a.r.e a l.o.s.e.r.", "The council met. Y.o.u a.r.e a l.o.s.e.r. Thanks.",
                    "you\u3164are\u3164an\u3164idiot", "You are a \u026fo\u0279ou",
                    "You are an \U0001f1ee \U0001f1e9 \U0001f1ee \U0001f1f4 \U0001f1f9", "You are an\ni\nd\ni\no\nt"]
@@ -2100,16 +2115,11 @@ WIDER_LOOK_ALIKES = ["J. R. R. Tolkien wrote a b c d books.", "As a U.S. citizen
 
 
 def test_the_served_bundle_reads_wider_disguises_and_leaves_their_civil_look_alikes():
-    from model.bundle import bundles_dir
-    from model.scoring import Scorer
-
-    if not (bundles_dir() / "2.16.0").is_dir():
-        pytest.skip("bundle 2.16.0 absent")
-    wider, before = Scorer.load("2.16.0"), Scorer.load("2.15.0")
-    assert [decision.action for decision in wider.moderate(WIDER_DISGUISED)] == ["review"] * len(WIDER_DISGUISED)
+    wider, before = _served_pair("2.16.0", "2.15.0")
+    assert _actions(wider, WIDER_DISGUISED) == ["review"] * len(WIDER_DISGUISED)
     # Read as before, or ("as a U.S. citizen": "as a us." where 2.15.0 read "as aus.") hardly otherwise.
     np.testing.assert_allclose(wider.predict_scores(WIDER_LOOK_ALIKES), before.predict_scores(WIDER_LOOK_ALIKES), atol=0.01)
-    assert [decision.action for decision in wider.moderate(WIDER_LOOK_ALIKES)] == ["approve"] * len(WIDER_LOOK_ALIKES)
+    assert _actions(wider, WIDER_LOOK_ALIKES) == ["approve"] * len(WIDER_LOOK_ALIKES)
 
 
 PARTED_DISGUISED = ["You are a l o s e r", "What a  l  o  s  e  r", "I h a t e you", "what a p r i c k",
@@ -2130,16 +2140,11 @@ first version, which looked for any words that spell them, found "a cock roach" 
 
 
 def test_the_served_bundle_parts_one_letter_words_from_spaced_letters_and_leaves_civil_look_alikes():
-    from model.bundle import bundles_dir
-    from model.scoring import Scorer
-
-    if not (bundles_dir() / "2.17.0").is_dir():
-        pytest.skip("bundle 2.17.0 absent")
-    parted, before = Scorer.load("2.17.0"), Scorer.load("2.16.0")
-    assert [decision.action for decision in before.moderate(PARTED_DISGUISED)] == ["approve"] * len(PARTED_DISGUISED)
-    assert [decision.action for decision in parted.moderate(PARTED_DISGUISED)] == ["review"] * len(PARTED_DISGUISED)
+    parted, before = _served_pair("2.17.0", "2.16.0")
+    assert _actions(before, PARTED_DISGUISED) == ["approve"] * len(PARTED_DISGUISED)
+    assert _actions(parted, PARTED_DISGUISED) == ["review"] * len(PARTED_DISGUISED)
     civil = PARTED_LOOK_ALIKES + UNPARTED_LOOK_ALIKES
-    assert [decision.action for decision in parted.moderate(civil)] == ["approve"] * len(civil)
+    assert _actions(parted, civil) == ["approve"] * len(civil)
     np.testing.assert_array_equal(parted.predict_scores(UNPARTED_LOOK_ALIKES), before.predict_scores(UNPARTED_LOOK_ALIKES))
 
 
@@ -2154,15 +2159,10 @@ SYMBOL_LOOK_ALIKES = ["See section 5(a)(i) and (b).", "Options (a), (b), (c) and
 
 
 def test_the_served_bundle_reads_symbol_disguises_and_leaves_their_civil_look_alikes():
-    from model.bundle import bundles_dir
-    from model.scoring import Scorer
-
-    if not (bundles_dir() / "2.18.0").is_dir():
-        pytest.skip("bundle 2.18.0 absent")
-    symbols, before = Scorer.load("2.18.0"), Scorer.load("2.17.0")
-    assert [decision.action for decision in before.moderate(SYMBOL_DISGUISED)] == ["approve"] * len(SYMBOL_DISGUISED)
-    assert [decision.action for decision in symbols.moderate(SYMBOL_DISGUISED)] == ["review"] * len(SYMBOL_DISGUISED)
-    assert [decision.action for decision in symbols.moderate(SYMBOL_LOOK_ALIKES)] == ["approve"] * len(SYMBOL_LOOK_ALIKES)
+    symbols, before = _served_pair("2.18.0", "2.17.0")
+    assert _actions(before, SYMBOL_DISGUISED) == ["approve"] * len(SYMBOL_DISGUISED)
+    assert _actions(symbols, SYMBOL_DISGUISED) == ["review"] * len(SYMBOL_DISGUISED)
+    assert _actions(symbols, SYMBOL_LOOK_ALIKES) == ["approve"] * len(SYMBOL_LOOK_ALIKES)
     untouched = PARTED_DISGUISED + PARTED_LOOK_ALIKES + UNPARTED_LOOK_ALIKES
     np.testing.assert_array_equal(symbols.predict_scores(untouched), before.predict_scores(untouched))
 
